@@ -1,0 +1,125 @@
+//! The data model on every dataflow edge: change batches, watermarks, end-of-stream.
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Int8Array, Int64Array};
+use arrow::compute::filter;
+use arrow::record_batch::RecordBatch;
+
+use crate::Result;
+use crate::time::Watermark;
+
+/// The kind of change a row carries, as in Flink's changelog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i8)]
+pub enum RowKind {
+    /// `+I`: a new row.
+    Insert = 0,
+    /// `-U`: the old version of an updated row.
+    UpdateBefore = 1,
+    /// `+U`: the new version of an updated row.
+    UpdateAfter = 2,
+    /// `-D`: a deleted row.
+    Delete = 3,
+}
+
+impl RowKind {
+    /// Flink's short name: `+I`, `-U`, `+U`, `-D`.
+    pub fn short_name(self) -> &'static str {
+        match self {
+            RowKind::Insert => "+I",
+            RowKind::UpdateBefore => "-U",
+            RowKind::UpdateAfter => "+U",
+            RowKind::Delete => "-D",
+        }
+    }
+
+    /// The kind stored as `code` in an op column.
+    pub fn from_code(code: i8) -> RowKind {
+        match code {
+            1 => RowKind::UpdateBefore,
+            2 => RowKind::UpdateAfter,
+            3 => RowKind::Delete,
+            _ => RowKind::Insert,
+        }
+    }
+}
+
+/// A batch of rows flowing through the dataflow.
+///
+/// Append-only streams carry no op column (every row is `+I`). Rows read from a source with a
+/// `WATERMARK` declaration carry, in `watermarks`, the watermark that was current when the row
+/// arrived (the watermark of the rows before it): a row is late for an operator when its event
+/// time is at or below that value, so the same rows are late whatever the batch size.
+#[derive(Debug, Clone)]
+pub struct ChangeBatch {
+    /// The rows.
+    pub data: RecordBatch,
+    /// One [`RowKind`] code per row, or `None` when all rows are inserts.
+    pub ops: Option<Int8Array>,
+    /// The watermark current when each row arrived, for event-time streams.
+    pub watermarks: Option<Int64Array>,
+}
+
+impl ChangeBatch {
+    /// An append-only batch without event-time information.
+    pub fn inserts(data: RecordBatch) -> Self {
+        ChangeBatch {
+            data,
+            ops: None,
+            watermarks: None,
+        }
+    }
+
+    /// Number of rows.
+    pub fn num_rows(&self) -> usize {
+        self.data.num_rows()
+    }
+
+    /// The kind of row `i`.
+    pub fn row_kind(&self, i: usize) -> RowKind {
+        self.ops
+            .as_ref()
+            .map_or(RowKind::Insert, |ops| RowKind::from_code(ops.value(i)))
+    }
+
+    /// Keeps the rows where `mask` is true, with their op codes and watermarks.
+    pub fn filter(&self, mask: &BooleanArray) -> Result<ChangeBatch> {
+        Ok(ChangeBatch {
+            data: arrow::compute::filter_record_batch(&self.data, mask)?,
+            ops: self.ops.as_ref().map(|a| filter_as(a, mask)).transpose()?,
+            watermarks: self
+                .watermarks
+                .as_ref()
+                .map(|a| filter_as(a, mask))
+                .transpose()?,
+        })
+    }
+
+    /// The same rows with other columns (e.g. a projection of this batch's columns).
+    pub fn with_data(&self, data: RecordBatch) -> ChangeBatch {
+        ChangeBatch {
+            data,
+            ops: self.ops.clone(),
+            watermarks: self.watermarks.clone(),
+        }
+    }
+}
+
+fn filter_as<A: Array + Clone + 'static>(array: &A, mask: &BooleanArray) -> Result<A> {
+    let filtered: ArrayRef = filter(array, mask)?;
+    Ok(filtered
+        .as_any()
+        .downcast_ref::<A>()
+        .expect("filter keeps the array type")
+        .clone())
+}
+
+/// What travels on a dataflow edge.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Rows.
+    Batch(ChangeBatch),
+    /// No row with an event time at or below this will follow (rows that do are late).
+    Watermark(Watermark),
+    /// The input is exhausted; nothing follows.
+    End,
+}

@@ -1,0 +1,273 @@
+//! A job's graph of sources, operators and sinks, and the runtime that runs it: one task per
+//! node, joined by bounded channels.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::mpsc::{Receiver, Sender, channel};
+use tokio::task::JoinSet;
+
+use crate::batch::Message;
+use crate::metrics::JobMetrics;
+use crate::operator::Operator;
+use crate::sink::Sink;
+use crate::source::{Source, SourceContext};
+use crate::time::{NO_WATERMARK, Watermark};
+use crate::{EngineError, Result};
+
+/// Messages buffered per edge before the sender waits.
+const CHANNEL_CAPACITY: usize = 8;
+
+/// Index of a node in a [`Dataflow`].
+pub type NodeId = usize;
+
+/// A message tagged with the index of the input it arrives on.
+type Envelope = (usize, Message);
+
+enum NodeKind {
+    Source(Box<dyn Source>),
+    Operator(Box<dyn Operator>),
+    Sink(Box<dyn Sink>),
+}
+
+struct Node {
+    kind: NodeKind,
+    inputs: Vec<NodeId>,
+}
+
+impl NodeKind {
+    fn name(&self) -> &str {
+        match self {
+            NodeKind::Source(s) => s.name(),
+            NodeKind::Operator(o) => o.name(),
+            NodeKind::Sink(s) => s.name(),
+        }
+    }
+}
+
+/// A dataflow graph under construction. Nodes are added after their inputs.
+#[derive(Default)]
+pub struct Dataflow {
+    nodes: Vec<Node>,
+}
+
+impl Dataflow {
+    /// An empty dataflow.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a source.
+    pub fn add_source(&mut self, source: Box<dyn Source>) -> NodeId {
+        self.push(NodeKind::Source(source), vec![])
+    }
+
+    /// Adds an operator reading `inputs` (input `i` of the operator is `inputs[i]`).
+    pub fn add_operator(&mut self, operator: Box<dyn Operator>, inputs: Vec<NodeId>) -> NodeId {
+        self.push(NodeKind::Operator(operator), inputs)
+    }
+
+    /// Adds a sink reading `input`.
+    pub fn add_sink(&mut self, sink: Box<dyn Sink>, input: NodeId) -> NodeId {
+        self.push(NodeKind::Sink(sink), vec![input])
+    }
+
+    fn push(&mut self, kind: NodeKind, inputs: Vec<NodeId>) -> NodeId {
+        assert!(inputs.iter().all(|i| *i < self.nodes.len()), "inputs come first");
+        self.nodes.push(Node { kind, inputs });
+        self.nodes.len() - 1
+    }
+
+    /// The graph as text, one node a line, sinks first (for `EXPLAIN`).
+    pub fn describe(&self) -> String {
+        let mut text = String::new();
+        for (id, node) in self.nodes.iter().enumerate().rev() {
+            let kind = match node.kind {
+                NodeKind::Source(_) => "source",
+                NodeKind::Operator(_) => "operator",
+                NodeKind::Sink(_) => "sink",
+            };
+            let _ = write!(text, "#{id} {kind} {}", node.kind.name());
+            if !node.inputs.is_empty() {
+                let inputs: Vec<String> = node.inputs.iter().map(|i| format!("#{i}")).collect();
+                let _ = write!(text, " <- {}", inputs.join(", "));
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Starts every node as a task on the current tokio runtime.
+    pub fn start(self) -> Job {
+        let metrics = Arc::new(JobMetrics::default());
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let n = self.nodes.len();
+        let mut senders: Vec<Option<Sender<Envelope>>> = Vec::with_capacity(n);
+        let mut receivers: Vec<Option<Receiver<Envelope>>> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (tx, rx) = channel(CHANNEL_CAPACITY);
+            senders.push(Some(tx));
+            receivers.push(Some(rx));
+        }
+        let mut outputs: Vec<Output> = (0..n).map(|_| Output::default()).collect();
+        for (id, node) in self.nodes.iter().enumerate() {
+            for (port, input) in node.inputs.iter().enumerate() {
+                let tx = senders[id].clone().expect("sender");
+                outputs[*input].targets.push((tx, port));
+            }
+        }
+        drop(senders);
+        let mut tasks = JoinSet::new();
+        for ((node, output), inbox) in self.nodes.into_iter().zip(outputs).zip(receivers) {
+            let inbox = inbox.expect("receiver");
+            let inputs = node.inputs.len();
+            match node.kind {
+                NodeKind::Source(source) => {
+                    let ctx = SourceContext {
+                        output,
+                        metrics: metrics.clone(),
+                        cancelled: cancelled.clone(),
+                    };
+                    tasks.spawn_blocking(move || source.run(ctx));
+                }
+                NodeKind::Operator(operator) => {
+                    tasks.spawn(run_operator(operator, inputs, inbox, output));
+                }
+                NodeKind::Sink(sink) => {
+                    let metrics = metrics.clone();
+                    tasks.spawn_blocking(move || run_sink(sink, inbox, &metrics));
+                }
+            }
+        }
+        Job {
+            metrics,
+            cancelled,
+            tasks,
+        }
+    }
+}
+
+/// Where a node sends what it emits: every downstream node, each at its input port.
+#[derive(Default)]
+pub struct Output {
+    targets: Vec<(Sender<Envelope>, usize)>,
+}
+
+impl Output {
+    /// Sends from async code; false when every receiver is gone (the job is stopping).
+    pub async fn send(&self, message: Message) -> bool {
+        let mut any = false;
+        for (tx, port) in &self.targets {
+            any |= tx.send((*port, message.clone())).await.is_ok();
+        }
+        any
+    }
+
+    /// Sends from a blocking thread; false when every receiver is gone.
+    pub fn blocking_send(&self, message: Message) -> bool {
+        let mut any = false;
+        for (tx, port) in &self.targets {
+            any |= tx.blocking_send((*port, message.clone())).is_ok();
+        }
+        any
+    }
+}
+
+/// Drives an operator: batches in arrival order, the minimum watermark over its inputs, and
+/// end-of-stream once every input ended.
+async fn run_operator(
+    mut operator: Box<dyn Operator>,
+    inputs: usize,
+    mut inbox: Receiver<Envelope>,
+    output: Output,
+) -> Result<()> {
+    let mut watermarks = vec![NO_WATERMARK; inputs];
+    let mut combined: Watermark = NO_WATERMARK;
+    let mut ended = 0;
+    let mut out = Vec::new();
+    while let Some((port, message)) = inbox.recv().await {
+        match message {
+            Message::Batch(batch) => operator.on_batch(port, batch, &mut out)?,
+            Message::Watermark(w) => {
+                watermarks[port] = watermarks[port].max(w);
+                let min = watermarks.iter().copied().min().unwrap_or(w);
+                if min > combined {
+                    combined = min;
+                    operator.on_watermark(combined, &mut out)?;
+                }
+            }
+            Message::End => {
+                ended += 1;
+                if ended == inputs {
+                    operator.on_end(&mut out)?;
+                    out.push(Message::End);
+                }
+            }
+        }
+        for message in out.drain(..) {
+            if !output.send(message).await {
+                return Ok(());
+            }
+        }
+        if ended == inputs {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Drives a sink on a blocking thread; it commits only when its input ends normally.
+fn run_sink(mut sink: Box<dyn Sink>, mut inbox: Receiver<Envelope>, metrics: &JobMetrics) -> Result<()> {
+    while let Some((_, message)) = inbox.blocking_recv() {
+        match message {
+            Message::Batch(batch) => {
+                sink.on_batch(&batch)?;
+                JobMetrics::add(&metrics.rows_out, batch.num_rows() as u64);
+            }
+            Message::Watermark(w) => sink.on_watermark(w)?,
+            Message::End => return sink.finish(),
+        }
+    }
+    Ok(())
+}
+
+/// A running dataflow.
+pub struct Job {
+    metrics: Arc<JobMetrics>,
+    cancelled: Arc<AtomicBool>,
+    tasks: JoinSet<Result<()>>,
+}
+
+impl Job {
+    /// The job's live counters.
+    pub fn metrics(&self) -> Arc<JobMetrics> {
+        self.metrics.clone()
+    }
+
+    /// Stops the job: sources stop reading and sinks do not commit.
+    pub fn cancel(&mut self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+        self.tasks.abort_all();
+    }
+
+    /// Waits until every node finished; the first error of any node fails the job.
+    pub async fn wait(&mut self) -> Result<()> {
+        let mut first_error = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            let result = match joined {
+                Ok(result) => result,
+                Err(e) if e.is_cancelled() => continue,
+                Err(e) => Err(EngineError::Other(format!("internal error: {e}"))),
+            };
+            if let Err(e) = result
+                && first_error.is_none()
+            {
+                first_error = Some(e);
+                self.cancelled.store(true, Ordering::Relaxed);
+                self.tasks.abort_all();
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}

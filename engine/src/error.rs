@@ -1,0 +1,34 @@
+//! Errors raised while a job runs.
+
+use std::path::PathBuf;
+
+use arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
+
+/// An error that stops a job. Every variant carries enough context for a one-line message.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A data row that cannot be read with the table's schema.
+    #[error("{}:{line}: malformed row: {reason}", path.display())]
+    MalformedRow {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
+    #[error("{0}")]
+    Arrow(#[from] ArrowError),
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+    #[error("sink {name}: {reason}")]
+    Sink { name: String, reason: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Result of engine operations.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -1,0 +1,9 @@
+//! Rendering rows as text: Flink's canonical value text and the output formats built on it.
+
+mod sort;
+mod value;
+mod writer;
+
+pub use sort::sort_rows;
+pub use value::{ValueFormatter, format_double, sql_type_name};
+pub use writer::{OutputFormat, RowWriter};

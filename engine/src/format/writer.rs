@@ -1,0 +1,331 @@
+//! Output formats: rows of change batches written as CSV, JSON lines, a tableau or a
+//! changelog, in the same text as the Flink oracle.
+
+use std::io::Write;
+
+use arrow::datatypes::{DataType, SchemaRef};
+
+use super::value::ValueFormatter;
+use crate::batch::ChangeBatch;
+
+/// How rows are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// RFC-4180 CSV, as the Flink oracle writes it.
+    Csv,
+    /// One JSON object per row.
+    Json,
+    /// A bordered table, printed row by row as rows arrive (Flink's tableau mode).
+    Table,
+    /// CSV with the change kind (`+I`, `-U`, `+U`, `-D`) as first column `op`.
+    Changelog,
+    /// Flink's `print` connector: `+I[v1, v2]`, NULL as `null`.
+    Print,
+}
+
+impl OutputFormat {
+    /// The format called `name` (`csv`, `json`, `table`/`tableau`, `changelog`).
+    pub fn from_name(name: &str) -> Option<OutputFormat> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "csv" => OutputFormat::Csv,
+            "json" => OutputFormat::Json,
+            "table" | "tableau" => OutputFormat::Table,
+            "changelog" => OutputFormat::Changelog,
+            _ => return None,
+        })
+    }
+}
+
+/// Widest a table column grows before values are cut with `...`.
+const MAX_TABLE_WIDTH: usize = 40;
+
+/// Renders rows of one schema in one format into text lines.
+pub struct RowWriter {
+    format: OutputFormat,
+    schema: SchemaRef,
+    header: bool,
+    /// Table column widths, fixed when the first rows arrive.
+    widths: Option<Vec<usize>>,
+    line: String,
+    field: String,
+}
+
+impl RowWriter {
+    /// A writer of rows of `schema`; `header` prints the column names first (always on for
+    /// tables).
+    pub fn new(format: OutputFormat, schema: SchemaRef, header: bool) -> Self {
+        RowWriter {
+            format,
+            schema,
+            header,
+            widths: None,
+            line: String::new(),
+            field: String::new(),
+        }
+    }
+
+    /// Column names, with `op` first for changelogs.
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::with_capacity(self.schema.fields().len() + 1);
+        if self.format == OutputFormat::Changelog {
+            names.push("op".into());
+        }
+        names.extend(self.schema.fields().iter().map(|f| f.name().clone()));
+        names
+    }
+
+    /// Writes the header (CSV/changelog with `header`, always for tables) and fixes table
+    /// widths from `first` rows.
+    pub fn begin(&mut self, out: &mut dyn Write, first: Option<&ChangeBatch>) -> std::io::Result<()> {
+        match self.format {
+            OutputFormat::Csv | OutputFormat::Changelog if self.header => {
+                let names = self.names();
+                let fields = names.iter().map(|n| Some(n.as_str()));
+                self.line.clear();
+                push_csv_record(&mut self.line, fields);
+                out.write_all(self.line.as_bytes())?;
+            }
+            OutputFormat::Table => {
+                let widths = self.table_widths(first);
+                let names = self.names();
+                let rule = table_rule(&widths);
+                self.line.clear();
+                self.line.push_str(&rule);
+                push_table_row(&mut self.line, &widths, names.iter().map(|s| s.as_str()), &[]);
+                self.line.push_str(&rule);
+                out.write_all(self.line.as_bytes())?;
+                self.widths = Some(widths);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn table_widths(&self, first: Option<&ChangeBatch>) -> Vec<usize> {
+        let names = self.names();
+        let mut widths: Vec<usize> = names.iter().map(|n| n.chars().count()).collect();
+        let offset = usize::from(self.format == OutputFormat::Changelog);
+        if offset == 1 {
+            widths[0] = widths[0].max(2);
+        }
+        for (i, field) in self.schema.fields().iter().enumerate() {
+            let typical = match field.data_type() {
+                DataType::Timestamp(..) => 23,
+                DataType::Boolean => 5,
+                _ => 0,
+            };
+            widths[i + offset] = widths[i + offset].max(typical);
+        }
+        if let Some(batch) = first {
+            let mut text = String::new();
+            for (i, column) in batch.data.columns().iter().enumerate() {
+                let f = ValueFormatter::new(column);
+                for row in 0..batch.num_rows() {
+                    text.clear();
+                    f.write(&mut text, row);
+                    let w = if f.is_null(row) { 4 } else { text.chars().count() };
+                    widths[i + offset] = widths[i + offset].max(w.min(MAX_TABLE_WIDTH));
+                }
+            }
+        }
+        widths
+    }
+
+    /// Writes the rows of `batch`.
+    pub fn write_batch(&mut self, out: &mut dyn Write, batch: &ChangeBatch) -> std::io::Result<()> {
+        let formatters: Vec<ValueFormatter> =
+            batch.data.columns().iter().map(ValueFormatter::new).collect();
+        self.line.clear();
+        for row in 0..batch.num_rows() {
+            match self.format {
+                OutputFormat::Csv | OutputFormat::Changelog => {
+                    let start = self.line.len();
+                    let changelog = self.format == OutputFormat::Changelog;
+                    if changelog {
+                        self.line.push_str(batch.row_kind(row).short_name());
+                    }
+                    for (i, f) in formatters.iter().enumerate() {
+                        if i > 0 || changelog {
+                            self.line.push(',');
+                        }
+                        if !f.is_null(row) {
+                            self.field.clear();
+                            f.write(&mut self.field, row);
+                            push_csv_field(&mut self.line, &self.field);
+                        }
+                    }
+                    if formatters.len() == 1 && !changelog && self.line.len() == start {
+                        self.line.push_str("\"\"");
+                    }
+                    self.line.push('\n');
+                }
+                OutputFormat::Print => {
+                    self.line.push_str(batch.row_kind(row).short_name());
+                    self.line.push('[');
+                    for (i, f) in formatters.iter().enumerate() {
+                        if i > 0 {
+                            self.line.push_str(", ");
+                        }
+                        if f.is_null(row) {
+                            self.line.push_str("null");
+                        } else {
+                            f.write(&mut self.line, row);
+                        }
+                    }
+                    self.line.push_str("]\n");
+                }
+                OutputFormat::Json => {
+                    self.line.push('{');
+                    for (i, (f, field)) in formatters.iter().zip(self.schema.fields()).enumerate() {
+                        if i > 0 {
+                            self.line.push(',');
+                        }
+                        push_json_string(&mut self.line, field.name());
+                        self.line.push(':');
+                        if f.is_null(row) {
+                            self.line.push_str("null");
+                            continue;
+                        }
+                        self.field.clear();
+                        f.write(&mut self.field, row);
+                        if json_bare(field.data_type(), &self.field) {
+                            self.line.push_str(&self.field);
+                        } else {
+                            push_json_string(&mut self.line, &self.field);
+                        }
+                    }
+                    self.line.push_str("}\n");
+                }
+                OutputFormat::Table => {
+                    let widths = self.widths.clone().unwrap_or_default();
+                    let mut texts = Vec::with_capacity(formatters.len() + 1);
+                    for f in &formatters {
+                        self.field.clear();
+                        f.write(&mut self.field, row);
+                        texts.push(if f.is_null(row) { "NULL".to_string() } else { self.field.clone() });
+                    }
+                    let numeric: Vec<bool> = self
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.data_type().is_numeric())
+                        .collect();
+                    push_table_row(&mut self.line, &widths, texts.iter().map(|s| s.as_str()), &numeric);
+                }
+            }
+        }
+        out.write_all(self.line.as_bytes())
+    }
+
+    /// Closes the output (the table's bottom rule and row count).
+    pub fn finish(&mut self, out: &mut dyn Write, rows: u64) -> std::io::Result<()> {
+        if self.format == OutputFormat::Table {
+            if self.widths.is_none() {
+                self.begin(out, None)?;
+            }
+            let widths = self.widths.clone().unwrap_or_default();
+            writeln!(out, "{}{rows} row{} in set", table_rule(&widths).trim_end(), if rows == 1 { "" } else { "s" })?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    }
+}
+
+/// Appends one CSV record as Python's `csv.writer` writes it (minimal RFC-4180 quoting,
+/// NULL as an empty field, a lone empty field as `""`).
+fn push_csv_record<'a>(line: &mut String, fields: impl Iterator<Item = Option<&'a str>>) {
+    let start = line.len();
+    let mut count = 0;
+    for field in fields {
+        if count > 0 {
+            line.push(',');
+        }
+        count += 1;
+        if let Some(field) = field {
+            push_csv_field(line, field);
+        }
+    }
+    if count == 1 && line.len() == start {
+        line.push_str("\"\"");
+    }
+    line.push('\n');
+}
+
+/// Appends a field, quoted when it holds a separator, a quote or a line break.
+fn push_csv_field(line: &mut String, field: &str) {
+    if !field.contains([',', '"', '\n', '\r']) {
+        line.push_str(field);
+        return;
+    }
+    line.push('"');
+    for c in field.chars() {
+        if c == '"' {
+            line.push('"');
+        }
+        line.push(c);
+    }
+    line.push('"');
+}
+
+fn json_bare(data_type: &DataType, text: &str) -> bool {
+    match data_type {
+        DataType::Boolean => true,
+        DataType::Float32 | DataType::Float64 => !matches!(text, "NaN" | "inf" | "-inf"),
+        t => t.is_integer() || matches!(t, DataType::Decimal128(..)),
+    }
+}
+
+fn push_json_string(line: &mut String, s: &str) {
+    line.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => line.push_str("\\\""),
+            '\\' => line.push_str("\\\\"),
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            '\t' => line.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                line.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => line.push(c),
+        }
+    }
+    line.push('"');
+}
+
+fn table_rule(widths: &[usize]) -> String {
+    let mut rule = String::from("+");
+    for w in widths {
+        rule.push_str(&"-".repeat(w + 2));
+        rule.push('+');
+    }
+    rule.push('\n');
+    rule
+}
+
+/// One table row; values wider than their column are cut with `...`; `numeric` columns are
+/// right-aligned (an op column, if any, is not counted in `numeric`).
+fn push_table_row<'a>(
+    line: &mut String,
+    widths: &[usize],
+    values: impl Iterator<Item = &'a str>,
+    numeric: &[bool],
+) {
+    line.push('|');
+    let offset = widths.len().saturating_sub(numeric.len());
+    for (i, (value, width)) in values.zip(widths).enumerate() {
+        let len = value.chars().count();
+        let text: String = if len > *width {
+            value.chars().take(width.saturating_sub(3)).chain("...".chars()).collect()
+        } else {
+            value.to_string()
+        };
+        let right = i >= offset && numeric.get(i - offset).copied().unwrap_or(false);
+        if right {
+            line.push_str(&format!(" {text:>width$} |"));
+        } else {
+            line.push_str(&format!(" {text:<width$} |"));
+        }
+    }
+    line.push('\n');
+}

@@ -1,0 +1,68 @@
+//! Counters a running job updates once per batch and the shell reads at any time.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::time::NO_WATERMARK;
+
+/// How many malformed-row locations are kept for the end-of-run report.
+const MAX_REPORTED_MALFORMED: usize = 10;
+
+/// Live counters of one job. Updated per batch (never per row) with relaxed atomics.
+#[derive(Debug)]
+pub struct JobMetrics {
+    /// Rows read by the sources.
+    pub rows_in: AtomicU64,
+    /// Rows written by the sinks.
+    pub rows_out: AtomicU64,
+    /// Malformed rows skipped (with `'csv.ignore-parse-errors' = 'true'` or its json twin).
+    pub malformed_rows: AtomicU64,
+    /// Bytes read by file sources.
+    pub bytes_read: AtomicU64,
+    /// Total bytes of the file sources' inputs.
+    pub bytes_total: AtomicU64,
+    /// The sources' current watermark (ms), [`NO_WATERMARK`] before the first.
+    pub watermark: AtomicI64,
+    malformed_examples: Mutex<Vec<String>>,
+}
+
+impl Default for JobMetrics {
+    fn default() -> Self {
+        JobMetrics {
+            rows_in: AtomicU64::new(0),
+            rows_out: AtomicU64::new(0),
+            malformed_rows: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            bytes_total: AtomicU64::new(0),
+            watermark: AtomicI64::new(NO_WATERMARK),
+            malformed_examples: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl JobMetrics {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// Counts a skipped malformed row and keeps its location (`file:line: reason`) for the
+    /// report, up to a few examples.
+    pub fn record_malformed(&self, location: String) {
+        self.malformed_rows.fetch_add(1, Ordering::Relaxed);
+        let mut examples = self.malformed_examples.lock().expect("metrics lock");
+        if examples.len() < MAX_REPORTED_MALFORMED {
+            examples.push(location);
+        }
+    }
+
+    /// The first few skipped malformed rows, as `file:line: reason`.
+    pub fn malformed_examples(&self) -> Vec<String> {
+        self.malformed_examples.lock().expect("metrics lock").clone()
+    }
+}

@@ -1,0 +1,31 @@
+//! Operators: event handlers that transform the messages of their inputs.
+
+mod calc;
+
+pub use calc::Calc;
+
+use crate::batch::{ChangeBatch, Message};
+use crate::time::Watermark;
+use crate::Result;
+
+/// A dataflow operator. The runtime calls the handlers in input order; an operator appends
+/// what it emits to `out`. Operators never read the wall clock.
+pub trait Operator: Send {
+    /// A short name for plans and errors.
+    fn name(&self) -> &str;
+
+    /// Rows arrived on input `input`.
+    fn on_batch(&mut self, input: usize, batch: ChangeBatch, out: &mut Vec<Message>)
+    -> Result<()>;
+
+    /// The combined watermark of all inputs advanced to `watermark`.
+    fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        out.push(Message::Watermark(watermark));
+        Ok(())
+    }
+
+    /// All inputs ended. Emit what is left; the runtime sends end-of-stream afterwards.
+    fn on_end(&mut self, _out: &mut Vec<Message>) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! Decoding CSV and JSON-lines bytes into record batches with arrow's push decoders, and
+//! finding the malformed rows when a batch fails to decode.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::compute::{CastOptions, cast_with_options};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use arrow::util::display::FormatOptions;
+
+use crate::format::sql_type_name;
+
+/// The data format of a file source (Flink's `'format'` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// RFC-4180 CSV without header (Flink's `csv`).
+    Csv,
+    /// One JSON object per line (Flink's `json`).
+    Json,
+}
+
+/// A push decoder of one format: bytes in, batches of up to `batch_size` rows out.
+pub(crate) enum Decoder {
+    Csv(arrow::csv::reader::Decoder),
+    Json(arrow::json::reader::Decoder),
+}
+
+impl Decoder {
+    pub(crate) fn new(
+        format: FileFormat,
+        schema: SchemaRef,
+        batch_size: usize,
+    ) -> Result<Decoder, ArrowError> {
+        Ok(match format {
+            FileFormat::Csv => Decoder::Csv(
+                arrow::csv::ReaderBuilder::new(schema)
+                    .with_batch_size(batch_size)
+                    .build_decoder(),
+            ),
+            FileFormat::Json => Decoder::Json(
+                arrow::json::ReaderBuilder::new(schema)
+                    .with_batch_size(batch_size)
+                    .build_decoder()?,
+            ),
+        })
+    }
+
+    /// Consumes bytes until a batch is full or `buf` is used up; returns the bytes consumed.
+    pub(crate) fn decode(&mut self, buf: &[u8]) -> Result<usize, ArrowError> {
+        match self {
+            Decoder::Csv(d) => d.decode(buf),
+            Decoder::Json(d) => d.decode(buf),
+        }
+    }
+
+    /// The rows decoded since the last flush.
+    pub(crate) fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        match self {
+            Decoder::Csv(d) => d.flush()?.map(empty_csv_fields).transpose(),
+            Decoder::Json(d) => d.flush(),
+        }
+    }
+}
+
+/// Flink reads an empty CSV field as an empty string, never as NULL, and fails on an empty
+/// number. Arrow reads empty fields as NULL; its string arrays keep `""` under the NULL bit,
+/// so dropping the null buffer gives Flink's strings for free.
+fn empty_csv_fields(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+    if batch.columns().iter().all(|c| c.null_count() == 0) {
+        return Ok(batch);
+    }
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (column, field) in batch.columns().iter().zip(batch.schema().fields()) {
+        if column.null_count() == 0 {
+            columns.push(column.clone());
+        } else if let Some(strings) = column.as_string_opt::<i32>() {
+            let (offsets, values, _) = strings.clone().into_parts();
+            columns.push(Arc::new(StringArray::new(offsets, values, None)) as ArrayRef);
+        } else {
+            return Err(ArrowError::CsvError(format!(
+                "empty value for column {} of type {}",
+                field.name(),
+                sql_type_name(field.data_type())
+            )));
+        }
+    }
+    RecordBatch::try_new(batch.schema(), columns)
+}
+
+/// Decodes one line on its own: the rows of a failed batch are retried line by line so that
+/// good rows are kept and each bad one is reported with its line and reason.
+pub(crate) fn decode_line(
+    format: FileFormat,
+    schema: &SchemaRef,
+    line: &[u8],
+) -> Result<Option<RecordBatch>, String> {
+    let mut decoder = Decoder::new(format, schema.clone(), 1).map_err(|e| e.to_string())?;
+    let mut line = line.to_vec();
+    line.push(b'\n');
+    let result = decoder
+        .decode(&line)
+        .and_then(|_| decoder.flush());
+    result.map_err(|e| match format {
+        FileFormat::Csv => explain_csv_error(schema, &line).unwrap_or_else(|| clean(&e)),
+        FileFormat::Json => clean(&e),
+    })
+}
+
+/// Names the column and value a CSV line fails on, by reading the line as text and casting
+/// each field to its column's type.
+fn explain_csv_error(schema: &SchemaRef, line: &[u8]) -> Option<String> {
+    let text_schema = Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    );
+    let mut decoder = Decoder::new(FileFormat::Csv, text_schema.into(), 1).ok()?;
+    let text = match decoder.decode(line).and_then(|_| decoder.flush()) {
+        Ok(Some(batch)) => batch,
+        Ok(None) => return None,
+        Err(e) => return Some(clean(&e)),
+    };
+    let options = CastOptions {
+        safe: false,
+        format_options: FormatOptions::default(),
+    };
+    schema.fields().iter().zip(text.columns()).find_map(|(field, column)| {
+        cast_with_options(column, field.data_type(), &options)
+            .err()
+            .map(|_| {
+                let value = column
+                    .as_any()
+                    .downcast_ref::<arrow::array::StringArray>()
+                    .map_or("", |a| a.value(0));
+                format!(
+                    "cannot read '{value}' as {} for column {}",
+                    sql_type_name(field.data_type()),
+                    field.name()
+                )
+            })
+    })
+}
+
+/// An arrow error message without its "Parser error: " style prefix.
+fn clean(e: &ArrowError) -> String {
+    let text = e.to_string();
+    let text = text
+        .strip_prefix("Csv error: ")
+        .or_else(|| text.strip_prefix("Json error: "))
+        .or_else(|| text.strip_prefix("Parser error: "))
+        .unwrap_or(&text);
+    text.trim().to_string()
+}

@@ -1,0 +1,96 @@
+//! `rill`: run Flink SQL over streams from files (`-f`), strings (`-c`) or an interactive shell.
+
+mod output;
+mod repl;
+mod run;
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rill_engine::format::OutputFormat;
+use rill_sql::script::Variables;
+
+/// A streaming SQL and complex-event-processing engine speaking Flink SQL.
+#[derive(Debug, Parser)]
+#[command(name = "rill", version, about)]
+pub struct Args {
+    /// Run the statements of a SQL file.
+    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "command")]
+    file: Option<PathBuf>,
+    /// Run the statements of a string.
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    command: Option<String>,
+    /// Define ${NAME} for the script (repeatable).
+    #[arg(short = 'D', value_name = "NAME=VALUE", value_parser = parse_define)]
+    define: Vec<(String, String)>,
+    /// Write query results to a file instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// Result format [default: table on a terminal, csv otherwise].
+    #[arg(long, value_parser = parse_format)]
+    format: Option<OutputFormat>,
+    /// Sort result rows by all columns (waits for the end of the input).
+    #[arg(long)]
+    sort: bool,
+    /// Print a header line with the column names (CSV and changelog formats).
+    #[arg(long)]
+    header: bool,
+    /// Rows per batch read by sources.
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
+}
+
+fn parse_define(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected NAME=VALUE, found '{s}'"))
+}
+
+fn parse_format(s: &str) -> Result<OutputFormat, String> {
+    OutputFormat::from_name(s).ok_or_else(|| format!("unknown format '{s}' (csv, json, table, changelog)"))
+}
+
+impl Args {
+    /// The result format: as given, else a table for people and CSV for programs.
+    fn result_format(&self) -> OutputFormat {
+        self.format.unwrap_or(if self.output.is_none() && std::io::stdout().is_terminal() {
+            OutputFormat::Table
+        } else {
+            OutputFormat::Csv
+        })
+    }
+
+    fn variables(&self, sql_dir: Option<String>) -> Variables {
+        Variables {
+            defines: self.define.iter().cloned().collect::<HashMap<_, _>>(),
+            sql_dir,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ok = if let Some(file) = &args.file {
+        runtime.block_on(run::run_file(&args, file))
+    } else if let Some(sql) = &args.command {
+        let cwd = std::env::current_dir().ok().map(|d| d.display().to_string());
+        runtime.block_on(run::run_script(&args, sql, None, args.variables(cwd)))
+    } else {
+        repl::run(&args, &runtime)
+    };
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

@@ -1,0 +1,43 @@
+//! Where query results go: the sink for a query's rows and the printing of small results.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use rill_engine::format::{OutputFormat, RowWriter};
+use rill_engine::sink::{Destination, Sink, WriterSink};
+use rill_engine::{ChangeBatch, EngineError};
+
+use crate::Args;
+
+/// The sink that receives a query's result rows, as the command line asks.
+pub fn result_sink(args: &Args, schema: arrow::datatypes::SchemaRef) -> Result<Box<dyn Sink>, EngineError> {
+    let destination = match &args.output {
+        Some(path) => Destination::File(path.clone()),
+        None => Destination::Stream(Box::new(std::io::stdout())),
+    };
+    Ok(Box::new(WriterSink::new(
+        "result",
+        schema,
+        args.result_format(),
+        args.header,
+        args.sort,
+        destination,
+    )?))
+}
+
+/// Prints a small result (SHOW, DESCRIBE, EXPLAIN): a table on a terminal, else CSV with header.
+pub fn print_table(args: &Args, batch: &RecordBatch) -> std::io::Result<()> {
+    let format = match args.result_format() {
+        OutputFormat::Table => OutputFormat::Table,
+        OutputFormat::Json => OutputFormat::Json,
+        _ => OutputFormat::Csv,
+    };
+    let mut out = std::io::stdout().lock();
+    let mut writer = RowWriter::new(format, Arc::clone(batch.schema_ref()), true);
+    let batch = ChangeBatch::inserts(batch.clone());
+    writer.begin(&mut out, Some(&batch))?;
+    writer.write_batch(&mut out, &batch)?;
+    writer.finish(&mut out, batch.num_rows() as u64)?;
+    out.flush()
+}

@@ -1,0 +1,93 @@
+//! The interactive shell: statements end at `;` and may span lines; a standing query prints
+//! rows as they arrive until its input ends or Ctrl-C cancels it.
+
+use std::path::PathBuf;
+
+use rustyline::error::ReadlineError;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{Completer, Editor, Helper, Highlighter, Hinter};
+use rill_sql::parser::is_complete;
+use rill_sql::{Session, SessionOptions};
+
+use crate::Args;
+use crate::run::{Failure, execute_all};
+
+/// Reads until a statement ends with `;`.
+#[derive(Helper, Completer, Hinter, Highlighter)]
+struct StatementHelper;
+
+impl Validator for StatementHelper {
+    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        let input = ctx.input();
+        let trimmed = input.trim();
+        if trimmed.is_empty() || trimmed.starts_with('\\') || is_complete(input) {
+            Ok(ValidationResult::Valid(None))
+        } else {
+            Ok(ValidationResult::Incomplete)
+        }
+    }
+}
+
+fn history_path() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")?;
+    Some(PathBuf::from(home).join(".rill_history"))
+}
+
+/// Runs the shell until Ctrl-D or `\q`; true unless the terminal failed.
+pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
+    let mut editor: Editor<StatementHelper, DefaultHistory> = match Editor::new() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot open the terminal: {e}");
+            return false;
+        }
+    };
+    editor.set_helper(Some(StatementHelper));
+    let history = history_path();
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    println!("rill {} — Flink SQL over streams. End statements with ';', \\q quits.", env!("CARGO_PKG_VERSION"));
+    let cwd = std::env::current_dir().ok().map(|d| d.display().to_string());
+    let variables = args.variables(cwd);
+    let mut session = Session::new(SessionOptions {
+        batch_size: args.batch_size as usize,
+    });
+    loop {
+        match editor.readline("rill> ") {
+            Ok(input) => {
+                let trimmed = input.trim();
+                if trimmed.is_empty() {
+                    continue;
+                }
+                let _ = editor.add_history_entry(trimmed);
+                if matches!(trimmed, "\\q" | "quit" | "exit" | "quit;" | "exit;") {
+                    break;
+                }
+                let script = match variables.substitute(&input) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprint!("{}", e.render(&input, None));
+                        continue;
+                    }
+                };
+                match runtime.block_on(execute_all(args, &mut session, &script, true)) {
+                    Ok(()) => {}
+                    Err(Failure::Sql(e)) => eprint!("{}", e.render(&script, None)),
+                    Err(Failure::Run(message)) => eprintln!("error: {message}"),
+                }
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return false;
+            }
+        }
+    }
+    if let Some(path) = &history {
+        let _ = editor.save_history(path);
+    }
+    true
+}

@@ -1,0 +1,139 @@
+//! Running scripts: each statement in turn, results to the chosen output, errors rendered
+//! with the script line and a caret.
+
+use std::path::Path;
+
+use rill_engine::JobMetrics;
+use rill_sql::parser::split_script;
+use rill_sql::script::Variables;
+use rill_sql::{Outcome, Session, SessionOptions, SqlError};
+
+use crate::Args;
+use crate::output::{print_table, result_sink};
+
+/// Runs a SQL file; false on failure (the error is printed).
+pub async fn run_file(args: &Args, file: &Path) -> bool {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", file.display());
+            return false;
+        }
+    };
+    let dir = std::fs::canonicalize(file)
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.display().to_string()));
+    let origin = file.display().to_string();
+    run_script(args, &text, Some(&origin), args.variables(dir)).await
+}
+
+/// Runs every statement of `text` in a new session, stopping at the first error.
+pub async fn run_script(args: &Args, text: &str, origin: Option<&str>, variables: Variables) -> bool {
+    let options = SessionOptions {
+        batch_size: args.batch_size as usize,
+    };
+    let mut session = Session::new(options);
+    let script = match variables.substitute(text) {
+        Ok(s) => s,
+        Err(e) => {
+            eprint!("{}", e.render(text, origin));
+            return false;
+        }
+    };
+    match execute_all(args, &mut session, &script, false).await {
+        Ok(()) => true,
+        Err(Failure::Sql(e)) => {
+            eprint!("{}", e.render(&script, origin));
+            false
+        }
+        Err(Failure::Run(message)) => {
+            eprintln!("error: {message}");
+            false
+        }
+    }
+}
+
+/// Why a script stopped.
+pub enum Failure {
+    /// A statement is wrong.
+    Sql(SqlError),
+    /// A job failed while running.
+    Run(String),
+}
+
+impl From<SqlError> for Failure {
+    fn from(e: SqlError) -> Self {
+        Failure::Sql(e)
+    }
+}
+
+/// Runs the statements of `script` one after the other in `session`; `interactive` prints
+/// confirmations of statements that change the session.
+pub async fn execute_all(
+    args: &Args,
+    session: &mut Session,
+    script: &str,
+    interactive: bool,
+) -> Result<(), Failure> {
+    for raw in split_script(script)? {
+        let statement = raw.parse()?;
+        let outcome = session.execute(&statement).await?;
+        run_outcome(args, outcome, interactive).await?;
+    }
+    Ok(())
+}
+
+/// Shows or runs what a statement produced. `interactive` prints confirmations.
+async fn run_outcome(args: &Args, outcome: Outcome, interactive: bool) -> Result<(), Failure> {
+    let run_error = |e: std::io::Error| Failure::Run(e.to_string());
+    match outcome {
+        Outcome::Done(message) => {
+            if interactive {
+                println!("[INFO] {message}");
+            }
+            Ok(())
+        }
+        Outcome::Table(batch) => print_table(args, &batch).map_err(run_error),
+        Outcome::Query(mut plan) => {
+            let sink = result_sink(args, plan.schema.clone()).map_err(|e| Failure::Run(e.to_string()))?;
+            plan.dataflow.add_sink(sink, plan.output);
+            run_job(plan.dataflow).await
+        }
+        Outcome::Insert(dataflow) => run_job(dataflow).await,
+    }
+}
+
+/// Runs a job to its end (or until Ctrl-C), then reports skipped rows on stderr.
+async fn run_job(dataflow: rill_engine::Dataflow) -> Result<(), Failure> {
+    let mut job = dataflow.start();
+    let metrics = job.metrics();
+    let finished = tokio::select! {
+        result = job.wait() => Some(result),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let result = match finished {
+        Some(result) => result.map_err(|e| Failure::Run(e.to_string())),
+        None => {
+            job.cancel();
+            let _ = job.wait().await;
+            Err(Failure::Run("query cancelled".into()))
+        }
+    };
+    report(&metrics);
+    result
+}
+
+/// Malformed rows that were skipped, on stderr.
+fn report(metrics: &JobMetrics) {
+    let skipped = JobMetrics::get(&metrics.malformed_rows);
+    if skipped == 0 {
+        return;
+    }
+    eprintln!("warning: skipped {skipped} malformed row{}", if skipped == 1 { "" } else { "s" });
+    for example in metrics.malformed_examples() {
+        eprintln!("  {example}");
+    }
+    if skipped as usize > metrics.malformed_examples().len() {
+        eprintln!("  ...");
+    }
+}

@@ -1,0 +1,238 @@
+//! The `rill` command as a user runs it: `-c`, `-f`, `-D`, output options, and the messages
+//! of bad input (SQL errors with line, column and caret; missing files; malformed rows).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn rill(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("rill runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Fails a command that should have failed cleanly: non-zero exit, no panic, no backtrace.
+fn assert_clean_failure(o: &Output) -> String {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success; stderr:\n{err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "not a clean error:\n{err}");
+    err
+}
+
+fn ticks() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/data/ticks_small.csv")
+}
+
+fn ticks_ddl(path: &Path, extra_options: &str) -> String {
+    format!(
+        "CREATE TABLE ticks (ts TIMESTAMP(3), symbol STRING, price DOUBLE, volume BIGINT,\n  \
+         WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)\n  \
+         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'{extra_options});\n",
+        path.display()
+    )
+}
+
+#[test]
+fn command_string_runs_statements_and_prints_csv() {
+    let sql = format!(
+        "{}SELECT symbol, volume FROM ticks WHERE volume = 999",
+        ticks_ddl(&ticks(), "")
+    );
+    let o = rill(&["-c", &sql, "--header", "--sort"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The two rows of ticks_small.csv with volume 999.
+    let expected = "symbol,volume\nSYM00,999\nSYM00,999\n";
+    assert_eq!(stdout(&o), expected);
+}
+
+#[test]
+fn defines_substitute_variables_in_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("q.sql");
+    std::fs::write(
+        &file,
+        "CREATE TABLE t (a INT, b STRING) WITH ('connector' = 'filesystem', 'path' = '${DATA}', 'format' = 'csv');\nSELECT b FROM t WHERE a = ${WANT:-2};\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("d.csv"), "1,one\n2,two\n3,three\n").unwrap();
+    let data = format!("DATA={}", dir.path().join("d.csv").display());
+    let o = rill(&["-f", file.to_str().unwrap(), "-D", &data]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "two\n");
+    let o = rill(&["-f", file.to_str().unwrap(), "-D", &data, "-D", "WANT=3", "--format", "json"]);
+    assert_eq!(stdout(&o), "{\"b\":\"three\"}\n");
+    let o = rill(&["-f", file.to_str().unwrap()]);
+    let err = assert_clean_failure(&o);
+    assert!(err.contains("${DATA} is not defined"), "{err}");
+}
+
+#[test]
+fn unknown_column_points_at_it_and_suggests_the_name() {
+    let sql = format!("{}SELECT symbol,\n       prise\nFROM ticks", ticks_ddl(&ticks(), ""));
+    let err = assert_clean_failure(&rill(&["-c", &sql]));
+    assert!(err.contains("error: No field named prise"), "{err}");
+    assert!(err.contains("--> line:5:8"), "{err}");
+    assert!(err.contains("5 |        prise\n  |        ^^^^^"), "{err}");
+    assert!(err.contains("hint: did you mean 'ticks.price'?"), "{err}");
+}
+
+#[test]
+fn syntax_error_names_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.sql");
+    std::fs::write(&file, "SELECT 1;\nSELECT a,, b\nFROM t;\n").unwrap();
+    let err = assert_clean_failure(&rill(&["-f", file.to_str().unwrap()]));
+    assert!(err.contains("bad.sql:2:10"), "{err}");
+    assert!(err.contains("2 | SELECT a,, b\n  |          ^"), "{err}");
+}
+
+#[test]
+fn missing_file_is_one_clear_line() {
+    let ddl = ticks_ddl(Path::new("/nonexistent/ticks.csv"), "");
+    let err = assert_clean_failure(&rill(&["-c", &format!("{ddl}SELECT * FROM ticks")]));
+    assert!(err.contains("/nonexistent/ticks.csv: No such file or directory"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = assert_clean_failure(&rill(&["-f", "/nonexistent/query.sql"]));
+    assert!(err.contains("cannot read /nonexistent/query.sql"), "{err}");
+}
+
+#[test]
+fn unknown_connector_and_option_are_rejected() {
+    let err = assert_clean_failure(&rill(&[
+        "-c",
+        "CREATE TABLE t (a INT) WITH ('connector' = 'kafka')",
+    ]));
+    assert!(err.contains("unknown connector 'kafka'"), "{err}");
+    assert!(err.contains("hint: supported connectors: 'filesystem', 'print', 'blackhole'"), "{err}");
+    let err = assert_clean_failure(&rill(&[
+        "-c",
+        "CREATE TABLE t (a INT) WITH ('connector' = 'filesystem', 'path' = '/tmp/x', 'format' = 'csv', 'csv.quote' = 'x')",
+    ]));
+    assert!(err.contains("unsupported option 'csv.quote' for connector 'filesystem'"), "{err}");
+}
+
+#[test]
+fn type_mismatches_are_reported() {
+    let err = assert_clean_failure(&rill(&[
+        "-c",
+        "CREATE TABLE t (a INT, s STRING, WATERMARK FOR s AS s) WITH ('connector' = 'blackhole')",
+    ]));
+    assert!(err.contains("the event-time column 's' must be TIMESTAMP(p) or TIMESTAMP_LTZ(p), not STRING"), "{err}");
+    let sql = format!("{}SELECT symbol FROM ticks WHERE price + 'x' > 1", ticks_ddl(&ticks(), ""));
+    let err = assert_clean_failure(&rill(&["-c", &sql]));
+    assert!(err.starts_with("error: "), "{err}");
+}
+
+fn malformed_data(dir: &Path) -> PathBuf {
+    let data = dir.join("ticks.csv");
+    std::fs::write(
+        &data,
+        "2024-01-01 00:00:00.075,SYM02,106.59,932\n\
+         2024-01-01 00:00:00.114,SYM00,93.32,lots\n\
+         2024-01-01 00:00:00.361,SYM00,93.15,580\n\
+         not a time,SYM01,1.0,1\n\
+         2024-01-01 00:00:00.951,SYM01,85.95,148\n",
+    )
+    .unwrap();
+    data
+}
+
+#[test]
+fn malformed_row_fails_the_job_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = malformed_data(dir.path());
+    for batch in ["1", "3", "8192"] {
+        let sql = format!("{}SELECT * FROM ticks", ticks_ddl(&data, ""));
+        let err = assert_clean_failure(&rill(&["-c", &sql, "--batch-size", batch]));
+        let want = format!(
+            "{}:2: malformed row: cannot read 'lots' as BIGINT for column volume",
+            data.display()
+        );
+        assert!(err.contains(&want), "batch {batch}: {err}");
+    }
+}
+
+#[test]
+fn ignored_parse_errors_are_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = malformed_data(dir.path());
+    let ddl = ticks_ddl(&data, ", 'csv.ignore-parse-errors' = 'true'");
+    for batch in ["1", "2", "8192"] {
+        let o = rill(&["-c", &format!("{ddl}SELECT volume FROM ticks"), "--batch-size", batch]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "932\n580\n148\n", "batch {batch}");
+        let err = stderr(&o);
+        assert!(err.contains("skipped 2 malformed rows"), "{err}");
+        assert!(err.contains(&format!("{}:2:", data.display())), "{err}");
+        assert!(err.contains(&format!("{}:4:", data.display())), "{err}");
+    }
+}
+
+#[test]
+fn insert_into_a_file_writes_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.csv");
+    let sql = format!(
+        "{}CREATE TABLE sink (symbol STRING, volume BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         INSERT INTO sink SELECT symbol, volume FROM ticks WHERE volume = 999;",
+        ticks_ddl(&ticks(), ""),
+        out.display()
+    );
+    let o = rill(&["-c", &sql]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut lines: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().map(String::from).collect();
+    lines.sort();
+    assert_eq!(lines, ["SYM00,999", "SYM00,999"]);
+    // A failing job leaves no file behind.
+    let bad = dir.path().join("bad.csv");
+    let data = malformed_data(dir.path());
+    let sql = format!(
+        "{}CREATE TABLE sink (v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         INSERT INTO sink SELECT volume FROM ticks;",
+        ticks_ddl(&data, ""),
+        bad.display()
+    );
+    assert_clean_failure(&rill(&["-c", &sql]));
+    assert!(!bad.exists(), "a failed job must not leave {}", bad.display());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| {
+        let name = e.ok()?.file_name().to_string_lossy().into_owned();
+        name.starts_with(".rill-").then_some(name)
+    }).collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn show_describe_and_explain() {
+    let sql = format!("{}SHOW TABLES; DESCRIBE ticks; EXPLAIN SELECT symbol FROM ticks WHERE price > 1;", ticks_ddl(&ticks(), ""));
+    let o = rill(&["-c", &sql]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("table name\nticks\n"), "{out}");
+    assert!(out.contains("ts,TIMESTAMP(3) *ROWTIME*,TRUE,,,ts - INTERVAL '5' SECOND\n"), "{out}");
+    assert!(out.contains("symbol,STRING,TRUE,,,\n"), "{out}");
+    assert!(out.contains("Filter: ticks.price > Float64(1)"), "{out}");
+    assert!(out.contains("source ticks"), "{out}");
+}
+
+#[test]
+fn print_and_blackhole_sinks() {
+    let sql = format!(
+        "{}CREATE TABLE p (symbol STRING, volume BIGINT, price DOUBLE) WITH ('connector' = 'print');\n\
+         CREATE TABLE b (symbol STRING) WITH ('connector' = 'blackhole');\n\
+         INSERT INTO p SELECT symbol, volume, price FROM ticks WHERE volume = 1000 AND symbol = 'SYM02';\n\
+         INSERT INTO b SELECT symbol FROM ticks;",
+        ticks_ddl(&ticks(), "")
+    );
+    let o = rill(&["-c", &sql]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "+I[SYM02, 1000, 107.96]\n");
+}

@@ -1,0 +1,183 @@
+//! Tables of the session: their columns, connector and watermark, built from `CREATE TABLE`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::DFSchema;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::sql::sqlparser::ast::{
+    ColumnOption, CreateTable, CreateTableOptions, Expr as SqlExpr, SqlOption, Value,
+};
+use rill_engine::format::sql_type_name;
+
+use crate::connector::Connector;
+use crate::error::{SqlError, SqlResult};
+use crate::parser::WatermarkClause;
+use crate::types::arrow_type;
+
+/// A table: a named, typed stream read from or written to a connector.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    pub name: String,
+    pub schema: SchemaRef,
+    pub connector: Connector,
+    pub watermark: Option<WatermarkDef>,
+    /// The `CREATE TABLE` statement as written.
+    pub ddl: String,
+}
+
+/// The event-time column of a table and its watermark expression.
+#[derive(Debug, Clone)]
+pub struct WatermarkDef {
+    pub column: String,
+    /// The expression as written.
+    pub text: String,
+    /// The expression planned against the table's columns.
+    pub expr: Expr,
+}
+
+impl TableDef {
+    /// The table a `CREATE TABLE` statement defines.
+    pub fn from_create(
+        create: &CreateTable,
+        watermark: Option<&WatermarkClause>,
+        ddl: &str,
+        state: &SessionState,
+    ) -> SqlResult<TableDef> {
+        let name = create.name.to_string();
+        if create.query.is_some() {
+            return Err(SqlError::new("CREATE TABLE ... AS SELECT is not supported yet"));
+        }
+        let mut fields = Vec::with_capacity(create.columns.len());
+        for column in &create.columns {
+            let data_type = arrow_type(&column.data_type).map_err(|e| {
+                let span = column.name.span;
+                let position = crate::error::Position::at(span.start, column.name.value.len() as u64);
+                e.or_at(position)
+            })?;
+            let not_null = column
+                .options
+                .iter()
+                .any(|o| matches!(o.option, ColumnOption::NotNull));
+            if fields.iter().any(|f: &Field| f.name() == &column.name.value) {
+                return Err(SqlError::new(format!("duplicate column '{}'", column.name.value)));
+            }
+            fields.push(Field::new(&column.name.value, data_type, !not_null));
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let options = table_options(&create.table_options)?;
+        let connector = Connector::from_options(&options)
+            .map_err(|e| SqlError::new(format!("table '{name}': {}", e.message)).with_hint(e.hint.unwrap_or_default()))?;
+        let watermark = watermark
+            .map(|w| plan_watermark(w, &schema, state))
+            .transpose()?;
+        Ok(TableDef {
+            name,
+            schema,
+            connector,
+            watermark,
+            ddl: ddl.to_string(),
+        })
+    }
+
+    /// The table's columns as `DESCRIBE` shows them (Flink's layout).
+    pub fn describe(&self) -> RecordBatch {
+        let mut names = Vec::new();
+        let mut types = Vec::new();
+        let mut nulls = Vec::new();
+        let mut watermarks = Vec::new();
+        for field in self.schema.fields() {
+            let rowtime = self.watermark.as_ref().filter(|w| &w.column == field.name());
+            names.push(field.name().clone());
+            let mut t = sql_type_name(field.data_type());
+            if !field.is_nullable() {
+                t.push_str(" NOT NULL");
+            }
+            if rowtime.is_some() {
+                t.push_str(" *ROWTIME*");
+            }
+            types.push(t);
+            nulls.push(if field.is_nullable() { "TRUE" } else { "FALSE" }.to_string());
+            watermarks.push(rowtime.map(|w| w.text.clone()));
+        }
+        let empty = vec![None::<String>; names.len()];
+        RecordBatch::try_from_iter([
+            ("name", Arc::new(StringArray::from(names)) as _),
+            ("type", Arc::new(StringArray::from(types)) as _),
+            ("null", Arc::new(StringArray::from(nulls)) as _),
+            ("key", Arc::new(StringArray::from(empty.clone())) as _),
+            ("extras", Arc::new(StringArray::from(empty)) as _),
+            ("watermark", Arc::new(StringArray::from(watermarks)) as _),
+        ])
+        .expect("describe batch")
+    }
+}
+
+fn plan_watermark(
+    clause: &WatermarkClause,
+    schema: &SchemaRef,
+    state: &SessionState,
+) -> SqlResult<WatermarkDef> {
+    let at = |e: SqlError| e.or_at(clause.position);
+    match schema.field_with_name(&clause.column) {
+        Ok(f) if matches!(f.data_type(), DataType::Timestamp(..)) => {}
+        Ok(f) => {
+            return Err(at(SqlError::new(format!(
+                "the event-time column '{}' must be TIMESTAMP(p) or TIMESTAMP_LTZ(p), not {}",
+                clause.column,
+                sql_type_name(f.data_type())
+            ))));
+        }
+        Err(_) => {
+            return Err(at(SqlError::new(format!(
+                "WATERMARK FOR names an unknown column '{}'",
+                clause.column
+            ))));
+        }
+    }
+    let df_schema = DFSchema::try_from(schema.as_ref().clone()).map_err(SqlError::from)?;
+    let expr = state
+        .create_logical_expr(&clause.expr, &df_schema)
+        .map_err(|e| at(SqlError::from(e)))?;
+    let data_type = expr.get_type(&df_schema).map_err(SqlError::from)?;
+    if !matches!(data_type, DataType::Timestamp(..)) {
+        return Err(at(SqlError::new(format!(
+            "the watermark expression must be a TIMESTAMP, found {}",
+            sql_type_name(&data_type)
+        ))));
+    }
+    Ok(WatermarkDef {
+        column: clause.column.clone(),
+        text: clause.expr.clone(),
+        expr,
+    })
+}
+
+/// `WITH ('k' = 'v', ...)` as a map.
+fn table_options(options: &CreateTableOptions) -> SqlResult<BTreeMap<String, String>> {
+    let list = match options {
+        CreateTableOptions::None => return Ok(BTreeMap::new()),
+        CreateTableOptions::With(list)
+        | CreateTableOptions::Options(list)
+        | CreateTableOptions::Plain(list)
+        | CreateTableOptions::TableProperties(list) => list,
+    };
+    let mut map = BTreeMap::new();
+    for option in list {
+        let SqlOption::KeyValue { key, value } = option else {
+            return Err(SqlError::new(format!("expected 'key' = 'value', found {option}")));
+        };
+        let value = match value {
+            SqlExpr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            },
+            other => other.to_string(),
+        };
+        map.insert(key.value.clone(), value);
+    }
+    Ok(map)
+}

@@ -1,0 +1,174 @@
+//! Connectors named in `CREATE TABLE ... WITH ('connector' = ...)`: their options, checked
+//! when the table is created, and the engine sources and sinks they become.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use arrow::datatypes::SchemaRef;
+use rill_engine::format::OutputFormat;
+use rill_engine::sink::{BlackholeSink, Destination, Sink, WriterSink};
+use rill_engine::source::FileFormat;
+
+use crate::error::{SqlError, SqlResult};
+
+/// A table's connector with its checked options.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Connector {
+    /// Files (one file or a directory), CSV or JSON lines; bounded.
+    Filesystem {
+        path: PathBuf,
+        format: FileFormat,
+        ignore_parse_errors: bool,
+    },
+    /// Writes every change to standard output as `+I[v1, v2]`.
+    Print,
+    /// Discards rows.
+    Blackhole,
+}
+
+const CONNECTORS: &str = "'filesystem', 'print', 'blackhole'";
+
+impl Connector {
+    /// The connector described by a table's `WITH` options.
+    pub fn from_options(options: &BTreeMap<String, String>) -> SqlResult<Connector> {
+        let Some(name) = options.get("connector") else {
+            return Err(SqlError::new("missing option 'connector'")
+                .with_hint(format!("add WITH ('connector' = ...), one of {CONNECTORS}")));
+        };
+        let allowed: &[&str] = match name.as_str() {
+            "filesystem" => &["path", "format", "csv.ignore-parse-errors", "json.ignore-parse-errors"],
+            "print" => &[],
+            "blackhole" => &[],
+            other => {
+                return Err(SqlError::new(format!("unknown connector '{other}'"))
+                    .with_hint(format!("supported connectors: {CONNECTORS}")));
+            }
+        };
+        for key in options.keys().filter(|k| *k != "connector") {
+            if !allowed.contains(&key.as_str()) {
+                let supported = if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")
+                };
+                return Err(SqlError::new(format!(
+                    "unsupported option '{key}' for connector '{name}'"
+                ))
+                .with_hint(format!("supported options: {supported}")));
+            }
+        }
+        Ok(match name.as_str() {
+            "filesystem" => {
+                let path = options
+                    .get("path")
+                    .ok_or_else(|| SqlError::new("connector 'filesystem' needs option 'path'"))?;
+                let format = match options.get("format").map(String::as_str) {
+                    Some("csv") => FileFormat::Csv,
+                    Some("json") => FileFormat::Json,
+                    Some(other) => {
+                        return Err(SqlError::new(format!("unsupported format '{other}'"))
+                            .with_hint("supported formats: 'csv', 'json'"));
+                    }
+                    None => {
+                        return Err(SqlError::new("connector 'filesystem' needs option 'format'")
+                            .with_hint("'format' = 'csv' or 'format' = 'json'"));
+                    }
+                };
+                let ignore_key = match format {
+                    FileFormat::Csv => "csv.ignore-parse-errors",
+                    FileFormat::Json => "json.ignore-parse-errors",
+                };
+                Connector::Filesystem {
+                    path: PathBuf::from(path.strip_prefix("file://").unwrap_or(path)),
+                    format,
+                    ignore_parse_errors: flag(options, ignore_key)?,
+                }
+            }
+            "print" => Connector::Print,
+            _ => Connector::Blackhole,
+        })
+    }
+
+    /// A sink writing rows of `schema` into this connector's table `table`.
+    pub fn create_sink(&self, table: &str, schema: SchemaRef) -> SqlResult<Box<dyn Sink>> {
+        Ok(match self {
+            Connector::Blackhole => Box::new(BlackholeSink),
+            Connector::Print => Box::new(
+                WriterSink::new(
+                    table,
+                    schema,
+                    OutputFormat::Print,
+                    false,
+                    false,
+                    Destination::Stream(Box::new(std::io::stdout())),
+                )
+                .map_err(|e| SqlError::new(e.to_string()))?,
+            ),
+            Connector::Filesystem { path, format, .. } => {
+                let format = match format {
+                    FileFormat::Csv => OutputFormat::Csv,
+                    FileFormat::Json => OutputFormat::Json,
+                };
+                // Like Flink, a directory receives a part file; a file path is written whole.
+                let target = if path.is_dir() {
+                    path.join("part-0")
+                } else {
+                    path.clone()
+                };
+                Box::new(
+                    WriterSink::new(table, schema, format, false, false, Destination::File(target))
+                        .map_err(|e| SqlError::new(e.to_string()))?,
+                )
+            }
+        })
+    }
+}
+
+fn flag(options: &BTreeMap<String, String>, key: &str) -> SqlResult<bool> {
+    match options.get(key).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) if v == "true" => Ok(true),
+        Some(v) if v == "false" => Ok(false),
+        Some(v) => Err(SqlError::new(format!("option '{key}' must be 'true' or 'false', found '{v}'"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn filesystem_options() {
+        let c = Connector::from_options(&options(&[
+            ("connector", "filesystem"),
+            ("path", "file:///data/t.csv"),
+            ("format", "csv"),
+            ("csv.ignore-parse-errors", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c,
+            Connector::Filesystem {
+                path: "/data/t.csv".into(),
+                format: FileFormat::Csv,
+                ignore_parse_errors: true
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_connector_and_option_are_errors() {
+        let e = Connector::from_options(&options(&[("connector", "kafka")])).unwrap_err();
+        assert_eq!(e.message, "unknown connector 'kafka'");
+        let e = Connector::from_options(&options(&[("connector", "blackhole"), ("x", "1")]))
+            .unwrap_err();
+        assert_eq!(e.message, "unsupported option 'x' for connector 'blackhole'");
+        let e = Connector::from_options(&options(&[("connector", "filesystem"), ("path", "/p")]))
+            .unwrap_err();
+        assert_eq!(e.message, "connector 'filesystem' needs option 'format'");
+    }
+}

@@ -1,0 +1,382 @@
+//! Splitting a script into statements and parsing them: sqlparser for standard SQL, plus a
+//! token pre-pass for the Flink syntax sqlparser lacks (`WATERMARK FOR`, `SET 'k' = 'v'`).
+//! Tokens keep their script locations, so errors point at the spot in the script.
+
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+use regex::Regex;
+use std::sync::LazyLock;
+
+use crate::error::{Position, SqlError, SqlResult};
+
+/// The dialect rill parses with.
+pub fn dialect() -> &'static dyn Dialect {
+    static DIALECT: GenericDialect = GenericDialect {};
+    &DIALECT
+}
+
+/// One statement of a script, tokenized but not yet parsed.
+#[derive(Debug, Clone)]
+pub struct RawStatement {
+    tokens: Vec<TokenWithSpan>,
+    /// The statement's text as written.
+    pub text: String,
+    /// The line the statement starts on.
+    pub line: u64,
+}
+
+/// `WATERMARK FOR column AS expression` of a `CREATE TABLE`.
+#[derive(Debug, Clone)]
+pub struct WatermarkClause {
+    pub column: String,
+    /// The expression's text.
+    pub expr: String,
+    /// Where the clause is, for errors.
+    pub position: Option<Position>,
+}
+
+/// A parsed statement.
+#[derive(Debug, Clone)]
+pub enum StatementKind {
+    /// A statement sqlparser understands.
+    Sql(Box<Statement>),
+    /// `CREATE TABLE`, with Flink's `WATERMARK` clause cut out of the column list.
+    CreateTable {
+        statement: Box<Statement>,
+        watermark: Option<WatermarkClause>,
+    },
+    /// `SET 'key' = 'value'`, or `SET` alone to list the options.
+    Set(Option<(String, String)>),
+    /// `RESET 'key'`, or `RESET` alone for all.
+    Reset(Option<String>),
+}
+
+/// A parsed statement with its source text.
+#[derive(Debug, Clone)]
+pub struct ParsedStatement {
+    pub kind: StatementKind,
+    pub text: String,
+    pub line: u64,
+}
+
+/// Splits `script` into statements at `;` (outside quotes and comments).
+pub fn split_script(script: &str) -> SqlResult<Vec<RawStatement>> {
+    let tokens = Tokenizer::new(dialect(), script)
+        .tokenize_with_location()
+        .map_err(|e| SqlError::at(e.message, Position::at(e.location, 1)))?;
+    let lines = LineIndex::new(script);
+    let mut statements = Vec::new();
+    let mut current: Vec<TokenWithSpan> = Vec::new();
+    let mut flush = |current: &mut Vec<TokenWithSpan>| {
+        let significant: Vec<TokenWithSpan> = std::mem::take(current)
+            .into_iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+            .collect();
+        if let (Some(first), Some(last)) = (significant.first(), significant.last()) {
+            let text = lines.slice(script, first.span.start, last.span.end).to_string();
+            statements.push(RawStatement {
+                line: first.span.start.line,
+                tokens: significant,
+                text,
+            });
+        }
+    };
+    for token in tokens {
+        match token.token {
+            Token::SemiColon => flush(&mut current),
+            Token::EOF => {}
+            _ => current.push(token),
+        }
+    }
+    flush(&mut current);
+    Ok(statements)
+}
+
+/// Whether `input` holds at least one whole statement ending in `;` (for the shell: more
+/// lines are read until it does). Unterminated quotes or comments are incomplete.
+pub fn is_complete(input: &str) -> bool {
+    match Tokenizer::new(dialect(), input).tokenize() {
+        Ok(tokens) => tokens
+            .iter()
+            .rev()
+            .find(|t| !matches!(t, Token::Whitespace(_) | Token::EOF))
+            .is_none_or(|t| *t == Token::SemiColon),
+        Err(_) => false,
+    }
+}
+
+/// Splits and parses a whole script.
+pub fn parse_script(script: &str) -> SqlResult<Vec<ParsedStatement>> {
+    split_script(script)?.iter().map(RawStatement::parse).collect()
+}
+
+impl RawStatement {
+    /// Parses the statement.
+    pub fn parse(&self) -> SqlResult<ParsedStatement> {
+        let kind = self.parse_kind()?;
+        Ok(ParsedStatement {
+            kind,
+            text: self.text.clone(),
+            line: self.line,
+        })
+    }
+
+    fn parse_kind(&self) -> SqlResult<StatementKind> {
+        let tokens = &self.tokens;
+        if is_keyword(tokens.first(), Keyword::SET) || is_keyword(tokens.first(), Keyword::RESET) {
+            return parse_set(tokens);
+        }
+        if is_keyword(tokens.first(), Keyword::CREATE) {
+            let (tokens, watermark) = cut_watermark(tokens, &self.text)?;
+            let statement = parse_tokens(tokens)?;
+            if matches!(statement, Statement::CreateTable(_)) {
+                return Ok(StatementKind::CreateTable {
+                    statement: Box::new(statement),
+                    watermark,
+                });
+            }
+            return Ok(StatementKind::Sql(Box::new(statement)));
+        }
+        Ok(StatementKind::Sql(Box::new(parse_tokens(tokens.clone())?)))
+    }
+}
+
+fn is_keyword(token: Option<&TokenWithSpan>, keyword: Keyword) -> bool {
+    matches!(token, Some(TokenWithSpan { token: Token::Word(w), .. }) if w.keyword == keyword)
+}
+
+fn position_of(token: &TokenWithSpan) -> Option<Position> {
+    let span = token.span;
+    let len = if span.end.line == span.start.line {
+        span.end.column.saturating_sub(span.start.column)
+    } else {
+        1
+    };
+    Position::at(span.start, len)
+}
+
+/// Parses one statement and insists that nothing follows it.
+fn parse_tokens(tokens: Vec<TokenWithSpan>) -> SqlResult<Statement> {
+    let last = tokens.last().cloned();
+    let mut parser = Parser::new(dialect()).with_tokens_with_locations(tokens);
+    let statement = parser.parse_statement().map_err(|e| {
+        // Errors at the end of input carry no location: point just past the last token.
+        let end = last.as_ref().map(|t| t.span.end);
+        parser_error(e).or_at(end.and_then(|l| Position::at(l, 1)))
+    })?;
+    let next = parser.peek_token();
+    if next.token != Token::EOF {
+        return Err(SqlError::at(
+            format!("unexpected {} after the end of the statement", next.token),
+            position_of(&next).or_else(|| last.as_ref().and_then(position_of)),
+        )
+        .with_hint("separate statements with ';'"));
+    }
+    Ok(statement)
+}
+
+static LOCATION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\s*at Line: (\d+), Column: (\d+)").expect("valid regex"));
+
+/// A sqlparser error as a [`SqlError`]: its message without the location suffix, which
+/// becomes the position.
+fn parser_error(e: ParserError) -> SqlError {
+    let text = match e {
+        ParserError::ParserError(m) | ParserError::TokenizerError(m) => m,
+        ParserError::RecursionLimitExceeded => "the statement is nested too deeply".into(),
+    };
+    let position = LOCATION.captures(&text).and_then(|c| {
+        Position::at(
+            Location::new(c[1].parse().ok()?, c[2].parse().ok()?),
+            1,
+        )
+    });
+    let message = LOCATION.replace(&text, "").trim().to_string();
+    let message = message
+        .replace("Expected: ", "expected ")
+        .replace(", found: ", ", found ");
+    SqlError::at(message, position)
+}
+
+/// `SET 'key' = 'value'`, `SET`, `RESET 'key'`, `RESET`.
+fn parse_set(tokens: &[TokenWithSpan]) -> SqlResult<StatementKind> {
+    let reset = is_keyword(tokens.first(), Keyword::RESET);
+    let rest: Vec<&Token> = tokens[1..].iter().map(|t| &t.token).collect();
+    let usage = || {
+        let word = if reset { "RESET 'key'" } else { "SET 'key' = 'value'" };
+        SqlError::at(format!("expected {word}"), tokens.first().and_then(position_of))
+    };
+    match (reset, rest.as_slice()) {
+        (false, []) => Ok(StatementKind::Set(None)),
+        (true, []) => Ok(StatementKind::Reset(None)),
+        (true, [Token::SingleQuotedString(k)]) => Ok(StatementKind::Reset(Some(k.clone()))),
+        (false, [Token::SingleQuotedString(k), Token::Eq, Token::SingleQuotedString(v)]) => {
+            Ok(StatementKind::Set(Some((k.clone(), v.clone()))))
+        }
+        _ => Err(usage()),
+    }
+}
+
+/// Cuts `WATERMARK FOR col AS expr` out of a `CREATE TABLE` column list.
+fn cut_watermark(
+    tokens: &[TokenWithSpan],
+    text: &str,
+) -> SqlResult<(Vec<TokenWithSpan>, Option<WatermarkClause>)> {
+    let mut depth = 0;
+    let mut start = None;
+    for (i, t) in tokens.iter().enumerate() {
+        match &t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Word(w) if depth == 1 && w.value.eq_ignore_ascii_case("WATERMARK") => {
+                if is_keyword(tokens.get(i + 1), Keyword::FOR) {
+                    start = Some(i);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(start) = start else {
+        return Ok((tokens.to_vec(), None));
+    };
+    // The clause ends at the next ',' or ')' of the column list.
+    let mut depth = 0;
+    let mut end = tokens.len();
+    for (i, t) in tokens.iter().enumerate().skip(start) {
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen if depth == 0 => {
+                end = i;
+                break;
+            }
+            Token::RParen => depth -= 1,
+            Token::Comma if depth == 0 => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let clause = &tokens[start..end];
+    let position = position_of(&clause[0]);
+    let malformed = || {
+        SqlError::at("expected WATERMARK FOR column AS expression", position)
+    };
+    let column = match clause.get(2).map(|t| &t.token) {
+        Some(Token::Word(w)) => w.value.clone(),
+        _ => return Err(malformed()),
+    };
+    if !is_keyword(clause.get(3), Keyword::AS) || clause.len() < 5 {
+        return Err(malformed());
+    }
+    let lines = LineIndex::new(text);
+    let first = &clause[4];
+    let last = &clause[clause.len() - 1];
+    let base = tokens[0].span.start;
+    let expr = lines
+        .slice(text, relative(first.span.start, base), relative(last.span.end, base))
+        .to_string();
+    // Drop the clause and one comma next to it.
+    let mut kept: Vec<TokenWithSpan> = tokens[..start].to_vec();
+    let mut rest = &tokens[end..];
+    if matches!(rest.first().map(|t| &t.token), Some(Token::Comma)) {
+        rest = &rest[1..];
+    } else if matches!(kept.last().map(|t| &t.token), Some(Token::Comma)) {
+        kept.pop();
+    }
+    kept.extend_from_slice(rest);
+    Ok((
+        kept,
+        Some(WatermarkClause {
+            column,
+            expr,
+            position,
+        }),
+    ))
+}
+
+/// `location` made relative to a text that starts at `base` in the script.
+fn relative(location: Location, base: Location) -> Location {
+    if location.line == base.line {
+        Location::new(1, location.column - base.column + 1)
+    } else {
+        Location::new(location.line - base.line + 1, location.column)
+    }
+}
+
+/// Byte offsets of line starts, to turn token locations (line, column in characters) into
+/// slices of the text.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    fn offset(&self, text: &str, location: Location) -> usize {
+        let Some(&line_start) = self.starts.get(location.line.saturating_sub(1) as usize) else {
+            return text.len();
+        };
+        text[line_start..]
+            .char_indices()
+            .nth(location.column.saturating_sub(1) as usize)
+            .map_or(text.len(), |(i, _)| line_start + i)
+    }
+
+    fn slice<'a>(&self, text: &'a str, start: Location, end: Location) -> &'a str {
+        let (a, b) = (self.offset(text, start), self.offset(text, end));
+        &text[a.min(b)..b]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_statements_outside_quotes_and_comments() {
+        let script = "SET 'a' = 'b;c';\n-- a comment; with semicolon\nSELECT ';' AS x;\n\n  ;";
+        let statements = split_script(script).unwrap();
+        assert_eq!(statements.len(), 2);
+        assert_eq!(statements[0].text, "SET 'a' = 'b;c'");
+        assert_eq!(statements[1].text, "SELECT ';' AS x");
+        assert_eq!(statements[1].line, 3);
+    }
+
+    #[test]
+    fn cuts_the_watermark_clause() {
+        let script = "CREATE TABLE t (\n  ts TIMESTAMP(3),\n  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND\n) WITH ('connector' = 'blackhole')";
+        let parsed = parse_script(script).unwrap();
+        let StatementKind::CreateTable { watermark, .. } = &parsed[0].kind else {
+            panic!("not a create table: {:?}", parsed[0].kind);
+        };
+        let w = watermark.as_ref().unwrap();
+        assert_eq!(w.column, "ts");
+        assert_eq!(w.expr, "ts - INTERVAL '5' SECOND");
+        assert_eq!(w.position.unwrap().line, 3);
+    }
+
+    #[test]
+    fn parse_errors_point_at_the_spot() {
+        let e = parse_script("SELECT a\nFROM t WHERE").unwrap_err();
+        assert_eq!(e.position.unwrap().line, 2);
+        let e = parse_script("SELECT 1 2").unwrap_err();
+        assert!(e.message.contains("after the end of the statement"), "{e}");
+    }
+
+    #[test]
+    fn completeness_for_the_shell() {
+        assert!(is_complete("SELECT 1;"));
+        assert!(!is_complete("SELECT 1"));
+        assert!(!is_complete("SELECT ';"));
+        assert!(is_complete("SELECT 1; -- done"));
+    }
+}

@@ -1,0 +1,197 @@
+//! The stream planner: a DataFusion `LogicalPlan` becomes an engine [`Dataflow`] of sources
+//! and incremental operators. Expressions become DataFusion `PhysicalExpr`s evaluated on
+//! whole batches.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::common::DFSchema;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::physical_expr::PhysicalExpr;
+use rill_engine::dataflow::NodeId;
+use rill_engine::operator::Calc;
+use rill_engine::source::{FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner};
+use rill_engine::Dataflow;
+
+use crate::catalog::TableDef;
+use crate::connector::Connector;
+use crate::error::{SqlError, SqlResult};
+
+/// A planned query: its dataflow up to the node that emits the result rows.
+pub struct QueryPlan {
+    pub dataflow: Dataflow,
+    /// The node whose output is the query result.
+    pub output: NodeId,
+    /// The result columns.
+    pub schema: SchemaRef,
+}
+
+/// Builds a dataflow for one query.
+pub struct StreamPlanner<'a> {
+    state: &'a SessionState,
+    tables: &'a BTreeMap<String, TableDef>,
+    batch_size: usize,
+    dataflow: Dataflow,
+}
+
+impl<'a> StreamPlanner<'a> {
+    /// A planner resolving tables in `tables`; sources read `batch_size` rows at a time.
+    pub fn new(
+        state: &'a SessionState,
+        tables: &'a BTreeMap<String, TableDef>,
+        batch_size: usize,
+    ) -> Self {
+        StreamPlanner {
+            state,
+            tables,
+            batch_size,
+            dataflow: Dataflow::new(),
+        }
+    }
+
+    /// Plans `plan` (optimised) into a dataflow.
+    pub fn plan_query(mut self, plan: &LogicalPlan) -> SqlResult<QueryPlan> {
+        let output = self.plan(plan)?;
+        Ok(QueryPlan {
+            dataflow: self.dataflow,
+            output,
+            schema: output_schema(plan.schema()),
+        })
+    }
+
+    fn plan(&mut self, plan: &LogicalPlan) -> SqlResult<NodeId> {
+        match plan {
+            LogicalPlan::Projection(p) => {
+                let (predicate, input) = match p.input.as_ref() {
+                    LogicalPlan::Filter(f) => (Some(&f.predicate), f.input.as_ref()),
+                    other => (None, other),
+                };
+                let node = self.plan(input)?;
+                let schema = input.schema();
+                let predicate = predicate.map(|e| self.physical(e, schema)).transpose()?;
+                let exprs = p
+                    .expr
+                    .iter()
+                    .map(|e| self.physical(e, schema))
+                    .collect::<SqlResult<Vec<_>>>()?;
+                let calc = Calc::new(predicate, Some(exprs), output_schema(&p.schema));
+                Ok(self.dataflow.add_operator(Box::new(calc), vec![node]))
+            }
+            LogicalPlan::Filter(f) => {
+                let node = self.plan(&f.input)?;
+                let predicate = self.physical(&f.predicate, f.input.schema())?;
+                let calc = Calc::new(Some(predicate), None, output_schema(f.input.schema()));
+                Ok(self.dataflow.add_operator(Box::new(calc), vec![node]))
+            }
+            LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
+            LogicalPlan::TableScan(scan) => {
+                let name = scan.table_name.table();
+                let table = self.tables.get(name).ok_or_else(|| {
+                    SqlError::new(format!("table '{name}' is not a stream table"))
+                })?;
+                if !scan.filters.is_empty() {
+                    return Err(SqlError::new("internal error: filters pushed into a scan"));
+                }
+                self.scan(table, scan.projection.clone())
+            }
+            LogicalPlan::EmptyRelation(e) => {
+                let rows = usize::from(e.produce_one_row);
+                let schema = output_schema(&e.schema);
+                let options = RecordBatchOptions::new().with_row_count(Some(rows));
+                let batch = RecordBatch::try_new_with_options(schema, vec![], &options)?;
+                let source = ValuesSource::new(vec![batch]);
+                Ok(self.dataflow.add_source(Box::new(source)))
+            }
+            LogicalPlan::Values(v) => {
+                // Each row is a list of constant expressions: evaluate them on a one-row batch.
+                let one = RecordBatch::try_new_with_options(
+                    Arc::new(Schema::empty()),
+                    vec![],
+                    &RecordBatchOptions::new().with_row_count(Some(1)),
+                )?;
+                let schema = output_schema(&v.schema);
+                let empty = DFSchema::empty();
+                let mut batches = Vec::with_capacity(v.values.len());
+                for row in &v.values {
+                    let mut columns = Vec::with_capacity(row.len());
+                    for (expr, field) in row.iter().zip(schema.fields()) {
+                        let value = self.physical(expr, &empty)?.evaluate(&one)?.into_array(1)?;
+                        columns.push(arrow::compute::cast(&value, field.data_type())?);
+                    }
+                    batches.push(RecordBatch::try_new(schema.clone(), columns)?);
+                }
+                Ok(self.dataflow.add_source(Box::new(ValuesSource::new(batches))))
+            }
+            other => Err(SqlError::new(format!(
+                "{} is not supported on streams yet",
+                describe_node(other)
+            ))),
+        }
+    }
+
+    fn scan(&mut self, table: &TableDef, projection: Option<Vec<usize>>) -> SqlResult<NodeId> {
+        match &table.connector {
+            Connector::Filesystem {
+                path,
+                format,
+                ignore_parse_errors,
+            } => {
+                let watermarks = match &table.watermark {
+                    Some(w) => {
+                        let schema = DFSchema::try_from(table.schema.as_ref().clone())?;
+                        Some(WatermarkAssigner::new(self.physical(&w.expr, &schema)?))
+                    }
+                    None => None,
+                };
+                let options = FileSourceOptions {
+                    path: path.clone(),
+                    format: *format,
+                    schema: table.schema.clone(),
+                    projection,
+                    batch_size: self.batch_size,
+                    ignore_parse_errors: *ignore_parse_errors,
+                };
+                let source = FileSource::new(table.name.clone(), options, watermarks)
+                    .map_err(|e| SqlError::new(format!("table '{}': {e}", table.name)))?;
+                Ok(self.dataflow.add_source(Box::new(source)))
+            }
+            Connector::Print | Connector::Blackhole => Err(SqlError::new(format!(
+                "table '{}' is a sink ('connector' = '{}') and cannot be read",
+                table.name,
+                if table.connector == Connector::Print { "print" } else { "blackhole" }
+            ))),
+        }
+    }
+
+    fn physical(&self, expr: &Expr, schema: &DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {
+        Ok(self.state.create_physical_expr(expr.clone(), schema)?)
+    }
+}
+
+/// The Arrow schema rows of a plan node have. Every column is nullable: DataFusion's
+/// nullability is an inference, and the engine should not fail on a NULL it missed.
+pub fn output_schema(schema: &DFSchema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// A user-facing name for a plan node that has no streaming implementation.
+fn describe_node(plan: &LogicalPlan) -> String {
+    match plan {
+        LogicalPlan::Aggregate(_) => "GROUP BY / aggregation".into(),
+        LogicalPlan::Window(_) => "OVER window".into(),
+        LogicalPlan::Join(_) => "JOIN".into(),
+        LogicalPlan::Sort(_) => "ORDER BY".into(),
+        LogicalPlan::Limit(_) => "LIMIT".into(),
+        LogicalPlan::Union(_) => "UNION".into(),
+        LogicalPlan::Distinct(_) => "DISTINCT".into(),
+        other => other.display().to_string(),
+    }
+}

@@ -1,0 +1,317 @@
+//! A SQL session: settings, tables and views, and the execution of statements into outcomes
+//! the shell shows or runs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, StringArray};
+use datafusion::catalog::view::ViewTable;
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::sqlparser::ast::{ObjectType, Statement};
+use rill_engine::Dataflow;
+
+use crate::catalog::TableDef;
+use crate::error::{SqlError, SqlResult};
+use crate::parser::{ParsedStatement, StatementKind};
+use crate::plan::{QueryPlan, StreamPlanner, output_schema};
+use crate::types::LOCAL_TIME_ZONE;
+
+/// Session settings that are not SQL.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Rows per batch read by sources.
+    pub batch_size: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions { batch_size: 8192 }
+    }
+}
+
+/// What executing a statement produced.
+pub enum Outcome {
+    /// The session changed; a short confirmation.
+    Done(String),
+    /// A small result (SHOW, DESCRIBE, EXPLAIN) to print.
+    Table(RecordBatch),
+    /// A continuous query whose result the caller sends to a sink of its choice.
+    Query(QueryPlan),
+    /// `INSERT INTO`: a complete job.
+    Insert(Dataflow),
+}
+
+/// A view: its statement and result columns.
+struct ViewDef {
+    ddl: String,
+    schema: arrow::datatypes::SchemaRef,
+}
+
+/// Tables, views and settings, and a DataFusion context that resolves names and types.
+pub struct Session {
+    ctx: SessionContext,
+    tables: BTreeMap<String, TableDef>,
+    views: BTreeMap<String, ViewDef>,
+    settings: BTreeMap<String, String>,
+    options: SessionOptions,
+}
+
+impl Session {
+    /// A new session.
+    pub fn new(options: SessionOptions) -> Self {
+        let mut config = SessionConfig::new();
+        {
+            let o = config.options_mut();
+            // Flink identifiers are case-sensitive; keep them as written.
+            o.sql_parser.enable_ident_normalization = false;
+            o.sql_parser.collect_spans = true;
+            o.execution.time_zone = Some(LOCAL_TIME_ZONE.into());
+        }
+        Session {
+            ctx: SessionContext::new_with_config(config),
+            tables: BTreeMap::new(),
+            views: BTreeMap::new(),
+            settings: BTreeMap::new(),
+            options,
+        }
+    }
+
+    /// Names of tables and views, sorted.
+    pub fn relation_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tables.keys().chain(self.views.keys()).cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Column names of a table or view.
+    pub fn columns_of(&self, name: &str) -> Vec<String> {
+        let schema = match (self.tables.get(name), self.views.get(name)) {
+            (Some(t), _) => &t.schema,
+            (None, Some(v)) => &v.schema,
+            (None, None) => return vec![],
+        };
+        schema.fields().iter().map(|f| f.name().clone()).collect()
+    }
+
+    /// Runs one statement.
+    pub async fn execute(&mut self, statement: &ParsedStatement) -> SqlResult<Outcome> {
+        match &statement.kind {
+            StatementKind::Set(None) => Ok(Outcome::Table(key_values(
+                ("key", "value"),
+                self.settings.iter().map(|(k, v)| (k.clone(), v.clone())),
+            ))),
+            StatementKind::Set(Some((key, value))) => self.set(key, value),
+            StatementKind::Reset(key) => {
+                match key {
+                    Some(k) => {
+                        self.settings.remove(k);
+                    }
+                    None => self.settings.clear(),
+                }
+                Ok(Outcome::Done("Session property has been reset.".into()))
+            }
+            StatementKind::CreateTable {
+                statement: create,
+                watermark,
+            } => {
+                let Statement::CreateTable(create) = create.as_ref() else {
+                    unreachable!("parser yields CREATE TABLE here")
+                };
+                let name = create.name.to_string();
+                if self.exists(&name) {
+                    if create.if_not_exists {
+                        return Ok(Outcome::Done(format!("Table '{name}' exists.")));
+                    }
+                    return Err(SqlError::new(format!("table or view '{name}' already exists"))
+                        .with_hint(format!("DROP TABLE {name} first, or use CREATE TABLE IF NOT EXISTS")));
+                }
+                let table =
+                    TableDef::from_create(create, watermark.as_ref(), &statement.text, &self.ctx.state())?;
+                self.ctx
+                    .register_table(name.as_str(), Arc::new(EmptyTable::new(table.schema.clone())))?;
+                self.tables.insert(name.clone(), table);
+                Ok(Outcome::Done(format!("Table '{name}' created.")))
+            }
+            StatementKind::Sql(sql) => self.execute_sql(sql, statement).await,
+        }
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> SqlResult<Outcome> {
+        match key {
+            "table.local-time-zone" if value != LOCAL_TIME_ZONE => {
+                return Err(SqlError::new(format!(
+                    "'table.local-time-zone' = '{value}' is not supported yet: rill runs in UTC"
+                )));
+            }
+            "parallelism.default" if value.parse::<u32>().is_err() => {
+                return Err(SqlError::new(format!(
+                    "'parallelism.default' must be a number, found '{value}'"
+                )));
+            }
+            _ => {}
+        }
+        self.settings.insert(key.to_string(), value.to_string());
+        Ok(Outcome::Done("Session property has been set.".into()))
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        self.tables.contains_key(name) || self.views.contains_key(name)
+    }
+
+    async fn execute_sql(&mut self, sql: &Statement, statement: &ParsedStatement) -> SqlResult<Outcome> {
+        match sql {
+            Statement::Query(_) => Ok(Outcome::Query(self.plan_query(sql.clone()).await?)),
+            Statement::Insert(_) => Ok(Outcome::Insert(self.plan_insert(sql.clone()).await?)),
+            Statement::CreateView(view) => {
+                let name = view.name.to_string();
+                if self.exists(&name) && !view.or_replace {
+                    return Err(SqlError::new(format!("table or view '{name}' already exists")));
+                }
+                if self.tables.contains_key(&name) {
+                    return Err(SqlError::new(format!("'{name}' is a table, not a view")));
+                }
+                let query = Statement::Query(view.query.clone());
+                let plan = self.ctx.state().statement_to_plan(df_statement(query)).await?;
+                let schema = output_schema(plan.schema());
+                let table = ViewTable::new(plan, Some(statement.text.clone()));
+                self.ctx.deregister_table(name.as_str())?;
+                self.ctx.register_table(name.as_str(), Arc::new(table))?;
+                let ddl = statement.text.clone();
+                self.views.insert(name.clone(), ViewDef { ddl, schema });
+                Ok(Outcome::Done(format!("View '{name}' created.")))
+            }
+            Statement::Drop {
+                object_type: object_type @ (ObjectType::Table | ObjectType::View),
+                if_exists,
+                names,
+                ..
+            } => {
+                for name in names {
+                    let name = name.to_string();
+                    let removed = match object_type {
+                        ObjectType::Table => self.tables.remove(&name).is_some(),
+                        _ => self.views.remove(&name).is_some(),
+                    };
+                    if !removed && !if_exists {
+                        return Err(SqlError::new(format!(
+                            "{} '{name}' does not exist",
+                            if *object_type == ObjectType::Table { "table" } else { "view" }
+                        )));
+                    }
+                    self.ctx.deregister_table(name.as_str())?;
+                }
+                Ok(Outcome::Done("Dropped.".into()))
+            }
+            Statement::ShowTables { .. } => Ok(Outcome::Table(one_column(
+                "table name",
+                self.relation_names(),
+            ))),
+            Statement::ShowCreate { obj_name, .. } => {
+                let name = obj_name.to_string();
+                let ddl = self
+                    .tables
+                    .get(&name)
+                    .map(|t| t.ddl.clone())
+                    .or_else(|| self.views.get(&name).map(|v| v.ddl.clone()))
+                    .ok_or_else(|| self.unknown_relation(&name))?;
+                Ok(Outcome::Done(format!("{ddl};")))
+            }
+            Statement::ExplainTable { table_name, .. } => {
+                let name = table_name.to_string();
+                match self.tables.get(&name) {
+                    Some(t) => Ok(Outcome::Table(t.describe())),
+                    None if self.views.contains_key(&name) => {
+                        let columns = self.columns_of(&name);
+                        Ok(Outcome::Table(one_column("name", columns)))
+                    }
+                    None => Err(self.unknown_relation(&name)),
+                }
+            }
+            Statement::Explain { statement: inner, .. } => {
+                let (logical, dataflow) = match inner.as_ref() {
+                    Statement::Insert(_) => {
+                        let plan = self.logical_plan(inner.as_ref().clone()).await?;
+                        let dataflow = self.plan_insert(inner.as_ref().clone()).await?;
+                        (plan, dataflow)
+                    }
+                    _ => {
+                        let plan = self.logical_plan(inner.as_ref().clone()).await?;
+                        let state = self.ctx.state();
+                        let planner = StreamPlanner::new(&state, &self.tables, self.options.batch_size);
+                        (plan.clone(), planner.plan_query(&plan)?.dataflow)
+                    }
+                };
+                let text = format!(
+                    "== Logical plan ==\n{}\n\n== Dataflow ==\n{}",
+                    logical.display_indent(),
+                    dataflow.describe()
+                );
+                Ok(Outcome::Table(one_column("plan", vec![text])))
+            }
+            other => Err(SqlError::new(format!(
+                "unsupported statement: {}",
+                other.to_string().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+            ))),
+        }
+    }
+
+    fn unknown_relation(&self, name: &str) -> SqlError {
+        let e = SqlError::new(format!("table or view '{name}' does not exist"));
+        match self.relation_names().into_iter().next() {
+            Some(_) => e.with_hint(format!("known: {}", self.relation_names().join(", "))),
+            None => e.with_hint("no tables yet: CREATE TABLE first"),
+        }
+    }
+
+    async fn logical_plan(&self, statement: Statement) -> SqlResult<LogicalPlan> {
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(df_statement(statement)).await?;
+        Ok(state.optimize(&plan)?)
+    }
+
+    async fn plan_query(&self, statement: Statement) -> SqlResult<QueryPlan> {
+        let plan = self.logical_plan(statement).await?;
+        let state = self.ctx.state();
+        StreamPlanner::new(&state, &self.tables, self.options.batch_size).plan_query(&plan)
+    }
+
+    async fn plan_insert(&self, statement: Statement) -> SqlResult<Dataflow> {
+        let plan = self.logical_plan(statement).await?;
+        let LogicalPlan::Dml(dml) = &plan else {
+            return Err(SqlError::new("INSERT did not plan to an insert"));
+        };
+        if !matches!(dml.op, WriteOp::Insert(_)) {
+            return Err(SqlError::new("only INSERT INTO is supported"));
+        }
+        let name = dml.table_name.table();
+        let table = self.tables.get(name).ok_or_else(|| {
+            SqlError::new(format!("cannot insert into '{name}': not a table"))
+        })?;
+        let state = self.ctx.state();
+        let mut query =
+            StreamPlanner::new(&state, &self.tables, self.options.batch_size).plan_query(&dml.input)?;
+        let sink = table.connector.create_sink(name, table.schema.clone())?;
+        query.dataflow.add_sink(sink, query.output);
+        Ok(query.dataflow)
+    }
+}
+
+fn df_statement(statement: Statement) -> datafusion::sql::parser::Statement {
+    datafusion::sql::parser::Statement::Statement(Box::new(statement))
+}
+
+fn one_column(name: &str, values: Vec<String>) -> RecordBatch {
+    RecordBatch::try_from_iter([(name, Arc::new(StringArray::from(values)) as _)])
+        .expect("one-column batch")
+}
+
+fn key_values(names: (&str, &str), pairs: impl Iterator<Item = (String, String)>) -> RecordBatch {
+    let (keys, values): (Vec<String>, Vec<String>) = pairs.unzip();
+    RecordBatch::try_from_iter([
+        (names.0, Arc::new(StringArray::from(keys)) as _),
+        (names.1, Arc::new(StringArray::from(values)) as _),
+    ])
+    .expect("key-value batch")
+}

@@ -1,0 +1,124 @@
+//! Flink SQL column types and their Arrow representation.
+//!
+//! `TIMESTAMP(p)` is a zone-less Arrow timestamp in the unit that holds `p` fraction digits;
+//! `TIMESTAMP_LTZ(p)` is the same with time zone UTC (the session's local time zone).
+//! `FLOAT` is 4 bytes and `DOUBLE` 8, as in Flink; `DECIMAL` defaults to `DECIMAL(10, 0)`.
+
+use arrow::datatypes::{DataType, TimeUnit};
+use datafusion::sql::sqlparser::ast::{DataType as SqlType, ExactNumberInfo, TimezoneInfo};
+
+use crate::error::{SqlError, SqlResult};
+
+/// The time zone of `TIMESTAMP_LTZ` values.
+pub const LOCAL_TIME_ZONE: &str = "UTC";
+
+/// The Arrow type of a Flink SQL column type.
+pub fn arrow_type(sql: &SqlType) -> SqlResult<DataType> {
+    Ok(match sql {
+        SqlType::Char(_)
+        | SqlType::Character(_)
+        | SqlType::Varchar(_)
+        | SqlType::CharVarying(_)
+        | SqlType::CharacterVarying(_)
+        | SqlType::String(_)
+        | SqlType::Text => DataType::Utf8,
+        SqlType::Boolean | SqlType::Bool => DataType::Boolean,
+        SqlType::TinyInt(_) => DataType::Int8,
+        SqlType::SmallInt(_) => DataType::Int16,
+        SqlType::Int(_) | SqlType::Integer(_) => DataType::Int32,
+        SqlType::BigInt(_) => DataType::Int64,
+        SqlType::Float(_) | SqlType::Real | SqlType::Float4 => DataType::Float32,
+        SqlType::Double(_) | SqlType::DoublePrecision | SqlType::Float8 => DataType::Float64,
+        SqlType::Decimal(info) | SqlType::Numeric(info) => {
+            let (p, s) = match info {
+                ExactNumberInfo::None => (10, 0),
+                ExactNumberInfo::Precision(p) => (*p, 0),
+                ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
+            };
+            if !(1..=38).contains(&p) || s < 0 || s as u64 > p {
+                return Err(SqlError::new(format!(
+                    "DECIMAL({p}, {s}) is out of range: precision 1 to 38, scale 0 to precision"
+                )));
+            }
+            DataType::Decimal128(p as u8, s as i8)
+        }
+        SqlType::Date => DataType::Date32,
+        SqlType::Timestamp(p, tz) => {
+            let zone = match tz {
+                TimezoneInfo::None | TimezoneInfo::WithoutTimeZone => None,
+                _ => Some(LOCAL_TIME_ZONE.into()),
+            };
+            DataType::Timestamp(timestamp_unit(*p)?, zone)
+        }
+        SqlType::Custom(name, args) if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ") => {
+            let p = match args.as_slice() {
+                [] => None,
+                [p] => Some(p.parse().map_err(|_| {
+                    SqlError::new(format!("TIMESTAMP_LTZ precision must be a number, found {p}"))
+                })?),
+                _ => return Err(SqlError::new("TIMESTAMP_LTZ takes one precision")),
+            };
+            DataType::Timestamp(timestamp_unit(p)?, Some(LOCAL_TIME_ZONE.into()))
+        }
+        other => {
+            return Err(SqlError::new(format!("unsupported column type {other}")).with_hint(
+                "supported: STRING, VARCHAR, BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, \
+                 DOUBLE, DECIMAL(p, s), DATE, TIMESTAMP(p), TIMESTAMP_LTZ(p)",
+            ));
+        }
+    })
+}
+
+/// The unit that stores `precision` fraction digits (Flink's default precision is 6).
+fn timestamp_unit(precision: Option<u64>) -> SqlResult<TimeUnit> {
+    Ok(match precision.unwrap_or(6) {
+        0 => TimeUnit::Second,
+        1..=3 => TimeUnit::Millisecond,
+        4..=6 => TimeUnit::Microsecond,
+        7..=9 => TimeUnit::Nanosecond,
+        p => {
+            return Err(SqlError::new(format!(
+                "TIMESTAMP precision must be between 0 and 9, found {p}"
+            )));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    use super::*;
+    use crate::parser::dialect;
+
+    fn map(text: &str) -> SqlResult<DataType> {
+        let sql = Parser::new(dialect())
+            .try_with_sql(text)
+            .unwrap()
+            .parse_data_type()
+            .unwrap();
+        arrow_type(&sql)
+    }
+
+    #[test]
+    fn flink_types() {
+        assert_eq!(map("STRING").unwrap(), DataType::Utf8);
+        assert_eq!(map("FLOAT").unwrap(), DataType::Float32);
+        assert_eq!(map("DOUBLE").unwrap(), DataType::Float64);
+        assert_eq!(map("DECIMAL(12, 2)").unwrap(), DataType::Decimal128(12, 2));
+        assert_eq!(
+            map("TIMESTAMP(3)").unwrap(),
+            DataType::Timestamp(TimeUnit::Millisecond, None)
+        );
+        assert_eq!(
+            map("TIMESTAMP").unwrap(),
+            DataType::Timestamp(TimeUnit::Microsecond, None)
+        );
+        assert_eq!(
+            map("TIMESTAMP_LTZ(3)").unwrap(),
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+        );
+        assert!(map("DECIMAL(50, 2)").is_err());
+        assert!(map("TIMESTAMP(12)").is_err());
+    }
+}

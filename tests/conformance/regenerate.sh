@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Regenerates expected.csv of conformance cases with the Flink oracle (never by hand).
+#   tests/conformance/regenerate.sh            # every case
+#   tests/conformance/regenerate.sh scan view  # some cases
+# Needs the oracle's venv: ../shared/flink-oracle/setup.sh (FLINK_PY overrides the python).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+oracle="${FLINK_ORACLE:-$here/../../../shared/flink-oracle}"
+py="${FLINK_PY:-/opt/flink-venv/bin/python}"
+[ -x "$py" ] || { echo "no Flink oracle python at $py: run $oracle/setup.sh" >&2; exit 1; }
+cd "$here"
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=($(for d in */; do [ -f "$d/query.sql" ] && echo "${d%/}"; done))
+for case in "${cases[@]}"; do
+  echo "== $case" >&2
+  "$py" "$oracle/flink_sql.py" "$case/query.sql" --sort --header -o "$case/expected.csv" 2>"$case/oracle.log" \
+    || { echo "oracle failed on $case, see $case/oracle.log" >&2; continue; }
+  rm -f "$case/oracle.log"
+done
