@@ -143,14 +143,16 @@ impl From<DataFusionError> for SqlError {
         // DataFusion appends the list of valid fields; the hint names the likely one instead.
         let text = text.split("\nValid fields are").next().unwrap_or(text);
         let text = text.split(". Valid fields are").next().unwrap_or(text);
-        let (message, hint) = match text.split_once(". Did you mean ") {
+        let split = text
+            .split_once(". Did you mean ")
+            .or_else(|| text.split_once(".\nDid you mean "));
+        let (message, hint) = match split {
             Some((message, rest)) => (
                 message.to_string(),
                 Some(format!("did you mean {}", rest.trim().trim_end_matches('?')) + "?"),
             ),
             None => (text.trim_end_matches('.').to_string(), None),
         };
-        let message = message.replace("\nDid you mean", " - did you mean");
         SqlError {
             message,
             position,

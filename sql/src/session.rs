@@ -14,6 +14,7 @@ use rill_engine::Dataflow;
 
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
+use crate::flink::rewrite_functions;
 use crate::parser::{ParsedStatement, StatementKind};
 use crate::plan::{QueryPlan, StreamPlanner, output_schema};
 use crate::types::LOCAL_TIME_ZONE;
@@ -134,7 +135,11 @@ impl Session {
                 self.tables.insert(name.clone(), table);
                 Ok(Outcome::Done(format!("Table '{name}' created.")))
             }
-            StatementKind::Sql(sql) => self.execute_sql(sql, statement).await,
+            StatementKind::Sql(sql) => {
+                let mut sql = sql.as_ref().clone();
+                rewrite_functions(&mut sql);
+                self.execute_sql(&sql, statement).await
+            }
         }
     }
 
