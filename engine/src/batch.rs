@@ -114,6 +114,8 @@ fn filter_as<A: Array + Clone + 'static>(array: &A, mask: &BooleanArray) -> Resu
 }
 
 /// What travels on a dataflow edge.
+// Batches are by far the most common message: boxing them would add an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Message {
     /// Rows.

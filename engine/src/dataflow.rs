@@ -74,7 +74,10 @@ impl Dataflow {
     }
 
     fn push(&mut self, kind: NodeKind, inputs: Vec<NodeId>) -> NodeId {
-        assert!(inputs.iter().all(|i| *i < self.nodes.len()), "inputs come first");
+        assert!(
+            inputs.iter().all(|i| *i < self.nodes.len()),
+            "inputs come first"
+        );
         self.nodes.push(Node { kind, inputs });
         self.nodes.len() - 1
     }
@@ -218,7 +221,11 @@ async fn run_operator(
 }
 
 /// Drives a sink on a blocking thread; it commits only when its input ends normally.
-fn run_sink(mut sink: Box<dyn Sink>, mut inbox: Receiver<Envelope>, metrics: &JobMetrics) -> Result<()> {
+fn run_sink(
+    mut sink: Box<dyn Sink>,
+    mut inbox: Receiver<Envelope>,
+    metrics: &JobMetrics,
+) -> Result<()> {
     while let Some((_, message)) = inbox.blocking_recv() {
         match message {
             Message::Batch(batch) => {

@@ -63,6 +63,9 @@ impl JobMetrics {
 
     /// The first few skipped malformed rows, as `file:line: reason`.
     pub fn malformed_examples(&self) -> Vec<String> {
-        self.malformed_examples.lock().expect("metrics lock").clone()
+        self.malformed_examples
+            .lock()
+            .expect("metrics lock")
+            .clone()
     }
 }

@@ -4,9 +4,9 @@ mod calc;
 
 pub use calc::Calc;
 
+use crate::Result;
 use crate::batch::{ChangeBatch, Message};
 use crate::time::Watermark;
-use crate::Result;
 
 /// A dataflow operator. The runtime calls the handlers in input order; an operator appends
 /// what it emits to `out`. Operators never read the wall clock.
@@ -15,8 +15,7 @@ pub trait Operator: Send {
     fn name(&self) -> &str;
 
     /// Rows arrived on input `input`.
-    fn on_batch(&mut self, input: usize, batch: ChangeBatch, out: &mut Vec<Message>)
-    -> Result<()>;
+    fn on_batch(&mut self, input: usize, batch: ChangeBatch, out: &mut Vec<Message>) -> Result<()>;
 
     /// The combined watermark of all inputs advanced to `watermark`.
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {

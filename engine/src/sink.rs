@@ -6,9 +6,9 @@ mod writer;
 pub use blackhole::BlackholeSink;
 pub use writer::{Destination, WriterSink};
 
+use crate::Result;
 use crate::batch::ChangeBatch;
 use crate::time::Watermark;
-use crate::Result;
 
 /// A sink runs on a blocking thread of its own. It commits its output in [`Sink::finish`],
 /// which the runtime calls only when the input ended normally: a failed or cancelled job

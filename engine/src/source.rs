@@ -13,9 +13,9 @@ pub use watermark::WatermarkAssigner;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use crate::Result;
 use crate::dataflow::Output;
 use crate::metrics::JobMetrics;
-use crate::Result;
 
 /// What a source needs from the runtime.
 pub struct SourceContext {

@@ -18,7 +18,12 @@ use rill_sql::script::Variables;
 #[command(name = "rill", version, about)]
 pub struct Args {
     /// Run the statements of a SQL file.
-    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "command")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        conflicts_with = "command"
+    )]
     file: Option<PathBuf>,
     /// Run the statements of a string.
     #[arg(short = 'c', long = "command", value_name = "SQL")]
@@ -50,17 +55,20 @@ fn parse_define(s: &str) -> Result<(String, String), String> {
 }
 
 fn parse_format(s: &str) -> Result<OutputFormat, String> {
-    OutputFormat::from_name(s).ok_or_else(|| format!("unknown format '{s}' (csv, json, table, changelog)"))
+    OutputFormat::from_name(s)
+        .ok_or_else(|| format!("unknown format '{s}' (csv, json, table, changelog)"))
 }
 
 impl Args {
     /// The result format: as given, else a table for people and CSV for programs.
     fn result_format(&self) -> OutputFormat {
-        self.format.unwrap_or(if self.output.is_none() && std::io::stdout().is_terminal() {
-            OutputFormat::Table
-        } else {
-            OutputFormat::Csv
-        })
+        self.format.unwrap_or(
+            if self.output.is_none() && std::io::stdout().is_terminal() {
+                OutputFormat::Table
+            } else {
+                OutputFormat::Csv
+            },
+        )
     }
 
     fn variables(&self, sql_dir: Option<String>) -> Variables {
@@ -87,10 +95,16 @@ fn main() -> ExitCode {
     let ok = if let Some(file) = &args.file {
         runtime.block_on(run::run_file(&args, file))
     } else if let Some(sql) = &args.command {
-        let cwd = std::env::current_dir().ok().map(|d| d.display().to_string());
+        let cwd = std::env::current_dir()
+            .ok()
+            .map(|d| d.display().to_string());
         runtime.block_on(run::run_script(&args, sql, None, args.variables(cwd)))
     } else {
         repl::run(&args, &runtime)
     };
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -11,7 +11,10 @@ use rill_engine::{ChangeBatch, EngineError};
 use crate::Args;
 
 /// The sink that receives a query's result rows, as the command line asks.
-pub fn result_sink(args: &Args, schema: arrow::datatypes::SchemaRef) -> Result<Box<dyn Sink>, EngineError> {
+pub fn result_sink(
+    args: &Args,
+    schema: arrow::datatypes::SchemaRef,
+) -> Result<Box<dyn Sink>, EngineError> {
     let destination = match &args.output {
         Some(path) => Destination::File(path.clone()),
         None => Destination::Stream(Box::new(std::io::stdout())),

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
+use rill_sql::parser::is_complete;
+use rill_sql::{Session, SessionOptions};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Completer, Editor, Helper, Highlighter, Hinter};
-use rill_sql::parser::is_complete;
-use rill_sql::{Session, SessionOptions};
 
 use crate::Args;
 use crate::run::{Failure, execute_all};
@@ -48,8 +48,13 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }
-    println!("rill {} — Flink SQL over streams. End statements with ';', \\q quits.", env!("CARGO_PKG_VERSION"));
-    let cwd = std::env::current_dir().ok().map(|d| d.display().to_string());
+    println!(
+        "rill {} — Flink SQL over streams. End statements with ';', \\q quits.",
+        env!("CARGO_PKG_VERSION")
+    );
+    let cwd = std::env::current_dir()
+        .ok()
+        .map(|d| d.display().to_string());
     let variables = args.variables(cwd);
     let mut session = Session::new(SessionOptions {
         batch_size: args.batch_size as usize,

@@ -28,7 +28,12 @@ pub async fn run_file(args: &Args, file: &Path) -> bool {
 }
 
 /// Runs every statement of `text` in a new session, stopping at the first error.
-pub async fn run_script(args: &Args, text: &str, origin: Option<&str>, variables: Variables) -> bool {
+pub async fn run_script(
+    args: &Args,
+    text: &str,
+    origin: Option<&str>,
+    variables: Variables,
+) -> bool {
     let options = SessionOptions {
         batch_size: args.batch_size as usize,
     };
@@ -95,7 +100,8 @@ async fn run_outcome(args: &Args, outcome: Outcome, interactive: bool) -> Result
         }
         Outcome::Table(batch) => print_table(args, &batch).map_err(run_error),
         Outcome::Query(mut plan) => {
-            let sink = result_sink(args, plan.schema.clone()).map_err(|e| Failure::Run(e.to_string()))?;
+            let sink =
+                result_sink(args, plan.schema.clone()).map_err(|e| Failure::Run(e.to_string()))?;
             plan.dataflow.add_sink(sink, plan.output);
             run_job(plan.dataflow).await
         }
@@ -129,7 +135,10 @@ fn report(metrics: &JobMetrics) {
     if skipped == 0 {
         return;
     }
-    eprintln!("warning: skipped {skipped} malformed row{}", if skipped == 1 { "" } else { "s" });
+    eprintln!(
+        "warning: skipped {skipped} malformed row{}",
+        if skipped == 1 { "" } else { "s" }
+    );
     for example in metrics.malformed_examples() {
         eprintln!("  {example}");
     }

@@ -23,8 +23,14 @@ fn stderr(o: &Output) -> String {
 /// Fails a command that should have failed cleanly: non-zero exit, no panic, no backtrace.
 fn assert_clean_failure(o: &Output) -> String {
     let err = stderr(o);
-    assert!(!o.status.success(), "expected failure, got success; stderr:\n{err}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "not a clean error:\n{err}");
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr:\n{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "not a clean error:\n{err}"
+    );
     err
 }
 
@@ -68,7 +74,16 @@ fn defines_substitute_variables_in_files() {
     let o = rill(&["-f", file.to_str().unwrap(), "-D", &data]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "two\n");
-    let o = rill(&["-f", file.to_str().unwrap(), "-D", &data, "-D", "WANT=3", "--format", "json"]);
+    let o = rill(&[
+        "-f",
+        file.to_str().unwrap(),
+        "-D",
+        &data,
+        "-D",
+        "WANT=3",
+        "--format",
+        "json",
+    ]);
     assert_eq!(stdout(&o), "{\"b\":\"three\"}\n");
     let o = rill(&["-f", file.to_str().unwrap()]);
     let err = assert_clean_failure(&o);
@@ -77,10 +92,13 @@ fn defines_substitute_variables_in_files() {
 
 #[test]
 fn unknown_column_points_at_it_and_suggests_the_name() {
-    let sql = format!("{}SELECT symbol,\n       prise\nFROM ticks", ticks_ddl(&ticks(), ""));
+    let sql = format!(
+        "{}SELECT symbol,\n       prise\nFROM ticks",
+        ticks_ddl(&ticks(), "")
+    );
     let err = assert_clean_failure(&rill(&["-c", &sql]));
     assert!(err.contains("error: No field named prise"), "{err}");
-    assert!(err.contains("--> line:5:8"), "{err}");
+    assert!(err.contains("--> line 5, column 8"), "{err}");
     assert!(err.contains("5 |        prise\n  |        ^^^^^"), "{err}");
     assert!(err.contains("hint: did you mean 'ticks.price'?"), "{err}");
 }
@@ -99,7 +117,10 @@ fn syntax_error_names_line_and_column() {
 fn missing_file_is_one_clear_line() {
     let ddl = ticks_ddl(Path::new("/nonexistent/ticks.csv"), "");
     let err = assert_clean_failure(&rill(&["-c", &format!("{ddl}SELECT * FROM ticks")]));
-    assert!(err.contains("/nonexistent/ticks.csv: No such file or directory"), "{err}");
+    assert!(
+        err.contains("/nonexistent/ticks.csv: No such file or directory"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
     let err = assert_clean_failure(&rill(&["-f", "/nonexistent/query.sql"]));
     assert!(err.contains("cannot read /nonexistent/query.sql"), "{err}");
@@ -112,12 +133,18 @@ fn unknown_connector_and_option_are_rejected() {
         "CREATE TABLE t (a INT) WITH ('connector' = 'kafka')",
     ]));
     assert!(err.contains("unknown connector 'kafka'"), "{err}");
-    assert!(err.contains("hint: supported connectors: 'filesystem', 'print', 'blackhole'"), "{err}");
+    assert!(
+        err.contains("hint: supported connectors: 'filesystem', 'print', 'blackhole'"),
+        "{err}"
+    );
     let err = assert_clean_failure(&rill(&[
         "-c",
         "CREATE TABLE t (a INT) WITH ('connector' = 'filesystem', 'path' = '/tmp/x', 'format' = 'csv', 'csv.quote' = 'x')",
     ]));
-    assert!(err.contains("unsupported option 'csv.quote' for connector 'filesystem'"), "{err}");
+    assert!(
+        err.contains("unsupported option 'csv.quote' for connector 'filesystem'"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -126,8 +153,16 @@ fn type_mismatches_are_reported() {
         "-c",
         "CREATE TABLE t (a INT, s STRING, WATERMARK FOR s AS s) WITH ('connector' = 'blackhole')",
     ]));
-    assert!(err.contains("the event-time column 's' must be TIMESTAMP(p) or TIMESTAMP_LTZ(p), not STRING"), "{err}");
-    let sql = format!("{}SELECT symbol FROM ticks WHERE price + 'x' > 1", ticks_ddl(&ticks(), ""));
+    assert!(
+        err.contains(
+            "the event-time column 's' must be TIMESTAMP(p) or TIMESTAMP_LTZ(p), not STRING"
+        ),
+        "{err}"
+    );
+    let sql = format!(
+        "{}SELECT symbol FROM ticks WHERE price + 'x' > 1",
+        ticks_ddl(&ticks(), "")
+    );
     let err = assert_clean_failure(&rill(&["-c", &sql]));
     assert!(err.starts_with("error: "), "{err}");
 }
@@ -167,7 +202,12 @@ fn ignored_parse_errors_are_skipped_and_counted() {
     let data = malformed_data(dir.path());
     let ddl = ticks_ddl(&data, ", 'csv.ignore-parse-errors' = 'true'");
     for batch in ["1", "2", "8192"] {
-        let o = rill(&["-c", &format!("{ddl}SELECT volume FROM ticks"), "--batch-size", batch]);
+        let o = rill(&[
+            "-c",
+            &format!("{ddl}SELECT volume FROM ticks"),
+            "--batch-size",
+            batch,
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(stdout(&o), "932\n580\n148\n", "batch {batch}");
         let err = stderr(&o);
@@ -189,7 +229,11 @@ fn insert_into_a_file_writes_it_whole() {
     );
     let o = rill(&["-c", &sql]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut lines: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().map(String::from).collect();
+    let mut lines: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     lines.sort();
     assert_eq!(lines, ["SYM00,999", "SYM00,999"]);
     // A failing job leaves no file behind.
@@ -202,22 +246,35 @@ fn insert_into_a_file_writes_it_whole() {
         bad.display()
     );
     assert_clean_failure(&rill(&["-c", &sql]));
-    assert!(!bad.exists(), "a failed job must not leave {}", bad.display());
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| {
-        let name = e.ok()?.file_name().to_string_lossy().into_owned();
-        name.starts_with(".rill-").then_some(name)
-    }).collect();
+    assert!(
+        !bad.exists(),
+        "a failed job must not leave {}",
+        bad.display()
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            name.starts_with(".rill-").then_some(name)
+        })
+        .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
 #[test]
 fn show_describe_and_explain() {
-    let sql = format!("{}SHOW TABLES; DESCRIBE ticks; EXPLAIN SELECT symbol FROM ticks WHERE price > 1;", ticks_ddl(&ticks(), ""));
+    let sql = format!(
+        "{}SHOW TABLES; DESCRIBE ticks; EXPLAIN SELECT symbol FROM ticks WHERE price > 1;",
+        ticks_ddl(&ticks(), "")
+    );
     let o = rill(&["-c", &sql]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.starts_with("table name\nticks\n"), "{out}");
-    assert!(out.contains("ts,TIMESTAMP(3) *ROWTIME*,TRUE,,,ts - INTERVAL '5' SECOND\n"), "{out}");
+    assert!(
+        out.contains("ts,TIMESTAMP(3) *ROWTIME*,TRUE,,,ts - INTERVAL '5' SECOND\n"),
+        "{out}"
+    );
     assert!(out.contains("symbol,STRING,TRUE,,,\n"), "{out}");
     assert!(out.contains("Filter: ticks.price > Float64(1)"), "{out}");
     assert!(out.contains("source ticks"), "{out}");

@@ -74,7 +74,11 @@ fn difference(actual: &str, expected: &str) -> Option<String> {
 #[test]
 fn conformance_cases_match_the_flink_oracle() {
     let cases = cases();
-    assert!(cases.len() >= 8, "expected the conformance cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 8,
+        "expected the conformance cases, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let expected = std::fs::read_to_string(case.join("expected.csv"))
@@ -95,7 +99,12 @@ fn conformance_cases_match_the_flink_oracle() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -49,28 +49,39 @@ impl TableDef {
     ) -> SqlResult<TableDef> {
         let name = create.name.to_string();
         if create.query.is_some() {
-            return Err(SqlError::new("CREATE TABLE ... AS SELECT is not supported yet"));
+            return Err(SqlError::new(
+                "CREATE TABLE ... AS SELECT is not supported yet",
+            ));
         }
         let mut fields = Vec::with_capacity(create.columns.len());
         for column in &create.columns {
             let data_type = arrow_type(&column.data_type).map_err(|e| {
                 let span = column.name.span;
-                let position = crate::error::Position::at(span.start, column.name.value.len() as u64);
+                let position =
+                    crate::error::Position::at(span.start, column.name.value.len() as u64);
                 e.or_at(position)
             })?;
             let not_null = column
                 .options
                 .iter()
                 .any(|o| matches!(o.option, ColumnOption::NotNull));
-            if fields.iter().any(|f: &Field| f.name() == &column.name.value) {
-                return Err(SqlError::new(format!("duplicate column '{}'", column.name.value)));
+            if fields
+                .iter()
+                .any(|f: &Field| f.name() == &column.name.value)
+            {
+                return Err(SqlError::new(format!(
+                    "duplicate column '{}'",
+                    column.name.value
+                )));
             }
             fields.push(Field::new(&column.name.value, data_type, !not_null));
         }
         let schema = Arc::new(Schema::new(fields));
         let options = table_options(&create.table_options)?;
-        let connector = Connector::from_options(&options)
-            .map_err(|e| SqlError::new(format!("table '{name}': {}", e.message)).with_hint(e.hint.unwrap_or_default()))?;
+        let connector = Connector::from_options(&options).map_err(|e| {
+            SqlError::new(format!("table '{name}': {}", e.message))
+                .with_hint(e.hint.unwrap_or_default())
+        })?;
         let watermark = watermark
             .map(|w| plan_watermark(w, &schema, state))
             .transpose()?;
@@ -90,7 +101,10 @@ impl TableDef {
         let mut nulls = Vec::new();
         let mut watermarks = Vec::new();
         for field in self.schema.fields() {
-            let rowtime = self.watermark.as_ref().filter(|w| &w.column == field.name());
+            let rowtime = self
+                .watermark
+                .as_ref()
+                .filter(|w| &w.column == field.name());
             names.push(field.name().clone());
             let mut t = sql_type_name(field.data_type());
             if !field.is_nullable() {
@@ -101,9 +115,9 @@ impl TableDef {
             }
             types.push(t);
             nulls.push(if field.is_nullable() { "TRUE" } else { "FALSE" }.to_string());
-            watermarks.push(rowtime.map(|w| w.text.clone()));
+            watermarks.push(rowtime.map_or(String::new(), |w| w.text.clone()));
         }
-        let empty = vec![None::<String>; names.len()];
+        let empty = vec![String::new(); names.len()];
         RecordBatch::try_from_iter([
             ("name", Arc::new(StringArray::from(names)) as _),
             ("type", Arc::new(StringArray::from(types)) as _),
@@ -168,7 +182,9 @@ fn table_options(options: &CreateTableOptions) -> SqlResult<BTreeMap<String, Str
     let mut map = BTreeMap::new();
     for option in list {
         let SqlOption::KeyValue { key, value } = option else {
-            return Err(SqlError::new(format!("expected 'key' = 'value', found {option}")));
+            return Err(SqlError::new(format!(
+                "expected 'key' = 'value', found {option}"
+            )));
         };
         let value = match value {
             SqlExpr::Value(v) => match &v.value {

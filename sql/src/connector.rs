@@ -36,7 +36,12 @@ impl Connector {
                 .with_hint(format!("add WITH ('connector' = ...), one of {CONNECTORS}")));
         };
         let allowed: &[&str] = match name.as_str() {
-            "filesystem" => &["path", "format", "csv.ignore-parse-errors", "json.ignore-parse-errors"],
+            "filesystem" => &[
+                "path",
+                "format",
+                "csv.ignore-parse-errors",
+                "json.ignore-parse-errors",
+            ],
             "print" => &[],
             "blackhole" => &[],
             other => {
@@ -49,7 +54,11 @@ impl Connector {
                 let supported = if allowed.is_empty() {
                     "none".to_string()
                 } else {
-                    allowed.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")
+                    allowed
+                        .iter()
+                        .map(|k| format!("'{k}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 };
                 return Err(SqlError::new(format!(
                     "unsupported option '{key}' for connector '{name}'"
@@ -70,8 +79,10 @@ impl Connector {
                             .with_hint("supported formats: 'csv', 'json'"));
                     }
                     None => {
-                        return Err(SqlError::new("connector 'filesystem' needs option 'format'")
-                            .with_hint("'format' = 'csv' or 'format' = 'json'"));
+                        return Err(
+                            SqlError::new("connector 'filesystem' needs option 'format'")
+                                .with_hint("'format' = 'csv' or 'format' = 'json'"),
+                        );
                     }
                 };
                 let ignore_key = match format {
@@ -116,8 +127,15 @@ impl Connector {
                     path.clone()
                 };
                 Box::new(
-                    WriterSink::new(table, schema, format, false, false, Destination::File(target))
-                        .map_err(|e| SqlError::new(e.to_string()))?,
+                    WriterSink::new(
+                        table,
+                        schema,
+                        format,
+                        false,
+                        false,
+                        Destination::File(target),
+                    )
+                    .map_err(|e| SqlError::new(e.to_string()))?,
                 )
             }
         })
@@ -129,7 +147,9 @@ fn flag(options: &BTreeMap<String, String>, key: &str) -> SqlResult<bool> {
         None => Ok(false),
         Some(v) if v == "true" => Ok(true),
         Some(v) if v == "false" => Ok(false),
-        Some(v) => Err(SqlError::new(format!("option '{key}' must be 'true' or 'false', found '{v}'"))),
+        Some(v) => Err(SqlError::new(format!(
+            "option '{key}' must be 'true' or 'false', found '{v}'"
+        ))),
     }
 }
 
@@ -138,7 +158,10 @@ mod tests {
     use super::*;
 
     fn options(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -166,7 +189,10 @@ mod tests {
         assert_eq!(e.message, "unknown connector 'kafka'");
         let e = Connector::from_options(&options(&[("connector", "blackhole"), ("x", "1")]))
             .unwrap_err();
-        assert_eq!(e.message, "unsupported option 'x' for connector 'blackhole'");
+        assert_eq!(
+            e.message,
+            "unsupported option 'x' for connector 'blackhole'"
+        );
         let e = Connector::from_options(&options(&[("connector", "filesystem"), ("path", "/p")]))
             .unwrap_err();
         assert_eq!(e.message, "connector 'filesystem' needs option 'format'");

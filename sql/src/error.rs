@@ -89,7 +89,13 @@ impl SqlError {
         if let Some((p, text)) = line {
             let number = p.line.to_string();
             let pad = " ".repeat(number.len());
-            let _ = writeln!(out, "{pad}--> {}:{}:{}", origin.unwrap_or("line"), p.line, p.column);
+            let _ = writeln!(
+                out,
+                "{pad}--> {}:{}:{}",
+                origin.unwrap_or("line"),
+                p.line,
+                p.column
+            );
             let _ = writeln!(out, "{pad} |");
             let _ = writeln!(out, "{number} | {text}");
             let skip = p.column as usize - 1;
@@ -118,17 +124,14 @@ impl From<arrow::error::ArrowError> for SqlError {
 
 impl From<DataFusionError> for SqlError {
     fn from(e: DataFusionError) -> Self {
-        let position = e
-            .diagnostic()
-            .and_then(|d| d.span)
-            .and_then(|s| {
-                let len = if s.end.line == s.start.line {
-                    s.end.column.saturating_sub(s.start.column)
-                } else {
-                    1
-                };
-                Position::at(Location::new(s.start.line, s.start.column), len)
-            });
+        let position = e.diagnostic().and_then(|d| d.span).and_then(|s| {
+            let len = if s.end.line == s.start.line {
+                s.end.column.saturating_sub(s.start.column)
+            } else {
+                1
+            };
+            Position::at(Location::new(s.start.line, s.start.column), len)
+        });
         let root = e.find_root();
         let text = match root {
             DataFusionError::SchemaError(inner, _) => inner.to_string(),

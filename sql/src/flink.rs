@@ -28,7 +28,9 @@ fn call_args<const N: usize>(expr: &Expr, name: &str) -> Option<[Expr; N]> {
     if f.name.0.len() != 1 || !f.name.to_string().eq_ignore_ascii_case(name) {
         return None;
     }
-    let FunctionArguments::List(list) = &f.args else { return None };
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
     let args: Vec<Expr> = list
         .args
         .iter()
@@ -48,7 +50,9 @@ mod tests {
     #[test]
     fn mod_becomes_modulo() {
         let mut parsed = parse_script("SELECT MOD(a + 1, 7) FROM t").unwrap();
-        let StatementKind::Sql(statement) = &mut parsed[0].kind else { panic!() };
+        let StatementKind::Sql(statement) = &mut parsed[0].kind else {
+            panic!()
+        };
         rewrite_functions(statement);
         assert_eq!(statement.to_string(), "SELECT ((a + 1) % (7)) FROM t");
     }

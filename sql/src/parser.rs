@@ -76,7 +76,9 @@ pub fn split_script(script: &str) -> SqlResult<Vec<RawStatement>> {
             .filter(|t| !matches!(t.token, Token::Whitespace(_)))
             .collect();
         if let (Some(first), Some(last)) = (significant.first(), significant.last()) {
-            let text = lines.slice(script, first.span.start, last.span.end).to_string();
+            let text = lines
+                .slice(script, first.span.start, last.span.end)
+                .to_string();
             statements.push(RawStatement {
                 line: first.span.start.line,
                 tokens: significant,
@@ -110,7 +112,10 @@ pub fn is_complete(input: &str) -> bool {
 
 /// Splits and parses a whole script.
 pub fn parse_script(script: &str) -> SqlResult<Vec<ParsedStatement>> {
-    split_script(script)?.iter().map(RawStatement::parse).collect()
+    split_script(script)?
+        .iter()
+        .map(RawStatement::parse)
+        .collect()
 }
 
 impl RawStatement {
@@ -188,12 +193,9 @@ fn parser_error(e: ParserError) -> SqlError {
         ParserError::ParserError(m) | ParserError::TokenizerError(m) => m,
         ParserError::RecursionLimitExceeded => "the statement is nested too deeply".into(),
     };
-    let position = LOCATION.captures(&text).and_then(|c| {
-        Position::at(
-            Location::new(c[1].parse().ok()?, c[2].parse().ok()?),
-            1,
-        )
-    });
+    let position = LOCATION
+        .captures(&text)
+        .and_then(|c| Position::at(Location::new(c[1].parse().ok()?, c[2].parse().ok()?), 1));
     let message = LOCATION.replace(&text, "").trim().to_string();
     let message = message
         .replace("Expected: ", "expected ")
@@ -206,16 +208,28 @@ fn parse_set(tokens: &[TokenWithSpan]) -> SqlResult<StatementKind> {
     let reset = is_keyword(tokens.first(), Keyword::RESET);
     let rest: Vec<&Token> = tokens[1..].iter().map(|t| &t.token).collect();
     let usage = || {
-        let word = if reset { "RESET 'key'" } else { "SET 'key' = 'value'" };
-        SqlError::at(format!("expected {word}"), tokens.first().and_then(position_of))
+        let word = if reset {
+            "RESET 'key'"
+        } else {
+            "SET 'key' = 'value'"
+        };
+        SqlError::at(
+            format!("expected {word}"),
+            tokens.first().and_then(position_of),
+        )
     };
     match (reset, rest.as_slice()) {
         (false, []) => Ok(StatementKind::Set(None)),
         (true, []) => Ok(StatementKind::Reset(None)),
         (true, [Token::SingleQuotedString(k)]) => Ok(StatementKind::Reset(Some(k.clone()))),
-        (false, [Token::SingleQuotedString(k), Token::Eq, Token::SingleQuotedString(v)]) => {
-            Ok(StatementKind::Set(Some((k.clone(), v.clone()))))
-        }
+        (
+            false,
+            [
+                Token::SingleQuotedString(k),
+                Token::Eq,
+                Token::SingleQuotedString(v),
+            ],
+        ) => Ok(StatementKind::Set(Some((k.clone(), v.clone())))),
         _ => Err(usage()),
     }
 }
@@ -231,11 +245,13 @@ fn cut_watermark(
         match &t.token {
             Token::LParen => depth += 1,
             Token::RParen => depth -= 1,
-            Token::Word(w) if depth == 1 && w.value.eq_ignore_ascii_case("WATERMARK") => {
-                if is_keyword(tokens.get(i + 1), Keyword::FOR) {
-                    start = Some(i);
-                    break;
-                }
+            Token::Word(w)
+                if depth == 1
+                    && w.value.eq_ignore_ascii_case("WATERMARK")
+                    && is_keyword(tokens.get(i + 1), Keyword::FOR) =>
+            {
+                start = Some(i);
+                break;
             }
             _ => {}
         }
@@ -263,9 +279,7 @@ fn cut_watermark(
     }
     let clause = &tokens[start..end];
     let position = position_of(&clause[0]);
-    let malformed = || {
-        SqlError::at("expected WATERMARK FOR column AS expression", position)
-    };
+    let malformed = || SqlError::at("expected WATERMARK FOR column AS expression", position);
     let column = match clause.get(2).map(|t| &t.token) {
         Some(Token::Word(w)) => w.value.clone(),
         _ => return Err(malformed()),
@@ -278,7 +292,11 @@ fn cut_watermark(
     let last = &clause[clause.len() - 1];
     let base = tokens[0].span.start;
     let expr = lines
-        .slice(text, relative(first.span.start, base), relative(last.span.end, base))
+        .slice(
+            text,
+            relative(first.span.start, base),
+            relative(last.span.end, base),
+        )
         .to_string();
     // Drop the clause and one comma next to it.
     let mut kept: Vec<TokenWithSpan> = tokens[..start].to_vec();

@@ -11,10 +11,10 @@ use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::PhysicalExpr;
+use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::Calc;
 use rill_engine::source::{FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner};
-use rill_engine::Dataflow;
 
 use crate::catalog::TableDef;
 use crate::connector::Connector;
@@ -123,7 +123,9 @@ impl<'a> StreamPlanner<'a> {
                     }
                     batches.push(RecordBatch::try_new(schema.clone(), columns)?);
                 }
-                Ok(self.dataflow.add_source(Box::new(ValuesSource::new(batches))))
+                Ok(self
+                    .dataflow
+                    .add_source(Box::new(ValuesSource::new(batches))))
             }
             other => Err(SqlError::new(format!(
                 "{} is not supported on streams yet",
@@ -161,7 +163,11 @@ impl<'a> StreamPlanner<'a> {
             Connector::Print | Connector::Blackhole => Err(SqlError::new(format!(
                 "table '{}' is a sink ('connector' = '{}') and cannot be read",
                 table.name,
-                if table.connector == Connector::Print { "print" } else { "blackhole" }
+                if table.connector == Connector::Print {
+                    "print"
+                } else {
+                    "blackhole"
+                }
             ))),
         }
     }

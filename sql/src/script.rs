@@ -51,8 +51,11 @@ impl Variables {
                 }
             });
             if let Some(name) = missing {
-                return Err(SqlError::new(format!("${{{name}}} is not defined"))
-                    .with_hint(format!("define it with -D {name}=VALUE or in the environment")));
+                return Err(
+                    SqlError::new(format!("${{{name}}} is not defined")).with_hint(format!(
+                        "define it with -D {name}=VALUE or in the environment"
+                    )),
+                );
             }
             if replaced == text {
                 return Ok(text);
@@ -68,7 +71,10 @@ mod tests {
 
     fn vars(defines: &[(&str, &str)]) -> Variables {
         Variables {
-            defines: defines.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            defines: defines
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             sql_dir: Some("/q".into()),
         }
     }
@@ -79,7 +85,8 @@ mod tests {
         assert_eq!(v.substitute("'${INPUT}'").unwrap(), "'/data/t.csv'");
         let v = vars(&[]);
         assert_eq!(
-            v.substitute("'${INPUT:-${SQL_DIR}/data/ticks.csv}'").unwrap(),
+            v.substitute("'${INPUT:-${SQL_DIR}/data/ticks.csv}'")
+                .unwrap(),
             "'/q/data/ticks.csv'"
         );
         assert_eq!(v.substitute("no variables").unwrap(), "no variables");
@@ -87,7 +94,9 @@ mod tests {
 
     #[test]
     fn undefined_variable_is_an_error() {
-        let e = vars(&[]).substitute("${RILL_SURELY_UNDEFINED_VAR}").unwrap_err();
+        let e = vars(&[])
+            .substitute("${RILL_SURELY_UNDEFINED_VAR}")
+            .unwrap_err();
         assert_eq!(e.message, "${RILL_SURELY_UNDEFINED_VAR} is not defined");
     }
 }

@@ -81,7 +81,12 @@ impl Session {
 
     /// Names of tables and views, sorted.
     pub fn relation_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.tables.keys().chain(self.views.keys()).cloned().collect();
+        let mut names: Vec<String> = self
+            .tables
+            .keys()
+            .chain(self.views.keys())
+            .cloned()
+            .collect();
         names.sort();
         names
     }
@@ -125,13 +130,22 @@ impl Session {
                     if create.if_not_exists {
                         return Ok(Outcome::Done(format!("Table '{name}' exists.")));
                     }
-                    return Err(SqlError::new(format!("table or view '{name}' already exists"))
-                        .with_hint(format!("DROP TABLE {name} first, or use CREATE TABLE IF NOT EXISTS")));
+                    return Err(
+                        SqlError::new(format!("table or view '{name}' already exists")).with_hint(
+                            format!("DROP TABLE {name} first, or use CREATE TABLE IF NOT EXISTS"),
+                        ),
+                    );
                 }
-                let table =
-                    TableDef::from_create(create, watermark.as_ref(), &statement.text, &self.ctx.state())?;
-                self.ctx
-                    .register_table(name.as_str(), Arc::new(EmptyTable::new(table.schema.clone())))?;
+                let table = TableDef::from_create(
+                    create,
+                    watermark.as_ref(),
+                    &statement.text,
+                    &self.ctx.state(),
+                )?;
+                self.ctx.register_table(
+                    name.as_str(),
+                    Arc::new(EmptyTable::new(table.schema.clone())),
+                )?;
                 self.tables.insert(name.clone(), table);
                 Ok(Outcome::Done(format!("Table '{name}' created.")))
             }
@@ -165,20 +179,30 @@ impl Session {
         self.tables.contains_key(name) || self.views.contains_key(name)
     }
 
-    async fn execute_sql(&mut self, sql: &Statement, statement: &ParsedStatement) -> SqlResult<Outcome> {
+    async fn execute_sql(
+        &mut self,
+        sql: &Statement,
+        statement: &ParsedStatement,
+    ) -> SqlResult<Outcome> {
         match sql {
             Statement::Query(_) => Ok(Outcome::Query(self.plan_query(sql.clone()).await?)),
             Statement::Insert(_) => Ok(Outcome::Insert(self.plan_insert(sql.clone()).await?)),
             Statement::CreateView(view) => {
                 let name = view.name.to_string();
                 if self.exists(&name) && !view.or_replace {
-                    return Err(SqlError::new(format!("table or view '{name}' already exists")));
+                    return Err(SqlError::new(format!(
+                        "table or view '{name}' already exists"
+                    )));
                 }
                 if self.tables.contains_key(&name) {
                     return Err(SqlError::new(format!("'{name}' is a table, not a view")));
                 }
                 let query = Statement::Query(view.query.clone());
-                let plan = self.ctx.state().statement_to_plan(df_statement(query)).await?;
+                let plan = self
+                    .ctx
+                    .state()
+                    .statement_to_plan(df_statement(query))
+                    .await?;
                 let schema = output_schema(plan.schema());
                 let table = ViewTable::new(plan, Some(statement.text.clone()));
                 self.ctx.deregister_table(name.as_str())?;
@@ -202,7 +226,11 @@ impl Session {
                     if !removed && !if_exists {
                         return Err(SqlError::new(format!(
                             "{} '{name}' does not exist",
-                            if *object_type == ObjectType::Table { "table" } else { "view" }
+                            if *object_type == ObjectType::Table {
+                                "table"
+                            } else {
+                                "view"
+                            }
                         )));
                     }
                     self.ctx.deregister_table(name.as_str())?;
@@ -234,7 +262,9 @@ impl Session {
                     None => Err(self.unknown_relation(&name)),
                 }
             }
-            Statement::Explain { statement: inner, .. } => {
+            Statement::Explain {
+                statement: inner, ..
+            } => {
                 let (logical, dataflow) = match inner.as_ref() {
                     Statement::Insert(_) => {
                         let plan = self.logical_plan(inner.as_ref().clone()).await?;
@@ -244,7 +274,8 @@ impl Session {
                     _ => {
                         let plan = self.logical_plan(inner.as_ref().clone()).await?;
                         let state = self.ctx.state();
-                        let planner = StreamPlanner::new(&state, &self.tables, self.options.batch_size);
+                        let planner =
+                            StreamPlanner::new(&state, &self.tables, self.options.batch_size);
                         (plan.clone(), planner.plan_query(&plan)?.dataflow)
                     }
                 };
@@ -257,7 +288,12 @@ impl Session {
             }
             other => Err(SqlError::new(format!(
                 "unsupported statement: {}",
-                other.to_string().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+                other
+                    .to_string()
+                    .split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ))),
         }
     }
@@ -291,12 +327,13 @@ impl Session {
             return Err(SqlError::new("only INSERT INTO is supported"));
         }
         let name = dml.table_name.table();
-        let table = self.tables.get(name).ok_or_else(|| {
-            SqlError::new(format!("cannot insert into '{name}': not a table"))
-        })?;
+        let table = self
+            .tables
+            .get(name)
+            .ok_or_else(|| SqlError::new(format!("cannot insert into '{name}': not a table")))?;
         let state = self.ctx.state();
-        let mut query =
-            StreamPlanner::new(&state, &self.tables, self.options.batch_size).plan_query(&dml.input)?;
+        let mut query = StreamPlanner::new(&state, &self.tables, self.options.batch_size)
+            .plan_query(&dml.input)?;
         let sink = table.connector.create_sink(name, table.schema.clone())?;
         query.dataflow.add_sink(sink, query.output);
         Ok(query.dataflow)

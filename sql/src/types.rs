@@ -54,17 +54,21 @@ pub fn arrow_type(sql: &SqlType) -> SqlResult<DataType> {
             let p = match args.as_slice() {
                 [] => None,
                 [p] => Some(p.parse().map_err(|_| {
-                    SqlError::new(format!("TIMESTAMP_LTZ precision must be a number, found {p}"))
+                    SqlError::new(format!(
+                        "TIMESTAMP_LTZ precision must be a number, found {p}"
+                    ))
                 })?),
                 _ => return Err(SqlError::new("TIMESTAMP_LTZ takes one precision")),
             };
             DataType::Timestamp(timestamp_unit(p)?, Some(LOCAL_TIME_ZONE.into()))
         }
         other => {
-            return Err(SqlError::new(format!("unsupported column type {other}")).with_hint(
-                "supported: STRING, VARCHAR, BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, \
+            return Err(
+                SqlError::new(format!("unsupported column type {other}")).with_hint(
+                    "supported: STRING, VARCHAR, BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, \
                  DOUBLE, DECIMAL(p, s), DATE, TIMESTAMP(p), TIMESTAMP_LTZ(p)",
-            ));
+                ),
+            );
         }
     })
 }

@@ -38,12 +38,21 @@ mod tests {
 
     #[test]
     fn sorts_by_all_columns_nulls_first() {
-        let a: ArrayRef = Arc::new(StringArray::from(vec![Some("b"), None, Some("a"), Some("b")]));
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("b"),
+            None,
+            Some("a"),
+            Some("b"),
+        ]));
         let b: ArrayRef = Arc::new(Int64Array::from(vec![Some(10), Some(1), Some(2), Some(-3)]));
         let c: ArrayRef = Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0, 4.0]));
         let batch = RecordBatch::try_from_iter([("a", a), ("b", b), ("c", c)]).unwrap();
         let sorted = sort_rows(&batch).unwrap();
-        let b = sorted.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+        let b = sorted
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         assert_eq!(b.values().to_vec(), vec![1, 2, -3, 10]);
     }
 }

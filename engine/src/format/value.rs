@@ -5,8 +5,8 @@ use std::fmt::Write;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type,
-    Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 
@@ -123,7 +123,11 @@ impl<'a> ValueFormatter<'a> {
             return;
         }
         match a.data_type() {
-            DataType::Boolean => out.push_str(if a.as_boolean().value(i) { "true" } else { "false" }),
+            DataType::Boolean => out.push_str(if a.as_boolean().value(i) {
+                "true"
+            } else {
+                "false"
+            }),
             DataType::Int8 => push_int(out, a.as_primitive::<Int8Type>().value(i)),
             DataType::Int16 => push_int(out, a.as_primitive::<Int16Type>().value(i)),
             DataType::Int32 => push_int(out, a.as_primitive::<Int32Type>().value(i)),
@@ -157,10 +161,8 @@ impl<'a> ValueFormatter<'a> {
                 push_timestamp(out, v, *unit);
             }
             _ => {
-                let formatter = arrow::util::display::ArrayFormatter::try_new(
-                    a.as_ref(),
-                    &Default::default(),
-                );
+                let formatter =
+                    arrow::util::display::ArrayFormatter::try_new(a.as_ref(), &Default::default());
                 if let Ok(f) = formatter {
                     let _ = write!(out, "{}", f.value(i));
                 }
@@ -184,7 +186,12 @@ fn push_decimal(out: &mut String, v: i128, scale: i8) {
     if v < 0 {
         out.push('-');
     }
-    let _ = write!(out, "{}.{frac:0width$}", int.unsigned_abs(), width = scale as usize);
+    let _ = write!(
+        out,
+        "{}.{frac:0width$}",
+        int.unsigned_abs(),
+        width = scale as usize
+    );
 }
 
 /// Appends `YYYY-MM-DD HH:MM:SS[.fff]` for `v` units since the epoch.

@@ -76,7 +76,11 @@ impl RowWriter {
 
     /// Writes the header (CSV/changelog with `header`, always for tables) and fixes table
     /// widths from `first` rows.
-    pub fn begin(&mut self, out: &mut dyn Write, first: Option<&ChangeBatch>) -> std::io::Result<()> {
+    pub fn begin(
+        &mut self,
+        out: &mut dyn Write,
+        first: Option<&ChangeBatch>,
+    ) -> std::io::Result<()> {
         match self.format {
             OutputFormat::Csv | OutputFormat::Changelog if self.header => {
                 let names = self.names();
@@ -91,7 +95,12 @@ impl RowWriter {
                 let rule = table_rule(&widths);
                 self.line.clear();
                 self.line.push_str(&rule);
-                push_table_row(&mut self.line, &widths, names.iter().map(|s| s.as_str()), &[]);
+                push_table_row(
+                    &mut self.line,
+                    &widths,
+                    names.iter().map(|s| s.as_str()),
+                    &[],
+                );
                 self.line.push_str(&rule);
                 out.write_all(self.line.as_bytes())?;
                 self.widths = Some(widths);
@@ -123,7 +132,11 @@ impl RowWriter {
                 for row in 0..batch.num_rows() {
                     text.clear();
                     f.write(&mut text, row);
-                    let w = if f.is_null(row) { 4 } else { text.chars().count() };
+                    let w = if f.is_null(row) {
+                        4
+                    } else {
+                        text.chars().count()
+                    };
                     widths[i + offset] = widths[i + offset].max(w.min(MAX_TABLE_WIDTH));
                 }
             }
@@ -133,8 +146,12 @@ impl RowWriter {
 
     /// Writes the rows of `batch`.
     pub fn write_batch(&mut self, out: &mut dyn Write, batch: &ChangeBatch) -> std::io::Result<()> {
-        let formatters: Vec<ValueFormatter> =
-            batch.data.columns().iter().map(ValueFormatter::new).collect();
+        let formatters: Vec<ValueFormatter> = batch
+            .data
+            .columns()
+            .iter()
+            .map(ValueFormatter::new)
+            .collect();
         self.line.clear();
         for row in 0..batch.num_rows() {
             match self.format {
@@ -202,7 +219,11 @@ impl RowWriter {
                     for f in &formatters {
                         self.field.clear();
                         f.write(&mut self.field, row);
-                        texts.push(if f.is_null(row) { "NULL".to_string() } else { self.field.clone() });
+                        texts.push(if f.is_null(row) {
+                            "NULL".to_string()
+                        } else {
+                            self.field.clone()
+                        });
                     }
                     let numeric: Vec<bool> = self
                         .schema
@@ -210,7 +231,12 @@ impl RowWriter {
                         .iter()
                         .map(|f| f.data_type().is_numeric())
                         .collect();
-                    push_table_row(&mut self.line, &widths, texts.iter().map(|s| s.as_str()), &numeric);
+                    push_table_row(
+                        &mut self.line,
+                        &widths,
+                        texts.iter().map(|s| s.as_str()),
+                        &numeric,
+                    );
                 }
             }
         }
@@ -224,8 +250,8 @@ impl RowWriter {
                 self.begin(out, None)?;
             }
             let widths = self.widths.clone().unwrap_or_default();
-            writeln!(out, "{}{rows} row{} in set", table_rule(&widths).trim_end(), if rows == 1 { "" } else { "s" })?;
-            out.write_all(b"\n")?;
+            let plural = if rows == 1 { "" } else { "s" };
+            write!(out, "{}{rows} row{plural} in set\n\n", table_rule(&widths))?;
         }
         out.flush()
     }
@@ -316,7 +342,11 @@ fn push_table_row<'a>(
     for (i, (value, width)) in values.zip(widths).enumerate() {
         let len = value.chars().count();
         let text: String = if len > *width {
-            value.chars().take(width.saturating_sub(3)).chain("...".chars()).collect()
+            value
+                .chars()
+                .take(width.saturating_sub(3))
+                .chain("...".chars())
+                .collect()
         } else {
             value.to_string()
         };

@@ -37,7 +37,9 @@ impl Calc {
     fn apply(&self, batch: ChangeBatch) -> Result<ChangeBatch> {
         let batch = match &self.predicate {
             Some(predicate) => {
-                let mask = predicate.evaluate(&batch.data)?.into_array(batch.num_rows())?;
+                let mask = predicate
+                    .evaluate(&batch.data)?
+                    .into_array(batch.num_rows())?;
                 let mask: &BooleanArray = mask.as_boolean_opt().ok_or_else(|| {
                     EngineError::Other("filter predicate is not a boolean".into())
                 })?;
@@ -68,7 +70,12 @@ impl Operator for Calc {
         "Calc"
     }
 
-    fn on_batch(&mut self, _input: usize, batch: ChangeBatch, out: &mut Vec<Message>) -> Result<()> {
+    fn on_batch(
+        &mut self,
+        _input: usize,
+        batch: ChangeBatch,
+        out: &mut Vec<Message>,
+    ) -> Result<()> {
         let batch = self.apply(batch)?;
         if batch.num_rows() > 0 {
             out.push(Message::Batch(batch));

@@ -1,8 +1,8 @@
 //! The `blackhole` connector: discards rows (for throughput runs).
 
 use super::Sink;
-use crate::batch::ChangeBatch;
 use crate::Result;
+use crate::batch::ChangeBatch;
 
 /// Discards every row.
 #[derive(Debug, Default)]

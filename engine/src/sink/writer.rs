@@ -135,7 +135,8 @@ impl Sink for WriterSink {
             let all = arrow::compute::concat_batches(&self.schema, &batches)?;
             let sorted = sort_rows(&all)?;
             if sorted.num_rows() > 0 {
-                self.write(&ChangeBatch::inserts(sorted)).map_err(|e| self.io_error(e))?;
+                self.write(&ChangeBatch::inserts(sorted))
+                    .map_err(|e| self.io_error(e))?;
             }
         }
         let rows = self.rows;

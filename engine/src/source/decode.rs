@@ -21,6 +21,8 @@ pub enum FileFormat {
 }
 
 /// A push decoder of one format: bytes in, batches of up to `batch_size` rows out.
+// One per file being read; its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Decoder {
     Csv(arrow::csv::reader::Decoder),
     Json(arrow::json::reader::Decoder),
@@ -98,9 +100,7 @@ pub(crate) fn decode_line(
     let mut decoder = Decoder::new(format, schema.clone(), 1).map_err(|e| e.to_string())?;
     let mut line = line.to_vec();
     line.push(b'\n');
-    let result = decoder
-        .decode(&line)
-        .and_then(|_| decoder.flush());
+    let result = decoder.decode(&line).and_then(|_| decoder.flush());
     result.map_err(|e| match format {
         FileFormat::Csv => explain_csv_error(schema, &line).unwrap_or_else(|| clean(&e)),
         FileFormat::Json => clean(&e),
@@ -127,21 +127,25 @@ fn explain_csv_error(schema: &SchemaRef, line: &[u8]) -> Option<String> {
         safe: false,
         format_options: FormatOptions::default(),
     };
-    schema.fields().iter().zip(text.columns()).find_map(|(field, column)| {
-        cast_with_options(column, field.data_type(), &options)
-            .err()
-            .map(|_| {
-                let value = column
-                    .as_any()
-                    .downcast_ref::<arrow::array::StringArray>()
-                    .map_or("", |a| a.value(0));
-                format!(
-                    "cannot read '{value}' as {} for column {}",
-                    sql_type_name(field.data_type()),
-                    field.name()
-                )
-            })
-    })
+    schema
+        .fields()
+        .iter()
+        .zip(text.columns())
+        .find_map(|(field, column)| {
+            cast_with_options(column, field.data_type(), &options)
+                .err()
+                .map(|_| {
+                    let value = column
+                        .as_any()
+                        .downcast_ref::<arrow::array::StringArray>()
+                        .map_or("", |a| a.value(0));
+                    format!(
+                        "cannot read '{value}' as {} for column {}",
+                        sql_type_name(field.data_type()),
+                        field.name()
+                    )
+                })
+        })
 }
 
 /// An arrow error message without its "Parser error: " style prefix.

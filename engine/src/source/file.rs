@@ -218,7 +218,9 @@ impl Source for FileSource {
             }
         }
         if self.watermarks.is_some() {
-            ctx.metrics.watermark.store(MAX_WATERMARK, Ordering::Relaxed);
+            ctx.metrics
+                .watermark
+                .store(MAX_WATERMARK, Ordering::Relaxed);
             if !ctx.output.blocking_send(Message::Watermark(MAX_WATERMARK)) {
                 return Ok(());
             }

@@ -3,9 +3,9 @@
 use arrow::array::RecordBatch;
 
 use super::{Source, SourceContext};
+use crate::Result;
 use crate::batch::{ChangeBatch, Message};
 use crate::metrics::JobMetrics;
-use crate::Result;
 
 /// Sends fixed batches, then ends.
 pub struct ValuesSource {
@@ -27,7 +27,10 @@ impl Source for ValuesSource {
     fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
         for batch in self.batches {
             JobMetrics::add(&ctx.metrics.rows_in, batch.num_rows() as u64);
-            if !ctx.output.blocking_send(Message::Batch(ChangeBatch::inserts(batch))) {
+            if !ctx
+                .output
+                .blocking_send(Message::Batch(ChangeBatch::inserts(batch)))
+            {
                 return Ok(());
             }
         }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use arrow::array::Int64Array;
 use datafusion::physical_expr::PhysicalExpr;
 
+use crate::Result;
 use crate::batch::ChangeBatch;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
-use crate::Result;
 
 /// Computes a source's watermark row by row: the maximum of the watermark expression over the
 /// rows read so far (Flink with `pipeline.auto-watermark-interval = 0`).
