@@ -293,3 +293,70 @@ fn print_and_blackhole_sinks() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "+I[SYM02, 1000, 107.96]\n");
 }
+
+#[test]
+fn output_formats() {
+    let sql = format!(
+        "{}SELECT symbol, volume, ts FROM ticks WHERE volume = 999",
+        ticks_ddl(&ticks(), "")
+    );
+    let run = |format: &str| {
+        let o = rill(&["-c", &sql, "--format", format, "--header"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(
+        run("json"),
+        "{\"symbol\":\"SYM00\",\"volume\":999,\"ts\":\"2024-01-01 00:01:57.085\"}\n\
+         {\"symbol\":\"SYM00\",\"volume\":999,\"ts\":\"2024-01-01 00:02:55.548\"}\n"
+    );
+    assert_eq!(
+        run("changelog"),
+        "op,symbol,volume,ts\n+I,SYM00,999,2024-01-01 00:01:57.085\n+I,SYM00,999,2024-01-01 00:02:55.548\n"
+    );
+    assert_eq!(
+        run("table"),
+        "+--------+--------+-------------------------+\n\
+         | symbol | volume | ts                      |\n\
+         +--------+--------+-------------------------+\n\
+         | SYM00  |    999 | 2024-01-01 00:01:57.085 |\n\
+         | SYM00  |    999 | 2024-01-01 00:02:55.548 |\n\
+         +--------+--------+-------------------------+\n\
+         2 rows in set\n\n"
+    );
+}
+
+#[test]
+fn malformed_json_lines_are_reported_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("events.json");
+    std::fs::write(
+        &data,
+        "{\"id\": 1, \"name\": \"a\"}\n{\"id\": \"two\", \"name\": \"b\"}\n\n{\"id\": 3, \"name\": \"c\"}\n{\"id\": 4,\n",
+    )
+    .unwrap();
+    let ddl = |extra: &str| {
+        format!(
+            "CREATE TABLE e (id INT, name STRING) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json'{extra});\nSELECT id, name FROM e",
+            data.display()
+        )
+    };
+    let err = assert_clean_failure(&rill(&["-c", &ddl("")]));
+    assert!(
+        err.contains(&format!("{}:2: malformed row:", data.display())),
+        "{err}"
+    );
+    for batch in ["1", "8192"] {
+        let o = rill(&[
+            "-c",
+            &ddl(", 'json.ignore-parse-errors' = 'true'"),
+            "--batch-size",
+            batch,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "1,a\n3,c\n", "batch {batch}");
+        let err = stderr(&o);
+        assert!(err.contains("skipped 2 malformed rows"), "{err}");
+        assert!(err.contains(&format!("{}:5:", data.display())), "{err}");
+    }
+}

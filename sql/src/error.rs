@@ -89,13 +89,10 @@ impl SqlError {
         if let Some((p, text)) = line {
             let number = p.line.to_string();
             let pad = " ".repeat(number.len());
-            let _ = writeln!(
-                out,
-                "{pad}--> {}:{}:{}",
-                origin.unwrap_or("line"),
-                p.line,
-                p.column
-            );
+            let _ = match origin {
+                Some(origin) => writeln!(out, "{pad}--> {origin}:{}:{}", p.line, p.column),
+                None => writeln!(out, "{pad}--> line {}, column {}", p.line, p.column),
+            };
             let _ = writeln!(out, "{pad} |");
             let _ = writeln!(out, "{number} | {text}");
             let skip = p.column as usize - 1;

@@ -50,3 +50,40 @@ impl WatermarkAssigner {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
+    use datafusion::physical_expr::expressions::Column;
+
+    use super::*;
+
+    fn batch(times: &[Option<i64>]) -> ChangeBatch {
+        let ts: ArrayRef = Arc::new(TimestampMillisecondArray::from(times.to_vec()));
+        ChangeBatch::inserts(RecordBatch::try_from_iter([("ts", ts)]).unwrap())
+    }
+
+    fn stamps(assigner: &mut WatermarkAssigner, times: &[Option<i64>]) -> Vec<i64> {
+        let mut b = batch(times);
+        assigner.assign(&mut b).unwrap();
+        b.watermarks.unwrap().values().to_vec()
+    }
+
+    #[test]
+    fn each_row_sees_the_watermark_of_the_rows_before_it() {
+        let rows = [Some(5), Some(3), None, Some(9), Some(7)];
+        let mut whole = WatermarkAssigner::new(Arc::new(Column::new("ts", 0)));
+        let expected = vec![NO_WATERMARK, 5, 5, 5, 9];
+        assert_eq!(stamps(&mut whole, &rows), expected);
+        assert_eq!(whole.current(), 9);
+        // The same rows in other batch sizes get the same stamps.
+        for size in [1, 2, 3] {
+            let mut split = WatermarkAssigner::new(Arc::new(Column::new("ts", 0)));
+            let got: Vec<i64> = rows
+                .chunks(size)
+                .flat_map(|c| stamps(&mut split, c))
+                .collect();
+            assert_eq!(got, expected, "batch size {size}");
+        }
+    }
+}
