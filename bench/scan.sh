@@ -5,7 +5,7 @@
 #
 #   bench/scan.sh [ROWS]        # default 1000000
 #
-# Builds rill with the bench-release profile and the baseline with its own release profile.
+# Builds rill and the baseline with their release profiles.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/.."
@@ -19,8 +19,8 @@ mkdir -p "$work"
 data="$work/ticks_${rows}.csv"
 [ -s "$data" ] || python3 "$shared/flink-oracle/gen_events.py" --rows "$rows" --symbols 20 --out "$data"
 
-cargo build -q --profile bench-release -p rill-shell --manifest-path "$root/Cargo.toml"
-rill="$target/bench-release/rill"
+cargo build -q --release -p rill-shell --manifest-path "$root/Cargo.toml"
+rill="$target/release/rill"
 cargo build -q --release --manifest-path "$shared/baseline/Cargo.toml" --target-dir "$work/baseline-target"
 baseline="$work/baseline-target/release/baseline"
 

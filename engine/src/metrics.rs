@@ -17,10 +17,6 @@ pub struct JobMetrics {
     pub rows_out: AtomicU64,
     /// Malformed rows skipped (with `'csv.ignore-parse-errors' = 'true'` or its json twin).
     pub malformed_rows: AtomicU64,
-    /// Bytes read by file sources.
-    pub bytes_read: AtomicU64,
-    /// Total bytes of the file sources' inputs.
-    pub bytes_total: AtomicU64,
     /// The sources' current watermark (ms), [`NO_WATERMARK`] before the first.
     pub watermark: AtomicI64,
     malformed_examples: Mutex<Vec<String>>,
@@ -32,8 +28,6 @@ impl Default for JobMetrics {
             rows_in: AtomicU64::new(0),
             rows_out: AtomicU64::new(0),
             malformed_rows: AtomicU64::new(0),
-            bytes_read: AtomicU64::new(0),
-            bytes_total: AtomicU64::new(0),
             watermark: AtomicI64::new(NO_WATERMARK),
             malformed_examples: Mutex::new(Vec::new()),
         }

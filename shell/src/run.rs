@@ -1,9 +1,14 @@
 //! Running scripts: each statement in turn, results to the chosen output, errors rendered
 //! with the script line and a caret.
 
+use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use rill_engine::JobMetrics;
+use rill_engine::format::millis_text;
+use rill_engine::time::{MAX_WATERMARK, NO_WATERMARK};
 use rill_sql::parser::split_script;
 use rill_sql::script::Variables;
 use rill_sql::{Outcome, Session, SessionOptions, SqlError};
@@ -111,6 +116,7 @@ async fn run_outcome(args: &Args, outcome: Outcome, interactive: bool) -> Result
 
 /// Runs a job to its end (or until Ctrl-C), then reports skipped rows on stderr.
 async fn run_job(dataflow: rill_engine::Dataflow) -> Result<(), Failure> {
+    let started = Instant::now();
     let mut job = dataflow.start();
     let metrics = job.metrics();
     let finished = tokio::select! {
@@ -126,7 +132,25 @@ async fn run_job(dataflow: rill_engine::Dataflow) -> Result<(), Failure> {
         }
     };
     report(&metrics);
+    if std::io::stderr().is_terminal() {
+        summary(&metrics, started.elapsed());
+    }
     result
+}
+
+/// One line for people watching: rows in and out, the final watermark, elapsed time.
+fn summary(metrics: &JobMetrics, elapsed: Duration) {
+    let watermark = match metrics.watermark.load(Ordering::Relaxed) {
+        NO_WATERMARK => "none".to_string(),
+        MAX_WATERMARK => "end of input".to_string(),
+        w => millis_text(w),
+    };
+    eprintln!(
+        "{} rows in, {} rows out, watermark {watermark}, {:.2} s",
+        JobMetrics::get(&metrics.rows_in),
+        JobMetrics::get(&metrics.rows_out),
+        elapsed.as_secs_f64()
+    );
 }
 
 /// Malformed rows that were skipped, on stderr.

@@ -194,6 +194,13 @@ fn push_decimal(out: &mut String, v: i128, scale: i8) {
     );
 }
 
+/// `YYYY-MM-DD HH:MM:SS.fff` of milliseconds since the epoch (e.g. a watermark).
+pub fn millis_text(ms: i64) -> String {
+    let mut out = String::new();
+    push_timestamp(&mut out, ms, TimeUnit::Millisecond);
+    out
+}
+
 /// Appends `YYYY-MM-DD HH:MM:SS[.fff]` for `v` units since the epoch.
 fn push_timestamp(out: &mut String, v: i64, unit: TimeUnit) {
     let per_sec: i64 = match unit {

@@ -62,15 +62,6 @@ impl FileSource {
         })
     }
 
-    /// Total size of the input files in bytes.
-    pub fn total_bytes(&self) -> u64 {
-        self.files
-            .iter()
-            .filter_map(|f| f.metadata().ok())
-            .map(|m| m.len())
-            .sum()
-    }
-
     /// Turns decoded rows into the message sent downstream: projected, stamped with watermarks.
     fn emit(&mut self, data: RecordBatch, ctx: &SourceContext) -> Result<bool> {
         JobMetrics::add(&ctx.metrics.rows_in, data.num_rows() as u64);
@@ -122,7 +113,6 @@ impl FileSource {
                     buf.resize(buf.len() + READ_CHUNK, 0);
                 }
                 let n = file.read(&mut buf[filled..]).map_err(io_error)?;
-                JobMetrics::add(&ctx.metrics.bytes_read, n as u64);
                 filled += n;
                 eof = n == 0;
                 if eof && filled > 0 && buf[filled - 1] != b'\n' {
@@ -209,9 +199,6 @@ impl Source for FileSource {
     }
 
     fn run(mut self: Box<Self>, ctx: SourceContext) -> Result<()> {
-        ctx.metrics
-            .bytes_total
-            .fetch_add(self.total_bytes(), Ordering::Relaxed);
         for path in std::mem::take(&mut self.files) {
             if !self.read_file(&path, &ctx)? {
                 return Ok(());
