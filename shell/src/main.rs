@@ -102,6 +102,9 @@ fn main() -> ExitCode {
     } else {
         repl::run(&args, &runtime)
     };
+    // Every job has finished here; idle blocking threads need not be waited for (dropping
+    // the runtime can wait out their 10 s keep-alive).
+    runtime.shutdown_background();
     if ok {
         ExitCode::SUCCESS
     } else {
