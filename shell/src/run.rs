@@ -104,6 +104,10 @@ async fn run_outcome(args: &Args, outcome: Outcome, interactive: bool) -> Result
             Ok(())
         }
         Outcome::Table(batch) => print_table(args, &batch).map_err(run_error),
+        Outcome::Text(text) => {
+            println!("{}", text.trim_end());
+            Ok(())
+        }
         Outcome::Query(mut plan) => {
             let sink =
                 result_sink(args, plan.schema.clone()).map_err(|e| Failure::Run(e.to_string()))?;

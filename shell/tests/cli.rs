@@ -264,7 +264,7 @@ fn insert_into_a_file_writes_it_whole() {
 #[test]
 fn show_describe_and_explain() {
     let sql = format!(
-        "{}SHOW TABLES; DESCRIBE ticks; EXPLAIN SELECT symbol FROM ticks WHERE price > 1;",
+        "{}SHOW TABLES; DESCRIBE ticks; EXPLAIN SELECT symbol FROM ticks WHERE price > 1;\nSHOW CREATE TABLE ticks;",
         ticks_ddl(&ticks(), "")
     );
     let o = rill(&["-c", &sql]);
@@ -277,7 +277,8 @@ fn show_describe_and_explain() {
     );
     assert!(out.contains("symbol,STRING,TRUE,,,\n"), "{out}");
     assert!(out.contains("Filter: ticks.price > Float64(1)"), "{out}");
-    assert!(out.contains("source ticks"), "{out}");
+    assert!(out.contains("#0 source ticks"), "{out}");
+    assert!(out.ends_with("'format' = 'csv');\n"), "{out}");
 }
 
 #[test]

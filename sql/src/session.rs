@@ -36,8 +36,10 @@ impl Default for SessionOptions {
 pub enum Outcome {
     /// The session changed; a short confirmation.
     Done(String),
-    /// A small result (SHOW, DESCRIBE, EXPLAIN) to print.
+    /// A small result (SHOW TABLES, DESCRIBE) to print.
     Table(RecordBatch),
+    /// Text to print as it is (EXPLAIN, SHOW CREATE TABLE).
+    Text(String),
     /// A continuous query whose result the caller sends to a sink of its choice.
     Query(QueryPlan),
     /// `INSERT INTO`: a complete job.
@@ -249,7 +251,7 @@ impl Session {
                     .map(|t| t.ddl.clone())
                     .or_else(|| self.views.get(&name).map(|v| v.ddl.clone()))
                     .ok_or_else(|| self.unknown_relation(&name))?;
-                Ok(Outcome::Done(format!("{ddl};")))
+                Ok(Outcome::Text(format!("{ddl};")))
             }
             Statement::ExplainTable { table_name, .. } => {
                 let name = table_name.to_string();
@@ -279,12 +281,11 @@ impl Session {
                         (plan.clone(), planner.plan_query(&plan)?.dataflow)
                     }
                 };
-                let text = format!(
+                Ok(Outcome::Text(format!(
                     "== Logical plan ==\n{}\n\n== Dataflow ==\n{}",
                     logical.display_indent(),
                     dataflow.describe()
-                );
-                Ok(Outcome::Table(one_column("plan", vec![text])))
+                )))
             }
             other => Err(SqlError::new(format!(
                 "unsupported statement: {}",
