@@ -146,6 +146,14 @@ impl RowWriter {
 
     /// Writes the rows of `batch`.
     pub fn write_batch(&mut self, out: &mut dyn Write, batch: &ChangeBatch) -> std::io::Result<()> {
+        // Table layout, fixed per batch: column widths and which columns align right.
+        let widths = self.widths.clone().unwrap_or_default();
+        let numeric: Vec<bool> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().is_numeric())
+            .collect();
         let formatters: Vec<ValueFormatter> = batch
             .data
             .columns()
@@ -214,7 +222,6 @@ impl RowWriter {
                     self.line.push_str("}\n");
                 }
                 OutputFormat::Table => {
-                    let widths = self.widths.clone().unwrap_or_default();
                     let mut texts = Vec::with_capacity(formatters.len() + 1);
                     for f in &formatters {
                         self.field.clear();
@@ -225,12 +232,6 @@ impl RowWriter {
                             self.field.clone()
                         });
                     }
-                    let numeric: Vec<bool> = self
-                        .schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.data_type().is_numeric())
-                        .collect();
                     push_table_row(
                         &mut self.line,
                         &widths,
