@@ -22,12 +22,21 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Arrow(#[from] ArrowError),
-    #[error("{0}")]
+    #[error("{}", root_message(.0))]
     DataFusion(#[from] DataFusionError),
     #[error("sink {name}: {reason}")]
     Sink { name: String, reason: String },
     #[error("{0}")]
     Other(String),
+}
+
+/// The innermost cause of a DataFusion error, without DataFusion's wrapper prefixes.
+fn root_message(e: &DataFusionError) -> String {
+    match e.find_root() {
+        DataFusionError::ArrowError(inner, _) => inner.to_string(),
+        DataFusionError::Execution(m) => m.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Result of engine operations.

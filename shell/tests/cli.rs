@@ -164,7 +164,20 @@ fn type_mismatches_are_reported() {
         ticks_ddl(&ticks(), "")
     );
     let err = assert_clean_failure(&rill(&["-c", &sql]));
-    assert!(err.starts_with("error: "), "{err}");
+    assert_eq!(
+        err,
+        "error: Cannot coerce arithmetic expression Float64 + Utf8 to valid types\n"
+    );
+    // A cast that fails on a row fails the job, as in Flink.
+    let sql = format!(
+        "{}SELECT CAST(symbol AS INT) FROM ticks",
+        ticks_ddl(&ticks(), "")
+    );
+    let err = assert_clean_failure(&rill(&["-c", &sql]));
+    assert_eq!(
+        err,
+        "error: Cast error: Cannot cast string 'SYM02' to value of Int32 type\n"
+    );
 }
 
 fn malformed_data(dir: &Path) -> PathBuf {
