@@ -46,6 +46,8 @@ pub struct RowWriter {
     header: bool,
     /// Table column widths, fixed when the first rows arrive.
     widths: Option<Vec<usize>>,
+    /// Which table columns align right (numbers).
+    numeric: Vec<bool>,
     line: String,
     field: String,
 }
@@ -54,11 +56,17 @@ impl RowWriter {
     /// A writer of rows of `schema`; `header` prints the column names first (always on for
     /// tables).
     pub fn new(format: OutputFormat, schema: SchemaRef, header: bool) -> Self {
+        let numeric = schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().is_numeric())
+            .collect();
         RowWriter {
             format,
             schema,
             header,
             widths: None,
+            numeric,
             line: String::new(),
             field: String::new(),
         }
@@ -146,14 +154,6 @@ impl RowWriter {
 
     /// Writes the rows of `batch`.
     pub fn write_batch(&mut self, out: &mut dyn Write, batch: &ChangeBatch) -> std::io::Result<()> {
-        // Table layout, fixed per batch: column widths and which columns align right.
-        let widths = self.widths.clone().unwrap_or_default();
-        let numeric: Vec<bool> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.data_type().is_numeric())
-            .collect();
         let formatters: Vec<ValueFormatter> = batch
             .data
             .columns()
@@ -234,9 +234,9 @@ impl RowWriter {
                     }
                     push_table_row(
                         &mut self.line,
-                        &widths,
+                        self.widths.as_deref().unwrap_or_default(),
                         texts.iter().map(|s| s.as_str()),
-                        &numeric,
+                        &self.numeric,
                     );
                 }
             }
