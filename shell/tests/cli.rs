@@ -139,6 +139,14 @@ fn unknown_connector_and_option_are_rejected() {
     );
     let err = assert_clean_failure(&rill(&[
         "-c",
+        "CREATE TABLE t (a INT) WITH ('connector' = 'filesystem', 'format' = 'csv')",
+    ]));
+    assert_eq!(
+        err,
+        "error: table 't': connector 'filesystem' needs option 'path'\n"
+    );
+    let err = assert_clean_failure(&rill(&[
+        "-c",
         "CREATE TABLE t (a INT) WITH ('connector' = 'filesystem', 'path' = '/tmp/x', 'format' = 'csv', 'csv.quote' = 'x')",
     ]));
     assert!(

@@ -78,9 +78,9 @@ impl TableDef {
         }
         let schema = Arc::new(Schema::new(fields));
         let options = table_options(&create.table_options)?;
-        let connector = Connector::from_options(&options).map_err(|e| {
-            SqlError::new(format!("table '{name}': {}", e.message))
-                .with_hint(e.hint.unwrap_or_default())
+        let connector = Connector::from_options(&options).map_err(|e| SqlError {
+            message: format!("table '{name}': {}", e.message),
+            ..e
         })?;
         let watermark = watermark
             .map(|w| plan_watermark(w, &schema, state))

@@ -23,6 +23,16 @@ impl Position {
             len: len.max(1),
         })
     }
+
+    /// The position of the text from `start` to `end` (one character when it spans lines).
+    pub fn spanning(start: Location, end: Location) -> Option<Position> {
+        let len = if end.line == start.line {
+            end.column.saturating_sub(start.column)
+        } else {
+            1
+        };
+        Position::at(start, len)
+    }
 }
 
 /// An error in a SQL statement: what is wrong, where, and a hint when one is obvious.
@@ -122,12 +132,10 @@ impl From<arrow::error::ArrowError> for SqlError {
 impl From<DataFusionError> for SqlError {
     fn from(e: DataFusionError) -> Self {
         let position = e.diagnostic().and_then(|d| d.span).and_then(|s| {
-            let len = if s.end.line == s.start.line {
-                s.end.column.saturating_sub(s.start.column)
-            } else {
-                1
-            };
-            Position::at(Location::new(s.start.line, s.start.column), len)
+            Position::spanning(
+                Location::new(s.start.line, s.start.column),
+                Location::new(s.end.line, s.end.column),
+            )
         });
         let root = e.find_root();
         let text = match root {

@@ -154,13 +154,7 @@ fn is_keyword(token: Option<&TokenWithSpan>, keyword: Keyword) -> bool {
 }
 
 fn position_of(token: &TokenWithSpan) -> Option<Position> {
-    let span = token.span;
-    let len = if span.end.line == span.start.line {
-        span.end.column.saturating_sub(span.start.column)
-    } else {
-        1
-    };
-    Position::at(span.start, len)
+    Position::spanning(token.span.start, token.span.end)
 }
 
 /// Parses one statement and insists that nothing follows it.
