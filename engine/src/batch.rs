@@ -1,8 +1,8 @@
 //! The data model on every dataflow edge: change batches, watermarks, end-of-stream.
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Int8Array, Int64Array};
-use arrow::compute::filter;
-use arrow::record_batch::RecordBatch;
+use arrow::array::{Array, ArrayRef, BooleanArray, Int8Array, Int64Array, UInt32Array};
+use arrow::compute::{filter, take};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::Result;
 use crate::time::Watermark;
@@ -95,6 +95,26 @@ impl ChangeBatch {
     }
 
     /// The same rows with other columns (e.g. a projection of this batch's columns).
+    /// The rows at `indices`, with their ops and watermark stamps.
+    pub fn take(&self, indices: &UInt32Array) -> Result<ChangeBatch> {
+        let columns = self
+            .data
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), indices, None))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(indices.len()));
+        Ok(ChangeBatch {
+            data: RecordBatch::try_new_with_options(self.data.schema(), columns, &options)?,
+            ops: self.ops.as_ref().map(|a| take_as(a, indices)).transpose()?,
+            watermarks: self
+                .watermarks
+                .as_ref()
+                .map(|a| take_as(a, indices))
+                .transpose()?,
+        })
+    }
+
     pub fn with_data(&self, data: RecordBatch) -> ChangeBatch {
         ChangeBatch {
             data,
@@ -102,6 +122,15 @@ impl ChangeBatch {
             watermarks: self.watermarks.clone(),
         }
     }
+}
+
+fn take_as<A: Array + Clone + 'static>(array: &A, indices: &UInt32Array) -> Result<A> {
+    let taken: ArrayRef = take(array, indices, None)?;
+    Ok(taken
+        .as_any()
+        .downcast_ref::<A>()
+        .expect("take keeps the array type")
+        .clone())
 }
 
 fn filter_as<A: Array + Clone + 'static>(array: &A, mask: &BooleanArray) -> Result<A> {

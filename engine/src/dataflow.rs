@@ -50,12 +50,18 @@ impl NodeKind {
 #[derive(Default)]
 pub struct Dataflow {
     nodes: Vec<Node>,
+    metrics: Arc<JobMetrics>,
 }
 
 impl Dataflow {
     /// An empty dataflow.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The counters the job will update; operators that count take a handle when built.
+    pub fn metrics(&self) -> Arc<JobMetrics> {
+        self.metrics.clone()
     }
 
     /// Adds a source.
@@ -103,7 +109,7 @@ impl Dataflow {
 
     /// Starts every node as a task on the current tokio runtime.
     pub fn start(self) -> Job {
-        let metrics = Arc::new(JobMetrics::default());
+        let metrics = self.metrics;
         let cancelled = Arc::new(AtomicBool::new(false));
         let n = self.nodes.len();
         let mut senders: Vec<Option<Sender<Envelope>>> = Vec::with_capacity(n);

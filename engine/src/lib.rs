@@ -14,6 +14,7 @@ pub mod operator;
 pub mod sink;
 pub mod source;
 pub mod time;
+pub mod window;
 
 pub use batch::{ChangeBatch, Message, RowKind};
 pub use dataflow::{Dataflow, Job};

@@ -17,6 +17,8 @@ pub struct JobMetrics {
     pub rows_out: AtomicU64,
     /// Malformed rows skipped (with `'csv.ignore-parse-errors' = 'true'` or its json twin).
     pub malformed_rows: AtomicU64,
+    /// Rows dropped because their window had already fired.
+    pub late_rows: AtomicU64,
     /// The sources' current watermark (ms), [`NO_WATERMARK`] before the first.
     pub watermark: AtomicI64,
     malformed_examples: Mutex<Vec<String>>,
@@ -28,6 +30,7 @@ impl Default for JobMetrics {
             rows_in: AtomicU64::new(0),
             rows_out: AtomicU64::new(0),
             malformed_rows: AtomicU64::new(0),
+            late_rows: AtomicU64::new(0),
             watermark: AtomicI64::new(NO_WATERMARK),
             malformed_examples: Mutex::new(Vec::new()),
         }

@@ -1,8 +1,13 @@
 //! Operators: event handlers that transform the messages of their inputs.
 
+pub mod aggregate;
 mod calc;
+mod window_aggregate;
+mod window_assign;
 
 pub use calc::Calc;
+pub use window_aggregate::WindowAggregate;
+pub use window_assign::WindowAssign;
 
 use crate::Result;
 use crate::batch::{ChangeBatch, Message};

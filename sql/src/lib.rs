@@ -14,6 +14,7 @@ pub mod plan;
 pub mod script;
 pub mod session;
 pub mod types;
+pub mod window;
 
 pub use error::{SqlError, SqlResult};
 pub use parser::{ParsedStatement, parse_script};

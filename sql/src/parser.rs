@@ -1,5 +1,6 @@
 //! Splitting a script into statements and parsing them: sqlparser for standard SQL, plus a
-//! token pre-pass for the Flink syntax sqlparser lacks (`WATERMARK FOR`, `SET 'k' = 'v'`).
+//! token pre-pass for the Flink syntax sqlparser lacks (`WATERMARK FOR`, `SET 'k' = 'v'`,
+//! the table arguments `TABLE t [PARTITION BY k]` of window table functions).
 //! Tokens keep their script locations, so errors point at the spot in the script.
 
 use datafusion::sql::sqlparser::ast::Statement;
@@ -145,8 +146,120 @@ impl RawStatement {
             }
             return Ok(StatementKind::Sql(Box::new(statement)));
         }
-        Ok(StatementKind::Sql(Box::new(parse_tokens(tokens.clone())?)))
+        let tokens = rewrite_table_arguments(tokens)?;
+        Ok(StatementKind::Sql(Box::new(parse_tokens(tokens)?)))
     }
+}
+
+/// The name of the function argument that carries a table argument's `PARTITION BY` keys.
+pub const PARTITION_BY_ARGUMENT: &str = "PARTITION_BY";
+
+/// Rewrites table arguments of table functions, which sqlparser cannot parse, into
+/// expressions it can: `f(TABLE t PARTITION BY k, ...)` becomes
+/// `f((SELECT * FROM t), ..., PARTITION_BY(k))`. The subquery keeps `t` visible to name
+/// resolution; the new tokens carry the location of the `TABLE` keyword for errors.
+fn rewrite_table_arguments(tokens: &[TokenWithSpan]) -> SqlResult<Vec<TokenWithSpan>> {
+    let is_table_argument = |i: usize| {
+        is_keyword(tokens.get(i), Keyword::TABLE)
+            && i >= 2
+            && matches!(tokens[i - 1].token, Token::LParen | Token::Comma)
+            && matches!(tokens.get(i + 1).map(|t| &t.token), Some(Token::Word(_)))
+    };
+    if !(0..tokens.len()).any(is_table_argument) {
+        return Ok(tokens.to_vec());
+    }
+    let mut out = Vec::with_capacity(tokens.len() + 8);
+    // PARTITION BY keys waiting for the end of the enclosing call, with its depth.
+    let mut pending: Vec<(usize, Vec<TokenWithSpan>)> = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = &tokens[i];
+        if !is_table_argument(i) {
+            match token.token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    if let Some((_, keys)) = pending.pop_if(|(d, _)| *d == depth) {
+                        out.extend(keys);
+                    }
+                    depth = depth.saturating_sub(1);
+                }
+                _ => {}
+            }
+            out.push(token.clone());
+            i += 1;
+            continue;
+        }
+        let span = token.span;
+        let at = |t: Token| TokenWithSpan::new(t, span);
+        // `TABLE a.b.c` -> `(SELECT * FROM a.b.c)`
+        out.extend([
+            at(Token::LParen),
+            at(Token::make_keyword("SELECT")),
+            at(Token::Mul),
+            at(Token::make_keyword("FROM")),
+        ]);
+        // The name: a word, then `.word` repeated.
+        out.push(tokens[i + 1].clone());
+        i += 2;
+        while let (
+            Some(
+                dot @ TokenWithSpan {
+                    token: Token::Period,
+                    ..
+                },
+            ),
+            Some(word),
+        ) = (tokens.get(i), tokens.get(i + 1))
+        {
+            if !matches!(word.token, Token::Word(_)) {
+                break;
+            }
+            out.extend([dot.clone(), word.clone()]);
+            i += 2;
+        }
+        out.push(at(Token::RParen));
+        if is_keyword(tokens.get(i), Keyword::PARTITION)
+            && is_keyword(tokens.get(i + 1), Keyword::BY)
+        {
+            let keyword = tokens[i].span;
+            i += 2;
+            // The keys run to the next ',' or ')' of the call: `k`, `a, b` only in parentheses.
+            let start = i;
+            let mut nested = 0usize;
+            while let Some(t) = tokens.get(i) {
+                match t.token {
+                    Token::LParen => nested += 1,
+                    Token::RParen if nested == 0 => break,
+                    Token::RParen => nested -= 1,
+                    Token::Comma if nested == 0 => break,
+                    _ => {}
+                }
+                i += 1;
+            }
+            if start == i {
+                return Err(SqlError::at(
+                    "expected the PARTITION BY columns",
+                    Position::spanning(keyword.start, keyword.end),
+                ));
+            }
+            let mut keys = vec![
+                TokenWithSpan::new(Token::Comma, keyword),
+                TokenWithSpan::new(Token::make_word(PARTITION_BY_ARGUMENT, None), keyword),
+            ];
+            let parenthesized =
+                tokens[start].token == Token::LParen && tokens[i - 1].token == Token::RParen;
+            if !parenthesized {
+                keys.push(TokenWithSpan::new(Token::LParen, keyword));
+            }
+            keys.extend_from_slice(&tokens[start..i]);
+            if !parenthesized {
+                keys.push(TokenWithSpan::new(Token::RParen, keyword));
+            }
+            pending.push((depth, keys));
+        }
+    }
+    Ok(out)
 }
 
 fn is_keyword(token: Option<&TokenWithSpan>, keyword: Keyword) -> bool {
@@ -382,6 +495,28 @@ mod tests {
         assert_eq!(e.position.unwrap().line, 2);
         let e = parse_script("SELECT 1 2").unwrap_err();
         assert!(e.message.contains("after the end of the statement"), "{e}");
+    }
+
+    #[test]
+    fn table_arguments_become_subqueries() {
+        let sql = "SELECT * FROM TABLE(SESSION(TABLE db.ticks PARTITION BY (a, b), DESCRIPTOR(ts), INTERVAL '3' SECOND))";
+        let parsed = parse_script(sql).unwrap();
+        let StatementKind::Sql(statement) = &parsed[0].kind else {
+            panic!("not a query");
+        };
+        assert_eq!(
+            statement.to_string(),
+            "SELECT * FROM TABLE(SESSION((SELECT * FROM db.ticks), DESCRIPTOR(ts), INTERVAL '3' SECOND, PARTITION_BY(a, b)))"
+        );
+        let sql = "SELECT * FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) AS w";
+        let parsed = parse_script(sql).unwrap();
+        let StatementKind::Sql(statement) = &parsed[0].kind else {
+            panic!("not a query");
+        };
+        assert_eq!(
+            statement.to_string(),
+            "SELECT * FROM TABLE(TUMBLE((SELECT * FROM t), DESCRIPTOR(ts), INTERVAL '1' MINUTE)) AS w"
+        );
     }
 
     #[test]

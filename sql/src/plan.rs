@@ -9,16 +9,21 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
-use rill_engine::operator::Calc;
+use rill_engine::operator::aggregate::{AggregateCall, GroupBy};
+use rill_engine::operator::{Calc, WindowAggregate, WindowAssign};
 use rill_engine::source::{FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner};
+use rill_engine::window::WindowKind;
 
 use crate::catalog::TableDef;
 use crate::connector::Connector;
 use crate::error::{SqlError, SqlResult};
+use crate::window::{WINDOW_COLUMNS, WindowTvf};
 
 /// A planned query: its dataflow up to the node that emits the result rows.
 pub struct QueryPlan {
@@ -127,11 +132,117 @@ impl<'a> StreamPlanner<'a> {
                     .dataflow
                     .add_source(Box::new(ValuesSource::new(batches))))
             }
+            LogicalPlan::Extension(e) => match e.node.as_any().downcast_ref::<WindowTvf>() {
+                Some(tvf) => self.window_tvf(tvf),
+                None => Err(SqlError::new(format!("{} is not supported", e.node.name()))),
+            },
+            LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
             other => Err(SqlError::new(format!(
                 "{} is not supported on streams yet",
                 describe_node(other)
             ))),
         }
+    }
+
+    /// `TUMBLE`, `HOP`, `CUMULATE`: rows get their windows.
+    fn window_tvf(&mut self, tvf: &WindowTvf) -> SqlResult<NodeId> {
+        if matches!(tvf.kind, WindowKind::Session { .. }) {
+            return Err(SqlError::new(
+                "SESSION windows are supported in window aggregation only: \
+                 GROUP BY window_start, window_end, ...",
+            ));
+        }
+        let input = self.plan(&tvf.input)?;
+        let assign = WindowAssign::new(
+            tvf.kind,
+            tvf.time_index()?,
+            output_schema(&tvf.schema),
+            self.dataflow.metrics(),
+        );
+        Ok(self.dataflow.add_operator(Box::new(assign), vec![input]))
+    }
+
+    /// `GROUP BY window_start, window_end, ...` over a window table function.
+    fn aggregate(&mut self, aggregate: &Aggregate) -> SqlResult<NodeId> {
+        let input_schema = aggregate.input.schema();
+        let window_end = aggregate.group_expr.iter().find_map(|e| match e {
+            Expr::Column(c) if c.name == WINDOW_COLUMNS[1] => Some(c),
+            _ => None,
+        });
+        let has_start = aggregate
+            .group_expr
+            .iter()
+            .any(|e| matches!(e, Expr::Column(c) if c.name == WINDOW_COLUMNS[0]));
+        let (Some(window_end), true) = (window_end, has_start && has_window(&aggregate.input))
+        else {
+            return Err(SqlError::new(
+                "GROUP BY without window_start and window_end of a window table function \
+                 is not supported on streams yet",
+            ));
+        };
+        let window_end = input_schema.index_of_column(window_end)?;
+        let group_by = self.group_by(aggregate)?;
+        let input = self.plan(&aggregate.input)?;
+        let operator = WindowAggregate::new(
+            group_by,
+            window_end,
+            output_schema(&aggregate.schema),
+            self.dataflow.metrics(),
+        );
+        Ok(self.dataflow.add_operator(Box::new(operator), vec![input]))
+    }
+
+    /// Keys and aggregate calls of an `Aggregate`, as physical expressions over its input.
+    fn group_by(&self, aggregate: &Aggregate) -> SqlResult<GroupBy> {
+        let input_schema = aggregate.input.schema();
+        let arrow_schema = input_schema.as_arrow();
+        if aggregate
+            .group_expr
+            .iter()
+            .any(|e| matches!(e, Expr::GroupingSet(_)))
+        {
+            return Err(SqlError::new(
+                "GROUPING SETS, CUBE and ROLLUP are not supported",
+            ));
+        }
+        let keys = aggregate
+            .group_expr
+            .iter()
+            .map(|e| self.physical(e, input_schema))
+            .collect::<SqlResult<Vec<_>>>()?;
+        let output = output_schema(&aggregate.schema);
+        let key_schema = Arc::new(Schema::new(
+            output.fields()[..keys.len()]
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>(),
+        ));
+        let mut calls = Vec::with_capacity(aggregate.aggr_expr.len());
+        for expr in &aggregate.aggr_expr {
+            let planning = PhysicalPlanningContext::default();
+            let lowered = LoweredAggregateBuilder::new(
+                expr,
+                input_schema,
+                arrow_schema,
+                self.state.execution_props(),
+                &planning,
+            )
+            .build()?;
+            if !lowered.order_bys.is_empty() {
+                return Err(SqlError::new(format!(
+                    "ORDER BY inside an aggregate call is not supported: {expr}"
+                )));
+            }
+            calls.push(AggregateCall {
+                function: lowered.aggregate,
+                filter: lowered.filter,
+            });
+        }
+        Ok(GroupBy {
+            keys,
+            key_schema,
+            calls,
+        })
     }
 
     fn scan(&mut self, table: &TableDef, projection: Option<Vec<usize>>) -> SqlResult<NodeId> {
@@ -186,6 +297,17 @@ pub fn output_schema(schema: &DFSchema) -> SchemaRef {
         .map(|f| f.as_ref().clone().with_nullable(true))
         .collect();
     Arc::new(Schema::new(fields))
+}
+
+/// Whether `plan` reads from a window table function through projections and filters.
+fn has_window(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Extension(e) => e.node.as_any().is::<WindowTvf>(),
+        LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {
+            plan.inputs().into_iter().any(has_window)
+        }
+        _ => false,
+    }
 }
 
 /// A user-facing name for a plan node that has no streaming implementation.

@@ -18,6 +18,7 @@ use crate::flink::rewrite_functions;
 use crate::parser::{ParsedStatement, StatementKind};
 use crate::plan::{QueryPlan, StreamPlanner, output_schema};
 use crate::types::LOCAL_TIME_ZONE;
+use crate::window::WindowTvfPlanner;
 
 /// Session settings that are not SQL.
 #[derive(Debug, Clone)]
@@ -72,8 +73,11 @@ impl Session {
             o.sql_parser.collect_spans = true;
             o.execution.time_zone = Some(LOCAL_TIME_ZONE.into());
         }
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_relation_planner(Arc::new(WindowTvfPlanner))
+            .expect("a fresh context takes relation planners");
         Session {
-            ctx: SessionContext::new_with_config(config),
+            ctx,
             tables: BTreeMap::new(),
             views: BTreeMap::new(),
             settings: BTreeMap::new(),

@@ -1,0 +1,164 @@
+//! Grouped aggregation state shared by the aggregating operators: DataFusion's `GroupValues`
+//! to number the groups and its `GroupsAccumulator`s to aggregate whole batches at once.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, BooleanArray, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+
+use crate::{EngineError, Result};
+
+/// One aggregate call: the function and its optional `FILTER (WHERE ...)`.
+#[derive(Debug, Clone)]
+pub struct AggregateCall {
+    pub function: Arc<AggregateFunctionExpr>,
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+}
+
+/// The group keys and aggregate calls of a `GROUP BY`.
+#[derive(Debug, Clone)]
+pub struct GroupBy {
+    /// Key expressions over the input rows.
+    pub keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// The keys' columns, as the groups' keys are emitted.
+    pub key_schema: SchemaRef,
+    pub calls: Vec<AggregateCall>,
+}
+
+/// Keys and aggregate arguments evaluated on a batch.
+pub struct GroupInput {
+    pub keys: Vec<ArrayRef>,
+    /// Per call: its argument columns and its filter.
+    pub arguments: Vec<(Vec<ArrayRef>, Option<BooleanArray>)>,
+    pub rows: usize,
+}
+
+impl GroupBy {
+    /// Evaluates keys and arguments on `batch`.
+    pub fn evaluate(&self, batch: &RecordBatch) -> Result<GroupInput> {
+        let rows = batch.num_rows();
+        let eval = |e: &Arc<dyn PhysicalExpr>| -> Result<ArrayRef> {
+            Ok(e.evaluate(batch)?.into_array(rows)?)
+        };
+        let keys = self.keys.iter().map(eval).collect::<Result<Vec<_>>>()?;
+        let mut arguments = Vec::with_capacity(self.calls.len());
+        for call in &self.calls {
+            let args = call
+                .function
+                .expressions()
+                .iter()
+                .map(eval)
+                .collect::<Result<Vec<_>>>()?;
+            let filter = match &call.filter {
+                Some(f) => Some(
+                    eval(f)?
+                        .as_boolean_opt()
+                        .ok_or_else(|| EngineError::Other("FILTER is not a boolean".into()))?
+                        .clone(),
+                ),
+                None => None,
+            };
+            arguments.push((args, filter));
+        }
+        Ok(GroupInput {
+            keys,
+            arguments,
+            rows,
+        })
+    }
+
+    /// Empty groups with fresh accumulators.
+    pub fn new_groups(&self) -> Result<Groups> {
+        let accumulators = self
+            .calls
+            .iter()
+            .map(|c| new_accumulator(&c.function))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Groups {
+            values: new_group_values(self.key_schema.clone(), &GroupOrdering::None)?,
+            accumulators,
+            ids: Vec::new(),
+        })
+    }
+}
+
+impl GroupInput {
+    /// The rows at `indices`.
+    pub fn take(&self, indices: &UInt32Array) -> Result<GroupInput> {
+        let pick = |a: &ArrayRef| -> Result<ArrayRef> { Ok(take(a.as_ref(), indices, None)?) };
+        let keys = self.keys.iter().map(pick).collect::<Result<Vec<_>>>()?;
+        let mut arguments = Vec::with_capacity(self.arguments.len());
+        for (args, filter) in &self.arguments {
+            let args = args.iter().map(pick).collect::<Result<Vec<_>>>()?;
+            let filter = match filter {
+                Some(f) => Some(take(f, indices, None)?.as_boolean().clone()),
+                None => None,
+            };
+            arguments.push((args, filter));
+        }
+        Ok(GroupInput {
+            keys,
+            arguments,
+            rows: indices.len(),
+        })
+    }
+}
+
+/// A set of groups and their running aggregates.
+pub struct Groups {
+    values: Box<dyn GroupValues>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    ids: Vec<usize>,
+}
+
+impl Groups {
+    /// Adds rows: each goes to the group of its keys, new groups are made as needed.
+    pub fn update(&mut self, input: &GroupInput) -> Result<()> {
+        self.ids.clear();
+        self.values.intern(&input.keys, &mut self.ids)?;
+        let total = self.values.len();
+        for (accumulator, (args, filter)) in self.accumulators.iter_mut().zip(&input.arguments) {
+            accumulator.update_batch(args, &self.ids, filter.as_ref(), total)?;
+        }
+        Ok(())
+    }
+
+    /// The number of groups.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there are no groups.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Every group's keys and then its aggregates, in order of the groups' first rows. The
+    /// groups are gone afterwards.
+    pub fn emit(&mut self) -> Result<Vec<ArrayRef>> {
+        let mut columns = self.values.emit(EmitTo::All)?;
+        for accumulator in &mut self.accumulators {
+            columns.push(accumulator.evaluate(EmitTo::All)?);
+        }
+        Ok(columns)
+    }
+}
+
+/// DataFusion's vectorised accumulator where the function has one, else its row accumulator
+/// behind an adapter (as DataFusion's own aggregation does).
+fn new_accumulator(function: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {
+    if function.groups_accumulator_supported() {
+        return Ok(function.create_groups_accumulator()?);
+    }
+    let function = function.clone();
+    Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
+        function.create_accumulator()
+    })))
+}

@@ -1,0 +1,161 @@
+//! Window aggregation: `GROUP BY window_start, window_end, keys...` over the output of a
+//! window table function. Each open window has its own groups; a window fires when the
+//! watermark reaches its last instant, emits one row per group, and its state is dropped.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, UInt32Array};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use super::Operator;
+use super::aggregate::{GroupBy, Groups};
+use crate::batch::{ChangeBatch, Message};
+use crate::metrics::JobMetrics;
+use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
+use crate::{EngineError, Result};
+
+/// Aggregates rows per window and group, emitting each window once it is complete.
+pub struct WindowAggregate {
+    group_by: GroupBy,
+    /// The input column holding `window_end`.
+    window_end: usize,
+    /// Keys, then aggregates.
+    schema: SchemaRef,
+    /// Open windows by end.
+    windows: BTreeMap<i64, Groups>,
+    /// The watermark last passed downstream.
+    watermark: Watermark,
+    metrics: Arc<JobMetrics>,
+}
+
+impl WindowAggregate {
+    /// Groups by `group_by` within the windows whose end is in input column `window_end`.
+    pub fn new(
+        group_by: GroupBy,
+        window_end: usize,
+        schema: SchemaRef,
+        metrics: Arc<JobMetrics>,
+    ) -> Self {
+        WindowAggregate {
+            group_by,
+            window_end,
+            schema,
+            windows: BTreeMap::new(),
+            watermark: NO_WATERMARK,
+            metrics,
+        }
+    }
+
+    /// How many windows hold state.
+    pub fn open_windows(&self) -> usize {
+        self.windows.len()
+    }
+
+    fn groups(&mut self, end: i64) -> Result<&mut Groups> {
+        if !self.windows.contains_key(&end) {
+            self.windows.insert(end, self.group_by.new_groups()?);
+        }
+        Ok(self.windows.get_mut(&end).expect("inserted above"))
+    }
+
+    /// Emits the windows ending at or before `watermark + 1`, oldest first.
+    fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        let open = match watermark.checked_add(2) {
+            Some(bound) => self.windows.split_off(&bound),
+            None => BTreeMap::new(),
+        };
+        let fired = std::mem::replace(&mut self.windows, open);
+        for (_, mut groups) in fired {
+            if groups.is_empty() {
+                continue;
+            }
+            let columns = groups.emit()?;
+            let rows = columns.first().map_or(0, |c| c.len());
+            let columns = columns
+                .into_iter()
+                .zip(self.schema.fields())
+                .map(|(c, f)| -> Result<ArrayRef> {
+                    if c.data_type() == f.data_type() {
+                        Ok(c)
+                    } else {
+                        Ok(arrow::compute::cast(&c, f.data_type())?)
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut batch =
+                ChangeBatch::inserts(RecordBatch::try_new(self.schema.clone(), columns)?);
+            batch.watermarks = Some(Int64Array::from(vec![self.watermark; rows]));
+            out.push(Message::Batch(batch));
+        }
+        Ok(())
+    }
+}
+
+impl Operator for WindowAggregate {
+    fn name(&self) -> &str {
+        "WindowAggregate"
+    }
+
+    fn on_batch(
+        &mut self,
+        _input: usize,
+        batch: ChangeBatch,
+        _out: &mut Vec<Message>,
+    ) -> Result<()> {
+        if batch.ops.is_some() {
+            return Err(EngineError::Other(
+                "window aggregation needs an insert-only input".into(),
+            ));
+        }
+        let mut ends = Vec::with_capacity(batch.num_rows());
+        for_each_millis(batch.data.column(self.window_end), |end| {
+            ends.push(end.unwrap_or(i64::MIN))
+        })?;
+        // Rows of windows that already fired are late (possible only when the window columns
+        // did not come straight from a window function).
+        let watermark = self.watermark;
+        let open = |end: i64| end.saturating_sub(1) > watermark;
+        let input = self.group_by.evaluate(&batch.data)?;
+        let first = ends.first().copied().unwrap_or_default();
+        if ends.iter().all(|e| *e == first) {
+            if open(first) {
+                self.groups(first)?.update(&input)?;
+            } else {
+                JobMetrics::add(&self.metrics.late_rows, ends.len() as u64);
+            }
+            return Ok(());
+        }
+        let mut distinct: Vec<i64> = ends.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut late = 0u64;
+        for end in distinct {
+            let rows: Vec<u32> = (0..ends.len() as u32)
+                .filter(|i| ends[*i as usize] == end)
+                .collect();
+            if !open(end) {
+                late += rows.len() as u64;
+                continue;
+            }
+            let part = input.take(&UInt32Array::from(rows))?;
+            self.groups(end)?.update(&part)?;
+        }
+        if late > 0 {
+            JobMetrics::add(&self.metrics.late_rows, late);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        self.fire(watermark, out)?;
+        self.watermark = watermark;
+        out.push(Message::Watermark(watermark));
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
+        self.fire(Watermark::MAX, out)
+    }
+}
