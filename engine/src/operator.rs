@@ -2,10 +2,12 @@
 
 pub mod aggregate;
 mod calc;
+mod session_aggregate;
 mod window_aggregate;
 mod window_assign;
 
 pub use calc::Calc;
+pub use session_aggregate::{SessionAggregate, WindowOutput};
 pub use window_aggregate::WindowAggregate;
 pub use window_assign::WindowAssign;
 

@@ -129,6 +129,12 @@ impl From<arrow::error::ArrowError> for SqlError {
     }
 }
 
+impl From<rill_engine::EngineError> for SqlError {
+    fn from(e: rill_engine::EngineError) -> Self {
+        SqlError::new(e.to_string())
+    }
+}
+
 impl From<DataFusionError> for SqlError {
     fn from(e: DataFusionError) -> Self {
         let position = e.diagnostic().and_then(|d| d.span).and_then(|s| {

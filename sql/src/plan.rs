@@ -2,7 +2,7 @@
 //! and incremental operators. Expressions become DataFusion `PhysicalExpr`s evaluated on
 //! whole batches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema, SchemaRef};
@@ -10,13 +10,18 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::Column;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::aggregate::{AggregateCall, GroupBy};
-use rill_engine::operator::{Calc, WindowAggregate, WindowAssign};
+use rill_engine::operator::{
+    Calc, SessionAggregate, WindowAggregate, WindowAssign, WindowOutput,
+};
 use rill_engine::source::{FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner};
 use rill_engine::window::WindowKind;
 
@@ -164,6 +169,9 @@ impl<'a> StreamPlanner<'a> {
 
     /// `GROUP BY window_start, window_end, ...` over a window table function.
     fn aggregate(&mut self, aggregate: &Aggregate) -> SqlResult<NodeId> {
+        if let Some(session) = SessionInput::find(aggregate)? {
+            return self.session_aggregate(aggregate, session);
+        }
         let input_schema = aggregate.input.schema();
         let window_end = aggregate.group_expr.iter().find_map(|e| match e {
             Expr::Column(c) if c.name == WINDOW_COLUMNS[1] => Some(c),
@@ -181,7 +189,7 @@ impl<'a> StreamPlanner<'a> {
             ));
         };
         let window_end = input_schema.index_of_column(window_end)?;
-        let group_by = self.group_by(aggregate)?;
+        let group_by = self.group_by(&aggregate.group_expr, &aggregate.aggr_expr, input_schema)?;
         let input = self.plan(&aggregate.input)?;
         let operator = WindowAggregate::new(
             group_by,
@@ -192,33 +200,111 @@ impl<'a> StreamPlanner<'a> {
         Ok(self.dataflow.add_operator(Box::new(operator), vec![input]))
     }
 
+    /// Aggregation over `SESSION`: one operator over the function's input rows.
+    fn session_aggregate(
+        &mut self,
+        aggregate: &Aggregate,
+        session: SessionInput,
+    ) -> SqlResult<NodeId> {
+        let SessionInput {
+            tvf,
+            group_expr,
+            aggr_expr,
+            filters,
+        } = session;
+        let WindowKind::Session { gap } = tvf.kind else {
+            unreachable!("SessionInput holds a SESSION")
+        };
+        let window = |e: &Expr| match e {
+            Expr::Column(c) if c.relation.is_none() => {
+                WINDOW_COLUMNS.iter().position(|w| *w == c.name)
+            }
+            _ => None,
+        };
+        let uses_window = |e: &Expr| {
+            e.column_refs()
+                .iter()
+                .any(|c| c.relation.is_none() && WINDOW_COLUMNS.contains(&c.name.as_str()))
+        };
+        let mut output = Vec::new();
+        let mut keys = Vec::new();
+        for e in &group_expr {
+            match window(e) {
+                Some(0) => output.push(WindowOutput::Start),
+                Some(1) => output.push(WindowOutput::End),
+                Some(_) => output.push(WindowOutput::Time),
+                None if uses_window(e) => {
+                    return Err(SqlError::new(format!(
+                        "a session window's group key can use window columns only as they are: {e}"
+                    )));
+                }
+                None => {
+                    output.push(WindowOutput::Key(keys.len()));
+                    keys.push(e.clone());
+                }
+            }
+        }
+        if !(output.contains(&WindowOutput::Start) && output.contains(&WindowOutput::End)) {
+            return Err(SqlError::new(
+                "aggregation over SESSION must GROUP BY window_start and window_end",
+            ));
+        }
+        for key in &tvf.partition {
+            if !keys.contains(key) {
+                return Err(SqlError::new(format!(
+                    "GROUP BY must include the SESSION's PARTITION BY key {key}"
+                )));
+            }
+        }
+        if aggr_expr.iter().chain(&filters).any(uses_window) {
+            return Err(SqlError::new(
+                "aggregates over SESSION cannot use window_start, window_end or window_time",
+            ));
+        }
+        output.extend((0..aggr_expr.len()).map(WindowOutput::Aggregate));
+        let input_schema = tvf.input.schema();
+        let mut input = self.plan(&tvf.input)?;
+        if let Some(predicate) = conjunction(filters) {
+            let predicate = self.physical(&predicate, input_schema)?;
+            let calc = Calc::new(Some(predicate), None, output_schema(input_schema));
+            input = self.dataflow.add_operator(Box::new(calc), vec![input]);
+        }
+        let group_by = self.group_by(&keys, &aggr_expr, input_schema)?;
+        let operator = SessionAggregate::new(
+            group_by,
+            tvf.time_index()?,
+            gap,
+            output,
+            output_schema(&aggregate.schema),
+            self.dataflow.metrics(),
+        )?;
+        Ok(self.dataflow.add_operator(Box::new(operator), vec![input]))
+    }
+
     /// Keys and aggregate calls of an `Aggregate`, as physical expressions over its input.
-    fn group_by(&self, aggregate: &Aggregate) -> SqlResult<GroupBy> {
-        let input_schema = aggregate.input.schema();
+    fn group_by(
+        &self,
+        group_expr: &[Expr],
+        aggr_expr: &[Expr],
+        input_schema: &DFSchema,
+    ) -> SqlResult<GroupBy> {
         let arrow_schema = input_schema.as_arrow();
-        if aggregate
-            .group_expr
-            .iter()
-            .any(|e| matches!(e, Expr::GroupingSet(_)))
-        {
+        if group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
             return Err(SqlError::new(
                 "GROUPING SETS, CUBE and ROLLUP are not supported",
             ));
         }
-        let keys = aggregate
-            .group_expr
+        let keys = group_expr
             .iter()
             .map(|e| self.physical(e, input_schema))
             .collect::<SqlResult<Vec<_>>>()?;
-        let output = output_schema(&aggregate.schema);
-        let key_schema = Arc::new(Schema::new(
-            output.fields()[..keys.len()]
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>(),
-        ));
-        let mut calls = Vec::with_capacity(aggregate.aggr_expr.len());
-        for expr in &aggregate.aggr_expr {
+        let key_fields = group_expr
+            .iter()
+            .map(|e| Ok(e.to_field(input_schema)?.1.as_ref().clone().with_nullable(true)))
+            .collect::<SqlResult<Vec<Field>>>()?;
+        let key_schema = Arc::new(Schema::new(key_fields));
+        let mut calls = Vec::with_capacity(aggr_expr.len());
+        for expr in aggr_expr {
             let planning = PhysicalPlanningContext::default();
             let lowered = LoweredAggregateBuilder::new(
                 expr,
@@ -297,6 +383,85 @@ pub fn output_schema(schema: &DFSchema) -> SchemaRef {
         .map(|f| f.as_ref().clone().with_nullable(true))
         .collect();
     Arc::new(Schema::new(fields))
+}
+
+/// The `SESSION` function under an aggregation, with the aggregation's expressions and the
+/// filters in between rewritten onto the function's columns.
+struct SessionInput {
+    tvf: WindowTvf,
+    group_expr: Vec<Expr>,
+    aggr_expr: Vec<Expr>,
+    filters: Vec<Expr>,
+}
+
+impl SessionInput {
+    fn find(aggregate: &Aggregate) -> SqlResult<Option<SessionInput>> {
+        let mut group_expr = aggregate.group_expr.clone();
+        let mut aggr_expr = aggregate.aggr_expr.clone();
+        let mut filters = Vec::new();
+        let mut plan = aggregate.input.as_ref();
+        loop {
+            // Each step maps the columns of `plan` onto expressions over its input.
+            let (map, input): (HashMap<Column, Expr>, &LogicalPlan) = match plan {
+                LogicalPlan::Projection(p) => (
+                    p.schema
+                        .columns()
+                        .into_iter()
+                        .zip(p.expr.iter().map(|e| e.clone().unalias()))
+                        .collect(),
+                    p.input.as_ref(),
+                ),
+                LogicalPlan::SubqueryAlias(a) => (
+                    a.schema
+                        .columns()
+                        .into_iter()
+                        .zip(a.input.schema().columns().into_iter().map(Expr::Column))
+                        .collect(),
+                    a.input.as_ref(),
+                ),
+                LogicalPlan::Filter(f) => {
+                    filters.push(f.predicate.clone());
+                    plan = f.input.as_ref();
+                    continue;
+                }
+                LogicalPlan::Extension(e) => {
+                    return Ok(e
+                        .node
+                        .as_any()
+                        .downcast_ref::<WindowTvf>()
+                        .filter(|t| matches!(t.kind, WindowKind::Session { .. }))
+                        .map(|tvf| SessionInput {
+                            tvf: tvf.clone(),
+                            group_expr,
+                            aggr_expr,
+                            filters,
+                        }));
+                }
+                _ => return Ok(None),
+            };
+            for e in group_expr
+                .iter_mut()
+                .chain(aggr_expr.iter_mut())
+                .chain(filters.iter_mut())
+            {
+                *e = substitute(e.clone(), &map)?;
+            }
+            plan = input;
+        }
+    }
+}
+
+/// `expr` with the columns in `map` replaced.
+fn substitute(expr: Expr, map: &HashMap<Column, Expr>) -> SqlResult<Expr> {
+    Ok(expr
+        .transform(|e| match &e {
+            Expr::Column(c) => match map.get(c) {
+                Some(replacement) => Ok(Transformed::yes(replacement.clone())),
+                None => Ok(Transformed::no(e)),
+            },
+            _ => Ok(Transformed::no(e)),
+        })?
+        .data)
 }
 
 /// Whether `plan` reads from a window table function through projections and filters.

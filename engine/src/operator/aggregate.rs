@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, BooleanArray, UInt32Array};
 use arrow::compute::take;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
@@ -76,16 +76,27 @@ impl GroupBy {
 
     /// Empty groups with fresh accumulators.
     pub fn new_groups(&self) -> Result<Groups> {
-        let accumulators = self
-            .calls
-            .iter()
-            .map(|c| new_accumulator(&c.function))
-            .collect::<Result<Vec<_>>>()?;
         Ok(Groups {
-            values: new_group_values(self.key_schema.clone(), &GroupOrdering::None)?,
-            accumulators,
+            values: self.new_key_table()?,
+            accumulators: self.new_accumulators()?,
             ids: Vec::new(),
         })
+    }
+
+    /// An empty table numbering distinct keys.
+    pub fn new_key_table(&self) -> Result<Box<dyn GroupValues>> {
+        Ok(new_group_values(
+            self.key_schema.clone(),
+            &GroupOrdering::None,
+        )?)
+    }
+
+    /// One fresh accumulator per call.
+    pub fn new_accumulators(&self) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
+        self.calls
+            .iter()
+            .map(|c| new_accumulator(&c.function))
+            .collect()
     }
 }
 
@@ -161,4 +172,13 @@ fn new_accumulator(function: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn Grou
     Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
         function.create_accumulator()
     })))
+}
+
+/// `column` as `data_type` (a no-op when it already is).
+pub fn cast_to(column: ArrayRef, data_type: &DataType) -> Result<ArrayRef> {
+    if column.data_type() == data_type {
+        Ok(column)
+    } else {
+        Ok(arrow::compute::cast(&column, data_type)?)
+    }
 }

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, UInt32Array};
+use arrow::array::{Int64Array, UInt32Array};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::Operator;
-use super::aggregate::{GroupBy, Groups};
+use super::aggregate::{GroupBy, Groups, cast_to};
 use crate::batch::{ChangeBatch, Message};
 use crate::metrics::JobMetrics;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
@@ -76,13 +76,7 @@ impl WindowAggregate {
             let columns = columns
                 .into_iter()
                 .zip(self.schema.fields())
-                .map(|(c, f)| -> Result<ArrayRef> {
-                    if c.data_type() == f.data_type() {
-                        Ok(c)
-                    } else {
-                        Ok(arrow::compute::cast(&c, f.data_type())?)
-                    }
-                })
+                .map(|(c, f)| cast_to(c, f.data_type()))
                 .collect::<Result<Vec<_>>>()?;
             let mut batch =
                 ChangeBatch::inserts(RecordBatch::try_new(self.schema.clone(), columns)?);
