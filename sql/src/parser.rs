@@ -137,7 +137,7 @@ impl RawStatement {
         }
         if is_keyword(tokens.first(), Keyword::CREATE) {
             let (tokens, watermark) = cut_watermark(tokens, &self.text)?;
-            let statement = parse_tokens(tokens)?;
+            let statement = parse_tokens(rewrite_table_arguments(&tokens)?)?;
             if matches!(statement, Statement::CreateTable(_)) {
                 return Ok(StatementKind::CreateTable {
                     statement: Box::new(statement),

@@ -161,8 +161,8 @@ impl<'a> StreamPlanner<'a> {
         let assign = WindowAssign::new(
             tvf.kind,
             tvf.time_index()?,
+            tvf.kept.clone(),
             output_schema(&tvf.schema),
-            self.dataflow.metrics(),
         );
         Ok(self.dataflow.add_operator(Box::new(assign), vec![input]))
     }

@@ -34,6 +34,8 @@ pub struct WindowTvf {
     pub time: Column,
     /// `PARTITION BY` keys (sessions).
     pub partition: Vec<Expr>,
+    /// The input columns passed on: all but those named like the window columns.
+    pub kept: Vec<usize>,
     pub schema: DFSchemaRef,
 }
 
@@ -64,12 +66,27 @@ impl WindowTvf {
             .into(),
             Default::default(),
         )?;
-        let schema = Arc::new(input.schema().join(&window)?);
+        // The new window columns replace input columns of the same names (windows over
+        // windowed results).
+        let kept: Vec<usize> = (0..input.schema().fields().len())
+            .filter(|i| !WINDOW_COLUMNS.contains(&input.schema().field(*i).name().as_str()))
+            .collect();
+        let input_part = DFSchema::new_with_metadata(
+            kept.iter()
+                .map(|i| {
+                    let (q, f) = input.schema().qualified_field(*i);
+                    (q.cloned(), f.clone())
+                })
+                .collect(),
+            Default::default(),
+        )?;
+        let schema = Arc::new(input_part.join(&window)?);
         Ok(WindowTvf {
             input,
             kind,
             time,
             partition,
+            kept,
             schema,
         })
     }

@@ -53,8 +53,9 @@ pub struct SessionAggregate {
     gap: i64,
     output: Vec<WindowOutput>,
     schema: SchemaRef,
-    /// Numbers the keys; `sessions[key]` are that key's open sessions.
-    keys: Box<dyn GroupValues>,
+    /// Numbers the keys (none without keys: all rows have key 0); `sessions[key]` are that
+    /// key's open sessions.
+    keys: Option<Box<dyn GroupValues>>,
     sessions: Vec<Vec<Session>>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     /// Union-find over slots: a merged session's slots point at the surviving one.
@@ -77,7 +78,10 @@ impl SessionAggregate {
         metrics: Arc<JobMetrics>,
     ) -> Result<Self> {
         Ok(SessionAggregate {
-            keys: group_by.new_key_table()?,
+            keys: match group_by.keys.is_empty() {
+                true => None,
+                false => Some(group_by.new_key_table()?),
+            },
             accumulators: group_by.new_accumulators()?,
             group_by,
             time,
@@ -96,6 +100,11 @@ impl SessionAggregate {
     /// How many sessions hold state.
     pub fn open_sessions(&self) -> usize {
         self.sessions.iter().map(Vec::len).sum()
+    }
+
+    /// How many keys are numbered (1 without keys).
+    fn key_count(&self) -> usize {
+        self.keys.as_ref().map_or(1, |k| k.len())
     }
 
     fn root(&mut self, mut slot: u32) -> u32 {
@@ -189,7 +198,10 @@ impl SessionAggregate {
         }
         self.accumulators = fresh;
         // Keys: emit all, keep those with open sessions.
-        let keys = self.keys.emit(EmitTo::All)?;
+        let keys = match &mut self.keys {
+            Some(table) => table.emit(EmitTo::All)?,
+            None => vec![],
+        };
         let pick = |rows: &[(usize, Session)]| -> Result<Vec<ArrayRef>> {
             let indices = UInt32Array::from_iter_values(rows.iter().map(|(k, _)| *k as u32));
             Ok(keys
@@ -198,10 +210,12 @@ impl SessionAggregate {
                 .collect::<std::result::Result<Vec<_>, _>>()?)
         };
         let fired_keys = pick(&fired)?;
-        let open_keys = pick(&open)?;
         self.key_ids.clear();
-        self.keys.intern(&open_keys, &mut self.key_ids)?;
-        self.sessions = vec![Vec::new(); self.keys.len()];
+        match &mut self.keys {
+            Some(table) => table.intern(&pick(&open)?, &mut self.key_ids)?,
+            None => self.key_ids.resize(open.len(), 0),
+        }
+        self.sessions = vec![Vec::new(); self.key_count()];
         self.parent = (0..open.len() as u32).collect();
         for (i, (_, mut s)) in open.into_iter().enumerate() {
             s.slot = i as u32;
@@ -255,9 +269,13 @@ impl Operator for SessionAggregate {
         let input = self.group_by.evaluate(&batch.data)?;
         let mut key_ids = std::mem::take(&mut self.key_ids);
         key_ids.clear();
-        self.keys.intern(&input.keys, &mut key_ids)?;
-        if self.sessions.len() < self.keys.len() {
-            self.sessions.resize_with(self.keys.len(), Vec::new);
+        match &mut self.keys {
+            Some(table) => table.intern(&input.keys, &mut key_ids)?,
+            None => key_ids.resize(rows, 0),
+        }
+        let keys = self.key_count();
+        if self.sessions.len() < keys {
+            self.sessions.resize_with(keys, Vec::new);
         }
         let stamps = batch.watermarks.as_ref().map(|w| w.values().clone());
         let mut slots: Vec<usize> = Vec::with_capacity(rows);

@@ -103,41 +103,38 @@ impl Operator for WindowAggregate {
                 "window aggregation needs an insert-only input".into(),
             ));
         }
-        let mut ends = Vec::with_capacity(batch.num_rows());
+        let rows = batch.num_rows();
+        let stamps = batch.watermarks.as_ref().map(|w| w.values().clone());
+        // A row is late when its window fired at the watermark current before it (Flink: the
+        // window's last instant is at or before the watermark); a NULL end is never open.
+        let mut ends = Vec::with_capacity(rows);
+        let mut row = 0;
         for_each_millis(batch.data.column(self.window_end), |end| {
-            ends.push(end.unwrap_or(i64::MIN))
+            let watermark = stamps.as_ref().map_or(self.watermark, |s| s[row]);
+            let open = end.is_some_and(|e| e - 1 > watermark.max(self.watermark));
+            ends.push(if open { end } else { None });
+            row += 1;
         })?;
-        // Rows of windows that already fired are late (possible only when the window columns
-        // did not come straight from a window function).
-        let watermark = self.watermark;
-        let open = |end: i64| end.saturating_sub(1) > watermark;
         let input = self.group_by.evaluate(&batch.data)?;
-        let first = ends.first().copied().unwrap_or_default();
-        if ends.iter().all(|e| *e == first) {
-            if open(first) {
-                self.groups(first)?.update(&input)?;
-            } else {
-                JobMetrics::add(&self.metrics.late_rows, ends.len() as u64);
-            }
-            return Ok(());
+        let first = ends.first().copied().flatten();
+        if let Some(end) = first
+            && ends.iter().all(|e| *e == first)
+        {
+            return self.groups(end)?.update(&input);
         }
-        let mut distinct: Vec<i64> = ends.clone();
+        let mut distinct: Vec<i64> = ends.iter().flatten().copied().collect();
         distinct.sort_unstable();
         distinct.dedup();
-        let mut late = 0u64;
-        for end in distinct {
-            let rows: Vec<u32> = (0..ends.len() as u32)
-                .filter(|i| ends[*i as usize] == end)
-                .collect();
-            if !open(end) {
-                late += rows.len() as u64;
-                continue;
-            }
-            let part = input.take(&UInt32Array::from(rows))?;
-            self.groups(end)?.update(&part)?;
-        }
+        let late = ends.iter().filter(|e| e.is_none()).count();
         if late > 0 {
-            JobMetrics::add(&self.metrics.late_rows, late);
+            JobMetrics::add(&self.metrics.late_rows, late as u64);
+        }
+        for end in distinct {
+            let rows = UInt32Array::from_iter_values(
+                (0..rows as u32).filter(|i| ends[*i as usize] == Some(end)),
+            );
+            let part = input.take(&rows)?;
+            self.groups(end)?.update(&part)?;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The window table functions `TUMBLE`, `HOP` and `CUMULATE`: each row gets `window_start`,
-//! `window_end` and `window_time` (once per window it belongs to), and rows whose window
-//! already fired are dropped and counted, as Flink does.
+//! `window_end` and `window_time`, once per window it belongs to. Like Flink's, the function
+//! itself drops no late rows: a window aggregation over it does.
 
 use std::sync::Arc;
 
@@ -10,8 +10,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::Operator;
 use crate::batch::{ChangeBatch, Message};
-use crate::metrics::JobMetrics;
-use crate::time::{NO_WATERMARK, for_each_millis};
+use crate::time::for_each_millis;
 use crate::window::WindowKind;
 use crate::{EngineError, Result};
 
@@ -21,22 +20,23 @@ pub struct WindowAssign {
     kind: WindowKind,
     /// The input column holding event time.
     time: usize,
+    /// The input columns passed on.
+    kept: Vec<usize>,
     /// The input's columns followed by the three window columns.
     schema: SchemaRef,
-    metrics: Arc<JobMetrics>,
     name: String,
 }
 
 impl WindowAssign {
     /// Windows of `kind` over the event time in input column `time`. `schema` is the output:
-    /// the input columns, then `window_start`, `window_end`, `window_time`.
-    pub fn new(kind: WindowKind, time: usize, schema: SchemaRef, metrics: Arc<JobMetrics>) -> Self {
+    /// the input columns `kept`, then `window_start`, `window_end`, `window_time`.
+    pub fn new(kind: WindowKind, time: usize, kept: Vec<usize>, schema: SchemaRef) -> Self {
         WindowAssign {
             name: format!("WindowAssign {kind}"),
             kind,
             time,
+            kept,
             schema,
-            metrics,
         }
     }
 }
@@ -53,13 +53,10 @@ impl Operator for WindowAssign {
         out: &mut Vec<Message>,
     ) -> Result<()> {
         let rows = batch.num_rows();
-        let stamps = batch.watermarks.as_ref().map(|w| w.values().clone());
-        let stamp = |i: usize| stamps.as_ref().map_or(NO_WATERMARK, |s| s[i]);
         let capacity = rows * self.kind.windows_per_row();
         let mut picked: Vec<u32> = Vec::with_capacity(capacity);
         let mut starts: Vec<i64> = Vec::with_capacity(capacity);
         let mut ends: Vec<i64> = Vec::with_capacity(capacity);
-        let mut late = 0u64;
         let mut null_time = false;
         let mut row = 0usize;
         for_each_millis(batch.data.column(self.time), |ts| {
@@ -67,17 +64,11 @@ impl Operator for WindowAssign {
                 null_time = true;
                 return;
             };
-            let watermark = stamp(row);
-            let before = picked.len();
             self.kind.for_each_window(ts, |start, end| {
-                // A window fired once the watermark reached its last instant.
-                if end - 1 > watermark {
-                    picked.push(row as u32);
-                    starts.push(start);
-                    ends.push(end);
-                }
+                picked.push(row as u32);
+                starts.push(start);
+                ends.push(end);
             });
-            late += u64::from(picked.len() == before);
             row += 1;
         })?;
         if null_time {
@@ -86,13 +77,7 @@ impl Operator for WindowAssign {
                 batch.data.schema().field(self.time).name()
             )));
         }
-        if late > 0 {
-            JobMetrics::add(&self.metrics.late_rows, late);
-        }
-        if picked.is_empty() {
-            return Ok(());
-        }
-        // Rows that fall in one window each, none dropped, keep their columns as they are.
+        // Rows that fall in one window each keep their columns as they are.
         let batch = if picked.len() == rows && self.kind.windows_per_row() == 1 {
             batch
         } else {
@@ -107,7 +92,8 @@ impl Operator for WindowAssign {
             _ => None,
         };
         let times: Vec<i64> = ends.iter().map(|e| e - 1).collect();
-        let mut columns = batch.data.columns().to_vec();
+        let mut columns: Vec<ArrayRef> =
+            self.kept.iter().map(|i| batch.data.column(*i).clone()).collect();
         columns.push(Arc::new(TimestampMillisecondArray::from(starts)) as ArrayRef);
         columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
         columns.push(Arc::new(

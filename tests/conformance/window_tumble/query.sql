@@ -1,0 +1,18 @@
+-- The oracle's q_tumble: TUMBLE window aggregation per symbol.
+CREATE TABLE ticks (
+  ts     TIMESTAMP(3),
+  symbol STRING,
+  price  DOUBLE,
+  volume BIGINT,
+  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
+) WITH (
+  'connector' = 'filesystem',
+  'path'      = '${INPUT:-${SQL_DIR}/../data/ticks_small.csv}',
+  'format'    = 'csv'
+);
+SELECT window_start, window_end, symbol,
+       COUNT(*)    AS cnt,
+       SUM(volume) AS sum_volume,
+       MAX(price)  AS max_price
+FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+GROUP BY window_start, window_end, symbol;
