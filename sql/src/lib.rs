@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod connector;
 pub mod error;
 pub mod flink;
+pub mod functions;
 pub mod parser;
 pub mod plan;
 pub mod script;

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::common::Column;
 use datafusion::common::DFSchema;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::Column;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan};
 use datafusion::physical_expr::PhysicalExpr;
@@ -19,9 +19,7 @@ use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::aggregate::{AggregateCall, GroupBy};
-use rill_engine::operator::{
-    Calc, SessionAggregate, WindowAggregate, WindowAssign, WindowOutput,
-};
+use rill_engine::operator::{Calc, SessionAggregate, WindowAggregate, WindowAssign, WindowOutput};
 use rill_engine::source::{FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner};
 use rill_engine::window::WindowKind;
 
@@ -300,7 +298,13 @@ impl<'a> StreamPlanner<'a> {
             .collect::<SqlResult<Vec<_>>>()?;
         let key_fields = group_expr
             .iter()
-            .map(|e| Ok(e.to_field(input_schema)?.1.as_ref().clone().with_nullable(true)))
+            .map(|e| {
+                Ok(e.to_field(input_schema)?
+                    .1
+                    .as_ref()
+                    .clone()
+                    .with_nullable(true))
+            })
             .collect::<SqlResult<Vec<Field>>>()?;
         let key_schema = Arc::new(Schema::new(key_fields));
         let mut calls = Vec::with_capacity(aggr_expr.len());

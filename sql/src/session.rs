@@ -74,6 +74,7 @@ impl Session {
             o.execution.time_zone = Some(LOCAL_TIME_ZONE.into());
         }
         let ctx = SessionContext::new_with_config(config);
+        crate::functions::register(&ctx);
         ctx.register_relation_planner(Arc::new(WindowTvfPlanner))
             .expect("a fresh context takes relation planners");
         Session {

@@ -170,7 +170,11 @@ impl SessionAggregate {
         let mut open: Vec<(usize, Session)> = Vec::new();
         for (key, list) in std::mem::take(&mut self.sessions).into_iter().enumerate() {
             for s in list {
-                if closed(&s) { fired.push((key, s)) } else { open.push((key, s)) }
+                if closed(&s) {
+                    fired.push((key, s))
+                } else {
+                    open.push((key, s))
+                }
             }
         }
         fired.sort_unstable_by_key(|(_, s)| (s.end, s.seq));
@@ -186,7 +190,9 @@ impl SessionAggregate {
             *index = root_index[root as usize];
         }
         if new_index.contains(&usize::MAX) {
-            return Err(EngineError::Other("internal error: a session slot lost its session".into()));
+            return Err(EngineError::Other(
+                "internal error: a session slot lost its session".into(),
+            ));
         }
         let total = fired.len() + open.len();
         let mut fresh = self.group_by.new_accumulators()?;
@@ -259,7 +265,12 @@ impl Operator for SessionAggregate {
         "SessionAggregate"
     }
 
-    fn on_batch(&mut self, _input: usize, batch: ChangeBatch, _out: &mut Vec<Message>) -> Result<()> {
+    fn on_batch(
+        &mut self,
+        _input: usize,
+        batch: ChangeBatch,
+        _out: &mut Vec<Message>,
+    ) -> Result<()> {
         if batch.ops.is_some() {
             return Err(EngineError::Other(
                 "session window aggregation needs an insert-only input".into(),

@@ -92,8 +92,11 @@ impl Operator for WindowAssign {
             _ => None,
         };
         let times: Vec<i64> = ends.iter().map(|e| e - 1).collect();
-        let mut columns: Vec<ArrayRef> =
-            self.kept.iter().map(|i| batch.data.column(*i).clone()).collect();
+        let mut columns: Vec<ArrayRef> = self
+            .kept
+            .iter()
+            .map(|i| batch.data.column(*i).clone())
+            .collect();
         columns.push(Arc::new(TimestampMillisecondArray::from(starts)) as ArrayRef);
         columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
         columns.push(Arc::new(
