@@ -336,3 +336,152 @@ impl Operator for SessionAggregate {
         self.fire(Watermark::MAX, out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+    use crate::operator::aggregate::tests::{count_and_sum, rows};
+
+    fn input_schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, true),
+            Field::new("v", DataType::Int64, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        ]))
+    }
+
+    /// Rows `(key, v, ts, watermark before the row)`.
+    fn batch(rows: &[(&str, i64, i64, i64)]) -> ChangeBatch {
+        let data = RecordBatch::try_new(
+            input_schema(),
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    rows.iter().map(|r| r.2),
+                )),
+            ],
+        )
+        .unwrap();
+        let mut batch = ChangeBatch::inserts(data);
+        batch.watermarks = Some(Int64Array::from_iter_values(rows.iter().map(|r| r.3)));
+        batch
+    }
+
+    fn operator() -> (SessionAggregate, Arc<JobMetrics>) {
+        let metrics = Arc::new(JobMetrics::default());
+        let output = Arc::new(Schema::new(vec![
+            Field::new(
+                "window_start",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                true,
+            ),
+            Field::new(
+                "window_end",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                true,
+            ),
+            Field::new("key", DataType::Utf8, true),
+            Field::new("cnt", DataType::Int64, true),
+            Field::new("total", DataType::Int64, true),
+        ]));
+        let layout = vec![
+            WindowOutput::Start,
+            WindowOutput::End,
+            WindowOutput::Key(0),
+            WindowOutput::Aggregate(0),
+            WindowOutput::Aggregate(1),
+        ];
+        let op = SessionAggregate::new(
+            count_and_sum(input_schema()),
+            2,
+            10,
+            layout,
+            output,
+            metrics.clone(),
+        )
+        .unwrap();
+        (op, metrics)
+    }
+
+    /// Sessions as `key:count:sum@start-end`.
+    fn sessions(messages: &[Message]) -> Vec<String> {
+        let mut out = Vec::new();
+        let values = rows(messages, 2);
+        let mut i = 0;
+        for m in messages {
+            if let Message::Batch(b) = m {
+                let t = |c: usize| {
+                    b.data
+                        .column(c)
+                        .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+                        .clone()
+                };
+                let (start, end) = (t(0), t(1));
+                for r in 0..b.num_rows() {
+                    out.push(format!("{}@{}-{}", values[i], start.value(r), end.value(r)));
+                    i += 1;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    const ROWS: [(&str, i64, i64, i64); 6] = [
+        ("a", 1, 0, NO_WATERMARK),
+        ("a", 2, 5, NO_WATERMARK),
+        ("b", 7, 6, NO_WATERMARK),
+        ("a", 3, 30, NO_WATERMARK),
+        // Touches [30, 40): the second session becomes [20, 40).
+        ("a", 4, 20, NO_WATERMARK),
+        // Bridges [0, 15) and [20, 40): one session [0, 40).
+        ("a", 5, 12, NO_WATERMARK),
+    ];
+
+    #[test]
+    fn rows_bridging_sessions_merge_them_and_state_is_freed() {
+        let (mut op, _) = operator();
+        let mut out = Vec::new();
+        op.on_batch(0, batch(&ROWS), &mut out).unwrap();
+        assert_eq!(op.open_sessions(), 2);
+        op.on_watermark(39, &mut out).unwrap();
+        assert_eq!(sessions(&out), ["b:1:7@6-16", "a:5:15@0-40"]);
+        assert_eq!(op.open_sessions(), 0);
+    }
+
+    #[test]
+    fn results_do_not_depend_on_batch_boundaries() {
+        let (mut whole, _) = operator();
+        let mut expected = Vec::new();
+        whole.on_batch(0, batch(&ROWS), &mut expected).unwrap();
+        whole.on_end(&mut expected).unwrap();
+        let (mut single, _) = operator();
+        let mut out = Vec::new();
+        for row in ROWS {
+            single.on_batch(0, batch(&[row]), &mut out).unwrap();
+        }
+        single.on_end(&mut out).unwrap();
+        assert_eq!(sessions(&out), sessions(&expected));
+    }
+
+    #[test]
+    fn a_late_row_opens_no_session_but_a_fired_one_is_not_reopened() {
+        let (mut op, metrics) = operator();
+        let mut out = Vec::new();
+        op.on_batch(0, batch(&[("a", 1, 0, NO_WATERMARK)]), &mut out)
+            .unwrap();
+        op.on_watermark(9, &mut out).unwrap();
+        // [3, 13) would have touched the fired [0, 10): it is a new session, not a merge.
+        // [-20, -10) ended before the watermark: late.
+        op.on_batch(0, batch(&[("a", 2, 3, 9), ("a", 3, -20, 9)]), &mut out)
+            .unwrap();
+        op.on_end(&mut out).unwrap();
+        assert_eq!(sessions(&out), ["a:1:1@0-10", "a:1:2@3-13"]);
+        assert_eq!(JobMetrics::get(&metrics.late_rows), 1);
+    }
+}

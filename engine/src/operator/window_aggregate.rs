@@ -150,3 +150,107 @@ impl Operator for WindowAggregate {
         self.fire(Watermark::MAX, out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{RecordBatch, StringArray, TimestampMillisecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+    use crate::operator::aggregate::tests::{count_and_sum, rows};
+
+    fn input_schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, true),
+            Field::new("v", DataType::Int64, true),
+            Field::new(
+                "window_end",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                true,
+            ),
+        ]))
+    }
+
+    /// Rows `(key, v, window_end)`, each with the watermark current before it.
+    fn batch(rows: &[(&str, i64, i64, i64)]) -> ChangeBatch {
+        let data = RecordBatch::try_new(
+            input_schema(),
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    rows.iter().map(|r| r.2),
+                )),
+            ],
+        )
+        .unwrap();
+        let mut batch = ChangeBatch::inserts(data);
+        batch.watermarks = Some(Int64Array::from_iter_values(rows.iter().map(|r| r.3)));
+        batch
+    }
+
+    fn operator() -> (WindowAggregate, Arc<JobMetrics>) {
+        let metrics = Arc::new(JobMetrics::default());
+        let output = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, true),
+            Field::new("cnt", DataType::Int64, true),
+            Field::new("total", DataType::Int64, true),
+        ]));
+        let op = WindowAggregate::new(count_and_sum(input_schema()), 2, output, metrics.clone());
+        (op, metrics)
+    }
+
+    #[test]
+    fn windows_fire_at_their_last_instant_and_free_their_state() {
+        let (mut op, metrics) = operator();
+        let mut out = Vec::new();
+        let none = NO_WATERMARK;
+        op.on_batch(
+            0,
+            batch(&[
+                ("a", 1, 60_000, none),
+                ("b", 2, 60_000, none),
+                ("a", 3, 120_000, none),
+            ]),
+            &mut out,
+        )
+        .unwrap();
+        op.on_watermark(59_998, &mut out).unwrap();
+        assert_eq!(rows(&out, 0), ["wm 59998"]);
+        assert_eq!(op.open_windows(), 2);
+        out.clear();
+        // Still in time: the watermark before this row is below the window's last instant.
+        op.on_batch(0, batch(&[("a", 4, 60_000, 59_998)]), &mut out)
+            .unwrap();
+        op.on_watermark(59_999, &mut out).unwrap();
+        assert_eq!(rows(&out, 0), ["a:2:5", "b:1:2", "wm 59999"]);
+        assert_eq!(op.open_windows(), 1);
+        out.clear();
+        // Late: its window fired at a watermark not after this row's.
+        op.on_batch(
+            0,
+            batch(&[("a", 5, 60_000, 59_999), ("b", 6, 120_000, 59_999)]),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(JobMetrics::get(&metrics.late_rows), 1);
+        op.on_end(&mut out).unwrap();
+        assert_eq!(rows(&out, 0), ["a:1:3", "b:1:6"]);
+        assert_eq!(op.open_windows(), 0);
+    }
+
+    #[test]
+    fn a_row_stamped_past_its_window_is_late_even_before_the_operator_saw_the_watermark() {
+        let (mut op, metrics) = operator();
+        let mut out = Vec::new();
+        op.on_batch(
+            0,
+            batch(&[("a", 1, 60_000, NO_WATERMARK), ("a", 2, 60_000, 70_000)]),
+            &mut out,
+        )
+        .unwrap();
+        op.on_end(&mut out).unwrap();
+        assert_eq!(rows(&out, 0), ["a:1:1"]);
+        assert_eq!(JobMetrics::get(&metrics.late_rows), 1);
+    }
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Window benchmark (issue 4): q_tumble, q_hop and q_session over N ticks through rill (release
+# build, best of 3), the hand-written baseline loop (tumble) and the Flink oracle (parallelism 1,
+# blackhole sink; a cold run and the best of a JIT-warm --repeat 5), all in the same run on the
+# same data. Prints a table of rows/s, wall time and peak RSS, and the ratios.
+#
+#   bench/windows.sh [ROWS...]        # default: 1000000 5000000
+#
+# Run it alone on the machine: anything else running skews it.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$here/.."
+shared="${RILL_SHARED:-$root/../shared}"
+work="${BENCH_DIR:-/tmp/rill-bench}"
+target="${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}"
+flink_py="${FLINK_PY:-/opt/flink-venv/bin/python}"
+queries="${QUERIES:-q_tumble q_hop q_session}"
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000000 5000000)
+mkdir -p "$work"
+results="$work/windows.jsonl"
+: > "$results"
+
+cargo build -q --release -p rill-shell --manifest-path "$root/Cargo.toml"
+rill="$target/release/rill"
+cargo build -q --release --manifest-path "$shared/baseline/Cargo.toml" --target-dir "$work/baseline-target"
+baseline="$work/baseline-target/release/baseline"
+
+record() { echo "{\"engine\":\"$1\",\"query\":\"$2\",\"rows\":$3,\"secs\":$4,\"rss_mb\":$5}" >> "$results"; }
+
+for rows in "${sizes[@]}"; do
+  data="$work/ticks_${rows}.csv"
+  [ -s "$data" ] || python3 "$shared/flink-oracle/gen_events.py" --rows "$rows" --symbols 20 --out "$data"
+  secs=$("$baseline" tumble "$data" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secs"])')
+  record baseline q_tumble "$rows" "$secs" 0
+  for q in $queries; do
+    sql="$shared/flink-oracle/examples/$q.sql"
+    for _ in 1 2 3; do
+      /usr/bin/time -f "%e %M" -o "$work/time.txt" "$rill" -f "$sql" -D INPUT="$data" > /dev/null
+      read -r secs rss < "$work/time.txt"
+      record rill "$q" "$rows" "$secs" "$((rss / 1024))"
+    done
+    if [ -x "$flink_py" ]; then
+      for repeat in 1 5; do
+        /usr/bin/time -f "%e %M" -o "$work/time.txt" "$flink_py" "$shared/flink-oracle/flink_sql.py" "$sql" \
+          -D INPUT="$data" -p 1 --sink blackhole --repeat "$repeat" --time 2> "$work/flink.log" > /dev/null
+        read -r _ rss < "$work/time.txt"
+        python3 - "$work/flink.log" "$q" "$rows" "$repeat" "$((rss / 1024))" >> "$results" <<'PY'
+import json, sys
+log, q, rows, repeat, rss = sys.argv[1:]
+runs = [json.loads(l.split(" ", 1)[1]) for l in open(log) if l.startswith("TIMING ")]
+if not runs:
+    sys.exit(0)
+engine = "flink_cold" if repeat == "1" else "flink_warm"
+best = min(r["net_runtime_s"] for r in runs)
+print(json.dumps({"engine": engine, "query": q, "rows": int(rows), "secs": best, "rss_mb": int(rss)}))
+PY
+      done
+    fi
+  done
+done
+[ -x "$flink_py" ] || echo "(Flink oracle not installed at $flink_py: run $shared/flink-oracle/setup.sh to compare)"
+python3 "$here/table.py" "$results"
