@@ -150,15 +150,23 @@ fn summary(metrics: &JobMetrics, elapsed: Duration) {
         w => millis_text(w),
     };
     eprintln!(
-        "{} rows in, {} rows out, watermark {watermark}, {:.2} s",
+        "{} rows in, {} rows out, {} late rows dropped, watermark {watermark}, {:.2} s",
         JobMetrics::get(&metrics.rows_in),
         JobMetrics::get(&metrics.rows_out),
+        JobMetrics::get(&metrics.late_rows),
         elapsed.as_secs_f64()
     );
 }
 
-/// Malformed rows that were skipped, on stderr.
+/// Rows that were dropped or skipped, on stderr.
 fn report(metrics: &JobMetrics) {
+    let late = JobMetrics::get(&metrics.late_rows);
+    if late > 0 {
+        eprintln!(
+            "warning: dropped {late} late row{} (their window had already fired)",
+            if late == 1 { "" } else { "s" }
+        );
+    }
     let skipped = JobMetrics::get(&metrics.malformed_rows);
     if skipped == 0 {
         return;
