@@ -4,6 +4,6 @@ mod sort;
 mod value;
 mod writer;
 
-pub use sort::sort_rows;
+pub use sort::{materialize, sort_rows};
 pub use value::{ValueFormatter, format_double, millis_text, sql_type_name};
 pub use writer::{OutputFormat, RowWriter};

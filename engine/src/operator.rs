@@ -2,11 +2,13 @@
 
 pub mod aggregate;
 mod calc;
+mod group_aggregate;
 mod session_aggregate;
 mod window_aggregate;
 mod window_assign;
 
 pub use calc::Calc;
+pub use group_aggregate::GroupAggregate;
 pub use session_aggregate::{SessionAggregate, WindowOutput};
 pub use window_aggregate::WindowAggregate;
 pub use window_assign::WindowAssign;

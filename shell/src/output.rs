@@ -10,10 +10,12 @@ use rill_engine::{ChangeBatch, EngineError};
 
 use crate::Args;
 
-/// The sink that receives a query's result rows, as the command line asks.
+/// The sink that receives a query's result rows, as the command line asks. An `updating`
+/// result is shown as a changelog (with its op column) unless `--sort` materializes it.
 pub fn result_sink(
     args: &Args,
     schema: arrow::datatypes::SchemaRef,
+    updating: bool,
 ) -> Result<Box<dyn Sink>, EngineError> {
     let destination = match &args.output {
         Some(path) => Destination::File(path.clone()),
@@ -22,7 +24,12 @@ pub fn result_sink(
     Ok(Box::new(WriterSink::new(
         "result",
         schema,
-        args.result_format(),
+        match args.result_format() {
+            OutputFormat::Csv | OutputFormat::Table if updating && !args.sort => {
+                OutputFormat::Changelog
+            }
+            format => format,
+        },
         args.header,
         args.sort,
         destination,

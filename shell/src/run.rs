@@ -109,8 +109,8 @@ async fn run_outcome(args: &Args, outcome: Outcome, interactive: bool) -> Result
             Ok(())
         }
         Outcome::Query(mut plan) => {
-            let sink =
-                result_sink(args, plan.schema.clone()).map_err(|e| Failure::Run(e.to_string()))?;
+            let sink = result_sink(args, plan.schema.clone(), plan.updating)
+                .map_err(|e| Failure::Run(e.to_string()))?;
             plan.dataflow.add_sink(sink, plan.output);
             run_job(plan.dataflow).await
         }

@@ -382,3 +382,119 @@ fn malformed_json_lines_are_reported_with_their_line() {
         assert!(err.contains(&format!("{}:5:", data.display())), "{err}");
     }
 }
+
+fn conformance(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/conformance")
+        .join(case)
+}
+
+#[test]
+fn late_rows_dropped_by_a_window_are_counted_on_stderr() {
+    let case = conformance("window_tumble_late");
+    let o = rill(&["-f", case.join("query.sql").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Rows kept are the oracle's counts; the rest of the input was dropped as late.
+    let expected = std::fs::read_to_string(case.join("expected.csv")).unwrap();
+    let kept: u64 = expected
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap().parse::<u64>().unwrap())
+        .sum();
+    let data = std::fs::read_to_string(conformance("data").join("ticks_late.csv")).unwrap();
+    let late = data.lines().count() as u64 - kept;
+    assert!(late > 0);
+    assert!(
+        stderr(&o).contains(&format!("warning: dropped {late} late rows")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn an_updating_result_prints_as_a_changelog_that_materializes_to_the_sorted_result() {
+    let sql = format!(
+        "{}SELECT symbol, COUNT(*) AS cnt FROM ticks GROUP BY symbol",
+        ticks_ddl(&ticks(), "")
+    );
+    let changelog = rill(&["-c", &sql, "--batch-size", "50"]);
+    assert!(changelog.status.success(), "{}", stderr(&changelog));
+    let sorted = rill(&["-c", &sql, "--sort"]);
+    let text = stdout(&changelog);
+    assert!(text.starts_with("+I,"), "{text}");
+    assert!(text.contains("\n-U,") && text.contains("\n+U,"), "{text}");
+    // Applying the changelog leaves exactly the rows --sort prints.
+    let mut live: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let (op, row) = line.split_once(',').unwrap();
+        match op {
+            "+I" | "+U" => live.push(row.to_string()),
+            "-U" | "-D" => {
+                let at = live
+                    .iter()
+                    .position(|r| r == row)
+                    .expect("retracts a live row");
+                live.remove(at);
+            }
+            other => panic!("unknown op {other}"),
+        }
+    }
+    live.sort();
+    let expected: Vec<String> = stdout(&sorted).lines().map(String::from).collect();
+    assert_eq!(live, expected);
+}
+
+#[test]
+fn updating_results_are_refused_where_they_cannot_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("counts.csv");
+    let sql = format!(
+        "{}CREATE TABLE counts (symbol STRING, cnt BIGINT) WITH ('connector' = 'filesystem', \
+         'path' = '{}', 'format' = 'csv');\n\
+         INSERT INTO counts SELECT symbol, COUNT(*) FROM ticks GROUP BY symbol;",
+        ticks_ddl(&ticks(), ""),
+        out.display()
+    );
+    let err = assert_clean_failure(&rill(&["-c", &sql]));
+    assert!(err.contains("its connector is append-only"), "{err}");
+    assert!(!out.exists());
+
+    let sql = format!(
+        "{}CREATE VIEW counts AS SELECT symbol, MAX(ts) AS ts FROM ticks GROUP BY symbol;\n\
+         SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE counts, DESCRIPTOR(ts), \
+         INTERVAL '1' MINUTE)) GROUP BY window_start, window_end;",
+        ticks_ddl(&ticks(), "")
+    );
+    let err = assert_clean_failure(&rill(&["-c", &sql]));
+    assert!(
+        err.contains("a window function needs an append-only input"),
+        "{err}"
+    );
+
+    let sql = format!(
+        "{}SELECT MIN(cnt) FROM (SELECT symbol, COUNT(*) AS cnt FROM ticks GROUP BY symbol);",
+        ticks_ddl(&ticks(), "")
+    );
+    let err = assert_clean_failure(&rill(&["-c", &sql]));
+    assert!(err.contains("MIN over an updating input"), "{err}");
+}
+
+#[test]
+fn window_function_errors_point_at_the_argument() {
+    let sql = format!(
+        "{}SELECT COUNT(*) FROM TABLE(HOP(TABLE ticks, DESCRIPTOR(tss), INTERVAL '1' MINUTE, INTERVAL '90' SECOND)) GROUP BY window_start, window_end;",
+        ticks_ddl(&ticks(), "")
+    );
+    let err = assert_clean_failure(&rill(&["-c", &sql]));
+    assert!(err.contains("column 'tss' not found"), "{err}");
+    assert!(err.contains("line 4, column 45"), "{err}");
+    let sql = format!(
+        "{}SELECT COUNT(*) FROM TABLE(HOP(TABLE ticks, DESCRIPTOR(ts), INTERVAL '40' SECOND, INTERVAL '90' SECOND)) GROUP BY window_start, window_end;",
+        ticks_ddl(&ticks(), "")
+    );
+    let err = assert_clean_failure(&rill(&["-c", &sql]));
+    assert!(
+        err.contains("must be an integral multiple of the slide"),
+        "{err}"
+    );
+}

@@ -29,6 +29,11 @@ pub enum Connector {
 const CONNECTORS: &str = "'filesystem', 'print', 'blackhole'";
 
 impl Connector {
+    /// Whether its sink takes updates (`-U`, `+U`, `-D`) as well as inserts.
+    pub fn accepts_updates(&self) -> bool {
+        !matches!(self, Connector::Filesystem { .. })
+    }
+
     /// The connector described by a table's `WITH` options.
     pub fn from_options(options: &BTreeMap<String, String>) -> SqlResult<Connector> {
         let Some(name) = options.get("connector") else {

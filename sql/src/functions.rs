@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt64Type};
 use datafusion::common::types::{NativeType, logical_float64, logical_int64};
-use datafusion::common::{Result, not_impl_err};
+use datafusion::common::{Result, ScalarValue, not_impl_err};
 use datafusion::functions_aggregate::average::avg_udaf;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
@@ -79,7 +79,10 @@ impl AggregateUDFImpl for FlinkAvg {
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         if is_integer(args.expr_fields[0].data_type()) {
-            return not_impl_err!("AVG(DISTINCT ...) over integers is not supported yet");
+            if args.is_distinct {
+                return not_impl_err!("AVG(DISTINCT ...) over integers is not supported yet");
+            }
+            return Ok(Box::<IntegerAvgRow>::default());
         }
         self.inner.inner().accumulator(args)
     }
@@ -227,6 +230,60 @@ impl GroupsAccumulator for IntegerAvg {
     }
 }
 
+/// Integer average of one group, for updating aggregation: it can retract rows.
+#[derive(Debug, Default)]
+struct IntegerAvgRow {
+    count: u64,
+    sum: i64,
+}
+
+impl Accumulator for IntegerAvgRow {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let values = arrow::compute::cast(&values[0], &DataType::Int64)?;
+        let values = values.as_primitive::<Int64Type>();
+        self.count += (values.len() - values.null_count()) as u64;
+        self.sum = values.iter().flatten().fold(self.sum, i64::wrapping_add);
+        Ok(())
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let values = arrow::compute::cast(&values[0], &DataType::Int64)?;
+        let values = values.as_primitive::<Int64Type>();
+        self.count -= (values.len() - values.null_count()) as u64;
+        self.sum = values.iter().flatten().fold(self.sum, i64::wrapping_sub);
+        Ok(())
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(
+            (self.count > 0).then(|| self.sum.wrapping_div(self.count as i64)),
+        ))
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![
+            ScalarValue::UInt64(Some(self.count)),
+            ScalarValue::Int64(Some(self.sum)),
+        ])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let counts = states[0].as_primitive::<UInt64Type>();
+        self.count += counts.iter().flatten().sum::<u64>();
+        let sums = states[1].as_primitive::<Int64Type>();
+        self.sum = sums.iter().flatten().fold(self.sum, i64::wrapping_add);
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +319,16 @@ mod tests {
                 .value(0),
             -2
         );
+    }
+
+    #[test]
+    fn row_average_retracts() {
+        let mut avg = IntegerAvgRow::default();
+        let values: ArrayRef = Arc::new(Int64Array::from(vec![Some(4), None, Some(9), Some(2)]));
+        avg.update_batch(&[values]).unwrap();
+        assert_eq!(avg.evaluate().unwrap(), ScalarValue::Int64(Some(5)));
+        avg.retract_batch(&[Arc::new(Int64Array::from(vec![9])) as ArrayRef])
+            .unwrap();
+        assert_eq!(avg.evaluate().unwrap(), ScalarValue::Int64(Some(3)));
     }
 }

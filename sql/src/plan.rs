@@ -2,7 +2,7 @@
 //! and incremental operators. Expressions become DataFusion `PhysicalExpr`s evaluated on
 //! whole batches.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema, SchemaRef};
@@ -13,20 +13,23 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan};
+use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::aggregate::{AggregateCall, GroupBy};
-use rill_engine::operator::{Calc, SessionAggregate, WindowAggregate, WindowAssign, WindowOutput};
+use rill_engine::operator::{
+    Calc, GroupAggregate, Operator as StreamOperator, SessionAggregate, WindowAggregate,
+    WindowAssign, WindowOutput,
+};
 use rill_engine::source::{FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner};
 use rill_engine::window::WindowKind;
 
 use crate::catalog::TableDef;
 use crate::connector::Connector;
 use crate::error::{SqlError, SqlResult};
-use crate::window::{WINDOW_COLUMNS, WindowTvf};
+use crate::window::{WINDOW_COLUMNS, WindowTvf, interval_millis};
 
 /// A planned query: its dataflow up to the node that emits the result rows.
 pub struct QueryPlan {
@@ -35,6 +38,8 @@ pub struct QueryPlan {
     pub output: NodeId,
     /// The result columns.
     pub schema: SchemaRef,
+    /// Whether the result is a changelog with updates (`-U`, `+U`, `-D`) rather than inserts.
+    pub updating: bool,
 }
 
 /// Builds a dataflow for one query.
@@ -43,6 +48,8 @@ pub struct StreamPlanner<'a> {
     tables: &'a BTreeMap<String, TableDef>,
     batch_size: usize,
     dataflow: Dataflow,
+    /// Nodes whose output is an updating changelog.
+    updating: HashSet<NodeId>,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -57,6 +64,7 @@ impl<'a> StreamPlanner<'a> {
             tables,
             batch_size,
             dataflow: Dataflow::new(),
+            updating: HashSet::new(),
         }
     }
 
@@ -64,6 +72,7 @@ impl<'a> StreamPlanner<'a> {
     pub fn plan_query(mut self, plan: &LogicalPlan) -> SqlResult<QueryPlan> {
         let output = self.plan(plan)?;
         Ok(QueryPlan {
+            updating: self.updating.contains(&output),
             dataflow: self.dataflow,
             output,
             schema: output_schema(plan.schema()),
@@ -86,13 +95,13 @@ impl<'a> StreamPlanner<'a> {
                     .map(|e| self.physical(e, schema))
                     .collect::<SqlResult<Vec<_>>>()?;
                 let calc = Calc::new(predicate, Some(exprs), output_schema(&p.schema));
-                Ok(self.dataflow.add_operator(Box::new(calc), vec![node]))
+                Ok(self.add(Box::new(calc), node))
             }
             LogicalPlan::Filter(f) => {
                 let node = self.plan(&f.input)?;
                 let predicate = self.physical(&f.predicate, f.input.schema())?;
                 let calc = Calc::new(Some(predicate), None, output_schema(f.input.schema()));
-                Ok(self.dataflow.add_operator(Box::new(calc), vec![node]))
+                Ok(self.add(Box::new(calc), node))
             }
             LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
             LogicalPlan::TableScan(scan) => {
@@ -147,6 +156,27 @@ impl<'a> StreamPlanner<'a> {
         }
     }
 
+    /// Adds an operator over `input` whose output updates when its input does.
+    fn add(&mut self, operator: Box<dyn StreamOperator>, input: NodeId) -> NodeId {
+        let node = self.dataflow.add_operator(operator, vec![input]);
+        if self.updating.contains(&input) {
+            self.updating.insert(node);
+        }
+        node
+    }
+
+    /// Plans `plan`, which must be append-only to feed `what`.
+    fn plan_append_only(&mut self, plan: &LogicalPlan, what: &str) -> SqlResult<NodeId> {
+        let node = self.plan(plan)?;
+        if self.updating.contains(&node) {
+            return Err(SqlError::new(format!(
+                "{what} needs an append-only input, but its input is an updating result \
+                 (e.g. of a GROUP BY without windows)"
+            )));
+        }
+        Ok(node)
+    }
+
     /// `TUMBLE`, `HOP`, `CUMULATE`: rows get their windows.
     fn window_tvf(&mut self, tvf: &WindowTvf) -> SqlResult<NodeId> {
         if matches!(tvf.kind, WindowKind::Session { .. }) {
@@ -155,7 +185,7 @@ impl<'a> StreamPlanner<'a> {
                  GROUP BY window_start, window_end, ...",
             ));
         }
-        let input = self.plan(&tvf.input)?;
+        let input = self.plan_append_only(&tvf.input, "a window function")?;
         let assign = WindowAssign::new(
             tvf.kind,
             tvf.time_index()?,
@@ -181,14 +211,11 @@ impl<'a> StreamPlanner<'a> {
             .any(|e| matches!(e, Expr::Column(c) if c.name == WINDOW_COLUMNS[0]));
         let (Some(window_end), true) = (window_end, has_start && has_window(&aggregate.input))
         else {
-            return Err(SqlError::new(
-                "GROUP BY without window_start and window_end of a window table function \
-                 is not supported on streams yet",
-            ));
+            return self.group_aggregate(aggregate);
         };
         let window_end = input_schema.index_of_column(window_end)?;
         let group_by = self.group_by(&aggregate.group_expr, &aggregate.aggr_expr, input_schema)?;
-        let input = self.plan(&aggregate.input)?;
+        let input = self.plan_append_only(&aggregate.input, "window aggregation")?;
         let operator = WindowAggregate::new(
             group_by,
             window_end,
@@ -196,6 +223,35 @@ impl<'a> StreamPlanner<'a> {
             self.dataflow.metrics(),
         );
         Ok(self.dataflow.add_operator(Box::new(operator), vec![input]))
+    }
+
+    /// `GROUP BY` without windows: an updating aggregation.
+    fn group_aggregate(&mut self, aggregate: &Aggregate) -> SqlResult<NodeId> {
+        let group_by = self.group_by(
+            &aggregate.group_expr,
+            &aggregate.aggr_expr,
+            aggregate.input.schema(),
+        )?;
+        let input = self.plan(&aggregate.input)?;
+        let retracting = self.updating.contains(&input);
+        if retracting
+            && let Some(call) = group_by.calls.iter().find(|c| {
+                matches!(
+                    c.function.fun().name(),
+                    "min" | "max" | "first_value" | "last_value"
+                )
+            })
+        {
+            return Err(SqlError::new(format!(
+                "{} over an updating input (an aggregate of an aggregate) is not supported yet: \
+                 it needs every value kept to retract one",
+                c_name(call)
+            )));
+        }
+        let operator = GroupAggregate::new(group_by, output_schema(&aggregate.schema), retracting)?;
+        let node = self.dataflow.add_operator(Box::new(operator), vec![input]);
+        self.updating.insert(node);
+        Ok(node)
     }
 
     /// Aggregation over `SESSION`: one operator over the function's input rows.
@@ -261,7 +317,7 @@ impl<'a> StreamPlanner<'a> {
         }
         output.extend((0..aggr_expr.len()).map(WindowOutput::Aggregate));
         let input_schema = tvf.input.schema();
-        let mut input = self.plan(&tvf.input)?;
+        let mut input = self.plan_append_only(&tvf.input, "a window function")?;
         if let Some(predicate) = conjunction(filters) {
             let predicate = self.physical(&predicate, input_schema)?;
             let calc = Calc::new(Some(predicate), None, output_schema(input_schema));
@@ -345,7 +401,10 @@ impl<'a> StreamPlanner<'a> {
                 let watermarks = match &table.watermark {
                     Some(w) => {
                         let schema = DFSchema::try_from(table.schema.as_ref().clone())?;
-                        Some(WatermarkAssigner::new(self.physical(&w.expr, &schema)?))
+                        Some(match bounded_delay(&w.expr, &schema) {
+                            Some((column, millis)) => WatermarkAssigner::delayed(column, millis),
+                            None => WatermarkAssigner::new(self.physical(&w.expr, &schema)?),
+                        })
                     }
                     None => None,
                 };
@@ -387,6 +446,27 @@ pub fn output_schema(schema: &DFSchema) -> SchemaRef {
         .map(|f| f.as_ref().clone().with_nullable(true))
         .collect();
     Arc::new(Schema::new(fields))
+}
+
+/// The SQL name of an aggregate call, upper case.
+fn c_name(call: &AggregateCall) -> String {
+    call.function.fun().name().to_ascii_uppercase()
+}
+
+/// `column - INTERVAL '...'` (or the column alone) as the column's index and the delay in
+/// milliseconds: the watermark strategy sources compute without evaluating an expression.
+fn bounded_delay(expr: &Expr, schema: &DFSchema) -> Option<(usize, i64)> {
+    match expr {
+        Expr::Column(c) => Some((schema.index_of_column(c).ok()?, 0)),
+        Expr::BinaryExpr(b) if b.op == Operator::Minus => match (b.left.as_ref(), b.right.as_ref())
+        {
+            (Expr::Column(c), right) => {
+                Some((schema.index_of_column(c).ok()?, interval_millis(right)?))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The `SESSION` function under an aggregation, with the aggregation's expressions and the

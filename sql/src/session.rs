@@ -340,6 +340,13 @@ impl Session {
         let state = self.ctx.state();
         let mut query = StreamPlanner::new(&state, &self.tables, self.options.batch_size)
             .plan_query(&dml.input)?;
+        if query.updating && !table.connector.accepts_updates() {
+            return Err(SqlError::new(format!(
+                "cannot write an updating result (+U/-U/-D rows, e.g. of a GROUP BY without \
+                 windows) into '{name}': its connector is append-only"
+            ))
+            .with_hint("aggregate in windows (TUMBLE, HOP, ...), or write to a 'print' table"));
+        }
         let sink = table.connector.create_sink(name, table.schema.clone())?;
         query.dataflow.add_sink(sink, query.output);
         Ok(query.dataflow)

@@ -381,7 +381,7 @@ fn with_span(e: DataFusionError, span: Option<Span>) -> DataFusionError {
 }
 
 /// A constant interval of fixed length, in milliseconds.
-fn interval_millis(expr: &Expr) -> Option<i64> {
+pub fn interval_millis(expr: &Expr) -> Option<i64> {
     const DAY: i64 = 86_400_000;
     match expr {
         Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {

@@ -122,18 +122,24 @@ impl Operator for WindowAggregate {
         {
             return self.groups(end)?.update(&input);
         }
-        let mut distinct: Vec<i64> = ends.iter().flatten().copied().collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        let late = ends.iter().filter(|e| e.is_none()).count();
-        if late > 0 {
-            JobMetrics::add(&self.metrics.late_rows, late as u64);
+        // Rows by window, in one pass: a batch spans few windows, so a short list is enough.
+        let mut windows: Vec<(i64, Vec<u32>)> = Vec::new();
+        let mut late = 0u64;
+        for (row, end) in ends.iter().enumerate() {
+            let Some(end) = *end else {
+                late += 1;
+                continue;
+            };
+            match windows.iter_mut().rev().find(|(e, _)| *e == end) {
+                Some((_, rows)) => rows.push(row as u32),
+                None => windows.push((end, vec![row as u32])),
+            }
         }
-        for end in distinct {
-            let rows = UInt32Array::from_iter_values(
-                (0..rows as u32).filter(|i| ends[*i as usize] == Some(end)),
-            );
-            let part = input.take(&rows)?;
+        if late > 0 {
+            JobMetrics::add(&self.metrics.late_rows, late);
+        }
+        for (end, rows) in windows {
+            let part = input.take(&UInt32Array::from(rows))?;
             self.groups(end)?.update(&part)?;
         }
         Ok(())

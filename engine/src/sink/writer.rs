@@ -9,7 +9,7 @@ use tempfile::NamedTempFile;
 
 use super::Sink;
 use crate::batch::ChangeBatch;
-use crate::format::{OutputFormat, RowWriter, sort_rows};
+use crate::format::{OutputFormat, RowWriter, materialize, sort_rows};
 use crate::{EngineError, Result};
 
 /// Where a [`WriterSink`] writes.
@@ -37,7 +37,8 @@ impl Target {
     }
 }
 
-/// Writes rows as text; with `sorted`, buffers all rows and writes them sorted at the end.
+/// Writes rows as text; with `sorted`, buffers all rows and writes them sorted at the end
+/// (a changelog is first applied, leaving the final rows).
 pub struct WriterSink {
     name: String,
     writer: RowWriter,
@@ -131,8 +132,19 @@ impl Sink for WriterSink {
 
     fn finish(&mut self) -> Result<()> {
         if self.sorted {
-            let batches: Vec<_> = self.buffered.drain(..).map(|b| b.data).collect();
-            let all = arrow::compute::concat_batches(&self.schema, &batches)?;
+            let buffered = std::mem::take(&mut self.buffered);
+            let updating = buffered.iter().any(|b| b.ops.is_some());
+            let all =
+                arrow::compute::concat_batches(&self.schema, buffered.iter().map(|b| &b.data))?;
+            let all = if updating {
+                let ops: Vec<i8> = buffered
+                    .iter()
+                    .flat_map(|b| (0..b.num_rows()).map(|i| b.row_kind(i) as i8))
+                    .collect();
+                materialize(&all, &ops.into())?
+            } else {
+                all
+            };
             let sorted = sort_rows(&all)?;
             if sorted.num_rows() > 0 {
                 self.write(&ChangeBatch::inserts(sorted))

@@ -13,15 +13,32 @@ use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 /// rows read so far (Flink with `pipeline.auto-watermark-interval = 0`).
 #[derive(Debug)]
 pub struct WatermarkAssigner {
-    expr: Arc<dyn PhysicalExpr>,
+    strategy: Strategy,
     current: Watermark,
+}
+
+/// How a row's watermark candidate is computed.
+#[derive(Debug)]
+enum Strategy {
+    /// Any TIMESTAMP expression over the row.
+    Expr(Arc<dyn PhysicalExpr>),
+    /// `column - INTERVAL ...`, the common bounded delay, in integer arithmetic.
+    Delay { column: usize, millis: i64 },
 }
 
 impl WatermarkAssigner {
     /// An assigner evaluating `expr` (a TIMESTAMP expression over the source's rows).
     pub fn new(expr: Arc<dyn PhysicalExpr>) -> Self {
         WatermarkAssigner {
-            expr,
+            strategy: Strategy::Expr(expr),
+            current: NO_WATERMARK,
+        }
+    }
+
+    /// An assigner for `column - delay` (a TIMESTAMP column, the delay in milliseconds).
+    pub fn delayed(column: usize, millis: i64) -> Self {
+        WatermarkAssigner {
+            strategy: Strategy::Delay { column, millis },
             current: NO_WATERMARK,
         }
     }
@@ -33,16 +50,16 @@ impl WatermarkAssigner {
 
     /// Stamps each row of `batch` with the watermark current before it and advances.
     pub fn assign(&mut self, batch: &mut ChangeBatch) -> Result<()> {
-        let candidates = self
-            .expr
-            .evaluate(&batch.data)?
-            .into_array(batch.num_rows())?;
+        let (candidates, delay) = match &self.strategy {
+            Strategy::Expr(expr) => (expr.evaluate(&batch.data)?.into_array(batch.num_rows())?, 0),
+            Strategy::Delay { column, millis } => (batch.data.column(*column).clone(), *millis),
+        };
         let mut stamps = Vec::with_capacity(batch.num_rows());
         let mut current = self.current;
         for_each_millis(&candidates, |candidate| {
             stamps.push(current);
             if let Some(c) = candidate {
-                current = current.max(c);
+                current = current.max(c - delay);
             }
         })?;
         self.current = current;
@@ -76,6 +93,8 @@ mod tests {
         let expected = vec![NO_WATERMARK, 5, 5, 5, 9];
         assert_eq!(stamps(&mut whole, &rows), expected);
         assert_eq!(whole.current(), 9);
+        let mut delayed = WatermarkAssigner::delayed(0, 2);
+        assert_eq!(stamps(&mut delayed, &rows), vec![NO_WATERMARK, 3, 3, 3, 7]);
         // The same rows in other batch sizes get the same stamps.
         for size in [1, 2, 3] {
             let mut split = WatermarkAssigner::new(Arc::new(Column::new("ts", 0)));

@@ -1,0 +1,260 @@
+//! Non-windowed `GROUP BY` (and `DISTINCT`): an updating aggregation. Each batch updates the
+//! groups its rows belong to; every group whose result changed is emitted as `+I` (first
+//! result), `-U`/`+U` (old and new result) or `-D` (its last row was retracted). Rows are
+//! aggregated a group at a time on slices of the batch; accumulators are DataFusion's row
+//! accumulators, which can be evaluated repeatedly and can retract.
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Int8Array, UInt32Array};
+use arrow::compute::filter;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Accumulator;
+use datafusion::physical_plan::aggregates::group_values::GroupValues;
+
+use super::Operator;
+use super::aggregate::{GroupBy, GroupInput};
+use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::{EngineError, Result};
+
+/// One group: its key, accumulators, live row count and the result last emitted.
+struct Group {
+    key: Vec<ScalarValue>,
+    accumulators: Vec<Box<dyn Accumulator>>,
+    rows: i64,
+    emitted: Option<Vec<ScalarValue>>,
+}
+
+/// An updating `GROUP BY`.
+pub struct GroupAggregate {
+    group_by: GroupBy,
+    /// Whether the input retracts rows: accumulators must then support retraction.
+    retracting: bool,
+    /// Keys, then aggregates.
+    schema: SchemaRef,
+    /// Numbers the keys; `None` without keys (one global group).
+    keys: Option<Box<dyn GroupValues>>,
+    groups: Vec<Group>,
+    ids: Vec<usize>,
+}
+
+impl GroupAggregate {
+    /// Aggregates by `group_by`; output rows have `schema` (keys, then aggregates). With
+    /// `retracting`, the input is itself a changelog.
+    pub fn new(group_by: GroupBy, schema: SchemaRef, retracting: bool) -> Result<Self> {
+        Ok(GroupAggregate {
+            retracting,
+            keys: match group_by.keys.is_empty() {
+                true => None,
+                false => Some(group_by.new_key_table()?),
+            },
+            group_by,
+            schema,
+            groups: Vec::new(),
+            ids: Vec::new(),
+        })
+    }
+
+    /// Fresh accumulators for a group; retractable ones over a changelog.
+    fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
+        let calls = self.group_by.calls.iter();
+        Ok(if self.retracting {
+            calls
+                .map(|c| c.function.create_sliding_accumulator())
+                .collect::<datafusion::common::Result<_>>()?
+        } else {
+            calls
+                .map(|c| c.function.create_accumulator())
+                .collect::<datafusion::common::Result<_>>()?
+        })
+    }
+
+    fn new_group(&self, input: &GroupInput, row: usize) -> Result<Group> {
+        let key = input
+            .keys
+            .iter()
+            .map(|k| ScalarValue::try_from_array(k.as_ref(), row))
+            .collect::<datafusion::common::Result<Vec<_>>>()?;
+        Ok(Group {
+            accumulators: self.accumulators()?,
+            key,
+            rows: 0,
+            emitted: None,
+        })
+    }
+
+    /// Feeds rows `[start, start + len)` of `input` (rows sorted by group) to `group`;
+    /// `retract` says which of them are retractions.
+    fn feed(
+        group: &mut Group,
+        input: &GroupInput,
+        start: usize,
+        len: usize,
+        retract: Option<&[bool]>,
+    ) -> Result<()> {
+        let retractions = retract.map_or(0, |r| r.iter().filter(|x| **x).count());
+        group.rows += (len - retractions) as i64 - retractions as i64;
+        for (accumulator, (args, call_filter)) in
+            group.accumulators.iter_mut().zip(&input.arguments)
+        {
+            let mut args: Vec<ArrayRef> = args.iter().map(|a| a.slice(start, len)).collect();
+            let mut kinds = retract.map(<[bool]>::to_vec);
+            if let Some(f) = call_filter {
+                let mask = f.slice(start, len);
+                args = args
+                    .iter()
+                    .map(|a| filter(a.as_ref(), &mask))
+                    .collect::<std::result::Result<_, _>>()?;
+                kinds = kinds.map(|k| {
+                    k.iter()
+                        .enumerate()
+                        .filter(|(i, _)| mask.is_valid(*i) && mask.value(*i))
+                        .map(|(_, r)| *r)
+                        .collect()
+                });
+            }
+            match kinds {
+                None => accumulator.update_batch(&args)?,
+                Some(kinds) => {
+                    let pick = |want: bool| -> Result<Vec<ArrayRef>> {
+                        let mask = BooleanArray::from(
+                            kinds.iter().map(|r| *r == want).collect::<Vec<_>>(),
+                        );
+                        Ok(args
+                            .iter()
+                            .map(|a| filter(a.as_ref(), &mask))
+                            .collect::<std::result::Result<_, _>>()?)
+                    };
+                    accumulator.update_batch(&pick(false)?)?;
+                    if kinds.iter().any(|r| *r) {
+                        if !accumulator.supports_retract_batch() {
+                            return Err(EngineError::Other(
+                                "an aggregate over an updating input cannot retract rows".into(),
+                            ));
+                        }
+                        accumulator.retract_batch(&pick(true)?)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Operator for GroupAggregate {
+    fn name(&self) -> &str {
+        "GroupAggregate"
+    }
+
+    fn on_batch(
+        &mut self,
+        _input: usize,
+        batch: ChangeBatch,
+        out: &mut Vec<Message>,
+    ) -> Result<()> {
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        let input = self.group_by.evaluate(&batch.data)?;
+        self.ids.clear();
+        match &mut self.keys {
+            Some(table) => table.intern(&input.keys, &mut self.ids)?,
+            None => self.ids.resize(rows, 0),
+        }
+        for row in 0..rows {
+            if self.ids[row] == self.groups.len() {
+                let group = self.new_group(&input, row)?;
+                self.groups.push(group);
+            }
+        }
+        // Rows by group (stable), so each group gets one contiguous slice.
+        let mut order: Vec<u32> = (0..rows as u32).collect();
+        order.sort_by_key(|&i| self.ids[i as usize]);
+        let sorted = input.take(&UInt32Array::from(order.clone()))?;
+        let retract: Option<Vec<bool>> = batch.ops.as_ref().map(|ops| {
+            order
+                .iter()
+                .map(|&i| {
+                    matches!(
+                        RowKind::from_code(ops.value(i as usize)),
+                        RowKind::UpdateBefore | RowKind::Delete
+                    )
+                })
+                .collect()
+        });
+        let mut changed = Vec::new();
+        let mut start = 0;
+        while start < rows {
+            let id = self.ids[order[start] as usize];
+            let mut end = start + 1;
+            while end < rows && self.ids[order[end] as usize] == id {
+                end += 1;
+            }
+            let kinds = retract.as_ref().map(|r| &r[start..end]);
+            Self::feed(&mut self.groups[id], &sorted, start, end - start, kinds)?;
+            changed.push(id);
+            start = end;
+        }
+        self.emit(&changed, out)
+    }
+}
+
+impl GroupAggregate {
+    /// Emits the changes of the groups `changed`.
+    fn emit(&mut self, changed: &[usize], out: &mut Vec<Message>) -> Result<()> {
+        let mut kinds: Vec<i8> = Vec::new();
+        let mut rows: Vec<(usize, Vec<ScalarValue>)> = Vec::new();
+        for &id in changed {
+            if self.groups[id].rows <= 0 {
+                let fresh = self.accumulators()?;
+                let group = &mut self.groups[id];
+                if let Some(old) = group.emitted.take() {
+                    kinds.push(RowKind::Delete as i8);
+                    rows.push((id, old));
+                }
+                group.accumulators = fresh;
+                group.rows = 0;
+                continue;
+            }
+            let group = &mut self.groups[id];
+            let new = group
+                .accumulators
+                .iter_mut()
+                .map(|a| a.evaluate())
+                .collect::<datafusion::common::Result<Vec<_>>>()?;
+            match group.emitted.replace(new.clone()) {
+                None => kinds.push(RowKind::Insert as i8),
+                Some(old) if old == new => continue,
+                Some(old) => {
+                    kinds.push(RowKind::UpdateBefore as i8);
+                    rows.push((id, old));
+                    kinds.push(RowKind::UpdateAfter as i8);
+                }
+            }
+            rows.push((id, new));
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let keys = self.group_by.keys.len();
+        let mut columns = Vec::with_capacity(self.schema.fields().len());
+        for (c, field) in self.schema.fields().iter().enumerate() {
+            let values = rows.iter().map(|(id, aggregates)| {
+                if c < keys {
+                    self.groups[*id].key[c].clone()
+                } else {
+                    aggregates[c - keys].clone()
+                }
+            });
+            let column = ScalarValue::iter_to_array(values)?;
+            columns.push(super::aggregate::cast_to(column, field.data_type())?);
+        }
+        out.push(Message::Batch(ChangeBatch {
+            data: RecordBatch::try_new(self.schema.clone(), columns)?,
+            ops: Some(Int8Array::from(kinds)),
+            watermarks: None,
+        }));
+        Ok(())
+    }
+}
