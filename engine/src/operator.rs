@@ -6,12 +6,14 @@ mod group_aggregate;
 mod session_aggregate;
 mod window_aggregate;
 mod window_assign;
+mod window_rank;
 
 pub use calc::Calc;
 pub use group_aggregate::GroupAggregate;
 pub use session_aggregate::{SessionAggregate, WindowOutput};
 pub use window_aggregate::WindowAggregate;
 pub use window_assign::WindowAssign;
+pub use window_rank::{SortKey, WindowRank};
 
 use crate::Result;
 use crate::batch::{ChangeBatch, Message};

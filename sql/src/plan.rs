@@ -5,23 +5,25 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use arrow::compute::SortOptions;
+use arrow::datatypes::DataType;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use datafusion::common::Column;
 use datafusion::common::DFSchema;
 use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, ScalarValue};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, Operator};
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
+use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, Operator, Window};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::aggregate::{AggregateCall, GroupBy};
 use rill_engine::operator::{
-    Calc, GroupAggregate, Operator as StreamOperator, SessionAggregate, WindowAggregate,
-    WindowAssign, WindowOutput,
+    Calc, GroupAggregate, Operator as StreamOperator, SessionAggregate, SortKey, WindowAggregate,
+    WindowAssign, WindowOutput, WindowRank,
 };
 use rill_engine::source::{FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner};
 use rill_engine::window::WindowKind;
@@ -50,6 +52,8 @@ pub struct StreamPlanner<'a> {
     dataflow: Dataflow,
     /// Nodes whose output is an updating changelog.
     updating: HashSet<NodeId>,
+    /// `rownum <= N` of a filter above the `ROW_NUMBER()` window being planned.
+    rank_limit: Option<usize>,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -65,6 +69,7 @@ impl<'a> StreamPlanner<'a> {
             batch_size,
             dataflow: Dataflow::new(),
             updating: HashSet::new(),
+            rank_limit: None,
         }
     }
 
@@ -86,6 +91,9 @@ impl<'a> StreamPlanner<'a> {
                     LogicalPlan::Filter(f) => (Some(&f.predicate), f.input.as_ref()),
                     other => (None, other),
                 };
+                if let Some(predicate) = predicate {
+                    self.rank_limit = rank_limit(predicate, input)?;
+                }
                 let node = self.plan(input)?;
                 let schema = input.schema();
                 let predicate = predicate.map(|e| self.physical(e, schema)).transpose()?;
@@ -98,6 +106,7 @@ impl<'a> StreamPlanner<'a> {
                 Ok(self.add(Box::new(calc), node))
             }
             LogicalPlan::Filter(f) => {
+                self.rank_limit = rank_limit(&f.predicate, &f.input)?;
                 let node = self.plan(&f.input)?;
                 let predicate = self.physical(&f.predicate, f.input.schema())?;
                 let calc = Calc::new(Some(predicate), None, output_schema(f.input.schema()));
@@ -149,6 +158,7 @@ impl<'a> StreamPlanner<'a> {
                 None => Err(SqlError::new(format!("{} is not supported", e.node.name()))),
             },
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
+            LogicalPlan::Window(window) => self.window(window),
             other => Err(SqlError::new(format!(
                 "{} is not supported on streams yet",
                 describe_node(other)
@@ -220,6 +230,68 @@ impl<'a> StreamPlanner<'a> {
             group_by,
             window_end,
             output_schema(&aggregate.schema),
+            self.dataflow.metrics(),
+        );
+        Ok(self.dataflow.add_operator(Box::new(operator), vec![input]))
+    }
+
+    /// `ROW_NUMBER() OVER (PARTITION BY window_start, window_end, ... ORDER BY ...)` under a
+    /// filter `rownum <= N`: window Top-N (and deduplication with N = 1).
+    fn window(&mut self, window: &Window) -> SqlResult<NodeId> {
+        let limit = self.rank_limit.take();
+        let [Expr::WindowFunction(function)] = window.window_expr.as_slice() else {
+            return Err(SqlError::new(
+                "OVER windows are supported only as ROW_NUMBER() for window Top-N yet",
+            ));
+        };
+        let name = function.fun.name().to_ascii_uppercase();
+        let params = &function.params;
+        let window_end = params.partition_by.iter().find_map(|e| match e {
+            Expr::Column(c) if c.name == WINDOW_COLUMNS[1] => Some(c),
+            _ => None,
+        });
+        let has_start = params
+            .partition_by
+            .iter()
+            .any(|e| matches!(e, Expr::Column(c) if c.name == WINDOW_COLUMNS[0]));
+        let (Some(window_end), true, "ROW_NUMBER") = (window_end, has_start, name.as_str()) else {
+            return Err(SqlError::new(format!(
+                "{name} OVER (...) is not supported on streams yet: window Top-N needs \
+                 ROW_NUMBER() OVER (PARTITION BY window_start, window_end, ... ORDER BY ...)"
+            )));
+        };
+        let Some(limit) = limit else {
+            return Err(SqlError::new(
+                "ROW_NUMBER() over windows needs a filter on its result: WHERE rownum <= N",
+            ));
+        };
+        let schema = window.input.schema();
+        let window_end = schema.index_of_column(window_end)?;
+        let partition = params
+            .partition_by
+            .iter()
+            .map(|e| self.physical(e, schema))
+            .collect::<SqlResult<Vec<_>>>()?;
+        let order = params
+            .order_by
+            .iter()
+            .map(|sort| {
+                Ok(SortKey {
+                    expr: self.physical(&sort.expr, schema)?,
+                    options: SortOptions {
+                        descending: !sort.asc,
+                        nulls_first: sort.nulls_first,
+                    },
+                })
+            })
+            .collect::<SqlResult<Vec<_>>>()?;
+        let input = self.plan_append_only(&window.input, "window Top-N")?;
+        let operator = WindowRank::new(
+            window_end,
+            partition,
+            order,
+            limit,
+            output_schema(&window.schema),
             self.dataflow.metrics(),
         );
         Ok(self.dataflow.add_operator(Box::new(operator), vec![input]))
@@ -446,6 +518,49 @@ pub fn output_schema(schema: &DFSchema) -> SchemaRef {
         .map(|f| f.as_ref().clone().with_nullable(true))
         .collect();
     Arc::new(Schema::new(fields))
+}
+
+/// The N of a filter `rownum <= N` (or `< N + 1`, `= 1`) on the `ROW_NUMBER()` column of a
+/// window right under `input` (through projections).
+fn rank_limit(predicate: &Expr, input: &LogicalPlan) -> SqlResult<Option<usize>> {
+    let mut predicate = predicate.clone();
+    let mut plan = input;
+    while let LogicalPlan::Projection(p) = plan {
+        let map: HashMap<Column, Expr> = p
+            .schema
+            .columns()
+            .into_iter()
+            .zip(p.expr.iter().map(|e| e.clone().unalias()))
+            .collect();
+        predicate = substitute(predicate, &map)?;
+        plan = p.input.as_ref();
+    }
+    let LogicalPlan::Window(window) = plan else {
+        return Ok(None);
+    };
+    let number = window.schema.columns()[window.input.schema().fields().len()].clone();
+    let limit = |e: &Expr| -> Option<usize> {
+        let Expr::BinaryExpr(b) = e else { return None };
+        let (op, value) = match (b.left.as_ref(), b.right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(v, _)) if *c == number => (b.op, v),
+            (Expr::Literal(v, _), Expr::Column(c)) if *c == number => (b.op.swap()?, v),
+            _ => return None,
+        };
+        let ScalarValue::Int64(Some(n)) = value.cast_to(&DataType::Int64).ok()? else {
+            return None;
+        };
+        let n = usize::try_from(n).ok()?;
+        match op {
+            Operator::LtEq => Some(n),
+            Operator::Lt => n.checked_sub(1),
+            Operator::Eq if n == 1 => Some(1),
+            _ => None,
+        }
+    };
+    Ok(split_conjunction(&predicate)
+        .into_iter()
+        .filter_map(limit)
+        .min())
 }
 
 /// The SQL name of an aggregate call, upper case.

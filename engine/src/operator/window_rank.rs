@@ -1,0 +1,285 @@
+//! Window Top-N and deduplication: `ROW_NUMBER() OVER (PARTITION BY window_start, window_end,
+//! ... ORDER BY ...)` kept where it is at most N. Rows are buffered per window; when the window
+//! fires they are sorted once (partition, order, arrival) and the first N of each partition
+//! are emitted with their row number. The window's rows are freed then.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, UInt32Array, UInt64Array};
+use arrow::compute::{
+    SortColumn, SortOptions, concat_batches, lexsort_to_indices, take_record_batch,
+};
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, SortField};
+use datafusion::physical_expr::PhysicalExpr;
+
+use super::Operator;
+use super::aggregate::cast_to;
+use crate::batch::{ChangeBatch, Message};
+use crate::metrics::JobMetrics;
+use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
+use crate::{EngineError, Result};
+
+/// An ORDER BY key.
+#[derive(Debug, Clone)]
+pub struct SortKey {
+    pub expr: Arc<dyn PhysicalExpr>,
+    pub options: SortOptions,
+}
+
+/// Keeps the first `limit` rows per window and partition.
+pub struct WindowRank {
+    /// The input column holding `window_end`.
+    window_end: usize,
+    partition: Vec<Arc<dyn PhysicalExpr>>,
+    order: Vec<SortKey>,
+    limit: usize,
+    /// The input columns, then the row number.
+    schema: SchemaRef,
+    /// Rows of open windows by end, in arrival order.
+    windows: BTreeMap<i64, Vec<RecordBatch>>,
+    watermark: Watermark,
+    metrics: Arc<JobMetrics>,
+}
+
+impl WindowRank {
+    /// Ranks rows of the windows ending at input column `window_end` within `partition` by
+    /// `order`, keeping ranks up to `limit`.
+    pub fn new(
+        window_end: usize,
+        partition: Vec<Arc<dyn PhysicalExpr>>,
+        order: Vec<SortKey>,
+        limit: usize,
+        schema: SchemaRef,
+        metrics: Arc<JobMetrics>,
+    ) -> Self {
+        WindowRank {
+            window_end,
+            partition,
+            order,
+            limit,
+            schema,
+            windows: BTreeMap::new(),
+            watermark: NO_WATERMARK,
+            metrics,
+        }
+    }
+
+    /// How many windows hold rows.
+    pub fn open_windows(&self) -> usize {
+        self.windows.len()
+    }
+
+    fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        let open = match watermark.checked_add(2) {
+            Some(bound) => self.windows.split_off(&bound),
+            None => BTreeMap::new(),
+        };
+        for (_, batches) in std::mem::replace(&mut self.windows, open) {
+            let Some(first) = batches.first() else {
+                continue;
+            };
+            let rows = concat_batches(&first.schema(), &batches)?;
+            if let Some(ranked) = self.rank(&rows)? {
+                let mut batch = ChangeBatch::inserts(ranked);
+                batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
+                out.push(Message::Batch(batch));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first `limit` rows of each partition of one window's `rows`, numbered.
+    fn rank(&self, rows: &RecordBatch) -> Result<Option<RecordBatch>> {
+        let n = rows.num_rows();
+        let eval = |e: &Arc<dyn PhysicalExpr>| -> Result<ArrayRef> {
+            Ok(e.evaluate(rows)?.into_array(n)?)
+        };
+        let partition = self
+            .partition
+            .iter()
+            .map(eval)
+            .collect::<Result<Vec<_>>>()?;
+        let ascending = SortOptions::default();
+        let mut keys: Vec<SortColumn> = partition
+            .iter()
+            .map(|values| SortColumn {
+                values: values.clone(),
+                options: Some(ascending),
+            })
+            .collect();
+        for key in &self.order {
+            keys.push(SortColumn {
+                values: eval(&key.expr)?,
+                options: Some(key.options),
+            });
+        }
+        // Arrival order breaks ties, as Flink keeps the first row it saw.
+        keys.push(SortColumn {
+            values: Arc::new(UInt32Array::from_iter_values(0..n as u32)),
+            options: Some(ascending),
+        });
+        let sorted = lexsort_to_indices(&keys, None)?;
+        let fields = partition
+            .iter()
+            .map(|p| SortField::new(p.data_type().clone()))
+            .collect();
+        let partition_rows = RowConverter::new(fields)?.convert_columns(&partition)?;
+        let mut kept = Vec::new();
+        let mut numbers = Vec::new();
+        let mut rank = 0u64;
+        for (i, &row) in sorted.values().iter().enumerate() {
+            let same = i > 0
+                && partition_rows.row(row as usize)
+                    == partition_rows.row(sorted.value(i - 1) as usize);
+            rank = if same { rank + 1 } else { 1 };
+            if rank <= self.limit as u64 {
+                kept.push(row);
+                numbers.push(rank);
+            }
+        }
+        if kept.is_empty() {
+            return Ok(None);
+        }
+        let taken = take_record_batch(rows, &UInt32Array::from(kept))?;
+        let mut columns = taken.columns().to_vec();
+        let number = self.schema.field(columns.len()).data_type();
+        columns.push(cast_to(Arc::new(UInt64Array::from(numbers)), number)?);
+        Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
+    }
+}
+
+impl Operator for WindowRank {
+    fn name(&self) -> &str {
+        "WindowRank"
+    }
+
+    fn on_batch(
+        &mut self,
+        _input: usize,
+        batch: ChangeBatch,
+        _out: &mut Vec<Message>,
+    ) -> Result<()> {
+        if batch.ops.is_some() {
+            return Err(EngineError::Other(
+                "window Top-N needs an insert-only input".into(),
+            ));
+        }
+        let stamps = batch.watermarks.as_ref().map(|w| w.values().clone());
+        let mut by_window: Vec<(i64, Vec<u32>)> = Vec::new();
+        let mut late = 0u64;
+        let mut row = 0usize;
+        for_each_millis(batch.data.column(self.window_end), |end| {
+            let watermark = stamps.as_ref().map_or(self.watermark, |s| s[row]);
+            match end.filter(|e| e - 1 > watermark.max(self.watermark)) {
+                Some(end) => match by_window.iter_mut().rev().find(|(e, _)| *e == end) {
+                    Some((_, rows)) => rows.push(row as u32),
+                    None => by_window.push((end, vec![row as u32])),
+                },
+                None => late += 1,
+            }
+            row += 1;
+        })?;
+        if late > 0 {
+            JobMetrics::add(&self.metrics.late_rows, late);
+        }
+        for (end, rows) in by_window {
+            let part = if rows.len() == batch.num_rows() {
+                batch.data.clone()
+            } else {
+                take_record_batch(&batch.data, &UInt32Array::from(rows))?
+            };
+            self.windows.entry(end).or_default().push(part);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        self.fire(watermark, out)?;
+        self.watermark = watermark;
+        out.push(Message::Watermark(watermark));
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
+        self.fire(Watermark::MAX, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, StringArray, TimestampMillisecondArray};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+    use datafusion::physical_expr::expressions::Column;
+
+    use super::*;
+
+    #[test]
+    fn keeps_the_first_n_per_partition_ties_in_arrival_order_and_frees_the_window() {
+        let input = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, true),
+            Field::new("v", DataType::Int64, true),
+            Field::new(
+                "window_end",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                true,
+            ),
+        ]));
+        let mut fields = input.fields().to_vec();
+        fields.push(Arc::new(Field::new("rownum", DataType::Int64, true)));
+        let output = Arc::new(Schema::new(fields));
+        let order = vec![SortKey {
+            expr: Arc::new(Column::new("v", 1)),
+            options: SortOptions {
+                descending: true,
+                nulls_first: false,
+            },
+        }];
+        let metrics = Arc::new(JobMetrics::default());
+        let mut op = WindowRank::new(
+            2,
+            vec![Arc::new(Column::new("key", 0))],
+            order,
+            2,
+            output,
+            metrics,
+        );
+        let rows = [
+            ("a", 1, 10),
+            ("b", 5, 10),
+            ("a", 3, 10),
+            ("a", 3, 10),
+            ("a", 9, 20),
+        ];
+        let data = RecordBatch::try_new(
+            input,
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    rows.iter().map(|r| r.2),
+                )),
+            ],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        op.on_batch(0, ChangeBatch::inserts(data), &mut out)
+            .unwrap();
+        op.on_watermark(9, &mut out).unwrap();
+        assert_eq!(op.open_windows(), 1);
+        let Message::Batch(b) = &out[0] else {
+            panic!("no rows: {out:?}")
+        };
+        let keys = b.data.column(0).as_string::<i32>();
+        let v = b.data.column(1).as_primitive::<Int64Type>();
+        let n = b.data.column(3).as_primitive::<Int64Type>();
+        let got: Vec<String> = (0..b.num_rows())
+            .map(|i| format!("{}:{}:{}", keys.value(i), v.value(i), n.value(i)))
+            .collect();
+        // `a` has 3, 3 (tied: arrival order), 1: the first two are kept.
+        assert_eq!(got, ["a:3:1", "a:3:2", "b:5:1"]);
+        op.on_end(&mut out).unwrap();
+        assert_eq!(op.open_windows(), 0);
+    }
+}
