@@ -3,6 +3,7 @@
 pub mod aggregate;
 mod calc;
 mod group_aggregate;
+mod over_aggregate;
 mod session_aggregate;
 mod window_aggregate;
 mod window_assign;
@@ -10,6 +11,7 @@ mod window_rank;
 
 pub use calc::Calc;
 pub use group_aggregate::GroupAggregate;
+pub use over_aggregate::{Frame, OverAggregate};
 pub use session_aggregate::{SessionAggregate, WindowOutput};
 pub use window_aggregate::WindowAggregate;
 pub use window_assign::WindowAssign;

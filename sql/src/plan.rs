@@ -13,17 +13,22 @@ use datafusion::common::DFSchema;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::execution::SessionState;
+use datafusion::logical_expr::expr::WindowFunctionParams;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
-use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, Operator, Window};
+use datafusion::logical_expr::{
+    Aggregate, Expr, ExprSchemable, LogicalPlan, Operator, Window, WindowFrameBound,
+    WindowFrameUnits, WindowFunctionDefinition,
+};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
+use datafusion::physical_planner::create_window_expr;
 use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::aggregate::{AggregateCall, GroupBy};
 use rill_engine::operator::{
-    Calc, GroupAggregate, Operator as StreamOperator, SessionAggregate, SortKey, WindowAggregate,
-    WindowAssign, WindowOutput, WindowRank,
+    Calc, Frame, GroupAggregate, Operator as StreamOperator, OverAggregate, SessionAggregate,
+    SortKey, WindowAggregate, WindowAssign, WindowOutput, WindowRank,
 };
 use rill_engine::source::{FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner};
 use rill_engine::window::WindowKind;
@@ -239,10 +244,15 @@ impl<'a> StreamPlanner<'a> {
     /// filter `rownum <= N`: window Top-N (and deduplication with N = 1).
     fn window(&mut self, window: &Window) -> SqlResult<NodeId> {
         let limit = self.rank_limit.take();
-        let [Expr::WindowFunction(function)] = window.window_expr.as_slice() else {
-            return Err(SqlError::new(
-                "OVER windows are supported only as ROW_NUMBER() for window Top-N yet",
-            ));
+        let function = match window.window_expr.as_slice() {
+            [e] if matches!(unaliased(e), Expr::WindowFunction(f) if f.fun.name() == "row_number") =>
+            {
+                let Expr::WindowFunction(f) = unaliased(e) else {
+                    unreachable!("matched above")
+                };
+                f
+            }
+            _ => return self.over_aggregate(window),
         };
         let name = function.fun.name().to_ascii_uppercase();
         let params = &function.params;
@@ -294,6 +304,106 @@ impl<'a> StreamPlanner<'a> {
             output_schema(&window.schema),
             self.dataflow.metrics(),
         );
+        Ok(self.dataflow.add_operator(Box::new(operator), vec![input]))
+    }
+
+    /// Aggregates `OVER (PARTITION BY ... ORDER BY time ROWS|RANGE ... PRECEDING)`.
+    fn over_aggregate(&mut self, window: &Window) -> SqlResult<NodeId> {
+        let mut shared: Option<&WindowFunctionParams> = None;
+        for expr in &window.window_expr {
+            let Expr::WindowFunction(f) = unaliased(expr) else {
+                return Err(SqlError::new(format!(
+                    "unexpected window expression {expr}"
+                )));
+            };
+            if f.fun.name() == "row_number"
+                || !matches!(f.fun, WindowFunctionDefinition::AggregateUDF(_))
+            {
+                return Err(SqlError::new(format!(
+                    "{} OVER (...) is supported only for window Top-N \
+                     (PARTITION BY window_start, window_end, ...) yet",
+                    f.fun.name().to_ascii_uppercase()
+                )));
+            }
+            let same = |p: &WindowFunctionParams| {
+                p.partition_by == f.params.partition_by
+                    && p.order_by == f.params.order_by
+                    && p.window_frame == f.params.window_frame
+            };
+            match shared {
+                None => shared = Some(&f.params),
+                Some(p) if same(p) => {}
+                Some(_) => {
+                    return Err(SqlError::new(
+                        "all OVER windows of a query must have the same PARTITION BY, \
+                         ORDER BY and frame (as in Flink)",
+                    ));
+                }
+            }
+        }
+        let params = shared.ok_or_else(|| SqlError::new("a window without functions"))?;
+        let schema = window.input.schema();
+        let time = match params.order_by.as_slice() {
+            [sort] if sort.asc => match &sort.expr {
+                Expr::Column(c) => {
+                    let index = schema.index_of_column(c)?;
+                    matches!(schema.field(index).data_type(), DataType::Timestamp(..))
+                        .then_some(index)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(time) = time else {
+            return Err(SqlError::new(
+                "OVER aggregates must be ordered by an event-time column, ascending: \
+                 ORDER BY ts",
+            ));
+        };
+        let frame = &params.window_frame;
+        let bounded = match (&frame.units, &frame.start_bound, &frame.end_bound) {
+            (
+                WindowFrameUnits::Rows,
+                WindowFrameBound::Preceding(n),
+                WindowFrameBound::CurrentRow,
+            ) => match n.cast_to(&DataType::UInt64) {
+                Ok(ScalarValue::UInt64(Some(n))) => Some(Frame::Rows(n as usize)),
+                _ => None,
+            },
+            (
+                WindowFrameUnits::Range,
+                WindowFrameBound::Preceding(v),
+                WindowFrameBound::CurrentRow,
+            ) => interval_millis(&Expr::Literal(v.clone(), None)).map(Frame::Range),
+            _ => None,
+        };
+        let Some(frame) = bounded else {
+            return Err(SqlError::new(format!(
+                "the OVER frame {frame} is not supported on streams yet: use ROWS BETWEEN n \
+                 PRECEDING AND CURRENT ROW or RANGE BETWEEN INTERVAL '...' PRECEDING AND CURRENT ROW"
+            )));
+        };
+        let partition = params
+            .partition_by
+            .iter()
+            .map(|e| self.physical(e, schema))
+            .collect::<SqlResult<Vec<_>>>()?;
+        let planning = PhysicalPlanningContext::default();
+        let functions = window
+            .window_expr
+            .iter()
+            .map(|e| create_window_expr(e, schema, self.state.execution_props(), &planning))
+            .collect::<datafusion::common::Result<Vec<_>>>()?;
+        let input = self.plan_append_only(&window.input, "an OVER aggregate")?;
+        let operator = OverAggregate::new(
+            partition,
+            time,
+            frame,
+            functions,
+            output_schema(schema),
+            output_schema(&window.schema),
+            self.dataflow.metrics(),
+        )?;
         Ok(self.dataflow.add_operator(Box::new(operator), vec![input]))
     }
 
@@ -561,6 +671,14 @@ fn rank_limit(predicate: &Expr, input: &LogicalPlan) -> SqlResult<Option<usize>>
         .into_iter()
         .filter_map(limit)
         .min())
+}
+
+/// `expr` without its aliases.
+fn unaliased(mut expr: &Expr) -> &Expr {
+    while let Expr::Alias(a) = expr {
+        expr = &a.expr;
+    }
+    expr
 }
 
 /// The SQL name of an aggregate call, upper case.
