@@ -9,6 +9,7 @@ pub mod batch;
 pub mod dataflow;
 pub mod error;
 pub mod format;
+pub mod late;
 pub mod metrics;
 pub mod operator;
 pub mod sink;

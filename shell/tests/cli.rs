@@ -498,3 +498,84 @@ fn window_function_errors_point_at_the_argument() {
         "{err}"
     );
 }
+
+/// The late ticks table with extra `WITH` options.
+fn late_ticks(extra_options: &str) -> String {
+    ticks_ddl(&conformance("data").join("ticks_late.csv"), extra_options)
+}
+
+#[test]
+fn late_rows_can_go_to_a_side_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let side = dir.path().join("late.csv");
+    let case = conformance("window_tumble_late");
+    let query = std::fs::read_to_string(case.join("query.sql")).unwrap();
+    let query = &query[query.find("SELECT").unwrap()..];
+    // Per query, with SET.
+    let sql = format!(
+        "{}SET 'rill.late-rows' = 'side-output';\nSET 'rill.late-rows.path' = '{}';\n{query}",
+        late_ticks(""),
+        side.display()
+    );
+    let o = rill(&["-c", &sql, "--sort", "--header"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = std::fs::read_to_string(case.join("expected.csv")).unwrap();
+    assert_eq!(stdout(&o), expected, "the results are Flink's");
+    let kept: usize = expected
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap().parse::<usize>().unwrap())
+        .sum();
+    let total = std::fs::read_to_string(conformance("data").join("ticks_late.csv"))
+        .unwrap()
+        .lines()
+        .count();
+    let late = std::fs::read_to_string(&side).unwrap();
+    assert_eq!(
+        late.lines().count(),
+        1 + total - kept,
+        "header and every late row"
+    );
+    // The columns the window aggregation reads (the event time was projected away).
+    assert!(
+        late.starts_with("symbol,price,volume,window_start,window_end\n"),
+        "{late}"
+    );
+}
+
+#[test]
+fn late_rows_within_the_allowed_lateness_update_the_window() {
+    let windows = "SELECT window_start, symbol, COUNT(*) AS cnt, SUM(volume) AS v \
+                   FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) \
+                   GROUP BY window_start, window_end, symbol;";
+    let sql = format!(
+        "{}{windows}",
+        late_ticks(", 'rill.late-rows' = 'update', 'rill.allowed-lateness' = '5 min'")
+    );
+    // The late ticks are at most a minute late: every one updates its window, so the final
+    // result is the plain per-minute aggregate of all rows.
+    let reference = format!(
+        "{}SELECT date_trunc('minute', ts), symbol, COUNT(*), SUM(volume) FROM ticks \
+         GROUP BY date_trunc('minute', ts), symbol;",
+        late_ticks("")
+    );
+    let updated = rill(&["-c", &sql, "--sort", "--batch-size", "1"]);
+    assert!(updated.status.success(), "{}", stderr(&updated));
+    let all = rill(&["-c", &reference, "--sort"]);
+    assert_eq!(stdout(&updated), stdout(&all));
+    let changelog = stdout(&rill(&["-c", &sql, "--batch-size", "1"]));
+    assert!(
+        changelog.contains("\n-U,") && changelog.contains("\n+U,"),
+        "{changelog}"
+    );
+
+    let over = format!(
+        "{}SELECT ts, COUNT(*) OVER (ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM ticks;",
+        late_ticks(", 'rill.late-rows' = 'update', 'rill.allowed-lateness' = '1 min'")
+    );
+    let err = assert_clean_failure(&rill(&["-c", &over]));
+    assert!(err.contains("applies to window aggregation only"), "{err}");
+    let missing = late_ticks(", 'rill.late-rows' = 'update'");
+    let err = assert_clean_failure(&rill(&["-c", &missing]));
+    assert!(err.contains("needs 'rill.allowed-lateness'"), "{err}");
+}

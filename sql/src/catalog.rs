@@ -15,8 +15,10 @@ use rill_engine::format::sql_type_name;
 
 use crate::connector::Connector;
 use crate::error::{SqlError, SqlResult};
+use crate::late::{is_late_option, late_policy};
 use crate::parser::WatermarkClause;
 use crate::types::arrow_type;
+use rill_engine::late::LatePolicy;
 
 /// A table: a named, typed stream read from or written to a connector.
 #[derive(Debug, Clone)]
@@ -25,6 +27,8 @@ pub struct TableDef {
     pub schema: SchemaRef,
     pub connector: Connector,
     pub watermark: Option<WatermarkDef>,
+    /// What windows do with this table's late rows (`'rill.late-rows'`), if set.
+    pub late: Option<LatePolicy>,
     /// The `CREATE TABLE` statement as written.
     pub ddl: String,
 }
@@ -78,10 +82,14 @@ impl TableDef {
         }
         let schema = Arc::new(Schema::new(fields));
         let options = table_options(&create.table_options)?;
-        let connector = Connector::from_options(&options).map_err(|e| SqlError {
+        let in_table = |e: SqlError| SqlError {
             message: format!("table '{name}': {}", e.message),
             ..e
-        })?;
+        };
+        let (late_options, connector_options): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            options.into_iter().partition(|(k, _)| is_late_option(k));
+        let connector = Connector::from_options(&connector_options).map_err(in_table)?;
+        let late = late_policy(&late_options).map_err(in_table)?;
         let watermark = watermark
             .map(|w| plan_watermark(w, &schema, state))
             .transpose()?;
@@ -90,6 +98,7 @@ impl TableDef {
             schema,
             connector,
             watermark,
+            late,
             ddl: ddl.to_string(),
         })
     }

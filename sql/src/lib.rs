@@ -10,6 +10,7 @@ pub mod connector;
 pub mod error;
 pub mod flink;
 pub mod functions;
+pub mod late;
 pub mod parser;
 pub mod plan;
 pub mod script;

@@ -37,6 +37,7 @@ use crate::catalog::TableDef;
 use crate::connector::Connector;
 use crate::error::{SqlError, SqlResult};
 use crate::window::{WINDOW_COLUMNS, WindowTvf, interval_millis};
+use rill_engine::late::{LatePolicy, LateRows};
 
 /// A planned query: its dataflow up to the node that emits the result rows.
 pub struct QueryPlan {
@@ -59,14 +60,20 @@ pub struct StreamPlanner<'a> {
     updating: HashSet<NodeId>,
     /// `rownum <= N` of a filter above the `ROW_NUMBER()` window being planned.
     rank_limit: Option<usize>,
+    /// Late-row policies set by tables, by the nodes their rows flow through.
+    late: HashMap<NodeId, LatePolicy>,
+    /// The session's late-row policy, for rows of tables without one.
+    default_late: LatePolicy,
 }
 
 impl<'a> StreamPlanner<'a> {
-    /// A planner resolving tables in `tables`; sources read `batch_size` rows at a time.
+    /// A planner resolving tables in `tables`; sources read `batch_size` rows at a time;
+    /// late rows of tables without a policy get `default_late`.
     pub fn new(
         state: &'a SessionState,
         tables: &'a BTreeMap<String, TableDef>,
         batch_size: usize,
+        default_late: LatePolicy,
     ) -> Self {
         StreamPlanner {
             state,
@@ -75,6 +82,8 @@ impl<'a> StreamPlanner<'a> {
             dataflow: Dataflow::new(),
             updating: HashSet::new(),
             rank_limit: None,
+            late: HashMap::new(),
+            default_late,
         }
     }
 
@@ -126,7 +135,11 @@ impl<'a> StreamPlanner<'a> {
                 if !scan.filters.is_empty() {
                     return Err(SqlError::new("internal error: filters pushed into a scan"));
                 }
-                self.scan(table, scan.projection.clone())
+                let node = self.scan(table, scan.projection.clone())?;
+                if let Some(policy) = &table.late {
+                    self.late.insert(node, policy.clone());
+                }
+                Ok(node)
             }
             LogicalPlan::EmptyRelation(e) => {
                 let rows = usize::from(e.produce_one_row);
@@ -172,12 +185,35 @@ impl<'a> StreamPlanner<'a> {
     }
 
     /// Adds an operator over `input` whose output updates when its input does.
+    /// Its late-row policy is the input's.
     fn add(&mut self, operator: Box<dyn StreamOperator>, input: NodeId) -> NodeId {
         let node = self.dataflow.add_operator(operator, vec![input]);
         if self.updating.contains(&input) {
             self.updating.insert(node);
         }
+        if let Some(policy) = self.late.get(&input).cloned() {
+            self.late.insert(node, policy);
+        }
         node
+    }
+
+    /// What to do with late rows reaching an operator on `input`, which must not be `update`
+    /// unless `updates` (only window aggregation updates results).
+    fn late_rows(
+        &self,
+        input: NodeId,
+        schema: SchemaRef,
+        updates: bool,
+    ) -> SqlResult<(LatePolicy, LateRows)> {
+        let policy = self.late.get(&input).unwrap_or(&self.default_late).clone();
+        if !updates && matches!(policy, LatePolicy::Update { .. }) {
+            return Err(SqlError::new(
+                "'rill.late-rows' = 'update' applies to window aggregation only; \
+                 this query's late rows would reach another operator",
+            ));
+        }
+        let late = LateRows::new(&policy, schema, self.dataflow.metrics())?;
+        Ok((policy, late))
     }
 
     /// Plans `plan`, which must be append-only to feed `what`.
@@ -207,7 +243,7 @@ impl<'a> StreamPlanner<'a> {
             tvf.kept.clone(),
             output_schema(&tvf.schema),
         );
-        Ok(self.dataflow.add_operator(Box::new(assign), vec![input]))
+        Ok(self.add(Box::new(assign), input))
     }
 
     /// `GROUP BY window_start, window_end, ...` over a window table function.
@@ -231,13 +267,20 @@ impl<'a> StreamPlanner<'a> {
         let window_end = input_schema.index_of_column(window_end)?;
         let group_by = self.group_by(&aggregate.group_expr, &aggregate.aggr_expr, input_schema)?;
         let input = self.plan_append_only(&aggregate.input, "window aggregation")?;
+        let (policy, late) = self.late_rows(input, output_schema(input_schema), true)?;
+        let updating = policy.lateness() > 0;
         let operator = WindowAggregate::new(
             group_by,
             window_end,
             output_schema(&aggregate.schema),
-            self.dataflow.metrics(),
+            &policy,
+            late,
         );
-        Ok(self.dataflow.add_operator(Box::new(operator), vec![input]))
+        let node = self.add(Box::new(operator), input);
+        if updating {
+            self.updating.insert(node);
+        }
+        Ok(node)
     }
 
     /// `ROW_NUMBER() OVER (PARTITION BY window_start, window_end, ... ORDER BY ...)` under a
@@ -296,15 +339,16 @@ impl<'a> StreamPlanner<'a> {
             })
             .collect::<SqlResult<Vec<_>>>()?;
         let input = self.plan_append_only(&window.input, "window Top-N")?;
+        let (_, late) = self.late_rows(input, output_schema(schema), false)?;
         let operator = WindowRank::new(
             window_end,
             partition,
             order,
             limit,
             output_schema(&window.schema),
-            self.dataflow.metrics(),
+            late,
         );
-        Ok(self.dataflow.add_operator(Box::new(operator), vec![input]))
+        Ok(self.add(Box::new(operator), input))
     }
 
     /// Aggregates `OVER (PARTITION BY ... ORDER BY time ROWS|RANGE ... PRECEDING)`.
@@ -395,6 +439,7 @@ impl<'a> StreamPlanner<'a> {
             .map(|e| create_window_expr(e, schema, self.state.execution_props(), &planning))
             .collect::<datafusion::common::Result<Vec<_>>>()?;
         let input = self.plan_append_only(&window.input, "an OVER aggregate")?;
+        let (_, late) = self.late_rows(input, output_schema(schema), false)?;
         let operator = OverAggregate::new(
             partition,
             time,
@@ -402,9 +447,9 @@ impl<'a> StreamPlanner<'a> {
             functions,
             output_schema(schema),
             output_schema(&window.schema),
-            self.dataflow.metrics(),
+            late,
         )?;
-        Ok(self.dataflow.add_operator(Box::new(operator), vec![input]))
+        Ok(self.add(Box::new(operator), input))
     }
 
     /// `GROUP BY` without windows: an updating aggregation.
@@ -431,7 +476,7 @@ impl<'a> StreamPlanner<'a> {
             )));
         }
         let operator = GroupAggregate::new(group_by, output_schema(&aggregate.schema), retracting)?;
-        let node = self.dataflow.add_operator(Box::new(operator), vec![input]);
+        let node = self.add(Box::new(operator), input);
         self.updating.insert(node);
         Ok(node)
     }
@@ -503,18 +548,19 @@ impl<'a> StreamPlanner<'a> {
         if let Some(predicate) = conjunction(filters) {
             let predicate = self.physical(&predicate, input_schema)?;
             let calc = Calc::new(Some(predicate), None, output_schema(input_schema));
-            input = self.dataflow.add_operator(Box::new(calc), vec![input]);
+            input = self.add(Box::new(calc), input);
         }
         let group_by = self.group_by(&keys, &aggr_expr, input_schema)?;
+        let (_, late) = self.late_rows(input, output_schema(input_schema), false)?;
         let operator = SessionAggregate::new(
             group_by,
             tvf.time_index()?,
             gap,
             output,
             output_schema(&aggregate.schema),
-            self.dataflow.metrics(),
+            late,
         )?;
-        Ok(self.dataflow.add_operator(Box::new(operator), vec![input]))
+        Ok(self.add(Box::new(operator), input))
     }
 
     /// Keys and aggregate calls of an `Aggregate`, as physical expressions over its input.

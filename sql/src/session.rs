@@ -15,10 +15,12 @@ use rill_engine::Dataflow;
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
 use crate::flink::rewrite_functions;
+use crate::late::{is_late_option, late_policy};
 use crate::parser::{ParsedStatement, StatementKind};
 use crate::plan::{QueryPlan, StreamPlanner, output_schema};
 use crate::types::LOCAL_TIME_ZONE;
 use crate::window::WindowTvfPlanner;
+use datafusion::execution::SessionState;
 
 /// Session settings that are not SQL.
 #[derive(Debug, Clone)]
@@ -178,6 +180,20 @@ impl Session {
             }
             _ => {}
         }
+        if is_late_option(key) {
+            // Checked together with the other late-row settings, ignoring unset partners.
+            let mut settings = self.settings.clone();
+            settings.insert(key.to_string(), value.to_string());
+            let late: BTreeMap<String, String> = settings
+                .into_iter()
+                .filter(|(k, _)| is_late_option(k))
+                .collect();
+            if let Err(e) = late_policy(&late)
+                && !e.message.contains("needs")
+            {
+                return Err(e);
+            }
+        }
         self.settings.insert(key.to_string(), value.to_string());
         Ok(Outcome::Done("Session property has been set.".into()))
     }
@@ -281,8 +297,7 @@ impl Session {
                     _ => {
                         let plan = self.logical_plan(inner.as_ref().clone()).await?;
                         let state = self.ctx.state();
-                        let planner =
-                            StreamPlanner::new(&state, &self.tables, self.options.batch_size);
+                        let planner = self.planner(&state)?;
                         (plan.clone(), planner.plan_query(&plan)?.dataflow)
                     }
                 };
@@ -312,6 +327,17 @@ impl Session {
         }
     }
 
+    /// A stream planner with this session's tables and settings.
+    fn planner<'s>(&'s self, state: &'s SessionState) -> SqlResult<StreamPlanner<'s>> {
+        let late = late_policy(&self.settings)?.unwrap_or_default();
+        Ok(StreamPlanner::new(
+            state,
+            &self.tables,
+            self.options.batch_size,
+            late,
+        ))
+    }
+
     async fn logical_plan(&self, statement: Statement) -> SqlResult<LogicalPlan> {
         let state = self.ctx.state();
         let plan = state.statement_to_plan(df_statement(statement)).await?;
@@ -321,7 +347,7 @@ impl Session {
     async fn plan_query(&self, statement: Statement) -> SqlResult<QueryPlan> {
         let plan = self.logical_plan(statement).await?;
         let state = self.ctx.state();
-        StreamPlanner::new(&state, &self.tables, self.options.batch_size).plan_query(&plan)
+        self.planner(&state)?.plan_query(&plan)
     }
 
     async fn plan_insert(&self, statement: Statement) -> SqlResult<Dataflow> {
@@ -338,8 +364,7 @@ impl Session {
             .get(name)
             .ok_or_else(|| SqlError::new(format!("cannot insert into '{name}': not a table")))?;
         let state = self.ctx.state();
-        let mut query = StreamPlanner::new(&state, &self.tables, self.options.batch_size)
-            .plan_query(&dml.input)?;
+        let mut query = self.planner(&state)?.plan_query(&dml.input)?;
         if query.updating && !table.connector.accepts_updates() {
             return Err(SqlError::new(format!(
                 "cannot write an updating result (+U/-U/-D rows, e.g. of a GROUP BY without \

@@ -162,6 +162,33 @@ impl Groups {
     }
 }
 
+impl Groups {
+    /// Every group's keys and then its aggregates, like [`Groups::emit`], but the groups stay
+    /// (with the same numbers) to take more rows. Costs a copy of the accumulators' state.
+    pub fn evaluate_and_keep(&mut self, group_by: &GroupBy) -> Result<Vec<ArrayRef>> {
+        let mut columns = self.values.emit(EmitTo::All)?;
+        self.values = group_by.new_key_table()?;
+        self.ids.clear();
+        self.values.intern(&columns, &mut self.ids)?;
+        let total = self.values.len();
+        let mut kept = group_by.new_accumulators()?;
+        let mut results = group_by.new_accumulators()?;
+        for ((accumulator, keep), result) in self
+            .accumulators
+            .iter_mut()
+            .zip(&mut kept)
+            .zip(&mut results)
+        {
+            let state = accumulator.state(EmitTo::All)?;
+            keep.merge_batch(&state, &self.ids, total)?;
+            result.merge_batch(&state, &self.ids, total)?;
+            columns.push(result.evaluate(EmitTo::All)?);
+        }
+        self.accumulators = kept;
+        Ok(columns)
+    }
+}
+
 /// DataFusion's vectorised accumulator where the function has one, else its row accumulator
 /// behind an adapter (as DataFusion's own aggregation does).
 fn new_accumulator(function: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {

@@ -21,7 +21,7 @@ use datafusion::physical_expr::window::WindowExpr;
 use super::Operator;
 use super::aggregate::cast_to;
 use crate::batch::{ChangeBatch, Message};
-use crate::metrics::JobMetrics;
+use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 use crate::{EngineError, Result};
 
@@ -53,7 +53,7 @@ pub struct OverAggregate {
     /// The horizon of the last scan for partitions to forget.
     forgotten_until: Watermark,
     watermark: Watermark,
-    metrics: Arc<JobMetrics>,
+    late: LateRows,
 }
 
 impl OverAggregate {
@@ -66,7 +66,7 @@ impl OverAggregate {
         functions: Vec<Arc<dyn WindowExpr>>,
         input_schema: SchemaRef,
         schema: SchemaRef,
-        metrics: Arc<JobMetrics>,
+        late: LateRows,
     ) -> Result<Self> {
         let fields = partition
             .iter()
@@ -84,7 +84,7 @@ impl OverAggregate {
             history: HashMap::new(),
             forgotten_until: NO_WATERMARK,
             watermark: NO_WATERMARK,
-            metrics,
+            late,
         })
     }
 
@@ -271,11 +271,12 @@ impl Operator for OverAggregate {
                 *t > watermark.max(self.watermark)
             })
             .collect();
-        let late = keep.iter().filter(|k| !**k).count();
-        if late > 0 {
-            JobMetrics::add(&self.metrics.late_rows, late as u64);
-        }
-        let data = if late == 0 {
+        let late: Vec<u32> = (0..keep.len() as u32)
+            .filter(|i| !keep[*i as usize])
+            .collect();
+        let any_late = !late.is_empty();
+        self.late.record(&batch.data, late)?;
+        let data = if !any_late {
             batch.data
         } else {
             filter_record_batch(&batch.data, &BooleanArray::from(keep))?
@@ -294,7 +295,8 @@ impl Operator for OverAggregate {
     }
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(Watermark::MAX, out)
+        self.fire(Watermark::MAX, out)?;
+        self.late.finish()
     }
 }
 
@@ -387,7 +389,12 @@ mod tests {
             vec![function],
             input,
             Arc::new(Schema::new(fields)),
-            Arc::new(JobMetrics::default()),
+            LateRows::new(
+                &crate::late::LatePolicy::Drop,
+                input_schema(),
+                Arc::new(crate::metrics::JobMetrics::default()),
+            )
+            .unwrap(),
         )
         .unwrap()
     }
@@ -428,7 +435,7 @@ mod tests {
             .unwrap();
         op.on_end(&mut out).unwrap();
         assert_eq!(sums(&out), ["a:5", "a:7"]);
-        assert_eq!(JobMetrics::get(&op.metrics.late_rows), 1);
+        assert_eq!(op.late.dropped(), 1);
         // ROWS 1 PRECEDING keeps one row per partition.
         assert_eq!(op.partitions_held(), 2);
     }

@@ -16,7 +16,7 @@ use datafusion::physical_plan::aggregates::group_values::GroupValues;
 use super::Operator;
 use super::aggregate::{GroupBy, cast_to};
 use crate::batch::{ChangeBatch, Message};
-use crate::metrics::JobMetrics;
+use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 use crate::{EngineError, Result};
 
@@ -62,7 +62,7 @@ pub struct SessionAggregate {
     parent: Vec<u32>,
     rows_seen: u64,
     watermark: Watermark,
-    metrics: Arc<JobMetrics>,
+    late: LateRows,
     key_ids: Vec<usize>,
 }
 
@@ -75,7 +75,7 @@ impl SessionAggregate {
         gap: i64,
         output: Vec<WindowOutput>,
         schema: SchemaRef,
-        metrics: Arc<JobMetrics>,
+        late: LateRows,
     ) -> Result<Self> {
         Ok(SessionAggregate {
             keys: match group_by.keys.is_empty() {
@@ -92,7 +92,7 @@ impl SessionAggregate {
             parent: Vec::new(),
             rows_seen: 0,
             watermark: NO_WATERMARK,
-            metrics,
+            late,
             key_ids: Vec::new(),
         })
     }
@@ -311,7 +311,11 @@ impl Operator for SessionAggregate {
         self.key_ids = key_ids;
         let late = rows - kept.len();
         if late > 0 {
-            JobMetrics::add(&self.metrics.late_rows, late as u64);
+            let mut next = kept.iter().peekable();
+            let dropped: Vec<u32> = (0..rows as u32)
+                .filter(|r| next.next_if_eq(&r).is_none())
+                .collect();
+            self.late.record(&batch.data, dropped)?;
         }
         let input = if late > 0 {
             input.take(&UInt32Array::from(kept))?
@@ -333,7 +337,8 @@ impl Operator for SessionAggregate {
     }
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(Watermark::MAX, out)
+        self.fire(Watermark::MAX, out)?;
+        self.late.finish()
     }
 }
 
@@ -343,6 +348,8 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
     use super::*;
+    use crate::late::LatePolicy;
+    use crate::metrics::JobMetrics;
     use crate::operator::aggregate::tests::{count_and_sum, rows};
 
     fn input_schema() -> SchemaRef {
@@ -395,15 +402,9 @@ mod tests {
             WindowOutput::Aggregate(0),
             WindowOutput::Aggregate(1),
         ];
-        let op = SessionAggregate::new(
-            count_and_sum(input_schema()),
-            2,
-            10,
-            layout,
-            output,
-            metrics.clone(),
-        )
-        .unwrap();
+        let late = LateRows::new(&LatePolicy::Drop, input_schema(), metrics.clone()).unwrap();
+        let op = SessionAggregate::new(count_and_sum(input_schema()), 2, 10, layout, output, late)
+            .unwrap();
         (op, metrics)
     }
 

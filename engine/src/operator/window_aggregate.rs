@@ -1,20 +1,31 @@
 //! Window aggregation: `GROUP BY window_start, window_end, keys...` over the output of a
 //! window table function. Each open window has its own groups; a window fires when the
-//! watermark reaches its last instant, emits one row per group, and its state is dropped.
+//! watermark reaches its last instant and emits one row per group. Its state is dropped then,
+//! or, with an allowed lateness, kept that much longer so late rows update the result.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use arrow::array::{Int64Array, UInt32Array};
+use arrow::array::{Int8Array, Int64Array, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
 
 use super::Operator;
 use super::aggregate::{GroupBy, Groups, cast_to};
-use crate::batch::{ChangeBatch, Message};
-use crate::metrics::JobMetrics;
+use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::late::{LatePolicy, LateRows};
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 use crate::{EngineError, Result};
+
+/// One window's groups and what was last emitted for them.
+struct Window {
+    groups: Groups,
+    /// The rows emitted when the window fired (kept only with an allowed lateness).
+    emitted: Option<RecordBatch>,
+    /// Whether late rows changed the groups since.
+    changed: bool,
+}
 
 /// Aggregates rows per window and group, emitting each window once it is complete.
 pub struct WindowAggregate {
@@ -23,28 +34,33 @@ pub struct WindowAggregate {
     window_end: usize,
     /// Keys, then aggregates.
     schema: SchemaRef,
-    /// Open windows by end.
-    windows: BTreeMap<i64, Groups>,
+    /// Windows with state, by end.
+    windows: BTreeMap<i64, Window>,
+    /// How long (ms) a window's state outlives its firing.
+    lateness: i64,
+    late: LateRows,
     /// The watermark last passed downstream.
     watermark: Watermark,
-    metrics: Arc<JobMetrics>,
 }
 
 impl WindowAggregate {
-    /// Groups by `group_by` within the windows whose end is in input column `window_end`.
+    /// Groups by `group_by` within the windows whose end is in input column `window_end`;
+    /// late rows are handled by `late` with the lateness of `policy`.
     pub fn new(
         group_by: GroupBy,
         window_end: usize,
         schema: SchemaRef,
-        metrics: Arc<JobMetrics>,
+        policy: &LatePolicy,
+        late: LateRows,
     ) -> Self {
         WindowAggregate {
             group_by,
             window_end,
             schema,
             windows: BTreeMap::new(),
+            lateness: policy.lateness(),
+            late,
             watermark: NO_WATERMARK,
-            metrics,
         }
     }
 
@@ -53,38 +69,142 @@ impl WindowAggregate {
         self.windows.len()
     }
 
-    fn groups(&mut self, end: i64) -> Result<&mut Groups> {
+    fn window(&mut self, end: i64) -> Result<&mut Window> {
         if !self.windows.contains_key(&end) {
-            self.windows.insert(end, self.group_by.new_groups()?);
+            let groups = self.group_by.new_groups()?;
+            self.windows.insert(
+                end,
+                Window {
+                    groups,
+                    emitted: None,
+                    changed: false,
+                },
+            );
         }
         Ok(self.windows.get_mut(&end).expect("inserted above"))
     }
 
-    /// Emits the windows ending at or before `watermark + 1`, oldest first.
+    /// Emits the windows complete at `watermark` (oldest first) and the updates of fired
+    /// windows late rows changed; drops the state of windows past their lateness.
     fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
-        let open = match watermark.checked_add(2) {
-            Some(bound) => self.windows.split_off(&bound),
-            None => BTreeMap::new(),
-        };
-        let fired = std::mem::replace(&mut self.windows, open);
-        for (_, mut groups) in fired {
-            if groups.is_empty() {
+        let complete = |end: i64| end.saturating_sub(1) <= watermark;
+        let expired = |end: i64| end.saturating_sub(1).saturating_add(self.lateness) <= watermark;
+        let ends: Vec<i64> = self
+            .windows
+            .range(..)
+            .take_while(|(end, _)| complete(**end))
+            .map(|(end, _)| *end)
+            .collect();
+        for end in ends {
+            let drop = expired(end);
+            let mut window = self.windows.remove(&end).expect("listed above");
+            if window.emitted.is_some() && !window.changed {
+                if !drop {
+                    self.windows.insert(end, window);
+                }
                 continue;
             }
-            let columns = groups.emit()?;
-            let rows = columns.first().map_or(0, |c| c.len());
-            let columns = columns
-                .into_iter()
-                .zip(self.schema.fields())
-                .map(|(c, f)| cast_to(c, f.data_type()))
-                .collect::<Result<Vec<_>>>()?;
-            let mut batch =
-                ChangeBatch::inserts(RecordBatch::try_new(self.schema.clone(), columns)?);
-            batch.watermarks = Some(Int64Array::from(vec![self.watermark; rows]));
-            out.push(Message::Batch(batch));
+            let rows = if drop {
+                window.groups.emit()?
+            } else {
+                window.groups.evaluate_and_keep(&self.group_by)?
+            };
+            let rows = self.batch(rows)?;
+            let change = match window.emitted.take() {
+                None => inserts(rows.clone()),
+                Some(old) => updates(&old, &rows)?,
+            };
+            if let Some(change) = change {
+                out.push(Message::Batch(self.stamped(change)));
+            }
+            if !drop {
+                window.emitted = Some(rows);
+                window.changed = false;
+                self.windows.insert(end, window);
+            }
         }
         Ok(())
     }
+
+    fn batch(&self, columns: Vec<arrow::array::ArrayRef>) -> Result<RecordBatch> {
+        let columns = columns
+            .into_iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| cast_to(c, f.data_type()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+
+    /// `batch` with every row stamped with the watermark before this firing.
+    fn stamped(&self, mut batch: ChangeBatch) -> ChangeBatch {
+        batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
+        batch
+    }
+}
+
+fn inserts(rows: RecordBatch) -> Option<ChangeBatch> {
+    (rows.num_rows() > 0).then(|| ChangeBatch::inserts(rows))
+}
+
+/// The changelog from a window's `old` result to its `new` one. Groups keep their positions
+/// (new groups come last), so rows are compared position by position.
+fn updates(old: &RecordBatch, new: &RecordBatch) -> Result<Option<ChangeBatch>> {
+    let fields = new
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| SortField::new(f.data_type().clone()))
+        .collect();
+    let converter = RowConverter::new(fields)?;
+    let (before, after) = (
+        converter.convert_columns(old.columns())?,
+        converter.convert_columns(new.columns())?,
+    );
+    let mut from_old = Vec::new();
+    let mut from_new = Vec::new();
+    let mut ops = Vec::new();
+    for i in 0..new.num_rows() {
+        if i < old.num_rows() {
+            if before.row(i) == after.row(i) {
+                continue;
+            }
+            from_old.push(i as u32);
+            ops.push(RowKind::UpdateBefore as i8);
+        }
+        from_new.push(i as u32);
+        ops.push(if i < old.num_rows() {
+            RowKind::UpdateAfter as i8
+        } else {
+            RowKind::Insert as i8
+        });
+    }
+    if ops.is_empty() {
+        return Ok(None);
+    }
+    // Interleave: each -U right before its +U.
+    let mut indices = Vec::with_capacity(ops.len());
+    let (mut o, mut n) = (0u32, 0u32);
+    for op in &ops {
+        if *op == RowKind::UpdateBefore as i8 {
+            indices.push((0u8, from_old[o as usize]));
+            o += 1;
+        } else {
+            indices.push((1u8, from_new[n as usize]));
+            n += 1;
+        }
+    }
+    let both = concat_batches(&new.schema(), [old, new])?;
+    let offset = old.num_rows() as u32;
+    let picked = UInt32Array::from_iter_values(
+        indices
+            .iter()
+            .map(|(side, i)| if *side == 0 { *i } else { offset + i }),
+    );
+    Ok(Some(ChangeBatch {
+        data: take_record_batch(&both, &picked)?,
+        ops: Some(Int8Array::from(ops)),
+        watermarks: None,
+    }))
 }
 
 impl Operator for WindowAggregate {
@@ -106,41 +226,54 @@ impl Operator for WindowAggregate {
         let rows = batch.num_rows();
         let stamps = batch.watermarks.as_ref().map(|w| w.values().clone());
         // A row is late when its window fired at the watermark current before it (Flink: the
-        // window's last instant is at or before the watermark); a NULL end is never open.
+        // window's last instant is at or before the watermark) and, with an allowed lateness,
+        // its state is gone too; a NULL end is never open.
         let mut ends = Vec::with_capacity(rows);
         let mut row = 0;
+        let lateness = self.lateness;
         for_each_millis(batch.data.column(self.window_end), |end| {
-            let watermark = stamps.as_ref().map_or(self.watermark, |s| s[row]);
-            let open = end.is_some_and(|e| e - 1 > watermark.max(self.watermark));
+            let watermark = stamps
+                .as_ref()
+                .map_or(self.watermark, |s| s[row])
+                .max(self.watermark);
+            let open = end.is_some_and(|e| (e - 1).saturating_add(lateness) > watermark);
             ends.push(if open { end } else { None });
             row += 1;
         })?;
         let input = self.group_by.evaluate(&batch.data)?;
         let first = ends.first().copied().flatten();
-        if let Some(end) = first
+        let windows: Vec<(i64, Vec<u32>)> = if let Some(end) = first
             && ends.iter().all(|e| *e == first)
         {
-            return self.groups(end)?.update(&input);
-        }
-        // Rows by window, in one pass: a batch spans few windows, so a short list is enough.
-        let mut windows: Vec<(i64, Vec<u32>)> = Vec::new();
-        let mut late = 0u64;
-        for (row, end) in ends.iter().enumerate() {
-            let Some(end) = *end else {
-                late += 1;
-                continue;
-            };
-            match windows.iter_mut().rev().find(|(e, _)| *e == end) {
-                Some((_, rows)) => rows.push(row as u32),
-                None => windows.push((end, vec![row as u32])),
+            vec![(end, vec![])]
+        } else {
+            // Rows by window, in one pass: a batch spans few windows, so a short list will do.
+            let mut windows: Vec<(i64, Vec<u32>)> = Vec::new();
+            let mut late = Vec::new();
+            for (row, end) in ends.iter().enumerate() {
+                let Some(end) = *end else {
+                    late.push(row as u32);
+                    continue;
+                };
+                match windows.iter_mut().rev().find(|(e, _)| *e == end) {
+                    Some((_, rows)) => rows.push(row as u32),
+                    None => windows.push((end, vec![row as u32])),
+                }
             }
-        }
-        if late > 0 {
-            JobMetrics::add(&self.metrics.late_rows, late);
-        }
+            self.late.record(&batch.data, late)?;
+            windows
+        };
         for (end, rows) in windows {
-            let part = input.take(&UInt32Array::from(rows))?;
-            self.groups(end)?.update(&part)?;
+            let window = self.window(end)?;
+            if rows.is_empty() {
+                window.groups.update(&input)?;
+            } else {
+                window
+                    .groups
+                    .update(&input.take(&UInt32Array::from(rows))?)?;
+            }
+            // A row for a window that already fired is a late update.
+            window.changed |= window.emitted.is_some();
         }
         Ok(())
     }
@@ -153,7 +286,8 @@ impl Operator for WindowAggregate {
     }
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(Watermark::MAX, out)
+        self.fire(Watermark::MAX, out)?;
+        self.late.finish()
     }
 }
 
@@ -162,7 +296,10 @@ mod tests {
     use arrow::array::{RecordBatch, StringArray, TimestampMillisecondArray};
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
+    use std::sync::Arc;
+
     use super::*;
+    use crate::metrics::JobMetrics;
     use crate::operator::aggregate::tests::{count_and_sum, rows};
 
     fn input_schema() -> SchemaRef {
@@ -202,7 +339,14 @@ mod tests {
             Field::new("cnt", DataType::Int64, true),
             Field::new("total", DataType::Int64, true),
         ]));
-        let op = WindowAggregate::new(count_and_sum(input_schema()), 2, output, metrics.clone());
+        let late = LateRows::new(&LatePolicy::Drop, input_schema(), metrics.clone()).unwrap();
+        let op = WindowAggregate::new(
+            count_and_sum(input_schema()),
+            2,
+            output,
+            &LatePolicy::Drop,
+            late,
+        );
         (op, metrics)
     }
 

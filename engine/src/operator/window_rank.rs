@@ -17,7 +17,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use super::Operator;
 use super::aggregate::cast_to;
 use crate::batch::{ChangeBatch, Message};
-use crate::metrics::JobMetrics;
+use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 use crate::{EngineError, Result};
 
@@ -40,7 +40,7 @@ pub struct WindowRank {
     /// Rows of open windows by end, in arrival order.
     windows: BTreeMap<i64, Vec<RecordBatch>>,
     watermark: Watermark,
-    metrics: Arc<JobMetrics>,
+    late: LateRows,
 }
 
 impl WindowRank {
@@ -52,7 +52,7 @@ impl WindowRank {
         order: Vec<SortKey>,
         limit: usize,
         schema: SchemaRef,
-        metrics: Arc<JobMetrics>,
+        late: LateRows,
     ) -> Self {
         WindowRank {
             window_end,
@@ -62,7 +62,7 @@ impl WindowRank {
             schema,
             windows: BTreeMap::new(),
             watermark: NO_WATERMARK,
-            metrics,
+            late,
         }
     }
 
@@ -168,7 +168,7 @@ impl Operator for WindowRank {
         }
         let stamps = batch.watermarks.as_ref().map(|w| w.values().clone());
         let mut by_window: Vec<(i64, Vec<u32>)> = Vec::new();
-        let mut late = 0u64;
+        let mut late = Vec::new();
         let mut row = 0usize;
         for_each_millis(batch.data.column(self.window_end), |end| {
             let watermark = stamps.as_ref().map_or(self.watermark, |s| s[row]);
@@ -177,13 +177,11 @@ impl Operator for WindowRank {
                     Some((_, rows)) => rows.push(row as u32),
                     None => by_window.push((end, vec![row as u32])),
                 },
-                None => late += 1,
+                None => late.push(row as u32),
             }
             row += 1;
         })?;
-        if late > 0 {
-            JobMetrics::add(&self.metrics.late_rows, late);
-        }
+        self.late.record(&batch.data, late)?;
         for (end, rows) in by_window {
             let part = if rows.len() == batch.num_rows() {
                 batch.data.clone()
@@ -203,7 +201,8 @@ impl Operator for WindowRank {
     }
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(Watermark::MAX, out)
+        self.fire(Watermark::MAX, out)?;
+        self.late.finish()
     }
 }
 
@@ -236,14 +235,15 @@ mod tests {
                 nulls_first: false,
             },
         }];
-        let metrics = Arc::new(JobMetrics::default());
+        let metrics = Arc::new(crate::metrics::JobMetrics::default());
+        let late = LateRows::new(&crate::late::LatePolicy::Drop, input.clone(), metrics).unwrap();
         let mut op = WindowRank::new(
             2,
             vec![Arc::new(Column::new("key", 0))],
             order,
             2,
             output,
-            metrics,
+            late,
         );
         let rows = [
             ("a", 1, 10),

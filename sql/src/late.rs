@@ -1,0 +1,144 @@
+//! Late-row options, per table (`WITH`) or per session (`SET`):
+//! `'rill.late-rows' = 'drop' | 'side-output' | 'update'`, `'rill.late-rows.path'` for the side
+//! file and `'rill.allowed-lateness'` (e.g. `'1 min'`) for updates.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use rill_engine::late::LatePolicy;
+
+use crate::error::{SqlError, SqlResult};
+
+/// The option choosing the policy.
+pub const LATE_ROWS: &str = "rill.late-rows";
+/// The side file of `'side-output'`.
+pub const LATE_ROWS_PATH: &str = "rill.late-rows.path";
+/// How long windows take updates with `'update'`.
+pub const ALLOWED_LATENESS: &str = "rill.allowed-lateness";
+
+/// Whether `key` is one of the late-row options.
+pub fn is_late_option(key: &str) -> bool {
+    [LATE_ROWS, LATE_ROWS_PATH, ALLOWED_LATENESS].contains(&key)
+}
+
+/// The policy the options in `options` set, if they set one.
+pub fn late_policy(options: &BTreeMap<String, String>) -> SqlResult<Option<LatePolicy>> {
+    let Some(mode) = options.get(LATE_ROWS) else {
+        if let Some(key) = [LATE_ROWS_PATH, ALLOWED_LATENESS]
+            .into_iter()
+            .find(|k| options.contains_key(*k))
+        {
+            return Err(SqlError::new(format!("'{key}' needs '{LATE_ROWS}'"))
+                .with_hint(format!("set '{LATE_ROWS}' to 'side-output' or 'update'")));
+        }
+        return Ok(None);
+    };
+    let unexpected = |key: &str| {
+        SqlError::new(format!(
+            "'{key}' does not apply to '{LATE_ROWS}' = '{mode}'"
+        ))
+    };
+    let policy = match mode.as_str() {
+        "drop" => LatePolicy::Drop,
+        "side-output" => {
+            let path = options.get(LATE_ROWS_PATH).ok_or_else(|| {
+                SqlError::new(format!(
+                    "'{LATE_ROWS}' = 'side-output' needs '{LATE_ROWS_PATH}'"
+                ))
+            })?;
+            LatePolicy::SideOutput(PathBuf::from(path))
+        }
+        "update" => {
+            let text = options.get(ALLOWED_LATENESS).ok_or_else(|| {
+                SqlError::new(format!(
+                    "'{LATE_ROWS}' = 'update' needs '{ALLOWED_LATENESS}'"
+                ))
+                .with_hint(format!("e.g. '{ALLOWED_LATENESS}' = '1 min'"))
+            })?;
+            LatePolicy::Update {
+                lateness: duration_millis(text)?,
+            }
+        }
+        other => {
+            return Err(SqlError::new(format!("unknown '{LATE_ROWS}' = '{other}'"))
+                .with_hint("one of 'drop', 'side-output', 'update'"));
+        }
+    };
+    if !matches!(policy, LatePolicy::SideOutput(_)) && options.contains_key(LATE_ROWS_PATH) {
+        return Err(unexpected(LATE_ROWS_PATH));
+    }
+    if !matches!(policy, LatePolicy::Update { .. }) && options.contains_key(ALLOWED_LATENESS) {
+        return Err(unexpected(ALLOWED_LATENESS));
+    }
+    Ok(Some(policy))
+}
+
+/// A duration as Flink writes them (`'500 ms'`, `'30 s'`, `'1 min'`, `'2 h'`, `'1 d'`), in
+/// milliseconds.
+pub fn duration_millis(text: &str) -> SqlResult<i64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || {
+        SqlError::new(format!("cannot read '{text}' as a duration"))
+            .with_hint("a number and a unit: ms, s, min, h or d (e.g. '1 min')")
+    };
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1,
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(scale).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn policies_and_their_options() {
+        assert_eq!(late_policy(&options(&[])).unwrap(), None);
+        assert_eq!(
+            late_policy(&options(&[
+                (LATE_ROWS, "update"),
+                (ALLOWED_LATENESS, "1 min")
+            ]))
+            .unwrap(),
+            Some(LatePolicy::Update { lateness: 60_000 })
+        );
+        assert_eq!(
+            late_policy(&options(&[
+                (LATE_ROWS, "side-output"),
+                (LATE_ROWS_PATH, "/tmp/x")
+            ]))
+            .unwrap(),
+            Some(LatePolicy::SideOutput("/tmp/x".into()))
+        );
+        assert!(late_policy(&options(&[(LATE_ROWS, "update")])).is_err());
+        assert!(late_policy(&options(&[(LATE_ROWS, "drop"), (LATE_ROWS_PATH, "/x")])).is_err());
+        assert!(late_policy(&options(&[(ALLOWED_LATENESS, "1 s")])).is_err());
+        assert!(late_policy(&options(&[(LATE_ROWS, "keep")])).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_millis("500 ms").unwrap(), 500);
+        assert_eq!(duration_millis("30s").unwrap(), 30_000);
+        assert_eq!(duration_millis("2 h").unwrap(), 7_200_000);
+        assert!(duration_millis("soon").is_err());
+        assert!(duration_millis("5 fortnights").is_err());
+    }
+}
