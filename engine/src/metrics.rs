@@ -1,9 +1,7 @@
 //! Counters a running job updates once per batch and the shell reads at any time.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-
-use crate::time::NO_WATERMARK;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How many malformed-row locations are kept for the end-of-run report.
 const MAX_REPORTED_MALFORMED: usize = 10;
@@ -19,9 +17,9 @@ pub struct JobMetrics {
     pub malformed_rows: AtomicU64,
     /// Rows dropped because their window had already fired.
     pub late_rows: AtomicU64,
-    /// The sources' current watermark (ms), [`NO_WATERMARK`] before the first.
-    pub watermark: AtomicI64,
     malformed_examples: Mutex<Vec<String>>,
+    /// Each source's latest watermark from its rows (not the end-of-input one).
+    source_watermarks: Mutex<Vec<(String, i64)>>,
 }
 
 impl Default for JobMetrics {
@@ -31,8 +29,8 @@ impl Default for JobMetrics {
             rows_out: AtomicU64::new(0),
             malformed_rows: AtomicU64::new(0),
             late_rows: AtomicU64::new(0),
-            watermark: AtomicI64::new(NO_WATERMARK),
             malformed_examples: Mutex::new(Vec::new()),
+            source_watermarks: Mutex::new(Vec::new()),
         }
     }
 }
@@ -56,6 +54,20 @@ impl JobMetrics {
         if examples.len() < MAX_REPORTED_MALFORMED {
             examples.push(location);
         }
+    }
+
+    /// Records that source `name` advanced its watermark to `watermark` (once per batch).
+    pub fn record_source_watermark(&self, name: &str, watermark: i64) {
+        let mut sources = self.source_watermarks.lock().expect("metrics lock");
+        match sources.iter_mut().find(|(n, _)| n == name) {
+            Some((_, w)) => *w = watermark,
+            None => sources.push((name.to_string(), watermark)),
+        }
+    }
+
+    /// Each source's latest watermark from its rows, by source name.
+    pub fn source_watermarks(&self) -> Vec<(String, i64)> {
+        self.source_watermarks.lock().expect("metrics lock").clone()
     }
 
     /// The first few skipped malformed rows, as `file:line: reason`.

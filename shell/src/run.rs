@@ -3,12 +3,10 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rill_engine::JobMetrics;
 use rill_engine::format::millis_text;
-use rill_engine::time::{MAX_WATERMARK, NO_WATERMARK};
 use rill_sql::parser::split_script;
 use rill_sql::script::Variables;
 use rill_sql::{Outcome, Session, SessionOptions, SqlError};
@@ -142,15 +140,21 @@ async fn run_job(dataflow: rill_engine::Dataflow) -> Result<(), Failure> {
     result
 }
 
-/// One line for people watching: rows in and out, the final watermark, elapsed time.
+/// One line for people watching: rows in and out, late rows dropped, each source's latest
+/// watermark, elapsed time.
 fn summary(metrics: &JobMetrics, elapsed: Duration) {
-    let watermark = match metrics.watermark.load(Ordering::Relaxed) {
-        NO_WATERMARK => "none".to_string(),
-        MAX_WATERMARK => "end of input".to_string(),
-        w => millis_text(w),
+    let watermarks: Vec<String> = metrics
+        .source_watermarks()
+        .into_iter()
+        .map(|(source, w)| format!("{source} {}", millis_text(w)))
+        .collect();
+    let watermarks = if watermarks.is_empty() {
+        "none".to_string()
+    } else {
+        watermarks.join(", ")
     };
     eprintln!(
-        "{} rows in, {} rows out, {} late rows dropped, watermark {watermark}, {:.2} s",
+        "{} rows in, {} rows out, {} late rows dropped, watermark {watermarks}, {:.2} s",
         JobMetrics::get(&metrics.rows_in),
         JobMetrics::get(&metrics.rows_out),
         JobMetrics::get(&metrics.late_rows),

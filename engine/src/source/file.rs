@@ -77,7 +77,7 @@ impl FileSource {
             let watermark = assigner.current();
             if watermark > self.sent_watermark {
                 self.sent_watermark = watermark;
-                ctx.metrics.watermark.store(watermark, Ordering::Relaxed);
+                ctx.metrics.record_source_watermark(&self.name, watermark);
                 sent = sent && ctx.output.blocking_send(Message::Watermark(watermark));
             }
         }
@@ -204,13 +204,9 @@ impl Source for FileSource {
                 return Ok(());
             }
         }
-        if self.watermarks.is_some() {
-            ctx.metrics
-                .watermark
-                .store(MAX_WATERMARK, Ordering::Relaxed);
-            if !ctx.output.blocking_send(Message::Watermark(MAX_WATERMARK)) {
-                return Ok(());
-            }
+        if self.watermarks.is_some() && !ctx.output.blocking_send(Message::Watermark(MAX_WATERMARK))
+        {
+            return Ok(());
         }
         ctx.output.blocking_send(Message::End);
         Ok(())
