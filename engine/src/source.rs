@@ -1,5 +1,6 @@
 //! Sources: where rows enter a dataflow.
 
+mod chunks;
 mod decode;
 mod file;
 mod values;

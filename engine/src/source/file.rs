@@ -2,22 +2,19 @@
 //! read in order, with event-time watermarks.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::decode::{Decoder, FileFormat, decode_line};
+use super::chunks::{ChunkFormat, read_parallel};
+use super::decode::FileFormat;
 use super::{Source, SourceContext, WatermarkAssigner};
 use crate::batch::{ChangeBatch, Message};
 use crate::metrics::JobMetrics;
 use crate::time::{MAX_WATERMARK, NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
-
-/// How much is read from a file at a time.
-const READ_CHUNK: usize = 1 << 20;
 
 /// Settings of a file source.
 #[derive(Debug)]
@@ -86,110 +83,19 @@ impl FileSource {
 
     /// Reads one file; returns false when the job stopped.
     fn read_file(&mut self, path: &Path, ctx: &SourceContext) -> Result<bool> {
-        let io_error = |source| EngineError::Io {
+        let file = File::open(path).map_err(|source| EngineError::Io {
             path: path.to_path_buf(),
             source,
+        })?;
+        let format = ChunkFormat {
+            format: self.options.format,
+            schema: self.options.schema.clone(),
+            batch_size: self.options.batch_size,
+            ignore_parse_errors: self.options.ignore_parse_errors,
         };
-        let mut file = File::open(path).map_err(io_error)?;
-        let (format, schema, batch_size) = (
-            self.options.format,
-            self.options.schema.clone(),
-            self.options.batch_size,
-        );
-        let new_decoder = || Decoder::new(format, schema.clone(), batch_size);
-        let mut decoder = new_decoder()?;
-        // `buf[batch_start..filled]` holds the bytes of the batch being decoded and what
-        // follows; `pos` is how far the decoder has consumed.
-        let mut buf = vec![0u8; READ_CHUNK];
-        let (mut batch_start, mut pos, mut filled) = (0, 0, 0);
-        let mut line_of_batch = 1u64;
-        let mut eof = false;
-        loop {
-            if pos == filled && !eof {
-                buf.copy_within(batch_start..filled, 0);
-                (pos, filled) = (pos - batch_start, filled - batch_start);
-                batch_start = 0;
-                if buf.len() - filled < READ_CHUNK / 2 {
-                    buf.resize(buf.len() + READ_CHUNK, 0);
-                }
-                let n = file.read(&mut buf[filled..]).map_err(io_error)?;
-                filled += n;
-                eof = n == 0;
-                if eof && filled > 0 && buf[filled - 1] != b'\n' {
-                    // A last line without a line end is still a row.
-                    buf.truncate(filled);
-                    buf.push(b'\n');
-                    filled += 1;
-                }
-            }
-            let (consumed, failed) = match decoder.decode(&buf[pos..filled]) {
-                Ok(n) => (n, false),
-                // Retry the whole lines buffered so far one by one (see `recover`).
-                Err(_) => match memchr::memrchr(b'\n', &buf[pos..filled]) {
-                    Some(last) => (last + 1, true),
-                    None => (filled - pos, true),
-                },
-            };
-            pos += consumed;
-            let batch_full = consumed == 0 || pos < filled;
-            if !(batch_full || eof || failed) {
-                continue;
-            }
-            let bytes = &buf[batch_start..pos];
-            let flushed = if failed { None } else { decoder.flush().ok() };
-            let decoded = match flushed {
-                Some(batch) => batch,
-                None => {
-                    decoder = new_decoder()?;
-                    self.recover(path, bytes, line_of_batch, ctx)?
-                }
-            };
-            line_of_batch += memchr::memchr_iter(b'\n', bytes).count() as u64;
-            batch_start = pos;
-            if let Some(batch) = decoded
-                && batch.num_rows() > 0
-                && !self.emit(batch, ctx)?
-            {
-                return Ok(false);
-            }
-            if eof && pos == filled {
-                return Ok(true);
-            }
-        }
-    }
-
-    /// Decodes `bytes` (whole lines starting at line `first_line`) one line at a time, keeping
-    /// the good rows and reporting or failing on the bad ones.
-    fn recover(
-        &self,
-        path: &Path,
-        bytes: &[u8],
-        first_line: u64,
-        ctx: &SourceContext,
-    ) -> Result<Option<RecordBatch>> {
-        let schema = &self.options.schema;
-        let mut good = Vec::new();
-        for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match decode_line(self.options.format, schema, line) {
-                Ok(batch) => good.extend(batch),
-                Err(reason) => {
-                    let line_no = first_line + i as u64;
-                    if !self.options.ignore_parse_errors {
-                        return Err(EngineError::MalformedRow {
-                            path: path.to_path_buf(),
-                            line: line_no,
-                            reason,
-                        });
-                    }
-                    ctx.metrics
-                        .record_malformed(format!("{}:{line_no}: {reason}", path.display()));
-                }
-            }
-        }
-        Ok(Some(arrow::compute::concat_batches(schema, &good)?))
+        read_parallel(file, path, &format, &ctx.metrics, |batch| {
+            self.emit(batch, ctx)
+        })
     }
 }
 

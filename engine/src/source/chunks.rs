@@ -1,0 +1,379 @@
+//! Reading a file in parallel: the file is cut into chunks of whole records, worker threads
+//! decode chunks into batches, and the batches come back in file order. Watermarks and
+//! everything else downstream see exactly the rows, in exactly the order, of a sequential
+//! read; only the decoding runs on several cores.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+use super::decode::{Decoder, FileFormat, decode_line};
+use crate::metrics::JobMetrics;
+use crate::{EngineError, Result};
+
+/// Bytes read per chunk (a chunk is extended to end on a record boundary).
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// What decoding needs to know about the file.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkFormat {
+    pub format: FileFormat,
+    pub schema: SchemaRef,
+    pub batch_size: usize,
+    pub ignore_parse_errors: bool,
+}
+
+/// Whole records of a file and the line number of the first.
+struct Chunk {
+    seq: u64,
+    bytes: Vec<u8>,
+    first_line: u64,
+}
+
+/// Cuts a file into chunks that end on record boundaries: a line end outside quotes (CSV
+/// fields may hold quoted line ends; JSON lines escape them).
+struct Splitter<R> {
+    input: R,
+    format: FileFormat,
+    carry: Vec<u8>,
+    next_line: u64,
+    seq: u64,
+    eof: bool,
+}
+
+impl<R: Read> Splitter<R> {
+    fn new(input: R, format: FileFormat) -> Self {
+        Splitter {
+            input,
+            format,
+            carry: Vec::new(),
+            next_line: 1,
+            seq: 0,
+            eof: false,
+        }
+    }
+
+    /// Where the last whole record of `buf` ends, if any record is whole.
+    fn cut(&self, buf: &[u8]) -> Option<usize> {
+        let last = memchr::memrchr(b'\n', buf)?;
+        if self.format == FileFormat::Json {
+            return Some(last + 1);
+        }
+        // A line end ends a record when an even number of quotes precedes it.
+        let quotes: Vec<usize> = memchr::memchr_iter(b'"', buf).collect();
+        if quotes.is_empty() {
+            return Some(last + 1);
+        }
+        let mut end = last;
+        loop {
+            if quotes.partition_point(|q| *q < end) % 2 == 0 {
+                return Some(end + 1);
+            }
+            end = memchr::memrchr(b'\n', &buf[..end])?;
+        }
+    }
+
+    fn next(&mut self) -> std::io::Result<Option<Chunk>> {
+        loop {
+            if self.eof {
+                if self.carry.is_empty() {
+                    return Ok(None);
+                }
+                // A last line without a line end is still a record.
+                if self.carry.last() != Some(&b'\n') {
+                    self.carry.push(b'\n');
+                }
+                let bytes = std::mem::take(&mut self.carry);
+                return Ok(Some(self.chunk(bytes)));
+            }
+            let start = self.carry.len();
+            self.carry.resize(start + CHUNK_BYTES, 0);
+            let mut filled = start;
+            while filled < self.carry.len() {
+                let n = self.input.read(&mut self.carry[filled..])?;
+                if n == 0 {
+                    self.eof = true;
+                    break;
+                }
+                filled += n;
+            }
+            self.carry.truncate(filled);
+            if self.eof {
+                continue;
+            }
+            if let Some(end) = self.cut(&self.carry) {
+                let rest = self.carry.split_off(end);
+                let bytes = std::mem::replace(&mut self.carry, rest);
+                return Ok(Some(self.chunk(bytes)));
+            }
+        }
+    }
+
+    fn chunk(&mut self, bytes: Vec<u8>) -> Chunk {
+        let chunk = Chunk {
+            seq: self.seq,
+            first_line: self.next_line,
+            bytes,
+        };
+        self.seq += 1;
+        self.next_line += memchr::memchr_iter(b'\n', &chunk.bytes).count() as u64;
+        chunk
+    }
+}
+
+/// How many threads decode.
+fn decode_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
+}
+
+/// Reads `input` (the file at `path`), decoding on worker threads, and hands the batches to
+/// `emit` in file order. Stops early, returning false, when `emit` does.
+pub(crate) fn read_parallel(
+    input: impl Read,
+    path: &Path,
+    format: &ChunkFormat,
+    metrics: &Arc<JobMetrics>,
+    mut emit: impl FnMut(RecordBatch) -> Result<bool>,
+) -> Result<bool> {
+    let workers = decode_workers();
+    std::thread::scope(|scope| {
+        let (jobs, job_queue) = sync_channel::<Chunk>(workers);
+        let job_queue = Arc::new(Mutex::new(job_queue));
+        let (done_tx, done) = channel::<(u64, Result<Vec<RecordBatch>>)>();
+        for _ in 0..workers {
+            let done_tx = done_tx.clone();
+            let job_queue = job_queue.clone();
+            scope.spawn(move || {
+                loop {
+                    // One lock per chunk of a megabyte.
+                    let next = job_queue.lock().expect("job queue").recv();
+                    let Ok(chunk) = next else { break };
+                    let batches = decode_chunk(&chunk, path, format, metrics);
+                    if done_tx.send((chunk.seq, batches)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let mut splitter = Splitter::new(input, format.format);
+        let result = pump(&mut splitter, path, workers, &jobs, &done, &mut emit);
+        // Closing the queue lets the workers finish, and the scope end.
+        drop(jobs);
+        result
+    })
+}
+
+/// Feeds chunks to the workers and emits their batches in order.
+fn pump(
+    splitter: &mut Splitter<impl Read>,
+    path: &Path,
+    workers: usize,
+    jobs: &SyncSender<Chunk>,
+    done: &Receiver<(u64, Result<Vec<RecordBatch>>)>,
+    emit: &mut impl FnMut(RecordBatch) -> Result<bool>,
+) -> Result<bool> {
+    let io_error = |source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (mut sent, mut emitted) = (0u64, 0u64);
+    let mut ready: BTreeMap<u64, Result<Vec<RecordBatch>>> = BTreeMap::new();
+    let mut more = true;
+    loop {
+        // Keep every worker busy and one chunk queued each, no more.
+        while more && sent - emitted < 2 * workers as u64 {
+            match splitter.next().map_err(io_error)? {
+                Some(chunk) => {
+                    jobs.send(chunk).map_err(|_| worker_lost())?;
+                    sent += 1;
+                }
+                None => more = false,
+            }
+        }
+        if emitted == sent {
+            return Ok(true);
+        }
+        let (seq, batches) = done.recv().map_err(|_| worker_lost())?;
+        ready.insert(seq, batches);
+        while let Some(batches) = ready.remove(&emitted) {
+            emitted += 1;
+            for batch in batches? {
+                if !emit(batch)? {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+}
+
+fn worker_lost() -> EngineError {
+    EngineError::Other("internal error: a decoding thread stopped".into())
+}
+
+/// Decodes one chunk into batches of up to `batch_size` rows. A batch that fails to decode is
+/// decoded again line by line, to report (or skip) exactly its malformed rows.
+fn decode_chunk(
+    chunk: &Chunk,
+    path: &Path,
+    format: &ChunkFormat,
+    metrics: &JobMetrics,
+) -> Result<Vec<RecordBatch>> {
+    let new_decoder = || Decoder::new(format.format, format.schema.clone(), format.batch_size);
+    let mut decoder = new_decoder()?;
+    let bytes = &chunk.bytes;
+    let mut batches = Vec::new();
+    let (mut pos, mut batch_start, mut line) = (0, 0, chunk.first_line);
+    while pos < bytes.len() {
+        // Each call stops when a batch is full or the chunk is used up: flush after it.
+        let decoded = decoder
+            .decode(&bytes[pos..])
+            .map(|consumed| pos += consumed)
+            .and_then(|()| decoder.flush());
+        let batch = match decoded {
+            Ok(batch) => batch,
+            Err(_) => {
+                // Redo from the batch's start to the end of the chunk, line by line.
+                pos = bytes.len();
+                decoder = new_decoder()?;
+                recover(&bytes[batch_start..], line, path, format, metrics)?
+            }
+        };
+        batches.extend(batch.filter(|b| b.num_rows() > 0));
+        line += memchr::memchr_iter(b'\n', &bytes[batch_start..pos]).count() as u64;
+        batch_start = pos;
+    }
+    Ok(batches)
+}
+
+/// Decodes `bytes` (whole lines starting at line `first_line`) one line at a time, keeping
+/// the good rows and reporting or failing on the bad ones.
+fn recover(
+    bytes: &[u8],
+    first_line: u64,
+    path: &Path,
+    format: &ChunkFormat,
+    metrics: &JobMetrics,
+) -> Result<Option<RecordBatch>> {
+    let mut good = Vec::new();
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match decode_line(format.format, &format.schema, line) {
+            Ok(batch) => good.extend(batch),
+            Err(reason) => {
+                let line_no = first_line + i as u64;
+                if !format.ignore_parse_errors {
+                    return Err(EngineError::MalformedRow {
+                        path: path.to_path_buf(),
+                        line: line_no,
+                        reason,
+                    });
+                }
+                metrics.record_malformed(format!("{}:{line_no}: {reason}", path.display()));
+            }
+        }
+    }
+    Ok(Some(arrow::compute::concat_batches(&format.schema, &good)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(text: &str, format: FileFormat) -> Vec<(String, u64)> {
+        let mut splitter = Splitter::new(text.as_bytes(), format);
+        let mut out = Vec::new();
+        while let Some(c) = splitter.next().unwrap() {
+            out.push((String::from_utf8(c.bytes).unwrap(), c.first_line));
+        }
+        out
+    }
+
+    #[test]
+    fn chunks_end_on_records_and_count_lines() {
+        // Small inputs are one chunk, with a line end added to the last line.
+        assert_eq!(
+            chunks("a,1\nb,2", FileFormat::Csv),
+            vec![("a,1\nb,2\n".into(), 1)]
+        );
+        // A long input is cut at line ends outside quotes only.
+        let record = "x,\"two\nlines\"\n";
+        let text = record.repeat(CHUNK_BYTES / record.len() + 10);
+        let all = chunks(&text, FileFormat::Csv);
+        assert!(all.len() > 1);
+        let mut line = 1;
+        for (bytes, first_line) in &all {
+            assert!(bytes.starts_with("x,\"two\n") && bytes.ends_with("lines\"\n"));
+            assert_eq!(*first_line, line);
+            line += bytes.matches('\n').count() as u64;
+        }
+        assert_eq!(
+            all.iter().map(|(b, _)| b.as_str()).collect::<String>(),
+            text
+        );
+    }
+
+    fn csv(ignore_parse_errors: bool) -> ChunkFormat {
+        ChunkFormat {
+            format: FileFormat::Csv,
+            schema: Arc::new(arrow::datatypes::Schema::new(vec![
+                arrow::datatypes::Field::new("n", arrow::datatypes::DataType::Int64, true),
+                arrow::datatypes::Field::new("s", arrow::datatypes::DataType::Utf8, true),
+            ])),
+            batch_size: 1000,
+            ignore_parse_errors,
+        }
+    }
+
+    /// 200k rows `n,"text"` (several chunks), row 150001 malformed.
+    fn rows_with_a_bad_one() -> Vec<u8> {
+        let mut text = String::new();
+        for n in 1..=200_000 {
+            if n == 150_001 {
+                text.push_str("oops,\"x\"\n");
+            } else {
+                text.push_str(&format!("{n},\"row {n}\"\n"));
+            }
+        }
+        text.into_bytes()
+    }
+
+    #[test]
+    fn parallel_reading_keeps_file_order_and_line_numbers() {
+        let data = rows_with_a_bad_one();
+        assert!(data.len() > 2 * CHUNK_BYTES);
+        let metrics = Arc::new(JobMetrics::default());
+        let err = read_parallel(&data[..], Path::new("t.csv"), &csv(false), &metrics, |_| {
+            Ok(true)
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("t.csv:150001"), "{err}");
+        let mut seen = Vec::new();
+        read_parallel(
+            &data[..],
+            Path::new("t.csv"),
+            &csv(true),
+            &metrics,
+            |batch| {
+                let n = batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .unwrap();
+                seen.extend(n.values().iter().copied());
+                Ok(true)
+            },
+        )
+        .unwrap();
+        let expected: Vec<i64> = (1..=200_000).filter(|n| *n != 150_001).collect();
+        assert_eq!(seen, expected);
+        assert_eq!(JobMetrics::get(&metrics.malformed_rows), 1);
+    }
+}
