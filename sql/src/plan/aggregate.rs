@@ -1,0 +1,342 @@
+//! Planning aggregations: window table functions and window aggregation (including
+//! `SESSION`), and updating `GROUP BY`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema};
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan};
+use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
+use rill_engine::dataflow::NodeId;
+use rill_engine::operator::aggregate::{AggregateCall, GroupBy};
+use rill_engine::operator::{
+    Calc, GroupAggregate, SessionAggregate, WindowAggregate, WindowAssign, WindowOutput,
+};
+use rill_engine::window::WindowKind;
+
+use super::{StreamPlanner, output_schema};
+use crate::error::{SqlError, SqlResult};
+use crate::window::{WINDOW_COLUMNS, WindowTvf};
+
+impl StreamPlanner<'_> {
+    /// `TUMBLE`, `HOP`, `CUMULATE`: rows get their windows.
+    pub(super) fn window_tvf(&mut self, tvf: &WindowTvf) -> SqlResult<NodeId> {
+        if matches!(tvf.kind, WindowKind::Session { .. }) {
+            return Err(SqlError::new(
+                "SESSION windows are supported in window aggregation only: \
+                 GROUP BY window_start, window_end, ...",
+            ));
+        }
+        let input = self.plan_append_only(&tvf.input, "a window function")?;
+        let assign = WindowAssign::new(
+            tvf.kind,
+            tvf.time_index()?,
+            tvf.kept.clone(),
+            output_schema(&tvf.schema),
+        );
+        Ok(self.add(Box::new(assign), input))
+    }
+
+    /// `GROUP BY window_start, window_end, ...` over a window table function.
+    pub(super) fn aggregate(&mut self, aggregate: &Aggregate) -> SqlResult<NodeId> {
+        if let Some(session) = SessionInput::find(aggregate)? {
+            return self.session_aggregate(aggregate, session);
+        }
+        let input_schema = aggregate.input.schema();
+        let window_end = aggregate.group_expr.iter().find_map(|e| match e {
+            Expr::Column(c) if c.name == WINDOW_COLUMNS[1] => Some(c),
+            _ => None,
+        });
+        let has_start = aggregate
+            .group_expr
+            .iter()
+            .any(|e| matches!(e, Expr::Column(c) if c.name == WINDOW_COLUMNS[0]));
+        let (Some(window_end), true) = (window_end, has_start && has_window(&aggregate.input))
+        else {
+            return self.group_aggregate(aggregate);
+        };
+        let window_end = input_schema.index_of_column(window_end)?;
+        let group_by = self.group_by(&aggregate.group_expr, &aggregate.aggr_expr, input_schema)?;
+        let input = self.plan_append_only(&aggregate.input, "window aggregation")?;
+        let (policy, late) = self.late_rows(input, output_schema(input_schema), true)?;
+        let updating = policy.lateness() > 0;
+        let operator = WindowAggregate::new(
+            group_by,
+            window_end,
+            output_schema(&aggregate.schema),
+            &policy,
+            late,
+        );
+        let node = self.add(Box::new(operator), input);
+        if updating {
+            self.updating.insert(node);
+        }
+        Ok(node)
+    }
+
+    /// `GROUP BY` without windows: an updating aggregation.
+    fn group_aggregate(&mut self, aggregate: &Aggregate) -> SqlResult<NodeId> {
+        let group_by = self.group_by(
+            &aggregate.group_expr,
+            &aggregate.aggr_expr,
+            aggregate.input.schema(),
+        )?;
+        let input = self.plan(&aggregate.input)?;
+        let retracting = self.updating.contains(&input);
+        if retracting
+            && let Some(call) = group_by.calls.iter().find(|c| {
+                matches!(
+                    c.function.fun().name(),
+                    "min" | "max" | "first_value" | "last_value"
+                )
+            })
+        {
+            return Err(SqlError::new(format!(
+                "{} over an updating input (an aggregate of an aggregate) is not supported yet: \
+                 it needs every value kept to retract one",
+                c_name(call)
+            )));
+        }
+        let operator = GroupAggregate::new(group_by, output_schema(&aggregate.schema), retracting)?;
+        let node = self.add(Box::new(operator), input);
+        self.updating.insert(node);
+        Ok(node)
+    }
+
+    /// Aggregation over `SESSION`: one operator over the function's input rows.
+    fn session_aggregate(
+        &mut self,
+        aggregate: &Aggregate,
+        session: SessionInput,
+    ) -> SqlResult<NodeId> {
+        let SessionInput {
+            tvf,
+            group_expr,
+            aggr_expr,
+            filters,
+        } = session;
+        let WindowKind::Session { gap } = tvf.kind else {
+            unreachable!("SessionInput holds a SESSION")
+        };
+        let window = |e: &Expr| match e {
+            Expr::Column(c) if c.relation.is_none() => {
+                WINDOW_COLUMNS.iter().position(|w| *w == c.name)
+            }
+            _ => None,
+        };
+        let uses_window = |e: &Expr| {
+            e.column_refs()
+                .iter()
+                .any(|c| c.relation.is_none() && WINDOW_COLUMNS.contains(&c.name.as_str()))
+        };
+        let mut output = Vec::new();
+        let mut keys = Vec::new();
+        for e in &group_expr {
+            match window(e) {
+                Some(0) => output.push(WindowOutput::Start),
+                Some(1) => output.push(WindowOutput::End),
+                Some(_) => output.push(WindowOutput::Time),
+                None if uses_window(e) => {
+                    return Err(SqlError::new(format!(
+                        "a session window's group key can use window columns only as they are: {e}"
+                    )));
+                }
+                None => {
+                    output.push(WindowOutput::Key(keys.len()));
+                    keys.push(e.clone());
+                }
+            }
+        }
+        if !(output.contains(&WindowOutput::Start) && output.contains(&WindowOutput::End)) {
+            return Err(SqlError::new(
+                "aggregation over SESSION must GROUP BY window_start and window_end",
+            ));
+        }
+        for key in &tvf.partition {
+            if !keys.contains(key) {
+                return Err(SqlError::new(format!(
+                    "GROUP BY must include the SESSION's PARTITION BY key {key}"
+                )));
+            }
+        }
+        if aggr_expr.iter().chain(&filters).any(uses_window) {
+            return Err(SqlError::new(
+                "aggregates over SESSION cannot use window_start, window_end or window_time",
+            ));
+        }
+        output.extend((0..aggr_expr.len()).map(WindowOutput::Aggregate));
+        let input_schema = tvf.input.schema();
+        let mut input = self.plan_append_only(&tvf.input, "a window function")?;
+        if let Some(predicate) = conjunction(filters) {
+            let predicate = self.physical(&predicate, input_schema)?;
+            let calc = Calc::new(Some(predicate), None, output_schema(input_schema));
+            input = self.add(Box::new(calc), input);
+        }
+        let group_by = self.group_by(&keys, &aggr_expr, input_schema)?;
+        let (_, late) = self.late_rows(input, output_schema(input_schema), false)?;
+        let operator = SessionAggregate::new(
+            group_by,
+            tvf.time_index()?,
+            gap,
+            output,
+            output_schema(&aggregate.schema),
+            late,
+        )?;
+        Ok(self.add(Box::new(operator), input))
+    }
+
+    /// Keys and aggregate calls of an `Aggregate`, as physical expressions over its input.
+    fn group_by(
+        &self,
+        group_expr: &[Expr],
+        aggr_expr: &[Expr],
+        input_schema: &DFSchema,
+    ) -> SqlResult<GroupBy> {
+        let arrow_schema = input_schema.as_arrow();
+        if group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
+            return Err(SqlError::new(
+                "GROUPING SETS, CUBE and ROLLUP are not supported",
+            ));
+        }
+        let keys = group_expr
+            .iter()
+            .map(|e| self.physical(e, input_schema))
+            .collect::<SqlResult<Vec<_>>>()?;
+        let key_fields = group_expr
+            .iter()
+            .map(|e| {
+                Ok(e.to_field(input_schema)?
+                    .1
+                    .as_ref()
+                    .clone()
+                    .with_nullable(true))
+            })
+            .collect::<SqlResult<Vec<Field>>>()?;
+        let key_schema = Arc::new(Schema::new(key_fields));
+        let mut calls = Vec::with_capacity(aggr_expr.len());
+        for expr in aggr_expr {
+            let planning = PhysicalPlanningContext::default();
+            let lowered = LoweredAggregateBuilder::new(
+                expr,
+                input_schema,
+                arrow_schema,
+                self.state.execution_props(),
+                &planning,
+            )
+            .build()?;
+            if !lowered.order_bys.is_empty() {
+                return Err(SqlError::new(format!(
+                    "ORDER BY inside an aggregate call is not supported: {expr}"
+                )));
+            }
+            calls.push(AggregateCall {
+                function: lowered.aggregate,
+                filter: lowered.filter,
+            });
+        }
+        Ok(GroupBy {
+            keys,
+            key_schema,
+            calls,
+        })
+    }
+}
+
+/// The SQL name of an aggregate call, upper case.
+fn c_name(call: &AggregateCall) -> String {
+    call.function.fun().name().to_ascii_uppercase()
+}
+
+/// The `SESSION` function under an aggregation, with the aggregation's expressions and the
+/// filters in between rewritten onto the function's columns.
+struct SessionInput {
+    tvf: WindowTvf,
+    group_expr: Vec<Expr>,
+    aggr_expr: Vec<Expr>,
+    filters: Vec<Expr>,
+}
+
+impl SessionInput {
+    fn find(aggregate: &Aggregate) -> SqlResult<Option<SessionInput>> {
+        let mut group_expr = aggregate.group_expr.clone();
+        let mut aggr_expr = aggregate.aggr_expr.clone();
+        let mut filters = Vec::new();
+        let mut plan = aggregate.input.as_ref();
+        loop {
+            // Each step maps the columns of `plan` onto expressions over its input.
+            let (map, input): (HashMap<Column, Expr>, &LogicalPlan) = match plan {
+                LogicalPlan::Projection(p) => (
+                    p.schema
+                        .columns()
+                        .into_iter()
+                        .zip(p.expr.iter().map(|e| e.clone().unalias()))
+                        .collect(),
+                    p.input.as_ref(),
+                ),
+                LogicalPlan::SubqueryAlias(a) => (
+                    a.schema
+                        .columns()
+                        .into_iter()
+                        .zip(a.input.schema().columns().into_iter().map(Expr::Column))
+                        .collect(),
+                    a.input.as_ref(),
+                ),
+                LogicalPlan::Filter(f) => {
+                    filters.push(f.predicate.clone());
+                    plan = f.input.as_ref();
+                    continue;
+                }
+                LogicalPlan::Extension(e) => {
+                    return Ok(e
+                        .node
+                        .as_any()
+                        .downcast_ref::<WindowTvf>()
+                        .filter(|t| matches!(t.kind, WindowKind::Session { .. }))
+                        .map(|tvf| SessionInput {
+                            tvf: tvf.clone(),
+                            group_expr,
+                            aggr_expr,
+                            filters,
+                        }));
+                }
+                _ => return Ok(None),
+            };
+            for e in group_expr
+                .iter_mut()
+                .chain(aggr_expr.iter_mut())
+                .chain(filters.iter_mut())
+            {
+                *e = substitute(e.clone(), &map)?;
+            }
+            plan = input;
+        }
+    }
+}
+
+/// `expr` with the columns in `map` replaced.
+pub(super) fn substitute(expr: Expr, map: &HashMap<Column, Expr>) -> SqlResult<Expr> {
+    Ok(expr
+        .transform(|e| match &e {
+            Expr::Column(c) => match map.get(c) {
+                Some(replacement) => Ok(Transformed::yes(replacement.clone())),
+                None => Ok(Transformed::no(e)),
+            },
+            _ => Ok(Transformed::no(e)),
+        })?
+        .data)
+}
+
+/// Whether `plan` reads from a window table function through projections and filters.
+fn has_window(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Extension(e) => e.node.as_any().is::<WindowTvf>(),
+        LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {
+            plan.inputs().into_iter().any(has_window)
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,245 @@
+//! Planning `OVER` windows: window Top-N (`ROW_NUMBER()` over window columns) and `OVER`
+//! aggregates in event-time order.
+
+use std::collections::HashMap;
+
+use arrow::compute::SortOptions;
+use arrow::datatypes::DataType;
+use datafusion::common::{Column, ScalarValue};
+use datafusion::logical_expr::expr::WindowFunctionParams;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{
+    Expr, LogicalPlan, Operator, Window, WindowFrameBound, WindowFrameUnits,
+    WindowFunctionDefinition,
+};
+use datafusion::physical_planner::create_window_expr;
+use rill_engine::dataflow::NodeId;
+use rill_engine::operator::{Frame, OverAggregate, SortKey, WindowRank};
+
+use super::aggregate::substitute;
+use super::{StreamPlanner, output_schema};
+use crate::error::{SqlError, SqlResult};
+use crate::window::{WINDOW_COLUMNS, interval_millis};
+
+impl StreamPlanner<'_> {
+    /// `ROW_NUMBER() OVER (PARTITION BY window_start, window_end, ... ORDER BY ...)` under a
+    /// filter `rownum <= N`: window Top-N (and deduplication with N = 1).
+    pub(super) fn window(&mut self, window: &Window) -> SqlResult<NodeId> {
+        let limit = self.rank_limit.take();
+        let function = match window.window_expr.as_slice() {
+            [e] if matches!(unaliased(e), Expr::WindowFunction(f) if f.fun.name() == "row_number") =>
+            {
+                let Expr::WindowFunction(f) = unaliased(e) else {
+                    unreachable!("matched above")
+                };
+                f
+            }
+            _ => return self.over_aggregate(window),
+        };
+        let name = function.fun.name().to_ascii_uppercase();
+        let params = &function.params;
+        let window_end = params.partition_by.iter().find_map(|e| match e {
+            Expr::Column(c) if c.name == WINDOW_COLUMNS[1] => Some(c),
+            _ => None,
+        });
+        let has_start = params
+            .partition_by
+            .iter()
+            .any(|e| matches!(e, Expr::Column(c) if c.name == WINDOW_COLUMNS[0]));
+        let (Some(window_end), true, "ROW_NUMBER") = (window_end, has_start, name.as_str()) else {
+            return Err(SqlError::new(format!(
+                "{name} OVER (...) is not supported on streams yet: window Top-N needs \
+                 ROW_NUMBER() OVER (PARTITION BY window_start, window_end, ... ORDER BY ...)"
+            )));
+        };
+        let Some(limit) = limit else {
+            return Err(SqlError::new(
+                "ROW_NUMBER() over windows needs a filter on its result: WHERE rownum <= N",
+            ));
+        };
+        let schema = window.input.schema();
+        let window_end = schema.index_of_column(window_end)?;
+        let partition = params
+            .partition_by
+            .iter()
+            .map(|e| self.physical(e, schema))
+            .collect::<SqlResult<Vec<_>>>()?;
+        let order = params
+            .order_by
+            .iter()
+            .map(|sort| {
+                Ok(SortKey {
+                    expr: self.physical(&sort.expr, schema)?,
+                    options: SortOptions {
+                        descending: !sort.asc,
+                        nulls_first: sort.nulls_first,
+                    },
+                })
+            })
+            .collect::<SqlResult<Vec<_>>>()?;
+        let input = self.plan_append_only(&window.input, "window Top-N")?;
+        let (_, late) = self.late_rows(input, output_schema(schema), false)?;
+        let operator = WindowRank::new(
+            window_end,
+            partition,
+            order,
+            limit,
+            output_schema(&window.schema),
+            late,
+        );
+        Ok(self.add(Box::new(operator), input))
+    }
+
+    /// Aggregates `OVER (PARTITION BY ... ORDER BY time ROWS|RANGE ... PRECEDING)`.
+    fn over_aggregate(&mut self, window: &Window) -> SqlResult<NodeId> {
+        let mut shared: Option<&WindowFunctionParams> = None;
+        for expr in &window.window_expr {
+            let Expr::WindowFunction(f) = unaliased(expr) else {
+                return Err(SqlError::new(format!(
+                    "unexpected window expression {expr}"
+                )));
+            };
+            if f.fun.name() == "row_number"
+                || !matches!(f.fun, WindowFunctionDefinition::AggregateUDF(_))
+            {
+                return Err(SqlError::new(format!(
+                    "{} OVER (...) is supported only for window Top-N \
+                     (PARTITION BY window_start, window_end, ...) yet",
+                    f.fun.name().to_ascii_uppercase()
+                )));
+            }
+            let same = |p: &WindowFunctionParams| {
+                p.partition_by == f.params.partition_by
+                    && p.order_by == f.params.order_by
+                    && p.window_frame == f.params.window_frame
+            };
+            match shared {
+                None => shared = Some(&f.params),
+                Some(p) if same(p) => {}
+                Some(_) => {
+                    return Err(SqlError::new(
+                        "all OVER windows of a query must have the same PARTITION BY, \
+                         ORDER BY and frame (as in Flink)",
+                    ));
+                }
+            }
+        }
+        let params = shared.ok_or_else(|| SqlError::new("a window without functions"))?;
+        let schema = window.input.schema();
+        let time = match params.order_by.as_slice() {
+            [sort] if sort.asc => match &sort.expr {
+                Expr::Column(c) => {
+                    let index = schema.index_of_column(c)?;
+                    matches!(schema.field(index).data_type(), DataType::Timestamp(..))
+                        .then_some(index)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(time) = time else {
+            return Err(SqlError::new(
+                "OVER aggregates must be ordered by an event-time column, ascending: \
+                 ORDER BY ts",
+            ));
+        };
+        let frame = &params.window_frame;
+        let bounded = match (&frame.units, &frame.start_bound, &frame.end_bound) {
+            (
+                WindowFrameUnits::Rows,
+                WindowFrameBound::Preceding(n),
+                WindowFrameBound::CurrentRow,
+            ) => match n.cast_to(&DataType::UInt64) {
+                Ok(ScalarValue::UInt64(Some(n))) => Some(Frame::Rows(n as usize)),
+                _ => None,
+            },
+            (
+                WindowFrameUnits::Range,
+                WindowFrameBound::Preceding(v),
+                WindowFrameBound::CurrentRow,
+            ) => interval_millis(&Expr::Literal(v.clone(), None)).map(Frame::Range),
+            _ => None,
+        };
+        let Some(frame) = bounded else {
+            return Err(SqlError::new(format!(
+                "the OVER frame {frame} is not supported on streams yet: use ROWS BETWEEN n \
+                 PRECEDING AND CURRENT ROW or RANGE BETWEEN INTERVAL '...' PRECEDING AND CURRENT ROW"
+            )));
+        };
+        let partition = params
+            .partition_by
+            .iter()
+            .map(|e| self.physical(e, schema))
+            .collect::<SqlResult<Vec<_>>>()?;
+        let planning = PhysicalPlanningContext::default();
+        let functions = window
+            .window_expr
+            .iter()
+            .map(|e| create_window_expr(e, schema, self.state.execution_props(), &planning))
+            .collect::<datafusion::common::Result<Vec<_>>>()?;
+        let input = self.plan_append_only(&window.input, "an OVER aggregate")?;
+        let (_, late) = self.late_rows(input, output_schema(schema), false)?;
+        let operator = OverAggregate::new(
+            partition,
+            time,
+            frame,
+            functions,
+            output_schema(schema),
+            output_schema(&window.schema),
+            late,
+        )?;
+        Ok(self.add(Box::new(operator), input))
+    }
+}
+
+/// The N of a filter `rownum <= N` (or `< N + 1`, `= 1`) on the `ROW_NUMBER()` column of a
+/// window right under `input` (through projections).
+pub(super) fn rank_limit(predicate: &Expr, input: &LogicalPlan) -> SqlResult<Option<usize>> {
+    let mut predicate = predicate.clone();
+    let mut plan = input;
+    while let LogicalPlan::Projection(p) = plan {
+        let map: HashMap<Column, Expr> = p
+            .schema
+            .columns()
+            .into_iter()
+            .zip(p.expr.iter().map(|e| e.clone().unalias()))
+            .collect();
+        predicate = substitute(predicate, &map)?;
+        plan = p.input.as_ref();
+    }
+    let LogicalPlan::Window(window) = plan else {
+        return Ok(None);
+    };
+    let number = window.schema.columns()[window.input.schema().fields().len()].clone();
+    let limit = |e: &Expr| -> Option<usize> {
+        let Expr::BinaryExpr(b) = e else { return None };
+        let (op, value) = match (b.left.as_ref(), b.right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(v, _)) if *c == number => (b.op, v),
+            (Expr::Literal(v, _), Expr::Column(c)) if *c == number => (b.op.swap()?, v),
+            _ => return None,
+        };
+        let ScalarValue::Int64(Some(n)) = value.cast_to(&DataType::Int64).ok()? else {
+            return None;
+        };
+        let n = usize::try_from(n).ok()?;
+        match op {
+            Operator::LtEq => Some(n),
+            Operator::Lt => n.checked_sub(1),
+            Operator::Eq if n == 1 => Some(1),
+            _ => None,
+        }
+    };
+    Ok(split_conjunction(&predicate)
+        .into_iter()
+        .filter_map(limit)
+        .min())
+}
+
+/// `expr` without its aliases.
+fn unaliased(mut expr: &Expr) -> &Expr {
+    while let Expr::Alias(a) = expr {
+        expr = &a.expr;
+    }
+    expr
+}
