@@ -5,6 +5,9 @@ mod calc;
 mod group_aggregate;
 mod over_aggregate;
 mod session_aggregate;
+#[cfg(test)]
+mod testing;
+mod timed;
 mod window_aggregate;
 mod window_assign;
 mod window_rank;

@@ -20,6 +20,7 @@ use datafusion::physical_expr::window::WindowExpr;
 
 use super::Operator;
 use super::aggregate::cast_to;
+use super::timed::Timed;
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
@@ -121,14 +122,6 @@ impl OverAggregate {
             });
             last >= horizon
         });
-    }
-
-    /// Emits the rows whose time is at or before `watermark`, then forgets what no later row
-    /// can reach.
-    fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
-        self.emit_final(watermark, out)?;
-        self.forget(watermark);
-        Ok(())
     }
 
     fn emit_final(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
@@ -245,6 +238,24 @@ impl OverAggregate {
     }
 }
 
+impl Timed for OverAggregate {
+    /// Emits the rows whose time is at or before `watermark`, then forgets what no later row
+    /// can reach.
+    fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        self.emit_final(watermark, out)?;
+        self.forget(watermark);
+        Ok(())
+    }
+
+    fn watermark_mut(&mut self) -> &mut Watermark {
+        &mut self.watermark
+    }
+
+    fn late_rows(&mut self) -> &mut LateRows {
+        &mut self.late
+    }
+}
+
 impl Operator for OverAggregate {
     fn name(&self) -> &str {
         "OverAggregate"
@@ -288,22 +299,18 @@ impl Operator for OverAggregate {
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(watermark, out)?;
-        self.watermark = watermark;
-        out.push(Message::Watermark(watermark));
-        Ok(())
+        self.advance(watermark, out)
     }
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(Watermark::MAX, out)?;
-        self.late.finish()
+        self.finish(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{AsArray, StringArray, TimestampMillisecondArray};
-    use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+    use arrow::array::AsArray;
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
     use datafusion::common::ScalarValue;
     use datafusion::functions_aggregate::sum::sum_udaf;
     use datafusion::logical_expr::{WindowFrame, WindowFrameBound, WindowFrameUnits};
@@ -313,30 +320,16 @@ mod tests {
     use datafusion::physical_expr::window::SlidingAggregateWindowExpr;
 
     use super::*;
+    use crate::operator::testing::{keyed_batch, keyed_schema};
 
     fn input_schema() -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new("key", DataType::Utf8, true),
-            Field::new("v", DataType::Int64, true),
-            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
-        ]))
+        keyed_schema("ts")
     }
 
+    /// Rows `(key, v, ts)`, all with the watermark `stamp` before them.
     fn batch(rows: &[(&str, i64, i64)], stamp: i64) -> ChangeBatch {
-        let data = RecordBatch::try_new(
-            input_schema(),
-            vec![
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
-                Arc::new(TimestampMillisecondArray::from_iter_values(
-                    rows.iter().map(|r| r.2),
-                )),
-            ],
-        )
-        .unwrap();
-        let mut batch = ChangeBatch::inserts(data);
-        batch.watermarks = Some(Int64Array::from(vec![stamp; rows.len()]));
-        batch
+        let rows: Vec<_> = rows.iter().map(|&(k, v, t)| (k, v, t, stamp)).collect();
+        keyed_batch("ts", &rows)
     }
 
     /// `SUM(v) OVER (PARTITION BY key ORDER BY ts <frame>)`.

@@ -15,6 +15,7 @@ use datafusion::physical_plan::aggregates::group_values::GroupValues;
 
 use super::Operator;
 use super::aggregate::{GroupBy, cast_to};
+use super::timed::Timed;
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
@@ -159,6 +160,37 @@ impl SessionAggregate {
         Some(window.slot)
     }
 
+    fn emit(
+        &self,
+        fired: &[(usize, Session)],
+        keys: Vec<ArrayRef>,
+        aggregates: Vec<ArrayRef>,
+        out: &mut Vec<Message>,
+    ) -> Result<()> {
+        let time = |f: &dyn Fn(&Session) -> i64| -> ArrayRef {
+            Arc::new(TimestampMillisecondArray::from_iter_values(
+                fired.iter().map(|(_, s)| f(s)),
+            ))
+        };
+        let mut columns = Vec::with_capacity(self.output.len());
+        for (what, field) in self.output.iter().zip(self.schema.fields()) {
+            let column = match *what {
+                WindowOutput::Start => time(&|s| s.start),
+                WindowOutput::End => time(&|s| s.end),
+                WindowOutput::Time => time(&|s| s.end - 1),
+                WindowOutput::Key(i) => keys[i].clone(),
+                WindowOutput::Aggregate(i) => aggregates[i].clone(),
+            };
+            columns.push(cast_to(column, field.data_type())?);
+        }
+        let mut batch = ChangeBatch::inserts(RecordBatch::try_new(self.schema.clone(), columns)?);
+        batch.watermarks = Some(Int64Array::from(vec![self.watermark; fired.len()]));
+        out.push(Message::Batch(batch));
+        Ok(())
+    }
+}
+
+impl Timed for SessionAggregate {
     /// Emits the sessions complete at `watermark` and compacts the state to the open ones.
     fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
         let closed = |s: &Session| s.end - 1 <= watermark;
@@ -230,33 +262,12 @@ impl SessionAggregate {
         self.emit(&fired, fired_keys, aggregates, out)
     }
 
-    fn emit(
-        &self,
-        fired: &[(usize, Session)],
-        keys: Vec<ArrayRef>,
-        aggregates: Vec<ArrayRef>,
-        out: &mut Vec<Message>,
-    ) -> Result<()> {
-        let time = |f: &dyn Fn(&Session) -> i64| -> ArrayRef {
-            Arc::new(TimestampMillisecondArray::from_iter_values(
-                fired.iter().map(|(_, s)| f(s)),
-            ))
-        };
-        let mut columns = Vec::with_capacity(self.output.len());
-        for (what, field) in self.output.iter().zip(self.schema.fields()) {
-            let column = match *what {
-                WindowOutput::Start => time(&|s| s.start),
-                WindowOutput::End => time(&|s| s.end),
-                WindowOutput::Time => time(&|s| s.end - 1),
-                WindowOutput::Key(i) => keys[i].clone(),
-                WindowOutput::Aggregate(i) => aggregates[i].clone(),
-            };
-            columns.push(cast_to(column, field.data_type())?);
-        }
-        let mut batch = ChangeBatch::inserts(RecordBatch::try_new(self.schema.clone(), columns)?);
-        batch.watermarks = Some(Int64Array::from(vec![self.watermark; fired.len()]));
-        out.push(Message::Batch(batch));
-        Ok(())
+    fn watermark_mut(&mut self) -> &mut Watermark {
+        &mut self.watermark
+    }
+
+    fn late_rows(&mut self) -> &mut LateRows {
+        &mut self.late
     }
 }
 
@@ -330,52 +341,31 @@ impl Operator for SessionAggregate {
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(watermark, out)?;
-        self.watermark = watermark;
-        out.push(Message::Watermark(watermark));
-        Ok(())
+        self.advance(watermark, out)
     }
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(Watermark::MAX, out)?;
-        self.late.finish()
+        self.finish(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{AsArray, RecordBatch, StringArray};
+    use arrow::array::AsArray;
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
     use super::*;
     use crate::late::LatePolicy;
     use crate::metrics::JobMetrics;
     use crate::operator::aggregate::tests::{count_and_sum, rows};
+    use crate::operator::testing::{keyed_batch, keyed_schema};
 
     fn input_schema() -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new("key", DataType::Utf8, true),
-            Field::new("v", DataType::Int64, true),
-            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
-        ]))
+        keyed_schema("ts")
     }
 
-    /// Rows `(key, v, ts, watermark before the row)`.
     fn batch(rows: &[(&str, i64, i64, i64)]) -> ChangeBatch {
-        let data = RecordBatch::try_new(
-            input_schema(),
-            vec![
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
-                Arc::new(TimestampMillisecondArray::from_iter_values(
-                    rows.iter().map(|r| r.2),
-                )),
-            ],
-        )
-        .unwrap();
-        let mut batch = ChangeBatch::inserts(data);
-        batch.watermarks = Some(Int64Array::from_iter_values(rows.iter().map(|r| r.3)));
-        batch
+        keyed_batch("ts", rows)
     }
 
     fn operator() -> (SessionAggregate, Arc<JobMetrics>) {

@@ -13,6 +13,7 @@ use arrow::row::{RowConverter, SortField};
 
 use super::Operator;
 use super::aggregate::{GroupBy, Groups, cast_to};
+use super::timed::Timed;
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::late::{LatePolicy, LateRows};
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
@@ -82,48 +83,6 @@ impl WindowAggregate {
             );
         }
         Ok(self.windows.get_mut(&end).expect("inserted above"))
-    }
-
-    /// Emits the windows complete at `watermark` (oldest first) and the updates of fired
-    /// windows late rows changed; drops the state of windows past their lateness.
-    fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
-        let complete = |end: i64| end.saturating_sub(1) <= watermark;
-        let expired = |end: i64| end.saturating_sub(1).saturating_add(self.lateness) <= watermark;
-        let ends: Vec<i64> = self
-            .windows
-            .range(..)
-            .take_while(|(end, _)| complete(**end))
-            .map(|(end, _)| *end)
-            .collect();
-        for end in ends {
-            let drop = expired(end);
-            let mut window = self.windows.remove(&end).expect("listed above");
-            if window.emitted.is_some() && !window.changed {
-                if !drop {
-                    self.windows.insert(end, window);
-                }
-                continue;
-            }
-            let rows = if drop {
-                window.groups.emit()?
-            } else {
-                window.groups.evaluate_and_keep(&self.group_by)?
-            };
-            let rows = self.batch(rows)?;
-            let change = match window.emitted.take() {
-                None => inserts(rows.clone()),
-                Some(old) => updates(&old, &rows)?,
-            };
-            if let Some(change) = change {
-                out.push(Message::Batch(self.stamped(change)));
-            }
-            if !drop {
-                window.emitted = Some(rows);
-                window.changed = false;
-                self.windows.insert(end, window);
-            }
-        }
-        Ok(())
     }
 
     fn batch(&self, columns: Vec<arrow::array::ArrayRef>) -> Result<RecordBatch> {
@@ -207,6 +166,58 @@ fn updates(old: &RecordBatch, new: &RecordBatch) -> Result<Option<ChangeBatch>> 
     }))
 }
 
+impl Timed for WindowAggregate {
+    /// Emits the windows complete at `watermark` (oldest first) and the updates of fired
+    /// windows late rows changed; drops the state of windows past their lateness.
+    fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        let complete = |end: i64| end.saturating_sub(1) <= watermark;
+        let expired = |end: i64| end.saturating_sub(1).saturating_add(self.lateness) <= watermark;
+        let ends: Vec<i64> = self
+            .windows
+            .range(..)
+            .take_while(|(end, _)| complete(**end))
+            .map(|(end, _)| *end)
+            .collect();
+        for end in ends {
+            let drop = expired(end);
+            let mut window = self.windows.remove(&end).expect("listed above");
+            if window.emitted.is_some() && !window.changed {
+                if !drop {
+                    self.windows.insert(end, window);
+                }
+                continue;
+            }
+            let rows = if drop {
+                window.groups.emit()?
+            } else {
+                window.groups.evaluate_and_keep(&self.group_by)?
+            };
+            let rows = self.batch(rows)?;
+            let change = match window.emitted.take() {
+                None => inserts(rows.clone()),
+                Some(old) => updates(&old, &rows)?,
+            };
+            if let Some(change) = change {
+                out.push(Message::Batch(self.stamped(change)));
+            }
+            if !drop {
+                window.emitted = Some(rows);
+                window.changed = false;
+                self.windows.insert(end, window);
+            }
+        }
+        Ok(())
+    }
+
+    fn watermark_mut(&mut self) -> &mut Watermark {
+        &mut self.watermark
+    }
+
+    fn late_rows(&mut self) -> &mut LateRows {
+        &mut self.late
+    }
+}
+
 impl Operator for WindowAggregate {
     fn name(&self) -> &str {
         "WindowAggregate"
@@ -279,57 +290,32 @@ impl Operator for WindowAggregate {
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(watermark, out)?;
-        self.watermark = watermark;
-        out.push(Message::Watermark(watermark));
-        Ok(())
+        self.advance(watermark, out)
     }
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(Watermark::MAX, out)?;
-        self.late.finish()
+        self.finish(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{RecordBatch, StringArray, TimestampMillisecondArray};
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use arrow::datatypes::{DataType, Field, Schema};
 
     use std::sync::Arc;
 
     use super::*;
     use crate::metrics::JobMetrics;
     use crate::operator::aggregate::tests::{count_and_sum, rows};
+    use crate::operator::testing::{keyed_batch, keyed_schema};
 
     fn input_schema() -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new("key", DataType::Utf8, true),
-            Field::new("v", DataType::Int64, true),
-            Field::new(
-                "window_end",
-                DataType::Timestamp(TimeUnit::Millisecond, None),
-                true,
-            ),
-        ]))
+        keyed_schema("window_end")
     }
 
-    /// Rows `(key, v, window_end)`, each with the watermark current before it.
     fn batch(rows: &[(&str, i64, i64, i64)]) -> ChangeBatch {
-        let data = RecordBatch::try_new(
-            input_schema(),
-            vec![
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
-                Arc::new(TimestampMillisecondArray::from_iter_values(
-                    rows.iter().map(|r| r.2),
-                )),
-            ],
-        )
-        .unwrap();
-        let mut batch = ChangeBatch::inserts(data);
-        batch.watermarks = Some(Int64Array::from_iter_values(rows.iter().map(|r| r.3)));
-        batch
+        keyed_batch("window_end", rows)
     }
 
     fn operator() -> (WindowAggregate, Arc<JobMetrics>) {

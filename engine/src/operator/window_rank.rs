@@ -16,6 +16,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::Operator;
 use super::aggregate::cast_to;
+use super::timed::Timed;
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
@@ -69,25 +70,6 @@ impl WindowRank {
     /// How many windows hold rows.
     pub fn open_windows(&self) -> usize {
         self.windows.len()
-    }
-
-    fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
-        let open = match watermark.checked_add(2) {
-            Some(bound) => self.windows.split_off(&bound),
-            None => BTreeMap::new(),
-        };
-        for (_, batches) in std::mem::replace(&mut self.windows, open) {
-            let Some(first) = batches.first() else {
-                continue;
-            };
-            let rows = concat_batches(&first.schema(), &batches)?;
-            if let Some(ranked) = self.rank(&rows)? {
-                let mut batch = ChangeBatch::inserts(ranked);
-                batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
-                out.push(Message::Batch(batch));
-            }
-        }
-        Ok(())
     }
 
     /// The first `limit` rows of each partition of one window's `rows`, numbered.
@@ -150,6 +132,35 @@ impl WindowRank {
     }
 }
 
+impl Timed for WindowRank {
+    fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        let open = match watermark.checked_add(2) {
+            Some(bound) => self.windows.split_off(&bound),
+            None => BTreeMap::new(),
+        };
+        for (_, batches) in std::mem::replace(&mut self.windows, open) {
+            let Some(first) = batches.first() else {
+                continue;
+            };
+            let rows = concat_batches(&first.schema(), &batches)?;
+            if let Some(ranked) = self.rank(&rows)? {
+                let mut batch = ChangeBatch::inserts(ranked);
+                batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
+                out.push(Message::Batch(batch));
+            }
+        }
+        Ok(())
+    }
+
+    fn watermark_mut(&mut self) -> &mut Watermark {
+        &mut self.watermark
+    }
+
+    fn late_rows(&mut self) -> &mut LateRows {
+        &mut self.late
+    }
+}
+
 impl Operator for WindowRank {
     fn name(&self) -> &str {
         "WindowRank"
@@ -194,37 +205,26 @@ impl Operator for WindowRank {
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(watermark, out)?;
-        self.watermark = watermark;
-        out.push(Message::Watermark(watermark));
-        Ok(())
+        self.advance(watermark, out)
     }
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(Watermark::MAX, out)?;
-        self.late.finish()
+        self.finish(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{AsArray, StringArray, TimestampMillisecondArray};
-    use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+    use arrow::array::AsArray;
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
     use datafusion::physical_expr::expressions::Column;
 
     use super::*;
+    use crate::operator::testing::{keyed_batch, keyed_schema};
 
     #[test]
     fn keeps_the_first_n_per_partition_ties_in_arrival_order_and_frees_the_window() {
-        let input = Arc::new(Schema::new(vec![
-            Field::new("key", DataType::Utf8, true),
-            Field::new("v", DataType::Int64, true),
-            Field::new(
-                "window_end",
-                DataType::Timestamp(TimeUnit::Millisecond, None),
-                true,
-            ),
-        ]));
+        let input = keyed_schema("window_end");
         let mut fields = input.fields().to_vec();
         fields.push(Arc::new(Field::new("rownum", DataType::Int64, true)));
         let output = Arc::new(Schema::new(fields));
@@ -245,26 +245,18 @@ mod tests {
             output,
             late,
         );
-        let rows = [
+        let rows: Vec<(&str, i64, i64, i64)> = [
             ("a", 1, 10),
             ("b", 5, 10),
             ("a", 3, 10),
             ("a", 3, 10),
             ("a", 9, 20),
-        ];
-        let data = RecordBatch::try_new(
-            input,
-            vec![
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
-                Arc::new(TimestampMillisecondArray::from_iter_values(
-                    rows.iter().map(|r| r.2),
-                )),
-            ],
-        )
-        .unwrap();
+        ]
+        .iter()
+        .map(|&(k, v, end)| (k, v, end, NO_WATERMARK))
+        .collect();
         let mut out = Vec::new();
-        op.on_batch(0, ChangeBatch::inserts(data), &mut out)
+        op.on_batch(0, keyed_batch("window_end", &rows), &mut out)
             .unwrap();
         op.on_watermark(9, &mut out).unwrap();
         assert_eq!(op.open_windows(), 1);
