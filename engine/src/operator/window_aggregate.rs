@@ -13,10 +13,10 @@ use arrow::row::{RowConverter, SortField};
 
 use super::Operator;
 use super::aggregate::{GroupBy, Groups, cast_to};
-use super::timed::Timed;
+use super::timed::{Timed, rows_by_window};
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::late::{LatePolicy, LateRows};
-use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
+use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
 /// One window's groups and what was last emitted for them.
@@ -234,54 +234,16 @@ impl Operator for WindowAggregate {
                 "window aggregation needs an insert-only input".into(),
             ));
         }
-        let rows = batch.num_rows();
-        let stamps = batch.watermarks.as_ref().map(|w| w.values().clone());
-        // A row is late when its window fired at the watermark current before it (Flink: the
-        // window's last instant is at or before the watermark) and, with an allowed lateness,
-        // its state is gone too; a NULL end is never open.
-        let mut ends = Vec::with_capacity(rows);
-        let mut row = 0;
-        let lateness = self.lateness;
-        for_each_millis(batch.data.column(self.window_end), |end| {
-            let watermark = stamps
-                .as_ref()
-                .map_or(self.watermark, |s| s[row])
-                .max(self.watermark);
-            let open = end.is_some_and(|e| (e - 1).saturating_add(lateness) > watermark);
-            ends.push(if open { end } else { None });
-            row += 1;
-        })?;
+        let split = rows_by_window(&batch, self.window_end, self.watermark, self.lateness)?;
+        self.late.record(&batch.data, split.late)?;
         let input = self.group_by.evaluate(&batch.data)?;
-        let first = ends.first().copied().flatten();
-        let windows: Vec<(i64, Vec<u32>)> = if let Some(end) = first
-            && ends.iter().all(|e| *e == first)
-        {
-            vec![(end, vec![])]
-        } else {
-            // Rows by window, in one pass: a batch spans few windows, so a short list will do.
-            let mut windows: Vec<(i64, Vec<u32>)> = Vec::new();
-            let mut late = Vec::new();
-            for (row, end) in ends.iter().enumerate() {
-                let Some(end) = *end else {
-                    late.push(row as u32);
-                    continue;
-                };
-                match windows.iter_mut().rev().find(|(e, _)| *e == end) {
-                    Some((_, rows)) => rows.push(row as u32),
-                    None => windows.push((end, vec![row as u32])),
-                }
-            }
-            self.late.record(&batch.data, late)?;
-            windows
-        };
-        for (end, rows) in windows {
+        for (end, rows) in split.windows {
             let window = self.window(end)?;
-            if rows.is_empty() {
-                window.groups.update(&input)?;
-            } else {
-                window
+            match rows {
+                None => window.groups.update(&input)?,
+                Some(rows) => window
                     .groups
-                    .update(&input.take(&UInt32Array::from(rows))?)?;
+                    .update(&input.take(&UInt32Array::from(rows))?)?,
             }
             // A row for a window that already fired is a late update.
             window.changed |= window.emitted.is_some();
@@ -300,7 +262,6 @@ impl Operator for WindowAggregate {
 
 #[cfg(test)]
 mod tests {
-
     use arrow::datatypes::{DataType, Field, Schema};
 
     use std::sync::Arc;

@@ -16,10 +16,10 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::Operator;
 use super::aggregate::cast_to;
-use super::timed::Timed;
+use super::timed::{Timed, rows_by_window};
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
-use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
+use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
 /// An ORDER BY key.
@@ -177,27 +177,12 @@ impl Operator for WindowRank {
                 "window Top-N needs an insert-only input".into(),
             ));
         }
-        let stamps = batch.watermarks.as_ref().map(|w| w.values().clone());
-        let mut by_window: Vec<(i64, Vec<u32>)> = Vec::new();
-        let mut late = Vec::new();
-        let mut row = 0usize;
-        for_each_millis(batch.data.column(self.window_end), |end| {
-            let watermark = stamps.as_ref().map_or(self.watermark, |s| s[row]);
-            match end.filter(|e| e - 1 > watermark.max(self.watermark)) {
-                Some(end) => match by_window.iter_mut().rev().find(|(e, _)| *e == end) {
-                    Some((_, rows)) => rows.push(row as u32),
-                    None => by_window.push((end, vec![row as u32])),
-                },
-                None => late.push(row as u32),
-            }
-            row += 1;
-        })?;
-        self.late.record(&batch.data, late)?;
-        for (end, rows) in by_window {
-            let part = if rows.len() == batch.num_rows() {
-                batch.data.clone()
-            } else {
-                take_record_batch(&batch.data, &UInt32Array::from(rows))?
+        let split = rows_by_window(&batch, self.window_end, self.watermark, 0)?;
+        self.late.record(&batch.data, split.late)?;
+        for (end, rows) in split.windows {
+            let part = match rows {
+                None => batch.data.clone(),
+                Some(rows) => take_record_batch(&batch.data, &UInt32Array::from(rows))?,
             };
             self.windows.entry(end).or_default().push(part);
         }
