@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -153,7 +154,21 @@ pub(crate) fn read_parallel(
                     // One lock per chunk of a megabyte.
                     let next = job_queue.lock().expect("job queue").recv();
                     let Ok(chunk) = next else { break };
-                    let batches = decode_chunk(&chunk, path, format, metrics);
+                    // A panic must still answer for its chunk, or the reader waits forever.
+                    let batches = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        decode_chunk(&chunk, path, format, metrics)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        let reason = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        Err(EngineError::Other(format!(
+                            "internal error while decoding {}: {reason}",
+                            path.display()
+                        )))
+                    });
                     if done_tx.send((chunk.seq, batches)).is_err() {
                         break;
                     }

@@ -1,0 +1,132 @@
+//! A fast parser for the one timestamp text Flink writes and reads by default:
+//! `YYYY-MM-DD HH:MM:SS[.fraction]` (also with `T`), in UTC.
+
+use arrow::array::{Array, Int64Array, StringArray};
+use arrow::datatypes::TimeUnit;
+
+/// Parses every value of `text` into `unit`s since the epoch; `None` when a value has another
+/// form (the caller then uses a general parser). NULLs stay NULL.
+pub(super) fn parse_column(text: &StringArray, unit: TimeUnit) -> Option<Int64Array> {
+    let mut values = Vec::with_capacity(text.len());
+    for i in 0..text.len() {
+        values.push(if text.is_null(i) {
+            0
+        } else {
+            parse(text.value(i).as_bytes(), unit)?
+        });
+    }
+    Some(Int64Array::new(values.into(), text.nulls().cloned()))
+}
+
+/// One value, or `None` if it is not of the fast form or not a valid time.
+fn parse(s: &[u8], unit: TimeUnit) -> Option<i64> {
+    if s.len() < 19
+        || s[4] != b'-'
+        || s[7] != b'-'
+        || !matches!(s[10], b' ' | b'T')
+        || s[13] != b':'
+        || s[16] != b':'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        s[range].iter().try_fold(0i64, |n, b| {
+            b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+        })
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    // Fraction digits, scaled to nanoseconds.
+    let mut nanos = 0i64;
+    if s.len() > 19 {
+        let digits = &s[20..];
+        if s[19] != b'.' || digits.is_empty() || digits.len() > 9 {
+            return None;
+        }
+        nanos = num(20..s.len())? * 10i64.pow(9 - digits.len() as u32);
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
+    Some(match unit {
+        TimeUnit::Second => seconds,
+        TimeUnit::Millisecond => seconds * 1_000 + nanos / 1_000_000,
+        TimeUnit::Microsecond => seconds * 1_000_000 + nanos / 1_000,
+        TimeUnit::Nanosecond => seconds.checked_mul(1_000_000_000)?.checked_add(nanos)?,
+    })
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::compute::cast;
+    use arrow::datatypes::DataType;
+
+    use super::*;
+
+    #[test]
+    fn agrees_with_arrow_and_declines_other_forms() {
+        let texts = [
+            "2024-01-01 00:00:00.075",
+            "1970-01-01 00:00:00",
+            "1969-12-31 23:59:59.999",
+            "2000-02-29 12:34:56.5",
+            "2024-12-31T23:59:59.123456",
+            "1900-03-01 00:00:00.000001",
+        ];
+        for unit in [
+            TimeUnit::Millisecond,
+            TimeUnit::Microsecond,
+            TimeUnit::Nanosecond,
+        ] {
+            let text = StringArray::from(texts.to_vec());
+            let ours = parse_column(&text, unit).unwrap();
+            let arrow = cast(&text, &DataType::Timestamp(unit, None)).unwrap();
+            let arrow = cast(&arrow, &DataType::Int64).unwrap();
+            assert_eq!(
+                &ours,
+                arrow.as_any().downcast_ref::<Int64Array>().unwrap(),
+                "{unit:?}"
+            );
+        }
+        for other in [
+            "2023-02-29 00:00:00",
+            "2024-01-01",
+            "2024-01-01 24:00:00",
+            "2024-01-01 00:00:00Z",
+            "x",
+        ] {
+            assert_eq!(
+                parse(other.as_bytes(), TimeUnit::Millisecond),
+                None,
+                "{other}"
+            );
+        }
+    }
+}
