@@ -26,6 +26,9 @@ pub enum EngineError {
     DataFusion(#[from] DataFusionError),
     #[error("sink {name}: {reason}")]
     Sink { name: String, reason: String },
+    /// Whoever read the output stopped reading (e.g. `rill ... | head`): not a failure.
+    #[error("the output was closed")]
+    OutputClosed,
     #[error("{0}")]
     Other(String),
 }

@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rill_engine::JobMetrics;
 use rill_engine::format::millis_text;
+use rill_engine::{EngineError, JobMetrics};
 use rill_sql::parser::split_script;
 use rill_sql::script::Variables;
 use rill_sql::{Outcome, Session, SessionOptions, SqlError};
@@ -126,6 +126,8 @@ async fn run_job(dataflow: rill_engine::Dataflow) -> Result<(), Failure> {
         _ = tokio::signal::ctrl_c() => None,
     };
     let result = match finished {
+        // A reader that stopped reading (`| head`) ends the query quietly.
+        Some(Err(EngineError::OutputClosed)) => Ok(()),
         Some(result) => result.map_err(|e| Failure::Run(e.to_string())),
         None => {
             job.cancel();

@@ -579,3 +579,24 @@ fn late_rows_within_the_allowed_lateness_update_the_window() {
     let err = assert_clean_failure(&rill(&["-c", &missing]));
     assert!(err.contains("needs 'rill.allowed-lateness'"), "{err}");
 }
+
+#[test]
+fn a_reader_that_stops_reading_ends_the_query_quietly() {
+    use std::io::BufRead;
+    // More output (80 kB) than a pipe holds, so writing goes on after the reader is gone.
+    let sql = format!("{}SELECT * FROM ticks", ticks_ddl(&ticks(), ""));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["-c", &sql])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("2024-01-01"), "{first}");
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+}

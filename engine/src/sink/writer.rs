@@ -92,6 +92,9 @@ impl WriterSink {
     }
 
     fn io_error(&self, e: std::io::Error) -> EngineError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe && matches!(self.target, Target::Stream(_)) {
+            return EngineError::OutputClosed;
+        }
         let name = match &self.target {
             Target::File { path, .. } => path.display().to_string(),
             Target::Stream(_) => self.name.clone(),
