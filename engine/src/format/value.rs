@@ -212,17 +212,41 @@ fn push_timestamp(out: &mut String, v: i64, unit: TimeUnit) {
     let (secs, frac) = (v.div_euclid(per_sec), v.rem_euclid(per_sec));
     let (days, sec_of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        sec_of_day / 3600,
-        sec_of_day / 60 % 60,
-        sec_of_day % 60
-    );
+    // Digits by hand: `write!` with widths is a large share of writing a result.
+    if (0..=9999).contains(&y) {
+        push_padded(out, y as u64, 4);
+    } else {
+        let _ = write!(out, "{y:04}");
+    }
+    for (separator, value) in [
+        ('-', u64::from(m)),
+        ('-', u64::from(d)),
+        (' ', (sec_of_day / 3600) as u64),
+        (':', (sec_of_day / 60 % 60) as u64),
+        (':', (sec_of_day % 60) as u64),
+    ] {
+        out.push(separator);
+        push_padded(out, value, 2);
+    }
     let digits = fraction_digits(unit);
     if digits > 0 {
-        let _ = write!(out, ".{frac:0digits$}");
+        out.push('.');
+        push_padded(out, frac as u64, digits);
     }
+}
+
+/// Appends `value` in decimal, zero-padded to `width` digits.
+fn push_padded(out: &mut String, value: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut v = value;
+    let mut i = buf.len();
+    while v > 0 {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    let start = (buf.len() - width).min(i);
+    out.push_str(std::str::from_utf8(&buf[start..]).expect("ASCII digits"));
 }
 
 /// (year, month, day) of a day number since 1970-01-01 (Howard Hinnant's algorithm).
@@ -283,6 +307,12 @@ mod tests {
         s.clear();
         push_timestamp(&mut s, 951_782_400, TimeUnit::Second);
         assert_eq!(s, "2000-02-29 00:00:00");
+        s.clear();
+        push_timestamp(&mut s, 1_000_001, TimeUnit::Microsecond);
+        assert_eq!(s, "1970-01-01 00:00:01.000001");
+        s.clear();
+        push_timestamp(&mut s, -59_000_000_000_000, TimeUnit::Millisecond);
+        assert_eq!(s, "0100-05-13 15:06:40.000", "checked with Python datetime");
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
     }
 
