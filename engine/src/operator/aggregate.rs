@@ -77,10 +77,19 @@ impl GroupBy {
     /// Empty groups with fresh accumulators.
     pub fn new_groups(&self) -> Result<Groups> {
         Ok(Groups {
-            values: self.new_key_table()?,
+            values: self.new_key_table_if_keyed()?,
+            single: false,
             accumulators: self.new_accumulators()?,
             ids: Vec::new(),
         })
+    }
+
+    /// A key table, or none without keys (all rows in one group).
+    fn new_key_table_if_keyed(&self) -> Result<Option<Box<dyn GroupValues>>> {
+        match self.key_schema.fields().is_empty() {
+            true => Ok(None),
+            false => self.new_key_table().map(Some),
+        }
     }
 
     /// An empty table numbering distinct keys.
@@ -124,7 +133,10 @@ impl GroupInput {
 
 /// A set of groups and their running aggregates.
 pub struct Groups {
-    values: Box<dyn GroupValues>,
+    /// Numbers the keys; `None` without keys, when all rows share one group.
+    values: Option<Box<dyn GroupValues>>,
+    /// Without keys: whether the one group has rows.
+    single: bool,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     ids: Vec<usize>,
 }
@@ -133,8 +145,14 @@ impl Groups {
     /// Adds rows: each goes to the group of its keys, new groups are made as needed.
     pub fn update(&mut self, input: &GroupInput) -> Result<()> {
         self.ids.clear();
-        self.values.intern(&input.keys, &mut self.ids)?;
-        let total = self.values.len();
+        match &mut self.values {
+            Some(values) => values.intern(&input.keys, &mut self.ids)?,
+            None => {
+                self.ids.resize(input.rows, 0);
+                self.single |= input.rows > 0;
+            }
+        }
+        let total = self.len();
         for (accumulator, (args, filter)) in self.accumulators.iter_mut().zip(&input.arguments) {
             accumulator.update_batch(args, &self.ids, filter.as_ref(), total)?;
         }
@@ -143,18 +161,29 @@ impl Groups {
 
     /// The number of groups.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.values
+            .as_ref()
+            .map_or(usize::from(self.single), |v| v.len())
     }
 
     /// Whether there are no groups.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.len() == 0
+    }
+
+    /// The key columns of every group, which leave the key table.
+    fn emit_keys(&mut self) -> Result<Vec<ArrayRef>> {
+        self.single = false;
+        match &mut self.values {
+            Some(values) => Ok(values.emit(EmitTo::All)?),
+            None => Ok(vec![]),
+        }
     }
 
     /// Every group's keys and then its aggregates, in order of the groups' first rows. The
     /// groups are gone afterwards.
     pub fn emit(&mut self) -> Result<Vec<ArrayRef>> {
-        let mut columns = self.values.emit(EmitTo::All)?;
+        let mut columns = self.emit_keys()?;
         for accumulator in &mut self.accumulators {
             columns.push(accumulator.evaluate(EmitTo::All)?);
         }
@@ -166,11 +195,17 @@ impl Groups {
     /// Every group's keys and then its aggregates, like [`Groups::emit`], but the groups stay
     /// (with the same numbers) to take more rows. Costs a copy of the accumulators' state.
     pub fn evaluate_and_keep(&mut self, group_by: &GroupBy) -> Result<Vec<ArrayRef>> {
-        let mut columns = self.values.emit(EmitTo::All)?;
-        self.values = group_by.new_key_table()?;
+        let total = self.len();
+        let mut columns = self.emit_keys()?;
+        self.values = group_by.new_key_table_if_keyed()?;
         self.ids.clear();
-        self.values.intern(&columns, &mut self.ids)?;
-        let total = self.values.len();
+        match &mut self.values {
+            Some(values) => values.intern(&columns, &mut self.ids)?,
+            None => {
+                self.ids.resize(total, 0);
+                self.single = total > 0;
+            }
+        }
         let mut kept = group_by.new_accumulators()?;
         let mut results = group_by.new_accumulators()?;
         for ((accumulator, keep), result) in self

@@ -5,13 +5,17 @@
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Int8Array, Int64Array, UInt32Array};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int8Array, Int64Array, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::{RowConverter, SortField};
+use datafusion::common::ScalarValue;
 
 use super::Operator;
+use super::WindowOutput;
 use super::aggregate::{GroupBy, Groups, cast_to};
 use super::timed::{Timed, rows_by_window};
 use crate::batch::{ChangeBatch, Message, RowKind};
@@ -22,6 +26,8 @@ use crate::{EngineError, Result};
 /// One window's groups and what was last emitted for them.
 struct Window {
     groups: Groups,
+    /// `window_start`, when the output has it (taken from the window's first row).
+    start: Option<ScalarValue>,
     /// The rows emitted when the window fired (kept only with an allowed lateness).
     emitted: Option<RecordBatch>,
     /// Whether late rows changed the groups since.
@@ -30,10 +36,15 @@ struct Window {
 
 /// Aggregates rows per window and group, emitting each window once it is complete.
 pub struct WindowAggregate {
+    /// The keys other than the window's columns, which are constant in a window and so
+    /// are not hashed, and the aggregates.
     group_by: GroupBy,
     /// The input column holding `window_end`.
     window_end: usize,
-    /// Keys, then aggregates.
+    /// The input column holding `window_start`, when the output has it.
+    window_start: Option<usize>,
+    /// What each output column holds.
+    layout: Vec<WindowOutput>,
     schema: SchemaRef,
     /// Windows with state, by end.
     windows: BTreeMap<i64, Window>,
@@ -45,11 +56,14 @@ pub struct WindowAggregate {
 }
 
 impl WindowAggregate {
-    /// Groups by `group_by` within the windows whose end is in input column `window_end`;
-    /// late rows are handled by `late` with the lateness of `policy`.
+    /// Groups by `group_by` within the windows whose end is in input column `window_end`
+    /// (and start in `window_start`); `layout` says what each column of `schema` holds; late
+    /// rows are handled by `late` with the lateness of `policy`.
     pub fn new(
         group_by: GroupBy,
         window_end: usize,
+        window_start: Option<usize>,
+        layout: Vec<WindowOutput>,
         schema: SchemaRef,
         policy: &LatePolicy,
         late: LateRows,
@@ -57,6 +71,8 @@ impl WindowAggregate {
         WindowAggregate {
             group_by,
             window_end,
+            window_start,
+            layout,
             schema,
             windows: BTreeMap::new(),
             lateness: policy.lateness(),
@@ -70,28 +86,58 @@ impl WindowAggregate {
         self.windows.len()
     }
 
-    fn window(&mut self, end: i64) -> Result<&mut Window> {
+    /// The window ending at `end`, made if new from `row` of `batch`, its first row.
+    fn window(&mut self, end: i64, batch: &RecordBatch, row: usize) -> Result<&mut Window> {
         if !self.windows.contains_key(&end) {
-            let groups = self.group_by.new_groups()?;
-            self.windows.insert(
-                end,
-                Window {
-                    groups,
-                    emitted: None,
-                    changed: false,
-                },
-            );
+            let start = self
+                .window_start
+                .map(|c| ScalarValue::try_from_array(batch.column(c), row))
+                .transpose()?;
+            let window = Window {
+                groups: self.group_by.new_groups()?,
+                start,
+                emitted: None,
+                changed: false,
+            };
+            self.windows.insert(end, window);
         }
         Ok(self.windows.get_mut(&end).expect("inserted above"))
     }
 
-    fn batch(&self, columns: Vec<arrow::array::ArrayRef>) -> Result<RecordBatch> {
-        let columns = columns
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| cast_to(c, f.data_type()))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    /// The output rows of a window ending at `end`: `values` are its groups' keys, then
+    /// aggregates, for `rows` groups.
+    fn batch(
+        &self,
+        start: Option<&ScalarValue>,
+        end: i64,
+        rows: usize,
+        values: Vec<ArrayRef>,
+    ) -> Result<RecordBatch> {
+        let keys = self.group_by.keys.len();
+        let constant =
+            |t: i64| -> ArrayRef { Arc::new(TimestampMillisecondArray::from(vec![t; rows])) };
+        let mut columns = Vec::with_capacity(self.layout.len());
+        for (what, field) in self.layout.iter().zip(self.schema.fields()) {
+            let column = match *what {
+                WindowOutput::Start => match start {
+                    Some(start) => start.to_array_of_size(rows)?,
+                    None => {
+                        return Err(EngineError::Other("internal error: no window start".into()));
+                    }
+                },
+                WindowOutput::End => constant(end),
+                WindowOutput::Time => constant(end - 1),
+                WindowOutput::Key(i) => values[i].clone(),
+                WindowOutput::Aggregate(i) => values[keys + i].clone(),
+            };
+            columns.push(cast_to(column, field.data_type())?);
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &options,
+        )?)
     }
 
     /// `batch` with every row stamped with the watermark before this firing.
@@ -187,12 +233,13 @@ impl Timed for WindowAggregate {
                 }
                 continue;
             }
-            let rows = if drop {
+            let groups = window.groups.len();
+            let values = if drop {
                 window.groups.emit()?
             } else {
                 window.groups.evaluate_and_keep(&self.group_by)?
             };
-            let rows = self.batch(rows)?;
+            let rows = self.batch(window.start.as_ref(), end, groups, values)?;
             let change = match window.emitted.take() {
                 None => inserts(rows.clone()),
                 Some(old) => updates(&old, &rows)?,
@@ -238,7 +285,8 @@ impl Operator for WindowAggregate {
         self.late.record(&batch.data, split.late)?;
         let input = self.group_by.evaluate(&batch.data)?;
         for (end, rows) in split.windows {
-            let window = self.window(end)?;
+            let first = rows.as_ref().map_or(0, |r| r[0] as usize);
+            let window = self.window(end, &batch.data, first)?;
             match rows {
                 None => window.groups.update(&input)?,
                 Some(rows) => window
@@ -287,9 +335,16 @@ mod tests {
             Field::new("total", DataType::Int64, true),
         ]));
         let late = LateRows::new(&LatePolicy::Drop, input_schema(), metrics.clone()).unwrap();
+        let layout = vec![
+            WindowOutput::Key(0),
+            WindowOutput::Aggregate(0),
+            WindowOutput::Aggregate(1),
+        ];
         let op = WindowAggregate::new(
             count_and_sum(input_schema()),
             2,
+            None,
+            layout,
             output,
             &LatePolicy::Drop,
             late,

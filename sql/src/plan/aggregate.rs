@@ -60,13 +60,24 @@ impl StreamPlanner<'_> {
             return self.group_aggregate(aggregate);
         };
         let window_end = input_schema.index_of_column(window_end)?;
-        let group_by = self.group_by(&aggregate.group_expr, &aggregate.aggr_expr, input_schema)?;
+        let window_start = aggregate.group_expr.iter().find_map(|e| match e {
+            Expr::Column(c) if c.name == WINDOW_COLUMNS[0] => Some(c),
+            _ => None,
+        });
+        let window_start = window_start
+            .map(|c| input_schema.index_of_column(c))
+            .transpose()?;
+        // The window's columns are constant in a window: only the other keys are hashed.
+        let (layout, keys) = window_layout(&aggregate.group_expr, aggregate.aggr_expr.len());
+        let group_by = self.group_by(&keys, &aggregate.aggr_expr, input_schema)?;
         let input = self.plan_append_only(&aggregate.input, "window aggregation")?;
         let (policy, late) = self.late_rows(input, output_schema(input_schema), true)?;
         let updating = policy.lateness() > 0;
         let operator = WindowAggregate::new(
             group_by,
             window_end,
+            window_start,
+            layout,
             output_schema(&aggregate.schema),
             &policy,
             late,
@@ -122,34 +133,16 @@ impl StreamPlanner<'_> {
         let WindowKind::Session { gap } = tvf.kind else {
             unreachable!("SessionInput holds a SESSION")
         };
-        let window = |e: &Expr| match e {
-            Expr::Column(c) if c.relation.is_none() => {
-                WINDOW_COLUMNS.iter().position(|w| *w == c.name)
-            }
-            _ => None,
-        };
         let uses_window = |e: &Expr| {
             e.column_refs()
                 .iter()
                 .any(|c| c.relation.is_none() && WINDOW_COLUMNS.contains(&c.name.as_str()))
         };
-        let mut output = Vec::new();
-        let mut keys = Vec::new();
-        for e in &group_expr {
-            match window(e) {
-                Some(0) => output.push(WindowOutput::Start),
-                Some(1) => output.push(WindowOutput::End),
-                Some(_) => output.push(WindowOutput::Time),
-                None if uses_window(e) => {
-                    return Err(SqlError::new(format!(
-                        "a session window's group key can use window columns only as they are: {e}"
-                    )));
-                }
-                None => {
-                    output.push(WindowOutput::Key(keys.len()));
-                    keys.push(e.clone());
-                }
-            }
+        let (output, keys) = window_layout(&group_expr, aggr_expr.len());
+        if let Some(key) = keys.iter().find(|k| uses_window(k)) {
+            return Err(SqlError::new(format!(
+                "a session window's group key can use window columns only as they are: {key}"
+            )));
         }
         if !(output.contains(&WindowOutput::Start) && output.contains(&WindowOutput::End)) {
             return Err(SqlError::new(
@@ -168,7 +161,6 @@ impl StreamPlanner<'_> {
                 "aggregates over SESSION cannot use window_start, window_end or window_time",
             ));
         }
-        output.extend((0..aggr_expr.len()).map(WindowOutput::Aggregate));
         let input_schema = tvf.input.schema();
         let mut input = self.plan_append_only(&tvf.input, "a window function")?;
         if let Some(predicate) = conjunction(filters) {
@@ -244,6 +236,30 @@ impl StreamPlanner<'_> {
             calls,
         })
     }
+}
+
+/// What each output column of a window aggregation holds: the window's columns among the
+/// group keys, the other keys (returned), then the aggregates.
+fn window_layout(group_expr: &[Expr], aggregates: usize) -> (Vec<WindowOutput>, Vec<Expr>) {
+    let mut layout = Vec::with_capacity(group_expr.len() + aggregates);
+    let mut keys = Vec::new();
+    for e in group_expr {
+        let window = match e {
+            Expr::Column(c) => WINDOW_COLUMNS.iter().position(|w| *w == c.name),
+            _ => None,
+        };
+        layout.push(match window {
+            Some(0) => WindowOutput::Start,
+            Some(1) => WindowOutput::End,
+            Some(_) => WindowOutput::Time,
+            None => {
+                keys.push(e.clone());
+                WindowOutput::Key(keys.len() - 1)
+            }
+        });
+    }
+    layout.extend((0..aggregates).map(WindowOutput::Aggregate));
+    (layout, keys)
 }
 
 /// The SQL name of an aggregate call, upper case.
