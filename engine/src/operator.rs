@@ -12,10 +12,11 @@ mod window_aggregate;
 mod window_assign;
 mod window_rank;
 
+pub use aggregate::WindowOutput;
 pub use calc::Calc;
 pub use group_aggregate::GroupAggregate;
 pub use over_aggregate::{Frame, OverAggregate};
-pub use session_aggregate::{SessionAggregate, WindowOutput};
+pub use session_aggregate::SessionAggregate;
 pub use window_aggregate::WindowAggregate;
 pub use window_assign::WindowAssign;
 pub use window_rank::{SortKey, WindowRank};

@@ -131,6 +131,19 @@ impl GroupInput {
     }
 }
 
+/// What an output column of a window aggregation holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowOutput {
+    Start,
+    End,
+    /// `window_time`: the window's last instant.
+    Time,
+    /// The n-th group key.
+    Key(usize),
+    /// The n-th aggregate call.
+    Aggregate(usize),
+}
+
 /// A set of groups and their running aggregates.
 pub struct Groups {
     /// Numbers the keys; `None` without keys, when all rows share one group.

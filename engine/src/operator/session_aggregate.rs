@@ -14,25 +14,12 @@ use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_plan::aggregates::group_values::GroupValues;
 
 use super::Operator;
-use super::aggregate::{GroupBy, cast_to};
+use super::aggregate::{GroupBy, WindowOutput, cast_to};
 use super::timed::Timed;
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 use crate::{EngineError, Result};
-
-/// What an output column of a window aggregation holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WindowOutput {
-    Start,
-    End,
-    /// `window_time`: the window's last instant.
-    Time,
-    /// The n-th group key.
-    Key(usize),
-    /// The n-th aggregate call.
-    Aggregate(usize),
-}
 
 /// One open session of a key.
 #[derive(Debug, Clone, Copy)]

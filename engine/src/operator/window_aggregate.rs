@@ -4,7 +4,6 @@
 //! or, with an allowed lateness, kept that much longer so late rows update the result.
 
 use std::collections::BTreeMap;
-
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int8Array, Int64Array, TimestampMillisecondArray, UInt32Array};
@@ -15,8 +14,7 @@ use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 
 use super::Operator;
-use super::WindowOutput;
-use super::aggregate::{GroupBy, Groups, cast_to};
+use super::aggregate::{GroupBy, Groups, WindowOutput, cast_to};
 use super::timed::{Timed, rows_by_window};
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::late::{LatePolicy, LateRows};
