@@ -291,8 +291,6 @@ fn bounded_delay(expr: &Expr, schema: &DFSchema) -> Option<(usize, i64)> {
 /// A user-facing name for a plan node that has no streaming implementation.
 fn describe_node(plan: &LogicalPlan) -> String {
     match plan {
-        LogicalPlan::Aggregate(_) => "GROUP BY / aggregation".into(),
-        LogicalPlan::Window(_) => "OVER window".into(),
         LogicalPlan::Join(_) => "JOIN".into(),
         LogicalPlan::Sort(_) => "ORDER BY".into(),
         LogicalPlan::Limit(_) => "LIMIT".into(),

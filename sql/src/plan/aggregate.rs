@@ -109,7 +109,7 @@ impl StreamPlanner<'_> {
             return Err(SqlError::new(format!(
                 "{} over an updating input (an aggregate of an aggregate) is not supported yet: \
                  it needs every value kept to retract one",
-                c_name(call)
+                call.function.fun().name().to_ascii_uppercase()
             )));
         }
         let operator = GroupAggregate::new(group_by, output_schema(&aggregate.schema), retracting)?;
@@ -260,11 +260,6 @@ fn window_layout(group_expr: &[Expr], aggregates: usize) -> (Vec<WindowOutput>, 
     }
     layout.extend((0..aggregates).map(WindowOutput::Aggregate));
     (layout, keys)
-}
-
-/// The SQL name of an aggregate call, upper case.
-fn c_name(call: &AggregateCall) -> String {
-    call.function.fun().name().to_ascii_uppercase()
 }
 
 /// The `SESSION` function under an aggregation, with the aggregation's expressions and the
