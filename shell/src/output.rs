@@ -11,7 +11,7 @@ use rill_engine::{ChangeBatch, EngineError};
 use crate::Args;
 
 /// The sink that receives a query's result rows, as the command line asks. An `updating`
-/// result is shown as a changelog (with its op column) unless `--sort` materializes it.
+/// result shows each row's change kind (an `op` column) unless `--sort` materializes it.
 pub fn result_sink(
     args: &Args,
     schema: arrow::datatypes::SchemaRef,
@@ -21,19 +21,24 @@ pub fn result_sink(
         Some(path) => Destination::File(path.clone()),
         None => Destination::Stream(Box::new(std::io::stdout())),
     };
-    Ok(Box::new(WriterSink::new(
+    let format = args.result_format();
+    let changes = updating && !args.sort;
+    let sink = WriterSink::new(
         "result",
         schema,
-        match args.result_format() {
-            OutputFormat::Csv | OutputFormat::Table if updating && !args.sort => {
-                OutputFormat::Changelog
-            }
+        match format {
+            OutputFormat::Csv if changes => OutputFormat::Changelog,
             format => format,
         },
         args.header,
         args.sort,
         destination,
-    )?))
+    )?;
+    Ok(Box::new(if changes && format == OutputFormat::Table {
+        sink.with_ops()
+    } else {
+        sink
+    }))
 }
 
 /// Prints a small result (SHOW, DESCRIBE, EXPLAIN): a table on a terminal, else CSV with header.

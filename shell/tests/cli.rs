@@ -600,3 +600,20 @@ fn a_reader_that_stops_reading_ends_the_query_quietly() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stderr(&o), "");
 }
+
+#[test]
+fn an_updating_result_as_a_table_shows_the_change_kinds() {
+    let sql = format!(
+        "{}SELECT symbol, COUNT(*) AS cnt FROM ticks GROUP BY symbol",
+        ticks_ddl(&ticks(), "")
+    );
+    let o = rill(&["-c", &sql, "--format", "table", "--batch-size", "1000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[1], "| op | symbol | cnt |", "{text}");
+    // ticks_small.csv has 2000 rows: two batches, so each symbol is inserted, then updated.
+    assert_eq!(text.matches("| +I |").count(), 3, "{text}");
+    assert_eq!(text.matches("| -U |").count(), 3, "{text}");
+    assert_eq!(text.matches("| +U |").count(), 3, "{text}");
+}

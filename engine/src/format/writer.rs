@@ -44,6 +44,8 @@ pub struct RowWriter {
     format: OutputFormat,
     schema: SchemaRef,
     header: bool,
+    /// Whether a table shows each row's change kind in a first column `op`.
+    ops: bool,
     /// Table column widths, fixed when the first rows arrive.
     widths: Option<Vec<usize>>,
     /// Which table columns align right (numbers).
@@ -65,6 +67,7 @@ impl RowWriter {
             format,
             schema,
             header,
+            ops: format == OutputFormat::Changelog,
             widths: None,
             numeric,
             line: String::new(),
@@ -72,10 +75,20 @@ impl RowWriter {
         }
     }
 
+    /// A table that shows each row's change kind in a first column `op` (for updating
+    /// results, like Flink's tableau mode).
+    pub fn with_ops(mut self) -> Self {
+        if !self.ops {
+            self.ops = true;
+            self.numeric.insert(0, false);
+        }
+        self
+    }
+
     /// Column names, with `op` first for changelogs.
     fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::with_capacity(self.schema.fields().len() + 1);
-        if self.format == OutputFormat::Changelog {
+        if self.ops {
             names.push("op".into());
         }
         names.extend(self.schema.fields().iter().map(|f| f.name().clone()));
@@ -121,7 +134,7 @@ impl RowWriter {
     fn table_widths(&self, first: Option<&ChangeBatch>) -> Vec<usize> {
         let names = self.names();
         let mut widths: Vec<usize> = names.iter().map(|n| n.chars().count()).collect();
-        let offset = usize::from(self.format == OutputFormat::Changelog);
+        let offset = usize::from(self.ops);
         if offset == 1 {
             widths[0] = widths[0].max(2);
         }
@@ -223,6 +236,9 @@ impl RowWriter {
                 }
                 OutputFormat::Table => {
                     let mut texts = Vec::with_capacity(formatters.len() + 1);
+                    if self.ops {
+                        texts.push(batch.row_kind(row).short_name().to_string());
+                    }
                     for f in &formatters {
                         self.field.clear();
                         f.write(&mut self.field, row);

@@ -91,6 +91,12 @@ impl WriterSink {
         })
     }
 
+    /// A table that shows each row's change kind (see [`RowWriter::with_ops`]).
+    pub fn with_ops(mut self) -> Self {
+        self.writer = self.writer.with_ops();
+        self
+    }
+
     fn io_error(&self, e: std::io::Error) -> EngineError {
         if e.kind() == std::io::ErrorKind::BrokenPipe && matches!(self.target, Target::Stream(_)) {
             return EngineError::OutputClosed;
