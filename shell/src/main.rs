@@ -43,6 +43,9 @@ pub struct Args {
     /// Print a header line with the column names (CSV and changelog formats).
     #[arg(long)]
     header: bool,
+    /// Go on with the next statements of a file when one fails (the exit code is still 1).
+    #[arg(long)]
+    continue_on_error: bool,
     /// Rows per batch read by sources.
     #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rill_engine::format::millis_text;
 use rill_engine::{EngineError, JobMetrics};
-use rill_sql::parser::split_script;
+use rill_sql::parser::{RawStatement, split_script};
 use rill_sql::script::Variables;
 use rill_sql::{Outcome, Session, SessionOptions, SqlError};
 
@@ -30,7 +30,8 @@ pub async fn run_file(args: &Args, file: &Path) -> bool {
     run_script(args, &text, Some(&origin), args.variables(dir)).await
 }
 
-/// Runs every statement of `text` in a new session, stopping at the first error.
+/// Runs every statement of `text` in a new session, stopping at the first error (or going on
+/// with `--continue-on-error`); false if any failed.
 pub async fn run_script(
     args: &Args,
     text: &str,
@@ -48,17 +49,42 @@ pub async fn run_script(
             return false;
         }
     };
-    match execute_all(args, &mut session, &script, false).await {
-        Ok(()) => true,
-        Err(Failure::Sql(e)) => {
+    let statements = match split_script(&script) {
+        Ok(statements) => statements,
+        Err(e) => {
             eprint!("{}", e.render(&script, origin));
-            false
+            return false;
         }
-        Err(Failure::Run(message)) => {
-            eprintln!("error: {message}");
-            false
+    };
+    let mut ok = true;
+    for raw in statements {
+        let Err(failure) = execute(args, &mut session, &raw, false).await else {
+            continue;
+        };
+        ok = false;
+        // In a file, errors without a place of their own name the statement's line.
+        let statement = || {
+            if let Some(file) = origin {
+                eprintln!(" --> {file}:{}: in the statement starting here", raw.line);
+            }
+        };
+        match failure {
+            Failure::Sql(e) => {
+                eprint!("{}", e.render(&script, origin));
+                if e.position.is_none() {
+                    statement();
+                }
+            }
+            Failure::Run(message) => {
+                eprintln!("error: {message}");
+                statement();
+            }
+        }
+        if !args.continue_on_error {
+            break;
         }
     }
+    ok
 }
 
 /// Why a script stopped.
@@ -84,11 +110,21 @@ pub async fn execute_all(
     interactive: bool,
 ) -> Result<(), Failure> {
     for raw in split_script(script)? {
-        let statement = raw.parse()?;
-        let outcome = session.execute(&statement).await?;
-        run_outcome(args, outcome, interactive).await?;
+        execute(args, session, &raw, interactive).await?;
     }
     Ok(())
+}
+
+/// Runs one statement in `session`.
+async fn execute(
+    args: &Args,
+    session: &mut Session,
+    raw: &RawStatement,
+    interactive: bool,
+) -> Result<(), Failure> {
+    let statement = raw.parse()?;
+    let outcome = session.execute(&statement).await?;
+    run_outcome(args, outcome, interactive).await
 }
 
 /// Shows or runs what a statement produced. `interactive` prints confirmations.

@@ -617,3 +617,29 @@ fn an_updating_result_as_a_table_shows_the_change_kinds() {
     assert_eq!(text.matches("| -U |").count(), 3, "{text}");
     assert_eq!(text.matches("| +U |").count(), 3, "{text}");
 }
+
+#[test]
+fn a_failing_statement_names_its_line_and_can_be_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("q.sql");
+    std::fs::write(
+        &file,
+        "SELECT 1 AS a;\n\
+         CREATE TABLE t (a INT) WITH ('connector' = 'filesystem', 'path' = '/no/such.csv', 'format' = 'csv');\n\
+         SELECT * FROM t;\n\
+         SELECT 2 AS b;\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let o = rill(&["-f", path]);
+    let err = assert_clean_failure(&o);
+    assert!(err.contains("/no/such.csv"), "{err}");
+    assert!(
+        err.contains(&format!(" --> {path}:3: in the statement starting here")),
+        "{err}"
+    );
+    assert_eq!(stdout(&o), "1\n", "stops at the failing statement");
+    let o = rill(&["-f", path, "--continue-on-error"]);
+    assert_clean_failure(&o);
+    assert_eq!(stdout(&o), "1\n2\n", "goes on after it");
+}
