@@ -1,5 +1,6 @@
 //! `rill`: run Flink SQL over streams from files (`-f`), strings (`-c`) or an interactive shell.
 
+mod meta;
 mod output;
 mod repl;
 mod run;
@@ -14,7 +15,7 @@ use rill_engine::format::OutputFormat;
 use rill_sql::script::Variables;
 
 /// A streaming SQL and complex-event-processing engine speaking Flink SQL.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "rill", version, about)]
 pub struct Args {
     /// Run the statements of a SQL file.
@@ -57,7 +58,7 @@ fn parse_define(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected NAME=VALUE, found '{s}'"))
 }
 
-fn parse_format(s: &str) -> Result<OutputFormat, String> {
+pub(crate) fn parse_format(s: &str) -> Result<OutputFormat, String> {
     OutputFormat::from_name(s)
         .ok_or_else(|| format!("unknown format '{s}' (csv, json, table, changelog)"))
 }

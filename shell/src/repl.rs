@@ -11,7 +11,8 @@ use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Completer, Editor, Helper, Highlighter, Hinter};
 
 use crate::Args;
-use crate::run::{Failure, execute_all};
+use crate::meta::{self, Next, ShellState, report};
+use crate::run::execute_all;
 
 /// Reads until a statement ends with `;`.
 #[derive(Helper, Completer, Hinter, Highlighter)]
@@ -49,7 +50,7 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
         let _ = editor.load_history(path);
     }
     println!(
-        "rill {} — Flink SQL over streams. End statements with ';', \\q quits.",
+        "rill {} — Flink SQL over streams. End statements with ';', \\? for help, \\q quits.",
         env!("CARGO_PKG_VERSION")
     );
     let cwd = std::env::current_dir()
@@ -59,6 +60,10 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
     let mut session = Session::new(SessionOptions {
         batch_size: args.batch_size as usize,
     });
+    let mut state = ShellState {
+        args: args.clone(),
+        timing: false,
+    };
     loop {
         match editor.readline("rill> ") {
             Ok(input) => {
@@ -67,8 +72,14 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
                     continue;
                 }
                 let _ = editor.add_history_entry(trimmed);
-                if matches!(trimmed, "\\q" | "quit" | "exit" | "quit;" | "exit;") {
+                if matches!(trimmed, "quit" | "exit" | "quit;" | "exit;") {
                     break;
+                }
+                if trimmed.starts_with('\\') {
+                    match meta::run(trimmed, &mut state, &mut session, runtime) {
+                        Next::Quit => break,
+                        Next::Continue => continue,
+                    }
                 }
                 let script = match variables.substitute(&input) {
                     Ok(s) => s,
@@ -77,10 +88,12 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
                         continue;
                     }
                 };
-                match runtime.block_on(execute_all(args, &mut session, &script, true)) {
-                    Ok(()) => {}
-                    Err(Failure::Sql(e)) => eprint!("{}", e.render(&script, None)),
-                    Err(Failure::Run(message)) => eprintln!("error: {message}"),
+                let started = std::time::Instant::now();
+                let result =
+                    runtime.block_on(execute_all(&state.args, &mut session, &script, true));
+                report(&script, result);
+                if state.timing {
+                    println!("Time: {:.3} ms", started.elapsed().as_secs_f64() * 1000.0);
                 }
             }
             Err(ReadlineError::Interrupted) => continue,

@@ -643,3 +643,56 @@ fn a_failing_statement_names_its_line_and_can_be_skipped() {
     assert_clean_failure(&o);
     assert_eq!(stdout(&o), "1\n2\n", "goes on after it");
 }
+
+/// Runs the interactive shell with `input` typed in (stdin is a pipe).
+fn shell(input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .env("HOME", std::env::temp_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn meta_commands_describe_include_redirect_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let include = dir.path().join("inc.sql");
+    std::fs::write(&include, "SELECT 41 + 1 AS answer;\n").unwrap();
+    let out = dir.path().join("out.csv");
+    let input = format!(
+        "{}\\d\n\\d ticks\n\\format csv\n\\i {}\n\\o {}\nSELECT 7 AS x;\n\\o\n\\timing\nSELECT 8 AS y;\n\\nope\n\\q\n",
+        ticks_ddl(&ticks(), ""),
+        include.display(),
+        out.display()
+    );
+    let o = shell(&input);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("table name\nticks\n"),
+        "\\d lists tables: {text}"
+    );
+    assert!(
+        text.contains("ts,TIMESTAMP(3)"),
+        "\\d ticks describes it: {text}"
+    );
+    assert!(text.contains("\n42\n"), "\\i runs the file: {text}");
+    assert!(!text.contains("\n7\n"), "\\o sends results away: {text}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "7\n");
+    assert!(text.contains("\n8\nTime: "), "\\timing: {text}");
+    assert!(
+        stderr(&o).contains("unknown meta-command \\nope"),
+        "{}",
+        stderr(&o)
+    );
+}
