@@ -1,5 +1,6 @@
 //! `rill`: run Flink SQL over streams from files (`-f`), strings (`-c`) or an interactive shell.
 
+mod complete;
 mod meta;
 mod output;
 mod repl;

@@ -5,18 +5,35 @@ use std::path::PathBuf;
 
 use rill_sql::parser::is_complete;
 use rill_sql::{Session, SessionOptions};
+use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-use rustyline::{Completer, Editor, Helper, Highlighter, Hinter};
+use rustyline::{Editor, Helper, Highlighter, Hinter};
 
 use crate::Args;
+use crate::complete::Words;
 use crate::meta::{self, Next, ShellState, report};
 use crate::run::execute_all;
 
-/// Reads until a statement ends with `;`.
-#[derive(Helper, Completer, Hinter, Highlighter)]
-struct StatementHelper;
+/// Reads until a statement ends with `;`, and completes words with Tab.
+#[derive(Helper, Hinter, Highlighter)]
+struct StatementHelper {
+    words: Words,
+}
+
+impl Completer for StatementHelper {
+    type Candidate = String;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        Ok(self.words.complete(line, pos))
+    }
+}
 
 impl Validator for StatementHelper {
     fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
@@ -27,6 +44,13 @@ impl Validator for StatementHelper {
         } else {
             Ok(ValidationResult::Incomplete)
         }
+    }
+}
+
+/// Lets completion see the tables, views and columns the session has now.
+fn refresh(editor: &mut Editor<StatementHelper, DefaultHistory>, session: &Session) {
+    if let Some(helper) = editor.helper_mut() {
+        helper.words = Words::of(session);
     }
 }
 
@@ -44,7 +68,12 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
             return false;
         }
     };
-    editor.set_helper(Some(StatementHelper));
+    let mut session = Session::new(SessionOptions {
+        batch_size: args.batch_size as usize,
+    });
+    editor.set_helper(Some(StatementHelper {
+        words: Words::of(&session),
+    }));
     let history = history_path();
     if let Some(path) = &history {
         let _ = editor.load_history(path);
@@ -57,9 +86,6 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
         .ok()
         .map(|d| d.display().to_string());
     let variables = args.variables(cwd);
-    let mut session = Session::new(SessionOptions {
-        batch_size: args.batch_size as usize,
-    });
     let mut state = ShellState {
         args: args.clone(),
         timing: false,
@@ -76,7 +102,9 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
                     break;
                 }
                 if trimmed.starts_with('\\') {
-                    match meta::run(trimmed, &mut state, &mut session, runtime) {
+                    let next = meta::run(trimmed, &mut state, &mut session, runtime);
+                    refresh(&mut editor, &session);
+                    match next {
                         Next::Quit => break,
                         Next::Continue => continue,
                     }
@@ -92,6 +120,7 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
                 let result =
                     runtime.block_on(execute_all(&state.args, &mut session, &script, true));
                 report(&script, result);
+                refresh(&mut editor, &session);
                 if state.timing {
                     println!("Time: {:.3} ms", started.elapsed().as_secs_f64() * 1000.0);
                 }

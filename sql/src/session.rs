@@ -100,6 +100,20 @@ impl Session {
         names
     }
 
+    /// Names of the scalar and aggregate functions, sorted.
+    pub fn function_names(&self) -> Vec<String> {
+        let state = self.ctx.state();
+        let mut names: Vec<String> = state
+            .scalar_functions()
+            .keys()
+            .chain(state.aggregate_functions().keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Column names of a table or view.
     pub fn columns_of(&self, name: &str) -> Vec<String> {
         let schema = match (self.tables.get(name), self.views.get(name)) {
