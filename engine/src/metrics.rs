@@ -15,6 +15,9 @@ pub struct JobMetrics {
     pub rows_out: AtomicU64,
     /// Malformed rows skipped (with `'csv.ignore-parse-errors' = 'true'` or its json twin).
     pub malformed_rows: AtomicU64,
+    /// Bytes of input files read so far, and their total size.
+    pub bytes_read: AtomicU64,
+    pub bytes_total: AtomicU64,
     /// Rows dropped because their window had already fired.
     pub late_rows: AtomicU64,
     malformed_examples: Mutex<Vec<String>>,
@@ -28,6 +31,8 @@ impl Default for JobMetrics {
             rows_in: AtomicU64::new(0),
             rows_out: AtomicU64::new(0),
             malformed_rows: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            bytes_total: AtomicU64::new(0),
             late_rows: AtomicU64::new(0),
             malformed_examples: Mutex::new(Vec::new()),
             source_watermarks: Mutex::new(Vec::new()),

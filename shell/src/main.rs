@@ -3,6 +3,7 @@
 mod complete;
 mod meta;
 mod output;
+mod progress;
 mod repl;
 mod run;
 

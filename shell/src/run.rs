@@ -13,6 +13,7 @@ use rill_sql::{Outcome, Session, SessionOptions, SqlError};
 
 use crate::Args;
 use crate::output::{print_table, result_sink};
+use crate::progress::Progress;
 
 /// Runs a SQL file; false on failure (the error is printed).
 pub async fn run_file(args: &Args, file: &Path) -> bool {
@@ -146,17 +147,25 @@ async fn run_outcome(args: &Args, outcome: Outcome, interactive: bool) -> Result
             let sink = result_sink(args, plan.schema.clone(), plan.updating)
                 .map_err(|e| Failure::Run(e.to_string()))?;
             plan.dataflow.add_sink(sink, plan.output);
-            run_job(plan.dataflow).await
+            run_job(args, plan.dataflow, interactive).await
         }
-        Outcome::Insert(dataflow) => run_job(dataflow).await,
+        Outcome::Insert(dataflow) => run_job(args, dataflow, interactive).await,
     }
 }
 
 /// Runs a job to its end (or until Ctrl-C), then reports skipped rows on stderr.
-async fn run_job(dataflow: rill_engine::Dataflow) -> Result<(), Failure> {
+async fn run_job(
+    args: &Args,
+    dataflow: rill_engine::Dataflow,
+    interactive: bool,
+) -> Result<(), Failure> {
     let started = Instant::now();
     let mut job = dataflow.start();
     let metrics = job.metrics();
+    // A progress bar in batch runs on a terminal, unless results are drawn there too.
+    let results_on_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+    let progress = (!interactive && std::io::stderr().is_terminal() && !results_on_terminal)
+        .then(|| Progress::start(metrics.clone()));
     let finished = tokio::select! {
         result = job.wait() => Some(result),
         _ = tokio::signal::ctrl_c() => None,
@@ -171,6 +180,9 @@ async fn run_job(dataflow: rill_engine::Dataflow) -> Result<(), Failure> {
             Err(Failure::Run("query cancelled".into()))
         }
     };
+    if let Some(progress) = progress {
+        progress.finish();
+    }
     report(&metrics);
     if std::io::stderr().is_terminal() {
         summary(&metrics, started.elapsed());

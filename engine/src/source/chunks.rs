@@ -145,7 +145,7 @@ pub(crate) fn read_parallel(
     std::thread::scope(|scope| {
         let (jobs, job_queue) = sync_channel::<Chunk>(workers);
         let job_queue = Arc::new(Mutex::new(job_queue));
-        let (done_tx, done) = channel::<(u64, Result<Vec<RecordBatch>>)>();
+        let (done_tx, done) = channel::<Decoded>();
         for _ in 0..workers {
             let done_tx = done_tx.clone();
             let job_queue = job_queue.clone();
@@ -169,7 +169,10 @@ pub(crate) fn read_parallel(
                             path.display()
                         )))
                     });
-                    if done_tx.send((chunk.seq, batches)).is_err() {
+                    if done_tx
+                        .send((chunk.seq, chunk.bytes.len(), batches))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -177,20 +180,32 @@ pub(crate) fn read_parallel(
         }
         drop(done_tx);
         let mut splitter = Splitter::new(input, format.format);
-        let result = pump(&mut splitter, path, workers, &jobs, &done, &mut emit);
+        let result = pump(
+            &mut splitter,
+            path,
+            workers,
+            &jobs,
+            &done,
+            metrics,
+            &mut emit,
+        );
         // Closing the queue lets the workers finish, and the scope end.
         drop(jobs);
         result
     })
 }
 
-/// Feeds chunks to the workers and emits their batches in order.
+/// A decoded chunk: its sequence number, its size in bytes and its batches.
+type Decoded = (u64, usize, Result<Vec<RecordBatch>>);
+
+/// Feeds chunks to the workers and emits their batches in order, counting the bytes done.
 fn pump(
     splitter: &mut Splitter<impl Read>,
     path: &Path,
     workers: usize,
     jobs: &SyncSender<Chunk>,
-    done: &Receiver<(u64, Result<Vec<RecordBatch>>)>,
+    done: &Receiver<Decoded>,
+    metrics: &JobMetrics,
     emit: &mut impl FnMut(RecordBatch) -> Result<bool>,
 ) -> Result<bool> {
     let io_error = |source| EngineError::Io {
@@ -198,7 +213,7 @@ fn pump(
         source,
     };
     let (mut sent, mut emitted) = (0u64, 0u64);
-    let mut ready: BTreeMap<u64, Result<Vec<RecordBatch>>> = BTreeMap::new();
+    let mut ready: BTreeMap<u64, (usize, Result<Vec<RecordBatch>>)> = BTreeMap::new();
     let mut more = true;
     loop {
         // Keep every worker busy and one chunk queued each, no more.
@@ -214,15 +229,16 @@ fn pump(
         if emitted == sent {
             return Ok(true);
         }
-        let (seq, batches) = done.recv().map_err(|_| worker_lost())?;
-        ready.insert(seq, batches);
-        while let Some(batches) = ready.remove(&emitted) {
+        let (seq, bytes, batches) = done.recv().map_err(|_| worker_lost())?;
+        ready.insert(seq, (bytes, batches));
+        while let Some((bytes, batches)) = ready.remove(&emitted) {
             emitted += 1;
             for batch in batches? {
                 if !emit(batch)? {
                     return Ok(false);
                 }
             }
+            JobMetrics::add(&metrics.bytes_read, bytes as u64);
         }
     }
 }

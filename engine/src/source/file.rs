@@ -105,6 +105,13 @@ impl Source for FileSource {
     }
 
     fn run(mut self: Box<Self>, ctx: SourceContext) -> Result<()> {
+        let total: u64 = self
+            .files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum();
+        JobMetrics::add(&ctx.metrics.bytes_total, total);
         for path in std::mem::take(&mut self.files) {
             if !self.read_file(&path, &ctx)? {
                 return Ok(());
