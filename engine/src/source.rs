@@ -7,7 +7,7 @@ mod values;
 mod watermark;
 
 pub use decode::FileFormat;
-pub use file::{FileSource, FileSourceOptions};
+pub use file::{FileInput, FileSource, FileSourceOptions};
 pub use values::ValuesSource;
 pub use watermark::WatermarkAssigner;
 

@@ -134,7 +134,7 @@ fn unknown_connector_and_option_are_rejected() {
     ]));
     assert!(err.contains("unknown connector 'kafka'"), "{err}");
     assert!(
-        err.contains("hint: supported connectors: 'filesystem', 'print', 'blackhole'"),
+        err.contains("hint: supported connectors: 'filesystem', 'stdin', 'print', 'blackhole'"),
         "{err}"
     );
     let err = assert_clean_failure(&rill(&[
@@ -695,4 +695,90 @@ fn meta_commands_describe_include_redirect_and_time() {
         "{}",
         stderr(&o)
     );
+}
+
+/// Lines of a child's output as they come, with a deadline so a stuck job fails the test.
+struct LiveOutput {
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl LiveOutput {
+    fn of(child: &mut std::process::Child) -> LiveOutput {
+        use std::io::BufRead;
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        LiveOutput { lines }
+    }
+
+    fn next(&self) -> String {
+        self.lines
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("a row within 20 s")
+    }
+}
+
+#[test]
+fn stdin_rows_are_handed_on_as_they_arrive() {
+    use std::io::Write;
+    let sql = "CREATE TABLE s (a INT, b STRING) WITH ('connector' = 'stdin', 'format' = 'csv');\n\
+               SELECT a * 10, b FROM s";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["-c", sql])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let output = LiveOutput::of(&mut child);
+    input.write_all(b"1,x\n").unwrap();
+    input.flush().unwrap();
+    // The first row comes out while the input is still open.
+    assert_eq!(output.next(), "10,x");
+    input.write_all(b"2,y").unwrap();
+    drop(input);
+    assert_eq!(output.next(), "20,y");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_monitored_file_is_followed_as_it_grows() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grow.csv");
+    std::fs::write(&path, "1,a\n").unwrap();
+    let sql = format!(
+        "CREATE TABLE g (a INT, b STRING) WITH ('connector' = 'filesystem', 'path' = '{}', \
+         'format' = 'csv', 'source.monitor-interval' = '50 ms');\nSELECT a, b FROM g",
+        path.display()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["-c", &sql])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = LiveOutput::of(&mut child);
+    assert_eq!(output.next(), "1,a");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    // A line written in two parts is read once it is whole.
+    file.write_all(b"2,").unwrap();
+    file.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    file.write_all(b"b\n").unwrap();
+    assert_eq!(output.next(), "2,b");
+    // The job runs on until stopped.
+    assert!(child.try_wait().unwrap().is_none());
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

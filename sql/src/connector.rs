@@ -9,14 +9,23 @@ use rill_engine::format::OutputFormat;
 use rill_engine::sink::{BlackholeSink, Destination, Sink, WriterSink};
 use rill_engine::source::FileFormat;
 
+use crate::duration::duration_millis;
 use crate::error::{SqlError, SqlResult};
 
 /// A table's connector with its checked options.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Connector {
-    /// Files (one file or a directory), CSV or JSON lines; bounded.
+    /// Files (one file or a directory), CSV or JSON lines; bounded, unless
+    /// `'source.monitor-interval'` follows a growing file.
     Filesystem {
         path: PathBuf,
+        format: FileFormat,
+        ignore_parse_errors: bool,
+        /// How often to look for more of a growing file, in ms.
+        monitor_interval: Option<u64>,
+    },
+    /// Standard input, CSV or JSON lines, read as rows arrive (`tail -f log | rill -f q.sql`).
+    Stdin {
         format: FileFormat,
         ignore_parse_errors: bool,
     },
@@ -26,7 +35,7 @@ pub enum Connector {
     Blackhole,
 }
 
-const CONNECTORS: &str = "'filesystem', 'print', 'blackhole'";
+const CONNECTORS: &str = "'filesystem', 'stdin', 'print', 'blackhole'";
 
 impl Connector {
     /// Whether its sink takes updates (`-U`, `+U`, `-D`) as well as inserts.
@@ -43,6 +52,12 @@ impl Connector {
         let allowed: &[&str] = match name.as_str() {
             "filesystem" => &[
                 "path",
+                "format",
+                "csv.ignore-parse-errors",
+                "json.ignore-parse-errors",
+                "source.monitor-interval",
+            ],
+            "stdin" => &[
                 "format",
                 "csv.ignore-parse-errors",
                 "json.ignore-parse-errors",
@@ -76,28 +91,23 @@ impl Connector {
                 let path = options
                     .get("path")
                     .ok_or_else(|| SqlError::new("connector 'filesystem' needs option 'path'"))?;
-                let format = match options.get("format").map(String::as_str) {
-                    Some("csv") => FileFormat::Csv,
-                    Some("json") => FileFormat::Json,
-                    Some(other) => {
-                        return Err(SqlError::new(format!("unsupported format '{other}'"))
-                            .with_hint("supported formats: 'csv', 'json'"));
-                    }
-                    None => {
-                        return Err(
-                            SqlError::new("connector 'filesystem' needs option 'format'")
-                                .with_hint("'format' = 'csv' or 'format' = 'json'"),
-                        );
-                    }
-                };
-                let ignore_key = match format {
-                    FileFormat::Csv => "csv.ignore-parse-errors",
-                    FileFormat::Json => "json.ignore-parse-errors",
-                };
+                let (format, ignore_parse_errors) = file_format(name, options)?;
+                let monitor_interval = options
+                    .get("source.monitor-interval")
+                    .map(|v| duration_millis(v).map(|ms| ms.max(1) as u64))
+                    .transpose()?;
                 Connector::Filesystem {
                     path: PathBuf::from(path.strip_prefix("file://").unwrap_or(path)),
                     format,
-                    ignore_parse_errors: flag(options, ignore_key)?,
+                    ignore_parse_errors,
+                    monitor_interval,
+                }
+            }
+            "stdin" => {
+                let (format, ignore_parse_errors) = file_format(name, options)?;
+                Connector::Stdin {
+                    format,
+                    ignore_parse_errors,
                 }
             }
             "print" => Connector::Print,
@@ -109,6 +119,11 @@ impl Connector {
     pub fn create_sink(&self, table: &str, schema: SchemaRef) -> SqlResult<Box<dyn Sink>> {
         Ok(match self {
             Connector::Blackhole => Box::new(BlackholeSink),
+            Connector::Stdin { .. } => {
+                return Err(SqlError::new(format!(
+                    "table '{table}' reads standard input and cannot be written"
+                )));
+            }
             Connector::Print => Box::new(
                 WriterSink::new(
                     table,
@@ -147,6 +162,32 @@ impl Connector {
     }
 }
 
+/// The `'format'` of a file-like connector, and whether malformed rows are skipped.
+fn file_format(
+    connector: &str,
+    options: &BTreeMap<String, String>,
+) -> SqlResult<(FileFormat, bool)> {
+    let format = match options.get("format").map(String::as_str) {
+        Some("csv") => FileFormat::Csv,
+        Some("json") => FileFormat::Json,
+        Some(other) => {
+            return Err(SqlError::new(format!("unsupported format '{other}'"))
+                .with_hint("supported formats: 'csv', 'json'"));
+        }
+        None => {
+            return Err(
+                SqlError::new(format!("connector '{connector}' needs option 'format'"))
+                    .with_hint("'format' = 'csv' or 'format' = 'json'"),
+            );
+        }
+    };
+    let ignore_key = match format {
+        FileFormat::Csv => "csv.ignore-parse-errors",
+        FileFormat::Json => "json.ignore-parse-errors",
+    };
+    Ok((format, flag(options, ignore_key)?))
+}
+
 fn flag(options: &BTreeMap<String, String>, key: &str) -> SqlResult<bool> {
     match options.get(key).map(|v| v.to_ascii_lowercase()) {
         None => Ok(false),
@@ -183,7 +224,8 @@ mod tests {
             Connector::Filesystem {
                 path: "/data/t.csv".into(),
                 format: FileFormat::Csv,
-                ignore_parse_errors: true
+                ignore_parse_errors: true,
+                monitor_interval: None,
             }
         );
     }

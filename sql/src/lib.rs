@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod connector;
+pub mod duration;
 pub mod error;
 pub mod flink;
 pub mod functions;

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -15,7 +16,9 @@ use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
 use rill_engine::late::{LatePolicy, LateRows};
 use rill_engine::operator::{Calc, Operator as StreamOperator};
-use rill_engine::source::{FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner};
+use rill_engine::source::{
+    FileInput, FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner,
+};
 
 use crate::catalog::TableDef;
 use crate::connector::Connector;
@@ -216,44 +219,56 @@ impl<'a> StreamPlanner<'a> {
     }
 
     fn scan(&mut self, table: &TableDef, projection: Option<Vec<usize>>) -> SqlResult<NodeId> {
-        match &table.connector {
+        let (input, format, ignore_parse_errors, follow) = match &table.connector {
             Connector::Filesystem {
                 path,
                 format,
                 ignore_parse_errors,
-            } => {
-                let watermarks = match &table.watermark {
-                    Some(w) => {
-                        let schema = DFSchema::try_from(table.schema.as_ref().clone())?;
-                        Some(match bounded_delay(&w.expr, &schema) {
-                            Some((column, millis)) => WatermarkAssigner::delayed(column, millis),
-                            None => WatermarkAssigner::new(self.physical(&w.expr, &schema)?),
-                        })
+                monitor_interval,
+            } => (
+                FileInput::Path(path.clone()),
+                format,
+                ignore_parse_errors,
+                monitor_interval.map(Duration::from_millis),
+            ),
+            Connector::Stdin {
+                format,
+                ignore_parse_errors,
+            } => (FileInput::Stdin, format, ignore_parse_errors, None),
+            Connector::Print | Connector::Blackhole => {
+                return Err(SqlError::new(format!(
+                    "table '{}' is a sink ('connector' = '{}') and cannot be read",
+                    table.name,
+                    if table.connector == Connector::Print {
+                        "print"
+                    } else {
+                        "blackhole"
                     }
-                    None => None,
-                };
-                let options = FileSourceOptions {
-                    path: path.clone(),
-                    format: *format,
-                    schema: table.schema.clone(),
-                    projection,
-                    batch_size: self.batch_size,
-                    ignore_parse_errors: *ignore_parse_errors,
-                };
-                let source = FileSource::new(table.name.clone(), options, watermarks)
-                    .map_err(|e| SqlError::new(format!("table '{}': {e}", table.name)))?;
-                Ok(self.dataflow.add_source(Box::new(source)))
+                )));
             }
-            Connector::Print | Connector::Blackhole => Err(SqlError::new(format!(
-                "table '{}' is a sink ('connector' = '{}') and cannot be read",
-                table.name,
-                if table.connector == Connector::Print {
-                    "print"
-                } else {
-                    "blackhole"
-                }
-            ))),
-        }
+        };
+        let watermarks = match &table.watermark {
+            Some(w) => {
+                let schema = DFSchema::try_from(table.schema.as_ref().clone())?;
+                Some(match bounded_delay(&w.expr, &schema) {
+                    Some((column, millis)) => WatermarkAssigner::delayed(column, millis),
+                    None => WatermarkAssigner::new(self.physical(&w.expr, &schema)?),
+                })
+            }
+            None => None,
+        };
+        let options = FileSourceOptions {
+            input,
+            follow,
+            format: *format,
+            schema: table.schema.clone(),
+            projection,
+            batch_size: self.batch_size,
+            ignore_parse_errors: *ignore_parse_errors,
+        };
+        let source = FileSource::new(table.name.clone(), options, watermarks)
+            .map_err(|e| SqlError::new(format!("table '{}': {e}", table.name)))?;
+        Ok(self.dataflow.add_source(Box::new(source)))
     }
 
     fn physical(&self, expr: &Expr, schema: &DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {

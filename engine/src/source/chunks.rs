@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -41,17 +43,29 @@ struct Chunk {
 struct Splitter<R> {
     input: R,
     format: FileFormat,
+    reading: Reading,
     carry: Vec<u8>,
     next_line: u64,
     seq: u64,
     eof: bool,
 }
 
+/// How an input is read.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reading {
+    /// Hand on whole records as soon as they are read (for inputs that grow while read),
+    /// rather than in chunks of a megabyte.
+    pub eager: bool,
+    /// At the end of the input, wait this long and look for more, until `cancelled`.
+    pub follow: Option<(Duration, Arc<AtomicBool>)>,
+}
+
 impl<R: Read> Splitter<R> {
-    fn new(input: R, format: FileFormat) -> Self {
+    fn new(input: R, format: FileFormat, reading: Reading) -> Self {
         Splitter {
             input,
             format,
+            reading,
             carry: Vec::new(),
             next_line: 1,
             seq: 0,
@@ -81,6 +95,13 @@ impl<R: Read> Splitter<R> {
 
     fn next(&mut self) -> std::io::Result<Option<Chunk>> {
         loop {
+            if (self.reading.eager || self.carry.len() >= CHUNK_BYTES)
+                && let Some(end) = self.cut(&self.carry)
+            {
+                let rest = self.carry.split_off(end);
+                let bytes = std::mem::replace(&mut self.carry, rest);
+                return Ok(Some(self.chunk(bytes)));
+            }
             if self.eof {
                 if self.carry.is_empty() {
                     return Ok(None);
@@ -94,23 +115,16 @@ impl<R: Read> Splitter<R> {
             }
             let start = self.carry.len();
             self.carry.resize(start + CHUNK_BYTES, 0);
-            let mut filled = start;
-            while filled < self.carry.len() {
-                let n = self.input.read(&mut self.carry[filled..])?;
-                if n == 0 {
-                    self.eof = true;
-                    break;
-                }
-                filled += n;
-            }
-            self.carry.truncate(filled);
-            if self.eof {
+            let n = self.input.read(&mut self.carry[start..])?;
+            self.carry.truncate(start + n);
+            if n > 0 {
                 continue;
             }
-            if let Some(end) = self.cut(&self.carry) {
-                let rest = self.carry.split_off(end);
-                let bytes = std::mem::replace(&mut self.carry, rest);
-                return Ok(Some(self.chunk(bytes)));
+            match &self.reading.follow {
+                // A growing input: its last line may still be incomplete.
+                Some((_, cancelled)) if cancelled.load(Ordering::Relaxed) => return Ok(None),
+                Some((interval, _)) => std::thread::sleep(*interval),
+                None => self.eof = true,
             }
         }
     }
@@ -136,6 +150,7 @@ fn decode_workers() -> usize {
 /// `emit` in file order. Stops early, returning false, when `emit` does.
 pub(crate) fn read_parallel(
     input: impl Read,
+    reading: Reading,
     path: &Path,
     format: &ChunkFormat,
     metrics: &Arc<JobMetrics>,
@@ -179,7 +194,7 @@ pub(crate) fn read_parallel(
             });
         }
         drop(done_tx);
-        let mut splitter = Splitter::new(input, format.format);
+        let mut splitter = Splitter::new(input, format.format, reading);
         let result = pump(
             &mut splitter,
             path,
@@ -212,12 +227,18 @@ fn pump(
         path: path.to_path_buf(),
         source,
     };
+    // An input that grows while read hands each chunk on before it waits for more.
+    let in_flight = if splitter.reading.eager {
+        1
+    } else {
+        2 * workers as u64
+    };
     let (mut sent, mut emitted) = (0u64, 0u64);
     let mut ready: BTreeMap<u64, (usize, Result<Vec<RecordBatch>>)> = BTreeMap::new();
     let mut more = true;
     loop {
         // Keep every worker busy and one chunk queued each, no more.
-        while more && sent - emitted < 2 * workers as u64 {
+        while more && sent - emitted < in_flight {
             match splitter.next().map_err(io_error)? {
                 Some(chunk) => {
                     jobs.send(chunk).map_err(|_| worker_lost())?;
@@ -319,7 +340,7 @@ mod tests {
     use super::*;
 
     fn chunks(text: &str, format: FileFormat) -> Vec<(String, u64)> {
-        let mut splitter = Splitter::new(text.as_bytes(), format);
+        let mut splitter = Splitter::new(text.as_bytes(), format, Reading::default());
         let mut out = Vec::new();
         while let Some(c) = splitter.next().unwrap() {
             out.push((String::from_utf8(c.bytes).unwrap(), c.first_line));
@@ -381,14 +402,20 @@ mod tests {
         let data = rows_with_a_bad_one();
         assert!(data.len() > 2 * CHUNK_BYTES);
         let metrics = Arc::new(JobMetrics::default());
-        let err = read_parallel(&data[..], Path::new("t.csv"), &csv(false), &metrics, |_| {
-            Ok(true)
-        })
+        let err = read_parallel(
+            &data[..],
+            Reading::default(),
+            Path::new("t.csv"),
+            &csv(false),
+            &metrics,
+            |_| Ok(true),
+        )
         .unwrap_err();
         assert!(err.to_string().contains("t.csv:150001"), "{err}");
         let mut seen = Vec::new();
         read_parallel(
             &data[..],
+            Reading::default(),
             Path::new("t.csv"),
             &csv(true),
             &metrics,

@@ -4,11 +4,12 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::chunks::{ChunkFormat, read_parallel};
+use super::chunks::{ChunkFormat, Reading, read_parallel};
 use super::decode::FileFormat;
 use super::{Source, SourceContext, WatermarkAssigner};
 use crate::batch::{ChangeBatch, Message};
@@ -16,11 +17,22 @@ use crate::metrics::JobMetrics;
 use crate::time::{MAX_WATERMARK, NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
+/// What a file source reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileInput {
+    /// A file, or a directory whose visible files are read in name order.
+    Path(PathBuf),
+    /// Standard input, rows handed on as they arrive.
+    Stdin,
+}
+
 /// Settings of a file source.
 #[derive(Debug)]
 pub struct FileSourceOptions {
-    /// A file, or a directory whose visible files are read in name order.
-    pub path: PathBuf,
+    pub input: FileInput,
+    /// Follow a file as it grows, looking for more every interval (Flink's
+    /// `'source.monitor-interval'`): the source then never ends.
+    pub follow: Option<Duration>,
     /// The format of the files.
     pub format: FileFormat,
     /// The table's columns, as stored in the files.
@@ -33,7 +45,7 @@ pub struct FileSourceOptions {
     pub ignore_parse_errors: bool,
 }
 
-/// A bounded source over files.
+/// A source over files (bounded unless it follows one) or standard input.
 pub struct FileSource {
     name: String,
     options: FileSourceOptions,
@@ -49,7 +61,18 @@ impl FileSource {
         options: FileSourceOptions,
         watermarks: Option<WatermarkAssigner>,
     ) -> Result<Self> {
-        let files = list_files(&options.path)?;
+        let files = match &options.input {
+            FileInput::Path(path) => list_files(path)?,
+            FileInput::Stdin => vec![],
+        };
+        if let (FileInput::Path(path), Some(_)) = (&options.input, options.follow)
+            && path.is_dir()
+        {
+            return Err(EngineError::Other(format!(
+                "'source.monitor-interval' follows one growing file; {} is a directory",
+                path.display()
+            )));
+        }
         Ok(FileSource {
             name: name.into(),
             options,
@@ -81,21 +104,47 @@ impl FileSource {
         Ok(sent && !ctx.cancelled.load(Ordering::Relaxed))
     }
 
+    fn chunk_format(&self) -> ChunkFormat {
+        ChunkFormat {
+            format: self.options.format,
+            schema: self.options.schema.clone(),
+            batch_size: self.options.batch_size,
+            ignore_parse_errors: self.options.ignore_parse_errors,
+        }
+    }
+
     /// Reads one file; returns false when the job stopped.
     fn read_file(&mut self, path: &Path, ctx: &SourceContext) -> Result<bool> {
         let file = File::open(path).map_err(|source| EngineError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let format = ChunkFormat {
-            format: self.options.format,
-            schema: self.options.schema.clone(),
-            batch_size: self.options.batch_size,
-            ignore_parse_errors: self.options.ignore_parse_errors,
+        let reading = Reading {
+            eager: self.options.follow.is_some(),
+            follow: self.options.follow.map(|i| (i, ctx.cancelled.clone())),
         };
-        read_parallel(file, path, &format, &ctx.metrics, |batch| {
+        let format = self.chunk_format();
+        read_parallel(file, reading, path, &format, &ctx.metrics, |batch| {
             self.emit(batch, ctx)
         })
+    }
+
+    /// Reads standard input to its end; returns false when the job stopped.
+    fn read_stdin(&mut self, ctx: &SourceContext) -> Result<bool> {
+        let reading = Reading {
+            eager: true,
+            follow: None,
+        };
+        let format = self.chunk_format();
+        let stdin = std::io::stdin().lock();
+        read_parallel(
+            stdin,
+            reading,
+            Path::new("<stdin>"),
+            &format,
+            &ctx.metrics,
+            |batch| self.emit(batch, ctx),
+        )
     }
 }
 
@@ -112,6 +161,9 @@ impl Source for FileSource {
             .map(|m| m.len())
             .sum();
         JobMetrics::add(&ctx.metrics.bytes_total, total);
+        if self.options.input == FileInput::Stdin && !self.read_stdin(&ctx)? {
+            return Ok(());
+        }
         for path in std::mem::take(&mut self.files) {
             if !self.read_file(&path, &ctx)? {
                 return Ok(());
