@@ -5,10 +5,12 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use rill_engine::format::OutputFormat;
 use rill_engine::format::millis_text;
 use rill_engine::{EngineError, JobMetrics};
 use rill_sql::parser::{RawStatement, split_script};
 use rill_sql::script::Variables;
+use rill_sql::session::RESULT_MODE;
 use rill_sql::{Outcome, Session, SessionOptions, SqlError};
 
 use crate::Args;
@@ -125,7 +127,20 @@ async fn execute(
 ) -> Result<(), Failure> {
     let statement = raw.parse()?;
     let outcome = session.execute(&statement).await?;
-    run_outcome(args, outcome, interactive).await
+    // `SET 'sql-client.execution.result-mode'` chooses the format, as in Flink's client.
+    let mode = match session.setting(RESULT_MODE) {
+        Some("changelog") => Some(OutputFormat::Changelog),
+        Some("tableau") => Some(OutputFormat::Table),
+        _ => None,
+    };
+    match mode {
+        Some(format) => {
+            let mut args = args.clone();
+            args.format = Some(format);
+            run_outcome(&args, outcome, interactive).await
+        }
+        None => run_outcome(args, outcome, interactive).await,
+    }
 }
 
 /// Shows or runs what a statement produced. `interactive` prints confirmations.

@@ -782,3 +782,17 @@ fn a_monitored_file_is_followed_as_it_grows() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn the_result_mode_of_flinks_client_chooses_the_format() {
+    let o = shell(
+        "SET 'sql-client.execution.result-mode' = 'changelog';\nSELECT 1 AS x;\n\
+         SET 'sql-client.execution.result-mode' = 'table';\n\\q\n",
+    );
+    assert!(stdout(&o).contains("\n+I,1\n"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("'sql-client.execution.result-mode' = 'table' is not supported yet"),
+        "{}",
+        stderr(&o)
+    );
+}

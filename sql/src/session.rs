@@ -22,6 +22,9 @@ use crate::types::LOCAL_TIME_ZONE;
 use crate::window::WindowTvfPlanner;
 use datafusion::execution::SessionState;
 
+/// The Flink SQL client's option for how results are shown: `'tableau'` or `'changelog'`.
+pub const RESULT_MODE: &str = "sql-client.execution.result-mode";
+
 /// Session settings that are not SQL.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
@@ -86,6 +89,11 @@ impl Session {
             settings: BTreeMap::new(),
             options,
         }
+    }
+
+    /// A session setting made with `SET`.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).map(String::as_str)
     }
 
     /// Names of tables and views, sorted.
@@ -186,6 +194,14 @@ impl Session {
                 return Err(SqlError::new(format!(
                     "'table.local-time-zone' = '{value}' is not supported yet: rill runs in UTC"
                 )));
+            }
+            RESULT_MODE if !matches!(value, "tableau" | "changelog") => {
+                return Err(SqlError::new(format!(
+                    "'{RESULT_MODE}' = '{value}' is not supported yet"
+                ))
+                .with_hint(
+                    "'tableau' prints rows as they come, 'changelog' with their change kind",
+                ));
             }
             "parallelism.default" if value.parse::<u32>().is_err() => {
                 return Err(SqlError::new(format!(
