@@ -1,6 +1,7 @@
 //! `rill`: run Flink SQL over streams from files (`-f`), strings (`-c`) or an interactive shell.
 
 mod complete;
+mod jobs;
 mod meta;
 mod output;
 mod progress;

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use rill_sql::Session;
 
 use crate::Args;
-use crate::run::{Failure, execute_all};
+use crate::jobs::Jobs;
+use crate::run::{Context, Failure, execute_all};
 
 /// The help text of `\?`.
 const HELP: &str = "\
@@ -21,12 +22,27 @@ Statements end with ';' and may span lines. Meta-commands:
   \\q               quit (also Ctrl-D); Ctrl-C cancels a running query
 ";
 
-/// Settings the meta-commands change.
+/// Settings the meta-commands change, and the background jobs.
 pub struct ShellState {
     /// The command line, with `\o` and `\format` applied.
     pub args: Args,
     /// Whether statements are timed.
     pub timing: bool,
+    pub jobs: Jobs,
+}
+
+impl ShellState {
+    /// Runs `script` in `session` as typed in the shell.
+    pub fn execute(
+        &mut self,
+        session: &mut Session,
+        script: &str,
+        runtime: &tokio::runtime::Runtime,
+    ) {
+        let mut context = Context::Shell(&mut self.jobs);
+        let result = runtime.block_on(execute_all(&self.args, session, script, &mut context));
+        report(script, result);
+    }
 }
 
 /// What a meta-command asks of the shell loop.
@@ -45,11 +61,8 @@ pub fn run(
     let mut words = line.trim().trim_end_matches(';').split_whitespace();
     let command = words.next().unwrap_or_default();
     let argument = words.next();
-    let sql = |text: String, state: &ShellState, session: &mut Session| {
-        report(
-            &text,
-            runtime.block_on(execute_all(&state.args, session, &text, true)),
-        );
+    let sql = |text: String, state: &mut ShellState, session: &mut Session| {
+        state.execute(session, &text, runtime);
     };
     match (command, argument) {
         ("\\q", _) => return Next::Quit,
@@ -62,11 +75,7 @@ pub fn run(
                     .ok()
                     .and_then(|p| p.parent().map(|d| d.display().to_string()));
                 match state.args.variables(dir).substitute(&text) {
-                    Ok(script) => {
-                        let result =
-                            runtime.block_on(execute_all(&state.args, session, &script, true));
-                        report(&script, result);
-                    }
+                    Ok(script) => state.execute(session, &script, runtime),
                     Err(e) => eprint!("{}", e.render(&text, Some(file))),
                 }
             }

@@ -13,8 +13,9 @@ use rustyline::{Editor, Helper, Highlighter, Hinter};
 
 use crate::Args;
 use crate::complete::Words;
-use crate::meta::{self, Next, ShellState, report};
-use crate::run::execute_all;
+use crate::jobs::{JobCommand, Jobs, job_command};
+use crate::meta::{self, Next, ShellState};
+use crate::output::print_table;
 
 /// Reads until a statement ends with `;`, and completes words with Tab.
 #[derive(Helper, Hinter, Highlighter)]
@@ -89,6 +90,7 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
     let mut state = ShellState {
         args: args.clone(),
         timing: false,
+        jobs: Jobs::default(),
     };
     loop {
         match editor.readline("rill> ") {
@@ -117,9 +119,19 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
                     }
                 };
                 let started = std::time::Instant::now();
-                let result =
-                    runtime.block_on(execute_all(&state.args, &mut session, &script, true));
-                report(&script, result);
+                match job_command(&script) {
+                    Some(JobCommand::Show) => {
+                        let _ = print_table(&state.args, &state.jobs.table());
+                    }
+                    Some(JobCommand::Stop(id)) => {
+                        if state.jobs.stop(id) {
+                            println!("[INFO] Job {id} is stopping.");
+                        } else {
+                            eprintln!("error: no running job {id}: SHOW JOBS lists them");
+                        }
+                    }
+                    None => state.execute(&mut session, &script, runtime),
+                }
                 refresh(&mut editor, &session);
                 if state.timing {
                     println!("Time: {:.3} ms", started.elapsed().as_secs_f64() * 1000.0);
@@ -133,6 +145,7 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
             }
         }
     }
+    state.jobs.stop_all();
     if let Some(path) = &history {
         let _ = editor.save_history(path);
     }

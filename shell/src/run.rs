@@ -14,6 +14,7 @@ use rill_sql::session::RESULT_MODE;
 use rill_sql::{Outcome, Session, SessionOptions, SqlError};
 
 use crate::Args;
+use crate::jobs::Jobs;
 use crate::output::{print_table, result_sink};
 use crate::progress::Progress;
 
@@ -61,7 +62,7 @@ pub async fn run_script(
     };
     let mut ok = true;
     for raw in statements {
-        let Err(failure) = execute(args, &mut session, &raw, false).await else {
+        let Err(failure) = execute(args, &mut session, &raw, &mut Context::Batch).await else {
             continue;
         };
         ok = false;
@@ -90,6 +91,18 @@ pub async fn run_script(
     ok
 }
 
+/// Where statements run: a batch script, or the shell with its background jobs.
+pub enum Context<'a> {
+    Batch,
+    Shell(&'a mut Jobs),
+}
+
+impl Context<'_> {
+    fn interactive(&self) -> bool {
+        matches!(self, Context::Shell(_))
+    }
+}
+
 /// Why a script stopped.
 pub enum Failure {
     /// A statement is wrong.
@@ -104,16 +117,16 @@ impl From<SqlError> for Failure {
     }
 }
 
-/// Runs the statements of `script` one after the other in `session`; `interactive` prints
-/// confirmations of statements that change the session.
+/// Runs the statements of `script` one after the other in `session`; in the shell,
+/// statements that change the session are confirmed and `INSERT` jobs run in the background.
 pub async fn execute_all(
     args: &Args,
     session: &mut Session,
     script: &str,
-    interactive: bool,
+    context: &mut Context<'_>,
 ) -> Result<(), Failure> {
     for raw in split_script(script)? {
-        execute(args, session, &raw, interactive).await?;
+        execute(args, session, &raw, context).await?;
     }
     Ok(())
 }
@@ -123,7 +136,7 @@ async fn execute(
     args: &Args,
     session: &mut Session,
     raw: &RawStatement,
-    interactive: bool,
+    context: &mut Context<'_>,
 ) -> Result<(), Failure> {
     let statement = raw.parse()?;
     let outcome = session.execute(&statement).await?;
@@ -137,15 +150,21 @@ async fn execute(
         Some(format) => {
             let mut args = args.clone();
             args.format = Some(format);
-            run_outcome(&args, outcome, interactive).await
+            run_outcome(&args, outcome, &raw.text, context).await
         }
-        None => run_outcome(args, outcome, interactive).await,
+        None => run_outcome(args, outcome, &raw.text, context).await,
     }
 }
 
-/// Shows or runs what a statement produced. `interactive` prints confirmations.
-async fn run_outcome(args: &Args, outcome: Outcome, interactive: bool) -> Result<(), Failure> {
+/// Shows or runs what `statement` produced.
+async fn run_outcome(
+    args: &Args,
+    outcome: Outcome,
+    statement: &str,
+    context: &mut Context<'_>,
+) -> Result<(), Failure> {
     let run_error = |e: std::io::Error| Failure::Run(e.to_string());
+    let interactive = context.interactive();
     match outcome {
         Outcome::Done(message) => {
             if interactive {
@@ -164,7 +183,16 @@ async fn run_outcome(args: &Args, outcome: Outcome, interactive: bool) -> Result
             plan.dataflow.add_sink(sink, plan.output);
             run_job(args, plan.dataflow, interactive).await
         }
-        Outcome::Insert(dataflow) => run_job(args, dataflow, interactive).await,
+        Outcome::Insert(dataflow) => match context {
+            Context::Shell(jobs) => {
+                let id = jobs.submit(statement, dataflow);
+                println!(
+                    "[INFO] Job {id} submitted: SHOW JOBS follows it, STOP JOB '{id}' stops it."
+                );
+                Ok(())
+            }
+            Context::Batch => run_job(args, dataflow, false).await,
+        },
     }
 }
 

@@ -796,3 +796,69 @@ fn the_result_mode_of_flinks_client_chooses_the_format() {
         stderr(&o)
     );
 }
+
+#[test]
+fn inserts_in_the_shell_run_as_background_jobs() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let growing = dir.path().join("grow.csv");
+    std::fs::write(&growing, "1,a\n").unwrap();
+    let out = dir.path().join("out.csv");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .env("HOME", dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut type_in = |text: &str, then_wait_ms: u64| {
+        input.write_all(text.as_bytes()).unwrap();
+        input.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(then_wait_ms));
+    };
+    type_in(
+        &format!(
+            "CREATE TABLE g (a INT, b STRING) WITH ('connector' = 'filesystem', 'path' = '{}', \
+             'format' = 'csv', 'source.monitor-interval' = '50 ms');\n\
+             CREATE TABLE o (a INT, b STRING) WITH ('connector' = 'blackhole');\n\
+             CREATE TABLE f (a INT, b STRING) WITH ('connector' = 'filesystem', 'path' = '{}', \
+             'format' = 'csv');\n\
+             INSERT INTO o SELECT * FROM g;\n",
+            growing.display(),
+            out.display()
+        ),
+        1500,
+    );
+    type_in("SHOW JOBS;\nSTOP JOB '1';\n", 1500);
+    type_in("INSERT INTO f SELECT * FROM g2;\n", 0);
+    type_in(
+        &format!(
+            "CREATE TABLE g2 (a INT, b STRING) WITH ('connector' = 'filesystem', 'path' = '{}', \
+             'format' = 'csv');\nINSERT INTO f SELECT a + 1, b FROM g2;\n",
+            growing.display()
+        ),
+        1500,
+    );
+    type_in("SHOW JOBS;\n\\q\n", 0);
+    drop(input);
+    let o = child.wait_with_output().unwrap();
+    let text = stdout(&o);
+    assert!(text.contains("[INFO] Job 1 submitted"), "{text}");
+    assert!(
+        text.contains("1,INSERT INTO o SELECT * FROM g,RUNNING,1,"),
+        "a following job runs on: {text}"
+    );
+    assert!(text.contains("[INFO] Job 1 is stopping."), "{text}");
+    assert!(
+        text.contains("1,INSERT INTO o SELECT * FROM g,STOPPED,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2,\"INSERT INTO f SELECT a + 1, b FROM g2\",FINISHED,1,1,"),
+        "a bounded job ends: {text}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "2,a\n");
+    // The failed INSERT (unknown table) was refused at planning and made no job.
+    assert!(stderr(&o).contains("g2"), "{}", stderr(&o));
+}

@@ -1,0 +1,170 @@
+//! Background jobs of the shell: `INSERT INTO` runs on while the prompt comes back;
+//! `SHOW JOBS` lists them, `STOP JOB 'id'` stops one.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Instant;
+
+use arrow::array::{RecordBatch, StringArray, UInt64Array};
+use regex::Regex;
+use rill_engine::format::millis_text;
+use rill_engine::{Dataflow, JobMetrics};
+use tokio::sync::Notify;
+
+/// `SHOW JOBS` or `STOP JOB 'id'` (Flink's syntax), which the shell runs itself.
+pub enum JobCommand {
+    Show,
+    Stop(u64),
+}
+
+/// The job command `text` is, if it is one.
+pub fn job_command(text: &str) -> Option<JobCommand> {
+    static SHOW: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?i)^\s*show\s+jobs\s*;?\s*$").expect("valid regex"));
+    static STOP: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^\s*stop\s+job\s+'?(\d+)'?\s*;?\s*$").expect("valid regex")
+    });
+    if SHOW.is_match(text) {
+        return Some(JobCommand::Show);
+    }
+    let id = STOP.captures(text)?.get(1)?.as_str().parse().ok()?;
+    Some(JobCommand::Stop(id))
+}
+
+/// The states a job goes through.
+const RUNNING: u8 = 0;
+const FINISHED: u8 = 1;
+const FAILED: u8 = 2;
+const STOPPED: u8 = 3;
+
+struct Entry {
+    id: u64,
+    statement: String,
+    started: Instant,
+    metrics: Arc<JobMetrics>,
+    state: Arc<AtomicU8>,
+    error: Arc<Mutex<Option<String>>>,
+    stop: Arc<Notify>,
+}
+
+/// The shell's background jobs.
+#[derive(Default)]
+pub struct Jobs {
+    entries: Vec<Entry>,
+}
+
+impl Jobs {
+    /// Starts `dataflow` (the job of `statement`) in the background on the current runtime;
+    /// returns its id.
+    pub fn submit(&mut self, statement: &str, dataflow: Dataflow) -> u64 {
+        let id = self.entries.len() as u64 + 1;
+        let mut job = dataflow.start();
+        let (state, error, stop) = (
+            Arc::new(AtomicU8::new(RUNNING)),
+            Arc::new(Mutex::new(None)),
+            Arc::new(Notify::new()),
+        );
+        self.entries.push(Entry {
+            id,
+            statement: statement.split_whitespace().collect::<Vec<_>>().join(" "),
+            started: Instant::now(),
+            metrics: job.metrics(),
+            state: state.clone(),
+            error: error.clone(),
+            stop: stop.clone(),
+        });
+        tokio::spawn(async move {
+            let result = tokio::select! {
+                result = job.wait() => result,
+                _ = stop.notified() => {
+                    job.cancel();
+                    let _ = job.wait().await;
+                    state.store(STOPPED, Ordering::Relaxed);
+                    return;
+                }
+            };
+            match result {
+                Ok(()) => state.store(FINISHED, Ordering::Relaxed),
+                Err(e) => {
+                    *error.lock().expect("job error") = Some(e.to_string());
+                    state.store(FAILED, Ordering::Relaxed);
+                }
+            }
+        });
+        id
+    }
+
+    /// Stops job `id`; false if there is no such running job.
+    pub fn stop(&self, id: u64) -> bool {
+        match self.entries.iter().find(|e| e.id == id) {
+            Some(e) if e.state.load(Ordering::Relaxed) == RUNNING => {
+                e.stop.notify_one();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Stops every running job (the shell is closing); says so when there are any.
+    pub fn stop_all(&self) {
+        let running = self.entries.iter().filter(|e| self.stop(e.id)).count();
+        if running > 0 {
+            println!(
+                "[INFO] Stopped {running} running job{}.",
+                if running == 1 { "" } else { "s" }
+            );
+        }
+    }
+
+    /// The jobs as `SHOW JOBS` prints them.
+    pub fn table(&self) -> RecordBatch {
+        let state = |e: &Entry| match e.state.load(Ordering::Relaxed) {
+            RUNNING => "RUNNING".to_string(),
+            FINISHED => "FINISHED".to_string(),
+            STOPPED => "STOPPED".to_string(),
+            _ => format!(
+                "FAILED: {}",
+                e.error
+                    .lock()
+                    .expect("job error")
+                    .clone()
+                    .unwrap_or_default()
+            ),
+        };
+        let watermark = |e: &Entry| {
+            e.metrics
+                .source_watermarks()
+                .iter()
+                .map(|(_, w)| *w)
+                .max()
+                .map_or(String::new(), millis_text)
+        };
+        let count = |f: fn(&JobMetrics) -> u64| {
+            Arc::new(UInt64Array::from_iter_values(
+                self.entries.iter().map(|e| f(&e.metrics)),
+            ))
+        };
+        let texts = |f: &dyn Fn(&Entry) -> String| {
+            Arc::new(StringArray::from_iter_values(self.entries.iter().map(f)))
+        };
+        RecordBatch::try_from_iter([
+            (
+                "id",
+                Arc::new(UInt64Array::from_iter_values(
+                    self.entries.iter().map(|e| e.id),
+                )) as _,
+            ),
+            ("statement", texts(&|e| e.statement.clone()) as _),
+            ("state", texts(&state) as _),
+            ("rows in", count(|m| JobMetrics::get(&m.rows_in)) as _),
+            ("rows out", count(|m| JobMetrics::get(&m.rows_out)) as _),
+            ("late rows", count(|m| JobMetrics::get(&m.late_rows)) as _),
+            ("watermark", texts(&watermark) as _),
+            (
+                "uptime",
+                texts(&|e| format!("{:.1} s", e.started.elapsed().as_secs_f64())) as _,
+            ),
+        ])
+        .expect("job columns")
+    }
+}
