@@ -2,6 +2,7 @@
 
 mod complete;
 mod jobs;
+mod live;
 mod meta;
 mod output;
 mod progress;
@@ -47,6 +48,9 @@ pub struct Args {
     /// Print a header line with the column names (CSV and changelog formats).
     #[arg(long)]
     header: bool,
+    /// Flink's `'table'` result mode: the materialized result, redrawn in place on a terminal.
+    #[arg(skip)]
+    live_table: bool,
     /// Go on with the next statements of a file when one fails (the exit code is still 1).
     #[arg(long)]
     continue_on_error: bool,

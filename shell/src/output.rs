@@ -1,6 +1,6 @@
 //! Where query results go: the sink for a query's rows and the printing of small results.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
@@ -9,6 +9,7 @@ use rill_engine::sink::{Destination, Sink, WriterSink};
 use rill_engine::{ChangeBatch, EngineError};
 
 use crate::Args;
+use crate::live::LiveTable;
 
 /// The sink that receives a query's result rows, as the command line asks. An `updating`
 /// result shows each row's change kind (an `op` column) unless `--sort` materializes it.
@@ -21,8 +22,13 @@ pub fn result_sink(
         Some(path) => Destination::File(path.clone()),
         None => Destination::Stream(Box::new(std::io::stdout())),
     };
+    if args.live_table && args.output.is_none() && std::io::stdout().is_terminal() {
+        return Ok(Box::new(LiveTable::new(schema)));
+    }
     let format = args.result_format();
-    let changes = updating && !args.sort;
+    // Off a terminal, the table mode writes the final rows once, like --sort.
+    let sort = args.sort || args.live_table;
+    let changes = updating && !sort;
     let sink = WriterSink::new(
         "result",
         schema,
@@ -31,7 +37,7 @@ pub fn result_sink(
             format => format,
         },
         args.header,
-        args.sort,
+        sort,
         destination,
     )?;
     Ok(Box::new(if changes && format == OutputFormat::Table {

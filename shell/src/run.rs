@@ -142,14 +142,16 @@ async fn execute(
     let outcome = session.execute(&statement).await?;
     // `SET 'sql-client.execution.result-mode'` chooses the format, as in Flink's client.
     let mode = match session.setting(RESULT_MODE) {
-        Some("changelog") => Some(OutputFormat::Changelog),
-        Some("tableau") => Some(OutputFormat::Table),
+        Some("changelog") => Some((OutputFormat::Changelog, false)),
+        Some("tableau") => Some((OutputFormat::Table, false)),
+        Some("table") => Some((OutputFormat::Table, true)),
         _ => None,
     };
     match mode {
-        Some(format) => {
+        Some((format, live_table)) => {
             let mut args = args.clone();
             args.format = Some(format);
+            args.live_table = live_table;
             run_outcome(&args, outcome, &raw.text, context).await
         }
         None => run_outcome(args, outcome, &raw.text, context).await,

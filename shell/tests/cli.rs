@@ -785,13 +785,23 @@ fn a_monitored_file_is_followed_as_it_grows() {
 
 #[test]
 fn the_result_mode_of_flinks_client_chooses_the_format() {
-    let o = shell(
-        "SET 'sql-client.execution.result-mode' = 'changelog';\nSELECT 1 AS x;\n\
-         SET 'sql-client.execution.result-mode' = 'table';\n\\q\n",
-    );
-    assert!(stdout(&o).contains("\n+I,1\n"), "{}", stdout(&o));
+    let o = shell(&format!(
+        "{}SET 'sql-client.execution.result-mode' = 'changelog';\nSELECT 1 AS x;\n\
+         SET 'sql-client.execution.result-mode' = 'table';\n\
+         SELECT symbol, COUNT(*) AS n FROM ticks GROUP BY symbol;\n\
+         SET 'sql-client.execution.result-mode' = 'pretty';\n\\q\n",
+        ticks_ddl(&ticks(), "")
+    ));
+    let text = stdout(&o);
+    assert!(text.contains("\n+I,1\n"), "{text}");
+    // Off a terminal, the table mode draws the final rows once.
     assert!(
-        stderr(&o).contains("'sql-client.execution.result-mode' = 'table' is not supported yet"),
+        text.contains("| SYM00  | 681 |\n| SYM01  | 675 |\n| SYM02  | 644 |\n"),
+        "{text}"
+    );
+    assert!(!text.contains("-U"), "{text}");
+    assert!(
+        stderr(&o).contains("unknown 'sql-client.execution.result-mode' = 'pretty'"),
         "{}",
         stderr(&o)
     );

@@ -22,7 +22,8 @@ use crate::types::LOCAL_TIME_ZONE;
 use crate::window::WindowTvfPlanner;
 use datafusion::execution::SessionState;
 
-/// The Flink SQL client's option for how results are shown: `'tableau'` or `'changelog'`.
+/// The Flink SQL client's option for how results are shown: `'table'`, `'tableau'` or
+/// `'changelog'`.
 pub const RESULT_MODE: &str = "sql-client.execution.result-mode";
 
 /// Session settings that are not SQL.
@@ -195,13 +196,13 @@ impl Session {
                     "'table.local-time-zone' = '{value}' is not supported yet: rill runs in UTC"
                 )));
             }
-            RESULT_MODE if !matches!(value, "tableau" | "changelog") => {
-                return Err(SqlError::new(format!(
-                    "'{RESULT_MODE}' = '{value}' is not supported yet"
-                ))
-                .with_hint(
-                    "'tableau' prints rows as they come, 'changelog' with their change kind",
-                ));
+            RESULT_MODE if !matches!(value, "table" | "tableau" | "changelog") => {
+                return Err(
+                    SqlError::new(format!("unknown '{RESULT_MODE}' = '{value}'")).with_hint(
+                        "'table' (the current rows, redrawn in place), 'tableau' (rows as they \
+                         come) or 'changelog' (with their change kind)",
+                    ),
+                );
             }
             "parallelism.default" if value.parse::<u32>().is_err() => {
                 return Err(SqlError::new(format!(
