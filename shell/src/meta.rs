@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use rill_sql::Session;
+use rill_sql::session::RESULT_MODE;
 
 use crate::Args;
 use crate::jobs::Jobs;
@@ -18,6 +19,8 @@ Statements end with ';' and may span lines. Meta-commands:
   \\i FILE          run the statements of a file
   \\o [FILE]        write each query's results to FILE (no FILE: to the terminal)
   \\format NAME     result format: table, csv, json or changelog
+  \\mode NAME       result mode, as Flink's client: table (current rows, redrawn in
+                   place), tableau (rows as they come) or changelog
   \\timing          show how long each statement takes (toggle)
   \\q               quit (also Ctrl-D); Ctrl-C cancels a running query
 ";
@@ -95,6 +98,11 @@ pub fn run(
             }
             Err(e) => eprintln!("error: {e}"),
         },
+        ("\\mode", Some(mode)) => sql(
+            format!("SET '{RESULT_MODE}' = '{}'", mode.replace('\'', "")),
+            state,
+            session,
+        ),
         ("\\timing", None) => {
             state.timing = !state.timing;
             println!(

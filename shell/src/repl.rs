@@ -7,6 +7,7 @@ use rill_sql::parser::is_complete;
 use rill_sql::{Session, SessionOptions};
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
+use rustyline::hint::HistoryHinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Editor, Helper, Highlighter, Hinter};
@@ -21,6 +22,9 @@ use crate::output::print_table;
 #[derive(Helper, Hinter, Highlighter)]
 struct StatementHelper {
     words: Words,
+    /// Suggests the rest of a line from the history, in grey.
+    #[rustyline(Hinter)]
+    hinter: HistoryHinter,
 }
 
 impl Completer for StatementHelper {
@@ -74,6 +78,7 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
     });
     editor.set_helper(Some(StatementHelper {
         words: Words::of(&session),
+        hinter: HistoryHinter::new(),
     }));
     let history = history_path();
     if let Some(path) = &history {

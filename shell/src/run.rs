@@ -235,8 +235,8 @@ async fn run_job(
     result
 }
 
-/// One line for people watching: rows in and out, late rows dropped, each source's latest
-/// watermark, elapsed time.
+/// One line for people watching: rows in and out, late rows dropped, malformed rows
+/// skipped, each source's latest watermark, elapsed time.
 fn summary(metrics: &JobMetrics, elapsed: Duration) {
     let watermarks: Vec<String> = metrics
         .source_watermarks()
@@ -249,10 +249,12 @@ fn summary(metrics: &JobMetrics, elapsed: Duration) {
         watermarks.join(", ")
     };
     eprintln!(
-        "{} rows in, {} rows out, {} late rows dropped, watermark {watermarks}, {:.2} s",
+        "{} rows in, {} rows out, {} late rows dropped, {} malformed rows skipped, \
+         watermark {watermarks}, {:.2} s",
         JobMetrics::get(&metrics.rows_in),
         JobMetrics::get(&metrics.rows_out),
         JobMetrics::get(&metrics.late_rows),
+        JobMetrics::get(&metrics.malformed_rows),
         elapsed.as_secs_f64()
     );
 }
