@@ -53,12 +53,15 @@ impl LiveTable {
         Ok(())
     }
 
-    /// The table as text, cut to `height` lines.
-    fn render(&self, height: usize) -> std::io::Result<String> {
+    /// The table as text, cut to `height` lines and, when known, `width` characters.
+    fn render(&self, height: usize, width: Option<usize>) -> std::io::Result<String> {
         let shown = self.rows.num_rows().min(height.saturating_sub(6).max(1));
         let rows = ChangeBatch::inserts(self.rows.slice(0, shown));
         let mut text = Vec::new();
         let mut writer = RowWriter::new(OutputFormat::Table, self.schema.clone(), true);
+        if let Some(width) = width {
+            writer = writer.fit_width(width);
+        }
         writer.begin(&mut text, Some(&rows))?;
         writer.write_batch(&mut text, &rows)?;
         writer.finish(&mut text, self.rows.num_rows() as u64)?;
@@ -75,8 +78,10 @@ impl LiveTable {
     /// Draws the table over the previous drawing.
     fn draw(&mut self) -> rill_engine::Result<()> {
         self.apply()?;
-        let height = console::Term::stdout().size().0 as usize;
-        let text = self.render(height).map_err(io)?;
+        let (height, width) = console::Term::stdout().size();
+        let text = self
+            .render(height as usize, Some(width as usize))
+            .map_err(io)?;
         let mut out = std::io::stdout().lock();
         if self.drawn > 0 {
             // Back to the first line drawn, and clear to the end of the screen.
@@ -150,7 +155,7 @@ mod tests {
             .changes
             .push(change(vec!["a", "a"], vec![1, 2], vec![1, 2]));
         table.apply().unwrap();
-        let text = table.render(40).unwrap();
+        let text = table.render(40, None).unwrap();
         assert!(
             text.contains("| a | 2 |") && text.contains("| b | 1 |"),
             "{text}"
@@ -158,7 +163,7 @@ mod tests {
         assert!(!text.contains("| a | 1 |"), "{text}");
         assert!(text.contains("2 rows in set"), "{text}");
         // A screen of 7 lines shows one row and says how many more there are.
-        let text = table.render(7).unwrap();
+        let text = table.render(7, None).unwrap();
         assert!(text.contains("(1 more rows not shown)"), "{text}");
     }
 }

@@ -40,11 +40,23 @@ pub fn result_sink(
         sort,
         destination,
     )?;
-    Ok(Box::new(if changes && format == OutputFormat::Table {
+    let sink = if changes && format == OutputFormat::Table {
         sink.with_ops()
     } else {
         sink
-    }))
+    };
+    // On a terminal, a table fits its width.
+    let sink = match terminal_width(args) {
+        Some(columns) if format == OutputFormat::Table => sink.fit_width(columns),
+        _ => sink,
+    };
+    Ok(Box::new(sink))
+}
+
+/// The width of the terminal results are drawn on, if they are.
+pub fn terminal_width(args: &Args) -> Option<usize> {
+    (args.output.is_none() && std::io::stdout().is_terminal())
+        .then(|| console::Term::stdout().size().1 as usize)
 }
 
 /// Prints a small result (SHOW, DESCRIBE, EXPLAIN): a table on a terminal, else CSV with header.

@@ -36,7 +36,8 @@ impl OutputFormat {
     }
 }
 
-/// Widest a table column grows before values are cut with `...`.
+/// Widest a table column grows before values are cut with `...`, unless a terminal's width
+/// says otherwise ([`RowWriter::fit_width`]).
 const MAX_TABLE_WIDTH: usize = 40;
 
 /// Renders rows of one schema in one format into text lines.
@@ -46,6 +47,8 @@ pub struct RowWriter {
     header: bool,
     /// Whether a table shows each row's change kind in a first column `op`.
     ops: bool,
+    /// Widest a table column grows.
+    max_width: usize,
     /// Table column widths, fixed when the first rows arrive.
     widths: Option<Vec<usize>>,
     /// Which table columns align right (numbers).
@@ -68,6 +71,7 @@ impl RowWriter {
             schema,
             header,
             ops: format == OutputFormat::Changelog,
+            max_width: MAX_TABLE_WIDTH,
             widths: None,
             numeric,
             line: String::new(),
@@ -82,6 +86,16 @@ impl RowWriter {
             self.ops = true;
             self.numeric.insert(0, false);
         }
+        self
+    }
+
+    /// A table that fits in `columns` characters of a terminal: wide columns are cut to share
+    /// the width (never below 8 characters).
+    pub fn fit_width(mut self, columns: usize) -> Self {
+        let count = self.schema.fields().len() + usize::from(self.ops);
+        // Each column takes its width plus three characters of border and padding.
+        let share = columns.saturating_sub(1) / count.max(1);
+        self.max_width = share.saturating_sub(3).clamp(8, MAX_TABLE_WIDTH);
         self
     }
 
@@ -158,7 +172,7 @@ impl RowWriter {
                     } else {
                         text.chars().count()
                     };
-                    widths[i + offset] = widths[i + offset].max(w.min(MAX_TABLE_WIDTH));
+                    widths[i + offset] = widths[i + offset].max(w.min(self.max_width));
                 }
             }
         }
@@ -375,4 +389,30 @@ fn push_table_row<'a>(
         }
     }
     line.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{RecordBatch, StringArray};
+
+    use super::*;
+
+    #[test]
+    fn a_table_fits_the_terminal_width() {
+        let long = "x".repeat(60);
+        let column = || Arc::new(StringArray::from(vec![long.as_str()])) as _;
+        let data = RecordBatch::try_from_iter([("a", column()), ("b", column()), ("c", column())])
+            .unwrap();
+        let batch = ChangeBatch::inserts(data);
+        let mut text = Vec::new();
+        let mut writer =
+            RowWriter::new(OutputFormat::Table, batch.data.schema(), true).fit_width(50);
+        writer.begin(&mut text, Some(&batch)).unwrap();
+        writer.write_batch(&mut text, &batch).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.lines().all(|l| l.chars().count() <= 50), "{text}");
+        assert!(text.contains("..."), "long values are cut: {text}");
+    }
 }

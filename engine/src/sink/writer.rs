@@ -91,6 +91,12 @@ impl WriterSink {
         })
     }
 
+    /// A table that fits a terminal `columns` wide (see [`RowWriter::fit_width`]).
+    pub fn fit_width(mut self, columns: usize) -> Self {
+        self.writer = self.writer.fit_width(columns);
+        self
+    }
+
     /// A table that shows each row's change kind (see [`RowWriter::with_ops`]).
     pub fn with_ops(mut self) -> Self {
         self.writer = self.writer.with_ops();
