@@ -68,6 +68,9 @@ pub fn print_table(args: &Args, batch: &RecordBatch) -> std::io::Result<()> {
     };
     let mut out = std::io::stdout().lock();
     let mut writer = RowWriter::new(format, Arc::clone(batch.schema_ref()), true);
+    if let Some(columns) = terminal_width(args) {
+        writer = writer.fit_width(columns);
+    }
     let batch = ChangeBatch::inserts(batch.clone());
     writer.begin(&mut out, Some(&batch))?;
     writer.write_batch(&mut out, &batch)?;

@@ -47,8 +47,8 @@ pub struct RowWriter {
     header: bool,
     /// Whether a table shows each row's change kind in a first column `op`.
     ops: bool,
-    /// Widest a table column grows.
-    max_width: usize,
+    /// The width of the terminal a table must fit in, if any.
+    fit: Option<usize>,
     /// Table column widths, fixed when the first rows arrive.
     widths: Option<Vec<usize>>,
     /// Which table columns align right (numbers).
@@ -71,7 +71,7 @@ impl RowWriter {
             schema,
             header,
             ops: format == OutputFormat::Changelog,
-            max_width: MAX_TABLE_WIDTH,
+            fit: None,
             widths: None,
             numeric,
             line: String::new(),
@@ -89,13 +89,10 @@ impl RowWriter {
         self
     }
 
-    /// A table that fits in `columns` characters of a terminal: wide columns are cut to share
-    /// the width (never below 8 characters).
+    /// A table that fits in `columns` characters of a terminal: the widest columns give way
+    /// first, down to 8 characters.
     pub fn fit_width(mut self, columns: usize) -> Self {
-        let count = self.schema.fields().len() + usize::from(self.ops);
-        // Each column takes its width plus three characters of border and padding.
-        let share = columns.saturating_sub(1) / count.max(1);
-        self.max_width = share.saturating_sub(3).clamp(8, MAX_TABLE_WIDTH);
+        self.fit = Some(columns);
         self
     }
 
@@ -172,7 +169,20 @@ impl RowWriter {
                     } else {
                         text.chars().count()
                     };
-                    widths[i + offset] = widths[i + offset].max(w.min(self.max_width));
+                    widths[i + offset] = widths[i + offset].max(w.min(MAX_TABLE_WIDTH));
+                }
+            }
+        }
+        if let Some(columns) = self.fit {
+            // A row takes each width plus three characters of padding and border, plus one.
+            loop {
+                let used = 1 + widths.iter().map(|w| w + 3).sum::<usize>();
+                let widest = (0..widths.len()).max_by_key(|i| widths[*i]);
+                match widest {
+                    Some(i) if used > columns && widths[i] > 8 => {
+                        widths[i] = widths[i].saturating_sub(used - columns).max(8);
+                    }
+                    _ => break,
                 }
             }
         }
