@@ -39,6 +39,16 @@ fn growing(dir: &Path) -> (PathBuf, String) {
     (path, ddl)
 }
 
+/// A shell with the table `e` over a growing file (kept in the returned directory).
+fn shell_with_growing_table() -> Option<(tempfile::TempDir, PathBuf, PtySession)> {
+    let home = tempfile::tempdir().unwrap();
+    let (path, ddl) = growing(home.path());
+    let mut p = shell(home.path())?;
+    p.send_line(&ddl).unwrap();
+    p.exp_string("created").unwrap();
+    Some((home, path, p))
+}
+
 fn append(path: &Path, text: &str) {
     let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
     file.write_all(text.as_bytes()).unwrap();
@@ -84,13 +94,9 @@ fn tab_completes_a_table_name() {
 
 #[test]
 fn ctrl_c_cancels_a_standing_query_and_the_shell_goes_on() {
-    let home = tempfile::tempdir().unwrap();
-    let (_path, ddl) = growing(home.path());
-    let Some(mut p) = shell(home.path()) else {
+    let Some((_home, _path, mut p)) = shell_with_growing_table() else {
         return;
     };
-    p.send_line(&ddl).unwrap();
-    p.exp_string("created").unwrap();
     p.send_line("SELECT k, v * 10 AS ten FROM e;").unwrap();
     p.exp_string("| a ").unwrap();
     p.send_control('c').unwrap();
@@ -104,13 +110,9 @@ fn ctrl_c_cancels_a_standing_query_and_the_shell_goes_on() {
 
 #[test]
 fn the_table_mode_updates_rows_in_place() {
-    let home = tempfile::tempdir().unwrap();
-    let (path, ddl) = growing(home.path());
-    let Some(mut p) = shell(home.path()) else {
+    let Some((_home, path, mut p)) = shell_with_growing_table() else {
         return;
     };
-    p.send_line(&ddl).unwrap();
-    p.exp_string("created").unwrap();
     p.send_line("SET 'sql-client.execution.result-mode' = 'table';")
         .unwrap();
     p.exp_string("has been set").unwrap();
@@ -129,13 +131,9 @@ fn the_table_mode_updates_rows_in_place() {
 
 #[test]
 fn a_background_job_is_listed_and_stopped() {
-    let home = tempfile::tempdir().unwrap();
-    let (_path, ddl) = growing(home.path());
-    let Some(mut p) = shell(home.path()) else {
+    let Some((_home, _path, mut p)) = shell_with_growing_table() else {
         return;
     };
-    p.send_line(&ddl).unwrap();
-    p.exp_string("created").unwrap();
     p.send_line("CREATE TABLE sink (k STRING, v INT) WITH ('connector' = 'blackhole');")
         .unwrap();
     p.exp_string("created").unwrap();
