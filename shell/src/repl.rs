@@ -1,5 +1,7 @@
 //! The interactive shell: statements end at `;` and may span lines; a standing query prints
-//! rows as they arrive until its input ends or Ctrl-C cancels it.
+//! rows as they arrive until its input ends or Ctrl-C cancels it. Lines starting with `\` are
+//! meta-commands (`meta.rs`), `SHOW JOBS` / `STOP JOB` manage background jobs (`jobs.rs`),
+//! Tab completes (`complete.rs`).
 
 use std::path::PathBuf;
 
