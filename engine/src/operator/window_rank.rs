@@ -29,6 +29,19 @@ pub struct SortKey {
     pub options: SortOptions,
 }
 
+/// Rows a window buffers before it drops those that can no longer make the top N (at least;
+/// also whenever the buffer doubled since the last pruning).
+const PRUNE_AT: usize = 8192;
+
+/// A window's buffered rows, in arrival order (rows kept by a pruning first).
+#[derive(Default)]
+struct Buffer {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    /// Rows kept by the last pruning.
+    kept: usize,
+}
+
 /// Keeps the first `limit` rows per window and partition.
 pub struct WindowRank {
     /// The input column holding `window_end`.
@@ -38,8 +51,8 @@ pub struct WindowRank {
     limit: usize,
     /// The input columns, then the row number.
     schema: SchemaRef,
-    /// Rows of open windows by end, in arrival order.
-    windows: BTreeMap<i64, Vec<RecordBatch>>,
+    /// Rows of open windows by end.
+    windows: BTreeMap<i64, Buffer>,
     watermark: Watermark,
     late: LateRows,
 }
@@ -70,6 +83,28 @@ impl WindowRank {
     /// How many windows hold rows.
     pub fn open_windows(&self) -> usize {
         self.windows.len()
+    }
+
+    /// Drops the rows of window `end` that rank below `limit` already: later rows can only
+    /// push them further down. The kept rows stay ahead of later ones, as they came first.
+    fn prune(&mut self, end: i64) -> Result<()> {
+        let Some(buffer) = self.windows.get_mut(&end) else {
+            return Ok(());
+        };
+        let Some(first) = buffer.batches.first() else {
+            return Ok(());
+        };
+        let rows = concat_batches(&first.schema(), &buffer.batches)?;
+        let columns: Vec<usize> = (0..rows.num_columns()).collect();
+        let kept = match self.rank(&rows)? {
+            Some(ranked) => ranked.project(&columns)?,
+            None => RecordBatch::new_empty(rows.schema()),
+        };
+        let buffer = self.windows.get_mut(&end).expect("checked above");
+        buffer.rows = kept.num_rows();
+        buffer.kept = kept.num_rows();
+        buffer.batches = vec![kept];
+        Ok(())
     }
 
     /// The first `limit` rows of each partition of one window's `rows`, numbered.
@@ -138,11 +173,11 @@ impl Timed for WindowRank {
             Some(bound) => self.windows.split_off(&bound),
             None => BTreeMap::new(),
         };
-        for (_, batches) in std::mem::replace(&mut self.windows, open) {
-            let Some(first) = batches.first() else {
+        for (_, buffer) in std::mem::replace(&mut self.windows, open) {
+            let Some(first) = buffer.batches.first() else {
                 continue;
             };
-            let rows = concat_batches(&first.schema(), &batches)?;
+            let rows = concat_batches(&first.schema(), &buffer.batches)?;
             if let Some(ranked) = self.rank(&rows)? {
                 let mut batch = ChangeBatch::inserts(ranked);
                 batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
@@ -184,7 +219,12 @@ impl Operator for WindowRank {
                 None => batch.data.clone(),
                 Some(rows) => take_record_batch(&batch.data, &UInt32Array::from(rows))?,
             };
-            self.windows.entry(end).or_default().push(part);
+            let buffer = self.windows.entry(end).or_default();
+            buffer.rows += part.num_rows();
+            buffer.batches.push(part);
+            if buffer.rows > PRUNE_AT.max(2 * buffer.kept) {
+                self.prune(end)?;
+            }
         }
         Ok(())
     }
@@ -258,5 +298,43 @@ mod tests {
         assert_eq!(got, ["a:3:1", "a:3:2", "b:5:1"]);
         op.on_end(&mut out).unwrap();
         assert_eq!(op.open_windows(), 0);
+    }
+
+    #[test]
+    fn a_large_window_is_pruned_to_its_top_rows_without_losing_any() {
+        let input = keyed_schema("window_end");
+        let mut fields = input.fields().to_vec();
+        fields.push(Arc::new(Field::new("rownum", DataType::Int64, true)));
+        let order = vec![SortKey {
+            expr: Arc::new(Column::new("v", 1)),
+            options: SortOptions {
+                descending: true,
+                nulls_first: false,
+            },
+        }];
+        let metrics = Arc::new(crate::metrics::JobMetrics::default());
+        let late = LateRows::new(&crate::late::LatePolicy::Drop, input.clone(), metrics).unwrap();
+        let key = Arc::new(Column::new("key", 0));
+        let schema = Arc::new(Schema::new(fields));
+        let mut op = WindowRank::new(2, vec![key], order, 3, schema, late);
+        // 20 000 distinct values in scrambled order, alternately for keys a and b.
+        let values: Vec<i64> = (0..20_000i64).map(|i| (i * 7919) % 20_000).collect();
+        let mut out = Vec::new();
+        for chunk in values.chunks(1000) {
+            let rows: Vec<(&str, i64, i64, i64)> = chunk
+                .iter()
+                .map(|&v| (if v % 2 == 0 { "a" } else { "b" }, v, 10, NO_WATERMARK))
+                .collect();
+            op.on_batch(0, keyed_batch("window_end", &rows), &mut out)
+                .unwrap();
+        }
+        assert!(op.windows[&10].rows < 20_000, "the buffer was pruned");
+        op.on_end(&mut out).unwrap();
+        let Message::Batch(b) = &out[0] else {
+            panic!("no rows: {out:?}")
+        };
+        let v = b.data.column(1).as_primitive::<Int64Type>();
+        let got: Vec<i64> = v.values().to_vec();
+        assert_eq!(got, [19_998, 19_996, 19_994, 19_999, 19_997, 19_995]);
     }
 }
