@@ -162,7 +162,10 @@ fn rewrite_table_arguments(tokens: &[TokenWithSpan]) -> SqlResult<Vec<TokenWithS
     let is_table_argument = |i: usize| {
         is_keyword(tokens.get(i), Keyword::TABLE)
             && i >= 2
-            && matches!(tokens[i - 1].token, Token::LParen | Token::Comma)
+            && matches!(
+                tokens[i - 1].token,
+                Token::LParen | Token::Comma | Token::RArrow
+            )
             && matches!(tokens.get(i + 1).map(|t| &t.token), Some(Token::Word(_)))
     };
     if !(0..tokens.len()).any(is_table_argument) {
