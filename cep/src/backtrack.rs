@@ -164,21 +164,17 @@ impl Program {
                 }
                 match max {
                     Some(max) => {
-                        // Each optional copy: split to it or past all of them.
-                        let mut exits = Vec::new();
+                        // Each optional copy: a split into it (right after the split) or past
+                        // all of them, whose target is known once they are emitted.
+                        let mut splits = Vec::new();
                         for _ in *min..*max {
-                            exits.push(self.ops.len());
+                            splits.push(self.ops.len());
                             self.ops.push(Op::Split(0, 0));
-                            let body = self.ops.len();
                             self.emit(inner);
-                            let at = exits[exits.len() - 1];
-                            self.ops[at] = Op::Split(body, 0);
                         }
                         let end = self.ops.len();
-                        for at in exits {
-                            let Op::Split(body, _) = self.ops[at] else {
-                                unreachable!()
-                            };
+                        for at in splits {
+                            let body = at + 1;
                             self.ops[at] = if *greedy {
                                 Op::Split(body, end)
                             } else {
