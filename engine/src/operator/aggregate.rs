@@ -77,27 +77,15 @@ impl GroupBy {
     /// Empty groups with fresh accumulators.
     pub fn new_groups(&self) -> Result<Groups> {
         Ok(Groups {
-            values: self.new_key_table_if_keyed()?,
-            single: false,
+            keys: self.new_key_table()?,
             accumulators: self.new_accumulators()?,
             ids: Vec::new(),
         })
     }
 
-    /// A key table, or none without keys (all rows in one group).
-    fn new_key_table_if_keyed(&self) -> Result<Option<Box<dyn GroupValues>>> {
-        match self.key_schema.fields().is_empty() {
-            true => Ok(None),
-            false => self.new_key_table().map(Some),
-        }
-    }
-
-    /// An empty table numbering distinct keys.
-    pub fn new_key_table(&self) -> Result<Box<dyn GroupValues>> {
-        Ok(new_group_values(
-            self.key_schema.clone(),
-            &GroupOrdering::None,
-        )?)
+    /// An empty table numbering the distinct keys.
+    pub fn new_key_table(&self) -> Result<KeyTable> {
+        KeyTable::new(self.key_schema.clone())
     }
 
     /// One fresh accumulator per call.
@@ -131,6 +119,67 @@ impl GroupInput {
     }
 }
 
+/// Numbers distinct keys in order of first appearance: DataFusion's `GroupValues`, or, without
+/// key columns, one number for every row.
+pub struct KeyTable {
+    schema: SchemaRef,
+    /// `None` without key columns.
+    values: Option<Box<dyn GroupValues>>,
+    /// Without key columns: whether the one key has rows.
+    keyless_rows: bool,
+}
+
+impl KeyTable {
+    /// An empty table for keys of `schema` (which may have no columns).
+    pub fn new(schema: SchemaRef) -> Result<KeyTable> {
+        let values = match schema.fields().is_empty() {
+            true => None,
+            false => Some(new_group_values(schema.clone(), &GroupOrdering::None)?),
+        };
+        Ok(KeyTable {
+            schema,
+            values,
+            keyless_rows: false,
+        })
+    }
+
+    /// Sets `ids` to the number of each of the `rows` rows' keys, numbering new keys.
+    pub fn intern(&mut self, keys: &[ArrayRef], rows: usize, ids: &mut Vec<usize>) -> Result<()> {
+        ids.clear();
+        match &mut self.values {
+            Some(values) => values.intern(keys, ids)?,
+            None => {
+                ids.resize(rows, 0);
+                self.keyless_rows |= rows > 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many keys are numbered.
+    pub fn len(&self) -> usize {
+        self.values
+            .as_ref()
+            .map_or(usize::from(self.keyless_rows), |v| v.len())
+    }
+
+    /// Whether no key is numbered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every key's columns, in number order; the table starts over empty. (A new DataFusion
+    /// table: some kinds cannot take keys again after emitting all of them.)
+    pub fn take(&mut self) -> Result<Vec<ArrayRef>> {
+        let fresh = KeyTable::new(self.schema.clone())?;
+        let old = std::mem::replace(self, fresh);
+        match old.values {
+            Some(mut values) => Ok(values.emit(EmitTo::All)?),
+            None => Ok(vec![]),
+        }
+    }
+}
+
 /// What an output column of a window aggregation holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WindowOutput {
@@ -146,10 +195,7 @@ pub enum WindowOutput {
 
 /// A set of groups and their running aggregates.
 pub struct Groups {
-    /// Numbers the keys; `None` without keys, when all rows share one group.
-    values: Option<Box<dyn GroupValues>>,
-    /// Without keys: whether the one group has rows.
-    single: bool,
+    keys: KeyTable,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     ids: Vec<usize>,
 }
@@ -157,14 +203,7 @@ pub struct Groups {
 impl Groups {
     /// Adds rows: each goes to the group of its keys, new groups are made as needed.
     pub fn update(&mut self, input: &GroupInput) -> Result<()> {
-        self.ids.clear();
-        match &mut self.values {
-            Some(values) => values.intern(&input.keys, &mut self.ids)?,
-            None => {
-                self.ids.resize(input.rows, 0);
-                self.single |= input.rows > 0;
-            }
-        }
+        self.keys.intern(&input.keys, input.rows, &mut self.ids)?;
         let total = self.len();
         for (accumulator, (args, filter)) in self.accumulators.iter_mut().zip(&input.arguments) {
             accumulator.update_batch(args, &self.ids, filter.as_ref(), total)?;
@@ -174,29 +213,18 @@ impl Groups {
 
     /// The number of groups.
     pub fn len(&self) -> usize {
-        self.values
-            .as_ref()
-            .map_or(usize::from(self.single), |v| v.len())
+        self.keys.len()
     }
 
     /// Whether there are no groups.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The key columns of every group, which leave the key table.
-    fn emit_keys(&mut self) -> Result<Vec<ArrayRef>> {
-        self.single = false;
-        match &mut self.values {
-            Some(values) => Ok(values.emit(EmitTo::All)?),
-            None => Ok(vec![]),
-        }
+        self.keys.is_empty()
     }
 
     /// Every group's keys and then its aggregates, in order of the groups' first rows. The
     /// groups are gone afterwards.
     pub fn emit(&mut self) -> Result<Vec<ArrayRef>> {
-        let mut columns = self.emit_keys()?;
+        let mut columns = self.keys.take()?;
         for accumulator in &mut self.accumulators {
             columns.push(accumulator.evaluate(EmitTo::All)?);
         }
@@ -209,16 +237,8 @@ impl Groups {
     /// (with the same numbers) to take more rows. Costs a copy of the accumulators' state.
     pub fn evaluate_and_keep(&mut self, group_by: &GroupBy) -> Result<Vec<ArrayRef>> {
         let total = self.len();
-        let mut columns = self.emit_keys()?;
-        self.values = group_by.new_key_table_if_keyed()?;
-        self.ids.clear();
-        match &mut self.values {
-            Some(values) => values.intern(&columns, &mut self.ids)?,
-            None => {
-                self.ids.resize(total, 0);
-                self.single = total > 0;
-            }
-        }
+        let mut columns = self.keys.take()?;
+        self.keys.intern(&columns, total, &mut self.ids)?;
         let mut kept = group_by.new_accumulators()?;
         let mut results = group_by.new_accumulators()?;
         for ((accumulator, keep), result) in self

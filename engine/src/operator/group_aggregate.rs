@@ -10,10 +10,9 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
-use datafusion::physical_plan::aggregates::group_values::GroupValues;
 
 use super::Operator;
-use super::aggregate::{GroupBy, GroupInput};
+use super::aggregate::{GroupBy, GroupInput, KeyTable};
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::{EngineError, Result};
 
@@ -32,8 +31,8 @@ pub struct GroupAggregate {
     retracting: bool,
     /// Keys, then aggregates.
     schema: SchemaRef,
-    /// Numbers the keys; `None` without keys (one global group).
-    keys: Option<Box<dyn GroupValues>>,
+    /// Numbers the keys (one global group without keys).
+    keys: KeyTable,
     groups: Vec<Group>,
     ids: Vec<usize>,
 }
@@ -44,10 +43,7 @@ impl GroupAggregate {
     pub fn new(group_by: GroupBy, schema: SchemaRef, retracting: bool) -> Result<Self> {
         Ok(GroupAggregate {
             retracting,
-            keys: match group_by.keys.is_empty() {
-                true => None,
-                false => Some(group_by.new_key_table()?),
-            },
+            keys: group_by.new_key_table()?,
             group_by,
             schema,
             groups: Vec::new(),
@@ -157,11 +153,7 @@ impl Operator for GroupAggregate {
             return Ok(());
         }
         let input = self.group_by.evaluate(&batch.data)?;
-        self.ids.clear();
-        match &mut self.keys {
-            Some(table) => table.intern(&input.keys, &mut self.ids)?,
-            None => self.ids.resize(rows, 0),
-        }
+        self.keys.intern(&input.keys, rows, &mut self.ids)?;
         for row in 0..rows {
             if self.ids[row] == self.groups.len() {
                 let group = self.new_group(&input, row)?;

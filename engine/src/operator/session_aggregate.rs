@@ -11,10 +11,9 @@ use arrow::compute::take;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
-use datafusion::physical_plan::aggregates::group_values::GroupValues;
 
 use super::Operator;
-use super::aggregate::{GroupBy, WindowOutput, cast_to};
+use super::aggregate::{GroupBy, KeyTable, WindowOutput, cast_to};
 use super::timed::Timed;
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
@@ -41,9 +40,8 @@ pub struct SessionAggregate {
     gap: i64,
     output: Vec<WindowOutput>,
     schema: SchemaRef,
-    /// Numbers the keys (none without keys: all rows have key 0); `sessions[key]` are that
-    /// key's open sessions.
-    keys: Option<Box<dyn GroupValues>>,
+    /// Numbers the keys; `sessions[key]` are that key's open sessions.
+    keys: KeyTable,
     sessions: Vec<Vec<Session>>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     /// Union-find over slots: a merged session's slots point at the surviving one.
@@ -66,10 +64,7 @@ impl SessionAggregate {
         late: LateRows,
     ) -> Result<Self> {
         Ok(SessionAggregate {
-            keys: match group_by.keys.is_empty() {
-                true => None,
-                false => Some(group_by.new_key_table()?),
-            },
+            keys: group_by.new_key_table()?,
             accumulators: group_by.new_accumulators()?,
             group_by,
             time,
@@ -88,11 +83,6 @@ impl SessionAggregate {
     /// How many sessions hold state.
     pub fn open_sessions(&self) -> usize {
         self.sessions.iter().map(Vec::len).sum()
-    }
-
-    /// How many keys are numbered (1 without keys).
-    fn key_count(&self) -> usize {
-        self.keys.as_ref().map_or(1, |k| k.len())
     }
 
     fn root(&mut self, mut slot: u32) -> u32 {
@@ -223,10 +213,7 @@ impl Timed for SessionAggregate {
         }
         self.accumulators = fresh;
         // Keys: emit all, keep those with open sessions.
-        let keys = match &mut self.keys {
-            Some(table) => table.emit(EmitTo::All)?,
-            None => vec![],
-        };
+        let keys = self.keys.take()?;
         let pick = |rows: &[(usize, Session)]| -> Result<Vec<ArrayRef>> {
             let indices = UInt32Array::from_iter_values(rows.iter().map(|(k, _)| *k as u32));
             Ok(keys
@@ -235,12 +222,9 @@ impl Timed for SessionAggregate {
                 .collect::<std::result::Result<Vec<_>, _>>()?)
         };
         let fired_keys = pick(&fired)?;
-        self.key_ids.clear();
-        match &mut self.keys {
-            Some(table) => table.intern(&pick(&open)?, &mut self.key_ids)?,
-            None => self.key_ids.resize(open.len(), 0),
-        }
-        self.sessions = vec![Vec::new(); self.key_count()];
+        self.keys
+            .intern(&pick(&open)?, open.len(), &mut self.key_ids)?;
+        self.sessions = vec![Vec::new(); self.keys.len()];
         self.parent = (0..open.len() as u32).collect();
         for (i, (_, mut s)) in open.into_iter().enumerate() {
             s.slot = i as u32;
@@ -277,12 +261,8 @@ impl Operator for SessionAggregate {
         let rows = batch.num_rows();
         let input = self.group_by.evaluate(&batch.data)?;
         let mut key_ids = std::mem::take(&mut self.key_ids);
-        key_ids.clear();
-        match &mut self.keys {
-            Some(table) => table.intern(&input.keys, &mut key_ids)?,
-            None => key_ids.resize(rows, 0),
-        }
-        let keys = self.key_count();
+        self.keys.intern(&input.keys, rows, &mut key_ids)?;
+        let keys = self.keys.len();
         if self.sessions.len() < keys {
             self.sessions.resize_with(keys, Vec::new);
         }
