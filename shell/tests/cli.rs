@@ -12,6 +12,19 @@ fn rill(args: &[&str]) -> Output {
         .expect("rill runs")
 }
 
+/// `rill` running with `args`, its standard streams piped, its history in `home`.
+fn spawn(args: &[&str], home: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(args)
+        .env("HOME", home)
+        .env_remove("RUST_BACKTRACE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("rill starts")
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -585,12 +598,7 @@ fn a_reader_that_stops_reading_ends_the_query_quietly() {
     use std::io::BufRead;
     // More output (80 kB) than a pipe holds, so writing goes on after the reader is gone.
     let sql = format!("{}SELECT * FROM ticks", ticks_ddl(&ticks(), ""));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["-c", &sql])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&["-c", &sql], &std::env::temp_dir());
     let mut first = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
@@ -647,13 +655,7 @@ fn a_failing_statement_names_its_line_and_can_be_skipped() {
 /// Runs the interactive shell with `input` typed in (stdin is a pipe).
 fn shell(input: &str) -> Output {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .env("HOME", std::env::temp_dir())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&[], &std::env::temp_dir());
     child
         .stdin
         .take()
@@ -729,13 +731,7 @@ fn stdin_rows_are_handed_on_as_they_arrive() {
     use std::io::Write;
     let sql = "CREATE TABLE s (a INT, b STRING) WITH ('connector' = 'stdin', 'format' = 'csv');\n\
                SELECT a * 10, b FROM s";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["-c", sql])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&["-c", sql], &std::env::temp_dir());
     let mut input = child.stdin.take().unwrap();
     let output = LiveOutput::of(&mut child);
     input.write_all(b"1,x\n").unwrap();
@@ -759,12 +755,7 @@ fn a_monitored_file_is_followed_as_it_grows() {
          'format' = 'csv', 'source.monitor-interval' = '50 ms');\nSELECT a, b FROM g",
         path.display()
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["-c", &sql])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&["-c", &sql], &std::env::temp_dir());
     let output = LiveOutput::of(&mut child);
     assert_eq!(output.next(), "1,a");
     let mut file = std::fs::OpenOptions::new()
@@ -814,13 +805,7 @@ fn inserts_in_the_shell_run_as_background_jobs() {
     let growing = dir.path().join("grow.csv");
     std::fs::write(&growing, "1,a\n").unwrap();
     let out = dir.path().join("out.csv");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .env("HOME", dir.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&[], dir.path());
     let mut input = child.stdin.take().unwrap();
     let mut type_in = |text: &str, then_wait_ms: u64| {
         input.write_all(text.as_bytes()).unwrap();
