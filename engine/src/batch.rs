@@ -124,22 +124,21 @@ impl ChangeBatch {
     }
 }
 
-fn take_as<A: Array + Clone + 'static>(array: &A, indices: &UInt32Array) -> Result<A> {
-    let taken: ArrayRef = take(array, indices, None)?;
-    Ok(taken
+/// `array` back as its concrete type `A` (the kernels that made it keep the type).
+fn typed<A: Array + Clone + 'static>(array: ArrayRef) -> A {
+    array
         .as_any()
         .downcast_ref::<A>()
-        .expect("take keeps the array type")
-        .clone())
+        .expect("the kernel keeps the array type")
+        .clone()
+}
+
+fn take_as<A: Array + Clone + 'static>(array: &A, indices: &UInt32Array) -> Result<A> {
+    Ok(typed(take(array, indices, None)?))
 }
 
 fn filter_as<A: Array + Clone + 'static>(array: &A, mask: &BooleanArray) -> Result<A> {
-    let filtered: ArrayRef = filter(array, mask)?;
-    Ok(filtered
-        .as_any()
-        .downcast_ref::<A>()
-        .expect("filter keeps the array type")
-        .clone())
+    Ok(typed(filter(array, mask)?))
 }
 
 /// What travels on a dataflow edge.

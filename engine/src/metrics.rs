@@ -70,6 +70,12 @@ impl JobMetrics {
         }
     }
 
+    /// The latest watermark of any source, if one has any.
+    pub fn latest_watermark(&self) -> Option<i64> {
+        let sources = self.source_watermarks.lock().expect("metrics lock");
+        sources.iter().map(|(_, w)| *w).max()
+    }
+
     /// Each source's latest watermark from its rows, by source name.
     pub fn source_watermarks(&self) -> Vec<(String, i64)> {
         self.source_watermarks.lock().expect("metrics lock").clone()

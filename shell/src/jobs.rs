@@ -133,10 +133,7 @@ impl Jobs {
         };
         let watermark = |e: &Entry| {
             e.metrics
-                .source_watermarks()
-                .iter()
-                .map(|(_, w)| *w)
-                .max()
+                .latest_watermark()
                 .map_or(String::new(), millis_text)
         };
         let count = |f: fn(&JobMetrics) -> u64| {

@@ -33,10 +33,7 @@ impl Progress {
                 let rows = JobMetrics::get(&metrics.rows_in) as f64;
                 let rate = rows / started.elapsed().as_secs_f64().max(1e-3);
                 let watermark = metrics
-                    .source_watermarks()
-                    .iter()
-                    .map(|(_, w)| *w)
-                    .max()
+                    .latest_watermark()
                     .map_or("none".to_string(), millis_text);
                 shown.set_message(format!("{rate:.0} rows/s, watermark {watermark}"));
             }

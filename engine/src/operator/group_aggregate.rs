@@ -163,7 +163,9 @@ impl Operator for GroupAggregate {
         // Rows by group (stable), so each group gets one contiguous slice.
         let mut order: Vec<u32> = (0..rows as u32).collect();
         order.sort_by_key(|&i| self.ids[i as usize]);
-        let sorted = input.take(&UInt32Array::from(order.clone()))?;
+        let order = UInt32Array::from(order);
+        let sorted = input.take(&order)?;
+        let order = order.values();
         let retract: Option<Vec<bool>> = batch.ops.as_ref().map(|ops| {
             order
                 .iter()
