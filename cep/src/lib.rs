@@ -6,7 +6,11 @@
 //! is exponential in the worst case; faster matchers are checked against it.
 
 pub mod backtrack;
+pub mod matcher;
 pub mod pattern;
+pub mod program;
 
 pub use backtrack::{AfterMatch, Match, SkipError, find_matches};
+pub use matcher::{Conditions, EXCLUDED, Matcher, Outcome, Partition, Scratch};
 pub use pattern::{ParseError, Pattern};
+pub use program::Program;

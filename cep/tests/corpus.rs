@@ -1,23 +1,98 @@
-//! The pattern corpus (`corpus.txt`) run through the reference matcher, and a condition that
-//! looks at the rows matched before it.
+//! The pattern corpus (`corpus.txt`) run through the reference matcher and the streaming
+//! matcher (with threads merged by position, and not), and random patterns on which the two
+//! must agree.
 
-use rill_cep::{AfterMatch, Match, Pattern, find_matches};
+use rill_cep::backtrack::Row;
+use rill_cep::{
+    AfterMatch, Conditions, EXCLUDED, Matcher, Outcome, Partition, Pattern, Scratch, SkipError,
+    find_matches,
+};
 
-/// Variables of `names` as letters, upper case, lower case when excluded.
-fn show(m: &Match, names: &[String]) -> String {
-    let vars: String = m
-        .rows
-        .iter()
-        .map(|r| {
-            let name = &names[r.var];
-            if r.excluded {
-                name.to_lowercase()
-            } else {
-                name.clone()
-            }
-        })
-        .collect();
-    format!("{}-{}:{vars}", m.start, m.end)
+/// A match as `start-end:VARS`, variables as their names, lower case when excluded.
+fn show(start: usize, labels: impl Iterator<Item = (usize, bool)>, names: &[String]) -> String {
+    let mut end = start;
+    let mut vars = String::new();
+    for (var, excluded) in labels {
+        end += 1;
+        let name = &names[var];
+        vars.push_str(&if excluded {
+            name.to_lowercase()
+        } else {
+            name.clone()
+        });
+    }
+    format!("{start}-{end}:{vars}")
+}
+
+fn listing(matches: Result<Vec<String>, SkipError>) -> String {
+    match matches {
+        Ok(m) if m.is_empty() => "none".to_string(),
+        Ok(m) => m.join(" "),
+        Err(_) => "error".to_string(),
+    }
+}
+
+/// Rows as the set of variables true on each.
+struct Symbols<'a>(&'a [Vec<usize>]);
+
+impl Conditions for Symbols<'_> {
+    fn holds(&mut self, var: u16, row: u64, _: u64, _: &[u16]) -> bool {
+        self.0[row as usize].contains(&usize::from(var))
+    }
+}
+
+fn reference(
+    pattern: &Pattern,
+    rows: &[Vec<usize>],
+    after: AfterMatch,
+    names: &[String],
+) -> String {
+    let holds = |v: usize, row: usize, _: &[Row]| rows[row].contains(&v);
+    listing(find_matches(pattern, rows.len(), &holds, after).map(|ms| {
+        ms.iter()
+            .map(|m| show(m.start, m.rows.iter().map(|r| (r.var, r.excluded)), names))
+            .collect()
+    }))
+}
+
+fn streaming(
+    pattern: &Pattern,
+    rows: &[Vec<usize>],
+    after: AfterMatch,
+    names: &[String],
+    history_free: bool,
+) -> String {
+    let matcher = Matcher::new(pattern, after, None, history_free, false);
+    let mut part = Partition::default();
+    let mut scratch = Scratch::default();
+    let mut out = Vec::new();
+    let mut run = || -> Result<(), SkipError> {
+        for (i, _) in rows.iter().enumerate() {
+            matcher.push(
+                &mut part,
+                i as i64,
+                &mut Symbols(rows),
+                &mut scratch,
+                &mut out,
+            )?;
+        }
+        matcher.finish(&mut part, &mut scratch, &mut out)
+    };
+    let result = run();
+    listing(result.map(|()| {
+        out.iter()
+            .filter_map(|o| match o {
+                Outcome::Match { start, labels, .. } => Some(show(
+                    *start as usize,
+                    labels
+                        .iter()
+                        .map(|l| (usize::from(l & !EXCLUDED), l & EXCLUDED != 0)),
+                    names,
+                )),
+                Outcome::Unmatched(_) => None,
+            })
+            .collect()
+    }))
 }
 
 #[test]
@@ -33,7 +108,14 @@ fn corpus() {
             panic!("corpus line {}: four fields expected", number + 1);
         };
         let (pattern, names) = Pattern::parse(pattern_text).unwrap();
-        let labels: Vec<&str> = rows.split_whitespace().collect();
+        let rows: Vec<Vec<usize>> = rows
+            .split_whitespace()
+            .map(|label| {
+                (0..names.len())
+                    .filter(|v| label.contains(names[*v].as_str()))
+                    .collect()
+            })
+            .collect();
         let var = |name: &str| names.iter().position(|n| n == name).unwrap();
         let after = match after.split_once(':') {
             None if after == "past" => AfterMatch::PastLastRow,
@@ -42,19 +124,19 @@ fn corpus() {
             Some(("last", v)) => AfterMatch::ToLast(var(v)),
             _ => panic!("corpus line {}: unknown after-match {after}", number + 1),
         };
-        let holds = |v: usize, row: usize, _: &[rill_cep::backtrack::Row]| {
-            labels[row].contains(names[v].as_str())
-        };
-        let got = match find_matches(&pattern, labels.len(), &holds, after) {
-            Ok(matches) if matches.is_empty() => "none".to_string(),
-            Ok(matches) => matches
-                .iter()
-                .map(|m| show(m, &names))
-                .collect::<Vec<_>>()
-                .join(" "),
-            Err(_) => "error".to_string(),
-        };
-        assert_eq!(got, expected, "corpus line {}: {line}", number + 1);
+        let context = format!("corpus line {}: {line}", number + 1);
+        assert_eq!(
+            reference(&pattern, &rows, after, &names),
+            expected,
+            "reference, {context}"
+        );
+        for history_free in [true, false] {
+            assert_eq!(
+                streaming(&pattern, &rows, after, &names, history_free),
+                expected,
+                "streaming (merging by position: {history_free}), {context}"
+            );
+        }
     }
 }
 
@@ -63,10 +145,213 @@ fn conditions_see_the_rows_matched_before() {
     // A rising run: each B above the previous row of the match.
     let (pattern, _) = Pattern::parse("A B+").unwrap();
     let prices = [1, 2, 3, 2, 5];
-    let rising = |v: usize, row: usize, before: &[rill_cep::backtrack::Row]| {
+    let rising = |v: usize, row: usize, before: &[Row]| {
         v == 0 || before.last().is_some_and(|r| prices[row] > prices[r.row])
     };
     let matches = find_matches(&pattern, prices.len(), &rising, AfterMatch::PastLastRow).unwrap();
     let spans: Vec<(usize, usize)> = matches.iter().map(|m| (m.start, m.end)).collect();
     assert_eq!(spans, [(0, 3), (3, 5)]);
+
+    // The same through the streaming matcher, which hands over the labels so far.
+    struct Rising<'a>(&'a [i32]);
+    impl Conditions for Rising<'_> {
+        fn holds(&mut self, var: u16, row: u64, _: u64, labels: &[u16]) -> bool {
+            var == 0 || (!labels.is_empty() && self.0[row as usize] > self.0[row as usize - 1])
+        }
+    }
+    let matcher = Matcher::new(&pattern, AfterMatch::PastLastRow, None, false, false);
+    let (mut part, mut scratch, mut out) = (Partition::default(), Scratch::default(), Vec::new());
+    for i in 0..prices.len() {
+        matcher
+            .push(
+                &mut part,
+                i as i64,
+                &mut Rising(&prices),
+                &mut scratch,
+                &mut out,
+            )
+            .unwrap();
+    }
+    // The first match is certain as soon as row 3 breaks the run; the second needs the end.
+    assert_eq!(out.len(), 1);
+    matcher.finish(&mut part, &mut scratch, &mut out).unwrap();
+    let starts: Vec<u64> = out
+        .iter()
+        .map(|o| match o {
+            Outcome::Match { start, .. } => *start,
+            Outcome::Unmatched(_) => unreachable!(),
+        })
+        .collect();
+    assert_eq!(starts, [0, 3]);
+}
+
+/// A small deterministic generator (xorshift), so that failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+
+    fn pattern(&mut self, depth: u32) -> String {
+        let leaf = ["A", "B", "C"][self.next(3) as usize].to_string();
+        if depth == 0 {
+            return leaf;
+        }
+        let inner = |r: &mut Self| r.pattern(depth - 1);
+        let base = match self.next(7) {
+            0 | 1 => leaf,
+            2 => format!("{} {}", inner(self), inner(self)),
+            3 => format!("({} | {})", inner(self), inner(self)),
+            4 => format!("({})", inner(self)),
+            5 => format!("PERMUTE({}, {})", inner(self), inner(self)),
+            _ => format!("{{- {} -}}", inner(self)),
+        };
+        let quantifier =
+            ["", "", "*", "+", "?", "{2}", "{1,3}", "{,2}", "{2,}"][self.next(9) as usize];
+        let reluctant = if !quantifier.is_empty() && self.next(3) == 0 {
+            "?"
+        } else {
+            ""
+        };
+        if quantifier.is_empty() {
+            base
+        } else {
+            format!("({base}){quantifier}{reluctant}")
+        }
+    }
+}
+
+/// Whether the pattern can match no rows.
+fn nullable(p: &Pattern) -> bool {
+    match p {
+        Pattern::Var(_) => false,
+        Pattern::Empty | Pattern::Start | Pattern::End => true,
+        Pattern::Concat(ps) | Pattern::Permute(ps) => ps.iter().all(nullable),
+        Pattern::Alt(ps) => ps.iter().any(nullable),
+        Pattern::Repeat { inner, min, .. } => *min == 0 || nullable(inner),
+        Pattern::Exclude(inner) => nullable(inner),
+    }
+}
+
+/// Whether an unbounded quantifier repeats something that can match no rows. There the
+/// matchers differ: the reference fails an empty iteration and backtracks into the ones
+/// before it, the streaming matcher drops the second visit of a position in one step.
+fn loops_on_empty(p: &Pattern) -> bool {
+    match p {
+        Pattern::Var(_) | Pattern::Empty | Pattern::Start | Pattern::End => false,
+        Pattern::Concat(ps) | Pattern::Permute(ps) | Pattern::Alt(ps) => {
+            ps.iter().any(loops_on_empty)
+        }
+        Pattern::Repeat { inner, max, .. } => {
+            (max.is_none() && nullable(inner)) || loops_on_empty(inner)
+        }
+        Pattern::Exclude(inner) => loops_on_empty(inner),
+    }
+}
+
+#[test]
+fn streaming_agrees_with_the_reference_on_random_patterns() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut checked = 0;
+    for case in 0..6000 {
+        let mut text = rng.pattern(3);
+        if rng.next(6) == 0 {
+            text = format!("^ {text}");
+        }
+        if rng.next(6) == 0 {
+            text = format!("{text} $");
+        }
+        let (pattern, names) = Pattern::parse(&text).unwrap();
+        if loops_on_empty(&pattern) {
+            continue;
+        }
+        let rows: Vec<Vec<usize>> = (0..rng.next(9))
+            .map(|_| (0..names.len()).filter(|_| rng.next(2) == 0).collect())
+            .collect();
+        let after = match rng.next(4) {
+            0 => AfterMatch::PastLastRow,
+            1 => AfterMatch::ToNextRow,
+            2 => AfterMatch::ToFirst(rng.next(names.len() as u64) as usize),
+            _ => AfterMatch::ToLast(rng.next(names.len() as u64) as usize),
+        };
+        let expected = reference(&pattern, &rows, after, &names);
+        for history_free in [true, false] {
+            assert_eq!(
+                streaming(&pattern, &rows, after, &names, history_free),
+                expected,
+                "case {case}: {text} on {rows:?}, {after:?}, merging by position: {history_free}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 2000, "only {checked} patterns checked");
+}
+
+#[test]
+fn partition_state_round_trips() {
+    let (pattern, _) = Pattern::parse("A B+ C").unwrap();
+    let rows = vec![vec![0], vec![1], vec![1], vec![2]];
+    let matcher = Matcher::new(&pattern, AfterMatch::PastLastRow, None, true, false);
+    let (mut part, mut scratch, mut out) = (Partition::default(), Scratch::default(), Vec::new());
+    for i in 0..3 {
+        matcher
+            .push(&mut part, i, &mut Symbols(&rows), &mut scratch, &mut out)
+            .unwrap();
+    }
+    // Snapshot mid-match, restore, and finish the match from the copy.
+    let saved = serde_json::to_string(&part).unwrap();
+    let mut restored: Partition = serde_json::from_str(&saved).unwrap();
+    assert_eq!(restored, part);
+    matcher
+        .push(
+            &mut restored,
+            3,
+            &mut Symbols(&rows),
+            &mut scratch,
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        [Outcome::Match {
+            start: 0,
+            labels: vec![0, 1, 1, 2],
+            number: 1
+        }]
+    );
+}
+
+#[test]
+fn within_drops_partial_matches_that_are_too_old() {
+    let (pattern, _) = Pattern::parse("A B C").unwrap();
+    let rows = vec![vec![0], vec![1], vec![2], vec![0], vec![1], vec![2]];
+    let times = [0, 5, 10, 20, 25, 29];
+    let matcher = Matcher::new(&pattern, AfterMatch::PastLastRow, Some(10), true, false);
+    let (mut part, mut scratch, mut out) = (Partition::default(), Scratch::default(), Vec::new());
+    for (i, t) in times.iter().enumerate() {
+        matcher
+            .push(&mut part, *t, &mut Symbols(&rows), &mut scratch, &mut out)
+            .unwrap();
+        if i == 4 {
+            // A watermark at 29 leaves the attempt from 20 one more millisecond.
+            matcher
+                .advance(&mut part, 28, &mut scratch, &mut out)
+                .unwrap();
+            assert!(!Matcher::is_idle(&part));
+        }
+    }
+    // 0..10 spans 10 (not less than WITHIN 10): no match; 20..29 fits.
+    assert!(
+        matches!(&out[..], [Outcome::Match { start: 3, .. }]),
+        "{out:?}"
+    );
+    // A watermark past every start leaves nothing.
+    matcher
+        .advance(&mut part, 40, &mut scratch, &mut out)
+        .unwrap();
+    assert!(Matcher::is_idle(&part));
 }
