@@ -27,7 +27,7 @@ pub struct Match {
 }
 
 /// `AFTER MATCH SKIP ...`: where the search goes on after a match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
 pub enum AfterMatch {
     /// `SKIP PAST LAST ROW` (the default): after the match's last row.
     PastLastRow,

@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// A row pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
 pub enum Pattern {
     /// One row the variable's condition holds for.
     Var(usize),

@@ -92,6 +92,32 @@ impl Program {
         }
     }
 
+    /// Whether some sequence of rows can match, if every condition held: `^` only before the
+    /// first row, `$` only after the last.
+    pub fn can_match(&self) -> bool {
+        // States: (position, a row was consumed, the end was passed).
+        let mut seen = vec![[[false; 2]; 2]; self.ops.len()];
+        let mut stack = vec![(0u32, false, false)];
+        while let Some((pc, consumed, ended)) = stack.pop() {
+            let slot = &mut seen[pc as usize][usize::from(consumed)][usize::from(ended)];
+            if std::mem::replace(slot, true) {
+                continue;
+            }
+            match self.ops[pc as usize] {
+                Op::Done => return true,
+                Op::Var { .. } if !ended => stack.push((pc + 1, true, ended)),
+                Op::Var { .. } => {}
+                Op::Split(a, b) => stack.extend([(a, consumed, ended), (b, consumed, ended)]),
+                Op::Jump(to) => stack.push((to, consumed, ended)),
+                Op::AtStart if !consumed => stack.push((pc + 1, consumed, ended)),
+                Op::AtStart => {}
+                Op::AtEnd => stack.push((pc + 1, consumed, true)),
+                Op::Mark(_) | Op::Progress(_) => stack.push((pc + 1, consumed, ended)),
+            }
+        }
+        false
+    }
+
     /// The automaton as text: one state per variable position, with where it goes next.
     pub fn explain(&self, names: &[String]) -> String {
         let mut out = String::new();

@@ -3,6 +3,7 @@
 pub mod aggregate;
 mod calc;
 mod group_aggregate;
+pub mod match_recognize;
 mod over_aggregate;
 mod session_aggregate;
 #[cfg(test)]
@@ -15,6 +16,7 @@ mod window_rank;
 pub use aggregate::WindowOutput;
 pub use calc::Calc;
 pub use group_aggregate::GroupAggregate;
+pub use match_recognize::MatchRecognize;
 pub use over_aggregate::{Frame, OverAggregate};
 pub use session_aggregate::SessionAggregate;
 pub use window_aggregate::WindowAggregate;

@@ -19,6 +19,9 @@ use datafusion::prelude::SessionContext;
 /// Registers the Flink variants.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::new_from_impl(FlinkAvg::default()));
+    for udf in crate::match_recognize::placeholders() {
+        ctx.register_udf(udf);
+    }
 }
 
 /// `AVG` as in Flink: over integers it is an integer, the sum divided by the count and

@@ -137,6 +137,7 @@ impl RawStatement {
         }
         if is_keyword(tokens.first(), Keyword::CREATE) {
             let (tokens, watermark) = cut_watermark(tokens, &self.text)?;
+            let tokens = rewrite_match_recognize(&tokens, &self.text)?;
             let statement = parse_tokens(rewrite_table_arguments(&tokens)?)?;
             if matches!(statement, Statement::CreateTable(_)) {
                 return Ok(StatementKind::CreateTable {
@@ -146,7 +147,8 @@ impl RawStatement {
             }
             return Ok(StatementKind::Sql(Box::new(statement)));
         }
-        let tokens = rewrite_table_arguments(tokens)?;
+        let tokens = rewrite_match_recognize(tokens, &self.text)?;
+        let tokens = rewrite_table_arguments(&tokens)?;
         Ok(StatementKind::Sql(Box::new(parse_tokens(tokens)?)))
     }
 }
@@ -261,6 +263,200 @@ fn rewrite_table_arguments(tokens: &[TokenWithSpan]) -> SqlResult<Vec<TokenWithS
             }
             pending.push((depth, keys));
         }
+    }
+    Ok(out)
+}
+
+/// The `DEFINE` symbol that carries a `MATCH_RECOGNIZE`'s pattern text as a string.
+pub const PATTERN_SYMBOL: &str = "__rill_pattern";
+/// The `DEFINE` symbol that carries `WITHIN`'s interval.
+pub const WITHIN_SYMBOL: &str = "__rill_within";
+/// The `DEFINE` symbol that carries one `SUBSET u = (a, b)` as the call `u(a, b)`.
+pub const SUBSET_SYMBOL: &str = "__rill_subset";
+/// The function that wraps a navigation written with `FINAL`.
+pub const FINAL_FUNCTION: &str = "rill_final";
+
+/// Rewrites the parts of `MATCH_RECOGNIZE` that sqlparser cannot read into ones it can,
+/// keeping their locations. The pattern (rill reads the full SQL:2016 syntax itself), `WITHIN`
+/// and `SUBSET` move into extra `DEFINE` entries (`__rill_pattern AS 'A B+'`, ...);
+/// `SKIP TO v` becomes `SKIP TO LAST v`; `FINAL f(..)` becomes `rill_final(f(..))` and
+/// `RUNNING`, the default, goes.
+fn rewrite_match_recognize(tokens: &[TokenWithSpan], text: &str) -> SqlResult<Vec<TokenWithSpan>> {
+    let word = |i: usize, name: &str| {
+        matches!(tokens.get(i), Some(TokenWithSpan { token: Token::Word(w), .. })
+            if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(name))
+    };
+    let is_call = |i: usize| {
+        matches!(tokens.get(i).map(|t| &t.token), Some(Token::Word(_)))
+            && matches!(tokens.get(i + 1).map(|t| &t.token), Some(Token::LParen))
+    };
+    if !(0..tokens.len()).any(|i| word(i, "MATCH_RECOGNIZE")) {
+        return Ok(tokens.to_vec());
+    }
+    // The index of the `)` closing the `(` at `open`.
+    let closing = |open: usize| {
+        let mut depth = 0usize;
+        for (i, t) in tokens.iter().enumerate().skip(open) {
+            match t.token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    };
+    let lines = LineIndex::new(text);
+    let base = tokens[0].span.start;
+    let mut out = Vec::with_capacity(tokens.len() + 8);
+    // Closing parentheses owed to `rill_final(`, by the depth they close at.
+    let mut finals: Vec<usize> = Vec::new();
+    // The `MATCH_RECOGNIZE (` being rewritten: its depth, its extra DEFINE entries, and
+    // whether it has a DEFINE.
+    let mut clause: Option<(usize, Vec<Vec<TokenWithSpan>>, bool)> = None;
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = &tokens[i];
+        let at = |t: Token| TokenWithSpan::new(t, token.span);
+        let top = clause.as_ref().is_some_and(|(d, _, _)| *d + 1 == depth);
+        match &token.token {
+            Token::LParen => depth += 1,
+            Token::RParen => {
+                if finals.last() == Some(&depth) {
+                    finals.pop();
+                    out.push(token.clone());
+                    out.push(at(Token::RParen));
+                    depth -= 1;
+                    i += 1;
+                    continue;
+                }
+                if let Some((_, extra, has_define)) = clause.take_if(|(d, _, _)| *d + 1 == depth) {
+                    for (n, entry) in extra.into_iter().enumerate() {
+                        out.push(at(if n == 0 && !has_define {
+                            Token::make_keyword("DEFINE")
+                        } else {
+                            Token::Comma
+                        }));
+                        out.extend(entry);
+                    }
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
+        if clause.is_none() && word(i, "MATCH_RECOGNIZE") {
+            clause = Some((depth, Vec::new(), false));
+        } else if top && word(i, "PATTERN") && tokens.get(i + 1).map(|t| &t.token) == Some(&Token::LParen) {
+            let open = &tokens[i + 1];
+            let close_at = closing(i + 1).ok_or_else(|| {
+                SqlError::at("PATTERN's '(' is not closed", position_of(open))
+            })?;
+            let close = &tokens[close_at];
+            let pattern = lines.slice(
+                text,
+                relative(open.span.end, base),
+                relative(close.span.start, base),
+            );
+            let span = datafusion::sql::sqlparser::tokenizer::Span::new(open.span.end, close.span.start);
+            out.extend([
+                token.clone(),
+                open.clone(),
+                TokenWithSpan::new(Token::make_word(PATTERN_SYMBOL, None), span),
+                close.clone(),
+            ]);
+            let (_, extra, _) = clause.as_mut().expect("inside MATCH_RECOGNIZE");
+            extra.push(vec![
+                TokenWithSpan::new(Token::make_word(PATTERN_SYMBOL, None), span),
+                TokenWithSpan::new(Token::make_keyword("AS"), span),
+                TokenWithSpan::new(Token::SingleQuotedString(pattern.to_string()), span),
+            ]);
+            i = close_at + 1;
+            continue;
+        } else if top && (word(i, "WITHIN") || word(i, "SUBSET")) {
+            // The clause runs to the next clause keyword (or the end of MATCH_RECOGNIZE).
+            let mut end = i + 1;
+            let mut nested = 0usize;
+            while let Some(t) = tokens.get(end) {
+                match t.token {
+                    Token::LParen => nested += 1,
+                    Token::RParen if nested == 0 => break,
+                    Token::RParen => nested -= 1,
+                    _ if nested == 0 && (word(end, "SUBSET") || word(end, "DEFINE")) => break,
+                    _ => {}
+                }
+                end += 1;
+            }
+            let body = &tokens[i + 1..end];
+            let (_, extra, _) = clause.as_mut().expect("inside MATCH_RECOGNIZE");
+            if word(i, "WITHIN") {
+                let mut entry = vec![
+                    at(Token::make_word(WITHIN_SYMBOL, None)),
+                    at(Token::make_keyword("AS")),
+                ];
+                entry.extend_from_slice(body);
+                extra.push(entry);
+            } else {
+                // `u = (a, b), v = (c)` -> `u(a, b)`, `v(c)`, one entry each.
+                let mut k = 0;
+                while k < body.len() {
+                    let malformed = || SqlError::at("expected SUBSET name = (variable, ...)", position_of(&body[k]));
+                    let (Token::Word(_), Some(Token::Eq), Some(Token::LParen)) = (
+                        &body[k].token,
+                        body.get(k + 1).map(|t| &t.token),
+                        body.get(k + 2).map(|t| &t.token),
+                    ) else {
+                        return Err(malformed());
+                    };
+                    let close = body[k + 2..]
+                        .iter()
+                        .position(|t| t.token == Token::RParen)
+                        .map(|p| k + 2 + p)
+                        .ok_or_else(malformed)?;
+                    let mut entry = vec![
+                        TokenWithSpan::new(Token::make_word(SUBSET_SYMBOL, None), body[k].span),
+                        TokenWithSpan::new(Token::make_keyword("AS"), body[k].span),
+                        body[k].clone(),
+                    ];
+                    entry.extend_from_slice(&body[k + 2..=close]);
+                    extra.push(entry);
+                    k = close + 1;
+                    if body.get(k).map(|t| &t.token) == Some(&Token::Comma) {
+                        k += 1;
+                    }
+                }
+            }
+            i = end;
+            continue;
+        } else if top && word(i, "DEFINE") {
+            if let Some((_, _, has_define)) = clause.as_mut() {
+                *has_define = true;
+            }
+        } else if top
+            && word(i, "SKIP")
+            && word(i + 1, "TO")
+            && !(word(i + 2, "FIRST") || word(i + 2, "LAST") || word(i + 2, "NEXT"))
+        {
+            out.extend([token.clone(), tokens[i + 1].clone()]);
+            out.push(TokenWithSpan::new(Token::make_keyword("LAST"), tokens[i + 1].span));
+            i += 2;
+            continue;
+        } else if clause.is_some() && (word(i, "FINAL") || word(i, "RUNNING")) && is_call(i + 1) {
+            if word(i, "FINAL") {
+                out.push(at(Token::make_word(FINAL_FUNCTION, None)));
+                out.push(at(Token::LParen));
+                // The call's own parenthesis opens one deeper; ours closes after it.
+                finals.push(depth + 1);
+            }
+            i += 1;
+            continue;
+        }
+        out.push(token.clone());
+        i += 1;
     }
     Ok(out)
 }
@@ -520,6 +716,31 @@ mod tests {
             statement.to_string(),
             "SELECT * FROM TABLE(TUMBLE((SELECT * FROM t), DESCRIPTOR(ts), INTERVAL '1' MINUTE)) AS w"
         );
+    }
+
+    fn rewritten(sql: &str) -> String {
+        let parsed = parse_script(sql).unwrap();
+        let StatementKind::Sql(statement) = &parsed[0].kind else {
+            panic!("not a query");
+        };
+        statement.to_string()
+    }
+
+    #[test]
+    fn match_recognize_extensions_become_define_entries() {
+        let sql = "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts MEASURES FINAL LAST(A.x) AS l, \
+                   RUNNING COUNT(*) AS n AFTER MATCH SKIP TO A PATTERN (A {- B -}+? $) \
+                   WITHIN INTERVAL '1' MINUTE SUBSET U = (A, B), V = (B) DEFINE A AS A.x > 0)";
+        assert_eq!(
+            rewritten(sql),
+            "SELECT * FROM t MATCH_RECOGNIZE(ORDER BY ts MEASURES rill_final(LAST(A.x)) AS l, \
+             COUNT(*) AS n AFTER MATCH SKIP TO LAST A PATTERN (__rill_pattern) \
+             DEFINE A AS A.x > 0, __rill_pattern AS 'A {- B -}+? $', \
+             __rill_within AS INTERVAL '1' MINUTE, __rill_subset AS U(A, B), __rill_subset AS V(B))"
+        );
+        // Without DEFINE, the entries start one.
+        let sql = "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A B) DEFINE A AS true)";
+        assert!(rewritten(sql).ends_with("PATTERN (__rill_pattern) DEFINE A AS true, __rill_pattern AS 'A B')"));
     }
 
     #[test]

@@ -23,10 +23,12 @@ use rill_engine::source::{
 use crate::catalog::TableDef;
 use crate::connector::Connector;
 use crate::error::{SqlError, SqlResult};
+use crate::match_recognize::MatchRecognize;
 use crate::window::{WindowTvf, interval_millis};
 use over::rank_limit;
 
 mod aggregate;
+mod match_recognize;
 mod over;
 
 /// A planned query: its dataflow up to the node that emits the result rows.
@@ -161,10 +163,16 @@ impl<'a> StreamPlanner<'a> {
                     .dataflow
                     .add_source(Box::new(ValuesSource::new(batches))))
             }
-            LogicalPlan::Extension(e) => match e.node.as_any().downcast_ref::<WindowTvf>() {
-                Some(tvf) => self.window_tvf(tvf),
-                None => Err(SqlError::new(format!("{} is not supported", e.node.name()))),
-            },
+            LogicalPlan::Extension(e) => {
+                let any = e.node.as_any();
+                if let Some(tvf) = any.downcast_ref::<WindowTvf>() {
+                    self.window_tvf(tvf)
+                } else if let Some(node) = any.downcast_ref::<MatchRecognize>() {
+                    self.match_recognize(node)
+                } else {
+                    Err(SqlError::new(format!("{} is not supported", e.node.name())))
+                }
+            }
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
             LogicalPlan::Window(window) => self.window(window),
             other => Err(SqlError::new(format!(

@@ -19,6 +19,7 @@ use crate::late::{is_late_option, late_policy};
 use crate::parser::{ParsedStatement, StatementKind};
 use crate::plan::{QueryPlan, StreamPlanner, output_schema};
 use crate::types::LOCAL_TIME_ZONE;
+use crate::match_recognize::MatchRecognizePlanner;
 use crate::window::WindowTvfPlanner;
 use datafusion::execution::SessionState;
 
@@ -83,6 +84,8 @@ impl Session {
         crate::functions::register(&ctx);
         ctx.register_relation_planner(Arc::new(WindowTvfPlanner))
             .expect("a fresh context takes relation planners");
+        ctx.register_relation_planner(Arc::new(MatchRecognizePlanner))
+            .expect("a fresh context takes relation planners");
         Session {
             ctx,
             tables: BTreeMap::new(),
@@ -116,6 +119,7 @@ impl Session {
             .scalar_functions()
             .keys()
             .chain(state.aggregate_functions().keys())
+            .filter(|name| *name != crate::parser::FINAL_FUNCTION)
             .cloned()
             .collect();
         names.sort();

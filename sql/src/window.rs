@@ -372,7 +372,7 @@ impl<'a> Call<'a> {
     }
 }
 
-fn with_span(e: DataFusionError, span: Option<Span>) -> DataFusionError {
+pub(crate) fn with_span(e: DataFusionError, span: Option<Span>) -> DataFusionError {
     if e.diagnostic().is_some() {
         return e;
     }

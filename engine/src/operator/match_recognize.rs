@@ -1,0 +1,412 @@
+//! `MATCH_RECOGNIZE`: rows wait until the watermark passes them, then go to their partition's
+//! matcher in event-time order; matches become output rows as soon as the matcher is certain
+//! of them, and rows are forgotten as soon as no partial match can refer to them.
+//!
+//! Conditions that look only at the current row are evaluated on whole released batches (one
+//! bit per variable and row); the others are interpreted per thread ([`Condition`]).
+
+mod condition;
+mod output;
+mod rows;
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array, UInt64Array};
+use arrow::compute::{SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use rill_cep::{Conditions, Matcher, Partition, Scratch};
+
+pub use condition::{AggregateFunction, BinaryOp, Condition, Literal, readable};
+pub use rows::{ALL_VARIABLES, Navigation};
+
+use self::condition::Scope;
+use self::output::{Emit, emit_rows};
+use self::rows::{MatchRows, PartitionRows, RowRef, RowStore};
+use super::Operator;
+use super::aggregate::KeyTable;
+use super::timed::Timed;
+use crate::batch::{ChangeBatch, Message};
+use crate::late::LateRows;
+use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
+use crate::{EngineError, Result};
+
+/// How a variable's condition is decided.
+#[derive(Debug, Clone)]
+pub enum Define {
+    /// No `DEFINE`: every row.
+    Always,
+    /// Looks only at the current row: evaluated on whole batches of input rows.
+    Batch(Arc<dyn PhysicalExpr>),
+    /// Looks into the match: interpreted per thread.
+    Row(Condition),
+}
+
+/// A leaf of the measures: they are evaluated over a batch with one column per leaf.
+#[derive(Debug, Clone)]
+pub enum Term {
+    /// An input column at a row of the match; `running` sees the match up to the output row
+    /// (`RUNNING`, the default in `ALL ROWS PER MATCH`), else all of it (`FINAL`).
+    Column {
+        column: usize,
+        at: Navigation,
+        running: bool,
+    },
+    /// An aggregate over the match's rows of `vars`; its arguments are
+    /// `arguments` of the aggregate arguments evaluated per stored batch.
+    Aggregate {
+        call: Arc<AggregateFunctionExpr>,
+        vars: u64,
+        running: bool,
+        arguments: std::ops::Range<usize>,
+    },
+    /// `CLASSIFIER()`: the variable of the current (or last) row.
+    Classifier { running: bool },
+    /// `MATCH_NUMBER()`.
+    MatchNumber,
+}
+
+/// `ONE ROW PER MATCH` or `ALL ROWS PER MATCH` with its options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
+pub enum RowsPerMatch {
+    One,
+    All {
+        /// `SHOW EMPTY MATCHES` (the default) rather than `OMIT EMPTY MATCHES`.
+        empty_matches: bool,
+        /// `WITH UNMATCHED ROWS`.
+        unmatched: bool,
+    },
+}
+
+/// What an output column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputColumn {
+    /// An input column of the output row's row.
+    Input(usize),
+    Measure(usize),
+}
+
+/// A planned `MATCH_RECOGNIZE`.
+#[derive(Debug, Clone)]
+pub struct MatchSpec {
+    pub matcher: Matcher,
+    /// The pattern variables, by number.
+    pub names: Vec<String>,
+    /// `PARTITION BY` input columns.
+    pub partition: Vec<usize>,
+    /// The `ORDER BY` event-time input column.
+    pub time: usize,
+    /// Per variable.
+    pub defines: Vec<Define>,
+    pub terms: Vec<Term>,
+    pub terms_schema: SchemaRef,
+    /// The measures, over a batch of `terms_schema`.
+    pub measures: Vec<Arc<dyn PhysicalExpr>>,
+    pub rows: RowsPerMatch,
+    pub output: Vec<OutputColumn>,
+    pub schema: SchemaRef,
+    /// How many rows before a match's first row conditions and measures may look at (`PREV`).
+    pub lookback: u64,
+}
+
+/// One partition: its matching state and the rows it still needs.
+#[derive(Default)]
+struct PartitionState {
+    matching: Partition,
+    rows: PartitionRows,
+}
+
+/// The `MATCH_RECOGNIZE` operator.
+pub struct MatchRecognize {
+    spec: MatchSpec,
+    keys: KeyTable,
+    partitions: Vec<PartitionState>,
+    store: RowStore,
+    /// Rows waiting for the watermark, in arrival order.
+    pending: Vec<RecordBatch>,
+    watermark: Watermark,
+    late: LateRows,
+    scratch: Scratch,
+}
+
+impl MatchRecognize {
+    pub fn new(spec: MatchSpec, input: SchemaRef, late: LateRows) -> Result<Self> {
+        let key_fields: Vec<_> = spec
+            .partition
+            .iter()
+            .map(|c| input.field(*c).clone())
+            .collect();
+        let keys = KeyTable::new(Arc::new(arrow::datatypes::Schema::new(key_fields)))?;
+        Ok(MatchRecognize {
+            spec,
+            keys,
+            partitions: Vec::new(),
+            store: RowStore::default(),
+            pending: Vec::new(),
+            watermark: NO_WATERMARK,
+            late,
+            scratch: Scratch::default(),
+        })
+    }
+
+    /// Rows held: waiting for the watermark, and released but still needed by a partition.
+    pub fn held_rows(&self) -> usize {
+        self.pending.iter().map(|b| b.num_rows()).sum::<usize>() + self.store.rows()
+    }
+
+    /// Takes the pending rows at or before `watermark`, sorted by partition, time, arrival,
+    /// with each row's partition number and time.
+    fn release(&mut self, watermark: Watermark) -> Result<Option<(RecordBatch, Vec<usize>, Vec<i64>)>> {
+        let Some(first) = self.pending.first() else {
+            return Ok(None);
+        };
+        let all = concat_batches(&first.schema(), &self.pending)?;
+        self.pending.clear();
+        let mut due = Vec::with_capacity(all.num_rows());
+        for_each_millis(all.column(self.spec.time), |t| {
+            due.push(t.is_some_and(|t| t <= watermark))
+        })?;
+        let due = arrow::array::BooleanArray::from(due);
+        let released = filter_record_batch(&all, &due)?;
+        if released.num_rows() < all.num_rows() {
+            let kept = filter_record_batch(&all, &arrow::compute::not(&due)?)?;
+            self.pending.push(kept);
+        }
+        if released.num_rows() == 0 {
+            return Ok(None);
+        }
+        let n = released.num_rows();
+        let keys: Vec<ArrayRef> = self
+            .spec
+            .partition
+            .iter()
+            .map(|c| released.column(*c).clone())
+            .collect();
+        let mut ids = Vec::with_capacity(n);
+        self.keys.intern(&keys, n, &mut ids)?;
+        let sort = [
+            SortColumn {
+                values: Arc::new(UInt64Array::from_iter_values(ids.iter().map(|i| *i as u64))),
+                options: None,
+            },
+            SortColumn {
+                values: released.column(self.spec.time).clone(),
+                options: None,
+            },
+            SortColumn {
+                values: Arc::new(UInt32Array::from_iter_values(0..n as u32)),
+                options: None,
+            },
+        ];
+        let order = lexsort_to_indices(&sort, None)?;
+        let sorted = take_record_batch(&released, &order)?;
+        let ids: Vec<usize> = order.values().iter().map(|i| ids[*i as usize]).collect();
+        let mut times = Vec::with_capacity(n);
+        for_each_millis(sorted.column(self.spec.time), |t| {
+            times.push(t.expect("rows without event time are late"))
+        })?;
+        Ok(Some((sorted, ids, times)))
+    }
+
+    /// Per row of `batch`: the variables whose batch condition holds, one bit each.
+    fn symbols(&self, batch: &RecordBatch) -> Result<Vec<u64>> {
+        let mut symbols = vec![0u64; batch.num_rows()];
+        for (var, define) in self.spec.defines.iter().enumerate() {
+            if let Define::Batch(expr) = define {
+                let holds = expr.evaluate(batch)?.into_array(batch.num_rows())?;
+                let holds = holds.as_boolean_opt().ok_or_else(|| {
+                    EngineError::Other(format!(
+                        "the condition of {} is not a boolean",
+                        self.spec.names[var]
+                    ))
+                })?;
+                for (row, s) in symbols.iter_mut().enumerate() {
+                    if holds.is_valid(row) && holds.value(row) {
+                        *s |= 1 << var;
+                    }
+                }
+            }
+        }
+        Ok(symbols)
+    }
+
+    /// Arguments of the measures' aggregates on `batch`.
+    fn arguments(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        let mut arguments = Vec::new();
+        for term in &self.spec.terms {
+            if let Term::Aggregate { call, .. } = term {
+                for e in call.expressions() {
+                    arguments.push(e.evaluate(batch)?.into_array(batch.num_rows())?);
+                }
+            }
+        }
+        Ok(arguments)
+    }
+
+    /// Runs released rows through their partitions' matchers.
+    fn feed(&mut self, sorted: RecordBatch, ids: Vec<usize>, times: Vec<i64>, emits: &mut Vec<Emit>) -> Result<()> {
+        let symbols = self.symbols(&sorted)?;
+        let arguments = self.arguments(&sorted)?;
+        let batch = self.store.push(sorted, symbols, arguments);
+        if self.partitions.len() < self.keys.len() {
+            self.partitions.resize_with(self.keys.len(), Default::default);
+        }
+        let mut outcomes = Vec::new();
+        for (row, (p, time)) in ids.into_iter().zip(times).enumerate() {
+            let PartitionState { matching, rows } = &mut self.partitions[p];
+            rows.push(RowRef {
+                batch,
+                row: row as u32,
+            });
+            let mut conditions = Evaluate {
+                spec: &self.spec,
+                rows,
+                store: &self.store,
+            };
+            self.spec
+                .matcher
+                .push(matching, time, &mut conditions, &mut self.scratch, &mut outcomes)
+                .map_err(|e| EngineError::Other(format!("MATCH_RECOGNIZE: {e}")))?;
+            emits.extend(outcomes.drain(..).map(|outcome| Emit {
+                partition: p,
+                outcome,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Emits the rows for `emits`, then forgets rows no partition needs.
+    fn emit(&mut self, emits: Vec<Emit>, out: &mut Vec<Message>) -> Result<()> {
+        let partitions: Vec<&PartitionRows> = self.partitions.iter().map(|p| &p.rows).collect();
+        if let Some(rows) = emit_rows(&self.spec, &emits, &partitions, &self.store)? {
+            let mut batch = ChangeBatch::inserts(rows);
+            batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
+            out.push(Message::Batch(batch));
+        }
+        for p in &mut self.partitions {
+            let needed = Matcher::oldest_needed(&p.matching).saturating_sub(self.spec.lookback);
+            p.rows.forget_before(needed, &mut self.store);
+        }
+        Ok(())
+    }
+
+    fn matcher_error(e: rill_cep::SkipError) -> EngineError {
+        EngineError::Other(format!("MATCH_RECOGNIZE: {e}"))
+    }
+}
+
+/// The conditions of the variables for one partition's rows.
+struct Evaluate<'a> {
+    spec: &'a MatchSpec,
+    rows: &'a PartitionRows,
+    store: &'a RowStore,
+}
+
+impl Conditions for Evaluate<'_> {
+    fn holds(&mut self, var: u16, row: u64, start: u64, labels: &[u16]) -> bool {
+        match &self.spec.defines[usize::from(var)] {
+            Define::Always => true,
+            Define::Batch(_) => {
+                let r = self.rows.get(row).expect("the current row is kept");
+                self.store.get(r.batch).symbols[r.row as usize] >> var & 1 == 1
+            }
+            Define::Row(condition) => condition.holds(&Scope {
+                rows: MatchRows {
+                    start,
+                    labels,
+                    current: Some(var),
+                },
+                partition: self.rows,
+                store: self.store,
+            }),
+        }
+    }
+}
+
+impl Timed for MatchRecognize {
+    fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        let mut emits = Vec::new();
+        if let Some((sorted, ids, times)) = self.release(watermark)? {
+            self.feed(sorted, ids, times, &mut emits)?;
+        }
+        let mut outcomes = Vec::new();
+        for (p, state) in self.partitions.iter_mut().enumerate() {
+            if Matcher::is_idle(&state.matching) {
+                continue;
+            }
+            let result = if watermark == Watermark::MAX {
+                self.spec
+                    .matcher
+                    .finish(&mut state.matching, &mut self.scratch, &mut outcomes)
+            } else {
+                self.spec
+                    .matcher
+                    .advance(&mut state.matching, watermark, &mut self.scratch, &mut outcomes)
+            };
+            result.map_err(Self::matcher_error)?;
+            emits.extend(outcomes.drain(..).map(|outcome| Emit {
+                partition: p,
+                outcome,
+            }));
+        }
+        self.emit(emits, out)
+    }
+
+    fn watermark_mut(&mut self) -> &mut Watermark {
+        &mut self.watermark
+    }
+
+    fn late_rows(&mut self) -> &mut LateRows {
+        &mut self.late
+    }
+}
+
+impl Operator for MatchRecognize {
+    fn name(&self) -> &str {
+        "MatchRecognize"
+    }
+
+    fn on_batch(&mut self, _input: usize, batch: ChangeBatch, _out: &mut Vec<Message>) -> Result<()> {
+        if batch.ops.is_some() {
+            return Err(EngineError::Other(
+                "MATCH_RECOGNIZE needs an insert-only input".into(),
+            ));
+        }
+        // A row at or before the watermark current when it arrived is late (Flink's rule).
+        let stamps = batch.watermarks.as_ref().map(|w| w.values());
+        let mut late = Vec::new();
+        let mut row = 0;
+        let watermark = self.watermark;
+        for_each_millis(batch.data.column(self.spec.time), |t| {
+            let before = stamps.map_or(watermark, |s| s[row].max(watermark));
+            if t.is_none_or(|t| t <= before) {
+                late.push(row as u32);
+            }
+            row += 1;
+        })?;
+        if late.is_empty() {
+            self.pending.push(batch.data);
+            return Ok(());
+        }
+        let mut keep = vec![true; batch.num_rows()];
+        for r in &late {
+            keep[*r as usize] = false;
+        }
+        let kept = filter_record_batch(&batch.data, &arrow::array::BooleanArray::from(keep))?;
+        self.late.record(&batch.data, late)?;
+        if kept.num_rows() > 0 {
+            self.pending.push(kept);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        self.advance(watermark, out)
+    }
+
+    fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
+        self.finish(out)
+    }
+}

@@ -1,0 +1,220 @@
+//! The rows a `MATCH_RECOGNIZE` keeps: batches of released rows, and each partition's rows as
+//! references into them. A batch is dropped once no partition refers to any of its rows.
+
+use std::collections::VecDeque;
+
+use arrow::array::ArrayRef;
+use arrow::record_batch::RecordBatch;
+use rill_cep::EXCLUDED;
+
+/// A batch of released rows, sorted by partition and time.
+pub struct Stored {
+    pub batch: RecordBatch,
+    /// Per row: the variables whose batch-evaluated condition holds, one bit each.
+    pub symbols: Vec<u64>,
+    /// Arguments of the measures' aggregates, evaluated on the batch.
+    pub arguments: Vec<ArrayRef>,
+    /// Rows still referred to.
+    live: usize,
+}
+
+/// A row: a stored batch's number and the row in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowRef {
+    pub batch: u64,
+    pub row: u32,
+}
+
+/// Stored batches in release order.
+#[derive(Default)]
+pub struct RowStore {
+    batches: VecDeque<Option<Stored>>,
+    /// The number of the first batch in `batches`.
+    first: u64,
+}
+
+impl RowStore {
+    /// Keeps `batch`, every row of which some partition will refer to; returns its number.
+    pub fn push(&mut self, batch: RecordBatch, symbols: Vec<u64>, arguments: Vec<ArrayRef>) -> u64 {
+        let live = batch.num_rows();
+        self.batches.push_back(Some(Stored {
+            batch,
+            symbols,
+            arguments,
+            live,
+        }));
+        self.first + self.batches.len() as u64 - 1
+    }
+
+    pub fn get(&self, batch: u64) -> &Stored {
+        self.batches[(batch - self.first) as usize]
+            .as_ref()
+            .expect("a stored batch is kept while its rows are referred to")
+    }
+
+    /// A partition no longer refers to `row`.
+    pub fn release(&mut self, row: RowRef) {
+        let slot = &mut self.batches[(row.batch - self.first) as usize];
+        let stored = slot.as_mut().expect("released twice");
+        stored.live -= 1;
+        if stored.live == 0 {
+            *slot = None;
+            while matches!(self.batches.front(), Some(None)) {
+                self.batches.pop_front();
+                self.first += 1;
+            }
+        }
+    }
+
+    /// The stored batches by number, for gathering rows from them.
+    pub fn batches(&self) -> impl Iterator<Item = (u64, &Stored)> {
+        self.batches
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (self.first + i as u64, s)))
+    }
+
+    /// Rows kept in stored batches (referred to or not).
+    pub fn rows(&self) -> usize {
+        self.batches()
+            .map(|(_, s)| s.batch.num_rows())
+            .sum()
+    }
+}
+
+/// One partition's rows still needed, by position in the partition.
+#[derive(Default)]
+pub struct PartitionRows {
+    rows: VecDeque<RowRef>,
+    /// The position of the first kept row.
+    base: u64,
+}
+
+impl PartitionRows {
+    pub fn push(&mut self, row: RowRef) {
+        self.rows.push_back(row);
+    }
+
+    /// The row at `position`, if kept.
+    pub fn get(&self, position: u64) -> Option<RowRef> {
+        let i = position.checked_sub(self.base)?;
+        self.rows.get(i as usize).copied()
+    }
+
+    /// Forgets the rows before `position`.
+    pub fn forget_before(&mut self, position: u64, store: &mut RowStore) {
+        while self.base < position {
+            let Some(row) = self.rows.pop_front() else {
+                break;
+            };
+            store.release(row);
+            self.base += 1;
+        }
+    }
+}
+
+/// The rows of the universal variable: every variable.
+pub const ALL_VARIABLES: u64 = u64::MAX;
+
+/// A way from the current row of a match to another row: the last (or first) row of one of
+/// `vars`, `offset` such rows back (or on), then `physical` rows on in the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Navigation {
+    pub vars: u64,
+    pub first: bool,
+    pub offset: u32,
+    pub physical: i64,
+}
+
+impl Navigation {
+    /// The current row itself.
+    pub const CURRENT: Navigation = Navigation {
+        vars: ALL_VARIABLES,
+        first: false,
+        offset: 0,
+        physical: 0,
+    };
+
+    /// The position in the partition this leads to from the rows of `m`, if any. A physical
+    /// step never goes past the match's last row (later rows may not have arrived yet).
+    pub fn target(&self, m: &MatchRows) -> Option<u64> {
+        let n = m.len();
+        let in_vars = |i: &usize| self.vars >> (m.label(*i) & !EXCLUDED) & 1 == 1;
+        let at = if self.vars == ALL_VARIABLES {
+            match self.first {
+                true => Some(self.offset as usize).filter(|i| *i < n),
+                false => n.checked_sub(1 + self.offset as usize),
+            }
+        } else if self.first {
+            (0..n).filter(in_vars).nth(self.offset as usize)
+        } else {
+            (0..n).rev().filter(in_vars).nth(self.offset as usize)
+        }?;
+        let position = (m.start + at as u64).checked_add_signed(self.physical)?;
+        (position < m.start + n as u64 || self.physical <= 0).then_some(position)
+    }
+}
+
+/// The rows of a match so far: `labels` from row `start` on, and maybe the label the current
+/// row is being tried with.
+#[derive(Debug, Clone, Copy)]
+pub struct MatchRows<'a> {
+    pub start: u64,
+    pub labels: &'a [u16],
+    pub current: Option<u16>,
+}
+
+impl MatchRows<'_> {
+    pub fn len(&self) -> usize {
+        self.labels.len() + usize::from(self.current.is_some())
+    }
+
+    pub fn label(&self, i: usize) -> u16 {
+        match self.labels.get(i) {
+            Some(l) => *l,
+            None => self.current.expect("a row of the match"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn navigation_finds_rows_of_variables() {
+        // Rows 10..15 labelled A B B A(excluded) and B being tried.
+        let m = MatchRows {
+            start: 10,
+            labels: &[0, 1, 1, EXCLUDED],
+            current: Some(1),
+        };
+        let last = |vars, offset| Navigation {
+            vars,
+            first: false,
+            offset,
+            physical: 0,
+        };
+        assert_eq!(Navigation::CURRENT.target(&m), Some(14));
+        assert_eq!(last(1 << 1, 0).target(&m), Some(14));
+        assert_eq!(last(1 << 1, 1).target(&m), Some(12));
+        assert_eq!(last(1 << 0, 0).target(&m), Some(13));
+        assert_eq!(last(1 << 0, 2).target(&m), None);
+        let first_b = Navigation {
+            first: true,
+            ..last(1 << 1, 1)
+        };
+        assert_eq!(first_b.target(&m), Some(12));
+        // PREV(A.x, 4): before the match; NEXT past its last row: not yet known.
+        let prev = Navigation {
+            physical: -4,
+            ..last(1 << 0, 0)
+        };
+        assert_eq!(prev.target(&m), Some(9));
+        let next = Navigation {
+            physical: 2,
+            ..last(1 << 0, 0)
+        };
+        assert_eq!(next.target(&m), None);
+    }
+}

@@ -1,0 +1,277 @@
+//! `MATCH_RECOGNIZE` onto the engine: conditions that look only at the current row become
+//! physical expressions over input batches, the others interpreter [`Condition`]s; measures
+//! become physical expressions over their terms.
+
+use arrow::datatypes::DataType;
+use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::logical_expr::expr::AggregateFunction as AggregateCall;
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
+use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use rill_cep::Matcher;
+use rill_engine::dataflow::NodeId;
+use rill_engine::operator::MatchRecognize as MatchOperator;
+use rill_engine::operator::match_recognize::{
+    AggregateFunction, BinaryOp, Condition, Define, Literal, MatchSpec, Navigation, OutputColumn,
+    RowsPerMatch, Term as EngineTerm, readable,
+};
+
+use super::{StreamPlanner, output_schema};
+use crate::error::{SqlError, SqlResult};
+use crate::match_recognize::{Analysis, Clause, MatchRecognize, Term, Variables, analyze, analyze_into};
+
+impl StreamPlanner<'_> {
+    pub(super) fn match_recognize(&mut self, node: &MatchRecognize) -> SqlResult<NodeId> {
+        let input = self.plan_append_only(&node.input, "MATCH_RECOGNIZE")?;
+        let input_schema = node.input.schema();
+        let vars = Variables {
+            names: &node.names,
+            subsets: &node.subsets,
+        };
+        let mut lookback = 0u64;
+        let mut look_back = |at: &Navigation| lookback = lookback.max(at.physical.unsigned_abs() * u64::from(at.physical < 0));
+
+        let mut defines = Vec::with_capacity(node.names.len());
+        for (var, define) in node.defines.iter().enumerate() {
+            let Some(expr) = define else {
+                defines.push(Define::Always);
+                continue;
+            };
+            let analysis = analyze(expr, input_schema, &vars, Clause::Define(var))?;
+            for term in &analysis.terms {
+                if let Term::Column { at, .. } = term {
+                    look_back(at);
+                }
+            }
+            let current_only = analysis.terms.iter().all(|t| {
+                matches!(t, Term::Column { at, .. } if *at == Navigation::CURRENT || at.vars == 1 << var && at.offset == 0 && at.physical == 0 && !at.first)
+            });
+            defines.push(if current_only {
+                // Back to the input columns, evaluated on whole batches.
+                let plain = substitute(&analysis.expr, |i| match &analysis.terms[i] {
+                    Term::Column { column, .. } => {
+                        let (q, f) = input_schema.qualified_field(*column);
+                        Expr::Column(Column::new(q.cloned(), f.name()))
+                    }
+                    _ => unreachable!("current-row columns only"),
+                });
+                Define::Batch(self.physical(&plain, input_schema)?)
+            } else {
+                let condition = condition(&analysis.expr, &analysis, input_schema).map_err(|m| {
+                    SqlError::new(format!("DEFINE {}: {m}", node.names[var]))
+                })?;
+                Define::Row(condition)
+            });
+        }
+
+        // All measures share one list of terms.
+        let mut analysis = Analysis {
+            expr: Expr::Literal(ScalarValue::Null, None),
+            terms: vec![],
+            types: vec![],
+        };
+        let mut measure_exprs = Vec::with_capacity(node.measures.len());
+        for (_, expr) in &node.measures {
+            analyze_into(expr, input_schema, &vars, Clause::Measures, &mut analysis)?;
+            measure_exprs.push(analysis.expr.clone());
+        }
+        let terms_schema = analysis.terms_schema()?;
+        let measures = measure_exprs
+            .iter()
+            .map(|e| self.physical(e, &terms_schema))
+            .collect::<SqlResult<Vec<_>>>()?;
+        let arrow_input = input_schema.as_arrow();
+        let mut terms = Vec::with_capacity(analysis.terms.len());
+        let mut arguments = 0;
+        for term in &analysis.terms {
+            terms.push(match term {
+                Term::Column { column, at, running } => {
+                    look_back(at);
+                    EngineTerm::Column {
+                        column: *column,
+                        at: *at,
+                        running: *running,
+                    }
+                }
+                Term::Aggregate { call, vars, running } => {
+                    let planning = PhysicalPlanningContext::default();
+                    let lowered = LoweredAggregateBuilder::new(
+                        call,
+                        input_schema,
+                        arrow_input,
+                        self.state.execution_props(),
+                        &planning,
+                    )
+                    .build()?;
+                    let count = lowered.aggregate.expressions().len();
+                    arguments += count;
+                    EngineTerm::Aggregate {
+                        call: lowered.aggregate,
+                        vars: *vars,
+                        running: *running,
+                        arguments: arguments - count..arguments,
+                    }
+                }
+                Term::Classifier { running } => EngineTerm::Classifier { running: *running },
+                Term::MatchNumber => EngineTerm::MatchNumber,
+            });
+        }
+
+        let index = |c: &Column| input_schema.index_of_column(c);
+        let partition = node.partition.iter().map(index).collect::<Result<Vec<_>, _>>()?;
+        let time = index(&node.time)?;
+        let mut output: Vec<OutputColumn> = partition.iter().map(|c| OutputColumn::Input(*c)).collect();
+        let all = matches!(node.rows, RowsPerMatch::All { .. });
+        if all {
+            output.push(OutputColumn::Input(time));
+        }
+        output.extend((0..measures.len()).map(OutputColumn::Measure));
+        if all {
+            output.extend(
+                (0..input_schema.fields().len())
+                    .filter(|c| !partition.contains(c) && *c != time)
+                    .map(OutputColumn::Input),
+            );
+        }
+        let history_free = defines.iter().all(|d| !matches!(d, Define::Row(_)));
+        let unmatched = matches!(node.rows, RowsPerMatch::All { unmatched: true, .. });
+        let spec = MatchSpec {
+            matcher: Matcher::new(&node.pattern, node.after, node.within, history_free, unmatched),
+            names: node.names.clone(),
+            partition,
+            time,
+            defines,
+            terms,
+            terms_schema: output_schema(&terms_schema),
+            measures,
+            rows: node.rows,
+            output,
+            schema: output_schema(&node.schema),
+            lookback,
+        };
+        let arrow_input = output_schema(input_schema);
+        let (_, late) = self.late_rows(input, arrow_input.clone(), false)?;
+        let operator = MatchOperator::new(spec, arrow_input, late)?;
+        Ok(self.add(Box::new(operator), input))
+    }
+}
+
+/// `expr` with each term column `__tN` replaced by `with(N)`.
+fn substitute(expr: &Expr, with: impl Fn(usize) -> Expr) -> Expr {
+    expr.clone()
+        .transform(|e| match &e {
+            Expr::Column(c) if c.relation.is_none() && c.name.starts_with("__t") => {
+                let i: usize = c.name[3..].parse().expect("a term column");
+                Ok(Transformed::yes(with(i)))
+            }
+            _ => Ok(Transformed::no(e)),
+        })
+        .expect("substitution does not fail")
+        .data
+}
+
+/// A condition over terms as an interpreter [`Condition`], or why it cannot be one.
+fn condition(expr: &Expr, analysis: &Analysis, input: &DFSchema) -> Result<Condition, String> {
+    let boxed = |e: &Expr| condition(e, analysis, input).map(Box::new);
+    Ok(match expr {
+        Expr::Column(c) if c.name.starts_with("__t") => {
+            let i: usize = c.name[3..].parse().map_err(|_| format!("unknown column {c}"))?;
+            match &analysis.terms[i] {
+                Term::Column { column, at, .. } => {
+                    let data_type = input.field(*column).data_type();
+                    if !readable(data_type) {
+                        return Err(format!(
+                            "column {} of type {data_type} cannot be read where a condition looks into the match",
+                            input.field(*column).name()
+                        ));
+                    }
+                    Condition::Column { column: *column, at: *at }
+                }
+                Term::Aggregate { call, vars, .. } => {
+                    let Expr::AggregateFunction(AggregateCall { func, params }) = call else {
+                        unreachable!("aggregate terms hold aggregate calls")
+                    };
+                    let function = match func.name() {
+                        "count" => AggregateFunction::Count,
+                        "sum" => AggregateFunction::Sum,
+                        "avg" => AggregateFunction::Avg,
+                        "min" => AggregateFunction::Min,
+                        "max" => AggregateFunction::Max,
+                        other => return Err(format!("the aggregate {other} is not supported in DEFINE (COUNT, SUM, AVG, MIN, MAX are)")),
+                    };
+                    let column = match params.args.as_slice() {
+                        [Expr::Column(c)] => Some(input.index_of_column(c).map_err(|e| e.to_string())?),
+                        [Expr::Literal(_, _)] if function == AggregateFunction::Count => None,
+                        _ => return Err(format!("{} in DEFINE takes one column", func.name().to_uppercase())),
+                    };
+                    Condition::Aggregate { function, vars: *vars, column }
+                }
+                Term::Classifier { .. } | Term::MatchNumber => {
+                    return Err("CLASSIFIER() and MATCH_NUMBER() are not supported in DEFINE".into());
+                }
+            }
+        }
+        Expr::Literal(v, _) => Condition::Literal(match v {
+            v if v.is_null() => Literal::Null,
+            ScalarValue::Boolean(Some(b)) => Literal::Bool(*b),
+            ScalarValue::Float64(Some(f)) => Literal::Float(*f),
+            ScalarValue::Float32(Some(f)) => Literal::Float(f64::from(*f)),
+            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+                Literal::Str(s.clone())
+            }
+            v if v.data_type().is_integer() => match v.cast_to(&DataType::Int64) {
+                Ok(ScalarValue::Int64(Some(i))) => Literal::Int(i),
+                _ => return Err(format!("the constant {v} is out of range")),
+            },
+            ScalarValue::Decimal128(Some(_), _, _) => match v.cast_to(&DataType::Float64) {
+                Ok(ScalarValue::Float64(Some(f))) => Literal::Float(f),
+                _ => return Err(format!("the constant {v} cannot be read")),
+            },
+            other => return Err(format!("constants of type {} are not supported here", other.data_type())),
+        }),
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let op = match op {
+                Operator::Eq => BinaryOp::Eq,
+                Operator::NotEq => BinaryOp::NotEq,
+                Operator::Lt => BinaryOp::Lt,
+                Operator::LtEq => BinaryOp::LtEq,
+                Operator::Gt => BinaryOp::Gt,
+                Operator::GtEq => BinaryOp::GtEq,
+                Operator::And => BinaryOp::And,
+                Operator::Or => BinaryOp::Or,
+                Operator::Plus => BinaryOp::Plus,
+                Operator::Minus => BinaryOp::Minus,
+                Operator::Multiply => BinaryOp::Multiply,
+                Operator::Divide => BinaryOp::Divide,
+                Operator::Modulo => BinaryOp::Modulo,
+                other => return Err(format!("the operator {other} is not supported where a condition looks into the match")),
+            };
+            Condition::Binary(boxed(left)?, op, boxed(right)?)
+        }
+        Expr::Not(e) => Condition::Not(boxed(e)?),
+        Expr::Negative(e) => Condition::Negate(boxed(e)?),
+        Expr::IsNull(e) => Condition::IsNull(boxed(e)?),
+        Expr::IsNotNull(e) => Condition::IsNotNull(boxed(e)?),
+        Expr::Between(Between { expr, negated, low, high }) => {
+            let value = boxed(expr)?;
+            let inside = Condition::Binary(
+                Box::new(Condition::Binary(value.clone(), BinaryOp::GtEq, boxed(low)?)),
+                BinaryOp::And,
+                Box::new(Condition::Binary(value, BinaryOp::LtEq, boxed(high)?)),
+            );
+            if *negated {
+                Condition::Not(Box::new(inside))
+            } else {
+                inside
+            }
+        }
+        Expr::Cast(c) if c.field.data_type().is_numeric() => condition(&c.expr, analysis, input)?,
+        other => {
+            return Err(format!(
+                "{other} is not supported where a condition looks into the match (comparisons, \
+                 arithmetic, AND/OR/NOT, IS [NOT] NULL, BETWEEN and COUNT/SUM/AVG/MIN/MAX are)"
+            ));
+        }
+    })
+}
