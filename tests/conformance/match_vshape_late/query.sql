@@ -7,7 +7,7 @@ CREATE TABLE ticks (
   WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
 ) WITH (
   'connector' = 'filesystem',
-  'path'      = '${INPUT:-${SQL_DIR}/../../conformance/data/ticks_late.csv}',
+  'path'      = '${INPUT:-${SQL_DIR}/../data/ticks_late.csv}',
   'format'    = 'csv'
 );
 SELECT *

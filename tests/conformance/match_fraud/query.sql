@@ -7,7 +7,7 @@ CREATE TABLE ticks (
   WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
 ) WITH (
   'connector' = 'filesystem',
-  'path'      = '${INPUT:-${SQL_DIR}/../../conformance/data/ticks_small.csv}',
+  'path'      = '${INPUT:-${SQL_DIR}/../data/ticks_small.csv}',
   'format'    = 'csv'
 );
 SELECT * FROM ticks MATCH_RECOGNIZE (
