@@ -17,10 +17,12 @@ use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
 use datafusion::logical_expr::planner::{
     PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
 };
+use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, UserDefinedLogicalNodeCore, Volatility,
 };
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::sql::sqlparser::ast::{
     self, AfterMatchSkip, EmptyMatchesMode, Spanned, TableFactor, Visit, Visitor,
 };
@@ -194,7 +196,10 @@ impl RelationPlanner for MatchRecognizePlanner {
         if !matches!(time_type, DataType::Timestamp(_, _)) || first.options.asc == Some(false) {
             return plan_error(
                 span_of(&first.expr.span()),
-                &format!("MATCH_RECOGNIZE must be ordered by an ascending event-time column first; '{}' is {time_type}", time.name),
+                &format!(
+                    "MATCH_RECOGNIZE must be ordered by an ascending event-time column first; '{}' is {time_type}",
+                    time.name
+                ),
             );
         }
         if order_by.len() > 1 {
@@ -222,7 +227,10 @@ impl RelationPlanner for MatchRecognizePlanner {
             let analysis = analyze(&expr, input.schema(), &vars, Clause::Define(var))
                 .map_err(|e| with_span(e, span))?;
             if analysis.expr.get_type(&analysis.terms_schema()?)? != DataType::Boolean {
-                return plan_error(span, &format!("the condition of {} is not a boolean", d.symbol.value));
+                return plan_error(
+                    span,
+                    &format!("the condition of {} is not a boolean", d.symbol.value),
+                );
             }
             defines[var] = Some(expr);
         }
@@ -243,7 +251,10 @@ impl RelationPlanner for MatchRecognizePlanner {
                 let Some(var) = names.iter().position(|n| *n == v.value) else {
                     return plan_error(
                         span_of(&v.span),
-                        &format!("AFTER MATCH SKIP TO {}: not a variable of the pattern", v.value),
+                        &format!(
+                            "AFTER MATCH SKIP TO {}: not a variable of the pattern",
+                            v.value
+                        ),
                     );
                 };
                 if matches!(after_match_skip, Some(AfterMatchSkip::ToFirst(_))) {
@@ -275,7 +286,14 @@ impl RelationPlanner for MatchRecognizePlanner {
                 }
             }
         };
-        let schema = output_schema(input.schema(), &partition, &time, &planned_measures, &variables, rows)?;
+        let schema = output_schema(
+            input.schema(),
+            &partition,
+            &time,
+            &planned_measures,
+            &variables,
+            rows,
+        )?;
         let node = MatchRecognize {
             input,
             partition,
@@ -294,7 +312,9 @@ impl RelationPlanner for MatchRecognizePlanner {
         let plan = LogicalPlan::Extension(datafusion::logical_expr::Extension {
             node: Arc::new(node),
         });
-        Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(plan, alias))))
+        Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
+            plan, alias,
+        ))))
     }
 }
 
@@ -331,7 +351,10 @@ fn read_pattern(expr: &ast::Expr) -> Result<(Pattern, Vec<String>)> {
         span_of(&SqlSpan::new(location, end))
     };
     let (pattern, names) = Pattern::parse(text).map_err(|e| {
-        with_span(DataFusionError::Plan(format!("PATTERN: {}", e.message)), at(e.at))
+        with_span(
+            DataFusionError::Plan(format!("PATTERN: {}", e.message)),
+            at(e.at),
+        )
     })?;
     if !Program::compile(&pattern).can_match() {
         return plan_error(
@@ -344,7 +367,12 @@ fn read_pattern(expr: &ast::Expr) -> Result<(Pattern, Vec<String>)> {
 
 /// `u(a, b)`: the subset `u` of variables `a` and `b`.
 fn read_subset(call: &ast::Expr, names: &[String]) -> Result<(String, u64)> {
-    let malformed = || plan_error(span_of(&call.span()), "expected SUBSET name = (variable, ...)");
+    let malformed = || {
+        plan_error(
+            span_of(&call.span()),
+            "expected SUBSET name = (variable, ...)",
+        )
+    };
     let ast::Expr::Function(f) = call else {
         return malformed();
     };
@@ -353,7 +381,8 @@ fn read_subset(call: &ast::Expr, names: &[String]) -> Result<(String, u64)> {
     };
     let mut mask = 0u64;
     for arg in &list.args {
-        let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Identifier(v))) = arg else {
+        let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Identifier(v))) = arg
+        else {
             return malformed();
         };
         let Some(var) = names.iter().position(|n| *n == v.value) else {
@@ -366,7 +395,10 @@ fn read_subset(call: &ast::Expr, names: &[String]) -> Result<(String, u64)> {
     }
     let name = f.name.to_string();
     if names.contains(&name) {
-        return plan_error(span_of(&f.name.span()), &format!("SUBSET {name} has the name of a pattern variable"));
+        return plan_error(
+            span_of(&f.name.span()),
+            &format!("SUBSET {name} has the name of a pattern variable"),
+        );
     }
     Ok((name, mask))
 }
@@ -374,9 +406,12 @@ fn read_subset(call: &ast::Expr, names: &[String]) -> Result<(String, u64)> {
 /// The input's columns unqualified, then a copy qualified by each variable and subset.
 /// (`merge` admits `price` next to `A.price`, which DataFusion resolves: the unqualified name
 /// is the one field without qualifier.)
-fn variables_schema(input: &DFSchema, names: &[String], subsets: &[(String, u64)]) -> Result<DFSchema> {
-    let mut schema =
-        DFSchema::from_unqualified_fields(input.fields().clone(), Default::default())?;
+fn variables_schema(
+    input: &DFSchema,
+    names: &[String],
+    subsets: &[(String, u64)],
+) -> Result<DFSchema> {
+    let mut schema = DFSchema::from_unqualified_fields(input.fields().clone(), Default::default())?;
     for qualifier in names.iter().chain(subsets.iter().map(|(n, _)| n)) {
         let fields: Vec<(Option<TableReference>, Arc<Field>)> = input
             .fields()
@@ -397,7 +432,10 @@ fn input_column(
 ) -> Result<Column> {
     match context.sql_to_expr(expr.clone(), schema)? {
         Expr::Column(c) => Ok(c),
-        _ => plan_error(span_of(&expr.span()), &format!("{clause} takes columns only")),
+        _ => plan_error(
+            span_of(&expr.span()),
+            &format!("{clause} takes columns only"),
+        ),
     }
 }
 
@@ -413,7 +451,13 @@ fn output_schema(
 ) -> Result<DFSchemaRef> {
     let mut fields = Vec::new();
     let input_field = |c: &Column| -> Result<Arc<Field>> {
-        Ok(Arc::new(input.field_from_column(c)?.as_ref().clone().with_nullable(true)))
+        Ok(Arc::new(
+            input
+                .field_from_column(c)?
+                .as_ref()
+                .clone()
+                .with_nullable(true),
+        ))
     };
     for c in partition {
         fields.push(input_field(c)?);
@@ -433,7 +477,10 @@ fn output_schema(
             }
         }
     }
-    Ok(Arc::new(DFSchema::from_unqualified_fields(fields.into(), Default::default())?))
+    Ok(Arc::new(DFSchema::from_unqualified_fields(
+        fields.into(),
+        Default::default(),
+    )?))
 }
 
 /// Where an expression is.
@@ -456,7 +503,10 @@ impl Variables<'_> {
         if let Some(i) = self.names.iter().position(|n| n == qualifier) {
             return Some(1 << i);
         }
-        self.subsets.iter().find(|(n, _)| n == qualifier).map(|(_, m)| *m)
+        self.subsets
+            .iter()
+            .find(|(n, _)| n == qualifier)
+            .map(|(_, m)| *m)
     }
 
     /// Refuses `X.col` for an `X` that is neither a variable nor a subset, at the spot.
@@ -464,7 +514,10 @@ impl Variables<'_> {
         struct Check<'a, 'b>(&'a Variables<'b>);
         impl Visitor for Check<'_, '_> {
             type Break = DataFusionError;
-            fn pre_visit_expr(&mut self, expr: &ast::Expr) -> std::ops::ControlFlow<DataFusionError> {
+            fn pre_visit_expr(
+                &mut self,
+                expr: &ast::Expr,
+            ) -> std::ops::ControlFlow<DataFusionError> {
                 if let ast::Expr::CompoundIdentifier(parts) = expr
                     && parts.len() == 2
                     && self.0.mask(&parts[0].value).is_none()
@@ -505,7 +558,9 @@ pub enum Term {
         vars: u64,
         running: bool,
     },
+    /// `CLASSIFIER()`: the variable of a navigated row.
     Classifier {
+        at: Navigation,
         running: bool,
     },
     MatchNumber,
@@ -600,13 +655,15 @@ impl Walk<'_> {
     fn column(&self, c: &Column) -> Result<(u64, usize)> {
         let vars = match &c.relation {
             None => ALL_VARIABLES,
-            Some(q) => self.vars.mask(q.table()).ok_or_else(|| {
-                DataFusionError::Plan(format!("{q} is not a pattern variable"))
-            })?,
+            Some(q) => self
+                .vars
+                .mask(q.table())
+                .ok_or_else(|| DataFusionError::Plan(format!("{q} is not a pattern variable")))?,
         };
-        let index = self.input.index_of_column_by_name(None, &c.name).ok_or_else(|| {
-            DataFusionError::Plan(format!("column {} not found", c.name))
-        })?;
+        let index = self
+            .input
+            .index_of_column_by_name(None, &c.name)
+            .ok_or_else(|| DataFusionError::Plan(format!("column {} not found", c.name)))?;
         Ok((vars, index))
     }
 
@@ -635,17 +692,35 @@ impl Walk<'_> {
                 "prev" | "next" => self.physical(func.name() == "prev", args),
                 FINAL_FUNCTION => {
                     if let Clause::Define(_) = self.clause {
-                        return Err(DataFusionError::Plan("FINAL is allowed in MEASURES only".into()));
+                        return Err(DataFusionError::Plan(
+                            "FINAL is allowed in MEASURES only".into(),
+                        ));
                     }
                     let outer = std::mem::replace(&mut self.running, false);
                     let inner = self.expr(&args[0]);
                     self.running = outer;
                     inner
                 }
-                "classifier" => Ok(self.term(Term::Classifier { running: self.running }, DataType::Utf8)),
+                "classifier" => {
+                    if let Clause::Define(_) = self.clause {
+                        return Err(DataFusionError::Plan(
+                            "CLASSIFIER() is allowed in MEASURES only".into(),
+                        ));
+                    }
+                    let at = Navigation::CURRENT;
+                    Ok(self.term(
+                        Term::Classifier {
+                            at,
+                            running: self.running,
+                        },
+                        DataType::Utf8,
+                    ))
+                }
                 "match_number" => {
                     if let Clause::Define(_) = self.clause {
-                        return Err(DataFusionError::Plan("MATCH_NUMBER() is allowed in MEASURES only".into()));
+                        return Err(DataFusionError::Plan(
+                            "MATCH_NUMBER() is allowed in MEASURES only".into(),
+                        ));
                     }
                     Ok(self.term(Term::MatchNumber, DataType::Int64))
                 }
@@ -699,6 +774,9 @@ impl Walk<'_> {
                 if let Expr::AggregateFunction(a) = &mut call {
                     a.params.args = args;
                 }
+                // The argument types the function takes (an INT column summed as BIGINT).
+                let simplifier = ExprSimplifier::new(SimplifyContext::default());
+                let call = simplifier.coerce(call, self.input)?;
                 let data_type = call.get_type(self.input)?;
                 Ok(self.term(
                     Term::Aggregate {
@@ -739,7 +817,9 @@ impl Walk<'_> {
         let mut vars = None;
         for term in &mut self.terms[before..] {
             match term {
-                Term::Column { at, .. } if at.offset == 0 && at.physical == 0 && !at.first => {
+                Term::Column { at, .. } | Term::Classifier { at, .. }
+                    if at.offset == 0 && at.physical == 0 && !at.first =>
+                {
                     if vars.is_some_and(|v| v != at.vars) {
                         return Err(DataFusionError::Plan(format!(
                             "the columns inside {name} must belong to one pattern variable"
@@ -768,7 +848,8 @@ impl Walk<'_> {
         let name = if prev { "PREV" } else { "NEXT" };
         if !prev && let Clause::Define(_) = self.clause {
             return Err(DataFusionError::Plan(
-                "NEXT is not supported in DEFINE (rill decides a row before the next arrives)".into(),
+                "NEXT is not supported in DEFINE (rill decides a row before the next arrives)"
+                    .into(),
             ));
         }
         let offset = offset_argument(name, args, 1)?;
@@ -779,8 +860,12 @@ impl Walk<'_> {
         }
         for term in &mut self.terms[before..] {
             match term {
-                Term::Column { at, .. } if at.physical == 0 => {
-                    at.physical = if prev { -i64::from(offset) } else { i64::from(offset) };
+                Term::Column { at, .. } | Term::Classifier { at, .. } if at.physical == 0 => {
+                    at.physical = if prev {
+                        -i64::from(offset)
+                    } else {
+                        i64::from(offset)
+                    };
                 }
                 _ => {
                     return Err(DataFusionError::Plan(format!(
@@ -799,10 +884,16 @@ fn offset_argument(name: &str, args: &[Expr], default: u32) -> Result<u32> {
         [_] => Ok(default),
         [_, Expr::Literal(v, _)] => match v.clone().cast_to(&DataType::UInt32) {
             Ok(ScalarValue::UInt32(Some(n))) => Ok(n),
-            _ => Err(DataFusionError::Plan(format!("{name}'s offset must be a non-negative integer, found {v}"))),
+            _ => Err(DataFusionError::Plan(format!(
+                "{name}'s offset must be a non-negative integer, found {v}"
+            ))),
         },
-        [_, other] => Err(DataFusionError::Plan(format!("{name}'s offset must be a constant, found {other}"))),
-        _ => Err(DataFusionError::Plan(format!("{name} takes a column and an optional offset"))),
+        [_, other] => Err(DataFusionError::Plan(format!(
+            "{name}'s offset must be a constant, found {other}"
+        ))),
+        _ => Err(DataFusionError::Plan(format!(
+            "{name} takes a column and an optional offset"
+        ))),
     }
 }
 
@@ -828,9 +919,10 @@ impl ScalarUDFImpl for Placeholder {
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         match &self.result {
             Some(t) => Ok(t.clone()),
-            None => args.first().cloned().ok_or_else(|| {
-                DataFusionError::Plan(format!("{} needs an argument", self.name))
-            }),
+            None => args
+                .first()
+                .cloned()
+                .ok_or_else(|| DataFusionError::Plan(format!("{} needs an argument", self.name))),
         }
     }
 

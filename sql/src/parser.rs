@@ -351,18 +351,21 @@ fn rewrite_match_recognize(tokens: &[TokenWithSpan], text: &str) -> SqlResult<Ve
         }
         if clause.is_none() && word(i, "MATCH_RECOGNIZE") {
             clause = Some((depth, Vec::new(), false));
-        } else if top && word(i, "PATTERN") && tokens.get(i + 1).map(|t| &t.token) == Some(&Token::LParen) {
+        } else if top
+            && word(i, "PATTERN")
+            && tokens.get(i + 1).map(|t| &t.token) == Some(&Token::LParen)
+        {
             let open = &tokens[i + 1];
-            let close_at = closing(i + 1).ok_or_else(|| {
-                SqlError::at("PATTERN's '(' is not closed", position_of(open))
-            })?;
+            let close_at = closing(i + 1)
+                .ok_or_else(|| SqlError::at("PATTERN's '(' is not closed", position_of(open)))?;
             let close = &tokens[close_at];
             let pattern = lines.slice(
                 text,
                 relative(open.span.end, base),
                 relative(close.span.start, base),
             );
-            let span = datafusion::sql::sqlparser::tokenizer::Span::new(open.span.end, close.span.start);
+            let span =
+                datafusion::sql::sqlparser::tokenizer::Span::new(open.span.end, close.span.start);
             out.extend([
                 token.clone(),
                 open.clone(),
@@ -404,7 +407,12 @@ fn rewrite_match_recognize(tokens: &[TokenWithSpan], text: &str) -> SqlResult<Ve
                 // `u = (a, b), v = (c)` -> `u(a, b)`, `v(c)`, one entry each.
                 let mut k = 0;
                 while k < body.len() {
-                    let malformed = || SqlError::at("expected SUBSET name = (variable, ...)", position_of(&body[k]));
+                    let malformed = || {
+                        SqlError::at(
+                            "expected SUBSET name = (variable, ...)",
+                            position_of(&body[k]),
+                        )
+                    };
                     let (Token::Word(_), Some(Token::Eq), Some(Token::LParen)) = (
                         &body[k].token,
                         body.get(k + 1).map(|t| &t.token),
@@ -442,7 +450,10 @@ fn rewrite_match_recognize(tokens: &[TokenWithSpan], text: &str) -> SqlResult<Ve
             && !(word(i + 2, "FIRST") || word(i + 2, "LAST") || word(i + 2, "NEXT"))
         {
             out.extend([token.clone(), tokens[i + 1].clone()]);
-            out.push(TokenWithSpan::new(Token::make_keyword("LAST"), tokens[i + 1].span));
+            out.push(TokenWithSpan::new(
+                Token::make_keyword("LAST"),
+                tokens[i + 1].span,
+            ));
             i += 2;
             continue;
         } else if clause.is_some() && (word(i, "FINAL") || word(i, "RUNNING")) && is_call(i + 1) {
@@ -740,7 +751,10 @@ mod tests {
         );
         // Without DEFINE, the entries start one.
         let sql = "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A B) DEFINE A AS true)";
-        assert!(rewritten(sql).ends_with("PATTERN (__rill_pattern) DEFINE A AS true, __rill_pattern AS 'A B')"));
+        assert!(
+            rewritten(sql)
+                .ends_with("PATTERN (__rill_pattern) DEFINE A AS true, __rill_pattern AS 'A B')")
+        );
     }
 
     #[test]

@@ -16,10 +16,10 @@ use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
 use crate::flink::rewrite_functions;
 use crate::late::{is_late_option, late_policy};
+use crate::match_recognize::MatchRecognizePlanner;
 use crate::parser::{ParsedStatement, StatementKind};
 use crate::plan::{QueryPlan, StreamPlanner, output_schema};
 use crate::types::LOCAL_TIME_ZONE;
-use crate::match_recognize::MatchRecognizePlanner;
 use crate::window::WindowTvfPlanner;
 use datafusion::execution::SessionState;
 

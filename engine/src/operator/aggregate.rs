@@ -259,7 +259,9 @@ impl Groups {
 
 /// DataFusion's vectorised accumulator where the function has one, else its row accumulator
 /// behind an adapter (as DataFusion's own aggregation does).
-pub(crate) fn new_accumulator(function: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {
+pub(crate) fn new_accumulator(
+    function: &Arc<AggregateFunctionExpr>,
+) -> Result<Box<dyn GroupsAccumulator>> {
     if function.groups_accumulator_supported() {
         return Ok(function.create_groups_accumulator()?);
     }

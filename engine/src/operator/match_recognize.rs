@@ -12,7 +12,9 @@ mod rows;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array, UInt64Array};
-use arrow::compute::{SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch};
+use arrow::compute::{
+    SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
+};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::PhysicalExpr;
@@ -62,8 +64,8 @@ pub enum Term {
         running: bool,
         arguments: std::ops::Range<usize>,
     },
-    /// `CLASSIFIER()`: the variable of the current (or last) row.
-    Classifier { running: bool },
+    /// `CLASSIFIER()`: the variable of a row of the match.
+    Classifier { at: Navigation, running: bool },
     /// `MATCH_NUMBER()`.
     MatchNumber,
 }
@@ -158,7 +160,10 @@ impl MatchRecognize {
 
     /// Takes the pending rows at or before `watermark`, sorted by partition, time, arrival,
     /// with each row's partition number and time.
-    fn release(&mut self, watermark: Watermark) -> Result<Option<(RecordBatch, Vec<usize>, Vec<i64>)>> {
+    fn release(
+        &mut self,
+        watermark: Watermark,
+    ) -> Result<Option<(RecordBatch, Vec<usize>, Vec<i64>)>> {
         let Some(first) = self.pending.first() else {
             return Ok(None);
         };
@@ -246,12 +251,19 @@ impl MatchRecognize {
     }
 
     /// Runs released rows through their partitions' matchers.
-    fn feed(&mut self, sorted: RecordBatch, ids: Vec<usize>, times: Vec<i64>, emits: &mut Vec<Emit>) -> Result<()> {
+    fn feed(
+        &mut self,
+        sorted: RecordBatch,
+        ids: Vec<usize>,
+        times: Vec<i64>,
+        emits: &mut Vec<Emit>,
+    ) -> Result<()> {
         let symbols = self.symbols(&sorted)?;
         let arguments = self.arguments(&sorted)?;
         let batch = self.store.push(sorted, symbols, arguments);
         if self.partitions.len() < self.keys.len() {
-            self.partitions.resize_with(self.keys.len(), Default::default);
+            self.partitions
+                .resize_with(self.keys.len(), Default::default);
         }
         let mut outcomes = Vec::new();
         for (row, (p, time)) in ids.into_iter().zip(times).enumerate() {
@@ -267,7 +279,13 @@ impl MatchRecognize {
             };
             self.spec
                 .matcher
-                .push(matching, time, &mut conditions, &mut self.scratch, &mut outcomes)
+                .push(
+                    matching,
+                    time,
+                    &mut conditions,
+                    &mut self.scratch,
+                    &mut outcomes,
+                )
                 .map_err(|e| EngineError::Other(format!("MATCH_RECOGNIZE: {e}")))?;
             emits.extend(outcomes.drain(..).map(|outcome| Emit {
                 partition: p,
@@ -313,11 +331,7 @@ impl Conditions for Evaluate<'_> {
                 self.store.get(r.batch).symbols[r.row as usize] >> var & 1 == 1
             }
             Define::Row(condition) => condition.holds(&Scope {
-                rows: MatchRows {
-                    start,
-                    labels,
-                    current: Some(var),
-                },
+                rows: MatchRows::trying(start, labels, var),
                 partition: self.rows,
                 store: self.store,
             }),
@@ -341,9 +355,12 @@ impl Timed for MatchRecognize {
                     .matcher
                     .finish(&mut state.matching, &mut self.scratch, &mut outcomes)
             } else {
-                self.spec
-                    .matcher
-                    .advance(&mut state.matching, watermark, &mut self.scratch, &mut outcomes)
+                self.spec.matcher.advance(
+                    &mut state.matching,
+                    watermark,
+                    &mut self.scratch,
+                    &mut outcomes,
+                )
             };
             result.map_err(Self::matcher_error)?;
             emits.extend(outcomes.drain(..).map(|outcome| Emit {
@@ -368,7 +385,12 @@ impl Operator for MatchRecognize {
         "MatchRecognize"
     }
 
-    fn on_batch(&mut self, _input: usize, batch: ChangeBatch, _out: &mut Vec<Message>) -> Result<()> {
+    fn on_batch(
+        &mut self,
+        _input: usize,
+        batch: ChangeBatch,
+        _out: &mut Vec<Message>,
+    ) -> Result<()> {
         if batch.ops.is_some() {
             return Err(EngineError::Other(
                 "MATCH_RECOGNIZE needs an insert-only input".into(),

@@ -3,12 +3,12 @@
 //! become physical expressions over their terms.
 
 use arrow::datatypes::DataType;
-use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::logical_expr::expr::AggregateFunction as AggregateCall;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
-use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use rill_cep::Matcher;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::MatchRecognize as MatchOperator;
@@ -19,7 +19,9 @@ use rill_engine::operator::match_recognize::{
 
 use super::{StreamPlanner, output_schema};
 use crate::error::{SqlError, SqlResult};
-use crate::match_recognize::{Analysis, Clause, MatchRecognize, Term, Variables, analyze, analyze_into};
+use crate::match_recognize::{
+    Analysis, Clause, MatchRecognize, Term, Variables, analyze, analyze_into,
+};
 
 impl StreamPlanner<'_> {
     pub(super) fn match_recognize(&mut self, node: &MatchRecognize) -> SqlResult<NodeId> {
@@ -30,7 +32,9 @@ impl StreamPlanner<'_> {
             subsets: &node.subsets,
         };
         let mut lookback = 0u64;
-        let mut look_back = |at: &Navigation| lookback = lookback.max(at.physical.unsigned_abs() * u64::from(at.physical < 0));
+        let mut look_back = |at: &Navigation| {
+            lookback = lookback.max(at.physical.unsigned_abs() * u64::from(at.physical < 0))
+        };
 
         let mut defines = Vec::with_capacity(node.names.len());
         for (var, define) in node.defines.iter().enumerate() {
@@ -58,9 +62,8 @@ impl StreamPlanner<'_> {
                 });
                 Define::Batch(self.physical(&plain, input_schema)?)
             } else {
-                let condition = condition(&analysis.expr, &analysis, input_schema).map_err(|m| {
-                    SqlError::new(format!("DEFINE {}: {m}", node.names[var]))
-                })?;
+                let condition = condition(&analysis.expr, &analysis, input_schema)
+                    .map_err(|m| SqlError::new(format!("DEFINE {}: {m}", node.names[var])))?;
                 Define::Row(condition)
             });
         }
@@ -86,7 +89,11 @@ impl StreamPlanner<'_> {
         let mut arguments = 0;
         for term in &analysis.terms {
             terms.push(match term {
-                Term::Column { column, at, running } => {
+                Term::Column {
+                    column,
+                    at,
+                    running,
+                } => {
                     look_back(at);
                     EngineTerm::Column {
                         column: *column,
@@ -94,7 +101,11 @@ impl StreamPlanner<'_> {
                         running: *running,
                     }
                 }
-                Term::Aggregate { call, vars, running } => {
+                Term::Aggregate {
+                    call,
+                    vars,
+                    running,
+                } => {
                     let planning = PhysicalPlanningContext::default();
                     let lowered = LoweredAggregateBuilder::new(
                         call,
@@ -113,15 +124,23 @@ impl StreamPlanner<'_> {
                         arguments: arguments - count..arguments,
                     }
                 }
-                Term::Classifier { running } => EngineTerm::Classifier { running: *running },
+                Term::Classifier { at, running } => EngineTerm::Classifier {
+                    at: *at,
+                    running: *running,
+                },
                 Term::MatchNumber => EngineTerm::MatchNumber,
             });
         }
 
         let index = |c: &Column| input_schema.index_of_column(c);
-        let partition = node.partition.iter().map(index).collect::<Result<Vec<_>, _>>()?;
+        let partition = node
+            .partition
+            .iter()
+            .map(index)
+            .collect::<Result<Vec<_>, _>>()?;
         let time = index(&node.time)?;
-        let mut output: Vec<OutputColumn> = partition.iter().map(|c| OutputColumn::Input(*c)).collect();
+        let mut output: Vec<OutputColumn> =
+            partition.iter().map(|c| OutputColumn::Input(*c)).collect();
         let all = matches!(node.rows, RowsPerMatch::All { .. });
         if all {
             output.push(OutputColumn::Input(time));
@@ -135,9 +154,21 @@ impl StreamPlanner<'_> {
             );
         }
         let history_free = defines.iter().all(|d| !matches!(d, Define::Row(_)));
-        let unmatched = matches!(node.rows, RowsPerMatch::All { unmatched: true, .. });
+        let unmatched = matches!(
+            node.rows,
+            RowsPerMatch::All {
+                unmatched: true,
+                ..
+            }
+        );
         let spec = MatchSpec {
-            matcher: Matcher::new(&node.pattern, node.after, node.within, history_free, unmatched),
+            matcher: Matcher::new(
+                &node.pattern,
+                node.after,
+                node.within,
+                history_free,
+                unmatched,
+            ),
             names: node.names.clone(),
             partition,
             time,
@@ -176,7 +207,9 @@ fn condition(expr: &Expr, analysis: &Analysis, input: &DFSchema) -> Result<Condi
     let boxed = |e: &Expr| condition(e, analysis, input).map(Box::new);
     Ok(match expr {
         Expr::Column(c) if c.name.starts_with("__t") => {
-            let i: usize = c.name[3..].parse().map_err(|_| format!("unknown column {c}"))?;
+            let i: usize = c.name[3..]
+                .parse()
+                .map_err(|_| format!("unknown column {c}"))?;
             match &analysis.terms[i] {
                 Term::Column { column, at, .. } => {
                     let data_type = input.field(*column).data_type();
@@ -186,7 +219,10 @@ fn condition(expr: &Expr, analysis: &Analysis, input: &DFSchema) -> Result<Condi
                             input.field(*column).name()
                         ));
                     }
-                    Condition::Column { column: *column, at: *at }
+                    Condition::Column {
+                        column: *column,
+                        at: *at,
+                    }
                 }
                 Term::Aggregate { call, vars, .. } => {
                     let Expr::AggregateFunction(AggregateCall { func, params }) = call else {
@@ -198,17 +234,39 @@ fn condition(expr: &Expr, analysis: &Analysis, input: &DFSchema) -> Result<Condi
                         "avg" => AggregateFunction::Avg,
                         "min" => AggregateFunction::Min,
                         "max" => AggregateFunction::Max,
-                        other => return Err(format!("the aggregate {other} is not supported in DEFINE (COUNT, SUM, AVG, MIN, MAX are)")),
+                        other => {
+                            return Err(format!(
+                                "the aggregate {other} is not supported in DEFINE (COUNT, SUM, AVG, MIN, MAX are)"
+                            ));
+                        }
                     };
-                    let column = match params.args.as_slice() {
-                        [Expr::Column(c)] => Some(input.index_of_column(c).map_err(|e| e.to_string())?),
+                    // The interpreter widens by itself: look through the coercion's cast.
+                    let arg = match params.args.as_slice() {
+                        [Expr::Cast(c)] => std::slice::from_ref(c.expr.as_ref()),
+                        args => args,
+                    };
+                    let column = match arg {
+                        [Expr::Column(c)] => {
+                            Some(input.index_of_column(c).map_err(|e| e.to_string())?)
+                        }
                         [Expr::Literal(_, _)] if function == AggregateFunction::Count => None,
-                        _ => return Err(format!("{} in DEFINE takes one column", func.name().to_uppercase())),
+                        _ => {
+                            return Err(format!(
+                                "{} in DEFINE takes one column",
+                                func.name().to_uppercase()
+                            ));
+                        }
                     };
-                    Condition::Aggregate { function, vars: *vars, column }
+                    Condition::Aggregate {
+                        function,
+                        vars: *vars,
+                        column,
+                    }
                 }
                 Term::Classifier { .. } | Term::MatchNumber => {
-                    return Err("CLASSIFIER() and MATCH_NUMBER() are not supported in DEFINE".into());
+                    return Err(
+                        "CLASSIFIER() and MATCH_NUMBER() are not supported in DEFINE".into(),
+                    );
                 }
             }
         }
@@ -217,9 +275,9 @@ fn condition(expr: &Expr, analysis: &Analysis, input: &DFSchema) -> Result<Condi
             ScalarValue::Boolean(Some(b)) => Literal::Bool(*b),
             ScalarValue::Float64(Some(f)) => Literal::Float(*f),
             ScalarValue::Float32(Some(f)) => Literal::Float(f64::from(*f)),
-            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-                Literal::Str(s.clone())
-            }
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)) => Literal::Str(s.clone()),
             v if v.data_type().is_integer() => match v.cast_to(&DataType::Int64) {
                 Ok(ScalarValue::Int64(Some(i))) => Literal::Int(i),
                 _ => return Err(format!("the constant {v} is out of range")),
@@ -228,7 +286,12 @@ fn condition(expr: &Expr, analysis: &Analysis, input: &DFSchema) -> Result<Condi
                 Ok(ScalarValue::Float64(Some(f))) => Literal::Float(f),
                 _ => return Err(format!("the constant {v} cannot be read")),
             },
-            other => return Err(format!("constants of type {} are not supported here", other.data_type())),
+            other => {
+                return Err(format!(
+                    "constants of type {} are not supported here",
+                    other.data_type()
+                ));
+            }
         }),
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let op = match op {
@@ -245,7 +308,11 @@ fn condition(expr: &Expr, analysis: &Analysis, input: &DFSchema) -> Result<Condi
                 Operator::Multiply => BinaryOp::Multiply,
                 Operator::Divide => BinaryOp::Divide,
                 Operator::Modulo => BinaryOp::Modulo,
-                other => return Err(format!("the operator {other} is not supported where a condition looks into the match")),
+                other => {
+                    return Err(format!(
+                        "the operator {other} is not supported where a condition looks into the match"
+                    ));
+                }
             };
             Condition::Binary(boxed(left)?, op, boxed(right)?)
         }
@@ -253,10 +320,19 @@ fn condition(expr: &Expr, analysis: &Analysis, input: &DFSchema) -> Result<Condi
         Expr::Negative(e) => Condition::Negate(boxed(e)?),
         Expr::IsNull(e) => Condition::IsNull(boxed(e)?),
         Expr::IsNotNull(e) => Condition::IsNotNull(boxed(e)?),
-        Expr::Between(Between { expr, negated, low, high }) => {
+        Expr::Between(Between {
+            expr,
+            negated,
+            low,
+            high,
+        }) => {
             let value = boxed(expr)?;
             let inside = Condition::Binary(
-                Box::new(Condition::Binary(value.clone(), BinaryOp::GtEq, boxed(low)?)),
+                Box::new(Condition::Binary(
+                    value.clone(),
+                    BinaryOp::GtEq,
+                    boxed(low)?,
+                )),
                 BinaryOp::And,
                 Box::new(Condition::Binary(value, BinaryOp::LtEq, boxed(high)?)),
             );

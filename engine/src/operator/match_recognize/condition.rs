@@ -17,7 +17,10 @@ use super::rows::{MatchRows, Navigation, PartitionRows, RowStore};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     /// An input column at a row of the match.
-    Column { column: usize, at: Navigation },
+    Column {
+        column: usize,
+        at: Navigation,
+    },
     Literal(Literal),
     Not(Box<Condition>),
     Negate(Box<Condition>),
@@ -153,7 +156,7 @@ impl Condition {
 
     fn eval<'a>(&'a self, scope: &'a Scope) -> Value<'a> {
         match self {
-            Condition::Column { column, at } => match at.target(&scope.rows) {
+            Condition::Column { column, at } => match at.target(&scope.rows, true) {
                 Some(position) => scope.value(*column, position),
                 None => Value::Null,
             },
@@ -338,7 +341,12 @@ mod tests {
         let batch = RecordBatch::try_new(
             schema,
             vec![
-                Arc::new(Float64Array::from(vec![Some(10.0), Some(8.0), None, Some(7.0)])),
+                Arc::new(Float64Array::from(vec![
+                    Some(10.0),
+                    Some(8.0),
+                    None,
+                    Some(7.0),
+                ])),
                 Arc::new(StringArray::from(vec!["a", "b", "c", "d"])),
             ],
         )
@@ -351,11 +359,7 @@ mod tests {
         }
         // Rows 0..3 as A B B, row 3 being tried as B.
         let scope = Scope {
-            rows: MatchRows {
-                start: 0,
-                labels: &[0, 1, 1],
-                current: Some(1),
-            },
+            rows: MatchRows::trying(0, &[0, 1, 1], 1),
             partition: &partition,
             store: &store,
         };

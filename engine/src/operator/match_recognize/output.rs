@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, Int64Array, RecordBatch, StringArray, new_null_array,
-};
+use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, new_null_array};
 use arrow::compute::interleave;
 use datafusion::logical_expr::EmitTo;
 use rill_cep::{EXCLUDED, Outcome};
@@ -42,18 +40,32 @@ pub fn emit_rows(
         return Ok(None);
     }
     let gather = Gather::new(store);
-    // A match's labels, as far as an output row sees them.
-    let labels = |r: &OutRow, running: bool| -> (u64, &[u16], Option<u64>) {
+    // The match an output row shows: its first row, its labels (all of them, or for a
+    // running aggregate those up to the row), the row's index in it, and its number.
+    let matched = |r: &OutRow| -> (MatchRows, Option<u64>) {
         match &emits[r.emit].outcome {
             Outcome::Match {
                 start,
                 labels,
                 number,
-            } => {
-                let seen = if running { r.seen } else { labels.len() };
-                (*start, &labels[..seen], Some(*number))
-            }
-            Outcome::Unmatched(row) => (*row, &[], None),
+            } => (
+                MatchRows {
+                    start: *start,
+                    labels,
+                    current: None,
+                    row: r.seen.saturating_sub(1),
+                },
+                Some(*number),
+            ),
+            Outcome::Unmatched(row) => (
+                MatchRows {
+                    start: *row,
+                    labels: &[],
+                    current: None,
+                    row: 0,
+                },
+                None,
+            ),
         }
     };
     let row_at = |r: &OutRow, position: u64| partitions[emits[r.emit].partition].get(position);
@@ -67,29 +79,24 @@ pub fn emit_rows(
                 running,
             } => {
                 let picks = rows.iter().map(|r| {
-                    let (start, labels, _) = labels(r, *running);
-                    let m = MatchRows {
-                        start,
-                        labels,
-                        current: None,
-                    };
-                    at.target(&m).and_then(|p| row_at(r, p))
+                    let (m, _) = matched(r);
+                    at.target(&m, *running).and_then(|p| row_at(r, p))
                 });
                 gather.column(picks, |s| s.batch.column(*column))?
             }
-            Term::Classifier { running } => Arc::new(
+            Term::Classifier { at, running } => Arc::new(
                 rows.iter()
                     .map(|r| {
-                        let (_, labels, _) = labels(r, *running);
-                        labels
-                            .last()
-                            .map(|l| spec.names[usize::from(l & !EXCLUDED)].as_str())
+                        let (m, _) = matched(r);
+                        let position = at.target(&m, *running)?;
+                        let label = m.labels.get(position.checked_sub(m.start)? as usize)?;
+                        Some(spec.names[usize::from(label & !EXCLUDED)].as_str())
                     })
                     .collect::<StringArray>(),
             ),
             Term::MatchNumber => Arc::new(
                 rows.iter()
-                    .map(|r| labels(r, false).2.map(|n| n as i64))
+                    .map(|r| matched(r).1.map(|n| n as i64))
                     .collect::<Int64Array>(),
             ),
             Term::Aggregate {
@@ -101,11 +108,12 @@ pub fn emit_rows(
                 let mut groups = Vec::new();
                 let mut picks = Vec::new();
                 for (group, r) in rows.iter().enumerate() {
-                    let (start, labels, _) = labels(r, *running);
-                    for (k, label) in labels.iter().enumerate() {
+                    let (m, _) = matched(r);
+                    let seen = if *running { r.seen } else { m.labels.len() };
+                    for (k, label) in m.labels[..seen].iter().enumerate() {
                         if vars >> (label & !EXCLUDED) & 1 == 1 {
                             groups.push(group);
-                            picks.push(row_at(r, start + k as u64));
+                            picks.push(row_at(r, m.start + k as u64));
                         }
                     }
                 }
@@ -125,12 +133,13 @@ pub fn emit_rows(
     for (i, output) in spec.output.iter().enumerate() {
         let data_type = spec.schema.field(i).data_type();
         let column = match output {
-            OutputColumn::Input(c) => {
-                gather.column(rows.iter().map(|r| row_at(r, r.row)), |s| s.batch.column(*c))?
+            OutputColumn::Input(c) => gather
+                .column(rows.iter().map(|r| row_at(r, r.row)), |s| {
+                    s.batch.column(*c)
+                })?,
+            OutputColumn::Measure(m) => {
+                spec.measures[*m].evaluate(&terms)?.into_array(rows.len())?
             }
-            OutputColumn::Measure(m) => spec.measures[*m]
-                .evaluate(&terms)?
-                .into_array(rows.len())?,
         };
         columns.push(cast_to(column, data_type)?);
     }

@@ -76,9 +76,7 @@ impl RowStore {
 
     /// Rows kept in stored batches (referred to or not).
     pub fn rows(&self) -> usize {
-        self.batches()
-            .map(|(_, s)| s.batch.num_rows())
-            .sum()
+        self.batches().map(|(_, s)| s.batch.num_rows()).sum()
     }
 }
 
@@ -135,36 +133,54 @@ impl Navigation {
         physical: 0,
     };
 
-    /// The position in the partition this leads to from the rows of `m`, if any. A physical
-    /// step never goes past the match's last row (later rows may not have arrived yet).
-    pub fn target(&self, m: &MatchRows) -> Option<u64> {
+    /// The position in the partition this leads to in match `m`, if any: `LAST` counts back
+    /// from the current row (`running`) or the match's last row, `FIRST` on from its first
+    /// row. A physical step never goes past the match's last row (later rows may not have
+    /// arrived yet).
+    pub fn target(&self, m: &MatchRows, running: bool) -> Option<u64> {
         let n = m.len();
+        if n == 0 {
+            return None;
+        }
         let in_vars = |i: &usize| self.vars >> (m.label(*i) & !EXCLUDED) & 1 == 1;
+        let from = if running { m.row } else { n.checked_sub(1)? };
         let at = if self.vars == ALL_VARIABLES {
             match self.first {
                 true => Some(self.offset as usize).filter(|i| *i < n),
-                false => n.checked_sub(1 + self.offset as usize),
+                false => from.checked_sub(self.offset as usize),
             }
         } else if self.first {
             (0..n).filter(in_vars).nth(self.offset as usize)
         } else {
-            (0..n).rev().filter(in_vars).nth(self.offset as usize)
+            (0..=from).rev().filter(in_vars).nth(self.offset as usize)
         }?;
         let position = (m.start + at as u64).checked_add_signed(self.physical)?;
         (position < m.start + n as u64 || self.physical <= 0).then_some(position)
     }
 }
 
-/// The rows of a match so far: `labels` from row `start` on, and maybe the label the current
-/// row is being tried with.
+/// The rows of a match: `labels` from row `start` on, maybe the label the current row is
+/// being tried with (in `DEFINE`), and which of them is the current row.
 #[derive(Debug, Clone, Copy)]
 pub struct MatchRows<'a> {
     pub start: u64,
     pub labels: &'a [u16],
     pub current: Option<u16>,
+    /// The current row, as an index into the match.
+    pub row: usize,
 }
 
-impl MatchRows<'_> {
+impl<'a> MatchRows<'a> {
+    /// A match being extended by the current row, tried as `var` (in `DEFINE`).
+    pub fn trying(start: u64, labels: &'a [u16], var: u16) -> Self {
+        MatchRows {
+            start,
+            labels,
+            current: Some(var),
+            row: labels.len(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len() + usize::from(self.current.is_some())
     }
@@ -184,37 +200,49 @@ mod tests {
     #[test]
     fn navigation_finds_rows_of_variables() {
         // Rows 10..15 labelled A B B A(excluded) and B being tried.
-        let m = MatchRows {
-            start: 10,
-            labels: &[0, 1, 1, EXCLUDED],
-            current: Some(1),
-        };
+        let m = MatchRows::trying(10, &[0, 1, 1, EXCLUDED], 1);
         let last = |vars, offset| Navigation {
             vars,
             first: false,
             offset,
             physical: 0,
         };
-        assert_eq!(Navigation::CURRENT.target(&m), Some(14));
-        assert_eq!(last(1 << 1, 0).target(&m), Some(14));
-        assert_eq!(last(1 << 1, 1).target(&m), Some(12));
-        assert_eq!(last(1 << 0, 0).target(&m), Some(13));
-        assert_eq!(last(1 << 0, 2).target(&m), None);
+        assert_eq!(Navigation::CURRENT.target(&m, true), Some(14));
+        assert_eq!(last(1 << 1, 0).target(&m, true), Some(14));
+        assert_eq!(last(1 << 1, 1).target(&m, true), Some(12));
+        assert_eq!(last(1 << 0, 0).target(&m, true), Some(13));
+        assert_eq!(last(1 << 0, 2).target(&m, true), None);
         let first_b = Navigation {
             first: true,
             ..last(1 << 1, 1)
         };
-        assert_eq!(first_b.target(&m), Some(12));
+        assert_eq!(first_b.target(&m, true), Some(12));
         // PREV(A.x, 4): before the match; NEXT past its last row: not yet known.
         let prev = Navigation {
             physical: -4,
             ..last(1 << 0, 0)
         };
-        assert_eq!(prev.target(&m), Some(9));
+        assert_eq!(prev.target(&m, true), Some(9));
         let next = Navigation {
             physical: 2,
             ..last(1 << 0, 0)
         };
-        assert_eq!(next.target(&m), None);
+        assert_eq!(next.target(&m, true), None);
+        // In MEASURES the whole match is known: at row 11 (running), LAST(B) is row 11, FINAL
+        // LAST(B) row 14, FIRST(B, 1) row 12 whatever the current row, and NEXT reaches row 12.
+        let whole = MatchRows {
+            start: 10,
+            labels: &[0, 1, 1, EXCLUDED, 1],
+            current: None,
+            row: 1,
+        };
+        assert_eq!(last(1 << 1, 0).target(&whole, true), Some(11));
+        assert_eq!(last(1 << 1, 0).target(&whole, false), Some(14));
+        assert_eq!(first_b.target(&whole, true), Some(12));
+        let next_row = Navigation {
+            physical: 1,
+            ..Navigation::CURRENT
+        };
+        assert_eq!(next_row.target(&whole, true), Some(12));
     }
 }
