@@ -857,3 +857,29 @@ fn inserts_in_the_shell_run_as_background_jobs() {
     // The failed INSERT (unknown table) was refused at planning and made no job.
     assert!(stderr(&o).contains("g2"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_match_is_emitted_as_soon_as_it_is_certain() {
+    use std::io::Write;
+    let sql = "CREATE TABLE s (id INT, ts TIMESTAMP(3), v INT, WATERMARK FOR ts AS ts) \
+               WITH ('connector' = 'stdin', 'format' = 'csv');\n\
+               SELECT * FROM s MATCH_RECOGNIZE (ORDER BY ts \
+               MEASURES A.id AS a, LAST(B.id) AS b PATTERN (A B+) DEFINE B AS B.v > PREV(B.v))";
+    let mut child = spawn(&["-c", sql], &std::env::temp_dir());
+    let mut input = child.stdin.take().unwrap();
+    let output = LiveOutput::of(&mut child);
+    let mut send = |row: &str| {
+        input.write_all(row.as_bytes()).unwrap();
+        input.flush().unwrap();
+    };
+    send("1,2024-01-01 00:00:01,10\n2,2024-01-01 00:00:02,20\n3,2024-01-01 00:00:03,30\n");
+    // The greedy B+ could still take row 4; once row 4 breaks the rise, the match is certain
+    // and comes out while the input is still open.
+    send("4,2024-01-01 00:00:04,5\n");
+    assert_eq!(output.next(), "1,3");
+    send("5,2024-01-01 00:00:05,6\n");
+    drop(input);
+    // At the end of the input the open match (rows 4, 5) is complete.
+    assert_eq!(output.next(), "4,5");
+    assert!(child.wait().unwrap().success());
+}
