@@ -127,6 +127,7 @@ impl Parser<'_> {
         let mut pattern = self.primary()?;
         loop {
             self.skip_space();
+            let at = self.pos;
             let (min, max) = if self.eat("*") {
                 (0, None)
             } else if self.eat("+") {
@@ -144,7 +145,10 @@ impl Parser<'_> {
                 self.pos += 1;
             }
             if max.is_some_and(|m| m < min) {
-                return Err(self.error("a quantifier's maximum is below its minimum"));
+                return Err(ParseError {
+                    message: "a quantifier's maximum is below its minimum".into(),
+                    at,
+                });
             }
             pattern = Pattern::Repeat {
                 inner: Box::new(pattern),

@@ -883,3 +883,41 @@ fn a_match_is_emitted_as_soon_as_it_is_certain() {
     assert_eq!(output.next(), "4,5");
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn explain_shows_the_match_recognize_automaton_as_text_and_dot() {
+    let query = "SELECT * FROM ticks MATCH_RECOGNIZE (PARTITION BY symbol ORDER BY ts \
+                 MEASURES A.ts AS a PATTERN (A B+? (C | D)) \
+                 DEFINE B AS B.price < A.price, C AS C.volume > 900)";
+    let o = rill(&["-c", &format!("{}EXPLAIN {query}", ticks_ddl(&ticks(), ""))]);
+    let text = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Reluctant B+?: after one B, ending the loop is preferred to another B.
+    assert!(
+        text.contains(
+            "== MATCH_RECOGNIZE automaton ==\npattern: (A B{1,}? (C | D))\nstart -> s0:A\n\
+             s0:A -> s1:B\ns1:B -> s8:C | s10:D | s4:B\ns4:B -> s8:C | s10:D | s4:B (loop)\n\
+             s8:C -> accept\ns10:D -> accept\n"
+        ),
+        "{text}"
+    );
+    let o = rill(&[
+        "-c",
+        &format!("{}EXPLAIN (FORMAT DOT) {query}", ticks_ddl(&ticks(), "")),
+    ]);
+    let dot = stdout(&o);
+    assert!(dot.starts_with("digraph nfa {"), "{dot}");
+    assert!(dot.contains("  s4 -> s4 [label=\"3\"];\n"), "{dot}");
+    let o = rill(&[
+        "-c",
+        &format!(
+            "{}EXPLAIN FORMAT GRAPHVIZ SELECT * FROM ticks",
+            ticks_ddl(&ticks(), "")
+        ),
+    ]);
+    assert!(
+        stderr(&o).contains("this statement has none"),
+        "{}",
+        stderr(&o)
+    );
+}

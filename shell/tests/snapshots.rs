@@ -74,6 +74,13 @@ fn error_messages() {
         "SELECT COUNT(*) FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(tz), INTERVAL '1' MINUTE))\n  GROUP BY window_start, window_end",
         "CREATE TABLE t (a INT) WITH ('connector' = 'kafka')",
         "SELECT symbol, MAX(cnt) FROM (SELECT symbol, COUNT(*) AS cnt FROM ticks GROUP BY symbol) GROUP BY symbol",
+        "SELECT * FROM ticks MATCH_RECOGNIZE (PARTITION BY symbol ORDER BY ts\n  MEASURES Z.price AS p\n  PATTERN (A B)\n  DEFINE B AS B.price > A.price)",
+        "SELECT * FROM ticks MATCH_RECOGNIZE (ORDER BY ts\n  MEASURES LAST(A.price + B.price) AS p\n  PATTERN (A B)\n  DEFINE B AS B.price > A.price)",
+        "SELECT * FROM ticks MATCH_RECOGNIZE (ORDER BY ts\n  MEASURES A.price AS p\n  PATTERN (A B{3,2})\n  DEFINE B AS B.price > A.price)",
+        "SELECT * FROM ticks MATCH_RECOGNIZE (ORDER BY ts\n  MEASURES A.price AS p\n  PATTERN (A $ B)\n  DEFINE B AS B.price > A.price)",
+        "SELECT * FROM ticks MATCH_RECOGNIZE (ORDER BY ts\n  MEASURES A.price AS p\n  PATTERN (A B)\n  DEFINE C AS C.price > A.price)",
+        "SELECT * FROM ticks MATCH_RECOGNIZE (ORDER BY ts\n  MEASURES A.price AS p\n  PATTERN (A B)\n  DEFINE B AS B.price > NEXT(B.price))",
+        "SELECT * FROM ticks MATCH_RECOGNIZE (ORDER BY price\n  MEASURES A.price AS p\n  PATTERN (A B)\n  DEFINE B AS B.price > A.price)",
     ];
     let mut all = String::new();
     for case in cases {

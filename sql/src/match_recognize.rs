@@ -96,7 +96,7 @@ impl UserDefinedLogicalNodeCore for MatchRecognize {
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "MatchRecognize: pattern ({})", self.pattern_text())?;
+        write!(f, "MatchRecognize: pattern {}", self.pattern_text())?;
         if !self.partition.is_empty() {
             let keys: Vec<String> = self.partition.iter().map(|c| c.to_string()).collect();
             write!(f, " partition by {}", keys.join(", "))?;
@@ -127,6 +127,31 @@ impl MatchRecognize {
         }
         text
     }
+}
+
+/// The automaton of each `MATCH_RECOGNIZE` in `plan`: as text (its pattern, then each state
+/// and where it goes next), or as a Graphviz digraph.
+pub fn explain_automata(plan: &LogicalPlan, dot: bool) -> Vec<String> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut automata = Vec::new();
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::Extension(e) = node
+            && let Some(m) = e.node.as_any().downcast_ref::<MatchRecognize>()
+        {
+            let program = m.program();
+            automata.push(if dot {
+                program.dot(&m.names)
+            } else {
+                format!(
+                    "pattern: {}\n{}",
+                    m.pattern_text(),
+                    program.explain(&m.names)
+                )
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    automata
 }
 
 /// Plans `... MATCH_RECOGNIZE (...)`.

@@ -9,14 +9,14 @@ use datafusion::catalog::view::ViewTable;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::sqlparser::ast::{ObjectType, Statement};
+use datafusion::sql::sqlparser::ast::{AnalyzeFormat, AnalyzeFormatKind, ObjectType, Statement};
 use rill_engine::Dataflow;
 
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
 use crate::flink::rewrite_functions;
 use crate::late::{is_late_option, late_policy};
-use crate::match_recognize::MatchRecognizePlanner;
+use crate::match_recognize::{MatchRecognizePlanner, explain_automata};
 use crate::parser::{ParsedStatement, StatementKind};
 use crate::plan::{QueryPlan, StreamPlanner, output_schema};
 use crate::types::LOCAL_TIME_ZONE;
@@ -321,8 +321,34 @@ impl Session {
                 }
             }
             Statement::Explain {
-                statement: inner, ..
+                statement: inner,
+                format,
+                options,
+                ..
             } => {
+                // `FORMAT GRAPHVIZ` / `(FORMAT DOT)`: the MATCH_RECOGNIZE automata as DOT.
+                let format_option = options.iter().flatten().find_map(|o| {
+                    o.name
+                        .value
+                        .eq_ignore_ascii_case("FORMAT")
+                        .then(|| o.arg.as_ref().map(|a| a.to_string().to_uppercase()))
+                        .flatten()
+                });
+                let dot = matches!(
+                    format,
+                    Some(AnalyzeFormatKind::Keyword(AnalyzeFormat::GRAPHVIZ))
+                        | Some(AnalyzeFormatKind::Assignment(AnalyzeFormat::GRAPHVIZ))
+                ) || matches!(format_option.as_deref(), Some("DOT" | "GRAPHVIZ"));
+                if dot {
+                    let plan = self.logical_plan(inner.as_ref().clone()).await?;
+                    let automata = explain_automata(&plan, true);
+                    if automata.is_empty() {
+                        return Err(SqlError::new(
+                            "EXPLAIN in DOT shows the automata of MATCH_RECOGNIZE; this statement has none",
+                        ));
+                    }
+                    return Ok(Outcome::Text(automata.join("\n")));
+                }
                 let (logical, dataflow) = match inner.as_ref() {
                     Statement::Insert(_) => {
                         let plan = self.logical_plan(inner.as_ref().clone()).await?;
@@ -336,11 +362,16 @@ impl Session {
                         (plan.clone(), planner.plan_query(&plan)?.dataflow)
                     }
                 };
-                Ok(Outcome::Text(format!(
+                let mut text = format!(
                     "== Logical plan ==\n{}\n\n== Dataflow ==\n{}",
                     logical.display_indent(),
                     dataflow.describe()
-                )))
+                );
+                for automaton in explain_automata(&logical, false) {
+                    text.push_str("\n\n== MATCH_RECOGNIZE automaton ==\n");
+                    text.push_str(&automaton);
+                }
+                Ok(Outcome::Text(text))
             }
             other => Err(SqlError::new(format!(
                 "unsupported statement: {}",
