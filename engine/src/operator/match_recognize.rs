@@ -432,3 +432,77 @@ impl Operator for MatchRecognize {
         self.finish(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::logical_expr::Operator as Op;
+    use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+    use datafusion::common::ScalarValue;
+    use rill_cep::{AfterMatch, Pattern};
+
+    use super::*;
+    use crate::late::LatePolicy;
+    use crate::operator::testing::{keyed_batch, keyed_schema};
+
+    /// `PARTITION BY key ... PATTERN (A B* C)` where B always holds and C never: every
+    /// attempt stays open, unless `WITHIN` ends it. Outputs the key per match.
+    fn never_ending(within: Option<i64>) -> MatchRecognize {
+        let input = keyed_schema("ts");
+        let (pattern, names) = Pattern::parse("A B* C").unwrap();
+        let never: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+            Arc::new(Column::new("v", 1)),
+            Op::Lt,
+            Arc::new(Literal::new(ScalarValue::Int64(Some(0)))),
+        ));
+        let spec = MatchSpec {
+            matcher: Matcher::new(&pattern, AfterMatch::PastLastRow, within, true, false),
+            names,
+            partition: vec![0],
+            time: 2,
+            defines: vec![Define::Always, Define::Always, Define::Batch(never)],
+            terms: vec![],
+            terms_schema: Arc::new(Schema::empty()),
+            measures: vec![],
+            rows: RowsPerMatch::One,
+            output: vec![OutputColumn::Input(0)],
+            schema: Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, true)])),
+            lookback: 0,
+        };
+        let metrics = Arc::new(crate::metrics::JobMetrics::default());
+        let late = LateRows::new(&LatePolicy::Drop, input.clone(), metrics).unwrap();
+        MatchRecognize::new(spec, input, late).unwrap()
+    }
+
+    /// Feeds `chunks` batches of 200 rows, 10 ms apart, for two keys, with the watermark
+    /// 50 ms behind; returns the most rows held at any watermark.
+    fn most_rows_held(op: &mut MatchRecognize, chunks: i64) -> usize {
+        let mut out = Vec::new();
+        let mut most = 0;
+        for chunk in 0..chunks {
+            let rows: Vec<(&str, i64, i64, i64)> = (0..200)
+                .map(|i| {
+                    let t = (chunk * 200 + i) * 10;
+                    (if i % 2 == 0 { "a" } else { "b" }, i, t, NO_WATERMARK)
+                })
+                .collect();
+            op.on_batch(0, keyed_batch("ts", &rows), &mut out).unwrap();
+            op.on_watermark((chunk + 1) * 2000 - 50, &mut out).unwrap();
+            most = most.max(op.held_rows());
+        }
+        assert!(out.iter().all(|m| !matches!(m, Message::Batch(_))), "no match");
+        most
+    }
+
+    #[test]
+    fn within_keeps_memory_flat_while_open_matches_hold_their_rows() {
+        // WITHIN 1 s: an attempt ends 100 rows after it starts; rows behind every open
+        // attempt are forgotten (whole batches of 200 are freed when no row is referred to).
+        let held = most_rows_held(&mut never_ending(Some(1000)), 100);
+        assert!(held <= 700, "{held} of 20 000 rows held with WITHIN");
+        // Without WITHIN the attempt from the first row holds every row. (Every row starts an
+        // attempt that never ends, and each copies its labels as it forks: kept small.)
+        let held = most_rows_held(&mut never_ending(None), 5);
+        assert!(held >= 950, "{held} of 1000 rows held without WITHIN");
+    }
+}
