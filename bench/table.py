@@ -1,4 +1,4 @@
-"""Prints the window benchmark table from bench/windows.sh's JSON lines (best run per cell)."""
+"""Prints the benchmark table from bench/vs_flink.sh's JSON lines (best run per cell)."""
 import json
 import sys
 

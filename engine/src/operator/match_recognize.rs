@@ -11,10 +11,8 @@ mod rows;
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array, UInt64Array};
-use arrow::compute::{
-    SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
-};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array};
+use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::PhysicalExpr;
@@ -191,27 +189,19 @@ impl MatchRecognize {
             .collect();
         let mut ids = Vec::with_capacity(n);
         self.keys.intern(&keys, n, &mut ids)?;
-        let sort = [
-            SortColumn {
-                values: Arc::new(UInt64Array::from_iter_values(ids.iter().map(|i| *i as u64))),
-                options: None,
-            },
-            SortColumn {
-                values: released.column(self.spec.time).clone(),
-                options: None,
-            },
-            SortColumn {
-                values: Arc::new(UInt32Array::from_iter_values(0..n as u32)),
-                options: None,
-            },
-        ];
-        let order = lexsort_to_indices(&sort, None)?;
-        let sorted = take_record_batch(&released, &order)?;
-        let ids: Vec<usize> = order.values().iter().map(|i| ids[*i as usize]).collect();
-        let mut times = Vec::with_capacity(n);
-        for_each_millis(sorted.column(self.spec.time), |t| {
-            times.push(t.expect("rows without event time are late"))
+        // Sort by partition, time and arrival (which makes every key distinct).
+        let mut keys = Vec::with_capacity(n);
+        let mut row = 0;
+        for_each_millis(released.column(self.spec.time), |t| {
+            let t = t.expect("rows without event time are late");
+            keys.push((ids[row] as u32, t, row as u32));
+            row += 1;
         })?;
+        keys.sort_unstable();
+        let order = UInt32Array::from_iter_values(keys.iter().map(|k| k.2));
+        let sorted = take_record_batch(&released, &order)?;
+        let ids = keys.iter().map(|k| k.0 as usize).collect();
+        let times = keys.iter().map(|k| k.1).collect();
         Ok(Some((sorted, ids, times)))
     }
 
@@ -260,7 +250,21 @@ impl MatchRecognize {
     ) -> Result<()> {
         let symbols = self.symbols(&sorted)?;
         let arguments = self.arguments(&sorted)?;
-        let batch = self.store.push(sorted, symbols, arguments);
+        let typed = if self
+            .spec
+            .defines
+            .iter()
+            .any(|d| matches!(d, Define::Row(_)))
+        {
+            sorted
+                .columns()
+                .iter()
+                .map(condition::Typed::new)
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let batch = self.store.push(sorted, symbols, arguments, typed);
         if self.partitions.len() < self.keys.len() {
             self.partitions
                 .resize_with(self.keys.len(), Default::default);
@@ -436,9 +440,9 @@ impl Operator for MatchRecognize {
 #[cfg(test)]
 mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::common::ScalarValue;
     use datafusion::logical_expr::Operator as Op;
     use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
-    use datafusion::common::ScalarValue;
     use rill_cep::{AfterMatch, Pattern};
 
     use super::*;
@@ -490,7 +494,10 @@ mod tests {
             op.on_watermark((chunk + 1) * 2000 - 50, &mut out).unwrap();
             most = most.max(op.held_rows());
         }
-        assert!(out.iter().all(|m| !matches!(m, Message::Batch(_))), "no match");
+        assert!(
+            out.iter().all(|m| !matches!(m, Message::Batch(_))),
+            "no match"
+        );
         most
     }
 

@@ -4,11 +4,9 @@
 
 use std::cmp::Ordering;
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{
-    DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type,
-    UInt16Type, UInt32Type,
-};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use rill_cep::EXCLUDED;
 
 use super::rows::{MatchRows, Navigation, PartitionRows, RowStore};
@@ -102,6 +100,59 @@ pub fn readable(data_type: &DataType) -> bool {
     )
 }
 
+/// A column as the interpreter reads it, converted once per stored batch: integers,
+/// timestamps and dates as `Int64`, floats as `Float64`, strings as `Utf8`.
+#[derive(Debug, Clone)]
+pub enum Typed {
+    Int(Int64Array),
+    Float(Float64Array),
+    Str(StringArray),
+    Bool(BooleanArray),
+}
+
+impl Typed {
+    /// `array` converted, or `None` if the interpreter does not read its type.
+    pub fn new(array: &ArrayRef) -> crate::Result<Option<Typed>> {
+        let data_type = array.data_type();
+        if !readable(data_type) {
+            return Ok(None);
+        }
+        let as_type = |t: &DataType| cast(array, t);
+        Ok(Some(match data_type {
+            DataType::Boolean => Typed::Bool(array.as_boolean().clone()),
+            DataType::Float32 | DataType::Float64 => Typed::Float(
+                as_type(&DataType::Float64)?
+                    .as_primitive::<Float64Type>()
+                    .clone(),
+            ),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                Typed::Str(as_type(&DataType::Utf8)?.as_string::<i32>().clone())
+            }
+            DataType::Date32 => Typed::Int(
+                as_type(&DataType::Int32)
+                    .and_then(|a| cast(&a, &DataType::Int64))?
+                    .as_primitive::<Int64Type>()
+                    .clone(),
+            ),
+            _ => Typed::Int(
+                as_type(&DataType::Int64)?
+                    .as_primitive::<Int64Type>()
+                    .clone(),
+            ),
+        }))
+    }
+
+    fn value(&self, row: usize) -> Value<'_> {
+        match self {
+            Typed::Int(a) if a.is_valid(row) => Value::Int(a.value(row)),
+            Typed::Float(a) if a.is_valid(row) => Value::Float(a.value(row)),
+            Typed::Str(a) if a.is_valid(row) => Value::Str(a.value(row)),
+            Typed::Bool(a) if a.is_valid(row) => Value::Bool(a.value(row)),
+            _ => Value::Null,
+        }
+    }
+}
+
 /// Where a condition is evaluated: a row being tried with a variable in a match.
 pub struct Scope<'a> {
     pub rows: MatchRows<'a>,
@@ -114,37 +165,10 @@ impl Scope<'_> {
         let Some(row) = self.partition.get(position) else {
             return Value::Null;
         };
-        read(
-            self.store.get(row.batch).batch.column(column).as_ref(),
-            row.row as usize,
-        )
-    }
-}
-
-/// The value of `array` at `row`.
-fn read(array: &dyn Array, row: usize) -> Value<'_> {
-    if array.is_null(row) {
-        return Value::Null;
-    }
-    let int = |v: i64| Value::Int(v);
-    match array.data_type() {
-        DataType::Boolean => Value::Bool(array.as_boolean().value(row)),
-        DataType::Int8 => int(array.as_primitive::<Int8Type>().value(row).into()),
-        DataType::Int16 => int(array.as_primitive::<Int16Type>().value(row).into()),
-        DataType::Int32 => int(array.as_primitive::<Int32Type>().value(row).into()),
-        DataType::Int64 => int(array.as_primitive::<Int64Type>().value(row)),
-        DataType::UInt8 => int(array.as_primitive::<UInt8Type>().value(row).into()),
-        DataType::UInt16 => int(array.as_primitive::<UInt16Type>().value(row).into()),
-        DataType::UInt32 => int(array.as_primitive::<UInt32Type>().value(row).into()),
-        DataType::Float32 => Value::Float(array.as_primitive::<Float32Type>().value(row).into()),
-        DataType::Float64 => Value::Float(array.as_primitive::<Float64Type>().value(row)),
-        DataType::Utf8 => Value::Str(array.as_string::<i32>().value(row)),
-        DataType::LargeUtf8 => Value::Str(array.as_string::<i64>().value(row)),
-        DataType::Utf8View => Value::Str(array.as_string_view().value(row)),
-        // Timestamps and dates compare as their integer encoding.
-        DataType::Timestamp(_, _) => int(array.as_primitive::<Int64Type>().value(row)),
-        DataType::Date32 => int(array.as_primitive::<Int32Type>().value(row).into()),
-        _ => Value::Null,
+        match &self.store.get(row.batch).typed[column] {
+            Some(typed) => typed.value(row.row as usize),
+            None => Value::Null,
+        }
     }
 }
 
@@ -352,7 +376,13 @@ mod tests {
         )
         .unwrap();
         let mut store = RowStore::default();
-        let id = store.push(batch, vec![0; 4], vec![]);
+        let typed = batch
+            .columns()
+            .iter()
+            .map(Typed::new)
+            .collect::<crate::Result<_>>()
+            .unwrap();
+        let id = store.push(batch, vec![0; 4], vec![], typed);
         let mut partition = PartitionRows::default();
         for row in 0..4 {
             partition.push(RowRef { batch: id, row });

@@ -7,6 +7,8 @@ use arrow::array::ArrayRef;
 use arrow::record_batch::RecordBatch;
 use rill_cep::EXCLUDED;
 
+use super::condition::Typed;
+
 /// A batch of released rows, sorted by partition and time.
 pub struct Stored {
     pub batch: RecordBatch,
@@ -14,6 +16,8 @@ pub struct Stored {
     pub symbols: Vec<u64>,
     /// Arguments of the measures' aggregates, evaluated on the batch.
     pub arguments: Vec<ArrayRef>,
+    /// The columns as conditions that look into the match read them (empty if none do).
+    pub typed: Vec<Option<Typed>>,
     /// Rows still referred to.
     live: usize,
 }
@@ -35,12 +39,19 @@ pub struct RowStore {
 
 impl RowStore {
     /// Keeps `batch`, every row of which some partition will refer to; returns its number.
-    pub fn push(&mut self, batch: RecordBatch, symbols: Vec<u64>, arguments: Vec<ArrayRef>) -> u64 {
+    pub fn push(
+        &mut self,
+        batch: RecordBatch,
+        symbols: Vec<u64>,
+        arguments: Vec<ArrayRef>,
+        typed: Vec<Option<Typed>>,
+    ) -> u64 {
         let live = batch.num_rows();
         self.batches.push_back(Some(Stored {
             batch,
             symbols,
             arguments,
+            typed,
             live,
         }));
         self.first + self.batches.len() as u64 - 1
@@ -141,6 +152,9 @@ impl Navigation {
         let n = m.len();
         if n == 0 {
             return None;
+        }
+        if *self == Navigation::CURRENT && running {
+            return Some(m.start + m.row as u64);
         }
         let in_vars = |i: &usize| self.vars >> (m.label(*i) & !EXCLUDED) & 1 == 1;
         let from = if running { m.row } else { n.checked_sub(1)? };

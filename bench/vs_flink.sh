@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Window benchmark (issue 4): q_tumble, q_hop and q_session over N ticks through rill (release
-# build, best of 3), the hand-written baseline loop (tumble) and the Flink oracle (parallelism 1,
-# blackhole sink; a cold run and the best of a JIT-warm --repeat 5), all in the same run on the
-# same data. Prints a table of rows/s, wall time and peak RSS, and the ratios.
+# rill against Flink: queries over N ticks through rill (release build, best of 3), the
+# hand-written baseline loop (with q_tumble) and the Flink oracle (parallelism 1, blackhole sink;
+# a cold run and the best of a JIT-warm --repeat 5), all in the same run on the same data.
+# Prints a table of rows/s, wall time and peak RSS, and the ratios.
 #
-#   bench/windows.sh [ROWS...]        # default: 1000000 5000000
+#   bench/vs_flink.sh [ROWS...]                      # default: 1000000 5000000
+#   QUERIES="q_match_vshape q_match_fraud" bench/vs_flink.sh 1000000
+#
+# Queries: the windows (q_tumble, q_hop, q_session) and MATCH_RECOGNIZE (q_match_vshape, and
+# q_match_fraud: three small trades then a large one within a minute, per symbol). A query is
+# bench/queries/NAME.sql, else the oracle's examples/NAME.sql.
 #
 # Run it alone on the machine: anything else running skews it.
 set -euo pipefail
@@ -14,11 +19,11 @@ shared="${RILL_SHARED:-$root/../shared}"
 work="${BENCH_DIR:-/tmp/rill-bench}"
 target="${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}"
 flink_py="${FLINK_PY:-/opt/flink-venv/bin/python}"
-queries="${QUERIES:-q_tumble q_hop q_session}"
+queries="${QUERIES:-q_tumble q_hop q_session q_match_vshape q_match_fraud}"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000000 5000000)
 mkdir -p "$work"
-results="$work/windows.jsonl"
+results="$work/vs_flink.jsonl"
 : > "$results"
 
 cargo build -q --release -p rill-shell --manifest-path "$root/Cargo.toml"
@@ -31,10 +36,13 @@ record() { echo "{\"engine\":\"$1\",\"query\":\"$2\",\"rows\":$3,\"secs\":$4,\"r
 for rows in "${sizes[@]}"; do
   data="$work/ticks_${rows}.csv"
   [ -s "$data" ] || python3 "$shared/flink-oracle/gen_events.py" --rows "$rows" --symbols 20 --out "$data"
-  secs=$("$baseline" tumble "$data" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secs"])')
-  record baseline q_tumble "$rows" "$secs" 0
+  if [[ " $queries " == *" q_tumble "* ]]; then
+    secs=$("$baseline" tumble "$data" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secs"])')
+    record baseline q_tumble "$rows" "$secs" 0
+  fi
   for q in $queries; do
-    sql="$shared/flink-oracle/examples/$q.sql"
+    sql="$here/queries/$q.sql"
+    [ -f "$sql" ] || sql="$shared/flink-oracle/examples/$q.sql"
     for _ in 1 2 3; do
       /usr/bin/time -f "%e %M" -o "$work/time.txt" "$rill" -f "$sql" -D INPUT="$data" > /dev/null
       read -r secs rss < "$work/time.txt"
