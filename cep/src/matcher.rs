@@ -87,6 +87,8 @@ struct Thread {
 #[derive(Debug, Default)]
 pub struct Scratch {
     pool: Vec<Vec<u16>>,
+    /// Thread lists of settled attempts.
+    lists: Vec<Vec<Thread>>,
     next: Vec<Thread>,
     /// The step in which each program position was last visited.
     seen: Vec<u64>,
@@ -151,7 +153,7 @@ impl Matcher {
         let mut attempt = Attempt {
             start: row,
             start_time: time,
-            threads: Vec::new(),
+            threads: scratch.lists.pop().unwrap_or_default(),
             best: None,
         };
         let at = At {
@@ -351,6 +353,7 @@ impl Matcher {
         while part.attempts.front().is_some_and(|a| a.threads.is_empty()) {
             let attempt = part.attempts.pop_front().expect("front");
             let start = attempt.start;
+            scratch.lists.push(attempt.threads);
             let Some(labels) = attempt.best else {
                 if self.unmatched && start >= part.covered {
                     out.push(Outcome::Unmatched(start));
@@ -383,10 +386,11 @@ impl Matcher {
                 number: part.matches,
             });
             while part.attempts.front().is_some_and(|a| a.start < next) {
-                let skipped = part.attempts.pop_front().expect("front");
-                for thread in skipped.threads {
+                let mut skipped = part.attempts.pop_front().expect("front");
+                for thread in skipped.threads.drain(..) {
                     scratch.release(thread.labels);
                 }
+                scratch.lists.push(skipped.threads);
                 if let Some(best) = skipped.best {
                     scratch.release(best);
                 }
