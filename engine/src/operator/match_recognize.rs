@@ -109,6 +109,8 @@ pub struct MatchSpec {
     pub schema: SchemaRef,
     /// How many rows before a match's first row conditions and measures may look at (`PREV`).
     pub lookback: u64,
+    /// The `(column, rows back)` that batch conditions read after the input columns (`PREV`).
+    pub lags: Vec<(usize, u64)>,
 }
 
 /// One partition: its matching state and the rows it still needs.
@@ -205,9 +207,28 @@ impl MatchRecognize {
         Ok(Some((sorted, ids, times)))
     }
 
-    /// Per row of `batch`: the variables whose batch condition holds, one bit each.
-    fn symbols(&self, batch: &RecordBatch) -> Result<Vec<u64>> {
+    /// Per row of `batch` (of partitions `ids`): the variables whose batch condition holds,
+    /// one bit each.
+    fn symbols(&self, batch: &RecordBatch, ids: &[usize]) -> Result<Vec<u64>> {
         let mut symbols = vec![0u64; batch.num_rows()];
+        let with_lags;
+        let batch = if self.spec.lags.is_empty() {
+            batch
+        } else {
+            let mut fields = batch.schema().fields().to_vec();
+            let mut columns = batch.columns().to_vec();
+            for (j, lagged) in self.lagged(batch, ids)?.into_iter().enumerate() {
+                fields.push(Arc::new(arrow::datatypes::Field::new(
+                    format!("__lag{j}"),
+                    lagged.data_type().clone(),
+                    true,
+                )));
+                columns.push(lagged);
+            }
+            let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+            with_lags = RecordBatch::try_new(schema, columns)?;
+            &with_lags
+        };
         for (var, define) in self.spec.defines.iter().enumerate() {
             if let Define::Batch(expr) = define {
                 let holds = expr.evaluate(batch)?.into_array(batch.num_rows())?;
@@ -225,6 +246,51 @@ impl MatchRecognize {
             }
         }
         Ok(symbols)
+    }
+
+    /// For each `(column, k)` of the spec's lags, the column `k` rows earlier in each row's
+    /// partition: in `batch` (sorted by partition) or among the rows kept from before; NULL
+    /// before the partition's first row.
+    fn lagged(&self, batch: &RecordBatch, ids: &[usize]) -> Result<Vec<ArrayRef>> {
+        let n = batch.num_rows();
+        // Each row's place in its partition's run of rows in this batch.
+        let mut run = vec![0u64; n];
+        for i in 1..n {
+            if ids[i] == ids[i - 1] {
+                run[i] = run[i - 1] + 1;
+            }
+        }
+        let stored: Vec<(u64, &rows::Stored)> = self.store.batches().collect();
+        let mut lagged = Vec::with_capacity(self.spec.lags.len());
+        for &(column, k) in &self.spec.lags {
+            let null = arrow::array::new_null_array(batch.column(column).data_type(), 1);
+            let mut sources: Vec<&dyn Array> = vec![batch.column(column).as_ref()];
+            sources.extend(stored.iter().map(|(_, s)| s.batch.column(column).as_ref()));
+            sources.push(null.as_ref());
+            let none = (sources.len() - 1, 0);
+            let indices: Vec<(usize, usize)> = (0..n)
+                .map(|i| {
+                    if run[i] >= k {
+                        return (0, i - k as usize);
+                    }
+                    let earlier = self
+                        .partitions
+                        .get(ids[i])
+                        .and_then(|p| p.rows.get((p.rows.total() + run[i]).checked_sub(k)?));
+                    match earlier {
+                        Some(r) => {
+                            let source = stored
+                                .binary_search_by_key(&r.batch, |(id, _)| *id)
+                                .expect("kept rows are stored");
+                            (1 + source, r.row as usize)
+                        }
+                        None => none,
+                    }
+                })
+                .collect();
+            lagged.push(arrow::compute::interleave(&sources, &indices)?);
+        }
+        Ok(lagged)
     }
 
     /// Arguments of the measures' aggregates on `batch`.
@@ -248,7 +314,7 @@ impl MatchRecognize {
         times: Vec<i64>,
         emits: &mut Vec<Emit>,
     ) -> Result<()> {
-        let symbols = self.symbols(&sorted)?;
+        let symbols = self.symbols(&sorted, &ids)?;
         let arguments = self.arguments(&sorted)?;
         let typed = if self
             .spec
@@ -472,6 +538,7 @@ mod tests {
             output: vec![OutputColumn::Input(0)],
             schema: Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, true)])),
             lookback: 0,
+            lags: vec![],
         };
         let metrics = Arc::new(crate::metrics::JobMetrics::default());
         let late = LateRows::new(&LatePolicy::Drop, input.clone(), metrics).unwrap();

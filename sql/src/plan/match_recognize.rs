@@ -2,7 +2,7 @@
 //! physical expressions over input batches, the others interpreter [`Condition`]s; measures
 //! become physical expressions over their terms.
 
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Field};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::logical_expr::expr::AggregateFunction as AggregateCall;
@@ -13,8 +13,8 @@ use rill_cep::Matcher;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::MatchRecognize as MatchOperator;
 use rill_engine::operator::match_recognize::{
-    AggregateFunction, BinaryOp, Condition, Define, Literal, MatchSpec, Navigation, OutputColumn,
-    RowsPerMatch, Term as EngineTerm, readable,
+    ALL_VARIABLES, AggregateFunction, BinaryOp, Condition, Define, Literal, MatchSpec, Navigation,
+    OutputColumn, RowsPerMatch, Term as EngineTerm, readable,
 };
 
 use super::{StreamPlanner, output_schema};
@@ -36,10 +36,16 @@ impl StreamPlanner<'_> {
             lookback = lookback.max(at.physical.unsigned_abs() * u64::from(at.physical < 0))
         };
 
-        let mut defines = Vec::with_capacity(node.names.len());
+        // Conditions on the current row and rows before it in the partition (PREV) are
+        // evaluated on whole batches, over the input columns followed by one column per
+        // (column, rows back) they read; the others are interpreted per thread.
+        let mut lags: Vec<(usize, u64)> = Vec::new();
+        // Per variable: none, a batch condition (Ok) or an interpreted one (Err).
+        let mut planned: Vec<Option<Result<Expr, Condition>>> =
+            Vec::with_capacity(node.names.len());
         for (var, define) in node.defines.iter().enumerate() {
             let Some(expr) = define else {
-                defines.push(Define::Always);
+                planned.push(None);
                 continue;
             };
             let analysis = analyze(expr, input_schema, &vars, Clause::Define(var))?;
@@ -48,23 +54,55 @@ impl StreamPlanner<'_> {
                     look_back(at);
                 }
             }
-            let current_only = analysis.terms.iter().all(|t| {
-                matches!(t, Term::Column { at, .. } if *at == Navigation::CURRENT || at.vars == 1 << var && at.offset == 0 && at.physical == 0 && !at.first)
+            let row_local = analysis.terms.iter().all(|t| {
+                matches!(t, Term::Column { at, .. }
+                    if (at.vars == ALL_VARIABLES || at.vars == 1 << var)
+                        && !at.first && at.offset == 0 && at.physical <= 0)
             });
-            defines.push(if current_only {
-                // Back to the input columns, evaluated on whole batches.
-                let plain = substitute(&analysis.expr, |i| match &analysis.terms[i] {
-                    Term::Column { column, .. } => {
+            planned.push(Some(if row_local {
+                let plain = substitute(&analysis.expr, |i| {
+                    let Term::Column { column, at, .. } = &analysis.terms[i] else {
+                        unreachable!("row-local conditions read columns only")
+                    };
+                    if at.physical == 0 {
                         let (q, f) = input_schema.qualified_field(*column);
-                        Expr::Column(Column::new(q.cloned(), f.name()))
+                        return Expr::Column(Column::new(q.cloned(), f.name()));
                     }
-                    _ => unreachable!("current-row columns only"),
+                    let lag = (*column, at.physical.unsigned_abs());
+                    let j = lags.iter().position(|l| *l == lag).unwrap_or_else(|| {
+                        lags.push(lag);
+                        lags.len() - 1
+                    });
+                    Expr::Column(Column::from_name(lag_name(j)))
                 });
-                Define::Batch(self.physical(&plain, input_schema)?)
+                Ok(plain)
             } else {
                 let condition = condition(&analysis.expr, &analysis, input_schema)
                     .map_err(|m| SqlError::new(format!("DEFINE {}: {m}", node.names[var])))?;
-                Define::Row(condition)
+                Err(condition)
+            }));
+        }
+        let lag_fields: Vec<Field> = lags
+            .iter()
+            .enumerate()
+            .map(|(j, (column, _))| {
+                Field::new(
+                    lag_name(j),
+                    input_schema.field(*column).data_type().clone(),
+                    true,
+                )
+            })
+            .collect();
+        let with_lags = input_schema.join(&DFSchema::from_unqualified_fields(
+            lag_fields.into(),
+            Default::default(),
+        )?)?;
+        let mut defines = Vec::with_capacity(planned.len());
+        for define in planned {
+            defines.push(match define {
+                None => Define::Always,
+                Some(Ok(plain)) => Define::Batch(self.physical(&plain, &with_lags)?),
+                Some(Err(condition)) => Define::Row(condition),
             });
         }
 
@@ -180,6 +218,7 @@ impl StreamPlanner<'_> {
             output,
             schema: output_schema(&node.schema),
             lookback,
+            lags,
         };
         let arrow_input = output_schema(input_schema);
         let (_, late) = self.late_rows(input, arrow_input.clone(), false)?;
@@ -188,8 +227,13 @@ impl StreamPlanner<'_> {
     }
 }
 
+/// The name of the n-th lagged column of batch conditions.
+fn lag_name(n: usize) -> String {
+    format!("__lag{n}")
+}
+
 /// `expr` with each term column `__tN` replaced by `with(N)`.
-fn substitute(expr: &Expr, with: impl Fn(usize) -> Expr) -> Expr {
+fn substitute(expr: &Expr, mut with: impl FnMut(usize) -> Expr) -> Expr {
     expr.clone()
         .transform(|e| match &e {
             Expr::Column(c) if c.relation.is_none() && c.name.starts_with("__t") => {

@@ -110,6 +110,11 @@ impl PartitionRows {
         self.rows.get(i as usize).copied()
     }
 
+    /// How many rows the partition has had.
+    pub fn total(&self) -> u64 {
+        self.base + self.rows.len() as u64
+    }
+
     /// Forgets the rows before `position`.
     pub fn forget_before(&mut self, position: u64, store: &mut RowStore) {
         while self.base < position {
