@@ -113,6 +113,15 @@ pub struct MatchSpec {
     pub lags: Vec<(usize, u64)>,
 }
 
+/// Rows the watermark released, sorted by partition, time and arrival.
+struct Released {
+    rows: RecordBatch,
+    /// Each row's partition number.
+    partitions: Vec<usize>,
+    /// Each row's event time.
+    times: Vec<i64>,
+}
+
 /// One partition: its matching state and the rows it still needs.
 #[derive(Default)]
 struct PartitionState {
@@ -158,12 +167,8 @@ impl MatchRecognize {
         self.pending.iter().map(|b| b.num_rows()).sum::<usize>() + self.store.rows()
     }
 
-    /// Takes the pending rows at or before `watermark`, sorted by partition, time, arrival,
-    /// with each row's partition number and time.
-    fn release(
-        &mut self,
-        watermark: Watermark,
-    ) -> Result<Option<(RecordBatch, Vec<usize>, Vec<i64>)>> {
+    /// Takes the pending rows at or before `watermark`.
+    fn release(&mut self, watermark: Watermark) -> Result<Option<Released>> {
         let Some(first) = self.pending.first() else {
             return Ok(None);
         };
@@ -204,7 +209,11 @@ impl MatchRecognize {
         let sorted = take_record_batch(&released, &order)?;
         let ids = keys.iter().map(|k| k.0 as usize).collect();
         let times = keys.iter().map(|k| k.1).collect();
-        Ok(Some((sorted, ids, times)))
+        Ok(Some(Released {
+            rows: sorted,
+            partitions: ids,
+            times,
+        }))
     }
 
     /// Per row of `batch` (of partitions `ids`): the variables whose batch condition holds,
@@ -307,13 +316,12 @@ impl MatchRecognize {
     }
 
     /// Runs released rows through their partitions' matchers.
-    fn feed(
-        &mut self,
-        sorted: RecordBatch,
-        ids: Vec<usize>,
-        times: Vec<i64>,
-        emits: &mut Vec<Emit>,
-    ) -> Result<()> {
+    fn feed(&mut self, released: Released, emits: &mut Vec<Emit>) -> Result<()> {
+        let Released {
+            rows: sorted,
+            partitions: ids,
+            times,
+        } = released;
         let symbols = self.symbols(&sorted, &ids)?;
         let arguments = self.arguments(&sorted)?;
         let typed = if self
@@ -412,8 +420,8 @@ impl Conditions for Evaluate<'_> {
 impl Timed for MatchRecognize {
     fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
         let mut emits = Vec::new();
-        if let Some((sorted, ids, times)) = self.release(watermark)? {
-            self.feed(sorted, ids, times, &mut emits)?;
+        if let Some(released) = self.release(watermark)? {
+            self.feed(released, &mut emits)?;
         }
         let mut outcomes = Vec::new();
         for (p, state) in self.partitions.iter_mut().enumerate() {
