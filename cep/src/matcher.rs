@@ -8,8 +8,10 @@
 //! can still complete, and every earlier row is settled. `AFTER MATCH SKIP` then drops the
 //! attempts it skips over.
 //!
-//! The state of a partition ([`Partition`]) is a plain value, separate from the immutable
-//! [`Matcher`], and can be serialized.
+//! A thread's labels (the variable of each row it took) are a path in a tree the partition
+//! keeps, so a thread forks by copying two numbers, never its labels; the tree is compacted
+//! as threads die. The state of a partition ([`Partition`]) is a plain value, separate from
+//! the immutable [`Matcher`], and can be serialized.
 
 use std::collections::VecDeque;
 
@@ -55,10 +57,27 @@ pub struct Matcher {
     unmatched: bool,
 }
 
+/// The parent of an attempt's first label.
+const ROOT: u32 = u32::MAX;
+
+/// The label tree is compacted when it reaches at least this many nodes.
+const COMPACT_AT: usize = 4096;
+
+/// A node of the label tree: a row's label and the node of the row before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Node {
+    label: u16,
+    parent: u32,
+}
+
 /// The matching state of one partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Partition {
     attempts: VecDeque<Attempt>,
+    /// The labels of every thread and best match.
+    nodes: Vec<Node>,
+    /// Compact `nodes` when it is this long (at least [`COMPACT_AT`]).
+    compact_at: usize,
     /// Rows seen.
     rows: u64,
     /// Matches reported.
@@ -73,39 +92,28 @@ struct Attempt {
     start_time: i64,
     /// Live threads, most preferred first.
     threads: Vec<Thread>,
-    /// The labels of the most preferred match found so far.
-    best: Option<Vec<u16>>,
+    /// The most preferred match found so far: its last label's node and its length.
+    best: Option<(u32, u32)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Thread {
     pc: u32,
-    labels: Vec<u16>,
+    /// The node of its last label (`ROOT` before its first row).
+    tip: u32,
 }
 
 /// Buffers reused from row to row, so that matching does not allocate in a steady state.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    pool: Vec<Vec<u16>>,
     /// Thread lists of settled attempts.
     lists: Vec<Vec<Thread>>,
     next: Vec<Thread>,
+    /// The labels handed to conditions.
+    labels: Vec<u16>,
     /// The step in which each program position was last visited.
     seen: Vec<u64>,
     step: u64,
-}
-
-impl Scratch {
-    fn labels(&mut self, from: &[u16]) -> Vec<u16> {
-        let mut labels = self.pool.pop().unwrap_or_default();
-        labels.clear();
-        labels.extend_from_slice(from);
-        labels
-    }
-
-    fn release(&mut self, labels: Vec<u16>) {
-        self.pool.push(labels);
-    }
 }
 
 /// Where a closure runs.
@@ -115,11 +123,100 @@ struct At {
     first_row: bool,
     /// The partition has ended.
     ended: bool,
+    /// How many rows the attempt's threads have taken.
+    taken: u32,
+}
+
+/// The labels on the path to `tip`, first row first, into `out`.
+fn labels_into(nodes: &[Node], tip: u32, out: &mut Vec<u16>) {
+    out.clear();
+    let mut node = tip;
+    while node != ROOT {
+        let n = nodes[node as usize];
+        out.push(n.label);
+        node = n.parent;
+    }
+    out.reverse();
+}
+
+/// Whether two paths of the same length carry the same labels.
+fn same_labels(nodes: &[Node], mut a: u32, mut b: u32) -> bool {
+    while a != b {
+        if a == ROOT || b == ROOT {
+            return false;
+        }
+        let (x, y) = (nodes[a as usize], nodes[b as usize]);
+        if x.label != y.label {
+            return false;
+        }
+        (a, b) = (x.parent, y.parent);
+    }
+    true
+}
+
+impl Partition {
+    /// Drops the label nodes no thread or best match leads through, once there are many.
+    fn compact(&mut self) {
+        if self.attempts.is_empty() {
+            self.nodes.clear();
+            return;
+        }
+        if self.nodes.len() < self.compact_at.max(COMPACT_AT) {
+            return;
+        }
+        let mut keep = vec![false; self.nodes.len()];
+        let tips = self.attempts.iter().flat_map(|a| {
+            a.threads
+                .iter()
+                .map(|t| t.tip)
+                .chain(a.best.map(|(tip, _)| tip))
+        });
+        for tip in tips {
+            let mut node = tip;
+            while node != ROOT && !keep[node as usize] {
+                keep[node as usize] = true;
+                node = self.nodes[node as usize].parent;
+            }
+        }
+        // Parents come before children, so one pass renumbers both.
+        let mut renumbered = vec![ROOT; self.nodes.len()];
+        let mut kept = Vec::with_capacity(keep.iter().filter(|k| **k).count());
+        for (i, node) in self.nodes.iter().enumerate() {
+            if keep[i] {
+                renumbered[i] = kept.len() as u32;
+                let parent = match node.parent {
+                    ROOT => ROOT,
+                    p => renumbered[p as usize],
+                };
+                kept.push(Node {
+                    label: node.label,
+                    parent,
+                });
+            }
+        }
+        let move_tip = |tip: &mut u32| {
+            if *tip != ROOT {
+                *tip = renumbered[*tip as usize];
+            }
+        };
+        for attempt in &mut self.attempts {
+            attempt
+                .threads
+                .iter_mut()
+                .for_each(|t| move_tip(&mut t.tip));
+            if let Some((tip, _)) = &mut attempt.best {
+                move_tip(tip);
+            }
+        }
+        self.nodes = kept;
+        self.compact_at = 2 * self.nodes.len();
+    }
 }
 
 impl Matcher {
     /// A matcher for `pattern`. `history_free` says that no condition looks into the match
-    /// (then threads merge); `unmatched` asks for [`Outcome::Unmatched`] rows.
+    /// (then threads merge, and conditions get no labels); `unmatched` asks for
+    /// [`Outcome::Unmatched`] rows.
     pub fn new(
         pattern: &Pattern,
         after: AfterMatch,
@@ -159,47 +256,59 @@ impl Matcher {
         let at = At {
             first_row: row == 0,
             ended: false,
+            taken: 0,
         };
         self.begin(scratch);
-        let labels = scratch.labels(&[]);
-        self.add(&mut attempt, 0, labels, at, scratch);
+        self.add(&mut attempt, &part.nodes, 0, ROOT, at, scratch);
         part.attempts.push_back(attempt);
-        for attempt in part.attempts.iter_mut() {
+        let Partition {
+            attempts, nodes, ..
+        } = part;
+        for attempt in attempts.iter_mut() {
             if attempt.threads.is_empty() {
                 continue;
             }
             if self.within.is_some_and(|w| time - attempt.start_time >= w) {
-                for thread in attempt.threads.drain(..) {
-                    scratch.release(thread.labels);
-                }
+                attempt.threads.clear();
                 continue;
             }
             self.begin(scratch);
             let at = At {
                 first_row: false,
                 ended: false,
+                taken: (row + 1 - attempt.start) as u32,
             };
             let mut threads =
                 std::mem::replace(&mut attempt.threads, std::mem::take(&mut scratch.next));
-            let mut cut = false;
-            for Thread { pc, mut labels } in threads.drain(..) {
-                if cut {
-                    scratch.release(labels);
+            for Thread { pc, tip } in threads.drain(..) {
+                let Op::Var { var, excluded } = self.program.ops[pc as usize] else {
+                    continue;
+                };
+                let holds = if self.history_free {
+                    conditions.holds(var, row, attempt.start, &[])
+                } else {
+                    let mut labels = std::mem::take(&mut scratch.labels);
+                    labels_into(nodes, tip, &mut labels);
+                    let holds = conditions.holds(var, row, attempt.start, &labels);
+                    scratch.labels = labels;
+                    holds
+                };
+                if !holds {
                     continue;
                 }
-                match self.program.ops[pc as usize] {
-                    Op::Var { var, excluded }
-                        if conditions.holds(var, row, attempt.start, &labels) =>
-                    {
-                        labels.push(if excluded { var | EXCLUDED } else { var });
-                        if !self.history_free {
-                            self.begin(scratch);
-                        }
-                        cut = self.add(attempt, pc + 1, labels, at, scratch);
-                    }
-                    _ => scratch.release(labels),
+                nodes.push(Node {
+                    label: if excluded { var | EXCLUDED } else { var },
+                    parent: tip,
+                });
+                if !self.history_free {
+                    self.begin(scratch);
+                }
+                let tip = (nodes.len() - 1) as u32;
+                if self.add(attempt, nodes, pc + 1, tip, at, scratch) {
+                    break;
                 }
             }
+            threads.clear();
             scratch.next = threads;
         }
         part.rows += 1;
@@ -221,9 +330,7 @@ impl Matcher {
         let mut any = false;
         for attempt in part.attempts.iter_mut() {
             if !attempt.threads.is_empty() && watermark + 1 - attempt.start_time >= within {
-                for thread in attempt.threads.drain(..) {
-                    scratch.release(thread.labels);
-                }
+                attempt.threads.clear();
                 any = true;
             }
         }
@@ -241,25 +348,27 @@ impl Matcher {
         scratch: &mut Scratch,
         out: &mut Vec<Outcome>,
     ) -> Result<(), SkipError> {
-        let at = At {
-            first_row: part.rows == 0,
-            ended: true,
-        };
-        for attempt in part.attempts.iter_mut() {
+        let rows = part.rows;
+        let Partition {
+            attempts, nodes, ..
+        } = part;
+        for attempt in attempts.iter_mut() {
+            let at = At {
+                first_row: rows == 0,
+                ended: true,
+                taken: (rows - attempt.start) as u32,
+            };
             self.begin(scratch);
             let threads = std::mem::take(&mut attempt.threads);
-            let mut cut = false;
-            for Thread { pc, labels } in threads {
-                if !cut && self.program.ops[pc as usize] == Op::AtEnd {
-                    cut = self.add(attempt, pc + 1, labels, at, scratch);
-                } else {
-                    scratch.release(labels);
+            for Thread { pc, tip } in threads {
+                if self.program.ops[pc as usize] == Op::AtEnd
+                    && self.add(attempt, nodes, pc + 1, tip, at, scratch)
+                {
+                    break;
                 }
             }
             // Whatever is left waits for rows that will not come.
-            for thread in attempt.threads.drain(..) {
-                scratch.release(thread.labels);
-            }
+            attempt.threads.clear();
         }
         self.settle(part, scratch, out)
     }
@@ -287,60 +396,50 @@ impl Matcher {
     fn add(
         &self,
         attempt: &mut Attempt,
+        nodes: &[Node],
         pc: u32,
-        labels: Vec<u16>,
+        tip: u32,
         at: At,
         scratch: &mut Scratch,
     ) -> bool {
         let seen = &mut scratch.seen[pc as usize];
         if *seen == scratch.step {
-            scratch.release(labels);
             return false;
         }
         *seen = scratch.step;
         match self.program.ops[pc as usize] {
-            Op::Var { .. } => {
-                // Without merging by position, merge threads with the same labels there.
-                let twin = !self.history_free
-                    && attempt
-                        .threads
-                        .iter()
-                        .any(|t| t.pc == pc && t.labels == labels);
-                if twin {
-                    scratch.release(labels);
-                } else {
-                    attempt.threads.push(Thread { pc, labels });
-                }
-                false
-            }
+            Op::Var { .. } => self.park(attempt, nodes, pc, tip),
+            // Waits for the end of the partition; a row kills it.
+            Op::AtEnd if !at.ended => self.park(attempt, nodes, pc, tip),
             Op::Done => {
-                if let Some(old) = attempt.best.replace(labels) {
-                    scratch.release(old);
-                }
+                attempt.best = Some((tip, at.taken));
                 true
             }
             Op::Split(first, second) => {
-                let copy = scratch.labels(&labels);
-                if self.add(attempt, first, labels, at, scratch) {
-                    scratch.release(copy);
-                    return true;
-                }
-                self.add(attempt, second, copy, at, scratch)
+                self.add(attempt, nodes, first, tip, at, scratch)
+                    || self.add(attempt, nodes, second, tip, at, scratch)
             }
-            Op::Jump(to) => self.add(attempt, to, labels, at, scratch),
-            Op::AtStart if at.first_row => self.add(attempt, pc + 1, labels, at, scratch),
-            Op::AtEnd if at.ended => self.add(attempt, pc + 1, labels, at, scratch),
-            // Waits for the end of the partition; a row kills it.
-            Op::AtEnd => {
-                attempt.threads.push(Thread { pc, labels });
-                false
+            Op::Jump(to) => self.add(attempt, nodes, to, tip, at, scratch),
+            Op::AtStart if !at.first_row => false,
+            Op::AtStart | Op::AtEnd | Op::Mark(_) | Op::Progress(_) => {
+                self.add(attempt, nodes, pc + 1, tip, at, scratch)
             }
-            Op::AtStart => {
-                scratch.release(labels);
-                false
-            }
-            Op::Mark(_) | Op::Progress(_) => self.add(attempt, pc + 1, labels, at, scratch),
         }
+    }
+
+    /// Adds a thread waiting at `pc`, unless one with the same future is there already.
+    /// Returns `false`: the pattern's end was not reached.
+    fn park(&self, attempt: &mut Attempt, nodes: &[Node], pc: u32, tip: u32) -> bool {
+        // Without merging by position, merge threads with the same labels there.
+        let twin = !self.history_free
+            && attempt
+                .threads
+                .iter()
+                .any(|t| t.pc == pc && same_labels(nodes, t.tip, tip));
+        if !twin {
+            attempt.threads.push(Thread { pc, tip });
+        }
+        false
     }
 
     /// Reports decided attempts from the oldest on, until one is still undecided.
@@ -354,22 +453,24 @@ impl Matcher {
             let attempt = part.attempts.pop_front().expect("front");
             let start = attempt.start;
             scratch.lists.push(attempt.threads);
-            let Some(labels) = attempt.best else {
+            let Some((tip, len)) = attempt.best else {
                 if self.unmatched && start >= part.covered {
                     out.push(Outcome::Unmatched(start));
                 }
                 continue;
             };
+            let mut labels = Vec::with_capacity(len as usize);
+            labels_into(&part.nodes, tip, &mut labels);
             let end = start + labels.len() as u64;
             let next = match self.after {
                 AfterMatch::PastLastRow => end.max(start + 1),
                 AfterMatch::ToNextRow => start + 1,
                 AfterMatch::ToFirst(v) | AfterMatch::ToLast(v) => {
-                    let of_v = |l: &&u16| **l & !EXCLUDED == v as u16;
+                    let of_v = |l: &u16| *l & !EXCLUDED == v as u16;
                     let at = if matches!(self.after, AfterMatch::ToFirst(_)) {
-                        labels.iter().position(|l| of_v(&l))
+                        labels.iter().position(of_v)
                     } else {
-                        labels.iter().rposition(|l| of_v(&l))
+                        labels.iter().rposition(of_v)
                     };
                     match at {
                         None => return Err(SkipError::NoRow(start as usize)),
@@ -387,15 +488,11 @@ impl Matcher {
             });
             while part.attempts.front().is_some_and(|a| a.start < next) {
                 let mut skipped = part.attempts.pop_front().expect("front");
-                for thread in skipped.threads.drain(..) {
-                    scratch.release(thread.labels);
-                }
+                skipped.threads.clear();
                 scratch.lists.push(skipped.threads);
-                if let Some(best) = skipped.best {
-                    scratch.release(best);
-                }
             }
         }
+        part.compact();
         Ok(())
     }
 }

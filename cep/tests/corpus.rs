@@ -355,3 +355,33 @@ fn within_drops_partial_matches_that_are_too_old() {
         .unwrap();
     assert!(Matcher::is_idle(&part));
 }
+
+#[test]
+fn long_partitions_agree_with_the_reference_across_label_compaction() {
+    // Long-open matches: thousands of label nodes, so the label tree is compacted many times.
+    // (Patterns where a row fits one way only: the reference is exponential otherwise.)
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    for text in ["A B* D", "A B*? D", "A (B C)* D"] {
+        let (pattern, names) = Pattern::parse(text).unwrap();
+        let rows: Vec<Vec<usize>> = (0..2000)
+            .map(|_| {
+                let d_rare = rng.next(60) == 0;
+                (0..names.len())
+                    .filter(|v| names[*v] != "D" || d_rare)
+                    .filter(|v| names[*v] == "D" || rng.next(3) != 0)
+                    .collect()
+            })
+            .collect();
+        for after in [AfterMatch::PastLastRow, AfterMatch::ToNextRow] {
+            let expected = reference(&pattern, &rows, after, &names);
+            assert!(expected.len() > 100, "{text}: few matches: {expected}");
+            for history_free in [true, false] {
+                assert_eq!(
+                    streaming(&pattern, &rows, after, &names, history_free),
+                    expected,
+                    "{text}, {after:?}, merging by position: {history_free}"
+                );
+            }
+        }
+    }
+}
