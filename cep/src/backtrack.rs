@@ -33,10 +33,11 @@ pub enum AfterMatch {
     PastLastRow,
     /// `SKIP TO NEXT ROW`: at the row after the match's first.
     ToNextRow,
-    /// `SKIP TO FIRST v`: at the first row matched to `v`.
-    ToFirst(usize),
-    /// `SKIP TO LAST v` and `SKIP TO v`: at the last row matched to `v`.
-    ToLast(usize),
+    /// `SKIP TO FIRST v`: at the first row matched to one of the variables (one bit each:
+    /// a variable, or the variables of a `SUBSET`).
+    ToFirst(u64),
+    /// `SKIP TO LAST v` and `SKIP TO v`: at the last row matched to one of the variables.
+    ToLast(u64),
 }
 
 /// A skip the standard makes an error.
@@ -71,7 +72,7 @@ pub fn find_matches(
             AfterMatch::PastLastRow => m.end.max(start + 1),
             AfterMatch::ToNextRow => start + 1,
             AfterMatch::ToFirst(v) | AfterMatch::ToLast(v) => {
-                let mut of_v = m.rows.iter().filter(|r| r.var == v).map(|r| r.row);
+                let mut of_v = m.rows.iter().filter(|r| v >> r.var & 1 == 1).map(|r| r.row);
                 let row = if matches!(after, AfterMatch::ToFirst(_)) {
                     of_v.next()
                 } else {

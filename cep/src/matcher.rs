@@ -466,7 +466,7 @@ impl Matcher {
                 AfterMatch::PastLastRow => end.max(start + 1),
                 AfterMatch::ToNextRow => start + 1,
                 AfterMatch::ToFirst(v) | AfterMatch::ToLast(v) => {
-                    let of_v = |l: &u16| *l & !EXCLUDED == v as u16;
+                    let of_v = |l: &u16| v >> (*l & !EXCLUDED) & 1 == 1;
                     let at = if matches!(self.after, AfterMatch::ToFirst(_)) {
                         labels.iter().position(of_v)
                     } else {

@@ -120,8 +120,8 @@ fn corpus() {
         let after = match after.split_once(':') {
             None if after == "past" => AfterMatch::PastLastRow,
             None if after == "next" => AfterMatch::ToNextRow,
-            Some(("first", v)) => AfterMatch::ToFirst(var(v)),
-            Some(("last", v)) => AfterMatch::ToLast(var(v)),
+            Some(("first", v)) => AfterMatch::ToFirst(1 << var(v)),
+            Some(("last", v)) => AfterMatch::ToLast(1 << var(v)),
             _ => panic!("corpus line {}: unknown after-match {after}", number + 1),
         };
         let context = format!("corpus line {}: {line}", number + 1);
@@ -275,8 +275,9 @@ fn streaming_agrees_with_the_reference_on_random_patterns() {
         let after = match rng.next(4) {
             0 => AfterMatch::PastLastRow,
             1 => AfterMatch::ToNextRow,
-            2 => AfterMatch::ToFirst(rng.next(names.len() as u64) as usize),
-            _ => AfterMatch::ToLast(rng.next(names.len() as u64) as usize),
+            // One variable or (a subset) several.
+            2 => AfterMatch::ToFirst(1 + rng.next((1 << names.len()) - 1)),
+            _ => AfterMatch::ToLast(1 + rng.next((1 << names.len()) - 1)),
         };
         let expected = reference(&pattern, &rows, after, &names);
         for history_free in [true, false] {

@@ -6,6 +6,7 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field};
@@ -20,11 +21,11 @@ use datafusion::logical_expr::planner::{
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, UserDefinedLogicalNodeCore, Volatility,
+    Signature, TypeSignature, UserDefinedLogicalNodeCore, Volatility,
 };
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::sql::sqlparser::ast::{
-    self, AfterMatchSkip, EmptyMatchesMode, Spanned, TableFactor, Visit, Visitor,
+    self, AfterMatchSkip, EmptyMatchesMode, Spanned, TableFactor,
 };
 use datafusion::sql::sqlparser::tokenizer::Span as SqlSpan;
 use rill_cep::{AfterMatch, Pattern, Program};
@@ -246,8 +247,7 @@ impl RelationPlanner for MatchRecognizePlanner {
                     ),
                 );
             };
-            vars.check(&d.definition)?;
-            let expr = context.sql_to_expr(d.definition.clone(), &variables)?;
+            let expr = context.sql_to_expr(vars.prepare(&d.definition)?, &variables)?;
             let span = span_of(&d.definition.span());
             let analysis = analyze(&expr, input.schema(), &vars, Clause::Define(var))
                 .map_err(|e| with_span(e, span))?;
@@ -262,8 +262,7 @@ impl RelationPlanner for MatchRecognizePlanner {
 
         let mut planned_measures = Vec::with_capacity(measures.len());
         for m in &measures {
-            vars.check(&m.expr)?;
-            let expr = context.sql_to_expr(m.expr.clone(), &variables)?;
+            let expr = context.sql_to_expr(vars.prepare(&m.expr)?, &variables)?;
             analyze(&expr, input.schema(), &vars, Clause::Measures)
                 .map_err(|e| with_span(e, span_of(&m.expr.span())))?;
             planned_measures.push((m.alias.value.clone(), expr));
@@ -273,19 +272,19 @@ impl RelationPlanner for MatchRecognizePlanner {
             None | Some(AfterMatchSkip::PastLastRow) => AfterMatch::PastLastRow,
             Some(AfterMatchSkip::ToNextRow) => AfterMatch::ToNextRow,
             Some(AfterMatchSkip::ToFirst(ref v) | AfterMatchSkip::ToLast(ref v)) => {
-                let Some(var) = names.iter().position(|n| *n == v.value) else {
+                let Some(mask) = vars.mask(&v.value) else {
                     return plan_error(
                         span_of(&v.span),
                         &format!(
-                            "AFTER MATCH SKIP TO {}: not a variable of the pattern",
+                            "AFTER MATCH SKIP TO {}: not a variable or SUBSET of the pattern",
                             v.value
                         ),
                     );
                 };
                 if matches!(after_match_skip, Some(AfterMatchSkip::ToFirst(_))) {
-                    AfterMatch::ToFirst(var)
+                    AfterMatch::ToFirst(mask)
                 } else {
-                    AfterMatch::ToLast(var)
+                    AfterMatch::ToLast(mask)
                 }
             }
         };
@@ -534,36 +533,49 @@ impl Variables<'_> {
             .map(|(_, m)| *m)
     }
 
-    /// Refuses `X.col` for an `X` that is neither a variable nor a subset, at the spot.
-    fn check(&self, expr: &ast::Expr) -> Result<()> {
-        struct Check<'a, 'b>(&'a Variables<'b>);
-        impl Visitor for Check<'_, '_> {
-            type Break = DataFusionError;
-            fn pre_visit_expr(
-                &mut self,
-                expr: &ast::Expr,
-            ) -> std::ops::ControlFlow<DataFusionError> {
-                if let ast::Expr::CompoundIdentifier(parts) = expr
-                    && parts.len() == 2
-                    && self.0.mask(&parts[0].value).is_none()
+    /// `expr` ready to plan: `X.col` is refused, at the spot, for an `X` that is neither a
+    /// variable nor a subset, and `CLASSIFIER(X)` becomes `CLASSIFIER('X')` (so `X` is not
+    /// taken for a column).
+    fn prepare(&self, expr: &ast::Expr) -> Result<ast::Expr> {
+        let unknown = |name: &ast::Ident| {
+            let mut known: Vec<&str> = self.names.iter().map(String::as_str).collect();
+            known.extend(self.subsets.iter().map(|(n, _)| n.as_str()));
+            with_span(
+                DataFusionError::Plan(format!(
+                    "{} is not a pattern variable (the pattern has {})",
+                    name.value,
+                    known.join(", ")
+                )),
+                span_of(&name.span),
+            )
+        };
+        let mut expr = expr.clone();
+        let flow = ast::visit_expressions_mut(&mut expr, |e| {
+            match e {
+                ast::Expr::CompoundIdentifier(parts)
+                    if parts.len() == 2 && self.mask(&parts[0].value).is_none() =>
                 {
-                    let mut known: Vec<&str> = self.0.names.iter().map(String::as_str).collect();
-                    known.extend(self.0.subsets.iter().map(|(n, _)| n.as_str()));
-                    return std::ops::ControlFlow::Break(with_span(
-                        DataFusionError::Plan(format!(
-                            "{} is not a pattern variable (the pattern has {})",
-                            parts[0].value,
-                            known.join(", ")
-                        )),
-                        span_of(&parts[0].span),
-                    ));
+                    return ControlFlow::Break(unknown(&parts[0]));
                 }
-                std::ops::ControlFlow::Continue(())
+                ast::Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("CLASSIFIER") => {
+                    if let ast::FunctionArguments::List(list) = &mut f.args
+                        && let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(arg))] =
+                            list.args.as_mut_slice()
+                        && let ast::Expr::Identifier(name) = arg
+                    {
+                        if self.mask(&name.value).is_none() {
+                            return ControlFlow::Break(unknown(name));
+                        }
+                        *arg = ast::Expr::value(ast::Value::SingleQuotedString(name.value.clone()));
+                    }
+                }
+                _ => {}
             }
-        }
-        match expr.visit(&mut Check(self)) {
-            std::ops::ControlFlow::Break(e) => Err(e),
-            std::ops::ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Continue(())
+        });
+        match flow {
+            ControlFlow::Break(e) => Err(e),
+            ControlFlow::Continue(()) => Ok(expr),
         }
     }
 }
@@ -732,7 +744,24 @@ impl Walk<'_> {
                             "CLASSIFIER() is allowed in MEASURES only".into(),
                         ));
                     }
-                    let at = Navigation::CURRENT;
+                    // CLASSIFIER(U): the variable of the last row of U.
+                    let vars = match args.as_slice() {
+                        [] => ALL_VARIABLES,
+                        [Expr::Literal(ScalarValue::Utf8(Some(name)), _)] => {
+                            self.vars.mask(name).ok_or_else(|| {
+                                DataFusionError::Plan(format!("{name} is not a pattern variable"))
+                            })?
+                        }
+                        _ => {
+                            return Err(DataFusionError::Plan(
+                                "CLASSIFIER takes a pattern variable or none".into(),
+                            ));
+                        }
+                    };
+                    let at = Navigation {
+                        vars,
+                        ..Navigation::CURRENT
+                    };
                     Ok(self.term(
                         Term::Classifier {
                             at,
@@ -974,7 +1003,13 @@ pub fn placeholders() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(navigation(FINAL_FUNCTION)),
         ScalarUDF::new_from_impl(Placeholder {
             name: "classifier",
-            signature: Signature::nullary(Volatility::Immutable),
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Nullary,
+                    TypeSignature::Exact(vec![DataType::Utf8]),
+                ],
+                Volatility::Immutable,
+            ),
             result: Some(DataType::Utf8),
         }),
         ScalarUDF::new_from_impl(Placeholder {
