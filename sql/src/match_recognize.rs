@@ -21,7 +21,7 @@ use datafusion::logical_expr::planner::{
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, TypeSignature, UserDefinedLogicalNodeCore, Volatility,
+    Signature, SortExpr, TypeSignature, UserDefinedLogicalNodeCore, Volatility,
 };
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::sql::sqlparser::ast::{
@@ -41,6 +41,8 @@ pub struct MatchRecognize {
     pub partition: Vec<Column>,
     /// The `ORDER BY` event-time column.
     pub time: Column,
+    /// `ORDER BY` keys after the time.
+    pub order: Vec<SortExpr>,
     pub pattern: Pattern,
     /// The pattern's variables, by number.
     pub names: Vec<String>,
@@ -228,12 +230,19 @@ impl RelationPlanner for MatchRecognizePlanner {
                 ),
             );
         }
-        if order_by.len() > 1 {
-            return plan_error(
-                span_of(&order_by[1].expr.span()),
-                "ORDER BY keys after the event time are not supported yet",
-            );
-        }
+        // Keys after the event time order rows with the same time.
+        let order = order_by[1..]
+            .iter()
+            .map(|o| {
+                Ok(SortExpr::new(
+                    context.sql_to_expr(o.expr.clone(), input.schema())?,
+                    o.options.asc != Some(false),
+                    o.options
+                        .nulls_first
+                        .unwrap_or(o.options.asc == Some(false)),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
 
         let mut defines = vec![None; names.len()];
         for d in &defined {
@@ -322,6 +331,7 @@ impl RelationPlanner for MatchRecognizePlanner {
             input,
             partition,
             time,
+            order,
             pattern,
             names,
             subsets,

@@ -15,6 +15,7 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array};
 use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use rill_cep::{Conditions, Matcher, Partition, Scratch};
@@ -25,9 +26,9 @@ pub use rows::{ALL_VARIABLES, Navigation};
 use self::condition::Scope;
 use self::output::{Emit, emit_rows};
 use self::rows::{MatchRows, PartitionRows, RowRef, RowStore};
-use super::Operator;
 use super::aggregate::KeyTable;
 use super::timed::Timed;
+use super::{Operator, SortKey};
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
@@ -98,6 +99,8 @@ pub struct MatchSpec {
     pub partition: Vec<usize>,
     /// The `ORDER BY` event-time input column.
     pub time: usize,
+    /// `ORDER BY` keys after the time, for rows with the same time.
+    pub order: Vec<SortKey>,
     /// Per variable.
     pub defines: Vec<Define>,
     pub terms: Vec<Term>,
@@ -196,7 +199,8 @@ impl MatchRecognize {
             .collect();
         let mut ids = Vec::with_capacity(n);
         self.keys.intern(&keys, n, &mut ids)?;
-        // Sort by partition, time and arrival (which makes every key distinct).
+        // Sort by partition, time, the further ORDER BY keys and arrival (which makes every
+        // key distinct).
         let mut keys = Vec::with_capacity(n);
         let mut row = 0;
         for_each_millis(released.column(self.spec.time), |t| {
@@ -204,7 +208,28 @@ impl MatchRecognize {
             keys.push((ids[row] as u32, t, row as u32));
             row += 1;
         })?;
-        keys.sort_unstable();
+        if self.spec.order.is_empty() {
+            keys.sort_unstable();
+        } else {
+            let columns = self
+                .spec
+                .order
+                .iter()
+                .map(|k| Ok(k.expr.evaluate(&released)?.into_array(n)?))
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            let fields = columns
+                .iter()
+                .zip(&self.spec.order)
+                .map(|(c, k)| SortField::new_with_options(c.data_type().clone(), k.options))
+                .collect();
+            let rows = RowConverter::new(fields)?.convert_columns(&columns)?;
+            keys.sort_unstable_by(|a, b| {
+                (a.0, a.1)
+                    .cmp(&(b.0, b.1))
+                    .then_with(|| rows.row(a.2 as usize).cmp(&rows.row(b.2 as usize)))
+                    .then(a.2.cmp(&b.2))
+            });
+        }
         let order = UInt32Array::from_iter_values(keys.iter().map(|k| k.2));
         let sorted = take_record_batch(&released, &order)?;
         let ids = keys.iter().map(|k| k.0 as usize).collect();
@@ -538,6 +563,7 @@ mod tests {
             names,
             partition: vec![0],
             time: 2,
+            order: vec![],
             defines: vec![Define::Always, Define::Always, Define::Batch(never)],
             terms: vec![],
             terms_schema: Arc::new(Schema::empty()),

@@ -2,6 +2,7 @@
 //! physical expressions over input batches, the others interpreter [`Condition`]s; measures
 //! become physical expressions over their terms.
 
+use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, ScalarValue};
@@ -12,6 +13,7 @@ use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use rill_cep::Matcher;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::MatchRecognize as MatchOperator;
+use rill_engine::operator::SortKey;
 use rill_engine::operator::match_recognize::{
     ALL_VARIABLES, AggregateFunction, BinaryOp, Condition, Define, Literal, MatchSpec, Navigation,
     OutputColumn, RowsPerMatch, Term as EngineTerm, readable,
@@ -170,6 +172,19 @@ impl StreamPlanner<'_> {
             });
         }
 
+        let order = node
+            .order
+            .iter()
+            .map(|o| {
+                Ok(SortKey {
+                    expr: self.physical(&o.expr, input_schema)?,
+                    options: SortOptions {
+                        descending: !o.asc,
+                        nulls_first: o.nulls_first,
+                    },
+                })
+            })
+            .collect::<SqlResult<Vec<_>>>()?;
         let index = |c: &Column| input_schema.index_of_column(c);
         let partition = node
             .partition
@@ -210,6 +225,7 @@ impl StreamPlanner<'_> {
             names: node.names.clone(),
             partition,
             time,
+            order,
             defines,
             terms,
             terms_schema: output_schema(&terms_schema),
