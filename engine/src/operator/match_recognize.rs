@@ -112,6 +112,8 @@ pub struct MatchSpec {
     pub schema: SchemaRef,
     /// How many rows before a match's first row conditions and measures may look at (`PREV`).
     pub lookback: u64,
+    /// How many rows after a match's last row measures may look at (`NEXT`).
+    pub lookahead: u64,
     /// The `(column, rows back)` that batch conditions read after the input columns (`PREV`).
     pub lags: Vec<(usize, u64)>,
 }
@@ -140,6 +142,8 @@ pub struct MatchRecognize {
     store: RowStore,
     /// Rows waiting for the watermark, in arrival order.
     pending: Vec<RecordBatch>,
+    /// Reports waiting for the rows after them that their measures read.
+    waiting: Vec<Emit>,
     watermark: Watermark,
     late: LateRows,
     scratch: Scratch,
@@ -159,6 +163,7 @@ impl MatchRecognize {
             partitions: Vec::new(),
             store: RowStore::default(),
             pending: Vec::new(),
+            waiting: Vec::new(),
             watermark: NO_WATERMARK,
             late,
             scratch: Scratch::default(),
@@ -399,15 +404,34 @@ impl MatchRecognize {
     }
 
     /// Emits the rows for `emits`, then forgets rows no partition needs.
-    fn emit(&mut self, emits: Vec<Emit>, out: &mut Vec<Message>) -> Result<()> {
+    fn emit(&mut self, emits: Vec<Emit>, end: bool, out: &mut Vec<Message>) -> Result<()> {
+        // Reports whose measures look past their last row wait until those rows are here.
+        let mut ready = std::mem::take(&mut self.waiting);
+        ready.extend(emits);
+        if self.spec.lookahead > 0 && !end {
+            let (now, later): (Vec<Emit>, Vec<Emit>) = ready.into_iter().partition(|e| {
+                self.partitions[e.partition].rows.total() >= e.last_row() + 1 + self.spec.lookahead
+            });
+            ready = now;
+            self.waiting = later;
+        }
         let partitions: Vec<&PartitionRows> = self.partitions.iter().map(|p| &p.rows).collect();
-        if let Some(rows) = emit_rows(&self.spec, &emits, &partitions, &self.store)? {
+        if let Some(rows) = emit_rows(&self.spec, &ready, &partitions, &self.store)? {
             let mut batch = ChangeBatch::inserts(rows);
             batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
             out.push(Message::Batch(batch));
         }
-        for p in &mut self.partitions {
-            let needed = Matcher::oldest_needed(&p.matching).saturating_sub(self.spec.lookback);
+        for (i, p) in self.partitions.iter_mut().enumerate() {
+            let waiting = self
+                .waiting
+                .iter()
+                .filter(|e| e.partition == i)
+                .map(Emit::first_row);
+            let needed = waiting
+                .chain([Matcher::oldest_needed(&p.matching)])
+                .min()
+                .expect("one at least")
+                .saturating_sub(self.spec.lookback);
             p.rows.forget_before(needed, &mut self.store);
         }
         Ok(())
@@ -471,7 +495,7 @@ impl Timed for MatchRecognize {
                 outcome,
             }));
         }
-        self.emit(emits, out)
+        self.emit(emits, watermark == Watermark::MAX, out)
     }
 
     fn watermark_mut(&mut self) -> &mut Watermark {
@@ -572,6 +596,7 @@ mod tests {
             output: vec![OutputColumn::Input(0)],
             schema: Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, true)])),
             lookback: 0,
+            lookahead: 0,
             lags: vec![],
         };
         let metrics = Arc::new(crate::metrics::JobMetrics::default());

@@ -33,9 +33,11 @@ impl StreamPlanner<'_> {
             names: &node.names,
             subsets: &node.subsets,
         };
-        let mut lookback = 0u64;
-        let mut look_back = |at: &Navigation| {
-            lookback = lookback.max(at.physical.unsigned_abs() * u64::from(at.physical < 0))
+        // How far conditions and measures look before and after a match.
+        let (mut lookback, mut lookahead) = (0u64, 0u64);
+        let mut look = |at: &Navigation| match at.physical {
+            p if p < 0 => lookback = lookback.max(p.unsigned_abs()),
+            p => lookahead = lookahead.max(p as u64),
         };
 
         // Conditions on the current row and rows before it in the partition (PREV) are
@@ -53,7 +55,7 @@ impl StreamPlanner<'_> {
             let analysis = analyze(expr, input_schema, &vars, Clause::Define(var))?;
             for term in &analysis.terms {
                 if let Term::Column { at, .. } = term {
-                    look_back(at);
+                    look(at);
                 }
             }
             let row_local = analysis.terms.iter().all(|t| {
@@ -134,7 +136,7 @@ impl StreamPlanner<'_> {
                     at,
                     running,
                 } => {
-                    look_back(at);
+                    look(at);
                     EngineTerm::Column {
                         column: *column,
                         at: *at,
@@ -234,6 +236,7 @@ impl StreamPlanner<'_> {
             output,
             schema: output_schema(&node.schema),
             lookback,
+            lookahead,
             lags,
         };
         let arrow_input = output_schema(input_schema);

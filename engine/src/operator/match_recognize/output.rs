@@ -20,6 +20,25 @@ pub struct Emit {
     pub outcome: Outcome,
 }
 
+impl Emit {
+    /// The first row of the match (or the unmatched row).
+    pub fn first_row(&self) -> u64 {
+        match &self.outcome {
+            Outcome::Match { start, .. } => *start,
+            Outcome::Unmatched(row) => *row,
+        }
+    }
+
+    /// The last row the report shows: the match's last (its first if empty), or the
+    /// unmatched row.
+    pub fn last_row(&self) -> u64 {
+        match &self.outcome {
+            Outcome::Match { start, labels, .. } => start + labels.len().max(1) as u64 - 1,
+            Outcome::Unmatched(row) => *row,
+        }
+    }
+}
+
 /// One output row: the report it shows, how many rows of its match it sees (`RUNNING`),
 /// and the row of the partition whose input columns it carries.
 struct OutRow {

@@ -151,8 +151,7 @@ impl Navigation {
 
     /// The position in the partition this leads to in match `m`, if any: `LAST` counts back
     /// from the current row (`running`) or the match's last row, `FIRST` on from its first
-    /// row. A physical step never goes past the match's last row (later rows may not have
-    /// arrived yet).
+    /// row, then `physical` rows on (the rows may lie outside the match).
     pub fn target(&self, m: &MatchRows, running: bool) -> Option<u64> {
         let n = m.len();
         if n == 0 {
@@ -173,8 +172,7 @@ impl Navigation {
         } else {
             (0..=from).rev().filter(in_vars).nth(self.offset as usize)
         }?;
-        let position = (m.start + at as u64).checked_add_signed(self.physical)?;
-        (position < m.start + n as u64 || self.physical <= 0).then_some(position)
+        (m.start + at as u64).checked_add_signed(self.physical)
     }
 }
 
@@ -236,7 +234,7 @@ mod tests {
             ..last(1 << 1, 1)
         };
         assert_eq!(first_b.target(&m, true), Some(12));
-        // PREV(A.x, 4): before the match; NEXT past its last row: not yet known.
+        // PREV(A.x, 4): before the match; NEXT past its last row.
         let prev = Navigation {
             physical: -4,
             ..last(1 << 0, 0)
@@ -246,7 +244,7 @@ mod tests {
             physical: 2,
             ..last(1 << 0, 0)
         };
-        assert_eq!(next.target(&m, true), None);
+        assert_eq!(next.target(&m, true), Some(15));
         // In MEASURES the whole match is known: at row 11 (running), LAST(B) is row 11, FINAL
         // LAST(B) row 14, FIRST(B, 1) row 12 whatever the current row, and NEXT reaches row 12.
         let whole = MatchRows {
