@@ -2,8 +2,9 @@
 //! matcher in event-time order; matches become output rows as soon as the matcher is certain
 //! of them, and rows are forgotten as soon as no partial match can refer to them.
 //!
-//! Conditions that look only at the current row are evaluated on whole released batches (one
-//! bit per variable and row); the others are interpreted per thread ([`Condition`]).
+//! Conditions that look only at the current row and rows before it (`PREV`) are evaluated on
+//! whole released batches (one bit per variable and row); the others are interpreted per
+//! thread ([`Condition`]).
 
 mod condition;
 mod output;
@@ -39,7 +40,7 @@ use crate::{EngineError, Result};
 pub enum Define {
     /// No `DEFINE`: every row.
     Always,
-    /// Looks only at the current row: evaluated on whole batches of input rows.
+    /// Looks only at the current row and rows before it: evaluated on whole batches.
     Batch(Arc<dyn PhysicalExpr>),
     /// Looks into the match: interpreted per thread.
     Row(Condition),
@@ -55,8 +56,8 @@ pub enum Term {
         at: Navigation,
         running: bool,
     },
-    /// An aggregate over the match's rows of `vars`; its arguments are
-    /// `arguments` of the aggregate arguments evaluated per stored batch.
+    /// An aggregate over the match's rows of `vars`. Its arguments are the `arguments` range
+    /// of the aggregate arguments each stored batch keeps.
     Aggregate {
         call: Arc<AggregateFunctionExpr>,
         vars: u64,
@@ -214,7 +215,28 @@ impl MatchRecognize {
             row += 1;
         })?;
         if self.spec.order.is_empty() {
-            keys.sort_unstable();
+            // Rows mostly come in time order: place them by partition (a counting sort, which
+            // keeps arrival order), then sort only the partitions whose times are not in order.
+            let mut starts = vec![0usize; self.keys.len() + 1];
+            for k in &keys {
+                starts[k.0 as usize + 1] += 1;
+            }
+            for p in 1..starts.len() {
+                starts[p] += starts[p - 1];
+            }
+            let mut next = starts.clone();
+            let mut placed = vec![(0, 0, 0); n];
+            for k in keys {
+                placed[next[k.0 as usize]] = k;
+                next[k.0 as usize] += 1;
+            }
+            for run in starts.windows(2) {
+                let run = &mut placed[run[0]..run[1]];
+                if !run.is_sorted_by_key(|k| k.1) {
+                    run.sort_unstable();
+                }
+            }
+            keys = placed;
         } else {
             let columns = self
                 .spec
@@ -394,7 +416,7 @@ impl MatchRecognize {
                     &mut self.scratch,
                     &mut outcomes,
                 )
-                .map_err(|e| EngineError::Other(format!("MATCH_RECOGNIZE: {e}")))?;
+                .map_err(Self::matcher_error)?;
             emits.extend(outcomes.drain(..).map(|outcome| Emit {
                 partition: p,
                 outcome,
