@@ -58,6 +58,36 @@ impl Pattern {
     }
 }
 
+impl Pattern {
+    /// About how many instructions the pattern compiles to: bounded quantifiers are unrolled
+    /// and `PERMUTE` lists every order, so a short pattern can be huge (saturates).
+    pub fn compiled_size(&self) -> u64 {
+        match self {
+            Pattern::Var(_) | Pattern::Empty | Pattern::Start | Pattern::End => 1,
+            Pattern::Concat(parts) => parts
+                .iter()
+                .fold(0u64, |n, p| n.saturating_add(p.compiled_size())),
+            Pattern::Alt(options) => options
+                .iter()
+                .fold(0u64, |n, p| n.saturating_add(p.compiled_size() + 2)),
+            Pattern::Exclude(inner) => inner.compiled_size(),
+            Pattern::Repeat {
+                inner, min, max, ..
+            } => {
+                let copies = u64::from(max.unwrap_or(*min).max(*min)) + 1;
+                copies.saturating_mul(inner.compiled_size() + 4)
+            }
+            Pattern::Permute(items) => {
+                let orders = (1..=items.len() as u64).fold(1u64, |n, k| n.saturating_mul(k));
+                let each = items
+                    .iter()
+                    .fold(0u64, |n, p| n.saturating_add(p.compiled_size()));
+                orders.saturating_mul(each + 2)
+            }
+        }
+    }
+}
+
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
@@ -295,5 +325,13 @@ mod tests {
         assert!(Pattern::parse("A{3,2}").is_err());
         assert!(Pattern::parse("(A").is_err());
         assert_eq!(Pattern::parse("A B )").unwrap_err().at, 4);
+    }
+
+    #[test]
+    fn knows_how_large_a_pattern_compiles() {
+        let size = |text| Pattern::parse(text).unwrap().0.compiled_size();
+        assert!(size("A B+ C") < 20);
+        assert!(size("A{1000000000}") > 1_000_000_000);
+        assert!(size("PERMUTE(A, B, C, D, E, F, G, H, I, J, K, L)") > 400_000_000);
     }
 }

@@ -390,6 +390,16 @@ fn read_pattern(expr: &ast::Expr) -> Result<(Pattern, Vec<String>)> {
             at(e.at),
         )
     })?;
+    // Bounded quantifiers unroll and PERMUTE lists every order: refuse what would not fit.
+    const MAX_STEPS: u64 = 100_000;
+    if pattern.compiled_size() > MAX_STEPS {
+        return plan_error(
+            span_of(span),
+            &format!(
+                "this pattern compiles to more than {MAX_STEPS} steps (large bounded quantifiers or PERMUTE of many items)"
+            ),
+        );
+    }
     if !Program::compile(&pattern).can_match() {
         return plan_error(
             span_of(span),

@@ -59,8 +59,8 @@ pub fn emit_rows(
         return Ok(None);
     }
     let gather = Gather::new(store);
-    // The match an output row shows: its first row, its labels (all of them, or for a
-    // running aggregate those up to the row), the row's index in it, and its number.
+    // The match an output row shows (its first row, all its labels, the output row's index
+    // in it) and its number.
     let matched = |r: &OutRow| -> (MatchRows, Option<u64>) {
         match &emits[r.emit].outcome {
             Outcome::Match {
