@@ -753,8 +753,11 @@ impl Walk<'_> {
                             "FINAL is allowed in MEASURES only".into(),
                         ));
                     }
+                    let [arg] = args.as_slice() else {
+                        return Err(DataFusionError::Plan("FINAL takes one navigation".into()));
+                    };
                     let outer = std::mem::replace(&mut self.running, false);
-                    let inner = self.expr(&args[0]);
+                    let inner = self.expr(arg);
                     self.running = outer;
                     inner
                 }

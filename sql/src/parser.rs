@@ -345,7 +345,7 @@ fn rewrite_match_recognize(tokens: &[TokenWithSpan], text: &str) -> SqlResult<Ve
                         out.extend(entry);
                     }
                 }
-                depth -= 1;
+                depth = depth.saturating_sub(1);
             }
             _ => {}
         }
