@@ -2,8 +2,10 @@
 //! Arrow: a [`Pattern`] over numbered variables, and matchers that find the preferred match
 //! of a pattern in a partition's rows, given which variables' conditions hold.
 //!
-//! [`backtrack`] is the reference matcher: it explores the pattern in preference order and
-//! is exponential in the worst case; faster matchers are checked against it.
+//! A pattern compiles to a [`Program`]. [`matcher`] runs it as a streaming Pike VM, one row
+//! at a time, with per-partition state apart from the matcher; [`backtrack`] is the reference
+//! matcher: it explores the pattern in preference order, is exponential in the worst case,
+//! and the streaming matcher is checked against it.
 
 pub mod backtrack;
 pub mod matcher;
