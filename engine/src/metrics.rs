@@ -18,7 +18,7 @@ pub struct JobMetrics {
     /// Bytes of input files read so far, and their total size.
     pub bytes_read: AtomicU64,
     pub bytes_total: AtomicU64,
-    /// Rows dropped because their window had already fired.
+    /// Rows dropped because the watermark had passed them (their window fired, or MATCH_RECOGNIZE had ordered past them).
     pub late_rows: AtomicU64,
     malformed_examples: Mutex<Vec<String>>,
     /// Each source's latest watermark from its rows (not the end-of-input one).

@@ -264,7 +264,7 @@ fn report(metrics: &JobMetrics) {
     let late = JobMetrics::get(&metrics.late_rows);
     if late > 0 {
         eprintln!(
-            "warning: dropped {late} late row{} (their window had already fired)",
+            "warning: dropped {late} late row{} (they came after the watermark had passed them)",
             if late == 1 { "" } else { "s" }
         );
     }

@@ -557,6 +557,53 @@ fn late_rows_can_go_to_a_side_file() {
 }
 
 #[test]
+fn late_rows_of_match_recognize_can_go_to_a_side_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let side = dir.path().join("late.csv");
+    let case = conformance("match_vshape_late");
+    let query = std::fs::read_to_string(case.join("query.sql")).unwrap();
+    let query = &query[query.find("SELECT").unwrap()..];
+    let options = format!(
+        ", 'rill.late-rows' = 'side-output', 'rill.late-rows.path' = '{}'",
+        side.display()
+    );
+    let o = rill(&[
+        "-c",
+        &format!("{}{query}", late_ticks(&options)),
+        "--sort",
+        "--header",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = std::fs::read_to_string(case.join("expected.csv")).unwrap();
+    assert_eq!(stdout(&o), expected, "the results are Flink's");
+    // Flink's rule, counted here: a row is late when its time is at or before the watermark
+    // of the rows before it (their latest time less 5 s).
+    let data = std::fs::read_to_string(conformance("data").join("ticks_late.csv")).unwrap();
+    // `2024-01-01 HH:MM:SS.mmm,...`: milliseconds of the day.
+    let millis = |line: &str| -> i64 {
+        let n = |a: usize, b: usize| line[a..b].parse::<i64>().unwrap();
+        ((n(11, 13) * 60 + n(14, 16)) * 60 + n(17, 19)) * 1000 + n(20, 23)
+    };
+    let mut latest = i64::MIN / 2;
+    let mut late = 0;
+    for line in data.lines() {
+        let t = millis(line);
+        if t <= latest - 5000 {
+            late += 1;
+        }
+        latest = latest.max(t);
+    }
+    let written = std::fs::read_to_string(&side).unwrap();
+    assert!(late > 10, "the data has late rows");
+    assert_eq!(
+        written.lines().count(),
+        1 + late,
+        "header and every late row"
+    );
+    assert!(written.starts_with("ts,symbol,price,volume\n"), "{written}");
+}
+
+#[test]
 fn late_rows_within_the_allowed_lateness_update_the_window() {
     let windows = "SELECT window_start, symbol, COUNT(*) AS cnt, SUM(volume) AS v \
                    FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) \
