@@ -6,16 +6,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow::compute::SortOptions;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::{Expr, LogicalPlan, Operator};
+use datafusion::logical_expr::{Expr, LogicalPlan, Operator, SortExpr};
 use datafusion::physical_expr::PhysicalExpr;
 use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
 use rill_engine::late::{LatePolicy, LateRows};
-use rill_engine::operator::{Calc, Operator as StreamOperator};
+use rill_engine::operator::{Calc, Operator as StreamOperator, SortKey};
 use rill_engine::source::{
     FileInput, FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner,
 };
@@ -281,6 +282,22 @@ impl<'a> StreamPlanner<'a> {
 
     fn physical(&self, expr: &Expr, schema: &DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {
         Ok(self.state.create_physical_expr(expr.clone(), schema)?)
+    }
+
+    /// `ORDER BY` keys as physical sort keys over rows of `schema`.
+    fn sort_keys(&self, sorts: &[SortExpr], schema: &DFSchema) -> SqlResult<Vec<SortKey>> {
+        sorts
+            .iter()
+            .map(|sort| {
+                Ok(SortKey {
+                    expr: self.physical(&sort.expr, schema)?,
+                    options: SortOptions {
+                        descending: !sort.asc,
+                        nulls_first: sort.nulls_first,
+                    },
+                })
+            })
+            .collect()
     }
 }
 

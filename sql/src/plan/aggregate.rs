@@ -10,7 +10,7 @@ use datafusion::common::{Column, DFSchema};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan};
-use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
+use datafusion::physical_expr::aggregate::{LoweredAggregate, LoweredAggregateBuilder};
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::aggregate::{AggregateCall, GroupBy};
 use rill_engine::operator::{
@@ -181,6 +181,23 @@ impl StreamPlanner<'_> {
         Ok(self.add(Box::new(operator), input))
     }
 
+    /// An aggregate call as a physical aggregate over rows of `input_schema`.
+    pub(super) fn lower_aggregate(
+        &self,
+        expr: &Expr,
+        input_schema: &DFSchema,
+    ) -> SqlResult<LoweredAggregate> {
+        let planning = PhysicalPlanningContext::default();
+        Ok(LoweredAggregateBuilder::new(
+            expr,
+            input_schema,
+            input_schema.as_arrow(),
+            self.state.execution_props(),
+            &planning,
+        )
+        .build()?)
+    }
+
     /// Keys and aggregate calls of an `Aggregate`, as physical expressions over its input.
     fn group_by(
         &self,
@@ -188,7 +205,6 @@ impl StreamPlanner<'_> {
         aggr_expr: &[Expr],
         input_schema: &DFSchema,
     ) -> SqlResult<GroupBy> {
-        let arrow_schema = input_schema.as_arrow();
         if group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
             return Err(SqlError::new(
                 "GROUPING SETS, CUBE and ROLLUP are not supported",
@@ -211,15 +227,7 @@ impl StreamPlanner<'_> {
         let key_schema = Arc::new(Schema::new(key_fields));
         let mut calls = Vec::with_capacity(aggr_expr.len());
         for expr in aggr_expr {
-            let planning = PhysicalPlanningContext::default();
-            let lowered = LoweredAggregateBuilder::new(
-                expr,
-                input_schema,
-                arrow_schema,
-                self.state.execution_props(),
-                &planning,
-            )
-            .build()?;
+            let lowered = self.lower_aggregate(expr, input_schema)?;
             if !lowered.order_bys.is_empty() {
                 return Err(SqlError::new(format!(
                     "ORDER BY inside an aggregate call is not supported: {expr}"

@@ -2,18 +2,14 @@
 //! physical expressions over input batches, the others interpreter [`Condition`]s; measures
 //! become physical expressions over their terms.
 
-use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::logical_expr::expr::AggregateFunction as AggregateCall;
-use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
-use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use rill_cep::Matcher;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::MatchRecognize as MatchOperator;
-use rill_engine::operator::SortKey;
 use rill_engine::operator::match_recognize::{
     ALL_VARIABLES, AggregateFunction, BinaryOp, Condition, Define, Literal, MatchSpec, Navigation,
     OutputColumn, RowsPerMatch, Term as EngineTerm, readable,
@@ -126,7 +122,6 @@ impl StreamPlanner<'_> {
             .iter()
             .map(|e| self.physical(e, &terms_schema))
             .collect::<SqlResult<Vec<_>>>()?;
-        let arrow_input = input_schema.as_arrow();
         let mut terms = Vec::with_capacity(analysis.terms.len());
         let mut arguments = 0;
         for term in &analysis.terms {
@@ -148,15 +143,7 @@ impl StreamPlanner<'_> {
                     vars,
                     running,
                 } => {
-                    let planning = PhysicalPlanningContext::default();
-                    let lowered = LoweredAggregateBuilder::new(
-                        call,
-                        input_schema,
-                        arrow_input,
-                        self.state.execution_props(),
-                        &planning,
-                    )
-                    .build()?;
+                    let lowered = self.lower_aggregate(call, input_schema)?;
                     let count = lowered.aggregate.expressions().len();
                     arguments += count;
                     EngineTerm::Aggregate {
@@ -174,19 +161,7 @@ impl StreamPlanner<'_> {
             });
         }
 
-        let order = node
-            .order
-            .iter()
-            .map(|o| {
-                Ok(SortKey {
-                    expr: self.physical(&o.expr, input_schema)?,
-                    options: SortOptions {
-                        descending: !o.asc,
-                        nulls_first: o.nulls_first,
-                    },
-                })
-            })
-            .collect::<SqlResult<Vec<_>>>()?;
+        let order = self.sort_keys(&node.order, input_schema)?;
         let index = |c: &Column| input_schema.index_of_column(c);
         let partition = node
             .partition

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use arrow::compute::SortOptions;
 use arrow::datatypes::DataType;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::expr::WindowFunctionParams;
@@ -15,7 +14,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_planner::create_window_expr;
 use rill_engine::dataflow::NodeId;
-use rill_engine::operator::{Frame, OverAggregate, SortKey, WindowRank};
+use rill_engine::operator::{Frame, OverAggregate, WindowRank};
 
 use super::aggregate::substitute;
 use super::{StreamPlanner, output_schema};
@@ -65,19 +64,7 @@ impl StreamPlanner<'_> {
             .iter()
             .map(|e| self.physical(e, schema))
             .collect::<SqlResult<Vec<_>>>()?;
-        let order = params
-            .order_by
-            .iter()
-            .map(|sort| {
-                Ok(SortKey {
-                    expr: self.physical(&sort.expr, schema)?,
-                    options: SortOptions {
-                        descending: !sort.asc,
-                        nulls_first: sort.nulls_first,
-                    },
-                })
-            })
-            .collect::<SqlResult<Vec<_>>>()?;
+        let order = self.sort_keys(&params.order_by, schema)?;
         let input = self.plan_append_only(&window.input, "window Top-N")?;
         let (_, late) = self.late_rows(input, output_schema(schema), false)?;
         let operator = WindowRank::new(
