@@ -9,7 +9,7 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field};
+use arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion::common::{
     Column, DFSchema, DFSchemaRef, DataFusionError, ExprSchema, Result, ScalarValue, Span,
     TableReference,
@@ -207,10 +207,6 @@ impl RelationPlanner for MatchRecognizePlanner {
             .map(|call| read_subset(call, &names))
             .collect::<Result<Vec<_>>>()?;
         let variables = Arc::new(variables_schema(input.schema(), &names, &subsets)?);
-        let vars = Variables {
-            names: &names,
-            subsets: &subsets,
-        };
 
         let partition = partition_by
             .iter()
@@ -230,6 +226,11 @@ impl RelationPlanner for MatchRecognizePlanner {
                 ),
             );
         }
+        let vars = Variables {
+            names: &names,
+            subsets: &subsets,
+            time: input.schema().index_of_column(&time)?,
+        };
         // Keys after the event time order rows with the same time.
         let order = order_by[1..]
             .iter()
@@ -539,6 +540,8 @@ pub enum Clause {
 pub struct Variables<'a> {
     pub names: &'a [String],
     pub subsets: &'a [(String, u64)],
+    /// The input's `ORDER BY` time column, which `MATCH_ROWTIME()` reads.
+    pub time: usize,
 }
 
 impl Variables<'_> {
@@ -793,13 +796,26 @@ impl Walk<'_> {
                         DataType::Utf8,
                     ))
                 }
-                "match_number" => {
-                    if let Clause::Define(_) = self.clause {
-                        return Err(DataFusionError::Plan(
-                            "MATCH_NUMBER() is allowed in MEASURES only".into(),
-                        ));
-                    }
-                    Ok(self.term(Term::MatchNumber, DataType::Int64))
+                "match_number" | "match_rowtime" if matches!(self.clause, Clause::Define(_)) => {
+                    Err(DataFusionError::Plan(format!(
+                        "{}() is allowed in MEASURES only",
+                        func.name().to_uppercase()
+                    )))
+                }
+                "match_number" => Ok(self.term(Term::MatchNumber, DataType::Int64)),
+                // The time of the match's last row: a time attribute for windows downstream.
+                "match_rowtime" => {
+                    let column = self.vars.time;
+                    let data_type = self.input.field(column).data_type().clone();
+                    let at = Navigation::CURRENT;
+                    Ok(self.term(
+                        Term::Column {
+                            column,
+                            at,
+                            running: false,
+                        },
+                        data_type,
+                    ))
                 }
                 _ => self.children(expr),
             },
@@ -974,8 +990,9 @@ fn offset_argument(name: &str, args: &[Expr], default: u32) -> Result<u32> {
     }
 }
 
-/// Placeholders for `FIRST`, `LAST`, `PREV`, `NEXT`, `FINAL`, `CLASSIFIER()` and
-/// `MATCH_NUMBER()`, so that expressions using them plan; [`analyze`] replaces them.
+/// Placeholders for `FIRST`, `LAST`, `PREV`, `NEXT`, `FINAL`, `CLASSIFIER()`,
+/// `MATCH_NUMBER()` and `MATCH_ROWTIME()`, so that expressions using them plan; [`analyze`]
+/// replaces them.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Placeholder {
     name: &'static str,
@@ -1039,6 +1056,11 @@ pub fn placeholders() -> Vec<ScalarUDF> {
             name: "match_number",
             signature: Signature::nullary(Volatility::Immutable),
             result: Some(DataType::Int64),
+        }),
+        ScalarUDF::new_from_impl(Placeholder {
+            name: "match_rowtime",
+            signature: Signature::nullary(Volatility::Immutable),
+            result: Some(DataType::Timestamp(TimeUnit::Millisecond, None)),
         }),
     ]
 }

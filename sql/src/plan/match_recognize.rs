@@ -28,6 +28,7 @@ impl StreamPlanner<'_> {
         let vars = Variables {
             names: &node.names,
             subsets: &node.subsets,
+            time: input_schema.index_of_column(&node.time)?,
         };
         // How far conditions and measures look before and after a match.
         let (mut lookback, mut lookahead) = (0u64, 0u64);
