@@ -382,10 +382,33 @@ fn condition(expr: &Expr, analysis: &Analysis, input: &DFSchema) -> Result<Condi
             }
         }
         Expr::Cast(c) if c.field.data_type().is_numeric() => condition(&c.expr, analysis, input)?,
+        Expr::ScalarFunction(f) if f.func.name() == "abs" && f.args.len() == 1 => {
+            Condition::Abs(boxed(&f.args[0])?)
+        }
+        Expr::Case(case) => {
+            // `CASE x WHEN v THEN ...` compares x with each v.
+            let when_then = case
+                .when_then_expr
+                .iter()
+                .map(|(when, then)| {
+                    let when = match &case.expr {
+                        Some(x) => Condition::Binary(boxed(x)?, BinaryOp::Eq, boxed(when)?),
+                        None => condition(when, analysis, input)?,
+                    };
+                    Ok((when, condition(then, analysis, input)?))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            let otherwise = case.else_expr.as_deref().map(boxed).transpose()?;
+            Condition::Case {
+                when_then,
+                otherwise,
+            }
+        }
         other => {
             return Err(format!(
                 "{other} is not supported where a condition looks into the match (comparisons, \
-                 arithmetic, AND/OR/NOT, IS [NOT] NULL, BETWEEN and COUNT/SUM/AVG/MIN/MAX are)"
+                 arithmetic, AND/OR/NOT, IS [NOT] NULL, BETWEEN, ABS, CASE and \
+                 COUNT/SUM/AVG/MIN/MAX are)"
             ));
         }
     })

@@ -24,6 +24,13 @@ pub enum Condition {
     Negate(Box<Condition>),
     IsNull(Box<Condition>),
     IsNotNull(Box<Condition>),
+    Abs(Box<Condition>),
+    /// `CASE WHEN c THEN v ... ELSE e END`: the value of the first true `c` (NULL without
+    /// `ELSE`).
+    Case {
+        when_then: Vec<(Condition, Condition)>,
+        otherwise: Option<Box<Condition>>,
+    },
     Binary(Box<Condition>, BinaryOp, Box<Condition>),
     /// An aggregate over the rows of `vars` so far (all rows for `COUNT(*)`: no column).
     Aggregate {
@@ -199,6 +206,18 @@ impl Condition {
                 Value::Int(i) => Value::Int(i.wrapping_neg()),
                 Value::Float(f) => Value::Float(-f),
                 _ => Value::Null,
+            },
+            Condition::Abs(c) => match c.eval(scope) {
+                Value::Int(i) => Value::Int(i.wrapping_abs()),
+                Value::Float(f) => Value::Float(f.abs()),
+                _ => Value::Null,
+            },
+            Condition::Case {
+                when_then,
+                otherwise,
+            } => match when_then.iter().find(|(when, _)| when.holds(scope)) {
+                Some((_, then)) => then.eval(scope),
+                None => otherwise.as_ref().map_or(Value::Null, |e| e.eval(scope)),
             },
             Condition::IsNull(c) => Value::Bool(c.eval(scope) == Value::Null),
             Condition::IsNotNull(c) => Value::Bool(c.eval(scope) != Value::Null),
@@ -440,5 +459,27 @@ mod tests {
         });
         let c = Box::new(Condition::Literal(Literal::Str("c".into())));
         assert!(Condition::Binary(prev_name, BinaryOp::Eq, c).holds(&scope));
+        // ABS(B.price - A.price) = 3; CASE picks the first true branch.
+        let diff = Box::new(Condition::Binary(
+            price(Navigation::CURRENT),
+            BinaryOp::Minus,
+            price(Navigation {
+                vars: 1,
+                ..last_b(0)
+            }),
+        ));
+        let three = || Box::new(Condition::Literal(Literal::Float(3.0)));
+        assert!(
+            Condition::Binary(Box::new(Condition::Abs(diff)), BinaryOp::Eq, three()).holds(&scope)
+        );
+        let case = Condition::Case {
+            when_then: vec![
+                (*null(), Condition::Literal(Literal::Int(1))),
+                (*yes(), Condition::Literal(Literal::Int(2))),
+            ],
+            otherwise: None,
+        };
+        let two = Box::new(Condition::Literal(Literal::Int(2)));
+        assert!(Condition::Binary(Box::new(case), BinaryOp::Eq, two).holds(&scope));
     }
 }
