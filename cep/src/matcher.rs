@@ -27,7 +27,8 @@ pub const EXCLUDED: u16 = 0x8000;
 /// Whether a variable's condition holds for a row, given the match so far.
 pub trait Conditions {
     /// Whether `var` holds for row `row` of the partition, in a match that started at row
-    /// `start` and labelled rows `start..row` with `labels`.
+    /// `start` and labelled rows `start..row` with `labels` (left empty when the matcher was
+    /// built history-free).
     fn holds(&mut self, var: u16, row: u64, start: u64, labels: &[u16]) -> bool;
 }
 
