@@ -187,6 +187,7 @@ mod tests {
                 "ticks",
                 "timestamp",
                 "timestamp_ltz",
+                "to",
                 "trades",
                 "true",
                 "ts",
