@@ -28,7 +28,7 @@ use self::condition::Scope;
 use self::output::{Emit, emit_rows};
 use self::rows::{MatchRows, PartitionRows, RowRef, RowStore};
 use super::aggregate::KeyTable;
-use super::timed::Timed;
+use super::timed::{Timed, split_late};
 use super::{Operator, SortKey};
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
@@ -545,30 +545,10 @@ impl Operator for MatchRecognize {
                 "MATCH_RECOGNIZE needs an insert-only input".into(),
             ));
         }
-        // A row at or before the watermark current when it arrived is late (Flink's rule).
-        let stamps = batch.watermarks.as_ref().map(|w| w.values());
-        let mut late = Vec::new();
-        let mut row = 0;
-        let watermark = self.watermark;
-        for_each_millis(batch.data.column(self.spec.time), |t| {
-            let before = stamps.map_or(watermark, |s| s[row].max(watermark));
-            if t.is_none_or(|t| t <= before) {
-                late.push(row as u32);
-            }
-            row += 1;
-        })?;
-        if late.is_empty() {
-            self.pending.push(batch.data);
-            return Ok(());
-        }
-        let mut keep = vec![true; batch.num_rows()];
-        for r in &late {
-            keep[*r as usize] = false;
-        }
-        let kept = filter_record_batch(&batch.data, &arrow::array::BooleanArray::from(keep))?;
+        let (on_time, late) = split_late(&batch, self.spec.time, self.watermark)?;
         self.late.record(&batch.data, late)?;
-        if kept.num_rows() > 0 {
-            self.pending.push(kept);
+        if on_time.num_rows() > 0 {
+            self.pending.push(on_time);
         }
         Ok(())
     }

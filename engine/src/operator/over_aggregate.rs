@@ -20,7 +20,7 @@ use datafusion::physical_expr::window::WindowExpr;
 
 use super::Operator;
 use super::aggregate::cast_to;
-use super::timed::Timed;
+use super::timed::{Timed, split_late};
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
@@ -272,28 +272,10 @@ impl Operator for OverAggregate {
                 "OVER aggregates need an insert-only input".into(),
             ));
         }
-        let times = self.times(&batch.data)?;
-        let stamps = batch.watermarks.as_ref().map(|w| w.values().clone());
-        let keep: Vec<bool> = times
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let watermark = stamps.as_ref().map_or(self.watermark, |s| s[i]);
-                *t > watermark.max(self.watermark)
-            })
-            .collect();
-        let late: Vec<u32> = (0..keep.len() as u32)
-            .filter(|i| !keep[*i as usize])
-            .collect();
-        let any_late = !late.is_empty();
+        let (on_time, late) = split_late(&batch, self.time, self.watermark)?;
         self.late.record(&batch.data, late)?;
-        let data = if !any_late {
-            batch.data
-        } else {
-            filter_record_batch(&batch.data, &BooleanArray::from(keep))?
-        };
-        if data.num_rows() > 0 {
-            self.pending.push(data);
+        if on_time.num_rows() > 0 {
+            self.pending.push(on_time);
         }
         Ok(())
     }

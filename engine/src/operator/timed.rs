@@ -2,6 +2,9 @@
 //! pass the watermark on; at the end fire everything and commit the late rows' side file; and
 //! the split of a batch by window with Flink's lateness rule.
 
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+
 use crate::Result;
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
@@ -32,6 +35,32 @@ pub(crate) trait Timed {
         self.fire(Watermark::MAX, out)?;
         self.late_rows().finish()
     }
+}
+
+/// Splits `batch` into its rows on time and the numbers of its late rows. A row is late when
+/// its event time (column `time`) is at or before the watermark current before the row: its
+/// own stamp or, if later, `watermark` (Flink's rule, row by row). A NULL time is late.
+pub(crate) fn split_late(
+    batch: &ChangeBatch,
+    time: usize,
+    watermark: Watermark,
+) -> Result<(RecordBatch, Vec<u32>)> {
+    let stamps = batch.watermarks.as_ref().map(|w| w.values());
+    let mut keep = Vec::with_capacity(batch.num_rows());
+    for_each_millis(batch.data.column(time), |t| {
+        let row = keep.len();
+        let before = stamps.map_or(watermark, |s| s[row].max(watermark));
+        keep.push(t.is_some_and(|t| t > before));
+    })?;
+    let late: Vec<u32> = (0..keep.len() as u32)
+        .filter(|r| !keep[*r as usize])
+        .collect();
+    let on_time = if late.is_empty() {
+        batch.data.clone()
+    } else {
+        filter_record_batch(&batch.data, &BooleanArray::from(keep))?
+    };
+    Ok((on_time, late))
 }
 
 /// A batch's rows by the window they belong to.
