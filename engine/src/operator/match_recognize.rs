@@ -25,7 +25,7 @@ pub use condition::{AggregateFunction, BinaryOp, Condition, Literal, readable};
 pub use rows::{ALL_VARIABLES, Navigation};
 
 use self::condition::Scope;
-use self::output::{Emit, emit_rows};
+use self::output::{Emit, Gather, emit_rows};
 use self::rows::{MatchRows, PartitionRows, RowRef, RowStore};
 use super::aggregate::KeyTable;
 use super::timed::{Timed, split_late};
@@ -268,9 +268,10 @@ impl MatchRecognize {
         }))
     }
 
-    /// Per row of `batch` (of partitions `ids`): the variables whose batch condition holds,
-    /// one bit each.
-    fn symbols(&self, batch: &RecordBatch, ids: &[usize]) -> Result<Vec<u64>> {
+    /// Per row of stored batch `id` (of partitions `ids`): the variables whose batch
+    /// condition holds, one bit each.
+    fn symbols(&self, id: u64, ids: &[usize]) -> Result<Vec<u64>> {
+        let batch = &self.store.get(id).batch;
         let mut symbols = vec![0u64; batch.num_rows()];
         let with_lags;
         let batch = if self.spec.lags.is_empty() {
@@ -278,7 +279,7 @@ impl MatchRecognize {
         } else {
             let mut fields = batch.schema().fields().to_vec();
             let mut columns = batch.columns().to_vec();
-            for (j, lagged) in self.lagged(batch, ids)?.into_iter().enumerate() {
+            for (j, lagged) in self.lagged(id, ids)?.into_iter().enumerate() {
                 fields.push(Arc::new(arrow::datatypes::Field::new(
                     format!("__lag{j}"),
                     lagged.data_type().clone(),
@@ -310,10 +311,10 @@ impl MatchRecognize {
     }
 
     /// For each `(column, k)` of the spec's lags, the column `k` rows earlier in each row's
-    /// partition: in `batch` (sorted by partition) or among the rows kept from before; NULL
-    /// before the partition's first row.
-    fn lagged(&self, batch: &RecordBatch, ids: &[usize]) -> Result<Vec<ArrayRef>> {
-        let n = batch.num_rows();
+    /// partition: in stored batch `id` (sorted by partition, not yet fed) or among the rows
+    /// kept from before; NULL before the partition's first row.
+    fn lagged(&self, id: u64, ids: &[usize]) -> Result<Vec<ArrayRef>> {
+        let n = ids.len();
         // Each row's place in its partition's run of rows in this batch.
         let mut run = vec![0u64; n];
         for i in 1..n {
@@ -321,35 +322,20 @@ impl MatchRecognize {
                 run[i] = run[i - 1] + 1;
             }
         }
-        let stored: Vec<(u64, &rows::Stored)> = self.store.batches().collect();
+        let gather = Gather::new(&self.store);
         let mut lagged = Vec::with_capacity(self.spec.lags.len());
         for &(column, k) in &self.spec.lags {
-            let null = arrow::array::new_null_array(batch.column(column).data_type(), 1);
-            let mut sources: Vec<&dyn Array> = vec![batch.column(column).as_ref()];
-            sources.extend(stored.iter().map(|(_, s)| s.batch.column(column).as_ref()));
-            sources.push(null.as_ref());
-            let none = (sources.len() - 1, 0);
-            let indices: Vec<(usize, usize)> = (0..n)
-                .map(|i| {
-                    if run[i] >= k {
-                        return (0, i - k as usize);
-                    }
-                    let earlier = self
-                        .partitions
-                        .get(ids[i])
-                        .and_then(|p| p.rows.get((p.rows.total() + run[i]).checked_sub(k)?));
-                    match earlier {
-                        Some(r) => {
-                            let source = stored
-                                .binary_search_by_key(&r.batch, |(id, _)| *id)
-                                .expect("kept rows are stored");
-                            (1 + source, r.row as usize)
-                        }
-                        None => none,
-                    }
-                })
-                .collect();
-            lagged.push(arrow::compute::interleave(&sources, &indices)?);
+            let rows = (0..n).map(|i| {
+                if run[i] >= k {
+                    return Some(RowRef {
+                        batch: id,
+                        row: (i as u64 - k) as u32,
+                    });
+                }
+                let p = self.partitions.get(ids[i])?;
+                p.rows.get((p.rows.total() + run[i]).checked_sub(k)?)
+            });
+            lagged.push(gather.column(rows, |s| s.batch.column(column))?);
         }
         Ok(lagged)
     }
@@ -374,7 +360,6 @@ impl MatchRecognize {
             partitions: ids,
             times,
         } = released;
-        let symbols = self.symbols(&sorted, &ids)?;
         let arguments = self.arguments(&sorted)?;
         let typed = if self
             .spec
@@ -390,7 +375,8 @@ impl MatchRecognize {
         } else {
             Vec::new()
         };
-        let batch = self.store.push(sorted, symbols, arguments, typed);
+        let batch = self.store.push(sorted, arguments, typed);
+        self.store.get_mut(batch).symbols = self.symbols(batch, &ids)?;
         if self.partitions.len() < self.keys.len() {
             self.partitions
                 .resize_with(self.keys.len(), Default::default);

@@ -401,7 +401,7 @@ mod tests {
             .map(Typed::new)
             .collect::<crate::Result<_>>()
             .unwrap();
-        let id = store.push(batch, vec![0; 4], vec![], typed);
+        let id = store.push(batch, vec![], typed);
         let mut partition = PartitionRows::default();
         for row in 0..4 {
             partition.push(RowRef { batch: id, row });

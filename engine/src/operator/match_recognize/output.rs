@@ -203,20 +203,20 @@ fn out_rows(spec: &MatchSpec, emits: &[Emit]) -> Vec<OutRow> {
 }
 
 /// Gathers values from stored batches, by row.
-struct Gather<'a> {
+pub(super) struct Gather<'a> {
     /// Stored batches by number, ascending.
     stored: Vec<(u64, &'a Stored)>,
 }
 
 impl<'a> Gather<'a> {
-    fn new(store: &'a RowStore) -> Self {
+    pub(super) fn new(store: &'a RowStore) -> Self {
         Gather {
             stored: store.batches().collect(),
         }
     }
 
     /// The values of `array` (per stored batch) at `rows`, NULL where there is no row.
-    fn column(
+    pub(super) fn column(
         &self,
         rows: impl Iterator<Item = Option<RowRef>>,
         array: impl Fn(&'a Stored) -> &'a ArrayRef,
@@ -225,7 +225,7 @@ impl<'a> Gather<'a> {
             self.stored.iter().map(|(_, s)| array(s).as_ref()).collect();
         let data_type = sources
             .first()
-            .expect("rows are stored while they are emitted")
+            .expect("rows are gathered while their batch is stored")
             .data_type();
         let null = new_null_array(data_type, 1);
         sources.push(null.as_ref());

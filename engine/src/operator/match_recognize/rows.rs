@@ -12,7 +12,8 @@ use super::condition::Typed;
 /// A batch of released rows, sorted by partition and time.
 pub struct Stored {
     pub batch: RecordBatch,
-    /// Per row: the variables whose batch-evaluated condition holds, one bit each.
+    /// Per row: the variables whose batch-evaluated condition holds, one bit each (set once
+    /// the batch is stored, as conditions may read its rows through the store).
     pub symbols: Vec<u64>,
     /// Arguments of the measures' aggregates, evaluated on the batch.
     pub arguments: Vec<ArrayRef>,
@@ -42,14 +43,13 @@ impl RowStore {
     pub fn push(
         &mut self,
         batch: RecordBatch,
-        symbols: Vec<u64>,
         arguments: Vec<ArrayRef>,
         typed: Vec<Option<Typed>>,
     ) -> u64 {
         let live = batch.num_rows();
         self.batches.push_back(Some(Stored {
             batch,
-            symbols,
+            symbols: Vec::new(),
             arguments,
             typed,
             live,
@@ -60,6 +60,12 @@ impl RowStore {
     pub fn get(&self, batch: u64) -> &Stored {
         self.batches[(batch - self.first) as usize]
             .as_ref()
+            .expect("a stored batch is kept while its rows are referred to")
+    }
+
+    pub fn get_mut(&mut self, batch: u64) -> &mut Stored {
+        self.batches[(batch - self.first) as usize]
+            .as_mut()
             .expect("a stored batch is kept while its rows are referred to")
     }
 
