@@ -234,10 +234,6 @@ impl Matcher {
         }
     }
 
-    pub fn program(&self) -> &Program {
-        &self.program
-    }
-
     /// Feeds the partition's next row, at event time `time`; reports what became certain.
     pub fn push(
         &self,

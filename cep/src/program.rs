@@ -2,7 +2,7 @@
 //! Bounded quantifiers are unrolled, so a thread's position in the program says how many
 //! repetitions it has taken; unbounded ones loop back through a split.
 
-use std::fmt::{self, Write};
+use std::fmt::Write;
 
 use crate::pattern::Pattern;
 
@@ -206,15 +206,6 @@ impl Program {
             }
             _ => "accept".to_string(),
         }
-    }
-}
-
-impl fmt::Display for Program {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (pc, op) in self.ops.iter().enumerate() {
-            writeln!(f, "{pc:3}: {op:?}")?;
-        }
-        Ok(())
     }
 }
 
