@@ -47,23 +47,15 @@ impl StreamPlanner<'_> {
             return self.session_aggregate(aggregate, session);
         }
         let input_schema = aggregate.input.schema();
-        let window_end = aggregate.group_expr.iter().find_map(|e| match e {
-            Expr::Column(c) if c.name == WINDOW_COLUMNS[1] => Some(c),
-            _ => None,
-        });
-        let has_start = aggregate
-            .group_expr
-            .iter()
-            .any(|e| matches!(e, Expr::Column(c) if c.name == WINDOW_COLUMNS[0]));
-        let (Some(window_end), true) = (window_end, has_start && has_window(&aggregate.input))
-        else {
+        let window_start = window_column(&aggregate.group_expr, 0);
+        let window_end = window_column(&aggregate.group_expr, 1);
+        let (Some(window_end), true) = (
+            window_end,
+            window_start.is_some() && has_window(&aggregate.input),
+        ) else {
             return self.group_aggregate(aggregate);
         };
         let window_end = input_schema.index_of_column(window_end)?;
-        let window_start = aggregate.group_expr.iter().find_map(|e| match e {
-            Expr::Column(c) if c.name == WINDOW_COLUMNS[0] => Some(c),
-            _ => None,
-        });
         let window_start = window_start
             .map(|c| input_schema.index_of_column(c))
             .transpose()?;
@@ -350,6 +342,14 @@ pub(super) fn substitute(expr: Expr, map: &HashMap<Column, Expr>) -> SqlResult<E
 }
 
 /// Whether `plan` reads from a window table function through projections and filters.
+/// The column among `keys` named like window column `n` (`window_start`, `window_end`, ...).
+pub(super) fn window_column(keys: &[Expr], n: usize) -> Option<&Column> {
+    keys.iter().find_map(|e| match e {
+        Expr::Column(c) if c.name == WINDOW_COLUMNS[n] => Some(c),
+        _ => None,
+    })
+}
+
 fn has_window(plan: &LogicalPlan) -> bool {
     match plan {
         LogicalPlan::Extension(e) => e.node.as_any().is::<WindowTvf>(),

@@ -16,10 +16,10 @@ use datafusion::physical_planner::create_window_expr;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::{Frame, OverAggregate, WindowRank};
 
-use super::aggregate::substitute;
+use super::aggregate::{substitute, window_column};
 use super::{StreamPlanner, output_schema};
 use crate::error::{SqlError, SqlResult};
-use crate::window::{WINDOW_COLUMNS, interval_millis};
+use crate::window::interval_millis;
 
 impl StreamPlanner<'_> {
     /// `ROW_NUMBER() OVER (PARTITION BY window_start, window_end, ... ORDER BY ...)` under a
@@ -38,14 +38,8 @@ impl StreamPlanner<'_> {
         };
         let name = function.fun.name().to_ascii_uppercase();
         let params = &function.params;
-        let window_end = params.partition_by.iter().find_map(|e| match e {
-            Expr::Column(c) if c.name == WINDOW_COLUMNS[1] => Some(c),
-            _ => None,
-        });
-        let has_start = params
-            .partition_by
-            .iter()
-            .any(|e| matches!(e, Expr::Column(c) if c.name == WINDOW_COLUMNS[0]));
+        let window_end = window_column(&params.partition_by, 1);
+        let has_start = window_column(&params.partition_by, 0).is_some();
         let (Some(window_end), true, "ROW_NUMBER") = (window_end, has_start, name.as_str()) else {
             return Err(SqlError::new(format!(
                 "{name} OVER (...) is not supported on streams yet: window Top-N needs \
