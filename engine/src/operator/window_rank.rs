@@ -247,8 +247,8 @@ mod tests {
     use super::*;
     use crate::operator::testing::{keyed_batch, keyed_schema};
 
-    #[test]
-    fn keeps_the_first_n_per_partition_ties_in_arrival_order_and_frees_the_window() {
+    /// The first `limit` rows per window (`window_end`) and key by `v` descending.
+    fn top_v(limit: usize) -> WindowRank {
         let input = keyed_schema("window_end");
         let mut fields = input.fields().to_vec();
         fields.push(Arc::new(Field::new("rownum", DataType::Int64, true)));
@@ -261,15 +261,14 @@ mod tests {
             },
         }];
         let metrics = Arc::new(crate::metrics::JobMetrics::default());
-        let late = LateRows::new(&crate::late::LatePolicy::Drop, input.clone(), metrics).unwrap();
-        let mut op = WindowRank::new(
-            2,
-            vec![Arc::new(Column::new("key", 0))],
-            order,
-            2,
-            output,
-            late,
-        );
+        let late = LateRows::new(&crate::late::LatePolicy::Drop, input, metrics).unwrap();
+        let key = Arc::new(Column::new("key", 0));
+        WindowRank::new(2, vec![key], order, limit, output, late)
+    }
+
+    #[test]
+    fn keeps_the_first_n_per_partition_ties_in_arrival_order_and_frees_the_window() {
+        let mut op = top_v(2);
         let rows: Vec<(&str, i64, i64, i64)> = [
             ("a", 1, 10),
             ("b", 5, 10),
@@ -302,21 +301,7 @@ mod tests {
 
     #[test]
     fn a_large_window_is_pruned_to_its_top_rows_without_losing_any() {
-        let input = keyed_schema("window_end");
-        let mut fields = input.fields().to_vec();
-        fields.push(Arc::new(Field::new("rownum", DataType::Int64, true)));
-        let order = vec![SortKey {
-            expr: Arc::new(Column::new("v", 1)),
-            options: SortOptions {
-                descending: true,
-                nulls_first: false,
-            },
-        }];
-        let metrics = Arc::new(crate::metrics::JobMetrics::default());
-        let late = LateRows::new(&crate::late::LatePolicy::Drop, input.clone(), metrics).unwrap();
-        let key = Arc::new(Column::new("key", 0));
-        let schema = Arc::new(Schema::new(fields));
-        let mut op = WindowRank::new(2, vec![key], order, 3, schema, late);
+        let mut op = top_v(3);
         // 20 000 distinct values in scrambled order, alternately for keys a and b.
         let values: Vec<i64> = (0..20_000i64).map(|i| (i * 7919) % 20_000).collect();
         let mut out = Vec::new();
