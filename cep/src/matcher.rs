@@ -156,6 +156,16 @@ fn same_labels(nodes: &[Node], mut a: u32, mut b: u32) -> bool {
 }
 
 impl Partition {
+    /// About how much memory the partition's open attempts and labels take.
+    pub fn size(&self) -> usize {
+        self.nodes.capacity() * size_of::<Node>()
+            + self
+                .attempts
+                .iter()
+                .map(|a| size_of::<Attempt>() + a.threads.capacity() * size_of::<Thread>())
+                .sum::<usize>()
+    }
+
     /// Drops the label nodes no thread or best match leads through, once there are many.
     fn compact(&mut self) {
         if self.attempts.is_empty() {

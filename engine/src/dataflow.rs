@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tokio::sync::Notify;
 use tokio::sync::mpsc::{Receiver, Sender, channel};
 use tokio::task::JoinSet;
 
@@ -18,6 +19,10 @@ use crate::{EngineError, Result};
 
 /// Messages buffered per edge before the sender waits.
 const CHANNEL_CAPACITY: usize = 8;
+
+/// An operator's state is measured against the job's limit after each of its first messages,
+/// then every this many (measuring may take time linear in the state).
+const STATE_CHECK_EVERY: u64 = 16;
 
 /// Index of a node in a [`Dataflow`].
 pub type NodeId = usize;
@@ -51,6 +56,10 @@ impl NodeKind {
 pub struct Dataflow {
     nodes: Vec<Node>,
     metrics: Arc<JobMetrics>,
+    /// The most state, in bytes, any one operator may hold.
+    state_limit: Option<usize>,
+    /// What the user should know before the job runs (e.g. state that can only grow).
+    warnings: Vec<String>,
 }
 
 impl Dataflow {
@@ -62,6 +71,21 @@ impl Dataflow {
     /// The counters the job will update; operators that count take a handle when built.
     pub fn metrics(&self) -> Arc<JobMetrics> {
         self.metrics.clone()
+    }
+
+    /// Fails the job when an operator's state grows past `bytes`, naming the operator.
+    pub fn set_state_limit(&mut self, bytes: usize) {
+        self.state_limit = Some(bytes);
+    }
+
+    /// Notes something the user should know before the job runs.
+    pub fn warn(&mut self, warning: impl Into<String>) {
+        self.warnings.push(warning.into());
+    }
+
+    /// The warnings noted while planning.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Adds a source.
@@ -110,7 +134,9 @@ impl Dataflow {
     /// Starts every node as a task on the current tokio runtime.
     pub fn start(self) -> Job {
         let metrics = self.metrics;
+        let state_limit = self.state_limit;
         let cancelled = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::new(Notify::new());
         let n = self.nodes.len();
         let mut senders: Vec<Option<Sender<Envelope>>> = Vec::with_capacity(n);
         let mut receivers: Vec<Option<Receiver<Envelope>>> = Vec::with_capacity(n);
@@ -141,17 +167,24 @@ impl Dataflow {
                     tasks.spawn_blocking(move || source.run(ctx));
                 }
                 NodeKind::Operator(operator) => {
-                    tasks.spawn(run_operator(operator, inputs, inbox, output));
+                    tasks.spawn(run_operator(operator, inputs, inbox, output, state_limit));
                 }
                 NodeKind::Sink(sink) => {
                     let metrics = metrics.clone();
-                    tasks.spawn_blocking(move || run_sink(sink, inbox, &metrics));
+                    let stop = Stop {
+                        cancelled: cancelled.clone(),
+                        stopping: stopping.clone(),
+                    };
+                    tasks.spawn_blocking(move || run_sink(sink, inbox, &metrics, &stop));
                 }
             }
         }
         Job {
             metrics,
-            cancelled,
+            stop: Stop {
+                cancelled,
+                stopping,
+            },
             tasks,
         }
     }
@@ -190,12 +223,27 @@ async fn run_operator(
     inputs: usize,
     mut inbox: Receiver<Envelope>,
     output: Output,
+    state_limit: Option<usize>,
 ) -> Result<()> {
     let mut watermarks = vec![NO_WATERMARK; inputs];
     let mut combined: Watermark = NO_WATERMARK;
     let mut ended = 0;
     let mut out = Vec::new();
+    let mut received = 0u64;
     while let Some((port, message)) = inbox.recv().await {
+        received += 1;
+        if let Some(limit) = state_limit
+            && (received <= STATE_CHECK_EVERY || received.is_multiple_of(STATE_CHECK_EVERY))
+        {
+            let bytes = operator.state_bytes();
+            if bytes > limit {
+                return Err(EngineError::StateLimit {
+                    operator: operator.name().to_string(),
+                    bytes,
+                    limit,
+                });
+            }
+        }
         match message {
             Message::Batch(batch) => operator.on_batch(port, batch, &mut out)?,
             Message::Watermark(w) => {
@@ -226,13 +274,28 @@ async fn run_operator(
     Ok(())
 }
 
-/// Drives a sink on a blocking thread; it commits only when its input ends normally.
+/// Drives a sink on a blocking thread; it commits only when its input ends normally, and
+/// stops at once when the job is cancelled, dropping (so removing) what it has not committed.
 fn run_sink(
     mut sink: Box<dyn Sink>,
     mut inbox: Receiver<Envelope>,
     metrics: &JobMetrics,
+    stop: &Stop,
 ) -> Result<()> {
-    while let Some((_, message)) = inbox.blocking_recv() {
+    let runtime = tokio::runtime::Handle::current();
+    let next = |inbox: &mut Receiver<Envelope>| {
+        runtime.block_on(async {
+            let stopping = stop.stopping.notified();
+            if stop.cancelled.load(Ordering::Relaxed) {
+                return None;
+            }
+            tokio::select! {
+                message = inbox.recv() => message,
+                _ = stopping => None,
+            }
+        })
+    };
+    while let Some((_, message)) = next(&mut inbox) {
         match message {
             Message::Batch(batch) => {
                 sink.on_batch(&batch)?;
@@ -245,10 +308,24 @@ fn run_sink(
     Ok(())
 }
 
+/// How a job is told to stop: a flag for sources to poll, a wake-up for sinks waiting.
+#[derive(Clone)]
+struct Stop {
+    cancelled: Arc<AtomicBool>,
+    stopping: Arc<Notify>,
+}
+
+impl Stop {
+    fn stop(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+        self.stopping.notify_waiters();
+    }
+}
+
 /// A running dataflow.
 pub struct Job {
     metrics: Arc<JobMetrics>,
-    cancelled: Arc<AtomicBool>,
+    stop: Stop,
     tasks: JoinSet<Result<()>>,
 }
 
@@ -260,7 +337,7 @@ impl Job {
 
     /// Stops the job: sources stop reading and sinks do not commit.
     pub fn cancel(&mut self) {
-        self.cancelled.store(true, Ordering::Relaxed);
+        self.stop.stop();
         self.tasks.abort_all();
     }
 
@@ -277,7 +354,7 @@ impl Job {
                 && first_error.is_none()
             {
                 first_error = Some(e);
-                self.cancelled.store(true, Ordering::Relaxed);
+                self.stop.stop();
                 self.tasks.abort_all();
             }
         }

@@ -24,6 +24,17 @@ pub enum EngineError {
     Arrow(#[from] ArrowError),
     #[error("{}", root_message(.0))]
     DataFusion(#[from] DataFusionError),
+    /// An operator holds more state than the job allows.
+    #[error(
+        "{operator} holds {} of state, more than the job's limit of {} \
+         ('rill.state.max-size'): bound it (a window, WITHIN) or raise the limit",
+        mebibytes(*bytes), mebibytes(*limit)
+    )]
+    StateLimit {
+        operator: String,
+        bytes: usize,
+        limit: usize,
+    },
     #[error("sink {name}: {reason}")]
     Sink { name: String, reason: String },
     /// Whoever read the output stopped reading (e.g. `rill ... | head`): not a failure.
@@ -31,6 +42,10 @@ pub enum EngineError {
     OutputClosed,
     #[error("{0}")]
     Other(String),
+}
+
+fn mebibytes(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
 /// The innermost cause of a DataFusion error, without DataFusion's wrapper prefixes.

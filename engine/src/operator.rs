@@ -23,6 +23,8 @@ pub use window_aggregate::WindowAggregate;
 pub use window_assign::WindowAssign;
 pub use window_rank::{SortKey, WindowRank};
 
+use arrow::array::RecordBatch;
+
 use crate::Result;
 use crate::batch::{ChangeBatch, Message};
 use crate::time::Watermark;
@@ -46,4 +48,18 @@ pub trait Operator: Send {
     fn on_end(&mut self, _out: &mut Vec<Message>) -> Result<()> {
         Ok(())
     }
+
+    /// About how many bytes of state the operator holds (rows, keys, accumulators), for the
+    /// job's state limit. Called now and then, so it may take time linear in the state.
+    fn state_bytes(&self) -> usize {
+        0
+    }
+}
+
+/// The memory of batches, as Arrow counts it.
+pub(crate) fn batches_bytes<'a>(batches: impl IntoIterator<Item = &'a RecordBatch>) -> usize {
+    batches
+        .into_iter()
+        .map(RecordBatch::get_array_memory_size)
+        .sum()
 }

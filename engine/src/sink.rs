@@ -1,6 +1,7 @@
 //! Sinks: where rows leave a dataflow.
 
 mod blackhole;
+mod file_target;
 mod writer;
 
 pub use blackhole::BlackholeSink;

@@ -6,7 +6,7 @@ mod file;
 mod values;
 mod watermark;
 
-pub use decode::FileFormat;
+pub use decode::{FileFormat, RecordFormat};
 pub use file::{FileInput, FileSource, FileSourceOptions};
 pub use values::ValuesSource;
 pub use watermark::WatermarkAssigner;

@@ -8,6 +8,7 @@ mod output;
 mod progress;
 mod repl;
 mod run;
+mod stop;
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -17,6 +18,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use rill_engine::format::OutputFormat;
 use rill_sql::script::Variables;
+use run::Exit;
 
 /// A streaming SQL and complex-event-processing engine speaking Flink SQL.
 #[derive(Debug, Clone, Parser)]
@@ -90,10 +92,35 @@ impl Args {
     }
 }
 
+/// Stack of the thread that parses and plans. Plans and expressions are trees walked by
+/// recursion (in DataFusion and in rill); deep SQL — a sum of thousands of terms, CASE within
+/// CASE, views of views — needs far more than a default thread's 8 MiB. Only the pages used
+/// are ever backed by memory.
+const PLANNING_STACK: usize = 1 << 30;
+
+/// Stack of the runtime's threads, which evaluate expressions (recursively) on batches.
+const RUNTIME_STACK: usize = 256 << 20;
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    let planning = std::thread::Builder::new()
+        .name("rill".into())
+        .stack_size(PLANNING_STACK)
+        .spawn(move || run(args));
+    match planning.map(|thread| thread.join()) {
+        Ok(Ok(exit)) => exit,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_stack_size(RUNTIME_STACK)
         .enable_all()
         .build()
     {
@@ -103,22 +130,29 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let ok = if let Some(file) = &args.file {
+    let batch = args.file.is_some() || args.command.is_some();
+    if batch && let Err(e) = runtime.block_on(async { stop::listen() }) {
+        eprintln!("error: cannot catch signals: {e}");
+        return ExitCode::FAILURE;
+    }
+    let exit = if let Some(file) = &args.file {
         runtime.block_on(run::run_file(&args, file))
     } else if let Some(sql) = &args.command {
         let cwd = std::env::current_dir()
             .ok()
             .map(|d| d.display().to_string());
         runtime.block_on(run::run_script(&args, sql, None, args.variables(cwd)))
+    } else if repl::run(&args, &runtime) {
+        Exit::Success
     } else {
-        repl::run(&args, &runtime)
+        Exit::Failure
     };
     // Every job has finished here; idle blocking threads need not be waited for (dropping
     // the runtime can wait out their 10 s keep-alive).
     runtime.shutdown_background();
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    match exit {
+        Exit::Success => ExitCode::SUCCESS,
+        Exit::Failure => ExitCode::FAILURE,
+        Exit::Stopped(signal) => ExitCode::from(signal.exit_code()),
     }
 }

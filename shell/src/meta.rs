@@ -124,5 +124,6 @@ pub fn report(script: &str, result: Result<(), Failure>) {
         Ok(()) => {}
         Err(Failure::Sql(e)) => eprint!("{}", e.render(script, None)),
         Err(Failure::Run(message)) => eprintln!("error: {message}"),
+        Err(Failure::Stopped(signal)) => eprintln!("stopped by {}", signal.name()),
     }
 }

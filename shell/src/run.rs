@@ -17,14 +17,25 @@ use crate::Args;
 use crate::jobs::Jobs;
 use crate::output::{print_table, result_sink};
 use crate::progress::Progress;
+use crate::stop::{self, StopSignal};
 
-/// Runs a SQL file; false on failure (the error is printed).
-pub async fn run_file(args: &Args, file: &Path) -> bool {
+/// How a script ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success,
+    /// A statement failed (the error is printed).
+    Failure,
+    /// A signal stopped it.
+    Stopped(StopSignal),
+}
+
+/// Runs a SQL file.
+pub async fn run_file(args: &Args, file: &Path) -> Exit {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: cannot read {}: {e}", file.display());
-            return false;
+            return Exit::Failure;
         }
     };
     let dir = std::fs::canonicalize(file)
@@ -35,13 +46,13 @@ pub async fn run_file(args: &Args, file: &Path) -> bool {
 }
 
 /// Runs every statement of `text` in a new session, stopping at the first error (or going on
-/// with `--continue-on-error`); false if any failed.
+/// with `--continue-on-error`) or at SIGINT or SIGTERM.
 pub async fn run_script(
     args: &Args,
     text: &str,
     origin: Option<&str>,
     variables: Variables,
-) -> bool {
+) -> Exit {
     let options = SessionOptions {
         batch_size: args.batch_size as usize,
     };
@@ -50,22 +61,31 @@ pub async fn run_script(
         Ok(s) => s,
         Err(e) => {
             eprint!("{}", e.render(text, origin));
-            return false;
+            return Exit::Failure;
         }
     };
     let statements = match split_script(&script) {
         Ok(statements) => statements,
         Err(e) => {
             eprint!("{}", e.render(&script, origin));
-            return false;
+            return Exit::Failure;
         }
     };
-    let mut ok = true;
+    let mut exit = Exit::Success;
     for raw in statements {
-        let Err(failure) = execute(args, &mut session, &raw, &mut Context::Batch).await else {
-            continue;
+        if let Some(signal) = stop::received() {
+            eprintln!(
+                "rill: stopped by {} before the next statement",
+                signal.name()
+            );
+            return Exit::Stopped(signal);
+        }
+        let failure = match execute(args, &mut session, &raw, &mut Context::Batch).await {
+            Ok(()) => continue,
+            Err(Failure::Stopped(signal)) => return Exit::Stopped(signal),
+            Err(failure) => failure,
         };
-        ok = false;
+        exit = Exit::Failure;
         // In a file, errors without a place of their own name the statement's line.
         let statement = || {
             if let Some(file) = origin {
@@ -83,12 +103,13 @@ pub async fn run_script(
                 eprintln!("error: {message}");
                 statement();
             }
+            Failure::Stopped(_) => unreachable!("returned above"),
         }
         if !args.continue_on_error {
             break;
         }
     }
-    ok
+    exit
 }
 
 /// Where statements run: a batch script, or the shell with its background jobs.
@@ -109,6 +130,8 @@ pub enum Failure {
     Sql(SqlError),
     /// A job failed while running.
     Run(String),
+    /// A signal stopped a batch run (the shell's Ctrl-C cancels a query: a `Run` failure).
+    Stopped(StopSignal),
 }
 
 impl From<SqlError> for Failure {
@@ -180,21 +203,32 @@ async fn run_outcome(
             Ok(())
         }
         Outcome::Query(mut plan) => {
+            warn(&plan.dataflow);
             let sink = result_sink(args, plan.schema.clone(), plan.updating)
                 .map_err(|e| Failure::Run(e.to_string()))?;
             plan.dataflow.add_sink(sink, plan.output);
             run_job(args, plan.dataflow, interactive).await
         }
-        Outcome::Insert(dataflow) => match context {
-            Context::Shell(jobs) => {
-                let id = jobs.submit(statement, dataflow);
-                println!(
-                    "[INFO] Job {id} submitted: SHOW JOBS follows it, STOP JOB '{id}' stops it."
-                );
-                Ok(())
+        Outcome::Insert(dataflow) => {
+            warn(&dataflow);
+            match context {
+                Context::Shell(jobs) => {
+                    let id = jobs.submit(statement, dataflow);
+                    println!(
+                        "[INFO] Job {id} submitted: SHOW JOBS follows it, STOP JOB '{id}' stops it."
+                    );
+                    Ok(())
+                }
+                Context::Batch => run_job(args, dataflow, false).await,
             }
-            Context::Batch => run_job(args, dataflow, false).await,
-        },
+        }
+    }
+}
+
+/// Prints the warnings of a job's planning on stderr.
+fn warn(dataflow: &rill_engine::Dataflow) {
+    for warning in dataflow.warnings() {
+        eprintln!("warning: {warning}");
     }
 }
 
@@ -212,24 +246,39 @@ async fn run_job(
     let progress = (!interactive && std::io::stderr().is_terminal() && !results_on_terminal)
         .then(|| Progress::start(metrics.clone()));
     let finished = tokio::select! {
-        result = job.wait() => Some(result),
-        _ = tokio::signal::ctrl_c() => None,
+        result = job.wait() => Ok(result),
+        // The shell's Ctrl-C cancels the query; a batch run stops at SIGINT or SIGTERM.
+        _ = tokio::signal::ctrl_c(), if interactive => Err(None),
+        signal = stop::wait(), if !interactive => Err(Some(signal)),
     };
     let result = match finished {
         // A reader that stopped reading (`| head`) ends the query quietly.
-        Some(Err(EngineError::OutputClosed)) => Ok(()),
-        Some(result) => result.map_err(|e| Failure::Run(e.to_string())),
-        None => {
+        Ok(Err(EngineError::OutputClosed)) => Ok(()),
+        Ok(result) => result.map_err(|e| Failure::Run(e.to_string())),
+        Err(signal) => {
             job.cancel();
-            let _ = job.wait().await;
-            Err(Failure::Run("query cancelled".into()))
+            // Sources blocked on a read (standard input) may not notice at once: the
+            // others have stopped, and uncommitted files are gone, by then.
+            let _ = tokio::time::timeout(Duration::from_secs(2), job.wait()).await;
+            Err(match signal {
+                None => Failure::Run("query cancelled".into()),
+                Some(signal) => Failure::Stopped(signal),
+            })
         }
     };
     if let Some(progress) = progress {
         progress.finish();
     }
     report(&metrics);
-    if std::io::stderr().is_terminal() {
+    if let Err(Failure::Stopped(signal)) = &result {
+        eprintln!(
+            "rill: stopped by {} after {} rows in and {} rows out; files not yet committed \
+             were discarded",
+            signal.name(),
+            JobMetrics::get(&metrics.rows_in),
+            JobMetrics::get(&metrics.rows_out),
+        );
+    } else if std::io::stderr().is_terminal() {
         summary(&metrics, started.elapsed());
     }
     result

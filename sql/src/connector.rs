@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use arrow::datatypes::SchemaRef;
 use rill_engine::format::OutputFormat;
 use rill_engine::sink::{BlackholeSink, Destination, Sink, WriterSink};
-use rill_engine::source::FileFormat;
+use rill_engine::source::{FileFormat, RecordFormat};
 
-use crate::duration::duration_millis;
 use crate::error::{SqlError, SqlResult};
+use crate::units::{duration_millis, memory_bytes};
 
 /// A table's connector with its checked options.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,16 +19,12 @@ pub enum Connector {
     /// `'source.monitor-interval'` follows a growing file.
     Filesystem {
         path: PathBuf,
-        format: FileFormat,
-        ignore_parse_errors: bool,
+        records: RecordFormat,
         /// How often to look for more of a growing file, in ms.
         monitor_interval: Option<u64>,
     },
     /// Standard input, CSV or JSON lines, read as rows arrive (`tail -f log | rill -f q.sql`).
-    Stdin {
-        format: FileFormat,
-        ignore_parse_errors: bool,
-    },
+    Stdin { records: RecordFormat },
     /// Writes every change to standard output as `+I[v1, v2]`.
     Print,
     /// Discards rows.
@@ -55,12 +51,14 @@ impl Connector {
                 "format",
                 "csv.ignore-parse-errors",
                 "json.ignore-parse-errors",
+                "source.max-record-size",
                 "source.monitor-interval",
             ],
             "stdin" => &[
                 "format",
                 "csv.ignore-parse-errors",
                 "json.ignore-parse-errors",
+                "source.max-record-size",
             ],
             "print" => &[],
             "blackhole" => &[],
@@ -91,25 +89,20 @@ impl Connector {
                 let path = options
                     .get("path")
                     .ok_or_else(|| SqlError::new("connector 'filesystem' needs option 'path'"))?;
-                let (format, ignore_parse_errors) = file_format(name, options)?;
+                let records = record_format(name, options)?;
                 let monitor_interval = options
                     .get("source.monitor-interval")
                     .map(|v| duration_millis(v).map(|ms| ms.max(1) as u64))
                     .transpose()?;
                 Connector::Filesystem {
                     path: PathBuf::from(path.strip_prefix("file://").unwrap_or(path)),
-                    format,
-                    ignore_parse_errors,
+                    records,
                     monitor_interval,
                 }
             }
-            "stdin" => {
-                let (format, ignore_parse_errors) = file_format(name, options)?;
-                Connector::Stdin {
-                    format,
-                    ignore_parse_errors,
-                }
-            }
+            "stdin" => Connector::Stdin {
+                records: record_format(name, options)?,
+            },
             "print" => Connector::Print,
             _ => Connector::Blackhole,
         })
@@ -135,8 +128,8 @@ impl Connector {
                 )
                 .map_err(|e| SqlError::new(e.to_string()))?,
             ),
-            Connector::Filesystem { path, format, .. } => {
-                let format = match format {
+            Connector::Filesystem { path, records, .. } => {
+                let format = match records.format {
                     FileFormat::Csv => OutputFormat::Csv,
                     FileFormat::Json => OutputFormat::Json,
                 };
@@ -162,11 +155,9 @@ impl Connector {
     }
 }
 
-/// The `'format'` of a file-like connector, and whether malformed rows are skipped.
-fn file_format(
-    connector: &str,
-    options: &BTreeMap<String, String>,
-) -> SqlResult<(FileFormat, bool)> {
+/// How a file-like connector reads records: its `'format'`, whether malformed rows are
+/// skipped, and the longest record it takes.
+fn record_format(connector: &str, options: &BTreeMap<String, String>) -> SqlResult<RecordFormat> {
     let format = match options.get("format").map(String::as_str) {
         Some("csv") => FileFormat::Csv,
         Some("json") => FileFormat::Json,
@@ -185,7 +176,22 @@ fn file_format(
         FileFormat::Csv => "csv.ignore-parse-errors",
         FileFormat::Json => "json.ignore-parse-errors",
     };
-    Ok((format, flag(options, ignore_key)?))
+    let max_record_bytes = match options.get("source.max-record-size") {
+        None => RecordFormat::DEFAULT_MAX_RECORD_BYTES,
+        Some(size) => match memory_bytes(size)? {
+            bytes if bytes > 0 => bytes as u64,
+            _ => {
+                return Err(SqlError::new(
+                    "'source.max-record-size' must be at least 1 byte",
+                ));
+            }
+        },
+    };
+    Ok(RecordFormat {
+        format,
+        ignore_parse_errors: flag(options, ignore_key)?,
+        max_record_bytes,
+    })
 }
 
 fn flag(options: &BTreeMap<String, String>, key: &str) -> SqlResult<bool> {
@@ -223,8 +229,11 @@ mod tests {
             c,
             Connector::Filesystem {
                 path: "/data/t.csv".into(),
-                format: FileFormat::Csv,
-                ignore_parse_errors: true,
+                records: RecordFormat {
+                    format: FileFormat::Csv,
+                    ignore_parse_errors: true,
+                    max_record_bytes: RecordFormat::DEFAULT_MAX_RECORD_BYTES,
+                },
                 monitor_interval: None,
             }
         );

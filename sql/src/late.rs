@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use rill_engine::late::LatePolicy;
 
-use crate::duration::duration_millis;
 use crate::error::{SqlError, SqlResult};
+use crate::units::duration_millis;
 
 /// The option choosing the policy.
 pub const LATE_ROWS: &str = "rill.late-rows";

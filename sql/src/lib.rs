@@ -7,17 +7,18 @@
 
 pub mod catalog;
 pub mod connector;
-pub mod duration;
 pub mod error;
 pub mod flink;
 pub mod functions;
 pub mod late;
 pub mod match_recognize;
+pub mod nesting;
 pub mod parser;
 pub mod plan;
 pub mod script;
 pub mod session;
 pub mod types;
+pub mod units;
 pub mod window;
 
 pub use error::{SqlError, SqlResult};

@@ -12,6 +12,7 @@ use regex::Regex;
 use std::sync::LazyLock;
 
 use crate::error::{Position, SqlError, SqlResult};
+use crate::nesting::{MAX_NESTING, check_nesting, flatten_deep_expressions};
 
 /// The dialect rill parses with.
 pub fn dialect() -> &'static dyn Dialect {
@@ -482,9 +483,14 @@ fn position_of(token: &TokenWithSpan) -> Option<Position> {
 
 /// Parses one statement and insists that nothing follows it.
 fn parse_tokens(tokens: Vec<TokenWithSpan>) -> SqlResult<Statement> {
+    check_nesting(&tokens)?;
     let last = tokens.last().cloned();
-    let mut parser = Parser::new(dialect()).with_tokens_with_locations(tokens);
-    let statement = parser.parse_statement().map_err(|e| {
+    // A level of nesting takes sqlparser a few steps of recursion; the levels themselves are
+    // limited by `check_nesting`, with a clearer message.
+    let mut parser = Parser::new(dialect())
+        .with_recursion_limit(8 * MAX_NESTING)
+        .with_tokens_with_locations(tokens);
+    let mut statement = parser.parse_statement().map_err(|e| {
         // Errors at the end of input carry no location: point just past the last token.
         let end = last.as_ref().map(|t| t.span.end);
         parser_error(e).or_at(end.and_then(|l| Position::at(l, 1)))
@@ -497,6 +503,7 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> SqlResult<Statement> {
         )
         .with_hint("separate statements with ';'"));
     }
+    flatten_deep_expressions(&mut statement)?;
     Ok(statement)
 }
 

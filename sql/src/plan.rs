@@ -57,6 +57,8 @@ pub struct StreamPlanner<'a> {
     late: HashMap<NodeId, LatePolicy>,
     /// The session's late-row policy, for rows of tables without one.
     default_late: LatePolicy,
+    /// Whether a source planned so far never ends (standard input, a followed file).
+    unbounded_input: bool,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -77,7 +79,14 @@ impl<'a> StreamPlanner<'a> {
             rank_limit: None,
             late: HashMap::new(),
             default_late,
+            unbounded_input: false,
         }
+    }
+
+    /// Fails the job when one operator holds more than `bytes` of state.
+    pub fn with_state_limit(mut self, bytes: usize) -> Self {
+        self.dataflow.set_state_limit(bytes);
+        self
     }
 
     /// Plans `plan` (optimised) into a dataflow.
@@ -228,22 +237,17 @@ impl<'a> StreamPlanner<'a> {
     }
 
     fn scan(&mut self, table: &TableDef, projection: Option<Vec<usize>>) -> SqlResult<NodeId> {
-        let (input, format, ignore_parse_errors, follow) = match &table.connector {
+        let (input, records, follow) = match &table.connector {
             Connector::Filesystem {
                 path,
-                format,
-                ignore_parse_errors,
+                records,
                 monitor_interval,
             } => (
                 FileInput::Path(path.clone()),
-                format,
-                ignore_parse_errors,
+                *records,
                 monitor_interval.map(Duration::from_millis),
             ),
-            Connector::Stdin {
-                format,
-                ignore_parse_errors,
-            } => (FileInput::Stdin, format, ignore_parse_errors, None),
+            Connector::Stdin { records } => (FileInput::Stdin, *records, None),
             Connector::Print | Connector::Blackhole => {
                 return Err(SqlError::new(format!(
                     "table '{}' is a sink ('connector' = '{}') and cannot be read",
@@ -266,14 +270,14 @@ impl<'a> StreamPlanner<'a> {
             }
             None => None,
         };
+        self.unbounded_input |= input == FileInput::Stdin || follow.is_some();
         let options = FileSourceOptions {
             input,
             follow,
-            format: *format,
+            records,
             schema: table.schema.clone(),
             projection,
             batch_size: self.batch_size,
-            ignore_parse_errors: *ignore_parse_errors,
         };
         let source = FileSource::new(table.name.clone(), options, watermarks)
             .map_err(|e| SqlError::new(format!("table '{}': {e}", table.name)))?;

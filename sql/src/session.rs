@@ -20,12 +20,16 @@ use crate::match_recognize::{MatchRecognizePlanner, explain_automata};
 use crate::parser::{ParsedStatement, StatementKind};
 use crate::plan::{QueryPlan, StreamPlanner, output_schema};
 use crate::types::LOCAL_TIME_ZONE;
+use crate::units::memory_bytes;
 use crate::window::WindowTvfPlanner;
 use datafusion::execution::SessionState;
 
 /// The Flink SQL client's option for how results are shown: `'table'`, `'tableau'` or
 /// `'changelog'`.
 pub const RESULT_MODE: &str = "sql-client.execution.result-mode";
+
+/// The most state one operator of a job may hold (a memory size, e.g. `'4 gb'`).
+pub const STATE_MAX_SIZE: &str = "rill.state.max-size";
 
 /// Session settings that are not SQL.
 #[derive(Debug, Clone)]
@@ -208,6 +212,9 @@ impl Session {
                     ),
                 );
             }
+            STATE_MAX_SIZE => {
+                memory_bytes(value)?;
+            }
             "parallelism.default" if value.parse::<u32>().is_err() => {
                 return Err(SqlError::new(format!(
                     "'parallelism.default' must be a number, found '{value}'"
@@ -367,6 +374,9 @@ impl Session {
                     logical.display_indent(),
                     dataflow.describe()
                 );
+                for warning in dataflow.warnings() {
+                    text.push_str(&format!("\n\nwarning: {warning}"));
+                }
                 for automaton in explain_automata(&logical, false) {
                     text.push_str("\n\n== MATCH_RECOGNIZE automaton ==\n");
                     text.push_str(&automaton);
@@ -396,12 +406,15 @@ impl Session {
     /// A stream planner with this session's tables and settings.
     fn planner<'s>(&'s self, state: &'s SessionState) -> SqlResult<StreamPlanner<'s>> {
         let late = late_policy(&self.settings)?.unwrap_or_default();
-        Ok(StreamPlanner::new(
-            state,
-            &self.tables,
-            self.options.batch_size,
-            late,
-        ))
+        let planner = StreamPlanner::new(state, &self.tables, self.options.batch_size, late);
+        let limit = match self.settings.get(STATE_MAX_SIZE) {
+            Some(size) => Some(memory_bytes(size)? as usize),
+            None => default_state_limit(),
+        };
+        Ok(match limit {
+            Some(bytes) => planner.with_state_limit(bytes),
+            None => planner,
+        })
     }
 
     async fn logical_plan(&self, statement: Statement) -> SqlResult<LogicalPlan> {
@@ -442,6 +455,20 @@ impl Session {
         query.dataflow.add_sink(sink, query.output);
         Ok(query.dataflow)
     }
+}
+
+/// Half the machine's memory: one operator past it would soon have the machine swapping.
+fn default_state_limit() -> Option<usize> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: usize = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024 / 2)
 }
 
 fn df_statement(statement: Statement) -> datafusion::sql::parser::Statement {

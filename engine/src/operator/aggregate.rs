@@ -168,6 +168,11 @@ impl KeyTable {
         self.len() == 0
     }
 
+    /// The memory the keys take.
+    pub fn size(&self) -> usize {
+        self.values.as_ref().map_or(0, |v| v.size())
+    }
+
     /// Every key's columns, in number order; the table starts over empty. (A new DataFusion
     /// table: some kinds cannot take keys again after emitting all of them.)
     pub fn take(&mut self) -> Result<Vec<ArrayRef>> {
@@ -219,6 +224,11 @@ impl Groups {
     /// Whether there are no groups.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// The memory of the keys and accumulators.
+    pub fn size(&self) -> usize {
+        self.keys.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
     }
 
     /// Every group's keys and then its aggregates, in order of the groups' first rows. The

@@ -142,6 +142,16 @@ impl Operator for GroupAggregate {
         "GroupAggregate"
     }
 
+    fn state_bytes(&self) -> usize {
+        // Groups are alike: the first one's size stands for every one's.
+        let per_group = self.groups.first().map_or(0, |g| {
+            size_of::<Group>()
+                + g.key.iter().map(ScalarValue::size).sum::<usize>()
+                + g.accumulators.iter().map(|a| a.size()).sum::<usize>()
+        });
+        self.keys.size() + self.groups.len() * per_group
+    }
+
     fn on_batch(
         &mut self,
         _input: usize,

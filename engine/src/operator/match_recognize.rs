@@ -29,7 +29,7 @@ use self::output::{Emit, Gather, emit_rows};
 use self::rows::{MatchRows, PartitionRows, RowRef, RowStore};
 use super::aggregate::KeyTable;
 use super::timed::{Timed, split_late};
-use super::{Operator, SortKey};
+use super::{Operator, SortKey, batches_bytes};
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
@@ -518,6 +518,16 @@ impl Timed for MatchRecognize {
 impl Operator for MatchRecognize {
     fn name(&self) -> &str {
         "MatchRecognize"
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.store.size()
+            + batches_bytes(&self.pending)
+            + self
+                .partitions
+                .iter()
+                .map(|p| p.matching.size() + p.rows.size())
+                .sum::<usize>()
     }
 
     fn on_batch(

@@ -18,9 +18,9 @@ use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::window::WindowExpr;
 
-use super::Operator;
 use super::aggregate::cast_to;
 use super::timed::{Timed, split_late};
+use super::{Operator, batches_bytes};
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
@@ -259,6 +259,11 @@ impl Timed for OverAggregate {
 impl Operator for OverAggregate {
     fn name(&self) -> &str {
         "OverAggregate"
+    }
+
+    fn state_bytes(&self) -> usize {
+        batches_bytes(self.pending.iter().chain(self.history.values()))
+            + self.history.keys().map(Vec::len).sum::<usize>()
     }
 
     fn on_batch(

@@ -247,6 +247,13 @@ impl Operator for SessionAggregate {
         "SessionAggregate"
     }
 
+    fn state_bytes(&self) -> usize {
+        // One accumulator slot and one union-find entry per session.
+        self.keys.size()
+            + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
+            + self.parent.len() * (size_of::<Session>() + size_of::<u32>())
+    }
+
     fn on_batch(
         &mut self,
         _input: usize,

@@ -13,9 +13,9 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 
-use super::Operator;
 use super::aggregate::{GroupBy, Groups, WindowOutput, cast_to};
 use super::timed::{Timed, rows_by_window};
+use super::{Operator, batches_bytes};
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::late::{LatePolicy, LateRows};
 use crate::time::{NO_WATERMARK, Watermark};
@@ -266,6 +266,13 @@ impl Timed for WindowAggregate {
 impl Operator for WindowAggregate {
     fn name(&self) -> &str {
         "WindowAggregate"
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.windows
+            .values()
+            .map(|w| w.groups.size() + batches_bytes(&w.emitted))
+            .sum()
     }
 
     fn on_batch(

@@ -14,9 +14,9 @@ use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::Operator;
 use super::aggregate::cast_to;
 use super::timed::{Timed, rows_by_window};
+use super::{Operator, batches_bytes};
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark};
@@ -199,6 +199,10 @@ impl Timed for WindowRank {
 impl Operator for WindowRank {
     fn name(&self) -> &str {
         "WindowRank"
+    }
+
+    fn state_bytes(&self) -> usize {
+        batches_bytes(self.windows.values().flat_map(|w| &w.batches))
     }
 
     fn on_batch(

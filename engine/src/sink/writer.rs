@@ -1,13 +1,13 @@
 //! A sink that writes rows as text (CSV, JSON lines, table, changelog) to standard output or
 //! to a file: query results, the `print` connector and the `filesystem` connector.
 
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 
 use arrow::datatypes::SchemaRef;
-use tempfile::NamedTempFile;
 
 use super::Sink;
+use super::file_target::FileTarget;
 use crate::batch::ChangeBatch;
 use crate::format::{OutputFormat, RowWriter, materialize, sort_rows};
 use crate::{EngineError, Result};
@@ -16,23 +16,29 @@ use crate::{EngineError, Result};
 pub enum Destination {
     /// Any stream (standard output), written as rows arrive.
     Stream(Box<dyn Write + Send>),
-    /// A file, written to a temporary file beside it and renamed into place at the end.
+    /// A path: a regular file is written to a temporary file beside it and renamed into
+    /// place at the end; a device, FIFO or socket is written in place (see [`FileTarget`]).
     File(PathBuf),
 }
 
 enum Target {
     Stream(Box<dyn Write + Send>),
-    File {
-        path: PathBuf,
-        temp: BufWriter<NamedTempFile>,
-    },
+    File { path: PathBuf, file: FileTarget },
 }
 
 impl Target {
-    fn writer(&mut self) -> &mut dyn Write {
+    fn writer(&mut self) -> std::io::Result<&mut dyn Write> {
         match self {
-            Target::Stream(w) => w,
-            Target::File { temp, .. } => temp,
+            Target::Stream(w) => Ok(w),
+            Target::File { file, .. } => file.writer(),
+        }
+    }
+
+    /// Whether a reader sees rows as they are written, so each batch is flushed.
+    fn live(&self) -> bool {
+        match self {
+            Target::Stream(_) => true,
+            Target::File { file, .. } => file.in_place(),
         }
     }
 }
@@ -64,20 +70,10 @@ impl WriterSink {
         let name = name.into();
         let target = match destination {
             Destination::Stream(w) => Target::Stream(w),
-            Destination::File(path) => {
-                let dir = match path.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                    _ => PathBuf::from("."),
-                };
-                let temp = tempfile::Builder::new()
-                    .prefix(".rill-")
-                    .tempfile_in(&dir)
-                    .map_err(|source| EngineError::Io { path: dir, source })?;
-                Target::File {
-                    path,
-                    temp: BufWriter::with_capacity(1 << 16, temp),
-                }
-            }
+            Destination::File(path) => match FileTarget::open(&path) {
+                Ok(file) => Target::File { path, file },
+                Err(source) => return Err(EngineError::Io { path, source }),
+            },
         };
         Ok(WriterSink {
             name,
@@ -104,7 +100,7 @@ impl WriterSink {
     }
 
     fn io_error(&self, e: std::io::Error) -> EngineError {
-        if e.kind() == std::io::ErrorKind::BrokenPipe && matches!(self.target, Target::Stream(_)) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe && self.target.live() {
             return EngineError::OutputClosed;
         }
         let name = match &self.target {
@@ -118,14 +114,15 @@ impl WriterSink {
     }
 
     fn write(&mut self, batch: &ChangeBatch) -> std::io::Result<()> {
-        let out = self.target.writer();
+        let live = self.target.live();
+        let out = self.target.writer()?;
         if !self.started {
             self.started = true;
             self.writer.begin(out, Some(batch))?;
         }
         self.writer.write_batch(out, batch)?;
-        if matches!(self.target, Target::Stream(_)) {
-            self.target.writer().flush()?;
+        if live {
+            out.flush()?;
         }
         Ok(())
     }
@@ -168,7 +165,7 @@ impl Sink for WriterSink {
         }
         let rows = self.rows;
         let result = (|| {
-            let out = self.target.writer();
+            let out = self.target.writer()?;
             if !self.started {
                 self.writer.begin(out, None)?;
             }
@@ -176,17 +173,10 @@ impl Sink for WriterSink {
         })();
         result.map_err(|e| self.io_error(e))?;
         let target = std::mem::replace(&mut self.target, Target::Stream(Box::new(std::io::sink())));
-        if let Target::File { path, temp } = target {
-            commit(&path, temp).map_err(|e| self.io_error(e))?;
+        if let Target::File { path, file } = target {
+            file.commit()
+                .map_err(|source| EngineError::Io { path, source })?;
         }
         Ok(())
     }
-}
-
-/// Moves the finished temporary file to `path`.
-fn commit(path: &Path, temp: BufWriter<NamedTempFile>) -> std::io::Result<()> {
-    let temp = temp.into_inner().map_err(|e| e.into_error())?;
-    temp.as_file().sync_data()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::decode::{Decoder, FileFormat, decode_line};
+use super::decode::{Decoder, FileFormat, RecordFormat, decode_line};
 use crate::metrics::JobMetrics;
 use crate::{EngineError, Result};
 
@@ -25,26 +25,49 @@ const CHUNK_BYTES: usize = 1 << 20;
 /// What decoding needs to know about the file.
 #[derive(Debug, Clone)]
 pub(crate) struct ChunkFormat {
-    pub format: FileFormat,
+    pub records: RecordFormat,
     pub schema: SchemaRef,
     pub batch_size: usize,
-    pub ignore_parse_errors: bool,
 }
 
-/// Whole records of a file and the line number of the first.
+/// Whole records of a file and the line number of the first; or, in their place, one record
+/// longer than the maximum, of which only the length was kept.
 struct Chunk {
     seq: u64,
     bytes: Vec<u8>,
     first_line: u64,
+    /// The length of the oversize record at `first_line` (`bytes` is then empty).
+    oversize: Option<u64>,
+}
+
+impl Chunk {
+    /// The bytes of the input it stands for.
+    fn input_bytes(&self) -> u64 {
+        self.bytes.len() as u64 + self.oversize.unwrap_or(0)
+    }
+}
+
+/// A record longer than the maximum, being skipped.
+#[derive(Debug, Default)]
+struct Oversize {
+    /// Bytes skipped so far.
+    bytes: u64,
+    /// Line ends skipped so far (CSV fields may hold quoted ones).
+    lines: u64,
+    /// Quotes skipped so far.
+    quotes: usize,
 }
 
 /// Cuts a file into chunks that end on record boundaries: a line end outside quotes (CSV
-/// fields may hold quoted line ends; JSON lines escape them).
+/// fields may hold quoted line ends; JSON lines escape them). A record longer than the
+/// maximum is passed over as it is read, so memory holds at most the maximum and a read.
 struct Splitter<R> {
     input: R,
     format: FileFormat,
+    max_record: u64,
     reading: Reading,
     carry: Vec<u8>,
+    skipping: Option<Oversize>,
     next_line: u64,
     seq: u64,
     eof: bool,
@@ -61,12 +84,14 @@ pub(crate) struct Reading {
 }
 
 impl<R: Read> Splitter<R> {
-    fn new(input: R, format: FileFormat, reading: Reading) -> Self {
+    fn new(input: R, records: RecordFormat, reading: Reading) -> Self {
         Splitter {
             input,
-            format,
+            format: records.format,
+            max_record: records.max_record_bytes,
             reading,
             carry: Vec::new(),
+            skipping: None,
             next_line: 1,
             seq: 0,
             eof: false,
@@ -93,16 +118,44 @@ impl<R: Read> Splitter<R> {
         }
     }
 
+    /// Where the first record of `buf` ends (past its line end), given `quotes` quotes of it
+    /// before `buf`; or, when it does not end in `buf`, the quotes of it counted so far.
+    fn first_end(&self, buf: &[u8], mut quotes: usize) -> Result<usize, usize> {
+        let mut from = 0;
+        for line_end in memchr::memchr_iter(b'\n', buf) {
+            if self.format == FileFormat::Csv {
+                quotes += memchr::memchr_iter(b'"', &buf[from..line_end]).count();
+                from = line_end;
+            }
+            if quotes.is_multiple_of(2) {
+                return Ok(line_end + 1);
+            }
+        }
+        if self.format == FileFormat::Csv {
+            quotes += memchr::memchr_iter(b'"', &buf[from..]).count();
+        }
+        Err(quotes)
+    }
+
     fn next(&mut self) -> std::io::Result<Option<Chunk>> {
         loop {
-            if (self.reading.eager || self.carry.len() >= CHUNK_BYTES)
+            if self.skipping.is_some() {
+                if let Some(chunk) = self.skip() {
+                    return Ok(Some(chunk));
+                }
+            } else if self.carry.len() as u64 > self.max_record {
+                // Only here can a record be too long: hand on the records before it, or
+                // start skipping it.
+                if let Some(chunk) = self.split_long() {
+                    return Ok(Some(chunk));
+                }
+            } else if (self.reading.eager || self.carry.len() >= CHUNK_BYTES)
                 && let Some(end) = self.cut(&self.carry)
             {
                 let rest = self.carry.split_off(end);
                 let bytes = std::mem::replace(&mut self.carry, rest);
                 return Ok(Some(self.chunk(bytes)));
-            }
-            if self.eof {
+            } else if self.eof {
                 if self.carry.is_empty() {
                     return Ok(None);
                 }
@@ -129,14 +182,89 @@ impl<R: Read> Splitter<R> {
         }
     }
 
+    /// With more than the maximum in `carry`: the whole records before a too long one as a
+    /// chunk, or the too long one as an oversize chunk once it ends (or, when it does not end
+    /// in `carry`, nothing: it is then being skipped).
+    fn split_long(&mut self) -> Option<Chunk> {
+        let mut end = 0;
+        let long = loop {
+            match self.first_end(&self.carry[end..], 0) {
+                Ok(len) if (len - 1) as u64 <= self.max_record => end += len,
+                Ok(len) => break Some(len),
+                Err(quotes) => {
+                    if ((self.carry.len() - end) as u64) <= self.max_record {
+                        break None;
+                    }
+                    if end == 0 {
+                        self.skipping = Some(Oversize {
+                            bytes: self.carry.len() as u64,
+                            lines: memchr::memchr_iter(b'\n', &self.carry).count() as u64,
+                            quotes,
+                        });
+                        self.carry.clear();
+                        return None;
+                    }
+                    break None;
+                }
+            }
+        };
+        if end > 0 {
+            let rest = self.carry.split_off(end);
+            let bytes = std::mem::replace(&mut self.carry, rest);
+            return Some(self.chunk(bytes));
+        }
+        // The first record is whole but too long.
+        let len = long.expect("a too long record");
+        let lines = memchr::memchr_iter(b'\n', &self.carry[..len]).count() as u64;
+        self.carry.drain(..len);
+        Some(self.oversize_chunk((len - 1) as u64, lines))
+    }
+
+    /// Skips the rest of a too long record in `carry`; its chunk once it ends.
+    fn skip(&mut self) -> Option<Chunk> {
+        let quotes = self.skipping.as_ref().map_or(0, |s| s.quotes);
+        match self.first_end(&self.carry, quotes) {
+            Ok(len) => {
+                let lines = memchr::memchr_iter(b'\n', &self.carry[..len]).count() as u64;
+                let skipping = self.skipping.take().expect("skipping");
+                self.carry.drain(..len);
+                Some(self.oversize_chunk(skipping.bytes + len as u64 - 1, skipping.lines + lines))
+            }
+            Err(quotes) => {
+                let skipping = self.skipping.as_mut().expect("skipping");
+                skipping.bytes += self.carry.len() as u64;
+                skipping.lines += memchr::memchr_iter(b'\n', &self.carry).count() as u64;
+                skipping.quotes = quotes;
+                self.carry.clear();
+                // A last record without a line end ends with the input.
+                if self.eof {
+                    let skipping = self.skipping.take().expect("skipping");
+                    return Some(self.oversize_chunk(skipping.bytes, skipping.lines + 1));
+                }
+                None
+            }
+        }
+    }
+
     fn chunk(&mut self, bytes: Vec<u8>) -> Chunk {
+        let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+        self.numbered(bytes, None, lines)
+    }
+
+    /// A record of `len` bytes spanning `lines` lines, skipped for being too long.
+    fn oversize_chunk(&mut self, len: u64, lines: u64) -> Chunk {
+        self.numbered(Vec::new(), Some(len), lines)
+    }
+
+    fn numbered(&mut self, bytes: Vec<u8>, oversize: Option<u64>, lines: u64) -> Chunk {
         let chunk = Chunk {
             seq: self.seq,
             first_line: self.next_line,
             bytes,
+            oversize,
         };
         self.seq += 1;
-        self.next_line += memchr::memchr_iter(b'\n', &chunk.bytes).count() as u64;
+        self.next_line += lines;
         chunk
     }
 }
@@ -185,7 +313,7 @@ pub(crate) fn read_parallel(
                         )))
                     });
                     if done_tx
-                        .send((chunk.seq, chunk.bytes.len(), batches))
+                        .send((chunk.seq, chunk.input_bytes(), batches))
                         .is_err()
                     {
                         break;
@@ -194,7 +322,7 @@ pub(crate) fn read_parallel(
             });
         }
         drop(done_tx);
-        let mut splitter = Splitter::new(input, format.format, reading);
+        let mut splitter = Splitter::new(input, format.records, reading);
         let result = pump(
             &mut splitter,
             path,
@@ -211,7 +339,7 @@ pub(crate) fn read_parallel(
 }
 
 /// A decoded chunk: its sequence number, its size in bytes and its batches.
-type Decoded = (u64, usize, Result<Vec<RecordBatch>>);
+type Decoded = (u64, u64, Result<Vec<RecordBatch>>);
 
 /// Feeds chunks to the workers and emits their batches in order, counting the bytes done.
 fn pump(
@@ -234,7 +362,7 @@ fn pump(
         2 * workers as u64
     };
     let (mut sent, mut emitted) = (0u64, 0u64);
-    let mut ready: BTreeMap<u64, (usize, Result<Vec<RecordBatch>>)> = BTreeMap::new();
+    let mut ready: BTreeMap<u64, (u64, Result<Vec<RecordBatch>>)> = BTreeMap::new();
     let mut more = true;
     loop {
         // Keep every worker busy and one chunk queued each, no more.
@@ -259,7 +387,7 @@ fn pump(
                     return Ok(false);
                 }
             }
-            JobMetrics::add(&metrics.bytes_read, bytes as u64);
+            JobMetrics::add(&metrics.bytes_read, bytes);
         }
     }
 }
@@ -276,7 +404,22 @@ fn decode_chunk(
     format: &ChunkFormat,
     metrics: &JobMetrics,
 ) -> Result<Vec<RecordBatch>> {
-    let new_decoder = || Decoder::new(format.format, format.schema.clone(), format.batch_size);
+    if let Some(len) = chunk.oversize {
+        let reason = format!(
+            "record of {len} bytes is longer than the maximum of {} bytes \
+             (the table's 'source.max-record-size')",
+            format.records.max_record_bytes
+        );
+        malformed(path, chunk.first_line, reason, format, metrics)?;
+        return Ok(Vec::new());
+    }
+    let new_decoder = || {
+        Decoder::new(
+            format.records.format,
+            format.schema.clone(),
+            format.batch_size,
+        )
+    };
     let mut decoder = new_decoder()?;
     let bytes = &chunk.bytes;
     let mut batches = Vec::new();
@@ -317,22 +460,31 @@ fn recover(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match decode_line(format.format, &format.schema, line) {
+        match decode_line(format.records.format, &format.schema, line) {
             Ok(batch) => good.extend(batch),
-            Err(reason) => {
-                let line_no = first_line + i as u64;
-                if !format.ignore_parse_errors {
-                    return Err(EngineError::MalformedRow {
-                        path: path.to_path_buf(),
-                        line: line_no,
-                        reason,
-                    });
-                }
-                metrics.record_malformed(format!("{}:{line_no}: {reason}", path.display()));
-            }
+            Err(reason) => malformed(path, first_line + i as u64, reason, format, metrics)?,
         }
     }
     Ok(Some(arrow::compute::concat_batches(&format.schema, &good)?))
+}
+
+/// A malformed record at `line`: fails the job, or is counted and skipped.
+fn malformed(
+    path: &Path,
+    line: u64,
+    reason: String,
+    format: &ChunkFormat,
+    metrics: &JobMetrics,
+) -> Result<()> {
+    if !format.records.ignore_parse_errors {
+        return Err(EngineError::MalformedRow {
+            path: path.to_path_buf(),
+            line,
+            reason,
+        });
+    }
+    metrics.record_malformed(format!("{}:{line}: {reason}", path.display()));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -340,12 +492,107 @@ mod tests {
     use super::*;
 
     fn chunks(text: &str, format: FileFormat) -> Vec<(String, u64)> {
-        let mut splitter = Splitter::new(text.as_bytes(), format, Reading::default());
+        split(text, RecordFormat::new(format))
+            .into_iter()
+            .map(|(bytes, line, oversize)| {
+                assert_eq!(oversize, None);
+                (bytes, line)
+            })
+            .collect()
+    }
+
+    /// Each chunk: its text, first line and, for a too long record, its length.
+    fn split(text: &str, records: RecordFormat) -> Vec<(String, u64, Option<u64>)> {
+        let mut splitter = Splitter::new(text.as_bytes(), records, Reading::default());
         let mut out = Vec::new();
         while let Some(c) = splitter.next().unwrap() {
-            out.push((String::from_utf8(c.bytes).unwrap(), c.first_line));
+            out.push((
+                String::from_utf8(c.bytes).unwrap(),
+                c.first_line,
+                c.oversize,
+            ));
         }
         out
+    }
+
+    fn at_most(format: FileFormat, max_record_bytes: u64) -> RecordFormat {
+        RecordFormat {
+            max_record_bytes,
+            ..RecordFormat::new(format)
+        }
+    }
+
+    #[test]
+    fn too_long_records_are_passed_over_with_their_line_and_length() {
+        // Short records around long ones, in one read.
+        let text = "a,1\nbbbbbbbbbb,2\nc,3\nd,\"quoted\nline end that is long\"\ne,5";
+        assert_eq!(
+            split(text, at_most(FileFormat::Csv, 8)),
+            vec![
+                ("a,1\n".into(), 1, None),
+                (String::new(), 2, Some(12)),
+                ("c,3\n".into(), 3, None),
+                (String::new(), 4, Some(32)),
+                ("e,5\n".into(), 6, None),
+            ]
+        );
+        // A record exactly at the maximum is kept; JSON lines end at every line end.
+        assert_eq!(
+            split("{\"a\":1}\n{\"a\":12}\n", at_most(FileFormat::Json, 7)),
+            vec![("{\"a\":1}\n".into(), 1, None), (String::new(), 2, Some(8))]
+        );
+        // A record longer than several reads, with and without a line end at the end.
+        let long = "x".repeat(3 * CHUNK_BYTES + 5);
+        for tail in ["\nlast,1\n", ""] {
+            let text = format!("first,1\n{long}\"q\n\"{tail}");
+            let all = split(&text, at_most(FileFormat::Csv, CHUNK_BYTES as u64));
+            let mut expected = vec![
+                ("first,1\n".into(), 1, None),
+                (String::new(), 2, Some(long.len() as u64 + 4)),
+            ];
+            if !tail.is_empty() {
+                expected.push(("last,1\n".into(), 4, None));
+            }
+            assert_eq!(all, expected);
+        }
+    }
+
+    #[test]
+    fn a_too_long_record_is_reported_or_skipped() {
+        let long = "9".repeat(2 * CHUNK_BYTES);
+        let text = format!("1,\"a\"\n{long},\"b\"\n3,\"c\"\n");
+        let mut format = csv(false);
+        format.records.max_record_bytes = CHUNK_BYTES as u64;
+        let metrics = Arc::new(JobMetrics::default());
+        let read = |format: &ChunkFormat, seen: &mut Vec<i64>| {
+            read_parallel(
+                text.as_bytes(),
+                Reading::default(),
+                Path::new("t.csv"),
+                format,
+                &metrics,
+                |batch| {
+                    let n = batch.column(0).as_any();
+                    let n = n.downcast_ref::<arrow::array::Int64Array>().unwrap();
+                    seen.extend(n.values().iter().copied());
+                    Ok(true)
+                },
+            )
+        };
+        let err = read(&format, &mut Vec::new()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "t.csv:2: malformed row: record of {} bytes is longer than the maximum of \
+                 1048576 bytes (the table's 'source.max-record-size')",
+                long.len() + 4
+            )
+        );
+        format.records.ignore_parse_errors = true;
+        let mut seen = Vec::new();
+        read(&format, &mut seen).unwrap();
+        assert_eq!(seen, vec![1, 3]);
+        assert_eq!(JobMetrics::get(&metrics.malformed_rows), 1);
     }
 
     #[test]
@@ -374,13 +621,15 @@ mod tests {
 
     fn csv(ignore_parse_errors: bool) -> ChunkFormat {
         ChunkFormat {
-            format: FileFormat::Csv,
+            records: RecordFormat {
+                ignore_parse_errors,
+                ..RecordFormat::new(FileFormat::Csv)
+            },
             schema: Arc::new(arrow::datatypes::Schema::new(vec![
                 arrow::datatypes::Field::new("n", arrow::datatypes::DataType::Int64, true),
                 arrow::datatypes::Field::new("s", arrow::datatypes::DataType::Utf8, true),
             ])),
             batch_size: 1000,
-            ignore_parse_errors,
         }
     }
 

@@ -22,6 +22,31 @@ pub enum FileFormat {
     Json,
 }
 
+/// How a table's records are read (its format options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordFormat {
+    pub format: FileFormat,
+    /// Skip (and count) malformed records instead of failing the job.
+    pub ignore_parse_errors: bool,
+    /// The longest record accepted, in bytes, without its line end: a longer one is
+    /// malformed, and is skipped over without ever being held in memory whole.
+    pub max_record_bytes: u64,
+}
+
+impl RecordFormat {
+    /// The default longest record: far beyond any sane event, far below a machine's memory.
+    pub const DEFAULT_MAX_RECORD_BYTES: u64 = 16 << 20;
+
+    /// `format` with the default options.
+    pub fn new(format: FileFormat) -> Self {
+        RecordFormat {
+            format,
+            ignore_parse_errors: false,
+            max_record_bytes: Self::DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+}
+
 /// A push decoder of one format: bytes in, batches of up to `batch_size` rows out.
 // One per file being read; its size does not matter.
 #[allow(clippy::large_enum_variant)]

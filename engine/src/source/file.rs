@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use super::chunks::{ChunkFormat, Reading, read_parallel};
-use super::decode::FileFormat;
+use super::decode::RecordFormat;
 use super::{Source, SourceContext, WatermarkAssigner};
 use crate::batch::{ChangeBatch, Message};
 use crate::metrics::JobMetrics;
@@ -33,16 +33,14 @@ pub struct FileSourceOptions {
     /// Follow a file as it grows, looking for more every interval (Flink's
     /// `'source.monitor-interval'`): the source then never ends.
     pub follow: Option<Duration>,
-    /// The format of the files.
-    pub format: FileFormat,
+    /// The format of the files and how malformed records are handled.
+    pub records: RecordFormat,
     /// The table's columns, as stored in the files.
     pub schema: SchemaRef,
     /// Which columns the query uses (all when `None`).
     pub projection: Option<Vec<usize>>,
     /// Rows per batch.
     pub batch_size: usize,
-    /// Skip (and count) malformed rows instead of failing the job.
-    pub ignore_parse_errors: bool,
 }
 
 /// A source over files (bounded unless it follows one) or standard input.
@@ -106,10 +104,9 @@ impl FileSource {
 
     fn chunk_format(&self) -> ChunkFormat {
         ChunkFormat {
-            format: self.options.format,
+            records: self.options.records,
             schema: self.options.schema.clone(),
             batch_size: self.options.batch_size,
-            ignore_parse_errors: self.options.ignore_parse_errors,
         }
     }
 

@@ -105,6 +105,13 @@ impl StreamPlanner<'_> {
             )));
         }
         let operator = GroupAggregate::new(group_by, output_schema(&aggregate.schema), retracting)?;
+        if self.unbounded_input {
+            self.dataflow.warn(
+                "GROUP BY without a window keeps state for every key it has seen, and this \
+                 query's input never ends: its memory grows with the number of distinct keys \
+                 (window the aggregation, or set 'rill.state.max-size' to stop the job first)",
+            );
+        }
         let node = self.add(Box::new(operator), input);
         self.updating.insert(node);
         Ok(node)

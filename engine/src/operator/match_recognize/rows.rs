@@ -39,6 +39,22 @@ pub struct RowStore {
 }
 
 impl RowStore {
+    /// The memory of the kept batches and what was evaluated on them.
+    pub fn size(&self) -> usize {
+        self.batches
+            .iter()
+            .flatten()
+            .map(|s| {
+                s.batch.get_array_memory_size()
+                    + s.symbols.len() * size_of::<u64>()
+                    + s.arguments
+                        .iter()
+                        .map(|a| a.get_array_memory_size())
+                        .sum::<usize>()
+            })
+            .sum()
+    }
+
     /// Keeps `batch`, every row of which some partition will refer to; returns its number.
     pub fn push(
         &mut self,
@@ -106,6 +122,11 @@ pub struct PartitionRows {
 }
 
 impl PartitionRows {
+    /// The memory of the row references.
+    pub fn size(&self) -> usize {
+        self.rows.len() * size_of::<RowRef>()
+    }
+
     pub fn push(&mut self, row: RowRef) {
         self.rows.push_back(row);
     }

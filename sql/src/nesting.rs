@@ -1,0 +1,233 @@
+//! Deep SQL, made plannable or refused with a clear error. Parsers and planners walk
+//! statements by recursion, and DataFusion types a chain of operators in time quadratic in
+//! its length, so:
+//!
+//! * parentheses and `CASE` nested deeper than [`MAX_NESTING`] are refused before parsing,
+//!   pointing at the level too many (sqlparser's own limit reports some of them as other
+//!   errors);
+//! * a chain of `AND` or `OR` (a long generated filter) is rebalanced into a tree of
+//!   logarithmic depth, which changes no result (both are associative in SQL's
+//!   three-valued logic);
+//! * any other expression deeper than [`MAX_DEPTH`] (`a + a + ... + a`) is refused.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Spanned, Statement, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
+
+use crate::error::{Position, SqlError, SqlResult};
+
+/// The most levels of parentheses and `CASE` a statement may nest.
+pub const MAX_NESTING: usize = 256;
+
+/// The deepest expression planned (operators applied to operators' results).
+pub const MAX_DEPTH: usize = 1000;
+
+/// Refuses `tokens` that nest parentheses or `CASE` deeper than [`MAX_NESTING`].
+pub fn check_nesting(tokens: &[TokenWithSpan]) -> SqlResult<()> {
+    let mut depth = 0usize;
+    for token in tokens {
+        match &token.token {
+            Token::LParen => depth += 1,
+            Token::Word(w) if w.keyword == Keyword::CASE => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            Token::Word(w) if w.keyword == Keyword::END => depth = depth.saturating_sub(1),
+            _ => continue,
+        }
+        if depth > MAX_NESTING {
+            return Err(SqlError::at(
+                format!(
+                    "the statement is nested too deeply: more than {MAX_NESTING} levels of \
+                     parentheses, subqueries or CASE"
+                ),
+                Position::spanning(token.span.start, token.span.end),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Rebalances `AND`/`OR` chains and refuses expressions deeper than [`MAX_DEPTH`].
+pub fn flatten_deep_expressions(statement: &mut Statement) -> SqlResult<()> {
+    let mut visitor = Depth {
+        depth: 0,
+        too_deep: None,
+    };
+    let _ = statement.visit(&mut visitor);
+    match visitor.too_deep {
+        None => Ok(()),
+        Some(position) => Err(SqlError::at(
+            format!(
+                "the expression is too deep: more than {MAX_DEPTH} operators applied to each \
+                 other's results"
+            ),
+            position,
+        )
+        .with_hint("a long list of alternatives reads better as `x IN (a, b, ...)`")),
+    }
+}
+
+struct Depth {
+    depth: usize,
+    too_deep: Option<Option<Position>>,
+}
+
+impl VisitorMut for Depth {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        rebalance(expr);
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let span = expr.span();
+            self.too_deep = Some(Position::spanning(span.start, span.start));
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, _expr: &mut Expr) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+}
+
+/// Turns a chain of one associative operator (`AND`, `OR`) into a balanced tree of the same
+/// operands in the same order.
+fn rebalance(expr: &mut Expr) {
+    let Expr::BinaryOp { op, .. } = expr else {
+        return;
+    };
+    if !matches!(op, BinaryOperator::And | BinaryOperator::Or) {
+        return;
+    }
+    let op = op.clone();
+    let mut operands = Vec::new();
+    // Without recursion: the chain may be far deeper than the stack allows.
+    let mut pending = vec![std::mem::replace(
+        expr,
+        Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+    )];
+    while let Some(next) = pending.pop() {
+        match next {
+            Expr::BinaryOp { left, op: o, right } if o == op => {
+                pending.push(*right);
+                pending.push(*left);
+            }
+            other => operands.push(other),
+        }
+    }
+    if operands.len() < 4 {
+        *expr = chain(operands, &op);
+        return;
+    }
+    *expr = balanced(operands, &op);
+}
+
+/// `a op b op c ...` as sqlparser builds it (left-deep), for short chains.
+fn chain(operands: Vec<Expr>, op: &BinaryOperator) -> Expr {
+    let mut operands = operands.into_iter();
+    let first = operands.next().expect("a chain has operands");
+    operands.fold(first, |left, right| Expr::BinaryOp {
+        left: Box::new(left),
+        op: op.clone(),
+        right: Box::new(right),
+    })
+}
+
+/// A tree of depth log2(n) over `operands`, in order.
+fn balanced(mut operands: Vec<Expr>, op: &BinaryOperator) -> Expr {
+    if operands.len() == 1 {
+        return operands.pop().expect("one operand");
+    }
+    let right = operands.split_off(operands.len() / 2);
+    Expr::BinaryOp {
+        left: Box::new(balanced(operands, op)),
+        op: op.clone(),
+        right: Box::new(balanced(right, op)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::parse_script;
+
+    fn depth(expr: &Expr) -> usize {
+        match expr {
+            Expr::BinaryOp { left, right, .. } => 1 + depth(left).max(depth(right)),
+            _ => 0,
+        }
+    }
+
+    /// The `WHERE` condition of a parsed `SELECT`.
+    fn condition(sql: &str) -> Expr {
+        use datafusion::sql::sqlparser::ast::SetExpr;
+        let statement = parse_script(sql).unwrap().remove(0);
+        let crate::parser::StatementKind::Sql(statement) = statement.kind else {
+            panic!("a query")
+        };
+        let Statement::Query(query) = *statement else {
+            panic!("a query")
+        };
+        let SetExpr::Select(select) = *query.body else {
+            panic!("a SELECT")
+        };
+        select.selection.expect("a WHERE clause")
+    }
+
+    #[test]
+    fn and_or_chains_are_balanced_in_order() {
+        let terms: Vec<String> = (0..1000).map(|i| format!("x = {i}")).collect();
+        let sql = format!("SELECT * FROM t WHERE {}", terms.join(" AND "));
+        let expr = condition(&sql);
+        assert_eq!(depth(&expr), 11);
+        // The same operands in the same order (sqlparser prints no parentheses of its own).
+        assert_eq!(expr.to_string(), terms.join(" AND "));
+        // A mixed chain keeps its grouping: AND binds tighter than OR.
+        let expr = condition("SELECT * FROM t WHERE a OR b AND c OR d OR e OR f");
+        let Expr::BinaryOp { left, op, right } = &expr else {
+            panic!("{expr:?}")
+        };
+        assert_eq!(*op, BinaryOperator::Or);
+        assert_eq!(
+            (left.to_string(), right.to_string()),
+            ("a OR b AND c".into(), "d OR e OR f".into())
+        );
+    }
+
+    #[test]
+    fn too_deep_is_refused_at_the_spot() {
+        let sql = format!("SELECT {}", vec!["x"; MAX_DEPTH + 2].join(" + "));
+        let e = parse_script(&sql).unwrap_err();
+        assert!(
+            e.message.starts_with("the expression is too deep"),
+            "{}",
+            e.message
+        );
+        let sql = format!(
+            "SELECT {}1{}",
+            "(".repeat(MAX_NESTING + 1),
+            ")".repeat(MAX_NESTING + 1)
+        );
+        let e = parse_script(&sql).unwrap_err();
+        assert!(
+            e.message.starts_with("the statement is nested too deeply"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.position.map(|p| p.column), Some(8 + MAX_NESTING as u64));
+        // Within the limits, both parse.
+        let sql = format!("SELECT {}", vec!["x"; MAX_DEPTH / 2].join(" + "));
+        assert!(parse_script(&sql).is_ok());
+        let sql = format!(
+            "SELECT {}1{}",
+            "(".repeat(MAX_NESTING),
+            ")".repeat(MAX_NESTING)
+        );
+        assert!(parse_script(&sql).is_ok());
+    }
+}
