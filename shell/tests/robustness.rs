@@ -349,10 +349,7 @@ fn deep_sql_ends_in_a_result_or_a_clear_error() {
             Ok(2000),
         ),
         (
-            format!(
-                "SELECT {} FROM ticks",
-                nested(when, "1", " ELSE 0 END", 250)
-            ),
+            format!("SELECT {} FROM ticks", nested(when, "1", " ELSE 0 END", 16)),
             Ok(2000),
         ),
         (

@@ -5,6 +5,10 @@
 //! * parentheses and `CASE` nested deeper than [`MAX_NESTING`] are refused before parsing,
 //!   pointing at the level too many (sqlparser's own limit reports some of them as other
 //!   errors);
+//! * so are `CASE`, `CAST`, `SUBSTRING` and the other forms led by a keyword nested deeper
+//!   than [`MAX_FORMS`]: when such a form fails to parse, sqlparser parses it again as a
+//!   function call, so a failure inside many of them takes time exponential in their depth
+//!   (37 levels of `CAST (` took hours);
 //! * a chain of `AND` or `OR` (a long generated filter) is rebalanced into a tree of
 //!   logarithmic depth, which changes no result (both are associative in SQL's
 //!   three-valued logic);
@@ -23,29 +27,82 @@ use crate::error::{Position, SqlError, SqlResult};
 /// The most levels of parentheses and `CASE` a statement may nest.
 pub const MAX_NESTING: usize = 256;
 
+/// The most levels of forms led by a keyword (`CASE`, `CAST (`, ...) a statement may nest.
+pub const MAX_FORMS: usize = 16;
+
 /// The deepest expression planned (operators applied to operators' results).
 pub const MAX_DEPTH: usize = 1000;
 
-/// Refuses `tokens` that nest parentheses or `CASE` deeper than [`MAX_NESTING`].
+/// Keywords whose form sqlparser parses again as a function call when it fails.
+const FORMS: &[Keyword] = &[
+    Keyword::ARRAY,
+    Keyword::CAST,
+    Keyword::CEIL,
+    Keyword::CONVERT,
+    Keyword::EXISTS,
+    Keyword::EXTRACT,
+    Keyword::FLOOR,
+    Keyword::MAP,
+    Keyword::OVERLAY,
+    Keyword::POSITION,
+    Keyword::SAFE_CAST,
+    Keyword::STRUCT,
+    Keyword::SUBSTR,
+    Keyword::SUBSTRING,
+    Keyword::TRIM,
+    Keyword::TRY_CAST,
+    Keyword::TRY_CONVERT,
+];
+
+/// Refuses `tokens` that nest parentheses or `CASE` deeper than [`MAX_NESTING`], or forms led
+/// by a keyword deeper than [`MAX_FORMS`].
 pub fn check_nesting(tokens: &[TokenWithSpan]) -> SqlResult<()> {
-    let mut depth = 0usize;
+    // Per open level, whether a form led by a keyword opened it.
+    let mut open: Vec<bool> = Vec::new();
+    let mut forms = 0usize;
+    let mut previous: Option<&Token> = None;
+    let is_form =
+        |t: Option<&Token>| matches!(t, Some(Token::Word(w)) if FORMS.contains(&w.keyword));
     for token in tokens {
-        match &token.token {
-            Token::LParen => depth += 1,
-            Token::Word(w) if w.keyword == Keyword::CASE => depth += 1,
-            Token::RParen => depth = depth.saturating_sub(1),
-            Token::Word(w) if w.keyword == Keyword::END => depth = depth.saturating_sub(1),
-            _ => continue,
-        }
-        if depth > MAX_NESTING {
-            return Err(SqlError::at(
-                format!(
-                    "the statement is nested too deeply: more than {MAX_NESTING} levels of \
-                     parentheses, subqueries or CASE"
-                ),
-                Position::spanning(token.span.start, token.span.end),
-            ));
-        }
+        let opens_form = match &token.token {
+            Token::Whitespace(_) => continue,
+            Token::LParen | Token::LBracket => {
+                open.push(is_form(previous));
+                is_form(previous)
+            }
+            Token::Word(w) if w.keyword == Keyword::CASE => {
+                open.push(true);
+                true
+            }
+            Token::RParen | Token::RBracket => {
+                forms -= usize::from(open.pop() == Some(true));
+                false
+            }
+            Token::Word(w) if w.keyword == Keyword::END => {
+                forms -= usize::from(open.pop() == Some(true));
+                false
+            }
+            _ => false,
+        };
+        forms += usize::from(opens_form);
+        previous = Some(&token.token);
+        let too_deep = if open.len() > MAX_NESTING {
+            format!(
+                "the statement is nested too deeply: more than {MAX_NESTING} levels of \
+                 parentheses, subqueries or CASE"
+            )
+        } else if forms > MAX_FORMS {
+            format!(
+                "the statement is nested too deeply: more than {MAX_FORMS} levels of CASE, \
+                 CAST, SUBSTRING and the like"
+            )
+        } else {
+            continue;
+        };
+        return Err(SqlError::at(
+            too_deep,
+            Position::spanning(token.span.start, token.span.end),
+        ));
     }
     Ok(())
 }

@@ -144,10 +144,14 @@ impl<'a> StreamPlanner<'a> {
                 Ok(node)
             }
             LogicalPlan::EmptyRelation(e) => {
-                let rows = usize::from(e.produce_one_row);
                 let schema = output_schema(&e.schema);
-                let options = RecordBatchOptions::new().with_row_count(Some(rows));
-                let batch = RecordBatch::try_new_with_options(schema, vec![], &options)?;
+                // No rows (e.g. `WHERE FALSE`, planned away), or one row of no columns.
+                let batch = if e.produce_one_row {
+                    let options = RecordBatchOptions::new().with_row_count(Some(1));
+                    RecordBatch::try_new_with_options(schema, vec![], &options)?
+                } else {
+                    RecordBatch::new_empty(schema)
+                };
                 let source = ValuesSource::new(vec![batch]);
                 Ok(self.dataflow.add_source(Box::new(source)))
             }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::decode::{Decoder, FileFormat, RecordFormat, decode_line};
+use super::decode::{Decoder, FileFormat, RecordFormat, decode_line, panic_message};
 use crate::metrics::JobMetrics;
 use crate::{EngineError, Result};
 
@@ -302,14 +302,10 @@ pub(crate) fn read_parallel(
                         decode_chunk(&chunk, path, format, metrics)
                     }))
                     .unwrap_or_else(|panic| {
-                        let reason = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_default();
                         Err(EngineError::Other(format!(
-                            "internal error while decoding {}: {reason}",
-                            path.display()
+                            "internal error while decoding {}: {}",
+                            path.display(),
+                            panic_message(panic.as_ref())
                         )))
                     });
                     if done_tx

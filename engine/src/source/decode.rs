@@ -90,22 +90,61 @@ impl Decoder {
 
     /// Consumes bytes until a batch is full or `buf` is used up; returns the bytes consumed.
     pub(crate) fn decode(&mut self, buf: &[u8]) -> Result<usize, ArrowError> {
-        match self {
+        without_panics(|| match self {
             Decoder::Csv(d, _) => d.decode(buf),
             Decoder::Json(d) => d.decode(buf),
-        }
+        })
     }
 
     /// The rows decoded since the last flush.
     pub(crate) fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
-        match self {
+        without_panics(|| match self {
             Decoder::Csv(d, schema) => d
                 .flush()?
                 .map(|b| empty_csv_fields(parse_timestamps(b, schema)?))
                 .transpose(),
             Decoder::Json(d) => d.flush(),
-        }
+        })
     }
+}
+
+thread_local! {
+    /// Set while arrow decodes input: a panic there is bad input, not a bug to print.
+    static DECODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs arrow's decoding, turning a panic into an error. Arrow's parsers have panicked on
+/// input (a DECIMAL of over 255 digits overflows a digit counter; overflow checks are on
+/// for arrow-cast even in release builds, so that it panics rather than read a wrong value):
+/// such a row is malformed, like any other the decoder refuses.
+fn without_panics<T>(decode: impl FnOnce() -> Result<T, ArrowError>) -> Result<T, ArrowError> {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let print = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !DECODING.with(|d| d.get()) {
+                print(info);
+            }
+        }));
+    });
+    DECODING.with(|d| d.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode));
+    DECODING.with(|d| d.set(false));
+    result.unwrap_or_else(|panic| {
+        Err(ArrowError::ParseError(format!(
+            "the decoder failed ({})",
+            panic_message(panic.as_ref())
+        )))
+    })
+}
+
+/// What a panic said.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
 }
 
 /// The text columns of `batch` that are timestamps in `schema`, parsed: the common

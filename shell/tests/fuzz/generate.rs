@@ -17,7 +17,8 @@ pub fn ddl(data_dir: &str) -> String {
 }
 
 /// Rows for `t` (CSV) and `u` (JSON lines): mostly ordered times with some late ones, a few
-/// keys, NULLs, empty and unicode strings, and (unless `tame`) extreme numbers.
+/// keys, NULLs (in JSON; an empty CSV field is NULL only for strings), empty and unicode
+/// strings, and (unless `tame`) extreme numbers.
 pub fn data(rng: &mut Rng, rows: usize, tame: bool) -> (String, String) {
     let mut csv = String::new();
     let mut json = String::new();
@@ -29,13 +30,11 @@ pub fn data(rng: &mut Rng, rows: usize, tame: bool) -> (String, String) {
         let ts = timestamp(ms - late);
         let k = ["a", "b", "c", "d", "é✓", ""][rng.usize(..6)];
         let v = match rng.u8(..20) {
-            0 => String::new(),
             1 if !tame => i64::MAX.to_string(),
             2 if !tame => i64::MIN.to_string(),
             _ => rng.i64(-50..1000).to_string(),
         };
         let x = match rng.u8(..20) {
-            0 => String::new(),
             1 if !tame => "1e308".into(),
             2 if !tame => "-0.0".into(),
             _ => format!("{:.2}", rng.f64() * 200.0 - 50.0),
@@ -320,8 +319,13 @@ fn shaped(mut e: Exprs, shape: u8) -> String {
         ),
         3 => format!("SELECT DISTINCT {} AS c FROM {table}", e.expr(Ty::Str, 2)),
         4 | 5 => {
-            let tvf = window_tvf(e.rng, table);
-            let keys = if e.rng.bool() { ", k" } else { "" };
+            let tvf = window_tvf(e.rng, table, true);
+            // SESSION windows are per key: the key is grouped by.
+            let keys = if e.rng.bool() || tvf.starts_with("SESSION") {
+                ", k"
+            } else {
+                ""
+            };
             format!(
                 "SELECT window_start, window_end{keys}, {} AS a, {} AS b\n\
                  FROM TABLE({tvf})\nGROUP BY window_start, window_end{keys}",
@@ -330,7 +334,7 @@ fn shaped(mut e: Exprs, shape: u8) -> String {
             )
         }
         6 => {
-            let tvf = window_tvf(e.rng, table);
+            let tvf = window_tvf(e.rng, table, false);
             format!(
                 "SELECT * FROM (\n  SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, \
                  window_end ORDER BY ts {}) AS rownum\n  FROM TABLE({tvf})\n) WHERE rownum <= {}",
@@ -374,8 +378,10 @@ fn shaped(mut e: Exprs, shape: u8) -> String {
     }
 }
 
-fn window_tvf(rng: &mut Rng, table: &str) -> String {
-    match rng.u8(..4) {
+/// A window table function over `table`; SESSION only if `session` (it feeds aggregations
+/// only).
+fn window_tvf(rng: &mut Rng, table: &str, session: bool) -> String {
+    match rng.u8(..if session { 4 } else { 3 }) {
         0 => format!(
             "TUMBLE(TABLE {table}, DESCRIPTOR(ts), INTERVAL '{}' SECOND)",
             [1, 5, 10, 60][rng.usize(..4)]
@@ -426,12 +432,17 @@ fn match_recognize(e: &mut Exprs) -> String {
         String::new()
     };
     let column = column(e.rng, Ty::Int, e.table);
-    let defines = ["A", "B", "C"]
+    // Only variables of the pattern may be defined, measured or skipped to.
+    let variables: Vec<&str> = ["A", "B", "C"]
+        .into_iter()
+        .filter(|v| pattern.contains(v))
+        .collect();
+    let defines = variables
         .iter()
         .map(|v| {
             let condition = match e.rng.u8(..5) {
                 0 => format!("{v}.{column} > PREV({v}.{column})"),
-                1 => format!("{v}.{column} < LAST(A.{column}, 1)"),
+                1 => format!("{v}.{column} < LAST({v}.{column}, 1)"),
                 2 => format!("SUM({v}.{column}) > {}", e.rng.i32(..500)),
                 3 => format!(
                     "{v}.{column} IS NULL OR {v}.{column} > {}",
@@ -443,21 +454,26 @@ fn match_recognize(e: &mut Exprs) -> String {
         })
         .collect::<Vec<_>>()
         .join(",\n    ");
+    let first = variables[0];
+    let last = variables[variables.len() - 1];
+    let measures = format!(
+        "FIRST({first}.ts) AS first_ts, LAST({last}.{column}) AS last_value, \
+         COUNT({last}.{column}) AS n, MATCH_NUMBER() AS mn, CLASSIFIER() AS cl"
+    );
     let rows = if e.rng.u8(..3) == 0 {
         "ALL ROWS PER MATCH"
     } else {
         "ONE ROW PER MATCH"
     };
-    let skip = [
-        "SKIP PAST LAST ROW",
-        "SKIP TO NEXT ROW",
-        "SKIP TO FIRST B",
-        "SKIP TO LAST A",
-    ][e.rng.usize(..4)];
+    let skip = match e.rng.u8(..4) {
+        0 => "SKIP PAST LAST ROW".to_string(),
+        1 => "SKIP TO NEXT ROW".to_string(),
+        2 => format!("SKIP TO FIRST {last}"),
+        _ => format!("SKIP TO LAST {first}"),
+    };
     format!(
         "SELECT * FROM {} MATCH_RECOGNIZE (\n  PARTITION BY k ORDER BY ts\n  \
-         MEASURES FIRST(A.ts) AS first_ts, LAST(B.{column}) AS last_b, COUNT(C.{column}) AS cs,\n    \
-         MATCH_NUMBER() AS mn, CLASSIFIER() AS cl\n  {rows}\n  AFTER MATCH {skip}\n  \
+         MEASURES {measures}\n  {rows}\n  AFTER MATCH {skip}\n  \
          PATTERN ({pattern}){within}\n  DEFINE {defines}\n) AS m",
         e.table
     )

@@ -206,7 +206,8 @@ fn fuzz_soak() {
     report.assert_clean();
 }
 
-/// The saved crashes in `tests/fuzz/`: each a folder with `query.sql` (and its data).
+/// The saved crashes in `tests/fuzz/`: each a folder with `query.sql` (and its data), and,
+/// where the Flink oracle answered, its `expected.csv`.
 #[test]
 fn fuzz_regressions() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fuzz");
@@ -228,7 +229,7 @@ fn fuzz_regressions() {
         let mut files = Vec::new();
         for entry in std::fs::read_dir(&dir).unwrap().flatten() {
             let file = entry.file_name().to_string_lossy().into_owned();
-            if file != "query.sql" && file != "args" {
+            if !["query.sql", "args", "expected.csv"].contains(&file.as_str()) {
                 files.push((file, std::fs::read(entry.path()).unwrap()));
             }
         }
@@ -239,8 +240,14 @@ fn fuzz_regressions() {
             files,
             args: args.split_whitespace().map(String::from).collect(),
         };
-        let verdict = runner::run(&case, &work.path().join(&name), Limits::default());
+        let out = work.path().join(&name);
+        let verdict = runner::run(&case, &out, Limits::default());
         assert!(!verdict.is_failure(), "{name}: {verdict:?}");
+        if let Ok(expected) = std::fs::read_to_string(dir.join("expected.csv")) {
+            let actual = std::fs::read_to_string(out.join("out.csv")).unwrap_or_default();
+            assert_eq!(verdict, Verdict::Fine(None), "{name}");
+            assert_eq!(actual, expected, "{name}: rill's rows are not the oracle's");
+        }
     }
 }
 
