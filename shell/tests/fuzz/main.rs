@@ -5,7 +5,8 @@
 //!
 //! * `fuzz_round` (in CI): a fixed seed and a fixed number of cases, about a minute.
 //! * `cargo test -p rill-shell --test fuzz -- --ignored fuzz_soak --nocapture`: until
-//!   `RILL_FUZZ_SECONDS` (default 3600) pass, from `RILL_FUZZ_SEED` (default: the time).
+//!   `RILL_FUZZ_SECONDS` (default 3600) pass, from `RILL_FUZZ_SEED` (default: the time),
+//!   with the binary at `RILL_FUZZ_BIN` if set.
 //! * `fuzz_regressions`: every saved crash in `tests/fuzz/` runs cleanly.
 //! * `fuzz_differential`: generated queries of the Flink-compatible subset give the Flink
 //!   oracle's rows (skipped, saying so, when the oracle is not installed).

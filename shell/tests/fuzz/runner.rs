@@ -59,7 +59,9 @@ pub fn run(case: &Case, dir: &Path, limits: Limits) -> Verdict {
         std::fs::write(dir.join(name), bytes).expect("data written");
     }
     let stderr_path = dir.join("stderr.txt");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+    // `RILL_FUZZ_BIN` runs another build (a soak can go on while the tree is rebuilt).
+    let binary = std::env::var_os("RILL_FUZZ_BIN").unwrap_or(env!("CARGO_BIN_EXE_rill").into());
+    let mut child = Command::new(binary)
         .arg("-f")
         .arg(dir.join("query.sql"))
         .arg("-o")
