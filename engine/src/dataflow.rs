@@ -135,8 +135,10 @@ impl Dataflow {
     pub fn start(self) -> Job {
         let metrics = self.metrics;
         let state_limit = self.state_limit;
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::new(Notify::new());
+        let stop = Stop {
+            cancelled: Arc::new(AtomicBool::new(false)),
+            stopping: Arc::new(Notify::new()),
+        };
         let n = self.nodes.len();
         let mut senders: Vec<Option<Sender<Envelope>>> = Vec::with_capacity(n);
         let mut receivers: Vec<Option<Receiver<Envelope>>> = Vec::with_capacity(n);
@@ -162,7 +164,7 @@ impl Dataflow {
                     let ctx = SourceContext {
                         output,
                         metrics: metrics.clone(),
-                        cancelled: cancelled.clone(),
+                        cancelled: stop.cancelled.clone(),
                     };
                     tasks.spawn_blocking(move || source.run(ctx));
                 }
@@ -170,21 +172,14 @@ impl Dataflow {
                     tasks.spawn(run_operator(operator, inputs, inbox, output, state_limit));
                 }
                 NodeKind::Sink(sink) => {
-                    let metrics = metrics.clone();
-                    let stop = Stop {
-                        cancelled: cancelled.clone(),
-                        stopping: stopping.clone(),
-                    };
+                    let (metrics, stop) = (metrics.clone(), stop.clone());
                     tasks.spawn_blocking(move || run_sink(sink, inbox, &metrics, &stop));
                 }
             }
         }
         Job {
             metrics,
-            stop: Stop {
-                cancelled,
-                stopping,
-            },
+            stop,
             tasks,
         }
     }

@@ -5,6 +5,7 @@
 //! (The interactive shell keeps the defaults: Ctrl-C cancels the running query.)
 
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
@@ -39,6 +40,10 @@ impl StopSignal {
     }
 }
 
+/// How long a stop may take before rill exits anyway: an operator busy with one huge batch
+/// does not look at the signal until it is done.
+const GRACE: Duration = Duration::from_secs(5);
+
 /// The last signal received (0: none) and a wake-up for whoever waits for one.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 static NOTIFY: Notify = Notify::const_new();
@@ -51,6 +56,15 @@ pub fn listen() -> std::io::Result<()> {
             while stream.recv().await.is_some() {
                 RECEIVED.store(kind.number(), Ordering::SeqCst);
                 NOTIFY.notify_waiters();
+                std::thread::spawn(move || {
+                    std::thread::sleep(GRACE);
+                    eprintln!(
+                        "rill: stopped by {}, still busy after {} s: exiting now",
+                        kind.name(),
+                        GRACE.as_secs()
+                    );
+                    std::process::exit(kind.exit_code().into());
+                });
             }
         });
     }

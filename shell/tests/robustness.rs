@@ -156,6 +156,43 @@ fn a_write_past_the_file_size_limit_leaves_the_old_file_whole() {
     assert_eq!(leftovers(dir.path(), &["out.csv"]), Vec::<String>::new());
 }
 
+/// A disk that fills up (a 64 KiB tmpfs in a mount namespace of its own, so nothing outlives
+/// the test): the job fails naming the file, the old file stays whole, nothing is left over.
+#[test]
+fn a_full_disk_fails_the_job_and_keeps_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = format!(
+        "CREATE TABLE ticks (ts TIMESTAMP(3), symbol STRING, price DOUBLE, volume BIGINT) \
+         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         SELECT * FROM ticks",
+        ticks().display()
+    );
+    let script = "mount -t tmpfs -o size=64k tmpfs \"$1\" || exit 77; \
+                  echo old > \"$1/out.csv\"; \
+                  \"$0\" -c \"$2\" -o \"$1/out.csv\"; echo \"exit $?\"; \
+                  cat \"$1/out.csv\"; ls -A \"$1\"";
+    let o = Command::new("unshare")
+        .args(["-m", "sh", "-c", script])
+        .arg(env!("CARGO_BIN_EXE_rill"))
+        .arg(dir.path())
+        .arg(&sql)
+        .output();
+    let o = match o {
+        Ok(o) if o.status.code() != Some(77) && o.status.success() => o,
+        other => {
+            println!("skipped: no mount namespace with a tmpfs here (needs root): {other:?}");
+            return;
+        }
+    };
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert_eq!(out, "exit 1\nold\nout.csv\n", "{err}");
+    assert!(
+        err.contains(&format!("{}/out.csv", dir.path().display()))
+            && err.contains("No space left on device"),
+        "{err}"
+    );
+}
+
 /// A batch run reading standard input, with rows out to a pipe; a signal stops it.
 fn stop_with(signal: i32) -> (Output, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
