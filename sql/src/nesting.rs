@@ -177,22 +177,7 @@ fn rebalance(expr: &mut Expr) {
             other => operands.push(other),
         }
     }
-    if operands.len() < 4 {
-        *expr = chain(operands, &op);
-        return;
-    }
     *expr = balanced(operands, &op);
-}
-
-/// `a op b op c ...` as sqlparser builds it (left-deep), for short chains.
-fn chain(operands: Vec<Expr>, op: &BinaryOperator) -> Expr {
-    let mut operands = operands.into_iter();
-    let first = operands.next().expect("a chain has operands");
-    operands.fold(first, |left, right| Expr::BinaryOp {
-        left: Box::new(left),
-        op: op.clone(),
-        right: Box::new(right),
-    })
 }
 
 /// A tree of depth log2(n) over `operands`, in order.

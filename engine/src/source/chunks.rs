@@ -48,7 +48,7 @@ impl Chunk {
 }
 
 /// A record longer than the maximum, being skipped.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Oversize {
     /// Bytes skipped so far.
     bytes: u64,
