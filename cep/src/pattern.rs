@@ -69,20 +69,20 @@ impl Pattern {
                 .fold(0u64, |n, p| n.saturating_add(p.compiled_size())),
             Pattern::Alt(options) => options
                 .iter()
-                .fold(0u64, |n, p| n.saturating_add(p.compiled_size() + 2)),
+                .fold(0u64, |n, p| n.saturating_add(p.compiled_size().saturating_add(2))),
             Pattern::Exclude(inner) => inner.compiled_size(),
             Pattern::Repeat {
                 inner, min, max, ..
             } => {
                 let copies = u64::from(max.unwrap_or(*min).max(*min)) + 1;
-                copies.saturating_mul(inner.compiled_size() + 4)
+                copies.saturating_mul(inner.compiled_size().saturating_add(4))
             }
             Pattern::Permute(items) => {
                 let orders = (1..=items.len() as u64).fold(1u64, |n, k| n.saturating_mul(k));
                 let each = items
                     .iter()
                     .fold(0u64, |n, p| n.saturating_add(p.compiled_size()));
-                orders.saturating_mul(each + 2)
+                orders.saturating_mul(each.saturating_add(2))
             }
         }
     }

@@ -16,8 +16,12 @@ pub enum WindowKind {
     Session { gap: i64 },
 }
 
+/// The most windows of a HOP or CUMULATE one row may belong to.
+pub const MAX_WINDOWS_PER_ROW: usize = 10_000;
+
 impl WindowKind {
-    /// Checks the parameters as Flink does; the message names the offending one.
+    /// Checks the parameters as Flink does, and that a row belongs to at most
+    /// [`MAX_WINDOWS_PER_ROW`] windows; the message names the offending one.
     pub fn validate(&self) -> Result<(), String> {
         let positive = |name: &str, v: i64| {
             if v > 0 {
@@ -49,7 +53,17 @@ impl WindowKind {
                 Ok(())
             }
             WindowKind::Session { gap } => positive("gap", gap),
+        }?;
+        // Each row goes to each of its windows (no slicing yet): a bound keeps a typo such as
+        // a year-long CUMULATE in steps of seconds from asking for terabytes.
+        if self.windows_per_row() > MAX_WINDOWS_PER_ROW {
+            return Err(format!(
+                "each row would belong to {} windows; rill allows at most {MAX_WINDOWS_PER_ROW} \
+                 (a larger slide or step, or a smaller size)",
+                self.windows_per_row()
+            ));
         }
+        Ok(())
     }
 
     /// How many windows a row belongs to at most (1 for sessions).
