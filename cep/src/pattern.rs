@@ -67,9 +67,9 @@ impl Pattern {
             Pattern::Concat(parts) => parts
                 .iter()
                 .fold(0u64, |n, p| n.saturating_add(p.compiled_size())),
-            Pattern::Alt(options) => options
-                .iter()
-                .fold(0u64, |n, p| n.saturating_add(p.compiled_size().saturating_add(2))),
+            Pattern::Alt(options) => options.iter().fold(0u64, |n, p| {
+                n.saturating_add(p.compiled_size().saturating_add(2))
+            }),
             Pattern::Exclude(inner) => inner.compiled_size(),
             Pattern::Repeat {
                 inner, min, max, ..

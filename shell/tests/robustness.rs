@@ -417,7 +417,7 @@ fn deep_sql_ends_in_a_result_or_a_clear_error() {
         (
             format!(
                 "SELECT * FROM {}",
-                nested("(SELECT * FROM ", "ticks", ")", 250)
+                nested("(SELECT * FROM ", "ticks", ")", 16)
             ),
             Ok(2000),
         ),

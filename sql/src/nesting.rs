@@ -5,10 +5,10 @@
 //! * parentheses and `CASE` nested deeper than [`MAX_NESTING`] are refused before parsing,
 //!   pointing at the level too many (sqlparser's own limit reports some of them as other
 //!   errors);
-//! * so are `CASE`, `CAST`, `SUBSTRING` and the other forms led by a keyword nested deeper
-//!   than [`MAX_FORMS`]: when such a form fails to parse, sqlparser parses it again as a
-//!   function call, so a failure inside many of them takes time exponential in their depth
-//!   (37 levels of `CAST (` took hours);
+//! * so are `CASE`, `CAST`, `SUBSTRING`, subqueries and the other forms led by a keyword
+//!   nested deeper than [`MAX_FORMS`]: when such a form fails to parse, sqlparser parses it
+//!   again another way (a function call, a nested join), so a failure inside many of them
+//!   takes time exponential in their depth (37 levels of `CAST (` took hours);
 //! * a chain of `AND` or `OR` (a long generated filter) is rebalanced into a tree of
 //!   logarithmic depth, which changes no result (both are associative in SQL's
 //!   three-valued logic);
@@ -82,6 +82,15 @@ pub fn check_nesting(tokens: &[TokenWithSpan]) -> SqlResult<()> {
                 forms -= usize::from(open.pop() == Some(true));
                 false
             }
+            // A subquery: sqlparser tries a derived table, then a nested join.
+            Token::Word(w)
+                if matches!(w.keyword, Keyword::SELECT | Keyword::WITH | Keyword::VALUES)
+                    && previous == Some(&Token::LParen)
+                    && open.last() == Some(&false) =>
+            {
+                *open.last_mut().expect("an open level") = true;
+                true
+            }
             _ => false,
         };
         forms += usize::from(opens_form);
@@ -94,7 +103,7 @@ pub fn check_nesting(tokens: &[TokenWithSpan]) -> SqlResult<()> {
         } else if forms > MAX_FORMS {
             format!(
                 "the statement is nested too deeply: more than {MAX_FORMS} levels of CASE, \
-                 CAST, SUBSTRING and the like"
+                 CAST, subqueries and the like"
             )
         } else {
             continue;
@@ -271,5 +280,36 @@ mod tests {
             ")".repeat(MAX_NESTING)
         );
         assert!(parse_script(&sql).is_ok());
+    }
+
+    #[test]
+    fn forms_led_by_a_keyword_nest_at_most_max_forms_deep() {
+        let casts = |n| format!("SELECT {}x{}", "CAST ( ".repeat(n), " AS INT)".repeat(n));
+        assert!(parse_script(&casts(MAX_FORMS)).is_ok());
+        let e = parse_script(&casts(MAX_FORMS + 1)).unwrap_err();
+        assert!(
+            e.message.contains("more than 16 levels of CASE, CAST"),
+            "{}",
+            e.message
+        );
+        let subqueries = |n| {
+            let open = "(SELECT * FROM ".repeat(n);
+            format!("SELECT * FROM {open}t{}", ")".repeat(n))
+        };
+        assert!(parse_script(&subqueries(MAX_FORMS)).is_ok());
+        assert!(parse_script(&subqueries(MAX_FORMS + 1)).is_err());
+        // Parentheses that are not a form's do not count.
+        let calls = format!("SELECT {}x{}", "ABS(".repeat(100), ")".repeat(100));
+        assert!(parse_script(&calls).is_ok());
+        // A failure inside many forms ends at once (it took time exponential in their depth).
+        let started = std::time::Instant::now();
+        for unclosed in [
+            format!("SELECT {}x", "SUBSTRING(CASE WHEN ".repeat(200)),
+            format!("SELECT {}x FROM t", "CAST ( ".repeat(40)),
+            format!("SELECT c FROM {} u", "( ( SELECT FROM ".repeat(30)),
+        ] {
+            assert!(parse_script(&unclosed).is_err());
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 }

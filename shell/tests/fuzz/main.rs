@@ -162,7 +162,7 @@ fn fuzz(seed: u64, count: Option<u64>, budget: Duration) -> Report {
 #[test]
 fn fuzz_round() {
     let started = Instant::now();
-    let report = fuzz(0x5EED, Some(360), Duration::MAX);
+    let report = fuzz(0x5EED, Some(2000), Duration::MAX);
     println!("fuzz_round: {}", report.summary(started.elapsed()));
     report.assert_clean();
     // The round must exercise both sides: queries that run and statements that are refused.
