@@ -60,6 +60,8 @@ pub fn check_nesting(tokens: &[TokenWithSpan]) -> SqlResult<()> {
     // Per open level, whether a form led by a keyword opened it.
     let mut open: Vec<bool> = Vec::new();
     let mut forms = 0usize;
+    // `INTERVAL INTERVAL ...`: each takes the next as its value, and backtracks the same way.
+    let mut intervals = 0usize;
     let mut previous: Option<&Token> = None;
     let is_form =
         |t: Option<&Token>| matches!(t, Some(Token::Word(w)) if FORMS.contains(&w.keyword));
@@ -94,13 +96,17 @@ pub fn check_nesting(tokens: &[TokenWithSpan]) -> SqlResult<()> {
             _ => false,
         };
         forms += usize::from(opens_form);
+        intervals = match &token.token {
+            Token::Word(w) if w.keyword == Keyword::INTERVAL => intervals + 1,
+            _ => 0,
+        };
         previous = Some(&token.token);
         let too_deep = if open.len() > MAX_NESTING {
             format!(
                 "the statement is nested too deeply: more than {MAX_NESTING} levels of \
                  parentheses, subqueries or CASE"
             )
-        } else if forms > MAX_FORMS {
+        } else if forms.max(intervals) > MAX_FORMS {
             format!(
                 "the statement is nested too deeply: more than {MAX_FORMS} levels of CASE, \
                  CAST, subqueries and the like"
@@ -307,6 +313,7 @@ mod tests {
             format!("SELECT {}x", "SUBSTRING(CASE WHEN ".repeat(200)),
             format!("SELECT {}x FROM t", "CAST ( ".repeat(40)),
             format!("SELECT c FROM {} u", "( ( SELECT FROM ".repeat(30)),
+            format!("SELECT ts - {}'5' SECOND ( AND ts", "INTERVAL ".repeat(40)),
         ] {
             assert!(parse_script(&unclosed).is_err());
         }
