@@ -69,8 +69,14 @@ pub fn check_nesting(tokens: &[TokenWithSpan]) -> SqlResult<()> {
         let opens_form = match &token.token {
             Token::Whitespace(_) => continue,
             Token::LParen | Token::LBracket => {
-                open.push(is_form(previous));
-                is_form(previous)
+                // A table in parentheses (`FROM (`, `JOIN (`) is tried as a derived table,
+                // then as a nested join; parentheses right inside a form are part of it.
+                let form = is_form(previous)
+                    || matches!(previous, Some(Token::Word(w))
+                        if matches!(w.keyword, Keyword::FROM | Keyword::JOIN))
+                    || (previous == Some(&Token::LParen) && open.last() == Some(&true));
+                open.push(form);
+                form
             }
             Token::Word(w) if w.keyword == Keyword::CASE => {
                 open.push(true);
@@ -314,6 +320,7 @@ mod tests {
             format!("SELECT {}x FROM t", "CAST ( ".repeat(40)),
             format!("SELECT c FROM {} u", "( ( SELECT FROM ".repeat(30)),
             format!("SELECT ts - {}'5' SECOND ( AND ts", "INTERVAL ".repeat(40)),
+            format!("SELECT c FROM {} ts", "( ( FROM ".repeat(40)),
         ] {
             assert!(parse_script(&unclosed).is_err());
         }
