@@ -54,10 +54,11 @@ const FORMS: &[Keyword] = &[
     Keyword::TRY_CONVERT,
 ];
 
-/// Refuses `tokens` that nest parentheses or `CASE` deeper than [`MAX_NESTING`], or forms led
-/// by a keyword deeper than [`MAX_FORMS`].
+/// Refuses `tokens` that nest parentheses or `CASE` deeper than [`MAX_NESTING`], or forms
+/// sqlparser may parse twice (led by a keyword, subqueries, tables in parentheses) deeper
+/// than [`MAX_FORMS`].
 pub fn check_nesting(tokens: &[TokenWithSpan]) -> SqlResult<()> {
-    // Per open level, whether a form led by a keyword opened it.
+    // Per open level, whether it is such a form; `forms` counts them.
     let mut open: Vec<bool> = Vec::new();
     let mut forms = 0usize;
     // `INTERVAL INTERVAL ...`: each takes the next as its value, and backtracks the same way.
