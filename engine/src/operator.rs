@@ -3,6 +3,7 @@
 pub mod aggregate;
 mod calc;
 mod group_aggregate;
+mod join;
 pub mod match_recognize;
 mod over_aggregate;
 mod session_aggregate;
@@ -16,6 +17,7 @@ mod window_rank;
 pub use aggregate::WindowOutput;
 pub use calc::Calc;
 pub use group_aggregate::GroupAggregate;
+pub use join::{Join, JoinSpec, JoinType};
 pub use match_recognize::MatchRecognize;
 pub use over_aggregate::{Frame, OverAggregate};
 pub use session_aggregate::SessionAggregate;

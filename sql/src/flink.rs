@@ -4,9 +4,11 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement,
-    visit_expressions_mut,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, JoinConstraint,
+    JoinOperator, Spanned, Statement, TableFactor, Visit, Visitor, visit_expressions_mut,
 };
+
+use crate::error::{Position, SqlError, SqlResult};
 
 /// Rewrites Flink-only function calls into DataFusion expressions: `MOD(a, b)` -> `a % b`.
 pub fn rewrite_functions(statement: &mut Statement) {
@@ -20,6 +22,60 @@ pub fn rewrite_functions(statement: &mut Statement) {
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// Refuses what DataFusion would plan with other semantics than Flink's: the column of a
+/// `RIGHT` or `FULL` join `USING (k)` (or `NATURAL`) is `COALESCE(l.k, r.k)` in Flink, the
+/// left input's `k` in DataFusion.
+pub fn check_joins(statement: &Statement) -> SqlResult<()> {
+    struct Joins;
+    impl Visitor for Joins {
+        type Break = SqlError;
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<SqlError> {
+            let TableFactor::NestedJoin {
+                table_with_joins, ..
+            } = factor
+            else {
+                return ControlFlow::Continue(());
+            };
+            check(&table_with_joins.joins)
+        }
+        fn pre_visit_query(
+            &mut self,
+            query: &datafusion::sql::sqlparser::ast::Query,
+        ) -> ControlFlow<SqlError> {
+            if let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() {
+                for from in &select.from {
+                    check(&from.joins)?;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    fn check(joins: &[datafusion::sql::sqlparser::ast::Join]) -> ControlFlow<SqlError> {
+        for join in joins {
+            let (kind, constraint) = match &join.join_operator {
+                JoinOperator::RightOuter(c) | JoinOperator::Right(c) => ("RIGHT", c),
+                JoinOperator::FullOuter(c) => ("FULL", c),
+                _ => continue,
+            };
+            if matches!(constraint, JoinConstraint::Using(_) | JoinConstraint::Natural) {
+                let span = join.relation.span();
+                return ControlFlow::Break(SqlError::at(
+                    format!(
+                        "{kind} JOIN with USING or NATURAL is not supported yet: \
+                         write ON l.k = r.k and COALESCE(l.k, r.k) for the joined column"
+                    ),
+                    Position::spanning(span.start, span.end),
+                ));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+    match statement.visit(&mut Joins) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 /// The `N` plain arguments of a call of function `name`, if `expr` is one.

@@ -29,6 +29,7 @@ use crate::window::{WindowTvf, interval_millis};
 use over::rank_limit;
 
 mod aggregate;
+mod join;
 mod match_recognize;
 mod over;
 
@@ -59,6 +60,8 @@ pub struct StreamPlanner<'a> {
     default_late: LatePolicy,
     /// Whether a source planned so far never ends (standard input, a followed file).
     unbounded_input: bool,
+    /// Nodes whose rows have no time attribute (a regular join's output, as in Flink).
+    no_time_attribute: HashSet<NodeId>,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -80,6 +83,7 @@ impl<'a> StreamPlanner<'a> {
             late: HashMap::new(),
             default_late,
             unbounded_input: false,
+            no_time_attribute: HashSet::new(),
         }
     }
 
@@ -188,6 +192,7 @@ impl<'a> StreamPlanner<'a> {
                 }
             }
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
+            LogicalPlan::Join(join) => self.join(join),
             LogicalPlan::Window(window) => self.window(window),
             other => Err(SqlError::new(format!(
                 "{} is not supported on streams yet",
@@ -202,6 +207,9 @@ impl<'a> StreamPlanner<'a> {
         let node = self.dataflow.add_operator(operator, vec![input]);
         if self.updating.contains(&input) {
             self.updating.insert(node);
+        }
+        if self.no_time_attribute.contains(&input) {
+            self.no_time_attribute.insert(node);
         }
         if let Some(policy) = self.late.get(&input).cloned() {
             self.late.insert(node, policy);
@@ -228,9 +236,15 @@ impl<'a> StreamPlanner<'a> {
         Ok((policy, late))
     }
 
-    /// Plans `plan`, which must be append-only to feed `what`.
+    /// Plans `plan`, which must be append-only and carry its time attributes to feed `what`.
     fn plan_append_only(&mut self, plan: &LogicalPlan, what: &str) -> SqlResult<NodeId> {
         let node = self.plan(plan)?;
+        if self.no_time_attribute.contains(&node) {
+            return Err(SqlError::new(format!(
+                "{what} needs a time attribute, but its input is the result of a regular join, \
+                 which has none (as in Flink, a regular join's output keeps no event time)"
+            )));
+        }
         if self.updating.contains(&node) {
             return Err(SqlError::new(format!(
                 "{what} needs an append-only input, but its input is an updating result \

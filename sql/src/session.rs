@@ -14,7 +14,7 @@ use rill_engine::Dataflow;
 
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
-use crate::flink::rewrite_functions;
+use crate::flink::{check_joins, rewrite_functions};
 use crate::late::{is_late_option, late_policy};
 use crate::match_recognize::{MatchRecognizePlanner, explain_automata};
 use crate::parser::{ParsedStatement, StatementKind};
@@ -191,6 +191,7 @@ impl Session {
             }
             StatementKind::Sql(sql) => {
                 let mut sql = sql.as_ref().clone();
+                check_joins(&sql)?;
                 rewrite_functions(&mut sql);
                 self.execute_sql(&sql, statement).await
             }
