@@ -968,3 +968,35 @@ fn explain_shows_the_match_recognize_automaton_as_text_and_dot() {
         stderr(&o)
     );
 }
+
+/// Two ticks tables, `a` and `b`, over the same file.
+fn two_ticks_tables() -> String {
+    ticks_ddl(&ticks(), "").replace("TABLE ticks", "TABLE a")
+        + &ticks_ddl(&ticks(), "").replace("TABLE ticks", "TABLE b")
+}
+
+#[test]
+fn a_window_over_a_regular_join_is_refused_as_flink_refuses_it() {
+    let sql = two_ticks_tables()
+        + "CREATE TEMPORARY VIEW j AS SELECT a.ts, b.price FROM a JOIN b ON a.symbol = b.symbol;\n\
+           SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE j, DESCRIPTOR(ts), \
+           INTERVAL '1' MINUTE)) GROUP BY window_start, window_end;";
+    let err = assert_clean_failure(&rill(&["-c", &sql]));
+    assert!(
+        err.contains("needs a time attribute") && err.contains("regular join"),
+        "{err}"
+    );
+}
+
+#[test]
+fn right_and_full_joins_using_a_column_are_refused_with_a_caret() {
+    for kind in ["RIGHT", "FULL"] {
+        let sql = two_ticks_tables()
+            + &format!("SELECT symbol, a.price FROM a {kind} JOIN b USING (symbol);");
+        let err = assert_clean_failure(&rill(&["-c", &sql]));
+        assert!(
+            err.contains(&format!("{kind} JOIN with USING")) && err.contains("^"),
+            "{err}"
+        );
+    }
+}

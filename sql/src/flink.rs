@@ -59,7 +59,10 @@ pub fn check_joins(statement: &Statement) -> SqlResult<()> {
                 JoinOperator::FullOuter(c) => ("FULL", c),
                 _ => continue,
             };
-            if matches!(constraint, JoinConstraint::Using(_) | JoinConstraint::Natural) {
+            if matches!(
+                constraint,
+                JoinConstraint::Using(_) | JoinConstraint::Natural
+            ) {
                 let span = join.relation.span();
                 return ControlFlow::Break(SqlError::at(
                     format!(

@@ -6,7 +6,8 @@
 //! predicate, evaluated on all candidate pairs of a batch at once), then added to or retracted
 //! from its own side. What is emitted follows Flink's `JoinHelper` and `SemiAntiJoinHelper`
 //! exactly: an inner join forwards its input's change kinds; a join with an outer side emits
-//! only `+I` and `-D`, keeping, for each row of an outer side, how many rows it matches, so
+//! `+I` and `-D` (except that a retraction from its inner side keeps its kind, `-U` or `-D`),
+//! keeping, for each row of an outer side, how many rows it matches, so
 //! that its null-padded row is retracted when its first match arrives (`-D[L,null]`,
 //! `+I[L,R]`) and emitted again when its last match is retracted (`-D[L,R]`, `+I[L,null]`).
 //! A semi (anti) join emits a left row while it has (has no) matches.
@@ -265,6 +266,8 @@ impl Emitted {
 
 /// A regular join (see the module documentation).
 pub struct Join {
+    /// What `EXPLAIN` shows: the join kind and the state it keeps.
+    name: String,
     spec: JoinSpec,
     keys: Option<RowConverter>,
     sides: [Side; 2],
@@ -283,7 +286,20 @@ impl Join {
             )?),
         };
         let sides = [Side::new(&spec.inputs[0])?, Side::new(&spec.inputs[1])?];
-        Ok(Join { spec, keys, sides })
+        let key = match spec.key_types.len() {
+            0 => "no key: all rows under one".to_string(),
+            n => format!("{n} key column{}", if n > 1 { "s" } else { "" }),
+        };
+        let name = format!(
+            "RegularJoin {} ({key}; state: every row of both inputs, never freed)",
+            spec.join_type.name()
+        );
+        Ok(Join {
+            name,
+            spec,
+            keys,
+            sides,
+        })
     }
 
     /// The join key of each row of `batch` from input `side`, as bytes, and which rows can
@@ -539,8 +555,7 @@ impl Join {
             }
         };
         let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n));
-        let data =
-            RecordBatch::try_new_with_options(self.spec.output.clone(), columns, &options)?;
+        let data = RecordBatch::try_new_with_options(self.spec.output.clone(), columns, &options)?;
         let all_inserts = emitted.kinds.iter().all(|k| *k == RowKind::Insert as i8);
         Ok(ChangeBatch {
             data,
@@ -561,7 +576,7 @@ fn joined_schema(inputs: &[SchemaRef; 2]) -> SchemaRef {
 
 impl Operator for Join {
     fn name(&self) -> &str {
-        "Join"
+        &self.name
     }
 
     fn on_batch(&mut self, input: usize, batch: ChangeBatch, out: &mut Vec<Message>) -> Result<()> {
@@ -569,7 +584,8 @@ impl Operator for Join {
             return Ok(());
         }
         let (keys, matchable) = self.key_rows(input, &batch.data)?;
-        let (matches, offsets) = self.find_matches(input, &batch.data, keys.as_ref(), &matchable)?;
+        let (matches, offsets) =
+            self.find_matches(input, &batch.data, keys.as_ref(), &matchable)?;
         let rows = self.sides[input]
             .rows
             .convert_columns(batch.data.columns())?;
@@ -589,5 +605,228 @@ impl Operator for Join {
 
     fn state_bytes(&self) -> usize {
         self.sides.iter().map(Side::bytes).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int8Array, Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
+    use arrow::util::display::array_value_to_string;
+    use datafusion::logical_expr::Operator as BinaryOp;
+    use datafusion::physical_expr::expressions::{BinaryExpr, Column};
+
+    use super::*;
+
+    /// Rows `(k STRING, v BIGINT)` of either side.
+    fn schema(side: &str) -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new(format!("{side}k"), DataType::Utf8, true),
+            Field::new(format!("{side}v"), DataType::Int64, true),
+        ]))
+    }
+
+    fn join(join_type: JoinType, filter: Option<Arc<dyn PhysicalExpr>>) -> Join {
+        let inputs = [schema("l"), schema("r")];
+        let output = match join_type {
+            JoinType::Semi | JoinType::Anti => inputs[0].clone(),
+            _ => joined_schema(&inputs),
+        };
+        let key = |name: &str| Arc::new(Column::new(name, 0)) as Arc<dyn PhysicalExpr>;
+        Join::new(JoinSpec {
+            join_type,
+            keys: [vec![key("lk")], vec![key("rk")]],
+            key_types: vec![DataType::Utf8],
+            nulls_equal: false,
+            filter,
+            inputs,
+            output,
+        })
+        .unwrap()
+    }
+
+    /// Feeds `rows` (`"+I"`, key, value) to input `side`; what the join emits, as
+    /// `+I[a, 1, a, 10]`.
+    fn feed(join: &mut Join, side: usize, rows: &[(&str, Option<&str>, i64)]) -> Vec<String> {
+        let kind = |s: &str| match s {
+            "+I" => RowKind::Insert,
+            "-U" => RowKind::UpdateBefore,
+            "+U" => RowKind::UpdateAfter,
+            _ => RowKind::Delete,
+        } as i8;
+        let data = RecordBatch::try_new(
+            join.spec.inputs[side].clone(),
+            vec![
+                Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
+            ],
+        )
+        .unwrap();
+        let batch = ChangeBatch {
+            data,
+            ops: Some(Int8Array::from_iter_values(rows.iter().map(|r| kind(r.0)))),
+            watermarks: None,
+        };
+        let mut out = Vec::new();
+        join.on_batch(side, batch, &mut out).unwrap();
+        let mut lines = Vec::new();
+        for message in out {
+            let Message::Batch(b) = message else { continue };
+            for i in 0..b.num_rows() {
+                let values: Vec<String> = b
+                    .data
+                    .columns()
+                    .iter()
+                    .map(|c| match c.is_null(i) {
+                        true => "null".to_string(),
+                        false => array_value_to_string(c, i).unwrap(),
+                    })
+                    .collect();
+                lines.push(format!(
+                    "{}[{}]",
+                    b.row_kind(i).short_name(),
+                    values.join(", ")
+                ));
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn left_join_pads_until_the_first_match_and_again_after_the_last() {
+        let mut j = join(JoinType::Left, None);
+        assert_eq!(
+            feed(&mut j, 0, &[("+I", Some("a"), 1)]),
+            ["+I[a, 1, null, null]"]
+        );
+        assert_eq!(
+            feed(&mut j, 1, &[("+I", Some("a"), 10)]),
+            ["-D[a, 1, null, null]", "+I[a, 1, a, 10]"]
+        );
+        assert_eq!(
+            feed(&mut j, 1, &[("+I", Some("a"), 11)]),
+            ["+I[a, 1, a, 11]"]
+        );
+        // A retraction from the inner side keeps its kind, the new row comes as +I (Flink
+        // does the same, as the oracle's exact changelog shows).
+        assert_eq!(
+            feed(&mut j, 1, &[("-U", Some("a"), 10), ("+U", Some("a"), 12)]),
+            ["-U[a, 1, a, 10]", "+I[a, 1, a, 12]"]
+        );
+        assert_eq!(
+            feed(&mut j, 1, &[("-D", Some("a"), 11)]),
+            ["-D[a, 1, a, 11]"]
+        );
+        assert_eq!(
+            feed(&mut j, 1, &[("-D", Some("a"), 12)]),
+            ["-D[a, 1, a, 12]", "+I[a, 1, null, null]"]
+        );
+        assert_eq!(
+            feed(&mut j, 0, &[("-D", Some("a"), 1)]),
+            ["-D[a, 1, null, null]"]
+        );
+        assert_eq!(j.state_bytes(), 0, "every row was retracted");
+    }
+
+    #[test]
+    fn inner_join_forwards_the_change_kinds_of_its_input() {
+        let mut j = join(JoinType::Inner, None);
+        assert!(feed(&mut j, 0, &[("+I", Some("a"), 1), ("+I", Some("a"), 2)]).is_empty());
+        assert_eq!(
+            feed(&mut j, 1, &[("+I", Some("a"), 10), ("+I", Some("b"), 20)]),
+            ["+I[a, 1, a, 10]", "+I[a, 2, a, 10]"]
+        );
+        assert_eq!(
+            feed(&mut j, 0, &[("-U", Some("a"), 2), ("+U", Some("a"), 3)]),
+            ["-U[a, 2, a, 10]", "+U[a, 3, a, 10]"]
+        );
+        assert_eq!(
+            feed(&mut j, 1, &[("-D", Some("a"), 10)]),
+            ["-D[a, 1, a, 10]", "-D[a, 3, a, 10]"]
+        );
+    }
+
+    #[test]
+    fn full_join_pads_both_sides_and_counts_duplicates() {
+        let mut j = join(JoinType::Full, None);
+        assert_eq!(
+            feed(&mut j, 1, &[("+I", Some("a"), 10), ("+I", Some("a"), 10)]),
+            ["+I[null, null, a, 10]", "+I[null, null, a, 10]"]
+        );
+        // Each copy of the right row loses its padding.
+        assert_eq!(
+            feed(&mut j, 0, &[("+I", Some("a"), 1)]),
+            [
+                "-D[null, null, a, 10]",
+                "-D[null, null, a, 10]",
+                "+I[a, 1, a, 10]",
+                "+I[a, 1, a, 10]"
+            ]
+        );
+        assert_eq!(
+            feed(&mut j, 1, &[("-D", Some("a"), 10)]),
+            ["-D[a, 1, a, 10]"],
+            "the left row still has a match"
+        );
+        assert_eq!(
+            feed(&mut j, 0, &[("-D", Some("a"), 1)]),
+            ["-D[a, 1, a, 10]", "+I[null, null, a, 10]"]
+        );
+    }
+
+    #[test]
+    fn null_keys_match_nothing_but_are_padded_and_retracted() {
+        let mut j = join(JoinType::Full, None);
+        assert_eq!(
+            feed(&mut j, 1, &[("+I", None, 10)]),
+            ["+I[null, null, null, 10]"]
+        );
+        assert_eq!(
+            feed(&mut j, 0, &[("+I", None, 1)]),
+            ["+I[null, 1, null, null]"]
+        );
+        assert_eq!(
+            feed(&mut j, 0, &[("-D", None, 1)]),
+            ["-D[null, 1, null, null]"]
+        );
+    }
+
+    #[test]
+    fn the_residual_condition_decides_what_counts_as_a_match() {
+        // lv < rv
+        let filter = Arc::new(BinaryExpr::new(
+            Arc::new(Column::new("lv", 1)),
+            BinaryOp::Lt,
+            Arc::new(Column::new("rv", 3)),
+        ));
+        let mut j = join(JoinType::Left, Some(filter));
+        assert_eq!(
+            feed(&mut j, 0, &[("+I", Some("a"), 5), ("+I", Some("a"), 50)]),
+            ["+I[a, 5, null, null]", "+I[a, 50, null, null]"]
+        );
+        assert_eq!(
+            feed(&mut j, 1, &[("+I", Some("a"), 10)]),
+            ["-D[a, 5, null, null]", "+I[a, 5, a, 10]"]
+        );
+    }
+
+    #[test]
+    fn semi_and_anti_joins_follow_the_matches_of_the_right_side() {
+        let mut semi = join(JoinType::Semi, None);
+        let mut anti = join(JoinType::Anti, None);
+        let left = [("+I", Some("a"), 1)];
+        assert!(feed(&mut semi, 0, &left).is_empty());
+        assert_eq!(feed(&mut anti, 0, &left), ["+I[a, 1]"]);
+        let two = [("+I", Some("a"), 10), ("+I", Some("a"), 11)];
+        assert_eq!(feed(&mut semi, 1, &two), ["+I[a, 1]"]);
+        assert_eq!(feed(&mut anti, 1, &two), ["-D[a, 1]"]);
+        let one = [("-D", Some("a"), 10)];
+        assert!(feed(&mut semi, 1, &one).is_empty());
+        assert!(feed(&mut anti, 1, &one).is_empty());
+        let last = [("-D", Some("a"), 11)];
+        assert_eq!(feed(&mut semi, 1, &last), ["-D[a, 1]"]);
+        assert_eq!(feed(&mut anti, 1, &last), ["+I[a, 1]"]);
     }
 }

@@ -60,9 +60,8 @@ impl StreamPlanner<'_> {
             .iter()
             .map(|(l, r)| {
                 let (lt, rt) = (l.get_type(left.schema())?, r.get_type(right.schema())?);
-                comparison_coercion(&lt, &rt).ok_or_else(|| {
-                    SqlError::new(format!("cannot join on {l} ({lt}) = {r} ({rt})"))
-                })
+                comparison_coercion(&lt, &rt)
+                    .ok_or_else(|| SqlError::new(format!("cannot join on {l} ({lt}) = {r} ({rt})")))
             })
             .collect::<SqlResult<Vec<_>>>()?;
         let keys = |side: &LogicalPlan, exprs: Vec<&Expr>| {
@@ -86,9 +85,10 @@ impl StreamPlanner<'_> {
             inputs: [output_schema(left.schema()), output_schema(right.schema())],
             output: output_schema(&join.schema),
         };
-        let node = self
-            .dataflow
-            .add_operator(Box::new(JoinOperator::new(spec)?), vec![left_node, right_node]);
+        let node = self.dataflow.add_operator(
+            Box::new(JoinOperator::new(spec)?),
+            vec![left_node, right_node],
+        );
         let pads_or_retracts = matches!(
             join_type,
             JoinType::Left | JoinType::Right | JoinType::Full | JoinType::Anti

@@ -1,0 +1,37 @@
+-- A chain of three tables, joined in FROM order.
+CREATE TABLE orders (
+  ts          TIMESTAMP(3),
+  order_id    BIGINT,
+  customer_id BIGINT,
+  amount      INT,
+  WATERMARK FOR ts AS ts - INTERVAL '3' SECOND
+) WITH (
+  'connector' = 'filesystem',
+  'path'      = '${SQL_DIR}/../data/orders.json',
+  'format'    = 'json'
+);
+CREATE TABLE customers (
+  ts     TIMESTAMP(3),
+  id     BIGINT,
+  name   STRING,
+  region STRING
+) WITH (
+  'connector' = 'filesystem',
+  'path'      = '${SQL_DIR}/../data/customers.csv',
+  'format'    = 'csv'
+);
+CREATE TABLE shipments (
+  ts       TIMESTAMP(3),
+  order_id BIGINT,
+  carrier  STRING,
+  WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
+) WITH (
+  'connector' = 'filesystem',
+  'path'      = '${SQL_DIR}/../data/shipments.csv',
+  'format'    = 'csv'
+);
+SELECT o.order_id, c.name, s.carrier, s.ts
+FROM orders o
+JOIN customers c ON o.customer_id = c.id
+JOIN shipments s ON s.order_id = o.order_id
+WHERE c.region = 'east';

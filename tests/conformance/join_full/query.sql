@@ -1,0 +1,34 @@
+-- FULL join with a non-equi residual condition: both sides padded while unmatched.
+CREATE TABLE orders (
+  ts          TIMESTAMP(3),
+  order_id    BIGINT,
+  customer_id BIGINT,
+  amount      INT,
+  WATERMARK FOR ts AS ts - INTERVAL '3' SECOND
+) WITH (
+  'connector' = 'filesystem',
+  'path'      = '${SQL_DIR}/../data/orders.json',
+  'format'    = 'json'
+);
+CREATE TABLE customers (
+  ts     TIMESTAMP(3),
+  id     BIGINT,
+  name   STRING,
+  region STRING
+) WITH (
+  'connector' = 'filesystem',
+  'path'      = '${SQL_DIR}/../data/customers.csv',
+  'format'    = 'csv'
+);
+CREATE TABLE shipments (
+  ts       TIMESTAMP(3),
+  order_id BIGINT,
+  carrier  STRING,
+  WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
+) WITH (
+  'connector' = 'filesystem',
+  'path'      = '${SQL_DIR}/../data/shipments.csv',
+  'format'    = 'csv'
+);
+SELECT c.id, c.name, o.order_id, o.amount
+FROM customers c FULL OUTER JOIN orders o ON o.customer_id = c.id AND o.amount > c.id * 10;
