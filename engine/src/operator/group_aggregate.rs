@@ -13,6 +13,7 @@ use datafusion::logical_expr::Accumulator;
 
 use super::Operator;
 use super::aggregate::{GroupBy, GroupInput, KeyTable};
+use super::extremum::RetractableExtremum;
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::{EngineError, Result};
 
@@ -56,8 +57,16 @@ impl GroupAggregate {
         let calls = self.group_by.calls.iter();
         Ok(if self.retracting {
             calls
-                .map(|c| c.function.create_sliding_accumulator())
-                .collect::<datafusion::common::Result<_>>()?
+                .map(|c| -> Result<Box<dyn Accumulator>> {
+                    let name = c.function.fun().name();
+                    if matches!(name, "min" | "max") {
+                        let data_type = c.function.field().data_type().clone();
+                        let max = name == "max";
+                        return Ok(Box::new(RetractableExtremum::new(&data_type, max)?));
+                    }
+                    Ok(c.function.create_sliding_accumulator()?)
+                })
+                .collect::<Result<_>>()?
         } else {
             calls
                 .map(|c| c.function.create_accumulator())

@@ -94,7 +94,7 @@ impl StreamPlanner<'_> {
             && let Some(call) = group_by.calls.iter().find(|c| {
                 matches!(
                     c.function.fun().name(),
-                    "min" | "max" | "first_value" | "last_value"
+                    "first_value" | "last_value"
                 )
             })
         {
