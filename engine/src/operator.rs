@@ -7,6 +7,7 @@ mod group_aggregate;
 mod join;
 pub mod match_recognize;
 mod over_aggregate;
+mod rank;
 mod session_aggregate;
 #[cfg(test)]
 mod testing;
@@ -21,6 +22,7 @@ pub use group_aggregate::GroupAggregate;
 pub use join::{Join, JoinSpec, JoinType};
 pub use match_recognize::MatchRecognize;
 pub use over_aggregate::{Frame, OverAggregate};
+pub use rank::Rank;
 pub use session_aggregate::SessionAggregate;
 pub use window_aggregate::WindowAggregate;
 pub use window_assign::WindowAssign;

@@ -38,7 +38,9 @@ impl RetractableExtremum {
 impl Accumulator for RetractableExtremum {
     fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
         let column = &values[0];
-        let rows = self.converter.convert_columns(std::slice::from_ref(column))?;
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(column))?;
         for i in (0..column.len()).filter(|&i| column.is_valid(i)) {
             let row = rows.row(i);
             match self.values.get_mut(row.as_ref()) {
@@ -53,7 +55,9 @@ impl Accumulator for RetractableExtremum {
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
         let column = &values[0];
-        let rows = self.converter.convert_columns(std::slice::from_ref(column))?;
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(column))?;
         for i in (0..column.len()).filter(|&i| column.is_valid(i)) {
             let row = rows.row(i);
             if let Some(count) = self.values.get_mut(row.as_ref()) {
@@ -131,7 +135,11 @@ mod tests {
         for acc in [&mut max, &mut min] {
             acc.retract_batch(&values(&[Some(9), Some(1)])).unwrap();
         }
-        assert_eq!(max.evaluate().unwrap(), ScalarValue::Int64(Some(9)), "9 was there twice");
+        assert_eq!(
+            max.evaluate().unwrap(),
+            ScalarValue::Int64(Some(9)),
+            "9 was there twice"
+        );
         assert_eq!(min.evaluate().unwrap(), ScalarValue::Int64(Some(5)));
         for acc in [&mut max, &mut min] {
             acc.retract_batch(&values(&[Some(9), Some(5)])).unwrap();

@@ -91,12 +91,10 @@ impl StreamPlanner<'_> {
         let input = self.plan(&aggregate.input)?;
         let retracting = self.updating.contains(&input);
         if retracting
-            && let Some(call) = group_by.calls.iter().find(|c| {
-                matches!(
-                    c.function.fun().name(),
-                    "first_value" | "last_value"
-                )
-            })
+            && let Some(call) = group_by
+                .calls
+                .iter()
+                .find(|c| matches!(c.function.fun().name(), "first_value" | "last_value"))
         {
             return Err(SqlError::new(format!(
                 "{} over an updating input (an aggregate of an aggregate) is not supported yet: \

@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_planner::create_window_expr;
 use rill_engine::dataflow::NodeId;
-use rill_engine::operator::{Frame, OverAggregate, WindowRank};
+use rill_engine::operator::{Frame, OverAggregate, Rank, WindowRank};
 
 use super::aggregate::{substitute, window_column};
 use super::{StreamPlanner, output_schema};
@@ -36,20 +36,16 @@ impl StreamPlanner<'_> {
             }
             _ => return self.over_aggregate(window),
         };
-        let name = function.fun.name().to_ascii_uppercase();
         let params = &function.params;
         let window_end = window_column(&params.partition_by, 1);
         let has_start = window_column(&params.partition_by, 0).is_some();
-        let (Some(window_end), true, "ROW_NUMBER") = (window_end, has_start, name.as_str()) else {
-            return Err(SqlError::new(format!(
-                "{name} OVER (...) is not supported on streams yet: window Top-N needs \
-                 ROW_NUMBER() OVER (PARTITION BY window_start, window_end, ... ORDER BY ...)"
-            )));
-        };
         let Some(limit) = limit else {
             return Err(SqlError::new(
-                "ROW_NUMBER() over windows needs a filter on its result: WHERE rownum <= N",
+                "ROW_NUMBER() needs a filter on its result (Top-N): WHERE rownum <= N",
             ));
+        };
+        let (Some(window_end), true) = (window_end, has_start) else {
+            return self.rank(window, params, limit);
         };
         let schema = window.input.schema();
         let window_end = schema.index_of_column(window_end)?;
@@ -70,6 +66,42 @@ impl StreamPlanner<'_> {
             late,
         );
         Ok(self.add(Box::new(operator), input))
+    }
+
+    /// `ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...)` under `rownum <= N` without
+    /// windows: an updating Top-N over any changelog.
+    fn rank(
+        &mut self,
+        window: &Window,
+        params: &WindowFunctionParams,
+        limit: usize,
+    ) -> SqlResult<NodeId> {
+        if params.order_by.is_empty() {
+            return Err(SqlError::new(
+                "Top-N needs an ORDER BY in its OVER clause: ROW_NUMBER() OVER (PARTITION BY ... \
+                 ORDER BY ...)",
+            ));
+        }
+        let schema = window.input.schema();
+        let partition = params
+            .partition_by
+            .iter()
+            .map(|e| self.physical(e, schema))
+            .collect::<SqlResult<Vec<_>>>()?;
+        let order = self.sort_keys(&params.order_by, schema)?;
+        let input = self.plan(&window.input)?;
+        let operator = Rank::new(
+            partition,
+            order,
+            limit,
+            self.updating.contains(&input),
+            output_schema(&window.schema),
+            &output_schema(schema),
+        )?;
+        let node = self.add(Box::new(operator), input);
+        self.updating.insert(node);
+        self.no_time_attribute.insert(node);
+        Ok(node)
     }
 
     /// Aggregates `OVER (PARTITION BY ... ORDER BY time ROWS|RANGE ... PRECEDING)`.

@@ -1,0 +1,384 @@
+//! Top-N without windows: `ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...)` kept where it is
+//! at most N, over any changelog, as an updating result (Flink's `Rank` operator; with N = 1,
+//! deduplication).
+//!
+//! Each partition keeps its rows sorted by the ORDER BY key, ties in arrival order (a new row
+//! goes after the rows it ties with, as in Flink). Over an append-only input only the first N
+//! rows can ever matter, so no more are kept; over a changelog every live row is kept, since a
+//! retracted row's place is taken by the next one. After each input row the partition's first
+//! N rows are compared with what was emitted, rank by rank: a rank that now holds another row
+//! is updated (`-U` of the old row, `+U` of the new), a new rank is inserted (`+I`), a rank
+//! that is gone is deleted (`-D`).
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int8Array, RecordBatch, UInt64Array};
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, Rows, SortField};
+use datafusion::common::HashMap;
+use datafusion::physical_expr::PhysicalExpr;
+
+use super::{Operator, SortKey};
+use crate::Result;
+use crate::batch::{ChangeBatch, Message, RowKind};
+
+/// A row of a partition: its sort key, arrival number and encoded columns.
+struct Ranked {
+    order: Box<[u8]>,
+    arrival: u64,
+    row: Box<[u8]>,
+}
+
+/// Non-windowed Top-N (see the module documentation).
+pub struct Rank {
+    partition: Vec<Arc<dyn PhysicalExpr>>,
+    order: Vec<SortKey>,
+    limit: usize,
+    /// Whether the input retracts rows, so that rows past the first N must be kept.
+    retracting: bool,
+    /// The input columns, then the row number.
+    schema: SchemaRef,
+    partition_rows: Option<RowConverter>,
+    order_rows: RowConverter,
+    input_rows: RowConverter,
+    partitions: HashMap<Box<[u8]>, Vec<Ranked>>,
+    arrivals: u64,
+}
+
+/// Rows to emit, built as columns at the end of a batch.
+#[derive(Default)]
+struct Emitted {
+    kinds: Vec<i8>,
+    rows: Vec<u8>,
+    /// End of each row in `rows`.
+    ends: Vec<usize>,
+    ranks: Vec<u64>,
+}
+
+impl Emitted {
+    fn push(&mut self, kind: RowKind, row: &[u8], rank: usize) {
+        self.kinds.push(kind as i8);
+        self.rows.extend_from_slice(row);
+        self.ends.push(self.rows.len());
+        self.ranks.push(rank as u64);
+    }
+}
+
+impl Rank {
+    /// Keeps the first `limit` rows of each `partition` by `order`; output rows have `schema`
+    /// (the input's columns, then the row number). With `retracting`, the input is a
+    /// changelog.
+    pub fn new(
+        partition: Vec<Arc<dyn PhysicalExpr>>,
+        order: Vec<SortKey>,
+        limit: usize,
+        retracting: bool,
+        schema: SchemaRef,
+        input: &SchemaRef,
+    ) -> Result<Rank> {
+        let fields = |types: Vec<SortField>| RowConverter::new(types);
+        let partition_types = partition
+            .iter()
+            .map(|e| Ok(SortField::new(e.data_type(input)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let order_types = order
+            .iter()
+            .map(|k| {
+                Ok(SortField::new_with_options(
+                    k.expr.data_type(input)?,
+                    k.options,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let input_types = input
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        Ok(Rank {
+            partition_rows: match partition_types.is_empty() {
+                true => None,
+                false => Some(fields(partition_types)?),
+            },
+            order_rows: fields(order_types)?,
+            input_rows: fields(input_types)?,
+            partition,
+            order,
+            limit,
+            retracting,
+            schema,
+            partitions: HashMap::new(),
+            arrivals: 0,
+        })
+    }
+
+    fn evaluate(
+        exprs: impl Iterator<Item = Arc<dyn PhysicalExpr>>,
+        batch: &RecordBatch,
+    ) -> Result<Vec<ArrayRef>> {
+        exprs
+            .map(|e| Ok(e.evaluate(batch)?.into_array(batch.num_rows())?))
+            .collect()
+    }
+
+    /// Applies row `i` of `batch` to its partition and notes the ranks that changed.
+    fn apply(
+        &mut self,
+        batch: &ChangeBatch,
+        i: usize,
+        (partitions, orders, rows): (Option<&Rows>, &Rows, &Rows),
+        out: &mut Emitted,
+    ) {
+        let key = partitions.map_or(&[][..], |p| p.row(i).data());
+        if !self.partitions.contains_key(key) {
+            self.partitions.insert(key.into(), Vec::new());
+        }
+        let ranked = self.partitions.get_mut(key).expect("inserted above");
+        let order = orders.row(i);
+        let row = rows.row(i);
+        let limit = self.limit;
+        // The first N before the change, by arrival number.
+        let before: Vec<u64> = ranked.iter().take(limit).map(|r| r.arrival).collect();
+        // The row that left the partition's first N, if one did.
+        let mut dropped = None;
+        if matches!(batch.row_kind(i), RowKind::Insert | RowKind::UpdateAfter) {
+            // After every row it ties with or follows.
+            let at = ranked.partition_point(|r| r.order.as_ref() <= order.as_ref());
+            if at >= limit && !self.retracting {
+                return;
+            }
+            self.arrivals += 1;
+            ranked.insert(
+                at,
+                Ranked {
+                    order: order.as_ref().into(),
+                    arrival: self.arrivals,
+                    row: row.as_ref().into(),
+                },
+            );
+            if !self.retracting && ranked.len() > limit {
+                dropped = ranked.pop();
+            }
+        } else {
+            let start = ranked.partition_point(|r| r.order.as_ref() < order.as_ref());
+            let found = ranked[start..]
+                .iter()
+                .take_while(|r| r.order.as_ref() == order.as_ref())
+                .position(|r| r.row.as_ref() == row.as_ref());
+            match found {
+                Some(at) => dropped = Some(ranked.remove(start + at)),
+                None => return,
+            }
+        }
+        // Compare the first N rank by rank. A row that moved changes both its old and its
+        // new rank, as Flink's rank numbers do.
+        let after = &ranked[..ranked.len().min(limit)];
+        let row_of = |arrival: u64| {
+            ranked
+                .iter()
+                .chain(dropped.iter())
+                .find(|r| r.arrival == arrival)
+                .map(|r| r.row.as_ref())
+                .expect("a row of the first N is in state or just left it")
+        };
+        for rank in 0..before.len().max(after.len()) {
+            let old = before.get(rank).copied();
+            let new = after.get(rank);
+            if let (Some(old), Some(new)) = (old, new)
+                && old == new.arrival
+            {
+                continue;
+            }
+            if let Some(old) = old {
+                let kind = match new {
+                    Some(_) => RowKind::UpdateBefore,
+                    None => RowKind::Delete,
+                };
+                out.push(kind, row_of(old), rank + 1);
+            }
+            if let Some(new) = new {
+                let kind = match old {
+                    Some(_) => RowKind::UpdateAfter,
+                    None => RowKind::Insert,
+                };
+                out.push(kind, &new.row, rank + 1);
+            }
+        }
+        if ranked.is_empty() {
+            self.partitions.remove(key);
+        }
+    }
+}
+
+impl Operator for Rank {
+    fn name(&self) -> &str {
+        "Rank"
+    }
+
+    fn on_batch(
+        &mut self,
+        _input: usize,
+        batch: ChangeBatch,
+        out: &mut Vec<Message>,
+    ) -> Result<()> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let partitions = match &self.partition_rows {
+            Some(converter) => {
+                let columns = Self::evaluate(self.partition.iter().cloned(), &batch.data)?;
+                Some(converter.convert_columns(&columns)?)
+            }
+            None => None,
+        };
+        let orders = Self::evaluate(self.order.iter().map(|k| k.expr.clone()), &batch.data)?;
+        let orders = self.order_rows.convert_columns(&orders)?;
+        let rows = self.input_rows.convert_columns(batch.data.columns())?;
+        let mut emitted = Emitted::default();
+        for i in 0..n {
+            self.apply(
+                &batch,
+                i,
+                (partitions.as_ref(), &orders, &rows),
+                &mut emitted,
+            );
+        }
+        if emitted.kinds.is_empty() {
+            return Ok(());
+        }
+        let parser = self.input_rows.parser();
+        let mut start = 0;
+        let rows = emitted.ends.iter().map(|&end| {
+            let row = parser.parse(&emitted.rows[start..end]);
+            start = end;
+            row
+        });
+        let mut columns = self.input_rows.convert_rows(rows)?;
+        columns.push(Arc::new(UInt64Array::from(emitted.ranks)));
+        let columns = columns
+            .into_iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| super::aggregate::cast_to(c, f.data_type()))
+            .collect::<Result<Vec<_>>>()?;
+        out.push(Message::Batch(ChangeBatch {
+            data: RecordBatch::try_new(self.schema.clone(), columns)?,
+            ops: Some(Int8Array::from(emitted.kinds)),
+            watermarks: None,
+        }));
+        Ok(())
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.partitions
+            .iter()
+            .map(|(k, rows)| {
+                k.len()
+                    + rows
+                        .iter()
+                        .map(|r| r.order.len() + r.row.len() + size_of::<Ranked>())
+                        .sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Int64Array;
+    use arrow::compute::SortOptions;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::util::display::array_value_to_string;
+    use datafusion::physical_expr::expressions::Column;
+
+    use super::*;
+
+    /// Top 2 by `v` descending over rows `(v BIGINT)`, with the row number.
+    fn top2(retracting: bool) -> Rank {
+        let input = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        let output = Arc::new(Schema::new(vec![
+            Field::new("v", DataType::Int64, true),
+            Field::new("rn", DataType::UInt64, true),
+        ]));
+        let order = vec![SortKey {
+            expr: Arc::new(Column::new("v", 0)),
+            options: SortOptions {
+                descending: true,
+                nulls_first: false,
+            },
+        }];
+        Rank::new(vec![], order, 2, retracting, output, &input).unwrap()
+    }
+
+    fn feed(rank: &mut Rank, rows: &[(RowKind, i64)]) -> Vec<String> {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        let data = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.1),
+            ))],
+        )
+        .unwrap();
+        let batch = ChangeBatch {
+            data,
+            ops: Some(Int8Array::from_iter_values(rows.iter().map(|r| r.0 as i8))),
+            watermarks: None,
+        };
+        let mut out = Vec::new();
+        rank.on_batch(0, batch, &mut out).unwrap();
+        let mut lines = Vec::new();
+        for message in out {
+            let Message::Batch(b) = message else { continue };
+            for i in 0..b.num_rows() {
+                let v = array_value_to_string(b.data.column(0), i).unwrap();
+                let rn = array_value_to_string(b.data.column(1), i).unwrap();
+                lines.push(format!("{}[{v}, {rn}]", b.row_kind(i).short_name()));
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn a_new_leader_moves_every_rank_below_it() {
+        let mut rank = top2(false);
+        assert_eq!(
+            feed(&mut rank, &[(RowKind::Insert, 5), (RowKind::Insert, 3)]),
+            ["+I[5, 1]", "+I[3, 2]"]
+        );
+        assert!(
+            feed(&mut rank, &[(RowKind::Insert, 1)]).is_empty(),
+            "not in the top 2"
+        );
+        assert_eq!(
+            feed(&mut rank, &[(RowKind::Insert, 9)]),
+            ["-U[5, 1]", "+U[9, 1]", "-U[3, 2]", "+U[5, 2]"]
+        );
+        // A tie goes after the rows it ties with.
+        assert!(feed(&mut rank, &[(RowKind::Insert, 5)]).is_empty());
+        assert_eq!(
+            rank.partitions[&[][..]].len(),
+            2,
+            "append-only: only the top 2 kept"
+        );
+    }
+
+    #[test]
+    fn a_retracted_row_gives_its_rank_to_the_next() {
+        let mut rank = top2(true);
+        let rows = [
+            (RowKind::Insert, 5),
+            (RowKind::Insert, 3),
+            (RowKind::Insert, 1),
+        ];
+        assert_eq!(feed(&mut rank, &rows), ["+I[5, 1]", "+I[3, 2]"]);
+        assert_eq!(
+            feed(&mut rank, &[(RowKind::Delete, 5)]),
+            ["-U[5, 1]", "+U[3, 1]", "-U[3, 2]", "+U[1, 2]"]
+        );
+        assert_eq!(
+            feed(&mut rank, &[(RowKind::Delete, 1), (RowKind::Delete, 3)]),
+            ["-D[1, 2]", "-D[3, 1]"]
+        );
+        assert_eq!(rank.state_bytes(), 0);
+    }
+}
