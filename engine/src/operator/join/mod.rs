@@ -14,16 +14,20 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
-use arrow::compute::{cast, take};
+use arrow::array::{ArrayRef, BooleanArray, Int8Array, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, SchemaRef};
-use arrow::row::{RowConverter, Rows, SortField};
-use datafusion::common::HashMap;
+use arrow::row::Rows;
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::Operator;
+use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
-use crate::{EngineError, Result};
+use state::{Emitted, KeyEncoder, Match, Probe, Side, Source, key_of};
+
+mod interval;
+mod state;
+
+pub use interval::{IntervalBounds, IntervalJoin};
 
 /// How rows of the two inputs combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,213 +90,25 @@ pub struct JoinSpec {
     pub output: SchemaRef,
 }
 
-/// A row held in state: its bytes in its bucket's data, and for a row of a side that keeps
-/// unmatched rows, how many rows of the other side it matches.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    start: usize,
-    len: usize,
-    matches: u32,
-}
-
-/// The rows of one side under one join key, in arrival order (a retraction removes the
-/// oldest identical row).
-#[derive(Default)]
-struct Bucket {
-    data: Vec<u8>,
-    entries: Vec<Entry>,
-    /// Bytes of `data` no entry refers to any more.
-    garbage: usize,
-}
-
-impl Bucket {
-    fn row(&self, entry: usize) -> &[u8] {
-        let e = &self.entries[entry];
-        &self.data[e.start..e.start + e.len]
-    }
-
-    fn push(&mut self, row: &[u8], matches: u32) {
-        self.entries.push(Entry {
-            start: self.data.len(),
-            len: row.len(),
-            matches,
-        });
-        self.data.extend_from_slice(row);
-    }
-
-    /// Removes the oldest row equal to `row`; false when there is none.
-    fn retract(&mut self, row: &[u8]) -> bool {
-        let Some(i) = (0..self.entries.len()).find(|&i| self.row(i) == row) else {
-            return false;
-        };
-        self.garbage += self.entries.remove(i).len;
-        if self.garbage > 4096 && self.garbage * 2 > self.data.len() {
-            self.compact();
-        }
-        true
-    }
-
-    /// Drops the bytes of retracted rows.
-    fn compact(&mut self) {
-        let mut data = Vec::with_capacity(self.data.len() - self.garbage);
-        for e in &mut self.entries {
-            let start = data.len();
-            data.extend_from_slice(&self.data[e.start..e.start + e.len]);
-            e.start = start;
-        }
-        self.data = data;
-        self.garbage = 0;
-    }
-
-    fn bytes(&self) -> usize {
-        self.data.capacity() + self.entries.capacity() * std::mem::size_of::<Entry>()
-    }
-}
-
-/// The rows of one input, by join key.
-struct Side {
-    /// Encodes this input's rows (all columns) to the bytes kept in state, and back.
-    rows: RowConverter,
-    /// Join key bytes to the slot of the key's bucket.
-    index: HashMap<Box<[u8]>, usize>,
-    buckets: Vec<Bucket>,
-    /// Slots of buckets whose key went away.
-    free: Vec<usize>,
-    /// A row of nulls in this input's encoding, for padding.
-    null_row: Rows,
-}
-
-impl Side {
-    fn new(schema: &SchemaRef) -> Result<Side> {
-        let fields = schema
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect();
-        let rows = RowConverter::new(fields)?;
-        let nulls: Vec<ArrayRef> = schema
-            .fields()
-            .iter()
-            .map(|f| arrow::array::new_null_array(f.data_type(), 1))
-            .collect();
-        let null_row = rows.convert_columns(&nulls)?;
-        Ok(Side {
-            rows,
-            index: HashMap::new(),
-            buckets: Vec::new(),
-            free: Vec::new(),
-            null_row,
-        })
-    }
-
-    fn bucket_of(&self, key: &[u8]) -> Option<usize> {
-        self.index.get(key).copied()
-    }
-
-    fn add(&mut self, key: &[u8], row: &[u8], matches: u32) {
-        let slot = match self.index.get(key) {
-            Some(&slot) => slot,
-            None => {
-                let slot = self.free.pop().unwrap_or_else(|| {
-                    self.buckets.push(Bucket::default());
-                    self.buckets.len() - 1
-                });
-                self.index.insert(key.into(), slot);
-                slot
-            }
-        };
-        self.buckets[slot].push(row, matches);
-    }
-
-    fn retract(&mut self, key: &[u8], row: &[u8]) {
-        let Some(slot) = self.bucket_of(key) else {
-            return;
-        };
-        let bucket = &mut self.buckets[slot];
-        if bucket.retract(row) && bucket.entries.is_empty() {
-            self.buckets[slot] = Bucket::default();
-            self.index.remove(key);
-            self.free.push(slot);
-        }
-    }
-
-    fn bytes(&self) -> usize {
-        let keys: usize = self.index.keys().map(|k| k.len() + 32).sum();
-        keys + self.buckets.iter().map(Bucket::bytes).sum::<usize>()
-    }
-}
-
-/// A row of the other side that matches an input row: its bucket and entry.
-#[derive(Debug, Clone, Copy)]
-struct Match {
-    bucket: usize,
-    entry: usize,
-}
-
-/// Where a column of an output row comes from.
-#[derive(Clone, Copy)]
-enum Source {
-    /// The input row at this index.
-    Input(u32),
-    /// A row of the other side's state.
-    State(Match),
-    /// Nulls (padding).
-    Null,
-}
-
-/// The rows being emitted for one input batch, built as columns at the end.
-#[derive(Default)]
-struct Emitted {
-    kinds: Vec<i8>,
-    /// The input side's part of each row.
-    input: Vec<Option<u32>>,
-    /// The other side's part of each row.
-    other: Vec<Option<Match>>,
-}
-
-impl Emitted {
-    fn push(&mut self, kind: RowKind, input: Source, other: Source) {
-        self.kinds.push(kind as i8);
-        self.input.push(match input {
-            Source::Input(i) => Some(i),
-            _ => None,
-        });
-        self.other.push(match other {
-            Source::State(m) => Some(m),
-            _ => None,
-        });
-    }
-}
-
-/// A regular join (see the module documentation).
+/// A regular join (see the module documentation). Each row in state notes, for a side that
+/// keeps unmatched rows, how many rows of the other side it matches.
 pub struct Join {
     /// What `EXPLAIN` shows: the join kind and the state it keeps.
     name: String,
     spec: JoinSpec,
-    keys: Option<RowConverter>,
-    sides: [Side; 2],
+    keys: KeyEncoder,
+    sides: [Side<u32>; 2],
 }
 
 impl Join {
     /// A join computing `spec`.
     pub fn new(spec: JoinSpec) -> Result<Join> {
-        let keys = match spec.key_types.is_empty() {
-            true => None,
-            false => Some(RowConverter::new(
-                spec.key_types
-                    .iter()
-                    .map(|t| SortField::new(t.clone()))
-                    .collect(),
-            )?),
-        };
+        let keys = KeyEncoder::new(&spec.key_types, spec.nulls_equal)?;
         let sides = [Side::new(&spec.inputs[0])?, Side::new(&spec.inputs[1])?];
-        let key = match spec.key_types.len() {
-            0 => "no key: all rows under one".to_string(),
-            n => format!("{n} key column{}", if n > 1 { "s" } else { "" }),
-        };
         let name = format!(
-            "RegularJoin {} ({key}; state: every row of both inputs, never freed)",
-            spec.join_type.name()
+            "RegularJoin {} ({}; state: every row of both inputs, never freed)",
+            spec.join_type.name(),
+            describe_keys(spec.key_types.len())
         );
         Ok(Join {
             name,
@@ -300,128 +116,6 @@ impl Join {
             keys,
             sides,
         })
-    }
-
-    /// The join key of each row of `batch` from input `side`, as bytes, and which rows can
-    /// match at all (a NULL key matches nothing unless NULLs are equal).
-    fn key_rows(&self, side: usize, batch: &RecordBatch) -> Result<(Option<Rows>, BooleanArray)> {
-        let n = batch.num_rows();
-        let Some(converter) = &self.keys else {
-            return Ok((None, BooleanArray::from(vec![true; n])));
-        };
-        let mut columns = Vec::with_capacity(self.spec.key_types.len());
-        let mut matchable = BooleanArray::from(vec![true; n]);
-        for (expr, ty) in self.spec.keys[side].iter().zip(&self.spec.key_types) {
-            let mut key = expr.evaluate(batch)?.into_array(n)?;
-            if key.data_type() != ty {
-                key = cast(&key, ty)?;
-            }
-            if !self.spec.nulls_equal && key.null_count() > 0 {
-                let valid = arrow::compute::is_not_null(&key)?;
-                matchable = arrow::compute::and(&matchable, &valid)?;
-            }
-            columns.push(key);
-        }
-        Ok((Some(converter.convert_columns(&columns)?), matchable))
-    }
-
-    /// For each row of `batch` (from input `side`), the rows of the other side it matches:
-    /// candidates by key, then filtered by the residual predicate, all pairs at once.
-    /// Row `i`'s matches are `matches[offsets[i]..offsets[i + 1]]`.
-    fn find_matches(
-        &self,
-        side: usize,
-        batch: &RecordBatch,
-        keys: Option<&Rows>,
-        matchable: &BooleanArray,
-    ) -> Result<(Vec<Match>, Vec<usize>)> {
-        let other = &self.sides[1 - side];
-        let mut matches = Vec::new();
-        let mut offsets = Vec::with_capacity(batch.num_rows() + 1);
-        let mut probe = Vec::new();
-        offsets.push(0);
-        for i in 0..batch.num_rows() {
-            if matchable.value(i) {
-                let key = keys.map_or(&[][..], |k| k.row(i).data());
-                if let Some(bucket) = other.bucket_of(key) {
-                    for entry in 0..other.buckets[bucket].entries.len() {
-                        matches.push(Match { bucket, entry });
-                        probe.push(i as u32);
-                    }
-                }
-            }
-            offsets.push(matches.len());
-        }
-        let Some(filter) = &self.spec.filter else {
-            return Ok((matches, offsets));
-        };
-        if matches.is_empty() {
-            return Ok((matches, offsets));
-        }
-        let pairs = self.pairs(side, batch, &probe, &matches)?;
-        let mask = filter.evaluate(&pairs)?.into_array(pairs.num_rows())?;
-        let mask = mask
-            .as_boolean_opt()
-            .ok_or_else(|| EngineError::Other("join condition is not a boolean".into()))?;
-        let mut kept = Vec::with_capacity(matches.len());
-        let mut start = 0;
-        for offset in offsets.iter_mut().skip(1) {
-            let end = *offset;
-            for k in start..end {
-                if mask.is_valid(k) && mask.value(k) {
-                    kept.push(matches[k]);
-                }
-            }
-            start = end;
-            *offset = kept.len();
-        }
-        Ok((kept, offsets))
-    }
-
-    /// The joined rows (left columns, then right) of input rows `probe` of `batch` (from
-    /// input `side`) with the other side's rows `matches`.
-    fn pairs(
-        &self,
-        side: usize,
-        batch: &RecordBatch,
-        probe: &[u32],
-        matches: &[Match],
-    ) -> Result<RecordBatch> {
-        let indices = UInt32Array::from(probe.to_vec());
-        let input: Vec<ArrayRef> = batch
-            .columns()
-            .iter()
-            .map(|c| take(c.as_ref(), &indices, None))
-            .collect::<std::result::Result<_, _>>()?;
-        let other = self.state_columns(1 - side, matches.iter().map(|m| Some(*m)))?;
-        let (left, right) = if side == 0 {
-            (input, other)
-        } else {
-            (other, input)
-        };
-        let schema = joined_schema(&self.spec.inputs);
-        Ok(RecordBatch::try_new(
-            schema,
-            left.into_iter().chain(right).collect(),
-        )?)
-    }
-
-    /// Columns of rows of `side`'s state (nulls for `None`).
-    fn state_columns(
-        &self,
-        side: usize,
-        rows: impl Iterator<Item = Option<Match>>,
-    ) -> Result<Vec<ArrayRef>> {
-        let state = &self.sides[side];
-        let null = state.null_row.row(0);
-        let parser = state.rows.parser();
-        let rows: Vec<_> = rows
-            .map(|m| match m {
-                Some(m) => parser.parse(state.buckets[m.bucket].row(m.entry)),
-                None => null,
-            })
-            .collect();
-        Ok(state.rows.convert_rows(rows)?)
     }
 
     /// Applies rows of `batch` from input `side` to the state, in order, noting what to emit.
@@ -451,7 +145,7 @@ impl Join {
             let accumulate = matches!(kind, RowKind::Insert | RowKind::UpdateAfter);
             let found = &matches[offsets[i]..offsets[i + 1]];
             let row = rows.row(i);
-            let key = keys.map_or(&[][..], |k| k.row(i).data());
+            let key = key_of(keys, i);
             let me = Source::Input(i as u32);
             if semi_anti {
                 if side == 0 {
@@ -462,12 +156,12 @@ impl Join {
                 } else {
                     // A right row changes whether the left rows it matches have a match.
                     for m in found {
-                        let entry = &mut other.buckets[m.bucket].entries[m.entry];
-                        let before = entry.matches;
+                        let count = &mut other.buckets[m.bucket].entries[m.entry].meta;
+                        let before = *count;
                         if accumulate {
-                            entry.matches += 1;
+                            *count += 1;
                         } else {
-                            entry.matches = entry.matches.saturating_sub(1);
+                            *count = count.saturating_sub(1);
                         }
                         let left_row = Source::State(*m);
                         match (accumulate, before, anti) {
@@ -482,11 +176,11 @@ impl Join {
             } else if accumulate {
                 if other_outer {
                     for m in found {
-                        let entry = &mut other.buckets[m.bucket].entries[m.entry];
-                        if entry.matches == 0 {
+                        let count = &mut other.buckets[m.bucket].entries[m.entry].meta;
+                        if *count == 0 {
                             out.push(RowKind::Delete, Source::Null, Source::State(*m));
                         }
-                        entry.matches += 1;
+                        *count += 1;
                     }
                 }
                 if input_outer && found.is_empty() {
@@ -510,11 +204,11 @@ impl Join {
                 }
                 if other_outer {
                     for m in found {
-                        let entry = &mut other.buckets[m.bucket].entries[m.entry];
-                        if entry.matches == 1 {
+                        let count = &mut other.buckets[m.bucket].entries[m.entry].meta;
+                        if *count == 1 {
                             out.push(RowKind::Insert, Source::Null, Source::State(*m));
                         }
-                        entry.matches = entry.matches.saturating_sub(1);
+                        *count = count.saturating_sub(1);
                     }
                 }
             }
@@ -533,45 +227,31 @@ impl Join {
     /// The output batch of `emitted` rows for an input batch from `side`.
     fn build(&self, side: usize, batch: &RecordBatch, emitted: Emitted) -> Result<ChangeBatch> {
         let n = emitted.kinds.len();
-        let indices = UInt32Array::from(emitted.input);
-        let input: Vec<ArrayRef> = batch
-            .columns()
-            .iter()
-            .map(|c| take(c.as_ref(), &indices, None))
-            .collect::<std::result::Result<_, _>>()?;
-        let columns: Vec<ArrayRef> = if self.spec.join_type.is_semi_or_anti() {
+        let other = &self.sides[1 - side];
+        let columns: Vec<ArrayRef> = match (self.spec.join_type.is_semi_or_anti(), side) {
             // Only left rows are emitted: from the input, or from the left state.
-            if side == 0 {
-                input
-            } else {
-                self.state_columns(0, emitted.other.into_iter())?
-            }
-        } else {
-            let other = self.state_columns(1 - side, emitted.other.into_iter())?;
-            if side == 0 {
-                input.into_iter().chain(other).collect()
-            } else {
-                other.into_iter().chain(input).collect()
-            }
+            (true, 0) => state::take_rows(batch, &emitted.input)?,
+            (true, _) => other.match_columns(emitted.other.into_iter())?,
+            (false, _) => emitted.columns(side, batch, other, &self.spec.inputs)?,
         };
-        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n));
+        let options = RecordBatchOptions::new().with_row_count(Some(n));
         let data = RecordBatch::try_new_with_options(self.spec.output.clone(), columns, &options)?;
         let all_inserts = emitted.kinds.iter().all(|k| *k == RowKind::Insert as i8);
         Ok(ChangeBatch {
             data,
-            ops: (!all_inserts).then(|| arrow::array::Int8Array::from(emitted.kinds)),
+            ops: (!all_inserts).then(|| Int8Array::from(emitted.kinds)),
             watermarks: None,
         })
     }
 }
 
-/// The schema of left rows followed by right rows, as the residual predicate reads them.
-fn joined_schema(inputs: &[SchemaRef; 2]) -> SchemaRef {
-    let fields: Vec<_> = inputs
-        .iter()
-        .flat_map(|s| s.fields().iter().cloned())
-        .collect();
-    Arc::new(arrow::datatypes::Schema::new(fields))
+/// How `EXPLAIN` describes the join key.
+fn describe_keys(columns: usize) -> String {
+    match columns {
+        0 => "no key: all rows under one".to_string(),
+        1 => "1 key column".to_string(),
+        n => format!("{n} key columns"),
+    }
 }
 
 impl Operator for Join {
@@ -583,12 +263,18 @@ impl Operator for Join {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let (keys, matchable) = self.key_rows(input, &batch.data)?;
-        let (matches, offsets) =
-            self.find_matches(input, &batch.data, keys.as_ref(), &matchable)?;
-        let rows = self.sides[input]
-            .rows
-            .convert_columns(batch.data.columns())?;
+        let (keys, matchable) = self.keys.encode(&self.spec.keys[input], &batch.data)?;
+        let probe = Probe {
+            side: input,
+            batch: &batch.data,
+            keys: keys.as_ref(),
+            matchable: &matchable,
+            inputs: &self.spec.inputs,
+            filter: self.spec.filter.as_ref(),
+        };
+        let (matches, offsets) = probe.matches(&self.sides[1 - input], |_, _| true)?;
+        drop(probe);
+        let rows = self.sides[input].encode(&batch.data)?;
         let emitted = self.apply(
             input,
             &batch,
@@ -632,7 +318,9 @@ mod tests {
         let inputs = [schema("l"), schema("r")];
         let output = match join_type {
             JoinType::Semi | JoinType::Anti => inputs[0].clone(),
-            _ => joined_schema(&inputs),
+            _ => Arc::new(arrow::datatypes::Schema::new(
+                inputs.iter().flat_map(|s| s.fields().iter().cloned()).collect::<Vec<_>>(),
+            )),
         };
         let key = |name: &str| Arc::new(Column::new(name, 0)) as Arc<dyn PhysicalExpr>;
         Join::new(JoinSpec {

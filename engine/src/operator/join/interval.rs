@@ -1,0 +1,279 @@
+//! Interval joins: rows of two event-time streams whose times lie within bounds of each other
+//! (`l.ts BETWEEN r.ts - INTERVAL .. AND r.ts + INTERVAL ..`), as Flink's `RowTimeIntervalJoin`
+//! runs them. Output is append-only and keeps both time attributes.
+//!
+//! Each side keeps its rows, by join key, only while a partner can still arrive: a left row
+//! at `t` can meet right rows up to `t - lower`, so it is kept while the watermark is below
+//! that, and dropped (null-padded first if it never matched and the left side is outer) once
+//! the watermark passes it. A row that arrives after that point is still joined with what
+//! the other side holds, then padded at once if it found nothing. The output watermark is
+//! held back by the larger of the two distances, so that joined rows are not late downstream.
+
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type};
+
+use super::state::{Emitted, KeyEncoder, Probe, Side, Source, joined, key_of};
+use super::{JoinSpec, describe_keys};
+use crate::Result;
+use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::operator::Operator;
+use crate::time::{NO_WATERMARK, Watermark};
+
+/// The time condition of an interval join: `lower <= l.t - r.t <= upper`, in milliseconds,
+/// over the time columns `times` of the left and right input.
+#[derive(Debug, Clone, Copy)]
+pub struct IntervalBounds {
+    pub times: [usize; 2],
+    pub lower: i64,
+    pub upper: i64,
+}
+
+/// A row's time, and whether it has matched (so needs no padding).
+#[derive(Debug, Clone, Copy)]
+struct Timed {
+    time: i64,
+    matched: bool,
+}
+
+/// An interval join (see the module documentation).
+pub struct IntervalJoin {
+    name: String,
+    spec: JoinSpec,
+    bounds: IntervalBounds,
+    keys: KeyEncoder,
+    sides: [Side<Timed>; 2],
+    /// Per side, buckets to look at when the watermark passes a time: each bucket is listed
+    /// at the time of its oldest row.
+    expiry: [BTreeMap<i64, Vec<usize>>; 2],
+    /// Per side and bucket, the time it is listed at in `expiry`.
+    listed: [Vec<i64>; 2],
+    watermark: Watermark,
+    /// The output watermark last sent.
+    sent: Watermark,
+}
+
+impl IntervalJoin {
+    /// An interval join of `spec` (INNER, LEFT, RIGHT or FULL) under `bounds`.
+    pub fn new(spec: JoinSpec, bounds: IntervalBounds) -> Result<IntervalJoin> {
+        let keys = KeyEncoder::new(&spec.key_types, spec.nulls_equal)?;
+        let sides = [Side::new(&spec.inputs[0])?, Side::new(&spec.inputs[1])?];
+        let name = format!(
+            "IntervalJoin {} ({}; {} <= left time - right time <= {} ms; state: each row \
+             until the watermark passes its last possible partner)",
+            spec.join_type.name(),
+            describe_keys(spec.key_types.len()),
+            bounds.lower,
+            bounds.upper,
+        );
+        Ok(IntervalJoin {
+            name,
+            spec,
+            bounds,
+            keys,
+            sides,
+            expiry: [BTreeMap::new(), BTreeMap::new()],
+            listed: [Vec::new(), Vec::new()],
+            watermark: NO_WATERMARK,
+            sent: NO_WATERMARK,
+        })
+    }
+
+    /// How far behind its own time a row of `side` can still meet a partner: the left row
+    /// at `t` meets right rows up to `t - lower`, the right row at `t` left rows up to
+    /// `t + upper`.
+    fn reach(&self, side: usize) -> i64 {
+        match side {
+            0 => -self.bounds.lower,
+            _ => self.bounds.upper,
+        }
+    }
+
+    /// The times of the other side's partners of a row of `side` at `time`.
+    fn partner_times(&self, side: usize, time: i64) -> (i64, i64) {
+        let IntervalBounds { lower, upper, .. } = self.bounds;
+        match side {
+            0 => (time.saturating_sub(upper), time.saturating_sub(lower)),
+            _ => (time.saturating_add(lower), time.saturating_add(upper)),
+        }
+    }
+
+    /// The rows' times of input `side` (NULL: never matches, never kept).
+    fn times(&self, side: usize, batch: &RecordBatch) -> Result<Int64Array> {
+        let column = batch.column(self.bounds.times[side]);
+        Ok(cast(column, &DataType::Int64)?.as_primitive::<Int64Type>().clone())
+    }
+
+    fn list(&mut self, side: usize, slot: usize, time: i64) {
+        let listed = &mut self.listed[side];
+        if listed.len() <= slot {
+            listed.resize(slot + 1, i64::MAX);
+        }
+        if time < listed[slot] {
+            listed[slot] = time;
+            self.expiry[side].entry(time).or_default().push(slot);
+        }
+    }
+
+    /// Drops the rows of `side` the watermark has passed (up to `expiration`), padding those
+    /// of an outer side that never matched.
+    fn expire(&mut self, side: usize, expiration: i64, out: &mut Vec<Message>) -> Result<()> {
+        let pads = self.spec.join_type.keeps_unmatched(side);
+        let mut padded = Vec::new();
+        let mut ends = Vec::new();
+        let mut relist = Vec::new();
+        while let Some(entry) = self.expiry[side].first_entry() {
+            if *entry.key() > expiration {
+                break;
+            }
+            for slot in entry.remove() {
+                self.listed[side][slot] = i64::MAX;
+                self.sides[side].retain(
+                    slot,
+                    |m| m.time > expiration,
+                    |row, m| {
+                        if pads && !m.matched {
+                            padded.extend_from_slice(row);
+                            ends.push(padded.len());
+                        }
+                    },
+                );
+                let oldest = self.sides[side].buckets[slot].entries.iter().map(|e| e.meta.time).min();
+                if let Some(oldest) = oldest {
+                    relist.push((slot, oldest));
+                }
+            }
+        }
+        for (slot, time) in relist {
+            self.list(side, slot, time);
+        }
+        if !ends.is_empty() {
+            let mut start = 0;
+            let rows = ends.iter().map(|&end| {
+                let row = &padded[start..end];
+                start = end;
+                Some(row)
+            });
+            let own = self.sides[side].columns(rows)?;
+            let nulls = self.sides[1 - side].columns(std::iter::repeat_n(None, ends.len()))?;
+            let data = joined(side, own, nulls, &self.spec.inputs)?;
+            out.push(Message::Batch(self.output(data.columns().to_vec())?));
+        }
+        Ok(())
+    }
+
+    /// An output batch of `columns`, stamped with the output watermark.
+    fn output(&self, columns: Vec<ArrayRef>) -> Result<ChangeBatch> {
+        let n = columns.first().map_or(0, |c| c.len());
+        let data = RecordBatch::try_new(self.spec.output.clone(), columns)?;
+        Ok(ChangeBatch {
+            data,
+            ops: None,
+            watermarks: Some(Int64Array::from(vec![self.held_back(self.watermark); n])),
+        })
+    }
+
+    /// The output watermark for operator time `watermark`.
+    fn held_back(&self, watermark: Watermark) -> Watermark {
+        let delay = self.reach(0).max(self.reach(1)).max(0);
+        match watermark {
+            NO_WATERMARK | i64::MAX => watermark,
+            w => w.saturating_sub(delay),
+        }
+    }
+
+    fn advance(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        self.watermark = watermark;
+        for side in 0..2 {
+            let expiration = match watermark {
+                i64::MAX => i64::MAX,
+                w => w.saturating_sub(self.reach(side)).saturating_sub(1),
+            };
+            self.expire(side, expiration, out)?;
+        }
+        Ok(())
+    }
+}
+
+impl Operator for IntervalJoin {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_batch(&mut self, input: usize, batch: ChangeBatch, out: &mut Vec<Message>) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let times = self.times(input, &batch.data)?;
+        let (keys, mut matchable) = self.keys.encode(&self.spec.keys[input], &batch.data)?;
+        if times.null_count() > 0 {
+            let valid = arrow::compute::is_not_null(&times)?;
+            matchable = arrow::compute::and(&matchable, &valid)?;
+        }
+        let probe = Probe {
+            side: input,
+            batch: &batch.data,
+            keys: keys.as_ref(),
+            matchable: &matchable,
+            inputs: &self.spec.inputs,
+            filter: self.spec.filter.as_ref(),
+        };
+        let (matches, offsets) = probe.matches(&self.sides[1 - input], |i, m: &Timed| {
+            let (from, to) = self.partner_times(input, times.value(i));
+            (from..=to).contains(&m.time)
+        })?;
+        let rows = self.sides[input].encode(&batch.data)?;
+        let join_type = self.spec.join_type;
+        let (input_outer, other_outer) = (
+            join_type.keeps_unmatched(input),
+            join_type.keeps_unmatched(1 - input),
+        );
+        let mut emitted = Emitted::default();
+        for i in 0..batch.num_rows() {
+            let found = &matches[offsets[i]..offsets[i + 1]];
+            for m in found {
+                if other_outer {
+                    self.sides[1 - input].buckets[m.bucket].entries[m.entry].meta.matched = true;
+                }
+                emitted.push(RowKind::Insert, Source::Input(i as u32), Source::State(*m));
+            }
+            let matched = !found.is_empty();
+            let time = times.value(i);
+            let keep = matchable.value(i) && self.watermark < self.partner_times(input, time).1;
+            if keep {
+                let key = key_of(keys.as_ref(), i);
+                let slot = self.sides[input].add(key, rows.row(i).data(), Timed { time, matched });
+                self.list(input, slot, time);
+            } else if !matched && input_outer {
+                emitted.push(RowKind::Insert, Source::Input(i as u32), Source::Null);
+            }
+        }
+        if !emitted.kinds.is_empty() {
+            let columns =
+                emitted.columns(input, &batch.data, &self.sides[1 - input], &self.spec.inputs)?;
+            out.push(Message::Batch(self.output(columns)?));
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        self.advance(watermark, out)?;
+        let held = self.held_back(watermark);
+        if held > self.sent {
+            self.sent = held;
+            out.push(Message::Watermark(held));
+        }
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
+        self.advance(i64::MAX, out)
+    }
+
+    fn state_bytes(&self) -> usize {
+        let listed: usize = self.expiry.iter().map(|e| e.len() * 48).sum();
+        listed + self.sides.iter().map(Side::bytes).sum::<usize>()
+    }
+}

@@ -1,0 +1,433 @@
+//! What the joins keep and how they find partners: each input's rows by join key, encoded in
+//! Arrow's row format, and the search for the other side's rows a batch matches, with the
+//! residual condition evaluated on all candidate pairs of the batch at once.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
+use arrow::compute::{cast, take};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::row::{RowConverter, Rows, SortField};
+use datafusion::common::HashMap;
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::batch::RowKind;
+use crate::{EngineError, Result};
+
+/// A row held in state: where its bytes are in its bucket, and what the join notes about it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Entry<M> {
+    start: usize,
+    len: usize,
+    pub meta: M,
+}
+
+/// The rows of one side under one join key, in arrival order.
+pub(super) struct Bucket<M> {
+    key: Box<[u8]>,
+    data: Vec<u8>,
+    pub entries: Vec<Entry<M>>,
+    /// Bytes of `data` no entry refers to any more.
+    garbage: usize,
+}
+
+impl<M> Bucket<M> {
+    pub fn row(&self, entry: usize) -> &[u8] {
+        let e = &self.entries[entry];
+        &self.data[e.start..e.start + e.len]
+    }
+
+    fn push(&mut self, row: &[u8], meta: M) {
+        self.entries.push(Entry {
+            start: self.data.len(),
+            len: row.len(),
+            meta,
+        });
+        self.data.extend_from_slice(row);
+    }
+
+    /// Removes the oldest row equal to `row`; false when there is none.
+    fn retract(&mut self, row: &[u8]) -> bool {
+        let Some(i) = (0..self.entries.len()).find(|&i| self.row(i) == row) else {
+            return false;
+        };
+        self.garbage += self.entries.remove(i).len;
+        self.compact_if_sparse();
+        true
+    }
+
+    /// Keeps the rows whose note `keep` accepts; `removed` sees the others first.
+    fn retain(&mut self, keep: impl Fn(&M) -> bool, mut removed: impl FnMut(&[u8], &M)) {
+        let data = &self.data;
+        let mut garbage = 0;
+        self.entries.retain(|e| {
+            let kept = keep(&e.meta);
+            if !kept {
+                removed(&data[e.start..e.start + e.len], &e.meta);
+                garbage += e.len;
+            }
+            kept
+        });
+        self.garbage += garbage;
+        self.compact_if_sparse();
+    }
+
+    /// Drops the bytes of removed rows once they are most of the data.
+    fn compact_if_sparse(&mut self) {
+        if self.garbage <= 4096 || self.garbage * 2 <= self.data.len() {
+            return;
+        }
+        let mut data = Vec::with_capacity(self.data.len() - self.garbage);
+        for e in &mut self.entries {
+            let start = data.len();
+            data.extend_from_slice(&self.data[e.start..e.start + e.len]);
+            e.start = start;
+        }
+        self.data = data;
+        self.garbage = 0;
+    }
+
+    fn bytes(&self) -> usize {
+        self.key.len() + self.data.capacity() + self.entries.capacity() * size_of::<Entry<M>>()
+    }
+}
+
+/// Where the columns of an output row come from.
+#[derive(Clone, Copy)]
+pub(super) enum Source {
+    /// The input row at this index.
+    Input(u32),
+    /// A row of the other side's state.
+    State(Match),
+    /// Nulls (padding).
+    Null,
+}
+
+/// The rows being emitted for one input batch, built as columns at the end.
+#[derive(Default)]
+pub(super) struct Emitted {
+    pub kinds: Vec<i8>,
+    /// The input side's part of each row.
+    pub input: Vec<Option<u32>>,
+    /// The other side's part of each row.
+    pub other: Vec<Option<Match>>,
+}
+
+impl Emitted {
+    pub fn push(&mut self, kind: RowKind, input: Source, other: Source) {
+        self.kinds.push(kind as i8);
+        self.input.push(match input {
+            Source::Input(i) => Some(i),
+            _ => None,
+        });
+        self.other.push(match other {
+            Source::State(m) => Some(m),
+            _ => None,
+        });
+    }
+
+    /// The rows' columns, left then right, for an input batch `batch` from `side` and the
+    /// other side's state `other`.
+    pub fn columns<M>(
+        &self,
+        side: usize,
+        batch: &RecordBatch,
+        other: &Side<M>,
+        inputs: &[SchemaRef; 2],
+    ) -> Result<Vec<ArrayRef>> {
+        let input = take_rows(batch, &self.input)?;
+        let other = other.match_columns(self.other.iter().copied())?;
+        Ok(joined(side, input, other, inputs)?.columns().to_vec())
+    }
+}
+
+/// A row in a side's state: its bucket and entry.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Match {
+    pub bucket: usize,
+    pub entry: usize,
+}
+
+/// The rows of one input by join key, and their encoding.
+pub(super) struct Side<M> {
+    /// Encodes this input's rows (all columns) to the bytes kept in state, and back.
+    rows: RowConverter,
+    /// A row of nulls in this input's encoding, for padding.
+    null_row: Rows,
+    /// Join key bytes to the slot of the key's bucket.
+    index: HashMap<Box<[u8]>, usize>,
+    pub buckets: Vec<Bucket<M>>,
+    /// Slots of buckets whose key went away.
+    free: Vec<usize>,
+}
+
+impl<M> Side<M> {
+    pub fn new(schema: &SchemaRef) -> Result<Side<M>> {
+        let fields = schema
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        let rows = RowConverter::new(fields)?;
+        let nulls: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| arrow::array::new_null_array(f.data_type(), 1))
+            .collect();
+        let null_row = rows.convert_columns(&nulls)?;
+        Ok(Side {
+            rows,
+            null_row,
+            index: HashMap::new(),
+            buckets: Vec::new(),
+            free: Vec::new(),
+        })
+    }
+
+    /// The rows of `batch` (of this input) in the state's encoding.
+    pub fn encode(&self, batch: &RecordBatch) -> Result<Rows> {
+        Ok(self.rows.convert_columns(batch.columns())?)
+    }
+
+    pub fn bucket_of(&self, key: &[u8]) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+
+    /// Adds a row under `key`; the slot of its bucket.
+    pub fn add(&mut self, key: &[u8], row: &[u8], meta: M) -> usize {
+        let slot = match self.index.get(key) {
+            Some(&slot) => slot,
+            None => {
+                let bucket = Bucket {
+                    key: key.into(),
+                    data: Vec::new(),
+                    entries: Vec::new(),
+                    garbage: 0,
+                };
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        self.buckets[slot] = bucket;
+                        slot
+                    }
+                    None => {
+                        self.buckets.push(bucket);
+                        self.buckets.len() - 1
+                    }
+                };
+                self.index.insert(key.into(), slot);
+                slot
+            }
+        };
+        self.buckets[slot].push(row, meta);
+        slot
+    }
+
+    /// Removes the oldest row under `key` equal to `row`.
+    pub fn retract(&mut self, key: &[u8], row: &[u8]) {
+        if let Some(slot) = self.bucket_of(key)
+            && self.buckets[slot].retract(row)
+        {
+            self.free_if_empty(slot);
+        }
+    }
+
+    /// Keeps the rows of bucket `slot` whose note `keep` accepts; `removed` sees the others.
+    pub fn retain(
+        &mut self,
+        slot: usize,
+        keep: impl Fn(&M) -> bool,
+        removed: impl FnMut(&[u8], &M),
+    ) {
+        self.buckets[slot].retain(keep, removed);
+        self.free_if_empty(slot);
+    }
+
+    fn free_if_empty(&mut self, slot: usize) {
+        let bucket = &mut self.buckets[slot];
+        if bucket.entries.is_empty() && self.index.get(&bucket.key) == Some(&slot) {
+            self.index.remove(&bucket.key);
+            bucket.key = Box::default();
+            bucket.data = Vec::new();
+            bucket.entries = Vec::new();
+            bucket.garbage = 0;
+            self.free.push(slot);
+        }
+    }
+
+    /// Columns of rows of this input: `Some` rows in state, `None` a row of nulls.
+    pub fn columns<'a>(
+        &'a self,
+        rows: impl Iterator<Item = Option<&'a [u8]>>,
+    ) -> Result<Vec<ArrayRef>> {
+        let parser = self.rows.parser();
+        let null = self.null_row.row(0);
+        let rows: Vec<_> = rows
+            .map(|row| row.map_or(null, |bytes| parser.parse(bytes)))
+            .collect();
+        Ok(self.rows.convert_rows(rows)?)
+    }
+
+    /// Columns of the rows `matches` of this side's state (nulls for `None`).
+    pub fn match_columns(&self, matches: impl Iterator<Item = Option<Match>>) -> Result<Vec<ArrayRef>> {
+        self.columns(matches.map(|m| m.map(|m| self.buckets[m.bucket].row(m.entry))))
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.index.len() * 32 + self.buckets.iter().map(Bucket::bytes).sum::<usize>()
+    }
+}
+
+/// Evaluates the join key of a batch's rows into bytes that compare equal when the keys do.
+pub(super) struct KeyEncoder {
+    types: Vec<DataType>,
+    converter: Option<RowConverter>,
+    nulls_equal: bool,
+}
+
+impl KeyEncoder {
+    /// Keys of `types` (both inputs' keys are cast to them); NULLs equal with `nulls_equal`.
+    pub fn new(types: &[DataType], nulls_equal: bool) -> Result<KeyEncoder> {
+        let converter = match types.is_empty() {
+            true => None,
+            false => Some(RowConverter::new(
+                types.iter().map(|t| SortField::new(t.clone())).collect(),
+            )?),
+        };
+        Ok(KeyEncoder {
+            types: types.to_vec(),
+            converter,
+            nulls_equal,
+        })
+    }
+
+    /// The key of each row of `batch` (`None` without key columns: every row has the empty
+    /// key), and which rows can match at all (a NULL key matches nothing unless NULLs are
+    /// equal).
+    pub fn encode(
+        &self,
+        exprs: &[Arc<dyn PhysicalExpr>],
+        batch: &RecordBatch,
+    ) -> Result<(Option<Rows>, BooleanArray)> {
+        let n = batch.num_rows();
+        let mut matchable = BooleanArray::from(vec![true; n]);
+        let Some(converter) = &self.converter else {
+            return Ok((None, matchable));
+        };
+        let mut columns = Vec::with_capacity(self.types.len());
+        for (expr, ty) in exprs.iter().zip(&self.types) {
+            let mut key = expr.evaluate(batch)?.into_array(n)?;
+            if key.data_type() != ty {
+                key = cast(&key, ty)?;
+            }
+            if !self.nulls_equal && key.null_count() > 0 {
+                let valid = arrow::compute::is_not_null(&key)?;
+                matchable = arrow::compute::and(&matchable, &valid)?;
+            }
+            columns.push(key);
+        }
+        Ok((Some(converter.convert_columns(&columns)?), matchable))
+    }
+}
+
+/// The key of row `i`: its bytes, or the empty key without key columns.
+pub(super) fn key_of(keys: Option<&Rows>, i: usize) -> &[u8] {
+    keys.map_or(&[][..], |k| k.row(i).data())
+}
+
+/// What a join probes with: a batch from input `side`, its keys, and the join's residual
+/// condition over left columns followed by right columns.
+pub(super) struct Probe<'a> {
+    pub side: usize,
+    pub batch: &'a RecordBatch,
+    pub keys: Option<&'a Rows>,
+    pub matchable: &'a BooleanArray,
+    pub inputs: &'a [SchemaRef; 2],
+    pub filter: Option<&'a Arc<dyn PhysicalExpr>>,
+}
+
+impl Probe<'_> {
+    /// For each row of the batch, the rows of `other` (the other input's state) it matches:
+    /// candidates under its key that `accept` lets through, then those the residual
+    /// condition holds for. Row `i`'s matches are `matches[offsets[i]..offsets[i + 1]]`.
+    pub fn matches<M>(
+        &self,
+        other: &Side<M>,
+        accept: impl Fn(usize, &M) -> bool,
+    ) -> Result<(Vec<Match>, Vec<usize>)> {
+        let mut matches = Vec::new();
+        let mut offsets = Vec::with_capacity(self.batch.num_rows() + 1);
+        let mut probe = Vec::new();
+        offsets.push(0);
+        for i in 0..self.batch.num_rows() {
+            if self.matchable.value(i)
+                && let Some(bucket) = other.bucket_of(key_of(self.keys, i))
+            {
+                for (entry, e) in other.buckets[bucket].entries.iter().enumerate() {
+                    if accept(i, &e.meta) {
+                        matches.push(Match { bucket, entry });
+                        probe.push(i as u32);
+                    }
+                }
+            }
+            offsets.push(matches.len());
+        }
+        let Some(filter) = self.filter else {
+            return Ok((matches, offsets));
+        };
+        if matches.is_empty() {
+            return Ok((matches, offsets));
+        }
+        let input = take_rows(self.batch, &probe)?;
+        let other = other.match_columns(matches.iter().map(|m| Some(*m)))?;
+        let pairs = joined(self.side, input, other, self.inputs)?;
+        let mask = filter.evaluate(&pairs)?.into_array(pairs.num_rows())?;
+        let mask = mask
+            .as_boolean_opt()
+            .ok_or_else(|| EngineError::Other("join condition is not a boolean".into()))?;
+        let mut kept = Vec::with_capacity(matches.len());
+        let mut start = 0;
+        for offset in offsets.iter_mut().skip(1) {
+            let end = *offset;
+            kept.extend((start..end).filter(|&k| mask.is_valid(k) && mask.value(k)).map(|k| matches[k]));
+            start = end;
+            *offset = kept.len();
+        }
+        Ok((kept, offsets))
+    }
+
+}
+
+/// The columns of `batch`'s rows at `indices` (`None`: a row of nulls).
+pub(super) fn take_rows<I: Copy>(batch: &RecordBatch, indices: &[I]) -> Result<Vec<ArrayRef>>
+where
+    UInt32Array: From<Vec<I>>,
+{
+    let indices = UInt32Array::from(indices.to_vec());
+    Ok(batch
+        .columns()
+        .iter()
+        .map(|c| take(c.as_ref(), &indices, None))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// Rows of input `side`'s columns `input` beside the other input's `other`, as one batch of
+/// left columns then right columns.
+pub(super) fn joined(
+    side: usize,
+    input: Vec<ArrayRef>,
+    other: Vec<ArrayRef>,
+    inputs: &[SchemaRef; 2],
+) -> Result<RecordBatch> {
+    let (left, right) = if side == 0 { (input, other) } else { (other, input) };
+    let fields: Vec<_> = inputs
+        .iter()
+        .flat_map(|s| s.fields().iter().cloned())
+        .collect();
+    let n = left.first().or(right.first()).map_or(0, |c| c.len());
+    let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        left.into_iter().chain(right).collect(),
+        &options,
+    )?)
+}
