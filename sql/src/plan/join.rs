@@ -1,15 +1,21 @@
 //! Planning joins: DataFusion's `Join` nodes (also the semi and anti joins it makes of `IN` and
 //! `EXISTS` subqueries) become regular streaming joins.
 
-use datafusion::common::NullEquality;
+use arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::{DFSchema, NullEquality};
 use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
-use datafusion::logical_expr::utils::disjunction;
-use datafusion::logical_expr::{Expr, ExprSchemable, Join, JoinType as DfJoinType, LogicalPlan};
+use datafusion::logical_expr::utils::{conjunction, disjunction, split_conjunction};
+use datafusion::logical_expr::{
+    Between, BinaryExpr, Expr, ExprSchemable, Join, JoinType as DfJoinType, LogicalPlan, Operator,
+};
 use rill_engine::dataflow::NodeId;
-use rill_engine::operator::{Join as JoinOperator, JoinSpec, JoinType};
+use rill_engine::operator::{
+    IntervalBounds, IntervalJoin, Join as JoinOperator, JoinSpec, JoinType,
+};
 
 use super::{StreamPlanner, output_schema};
 use crate::error::{SqlError, SqlResult};
+use crate::window::interval_millis;
 
 impl StreamPlanner<'_> {
     /// A regular join: both inputs kept in state, any changelog in; updating out when an
@@ -85,6 +91,29 @@ impl StreamPlanner<'_> {
             inputs: [output_schema(left.schema()), output_schema(right.schema())],
             output: output_schema(&join.schema),
         };
+        let times = [self.time_attributes(left), self.time_attributes(right)];
+        let interval = match (&join_type, &filter) {
+            (JoinType::Semi | JoinType::Anti, _) | (_, None) => None,
+            (_, Some(filter)) => {
+                interval_bounds(filter, &joined, left.schema().fields().len(), &times)
+            }
+        };
+        if let Some((bounds, residual)) = interval {
+            if self.updating.contains(&left_node) || self.updating.contains(&right_node) {
+                return Err(SqlError::new(
+                    "an interval join needs append-only inputs (as in Flink), but an input of \
+                     this one is an updating result",
+                ));
+            }
+            let spec = JoinSpec {
+                filter: residual.map(|f| self.physical(&f, &joined)).transpose()?,
+                ..spec
+            };
+            let operator = IntervalJoin::new(spec, bounds)?;
+            return Ok(self
+                .dataflow
+                .add_operator(Box::new(operator), vec![left_node, right_node]));
+        }
         let node = self.dataflow.add_operator(
             Box::new(JoinOperator::new(spec)?),
             vec![left_node, right_node],
@@ -102,4 +131,139 @@ impl StreamPlanner<'_> {
         self.no_time_attribute.insert(node);
         Ok(node)
     }
+
+    /// The columns of `plan`'s rows that are time attributes: a table's watermarked column,
+    /// passed on unchanged through filters, aliases and projections.
+    fn time_attributes(&self, plan: &LogicalPlan) -> Vec<usize> {
+        match plan {
+            LogicalPlan::TableScan(scan) => self
+                .tables
+                .get(scan.table_name.table())
+                .and_then(|t| t.watermark.as_ref())
+                .and_then(|w| {
+                    scan.projected_schema
+                        .index_of_column_by_name(None, &w.column)
+                })
+                .into_iter()
+                .collect(),
+            LogicalPlan::Filter(f) => self.time_attributes(&f.input),
+            LogicalPlan::SubqueryAlias(a) => self.time_attributes(&a.input),
+            LogicalPlan::Projection(p) => {
+                let input = self.time_attributes(&p.input);
+                let passes = |e: &Expr| match e.clone().unalias() {
+                    Expr::Column(c) => p
+                        .input
+                        .schema()
+                        .index_of_column(&c)
+                        .is_ok_and(|i| input.contains(&i)),
+                    _ => false,
+                };
+                (0..p.expr.len()).filter(|&i| passes(&p.expr[i])).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The time bounds of an interval join in `filter` (over the joined rows, the first
+/// `left_len` columns the left input's), and the rest of the condition: bounds on both
+/// sides of `l.t - r.t`, where `l.t` and `r.t` are time attributes (in `times`) of the two
+/// inputs, each maybe plus or minus an interval. Without both bounds it is a regular join.
+fn interval_bounds(
+    filter: &Expr,
+    joined: &DFSchema,
+    left_len: usize,
+    times: &[Vec<usize>; 2],
+) -> Option<(IntervalBounds, Option<Expr>)> {
+    let mut conjuncts = Vec::new();
+    for conjunct in split_conjunction(filter) {
+        match conjunct {
+            Expr::Between(Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            }) => {
+                conjuncts.push(expr.as_ref().clone().gt_eq(low.as_ref().clone()));
+                conjuncts.push(expr.as_ref().clone().lt_eq(high.as_ref().clone()));
+            }
+            other => conjuncts.push(other.clone()),
+        }
+    }
+    // A time attribute of either input, maybe plus or minus an interval: (side, column, ms).
+    let term = |expr: &Expr| -> Option<(usize, usize, i64)> {
+        let (column, offset) = match expr {
+            Expr::Column(c) => (c, 0),
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let Expr::Column(c) = left.as_ref() else {
+                    return None;
+                };
+                let ms = interval_millis(right)?;
+                match op {
+                    Operator::Plus => (c, ms),
+                    Operator::Minus => (c, -ms),
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        let index = joined.index_of_column(column).ok()?;
+        let (side, local) = match index < left_len {
+            true => (0, index),
+            false => (1, index - left_len),
+        };
+        let is_millis = matches!(
+            joined.field(index).data_type(),
+            DataType::Timestamp(TimeUnit::Millisecond, _)
+        );
+        (times[side].contains(&local) && is_millis).then_some((side, local, offset))
+    };
+    let (mut lower, mut upper) = (None::<i64>, None::<i64>);
+    let mut columns = [None, None];
+    let mut rest = Vec::new();
+    for conjunct in conjuncts {
+        let bound = match &conjunct {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => match (term(left), term(right)) {
+                (Some(a), Some(b)) if a.0 != b.0 => Some((a, *op, b)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(((side_a, col_a, off_a), op, (_, col_b, off_b))) = bound else {
+            rest.push(conjunct);
+            continue;
+        };
+        // l + x op r + y  is  l - r op y - x;  r + x op l + y  is  l - r op' x - y.
+        let (op, value, left_col, right_col) = match side_a {
+            0 => (op, off_b - off_a, col_a, col_b),
+            _ => (op.swap()?, off_a - off_b, col_b, col_a),
+        };
+        if columns[0].is_some_and(|c| c != left_col) || columns[1].is_some_and(|c| c != right_col) {
+            rest.push(conjunct);
+            continue;
+        }
+        columns = [Some(left_col), Some(right_col)];
+        let tighten_lower = |l: &mut Option<i64>, v: i64| *l = Some(l.map_or(v, |l| l.max(v)));
+        let tighten_upper = |u: &mut Option<i64>, v: i64| *u = Some(u.map_or(v, |u| u.min(v)));
+        match op {
+            Operator::GtEq => tighten_lower(&mut lower, value),
+            Operator::Gt => tighten_lower(&mut lower, value.saturating_add(1)),
+            Operator::LtEq => tighten_upper(&mut upper, value),
+            Operator::Lt => tighten_upper(&mut upper, value.saturating_sub(1)),
+            Operator::Eq => {
+                tighten_lower(&mut lower, value);
+                tighten_upper(&mut upper, value);
+            }
+            _ => rest.push(conjunct),
+        }
+    }
+    let (Some(lower), Some(upper), [Some(left), Some(right)]) = (lower, upper, columns) else {
+        return None;
+    };
+    let bounds = IntervalBounds {
+        times: [left, right],
+        lower,
+        upper,
+    };
+    Some((bounds, conjunction(rest)))
 }

@@ -103,7 +103,9 @@ impl IntervalJoin {
     /// The rows' times of input `side` (NULL: never matches, never kept).
     fn times(&self, side: usize, batch: &RecordBatch) -> Result<Int64Array> {
         let column = batch.column(self.bounds.times[side]);
-        Ok(cast(column, &DataType::Int64)?.as_primitive::<Int64Type>().clone())
+        Ok(cast(column, &DataType::Int64)?
+            .as_primitive::<Int64Type>()
+            .clone())
     }
 
     fn list(&mut self, side: usize, slot: usize, time: i64) {
@@ -140,7 +142,11 @@ impl IntervalJoin {
                         }
                     },
                 );
-                let oldest = self.sides[side].buckets[slot].entries.iter().map(|e| e.meta.time).min();
+                let oldest = self.sides[side].buckets[slot]
+                    .entries
+                    .iter()
+                    .map(|e| e.meta.time)
+                    .min();
                 if let Some(oldest) = oldest {
                     relist.push((slot, oldest));
                 }
@@ -164,14 +170,15 @@ impl IntervalJoin {
         Ok(())
     }
 
-    /// An output batch of `columns`, stamped with the output watermark.
+    /// An output batch of `columns`, stamped with the watermark downstream operators have
+    /// (rows padded as a watermark passes them go out before that watermark does).
     fn output(&self, columns: Vec<ArrayRef>) -> Result<ChangeBatch> {
         let n = columns.first().map_or(0, |c| c.len());
         let data = RecordBatch::try_new(self.spec.output.clone(), columns)?;
         Ok(ChangeBatch {
             data,
             ops: None,
-            watermarks: Some(Int64Array::from(vec![self.held_back(self.watermark); n])),
+            watermarks: Some(Int64Array::from(vec![self.sent; n])),
         })
     }
 
@@ -235,7 +242,9 @@ impl Operator for IntervalJoin {
             let found = &matches[offsets[i]..offsets[i + 1]];
             for m in found {
                 if other_outer {
-                    self.sides[1 - input].buckets[m.bucket].entries[m.entry].meta.matched = true;
+                    self.sides[1 - input].buckets[m.bucket].entries[m.entry]
+                        .meta
+                        .matched = true;
                 }
                 emitted.push(RowKind::Insert, Source::Input(i as u32), Source::State(*m));
             }
@@ -251,8 +260,12 @@ impl Operator for IntervalJoin {
             }
         }
         if !emitted.kinds.is_empty() {
-            let columns =
-                emitted.columns(input, &batch.data, &self.sides[1 - input], &self.spec.inputs)?;
+            let columns = emitted.columns(
+                input,
+                &batch.data,
+                &self.sides[1 - input],
+                &self.spec.inputs,
+            )?;
             out.push(Message::Batch(self.output(columns)?));
         }
         Ok(())
@@ -275,5 +288,105 @@ impl Operator for IntervalJoin {
     fn state_bytes(&self) -> usize {
         let listed: usize = self.expiry.iter().map(|e| e.len() * 48).sum();
         listed + self.sides.iter().map(Side::bytes).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::datatypes::{Field, Schema};
+    use datafusion::physical_expr::expressions::Column;
+
+    use super::*;
+    use crate::operator::JoinType;
+    use crate::operator::testing::{keyed_batch, keyed_schema};
+
+    /// `l.ts BETWEEN r.ts - 10 AND r.ts + 5` on rows `(key, v, ts)` of both sides.
+    fn interval_join(join_type: JoinType) -> IntervalJoin {
+        let inputs = [keyed_schema("ts"), keyed_schema("ts")];
+        let fields: Vec<Field> = inputs
+            .iter()
+            .flat_map(|s| s.fields().iter().map(|f| f.as_ref().clone()))
+            .collect();
+        let key = Arc::new(Column::new("key", 0));
+        let spec = JoinSpec {
+            join_type,
+            keys: [vec![key.clone()], vec![key]],
+            key_types: vec![DataType::Utf8],
+            nulls_equal: false,
+            filter: None,
+            inputs,
+            output: Arc::new(Schema::new(fields)),
+        };
+        let bounds = IntervalBounds {
+            times: [2, 2],
+            lower: -10,
+            upper: 5,
+        };
+        IntervalJoin::new(spec, bounds).unwrap()
+    }
+
+    /// `(left v, right v)` of the joined rows emitted (`None` for padding).
+    fn pairs(out: &[Message]) -> Vec<(Option<i64>, Option<i64>)> {
+        let mut pairs = Vec::new();
+        for message in out {
+            let Message::Batch(b) = message else { continue };
+            let l = b.data.column(1).as_primitive::<Int64Type>();
+            let r = b.data.column(4).as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                pairs.push((
+                    l.is_valid(i).then(|| l.value(i)),
+                    r.is_valid(i).then(|| r.value(i)),
+                ));
+            }
+        }
+        pairs
+    }
+
+    #[test]
+    fn rows_are_kept_until_the_watermark_passes_their_last_partner() {
+        let mut join = interval_join(JoinType::Left);
+        let mut out = Vec::new();
+        // Left rows at 100 and 200: partners are right rows at [l - 5, l + 10].
+        join.on_batch(
+            0,
+            keyed_batch("ts", &[("a", 1, 100, 0), ("a", 2, 200, 0)]),
+            &mut out,
+        )
+        .unwrap();
+        join.on_batch(1, keyed_batch("ts", &[("a", 10, 108, 0)]), &mut out)
+            .unwrap();
+        assert_eq!(pairs(&out), [(Some(1), Some(10))]);
+        out.clear();
+        let rows = |join: &IntervalJoin| [join.sides[0].rows(), join.sides[1].rows()];
+        assert_eq!(rows(&join), [2, 1]);
+        // The watermark passes 110: the left row at 100 can meet nothing more (it matched,
+        // so it is dropped without padding); the right row at 108 can still meet left rows
+        // up to 113.
+        join.on_watermark(111, &mut out).unwrap();
+        assert!(pairs(&out).is_empty());
+        assert_eq!(rows(&join), [1, 1], "the row at 100 is freed");
+        // Past 210, the unmatched left row at 200 is padded, and past 113 the right row goes.
+        join.on_watermark(211, &mut out).unwrap();
+        assert_eq!(pairs(&out), [(Some(2), None)]);
+        assert_eq!(rows(&join), [0, 0], "nothing left in state");
+        // The output watermark is held back by the larger reach (10).
+        assert!(matches!(out.last(), Some(Message::Watermark(201))));
+    }
+
+    #[test]
+    fn a_row_after_its_partners_expired_is_joined_with_what_is_left_then_padded() {
+        let mut join = interval_join(JoinType::Full);
+        let mut out = Vec::new();
+        join.on_watermark(500, &mut out).unwrap();
+        out.clear();
+        // Late on both sides: nothing to meet, nothing kept, padded at once.
+        join.on_batch(0, keyed_batch("ts", &[("a", 1, 100, 500)]), &mut out)
+            .unwrap();
+        join.on_batch(1, keyed_batch("ts", &[("a", 10, 100, 500)]), &mut out)
+            .unwrap();
+        assert_eq!(pairs(&out), [(Some(1), None), (None, Some(10))]);
+        assert_eq!([join.sides[0].rows(), join.sides[1].rows()], [0, 0]);
     }
 }

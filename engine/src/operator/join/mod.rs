@@ -273,7 +273,6 @@ impl Operator for Join {
             filter: self.spec.filter.as_ref(),
         };
         let (matches, offsets) = probe.matches(&self.sides[1 - input], |_, _| true)?;
-        drop(probe);
         let rows = self.sides[input].encode(&batch.data)?;
         let emitted = self.apply(
             input,
@@ -319,7 +318,10 @@ mod tests {
         let output = match join_type {
             JoinType::Semi | JoinType::Anti => inputs[0].clone(),
             _ => Arc::new(arrow::datatypes::Schema::new(
-                inputs.iter().flat_map(|s| s.fields().iter().cloned()).collect::<Vec<_>>(),
+                inputs
+                    .iter()
+                    .flat_map(|s| s.fields().iter().cloned())
+                    .collect::<Vec<_>>(),
             )),
         };
         let key = |name: &str| Arc::new(Column::new(name, 0)) as Arc<dyn PhysicalExpr>;

@@ -268,8 +268,17 @@ impl<M> Side<M> {
     }
 
     /// Columns of the rows `matches` of this side's state (nulls for `None`).
-    pub fn match_columns(&self, matches: impl Iterator<Item = Option<Match>>) -> Result<Vec<ArrayRef>> {
+    pub fn match_columns(
+        &self,
+        matches: impl Iterator<Item = Option<Match>>,
+    ) -> Result<Vec<ArrayRef>> {
         self.columns(matches.map(|m| m.map(|m| self.buckets[m.bucket].row(m.entry))))
+    }
+
+    /// How many rows are kept.
+    #[cfg(test)]
+    pub fn rows(&self) -> usize {
+        self.buckets.iter().map(|b| b.entries.len()).sum()
     }
 
     pub fn bytes(&self) -> usize {
@@ -388,13 +397,16 @@ impl Probe<'_> {
         let mut start = 0;
         for offset in offsets.iter_mut().skip(1) {
             let end = *offset;
-            kept.extend((start..end).filter(|&k| mask.is_valid(k) && mask.value(k)).map(|k| matches[k]));
+            kept.extend(
+                (start..end)
+                    .filter(|&k| mask.is_valid(k) && mask.value(k))
+                    .map(|k| matches[k]),
+            );
             start = end;
             *offset = kept.len();
         }
         Ok((kept, offsets))
     }
-
 }
 
 /// The columns of `batch`'s rows at `indices` (`None`: a row of nulls).
@@ -418,7 +430,11 @@ pub(super) fn joined(
     other: Vec<ArrayRef>,
     inputs: &[SchemaRef; 2],
 ) -> Result<RecordBatch> {
-    let (left, right) = if side == 0 { (input, other) } else { (other, input) };
+    let (left, right) = if side == 0 {
+        (input, other)
+    } else {
+        (other, input)
+    };
     let fields: Vec<_> = inputs
         .iter()
         .flat_map(|s| s.fields().iter().cloned())

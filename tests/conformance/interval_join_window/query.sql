@@ -1,0 +1,39 @@
+-- An interval join keeps its time attributes: a window aggregates its output (padded rows included).
+CREATE TABLE orders (
+  ts          TIMESTAMP(3),
+  order_id    BIGINT,
+  customer_id BIGINT,
+  amount      INT,
+  WATERMARK FOR ts AS ts - INTERVAL '3' SECOND
+) WITH (
+  'connector' = 'filesystem',
+  'path'      = '${SQL_DIR}/../data/orders.json',
+  'format'    = 'json'
+);
+CREATE TABLE customers (
+  ts     TIMESTAMP(3),
+  id     BIGINT,
+  name   STRING,
+  region STRING
+) WITH (
+  'connector' = 'filesystem',
+  'path'      = '${SQL_DIR}/../data/customers.csv',
+  'format'    = 'csv'
+);
+CREATE TABLE shipments (
+  ts       TIMESTAMP(3),
+  order_id BIGINT,
+  carrier  STRING,
+  WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
+) WITH (
+  'connector' = 'filesystem',
+  'path'      = '${SQL_DIR}/../data/shipments.csv',
+  'format'    = 'csv'
+);
+CREATE TEMPORARY VIEW shipped AS
+SELECT o.ts, s.carrier
+FROM orders o LEFT JOIN shipments s
+  ON s.order_id = o.order_id AND s.ts BETWEEN o.ts AND o.ts + INTERVAL '1' MINUTE;
+SELECT window_start, COUNT(*) AS orders, COUNT(carrier) AS shipped
+FROM TABLE(TUMBLE(TABLE shipped, DESCRIPTOR(ts), INTERVAL '5' MINUTE))
+GROUP BY window_start, window_end;
