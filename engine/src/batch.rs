@@ -32,6 +32,11 @@ impl RowKind {
         }
     }
 
+    /// Whether the row is taken back (`-U`, `-D`).
+    pub fn is_retraction(self) -> bool {
+        matches!(self, RowKind::UpdateBefore | RowKind::Delete)
+    }
+
     /// The kind stored as `code` in an op column.
     pub fn from_code(code: i8) -> RowKind {
         match code {

@@ -36,7 +36,11 @@ const CONNECTORS: &str = "'filesystem', 'stdin', 'print', 'blackhole'";
 impl Connector {
     /// Whether its sink takes updates (`-U`, `+U`, `-D`) as well as inserts.
     pub fn accepts_updates(&self) -> bool {
-        !matches!(self, Connector::Filesystem { .. })
+        match self {
+            Connector::Print | Connector::Blackhole => true,
+            Connector::Filesystem { records, .. } => records.format.is_changelog(),
+            Connector::Stdin { .. } => false,
+        }
     }
 
     /// The connector described by a table's `WITH` options.
@@ -45,23 +49,19 @@ impl Connector {
             return Err(SqlError::new("missing option 'connector'")
                 .with_hint(format!("add WITH ('connector' = ...), one of {CONNECTORS}")));
         };
-        let allowed: &[&str] = match name.as_str() {
-            "filesystem" => &[
-                "path",
-                "format",
-                "csv.ignore-parse-errors",
-                "json.ignore-parse-errors",
-                "source.max-record-size",
-                "source.monitor-interval",
-            ],
-            "stdin" => &[
-                "format",
-                "csv.ignore-parse-errors",
-                "json.ignore-parse-errors",
-                "source.max-record-size",
-            ],
-            "print" => &[],
-            "blackhole" => &[],
+        let allowed: Vec<&str> = match name.as_str() {
+            "filesystem" => [
+                &[
+                    "path",
+                    "format",
+                    "source.max-record-size",
+                    "source.monitor-interval",
+                ][..],
+                &FORMAT_OPTIONS,
+            ]
+            .concat(),
+            "stdin" => [&["format", "source.max-record-size"][..], &FORMAT_OPTIONS].concat(),
+            "print" | "blackhole" => Vec::new(),
             other => {
                 return Err(SqlError::new(format!("unknown connector '{other}'"))
                     .with_hint(format!("supported connectors: {CONNECTORS}")));
@@ -132,6 +132,14 @@ impl Connector {
                 let format = match records.format {
                     FileFormat::Csv => OutputFormat::Csv,
                     FileFormat::Json => OutputFormat::Json,
+                    FileFormat::Debezium { .. } => OutputFormat::DebeziumJson,
+                    FileFormat::Canal | FileFormat::Maxwell => {
+                        return Err(SqlError::new(format!(
+                            "table '{table}': writing 'canal-json' or 'maxwell-json' is not \
+                             supported yet"
+                        ))
+                        .with_hint("write 'debezium-json', or read 'canal-json'"));
+                    }
                 };
                 // Like Flink, a directory receives a part file; a file path is written whole.
                 let target = if path.is_dir() {
@@ -155,15 +163,31 @@ impl Connector {
     }
 }
 
+/// The options of the formats, for the connectors that read and write them.
+const FORMAT_OPTIONS: [&str; 6] = [
+    "csv.ignore-parse-errors",
+    "json.ignore-parse-errors",
+    "debezium-json.ignore-parse-errors",
+    "debezium-json.schema-include",
+    "canal-json.ignore-parse-errors",
+    "maxwell-json.ignore-parse-errors",
+];
+
 /// How a file-like connector reads records: its `'format'`, whether malformed rows are
 /// skipped, and the longest record it takes.
 fn record_format(connector: &str, options: &BTreeMap<String, String>) -> SqlResult<RecordFormat> {
     let format = match options.get("format").map(String::as_str) {
         Some("csv") => FileFormat::Csv,
         Some("json") => FileFormat::Json,
+        Some("debezium-json") => FileFormat::Debezium {
+            schema_include: flag(options, "debezium-json.schema-include")?,
+        },
+        Some("canal-json") => FileFormat::Canal,
+        Some("maxwell-json") => FileFormat::Maxwell,
         Some(other) => {
-            return Err(SqlError::new(format!("unsupported format '{other}'"))
-                .with_hint("supported formats: 'csv', 'json'"));
+            return Err(SqlError::new(format!("unsupported format '{other}'")).with_hint(
+                "supported formats: 'csv', 'json', 'debezium-json', 'canal-json', 'maxwell-json'",
+            ));
         }
         None => {
             return Err(
@@ -175,6 +199,9 @@ fn record_format(connector: &str, options: &BTreeMap<String, String>) -> SqlResu
     let ignore_key = match format {
         FileFormat::Csv => "csv.ignore-parse-errors",
         FileFormat::Json => "json.ignore-parse-errors",
+        FileFormat::Debezium { .. } => "debezium-json.ignore-parse-errors",
+        FileFormat::Canal => "canal-json.ignore-parse-errors",
+        FileFormat::Maxwell => "maxwell-json.ignore-parse-errors",
     };
     let max_record_bytes = match options.get("source.max-record-size") {
         None => RecordFormat::DEFAULT_MAX_RECORD_BYTES,

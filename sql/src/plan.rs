@@ -299,7 +299,11 @@ impl<'a> StreamPlanner<'a> {
         };
         let source = FileSource::new(table.name.clone(), options, watermarks)
             .map_err(|e| SqlError::new(format!("table '{}': {e}", table.name)))?;
-        Ok(self.dataflow.add_source(Box::new(source)))
+        let node = self.dataflow.add_source(Box::new(source));
+        if records.format.is_changelog() {
+            self.updating.insert(node);
+        }
+        Ok(node)
     }
 
     fn physical(&self, expr: &Expr, schema: &DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {

@@ -447,10 +447,14 @@ impl Session {
         let mut query = self.planner(&state)?.plan_query(&dml.input)?;
         if query.updating && !table.connector.accepts_updates() {
             return Err(SqlError::new(format!(
-                "cannot write an updating result (+U/-U/-D rows, e.g. of a GROUP BY without \
-                 windows) into '{name}': its connector is append-only"
+                "Table sink '{name}' doesn't support consuming update and delete changes, \
+                 which this query produces (+U/-U/-D rows, e.g. of a GROUP BY without windows \
+                 or an outer join)"
             ))
-            .with_hint("aggregate in windows (TUMBLE, HOP, ...), or write to a 'print' table"));
+            .with_hint(
+                "aggregate in windows (TUMBLE, HOP, ...), or write to a 'print' table or a \
+                 filesystem table with 'format' = 'debezium-json'",
+            ));
         }
         let sink = table.connector.create_sink(name, table.schema.clone())?;
         query.dataflow.add_sink(sink, query.output);

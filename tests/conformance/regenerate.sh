@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates expected.csv of conformance cases with the Flink oracle (never by hand).
+# Regenerates expected.csv (and changelog.csv where a case has one) of conformance cases with
+# the Flink oracle (never by hand).
 #   tests/conformance/regenerate.sh            # every case
 #   tests/conformance/regenerate.sh scan view  # some cases
 # Needs the oracle's venv: ../shared/flink-oracle/setup.sh (FLINK_PY overrides the python).
@@ -16,4 +17,10 @@ for case in "${cases[@]}"; do
   "$py" "$oracle/flink_sql.py" "$case/query.sql" --sort --header -o "$case/expected.csv" 2>"$case/oracle.log" \
     || { echo "oracle failed on $case, see $case/oracle.log" >&2; continue; }
   rm -f "$case/oracle.log"
+  # A case with a deterministic changelog keeps Flink's exact one too.
+  if [ -f "$case/changelog.csv" ]; then
+    "$py" "$oracle/flink_sql.py" "$case/query.sql" --changelog --sink collect -o "$case/changelog.csv" \
+      2>"$case/oracle.log" || { echo "oracle failed on $case's changelog, see $case/oracle.log" >&2; continue; }
+    rm -f "$case/oracle.log"
+  fi
 done

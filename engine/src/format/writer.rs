@@ -21,6 +21,9 @@ pub enum OutputFormat {
     Changelog,
     /// Flink's `print` connector: `+I[v1, v2]`, NULL as `null`.
     Print,
+    /// Debezium change events (`{"before":..,"after":..,"op":"c"|"d"}`), as Flink's
+    /// `debezium-json` format writes an updating result.
+    DebeziumJson,
 }
 
 impl OutputFormat {
@@ -189,6 +192,30 @@ impl RowWriter {
         widths
     }
 
+    /// Writes row `row` as a JSON object, a member per column.
+    fn push_json_object(&mut self, formatters: &[ValueFormatter], row: usize) {
+        self.line.push('{');
+        for (i, (f, field)) in formatters.iter().zip(self.schema.fields()).enumerate() {
+            if i > 0 {
+                self.line.push(',');
+            }
+            push_json_string(&mut self.line, field.name());
+            self.line.push(':');
+            if f.is_null(row) {
+                self.line.push_str("null");
+                continue;
+            }
+            self.field.clear();
+            f.write(&mut self.field, row);
+            if json_bare(field.data_type(), &self.field) {
+                self.line.push_str(&self.field);
+            } else {
+                push_json_string(&mut self.line, &self.field);
+            }
+        }
+        self.line.push('}');
+    }
+
     /// Writes the rows of `batch`.
     pub fn write_batch(&mut self, out: &mut dyn Write, batch: &ChangeBatch) -> std::io::Result<()> {
         let formatters: Vec<ValueFormatter> = batch
@@ -237,26 +264,20 @@ impl RowWriter {
                     self.line.push_str("]\n");
                 }
                 OutputFormat::Json => {
-                    self.line.push('{');
-                    for (i, (f, field)) in formatters.iter().zip(self.schema.fields()).enumerate() {
-                        if i > 0 {
-                            self.line.push(',');
-                        }
-                        push_json_string(&mut self.line, field.name());
-                        self.line.push(':');
-                        if f.is_null(row) {
-                            self.line.push_str("null");
-                            continue;
-                        }
-                        self.field.clear();
-                        f.write(&mut self.field, row);
-                        if json_bare(field.data_type(), &self.field) {
-                            self.line.push_str(&self.field);
-                        } else {
-                            push_json_string(&mut self.line, &self.field);
-                        }
+                    self.push_json_object(&formatters, row);
+                    self.line.push('\n');
+                }
+                OutputFormat::DebeziumJson => {
+                    // Flink's encoding: +I and +U are creates, -U and -D deletes.
+                    if batch.row_kind(row).is_retraction() {
+                        self.line.push_str("{\"before\":");
+                        self.push_json_object(&formatters, row);
+                        self.line.push_str(",\"after\":null,\"op\":\"d\"}\n");
+                    } else {
+                        self.line.push_str("{\"before\":null,\"after\":");
+                        self.push_json_object(&formatters, row);
+                        self.line.push_str(",\"op\":\"c\"}\n");
                     }
-                    self.line.push_str("}\n");
                 }
                 OutputFormat::Table => {
                     let mut texts = Vec::with_capacity(formatters.len() + 1);

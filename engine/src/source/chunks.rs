@@ -101,7 +101,7 @@ impl<R: Read> Splitter<R> {
     /// Where the last whole record of `buf` ends, if any record is whole.
     fn cut(&self, buf: &[u8]) -> Option<usize> {
         let last = memchr::memrchr(b'\n', buf)?;
-        if self.format == FileFormat::Json {
+        if self.format.is_json() {
             return Some(last + 1);
         }
         // A line end ends a record when an even number of quotes precedes it.
@@ -461,7 +461,8 @@ fn recover(
             Err(reason) => malformed(path, first_line + i as u64, reason, format, metrics)?,
         }
     }
-    Ok(Some(arrow::compute::concat_batches(&format.schema, &good)?))
+    let schema = format.records.format.decoded_schema(&format.schema);
+    Ok(Some(arrow::compute::concat_batches(&schema, &good)?))
 }
 
 /// A malformed record at `line`: fails the job, or is counted and skipped.

@@ -11,6 +11,7 @@ use arrow::util::display::FormatOptions;
 
 use crate::format::sql_type_name;
 
+mod changelog;
 mod timestamp;
 
 /// The data format of a file source (Flink's `'format'` option).
@@ -20,7 +21,43 @@ pub enum FileFormat {
     Csv,
     /// One JSON object per line (Flink's `json`).
     Json,
+    /// Debezium change events, one JSON object per line (`debezium-json`); with
+    /// `schema_include`, each wrapped as `{"schema": ..., "payload": ...}`.
+    Debezium { schema_include: bool },
+    /// Canal change events, one JSON object per line (`canal-json`).
+    Canal,
+    /// Maxwell change events, one JSON object per line (`maxwell-json`).
+    Maxwell,
 }
+
+impl FileFormat {
+    /// Whether records are JSON objects, one per line.
+    pub fn is_json(self) -> bool {
+        self != FileFormat::Csv
+    }
+
+    /// Whether records are change events: decoded rows then carry a change kind.
+    pub fn is_changelog(self) -> bool {
+        matches!(
+            self,
+            FileFormat::Debezium { .. } | FileFormat::Canal | FileFormat::Maxwell
+        )
+    }
+
+    /// The columns of decoded batches: the table's, then, for change events, the change
+    /// kind of each row ([`RowKind`](crate::batch::RowKind) codes).
+    pub fn decoded_schema(self, table: &SchemaRef) -> SchemaRef {
+        if !self.is_changelog() {
+            return table.clone();
+        }
+        let mut fields: Vec<Field> = table.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(CHANGE_KIND_COLUMN, DataType::Int8, false));
+        Arc::new(Schema::new(fields))
+    }
+}
+
+/// The last column of decoded change events: each row's change kind.
+pub const CHANGE_KIND_COLUMN: &str = "rill.change-kind";
 
 /// How a table's records are read (its format options).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +92,9 @@ pub(crate) enum Decoder {
     /// table's schema, `SchemaRef`.
     Csv(arrow::csv::reader::Decoder, SchemaRef),
     Json(arrow::json::reader::Decoder),
+    /// Change events: the JSON envelope, unnested into rows of the table's schema and
+    /// their change kinds.
+    Changelog(changelog::Events),
 }
 
 impl Decoder {
@@ -85,6 +125,9 @@ impl Decoder {
                     .with_batch_size(batch_size)
                     .build_decoder()?,
             ),
+            FileFormat::Debezium { .. } | FileFormat::Canal | FileFormat::Maxwell => {
+                Decoder::Changelog(changelog::Events::new(format, &schema, batch_size)?)
+            }
         })
     }
 
@@ -93,6 +136,7 @@ impl Decoder {
         without_panics(|| match self {
             Decoder::Csv(d, _) => d.decode(buf),
             Decoder::Json(d) => d.decode(buf),
+            Decoder::Changelog(events) => events.decode(buf),
         })
     }
 
@@ -104,6 +148,7 @@ impl Decoder {
                 .map(|b| empty_csv_fields(parse_timestamps(b, schema)?))
                 .transpose(),
             Decoder::Json(d) => d.flush(),
+            Decoder::Changelog(events) => events.flush(),
         })
     }
 }
@@ -210,7 +255,7 @@ pub(crate) fn decode_line(
     let result = decoder.decode(&line).and_then(|_| decoder.flush());
     result.map_err(|e| match format {
         FileFormat::Csv => explain_csv_error(schema, &line).unwrap_or_else(|| clean(&e)),
-        FileFormat::Json => clean(&e),
+        _ => clean(&e),
     })
 }
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{Int8Type, SchemaRef};
 
 use super::chunks::{ChunkFormat, Reading, read_parallel};
 use super::decode::RecordFormat;
@@ -83,7 +83,18 @@ impl FileSource {
     /// Turns decoded rows into the message sent downstream: projected, stamped with watermarks.
     fn emit(&mut self, data: RecordBatch, ctx: &SourceContext) -> Result<bool> {
         JobMetrics::add(&ctx.metrics.rows_in, data.num_rows() as u64);
-        let mut batch = ChangeBatch::inserts(data);
+        let mut batch = match self.options.records.format.is_changelog() {
+            // Change events: the last column holds each row's change kind.
+            true => {
+                let kinds = data.num_columns() - 1;
+                ChangeBatch {
+                    ops: Some(data.column(kinds).as_primitive::<Int8Type>().clone()),
+                    data: data.project(&(0..kinds).collect::<Vec<_>>())?,
+                    watermarks: None,
+                }
+            }
+            false => ChangeBatch::inserts(data),
+        };
         if let Some(assigner) = &mut self.watermarks {
             assigner.assign(&mut batch)?;
         }
