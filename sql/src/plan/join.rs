@@ -10,12 +10,12 @@ use datafusion::logical_expr::{
 };
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::{
-    IntervalBounds, IntervalJoin, Join as JoinOperator, JoinSpec, JoinType,
+    IntervalBounds, IntervalJoin, Join as JoinOperator, JoinSpec, JoinType, WindowJoin,
 };
 
 use super::{StreamPlanner, output_schema};
 use crate::error::{SqlError, SqlResult};
-use crate::window::interval_millis;
+use crate::window::{WINDOW_COLUMNS, WindowTvf, interval_millis};
 
 impl StreamPlanner<'_> {
     /// A regular join: both inputs kept in state, any changelog in; updating out when an
@@ -91,6 +91,33 @@ impl StreamPlanner<'_> {
             inputs: [output_schema(left.schema()), output_schema(right.schema())],
             output: output_schema(&join.schema),
         };
+        if let (Some(l), Some(r)) = (self.window_bounds(left), self.window_bounds(right)) {
+            let is_pair = |(a, b): &(Expr, Expr), i: usize, j: usize| match (a, b) {
+                (Expr::Column(a), Expr::Column(b)) => {
+                    left.schema().index_of_column(a).ok() == Some(i)
+                        && right.schema().index_of_column(b).ok() == Some(j)
+                }
+                _ => false,
+            };
+            if on.iter().any(|p| is_pair(p, l.0, r.0)) && on.iter().any(|p| is_pair(p, l.1, r.1)) {
+                for node in [left_node, right_node] {
+                    if self.updating.contains(&node) {
+                        return Err(SqlError::new(
+                            "a window join needs append-only inputs (as in Flink), but an \
+                             input of this one is an updating result",
+                        ));
+                    }
+                }
+                let late = [
+                    self.late_rows(left_node, spec.inputs[0].clone(), false)?.1,
+                    self.late_rows(right_node, spec.inputs[1].clone(), false)?.1,
+                ];
+                let operator = WindowJoin::new(spec, [l.1, r.1], late)?;
+                return Ok(self
+                    .dataflow
+                    .add_operator(Box::new(operator), vec![left_node, right_node]));
+            }
+        }
         let times = [self.time_attributes(left), self.time_attributes(right)];
         let interval = match (&join_type, &filter) {
             (JoinType::Semi | JoinType::Anti, _) | (_, None) => None,
@@ -130,6 +157,44 @@ impl StreamPlanner<'_> {
         }
         self.no_time_attribute.insert(node);
         Ok(node)
+    }
+
+    /// The `window_start` and `window_end` columns of `plan`'s rows, when its rows belong to
+    /// windows: rows of a window table function or of a window aggregation, passed on
+    /// unchanged through filters, aliases and projections.
+    fn window_bounds(&self, plan: &LogicalPlan) -> Option<(usize, usize)> {
+        let named = |schema: &DFSchema| {
+            let index = |name: &str| schema.index_of_column_by_name(None, name);
+            Some((index(WINDOW_COLUMNS[0])?, index(WINDOW_COLUMNS[1])?))
+        };
+        match plan {
+            LogicalPlan::Extension(e) if e.node.as_any().is::<WindowTvf>() => {
+                named(e.node.schema())
+            }
+            LogicalPlan::Aggregate(a) => {
+                let (start, end) = self.window_bounds(&a.input)?;
+                let position = |i: usize| {
+                    a.group_expr.iter().position(|e| match e {
+                        Expr::Column(c) => a.input.schema().index_of_column(c).ok() == Some(i),
+                        _ => false,
+                    })
+                };
+                Some((position(start)?, position(end)?))
+            }
+            LogicalPlan::Filter(f) => self.window_bounds(&f.input),
+            LogicalPlan::SubqueryAlias(a) => self.window_bounds(&a.input),
+            LogicalPlan::Projection(p) => {
+                let (start, end) = self.window_bounds(&p.input)?;
+                let position = |i: usize| {
+                    p.expr.iter().position(|e| match e.clone().unalias() {
+                        Expr::Column(c) => p.input.schema().index_of_column(&c).ok() == Some(i),
+                        _ => false,
+                    })
+                };
+                Some((position(start)?, position(end)?))
+            }
+            _ => None,
+        }
     }
 
     /// The columns of `plan`'s rows that are time attributes: a table's watermarked column,

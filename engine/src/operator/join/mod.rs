@@ -26,8 +26,10 @@ use state::{Emitted, KeyEncoder, Match, Probe, Side, Source, key_of};
 
 mod interval;
 mod state;
+mod window;
 
 pub use interval::{IntervalBounds, IntervalJoin};
+pub use window::WindowJoin;
 
 /// How rows of the two inputs combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,282 @@
+//! Window joins: rows of two windowed inputs (window table functions, or window aggregations
+//! as in Nexmark q8) joined within each window, as Flink's `WindowJoinOperator` does. Both
+//! sides' rows are buffered by window end; when the watermark reaches a window's last
+//! instant the window's rows are joined (INNER, LEFT, RIGHT, FULL, SEMI or ANTI), emitted,
+//! and freed. Rows of a window that already fired are late: dropped and counted.
+
+use std::collections::BTreeMap;
+
+use arrow::array::{Int64Array, RecordBatch, UInt32Array, new_null_array};
+use arrow::compute::{concat_batches, take_record_batch};
+
+use super::state::{Emitted, KeyEncoder, Match, Probe, Side, Source, joined, key_of, take_rows};
+use super::{JoinSpec, JoinType, describe_keys};
+use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::late::LateRows;
+use crate::operator::timed::rows_by_window;
+use crate::operator::{Operator, batches_bytes};
+use crate::time::{NO_WATERMARK, Watermark};
+use crate::{EngineError, Result};
+
+/// A window join (see the module documentation).
+pub struct WindowJoin {
+    name: String,
+    spec: JoinSpec,
+    /// The `window_end` column of each input.
+    ends: [usize; 2],
+    keys: KeyEncoder,
+    /// Rows of open windows by window end: the left input's, then the right's.
+    windows: BTreeMap<i64, [Vec<RecordBatch>; 2]>,
+    watermark: Watermark,
+    late: [LateRows; 2],
+}
+
+impl WindowJoin {
+    /// A join of `spec` within windows, the window end of each input in its column `ends`;
+    /// late rows of each input go to `late`.
+    pub fn new(spec: JoinSpec, ends: [usize; 2], late: [LateRows; 2]) -> Result<WindowJoin> {
+        let keys = KeyEncoder::new(&spec.key_types, spec.nulls_equal)?;
+        let name = format!(
+            "WindowJoin {} ({}; state: each window's rows until the window fires)",
+            spec.join_type.name(),
+            describe_keys(spec.key_types.len())
+        );
+        Ok(WindowJoin {
+            name,
+            spec,
+            ends,
+            keys,
+            windows: BTreeMap::new(),
+            watermark: NO_WATERMARK,
+            late,
+        })
+    }
+
+    /// Joins the rows of every window whose last instant the watermark reached.
+    fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        while let Some(entry) = self.windows.first_entry() {
+            if entry.key() - 1 > watermark {
+                break;
+            }
+            let [left, right] = entry.remove();
+            let left = concat_batches(&self.spec.inputs[0], &left)?;
+            let right = concat_batches(&self.spec.inputs[1], &right)?;
+            if let Some(batch) = self.join(&left, &right)? {
+                // Stamped with the watermark before this firing, as window aggregation does.
+                let stamps = Int64Array::from(vec![self.watermark; batch.num_rows()]);
+                out.push(Message::Batch(ChangeBatch {
+                    data: batch,
+                    ops: None,
+                    watermarks: Some(stamps),
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// The joined rows of one window.
+    fn join(&self, left: &RecordBatch, right: &RecordBatch) -> Result<Option<RecordBatch>> {
+        let mut rights: Side<bool> = Side::new(&self.spec.inputs[1])?;
+        let (keys, right_matchable) = self.keys.encode(&self.spec.keys[1], right)?;
+        let rows = rights.encode(right)?;
+        let mut kept = 0;
+        for i in (0..right.num_rows()).filter(|&i| right_matchable.value(i)) {
+            rights.add(key_of(keys.as_ref(), i), rows.row(i).data(), false);
+            kept += 1;
+        }
+        let (keys, matchable) = self.keys.encode(&self.spec.keys[0], left)?;
+        let probe = Probe {
+            side: 0,
+            batch: left,
+            keys: keys.as_ref(),
+            matchable: &matchable,
+            inputs: &self.spec.inputs,
+            filter: self.spec.filter.as_ref(),
+        };
+        let (matches, offsets) = probe.matches(&rights, |_, _| true)?;
+        let join_type = self.spec.join_type;
+        if matches!(join_type, JoinType::Semi | JoinType::Anti) {
+            let keep: Vec<u32> = (0..left.num_rows())
+                .filter(|&i| (offsets[i + 1] > offsets[i]) == (join_type == JoinType::Semi))
+                .map(|i| i as u32)
+                .collect();
+            let rows = take_record_batch(left, &UInt32Array::from(keep))?;
+            return Ok((rows.num_rows() > 0).then_some(rows));
+        }
+        let mut emitted = Emitted::default();
+        for i in 0..left.num_rows() {
+            let found = &matches[offsets[i]..offsets[i + 1]];
+            for m in found {
+                rights.buckets[m.bucket].entries[m.entry].meta = true;
+                emitted.push(RowKind::Insert, Source::Input(i as u32), Source::State(*m));
+            }
+            if found.is_empty() && join_type.keeps_unmatched(0) {
+                emitted.push(RowKind::Insert, Source::Input(i as u32), Source::Null);
+            }
+        }
+        if join_type.keeps_unmatched(1) {
+            for (bucket, b) in rights.buckets.iter().enumerate() {
+                for (entry, e) in b.entries.iter().enumerate() {
+                    if !e.meta {
+                        let m = Match { bucket, entry };
+                        emitted.push(RowKind::Insert, Source::Null, Source::State(m));
+                    }
+                }
+            }
+        }
+        let columns = emitted.columns(0, left, &rights, &self.spec.inputs)?;
+        let mut batches = vec![RecordBatch::try_new(self.spec.output.clone(), columns)?];
+        if join_type.keeps_unmatched(1) && kept < right.num_rows() {
+            // Right rows with a NULL key matched nothing and were never kept: padded too.
+            let unkeyed: Vec<u32> = (0..right.num_rows() as u32)
+                .filter(|&i| !right_matchable.value(i as usize))
+                .collect();
+            let nulls = self.spec.inputs[0]
+                .fields()
+                .iter()
+                .map(|f| new_null_array(f.data_type(), unkeyed.len()))
+                .collect();
+            let rows = take_rows(right, &unkeyed)?;
+            let padded = joined(1, rows, nulls, &self.spec.inputs)?;
+            batches.push(RecordBatch::try_new(
+                self.spec.output.clone(),
+                padded.columns().to_vec(),
+            )?);
+        }
+        let rows = concat_batches(&self.spec.output, &batches)?;
+        Ok((rows.num_rows() > 0).then_some(rows))
+    }
+}
+
+impl Operator for WindowJoin {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_batch(
+        &mut self,
+        input: usize,
+        batch: ChangeBatch,
+        _out: &mut Vec<Message>,
+    ) -> Result<()> {
+        if batch.ops.is_some() {
+            return Err(EngineError::Other(
+                "a window join needs insert-only inputs".into(),
+            ));
+        }
+        let split = rows_by_window(&batch, self.ends[input], self.watermark, 0)?;
+        self.late[input].record(&batch.data, split.late)?;
+        for (end, rows) in split.windows {
+            let part = match rows {
+                None => batch.data.clone(),
+                Some(rows) => take_record_batch(&batch.data, &UInt32Array::from(rows))?,
+            };
+            self.windows.entry(end).or_default()[input].push(part);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        self.fire(watermark, out)?;
+        self.watermark = watermark;
+        out.push(Message::Watermark(watermark));
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
+        self.fire(Watermark::MAX, out)?;
+        self.late.iter_mut().try_for_each(LateRows::finish)
+    }
+
+    fn state_bytes(&self) -> usize {
+        batches_bytes(self.windows.values().flatten().flatten())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use datafusion::physical_expr::expressions::Column;
+
+    use super::*;
+    use crate::late::LatePolicy;
+    use crate::metrics::JobMetrics;
+    use crate::operator::testing::{keyed_batch, keyed_schema};
+
+    /// A LEFT window join on `key` of rows `(key, v, window_end)`.
+    fn window_join(metrics: &Arc<JobMetrics>) -> WindowJoin {
+        let inputs = [keyed_schema("window_end"), keyed_schema("window_end")];
+        let fields: Vec<Field> = inputs
+            .iter()
+            .flat_map(|s| s.fields().iter().map(|f| f.as_ref().clone()))
+            .collect();
+        let key = Arc::new(Column::new("key", 0));
+        let spec = JoinSpec {
+            join_type: JoinType::Left,
+            keys: [vec![key.clone()], vec![key]],
+            key_types: vec![DataType::Utf8],
+            nulls_equal: false,
+            filter: None,
+            inputs: inputs.clone(),
+            output: Arc::new(Schema::new(fields)),
+        };
+        let late = |i: usize| LateRows::new(&LatePolicy::Drop, inputs[i].clone(), metrics.clone());
+        WindowJoin::new(spec, [2, 2], [late(0).unwrap(), late(1).unwrap()]).unwrap()
+    }
+
+    fn pairs(out: &[Message]) -> Vec<(i64, Option<i64>)> {
+        let mut pairs = Vec::new();
+        for message in out {
+            let Message::Batch(b) = message else { continue };
+            let (l, r) = (
+                b.data.column(1).as_primitive::<Int64Type>(),
+                b.data.column(4).as_primitive::<Int64Type>(),
+            );
+            pairs
+                .extend((0..b.num_rows()).map(|i| (l.value(i), r.is_valid(i).then(|| r.value(i)))));
+        }
+        pairs.sort();
+        pairs
+    }
+
+    #[test]
+    fn a_window_is_joined_when_it_fires_then_freed_and_late_rows_are_dropped() {
+        let metrics = Arc::new(JobMetrics::default());
+        let mut join = window_join(&metrics);
+        let mut out = Vec::new();
+        join.on_batch(
+            0,
+            keyed_batch(
+                "window_end",
+                &[("a", 1, 100, 0), ("b", 2, 100, 0), ("a", 3, 200, 0)],
+            ),
+            &mut out,
+        )
+        .unwrap();
+        join.on_batch(
+            1,
+            keyed_batch("window_end", &[("a", 10, 100, 0), ("a", 30, 200, 0)]),
+            &mut out,
+        )
+        .unwrap();
+        assert!(out.is_empty(), "nothing before the window fires");
+        join.on_watermark(99, &mut out).unwrap();
+        assert_eq!(pairs(&out), [(1, Some(10)), (2, None)]);
+        assert_eq!(join.windows.len(), 1, "the window ending at 100 is freed");
+        // A row of the window that fired is late: dropped and counted.
+        out.clear();
+        join.on_batch(
+            1,
+            keyed_batch("window_end", &[("b", 20, 100, 99)]),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(JobMetrics::get(&metrics.late_rows), 1);
+        join.on_end(&mut out).unwrap();
+        assert_eq!(pairs(&out), [(3, Some(30))]);
+        assert!(join.windows.is_empty());
+    }
+}
