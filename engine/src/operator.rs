@@ -19,7 +19,7 @@ mod window_rank;
 pub use aggregate::WindowOutput;
 pub use calc::Calc;
 pub use group_aggregate::GroupAggregate;
-pub use join::{IntervalBounds, IntervalJoin, Join, JoinSpec, JoinType, WindowJoin};
+pub use join::{IntervalBounds, IntervalJoin, Join, JoinSpec, JoinType, TemporalJoin, WindowJoin};
 pub use match_recognize::MatchRecognize;
 pub use over_aggregate::{Frame, OverAggregate};
 pub use rank::Rank;

@@ -1081,3 +1081,30 @@ fn writing_canal_json_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn temporal_joins_need_a_primary_key_and_a_time_attribute_as_in_flink() {
+    let versioned = |extra: &str, watermark: &str| {
+        ticks_ddl(&ticks(), "")
+            + &format!(
+                "CREATE TABLE prices (ts TIMESTAMP(3), symbol STRING, price DOUBLE, volume BIGINT{extra}{watermark})\n  \
+                 WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+                 SELECT t.symbol, p.price FROM ticks t\n  \
+                 JOIN prices FOR SYSTEM_TIME AS OF t.ts AS p ON t.symbol = p.symbol;",
+                ticks().display()
+            )
+    };
+    let watermark = ", WATERMARK FOR ts AS ts";
+    let err = assert_clean_failure(&rill(&["-c", &versioned("", watermark)]));
+    assert!(
+        err.contains("Temporal Table Join requires primary key in versioned table")
+            && err.contains('^'),
+        "{err}"
+    );
+    let pk = ", PRIMARY KEY (symbol) NOT ENFORCED";
+    let err = assert_clean_failure(&rill(&["-c", &versioned(pk, "")]));
+    assert!(err.contains("no row time attribute can be found"), "{err}");
+    let o = rill(&["-c", &versioned(pk, watermark), "--sort"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).lines().count() > 100);
+}

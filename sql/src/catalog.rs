@@ -9,7 +9,8 @@ use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, ExprSchemable};
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, CreateTable, CreateTableOptions, Expr as SqlExpr, SqlOption, Value,
+    ColumnOption, CreateTable, CreateTableOptions, Expr as SqlExpr, SqlOption, TableConstraint,
+    Value,
 };
 use rill_engine::format::sql_type_name;
 
@@ -27,10 +28,38 @@ pub struct TableDef {
     pub schema: SchemaRef,
     pub connector: Connector,
     pub watermark: Option<WatermarkDef>,
+    /// The columns of `PRIMARY KEY (...) NOT ENFORCED`, if declared.
+    pub primary_key: Vec<String>,
     /// What windows do with this table's late rows (`'rill.late-rows'`), if set.
     pub late: Option<LatePolicy>,
     /// The `CREATE TABLE` statement as written.
     pub ddl: String,
+}
+
+/// The columns of a table's primary key: a `PRIMARY KEY (...)` constraint, or a column
+/// declared `PRIMARY KEY`.
+fn primary_key(create: &CreateTable) -> Vec<String> {
+    let constraint = create.constraints.iter().find_map(|c| match c {
+        TableConstraint::PrimaryKey(pk) => Some(
+            pk.columns
+                .iter()
+                .map(|c| c.column.expr.to_string().trim_matches('"').to_string())
+                .collect(),
+        ),
+        _ => None,
+    });
+    constraint.unwrap_or_else(|| {
+        create
+            .columns
+            .iter()
+            .filter(|c| {
+                c.options
+                    .iter()
+                    .any(|o| matches!(o.option, ColumnOption::PrimaryKey(_)))
+            })
+            .map(|c| c.name.value.clone())
+            .collect()
+    })
 }
 
 /// The event-time column of a table and its watermark expression.
@@ -93,11 +122,18 @@ impl TableDef {
         let watermark = watermark
             .map(|w| plan_watermark(w, &schema, state))
             .transpose()?;
+        let primary_key = primary_key(create);
+        if let Some(missing) = primary_key.iter().find(|c| schema.index_of(c).is_err()) {
+            return Err(SqlError::new(format!(
+                "table '{name}': the primary key column '{missing}' is not a column"
+            )));
+        }
         Ok(TableDef {
             name,
             schema,
             connector,
             watermark,
+            primary_key,
             late,
             ddl: ddl.to_string(),
         })

@@ -22,6 +22,10 @@ pub fn register(ctx: &SessionContext) {
     for udf in crate::match_recognize::placeholders() {
         ctx.register_udf(udf);
     }
+    for udf in crate::temporal::functions() {
+        ctx.register_udf(udf);
+    }
+    ctx.add_analyzer_rule(Arc::new(crate::temporal::TemporalConditions));
 }
 
 /// `AVG` as in Flink: over integers it is an integer, the sum divided by the count and

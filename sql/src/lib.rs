@@ -17,6 +17,7 @@ pub mod parser;
 pub mod plan;
 pub mod script;
 pub mod session;
+pub mod temporal;
 pub mod types;
 pub mod units;
 pub mod window;

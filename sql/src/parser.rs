@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 
 use crate::error::{Position, SqlError, SqlResult};
 use crate::nesting::{MAX_NESTING, check_nesting, flatten_deep_expressions};
+use crate::temporal::rewrite_system_time;
 
 /// The dialect rill parses with.
 pub fn dialect() -> &'static dyn Dialect {
@@ -139,6 +140,7 @@ impl RawStatement {
         if is_keyword(tokens.first(), Keyword::CREATE) {
             let (tokens, watermark) = cut_watermark(tokens, &self.text)?;
             let tokens = rewrite_match_recognize(&tokens, &self.text)?;
+            let tokens = rewrite_system_time(&tokens)?;
             let statement = parse_tokens(rewrite_table_arguments(&tokens)?)?;
             if matches!(statement, Statement::CreateTable(_)) {
                 return Ok(StatementKind::CreateTable {
@@ -149,6 +151,7 @@ impl RawStatement {
             return Ok(StatementKind::Sql(Box::new(statement)));
         }
         let tokens = rewrite_match_recognize(tokens, &self.text)?;
+        let tokens = rewrite_system_time(&tokens)?;
         let tokens = rewrite_table_arguments(&tokens)?;
         Ok(StatementKind::Sql(Box::new(parse_tokens(tokens)?)))
     }

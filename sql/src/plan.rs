@@ -211,6 +211,7 @@ impl<'a> StreamPlanner<'a> {
         if self.no_time_attribute.contains(&input) {
             self.no_time_attribute.insert(node);
         }
+
         if let Some(policy) = self.late.get(&input).cloned() {
             self.late.insert(node, policy);
         }

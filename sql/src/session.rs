@@ -19,6 +19,7 @@ use crate::late::{is_late_option, late_policy};
 use crate::match_recognize::{MatchRecognizePlanner, explain_automata};
 use crate::parser::{ParsedStatement, StatementKind};
 use crate::plan::{QueryPlan, StreamPlanner, output_schema};
+use crate::temporal::mark_temporal_joins;
 use crate::types::LOCAL_TIME_ZONE;
 use crate::units::memory_bytes;
 use crate::window::WindowTvfPlanner;
@@ -193,6 +194,7 @@ impl Session {
                 let mut sql = sql.as_ref().clone();
                 check_joins(&sql)?;
                 rewrite_functions(&mut sql);
+                mark_temporal_joins(&mut sql, &self.tables)?;
                 self.execute_sql(&sql, statement).await
             }
         }

@@ -10,11 +10,13 @@ use datafusion::logical_expr::{
 };
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::{
-    IntervalBounds, IntervalJoin, Join as JoinOperator, JoinSpec, JoinType, WindowJoin,
+    IntervalBounds, IntervalJoin, Join as JoinOperator, JoinSpec, JoinType, TemporalJoin,
+    WindowJoin,
 };
 
 use super::{StreamPlanner, output_schema};
 use crate::error::{SqlError, SqlResult};
+use crate::temporal::AS_OF_MARKER;
 use crate::window::{WINDOW_COLUMNS, WindowTvf, interval_millis};
 
 impl StreamPlanner<'_> {
@@ -91,6 +93,13 @@ impl StreamPlanner<'_> {
             inputs: [output_schema(left.schema()), output_schema(right.schema())],
             output: output_schema(&join.schema),
         };
+        if let Some((times, residual)) = filter.as_ref().and_then(|f| as_of(f, &joined, left)) {
+            let spec = JoinSpec {
+                filter: residual.map(|f| self.physical(&f, &joined)).transpose()?,
+                ..spec
+            };
+            return self.temporal_join(spec, [left_node, right_node], times);
+        }
         if let (Some(l), Some(r)) = (self.window_bounds(left), self.window_bounds(right)) {
             let is_pair = |(a, b): &(Expr, Expr), i: usize, j: usize| match (a, b) {
                 (Expr::Column(a), Expr::Column(b)) => {
@@ -157,6 +166,32 @@ impl StreamPlanner<'_> {
         }
         self.no_time_attribute.insert(node);
         Ok(node)
+    }
+
+    /// `probe JOIN versioned FOR SYSTEM_TIME AS OF probe.time`: an event-time temporal join
+    /// (the versioned table's primary key and time attribute were checked while parsing).
+    fn temporal_join(
+        &mut self,
+        spec: JoinSpec,
+        [left_node, right_node]: [NodeId; 2],
+        times: [usize; 2],
+    ) -> SqlResult<NodeId> {
+        if !matches!(spec.join_type, JoinType::Inner | JoinType::Left) {
+            return Err(SqlError::new(format!(
+                "a temporal join (FOR SYSTEM_TIME AS OF) is INNER or LEFT, not {}",
+                spec.join_type.name()
+            )));
+        }
+        if self.updating.contains(&left_node) {
+            return Err(SqlError::new(
+                "the probe side of a temporal join must be append-only here",
+            ));
+        }
+        let (_, late) = self.late_rows(left_node, spec.inputs[0].clone(), false)?;
+        let operator = TemporalJoin::new(spec, times, late)?;
+        Ok(self
+            .dataflow
+            .add_operator(Box::new(operator), vec![left_node, right_node]))
     }
 
     /// The `window_start` and `window_end` columns of `plan`'s rows, when its rows belong to
@@ -331,4 +366,36 @@ fn interval_bounds(
         upper,
     };
     Some((bounds, conjunction(rest)))
+}
+
+/// The marker of a temporal join in `filter` (see [`crate::temporal`]): the probe time column
+/// of the left input and the version time column of the right input, and the rest of the
+/// condition.
+fn as_of(
+    filter: &Expr,
+    joined: &DFSchema,
+    left: &LogicalPlan,
+) -> Option<([usize; 2], Option<Expr>)> {
+    let conjuncts = split_conjunction(filter);
+    let (at, args) = conjuncts.iter().enumerate().find_map(|(i, c)| match c {
+        Expr::ScalarFunction(f) if f.func.name() == AS_OF_MARKER => Some((i, &f.args)),
+        _ => None,
+    })?;
+    let left_len = left.schema().fields().len();
+    let index = |e: &Expr| match e {
+        Expr::Column(c) => joined.index_of_column(c).ok(),
+        _ => None,
+    };
+    let (probe, version) = (index(&args[0])?, index(&args[1])?);
+    if probe >= left_len || version < left_len {
+        return None;
+    }
+    // The join's residual condition: the marker's third argument, and any other conjunct.
+    let rest = conjuncts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != at)
+        .map(|(_, c)| (*c).clone())
+        .chain(args.get(2).cloned());
+    Some(([probe, version - left_len], conjunction(rest)))
 }

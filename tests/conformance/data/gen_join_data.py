@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the join data sets (deterministic): orders (json lines, for NULL keys), customers, shipments.
+"""Writes the join data sets (deterministic): orders (json lines, for NULL keys), customers,
+shipments, tiers.
 
 Customers: ids 0..39, some twice (a changed name or region), some never ordering;
 orders: customer ids 0..49 (40..49 unknown) or empty (NULL), out of order by up to 3 s;
@@ -49,3 +50,16 @@ shipments.sort()
 with open(os.path.join(here, "shipments.csv"), "w") as f:
     for t, oid, carrier in shipments:
         f.write(f"{ts(t)},{oid},{carrier}\n")
+
+# Customer tiers: a versioned table (PRIMARY KEY customer_id), each customer's tier changing
+# a few times while the orders come in.
+tiers = []
+for cid in range(0, 50, 2):
+    t = rng.randint(0, 60_000)
+    for _ in range(rng.randint(1, 4)):
+        tiers.append((t, cid, rng.choice(["bronze", "silver", "gold"]), rng.randint(0, 20)))
+        t += rng.randint(30_000, 200_000)
+tiers.sort()
+with open(os.path.join(here, "tiers.csv"), "w") as f:
+    for t, cid, tier, discount in tiers:
+        f.write(f"{ts(t)},{cid},{tier},{discount}\n")

@@ -26,9 +26,11 @@ use state::{Emitted, KeyEncoder, Match, Probe, Side, Source, key_of};
 
 mod interval;
 mod state;
+mod temporal;
 mod window;
 
 pub use interval::{IntervalBounds, IntervalJoin};
+pub use temporal::TemporalJoin;
 pub use window::WindowJoin;
 
 /// How rows of the two inputs combine.

@@ -1,0 +1,326 @@
+//! Event-time temporal joins (`JOIN versioned FOR SYSTEM_TIME AS OF probe.ts`), as Flink's
+//! `TemporalRowTimeJoinOperator` runs them: each probe row (left) is joined with the version
+//! of its key that was current at its time: the latest version of the versioned table (right)
+//! at or before it, unless that version is a delete. The versioned input is read as upserts
+//! (`-U` rows are dropped, as Flink's planner drops them before this join), each version at
+//! the time in its own row.
+//!
+//! Probe rows wait until the watermark of both inputs reaches their time, since versions up
+//! to then may still arrive; then they are joined and emitted (INNER drops, LEFT pads those
+//! without a version). Versions are kept per key; once the watermark passes them only the
+//! newest one at or before it can still be chosen, so older ones are dropped.
+
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, AsArray, BooleanArray, Int64Array, RecordBatch};
+use arrow::compute::{cast, concat_batches, filter_record_batch, not};
+use arrow::datatypes::{DataType, Int64Type};
+use datafusion::common::HashMap;
+
+use super::state::{KeyEncoder, Side, joined, key_of};
+use super::{JoinSpec, JoinType, describe_keys};
+use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::late::LateRows;
+use crate::operator::Operator;
+use crate::operator::timed::split_late;
+use crate::time::{NO_WATERMARK, Watermark};
+use crate::{EngineError, Result};
+
+/// A key's versions by time: the row, or `None` for a retraction.
+type Versions = BTreeMap<i64, Option<Box<[u8]>>>;
+
+/// An event-time temporal join (see the module documentation).
+pub struct TemporalJoin {
+    name: String,
+    spec: JoinSpec,
+    /// The probe time column of the left input and the time column of the right input.
+    times: [usize; 2],
+    keys: KeyEncoder,
+    /// Encodes versions (rows of the right input) and decodes them for output.
+    rows: Side<()>,
+    versions: HashMap<Box<[u8]>, Versions>,
+    /// Probe rows waiting for the watermark, in arrival order.
+    waiting: Vec<RecordBatch>,
+    watermark: Watermark,
+    late: LateRows,
+}
+
+impl TemporalJoin {
+    /// A temporal join of `spec` (INNER or LEFT); `times` are the left input's probe time
+    /// column and the right input's time column; late probe rows go to `late`.
+    pub fn new(spec: JoinSpec, times: [usize; 2], late: LateRows) -> Result<TemporalJoin> {
+        if !matches!(spec.join_type, JoinType::Inner | JoinType::Left) {
+            return Err(EngineError::Other(
+                "a temporal join is INNER or LEFT".into(),
+            ));
+        }
+        let name = format!(
+            "TemporalJoin {} ({}; state: probe rows until the watermark reaches them, and per \
+             key the versions since the watermark)",
+            spec.join_type.name(),
+            describe_keys(spec.key_types.len())
+        );
+        Ok(TemporalJoin {
+            name,
+            keys: KeyEncoder::new(&spec.key_types, spec.nulls_equal)?,
+            rows: Side::new(&spec.inputs[1])?,
+            spec,
+            times,
+            versions: HashMap::new(),
+            waiting: Vec::new(),
+            watermark: NO_WATERMARK,
+            late,
+        })
+    }
+
+    fn times(batch: &RecordBatch, column: usize) -> Result<Int64Array> {
+        Ok(cast(batch.column(column), &DataType::Int64)?
+            .as_primitive::<Int64Type>()
+            .clone())
+    }
+
+    /// Adds the versions of a batch of the versioned input.
+    fn add_versions(&mut self, batch: &ChangeBatch) -> Result<()> {
+        let (keys, matchable) = self.keys.encode(&self.spec.keys[1], &batch.data)?;
+        let times = Self::times(&batch.data, self.times[1])?;
+        let rows = self.rows.encode(&batch.data)?;
+        for i in 0..batch.num_rows() {
+            if !matchable.value(i) || times.is_null(i) {
+                continue;
+            }
+            // Versions are read as upserts, as Flink reads them (it drops -U before the join):
+            // +I and +U are the key's version from their time on, -D deletes it.
+            let version = match batch.row_kind(i) {
+                RowKind::UpdateBefore => continue,
+                RowKind::Delete => None,
+                RowKind::Insert | RowKind::UpdateAfter => Some(rows.row(i).data().into()),
+            };
+            let versions = self
+                .versions
+                .entry(key_of(keys.as_ref(), i).into())
+                .or_default();
+            versions.insert(times.value(i), version);
+            prune(versions, self.watermark);
+        }
+        Ok(())
+    }
+
+    /// Joins and emits the waiting probe rows the watermark reached.
+    fn emit(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        if self.waiting.is_empty() {
+            return Ok(());
+        }
+        let waiting = concat_batches(&self.spec.inputs[0], &self.waiting)?;
+        self.waiting.clear();
+        let times = Self::times(&waiting, self.times[0])?;
+        let ready = BooleanArray::from_iter(
+            times
+                .iter()
+                .map(|t| Some(t.is_some_and(|t| t <= watermark))),
+        );
+        let later = filter_record_batch(&waiting, &not(&ready)?)?;
+        if later.num_rows() > 0 {
+            self.waiting.push(later);
+        }
+        let probe = filter_record_batch(&waiting, &ready)?;
+        if probe.num_rows() == 0 {
+            return Ok(());
+        }
+        let times = Self::times(&probe, self.times[0])?;
+        let (keys, matchable) = self.keys.encode(&self.spec.keys[0], &probe)?;
+        let chosen: Vec<Option<&[u8]>> = (0..probe.num_rows())
+            .map(|i| {
+                let versions = self.versions.get(key_of(keys.as_ref(), i))?;
+                let (_, version) = versions.range(..=times.value(i)).next_back()?;
+                version.as_deref().filter(|_| matchable.value(i))
+            })
+            .collect();
+        let right = self.rows.columns(chosen.iter().copied())?;
+        let mut batch = joined(0, probe.columns().to_vec(), right, &self.spec.inputs)?;
+        let mut matched = BooleanArray::from_iter(chosen.iter().map(|c| Some(c.is_some())));
+        if let Some(filter) = &self.spec.filter {
+            let holds = filter.evaluate(&batch)?.into_array(batch.num_rows())?;
+            let holds = holds
+                .as_boolean_opt()
+                .ok_or_else(|| EngineError::Other("join condition is not a boolean".into()))?;
+            let holds = BooleanArray::from_iter(holds.iter().map(|h| Some(h == Some(true))));
+            matched = arrow::compute::and(&matched, &holds)?;
+        }
+        if self.spec.join_type == JoinType::Left {
+            if matched.true_count() < batch.num_rows() {
+                // Rows without a version that holds: the right columns as nulls.
+                let kept = chosen
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| c.filter(|_| matched.value(i)));
+                let right = self.rows.columns(kept)?;
+                batch = joined(0, probe.columns().to_vec(), right, &self.spec.inputs)?;
+            }
+        } else {
+            batch = filter_record_batch(&batch, &matched)?;
+        }
+        for i in 0..probe.num_rows() {
+            if let Some(versions) = self.versions.get_mut(key_of(keys.as_ref(), i)) {
+                prune(versions, watermark);
+            }
+        }
+        if batch.num_rows() > 0 {
+            let data = RecordBatch::try_new(self.spec.output.clone(), batch.columns().to_vec())?;
+            out.push(Message::Batch(ChangeBatch {
+                watermarks: Some(Int64Array::from(vec![self.watermark; data.num_rows()])),
+                data,
+                ops: None,
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// Drops the versions before the newest one at or before `watermark`: no probe row still to
+/// come can choose them.
+fn prune(versions: &mut Versions, watermark: Watermark) {
+    if let Some((&keep, _)) = versions.range(..=watermark).next_back() {
+        *versions = versions.split_off(&keep);
+    }
+}
+
+impl Operator for TemporalJoin {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_batch(
+        &mut self,
+        input: usize,
+        batch: ChangeBatch,
+        _out: &mut Vec<Message>,
+    ) -> Result<()> {
+        if input == 1 {
+            return self.add_versions(&batch);
+        }
+        if batch.ops.is_some() {
+            return Err(EngineError::Other(
+                "the probe side of a temporal join must be insert-only".into(),
+            ));
+        }
+        // A probe row at or before the watermark can no longer be joined in time: dropped
+        // and counted, as Flink does.
+        let (on_time, late) = split_late(&batch, self.times[0], self.watermark)?;
+        self.late.record(&batch.data, late)?;
+        if on_time.num_rows() > 0 {
+            self.waiting.push(on_time);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        self.emit(watermark, out)?;
+        self.watermark = watermark;
+        out.push(Message::Watermark(watermark));
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
+        self.emit(Watermark::MAX, out)?;
+        self.late.finish()
+    }
+
+    fn state_bytes(&self) -> usize {
+        let versions: usize = self
+            .versions
+            .iter()
+            .map(|(k, v)| {
+                k.len()
+                    + v.values()
+                        .map(|r| 24 + r.as_ref().map_or(0, |r| r.len()))
+                        .sum::<usize>()
+            })
+            .sum();
+        versions + crate::operator::batches_bytes(&self.waiting)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int8Array;
+    use arrow::datatypes::{Field, Schema};
+    use datafusion::physical_expr::expressions::Column;
+
+    use super::*;
+    use crate::batch::RowKind;
+    use crate::late::LatePolicy;
+    use crate::metrics::JobMetrics;
+    use crate::operator::testing::{keyed_batch, keyed_schema};
+
+    /// A LEFT temporal join on `key` of rows `(key, v, ts)` on both sides.
+    fn temporal_join() -> TemporalJoin {
+        let inputs = [keyed_schema("ts"), keyed_schema("ts")];
+        let fields: Vec<Field> = inputs
+            .iter()
+            .flat_map(|s| s.fields().iter().map(|f| f.as_ref().clone()))
+            .collect();
+        let key = Arc::new(Column::new("key", 0));
+        let spec = JoinSpec {
+            join_type: JoinType::Left,
+            keys: [vec![key.clone()], vec![key]],
+            key_types: vec![DataType::Utf8],
+            nulls_equal: false,
+            filter: None,
+            inputs: inputs.clone(),
+            output: Arc::new(Schema::new(fields)),
+        };
+        let metrics = Arc::new(JobMetrics::default());
+        let late = LateRows::new(&LatePolicy::Drop, inputs[0].clone(), metrics).unwrap();
+        TemporalJoin::new(spec, [2, 2], late).unwrap()
+    }
+
+    /// `(probe v, version v)` of the rows emitted.
+    fn pairs(out: &[Message]) -> Vec<(i64, Option<i64>)> {
+        let mut pairs = Vec::new();
+        for message in out {
+            let Message::Batch(b) = message else { continue };
+            let (l, r) = (
+                b.data.column(1).as_primitive::<Int64Type>(),
+                b.data.column(4).as_primitive::<Int64Type>(),
+            );
+            pairs
+                .extend((0..b.num_rows()).map(|i| (l.value(i), r.is_valid(i).then(|| r.value(i)))));
+        }
+        pairs
+    }
+
+    #[test]
+    fn a_probe_row_waits_for_the_watermark_and_meets_the_version_of_its_time() {
+        let mut join = temporal_join();
+        let mut out = Vec::new();
+        join.on_batch(
+            1,
+            keyed_batch("ts", &[("a", 10, 100, 0), ("a", 20, 200, 0)]),
+            &mut out,
+        )
+        .unwrap();
+        let probes = [
+            ("a", 1, 150, 0),
+            ("a", 2, 250, 0),
+            ("a", 3, 50, 0),
+            ("b", 4, 150, 0),
+        ];
+        join.on_batch(0, keyed_batch("ts", &probes), &mut out)
+            .unwrap();
+        assert!(out.is_empty(), "nothing before the watermark");
+        join.on_watermark(160, &mut out).unwrap();
+        assert_eq!(pairs(&out), [(1, Some(10)), (3, None), (4, None)]);
+        // A delete at 220 ends version 20 for the probe at 250.
+        let mut delete = keyed_batch("ts", &[("a", 20, 220, 160)]);
+        delete.ops = Some(Int8Array::from(vec![RowKind::Delete as i8]));
+        join.on_batch(1, delete, &mut out).unwrap();
+        out.clear();
+        join.on_watermark(300, &mut out).unwrap();
+        assert_eq!(pairs(&out), [(2, None)]);
+        // Past the watermark only the newest version before it is kept.
+        let versions: Vec<usize> = join.versions.values().map(BTreeMap::len).collect();
+        assert_eq!(versions, [1]);
+    }
+}

@@ -1,0 +1,456 @@
+//! `FOR SYSTEM_TIME AS OF`: the table of a temporal join. sqlparser's generic dialect does not
+//! read the clause and DataFusion would not plan it. So before parsing, `rates FOR SYSTEM_TIME
+//! AS OF o.ts [AS r]` becomes a reference to the table named `"rates FOR SYSTEM_TIME AS OF
+//! o.ts"`, aliased `r` (or `rates`); then, in the parsed statement, the table gets its name
+//! back and the join's condition a first conjunct `rill_as_of(o.ts, r.<rates' time column>)`:
+//! a marker the stream planner finds in the join's filter (and removes) to plan a temporal
+//! join, which also keeps both time columns from being projected away.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::utils::{conjunction, split_conjunction, split_conjunction_owned};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr as LogicalExpr, Filter, LogicalPlan, Operator, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::sql::sqlparser::ast::{
+    self, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, JoinConstraint, JoinOperator, ObjectName, Query, SetExpr, Statement,
+    TableFactor, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Word};
+
+use crate::catalog::TableDef;
+use crate::error::{Position, SqlError, SqlResult};
+
+/// The marker function in a temporal join's condition: `rill_as_of(probe time, version time)`.
+pub const AS_OF_MARKER: &str = "rill_as_of";
+
+const AS_OF: &str = " FOR SYSTEM_TIME AS OF ";
+
+/// The versioned table and the probe time of a table name made by [`rewrite_system_time`].
+pub fn split_as_of(name: &str) -> Option<(&str, &str)> {
+    name.split_once(AS_OF)
+}
+
+fn word(token: Option<&TokenWithSpan>) -> Option<&Word> {
+    match token {
+        Some(TokenWithSpan {
+            token: Token::Word(w),
+            ..
+        }) => Some(w),
+        _ => None,
+    }
+}
+
+fn is_keyword(token: Option<&TokenWithSpan>, keyword: Keyword) -> bool {
+    word(token).is_some_and(|w| w.keyword == keyword)
+}
+
+/// Rewrites each `table FOR SYSTEM_TIME AS OF t [[AS] alias]` (`t` a possibly qualified
+/// column) into a reference to the table `"table FOR SYSTEM_TIME AS OF t"` with the alias
+/// (the table's own name when there is none).
+pub fn rewrite_system_time(tokens: &[TokenWithSpan]) -> SqlResult<Vec<TokenWithSpan>> {
+    let starts = |i: usize| {
+        is_keyword(tokens.get(i), Keyword::FOR)
+            && is_keyword(tokens.get(i + 1), Keyword::SYSTEM_TIME)
+    };
+    if !(0..tokens.len()).any(starts) {
+        return Ok(tokens.to_vec());
+    }
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len() + 2);
+    let mut i = 0;
+    while i < tokens.len() {
+        if !starts(i) {
+            out.push(tokens[i].clone());
+            i += 1;
+            continue;
+        }
+        let at = Position::spanning(tokens[i].span.start, tokens[i + 1].span.end);
+        let Some(table) = out.last().and_then(|t| word(Some(t))).cloned() else {
+            return Err(SqlError::at(
+                "FOR SYSTEM_TIME AS OF must follow a table name",
+                at,
+            ));
+        };
+        if !(is_keyword(tokens.get(i + 2), Keyword::AS)
+            && is_keyword(tokens.get(i + 3), Keyword::OF))
+        {
+            return Err(SqlError::at(
+                "expected FOR SYSTEM_TIME AS OF <time column>",
+                at,
+            ));
+        }
+        // The time: a column, maybe qualified (`o.ts`).
+        let mut j = i + 4;
+        let mut time = Vec::new();
+        while let Some(w) = word(tokens.get(j)) {
+            time.push(w.value.clone());
+            if !matches!(tokens.get(j + 1).map(|t| &t.token), Some(Token::Period)) {
+                break;
+            }
+            j += 2;
+        }
+        if time.is_empty() {
+            return Err(SqlError::at(
+                "FOR SYSTEM_TIME AS OF needs a time column of the probe side, e.g. o.order_time",
+                at,
+            ));
+        }
+        let name = format!("{}{AS_OF}{}", table.value, time.join("."));
+        let last = out.len() - 1;
+        out[last].token = Token::Word(Word {
+            value: name,
+            quote_style: Some('"'),
+            keyword: Keyword::NoKeyword,
+        });
+        i = j + 1;
+        let aliased = is_keyword(tokens.get(i), Keyword::AS)
+            || word(tokens.get(i)).is_some_and(|w| w.keyword == Keyword::NoKeyword);
+        if !aliased {
+            let span = tokens[i - 1].span;
+            out.push(TokenWithSpan::new(Token::make_keyword("AS"), span));
+            out.push(TokenWithSpan::new(Token::Word(table), span));
+        }
+    }
+    Ok(out)
+}
+
+/// Gives each versioned table of `statement` its name back and marks its join's condition
+/// (see the module documentation), with Flink's errors for a table without a primary key or
+/// time attribute.
+pub fn mark_temporal_joins(
+    statement: &mut Statement,
+    tables: &BTreeMap<String, TableDef>,
+) -> SqlResult<()> {
+    struct Marker<'a>(&'a BTreeMap<String, TableDef>);
+    impl VisitorMut for Marker<'_> {
+        type Break = SqlError;
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<SqlError> {
+            match mark_set_expr(&mut query.body, self.0) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => ControlFlow::Break(e),
+            }
+        }
+    }
+    match statement.visit(&mut Marker(tables)) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+fn mark_set_expr(body: &mut SetExpr, tables: &BTreeMap<String, TableDef>) -> SqlResult<()> {
+    match body {
+        SetExpr::Select(select) => {
+            for from in &mut select.from {
+                mark_joins(&mut from.joins, tables)?;
+            }
+            Ok(())
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            mark_set_expr(left, tables)?;
+            mark_set_expr(right, tables)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn mark_joins(joins: &mut [ast::Join], tables: &BTreeMap<String, TableDef>) -> SqlResult<()> {
+    for join in joins {
+        if let TableFactor::NestedJoin {
+            table_with_joins, ..
+        } = &mut join.relation
+        {
+            mark_joins(&mut table_with_joins.joins, tables)?;
+        }
+        let TableFactor::Table { name, alias, .. } = &mut join.relation else {
+            continue;
+        };
+        let Some(ident) = name.0.last().and_then(|p| p.as_ident()) else {
+            continue;
+        };
+        let Some((table, time)) = split_as_of(&ident.value) else {
+            continue;
+        };
+        let (table, time) = (table.to_string(), time.to_string());
+        let span = ident.span;
+        let at = Position::spanning(span.start, span.end);
+        let def = tables
+            .get(&table)
+            .ok_or_else(|| SqlError::at(format!("table '{table}' not found"), at))?;
+        if def.primary_key.is_empty() {
+            return Err(SqlError::at(
+                format!(
+                    "Temporal Table Join requires primary key in versioned table, but no \
+                     primary key can be found: declare PRIMARY KEY (...) NOT ENFORCED on '{table}'"
+                ),
+                at,
+            ));
+        }
+        let Some(rowtime) = &def.watermark else {
+            return Err(SqlError::at(
+                format!(
+                    "Event-Time Temporal Table Join requires both primary key and row time \
+                     attribute in versioned table, but no row time attribute can be found: \
+                     declare a WATERMARK on '{table}'"
+                ),
+                at,
+            ));
+        };
+        let relation = alias
+            .as_ref()
+            .map_or(table.clone(), |a| a.name.value.clone());
+        *name = ObjectName::from(vec![Ident::new(table.clone())]);
+        let column = |parts: Vec<String>| {
+            Expr::CompoundIdentifier(parts.into_iter().map(Ident::new).collect())
+        };
+        let marker = Expr::Function(Function {
+            name: ObjectName::from(vec![Ident::new(AS_OF_MARKER)]),
+            uses_odbc_syntax: false,
+            parameters: FunctionArguments::None,
+            args: FunctionArguments::List(FunctionArgumentList {
+                duplicate_treatment: None,
+                args: [
+                    column(time.split('.').map(String::from).collect()),
+                    column(vec![relation, rowtime.column.clone()]),
+                ]
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+                clauses: vec![],
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: vec![],
+        });
+        let constraint = match &mut join.join_operator {
+            JoinOperator::Join(c)
+            | JoinOperator::Inner(c)
+            | JoinOperator::Left(c)
+            | JoinOperator::LeftOuter(c) => c,
+            _ => {
+                return Err(SqlError::at(
+                    "a temporal join (FOR SYSTEM_TIME AS OF) is a JOIN or LEFT JOIN",
+                    at,
+                ));
+            }
+        };
+        let JoinConstraint::On(condition) = constraint else {
+            return Err(SqlError::at(
+                "a temporal join needs ON with the versioned table's primary key",
+                at,
+            ));
+        };
+        *condition = Expr::BinaryOp {
+            left: Box::new(marker),
+            op: BinaryOperator::And,
+            right: Box::new(Expr::Nested(Box::new(condition.clone()))),
+        };
+    }
+    Ok(())
+}
+
+/// Keeps the conditions of a temporal join where they apply: DataFusion would push a
+/// condition on the versioned side down into that input, which changes which version is the
+/// latest (Flink filters after choosing it). So the join's non-equality conditions move into
+/// the marker (its third argument, the join's residual condition), and conditions of a
+/// `WHERE` above the join that read the versioned side are wrapped in `rill_keep`, an identity
+/// that also reads the probe side, so that it stays at (or above) the join.
+#[derive(Debug)]
+pub struct TemporalConditions;
+
+impl AnalyzerRule for TemporalConditions {
+    fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up(|node| match node {
+            LogicalPlan::Join(mut join) if marker_of(join.filter.as_ref()).is_some() => {
+                let filter = join.filter.take().expect("has a marker");
+                let (left, right) = (join.left.schema().clone(), join.right.schema().clone());
+                let is_equi = |e: &LogicalExpr| match e {
+                    LogicalExpr::BinaryExpr(b) if b.op == Operator::Eq => {
+                        let within = |e: &LogicalExpr, s: &DFSchema| {
+                            e.column_refs().iter().all(|c| s.has_column(c))
+                        };
+                        (within(&b.left, &left) && within(&b.right, &right))
+                            || (within(&b.left, &right) && within(&b.right, &left))
+                    }
+                    _ => false,
+                };
+                let (mut marker, mut kept, mut residual) = (None, Vec::new(), Vec::new());
+                for conjunct in split_conjunction_owned(filter) {
+                    match conjunct {
+                        LogicalExpr::ScalarFunction(f) if f.func.name() == AS_OF_MARKER => {
+                            marker = Some(f)
+                        }
+                        c if is_equi(&c) => kept.push(c),
+                        c => residual.push(c),
+                    }
+                }
+                let mut marker = marker.expect("found above");
+                marker.args.extend(conjunction(residual));
+                kept.insert(0, LogicalExpr::ScalarFunction(marker));
+                join.filter = conjunction(kept);
+                Ok(Transformed::yes(LogicalPlan::Join(join)))
+            }
+            LogicalPlan::Filter(filter) => {
+                let LogicalPlan::Join(join) = filter.input.as_ref() else {
+                    return Ok(Transformed::no(LogicalPlan::Filter(filter)));
+                };
+                let Some(marker) = marker_of(join.filter.as_ref()) else {
+                    return Ok(Transformed::no(LogicalPlan::Filter(filter)));
+                };
+                // Reading the probe time too, the condition reads both sides: DataFusion pushes
+                // it into neither (a volatile function alone does not stop it).
+                let probe_time = marker.args[0].clone();
+                let right = join.right.schema().clone();
+                let keep = Arc::new(keep_function());
+                let predicate = conjunction(
+                    split_conjunction_owned(filter.predicate)
+                        .into_iter()
+                        .map(
+                            |c| match c.column_refs().iter().any(|col| right.has_column(col)) {
+                                true => LogicalExpr::ScalarFunction(ScalarFunction::new_udf(
+                                    keep.clone(),
+                                    vec![c, probe_time.clone()],
+                                )),
+                                false => c,
+                            },
+                        ),
+                )
+                .expect("a filter has a predicate");
+                Ok(Transformed::yes(LogicalPlan::Filter(Filter::try_new(
+                    predicate,
+                    filter.input,
+                )?)))
+            }
+            node => Ok(Transformed::no(node)),
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "rill_temporal_conditions"
+    }
+}
+
+/// The marker among the conjuncts of a join's filter.
+fn marker_of(filter: Option<&LogicalExpr>) -> Option<&ScalarFunction> {
+    split_conjunction(filter?)
+        .into_iter()
+        .find_map(|c| match c {
+            LogicalExpr::ScalarFunction(f) if f.func.name() == AS_OF_MARKER => Some(f),
+            _ => None,
+        })
+}
+
+/// `rill_keep(condition, probe time)`: the condition, never pushed down.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Keep {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Keep {
+    fn name(&self) -> &str {
+        "rill_keep"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(args.args.into_iter().next().expect("one argument"))
+    }
+}
+
+fn keep_function() -> ScalarUDF {
+    ScalarUDF::new_from_impl(Keep {
+        signature: Signature::variadic_any(Volatility::Volatile),
+    })
+}
+
+/// The marker function: true, never simplified away (volatile), found by the planner.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct AsOf {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for AsOf {
+    fn name(&self) -> &str {
+        AS_OF_MARKER
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, _: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+    }
+}
+
+/// The marker function and the condition keeper, to register in the session.
+pub fn functions() -> [ScalarUDF; 2] {
+    [as_of_marker(), keep_function()]
+}
+
+fn as_of_marker() -> ScalarUDF {
+    ScalarUDF::new_from_impl(AsOf {
+        signature: Signature::variadic_any(Volatility::Volatile),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+
+    use super::*;
+    use crate::parser::dialect;
+
+    fn rewrite(sql: &str) -> String {
+        let tokens: Vec<TokenWithSpan> = Tokenizer::new(dialect(), sql)
+            .tokenize_with_location()
+            .unwrap()
+            .into_iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+            .collect();
+        let out = rewrite_system_time(&tokens).unwrap();
+        out.iter()
+            .map(|t| t.token.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn the_versioned_table_is_renamed_and_keeps_its_alias() {
+        assert_eq!(
+            rewrite("SELECT * FROM o JOIN rates FOR SYSTEM_TIME AS OF o.ts AS r ON o.c = r.c"),
+            "SELECT * FROM o JOIN \"rates FOR SYSTEM_TIME AS OF o.ts\" AS r ON o . c = r . c"
+        );
+        assert_eq!(
+            rewrite("SELECT * FROM o LEFT JOIN rates FOR SYSTEM_TIME AS OF ts ON o.c = rates.c"),
+            "SELECT * FROM o LEFT JOIN \"rates FOR SYSTEM_TIME AS OF ts\" AS rates ON o . c = rates . c"
+        );
+        assert_eq!(
+            split_as_of("rates FOR SYSTEM_TIME AS OF o.ts"),
+            Some(("rates", "o.ts"))
+        );
+    }
+}
