@@ -1108,3 +1108,35 @@ fn temporal_joins_need_a_primary_key_and_a_time_attribute_as_in_flink() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).lines().count() > 100);
 }
+
+#[test]
+fn a_state_time_to_live_bounds_what_a_regular_join_remembers() {
+    let query = |ttl: &str, explain: bool| {
+        two_ticks_tables()
+            + &format!("SET 'table.exec.state.ttl' = '{ttl}';\n")
+            + if explain { "EXPLAIN " } else { "" }
+            + "SELECT a.ts, b.ts FROM a JOIN b ON a.symbol = b.symbol AND a.volume = b.volume;"
+    };
+    let rows = |ttl: &str| {
+        let o = rill(&["-c", &query(ttl, false), "--sort"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o).lines().count()
+    };
+    let o = rill(&["-c", &query("10 s", true)]);
+    assert!(
+        stdout(&o).contains("until the watermark is 10000 ms past its arrival"),
+        "{}",
+        stdout(&o)
+    );
+    let forever = rows("0 ms");
+    assert_eq!(
+        rows("1 d"),
+        forever,
+        "a TTL longer than the data changes nothing"
+    );
+    let short = rows("1 s");
+    assert!(
+        short < forever,
+        "{short} rows with a 1 s TTL, {forever} without"
+    );
+}

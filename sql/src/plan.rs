@@ -62,6 +62,8 @@ pub struct StreamPlanner<'a> {
     unbounded_input: bool,
     /// Nodes whose rows have no time attribute (a regular join's output, as in Flink).
     no_time_attribute: HashSet<NodeId>,
+    /// How long regular joins keep a row, in event time (`'table.exec.state.ttl'`).
+    state_ttl: Option<i64>,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -84,12 +86,19 @@ impl<'a> StreamPlanner<'a> {
             default_late,
             unbounded_input: false,
             no_time_attribute: HashSet::new(),
+            state_ttl: None,
         }
     }
 
     /// Fails the job when one operator holds more than `bytes` of state.
     pub fn with_state_limit(mut self, bytes: usize) -> Self {
         self.dataflow.set_state_limit(bytes);
+        self
+    }
+
+    /// Regular joins keep rows `millis` of event time after they arrived (0: for ever).
+    pub fn with_state_ttl(mut self, millis: i64) -> Self {
+        self.state_ttl = (millis > 0).then_some(millis);
         self
     }
 

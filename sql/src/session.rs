@@ -21,7 +21,7 @@ use crate::parser::{ParsedStatement, StatementKind};
 use crate::plan::{QueryPlan, StreamPlanner, output_schema};
 use crate::temporal::mark_temporal_joins;
 use crate::types::LOCAL_TIME_ZONE;
-use crate::units::memory_bytes;
+use crate::units::{duration_millis, memory_bytes};
 use crate::window::WindowTvfPlanner;
 use datafusion::execution::SessionState;
 
@@ -31,6 +31,9 @@ pub const RESULT_MODE: &str = "sql-client.execution.result-mode";
 
 /// The most state one operator of a job may hold (a memory size, e.g. `'4 gb'`).
 pub const STATE_MAX_SIZE: &str = "rill.state.max-size";
+
+/// Flink's option for how long idle state is kept (`0`: for ever); in rill, event time.
+pub const STATE_TTL: &str = "table.exec.state.ttl";
 
 /// Session settings that are not SQL.
 #[derive(Debug, Clone)]
@@ -217,6 +220,9 @@ impl Session {
             }
             STATE_MAX_SIZE => {
                 memory_bytes(value)?;
+            }
+            STATE_TTL => {
+                duration_millis(value)?;
             }
             "parallelism.default" if value.parse::<u32>().is_err() => {
                 return Err(SqlError::new(format!(
@@ -409,7 +415,10 @@ impl Session {
     /// A stream planner with this session's tables and settings.
     fn planner<'s>(&'s self, state: &'s SessionState) -> SqlResult<StreamPlanner<'s>> {
         let late = late_policy(&self.settings)?.unwrap_or_default();
-        let planner = StreamPlanner::new(state, &self.tables, self.options.batch_size, late);
+        let mut planner = StreamPlanner::new(state, &self.tables, self.options.batch_size, late);
+        if let Some(ttl) = self.settings.get(STATE_TTL) {
+            planner = planner.with_state_ttl(duration_millis(ttl)?);
+        }
         let limit = match self.settings.get(STATE_MAX_SIZE) {
             Some(size) => Some(memory_bytes(size)? as usize),
             None => default_state_limit(),

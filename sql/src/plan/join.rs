@@ -151,7 +151,7 @@ impl StreamPlanner<'_> {
                 .add_operator(Box::new(operator), vec![left_node, right_node]));
         }
         let node = self.dataflow.add_operator(
-            Box::new(JoinOperator::new(spec)?),
+            Box::new(JoinOperator::new(spec, self.state_ttl)?),
             vec![left_node, right_node],
         );
         let pads_or_retracts = matches!(

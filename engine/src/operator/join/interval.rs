@@ -9,13 +9,11 @@
 //! the other side holds, then padded at once if it found nothing. The output watermark is
 //! held back by the larger of the two distances, so that joined rows are not late downstream.
 
-use std::collections::BTreeMap;
-
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 
-use super::state::{Emitted, KeyEncoder, Probe, Side, Source, joined, key_of};
+use super::state::{Emitted, Expiry, KeyEncoder, Probe, Side, Source, joined, key_of};
 use super::{JoinSpec, describe_keys};
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
@@ -45,11 +43,8 @@ pub struct IntervalJoin {
     bounds: IntervalBounds,
     keys: KeyEncoder,
     sides: [Side<Timed>; 2],
-    /// Per side, buckets to look at when the watermark passes a time: each bucket is listed
-    /// at the time of its oldest row.
-    expiry: [BTreeMap<i64, Vec<usize>>; 2],
-    /// Per side and bucket, the time it is listed at in `expiry`.
-    listed: [Vec<i64>; 2],
+    /// Per side, when buckets have rows the watermark passed: at their oldest row's time.
+    expiry: [Expiry; 2],
     watermark: Watermark,
     /// The output watermark last sent.
     sent: Watermark,
@@ -74,8 +69,7 @@ impl IntervalJoin {
             bounds,
             keys,
             sides,
-            expiry: [BTreeMap::new(), BTreeMap::new()],
-            listed: [Vec::new(), Vec::new()],
+            expiry: [Expiry::default(), Expiry::default()],
             watermark: NO_WATERMARK,
             sent: NO_WATERMARK,
         })
@@ -108,52 +102,27 @@ impl IntervalJoin {
             .clone())
     }
 
-    fn list(&mut self, side: usize, slot: usize, time: i64) {
-        let listed = &mut self.listed[side];
-        if listed.len() <= slot {
-            listed.resize(slot + 1, i64::MAX);
-        }
-        if time < listed[slot] {
-            listed[slot] = time;
-            self.expiry[side].entry(time).or_default().push(slot);
-        }
-    }
-
     /// Drops the rows of `side` the watermark has passed (up to `expiration`), padding those
     /// of an outer side that never matched.
     fn expire(&mut self, side: usize, expiration: i64, out: &mut Vec<Message>) -> Result<()> {
         let pads = self.spec.join_type.keeps_unmatched(side);
         let mut padded = Vec::new();
         let mut ends = Vec::new();
-        let mut relist = Vec::new();
-        while let Some(entry) = self.expiry[side].first_entry() {
-            if *entry.key() > expiration {
-                break;
+        for slot in self.expiry[side].due(expiration) {
+            self.sides[side].retain(
+                slot,
+                |m| m.time > expiration,
+                |row, m| {
+                    if pads && !m.matched {
+                        padded.extend_from_slice(row);
+                        ends.push(padded.len());
+                    }
+                },
+            );
+            let bucket = &self.sides[side].buckets[slot];
+            if let Some(oldest) = bucket.entries.iter().map(|e| e.meta.time).min() {
+                self.expiry[side].list(slot, oldest);
             }
-            for slot in entry.remove() {
-                self.listed[side][slot] = i64::MAX;
-                self.sides[side].retain(
-                    slot,
-                    |m| m.time > expiration,
-                    |row, m| {
-                        if pads && !m.matched {
-                            padded.extend_from_slice(row);
-                            ends.push(padded.len());
-                        }
-                    },
-                );
-                let oldest = self.sides[side].buckets[slot]
-                    .entries
-                    .iter()
-                    .map(|e| e.meta.time)
-                    .min();
-                if let Some(oldest) = oldest {
-                    relist.push((slot, oldest));
-                }
-            }
-        }
-        for (slot, time) in relist {
-            self.list(side, slot, time);
         }
         if !ends.is_empty() {
             let mut start = 0;
@@ -254,7 +223,7 @@ impl Operator for IntervalJoin {
             if keep {
                 let key = key_of(keys.as_ref(), i);
                 let slot = self.sides[input].add(key, rows.row(i).data(), Timed { time, matched });
-                self.list(input, slot, time);
+                self.expiry[input].list(slot, time);
             } else if !matched && input_outer {
                 emitted.push(RowKind::Insert, Source::Input(i as u32), Source::Null);
             }
@@ -286,8 +255,8 @@ impl Operator for IntervalJoin {
     }
 
     fn state_bytes(&self) -> usize {
-        let listed: usize = self.expiry.iter().map(|e| e.len() * 48).sum();
-        listed + self.sides.iter().map(Side::bytes).sum::<usize>()
+        let expiry: usize = self.expiry.iter().map(Expiry::bytes).sum();
+        expiry + self.sides.iter().map(Side::bytes).sum::<usize>()
     }
 }
 

@@ -22,7 +22,8 @@ use datafusion::physical_expr::PhysicalExpr;
 use super::Operator;
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
-use state::{Emitted, KeyEncoder, Match, Probe, Side, Source, key_of};
+use crate::time::{NO_WATERMARK, Watermark};
+use state::{Emitted, Expiry, KeyEncoder, Match, Probe, Side, Source, key_of};
 
 mod interval;
 mod state;
@@ -94,23 +95,41 @@ pub struct JoinSpec {
     pub output: SchemaRef,
 }
 
-/// A regular join (see the module documentation). Each row in state notes, for a side that
-/// keeps unmatched rows, how many rows of the other side it matches.
+/// What a regular join notes about a row it holds.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// For a side that keeps unmatched rows: how many rows of the other side it matches.
+    matches: u32,
+    /// The watermark when the row arrived, from which its time to live counts.
+    arrived: Watermark,
+}
+
+/// A regular join (see the module documentation).
 pub struct Join {
     /// What `EXPLAIN` shows: the join kind and the state it keeps.
     name: String,
     spec: JoinSpec,
     keys: KeyEncoder,
-    sides: [Side<u32>; 2],
+    sides: [Side<Held>; 2],
+    /// How long, in event time, a row is kept after it arrived (`'table.exec.state.ttl'`).
+    ttl: Option<i64>,
+    /// Per side, when buckets have rows whose time to live is over.
+    expiry: [Expiry; 2],
+    watermark: Watermark,
 }
 
 impl Join {
-    /// A join computing `spec`.
-    pub fn new(spec: JoinSpec) -> Result<Join> {
+    /// A join computing `spec`, keeping rows for ever, or for `ttl` ms of event time (the
+    /// watermark) after they arrived.
+    pub fn new(spec: JoinSpec, ttl: Option<i64>) -> Result<Join> {
         let keys = KeyEncoder::new(&spec.key_types, spec.nulls_equal)?;
         let sides = [Side::new(&spec.inputs[0])?, Side::new(&spec.inputs[1])?];
+        let lifetime = match ttl {
+            Some(ms) => format!("each row until the watermark is {ms} ms past its arrival"),
+            None => "every row of both inputs, never freed".to_string(),
+        };
         let name = format!(
-            "RegularJoin {} ({}; state: every row of both inputs, never freed)",
+            "RegularJoin {} ({}; state: {lifetime})",
             spec.join_type.name(),
             describe_keys(spec.key_types.len())
         );
@@ -119,7 +138,35 @@ impl Join {
             spec,
             keys,
             sides,
+            ttl,
+            expiry: [Expiry::default(), Expiry::default()],
+            watermark: NO_WATERMARK,
         })
+    }
+
+    /// When each row of `batch` arrived: the watermark of its input before it (its stamp), or
+    /// the operator's watermark for an input without event time.
+    fn arrivals(&self, batch: &ChangeBatch) -> Vec<Watermark> {
+        match &batch.watermarks {
+            Some(stamps) => stamps.values().to_vec(),
+            None => vec![self.watermark; batch.num_rows()],
+        }
+    }
+
+    /// Drops the rows whose time to live is over at `watermark` (silently, as Flink's state
+    /// TTL does: their results stand).
+    fn expire(&mut self, watermark: Watermark) {
+        let Some(ttl) = self.ttl else { return };
+        for (side, expiry) in self.sides.iter_mut().zip(&mut self.expiry) {
+            let alive = |h: &Held| h.arrived.saturating_add(ttl) > watermark;
+            for slot in expiry.due(watermark) {
+                side.retain(slot, alive, |_, _| {});
+                let bucket = &side.buckets[slot];
+                if let Some(oldest) = bucket.entries.iter().map(|e| e.meta.arrived).min() {
+                    expiry.list(slot, oldest.saturating_add(ttl));
+                }
+            }
+        }
     }
 
     /// Applies rows of `batch` from input `side` to the state, in order, noting what to emit.
@@ -127,9 +174,7 @@ impl Join {
         &mut self,
         side: usize,
         batch: &ChangeBatch,
-        keys: Option<&Rows>,
-        rows: &Rows,
-        matchable: &BooleanArray,
+        (keys, rows, matchable, arrivals): (Option<&Rows>, &Rows, &BooleanArray, &[Watermark]),
         (matches, offsets): (&[Match], &[usize]),
     ) -> Emitted {
         let join_type = self.spec.join_type;
@@ -160,7 +205,7 @@ impl Join {
                 } else {
                     // A right row changes whether the left rows it matches have a match.
                     for m in found {
-                        let count = &mut other.buckets[m.bucket].entries[m.entry].meta;
+                        let count = &mut other.buckets[m.bucket].entries[m.entry].meta.matches;
                         let before = *count;
                         if accumulate {
                             *count += 1;
@@ -180,7 +225,7 @@ impl Join {
             } else if accumulate {
                 if other_outer {
                     for m in found {
-                        let count = &mut other.buckets[m.bucket].entries[m.entry].meta;
+                        let count = &mut other.buckets[m.bucket].entries[m.entry].meta.matches;
                         if *count == 0 {
                             out.push(RowKind::Delete, Source::Null, Source::State(*m));
                         }
@@ -208,7 +253,7 @@ impl Join {
                 }
                 if other_outer {
                     for m in found {
-                        let count = &mut other.buckets[m.bucket].entries[m.entry].meta;
+                        let count = &mut other.buckets[m.bucket].entries[m.entry].meta.matches;
                         if *count == 1 {
                             out.push(RowKind::Insert, Source::Null, Source::State(*m));
                         }
@@ -219,7 +264,15 @@ impl Join {
             // A row with a NULL key can never match: it need not be kept.
             if matchable.value(i) {
                 if accumulate {
-                    own.add(key, row.data(), found.len() as u32);
+                    let arrived = arrivals[i];
+                    let held = Held {
+                        matches: found.len() as u32,
+                        arrived,
+                    };
+                    let slot = own.add(key, row.data(), held);
+                    if let Some(ttl) = self.ttl {
+                        self.expiry[side].list(slot, arrived.saturating_add(ttl));
+                    }
                 } else {
                     own.retract(key, row.data());
                 }
@@ -276,14 +329,18 @@ impl Operator for Join {
             inputs: &self.spec.inputs,
             filter: self.spec.filter.as_ref(),
         };
-        let (matches, offsets) = probe.matches(&self.sides[1 - input], |_, _| true)?;
+        let arrivals = self.arrivals(&batch);
+        // With a time to live, rows meet only while both are alive: while their arrivals are
+        // less than the TTL apart. Rows in state past it may not have been dropped yet (that
+        // waits for the watermark of both inputs), so this decides, whatever the timing.
+        let ttl = self.ttl.unwrap_or(i64::MAX);
+        let alive = |i: usize, h: &Held| arrivals[i].abs_diff(h.arrived) < ttl as u64;
+        let (matches, offsets) = probe.matches(&self.sides[1 - input], alive)?;
         let rows = self.sides[input].encode(&batch.data)?;
         let emitted = self.apply(
             input,
             &batch,
-            keys.as_ref(),
-            &rows,
-            &matchable,
+            (keys.as_ref(), &rows, &matchable, &arrivals),
             (&matches, &offsets),
         );
         if !emitted.kinds.is_empty() {
@@ -292,8 +349,16 @@ impl Operator for Join {
         Ok(())
     }
 
+    fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        self.watermark = watermark;
+        self.expire(watermark);
+        out.push(Message::Watermark(watermark));
+        Ok(())
+    }
+
     fn state_bytes(&self) -> usize {
-        self.sides.iter().map(Side::bytes).sum()
+        let expiry: usize = self.expiry.iter().map(Expiry::bytes).sum();
+        expiry + self.sides.iter().map(Side::bytes).sum::<usize>()
     }
 }
 
@@ -318,6 +383,14 @@ mod tests {
     }
 
     fn join(join_type: JoinType, filter: Option<Arc<dyn PhysicalExpr>>) -> Join {
+        join_with_ttl(join_type, filter, None)
+    }
+
+    fn join_with_ttl(
+        join_type: JoinType,
+        filter: Option<Arc<dyn PhysicalExpr>>,
+        ttl: Option<i64>,
+    ) -> Join {
         let inputs = [schema("l"), schema("r")];
         let output = match join_type {
             JoinType::Semi | JoinType::Anti => inputs[0].clone(),
@@ -329,7 +402,7 @@ mod tests {
             )),
         };
         let key = |name: &str| Arc::new(Column::new(name, 0)) as Arc<dyn PhysicalExpr>;
-        Join::new(JoinSpec {
+        let spec = JoinSpec {
             join_type,
             keys: [vec![key("lk")], vec![key("rk")]],
             key_types: vec![DataType::Utf8],
@@ -337,8 +410,8 @@ mod tests {
             filter,
             inputs,
             output,
-        })
-        .unwrap()
+        };
+        Join::new(spec, ttl).unwrap()
     }
 
     /// Feeds `rows` (`"+I"`, key, value) to input `side`; what the join emits, as
@@ -522,5 +595,27 @@ mod tests {
         let last = [("-D", Some("a"), 11)];
         assert_eq!(feed(&mut semi, 1, &last), ["-D[a, 1]"]);
         assert_eq!(feed(&mut anti, 1, &last), ["+I[a, 1]"]);
+    }
+
+    #[test]
+    fn with_a_time_to_live_idle_rows_are_dropped_as_the_watermark_passes() {
+        let mut j = join_with_ttl(JoinType::Inner, None, Some(100));
+        let mut out = Vec::new();
+        j.on_watermark(1000, &mut out).unwrap();
+        assert!(feed(&mut j, 0, &[("+I", Some("a"), 1)]).is_empty());
+        j.on_watermark(1099, &mut out).unwrap();
+        assert_eq!(
+            feed(&mut j, 1, &[("+I", Some("a"), 10)]),
+            ["+I[a, 1, a, 10]"]
+        );
+        // 100 ms after the left row arrived it is gone: a new right row finds nothing.
+        j.on_watermark(1100, &mut out).unwrap();
+        assert!(feed(&mut j, 1, &[("+I", Some("a"), 11)]).is_empty());
+        assert_eq!(j.sides[0].rows(), 0);
+        j.on_watermark(1300, &mut out).unwrap();
+        assert_eq!(
+            j.state_bytes(),
+            j.expiry.iter().map(Expiry::bytes).sum::<usize>()
+        );
     }
 }
