@@ -2,12 +2,12 @@
 
 pub mod aggregate;
 mod calc;
-mod extremum;
 mod group_aggregate;
 mod join;
 pub mod match_recognize;
 mod over_aggregate;
 mod rank;
+mod retracting;
 mod session_aggregate;
 #[cfg(test)]
 mod testing;

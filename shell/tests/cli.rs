@@ -488,11 +488,11 @@ fn updating_results_are_refused_where_they_cannot_go() {
     );
 
     let sql = format!(
-        "{}SELECT FIRST_VALUE(cnt) FROM (SELECT symbol, COUNT(*) AS cnt FROM ticks GROUP BY symbol);",
+        "{}SELECT STRING_AGG(symbol, ',') FROM (SELECT symbol, COUNT(*) AS cnt FROM ticks GROUP BY symbol);",
         ticks_ddl(&ticks(), "")
     );
     let err = assert_clean_failure(&rill(&["-c", &sql]));
-    assert!(err.contains("FIRST_VALUE over an updating input"), "{err}");
+    assert!(err.contains("STRING_AGG over an updating input"), "{err}");
 }
 
 #[test]

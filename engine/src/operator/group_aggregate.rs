@@ -13,7 +13,7 @@ use datafusion::logical_expr::Accumulator;
 
 use super::Operator;
 use super::aggregate::{GroupBy, GroupInput, KeyTable};
-use super::extremum::RetractableExtremum;
+use super::retracting::{RetractableArrival, RetractableExtremum};
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::{EngineError, Result};
 
@@ -58,13 +58,14 @@ impl GroupAggregate {
         Ok(if self.retracting {
             calls
                 .map(|c| -> Result<Box<dyn Accumulator>> {
-                    let name = c.function.fun().name();
-                    if matches!(name, "min" | "max") {
-                        let data_type = c.function.field().data_type().clone();
-                        let max = name == "max";
-                        return Ok(Box::new(RetractableExtremum::new(&data_type, max)?));
-                    }
-                    Ok(c.function.create_sliding_accumulator()?)
+                    let data_type = c.function.field().data_type().clone();
+                    Ok(match c.function.fun().name() {
+                        "min" => Box::new(RetractableExtremum::new(&data_type, false)?),
+                        "max" => Box::new(RetractableExtremum::new(&data_type, true)?),
+                        "first_value" => Box::new(RetractableArrival::new(&data_type, false)?),
+                        "last_value" => Box::new(RetractableArrival::new(&data_type, true)?),
+                        _ => c.function.create_sliding_accumulator()?,
+                    })
                 })
                 .collect::<Result<_>>()?
         } else {

@@ -90,17 +90,24 @@ impl StreamPlanner<'_> {
         )?;
         let input = self.plan(&aggregate.input)?;
         let retracting = self.updating.contains(&input);
-        if retracting
-            && let Some(call) = group_by
-                .calls
-                .iter()
-                .find(|c| matches!(c.function.fun().name(), "first_value" | "last_value"))
-        {
-            return Err(SqlError::new(format!(
-                "{} over an updating input (an aggregate of an aggregate) is not supported yet: \
-                 it needs every value kept to retract one",
-                call.function.fun().name().to_ascii_uppercase()
-            )));
+        if retracting {
+            // Refused at planning rather than failing on the first retraction.
+            for call in &group_by.calls {
+                let name = call.function.fun().name();
+                let kept = matches!(name, "min" | "max" | "first_value" | "last_value");
+                let retracts = call
+                    .function
+                    .create_sliding_accumulator()
+                    .is_ok_and(|a| a.supports_retract_batch());
+                if !kept && !retracts {
+                    return Err(SqlError::new(format!(
+                        "{} over an updating input (an aggregate of an aggregate, a join with \
+                         an outer side, a changelog source) is not supported yet: it cannot take \
+                         back a row",
+                        name.to_ascii_uppercase()
+                    )));
+                }
+            }
         }
         let operator = GroupAggregate::new(group_by, output_schema(&aggregate.schema), retracting)?;
         if self.unbounded_input {
