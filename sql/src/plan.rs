@@ -13,10 +13,11 @@ use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan, Operator, SortExpr};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
 use rill_engine::late::{LatePolicy, LateRows};
-use rill_engine::operator::{Calc, Operator as StreamOperator, SortKey};
+use rill_engine::operator::{Calc, Normalize, Operator as StreamOperator, SortKey};
 use rill_engine::source::{
     FileInput, FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner,
 };
@@ -25,6 +26,7 @@ use crate::catalog::TableDef;
 use crate::connector::Connector;
 use crate::error::{SqlError, SqlResult};
 use crate::match_recognize::MatchRecognize;
+use crate::session::CDC_DUPLICATES;
 use crate::window::{WindowTvf, interval_millis};
 use over::rank_limit;
 
@@ -64,6 +66,8 @@ pub struct StreamPlanner<'a> {
     no_time_attribute: HashSet<NodeId>,
     /// How long regular joins keep a row, in event time (`'table.exec.state.ttl'`).
     state_ttl: Option<i64>,
+    /// Whether change events may come twice, so are normalised by primary key.
+    cdc_duplicates: bool,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -87,6 +91,7 @@ impl<'a> StreamPlanner<'a> {
             unbounded_input: false,
             no_time_attribute: HashSet::new(),
             state_ttl: None,
+            cdc_duplicates: false,
         }
     }
 
@@ -99,6 +104,13 @@ impl<'a> StreamPlanner<'a> {
     /// Regular joins keep rows `millis` of event time after they arrived (0: for ever).
     pub fn with_state_ttl(mut self, millis: i64) -> Self {
         self.state_ttl = (millis > 0).then_some(millis);
+        self
+    }
+
+    /// Change events may come more than once (`'table.exec.source.cdc-events-duplicate'`):
+    /// they are normalised by the table's primary key.
+    pub fn with_cdc_duplicates(mut self, duplicates: bool) -> Self {
+        self.cdc_duplicates = duplicates;
         self
     }
 
@@ -299,19 +311,48 @@ impl<'a> StreamPlanner<'a> {
             None => None,
         };
         self.unbounded_input |= input == FileInput::Stdin || follow.is_some();
+        // Duplicate change events are normalised by primary key, on whole rows.
+        let normalise = records.format.is_changelog() && self.cdc_duplicates;
         let options = FileSourceOptions {
             input,
             follow,
             records,
             schema: table.schema.clone(),
-            projection,
+            projection: if normalise { None } else { projection.clone() },
             batch_size: self.batch_size,
         };
         let source = FileSource::new(table.name.clone(), options, watermarks)
             .map_err(|e| SqlError::new(format!("table '{}': {e}", table.name)))?;
-        let node = self.dataflow.add_source(Box::new(source));
+        let mut node = self.dataflow.add_source(Box::new(source));
         if records.format.is_changelog() {
             self.updating.insert(node);
+        }
+        if normalise {
+            if table.primary_key.is_empty() {
+                return Err(SqlError::new(format!(
+                    "Configuration '{CDC_DUPLICATES}' is enabled which requires the changelog \
+                     sources to define a PRIMARY KEY. However, table '{}' doesn't have a \
+                     primary key.",
+                    table.name
+                )));
+            }
+            let key = table
+                .primary_key
+                .iter()
+                .map(|c| table.schema.index_of(c))
+                .collect::<std::result::Result<_, _>>()?;
+            node = self.add(Box::new(Normalize::new(table.schema.clone(), key)?), node);
+            if let Some(columns) = projection {
+                let exprs = columns
+                    .iter()
+                    .map(|&i| {
+                        let field = table.schema.field(i);
+                        Arc::new(PhysicalColumn::new(field.name(), i)) as Arc<dyn PhysicalExpr>
+                    })
+                    .collect();
+                let schema = Arc::new(table.schema.project(&columns)?);
+                node = self.add(Box::new(Calc::new(None, Some(exprs), schema)), node);
+            }
         }
         Ok(node)
     }

@@ -32,6 +32,9 @@ pub const RESULT_MODE: &str = "sql-client.execution.result-mode";
 /// The most state one operator of a job may hold (a memory size, e.g. `'4 gb'`).
 pub const STATE_MAX_SIZE: &str = "rill.state.max-size";
 
+/// Flink's option saying change events may be delivered more than once.
+pub const CDC_DUPLICATES: &str = "table.exec.source.cdc-events-duplicate";
+
 /// Flink's option for how long idle state is kept (`0`: for ever); in rill, event time.
 pub const STATE_TTL: &str = "table.exec.state.ttl";
 
@@ -223,6 +226,11 @@ impl Session {
             }
             STATE_TTL => {
                 duration_millis(value)?;
+            }
+            CDC_DUPLICATES if !matches!(value, "true" | "false") => {
+                return Err(SqlError::new(format!(
+                    "'{CDC_DUPLICATES}' must be 'true' or 'false', found '{value}'"
+                )));
             }
             "parallelism.default" if value.parse::<u32>().is_err() => {
                 return Err(SqlError::new(format!(
@@ -419,6 +427,8 @@ impl Session {
         if let Some(ttl) = self.settings.get(STATE_TTL) {
             planner = planner.with_state_ttl(duration_millis(ttl)?);
         }
+        let duplicates = self.settings.get(CDC_DUPLICATES).map(String::as_str);
+        planner = planner.with_cdc_duplicates(duplicates == Some("true"));
         let limit = match self.settings.get(STATE_MAX_SIZE) {
             Some(size) => Some(memory_bytes(size)? as usize),
             None => default_state_limit(),

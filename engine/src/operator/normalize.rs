@@ -1,0 +1,111 @@
+//! Changelog normalisation (Flink's `ChangelogNormalize`): the last row per primary key, so
+//! that a changelog with duplicate or partial events becomes an exact one. An insert or update
+//! of a key emits `+I` (first row) or `-U` of the stored row and `+U` of the new one, nothing
+//! when it repeats the stored row; a delete emits `-D` of the stored row (the full row,
+//! whatever the event carried), nothing when the key has none. Update-befores are dropped.
+
+use std::sync::Arc;
+
+use arrow::array::{Int8Array, RecordBatch};
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, SortField};
+use datafusion::common::HashMap;
+
+use super::Operator;
+use crate::Result;
+use crate::batch::{ChangeBatch, Message, RowKind};
+
+/// Keeps the last row per key (see the module documentation).
+pub struct Normalize {
+    /// The key columns.
+    key: Vec<usize>,
+    keys: RowConverter,
+    rows: RowConverter,
+    schema: SchemaRef,
+    last: HashMap<Box<[u8]>, Box<[u8]>>,
+}
+
+impl Normalize {
+    /// Normalises rows of `schema` by the columns `key`.
+    pub fn new(schema: SchemaRef, key: Vec<usize>) -> Result<Normalize> {
+        let field = |i: &usize| SortField::new(schema.field(*i).data_type().clone());
+        let all: Vec<usize> = (0..schema.fields().len()).collect();
+        Ok(Normalize {
+            keys: RowConverter::new(key.iter().map(field).collect())?,
+            rows: RowConverter::new(all.iter().map(field).collect())?,
+            key,
+            schema,
+            last: HashMap::new(),
+        })
+    }
+}
+
+impl Operator for Normalize {
+    fn name(&self) -> &str {
+        "ChangelogNormalize"
+    }
+
+    fn on_batch(
+        &mut self,
+        _input: usize,
+        batch: ChangeBatch,
+        out: &mut Vec<Message>,
+    ) -> Result<()> {
+        let keys: Vec<_> = self
+            .key
+            .iter()
+            .map(|&i| batch.data.column(i).clone())
+            .collect();
+        let keys = self.keys.convert_columns(&keys)?;
+        let rows = self.rows.convert_columns(batch.data.columns())?;
+        let mut kinds = Vec::new();
+        let mut emitted: Vec<Box<[u8]>> = Vec::new();
+        for i in 0..batch.num_rows() {
+            let key = keys.row(i);
+            let row = rows.row(i);
+            match batch.row_kind(i) {
+                // The row after the update says it all (Flink drops -U before normalising): a
+                // repeated -U would otherwise delete the row its update put in place.
+                RowKind::UpdateBefore => continue,
+                RowKind::Delete => {
+                    if let Some(previous) = self.last.remove(key.as_ref()) {
+                        kinds.push(RowKind::Delete as i8);
+                        emitted.push(previous);
+                    }
+                    continue;
+                }
+                RowKind::Insert | RowKind::UpdateAfter => {}
+            }
+            match self.last.get_mut(key.as_ref()) {
+                None => {
+                    self.last.insert(key.as_ref().into(), row.as_ref().into());
+                    kinds.push(RowKind::Insert as i8);
+                    emitted.push(row.as_ref().into());
+                }
+                Some(previous) if previous.as_ref() == row.as_ref() => {}
+                Some(previous) => {
+                    let previous = std::mem::replace(previous, row.as_ref().into());
+                    kinds.extend([RowKind::UpdateBefore as i8, RowKind::UpdateAfter as i8]);
+                    emitted.extend([previous, row.as_ref().into()]);
+                }
+            }
+        }
+        if kinds.is_empty() {
+            return Ok(());
+        }
+        let parser = self.rows.parser();
+        let columns = self
+            .rows
+            .convert_rows(emitted.iter().map(|r| parser.parse(r)))?;
+        out.push(Message::Batch(ChangeBatch {
+            data: RecordBatch::try_new(Arc::clone(&self.schema), columns)?,
+            ops: Some(Int8Array::from(kinds)),
+            watermarks: None,
+        }));
+        Ok(())
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.last.iter().map(|(k, v)| k.len() + v.len() + 48).sum()
+    }
+}
