@@ -158,11 +158,13 @@ impl Join {
     fn expire(&mut self, watermark: Watermark) {
         let Some(ttl) = self.ttl else { return };
         for (side, expiry) in self.sides.iter_mut().zip(&mut self.expiry) {
-            let alive = |h: &Held| h.arrived.saturating_add(ttl) > watermark;
+            let alive =
+                |h: &Held| h.arrived == NO_WATERMARK || h.arrived.saturating_add(ttl) > watermark;
             for slot in expiry.due(watermark) {
                 side.retain(slot, alive, |_, _| {});
                 let bucket = &side.buckets[slot];
-                if let Some(oldest) = bucket.entries.iter().map(|e| e.meta.arrived).min() {
+                let arrivals = bucket.entries.iter().map(|e| e.meta.arrived);
+                if let Some(oldest) = arrivals.filter(|a| *a != NO_WATERMARK).min() {
                     expiry.list(slot, oldest.saturating_add(ttl));
                 }
             }
@@ -270,7 +272,9 @@ impl Join {
                         arrived,
                     };
                     let slot = own.add(key, row.data(), held);
-                    if let Some(ttl) = self.ttl {
+                    if let Some(ttl) = self.ttl
+                        && arrived != NO_WATERMARK
+                    {
                         self.expiry[side].list(slot, arrived.saturating_add(ttl));
                     }
                 } else {
@@ -333,8 +337,11 @@ impl Operator for Join {
         // With a time to live, rows meet only while both are alive: while their arrivals are
         // less than the TTL apart. Rows in state past it may not have been dropped yet (that
         // waits for the watermark of both inputs), so this decides, whatever the timing.
-        let ttl = self.ttl.unwrap_or(i64::MAX);
-        let alive = |i: usize, h: &Held| arrivals[i].abs_diff(h.arrived) < ttl as u64;
+        // A row that came before any watermark has no known arrival: it never expires.
+        let alive = |i: usize, h: &Held| match (self.ttl, arrivals[i], h.arrived) {
+            (None, ..) | (_, NO_WATERMARK, _) | (_, _, NO_WATERMARK) => true,
+            (Some(ttl), a, b) => a.abs_diff(b) < ttl.unsigned_abs(),
+        };
         let (matches, offsets) = probe.matches(&self.sides[1 - input], alive)?;
         let rows = self.sides[input].encode(&batch.data)?;
         let emitted = self.apply(
