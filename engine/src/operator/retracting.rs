@@ -14,61 +14,95 @@ use datafusion::logical_expr::Accumulator;
 
 use crate::Result;
 
+/// Values of one type in Arrow's order-preserving row encoding, as the accumulators keep them.
+#[derive(Debug)]
+struct Encoding {
+    converter: RowConverter,
+    data_type: DataType,
+}
+
+impl Encoding {
+    fn new(data_type: &DataType) -> Result<Self> {
+        Ok(Encoding {
+            converter: RowConverter::new(vec![SortField::new(data_type.clone())])?,
+            data_type: data_type.clone(),
+        })
+    }
+
+    /// Calls `f` with the encoding of each non-null value of the column `values[0]`.
+    fn each(
+        &self,
+        values: &[ArrayRef],
+        mut f: impl FnMut(&[u8]),
+    ) -> datafusion::common::Result<()> {
+        let column = &values[0];
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(column))?;
+        for i in (0..column.len()).filter(|&i| column.is_valid(i)) {
+            f(rows.row(i).as_ref());
+        }
+        Ok(())
+    }
+
+    /// The value encoded as `bytes`, or NULL.
+    fn scalar(&self, bytes: Option<&[u8]>) -> datafusion::common::Result<ScalarValue> {
+        let Some(bytes) = bytes else {
+            return ScalarValue::try_from(&self.data_type);
+        };
+        let parser = self.converter.parser();
+        let column = self.converter.convert_rows([parser.parse(bytes)])?;
+        ScalarValue::try_from_array(&column[0], 0)
+    }
+}
+
+/// The accumulators serve one group of a changelog: they are never merged.
+fn never_merged() -> DataFusionError {
+    DataFusionError::NotImplemented("a retracting accumulator is never merged".into())
+}
+
 /// A retractable `MIN` (or `MAX`): the multiset of non-null values, ordered by their
-/// order-preserving row encoding.
+/// order-preserving encoding.
 #[derive(Debug)]
 pub struct RetractableExtremum {
-    converter: RowConverter,
+    encoding: Encoding,
     values: BTreeMap<Box<[u8]>, u64>,
     max: bool,
-    data_type: DataType,
 }
 
 impl RetractableExtremum {
     /// An empty `MAX` (`max`) or `MIN` of values of `data_type`.
     pub fn new(data_type: &DataType, max: bool) -> Result<Self> {
         Ok(RetractableExtremum {
-            converter: RowConverter::new(vec![SortField::new(data_type.clone())])?,
+            encoding: Encoding::new(data_type)?,
             values: BTreeMap::new(),
             max,
-            data_type: data_type.clone(),
         })
     }
 }
 
 impl Accumulator for RetractableExtremum {
     fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
-        let column = &values[0];
-        let rows = self
-            .converter
-            .convert_columns(std::slice::from_ref(column))?;
-        for i in (0..column.len()).filter(|&i| column.is_valid(i)) {
-            let row = rows.row(i);
-            match self.values.get_mut(row.as_ref()) {
+        let counts = &mut self.values;
+        self.encoding
+            .each(values, |value| match counts.get_mut(value) {
                 Some(count) => *count += 1,
                 None => {
-                    self.values.insert(row.as_ref().into(), 1);
+                    counts.insert(value.into(), 1);
                 }
-            }
-        }
-        Ok(())
+            })
     }
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
-        let column = &values[0];
-        let rows = self
-            .converter
-            .convert_columns(std::slice::from_ref(column))?;
-        for i in (0..column.len()).filter(|&i| column.is_valid(i)) {
-            let row = rows.row(i);
-            if let Some(count) = self.values.get_mut(row.as_ref()) {
+        let counts = &mut self.values;
+        self.encoding.each(values, |value| {
+            if let Some(count) = counts.get_mut(value) {
                 *count -= 1;
                 if *count == 0 {
-                    self.values.remove(row.as_ref());
+                    counts.remove(value);
                 }
             }
-        }
-        Ok(())
+        })
     }
 
     fn supports_retract_batch(&self) -> bool {
@@ -80,33 +114,20 @@ impl Accumulator for RetractableExtremum {
             true => self.values.last_key_value(),
             false => self.values.first_key_value(),
         };
-        let Some((bytes, _)) = extremum else {
-            return ScalarValue::try_from(&self.data_type);
-        };
-        let parser = self.converter.parser();
-        let column = self.converter.convert_rows([parser.parse(bytes)])?;
-        ScalarValue::try_from_array(&column[0], 0)
+        self.encoding.scalar(extremum.map(|(v, _)| v.as_ref()))
     }
 
     fn size(&self) -> usize {
-        size_of::<Self>()
-            + self
-                .values
-                .keys()
-                .map(|k| k.len() + size_of::<(Box<[u8]>, u64)>() + 16)
-                .sum::<usize>()
+        let entry = size_of::<(Box<[u8]>, u64)>() + 16;
+        size_of::<Self>() + self.values.keys().map(|k| k.len() + entry).sum::<usize>()
     }
 
     fn state(&mut self) -> datafusion::common::Result<Vec<ScalarValue>> {
-        Err(DataFusionError::NotImplemented(
-            "a retractable MIN/MAX is never merged".into(),
-        ))
+        Err(never_merged())
     }
 
     fn merge_batch(&mut self, _states: &[ArrayRef]) -> datafusion::common::Result<()> {
-        Err(DataFusionError::NotImplemented(
-            "a retractable MIN/MAX is never merged".into(),
-        ))
+        Err(never_merged())
     }
 }
 
@@ -114,63 +135,49 @@ impl Accumulator for RetractableExtremum {
 /// retraction takes back the earliest arrival of its value.
 #[derive(Debug)]
 pub struct RetractableArrival {
-    converter: RowConverter,
+    encoding: Encoding,
     by_arrival: BTreeMap<u64, Box<[u8]>>,
     arrivals: HashMap<Box<[u8]>, VecDeque<u64>>,
     next: u64,
     last: bool,
-    data_type: DataType,
 }
 
 impl RetractableArrival {
     /// An empty `LAST_VALUE` (`last`) or `FIRST_VALUE` of values of `data_type`.
     pub fn new(data_type: &DataType, last: bool) -> Result<Self> {
         Ok(RetractableArrival {
-            converter: RowConverter::new(vec![SortField::new(data_type.clone())])?,
+            encoding: Encoding::new(data_type)?,
             by_arrival: BTreeMap::new(),
             arrivals: HashMap::new(),
             next: 0,
             last,
-            data_type: data_type.clone(),
         })
     }
 }
 
 impl Accumulator for RetractableArrival {
     fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
-        let column = &values[0];
-        let rows = self
-            .converter
-            .convert_columns(std::slice::from_ref(column))?;
-        for i in (0..column.len()).filter(|&i| column.is_valid(i)) {
-            let value: Box<[u8]> = rows.row(i).as_ref().into();
-            self.arrivals
-                .entry(value.clone())
-                .or_default()
-                .push_back(self.next);
-            self.by_arrival.insert(self.next, value);
-            self.next += 1;
-        }
-        Ok(())
+        let (by_arrival, arrivals, next) =
+            (&mut self.by_arrival, &mut self.arrivals, &mut self.next);
+        self.encoding.each(values, |value| {
+            arrivals.entry(value.into()).or_default().push_back(*next);
+            by_arrival.insert(*next, value.into());
+            *next += 1;
+        })
     }
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
-        let column = &values[0];
-        let rows = self
-            .converter
-            .convert_columns(std::slice::from_ref(column))?;
-        for i in (0..column.len()).filter(|&i| column.is_valid(i)) {
-            let row = rows.row(i);
-            if let Some(arrivals) = self.arrivals.get_mut(row.as_ref()) {
-                if let Some(arrival) = arrivals.pop_front() {
-                    self.by_arrival.remove(&arrival);
+        let (by_arrival, arrivals) = (&mut self.by_arrival, &mut self.arrivals);
+        self.encoding.each(values, |value| {
+            if let Some(times) = arrivals.get_mut(value) {
+                if let Some(arrival) = times.pop_front() {
+                    by_arrival.remove(&arrival);
                 }
-                if arrivals.is_empty() {
-                    self.arrivals.remove(row.as_ref());
+                if times.is_empty() {
+                    arrivals.remove(value);
                 }
             }
-        }
-        Ok(())
+        })
     }
 
     fn supports_retract_batch(&self) -> bool {
@@ -182,33 +189,20 @@ impl Accumulator for RetractableArrival {
             true => self.by_arrival.last_key_value(),
             false => self.by_arrival.first_key_value(),
         };
-        let Some((_, bytes)) = value else {
-            return ScalarValue::try_from(&self.data_type);
-        };
-        let parser = self.converter.parser();
-        let column = self.converter.convert_rows([parser.parse(bytes)])?;
-        ScalarValue::try_from_array(&column[0], 0)
+        self.encoding.scalar(value.map(|(_, v)| v.as_ref()))
     }
 
     fn size(&self) -> usize {
-        size_of::<Self>()
-            + self
-                .by_arrival
-                .values()
-                .map(|v| 2 * v.len() + 64)
-                .sum::<usize>()
+        let values: usize = self.by_arrival.values().map(|v| 2 * v.len() + 64).sum();
+        size_of::<Self>() + values
     }
 
     fn state(&mut self) -> datafusion::common::Result<Vec<ScalarValue>> {
-        Err(DataFusionError::NotImplemented(
-            "a retractable FIRST_VALUE/LAST_VALUE is never merged".into(),
-        ))
+        Err(never_merged())
     }
 
     fn merge_batch(&mut self, _states: &[ArrayRef]) -> datafusion::common::Result<()> {
-        Err(DataFusionError::NotImplemented(
-            "a retractable FIRST_VALUE/LAST_VALUE is never merged".into(),
-        ))
+        Err(never_merged())
     }
 }
 

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use datafusion::physical_expr::expressions::Column;
+
+use super::{JoinSpec, JoinType};
 use crate::batch::ChangeBatch;
 
 /// The schema `(key, v, <time>)`.
@@ -32,4 +35,24 @@ pub(crate) fn keyed_batch(time: &str, rows: &[(&str, i64, i64, i64)]) -> ChangeB
     let mut batch = ChangeBatch::inserts(data);
     batch.watermarks = Some(Int64Array::from_iter_values(rows.iter().map(|r| r.3)));
     batch
+}
+
+/// A join of two inputs of [`keyed_schema`] on `key`, without other conditions; output rows
+/// are the left columns then the right.
+pub(crate) fn keyed_join_spec(join_type: JoinType, time: &str) -> JoinSpec {
+    let inputs = [keyed_schema(time), keyed_schema(time)];
+    let fields: Vec<Field> = inputs
+        .iter()
+        .flat_map(|s| s.fields().iter().map(|f| f.as_ref().clone()))
+        .collect();
+    let key = Arc::new(Column::new("key", 0));
+    JoinSpec {
+        join_type,
+        keys: [vec![key.clone()], vec![key]],
+        key_types: vec![DataType::Utf8],
+        nulls_equal: false,
+        filter: None,
+        inputs,
+        output: Arc::new(Schema::new(fields)),
+    }
 }

@@ -262,32 +262,14 @@ impl Operator for IntervalJoin {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use arrow::datatypes::{Field, Schema};
-    use datafusion::physical_expr::expressions::Column;
 
     use super::*;
     use crate::operator::JoinType;
-    use crate::operator::testing::{keyed_batch, keyed_schema};
+    use crate::operator::testing::{keyed_batch, keyed_join_spec};
 
     /// `l.ts BETWEEN r.ts - 10 AND r.ts + 5` on rows `(key, v, ts)` of both sides.
     fn interval_join(join_type: JoinType) -> IntervalJoin {
-        let inputs = [keyed_schema("ts"), keyed_schema("ts")];
-        let fields: Vec<Field> = inputs
-            .iter()
-            .flat_map(|s| s.fields().iter().map(|f| f.as_ref().clone()))
-            .collect();
-        let key = Arc::new(Column::new("key", 0));
-        let spec = JoinSpec {
-            join_type,
-            keys: [vec![key.clone()], vec![key]],
-            key_types: vec![DataType::Utf8],
-            nulls_equal: false,
-            filter: None,
-            inputs,
-            output: Arc::new(Schema::new(fields)),
-        };
+        let spec = keyed_join_spec(join_type, "ts");
         let bounds = IntervalBounds {
             times: [2, 2],
             lower: -10,

@@ -245,32 +245,17 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::Int8Array;
-    use arrow::datatypes::{Field, Schema};
-    use datafusion::physical_expr::expressions::Column;
 
     use super::*;
     use crate::batch::RowKind;
     use crate::late::LatePolicy;
     use crate::metrics::JobMetrics;
-    use crate::operator::testing::{keyed_batch, keyed_schema};
+    use crate::operator::testing::{keyed_batch, keyed_join_spec};
 
     /// A LEFT temporal join on `key` of rows `(key, v, ts)` on both sides.
     fn temporal_join() -> TemporalJoin {
-        let inputs = [keyed_schema("ts"), keyed_schema("ts")];
-        let fields: Vec<Field> = inputs
-            .iter()
-            .flat_map(|s| s.fields().iter().map(|f| f.as_ref().clone()))
-            .collect();
-        let key = Arc::new(Column::new("key", 0));
-        let spec = JoinSpec {
-            join_type: JoinType::Left,
-            keys: [vec![key.clone()], vec![key]],
-            key_types: vec![DataType::Utf8],
-            nulls_equal: false,
-            filter: None,
-            inputs: inputs.clone(),
-            output: Arc::new(Schema::new(fields)),
-        };
+        let spec = keyed_join_spec(JoinType::Left, "ts");
+        let inputs = spec.inputs.clone();
         let metrics = Arc::new(JobMetrics::default());
         let late = LateRows::new(&LatePolicy::Drop, inputs[0].clone(), metrics).unwrap();
         TemporalJoin::new(spec, [2, 2], late).unwrap()

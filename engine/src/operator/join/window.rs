@@ -198,31 +198,17 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
-    use datafusion::physical_expr::expressions::Column;
+    use arrow::datatypes::Int64Type;
 
     use super::*;
     use crate::late::LatePolicy;
     use crate::metrics::JobMetrics;
-    use crate::operator::testing::{keyed_batch, keyed_schema};
+    use crate::operator::testing::{keyed_batch, keyed_join_spec};
 
     /// A LEFT window join on `key` of rows `(key, v, window_end)`.
     fn window_join(metrics: &Arc<JobMetrics>) -> WindowJoin {
-        let inputs = [keyed_schema("window_end"), keyed_schema("window_end")];
-        let fields: Vec<Field> = inputs
-            .iter()
-            .flat_map(|s| s.fields().iter().map(|f| f.as_ref().clone()))
-            .collect();
-        let key = Arc::new(Column::new("key", 0));
-        let spec = JoinSpec {
-            join_type: JoinType::Left,
-            keys: [vec![key.clone()], vec![key]],
-            key_types: vec![DataType::Utf8],
-            nulls_equal: false,
-            filter: None,
-            inputs: inputs.clone(),
-            output: Arc::new(Schema::new(fields)),
-        };
+        let spec = keyed_join_spec(JoinType::Left, "window_end");
+        let inputs = spec.inputs.clone();
         let late = |i: usize| LateRows::new(&LatePolicy::Drop, inputs[i].clone(), metrics.clone());
         WindowJoin::new(spec, [2, 2], [late(0).unwrap(), late(1).unwrap()]).unwrap()
     }
