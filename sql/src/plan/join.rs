@@ -182,16 +182,15 @@ impl StreamPlanner<'_> {
                 spec.join_type.name()
             )));
         }
-        if self.updating.contains(&left_node) {
-            return Err(SqlError::new(
-                "the probe side of a temporal join must be append-only here",
-            ));
-        }
-        let (_, late) = self.late_rows(left_node, spec.inputs[0].clone(), false)?;
-        let operator = TemporalJoin::new(spec, times, late)?;
-        Ok(self
+        let operator = TemporalJoin::new(spec, times)?;
+        let node = self
             .dataflow
-            .add_operator(Box::new(operator), vec![left_node, right_node]))
+            .add_operator(Box::new(operator), vec![left_node, right_node]);
+        // Results have the probe rows' change kinds.
+        if self.updating.contains(&left_node) {
+            self.updating.insert(node);
+        }
+        Ok(node)
     }
 
     /// The `window_start` and `window_end` columns of `plan`'s rows, when its rows belong to

@@ -6,23 +6,23 @@
 //! the time in its own row.
 //!
 //! Probe rows wait until the watermark of both inputs reaches their time, since versions up
-//! to then may still arrive; then they are joined and emitted (INNER drops, LEFT pads those
-//! without a version). Versions are kept per key; once the watermark passes them only the
+//! to then may still arrive; then they are joined and emitted with their own change kind (the
+//! probe side may be a changelog; INNER drops, LEFT pads those without a version). Versions are kept per key; once the watermark passes them only the
 //! newest one at or before it can still be chosen, so older ones are dropped.
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Array, AsArray, BooleanArray, Int64Array, RecordBatch};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, BooleanArray, Int8Array, Int64Array, RecordBatch};
 use arrow::compute::{cast, concat_batches, filter_record_batch, not};
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::{DataType, Field, Int8Type, Int64Type, Schema, SchemaRef};
 use datafusion::common::HashMap;
 
 use super::state::{KeyEncoder, Side, joined, key_of};
 use super::{JoinSpec, JoinType, describe_keys};
 use crate::batch::{ChangeBatch, Message, RowKind};
-use crate::late::LateRows;
 use crate::operator::Operator;
-use crate::operator::timed::split_late;
 use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
@@ -39,16 +39,17 @@ pub struct TemporalJoin {
     /// Encodes versions (rows of the right input) and decodes them for output.
     rows: Side<()>,
     versions: HashMap<Box<[u8]>, Versions>,
-    /// Probe rows waiting for the watermark, in arrival order.
+    /// Probe rows waiting for the watermark, in arrival order, each with its change kind in a
+    /// last column.
     waiting: Vec<RecordBatch>,
+    waiting_schema: SchemaRef,
     watermark: Watermark,
-    late: LateRows,
 }
 
 impl TemporalJoin {
     /// A temporal join of `spec` (INNER or LEFT); `times` are the left input's probe time
-    /// column and the right input's time column; late probe rows go to `late`.
-    pub fn new(spec: JoinSpec, times: [usize; 2], late: LateRows) -> Result<TemporalJoin> {
+    /// column and the right input's time column.
+    pub fn new(spec: JoinSpec, times: [usize; 2]) -> Result<TemporalJoin> {
         if !matches!(spec.join_type, JoinType::Inner | JoinType::Left) {
             return Err(EngineError::Other(
                 "a temporal join is INNER or LEFT".into(),
@@ -60,7 +61,14 @@ impl TemporalJoin {
             spec.join_type.name(),
             describe_keys(spec.key_types.len())
         );
+        let mut fields: Vec<Field> = spec.inputs[0]
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("rill.change-kind", DataType::Int8, false));
         Ok(TemporalJoin {
+            waiting_schema: Arc::new(Schema::new(fields)),
             name,
             keys: KeyEncoder::new(&spec.key_types, spec.nulls_equal)?,
             rows: Side::new(&spec.inputs[1])?,
@@ -69,7 +77,6 @@ impl TemporalJoin {
             versions: HashMap::new(),
             waiting: Vec::new(),
             watermark: NO_WATERMARK,
-            late,
         })
     }
 
@@ -110,7 +117,7 @@ impl TemporalJoin {
         if self.waiting.is_empty() {
             return Ok(());
         }
-        let waiting = concat_batches(&self.spec.inputs[0], &self.waiting)?;
+        let waiting = concat_batches(&self.waiting_schema, &self.waiting)?;
         self.waiting.clear();
         let times = Self::times(&waiting, self.times[0])?;
         let ready = BooleanArray::from_iter(
@@ -126,6 +133,9 @@ impl TemporalJoin {
         if probe.num_rows() == 0 {
             return Ok(());
         }
+        let columns = probe.num_columns() - 1;
+        let mut kinds = probe.column(columns).as_primitive::<Int8Type>().clone();
+        let probe = probe.project(&(0..columns).collect::<Vec<_>>())?;
         let times = Self::times(&probe, self.times[0])?;
         let (keys, matchable) = self.keys.encode(&self.spec.keys[0], &probe)?;
         let chosen: Vec<Option<&[u8]>> = (0..probe.num_rows())
@@ -158,6 +168,9 @@ impl TemporalJoin {
             }
         } else {
             batch = filter_record_batch(&batch, &matched)?;
+            kinds = arrow::compute::filter(&kinds, &matched)?
+                .as_primitive::<Int8Type>()
+                .clone();
         }
         for i in 0..probe.num_rows() {
             if let Some(versions) = self.versions.get_mut(key_of(keys.as_ref(), i)) {
@@ -166,10 +179,12 @@ impl TemporalJoin {
         }
         if batch.num_rows() > 0 {
             let data = RecordBatch::try_new(self.spec.output.clone(), batch.columns().to_vec())?;
+            // A probe row's result has the probe row's change kind.
+            let inserts = kinds.values().iter().all(|k| *k == RowKind::Insert as i8);
             out.push(Message::Batch(ChangeBatch {
                 watermarks: Some(Int64Array::from(vec![self.watermark; data.num_rows()])),
                 data,
-                ops: None,
+                ops: (!inserts).then_some(kinds),
             }));
         }
         Ok(())
@@ -198,18 +213,13 @@ impl Operator for TemporalJoin {
         if input == 1 {
             return self.add_versions(&batch);
         }
-        if batch.ops.is_some() {
-            return Err(EngineError::Other(
-                "the probe side of a temporal join must be insert-only".into(),
-            ));
-        }
-        // A probe row at or before the watermark can no longer be joined in time: dropped
-        // and counted, as Flink does.
-        let (on_time, late) = split_late(&batch, self.times[0], self.watermark)?;
-        self.late.record(&batch.data, late)?;
-        if on_time.num_rows() > 0 {
-            self.waiting.push(on_time);
-        }
+        // A probe row the watermark already passed (a retraction carries its row's old time)
+        // is joined at the next watermark with the versions still kept, as Flink 2.3 does.
+        let kinds = (0..batch.num_rows()).map(|i| batch.row_kind(i) as i8);
+        let mut columns = batch.data.columns().to_vec();
+        columns.push(Arc::new(Int8Array::from_iter_values(kinds)));
+        self.waiting
+            .push(RecordBatch::try_new(self.waiting_schema.clone(), columns)?);
         Ok(())
     }
 
@@ -221,8 +231,7 @@ impl Operator for TemporalJoin {
     }
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
-        self.emit(Watermark::MAX, out)?;
-        self.late.finish()
+        self.emit(Watermark::MAX, out)
     }
 
     fn state_bytes(&self) -> usize {
@@ -242,23 +251,17 @@ impl Operator for TemporalJoin {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use arrow::array::Int8Array;
 
     use super::*;
     use crate::batch::RowKind;
-    use crate::late::LatePolicy;
-    use crate::metrics::JobMetrics;
     use crate::operator::testing::{keyed_batch, keyed_join_spec};
 
     /// A LEFT temporal join on `key` of rows `(key, v, ts)` on both sides.
     fn temporal_join() -> TemporalJoin {
         let spec = keyed_join_spec(JoinType::Left, "ts");
-        let inputs = spec.inputs.clone();
-        let metrics = Arc::new(JobMetrics::default());
-        let late = LateRows::new(&LatePolicy::Drop, inputs[0].clone(), metrics).unwrap();
-        TemporalJoin::new(spec, [2, 2], late).unwrap()
+        TemporalJoin::new(spec, [2, 2]).unwrap()
     }
 
     /// `(probe v, version v)` of the rows emitted.
