@@ -28,7 +28,7 @@ use crate::error::{SqlError, SqlResult};
 use crate::match_recognize::MatchRecognize;
 use crate::session::CDC_DUPLICATES;
 use crate::window::{WindowTvf, interval_millis};
-use over::rank_limit;
+pub(crate) use over::rank_limit;
 
 mod aggregate;
 mod join;

@@ -19,7 +19,7 @@ use crate::late::{is_late_option, late_policy};
 use crate::match_recognize::{MatchRecognizePlanner, explain_automata};
 use crate::parser::{ParsedStatement, StatementKind};
 use crate::plan::{QueryPlan, StreamPlanner, output_schema};
-use crate::temporal::mark_temporal_joins;
+use crate::temporal::{Versioned, mark_temporal_joins, versioned_view};
 use crate::types::LOCAL_TIME_ZONE;
 use crate::units::{duration_millis, memory_bytes};
 use crate::window::WindowTvfPlanner;
@@ -69,6 +69,9 @@ pub enum Outcome {
 struct ViewDef {
     ddl: String,
     schema: arrow::datatypes::SchemaRef,
+    /// The view's key and time attribute when it keeps the last row per key (a versioned
+    /// view, for temporal joins).
+    versioned: Versioned,
 }
 
 /// Tables, views and settings, and a DataFusion context that resolves names and types.
@@ -200,7 +203,17 @@ impl Session {
                 let mut sql = sql.as_ref().clone();
                 check_joins(&sql)?;
                 rewrite_functions(&mut sql);
-                mark_temporal_joins(&mut sql, &self.tables)?;
+                let versioned = self
+                    .tables
+                    .iter()
+                    .map(|(name, table)| (name.clone(), Versioned::from(table)))
+                    .chain(
+                        self.views
+                            .iter()
+                            .map(|(n, v)| (n.clone(), v.versioned.clone())),
+                    )
+                    .collect();
+                mark_temporal_joins(&mut sql, &versioned)?;
                 self.execute_sql(&sql, statement).await
             }
         }
@@ -286,11 +299,17 @@ impl Session {
                     .statement_to_plan(df_statement(query))
                     .await?;
                 let schema = output_schema(plan.schema());
+                let versioned = versioned_view(&plan, &self.tables);
                 let table = ViewTable::new(plan, Some(statement.text.clone()));
                 self.ctx.deregister_table(name.as_str())?;
                 self.ctx.register_table(name.as_str(), Arc::new(table))?;
                 let ddl = statement.text.clone();
-                self.views.insert(name.clone(), ViewDef { ddl, schema });
+                let view = ViewDef {
+                    ddl,
+                    schema,
+                    versioned,
+                };
+                self.views.insert(name.clone(), view);
                 Ok(Outcome::Done(format!("View '{name}' created.")))
             }
             Statement::Drop {

@@ -31,6 +31,7 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Word};
 
 use crate::catalog::TableDef;
 use crate::error::{Position, SqlError, SqlResult};
+use crate::plan::rank_limit;
 
 /// The marker function in a temporal join's condition: `rill_as_of(probe time, version time)`.
 pub const AS_OF_MARKER: &str = "rill_as_of";
@@ -125,14 +126,99 @@ pub fn rewrite_system_time(tokens: &[TokenWithSpan]) -> SqlResult<Vec<TokenWithS
     Ok(out)
 }
 
+/// What a temporal join needs of the table or view it probes: its primary key and its time
+/// attribute, if it has them.
+#[derive(Debug, Clone, Default)]
+pub struct Versioned {
+    pub primary_key: Vec<String>,
+    pub rowtime: Option<String>,
+}
+
+impl From<&TableDef> for Versioned {
+    fn from(table: &TableDef) -> Self {
+        Versioned {
+            primary_key: table.primary_key.clone(),
+            rowtime: table.watermark.as_ref().map(|w| w.column.clone()),
+        }
+    }
+}
+
+/// The key and time attribute of a view that keeps the last row per key by event time
+/// (`ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC)` kept where it is 1): a versioned view,
+/// as Flink infers it. A view of another shape has neither.
+pub fn versioned_view(plan: &LogicalPlan, tables: &BTreeMap<String, TableDef>) -> Versioned {
+    fn below(plan: &LogicalPlan) -> &LogicalPlan {
+        match plan {
+            LogicalPlan::Projection(p) => below(&p.input),
+            LogicalPlan::SubqueryAlias(a) => below(&a.input),
+            other => other,
+        }
+    }
+    fn rowtime_of(plan: &LogicalPlan, tables: &BTreeMap<String, TableDef>) -> Option<String> {
+        match plan {
+            LogicalPlan::TableScan(scan) => tables
+                .get(scan.table_name.table())?
+                .watermark
+                .as_ref()
+                .map(|w| w.column.clone()),
+            LogicalPlan::Filter(f) => rowtime_of(&f.input, tables),
+            LogicalPlan::Projection(p) => rowtime_of(&p.input, tables),
+            LogicalPlan::SubqueryAlias(a) => rowtime_of(&a.input, tables),
+            _ => None,
+        }
+    }
+    let found = || -> Option<Versioned> {
+        let LogicalPlan::Filter(filter) = below(plan) else {
+            return None;
+        };
+        let LogicalPlan::Window(window) = below(&filter.input) else {
+            return None;
+        };
+        let functions: Vec<LogicalExpr> = window
+            .window_expr
+            .iter()
+            .map(|e| e.clone().unalias())
+            .collect();
+        let [LogicalExpr::WindowFunction(f)] = functions.as_slice() else {
+            return None;
+        };
+        let first_only = rank_limit(&filter.predicate, &filter.input).ok()? == Some(1);
+        let [order] = f.params.order_by.as_slice() else {
+            return None;
+        };
+        let (LogicalExpr::Column(time), false) = (&order.expr, order.asc) else {
+            return None;
+        };
+        let primary_key = f
+            .params
+            .partition_by
+            .iter()
+            .map(|e| match e {
+                LogicalExpr::Column(c) => Some(c.name.clone()),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let rowtime = rowtime_of(&window.input, tables)?;
+        (f.fun.name() == "row_number"
+            && first_only
+            && rowtime == time.name
+            && !primary_key.is_empty())
+        .then_some(Versioned {
+            primary_key,
+            rowtime: Some(rowtime),
+        })
+    };
+    found().unwrap_or_default()
+}
+
 /// Gives each versioned table of `statement` its name back and marks its join's condition
 /// (see the module documentation), with Flink's errors for a table without a primary key or
 /// time attribute.
 pub fn mark_temporal_joins(
     statement: &mut Statement,
-    tables: &BTreeMap<String, TableDef>,
+    tables: &BTreeMap<String, Versioned>,
 ) -> SqlResult<()> {
-    struct Marker<'a>(&'a BTreeMap<String, TableDef>);
+    struct Marker<'a>(&'a BTreeMap<String, Versioned>);
     impl VisitorMut for Marker<'_> {
         type Break = SqlError;
         fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<SqlError> {
@@ -148,7 +234,7 @@ pub fn mark_temporal_joins(
     }
 }
 
-fn mark_set_expr(body: &mut SetExpr, tables: &BTreeMap<String, TableDef>) -> SqlResult<()> {
+fn mark_set_expr(body: &mut SetExpr, tables: &BTreeMap<String, Versioned>) -> SqlResult<()> {
     match body {
         SetExpr::Select(select) => {
             for from in &mut select.from {
@@ -164,7 +250,7 @@ fn mark_set_expr(body: &mut SetExpr, tables: &BTreeMap<String, TableDef>) -> Sql
     }
 }
 
-fn mark_joins(joins: &mut [ast::Join], tables: &BTreeMap<String, TableDef>) -> SqlResult<()> {
+fn mark_joins(joins: &mut [ast::Join], tables: &BTreeMap<String, Versioned>) -> SqlResult<()> {
     for join in joins {
         if let TableFactor::NestedJoin {
             table_with_joins, ..
@@ -196,7 +282,7 @@ fn mark_joins(joins: &mut [ast::Join], tables: &BTreeMap<String, TableDef>) -> S
                 at,
             ));
         }
-        let Some(rowtime) = &def.watermark else {
+        let Some(rowtime) = &def.rowtime else {
             return Err(SqlError::at(
                 format!(
                     "Event-Time Temporal Table Join requires both primary key and row time \
@@ -221,7 +307,7 @@ fn mark_joins(joins: &mut [ast::Join], tables: &BTreeMap<String, TableDef>) -> S
                 duplicate_treatment: None,
                 args: [
                     column(time.split('.').map(String::from).collect()),
-                    column(vec![relation, rowtime.column.clone()]),
+                    column(vec![relation, rowtime.clone()]),
                 ]
                 .into_iter()
                 .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))

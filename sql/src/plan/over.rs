@@ -208,7 +208,7 @@ impl StreamPlanner<'_> {
 
 /// The N of a filter `rownum <= N` (or `< N + 1`, `= 1`) on the `ROW_NUMBER()` column of a
 /// window right under `input` (through projections).
-pub(super) fn rank_limit(predicate: &Expr, input: &LogicalPlan) -> SqlResult<Option<usize>> {
+pub(crate) fn rank_limit(predicate: &Expr, input: &LogicalPlan) -> SqlResult<Option<usize>> {
     let mut predicate = predicate.clone();
     let mut plan = input;
     while let LogicalPlan::Projection(p) = plan {
