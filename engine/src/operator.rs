@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 mod calc;
+mod expiry;
 mod group_aggregate;
 mod join;
 pub mod match_recognize;

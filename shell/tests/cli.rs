@@ -1109,34 +1109,52 @@ fn temporal_joins_need_a_primary_key_and_a_time_attribute_as_in_flink() {
     assert!(stdout(&o).lines().count() > 100);
 }
 
+/// Runs `query` after the two ticks tables and `SET 'table.exec.state.ttl' = 'ttl'`, sorted,
+/// at batch size `batch`.
+fn with_ttl(query: &str, ttl: &str, batch: &str) -> String {
+    let sql = two_ticks_tables() + &format!("SET 'table.exec.state.ttl' = '{ttl}';\n{query}");
+    let o = rill(&["-c", &sql, "--sort", "--batch-size", batch]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
 #[test]
 fn a_state_time_to_live_bounds_what_a_regular_join_remembers() {
-    let query = |ttl: &str, explain: bool| {
-        two_ticks_tables()
-            + &format!("SET 'table.exec.state.ttl' = '{ttl}';\n")
-            + if explain { "EXPLAIN " } else { "" }
-            + "SELECT a.ts, b.ts FROM a JOIN b ON a.symbol = b.symbol AND a.volume = b.volume;"
-    };
-    let rows = |ttl: &str| {
-        let o = rill(&["-c", &query(ttl, false), "--sort"]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o).lines().count()
-    };
-    let o = rill(&["-c", &query("10 s", true)]);
+    let join = "SELECT a.ts, b.ts FROM a JOIN b ON a.symbol = b.symbol AND a.volume = b.volume;";
+    let o = rill(&[
+        "-c",
+        &(two_ticks_tables() + "SET 'table.exec.state.ttl' = '10 s';\nEXPLAIN " + join),
+    ]);
     assert!(
         stdout(&o).contains("until the watermark is 10000 ms past its arrival"),
         "{}",
         stdout(&o)
     );
-    let forever = rows("0 ms");
+    let forever = with_ttl(join, "0 ms", "8192");
     assert_eq!(
-        rows("1 d"),
+        with_ttl(join, "1 d", "8192"),
         forever,
         "a TTL longer than the data changes nothing"
     );
-    let short = rows("1 s");
-    assert!(
-        short < forever,
-        "{short} rows with a 1 s TTL, {forever} without"
-    );
+    let short = with_ttl(join, "1 s", "8192");
+    assert!(short.lines().count() < forever.lines().count());
+    assert_eq!(with_ttl(join, "1 s", "7"), short, "whatever the batches");
+}
+
+#[test]
+fn a_state_time_to_live_restarts_idle_groups() {
+    let count = "SELECT symbol, COUNT(*) AS n FROM a GROUP BY symbol;";
+    let forever = with_ttl(count, "0 ms", "8192");
+    assert_eq!(forever.lines().count(), 3, "{forever}");
+    assert_eq!(with_ttl(count, "1 d", "8192"), forever);
+    // Groups idle for over a second start again: their earlier counts stand beside the new.
+    let short = with_ttl(count, "1 s", "8192");
+    assert!(short.lines().count() > forever.lines().count(), "{short}");
+    let total = |text: &str| -> u64 {
+        text.lines()
+            .map(|l| l.rsplit(',').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(total(&short), total(&forever), "every row is counted once");
+    assert_eq!(with_ttl(count, "1 s", "1"), short, "whatever the batches");
 }

@@ -15,14 +15,18 @@ use super::Operator;
 use super::aggregate::{GroupBy, GroupInput, KeyTable};
 use super::retracting::{RetractableArrival, RetractableExtremum};
 use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::operator::expiry::Expiry;
+use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
-/// One group: its key, accumulators, live row count and the result last emitted.
+/// One group: its key, accumulators, live row count, the result last emitted, and when a row
+/// last updated it (the row's watermark stamp).
 struct Group {
     key: Vec<ScalarValue>,
     accumulators: Vec<Box<dyn Accumulator>>,
     rows: i64,
     emitted: Option<Vec<ScalarValue>>,
+    updated: Watermark,
 }
 
 /// An updating `GROUP BY`.
@@ -36,6 +40,10 @@ pub struct GroupAggregate {
     keys: KeyTable,
     groups: Vec<Group>,
     ids: Vec<usize>,
+    /// How long, in event time, a group is kept after its last update
+    /// (`'table.exec.state.ttl'`): then it starts afresh, as Flink's state TTL does.
+    ttl: Option<i64>,
+    expiry: Expiry,
 }
 
 impl GroupAggregate {
@@ -49,7 +57,26 @@ impl GroupAggregate {
             schema,
             groups: Vec::new(),
             ids: Vec::new(),
+            ttl: None,
+            expiry: Expiry::default(),
         })
+    }
+
+    /// Groups not updated for `ttl` ms of event time start afresh.
+    pub fn with_ttl(mut self, ttl: Option<i64>) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Forgets group `id` (silently: its last result stands), freeing its accumulators.
+    fn forget(&mut self, id: usize) -> Result<()> {
+        let fresh = self.accumulators()?;
+        let group = &mut self.groups[id];
+        group.accumulators = fresh;
+        group.rows = 0;
+        group.emitted = None;
+        group.updated = NO_WATERMARK;
+        Ok(())
     }
 
     /// Fresh accumulators for a group; retractable ones over a changelog.
@@ -86,6 +113,7 @@ impl GroupAggregate {
             key,
             rows: 0,
             emitted: None,
+            updated: NO_WATERMARK,
         })
     }
 
@@ -186,6 +214,7 @@ impl Operator for GroupAggregate {
         let order = UInt32Array::from(order);
         let sorted = input.take(&order)?;
         let order = order.values();
+        let stamps = batch.watermarks.as_ref();
         let retract: Option<Vec<bool>> = batch.ops.as_ref().map(|ops| {
             order
                 .iter()
@@ -205,12 +234,49 @@ impl Operator for GroupAggregate {
             while end < rows && self.ids[order[end] as usize] == id {
                 end += 1;
             }
-            let kinds = retract.as_ref().map(|r| &r[start..end]);
-            Self::feed(&mut self.groups[id], &sorted, start, end - start, kinds)?;
+            // With a TTL, a row that comes the TTL after the group's last update finds it
+            // forgotten: the rows before it are aggregated and emitted first.
+            let mut from = start;
+            if let Some(ttl) = self.ttl {
+                for at in start..end {
+                    let stamp = stamps.map_or(NO_WATERMARK, |s| s.value(order[at] as usize));
+                    let updated = self.groups[id].updated;
+                    if updated != NO_WATERMARK && stamp != NO_WATERMARK && stamp - updated >= ttl {
+                        let kinds = retract.as_ref().map(|r| &r[from..at]);
+                        Self::feed(&mut self.groups[id], &sorted, from, at - from, kinds)?;
+                        self.emit(&[id], out)?;
+                        self.forget(id)?;
+                        from = at;
+                    }
+                    if stamp != NO_WATERMARK {
+                        self.groups[id].updated = stamp;
+                        self.expiry.list(id, stamp.saturating_add(ttl));
+                    }
+                }
+            }
+            let kinds = retract.as_ref().map(|r| &r[from..end]);
+            Self::feed(&mut self.groups[id], &sorted, from, end - from, kinds)?;
             changed.push(id);
             start = end;
         }
         self.emit(&changed, out)
+    }
+
+    fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        if let Some(ttl) = self.ttl {
+            for id in self.expiry.due(watermark) {
+                let updated = self.groups[id].updated;
+                if updated == NO_WATERMARK {
+                    continue;
+                }
+                match updated.saturating_add(ttl) {
+                    due if due <= watermark => self.forget(id)?,
+                    due => self.expiry.list(id, due),
+                }
+            }
+        }
+        out.push(Message::Watermark(watermark));
+        Ok(())
     }
 }
 

@@ -13,11 +13,12 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 
-use super::state::{Emitted, Expiry, KeyEncoder, Probe, Side, Source, joined, key_of};
+use super::state::{Emitted, KeyEncoder, Probe, Side, Source, joined, key_of};
 use super::{JoinSpec, describe_keys};
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::operator::Operator;
+use crate::operator::expiry::Expiry;
 use crate::time::{NO_WATERMARK, Watermark};
 
 /// The time condition of an interval join: `lower <= l.t - r.t <= upper`, in milliseconds,

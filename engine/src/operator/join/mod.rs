@@ -22,8 +22,9 @@ use datafusion::physical_expr::PhysicalExpr;
 use super::Operator;
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::operator::expiry::Expiry;
 use crate::time::{NO_WATERMARK, Watermark};
-use state::{Emitted, Expiry, KeyEncoder, Match, Probe, Side, Source, key_of};
+use state::{Emitted, KeyEncoder, Match, Probe, Side, Source, key_of};
 
 mod interval;
 mod state;

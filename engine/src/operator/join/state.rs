@@ -2,7 +2,6 @@
 //! Arrow's row format, and the search for the other side's rows a batch matches, with the
 //! residual condition evaluated on all candidate pairs of the batch at once.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
@@ -284,47 +283,6 @@ impl<M> Side<M> {
 
     pub fn bytes(&self) -> usize {
         self.index.len() * 32 + self.buckets.iter().map(Bucket::bytes).sum::<usize>()
-    }
-}
-
-/// When buckets of a side have rows to drop: each bucket is listed at the earliest time one of
-/// its rows is due, and looked at when the watermark passes that time.
-#[derive(Default)]
-pub(super) struct Expiry {
-    queue: BTreeMap<i64, Vec<usize>>,
-    /// Per bucket, the time it is listed at (`i64::MAX`: not listed).
-    listed: Vec<i64>,
-}
-
-impl Expiry {
-    /// Makes sure bucket `slot` is looked at by `time`.
-    pub fn list(&mut self, slot: usize, time: i64) {
-        if self.listed.len() <= slot {
-            self.listed.resize(slot + 1, i64::MAX);
-        }
-        if time < self.listed[slot] {
-            self.listed[slot] = time;
-            self.queue.entry(time).or_default().push(slot);
-        }
-    }
-
-    /// The buckets listed at or before `time`, no longer listed.
-    pub fn due(&mut self, time: i64) -> Vec<usize> {
-        let mut due = Vec::new();
-        while let Some(entry) = self.queue.first_entry() {
-            if *entry.key() > time {
-                break;
-            }
-            for slot in entry.remove() {
-                self.listed[slot] = i64::MAX;
-                due.push(slot);
-            }
-        }
-        due
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.queue.len() * 48 + self.listed.capacity() * 8
     }
 }
 
