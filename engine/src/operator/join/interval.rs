@@ -13,7 +13,7 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 
-use super::state::{Emitted, KeyEncoder, Probe, Side, Source, joined, key_of};
+use super::state::{Emitted, Entry, KeyEncoder, Probe, Side, Source, joined, key_of};
 use super::{JoinSpec, describe_keys};
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
@@ -197,10 +197,13 @@ impl Operator for IntervalJoin {
             inputs: &self.spec.inputs,
             filter: self.spec.filter.as_ref(),
         };
-        let (matches, offsets) = probe.matches(&self.sides[1 - input], |i, m: &Timed| {
+        // A key's rows are kept in time order: the partners are a run of them.
+        let partners = |i: usize, entries: &[Entry<Timed>]| {
             let (from, to) = self.partner_times(input, times.value(i));
-            (from..=to).contains(&m.time)
-        })?;
+            entries.partition_point(|e| e.meta.time < from)
+                ..entries.partition_point(|e| e.meta.time <= to)
+        };
+        let (matches, offsets) = probe.matches(&self.sides[1 - input], partners, |_, _| true)?;
         let rows = self.sides[input].encode(&batch.data)?;
         let join_type = self.spec.join_type;
         let (input_outer, other_outer) = (
@@ -223,7 +226,9 @@ impl Operator for IntervalJoin {
             let keep = matchable.value(i) && self.watermark < self.partner_times(input, time).1;
             if keep {
                 let key = key_of(keys.as_ref(), i);
-                let slot = self.sides[input].add(key, rows.row(i).data(), Timed { time, matched });
+                let held = Timed { time, matched };
+                let slot =
+                    self.sides[input].add_sorted(key, rows.row(i).data(), held, |m| m.time <= time);
                 self.expiry[input].list(slot, time);
             } else if !matched && input_outer {
                 emitted.push(RowKind::Insert, Source::Input(i as u32), Source::Null);

@@ -343,7 +343,8 @@ impl Operator for Join {
             (None, ..) | (_, NO_WATERMARK, _) | (_, _, NO_WATERMARK) => true,
             (Some(ttl), a, b) => a.abs_diff(b) < ttl.unsigned_abs(),
         };
-        let (matches, offsets) = probe.matches(&self.sides[1 - input], alive)?;
+        let all = |_: usize, entries: &[_]| 0..entries.len();
+        let (matches, offsets) = probe.matches(&self.sides[1 - input], all, alive)?;
         let rows = self.sides[input].encode(&batch.data)?;
         let emitted = self.apply(
             input,

@@ -2,6 +2,7 @@
 //! Arrow's row format, and the search for the other side's rows a batch matches, with the
 //! residual condition evaluated on all candidate pairs of the batch at once.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
@@ -37,12 +38,14 @@ impl<M> Bucket<M> {
         &self.data[e.start..e.start + e.len]
     }
 
-    fn push(&mut self, row: &[u8], meta: M) {
-        self.entries.push(Entry {
+    /// Adds a row at entry `at`.
+    fn insert(&mut self, at: usize, row: &[u8], meta: M) {
+        let entry = Entry {
             start: self.data.len(),
             len: row.len(),
             meta,
-        });
+        };
+        self.entries.insert(at, entry);
         self.data.extend_from_slice(row);
     }
 
@@ -193,8 +196,20 @@ impl<M> Side<M> {
         self.index.get(key).copied()
     }
 
-    /// Adds a row under `key`; the slot of its bucket.
+    /// Adds a row under `key`, after the key's other rows; the slot of its bucket.
     pub fn add(&mut self, key: &[u8], row: &[u8], meta: M) -> usize {
+        self.add_sorted(key, row, meta, |_| true)
+    }
+
+    /// Adds a row under `key` after the key's rows that `before` accepts (a prefix of them:
+    /// the rows are kept in that order); the slot of its bucket.
+    pub fn add_sorted(
+        &mut self,
+        key: &[u8],
+        row: &[u8],
+        meta: M,
+        before: impl Fn(&M) -> bool,
+    ) -> usize {
         let slot = match self.index.get(key) {
             Some(&slot) => slot,
             None => {
@@ -218,7 +233,9 @@ impl<M> Side<M> {
                 slot
             }
         };
-        self.buckets[slot].push(row, meta);
+        let bucket = &mut self.buckets[slot];
+        let at = bucket.entries.partition_point(|e| before(&e.meta));
+        bucket.insert(at, row, meta);
         slot
     }
 
@@ -356,11 +373,13 @@ pub(super) struct Probe<'a> {
 
 impl Probe<'_> {
     /// For each row of the batch, the rows of `other` (the other input's state) it matches:
-    /// candidates under its key that `accept` lets through, then those the residual
-    /// condition holds for. Row `i`'s matches are `matches[offsets[i]..offsets[i + 1]]`.
+    /// the candidates under its key in the entries `within` picks, those `accept` lets
+    /// through, then those the residual condition holds for. Row `i`'s matches are
+    /// `matches[offsets[i]..offsets[i + 1]]`.
     pub fn matches<M>(
         &self,
         other: &Side<M>,
+        within: impl Fn(usize, &[Entry<M>]) -> Range<usize>,
         accept: impl Fn(usize, &M) -> bool,
     ) -> Result<(Vec<Match>, Vec<usize>)> {
         let mut matches = Vec::new();
@@ -371,8 +390,9 @@ impl Probe<'_> {
             if self.matchable.value(i)
                 && let Some(bucket) = other.bucket_of(key_of(self.keys, i))
             {
-                for (entry, e) in other.buckets[bucket].entries.iter().enumerate() {
-                    if accept(i, &e.meta) {
+                let entries = &other.buckets[bucket].entries;
+                for entry in within(i, entries) {
+                    if accept(i, &entries[entry].meta) {
                         matches.push(Match { bucket, entry });
                         probe.push(i as u32);
                     }

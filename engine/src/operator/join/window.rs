@@ -93,7 +93,8 @@ impl WindowJoin {
             inputs: &self.spec.inputs,
             filter: self.spec.filter.as_ref(),
         };
-        let (matches, offsets) = probe.matches(&rights, |_, _| true)?;
+        let all = |_: usize, entries: &[_]| 0..entries.len();
+        let (matches, offsets) = probe.matches(&rights, all, |_, _| true)?;
         let join_type = self.spec.join_type;
         if matches!(join_type, JoinType::Semi | JoinType::Anti) {
             let keep: Vec<u32> = (0..left.num_rows())
