@@ -177,8 +177,9 @@ impl Source for FileSource {
                 return Ok(());
             }
         }
-        if self.watermarks.is_some() && !ctx.output.blocking_send(Message::Watermark(MAX_WATERMARK))
-        {
+        // At its end a bounded input holds back no operator, with or without a declared
+        // watermark (as in Flink): a join with a table that has none can free its state.
+        if !ctx.output.blocking_send(Message::Watermark(MAX_WATERMARK)) {
             return Ok(());
         }
         ctx.output.blocking_send(Message::End);
