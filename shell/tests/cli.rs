@@ -1158,3 +1158,16 @@ fn a_state_time_to_live_restarts_idle_groups() {
     assert_eq!(total(&short), total(&forever), "every row is counted once");
     assert_eq!(with_ttl(count, "1 s", "1"), short, "whatever the batches");
 }
+
+#[test]
+fn a_state_time_to_live_restarts_idle_rankings() {
+    let top = "SELECT symbol, price FROM (SELECT symbol, price, ROW_NUMBER() OVER \
+               (PARTITION BY symbol ORDER BY price DESC) AS rn FROM a) WHERE rn = 1;";
+    let forever = with_ttl(top, "0 ms", "8192");
+    assert_eq!(forever.lines().count(), 3, "{forever}");
+    assert_eq!(with_ttl(top, "1 d", "8192"), forever);
+    // A symbol idle for over a second ranks afresh: its earlier leader stands beside the new.
+    let short = with_ttl(top, "1 s", "8192");
+    assert!(short.lines().count() > forever.lines().count(), "{short}");
+    assert_eq!(with_ttl(top, "1 s", "7"), short, "whatever the batches");
+}

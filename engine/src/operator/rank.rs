@@ -10,6 +10,7 @@
 //! is updated (`-U` of the old row, `+U` of the new), a new rank is inserted (`+I`), a rank
 //! that is gone is deleted (`-D`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int8Array, RecordBatch, UInt64Array};
@@ -21,6 +22,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use super::{Operator, SortKey};
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::time::{NO_WATERMARK, Watermark};
 
 /// A row of a partition: its sort key, arrival number and encoded columns.
 struct Ranked {
@@ -43,6 +45,15 @@ pub struct Rank {
     input_rows: RowConverter,
     partitions: HashMap<Box<[u8]>, Vec<Ranked>>,
     arrivals: u64,
+    /// What `EXPLAIN` shows.
+    name: String,
+    /// How long, in event time, a partition is kept after its last row
+    /// (`'table.exec.state.ttl'`): then it starts afresh, as Flink's state TTL does.
+    ttl: Option<i64>,
+    /// Per partition, the watermark stamp of its last row.
+    updated: HashMap<Box<[u8]>, Watermark>,
+    /// Partitions to look at when the watermark passes a time.
+    expiry: BTreeMap<Watermark, Vec<Box<[u8]>>>,
 }
 
 /// Rows to emit, built as columns at the end of a batch.
@@ -109,7 +120,68 @@ impl Rank {
             schema,
             partitions: HashMap::new(),
             arrivals: 0,
+            name: format!(
+                "Rank top {limit} (state: {})",
+                match retracting {
+                    true => "every live row per partition, for ranks after retractions",
+                    false => "the first rows per partition",
+                }
+            ),
+            ttl: None,
+            updated: HashMap::new(),
+            expiry: BTreeMap::new(),
         })
+    }
+
+    /// Partitions without a row for `ttl` ms of event time start afresh.
+    pub fn with_ttl(mut self, ttl: Option<i64>) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// With a TTL: forgets the partition `key` (silently: its ranks stand) when row `stamp`
+    /// comes the TTL after its last row, and notes the row.
+    fn touch(&mut self, key: &[u8], stamp: Watermark) {
+        let Some(ttl) = self.ttl else { return };
+        if stamp == NO_WATERMARK {
+            return;
+        }
+        match self.updated.get_mut(key) {
+            Some(updated) if stamp - *updated >= ttl => {
+                self.partitions.remove(key);
+                *updated = stamp;
+            }
+            Some(updated) => *updated = stamp,
+            None => {
+                self.updated.insert(key.into(), stamp);
+                self.expiry
+                    .entry(stamp.saturating_add(ttl))
+                    .or_default()
+                    .push(key.into());
+            }
+        }
+    }
+
+    /// Forgets the partitions whose last row is the TTL behind `watermark`.
+    fn expire(&mut self, watermark: Watermark) {
+        let Some(ttl) = self.ttl else { return };
+        while let Some(entry) = self.expiry.first_entry() {
+            if *entry.key() > watermark {
+                break;
+            }
+            for key in entry.remove() {
+                let Some(&updated) = self.updated.get(&key) else {
+                    continue;
+                };
+                match updated.saturating_add(ttl) {
+                    due if due <= watermark => {
+                        self.partitions.remove(&key);
+                        self.updated.remove(&key);
+                    }
+                    due => self.expiry.entry(due).or_default().push(key),
+                }
+            }
+        }
     }
 
     fn evaluate(
@@ -130,6 +202,11 @@ impl Rank {
         out: &mut Emitted,
     ) {
         let key = partitions.map_or(&[][..], |p| p.row(i).data());
+        let stamp = batch
+            .watermarks
+            .as_ref()
+            .map_or(NO_WATERMARK, |s| s.value(i));
+        self.touch(key, stamp);
         if !self.partitions.contains_key(key) {
             self.partitions.insert(key.into(), Vec::new());
         }
@@ -212,7 +289,13 @@ impl Rank {
 
 impl Operator for Rank {
     fn name(&self) -> &str {
-        "Rank"
+        &self.name
+    }
+
+    fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        self.expire(watermark);
+        out.push(Message::Watermark(watermark));
+        Ok(())
     }
 
     fn on_batch(

@@ -97,7 +97,8 @@ impl StreamPlanner<'_> {
             self.updating.contains(&input),
             output_schema(&window.schema),
             &output_schema(schema),
-        )?;
+        )?
+        .with_ttl(self.state_ttl);
         let node = self.add(Box::new(operator), input);
         self.updating.insert(node);
         self.no_time_attribute.insert(node);
