@@ -1126,7 +1126,7 @@ fn a_state_time_to_live_bounds_what_a_regular_join_remembers() {
         &(two_ticks_tables() + "SET 'table.exec.state.ttl' = '10 s';\nEXPLAIN " + join),
     ]);
     assert!(
-        stdout(&o).contains("until the watermark is 10000 ms past its arrival"),
+        stdout(&o).contains("right rows until the watermark is 10000 ms past their arrival"),
         "{}",
         stdout(&o)
     );
@@ -1139,6 +1139,22 @@ fn a_state_time_to_live_bounds_what_a_regular_join_remembers() {
     let short = with_ttl(join, "1 s", "8192");
     assert!(short.lines().count() < forever.lines().count());
     assert_eq!(with_ttl(join, "1 s", "7"), short, "whatever the batches");
+    // Flink's hint sets one input's TTL: rows of `b` live a second, rows of `a` for ever.
+    let hinted = join.replace("SELECT", "SELECT /*+ STATE_TTL('b' = '1 s') */");
+    let o = rill(&["-c", &(two_ticks_tables() + "EXPLAIN " + &hinted)]);
+    assert!(
+        stdout(&o).contains("left rows for ever, right rows until the watermark is 1000 ms"),
+        "{}",
+        stdout(&o)
+    );
+    let one_side = with_ttl(&hinted, "0 ms", "8192");
+    let count = |text: &str| text.lines().count();
+    assert!(count(&short) < count(&one_side) && count(&one_side) < count(&forever));
+    assert_eq!(
+        with_ttl(&hinted, "0 ms", "7"),
+        one_side,
+        "whatever the batches"
+    );
 }
 
 #[test]

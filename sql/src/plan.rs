@@ -66,6 +66,9 @@ pub struct StreamPlanner<'a> {
     no_time_attribute: HashSet<NodeId>,
     /// How long regular joins keep a row, in event time (`'table.exec.state.ttl'`).
     state_ttl: Option<i64>,
+    /// `/*+ STATE_TTL('t' = '1 d') */`: per table or alias, the TTL of a join input or
+    /// aggregation reading it, in ms (0: for ever).
+    state_ttl_hints: BTreeMap<String, i64>,
     /// Whether change events may come twice, so are normalised by primary key.
     cdc_duplicates: bool,
 }
@@ -91,6 +94,7 @@ impl<'a> StreamPlanner<'a> {
             unbounded_input: false,
             no_time_attribute: HashSet::new(),
             state_ttl: None,
+            state_ttl_hints: BTreeMap::new(),
             cdc_duplicates: false,
         }
     }
@@ -105,6 +109,25 @@ impl<'a> StreamPlanner<'a> {
     pub fn with_state_ttl(mut self, millis: i64) -> Self {
         self.state_ttl = (millis > 0).then_some(millis);
         self
+    }
+
+    /// The `STATE_TTL` hint's times to live by table or alias, in ms.
+    pub fn with_state_ttl_hints(mut self, hints: BTreeMap<String, i64>) -> Self {
+        self.state_ttl_hints = hints;
+        self
+    }
+
+    /// The time to live of the state an operator keeps of `input`'s rows: a `STATE_TTL` hint
+    /// naming a table or alias of those rows, else `'table.exec.state.ttl'`.
+    fn state_ttl_of(&self, input: &LogicalPlan) -> Option<i64> {
+        let hinted = input
+            .schema()
+            .iter()
+            .find_map(|(qualifier, _)| self.state_ttl_hints.get(qualifier?.table()).copied());
+        match hinted {
+            Some(millis) => (millis > 0).then_some(millis),
+            None => self.state_ttl,
+        }
     }
 
     /// Change events may come more than once (`'table.exec.source.cdc-events-duplicate'`):

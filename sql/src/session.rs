@@ -81,6 +81,8 @@ pub struct Session {
     views: BTreeMap<String, ViewDef>,
     settings: BTreeMap<String, String>,
     options: SessionOptions,
+    /// The `STATE_TTL` hint of the statement being planned.
+    state_ttl_hints: BTreeMap<String, i64>,
 }
 
 impl Session {
@@ -106,6 +108,7 @@ impl Session {
             views: BTreeMap::new(),
             settings: BTreeMap::new(),
             options,
+            state_ttl_hints: BTreeMap::new(),
         }
     }
 
@@ -214,6 +217,7 @@ impl Session {
                     )
                     .collect();
                 mark_temporal_joins(&mut sql, &versioned)?;
+                self.state_ttl_hints = state_ttl_hints(&statement.text)?;
                 self.execute_sql(&sql, statement).await
             }
         }
@@ -446,6 +450,7 @@ impl Session {
         if let Some(ttl) = self.settings.get(STATE_TTL) {
             planner = planner.with_state_ttl(duration_millis(ttl)?);
         }
+        planner = planner.with_state_ttl_hints(self.state_ttl_hints.clone());
         let duplicates = self.settings.get(CDC_DUPLICATES).map(String::as_str);
         planner = planner.with_cdc_duplicates(duplicates == Some("true"));
         let limit = match self.settings.get(STATE_MAX_SIZE) {
@@ -500,6 +505,32 @@ impl Session {
         query.dataflow.add_sink(sink, query.output);
         Ok(query.dataflow)
     }
+}
+
+static STATE_TTL_HINT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?is)/\*\+\s*STATE_TTL\s*\((.*?)\)\s*\*/").expect("valid regex")
+});
+
+static HINT_PAIR: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"^\s*'([^']*)'\s*=\s*'([^']*)'\s*$").expect("valid regex")
+});
+
+/// Flink's `/*+ STATE_TTL('table or alias' = 'duration', ...) */` hints in a statement: the
+/// time to live of the state kept of each named input, in ms.
+fn state_ttl_hints(text: &str) -> SqlResult<BTreeMap<String, i64>> {
+    let mut hints = BTreeMap::new();
+    for hint in STATE_TTL_HINT.captures_iter(text) {
+        for pair in hint[1].split(',') {
+            let Some(pair) = HINT_PAIR.captures(pair) else {
+                return Err(SqlError::new(format!(
+                    "STATE_TTL hint: expected 'table' = 'duration' pairs, found {}",
+                    pair.trim()
+                )));
+            };
+            hints.insert(pair[1].to_string(), duration_millis(&pair[2])?);
+        }
+    }
+    Ok(hints)
 }
 
 /// Half the machine's memory: one operator past it would soon have the machine swapping.

@@ -110,7 +110,7 @@ impl StreamPlanner<'_> {
             }
         }
         let operator = GroupAggregate::new(group_by, output_schema(&aggregate.schema), retracting)?
-            .with_ttl(self.state_ttl);
+            .with_ttl(self.state_ttl_of(&aggregate.input));
         if self.unbounded_input {
             self.dataflow.warn(
                 "GROUP BY without a window keeps state for every key it has seen, and this \

@@ -151,7 +151,10 @@ impl StreamPlanner<'_> {
                 .add_operator(Box::new(operator), vec![left_node, right_node]));
         }
         let node = self.dataflow.add_operator(
-            Box::new(JoinOperator::new(spec, self.state_ttl)?),
+            Box::new(JoinOperator::new(
+                spec,
+                [self.state_ttl_of(left), self.state_ttl_of(right)],
+            )?),
             vec![left_node, right_node],
         );
         let pads_or_retracts = matches!(

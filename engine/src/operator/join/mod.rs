@@ -112,27 +112,30 @@ pub struct Join {
     spec: JoinSpec,
     keys: KeyEncoder,
     sides: [Side<Held>; 2],
-    /// How long, in event time, a row is kept after it arrived (`'table.exec.state.ttl'`).
-    ttl: Option<i64>,
+    /// Per side, how long, in event time, a row is kept after it arrived
+    /// (`'table.exec.state.ttl'`, or the `STATE_TTL` hint).
+    ttl: [Option<i64>; 2],
     /// Per side, when buckets have rows whose time to live is over.
     expiry: [Expiry; 2],
     watermark: Watermark,
 }
 
 impl Join {
-    /// A join computing `spec`, keeping rows for ever, or for `ttl` ms of event time (the
-    /// watermark) after they arrived.
-    pub fn new(spec: JoinSpec, ttl: Option<i64>) -> Result<Join> {
+    /// A join computing `spec`, keeping each side's rows for ever, or for its `ttl` ms of
+    /// event time (the watermark) after they arrived.
+    pub fn new(spec: JoinSpec, ttl: [Option<i64>; 2]) -> Result<Join> {
         let keys = KeyEncoder::new(&spec.key_types, spec.nulls_equal)?;
         let sides = [Side::new(&spec.inputs[0])?, Side::new(&spec.inputs[1])?];
-        let lifetime = match ttl {
-            Some(ms) => format!("each row until the watermark is {ms} ms past its arrival"),
-            None => "every row of both inputs, never freed".to_string(),
+        let lifetime = |side: &str, ttl: Option<i64>| match ttl {
+            Some(ms) => format!("{side} rows until the watermark is {ms} ms past their arrival"),
+            None => format!("{side} rows for ever"),
         };
         let name = format!(
-            "RegularJoin {} ({}; state: {lifetime})",
+            "RegularJoin {} ({}; state: {}, {})",
             spec.join_type.name(),
-            describe_keys(spec.key_types.len())
+            describe_keys(spec.key_types.len()),
+            lifetime("left", ttl[0]),
+            lifetime("right", ttl[1]),
         );
         Ok(Join {
             name,
@@ -157,8 +160,8 @@ impl Join {
     /// Drops the rows whose time to live is over at `watermark` (silently, as Flink's state
     /// TTL does: their results stand).
     fn expire(&mut self, watermark: Watermark) {
-        let Some(ttl) = self.ttl else { return };
-        for (side, expiry) in self.sides.iter_mut().zip(&mut self.expiry) {
+        for ((side, expiry), ttl) in self.sides.iter_mut().zip(&mut self.expiry).zip(self.ttl) {
+            let Some(ttl) = ttl else { continue };
             let alive =
                 |h: &Held| h.arrived == NO_WATERMARK || h.arrived.saturating_add(ttl) > watermark;
             for slot in expiry.due(watermark) {
@@ -273,7 +276,7 @@ impl Join {
                         arrived,
                     };
                     let slot = own.add(key, row.data(), held);
-                    if let Some(ttl) = self.ttl
+                    if let Some(ttl) = self.ttl[side]
                         && arrived != NO_WATERMARK
                     {
                         self.expiry[side].list(slot, arrived.saturating_add(ttl));
@@ -335,13 +338,20 @@ impl Operator for Join {
             filter: self.spec.filter.as_ref(),
         };
         let arrivals = self.arrivals(&batch);
-        // With a time to live, rows meet only while both are alive: while their arrivals are
-        // less than the TTL apart. Rows in state past it may not have been dropped yet (that
-        // waits for the watermark of both inputs), so this decides, whatever the timing.
-        // A row that came before any watermark has no known arrival: it never expires.
-        let alive = |i: usize, h: &Held| match (self.ttl, arrivals[i], h.arrived) {
-            (None, ..) | (_, NO_WATERMARK, _) | (_, _, NO_WATERMARK) => true,
-            (Some(ttl), a, b) => a.abs_diff(b) < ttl.unsigned_abs(),
+        // With a time to live, rows meet only while both are alive: when the later one arrives
+        // less than the earlier one's side's TTL after it. Rows in state past it may not have
+        // been dropped yet (that waits for the watermark of both inputs), so this decides,
+        // whatever the timing. A row that came before any watermark never expires.
+        let alive = |i: usize, h: &Held| {
+            let (probe, held) = (arrivals[i], h.arrived);
+            if probe == NO_WATERMARK || held == NO_WATERMARK {
+                return true;
+            }
+            let (first, ttl) = match held <= probe {
+                true => (held, self.ttl[1 - input]),
+                false => (probe, self.ttl[input]),
+            };
+            ttl.is_none_or(|ttl| probe.max(held) - first < ttl)
         };
         let all = |_: usize, entries: &[_]| 0..entries.len();
         let (matches, offsets) = probe.matches(&self.sides[1 - input], all, alive)?;
@@ -392,13 +402,13 @@ mod tests {
     }
 
     fn join(join_type: JoinType, filter: Option<Arc<dyn PhysicalExpr>>) -> Join {
-        join_with_ttl(join_type, filter, None)
+        join_with_ttl(join_type, filter, [None, None])
     }
 
     fn join_with_ttl(
         join_type: JoinType,
         filter: Option<Arc<dyn PhysicalExpr>>,
-        ttl: Option<i64>,
+        ttl: [Option<i64>; 2],
     ) -> Join {
         let inputs = [schema("l"), schema("r")];
         let output = match join_type {
@@ -608,7 +618,7 @@ mod tests {
 
     #[test]
     fn with_a_time_to_live_idle_rows_are_dropped_as_the_watermark_passes() {
-        let mut j = join_with_ttl(JoinType::Inner, None, Some(100));
+        let mut j = join_with_ttl(JoinType::Inner, None, [Some(100), Some(100)]);
         let mut out = Vec::new();
         j.on_watermark(1000, &mut out).unwrap();
         assert!(feed(&mut j, 0, &[("+I", Some("a"), 1)]).is_empty());
