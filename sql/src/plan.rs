@@ -161,11 +161,7 @@ impl<'a> StreamPlanner<'a> {
                 let node = self.plan(input)?;
                 let schema = input.schema();
                 let predicate = predicate.map(|e| self.physical(e, schema)).transpose()?;
-                let exprs = p
-                    .expr
-                    .iter()
-                    .map(|e| self.physical(e, schema))
-                    .collect::<SqlResult<Vec<_>>>()?;
+                let exprs = self.physicals(&p.expr, schema)?;
                 let calc = Calc::new(predicate, Some(exprs), output_schema(&p.schema));
                 Ok(self.add(Box::new(calc), node))
             }
@@ -382,6 +378,14 @@ impl<'a> StreamPlanner<'a> {
 
     fn physical(&self, expr: &Expr, schema: &DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {
         Ok(self.state.create_physical_expr(expr.clone(), schema)?)
+    }
+
+    fn physicals(
+        &self,
+        exprs: &[Expr],
+        schema: &DFSchema,
+    ) -> SqlResult<Vec<Arc<dyn PhysicalExpr>>> {
+        exprs.iter().map(|e| self.physical(e, schema)).collect()
     }
 
     /// `ORDER BY` keys as physical sort keys over rows of `schema`.

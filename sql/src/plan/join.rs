@@ -72,17 +72,12 @@ impl StreamPlanner<'_> {
                     .ok_or_else(|| SqlError::new(format!("cannot join on {l} ({lt}) = {r} ({rt})")))
             })
             .collect::<SqlResult<Vec<_>>>()?;
-        let keys = |side: &LogicalPlan, exprs: Vec<&Expr>| {
-            exprs
-                .into_iter()
-                .map(|e| self.physical(e, side.schema()))
-                .collect::<SqlResult<Vec<_>>>()
-        };
+        let keys = |side: &LogicalPlan, exprs: Vec<Expr>| self.physicals(&exprs, side.schema());
         let spec = JoinSpec {
             join_type,
             keys: [
-                keys(left, on.iter().map(|(l, _)| l).collect())?,
-                keys(right, on.iter().map(|(_, r)| r).collect())?,
+                keys(left, on.iter().map(|(l, _)| l.clone()).collect())?,
+                keys(right, on.iter().map(|(_, r)| r.clone()).collect())?,
             ],
             key_types,
             nulls_equal: join.null_equality == NullEquality::NullEqualsNull,

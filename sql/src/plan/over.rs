@@ -49,11 +49,7 @@ impl StreamPlanner<'_> {
         };
         let schema = window.input.schema();
         let window_end = schema.index_of_column(window_end)?;
-        let partition = params
-            .partition_by
-            .iter()
-            .map(|e| self.physical(e, schema))
-            .collect::<SqlResult<Vec<_>>>()?;
+        let partition = self.physicals(&params.partition_by, schema)?;
         let order = self.sort_keys(&params.order_by, schema)?;
         let input = self.plan_append_only(&window.input, "window Top-N")?;
         let (_, late) = self.late_rows(input, output_schema(schema), false)?;
@@ -83,11 +79,7 @@ impl StreamPlanner<'_> {
             ));
         }
         let schema = window.input.schema();
-        let partition = params
-            .partition_by
-            .iter()
-            .map(|e| self.physical(e, schema))
-            .collect::<SqlResult<Vec<_>>>()?;
+        let partition = self.physicals(&params.partition_by, schema)?;
         let order = self.sort_keys(&params.order_by, schema)?;
         let input = self.plan(&window.input)?;
         let operator = Rank::new(
@@ -181,11 +173,7 @@ impl StreamPlanner<'_> {
                  PRECEDING AND CURRENT ROW or RANGE BETWEEN INTERVAL '...' PRECEDING AND CURRENT ROW"
             )));
         };
-        let partition = params
-            .partition_by
-            .iter()
-            .map(|e| self.physical(e, schema))
-            .collect::<SqlResult<Vec<_>>>()?;
+        let partition = self.physicals(&params.partition_by, schema)?;
         let planning = PhysicalPlanningContext::default();
         let functions = window
             .window_expr
