@@ -33,7 +33,12 @@ pub struct Args {
     )]
     file: Option<PathBuf>,
     /// Run the statements of a string.
-    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "SQL",
+        allow_hyphen_values = true
+    )]
     command: Option<String>,
     /// Define ${NAME} for the script (repeatable).
     #[arg(short = 'D', value_name = "NAME=VALUE", value_parser = parse_define)]

@@ -1187,3 +1187,10 @@ fn a_state_time_to_live_restarts_idle_rankings() {
     assert!(short.lines().count() > forever.lines().count(), "{short}");
     assert_eq!(with_ttl(top, "1 s", "7"), short, "whatever the batches");
 }
+
+#[test]
+fn a_command_may_start_with_a_comment() {
+    let o = rill(&["-c", "-- the answer\nSELECT 42 AS answer;"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "42\n");
+}
