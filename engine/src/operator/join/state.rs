@@ -23,7 +23,8 @@ pub(super) struct Entry<M> {
     pub meta: M,
 }
 
-/// The rows of one side under one join key, in arrival order.
+/// The rows of one side under one join key: in arrival order (or the order their join keeps
+/// them in), but for retracted rows, whose place the last row takes.
 pub(super) struct Bucket<M> {
     key: Box<[u8]>,
     data: Vec<u8>,
@@ -49,12 +50,13 @@ impl<M> Bucket<M> {
         self.data.extend_from_slice(row);
     }
 
-    /// Removes the oldest row equal to `row`; false when there is none.
+    /// Removes a row equal to `row`; false when there is none. The last row takes its place:
+    /// a regular join's matches have no order.
     fn retract(&mut self, row: &[u8]) -> bool {
         let Some(i) = (0..self.entries.len()).find(|&i| self.row(i) == row) else {
             return false;
         };
-        self.garbage += self.entries.remove(i).len;
+        self.garbage += self.entries.swap_remove(i).len;
         self.compact_if_sparse();
         true
     }
@@ -239,7 +241,7 @@ impl<M> Side<M> {
         slot
     }
 
-    /// Removes the oldest row under `key` equal to `row`.
+    /// Removes a row under `key` equal to `row`.
     pub fn retract(&mut self, key: &[u8], row: &[u8]) {
         if let Some(slot) = self.bucket_of(key)
             && self.buckets[slot].retract(row)
