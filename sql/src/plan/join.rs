@@ -19,9 +19,13 @@ use crate::error::{SqlError, SqlResult};
 use crate::temporal::AS_OF_MARKER;
 use crate::window::{WINDOW_COLUMNS, WindowTvf, interval_millis};
 
+/// A join's inputs: their plans and their nodes, left then right.
+type Inputs<'p> = ([&'p LogicalPlan; 2], [NodeId; 2]);
+
 impl StreamPlanner<'_> {
-    /// A regular join: both inputs kept in state, any changelog in; updating out when an
-    /// input updates or the join pads or retracts rows of its own accord.
+    /// A join, of the kind Flink would pick: temporal (`FOR SYSTEM_TIME AS OF`), window (on
+    /// `window_start` and `window_end`), interval (bounds between time attributes), else
+    /// regular.
     pub(super) fn join(&mut self, join: &Join) -> SqlResult<NodeId> {
         let (join_type, swap) = match join.join_type {
             DfJoinType::Inner => (JoinType::Inner, false),
@@ -95,63 +99,29 @@ impl StreamPlanner<'_> {
             };
             return self.temporal_join(spec, [left_node, right_node], times);
         }
-        if let (Some(l), Some(r)) = (self.window_bounds(left), self.window_bounds(right)) {
-            let is_pair = |(a, b): &(Expr, Expr), i: usize, j: usize| match (a, b) {
-                (Expr::Column(a), Expr::Column(b)) => {
-                    left.schema().index_of_column(a).ok() == Some(i)
-                        && right.schema().index_of_column(b).ok() == Some(j)
-                }
-                _ => false,
-            };
-            if on.iter().any(|p| is_pair(p, l.0, r.0)) && on.iter().any(|p| is_pair(p, l.1, r.1)) {
-                for node in [left_node, right_node] {
-                    if self.updating.contains(&node) {
-                        return Err(SqlError::new(
-                            "a window join needs append-only inputs (as in Flink), but an \
-                             input of this one is an updating result",
-                        ));
-                    }
-                }
-                let late = [
-                    self.late_rows(left_node, spec.inputs[0].clone(), false)?.1,
-                    self.late_rows(right_node, spec.inputs[1].clone(), false)?.1,
-                ];
-                let operator = WindowJoin::new(spec, [l.1, r.1], late)?;
-                return Ok(self
-                    .dataflow
-                    .add_operator(Box::new(operator), vec![left_node, right_node]));
-            }
+        let inputs = ([left, right], [left_node, right_node]);
+        if let Some(node) = self.window_join(&spec, &on, inputs)? {
+            return Ok(node);
         }
-        let times = [self.time_attributes(left), self.time_attributes(right)];
-        let interval = match (&join_type, &filter) {
-            (JoinType::Semi | JoinType::Anti, _) | (_, None) => None,
-            (_, Some(filter)) => {
-                interval_bounds(filter, &joined, left.schema().fields().len(), &times)
-            }
-        };
-        if let Some((bounds, residual)) = interval {
-            if self.updating.contains(&left_node) || self.updating.contains(&right_node) {
-                return Err(SqlError::new(
-                    "an interval join needs append-only inputs (as in Flink), but an input of \
-                     this one is an updating result",
-                ));
-            }
-            let spec = JoinSpec {
-                filter: residual.map(|f| self.physical(&f, &joined)).transpose()?,
-                ..spec
-            };
-            let operator = IntervalJoin::new(spec, bounds)?;
-            return Ok(self
-                .dataflow
-                .add_operator(Box::new(operator), vec![left_node, right_node]));
+        if let Some(node) = self.interval_join(&spec, filter.as_ref(), &joined, inputs)? {
+            return Ok(node);
         }
-        let node = self.dataflow.add_operator(
-            Box::new(JoinOperator::new(
-                spec,
-                [self.state_ttl_of(left), self.state_ttl_of(right)],
-            )?),
-            vec![left_node, right_node],
-        );
+        self.regular_join(spec, inputs)
+    }
+
+    /// Both inputs kept in state, any changelog in; updating out when an input updates or
+    /// the join pads or retracts rows of its own accord.
+    fn regular_join(
+        &mut self,
+        spec: JoinSpec,
+        ([left, right], [left_node, right_node]): Inputs,
+    ) -> SqlResult<NodeId> {
+        let join_type = spec.join_type;
+        let ttl = [self.state_ttl_of(left), self.state_ttl_of(right)];
+        let operator = JoinOperator::new(spec, ttl)?;
+        let node = self
+            .dataflow
+            .add_operator(Box::new(operator), vec![left_node, right_node]);
         let pads_or_retracts = matches!(
             join_type,
             JoinType::Left | JoinType::Right | JoinType::Full | JoinType::Anti
@@ -164,6 +134,78 @@ impl StreamPlanner<'_> {
         }
         self.no_time_attribute.insert(node);
         Ok(node)
+    }
+
+    /// A window join, when both inputs are windowed and the keys pair their `window_start`
+    /// and `window_end`.
+    fn window_join(
+        &mut self,
+        spec: &JoinSpec,
+        on: &[(Expr, Expr)],
+        ([left, right], [left_node, right_node]): Inputs,
+    ) -> SqlResult<Option<NodeId>> {
+        let (Some(l), Some(r)) = (self.window_bounds(left), self.window_bounds(right)) else {
+            return Ok(None);
+        };
+        let is_pair = |(a, b): &(Expr, Expr), i: usize, j: usize| match (a, b) {
+            (Expr::Column(a), Expr::Column(b)) => {
+                left.schema().index_of_column(a).ok() == Some(i)
+                    && right.schema().index_of_column(b).ok() == Some(j)
+            }
+            _ => false,
+        };
+        if !(on.iter().any(|p| is_pair(p, l.0, r.0)) && on.iter().any(|p| is_pair(p, l.1, r.1))) {
+            return Ok(None);
+        }
+        self.append_only_join_inputs("a window join", [left_node, right_node])?;
+        let late = [
+            self.late_rows(left_node, spec.inputs[0].clone(), false)?.1,
+            self.late_rows(right_node, spec.inputs[1].clone(), false)?.1,
+        ];
+        let operator = WindowJoin::new(spec.clone(), [l.1, r.1], late)?;
+        Ok(Some(self.dataflow.add_operator(
+            Box::new(operator),
+            vec![left_node, right_node],
+        )))
+    }
+
+    /// An interval join, when the condition bounds the time attributes of both inputs.
+    fn interval_join(
+        &mut self,
+        spec: &JoinSpec,
+        filter: Option<&Expr>,
+        joined: &DFSchema,
+        ([left, right], [left_node, right_node]): Inputs,
+    ) -> SqlResult<Option<NodeId>> {
+        let (Some(filter), false) = (filter, spec.join_type.is_semi_or_anti()) else {
+            return Ok(None);
+        };
+        let times = [self.time_attributes(left), self.time_attributes(right)];
+        let left_len = left.schema().fields().len();
+        let Some((bounds, residual)) = interval_bounds(filter, joined, left_len, &times) else {
+            return Ok(None);
+        };
+        self.append_only_join_inputs("an interval join", [left_node, right_node])?;
+        let spec = JoinSpec {
+            filter: residual.map(|f| self.physical(&f, joined)).transpose()?,
+            ..spec.clone()
+        };
+        let operator = IntervalJoin::new(spec, bounds)?;
+        Ok(Some(self.dataflow.add_operator(
+            Box::new(operator),
+            vec![left_node, right_node],
+        )))
+    }
+
+    /// Refuses updating inputs for `what`, as Flink does.
+    fn append_only_join_inputs(&self, what: &str, nodes: [NodeId; 2]) -> SqlResult<()> {
+        if nodes.iter().any(|n| self.updating.contains(n)) {
+            return Err(SqlError::new(format!(
+                "{what} needs append-only inputs (as in Flink), but an input of this one is \
+                 an updating result"
+            )));
+        }
+        Ok(())
     }
 
     /// `probe JOIN versioned FOR SYSTEM_TIME AS OF probe.time`: an event-time temporal join

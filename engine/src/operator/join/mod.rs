@@ -60,7 +60,8 @@ impl JoinType {
         }
     }
 
-    fn is_semi_or_anti(self) -> bool {
+    /// Whether only left rows are emitted (from `IN` / `EXISTS`).
+    pub fn is_semi_or_anti(self) -> bool {
         matches!(self, JoinType::Semi | JoinType::Anti)
     }
 
@@ -77,7 +78,8 @@ impl JoinType {
     }
 }
 
-/// What a regular join computes.
+/// What a join computes.
+#[derive(Clone)]
 pub struct JoinSpec {
     pub join_type: JoinType,
     /// The equi-join keys of the left and the right input, pairwise; with none, every pair of
