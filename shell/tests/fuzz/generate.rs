@@ -363,21 +363,49 @@ fn shaped(mut e: Exprs, shape: u8) -> String {
             )
         }
         8 | 9 => match_recognize(&mut e),
-        10 => {
-            // Joins are refused today; the refusal must be clean.
-            format!(
-                "SELECT t.k, t.v, u.n FROM t JOIN u ON t.k = u.k AND {}",
-                [
-                    "t.v > u.n",
-                    "TRUE",
-                    "t.ts BETWEEN u.ts - INTERVAL '5' SECOND AND u.ts"
-                ][e.rng.usize(..3)]
-            )
-        }
+        10 => join(&mut e),
         _ => format!(
             "SELECT c, COUNT(*) AS n FROM (SELECT {} AS c FROM {table} WHERE {}) GROUP BY c",
             e.expr(Ty::Str, 2),
             e.expr(Ty::Bool, 2)
+        ),
+    }
+}
+
+/// A join of `t` and `u`: regular (any type, any extra condition, also over an aggregate),
+/// interval, window, temporal, or a semi/anti join from a subquery.
+fn join(e: &mut Exprs) -> String {
+    let kind = ["JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"][e.rng.usize(..4)];
+    let condition = [
+        "t.v > u.n".to_string(),
+        "TRUE".to_string(),
+        "t.ts BETWEEN u.ts - INTERVAL '5' SECOND AND u.ts".to_string(),
+        "u.ts > t.ts AND u.ts <= t.ts + INTERVAL '3' SECOND".to_string(),
+        format!("{} IS NOT NULL", e.expr(Ty::Int, 2)),
+    ][e.rng.usize(..5)]
+    .clone();
+    match e.rng.u8(..5) {
+        0 | 1 => format!("SELECT t.k, t.v, u.n FROM t {kind} u ON t.k = u.k AND {condition}"),
+        2 => format!(
+            "SELECT a.k, a.c, u.n FROM (SELECT k, COUNT(*) AS c FROM t GROUP BY k) a \
+             {kind} u ON a.k = u.k"
+        ),
+        3 => {
+            let (tvf_t, tvf_u) = (window_tvf(e.rng, "t", false), window_tvf(e.rng, "u", false));
+            format!(
+                "SELECT a.k, a.window_start, b.n FROM (SELECT * FROM TABLE({tvf_t})) a \
+                 {kind} (SELECT * FROM TABLE({tvf_u})) b ON a.k = b.k \
+                 AND a.window_start = b.window_start AND a.window_end = b.window_end"
+            )
+        }
+        _ => format!(
+            "SELECT k, v FROM t WHERE {}",
+            [
+                "k IN (SELECT k FROM u WHERE n > 0)",
+                "k NOT IN (SELECT k FROM u)",
+                "EXISTS (SELECT 1 FROM u WHERE u.k = t.k AND u.ts < t.ts)",
+                "NOT EXISTS (SELECT 1 FROM u WHERE u.k = t.k)",
+            ][e.rng.usize(..4)]
         ),
     }
 }

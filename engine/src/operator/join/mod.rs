@@ -1,7 +1,10 @@
-//! Regular joins of two changelogs, as Flink's streaming join runs them: INNER, LEFT, RIGHT and
-//! FULL outer joins, and the semi and anti joins of `IN` / `EXISTS` subqueries.
+//! Joins. This module holds regular joins of two changelogs, as Flink's streaming join runs
+//! them: INNER, LEFT, RIGHT and FULL outer joins, and the semi and anti joins of `IN` /
+//! `EXISTS` subqueries; its submodules the interval, window and temporal joins, and the state
+//! they share.
 //!
-//! Both inputs are kept in state, by join key, for as long as the job runs. A row arriving on
+//! Both inputs of a regular join are kept in state, by join key, for as long as the job runs
+//! (or for their time to live, `'table.exec.state.ttl'`). A row arriving on
 //! one side is matched against the other side's rows with its key (and the residual
 //! predicate, evaluated on all candidate pairs of a batch at once), then added to or retracted
 //! from its own side. What is emitted follows Flink's `JoinHelper` and `SemiAntiJoinHelper`
