@@ -476,7 +476,7 @@ fn rewrite_match_recognize(tokens: &[TokenWithSpan], text: &str) -> SqlResult<Ve
     Ok(out)
 }
 
-fn is_keyword(token: Option<&TokenWithSpan>, keyword: Keyword) -> bool {
+pub(crate) fn is_keyword(token: Option<&TokenWithSpan>, keyword: Keyword) -> bool {
     matches!(token, Some(TokenWithSpan { token: Token::Word(w), .. }) if w.keyword == keyword)
 }
 

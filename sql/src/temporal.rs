@@ -4,7 +4,9 @@
 //! o.ts"`, aliased `r` (or `rates`); then, in the parsed statement, the table gets its name
 //! back and the join's condition a first conjunct `rill_as_of(o.ts, r.<rates' time column>)`:
 //! a marker the stream planner finds in the join's filter (and removes) to plan a temporal
-//! join, which also keeps both time columns from being projected away.
+//! join, which also keeps both time columns from being projected away. An analyzer rule,
+//! [`TemporalConditions`], then keeps the join's other conditions from being pushed into the
+//! versioned input.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -31,9 +33,11 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Word};
 
 use crate::catalog::TableDef;
 use crate::error::{Position, SqlError, SqlResult};
+use crate::parser::is_keyword;
 use crate::plan::rank_limit;
 
-/// The marker function in a temporal join's condition: `rill_as_of(probe time, version time)`.
+/// The marker function in a temporal join's condition: `rill_as_of(probe time, version time
+/// [, the join's residual condition])`.
 pub const AS_OF_MARKER: &str = "rill_as_of";
 
 const AS_OF: &str = " FOR SYSTEM_TIME AS OF ";
@@ -51,10 +55,6 @@ fn word(token: Option<&TokenWithSpan>) -> Option<&Word> {
         }) => Some(w),
         _ => None,
     }
-}
-
-fn is_keyword(token: Option<&TokenWithSpan>, keyword: Keyword) -> bool {
-    word(token).is_some_and(|w| w.keyword == keyword)
 }
 
 /// Rewrites each `table FOR SYSTEM_TIME AS OF t [[AS] alias]` (`t` a possibly qualified

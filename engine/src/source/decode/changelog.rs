@@ -167,38 +167,32 @@ fn partial_updates(
     };
     let canal = format == FileFormat::Canal;
     let name = if canal { "Canal" } else { "Maxwell" };
-    // Each event's rows in `data` and `old`, as ranges of the rows of `after` and `old_rows`.
-    let (after, old_rows, ranges): (&StructArray, &StructArray, Box<dyn Fn(usize) -> _>) =
-        match canal {
-            true => {
-                let (data, old) = (
-                    column("data")?.as_list::<i32>(),
-                    column("old")?.as_list::<i32>(),
-                );
-                let range = |list: &arrow::array::ListArray, i: usize| match list.is_valid(i) {
-                    true => list.value_offsets()[i] as usize..list.value_offsets()[i + 1] as usize,
-                    false => 0..0,
-                };
-                let (data2, old2) = (data.clone(), old.clone());
-                (
-                    data.values().as_struct(),
-                    old.values().as_struct(),
-                    Box::new(move |i| (range(&data2, i), range(&old2, i))),
-                )
-            }
-            false => {
-                let (data, old) = (column("data")?.as_struct(), column("old")?.as_struct());
-                let (data2, old2) = (data.clone(), old.clone());
-                (
-                    data,
-                    old,
-                    Box::new(move |i| {
-                        let one = |s: &StructArray| if s.is_valid(i) { i..i + 1 } else { i..i };
-                        (one(&data2), one(&old2))
-                    }),
-                )
-            }
-        };
+    // Per event, its rows in `data` and in `old`, as ranges of the rows of `after` and
+    // `old_rows`: a list each for Canal, one row (or none) each for Maxwell.
+    let (after, old_rows, ranges): (&StructArray, &StructArray, Vec<_>) = match canal {
+        true => {
+            let (data, old) = (
+                column("data")?.as_list::<i32>(),
+                column("old")?.as_list::<i32>(),
+            );
+            let range = |list: &arrow::array::ListArray, i: usize| match list.is_valid(i) {
+                true => list.value_offsets()[i] as usize..list.value_offsets()[i + 1] as usize,
+                false => 0..0,
+            };
+            let ranges = (0..envelope.num_rows())
+                .map(|i| (range(data, i), range(old, i)))
+                .collect();
+            (data.values().as_struct(), old.values().as_struct(), ranges)
+        }
+        false => {
+            let (data, old) = (column("data")?.as_struct(), column("old")?.as_struct());
+            let one = |s: &StructArray, i: usize| if s.is_valid(i) { i..i + 1 } else { i..i };
+            let ranges = (0..envelope.num_rows())
+                .map(|i| (one(data, i), one(old, i)))
+                .collect();
+            (data, old, ranges)
+        }
+    };
     let kind = column("type")?.as_string::<i32>();
     let [insert, update, delete] = match canal {
         true => ["INSERT", "UPDATE", "DELETE"],
@@ -216,7 +210,7 @@ fn partial_updates(
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
     for i in 0..envelope.num_rows() {
         let line = lines.next().unwrap_or_default();
-        let (rows, olds) = ranges(i);
+        let (rows, olds) = ranges[i].clone();
         let mut push = |r: usize, kind: RowKind| {
             picks.push((1, r));
             kinds.push(kind as i8);
