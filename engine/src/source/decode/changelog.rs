@@ -208,9 +208,8 @@ fn partial_updates(
     let mut lines = text
         .split(|b| *b == b'\n')
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
-    for i in 0..envelope.num_rows() {
+    for (i, (rows, olds)) in ranges.into_iter().enumerate() {
         let line = lines.next().unwrap_or_default();
-        let (rows, olds) = ranges[i].clone();
         let mut push = |r: usize, kind: RowKind| {
             picks.push((1, r));
             kinds.push(kind as i8);
