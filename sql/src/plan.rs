@@ -282,8 +282,8 @@ impl<'a> StreamPlanner<'a> {
         let node = self.plan(plan)?;
         if self.no_time_attribute.contains(&node) {
             return Err(SqlError::new(format!(
-                "{what} needs a time attribute, but its input is the result of a regular join, \
-                 which has none (as in Flink, a regular join's output keeps no event time)"
+                "{what} needs a time attribute, but its input has none: the result of a regular \
+                 join or of a Top-N keeps no event time (as in Flink)"
             )));
         }
         if self.updating.contains(&node) {

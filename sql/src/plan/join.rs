@@ -273,7 +273,7 @@ impl StreamPlanner<'_> {
 
     /// The columns of `plan`'s rows that are time attributes: a table's watermarked column,
     /// passed on unchanged through filters, aliases and projections.
-    fn time_attributes(&self, plan: &LogicalPlan) -> Vec<usize> {
+    pub(super) fn time_attributes(&self, plan: &LogicalPlan) -> Vec<usize> {
         match plan {
             LogicalPlan::TableScan(scan) => self
                 .tables

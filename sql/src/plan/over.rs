@@ -2,6 +2,7 @@
 //! aggregates in event-time order.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 use datafusion::common::{Column, ScalarValue};
@@ -12,9 +13,10 @@ use datafusion::logical_expr::{
     Expr, LogicalPlan, Operator, Window, WindowFrameBound, WindowFrameUnits,
     WindowFunctionDefinition,
 };
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_planner::create_window_expr;
 use rill_engine::dataflow::NodeId;
-use rill_engine::operator::{Frame, OverAggregate, Rank, WindowRank};
+use rill_engine::operator::{Frame, KeepFirst, OverAggregate, Rank, WindowRank};
 
 use super::aggregate::{substitute, window_column};
 use super::{StreamPlanner, output_schema};
@@ -80,6 +82,9 @@ impl StreamPlanner<'_> {
         }
         let schema = window.input.schema();
         let partition = self.physicals(&params.partition_by, schema)?;
+        if let Some(node) = self.keep_first(window, params, limit, &partition)? {
+            return Ok(node);
+        }
         let order = self.sort_keys(&params.order_by, schema)?;
         let input = self.plan(&window.input)?;
         let operator = Rank::new(
@@ -95,6 +100,44 @@ impl StreamPlanner<'_> {
         self.updating.insert(node);
         self.no_time_attribute.insert(node);
         Ok(node)
+    }
+
+    /// `rownum = 1` ordered by a time attribute, ascending, over an append-only input: keep
+    /// the first row per key by event time, append-only and keeping the time attribute, as
+    /// Flink does.
+    fn keep_first(
+        &mut self,
+        window: &Window,
+        params: &WindowFunctionParams,
+        limit: usize,
+        partition: &[Arc<dyn PhysicalExpr>],
+    ) -> SqlResult<Option<NodeId>> {
+        let schema = window.input.schema();
+        let time = match params.order_by.as_slice() {
+            [sort] if sort.asc && limit == 1 => match &sort.expr {
+                Expr::Column(c) => schema.index_of_column(c).ok(),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(time) = time.filter(|t| self.time_attributes(&window.input).contains(t)) else {
+            return Ok(None);
+        };
+        let input = self.plan(&window.input)?;
+        if self.updating.contains(&input) {
+            return Err(SqlError::new(
+                "keeping the first row by event time needs an append-only input (as in Flink)",
+            ));
+        }
+        let (_, late) = self.late_rows(input, output_schema(schema), false)?;
+        let operator = KeepFirst::new(
+            partition.to_vec(),
+            time,
+            output_schema(&window.schema),
+            &output_schema(schema),
+            late,
+        )?;
+        Ok(Some(self.add(Box::new(operator), input)))
     }
 
     /// Aggregates `OVER (PARTITION BY ... ORDER BY time ROWS|RANGE ... PRECEDING)`.

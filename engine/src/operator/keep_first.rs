@@ -1,0 +1,207 @@
+//! Deduplication keeping the first row per key by event time (`ROW_NUMBER() OVER (PARTITION BY
+//! k ORDER BY rowtime ASC)` kept where it is 1), as Flink's
+//! `RowTimeDeduplicateKeepFirstRowFunction` runs it: append-only, and the time attribute stays
+//! one. Each key's earliest row waits until the watermark reaches its time, then is emitted;
+//! the key's later rows are ignored. Late rows (before the watermark) are dropped and counted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, BooleanArray, Int64Array, RecordBatch, UInt64Array};
+use arrow::compute::{cast, filter_record_batch};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use arrow::row::{RowConverter, SortField};
+use datafusion::common::HashMap;
+use datafusion::physical_expr::PhysicalExpr;
+
+use super::Operator;
+use super::aggregate::cast_to;
+use crate::Result;
+use crate::batch::{ChangeBatch, Message};
+use crate::late::LateRows;
+use crate::time::{NO_WATERMARK, Watermark};
+
+/// What a key holds: its earliest row so far and that row's time, or that its row was emitted.
+enum First {
+    Waiting { row: Box<[u8]>, time: i64 },
+    Emitted,
+}
+
+/// Keep-first deduplication on event time (see the module documentation).
+pub struct KeepFirst {
+    partition: Vec<Arc<dyn PhysicalExpr>>,
+    /// The input column of the event time.
+    time: usize,
+    /// The input columns, then the row number (always 1).
+    schema: SchemaRef,
+    keys: Option<RowConverter>,
+    rows: RowConverter,
+    firsts: HashMap<Box<[u8]>, First>,
+    /// Keys waiting to emit, by the time of their row.
+    due: BTreeMap<i64, Vec<Box<[u8]>>>,
+    watermark: Watermark,
+    late: LateRows,
+}
+
+impl KeepFirst {
+    /// The first row per `partition` by the time in column `time` of rows of `input`; output
+    /// rows have `schema` (the input's columns, then the row number).
+    pub fn new(
+        partition: Vec<Arc<dyn PhysicalExpr>>,
+        time: usize,
+        schema: SchemaRef,
+        input: &SchemaRef,
+        late: LateRows,
+    ) -> Result<KeepFirst> {
+        let keys = partition
+            .iter()
+            .map(|e| Ok(SortField::new(e.data_type(input)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let rows = input
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        Ok(KeepFirst {
+            keys: (!keys.is_empty())
+                .then(|| RowConverter::new(keys))
+                .transpose()?,
+            rows: RowConverter::new(rows)?,
+            partition,
+            time,
+            schema,
+            firsts: HashMap::new(),
+            due: BTreeMap::new(),
+            watermark: NO_WATERMARK,
+            late,
+        })
+    }
+
+    /// Emits the waiting rows whose time the watermark reached.
+    fn emit(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        let mut rows = Vec::new();
+        while let Some(entry) = self.due.first_entry() {
+            if *entry.key() > watermark {
+                break;
+            }
+            let time = *entry.key();
+            for key in entry.remove() {
+                // A key listed at a time it no longer waits for found an earlier row since.
+                if let Some(first) = self.firsts.get_mut(&key)
+                    && matches!(first, First::Waiting { time: t, .. } if *t == time)
+                    && let First::Waiting { row, .. } = std::mem::replace(first, First::Emitted)
+                {
+                    rows.push(row);
+                }
+            }
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let parser = self.rows.parser();
+        let mut columns = self
+            .rows
+            .convert_rows(rows.iter().map(|r| parser.parse(r)))?;
+        columns.push(Arc::new(UInt64Array::from(vec![1; rows.len()])));
+        let columns = columns
+            .into_iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| cast_to(c, f.data_type()))
+            .collect::<Result<Vec<_>>>()?;
+        out.push(Message::Batch(ChangeBatch {
+            data: RecordBatch::try_new(self.schema.clone(), columns)?,
+            ops: None,
+            // Stamped with the watermark before this one, as window aggregation does.
+            watermarks: Some(Int64Array::from(vec![self.watermark; rows.len()])),
+        }));
+        Ok(())
+    }
+}
+
+impl Operator for KeepFirst {
+    fn name(&self) -> &str {
+        "KeepFirst (state: per key its earliest row until the watermark reaches it, then a mark)"
+    }
+
+    fn on_batch(
+        &mut self,
+        _input: usize,
+        batch: ChangeBatch,
+        _out: &mut Vec<Message>,
+    ) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        // Late: before the watermark current when the row came (Flink's `<`, not `<=`).
+        let times = cast(batch.data.column(self.time), &DataType::Int64)?;
+        let times = times.as_primitive::<Int64Type>();
+        let stamps = batch.watermarks.as_ref();
+        let keep: Vec<bool> = (0..batch.num_rows())
+            .map(|i| {
+                let before = stamps.map_or(self.watermark, |s| s.value(i).max(self.watermark));
+                times.is_valid(i) && times.value(i) >= before
+            })
+            .collect();
+        let late: Vec<u32> = (0..keep.len() as u32)
+            .filter(|&i| !keep[i as usize])
+            .collect();
+        self.late.record(&batch.data, late)?;
+        let on_time = filter_record_batch(&batch.data, &BooleanArray::from(keep))?;
+        let n = on_time.num_rows();
+        let keys = match &self.keys {
+            Some(converter) => {
+                let columns = self
+                    .partition
+                    .iter()
+                    .map(|e| Ok(e.evaluate(&on_time)?.into_array(n)?))
+                    .collect::<Result<Vec<_>>>()?;
+                Some(converter.convert_columns(&columns)?)
+            }
+            None => None,
+        };
+        let rows = self.rows.convert_columns(on_time.columns())?;
+        let times = cast(on_time.column(self.time), &DataType::Int64)?;
+        let times = times.as_primitive::<Int64Type>();
+        for i in 0..n {
+            let key = keys.as_ref().map_or(&[][..], |k| k.row(i).data());
+            let time = times.value(i);
+            let earlier = match self.firsts.get(key) {
+                None => true,
+                Some(First::Waiting { time: t, .. }) => time < *t,
+                Some(First::Emitted) => false,
+            };
+            if earlier {
+                let row = rows.row(i).data().into();
+                self.firsts.insert(key.into(), First::Waiting { row, time });
+                self.due.entry(time).or_default().push(key.into());
+            }
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        self.emit(watermark, out)?;
+        self.watermark = watermark;
+        out.push(Message::Watermark(watermark));
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
+        self.emit(Watermark::MAX, out)?;
+        self.late.finish()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.firsts
+            .iter()
+            .map(|(k, f)| {
+                k.len()
+                    + 48
+                    + match f {
+                        First::Waiting { row, .. } => row.len(),
+                        First::Emitted => 0,
+                    }
+            })
+            .sum()
+    }
+}
