@@ -205,3 +205,54 @@ impl Operator for KeepFirst {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Field, Schema};
+    use datafusion::physical_expr::expressions::Column;
+
+    use super::*;
+    use crate::late::LatePolicy;
+    use crate::metrics::JobMetrics;
+    use crate::operator::testing::{keyed_batch, keyed_schema};
+
+    fn emitted(out: &[Message]) -> Vec<i64> {
+        out.iter()
+            .filter_map(|m| match m {
+                Message::Batch(b) => Some(b.data.column(1).as_primitive::<Int64Type>().clone()),
+                _ => None,
+            })
+            .flat_map(|v| v.values().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn the_earliest_row_is_emitted_once_the_watermark_reaches_it() {
+        let input = keyed_schema("ts");
+        let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("rn", DataType::UInt64, true));
+        let metrics = Arc::new(JobMetrics::default());
+        let late = LateRows::new(&LatePolicy::Drop, input.clone(), metrics.clone()).unwrap();
+        let key = Arc::new(Column::new("key", 0));
+        let schema = Arc::new(Schema::new(fields));
+        let mut first = KeepFirst::new(vec![key], 2, schema, &input, late).unwrap();
+        let mut out = Vec::new();
+        // For "a", the row at 100 arrives after the one at 200: it is the first.
+        let rows = [("a", 1, 200, 0), ("a", 2, 100, 0), ("b", 3, 300, 0)];
+        first
+            .on_batch(0, keyed_batch("ts", &rows), &mut out)
+            .unwrap();
+        first.on_watermark(250, &mut out).unwrap();
+        assert_eq!(emitted(&out), [2]);
+        // Nothing more for "a"; a row of "b" behind the watermark is late.
+        out.clear();
+        let rows = [("a", 4, 50, 250), ("b", 5, 240, 250)];
+        first
+            .on_batch(0, keyed_batch("ts", &rows), &mut out)
+            .unwrap();
+        assert_eq!(JobMetrics::get(&metrics.late_rows), 2);
+        first.on_end(&mut out).unwrap();
+        assert_eq!(emitted(&out), [3]);
+    }
+}
