@@ -1194,3 +1194,34 @@ fn a_command_may_start_with_a_comment() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "42\n");
 }
+
+#[test]
+fn explain_names_each_join_and_the_state_of_each_input() {
+    let explain = |query: &str| {
+        let o = rill(&["-c", &(two_ticks_tables() + "EXPLAIN " + query)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let interval = explain(
+        "SELECT a.ts FROM a JOIN b ON a.symbol = b.symbol \
+         AND a.ts BETWEEN b.ts - INTERVAL '1' SECOND AND b.ts;",
+    );
+    assert!(
+        interval.contains("IntervalJoin INNER")
+            && interval.contains("left rows until the watermark passes their time + 1000 ms")
+            && interval.contains("right rows until it passes their time + 0 ms"),
+        "{interval}"
+    );
+    let window = explain(
+        "SELECT l.symbol FROM (SELECT * FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), \
+         INTERVAL '1' MINUTE))) l LEFT JOIN (SELECT * FROM TABLE(TUMBLE(TABLE b, \
+         DESCRIPTOR(ts), INTERVAL '1' MINUTE))) r ON l.symbol = r.symbol \
+         AND l.window_start = r.window_start AND l.window_end = r.window_end;",
+    );
+    assert!(window.contains("WindowJoin LEFT"), "{window}");
+    let regular = explain("SELECT a.ts FROM a FULL JOIN b ON a.price > b.price;");
+    assert!(
+        regular.contains("RegularJoin FULL (no key: all rows under one; state: left rows for ever"),
+        "{regular}"
+    );
+}

@@ -57,11 +57,14 @@ impl IntervalJoin {
         let keys = KeyEncoder::new(&spec.key_types, spec.nulls_equal)?;
         let sides = [Side::new(&spec.inputs[0])?, Side::new(&spec.inputs[1])?];
         let name = format!(
-            "IntervalJoin {} ({}; {} <= left time - right time <= {} ms; state: each row \
-             until the watermark passes its last possible partner)",
+            "IntervalJoin {} ({}; {} <= left time - right time <= {} ms; state: left rows \
+             until the watermark passes their time + {} ms, right rows until it passes their \
+             time + {} ms)",
             spec.join_type.name(),
             describe_keys(spec.key_types.len()),
             bounds.lower,
+            bounds.upper,
+            -bounds.lower,
             bounds.upper,
         );
         Ok(IntervalJoin {

@@ -56,8 +56,9 @@ impl TemporalJoin {
             ));
         }
         let name = format!(
-            "TemporalJoin {} ({}; state: probe rows until the watermark reaches them, and per \
-             key the versions since the watermark)",
+            "TemporalJoin {} ({}; state: left (probe) rows until the watermark reaches their \
+             time, right (versioned) rows per key: the newest before the watermark and those \
+             after it)",
             spec.join_type.name(),
             describe_keys(spec.key_types.len())
         );

@@ -37,7 +37,8 @@ impl WindowJoin {
     pub fn new(spec: JoinSpec, ends: [usize; 2], late: [LateRows; 2]) -> Result<WindowJoin> {
         let keys = KeyEncoder::new(&spec.key_types, spec.nulls_equal)?;
         let name = format!(
-            "WindowJoin {} ({}; state: each window's rows until the window fires)",
+            "WindowJoin {} ({}; state: left and right rows by window until the watermark \
+             reaches the window's end)",
             spec.join_type.name(),
             describe_keys(spec.key_types.len())
         );
