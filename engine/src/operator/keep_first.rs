@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, BooleanArray, Int64Array, RecordBatch, UInt64Array};
+use arrow::array::{Array, AsArray, BooleanArray, Int64Array};
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrow::row::{RowConverter, SortField};
@@ -15,7 +15,7 @@ use datafusion::common::HashMap;
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::Operator;
-use super::aggregate::cast_to;
+use super::rank::ranked_rows;
 use crate::Result;
 use crate::batch::{ChangeBatch, Message};
 use crate::late::LateRows;
@@ -98,18 +98,10 @@ impl KeepFirst {
         if rows.is_empty() {
             return Ok(());
         }
-        let parser = self.rows.parser();
-        let mut columns = self
-            .rows
-            .convert_rows(rows.iter().map(|r| parser.parse(r)))?;
-        columns.push(Arc::new(UInt64Array::from(vec![1; rows.len()])));
-        let columns = columns
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| cast_to(c, f.data_type()))
-            .collect::<Result<Vec<_>>>()?;
+        let ranks = vec![1; rows.len()];
+        let data = ranked_rows(&self.rows, rows.iter().map(|r| &r[..]), ranks, &self.schema)?;
         out.push(Message::Batch(ChangeBatch {
-            data: RecordBatch::try_new(self.schema.clone(), columns)?,
+            data,
             ops: None,
             // Stamped with the watermark before this one, as window aggregation does.
             watermarks: Some(Int64Array::from(vec![self.watermark; rows.len()])),

@@ -287,6 +287,25 @@ impl Rank {
     }
 }
 
+/// Rows (encoded by `converter`) with their row numbers, as a batch of `schema`: the rows'
+/// columns, then the row number.
+pub(super) fn ranked_rows<'a>(
+    converter: &RowConverter,
+    rows: impl Iterator<Item = &'a [u8]>,
+    ranks: Vec<u64>,
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let parser = converter.parser();
+    let mut columns = converter.convert_rows(rows.map(|r| parser.parse(r)))?;
+    columns.push(Arc::new(UInt64Array::from(ranks)));
+    let columns = columns
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(c, f)| super::aggregate::cast_to(c, f.data_type()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
 impl Operator for Rank {
     fn name(&self) -> &str {
         &self.name
@@ -330,22 +349,15 @@ impl Operator for Rank {
         if emitted.kinds.is_empty() {
             return Ok(());
         }
-        let parser = self.input_rows.parser();
         let mut start = 0;
         let rows = emitted.ends.iter().map(|&end| {
-            let row = parser.parse(&emitted.rows[start..end]);
+            let row = &emitted.rows[start..end];
             start = end;
             row
         });
-        let mut columns = self.input_rows.convert_rows(rows)?;
-        columns.push(Arc::new(UInt64Array::from(emitted.ranks)));
-        let columns = columns
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| super::aggregate::cast_to(c, f.data_type()))
-            .collect::<Result<Vec<_>>>()?;
+        let data = ranked_rows(&self.input_rows, rows, emitted.ranks, &self.schema)?;
         out.push(Message::Batch(ChangeBatch {
-            data: RecordBatch::try_new(self.schema.clone(), columns)?,
+            data,
             ops: Some(Int8Array::from(emitted.kinds)),
             watermarks: None,
         }));

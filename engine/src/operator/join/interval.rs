@@ -13,7 +13,7 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 
-use super::state::{Emitted, Entry, KeyEncoder, Probe, Side, Source, joined, key_of};
+use super::state::{Emitted, Entry, KeyEncoder, Probe, Side, in_order, key_of, null_columns};
 use super::{JoinSpec, describe_keys};
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
@@ -136,9 +136,8 @@ impl IntervalJoin {
                 Some(row)
             });
             let own = self.sides[side].columns(rows)?;
-            let nulls = self.sides[1 - side].columns(std::iter::repeat_n(None, ends.len()))?;
-            let data = joined(side, own, nulls, &self.spec.inputs)?;
-            out.push(Message::Batch(self.output(data.columns().to_vec())?));
+            let nulls = null_columns(&self.spec.inputs[1 - side], ends.len());
+            out.push(Message::Batch(self.output(in_order(side, own, nulls))?));
         }
         Ok(())
     }
@@ -222,7 +221,7 @@ impl Operator for IntervalJoin {
                         .meta
                         .matched = true;
                 }
-                emitted.push(RowKind::Insert, Source::Input(i as u32), Source::State(*m));
+                emitted.push(RowKind::Insert, Some(i as u32), Some(*m));
             }
             let matched = !found.is_empty();
             let time = times.value(i);
@@ -234,16 +233,11 @@ impl Operator for IntervalJoin {
                     self.sides[input].add_sorted(key, rows.row(i).data(), held, |m| m.time <= time);
                 self.expiry[input].list(slot, time);
             } else if !matched && input_outer {
-                emitted.push(RowKind::Insert, Source::Input(i as u32), Source::Null);
+                emitted.push(RowKind::Insert, Some(i as u32), None);
             }
         }
         if !emitted.kinds.is_empty() {
-            let columns = emitted.columns(
-                input,
-                &batch.data,
-                &self.sides[1 - input],
-                &self.spec.inputs,
-            )?;
+            let columns = emitted.columns(input, &batch.data, &self.sides[1 - input])?;
             out.push(Message::Batch(self.output(columns)?));
         }
         Ok(())

@@ -27,7 +27,7 @@ use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::operator::expiry::Expiry;
 use crate::time::{NO_WATERMARK, Watermark};
-use state::{Emitted, KeyEncoder, Match, Probe, Side, Source, key_of};
+use state::{Emitted, KeyEncoder, Match, Probe, Side, key_of};
 
 mod interval;
 mod state;
@@ -206,12 +206,12 @@ impl Join {
             let found = &matches[offsets[i]..offsets[i + 1]];
             let row = rows.row(i);
             let key = key_of(keys, i);
-            let me = Source::Input(i as u32);
+            let me = Some(i as u32);
             if semi_anti {
                 if side == 0 {
                     // A left row: emitted with its own kind while it has (anti: lacks) matches.
                     if found.is_empty() == anti {
-                        out.push(kind, me, Source::Null);
+                        out.push(kind, me, None);
                     }
                 } else {
                     // A right row changes whether the left rows it matches have a match.
@@ -223,12 +223,12 @@ impl Join {
                         } else {
                             *count = count.saturating_sub(1);
                         }
-                        let left_row = Source::State(*m);
+                        let left_row = Some(*m);
                         match (accumulate, before, anti) {
-                            (true, 0, false) => out.push(kind, Source::Null, left_row),
-                            (true, 0, true) => out.push(RowKind::Delete, Source::Null, left_row),
-                            (false, 1, false) => out.push(kind, Source::Null, left_row),
-                            (false, 1, true) => out.push(RowKind::Insert, Source::Null, left_row),
+                            (true, 0, false) => out.push(kind, None, left_row),
+                            (true, 0, true) => out.push(RowKind::Delete, None, left_row),
+                            (false, 1, false) => out.push(kind, None, left_row),
+                            (false, 1, true) => out.push(RowKind::Insert, None, left_row),
                             _ => {}
                         }
                     }
@@ -238,13 +238,13 @@ impl Join {
                     for m in found {
                         let count = &mut other.buckets[m.bucket].entries[m.entry].meta.matches;
                         if *count == 0 {
-                            out.push(RowKind::Delete, Source::Null, Source::State(*m));
+                            out.push(RowKind::Delete, None, Some(*m));
                         }
                         *count += 1;
                     }
                 }
                 if input_outer && found.is_empty() {
-                    out.push(RowKind::Insert, me, Source::Null);
+                    out.push(RowKind::Insert, me, None);
                 }
                 let kind = if input_outer || other_outer {
                     RowKind::Insert
@@ -252,21 +252,21 @@ impl Join {
                     kind
                 };
                 for m in found {
-                    out.push(kind, me, Source::State(*m));
+                    out.push(kind, me, Some(*m));
                 }
             } else {
                 if input_outer && found.is_empty() {
-                    out.push(RowKind::Delete, me, Source::Null);
+                    out.push(RowKind::Delete, me, None);
                 }
                 let kind = if input_outer { RowKind::Delete } else { kind };
                 for m in found {
-                    out.push(kind, me, Source::State(*m));
+                    out.push(kind, me, Some(*m));
                 }
                 if other_outer {
                     for m in found {
                         let count = &mut other.buckets[m.bucket].entries[m.entry].meta.matches;
                         if *count == 1 {
-                            out.push(RowKind::Insert, Source::Null, Source::State(*m));
+                            out.push(RowKind::Insert, None, Some(*m));
                         }
                         *count = count.saturating_sub(1);
                     }
@@ -302,7 +302,7 @@ impl Join {
             // Only left rows are emitted: from the input, or from the left state.
             (true, 0) => state::take_rows(batch, &emitted.input)?,
             (true, _) => other.match_columns(emitted.other.into_iter())?,
-            (false, _) => emitted.columns(side, batch, other, &self.spec.inputs)?,
+            (false, _) => emitted.columns(side, batch, other)?,
         };
         let options = RecordBatchOptions::new().with_row_count(Some(n));
         let data = RecordBatch::try_new_with_options(self.spec.output.clone(), columns, &options)?;

@@ -97,17 +97,6 @@ impl<M> Bucket<M> {
     }
 }
 
-/// Where the columns of an output row come from.
-#[derive(Clone, Copy)]
-pub(super) enum Source {
-    /// The input row at this index.
-    Input(u32),
-    /// A row of the other side's state.
-    State(Match),
-    /// Nulls (padding).
-    Null,
-}
-
 /// The rows being emitted for one input batch, built as columns at the end.
 #[derive(Default)]
 pub(super) struct Emitted {
@@ -119,16 +108,12 @@ pub(super) struct Emitted {
 }
 
 impl Emitted {
-    pub fn push(&mut self, kind: RowKind, input: Source, other: Source) {
+    /// A row of kind `kind` from the input row `input` and the other side's row `other`
+    /// (`None`: nulls, for padding).
+    pub fn push(&mut self, kind: RowKind, input: Option<u32>, other: Option<Match>) {
         self.kinds.push(kind as i8);
-        self.input.push(match input {
-            Source::Input(i) => Some(i),
-            _ => None,
-        });
-        self.other.push(match other {
-            Source::State(m) => Some(m),
-            _ => None,
-        });
+        self.input.push(input);
+        self.other.push(other);
     }
 
     /// The rows' columns, left then right, for an input batch `batch` from `side` and the
@@ -138,11 +123,10 @@ impl Emitted {
         side: usize,
         batch: &RecordBatch,
         other: &Side<M>,
-        inputs: &[SchemaRef; 2],
     ) -> Result<Vec<ArrayRef>> {
         let input = take_rows(batch, &self.input)?;
         let other = other.match_columns(self.other.iter().copied())?;
-        Ok(joined(side, input, other, inputs)?.columns().to_vec())
+        Ok(in_order(side, input, other))
     }
 }
 
@@ -174,12 +158,7 @@ impl<M> Side<M> {
             .map(|f| SortField::new(f.data_type().clone()))
             .collect();
         let rows = RowConverter::new(fields)?;
-        let nulls: Vec<ArrayRef> = schema
-            .fields()
-            .iter()
-            .map(|f| arrow::array::new_null_array(f.data_type(), 1))
-            .collect();
-        let null_row = rows.convert_columns(&nulls)?;
+        let null_row = rows.convert_columns(&null_columns(schema, 1))?;
         Ok(Side {
             rows,
             null_row,
@@ -444,28 +423,40 @@ where
         .collect::<std::result::Result<_, _>>()?)
 }
 
+/// Input `side`'s columns `input` and the other input's `other`, left columns first.
+pub(super) fn in_order(side: usize, input: Vec<ArrayRef>, other: Vec<ArrayRef>) -> Vec<ArrayRef> {
+    match side {
+        0 => input.into_iter().chain(other).collect(),
+        _ => other.into_iter().chain(input).collect(),
+    }
+}
+
 /// Rows of input `side`'s columns `input` beside the other input's `other`, as one batch of
-/// left columns then right columns.
+/// left columns then right columns (as the residual condition reads them).
 pub(super) fn joined(
     side: usize,
     input: Vec<ArrayRef>,
     other: Vec<ArrayRef>,
     inputs: &[SchemaRef; 2],
 ) -> Result<RecordBatch> {
-    let (left, right) = if side == 0 {
-        (input, other)
-    } else {
-        (other, input)
-    };
     let fields: Vec<_> = inputs
         .iter()
         .flat_map(|s| s.fields().iter().cloned())
         .collect();
-    let n = left.first().or(right.first()).map_or(0, |c| c.len());
+    let n = input.first().or(other.first()).map_or(0, |c| c.len());
     let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n));
     Ok(RecordBatch::try_new_with_options(
         Arc::new(Schema::new(fields)),
-        left.into_iter().chain(right).collect(),
+        in_order(side, input, other),
         &options,
     )?)
+}
+
+/// Columns of `n` rows of nulls of `schema`, for padding.
+pub(super) fn null_columns(schema: &SchemaRef, n: usize) -> Vec<ArrayRef> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| arrow::array::new_null_array(f.data_type(), n))
+        .collect()
 }

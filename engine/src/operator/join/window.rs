@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Int64Array, RecordBatch, UInt32Array, new_null_array};
+use arrow::array::{Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 
-use super::state::{Emitted, KeyEncoder, Match, Probe, Side, Source, joined, key_of, take_rows};
+use super::state::{
+    Emitted, KeyEncoder, Match, Probe, Side, in_order, key_of, null_columns, take_rows,
+};
 use super::{JoinSpec, JoinType, describe_keys};
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::late::LateRows;
@@ -110,10 +112,10 @@ impl WindowJoin {
             let found = &matches[offsets[i]..offsets[i + 1]];
             for m in found {
                 rights.buckets[m.bucket].entries[m.entry].meta = true;
-                emitted.push(RowKind::Insert, Source::Input(i as u32), Source::State(*m));
+                emitted.push(RowKind::Insert, Some(i as u32), Some(*m));
             }
             if found.is_empty() && join_type.keeps_unmatched(0) {
-                emitted.push(RowKind::Insert, Source::Input(i as u32), Source::Null);
+                emitted.push(RowKind::Insert, Some(i as u32), None);
             }
         }
         if join_type.keeps_unmatched(1) {
@@ -121,29 +123,21 @@ impl WindowJoin {
                 for (entry, e) in b.entries.iter().enumerate() {
                     if !e.meta {
                         let m = Match { bucket, entry };
-                        emitted.push(RowKind::Insert, Source::Null, Source::State(m));
+                        emitted.push(RowKind::Insert, None, Some(m));
                     }
                 }
             }
         }
-        let columns = emitted.columns(0, left, &rights, &self.spec.inputs)?;
+        let columns = emitted.columns(0, left, &rights)?;
         let mut batches = vec![RecordBatch::try_new(self.spec.output.clone(), columns)?];
         if join_type.keeps_unmatched(1) && kept < right.num_rows() {
             // Right rows with a NULL key matched nothing and were never kept: padded too.
             let unkeyed: Vec<u32> = (0..right.num_rows() as u32)
                 .filter(|&i| !right_matchable.value(i as usize))
                 .collect();
-            let nulls = self.spec.inputs[0]
-                .fields()
-                .iter()
-                .map(|f| new_null_array(f.data_type(), unkeyed.len()))
-                .collect();
-            let rows = take_rows(right, &unkeyed)?;
-            let padded = joined(1, rows, nulls, &self.spec.inputs)?;
-            batches.push(RecordBatch::try_new(
-                self.spec.output.clone(),
-                padded.columns().to_vec(),
-            )?);
+            let nulls = null_columns(&self.spec.inputs[0], unkeyed.len());
+            let padded = in_order(1, take_rows(right, &unkeyed)?, nulls);
+            batches.push(RecordBatch::try_new(self.spec.output.clone(), padded)?);
         }
         let rows = concat_batches(&self.spec.output, &batches)?;
         Ok((rows.num_rows() > 0).then_some(rows))
