@@ -206,16 +206,10 @@ impl Session {
                 let mut sql = sql.as_ref().clone();
                 check_joins(&sql)?;
                 rewrite_functions(&mut sql);
-                let versioned = self
-                    .tables
-                    .iter()
-                    .map(|(name, table)| (name.clone(), Versioned::from(table)))
-                    .chain(
-                        self.views
-                            .iter()
-                            .map(|(n, v)| (n.clone(), v.versioned.clone())),
-                    )
-                    .collect();
+                let versioned = |name: &str| match self.tables.get(name) {
+                    Some(table) => Some(Versioned::from(table)),
+                    None => self.views.get(name).map(|v| v.versioned.clone()),
+                };
                 mark_temporal_joins(&mut sql, &versioned)?;
                 self.state_ttl_hints = state_ttl_hints(&statement.text)?;
                 self.execute_sql(&sql, statement).await

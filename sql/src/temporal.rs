@@ -213,12 +213,12 @@ pub fn versioned_view(plan: &LogicalPlan, tables: &BTreeMap<String, TableDef>) -
 
 /// Gives each versioned table of `statement` its name back and marks its join's condition
 /// (see the module documentation), with Flink's errors for a table without a primary key or
-/// time attribute.
+/// time attribute; `tables` describes a table or view by name.
 pub fn mark_temporal_joins(
     statement: &mut Statement,
-    tables: &BTreeMap<String, Versioned>,
+    tables: &dyn Fn(&str) -> Option<Versioned>,
 ) -> SqlResult<()> {
-    struct Marker<'a>(&'a BTreeMap<String, Versioned>);
+    struct Marker<'a>(&'a dyn Fn(&str) -> Option<Versioned>);
     impl VisitorMut for Marker<'_> {
         type Break = SqlError;
         fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<SqlError> {
@@ -234,7 +234,7 @@ pub fn mark_temporal_joins(
     }
 }
 
-fn mark_set_expr(body: &mut SetExpr, tables: &BTreeMap<String, Versioned>) -> SqlResult<()> {
+fn mark_set_expr(body: &mut SetExpr, tables: &dyn Fn(&str) -> Option<Versioned>) -> SqlResult<()> {
     match body {
         SetExpr::Select(select) => {
             for from in &mut select.from {
@@ -250,7 +250,10 @@ fn mark_set_expr(body: &mut SetExpr, tables: &BTreeMap<String, Versioned>) -> Sq
     }
 }
 
-fn mark_joins(joins: &mut [ast::Join], tables: &BTreeMap<String, Versioned>) -> SqlResult<()> {
+fn mark_joins(
+    joins: &mut [ast::Join],
+    tables: &dyn Fn(&str) -> Option<Versioned>,
+) -> SqlResult<()> {
     for join in joins {
         if let TableFactor::NestedJoin {
             table_with_joins, ..
@@ -270,9 +273,8 @@ fn mark_joins(joins: &mut [ast::Join], tables: &BTreeMap<String, Versioned>) -> 
         let (table, time) = (table.to_string(), time.to_string());
         let span = ident.span;
         let at = Position::spanning(span.start, span.end);
-        let def = tables
-            .get(&table)
-            .ok_or_else(|| SqlError::at(format!("table '{table}' not found"), at))?;
+        let def =
+            tables(&table).ok_or_else(|| SqlError::at(format!("table '{table}' not found"), at))?;
         if def.primary_key.is_empty() {
             return Err(SqlError::at(
                 format!(
