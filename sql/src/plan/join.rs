@@ -247,24 +247,14 @@ impl StreamPlanner<'_> {
             }
             LogicalPlan::Aggregate(a) => {
                 let (start, end) = self.window_bounds(&a.input)?;
-                let position = |i: usize| {
-                    a.group_expr.iter().position(|e| match e {
-                        Expr::Column(c) => a.input.schema().index_of_column(c).ok() == Some(i),
-                        _ => false,
-                    })
-                };
+                let position = |i| passed_on(&a.group_expr, a.input.schema(), i);
                 Some((position(start)?, position(end)?))
             }
             LogicalPlan::Filter(f) => self.window_bounds(&f.input),
             LogicalPlan::SubqueryAlias(a) => self.window_bounds(&a.input),
             LogicalPlan::Projection(p) => {
                 let (start, end) = self.window_bounds(&p.input)?;
-                let position = |i: usize| {
-                    p.expr.iter().position(|e| match e.clone().unalias() {
-                        Expr::Column(c) => p.input.schema().index_of_column(&c).ok() == Some(i),
-                        _ => false,
-                    })
-                };
+                let position = |i| passed_on(&p.expr, p.input.schema(), i);
                 Some((position(start)?, position(end)?))
             }
             _ => None,
@@ -289,19 +279,28 @@ impl StreamPlanner<'_> {
             LogicalPlan::SubqueryAlias(a) => self.time_attributes(&a.input),
             LogicalPlan::Projection(p) => {
                 let input = self.time_attributes(&p.input);
-                let passes = |e: &Expr| match e.clone().unalias() {
-                    Expr::Column(c) => p
-                        .input
-                        .schema()
-                        .index_of_column(&c)
-                        .is_ok_and(|i| input.contains(&i)),
-                    _ => false,
-                };
+                let passes =
+                    |e: &Expr| column_of(e, p.input.schema()).is_some_and(|i| input.contains(&i));
                 (0..p.expr.len()).filter(|&i| passes(&p.expr[i])).collect()
             }
             _ => Vec::new(),
         }
     }
+}
+
+/// The input column `expr` is (maybe renamed), in `input`.
+fn column_of(expr: &Expr, input: &DFSchema) -> Option<usize> {
+    match expr.clone().unalias() {
+        Expr::Column(c) => input.index_of_column(&c).ok(),
+        _ => None,
+    }
+}
+
+/// The first of `exprs` that passes on input column `column` of `input` unchanged.
+fn passed_on(exprs: &[Expr], input: &DFSchema, column: usize) -> Option<usize> {
+    exprs
+        .iter()
+        .position(|e| column_of(e, input) == Some(column))
 }
 
 /// The time bounds of an interval join in `filter` (over the joined rows, the first
