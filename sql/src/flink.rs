@@ -4,13 +4,17 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, JoinConstraint,
-    JoinOperator, Spanned, Statement, TableFactor, Visit, Visitor, visit_expressions_mut,
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, JoinConstraint, JoinOperator, ObjectName, Spanned, Statement,
+    TableFactor, Value, Visit, Visitor, visit_expressions_mut,
 };
+use datafusion::sql::sqlparser::tokenizer::Span;
 
 use crate::error::{Position, SqlError, SqlResult};
 
-/// Rewrites Flink-only function calls into DataFusion expressions: `MOD(a, b)` -> `a % b`.
+/// Rewrites Flink-only function calls into DataFusion expressions (`MOD(a, b)` -> `a % b`),
+/// and the keyword forms of `SUBSTRING` and `OVERLAY` into calls of rill's functions of those
+/// names (DataFusion's planner would call its own, of other semantics).
 pub fn rewrite_functions(statement: &mut Statement) {
     let _ = visit_expressions_mut(statement, |expr| {
         if let Some([a, b]) = call_args::<2>(expr, "MOD") {
@@ -20,8 +24,59 @@ pub fn rewrite_functions(statement: &mut Statement) {
                 right: Box::new(Expr::Nested(Box::new(b))),
             }));
         }
+        let span = expr.span();
+        match expr {
+            Expr::Substring {
+                expr: s,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let from = substring_from
+                    .take()
+                    .map_or(Expr::value(Value::Number("1".into(), false)), |f| *f);
+                let args = [Some(s.as_ref().clone()), Some(from), substring_for.take().map(|f| *f)];
+                *expr = call("substring", args.into_iter().flatten(), span);
+            }
+            Expr::Overlay {
+                expr: s,
+                overlay_what,
+                overlay_from,
+                overlay_for,
+            } => {
+                let args = [
+                    Some(s.as_ref().clone()),
+                    Some(overlay_what.as_ref().clone()),
+                    Some(overlay_from.as_ref().clone()),
+                    overlay_for.take().map(|f| *f),
+                ];
+                *expr = call("overlay", args.into_iter().flatten(), span);
+            }
+            _ => {}
+        }
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// A call of function `name` with `args`, placed at `span` for error messages.
+fn call(name: &str, args: impl IntoIterator<Item = Expr>, span: Span) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::with_span(span, name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
 }
 
 /// Refuses what DataFusion would plan with other semantics than Flink's: the column of a

@@ -15,6 +15,7 @@ use rill_engine::Dataflow;
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
 use crate::flink::{check_joins, rewrite_functions};
+use crate::functions::catalog;
 use crate::late::{is_late_option, late_policy};
 use crate::match_recognize::{MatchRecognizePlanner, explain_automata};
 use crate::parser::{ParsedStatement, StatementKind};
@@ -24,6 +25,7 @@ use crate::types::LOCAL_TIME_ZONE;
 use crate::units::{duration_millis, memory_bytes};
 use crate::window::WindowTvfPlanner;
 use datafusion::execution::SessionState;
+use datafusion::execution::session_state::SessionStateBuilder;
 
 /// The Flink SQL client's option for how results are shown: `'table'`, `'tableau'` or
 /// `'changelog'`.
@@ -96,7 +98,12 @@ impl Session {
             o.sql_parser.collect_spans = true;
             o.execution.time_zone = Some(LOCAL_TIME_ZONE.into());
         }
-        let ctx = SessionContext::new_with_config(config);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_analyzer_rules(crate::functions::analyzer_rules())
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         crate::functions::register(&ctx);
         ctx.register_relation_planner(Arc::new(WindowTvfPlanner))
             .expect("a fresh context takes relation planners");
@@ -205,6 +212,7 @@ impl Session {
             StatementKind::Sql(sql) => {
                 let mut sql = sql.as_ref().clone();
                 check_joins(&sql)?;
+                catalog::check(&sql)?;
                 rewrite_functions(&mut sql);
                 let versioned = |name: &str| match self.tables.get(name) {
                     Some(table) => Some(Versioned::from(table)),

@@ -1,5 +1,4 @@
-//! Built-in functions whose Flink semantics differ from DataFusion's, registered over
-//! DataFusion's under the same names.
+//! `AVG` with Flink's result type: an integer average of integers.
 
 use std::sync::Arc;
 
@@ -14,24 +13,11 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Coercion, EmitTo, GroupsAccumulator, Signature,
     TypeSignature, TypeSignatureClass, Volatility,
 };
-use datafusion::prelude::SessionContext;
-
-/// Registers the Flink variants.
-pub fn register(ctx: &SessionContext) {
-    ctx.register_udaf(AggregateUDF::new_from_impl(FlinkAvg::default()));
-    for udf in crate::match_recognize::placeholders() {
-        ctx.register_udf(udf);
-    }
-    for udf in crate::temporal::functions() {
-        ctx.register_udf(udf);
-    }
-    ctx.add_analyzer_rule(Arc::new(crate::temporal::TemporalConditions));
-}
 
 /// `AVG` as in Flink: over integers it is an integer, the sum divided by the count and
 /// truncated toward zero (`AVG(volume)` of 1 and 2 is 1); other types as DataFusion's.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct FlinkAvg {
+pub(super) struct FlinkAvg {
     inner: Arc<AggregateUDF>,
     signature: Signature,
 }

@@ -1,0 +1,401 @@
+//! Flink's catalogue of built-in functions (Flink 2.x, "System (Built-in) Functions"), and
+//! which of them rill has.
+//!
+//! A function rill has gives Flink's answer: `tests/functions` checks each against the Flink
+//! oracle. A function rill does not have is refused at planning, with its name and a caret,
+//! even where DataFusion has a function of that name: its semantics are not Flink's until the
+//! suite says so. Functions Flink lacks but DataFusion has stay available as extras.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    CeilFloorKind, DateTimeField, Expr, Spanned, Statement, Visit, Visitor,
+};
+
+use crate::error::{Position, SqlError, SqlResult};
+
+/// The sections of Flink's function documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Group {
+    Arithmetic,
+    String,
+    Temporal,
+    Conditional,
+    Conversion,
+    Collection,
+    Json,
+    Hash,
+    Grouping,
+    Aggregate,
+    Bitmap,
+    Other,
+}
+
+impl Group {
+    /// The heading of the group on the functions page.
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::Arithmetic => "Arithmetic and math",
+            Group::String => "String",
+            Group::Temporal => "Temporal",
+            Group::Conditional => "Conditional",
+            Group::Conversion => "Type conversion",
+            Group::Collection => "Collections and value construction",
+            Group::Json => "JSON",
+            Group::Hash => "Hash",
+            Group::Grouping => "Grouping",
+            Group::Aggregate => "Aggregate and window",
+            Group::Bitmap => "Bitmap",
+            Group::Other => "Other",
+        }
+    }
+}
+
+/// A Flink function: its name as written in SQL (a keyword form such as `FLOOR TO` for
+/// `FLOOR(t TO unit)`), its group, and whether rill has it.
+#[derive(Debug, Clone, Copy)]
+pub struct Function {
+    pub name: &'static str,
+    pub group: Group,
+    pub has: bool,
+}
+
+const fn has(name: &'static str, group: Group) -> Function {
+    Function {
+        name,
+        group,
+        has: true,
+    }
+}
+
+const fn missing(name: &'static str, group: Group) -> Function {
+    Function {
+        name,
+        group,
+        has: false,
+    }
+}
+
+use Group::*;
+
+/// Every function Flink documents or registers, by group.
+pub const FUNCTIONS: &[Function] = &[
+    // Arithmetic and math.
+    has("ABS", Arithmetic),
+    has("ACOS", Arithmetic),
+    has("ASIN", Arithmetic),
+    has("ATAN", Arithmetic),
+    has("ATAN2", Arithmetic),
+    missing("BIN", Arithmetic),
+    has("CEIL", Arithmetic),
+    has("CEILING", Arithmetic),
+    has("COS", Arithmetic),
+    has("COSH", Arithmetic),
+    has("COT", Arithmetic),
+    has("DEGREES", Arithmetic),
+    has("E", Arithmetic),
+    has("EXP", Arithmetic),
+    has("FLOOR", Arithmetic),
+    missing("HEX", Arithmetic),
+    has("LN", Arithmetic),
+    has("LOG", Arithmetic),
+    has("LOG10", Arithmetic),
+    has("LOG2", Arithmetic),
+    has("MOD", Arithmetic),
+    has("PI", Arithmetic),
+    has("POWER", Arithmetic),
+    has("RADIANS", Arithmetic),
+    missing("RAND", Arithmetic),
+    missing("RAND_INTEGER", Arithmetic),
+    has("ROUND", Arithmetic),
+    has("SIGN", Arithmetic),
+    has("SIN", Arithmetic),
+    has("SINH", Arithmetic),
+    has("SQRT", Arithmetic),
+    has("TAN", Arithmetic),
+    has("TANH", Arithmetic),
+    missing("TRUNCATE", Arithmetic),
+    missing("UNHEX", Arithmetic),
+    missing("UUID", Arithmetic),
+    // String.
+    has("ASCII", String),
+    missing("BTRIM", String),
+    has("CHAR_LENGTH", String),
+    has("CHARACTER_LENGTH", String),
+    missing("CHR", String),
+    has("CONCAT", String),
+    has("CONCAT_WS", String),
+    missing("DECODE", String),
+    missing("ELT", String),
+    missing("ENCODE", String),
+    has("ENDSWITH", String),
+    missing("FROM_BASE64", String),
+    missing("INET_ATON", String),
+    missing("INET_NTOA", String),
+    has("INITCAP", String),
+    has("INSTR", String),
+    has("LEFT", String),
+    has("LOCATE", String),
+    has("LOWER", String),
+    has("LPAD", String),
+    has("LTRIM", String),
+    has("OVERLAY", String),
+    missing("PARSE_URL", String),
+    has("POSITION", String),
+    missing("PRINTF", String),
+    has("REGEXP", String),
+    missing("REGEXP_COUNT", String),
+    has("REGEXP_EXTRACT", String),
+    missing("REGEXP_EXTRACT_ALL", String),
+    missing("REGEXP_INSTR", String),
+    has("REGEXP_REPLACE", String),
+    missing("REGEXP_SUBSTR", String),
+    has("REPEAT", String),
+    has("REPLACE", String),
+    has("REVERSE", String),
+    has("RIGHT", String),
+    has("RPAD", String),
+    has("RTRIM", String),
+    missing("SPLIT", String),
+    has("SPLIT_INDEX", String),
+    has("STARTSWITH", String),
+    missing("STR_TO_MAP", String),
+    has("SUBSTR", String),
+    has("SUBSTRING", String),
+    missing("TO_BASE64", String),
+    missing("TRANSLATE", String),
+    has("TRIM", String),
+    has("UPPER", String),
+    missing("URL_DECODE", String),
+    missing("URL_ENCODE", String),
+    // Temporal.
+    missing("CEIL TO", Temporal),
+    missing("CONVERT_TZ", Temporal),
+    has("CURRENT_DATE", Temporal),
+    missing("CURRENT_ROW_TIMESTAMP", Temporal),
+    missing("CURRENT_TIME", Temporal),
+    has("CURRENT_TIMESTAMP", Temporal),
+    missing("CURRENT_WATERMARK", Temporal),
+    missing("DATE_FORMAT", Temporal),
+    missing("DAYOFMONTH", Temporal),
+    missing("DAYOFWEEK", Temporal),
+    missing("DAYOFYEAR", Temporal),
+    has("EXTRACT", Temporal),
+    missing("FLOOR TO", Temporal),
+    missing("FROM_UNIXTIME", Temporal),
+    missing("HOUR", Temporal),
+    missing("LOCALTIME", Temporal),
+    missing("LOCALTIMESTAMP", Temporal),
+    missing("MINUTE", Temporal),
+    missing("MONTH", Temporal),
+    missing("NOW", Temporal),
+    missing("OVERLAPS", Temporal),
+    missing("PROCTIME", Temporal),
+    missing("QUARTER", Temporal),
+    missing("SECOND", Temporal),
+    missing("SOURCE_WATERMARK", Temporal),
+    missing("TIMESTAMPADD", Temporal),
+    missing("TIMESTAMPDIFF", Temporal),
+    missing("TO_DATE", Temporal),
+    missing("TO_TIMESTAMP", Temporal),
+    missing("TO_TIMESTAMP_LTZ", Temporal),
+    missing("UNIX_TIMESTAMP", Temporal),
+    missing("WEEK", Temporal),
+    missing("YEAR", Temporal),
+    // Conditional.
+    has("COALESCE", Conditional),
+    missing("GREATEST", Conditional),
+    missing("IF", Conditional),
+    missing("IFNULL", Conditional),
+    missing("IS_ALPHA", Conditional),
+    missing("IS_DECIMAL", Conditional),
+    missing("IS_DIGIT", Conditional),
+    missing("LEAST", Conditional),
+    has("NULLIF", Conditional),
+    // Type conversion.
+    has("CAST", Conversion),
+    missing("TRY_CAST", Conversion),
+    missing("TYPEOF", Conversion),
+    // Collections and value construction.
+    missing("ARRAY", Collection),
+    missing("ARRAY_APPEND", Collection),
+    missing("ARRAY_CONCAT", Collection),
+    missing("ARRAY_CONTAINS", Collection),
+    missing("ARRAY_DISTINCT", Collection),
+    missing("ARRAY_EXCEPT", Collection),
+    missing("ARRAY_INTERSECT", Collection),
+    missing("ARRAY_JOIN", Collection),
+    missing("ARRAY_MAX", Collection),
+    missing("ARRAY_MIN", Collection),
+    missing("ARRAY_POSITION", Collection),
+    missing("ARRAY_PREPEND", Collection),
+    missing("ARRAY_REMOVE", Collection),
+    missing("ARRAY_REVERSE", Collection),
+    missing("ARRAY_SLICE", Collection),
+    missing("ARRAY_SORT", Collection),
+    missing("ARRAY_UNION", Collection),
+    missing("CARDINALITY", Collection),
+    missing("ELEMENT", Collection),
+    missing("MAP", Collection),
+    missing("MAP_ENTRIES", Collection),
+    missing("MAP_FROM_ARRAYS", Collection),
+    missing("MAP_KEYS", Collection),
+    missing("MAP_UNION", Collection),
+    missing("MAP_VALUES", Collection),
+    missing("ROW", Collection),
+    // JSON.
+    missing("IS JSON", Json),
+    missing("JSON_ARRAY", Json),
+    missing("JSON_ARRAYAGG", Json),
+    missing("JSON_EXISTS", Json),
+    missing("JSON_OBJECT", Json),
+    missing("JSON_OBJECTAGG", Json),
+    missing("JSON_QUERY", Json),
+    missing("JSON_QUOTE", Json),
+    missing("JSON_STRING", Json),
+    missing("JSON_UNQUOTE", Json),
+    missing("JSON_VALUE", Json),
+    missing("PARSE_JSON", Json),
+    missing("TRY_PARSE_JSON", Json),
+    // Hash.
+    missing("MD5", Hash),
+    missing("SHA1", Hash),
+    missing("SHA2", Hash),
+    missing("SHA224", Hash),
+    missing("SHA256", Hash),
+    missing("SHA384", Hash),
+    missing("SHA512", Hash),
+    // Grouping.
+    missing("GROUP_ID", Grouping),
+    missing("GROUPING", Grouping),
+    missing("GROUPING_ID", Grouping),
+    // Aggregate and window.
+    missing("ARRAY_AGG", Aggregate),
+    has("AVG", Aggregate),
+    missing("COLLECT", Aggregate),
+    has("COUNT", Aggregate),
+    missing("CUME_DIST", Aggregate),
+    missing("DENSE_RANK", Aggregate),
+    has("FIRST_VALUE", Aggregate),
+    missing("LAG", Aggregate),
+    has("LAST_VALUE", Aggregate),
+    missing("LEAD", Aggregate),
+    missing("LISTAGG", Aggregate),
+    has("MAX", Aggregate),
+    has("MIN", Aggregate),
+    missing("NTILE", Aggregate),
+    missing("PERCENT_RANK", Aggregate),
+    missing("PERCENTILE", Aggregate),
+    missing("RANK", Aggregate),
+    has("ROW_NUMBER", Aggregate),
+    missing("STDDEV_POP", Aggregate),
+    missing("STDDEV_SAMP", Aggregate),
+    has("SUM", Aggregate),
+    missing("VAR_POP", Aggregate),
+    missing("VAR_SAMP", Aggregate),
+    missing("VARIANCE", Aggregate),
+    // Bitmap.
+    missing("BITMAP_AND", Bitmap),
+    missing("BITMAP_AND_AGG", Bitmap),
+    missing("BITMAP_ANDNOT", Bitmap),
+    missing("BITMAP_BUILD", Bitmap),
+    missing("BITMAP_BUILD_AGG", Bitmap),
+    missing("BITMAP_CARDINALITY", Bitmap),
+    missing("BITMAP_FROM_BYTES", Bitmap),
+    missing("BITMAP_OR", Bitmap),
+    missing("BITMAP_OR_AGG", Bitmap),
+    missing("BITMAP_TO_ARRAY", Bitmap),
+    missing("BITMAP_TO_BYTES", Bitmap),
+    missing("BITMAP_TO_STRING", Bitmap),
+    missing("BITMAP_XOR", Bitmap),
+    missing("BITMAP_XOR_AGG", Bitmap),
+    // Other.
+    missing("CURRENT_DATABASE", Other),
+];
+
+/// The catalogue entry of `name` (case-insensitive), if Flink has such a function.
+pub fn lookup(name: &str) -> Option<&'static Function> {
+    FUNCTIONS.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+}
+
+const MISSING: &str = " is a Flink function rill does not have yet";
+
+/// The missing function a refusal message names, if it is one of the catalogue's refusals.
+pub fn missing_named_in(message: &str) -> Option<&'static str> {
+    let name = message.strip_suffix(MISSING)?;
+    lookup(name).filter(|f| !f.has).map(|f| f.name)
+}
+
+/// Refuses a statement that calls a Flink function rill does not have, pointing at the call.
+pub fn check(statement: &Statement) -> SqlResult<()> {
+    struct Calls;
+    impl Visitor for Calls {
+        type Break = SqlError;
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<SqlError> {
+            let name = match expr {
+                Expr::Function(f) if f.name.0.len() == 1 => f.name.to_string(),
+                Expr::Floor {
+                    field: CeilFloorKind::DateTimeField(unit),
+                    ..
+                } if *unit != DateTimeField::NoDateTime => "FLOOR TO".into(),
+                Expr::Ceil {
+                    field: CeilFloorKind::DateTimeField(unit),
+                    ..
+                } if *unit != DateTimeField::NoDateTime => "CEIL TO".into(),
+                _ => return ControlFlow::Continue(()),
+            };
+            match lookup(&name) {
+                Some(f) if !f.has => {
+                    let span = expr.span();
+                    ControlFlow::Break(SqlError::at(
+                        format!("{}{MISSING}", f.name),
+                        Position::spanning(span.start, span.end),
+                    ))
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    match statement.visit(&mut Calls) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::{StatementKind, parse_script};
+
+    fn checked(sql: &str) -> SqlResult<()> {
+        let parsed = parse_script(sql).unwrap();
+        let StatementKind::Sql(statement) = &parsed[0].kind else {
+            panic!("not a query")
+        };
+        check(statement)
+    }
+
+    #[test]
+    fn names_are_unique_and_upper_case() {
+        for (i, f) in FUNCTIONS.iter().enumerate() {
+            assert_eq!(f.name, f.name.to_uppercase());
+            assert!(
+                FUNCTIONS[i + 1..].iter().all(|g| g.name != f.name),
+                "{} twice",
+                f.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_function_is_refused_at_its_call() {
+        let e = checked("SELECT id,\n  md5(s) FROM t").unwrap_err();
+        assert_eq!(e.message, "MD5 is a Flink function rill does not have yet");
+        assert_eq!(missing_named_in(&e.message), Some("MD5"));
+        let p = e.position.unwrap();
+        assert_eq!((p.line, p.column), (2, 3));
+        let e = checked("SELECT FLOOR(ts TO HOUR) FROM t").unwrap_err();
+        assert_eq!(missing_named_in(&e.message), Some("FLOOR TO"));
+        assert!(checked("SELECT UPPER(s), FLOOR(d), my_udf(s) FROM t").is_ok());
+    }
+}

@@ -1,0 +1,166 @@
+//! The function suite: every expression of `tests/functions/cases/*.txt`, evaluated over the
+//! table of `tests/functions/table.sql`, gives the result type and values Flink gives
+//! (`tests/functions/expected/*.jsonl`, written by the Flink oracle with
+//! `tests/functions/generate.py`, never by hand), or is refused at planning, with a caret,
+//! because it calls a Flink function the catalogue lists as missing. Where Flink raises an
+//! error, rill must too.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arrow::record_batch::RecordBatch;
+use rill_engine::ChangeBatch;
+use rill_engine::format::{ValueFormatter, sql_type_name};
+use rill_engine::sink::Sink;
+use rill_sql::functions::catalog;
+use rill_sql::script::Variables;
+use rill_sql::{Outcome, Session, SessionOptions, SqlError, parse_script};
+use serde_json::Value;
+
+fn suite_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/functions")
+}
+
+/// Keeps the batches a query emits.
+struct Collect(Arc<Mutex<Vec<RecordBatch>>>);
+
+impl Sink for Collect {
+    fn name(&self) -> &str {
+        "collect"
+    }
+    fn on_batch(&mut self, batch: &ChangeBatch) -> rill_engine::Result<()> {
+        self.0.lock().unwrap().push(batch.data.clone());
+        Ok(())
+    }
+    fn finish(&mut self) -> rill_engine::Result<()> {
+        Ok(())
+    }
+}
+
+/// What rill gives for one expression.
+enum Answer {
+    /// The result type and the value of each input row, in id order.
+    Values(String, Vec<Option<String>>),
+    Refused(SqlError),
+    Failed(String),
+}
+
+async fn evaluate(session: &mut Session, expr: &str) -> Answer {
+    let text = format!("SELECT id, {expr} AS v FROM t");
+    let statement = match parse_script(&text) {
+        Ok(mut s) => s.remove(0),
+        Err(e) => return Answer::Refused(e),
+    };
+    let plan = match session.execute(&statement).await {
+        Ok(Outcome::Query(plan)) => plan,
+        Ok(_) => return Answer::Failed("not a query".into()),
+        Err(e) => return Answer::Refused(e),
+    };
+    let mut dataflow = plan.dataflow;
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    dataflow.add_sink(Box::new(Collect(batches.clone())), plan.output);
+    if let Err(e) = dataflow.start().wait().await {
+        return Answer::Failed(e.to_string());
+    }
+    let data_type = sql_type_name(plan.schema.field(1).data_type());
+    let mut rows = Vec::new();
+    for batch in batches.lock().unwrap().iter() {
+        let ids = ValueFormatter::new(batch.column(0));
+        let values = ValueFormatter::new(batch.column(1));
+        for i in 0..batch.num_rows() {
+            let mut id = String::new();
+            ids.write(&mut id, i);
+            let value = (!values.is_null(i)).then(|| {
+                let mut text = String::new();
+                values.write(&mut text, i);
+                text
+            });
+            rows.push((id.parse::<u32>().expect("numeric id"), value));
+        }
+    }
+    rows.sort_by_key(|(id, _)| *id);
+    Answer::Values(data_type, rows.into_iter().map(|(_, v)| v).collect())
+}
+
+/// Why rill's answer is not Flink's, if it is not.
+fn difference(expected: &Value, answer: &Answer) -> Option<String> {
+    match (expected["error"].as_str(), answer) {
+        (Some(_), Answer::Refused(_) | Answer::Failed(_)) => None,
+        (Some(e), Answer::Values(t, rows)) => {
+            Some(format!("Flink fails ({e}) but rill gives {t} {rows:?}"))
+        }
+        (None, Answer::Refused(e)) => match (catalog::missing_named_in(&e.message), e.position) {
+            (Some(_), Some(_)) => None,
+            (Some(name), None) => Some(format!("refuses {name} without pointing at it")),
+            (None, _) => Some(format!("refused: {}", e.message)),
+        },
+        (None, Answer::Failed(e)) => Some(format!("fails: {e}")),
+        (None, Answer::Values(t, rows)) => {
+            let flink_type = expected["type"].as_str().unwrap_or_default();
+            let flink_rows: Vec<Option<String>> = expected["rows"]
+                .as_array()
+                .expect("rows")
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect();
+            if t != flink_type {
+                Some(format!("type {t}, Flink {flink_type}; values {rows:?}"))
+            } else if *rows != flink_rows {
+                Some(format!("values {rows:?}\n     Flink {flink_rows:?}"))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+#[test]
+fn functions_give_flinks_answers_or_are_refused() {
+    let dir = suite_dir();
+    let ddl = std::fs::read_to_string(dir.join("table.sql")).expect("table.sql");
+    let variables = Variables {
+        sql_dir: Some(dir.to_string_lossy().into_owned()),
+        ..Default::default()
+    };
+    let ddl = variables.substitute(&ddl).expect("variables");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut session = Session::new(SessionOptions::default());
+    for statement in parse_script(&ddl).expect("table.sql parses") {
+        runtime
+            .block_on(session.execute(&statement))
+            .expect("table.sql runs");
+    }
+    let mut groups: Vec<PathBuf> = std::fs::read_dir(dir.join("expected"))
+        .expect("expected results")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    groups.sort();
+    let (mut checked, mut refused, mut failures) = (0, 0, Vec::new());
+    for group in &groups {
+        let name = group.file_stem().unwrap().to_string_lossy();
+        let text = std::fs::read_to_string(group).expect("expected file");
+        for line in text.lines() {
+            let expected: Value = serde_json::from_str(line).expect("json line");
+            let expr = expected["expr"].as_str().expect("expr");
+            let answer = runtime.block_on(evaluate(&mut session, expr));
+            checked += 1;
+            if matches!(answer, Answer::Refused(_)) && expected["error"].is_null() {
+                refused += 1;
+            }
+            if let Some(d) = difference(&expected, &answer) {
+                failures.push(format!("{name}: {expr}\n     {d}"));
+            }
+        }
+    }
+    eprintln!(
+        "function suite: {checked} expressions, {refused} refused as missing, {} wrong",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} expressions differ from Flink:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(checked > 200, "expected the whole suite, found {checked}");
+}
