@@ -4,9 +4,10 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, JoinConstraint, JoinOperator, ObjectName, Spanned, Statement,
-    TableFactor, Value, Visit, Visitor, visit_expressions_mut,
+    BinaryOperator, CastKind, CeilFloorKind, DataType as SqlType, DateTimeField, Expr, Function,
+    FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, JoinConstraint,
+    JoinOperator, ObjectName, Spanned, Statement, TableFactor, Value, Visit, Visitor,
+    visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
@@ -35,7 +36,11 @@ pub fn rewrite_functions(statement: &mut Statement) {
                 let from = substring_from
                     .take()
                     .map_or(Expr::value(Value::Number("1".into(), false)), |f| *f);
-                let args = [Some(s.as_ref().clone()), Some(from), substring_for.take().map(|f| *f)];
+                let args = [
+                    Some(s.as_ref().clone()),
+                    Some(from),
+                    substring_for.take().map(|f| *f),
+                ];
                 *expr = call("substring", args.into_iter().flatten(), span);
             }
             Expr::Overlay {
@@ -52,10 +57,62 @@ pub fn rewrite_functions(statement: &mut Statement) {
                 ];
                 *expr = call("overlay", args.into_iter().flatten(), span);
             }
+            Expr::Extract { field, expr: t, .. } => {
+                let args = [unit_name(field), t.as_ref().clone()];
+                *expr = call("extract", args, span);
+            }
+            Expr::Floor {
+                expr: t,
+                field: CeilFloorKind::DateTimeField(field),
+            } if *field != DateTimeField::NoDateTime => {
+                let args = [unit_name(field), t.as_ref().clone()];
+                *expr = call("floor_to", args, span);
+            }
+            Expr::Ceil {
+                expr: t,
+                field: CeilFloorKind::DateTimeField(field),
+            } if *field != DateTimeField::NoDateTime => {
+                let args = [unit_name(field), t.as_ref().clone()];
+                *expr = call("ceil_to", args, span);
+            }
+            Expr::Function(f)
+                if ["TIMESTAMPADD", "TIMESTAMPDIFF"]
+                    .iter()
+                    .any(|n| f.name.to_string().eq_ignore_ascii_case(n)) =>
+            {
+                // The unit is a keyword, not a column.
+                if let FunctionArguments::List(list) = &mut f.args
+                    && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(unit))) =
+                        list.args.first_mut()
+                    && let Expr::Identifier(name) = unit
+                {
+                    *unit = Expr::value(Value::SingleQuotedString(name.value.clone()));
+                }
+            }
+            Expr::TypedString(typed) => {
+                // `TIMESTAMP '...'` has as many fraction digits as its text.
+                if let (SqlType::Timestamp(None, zone), Value::SingleQuotedString(text)) =
+                    (&typed.data_type, &typed.value.value)
+                {
+                    let digits = text.split_once('.').map_or(0, |(_, f)| f.trim().len());
+                    *expr = Expr::Cast {
+                        kind: CastKind::Cast,
+                        array: false,
+                        expr: Box::new(Expr::value(Value::SingleQuotedString(text.clone()))),
+                        data_type: SqlType::Timestamp(Some(digits as u64), *zone),
+                        format: None,
+                    };
+                }
+            }
             _ => {}
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// The name of a time unit, as a string argument of rill's temporal functions.
+fn unit_name(field: &DateTimeField) -> Expr {
+    Expr::value(Value::SingleQuotedString(field.to_string()))
 }
 
 /// A call of function `name` with `args`, placed at `span` for error messages.

@@ -5,6 +5,7 @@
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -19,22 +20,24 @@ impl AnalyzerRule for IntegerLiterals {
             if matches!(node, LogicalPlan::Limit(_)) {
                 return Ok(Transformed::no(node));
             }
+            // Columns above refer to this node's outputs by name: keep the names.
+            let names = NamePreserver::new(&node);
             let node = node.map_expressions(|e| {
+                let name = names.save(&e);
                 e.transform_up(|e| match e {
-                    Expr::Literal(ScalarValue::Int64(Some(v)), meta) => {
-                        match i32::try_from(v) {
-                            Ok(v) => Ok(Transformed::yes(Expr::Literal(
-                                ScalarValue::Int32(Some(v)),
-                                meta,
-                            ))),
-                            Err(_) => Ok(Transformed::no(Expr::Literal(
-                                ScalarValue::Int64(Some(v)),
-                                meta,
-                            ))),
-                        }
-                    }
+                    Expr::Literal(ScalarValue::Int64(Some(v)), meta) => match i32::try_from(v) {
+                        Ok(v) => Ok(Transformed::yes(Expr::Literal(
+                            ScalarValue::Int32(Some(v)),
+                            meta,
+                        ))),
+                        Err(_) => Ok(Transformed::no(Expr::Literal(
+                            ScalarValue::Int64(Some(v)),
+                            meta,
+                        ))),
+                    },
                     other => Ok(Transformed::no(other)),
                 })
+                .map(|t| t.update_data(|e| name.restore(e)))
             })?;
             if node.transformed {
                 node.data.recompute_schema().map(Transformed::yes)

@@ -2,7 +2,10 @@
 //! DataFusion's, registered over DataFusion's under the same names.
 
 mod avg;
+mod cast;
 pub mod catalog;
+mod datetime;
+mod java_time;
 mod literal;
 mod string;
 mod udf;
@@ -16,7 +19,7 @@ use datafusion::prelude::SessionContext;
 /// Registers the Flink variants.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::new_from_impl(avg::FlinkAvg::default()));
-    for udf in string::functions() {
+    for udf in string::functions().into_iter().chain(datetime::functions()) {
         ctx.register_udf(udf);
     }
     for udf in crate::match_recognize::placeholders() {
@@ -28,11 +31,12 @@ pub fn register(ctx: &SessionContext) {
 }
 
 /// DataFusion's analyzer rules with rill's: integer literals get Flink's types before type
-/// coercion, temporal join conditions are kept in place after it.
+/// coercion, casts become Flink's after it, temporal join conditions are kept in place after it.
 pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> =
         vec![Arc::new(literal::IntegerLiterals)];
     rules.extend(Analyzer::new().rules);
+    rules.push(Arc::new(cast::FlinkCasts));
     rules.push(Arc::new(crate::temporal::TemporalConditions));
     rules
 }

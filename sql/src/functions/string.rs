@@ -20,14 +20,24 @@ pub fn functions() -> Vec<ScalarUDF> {
         Udf::new("initcap", vec![vec![S]], string, initcap),
         Udf::new("ascii", vec![vec![S]], int, ascii),
         Udf::new("substr", vec![vec![S, I], vec![S, I, I]], string, substring),
-        Udf::new("substring", vec![vec![S, I], vec![S, I, I]], string, substring),
+        Udf::new(
+            "substring",
+            vec![vec![S, I], vec![S, I, I]],
+            string,
+            substring,
+        ),
         Udf::new(
             "overlay",
             vec![vec![S, S, I], vec![S, S, I, I]],
             string,
             overlay,
         ),
-        Udf::new("regexp_replace", vec![vec![S, S, S]], string, regexp_replace),
+        Udf::new(
+            "regexp_replace",
+            vec![vec![S, S, S]],
+            string,
+            regexp_replace,
+        ),
         Udf::new(
             "regexp_extract",
             vec![vec![S, S], vec![S, S, I]],
@@ -244,11 +254,7 @@ fn java_regex(pattern: &str) -> String {
 
 /// `REGEXP_REPLACE(s, pattern, replacement)`: every match replaced; NULL for an invalid pattern.
 fn regexp_replace(args: &[ArrayRef]) -> Result<ArrayRef> {
-    let (s, p, r) = (
-        strings(&args[0])?,
-        strings(&args[1])?,
-        strings(&args[2])?,
-    );
+    let (s, p, r) = (strings(&args[0])?, strings(&args[1])?, strings(&args[2])?);
     let mut patterns = Patterns::new();
     build_strings(s.len(), |i, out| {
         if s.is_null(i) || p.is_null(i) || r.is_null(i) {
@@ -362,7 +368,11 @@ fn locate(args: &[ArrayRef]) -> Result<ArrayRef> {
             if from < 1 {
                 return Some(0);
             }
-            Some(position(haystack.value(i), needle.value(i), from as usize - 1))
+            Some(position(
+                haystack.value(i),
+                needle.value(i),
+                from as usize - 1,
+            ))
         })
         .collect();
     Ok(Arc::new(found))

@@ -6,7 +6,7 @@ use std::hash::{Hash, Hasher};
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::datatypes::DataType;
-use datafusion::common::types::{NativeType, logical_float64, logical_int64, logical_string};
+use datafusion::common::types::{NativeType, logical_date, logical_int64, logical_string};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
     Coercion, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -14,15 +14,20 @@ use datafusion::logical_expr::{
 };
 
 /// A kernel: the argument arrays, all of the batch's length, to the result array.
-pub type Kernel = fn(&[ArrayRef]) -> Result<ArrayRef>;
+pub type Kernel = Box<dyn Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync>;
 
 /// A scalar function with a fixed result type computed from its argument types.
-#[derive(Debug)]
 pub struct Udf {
     name: &'static str,
     signature: Signature,
     returns: fn(&[DataType]) -> DataType,
     kernel: Kernel,
+}
+
+impl std::fmt::Debug for Udf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Udf").field("name", &self.name).finish()
+    }
 }
 
 impl Udf {
@@ -31,7 +36,7 @@ impl Udf {
         name: &'static str,
         forms: Vec<Vec<Arg>>,
         returns: fn(&[DataType]) -> DataType,
-        kernel: Kernel,
+        kernel: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static,
     ) -> ScalarUDF {
         let forms = forms
             .into_iter()
@@ -41,7 +46,7 @@ impl Udf {
             name,
             signature: Signature::one_of(forms, Volatility::Immutable),
             returns,
-            kernel,
+            kernel: Box::new(kernel),
         })
     }
 }
@@ -51,13 +56,13 @@ impl Udf {
     pub fn variadic(
         name: &'static str,
         returns: fn(&[DataType]) -> DataType,
-        kernel: Kernel,
+        kernel: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static,
     ) -> ScalarUDF {
         ScalarUDF::new_from_impl(Udf {
             name,
             signature: Signature::variadic(vec![DataType::Utf8], Volatility::Immutable),
             returns,
-            kernel,
+            kernel: Box::new(kernel),
         })
     }
 }
@@ -111,8 +116,10 @@ pub enum Arg {
     String,
     /// Any integer, as BIGINT.
     Integer,
-    /// Any number, as DOUBLE.
-    Double,
+    /// Any timestamp, passed as it is.
+    Timestamp,
+    /// A date.
+    Date,
 }
 
 impl Arg {
@@ -124,11 +131,8 @@ impl Arg {
                 vec![TypeSignatureClass::Integer],
                 NativeType::Int64,
             ),
-            Arg::Double => Coercion::new_implicit(
-                TypeSignatureClass::Native(logical_float64()),
-                vec![TypeSignatureClass::Numeric],
-                NativeType::Float64,
-            ),
+            Arg::Timestamp => Coercion::new_exact(TypeSignatureClass::Timestamp),
+            Arg::Date => Coercion::new_exact(TypeSignatureClass::Native(logical_date())),
         }
     }
 }
@@ -158,9 +162,4 @@ pub fn int(_: &[DataType]) -> DataType {
 /// The result type of a function returning BOOLEAN.
 pub fn boolean(_: &[DataType]) -> DataType {
     DataType::Boolean
-}
-
-/// Whether any of `arrays` is NULL at row `i`.
-pub fn any_null(arrays: &[&dyn Array], i: usize) -> bool {
-    arrays.iter().any(|a| a.is_null(i))
 }

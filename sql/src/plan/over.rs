@@ -259,9 +259,14 @@ pub(crate) fn rank_limit(predicate: &Expr, input: &LogicalPlan) -> SqlResult<Opt
     let number = window.schema.columns()[window.input.schema().fields().len()].clone();
     let limit = |e: &Expr| -> Option<usize> {
         let Expr::BinaryExpr(b) = e else { return None };
-        let (op, value) = match (b.left.as_ref(), b.right.as_ref()) {
-            (Expr::Column(c), Expr::Literal(v, _)) if *c == number => (b.op, v),
-            (Expr::Literal(v, _), Expr::Column(c)) if *c == number => (b.op.swap()?, v),
+        // Type coercion may have cast either side to a common type.
+        let uncast = |e: &Expr| match e {
+            Expr::Cast(c) => c.expr.as_ref().clone(),
+            other => other.clone(),
+        };
+        let (op, value) = match (uncast(&b.left), uncast(&b.right)) {
+            (Expr::Column(c), Expr::Literal(v, _)) if c == number => (b.op, v),
+            (Expr::Literal(v, _), Expr::Column(c)) if c == number => (b.op.swap()?, v),
             _ => return None,
         };
         let ScalarValue::Int64(Some(n)) = value.cast_to(&DataType::Int64).ok()? else {

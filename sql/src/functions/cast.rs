@@ -1,0 +1,316 @@
+//! `CAST` as Flink does it where arrow's cast differs: Flink's text of doubles (`1.0E300`),
+//! booleans (`TRUE`) and timestamps (`2024-01-01 00:00:23.070`); integers narrowed by
+//! wrapping and floating-point numbers by saturating, as Java's casts do; a number too large
+//! for a `DECIMAL` becomes NULL.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, StringBuilder, new_null_array};
+use arrow::compute::{CastOptions, cast_with_options};
+use arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Date32Type, Float32Type, Float64Type, Int8Type, Int16Type,
+    Int32Type, Int64Type, TimeUnit,
+};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result, ScalarValue, exec_err};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+use rill_engine::format::ValueFormatter;
+
+/// Whether casting `from` to `to` needs Flink's cast rather than arrow's.
+fn differs(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let text = matches!(to, Utf8 | LargeUtf8 | Utf8View);
+    // A decimal that holds every value of `from` needs no overflow check.
+    let narrow_decimal = |digits: i16| match to {
+        Decimal128(p, s) => i16::from(*p) - i16::from(*s) < digits,
+        _ => false,
+    };
+    match from {
+        Float32 | Float64 => text || to.is_integer() || matches!(to, Decimal128(..)),
+        Boolean => text,
+        Timestamp(_, zone) => text || (zone.is_none() && *to == Date32),
+        Int8 | UInt8 => (to.is_integer() && to != from) || narrow_decimal(3),
+        Int16 | UInt16 => (to.is_integer() && to != from) || narrow_decimal(5),
+        Int32 | UInt32 => (to.is_integer() && to != from) || narrow_decimal(10),
+        Int64 => (to.is_integer() && to != from) || narrow_decimal(19),
+        UInt64 => (to.is_integer() && to != from) || narrow_decimal(20),
+        Decimal128(p, s) => narrow_decimal(i16::from(*p) - i16::from(*s)),
+        _ => false,
+    }
+}
+
+/// Replaces the casts (explicit, and those type coercion added) whose Flink semantics differ
+/// from arrow's with calls of [`FlinkCast`]; runs after type coercion.
+#[derive(Debug)]
+pub struct FlinkCasts;
+
+impl AnalyzerRule for FlinkCasts {
+    fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
+        let function = Arc::new(ScalarUDF::new_from_impl(FlinkCast::default()));
+        plan.transform_up_with_subqueries(|node| {
+            let schema = match node.inputs().as_slice() {
+                [] => node.schema().as_ref().clone(),
+                inputs => merge_schema(inputs),
+            };
+            let names = NamePreserver::new(&node);
+            node.map_expressions(|e| {
+                let name = names.save(&e);
+                e.transform_up(|e| rewrite(e, &schema, &function))
+                    .map(|t| t.update_data(|e| name.restore(e)))
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "flink_casts"
+    }
+}
+
+fn rewrite(e: Expr, schema: &DFSchema, function: &Arc<ScalarUDF>) -> Result<Transformed<Expr>> {
+    let (inner, to) = match &e {
+        Expr::Cast(c) => (&c.expr, c.field.data_type()),
+        Expr::TryCast(c) => (&c.expr, c.field.data_type()),
+        _ => return Ok(Transformed::no(e)),
+    };
+    let from = inner.get_type(schema)?;
+    if !differs(&from, to) {
+        return Ok(Transformed::no(e));
+    }
+    let target = Expr::Literal(ScalarValue::try_from(to)?, None);
+    let call = Expr::ScalarFunction(ScalarFunction::new_udf(
+        function.clone(),
+        vec![inner.as_ref().clone(), target],
+    ));
+    Ok(Transformed::yes(call))
+}
+
+/// `rill_cast(value, NULL of the target type)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FlinkCast {
+    signature: Signature,
+}
+
+impl Default for FlinkCast {
+    fn default() -> Self {
+        FlinkCast {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for FlinkCast {
+    fn name(&self) -> &str {
+        "rill_cast"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args[1].clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let to = args.return_field.data_type().clone();
+        match &args.args[0] {
+            ColumnarValue::Array(a) => cast(a, &to).map(ColumnarValue::Array),
+            ColumnarValue::Scalar(s) => {
+                let result = cast(&s.to_array()?, &to)?;
+                ScalarValue::try_from_array(&result, 0).map(ColumnarValue::Scalar)
+            }
+        }
+    }
+}
+
+/// Flink's cast of `array` to `to`, for the pairs [`differs`] names.
+fn cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    let from = array.data_type();
+    if matches!(
+        to,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
+        let text = to_text(array)?;
+        return Ok(arrow::compute::cast(&text, to)?);
+    }
+    if let (DataType::Timestamp(..), DataType::Date32) = (from, to) {
+        // Flink's day of a TIMESTAMP is its epoch milliseconds divided by a day's, truncated:
+        // a time before 1970 falls on the next day (the oracle shows this).
+        let millis =
+            arrow::compute::cast(array, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
+        let millis = arrow::compute::cast(&millis, &DataType::Int64)?;
+        let days = millis
+            .as_primitive::<Int64Type>()
+            .unary::<_, Date32Type>(|ms| (ms / 86_400_000) as i32);
+        return Ok(Arc::new(days));
+    }
+    if matches!(to, DataType::Decimal128(..)) {
+        // Out of range is NULL in Flink.
+        let options = CastOptions {
+            safe: true,
+            ..Default::default()
+        };
+        return Ok(cast_with_options(array, to, &options)?);
+    }
+    match (from, to) {
+        (DataType::Float32 | DataType::Float64, _) => {
+            let doubles = arrow::compute::cast(array, &DataType::Float64)?;
+            let doubles = doubles.as_primitive::<Float64Type>();
+            // Rust's `as` saturates, and maps NaN to 0, as Java's casts do.
+            Ok(match to {
+                DataType::Int8 => convert::<_, Int8Type>(doubles, |v| v as i8),
+                DataType::Int16 => convert::<_, Int16Type>(doubles, |v| v as i16),
+                DataType::Int32 => convert::<_, Int32Type>(doubles, |v| v as i32),
+                DataType::Int64 => convert::<_, Int64Type>(doubles, |v| v as i64),
+                other => return exec_err!("no Flink cast from {from} to {other}"),
+            })
+        }
+        (f, _) if f.is_integer() => {
+            let longs = arrow::compute::cast(array, &DataType::Int64)?;
+            let longs = longs.as_primitive::<Int64Type>();
+            // Java narrows integers by keeping the low bits, as Rust's `as` does.
+            Ok(match to {
+                DataType::Int8 => convert::<_, Int8Type>(longs, |v| v as i8),
+                DataType::Int16 => convert::<_, Int16Type>(longs, |v| v as i16),
+                DataType::Int32 => convert::<_, Int32Type>(longs, |v| v as i32),
+                DataType::Int64 => Arc::new(longs.clone()),
+                other => return exec_err!("no Flink cast from {from} to {other}"),
+            })
+        }
+        _ => exec_err!("no Flink cast from {from} to {to}"),
+    }
+}
+
+fn convert<F: ArrowPrimitiveType, T: ArrowPrimitiveType>(
+    array: &PrimitiveArray<F>,
+    f: impl Fn(F::Native) -> T::Native,
+) -> ArrayRef {
+    Arc::new(array.unary::<_, T>(f))
+}
+
+/// Flink's text of each value of `array`.
+pub fn to_text(array: &ArrayRef) -> Result<ArrayRef> {
+    if array.null_count() == array.len() {
+        return Ok(new_null_array(&DataType::Utf8, array.len()));
+    }
+    let mut out = StringBuilder::with_capacity(array.len(), array.len() * 16);
+    let mut text = String::new();
+    let formatter = ValueFormatter::new(array);
+    for i in 0..array.len() {
+        if array.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        text.clear();
+        match array.data_type() {
+            DataType::Float64 => {
+                java_double(&mut text, array.as_primitive::<Float64Type>().value(i))
+            }
+            DataType::Float32 => {
+                java_float(&mut text, array.as_primitive::<Float32Type>().value(i))
+            }
+            DataType::Boolean => text.push_str(if array.as_boolean().value(i) {
+                "TRUE"
+            } else {
+                "FALSE"
+            }),
+            _ => formatter.write(&mut text, i),
+        }
+        out.append_value(&text);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// Java's `Double.toString`: plain digits from 10^-3 to 10^7, `d.dddE±n` otherwise, always
+/// with a fraction digit, shortest round-trip digits.
+pub fn java_double(out: &mut String, v: f64) {
+    java_number(out, v, format_args!("{v:e}"));
+}
+
+/// Java's `Float.toString`.
+fn java_float(out: &mut String, v: f32) {
+    java_number(out, v as f64, format_args!("{v:e}"));
+}
+
+fn java_number(out: &mut String, v: f64, shortest: std::fmt::Arguments) {
+    if v.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if v.is_infinite() {
+        out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
+        return;
+    }
+    if v == 0.0 {
+        out.push_str(if v.is_sign_negative() { "-0.0" } else { "0.0" });
+        return;
+    }
+    let mut sci = String::with_capacity(32);
+    let _ = sci.write_fmt(shortest);
+    let (mantissa, exp) = sci.split_once('e').expect("exponent form");
+    let exp: i32 = exp.parse().expect("exponent");
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if negative {
+        out.push('-');
+    }
+    if (-3..7).contains(&exp) {
+        if exp < 0 {
+            out.push_str("0.");
+            for _ in 0..(-exp - 1) {
+                out.push('0');
+            }
+            out.push_str(&digits);
+        } else {
+            let int_len = exp as usize + 1;
+            let padded = format!("{digits:0<int_len$}");
+            out.push_str(&padded[..int_len]);
+            out.push('.');
+            let fraction = &padded[int_len..];
+            out.push_str(if fraction.is_empty() { "0" } else { fraction });
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        out.push('.');
+        out.push_str(if digits.len() > 1 { &digits[1..] } else { "0" });
+        let _ = write!(out, "E{exp}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(v: f64) -> String {
+        let mut out = String::new();
+        java_double(&mut out, v);
+        out
+    }
+
+    #[test]
+    fn doubles_print_as_java_prints_them() {
+        assert_eq!(text(1e300), "1.0E300");
+        assert_eq!(text(-1e-300), "-1.0E-300");
+        assert_eq!(text(3.14159), "3.14159");
+        assert_eq!(text(100.0), "100.0");
+        assert_eq!(text(1234567.0), "1234567.0");
+        assert_eq!(text(12345678.0), "1.2345678E7");
+        assert_eq!(text(0.001), "0.001");
+        assert_eq!(text(0.0001), "1.0E-4");
+        assert_eq!(text(-2.5), "-2.5");
+        assert_eq!(text(f64::NEG_INFINITY), "-Infinity");
+    }
+}
