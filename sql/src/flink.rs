@@ -6,8 +6,8 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, CeilFloorKind, DataType as SqlType, DateTimeField, Expr, Function,
     FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, JoinConstraint,
-    JoinOperator, ObjectName, Spanned, Statement, TableFactor, Value, Visit, Visitor,
-    visit_expressions_mut,
+    JoinOperator, ObjectName, Spanned, Statement, TableFactor, UnaryOperator, Value, Visit,
+    Visitor, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
@@ -16,8 +16,8 @@ use crate::error::{Position, SqlError, SqlResult};
 /// Rewrites Flink-only function calls into DataFusion expressions (`MOD(a, b)` -> `a % b`),
 /// and the keyword forms of `SUBSTRING` and `OVERLAY` into calls of rill's functions of those
 /// names (DataFusion's planner would call its own, of other semantics).
-pub fn rewrite_functions(statement: &mut Statement) {
-    let _ = visit_expressions_mut(statement, |expr| {
+pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
+    let flow = visit_expressions_mut(statement, |expr| {
         if let Some([a, b]) = call_args::<2>(expr, "MOD") {
             *expr = Expr::Nested(Box::new(Expr::BinaryOp {
                 left: Box::new(Expr::Nested(Box::new(a))),
@@ -57,6 +57,48 @@ pub fn rewrite_functions(statement: &mut Statement) {
                 ];
                 *expr = call("overlay", args.into_iter().flatten(), span);
             }
+            Expr::Like {
+                pattern,
+                escape_char,
+                ..
+            } => {
+                // DataFusion's LIKE escapes with a backslash; Flink's only with ESCAPE's
+                // character. Rewritten for a constant pattern; others are refused.
+                if let Expr::Value(v) = pattern.as_mut()
+                    && let Value::SingleQuotedString(text) = &mut v.value
+                {
+                    let escape = escape_char.take().and_then(|c| match c.value {
+                        Value::SingleQuotedString(c) => c.chars().next(),
+                        _ => None,
+                    });
+                    *text = backslash_escaped(text, escape);
+                }
+            }
+            Expr::SimilarTo {
+                negated,
+                expr: s,
+                pattern,
+                escape_char,
+            } => {
+                if let Expr::Value(v) = pattern.as_ref()
+                    && let Value::SingleQuotedString(text) = &v.value
+                {
+                    let escape = escape_char.as_ref().and_then(|c| match &c.value {
+                        Value::SingleQuotedString(c) => c.chars().next(),
+                        _ => None,
+                    });
+                    let regex = Expr::value(Value::SingleQuotedString(similar_regex(text, escape)));
+                    let matches = call("regexp", [s.as_ref().clone(), regex], span);
+                    *expr = if *negated {
+                        Expr::UnaryOp {
+                            op: UnaryOperator::Not,
+                            expr: Box::new(Expr::Nested(Box::new(matches))),
+                        }
+                    } else {
+                        matches
+                    };
+                }
+            }
             Expr::Extract { field, expr: t, .. } => {
                 let args = [unit_name(field), t.as_ref().clone()];
                 *expr = call("extract", args, span);
@@ -95,6 +137,15 @@ pub fn rewrite_functions(statement: &mut Statement) {
                     (&typed.data_type, &typed.value.value)
                 {
                     let digits = text.split_once('.').map_or(0, |(_, f)| f.trim().len());
+                    if !matches!(digits, 0 | 3 | 6 | 9) {
+                        return ControlFlow::Break(SqlError::at(
+                            format!(
+                                "a TIMESTAMP literal with {digits} fraction digits is not supported \
+                                 yet: write 0, 3, 6 or 9"
+                            ),
+                            Position::spanning(span.start, span.end),
+                        ));
+                    }
                     *expr = Expr::Cast {
                         kind: CastKind::Cast,
                         array: false,
@@ -106,8 +157,65 @@ pub fn rewrite_functions(statement: &mut Statement) {
             }
             _ => {}
         }
-        ControlFlow::<()>::Continue(())
+        ControlFlow::Continue(())
     });
+    match flow {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// A LIKE pattern with escape character `escape` (none: every character is itself) in the
+/// backslash escapes DataFusion reads.
+fn backslash_escaped(pattern: &str, escape: Option<char>) -> String {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            if let Some(next) = chars.next() {
+                out.push('\\');
+                out.push(next);
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A `SIMILAR TO` pattern as an anchored regular expression: `%` and `_` are wildcards, the
+/// regex operators `| * + ? {} () []` stay, other characters are themselves.
+fn similar_regex(pattern: &str, escape: Option<char>) -> String {
+    let mut out = String::from("^(?:");
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            if let Some(next) = chars.next() {
+                out.push_str(&regex::escape(&next.to_string()));
+            }
+            continue;
+        }
+        match c {
+            '[' => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' => {
+                in_class = false;
+                out.push(c);
+            }
+            _ if in_class => out.push(c),
+            '%' => out.push_str(".*"),
+            '_' => out.push('.'),
+            '|' | '*' | '+' | '?' | '{' | '}' | '(' | ')' | ',' => out.push(c),
+            other => out.push_str(&regex::escape(&other.to_string())),
+        }
+    }
+    out.push_str(")$");
+    out
 }
 
 /// The name of a time unit, as a string argument of rill's temporal functions.
@@ -224,7 +332,7 @@ mod tests {
         let StatementKind::Sql(statement) = &mut parsed[0].kind else {
             panic!()
         };
-        rewrite_functions(statement);
+        rewrite_functions(statement).unwrap();
         assert_eq!(statement.to_string(), "SELECT ((a + 1) % (7)) FROM t");
     }
 }

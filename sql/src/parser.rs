@@ -153,7 +153,10 @@ impl RawStatement {
         let tokens = rewrite_match_recognize(tokens, &self.text)?;
         let tokens = rewrite_system_time(&tokens)?;
         let tokens = rewrite_table_arguments(&tokens)?;
-        Ok(StatementKind::Sql(Box::new(parse_tokens(tokens)?)))
+        // A Flink construct rill does not have is the likelier cause of a parse error.
+        let statement = parse_tokens(tokens.clone())
+            .map_err(|e| crate::functions::catalog::missing_in_tokens(&tokens).unwrap_or(e))?;
+        Ok(StatementKind::Sql(Box::new(statement)))
     }
 }
 

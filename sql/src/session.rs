@@ -213,7 +213,7 @@ impl Session {
                 let mut sql = sql.as_ref().clone();
                 check_joins(&sql)?;
                 catalog::check(&sql)?;
-                rewrite_functions(&mut sql);
+                rewrite_functions(&mut sql)?;
                 let versioned = |name: &str| match self.tables.get(name) {
                     Some(table) => Some(Versioned::from(table)),
                     None => self.views.get(name).map(|v| v.versioned.clone()),

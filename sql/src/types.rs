@@ -73,13 +73,19 @@ pub fn arrow_type(sql: &SqlType) -> SqlResult<DataType> {
     })
 }
 
-/// The unit that stores `precision` fraction digits (Flink's default precision is 6).
+/// The unit that stores `precision` fraction digits (Flink's default precision is 6). Other
+/// precisions than 0, 3, 6 and 9 are refused: rill would print them with more digits.
 fn timestamp_unit(precision: Option<u64>) -> SqlResult<TimeUnit> {
     Ok(match precision.unwrap_or(6) {
         0 => TimeUnit::Second,
-        1..=3 => TimeUnit::Millisecond,
-        4..=6 => TimeUnit::Microsecond,
-        7..=9 => TimeUnit::Nanosecond,
+        3 => TimeUnit::Millisecond,
+        6 => TimeUnit::Microsecond,
+        9 => TimeUnit::Nanosecond,
+        p @ 1..=9 => {
+            return Err(SqlError::new(format!(
+                "TIMESTAMP({p}) is not supported yet: use TIMESTAMP(0), (3), (6) or (9)"
+            )));
+        }
         p => {
             return Err(SqlError::new(format!(
                 "TIMESTAMP precision must be between 0 and 9, found {p}"

@@ -12,6 +12,8 @@ use datafusion::sql::sqlparser::ast::{
     CeilFloorKind, DateTimeField, Expr, Spanned, Statement, Visit, Visitor,
 };
 
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
+
 use crate::error::{Position, SqlError, SqlResult};
 
 /// The sections of Flink's function documentation.
@@ -86,7 +88,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("ASIN", Arithmetic),
     has("ATAN", Arithmetic),
     has("ATAN2", Arithmetic),
-    missing("BIN", Arithmetic),
+    has("BIN", Arithmetic),
     has("CEIL", Arithmetic),
     has("CEILING", Arithmetic),
     has("COS", Arithmetic),
@@ -96,7 +98,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("E", Arithmetic),
     has("EXP", Arithmetic),
     has("FLOOR", Arithmetic),
-    missing("HEX", Arithmetic),
+    has("HEX", Arithmetic),
     has("LN", Arithmetic),
     has("LOG", Arithmetic),
     has("LOG10", Arithmetic),
@@ -203,6 +205,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("WEEK", Temporal),
     has("YEAR", Temporal),
     // Conditional.
+    missing("BETWEEN SYMMETRIC", Conditional),
     has("COALESCE", Conditional),
     missing("GREATEST", Conditional),
     missing("IF", Conditional),
@@ -326,6 +329,41 @@ pub fn missing_named_in(message: &str) -> Option<&'static str> {
     lookup(name).filter(|f| !f.has).map(|f| f.name)
 }
 
+/// The refusal of a statement sqlparser cannot parse because it uses a Flink construct rill
+/// does not have (`IS JSON`, `MAP[...]`, a clause of `JSON_VALUE`, ...), pointing at it.
+pub fn missing_in_tokens(tokens: &[TokenWithSpan]) -> Option<SqlError> {
+    let word = |i: usize| match tokens.get(i).map(|t| &t.token) {
+        Some(Token::Word(w)) => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let next = |i: usize| tokens.get(i + 1).map(|t| &t.token);
+    (0..tokens.len()).find_map(|i| {
+        let w = word(i)?;
+        let name = match (w.as_str(), next(i)) {
+            ("IS", _) if word(i + 1).as_deref() == Some("JSON") => "IS JSON".to_string(),
+            ("IS", _)
+                if word(i + 1).as_deref() == Some("NOT")
+                    && word(i + 2).as_deref() == Some("JSON") =>
+            {
+                "IS JSON".to_string()
+            }
+            ("BETWEEN", _)
+                if matches!(word(i + 1).as_deref(), Some("SYMMETRIC" | "ASYMMETRIC")) =>
+            {
+                "BETWEEN SYMMETRIC".to_string()
+            }
+            (_, Some(Token::LParen | Token::LBracket)) => w,
+            _ => return None,
+        };
+        let f = lookup(&name).filter(|f| !f.has)?;
+        let span = tokens[i].span;
+        Some(SqlError::at(
+            format!("{}{MISSING}", f.name),
+            Position::spanning(span.start, span.end),
+        ))
+    })
+}
+
 /// Refuses a statement that calls a Flink function rill does not have, pointing at the call.
 pub fn check(statement: &Statement) -> SqlResult<()> {
     struct Calls;
@@ -334,6 +372,8 @@ pub fn check(statement: &Statement) -> SqlResult<()> {
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<SqlError> {
             let name = match expr {
                 Expr::Function(f) if f.name.0.len() == 1 => f.name.to_string(),
+                Expr::Array(_) => "ARRAY".into(),
+                Expr::Map(_) => "MAP".into(),
                 Expr::Floor {
                     field: CeilFloorKind::DateTimeField(unit),
                     ..
@@ -395,5 +435,24 @@ mod tests {
         let p = e.position.unwrap();
         assert_eq!((p.line, p.column), (2, 3));
         assert!(checked("SELECT UPPER(s), FLOOR(d), my_udf(s) FROM t").is_ok());
+        let e = checked("SELECT ARRAY[1, 2] FROM t").unwrap_err();
+        assert_eq!(missing_named_in(&e.message), Some("ARRAY"));
+    }
+
+    #[test]
+    fn a_construct_that_does_not_parse_is_named() {
+        for (sql, name, column) in [
+            ("SELECT s IS JSON FROM t", "IS JSON", 10),
+            (
+                "SELECT n BETWEEN SYMMETRIC 1 AND 0 FROM t",
+                "BETWEEN SYMMETRIC",
+                10,
+            ),
+            ("SELECT MAP['a', 1] FROM t", "MAP", 8),
+        ] {
+            let e = parse_script(sql).unwrap_err();
+            assert_eq!(missing_named_in(&e.message), Some(name), "{sql}");
+            assert_eq!(e.position.unwrap().column, column, "{sql}");
+        }
     }
 }

@@ -46,7 +46,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         ),
         Udf::new(
             "date_format",
-            vec![vec![T, S], vec![D, S], vec![S, S]],
+            vec![vec![T, S], vec![S, S]],
             string,
             date_format,
         ),

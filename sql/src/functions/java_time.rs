@@ -1,5 +1,7 @@
-//! Java's date-time patterns (`yyyy-MM-dd HH:mm:ss.SSS`, as `SimpleDateFormat` reads them),
-//! which Flink's `DATE_FORMAT`, `TO_TIMESTAMP`, `UNIX_TIMESTAMP` and friends take.
+//! Java's date-time patterns (`yyyy-MM-dd HH:mm:ss.SSS`), which Flink's `DATE_FORMAT`,
+//! `TO_TIMESTAMP`, `UNIX_TIMESTAMP` and friends take: written as `java.time`'s formatter
+//! writes them (`S` are fraction digits, `u` is the year), read as `SimpleDateFormat` reads
+//! them (text after the pattern is ignored).
 
 use std::fmt::Write;
 
@@ -120,7 +122,7 @@ impl Pattern {
                 'd' => number(out, i64::from(t.day())),
                 'D' => number(out, i64::from(t.ordinal())),
                 'E' => name(out, DAYS[t.weekday().num_days_from_monday() as usize]),
-                'u' => number(out, i64::from(t.weekday().number_from_monday())),
+                'u' => number(out, i64::from(t.year())),
                 'a' => out.push_str(if t.hour() < 12 { "AM" } else { "PM" }),
                 'H' => number(out, i64::from(t.hour())),
                 'k' => number(out, i64::from(if t.hour() == 0 { 24 } else { t.hour() })),
@@ -128,7 +130,11 @@ impl Pattern {
                 'h' => number(out, i64::from((t.hour() + 11) % 12 + 1)),
                 'm' => number(out, i64::from(t.minute())),
                 's' => number(out, i64::from(t.second())),
-                'S' => number(out, i64::from(t.nanosecond() / 1_000_000)),
+                'S' => {
+                    // Fraction digits, as java.time's formatter writes them.
+                    let digits = format!("{:09}", t.nanosecond());
+                    out.push_str(&format!("{digits:0<count$}")[..count]);
+                }
                 'z' => out.push_str("UTC"),
                 'Z' => out.push_str("+0000"),
                 'X' => out.push('Z'),
@@ -257,6 +263,10 @@ mod tests {
         assert_eq!(format("EEE MMM d yy", "2024-03-15 00:00"), "Fri Mar 15 24");
         assert_eq!(format("EEEE, MMMM d", "2024-03-15"), "Friday, March 15");
         assert_eq!(format("h:mm a", "2024-03-15 00:30"), "12:30 AM");
+        assert_eq!(
+            format("s.S|SS|SSSS", "2024-03-15 00:00:01.25"),
+            "1.2|25|2500"
+        );
         assert_eq!(
             format("'at' HH 'o''clock'", "2024-03-15 13:00"),
             "at 13 o'clock"

@@ -7,6 +7,7 @@ pub mod catalog;
 mod datetime;
 mod java_time;
 mod literal;
+mod math;
 mod string;
 mod udf;
 
@@ -19,7 +20,11 @@ use datafusion::prelude::SessionContext;
 /// Registers the Flink variants.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::new_from_impl(avg::FlinkAvg::default()));
-    for udf in string::functions().into_iter().chain(datetime::functions()) {
+    for udf in string::functions()
+        .into_iter()
+        .chain(datetime::functions())
+        .chain(math::functions())
+    {
         ctx.register_udf(udf);
     }
     for udf in crate::match_recognize::placeholders() {
@@ -37,6 +42,7 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         vec![Arc::new(literal::IntegerLiterals)];
     rules.extend(Analyzer::new().rules);
     rules.push(Arc::new(cast::FlinkCasts));
+    rules.push(Arc::new(math::DecimalDivision));
     rules.push(Arc::new(crate::temporal::TemporalConditions));
     rules
 }

@@ -159,7 +159,9 @@ fn substring(args: &[ArrayRef]) -> Result<ArrayRef> {
         let from = match start {
             0 => 0,
             s if s > 0 => s - 1,
-            s => (chars + s).max(0),
+            s if chars + s >= 0 => chars + s,
+            // Further back than the start: nothing.
+            _ => return Ok(true),
         };
         let to = from.saturating_add(length).min(chars);
         out.write_str(char_range(text, from as usize, to.max(from) as usize))
@@ -194,7 +196,12 @@ fn overlay(args: &[ArrayRef]) -> Result<ArrayRef> {
             out.write_str(text).expect("writes to memory");
             return Ok(true);
         }
-        let rest = (from + length.max(0)).min(chars);
+        // Flink drops the rest of the text when the length is 0.
+        let rest = if length == 0 {
+            chars
+        } else {
+            (from + length.max(0)).min(chars)
+        };
         out.write_str(char_range(text, 0, from as usize))
             .expect("writes to memory");
         out.write_str(placed).expect("writes to memory");
@@ -252,7 +259,8 @@ fn java_regex(pattern: &str) -> String {
     out
 }
 
-/// `REGEXP_REPLACE(s, pattern, replacement)`: every match replaced; NULL for an invalid pattern.
+/// `REGEXP_REPLACE(s, pattern, replacement)`: every match replaced by the replacement text;
+/// NULL for an invalid pattern.
 fn regexp_replace(args: &[ArrayRef]) -> Result<ArrayRef> {
     let (s, p, r) = (strings(&args[0])?, strings(&args[1])?, strings(&args[2])?);
     let mut patterns = Patterns::new();
@@ -263,7 +271,8 @@ fn regexp_replace(args: &[ArrayRef]) -> Result<ArrayRef> {
         let Some(regex) = patterns.get(p.value(i)) else {
             return Ok(false);
         };
-        out.write_str(&regex.replace_all(s.value(i), r.value(i)))
+        // The replacement is literal text in Flink (`$1` is not a group).
+        out.write_str(&regex.replace_all(s.value(i), regex::NoExpand(r.value(i))))
             .expect("writes to memory");
         Ok(true)
     })
@@ -314,7 +323,8 @@ fn regexp(args: &[ArrayRef]) -> Result<ArrayRef> {
     Ok(Arc::new(found))
 }
 
-/// `SPLIT_INDEX(s, delimiter, n)`: the `n`th (from 0) piece of `s` split at `delimiter`.
+/// `SPLIT_INDEX(s, delimiter, n)`: the `n`th (from 0) piece of `s` split at `delimiter`
+/// (at whitespace for an empty one); NULL for an empty `s`.
 fn split_index(args: &[ArrayRef]) -> Result<ArrayRef> {
     let (s, d) = (strings(&args[0])?, strings(&args[1])?);
     build_strings(s.len(), |i, out| {
@@ -328,7 +338,8 @@ fn split_index(args: &[ArrayRef]) -> Result<ArrayRef> {
         let piece = if text.is_empty() {
             None
         } else if delimiter.is_empty() {
-            (n == 0).then_some(text)
+            // No delimiter splits at each whitespace character.
+            text.split(char::is_whitespace).nth(n as usize)
         } else {
             text.split(delimiter).nth(n as usize)
         };
@@ -365,13 +376,11 @@ fn locate(args: &[ArrayRef]) -> Result<ArrayRef> {
                 Some(f) => integer(f, i)?,
                 None => 1,
             };
-            if from < 1 {
-                return Some(0);
-            }
+            // A start before the first character is the first character.
             Some(position(
                 haystack.value(i),
                 needle.value(i),
-                from as usize - 1,
+                from.max(1) as usize - 1,
             ))
         })
         .collect();

@@ -5,12 +5,14 @@ use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
-use arrow::datatypes::DataType;
-use datafusion::common::types::{NativeType, logical_date, logical_int64, logical_string};
-use datafusion::common::{Result, exec_err};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::types::{logical_date, logical_string};
+use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
-    Coercion, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    TypeSignature, TypeSignatureClass, Volatility,
+    Coercion, ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, TypeSignature, TypeSignatureClass, Volatility,
 };
 
 /// A kernel: the argument arrays, all of the batch's length, to the result array.
@@ -20,8 +22,18 @@ pub type Kernel = Box<dyn Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync>;
 pub struct Udf {
     name: &'static str,
     signature: Signature,
-    returns: fn(&[DataType]) -> DataType,
+    /// The argument kinds of each form.
+    forms: Vec<Vec<Arg>>,
+    returns: Returns,
     kernel: Kernel,
+}
+
+/// How a function's result type follows from its arguments.
+enum Returns {
+    /// From their types.
+    Types(fn(&[DataType]) -> DataType),
+    /// From their types and the values of the constant ones.
+    Constants(fn(&[DataType], &[Option<&ScalarValue>]) -> Result<DataType>),
 }
 
 impl std::fmt::Debug for Udf {
@@ -38,15 +50,38 @@ impl Udf {
         returns: fn(&[DataType]) -> DataType,
         kernel: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static,
     ) -> ScalarUDF {
-        let forms = forms
-            .into_iter()
-            .map(|args| TypeSignature::Coercible(args.into_iter().map(Arg::coercion).collect()))
+        Udf::build(name, forms, Returns::Types(returns), Box::new(kernel))
+    }
+
+    /// A function whose result type depends on the values of constant arguments.
+    pub fn with_constants(
+        name: &'static str,
+        forms: Vec<Vec<Arg>>,
+        returns: fn(&[DataType], &[Option<&ScalarValue>]) -> Result<DataType>,
+        kernel: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static,
+    ) -> ScalarUDF {
+        Udf::build(name, forms, Returns::Constants(returns), Box::new(kernel))
+    }
+
+    fn build(
+        name: &'static str,
+        forms: Vec<Vec<Arg>>,
+        returns: Returns,
+        kernel: Kernel,
+    ) -> ScalarUDF {
+        let signatures = forms
+            .iter()
+            .map(|args| match args.as_slice() {
+                [] => TypeSignature::Nullary,
+                _ => TypeSignature::Coercible(args.iter().map(|a| a.coercion()).collect()),
+            })
             .collect();
         ScalarUDF::new_from_impl(Udf {
             name,
-            signature: Signature::one_of(forms, Volatility::Immutable),
+            signature: Signature::one_of(signatures, Volatility::Immutable),
+            forms,
             returns,
-            kernel: Box::new(kernel),
+            kernel,
         })
     }
 }
@@ -61,7 +96,8 @@ impl Udf {
         ScalarUDF::new_from_impl(Udf {
             name,
             signature: Signature::variadic(vec![DataType::Utf8], Volatility::Immutable),
-            returns,
+            forms: vec![],
+            returns: Returns::Types(returns),
             kernel: Box::new(kernel),
         })
     }
@@ -91,7 +127,23 @@ impl ScalarUDFImpl for Udf {
     }
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
-        Ok((self.returns)(args))
+        match self.returns {
+            Returns::Types(returns) => Ok(returns(args)),
+            Returns::Constants(returns) => returns(args, &vec![None; args.len()]),
+        }
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let data_type = match self.returns {
+            Returns::Types(returns) => returns(&types),
+            Returns::Constants(returns) => returns(&types, args.scalar_arguments)?,
+        };
+        Ok(Arc::new(Field::new(self.name, data_type, true)))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -99,10 +151,17 @@ impl ScalarUDFImpl for Udf {
             .args
             .iter()
             .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // Integer arguments reach the kernel as BIGINT, whatever integer type they have.
+        let form = self.forms.iter().find(|f| f.len() == arrays.len());
+        for (array, kind) in arrays.iter_mut().zip(form.into_iter().flatten()) {
+            if matches!(kind, Arg::Integer) && array.data_type().is_integer() {
+                *array = arrow::compute::cast(array, &DataType::Int64)?;
+            }
+        }
         let result = (self.kernel)(&arrays)?;
         Ok(if all_scalar {
-            ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&result, 0)?)
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
         } else {
             ColumnarValue::Array(result)
         })
@@ -114,8 +173,10 @@ impl ScalarUDFImpl for Udf {
 pub enum Arg {
     /// Any string type, passed as it is (read it with [`strings`]).
     String,
-    /// Any integer, as BIGINT.
+    /// Any integer, as BIGINT (integer literals stay constants for the result type).
     Integer,
+    /// Any number, passed as it is.
+    Number,
     /// Any timestamp, passed as it is.
     Timestamp,
     /// A date.
@@ -126,11 +187,8 @@ impl Arg {
     fn coercion(self) -> Coercion {
         match self {
             Arg::String => Coercion::new_exact(TypeSignatureClass::Native(logical_string())),
-            Arg::Integer => Coercion::new_implicit(
-                TypeSignatureClass::Native(logical_int64()),
-                vec![TypeSignatureClass::Integer],
-                NativeType::Int64,
-            ),
+            Arg::Integer => Coercion::new_exact(TypeSignatureClass::Integer),
+            Arg::Number => Coercion::new_exact(TypeSignatureClass::Numeric),
             Arg::Timestamp => Coercion::new_exact(TypeSignatureClass::Timestamp),
             Arg::Date => Coercion::new_exact(TypeSignatureClass::Native(logical_date())),
         }
