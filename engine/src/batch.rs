@@ -99,7 +99,15 @@ impl ChangeBatch {
         })
     }
 
-    /// The same rows with other columns (e.g. a projection of this batch's columns).
+    /// `len` rows from row `offset`, with their ops and watermark stamps.
+    pub fn slice(&self, offset: usize, len: usize) -> ChangeBatch {
+        ChangeBatch {
+            data: self.data.slice(offset, len),
+            ops: self.ops.as_ref().map(|a| a.slice(offset, len)),
+            watermarks: self.watermarks.as_ref().map(|a| a.slice(offset, len)),
+        }
+    }
+
     /// The rows at `indices`, with their ops and watermark stamps.
     pub fn take(&self, indices: &UInt32Array) -> Result<ChangeBatch> {
         let columns = self
@@ -120,6 +128,7 @@ impl ChangeBatch {
         })
     }
 
+    /// The same rows with other columns (e.g. a projection of this batch's columns).
     pub fn with_data(&self, data: RecordBatch) -> ChangeBatch {
         ChangeBatch {
             data,

@@ -257,12 +257,16 @@ async fn run_operator(
                 }
             }
         }
+        let finished = ended < inputs && operator.finished();
+        if finished {
+            out.push(Message::End);
+        }
         for message in out.drain(..) {
             if !output.send(message).await {
                 return Ok(());
             }
         }
-        if ended == inputs {
+        if ended == inputs || finished {
             return Ok(());
         }
     }

@@ -6,6 +6,7 @@ mod expiry;
 mod group_aggregate;
 mod join;
 mod keep_first;
+mod limit;
 pub mod match_recognize;
 mod normalize;
 mod over_aggregate;
@@ -15,6 +16,7 @@ mod session_aggregate;
 #[cfg(test)]
 mod testing;
 mod timed;
+mod union;
 mod window_aggregate;
 mod window_assign;
 mod window_rank;
@@ -24,11 +26,13 @@ pub use calc::Calc;
 pub use group_aggregate::GroupAggregate;
 pub use join::{IntervalBounds, IntervalJoin, Join, JoinSpec, JoinType, TemporalJoin, WindowJoin};
 pub use keep_first::KeepFirst;
+pub use limit::Limit;
 pub use match_recognize::MatchRecognize;
 pub use normalize::Normalize;
 pub use over_aggregate::{Frame, OverAggregate};
 pub use rank::Rank;
 pub use session_aggregate::SessionAggregate;
+pub use union::Union;
 pub use window_aggregate::WindowAggregate;
 pub use window_assign::WindowAssign;
 pub use window_rank::{SortKey, WindowRank};
@@ -57,6 +61,12 @@ pub trait Operator: Send {
     /// All inputs ended. Emit what is left; the runtime sends end-of-stream afterwards.
     fn on_end(&mut self, _out: &mut Vec<Message>) -> Result<()> {
         Ok(())
+    }
+
+    /// Whether the operator will emit nothing more (a satisfied `LIMIT`): the runtime then
+    /// ends its output and stops reading its inputs.
+    fn finished(&self) -> bool {
+        false
     }
 
     /// About how many bytes of state the operator holds (rows, keys, accumulators), for the

@@ -11,13 +11,13 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::{Expr, LogicalPlan, Operator, SortExpr};
+use datafusion::logical_expr::{Expr, FetchType, LogicalPlan, Operator, SkipType, SortExpr};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
 use rill_engine::late::{LatePolicy, LateRows};
-use rill_engine::operator::{Calc, Normalize, Operator as StreamOperator, SortKey};
+use rill_engine::operator::{Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union};
 use rill_engine::source::{
     FileInput, FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner,
 };
@@ -230,6 +230,47 @@ impl<'a> StreamPlanner<'a> {
                 } else {
                     Err(SqlError::new(format!("{} is not supported", e.node.name())))
                 }
+            }
+            LogicalPlan::Limit(limit) => {
+                let node = self.plan(&limit.input)?;
+                if self.updating.contains(&node) {
+                    return Err(SqlError::new(
+                        "LIMIT over an updating result is not supported yet",
+                    ));
+                }
+                let skip = match limit.get_skip_type()? {
+                    SkipType::Literal(n) => n,
+                    SkipType::UnsupportedExpr => {
+                        return Err(SqlError::new("OFFSET must be a constant number"));
+                    }
+                };
+                let fetch = match limit.get_fetch_type()? {
+                    FetchType::Literal(n) => n,
+                    FetchType::UnsupportedExpr => {
+                        return Err(SqlError::new("LIMIT must be a constant number"));
+                    }
+                };
+                Ok(self.add(Box::new(Limit::new(skip, fetch)), node))
+            }
+            LogicalPlan::Union(union) => {
+                let inputs = union
+                    .inputs
+                    .iter()
+                    .map(|input| self.plan(input))
+                    .collect::<SqlResult<Vec<_>>>()?;
+                let operator = Union::new(output_schema(&union.schema));
+                let node = self
+                    .dataflow
+                    .add_operator(Box::new(operator), inputs.clone());
+                for input in inputs {
+                    if self.updating.contains(&input) {
+                        self.updating.insert(node);
+                    }
+                    if self.no_time_attribute.contains(&input) {
+                        self.no_time_attribute.insert(node);
+                    }
+                }
+                Ok(node)
             }
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
             LogicalPlan::Join(join) => self.join(join),
