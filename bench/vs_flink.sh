@@ -11,7 +11,8 @@
 # q_match_fraud: three small trades then a large one within a minute, per symbol) and joins
 # (q_join_enrich: every tick joined with its symbol's row, Nexmark q20 shape; q_join_interval:
 # an interval join of the ticks with themselves, 1 M rows each side at 1 M ticks;
-# q_join_max_avg: a join feeding MAX per key then AVG, Nexmark q4 shape). A query is
+# q_join_max_avg: a join feeding MAX per key then AVG, Nexmark q4 shape) and functions
+# (q_functions: 20 string, temporal and math expressions on every tick). A query is
 # bench/queries/NAME.sql, else the oracle's examples/NAME.sql.
 #
 # Run it alone on the machine: anything else running skews it.
@@ -22,7 +23,7 @@ shared="${RILL_SHARED:-$root/../shared}"
 work="${BENCH_DIR:-/tmp/rill-bench}"
 target="${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}"
 flink_py="${FLINK_PY:-/opt/flink-venv/bin/python}"
-queries="${QUERIES:-q_tumble q_hop q_session q_match_vshape q_match_fraud q_join_enrich q_join_interval q_join_max_avg}"
+queries="${QUERIES:-q_tumble q_hop q_session q_match_vshape q_match_fraud q_join_enrich q_join_interval q_join_max_avg q_functions}"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000000 5000000)
 mkdir -p "$work"

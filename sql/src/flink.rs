@@ -186,7 +186,8 @@ fn backslash_escaped(pattern: &str, escape: Option<char>) -> String {
 }
 
 /// A `SIMILAR TO` pattern as an anchored regular expression: `%` and `_` are wildcards, the
-/// regex operators `| * + ? {} () []` stay, other characters are themselves.
+/// regex operators `| * + ? {} () [] .` stay (Flink reads `.` as any character), other
+/// characters are themselves.
 fn similar_regex(pattern: &str, escape: Option<char>) -> String {
     let mut out = String::from("^(?:");
     let mut chars = pattern.chars();
@@ -210,7 +211,7 @@ fn similar_regex(pattern: &str, escape: Option<char>) -> String {
             _ if in_class => out.push(c),
             '%' => out.push_str(".*"),
             '_' => out.push('.'),
-            '|' | '*' | '+' | '?' | '{' | '}' | '(' | ')' | ',' => out.push(c),
+            '|' | '*' | '+' | '?' | '{' | '}' | '(' | ')' | ',' | '.' => out.push(c),
             other => out.push_str(&regex::escape(&other.to_string())),
         }
     }

@@ -96,6 +96,8 @@ impl Session {
             // Flink identifiers are case-sensitive; keep them as written.
             o.sql_parser.enable_ident_normalization = false;
             o.sql_parser.collect_spans = true;
+            // `1.5` is a DECIMAL(2, 1) in Flink, not a DOUBLE.
+            o.sql_parser.parse_float_as_decimal = true;
             o.execution.time_zone = Some(LOCAL_TIME_ZONE.into());
         }
         let state = SessionStateBuilder::new()

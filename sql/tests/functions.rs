@@ -185,3 +185,75 @@ fn functions_give_flinks_answers_or_are_refused() {
     );
     assert!(checked > 200, "expected the whole suite, found {checked}");
 }
+
+/// The names of `catalog`'s functions that `text` (SQL) calls or uses.
+fn used_in(text: &str) -> Vec<&'static str> {
+    let upper = text.to_uppercase();
+    catalog::FUNCTIONS
+        .iter()
+        .filter(|f| {
+            let pattern = match f.name.split_once(' ') {
+                // A keyword form: `FLOOR(x TO unit)`, `x IS JSON`, ...
+                Some((first, rest)) if rest == "TO" => format!(r"\b{first}\s*\([^)]*\bTO\b"),
+                Some((first, rest)) => format!(r"\b{first}\s+(NOT\s+)?{rest}\b"),
+                None => format!(r"\b{}\s*[(\[]", f.name),
+            };
+            regex::Regex::new(&pattern).unwrap().is_match(&upper)
+        })
+        .map(|f| f.name)
+        .collect()
+}
+
+#[test]
+fn every_function_rill_has_is_checked_against_flink() {
+    let root = suite_dir().join("..");
+    let mut texts = String::new();
+    for dir in ["functions/cases", "conformance"] {
+        for entry in std::fs::read_dir(root.join(dir)).expect("test directory") {
+            let path = entry.expect("entry").path();
+            let file = if path.is_dir() { path.join("query.sql") } else { path };
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                texts.push_str(&text);
+                texts.push('\n');
+            }
+        }
+    }
+    let used = used_in(&texts);
+    let unchecked: Vec<&str> = catalog::FUNCTIONS
+        .iter()
+        .filter(|f| f.has && !used.contains(&f.name))
+        .map(|f| f.name)
+        .collect();
+    assert!(
+        unchecked.is_empty(),
+        "functions rill says it has that no oracle case uses: {unchecked:?}"
+    );
+}
+
+#[test]
+fn functions_page_is_current() {
+    let session = Session::new(SessionOptions::default());
+    // rill's own helpers: the targets of Flink's keyword forms and MATCH_RECOGNIZE's functions.
+    let mut internal = vec!["floor_to".to_string(), "ceil_to".into(), "extract".into()];
+    internal.extend(
+        rill_sql::match_recognize::placeholders()
+            .iter()
+            .map(|f| f.name().to_string()),
+    );
+    let extras: Vec<String> = session
+        .function_names()
+        .into_iter()
+        .filter(|n| catalog::lookup(n).is_none())
+        .filter(|n| !n.starts_with("rill_") && !internal.contains(n))
+        .collect();
+    let page = catalog::page(&extras);
+    let path = suite_dir().join("../../docs/functions.md");
+    if std::env::var_os("RILL_BLESS").is_some() {
+        std::fs::write(&path, &page).expect("docs/functions.md writable");
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        current == page,
+        "docs/functions.md is not the catalogue's page: rerun with RILL_BLESS=1"
+    );
+}

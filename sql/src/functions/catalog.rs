@@ -20,7 +20,7 @@ use crate::error::{Position, SqlError, SqlResult};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Group {
     Arithmetic,
-    String,
+    Strings,
     Temporal,
     Conditional,
     Conversion,
@@ -38,7 +38,7 @@ impl Group {
     pub fn title(self) -> &'static str {
         match self {
             Group::Arithmetic => "Arithmetic and math",
-            Group::String => "String",
+            Group::Strings => "String",
             Group::Temporal => "Temporal",
             Group::Conditional => "Conditional",
             Group::Conversion => "Type conversion",
@@ -120,63 +120,63 @@ pub const FUNCTIONS: &[Function] = &[
     missing("UNHEX", Arithmetic),
     missing("UUID", Arithmetic),
     // String.
-    has("ASCII", String),
-    missing("BTRIM", String),
-    has("CHAR_LENGTH", String),
-    has("CHARACTER_LENGTH", String),
-    missing("CHR", String),
-    has("CONCAT", String),
-    has("CONCAT_WS", String),
-    missing("DECODE", String),
-    missing("ELT", String),
-    missing("ENCODE", String),
-    has("ENDSWITH", String),
-    missing("FROM_BASE64", String),
-    missing("INET_ATON", String),
-    missing("INET_NTOA", String),
-    has("INITCAP", String),
-    has("INSTR", String),
-    has("LEFT", String),
-    has("LOCATE", String),
-    has("LOWER", String),
-    has("LPAD", String),
-    has("LTRIM", String),
-    has("OVERLAY", String),
-    missing("PARSE_URL", String),
-    has("POSITION", String),
-    missing("PRINTF", String),
-    has("REGEXP", String),
-    missing("REGEXP_COUNT", String),
-    has("REGEXP_EXTRACT", String),
-    missing("REGEXP_EXTRACT_ALL", String),
-    missing("REGEXP_INSTR", String),
-    has("REGEXP_REPLACE", String),
-    missing("REGEXP_SUBSTR", String),
-    has("REPEAT", String),
-    has("REPLACE", String),
-    has("REVERSE", String),
-    has("RIGHT", String),
-    has("RPAD", String),
-    has("RTRIM", String),
-    missing("SPLIT", String),
-    has("SPLIT_INDEX", String),
-    has("STARTSWITH", String),
-    missing("STR_TO_MAP", String),
-    has("SUBSTR", String),
-    has("SUBSTRING", String),
-    missing("TO_BASE64", String),
-    missing("TRANSLATE", String),
-    has("TRIM", String),
-    has("UPPER", String),
-    missing("URL_DECODE", String),
-    missing("URL_ENCODE", String),
+    has("ASCII", Strings),
+    missing("BTRIM", Strings),
+    has("CHAR_LENGTH", Strings),
+    has("CHARACTER_LENGTH", Strings),
+    missing("CHR", Strings),
+    has("CONCAT", Strings),
+    has("CONCAT_WS", Strings),
+    missing("DECODE", Strings),
+    missing("ELT", Strings),
+    missing("ENCODE", Strings),
+    has("ENDSWITH", Strings),
+    has("FROM_BASE64", Strings),
+    missing("INET_ATON", Strings),
+    missing("INET_NTOA", Strings),
+    has("INITCAP", Strings),
+    has("INSTR", Strings),
+    has("LEFT", Strings),
+    has("LOCATE", Strings),
+    has("LOWER", Strings),
+    has("LPAD", Strings),
+    has("LTRIM", Strings),
+    has("OVERLAY", Strings),
+    missing("PARSE_URL", Strings),
+    has("POSITION", Strings),
+    missing("PRINTF", Strings),
+    has("REGEXP", Strings),
+    missing("REGEXP_COUNT", Strings),
+    has("REGEXP_EXTRACT", Strings),
+    missing("REGEXP_EXTRACT_ALL", Strings),
+    missing("REGEXP_INSTR", Strings),
+    has("REGEXP_REPLACE", Strings),
+    missing("REGEXP_SUBSTR", Strings),
+    has("REPEAT", Strings),
+    has("REPLACE", Strings),
+    has("REVERSE", Strings),
+    has("RIGHT", Strings),
+    has("RPAD", Strings),
+    has("RTRIM", Strings),
+    missing("SPLIT", Strings),
+    has("SPLIT_INDEX", Strings),
+    has("STARTSWITH", Strings),
+    missing("STR_TO_MAP", Strings),
+    has("SUBSTR", Strings),
+    has("SUBSTRING", Strings),
+    has("TO_BASE64", Strings),
+    missing("TRANSLATE", Strings),
+    has("TRIM", Strings),
+    has("UPPER", Strings),
+    has("URL_DECODE", Strings),
+    has("URL_ENCODE", Strings),
     // Temporal.
     has("CEIL TO", Temporal),
     has("CONVERT_TZ", Temporal),
-    has("CURRENT_DATE", Temporal),
+    missing("CURRENT_DATE", Temporal),
     missing("CURRENT_ROW_TIMESTAMP", Temporal),
     missing("CURRENT_TIME", Temporal),
-    has("CURRENT_TIMESTAMP", Temporal),
+    missing("CURRENT_TIMESTAMP", Temporal),
     missing("CURRENT_WATERMARK", Temporal),
     has("DATE_FORMAT", Temporal),
     has("DAYOFMONTH", Temporal),
@@ -261,13 +261,13 @@ pub const FUNCTIONS: &[Function] = &[
     missing("PARSE_JSON", Json),
     missing("TRY_PARSE_JSON", Json),
     // Hash.
-    missing("MD5", Hash),
-    missing("SHA1", Hash),
-    missing("SHA2", Hash),
-    missing("SHA224", Hash),
-    missing("SHA256", Hash),
-    missing("SHA384", Hash),
-    missing("SHA512", Hash),
+    has("MD5", Hash),
+    has("SHA1", Hash),
+    has("SHA2", Hash),
+    has("SHA224", Hash),
+    has("SHA256", Hash),
+    has("SHA384", Hash),
+    has("SHA512", Hash),
     // Grouping.
     missing("GROUP_ID", Grouping),
     missing("GROUPING", Grouping),
@@ -315,6 +315,54 @@ pub const FUNCTIONS: &[Function] = &[
     // Other.
     missing("CURRENT_DATABASE", Other),
 ];
+
+/// The functions page (docs/functions.md): per group, the Flink functions rill has and those
+/// it refuses, then `extras`, the functions rill has beyond Flink's (DataFusion's).
+pub fn page(extras: &[String]) -> String {
+    let has = FUNCTIONS.iter().filter(|f| f.has).count();
+    let mut out = format!(
+        "# Functions\n\n\
+         <!-- Generated from sql/src/functions/catalog.rs by the test \
+         `functions_page_is_current` (RILL_BLESS=1 rewrites it); do not edit. -->\n\n\
+         rill has {has} of the {} functions and operators Flink documents or registers. Each \
+         gives Flink's answer: `tests/functions` checks it against Flink on ordinary values, \
+         NULLs, empty strings, unicode and extreme numbers. A Flink function rill does not \
+         have yet is refused at planning, with its name and a caret under the call.\n",
+        FUNCTIONS.len()
+    );
+    let mut groups: Vec<Group> = FUNCTIONS.iter().map(|f| f.group).collect();
+    groups.dedup();
+    for group in groups {
+        let names = |has: bool| {
+            let names: Vec<String> = FUNCTIONS
+                .iter()
+                .filter(|f| f.group == group && f.has == has)
+                .map(|f| format!("`{}`", f.name))
+                .collect();
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        out.push_str(&format!(
+            "\n## {}\n\n* Has: {}\n* Not yet: {}\n",
+            group.title(),
+            names(true),
+            names(false)
+        ));
+    }
+    out.push_str(&format!(
+        "\n## Beyond Flink\n\nDataFusion's functions that Flink does not have stay \
+         available, with DataFusion's semantics: {}.\n",
+        extras
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    out
+}
 
 /// The catalogue entry of `name` (case-insensitive), if Flink has such a function.
 pub fn lookup(name: &str) -> Option<&'static Function> {
@@ -429,9 +477,9 @@ mod tests {
 
     #[test]
     fn a_missing_function_is_refused_at_its_call() {
-        let e = checked("SELECT id,\n  md5(s) FROM t").unwrap_err();
-        assert_eq!(e.message, "MD5 is a Flink function rill does not have yet");
-        assert_eq!(missing_named_in(&e.message), Some("MD5"));
+        let e = checked("SELECT id,\n  typeof(s) FROM t").unwrap_err();
+        assert_eq!(e.message, "TYPEOF is a Flink function rill does not have yet");
+        assert_eq!(missing_named_in(&e.message), Some("TYPEOF"));
         let p = e.position.unwrap();
         assert_eq!((p.line, p.column), (2, 3));
         assert!(checked("SELECT UPPER(s), FLOOR(d), my_udf(s) FROM t").is_ok());

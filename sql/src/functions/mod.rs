@@ -5,6 +5,7 @@ mod avg;
 mod cast;
 pub mod catalog;
 mod datetime;
+mod encoding;
 mod java_time;
 mod literal;
 mod math;
@@ -24,6 +25,7 @@ pub fn register(ctx: &SessionContext) {
         .into_iter()
         .chain(datetime::functions())
         .chain(math::functions())
+        .chain(encoding::functions())
     {
         ctx.register_udf(udf);
     }
