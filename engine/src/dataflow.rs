@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 use tokio::sync::mpsc::{Receiver, Sender, channel};
@@ -156,6 +156,8 @@ impl Dataflow {
         }
         drop(senders);
         let mut tasks = JoinSet::new();
+        let mut sinks = 0;
+        let sinks_done = Arc::new(AtomicUsize::new(0));
         for ((node, output), inbox) in self.nodes.into_iter().zip(outputs).zip(receivers) {
             let inbox = inbox.expect("receiver");
             let inputs = node.inputs.len();
@@ -173,7 +175,9 @@ impl Dataflow {
                 }
                 NodeKind::Sink(sink) => {
                     let (metrics, stop) = (metrics.clone(), stop.clone());
-                    tasks.spawn_blocking(move || run_sink(sink, inbox, &metrics, &stop));
+                    let done = sinks_done.clone();
+                    tasks.spawn_blocking(move || run_sink(sink, inbox, &metrics, &stop, &done));
+                    sinks += 1;
                 }
             }
         }
@@ -181,6 +185,8 @@ impl Dataflow {
             metrics,
             stop,
             tasks,
+            sinks,
+            sinks_done,
         }
     }
 }
@@ -280,6 +286,7 @@ fn run_sink(
     mut inbox: Receiver<Envelope>,
     metrics: &JobMetrics,
     stop: &Stop,
+    done: &AtomicUsize,
 ) -> Result<()> {
     let runtime = tokio::runtime::Handle::current();
     let next = |inbox: &mut Receiver<Envelope>| {
@@ -301,7 +308,11 @@ fn run_sink(
                 JobMetrics::add(&metrics.rows_out, batch.num_rows() as u64);
             }
             Message::Watermark(w) => sink.on_watermark(w)?,
-            Message::End => return sink.finish(),
+            Message::End => {
+                sink.finish()?;
+                done.fetch_add(1, Ordering::Release);
+                return Ok(());
+            }
         }
     }
     Ok(())
@@ -326,6 +337,10 @@ pub struct Job {
     metrics: Arc<JobMetrics>,
     stop: Stop,
     tasks: JoinSet<Result<()>>,
+    /// How many sinks the job has, and how many have committed all their input: once all
+    /// have, the job's output is complete.
+    sinks: usize,
+    sinks_done: Arc<AtomicUsize>,
 }
 
 impl Job {
@@ -355,6 +370,15 @@ impl Job {
                 first_error = Some(e);
                 self.stop.stop();
                 self.tasks.abort_all();
+            }
+            let complete = self.sinks > 0 && self.sinks_done.load(Ordering::Acquire) == self.sinks;
+            if complete && first_error.is_none() {
+                // Every result is written (a satisfied LIMIT ends the output early): the
+                // sources still reading, maybe blocked on standard input, stop.
+                self.stop.stop();
+                self.tasks.abort_all();
+                self.tasks.detach_all();
+                return Ok(());
             }
         }
         first_error.map_or(Ok(()), Err)

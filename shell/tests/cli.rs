@@ -795,6 +795,39 @@ fn stdin_rows_are_handed_on_as_they_arrive() {
 }
 
 #[test]
+fn a_satisfied_limit_ends_the_query_while_its_input_stays_open() {
+    use std::io::{Read, Write};
+    let sql = "CREATE TABLE s (a INT, b STRING) WITH ('connector' = 'stdin', 'format' = 'csv');\n\
+               SELECT a, b FROM s WHERE a > 1 LIMIT 2";
+    let mut child = spawn(&["-c", sql], &std::env::temp_dir());
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"1,w\n2,x\n3,y\n4,z\n").unwrap();
+    input.flush().unwrap();
+    // The input is still open: only the LIMIT can end the query.
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the query did not end after its LIMIT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(out, "2,x\n3,y\n");
+    drop(input);
+}
+
+#[test]
 fn a_monitored_file_is_followed_as_it_grows() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();

@@ -3,11 +3,12 @@
 
 use std::ops::ControlFlow;
 
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, CeilFloorKind, DataType as SqlType, DateTimeField, Expr, Function,
-    FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, JoinConstraint,
-    JoinOperator, ObjectName, Spanned, Statement, TableFactor, UnaryOperator, Value, Visit,
-    Visitor, visit_expressions_mut,
+    BinaryOperator, CaseWhen, CastKind, CeilFloorKind, DataType as SqlType, DateTimeField, Expr,
+    Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    JoinConstraint, JoinOperator, ObjectName, Spanned, Statement, TableFactor, UnaryOperator,
+    Value, Visit, Visitor, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
@@ -24,6 +25,32 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
                 op: BinaryOperator::Modulo,
                 right: Box::new(Expr::Nested(Box::new(b))),
             }));
+        }
+        if let Some([condition, then, otherwise]) = call_args::<3>(expr, "IF") {
+            *expr = case(vec![(condition, then)], Some(otherwise));
+        }
+        if let Some([value, replacement]) = call_args::<2>(expr, "IFNULL") {
+            *expr = call("coalesce", [value, replacement], expr.span());
+        }
+        // Flink's GREATEST and LEAST are NULL when an argument is; DataFusion's skip NULLs.
+        for name in ["GREATEST", "LEAST"] {
+            if let Some(args) = plain_args(expr, name) {
+                let span = expr.span();
+                let any_null = args
+                    .iter()
+                    .map(|a| Expr::IsNull(Box::new(a.clone())))
+                    .reduce(|a, b| Expr::BinaryOp {
+                        left: Box::new(a),
+                        op: BinaryOperator::Or,
+                        right: Box::new(b),
+                    })
+                    .expect("at least one argument");
+                let null = Expr::value(Value::Null);
+                *expr = case(
+                    vec![(any_null, null)],
+                    Some(call(&name.to_lowercase(), args, span)),
+                );
+            }
         }
         let span = expr.span();
         match expr {
@@ -302,8 +329,27 @@ pub fn check_joins(statement: &Statement) -> SqlResult<()> {
     }
 }
 
+/// `CASE WHEN c1 THEN r1 ... ELSE otherwise END`.
+fn case(branches: Vec<(Expr, Expr)>, otherwise: Option<Expr>) -> Expr {
+    Expr::Case {
+        case_token: AttachedToken::empty(),
+        end_token: AttachedToken::empty(),
+        operand: None,
+        conditions: branches
+            .into_iter()
+            .map(|(condition, result)| CaseWhen { condition, result })
+            .collect(),
+        else_result: otherwise.map(Box::new),
+    }
+}
+
 /// The `N` plain arguments of a call of function `name`, if `expr` is one.
 fn call_args<const N: usize>(expr: &Expr, name: &str) -> Option<[Expr; N]> {
+    plain_args(expr, name)?.try_into().ok()
+}
+
+/// The plain arguments of a call of function `name`, if `expr` is one.
+fn plain_args(expr: &Expr, name: &str) -> Option<Vec<Expr>> {
     let Expr::Function(f) = expr else { return None };
     if f.name.0.len() != 1 || !f.name.to_string().eq_ignore_ascii_case(name) {
         return None;
@@ -319,7 +365,7 @@ fn call_args<const N: usize>(expr: &Expr, name: &str) -> Option<[Expr; N]> {
             _ => None,
         })
         .collect::<Option<_>>()?;
-    args.try_into().ok()
+    (!args.is_empty()).then_some(args)
 }
 
 #[cfg(test)]

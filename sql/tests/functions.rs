@@ -211,7 +211,11 @@ fn every_function_rill_has_is_checked_against_flink() {
     for dir in ["functions/cases", "conformance"] {
         for entry in std::fs::read_dir(root.join(dir)).expect("test directory") {
             let path = entry.expect("entry").path();
-            let file = if path.is_dir() { path.join("query.sql") } else { path };
+            let file = if path.is_dir() {
+                path.join("query.sql")
+            } else {
+                path
+            };
             if let Ok(text) = std::fs::read_to_string(&file) {
                 texts.push_str(&text);
                 texts.push('\n');

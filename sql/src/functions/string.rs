@@ -48,6 +48,18 @@ pub fn functions() -> Vec<ScalarUDF> {
         Udf::new("split_index", vec![vec![S, S, I]], string, split_index),
         Udf::new("locate", vec![vec![S, S], vec![S, S, I]], int, locate),
         Udf::new("instr", vec![vec![S, S]], int, instr),
+        Udf::new("is_alpha", vec![vec![S]], boolean, |a| {
+            string_property(&a[0], |s| {
+                !s.is_empty() && s.chars().all(char::is_alphabetic)
+            })
+        }),
+        Udf::new("is_digit", vec![vec![S]], boolean, |a| {
+            string_property(&a[0], |s| !s.is_empty() && s.chars().all(is_decimal_digit))
+        }),
+        Udf::new("is_decimal", vec![vec![S]], boolean, |a| {
+            string_property(&a[0], is_decimal)
+        }),
+        Udf::new("chr", vec![vec![I]], string, chr),
         Udf::new("startswith", vec![vec![S, S]], boolean, starts_with),
         Udf::new("endswith", vec![vec![S, S]], boolean, ends_with),
     ]
@@ -397,6 +409,122 @@ fn instr(args: &[ArrayRef]) -> Result<ArrayRef> {
         })
         .collect();
     Ok(Arc::new(found))
+}
+
+/// Whether each string has `property` (false for NULL).
+fn string_property(array: &ArrayRef, property: fn(&str) -> bool) -> Result<ArrayRef> {
+    let s = strings(array)?;
+    let result: BooleanArray = s.iter().map(|v| Some(v.is_some_and(property))).collect();
+    Ok(Arc::new(result))
+}
+
+/// The runs of Unicode's decimal digits (category Nd), which Java's `Character.isDigit` accepts.
+const DECIMAL_DIGITS: [(u32, u32); 62] = [
+    (0x30, 0x39),
+    (0x660, 0x669),
+    (0x6F0, 0x6F9),
+    (0x7C0, 0x7C9),
+    (0x966, 0x96F),
+    (0x9E6, 0x9EF),
+    (0xA66, 0xA6F),
+    (0xAE6, 0xAEF),
+    (0xB66, 0xB6F),
+    (0xBE6, 0xBEF),
+    (0xC66, 0xC6F),
+    (0xCE6, 0xCEF),
+    (0xD66, 0xD6F),
+    (0xDE6, 0xDEF),
+    (0xE50, 0xE59),
+    (0xED0, 0xED9),
+    (0xF20, 0xF29),
+    (0x1040, 0x1049),
+    (0x1090, 0x1099),
+    (0x17E0, 0x17E9),
+    (0x1810, 0x1819),
+    (0x1946, 0x194F),
+    (0x19D0, 0x19D9),
+    (0x1A80, 0x1A89),
+    (0x1A90, 0x1A99),
+    (0x1B50, 0x1B59),
+    (0x1BB0, 0x1BB9),
+    (0x1C40, 0x1C49),
+    (0x1C50, 0x1C59),
+    (0xA620, 0xA629),
+    (0xA8D0, 0xA8D9),
+    (0xA900, 0xA909),
+    (0xA9D0, 0xA9D9),
+    (0xA9F0, 0xA9F9),
+    (0xAA50, 0xAA59),
+    (0xABF0, 0xABF9),
+    (0xFF10, 0xFF19),
+    (0x104A0, 0x104A9),
+    (0x10D30, 0x10D39),
+    (0x11066, 0x1106F),
+    (0x110F0, 0x110F9),
+    (0x11136, 0x1113F),
+    (0x111D0, 0x111D9),
+    (0x112F0, 0x112F9),
+    (0x11450, 0x11459),
+    (0x114D0, 0x114D9),
+    (0x11650, 0x11659),
+    (0x116C0, 0x116C9),
+    (0x11730, 0x11739),
+    (0x118E0, 0x118E9),
+    (0x11950, 0x11959),
+    (0x11C50, 0x11C59),
+    (0x11D50, 0x11D59),
+    (0x11DA0, 0x11DA9),
+    (0x16A60, 0x16A69),
+    (0x16AC0, 0x16AC9),
+    (0x16B50, 0x16B59),
+    (0x1D7CE, 0x1D7FF),
+    (0x1E140, 0x1E149),
+    (0x1E2F0, 0x1E2F9),
+    (0x1E950, 0x1E959),
+    (0x1FBF0, 0x1FBF9),
+];
+
+fn is_decimal_digit(c: char) -> bool {
+    let c = c as u32;
+    DECIMAL_DIGITS
+        .iter()
+        .any(|&(from, to)| (from..=to).contains(&c))
+}
+
+/// Whether Java's `Double.parseDouble` reads `s`: blanks around, a sign, digits with at most
+/// one point, an exponent, a type suffix, or `NaN` and `Infinity`.
+fn is_decimal(s: &str) -> bool {
+    let s = s.trim_matches(|c: char| c <= ' ');
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if s == "NaN" || s == "Infinity" {
+        return true;
+    }
+    let s = s.strip_suffix(['f', 'F', 'd', 'D']).unwrap_or(s);
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(at) => (&s[..at], Some(&s[at + 1..])),
+        None => (s, None),
+    };
+    let (int, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    !(int.is_empty() && fraction.is_empty()) && digits(int) && digits(fraction) && exponent_ok
+}
+
+/// `CHR(n)`: the character of code `n` modulo 256; empty for a negative `n`.
+fn chr(args: &[ArrayRef]) -> Result<ArrayRef> {
+    build_strings(args[0].len(), |i, out| {
+        let Some(n) = integer(&args[0], i) else {
+            return Ok(false);
+        };
+        if n >= 0 {
+            out.write_char(char::from((n % 256) as u8))
+                .expect("writes to memory");
+        }
+        Ok(true)
+    })
 }
 
 /// Whether `test` holds of the two string arguments, row by row.
