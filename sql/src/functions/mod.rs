@@ -11,6 +11,7 @@ mod literal;
 mod math;
 mod string;
 mod udf;
+mod variance;
 
 use std::sync::Arc;
 
@@ -21,6 +22,9 @@ use datafusion::prelude::SessionContext;
 /// Registers the Flink variants.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::new_from_impl(avg::FlinkAvg::default()));
+    for udaf in variance::functions() {
+        ctx.register_udaf(udaf);
+    }
     for udf in string::functions()
         .into_iter()
         .chain(datetime::functions())
