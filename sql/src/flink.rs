@@ -32,6 +32,24 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
         if let Some([value, replacement]) = call_args::<2>(expr, "IFNULL") {
             *expr = call("coalesce", [value, replacement], expr.span());
         }
+        // ELT(n, e1, e2, ...): the nth expression.
+        if let Some(mut args) = plain_args(expr, "ELT").filter(|a| a.len() >= 2) {
+            let n = args.remove(0);
+            let branches = args
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let number = Expr::value(Value::Number((i + 1).to_string(), false));
+                    let condition = Expr::BinaryOp {
+                        left: Box::new(n.clone()),
+                        op: BinaryOperator::Eq,
+                        right: Box::new(number),
+                    };
+                    (condition, e)
+                })
+                .collect();
+            *expr = case(branches, None);
+        }
         // Flink's GREATEST and LEAST are NULL when an argument is; DataFusion's skip NULLs.
         for name in ["GREATEST", "LEAST"] {
             if let Some(args) = plain_args(expr, name) {
@@ -54,6 +72,20 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
         }
         let span = expr.span();
         match expr {
+            Expr::Value(v) => {
+                // `1e10` is a DOUBLE in Flink; only `1.5` is a DECIMAL.
+                if let Value::Number(text, _) = &v.value
+                    && text.contains(['e', 'E'])
+                {
+                    *expr = Expr::Cast {
+                        kind: CastKind::Cast,
+                        array: false,
+                        expr: Box::new(Expr::value(Value::SingleQuotedString(text.clone()))),
+                        data_type: SqlType::DoublePrecision,
+                        format: None,
+                    };
+                }
+            }
             Expr::Substring {
                 expr: s,
                 substring_from,

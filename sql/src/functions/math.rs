@@ -11,7 +11,7 @@ use arrow::datatypes::{
 };
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, Result, ScalarValue, exec_err};
+use datafusion::common::{DFSchema, Result, ScalarValue, exec_err, not_impl_err};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
@@ -39,6 +39,12 @@ pub fn functions() -> Vec<ScalarUDF> {
             round_integral(&a[0], f64::ceil)
         }),
         Udf::with_constants("round", vec![vec![N], vec![N, I]], round_type, round),
+        Udf::with_constants(
+            "truncate",
+            vec![vec![N], vec![N, I]],
+            truncate_type,
+            truncate,
+        ),
         Udf::new("sqrt", vec![vec![N]], double, |a| {
             unary_double(&a[0], f64::sqrt)
         }),
@@ -182,7 +188,7 @@ fn round(args: &[ArrayRef]) -> Result<ArrayRef> {
             let DataType::Decimal128(_, to) = result else {
                 unreachable!("a decimal")
             };
-            let unit = 10i128.pow((i32::from(*s) - i32::from(to)) as u32);
+            let unit = 10i128.pow((i32::from(*s) - i32::from(to)).clamp(0, 38) as u32);
             let places_unit = 10i128.pow(u32::try_from(-places.min(0)).unwrap_or(0).min(38));
             let values: Decimal128Array = a
                 .as_primitive::<Decimal128Type>()
@@ -228,6 +234,47 @@ fn decimal_round_type(p: u8, s: i8, places: i64) -> DataType {
     }
     let places = places.max(0);
     DataType::Decimal128((1 + p - s + places).min(38) as u8, places as i8)
+}
+
+/// `TRUNCATE`'s result type: `ROUND`'s. Flink fails on doubles at run time; rill refuses them.
+fn truncate_type(args: &[DataType], constants: &[Option<&ScalarValue>]) -> Result<DataType> {
+    if matches!(args[0], DataType::Float32 | DataType::Float64) {
+        return not_impl_err!("TRUNCATE of a DOUBLE is not supported yet");
+    }
+    round_type(args, constants)
+}
+
+/// `TRUNCATE(x [, d])`: `x` cut to `d` (default 0) decimal places, toward zero.
+fn truncate(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let a = &args[0];
+    let places = match args.get(1) {
+        Some(p) => p
+            .as_primitive::<Int64Type>()
+            .iter()
+            .flatten()
+            .next()
+            .unwrap_or(0),
+        None => 0,
+    };
+    match a.data_type() {
+        t if t.is_integer() => {
+            let unit = 10i64.checked_pow((-places).max(0) as u32);
+            map_integers(a, |v| unit.map_or(0, |u| v / u * u))
+        }
+        DataType::Decimal128(p, s) => {
+            let result = decimal_round_type(*p, *s, places);
+            let DataType::Decimal128(_, to) = result else {
+                unreachable!("a decimal")
+            };
+            let unit = 10i128.pow((i32::from(*s) - i32::from(to)).clamp(0, 38) as u32);
+            let places_unit = 10i128.pow(u32::try_from(-places.min(0)).unwrap_or(0).min(38));
+            let values: Decimal128Array = a
+                .as_primitive::<Decimal128Type>()
+                .unary::<_, Decimal128Type>(|v| v / unit / places_unit * places_unit);
+            Ok(Arc::new(values.with_data_type(result)))
+        }
+        other => exec_err!("TRUNCATE of {other} is not supported yet"),
+    }
 }
 
 /// `v / unit` rounded half away from zero.

@@ -60,6 +60,11 @@ pub fn functions() -> Vec<ScalarUDF> {
             string_property(&a[0], is_decimal)
         }),
         Udf::new("chr", vec![vec![I]], string, chr),
+        Udf::new("btrim", vec![vec![S], vec![S, S]], string, btrim),
+        Udf::new("translate", vec![vec![S, S, S]], string, translate),
+        Udf::new("regexp_count", vec![vec![S, S]], int, regexp_count),
+        Udf::new("regexp_instr", vec![vec![S, S]], int, regexp_instr),
+        Udf::new("regexp_substr", vec![vec![S, S]], string, regexp_substr),
         Udf::new("startswith", vec![vec![S, S]], boolean, starts_with),
         Udf::new("endswith", vec![vec![S, S]], boolean, ends_with),
     ]
@@ -316,6 +321,92 @@ fn regexp_extract(args: &[ArrayRef]) -> Result<ArrayRef> {
             return Ok(false);
         };
         out.write_str(found.as_str()).expect("writes to memory");
+        Ok(true)
+    })
+}
+
+/// `f` of each string and its pattern, compiled once per distinct pattern; NULL where either
+/// is NULL or the pattern is invalid.
+fn with_patterns<T>(
+    args: &[ArrayRef],
+    mut f: impl FnMut(&str, &Regex) -> Option<T>,
+) -> Result<Vec<Option<T>>> {
+    let (s, p) = (strings(&args[0])?, strings(&args[1])?);
+    let mut patterns = Patterns::new();
+    Ok((0..s.len())
+        .map(|i| {
+            if s.is_null(i) || p.is_null(i) {
+                return None;
+            }
+            f(s.value(i), patterns.get(p.value(i))?)
+        })
+        .collect())
+}
+
+/// `REGEXP_COUNT(s, pattern)`: how many times the pattern matches.
+fn regexp_count(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let counts = with_patterns(args, |s, r| Some(r.find_iter(s).count() as i32))?;
+    Ok(Arc::new(Int32Array::from(counts)))
+}
+
+/// `REGEXP_INSTR(s, pattern)`: the character position of the first match, or 0.
+fn regexp_instr(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let positions = with_patterns(args, |s, r| {
+        Some(
+            r.find(s)
+                .map_or(0, |m| s[..m.start()].chars().count() as i32 + 1),
+        )
+    })?;
+    Ok(Arc::new(Int32Array::from(positions)))
+}
+
+/// `REGEXP_SUBSTR(s, pattern)`: the first match, or NULL.
+fn regexp_substr(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let found = with_patterns(args, |s, r| r.find(s).map(|m| m.as_str().to_string()))?;
+    Ok(Arc::new(arrow::array::StringArray::from(found)))
+}
+
+/// `BTRIM(s [, characters])`: `s` without the characters (spaces by default) at both ends.
+fn btrim(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let s = strings(&args[0])?;
+    let characters = args.get(1).map(strings).transpose()?;
+    build_strings(s.len(), |i, out| {
+        let trim = match &characters {
+            Some(c) if c.is_null(i) => return Ok(false),
+            Some(c) => c.value(i),
+            None => " ",
+        };
+        if s.is_null(i) {
+            return Ok(false);
+        }
+        out.write_str(s.value(i).trim_matches(|c| trim.contains(c)))
+            .expect("writes to memory");
+        Ok(true)
+    })
+}
+
+/// `TRANSLATE(s, from, to)`: each character of `from` in `s` replaced by the one at the same
+/// place in `to`, or removed when `to` is shorter.
+fn translate(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let (s, from, to) = (strings(&args[0])?, strings(&args[1])?, strings(&args[2])?);
+    build_strings(s.len(), |i, out| {
+        if s.is_null(i) || from.is_null(i) || to.is_null(i) {
+            return Ok(false);
+        }
+        let (from, to): (Vec<char>, Vec<char>) = (
+            from.value(i).chars().collect(),
+            to.value(i).chars().collect(),
+        );
+        for c in s.value(i).chars() {
+            match from.iter().position(|f| *f == c) {
+                Some(at) => {
+                    if let Some(t) = to.get(at) {
+                        out.write_char(*t).expect("writes to memory");
+                    }
+                }
+                None => out.write_char(c).expect("writes to memory"),
+            }
+        }
         Ok(true)
     })
 }
