@@ -5,5 +5,5 @@ mod value;
 mod writer;
 
 pub use sort::{materialize, sort_rows};
-pub use value::{ValueFormatter, format_double, millis_text, sql_type_name};
+pub use value::{ValueFormatter, format_double, millis_text, shortest_digits, sql_type_name};
 pub use writer::{OutputFormat, RowWriter};

@@ -284,7 +284,7 @@ fn unit_name(field: &DateTimeField) -> Expr {
 }
 
 /// A call of function `name` with `args`, placed at `span` for error messages.
-fn call(name: &str, args: impl IntoIterator<Item = Expr>, span: Span) -> Expr {
+pub(crate) fn call(name: &str, args: impl IntoIterator<Item = Expr>, span: Span) -> Expr {
     Expr::Function(Function {
         name: ObjectName::from(vec![Ident::with_span(span, name)]),
         uses_odbc_syntax: false,

@@ -24,12 +24,11 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::sql::sqlparser::ast::{
-    self, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, JoinConstraint, JoinOperator, ObjectName, Query, SetExpr, Statement,
-    TableFactor, VisitMut, VisitorMut,
+    self, BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, ObjectName, Query, SetExpr,
+    Statement, TableFactor, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Word};
+use datafusion::sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan, Word};
 
 use crate::catalog::TableDef;
 use crate::error::{Position, SqlError, SqlResult};
@@ -301,26 +300,11 @@ fn mark_joins(
         let column = |parts: Vec<String>| {
             Expr::CompoundIdentifier(parts.into_iter().map(Ident::new).collect())
         };
-        let marker = Expr::Function(Function {
-            name: ObjectName::from(vec![Ident::new(AS_OF_MARKER)]),
-            uses_odbc_syntax: false,
-            parameters: FunctionArguments::None,
-            args: FunctionArguments::List(FunctionArgumentList {
-                duplicate_treatment: None,
-                args: [
-                    column(time.split('.').map(String::from).collect()),
-                    column(vec![relation, rowtime.clone()]),
-                ]
-                .into_iter()
-                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
-                .collect(),
-                clauses: vec![],
-            }),
-            filter: None,
-            null_treatment: None,
-            over: None,
-            within_group: vec![],
-        });
+        let args = [
+            column(time.split('.').map(String::from).collect()),
+            column(vec![relation, rowtime.clone()]),
+        ];
+        let marker = crate::flink::call(AS_OF_MARKER, args, Span::empty());
         let constraint = match &mut join.join_operator {
             JoinOperator::Join(c)
             | JoinOperator::Inner(c)

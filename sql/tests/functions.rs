@@ -194,7 +194,7 @@ fn used_in(text: &str) -> Vec<&'static str> {
         .filter(|f| {
             let pattern = match f.name.split_once(' ') {
                 // A keyword form: `FLOOR(x TO unit)`, `x IS JSON`, ...
-                Some((first, rest)) if rest == "TO" => format!(r"\b{first}\s*\([^)]*\bTO\b"),
+                Some((first, "TO")) => format!(r"\b{first}\s*\([^)]*\bTO\b"),
                 Some((first, rest)) => format!(r"\b{first}\s+(NOT\s+)?{rest}\b"),
                 None => format!(r"\b{}\s*[(\[]", f.name),
             };

@@ -58,16 +58,7 @@ fn format_float(out: &mut String, value: f64, shortest: std::fmt::Arguments) {
         out.push_str(if value > 0.0 { "inf" } else { "-inf" });
         return;
     }
-    // `{:e}` gives the shortest round-trip digits as `d.ddde±x`.
-    let mut sci = String::with_capacity(32);
-    let _ = sci.write_fmt(shortest);
-    let (mantissa, exp) = sci.split_once('e').expect("exponent form");
-    let exp: i32 = exp.parse().expect("exponent");
-    let (negative, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (negative, digits, exp) = shortest_digits(shortest);
     if negative {
         out.push('-');
     }
@@ -98,6 +89,20 @@ fn format_float(out: &mut String, value: f64, shortest: std::fmt::Arguments) {
             out.push_str(&digits[int_len..]);
         }
     }
+}
+
+/// The sign, digits and decimal exponent of a finite number printed in `{:e}` form (shortest
+/// round-trip digits): `-12.5` gives `(true, "125", 1)`, i.e. -1.25e1.
+pub fn shortest_digits(scientific: std::fmt::Arguments) -> (bool, String, i32) {
+    let mut sci = String::with_capacity(32);
+    let _ = sci.write_fmt(scientific);
+    let (mantissa, exp) = sci.split_once('e').expect("exponent form");
+    let exp: i32 = exp.parse().expect("exponent");
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    (negative, mantissa.chars().filter(|c| *c != '.').collect(), exp)
 }
 
 /// Formats the values of one column.

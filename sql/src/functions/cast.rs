@@ -13,17 +13,15 @@ use arrow::datatypes::{
     Int32Type, Int64Type, TimeUnit,
 };
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
-use rill_engine::format::ValueFormatter;
+use rill_engine::format::{ValueFormatter, shortest_digits};
 
 /// Whether casting `from` to `to` needs Flink's cast rather than arrow's.
 fn differs(from: &DataType, to: &DataType) -> bool {
@@ -56,19 +54,7 @@ pub struct FlinkCasts;
 impl AnalyzerRule for FlinkCasts {
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
         let function = Arc::new(ScalarUDF::new_from_impl(FlinkCast::default()));
-        plan.transform_up_with_subqueries(|node| {
-            let schema = match node.inputs().as_slice() {
-                [] => node.schema().as_ref().clone(),
-                inputs => merge_schema(inputs),
-            };
-            let names = NamePreserver::new(&node);
-            node.map_expressions(|e| {
-                let name = names.save(&e);
-                e.transform_up(|e| rewrite(e, &schema, &function))
-                    .map(|t| t.update_data(|e| name.restore(e)))
-            })
-        })
-        .map(|t| t.data)
+        super::rewrite_expressions(plan, |_| false, |e, schema| rewrite(e, schema, &function))
     }
 
     fn name(&self) -> &str {
@@ -255,15 +241,7 @@ fn java_number(out: &mut String, v: f64, shortest: std::fmt::Arguments) {
         out.push_str(if v.is_sign_negative() { "-0.0" } else { "0.0" });
         return;
     }
-    let mut sci = String::with_capacity(32);
-    let _ = sci.write_fmt(shortest);
-    let (mantissa, exp) = sci.split_once('e').expect("exponent form");
-    let exp: i32 = exp.parse().expect("exponent");
-    let (negative, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (negative, digits, exp) = shortest_digits(shortest);
     if negative {
         out.push('-');
     }
@@ -304,7 +282,7 @@ mod tests {
     fn doubles_print_as_java_prints_them() {
         assert_eq!(text(1e300), "1.0E300");
         assert_eq!(text(-1e-300), "-1.0E-300");
-        assert_eq!(text(3.14159), "3.14159");
+        assert_eq!(text(3.25159), "3.25159");
         assert_eq!(text(100.0), "100.0");
         assert_eq!(text(1234567.0), "1234567.0");
         assert_eq!(text(12345678.0), "1.2345678E7");

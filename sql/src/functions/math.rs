@@ -10,16 +10,16 @@ use arrow::datatypes::{
     DataType, Decimal128Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, i256,
 };
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue, exec_err, not_impl_err};
 use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
     ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
+
+use rill_engine::format::shortest_digits;
 
 use super::udf::{Arg, Udf, string, strings};
 
@@ -181,19 +181,10 @@ fn round(args: &[ArrayRef]) -> Result<ArrayRef> {
             let places = places.iter().flatten().next().copied().unwrap_or(0);
             map_integers(a, |v| round_integer(v, places))
         }
-        DataType::Decimal128(p, s) => {
+        DataType::Decimal128(..) => {
             // The number of places is a constant, which the result type depends on.
             let places = places.iter().flatten().next().copied().unwrap_or(0);
-            let result = decimal_round_type(*p, *s, places);
-            let DataType::Decimal128(_, to) = result else {
-                unreachable!("a decimal")
-            };
-            let unit = 10i128.pow((i32::from(*s) - i32::from(to)).clamp(0, 38) as u32);
-            let places_unit = 10i128.pow(u32::try_from(-places.min(0)).unwrap_or(0).min(38));
-            let values: Decimal128Array = a
-                .as_primitive::<Decimal128Type>()
-                .unary::<_, Decimal128Type>(|v| round_half_up(v, unit * places_unit) * places_unit);
-            Ok(Arc::new(values.with_data_type(result)))
+            to_places(a, places, round_half_up)
         }
         t => {
             let values = doubles(a)?;
@@ -261,20 +252,28 @@ fn truncate(args: &[ArrayRef]) -> Result<ArrayRef> {
             let unit = 10i64.checked_pow((-places).max(0) as u32);
             map_integers(a, |v| unit.map_or(0, |u| v / u * u))
         }
-        DataType::Decimal128(p, s) => {
-            let result = decimal_round_type(*p, *s, places);
-            let DataType::Decimal128(_, to) = result else {
-                unreachable!("a decimal")
-            };
-            let unit = 10i128.pow((i32::from(*s) - i32::from(to)).clamp(0, 38) as u32);
-            let places_unit = 10i128.pow(u32::try_from(-places.min(0)).unwrap_or(0).min(38));
-            let values: Decimal128Array = a
-                .as_primitive::<Decimal128Type>()
-                .unary::<_, Decimal128Type>(|v| v / unit / places_unit * places_unit);
-            Ok(Arc::new(values.with_data_type(result)))
-        }
+        DataType::Decimal128(..) => to_places(a, places, |v, unit| v / unit),
         other => exec_err!("TRUNCATE of {other} is not supported yet"),
     }
+}
+
+/// Decimals `a` with `places` decimal places (`ROUND`'s result type), each value divided by
+/// the unit of the last kept digit with `divide` (rounding or truncating).
+fn to_places(a: &ArrayRef, places: i64, divide: fn(i128, i128) -> i128) -> Result<ArrayRef> {
+    let DataType::Decimal128(p, s) = a.data_type() else {
+        return exec_err!("expected a decimal, found {}", a.data_type());
+    };
+    let result = decimal_round_type(*p, *s, places);
+    let DataType::Decimal128(_, to) = result else {
+        unreachable!("a decimal")
+    };
+    // Down to `to` fraction digits, then for negative places to tens, hundreds, ...
+    let fraction = 10i128.pow((i32::from(*s) - i32::from(to)).clamp(0, 38) as u32);
+    let tens = 10i128.pow(u32::try_from(-places.min(0)).unwrap_or(0).min(38));
+    let values: Decimal128Array = a
+        .as_primitive::<Decimal128Type>()
+        .unary::<_, Decimal128Type>(|v| divide(v, fraction * tens) * tens);
+    Ok(Arc::new(values.with_data_type(result)))
 }
 
 /// `v / unit` rounded half away from zero.
@@ -302,15 +301,9 @@ fn round_double(v: f64, places: i64) -> f64 {
         return v;
     }
     // The shortest text of `v`, rounded as a decimal number.
-    let text = format!("{v:e}");
-    let (mantissa, exp) = text.split_once('e').expect("exponent form");
-    let exp: i64 = exp.parse().expect("exponent");
-    let negative = mantissa.starts_with('-');
-    let digits: Vec<u8> = mantissa
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .map(|d| d - b'0')
-        .collect();
+    let (negative, digits, exp) = shortest_digits(format_args!("{v:e}"));
+    let exp = i64::from(exp);
+    let digits: Vec<u8> = digits.bytes().map(|d| d - b'0').collect();
     // `digits` d0.d1d2... times 10^exp: keep the digits down to 10^-places.
     let keep = exp + 1 + places;
     if keep < 0 {
@@ -409,19 +402,7 @@ impl AnalyzerRule for DecimalDivision {
         let function = Arc::new(ScalarUDF::new_from_impl(DecimalDivide {
             signature: Signature::any(3, Volatility::Immutable),
         }));
-        plan.transform_up_with_subqueries(|node| {
-            let schema = match node.inputs().as_slice() {
-                [] => node.schema().as_ref().clone(),
-                inputs => merge_schema(inputs),
-            };
-            let names = NamePreserver::new(&node);
-            node.map_expressions(|e| {
-                let name = names.save(&e);
-                e.transform_up(|e| divide(e, &schema, &function))
-                    .map(|t| t.update_data(|e| name.restore(e)))
-            })
-        })
-        .map(|t| t.data)
+        super::rewrite_expressions(plan, |_| false, |e, schema| divide(e, schema, &function))
     }
 
     fn name(&self) -> &str {

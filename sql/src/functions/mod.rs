@@ -15,7 +15,11 @@ mod variance;
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::AggregateUDF;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{AggregateUDF, Expr, LogicalPlan};
 use datafusion::optimizer::{Analyzer, AnalyzerRule};
 use datafusion::prelude::SessionContext;
 
@@ -51,4 +55,36 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.push(Arc::new(math::DecimalDivision));
     rules.push(Arc::new(crate::temporal::TemporalConditions));
     rules
+}
+
+/// `plan` with every expression of every node (and subquery) but those `skip` names rewritten
+/// bottom-up by `f`, which sees the schema the expression is evaluated against. Rewritten
+/// expressions keep their output names, which the nodes above refer to; the nodes' types
+/// follow.
+fn rewrite_expressions(
+    plan: LogicalPlan,
+    skip: fn(&LogicalPlan) -> bool,
+    f: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        if skip(&node) {
+            return Ok(Transformed::no(node));
+        }
+        let schema = match node.inputs().as_slice() {
+            [] => node.schema().as_ref().clone(),
+            inputs => merge_schema(inputs),
+        };
+        let names = NamePreserver::new(&node);
+        let node = node.map_expressions(|e| {
+            let name = names.save(&e);
+            e.transform_up(|e| f(e, &schema))
+                .map(|t| t.update_data(|e| name.restore(e)))
+        })?;
+        if node.transformed {
+            node.data.recompute_schema().map(Transformed::yes)
+        } else {
+            Ok(node)
+        }
+    })
+    .map(|t| t.data)
 }

@@ -44,6 +44,7 @@ impl std::fmt::Debug for Udf {
 
 impl Udf {
     /// A function `name` taking any of `forms` (lists of argument kinds).
+    #[allow(clippy::new_ret_no_self)] // Built functions are DataFusion's `ScalarUDF`s.
     pub fn new(
         name: &'static str,
         forms: Vec<Vec<Arg>>,

@@ -138,7 +138,7 @@ impl Accumulator for Sums {
         } else {
             quotient
         };
-        Ok(ScalarValue::Float64(Some(value)).cast_to(&self.data_type)?)
+        ScalarValue::Float64(Some(value)).cast_to(&self.data_type)
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
