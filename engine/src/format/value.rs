@@ -102,7 +102,11 @@ pub fn shortest_digits(scientific: std::fmt::Arguments) -> (bool, String, i32) {
         Some(m) => (true, m),
         None => (false, mantissa),
     };
-    (negative, mantissa.chars().filter(|c| *c != '.').collect(), exp)
+    (
+        negative,
+        mantissa.chars().filter(|c| *c != '.').collect(),
+        exp,
+    )
 }
 
 /// Formats the values of one column.

@@ -348,7 +348,23 @@ fn round_to(unit: Unit, array: &ArrayRef, up: bool) -> Result<ArrayRef> {
     if floor(unit, NaiveDateTime::default()).is_none() {
         return exec_err!("FLOOR and CEIL to {unit:?} are not supported");
     }
-    Temporal::of(array)?.map(|t| {
+    let t = Temporal::of(array)?;
+    // A timestamp to a unit of fixed length: arithmetic on the raw values.
+    if let (Some(seconds), Some(_)) = (unit.seconds(), &t.unit)
+        && unit != Unit::Week
+    {
+        let length = seconds * t.per_second();
+        let values = t.values.unary::<_, Int64Type>(|v| {
+            let start = v - v.rem_euclid(length);
+            if up && start != v {
+                start + length
+            } else {
+                start
+            }
+        });
+        return t.array(values);
+    }
+    t.map(|t| {
         let start = floor(unit, t)?;
         if up && start != t {
             add(unit, 1, start)
@@ -365,6 +381,21 @@ fn timestamp_add(unit: Unit, n: &ArrayRef, array: &ArrayRef) -> Result<ArrayRef>
     }
     let t = Temporal::of(array)?;
     let n = n.as_primitive::<Int64Type>();
+    // A unit of fixed length: arithmetic on the raw values (NULL on overflow).
+    if let Some(seconds) = unit.seconds() {
+        let per_unit = match t.unit {
+            Some(_) => seconds * t.per_second(),
+            None if seconds % 86_400 == 0 => seconds / 86_400,
+            None => return exec_err!("TIMESTAMPADD of {unit:?} to a DATE is not supported yet"),
+        };
+        let values: Int64Array = t
+            .values
+            .iter()
+            .zip(n.iter())
+            .map(|(v, n)| v?.checked_add(n?.checked_mul(per_unit)?))
+            .collect();
+        return t.array(values);
+    }
     let values: Int64Array = t
         .values
         .iter()

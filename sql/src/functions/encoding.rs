@@ -83,8 +83,10 @@ fn map_strings(array: &ArrayRef, mut f: impl FnMut(&str, &mut String) -> bool) -
 
 /// The lower-case hex digest of `bytes` with hash `D`.
 fn hex_of<D: Digest>(bytes: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in D::digest(bytes) {
-        out.push_str(&format!("{b:02x}"));
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
     }
 }
 

@@ -3,8 +3,6 @@
 //! writes them (`S` are fraction digits, `u` is the year), read as `SimpleDateFormat` reads
 //! them (text after the pattern is ignored).
 
-use std::fmt::Write;
-
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 const MONTHS: [&str; 12] = [
@@ -108,7 +106,16 @@ impl Pattern {
                 Token::Field(letter, count) => (*letter, *count),
             };
             let number = |out: &mut String, v: i64| {
-                let _ = write!(out, "{v:0count$}");
+                // By hand: the formatting machinery is most of DATE_FORMAT's time.
+                if v < 0 {
+                    out.push('-');
+                }
+                let mut digits = itoa::Buffer::new();
+                let digits = digits.format(v.unsigned_abs());
+                for _ in digits.len()..count {
+                    out.push('0');
+                }
+                out.push_str(digits);
             };
             let name = |out: &mut String, full: &str| {
                 out.push_str(if count >= 4 { full } else { &full[..3] });

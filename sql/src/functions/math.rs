@@ -300,6 +300,16 @@ fn round_double(v: f64, places: i64) -> f64 {
     if !v.is_finite() {
         return v;
     }
+    // Away from a tie, rounding the double itself gives the same: k / 10^places, correctly
+    // rounded, is what reading the decimal text of k * 10^-places gives.
+    if (0..=15).contains(&places) {
+        let scale = 10f64.powi(places as i32);
+        let x = v * scale;
+        let fraction = (x - x.trunc()).abs();
+        if x.abs() < 1e15 && (fraction - 0.5).abs() > 1e-6 {
+            return x.round() / scale + 0.0;
+        }
+    }
     // The shortest text of `v`, rounded as a decimal number.
     let (negative, digits, exp) = shortest_digits(format_args!("{v:e}"));
     let exp = i64::from(exp);

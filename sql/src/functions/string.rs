@@ -300,6 +300,8 @@ fn regexp_replace(args: &[ArrayRef]) -> Result<ArrayRef> {
 fn regexp_extract(args: &[ArrayRef]) -> Result<ArrayRef> {
     let (s, p) = (strings(&args[0])?, strings(&args[1])?);
     let mut patterns = Patterns::new();
+    // Reused for every row: where the groups of the last match are.
+    let mut locations: Option<(String, regex::CaptureLocations)> = None;
     build_strings(s.len(), |i, out| {
         if s.is_null(i) || p.is_null(i) {
             return Ok(false);
@@ -317,10 +319,21 @@ fn regexp_extract(args: &[ArrayRef]) -> Result<ArrayRef> {
         if group >= regex.captures_len() {
             return Ok(false);
         }
-        let Some(found) = regex.captures(s.value(i)).and_then(|c| c.get(group)) else {
+        if locations
+            .as_ref()
+            .is_none_or(|(pattern, _)| pattern != p.value(i))
+        {
+            locations = Some((p.value(i).to_string(), regex.capture_locations()));
+        }
+        let (_, groups) = locations.as_mut().expect("just set");
+        let text = s.value(i);
+        if regex.captures_read(groups, text).is_none() {
+            return Ok(false);
+        }
+        let Some((start, end)) = groups.get(group) else {
             return Ok(false);
         };
-        out.write_str(found.as_str()).expect("writes to memory");
+        out.write_str(&text[start..end]).expect("writes to memory");
         Ok(true)
     })
 }
