@@ -6,13 +6,14 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CaseWhen, CastKind, CeilFloorKind, DataType as SqlType, DateTimeField, Expr,
-    Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    JoinConstraint, JoinOperator, ObjectName, Spanned, Statement, TableFactor, UnaryOperator,
-    Value, Visit, Visitor, visit_expressions_mut,
+    Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList,
+    FunctionArguments, Ident, JoinConstraint, JoinOperator, ObjectName, Spanned, Statement,
+    TableFactor, UnaryOperator, Value, Visit, Visitor, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
 use crate::error::{Position, SqlError, SqlResult};
+use crate::functions::json::JSON_KIND_MARKER;
 
 /// Rewrites Flink-only function calls into DataFusion expressions (`MOD(a, b)` -> `a % b`),
 /// and the keyword forms of `SUBSTRING` and `OVERLAY` into calls of rill's functions of those
@@ -72,6 +73,48 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
         }
         let span = expr.span();
         match expr {
+            Expr::IsNotDistinctFrom(value, kind) | Expr::IsDistinctFrom(value, kind) => {
+                // `x IS [NOT] JSON kind`, marked by the parser's pre-pass.
+                if let Some([kind]) = call_args::<1>(kind, JSON_KIND_MARKER) {
+                    let is_json = call("is_json", [value.as_ref().clone(), kind], span);
+                    *expr = match expr {
+                        Expr::IsNotDistinctFrom(..) => is_json,
+                        _ => Expr::UnaryOp {
+                            op: UnaryOperator::Not,
+                            expr: Box::new(Expr::Nested(Box::new(is_json))),
+                        },
+                    };
+                }
+            }
+            Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("JSON_VALUE") => {
+                // `RETURNING type`: the value read as that type, NULL where it cannot be.
+                if let FunctionArguments::List(list) = &mut f.args
+                    && let Some(at) = list
+                        .clauses
+                        .iter()
+                        .position(|c| matches!(c, FunctionArgumentClause::JsonReturningClause(_)))
+                    && let FunctionArgumentClause::JsonReturningClause(returning) =
+                        list.clauses.remove(at)
+                {
+                    if matches!(
+                        returning.data_type,
+                        SqlType::Double(_) | SqlType::DoublePrecision | SqlType::Float(_)
+                    ) {
+                        // Flink fails on a JSON integer there.
+                        return ControlFlow::Break(SqlError::at(
+                            "JSON_VALUE ... RETURNING DOUBLE is not supported yet",
+                            Position::spanning(span.start, span.end),
+                        ));
+                    }
+                    *expr = Expr::Cast {
+                        kind: CastKind::TryCast,
+                        array: false,
+                        expr: Box::new(expr.clone()),
+                        data_type: returning.data_type,
+                        format: None,
+                    };
+                }
+            }
             Expr::Value(v) => {
                 // `1e10` is a DOUBLE in Flink; only `1.5` is a DECIMAL.
                 if let Value::Number(text, _) = &v.value

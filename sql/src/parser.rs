@@ -153,6 +153,7 @@ impl RawStatement {
         let tokens = rewrite_match_recognize(tokens, &self.text)?;
         let tokens = rewrite_system_time(&tokens)?;
         let tokens = rewrite_table_arguments(&tokens)?;
+        let tokens = crate::functions::json::rewrite_json_syntax(&tokens);
         // A Flink construct rill does not have is the likelier cause of a parse error.
         let statement = parse_tokens(tokens.clone())
             .map_err(|e| crate::functions::catalog::missing_in_tokens(&tokens).unwrap_or(e))?;

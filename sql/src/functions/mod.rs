@@ -7,6 +7,7 @@ pub mod catalog;
 mod datetime;
 mod encoding;
 mod java_time;
+pub mod json;
 mod literal;
 mod math;
 mod string;
@@ -34,6 +35,7 @@ pub fn register(ctx: &SessionContext) {
         .chain(datetime::functions())
         .chain(math::functions())
         .chain(encoding::functions())
+        .chain(json::functions())
     {
         ctx.register_udf(udf);
     }

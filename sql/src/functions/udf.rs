@@ -178,6 +178,8 @@ pub enum Arg {
     Integer,
     /// Any number, passed as it is.
     Number,
+    /// Any value, passed as it is.
+    Any,
     /// Any timestamp, passed as it is.
     Timestamp,
     /// A date.
@@ -190,6 +192,7 @@ impl Arg {
             Arg::String => Coercion::new_exact(TypeSignatureClass::Native(logical_string())),
             Arg::Integer => Coercion::new_exact(TypeSignatureClass::Integer),
             Arg::Number => Coercion::new_exact(TypeSignatureClass::Numeric),
+            Arg::Any => Coercion::new_exact(TypeSignatureClass::Any),
             Arg::Timestamp => Coercion::new_exact(TypeSignatureClass::Timestamp),
             Arg::Date => Coercion::new_exact(TypeSignatureClass::Native(logical_date())),
         }

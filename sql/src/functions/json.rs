@@ -1,0 +1,549 @@
+//! Flink's JSON functions: `IS JSON`, `JSON_EXISTS`, `JSON_VALUE`, `JSON_QUERY`,
+//! `JSON_STRING`, `JSON_QUOTE` and `JSON_UNQUOTE`. Objects keep their keys in input order, as
+//! Flink's do; paths are read as Flink (Jayway's JsonPath) reads them: a path with a wildcard
+//! gives the array of what it matches.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringBuilder};
+use arrow::datatypes::{DataType, Float64Type};
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::cast::java_double;
+use super::udf::{Arg, Udf, boolean, string, strings};
+
+/// The JSON functions.
+pub fn functions() -> Vec<ScalarUDF> {
+    use Arg::{Any as A, String as S};
+    vec![
+        Udf::new("is_json", vec![vec![S, S]], boolean, is_json),
+        Udf::new("json_exists", vec![vec![S, S]], boolean, json_exists),
+        Udf::new("json_value", vec![vec![S, S]], string, json_value),
+        Udf::new(
+            "json_query",
+            vec![vec![S, S], vec![S, S, S]],
+            string,
+            json_query,
+        ),
+        Udf::new("json_string", vec![vec![A]], string, json_string),
+        Udf::new("json_quote", vec![vec![S]], string, json_quote),
+        Udf::new("json_unquote", vec![vec![S]], string, json_unquote),
+    ]
+}
+
+/// A JSON value whose objects keep their keys in order.
+#[derive(Debug, Clone, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Json, D::Error> {
+        struct Value;
+        impl<'de> Visitor<'de> for Value {
+            type Value = Json;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Json, E> {
+                Ok(Json::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+                Ok(Json::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+                Ok(Json::Number(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+                Ok(Json::Number(v.into()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Json, E> {
+                serde_json::Number::from_f64(v)
+                    .map(Json::Number)
+                    .ok_or_else(|| E::custom("not a finite number"))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+                Ok(Json::String(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Json, E> {
+                Ok(Json::String(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Json::Array(items))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Json, M::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Json::Object(entries))
+            }
+        }
+        deserializer.deserialize_any(Value)
+    }
+}
+
+impl Json {
+    fn parse(text: &str) -> Option<Json> {
+        serde_json::from_str(text).ok()
+    }
+
+    fn is_scalar(&self) -> bool {
+        !matches!(self, Json::Array(_) | Json::Object(_))
+    }
+
+    /// The compact text of the value.
+    fn write(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Json::Number(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Json::String(s) => quote(s, out, false),
+            Json::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write(out);
+                }
+                out.push(']');
+            }
+            Json::Object(entries) => {
+                out.push('{');
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    quote(key, out, false);
+                    out.push(':');
+                    value.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+/// `s` as a JSON string literal; with `ascii`, characters beyond ASCII as `\uXXXX`.
+fn quote(s: &str, out: &mut String, ascii: bool) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || (ascii && !c.is_ascii()) => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// One step of a path.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Key(String),
+    Index(usize),
+    /// `[*]` or `.*`.
+    Any,
+}
+
+/// A JSON path: `[lax|strict] $` then `.key`, `['key']`, `[n]`, `[*]`, `.*`.
+#[derive(Debug, Clone, PartialEq)]
+struct Path {
+    strict: bool,
+    steps: Vec<Step>,
+}
+
+impl Path {
+    fn parse(text: &str) -> Option<Path> {
+        let text = text.trim();
+        let (strict, rest) = if let Some(r) = text.strip_prefix("strict") {
+            (true, r.trim_start())
+        } else if let Some(r) = text.strip_prefix("lax") {
+            (false, r.trim_start())
+        } else {
+            (false, text)
+        };
+        let mut rest = rest.strip_prefix('$')?;
+        let mut steps = Vec::new();
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix(".*") {
+                steps.push(Step::Any);
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix('.') {
+                if let Some(quoted) = r.strip_prefix('"') {
+                    let end = quoted.find('"')?;
+                    steps.push(Step::Key(quoted[..end].to_string()));
+                    rest = &quoted[end + 1..];
+                } else if r.starts_with('[') {
+                    rest = r;
+                } else {
+                    let end = r.find(['.', '[']).unwrap_or(r.len());
+                    if end == 0 {
+                        return None;
+                    }
+                    steps.push(Step::Key(r[..end].to_string()));
+                    rest = &r[end..];
+                }
+            } else if let Some(r) = rest.strip_prefix('[') {
+                let end = r.find(']')?;
+                let inside = r[..end].trim();
+                steps.push(match inside {
+                    "*" => Step::Any,
+                    _ if inside.starts_with('\'') || inside.starts_with('"') => {
+                        Step::Key(inside[1..inside.len().checked_sub(1)?].to_string())
+                    }
+                    _ => Step::Index(inside.parse().ok()?),
+                });
+                rest = &r[end + 1..];
+            } else {
+                return None;
+            }
+        }
+        Some(Path { strict, steps })
+    }
+
+    /// What the path selects in `root`: `None` when nothing, a JSON null or (in strict mode)
+    /// an error; the array of matches when it has a wildcard.
+    fn select(&self, root: &Json) -> Option<Json> {
+        let mut current = vec![root.clone()];
+        let definite = !self.steps.contains(&Step::Any);
+        for step in &self.steps {
+            let mut next = Vec::new();
+            for value in &current {
+                match (step, value) {
+                    (Step::Key(k), Json::Object(entries)) => {
+                        match entries.iter().find(|(key, _)| key == k) {
+                            Some((_, v)) => next.push(v.clone()),
+                            None if self.strict => return None,
+                            None => {}
+                        }
+                    }
+                    (Step::Index(i), Json::Array(items)) => match items.get(*i) {
+                        Some(v) => next.push(v.clone()),
+                        None if self.strict => return None,
+                        None => {}
+                    },
+                    (Step::Any, Json::Array(items)) => next.extend(items.iter().cloned()),
+                    (Step::Any, Json::Object(entries)) => {
+                        next.extend(entries.iter().map(|(_, v)| v.clone()))
+                    }
+                    _ if self.strict => return None,
+                    _ => {}
+                }
+            }
+            current = next;
+        }
+        // A JSON null selects nothing, as in Flink; so does a wildcard that matches nothing.
+        if definite {
+            current.into_iter().next().filter(|v| *v != Json::Null)
+        } else if current.is_empty() {
+            None
+        } else {
+            Some(Json::Array(current))
+        }
+    }
+}
+
+/// Row by row over a JSON text and a path: `f` of the parsed text and the path, or `None`
+/// where either is NULL (`f` also sees texts that are not JSON, as `None`).
+fn each_document<T>(
+    args: &[ArrayRef],
+    mut f: impl FnMut(Option<&Json>, Option<&Path>) -> Option<T>,
+) -> Result<Vec<Option<T>>> {
+    let (texts, paths) = (strings(&args[0])?, strings(&args[1])?);
+    let mut path: Option<(String, Option<Path>)> = None;
+    Ok((0..texts.len())
+        .map(|i| {
+            if texts.is_null(i) || paths.is_null(i) {
+                return None;
+            }
+            if path.as_ref().is_none_or(|(p, _)| p != paths.value(i)) {
+                path = Some((paths.value(i).to_string(), Path::parse(paths.value(i))));
+            }
+            let document = Json::parse(texts.value(i));
+            f(
+                document.as_ref(),
+                path.as_ref().and_then(|(_, p)| p.as_ref()),
+            )
+        })
+        .collect())
+}
+
+fn strings_of(values: Vec<Option<String>>) -> ArrayRef {
+    Arc::new(arrow::array::StringArray::from(values))
+}
+
+/// `x IS JSON [VALUE | SCALAR | ARRAY | OBJECT]` (the kind is the second argument); NULL is
+/// not JSON.
+fn is_json(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let (texts, kinds) = (strings(&args[0])?, strings(&args[1])?);
+    let result: BooleanArray = (0..texts.len())
+        .map(|i| {
+            let json = texts
+                .is_valid(i)
+                .then(|| Json::parse(texts.value(i)))
+                .flatten();
+            Some(match (json, kinds.is_valid(i).then(|| kinds.value(i))) {
+                (None, _) => false,
+                (Some(j), Some("SCALAR")) => j.is_scalar(),
+                (Some(j), Some("ARRAY")) => matches!(j, Json::Array(_)),
+                (Some(j), Some("OBJECT")) => matches!(j, Json::Object(_)),
+                (Some(_), _) => true,
+            })
+        })
+        .collect();
+    Ok(Arc::new(result))
+}
+
+/// `JSON_EXISTS(json, path)`: whether the path selects something (false for text that is not
+/// JSON: Flink's default is `FALSE ON ERROR`).
+fn json_exists(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let found = each_document(args, |json, path| {
+        Some(match (json, path) {
+            (Some(json), Some(path)) => path.select(json).is_some(),
+            _ => false,
+        })
+    })?;
+    Ok(Arc::new(BooleanArray::from(found)))
+}
+
+/// `JSON_VALUE(json, path)`: the scalar the path selects, as text; NULL when it selects
+/// nothing, something not scalar, or the text is not JSON (Flink's `NULL ON EMPTY` and
+/// `NULL ON ERROR`).
+fn json_value(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let values = each_document(args, |json, path| {
+        let mut text = String::new();
+        match path?.select(json?)? {
+            Json::String(s) => text.push_str(&s),
+            Json::Null | Json::Array(_) | Json::Object(_) => return None,
+            scalar => scalar.write(&mut text),
+        }
+        Some(text)
+    })?;
+    Ok(strings_of(values))
+}
+
+/// `JSON_QUERY(json, path [wrapper])`: the array or object the path selects, as JSON text
+/// (with a wrapper, what it selects in an array); NULL otherwise.
+fn json_query(args: &[ArrayRef]) -> Result<ArrayRef> {
+    // Whether to wrap what the path selects in an array: always, unless it is one, never.
+    let (always, unless_array) = match args.get(2) {
+        Some(w) => match strings(w)?.iter().flatten().next() {
+            Some("WITH WRAPPER") => (true, false),
+            Some("WITH CONDITIONAL WRAPPER") => (false, true),
+            Some("WITHOUT WRAPPER") | None => (false, false),
+            Some(other) => return exec_err!("JSON_QUERY: {other} is not supported yet"),
+        },
+        None => (false, false),
+    };
+    let values = each_document(&args[..2], |json, path| {
+        let selected = path?.select(json?)?;
+        let mut text = String::new();
+        if always || (unless_array && !matches!(selected, Json::Array(_))) {
+            Json::Array(vec![selected]).write(&mut text);
+        } else if selected.is_scalar() {
+            return None;
+        } else {
+            selected.write(&mut text);
+        }
+        Some(text)
+    })?;
+    Ok(strings_of(values))
+}
+
+/// `JSON_STRING(value)`: the value as JSON text; NULL for NULL.
+fn json_string(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let a = &args[0];
+    let mut out = StringBuilder::with_capacity(a.len(), a.len() * 8);
+    let mut text = String::new();
+    let formatter = rill_engine::format::ValueFormatter::new(a);
+    for i in 0..a.len() {
+        if a.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        text.clear();
+        match a.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                let mut value = String::new();
+                formatter.write(&mut value, i);
+                quote(&value, &mut text, false);
+            }
+            DataType::Float64 => {
+                let v = a.as_primitive::<Float64Type>().value(i);
+                java_double(&mut text, v);
+                // Jackson writes a positive exponent with its sign: 1.0E+300.
+                if let Some(at) = text.find('E')
+                    && !text[at + 1..].starts_with('-')
+                {
+                    text.insert(at + 1, '+');
+                }
+            }
+            t if t.is_integer() || matches!(t, DataType::Boolean | DataType::Decimal128(..)) => {
+                formatter.write(&mut text, i)
+            }
+            other => return exec_err!("JSON_STRING of {other} is not supported yet"),
+        }
+        out.append_value(&text);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// `JSON_QUOTE(s)`: `s` as a JSON string literal, characters beyond ASCII escaped.
+fn json_quote(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let s = strings(&args[0])?;
+    let values = s
+        .iter()
+        .map(|v| {
+            v.map(|v| {
+                let mut text = String::new();
+                quote(v, &mut text, true);
+                text
+            })
+        })
+        .collect();
+    Ok(strings_of(values))
+}
+
+/// `JSON_UNQUOTE(s)`: the text of a JSON string literal; anything else as it is.
+fn json_unquote(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let s = strings(&args[0])?;
+    let values = s
+        .iter()
+        .map(|v| {
+            v.map(|v| match serde_json::from_str::<String>(v) {
+                Ok(text) => text,
+                Err(_) => v.to_string(),
+            })
+        })
+        .collect();
+    Ok(strings_of(values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn select(json: &str, path: &str) -> Option<String> {
+        let selected = Path::parse(path)?.select(&Json::parse(json)?)?;
+        let mut text = String::new();
+        selected.write(&mut text);
+        Some(text)
+    }
+
+    #[test]
+    fn paths_select_as_flink_does() {
+        let doc = r#"{"b":2,"a":{"x":[1,{"y":"z"}]},"k":[{"x":1},{"x":2}],"s p":3}"#;
+        assert_eq!(select(doc, "$.a").unwrap(), r#"{"x":[1,{"y":"z"}]}"#);
+        assert_eq!(select(doc, "$.a.x[1].y").unwrap(), r#""z""#);
+        assert_eq!(select(doc, "$.k[*].x").unwrap(), "[1,2]");
+        assert_eq!(select(doc, "$['s p']").unwrap(), "3");
+        assert_eq!(select(doc, "lax $.nope"), None);
+        assert_eq!(select(doc, "strict $.a.nope"), None);
+        assert_eq!(select(doc, "$").unwrap(), doc);
+        assert_eq!(select(r#"{"a":null}"#, "$.a"), None);
+        assert_eq!(select(r#"{"k":[]}"#, "$.k[*].x"), None);
+    }
+
+    #[test]
+    fn quoting_escapes_as_json() {
+        let mut out = String::new();
+        quote("Ü\"\n", &mut out, true);
+        assert_eq!(out, r#""\u00dc\"\n""#);
+    }
+}
+
+/// The name of the marker `x IS [NOT] JSON kind` becomes before parsing:
+/// `x IS [NOT] DISTINCT FROM rill_json_kind('kind')`, which [`crate::flink`] turns into a
+/// call of `is_json` (sqlparser cannot read `IS JSON`, but gives `IS` its precedence).
+pub const JSON_KIND_MARKER: &str = "rill_json_kind";
+
+/// Rewrites what sqlparser cannot read of Flink's JSON syntax: `IS [NOT] JSON [kind]` into
+/// the marker comparison, and `JSON_QUERY`'s `WITH [CONDITIONAL|UNCONDITIONAL] [ARRAY]
+/// WRAPPER` or `WITHOUT [ARRAY] WRAPPER` into a third argument naming the wrapper.
+pub fn rewrite_json_syntax(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    let word = |i: usize| match tokens.get(i).map(|t| &t.token) {
+        Some(Token::Word(w)) => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let span = tokens[i].span;
+        let at = |token: Token| TokenWithSpan::new(token, span);
+        let not = word(i + 1).as_deref() == Some("NOT");
+        let json = i + 1 + usize::from(not);
+        if word(i).as_deref() == Some("IS") && word(json).as_deref() == Some("JSON") {
+            let kind = match word(json + 1).as_deref() {
+                Some(k @ ("VALUE" | "SCALAR" | "ARRAY" | "OBJECT")) => k.to_string(),
+                _ => "VALUE".to_string(),
+            };
+            out.push(tokens[i].clone());
+            if !not {
+                out.push(at(Token::make_keyword("NOT")));
+            }
+            out.push(at(Token::make_keyword("DISTINCT")));
+            out.push(at(Token::make_keyword("FROM")));
+            out.push(at(Token::make_word(JSON_KIND_MARKER, None)));
+            out.push(at(Token::LParen));
+            out.push(at(Token::SingleQuotedString(kind.clone())));
+            out.push(at(Token::RParen));
+            i = json
+                + 1
+                + usize::from(kind != "VALUE" || word(json + 1).as_deref() == Some("VALUE"));
+            continue;
+        }
+        let wrapper = match (word(i).as_deref(), word(i + 1).as_deref()) {
+            (
+                Some("WITH" | "WITHOUT"),
+                Some("CONDITIONAL" | "UNCONDITIONAL" | "ARRAY" | "WRAPPER"),
+            ) => {
+                let end = (i + 1..tokens.len()).find(|&j| word(j).as_deref() == Some("WRAPPER"));
+                end.map(|end| {
+                    let conditional = (i..end).any(|j| word(j).as_deref() == Some("CONDITIONAL"));
+                    let name = match (word(i).as_deref(), conditional) {
+                        (Some("WITHOUT"), _) => "WITHOUT WRAPPER",
+                        (_, true) => "WITH CONDITIONAL WRAPPER",
+                        _ => "WITH WRAPPER",
+                    };
+                    (end, name)
+                })
+            }
+            _ => None,
+        };
+        if let Some((end, name)) = wrapper {
+            out.push(at(Token::Comma));
+            out.push(at(Token::SingleQuotedString(name.to_string())));
+            i = end + 1;
+            continue;
+        }
+        out.push(tokens[i].clone());
+        i += 1;
+    }
+    out
+}
