@@ -445,39 +445,6 @@ fn json_unquote(args: &[ArrayRef]) -> Result<ArrayRef> {
     Ok(strings_of(values))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn select(json: &str, path: &str) -> Option<String> {
-        let selected = Path::parse(path)?.select(&Json::parse(json)?)?;
-        let mut text = String::new();
-        selected.write(&mut text);
-        Some(text)
-    }
-
-    #[test]
-    fn paths_select_as_flink_does() {
-        let doc = r#"{"b":2,"a":{"x":[1,{"y":"z"}]},"k":[{"x":1},{"x":2}],"s p":3}"#;
-        assert_eq!(select(doc, "$.a").unwrap(), r#"{"x":[1,{"y":"z"}]}"#);
-        assert_eq!(select(doc, "$.a.x[1].y").unwrap(), r#""z""#);
-        assert_eq!(select(doc, "$.k[*].x").unwrap(), "[1,2]");
-        assert_eq!(select(doc, "$['s p']").unwrap(), "3");
-        assert_eq!(select(doc, "lax $.nope"), None);
-        assert_eq!(select(doc, "strict $.a.nope"), None);
-        assert_eq!(select(doc, "$").unwrap(), doc);
-        assert_eq!(select(r#"{"a":null}"#, "$.a"), None);
-        assert_eq!(select(r#"{"k":[]}"#, "$.k[*].x"), None);
-    }
-
-    #[test]
-    fn quoting_escapes_as_json() {
-        let mut out = String::new();
-        quote("Ü\"\n", &mut out, true);
-        assert_eq!(out, r#""\u00dc\"\n""#);
-    }
-}
-
 /// The name of the marker `x IS [NOT] JSON kind` becomes before parsing:
 /// `x IS [NOT] DISTINCT FROM rill_json_kind('kind')`, which [`crate::flink`] turns into a
 /// call of `is_json` (sqlparser cannot read `IS JSON`, but gives `IS` its precedence).
@@ -546,4 +513,37 @@ pub fn rewrite_json_syntax(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
         i += 1;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn select(json: &str, path: &str) -> Option<String> {
+        let selected = Path::parse(path)?.select(&Json::parse(json)?)?;
+        let mut text = String::new();
+        selected.write(&mut text);
+        Some(text)
+    }
+
+    #[test]
+    fn paths_select_as_flink_does() {
+        let doc = r#"{"b":2,"a":{"x":[1,{"y":"z"}]},"k":[{"x":1},{"x":2}],"s p":3}"#;
+        assert_eq!(select(doc, "$.a").unwrap(), r#"{"x":[1,{"y":"z"}]}"#);
+        assert_eq!(select(doc, "$.a.x[1].y").unwrap(), r#""z""#);
+        assert_eq!(select(doc, "$.k[*].x").unwrap(), "[1,2]");
+        assert_eq!(select(doc, "$['s p']").unwrap(), "3");
+        assert_eq!(select(doc, "lax $.nope"), None);
+        assert_eq!(select(doc, "strict $.a.nope"), None);
+        assert_eq!(select(doc, "$").unwrap(), doc);
+        assert_eq!(select(r#"{"a":null}"#, "$.a"), None);
+        assert_eq!(select(r#"{"k":[]}"#, "$.k[*].x"), None);
+    }
+
+    #[test]
+    fn quoting_escapes_as_json() {
+        let mut out = String::new();
+        quote("Ü\"\n", &mut out, true);
+        assert_eq!(out, r#""\u00dc\"\n""#);
+    }
 }
