@@ -138,6 +138,7 @@ impl RawStatement {
             return parse_set(tokens);
         }
         if is_keyword(tokens.first(), Keyword::CREATE) {
+            refuse_unsupported_create(tokens)?;
             let (tokens, watermark) = cut_watermark(tokens, &self.text)?;
             let tokens = rewrite_match_recognize(&tokens, &self.text)?;
             let tokens = rewrite_system_time(&tokens)?;
@@ -648,6 +649,54 @@ fn cut_watermark(
     ))
 }
 
+/// Refuses, with a caret, the parts of Flink's `CREATE` statements rill does not have yet
+/// (sqlparser would report them as syntax errors): `CREATE FUNCTION`, `CREATE TABLE ...
+/// LIKE`, computed columns (`c AS expr`) and `METADATA` columns.
+fn refuse_unsupported_create(tokens: &[TokenWithSpan]) -> SqlResult<()> {
+    let word = |i: usize| match tokens.get(i).map(|t| &t.token) {
+        Some(Token::Word(w)) => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let refuse = |i: usize, what: &str| {
+        Err(SqlError::at(
+            format!("{what} is not supported yet"),
+            position_of(&tokens[i]),
+        ))
+    };
+    let kind = (1..tokens.len().min(4)).find_map(|i| match word(i).as_deref() {
+        Some("TEMPORARY" | "SYSTEM") => None,
+        other => other.map(|w| (i, w.to_string())),
+    });
+    match kind {
+        Some((i, w)) if w == "FUNCTION" => return refuse(i, "CREATE FUNCTION"),
+        Some((_, w)) if w == "TABLE" => {}
+        _ => return Ok(()),
+    }
+    let mut depth = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        match &t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Word(w) if depth == 0 && w.keyword == Keyword::LIKE => {
+                return refuse(i, "CREATE TABLE ... LIKE");
+            }
+            Token::Word(w) if depth == 1 && w.value.eq_ignore_ascii_case("METADATA") => {
+                return refuse(i, "a METADATA column");
+            }
+            // A column item `name AS expr`: a computed column.
+            Token::Word(_)
+                if depth == 1
+                    && matches!(tokens[i - 1].token, Token::LParen | Token::Comma)
+                    && is_keyword(tokens.get(i + 1), Keyword::AS) =>
+            {
+                return refuse(i, "a computed column (`name AS expression`)");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// `location` made relative to a text that starts at `base` in the script.
 fn relative(location: Location, base: Location) -> Location {
     if location.line == base.line {
@@ -777,5 +826,42 @@ mod tests {
         assert!(!is_complete("SELECT 1"));
         assert!(!is_complete("SELECT ';"));
         assert!(is_complete("SELECT 1; -- done"));
+    }
+
+    #[test]
+    fn unsupported_create_forms_are_refused_where_they_are() {
+        for (sql, message, column) in [
+            (
+                "CREATE TABLE t (a INT, b AS a + 1) WITH ('connector' = 'blackhole')",
+                "a computed column (`name AS expression`) is not supported yet",
+                24,
+            ),
+            (
+                "CREATE TABLE t (a INT, m STRING METADATA FROM 'k') WITH ('connector' = 'blackhole')",
+                "a METADATA column is not supported yet",
+                33,
+            ),
+            (
+                "CREATE TABLE t2 LIKE t",
+                "CREATE TABLE ... LIKE is not supported yet",
+                17,
+            ),
+            (
+                "CREATE TEMPORARY FUNCTION f AS 'x.F'",
+                "CREATE FUNCTION is not supported yet",
+                18,
+            ),
+        ] {
+            let e = parse_script(sql).unwrap_err();
+            assert_eq!(e.message, message, "{sql}");
+            assert_eq!(e.position.unwrap().column, column, "{sql}");
+        }
+        // WATERMARK FOR ts AS ... is not a computed column.
+        assert!(
+            parse_script(
+                "CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'blackhole')"
+            )
+            .is_ok()
+        );
     }
 }
