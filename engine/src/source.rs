@@ -7,7 +7,7 @@ mod values;
 mod watermark;
 
 pub use decode::{FileFormat, RecordFormat};
-pub use file::{FileInput, FileSource, FileSourceOptions};
+pub use file::{Computed, FileInput, FileSource, FileSourceOptions};
 pub use values::ValuesSource;
 pub use watermark::WatermarkAssigner;
 

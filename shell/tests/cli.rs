@@ -1025,6 +1025,31 @@ fn a_window_over_a_regular_join_is_refused_as_flink_refuses_it() {
 }
 
 #[test]
+fn computed_columns_compute_and_a_missing_function_in_one_is_refused_at_it() {
+    let table = |column: &str| {
+        format!(
+            "CREATE TABLE c (a INT, {column}, b STRING) WITH ('connector' = 'stdin', \
+             'format' = 'csv');\nSELECT * FROM c;"
+        )
+    };
+    let mut child = spawn(&["-c", &table("twice AS a * 2")], &std::env::temp_dir());
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(b"21,x\n2147483647,y\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The computed column stands where it is declared and wraps as Flink's INT does.
+    assert_eq!(stdout(&out), "21,42,x\n2147483647,-2,y\n");
+    let err = assert_clean_failure(&rill(&["-c", &table("p AS PROCTIME()")]));
+    assert!(
+        err.contains("PROCTIME is a Flink function rill does not have yet") && err.contains("^"),
+        "{err}"
+    );
+}
+
+#[test]
 fn right_and_full_joins_using_a_column_are_refused_with_a_caret() {
     for kind in ["RIGHT", "FULL"] {
         let sql = two_ticks_tables()

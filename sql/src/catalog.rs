@@ -7,17 +7,19 @@ use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::logical_expr::{EmptyRelation, Expr, ExprSchemable, LogicalPlan, Projection};
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, CreateTable, CreateTableOptions, Expr as SqlExpr, SqlOption, TableConstraint,
-    Value,
+    ColumnOption, CreateTable, CreateTableOptions, Expr as SqlExpr, SelectItem, SetExpr, SqlOption,
+    Statement, TableConstraint, Value,
 };
 use rill_engine::format::sql_type_name;
 
 use crate::connector::Connector;
 use crate::error::{SqlError, SqlResult};
+use crate::flink::rewrite_functions;
+use crate::functions::catalog;
 use crate::late::{is_late_option, late_policy};
-use crate::parser::WatermarkClause;
+use crate::parser::{ComputedClause, StatementKind, WatermarkClause, parse_script};
 use crate::types::arrow_type;
 use rill_engine::late::LatePolicy;
 
@@ -25,7 +27,12 @@ use rill_engine::late::LatePolicy;
 #[derive(Debug, Clone)]
 pub struct TableDef {
     pub name: String,
+    /// All columns, computed ones included.
     pub schema: SchemaRef,
+    /// The columns the connector reads.
+    pub physical: SchemaRef,
+    /// Computed columns (`name AS expr`), by their place in `schema`, over `physical`.
+    pub computed: Vec<(usize, Expr)>,
     pub connector: Connector,
     pub watermark: Option<WatermarkDef>,
     /// The columns of `PRIMARY KEY (...) NOT ENFORCED`, if declared.
@@ -77,6 +84,7 @@ impl TableDef {
     pub fn from_create(
         create: &CreateTable,
         watermark: Option<&WatermarkClause>,
+        computed: &[ComputedClause],
         ddl: &str,
         state: &SessionState,
     ) -> SqlResult<TableDef> {
@@ -86,7 +94,7 @@ impl TableDef {
                 "CREATE TABLE ... AS SELECT is not supported yet",
             ));
         }
-        let mut fields = Vec::with_capacity(create.columns.len());
+        let mut fields = Vec::with_capacity(create.columns.len() + computed.len());
         for column in &create.columns {
             let data_type = arrow_type(&column.data_type).map_err(|e| {
                 let span = column.name.span;
@@ -108,6 +116,19 @@ impl TableDef {
                 )));
             }
             fields.push(Field::new(&column.name.value, data_type, !not_null));
+        }
+        let physical = Arc::new(Schema::new(fields.clone()));
+        let mut computed_columns = Vec::with_capacity(computed.len());
+        for clause in computed {
+            if fields.iter().any(|f| f.name() == &clause.name) {
+                return Err(SqlError::at(
+                    format!("duplicate column '{}'", clause.name),
+                    clause.position,
+                ));
+            }
+            let (expr, data_type) = plan_computed(clause, &physical, state)?;
+            fields.insert(clause.index, Field::new(&clause.name, data_type, true));
+            computed_columns.push((clause.index, expr));
         }
         let schema = Arc::new(Schema::new(fields));
         let options = table_options(&create.table_options)?;
@@ -131,6 +152,8 @@ impl TableDef {
         Ok(TableDef {
             name,
             schema,
+            physical,
+            computed: computed_columns,
             connector,
             watermark,
             primary_key,
@@ -173,6 +196,64 @@ impl TableDef {
         ])
         .expect("describe batch")
     }
+}
+
+/// A computed column's expression over the physical columns, with Flink's functions and
+/// value semantics (the rewrites and analyzer rules of queries), and its type.
+fn plan_computed(
+    clause: &ComputedClause,
+    physical: &SchemaRef,
+    state: &SessionState,
+) -> SqlResult<(Expr, DataType)> {
+    // Positions inside the expression's own text would point elsewhere in the script.
+    let at = |e: SqlError| SqlError {
+        position: clause.position,
+        ..e
+    };
+    // Through the statement pipeline: `SELECT expr`, checked and rewritten as queries are.
+    let parsed = parse_script(&format!("SELECT {}", clause.expr)).map_err(at)?;
+    let Some(StatementKind::Sql(statement)) = parsed.into_iter().next().map(|p| p.kind) else {
+        return Err(at(SqlError::new("expected an expression")));
+    };
+    let mut statement = *statement;
+    catalog::check(&statement).map_err(at)?;
+    rewrite_functions(&mut statement).map_err(at)?;
+    let Statement::Query(query) = &statement else {
+        return Err(at(SqlError::new("expected an expression")));
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Err(at(SqlError::new("expected an expression")));
+    };
+    let [SelectItem::UnnamedExpr(expr)] = select.projection.as_slice() else {
+        return Err(at(SqlError::new("expected one expression")));
+    };
+    let df_schema = DFSchema::try_from(physical.as_ref().clone()).map_err(SqlError::from)?;
+    let expr = state
+        .create_logical_expr(&expr.to_string(), &df_schema)
+        .map_err(|e| at(SqlError::from(e)))?;
+    // The analyzer types literals and casts as Flink does.
+    let input = LogicalPlan::EmptyRelation(EmptyRelation {
+        produce_one_row: false,
+        schema: Arc::new(df_schema),
+    });
+    let projection = Projection::try_new(vec![expr.alias(&clause.name)], Arc::new(input))
+        .map_err(|e| at(SqlError::from(e)))?;
+    let analyzed = state
+        .analyzer()
+        .execute_and_check(
+            LogicalPlan::Projection(projection),
+            state.config_options(),
+            |_, _| {},
+        )
+        .map_err(|e| at(SqlError::from(e)))?;
+    let LogicalPlan::Projection(projection) = analyzed else {
+        return Err(at(SqlError::new(
+            "internal error: a computed column's plan",
+        )));
+    };
+    let data_type = projection.schema.field(0).data_type().clone();
+    let expr = projection.expr[0].clone().unalias();
+    Ok((expr, data_type))
 }
 
 fn plan_watermark(

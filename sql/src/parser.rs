@@ -41,15 +41,29 @@ pub struct WatermarkClause {
     pub position: Option<Position>,
 }
 
+/// A computed column of `CREATE TABLE`: `name AS expr`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComputedClause {
+    pub name: String,
+    /// The expression's text.
+    pub expr: String,
+    /// Its place among the table's columns.
+    pub index: usize,
+    /// Where it is, for errors.
+    pub position: Option<Position>,
+}
+
 /// A parsed statement.
 #[derive(Debug, Clone)]
 pub enum StatementKind {
     /// A statement sqlparser understands.
     Sql(Box<Statement>),
-    /// `CREATE TABLE`, with Flink's `WATERMARK` clause cut out of the column list.
+    /// `CREATE TABLE`, with Flink's `WATERMARK` clause and computed columns cut out of the
+    /// column list.
     CreateTable {
         statement: Box<Statement>,
         watermark: Option<WatermarkClause>,
+        computed: Vec<ComputedClause>,
     },
     /// `SET 'key' = 'value'`, or `SET` alone to list the options.
     Set(Option<(String, String)>),
@@ -140,6 +154,11 @@ impl RawStatement {
         if is_keyword(tokens.first(), Keyword::CREATE) {
             refuse_unsupported_create(tokens)?;
             let (tokens, watermark) = cut_watermark(tokens, &self.text)?;
+            let (tokens, computed) = if creates_table(&tokens) {
+                cut_computed(&tokens, &self.text)?
+            } else {
+                (tokens, vec![])
+            };
             let tokens = rewrite_match_recognize(&tokens, &self.text)?;
             let tokens = rewrite_system_time(&tokens)?;
             let statement = parse_tokens(rewrite_table_arguments(&tokens)?)?;
@@ -147,6 +166,7 @@ impl RawStatement {
                 return Ok(StatementKind::CreateTable {
                     statement: Box::new(statement),
                     watermark,
+                    computed,
                 });
             }
             return Ok(StatementKind::Sql(Box::new(statement)));
@@ -591,7 +611,82 @@ fn cut_watermark(
     let Some(start) = start else {
         return Ok((tokens.to_vec(), None));
     };
-    // The clause ends at the next ',' or ')' of the column list.
+    let (kept, clause) = cut_item(tokens, start);
+    let position = position_of(&clause[0]);
+    let malformed = || SqlError::at("expected WATERMARK FOR column AS expression", position);
+    let column = match clause.get(2).map(|t| &t.token) {
+        Some(Token::Word(w)) => w.value.clone(),
+        _ => return Err(malformed()),
+    };
+    if !is_keyword(clause.get(3), Keyword::AS) || clause.len() < 5 {
+        return Err(malformed());
+    }
+    let expr = text_of(&clause[4..], tokens, text);
+    Ok((
+        kept,
+        Some(WatermarkClause {
+            column,
+            expr,
+            position,
+        }),
+    ))
+}
+
+/// Cuts computed columns (`name AS expr`) out of a `CREATE TABLE` column list, noting where
+/// each stands among the columns.
+fn cut_computed(
+    tokens: &[TokenWithSpan],
+    text: &str,
+) -> SqlResult<(Vec<TokenWithSpan>, Vec<ComputedClause>)> {
+    let mut tokens = tokens.to_vec();
+    let mut computed = Vec::new();
+    loop {
+        // The items of the column list: where each starts, and whether it is a column.
+        let mut depth = 0;
+        let mut columns = 0;
+        let mut found = None;
+        for i in 0..tokens.len() {
+            match &tokens[i].token {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                Token::Word(w)
+                    if depth == 1
+                        && matches!(tokens[i - 1].token, Token::LParen | Token::Comma) =>
+                {
+                    if is_keyword(tokens.get(i + 1), Keyword::AS) {
+                        found = Some((i, columns, w.value.clone()));
+                        break;
+                    }
+                    let constraint = ["PRIMARY", "CONSTRAINT", "UNIQUE", "WATERMARK"]
+                        .iter()
+                        .any(|c| w.value.eq_ignore_ascii_case(c));
+                    columns += usize::from(!constraint);
+                }
+                _ => {}
+            }
+        }
+        let Some((start, index, name)) = found else {
+            return Ok((tokens, computed));
+        };
+        let (kept, clause) = cut_item(&tokens, start);
+        let position = position_of(&clause[0]);
+        if clause.len() < 3 {
+            return Err(SqlError::at("expected column AS expression", position));
+        }
+        computed.push(ComputedClause {
+            name,
+            expr: text_of(&clause[2..], &tokens, text),
+            index: index + computed.len(),
+            position,
+        });
+        tokens = kept;
+    }
+}
+
+/// The tokens without the column-list item starting at `start` (and one comma next to it),
+/// and the item's tokens.
+fn cut_item(tokens: &[TokenWithSpan], start: usize) -> (Vec<TokenWithSpan>, &[TokenWithSpan]) {
+    // The item ends at the next ',' or ')' of the column list.
     let mut depth = 0;
     let mut end = tokens.len();
     for (i, t) in tokens.iter().enumerate().skip(start) {
@@ -609,28 +704,6 @@ fn cut_watermark(
             _ => {}
         }
     }
-    let clause = &tokens[start..end];
-    let position = position_of(&clause[0]);
-    let malformed = || SqlError::at("expected WATERMARK FOR column AS expression", position);
-    let column = match clause.get(2).map(|t| &t.token) {
-        Some(Token::Word(w)) => w.value.clone(),
-        _ => return Err(malformed()),
-    };
-    if !is_keyword(clause.get(3), Keyword::AS) || clause.len() < 5 {
-        return Err(malformed());
-    }
-    let lines = LineIndex::new(text);
-    let first = &clause[4];
-    let last = &clause[clause.len() - 1];
-    let base = tokens[0].span.start;
-    let expr = lines
-        .slice(
-            text,
-            relative(first.span.start, base),
-            relative(last.span.end, base),
-        )
-        .to_string();
-    // Drop the clause and one comma next to it.
     let mut kept: Vec<TokenWithSpan> = tokens[..start].to_vec();
     let mut rest = &tokens[end..];
     if matches!(rest.first().map(|t| &t.token), Some(Token::Comma)) {
@@ -639,19 +712,36 @@ fn cut_watermark(
         kept.pop();
     }
     kept.extend_from_slice(rest);
-    Ok((
-        kept,
-        Some(WatermarkClause {
-            column,
-            expr,
-            position,
-        }),
-    ))
+    (kept, &tokens[start..end])
+}
+
+/// The text of `part`, tokens of the statement `all` whose text is `text`.
+fn text_of(part: &[TokenWithSpan], all: &[TokenWithSpan], text: &str) -> String {
+    let lines = LineIndex::new(text);
+    let base = all[0].span.start;
+    let (first, last) = (&part[0], &part[part.len() - 1]);
+    lines
+        .slice(
+            text,
+            relative(first.span.start, base),
+            relative(last.span.end, base),
+        )
+        .to_string()
+}
+
+/// Whether the `CREATE` statement of `tokens` is `CREATE [TEMPORARY] TABLE`.
+fn creates_table(tokens: &[TokenWithSpan]) -> bool {
+    tokens
+        .iter()
+        .skip(1)
+        .take(3)
+        .find(|t| !matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("TEMPORARY")))
+        .is_some_and(|t| is_keyword(Some(t), Keyword::TABLE))
 }
 
 /// Refuses, with a caret, the parts of Flink's `CREATE` statements rill does not have yet
 /// (sqlparser would report them as syntax errors): `CREATE FUNCTION`, `CREATE TABLE ...
-/// LIKE`, computed columns (`c AS expr`) and `METADATA` columns.
+/// LIKE` and `METADATA` columns.
 fn refuse_unsupported_create(tokens: &[TokenWithSpan]) -> SqlResult<()> {
     let word = |i: usize| match tokens.get(i).map(|t| &t.token) {
         Some(Token::Word(w)) => Some(w.value.to_ascii_uppercase()),
@@ -663,14 +753,11 @@ fn refuse_unsupported_create(tokens: &[TokenWithSpan]) -> SqlResult<()> {
             position_of(&tokens[i]),
         ))
     };
-    let kind = (1..tokens.len().min(4)).find_map(|i| match word(i).as_deref() {
-        Some("TEMPORARY" | "SYSTEM") => None,
-        other => other.map(|w| (i, w.to_string())),
-    });
-    match kind {
-        Some((i, w)) if w == "FUNCTION" => return refuse(i, "CREATE FUNCTION"),
-        Some((_, w)) if w == "TABLE" => {}
-        _ => return Ok(()),
+    if let Some(i) = (1..tokens.len().min(4)).find(|&i| word(i).as_deref() == Some("FUNCTION")) {
+        return refuse(i, "CREATE FUNCTION");
+    }
+    if !creates_table(tokens) {
+        return Ok(());
     }
     let mut depth = 0;
     for (i, t) in tokens.iter().enumerate() {
@@ -682,14 +769,6 @@ fn refuse_unsupported_create(tokens: &[TokenWithSpan]) -> SqlResult<()> {
             }
             Token::Word(w) if depth == 1 && w.value.eq_ignore_ascii_case("METADATA") => {
                 return refuse(i, "a METADATA column");
-            }
-            // A column item `name AS expr`: a computed column.
-            Token::Word(_)
-                if depth == 1
-                    && matches!(tokens[i - 1].token, Token::LParen | Token::Comma)
-                    && is_keyword(tokens.get(i + 1), Keyword::AS) =>
-            {
-                return refuse(i, "a computed column (`name AS expression`)");
             }
             _ => {}
         }
@@ -832,11 +911,6 @@ mod tests {
     fn unsupported_create_forms_are_refused_where_they_are() {
         for (sql, message, column) in [
             (
-                "CREATE TABLE t (a INT, b AS a + 1) WITH ('connector' = 'blackhole')",
-                "a computed column (`name AS expression`) is not supported yet",
-                24,
-            ),
-            (
                 "CREATE TABLE t (a INT, m STRING METADATA FROM 'k') WITH ('connector' = 'blackhole')",
                 "a METADATA column is not supported yet",
                 33,
@@ -856,7 +930,13 @@ mod tests {
             assert_eq!(e.message, message, "{sql}");
             assert_eq!(e.position.unwrap().column, column, "{sql}");
         }
-        // WATERMARK FOR ts AS ... is not a computed column.
+        // Neither WATERMARK FOR ts AS ... nor a view's `, X AS condition` is a computed column.
+        let view = "CREATE VIEW v AS SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts \
+                    MEASURES A.p AS p PATTERN (A B) DEFINE A AS A.p > 0, B AS B.p < 0)";
+        let StatementKind::Sql(statement) = &parse_script(view).unwrap()[0].kind else {
+            panic!("a view")
+        };
+        assert!(statement.to_string().contains("B AS B.p < 0"), "{statement}");
         assert!(
             parse_script(
                 "CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'blackhole')"

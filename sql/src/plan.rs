@@ -19,7 +19,7 @@ use rill_engine::dataflow::NodeId;
 use rill_engine::late::{LatePolicy, LateRows};
 use rill_engine::operator::{Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union};
 use rill_engine::source::{
-    FileInput, FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner,
+    Computed, FileInput, FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner,
 };
 
 use crate::catalog::TableDef;
@@ -373,11 +373,26 @@ impl<'a> StreamPlanner<'a> {
         self.unbounded_input |= input == FileInput::Stdin || follow.is_some();
         // Duplicate change events are normalised by primary key, on whole rows.
         let normalise = records.format.is_changelog() && self.cdc_duplicates;
+        let computed = match table.computed.as_slice() {
+            [] => None,
+            columns => {
+                let stored = DFSchema::try_from(table.physical.as_ref().clone())?;
+                let columns = columns
+                    .iter()
+                    .map(|(at, expr)| Ok((*at, self.physical(expr, &stored)?)))
+                    .collect::<SqlResult<_>>()?;
+                Some(Computed {
+                    schema: table.schema.clone(),
+                    columns,
+                })
+            }
+        };
         let options = FileSourceOptions {
             input,
             follow,
             records,
-            schema: table.schema.clone(),
+            schema: table.physical.clone(),
+            computed,
             projection: if normalise { None } else { projection.clone() },
             batch_size: self.batch_size,
         };

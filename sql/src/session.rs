@@ -183,6 +183,7 @@ impl Session {
             StatementKind::CreateTable {
                 statement: create,
                 watermark,
+                computed,
             } => {
                 let Statement::CreateTable(create) = create.as_ref() else {
                     unreachable!("parser yields CREATE TABLE here")
@@ -201,6 +202,7 @@ impl Session {
                 let table = TableDef::from_create(
                     create,
                     watermark.as_ref(),
+                    computed,
                     &statement.text,
                     &self.ctx.state(),
                 )?;

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use arrow::array::{AsArray, RecordBatch};
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{Int8Type, SchemaRef};
+use datafusion::physical_expr::PhysicalExpr;
 
 use super::chunks::{ChunkFormat, Reading, read_parallel};
 use super::decode::RecordFormat;
@@ -35,12 +38,50 @@ pub struct FileSourceOptions {
     pub follow: Option<Duration>,
     /// The format of the files and how malformed records are handled.
     pub records: RecordFormat,
-    /// The table's columns, as stored in the files.
+    /// The table's columns as stored in the files.
     pub schema: SchemaRef,
-    /// Which columns the query uses (all when `None`).
+    /// The table's computed columns, added to each batch before watermarks are assigned.
+    pub computed: Option<Computed>,
+    /// Which columns the query uses (all when `None`), of the table with its computed columns.
     pub projection: Option<Vec<usize>>,
     /// Rows per batch.
     pub batch_size: usize,
+}
+
+/// A table's computed columns (`name AS expr` in its DDL).
+#[derive(Debug)]
+pub struct Computed {
+    /// All the table's columns.
+    pub schema: SchemaRef,
+    /// Each computed column's place in `schema` and its expression over the stored columns.
+    pub columns: Vec<(usize, Arc<dyn PhysicalExpr>)>,
+}
+
+impl Computed {
+    /// The rows of `stored` (the stored columns) with the computed columns in their places.
+    fn add(&self, stored: &RecordBatch) -> Result<RecordBatch> {
+        let mut stored_columns = stored.columns().iter();
+        let mut computed = self.columns.iter().peekable();
+        let mut columns = Vec::with_capacity(self.schema.fields().len());
+        for i in 0..self.schema.fields().len() {
+            match computed.next_if(|(at, _)| *at == i) {
+                Some((_, expr)) => {
+                    let value = expr.evaluate(stored)?.into_array(stored.num_rows())?;
+                    columns.push(arrow::compute::cast(
+                        &value,
+                        self.schema.field(i).data_type(),
+                    )?);
+                }
+                None => columns.push(stored_columns.next().expect("a stored column").clone()),
+            }
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(stored.num_rows()));
+        Ok(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &options,
+        )?)
+    }
 }
 
 /// A source over files (bounded unless it follows one) or standard input.
@@ -95,6 +136,9 @@ impl FileSource {
             }
             false => ChangeBatch::inserts(data),
         };
+        if let Some(computed) = &self.options.computed {
+            batch = batch.with_data(computed.add(&batch.data)?);
+        }
         if let Some(assigner) = &mut self.watermarks {
             assigner.assign(&mut batch)?;
         }
