@@ -936,7 +936,10 @@ mod tests {
         let StatementKind::Sql(statement) = &parse_script(view).unwrap()[0].kind else {
             panic!("a view")
         };
-        assert!(statement.to_string().contains("B AS B.p < 0"), "{statement}");
+        assert!(
+            statement.to_string().contains("B AS B.p < 0"),
+            "{statement}"
+        );
         assert!(
             parse_script(
                 "CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'blackhole')"

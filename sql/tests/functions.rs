@@ -238,7 +238,12 @@ fn every_function_rill_has_is_checked_against_flink() {
 fn functions_page_is_current() {
     let session = Session::new(SessionOptions::default());
     // rill's own helpers: the targets of Flink's keyword forms and MATCH_RECOGNIZE's functions.
-    let mut internal = vec!["floor_to".to_string(), "ceil_to".into(), "extract".into()];
+    let mut internal = vec![
+        "floor_to".to_string(),
+        "ceil_to".into(),
+        "extract".into(),
+        "is_json".into(),
+    ];
     internal.extend(
         rill_sql::match_recognize::placeholders()
             .iter()
@@ -260,4 +265,23 @@ fn functions_page_is_current() {
         current == page,
         "docs/functions.md is not the catalogue's page: rerun with RILL_BLESS=1"
     );
+}
+
+#[test]
+fn functions_whose_results_differ_from_run_to_run_are_not_offered() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut session = Session::new(SessionOptions::default());
+    for call in [
+        "random()",
+        "today()",
+        "NOW()",
+        "CURRENT_TIMESTAMP",
+        "UUID()",
+    ] {
+        let statement = parse_script(&format!("SELECT {call}"))
+            .expect("parses")
+            .remove(0);
+        let result = runtime.block_on(session.execute(&statement));
+        assert!(result.is_err(), "{call} is planned");
+    }
 }

@@ -24,8 +24,21 @@ use datafusion::logical_expr::{AggregateUDF, Expr, LogicalPlan};
 use datafusion::optimizer::{Analyzer, AnalyzerRule};
 use datafusion::prelude::SessionContext;
 
+/// DataFusion's functions rill does not offer: they read the wall clock or a random source
+/// (results would differ from run to run), or describe DataFusion's own file scans.
+const WITHDRAWN: [&str; 5] = [
+    "random",
+    "today",
+    "version",
+    "input_file_name",
+    "file_row_index",
+];
+
 /// Registers the Flink variants.
 pub fn register(ctx: &SessionContext) {
+    for name in WITHDRAWN {
+        ctx.deregister_udf(name);
+    }
     ctx.register_udaf(AggregateUDF::new_from_impl(avg::FlinkAvg::default()));
     for udaf in variance::functions() {
         ctx.register_udaf(udaf);
