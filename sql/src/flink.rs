@@ -6,9 +6,10 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CaseWhen, CastKind, CeilFloorKind, DataType as SqlType, DateTimeField, Expr,
-    Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList,
-    FunctionArguments, Ident, JoinConstraint, JoinOperator, ObjectName, Spanned, Statement,
-    TableFactor, UnaryOperator, Value, Visit, Visitor, visit_expressions_mut,
+    Function, FunctionArg, FunctionArgExpr, FunctionArgOperator, FunctionArgumentClause,
+    FunctionArgumentList, FunctionArguments, Ident, JoinConstraint, JoinOperator, JsonNullClause,
+    ObjectName, Spanned, Statement, TableFactor, UnaryOperator, Value, Visit, Visitor,
+    visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
@@ -84,6 +85,15 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
                             expr: Box::new(Expr::Nested(Box::new(is_json))),
                         },
                     };
+                }
+            }
+            Expr::Function(f)
+                if ["JSON_OBJECT", "JSON_ARRAY"]
+                    .iter()
+                    .any(|n| f.name.to_string().eq_ignore_ascii_case(n)) =>
+            {
+                if let Some(call) = json_constructor(f, span) {
+                    *expr = call;
                 }
             }
             Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("JSON_VALUE") => {
@@ -319,6 +329,71 @@ fn similar_regex(pattern: &str, escape: Option<char>) -> String {
     }
     out.push_str(")$");
     out
+}
+
+/// `JSON_OBJECT(KEY k VALUE v ... [NULL|ABSENT ON NULL])` or `JSON_ARRAY(v ... [...])` as a
+/// call of rill's `json_object(mode, k, v, ...)` or `json_array(mode, v, ...)`. The mode
+/// says how NULLs go (`NULL` or `ABSENT`, Flink's defaults as the default) and, after a `:`,
+/// which values come from a nested constructor and are JSON text to insert as it is.
+fn json_constructor(f: &Function, span: Span) -> Option<Expr> {
+    let object = f.name.to_string().eq_ignore_ascii_case("JSON_OBJECT");
+    let (args, clauses): (&[FunctionArg], &[FunctionArgumentClause]) = match &f.args {
+        FunctionArguments::List(list) => (&list.args, &list.clauses),
+        FunctionArguments::None => (&[], &[]),
+        FunctionArguments::Subquery(_) => return None,
+    };
+    let mut nulls = if object { "NULL" } else { "ABSENT" };
+    for clause in clauses {
+        match clause {
+            FunctionArgumentClause::JsonNullClause(JsonNullClause::NullOnNull) => nulls = "NULL",
+            FunctionArgumentClause::JsonNullClause(JsonNullClause::AbsentOnNull) => {
+                nulls = "ABSENT"
+            }
+            _ => return None,
+        }
+    }
+    let mut values = Vec::new();
+    for arg in args {
+        match (object, arg) {
+            (
+                true,
+                FunctionArg::ExprNamed {
+                    name,
+                    arg: FunctionArgExpr::Expr(value),
+                    operator: FunctionArgOperator::Value,
+                },
+            ) => values.push((Some(name.clone()), value.clone())),
+            // sqlparser reads a quoted key as a named argument's name.
+            (
+                true,
+                FunctionArg::Named {
+                    name,
+                    arg: FunctionArgExpr::Expr(value),
+                    operator: FunctionArgOperator::Value,
+                },
+            ) => {
+                let key = Expr::value(Value::SingleQuotedString(name.value.clone()));
+                values.push((Some(key), value.clone()))
+            }
+            (false, FunctionArg::Unnamed(FunctionArgExpr::Expr(value))) => {
+                values.push((None, value.clone()))
+            }
+            _ => return None,
+        }
+    }
+    let nested = |e: &Expr| matches!(e, Expr::Function(g) if ["json_object", "json_array"].contains(&g.name.to_string().as_str()));
+    let flags: String = values
+        .iter()
+        .map(|(_, v)| if nested(v) { '1' } else { '0' })
+        .collect();
+    let mode = Expr::value(Value::SingleQuotedString(format!("{nulls}:{flags}")));
+    let mut call_args = vec![mode];
+    for (key, value) in values {
+        call_args.extend(key);
+        call_args.push(value);
+    }
+    let name = if object { "json_object" } else { "json_array" };
+    Some(call(name, call_args, span))
 }
 
 /// The name of a time unit, as a string argument of rill's temporal functions.

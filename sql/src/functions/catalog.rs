@@ -248,10 +248,10 @@ pub const FUNCTIONS: &[Function] = &[
     missing("ROW", Collection),
     // JSON.
     has("IS JSON", Json),
-    missing("JSON_ARRAY", Json),
+    has("JSON_ARRAY", Json),
     missing("JSON_ARRAYAGG", Json),
     has("JSON_EXISTS", Json),
-    missing("JSON_OBJECT", Json),
+    has("JSON_OBJECT", Json),
     missing("JSON_OBJECTAGG", Json),
     has("JSON_QUERY", Json),
     has("JSON_QUOTE", Json),

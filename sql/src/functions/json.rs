@@ -30,6 +30,8 @@ pub fn functions() -> Vec<ScalarUDF> {
             json_query,
         ),
         Udf::new("json_string", vec![vec![A]], string, json_string),
+        Udf::variadic_any("json_object", string, json_object),
+        Udf::variadic_any("json_array", string, json_array),
         Udf::new("json_quote", vec![vec![S]], string, json_quote),
         Udf::new("json_unquote", vec![vec![S]], string, json_unquote),
     ]
@@ -376,39 +378,132 @@ fn json_query(args: &[ArrayRef]) -> Result<ArrayRef> {
     Ok(strings_of(values))
 }
 
+/// Writes row `i` of `a` (not NULL) as a JSON value: numbers and booleans as they are,
+/// other values as strings of their text, or as they are where `raw` (JSON text made by a
+/// nested JSON constructor).
+fn write_json(a: &ArrayRef, i: usize, raw: bool, text: &mut String) -> Result<()> {
+    let formatter = rill_engine::format::ValueFormatter::new(a);
+    match a.data_type() {
+        DataType::Float64 => {
+            let v = a.as_primitive::<Float64Type>().value(i);
+            java_double(text, v);
+            // Jackson writes a positive exponent with its sign: 1.0E+300.
+            if let Some(at) = text.find('E')
+                && !text[at + 1..].starts_with('-')
+            {
+                text.insert(at + 1, '+');
+            }
+        }
+        t if t.is_integer() || matches!(t, DataType::Boolean | DataType::Decimal128(..)) => {
+            formatter.write(text, i)
+        }
+        _ if raw => formatter.write(text, i),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let mut value = String::new();
+            formatter.write(&mut value, i);
+            quote(&value, text, false);
+        }
+        other => return exec_err!("JSON of {other} is not supported yet"),
+    }
+    Ok(())
+}
+
+/// The first argument of `json_object` and `json_array` (a constant): whether NULL values
+/// are left out (`ABSENT ON NULL`), and which values are JSON text to insert as it is.
+fn constructor_mode(args: &[ArrayRef]) -> Result<(bool, Vec<bool>)> {
+    let Some(mode) = strings(&args[0])?
+        .iter()
+        .flatten()
+        .next()
+        .map(str::to_string)
+    else {
+        return exec_err!("a JSON constructor needs its mode");
+    };
+    let (nulls, raw) = mode.split_once(':').unwrap_or((&mode, ""));
+    Ok((nulls == "ABSENT", raw.chars().map(|c| c == '1').collect()))
+}
+
+/// `json_object(mode, key1, value1, ...)`: what `JSON_OBJECT(KEY k VALUE v ...)` becomes.
+fn json_object(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let (absent, raw) = constructor_mode(args)?;
+    let pairs = &args[1..];
+    let keys: Vec<_> = pairs
+        .iter()
+        .step_by(2)
+        .map(strings)
+        .collect::<Result<_>>()?;
+    let rows = args[0].len();
+    let mut out = StringBuilder::with_capacity(rows, rows * 16);
+    let mut text = String::new();
+    for i in 0..rows {
+        text.clear();
+        text.push('{');
+        let mut first = true;
+        for (n, (key, value)) in keys.iter().zip(pairs.iter().skip(1).step_by(2)).enumerate() {
+            if value.is_null(i) && absent {
+                continue;
+            }
+            if key.is_null(i) {
+                return exec_err!("JSON_OBJECT: a key is NULL");
+            }
+            if !std::mem::take(&mut first) {
+                text.push(',');
+            }
+            quote(key.value(i), &mut text, false);
+            text.push(':');
+            if value.is_null(i) {
+                text.push_str("null");
+            } else {
+                write_json(value, i, raw.get(n).copied().unwrap_or(false), &mut text)?;
+            }
+        }
+        text.push('}');
+        out.append_value(&text);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// `json_array(mode, value...)`: what `JSON_ARRAY(v ...)` becomes.
+fn json_array(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let (absent, raw) = constructor_mode(args)?;
+    let rows = args[0].len();
+    let mut out = StringBuilder::with_capacity(rows, rows * 16);
+    let mut text = String::new();
+    for i in 0..rows {
+        text.clear();
+        text.push('[');
+        let mut first = true;
+        for (n, value) in args[1..].iter().enumerate() {
+            if value.is_null(i) && absent {
+                continue;
+            }
+            if !std::mem::take(&mut first) {
+                text.push(',');
+            }
+            if value.is_null(i) {
+                text.push_str("null");
+            } else {
+                write_json(value, i, raw.get(n).copied().unwrap_or(false), &mut text)?;
+            }
+        }
+        text.push(']');
+        out.append_value(&text);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
 /// `JSON_STRING(value)`: the value as JSON text; NULL for NULL.
 fn json_string(args: &[ArrayRef]) -> Result<ArrayRef> {
     let a = &args[0];
     let mut out = StringBuilder::with_capacity(a.len(), a.len() * 8);
     let mut text = String::new();
-    let formatter = rill_engine::format::ValueFormatter::new(a);
     for i in 0..a.len() {
         if a.is_null(i) {
             out.append_null();
             continue;
         }
         text.clear();
-        match a.data_type() {
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-                let mut value = String::new();
-                formatter.write(&mut value, i);
-                quote(&value, &mut text, false);
-            }
-            DataType::Float64 => {
-                let v = a.as_primitive::<Float64Type>().value(i);
-                java_double(&mut text, v);
-                // Jackson writes a positive exponent with its sign: 1.0E+300.
-                if let Some(at) = text.find('E')
-                    && !text[at + 1..].starts_with('-')
-                {
-                    text.insert(at + 1, '+');
-                }
-            }
-            t if t.is_integer() || matches!(t, DataType::Boolean | DataType::Decimal128(..)) => {
-                formatter.write(&mut text, i)
-            }
-            other => return exec_err!("JSON_STRING of {other} is not supported yet"),
-        }
+        write_json(a, i, false, &mut text)?;
         out.append_value(&text);
     }
     Ok(Arc::new(out.finish()))
@@ -451,8 +546,9 @@ fn json_unquote(args: &[ArrayRef]) -> Result<ArrayRef> {
 pub const JSON_KIND_MARKER: &str = "rill_json_kind";
 
 /// Rewrites what sqlparser cannot read of Flink's JSON syntax: `IS [NOT] JSON [kind]` into
-/// the marker comparison, and `JSON_QUERY`'s `WITH [CONDITIONAL|UNCONDITIONAL] [ARRAY]
-/// WRAPPER` or `WITHOUT [ARRAY] WRAPPER` into a third argument naming the wrapper.
+/// the marker comparison, `JSON_QUERY`'s `WITH [CONDITIONAL|UNCONDITIONAL] [ARRAY] WRAPPER`
+/// or `WITHOUT [ARRAY] WRAPPER` into a third argument naming the wrapper, and drops
+/// `JSON_OBJECT`'s optional `KEY` keyword.
 pub fn rewrite_json_syntax(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
     let word = |i: usize| match tokens.get(i).map(|t| &t.token) {
         Some(Token::Word(w)) => Some(w.value.to_ascii_uppercase()),
@@ -507,6 +603,20 @@ pub fn rewrite_json_syntax(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
             out.push(at(Token::Comma));
             out.push(at(Token::SingleQuotedString(name.to_string())));
             i = end + 1;
+            continue;
+        }
+        // `JSON_OBJECT(KEY 'k' VALUE v)`: the optional KEY keyword goes.
+        if word(i).as_deref() == Some("KEY")
+            && matches!(
+                tokens.get(i + 1).map(|t| &t.token),
+                Some(Token::SingleQuotedString(_))
+            )
+            && matches!(
+                out.last().map(|t: &TokenWithSpan| &t.token),
+                Some(Token::LParen | Token::Comma)
+            )
+        {
+            i += 1;
             continue;
         }
         out.push(tokens[i].clone());

@@ -104,6 +104,23 @@ impl Udf {
     }
 }
 
+impl Udf {
+    /// A function `name` taking one or more values of any types.
+    pub fn variadic_any(
+        name: &'static str,
+        returns: fn(&[DataType]) -> DataType,
+        kernel: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static,
+    ) -> ScalarUDF {
+        ScalarUDF::new_from_impl(Udf {
+            name,
+            signature: Signature::variadic_any(Volatility::Immutable),
+            forms: vec![],
+            returns: Returns::Types(returns),
+            kernel: Box::new(kernel),
+        })
+    }
+}
+
 impl PartialEq for Udf {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name
