@@ -34,6 +34,18 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
         if let Some([value, replacement]) = call_args::<2>(expr, "IFNULL") {
             *expr = call("coalesce", [value, replacement], expr.span());
         }
+        // LISTAGG(x [, separator]): DataFusion's STRING_AGG, with Flink's default ','.
+        if let Expr::Function(f) = expr
+            && f.name.to_string().eq_ignore_ascii_case("LISTAGG")
+            && let FunctionArguments::List(list) = &mut f.args
+        {
+            if list.args.len() == 1 {
+                let comma = Expr::value(Value::SingleQuotedString(",".into()));
+                list.args
+                    .push(FunctionArg::Unnamed(FunctionArgExpr::Expr(comma)));
+            }
+            f.name = ObjectName::from(vec![Ident::with_span(f.name.span(), "string_agg")]);
+        }
         // ELT(n, e1, e2, ...): the nth expression.
         if let Some(mut args) = plain_args(expr, "ELT").filter(|a| a.len() >= 2) {
             let n = args.remove(0);

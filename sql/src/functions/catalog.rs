@@ -283,7 +283,7 @@ pub const FUNCTIONS: &[Function] = &[
     missing("LAG", Aggregate),
     has("LAST_VALUE", Aggregate),
     missing("LEAD", Aggregate),
-    missing("LISTAGG", Aggregate),
+    has("LISTAGG", Aggregate),
     has("MAX", Aggregate),
     has("MIN", Aggregate),
     missing("NTILE", Aggregate),
