@@ -1025,6 +1025,13 @@ fn a_window_over_a_regular_join_is_refused_as_flink_refuses_it() {
 }
 
 #[test]
+fn unnamed_result_columns_are_named_as_flink_names_them() {
+    let o = rill(&["-c", "SELECT 1 + 1, 'a' AS a, UPPER('b')", "--header"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "EXPR$0,a,EXPR$2\n2,a,B\n");
+}
+
+#[test]
 fn computed_columns_compute_and_a_missing_function_in_one_is_refused_at_it() {
     let table = |column: &str| {
         format!(

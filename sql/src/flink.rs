@@ -8,8 +8,8 @@ use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CaseWhen, CastKind, CeilFloorKind, DataType as SqlType, DateTimeField, Expr,
     Function, FunctionArg, FunctionArgExpr, FunctionArgOperator, FunctionArgumentClause,
     FunctionArgumentList, FunctionArguments, Ident, JoinConstraint, JoinOperator, JsonNullClause,
-    ObjectName, Spanned, Statement, TableFactor, UnaryOperator, Value, Visit, Visitor,
-    visit_expressions_mut,
+    ObjectName, SelectItem, SetExpr, Spanned, Statement, TableFactor, UnaryOperator, Value, Visit,
+    Visitor, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
@@ -434,6 +434,43 @@ pub(crate) fn call(name: &str, args: impl IntoIterator<Item = Expr>, span: Span)
     })
 }
 
+/// Names the unnamed expressions of a query's result as Flink does: `EXPR$i`, `i` their place
+/// among the result's columns (`SELECT symbol, price * 2` gives `symbol, EXPR$1`). Columns
+/// keep their names; after a `*` places are unknown, so the rest keep DataFusion's names.
+pub fn name_expressions(statement: &mut Statement) {
+    fn body(set: &mut SetExpr) {
+        match set {
+            SetExpr::Select(select) => {
+                for (i, item) in select.projection.iter_mut().enumerate() {
+                    match item {
+                        SelectItem::UnnamedExpr(
+                            Expr::Identifier(_) | Expr::CompoundIdentifier(_),
+                        )
+                        | SelectItem::ExprWithAlias { .. } => {}
+                        SelectItem::UnnamedExpr(expr) => {
+                            let name = Ident::with_quote('`', format!("EXPR${i}"));
+                            *item = SelectItem::ExprWithAlias {
+                                expr: expr.clone(),
+                                alias: name,
+                            };
+                        }
+                        // Wildcards: the places of what follows are not known here.
+                        _ => return,
+                    }
+                }
+            }
+            SetExpr::SetOperation { left, .. } => body(left),
+            SetExpr::Query(query) => body(&mut query.body),
+            _ => {}
+        }
+    }
+    match statement {
+        Statement::Query(query) => body(&mut query.body),
+        Statement::CreateView(view) => body(&mut view.query.body),
+        _ => {}
+    }
+}
+
 /// Refuses what DataFusion would plan with other semantics than Flink's: the column of a
 /// `RIGHT` or `FULL` join `USING (k)` (or `NATURAL`) is `COALESCE(l.k, r.k)` in Flink, the
 /// left input's `k` in DataFusion.
@@ -534,6 +571,31 @@ fn plain_args(expr: &Expr, name: &str) -> Option<Vec<Expr>> {
 mod tests {
     use super::*;
     use crate::parser::{StatementKind, parse_script};
+
+    #[test]
+    fn unnamed_expressions_are_named_by_their_place() {
+        let named = |sql: &str| {
+            let mut parsed = parse_script(sql).unwrap();
+            let StatementKind::Sql(statement) = &mut parsed[0].kind else {
+                panic!()
+            };
+            name_expressions(statement);
+            statement.to_string()
+        };
+        assert_eq!(
+            named("SELECT a, a + 1, b AS c, t.d, f(x) FROM t"),
+            "SELECT a, a + 1 AS `EXPR$1`, b AS c, t.d, f(x) AS `EXPR$4` FROM t"
+        );
+        // After a wildcard the places are unknown.
+        assert_eq!(
+            named("SELECT a + 1, *, b + 1 FROM t"),
+            "SELECT a + 1 AS `EXPR$0`, *, b + 1 FROM t"
+        );
+        assert_eq!(
+            named("SELECT a + 1 FROM t UNION ALL SELECT b FROM u"),
+            "SELECT a + 1 AS `EXPR$0` FROM t UNION ALL SELECT b FROM u"
+        );
+    }
 
     #[test]
     fn mod_becomes_modulo() {

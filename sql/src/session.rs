@@ -14,7 +14,7 @@ use rill_engine::Dataflow;
 
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
-use crate::flink::{check_joins, rewrite_functions};
+use crate::flink::{check_joins, name_expressions, rewrite_functions};
 use crate::functions::catalog;
 use crate::late::{is_late_option, late_policy};
 use crate::match_recognize::{MatchRecognizePlanner, explain_automata};
@@ -218,6 +218,7 @@ impl Session {
                 check_joins(&sql)?;
                 catalog::check(&sql)?;
                 rewrite_functions(&mut sql)?;
+                name_expressions(&mut sql);
                 let versioned = |name: &str| match self.tables.get(name) {
                     Some(table) => Some(Versioned::from(table)),
                     None => self.views.get(name).map(|v| v.versioned.clone()),
