@@ -555,8 +555,20 @@ pub fn rewrite_json_syntax(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
         _ => None,
     };
     let mut out = Vec::with_capacity(tokens.len());
+    // The function each open parenthesis belongs to, innermost last.
+    let mut calls: Vec<Option<String>> = Vec::new();
+    let inside = |calls: &[Option<String>], name: &str| {
+        calls.last().and_then(|c| c.as_deref()) == Some(name)
+    };
     let mut i = 0;
     while i < tokens.len() {
+        match tokens[i].token {
+            Token::LParen => calls.push(i.checked_sub(1).and_then(word)),
+            Token::RParen => {
+                calls.pop();
+            }
+            _ => {}
+        }
         let span = tokens[i].span;
         let at = |token: Token| TokenWithSpan::new(token, span);
         let not = word(i + 1).as_deref() == Some("NOT");
@@ -585,8 +597,9 @@ pub fn rewrite_json_syntax(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
             (
                 Some("WITH" | "WITHOUT"),
                 Some("CONDITIONAL" | "UNCONDITIONAL" | "ARRAY" | "WRAPPER"),
-            ) => {
-                let end = (i + 1..tokens.len()).find(|&j| word(j).as_deref() == Some("WRAPPER"));
+            ) if inside(&calls, "JSON_QUERY") => {
+                let end = (i + 1..(i + 4).min(tokens.len()))
+                    .find(|&j| word(j).as_deref() == Some("WRAPPER"));
                 end.map(|end| {
                     let conditional = (i..end).any(|j| word(j).as_deref() == Some("CONDITIONAL"));
                     let name = match (word(i).as_deref(), conditional) {
@@ -607,6 +620,7 @@ pub fn rewrite_json_syntax(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
         }
         // `JSON_OBJECT(KEY 'k' VALUE v)`: the optional KEY keyword goes.
         if word(i).as_deref() == Some("KEY")
+            && inside(&calls, "JSON_OBJECT")
             && matches!(
                 tokens.get(i + 1).map(|t| &t.token),
                 Some(Token::SingleQuotedString(_))
@@ -627,6 +641,8 @@ pub fn rewrite_json_syntax(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
 
 #[cfg(test)]
 mod tests {
+    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+
     use super::*;
 
     fn select(json: &str, path: &str) -> Option<String> {
@@ -648,6 +664,40 @@ mod tests {
         assert_eq!(select(doc, "$").unwrap(), doc);
         assert_eq!(select(r#"{"a":null}"#, "$.a"), None);
         assert_eq!(select(r#"{"k":[]}"#, "$.k[*].x"), None);
+    }
+
+    #[test]
+    fn json_syntax_is_rewritten_only_inside_its_functions() {
+        let rewritten = |sql: &str| {
+            let tokens = Tokenizer::new(crate::parser::dialect(), sql)
+                .tokenize_with_location()
+                .unwrap()
+                .into_iter()
+                .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+                .collect::<Vec<_>>();
+            rewrite_json_syntax(&tokens)
+                .iter()
+                .map(|t| t.token.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(
+            rewritten("JSON_QUERY(j, '$' WITH ARRAY WRAPPER)"),
+            "JSON_QUERY ( j , '$' , 'WITH WRAPPER' )"
+        );
+        assert_eq!(
+            rewritten("JSON_OBJECT(KEY 'k' VALUE 1)"),
+            "JSON_OBJECT ( 'k' VALUE 1 )"
+        );
+        // A common table expression named `wrapper`, a column named `key`: left alone.
+        assert_eq!(
+            rewritten("WITH wrapper AS (SELECT key FROM t) SELECT 1"),
+            "WITH wrapper AS ( SELECT key FROM t ) SELECT 1"
+        );
+        assert_eq!(
+            rewritten("x IS NOT JSON OBJECT"),
+            "x IS DISTINCT FROM rill_json_kind ( 'OBJECT' )"
+        );
     }
 
     #[test]
