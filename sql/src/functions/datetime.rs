@@ -14,7 +14,7 @@ use datafusion::common::{Result, exec_datafusion_err, exec_err};
 use datafusion::logical_expr::ScalarUDF;
 
 use super::java_time::{Pattern, parse_default};
-use super::udf::{Arg, Udf, string, strings};
+use super::udf::{Arg, Compiled, Udf, string, strings};
 use crate::types::LOCAL_TIME_ZONE;
 
 /// The temporal functions rill has in Flink's form.
@@ -448,23 +448,19 @@ fn times(array: &ArrayRef) -> Result<Vec<Option<NaiveDateTime>>> {
     Ok(strings(array)?.iter().map(|s| parse_default(s?)).collect())
 }
 
-/// Java patterns, parsed once per distinct pattern in a row.
-struct Patterns {
-    last: Option<(String, Pattern)>,
-}
+/// Java patterns, parsed once per distinct pattern.
+struct Patterns(Compiled<std::result::Result<Pattern, String>>);
 
 impl Patterns {
     fn new() -> Self {
-        Patterns { last: None }
+        Patterns(Compiled::new())
     }
 
     fn get(&mut self, pattern: &str) -> Result<&Pattern> {
-        if self.last.as_ref().is_none_or(|(p, _)| p != pattern) {
-            let parsed = Pattern::new(pattern)
-                .map_err(|e| exec_datafusion_err!("date pattern '{pattern}': {e}"))?;
-            self.last = Some((pattern.to_string(), parsed));
+        match self.0.get(pattern, Pattern::new) {
+            Ok(parsed) => Ok(parsed),
+            Err(e) => Err(exec_datafusion_err!("date pattern '{pattern}': {e}")),
         }
-        Ok(&self.last.as_ref().expect("just set").1)
     }
 }
 

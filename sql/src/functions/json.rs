@@ -14,7 +14,7 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::cast::java_double;
-use super::udf::{Arg, Udf, boolean, string, strings};
+use super::udf::{Arg, Compiled, Udf, boolean, string, strings};
 
 /// The JSON functions.
 pub fn functions() -> Vec<ScalarUDF> {
@@ -30,8 +30,8 @@ pub fn functions() -> Vec<ScalarUDF> {
             json_query,
         ),
         Udf::new("json_string", vec![vec![A]], string, json_string),
-        Udf::variadic_any("json_object", string, json_object),
-        Udf::variadic_any("json_array", string, json_array),
+        Udf::variadic_any("json_object", string, |a| json_constructor(a, true)),
+        Udf::variadic_any("json_array", string, |a| json_constructor(a, false)),
         Udf::new("json_quote", vec![vec![S]], string, json_quote),
         Udf::new("json_unquote", vec![vec![S]], string, json_unquote),
     ]
@@ -278,20 +278,15 @@ fn each_document<T>(
     mut f: impl FnMut(Option<&Json>, Option<&Path>) -> Option<T>,
 ) -> Result<Vec<Option<T>>> {
     let (texts, paths) = (strings(&args[0])?, strings(&args[1])?);
-    let mut path: Option<(String, Option<Path>)> = None;
+    let mut paths_compiled = Compiled::new();
     Ok((0..texts.len())
         .map(|i| {
             if texts.is_null(i) || paths.is_null(i) {
                 return None;
             }
-            if path.as_ref().is_none_or(|(p, _)| p != paths.value(i)) {
-                path = Some((paths.value(i).to_string(), Path::parse(paths.value(i))));
-            }
+            let path = paths_compiled.get(paths.value(i), Path::parse);
             let document = Json::parse(texts.value(i));
-            f(
-                document.as_ref(),
-                path.as_ref().and_then(|(_, p)| p.as_ref()),
-            )
+            f(document.as_ref(), path.as_ref())
         })
         .collect())
 }
@@ -423,62 +418,41 @@ fn constructor_mode(args: &[ArrayRef]) -> Result<(bool, Vec<bool>)> {
     Ok((nulls == "ABSENT", raw.chars().map(|c| c == '1').collect()))
 }
 
-/// `json_object(mode, key1, value1, ...)`: what `JSON_OBJECT(KEY k VALUE v ...)` becomes.
-fn json_object(args: &[ArrayRef]) -> Result<ArrayRef> {
+/// `json_object(mode, key1, value1, ...)` and `json_array(mode, value...)`: what
+/// `JSON_OBJECT(KEY k VALUE v ...)` and `JSON_ARRAY(v ...)` become.
+fn json_constructor(args: &[ArrayRef], object: bool) -> Result<ArrayRef> {
     let (absent, raw) = constructor_mode(args)?;
-    let pairs = &args[1..];
-    let keys: Vec<_> = pairs
-        .iter()
-        .step_by(2)
-        .map(strings)
-        .collect::<Result<_>>()?;
+    let (keys, values): (Vec<_>, Vec<&ArrayRef>) = if object {
+        // JSON_OBJECT() has no pair: slices past the mode would be out of range.
+        let keys = args.iter().skip(1).step_by(2).map(strings);
+        (
+            keys.collect::<Result<_>>()?,
+            args.iter().skip(2).step_by(2).collect(),
+        )
+    } else {
+        (vec![], args[1..].iter().collect())
+    };
+    let (open, close) = if object { ('{', '}') } else { ('[', ']') };
     let rows = args[0].len();
     let mut out = StringBuilder::with_capacity(rows, rows * 16);
     let mut text = String::new();
     for i in 0..rows {
         text.clear();
-        text.push('{');
+        text.push(open);
         let mut first = true;
-        for (n, (key, value)) in keys.iter().zip(pairs.iter().skip(1).step_by(2)).enumerate() {
-            if value.is_null(i) && absent {
-                continue;
-            }
-            if key.is_null(i) {
-                return exec_err!("JSON_OBJECT: a key is NULL");
-            }
-            if !std::mem::take(&mut first) {
-                text.push(',');
-            }
-            quote(key.value(i), &mut text, false);
-            text.push(':');
-            if value.is_null(i) {
-                text.push_str("null");
-            } else {
-                write_json(value, i, raw.get(n).copied().unwrap_or(false), &mut text)?;
-            }
-        }
-        text.push('}');
-        out.append_value(&text);
-    }
-    Ok(Arc::new(out.finish()))
-}
-
-/// `json_array(mode, value...)`: what `JSON_ARRAY(v ...)` becomes.
-fn json_array(args: &[ArrayRef]) -> Result<ArrayRef> {
-    let (absent, raw) = constructor_mode(args)?;
-    let rows = args[0].len();
-    let mut out = StringBuilder::with_capacity(rows, rows * 16);
-    let mut text = String::new();
-    for i in 0..rows {
-        text.clear();
-        text.push('[');
-        let mut first = true;
-        for (n, value) in args[1..].iter().enumerate() {
+        for (n, value) in values.iter().enumerate() {
             if value.is_null(i) && absent {
                 continue;
             }
             if !std::mem::take(&mut first) {
                 text.push(',');
+            }
+            if let Some(key) = keys.get(n) {
+                if key.is_null(i) {
+                    return exec_err!("JSON_OBJECT: a key is NULL");
+                }
+                quote(key.value(i), &mut text, false);
+                text.push(':');
             }
             if value.is_null(i) {
                 text.push_str("null");
@@ -486,7 +460,7 @@ fn json_array(args: &[ArrayRef]) -> Result<ArrayRef> {
                 write_json(value, i, raw.get(n).copied().unwrap_or(false), &mut text)?;
             }
         }
-        text.push(']');
+        text.push(close);
         out.append_value(&text);
     }
     Ok(Arc::new(out.finish()))

@@ -10,7 +10,7 @@ use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::ScalarUDF;
 use regex::Regex;
 
-use super::udf::{Arg, Udf, boolean, int, string, strings};
+use super::udf::{Arg, Compiled, Udf, boolean, int, string, strings};
 
 /// The string functions rill has in Flink's form.
 pub fn functions() -> Vec<ScalarUDF> {
@@ -228,22 +228,19 @@ fn overlay(args: &[ArrayRef]) -> Result<ArrayRef> {
     })
 }
 
-/// Compiles patterns, once per distinct pattern in a row of the same batch.
-struct Patterns {
-    last: Option<(String, Option<Regex>)>,
-}
+/// Regular expressions compiled once per distinct pattern; `None` for an invalid one.
+struct Patterns(Compiled<Option<Regex>>);
 
 impl Patterns {
     fn new() -> Self {
-        Patterns { last: None }
+        Patterns(Compiled::new())
     }
 
     /// The compiled `pattern`, or `None` if it is not a valid regular expression.
     fn get(&mut self, pattern: &str) -> Option<&Regex> {
-        if self.last.as_ref().is_none_or(|(p, _)| p != pattern) {
-            self.last = Some((pattern.to_string(), Regex::new(&java_regex(pattern)).ok()));
-        }
-        self.last.as_ref().and_then(|(_, r)| r.as_ref())
+        self.0
+            .get(pattern, |p| Regex::new(&java_regex(p)).ok())
+            .as_ref()
     }
 }
 
@@ -301,7 +298,7 @@ fn regexp_extract(args: &[ArrayRef]) -> Result<ArrayRef> {
     let (s, p) = (strings(&args[0])?, strings(&args[1])?);
     let mut patterns = Patterns::new();
     // Reused for every row: where the groups of the last match are.
-    let mut locations: Option<(String, regex::CaptureLocations)> = None;
+    let mut locations = Compiled::new();
     build_strings(s.len(), |i, out| {
         if s.is_null(i) || p.is_null(i) {
             return Ok(false);
@@ -319,13 +316,7 @@ fn regexp_extract(args: &[ArrayRef]) -> Result<ArrayRef> {
         if group >= regex.captures_len() {
             return Ok(false);
         }
-        if locations
-            .as_ref()
-            .is_none_or(|(pattern, _)| pattern != p.value(i))
-        {
-            locations = Some((p.value(i).to_string(), regex.capture_locations()));
-        }
-        let (_, groups) = locations.as_mut().expect("just set");
+        let groups = locations.get(p.value(i), |_| regex.capture_locations());
         let text = s.value(i);
         if regex.captures_read(groups, text).is_none() {
             return Ok(false);

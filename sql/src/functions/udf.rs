@@ -51,7 +51,7 @@ impl Udf {
         returns: fn(&[DataType]) -> DataType,
         kernel: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static,
     ) -> ScalarUDF {
-        Udf::build(name, forms, Returns::Types(returns), Box::new(kernel))
+        Udf::with_forms(name, forms, Returns::Types(returns), Box::new(kernel))
     }
 
     /// A function whose result type depends on the values of constant arguments.
@@ -61,10 +61,42 @@ impl Udf {
         returns: fn(&[DataType], &[Option<&ScalarValue>]) -> Result<DataType>,
         kernel: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static,
     ) -> ScalarUDF {
-        Udf::build(name, forms, Returns::Constants(returns), Box::new(kernel))
+        Udf::with_forms(name, forms, Returns::Constants(returns), Box::new(kernel))
     }
 
-    fn build(
+    /// A function `name` taking one or more strings.
+    pub fn variadic(
+        name: &'static str,
+        returns: fn(&[DataType]) -> DataType,
+        kernel: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static,
+    ) -> ScalarUDF {
+        let signature = Signature::variadic(vec![DataType::Utf8], Volatility::Immutable);
+        Udf::build(
+            name,
+            signature,
+            vec![],
+            Returns::Types(returns),
+            Box::new(kernel),
+        )
+    }
+
+    /// A function `name` taking one or more values of any types.
+    pub fn variadic_any(
+        name: &'static str,
+        returns: fn(&[DataType]) -> DataType,
+        kernel: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static,
+    ) -> ScalarUDF {
+        let signature = Signature::variadic_any(Volatility::Immutable);
+        Udf::build(
+            name,
+            signature,
+            vec![],
+            Returns::Types(returns),
+            Box::new(kernel),
+        )
+    }
+
+    fn with_forms(
         name: &'static str,
         forms: Vec<Vec<Arg>>,
         returns: Returns,
@@ -77,46 +109,23 @@ impl Udf {
                 _ => TypeSignature::Coercible(args.iter().map(|a| a.coercion()).collect()),
             })
             .collect();
+        let signature = Signature::one_of(signatures, Volatility::Immutable);
+        Udf::build(name, signature, forms, returns, kernel)
+    }
+
+    fn build(
+        name: &'static str,
+        signature: Signature,
+        forms: Vec<Vec<Arg>>,
+        returns: Returns,
+        kernel: Kernel,
+    ) -> ScalarUDF {
         ScalarUDF::new_from_impl(Udf {
             name,
-            signature: Signature::one_of(signatures, Volatility::Immutable),
+            signature,
             forms,
             returns,
             kernel,
-        })
-    }
-}
-
-impl Udf {
-    /// A function `name` taking one or more strings.
-    pub fn variadic(
-        name: &'static str,
-        returns: fn(&[DataType]) -> DataType,
-        kernel: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static,
-    ) -> ScalarUDF {
-        ScalarUDF::new_from_impl(Udf {
-            name,
-            signature: Signature::variadic(vec![DataType::Utf8], Volatility::Immutable),
-            forms: vec![],
-            returns: Returns::Types(returns),
-            kernel: Box::new(kernel),
-        })
-    }
-}
-
-impl Udf {
-    /// A function `name` taking one or more values of any types.
-    pub fn variadic_any(
-        name: &'static str,
-        returns: fn(&[DataType]) -> DataType,
-        kernel: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static,
-    ) -> ScalarUDF {
-        ScalarUDF::new_from_impl(Udf {
-            name,
-            signature: Signature::variadic_any(Volatility::Immutable),
-            forms: vec![],
-            returns: Returns::Types(returns),
-            kernel: Box::new(kernel),
         })
     }
 }
@@ -241,4 +250,24 @@ pub fn int(_: &[DataType]) -> DataType {
 /// The result type of a function returning BOOLEAN.
 pub fn boolean(_: &[DataType]) -> DataType {
     DataType::Boolean
+}
+
+/// What a constant argument (a pattern, a path) compiles to, compiled once per distinct value
+/// as a kernel goes through its rows.
+pub struct Compiled<T> {
+    last: Option<(String, T)>,
+}
+
+impl<T> Compiled<T> {
+    pub fn new() -> Self {
+        Compiled { last: None }
+    }
+
+    /// What `text` compiles to with `compile`, reused while the text stays the same.
+    pub fn get(&mut self, text: &str, compile: impl FnOnce(&str) -> T) -> &mut T {
+        if self.last.as_ref().is_none_or(|(t, _)| t != text) {
+            self.last = Some((text.to_string(), compile(text)));
+        }
+        &mut self.last.as_mut().expect("just set").1
+    }
 }
