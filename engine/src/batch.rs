@@ -164,6 +164,8 @@ pub enum Message {
     Batch(ChangeBatch),
     /// No row with an event time at or below this will follow (rows that do are late).
     Watermark(Watermark),
+    /// Checkpoint `n`'s barrier: what came before it is in checkpoint `n`, what follows is not.
+    Barrier(u64),
     /// The input is exhausted; nothing follows.
     End,
 }

@@ -1,15 +1,21 @@
 //! A job's graph of sources, operators and sinks, and the runtime that runs it: one task per
 //! node, joined by bounded channels.
 
+use std::collections::VecDeque;
 use std::fmt::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
+use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tokio::sync::mpsc::{Receiver, Sender, channel};
 use tokio::task::JoinSet;
 
 use crate::batch::Message;
+use crate::checkpoint::{
+    CheckpointConfig, CheckpointStore, Completion, Coordinator, LastCheckpoint, NodeCheckpoints,
+    State,
+};
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
 use crate::sink::Sink;
@@ -60,6 +66,26 @@ pub struct Dataflow {
     state_limit: Option<usize>,
     /// What the user should know before the job runs (e.g. state that can only grow).
     warnings: Vec<String>,
+    /// How the job checkpoints, if it does.
+    checkpointing: Option<Checkpointing>,
+}
+
+/// A job's checkpoint settings and what it resumed from.
+struct Checkpointing {
+    config: CheckpointConfig,
+    /// What identifies the job besides its graph (its statement), for the fingerprint.
+    identity: String,
+    /// The checkpoint resumed from (0: none).
+    restored: u64,
+}
+
+/// The checkpoint a job resumed from.
+#[derive(Debug, Clone)]
+pub struct Resumed {
+    pub id: u64,
+    pub path: std::path::PathBuf,
+    /// The checkpointed run had finished: its output is complete, and nothing is left to run.
+    pub finished: bool,
 }
 
 impl Dataflow {
@@ -86,6 +112,96 @@ impl Dataflow {
     /// The warnings noted while planning.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// Checkpoints the job as `config` says; `identity` (its statement) and the graph make
+    /// the fingerprint a checkpoint must match to be restored. Fails, naming it, when a node
+    /// cannot take part.
+    pub fn set_checkpointing(
+        &mut self,
+        config: CheckpointConfig,
+        identity: impl Into<String>,
+    ) -> Result<()> {
+        for node in &mut self.nodes {
+            let probe = match &mut node.kind {
+                NodeKind::Source(s) => s.snapshot().map(drop),
+                NodeKind::Operator(o) => o.snapshot().map(drop),
+                NodeKind::Sink(_) => Ok(()),
+            };
+            probe
+                .map_err(|e| EngineError::Other(format!("this job cannot be checkpointed: {e}")))?;
+        }
+        self.checkpointing = Some(Checkpointing {
+            config,
+            identity: identity.into(),
+            restored: 0,
+        });
+        Ok(())
+    }
+
+    /// The store of the job's checkpoints (when it checkpoints).
+    fn checkpoint_store(&self) -> Option<Result<CheckpointStore>> {
+        let checkpointing = self.checkpointing.as_ref()?;
+        let mut hasher = Sha256::new();
+        hasher.update(checkpointing.identity.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(self.describe().as_bytes());
+        let fingerprint: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Some(CheckpointStore::open(
+            &checkpointing.config.dir,
+            &fingerprint,
+        ))
+    }
+
+    /// Before the job starts: gives every node its state from the latest complete checkpoint
+    /// (or the one `'execution.state-recovery.path'` names), if there is one. A finished
+    /// checkpoint only has the sinks' commits to redo: they are redone, and the job must not
+    /// run again.
+    pub fn resume(&mut self) -> Result<Option<Resumed>> {
+        let Some(store) = self.checkpoint_store().transpose()? else {
+            return Ok(None);
+        };
+        let checkpointing = self.checkpointing.as_mut().expect("checkpointing");
+        let checkpoint = match &checkpointing.config.recovery {
+            Some(path) => store.at(path)?,
+            None => match store.latest()? {
+                Some(checkpoint) => checkpoint,
+                None => return Ok(None),
+            },
+        };
+        checkpointing.restored = checkpoint.id;
+        for (id, node) in self.nodes.iter_mut().enumerate() {
+            if checkpoint.finished && !matches!(node.kind, NodeKind::Sink(_)) {
+                continue;
+            }
+            let state = checkpoint.states.get(&id).ok_or_else(|| {
+                EngineError::Other(format!(
+                    "checkpoint {} has no state for node #{id} ({})",
+                    checkpoint.path.display(),
+                    node.kind.name()
+                ))
+            })?;
+            match &mut node.kind {
+                NodeKind::Source(s) => s.restore(state)?,
+                NodeKind::Operator(o) => o.restore(state)?,
+                NodeKind::Sink(s) => s.restore(state)?,
+            }
+        }
+        tracing::info!(
+            checkpoint = checkpoint.id,
+            path = %checkpoint.path.display(),
+            finished = checkpoint.finished,
+            "restored"
+        );
+        Ok(Some(Resumed {
+            id: checkpoint.id,
+            path: checkpoint.path,
+            finished: checkpoint.finished,
+        }))
     }
 
     /// Adds a source.
@@ -133,12 +249,32 @@ impl Dataflow {
 
     /// Starts every node as a task on the current tokio runtime.
     pub fn start(self) -> Job {
+        let store = self.checkpoint_store();
         let metrics = self.metrics;
         let state_limit = self.state_limit;
         let stop = Stop {
             cancelled: Arc::new(AtomicBool::new(false)),
             stopping: Arc::new(Notify::new()),
         };
+        let last_checkpoint = Arc::new(Mutex::new(None));
+        let coordinator = self.checkpointing.map(|checkpointing| {
+            let nodes = (self.nodes.iter().enumerate())
+                .map(|(id, node)| (id, node.kind.name().to_string()))
+                .collect();
+            let sinks = (self.nodes.iter().enumerate())
+                .filter(|(_, node)| matches!(node.kind, NodeKind::Sink(_)))
+                .map(|(id, _)| id)
+                .collect();
+            Coordinator::new(
+                store.expect("a store when checkpointing"),
+                checkpointing.config.interval,
+                nodes,
+                sinks,
+                checkpointing.restored,
+                stop.cancelled.clone(),
+                last_checkpoint.clone(),
+            )
+        });
         let n = self.nodes.len();
         let mut senders: Vec<Option<Sender<Envelope>>> = Vec::with_capacity(n);
         let mut receivers: Vec<Option<Receiver<Envelope>>> = Vec::with_capacity(n);
@@ -158,28 +294,46 @@ impl Dataflow {
         let mut tasks = JoinSet::new();
         let mut sinks = 0;
         let sinks_done = Arc::new(AtomicUsize::new(0));
-        for ((node, output), inbox) in self.nodes.into_iter().zip(outputs).zip(receivers) {
+        let nodes = self.nodes.into_iter().zip(outputs).zip(receivers);
+        for (id, ((node, output), inbox)) in nodes.enumerate() {
             let inbox = inbox.expect("receiver");
             let inputs = node.inputs.len();
+            let checkpoints = coordinator.as_ref().map(|c| c.handle(id));
             match node.kind {
                 NodeKind::Source(source) => {
                     let ctx = SourceContext {
                         output,
                         metrics: metrics.clone(),
                         cancelled: stop.cancelled.clone(),
+                        checkpoints,
+                        last_barrier: 0,
                     };
                     tasks.spawn_blocking(move || source.run(ctx));
                 }
                 NodeKind::Operator(operator) => {
-                    tasks.spawn(run_operator(operator, inputs, inbox, output, state_limit));
+                    let runner = OperatorRunner {
+                        operator,
+                        output,
+                        state_limit,
+                        checkpoints,
+                    };
+                    tasks.spawn(runner.run(inputs, inbox));
                 }
                 NodeKind::Sink(sink) => {
                     let (metrics, stop) = (metrics.clone(), stop.clone());
                     let done = sinks_done.clone();
-                    tasks.spawn_blocking(move || run_sink(sink, inbox, &metrics, &stop, &done));
+                    let runner = SinkRunner {
+                        sink,
+                        checkpoints,
+                        committed: 0,
+                    };
+                    tasks.spawn_blocking(move || runner.run(inbox, &metrics, &stop, &done));
                     sinks += 1;
                 }
             }
+        }
+        if let Some(coordinator) = coordinator {
+            tasks.spawn_blocking(move || coordinator.run());
         }
         Job {
             metrics,
@@ -187,6 +341,7 @@ impl Dataflow {
             tasks,
             sinks,
             sinks_done,
+            last_checkpoint,
         }
     }
 }
@@ -217,105 +372,256 @@ impl Output {
     }
 }
 
-/// Drives an operator: batches in arrival order, the minimum watermark over its inputs, and
-/// end-of-stream once every input ended.
-async fn run_operator(
-    mut operator: Box<dyn Operator>,
-    inputs: usize,
-    mut inbox: Receiver<Envelope>,
+/// Drives an operator: batches in arrival order, the minimum watermark over its inputs,
+/// checkpoint barriers aligned over its inputs, and end-of-stream once every input ended.
+struct OperatorRunner {
+    operator: Box<dyn Operator>,
     output: Output,
     state_limit: Option<usize>,
-) -> Result<()> {
-    let mut watermarks = vec![NO_WATERMARK; inputs];
-    let mut combined: Watermark = NO_WATERMARK;
-    let mut ended = 0;
-    let mut out = Vec::new();
-    let mut received = 0u64;
-    while let Some((port, message)) = inbox.recv().await {
-        received += 1;
-        if let Some(limit) = state_limit
-            && (received <= STATE_CHECK_EVERY || received.is_multiple_of(STATE_CHECK_EVERY))
-        {
-            let bytes = operator.state_bytes();
+    checkpoints: Option<NodeCheckpoints>,
+}
+
+/// The inputs' progress as an operator sees it.
+struct Inputs {
+    watermarks: Vec<Watermark>,
+    combined: Watermark,
+    ended: Vec<bool>,
+    /// The checkpoint being aligned and the inputs its barrier arrived on; their messages
+    /// wait in `held` until it arrived on every input still open.
+    aligning: Option<(u64, Vec<bool>)>,
+    held: VecDeque<Envelope>,
+}
+
+impl Inputs {
+    fn all_ended(&self) -> bool {
+        self.ended.iter().all(|e| *e)
+    }
+
+    /// Whether the barrier being aligned arrived on every input still open.
+    fn aligned(&self) -> bool {
+        self.aligning
+            .as_ref()
+            .is_some_and(|(_, arrived)| arrived.iter().zip(&self.ended).all(|(a, e)| *a || *e))
+    }
+}
+
+impl OperatorRunner {
+    async fn run(mut self, inputs: usize, mut inbox: Receiver<Envelope>) -> Result<()> {
+        let mut state = Inputs {
+            watermarks: vec![NO_WATERMARK; inputs],
+            combined: NO_WATERMARK,
+            ended: vec![false; inputs],
+            aligning: None,
+            held: VecDeque::new(),
+        };
+        let mut out = Vec::new();
+        let mut received = 0u64;
+        // Messages held during an alignment are handled, in arrival order, before new ones.
+        let mut ready: VecDeque<Envelope> = VecDeque::new();
+        loop {
+            let (port, message) = match ready.pop_front() {
+                Some(envelope) => envelope,
+                None => match inbox.recv().await {
+                    Some(envelope) => envelope,
+                    None => return Ok(()),
+                },
+            };
+            if let Some((_, arrived)) = &state.aligning
+                && arrived[port]
+            {
+                state.held.push_back((port, message));
+                continue;
+            }
+            received += 1;
+            if received <= STATE_CHECK_EVERY || received.is_multiple_of(STATE_CHECK_EVERY) {
+                self.check_state_limit()?;
+            }
+            self.handle(port, message, &mut state, &mut out)?;
+            if state.aligned() {
+                let (id, _) = state.aligning.take().expect("aligning");
+                self.checkpoint(id, &mut out)?;
+                ready.extend(state.held.drain(..));
+            }
+            let all_ended = state.all_ended();
+            let finished = !all_ended && self.operator.finished();
+            if finished {
+                out.push(Message::End);
+            }
+            if all_ended || finished {
+                self.end()?;
+            }
+            for message in out.drain(..) {
+                if !self.output.send(message).await {
+                    return Ok(());
+                }
+            }
+            if all_ended || finished {
+                return Ok(());
+            }
+        }
+    }
+
+    fn check_state_limit(&self) -> Result<()> {
+        if let Some(limit) = self.state_limit {
+            let bytes = self.operator.state_bytes();
             if bytes > limit {
                 return Err(EngineError::StateLimit {
-                    operator: operator.name().to_string(),
+                    operator: self.operator.name().to_string(),
                     bytes,
                     limit,
                 });
             }
         }
+        Ok(())
+    }
+
+    fn handle(
+        &mut self,
+        port: usize,
+        message: Message,
+        state: &mut Inputs,
+        out: &mut Vec<Message>,
+    ) -> Result<()> {
         match message {
-            Message::Batch(batch) => operator.on_batch(port, batch, &mut out)?,
+            Message::Batch(batch) => self.operator.on_batch(port, batch, out)?,
             Message::Watermark(w) => {
-                watermarks[port] = watermarks[port].max(w);
-                let min = watermarks.iter().copied().min().unwrap_or(w);
-                if min > combined {
-                    combined = min;
-                    operator.on_watermark(combined, &mut out)?;
+                state.watermarks[port] = state.watermarks[port].max(w);
+                let min = state.watermarks.iter().copied().min().unwrap_or(w);
+                if min > state.combined {
+                    state.combined = min;
+                    self.operator.on_watermark(min, out)?;
                 }
             }
+            Message::Barrier(id) => {
+                let inputs = state.ended.len();
+                let (_, arrived) = state.aligning.get_or_insert((id, vec![false; inputs]));
+                arrived[port] = true;
+            }
             Message::End => {
-                ended += 1;
-                if ended == inputs {
-                    operator.on_end(&mut out)?;
+                state.ended[port] = true;
+                if state.all_ended() {
+                    self.operator.on_end(out)?;
                     out.push(Message::End);
                 }
             }
         }
-        let finished = ended < inputs && operator.finished();
-        if finished {
-            out.push(Message::End);
-        }
-        for message in out.drain(..) {
-            if !output.send(message).await {
-                return Ok(());
-            }
-        }
-        if ended == inputs || finished {
-            return Ok(());
-        }
+        Ok(())
     }
-    Ok(())
+
+    /// The barrier of checkpoint `id` arrived on every input: reports the state and passes
+    /// the barrier on, ahead of anything the inputs send after it.
+    fn checkpoint(&mut self, id: u64, out: &mut Vec<Message>) -> Result<()> {
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.report(id, self.operator.snapshot()?);
+        }
+        out.push(Message::Barrier(id));
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<()> {
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.ended(State::new());
+        }
+        Ok(())
+    }
 }
 
-/// Drives a sink on a blocking thread; it commits only when its input ends normally, and
-/// stops at once when the job is cancelled, dropping (so removing) what it has not committed.
-fn run_sink(
-    mut sink: Box<dyn Sink>,
-    mut inbox: Receiver<Envelope>,
-    metrics: &JobMetrics,
-    stop: &Stop,
-    done: &AtomicUsize,
-) -> Result<()> {
-    let runtime = tokio::runtime::Handle::current();
-    let next = |inbox: &mut Receiver<Envelope>| {
-        runtime.block_on(async {
-            let stopping = stop.stopping.notified();
-            if stop.cancelled.load(Ordering::Relaxed) {
-                return None;
-            }
-            tokio::select! {
-                message = inbox.recv() => message,
-                _ = stopping => None,
-            }
-        })
-    };
-    while let Some((_, message)) = next(&mut inbox) {
-        match message {
-            Message::Batch(batch) => {
-                sink.on_batch(&batch)?;
-                JobMetrics::add(&metrics.rows_out, batch.num_rows() as u64);
-            }
-            Message::Watermark(w) => sink.on_watermark(w)?,
-            Message::End => {
-                sink.finish()?;
-                done.fetch_add(1, Ordering::Release);
-                return Ok(());
+/// Drives a sink on a blocking thread. Without checkpoints it commits only when its input
+/// ends normally; with them, it pre-commits at each barrier and commits what a completed
+/// checkpoint covers. A cancelled job stops at once, leaving uncommitted output invisible.
+struct SinkRunner {
+    sink: Box<dyn Sink>,
+    checkpoints: Option<NodeCheckpoints>,
+    committed: u64,
+}
+
+/// What a sink waits for.
+enum SinkEvent {
+    Message(Message),
+    Completed(Completion),
+    Stop,
+}
+
+impl SinkRunner {
+    fn run(
+        mut self,
+        mut inbox: Receiver<Envelope>,
+        metrics: &JobMetrics,
+        stop: &Stop,
+        done: &AtomicUsize,
+    ) -> Result<()> {
+        let runtime = tokio::runtime::Handle::current();
+        let mut completions = self.checkpoints.as_ref().map(NodeCheckpoints::completions);
+        let mut input_open = true;
+        loop {
+            let event = runtime.block_on(async {
+                let stopping = stop.stopping.notified();
+                if stop.cancelled.load(Ordering::Relaxed) {
+                    return SinkEvent::Stop;
+                }
+                let completed = async {
+                    if let Some(c) = &mut completions
+                        && c.changed().await.is_ok()
+                    {
+                        return SinkEvent::Completed(*c.borrow());
+                    }
+                    std::future::pending().await
+                };
+                tokio::select! {
+                    message = inbox.recv(), if input_open => match message {
+                        Some((_, message)) => SinkEvent::Message(message),
+                        None => SinkEvent::Stop,
+                    },
+                    event = completed => event,
+                    _ = stopping => SinkEvent::Stop,
+                }
+            });
+            match event {
+                SinkEvent::Stop => return Ok(()),
+                SinkEvent::Completed(completion) => {
+                    let id = if completion.finished {
+                        u64::MAX
+                    } else {
+                        completion.id
+                    };
+                    if id > self.committed {
+                        self.sink.commit(id)?;
+                        self.committed = id;
+                    }
+                    if completion.finished {
+                        done.fetch_add(1, Ordering::Release);
+                        return Ok(());
+                    }
+                }
+                SinkEvent::Message(Message::Batch(batch)) => {
+                    self.sink.on_batch(&batch)?;
+                    JobMetrics::add(&metrics.rows_out, batch.num_rows() as u64);
+                }
+                SinkEvent::Message(Message::Watermark(w)) => self.sink.on_watermark(w)?,
+                SinkEvent::Message(Message::Barrier(id)) => {
+                    if let Some(checkpoints) = &self.checkpoints {
+                        checkpoints.report(id, self.sink.snapshot(id)?);
+                    }
+                }
+                SinkEvent::Message(Message::End) => {
+                    self.sink.finish()?;
+                    crate::fault::point("end-of-input");
+                    match &self.checkpoints {
+                        // Committed once the finished checkpoint is written.
+                        Some(checkpoints) => {
+                            checkpoints.ended(self.sink.snapshot(u64::MAX)?);
+                            input_open = false;
+                        }
+                        None => {
+                            self.sink.commit(u64::MAX)?;
+                            done.fetch_add(1, Ordering::Release);
+                            return Ok(());
+                        }
+                    }
+                }
             }
         }
     }
-    Ok(())
 }
 
 /// How a job is told to stop: a flag for sources to poll, a wake-up for sinks waiting.
@@ -341,9 +647,18 @@ pub struct Job {
     /// have, the job's output is complete.
     sinks: usize,
     sinks_done: Arc<AtomicUsize>,
+    last_checkpoint: Arc<Mutex<Option<LastCheckpoint>>>,
 }
 
 impl Job {
+    /// The job's last completed checkpoint, if it checkpoints.
+    pub fn last_checkpoint(&self) -> Option<LastCheckpoint> {
+        self.last_checkpoint
+            .lock()
+            .expect("last checkpoint")
+            .clone()
+    }
+
     /// The job's live counters.
     pub fn metrics(&self) -> Arc<JobMetrics> {
         self.metrics.clone()

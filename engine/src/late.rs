@@ -85,7 +85,23 @@ impl LateRows {
     /// Commits the side file, if any.
     pub fn finish(&mut self) -> Result<()> {
         match &mut self.side {
-            Some(side) => side.finish(),
+            Some(side) => {
+                side.finish()?;
+                side.commit(u64::MAX)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Fails when the late rows cannot be checkpointed (a side file is written once, at
+    /// the end).
+    pub fn checkpointable(&self) -> Result<()> {
+        match self.side {
+            Some(_) => Err(crate::EngineError::Other(
+                "late rows written to a side file ('rill.late-rows') do not take part in \
+                 checkpoints yet"
+                    .into(),
+            )),
             None => Ok(()),
         }
     }

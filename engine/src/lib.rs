@@ -6,8 +6,10 @@
 //! knows nothing of SQL text; `rill-sql` plans queries into dataflows.
 
 pub mod batch;
+pub mod checkpoint;
 pub mod dataflow;
 pub mod error;
+pub mod fault;
 pub mod format;
 pub mod late;
 pub mod metrics;

@@ -1,5 +1,19 @@
 //! Operators: event handlers that transform the messages of their inputs.
 
+/// `snapshot` and `restore` of an operator that keeps nothing between messages.
+macro_rules! stateless {
+    () => {
+        fn snapshot(&mut self) -> $crate::Result<$crate::checkpoint::State> {
+            Ok($crate::checkpoint::State::new())
+        }
+
+        fn restore(&mut self, _state: &$crate::checkpoint::State) -> $crate::Result<()> {
+            Ok(())
+        }
+    };
+}
+pub(crate) use stateless;
+
 pub mod aggregate;
 mod calc;
 mod expiry;
@@ -41,6 +55,7 @@ use arrow::array::RecordBatch;
 
 use crate::Result;
 use crate::batch::{ChangeBatch, Message};
+use crate::checkpoint::State;
 use crate::time::Watermark;
 
 /// A dataflow operator. The runtime calls the handlers in input order; an operator appends
@@ -69,11 +84,24 @@ pub trait Operator: Send {
         false
     }
 
+    /// The operator's state for a checkpoint, taken when the checkpoint's barrier arrived on
+    /// every input. Cheap where it can be: Arrow arrays are shared, not copied. An operator
+    /// that holds nothing between messages returns an empty state.
+    fn snapshot(&mut self) -> Result<State>;
+
+    /// Takes back the state of [`Operator::snapshot`], before the first message.
+    fn restore(&mut self, state: &State) -> Result<()>;
+
     /// About how many bytes of state the operator holds (rows, keys, accumulators), for the
     /// job's state limit. Called now and then, so it may take time linear in the state.
     fn state_bytes(&self) -> usize {
         0
     }
+}
+
+/// The error of an operator whose state checkpoints do not cover yet.
+pub(crate) fn not_checkpointed(name: &str) -> crate::EngineError {
+    crate::EngineError::Other(format!("{name} does not take part in checkpoints yet"))
 }
 
 /// The memory of batches, as Arrow counts it.

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use crate::Result;
+use crate::batch::Message;
+use crate::checkpoint::{NodeCheckpoints, State};
 use crate::dataflow::Output;
 use crate::metrics::JobMetrics;
 
@@ -26,6 +28,35 @@ pub struct SourceContext {
     pub metrics: Arc<JobMetrics>,
     /// Set when the job is cancelled.
     pub cancelled: Arc<AtomicBool>,
+    /// The job's checkpoints, if it takes them.
+    pub checkpoints: Option<NodeCheckpoints>,
+    /// The last checkpoint the source sent a barrier for.
+    pub last_barrier: u64,
+}
+
+impl SourceContext {
+    /// At a point where the source's position is exact: if a checkpoint is due, reports the
+    /// source's `state` and sends the checkpoint's barrier. False when the job is stopping.
+    pub fn barrier(&mut self, state: impl FnOnce() -> Result<State>) -> Result<bool> {
+        let Some(checkpoints) = &self.checkpoints else {
+            return Ok(true);
+        };
+        let Some(id) = checkpoints.due(self.last_barrier) else {
+            return Ok(true);
+        };
+        checkpoints.report(id, state()?);
+        self.last_barrier = id;
+        Ok(self.output.blocking_send(Message::Barrier(id)))
+    }
+
+    /// The input is exhausted: reports the source's last `state` and ends its output.
+    pub fn end(&self, state: impl FnOnce() -> Result<State>) -> Result<()> {
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.ended(state()?);
+        }
+        self.output.blocking_send(Message::End);
+        Ok(())
+    }
 }
 
 /// A source runs on a blocking thread of its own and pushes messages until its input ends
@@ -36,4 +67,11 @@ pub trait Source: Send {
 
     /// Reads the input and sends it on.
     fn run(self: Box<Self>, ctx: SourceContext) -> Result<()>;
+
+    /// Where the source is, for a checkpoint; an error when it cannot resume from one
+    /// (standard input cannot be read again).
+    fn snapshot(&self) -> Result<State>;
+
+    /// Resumes from a checkpoint's state, before the job starts.
+    fn restore(&mut self, state: &State) -> Result<()>;
 }

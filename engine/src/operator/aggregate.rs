@@ -13,6 +13,7 @@ use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
+use crate::checkpoint::State;
 use crate::{EngineError, Result};
 
 /// One aggregate call: the function and its optional `FILTER (WHERE ...)`.
@@ -267,6 +268,88 @@ impl Groups {
     }
 }
 
+impl Groups {
+    /// Puts the groups' keys and aggregate states under `name`, for a checkpoint; the groups
+    /// carry on unchanged. Costs a copy of the accumulators' state.
+    pub fn snapshot(&mut self, group_by: &GroupBy, state: &mut State, name: &str) -> Result<()> {
+        let total = self.len();
+        let keys = self.keys.snapshot()?;
+        state.put_columns(&format!("{name}.keys"), keys, total)?;
+        snapshot_accumulators(group_by, &mut self.accumulators, total, state, name)
+    }
+
+    /// The groups put under `name` by [`Groups::snapshot`].
+    pub fn restore(group_by: &GroupBy, state: &State, name: &str) -> Result<Groups> {
+        let mut groups = group_by.new_groups()?;
+        let (keys, total) = state.columns(&format!("{name}.keys"))?;
+        groups.keys.intern(&keys, total, &mut groups.ids)?;
+        groups.accumulators = restore_accumulators(group_by, state, name, total)?;
+        Ok(groups)
+    }
+}
+
+impl KeyTable {
+    /// Every key's columns, in number order, for a checkpoint; the keys keep their numbers.
+    pub fn snapshot(&mut self) -> Result<Vec<ArrayRef>> {
+        let total = self.len();
+        let columns = self.take()?;
+        self.intern(&columns, total, &mut Vec::new())?;
+        Ok(columns)
+    }
+}
+
+/// Puts the state of `accumulators` (over `total` groups) under `name`, for a checkpoint;
+/// they carry on unchanged (rebuilt from that state).
+pub(crate) fn snapshot_accumulators(
+    group_by: &GroupBy,
+    accumulators: &mut Vec<Box<dyn GroupsAccumulator>>,
+    total: usize,
+    state: &mut State,
+    name: &str,
+) -> Result<()> {
+    let ids: Vec<usize> = (0..total).collect();
+    let mut kept = group_by.new_accumulators()?;
+    let mut columns = Vec::new();
+    let mut widths = Vec::with_capacity(kept.len());
+    for (accumulator, keep) in accumulators.iter_mut().zip(&mut kept) {
+        let states = accumulator.state(EmitTo::All)?;
+        keep.merge_batch(&states, &ids, total)?;
+        widths.push(states.len());
+        columns.extend(states);
+    }
+    *accumulators = kept;
+    state.put(&format!("{name}.widths"), &widths)?;
+    state.put_columns(&format!("{name}.states"), columns, total)
+}
+
+/// Accumulators over `total` groups from the state put under `name` by
+/// [`snapshot_accumulators`].
+pub(crate) fn restore_accumulators(
+    group_by: &GroupBy,
+    state: &State,
+    name: &str,
+    total: usize,
+) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
+    let widths: Vec<usize> = state.get(&format!("{name}.widths"))?;
+    let (columns, rows) = state.columns(&format!("{name}.states"))?;
+    let mut accumulators = group_by.new_accumulators()?;
+    if rows != total
+        || widths.len() != accumulators.len()
+        || columns.len() != widths.iter().sum::<usize>()
+    {
+        return Err(EngineError::Other(format!(
+            "a checkpointed state does not read: '{name}' does not hold the plan's aggregates"
+        )));
+    }
+    let ids: Vec<usize> = (0..total).collect();
+    let mut columns = columns.into_iter();
+    for (accumulator, width) in accumulators.iter_mut().zip(widths) {
+        let states: Vec<ArrayRef> = columns.by_ref().take(width).collect();
+        accumulator.merge_batch(&states, &ids, total)?;
+    }
+    Ok(accumulators)
+}
+
 /// DataFusion's vectorised accumulator where the function has one, else its row accumulator
 /// behind an adapter (as DataFusion's own aggregation does).
 pub(crate) fn new_accumulator(
@@ -350,6 +433,7 @@ pub(crate) mod tests {
                     }
                 }
                 Message::Watermark(w) => out.push(format!("wm {w}")),
+                Message::Barrier(id) => out.push(format!("barrier {id}")),
                 Message::End => out.push("end".into()),
             }
         }

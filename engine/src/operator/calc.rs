@@ -66,6 +66,8 @@ impl Calc {
 }
 
 impl Operator for Calc {
+    super::stateless!();
+
     fn name(&self) -> &str {
         "Calc"
     }

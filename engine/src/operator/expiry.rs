@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 /// When pieces of an operator's state (numbered slots: a join's buckets, aggregation groups)
 /// have something to drop: each slot is listed at the earliest time one of its parts is due,
 /// and looked at when the watermark passes that time.
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Expiry {
     queue: BTreeMap<i64, Vec<usize>>,
     /// Per slot, the time it is listed at (`i64::MAX`: not listed).

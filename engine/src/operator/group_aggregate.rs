@@ -4,17 +4,20 @@
 //! aggregated a group at a time on slices of the batch; accumulators are DataFusion's row
 //! accumulators, which can be evaluated repeatedly and can retract.
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Int8Array, UInt32Array};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int8Array, UInt32Array};
 use arrow::compute::filter;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 
-use super::Operator;
 use super::aggregate::{GroupBy, GroupInput, KeyTable};
 use super::retracting::{RetractableArrival, RetractableExtremum};
+use super::{Operator, not_checkpointed};
 use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::checkpoint::State;
 use crate::operator::expiry::Expiry;
 use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
@@ -81,24 +84,24 @@ impl GroupAggregate {
 
     /// Fresh accumulators for a group; retractable ones over a changelog.
     fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
-        let calls = self.group_by.calls.iter();
-        Ok(if self.retracting {
-            calls
-                .map(|c| -> Result<Box<dyn Accumulator>> {
-                    let data_type = c.function.field().data_type().clone();
-                    Ok(match c.function.fun().name() {
-                        "min" => Box::new(RetractableExtremum::new(&data_type, false)?),
-                        "max" => Box::new(RetractableExtremum::new(&data_type, true)?),
-                        "first_value" => Box::new(RetractableArrival::new(&data_type, false)?),
-                        "last_value" => Box::new(RetractableArrival::new(&data_type, true)?),
-                        _ => c.function.create_sliding_accumulator()?,
-                    })
-                })
-                .collect::<Result<_>>()?
-        } else {
-            calls
-                .map(|c| c.function.create_accumulator())
-                .collect::<datafusion::common::Result<_>>()?
+        (0..self.group_by.calls.len())
+            .map(|c| self.accumulator(c))
+            .collect()
+    }
+
+    /// A fresh accumulator for aggregate call `c`.
+    fn accumulator(&self, c: usize) -> Result<Box<dyn Accumulator>> {
+        let call = &self.group_by.calls[c];
+        if !self.retracting {
+            return Ok(call.function.create_accumulator()?);
+        }
+        let data_type = call.function.field().data_type().clone();
+        Ok(match call.function.fun().name() {
+            "min" => Box::new(RetractableExtremum::new(&data_type, false)?),
+            "max" => Box::new(RetractableExtremum::new(&data_type, true)?),
+            "first_value" => Box::new(RetractableArrival::new(&data_type, false)?),
+            "last_value" => Box::new(RetractableArrival::new(&data_type, true)?),
+            _ => call.function.create_sliding_accumulator()?,
         })
     }
 
@@ -276,6 +279,104 @@ impl Operator for GroupAggregate {
             }
         }
         out.push(Message::Watermark(watermark));
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<State> {
+        if self.retracting {
+            return Err(not_checkpointed("GroupAggregate over an updating input"));
+        }
+        let mut state = State::new();
+        let total = self.groups.len();
+        state.put_columns("keys", self.keys.snapshot()?, total)?;
+        // Per aggregate call: its accumulators' state columns, then its emitted values.
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        let mut widths = Vec::new();
+        for (c, call) in self.group_by.calls.iter().enumerate() {
+            // Taking an accumulator's state consumes it: each is rebuilt from its state.
+            let mut states: Vec<Vec<ScalarValue>> = Vec::new();
+            for group in &mut self.groups {
+                let values = group.accumulators[c].state()?;
+                states.resize_with(values.len(), || Vec::with_capacity(total));
+                for (column, value) in states.iter_mut().zip(values) {
+                    column.push(value);
+                }
+            }
+            widths.push(states.len());
+            let states = states
+                .into_iter()
+                .map(ScalarValue::iter_to_array)
+                .collect::<datafusion::common::Result<Vec<_>>>()?;
+            for id in 0..total {
+                let mut rebuilt = self.accumulator(c)?;
+                let row: Vec<ArrayRef> = states.iter().map(|s| s.slice(id, 1)).collect();
+                rebuilt.merge_batch(&row)?;
+                self.groups[id].accumulators[c] = rebuilt;
+            }
+            columns.extend(states);
+            let none = ScalarValue::try_from(call.function.field().data_type())?;
+            let emitted = self.groups.iter().map(|g| {
+                g.emitted
+                    .as_ref()
+                    .map_or_else(|| none.clone(), |e| e[c].clone())
+            });
+            columns.push(ScalarValue::iter_to_array(emitted)?);
+        }
+        let emitted: BooleanArray = self
+            .groups
+            .iter()
+            .map(|g| Some(g.emitted.is_some()))
+            .collect();
+        columns.push(Arc::new(emitted));
+        state.put_columns("groups", columns, total)?;
+        let rows: Vec<(i64, Watermark)> = self.groups.iter().map(|g| (g.rows, g.updated)).collect();
+        state.put("rows", &(widths, rows))?;
+        state.put("expiry", &self.expiry)?;
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        let (keys, total) = state.columns("keys")?;
+        self.keys.intern(&keys, total, &mut self.ids)?;
+        let (columns, _) = state.columns("groups")?;
+        let (widths, rows): (Vec<usize>, Vec<(i64, Watermark)>) = state.get("rows")?;
+        let expected = widths.iter().map(|w| w + 1).sum::<usize>() + 1;
+        if columns.len() != expected
+            || widths.len() != self.group_by.calls.len()
+            || rows.len() != total
+        {
+            return Err(EngineError::Other(
+                "a checkpointed state does not read: its groups do not hold the plan's aggregates"
+                    .into(),
+            ));
+        }
+        let emitted = columns[columns.len() - 1].as_boolean().clone();
+        for (id, (count, updated)) in rows.into_iter().enumerate() {
+            let key = keys
+                .iter()
+                .map(|k| ScalarValue::try_from_array(k, id))
+                .collect::<datafusion::common::Result<Vec<_>>>()?;
+            let mut accumulators = self.accumulators()?;
+            let mut values = Vec::new();
+            let mut at = 0;
+            for (accumulator, width) in accumulators.iter_mut().zip(&widths) {
+                let states: Vec<ArrayRef> = columns[at..at + width]
+                    .iter()
+                    .map(|c| c.slice(id, 1))
+                    .collect();
+                accumulator.merge_batch(&states)?;
+                values.push(ScalarValue::try_from_array(&columns[at + width], id)?);
+                at += width + 1;
+            }
+            self.groups.push(Group {
+                key,
+                accumulators,
+                rows: count,
+                emitted: emitted.value(id).then_some(values),
+                updated,
+            });
+        }
+        self.expiry = state.get("expiry")?;
         Ok(())
     }
 }

@@ -18,6 +18,7 @@ use super::Operator;
 use super::rank::ranked_rows;
 use crate::Result;
 use crate::batch::{ChangeBatch, Message};
+use crate::checkpoint::State;
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark};
 
@@ -181,6 +182,48 @@ impl Operator for KeepFirst {
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
         self.emit(Watermark::MAX, out)?;
         self.late.finish()
+    }
+
+    fn snapshot(&mut self) -> Result<State> {
+        self.late.checkpointable()?;
+        let mut state = State::new();
+        let mut times: Vec<Option<i64>> = Vec::with_capacity(self.firsts.len());
+        let firsts = self.firsts.iter().map(|(key, first)| match first {
+            First::Waiting { row, time } => {
+                times.push(Some(*time));
+                (key.as_ref(), row.as_ref())
+            }
+            First::Emitted => {
+                times.push(None);
+                (key.as_ref(), &[][..])
+            }
+        });
+        state.put_byte_pairs("firsts", firsts)?;
+        state.put("times", &times)?;
+        // The keys due, in the order they are emitted in.
+        let due: Vec<(i64, usize)> = self.due.iter().map(|(t, keys)| (*t, keys.len())).collect();
+        let keys = self.due.values().flatten().map(|k| (k.as_ref(), &[][..]));
+        state.put_byte_pairs("due", keys)?;
+        state.put("due.times", &(due, self.watermark))?;
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        let times: Vec<Option<i64>> = state.get("times")?;
+        for ((key, row), time) in state.byte_pairs("firsts")?.into_iter().zip(times) {
+            let first = match time {
+                Some(time) => First::Waiting { row, time },
+                None => First::Emitted,
+            };
+            self.firsts.insert(key, first);
+        }
+        let (due, watermark): (Vec<(i64, usize)>, Watermark) = state.get("due.times")?;
+        let mut keys = state.byte_pairs("due")?.into_iter().map(|(k, _)| k);
+        for (time, count) in due {
+            self.due.insert(time, keys.by_ref().take(count).collect());
+        }
+        self.watermark = watermark;
+        Ok(())
     }
 
     fn state_bytes(&self) -> usize {

@@ -3,6 +3,7 @@
 use super::Operator;
 use crate::Result;
 use crate::batch::{ChangeBatch, Message};
+use crate::checkpoint::State;
 
 /// Skips `offset` rows, passes the next `fetch` (all when `None`), and is then finished.
 #[derive(Debug)]
@@ -44,6 +45,17 @@ impl Operator for Limit {
 
     fn finished(&self) -> bool {
         self.remaining == Some(0)
+    }
+
+    fn snapshot(&mut self) -> Result<State> {
+        let mut state = State::new();
+        state.put("limit", &(self.skip, self.remaining))?;
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        (self.skip, self.remaining) = state.get("limit")?;
+        Ok(())
     }
 }
 

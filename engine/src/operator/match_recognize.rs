@@ -516,6 +516,14 @@ impl Timed for MatchRecognize {
 }
 
 impl Operator for MatchRecognize {
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        Err(crate::operator::not_checkpointed(self.name()))
+    }
+
+    fn restore(&mut self, _state: &crate::checkpoint::State) -> Result<()> {
+        Err(crate::operator::not_checkpointed(self.name()))
+    }
+
     fn name(&self) -> &str {
         "MatchRecognize"
     }

@@ -14,6 +14,7 @@ use datafusion::common::HashMap;
 use super::Operator;
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::checkpoint::State;
 
 /// Keeps the last row per key (see the module documentation).
 pub struct Normalize {
@@ -102,6 +103,18 @@ impl Operator for Normalize {
             ops: Some(Int8Array::from(kinds)),
             watermarks: None,
         }));
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<State> {
+        let mut state = State::new();
+        let pairs = self.last.iter().map(|(k, v)| (k.as_ref(), v.as_ref()));
+        state.put_byte_pairs("last", pairs)?;
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        self.last = state.byte_pairs("last")?.into_iter().collect();
         Ok(())
     }
 

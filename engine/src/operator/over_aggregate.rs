@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use arrow::array::{
+    ArrayRef, AsArray, BinaryArray, BooleanArray, Int64Array, RecordBatch, UInt32Array,
+};
 use arrow::compute::{
     SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
 };
@@ -22,6 +24,7 @@ use super::aggregate::cast_to;
 use super::timed::{Timed, split_late};
 use super::{Operator, batches_bytes};
 use crate::batch::{ChangeBatch, Message};
+use crate::checkpoint::State;
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 use crate::{EngineError, Result};
@@ -291,6 +294,34 @@ impl Operator for OverAggregate {
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
         self.finish(out)
+    }
+
+    fn snapshot(&mut self) -> Result<State> {
+        self.late.checkpointable()?;
+        let mut state = State::new();
+        state.put_batches("pending", self.input_schema.clone(), self.pending.clone());
+        let (keys, rows): (Vec<&[u8]>, Vec<RecordBatch>) = (self.history.iter())
+            .map(|(key, rows)| (key.as_slice(), rows.clone()))
+            .unzip();
+        let keys: ArrayRef = Arc::new(BinaryArray::from_vec(keys));
+        state.put_columns("history.keys", vec![keys], rows.len())?;
+        state.put_batches("history.rows", self.input_schema.clone(), rows);
+        state.put("progress", &(self.forgotten_until, self.watermark))?;
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        self.pending = state.batches("pending")?;
+        let (keys, _) = state.columns("history.keys")?;
+        let keys = keys[0].as_binary::<i32>();
+        let rows = state.batches("history.rows")?;
+        self.history = keys
+            .iter()
+            .map(|k| k.unwrap_or_default().to_vec())
+            .zip(rows)
+            .collect();
+        (self.forgotten_until, self.watermark) = state.get("progress")?;
+        Ok(())
     }
 }
 

@@ -307,6 +307,14 @@ pub(super) fn ranked_rows<'a>(
 }
 
 impl Operator for Rank {
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        Err(crate::operator::not_checkpointed(self.name()))
+    }
+
+    fn restore(&mut self, _state: &crate::checkpoint::State) -> Result<()> {
+        Err(crate::operator::not_checkpointed(self.name()))
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

@@ -11,17 +11,21 @@ use arrow::compute::take;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use serde::{Deserialize, Serialize};
 
 use super::Operator;
-use super::aggregate::{GroupBy, KeyTable, WindowOutput, cast_to};
+use super::aggregate::{
+    GroupBy, KeyTable, WindowOutput, cast_to, restore_accumulators, snapshot_accumulators,
+};
 use super::timed::Timed;
 use crate::batch::{ChangeBatch, Message};
+use crate::checkpoint::State;
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 use crate::{EngineError, Result};
 
 /// One open session of a key.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Session {
     start: i64,
     /// Exclusive: the last row's time plus the gap.
@@ -320,6 +324,36 @@ impl Operator for SessionAggregate {
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
         self.finish(out)
+    }
+
+    fn snapshot(&mut self) -> Result<State> {
+        self.late.checkpointable()?;
+        let mut state = State::new();
+        let keys = self.keys.len();
+        state.put_columns("keys", self.keys.snapshot()?, keys)?;
+        let slots = self.parent.len();
+        snapshot_accumulators(
+            &self.group_by,
+            &mut self.accumulators,
+            slots,
+            &mut state,
+            "slots",
+        )?;
+        state.put("sessions", &self.sessions)?;
+        state.put("parent", &self.parent)?;
+        state.put("progress", &(self.rows_seen, self.watermark))?;
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        let (keys, rows) = state.columns("keys")?;
+        self.keys.intern(&keys, rows, &mut self.key_ids)?;
+        self.sessions = state.get("sessions")?;
+        self.parent = state.get("parent")?;
+        let slots = self.parent.len();
+        self.accumulators = restore_accumulators(&self.group_by, state, "slots", slots)?;
+        (self.rows_seen, self.watermark) = state.get("progress")?;
+        Ok(())
     }
 }
 

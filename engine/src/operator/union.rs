@@ -22,6 +22,8 @@ impl Union {
 }
 
 impl Operator for Union {
+    super::stateless!();
+
     fn name(&self) -> &str {
         "Union"
     }

@@ -17,6 +17,7 @@ use super::aggregate::{GroupBy, Groups, WindowOutput, cast_to};
 use super::timed::{Timed, rows_by_window};
 use super::{Operator, batches_bytes};
 use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::checkpoint::State;
 use crate::late::{LatePolicy, LateRows};
 use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
@@ -310,6 +311,62 @@ impl Operator for WindowAggregate {
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
         self.finish(out)
+    }
+
+    fn snapshot(&mut self) -> Result<State> {
+        self.late.checkpointable()?;
+        let mut state = State::new();
+        state.put("watermark", &self.watermark)?;
+        let mut windows = Vec::with_capacity(self.windows.len());
+        for (i, (end, window)) in self.windows.iter_mut().enumerate() {
+            window
+                .groups
+                .snapshot(&self.group_by, &mut state, &format!("w{i}"))?;
+            if let Some(start) = &window.start {
+                state.put_columns(&format!("w{i}.start"), vec![start.to_array()?], 1)?;
+            }
+            if let Some(emitted) = &window.emitted {
+                let name = format!("w{i}.emitted");
+                state.put_batches(&name, emitted.schema(), vec![emitted.clone()]);
+            }
+            windows.push((
+                *end,
+                window.start.is_some(),
+                window.emitted.is_some(),
+                window.changed,
+            ));
+        }
+        state.put("windows", &windows)?;
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        self.watermark = state.get("watermark")?;
+        let windows: Vec<(i64, bool, bool, bool)> = state.get("windows")?;
+        for (i, (end, start, emitted, changed)) in windows.into_iter().enumerate() {
+            let start = match start {
+                true => Some(ScalarValue::try_from_array(
+                    &state.columns(&format!("w{i}.start"))?.0[0],
+                    0,
+                )?),
+                false => None,
+            };
+            let emitted = match emitted {
+                true => Some(concat_batches(
+                    &self.schema,
+                    &state.batches(&format!("w{i}.emitted"))?,
+                )?),
+                false => None,
+            };
+            let window = Window {
+                groups: Groups::restore(&self.group_by, state, &format!("w{i}"))?,
+                start,
+                emitted,
+                changed,
+            };
+            self.windows.insert(end, window);
+        }
+        Ok(())
     }
 }
 

@@ -42,6 +42,8 @@ impl WindowAssign {
 }
 
 impl Operator for WindowAssign {
+    super::stateless!();
+
     fn name(&self) -> &str {
         &self.name
     }

@@ -18,6 +18,7 @@ use super::aggregate::cast_to;
 use super::timed::{Timed, rows_by_window};
 use super::{Operator, batches_bytes};
 use crate::batch::{ChangeBatch, Message};
+use crate::checkpoint::State;
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
@@ -230,6 +231,40 @@ impl Operator for WindowRank {
                 self.prune(end)?;
             }
         }
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<State> {
+        self.late.checkpointable()?;
+        let mut state = State::new();
+        let mut windows = Vec::with_capacity(self.windows.len());
+        for (i, (end, buffer)) in self.windows.iter().enumerate() {
+            if let Some(first) = buffer.batches.first() {
+                state.put_batches(&format!("w{i}"), first.schema(), buffer.batches.clone());
+            }
+            windows.push((*end, buffer.rows, buffer.kept));
+        }
+        state.put("windows", &(windows, self.watermark))?;
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        let (windows, watermark): (Vec<(i64, usize, usize)>, Watermark) = state.get("windows")?;
+        for (i, (end, rows, kept)) in windows.into_iter().enumerate() {
+            let batches = match rows {
+                0 => Vec::new(),
+                _ => state.batches(&format!("w{i}"))?,
+            };
+            self.windows.insert(
+                end,
+                Buffer {
+                    batches,
+                    rows,
+                    kept,
+                },
+            );
+        }
+        self.watermark = watermark;
         Ok(())
     }
 

@@ -1,26 +1,22 @@
 //! How a sink writes to a path. A regular file (or a new one) is replaced atomically: rows go
-//! to a temporary file beside it, renamed over it only when the job succeeds, so a failed job
-//! leaves the old file whole. Anything else a path can name — a device such as `/dev/null`, a
+//! to a hidden file beside it, renamed over it only when the job succeeds (see
+//! [`PartFiles`]), so a failed job leaves the old file whole. Anything else a path can name — a device such as `/dev/null`, a
 //! FIFO, a socket, a descriptor alias such as `/dev/stdout` — is written in place, since
 //! renaming over it would destroy it. Symbolic links are followed to the file they name.
 
-use std::fs::{File, OpenOptions, Permissions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
+use super::part_files::PartFiles;
 
 /// Links followed before giving up, as the kernel's `ELOOP` limit.
 const MAX_LINKS: usize = 40;
 
 /// An open file target.
 pub(crate) enum FileTarget {
-    /// A temporary file, renamed to `path` at [`FileTarget::commit`].
-    Replace {
-        path: PathBuf,
-        temp: BufWriter<NamedTempFile>,
-    },
+    /// Hidden files renamed into place when committed.
+    Replace(PartFiles),
     /// A path written in place; opened at the first write, since opening a FIFO waits for
     /// its reader.
     InPlace {
@@ -46,27 +42,13 @@ impl FileTarget {
                 path: path.to_path_buf(),
                 file: None,
             }),
-            Resolved::Replace(real) => {
-                let dir = match real.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                    _ => PathBuf::from("."),
-                };
-                // The new file gets the old one's permissions, or the usual 0666 less umask.
-                let existing = std::fs::metadata(&real).ok().map(|m| m.permissions());
-                let mode = existing.as_ref().map_or(0o666, |p| p.mode());
-                let temp = tempfile::Builder::new()
-                    .prefix(".rill-")
-                    .permissions(Permissions::from_mode(mode))
-                    .tempfile_in(&dir)?;
-                if let Some(permissions) = existing {
-                    temp.as_file().set_permissions(permissions)?;
-                }
-                Ok(FileTarget::Replace {
-                    path: real,
-                    temp: BufWriter::with_capacity(1 << 16, temp),
-                })
-            }
+            Resolved::Replace(real) => Ok(FileTarget::Replace(PartFiles::single(&real)?)),
         }
+    }
+
+    /// Part files in directory `dir`.
+    pub fn directory(dir: &Path) -> io::Result<FileTarget> {
+        Ok(FileTarget::Replace(PartFiles::parts(dir)?))
     }
 
     /// Whether rows are written where a reader sees them at once (so each batch is flushed).
@@ -77,7 +59,7 @@ impl FileTarget {
     /// The writer for rows.
     pub fn writer(&mut self) -> io::Result<&mut dyn Write> {
         Ok(match self {
-            FileTarget::Replace { temp, .. } => temp,
+            FileTarget::Replace(files) => files.writer()?,
             FileTarget::InPlace { path, file } => match file {
                 Some(file) => file,
                 None => file.insert(BufWriter::with_capacity(
@@ -87,23 +69,6 @@ impl FileTarget {
                 )),
             },
         })
-    }
-
-    /// Makes everything written durable and visible at the path.
-    pub fn commit(self) -> io::Result<()> {
-        match self {
-            FileTarget::InPlace { file, .. } => file.map_or(Ok(()), |mut f| f.flush()),
-            FileTarget::Replace { path, temp } => {
-                let temp = temp.into_inner().map_err(|e| e.into_error())?;
-                temp.as_file().sync_data()?;
-                temp.persist(&path).map_err(|e| e.error)?;
-                // The rename itself is durable once the directory is.
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    File::open(dir)?.sync_all()?;
-                }
-                Ok(())
-            }
-        }
     }
 }
 
@@ -141,12 +106,18 @@ fn resolve(path: &Path) -> io::Result<Resolved> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::Permissions;
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     fn write_and_commit(path: &Path, text: &str) {
         let mut target = FileTarget::open(path).unwrap();
         target.writer().unwrap().write_all(text.as_bytes()).unwrap();
-        target.commit().unwrap();
+        match &mut target {
+            FileTarget::Replace(files) => files.commit(u64::MAX).unwrap(),
+            FileTarget::InPlace { file, .. } => file.as_mut().unwrap().flush().unwrap(),
+        }
     }
 
     #[test]

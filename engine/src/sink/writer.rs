@@ -9,6 +9,7 @@ use arrow::datatypes::SchemaRef;
 use super::Sink;
 use super::file_target::FileTarget;
 use crate::batch::ChangeBatch;
+use crate::checkpoint::State;
 use crate::format::{OutputFormat, RowWriter, materialize, sort_rows};
 use crate::{EngineError, Result};
 
@@ -16,9 +17,12 @@ use crate::{EngineError, Result};
 pub enum Destination {
     /// Any stream (standard output), written as rows arrive.
     Stream(Box<dyn Write + Send>),
-    /// A path: a regular file is written to a temporary file beside it and renamed into
-    /// place at the end; a device, FIFO or socket is written in place (see [`FileTarget`]).
+    /// A path: a regular file is written to a hidden file beside it and renamed into
+    /// place when committed; a device, FIFO or socket is written in place (see
+    /// [`FileTarget`]).
     File(PathBuf),
+    /// A directory, to write part files into (see [`super::part_files`]).
+    Directory(PathBuf),
 }
 
 enum Target {
@@ -71,6 +75,10 @@ impl WriterSink {
         let target = match destination {
             Destination::Stream(w) => Target::Stream(w),
             Destination::File(path) => match FileTarget::open(&path) {
+                Ok(file) => Target::File { path, file },
+                Err(source) => return Err(EngineError::Io { path, source }),
+            },
+            Destination::Directory(path) => match FileTarget::directory(&path) {
                 Ok(file) => Target::File { path, file },
                 Err(source) => return Err(EngineError::Io { path, source }),
             },
@@ -167,15 +175,56 @@ impl Sink for WriterSink {
         let result = (|| {
             let out = self.target.writer()?;
             if !self.started {
+                self.started = true;
                 self.writer.begin(out, None)?;
             }
-            self.writer.finish(out, rows)
+            self.writer.finish(out, rows)?;
+            out.flush()
         })();
-        result.map_err(|e| self.io_error(e))?;
-        let target = std::mem::replace(&mut self.target, Target::Stream(Box::new(std::io::sink())));
-        if let Target::File { path, file } = target {
-            file.commit()
-                .map_err(|source| EngineError::Io { path, source })?;
+        result.map_err(|e| self.io_error(e))
+    }
+
+    fn snapshot(&mut self, id: u64) -> Result<State> {
+        if self.sorted && id != u64::MAX {
+            return Err(EngineError::Other(
+                "a result sorted at the end (--sort) does not take part in checkpoints".into(),
+            ));
+        }
+        let mut state = match &mut self.target {
+            Target::File {
+                file: FileTarget::Replace(files),
+                ..
+            } => files.snapshot(id).map_err(|e| self.io_error(e))?,
+            // Written in place: made durable as far as a stream can be.
+            _ => {
+                let flushed = self.target.writer().and_then(|w| w.flush());
+                flushed.map_err(|e| self.io_error(e))?;
+                State::new()
+            }
+        };
+        state.put("writer", &(self.started, self.rows))?;
+        Ok(state)
+    }
+
+    fn commit(&mut self, id: u64) -> Result<()> {
+        let committed = match &mut self.target {
+            Target::File {
+                file: FileTarget::Replace(files),
+                ..
+            } => files.commit(id),
+            _ => self.target.writer().and_then(|w| w.flush()),
+        };
+        committed.map_err(|e| self.io_error(e))
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        (self.started, self.rows) = state.get("writer")?;
+        if let Target::File {
+            file: FileTarget::Replace(files),
+            ..
+        } = &mut self.target
+        {
+            files.restore(state)?;
         }
         Ok(())
     }

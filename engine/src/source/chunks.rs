@@ -4,7 +4,6 @@
 //! read; only the decoding runs on several cores.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +35,8 @@ struct Chunk {
     seq: u64,
     bytes: Vec<u8>,
     first_line: u64,
+    /// Where the input continues after this chunk.
+    end: Position,
     /// The length of the oversize record at `first_line` (`bytes` is then empty).
     oversize: Option<u64>,
 }
@@ -71,6 +72,28 @@ struct Splitter<R> {
     next_line: u64,
     seq: u64,
     eof: bool,
+    /// Bytes read from the input, plus where it started.
+    read: u64,
+}
+
+/// A place in an input between records: a byte offset and the number of the line there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    pub offset: u64,
+    pub line: u64,
+}
+
+impl Position {
+    /// The start of an input.
+    pub const START: Position = Position { offset: 0, line: 1 };
+}
+
+/// What reading hands on, in input order.
+pub(crate) enum Read {
+    /// Decoded rows.
+    Batch(RecordBatch),
+    /// Every record before this position was handed on: a source may checkpoint here.
+    Position(Position),
 }
 
 /// How an input is read.
@@ -83,8 +106,9 @@ pub(crate) struct Reading {
     pub follow: Option<(Duration, Arc<AtomicBool>)>,
 }
 
-impl<R: Read> Splitter<R> {
-    fn new(input: R, records: RecordFormat, reading: Reading) -> Self {
+impl<R: std::io::Read> Splitter<R> {
+    /// Splits `input`, which starts at `start` of the whole input.
+    fn new(input: R, records: RecordFormat, reading: Reading, start: Position) -> Self {
         Splitter {
             input,
             format: records.format,
@@ -92,9 +116,10 @@ impl<R: Read> Splitter<R> {
             reading,
             carry: Vec::new(),
             skipping: None,
-            next_line: 1,
+            next_line: start.line,
             seq: 0,
             eof: false,
+            read: start.offset,
         }
     }
 
@@ -170,6 +195,7 @@ impl<R: Read> Splitter<R> {
             self.carry.resize(start + CHUNK_BYTES, 0);
             let n = self.input.read(&mut self.carry[start..])?;
             self.carry.truncate(start + n);
+            self.read += n as u64;
             if n > 0 {
                 continue;
             }
@@ -257,14 +283,22 @@ impl<R: Read> Splitter<R> {
     }
 
     fn numbered(&mut self, bytes: Vec<u8>, oversize: Option<u64>, lines: u64) -> Chunk {
+        let first_line = self.next_line;
+        self.next_line += lines;
+        // What is read and not cut yet follows the chunk (a line end added at the end of
+        // the input was never read, and is not counted).
+        let unread = (self.carry.len() as u64).min(self.read);
         let chunk = Chunk {
             seq: self.seq,
-            first_line: self.next_line,
+            first_line,
+            end: Position {
+                offset: self.read - unread,
+                line: self.next_line,
+            },
             bytes,
             oversize,
         };
         self.seq += 1;
-        self.next_line += lines;
         chunk
     }
 }
@@ -274,15 +308,17 @@ fn decode_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
-/// Reads `input` (the file at `path`), decoding on worker threads, and hands the batches to
-/// `emit` in file order. Stops early, returning false, when `emit` does.
+/// Reads `input` (the file at `path` from `start` on), decoding on worker threads, and hands
+/// the batches to `emit` in file order, with the position after each chunk. Stops early,
+/// returning false, when `emit` does.
 pub(crate) fn read_parallel(
-    input: impl Read,
+    input: impl std::io::Read,
+    start: Position,
     reading: Reading,
     path: &Path,
     format: &ChunkFormat,
     metrics: &Arc<JobMetrics>,
-    mut emit: impl FnMut(RecordBatch) -> Result<bool>,
+    mut emit: impl FnMut(Read) -> Result<bool>,
 ) -> Result<bool> {
     let workers = decode_workers();
     std::thread::scope(|scope| {
@@ -309,7 +345,7 @@ pub(crate) fn read_parallel(
                         )))
                     });
                     if done_tx
-                        .send((chunk.seq, chunk.input_bytes(), batches))
+                        .send((chunk.seq, chunk.input_bytes(), chunk.end, batches))
                         .is_err()
                     {
                         break;
@@ -318,7 +354,7 @@ pub(crate) fn read_parallel(
             });
         }
         drop(done_tx);
-        let mut splitter = Splitter::new(input, format.records, reading);
+        let mut splitter = Splitter::new(input, format.records, reading, start);
         let result = pump(
             &mut splitter,
             path,
@@ -334,18 +370,18 @@ pub(crate) fn read_parallel(
     })
 }
 
-/// A decoded chunk: its sequence number, its size in bytes and its batches.
-type Decoded = (u64, u64, Result<Vec<RecordBatch>>);
+/// A decoded chunk: its sequence number, its size in bytes, where it ends and its batches.
+type Decoded = (u64, u64, Position, Result<Vec<RecordBatch>>);
 
 /// Feeds chunks to the workers and emits their batches in order, counting the bytes done.
 fn pump(
-    splitter: &mut Splitter<impl Read>,
+    splitter: &mut Splitter<impl std::io::Read>,
     path: &Path,
     workers: usize,
     jobs: &SyncSender<Chunk>,
     done: &Receiver<Decoded>,
     metrics: &JobMetrics,
-    emit: &mut impl FnMut(RecordBatch) -> Result<bool>,
+    emit: &mut impl FnMut(Read) -> Result<bool>,
 ) -> Result<bool> {
     let io_error = |source| EngineError::Io {
         path: path.to_path_buf(),
@@ -358,7 +394,7 @@ fn pump(
         2 * workers as u64
     };
     let (mut sent, mut emitted) = (0u64, 0u64);
-    let mut ready: BTreeMap<u64, (u64, Result<Vec<RecordBatch>>)> = BTreeMap::new();
+    let mut ready: BTreeMap<u64, (u64, Position, Result<Vec<RecordBatch>>)> = BTreeMap::new();
     let mut more = true;
     loop {
         // Keep every worker busy and one chunk queued each, no more.
@@ -374,16 +410,19 @@ fn pump(
         if emitted == sent {
             return Ok(true);
         }
-        let (seq, bytes, batches) = done.recv().map_err(|_| worker_lost())?;
-        ready.insert(seq, (bytes, batches));
-        while let Some((bytes, batches)) = ready.remove(&emitted) {
+        let (seq, bytes, end, batches) = done.recv().map_err(|_| worker_lost())?;
+        ready.insert(seq, (bytes, end, batches));
+        while let Some((bytes, end, batches)) = ready.remove(&emitted) {
             emitted += 1;
             for batch in batches? {
-                if !emit(batch)? {
+                if !emit(Read::Batch(batch))? {
                     return Ok(false);
                 }
             }
             JobMetrics::add(&metrics.bytes_read, bytes);
+            if !emit(Read::Position(end))? {
+                return Ok(false);
+            }
         }
     }
 }
@@ -500,7 +539,12 @@ mod tests {
 
     /// Each chunk: its text, first line and, for a too long record, its length.
     fn split(text: &str, records: RecordFormat) -> Vec<(String, u64, Option<u64>)> {
-        let mut splitter = Splitter::new(text.as_bytes(), records, Reading::default());
+        let mut splitter = Splitter::new(
+            text.as_bytes(),
+            records,
+            Reading::default(),
+            Position::START,
+        );
         let mut out = Vec::new();
         while let Some(c) = splitter.next().unwrap() {
             out.push((
@@ -564,14 +608,13 @@ mod tests {
         let read = |format: &ChunkFormat, seen: &mut Vec<i64>| {
             read_parallel(
                 text.as_bytes(),
+                Position::START,
                 Reading::default(),
                 Path::new("t.csv"),
                 format,
                 &metrics,
-                |batch| {
-                    let n = batch.column(0).as_any();
-                    let n = n.downcast_ref::<arrow::array::Int64Array>().unwrap();
-                    seen.extend(n.values().iter().copied());
+                |read| {
+                    seen.extend(numbers(read));
                     Ok(true)
                 },
             )
@@ -643,6 +686,20 @@ mod tests {
         text.into_bytes()
     }
 
+    /// The first column of the rows read, if rows were read.
+    fn numbers(read: Read) -> Vec<i64> {
+        match read {
+            Read::Batch(batch) => batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec(),
+            Read::Position(_) => vec![],
+        }
+    }
+
     #[test]
     fn parallel_reading_keeps_file_order_and_line_numbers() {
         let data = rows_with_a_bad_one();
@@ -650,6 +707,7 @@ mod tests {
         let metrics = Arc::new(JobMetrics::default());
         let err = read_parallel(
             &data[..],
+            Position::START,
             Reading::default(),
             Path::new("t.csv"),
             &csv(false),
@@ -659,19 +717,19 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("t.csv:150001"), "{err}");
         let mut seen = Vec::new();
+        let mut positions = Vec::new();
         read_parallel(
             &data[..],
+            Position::START,
             Reading::default(),
             Path::new("t.csv"),
             &csv(true),
             &metrics,
-            |batch| {
-                let n = batch
-                    .column(0)
-                    .as_any()
-                    .downcast_ref::<arrow::array::Int64Array>()
-                    .unwrap();
-                seen.extend(n.values().iter().copied());
+            |read| {
+                if let Read::Position(p) = &read {
+                    positions.push((*p, seen.len()));
+                }
+                seen.extend(numbers(read));
                 Ok(true)
             },
         )
@@ -679,5 +737,27 @@ mod tests {
         let expected: Vec<i64> = (1..=200_000).filter(|n| *n != 150_001).collect();
         assert_eq!(seen, expected);
         assert_eq!(JobMetrics::get(&metrics.malformed_rows), 1);
+        // Reading on from any position handed on gives the rows after it, with their
+        // line numbers (the malformed row is still line 150001).
+        assert!(positions.len() > 2);
+        assert_eq!(positions.last().unwrap().0.offset, data.len() as u64);
+        let (position, rows_before) = positions[1];
+        let mut rest = Vec::new();
+        let err = read_parallel(
+            &data[position.offset as usize..],
+            position,
+            Reading::default(),
+            Path::new("t.csv"),
+            &csv(false),
+            &metrics,
+            |read| {
+                rest.extend(numbers(read));
+                Ok(true)
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("t.csv:150001"), "{err}");
+        assert_eq!(rest[..], expected[rows_before..rows_before + rest.len()]);
+        assert_eq!(position.line, rows_before as u64 + 1);
     }
 }

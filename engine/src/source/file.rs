@@ -12,10 +12,13 @@ use arrow::array::{AsArray, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{Int8Type, SchemaRef};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::chunks::{ChunkFormat, Reading, read_parallel};
+use serde::{Deserialize, Serialize};
+
+use super::chunks::{ChunkFormat, Position, Read, Reading, read_parallel};
 use super::decode::RecordFormat;
 use super::{Source, SourceContext, WatermarkAssigner};
 use crate::batch::{ChangeBatch, Message};
+use crate::checkpoint::State;
 use crate::metrics::JobMetrics;
 use crate::time::{MAX_WATERMARK, NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
@@ -91,6 +94,23 @@ pub struct FileSource {
     files: Vec<PathBuf>,
     watermarks: Option<WatermarkAssigner>,
     sent_watermark: Watermark,
+    /// How far the source has read: what a checkpoint keeps.
+    at: Progress,
+}
+
+/// How far a file source has read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Progress {
+    /// The file being read (those before it in name order are done); `None` before the
+    /// first and after the last.
+    file: Option<PathBuf>,
+    /// Where in it.
+    position: Position,
+    /// Every file was read.
+    done: bool,
+    /// The watermark assigner's watermark and the last watermark sent.
+    watermark: Watermark,
+    sent_watermark: Watermark,
 }
 
 impl FileSource {
@@ -118,6 +138,7 @@ impl FileSource {
             files,
             watermarks,
             sent_watermark: NO_WATERMARK,
+            at: Progress::default(),
         })
     }
 
@@ -165,20 +186,40 @@ impl FileSource {
         }
     }
 
-    /// Reads one file; returns false when the job stopped.
-    fn read_file(&mut self, path: &Path, ctx: &SourceContext) -> Result<bool> {
-        let file = File::open(path).map_err(|source| EngineError::Io {
+    /// Reads one file from `start` on; returns false when the job stopped.
+    fn read_file(&mut self, path: &Path, start: Position, ctx: &mut SourceContext) -> Result<bool> {
+        let io_error = |source| EngineError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut file = File::open(path).map_err(io_error)?;
+        if start.offset > 0 {
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start.offset))
+                .map_err(io_error)?;
+            JobMetrics::add(&ctx.metrics.bytes_read, start.offset);
+        }
+        self.at.file = Some(path.to_path_buf());
+        self.at.position = start;
         let reading = Reading {
             eager: self.options.follow.is_some(),
             follow: self.options.follow.map(|i| (i, ctx.cancelled.clone())),
         };
         let format = self.chunk_format();
-        read_parallel(file, reading, path, &format, &ctx.metrics, |batch| {
-            self.emit(batch, ctx)
-        })
+        read_parallel(
+            file,
+            start,
+            reading,
+            path,
+            &format,
+            &ctx.metrics.clone(),
+            |read| match read {
+                Read::Batch(batch) => self.emit(batch, ctx),
+                Read::Position(position) => {
+                    self.at.position = position;
+                    ctx.barrier(|| self.snapshot())
+                }
+            },
+        )
     }
 
     /// Reads standard input to its end; returns false when the job stopped.
@@ -191,12 +232,30 @@ impl FileSource {
         let stdin = std::io::stdin().lock();
         read_parallel(
             stdin,
+            Position::START,
             reading,
             Path::new("<stdin>"),
             &format,
             &ctx.metrics,
-            |batch| self.emit(batch, ctx),
+            |read| match read {
+                Read::Batch(batch) => self.emit(batch, ctx),
+                Read::Position(_) => Ok(true),
+            },
         )
+    }
+}
+
+impl FileSource {
+    /// How far the source has read, with its watermarks.
+    fn progress(&self) -> Progress {
+        Progress {
+            watermark: self
+                .watermarks
+                .as_ref()
+                .map_or(NO_WATERMARK, |w| w.current()),
+            sent_watermark: self.sent_watermark,
+            ..self.at.clone()
+        }
     }
 }
 
@@ -205,7 +264,7 @@ impl Source for FileSource {
         &self.name
     }
 
-    fn run(mut self: Box<Self>, ctx: SourceContext) -> Result<()> {
+    fn run(mut self: Box<Self>, mut ctx: SourceContext) -> Result<()> {
         let total: u64 = self
             .files
             .iter()
@@ -216,17 +275,62 @@ impl Source for FileSource {
         if self.options.input == FileInput::Stdin && !self.read_stdin(&ctx)? {
             return Ok(());
         }
+        // A restored source goes on in the file it was reading, where it was.
+        let resume = match self.at.done {
+            true => None,
+            false => Some((self.at.file.clone(), self.at.position)),
+        };
         for path in std::mem::take(&mut self.files) {
-            if !self.read_file(&path, &ctx)? {
+            let start = match &resume {
+                None => continue,
+                Some((Some(file), _)) if path < *file => continue,
+                Some((Some(file), position)) if path == *file => *position,
+                Some(_) => Position::START,
+            };
+            if !self.read_file(&path, start, &mut ctx)? {
                 return Ok(());
             }
         }
+        self.at = Progress {
+            done: true,
+            ..self.progress()
+        };
         // At its end a bounded input holds back no operator, with or without a declared
         // watermark (as in Flink): a join with a table that has none can free its state.
         if !ctx.output.blocking_send(Message::Watermark(MAX_WATERMARK)) {
             return Ok(());
         }
-        ctx.output.blocking_send(Message::End);
+        ctx.end(|| self.snapshot())
+    }
+
+    fn snapshot(&self) -> Result<State> {
+        if self.options.input == FileInput::Stdin {
+            return Err(EngineError::Other(format!(
+                "{} reads standard input, which cannot be read again after a restore",
+                self.name
+            )));
+        }
+        let mut state = State::new();
+        state.put("progress", &self.progress())?;
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        let at: Progress = state.get("progress")?;
+        if let Some(file) = &at.file
+            && !at.done
+            && !self.files.contains(file)
+        {
+            return Err(EngineError::Other(format!(
+                "{} was being read when the checkpoint was taken, and is gone",
+                file.display()
+            )));
+        }
+        if let Some(assigner) = &mut self.watermarks {
+            assigner.restore(at.watermark);
+        }
+        self.sent_watermark = at.sent_watermark;
+        self.at = at;
         Ok(())
     }
 }

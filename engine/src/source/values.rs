@@ -5,17 +5,23 @@ use arrow::array::RecordBatch;
 use super::{Source, SourceContext};
 use crate::Result;
 use crate::batch::{ChangeBatch, Message};
+use crate::checkpoint::State;
 use crate::metrics::JobMetrics;
 
 /// Sends fixed batches, then ends.
 pub struct ValuesSource {
     batches: Vec<RecordBatch>,
+    /// Whether the batches were sent (by the run a checkpoint was taken of).
+    sent: bool,
 }
 
 impl ValuesSource {
     /// A source of `batches`.
     pub fn new(batches: Vec<RecordBatch>) -> Self {
-        ValuesSource { batches }
+        ValuesSource {
+            batches,
+            sent: false,
+        }
     }
 }
 
@@ -24,8 +30,13 @@ impl Source for ValuesSource {
         "Values"
     }
 
-    fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
-        for batch in self.batches {
+    fn run(mut self: Box<Self>, ctx: SourceContext) -> Result<()> {
+        // Sent whole or not at all: a checkpoint waits for its end (it sends no barrier).
+        let batches = match self.sent {
+            true => vec![],
+            false => std::mem::take(&mut self.batches),
+        };
+        for batch in batches {
             JobMetrics::add(&ctx.metrics.rows_in, batch.num_rows() as u64);
             if !ctx
                 .output
@@ -34,7 +45,18 @@ impl Source for ValuesSource {
                 return Ok(());
             }
         }
-        ctx.output.blocking_send(Message::End);
+        self.sent = true;
+        ctx.end(|| self.snapshot())
+    }
+
+    fn snapshot(&self) -> Result<State> {
+        let mut state = State::new();
+        state.put("sent", &self.sent)?;
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        self.sent = state.get("sent")?;
         Ok(())
     }
 }

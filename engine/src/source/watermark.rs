@@ -48,6 +48,11 @@ impl WatermarkAssigner {
         self.current
     }
 
+    /// Goes on from `watermark` (a restored source's).
+    pub fn restore(&mut self, watermark: Watermark) {
+        self.current = watermark;
+    }
+
     /// Stamps each row of `batch` with the watermark current before it and advances.
     pub fn assign(&mut self, batch: &mut ChangeBatch) -> Result<()> {
         let (candidates, delay) = match &self.strategy {

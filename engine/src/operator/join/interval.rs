@@ -177,6 +177,14 @@ impl IntervalJoin {
 }
 
 impl Operator for IntervalJoin {
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        Err(crate::operator::not_checkpointed(self.name()))
+    }
+
+    fn restore(&mut self, _state: &crate::checkpoint::State) -> Result<()> {
+        Err(crate::operator::not_checkpointed(self.name()))
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

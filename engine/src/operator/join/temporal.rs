@@ -201,6 +201,14 @@ fn prune(versions: &mut Versions, watermark: Watermark) {
 }
 
 impl Operator for TemporalJoin {
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        Err(crate::operator::not_checkpointed(self.name()))
+    }
+
+    fn restore(&mut self, _state: &crate::checkpoint::State) -> Result<()> {
+        Err(crate::operator::not_checkpointed(self.name()))
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

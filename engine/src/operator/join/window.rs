@@ -145,6 +145,14 @@ impl WindowJoin {
 }
 
 impl Operator for WindowJoin {
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        Err(crate::operator::not_checkpointed(self.name()))
+    }
+
+    fn restore(&mut self, _state: &crate::checkpoint::State) -> Result<()> {
+        Err(crate::operator::not_checkpointed(self.name()))
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

@@ -1,0 +1,276 @@
+//! Checkpoints: consistent snapshots of a running job, taken with aligned barriers.
+//!
+//! Every interval the coordinator asks the sources for checkpoint `n`. Each source, at its
+//! next safe point (between chunks of a file), reports its position and sends a barrier
+//! downstream; each operator, once the barrier arrived on all its inputs, reports its state
+//! and passes the barrier on; each sink makes what it wrote durable (without making it
+//! visible) and reports what it must commit. With every node's report in, the coordinator
+//! writes the checkpoint (see [`store`]) and then tells the sinks, which make their output
+//! visible. A node that ended reports its last state once; it stands for it in every later
+//! checkpoint. When every sink ended, a last, finished checkpoint lets them commit the rest.
+
+mod state;
+pub mod store;
+
+pub use state::State;
+pub use store::{CheckpointStore, Restored, Written};
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::Result;
+use crate::dataflow::NodeId;
+
+/// How a job checkpoints.
+#[derive(Debug, Clone)]
+pub struct CheckpointConfig {
+    /// Where checkpoints go (Flink's `'execution.checkpointing.dir'`).
+    pub dir: PathBuf,
+    /// Time between checkpoints (Flink's `'execution.checkpointing.interval'`).
+    pub interval: Duration,
+    /// The checkpoint to resume from, instead of the directory's latest (Flink's
+    /// `'execution.state-recovery.path'`).
+    pub recovery: Option<PathBuf>,
+}
+
+/// A completed checkpoint as the sinks learn of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Completion {
+    pub id: u64,
+    /// Every sink ended: all they pre-committed may be committed.
+    pub finished: bool,
+}
+
+/// What a node tells the coordinator.
+enum Report {
+    Taken { node: NodeId, id: u64, state: State },
+    Ended { node: NodeId, state: State },
+}
+
+/// The last completed checkpoint, for `SHOW JOBS` and the end-of-run summary.
+#[derive(Debug, Clone)]
+pub struct LastCheckpoint {
+    pub id: u64,
+    pub bytes: u64,
+    /// From the barrier's request to the manifest's rename.
+    pub duration: Duration,
+    pub completed_at: Instant,
+}
+
+/// What the nodes of a running job share with its coordinator.
+pub(crate) struct Shared {
+    requested: AtomicU64,
+    reports: Mutex<Sender<Report>>,
+    completed: watch::Sender<Completion>,
+}
+
+/// A node's handle on the job's checkpoints.
+#[derive(Clone)]
+pub struct NodeCheckpoints {
+    node: NodeId,
+    shared: Arc<Shared>,
+}
+
+impl NodeCheckpoints {
+    /// For a source: the checkpoint to take now, if one was requested after `last`.
+    pub fn due(&self, last: u64) -> Option<u64> {
+        let requested = self.shared.requested.load(Ordering::Acquire);
+        (requested > last).then_some(requested)
+    }
+
+    /// Hands the node's state for checkpoint `id` to the coordinator.
+    pub fn report(&self, id: u64, state: State) {
+        self.send(Report::Taken {
+            node: self.node,
+            id,
+            state,
+        });
+    }
+
+    /// The node ended; `state` stands for it in this and every later checkpoint.
+    pub fn ended(&self, state: State) {
+        self.send(Report::Ended {
+            node: self.node,
+            state,
+        });
+    }
+
+    fn send(&self, report: Report) {
+        // The coordinator is gone only when the job is stopping.
+        let _ = self.shared.reports.lock().expect("reports").send(report);
+    }
+
+    /// Completed checkpoints, for a sink to commit.
+    pub fn completions(&self) -> watch::Receiver<Completion> {
+        self.shared.completed.subscribe()
+    }
+}
+
+/// Runs the checkpoints of one job.
+pub(crate) struct Coordinator {
+    /// Where checkpoints go (an error if the directory cannot be made).
+    store: Result<CheckpointStore>,
+    interval: Duration,
+    nodes: Vec<(NodeId, String)>,
+    sinks: Vec<NodeId>,
+    next_id: u64,
+    shared: Arc<Shared>,
+    reports: Receiver<Report>,
+    cancelled: Arc<AtomicBool>,
+    last: Arc<Mutex<Option<LastCheckpoint>>>,
+}
+
+impl Coordinator {
+    /// A coordinator for `nodes` (id and name) of which `sinks` are sinks; checkpoint ids
+    /// continue after `restored` (0 for a fresh start).
+    pub(crate) fn new(
+        store: Result<CheckpointStore>,
+        interval: Duration,
+        nodes: Vec<(NodeId, String)>,
+        sinks: Vec<NodeId>,
+        restored: u64,
+        cancelled: Arc<AtomicBool>,
+        last: Arc<Mutex<Option<LastCheckpoint>>>,
+    ) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shared = Arc::new(Shared {
+            requested: AtomicU64::new(restored),
+            reports: Mutex::new(tx),
+            completed: watch::Sender::new(Completion {
+                id: restored,
+                finished: false,
+            }),
+        });
+        Coordinator {
+            store,
+            interval,
+            nodes,
+            sinks,
+            next_id: restored + 1,
+            shared,
+            reports: rx,
+            cancelled,
+            last,
+        }
+    }
+
+    /// The handle of node `node`.
+    pub(crate) fn handle(&self, node: NodeId) -> NodeCheckpoints {
+        NodeCheckpoints {
+            node,
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Requests checkpoints every interval and completes them, until every sink ended (then
+    /// writes the finished checkpoint) or the job is cancelled.
+    pub(crate) fn run(self) -> Result<()> {
+        let Coordinator {
+            store,
+            interval,
+            nodes,
+            sinks,
+            mut next_id,
+            shared,
+            reports,
+            cancelled,
+            last,
+        } = self;
+        let store = store?;
+        let names: HashMap<NodeId, String> = nodes.iter().cloned().collect();
+        let mut pending: BTreeMap<u64, (Instant, HashMap<NodeId, State>)> = BTreeMap::new();
+        let mut ended: HashMap<NodeId, State> = HashMap::new();
+        let mut next_request = Instant::now() + interval;
+        let complete = |id: u64,
+                        states: HashMap<NodeId, State>,
+                        finished: bool,
+                        started: Instant|
+         -> Result<()> {
+            let mut states: Vec<(NodeId, String, State)> = states
+                .into_iter()
+                .map(|(node, state)| (node, names[&node].clone(), state))
+                .collect();
+            states.sort_by_key(|(node, ..)| *node);
+            let written = store.write(id, finished, &states)?;
+            let duration = started.elapsed();
+            tracing::info!(
+                checkpoint = id,
+                bytes = written.bytes,
+                millis = duration.as_millis() as u64,
+                finished,
+                path = %written.path.display(),
+                "checkpoint complete"
+            );
+            *last.lock().expect("last checkpoint") = Some(LastCheckpoint {
+                id,
+                bytes: written.bytes,
+                duration,
+                completed_at: Instant::now(),
+            });
+            shared.completed.send_replace(Completion { id, finished });
+            Ok(())
+        };
+        loop {
+            if cancelled.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let wait = next_request
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(100));
+            match reports.recv_timeout(wait) {
+                Ok(Report::Taken { node, id, state }) => {
+                    let started = Instant::now();
+                    pending
+                        .entry(id)
+                        .or_insert((started, HashMap::new()))
+                        .1
+                        .insert(node, state);
+                }
+                Ok(Report::Ended { node, state }) => {
+                    tracing::debug!(node, name = %names[&node], "node ended");
+                    ended.insert(node, state);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            // Checkpoints complete in order; an ended node stands in with its last state.
+            while let Some(mut entry) = pending.first_entry() {
+                let (_, states) = entry.get_mut();
+                let done = nodes
+                    .iter()
+                    .all(|(n, _)| states.contains_key(n) || ended.contains_key(n));
+                if !done {
+                    break;
+                }
+                let id = *entry.key();
+                let (started, mut states) = entry.remove();
+                for (node, state) in &ended {
+                    states.entry(*node).or_insert_with(|| state.clone());
+                }
+                complete(id, states, false, started)?;
+            }
+            if !sinks.is_empty() && sinks.iter().all(|s| ended.contains_key(s)) {
+                let id = pending
+                    .keys()
+                    .next_back()
+                    .map_or(next_id, |id| id + 1)
+                    .max(next_id);
+                let sink_states = sinks.iter().map(|s| (*s, ended[s].clone())).collect();
+                return complete(id, sink_states, true, Instant::now());
+            }
+            if pending.is_empty() && Instant::now() >= next_request {
+                tracing::debug!(checkpoint = next_id, "checkpoint requested");
+                shared.requested.store(next_id, Ordering::Release);
+                pending.insert(next_id, (Instant::now(), HashMap::new()));
+                next_id += 1;
+                next_request = Instant::now() + interval;
+            }
+        }
+    }
+}

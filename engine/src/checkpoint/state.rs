@@ -1,0 +1,280 @@
+//! What one node of a dataflow keeps between messages, as a checkpoint holds it: named parts,
+//! each Arrow data (rows, keys, accumulator states) or a small serde value (positions,
+//! counters), encoded in one versioned byte string.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, RecordBatch, RecordBatchOptions,
+};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{EngineError, Result};
+
+/// The first bytes of an encoded state; the number is the format's version.
+const MAGIC: &[u8; 8] = b"RILLST01";
+
+/// One named part of a state.
+#[derive(Debug, Clone)]
+enum Part {
+    /// Batches of one schema, written as an Arrow IPC stream.
+    Batches(SchemaRef, Vec<RecordBatch>),
+    /// A serde value, as JSON.
+    Value(Vec<u8>),
+}
+
+/// A node's state: taken by the node (cheap: Arrow arrays are shared, not copied), encoded
+/// and written by the checkpoint writer off the node's path.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    parts: Vec<(String, Part)>,
+}
+
+impl State {
+    /// An empty state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the state has no parts.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Adds batches of `schema` under `name`.
+    pub fn put_batches(&mut self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) {
+        self.parts
+            .push((name.to_string(), Part::Batches(schema, batches)));
+    }
+
+    /// Adds columns of equal length (`rows` of them) under `name`.
+    pub fn put_columns(&mut self, name: &str, columns: Vec<ArrayRef>, rows: usize) -> Result<()> {
+        let fields: Vec<Field> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true))
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        let batch = RecordBatch::try_new_with_options(schema.clone(), columns, &options)?;
+        self.put_batches(name, schema, vec![batch]);
+        Ok(())
+    }
+
+    /// Adds pairs of byte strings (keys and rows in Arrow's row format) under `name`.
+    pub fn put_byte_pairs<'a>(
+        &mut self,
+        name: &str,
+        pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Result<()> {
+        let (mut firsts, mut seconds) = (BinaryBuilder::new(), BinaryBuilder::new());
+        for (first, second) in pairs {
+            firsts.append_value(first);
+            seconds.append_value(second);
+        }
+        let rows = firsts.len();
+        let columns: Vec<ArrayRef> = vec![Arc::new(firsts.finish()), Arc::new(seconds.finish())];
+        self.put_columns(name, columns, rows)
+    }
+
+    /// The pairs under `name` (put with [`State::put_byte_pairs`]).
+    pub fn byte_pairs(&self, name: &str) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>> {
+        let (columns, _) = self.columns(name)?;
+        let [firsts, seconds] = columns.as_slice() else {
+            return Err(corrupt(format!("part '{name}' is not pairs")));
+        };
+        let (Some(firsts), Some(seconds)) = (
+            firsts.as_binary_opt::<i32>(),
+            seconds.as_binary_opt::<i32>(),
+        ) else {
+            return Err(corrupt(format!("part '{name}' is not pairs of bytes")));
+        };
+        Ok(firsts
+            .iter()
+            .zip(seconds)
+            .map(|(a, b)| (a.unwrap_or_default().into(), b.unwrap_or_default().into()))
+            .collect())
+    }
+
+    /// Adds a serde value under `name`.
+    pub fn put<T: Serialize>(&mut self, name: &str, value: &T) -> Result<()> {
+        let bytes = serde_json::to_vec(value)
+            .map_err(|e| EngineError::Other(format!("state '{name}': {e}")))?;
+        self.parts.push((name.to_string(), Part::Value(bytes)));
+        Ok(())
+    }
+
+    fn part(&self, name: &str) -> Result<&Part> {
+        self.parts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p)
+            .ok_or_else(|| corrupt(format!("it has no part '{name}'")))
+    }
+
+    /// The batches under `name`.
+    pub fn batches(&self, name: &str) -> Result<Vec<RecordBatch>> {
+        match self.part(name)? {
+            Part::Batches(_, batches) => Ok(batches.clone()),
+            Part::Value(_) => Err(corrupt(format!("part '{name}' is not Arrow data"))),
+        }
+    }
+
+    /// The columns under `name` (put with [`State::put_columns`]) and their length.
+    pub fn columns(&self, name: &str) -> Result<(Vec<ArrayRef>, usize)> {
+        match self.part(name)? {
+            Part::Batches(schema, batches) => {
+                let batch = arrow::compute::concat_batches(schema, batches)?;
+                Ok((batch.columns().to_vec(), batch.num_rows()))
+            }
+            Part::Value(_) => Err(corrupt(format!("part '{name}' is not Arrow data"))),
+        }
+    }
+
+    /// The serde value under `name`.
+    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        match self.part(name)? {
+            Part::Value(bytes) => serde_json::from_slice(bytes)
+                .map_err(|e| corrupt(format!("part '{name}' does not read: {e}"))),
+            Part::Batches(..) => Err(corrupt(format!("part '{name}' is Arrow data"))),
+        }
+    }
+
+    /// The state as bytes: the magic, then each part as its name, kind and payload.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&(self.parts.len() as u32).to_le_bytes());
+        for (name, part) in &self.parts {
+            out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            let (kind, payload) = match part {
+                Part::Batches(schema, batches) => {
+                    let mut writer = StreamWriter::try_new(Vec::new(), schema)?;
+                    for batch in batches {
+                        writer.write(batch)?;
+                    }
+                    (0u8, writer.into_inner()?)
+                }
+                Part::Value(bytes) => (1u8, bytes.clone()),
+            };
+            out.push(kind);
+            out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+            out.extend_from_slice(&payload);
+        }
+        Ok(out)
+    }
+
+    /// Reads bytes written by [`State::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<State> {
+        let mut input = Input { bytes, at: 0 };
+        if input.take(MAGIC.len())? != MAGIC {
+            return Err(corrupt("it is not a rill state of this version".into()));
+        }
+        let count = u32::from_le_bytes(input.array()?);
+        let mut parts = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let len = u32::from_le_bytes(input.array()?) as usize;
+            let name = String::from_utf8(input.take(len)?.to_vec())
+                .map_err(|_| corrupt("a part's name is not text".into()))?;
+            let kind = input.take(1)?[0];
+            let len = u64::from_le_bytes(input.array()?) as usize;
+            let payload = input.take(len)?;
+            let part = match kind {
+                0 => {
+                    let reader = StreamReader::try_new(Cursor::new(payload), None)?;
+                    let schema = reader.schema();
+                    let batches = reader.collect::<Result<Vec<_>, _>>()?;
+                    Part::Batches(schema, batches)
+                }
+                1 => Part::Value(payload.to_vec()),
+                _ => return Err(corrupt(format!("part '{name}' has unknown kind {kind}"))),
+            };
+            parts.push((name, part));
+        }
+        Ok(State { parts })
+    }
+
+    /// About how many bytes the state holds.
+    pub fn bytes(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|(_, p)| match p {
+                Part::Batches(_, b) => b.iter().map(RecordBatch::get_array_memory_size).sum(),
+                Part::Value(v) => v.len(),
+            })
+            .sum()
+    }
+}
+
+fn corrupt(reason: String) -> EngineError {
+    EngineError::Other(format!("a checkpointed state does not read: {reason}"))
+}
+
+/// A cursor over encoded bytes that fails, rather than panics, where they end too soon.
+struct Input<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Input<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|end| *end <= self.bytes.len())
+            .ok_or_else(|| corrupt("it ends too soon".into()))?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        Ok(self.take(N)?.try_into().expect("N bytes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Int64Array, StringArray};
+
+    use super::*;
+
+    #[test]
+    fn a_state_reads_back_as_written() {
+        let mut state = State::new();
+        let keys: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None]));
+        let sums: ArrayRef = Arc::new(Int64Array::from(vec![3, 4]));
+        state
+            .put_columns("groups", vec![keys.clone(), sums.clone()], 2)
+            .unwrap();
+        state.put_columns("none", vec![], 5).unwrap();
+        state
+            .put("position", &(7u64, "file.csv".to_string()))
+            .unwrap();
+        let read = State::decode(&state.encode().unwrap()).unwrap();
+        let (columns, rows) = read.columns("groups").unwrap();
+        assert_eq!((columns.as_slice(), rows), ([keys, sums].as_slice(), 2));
+        assert_eq!(read.columns("none").unwrap().1, 5);
+        let position: (u64, String) = read.get("position").unwrap();
+        assert_eq!(position, (7, "file.csv".to_string()));
+        assert!(read.get::<u64>("missing").is_err());
+    }
+
+    #[test]
+    fn damaged_bytes_are_an_error_not_a_panic() {
+        let mut state = State::new();
+        state.put("n", &1u64).unwrap();
+        let bytes = state.encode().unwrap();
+        for cut in 0..bytes.len() {
+            assert!(State::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut wrong = bytes.clone();
+        wrong[3] = b'X';
+        assert!(State::decode(&wrong).is_err());
+    }
+}

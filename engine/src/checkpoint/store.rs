@@ -1,0 +1,337 @@
+//! A checkpoint directory: one `chk-<id>` directory per checkpoint, holding each node's state
+//! and, written last, the `_metadata` manifest that makes the checkpoint complete. The
+//! manifest goes to a temporary file that is made durable and then renamed into place (and
+//! the directory made durable), so a crash leaves a checkpoint whole or without a manifest,
+//! never half-written. The last two complete checkpoints are kept.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::State;
+use crate::dataflow::NodeId;
+use crate::{EngineError, Result};
+
+/// The version of the manifest and state layout; a checkpoint of another version is refused.
+const FORMAT_VERSION: u32 = 1;
+
+/// The manifest's name inside a checkpoint's directory (as Flink names it).
+const MANIFEST: &str = "_metadata";
+
+/// Complete checkpoints kept; older ones are removed once a newer one completes.
+const KEEP: usize = 2;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    format: u32,
+    /// Identifies the plan the states belong to.
+    fingerprint: String,
+    id: u64,
+    /// Taken after every sink ended: only its commits are left to do.
+    finished: bool,
+    nodes: Vec<NodeEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct NodeEntry {
+    node: NodeId,
+    name: String,
+    file: String,
+    bytes: u64,
+    sha256: String,
+}
+
+/// A complete checkpoint as written.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub id: u64,
+    /// Bytes of state files.
+    pub bytes: u64,
+    pub path: PathBuf,
+}
+
+/// A checkpoint read back for a restore.
+#[derive(Debug)]
+pub struct Restored {
+    pub id: u64,
+    /// Whether the checkpointed run had finished (only sink commits were left).
+    pub finished: bool,
+    pub path: PathBuf,
+    pub states: HashMap<NodeId, State>,
+}
+
+/// Checkpoints of one plan in one directory.
+#[derive(Debug, Clone)]
+pub struct CheckpointStore {
+    dir: PathBuf,
+    fingerprint: String,
+}
+
+impl CheckpointStore {
+    /// The checkpoints in `dir` of the plan with `fingerprint`; creates `dir` if needed.
+    pub fn open(dir: &Path, fingerprint: &str) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        Ok(CheckpointStore {
+            dir: dir.to_path_buf(),
+            fingerprint: fingerprint.to_string(),
+        })
+    }
+
+    /// The directory checkpoints go to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes checkpoint `id` of `states` (node, name, state) and makes it complete, then
+    /// removes checkpoints older than the last [`KEEP`].
+    pub fn write(
+        &self,
+        id: u64,
+        finished: bool,
+        states: &[(NodeId, String, State)],
+    ) -> Result<Written> {
+        let path = self.dir.join(format!("chk-{id}"));
+        // A directory left by a crash before its manifest holds nothing of value.
+        if path.exists() {
+            fs::remove_dir_all(&path).map_err(|e| io(&path, e))?;
+        }
+        fs::create_dir(&path).map_err(|e| io(&path, e))?;
+        let mut nodes = Vec::with_capacity(states.len());
+        let mut total = 0;
+        for (node, name, state) in states {
+            let bytes = state.encode()?;
+            let file = format!("node-{node}.state");
+            crate::fault::point("between-state-files");
+            write_durably(&path.join(&file), &bytes)?;
+            total += bytes.len() as u64;
+            nodes.push(NodeEntry {
+                node: *node,
+                name: name.clone(),
+                file,
+                bytes: bytes.len() as u64,
+                sha256: hex(&Sha256::digest(&bytes)),
+            });
+        }
+        let manifest = Manifest {
+            format: FORMAT_VERSION,
+            fingerprint: self.fingerprint.clone(),
+            id,
+            finished,
+            nodes,
+        };
+        let text =
+            serde_json::to_vec_pretty(&manifest).map_err(|e| EngineError::Other(e.to_string()))?;
+        let temp = path.join(format!("{MANIFEST}.tmp"));
+        write_durably(&temp, &text)?;
+        crate::fault::point("before-manifest-rename");
+        fs::rename(&temp, path.join(MANIFEST)).map_err(|e| io(&temp, e))?;
+        sync_dir(&path)?;
+        sync_dir(&self.dir)?;
+        crate::fault::point("after-manifest-rename");
+        self.remove_old()?;
+        Ok(Written {
+            id,
+            bytes: total,
+            path,
+        })
+    }
+
+    /// The newest complete checkpoint that reads, if any. One that is damaged is passed over
+    /// for the one before (with a warning); one of another plan or format is an error.
+    pub fn latest(&self) -> Result<Option<Restored>> {
+        for (id, path) in self.checkpoints()?.into_iter().rev() {
+            if !path.join(MANIFEST).exists() {
+                continue;
+            }
+            match self.read(&path) {
+                Ok(restored) => return Ok(Some(restored)),
+                Err(Damage::Refused(e)) => return Err(e),
+                Err(Damage::Unreadable(reason)) => {
+                    tracing::warn!(checkpoint = id, %reason, "passing over a damaged checkpoint");
+                    eprintln!(
+                        "warning: checkpoint {} is damaged ({reason}); trying the one before",
+                        path.display()
+                    );
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The checkpoint at `path` (a `chk-<id>` directory), as `'execution.state-recovery.path'`
+    /// names it.
+    pub fn at(&self, path: &Path) -> Result<Restored> {
+        self.read(path).map_err(|e| match e {
+            Damage::Refused(e) => e,
+            Damage::Unreadable(reason) => EngineError::Other(format!(
+                "checkpoint {} does not read: {reason}",
+                path.display()
+            )),
+        })
+    }
+
+    fn read(&self, path: &Path) -> Result<Restored, Damage> {
+        let unreadable = |reason: String| Damage::Unreadable(reason);
+        let text =
+            fs::read(path.join(MANIFEST)).map_err(|e| unreadable(format!("{MANIFEST}: {e}")))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&text).map_err(|e| unreadable(format!("{MANIFEST}: {e}")))?;
+        if manifest.format != FORMAT_VERSION {
+            return Err(Damage::Refused(EngineError::Other(format!(
+                "checkpoint {} was written by another version of rill (format {}, this one \
+                 reads {FORMAT_VERSION}); remove the directory to start fresh",
+                path.display(),
+                manifest.format
+            ))));
+        }
+        if manifest.fingerprint != self.fingerprint {
+            return Err(Damage::Refused(EngineError::Other(format!(
+                "checkpoint {} is of a different query or tables (the plan's fingerprint \
+                 differs), so its state cannot be restored into this one; remove {} or set \
+                 another 'execution.checkpointing.dir' to start fresh",
+                path.display(),
+                self.dir.display()
+            ))));
+        }
+        let mut states = HashMap::new();
+        for entry in &manifest.nodes {
+            let bytes = fs::read(path.join(&entry.file))
+                .map_err(|e| unreadable(format!("{}: {e}", entry.file)))?;
+            if bytes.len() as u64 != entry.bytes || hex(&Sha256::digest(&bytes)) != entry.sha256 {
+                return Err(unreadable(format!(
+                    "{} does not match its checksum",
+                    entry.file
+                )));
+            }
+            let state =
+                State::decode(&bytes).map_err(|e| unreadable(format!("{}: {e}", entry.file)))?;
+            states.insert(entry.node, state);
+        }
+        Ok(Restored {
+            id: manifest.id,
+            finished: manifest.finished,
+            path: path.to_path_buf(),
+            states,
+        })
+    }
+
+    /// Every `chk-<id>` directory, oldest first.
+    fn checkpoints(&self) -> Result<Vec<(u64, PathBuf)>> {
+        let mut found = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(|e| io(&self.dir, e))? {
+            let entry = entry.map_err(|e| io(&self.dir, e))?;
+            let name = entry.file_name();
+            if let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("chk-"))
+                .and_then(|n| n.parse().ok())
+            {
+                found.push((id, entry.path()));
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Removes every checkpoint older than the last [`KEEP`] complete ones.
+    fn remove_old(&self) -> Result<()> {
+        let all = self.checkpoints()?;
+        let complete: Vec<u64> = all
+            .iter()
+            .filter(|(_, p)| p.join(MANIFEST).exists())
+            .map(|(id, _)| *id)
+            .collect();
+        let Some(&oldest_kept) = complete.iter().rev().nth(KEEP - 1) else {
+            return Ok(());
+        };
+        for (id, path) in all {
+            if id < oldest_kept {
+                fs::remove_dir_all(&path).map_err(|e| io(&path, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a checkpoint was not read.
+enum Damage {
+    /// Of another plan or format: restoring an older one would be as wrong.
+    Refused(EngineError),
+    /// Missing or damaged files: an older checkpoint may do.
+    Unreadable(String),
+}
+
+/// Writes `bytes` to `path` and makes them durable.
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = File::create(path).map_err(|e| io(path, e))?;
+    file.write_all(bytes).map_err(|e| io(path, e))?;
+    file.sync_all().map_err(|e| io(path, e))
+}
+
+/// Makes the entries of directory `dir` (creations, renames) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(dir, e))
+}
+
+fn io(path: &Path, source: std::io::Error) -> EngineError {
+    EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(n: u64) -> State {
+        let mut s = State::new();
+        s.put("n", &n).unwrap();
+        s
+    }
+
+    #[test]
+    fn the_latest_complete_checkpoint_is_restored_and_two_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path(), "plan").unwrap();
+        assert!(store.latest().unwrap().is_none());
+        for id in 1..=4 {
+            store
+                .write(id, false, &[(0, "src".into(), state(id))])
+                .unwrap();
+        }
+        let names: Vec<_> = store
+            .checkpoints()
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(names, [3, 4]);
+        let latest = store.latest().unwrap().unwrap();
+        assert_eq!(latest.id, 4);
+        assert_eq!(latest.states[&0].get::<u64>("n").unwrap(), 4);
+
+        // A checkpoint without its manifest (a crash while writing it) is passed over.
+        fs::create_dir(dir.path().join("chk-5")).unwrap();
+        assert_eq!(store.latest().unwrap().unwrap().id, 4);
+        // So is a damaged one, for the one before.
+        fs::write(dir.path().join("chk-4/node-0.state"), b"RILLST01garbage").unwrap();
+        assert_eq!(store.latest().unwrap().unwrap().id, 3);
+
+        // Another plan's checkpoints are refused, with how to start fresh.
+        let other = CheckpointStore::open(dir.path(), "another plan").unwrap();
+        let message = other.latest().unwrap_err().to_string();
+        assert!(message.contains("different query"), "{message}");
+        assert!(message.contains("to start fresh"), "{message}");
+    }
+}
