@@ -14,7 +14,6 @@ use tokio::task::JoinSet;
 use crate::batch::Message;
 use crate::checkpoint::{
     CheckpointConfig, CheckpointStore, Completion, Coordinator, LastCheckpoint, NodeCheckpoints,
-    State,
 };
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
@@ -174,6 +173,9 @@ impl Dataflow {
             },
         };
         checkpointing.restored = checkpoint.id;
+        // A crash may have come between a checkpoint's completion and the removal of the
+        // oldest.
+        store.remove_old()?;
         for (id, node) in self.nodes.iter_mut().enumerate() {
             if checkpoint.finished && !matches!(node.kind, NodeKind::Sink(_)) {
                 continue;
@@ -257,6 +259,8 @@ impl Dataflow {
             stopping: Arc::new(Notify::new()),
         };
         let last_checkpoint = Arc::new(Mutex::new(None));
+        // Sources send barriers for checkpoints after the one resumed from.
+        let restored = self.checkpointing.as_ref().map_or(0, |c| c.restored);
         let coordinator = self.checkpointing.map(|checkpointing| {
             let nodes = (self.nodes.iter().enumerate())
                 .map(|(id, node)| (id, node.kind.name().to_string()))
@@ -306,7 +310,7 @@ impl Dataflow {
                         metrics: metrics.clone(),
                         cancelled: stop.cancelled.clone(),
                         checkpoints,
-                        last_barrier: 0,
+                        last_barrier: restored,
                     };
                     tasks.spawn_blocking(move || source.run(ctx));
                 }
@@ -513,14 +517,17 @@ impl OperatorRunner {
     fn checkpoint(&mut self, id: u64, out: &mut Vec<Message>) -> Result<()> {
         if let Some(checkpoints) = &self.checkpoints {
             checkpoints.report(id, self.operator.snapshot()?);
+            crate::fault::point("after-barrier");
         }
         out.push(Message::Barrier(id));
         Ok(())
     }
 
+    /// The operator ended (its inputs did, or it needs no more): its state now stands for
+    /// it in every later checkpoint.
     fn end(&mut self) -> Result<()> {
         if let Some(checkpoints) = &self.checkpoints {
-            checkpoints.ended(State::new());
+            checkpoints.ended(self.operator.snapshot()?);
         }
         Ok(())
     }

@@ -108,6 +108,14 @@ const RUNTIME_STACK: usize = 256 << 20;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Lifecycle logs (start, checkpoints, restores, errors) on stderr, as `RUST_LOG` asks
+    // (e.g. `RUST_LOG=info`); none by default, where stderr carries rill's own messages.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let planning = std::thread::Builder::new()
         .name("rill".into())
         .stack_size(PLANNING_STACK)

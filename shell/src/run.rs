@@ -207,10 +207,16 @@ async fn run_outcome(
             let sink = result_sink(args, plan.schema.clone(), plan.updating)
                 .map_err(|e| Failure::Run(e.to_string()))?;
             plan.dataflow.add_sink(sink, plan.output);
+            if !resume(&mut plan.dataflow)? {
+                return Ok(());
+            }
             run_job(args, plan.dataflow, interactive).await
         }
-        Outcome::Insert(dataflow) => {
+        Outcome::Insert(mut dataflow) => {
             warn(&dataflow);
+            if !resume(&mut dataflow)? {
+                return Ok(());
+            }
             match context {
                 Context::Shell(jobs) => {
                     let id = jobs.submit(statement, dataflow);
@@ -221,6 +227,31 @@ async fn run_outcome(
                 }
                 Context::Batch => run_job(args, dataflow, false).await,
             }
+        }
+    }
+}
+
+/// Restores a checkpointed job from its latest checkpoint, saying so on stderr; false when
+/// that checkpoint is of a finished run (its output is complete: nothing is left to run).
+fn resume(dataflow: &mut rill_engine::Dataflow) -> Result<bool, Failure> {
+    match dataflow.resume().map_err(|e| Failure::Run(e.to_string()))? {
+        None => Ok(true),
+        Some(resumed) if resumed.finished => {
+            eprintln!(
+                "rill: checkpoint {} of this job is of a finished run: its output is \
+                 complete and nothing is left to run (remove the checkpoint directory to \
+                 run it afresh)",
+                resumed.path.display()
+            );
+            Ok(false)
+        }
+        Some(resumed) => {
+            eprintln!(
+                "rill: resuming from checkpoint {} ({})",
+                resumed.id,
+                resumed.path.display()
+            );
+            Ok(true)
         }
     }
 }
@@ -239,6 +270,7 @@ async fn run_job(
     interactive: bool,
 ) -> Result<(), Failure> {
     let started = Instant::now();
+    tracing::info!(nodes = %dataflow.describe().trim().replace('\n', "; "), "job started");
     let mut job = dataflow.start();
     let metrics = job.metrics();
     // A progress bar in batch runs on a terminal, unless results are drawn there too.
@@ -269,7 +301,22 @@ async fn run_job(
     if let Some(progress) = progress {
         progress.finish();
     }
+    match &result {
+        Ok(()) => tracing::info!("job finished"),
+        Err(Failure::Stopped(signal)) => tracing::info!(signal = signal.name(), "job stopped"),
+        Err(Failure::Run(e)) => tracing::error!(error = %e, "job failed"),
+        Err(Failure::Sql(e)) => tracing::error!(error = %e.message, "job failed"),
+    }
     report(&metrics);
+    if let Some(last) = job.last_checkpoint() {
+        eprintln!(
+            "rill: last checkpoint {} ({} bytes, taken in {} ms, {:.1} s ago)",
+            last.id,
+            last.bytes,
+            last.duration.as_millis(),
+            last.completed_at.elapsed().as_secs_f64()
+        );
+    }
     if let Err(Failure::Stopped(signal)) = &result {
         eprintln!(
             "rill: stopped by {} after {} rows in and {} rows out; files not yet committed \

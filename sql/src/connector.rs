@@ -141,22 +141,16 @@ impl Connector {
                         .with_hint("write 'debezium-json', or read 'canal-json'"));
                     }
                 };
-                // Like Flink, a directory receives a part file; a file path is written whole.
-                let target = if path.is_dir() {
-                    path.join("part-0")
+                // Like Flink, a directory (or a path ending in `/`) receives part files; a
+                // file path is written whole.
+                let target = if path.is_dir() || path.to_string_lossy().ends_with('/') {
+                    Destination::Directory(path.clone())
                 } else {
-                    path.clone()
+                    Destination::File(path.clone())
                 };
                 Box::new(
-                    WriterSink::new(
-                        table,
-                        schema,
-                        format,
-                        false,
-                        false,
-                        Destination::File(target),
-                    )
-                    .map_err(|e| SqlError::new(e.to_string()))?,
+                    WriterSink::new(table, schema, format, false, false, target)
+                        .map_err(|e| SqlError::new(e.to_string()))?,
                 )
             }
         })

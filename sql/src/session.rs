@@ -11,6 +11,7 @@ use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::{AnalyzeFormat, AnalyzeFormatKind, ObjectType, Statement};
 use rill_engine::Dataflow;
+use rill_engine::checkpoint::CheckpointConfig;
 
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
@@ -39,6 +40,15 @@ pub const CDC_DUPLICATES: &str = "table.exec.source.cdc-events-duplicate";
 
 /// Flink's option for how long idle state is kept (`0`: for ever); in rill, event time.
 pub const STATE_TTL: &str = "table.exec.state.ttl";
+
+/// Time between checkpoints; setting it turns checkpoints on (Flink's name).
+pub const CHECKPOINT_INTERVAL: &str = "execution.checkpointing.interval";
+
+/// The directory checkpoints go to (Flink's name).
+pub const CHECKPOINT_DIR: &str = "execution.checkpointing.dir";
+
+/// A checkpoint to resume from instead of the directory's latest (Flink's name).
+pub const RECOVERY_PATH: &str = "execution.state-recovery.path";
 
 /// Session settings that are not SQL.
 #[derive(Debug, Clone)]
@@ -251,6 +261,11 @@ impl Session {
             STATE_TTL => {
                 duration_millis(value)?;
             }
+            CHECKPOINT_INTERVAL if duration_millis(value)? <= 0 => {
+                return Err(SqlError::new(format!(
+                    "'{CHECKPOINT_INTERVAL}' must be positive, found '{value}'"
+                )));
+            }
             CDC_DUPLICATES if !matches!(value, "true" | "false") => {
                 return Err(SqlError::new(format!(
                     "'{CDC_DUPLICATES}' must be 'true' or 'false', found '{value}'"
@@ -291,8 +306,16 @@ impl Session {
         statement: &ParsedStatement,
     ) -> SqlResult<Outcome> {
         match sql {
-            Statement::Query(_) => Ok(Outcome::Query(self.plan_query(sql.clone()).await?)),
-            Statement::Insert(_) => Ok(Outcome::Insert(self.plan_insert(sql.clone()).await?)),
+            Statement::Query(_) => {
+                let mut plan = self.plan_query(sql.clone()).await?;
+                self.checkpoint(&mut plan.dataflow, statement)?;
+                Ok(Outcome::Query(plan))
+            }
+            Statement::Insert(_) => {
+                let mut dataflow = self.plan_insert(sql.clone()).await?;
+                self.checkpoint(&mut dataflow, statement)?;
+                Ok(Outcome::Insert(dataflow))
+            }
             Statement::CreateView(view) => {
                 let name = view.name.to_string();
                 if self.exists(&name) && !view.or_replace {
@@ -442,6 +465,50 @@ impl Session {
         }
     }
 
+    /// Turns on checkpoints for `dataflow` (the plan of `statement`) when the session's
+    /// settings ask for them; refuses a job that cannot take part.
+    fn checkpoint(&self, dataflow: &mut Dataflow, statement: &ParsedStatement) -> SqlResult<()> {
+        let setting = |key| self.settings.get(key).map(String::as_str);
+        let (interval, dir) = match (setting(CHECKPOINT_INTERVAL), setting(CHECKPOINT_DIR)) {
+            (None, None) => {
+                if setting(RECOVERY_PATH).is_some() {
+                    return Err(SqlError::new(format!(
+                        "'{RECOVERY_PATH}' resumes a checkpointed job: set \
+                         '{CHECKPOINT_INTERVAL}' and '{CHECKPOINT_DIR}' too"
+                    )));
+                }
+                return Ok(());
+            }
+            (Some(interval), Some(dir)) => (duration_millis(interval)?, dir),
+            (Some(_), None) => {
+                return Err(SqlError::new(format!(
+                    "checkpoints need a directory: SET '{CHECKPOINT_DIR}' = '/path'"
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(SqlError::new(format!(
+                    "'{CHECKPOINT_DIR}' is set but checkpoints are off: SET \
+                     '{CHECKPOINT_INTERVAL}' = '10 s' to turn them on"
+                )));
+            }
+        };
+        let config = CheckpointConfig {
+            dir: dir.into(),
+            interval: std::time::Duration::from_millis(interval as u64),
+            recovery: setting(RECOVERY_PATH).map(Into::into),
+        };
+        // The job's statement and every table and view it may read identify its state.
+        let mut identity = normalized(&statement.text);
+        for ddl in (self.tables.values().map(|t| &t.ddl)).chain(self.views.values().map(|v| &v.ddl))
+        {
+            identity.push('\n');
+            identity.push_str(&normalized(ddl));
+        }
+        dataflow
+            .set_checkpointing(config, identity)
+            .map_err(|e| SqlError::new(e.to_string()))
+    }
+
     fn unknown_relation(&self, name: &str) -> SqlError {
         let e = SqlError::new(format!("table or view '{name}' does not exist"));
         match self.relation_names().into_iter().next() {
@@ -552,6 +619,11 @@ fn default_state_limit() -> Option<usize> {
         .parse()
         .ok()?;
     Some(kib * 1024 / 2)
+}
+
+/// `text` with its runs of white space made single spaces.
+fn normalized(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn df_statement(statement: Statement) -> datafusion::sql::parser::Statement {

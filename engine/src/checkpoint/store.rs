@@ -238,7 +238,7 @@ impl CheckpointStore {
     }
 
     /// Removes every checkpoint older than the last [`KEEP`] complete ones.
-    fn remove_old(&self) -> Result<()> {
+    pub(crate) fn remove_old(&self) -> Result<()> {
         let all = self.checkpoints()?;
         let complete: Vec<u64> = all
             .iter()
@@ -250,6 +250,12 @@ impl CheckpointStore {
         };
         for (id, path) in all {
             if id < oldest_kept {
+                // The manifest goes first: a removal cut short leaves no checkpoint that
+                // looks complete with files missing.
+                match fs::remove_file(path.join(MANIFEST)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&path, e)),
+                    _ => sync_dir(&path)?,
+                }
                 fs::remove_dir_all(&path).map_err(|e| io(&path, e))?;
             }
         }

@@ -6,8 +6,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int8Array, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int8Array, UInt32Array, new_empty_array,
+};
 use arrow::compute::filter;
+use arrow::datatypes::DataType;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
@@ -294,19 +297,18 @@ impl Operator for GroupAggregate {
         let mut widths = Vec::new();
         for (c, call) in self.group_by.calls.iter().enumerate() {
             // Taking an accumulator's state consumes it: each is rebuilt from its state.
-            let mut states: Vec<Vec<ScalarValue>> = Vec::new();
+            let fields = call.function.state_fields()?;
+            let mut states: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(total); fields.len()];
             for group in &mut self.groups {
                 let values = group.accumulators[c].state()?;
-                states.resize_with(values.len(), || Vec::with_capacity(total));
                 for (column, value) in states.iter_mut().zip(values) {
                     column.push(value);
                 }
             }
             widths.push(states.len());
-            let states = states
-                .into_iter()
-                .map(ScalarValue::iter_to_array)
-                .collect::<datafusion::common::Result<Vec<_>>>()?;
+            let states = (states.into_iter().zip(&fields))
+                .map(|(values, field)| to_array(values, field.data_type()))
+                .collect::<Result<Vec<_>>>()?;
             for id in 0..total {
                 let mut rebuilt = self.accumulator(c)?;
                 let row: Vec<ArrayRef> = states.iter().map(|s| s.slice(id, 1)).collect();
@@ -320,7 +322,10 @@ impl Operator for GroupAggregate {
                     .as_ref()
                     .map_or_else(|| none.clone(), |e| e[c].clone())
             });
-            columns.push(ScalarValue::iter_to_array(emitted)?);
+            columns.push(to_array(
+                emitted.collect(),
+                call.function.field().data_type(),
+            )?);
         }
         let emitted: BooleanArray = self
             .groups
@@ -378,6 +383,14 @@ impl Operator for GroupAggregate {
         }
         self.expiry = state.get("expiry")?;
         Ok(())
+    }
+}
+
+/// `values` (of `data_type`) as an array.
+fn to_array(values: Vec<ScalarValue>, data_type: &DataType) -> Result<ArrayRef> {
+    match values.is_empty() {
+        true => Ok(new_empty_array(data_type)),
+        false => Ok(ScalarValue::iter_to_array(values)?),
     }
 }
 

@@ -143,6 +143,20 @@ impl<R: std::io::Read> Splitter<R> {
         }
     }
 
+    /// Where the chunk at the start of `carry` ends: eagerly, after the last whole record
+    /// read; otherwise after the last record that ends within [`CHUNK_BYTES`] of its start
+    /// (or the first, if longer). Chunks, and so batches, then depend only on where reading
+    /// started, not on how reads fell: a source restored at a chunk's start reads the very
+    /// batches the first run read.
+    fn chunk_end(&self) -> Option<usize> {
+        if self.reading.eager {
+            return self.cut(&self.carry);
+        }
+        let window = &self.carry[..CHUNK_BYTES.min(self.carry.len())];
+        self.cut(window)
+            .or_else(|| self.first_end(&self.carry, 0).ok())
+    }
+
     /// Where the first record of `buf` ends (past its line end), given `quotes` quotes of it
     /// before `buf`; or, when it does not end in `buf`, the quotes of it counted so far.
     fn first_end(&self, buf: &[u8], mut quotes: usize) -> Result<usize, usize> {
@@ -175,7 +189,7 @@ impl<R: std::io::Read> Splitter<R> {
                     return Ok(Some(chunk));
                 }
             } else if (self.reading.eager || self.carry.len() >= CHUNK_BYTES)
-                && let Some(end) = self.cut(&self.carry)
+                && let Some(end) = self.chunk_end()
             {
                 let rest = self.carry.split_off(end);
                 let bytes = std::mem::replace(&mut self.carry, rest);
