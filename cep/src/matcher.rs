@@ -33,7 +33,7 @@ pub trait Conditions {
 }
 
 /// What the matcher reports, in row order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     /// A match of rows `start .. start + labels.len()`, numbered from 1 per partition.
     Match {

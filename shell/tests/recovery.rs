@@ -37,7 +37,7 @@ struct Case {
     select: &'static str,
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 5] = [
     Case {
         name: "tumble",
         columns: "window_start TIMESTAMP(3), window_end TIMESTAMP(3), symbol STRING, \
@@ -62,6 +62,19 @@ const CASES: [Case; 4] = [
         format: "csv",
         select: "SELECT ts, symbol, price, SUM(volume) OVER (PARTITION BY symbol ORDER BY ts \
                  ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) FROM ticks",
+    },
+    Case {
+        name: "match_within",
+        columns: "symbol STRING, n BIGINT, fall_start TIMESTAMP(3), bottom DOUBLE, \
+                  falls BIGINT, turn TIMESTAMP(3)",
+        format: "csv",
+        select: "SELECT * FROM ticks MATCH_RECOGNIZE (PARTITION BY symbol ORDER BY ts \
+                 MEASURES MATCH_NUMBER() AS n, FIRST(DOWN.ts) AS fall_start, \
+                 LAST(DOWN.price) AS bottom, COUNT(DOWN.price) AS falls, UP.ts AS turn \
+                 ONE ROW PER MATCH AFTER MATCH SKIP PAST LAST ROW \
+                 PATTERN (DOWN{2,} UP) WITHIN INTERVAL '5' SECOND \
+                 DEFINE DOWN AS DOWN.price < PREV(DOWN.price), \
+                 UP AS UP.price > LAST(DOWN.price) + 1) AS m",
     },
     Case {
         name: "group_changelog",

@@ -31,6 +31,7 @@ use super::aggregate::KeyTable;
 use super::timed::{Timed, split_late};
 use super::{Operator, SortKey, batches_bytes};
 use crate::batch::{ChangeBatch, Message};
+use crate::checkpoint::State;
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 use crate::{EngineError, Result};
@@ -138,6 +139,8 @@ struct PartitionState {
 /// The `MATCH_RECOGNIZE` operator.
 pub struct MatchRecognize {
     spec: MatchSpec,
+    /// The input's columns.
+    input: SchemaRef,
     keys: KeyTable,
     partitions: Vec<PartitionState>,
     store: RowStore,
@@ -160,6 +163,7 @@ impl MatchRecognize {
         let keys = KeyTable::new(Arc::new(arrow::datatypes::Schema::new(key_fields)))?;
         Ok(MatchRecognize {
             spec,
+            input,
             keys,
             partitions: Vec::new(),
             store: RowStore::default(),
@@ -353,6 +357,16 @@ impl MatchRecognize {
         Ok(arguments)
     }
 
+    /// The columns of `batch` as conditions that look into the match read them (none when no
+    /// condition does).
+    fn typed(&self, batch: &RecordBatch) -> Result<Vec<Option<condition::Typed>>> {
+        let looks_into_match = (self.spec.defines.iter()).any(|d| matches!(d, Define::Row(_)));
+        if !looks_into_match {
+            return Ok(Vec::new());
+        }
+        batch.columns().iter().map(condition::Typed::new).collect()
+    }
+
     /// Runs released rows through their partitions' matchers.
     fn feed(&mut self, released: Released, emits: &mut Vec<Emit>) -> Result<()> {
         let Released {
@@ -361,20 +375,7 @@ impl MatchRecognize {
             times,
         } = released;
         let arguments = self.arguments(&sorted)?;
-        let typed = if self
-            .spec
-            .defines
-            .iter()
-            .any(|d| matches!(d, Define::Row(_)))
-        {
-            sorted
-                .columns()
-                .iter()
-                .map(condition::Typed::new)
-                .collect::<Result<Vec<_>>>()?
-        } else {
-            Vec::new()
-        };
+        let typed = self.typed(&sorted)?;
         let batch = self.store.push(sorted, arguments, typed);
         self.store.get_mut(batch).symbols = self.symbols(batch, &ids)?;
         if self.partitions.len() < self.keys.len() {
@@ -516,12 +517,48 @@ impl Timed for MatchRecognize {
 }
 
 impl Operator for MatchRecognize {
-    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
-        Err(crate::operator::not_checkpointed(self.name()))
+    fn snapshot(&mut self) -> Result<State> {
+        self.late.checkpointable()?;
+        let mut state = State::new();
+        let keys = self.keys.len();
+        state.put_columns("keys", self.keys.snapshot()?, keys)?;
+        let partitions: Vec<(&Partition, &PartitionRows)> = (self.partitions.iter())
+            .map(|p| (&p.matching, &p.rows))
+            .collect();
+        state.put("partitions", &partitions)?;
+        self.store.snapshot(&mut state, "store")?;
+        let schema = self
+            .pending
+            .first()
+            .map_or(self.input.clone(), |b| b.schema());
+        state.put_batches("pending", schema, self.pending.clone());
+        let waiting: Vec<(usize, &rill_cep::Outcome)> = self
+            .waiting
+            .iter()
+            .map(|e| (e.partition, &e.outcome))
+            .collect();
+        state.put("waiting", &(waiting, self.watermark))?;
+        Ok(state)
     }
 
-    fn restore(&mut self, _state: &crate::checkpoint::State) -> Result<()> {
-        Err(crate::operator::not_checkpointed(self.name()))
+    fn restore(&mut self, state: &State) -> Result<()> {
+        let (keys, rows) = state.columns("keys")?;
+        self.keys.intern(&keys, rows, &mut Vec::new())?;
+        let partitions: Vec<(Partition, PartitionRows)> = state.get("partitions")?;
+        self.partitions = (partitions.into_iter())
+            .map(|(matching, rows)| PartitionState { matching, rows })
+            .collect();
+        self.store = RowStore::restore(state, "store", |batch| {
+            Ok((self.arguments(batch)?, self.typed(batch)?))
+        })?;
+        self.pending = state.batches("pending")?;
+        let (waiting, watermark): (Vec<(usize, rill_cep::Outcome)>, Watermark) =
+            state.get("waiting")?;
+        self.waiting = (waiting.into_iter())
+            .map(|(partition, outcome)| Emit { partition, outcome })
+            .collect();
+        self.watermark = watermark;
+        Ok(())
     }
 
     fn name(&self) -> &str {

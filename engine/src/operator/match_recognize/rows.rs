@@ -3,9 +3,16 @@
 
 use std::collections::VecDeque;
 
-use arrow::array::ArrayRef;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, UInt64Array};
+use arrow::datatypes::UInt64Type;
 use arrow::record_batch::RecordBatch;
 use rill_cep::EXCLUDED;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::checkpoint::State;
 
 use super::condition::Typed;
 
@@ -24,7 +31,7 @@ pub struct Stored {
 }
 
 /// A row: a stored batch's number and the row in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowRef {
     pub batch: u64,
     pub row: u32,
@@ -111,10 +118,60 @@ impl RowStore {
     pub fn rows(&self) -> usize {
         self.batches().map(|(_, s)| s.batch.num_rows()).sum()
     }
+
+    /// Puts the kept batches, with their conditions' results, under `name`.
+    pub fn snapshot(&self, state: &mut State, name: &str) -> Result<()> {
+        let slots: Vec<Option<usize>> = (self.batches.iter())
+            .map(|s| s.as_ref().map(|s| s.live))
+            .collect();
+        state.put(&format!("{name}.slots"), &(self.first, slots))?;
+        for (i, stored) in self.batches() {
+            let rows = stored.batch.num_rows();
+            let batch = format!("{name}.{i}");
+            state.put_batches(&batch, stored.batch.schema(), vec![stored.batch.clone()]);
+            let symbols: ArrayRef = Arc::new(UInt64Array::from(stored.symbols.clone()));
+            state.put_columns(&format!("{batch}.symbols"), vec![symbols], rows)?;
+        }
+        Ok(())
+    }
+
+    /// The store put under `name` by [`RowStore::snapshot`]; `derive` evaluates again what
+    /// is evaluated on a batch when it is stored (the measures' arguments, typed columns).
+    pub fn restore(
+        state: &State,
+        name: &str,
+        mut derive: impl FnMut(&RecordBatch) -> Result<(Vec<ArrayRef>, Vec<Option<Typed>>)>,
+    ) -> Result<RowStore> {
+        let (first, slots): (u64, Vec<Option<usize>>) = state.get(&format!("{name}.slots"))?;
+        let mut batches = VecDeque::with_capacity(slots.len());
+        for (i, live) in slots.into_iter().enumerate() {
+            let Some(live) = live else {
+                batches.push_back(None);
+                continue;
+            };
+            let part = format!("{name}.{}", first + i as u64);
+            let Some(batch) = state.batches(&part)?.into_iter().next() else {
+                return Err(crate::EngineError::Other(format!(
+                    "a checkpointed state does not read: part '{part}' has no rows"
+                )));
+            };
+            let (symbols, _) = state.columns(&format!("{part}.symbols"))?;
+            let symbols = symbols[0].as_primitive::<UInt64Type>().values().to_vec();
+            let (arguments, typed) = derive(&batch)?;
+            batches.push_back(Some(Stored {
+                batch,
+                symbols,
+                arguments,
+                typed,
+                live,
+            }));
+        }
+        Ok(RowStore { batches, first })
+    }
 }
 
 /// One partition's rows still needed, by position in the partition.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct PartitionRows {
     rows: VecDeque<RowRef>,
     /// The position of the first kept row.
