@@ -22,6 +22,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use super::{Operator, SortKey};
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::checkpoint::State;
 use crate::time::{NO_WATERMARK, Watermark};
 
 /// A row of a partition: its sort key, arrival number and encoded columns.
@@ -306,13 +307,66 @@ pub(super) fn ranked_rows<'a>(
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
+fn short() -> crate::EngineError {
+    crate::EngineError::Other(
+        "a checkpointed state does not read: a Top-N's rows end too soon".into(),
+    )
+}
+
 impl Operator for Rank {
-    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
-        Err(crate::operator::not_checkpointed(self.name()))
+    fn snapshot(&mut self) -> Result<State> {
+        let mut state = State::new();
+        // Each partition's key, then its rows (sort key and row) in rank order.
+        let mut rows: Vec<(&[u8], &[u8])> = Vec::new();
+        let mut arrivals: Vec<Vec<u64>> = Vec::with_capacity(self.partitions.len());
+        for (key, ranked) in &self.partitions {
+            rows.push((key, &[]));
+            rows.extend(ranked.iter().map(|r| (&r.order[..], &r.row[..])));
+            arrivals.push(ranked.iter().map(|r| r.arrival).collect());
+        }
+        state.put_byte_pairs("partitions", rows.into_iter())?;
+        let updated: Vec<(&[u8], [u8; 8])> = (self.updated.iter())
+            .map(|(key, w)| (&key[..], w.to_le_bytes()))
+            .collect();
+        state.put_byte_pairs("updated", updated.iter().map(|(k, w)| (*k, &w[..])))?;
+        let due: Vec<(Watermark, usize)> = (self.expiry.iter())
+            .map(|(w, keys)| (*w, keys.len()))
+            .collect();
+        let due_keys = self.expiry.values().flatten().map(|k| (&k[..], &[][..]));
+        state.put_byte_pairs("expiry", due_keys)?;
+        state.put("counts", &(arrivals, self.arrivals, due))?;
+        Ok(state)
     }
 
-    fn restore(&mut self, _state: &crate::checkpoint::State) -> Result<()> {
-        Err(crate::operator::not_checkpointed(self.name()))
+    fn restore(&mut self, state: &State) -> Result<()> {
+        let (arrivals, next, due): (Vec<Vec<u64>>, u64, Vec<(Watermark, usize)>) =
+            state.get("counts")?;
+        let mut rows = state.byte_pairs("partitions")?.into_iter();
+        for these in arrivals {
+            let (key, _) = rows.next().ok_or_else(short)?;
+            let mut ranked = Vec::with_capacity(these.len());
+            for arrival in these {
+                let (order, row) = rows.next().ok_or_else(short)?;
+                ranked.push(Ranked {
+                    order,
+                    arrival,
+                    row,
+                });
+            }
+            self.partitions.insert(key, ranked);
+        }
+        self.arrivals = next;
+        for (key, watermark) in state.byte_pairs("updated")? {
+            let watermark: [u8; 8] = watermark.as_ref().try_into().map_err(|_| short())?;
+            self.updated
+                .insert(key, Watermark::from_le_bytes(watermark));
+        }
+        let mut keys = state.byte_pairs("expiry")?.into_iter().map(|(k, _)| k);
+        for (watermark, count) in due {
+            self.expiry
+                .insert(watermark, keys.by_ref().take(count).collect());
+        }
+        Ok(())
     }
 
     fn name(&self) -> &str {

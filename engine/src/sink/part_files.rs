@@ -84,10 +84,14 @@ impl PartFiles {
         naming: Naming,
         permissions: Option<Permissions>,
     ) -> io::Result<PartFiles> {
-        // Fail early when the directory cannot be written.
-        tempfile::Builder::new()
-            .prefix(".rill-probe")
-            .tempfile_in(&dir)?;
+        // Fail early when the directory cannot be written (asked of the kernel: a probe file
+        // could be left behind by a crash).
+        let c_dir =
+            std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+        // SAFETY: `c_dir` is a valid NUL-terminated string that outlives the call.
+        if unsafe { libc::access(c_dir.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(PartFiles {
             dir,
             naming,

@@ -17,6 +17,7 @@ use super::state::{Emitted, Entry, KeyEncoder, Probe, Side, in_order, key_of, nu
 use super::{JoinSpec, describe_keys};
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::checkpoint::State;
 use crate::operator::Operator;
 use crate::operator::expiry::Expiry;
 use crate::time::{NO_WATERMARK, Watermark};
@@ -31,7 +32,7 @@ pub struct IntervalBounds {
 }
 
 /// A row's time, and whether it has matched (so needs no padding).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Timed {
     time: i64,
     matched: bool,
@@ -177,12 +178,21 @@ impl IntervalJoin {
 }
 
 impl Operator for IntervalJoin {
-    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
-        Err(crate::operator::not_checkpointed(self.name()))
+    fn snapshot(&mut self) -> Result<State> {
+        let mut state = State::new();
+        for (i, side) in self.sides.iter().enumerate() {
+            side.snapshot(&mut state, &format!("side{i}"))?;
+        }
+        state.put("expiry", &(&self.expiry, self.watermark, self.sent))?;
+        Ok(state)
     }
 
-    fn restore(&mut self, _state: &crate::checkpoint::State) -> Result<()> {
-        Err(crate::operator::not_checkpointed(self.name()))
+    fn restore(&mut self, state: &State) -> Result<()> {
+        for (i, side) in self.sides.iter_mut().enumerate() {
+            side.restore(state, &format!("side{i}"))?;
+        }
+        (self.expiry, self.watermark, self.sent) = state.get("expiry")?;
+        Ok(())
     }
 
     fn name(&self) -> &str {

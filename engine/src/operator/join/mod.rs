@@ -25,6 +25,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use super::Operator;
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::checkpoint::State;
 use crate::operator::expiry::Expiry;
 use crate::time::{NO_WATERMARK, Watermark};
 use state::{Emitted, KeyEncoder, Match, Probe, Side, key_of};
@@ -102,7 +103,7 @@ pub struct JoinSpec {
 }
 
 /// What a regular join notes about a row it holds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Held {
     /// For a side that keeps unmatched rows: how many rows of the other side it matches.
     matches: u32,
@@ -325,12 +326,21 @@ fn describe_keys(columns: usize) -> String {
 }
 
 impl Operator for Join {
-    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
-        Err(crate::operator::not_checkpointed(self.name()))
+    fn snapshot(&mut self) -> Result<State> {
+        let mut state = State::new();
+        for (i, side) in self.sides.iter().enumerate() {
+            side.snapshot(&mut state, &format!("side{i}"))?;
+        }
+        state.put("expiry", &(&self.expiry, self.watermark))?;
+        Ok(state)
     }
 
-    fn restore(&mut self, _state: &crate::checkpoint::State) -> Result<()> {
-        Err(crate::operator::not_checkpointed(self.name()))
+    fn restore(&mut self, state: &State) -> Result<()> {
+        for (i, side) in self.sides.iter_mut().enumerate() {
+            side.restore(state, &format!("side{i}"))?;
+        }
+        (self.expiry, self.watermark) = state.get("expiry")?;
+        Ok(())
     }
 
     fn name(&self) -> &str {

@@ -22,6 +22,7 @@ use datafusion::common::HashMap;
 use super::state::{KeyEncoder, Side, joined, key_of};
 use super::{JoinSpec, JoinType, describe_keys};
 use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::checkpoint::State;
 use crate::operator::Operator;
 use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
@@ -201,12 +202,47 @@ fn prune(versions: &mut Versions, watermark: Watermark) {
 }
 
 impl Operator for TemporalJoin {
-    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
-        Err(crate::operator::not_checkpointed(self.name()))
+    fn snapshot(&mut self) -> Result<State> {
+        let mut state = State::new();
+        let mut keys: Vec<(&[u8], &[u8])> = Vec::new();
+        let mut times: Vec<Vec<(i64, bool)>> = Vec::new();
+        for (key, versions) in &self.versions {
+            keys.push((key, &[]));
+            let mut these = Vec::with_capacity(versions.len());
+            for (time, row) in versions {
+                keys.push((&[], row.as_deref().unwrap_or_default()));
+                these.push((*time, row.is_some()));
+            }
+            times.push(these);
+        }
+        state.put_byte_pairs("versions", keys.into_iter())?;
+        state.put("times", &(times, self.watermark))?;
+        state.put_batches("waiting", self.waiting_schema.clone(), self.waiting.clone());
+        Ok(state)
     }
 
-    fn restore(&mut self, _state: &crate::checkpoint::State) -> Result<()> {
-        Err(crate::operator::not_checkpointed(self.name()))
+    fn restore(&mut self, state: &State) -> Result<()> {
+        let (times, watermark): (Vec<Vec<(i64, bool)>>, Watermark) = state.get("times")?;
+        let mut rows = state.byte_pairs("versions")?.into_iter();
+        let mut next = || {
+            rows.next().ok_or_else(|| {
+                EngineError::Other(
+                    "a checkpointed state does not read: versions end too soon".into(),
+                )
+            })
+        };
+        for these in times {
+            let (key, _) = next()?;
+            let mut versions = Versions::new();
+            for (time, present) in these {
+                let (_, row) = next()?;
+                versions.insert(time, present.then_some(row));
+            }
+            self.versions.insert(key, versions);
+        }
+        self.watermark = watermark;
+        self.waiting = state.batches("waiting")?;
+        Ok(())
     }
 
     fn name(&self) -> &str {

@@ -14,6 +14,7 @@ use super::state::{
 };
 use super::{JoinSpec, JoinType, describe_keys};
 use crate::batch::{ChangeBatch, Message, RowKind};
+use crate::checkpoint::State;
 use crate::late::LateRows;
 use crate::operator::timed::rows_by_window;
 use crate::operator::{Operator, batches_bytes};
@@ -145,12 +146,34 @@ impl WindowJoin {
 }
 
 impl Operator for WindowJoin {
-    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
-        Err(crate::operator::not_checkpointed(self.name()))
+    fn snapshot(&mut self) -> Result<State> {
+        for late in &self.late {
+            late.checkpointable()?;
+        }
+        let mut state = State::new();
+        for (i, sides) in self.windows.values().enumerate() {
+            for (side, batches) in sides.iter().enumerate() {
+                let schema = self.spec.inputs[side].clone();
+                let schema = batches.first().map_or(schema, |b| b.schema());
+                state.put_batches(&format!("w{i}.{side}"), schema, batches.clone());
+            }
+        }
+        let ends: Vec<i64> = self.windows.keys().copied().collect();
+        state.put("windows", &(ends, self.watermark))?;
+        Ok(state)
     }
 
-    fn restore(&mut self, _state: &crate::checkpoint::State) -> Result<()> {
-        Err(crate::operator::not_checkpointed(self.name()))
+    fn restore(&mut self, state: &State) -> Result<()> {
+        let (ends, watermark): (Vec<i64>, Watermark) = state.get("windows")?;
+        for (i, end) in ends.into_iter().enumerate() {
+            let sides = [
+                state.batches(&format!("w{i}.0"))?,
+                state.batches(&format!("w{i}.1"))?,
+            ];
+            self.windows.insert(end, sides);
+        }
+        self.watermark = watermark;
+        Ok(())
     }
 
     fn name(&self) -> &str {
