@@ -3,8 +3,8 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::batch::Message;
 use crate::checkpoint::{
-    CheckpointConfig, CheckpointStore, Completion, Coordinator, LastCheckpoint, NodeCheckpoints,
+    CheckpointConfig, CheckpointStatus, CheckpointStore, Completion, Coordinator, NodeCheckpoints,
 };
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
@@ -164,6 +164,8 @@ impl Dataflow {
         let Some(store) = self.checkpoint_store().transpose()? else {
             return Ok(None);
         };
+        // Timed for the log only.
+        let started = std::time::Instant::now();
         let checkpointing = self.checkpointing.as_mut().expect("checkpointing");
         let checkpoint = match &checkpointing.config.recovery {
             Some(path) => store.at(path)?,
@@ -197,6 +199,7 @@ impl Dataflow {
             checkpoint = checkpoint.id,
             path = %checkpoint.path.display(),
             finished = checkpoint.finished,
+            millis = started.elapsed().as_millis() as u64,
             "restored"
         );
         Ok(Some(Resumed {
@@ -258,7 +261,7 @@ impl Dataflow {
             cancelled: Arc::new(AtomicBool::new(false)),
             stopping: Arc::new(Notify::new()),
         };
-        let last_checkpoint = Arc::new(Mutex::new(None));
+        let last_checkpoint = CheckpointStatus::default();
         // Sources send barriers for checkpoints after the one resumed from.
         let restored = self.checkpointing.as_ref().map_or(0, |c| c.restored);
         let coordinator = self.checkpointing.map(|checkpointing| {
@@ -516,7 +519,17 @@ impl OperatorRunner {
     /// the barrier on, ahead of anything the inputs send after it.
     fn checkpoint(&mut self, id: u64, out: &mut Vec<Message>) -> Result<()> {
         if let Some(checkpoints) = &self.checkpoints {
-            checkpoints.report(id, self.operator.snapshot()?);
+            // Timed for the log only: the pause a checkpoint causes the operator.
+            let started = std::time::Instant::now();
+            let state = self.operator.snapshot()?;
+            tracing::debug!(
+                checkpoint = id,
+                operator = self.operator.name(),
+                bytes = state.bytes(),
+                micros = started.elapsed().as_micros() as u64,
+                "state taken"
+            );
+            checkpoints.report(id, state);
             crate::fault::point("after-barrier");
         }
         out.push(Message::Barrier(id));
@@ -542,7 +555,8 @@ struct SinkRunner {
     committed: u64,
 }
 
-/// What a sink waits for.
+/// What a sink waits for (one at a time: a message is not worth boxing).
+#[allow(clippy::large_enum_variant)]
 enum SinkEvent {
     Message(Message),
     Completed(Completion),
@@ -654,16 +668,13 @@ pub struct Job {
     /// have, the job's output is complete.
     sinks: usize,
     sinks_done: Arc<AtomicUsize>,
-    last_checkpoint: Arc<Mutex<Option<LastCheckpoint>>>,
+    last_checkpoint: CheckpointStatus,
 }
 
 impl Job {
-    /// The job's last completed checkpoint, if it checkpoints.
-    pub fn last_checkpoint(&self) -> Option<LastCheckpoint> {
-        self.last_checkpoint
-            .lock()
-            .expect("last checkpoint")
-            .clone()
+    /// The job's last completed checkpoint, now and later.
+    pub fn checkpoints(&self) -> CheckpointStatus {
+        self.last_checkpoint.clone()
     }
 
     /// The job's live counters.

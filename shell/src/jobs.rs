@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use arrow::array::{RecordBatch, StringArray, UInt64Array};
 use regex::Regex;
+use rill_engine::checkpoint::CheckpointStatus;
 use rill_engine::format::millis_text;
 use rill_engine::{Dataflow, JobMetrics};
 use tokio::sync::Notify;
@@ -42,6 +43,7 @@ struct Entry {
     statement: String,
     started: Instant,
     metrics: Arc<JobMetrics>,
+    checkpoints: CheckpointStatus,
     state: Arc<AtomicU8>,
     error: Arc<Mutex<Option<String>>>,
     stop: Arc<Notify>,
@@ -69,6 +71,7 @@ impl Jobs {
             statement: statement.split_whitespace().collect::<Vec<_>>().join(" "),
             started: Instant::now(),
             metrics: job.metrics(),
+            checkpoints: job.checkpoints(),
             state: state.clone(),
             error: error.clone(),
             stop: stop.clone(),
@@ -157,6 +160,14 @@ impl Jobs {
             ("rows out", count(|m| JobMetrics::get(&m.rows_out)) as _),
             ("late rows", count(|m| JobMetrics::get(&m.late_rows)) as _),
             ("watermark", texts(&watermark) as _),
+            (
+                "last checkpoint",
+                texts(&|e| {
+                    e.checkpoints
+                        .last()
+                        .map_or(String::new(), |c| c.to_string())
+                }) as _,
+            ),
             (
                 "uptime",
                 texts(&|e| format!("{:.1} s", e.started.elapsed().as_secs_f64())) as _,

@@ -308,14 +308,8 @@ async fn run_job(
         Err(Failure::Sql(e)) => tracing::error!(error = %e.message, "job failed"),
     }
     report(&metrics);
-    if let Some(last) = job.last_checkpoint() {
-        eprintln!(
-            "rill: last checkpoint {} ({} bytes, taken in {} ms, {:.1} s ago)",
-            last.id,
-            last.bytes,
-            last.duration.as_millis(),
-            last.completed_at.elapsed().as_secs_f64()
-        );
+    if let Some(last) = job.checkpoints().last() {
+        eprintln!("rill: last checkpoint {last}");
     }
     if let Err(Failure::Stopped(signal)) = &result {
         eprintln!(

@@ -63,6 +63,35 @@ pub struct LastCheckpoint {
     pub completed_at: Instant,
 }
 
+impl std::fmt::Display for LastCheckpoint {
+    /// `7 (12.0 KiB, taken in 3 ms, 4.2 s ago)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({:.1} KiB, taken in {} ms, {:.1} s ago)",
+            self.id,
+            self.bytes as f64 / 1024.0,
+            self.duration.as_millis(),
+            self.completed_at.elapsed().as_secs_f64()
+        )
+    }
+}
+
+/// Where a job's last completed checkpoint can be read at any time.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointStatus(Arc<Mutex<Option<LastCheckpoint>>>);
+
+impl CheckpointStatus {
+    /// The last completed checkpoint, if any.
+    pub fn last(&self) -> Option<LastCheckpoint> {
+        self.0.lock().expect("checkpoint status").clone()
+    }
+
+    fn set(&self, last: LastCheckpoint) {
+        *self.0.lock().expect("checkpoint status") = Some(last);
+    }
+}
+
 /// What the nodes of a running job share with its coordinator.
 pub(crate) struct Shared {
     requested: AtomicU64,
@@ -123,7 +152,7 @@ pub(crate) struct Coordinator {
     shared: Arc<Shared>,
     reports: Receiver<Report>,
     cancelled: Arc<AtomicBool>,
-    last: Arc<Mutex<Option<LastCheckpoint>>>,
+    last: CheckpointStatus,
 }
 
 impl Coordinator {
@@ -136,7 +165,7 @@ impl Coordinator {
         sinks: Vec<NodeId>,
         restored: u64,
         cancelled: Arc<AtomicBool>,
-        last: Arc<Mutex<Option<LastCheckpoint>>>,
+        last: CheckpointStatus,
     ) -> Self {
         let (tx, rx) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared {
@@ -207,7 +236,7 @@ impl Coordinator {
                 path = %written.path.display(),
                 "checkpoint complete"
             );
-            *last.lock().expect("last checkpoint") = Some(LastCheckpoint {
+            last.set(LastCheckpoint {
                 id,
                 bytes: written.bytes,
                 duration,

@@ -19,6 +19,9 @@ use crate::{EngineError, Result};
 /// The first bytes of an encoded state; the number is the format's version.
 const MAGIC: &[u8; 8] = b"RILLST01";
 
+/// Two byte strings: a key and a row in Arrow's row format, say.
+pub type BytePair = (Box<[u8]>, Box<[u8]>);
+
 /// One named part of a state.
 #[derive(Debug, Clone)]
 enum Part {
@@ -83,7 +86,7 @@ impl State {
     }
 
     /// The pairs under `name` (put with [`State::put_byte_pairs`]).
-    pub fn byte_pairs(&self, name: &str) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>> {
+    pub fn byte_pairs(&self, name: &str) -> Result<Vec<BytePair>> {
         let (columns, _) = self.columns(name)?;
         let [firsts, seconds] = columns.as_slice() else {
             return Err(corrupt(format!("part '{name}' is not pairs")));

@@ -452,3 +452,39 @@ impl GroupAggregate {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{Field, Schema};
+
+    use super::*;
+    use crate::operator::aggregate::tests::count_and_sum;
+    use crate::operator::testing::{assert_restores, keyed_batch, keyed_schema};
+
+    #[test]
+    fn a_restored_aggregation_goes_on_as_the_first_would() {
+        let make = || -> Box<dyn Operator> {
+            let output = Arc::new(Schema::new(vec![
+                Field::new("key", DataType::Utf8, true),
+                Field::new("cnt", DataType::Int64, false),
+                Field::new("total", DataType::Int64, true),
+            ]));
+            let group_by = count_and_sum(keyed_schema("ts"));
+            Box::new(GroupAggregate::new(group_by, output, false).unwrap())
+        };
+        let none = NO_WATERMARK;
+        let inputs: Vec<(usize, Message)> = [
+            keyed_batch("ts", &[("a", 1, 0, none), ("b", 2, 0, none)]),
+            keyed_batch("ts", &[("a", 3, 0, none)]),
+            keyed_batch(
+                "ts",
+                &[("c", 4, 0, none), ("b", 5, 0, none), ("a", 6, 0, none)],
+            ),
+        ]
+        .into_iter()
+        .map(|b| (0, Message::Batch(b)))
+        .chain([(0, Message::End)])
+        .collect();
+        assert_restores(make, &inputs);
+    }
+}

@@ -454,6 +454,17 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_operator_goes_on_as_the_first_would() {
+        let mut inputs: Vec<(usize, Message)> = (ROWS.iter())
+            .map(|row| (0, Message::Batch(batch(&[*row]))))
+            .collect();
+        inputs.insert(3, (0, Message::Watermark(16)));
+        inputs.push((0, Message::Watermark(35)));
+        inputs.push((0, Message::End));
+        crate::operator::testing::assert_restores(|| Box::new(operator().0), &inputs);
+    }
+
+    #[test]
     fn results_do_not_depend_on_batch_boundaries() {
         let (mut whole, _) = operator();
         let mut expected = Vec::new();

@@ -415,6 +415,39 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_operator_goes_on_as_the_first_would() {
+        // With an allowed lateness, so fired windows are kept and late rows update them.
+        let make = || -> Box<dyn Operator> {
+            let metrics = Arc::new(JobMetrics::default());
+            let policy = LatePolicy::Update { lateness: 60_000 };
+            let late = LateRows::new(&policy, input_schema(), metrics).unwrap();
+            let (op, _) = operator();
+            Box::new(WindowAggregate::new(
+                op.group_by,
+                2,
+                None,
+                op.layout,
+                op.schema,
+                &policy,
+                late,
+            ))
+        };
+        let none = NO_WATERMARK;
+        let inputs = [
+            batch(&[("a", 1, 60_000, none), ("b", 2, 60_000, none)]),
+            batch(&[("a", 3, 120_000, none)]),
+        ]
+        .into_iter()
+        .map(Message::Batch)
+        .chain([Message::Watermark(60_000)])
+        .chain([Message::Batch(batch(&[("a", 4, 60_000, 60_000)]))])
+        .chain([Message::Watermark(130_000), Message::End])
+        .map(|m| (0, m))
+        .collect::<Vec<_>>();
+        crate::operator::testing::assert_restores(make, &inputs);
+    }
+
+    #[test]
     fn windows_fire_at_their_last_instant_and_free_their_state() {
         let (mut op, metrics) = operator();
         let mut out = Vec::new();

@@ -317,6 +317,29 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_join_goes_on_as_the_first_would() {
+        let inputs = vec![
+            (
+                0,
+                Message::Batch(keyed_batch("ts", &[("a", 1, 100, 0), ("a", 2, 200, 0)])),
+            ),
+            (
+                1,
+                Message::Batch(keyed_batch("ts", &[("a", 10, 108, 0), ("b", 3, 50, 0)])),
+            ),
+            (0, Message::Watermark(111)),
+            (1, Message::Batch(keyed_batch("ts", &[("a", 11, 195, 111)]))),
+            (0, Message::Batch(keyed_batch("ts", &[("b", 4, 150, 111)]))),
+            (0, Message::Watermark(211)),
+            (0, Message::End),
+        ];
+        crate::operator::testing::assert_restores(
+            || Box::new(interval_join(JoinType::Full)),
+            &inputs,
+        );
+    }
+
+    #[test]
     fn rows_are_kept_until_the_watermark_passes_their_last_partner() {
         let mut join = interval_join(JoinType::Left);
         let mut out = Vec::new();

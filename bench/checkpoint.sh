@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# What checkpoints cost: each query at N rows without checkpoints and with one a second,
+# rows/s of both, and the checkpoints' count, size and the longest pause of an operator.
+# Usage: bench/checkpoint.sh [rows]   (default 5000000; results in $BENCH_DIR/checkpoint.jsonl)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$here/.."
+shared="${RILL_SHARED:-$root/../shared}"
+work="${BENCH_DIR:-/tmp/rill-bench}"
+target="${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}"
+queries="${QUERIES:-q_tumble q_session q_match_fraud}"
+interval="${INTERVAL:-1 s}"
+rows="${1:-5000000}"
+mkdir -p "$work"
+results="$work/checkpoint.jsonl"
+: > "$results"
+cargo build -q --release -p rill-shell --manifest-path "$root/Cargo.toml"
+rill="$target/release/rill"
+data="$work/ticks_${rows}.csv"
+[ -s "$data" ] || python3 "$shared/flink-oracle/gen_events.py" --rows "$rows" --symbols 20 --out "$data"
+
+best_of_3() { # command... -> the best wall time of three runs, in seconds
+  local best=""
+  for _ in 1 2 3; do
+    /usr/bin/time -f "%e" -o "$work/time.txt" "$@" > /dev/null 2>> "$work/checkpoint.log"
+    local t; t=$(cat "$work/time.txt")
+    if [ -z "$best" ] || python3 -c "import sys; sys.exit(0 if $t < $best else 1)"; then best=$t; fi
+  done
+  echo "$best"
+}
+
+for q in $queries; do
+  sql="$here/queries/$q.sql"
+  [ -f "$sql" ] || sql="$shared/flink-oracle/examples/$q.sql"
+  plain=$(best_of_3 "$rill" -f "$sql" -D INPUT="$data")
+  checkpointed="$work/$q.checkpointed.sql"
+  { echo "SET 'execution.checkpointing.interval' = '$interval';"
+    echo "SET 'execution.checkpointing.dir' = '$work/checkpoints-$q';"
+    cat "$sql"; } > "$checkpointed"
+  : > "$work/checkpoint.log"
+  with=$(RUST_LOG=rill_engine=debug best_of_3 sh -c "rm -rf '$work/checkpoints-$q'; exec \"\$0\" -f \"\$1\" -D INPUT=\"\$2\"" "$rill" "$checkpointed" "$data")
+  python3 - "$work/checkpoint.log" "$q" "$rows" "$plain" "$with" >> "$results" <<'PY'
+import json, re, sys
+log, q, rows, plain, with_ = sys.argv[1:]
+rows = int(rows)
+text = open(log).read()
+done = [dict(re.findall(r'(\w+)=(\S+)', l)) for l in text.splitlines() if 'checkpoint complete' in l]
+taken = [dict(re.findall(r'(\w+)=(\S+)', l)) for l in text.splitlines() if 'state taken' in l]
+regular = [d for d in done if d.get('finished') == 'false']
+runs = 3
+print(json.dumps({
+    "query": q, "rows": rows,
+    "secs_plain": float(plain), "secs_checkpointed": float(with_),
+    "rows_per_s_plain": round(rows / float(plain)), "rows_per_s_checkpointed": round(rows / float(with_)),
+    "slowdown_pct": round(100 * (float(with_) / float(plain) - 1), 1),
+    "checkpoints_per_run": len(regular) / runs,
+    "max_checkpoint_bytes": max((int(d['bytes']) for d in regular), default=0),
+    "max_checkpoint_ms": max((int(d['millis']) for d in regular), default=0),
+    "max_operator_pause_us": max((int(d['micros']) for d in taken), default=0),
+}))
+PY
+done
+cat "$results"
