@@ -381,6 +381,11 @@ impl Matcher {
     }
 
     /// The first row a live attempt still needs (rows before it can be forgotten).
+    /// The pattern's `WITHIN`, in milliseconds.
+    pub fn within(&self) -> Option<i64> {
+        self.within
+    }
+
     pub fn oldest_needed(part: &Partition) -> u64 {
         part.attempts.front().map_or(part.rows, |a| a.start)
     }

@@ -13,10 +13,11 @@ use tokio::task::JoinSet;
 
 use crate::batch::Message;
 use crate::checkpoint::{
-    CheckpointConfig, CheckpointStatus, CheckpointStore, Completion, Coordinator, NodeCheckpoints,
+    CheckpointConfig, CheckpointStatus, CheckpointStore, CheckpointTrigger, Completion,
+    Coordinator, NodeCheckpoints,
 };
 use crate::metrics::JobMetrics;
-use crate::operator::Operator;
+use crate::operator::{Operator, StateBound};
 use crate::sink::Sink;
 use crate::source::{Source, SourceContext};
 use crate::time::{NO_WATERMARK, Watermark};
@@ -247,6 +248,12 @@ impl Dataflow {
                 let inputs: Vec<String> = node.inputs.iter().map(|i| format!("#{i}")).collect();
                 let _ = write!(text, " <- {}", inputs.join(", "));
             }
+            if let NodeKind::Operator(operator) = &node.kind {
+                let bound = operator.state_bound();
+                if bound != StateBound::None {
+                    let _ = write!(text, "\n     state {bound}");
+                }
+            }
             text.push('\n');
         }
         text
@@ -339,6 +346,7 @@ impl Dataflow {
                 }
             }
         }
+        let trigger = coordinator.as_ref().map(Coordinator::trigger);
         if let Some(coordinator) = coordinator {
             tasks.spawn_blocking(move || coordinator.run());
         }
@@ -349,6 +357,7 @@ impl Dataflow {
             sinks,
             sinks_done,
             last_checkpoint,
+            trigger,
         }
     }
 }
@@ -669,6 +678,8 @@ pub struct Job {
     sinks: usize,
     sinks_done: Arc<AtomicUsize>,
     last_checkpoint: CheckpointStatus,
+    /// Asks for a checkpoint at once, when the job checkpoints.
+    trigger: Option<CheckpointTrigger>,
 }
 
 impl Job {
@@ -680,6 +691,35 @@ impl Job {
     /// The job's live counters.
     pub fn metrics(&self) -> Arc<JobMetrics> {
         self.metrics.clone()
+    }
+
+    /// Stops the job after a checkpoint taken now (Flink's `STOP JOB .. WITH SAVEPOINT`),
+    /// from which running it again resumes; the checkpoint's id.
+    pub async fn stop_with_savepoint(&mut self) -> Result<u64> {
+        let Some(trigger) = self.trigger.clone() else {
+            return Err(EngineError::Other(
+                "the job takes no checkpoints: set 'execution.checkpointing.interval' and \
+                 'execution.checkpointing.dir' before starting it"
+                    .into(),
+            ));
+        };
+        let completion = tokio::select! {
+            completion = trigger.checkpoint_now() => completion,
+            // A job that fails or ends meanwhile has no savepoint to stop at.
+            result = self.wait() => {
+                result?;
+                None
+            }
+        };
+        let Some(completion) = completion else {
+            return Err(EngineError::Other(
+                "the job ended before its savepoint".into(),
+            ));
+        };
+        tracing::info!(checkpoint = completion.id, "savepoint taken; stopping");
+        self.cancel();
+        let _ = self.wait().await;
+        Ok(completion.id)
     }
 
     /// Stops the job: sources stop reading and sinks do not commit.

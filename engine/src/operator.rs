@@ -1,8 +1,13 @@
 //! Operators: event handlers that transform the messages of their inputs.
 
-/// `snapshot` and `restore` of an operator that keeps nothing between messages.
+/// `snapshot`, `restore` and `state_bound` of an operator that keeps nothing between
+/// messages.
 macro_rules! stateless {
     () => {
+        fn state_bound(&self) -> $crate::operator::StateBound {
+            $crate::operator::StateBound::None
+        }
+
         fn snapshot(&mut self) -> $crate::Result<$crate::checkpoint::State> {
             Ok($crate::checkpoint::State::new())
         }
@@ -92,10 +97,48 @@ pub trait Operator: Send {
     /// Takes back the state of [`Operator::snapshot`], before the first message.
     fn restore(&mut self, state: &State) -> Result<()>;
 
+    /// What bounds the operator's state, for `EXPLAIN`.
+    fn state_bound(&self) -> StateBound;
+
     /// About how many bytes of state the operator holds (rows, keys, accumulators), for the
     /// job's state limit. Called now and then, so it may take time linear in the state.
     fn state_bytes(&self) -> usize {
         0
+    }
+}
+
+/// What bounds an operator's state, as `EXPLAIN` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateBound {
+    /// Nothing is kept between messages (or a counter).
+    None,
+    /// What is kept is freed as the watermark passes it (`what`: windows, rows, ...).
+    Watermark(&'static str),
+    /// Partial matches last at most this long (`WITHIN`, ms); rows wait for the watermark.
+    Within(i64),
+    /// What is kept lives this long (ms of event time) after its last update (a TTL).
+    Ttl(i64),
+    /// Grows with what it says, for as long as the input runs.
+    Unbounded(&'static str),
+}
+
+impl std::fmt::Display for StateBound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateBound::None => write!(f, "none"),
+            StateBound::Watermark(what) => {
+                write!(f, "bounded: {what} freed as the watermark passes")
+            }
+            StateBound::Within(ms) => write!(
+                f,
+                "bounded: partial matches by WITHIN {ms} ms, rows by the watermark"
+            ),
+            StateBound::Ttl(ms) => write!(
+                f,
+                "bounded: kept {ms} ms of event time after the last update (TTL)"
+            ),
+            StateBound::Unbounded(what) => write!(f, "UNBOUNDED: grows with {what}"),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Background jobs of the shell: `INSERT INTO` runs on while the prompt comes back;
-//! `SHOW JOBS` lists them, `STOP JOB 'id'` stops one.
+//! `SHOW JOBS` lists them, `STOP JOB 'id' [WITH SAVEPOINT]` stops one.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;
 
@@ -12,10 +12,11 @@ use rill_engine::format::millis_text;
 use rill_engine::{Dataflow, JobMetrics};
 use tokio::sync::Notify;
 
-/// `SHOW JOBS` or `STOP JOB 'id'` (Flink's syntax), which the shell runs itself.
+/// `SHOW JOBS` or `STOP JOB 'id' [WITH SAVEPOINT]` (Flink's syntax), which the shell runs
+/// itself.
 pub enum JobCommand {
     Show,
-    Stop(u64),
+    Stop { id: u64, savepoint: bool },
 }
 
 /// The job command `text` is, if it is one.
@@ -23,13 +24,18 @@ pub fn job_command(text: &str) -> Option<JobCommand> {
     static SHOW: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(?i)^\s*show\s+jobs\s*;?\s*$").expect("valid regex"));
     static STOP: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)^\s*stop\s+job\s+'?(\d+)'?\s*;?\s*$").expect("valid regex")
+        Regex::new(r"(?i)^\s*stop\s+job\s+'?(\d+)'?(\s+with\s+savepoint)?\s*;?\s*$")
+            .expect("valid regex")
     });
     if SHOW.is_match(text) {
         return Some(JobCommand::Show);
     }
-    let id = STOP.captures(text)?.get(1)?.as_str().parse().ok()?;
-    Some(JobCommand::Stop(id))
+    let stop = STOP.captures(text)?;
+    let id = stop.get(1)?.as_str().parse().ok()?;
+    Some(JobCommand::Stop {
+        id,
+        savepoint: stop.get(2).is_some(),
+    })
 }
 
 /// The states a job goes through.
@@ -45,8 +51,11 @@ struct Entry {
     metrics: Arc<JobMetrics>,
     checkpoints: CheckpointStatus,
     state: Arc<AtomicU8>,
-    error: Arc<Mutex<Option<String>>>,
+    /// Why it failed, or the savepoint it stopped at.
+    detail: Arc<Mutex<Option<String>>>,
     stop: Arc<Notify>,
+    /// Whether a stop takes a savepoint first.
+    savepoint: Arc<AtomicBool>,
 }
 
 /// The shell's background jobs.
@@ -61,10 +70,11 @@ impl Jobs {
     pub fn submit(&mut self, statement: &str, dataflow: Dataflow) -> u64 {
         let id = self.entries.len() as u64 + 1;
         let mut job = dataflow.start();
-        let (state, error, stop) = (
+        let (state, detail, stop, savepoint) = (
             Arc::new(AtomicU8::new(RUNNING)),
             Arc::new(Mutex::new(None)),
             Arc::new(Notify::new()),
+            Arc::new(AtomicBool::new(false)),
         );
         self.entries.push(Entry {
             id,
@@ -73,23 +83,40 @@ impl Jobs {
             metrics: job.metrics(),
             checkpoints: job.checkpoints(),
             state: state.clone(),
-            error: error.clone(),
+            detail: detail.clone(),
             stop: stop.clone(),
+            savepoint: savepoint.clone(),
         });
         tokio::spawn(async move {
             let result = tokio::select! {
                 result = job.wait() => result,
                 _ = stop.notified() => {
-                    job.cancel();
-                    let _ = job.wait().await;
-                    state.store(STOPPED, Ordering::Relaxed);
+                    let stopped = match savepoint.load(Ordering::Relaxed) {
+                        true => job.stop_with_savepoint().await.map(Some),
+                        false => {
+                            job.cancel();
+                            let _ = job.wait().await;
+                            Ok(None)
+                        }
+                    };
+                    match stopped {
+                        Ok(savepoint) => {
+                            let at = savepoint.map(|id| format!("at savepoint {id}"));
+                            *detail.lock().expect("job detail") = at;
+                            state.store(STOPPED, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            *detail.lock().expect("job detail") = Some(e.to_string());
+                            state.store(FAILED, Ordering::Relaxed);
+                        }
+                    }
                     return;
                 }
             };
             match result {
                 Ok(()) => state.store(FINISHED, Ordering::Relaxed),
                 Err(e) => {
-                    *error.lock().expect("job error") = Some(e.to_string());
+                    *detail.lock().expect("job detail") = Some(e.to_string());
                     state.store(FAILED, Ordering::Relaxed);
                 }
             }
@@ -97,10 +124,11 @@ impl Jobs {
         id
     }
 
-    /// Stops job `id`; false if there is no such running job.
-    pub fn stop(&self, id: u64) -> bool {
+    /// Stops job `id`, after a savepoint if asked; false if there is no such running job.
+    pub fn stop(&self, id: u64, savepoint: bool) -> bool {
         match self.entries.iter().find(|e| e.id == id) {
             Some(e) if e.state.load(Ordering::Relaxed) == RUNNING => {
+                e.savepoint.store(savepoint, Ordering::Relaxed);
                 e.stop.notify_one();
                 true
             }
@@ -110,7 +138,11 @@ impl Jobs {
 
     /// Stops every running job (the shell is closing); says so when there are any.
     pub fn stop_all(&self) {
-        let running = self.entries.iter().filter(|e| self.stop(e.id)).count();
+        let running = self
+            .entries
+            .iter()
+            .filter(|e| self.stop(e.id, false))
+            .count();
         if running > 0 {
             println!(
                 "[INFO] Stopped {running} running job{}.",
@@ -124,12 +156,15 @@ impl Jobs {
         let state = |e: &Entry| match e.state.load(Ordering::Relaxed) {
             RUNNING => "RUNNING".to_string(),
             FINISHED => "FINISHED".to_string(),
-            STOPPED => "STOPPED".to_string(),
+            STOPPED => match e.detail.lock().expect("job detail").clone() {
+                Some(savepoint) => format!("STOPPED {savepoint}"),
+                None => "STOPPED".to_string(),
+            },
             _ => format!(
                 "FAILED: {}",
-                e.error
+                e.detail
                     .lock()
-                    .expect("job error")
+                    .expect("job detail")
                     .clone()
                     .unwrap_or_default()
             ),

@@ -130,9 +130,10 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
                     Some(JobCommand::Show) => {
                         let _ = print_table(&state.args, &state.jobs.table());
                     }
-                    Some(JobCommand::Stop(id)) => {
-                        if state.jobs.stop(id) {
-                            println!("[INFO] Job {id} is stopping.");
+                    Some(JobCommand::Stop { id, savepoint }) => {
+                        if state.jobs.stop(id, savepoint) {
+                            let how = if savepoint { " after a savepoint" } else { "" };
+                            println!("[INFO] Job {id} is stopping{how}.");
                         } else {
                             eprintln!("error: no running job {id}: SHOW JOBS lists them");
                         }

@@ -1290,3 +1290,136 @@ fn explain_names_each_join_and_the_state_of_each_input() {
         "{regular}"
     );
 }
+
+#[test]
+fn explain_says_what_bounds_each_operators_state() {
+    let explain = |query: &str| {
+        let o = rill(&["-c", &format!("{}EXPLAIN {query}", ticks_ddl(&ticks(), ""))]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let grouped = explain("SELECT symbol, COUNT(*) FROM ticks GROUP BY symbol");
+    assert!(
+        grouped.contains("GroupAggregate <- #0\n     state UNBOUNDED: grows with distinct keys"),
+        "{grouped}"
+    );
+    let windowed = explain(
+        "SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), \
+         INTERVAL '1' MINUTE)) GROUP BY window_start, window_end",
+    );
+    assert!(
+        windowed.contains("state bounded: windows freed as the watermark passes"),
+        "{windowed}"
+    );
+    assert!(!windowed.contains("UNBOUNDED"), "{windowed}");
+    let pattern = explain(
+        "SELECT * FROM ticks MATCH_RECOGNIZE (PARTITION BY symbol ORDER BY ts MEASURES \
+         A.price AS p PATTERN (A B) WITHIN INTERVAL '10' SECOND DEFINE A AS A.price > 100)",
+    );
+    assert!(
+        pattern.contains("state bounded: partial matches by WITHIN 10000 ms"),
+        "{pattern}"
+    );
+}
+
+#[test]
+fn a_job_reading_standard_input_is_refused_checkpoints() {
+    let o = rill(&[
+        "-c",
+        "SET 'execution.checkpointing.interval' = '1 s';\n\
+         SET 'execution.checkpointing.dir' = '/tmp/never';\n\
+         CREATE TABLE t (v BIGINT) WITH ('connector' = 'stdin', 'format' = 'csv');\n\
+         SELECT v FROM t",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot be checkpointed: t reads standard input"),
+        "{err}"
+    );
+    let o = rill(&[
+        "-c",
+        "SET 'execution.checkpointing.interval' = '1 s';\nSELECT 1",
+    ]);
+    assert!(
+        stderr(&o).contains("checkpoints need a directory"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_job_stopped_with_a_savepoint_resumes_from_it() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let growing = dir.path().join("grow.csv");
+    std::fs::write(&growing, "1,a\n2,b\n").unwrap();
+    let (out, checkpoints) = (dir.path().join("out"), dir.path().join("chk"));
+    // A job that never ends (it follows a file) and checkpoints only when asked.
+    let job = format!(
+        "SET 'execution.checkpointing.interval' = '1 h';\n\
+         SET 'execution.checkpointing.dir' = '{}';\n\
+         CREATE TABLE g (a INT, b STRING) WITH ('connector' = 'filesystem', 'path' = '{}', \
+         'format' = 'csv', 'source.monitor-interval' = '50 ms');\n\
+         CREATE TABLE f (a INT, b STRING) WITH ('connector' = 'filesystem', 'path' = '{}/', \
+         'format' = 'csv');\n\
+         INSERT INTO f SELECT a * 10, b FROM g;\n",
+        checkpoints.display(),
+        growing.display(),
+        out.display()
+    );
+    let run_and_stop = || {
+        let mut child = spawn(&[], dir.path());
+        let mut input = child.stdin.take().unwrap();
+        let mut type_in = |text: &str, then_wait_ms: u64| {
+            input.write_all(text.as_bytes()).unwrap();
+            input.flush().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(then_wait_ms));
+        };
+        type_in(&job, 1500);
+        type_in("STOP JOB '1' WITH SAVEPOINT;\n", 1500);
+        type_in("SHOW JOBS;\n\\q\n", 0);
+        drop(input);
+        let o = child.wait_with_output().unwrap();
+        (stdout(&o), stderr(&o))
+    };
+    let (text, err) = run_and_stop();
+    assert!(
+        text.contains("[INFO] Job 1 is stopping after a savepoint."),
+        "{text}"
+    );
+    assert!(text.contains("STOPPED at savepoint 1"), "{text}\n{err}");
+    let parts = || {
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        parts(),
+        ["part-00000"],
+        "the savepoint committed the rows so far"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("part-00000")).unwrap(),
+        "10,a\n20,b\n"
+    );
+    // The file grows while the job is stopped; run again, it goes on where it stopped.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&growing)
+        .unwrap()
+        .write_all(b"3,c\n")
+        .unwrap();
+    let (text, err) = run_and_stop();
+    assert!(err.contains("rill: resuming from checkpoint 1"), "{err}");
+    assert!(text.contains("STOPPED at savepoint 2"), "{text}\n{err}");
+    assert_eq!(parts(), ["part-00000", "part-00001"], "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("part-00001")).unwrap(),
+        "30,c\n",
+        "no row twice, none lost"
+    );
+}

@@ -95,6 +95,8 @@ impl CheckpointStatus {
 /// What the nodes of a running job share with its coordinator.
 pub(crate) struct Shared {
     requested: AtomicU64,
+    /// A checkpoint is wanted now, not at the next interval (a savepoint).
+    now: AtomicBool,
     reports: Mutex<Sender<Report>>,
     completed: watch::Sender<Completion>,
 }
@@ -141,6 +143,29 @@ impl NodeCheckpoints {
     }
 }
 
+/// Asks a running job for a checkpoint now (a savepoint).
+#[derive(Clone)]
+pub struct CheckpointTrigger {
+    shared: Arc<Shared>,
+}
+
+impl CheckpointTrigger {
+    /// Asks for a checkpoint and waits until one completes; `None` if the job ended first
+    /// without one.
+    pub async fn checkpoint_now(&self) -> Option<Completion> {
+        let mut completed = self.shared.completed.subscribe();
+        let before = completed.borrow().id;
+        self.shared.now.store(true, Ordering::Release);
+        loop {
+            completed.changed().await.ok()?;
+            let completion = *completed.borrow();
+            if completion.id > before {
+                return Some(completion);
+            }
+        }
+    }
+}
+
 /// Runs the checkpoints of one job.
 pub(crate) struct Coordinator {
     /// Where checkpoints go (an error if the directory cannot be made).
@@ -170,6 +195,7 @@ impl Coordinator {
         let (tx, rx) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared {
             requested: AtomicU64::new(restored),
+            now: AtomicBool::new(false),
             reports: Mutex::new(tx),
             completed: watch::Sender::new(Completion {
                 id: restored,
@@ -186,6 +212,13 @@ impl Coordinator {
             reports: rx,
             cancelled,
             last,
+        }
+    }
+
+    /// A handle to ask for a checkpoint at once.
+    pub(crate) fn trigger(&self) -> CheckpointTrigger {
+        CheckpointTrigger {
+            shared: self.shared.clone(),
         }
     }
 
@@ -293,7 +326,8 @@ impl Coordinator {
                 let sink_states = sinks.iter().map(|s| (*s, ended[s].clone())).collect();
                 return complete(id, sink_states, true, Instant::now());
             }
-            if pending.is_empty() && Instant::now() >= next_request {
+            let due = Instant::now() >= next_request || shared.now.swap(false, Ordering::AcqRel);
+            if pending.is_empty() && due {
                 tracing::debug!(checkpoint = next_id, "checkpoint requested");
                 shared.requested.store(next_id, Ordering::Release);
                 pending.insert(next_id, (Instant::now(), HashMap::new()));

@@ -182,6 +182,13 @@ impl GroupAggregate {
 }
 
 impl Operator for GroupAggregate {
+    fn state_bound(&self) -> super::StateBound {
+        match self.ttl {
+            Some(ttl) => super::StateBound::Ttl(ttl),
+            None => super::StateBound::Unbounded("distinct keys"),
+        }
+    }
+
     fn name(&self) -> &str {
         "GroupAggregate"
     }

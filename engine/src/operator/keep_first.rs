@@ -112,6 +112,10 @@ impl KeepFirst {
 }
 
 impl Operator for KeepFirst {
+    fn state_bound(&self) -> super::StateBound {
+        super::StateBound::Unbounded("distinct keys (a mark each once emitted)")
+    }
+
     fn name(&self) -> &str {
         "KeepFirst (state: per key its earliest row until the watermark reaches it, then a mark)"
     }

@@ -23,6 +23,10 @@ impl Limit {
 }
 
 impl Operator for Limit {
+    fn state_bound(&self) -> super::StateBound {
+        super::StateBound::None
+    }
+
     fn name(&self) -> &str {
         "Limit"
     }

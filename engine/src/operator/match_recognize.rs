@@ -517,6 +517,15 @@ impl Timed for MatchRecognize {
 }
 
 impl Operator for MatchRecognize {
+    fn state_bound(&self) -> super::StateBound {
+        match self.spec.matcher.within() {
+            Some(within) => super::StateBound::Within(within),
+            None => super::StateBound::Unbounded(
+                "partial matches that never complete (no WITHIN) and distinct partition keys",
+            ),
+        }
+    }
+
     fn snapshot(&mut self) -> Result<State> {
         self.late.checkpointable()?;
         let mut state = State::new();

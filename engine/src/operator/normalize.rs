@@ -42,6 +42,10 @@ impl Normalize {
 }
 
 impl Operator for Normalize {
+    fn state_bound(&self) -> super::StateBound {
+        super::StateBound::Unbounded("distinct primary keys (their last row)")
+    }
+
     fn name(&self) -> &str {
         "ChangelogNormalize"
     }

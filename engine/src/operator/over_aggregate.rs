@@ -260,6 +260,15 @@ impl Timed for OverAggregate {
 }
 
 impl Operator for OverAggregate {
+    fn state_bound(&self) -> super::StateBound {
+        match self.frame {
+            Frame::Range(_) => super::StateBound::Watermark("rows and partitions"),
+            Frame::Rows(_) => {
+                super::StateBound::Unbounded("distinct partition keys (the frame's last rows)")
+            }
+        }
+    }
+
     fn name(&self) -> &str {
         "OverAggregate"
     }

@@ -314,6 +314,13 @@ fn short() -> crate::EngineError {
 }
 
 impl Operator for Rank {
+    fn state_bound(&self) -> super::StateBound {
+        match self.ttl {
+            Some(ttl) => super::StateBound::Ttl(ttl),
+            None => super::StateBound::Unbounded("distinct partition keys (the top rows of each)"),
+        }
+    }
+
     fn snapshot(&mut self) -> Result<State> {
         let mut state = State::new();
         // Each partition's key, then its rows (sort key and row) in rank order.

@@ -247,6 +247,10 @@ impl Timed for SessionAggregate {
 }
 
 impl Operator for SessionAggregate {
+    fn state_bound(&self) -> super::StateBound {
+        super::StateBound::Watermark("sessions")
+    }
+
     fn name(&self) -> &str {
         "SessionAggregate"
     }

@@ -265,6 +265,10 @@ impl Timed for WindowAggregate {
 }
 
 impl Operator for WindowAggregate {
+    fn state_bound(&self) -> super::StateBound {
+        super::StateBound::Watermark("windows")
+    }
+
     fn name(&self) -> &str {
         "WindowAggregate"
     }

@@ -198,6 +198,10 @@ impl Timed for WindowRank {
 }
 
 impl Operator for WindowRank {
+    fn state_bound(&self) -> super::StateBound {
+        super::StateBound::Watermark("windows")
+    }
+
     fn name(&self) -> &str {
         "WindowRank"
     }

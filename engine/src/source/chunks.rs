@@ -216,7 +216,12 @@ impl<R: std::io::Read> Splitter<R> {
             match &self.reading.follow {
                 // A growing input: its last line may still be incomplete.
                 Some((_, cancelled)) if cancelled.load(Ordering::Relaxed) => return Ok(None),
-                Some((interval, _)) => std::thread::sleep(*interval),
+                Some((interval, _)) => {
+                    std::thread::sleep(*interval);
+                    // An empty chunk while waiting: the source can take a checkpoint at its
+                    // end (a source waiting on its input must not hold checkpoints back).
+                    return Ok(Some(self.chunk(Vec::new())));
+                }
                 None => self.eof = true,
             }
         }

@@ -178,6 +178,10 @@ impl IntervalJoin {
 }
 
 impl Operator for IntervalJoin {
+    fn state_bound(&self) -> crate::operator::StateBound {
+        crate::operator::StateBound::Watermark("rows")
+    }
+
     fn snapshot(&mut self) -> Result<State> {
         let mut state = State::new();
         for (i, side) in self.sides.iter().enumerate() {

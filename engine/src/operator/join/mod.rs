@@ -326,6 +326,13 @@ fn describe_keys(columns: usize) -> String {
 }
 
 impl Operator for Join {
+    fn state_bound(&self) -> crate::operator::StateBound {
+        match self.ttl {
+            [Some(left), Some(right)] => crate::operator::StateBound::Ttl(left.max(right)),
+            _ => crate::operator::StateBound::Unbounded("the rows of both inputs"),
+        }
+    }
+
     fn snapshot(&mut self) -> Result<State> {
         let mut state = State::new();
         for (i, side) in self.sides.iter().enumerate() {

@@ -202,6 +202,12 @@ fn prune(versions: &mut Versions, watermark: Watermark) {
 }
 
 impl Operator for TemporalJoin {
+    fn state_bound(&self) -> crate::operator::StateBound {
+        crate::operator::StateBound::Unbounded(
+            "distinct keys of the versioned table (its newest versions)",
+        )
+    }
+
     fn snapshot(&mut self) -> Result<State> {
         let mut state = State::new();
         let mut keys: Vec<(&[u8], &[u8])> = Vec::new();

@@ -146,6 +146,10 @@ impl WindowJoin {
 }
 
 impl Operator for WindowJoin {
+    fn state_bound(&self) -> crate::operator::StateBound {
+        crate::operator::StateBound::Watermark("windows")
+    }
+
     fn snapshot(&mut self) -> Result<State> {
         for late in &self.late {
             late.checkpointable()?;
