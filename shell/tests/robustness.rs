@@ -261,20 +261,29 @@ fn sigterm_and_sigint_stop_a_batch_run_with_their_own_exit_codes() {
 }
 
 /// Runs `cmd` to its end; its output and peak resident memory in KiB (from `wait4`).
+fn run_measured(cmd: Command) -> (Output, u64) {
+    run_read_by(cmd, |mut out| {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut v).unwrap();
+        v
+    })
+}
+
+/// Runs `cmd` to its end, its standard output read by `read`; its output and peak resident
+/// memory in KiB (from `wait4`).
 #[allow(clippy::zombie_processes)] // reaped by `wait4`, which also measures it
-fn run_measured(mut cmd: Command) -> (Output, u64) {
+fn run_read_by(
+    mut cmd: Command,
+    read: impl FnOnce(std::process::ChildStdout) -> Vec<u8> + Send + 'static,
+) -> (Output, u64) {
     let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id() as i32;
-    let (mut out, mut err) = (child.stdout.unwrap(), child.stderr.unwrap());
-    let stdout = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut out, &mut v).unwrap();
-        v
-    });
+    let (out, mut err) = (child.stdout.unwrap(), child.stderr.unwrap());
+    let stdout = std::thread::spawn(move || read(out));
     let mut stderr = Vec::new();
     std::io::Read::read_to_end(&mut err, &mut stderr).unwrap();
     let mut status = 0;
@@ -288,6 +297,52 @@ fn run_measured(mut cmd: Command) -> (Output, u64) {
         stderr,
     };
     (output, usage.ru_maxrss as u64)
+}
+
+/// A reader slower than rill writes slows the source down (every edge is a bounded channel)
+/// instead of filling memory: peak memory does not grow with the input.
+#[test]
+fn a_slow_reader_slows_the_source_instead_of_growing_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let peak = |rows: usize| {
+        let path = dir.path().join(format!("rows_{rows}.csv"));
+        let text: String = (0..rows)
+            .map(|i| format!("{i},row number {i} of many\n"))
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        let mut cmd = rill();
+        cmd.args([
+            "-c",
+            &format!(
+                "CREATE TABLE t (n BIGINT, s STRING) WITH ('connector' = 'filesystem', \
+                 'path' = '{}', 'format' = 'csv');\nSELECT n, s, s AS again FROM t",
+                path.display()
+            ),
+        ]);
+        let (o, peak_kib) = run_read_by(cmd, |mut out| {
+            // 64 KiB at a time with a pause: far slower than rill writes.
+            let mut buf = vec![0; 1 << 16];
+            let mut lines = 0;
+            loop {
+                match std::io::Read::read(&mut out, &mut buf).unwrap() {
+                    0 => break,
+                    n => lines += buf[..n].iter().filter(|b| **b == b'\n').count(),
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            lines.to_string().into_bytes()
+        });
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), rows.to_string());
+        peak_kib
+    };
+    // Both inputs are many chunks long, so both fill the read-ahead; the larger one's
+    // output is some 70 MB more, which memory would show if it were held.
+    let (small, large) = (peak(400_000), peak(1_600_000));
+    assert!(
+        large < small + (24 << 10),
+        "peak RSS {small} KiB for 400k rows, {large} KiB for 1.6M"
+    );
 }
 
 /// A 200 MB record in the middle of a CSV file: reported with its line and length, or skipped,
