@@ -618,7 +618,7 @@ impl SinkRunner {
                         self.sink.commit(id)?;
                         self.committed = id;
                     }
-                    if completion.finished {
+                    if completion.finished || completion.last {
                         done.fetch_add(1, Ordering::Release);
                         return Ok(());
                     }
@@ -694,32 +694,24 @@ impl Job {
     }
 
     /// Stops the job after a checkpoint taken now (Flink's `STOP JOB .. WITH SAVEPOINT`),
-    /// from which running it again resumes; the checkpoint's id.
+    /// which its sinks commit, and from which running it again resumes; the checkpoint's id.
     pub async fn stop_with_savepoint(&mut self) -> Result<u64> {
-        let Some(trigger) = self.trigger.clone() else {
+        let Some(trigger) = &self.trigger else {
             return Err(EngineError::Other(
                 "the job takes no checkpoints: set 'execution.checkpointing.interval' and \
                  'execution.checkpointing.dir' before starting it"
                     .into(),
             ));
         };
-        let completion = tokio::select! {
-            completion = trigger.checkpoint_now() => completion,
-            // A job that fails or ends meanwhile has no savepoint to stop at.
-            result = self.wait() => {
-                result?;
-                None
-            }
-        };
-        let Some(completion) = completion else {
-            return Err(EngineError::Other(
-                "the job ended before its savepoint".into(),
-            ));
-        };
-        tracing::info!(checkpoint = completion.id, "savepoint taken; stopping");
-        self.cancel();
-        let _ = self.wait().await;
-        Ok(completion.id)
+        trigger.savepoint();
+        // The sinks stop once they committed it, and with them the job.
+        self.wait().await?;
+        let last = self.last_checkpoint.last();
+        let id = last
+            .ok_or_else(|| EngineError::Other("the job ended before its savepoint".into()))?
+            .id;
+        tracing::info!(checkpoint = id, "stopped at a savepoint");
+        Ok(id)
     }
 
     /// Stops the job: sources stop reading and sinks do not commit.

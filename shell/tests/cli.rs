@@ -25,6 +25,33 @@ fn spawn(args: &[&str], home: &Path) -> std::process::Child {
         .expect("rill starts")
 }
 
+/// The shell run with `home` as its home, typed into: `type_in(text, then_wait_ms)`, and at
+/// the end its output.
+struct Typing {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+}
+
+impl Typing {
+    fn new(home: &Path) -> Typing {
+        let mut child = spawn(&[], home);
+        let input = child.stdin.take().unwrap();
+        Typing { child, input }
+    }
+
+    fn type_in(&mut self, text: &str, then_wait_ms: u64) {
+        use std::io::Write;
+        self.input.write_all(text.as_bytes()).unwrap();
+        self.input.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(then_wait_ms));
+    }
+
+    fn output(self) -> Output {
+        drop(self.input);
+        self.child.wait_with_output().unwrap()
+    }
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -883,19 +910,12 @@ fn the_result_mode_of_flinks_client_chooses_the_format() {
 
 #[test]
 fn inserts_in_the_shell_run_as_background_jobs() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let growing = dir.path().join("grow.csv");
     std::fs::write(&growing, "1,a\n").unwrap();
     let out = dir.path().join("out.csv");
-    let mut child = spawn(&[], dir.path());
-    let mut input = child.stdin.take().unwrap();
-    let mut type_in = |text: &str, then_wait_ms: u64| {
-        input.write_all(text.as_bytes()).unwrap();
-        input.flush().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(then_wait_ms));
-    };
-    type_in(
+    let mut shell = Typing::new(dir.path());
+    shell.type_in(
         &format!(
             "CREATE TABLE g (a INT, b STRING) WITH ('connector' = 'filesystem', 'path' = '{}', \
              'format' = 'csv', 'source.monitor-interval' = '50 ms');\n\
@@ -908,9 +928,9 @@ fn inserts_in_the_shell_run_as_background_jobs() {
         ),
         1500,
     );
-    type_in("SHOW JOBS;\nSTOP JOB '1';\n", 1500);
-    type_in("INSERT INTO f SELECT * FROM g2;\n", 0);
-    type_in(
+    shell.type_in("SHOW JOBS;\nSTOP JOB '1';\n", 1500);
+    shell.type_in("INSERT INTO f SELECT * FROM g2;\n", 0);
+    shell.type_in(
         &format!(
             "CREATE TABLE g2 (a INT, b STRING) WITH ('connector' = 'filesystem', 'path' = '{}', \
              'format' = 'csv');\nINSERT INTO f SELECT a + 1, b FROM g2;\n",
@@ -918,9 +938,8 @@ fn inserts_in_the_shell_run_as_background_jobs() {
         ),
         1500,
     );
-    type_in("SHOW JOBS;\n\\q\n", 0);
-    drop(input);
-    let o = child.wait_with_output().unwrap();
+    shell.type_in("SHOW JOBS;\n\\q\n", 0);
+    let o = shell.output();
     let text = stdout(&o);
     assert!(text.contains("[INFO] Job 1 submitted"), "{text}");
     assert!(
@@ -1369,18 +1388,11 @@ fn a_job_stopped_with_a_savepoint_resumes_from_it() {
         out.display()
     );
     let run_and_stop = || {
-        let mut child = spawn(&[], dir.path());
-        let mut input = child.stdin.take().unwrap();
-        let mut type_in = |text: &str, then_wait_ms: u64| {
-            input.write_all(text.as_bytes()).unwrap();
-            input.flush().unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(then_wait_ms));
-        };
-        type_in(&job, 1500);
-        type_in("STOP JOB '1' WITH SAVEPOINT;\n", 1500);
-        type_in("SHOW JOBS;\n\\q\n", 0);
-        drop(input);
-        let o = child.wait_with_output().unwrap();
+        let mut shell = Typing::new(dir.path());
+        shell.type_in(&job, 1500);
+        shell.type_in("STOP JOB '1' WITH SAVEPOINT;\n", 1500);
+        shell.type_in("SHOW JOBS;\n\\q\n", 0);
+        let o = shell.output();
         (stdout(&o), stderr(&o))
     };
     let (text, err) = run_and_stop();

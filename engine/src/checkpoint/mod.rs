@@ -45,6 +45,8 @@ pub struct Completion {
     pub id: u64,
     /// Every sink ended: all they pre-committed may be committed.
     pub finished: bool,
+    /// A savepoint: the sinks commit it and stop, and so does the job.
+    pub last: bool,
 }
 
 /// What a node tells the coordinator.
@@ -95,8 +97,9 @@ impl CheckpointStatus {
 /// What the nodes of a running job share with its coordinator.
 pub(crate) struct Shared {
     requested: AtomicU64,
-    /// A checkpoint is wanted now, not at the next interval (a savepoint).
-    now: AtomicBool,
+    /// A savepoint is wanted: a checkpoint now, not at the next interval, after which the
+    /// job stops.
+    savepoint: AtomicBool,
     reports: Mutex<Sender<Report>>,
     completed: watch::Sender<Completion>,
 }
@@ -143,26 +146,16 @@ impl NodeCheckpoints {
     }
 }
 
-/// Asks a running job for a checkpoint now (a savepoint).
+/// Asks a running job for a savepoint.
 #[derive(Clone)]
 pub struct CheckpointTrigger {
     shared: Arc<Shared>,
 }
 
 impl CheckpointTrigger {
-    /// Asks for a checkpoint and waits until one completes; `None` if the job ended first
-    /// without one.
-    pub async fn checkpoint_now(&self) -> Option<Completion> {
-        let mut completed = self.shared.completed.subscribe();
-        let before = completed.borrow().id;
-        self.shared.now.store(true, Ordering::Release);
-        loop {
-            completed.changed().await.ok()?;
-            let completion = *completed.borrow();
-            if completion.id > before {
-                return Some(completion);
-            }
-        }
+    /// Asks for a savepoint: a checkpoint at once, which the sinks commit before they stop.
+    pub fn savepoint(&self) {
+        self.shared.savepoint.store(true, Ordering::Release);
     }
 }
 
@@ -195,11 +188,12 @@ impl Coordinator {
         let (tx, rx) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared {
             requested: AtomicU64::new(restored),
-            now: AtomicBool::new(false),
+            savepoint: AtomicBool::new(false),
             reports: Mutex::new(tx),
             completed: watch::Sender::new(Completion {
                 id: restored,
                 finished: false,
+                last: false,
             }),
         });
         Coordinator {
@@ -249,9 +243,11 @@ impl Coordinator {
         let mut pending: BTreeMap<u64, (Instant, HashMap<NodeId, State>)> = BTreeMap::new();
         let mut ended: HashMap<NodeId, State> = HashMap::new();
         let mut next_request = Instant::now() + interval;
+        let mut savepoint = None;
         let complete = |id: u64,
                         states: HashMap<NodeId, State>,
                         finished: bool,
+                        stop: bool,
                         started: Instant|
          -> Result<()> {
             let mut states: Vec<(NodeId, String, State)> = states
@@ -275,7 +271,11 @@ impl Coordinator {
                 duration,
                 completed_at: Instant::now(),
             });
-            shared.completed.send_replace(Completion { id, finished });
+            shared.completed.send_replace(Completion {
+                id,
+                finished,
+                last: stop,
+            });
             Ok(())
         };
         loop {
@@ -315,7 +315,7 @@ impl Coordinator {
                 for (node, state) in &ended {
                     states.entry(*node).or_insert_with(|| state.clone());
                 }
-                complete(id, states, false, started)?;
+                complete(id, states, false, savepoint == Some(id), started)?;
             }
             if !sinks.is_empty() && sinks.iter().all(|s| ended.contains_key(s)) {
                 let id = pending
@@ -324,10 +324,13 @@ impl Coordinator {
                     .map_or(next_id, |id| id + 1)
                     .max(next_id);
                 let sink_states = sinks.iter().map(|s| (*s, ended[s].clone())).collect();
-                return complete(id, sink_states, true, Instant::now());
+                return complete(id, sink_states, true, false, Instant::now());
             }
-            let due = Instant::now() >= next_request || shared.now.swap(false, Ordering::AcqRel);
-            if pending.is_empty() && due {
+            let asked = savepoint.is_none() && shared.savepoint.load(Ordering::Acquire);
+            if pending.is_empty() && (asked || Instant::now() >= next_request) {
+                if asked {
+                    savepoint = Some(next_id);
+                }
                 tracing::debug!(checkpoint = next_id, "checkpoint requested");
                 shared.requested.store(next_id, Ordering::Release);
                 pending.insert(next_id, (Instant::now(), HashMap::new()));

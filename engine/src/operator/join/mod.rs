@@ -465,50 +465,23 @@ mod tests {
 
     #[test]
     fn a_restored_join_goes_on_as_the_first_would() {
-        let batch = |join: &Join, side: usize, rows: &[(RowKind, Option<&str>, i64)]| {
-            let data = RecordBatch::try_new(
-                join.spec.inputs[side].clone(),
-                vec![
-                    Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1))),
-                    Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
-                ],
-            )
-            .unwrap();
-            let ops = Int8Array::from_iter_values(rows.iter().map(|r| r.0 as i8));
-            Message::Batch(ChangeBatch {
-                data,
-                ops: Some(ops),
-                watermarks: None,
-            })
-        };
         let shape = join(JoinType::Full, None);
-        let (i, d) = (RowKind::Insert, RowKind::Delete);
+        let batch = |side, rows| (side, Message::Batch(change_batch(&shape, side, rows)));
         let inputs = vec![
-            (
+            batch(
                 0,
-                batch(
-                    &shape,
-                    0,
-                    &[(i, Some("a"), 1), (i, Some("b"), 2), (i, None, 3)],
-                ),
+                &[("+I", Some("a"), 1), ("+I", Some("b"), 2), ("+I", None, 3)],
             ),
-            (
-                1,
-                batch(&shape, 1, &[(i, Some("a"), 10), (i, Some("a"), 11)]),
-            ),
-            (0, batch(&shape, 0, &[(d, Some("a"), 1), (i, Some("c"), 4)])),
-            (
-                1,
-                batch(&shape, 1, &[(d, Some("a"), 10), (i, Some("b"), 12)]),
-            ),
+            batch(1, &[("+I", Some("a"), 10), ("+I", Some("a"), 11)]),
+            batch(0, &[("-D", Some("a"), 1), ("+I", Some("c"), 4)]),
+            batch(1, &[("-D", Some("a"), 10), ("+I", Some("b"), 12)]),
             (0, Message::End),
         ];
         crate::operator::testing::assert_restores(|| Box::new(join(JoinType::Full, None)), &inputs);
     }
 
-    /// Feeds `rows` (`"+I"`, key, value) to input `side`; what the join emits, as
-    /// `+I[a, 1, a, 10]`.
-    fn feed(join: &mut Join, side: usize, rows: &[(&str, Option<&str>, i64)]) -> Vec<String> {
+    /// Rows (`"+I"`, key, value) of input `side` as a batch.
+    fn change_batch(join: &Join, side: usize, rows: &[(&str, Option<&str>, i64)]) -> ChangeBatch {
         let kind = |s: &str| match s {
             "+I" => RowKind::Insert,
             "-U" => RowKind::UpdateBefore,
@@ -523,11 +496,17 @@ mod tests {
             ],
         )
         .unwrap();
-        let batch = ChangeBatch {
+        ChangeBatch {
             data,
             ops: Some(Int8Array::from_iter_values(rows.iter().map(|r| kind(r.0)))),
             watermarks: None,
-        };
+        }
+    }
+
+    /// Feeds `rows` (`"+I"`, key, value) to input `side`; what the join emits, as
+    /// `+I[a, 1, a, 10]`.
+    fn feed(join: &mut Join, side: usize, rows: &[(&str, Option<&str>, i64)]) -> Vec<String> {
+        let batch = change_batch(join, side, rows);
         let mut out = Vec::new();
         join.on_batch(side, batch, &mut out).unwrap();
         let mut lines = Vec::new();
