@@ -1435,3 +1435,42 @@ fn a_job_stopped_with_a_savepoint_resumes_from_it() {
         "no row twice, none lost"
     );
 }
+
+#[test]
+fn a_checkpoint_resumes_only_its_own_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = |filter: &str| {
+        format!(
+            "SET 'execution.checkpointing.interval' = '1 s';\n\
+             SET 'execution.checkpointing.dir' = '{}';\n{}\
+             CREATE TABLE f (symbol STRING, volume BIGINT) WITH ('connector' = 'filesystem', \
+             'path' = '{}/', 'format' = 'csv');\n\
+             INSERT INTO f SELECT symbol, volume FROM ticks WHERE volume > {filter};\n",
+            dir.path().join("chk").display(),
+            ticks_ddl(&ticks(), ""),
+            dir.path().join("out").display()
+        )
+    };
+    let o = rill(&["-c", &job("990")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let written = std::fs::read_to_string(dir.path().join("out/part-00000")).unwrap();
+    assert!(written.lines().count() > 5, "{written}");
+    // The same job again: its last checkpoint is of a finished run.
+    let o = rill(&["-c", &job("990")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is of a finished run: its output is complete"),
+        "{}",
+        stderr(&o)
+    );
+    // Another query is refused, with how to start fresh; the output stays as it was.
+    let o = rill(&["-c", &job("500")]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("is of a different query or tables"), "{err}");
+    assert!(err.contains("to start fresh"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/part-00000")).unwrap(),
+        written
+    );
+}
