@@ -1,10 +1,10 @@
 //! A job's graph of sources, operators and sinks, and the runtime that runs it: one task per
 //! node, joined by bounded channels.
 
-use std::collections::VecDeque;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::Poll;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
@@ -32,9 +32,6 @@ const STATE_CHECK_EVERY: u64 = 16;
 
 /// Index of a node in a [`Dataflow`].
 pub type NodeId = usize;
-
-/// A message tagged with the index of the input it arrives on.
-type Envelope = (usize, Message);
 
 enum NodeKind {
     Source(Box<dyn Source>),
@@ -289,29 +286,24 @@ impl Dataflow {
                 last_checkpoint.clone(),
             )
         });
-        let n = self.nodes.len();
-        let mut senders: Vec<Option<Sender<Envelope>>> = Vec::with_capacity(n);
-        let mut receivers: Vec<Option<Receiver<Envelope>>> = Vec::with_capacity(n);
-        for _ in 0..n {
-            let (tx, rx) = channel(CHANNEL_CAPACITY);
-            senders.push(Some(tx));
-            receivers.push(Some(rx));
-        }
-        let mut outputs: Vec<Output> = (0..n).map(|_| Output::default()).collect();
-        for (id, node) in self.nodes.iter().enumerate() {
-            for (port, input) in node.inputs.iter().enumerate() {
-                let tx = senders[id].clone().expect("sender");
-                outputs[*input].targets.push((tx, port));
+        // One bounded channel per input of each node: an input held back while a checkpoint's
+        // barrier aligns fills up and slows its producer, rather than memory.
+        let mut outputs: Vec<Output> = (0..self.nodes.len()).map(|_| Output::default()).collect();
+        let mut inboxes: Vec<Vec<Receiver<Message>>> = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let mut ports = Vec::with_capacity(node.inputs.len());
+            for input in &node.inputs {
+                let (tx, rx) = channel(CHANNEL_CAPACITY);
+                outputs[*input].targets.push(tx);
+                ports.push(rx);
             }
+            inboxes.push(ports);
         }
-        drop(senders);
         let mut tasks = JoinSet::new();
         let mut sinks = 0;
         let sinks_done = Arc::new(AtomicUsize::new(0));
-        let nodes = self.nodes.into_iter().zip(outputs).zip(receivers);
+        let nodes = self.nodes.into_iter().zip(outputs).zip(inboxes);
         for (id, ((node, output), inbox)) in nodes.enumerate() {
-            let inbox = inbox.expect("receiver");
-            let inputs = node.inputs.len();
             let checkpoints = coordinator.as_ref().map(|c| c.handle(id));
             match node.kind {
                 NodeKind::Source(source) => {
@@ -331,7 +323,7 @@ impl Dataflow {
                         state_limit,
                         checkpoints,
                     };
-                    tasks.spawn(runner.run(inputs, inbox));
+                    tasks.spawn(runner.run(inbox));
                 }
                 NodeKind::Sink(sink) => {
                     let (metrics, stop) = (metrics.clone(), stop.clone());
@@ -341,6 +333,7 @@ impl Dataflow {
                         checkpoints,
                         committed: 0,
                     };
+                    let inbox = inbox.into_iter().next().expect("a sink's input");
                     tasks.spawn_blocking(move || runner.run(inbox, &metrics, &stop, &done));
                     sinks += 1;
                 }
@@ -362,18 +355,18 @@ impl Dataflow {
     }
 }
 
-/// Where a node sends what it emits: every downstream node, each at its input port.
+/// Where a node sends what it emits: an input of every downstream node.
 #[derive(Default)]
 pub struct Output {
-    targets: Vec<(Sender<Envelope>, usize)>,
+    targets: Vec<Sender<Message>>,
 }
 
 impl Output {
     /// Sends from async code; false when every receiver is gone (the job is stopping).
     pub async fn send(&self, message: Message) -> bool {
         let mut any = false;
-        for (tx, port) in &self.targets {
-            any |= tx.send((*port, message.clone())).await.is_ok();
+        for tx in &self.targets {
+            any |= tx.send(message.clone()).await.is_ok();
         }
         any
     }
@@ -381,8 +374,8 @@ impl Output {
     /// Sends from a blocking thread; false when every receiver is gone.
     pub fn blocking_send(&self, message: Message) -> bool {
         let mut any = false;
-        for (tx, port) in &self.targets {
-            any |= tx.blocking_send((*port, message.clone())).is_ok();
+        for tx in &self.targets {
+            any |= tx.blocking_send(message.clone()).is_ok();
         }
         any
     }
@@ -402,15 +395,49 @@ struct Inputs {
     watermarks: Vec<Watermark>,
     combined: Watermark,
     ended: Vec<bool>,
-    /// The checkpoint being aligned and the inputs its barrier arrived on; their messages
-    /// wait in `held` until it arrived on every input still open.
+    /// The checkpoint being aligned and the inputs its barrier arrived on: those are not
+    /// read until it arrived on every input still open.
     aligning: Option<(u64, Vec<bool>)>,
-    held: VecDeque<Envelope>,
+    /// The input read first next time, so that every input gets its turn.
+    next: usize,
 }
 
 impl Inputs {
     fn all_ended(&self) -> bool {
         self.ended.iter().all(|e| *e)
+    }
+
+    /// Whether input `port` may be read: open, and not waiting for the other inputs' barrier.
+    fn readable(&self, port: usize) -> bool {
+        !self.ended[port]
+            && !self
+                .aligning
+                .as_ref()
+                .is_some_and(|(_, arrived)| arrived[port])
+    }
+
+    /// The next message of a readable input, taking turns; `None` when an input closed
+    /// without ending (its producer stopped: the job is stopping).
+    async fn next(&mut self, inboxes: &mut [Receiver<Message>]) -> Option<(usize, Message)> {
+        std::future::poll_fn(|cx| {
+            let n = inboxes.len();
+            for k in 0..n {
+                let port = (self.next + k) % n;
+                if !self.readable(port) {
+                    continue;
+                }
+                match inboxes[port].poll_recv(cx) {
+                    Poll::Ready(Some(message)) => {
+                        self.next = (port + 1) % n;
+                        return Poll::Ready(Some((port, message)));
+                    }
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => {}
+                }
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Whether the barrier being aligned arrived on every input still open.
@@ -422,32 +449,21 @@ impl Inputs {
 }
 
 impl OperatorRunner {
-    async fn run(mut self, inputs: usize, mut inbox: Receiver<Envelope>) -> Result<()> {
+    async fn run(mut self, mut inboxes: Vec<Receiver<Message>>) -> Result<()> {
+        let inputs = inboxes.len();
         let mut state = Inputs {
             watermarks: vec![NO_WATERMARK; inputs],
             combined: NO_WATERMARK,
             ended: vec![false; inputs],
             aligning: None,
-            held: VecDeque::new(),
+            next: 0,
         };
         let mut out = Vec::new();
         let mut received = 0u64;
-        // Messages held during an alignment are handled, in arrival order, before new ones.
-        let mut ready: VecDeque<Envelope> = VecDeque::new();
         loop {
-            let (port, message) = match ready.pop_front() {
-                Some(envelope) => envelope,
-                None => match inbox.recv().await {
-                    Some(envelope) => envelope,
-                    None => return Ok(()),
-                },
+            let Some((port, message)) = state.next(&mut inboxes).await else {
+                return Ok(());
             };
-            if let Some((_, arrived)) = &state.aligning
-                && arrived[port]
-            {
-                state.held.push_back((port, message));
-                continue;
-            }
             received += 1;
             if received <= STATE_CHECK_EVERY || received.is_multiple_of(STATE_CHECK_EVERY) {
                 self.check_state_limit()?;
@@ -456,7 +472,6 @@ impl OperatorRunner {
             if state.aligned() {
                 let (id, _) = state.aligning.take().expect("aligning");
                 self.checkpoint(id, &mut out)?;
-                ready.extend(state.held.drain(..));
             }
             let all_ended = state.all_ended();
             let finished = !all_ended && self.operator.finished();
@@ -575,7 +590,7 @@ enum SinkEvent {
 impl SinkRunner {
     fn run(
         mut self,
-        mut inbox: Receiver<Envelope>,
+        mut inbox: Receiver<Message>,
         metrics: &JobMetrics,
         stop: &Stop,
         done: &AtomicUsize,
@@ -599,7 +614,7 @@ impl SinkRunner {
                 };
                 tokio::select! {
                     message = inbox.recv(), if input_open => match message {
-                        Some((_, message)) => SinkEvent::Message(message),
+                        Some(message) => SinkEvent::Message(message),
                         None => SinkEvent::Stop,
                     },
                     event = completed => event,
