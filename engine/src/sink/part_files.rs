@@ -55,6 +55,8 @@ pub(crate) struct PartFiles {
     pending: Vec<(u64, u64)>,
     /// Whether a checkpoint may name the hidden files: then they outlive a failed run.
     checkpointed: bool,
+    /// Whether the files go on from a checkpoint (else hidden files found are garbage).
+    restored: bool,
 }
 
 impl PartFiles {
@@ -100,6 +102,7 @@ impl PartFiles {
             next: 0,
             pending: Vec::new(),
             checkpointed: false,
+            restored: false,
         })
     }
 
@@ -121,6 +124,10 @@ impl PartFiles {
     pub fn writer(&mut self) -> io::Result<&mut dyn Write> {
         if self.current.is_none() {
             let number = self.next;
+            if number == 0 && !self.restored {
+                // A fresh run: hidden parts of an earlier one that crashed are garbage.
+                self.remove_hidden_parts(0).map_err(io::Error::other)?;
+            }
             self.next += 1;
             let file = OpenOptions::new()
                 .write(true)
@@ -211,6 +218,7 @@ impl PartFiles {
         };
         let checkpointed: Checkpointed = state.get("files")?;
         self.checkpointed = true;
+        self.restored = true;
         for number in &checkpointed.pending {
             let hidden = self.hidden_path(*number);
             self.publish(*number).map_err(|e| io_error(&hidden, e))?;
@@ -228,21 +236,35 @@ impl PartFiles {
                 .map_err(|e| io_error(&hidden, e))?;
             self.current = Some(Current { number, file });
         }
-        if let Naming::Parts = self.naming {
-            for entry in fs::read_dir(&self.dir).map_err(|e| io_error(&self.dir, e))? {
-                let entry = entry.map_err(|e| io_error(&self.dir, e))?;
-                let name = entry.file_name();
-                let number = name
-                    .to_str()
-                    .and_then(|n| n.strip_prefix(".part-"))
-                    .and_then(|n| n.strip_suffix(".inprogress"))
-                    .and_then(|n| n.parse::<u64>().ok());
-                if number.is_some_and(|n| n >= self.next) {
-                    fs::remove_file(entry.path()).map_err(|e| io_error(&entry.path(), e))?;
-                }
+        self.remove_hidden_parts(self.next)?;
+        sync_dir(&self.dir)
+    }
+}
+
+impl PartFiles {
+    /// Removes the hidden part files numbered from `first` on: written after the checkpoint
+    /// restored, or by a run that crashed before its first checkpoint.
+    fn remove_hidden_parts(&self, first: u64) -> Result<()> {
+        if let Naming::Single(_) = self.naming {
+            return Ok(());
+        }
+        let io_error = |path: &Path, source| EngineError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        for entry in fs::read_dir(&self.dir).map_err(|e| io_error(&self.dir, e))? {
+            let entry = entry.map_err(|e| io_error(&self.dir, e))?;
+            let name = entry.file_name();
+            let number = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(".part-"))
+                .and_then(|n| n.strip_suffix(".inprogress"))
+                .and_then(|n| n.parse::<u64>().ok());
+            if number.is_some_and(|n| n >= first) {
+                fs::remove_file(entry.path()).map_err(|e| io_error(&entry.path(), e))?;
             }
         }
-        sync_dir(&self.dir)
+        Ok(())
     }
 }
 
@@ -256,5 +278,85 @@ impl Drop for PartFiles {
         for number in numbers.chain(self.pending.iter().map(|(_, n)| *n)) {
             let _ = fs::remove_file(self.hidden_path(number));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_restore_commits_what_its_checkpoint_closed_and_drops_what_came_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = PartFiles::parts(dir.path()).unwrap();
+        files.writer().unwrap().write_all(b"one\n").unwrap();
+        let state = files.snapshot(1).unwrap();
+        files.writer().unwrap().write_all(b"two\n").unwrap();
+        files.snapshot(2).unwrap();
+        files.writer().unwrap().write_all(b"three\n").unwrap();
+        // A crash before checkpoint 1 completed: nothing is visible, nothing is removed.
+        drop(files);
+        assert_eq!(
+            names(dir.path()),
+            [
+                ".part-00000.inprogress",
+                ".part-00001.inprogress",
+                ".part-00002.inprogress"
+            ]
+        );
+        let mut files = PartFiles::parts(dir.path()).unwrap();
+        files.restore(&state).unwrap();
+        assert_eq!(names(dir.path()), ["part-00000"]);
+        assert_eq!(
+            fs::read_to_string(dir.path().join("part-00000")).unwrap(),
+            "one\n"
+        );
+        // Restoring again (a crash during the restore) does the same.
+        files.restore(&state).unwrap();
+        assert_eq!(names(dir.path()), ["part-00000"]);
+        files.writer().unwrap().write_all(b"two\n").unwrap();
+        files.commit(u64::MAX).unwrap();
+        assert_eq!(names(dir.path()), ["part-00000", "part-00001"]);
+    }
+
+    #[test]
+    fn a_fresh_run_removes_the_hidden_parts_of_a_crashed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".part-00003.inprogress"), "stale").unwrap();
+        let mut files = PartFiles::parts(dir.path()).unwrap();
+        files.writer().unwrap().write_all(b"new\n").unwrap();
+        files.commit(u64::MAX).unwrap();
+        assert_eq!(names(dir.path()), ["part-00000"]);
+    }
+
+    #[test]
+    fn a_single_file_is_cut_back_to_its_checkpointed_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut files = PartFiles::single(&path).unwrap();
+        files.writer().unwrap().write_all(b"kept\n").unwrap();
+        let state = files.snapshot(1).unwrap();
+        files
+            .writer()
+            .unwrap()
+            .write_all(b"written after\n")
+            .unwrap();
+        files.writer().unwrap().flush().unwrap();
+        drop(files);
+        let mut files = PartFiles::single(&path).unwrap();
+        files.restore(&state).unwrap();
+        files.writer().unwrap().write_all(b"again\n").unwrap();
+        files.commit(u64::MAX).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "kept\nagain\n");
+        assert_eq!(names(dir.path()), ["out.csv"]);
     }
 }
