@@ -293,8 +293,15 @@ impl Operator for GroupAggregate {
     }
 
     fn snapshot(&mut self) -> Result<State> {
-        if self.retracting {
-            return Err(not_checkpointed("GroupAggregate over an updating input"));
+        if self.retracting
+            && let Some(call) = self.group_by.calls.iter().find(|c| {
+                c.function.is_distinct() || !RETRACTABLE_STATE.contains(&c.function.fun().name())
+            })
+        {
+            return Err(not_checkpointed(&format!(
+                "{} over an updating input",
+                call.function.fun().name().to_ascii_uppercase()
+            )));
         }
         let mut state = State::new();
         let total = self.groups.len();
@@ -304,18 +311,19 @@ impl Operator for GroupAggregate {
         let mut widths = Vec::new();
         for (c, call) in self.group_by.calls.iter().enumerate() {
             // Taking an accumulator's state consumes it: each is rebuilt from its state.
-            let fields = call.function.state_fields()?;
-            let mut states: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(total); fields.len()];
+            // (The accumulator's own state: a retracting one keeps other than the function's.)
+            let mut states: Vec<Vec<ScalarValue>> = Vec::new();
             for group in &mut self.groups {
                 let values = group.accumulators[c].state()?;
+                states.resize_with(values.len(), || Vec::with_capacity(total));
                 for (column, value) in states.iter_mut().zip(values) {
                     column.push(value);
                 }
             }
             widths.push(states.len());
-            let states = (states.into_iter().zip(&fields))
-                .map(|(values, field)| to_array(values, field.data_type()))
-                .collect::<Result<Vec<_>>>()?;
+            let states = (states.into_iter())
+                .map(ScalarValue::iter_to_array)
+                .collect::<datafusion::common::Result<Vec<_>>>()?;
             for id in 0..total {
                 let mut rebuilt = self.accumulator(c)?;
                 let row: Vec<ArrayRef> = states.iter().map(|s| s.slice(id, 1)).collect();
@@ -392,6 +400,17 @@ impl Operator for GroupAggregate {
         Ok(())
     }
 }
+
+/// The aggregates whose accumulators over an updating input have a state to checkpoint.
+const RETRACTABLE_STATE: [&str; 7] = [
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "first_value",
+    "last_value",
+];
 
 /// `values` (of `data_type`) as an array.
 fn to_array(values: Vec<ScalarValue>, data_type: &DataType) -> Result<ArrayRef> {
@@ -492,6 +511,34 @@ mod tests {
         .map(|b| (0, Message::Batch(b)))
         .chain([(0, Message::End)])
         .collect();
+        assert_restores(make, &inputs);
+    }
+
+    #[test]
+    fn a_restored_aggregation_over_a_changelog_goes_on_as_the_first_would() {
+        let make = || -> Box<dyn Operator> {
+            let output = Arc::new(Schema::new(vec![
+                Field::new("key", DataType::Utf8, true),
+                Field::new("cnt", DataType::Int64, false),
+                Field::new("total", DataType::Int64, true),
+            ]));
+            let group_by = count_and_sum(keyed_schema("ts"));
+            Box::new(GroupAggregate::new(group_by, output, true).unwrap())
+        };
+        let none = NO_WATERMARK;
+        let changes = |rows: &[(&str, i64)], kinds: &[RowKind]| {
+            let rows: Vec<_> = rows.iter().map(|(k, v)| (*k, *v, 0, none)).collect();
+            let mut batch = keyed_batch("ts", &rows);
+            batch.ops = Some(kinds.iter().map(|k| *k as i8).collect());
+            (0, Message::Batch(batch))
+        };
+        let (i, d) = (RowKind::Insert, RowKind::Delete);
+        let inputs = vec![
+            changes(&[("a", 1), ("b", 2), ("a", 3)], &[i, i, i]),
+            changes(&[("a", 1), ("c", 4)], &[d, i]),
+            changes(&[("b", 2), ("a", 5)], &[d, i]),
+            (0, Message::End),
+        ];
         assert_restores(make, &inputs);
     }
 }

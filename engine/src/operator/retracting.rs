@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use arrow::array::{Array, ArrayRef};
+use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::DataType;
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::{DataFusionError, ScalarValue};
@@ -56,9 +56,37 @@ impl Encoding {
     }
 }
 
-/// The accumulators serve one group of a changelog: they are never merged.
-fn never_merged() -> DataFusionError {
-    DataFusionError::NotImplemented("a retracting accumulator is never merged".into())
+/// A state as one binary value: numbered byte strings, each as its number (8 bytes), its
+/// length (4 bytes) and its bytes. The accumulators serve one group of a changelog and are
+/// merged only into a fresh one, to restore a checkpoint.
+fn encode_state<'a>(entries: impl Iterator<Item = (u64, &'a [u8])>) -> ScalarValue {
+    let mut out = Vec::new();
+    for (number, bytes) in entries {
+        out.extend_from_slice(&number.to_le_bytes());
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    ScalarValue::Binary(Some(out))
+}
+
+/// Calls `f` with each entry of every state in `states` (as [`encode_state`] wrote them).
+fn decode_states(
+    states: &[ArrayRef],
+    mut f: impl FnMut(u64, &[u8]),
+) -> datafusion::common::Result<()> {
+    let damaged = || DataFusionError::Execution("a checkpointed aggregate state is damaged".into());
+    let states = states[0].as_binary_opt::<i32>().ok_or_else(damaged)?;
+    for mut state in states.iter().flatten() {
+        while !state.is_empty() {
+            let (number, rest) = state.split_first_chunk::<8>().ok_or_else(damaged)?;
+            let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(damaged)?;
+            let len = u32::from_le_bytes(*len) as usize;
+            let bytes = rest.get(..len).ok_or_else(damaged)?;
+            f(u64::from_le_bytes(*number), bytes);
+            state = &rest[len..];
+        }
+    }
+    Ok(())
 }
 
 /// A retractable `MIN` (or `MAX`): the multiset of non-null values, ordered by their
@@ -122,12 +150,20 @@ impl Accumulator for RetractableExtremum {
         size_of::<Self>() + self.values.keys().map(|k| k.len() + entry).sum::<usize>()
     }
 
+    /// The values with their counts.
     fn state(&mut self) -> datafusion::common::Result<Vec<ScalarValue>> {
-        Err(never_merged())
+        let entries = self
+            .values
+            .iter()
+            .map(|(value, count)| (*count, value.as_ref()));
+        Ok(vec![encode_state(entries)])
     }
 
-    fn merge_batch(&mut self, _states: &[ArrayRef]) -> datafusion::common::Result<()> {
-        Err(never_merged())
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion::common::Result<()> {
+        let counts = &mut self.values;
+        decode_states(states, |count, value| {
+            *counts.entry(value.into()).or_default() += count;
+        })
     }
 }
 
@@ -197,12 +233,29 @@ impl Accumulator for RetractableArrival {
         size_of::<Self>() + values
     }
 
+    /// The next arrival's number (with no value), then the values by arrival.
     fn state(&mut self) -> datafusion::common::Result<Vec<ScalarValue>> {
-        Err(never_merged())
+        let next = std::iter::once((self.next, &[][..]));
+        let entries = self
+            .by_arrival
+            .iter()
+            .map(|(at, value)| (*at, value.as_ref()));
+        Ok(vec![encode_state(next.chain(entries))])
     }
 
-    fn merge_batch(&mut self, _states: &[ArrayRef]) -> datafusion::common::Result<()> {
-        Err(never_merged())
+    /// Takes in a state (into an empty accumulator: arrivals keep their numbers).
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion::common::Result<()> {
+        let (by_arrival, arrivals, next) =
+            (&mut self.by_arrival, &mut self.arrivals, &mut self.next);
+        let mut first = true;
+        decode_states(states, |number, value| {
+            if std::mem::take(&mut first) {
+                *next = (*next).max(number);
+                return;
+            }
+            arrivals.entry(value.into()).or_default().push_back(number);
+            by_arrival.insert(number, value.into());
+        })
     }
 }
 
@@ -216,6 +269,40 @@ mod tests {
 
     fn values(v: &[Option<i64>]) -> Vec<ArrayRef> {
         vec![Arc::new(Int64Array::from(v.to_vec()))]
+    }
+
+    /// A fresh accumulator that took in `acc`'s state (as a checkpoint restores it); `acc`
+    /// goes on after giving it.
+    fn restored(acc: &mut dyn Accumulator, fresh: Box<dyn Accumulator>) -> Box<dyn Accumulator> {
+        let state = acc.state().unwrap();
+        let columns: Vec<ArrayRef> = state.iter().map(|v| v.to_array().unwrap()).collect();
+        let mut fresh = fresh;
+        fresh.merge_batch(&columns).unwrap();
+        fresh
+    }
+
+    #[test]
+    fn a_restored_accumulator_goes_on_as_the_first_would() {
+        let new_max = || Box::new(RetractableExtremum::new(&DataType::Int64, true).unwrap());
+        let new_first = || Box::new(RetractableArrival::new(&DataType::Int64, false).unwrap());
+        let makers: [&dyn Fn() -> Box<dyn Accumulator>; 2] = [&|| new_max(), &|| new_first()];
+        for make in makers {
+            let mut acc = make();
+            acc.update_batch(&values(&[Some(5), Some(9), Some(9), Some(1), Some(7)]))
+                .unwrap();
+            acc.retract_batch(&values(&[Some(5)])).unwrap();
+            let mut copy = restored(acc.as_mut(), make());
+            for a in [&mut acc, &mut copy] {
+                a.retract_batch(&values(&[Some(9), Some(1)])).unwrap();
+                a.update_batch(&values(&[Some(3)])).unwrap();
+            }
+            assert_eq!(acc.evaluate().unwrap(), copy.evaluate().unwrap());
+            for a in [&mut acc, &mut copy] {
+                a.retract_batch(&values(&[Some(9), Some(7)])).unwrap();
+            }
+            assert_eq!(acc.evaluate().unwrap(), copy.evaluate().unwrap());
+            assert_eq!(copy.evaluate().unwrap(), ScalarValue::Int64(Some(3)));
+        }
     }
 
     #[test]
