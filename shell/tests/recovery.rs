@@ -42,7 +42,7 @@ struct Case {
     ordered: bool,
 }
 
-const CASES: [Case; 7] = [
+const CASES: [Case; 8] = [
     Case {
         name: "tumble",
         columns: "window_start TIMESTAMP(3), window_end TIMESTAMP(3), symbol STRING, \
@@ -102,6 +102,14 @@ const CASES: [Case; 7] = [
         select: "SELECT symbol, price, volume, r FROM (SELECT symbol, price, volume, \
                  ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY volume DESC, price DESC) \
                  AS r FROM ticks) WHERE r <= 3",
+        ordered: true,
+    },
+    Case {
+        name: "group_over_changelog",
+        columns: "lowest DOUBLE, symbols BIGINT, volume BIGINT",
+        format: "debezium-json",
+        select: "SELECT low, COUNT(*), SUM(v) FROM (SELECT symbol, MIN(price) AS low, \
+                 SUM(volume) AS v FROM ticks GROUP BY symbol) GROUP BY low",
         ordered: true,
     },
     Case {
