@@ -487,17 +487,19 @@ mod tests {
     use crate::operator::aggregate::tests::count_and_sum;
     use crate::operator::testing::{assert_restores, keyed_batch, keyed_schema};
 
+    /// `COUNT(v), SUM(v) GROUP BY key`, over a changelog if `retracting`.
+    fn aggregate(retracting: bool) -> Box<dyn Operator> {
+        let output = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, true),
+            Field::new("cnt", DataType::Int64, false),
+            Field::new("total", DataType::Int64, true),
+        ]));
+        let group_by = count_and_sum(keyed_schema("ts"));
+        Box::new(GroupAggregate::new(group_by, output, retracting).unwrap())
+    }
+
     #[test]
     fn a_restored_aggregation_goes_on_as_the_first_would() {
-        let make = || -> Box<dyn Operator> {
-            let output = Arc::new(Schema::new(vec![
-                Field::new("key", DataType::Utf8, true),
-                Field::new("cnt", DataType::Int64, false),
-                Field::new("total", DataType::Int64, true),
-            ]));
-            let group_by = count_and_sum(keyed_schema("ts"));
-            Box::new(GroupAggregate::new(group_by, output, false).unwrap())
-        };
         let none = NO_WATERMARK;
         let inputs: Vec<(usize, Message)> = [
             keyed_batch("ts", &[("a", 1, 0, none), ("b", 2, 0, none)]),
@@ -511,20 +513,11 @@ mod tests {
         .map(|b| (0, Message::Batch(b)))
         .chain([(0, Message::End)])
         .collect();
-        assert_restores(make, &inputs);
+        assert_restores(|| aggregate(false), &inputs);
     }
 
     #[test]
     fn a_restored_aggregation_over_a_changelog_goes_on_as_the_first_would() {
-        let make = || -> Box<dyn Operator> {
-            let output = Arc::new(Schema::new(vec![
-                Field::new("key", DataType::Utf8, true),
-                Field::new("cnt", DataType::Int64, false),
-                Field::new("total", DataType::Int64, true),
-            ]));
-            let group_by = count_and_sum(keyed_schema("ts"));
-            Box::new(GroupAggregate::new(group_by, output, true).unwrap())
-        };
         let none = NO_WATERMARK;
         let changes = |rows: &[(&str, i64)], kinds: &[RowKind]| {
             let rows: Vec<_> = rows.iter().map(|(k, v)| (*k, *v, 0, none)).collect();
@@ -539,6 +532,6 @@ mod tests {
             changes(&[("b", 2), ("a", 5)], &[d, i]),
             (0, Message::End),
         ];
-        assert_restores(make, &inputs);
+        assert_restores(|| aggregate(true), &inputs);
     }
 }
