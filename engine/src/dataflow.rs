@@ -26,8 +26,8 @@ use crate::{EngineError, Result};
 /// Messages buffered per edge before the sender waits.
 const CHANNEL_CAPACITY: usize = 8;
 
-/// An operator's state is measured against the job's limit after each of its first messages,
-/// then every this many (measuring may take time linear in the state).
+/// An operator's state is measured (for the job's metrics and against its limit) after each of
+/// its first messages, then every this many (measuring may take time linear in the state).
 const STATE_CHECK_EVERY: u64 = 16;
 
 /// Index of a node in a [`Dataflow`].
@@ -318,8 +318,10 @@ impl Dataflow {
                 }
                 NodeKind::Operator(operator) => {
                     let runner = OperatorRunner {
+                        node: id,
                         operator,
                         output,
+                        metrics: metrics.clone(),
                         state_limit,
                         checkpoints,
                     };
@@ -384,8 +386,10 @@ impl Output {
 /// Drives an operator: batches in arrival order, the minimum watermark over its inputs,
 /// checkpoint barriers aligned over its inputs, and end-of-stream once every input ended.
 struct OperatorRunner {
+    node: NodeId,
     operator: Box<dyn Operator>,
     output: Output,
+    metrics: Arc<JobMetrics>,
     state_limit: Option<usize>,
     checkpoints: Option<NodeCheckpoints>,
 }
@@ -466,7 +470,7 @@ impl OperatorRunner {
             };
             received += 1;
             if received <= STATE_CHECK_EVERY || received.is_multiple_of(STATE_CHECK_EVERY) {
-                self.check_state_limit()?;
+                self.measure_state()?;
             }
             self.handle(port, message, &mut state, &mut out)?;
             if state.aligned() {
@@ -492,16 +496,18 @@ impl OperatorRunner {
         }
     }
 
-    fn check_state_limit(&self) -> Result<()> {
-        if let Some(limit) = self.state_limit {
-            let bytes = self.operator.state_bytes();
-            if bytes > limit {
-                return Err(EngineError::StateLimit {
-                    operator: self.operator.name().to_string(),
-                    bytes,
-                    limit,
-                });
-            }
+    /// Measures the operator's state for the job's metrics, against the job's limit.
+    fn measure_state(&self) -> Result<()> {
+        let bytes = self.operator.state_bytes();
+        self.metrics.record_state(self.node, bytes as u64);
+        if let Some(limit) = self.state_limit
+            && bytes > limit
+        {
+            return Err(EngineError::StateLimit {
+                operator: self.operator.name().to_string(),
+                bytes,
+                limit,
+            });
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Counters a running job updates once per batch and the shell reads at any time.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,6 +24,8 @@ pub struct JobMetrics {
     malformed_examples: Mutex<Vec<String>>,
     /// Each source's latest watermark from its rows (not the end-of-input one).
     source_watermarks: Mutex<Vec<(String, i64)>>,
+    /// Each stateful operator's last measured state, in bytes, by node.
+    operator_state: Mutex<BTreeMap<usize, u64>>,
 }
 
 impl Default for JobMetrics {
@@ -36,6 +39,7 @@ impl Default for JobMetrics {
             late_rows: AtomicU64::new(0),
             malformed_examples: Mutex::new(Vec::new()),
             source_watermarks: Mutex::new(Vec::new()),
+            operator_state: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -68,6 +72,21 @@ impl JobMetrics {
             Some((_, w)) => *w = watermark,
             None => sources.push((name.to_string(), watermark)),
         }
+    }
+
+    /// Records the state operator `node` holds (measured now and then, not per batch).
+    pub fn record_state(&self, node: usize, bytes: u64) {
+        let mut state = self.operator_state.lock().expect("metrics lock");
+        state.insert(node, bytes);
+    }
+
+    /// About how many bytes of state the job's operators hold.
+    pub fn state_bytes(&self) -> u64 {
+        self.operator_state
+            .lock()
+            .expect("metrics lock")
+            .values()
+            .sum()
     }
 
     /// The latest watermark of any source, if one has any.

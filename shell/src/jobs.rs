@@ -38,6 +38,11 @@ pub fn job_command(text: &str) -> Option<JobCommand> {
     })
 }
 
+/// `bytes` as MiB with one decimal.
+pub fn mebibytes(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
 /// The states a job goes through.
 const RUNNING: u8 = 0;
 const FINISHED: u8 = 1;
@@ -195,6 +200,10 @@ impl Jobs {
             ("rows out", count(|m| JobMetrics::get(&m.rows_out)) as _),
             ("late rows", count(|m| JobMetrics::get(&m.late_rows)) as _),
             ("watermark", texts(&watermark) as _),
+            (
+                "state size",
+                texts(&|e| mebibytes(e.metrics.state_bytes())) as _,
+            ),
             (
                 "last checkpoint",
                 texts(&|e| {

@@ -340,11 +340,12 @@ fn summary(metrics: &JobMetrics, elapsed: Duration) {
     };
     eprintln!(
         "{} rows in, {} rows out, {} late rows dropped, {} malformed rows skipped, \
-         watermark {watermarks}, {:.2} s",
+         watermark {watermarks}, state {}, {:.2} s",
         JobMetrics::get(&metrics.rows_in),
         JobMetrics::get(&metrics.rows_out),
         JobMetrics::get(&metrics.late_rows),
         JobMetrics::get(&metrics.malformed_rows),
+        crate::jobs::mebibytes(metrics.state_bytes()),
         elapsed.as_secs_f64()
     );
 }

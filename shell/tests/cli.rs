@@ -1401,6 +1401,14 @@ fn a_job_stopped_with_a_savepoint_resumes_from_it() {
         "{text}"
     );
     assert!(text.contains("STOPPED at savepoint 1"), "{text}\n{err}");
+    assert!(
+        text.contains("late rows,watermark,state size,last checkpoint,uptime"),
+        "{text}"
+    );
+    assert!(
+        text.contains(",0.0 MiB,\"1 ("),
+        "the state size and the checkpoint: {text}"
+    );
     let parts = || {
         let mut names: Vec<String> = std::fs::read_dir(&out)
             .unwrap()
