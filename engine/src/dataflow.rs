@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::Poll;
 
-use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tokio::sync::mpsc::{Receiver, Sender, channel};
 use tokio::task::JoinSet;
@@ -139,19 +138,8 @@ impl Dataflow {
     /// The store of the job's checkpoints (when it checkpoints).
     fn checkpoint_store(&self) -> Option<Result<CheckpointStore>> {
         let checkpointing = self.checkpointing.as_ref()?;
-        let mut hasher = Sha256::new();
-        hasher.update(checkpointing.identity.as_bytes());
-        hasher.update(b"\n");
-        hasher.update(self.describe().as_bytes());
-        let fingerprint: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Some(CheckpointStore::open(
-            &checkpointing.config.dir,
-            &fingerprint,
-        ))
+        let plan = format!("{}\n{}", checkpointing.identity, self.describe());
+        Some(CheckpointStore::open(&checkpointing.config.dir, &plan))
     }
 
     /// Before the job starts: gives every node its state from the latest complete checkpoint

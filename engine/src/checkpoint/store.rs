@@ -72,12 +72,13 @@ pub struct CheckpointStore {
 }
 
 impl CheckpointStore {
-    /// The checkpoints in `dir` of the plan with `fingerprint`; creates `dir` if needed.
-    pub fn open(dir: &Path, fingerprint: &str) -> Result<Self> {
+    /// The checkpoints in `dir` of the plan `plan` describes (its hash is their fingerprint);
+    /// creates `dir` if needed.
+    pub fn open(dir: &Path, plan: &str) -> Result<Self> {
         fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         Ok(CheckpointStore {
             dir: dir.to_path_buf(),
-            fingerprint: fingerprint.to_string(),
+            fingerprint: hex(&Sha256::digest(plan.as_bytes())),
         })
     }
 
