@@ -1390,7 +1390,7 @@ fn a_job_stopped_with_a_savepoint_resumes_from_it() {
     let run_and_stop = || {
         let mut shell = Typing::new(dir.path());
         shell.type_in(&job, 1500);
-        shell.type_in("STOP JOB '1' WITH SAVEPOINT;\n", 1500);
+        shell.type_in("STOP JOB '1' WITH SAVEPOINT;\n", 3000);
         shell.type_in("SHOW JOBS;\n\\q\n", 0);
         let o = shell.output();
         (stdout(&o), stderr(&o))
