@@ -6,7 +6,8 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, RecordBatch, RecordBatchOptions,
+    Array, ArrayBuilder, ArrayRef, AsArray, BinaryArray, BinaryBuilder, RecordBatch,
+    RecordBatchOptions,
 };
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
@@ -67,6 +68,31 @@ impl State {
         let batch = RecordBatch::try_new_with_options(schema.clone(), columns, &options)?;
         self.put_batches(name, schema, vec![batch]);
         Ok(())
+    }
+
+    /// Adds byte strings (keys or rows in Arrow's row format) under `name`.
+    pub fn put_byte_strings<'a>(
+        &mut self,
+        name: &str,
+        strings: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<()> {
+        let strings: BinaryArray = strings.map(Some).collect();
+        let rows = strings.len();
+        self.put_columns(name, vec![Arc::new(strings)], rows)
+    }
+
+    /// The byte strings under `name` (put with [`State::put_byte_strings`]).
+    pub fn byte_strings(&self, name: &str) -> Result<Vec<Box<[u8]>>> {
+        let (columns, _) = self.columns(name)?;
+        let [strings] = columns.as_slice() else {
+            return Err(corrupt(format!("part '{name}' is not byte strings")));
+        };
+        let strings = (strings.as_binary_opt::<i32>())
+            .ok_or_else(|| corrupt(format!("part '{name}' is not byte strings")))?;
+        Ok(strings
+            .iter()
+            .map(|b| b.unwrap_or_default().into())
+            .collect())
     }
 
     /// Adds pairs of byte strings (keys and rows in Arrow's row format) under `name`.

@@ -206,8 +206,7 @@ impl Operator for KeepFirst {
         state.put("times", &times)?;
         // The keys due, in the order they are emitted in.
         let due: Vec<(i64, usize)> = self.due.iter().map(|(t, keys)| (*t, keys.len())).collect();
-        let keys = self.due.values().flatten().map(|k| (k.as_ref(), &[][..]));
-        state.put_byte_pairs("due", keys)?;
+        state.put_byte_strings("due", self.due.values().flatten().map(|k| &k[..]))?;
         state.put("due.times", &(due, self.watermark))?;
         Ok(state)
     }
@@ -222,7 +221,7 @@ impl Operator for KeepFirst {
             self.firsts.insert(key, first);
         }
         let (due, watermark): (Vec<(i64, usize)>, Watermark) = state.get("due.times")?;
-        let mut keys = state.byte_pairs("due")?.into_iter().map(|(k, _)| k);
+        let mut keys = state.byte_strings("due")?.into_iter();
         for (time, count) in due {
             self.due.insert(time, keys.by_ref().take(count).collect());
         }
@@ -266,16 +265,44 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn the_earliest_row_is_emitted_once_the_watermark_reaches_it() {
+    /// The first row per `key` by `ts`, counting late rows in `metrics`.
+    fn keep_first(metrics: &Arc<JobMetrics>) -> KeepFirst {
         let input = keyed_schema("ts");
         let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new("rn", DataType::UInt64, true));
-        let metrics = Arc::new(JobMetrics::default());
         let late = LateRows::new(&LatePolicy::Drop, input.clone(), metrics.clone()).unwrap();
         let key = Arc::new(Column::new("key", 0));
         let schema = Arc::new(Schema::new(fields));
-        let mut first = KeepFirst::new(vec![key], 2, schema, &input, late).unwrap();
+        KeepFirst::new(vec![key], 2, schema, &input, late).unwrap()
+    }
+
+    #[test]
+    fn a_restored_operator_goes_on_as_the_first_would() {
+        let inputs = [
+            keyed_batch(
+                "ts",
+                &[("a", 1, 200, 0), ("a", 2, 100, 0), ("b", 3, 300, 0)],
+            ),
+            keyed_batch("ts", &[("c", 6, 260, 0), ("b", 7, 280, 0)]),
+        ]
+        .into_iter()
+        .map(Message::Batch)
+        .chain([Message::Watermark(250)])
+        .chain([Message::Batch(keyed_batch(
+            "ts",
+            &[("a", 4, 50, 250), ("c", 8, 255, 250)],
+        ))])
+        .chain([Message::End])
+        .map(|m| (0, m))
+        .collect::<Vec<_>>();
+        let metrics = Arc::new(JobMetrics::default());
+        crate::operator::testing::assert_restores(|| Box::new(keep_first(&metrics)), &inputs);
+    }
+
+    #[test]
+    fn the_earliest_row_is_emitted_once_the_watermark_reaches_it() {
+        let metrics = Arc::new(JobMetrics::default());
+        let mut first = keep_first(&metrics);
         let mut out = Vec::new();
         // For "a", the row at 100 arrives after the one at 200: it is the first.
         let rows = [("a", 1, 200, 0), ("a", 2, 100, 0), ("b", 3, 300, 0)];

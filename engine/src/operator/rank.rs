@@ -307,6 +307,10 @@ pub(super) fn ranked_rows<'a>(
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
+/// What a Top-N checkpoints besides its rows: each partition's arrivals, the next arrival,
+/// each partition's last update, and the expiry queue's times with how many keys each has.
+type CountsState = (Vec<Vec<u64>>, u64, Vec<Watermark>, Vec<(Watermark, usize)>);
+
 fn short() -> crate::EngineError {
     crate::EngineError::Other(
         "a checkpointed state does not read: a Top-N's rows end too soon".into(),
@@ -323,34 +327,32 @@ impl Operator for Rank {
 
     fn snapshot(&mut self) -> Result<State> {
         let mut state = State::new();
-        // Each partition's key, then its rows (sort key and row) in rank order.
-        let mut rows: Vec<(&[u8], &[u8])> = Vec::new();
-        let mut arrivals: Vec<Vec<u64>> = Vec::with_capacity(self.partitions.len());
-        for (key, ranked) in &self.partitions {
-            rows.push((key, &[]));
-            rows.extend(ranked.iter().map(|r| (&r.order[..], &r.row[..])));
-            arrivals.push(ranked.iter().map(|r| r.arrival).collect());
-        }
-        state.put_byte_pairs("partitions", rows.into_iter())?;
-        let updated: Vec<(&[u8], [u8; 8])> = (self.updated.iter())
-            .map(|(key, w)| (&key[..], w.to_le_bytes()))
+        // The partitions' keys, then their rows (sort key and row) in rank order.
+        state.put_byte_strings("partitions", self.partitions.keys().map(|k| &k[..]))?;
+        let rows =
+            (self.partitions.values()).flat_map(|r| r.iter().map(|r| (&r.order[..], &r.row[..])));
+        state.put_byte_pairs("rows", rows)?;
+        let arrivals: Vec<Vec<u64>> = (self.partitions.values())
+            .map(|ranked| ranked.iter().map(|r| r.arrival).collect())
             .collect();
-        state.put_byte_pairs("updated", updated.iter().map(|(k, w)| (*k, &w[..])))?;
+        state.put_byte_strings("updated", self.updated.keys().map(|k| &k[..]))?;
+        let updated: Vec<Watermark> = self.updated.values().copied().collect();
+        state.put_byte_strings("expiry", self.expiry.values().flatten().map(|k| &k[..]))?;
         let due: Vec<(Watermark, usize)> = (self.expiry.iter())
             .map(|(w, keys)| (*w, keys.len()))
             .collect();
-        let due_keys = self.expiry.values().flatten().map(|k| (&k[..], &[][..]));
-        state.put_byte_pairs("expiry", due_keys)?;
-        state.put("counts", &(arrivals, self.arrivals, due))?;
+        state.put("counts", &(arrivals, self.arrivals, updated, due))?;
         Ok(state)
     }
 
     fn restore(&mut self, state: &State) -> Result<()> {
-        let (arrivals, next, due): (Vec<Vec<u64>>, u64, Vec<(Watermark, usize)>) =
-            state.get("counts")?;
-        let mut rows = state.byte_pairs("partitions")?.into_iter();
-        for these in arrivals {
-            let (key, _) = rows.next().ok_or_else(short)?;
+        let (arrivals, next, updated, due): CountsState = state.get("counts")?;
+        let keys = state.byte_strings("partitions")?;
+        let mut rows = state.byte_pairs("rows")?.into_iter();
+        if keys.len() != arrivals.len() {
+            return Err(short());
+        }
+        for (key, these) in keys.into_iter().zip(arrivals) {
             let mut ranked = Vec::with_capacity(these.len());
             for arrival in these {
                 let (order, row) = rows.next().ok_or_else(short)?;
@@ -363,12 +365,12 @@ impl Operator for Rank {
             self.partitions.insert(key, ranked);
         }
         self.arrivals = next;
-        for (key, watermark) in state.byte_pairs("updated")? {
-            let watermark: [u8; 8] = watermark.as_ref().try_into().map_err(|_| short())?;
-            self.updated
-                .insert(key, Watermark::from_le_bytes(watermark));
+        let keys = state.byte_strings("updated")?;
+        if keys.len() != updated.len() {
+            return Err(short());
         }
-        let mut keys = state.byte_pairs("expiry")?.into_iter().map(|(k, _)| k);
+        self.updated = keys.into_iter().zip(updated).collect();
+        let mut keys = state.byte_strings("expiry")?.into_iter();
         for (watermark, count) in due {
             self.expiry
                 .insert(watermark, keys.by_ref().take(count).collect());
@@ -474,7 +476,8 @@ mod tests {
         Rank::new(vec![], order, 2, retracting, output, &input).unwrap()
     }
 
-    fn feed(rank: &mut Rank, rows: &[(RowKind, i64)]) -> Vec<String> {
+    /// Rows `(v)` with their change kinds.
+    fn batch(rows: &[(RowKind, i64)]) -> ChangeBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
         let data = RecordBatch::try_new(
             schema,
@@ -483,13 +486,32 @@ mod tests {
             ))],
         )
         .unwrap();
-        let batch = ChangeBatch {
+        ChangeBatch {
             data,
             ops: Some(Int8Array::from_iter_values(rows.iter().map(|r| r.0 as i8))),
             watermarks: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_restored_top_n_goes_on_as_the_first_would() {
+        let (i, d) = (RowKind::Insert, RowKind::Delete);
+        let inputs: Vec<(usize, Message)> = [
+            vec![(i, 5), (i, 3), (i, 1)],
+            vec![(i, 9), (i, 5)],
+            vec![(d, 9), (d, 5)],
+            vec![(i, 4)],
+        ]
+        .iter()
+        .map(|rows| (0, Message::Batch(batch(rows))))
+        .chain([(0, Message::End)])
+        .collect();
+        crate::operator::testing::assert_restores(|| Box::new(top2(true)), &inputs);
+    }
+
+    fn feed(rank: &mut Rank, rows: &[(RowKind, i64)]) -> Vec<String> {
         let mut out = Vec::new();
-        rank.on_batch(0, batch, &mut out).unwrap();
+        rank.on_batch(0, batch(rows), &mut out).unwrap();
         let mut lines = Vec::new();
         for message in out {
             let Message::Batch(b) = message else { continue };

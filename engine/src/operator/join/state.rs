@@ -292,25 +292,27 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
     /// Puts the rows under `name`, bucket by bucket in slot order (expiry lists name slots,
     /// and rows keep their order, which output follows).
     pub fn snapshot(&self, state: &mut State, name: &str) -> Result<()> {
-        let mut rows: Vec<(&[u8], &[u8])> = Vec::new();
-        let mut notes: Vec<Vec<M>> = Vec::with_capacity(self.buckets.len());
-        for bucket in &self.buckets {
-            rows.push((&bucket.key, &[]));
-            rows.extend((0..bucket.entries.len()).map(|e| (&[][..], bucket.row(e))));
-            notes.push(bucket.entries.iter().map(|e| e.meta).collect());
-        }
-        state.put_byte_pairs(&format!("{name}.rows"), rows.into_iter())?;
+        let keys = self.buckets.iter().map(|b| &b.key[..]);
+        state.put_byte_strings(&format!("{name}.keys"), keys)?;
+        let rows = (self.buckets.iter()).flat_map(|b| (0..b.entries.len()).map(|e| b.row(e)));
+        state.put_byte_strings(&format!("{name}.rows"), rows)?;
+        let notes: Vec<Vec<M>> = (self.buckets.iter())
+            .map(|b| b.entries.iter().map(|e| e.meta).collect())
+            .collect();
         state.put(&format!("{name}.notes"), &(notes, &self.free))
     }
 
     /// Takes back the rows put under `name` by [`Side::snapshot`].
     pub fn restore(&mut self, state: &State, name: &str) -> Result<()> {
         let (notes, free): (Vec<Vec<M>>, Vec<usize>) = state.get(&format!("{name}.notes"))?;
-        let mut rows = state.byte_pairs(&format!("{name}.rows"))?.into_iter();
+        let keys = state.byte_strings(&format!("{name}.keys"))?;
+        let mut rows = state.byte_strings(&format!("{name}.rows"))?.into_iter();
+        if keys.len() != notes.len() {
+            return Err(short());
+        }
         self.buckets.clear();
         self.index.clear();
-        for (slot, metas) in notes.into_iter().enumerate() {
-            let (key, _) = rows.next().ok_or_else(short)?;
+        for (slot, (key, metas)) in keys.into_iter().zip(notes).enumerate() {
             let mut bucket = Bucket {
                 key,
                 data: Vec::new(),
@@ -318,7 +320,7 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
                 garbage: 0,
             };
             for meta in metas {
-                let (_, row) = rows.next().ok_or_else(short)?;
+                let row = rows.next().ok_or_else(short)?;
                 let at = bucket.entries.len();
                 bucket.insert(at, &row, meta);
             }

@@ -210,18 +210,14 @@ impl Operator for TemporalJoin {
 
     fn snapshot(&mut self) -> Result<State> {
         let mut state = State::new();
-        let mut keys: Vec<(&[u8], &[u8])> = Vec::new();
-        let mut times: Vec<Vec<(i64, bool)>> = Vec::new();
-        for (key, versions) in &self.versions {
-            keys.push((key, &[]));
-            let mut these = Vec::with_capacity(versions.len());
-            for (time, row) in versions {
-                keys.push((&[], row.as_deref().unwrap_or_default()));
-                these.push((*time, row.is_some()));
-            }
-            times.push(these);
-        }
-        state.put_byte_pairs("versions", keys.into_iter())?;
+        state.put_byte_strings("keys", self.versions.keys().map(|k| &k[..]))?;
+        // Each key's versions by time; a retraction as an empty row.
+        let rows = (self.versions.values())
+            .flat_map(|v| v.values().map(|r| r.as_deref().unwrap_or_default()));
+        state.put_byte_strings("versions", rows)?;
+        let times: Vec<Vec<(i64, bool)>> = (self.versions.values())
+            .map(|v| v.iter().map(|(time, row)| (*time, row.is_some())).collect())
+            .collect();
         state.put("times", &(times, self.watermark))?;
         state.put_batches("waiting", self.waiting_schema.clone(), self.waiting.clone());
         Ok(state)
@@ -229,19 +225,18 @@ impl Operator for TemporalJoin {
 
     fn restore(&mut self, state: &State) -> Result<()> {
         let (times, watermark): (Vec<Vec<(i64, bool)>>, Watermark) = state.get("times")?;
-        let mut rows = state.byte_pairs("versions")?.into_iter();
-        let mut next = || {
-            rows.next().ok_or_else(|| {
-                EngineError::Other(
-                    "a checkpointed state does not read: versions end too soon".into(),
-                )
-            })
+        let keys = state.byte_strings("keys")?;
+        let mut rows = state.byte_strings("versions")?.into_iter();
+        let short = || {
+            EngineError::Other("a checkpointed state does not read: versions end too soon".into())
         };
-        for these in times {
-            let (key, _) = next()?;
+        if keys.len() != times.len() {
+            return Err(short());
+        }
+        for (key, these) in keys.into_iter().zip(times) {
             let mut versions = Versions::new();
             for (time, present) in these {
-                let (_, row) = next()?;
+                let row = rows.next().ok_or_else(short)?;
                 versions.insert(time, present.then_some(row));
             }
             self.versions.insert(key, versions);
@@ -328,6 +323,26 @@ mod tests {
                 .extend((0..b.num_rows()).map(|i| (l.value(i), r.is_valid(i).then(|| r.value(i)))));
         }
         pairs
+    }
+
+    #[test]
+    fn a_restored_join_goes_on_as_the_first_would() {
+        let mut delete = keyed_batch("ts", &[("a", 20, 220, 160)]);
+        delete.ops = Some(Int8Array::from(vec![RowKind::Delete as i8]));
+        let probes = [("a", 1, 150, 0), ("a", 2, 250, 0), ("b", 4, 150, 0)];
+        let inputs = vec![
+            (
+                1,
+                Message::Batch(keyed_batch("ts", &[("a", 10, 100, 0), ("a", 20, 200, 0)])),
+            ),
+            (0, Message::Batch(keyed_batch("ts", &probes))),
+            (1, Message::Batch(keyed_batch("ts", &[("b", 30, 120, 0)]))),
+            (0, Message::Watermark(160)),
+            (1, Message::Batch(delete)),
+            (0, Message::Watermark(300)),
+            (0, Message::End),
+        ];
+        crate::operator::testing::assert_restores(|| Box::new(temporal_join()), &inputs);
     }
 
     #[test]
