@@ -100,7 +100,7 @@ pub(crate) struct Shared {
     /// A savepoint is wanted: a checkpoint now, not at the next interval, after which the
     /// job stops.
     savepoint: AtomicBool,
-    reports: Mutex<Sender<Report>>,
+    reports: Sender<Report>,
     completed: watch::Sender<Completion>,
 }
 
@@ -137,7 +137,7 @@ impl NodeCheckpoints {
 
     fn send(&self, report: Report) {
         // The coordinator is gone only when the job is stopping.
-        let _ = self.shared.reports.lock().expect("reports").send(report);
+        let _ = self.shared.reports.send(report);
     }
 
     /// Completed checkpoints, for a sink to commit.
@@ -189,7 +189,7 @@ impl Coordinator {
         let shared = Arc::new(Shared {
             requested: AtomicU64::new(restored),
             savepoint: AtomicBool::new(false),
-            reports: Mutex::new(tx),
+            reports: tx,
             completed: watch::Sender::new(Completion {
                 id: restored,
                 finished: false,

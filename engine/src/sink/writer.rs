@@ -8,6 +8,7 @@ use arrow::datatypes::SchemaRef;
 
 use super::Sink;
 use super::file_target::FileTarget;
+use super::part_files::PartFiles;
 use crate::batch::ChangeBatch;
 use crate::checkpoint::State;
 use crate::format::{OutputFormat, RowWriter, materialize, sort_rows};
@@ -35,6 +36,17 @@ impl Target {
         match self {
             Target::Stream(w) => Ok(w),
             Target::File { file, .. } => file.writer(),
+        }
+    }
+
+    /// The hidden files committed by rename, unless rows are written in place.
+    fn part_files(&mut self) -> Option<&mut PartFiles> {
+        match self {
+            Target::File {
+                file: FileTarget::Replace(files),
+                ..
+            } => Some(files),
+            _ => None,
         }
     }
 
@@ -190,13 +202,10 @@ impl Sink for WriterSink {
                 "a result sorted at the end (--sort) does not take part in checkpoints".into(),
             ));
         }
-        let mut state = match &mut self.target {
-            Target::File {
-                file: FileTarget::Replace(files),
-                ..
-            } => files.snapshot(id).map_err(|e| self.io_error(e))?,
+        let mut state = match self.target.part_files() {
+            Some(files) => files.snapshot(id).map_err(|e| self.io_error(e))?,
             // Written in place: made durable as far as a stream can be.
-            _ => {
+            None => {
                 let flushed = self.target.writer().and_then(|w| w.flush());
                 flushed.map_err(|e| self.io_error(e))?;
                 State::new()
@@ -207,25 +216,18 @@ impl Sink for WriterSink {
     }
 
     fn commit(&mut self, id: u64) -> Result<()> {
-        let committed = match &mut self.target {
-            Target::File {
-                file: FileTarget::Replace(files),
-                ..
-            } => files.commit(id),
-            _ => self.target.writer().and_then(|w| w.flush()),
+        let committed = match self.target.part_files() {
+            Some(files) => files.commit(id),
+            None => self.target.writer().and_then(|w| w.flush()),
         };
         committed.map_err(|e| self.io_error(e))
     }
 
     fn restore(&mut self, state: &State) -> Result<()> {
         (self.started, self.rows) = state.get("writer")?;
-        if let Target::File {
-            file: FileTarget::Replace(files),
-            ..
-        } = &mut self.target
-        {
-            files.restore(state)?;
+        match self.target.part_files() {
+            Some(files) => files.restore(state),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
