@@ -3,11 +3,15 @@
 mod chunks;
 mod decode;
 mod file;
+mod messages;
+mod shape;
 mod values;
 mod watermark;
 
 pub use decode::{FileFormat, RecordFormat};
-pub use file::{Computed, FileInput, FileSource, FileSourceOptions};
+pub use file::{FileInput, FileSource, FileSourceOptions};
+pub use messages::{Decoded, MessageDecoder};
+pub use shape::{Computed, RowShape};
 pub use values::ValuesSource;
 pub use watermark::WatermarkAssigner;
 

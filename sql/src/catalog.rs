@@ -19,7 +19,7 @@ use crate::error::{SqlError, SqlResult};
 use crate::flink::rewrite_functions;
 use crate::functions::catalog;
 use crate::late::{is_late_option, late_policy};
-use crate::parser::{ComputedClause, StatementKind, WatermarkClause, parse_script};
+use crate::parser::{ComputedClause, MetadataClause, StatementKind, WatermarkClause, parse_script};
 use crate::types::arrow_type;
 use rill_engine::late::LatePolicy;
 
@@ -39,8 +39,20 @@ pub struct TableDef {
     pub primary_key: Vec<String>,
     /// What windows do with this table's late rows (`'rill.late-rows'`), if set.
     pub late: Option<LatePolicy>,
+    /// Columns filled from the connector's metadata (`METADATA FROM 'key'`).
+    pub metadata: Vec<MetadataColumn>,
     /// The `CREATE TABLE` statement as written.
     pub ddl: String,
+}
+
+/// A column filled from the connector's metadata, not from the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetadataColumn {
+    pub name: String,
+    /// The connector's name for it.
+    pub key: String,
+    /// Read only: a sink leaves it out (`VIRTUAL`).
+    pub is_virtual: bool,
 }
 
 /// The columns of a table's primary key: a `PRIMARY KEY (...)` constraint, or a column
@@ -85,6 +97,7 @@ impl TableDef {
         create: &CreateTable,
         watermark: Option<&WatermarkClause>,
         computed: &[ComputedClause],
+        metadata: &[MetadataClause],
         ddl: &str,
         state: &SessionState,
     ) -> SqlResult<TableDef> {
@@ -138,7 +151,7 @@ impl TableDef {
         };
         let (late_options, connector_options): (BTreeMap<_, _>, BTreeMap<_, _>) =
             options.into_iter().partition(|(k, _)| is_late_option(k));
-        let connector = Connector::from_options(&connector_options).map_err(in_table)?;
+        let mut connector = Connector::from_options(&connector_options).map_err(in_table)?;
         let late = late_policy(&late_options).map_err(in_table)?;
         let watermark = watermark
             .map(|w| plan_watermark(w, &schema, state))
@@ -149,6 +162,17 @@ impl TableDef {
                 "table '{name}': the primary key column '{missing}' is not a column"
             )));
         }
+        let metadata: Vec<MetadataColumn> = metadata
+            .iter()
+            .map(|m| MetadataColumn {
+                name: m.name.clone(),
+                key: m.key.clone(),
+                is_virtual: m.is_virtual,
+            })
+            .collect();
+        connector
+            .check_columns(&physical, &primary_key, &metadata)
+            .map_err(in_table)?;
         Ok(TableDef {
             name,
             schema,
@@ -158,6 +182,7 @@ impl TableDef {
             watermark,
             primary_key,
             late,
+            metadata,
             ddl: ddl.to_string(),
         })
     }

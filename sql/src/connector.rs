@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema};
 use rill_engine::format::OutputFormat;
 use rill_engine::sink::{BlackholeSink, Destination, Sink, WriterSink};
 use rill_engine::source::{FileFormat, RecordFormat};
+use rill_kafka::KafkaTable;
 
+use crate::catalog::{MetadataColumn, TableDef};
 use crate::error::{SqlError, SqlResult};
 use crate::units::{duration_millis, memory_bytes};
 
@@ -29,9 +31,11 @@ pub enum Connector {
     Print,
     /// Discards rows.
     Blackhole,
+    /// Kafka topics (`'kafka'` and `'upsert-kafka'`).
+    Kafka(KafkaTable),
 }
 
-const CONNECTORS: &str = "'filesystem', 'stdin', 'print', 'blackhole'";
+const CONNECTORS: &str = "'filesystem', 'stdin', 'kafka', 'upsert-kafka', 'print', 'blackhole'";
 
 impl Connector {
     /// Whether its sink takes updates (`-U`, `+U`, `-D`) as well as inserts.
@@ -40,6 +44,16 @@ impl Connector {
             Connector::Print | Connector::Blackhole => true,
             Connector::Filesystem { records, .. } => records.format.is_changelog(),
             Connector::Stdin { .. } => false,
+            Connector::Kafka(table) => table.upsert || table.value.format.is_changelog(),
+        }
+    }
+
+    /// The records a file-like or log connector reads.
+    pub fn records(&self) -> Option<&RecordFormat> {
+        match self {
+            Connector::Filesystem { records, .. } | Connector::Stdin { records } => Some(records),
+            Connector::Kafka(table) => Some(&table.value),
+            Connector::Print | Connector::Blackhole => None,
         }
     }
 
@@ -62,6 +76,7 @@ impl Connector {
             .concat(),
             "stdin" => [&["format", "source.max-record-size"][..], &FORMAT_OPTIONS].concat(),
             "print" | "blackhole" => Vec::new(),
+            "kafka" | "upsert-kafka" => return kafka::options(name, options).map(Connector::Kafka),
             other => {
                 return Err(SqlError::new(format!("unknown connector '{other}'"))
                     .with_hint(format!("supported connectors: {CONNECTORS}")));
@@ -108,8 +123,45 @@ impl Connector {
         })
     }
 
-    /// A sink writing rows of `schema` into this connector's table `table`.
-    pub fn create_sink(&self, table: &str, schema: SchemaRef) -> SqlResult<Box<dyn Sink>> {
+    /// Checks the table's stored columns against the connector: the columns its format
+    /// needs, its key's columns, its metadata columns.
+    pub fn check_columns(
+        &mut self,
+        physical: &Schema,
+        primary_key: &[String],
+        metadata: &[MetadataColumn],
+    ) -> SqlResult<()> {
+        let data_columns: Vec<&Field> = physical
+            .fields()
+            .iter()
+            .map(|f| f.as_ref())
+            .filter(|f| metadata.iter().all(|m| &m.name != f.name()))
+            .collect();
+        match self {
+            Connector::Kafka(table) => {
+                kafka::check_columns(table, &data_columns, primary_key, metadata)
+            }
+            _ if !metadata.is_empty() => Err(SqlError::new(format!(
+                "column '{}': this connector has no metadata",
+                metadata[0].name
+            ))),
+            _ => match self.records() {
+                Some(records) if records.format == FileFormat::Raw => {
+                    check_raw_columns(&data_columns)
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// A sink writing rows of `table` (all its columns) into this connector.
+    pub fn create_sink(&self, table: &TableDef) -> SqlResult<Box<dyn Sink>> {
+        let schema = table.schema.clone();
+        let table_name = table.name.as_str();
+        if let Connector::Kafka(kafka) = self {
+            return kafka::create_sink(kafka, table);
+        }
+        let table = table_name;
         Ok(match self {
             Connector::Blackhole => Box::new(BlackholeSink),
             Connector::Stdin { .. } => {
@@ -117,6 +169,7 @@ impl Connector {
                     "table '{table}' reads standard input and cannot be written"
                 )));
             }
+            Connector::Kafka(_) => unreachable!("made above"),
             Connector::Print => Box::new(
                 WriterSink::new(
                     table,
@@ -133,6 +186,7 @@ impl Connector {
                     FileFormat::Csv => OutputFormat::Csv,
                     FileFormat::Json => OutputFormat::Json,
                     FileFormat::Debezium { .. } => OutputFormat::DebeziumJson,
+                    FileFormat::Raw => OutputFormat::Raw,
                     FileFormat::Canal | FileFormat::Maxwell => {
                         return Err(SqlError::new(format!(
                             "table '{table}': writing 'canal-json' or 'maxwell-json' is not \
@@ -157,6 +211,20 @@ impl Connector {
     }
 }
 
+mod kafka;
+
+pub(crate) use kafka::create_source as create_kafka_source;
+
+/// The `raw` format reads and writes one text column.
+fn check_raw_columns(columns: &[&Field]) -> SqlResult<()> {
+    match columns {
+        [one] if matches!(one.data_type(), DataType::Utf8) => Ok(()),
+        _ => Err(SqlError::new(
+            "the 'raw' format reads and writes a single STRING column",
+        )),
+    }
+}
+
 /// The options of the formats, for the connectors that read and write them.
 const FORMAT_OPTIONS: [&str; 6] = [
     "csv.ignore-parse-errors",
@@ -170,32 +238,48 @@ const FORMAT_OPTIONS: [&str; 6] = [
 /// How a file-like connector reads records: its `'format'`, whether malformed rows are
 /// skipped, and the longest record it takes.
 fn record_format(connector: &str, options: &BTreeMap<String, String>) -> SqlResult<RecordFormat> {
-    let format = match options.get("format").map(String::as_str) {
+    match formatted_records(options, "format", "")? {
+        Some(records) => Ok(records),
+        None => Err(
+            SqlError::new(format!("connector '{connector}' needs option 'format'"))
+                .with_hint("'format' = 'csv' or 'format' = 'json'"),
+        ),
+    }
+}
+
+/// The records named by the option `key` (`format`, `value.format`, ...), their format
+/// options prefixed by `prefix` (`""`, `"value."`, ...); `None` when `key` is not set.
+fn formatted_records(
+    options: &BTreeMap<String, String>,
+    key: &str,
+    prefix: &str,
+) -> SqlResult<Option<RecordFormat>> {
+    let format = match options.get(key).map(String::as_str) {
         Some("csv") => FileFormat::Csv,
         Some("json") => FileFormat::Json,
+        Some("raw") => FileFormat::Raw,
         Some("debezium-json") => FileFormat::Debezium {
-            schema_include: flag(options, "debezium-json.schema-include")?,
+            schema_include: flag(options, &format!("{prefix}debezium-json.schema-include"))?,
         },
         Some("canal-json") => FileFormat::Canal,
         Some("maxwell-json") => FileFormat::Maxwell,
         Some(other) => {
-            return Err(SqlError::new(format!("unsupported format '{other}'")).with_hint(
-                "supported formats: 'csv', 'json', 'debezium-json', 'canal-json', 'maxwell-json'",
-            ));
-        }
-        None => {
             return Err(
-                SqlError::new(format!("connector '{connector}' needs option 'format'"))
-                    .with_hint("'format' = 'csv' or 'format' = 'json'"),
+                SqlError::new(format!("unsupported format '{other}'")).with_hint(
+                    "supported formats: 'csv', 'json', 'raw', 'debezium-json', 'canal-json', \
+                 'maxwell-json'",
+                ),
             );
         }
+        None => return Ok(None),
     };
     let ignore_key = match format {
-        FileFormat::Csv => "csv.ignore-parse-errors",
-        FileFormat::Json => "json.ignore-parse-errors",
-        FileFormat::Debezium { .. } => "debezium-json.ignore-parse-errors",
-        FileFormat::Canal => "canal-json.ignore-parse-errors",
-        FileFormat::Maxwell => "maxwell-json.ignore-parse-errors",
+        FileFormat::Csv => Some("csv.ignore-parse-errors"),
+        FileFormat::Json => Some("json.ignore-parse-errors"),
+        FileFormat::Debezium { .. } => Some("debezium-json.ignore-parse-errors"),
+        FileFormat::Canal => Some("canal-json.ignore-parse-errors"),
+        FileFormat::Maxwell => Some("maxwell-json.ignore-parse-errors"),
+        FileFormat::Raw => None,
     };
     let max_record_bytes = match options.get("source.max-record-size") {
         None => RecordFormat::DEFAULT_MAX_RECORD_BYTES,
@@ -208,11 +292,15 @@ fn record_format(connector: &str, options: &BTreeMap<String, String>) -> SqlResu
             }
         },
     };
-    Ok(RecordFormat {
+    let ignore_parse_errors = match ignore_key {
+        Some(k) => flag(options, &format!("{prefix}{k}"))?,
+        None => false,
+    };
+    Ok(Some(RecordFormat {
         format,
-        ignore_parse_errors: flag(options, ignore_key)?,
+        ignore_parse_errors,
         max_record_bytes,
-    })
+    }))
 }
 
 fn flag(options: &BTreeMap<String, String>, key: &str) -> SqlResult<bool> {
@@ -262,8 +350,8 @@ mod tests {
 
     #[test]
     fn unknown_connector_and_option_are_errors() {
-        let e = Connector::from_options(&options(&[("connector", "kafka")])).unwrap_err();
-        assert_eq!(e.message, "unknown connector 'kafka'");
+        let e = Connector::from_options(&options(&[("connector", "kafka2")])).unwrap_err();
+        assert_eq!(e.message, "unknown connector 'kafka2'");
         let e = Connector::from_options(&options(&[("connector", "blackhole"), ("x", "1")]))
             .unwrap_err();
         assert_eq!(

@@ -53,6 +53,18 @@ pub struct ComputedClause {
     pub position: Option<Position>,
 }
 
+/// A metadata column of `CREATE TABLE`: `name TYPE METADATA [FROM 'key'] [VIRTUAL]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetadataClause {
+    pub name: String,
+    /// The metadata key (the column's name when no `FROM` is given).
+    pub key: String,
+    /// Read-only: left out of the rows a sink is given.
+    pub is_virtual: bool,
+    /// Where it is, for errors.
+    pub position: Option<Position>,
+}
+
 /// A parsed statement.
 #[derive(Debug, Clone)]
 pub enum StatementKind {
@@ -64,6 +76,7 @@ pub enum StatementKind {
         statement: Box<Statement>,
         watermark: Option<WatermarkClause>,
         computed: Vec<ComputedClause>,
+        metadata: Vec<MetadataClause>,
     },
     /// `SET 'key' = 'value'`, or `SET` alone to list the options.
     Set(Option<(String, String)>),
@@ -154,10 +167,12 @@ impl RawStatement {
         if is_keyword(tokens.first(), Keyword::CREATE) {
             refuse_unsupported_create(tokens)?;
             let (tokens, watermark) = cut_watermark(tokens, &self.text)?;
-            let (tokens, computed) = if creates_table(&tokens) {
-                cut_computed(&tokens, &self.text)?
+            let (tokens, computed, metadata) = if creates_table(&tokens) {
+                let (tokens, computed) = cut_computed(&tokens, &self.text)?;
+                let (tokens, metadata) = cut_metadata(&tokens)?;
+                (tokens, computed, metadata)
             } else {
-                (tokens, vec![])
+                (tokens, vec![], vec![])
             };
             let tokens = rewrite_match_recognize(&tokens, &self.text)?;
             let tokens = rewrite_system_time(&tokens)?;
@@ -167,6 +182,7 @@ impl RawStatement {
                     statement: Box::new(statement),
                     watermark,
                     computed,
+                    metadata,
                 });
             }
             return Ok(StatementKind::Sql(Box::new(statement)));
@@ -683,6 +699,69 @@ fn cut_computed(
     }
 }
 
+/// Cuts `METADATA [FROM 'key'] [VIRTUAL]` out of the column definitions of `CREATE TABLE`
+/// (sqlparser knows no such clause), leaving plain columns; returns what was cut.
+fn cut_metadata(tokens: &[TokenWithSpan]) -> SqlResult<(Vec<TokenWithSpan>, Vec<MetadataClause>)> {
+    let word = |t: Option<&TokenWithSpan>, name: &str| matches!(t.map(|t| &t.token), Some(Token::Word(w)) if w.value.eq_ignore_ascii_case(name));
+    let mut kept = Vec::with_capacity(tokens.len());
+    let mut clauses = Vec::new();
+    let mut depth = 0;
+    // The name of the column-list item being read.
+    let mut column: Option<String> = None;
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        match &t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Comma if depth == 1 => column = None,
+            Token::Word(w)
+                if depth == 1
+                    && column.is_none()
+                    && matches!(
+                        kept.last().map(|t: &TokenWithSpan| &t.token),
+                        Some(Token::LParen | Token::Comma)
+                    ) =>
+            {
+                column = Some(w.value.clone());
+            }
+            Token::Word(_) if depth == 1 && word(Some(t), "METADATA") => {
+                let position = position_of(t);
+                let name = column.clone().ok_or_else(|| {
+                    SqlError::at("METADATA must follow a column's name and type", position)
+                })?;
+                i += 1;
+                let mut key = name.clone();
+                if word(tokens.get(i), "FROM") {
+                    match tokens.get(i + 1).map(|t| &t.token) {
+                        Some(Token::SingleQuotedString(k)) => key = k.clone(),
+                        _ => {
+                            return Err(SqlError::at(
+                                "expected the metadata key in quotes after METADATA FROM",
+                                position_of(tokens.get(i + 1).unwrap_or(&tokens[i])),
+                            ));
+                        }
+                    }
+                    i += 2;
+                }
+                let is_virtual = word(tokens.get(i), "VIRTUAL");
+                i += usize::from(is_virtual);
+                clauses.push(MetadataClause {
+                    name,
+                    key,
+                    is_virtual,
+                    position,
+                });
+                continue;
+            }
+            _ => {}
+        }
+        kept.push(t.clone());
+        i += 1;
+    }
+    Ok((kept, clauses))
+}
+
 /// The tokens without the column-list item starting at `start` (and one comma next to it),
 /// and the item's tokens.
 fn cut_item(tokens: &[TokenWithSpan], start: usize) -> (Vec<TokenWithSpan>, &[TokenWithSpan]) {
@@ -740,8 +819,8 @@ fn creates_table(tokens: &[TokenWithSpan]) -> bool {
 }
 
 /// Refuses, with a caret, the parts of Flink's `CREATE` statements rill does not have yet
-/// (sqlparser would report them as syntax errors): `CREATE FUNCTION`, `CREATE TABLE ...
-/// LIKE` and `METADATA` columns.
+/// (sqlparser would report them as syntax errors): `CREATE FUNCTION` and `CREATE TABLE ...
+/// LIKE`.
 fn refuse_unsupported_create(tokens: &[TokenWithSpan]) -> SqlResult<()> {
     let word = |i: usize| match tokens.get(i).map(|t| &t.token) {
         Some(Token::Word(w)) => Some(w.value.to_ascii_uppercase()),
@@ -766,9 +845,6 @@ fn refuse_unsupported_create(tokens: &[TokenWithSpan]) -> SqlResult<()> {
             Token::RParen => depth -= 1,
             Token::Word(w) if depth == 0 && w.keyword == Keyword::LIKE => {
                 return refuse(i, "CREATE TABLE ... LIKE");
-            }
-            Token::Word(w) if depth == 1 && w.value.eq_ignore_ascii_case("METADATA") => {
-                return refuse(i, "a METADATA column");
             }
             _ => {}
         }
@@ -910,11 +986,6 @@ mod tests {
     #[test]
     fn unsupported_create_forms_are_refused_where_they_are() {
         for (sql, message, column) in [
-            (
-                "CREATE TABLE t (a INT, m STRING METADATA FROM 'k') WITH ('connector' = 'blackhole')",
-                "a METADATA column is not supported yet",
-                33,
-            ),
             (
                 "CREATE TABLE t2 LIKE t",
                 "CREATE TABLE ... LIKE is not supported yet",

@@ -19,7 +19,8 @@ use rill_engine::dataflow::NodeId;
 use rill_engine::late::{LatePolicy, LateRows};
 use rill_engine::operator::{Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union};
 use rill_engine::source::{
-    Computed, FileInput, FileSource, FileSourceOptions, ValuesSource, WatermarkAssigner,
+    Computed, FileInput, FileSource, FileSourceOptions, RowShape, Source, ValuesSource,
+    WatermarkAssigner,
 };
 
 use crate::catalog::TableDef;
@@ -337,28 +338,16 @@ impl<'a> StreamPlanner<'a> {
     }
 
     fn scan(&mut self, table: &TableDef, projection: Option<Vec<usize>>) -> SqlResult<NodeId> {
-        let (input, records, follow) = match &table.connector {
-            Connector::Filesystem {
-                path,
-                records,
-                monitor_interval,
-            } => (
-                FileInput::Path(path.clone()),
-                *records,
-                monitor_interval.map(Duration::from_millis),
-            ),
-            Connector::Stdin { records } => (FileInput::Stdin, *records, None),
-            Connector::Print | Connector::Blackhole => {
-                return Err(SqlError::new(format!(
-                    "table '{}' is a sink ('connector' = '{}') and cannot be read",
-                    table.name,
-                    if table.connector == Connector::Print {
-                        "print"
-                    } else {
-                        "blackhole"
-                    }
-                )));
-            }
+        let Some(records) = table.connector.records().copied() else {
+            return Err(SqlError::new(format!(
+                "table '{}' is a sink ('connector' = '{}') and cannot be read",
+                table.name,
+                if table.connector == Connector::Print {
+                    "print"
+                } else {
+                    "blackhole"
+                }
+            )));
         };
         let watermarks = match &table.watermark {
             Some(w) => {
@@ -370,9 +359,11 @@ impl<'a> StreamPlanner<'a> {
             }
             None => None,
         };
-        self.unbounded_input |= input == FileInput::Stdin || follow.is_some();
-        // Duplicate change events are normalised by primary key, on whole rows.
-        let normalise = records.format.is_changelog() && self.cdc_duplicates;
+        let upsert = matches!(&table.connector, Connector::Kafka(k) if k.upsert);
+        let changelog = records.format.is_changelog() || upsert;
+        // Duplicate change events are normalised by primary key, on whole rows; so are the
+        // latest rows of an upsert topic's keys.
+        let normalise = (records.format.is_changelog() && self.cdc_duplicates) || upsert;
         let computed = match table.computed.as_slice() {
             [] => None,
             columns => {
@@ -387,23 +378,55 @@ impl<'a> StreamPlanner<'a> {
                 })
             }
         };
-        let options = FileSourceOptions {
-            input,
-            follow,
-            records,
-            schema: table.physical.clone(),
+        let shape = RowShape {
+            changelog,
             computed,
             projection: if normalise { None } else { projection.clone() },
-            batch_size: self.batch_size,
         };
-        let source = FileSource::new(table.name.clone(), options, watermarks)
-            .map_err(|e| SqlError::new(format!("table '{}': {e}", table.name)))?;
-        let mut node = self.dataflow.add_source(Box::new(source));
-        if records.format.is_changelog() {
+        let source: Box<dyn Source> = match &table.connector {
+            Connector::Kafka(kafka) => {
+                self.unbounded_input |= kafka.bounded.is_none();
+                crate::connector::create_kafka_source(
+                    kafka,
+                    table,
+                    shape,
+                    watermarks,
+                    self.batch_size,
+                )?
+            }
+            connector => {
+                let (input, follow) = match connector {
+                    Connector::Filesystem {
+                        path,
+                        monitor_interval,
+                        ..
+                    } => (
+                        FileInput::Path(path.clone()),
+                        monitor_interval.map(Duration::from_millis),
+                    ),
+                    _ => (FileInput::Stdin, None),
+                };
+                self.unbounded_input |= input == FileInput::Stdin || follow.is_some();
+                let options = FileSourceOptions {
+                    input,
+                    follow,
+                    records,
+                    schema: table.physical.clone(),
+                    shape,
+                    batch_size: self.batch_size,
+                };
+                Box::new(
+                    FileSource::new(table.name.clone(), options, watermarks)
+                        .map_err(|e| SqlError::new(format!("table '{}': {e}", table.name)))?,
+                )
+            }
+        };
+        let mut node = self.dataflow.add_source(source);
+        if changelog {
             self.updating.insert(node);
         }
         if normalise {
-            if table.primary_key.is_empty() {
+            if table.primary_key.is_empty() && !upsert {
                 return Err(SqlError::new(format!(
                     "Configuration '{CDC_DUPLICATES}' is enabled which requires the changelog \
                      sources to define a PRIMARY KEY. However, table '{}' doesn't have a \

@@ -194,6 +194,7 @@ impl Session {
                 statement: create,
                 watermark,
                 computed,
+                metadata,
             } => {
                 let Statement::CreateTable(create) = create.as_ref() else {
                     unreachable!("parser yields CREATE TABLE here")
@@ -213,6 +214,7 @@ impl Session {
                     create,
                     watermark.as_ref(),
                     computed,
+                    metadata,
                     &statement.text,
                     &self.ctx.state(),
                 )?;
@@ -575,7 +577,7 @@ impl Session {
                  filesystem table with 'format' = 'debezium-json'",
             ));
         }
-        let sink = table.connector.create_sink(name, table.schema.clone())?;
+        let sink = table.connector.create_sink(table)?;
         query.dataflow.add_sink(sink, query.output);
         Ok(query.dataflow)
     }

@@ -24,6 +24,8 @@ pub enum OutputFormat {
     /// Debezium change events (`{"before":..,"after":..,"op":"c"|"d"}`), as Flink's
     /// `debezium-json` format writes an updating result.
     DebeziumJson,
+    /// The text of the one column, as it is (Flink's `raw`).
+    Raw,
 }
 
 impl OutputFormat {
@@ -218,91 +220,122 @@ impl RowWriter {
 
     /// Writes the rows of `batch`.
     pub fn write_batch(&mut self, out: &mut dyn Write, batch: &ChangeBatch) -> std::io::Result<()> {
-        let formatters: Vec<ValueFormatter> = batch
+        let formatters = Self::formatters(batch);
+        self.line.clear();
+        for row in 0..batch.num_rows() {
+            self.push_row(&formatters, batch, row);
+        }
+        out.write_all(self.line.as_bytes())
+    }
+
+    /// Encodes each row of `batch` on its own (for a log's messages), without a line end.
+    pub fn encode_rows(&mut self, batch: &ChangeBatch, mut each: impl FnMut(usize, &[u8])) {
+        let formatters = Self::formatters(batch);
+        for row in 0..batch.num_rows() {
+            self.line.clear();
+            self.push_row(&formatters, batch, row);
+            each(
+                row,
+                self.line
+                    .strip_suffix('\n')
+                    .unwrap_or(&self.line)
+                    .as_bytes(),
+            );
+        }
+    }
+
+    fn formatters(batch: &ChangeBatch) -> Vec<ValueFormatter<'_>> {
+        batch
             .data
             .columns()
             .iter()
             .map(ValueFormatter::new)
-            .collect();
-        self.line.clear();
-        for row in 0..batch.num_rows() {
-            match self.format {
-                OutputFormat::Csv | OutputFormat::Changelog => {
-                    let start = self.line.len();
-                    let changelog = self.format == OutputFormat::Changelog;
-                    if changelog {
-                        self.line.push_str(batch.row_kind(row).short_name());
-                    }
-                    for (i, f) in formatters.iter().enumerate() {
-                        if i > 0 || changelog {
-                            self.line.push(',');
-                        }
-                        if !f.is_null(row) {
-                            self.field.clear();
-                            f.write(&mut self.field, row);
-                            push_csv_field(&mut self.line, &self.field);
-                        }
-                    }
-                    if formatters.len() == 1 && !changelog && self.line.len() == start {
-                        self.line.push_str("\"\"");
-                    }
-                    self.line.push('\n');
-                }
-                OutputFormat::Print => {
+            .collect()
+    }
+
+    /// Appends the line of row `row`.
+    fn push_row(&mut self, formatters: &[ValueFormatter], batch: &ChangeBatch, row: usize) {
+        match self.format {
+            OutputFormat::Csv | OutputFormat::Changelog => {
+                let start = self.line.len();
+                let changelog = self.format == OutputFormat::Changelog;
+                if changelog {
                     self.line.push_str(batch.row_kind(row).short_name());
-                    self.line.push('[');
-                    for (i, f) in formatters.iter().enumerate() {
-                        if i > 0 {
-                            self.line.push_str(", ");
-                        }
-                        if f.is_null(row) {
-                            self.line.push_str("null");
-                        } else {
-                            f.write(&mut self.line, row);
-                        }
-                    }
-                    self.line.push_str("]\n");
                 }
-                OutputFormat::Json => {
-                    self.push_json_object(&formatters, row);
-                    self.line.push('\n');
-                }
-                OutputFormat::DebeziumJson => {
-                    // Flink's encoding: +I and +U are creates, -U and -D deletes.
-                    if batch.row_kind(row).is_retraction() {
-                        self.line.push_str("{\"before\":");
-                        self.push_json_object(&formatters, row);
-                        self.line.push_str(",\"after\":null,\"op\":\"d\"}\n");
-                    } else {
-                        self.line.push_str("{\"before\":null,\"after\":");
-                        self.push_json_object(&formatters, row);
-                        self.line.push_str(",\"op\":\"c\"}\n");
+                for (i, f) in formatters.iter().enumerate() {
+                    if i > 0 || changelog {
+                        self.line.push(',');
                     }
-                }
-                OutputFormat::Table => {
-                    let mut texts = Vec::with_capacity(formatters.len() + 1);
-                    if self.ops {
-                        texts.push(batch.row_kind(row).short_name().to_string());
-                    }
-                    for f in &formatters {
+                    if !f.is_null(row) {
                         self.field.clear();
                         f.write(&mut self.field, row);
-                        texts.push(if f.is_null(row) {
-                            "NULL".to_string()
-                        } else {
-                            self.field.clone()
-                        });
+                        push_csv_field(&mut self.line, &self.field);
                     }
-                    push_table_row(
-                        &mut self.line,
-                        self.widths.as_deref().unwrap_or_default(),
-                        texts.iter().map(|s| s.as_str()),
-                        &self.numeric,
-                    );
+                }
+                if formatters.len() == 1 && !changelog && self.line.len() == start {
+                    self.line.push_str("\"\"");
+                }
+                self.line.push('\n');
+            }
+            OutputFormat::Print => {
+                self.line.push_str(batch.row_kind(row).short_name());
+                self.line.push('[');
+                for (i, f) in formatters.iter().enumerate() {
+                    if i > 0 {
+                        self.line.push_str(", ");
+                    }
+                    if f.is_null(row) {
+                        self.line.push_str("null");
+                    } else {
+                        f.write(&mut self.line, row);
+                    }
+                }
+                self.line.push_str("]\n");
+            }
+            OutputFormat::Raw => {
+                if let Some(f) = formatters.first().filter(|f| !f.is_null(row)) {
+                    f.write(&mut self.line, row);
+                }
+                self.line.push('\n');
+            }
+            OutputFormat::Json => {
+                self.push_json_object(formatters, row);
+                self.line.push('\n');
+            }
+            OutputFormat::DebeziumJson => {
+                // Flink's encoding: +I and +U are creates, -U and -D deletes.
+                if batch.row_kind(row).is_retraction() {
+                    self.line.push_str("{\"before\":");
+                    self.push_json_object(formatters, row);
+                    self.line.push_str(",\"after\":null,\"op\":\"d\"}\n");
+                } else {
+                    self.line.push_str("{\"before\":null,\"after\":");
+                    self.push_json_object(formatters, row);
+                    self.line.push_str(",\"op\":\"c\"}\n");
                 }
             }
+            OutputFormat::Table => {
+                let mut texts = Vec::with_capacity(formatters.len() + 1);
+                if self.ops {
+                    texts.push(batch.row_kind(row).short_name().to_string());
+                }
+                for f in formatters {
+                    self.field.clear();
+                    f.write(&mut self.field, row);
+                    texts.push(if f.is_null(row) {
+                        "NULL".to_string()
+                    } else {
+                        self.field.clone()
+                    });
+                }
+                push_table_row(
+                    &mut self.line,
+                    self.widths.as_deref().unwrap_or_default(),
+                    texts.iter().map(|s| s.as_str()),
+                    &self.numeric,
+                );
+            }
         }
-        out.write_all(self.line.as_bytes())
     }
 
     /// Closes the output (the table's bottom rule and row count).

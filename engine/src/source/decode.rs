@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::array::{
+    Array, ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, RecordBatch, StringArray,
+};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
@@ -28,12 +30,14 @@ pub enum FileFormat {
     Canal,
     /// Maxwell change events, one JSON object per line (`maxwell-json`).
     Maxwell,
+    /// Each line (or message) whole as the value of the table's one STRING column (`raw`).
+    Raw,
 }
 
 impl FileFormat {
     /// Whether records are JSON objects, one per line.
     pub fn is_json(self) -> bool {
-        self != FileFormat::Csv
+        !matches!(self, FileFormat::Csv | FileFormat::Raw)
     }
 
     /// Whether records are change events: decoded rows then carry a change kind.
@@ -95,6 +99,7 @@ pub(crate) enum Decoder {
     /// Change events: the JSON envelope, unnested into rows of the table's schema and
     /// their change kinds.
     Changelog(changelog::Events),
+    Raw(RawLines),
 }
 
 impl Decoder {
@@ -128,6 +133,11 @@ impl Decoder {
             FileFormat::Debezium { .. } | FileFormat::Canal | FileFormat::Maxwell => {
                 Decoder::Changelog(changelog::Events::new(format, &schema, batch_size)?)
             }
+            FileFormat::Raw => Decoder::Raw(RawLines {
+                lines: BinaryBuilder::new(),
+                batch_size,
+                schema,
+            }),
         })
     }
 
@@ -137,6 +147,7 @@ impl Decoder {
             Decoder::Csv(d, _) => d.decode(buf),
             Decoder::Json(d) => d.decode(buf),
             Decoder::Changelog(events) => events.decode(buf),
+            Decoder::Raw(lines) => Ok(lines.decode(buf)),
         })
     }
 
@@ -149,7 +160,40 @@ impl Decoder {
                 .transpose(),
             Decoder::Json(d) => d.flush(),
             Decoder::Changelog(events) => events.flush(),
+            Decoder::Raw(lines) => lines.flush(),
         })
+    }
+}
+
+/// The `raw` format's decoder: each line is a value of the table's one column.
+pub(crate) struct RawLines {
+    lines: BinaryBuilder,
+    batch_size: usize,
+    schema: SchemaRef,
+}
+
+impl RawLines {
+    fn decode(&mut self, buf: &[u8]) -> usize {
+        let mut consumed = 0;
+        while consumed < buf.len() && self.lines.len() < self.batch_size {
+            let rest = &buf[consumed..];
+            let (line, len) = match memchr::memchr(b'\n', rest) {
+                Some(end) => (&rest[..end], end + 1),
+                None => (rest, rest.len()),
+            };
+            self.lines
+                .append_value(line.strip_suffix(b"\r").unwrap_or(line));
+            consumed += len;
+        }
+        consumed
+    }
+
+    fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        if self.lines.is_empty() {
+            return Ok(None);
+        }
+        let text = StringArray::try_from_binary(self.lines.finish())?;
+        RecordBatch::try_new(self.schema.clone(), vec![Arc::new(text)]).map(Some)
     }
 }
 

@@ -6,18 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use arrow::array::{AsArray, RecordBatch, RecordBatchOptions};
-use arrow::datatypes::{Int8Type, SchemaRef};
-use datafusion::physical_expr::PhysicalExpr;
-
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
 use super::chunks::{ChunkFormat, Position, Read, Reading, read_parallel};
 use super::decode::RecordFormat;
-use super::{Source, SourceContext, WatermarkAssigner};
-use crate::batch::{ChangeBatch, Message};
+use super::{RowShape, Source, SourceContext, WatermarkAssigner};
+use crate::batch::Message;
 use crate::checkpoint::State;
 use crate::metrics::JobMetrics;
 use crate::time::{MAX_WATERMARK, NO_WATERMARK, Watermark};
@@ -43,48 +39,10 @@ pub struct FileSourceOptions {
     pub records: RecordFormat,
     /// The table's columns as stored in the files.
     pub schema: SchemaRef,
-    /// The table's computed columns, added to each batch before watermarks are assigned.
-    pub computed: Option<Computed>,
-    /// Which columns the query uses (all when `None`), of the table with its computed columns.
-    pub projection: Option<Vec<usize>>,
+    /// How decoded rows become the rows sent.
+    pub shape: RowShape,
     /// Rows per batch.
     pub batch_size: usize,
-}
-
-/// A table's computed columns (`name AS expr` in its DDL).
-#[derive(Debug)]
-pub struct Computed {
-    /// All the table's columns.
-    pub schema: SchemaRef,
-    /// Each computed column's place in `schema` and its expression over the stored columns.
-    pub columns: Vec<(usize, Arc<dyn PhysicalExpr>)>,
-}
-
-impl Computed {
-    /// The rows of `stored` (the stored columns) with the computed columns in their places.
-    fn add(&self, stored: &RecordBatch) -> Result<RecordBatch> {
-        let mut stored_columns = stored.columns().iter();
-        let mut computed = self.columns.iter().peekable();
-        let mut columns = Vec::with_capacity(self.schema.fields().len());
-        for i in 0..self.schema.fields().len() {
-            match computed.next_if(|(at, _)| *at == i) {
-                Some((_, expr)) => {
-                    let value = expr.evaluate(stored)?.into_array(stored.num_rows())?;
-                    columns.push(arrow::compute::cast(
-                        &value,
-                        self.schema.field(i).data_type(),
-                    )?);
-                }
-                None => columns.push(stored_columns.next().expect("a stored column").clone()),
-            }
-        }
-        let options = RecordBatchOptions::new().with_row_count(Some(stored.num_rows()));
-        Ok(RecordBatch::try_new_with_options(
-            self.schema.clone(),
-            columns,
-            &options,
-        )?)
-    }
 }
 
 /// A source over files (bounded unless it follows one) or standard input.
@@ -145,27 +103,11 @@ impl FileSource {
     /// Turns decoded rows into the message sent downstream: projected, stamped with watermarks.
     fn emit(&mut self, data: RecordBatch, ctx: &SourceContext) -> Result<bool> {
         JobMetrics::add(&ctx.metrics.rows_in, data.num_rows() as u64);
-        let mut batch = match self.options.records.format.is_changelog() {
-            // Change events: the last column holds each row's change kind.
-            true => {
-                let kinds = data.num_columns() - 1;
-                ChangeBatch {
-                    ops: Some(data.column(kinds).as_primitive::<Int8Type>().clone()),
-                    data: data.project(&(0..kinds).collect::<Vec<_>>())?,
-                    watermarks: None,
-                }
-            }
-            false => ChangeBatch::inserts(data),
-        };
-        if let Some(computed) = &self.options.computed {
-            batch = batch.with_data(computed.add(&batch.data)?);
-        }
+        let mut batch = self.options.shape.rows(data)?;
         if let Some(assigner) = &mut self.watermarks {
             assigner.assign(&mut batch)?;
         }
-        if let Some(projection) = &self.options.projection {
-            batch = batch.with_data(batch.data.project(projection)?);
-        }
+        let batch = self.options.shape.project(batch)?;
         let mut sent = ctx.output.blocking_send(Message::Batch(batch));
         if let Some(assigner) = &self.watermarks {
             let watermark = assigner.current();

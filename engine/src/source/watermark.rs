@@ -11,14 +11,14 @@ use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 
 /// Computes a source's watermark row by row: the maximum of the watermark expression over the
 /// rows read so far (Flink with `pipeline.auto-watermark-interval = 0`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct WatermarkAssigner {
     strategy: Strategy,
     current: Watermark,
 }
 
 /// How a row's watermark candidate is computed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Strategy {
     /// Any TIMESTAMP expression over the row.
     Expr(Arc<dyn PhysicalExpr>),

