@@ -26,6 +26,8 @@ pub struct JobMetrics {
     source_watermarks: Mutex<Vec<(String, i64)>>,
     /// Each stateful operator's last measured state, in bytes, by node.
     operator_state: Mutex<BTreeMap<usize, u64>>,
+    /// What each log source (Kafka) has yet to read, by partition: its consumer lag.
+    source_lag: Mutex<BTreeMap<String, Vec<(String, u64)>>>,
 }
 
 impl Default for JobMetrics {
@@ -40,6 +42,7 @@ impl Default for JobMetrics {
             malformed_examples: Mutex::new(Vec::new()),
             source_watermarks: Mutex::new(Vec::new()),
             operator_state: Mutex::new(BTreeMap::new()),
+            source_lag: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -78,6 +81,37 @@ impl JobMetrics {
     pub fn record_state(&self, node: usize, bytes: u64) {
         let mut state = self.operator_state.lock().expect("metrics lock");
         state.insert(node, bytes);
+    }
+
+    /// Records how many messages source `name` has yet to read in each of the partitions it
+    /// reads (once per poll of its log, not per row).
+    pub fn record_lag(&self, name: &str, partitions: Vec<(String, u64)>) {
+        let mut lag = self.source_lag.lock().expect("metrics lock");
+        lag.insert(name.to_string(), partitions);
+    }
+
+    /// Each log source's lag by partition, by source name.
+    pub fn lag(&self) -> Vec<(String, Vec<(String, u64)>)> {
+        let lag = self.source_lag.lock().expect("metrics lock");
+        lag.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// The lag of the log sources, each as `name lag N over P partitions`, if any.
+    pub fn lag_text(&self) -> Option<String> {
+        let lag = self.lag();
+        (!lag.is_empty()).then(|| {
+            lag.iter()
+                .map(|(source, parts)| {
+                    let total: u64 = parts.iter().map(|(_, l)| l).sum();
+                    let plural = if parts.len() == 1 { "" } else { "s" };
+                    format!(
+                        "{source} lag {total} over {} partition{plural}",
+                        parts.len()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
     }
 
     /// About how many bytes of state the job's operators hold.

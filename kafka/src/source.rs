@@ -19,8 +19,10 @@ use arrow::array::{
 };
 use arrow::compute::take;
 use arrow::datatypes::{DataType, SchemaRef};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::{BorrowedMessage, Message as _, Timestamp};
+use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 use rill_engine::batch::{Message, RowKind};
 use rill_engine::checkpoint::State;
@@ -109,6 +111,34 @@ impl Partition {
     }
 }
 
+/// Reports each partition's consumer lag from librdkafka's statistics (once a second, from
+/// the client's last fetches: no request of its own).
+struct LagReporter {
+    name: String,
+    metrics: Arc<JobMetrics>,
+}
+
+impl ClientContext for LagReporter {
+    // `consumer_lag_stored` counts from the position read (librdkafka stores each consumed
+    // message's offset); `consumer_lag` counts from committed offsets, which rill leaves be.
+    fn stats(&self, statistics: Statistics) {
+        let mut lag: Vec<(String, u64)> = statistics
+            .topics
+            .iter()
+            .flat_map(|(topic, t)| {
+                t.partitions
+                    .iter()
+                    .filter(|(id, p)| **id >= 0 && p.consumer_lag_stored >= 0)
+                    .map(move |(id, p)| (format!("{topic}-{id}"), p.consumer_lag_stored as u64))
+            })
+            .collect();
+        lag.sort();
+        self.metrics.record_lag(&self.name, lag);
+    }
+}
+
+impl ConsumerContext for LagReporter {}
+
 /// The information of one message a run keeps.
 struct Received<'a> {
     key: Option<&'a [u8]>,
@@ -164,7 +194,7 @@ impl KafkaSource {
         })
     }
 
-    fn consumer(&self) -> Result<BaseConsumer> {
+    fn consumer(&self, metrics: Arc<JobMetrics>) -> Result<BaseConsumer<LagReporter>> {
         let table = &self.options.table;
         // Offsets are rill's to keep (in checkpoints): the group's are only reported to.
         let rill = [
@@ -175,14 +205,20 @@ impl KafkaSource {
             // librdkafka wants a group even to read assigned partitions; nothing is
             // committed to it unless the table names one.
             ("group.id", "rill"),
+            // Statistics, with each partition's lag, once a second.
+            ("statistics.interval.ms", "1000"),
         ];
+        let reporter = LagReporter {
+            name: self.name.clone(),
+            metrics,
+        };
         client_config(table, &rill)
-            .create()
+            .create_with_context(reporter)
             .map_err(|e| error(table, "cannot create a consumer", e))
     }
 
     /// The partitions to read, each with its start (and, bounded, stop) offset.
-    fn plan_partitions(&self, consumer: &BaseConsumer) -> Result<Vec<Partition>> {
+    fn plan_partitions(&self, consumer: &BaseConsumer<LagReporter>) -> Result<Vec<Partition>> {
         let table = &self.options.table;
         let found = partitions(table, |topic| {
             consumer.fetch_metadata(topic, BROKER_TIMEOUT)
@@ -251,7 +287,7 @@ impl KafkaSource {
     /// The offset `at` stands for in one partition.
     fn offset(
         &self,
-        consumer: &BaseConsumer,
+        consumer: &BaseConsumer<LagReporter>,
         at: &Offsets,
         topic: &str,
         partition: i32,
@@ -497,7 +533,7 @@ impl KafkaSource {
 
     /// Commits the offsets reached to the consumer group, if the table names one, for
     /// monitoring tools: a restored job goes on from its checkpoint's offsets.
-    fn report_offsets(&self, consumer: &BaseConsumer, parts: &[Partition]) {
+    fn report_offsets(&self, consumer: &BaseConsumer<LagReporter>, parts: &[Partition]) {
         if self.options.table.group_id().is_none() {
             return;
         }
@@ -513,7 +549,11 @@ impl KafkaSource {
     }
 
     /// Reads until every partition is done (bounded) or the job stops.
-    fn read(&mut self, consumer: &BaseConsumer, ctx: &mut SourceContext) -> Result<bool> {
+    fn read(
+        &mut self,
+        consumer: &BaseConsumer<LagReporter>,
+        ctx: &mut SourceContext,
+    ) -> Result<bool> {
         let mut parts = self.plan_partitions(consumer)?;
         let mut assignment = TopicPartitionList::new();
         for p in parts.iter().filter(|p| !p.done) {
@@ -724,7 +764,7 @@ impl Source for KafkaSource {
     }
 
     fn run(mut self: Box<Self>, mut ctx: SourceContext) -> Result<()> {
-        let consumer = self.consumer()?;
+        let consumer = self.consumer(ctx.metrics.clone())?;
         if !self.read(&consumer, &mut ctx)? {
             return Ok(());
         }

@@ -213,6 +213,17 @@ impl Jobs {
                 }) as _,
             ),
             (
+                "lag",
+                texts(&|e| {
+                    let lag = e.metrics.lag();
+                    lag.iter()
+                        .flat_map(|(_, parts)| parts)
+                        .map(|(partition, lag)| format!("{partition}: {lag}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }) as _,
+            ),
+            (
                 "uptime",
                 texts(&|e| format!("{:.1} s", e.started.elapsed().as_secs_f64())) as _,
             ),

@@ -1,5 +1,5 @@
-//! The progress bar of batch runs on stderr: bytes of the input files read, rows per second
-//! and the sources' watermark.
+//! The progress bar of batch runs on stderr: bytes of the input files read, rows per second,
+//! the sources' watermark and the lag of log sources.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,7 +35,10 @@ impl Progress {
                 let watermark = metrics
                     .latest_watermark()
                     .map_or("none".to_string(), millis_text);
-                shown.set_message(format!("{rate:.0} rows/s, watermark {watermark}"));
+                let lag = metrics
+                    .lag_text()
+                    .map_or(String::new(), |l| format!(", {l}"));
+                shown.set_message(format!("{rate:.0} rows/s, watermark {watermark}{lag}"));
             }
         });
         Progress { bar, task }

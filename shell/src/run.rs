@@ -326,7 +326,7 @@ async fn run_job(
 }
 
 /// One line for people watching: rows in and out, late rows dropped, malformed rows
-/// skipped, each source's latest watermark, elapsed time.
+/// skipped, each source's latest watermark, log sources' lag, elapsed time.
 fn summary(metrics: &JobMetrics, elapsed: Duration) {
     let watermarks: Vec<String> = metrics
         .source_watermarks()
@@ -338,9 +338,12 @@ fn summary(metrics: &JobMetrics, elapsed: Duration) {
     } else {
         watermarks.join(", ")
     };
+    let lag = metrics
+        .lag_text()
+        .map_or(String::new(), |l| format!("{l}, "));
     eprintln!(
         "{} rows in, {} rows out, {} late rows dropped, {} malformed rows skipped, \
-         watermark {watermarks}, state {}, {:.2} s",
+         watermark {watermarks}, {lag}state {}, {:.2} s",
         JobMetrics::get(&metrics.rows_in),
         JobMetrics::get(&metrics.rows_out),
         JobMetrics::get(&metrics.late_rows),

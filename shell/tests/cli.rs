@@ -170,11 +170,11 @@ fn missing_file_is_one_clear_line() {
 fn unknown_connector_and_option_are_rejected() {
     let err = assert_clean_failure(&rill(&[
         "-c",
-        "CREATE TABLE t (a INT) WITH ('connector' = 'kafka')",
+        "CREATE TABLE t (a INT) WITH ('connector' = 'jdbc')",
     ]));
-    assert!(err.contains("unknown connector 'kafka'"), "{err}");
+    assert!(err.contains("unknown connector 'jdbc'"), "{err}");
     assert!(
-        err.contains("hint: supported connectors: 'filesystem', 'stdin', 'print', 'blackhole'"),
+        err.contains("hint: supported connectors: 'filesystem', 'stdin', 'kafka', 'upsert-kafka', 'print', 'blackhole'"),
         "{err}"
     );
     let err = assert_clean_failure(&rill(&[
@@ -1402,7 +1402,7 @@ fn a_job_stopped_with_a_savepoint_resumes_from_it() {
     );
     assert!(text.contains("STOPPED at savepoint 1"), "{text}\n{err}");
     assert!(
-        text.contains("late rows,watermark,state size,last checkpoint,uptime"),
+        text.contains("late rows,watermark,state size,last checkpoint,lag,uptime"),
         "{text}"
     );
     assert!(

@@ -675,3 +675,40 @@ fn a_second_process_with_the_same_transactional_id_fences_the_first() {
     );
     assert!(err.contains("took over"), "{err}");
 }
+
+#[test]
+fn show_jobs_shows_each_partitions_lag() {
+    let t = topic("lag", 2);
+    produce(&t, &values(&[(0, 0, "a"), (0, 0, "b"), (1, 0, "c")]));
+    let mut shell = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .env("HOME", tempfile::tempdir().unwrap().path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = shell.stdin.take().unwrap();
+    use std::io::Write;
+    writeln!(
+        input,
+        "CREATE TABLE t (s STRING) WITH ('connector' = 'kafka', 'topic' = '{t}', \
+         'properties.bootstrap.servers' = '{}', 'format' = 'raw', \
+         'scan.startup.mode' = 'earliest-offset'); \
+         CREATE TABLE b (s STRING) WITH ('connector' = 'blackhole'); \
+         INSERT INTO b SELECT s FROM t;",
+        bootstrap()
+    )
+    .unwrap();
+    // librdkafka reports lag once a second.
+    std::thread::sleep(Duration::from_millis(3000));
+    writeln!(input, "SHOW JOBS;").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(input);
+    let out = shell.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("{t}-0: 0, {t}-1: 0")),
+        "{text}\n{}",
+        stderr(&out)
+    );
+}

@@ -72,7 +72,7 @@ fn error_messages() {
         "SELECT symbol,\n  price\nFROM ticks\nWHERE volume >",
         "SELECT prize FROM ticks",
         "SELECT COUNT(*) FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(tz), INTERVAL '1' MINUTE))\n  GROUP BY window_start, window_end",
-        "CREATE TABLE t (a INT) WITH ('connector' = 'kafka')",
+        "CREATE TABLE t (a INT) WITH ('connector' = 'jdbc')",
         "SELECT cnt, STRING_AGG(symbol, ',') FROM (SELECT symbol, COUNT(*) AS cnt FROM ticks GROUP BY symbol) GROUP BY cnt",
         "SELECT symbol, a.price FROM ticks a\n  FULL JOIN ticks b USING (symbol)",
         "SELECT * FROM ticks MATCH_RECOGNIZE (PARTITION BY symbol ORDER BY ts\n  MEASURES Z.price AS p\n  PATTERN (A B)\n  DEFINE B AS B.price > A.price)",

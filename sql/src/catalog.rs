@@ -210,13 +210,28 @@ impl TableDef {
             nulls.push(if field.is_nullable() { "TRUE" } else { "FALSE" }.to_string());
             watermarks.push(rowtime.map_or(String::new(), |w| w.text.clone()));
         }
+        let extras: Vec<String> = self
+            .schema
+            .fields()
+            .iter()
+            .map(
+                |f| match self.metadata.iter().find(|m| &m.name == f.name()) {
+                    Some(m) => format!(
+                        "METADATA FROM '{}'{}",
+                        m.key,
+                        if m.is_virtual { " VIRTUAL" } else { "" }
+                    ),
+                    None => String::new(),
+                },
+            )
+            .collect();
         let empty = vec![String::new(); names.len()];
         RecordBatch::try_from_iter([
             ("name", Arc::new(StringArray::from(names)) as _),
             ("type", Arc::new(StringArray::from(types)) as _),
             ("null", Arc::new(StringArray::from(nulls)) as _),
             ("key", Arc::new(StringArray::from(empty.clone())) as _),
-            ("extras", Arc::new(StringArray::from(empty)) as _),
+            ("extras", Arc::new(StringArray::from(extras)) as _),
             ("watermark", Arc::new(StringArray::from(watermarks)) as _),
         ])
         .expect("describe batch")

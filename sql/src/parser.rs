@@ -1018,4 +1018,39 @@ mod tests {
             .is_ok()
         );
     }
+
+    #[test]
+    fn metadata_columns_are_cut_out_of_the_column_list() {
+        let parsed = parse_script(
+            "CREATE TABLE t (a INT, p INT METADATA FROM 'partition' VIRTUAL, \
+             ts TIMESTAMP_LTZ(3) METADATA, b STRING) WITH ('connector' = 'kafka')",
+        )
+        .unwrap();
+        let StatementKind::CreateTable {
+            statement,
+            metadata,
+            ..
+        } = &parsed[0].kind
+        else {
+            panic!("not a CREATE TABLE");
+        };
+        let names: Vec<(&str, &str, bool)> = metadata
+            .iter()
+            .map(|m| (m.name.as_str(), m.key.as_str(), m.is_virtual))
+            .collect();
+        assert_eq!(names, vec![("p", "partition", true), ("ts", "ts", false)]);
+        let Statement::CreateTable(create) = statement.as_ref() else {
+            panic!("not a CREATE TABLE");
+        };
+        let columns: Vec<String> = create.columns.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            columns,
+            vec!["a INT", "p INT", "ts TIMESTAMP_LTZ(3)", "b STRING"]
+        );
+        let e = parse_script("CREATE TABLE t (a INT METADATA FROM partition) WITH ()").unwrap_err();
+        assert_eq!(
+            e.message,
+            "expected the metadata key in quotes after METADATA FROM"
+        );
+    }
 }

@@ -655,7 +655,7 @@ mod tests {
         assert_eq!(
             err(&[
                 ("format", "json"),
-                ("scan.startup.mode", "earliest-offset"),
+                ("scan.startup.mode", "specific-offsets"),
                 ("scan.startup.specific-offsets", "partition:x")
             ])
             .split(':')
