@@ -253,21 +253,17 @@ impl KafkaSink {
         value: Option<&[u8]>,
         timestamp: Option<i64>,
     ) -> Result<()> {
+        if self.client.is_none() {
+            self.client = Some(self.connect()?);
+        }
+        let client = self.client.as_ref().expect("connected");
         let partition = match self.table.partitioner {
             Partitioner::Default => None,
             Partitioner::Fixed => Some(0),
-            Partitioner::RoundRobin => None,
+            Partitioner::RoundRobin => Some((self.sent % client.partitions as u64) as i32),
         };
-        let sent = self.sent;
         self.sent += 1;
-        let topic = self.topic.clone();
-        let table = self.table.clone();
-        let client = self.client()?;
-        let partition = match table.partitioner {
-            Partitioner::RoundRobin => Some((sent % client.partitions as u64) as i32),
-            _ => partition,
-        };
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&topic);
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic);
         if let Some(key) = key {
             record = record.key(key);
         }
@@ -283,11 +279,12 @@ impl KafkaSink {
         loop {
             match client.producer.send(record) {
                 Ok(()) => return Ok(()),
+                // librdkafka's queue is full: its thread is sending, wait for room.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     record = r;
-                    client.producer.poll(Duration::from_millis(10));
+                    std::thread::sleep(Duration::from_millis(1));
                 }
-                Err((e, _)) => return Err(error(&table, "sending a message", e)),
+                Err((e, _)) => return Err(error(&self.table, "sending a message", e)),
             }
         }
     }

@@ -173,8 +173,18 @@ pub fn produce(topic: &str, records: &[Record]) {
 }
 
 /// The messages of `topic` (`partition`, key, value), read from the start until `count` came
-/// (or 20 s passed), in partition and offset order.
+/// (or 20 s passed) and then until none came for two seconds (so that extra ones are seen too),
+/// in partition and offset order.
 pub fn consume(topic: &str, count: usize) -> Vec<(i32, Option<String>, Option<String>)> {
+    consume_until(topic, |got| got.len() >= count)
+}
+
+/// A message read: partition, key, value.
+pub type Consumed = (i32, Option<String>, Option<String>);
+
+/// The messages of `topic`, read from the start until `done` says so (or 20 s passed) and
+/// then until none came for two seconds, in partition and offset order.
+pub fn consume_until(topic: &str, done: impl Fn(&[Consumed]) -> bool) -> Vec<Consumed> {
     use rdkafka::Message;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     // Assigned, not subscribed: a group join takes seconds.
@@ -182,6 +192,8 @@ pub fn consume(topic: &str, count: usize) -> Vec<(i32, Option<String>, Option<St
         .set("bootstrap.servers", bootstrap())
         .set("group.id", "check")
         .set("enable.auto.commit", "false")
+        // Not the default second's pause whenever the local queue was full.
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .expect("a consumer");
     let metadata = consumer
@@ -194,18 +206,21 @@ pub fn consume(topic: &str, count: usize) -> Vec<(i32, Option<String>, Option<St
             .unwrap();
     }
     consumer.assign(&assignment).expect("assigned");
-    let mut got = Vec::new();
+    let mut got: Vec<Consumed> = Vec::new();
+    let mut offsets = Vec::new();
     let start = Instant::now();
-    while got.len() < count && start.elapsed() < Duration::from_secs(20) {
+    let mut last = Instant::now();
+    while (!done(&got) && start.elapsed() < Duration::from_secs(20))
+        || last.elapsed() < Duration::from_secs(2)
+    {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
-            got.push((
-                m.partition(),
-                (m.offset(), text(m.key())),
-                text(m.payload()),
-            ));
+            got.push((m.partition(), text(m.key()), text(m.payload())));
+            offsets.push(m.offset());
+            last = Instant::now();
         }
     }
-    got.sort_by_key(|(p, (o, _), _)| (*p, *o));
-    got.into_iter().map(|(p, (_, k), v)| (p, k, v)).collect()
+    let mut got: Vec<(i64, Consumed)> = offsets.into_iter().zip(got).collect();
+    got.sort_by_key(|(o, m)| (m.0, *o));
+    got.into_iter().map(|(_, m)| m).collect()
 }
