@@ -463,7 +463,7 @@ pub(crate) fn create_source(
     source(kafka, table, shape, watermarks, batch_size)
 }
 
-#[cfg(feature = "kafka")]
+/// The Kafka source, in a build with the Kafka client.
 fn source(
     kafka: &KafkaTable,
     table: &TableDef,
@@ -471,36 +471,33 @@ fn source(
     watermarks: Option<rill_engine::source::WatermarkAssigner>,
     batch_size: usize,
 ) -> SqlResult<Box<dyn rill_engine::source::Source>> {
-    let metadata = table
-        .metadata
-        .iter()
-        .map(|m| {
-            let key = Metadata::from_key(&m.key).expect("checked with the table");
-            Ok((table.physical.index_of(&m.name)?, key))
-        })
-        .collect::<SqlResult<_>>()?;
-    let options = rill_kafka::KafkaSourceOptions {
-        table: kafka.clone(),
-        schema: table.physical.clone(),
-        metadata,
-        shape,
-        watermarks,
-        batch_size,
-    };
-    let source = rill_kafka::KafkaSource::new(table.name.clone(), options)
-        .map_err(|e| SqlError::new(format!("table '{}': {e}", table.name)))?;
-    Ok(Box::new(source))
-}
-
-#[cfg(not(feature = "kafka"))]
-fn source(
-    _: &KafkaTable,
-    _: &TableDef,
-    _: rill_engine::source::RowShape,
-    _: Option<rill_engine::source::WatermarkAssigner>,
-    _: usize,
-) -> SqlResult<Box<dyn rill_engine::source::Source>> {
-    Err(no_client())
+    #[cfg(not(feature = "kafka"))]
+    {
+        let _ = (kafka, table, shape, watermarks, batch_size);
+        Err(no_client())
+    }
+    #[cfg(feature = "kafka")]
+    {
+        let metadata = table
+            .metadata
+            .iter()
+            .map(|m| {
+                let key = Metadata::from_key(&m.key).expect("checked with the table");
+                Ok((table.physical.index_of(&m.name)?, key))
+            })
+            .collect::<SqlResult<_>>()?;
+        let options = rill_kafka::KafkaSourceOptions {
+            table: kafka.clone(),
+            schema: table.physical.clone(),
+            metadata,
+            shape,
+            watermarks,
+            batch_size,
+        };
+        let source = rill_kafka::KafkaSource::new(table.name.clone(), options)
+            .map_err(|e| SqlError::new(format!("table '{}': {e}", table.name)))?;
+        Ok(Box::new(source))
+    }
 }
 
 #[cfg(not(feature = "kafka"))]
@@ -549,7 +546,7 @@ pub(super) fn create_sink(kafka: &KafkaTable, table: &TableDef) -> SqlResult<Box
     sink(kafka, table, key, value, timestamp).map_err(in_table)
 }
 
-#[cfg(feature = "kafka")]
+/// The Kafka sink, in a build with the Kafka client.
 fn sink(
     kafka: &KafkaTable,
     table: &TableDef,
@@ -557,27 +554,24 @@ fn sink(
     value: Vec<usize>,
     timestamp: Option<usize>,
 ) -> SqlResult<Box<dyn Sink>> {
-    let sink = rill_kafka::KafkaSink::new(
-        table.name.clone(),
-        kafka.clone(),
-        table.schema.clone(),
-        key,
-        value,
-        timestamp,
-    )
-    .map_err(|e| SqlError::new(e.to_string()))?;
-    Ok(Box::new(sink))
-}
-
-#[cfg(not(feature = "kafka"))]
-fn sink(
-    _: &KafkaTable,
-    _: &TableDef,
-    _: Option<Vec<usize>>,
-    _: Vec<usize>,
-    _: Option<usize>,
-) -> SqlResult<Box<dyn Sink>> {
-    Err(no_client())
+    #[cfg(not(feature = "kafka"))]
+    {
+        let _ = (kafka, table, key, value, timestamp);
+        Err(no_client())
+    }
+    #[cfg(feature = "kafka")]
+    {
+        let sink = rill_kafka::KafkaSink::new(
+            table.name.clone(),
+            kafka.clone(),
+            table.schema.clone(),
+            key,
+            value,
+            timestamp,
+        )
+        .map_err(|e| SqlError::new(e.to_string()))?;
+        Ok(Box::new(sink))
+    }
 }
 
 #[cfg(test)]
