@@ -8,7 +8,7 @@ mod shape;
 mod values;
 mod watermark;
 
-pub use decode::{FileFormat, RecordFormat};
+pub use decode::{CHANGE_KIND_COLUMN, FileFormat, RecordFormat};
 pub use file::{FileInput, FileSource, FileSourceOptions};
 pub use messages::{Decoded, MessageDecoder};
 pub use shape::{Computed, RowShape};

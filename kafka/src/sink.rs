@@ -332,6 +332,7 @@ impl KafkaSink {
         if count == 0 {
             return Ok(());
         }
+        rill_engine::fault::point("kafka-before-commit");
         let segments: Vec<Segment> = self.pending.drain(..count).collect();
         let last = segments.last().map_or(0, |s| s.seq);
         let table = self.table.clone();
@@ -392,6 +393,7 @@ impl KafkaSink {
             .producer
             .commit_transaction(COMMIT_TIMEOUT)
             .map_err(|e| fail("committing a transaction", e))?;
+        rill_engine::fault::point("kafka-after-commit");
         self.check_delivery()?;
         tracing::debug!(sink = %self.name, seq = last, "Kafka transaction committed");
         Ok(())

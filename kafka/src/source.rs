@@ -28,7 +28,8 @@ use rill_engine::batch::{Message, RowKind};
 use rill_engine::checkpoint::State;
 use rill_engine::metrics::JobMetrics;
 use rill_engine::source::{
-    MessageDecoder, RecordFormat, RowShape, Source, SourceContext, WatermarkAssigner,
+    CHANGE_KIND_COLUMN, MessageDecoder, RecordFormat, RowShape, Source, SourceContext,
+    WatermarkAssigner,
 };
 use rill_engine::time::{MAX_WATERMARK, NO_WATERMARK, Watermark};
 use rill_engine::{EngineError, Result};
@@ -183,7 +184,8 @@ impl KafkaSource {
             }
             _ => None,
         };
-        let value = (value_places.clone(), decoder(&value_places, table.value)?);
+        let value_decoder = decoder(&value_places, table.value)?;
+        let value = (value_places, value_decoder);
         Ok(KafkaSource {
             name: name.into(),
             key,
@@ -459,7 +461,7 @@ impl KafkaSource {
                 }));
             let mut fields = schema.fields().to_vec();
             fields.push(Arc::new(arrow::datatypes::Field::new(
-                "rill.change-kind",
+                CHANGE_KIND_COLUMN,
                 DataType::Int8,
                 false,
             )));
