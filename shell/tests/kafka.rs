@@ -261,8 +261,14 @@ fn leak(s: String) -> &'static str {
 
 #[test]
 fn an_idle_partition_does_not_hold_the_watermark_back() {
-    // Partition 1 never gets a message: without an idle timeout the job's watermark would
-    // wait for it forever and no window would fire while the job runs.
+    idle_partition_released("", ", 'scan.watermark.idle-timeout' = '300 ms'");
+    idle_partition_released("SET 'table.exec.source.idle-timeout' = '300 ms';", "");
+}
+
+/// Partition 1 never gets a message: without an idle timeout (set by `set` or the table's
+/// `option`) the job's watermark would wait for it forever and no window would fire while
+/// the job runs.
+fn idle_partition_released(set: &str, option: &str) {
     let t = topic("idle", 2);
     produce(
         &t,
@@ -272,9 +278,9 @@ fn an_idle_partition_does_not_hold_the_watermark_back() {
         ]),
     );
     let sql = format!(
-        "CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'kafka', \
-         'topic' = '{t}', 'properties.bootstrap.servers' = '{}', 'format' = 'json', \
-         'scan.startup.mode' = 'earliest-offset', 'scan.watermark.idle-timeout' = '300 ms'); \
+        "{set} CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = \
+         'kafka', 'topic' = '{t}', 'properties.bootstrap.servers' = '{}', 'format' = 'json', \
+         'scan.startup.mode' = 'earliest-offset'{option}); \
          SELECT window_start, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), \
          INTERVAL '10' SECOND)) GROUP BY window_start, window_end;",
         bootstrap()

@@ -72,6 +72,8 @@ pub struct StreamPlanner<'a> {
     state_ttl_hints: BTreeMap<String, i64>,
     /// Whether change events may come twice, so are normalised by primary key.
     cdc_duplicates: bool,
+    /// `'table.exec.source.idle-timeout'`, in ms (0: none).
+    idle_timeout: i64,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -97,6 +99,7 @@ impl<'a> StreamPlanner<'a> {
             state_ttl: None,
             state_ttl_hints: BTreeMap::new(),
             cdc_duplicates: false,
+            idle_timeout: 0,
         }
     }
 
@@ -129,6 +132,13 @@ impl<'a> StreamPlanner<'a> {
             Some(millis) => (millis > 0).then_some(millis),
             None => self.state_ttl,
         }
+    }
+
+    /// After how long without data a source stops holding the watermark back
+    /// (`'table.exec.source.idle-timeout'`, in ms; 0: never), unless its table says.
+    pub fn with_idle_timeout(mut self, millis: i64) -> Self {
+        self.idle_timeout = millis;
+        self
     }
 
     /// Change events may come more than once (`'table.exec.source.cdc-events-duplicate'`):
@@ -386,8 +396,12 @@ impl<'a> StreamPlanner<'a> {
         let source: Box<dyn Source> = match &table.connector {
             Connector::Kafka(kafka) => {
                 self.unbounded_input |= kafka.bounded.is_none();
+                let mut kafka = kafka.clone();
+                if kafka.idle_timeout.is_none() && self.idle_timeout > 0 {
+                    kafka.idle_timeout = Some(Duration::from_millis(self.idle_timeout as u64));
+                }
                 crate::connector::create_kafka_source(
-                    kafka,
+                    &kafka,
                     table,
                     shape,
                     watermarks,

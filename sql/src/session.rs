@@ -38,6 +38,10 @@ pub const STATE_MAX_SIZE: &str = "rill.state.max-size";
 /// Flink's option saying change events may be delivered more than once.
 pub const CDC_DUPLICATES: &str = "table.exec.source.cdc-events-duplicate";
 
+/// Flink's option: after how long without data a source (Kafka: a partition) stops holding the
+/// watermark back (`0`: never); a table's `'scan.watermark.idle-timeout'` wins.
+pub const SOURCE_IDLE_TIMEOUT: &str = "table.exec.source.idle-timeout";
+
 /// Flink's option for how long idle state is kept (`0`: for ever); in rill, event time.
 pub const STATE_TTL: &str = "table.exec.state.ttl";
 
@@ -260,7 +264,7 @@ impl Session {
             STATE_MAX_SIZE => {
                 memory_bytes(value)?;
             }
-            STATE_TTL => {
+            STATE_TTL | SOURCE_IDLE_TIMEOUT => {
                 duration_millis(value)?;
             }
             CHECKPOINT_INTERVAL if duration_millis(value)? <= 0 => {
@@ -527,6 +531,9 @@ impl Session {
             planner = planner.with_state_ttl(duration_millis(ttl)?);
         }
         planner = planner.with_state_ttl_hints(self.state_ttl_hints.clone());
+        if let Some(timeout) = self.settings.get(SOURCE_IDLE_TIMEOUT) {
+            planner = planner.with_idle_timeout(duration_millis(timeout)?);
+        }
         let duplicates = self.settings.get(CDC_DUPLICATES).map(String::as_str);
         planner = planner.with_cdc_duplicates(duplicates == Some("true"));
         let limit = match self.settings.get(STATE_MAX_SIZE) {
