@@ -441,7 +441,8 @@ fn places(schema: &Schema, names: &[String]) -> SqlResult<Vec<usize>> {
     names.iter().map(|n| Ok(schema.index_of(n)?)).collect()
 }
 
-/// A source reading `table`; refused when it reads a group's offsets without a group.
+/// A source reading `table`; refused when it reads a group's offsets without a group, or
+/// when this build has no Kafka client.
 pub(crate) fn create_source(
     kafka: &KafkaTable,
     table: &TableDef,
@@ -460,17 +461,6 @@ pub(crate) fn create_source(
         ))
         .with_hint("name the consumer group, or set 'scan.startup.mode' = 'earliest-offset'"));
     }
-    source(kafka, table, shape, watermarks, batch_size)
-}
-
-/// The Kafka source, in a build with the Kafka client.
-fn source(
-    kafka: &KafkaTable,
-    table: &TableDef,
-    shape: rill_engine::source::RowShape,
-    watermarks: Option<rill_engine::source::WatermarkAssigner>,
-    batch_size: usize,
-) -> SqlResult<Box<dyn rill_engine::source::Source>> {
     #[cfg(not(feature = "kafka"))]
     {
         let _ = (kafka, table, shape, watermarks, batch_size);
