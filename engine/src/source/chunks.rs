@@ -459,11 +459,7 @@ fn decode_chunk(
     metrics: &JobMetrics,
 ) -> Result<Vec<RecordBatch>> {
     if let Some(len) = chunk.oversize {
-        let reason = format!(
-            "record of {len} bytes is longer than the maximum of {} bytes \
-             (the table's 'source.max-record-size')",
-            format.records.max_record_bytes
-        );
+        let reason = format.records.too_long(len);
         malformed(path, chunk.first_line, reason, format, metrics)?;
         return Ok(Vec::new());
     }

@@ -78,6 +78,15 @@ impl RecordFormat {
     /// The default longest record: far beyond any sane event, far below a machine's memory.
     pub const DEFAULT_MAX_RECORD_BYTES: u64 = 16 << 20;
 
+    /// Why a record of `len` bytes, over the maximum, is malformed.
+    pub(crate) fn too_long(&self, len: u64) -> String {
+        format!(
+            "record of {len} bytes is longer than the maximum of {} bytes \
+             (the table's 'source.max-record-size')",
+            self.max_record_bytes
+        )
+    }
+
     /// `format` with the default options.
     pub fn new(format: FileFormat) -> Self {
         RecordFormat {

@@ -62,14 +62,7 @@ impl MessageDecoder {
         let mut of = Vec::with_capacity(values.len());
         for (i, value) in values.iter().enumerate() {
             if value.len() as u64 > max {
-                malformed(
-                    i,
-                    format!(
-                        "record of {} bytes is longer than the maximum of {max} bytes \
-                         (the table's 'source.max-record-size')",
-                        value.len()
-                    ),
-                )?;
+                malformed(i, self.records.too_long(value.len() as u64))?;
                 continue;
             }
             match self.decode_one(value) {
@@ -152,11 +145,7 @@ impl MessageDecoder {
         let mut of = Vec::new();
         for (i, value) in values.iter().enumerate() {
             let reason = if value.len() as u64 > max {
-                format!(
-                    "record of {} bytes is longer than the maximum of {max} bytes \
-                     (the table's 'source.max-record-size')",
-                    value.len()
-                )
+                self.records.too_long(value.len() as u64)
             } else if let Err(e) = std::str::from_utf8(value) {
                 format!("not UTF-8 text: {e}")
             } else {
@@ -231,6 +220,40 @@ mod tests {
             if format == FileFormat::Csv {
                 assert_eq!(reasons[0].1, "cannot read 'x' as BIGINT for column id");
             }
+        }
+    }
+
+    #[test]
+    fn a_message_over_the_maximum_is_malformed() {
+        for format in [FileFormat::Json, FileFormat::Raw] {
+            let records = RecordFormat {
+                max_record_bytes: 10,
+                ..RecordFormat::new(format)
+            };
+            let schema = match format {
+                FileFormat::Raw => {
+                    Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]))
+                }
+                _ => schema(),
+            };
+            let mut decoder = MessageDecoder::new(records, schema);
+            let mut reasons = Vec::new();
+            let d = decoder
+                .decode(&[br#"{"id":1}"#, br#"{"id":22222}"#], |i, reason| {
+                    reasons.push((i, reason));
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(d.data.num_rows(), 1, "{format:?}");
+            assert_eq!(
+                reasons,
+                vec![(
+                    1,
+                    "record of 12 bytes is longer than the maximum of 10 bytes \
+                     (the table's 'source.max-record-size')"
+                        .to_string()
+                )]
+            );
         }
     }
 
