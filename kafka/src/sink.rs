@@ -253,9 +253,7 @@ impl KafkaSink {
         value: Option<&[u8]>,
         timestamp: Option<i64>,
     ) -> Result<()> {
-        if self.client.is_none() {
-            self.client = Some(self.connect()?);
-        }
+        self.client()?;
         let client = self.client.as_ref().expect("connected");
         let partition = match self.table.partitioner {
             Partitioner::Default => None,

@@ -18,7 +18,7 @@ use arrow::array::{
     StringArray, TimestampMillisecondArray, UInt32Array,
 };
 use arrow::compute::take;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::{BorrowedMessage, Message as _, Timestamp};
@@ -62,7 +62,10 @@ pub struct KafkaSource {
     key: Option<(Vec<usize>, MessageDecoder)>,
     /// The value's columns: their places in `schema`, and their decoder.
     value: (Vec<usize>, MessageDecoder),
-    /// Where each partition was, from a checkpoint.
+    /// The columns of decoded rows: the stored columns, and an upsert table's change kinds.
+    decoded_schema: SchemaRef,
+    /// Where each partition is: from a checkpoint before the run (`None`: a fresh start),
+    /// where reading ended after it (for the final snapshot).
     restored: Option<Progress>,
     sent_watermark: Watermark,
 }
@@ -88,8 +91,8 @@ struct PartitionProgress {
 struct Partition {
     topic: String,
     id: i32,
-    /// The next offset to read, once known.
-    next: Option<i64>,
+    /// The next offset to read.
+    next: i64,
     /// The offset reading ends at (bounded tables).
     stop: Option<i64>,
     watermarks: Option<WatermarkAssigner>,
@@ -186,8 +189,17 @@ impl KafkaSource {
         };
         let value_decoder = decoder(&value_places, table.value)?;
         let value = (value_places, value_decoder);
+        let mut decoded = options.schema.fields().to_vec();
+        if table.upsert {
+            decoded.push(Arc::new(Field::new(
+                CHANGE_KIND_COLUMN,
+                DataType::Int8,
+                false,
+            )));
+        }
         Ok(KafkaSource {
             name: name.into(),
+            decoded_schema: Arc::new(Schema::new(decoded)),
             key,
             value,
             options,
@@ -236,43 +248,37 @@ impl KafkaSource {
             .collect();
         let mut parts = Vec::with_capacity(found.len());
         for (topic, id) in found {
+            let fail = |e| error(table, &format!("offsets of {topic}-{id}"), e);
+            // The partition's first and end offsets, asked once.
+            let range = consumer
+                .fetch_watermarks(&topic, id, BROKER_TIMEOUT)
+                .map_err(fail)?;
+            let offset = |at: &Offsets| self.offset(consumer, at, &topic, id, range);
             let mut watermarks = self.options.watermarks.clone();
             let (next, done) = match restored.get(&(topic.clone(), id)) {
                 Some(p) => {
                     if let Some(w) = &mut watermarks {
                         w.restore(p.watermark);
                     }
-                    (Some(p.next), p.done)
+                    (p.next, p.done)
                 }
                 // A partition new since the checkpoint is read from its start, as Flink
                 // reads newly discovered partitions.
-                None if self.restored.is_some() => (
-                    Some(self.offset(consumer, &Offsets::Earliest, &topic, id)?),
-                    false,
-                ),
-                None => (
-                    Some(self.offset(consumer, &table.startup, &topic, id)?),
-                    false,
-                ),
+                None if self.restored.is_some() => (range.0, false),
+                None => (offset(&table.startup)?, false),
             };
-            let start_time = match (&table.startup, restored.contains_key(&(topic.clone(), id))) {
-                (Offsets::Timestamp(ms), false) if self.restored.is_none() => Some(*ms),
+            let start_time = match (&table.startup, &self.restored) {
+                (Offsets::Timestamp(ms), None) => Some(*ms),
                 _ => None,
             };
             let (stop, stop_time) = match &table.bounded {
                 None => (None, None),
-                Some(Offsets::Specific(map)) if !map.contains_key(&id) => (
-                    Some(self.offset(consumer, &Offsets::Latest, &topic, id)?),
-                    None,
-                ),
+                Some(Offsets::Specific(map)) if !map.contains_key(&id) => (Some(range.1), None),
                 // Up to the first message at or after the time, at most to the end.
-                Some(Offsets::Timestamp(ms)) => (
-                    Some(self.offset(consumer, &Offsets::Latest, &topic, id)?),
-                    Some(*ms),
-                ),
-                Some(bound) => (Some(self.offset(consumer, bound, &topic, id)?), None),
+                Some(Offsets::Timestamp(ms)) => (Some(range.1), Some(*ms)),
+                Some(bound) => (Some(offset(bound)?), None),
             };
-            let done = done || matches!((next, stop), (Some(n), Some(s)) if n >= s);
+            let done = done || stop.is_some_and(|s| next >= s);
             parts.push(Partition {
                 topic,
                 id,
@@ -289,19 +295,18 @@ impl KafkaSource {
         Ok(parts)
     }
 
-    /// The offset `at` stands for in one partition.
+    /// The offset `at` stands for in one partition, whose first and end offsets are
+    /// `(low, high)`.
     fn offset(
         &self,
         consumer: &BaseConsumer<LagReporter>,
         at: &Offsets,
         topic: &str,
         partition: i32,
+        (low, high): (i64, i64),
     ) -> Result<i64> {
         let table = &self.options.table;
         let fail = |e| error(table, &format!("offsets of {topic}-{partition}"), e);
-        let (low, high) = consumer
-            .fetch_watermarks(topic, partition, BROKER_TIMEOUT)
-            .map_err(fail)?;
         Ok(match at {
             Offsets::Earliest => low,
             Offsets::Latest => high,
@@ -328,7 +333,9 @@ impl KafkaSource {
                 match committed.elements().first().map(|e| e.offset()) {
                     Some(Offset::Offset(o)) => o,
                     _ => match reset {
-                        Some(reset) => return self.offset(consumer, reset, topic, partition),
+                        Some(reset) => {
+                            return self.offset(consumer, reset, topic, partition, (low, high));
+                        }
                         None => {
                             return Err(EngineError::Other(format!(
                                 "Kafka: the group '{}' has no committed offset for {topic}-{partition}; \
@@ -427,9 +434,7 @@ impl KafkaSource {
                 columns[place] = Some(take(column, &indices, None)?);
             } else if let Some(key_column) = &columns[place] {
                 let from_value = take(column, &indices, None)?;
-                let is_value = arrow::array::BooleanArray::from_iter(
-                    (0..indices.len()).map(|i| Some(indices.is_valid(i))),
-                );
+                let is_value = arrow::compute::is_not_null(&indices)?;
                 columns[place] = Some(arrow::compute::kernels::zip::zip(
                     &is_value,
                     &from_value,
@@ -443,15 +448,10 @@ impl KafkaSource {
                 *metadata, data_type, partition, run, &rows,
             )?);
         }
-        let columns: Vec<ArrayRef> = columns
+        let mut columns: Vec<ArrayRef> = columns
             .into_iter()
             .map(|c| c.expect("every stored column filled"))
             .collect();
-        let mut data = RecordBatch::try_new_with_options(
-            schema.clone(),
-            columns,
-            &RecordBatchOptions::new().with_row_count(Some(rows.len())),
-        )?;
         if upsert {
             // Values upsert their key's row, tombstones delete it (normalised downstream).
             let kinds =
@@ -459,17 +459,13 @@ impl KafkaSource {
                     Some(_) => RowKind::UpdateAfter as i8,
                     None => RowKind::Delete as i8,
                 }));
-            let mut fields = schema.fields().to_vec();
-            fields.push(Arc::new(arrow::datatypes::Field::new(
-                CHANGE_KIND_COLUMN,
-                DataType::Int8,
-                false,
-            )));
-            let mut columns = data.columns().to_vec();
             columns.push(Arc::new(kinds));
-            data = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)?;
         }
-        Ok(Some(data))
+        Ok(Some(RecordBatch::try_new_with_options(
+            self.decoded_schema.clone(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rows.len())),
+        )?))
     }
 
     /// Sends the rows of a run of partition `p`, stamped with the source's watermark.
@@ -516,14 +512,12 @@ impl KafkaSource {
         Progress {
             partitions: parts
                 .iter()
-                .filter_map(|p| {
-                    Some(PartitionProgress {
-                        topic: p.topic.clone(),
-                        partition: p.id,
-                        next: p.next?,
-                        watermark: p.watermark(),
-                        done: p.done,
-                    })
+                .map(|p| PartitionProgress {
+                    topic: p.topic.clone(),
+                    partition: p.id,
+                    next: p.next,
+                    watermark: p.watermark(),
+                    done: p.done,
                 })
                 .collect(),
             sent_watermark: self.sent_watermark,
@@ -544,9 +538,7 @@ impl KafkaSource {
         }
         let mut tpl = TopicPartitionList::new();
         for p in parts {
-            if let Some(next) = p.next {
-                let _ = tpl.add_partition_offset(&p.topic, p.id, Offset::Offset(next));
-            }
+            let _ = tpl.add_partition_offset(&p.topic, p.id, Offset::Offset(p.next));
         }
         if let Err(e) = consumer.commit(&tpl, rdkafka::consumer::CommitMode::Async) {
             tracing::warn!(source = %self.name, "Kafka: committing offsets to the group: {e}");
@@ -562,9 +554,8 @@ impl KafkaSource {
         let mut parts = self.plan_partitions(consumer)?;
         let mut assignment = TopicPartitionList::new();
         for p in parts.iter().filter(|p| !p.done) {
-            let next = p.next.expect("a start offset");
             assignment
-                .add_partition_offset(&p.topic, p.id, Offset::Offset(next))
+                .add_partition_offset(&p.topic, p.id, Offset::Offset(p.next))
                 .map_err(|e| error(&self.options.table, "assign", e))?;
         }
         consumer
@@ -620,7 +611,7 @@ impl KafkaSource {
                     if part.done || m.offset() >= stop {
                         break;
                     }
-                    part.next = Some(m.offset() + 1);
+                    part.next = m.offset() + 1;
                     let time = m.timestamp().to_millis().unwrap_or(i64::MIN);
                     // A timestamp mode's bound is checked on the messages themselves too:
                     // brokers that answer a time lookup with an earlier offset (Tansu answers
@@ -659,9 +650,7 @@ impl KafkaSource {
                 start = end;
             }
             for p in parts.iter_mut().filter(|p| !p.done) {
-                if let (Some(next), Some(stop)) = (p.next, p.stop)
-                    && next >= stop
-                {
+                if p.stop.is_some_and(|stop| p.next >= stop) {
                     p.done = true;
                     let mut tpl = TopicPartitionList::new();
                     tpl.add_partition(&p.topic, p.id);

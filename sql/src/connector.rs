@@ -154,14 +154,9 @@ impl Connector {
         }
     }
 
-    /// A sink writing rows of `table` (all its columns) into this connector.
-    pub fn create_sink(&self, table: &TableDef) -> SqlResult<Box<dyn Sink>> {
-        let schema = table.schema.clone();
-        let table_name = table.name.as_str();
-        if let Connector::Kafka(kafka) = self {
-            return kafka::create_sink(kafka, table);
-        }
-        let table = table_name;
+    /// A sink writing rows of the table `def` (all its columns) into this connector.
+    pub fn create_sink(&self, def: &TableDef) -> SqlResult<Box<dyn Sink>> {
+        let (table, schema) = (def.name.as_str(), def.schema.clone());
         Ok(match self {
             Connector::Blackhole => Box::new(BlackholeSink),
             Connector::Stdin { .. } => {
@@ -169,7 +164,7 @@ impl Connector {
                     "table '{table}' reads standard input and cannot be written"
                 )));
             }
-            Connector::Kafka(_) => unreachable!("made above"),
+            Connector::Kafka(kafka) => return kafka::create_sink(kafka, def),
             Connector::Print => Box::new(
                 WriterSink::new(
                     table,
