@@ -279,6 +279,48 @@ fn ignored_parse_errors_are_skipped_and_counted() {
 }
 
 #[test]
+fn raw_files_are_read_and_written_a_line_per_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("app.log"), dir.path().join("errors.log"));
+    std::fs::write(
+        &input,
+        "INFO start, \"quoted\"\r\nERROR disk full\nINFO ok\nERROR a,b\n",
+    )
+    .unwrap();
+    let sql = format!(
+        "CREATE TABLE log (line STRING) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'raw');\n\
+         CREATE TABLE errors (line STRING) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'raw');\n\
+         INSERT INTO errors SELECT line FROM log WHERE line LIKE 'ERROR%';",
+        input.display(),
+        out.display()
+    );
+    let o = rill(&["-c", &sql]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Whole lines, commas and quotes as they are, without the line end (\r\n too).
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "ERROR disk full\nERROR a,b\n"
+    );
+    let o = rill(&[
+        "-c",
+        &format!(
+            "{}\nSELECT line FROM log WHERE line LIKE 'INFO s%'",
+            sql.lines().next().unwrap()
+        ),
+    ]);
+    assert_eq!(stdout(&o), "\"INFO start, \"\"quoted\"\"\"\n");
+    // The format takes one text column.
+    let err = assert_clean_failure(&rill(&[
+        "-c",
+        "CREATE TABLE t (a STRING, b INT) WITH ('connector' = 'filesystem', 'path' = '/x', 'format' = 'raw')",
+    ]));
+    assert!(
+        err.contains("the 'raw' format reads and writes a single STRING column"),
+        "{err}"
+    );
+}
+
+#[test]
 fn insert_into_a_file_writes_it_whole() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.csv");
