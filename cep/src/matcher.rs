@@ -112,6 +112,8 @@ pub struct Scratch {
     next: Vec<Thread>,
     /// The labels handed to conditions.
     labels: Vec<u16>,
+    /// Answers of conditions to one row's questions.
+    answers: Vec<bool>,
     /// The step in which each program position was last visited.
     seen: Vec<u64>,
     step: u64,
@@ -244,7 +246,8 @@ impl Matcher {
         }
     }
 
-    /// Feeds the partition's next row, at event time `time`; reports what became certain.
+    /// Feeds the partition's next row, at event time `time`, asking `conditions` as
+    /// [`Matcher::begin_row`] asks; reports what became certain.
     pub fn push(
         &self,
         part: &mut Partition,
@@ -253,6 +256,29 @@ impl Matcher {
         scratch: &mut Scratch,
         out: &mut Vec<Outcome>,
     ) -> Result<(), SkipError> {
+        let mut answers = std::mem::take(&mut scratch.answers);
+        answers.clear();
+        self.begin_row(part, time, scratch, |var, row, start, labels| {
+            answers.push(conditions.holds(var, row, start, labels))
+        });
+        let result = self.end_row(part, &answers, scratch, out);
+        scratch.answers = answers;
+        result
+    }
+
+    /// Begins the partition's next row, at event time `time`: opens an attempt there, ends
+    /// the attempts `WITHIN` no longer fits, then asks, in order, one question of each thread
+    /// waiting for a row: whether variable `var` holds for row `row` in the match that started
+    /// at `start` and labelled the rows before with `labels` (see [`Conditions::holds`]).
+    /// [`Matcher::end_row`] takes the answers, so that a caller may answer the questions of
+    /// many partitions at once.
+    pub fn begin_row(
+        &self,
+        part: &mut Partition,
+        time: i64,
+        scratch: &mut Scratch,
+        mut ask: impl FnMut(u16, u64, u64, &[u16]),
+    ) {
         let row = part.rows;
         let mut attempt = Attempt {
             start: row,
@@ -268,15 +294,40 @@ impl Matcher {
         self.begin(scratch);
         self.add(&mut attempt, &part.nodes, 0, ROOT, at, scratch);
         part.attempts.push_back(attempt);
+        for attempt in part.attempts.iter_mut() {
+            if self.within.is_some_and(|w| time - attempt.start_time >= w) {
+                attempt.threads.clear();
+            }
+            for thread in &attempt.threads {
+                let Op::Var { var, .. } = self.program.ops[thread.pc as usize] else {
+                    continue;
+                };
+                if self.history_free {
+                    ask(var, row, attempt.start, &[]);
+                } else {
+                    labels_into(&part.nodes, thread.tip, &mut scratch.labels);
+                    ask(var, row, attempt.start, &scratch.labels);
+                }
+            }
+        }
+    }
+
+    /// Ends the row [`Matcher::begin_row`] began, with the answers to its questions in the
+    /// order they were asked; reports what became certain.
+    pub fn end_row(
+        &self,
+        part: &mut Partition,
+        answers: &[bool],
+        scratch: &mut Scratch,
+        out: &mut Vec<Outcome>,
+    ) -> Result<(), SkipError> {
+        let row = part.rows;
         let Partition {
             attempts, nodes, ..
         } = part;
+        let mut answers = answers.iter();
         for attempt in attempts.iter_mut() {
             if attempt.threads.is_empty() {
-                continue;
-            }
-            if self.within.is_some_and(|w| time - attempt.start_time >= w) {
-                attempt.threads.clear();
                 continue;
             }
             self.begin(scratch);
@@ -287,20 +338,12 @@ impl Matcher {
             };
             let mut threads =
                 std::mem::replace(&mut attempt.threads, std::mem::take(&mut scratch.next));
-            for Thread { pc, tip } in threads.drain(..) {
+            let mut drained = threads.drain(..);
+            for Thread { pc, tip } in drained.by_ref() {
                 let Op::Var { var, excluded } = self.program.ops[pc as usize] else {
                     continue;
                 };
-                let holds = if self.history_free {
-                    conditions.holds(var, row, attempt.start, &[])
-                } else {
-                    let mut labels = std::mem::take(&mut scratch.labels);
-                    labels_into(nodes, tip, &mut labels);
-                    let holds = conditions.holds(var, row, attempt.start, &labels);
-                    scratch.labels = labels;
-                    holds
-                };
-                if !holds {
+                if !answers.next().expect("an answer to each question") {
                     continue;
                 }
                 nodes.push(Node {
@@ -315,9 +358,16 @@ impl Matcher {
                     break;
                 }
             }
+            // The threads the match cut were asked too: skip their answers.
+            for thread in drained {
+                if matches!(self.program.ops[thread.pc as usize], Op::Var { .. }) {
+                    answers.next();
+                }
+            }
             threads.clear();
             scratch.next = threads;
         }
+        debug_assert!(answers.next().is_none(), "as many answers as questions");
         part.rows += 1;
         self.settle(part, scratch, out)
     }
@@ -380,12 +430,12 @@ impl Matcher {
         self.settle(part, scratch, out)
     }
 
-    /// The first row a live attempt still needs (rows before it can be forgotten).
     /// The pattern's `WITHIN`, in milliseconds.
     pub fn within(&self) -> Option<i64> {
         self.within
     }
 
+    /// The first row a live attempt still needs (rows before it can be forgotten).
     pub fn oldest_needed(part: &Partition) -> u64 {
         part.attempts.front().map_or(part.rows, |a| a.start)
     }

@@ -765,11 +765,6 @@ impl Walk<'_> {
                     inner
                 }
                 "classifier" => {
-                    if let Clause::Define(_) = self.clause {
-                        return Err(DataFusionError::Plan(
-                            "CLASSIFIER() is allowed in MEASURES only".into(),
-                        ));
-                    }
                     // CLASSIFIER(U): the variable of the last row of U.
                     let vars = match args.as_slice() {
                         [] => ALL_VARIABLES,

@@ -3,12 +3,14 @@
 //! of them, and rows are forgotten as soon as no partial match can refer to them.
 //!
 //! Conditions that look only at the current row and rows before it (`PREV`) are evaluated on
-//! whole released batches (one bit per variable and row); the others are interpreted per
-//! thread ([`Condition`]).
+//! whole released batches (one bit per variable and row). Conditions that look into the match
+//! are evaluated over their terms, with one row per thread that asks: the rows of all
+//! partitions in a released batch go to their matchers in waves (each partition's first row,
+//! then each one's second, ...), and a wave's questions are answered in one batch.
 
-mod condition;
 mod output;
 mod rows;
+mod terms;
 
 use std::sync::Arc;
 
@@ -18,15 +20,14 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use rill_cep::{Conditions, Matcher, Partition, Scratch};
+use rill_cep::{Matcher, Outcome, Partition, Scratch};
 
-pub use condition::{AggregateFunction, BinaryOp, Condition, Literal, readable};
 pub use rows::{ALL_VARIABLES, Navigation};
+pub use terms::{Term, Terms};
 
-use self::condition::Scope;
-use self::output::{Emit, Gather, emit_rows};
+use self::output::{Emit, emit_rows};
 use self::rows::{MatchRows, PartitionRows, RowRef, RowStore};
+use self::terms::{Collected, Gather};
 use super::aggregate::KeyTable;
 use super::timed::{Timed, split_late};
 use super::{Operator, SortKey, batches_bytes};
@@ -43,32 +44,18 @@ pub enum Define {
     Always,
     /// Looks only at the current row and rows before it: evaluated on whole batches.
     Batch(Arc<dyn PhysicalExpr>),
-    /// Looks into the match: interpreted per thread.
-    Row(Condition),
+    /// Looks into the match: `condition` over its `terms`, gathered per thread.
+    Match {
+        terms: Terms,
+        condition: Arc<dyn PhysicalExpr>,
+    },
 }
 
-/// A leaf of the measures: they are evaluated over a batch with one column per leaf.
-#[derive(Debug, Clone)]
-pub enum Term {
-    /// An input column at a row of the match; `running` sees the match up to the output row
-    /// (`RUNNING`, the default in `ALL ROWS PER MATCH`), else all of it (`FINAL`).
-    Column {
-        column: usize,
-        at: Navigation,
-        running: bool,
-    },
-    /// An aggregate over the match's rows of `vars`. Its arguments are the `arguments` range
-    /// of the aggregate arguments each stored batch keeps.
-    Aggregate {
-        call: Arc<AggregateFunctionExpr>,
-        vars: u64,
-        running: bool,
-        arguments: std::ops::Range<usize>,
-    },
-    /// `CLASSIFIER()`: the variable of a row of the match.
-    Classifier { at: Navigation, running: bool },
-    /// `MATCH_NUMBER()`.
-    MatchNumber,
+impl Define {
+    /// Whether the condition looks into the match.
+    pub fn looks_into_match(&self) -> bool {
+        matches!(self, Define::Match { .. })
+    }
 }
 
 /// `ONE ROW PER MATCH` or `ALL ROWS PER MATCH` with its options.
@@ -105,9 +92,9 @@ pub struct MatchSpec {
     pub order: Vec<SortKey>,
     /// Per variable.
     pub defines: Vec<Define>,
-    pub terms: Vec<Term>,
-    pub terms_schema: SchemaRef,
-    /// The measures, over a batch of `terms_schema`.
+    /// The terms of the measures.
+    pub terms: Terms,
+    /// The measures, over a batch of their terms.
     pub measures: Vec<Arc<dyn PhysicalExpr>>,
     pub rows: RowsPerMatch,
     pub output: Vec<OutputColumn>,
@@ -118,6 +105,17 @@ pub struct MatchSpec {
     pub lookahead: u64,
     /// The `(column, rows back)` that batch conditions read after the input columns (`PREV`).
     pub lags: Vec<(usize, u64)>,
+}
+
+impl MatchSpec {
+    /// The terms of the conditions that look into the match, then the measures'.
+    fn all_terms(&self) -> impl Iterator<Item = &Term> {
+        let defines = self.defines.iter().filter_map(|d| match d {
+            Define::Match { terms, .. } => Some(terms.terms.iter()),
+            _ => None,
+        });
+        defines.flatten().chain(&self.terms.terms)
+    }
 }
 
 /// Rows the watermark released, sorted by partition, time and arrival.
@@ -344,30 +342,34 @@ impl MatchRecognize {
         Ok(lagged)
     }
 
-    /// Arguments of the measures' aggregates on `batch`.
+    /// Arguments of the aggregates of conditions and measures on `batch`, each at its term's
+    /// range.
     fn arguments(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
         let mut arguments = Vec::new();
-        for term in &self.spec.terms {
-            if let Term::Aggregate { call, .. } = term {
-                for e in call.expressions() {
-                    arguments.push(e.evaluate(batch)?.into_array(batch.num_rows())?);
+        for term in self.spec.all_terms() {
+            if let Term::Aggregate {
+                call,
+                arguments: range,
+                ..
+            } = term
+            {
+                if arguments.len() < range.end {
+                    arguments.resize(range.end, None);
+                }
+                for (slot, e) in arguments[range.clone()].iter_mut().zip(call.expressions()) {
+                    *slot = Some(e.evaluate(batch)?.into_array(batch.num_rows())?);
                 }
             }
         }
-        Ok(arguments)
+        Ok(arguments
+            .into_iter()
+            .map(|a| a.expect("every argument belongs to an aggregate"))
+            .collect())
     }
 
-    /// The columns of `batch` as conditions that look into the match read them (none when no
-    /// condition does).
-    fn typed(&self, batch: &RecordBatch) -> Result<Vec<Option<condition::Typed>>> {
-        let looks_into_match = (self.spec.defines.iter()).any(|d| matches!(d, Define::Row(_)));
-        if !looks_into_match {
-            return Ok(Vec::new());
-        }
-        batch.columns().iter().map(condition::Typed::new).collect()
-    }
-
-    /// Runs released rows through their partitions' matchers.
+    /// Runs released rows through their partitions' matchers, in waves: the first row of
+    /// each partition, then the second, and so on, each wave's questions that look into the
+    /// match answered in one batch per variable.
     fn feed(&mut self, released: Released, emits: &mut Vec<Emit>) -> Result<()> {
         let Released {
             rows: sorted,
@@ -375,39 +377,109 @@ impl MatchRecognize {
             times,
         } = released;
         let arguments = self.arguments(&sorted)?;
-        let typed = self.typed(&sorted)?;
-        let batch = self.store.push(sorted, arguments, typed);
+        let batch = self.store.push(sorted, arguments);
         self.store.get_mut(batch).symbols = self.symbols(batch, &ids)?;
         if self.partitions.len() < self.keys.len() {
             self.partitions
                 .resize_with(self.keys.len(), Default::default);
         }
-        let mut outcomes = Vec::new();
-        for (row, (p, time)) in ids.into_iter().zip(times).enumerate() {
-            let PartitionState { matching, rows } = &mut self.partitions[p];
-            rows.push(RowRef {
-                batch,
-                row: row as u32,
-            });
-            let mut conditions = Evaluate {
-                spec: &self.spec,
-                rows,
-                store: &self.store,
-            };
-            self.spec
-                .matcher
-                .push(
-                    matching,
-                    time,
-                    &mut conditions,
-                    &mut self.scratch,
-                    &mut outcomes,
-                )
-                .map_err(Self::matcher_error)?;
-            emits.extend(outcomes.drain(..).map(|outcome| Emit {
-                partition: p,
-                outcome,
-            }));
+        // Each partition's run of rows in the batch, and what the matcher reports for it.
+        let mut runs: Vec<(usize, std::ops::Range<usize>, Vec<Outcome>)> = Vec::new();
+        for (row, p) in ids.iter().enumerate() {
+            match runs.last_mut() {
+                Some((last, range, _)) if last == p => range.end = row + 1,
+                _ => runs.push((*p, row..row + 1, Vec::new())),
+            }
+        }
+        let Self {
+            spec,
+            partitions,
+            store,
+            scratch,
+            ..
+        } = self;
+        let symbols = &store.get(batch).symbols;
+        // Per variable that looks into the match: the terms of its questions, and the
+        // answers they go to.
+        let mut asked: Vec<Option<(Collected, Vec<usize>)>> = (spec.defines.iter())
+            .map(|d| match d {
+                Define::Match { terms, .. } => Some((Collected::new(terms), Vec::new())),
+                _ => None,
+            })
+            .collect();
+        let mut answers = Vec::new();
+        let mut asked_by = Vec::with_capacity(runs.len());
+        let longest = runs.iter().map(|(_, r, _)| r.len()).max().unwrap_or(0);
+        for k in 0..longest {
+            answers.clear();
+            asked_by.clear();
+            for (p, range, _) in &runs {
+                let row = range.start + k;
+                if row >= range.end {
+                    continue;
+                }
+                let PartitionState { matching, rows } = &mut partitions[*p];
+                rows.push(RowRef {
+                    batch,
+                    row: row as u32,
+                });
+                let first = answers.len();
+                spec.matcher
+                    .begin_row(matching, times[row], scratch, |var, _, start, labels| {
+                        let answer = match &spec.defines[usize::from(var)] {
+                            Define::Always => true,
+                            Define::Batch(_) => symbols[row] >> var & 1 == 1,
+                            Define::Match { terms, .. } => {
+                                let (collected, slots) = asked[usize::from(var)]
+                                    .as_mut()
+                                    .expect("collected for each variable that looks");
+                                let m = MatchRows::trying(start, labels, var);
+                                collected.push(terms, &m, None, rows);
+                                slots.push(answers.len());
+                                false
+                            }
+                        };
+                        answers.push(answer);
+                    });
+                asked_by.push(first..answers.len());
+            }
+            for (var, asked) in asked.iter_mut().enumerate() {
+                let Some((collected, slots)) = asked else {
+                    continue;
+                };
+                if slots.is_empty() {
+                    continue;
+                }
+                let Define::Match { terms, condition } = &spec.defines[var] else {
+                    unreachable!("asked of variables that look into the match")
+                };
+                let terms = collected.take_batch(terms, &spec.names, store)?;
+                let holds = condition.evaluate(&terms)?.into_array(terms.num_rows())?;
+                let holds = holds.as_boolean_opt().ok_or_else(|| {
+                    EngineError::Other(format!(
+                        "the condition of {} is not a boolean",
+                        spec.names[var]
+                    ))
+                })?;
+                for (i, slot) in slots.drain(..).enumerate() {
+                    answers[slot] = holds.is_valid(i) && holds.value(i);
+                }
+            }
+            let mut asked_by = asked_by.iter();
+            for (p, range, outcomes) in &mut runs {
+                if range.start + k >= range.end {
+                    continue;
+                }
+                let answers = &answers[asked_by.next().expect("asked").clone()];
+                spec.matcher
+                    .end_row(&mut partitions[*p].matching, answers, scratch, outcomes)
+                    .map_err(Self::matcher_error)?;
+            }
+        }
+        for (partition, _, outcomes) in runs {
+            emits.extend(
+                (outcomes.into_iter()).map(|outcome| Emit { partition, outcome }),
+            );
         }
         Ok(())
     }
@@ -448,30 +520,6 @@ impl MatchRecognize {
 
     fn matcher_error(e: rill_cep::SkipError) -> EngineError {
         EngineError::Other(format!("MATCH_RECOGNIZE: {e}"))
-    }
-}
-
-/// The conditions of the variables for one partition's rows.
-struct Evaluate<'a> {
-    spec: &'a MatchSpec,
-    rows: &'a PartitionRows,
-    store: &'a RowStore,
-}
-
-impl Conditions for Evaluate<'_> {
-    fn holds(&mut self, var: u16, row: u64, start: u64, labels: &[u16]) -> bool {
-        match &self.spec.defines[usize::from(var)] {
-            Define::Always => true,
-            Define::Batch(_) => {
-                let r = self.rows.get(row).expect("the current row is kept");
-                self.store.get(r.batch).symbols[r.row as usize] >> var & 1 == 1
-            }
-            Define::Row(condition) => condition.holds(&Scope {
-                rows: MatchRows::trying(start, labels, var),
-                partition: self.rows,
-                store: self.store,
-            }),
-        }
     }
 }
 
@@ -541,7 +589,7 @@ impl Operator for MatchRecognize {
             .first()
             .map_or(self.input.clone(), |b| b.schema());
         state.put_batches("pending", schema, self.pending.clone());
-        let waiting: Vec<(usize, &rill_cep::Outcome)> = self
+        let waiting: Vec<(usize, &Outcome)> = self
             .waiting
             .iter()
             .map(|e| (e.partition, &e.outcome))
@@ -557,11 +605,9 @@ impl Operator for MatchRecognize {
         self.partitions = (partitions.into_iter())
             .map(|(matching, rows)| PartitionState { matching, rows })
             .collect();
-        self.store = RowStore::restore(state, "store", |batch| {
-            Ok((self.arguments(batch)?, self.typed(batch)?))
-        })?;
+        self.store = RowStore::restore(state, "store", |batch| self.arguments(batch))?;
         self.pending = state.batches("pending")?;
-        let (waiting, watermark): (Vec<(usize, rill_cep::Outcome)>, Watermark) =
+        let (waiting, watermark): (Vec<(usize, Outcome)>, Watermark) =
             state.get("waiting")?;
         self.waiting = (waiting.into_iter())
             .map(|(partition, outcome)| Emit { partition, outcome })
@@ -641,8 +687,10 @@ mod tests {
             time: 2,
             order: vec![],
             defines: vec![Define::Always, Define::Always, Define::Batch(never)],
-            terms: vec![],
-            terms_schema: Arc::new(Schema::empty()),
+            terms: Terms {
+                terms: vec![],
+                schema: Arc::new(Schema::empty()),
+            },
             measures: vec![],
             rows: RowsPerMatch::One,
             output: vec![OutputColumn::Input(0)],

@@ -1,22 +1,20 @@
-//! `MATCH_RECOGNIZE` onto the engine: conditions that look only at the current row become
-//! physical expressions over input batches, the others interpreter [`Condition`]s; measures
-//! become physical expressions over their terms.
+//! `MATCH_RECOGNIZE` onto the engine: conditions that look only at the current row (and rows
+//! before it) become physical expressions over input batches; the other conditions and the
+//! measures become physical expressions over their terms.
 
-use arrow::datatypes::{DataType, Field};
+use arrow::datatypes::Field;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, ScalarValue};
-use datafusion::logical_expr::expr::AggregateFunction as AggregateCall;
-use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
+use datafusion::logical_expr::Expr;
 use rill_cep::Matcher;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::MatchRecognize as MatchOperator;
 use rill_engine::operator::match_recognize::{
-    ALL_VARIABLES, AggregateFunction, BinaryOp, Condition, Define, Literal, MatchSpec, Navigation,
-    OutputColumn, RowsPerMatch, Term as EngineTerm, readable,
+    ALL_VARIABLES, Define, MatchSpec, OutputColumn, RowsPerMatch, Term as EngineTerm, Terms,
 };
 
 use super::{StreamPlanner, output_schema};
-use crate::error::{SqlError, SqlResult};
+use crate::error::SqlResult;
 use crate::match_recognize::{
     Analysis, Clause, MatchRecognize, Term, Variables, analyze, analyze_into,
 };
@@ -32,29 +30,32 @@ impl StreamPlanner<'_> {
         };
         // How far conditions and measures look before and after a match.
         let (mut lookback, mut lookahead) = (0u64, 0u64);
-        let mut look = |at: &Navigation| match at.physical {
-            p if p < 0 => lookback = lookback.max(p.unsigned_abs()),
-            p => lookahead = lookahead.max(p as u64),
+        let mut look = |terms: &[Term]| {
+            for term in terms {
+                if let Term::Column { at, .. } | Term::Classifier { at, .. } = term {
+                    match at.physical {
+                        p if p < 0 => lookback = lookback.max(p.unsigned_abs()),
+                        p => lookahead = lookahead.max(p as u64),
+                    }
+                }
+            }
         };
+        // The aggregates of conditions and measures number their arguments in one sequence.
+        let mut arguments = 0;
 
         // Conditions on the current row and rows before it in the partition (PREV) are
         // evaluated on whole batches, over the input columns followed by one column per
-        // (column, rows back) they read; the others are interpreted per thread.
+        // (column, rows back) they read; the others over their terms, per thread.
         let mut lags: Vec<(usize, u64)> = Vec::new();
-        // Per variable: none, a batch condition (Ok) or an interpreted one (Err).
-        let mut planned: Vec<Option<Result<Expr, Condition>>> =
-            Vec::with_capacity(node.names.len());
+        // Per variable: none, a batch condition (Ok) or one that looks into the match (Err).
+        let mut planned: Vec<Option<Result<Expr, Define>>> = Vec::with_capacity(node.names.len());
         for (var, define) in node.defines.iter().enumerate() {
             let Some(expr) = define else {
                 planned.push(None);
                 continue;
             };
             let analysis = analyze(expr, input_schema, &vars, Clause::Define(var))?;
-            for term in &analysis.terms {
-                if let Term::Column { at, .. } = term {
-                    look(at);
-                }
-            }
+            look(&analysis.terms);
             let row_local = analysis.terms.iter().all(|t| {
                 matches!(t, Term::Column { at, .. }
                     if (at.vars == ALL_VARIABLES || at.vars == 1 << var)
@@ -78,9 +79,9 @@ impl StreamPlanner<'_> {
                 });
                 Ok(plain)
             } else {
-                let condition = condition(&analysis.expr, &analysis, input_schema)
-                    .map_err(|m| SqlError::new(format!("DEFINE {}: {m}", node.names[var])))?;
-                Err(condition)
+                let terms = self.terms(&analysis, input_schema, &mut arguments)?;
+                let condition = self.physical(&analysis.expr, &analysis.terms_schema()?)?;
+                Err(Define::Match { terms, condition })
             }));
         }
         let lag_fields: Vec<Field> = lags
@@ -103,7 +104,7 @@ impl StreamPlanner<'_> {
             defines.push(match define {
                 None => Define::Always,
                 Some(Ok(plain)) => Define::Batch(self.physical(&plain, &with_lags)?),
-                Some(Err(condition)) => Define::Row(condition),
+                Some(Err(looks_into_match)) => looks_into_match,
             });
         }
 
@@ -118,49 +119,13 @@ impl StreamPlanner<'_> {
             analyze_into(expr, input_schema, &vars, Clause::Measures, &mut analysis)?;
             measure_exprs.push(analysis.expr.clone());
         }
+        look(&analysis.terms);
         let terms_schema = analysis.terms_schema()?;
         let measures = measure_exprs
             .iter()
             .map(|e| self.physical(e, &terms_schema))
             .collect::<SqlResult<Vec<_>>>()?;
-        let mut terms = Vec::with_capacity(analysis.terms.len());
-        let mut arguments = 0;
-        for term in &analysis.terms {
-            terms.push(match term {
-                Term::Column {
-                    column,
-                    at,
-                    running,
-                } => {
-                    look(at);
-                    EngineTerm::Column {
-                        column: *column,
-                        at: *at,
-                        running: *running,
-                    }
-                }
-                Term::Aggregate {
-                    call,
-                    vars,
-                    running,
-                } => {
-                    let lowered = self.lower_aggregate(call, input_schema)?;
-                    let count = lowered.aggregate.expressions().len();
-                    arguments += count;
-                    EngineTerm::Aggregate {
-                        call: lowered.aggregate,
-                        vars: *vars,
-                        running: *running,
-                        arguments: arguments - count..arguments,
-                    }
-                }
-                Term::Classifier { at, running } => EngineTerm::Classifier {
-                    at: *at,
-                    running: *running,
-                },
-                Term::MatchNumber => EngineTerm::MatchNumber,
-            });
-        }
+        let terms = self.terms(&analysis, input_schema, &mut arguments)?;
 
         let order = self.sort_keys(&node.order, input_schema)?;
         let index = |c: &Column| input_schema.index_of_column(c);
@@ -184,7 +149,7 @@ impl StreamPlanner<'_> {
                     .map(OutputColumn::Input),
             );
         }
-        let history_free = defines.iter().all(|d| !matches!(d, Define::Row(_)));
+        let history_free = defines.iter().all(|d| !d.looks_into_match());
         let unmatched = matches!(
             node.rows,
             RowsPerMatch::All {
@@ -206,7 +171,6 @@ impl StreamPlanner<'_> {
             order,
             defines,
             terms,
-            terms_schema: output_schema(&terms_schema),
             measures,
             rows: node.rows,
             output,
@@ -241,175 +205,52 @@ fn substitute(expr: &Expr, mut with: impl FnMut(usize) -> Expr) -> Expr {
         .data
 }
 
-/// A condition over terms as an interpreter [`Condition`], or why it cannot be one.
-fn condition(expr: &Expr, analysis: &Analysis, input: &DFSchema) -> Result<Condition, String> {
-    let boxed = |e: &Expr| condition(e, analysis, input).map(Box::new);
-    Ok(match expr {
-        Expr::Column(c) if c.name.starts_with("__t") => {
-            let i: usize = c.name[3..]
-                .parse()
-                .map_err(|_| format!("unknown column {c}"))?;
-            match &analysis.terms[i] {
-                Term::Column { column, at, .. } => {
-                    let data_type = input.field(*column).data_type();
-                    if !readable(data_type) {
-                        return Err(format!(
-                            "column {} of type {data_type} cannot be read where a condition looks into the match",
-                            input.field(*column).name()
-                        ));
-                    }
-                    Condition::Column {
-                        column: *column,
-                        at: *at,
-                    }
-                }
-                Term::Aggregate { call, vars, .. } => {
-                    let Expr::AggregateFunction(AggregateCall { func, params }) = call else {
-                        unreachable!("aggregate terms hold aggregate calls")
-                    };
-                    let function = match func.name() {
-                        "count" => AggregateFunction::Count,
-                        "sum" => AggregateFunction::Sum,
-                        "avg" => AggregateFunction::Avg,
-                        "min" => AggregateFunction::Min,
-                        "max" => AggregateFunction::Max,
-                        other => {
-                            return Err(format!(
-                                "the aggregate {other} is not supported in DEFINE (COUNT, SUM, AVG, MIN, MAX are)"
-                            ));
-                        }
-                    };
-                    // The interpreter widens by itself: look through the coercion's cast.
-                    let arg = match params.args.as_slice() {
-                        [Expr::Cast(c)] => std::slice::from_ref(c.expr.as_ref()),
-                        args => args,
-                    };
-                    let column = match arg {
-                        [Expr::Column(c)] => {
-                            Some(input.index_of_column(c).map_err(|e| e.to_string())?)
-                        }
-                        [Expr::Literal(_, _)] if function == AggregateFunction::Count => None,
-                        _ => {
-                            return Err(format!(
-                                "{} in DEFINE takes one column",
-                                func.name().to_uppercase()
-                            ));
-                        }
-                    };
-                    Condition::Aggregate {
-                        function,
+impl StreamPlanner<'_> {
+    /// The terms of `analysis` for the engine; their aggregates' arguments are numbered on
+    /// from `arguments`.
+    fn terms(
+        &self,
+        analysis: &Analysis,
+        input: &DFSchema,
+        arguments: &mut usize,
+    ) -> SqlResult<Terms> {
+        let mut terms = Vec::with_capacity(analysis.terms.len());
+        for term in &analysis.terms {
+            terms.push(match term {
+                Term::Column {
+                    column,
+                    at,
+                    running,
+                } => EngineTerm::Column {
+                    column: *column,
+                    at: *at,
+                    running: *running,
+                },
+                Term::Aggregate {
+                    call,
+                    vars,
+                    running,
+                } => {
+                    let lowered = self.lower_aggregate(call, input)?;
+                    let first = *arguments;
+                    *arguments += lowered.aggregate.expressions().len();
+                    EngineTerm::Aggregate {
+                        call: lowered.aggregate,
                         vars: *vars,
-                        column,
+                        running: *running,
+                        arguments: first..*arguments,
                     }
                 }
-                Term::Classifier { .. } | Term::MatchNumber => {
-                    return Err(
-                        "CLASSIFIER() and MATCH_NUMBER() are not supported in DEFINE".into(),
-                    );
-                }
-            }
+                Term::Classifier { at, running } => EngineTerm::Classifier {
+                    at: *at,
+                    running: *running,
+                },
+                Term::MatchNumber => EngineTerm::MatchNumber,
+            });
         }
-        Expr::Literal(v, _) => Condition::Literal(match v {
-            v if v.is_null() => Literal::Null,
-            ScalarValue::Boolean(Some(b)) => Literal::Bool(*b),
-            ScalarValue::Float64(Some(f)) => Literal::Float(*f),
-            ScalarValue::Float32(Some(f)) => Literal::Float(f64::from(*f)),
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::LargeUtf8(Some(s))
-            | ScalarValue::Utf8View(Some(s)) => Literal::Str(s.clone()),
-            v if v.data_type().is_integer() => match v.cast_to(&DataType::Int64) {
-                Ok(ScalarValue::Int64(Some(i))) => Literal::Int(i),
-                _ => return Err(format!("the constant {v} is out of range")),
-            },
-            ScalarValue::Decimal128(Some(_), _, _) => match v.cast_to(&DataType::Float64) {
-                Ok(ScalarValue::Float64(Some(f))) => Literal::Float(f),
-                _ => return Err(format!("the constant {v} cannot be read")),
-            },
-            other => {
-                return Err(format!(
-                    "constants of type {} are not supported here",
-                    other.data_type()
-                ));
-            }
-        }),
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            let op = match op {
-                Operator::Eq => BinaryOp::Eq,
-                Operator::NotEq => BinaryOp::NotEq,
-                Operator::Lt => BinaryOp::Lt,
-                Operator::LtEq => BinaryOp::LtEq,
-                Operator::Gt => BinaryOp::Gt,
-                Operator::GtEq => BinaryOp::GtEq,
-                Operator::And => BinaryOp::And,
-                Operator::Or => BinaryOp::Or,
-                Operator::Plus => BinaryOp::Plus,
-                Operator::Minus => BinaryOp::Minus,
-                Operator::Multiply => BinaryOp::Multiply,
-                Operator::Divide => BinaryOp::Divide,
-                Operator::Modulo => BinaryOp::Modulo,
-                other => {
-                    return Err(format!(
-                        "the operator {other} is not supported where a condition looks into the match"
-                    ));
-                }
-            };
-            Condition::Binary(boxed(left)?, op, boxed(right)?)
-        }
-        Expr::Not(e) => Condition::Not(boxed(e)?),
-        Expr::Negative(e) => Condition::Negate(boxed(e)?),
-        Expr::IsNull(e) => Condition::IsNull(boxed(e)?),
-        Expr::IsNotNull(e) => Condition::IsNotNull(boxed(e)?),
-        Expr::Between(Between {
-            expr,
-            negated,
-            low,
-            high,
-        }) => {
-            let value = boxed(expr)?;
-            let inside = Condition::Binary(
-                Box::new(Condition::Binary(
-                    value.clone(),
-                    BinaryOp::GtEq,
-                    boxed(low)?,
-                )),
-                BinaryOp::And,
-                Box::new(Condition::Binary(value, BinaryOp::LtEq, boxed(high)?)),
-            );
-            if *negated {
-                Condition::Not(Box::new(inside))
-            } else {
-                inside
-            }
-        }
-        Expr::Cast(c) if c.field.data_type().is_numeric() => condition(&c.expr, analysis, input)?,
-        Expr::ScalarFunction(f) if f.func.name() == "abs" && f.args.len() == 1 => {
-            Condition::Abs(boxed(&f.args[0])?)
-        }
-        Expr::Case(case) => {
-            // `CASE x WHEN v THEN ...` compares x with each v.
-            let when_then = case
-                .when_then_expr
-                .iter()
-                .map(|(when, then)| {
-                    let when = match &case.expr {
-                        Some(x) => Condition::Binary(boxed(x)?, BinaryOp::Eq, boxed(when)?),
-                        None => condition(when, analysis, input)?,
-                    };
-                    Ok((when, condition(then, analysis, input)?))
-                })
-                .collect::<Result<Vec<_>, String>>()?;
-            let otherwise = case.else_expr.as_deref().map(boxed).transpose()?;
-            Condition::Case {
-                when_then,
-                otherwise,
-            }
-        }
-        other => {
-            return Err(format!(
-                "{other} is not supported where a condition looks into the match (comparisons, \
-                 arithmetic, AND/OR/NOT, IS [NOT] NULL, BETWEEN, ABS, CASE and \
-                 COUNT/SUM/AVG/MIN/MAX are)"
-            ));
-        }
-    })
+        Ok(Terms {
+            terms,
+            schema: output_schema(&analysis.terms_schema()?),
+        })
+    }
 }

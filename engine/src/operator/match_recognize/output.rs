@@ -1,18 +1,16 @@
-//! The rows a `MATCH_RECOGNIZE` emits for what the matcher reported: the measures' leaves
-//! (navigated columns, aggregates, `CLASSIFIER()`, `MATCH_NUMBER()`) gathered column by
-//! column into a batch, and the measure expressions evaluated on it.
+//! The rows a `MATCH_RECOGNIZE` emits for what the matcher reported: the measures' terms
+//! gathered into a batch (one row per output row), the measures evaluated on it, and the
+//! input columns of each output row's row.
 
-use std::sync::Arc;
-
-use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, new_null_array};
-use arrow::compute::interleave;
-use datafusion::logical_expr::EmitTo;
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::compute::nullif;
 use rill_cep::{EXCLUDED, Outcome};
 
-use super::rows::{MatchRows, PartitionRows, RowRef, RowStore, Stored};
-use super::{MatchSpec, OutputColumn, RowsPerMatch, Term};
+use super::rows::{MatchRows, PartitionRows, RowStore};
+use super::terms::{Collected, Gather};
+use super::{MatchSpec, OutputColumn, RowsPerMatch};
 use crate::Result;
-use crate::operator::aggregate::{cast_to, new_accumulator};
+use crate::operator::aggregate::cast_to;
 
 /// What the matcher reported for a partition.
 pub struct Emit {
@@ -58,11 +56,10 @@ pub fn emit_rows(
     if rows.is_empty() {
         return Ok(None);
     }
-    let gather = Gather::new(store);
-    // The match an output row shows (its first row, all its labels, the output row's index
-    // in it) and its number.
-    let matched = |r: &OutRow| -> (MatchRows, Option<u64>) {
-        match &emits[r.emit].outcome {
+    let mut collected = Collected::new(&spec.terms);
+    for r in &rows {
+        let emit = &emits[r.emit];
+        let (m, number) = match &emit.outcome {
             Outcome::Match {
                 start,
                 labels,
@@ -85,79 +82,33 @@ pub fn emit_rows(
                 },
                 None,
             ),
-        }
-    };
-    let row_at = |r: &OutRow, position: u64| partitions[emits[r.emit].partition].get(position);
-    let mut terms: Vec<ArrayRef> = Vec::with_capacity(spec.terms.len());
-    for (i, term) in spec.terms.iter().enumerate() {
-        let data_type = spec.terms_schema.field(i).data_type();
-        let column = match term {
-            Term::Column {
-                column,
-                at,
-                running,
-            } => {
-                let picks = rows.iter().map(|r| {
-                    let (m, _) = matched(r);
-                    at.target(&m, *running).and_then(|p| row_at(r, p))
-                });
-                gather.column(picks, |s| s.batch.column(*column))?
-            }
-            Term::Classifier { at, running } => Arc::new(
-                rows.iter()
-                    .map(|r| {
-                        let (m, _) = matched(r);
-                        let position = at.target(&m, *running)?;
-                        let label = m.labels.get(position.checked_sub(m.start)? as usize)?;
-                        Some(spec.names[usize::from(label & !EXCLUDED)].as_str())
-                    })
-                    .collect::<StringArray>(),
-            ),
-            Term::MatchNumber => Arc::new(
-                rows.iter()
-                    .map(|r| matched(r).1.map(|n| n as i64))
-                    .collect::<Int64Array>(),
-            ),
-            Term::Aggregate {
-                call,
-                vars,
-                running,
-                arguments,
-            } => {
-                let mut groups = Vec::new();
-                let mut picks = Vec::new();
-                for (group, r) in rows.iter().enumerate() {
-                    let (m, _) = matched(r);
-                    let seen = if *running { r.seen } else { m.labels.len() };
-                    for (k, label) in m.labels[..seen].iter().enumerate() {
-                        if vars >> (label & !EXCLUDED) & 1 == 1 {
-                            groups.push(group);
-                            picks.push(row_at(r, m.start + k as u64));
-                        }
-                    }
-                }
-                let values = arguments
-                    .clone()
-                    .map(|a| gather.column(picks.iter().copied(), |s| &s.arguments[a]))
-                    .collect::<Result<Vec<_>>>()?;
-                let mut accumulator = new_accumulator(call)?;
-                accumulator.update_batch(&values, &groups, None, rows.len())?;
-                accumulator.evaluate(EmitTo::All)?
-            }
         };
-        terms.push(cast_to(column, data_type)?);
+        collected.push(&spec.terms, &m, number, partitions[emit.partition]);
     }
-    let terms = RecordBatch::try_new(spec.terms_schema.clone(), terms)?;
+    let terms = collected.take_batch(&spec.terms, &spec.names, store)?;
+    // Every measure of a row no match includes is NULL (SQL:2016 `WITH UNMATCHED ROWS`).
+    let unmatched = (emits.iter()).any(|e| matches!(e.outcome, Outcome::Unmatched(_)));
+    let unmatched = unmatched.then(|| {
+        (rows.iter())
+            .map(|r| matches!(emits[r.emit].outcome, Outcome::Unmatched(_)))
+            .collect::<BooleanArray>()
+    });
+    let gather = Gather::new(store);
     let mut columns = Vec::with_capacity(spec.output.len());
     for (i, output) in spec.output.iter().enumerate() {
         let data_type = spec.schema.field(i).data_type();
         let column = match output {
-            OutputColumn::Input(c) => gather
-                .column(rows.iter().map(|r| row_at(r, r.row)), |s| {
-                    s.batch.column(*c)
-                })?,
+            OutputColumn::Input(c) => gather.column(
+                rows.iter()
+                    .map(|r| partitions[emits[r.emit].partition].get(r.row)),
+                |s| s.batch.column(*c),
+            )?,
             OutputColumn::Measure(m) => {
-                spec.measures[*m].evaluate(&terms)?.into_array(rows.len())?
+                let values = spec.measures[*m].evaluate(&terms)?.into_array(rows.len())?;
+                match &unmatched {
+                    Some(mask) => nullif(&values, mask)?,
+                    None => values,
+                }
             }
         };
         columns.push(cast_to(column, data_type)?);
@@ -200,48 +151,4 @@ fn out_rows(spec: &MatchSpec, emits: &[Emit]) -> Vec<OutRow> {
         }
     }
     rows
-}
-
-/// Gathers values from stored batches, by row.
-pub(super) struct Gather<'a> {
-    /// Stored batches by number, ascending.
-    stored: Vec<(u64, &'a Stored)>,
-}
-
-impl<'a> Gather<'a> {
-    pub(super) fn new(store: &'a RowStore) -> Self {
-        Gather {
-            stored: store.batches().collect(),
-        }
-    }
-
-    /// The values of `array` (per stored batch) at `rows`, NULL where there is no row.
-    pub(super) fn column(
-        &self,
-        rows: impl Iterator<Item = Option<RowRef>>,
-        array: impl Fn(&'a Stored) -> &'a ArrayRef,
-    ) -> Result<ArrayRef> {
-        let mut sources: Vec<&dyn Array> =
-            self.stored.iter().map(|(_, s)| array(s).as_ref()).collect();
-        let data_type = sources
-            .first()
-            .expect("rows are gathered while their batch is stored")
-            .data_type();
-        let null = new_null_array(data_type, 1);
-        sources.push(null.as_ref());
-        let none = (sources.len() - 1, 0);
-        let indices: Vec<(usize, usize)> = rows
-            .map(|r| match r {
-                Some(r) => {
-                    let source = self
-                        .stored
-                        .binary_search_by_key(&r.batch, |(id, _)| *id)
-                        .expect("referred rows are stored");
-                    (source, r.row as usize)
-                }
-                None => none,
-            })
-            .collect();
-        Ok(interleave(&sources, &indices)?)
-    }
 }

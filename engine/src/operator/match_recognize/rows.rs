@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 use crate::checkpoint::State;
 
-use super::condition::Typed;
 
 /// A batch of released rows, sorted by partition and time.
 pub struct Stored {
@@ -24,8 +23,6 @@ pub struct Stored {
     pub symbols: Vec<u64>,
     /// Arguments of the measures' aggregates, evaluated on the batch.
     pub arguments: Vec<ArrayRef>,
-    /// The columns as conditions that look into the match read them (empty if none do).
-    pub typed: Vec<Option<Typed>>,
     /// Rows still referred to.
     live: usize,
 }
@@ -67,14 +64,12 @@ impl RowStore {
         &mut self,
         batch: RecordBatch,
         arguments: Vec<ArrayRef>,
-        typed: Vec<Option<Typed>>,
     ) -> u64 {
         let live = batch.num_rows();
         self.batches.push_back(Some(Stored {
             batch,
             symbols: Vec::new(),
             arguments,
-            typed,
             live,
         }));
         self.first + self.batches.len() as u64 - 1
@@ -136,11 +131,11 @@ impl RowStore {
     }
 
     /// The store put under `name` by [`RowStore::snapshot`]; `derive` evaluates again what
-    /// is evaluated on a batch when it is stored (the measures' arguments, typed columns).
+    /// is evaluated on a batch when it is stored (the aggregates' arguments).
     pub fn restore(
         state: &State,
         name: &str,
-        mut derive: impl FnMut(&RecordBatch) -> Result<(Vec<ArrayRef>, Vec<Option<Typed>>)>,
+        mut derive: impl FnMut(&RecordBatch) -> Result<Vec<ArrayRef>>,
     ) -> Result<RowStore> {
         let (first, slots): (u64, Vec<Option<usize>>) = state.get(&format!("{name}.slots"))?;
         let mut batches = VecDeque::with_capacity(slots.len());
@@ -157,12 +152,11 @@ impl RowStore {
             };
             let (symbols, _) = state.columns(&format!("{part}.symbols"))?;
             let symbols = symbols[0].as_primitive::<UInt64Type>().values().to_vec();
-            let (arguments, typed) = derive(&batch)?;
+            let arguments = derive(&batch)?;
             batches.push_back(Some(Stored {
                 batch,
                 symbols,
                 arguments,
-                typed,
                 live,
             }));
         }
@@ -245,14 +239,15 @@ impl Navigation {
             return Some(m.start + m.row as u64);
         }
         let in_vars = |i: &usize| self.vars >> (m.label(*i) & !EXCLUDED) & 1 == 1;
+        // The last row seen: a running navigation sees no row after the current one.
         let from = if running { m.row } else { n.checked_sub(1)? };
         let at = if self.vars == ALL_VARIABLES {
             match self.first {
-                true => Some(self.offset as usize).filter(|i| *i < n),
+                true => Some(self.offset as usize).filter(|i| *i <= from),
                 false => from.checked_sub(self.offset as usize),
             }
         } else if self.first {
-            (0..n).filter(in_vars).nth(self.offset as usize)
+            (0..=from).filter(in_vars).nth(self.offset as usize)
         } else {
             (0..=from).rev().filter(in_vars).nth(self.offset as usize)
         }?;
@@ -284,6 +279,15 @@ impl<'a> MatchRows<'a> {
 
     pub fn len(&self) -> usize {
         self.labels.len() + usize::from(self.current.is_some())
+    }
+
+    /// How many of the match's rows a navigation or aggregate sees: up to the current row
+    /// when `running`, else all.
+    pub fn visible(&self, running: bool) -> usize {
+        match running {
+            true => (self.row + 1).min(self.len()),
+            false => self.len(),
+        }
     }
 
     pub fn label(&self, i: usize) -> u16 {
@@ -330,7 +334,7 @@ mod tests {
         };
         assert_eq!(next.target(&m, true), Some(15));
         // In MEASURES the whole match is known: at row 11 (running), LAST(B) is row 11, FINAL
-        // LAST(B) row 14, FIRST(B, 1) row 12 whatever the current row, and NEXT reaches row 12.
+        // LAST(B) row 14, FIRST(B, 1) not yet seen (FINAL: row 12), and NEXT reaches row 12.
         let whole = MatchRows {
             start: 10,
             labels: &[0, 1, 1, EXCLUDED, 1],
@@ -339,7 +343,8 @@ mod tests {
         };
         assert_eq!(last(1 << 1, 0).target(&whole, true), Some(11));
         assert_eq!(last(1 << 1, 0).target(&whole, false), Some(14));
-        assert_eq!(first_b.target(&whole, true), Some(12));
+        assert_eq!(first_b.target(&whole, true), None);
+        assert_eq!(first_b.target(&whole, false), Some(12));
         let next_row = Navigation {
             physical: 1,
             ..Navigation::CURRENT
