@@ -68,27 +68,85 @@ pub fn find_matches(
             start += 1;
             continue;
         };
-        let next = match after {
-            AfterMatch::PastLastRow => m.end.max(start + 1),
-            AfterMatch::ToNextRow => start + 1,
-            AfterMatch::ToFirst(v) | AfterMatch::ToLast(v) => {
-                let mut of_v = m.rows.iter().filter(|r| v >> r.var & 1 == 1).map(|r| r.row);
-                let row = if matches!(after, AfterMatch::ToFirst(_)) {
-                    of_v.next()
-                } else {
-                    of_v.next_back()
-                };
-                match row {
-                    None => return Err(SkipError::NoRow(start)),
-                    Some(r) if r == start => return Err(SkipError::FirstRow(start)),
-                    Some(r) => r,
-                }
-            }
-        };
+        start = next_start(&m, after)?;
         matches.push(m);
-        start = next;
     }
     Ok(matches)
+}
+
+/// What [`find_matches_within`] reports from a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    Match(Match),
+    /// The most preferred partial match from the row when time ran out, without a match.
+    TimedOut(Match),
+}
+
+/// [`find_matches`] where a match spans less than `within` of the rows' `times` (ascending):
+/// from each row, only the rows before the first `within` or more after it count. A row
+/// without a match whose partial match was still waiting for rows when time ran out (that
+/// first row, or the end of the partition) reports the most preferred one.
+pub fn find_matches_within(
+    pattern: &Pattern,
+    times: &[i64],
+    within: i64,
+    conditions: &Conditions,
+    after: AfterMatch,
+) -> Result<Vec<Found>, SkipError> {
+    let program = Program::compile(pattern);
+    let rows = times.len();
+    let mut found = Vec::new();
+    let mut start = 0;
+    while start < rows {
+        let limit = (start..rows)
+            .find(|r| times[*r] - times[start] >= within)
+            .unwrap_or(rows);
+        let mut search = Search::new(&program, rows, conditions);
+        search.limit = limit;
+        let Some(end) = search.run(0, start) else {
+            let mut search = Search::new(&program, rows, conditions);
+            search.limit = limit;
+            search.parked = true;
+            if search.run(0, start).is_some() && !search.path.is_empty() {
+                found.push(Found::TimedOut(Match {
+                    start,
+                    end: limit,
+                    rows: search.path,
+                }));
+            }
+            start += 1;
+            continue;
+        };
+        let m = Match {
+            start,
+            end,
+            rows: search.path,
+        };
+        start = next_start(&m, after)?;
+        found.push(Found::Match(m));
+    }
+    Ok(found)
+}
+
+/// Where the search goes on after match `m`.
+fn next_start(m: &Match, after: AfterMatch) -> Result<usize, SkipError> {
+    Ok(match after {
+        AfterMatch::PastLastRow => m.end.max(m.start + 1),
+        AfterMatch::ToNextRow => m.start + 1,
+        AfterMatch::ToFirst(v) | AfterMatch::ToLast(v) => {
+            let mut of_v = m.rows.iter().filter(|r| v >> r.var & 1 == 1).map(|r| r.row);
+            let row = if matches!(after, AfterMatch::ToFirst(_)) {
+                of_v.next()
+            } else {
+                of_v.next_back()
+            };
+            match row {
+                None => return Err(SkipError::NoRow(m.start)),
+                Some(r) if r == m.start => return Err(SkipError::FirstRow(m.start)),
+                Some(r) => r,
+            }
+        }
+    })
 }
 
 /// The preferred match of `pattern` starting at row `start`, if any.
@@ -102,13 +160,7 @@ pub fn match_at(
 }
 
 fn run(program: &Program, rows: usize, start: usize, conditions: &Conditions) -> Option<Match> {
-    let mut search = Search {
-        program,
-        rows,
-        conditions,
-        path: Vec::new(),
-        slots: vec![0; program.slots],
-    };
+    let mut search = Search::new(program, rows, conditions);
     let end = search.run(0, start)?;
     Some(Match {
         start,
@@ -120,20 +172,44 @@ fn run(program: &Program, rows: usize, start: usize, conditions: &Conditions) ->
 struct Search<'a> {
     program: &'a Program,
     rows: usize,
+    /// Rows from this one on are out of time: no variable takes them.
+    limit: usize,
+    /// Search for the first partial match waiting for a row at `limit` (a variable, or the
+    /// partition's end while rows remain) instead of a match.
+    parked: bool,
     conditions: &'a Conditions<'a>,
     path: Vec<Row>,
     slots: Vec<usize>,
 }
 
-impl Search<'_> {
+impl<'a> Search<'a> {
+    fn new(program: &'a Program, rows: usize, conditions: &'a Conditions<'a>) -> Self {
+        Search {
+            program,
+            rows,
+            limit: rows,
+            parked: false,
+            conditions,
+            path: Vec::new(),
+            slots: vec![0; program.slots],
+        }
+    }
+
     /// Runs from instruction `pc` at row `pos`; the end of the first match found, leaving its
     /// rows in `path` (and `path` as it was when there is none).
     fn run(&mut self, pc: u32, pos: usize) -> Option<usize> {
-        match self.program.ops[pc as usize] {
-            Op::Done => Some(pos),
+        let op = self.program.ops[pc as usize];
+        if self.parked && pos == self.limit {
+            let waits = matches!(op, Op::Var { .. }) || (op == Op::AtEnd && pos < self.rows);
+            if waits {
+                return Some(pos);
+            }
+        }
+        match op {
+            Op::Done => (!self.parked).then_some(pos),
             Op::Var { var, excluded } => {
                 let var = usize::from(var);
-                if pos >= self.rows || !(self.conditions)(var, pos, &self.path) {
+                if pos >= self.limit || !(self.conditions)(var, pos, &self.path) {
                     return None;
                 }
                 self.path.push(Row {

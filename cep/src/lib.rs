@@ -12,7 +12,7 @@ pub mod matcher;
 pub mod pattern;
 pub mod program;
 
-pub use backtrack::{AfterMatch, Match, SkipError, find_matches};
+pub use backtrack::{AfterMatch, Found, Match, SkipError, find_matches, find_matches_within};
 pub use matcher::{Conditions, EXCLUDED, Matcher, Outcome, Partition, Scratch};
 pub use pattern::{ParseError, Pattern};
 pub use program::Program;

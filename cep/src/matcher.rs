@@ -43,6 +43,9 @@ pub enum Outcome {
     },
     /// A row no match includes (reported only when asked for).
     Unmatched(u64),
+    /// A partial match of rows `start .. start + labels.len()` that `WITHIN` ended (reported
+    /// only when asked for): the most preferred way it had gone when time ran out.
+    TimedOut { start: u64, labels: Vec<u16> },
 }
 
 /// A pattern ready to match, with how matching goes on after a match.
@@ -56,6 +59,8 @@ pub struct Matcher {
     /// threads at the same position then have the same future and merge.
     history_free: bool,
     unmatched: bool,
+    /// Report the partial matches `WITHIN` ends.
+    timeouts: bool,
 }
 
 /// The parent of an attempt's first label.
@@ -95,6 +100,9 @@ struct Attempt {
     threads: Vec<Thread>,
     /// The most preferred match found so far: its last label's node and its length.
     best: Option<(u32, u32)>,
+    /// When `WITHIN` ended it without a match: the last label's node of its most preferred
+    /// thread then (timeouts reported only).
+    timed_out: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +191,7 @@ impl Partition {
                 .iter()
                 .map(|t| t.tip)
                 .chain(a.best.map(|(tip, _)| tip))
+                .chain(a.timed_out)
         });
         for tip in tips {
             let mut node = tip;
@@ -220,6 +229,9 @@ impl Partition {
             if let Some((tip, _)) = &mut attempt.best {
                 move_tip(tip);
             }
+            if let Some(tip) = &mut attempt.timed_out {
+                move_tip(tip);
+            }
         }
         self.nodes = kept;
         self.compact_at = 2 * self.nodes.len();
@@ -243,7 +255,25 @@ impl Matcher {
             within,
             history_free,
             unmatched,
+            timeouts: false,
         }
+    }
+
+    /// The matcher reporting, as [`Outcome::TimedOut`], each partial match `WITHIN` ends
+    /// (also at the end of the input, where time runs out for every partial match).
+    pub fn with_timeouts(self) -> Self {
+        Matcher {
+            timeouts: true,
+            ..self
+        }
+    }
+
+    /// Ends an attempt that `WITHIN` no longer fits, keeping its partial match if reported.
+    fn time_out(&self, attempt: &mut Attempt) {
+        if self.timeouts && attempt.best.is_none() {
+            attempt.timed_out = attempt.threads.iter().map(|t| t.tip).find(|t| *t != ROOT);
+        }
+        attempt.threads.clear();
     }
 
     /// Feeds the partition's next row, at event time `time`, asking `conditions` as
@@ -285,6 +315,7 @@ impl Matcher {
             start_time: time,
             threads: scratch.lists.pop().unwrap_or_default(),
             best: None,
+            timed_out: None,
         };
         let at = At {
             first_row: row == 0,
@@ -296,7 +327,7 @@ impl Matcher {
         part.attempts.push_back(attempt);
         for attempt in part.attempts.iter_mut() {
             if self.within.is_some_and(|w| time - attempt.start_time >= w) {
-                attempt.threads.clear();
+                self.time_out(attempt);
             }
             for thread in &attempt.threads {
                 let Op::Var { var, .. } = self.program.ops[thread.pc as usize] else {
@@ -387,7 +418,7 @@ impl Matcher {
         let mut any = false;
         for attempt in part.attempts.iter_mut() {
             if !attempt.threads.is_empty() && watermark + 1 - attempt.start_time >= within {
-                attempt.threads.clear();
+                self.time_out(attempt);
                 any = true;
             }
         }
@@ -417,14 +448,19 @@ impl Matcher {
             };
             self.begin(scratch);
             let threads = std::mem::take(&mut attempt.threads);
-            for Thread { pc, tip } in threads {
+            for &Thread { pc, tip } in &threads {
                 if self.program.ops[pc as usize] == Op::AtEnd
                     && self.add(attempt, nodes, pc + 1, tip, at, scratch)
                 {
                     break;
                 }
             }
-            // Whatever is left waits for rows that will not come.
+            // Whatever is left waits for rows that will not come; with WITHIN, its time runs
+            // out.
+            attempt.threads = threads;
+            if self.within.is_some() {
+                self.time_out(attempt);
+            }
             attempt.threads.clear();
         }
         self.settle(part, scratch, out)
@@ -516,7 +552,11 @@ impl Matcher {
             let start = attempt.start;
             scratch.lists.push(attempt.threads);
             let Some((tip, len)) = attempt.best else {
-                if self.unmatched && start >= part.covered {
+                if let Some(tip) = attempt.timed_out {
+                    let mut labels = Vec::new();
+                    labels_into(&part.nodes, tip, &mut labels);
+                    out.push(Outcome::TimedOut { start, labels });
+                } else if self.unmatched && start >= part.covered {
                     out.push(Outcome::Unmatched(start));
                 }
                 continue;

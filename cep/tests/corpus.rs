@@ -4,8 +4,8 @@
 
 use rill_cep::backtrack::Row;
 use rill_cep::{
-    AfterMatch, Conditions, EXCLUDED, Matcher, Outcome, Partition, Pattern, Scratch, SkipError,
-    find_matches,
+    AfterMatch, Conditions, EXCLUDED, Found, Matcher, Outcome, Partition, Pattern, Scratch,
+    SkipError, find_matches, find_matches_within,
 };
 
 /// A match as `start-end:VARS`, variables as their names, lower case when excluded.
@@ -89,7 +89,7 @@ fn streaming(
                         .map(|l| (usize::from(l & !EXCLUDED), l & EXCLUDED != 0)),
                     names,
                 )),
-                Outcome::Unmatched(_) => None,
+                Outcome::Unmatched(_) | Outcome::TimedOut { .. } => None,
             })
             .collect()
     }))
@@ -179,7 +179,7 @@ fn conditions_see_the_rows_matched_before() {
         .iter()
         .map(|o| match o {
             Outcome::Match { start, .. } => *start,
-            Outcome::Unmatched(_) => unreachable!(),
+            Outcome::Unmatched(_) | Outcome::TimedOut { .. } => unreachable!(),
         })
         .collect();
     assert_eq!(starts, [0, 3]);
@@ -290,6 +290,123 @@ fn streaming_agrees_with_the_reference_on_random_patterns() {
         checked += 1;
     }
     assert!(checked > 2000, "only {checked} patterns checked");
+}
+
+/// Matches and timed-out partial matches (`~start-end:VARS`) of the reference with `WITHIN`.
+fn reference_within(
+    pattern: &Pattern,
+    rows: &[Vec<usize>],
+    times: &[i64],
+    within: i64,
+    after: AfterMatch,
+    names: &[String],
+) -> String {
+    let holds = |v: usize, row: usize, _: &[Row]| rows[row].contains(&v);
+    let found = find_matches_within(pattern, times, within, &holds, after);
+    listing(found.map(|found| {
+        found
+            .iter()
+            .map(|f| {
+                let (prefix, m) = match f {
+                    Found::Match(m) => ("", m),
+                    Found::TimedOut(m) => ("~", m),
+                };
+                let rows = m.rows.iter().map(|r| (r.var, r.excluded));
+                format!("{prefix}{}", show(m.start, rows, names))
+            })
+            .collect()
+    }))
+}
+
+/// The same from the streaming matcher, with timeouts reported; `watermarks` also advances
+/// time to just before each next row.
+fn streaming_within(
+    pattern: &Pattern,
+    rows: &[Vec<usize>],
+    (times, within): (&[i64], i64),
+    after: AfterMatch,
+    names: &[String],
+    (history_free, watermarks): (bool, bool),
+) -> String {
+    let matcher = Matcher::new(pattern, after, Some(within), history_free, false).with_timeouts();
+    let (mut part, mut scratch, mut out) = (Partition::default(), Scratch::default(), Vec::new());
+    let mut run = || -> Result<(), SkipError> {
+        for (i, t) in times.iter().enumerate() {
+            matcher.push(&mut part, *t, &mut Symbols(rows), &mut scratch, &mut out)?;
+            if watermarks && let Some(next) = times.get(i + 1) {
+                matcher.advance(&mut part, next - 1, &mut scratch, &mut out)?;
+            }
+        }
+        matcher.finish(&mut part, &mut scratch, &mut out)
+    };
+    let result = run();
+    let label = |l: &u16| (usize::from(l & !EXCLUDED), l & EXCLUDED != 0);
+    listing(result.map(|()| {
+        out.iter()
+            .filter_map(|o| match o {
+                Outcome::Match { start, labels, .. } => {
+                    Some(show(*start as usize, labels.iter().map(label), names))
+                }
+                Outcome::TimedOut { start, labels } => Some(format!(
+                    "~{}",
+                    show(*start as usize, labels.iter().map(label), names)
+                )),
+                Outcome::Unmatched(_) => None,
+            })
+            .collect()
+    }))
+}
+
+#[test]
+fn timeouts_agree_with_the_reference_on_random_patterns() {
+    let mut rng = Rng(0x51_7CC1_B727_220A);
+    let mut timed_out = 0;
+    for case in 0..4000 {
+        let mut text = rng.pattern(3);
+        if rng.next(6) == 0 {
+            text = format!("{text} $");
+        }
+        let (pattern, names) = Pattern::parse(&text).unwrap();
+        if loops_on_empty(&pattern) {
+            continue;
+        }
+        let n = rng.next(9) as usize;
+        let rows: Vec<Vec<usize>> = (0..n)
+            .map(|_| (0..names.len()).filter(|_| rng.next(2) == 0).collect())
+            .collect();
+        let mut times = Vec::with_capacity(n);
+        let mut t = 0;
+        for _ in 0..n {
+            t += rng.next(3) as i64;
+            times.push(t);
+        }
+        let within = 1 + rng.next(6) as i64;
+        let after = match rng.next(3) {
+            0 => AfterMatch::PastLastRow,
+            1 => AfterMatch::ToNextRow,
+            _ => AfterMatch::ToLast(1 + rng.next((1 << names.len()) - 1)),
+        };
+        let expected = reference_within(&pattern, &rows, &times, within, after, &names);
+        timed_out += expected.matches('~').count();
+        for history_free in [true, false] {
+            for watermarks in [false, true] {
+                assert_eq!(
+                    streaming_within(
+                        &pattern,
+                        &rows,
+                        (&times, within),
+                        after,
+                        &names,
+                        (history_free, watermarks)
+                    ),
+                    expected,
+                    "case {case}: {text} on {rows:?} at {times:?} within {within}, {after:?}, \
+                     merging by position: {history_free}, watermarks: {watermarks}"
+                );
+            }
+        }
+    }
+    assert!(timed_out > 500, "only {timed_out} timeouts checked");
 }
 
 #[test]

@@ -31,7 +31,7 @@ use datafusion::sql::sqlparser::tokenizer::Span as SqlSpan;
 use rill_cep::{AfterMatch, Pattern, Program};
 use rill_engine::operator::match_recognize::{ALL_VARIABLES, Navigation, RowsPerMatch};
 
-use crate::parser::{FINAL_FUNCTION, PATTERN_SYMBOL, SUBSET_SYMBOL, WITHIN_SYMBOL};
+use crate::parser::{FINAL_FUNCTION, PATTERN_SYMBOL, SUBSET_SYMBOL, TIMEOUTS_SYMBOL, WITHIN_SYMBOL};
 use crate::window::{interval_millis, with_span};
 
 /// A planned `MATCH_RECOGNIZE`.
@@ -56,6 +56,8 @@ pub struct MatchRecognize {
     pub after: AfterMatch,
     /// `WITHIN`, in milliseconds.
     pub within: Option<i64>,
+    /// `WITH TIMEOUTS`: the partial matches `WITHIN` ends are reported too.
+    pub timeouts: bool,
     /// The input's columns, unqualified, and a copy qualified by each variable and subset.
     pub variables: DFSchemaRef,
     pub schema: DFSchemaRef,
@@ -107,6 +109,9 @@ impl UserDefinedLogicalNodeCore for MatchRecognize {
         write!(f, " order by {}", self.time)?;
         if let Some(w) = self.within {
             write!(f, " within {w} ms")?;
+        }
+        if self.timeouts {
+            write!(f, " with timeouts")?;
         }
         Ok(())
     }
@@ -185,12 +190,14 @@ impl RelationPlanner for MatchRecognizePlanner {
         // The entries the parser moved into DEFINE.
         let mut pattern = None;
         let mut within = None;
+        let mut timeouts = None;
         let mut subset_calls = Vec::new();
         let mut defined = Vec::new();
         for s in symbols {
             match s.symbol.value.as_str() {
                 PATTERN_SYMBOL => pattern = Some(s.definition),
                 WITHIN_SYMBOL => within = Some(s.definition),
+                TIMEOUTS_SYMBOL => timeouts = Some(s.symbol.span),
                 SUBSET_SYMBOL => subset_calls.push(s.definition),
                 _ => defined.push(s),
             }
@@ -257,7 +264,7 @@ impl RelationPlanner for MatchRecognizePlanner {
                     ),
                 );
             };
-            let expr = context.sql_to_expr(vars.prepare(&d.definition)?, &variables)?;
+            let expr = context.sql_to_expr(vars.prepare(&d.definition, &time.name)?, &variables)?;
             let span = span_of(&d.definition.span());
             let analysis = analyze(&expr, input.schema(), &vars, Clause::Define(var))
                 .map_err(|e| with_span(e, span))?;
@@ -272,9 +279,15 @@ impl RelationPlanner for MatchRecognizePlanner {
 
         let mut planned_measures = Vec::with_capacity(measures.len());
         for m in &measures {
-            let expr = context.sql_to_expr(vars.prepare(&m.expr)?, &variables)?;
-            analyze(&expr, input.schema(), &vars, Clause::Measures)
+            let expr = context.sql_to_expr(vars.prepare(&m.expr, &time.name)?, &variables)?;
+            let analysis = analyze(&expr, input.schema(), &vars, Clause::Measures)
                 .map_err(|e| with_span(e, span_of(&m.expr.span())))?;
+            if timeouts.is_none() && analysis.terms.contains(&Term::TimedOut) {
+                return plan_error(
+                    span_of(&m.expr.span()),
+                    "TIMED_OUT() needs the pattern's WITHIN to end WITH TIMEOUTS",
+                );
+            }
             planned_measures.push((m.alias.value.clone(), expr));
         }
 
@@ -341,6 +354,7 @@ impl RelationPlanner for MatchRecognizePlanner {
             rows,
             after,
             within,
+            timeouts: timeouts.is_some(),
             variables,
             schema,
         };
@@ -557,9 +571,10 @@ impl Variables<'_> {
     }
 
     /// `expr` ready to plan: `X.col` is refused, at the spot, for an `X` that is neither a
-    /// variable nor a subset, and `CLASSIFIER(X)` becomes `CLASSIFIER('X')` (so `X` is not
-    /// taken for a column).
-    fn prepare(&self, expr: &ast::Expr) -> Result<ast::Expr> {
+    /// variable nor a subset, `CLASSIFIER(X)` becomes `CLASSIFIER('X')` (so `X` is not
+    /// taken for a column), and `COUNT(X.*)` counts X's rows as `COUNT(X.time)` (the
+    /// event time, which every matched row has).
+    fn prepare(&self, expr: &ast::Expr, time: &str) -> Result<ast::Expr> {
         let unknown = |name: &ast::Ident| {
             let mut known: Vec<&str> = self.names.iter().map(String::as_str).collect();
             known.extend(self.subsets.iter().map(|(n, _)| n.as_str()));
@@ -579,6 +594,19 @@ impl Variables<'_> {
                     if parts.len() == 2 && self.mask(&parts[0].value).is_none() =>
                 {
                     return ControlFlow::Break(unknown(&parts[0]));
+                }
+                ast::Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("COUNT") => {
+                    if let ast::FunctionArguments::List(list) = &mut f.args
+                        && let [ast::FunctionArg::Unnamed(arg)] = list.args.as_mut_slice()
+                        && let ast::FunctionArgExpr::QualifiedWildcard(name) = arg
+                    {
+                        let var = ast::Ident::new(name.to_string());
+                        if self.mask(&var.value).is_none() {
+                            return ControlFlow::Break(unknown(&var));
+                        }
+                        let column = ast::Expr::CompoundIdentifier(vec![var, ast::Ident::new(time)]);
+                        *arg = ast::FunctionArgExpr::Expr(column);
+                    }
                 }
                 ast::Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("CLASSIFIER") => {
                     if let ast::FunctionArguments::List(list) = &mut f.args
@@ -624,6 +652,8 @@ pub enum Term {
         running: bool,
     },
     MatchNumber,
+    /// `TIMED_OUT()`.
+    TimedOut,
 }
 
 /// An expression over terms: `expr` reads column `__tN` for term N.
@@ -791,13 +821,16 @@ impl Walk<'_> {
                         DataType::Utf8,
                     ))
                 }
-                "match_number" | "match_rowtime" if matches!(self.clause, Clause::Define(_)) => {
+                "match_number" | "match_rowtime" | "timed_out"
+                    if matches!(self.clause, Clause::Define(_)) =>
+                {
                     Err(DataFusionError::Plan(format!(
                         "{}() is allowed in MEASURES only",
                         func.name().to_uppercase()
                     )))
                 }
                 "match_number" => Ok(self.term(Term::MatchNumber, DataType::Int64)),
+                "timed_out" => Ok(self.term(Term::TimedOut, DataType::Boolean)),
                 // The time of the match's last row: a time attribute for windows downstream.
                 "match_rowtime" => {
                     let column = self.vars.time;
@@ -1051,6 +1084,11 @@ pub fn placeholders() -> Vec<ScalarUDF> {
             name: "match_number",
             signature: Signature::nullary(Volatility::Immutable),
             result: Some(DataType::Int64),
+        }),
+        ScalarUDF::new_from_impl(Placeholder {
+            name: "timed_out",
+            signature: Signature::nullary(Volatility::Immutable),
+            result: Some(DataType::Boolean),
         }),
         ScalarUDF::new_from_impl(Placeholder {
             name: "match_rowtime",

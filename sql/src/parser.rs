@@ -316,6 +316,8 @@ fn rewrite_table_arguments(tokens: &[TokenWithSpan]) -> SqlResult<Vec<TokenWithS
 pub const PATTERN_SYMBOL: &str = "__rill_pattern";
 /// The `DEFINE` symbol that carries `WITHIN`'s interval.
 pub const WITHIN_SYMBOL: &str = "__rill_within";
+/// The `DEFINE` symbol whose presence says `WITHIN ... WITH TIMEOUTS`.
+pub const TIMEOUTS_SYMBOL: &str = "__rill_timeouts";
 /// The `DEFINE` symbol that carries one `SUBSET u = (a, b)` as the call `u(a, b)`.
 pub const SUBSET_SYMBOL: &str = "__rill_subset";
 /// The function that wraps a navigation written with `FINAL`.
@@ -323,7 +325,8 @@ pub const FINAL_FUNCTION: &str = "rill_final";
 
 /// Rewrites the parts of `MATCH_RECOGNIZE` that sqlparser cannot read into ones it can,
 /// keeping their locations. The pattern (rill reads the full SQL:2016 syntax itself), `WITHIN`
-/// and `SUBSET` move into extra `DEFINE` entries (`__rill_pattern AS 'A B+'`, ...);
+/// (and rill's `WITH TIMEOUTS` after it) and `SUBSET` move into extra `DEFINE` entries
+/// (`__rill_pattern AS 'A B+'`, ...);
 /// `SKIP TO v` becomes `SKIP TO LAST v`; `FINAL f(..)` becomes `rill_final(f(..))` and
 /// `RUNNING`, the default, goes.
 fn rewrite_match_recognize(tokens: &[TokenWithSpan], text: &str) -> SqlResult<Vec<TokenWithSpan>> {
@@ -439,9 +442,18 @@ fn rewrite_match_recognize(tokens: &[TokenWithSpan], text: &str) -> SqlResult<Ve
                 }
                 end += 1;
             }
-            let body = &tokens[i + 1..end];
+            let mut body = &tokens[i + 1..end];
             let (_, extra, _) = clause.as_mut().expect("inside MATCH_RECOGNIZE");
             if word(i, "WITHIN") {
+                if end >= i + 3 && word(end - 2, "WITH") && word(end - 1, "TIMEOUTS") {
+                    body = &tokens[i + 1..end - 2];
+                    let at = |t: Token| TokenWithSpan::new(t, tokens[end - 1].span);
+                    extra.push(vec![
+                        at(Token::make_word(TIMEOUTS_SYMBOL, None)),
+                        at(Token::make_keyword("AS")),
+                        at(Token::make_keyword("TRUE")),
+                    ]);
+                }
                 let mut entry = vec![
                     at(Token::make_word(WITHIN_SYMBOL, None)),
                     at(Token::make_keyword("AS")),

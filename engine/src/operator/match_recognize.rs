@@ -434,7 +434,7 @@ impl MatchRecognize {
                                     .as_mut()
                                     .expect("collected for each variable that looks");
                                 let m = MatchRows::trying(start, labels, var);
-                                collected.push(terms, &m, None, rows);
+                                collected.push(terms, &m, None, false, rows);
                                 slots.push(answers.len());
                                 false
                             }

@@ -2,10 +2,15 @@
 //! before it) become physical expressions over input batches; the other conditions and the
 //! measures become physical expressions over their terms.
 
+use std::sync::Arc;
+
 use arrow::datatypes::Field;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+use datafusion::physical_expr::PhysicalExpr;
 use rill_cep::Matcher;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::MatchRecognize as MatchOperator;
@@ -80,7 +85,7 @@ impl StreamPlanner<'_> {
                 Ok(plain)
             } else {
                 let terms = self.terms(&analysis, input_schema, &mut arguments)?;
-                let condition = self.physical(&analysis.expr, &analysis.terms_schema()?)?;
+                let condition = self.simplified(&analysis.expr, analysis.terms_schema()?)?;
                 Err(Define::Match { terms, condition })
             }));
         }
@@ -103,7 +108,7 @@ impl StreamPlanner<'_> {
         for define in planned {
             defines.push(match define {
                 None => Define::Always,
-                Some(Ok(plain)) => Define::Batch(self.physical(&plain, &with_lags)?),
+                Some(Ok(plain)) => Define::Batch(self.simplified(&plain, with_lags.clone())?),
                 Some(Err(looks_into_match)) => looks_into_match,
             });
         }
@@ -123,7 +128,7 @@ impl StreamPlanner<'_> {
         let terms_schema = analysis.terms_schema()?;
         let measures = measure_exprs
             .iter()
-            .map(|e| self.physical(e, &terms_schema))
+            .map(|e| self.simplified(e, terms_schema.clone()))
             .collect::<SqlResult<Vec<_>>>()?;
         let terms = self.terms(&analysis, input_schema, &mut arguments)?;
 
@@ -157,14 +162,18 @@ impl StreamPlanner<'_> {
                 ..
             }
         );
+        let mut matcher = Matcher::new(
+            &node.pattern,
+            node.after,
+            node.within,
+            history_free,
+            unmatched,
+        );
+        if node.timeouts {
+            matcher = matcher.with_timeouts();
+        }
         let spec = MatchSpec {
-            matcher: Matcher::new(
-                &node.pattern,
-                node.after,
-                node.within,
-                history_free,
-                unmatched,
-            ),
+            matcher,
             names: node.names.clone(),
             partition,
             time,
@@ -206,6 +215,16 @@ fn substitute(expr: &Expr, mut with: impl FnMut(usize) -> Expr) -> Expr {
 }
 
 impl StreamPlanner<'_> {
+    /// `expr` over `schema` as a physical expression, coerced and simplified first as the
+    /// optimizer does for the rest of a plan (`COALESCE`, for one, runs only simplified).
+    fn simplified(&self, expr: &Expr, schema: DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {
+        let schema = Arc::new(schema);
+        let context = SimplifyContext::builder().with_schema(schema.clone()).build();
+        let simplifier = ExprSimplifier::new(context);
+        let expr = simplifier.simplify(simplifier.coerce(expr.clone(), &schema)?)?;
+        self.physical(&expr, &schema)
+    }
+
     /// The terms of `analysis` for the engine; their aggregates' arguments are numbered on
     /// from `arguments`.
     fn terms(
@@ -246,6 +265,7 @@ impl StreamPlanner<'_> {
                     running: *running,
                 },
                 Term::MatchNumber => EngineTerm::MatchNumber,
+                Term::TimedOut => EngineTerm::TimedOut,
             });
         }
         Ok(Terms {

@@ -22,7 +22,7 @@ impl Emit {
     /// The first row of the match (or the unmatched row).
     pub fn first_row(&self) -> u64 {
         match &self.outcome {
-            Outcome::Match { start, .. } => *start,
+            Outcome::Match { start, .. } | Outcome::TimedOut { start, .. } => *start,
             Outcome::Unmatched(row) => *row,
         }
     }
@@ -31,9 +31,31 @@ impl Emit {
     /// unmatched row.
     pub fn last_row(&self) -> u64 {
         match &self.outcome {
-            Outcome::Match { start, labels, .. } => start + labels.len().max(1) as u64 - 1,
+            Outcome::Match { start, labels, .. } | Outcome::TimedOut { start, labels } => {
+                start + labels.len().max(1) as u64 - 1
+            }
             Outcome::Unmatched(row) => *row,
         }
+    }
+
+    /// The rows of the (partial) match, with its number if it is a match.
+    fn matched(&self, seen: usize) -> (MatchRows<'_>, Option<u64>, bool) {
+        let (start, labels, number) = match &self.outcome {
+            Outcome::Match {
+                start,
+                labels,
+                number,
+            } => (*start, labels.as_slice(), Some(*number)),
+            Outcome::TimedOut { start, labels } => (*start, labels.as_slice(), None),
+            Outcome::Unmatched(row) => (*row, &[][..], None),
+        };
+        let m = MatchRows {
+            start,
+            labels,
+            current: None,
+            row: seen.saturating_sub(1),
+        };
+        (m, number, matches!(self.outcome, Outcome::TimedOut { .. }))
     }
 }
 
@@ -59,31 +81,8 @@ pub fn emit_rows(
     let mut collected = Collected::new(&spec.terms);
     for r in &rows {
         let emit = &emits[r.emit];
-        let (m, number) = match &emit.outcome {
-            Outcome::Match {
-                start,
-                labels,
-                number,
-            } => (
-                MatchRows {
-                    start: *start,
-                    labels,
-                    current: None,
-                    row: r.seen.saturating_sub(1),
-                },
-                Some(*number),
-            ),
-            Outcome::Unmatched(row) => (
-                MatchRows {
-                    start: *row,
-                    labels: &[],
-                    current: None,
-                    row: 0,
-                },
-                None,
-            ),
-        };
-        collected.push(&spec.terms, &m, number, partitions[emit.partition]);
+        let (m, number, timed_out) = emit.matched(r.seen);
+        collected.push(&spec.terms, &m, number, timed_out, partitions[emit.partition]);
     }
     let terms = collected.take_batch(&spec.terms, &spec.names, store)?;
     // Every measure of a row no match includes is NULL (SQL:2016 `WITH UNMATCHED ROWS`).
@@ -120,12 +119,18 @@ fn out_rows(spec: &MatchSpec, emits: &[Emit]) -> Vec<OutRow> {
     let mut rows = Vec::new();
     for (emit, e) in emits.iter().enumerate() {
         match (&e.outcome, spec.rows) {
-            (Outcome::Match { start, labels, .. }, RowsPerMatch::One) => rows.push(OutRow {
+            (
+                Outcome::Match { start, labels, .. } | Outcome::TimedOut { start, labels },
+                RowsPerMatch::One,
+            ) => rows.push(OutRow {
                 emit,
                 seen: labels.len(),
                 row: start + labels.len().saturating_sub(1) as u64,
             }),
-            (Outcome::Match { start, labels, .. }, RowsPerMatch::All { empty_matches, .. }) => {
+            (
+                Outcome::Match { start, labels, .. } | Outcome::TimedOut { start, labels },
+                RowsPerMatch::All { empty_matches, .. },
+            ) => {
                 if labels.is_empty() && empty_matches {
                     rows.push(OutRow {
                         emit,

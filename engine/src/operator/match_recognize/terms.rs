@@ -7,9 +7,9 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, StringArray, new_null_array,
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions, StringArray, new_null_array,
 };
-use arrow::compute::interleave;
+use arrow::compute::{interleave, nullif};
 use arrow::datatypes::SchemaRef;
 use datafusion::logical_expr::EmitTo;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
@@ -41,6 +41,8 @@ pub enum Term {
     Classifier { at: Navigation, running: bool },
     /// `MATCH_NUMBER()`.
     MatchNumber,
+    /// `TIMED_OUT()`: whether `WITHIN` ended the match (reported `WITH TIMEOUTS`).
+    TimedOut,
 }
 
 /// The leaves of some expressions, and the schema of the batch they are gathered into.
@@ -55,6 +57,7 @@ enum Picks {
     Rows(Vec<Option<RowRef>>),
     Labels(Vec<Option<u16>>),
     Numbers(Vec<Option<i64>>),
+    Flags(Vec<bool>),
     /// The rows an aggregate reads, each with the look it belongs to.
     Aggregate {
         looks: Vec<usize>,
@@ -77,6 +80,7 @@ impl Collected {
                 Term::Column { .. } => Picks::Rows(Vec::new()),
                 Term::Classifier { .. } => Picks::Labels(Vec::new()),
                 Term::MatchNumber => Picks::Numbers(Vec::new()),
+                Term::TimedOut => Picks::Flags(Vec::new()),
                 Term::Aggregate { .. } => Picks::Aggregate {
                     looks: Vec::new(),
                     rows: Vec::new(),
@@ -86,12 +90,14 @@ impl Collected {
         Collected { picks, looks: 0 }
     }
 
-    /// Adds a look at match `m` (numbered `number`, if reported) of a partition's `rows`.
+    /// Adds a look at match `m` (numbered `number` if reported, `timed_out` if `WITHIN`
+    /// ended it) of a partition's `rows`.
     pub fn push(
         &mut self,
         terms: &Terms,
         m: &MatchRows,
         number: Option<u64>,
+        timed_out: bool,
         rows: &PartitionRows,
     ) {
         let look = self.looks;
@@ -108,6 +114,7 @@ impl Collected {
                         .map(|i| m.label(i as usize) & !EXCLUDED),
                 ),
                 (Term::MatchNumber, Picks::Numbers(picked)) => picked.push(number.map(|n| n as i64)),
+                (Term::TimedOut, Picks::Flags(picked)) => picked.push(timed_out),
                 (
                     Term::Aggregate { vars, running, .. },
                     Picks::Aggregate {
@@ -150,6 +157,9 @@ impl Collected {
                 (Term::MatchNumber, Picks::Numbers(picked)) => {
                     Arc::new(picked.drain(..).collect::<Int64Array>())
                 }
+                (Term::TimedOut, Picks::Flags(picked)) => {
+                    Arc::new(BooleanArray::from(std::mem::take(picked)))
+                }
                 (
                     Term::Aggregate {
                         call, arguments, ..
@@ -162,9 +172,18 @@ impl Collected {
                         .collect::<Result<Vec<_>>>()?;
                     let mut accumulator = new_accumulator(call)?;
                     accumulator.update_batch(&values, looks, None, self.looks)?;
+                    let values = accumulator.evaluate(EmitTo::All)?;
+                    // Over no rows, an aggregate is NULL; only COUNT is 0 (SQL:2016).
+                    let values = if call.fun().name() == "count" {
+                        values
+                    } else {
+                        let mut empty = vec![true; self.looks];
+                        looks.iter().for_each(|l| empty[*l] = false);
+                        nullif(&values, &BooleanArray::from(empty))?
+                    };
                     looks.clear();
                     rows.clear();
-                    accumulator.evaluate(EmitTo::All)?
+                    values
                 }
                 _ => unreachable!("picks follow their terms"),
             };
