@@ -71,13 +71,14 @@ fn script(dir: &Path, case: &Case) -> String {
     format!(
         "CREATE TABLE t (id BIGINT, ts TIMESTAMP(3), `value` INT, WATERMARK FOR ts AS ts) \
          WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
-         SELECT {} FROM t MATCH_RECOGNIZE (ORDER BY ts MEASURES {} {} {} PATTERN ({}) {} DEFINE {}) AS m;\n",
+         SELECT {} FROM t MATCH_RECOGNIZE (ORDER BY ts MEASURES {} {} {} PATTERN ({}) {} {} DEFINE {}) AS m;\n",
         csv.display(),
         key("select"),
         key("measures"),
         key("rows"),
         key("skip"),
         key("pattern"),
+        key("within"),
         key("subset"),
         key("define"),
     )
@@ -143,4 +144,37 @@ fn sql2016_cases_from_trino() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn unpaid_orders_time_out_per_order_as_the_watermark_passes() {
+    // examples/orders.sql: PATTERN (CREATED PAID) WITHIN 15 minutes WITH TIMEOUTS, per order.
+    // o2 is paid after 18 minutes, o3 and o5 never, o1, o4 and o6 in time.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/orders.sql");
+    let expected = [
+        "o1,2024-01-01 10:00:00.000,2024-01-01 10:05:30.000,25.00,false",
+        "o2,2024-01-01 10:02:00.000,,99.90,true",
+        "o3,2024-01-01 10:07:00.000,,12.50,true",
+        "o4,2024-01-01 10:09:00.000,2024-01-01 10:21:00.000,310.00,false",
+        "o5,2024-01-01 10:30:00.000,,45.00,true",
+        "o6,2024-01-01 10:50:00.000,2024-01-01 10:52:00.000,5.00,false",
+    ];
+    for batch_size in ["1", "8192"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_rill"))
+            .arg("-f")
+            .arg(&example)
+            .args(["--batch-size", batch_size])
+            .output()
+            .expect("rill runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        let mut sorted = lines.clone();
+        sorted.sort();
+        assert_eq!(sorted, expected, "batch size {batch_size}");
+        // o5 times out when the watermark passes 10:45 (the row at 10:50), before the input
+        // ends, which is what o6's payment at 10:52 waits for.
+        let at = |order: &str| lines.iter().position(|l| l.starts_with(order));
+        assert!(at("o5") < at("o6"), "batch size {batch_size}: {lines:?}");
+    }
 }
