@@ -81,7 +81,7 @@ fn error_messages() {
         "SELECT * FROM ticks MATCH_RECOGNIZE (ORDER BY ts\n  MEASURES A.price AS p\n  PATTERN (A $ B)\n  DEFINE B AS B.price > A.price)",
         "SELECT * FROM ticks MATCH_RECOGNIZE (ORDER BY ts\n  MEASURES A.price AS p\n  PATTERN (A B{1000000})\n  DEFINE B AS B.price > A.price)",
         "SELECT * FROM ticks MATCH_RECOGNIZE (ORDER BY ts\n  MEASURES A.price AS p\n  PATTERN (A B)\n  DEFINE C AS C.price > A.price)",
-        "SELECT * FROM ticks MATCH_RECOGNIZE (ORDER BY ts\n  MEASURES A.price AS p\n  PATTERN (A B)\n  DEFINE B AS B.price > NEXT(B.price))",
+        "SELECT * FROM ticks MATCH_RECOGNIZE (ORDER BY ts\n  MEASURES A.price AS p\n  PATTERN (A B)\n  DEFINE B AS B.price > MATCH_NUMBER())",
         "SELECT * FROM ticks MATCH_RECOGNIZE (ORDER BY price\n  MEASURES A.price AS p\n  PATTERN (A B)\n  DEFINE B AS B.price > A.price)",
     ];
     let mut all = String::new();

@@ -967,12 +967,6 @@ impl Walk<'_> {
     /// before or after.
     fn physical(&mut self, prev: bool, args: &[Expr]) -> Result<Expr> {
         let name = if prev { "PREV" } else { "NEXT" };
-        if !prev && let Clause::Define(_) = self.clause {
-            return Err(DataFusionError::Plan(
-                "NEXT is not supported in DEFINE (rill decides a row before the next arrives)"
-                    .into(),
-            ));
-        }
         let offset = offset_argument(name, args, 1)?;
         let before = self.terms.len();
         let inner = self.expr(&args[0])?;

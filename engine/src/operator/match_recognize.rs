@@ -12,6 +12,7 @@ mod output;
 mod rows;
 mod terms;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array};
@@ -103,6 +104,9 @@ pub struct MatchSpec {
     pub lookback: u64,
     /// How many rows after a match's last row measures may look at (`NEXT`).
     pub lookahead: u64,
+    /// How many rows after the current one conditions read (`NEXT` in `DEFINE`): the
+    /// matcher runs that many rows behind each partition's input.
+    pub define_lookahead: u64,
     /// The `(column, rows back)` that batch conditions read after the input columns (`PREV`).
     pub lags: Vec<(usize, u64)>,
 }
@@ -132,6 +136,9 @@ struct Released {
 struct PartitionState {
     matching: Partition,
     rows: PartitionRows,
+    /// The times of the last rows kept, which the matcher has not taken yet: they wait for
+    /// the rows after them that conditions read (`NEXT` in `DEFINE`).
+    held: VecDeque<i64>,
 }
 
 /// The `MATCH_RECOGNIZE` operator.
@@ -367,30 +374,55 @@ impl MatchRecognize {
             .collect())
     }
 
-    /// Runs released rows through their partitions' matchers, in waves: the first row of
-    /// each partition, then the second, and so on, each wave's questions that look into the
-    /// match answered in one batch per variable.
-    fn feed(&mut self, released: Released, emits: &mut Vec<Emit>) -> Result<()> {
-        let Released {
+    /// Keeps released rows in their partitions, then runs the rows the matchers can take
+    /// (all, at the `end` of the input) through them, in waves: the first row of each
+    /// partition, then the second, and so on, each wave's questions that look into the match
+    /// answered in one batch per variable.
+    fn feed(&mut self, released: Option<Released>, end: bool, emits: &mut Vec<Emit>) -> Result<()> {
+        // The partitions with rows to take, in order: those of the released rows, then at the
+        // end any still holding rows.
+        let mut order = Vec::new();
+        if let Some(Released {
             rows: sorted,
             partitions: ids,
             times,
-        } = released;
-        let arguments = self.arguments(&sorted)?;
-        let batch = self.store.push(sorted, arguments);
-        self.store.get_mut(batch).symbols = self.symbols(batch, &ids)?;
-        if self.partitions.len() < self.keys.len() {
-            self.partitions
-                .resize_with(self.keys.len(), Default::default);
-        }
-        // Each partition's run of rows in the batch, and what the matcher reports for it.
-        let mut runs: Vec<(usize, std::ops::Range<usize>, Vec<Outcome>)> = Vec::new();
-        for (row, p) in ids.iter().enumerate() {
-            match runs.last_mut() {
-                Some((last, range, _)) if last == p => range.end = row + 1,
-                _ => runs.push((*p, row..row + 1, Vec::new())),
+        }) = released
+        {
+            let arguments = self.arguments(&sorted)?;
+            let batch = self.store.push(sorted, arguments);
+            self.store.get_mut(batch).symbols = self.symbols(batch, &ids)?;
+            if self.partitions.len() < self.keys.len() {
+                self.partitions
+                    .resize_with(self.keys.len(), Default::default);
+            }
+            for (row, (p, time)) in ids.iter().zip(times).enumerate() {
+                let partition = &mut self.partitions[*p];
+                partition.rows.push(RowRef {
+                    batch,
+                    row: row as u32,
+                });
+                partition.held.push_back(time);
+                if order.last() != Some(p) {
+                    order.push(*p);
+                }
             }
         }
+        if end {
+            let holding = (self.partitions.iter().enumerate())
+                .filter(|(p, state)| !state.held.is_empty() && !order.contains(p))
+                .map(|(p, _)| p)
+                .collect::<Vec<_>>();
+            order.extend(holding);
+        }
+        let behind = if end { 0 } else { self.spec.define_lookahead };
+        // Each partition's rows to take now, and what the matcher reports for them.
+        let mut runs: Vec<(usize, usize, Vec<Outcome>)> = (order.into_iter())
+            .map(|p| {
+                let held = self.partitions[p].held.len() as u64;
+                (p, held.saturating_sub(behind) as usize, Vec::new())
+            })
+            .filter(|(_, n, _)| *n > 0)
+            .collect();
         let Self {
             spec,
             partitions,
@@ -398,7 +430,6 @@ impl MatchRecognize {
             scratch,
             ..
         } = self;
-        let symbols = &store.get(batch).symbols;
         // Per variable that looks into the match: the terms of its questions, and the
         // answers they go to.
         let mut asked: Vec<Option<(Collected, Vec<usize>)>> = (spec.defines.iter())
@@ -409,26 +440,30 @@ impl MatchRecognize {
             .collect();
         let mut answers = Vec::new();
         let mut asked_by = Vec::with_capacity(runs.len());
-        let longest = runs.iter().map(|(_, r, _)| r.len()).max().unwrap_or(0);
+        let longest = runs.iter().map(|(_, n, _)| *n).max().unwrap_or(0);
         for k in 0..longest {
             answers.clear();
             asked_by.clear();
-            for (p, range, _) in &runs {
-                let row = range.start + k;
-                if row >= range.end {
+            for (p, n, _) in &runs {
+                if k >= *n {
                     continue;
                 }
-                let PartitionState { matching, rows } = &mut partitions[*p];
-                rows.push(RowRef {
-                    batch,
-                    row: row as u32,
-                });
+                let PartitionState {
+                    matching,
+                    rows,
+                    held,
+                } = &mut partitions[*p];
+                let position = rows.total() - held.len() as u64;
+                let row = rows.get(position).expect("held rows are kept");
+                let time = held.pop_front().expect("a held row");
                 let first = answers.len();
                 spec.matcher
-                    .begin_row(matching, times[row], scratch, |var, _, start, labels| {
+                    .begin_row(matching, time, scratch, |var, _, start, labels| {
                         let answer = match &spec.defines[usize::from(var)] {
                             Define::Always => true,
-                            Define::Batch(_) => symbols[row] >> var & 1 == 1,
+                            Define::Batch(_) => {
+                                store.get(row.batch).symbols[row.row as usize] >> var & 1 == 1
+                            }
                             Define::Match { terms, .. } => {
                                 let (collected, slots) = asked[usize::from(var)]
                                     .as_mut()
@@ -466,8 +501,8 @@ impl MatchRecognize {
                 }
             }
             let mut asked_by = asked_by.iter();
-            for (p, range, outcomes) in &mut runs {
-                if range.start + k >= range.end {
+            for (p, n, outcomes) in &mut runs {
+                if k >= *n {
                     continue;
                 }
                 let answers = &answers[asked_by.next().expect("asked").clone()];
@@ -526,22 +561,24 @@ impl MatchRecognize {
 impl Timed for MatchRecognize {
     fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
         let mut emits = Vec::new();
-        if let Some(released) = self.release(watermark)? {
-            self.feed(released, &mut emits)?;
-        }
+        let end = watermark == Watermark::MAX;
+        let released = self.release(watermark)?;
+        self.feed(released, end, &mut emits)?;
         let mut outcomes = Vec::new();
         for (p, state) in self.partitions.iter_mut().enumerate() {
             if Matcher::is_idle(&state.matching) {
                 continue;
             }
-            let result = if watermark == Watermark::MAX {
+            let result = if end {
                 self.spec
                     .matcher
                     .finish(&mut state.matching, &mut self.scratch, &mut outcomes)
             } else {
+                // Held rows are older than the watermark and still to come for the matcher.
+                let before_held = state.held.front().map_or(watermark, |t| t - 1);
                 self.spec.matcher.advance(
                     &mut state.matching,
-                    watermark,
+                    watermark.min(before_held),
                     &mut self.scratch,
                     &mut outcomes,
                 )
@@ -579,9 +616,10 @@ impl Operator for MatchRecognize {
         let mut state = State::new();
         let keys = self.keys.len();
         state.put_columns("keys", self.keys.snapshot()?, keys)?;
-        let partitions: Vec<(&Partition, &PartitionRows)> = (self.partitions.iter())
-            .map(|p| (&p.matching, &p.rows))
-            .collect();
+        let partitions: Vec<(&Partition, &PartitionRows, &VecDeque<i64>)> =
+            (self.partitions.iter())
+                .map(|p| (&p.matching, &p.rows, &p.held))
+                .collect();
         state.put("partitions", &partitions)?;
         self.store.snapshot(&mut state, "store")?;
         let schema = self
@@ -601,9 +639,14 @@ impl Operator for MatchRecognize {
     fn restore(&mut self, state: &State) -> Result<()> {
         let (keys, rows) = state.columns("keys")?;
         self.keys.intern(&keys, rows, &mut Vec::new())?;
-        let partitions: Vec<(Partition, PartitionRows)> = state.get("partitions")?;
+        let partitions: Vec<(Partition, PartitionRows, VecDeque<i64>)> =
+            state.get("partitions")?;
         self.partitions = (partitions.into_iter())
-            .map(|(matching, rows)| PartitionState { matching, rows })
+            .map(|(matching, rows, held)| PartitionState {
+                matching,
+                rows,
+                held,
+            })
             .collect();
         self.store = RowStore::restore(state, "store", |batch| self.arguments(batch))?;
         self.pending = state.batches("pending")?;
@@ -697,6 +740,7 @@ mod tests {
             schema: Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, true)])),
             lookback: 0,
             lookahead: 0,
+            define_lookahead: 0,
             lags: vec![],
         };
         let metrics = Arc::new(crate::metrics::JobMetrics::default());

@@ -33,18 +33,9 @@ impl StreamPlanner<'_> {
             subsets: &node.subsets,
             time: input_schema.index_of_column(&node.time)?,
         };
-        // How far conditions and measures look before and after a match.
-        let (mut lookback, mut lookahead) = (0u64, 0u64);
-        let mut look = |terms: &[Term]| {
-            for term in terms {
-                if let Term::Column { at, .. } | Term::Classifier { at, .. } = term {
-                    match at.physical {
-                        p if p < 0 => lookback = lookback.max(p.unsigned_abs()),
-                        p => lookahead = lookahead.max(p as u64),
-                    }
-                }
-            }
-        };
+        // How far conditions and measures look before and after a match, and how far
+        // conditions look after the current row.
+        let (mut lookback, mut lookahead, mut define_lookahead) = (0u64, 0u64, 0u64);
         // The aggregates of conditions and measures number their arguments in one sequence.
         let mut arguments = 0;
 
@@ -60,7 +51,9 @@ impl StreamPlanner<'_> {
                 continue;
             };
             let analysis = analyze(expr, input_schema, &vars, Clause::Define(var))?;
-            look(&analysis.terms);
+            let (back, ahead) = reach(&analysis.terms);
+            lookback = lookback.max(back);
+            define_lookahead = define_lookahead.max(ahead);
             let row_local = analysis.terms.iter().all(|t| {
                 matches!(t, Term::Column { at, .. }
                     if (at.vars == ALL_VARIABLES || at.vars == 1 << var)
@@ -124,7 +117,9 @@ impl StreamPlanner<'_> {
             analyze_into(expr, input_schema, &vars, Clause::Measures, &mut analysis)?;
             measure_exprs.push(analysis.expr.clone());
         }
-        look(&analysis.terms);
+        let (back, ahead) = reach(&analysis.terms);
+        lookback = lookback.max(back);
+        lookahead = lookahead.max(ahead);
         let terms_schema = analysis.terms_schema()?;
         let measures = measure_exprs
             .iter()
@@ -186,6 +181,7 @@ impl StreamPlanner<'_> {
             schema: output_schema(&node.schema),
             lookback,
             lookahead,
+            define_lookahead,
             lags,
         };
         let arrow_input = output_schema(input_schema);
@@ -193,6 +189,20 @@ impl StreamPlanner<'_> {
         let operator = MatchOperator::new(spec, arrow_input, late)?;
         Ok(self.add(Box::new(operator), input))
     }
+}
+
+/// How many rows before and after the current one `terms` read (`PREV`, `NEXT`).
+fn reach(terms: &[Term]) -> (u64, u64) {
+    let (mut back, mut ahead) = (0, 0);
+    for term in terms {
+        if let Term::Column { at, .. } | Term::Classifier { at, .. } = term {
+            match at.physical {
+                p if p < 0 => back = back.max(p.unsigned_abs()),
+                p => ahead = ahead.max(p as u64),
+            }
+        }
+    }
+    (back, ahead)
 }
 
 /// The name of the n-th lagged column of batch conditions.
