@@ -466,6 +466,11 @@ impl Matcher {
         self.settle(part, scratch, out)
     }
 
+    /// Whether the pattern has `^`: a partition's first row then differs from the others.
+    pub fn reads_partition_start(&self) -> bool {
+        self.program.ops.contains(&Op::AtStart)
+    }
+
     /// The pattern's `WITHIN`, in milliseconds.
     pub fn within(&self) -> Option<i64> {
         self.within

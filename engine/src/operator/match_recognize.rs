@@ -112,6 +112,15 @@ pub struct MatchSpec {
 }
 
 impl MatchSpec {
+    /// Whether a partition that holds nothing can be forgotten: its past has no bearing on
+    /// its future (no `PREV` before a match, no `MATCH_NUMBER()`, no `^`).
+    fn forgets_idle_partitions(&self) -> bool {
+        !self.partition.is_empty()
+            && self.lookback == 0
+            && !self.matcher.reads_partition_start()
+            && !(self.terms.terms.iter()).any(|t| matches!(t, Term::MatchNumber))
+    }
+
     /// The terms of the conditions that look into the match, then the measures'.
     fn all_terms(&self) -> impl Iterator<Item = &Term> {
         let defines = self.defines.iter().filter_map(|d| match d {
@@ -130,6 +139,9 @@ struct Released {
     /// Each row's event time.
     times: Vec<i64>,
 }
+
+/// Idle partitions are forgotten once there are at least this many (and more than live ones).
+const DROP_IDLE_AT: usize = 1024;
 
 /// One partition: its matching state and the rows it still needs.
 #[derive(Default)]
@@ -550,6 +562,40 @@ impl MatchRecognize {
                 .saturating_sub(self.spec.lookback);
             p.rows.forget_before(needed, &mut self.store);
         }
+        self.drop_idle()
+    }
+
+    /// Forgets the partitions that hold nothing, once they are many, so that state does not
+    /// grow with the number of distinct keys: the keys left are numbered again. Only when a
+    /// partition's past has no bearing on its future: no `PREV` before a match, no
+    /// `MATCH_NUMBER()`, no `^`.
+    fn drop_idle(&mut self) -> Result<()> {
+        if !self.spec.forgets_idle_partitions() {
+            return Ok(());
+        }
+        let live: Vec<bool> = (self.partitions.iter())
+            .map(|p| !(Matcher::is_idle(&p.matching) && p.held.is_empty() && p.rows.is_empty()))
+            .collect();
+        let idle = live.iter().filter(|l| !**l).count();
+        if idle < DROP_IDLE_AT || idle < self.keys.len() / 2 {
+            return Ok(());
+        }
+        let keep = arrow::array::BooleanArray::from(live.clone());
+        let keys = (self.keys.take()?.iter())
+            .map(|k| Ok(arrow::compute::filter(k, &keep)?))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        self.keys.intern(&keys, live.len() - idle, &mut Vec::new())?;
+        let mut number = Vec::with_capacity(live.len());
+        let mut next = 0;
+        for l in &live {
+            number.push(next);
+            next += usize::from(*l);
+        }
+        let mut live = live.into_iter();
+        self.partitions.retain(|_| live.next().expect("one per partition"));
+        for e in &mut self.waiting {
+            e.partition = number[e.partition];
+        }
         Ok(())
     }
 
@@ -604,7 +650,14 @@ impl Timed for MatchRecognize {
 impl Operator for MatchRecognize {
     fn state_bound(&self) -> super::StateBound {
         match self.spec.matcher.within() {
-            Some(within) => super::StateBound::Within(within),
+            Some(within)
+                if self.spec.partition.is_empty() || self.spec.forgets_idle_partitions() =>
+            {
+                super::StateBound::Within(within)
+            }
+            Some(_) => super::StateBound::Unbounded(
+                "distinct partition keys (PREV, MATCH_NUMBER() or ^ keep each key's past)",
+            ),
             None => super::StateBound::Unbounded(
                 "partial matches that never complete (no WITHIN) and distinct partition keys",
             ),
@@ -769,6 +822,30 @@ mod tests {
             "no match"
         );
         most
+    }
+
+    #[test]
+    fn partitions_that_hold_nothing_are_forgotten() {
+        // A key per row (an order id): each attempt ends with WITHIN, and the partitions
+        // left with nothing are forgotten, so their number stays flat.
+        let mut op = never_ending(Some(100));
+        let mut out = Vec::new();
+        let mut most = 0;
+        for chunk in 0..50i64 {
+            let keys: Vec<String> = (0..200).map(|i| format!("k{}", chunk * 200 + i)).collect();
+            let rows: Vec<(&str, i64, i64, i64)> = (keys.iter().enumerate())
+                .map(|(i, k)| (k.as_str(), 1, (chunk * 200 + i as i64) * 10, NO_WATERMARK))
+                .collect();
+            op.on_batch(0, keyed_batch("ts", &rows), &mut out).unwrap();
+            op.on_watermark((chunk + 1) * 2000 - 50, &mut out).unwrap();
+            most = most.max(op.partitions.len());
+        }
+        assert!(most < 2 * DROP_IDLE_AT + 400, "{most} of 10 000 partitions kept");
+        // A key seen again starts afresh and still matches nothing.
+        let again = keyed_batch("ts", &[("k0", 1, 100_000, NO_WATERMARK)]);
+        op.on_batch(0, again, &mut out).unwrap();
+        op.on_end(&mut out).unwrap();
+        assert!(out.iter().all(|m| !matches!(m, Message::Batch(_))));
     }
 
     #[test]

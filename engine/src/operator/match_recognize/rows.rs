@@ -188,6 +188,11 @@ impl PartitionRows {
         self.rows.get(i as usize).copied()
     }
 
+    /// Whether no row is kept.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// How many rows the partition has had.
     pub fn total(&self) -> u64 {
         self.base + self.rows.len() as u64
