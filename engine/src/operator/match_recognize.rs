@@ -450,6 +450,7 @@ impl MatchRecognize {
                 _ => None,
             })
             .collect();
+        let gather = Gather::new(store);
         let mut answers = Vec::new();
         let mut asked_by = Vec::with_capacity(runs.len());
         let longest = runs.iter().map(|(_, n, _)| *n).max().unwrap_or(0);
@@ -500,7 +501,7 @@ impl MatchRecognize {
                 let Define::Match { terms, condition } = &spec.defines[var] else {
                     unreachable!("asked of variables that look into the match")
                 };
-                let terms = collected.take_batch(terms, &spec.names, store)?;
+                let terms = collected.take_batch(terms, &spec.names, &gather)?;
                 let holds = condition.evaluate(&terms)?.into_array(terms.num_rows())?;
                 let holds = holds.as_boolean_opt().ok_or_else(|| {
                     EngineError::Other(format!(

@@ -84,7 +84,8 @@ pub fn emit_rows(
         let (m, number, timed_out) = emit.matched(r.seen);
         collected.push(&spec.terms, &m, number, timed_out, partitions[emit.partition]);
     }
-    let terms = collected.take_batch(&spec.terms, &spec.names, store)?;
+    let gather = Gather::new(store);
+    let terms = collected.take_batch(&spec.terms, &spec.names, &gather)?;
     // Every measure of a row no match includes is NULL (SQL:2016 `WITH UNMATCHED ROWS`).
     let unmatched = (emits.iter()).any(|e| matches!(e.outcome, Outcome::Unmatched(_)));
     let unmatched = unmatched.then(|| {
@@ -92,7 +93,6 @@ pub fn emit_rows(
             .map(|r| matches!(emits[r.emit].outcome, Outcome::Unmatched(_)))
             .collect::<BooleanArray>()
     });
-    let gather = Gather::new(store);
     let mut columns = Vec::with_capacity(spec.output.len());
     for (i, output) in spec.output.iter().enumerate() {
         let data_type = spec.schema.field(i).data_type();

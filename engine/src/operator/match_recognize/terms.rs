@@ -3,6 +3,7 @@
 //! match, over which the expressions (measures, conditions) are evaluated: one evaluator for
 //! conditions and measures, vectorised over every thread or output row at once.
 
+use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -139,9 +140,8 @@ impl Collected {
         &mut self,
         terms: &Terms,
         names: &[String],
-        store: &RowStore,
+        gather: &Gather,
     ) -> Result<RecordBatch> {
-        let gather = Gather::new(store);
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(terms.terms.len());
         for (i, (term, picks)) in terms.terms.iter().zip(&mut self.picks).enumerate() {
             let column: ArrayRef = match (term, picks) {
@@ -198,16 +198,34 @@ impl Collected {
     }
 }
 
-/// Gathers values from stored batches, by row.
+/// Gathers values from stored batches, by row. Made once for many gatherings while the
+/// stored batches stay the same; keeps its buffers from one to the next.
 pub(super) struct Gather<'a> {
-    /// Stored batches by number, ascending.
-    stored: Vec<(u64, &'a Stored)>,
+    stored: Vec<&'a Stored>,
+    /// The number of the first stored batch, and from it, per number, its index in `stored`.
+    first: u64,
+    index: Vec<usize>,
+    /// The `(array, row)` of each value gathered (reused).
+    picks: RefCell<Vec<(usize, usize)>>,
+    /// One-row NULL arrays by type, for rows that are not there.
+    nulls: RefCell<Vec<ArrayRef>>,
 }
 
 impl<'a> Gather<'a> {
     pub(super) fn new(store: &'a RowStore) -> Self {
+        let batches: Vec<(u64, &Stored)> = store.batches().collect();
+        let first = batches.first().map_or(0, |(id, _)| *id);
+        let mut index = Vec::new();
+        for (i, (id, _)) in batches.iter().enumerate() {
+            index.resize((id - first) as usize, usize::MAX);
+            index.push(i);
+        }
         Gather {
-            stored: store.batches().collect(),
+            stored: batches.into_iter().map(|(_, s)| s).collect(),
+            first,
+            index,
+            picks: RefCell::new(Vec::new()),
+            nulls: RefCell::new(Vec::new()),
         }
     }
 
@@ -217,27 +235,29 @@ impl<'a> Gather<'a> {
         rows: impl Iterator<Item = Option<RowRef>>,
         array: impl Fn(&'a Stored) -> &'a ArrayRef,
     ) -> Result<ArrayRef> {
-        let mut sources: Vec<&dyn Array> =
-            self.stored.iter().map(|(_, s)| array(s).as_ref()).collect();
+        let mut sources: Vec<&dyn Array> = Vec::with_capacity(self.stored.len() + 1);
+        sources.extend(self.stored.iter().map(|s| array(s).as_ref()));
         let data_type = sources
             .first()
             .expect("rows are gathered while their batch is stored")
-            .data_type();
-        let null = new_null_array(data_type, 1);
-        sources.push(null.as_ref());
-        let none = (sources.len() - 1, 0);
-        let indices: Vec<(usize, usize)> = rows
-            .map(|r| match r {
-                Some(r) => {
-                    let source = self
-                        .stored
-                        .binary_search_by_key(&r.batch, |(id, _)| *id)
-                        .expect("referred rows are stored");
-                    (source, r.row as usize)
-                }
-                None => none,
-            })
-            .collect();
-        Ok(interleave(&sources, &indices)?)
+            .data_type()
+            .clone();
+        let mut nulls = self.nulls.borrow_mut();
+        let null = match nulls.iter().position(|n| *n.data_type() == data_type) {
+            Some(i) => i,
+            None => {
+                nulls.push(new_null_array(&data_type, 1));
+                nulls.len() - 1
+            }
+        };
+        let none = (sources.len(), 0);
+        let mut picks = self.picks.borrow_mut();
+        picks.clear();
+        picks.extend(rows.map(|r| match r {
+            Some(r) => (self.index[(r.batch - self.first) as usize], r.row as usize),
+            None => none,
+        }));
+        sources.push(nulls[null].as_ref());
+        Ok(interleave(&sources, &picks)?)
     }
 }
