@@ -31,7 +31,9 @@ use datafusion::sql::sqlparser::tokenizer::Span as SqlSpan;
 use rill_cep::{AfterMatch, Pattern, Program};
 use rill_engine::operator::match_recognize::{ALL_VARIABLES, Navigation, RowsPerMatch};
 
-use crate::parser::{FINAL_FUNCTION, PATTERN_SYMBOL, SUBSET_SYMBOL, TIMEOUTS_SYMBOL, WITHIN_SYMBOL};
+use crate::parser::{
+    FINAL_FUNCTION, PATTERN_SYMBOL, SUBSET_SYMBOL, TIMEOUTS_SYMBOL, WITHIN_SYMBOL,
+};
 use crate::window::{interval_millis, with_span};
 
 /// A planned `MATCH_RECOGNIZE`.
@@ -604,7 +606,8 @@ impl Variables<'_> {
                         if self.mask(&var.value).is_none() {
                             return ControlFlow::Break(unknown(&var));
                         }
-                        let column = ast::Expr::CompoundIdentifier(vec![var, ast::Ident::new(time)]);
+                        let column =
+                            ast::Expr::CompoundIdentifier(vec![var, ast::Ident::new(time)]);
                         *arg = ast::FunctionArgExpr::Expr(column);
                     }
                 }

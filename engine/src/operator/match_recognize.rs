@@ -525,9 +525,7 @@ impl MatchRecognize {
             }
         }
         for (partition, _, outcomes) in runs {
-            emits.extend(
-                (outcomes.into_iter()).map(|outcome| Emit { partition, outcome }),
-            );
+            emits.extend((outcomes.into_iter()).map(|outcome| Emit { partition, outcome }));
         }
         Ok(())
     }
@@ -585,7 +583,8 @@ impl MatchRecognize {
         let keys = (self.keys.take()?.iter())
             .map(|k| Ok(arrow::compute::filter(k, &keep)?))
             .collect::<Result<Vec<ArrayRef>>>()?;
-        self.keys.intern(&keys, live.len() - idle, &mut Vec::new())?;
+        self.keys
+            .intern(&keys, live.len() - idle, &mut Vec::new())?;
         let mut number = Vec::with_capacity(live.len());
         let mut next = 0;
         for l in &live {
@@ -593,7 +592,8 @@ impl MatchRecognize {
             next += usize::from(*l);
         }
         let mut live = live.into_iter();
-        self.partitions.retain(|_| live.next().expect("one per partition"));
+        self.partitions
+            .retain(|_| live.next().expect("one per partition"));
         for e in &mut self.waiting {
             e.partition = number[e.partition];
         }
@@ -693,8 +693,7 @@ impl Operator for MatchRecognize {
     fn restore(&mut self, state: &State) -> Result<()> {
         let (keys, rows) = state.columns("keys")?;
         self.keys.intern(&keys, rows, &mut Vec::new())?;
-        let partitions: Vec<(Partition, PartitionRows, VecDeque<i64>)> =
-            state.get("partitions")?;
+        let partitions: Vec<(Partition, PartitionRows, VecDeque<i64>)> = state.get("partitions")?;
         self.partitions = (partitions.into_iter())
             .map(|(matching, rows, held)| PartitionState {
                 matching,
@@ -704,8 +703,7 @@ impl Operator for MatchRecognize {
             .collect();
         self.store = RowStore::restore(state, "store", |batch| self.arguments(batch))?;
         self.pending = state.batches("pending")?;
-        let (waiting, watermark): (Vec<(usize, Outcome)>, Watermark) =
-            state.get("waiting")?;
+        let (waiting, watermark): (Vec<(usize, Outcome)>, Watermark) = state.get("waiting")?;
         self.waiting = (waiting.into_iter())
             .map(|(partition, outcome)| Emit { partition, outcome })
             .collect();
@@ -841,7 +839,10 @@ mod tests {
             op.on_watermark((chunk + 1) * 2000 - 50, &mut out).unwrap();
             most = most.max(op.partitions.len());
         }
-        assert!(most < 2 * DROP_IDLE_AT + 400, "{most} of 10 000 partitions kept");
+        assert!(
+            most < 2 * DROP_IDLE_AT + 400,
+            "{most} of 10 000 partitions kept"
+        );
         // A key seen again starts afresh and still matches nothing.
         let again = keyed_batch("ts", &[("k0", 1, 100_000, NO_WATERMARK)]);
         op.on_batch(0, again, &mut out).unwrap();

@@ -229,7 +229,9 @@ impl StreamPlanner<'_> {
     /// optimizer does for the rest of a plan (`COALESCE`, for one, runs only simplified).
     fn simplified(&self, expr: &Expr, schema: DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {
         let schema = Arc::new(schema);
-        let context = SimplifyContext::builder().with_schema(schema.clone()).build();
+        let context = SimplifyContext::builder()
+            .with_schema(schema.clone())
+            .build();
         let simplifier = ExprSimplifier::new(context);
         let expr = simplifier.simplify(simplifier.coerce(expr.clone(), &schema)?)?;
         self.physical(&expr, &schema)

@@ -82,7 +82,13 @@ pub fn emit_rows(
     for r in &rows {
         let emit = &emits[r.emit];
         let (m, number, timed_out) = emit.matched(r.seen);
-        collected.push(&spec.terms, &m, number, timed_out, partitions[emit.partition]);
+        collected.push(
+            &spec.terms,
+            &m,
+            number,
+            timed_out,
+            partitions[emit.partition],
+        );
     }
     let gather = Gather::new(store);
     let terms = collected.take_batch(&spec.terms, &spec.names, &gather)?;

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 use crate::checkpoint::State;
 
-
 /// A batch of released rows, sorted by partition and time.
 pub struct Stored {
     pub batch: RecordBatch,
@@ -60,11 +59,7 @@ impl RowStore {
     }
 
     /// Keeps `batch`, every row of which some partition will refer to; returns its number.
-    pub fn push(
-        &mut self,
-        batch: RecordBatch,
-        arguments: Vec<ArrayRef>,
-    ) -> u64 {
+    pub fn push(&mut self, batch: RecordBatch, arguments: Vec<ArrayRef>) -> u64 {
         let live = batch.num_rows();
         self.batches.push_back(Some(Stored {
             batch,

@@ -8,7 +8,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions, StringArray, new_null_array,
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
+    new_null_array,
 };
 use arrow::compute::{interleave, nullif};
 use arrow::datatypes::SchemaRef;
@@ -114,7 +115,9 @@ impl Collected {
                         .filter(|i| (*i as usize) < m.len())
                         .map(|i| m.label(i as usize) & !EXCLUDED),
                 ),
-                (Term::MatchNumber, Picks::Numbers(picked)) => picked.push(number.map(|n| n as i64)),
+                (Term::MatchNumber, Picks::Numbers(picked)) => {
+                    picked.push(number.map(|n| n as i64))
+                }
                 (Term::TimedOut, Picks::Flags(picked)) => picked.push(timed_out),
                 (
                     Term::Aggregate { vars, running, .. },
