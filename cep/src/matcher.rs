@@ -84,8 +84,10 @@ pub struct Partition {
     nodes: Vec<Node>,
     /// Compact `nodes` when it is this long (at least [`COMPACT_AT`]).
     compact_at: usize,
-    /// Rows seen.
+    /// Rows given.
     rows: u64,
+    /// The times of the last rows given, from the first an open attempt has still to take.
+    times: VecDeque<i64>,
     /// Matches reported.
     matches: u64,
     /// Rows before this one are in a reported match.
@@ -96,6 +98,8 @@ pub struct Partition {
 struct Attempt {
     start: u64,
     start_time: i64,
+    /// The next row it takes.
+    next: u64,
     /// Live threads, most preferred first.
     threads: Vec<Thread>,
     /// The most preferred match found so far: its last label's node and its length.
@@ -277,7 +281,7 @@ impl Matcher {
     }
 
     /// Feeds the partition's next row, at event time `time`, asking `conditions` as
-    /// [`Matcher::begin_row`] asks; reports what became certain.
+    /// [`Matcher::ask`] asks; reports what became certain.
     pub fn push(
         &self,
         part: &mut Partition,
@@ -286,87 +290,116 @@ impl Matcher {
         scratch: &mut Scratch,
         out: &mut Vec<Outcome>,
     ) -> Result<(), SkipError> {
+        self.extend(part, [time], scratch);
         let mut answers = std::mem::take(&mut scratch.answers);
-        answers.clear();
-        self.begin_row(part, time, scratch, |var, row, start, labels| {
-            answers.push(conditions.holds(var, row, start, labels))
-        });
-        let result = self.end_row(part, &answers, scratch, out);
+        loop {
+            answers.clear();
+            let asked = self.ask(part, scratch, |var, row, start, labels| {
+                answers.push(conditions.holds(var, row, start, labels))
+            });
+            if !asked {
+                break;
+            }
+            self.take(part, &answers, scratch);
+        }
         scratch.answers = answers;
-        result
+        self.settle(part, scratch, out)
     }
 
-    /// Begins the partition's next row, at event time `time`: opens an attempt there, ends
-    /// the attempts `WITHIN` no longer fits, then asks, in order, one question of each thread
-    /// waiting for a row: whether variable `var` holds for row `row` in the match that started
-    /// at `start` and labelled the rows before with `labels` (see [`Conditions::holds`]).
-    /// [`Matcher::end_row`] takes the answers, so that a caller may answer the questions of
-    /// many partitions at once.
-    pub fn begin_row(
+    /// Gives the partition its next rows, at event times `times`: an attempt starts at each.
+    /// The attempts then take the rows in steps ([`Matcher::ask`], [`Matcher::take`]), each
+    /// attempt one row per step, independently of the others; then [`Matcher::settle`]
+    /// reports what became certain.
+    pub fn extend(
         &self,
         part: &mut Partition,
-        time: i64,
+        times: impl IntoIterator<Item = i64>,
+        scratch: &mut Scratch,
+    ) {
+        for time in times {
+            let row = part.rows;
+            let mut attempt = Attempt {
+                start: row,
+                start_time: time,
+                next: row,
+                threads: scratch.lists.pop().unwrap_or_default(),
+                best: None,
+                timed_out: None,
+            };
+            let at = At {
+                first_row: row == 0,
+                ended: false,
+                taken: 0,
+            };
+            self.begin(scratch);
+            self.add(&mut attempt, &part.nodes, 0, ROOT, at, scratch);
+            part.attempts.push_back(attempt);
+            part.times.push_back(time);
+            part.rows += 1;
+        }
+    }
+
+    /// Begins a step: every attempt with a row to take (its next row, if `WITHIN` still
+    /// fits it) asks, in order, one question of each thread waiting for a row: whether
+    /// variable `var` holds for row `row` in the match that started at `start` and labelled
+    /// the rows before with `labels` (see [`Conditions::holds`]). Returns whether any attempt
+    /// takes a row; [`Matcher::take`] takes the answers, so that a caller may answer the
+    /// questions of many attempts and partitions at once.
+    pub fn ask(
+        &self,
+        part: &mut Partition,
         scratch: &mut Scratch,
         mut ask: impl FnMut(u16, u64, u64, &[u16]),
-    ) {
-        let row = part.rows;
-        let mut attempt = Attempt {
-            start: row,
-            start_time: time,
-            threads: scratch.lists.pop().unwrap_or_default(),
-            best: None,
-            timed_out: None,
-        };
-        let at = At {
-            first_row: row == 0,
-            ended: false,
-            taken: 0,
-        };
-        self.begin(scratch);
-        self.add(&mut attempt, &part.nodes, 0, ROOT, at, scratch);
-        part.attempts.push_back(attempt);
+    ) -> bool {
+        let first = part.rows - part.times.len() as u64;
+        let mut any = false;
         for attempt in part.attempts.iter_mut() {
+            if attempt.threads.is_empty() || attempt.next == part.rows {
+                continue;
+            }
+            let time = part.times[(attempt.next - first) as usize];
             if self.within.is_some_and(|w| time - attempt.start_time >= w) {
                 self.time_out(attempt);
+                continue;
             }
+            any = true;
             for thread in &attempt.threads {
                 let Op::Var { var, .. } = self.program.ops[thread.pc as usize] else {
                     continue;
                 };
                 if self.history_free {
-                    ask(var, row, attempt.start, &[]);
+                    ask(var, attempt.next, attempt.start, &[]);
                 } else {
                     labels_into(&part.nodes, thread.tip, &mut scratch.labels);
-                    ask(var, row, attempt.start, &scratch.labels);
+                    ask(var, attempt.next, attempt.start, &scratch.labels);
                 }
             }
         }
+        any
     }
 
-    /// Ends the row [`Matcher::begin_row`] began, with the answers to its questions in the
-    /// order they were asked; reports what became certain.
-    pub fn end_row(
-        &self,
-        part: &mut Partition,
-        answers: &[bool],
-        scratch: &mut Scratch,
-        out: &mut Vec<Outcome>,
-    ) -> Result<(), SkipError> {
-        let row = part.rows;
+    /// Ends the step [`Matcher::ask`] began: each attempt that asked takes its row, with the
+    /// answers to the questions in the order they were asked.
+    pub fn take(&self, part: &mut Partition, answers: &[bool], scratch: &mut Scratch) {
         let Partition {
-            attempts, nodes, ..
+            attempts,
+            nodes,
+            rows,
+            times,
+            ..
         } = part;
         let mut answers = answers.iter();
         for attempt in attempts.iter_mut() {
-            if attempt.threads.is_empty() {
+            if attempt.threads.is_empty() || attempt.next == *rows {
                 continue;
             }
             self.begin(scratch);
             let at = At {
                 first_row: false,
                 ended: false,
-                taken: (row + 1 - attempt.start) as u32,
+                taken: (attempt.next + 1 - attempt.start) as u32,
             };
+            attempt.next += 1;
             let mut threads =
                 std::mem::replace(&mut attempt.threads, std::mem::take(&mut scratch.next));
             let mut drained = threads.drain(..);
@@ -399,8 +432,15 @@ impl Matcher {
             scratch.next = threads;
         }
         debug_assert!(answers.next().is_none(), "as many answers as questions");
-        part.rows += 1;
-        self.settle(part, scratch, out)
+        // Forget the times of rows every open attempt has taken.
+        let taken = (attempts.iter())
+            .filter(|a| !a.threads.is_empty())
+            .map(|a| a.next)
+            .min()
+            .unwrap_or(*rows);
+        while *rows - (times.len() as u64) < taken {
+            times.pop_front();
+        }
     }
 
     /// Kills partial matches that can no longer fit in `WITHIN` once the watermark is at
@@ -429,7 +469,8 @@ impl Matcher {
         }
     }
 
-    /// Ends the partition: threads waiting for `$` go on, the rest die; reports everything.
+    /// Ends the partition, once every row given is taken: threads waiting for `$` go on, the
+    /// rest die; reports everything.
     pub fn finish(
         &self,
         part: &mut Partition,
@@ -463,6 +504,7 @@ impl Matcher {
             }
             attempt.threads.clear();
         }
+        part.times.clear();
         self.settle(part, scratch, out)
     }
 
@@ -546,7 +588,7 @@ impl Matcher {
     }
 
     /// Reports decided attempts from the oldest on, until one is still undecided.
-    fn settle(
+    pub fn settle(
         &self,
         part: &mut Partition,
         scratch: &mut Scratch,

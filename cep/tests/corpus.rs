@@ -55,31 +55,57 @@ fn reference(
     }))
 }
 
+/// Runs `matcher` over one partition of `rows` at `times`, given `chunk` rows at a time
+/// (one: through `push`; more: the attempts take them in steps), the watermark advanced to
+/// just before each next chunk when asked.
+fn run_matcher(
+    matcher: &Matcher,
+    rows: &[Vec<usize>],
+    times: &[i64],
+    chunk: usize,
+    watermarks: bool,
+) -> Result<Vec<Outcome>, SkipError> {
+    let (mut part, mut scratch, mut out) = (Partition::default(), Scratch::default(), Vec::new());
+    let mut given = 0;
+    while given < rows.len() {
+        let end = (given + chunk).min(rows.len());
+        if chunk == 1 {
+            matcher.push(&mut part, times[given], &mut Symbols(rows), &mut scratch, &mut out)?;
+        } else {
+            matcher.extend(&mut part, times[given..end].iter().copied(), &mut scratch);
+            let mut answers = Vec::new();
+            loop {
+                answers.clear();
+                let asked = matcher.ask(&mut part, &mut scratch, |var, row, start, labels| {
+                    answers.push(Symbols(rows).holds(var, row, start, labels))
+                });
+                if !asked {
+                    break;
+                }
+                matcher.take(&mut part, &answers, &mut scratch);
+            }
+            matcher.settle(&mut part, &mut scratch, &mut out)?;
+        }
+        if watermarks && let Some(next) = times.get(end) {
+            matcher.advance(&mut part, next - 1, &mut scratch, &mut out)?;
+        }
+        given = end;
+    }
+    matcher.finish(&mut part, &mut scratch, &mut out)?;
+    Ok(out)
+}
+
 fn streaming(
     pattern: &Pattern,
     rows: &[Vec<usize>],
     after: AfterMatch,
     names: &[String],
-    history_free: bool,
+    (history_free, chunk): (bool, usize),
 ) -> String {
     let matcher = Matcher::new(pattern, after, None, history_free, false);
-    let mut part = Partition::default();
-    let mut scratch = Scratch::default();
-    let mut out = Vec::new();
-    let mut run = || -> Result<(), SkipError> {
-        for (i, _) in rows.iter().enumerate() {
-            matcher.push(
-                &mut part,
-                i as i64,
-                &mut Symbols(rows),
-                &mut scratch,
-                &mut out,
-            )?;
-        }
-        matcher.finish(&mut part, &mut scratch, &mut out)
-    };
-    let result = run();
-    listing(result.map(|()| {
+    let times: Vec<i64> = (0..rows.len() as i64).collect();
+    let out = run_matcher(&matcher, rows, &times, chunk, false);
+    listing(out.map(|out| {
         out.iter()
             .filter_map(|o| match o {
                 Outcome::Match { start, labels, .. } => Some(show(
@@ -131,11 +157,14 @@ fn corpus() {
             "reference, {context}"
         );
         for history_free in [true, false] {
-            assert_eq!(
-                streaming(&pattern, &rows, after, &names, history_free),
-                expected,
-                "streaming (merging by position: {history_free}), {context}"
-            );
+            for chunk in [1, 4] {
+                assert_eq!(
+                    streaming(&pattern, &rows, after, &names, (history_free, chunk)),
+                    expected,
+                    "streaming (merging by position: {history_free}, {chunk} rows at a time), \
+                     {context}"
+                );
+            }
         }
     }
 }
@@ -281,11 +310,14 @@ fn streaming_agrees_with_the_reference_on_random_patterns() {
         };
         let expected = reference(&pattern, &rows, after, &names);
         for history_free in [true, false] {
-            assert_eq!(
-                streaming(&pattern, &rows, after, &names, history_free),
-                expected,
-                "case {case}: {text} on {rows:?}, {after:?}, merging by position: {history_free}"
-            );
+            for chunk in [1, 3, 9] {
+                assert_eq!(
+                    streaming(&pattern, &rows, after, &names, (history_free, chunk)),
+                    expected,
+                    "case {case}: {text} on {rows:?}, {after:?}, merging by position: \
+                     {history_free}, rows given {chunk} at a time"
+                );
+            }
         }
         checked += 1;
     }
@@ -326,22 +358,12 @@ fn streaming_within(
     (times, within): (&[i64], i64),
     after: AfterMatch,
     names: &[String],
-    (history_free, watermarks): (bool, bool),
+    (history_free, chunk, watermarks): (bool, usize, bool),
 ) -> String {
     let matcher = Matcher::new(pattern, after, Some(within), history_free, false).with_timeouts();
-    let (mut part, mut scratch, mut out) = (Partition::default(), Scratch::default(), Vec::new());
-    let mut run = || -> Result<(), SkipError> {
-        for (i, t) in times.iter().enumerate() {
-            matcher.push(&mut part, *t, &mut Symbols(rows), &mut scratch, &mut out)?;
-            if watermarks && let Some(next) = times.get(i + 1) {
-                matcher.advance(&mut part, next - 1, &mut scratch, &mut out)?;
-            }
-        }
-        matcher.finish(&mut part, &mut scratch, &mut out)
-    };
-    let result = run();
+    let out = run_matcher(&matcher, rows, times, chunk, watermarks);
     let label = |l: &u16| (usize::from(l & !EXCLUDED), l & EXCLUDED != 0);
-    listing(result.map(|()| {
+    listing(out.map(|out| {
         out.iter()
             .filter_map(|o| match o {
                 Outcome::Match { start, labels, .. } => {
@@ -389,7 +411,7 @@ fn timeouts_agree_with_the_reference_on_random_patterns() {
         let expected = reference_within(&pattern, &rows, &times, within, after, &names);
         timed_out += expected.matches('~').count();
         for history_free in [true, false] {
-            for watermarks in [false, true] {
+            for (chunk, watermarks) in [(1, false), (1, true), (3, true), (9, false)] {
                 assert_eq!(
                     streaming_within(
                         &pattern,
@@ -397,11 +419,12 @@ fn timeouts_agree_with_the_reference_on_random_patterns() {
                         (&times, within),
                         after,
                         &names,
-                        (history_free, watermarks)
+                        (history_free, chunk, watermarks)
                     ),
                     expected,
                     "case {case}: {text} on {rows:?} at {times:?} within {within}, {after:?}, \
-                     merging by position: {history_free}, watermarks: {watermarks}"
+                     merging by position: {history_free}, rows given {chunk} at a time, \
+                     watermarks: {watermarks}"
                 );
             }
         }
@@ -494,11 +517,14 @@ fn long_partitions_agree_with_the_reference_across_label_compaction() {
             let expected = reference(&pattern, &rows, after, &names);
             assert!(expected.len() > 100, "{text}: few matches: {expected}");
             for history_free in [true, false] {
-                assert_eq!(
-                    streaming(&pattern, &rows, after, &names, history_free),
-                    expected,
-                    "{text}, {after:?}, merging by position: {history_free}"
-                );
+                for chunk in [1, 500] {
+                    assert_eq!(
+                        streaming(&pattern, &rows, after, &names, (history_free, chunk)),
+                        expected,
+                        "{text}, {after:?}, merging by position: {history_free}, {chunk} rows \
+                         at a time"
+                    );
+                }
             }
         }
     }

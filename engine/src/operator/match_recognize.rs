@@ -4,9 +4,9 @@
 //!
 //! Conditions that look only at the current row and rows before it (`PREV`) are evaluated on
 //! whole released batches (one bit per variable and row). Conditions that look into the match
-//! are evaluated over their terms, with one row per thread that asks: the rows of all
-//! partitions in a released batch go to their matchers in waves (each partition's first row,
-//! then each one's second, ...), and a wave's questions are answered in one batch.
+//! are evaluated over their terms, with one row per thread that asks: the matchers take the
+//! released rows in steps, every open attempt of every partition one row per step (attempts
+//! are independent until settled), and a step's questions are answered in one batch.
 
 mod output;
 mod rows;
@@ -387,9 +387,10 @@ impl MatchRecognize {
     }
 
     /// Keeps released rows in their partitions, then runs the rows the matchers can take
-    /// (all, at the `end` of the input) through them, in waves: the first row of each
-    /// partition, then the second, and so on, each wave's questions that look into the match
-    /// answered in one batch per variable.
+    /// (all, at the `end` of the input) through them, in steps: in each, every open attempt
+    /// of every partition takes its next row (attempts are independent until they are
+    /// settled), and the step's questions that look into the match are answered in one batch
+    /// per variable.
     fn feed(&mut self, released: Option<Released>, end: bool, emits: &mut Vec<Emit>) -> Result<()> {
         // The partitions with rows to take, in order: those of the released rows, then at the
         // end any still holding rows.
@@ -427,14 +428,6 @@ impl MatchRecognize {
             order.extend(holding);
         }
         let behind = if end { 0 } else { self.spec.define_lookahead };
-        // Each partition's rows to take now, and what the matcher reports for them.
-        let mut runs: Vec<(usize, usize, Vec<Outcome>)> = (order.into_iter())
-            .map(|p| {
-                let held = self.partitions[p].held.len() as u64;
-                (p, held.saturating_sub(behind) as usize, Vec::new())
-            })
-            .filter(|(_, n, _)| *n > 0)
-            .collect();
         let Self {
             spec,
             partitions,
@@ -442,6 +435,17 @@ impl MatchRecognize {
             scratch,
             ..
         } = self;
+        // The partitions whose matchers take rows now: they get them, then their attempts take
+        // them in steps, one row per open attempt and step.
+        let mut runs: Vec<(usize, Vec<Outcome>)> = Vec::with_capacity(order.len());
+        for p in order {
+            let PartitionState { matching, held, .. } = &mut partitions[p];
+            let n = (held.len() as u64).saturating_sub(behind) as usize;
+            if n > 0 {
+                spec.matcher.extend(matching, held.drain(..n), scratch);
+                runs.push((p, Vec::new()));
+            }
+        }
         // Per variable that looks into the match: the terms of its questions, and the
         // answers they go to.
         let mut asked: Vec<Option<(Collected, Vec<usize>)>> = (spec.defines.iter())
@@ -453,43 +457,35 @@ impl MatchRecognize {
         let gather = Gather::new(store);
         let mut answers = Vec::new();
         let mut asked_by = Vec::with_capacity(runs.len());
-        let longest = runs.iter().map(|(_, n, _)| *n).max().unwrap_or(0);
-        for k in 0..longest {
+        loop {
             answers.clear();
             asked_by.clear();
-            for (p, n, _) in &runs {
-                if k >= *n {
-                    continue;
-                }
-                let PartitionState {
-                    matching,
-                    rows,
-                    held,
-                } = &mut partitions[*p];
-                let position = rows.total() - held.len() as u64;
-                let row = rows.get(position).expect("held rows are kept");
-                let time = held.pop_front().expect("a held row");
+            for (p, _) in &runs {
+                let PartitionState { matching, rows, .. } = &mut partitions[*p];
                 let first = answers.len();
-                spec.matcher
-                    .begin_row(matching, time, scratch, |var, _, start, labels| {
-                        let answer = match &spec.defines[usize::from(var)] {
-                            Define::Always => true,
-                            Define::Batch(_) => {
-                                store.get(row.batch).symbols[row.row as usize] >> var & 1 == 1
-                            }
-                            Define::Match { terms, .. } => {
-                                let (collected, slots) = asked[usize::from(var)]
-                                    .as_mut()
-                                    .expect("collected for each variable that looks");
-                                let m = MatchRows::trying(start, labels, var);
-                                collected.push(terms, &m, None, false, rows);
-                                slots.push(answers.len());
-                                false
-                            }
-                        };
-                        answers.push(answer);
-                    });
-                asked_by.push(first..answers.len());
+                let asking = spec.matcher.ask(matching, scratch, |var, row, start, labels| {
+                    let answer = match &spec.defines[usize::from(var)] {
+                        Define::Always => true,
+                        Define::Batch(_) => {
+                            let r = rows.get(row).expect("rows being taken are kept");
+                            store.get(r.batch).symbols[r.row as usize] >> var & 1 == 1
+                        }
+                        Define::Match { terms, .. } => {
+                            let (collected, slots) = asked[usize::from(var)]
+                                .as_mut()
+                                .expect("collected for each variable that looks");
+                            let m = MatchRows::trying(start, labels, var);
+                            collected.push(terms, &m, None, false, rows);
+                            slots.push(answers.len());
+                            false
+                        }
+                    };
+                    answers.push(answer);
+                });
+                asked_by.push(asking.then_some(first..answers.len()));
+            }
+            if asked_by.iter().all(Option::is_none) {
+                break;
             }
             for (var, asked) in asked.iter_mut().enumerate() {
                 let Some((collected, slots)) = asked else {
@@ -513,18 +509,18 @@ impl MatchRecognize {
                     answers[slot] = holds.is_valid(i) && holds.value(i);
                 }
             }
-            let mut asked_by = asked_by.iter();
-            for (p, n, outcomes) in &mut runs {
-                if k >= *n {
-                    continue;
+            for ((p, _), asked) in runs.iter().zip(&asked_by) {
+                if let Some(range) = asked {
+                    let matching = &mut partitions[*p].matching;
+                    spec.matcher.take(matching, &answers[range.clone()], scratch);
                 }
-                let answers = &answers[asked_by.next().expect("asked").clone()];
-                spec.matcher
-                    .end_row(&mut partitions[*p].matching, answers, scratch, outcomes)
-                    .map_err(Self::matcher_error)?;
             }
         }
-        for (partition, _, outcomes) in runs {
+        for (p, outcomes) in &mut runs {
+            let matching = &mut partitions[*p].matching;
+            (spec.matcher.settle(matching, scratch, outcomes)).map_err(Self::matcher_error)?;
+        }
+        for (partition, outcomes) in runs {
             emits.extend((outcomes.into_iter()).map(|outcome| Emit { partition, outcome }));
         }
         Ok(())
