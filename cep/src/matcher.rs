@@ -88,6 +88,9 @@ pub struct Partition {
     rows: u64,
     /// The times of the last rows given, from the first an open attempt has still to take.
     times: VecDeque<i64>,
+    /// The first rows of the attempts with live threads, in order (the others only wait to be
+    /// settled): a step visits these alone.
+    open: Vec<u64>,
     /// Matches reported.
     matches: u64,
     /// Rows before this one are in a reported match.
@@ -142,6 +145,13 @@ struct At {
     taken: u32,
 }
 
+/// The attempt that started at row `start` (every row starts one, and they leave from the
+/// front only, so they are numbered by their first rows).
+fn attempt_at(attempts: &mut VecDeque<Attempt>, start: u64) -> &mut Attempt {
+    let first = attempts.front().expect("an attempt").start;
+    &mut attempts[(start - first) as usize]
+}
+
 /// The labels on the path to `tip`, first row first, into `out`.
 fn labels_into(nodes: &[Node], tip: u32, out: &mut Vec<u16>) {
     out.clear();
@@ -178,6 +188,18 @@ impl Partition {
                 .iter()
                 .map(|a| size_of::<Attempt>() + a.threads.capacity() * size_of::<Thread>())
                 .sum::<usize>()
+    }
+
+    /// Empties the partition as if new, keeping its memory for the next.
+    pub fn clear(&mut self) {
+        self.attempts.clear();
+        self.nodes.clear();
+        self.times.clear();
+        self.open.clear();
+        self.compact_at = 0;
+        self.rows = 0;
+        self.matches = 0;
+        self.covered = 0;
     }
 
     /// Drops the label nodes no thread or best match leads through, once there are many.
@@ -333,6 +355,9 @@ impl Matcher {
             };
             self.begin(scratch);
             self.add(&mut attempt, &part.nodes, 0, ROOT, at, scratch);
+            if !attempt.threads.is_empty() {
+                part.open.push(row);
+            }
             part.attempts.push_back(attempt);
             part.times.push_back(time);
             part.rows += 1;
@@ -353,7 +378,8 @@ impl Matcher {
     ) -> bool {
         let first = part.rows - part.times.len() as u64;
         let mut any = false;
-        for attempt in part.attempts.iter_mut() {
+        for &start in &part.open {
+            let attempt = attempt_at(&mut part.attempts, start);
             if attempt.threads.is_empty() || attempt.next == part.rows {
                 continue;
             }
@@ -386,10 +412,12 @@ impl Matcher {
             nodes,
             rows,
             times,
+            open,
             ..
         } = part;
         let mut answers = answers.iter();
-        for attempt in attempts.iter_mut() {
+        for &start in open.iter() {
+            let attempt = attempt_at(attempts, start);
             if attempt.threads.is_empty() || attempt.next == *rows {
                 continue;
             }
@@ -432,10 +460,10 @@ impl Matcher {
             scratch.next = threads;
         }
         debug_assert!(answers.next().is_none(), "as many answers as questions");
+        open.retain(|start| !attempt_at(attempts, *start).threads.is_empty());
         // Forget the times of rows every open attempt has taken.
-        let taken = (attempts.iter())
-            .filter(|a| !a.threads.is_empty())
-            .map(|a| a.next)
+        let taken = (open.iter())
+            .map(|start| attempt_at(attempts, *start).next)
             .min()
             .unwrap_or(*rows);
         while *rows - (times.len() as u64) < taken {
@@ -456,7 +484,8 @@ impl Matcher {
             return Ok(());
         };
         let mut any = false;
-        for attempt in part.attempts.iter_mut() {
+        for &start in &part.open {
+            let attempt = attempt_at(&mut part.attempts, start);
             if !attempt.threads.is_empty() && watermark + 1 - attempt.start_time >= within {
                 self.time_out(attempt);
                 any = true;
@@ -641,6 +670,9 @@ impl Matcher {
                 scratch.lists.push(skipped.threads);
             }
         }
+        let Partition { attempts, open, .. } = part;
+        let first = attempts.front().map_or(u64::MAX, |a| a.start);
+        open.retain(|start| *start >= first && !attempt_at(attempts, *start).threads.is_empty());
         part.compact();
         Ok(())
     }

@@ -70,7 +70,13 @@ fn run_matcher(
     while given < rows.len() {
         let end = (given + chunk).min(rows.len());
         if chunk == 1 {
-            matcher.push(&mut part, times[given], &mut Symbols(rows), &mut scratch, &mut out)?;
+            matcher.push(
+                &mut part,
+                times[given],
+                &mut Symbols(rows),
+                &mut scratch,
+                &mut out,
+            )?;
         } else {
             matcher.extend(&mut part, times[given..end].iter().copied(), &mut scratch);
             let mut answers = Vec::new();

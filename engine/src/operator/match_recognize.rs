@@ -160,6 +160,8 @@ pub struct MatchRecognize {
     input: SchemaRef,
     keys: KeyTable,
     partitions: Vec<PartitionState>,
+    /// Forgotten partitions, emptied, whose memory the next new ones take.
+    spare: Vec<PartitionState>,
     store: RowStore,
     /// Rows waiting for the watermark, in arrival order.
     pending: Vec<RecordBatch>,
@@ -183,6 +185,7 @@ impl MatchRecognize {
             input,
             keys,
             partitions: Vec::new(),
+            spare: Vec::new(),
             store: RowStore::default(),
             pending: Vec::new(),
             waiting: Vec::new(),
@@ -404,9 +407,9 @@ impl MatchRecognize {
             let arguments = self.arguments(&sorted)?;
             let batch = self.store.push(sorted, arguments);
             self.store.get_mut(batch).symbols = self.symbols(batch, &ids)?;
-            if self.partitions.len() < self.keys.len() {
-                self.partitions
-                    .resize_with(self.keys.len(), Default::default);
+            while self.partitions.len() < self.keys.len() {
+                let state = self.spare.pop().unwrap_or_default();
+                self.partitions.push(state);
             }
             for (row, (p, time)) in ids.iter().zip(times).enumerate() {
                 let partition = &mut self.partitions[*p];
@@ -463,25 +466,27 @@ impl MatchRecognize {
             for (p, _) in &runs {
                 let PartitionState { matching, rows, .. } = &mut partitions[*p];
                 let first = answers.len();
-                let asking = spec.matcher.ask(matching, scratch, |var, row, start, labels| {
-                    let answer = match &spec.defines[usize::from(var)] {
-                        Define::Always => true,
-                        Define::Batch(_) => {
-                            let r = rows.get(row).expect("rows being taken are kept");
-                            store.get(r.batch).symbols[r.row as usize] >> var & 1 == 1
-                        }
-                        Define::Match { terms, .. } => {
-                            let (collected, slots) = asked[usize::from(var)]
-                                .as_mut()
-                                .expect("collected for each variable that looks");
-                            let m = MatchRows::trying(start, labels, var);
-                            collected.push(terms, &m, None, false, rows);
-                            slots.push(answers.len());
-                            false
-                        }
-                    };
-                    answers.push(answer);
-                });
+                let asking = spec
+                    .matcher
+                    .ask(matching, scratch, |var, row, start, labels| {
+                        let answer = match &spec.defines[usize::from(var)] {
+                            Define::Always => true,
+                            Define::Batch(_) => {
+                                let r = rows.get(row).expect("rows being taken are kept");
+                                store.get(r.batch).symbols[r.row as usize] >> var & 1 == 1
+                            }
+                            Define::Match { terms, .. } => {
+                                let (collected, slots) = asked[usize::from(var)]
+                                    .as_mut()
+                                    .expect("collected for each variable that looks");
+                                let m = MatchRows::trying(start, labels, var);
+                                collected.push(terms, &m, None, false, rows);
+                                slots.push(answers.len());
+                                false
+                            }
+                        };
+                        answers.push(answer);
+                    });
                 asked_by.push(asking.then_some(first..answers.len()));
             }
             if asked_by.iter().all(Option::is_none) {
@@ -512,7 +517,8 @@ impl MatchRecognize {
             for ((p, _), asked) in runs.iter().zip(&asked_by) {
                 if let Some(range) = asked {
                     let matching = &mut partitions[*p].matching;
-                    spec.matcher.take(matching, &answers[range.clone()], scratch);
+                    spec.matcher
+                        .take(matching, &answers[range.clone()], scratch);
                 }
             }
         }
@@ -587,9 +593,16 @@ impl MatchRecognize {
             number.push(next);
             next += usize::from(*l);
         }
-        let mut live = live.into_iter();
-        self.partitions
-            .retain(|_| live.next().expect("one per partition"));
+        let partitions = std::mem::take(&mut self.partitions);
+        for (mut state, live) in partitions.into_iter().zip(live) {
+            if live {
+                self.partitions.push(state);
+            } else {
+                state.matching.clear();
+                state.rows.clear();
+                self.spare.push(state);
+            }
+        }
         for e in &mut self.waiting {
             e.partition = number[e.partition];
         }

@@ -183,6 +183,12 @@ impl PartitionRows {
         self.rows.get(i as usize).copied()
     }
 
+    /// Forgets every row (none is kept) and the count of rows, keeping the memory.
+    pub fn clear(&mut self) {
+        debug_assert!(self.rows.is_empty(), "rows are released first");
+        self.base = 0;
+    }
+
     /// Whether no row is kept.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
