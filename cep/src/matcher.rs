@@ -319,10 +319,9 @@ impl Matcher {
             let asked = self.ask(part, scratch, |var, row, start, labels| {
                 answers.push(conditions.holds(var, row, start, labels))
             });
-            if !asked {
+            if !asked || !self.take(part, &answers, scratch) {
                 break;
             }
-            self.take(part, &answers, scratch);
         }
         scratch.answers = answers;
         self.settle(part, scratch, out)
@@ -405,8 +404,9 @@ impl Matcher {
     }
 
     /// Ends the step [`Matcher::ask`] began: each attempt that asked takes its row, with the
-    /// answers to the questions in the order they were asked.
-    pub fn take(&self, part: &mut Partition, answers: &[bool], scratch: &mut Scratch) {
+    /// answers to the questions in the order they were asked. Returns whether an attempt has
+    /// rows left to take.
+    pub fn take(&self, part: &mut Partition, answers: &[bool], scratch: &mut Scratch) -> bool {
         let Partition {
             attempts,
             nodes,
@@ -469,6 +469,7 @@ impl Matcher {
         while *rows - (times.len() as u64) < taken {
             times.pop_front();
         }
+        taken < *rows
     }
 
     /// Kills partial matches that can no longer fit in `WITHIN` once the watermark is at

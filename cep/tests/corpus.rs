@@ -88,7 +88,12 @@ fn run_matcher(
                 if !asked {
                     break;
                 }
-                matcher.take(&mut part, &answers, &mut scratch);
+                let more = matcher.take(&mut part, &answers, &mut scratch);
+                let waiting = matcher.ask(&mut part, &mut scratch, |_, _, _, _| {});
+                assert!(more || !waiting, "take says whether rows are left to take");
+                if !more {
+                    break;
+                }
             }
             matcher.settle(&mut part, &mut scratch, &mut out)?;
         }

@@ -459,12 +459,14 @@ impl MatchRecognize {
             .collect();
         let gather = Gather::new(store);
         let mut answers = Vec::new();
+        // The runs whose attempts may still take rows, and those that ask in a step.
+        let mut stepping: Vec<usize> = (0..runs.len()).collect();
         let mut asked_by = Vec::with_capacity(runs.len());
-        loop {
+        while !stepping.is_empty() {
             answers.clear();
             asked_by.clear();
-            for (p, _) in &runs {
-                let PartitionState { matching, rows, .. } = &mut partitions[*p];
+            for &i in &stepping {
+                let PartitionState { matching, rows, .. } = &mut partitions[runs[i].0];
                 let first = answers.len();
                 let asking = spec
                     .matcher
@@ -487,10 +489,9 @@ impl MatchRecognize {
                         };
                         answers.push(answer);
                     });
-                asked_by.push(asking.then_some(first..answers.len()));
-            }
-            if asked_by.iter().all(Option::is_none) {
-                break;
+                if asking {
+                    asked_by.push((i, first..answers.len()));
+                }
             }
             for (var, asked) in asked.iter_mut().enumerate() {
                 let Some((collected, slots)) = asked else {
@@ -514,11 +515,11 @@ impl MatchRecognize {
                     answers[slot] = holds.is_valid(i) && holds.value(i);
                 }
             }
-            for ((p, _), asked) in runs.iter().zip(&asked_by) {
-                if let Some(range) = asked {
-                    let matching = &mut partitions[*p].matching;
-                    spec.matcher
-                        .take(matching, &answers[range.clone()], scratch);
+            stepping.clear();
+            for (i, range) in asked_by.drain(..) {
+                let matching = &mut partitions[runs[i].0].matching;
+                if spec.matcher.take(matching, &answers[range], scratch) {
+                    stepping.push(i);
                 }
             }
         }
