@@ -548,6 +548,15 @@ impl Matcher {
         self.within
     }
 
+    /// The watermark at which `WITHIN` ends the oldest open attempt (to be passed to
+    /// [`Matcher::advance`]), if any.
+    pub fn deadline(&self, part: &Partition) -> Option<i64> {
+        let within = self.within?;
+        let first = part.attempts.front()?.start;
+        let oldest = &part.attempts[(*part.open.first()? - first) as usize];
+        Some(oldest.start_time + within - 1)
+    }
+
     /// The first row a live attempt still needs (rows before it can be forgotten).
     pub fn oldest_needed(part: &Partition) -> u64 {
         part.attempts.front().map_or(part.rows, |a| a.start)

@@ -140,7 +140,8 @@ struct Released {
     times: Vec<i64>,
 }
 
-/// Idle partitions are forgotten once there are at least this many (and more than live ones).
+/// Idle partitions are looked for once there are at least this many partitions (and twice as
+/// many as were live at the last look).
 const DROP_IDLE_AT: usize = 1024;
 
 /// One partition: its matching state and the rows it still needs.
@@ -162,6 +163,8 @@ pub struct MatchRecognize {
     partitions: Vec<PartitionState>,
     /// Forgotten partitions, emptied, whose memory the next new ones take.
     spare: Vec<PartitionState>,
+    /// How many partitions were live when idle ones were last looked for.
+    live_at_last_look: usize,
     store: RowStore,
     /// Rows waiting for the watermark, in arrival order.
     pending: Vec<RecordBatch>,
@@ -186,6 +189,7 @@ impl MatchRecognize {
             keys,
             partitions: Vec::new(),
             spare: Vec::new(),
+            live_at_last_look: 0,
             store: RowStore::default(),
             pending: Vec::new(),
             waiting: Vec::new(),
@@ -572,14 +576,18 @@ impl MatchRecognize {
     /// partition's past has no bearing on its future: no `PREV` before a match, no
     /// `MATCH_NUMBER()`, no `^`.
     fn drop_idle(&mut self) -> Result<()> {
-        if !self.spec.forgets_idle_partitions() {
+        // Looked at once there are twice as many partitions as were live at the last look, so
+        // that looking costs a constant per partition.
+        let look_at = (2 * self.live_at_last_look).max(DROP_IDLE_AT);
+        if !self.spec.forgets_idle_partitions() || self.partitions.len() < look_at {
             return Ok(());
         }
         let live: Vec<bool> = (self.partitions.iter())
             .map(|p| !(Matcher::is_idle(&p.matching) && p.held.is_empty() && p.rows.is_empty()))
             .collect();
         let idle = live.iter().filter(|l| !**l).count();
-        if idle < DROP_IDLE_AT || idle < self.keys.len() / 2 {
+        self.live_at_last_look = live.len() - idle;
+        if idle == 0 {
             return Ok(());
         }
         let keep = arrow::array::BooleanArray::from(live.clone());
@@ -626,16 +634,20 @@ impl Timed for MatchRecognize {
             if Matcher::is_idle(&state.matching) {
                 continue;
             }
+            // Held rows are older than the watermark and still to come for the matcher.
+            let before_held = state.held.front().map_or(watermark, |t| t - 1);
+            let time = watermark.min(before_held);
+            let due = (self.spec.matcher.deadline(&state.matching)).is_some_and(|d| time >= d);
             let result = if end {
                 self.spec
                     .matcher
                     .finish(&mut state.matching, &mut self.scratch, &mut outcomes)
+            } else if !due {
+                continue;
             } else {
-                // Held rows are older than the watermark and still to come for the matcher.
-                let before_held = state.held.front().map_or(watermark, |t| t - 1);
                 self.spec.matcher.advance(
                     &mut state.matching,
-                    watermark.min(before_held),
+                    time,
                     &mut self.scratch,
                     &mut outcomes,
                 )
