@@ -428,11 +428,12 @@ impl MatchRecognize {
             }
         }
         if end {
+            let mut listed = vec![false; self.partitions.len()];
+            order.iter().for_each(|p| listed[*p] = true);
             let holding = (self.partitions.iter().enumerate())
-                .filter(|(p, state)| !state.held.is_empty() && !order.contains(p))
-                .map(|(p, _)| p)
-                .collect::<Vec<_>>();
-            order.extend(holding);
+                .filter(|(p, state)| !state.held.is_empty() && !listed[*p])
+                .map(|(p, _)| p);
+            order.extend(holding.collect::<Vec<_>>());
         }
         let behind = if end { 0 } else { self.spec.define_lookahead };
         let Self {
@@ -497,28 +498,7 @@ impl MatchRecognize {
                     asked_by.push((i, first..answers.len()));
                 }
             }
-            for (var, asked) in asked.iter_mut().enumerate() {
-                let Some((collected, slots)) = asked else {
-                    continue;
-                };
-                if slots.is_empty() {
-                    continue;
-                }
-                let Define::Match { terms, condition } = &spec.defines[var] else {
-                    unreachable!("asked of variables that look into the match")
-                };
-                let terms = collected.take_batch(terms, &spec.names, &gather)?;
-                let holds = condition.evaluate(&terms)?.into_array(terms.num_rows())?;
-                let holds = holds.as_boolean_opt().ok_or_else(|| {
-                    EngineError::Other(format!(
-                        "the condition of {} is not a boolean",
-                        spec.names[var]
-                    ))
-                })?;
-                for (i, slot) in slots.drain(..).enumerate() {
-                    answers[slot] = holds.is_valid(i) && holds.value(i);
-                }
-            }
+            answer(spec, &mut asked, &gather, &mut answers)?;
             stepping.clear();
             for (i, range) in asked_by.drain(..) {
                 let matching = &mut partitions[runs[i].0].matching;
@@ -621,6 +601,39 @@ impl MatchRecognize {
     fn matcher_error(e: rill_cep::SkipError) -> EngineError {
         EngineError::Other(format!("MATCH_RECOGNIZE: {e}"))
     }
+}
+
+/// Answers the questions `asked` of each variable that looks into the match: its condition
+/// over their terms, one batch per variable, into their slots of `answers`.
+fn answer(
+    spec: &MatchSpec,
+    asked: &mut [Option<(Collected, Vec<usize>)>],
+    gather: &Gather,
+    answers: &mut [bool],
+) -> Result<()> {
+    for (var, asked) in asked.iter_mut().enumerate() {
+        let Some((collected, slots)) = asked else {
+            continue;
+        };
+        if slots.is_empty() {
+            continue;
+        }
+        let Define::Match { terms, condition } = &spec.defines[var] else {
+            unreachable!("asked of variables that look into the match")
+        };
+        let terms = collected.take_batch(terms, &spec.names, gather)?;
+        let holds = condition.evaluate(&terms)?.into_array(terms.num_rows())?;
+        let holds = holds.as_boolean_opt().ok_or_else(|| {
+            EngineError::Other(format!(
+                "the condition of {} is not a boolean",
+                spec.names[var]
+            ))
+        })?;
+        for (i, slot) in slots.drain(..).enumerate() {
+            answers[slot] = holds.is_valid(i) && holds.value(i);
+        }
+    }
+    Ok(())
 }
 
 impl Timed for MatchRecognize {
