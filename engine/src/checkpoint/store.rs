@@ -17,7 +17,8 @@ use crate::dataflow::NodeId;
 use crate::{EngineError, Result};
 
 /// The version of the manifest and state layout; a checkpoint of another version is refused.
-const FORMAT_VERSION: u32 = 1;
+/// (2: MATCH_RECOGNIZE's partitions keep held rows, open attempts and the times of rows.)
+const FORMAT_VERSION: u32 = 2;
 
 /// The manifest's name inside a checkpoint's directory (as Flink names it).
 const MANIFEST: &str = "_metadata";
