@@ -25,7 +25,7 @@ use crate::operator::aggregate::{cast_to, new_accumulator};
 #[derive(Debug, Clone)]
 pub enum Term {
     /// An input column at a row of the match; `running` sees the match up to the current row
-    /// (`RUNNING`, the default but in `ONE ROW PER MATCH` measures), else all of it (`FINAL`).
+    /// (`RUNNING`, the default), else all of it (`FINAL`).
     Column {
         column: usize,
         at: Navigation,
