@@ -60,18 +60,14 @@ pub fn find_matches(
     conditions: &Conditions,
     after: AfterMatch,
 ) -> Result<Vec<Match>, SkipError> {
-    let program = Program::compile(pattern);
-    let mut matches = Vec::new();
-    let mut start = 0;
-    while start < rows {
-        let Some(m) = run(&program, rows, start, conditions) else {
-            start += 1;
-            continue;
-        };
-        start = next_start(&m, after)?;
-        matches.push(m);
-    }
-    Ok(matches)
+    let found = search_all(pattern, rows, conditions, after, |_| rows, false)?;
+    Ok(found
+        .into_iter()
+        .filter_map(|f| match f {
+            Found::Match(m) => Some(m),
+            Found::TimedOut(_) => None,
+        })
+        .collect())
 }
 
 /// What [`find_matches_within`] reports from a row.
@@ -93,37 +89,46 @@ pub fn find_matches_within(
     conditions: &Conditions,
     after: AfterMatch,
 ) -> Result<Vec<Found>, SkipError> {
-    let program = Program::compile(pattern);
     let rows = times.len();
+    let limit = |start: usize| {
+        (start..rows)
+            .find(|r| times[*r] - times[start] >= within)
+            .unwrap_or(rows)
+    };
+    search_all(pattern, rows, conditions, after, limit, true)
+}
+
+/// The matches from row 0 on, each from a row using the rows before `limit(row)`, and with
+/// `timeouts` the partial matches of the rows without one.
+fn search_all(
+    pattern: &Pattern,
+    rows: usize,
+    conditions: &Conditions,
+    after: AfterMatch,
+    limit: impl Fn(usize) -> usize,
+    timeouts: bool,
+) -> Result<Vec<Found>, SkipError> {
+    let program = Program::compile(pattern);
     let mut found = Vec::new();
     let mut start = 0;
     while start < rows {
-        let limit = (start..rows)
-            .find(|r| times[*r] - times[start] >= within)
-            .unwrap_or(rows);
-        let mut search = Search::new(&program, rows, conditions);
-        search.limit = limit;
-        let Some(end) = search.run(0, start) else {
-            let mut search = Search::new(&program, rows, conditions);
-            search.limit = limit;
-            search.parked = true;
-            if search.run(0, start).is_some() && !search.path.is_empty() {
-                found.push(Found::TimedOut(Match {
-                    start,
-                    end: limit,
-                    rows: search.path,
-                }));
-            }
-            start += 1;
+        let search = |parked| Search {
+            limit: limit(start),
+            parked,
+            ..Search::new(&program, rows, conditions)
+        };
+        if let Some(m) = search(false).find(start) {
+            start = next_start(&m, after)?;
+            found.push(Found::Match(m));
             continue;
-        };
-        let m = Match {
-            start,
-            end,
-            rows: search.path,
-        };
-        start = next_start(&m, after)?;
-        found.push(Found::Match(m));
+        }
+        if timeouts
+            && let Some(partial) = search(true).find(start)
+            && !partial.rows.is_empty()
+        {
+            found.push(Found::TimedOut(partial));
+        }
+        start += 1;
     }
     Ok(found)
 }
@@ -156,17 +161,7 @@ pub fn match_at(
     start: usize,
     conditions: &Conditions,
 ) -> Option<Match> {
-    run(&Program::compile(pattern), rows, start, conditions)
-}
-
-fn run(program: &Program, rows: usize, start: usize, conditions: &Conditions) -> Option<Match> {
-    let mut search = Search::new(program, rows, conditions);
-    let end = search.run(0, start)?;
-    Some(Match {
-        start,
-        end,
-        rows: search.path,
-    })
+    Search::new(&Program::compile(pattern), rows, conditions).find(start)
 }
 
 struct Search<'a> {
@@ -193,6 +188,16 @@ impl<'a> Search<'a> {
             path: Vec::new(),
             slots: vec![0; program.slots],
         }
+    }
+
+    /// The first match (or, `parked`, partial match) from row `start`.
+    fn find(mut self, start: usize) -> Option<Match> {
+        let end = self.run(0, start)?;
+        Some(Match {
+            start,
+            end,
+            rows: self.path,
+        })
     }
 
     /// Runs from instruction `pc` at row `pos`; the end of the first match found, leaving its

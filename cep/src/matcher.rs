@@ -145,11 +145,16 @@ struct At {
     taken: u32,
 }
 
-/// The attempt that started at row `start` (every row starts one, and they leave from the
-/// front only, so they are numbered by their first rows).
+/// The place of the attempt that started at row `start` (every row starts one, and they leave
+/// from the front only, so they are numbered by their first rows).
+fn place(attempts: &VecDeque<Attempt>, start: u64) -> usize {
+    (start - attempts.front().expect("an attempt").start) as usize
+}
+
+/// The attempt that started at row `start`.
 fn attempt_at(attempts: &mut VecDeque<Attempt>, start: u64) -> &mut Attempt {
-    let first = attempts.front().expect("an attempt").start;
-    &mut attempts[(start - first) as usize]
+    let i = place(attempts, start);
+    &mut attempts[i]
 }
 
 /// The labels on the path to `tip`, first row first, into `out`.
@@ -552,8 +557,7 @@ impl Matcher {
     /// [`Matcher::advance`]), if any.
     pub fn deadline(&self, part: &Partition) -> Option<i64> {
         let within = self.within?;
-        let first = part.attempts.front()?.start;
-        let oldest = &part.attempts[(*part.open.first()? - first) as usize];
+        let oldest = &part.attempts[place(&part.attempts, *part.open.first()?)];
         Some(oldest.start_time + within - 1)
     }
 
