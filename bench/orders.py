@@ -3,6 +3,7 @@ an order is created every 50 ms; 75 % are paid 1-14 minutes later, 10 % 16-30 mi
 late for a 15-minute WITHIN) and 15 % never. Deterministic (fixed seed).
 
     python3 bench/orders.py --rows 1000000 --out /tmp/rill-bench/orders_1000000.csv
+    rill -f examples/orders.sql -D INPUT=/tmp/rill-bench/orders_1000000.csv > /dev/null
 """
 import argparse
 import datetime
