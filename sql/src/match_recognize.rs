@@ -192,14 +192,14 @@ impl RelationPlanner for MatchRecognizePlanner {
         // The entries the parser moved into DEFINE.
         let mut pattern = None;
         let mut within = None;
-        let mut timeouts = None;
+        let mut timeouts = false;
         let mut subset_calls = Vec::new();
         let mut defined = Vec::new();
         for s in symbols {
             match s.symbol.value.as_str() {
                 PATTERN_SYMBOL => pattern = Some(s.definition),
                 WITHIN_SYMBOL => within = Some(s.definition),
-                TIMEOUTS_SYMBOL => timeouts = Some(s.symbol.span),
+                TIMEOUTS_SYMBOL => timeouts = true,
                 SUBSET_SYMBOL => subset_calls.push(s.definition),
                 _ => defined.push(s),
             }
@@ -284,7 +284,7 @@ impl RelationPlanner for MatchRecognizePlanner {
             let expr = context.sql_to_expr(vars.prepare(&m.expr, &time.name)?, &variables)?;
             let analysis = analyze(&expr, input.schema(), &vars, Clause::Measures)
                 .map_err(|e| with_span(e, span_of(&m.expr.span())))?;
-            if timeouts.is_none() && analysis.terms.contains(&Term::TimedOut) {
+            if !timeouts && analysis.terms.contains(&Term::TimedOut) {
                 return plan_error(
                     span_of(&m.expr.span()),
                     "TIMED_OUT() needs the pattern's WITHIN to end WITH TIMEOUTS",
@@ -356,7 +356,7 @@ impl RelationPlanner for MatchRecognizePlanner {
             rows,
             after,
             within,
-            timeouts: timeouts.is_some(),
+            timeouts,
             variables,
             schema,
         };
