@@ -4,6 +4,7 @@ mod chunks;
 mod decode;
 mod file;
 mod messages;
+mod nexmark;
 mod shape;
 mod values;
 mod watermark;
@@ -11,18 +12,22 @@ mod watermark;
 pub use decode::{CHANGE_KIND_COLUMN, FileFormat, RecordFormat};
 pub use file::{FileInput, FileSource, FileSourceOptions};
 pub use messages::{Decoded, MessageDecoder};
+pub use nexmark::{NexmarkSettings, NexmarkSource, RateShape};
 pub use shape::{Computed, RowShape};
 pub use values::ValuesSource;
 pub use watermark::WatermarkAssigner;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arrow::array::RecordBatch;
 
 use crate::Result;
 use crate::batch::Message;
 use crate::checkpoint::{NodeCheckpoints, State};
 use crate::dataflow::Output;
 use crate::metrics::JobMetrics;
+use crate::time::{NO_WATERMARK, Watermark};
 
 /// What a source needs from the runtime.
 pub struct SourceContext {
@@ -78,4 +83,62 @@ pub trait Source: Send {
 
     /// Resumes from a checkpoint's state, before the job starts.
     fn restore(&mut self, state: &State) -> Result<()>;
+}
+
+/// The last steps of a source's rows: shaped, stamped with the watermark, sent, and followed
+/// by the watermark when it advanced.
+#[derive(Debug)]
+pub(crate) struct Emitter {
+    /// The source's name, for its watermark in the metrics.
+    name: String,
+    shape: RowShape,
+    pub(crate) watermarks: Option<WatermarkAssigner>,
+    /// The last watermark sent.
+    pub(crate) sent_watermark: Watermark,
+}
+
+impl Emitter {
+    pub(crate) fn new(
+        name: impl Into<String>,
+        shape: RowShape,
+        watermarks: Option<WatermarkAssigner>,
+    ) -> Self {
+        Emitter {
+            name: name.into(),
+            shape,
+            watermarks,
+            sent_watermark: NO_WATERMARK,
+        }
+    }
+
+    /// The watermark assigner's watermark (none before any row or without an assigner).
+    pub(crate) fn watermark(&self) -> Watermark {
+        self.watermarks.as_ref().map_or(NO_WATERMARK, |w| w.current())
+    }
+
+    /// Goes on from a checkpoint's watermarks.
+    pub(crate) fn restore(&mut self, watermark: Watermark, sent_watermark: Watermark) {
+        if let Some(assigner) = &mut self.watermarks {
+            assigner.restore(watermark);
+        }
+        self.sent_watermark = sent_watermark;
+    }
+
+    /// Sends decoded rows on; false when the job stopped.
+    pub(crate) fn emit(&mut self, data: RecordBatch, ctx: &SourceContext) -> Result<bool> {
+        JobMetrics::add(&ctx.metrics.rows_in, data.num_rows() as u64);
+        let mut batch = self.shape.rows(data)?;
+        if let Some(assigner) = &mut self.watermarks {
+            assigner.assign(&mut batch)?;
+        }
+        let batch = self.shape.project(batch)?;
+        let mut sent = ctx.output.blocking_send(Message::Batch(batch));
+        let watermark = self.watermark();
+        if watermark > self.sent_watermark {
+            self.sent_watermark = watermark;
+            ctx.metrics.record_source_watermark(&self.name, watermark);
+            sent = sent && ctx.output.blocking_send(Message::Watermark(watermark));
+        }
+        Ok(sent && !ctx.cancelled.load(Ordering::Relaxed))
+    }
 }

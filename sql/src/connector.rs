@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use arrow::datatypes::{DataType, Field, Schema};
 use rill_engine::format::OutputFormat;
 use rill_engine::sink::{BlackholeSink, Destination, Sink, WriterSink};
-use rill_engine::source::{FileFormat, RecordFormat};
+use rill_engine::source::{FileFormat, NexmarkSettings, RecordFormat};
 use rill_kafka::KafkaTable;
 
 use crate::catalog::{MetadataColumn, TableDef};
@@ -33,9 +33,12 @@ pub enum Connector {
     Blackhole,
     /// Kafka topics (`'kafka'` and `'upsert-kafka'`).
     Kafka(KafkaTable),
+    /// The Nexmark benchmark's generated auction events.
+    Nexmark(NexmarkSettings),
 }
 
-const CONNECTORS: &str = "'filesystem', 'stdin', 'kafka', 'upsert-kafka', 'print', 'blackhole'";
+const CONNECTORS: &str =
+    "'filesystem', 'stdin', 'kafka', 'upsert-kafka', 'nexmark', 'print', 'blackhole'";
 
 impl Connector {
     /// Whether its sink takes updates (`-U`, `+U`, `-D`) as well as inserts.
@@ -43,7 +46,7 @@ impl Connector {
         match self {
             Connector::Print | Connector::Blackhole => true,
             Connector::Filesystem { records, .. } => records.format.is_changelog(),
-            Connector::Stdin { .. } => false,
+            Connector::Stdin { .. } | Connector::Nexmark(_) => false,
             Connector::Kafka(table) => table.upsert || table.value.format.is_changelog(),
         }
     }
@@ -53,7 +56,7 @@ impl Connector {
         match self {
             Connector::Filesystem { records, .. } | Connector::Stdin { records } => Some(records),
             Connector::Kafka(table) => Some(&table.value),
-            Connector::Print | Connector::Blackhole => None,
+            Connector::Print | Connector::Blackhole | Connector::Nexmark(_) => None,
         }
     }
 
@@ -77,6 +80,7 @@ impl Connector {
             "stdin" => [&["format", "source.max-record-size"][..], &FORMAT_OPTIONS].concat(),
             "print" | "blackhole" => Vec::new(),
             "kafka" | "upsert-kafka" => return kafka::options(name, options).map(Connector::Kafka),
+            "nexmark" => return nexmark::options(options).map(Connector::Nexmark),
             other => {
                 return Err(SqlError::new(format!("unknown connector '{other}'"))
                     .with_hint(format!("supported connectors: {CONNECTORS}")));
@@ -164,6 +168,11 @@ impl Connector {
                     "table '{table}' reads standard input and cannot be written"
                 )));
             }
+            Connector::Nexmark(_) => {
+                return Err(SqlError::new(format!(
+                    "table '{table}' generates Nexmark events and cannot be written"
+                )));
+            }
             Connector::Kafka(kafka) => return kafka::create_sink(kafka, def),
             Connector::Print => Box::new(
                 WriterSink::new(
@@ -207,6 +216,7 @@ impl Connector {
 }
 
 mod kafka;
+mod nexmark;
 
 pub(crate) use kafka::create_source as create_kafka_source;
 

@@ -8,8 +8,8 @@ use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CaseWhen, CastKind, CeilFloorKind, DataType as SqlType, DateTimeField, Expr,
     Function, FunctionArg, FunctionArgExpr, FunctionArgOperator, FunctionArgumentClause,
     FunctionArgumentList, FunctionArguments, Ident, JoinConstraint, JoinOperator, JsonNullClause,
-    ObjectName, SelectItem, SetExpr, Spanned, Statement, TableFactor, UnaryOperator, Value, Visit,
-    Visitor, visit_expressions_mut,
+    ObjectName, Query, SelectItem, SetExpr, Spanned, Statement, TableFactor, UnaryOperator, Value,
+    Visit, VisitMut, Visitor, VisitorMut, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
@@ -438,6 +438,7 @@ pub(crate) fn call(name: &str, args: impl IntoIterator<Item = Expr>, span: Span)
 /// among the result's columns (`SELECT symbol, price * 2` gives `symbol, EXPR$1`). Columns
 /// keep their names; after a `*` places are unknown, so the rest keep DataFusion's names.
 pub fn name_expressions(statement: &mut Statement) {
+    name_fields(statement);
     fn body(set: &mut SetExpr) {
         match set {
             SetExpr::Select(select) => {
@@ -468,6 +469,84 @@ pub fn name_expressions(statement: &mut Statement) {
         Statement::Query(query) => body(&mut query.body),
         Statement::CreateView(view) => body(&mut view.query.body),
         _ => {}
+    }
+}
+
+/// Names the fields of nested rows in every query's result as Flink does: `SELECT person.id
+/// FROM t` gives a column `id` (DataFusion would name it `person[id]`). A compound name is a
+/// field when its first part is not a relation of the query's `FROM` (or, when it is, when
+/// it has more than two parts).
+fn name_fields(statement: &mut Statement) {
+    struct Fields;
+    impl VisitorMut for Fields {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            name_set(&mut query.body);
+            ControlFlow::Continue(())
+        }
+    }
+    fn name_set(set: &mut SetExpr) {
+        match set {
+            SetExpr::Select(select) => {
+                let mut relations = Vec::new();
+                for from in &select.from {
+                    relation_names(&from.relation, &mut relations);
+                    for join in &from.joins {
+                        relation_names(&join.relation, &mut relations);
+                    }
+                }
+                for item in &mut select.projection {
+                    if let SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) = item {
+                        let qualified = relations.contains(&parts[0].value);
+                        if let Some(field) = parts.last().filter(|_| parts.len() > 1 + qualified as usize) {
+                            *item = SelectItem::ExprWithAlias {
+                                alias: field.clone(),
+                                expr: Expr::CompoundIdentifier(parts.clone()),
+                            };
+                        }
+                    }
+                }
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                name_set(left);
+                name_set(right);
+            }
+            _ => {}
+        }
+    }
+    let _ = statement.visit(&mut Fields);
+}
+
+/// The names `factor` gives its relations in a `FROM`: their aliases, or the tables' names.
+fn relation_names(factor: &TableFactor, names: &mut Vec<String>) {
+    let alias = match factor {
+        TableFactor::Table { name, alias, .. } => {
+            if let Some(table) = name.0.last().and_then(|part| part.as_ident()) {
+                names.push(table.value.clone());
+            }
+            alias
+        }
+        TableFactor::NestedJoin {
+            table_with_joins,
+            alias,
+        } => {
+            relation_names(&table_with_joins.relation, names);
+            for join in &table_with_joins.joins {
+                relation_names(&join.relation, names);
+            }
+            alias
+        }
+        TableFactor::MatchRecognize { table, alias, .. } => {
+            relation_names(table, names);
+            alias
+        }
+        TableFactor::Derived { alias, .. }
+        | TableFactor::TableFunction { alias, .. }
+        | TableFactor::Function { alias, .. } => alias,
+        _ => &None,
+    };
+    if let Some(alias) = alias {
+        names.push(alias.name.value.clone());
     }
 }
 

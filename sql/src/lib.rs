@@ -10,6 +10,7 @@ pub mod connector;
 pub mod error;
 pub mod flink;
 pub mod functions;
+pub mod group_window;
 pub mod late;
 pub mod match_recognize;
 pub mod nesting;

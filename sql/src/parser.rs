@@ -160,7 +160,7 @@ impl RawStatement {
     }
 
     fn parse_kind(&self) -> SqlResult<StatementKind> {
-        let tokens = &self.tokens;
+        let tokens = &rewrite_row_types(&self.tokens);
         if is_keyword(tokens.first(), Keyword::SET) || is_keyword(tokens.first(), Keyword::RESET) {
             return parse_set(tokens);
         }
@@ -619,12 +619,12 @@ fn cut_watermark(
     tokens: &[TokenWithSpan],
     text: &str,
 ) -> SqlResult<(Vec<TokenWithSpan>, Option<WatermarkClause>)> {
+    let nesting = nesting(tokens);
     let mut depth = 0;
     let mut start = None;
     for (i, t) in tokens.iter().enumerate() {
+        depth += nesting[i];
         match &t.token {
-            Token::LParen => depth += 1,
-            Token::RParen => depth -= 1,
             Token::Word(w)
                 if depth == 1
                     && w.value.eq_ignore_ascii_case("WATERMARK")
@@ -670,13 +670,13 @@ fn cut_computed(
     let mut computed = Vec::new();
     loop {
         // The items of the column list: where each starts, and whether it is a column.
+        let nesting = nesting(&tokens);
         let mut depth = 0;
         let mut columns = 0;
         let mut found = None;
         for i in 0..tokens.len() {
+            depth += nesting[i];
             match &tokens[i].token {
-                Token::LParen => depth += 1,
-                Token::RParen => depth -= 1,
                 Token::Word(w)
                     if depth == 1
                         && matches!(tokens[i - 1].token, Token::LParen | Token::Comma) =>
@@ -717,15 +717,15 @@ fn cut_metadata(tokens: &[TokenWithSpan]) -> SqlResult<(Vec<TokenWithSpan>, Vec<
     let word = |t: Option<&TokenWithSpan>, name: &str| matches!(t.map(|t| &t.token), Some(Token::Word(w)) if w.value.eq_ignore_ascii_case(name));
     let mut kept = Vec::with_capacity(tokens.len());
     let mut clauses = Vec::new();
+    let nesting = nesting(tokens);
     let mut depth = 0;
     // The name of the column-list item being read.
     let mut column: Option<String> = None;
     let mut i = 0;
     while i < tokens.len() {
         let t = &tokens[i];
+        depth += nesting[i];
         match &t.token {
-            Token::LParen => depth += 1,
-            Token::RParen => depth -= 1,
             Token::Comma if depth == 1 => column = None,
             Token::Word(w)
                 if depth == 1
@@ -778,21 +778,14 @@ fn cut_metadata(tokens: &[TokenWithSpan]) -> SqlResult<(Vec<TokenWithSpan>, Vec<
 /// and the item's tokens.
 fn cut_item(tokens: &[TokenWithSpan], start: usize) -> (Vec<TokenWithSpan>, &[TokenWithSpan]) {
     // The item ends at the next ',' or ')' of the column list.
+    let nesting = nesting(tokens);
     let mut depth = 0;
     let mut end = tokens.len();
     for (i, t) in tokens.iter().enumerate().skip(start) {
-        match t.token {
-            Token::LParen => depth += 1,
-            Token::RParen if depth == 0 => {
-                end = i;
-                break;
-            }
-            Token::RParen => depth -= 1,
-            Token::Comma if depth == 0 => {
-                end = i;
-                break;
-            }
-            _ => {}
+        depth += nesting[i];
+        if depth < 0 || (depth == 0 && t.token == Token::Comma) {
+            end = i;
+            break;
         }
     }
     let mut kept: Vec<TokenWithSpan> = tokens[..start].to_vec();
@@ -804,6 +797,48 @@ fn cut_item(tokens: &[TokenWithSpan], start: usize) -> (Vec<TokenWithSpan>, &[To
     }
     kept.extend_from_slice(rest);
     (kept, &tokens[start..end])
+}
+
+/// Flink's row type `ROW<name type, ...>` as sqlparser's `STRUCT<name type, ...>`.
+fn rewrite_row_types(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    let mut out = tokens.to_vec();
+    for i in 0..out.len().saturating_sub(1) {
+        if is_keyword(out.get(i), Keyword::ROW) && out[i + 1].token == Token::Lt {
+            out[i].token = Token::make_keyword("STRUCT");
+        }
+    }
+    out
+}
+
+/// How each token changes the nesting depth: parentheses, and the angle brackets of the
+/// row and collection types (`STRUCT<a INT, b STRING>`, `ARRAY<INT>`, `MAP<K, V>`), whose
+/// commas do not separate columns.
+fn nesting(tokens: &[TokenWithSpan]) -> Vec<i32> {
+    let mut angles = 0;
+    let opens_type = |i: usize| {
+        i > 0
+            && matches!(&tokens[i - 1].token, Token::Word(w)
+                if matches!(w.keyword, Keyword::STRUCT | Keyword::ARRAY | Keyword::MAP))
+    };
+    (0..tokens.len())
+        .map(|i| match tokens[i].token {
+            Token::LParen => 1,
+            Token::RParen => -1,
+            Token::Lt if opens_type(i) => {
+                angles += 1;
+                1
+            }
+            Token::Gt if angles > 0 => {
+                angles -= 1;
+                -1
+            }
+            Token::ShiftRight if angles > 1 => {
+                angles -= 2;
+                -2
+            }
+            _ => 0,
+        })
+        .collect()
 }
 
 /// The text of `part`, tokens of the statement `all` whose text is `text`.

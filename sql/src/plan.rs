@@ -19,7 +19,7 @@ use rill_engine::dataflow::NodeId;
 use rill_engine::late::{LatePolicy, LateRows};
 use rill_engine::operator::{Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union};
 use rill_engine::source::{
-    Computed, FileInput, FileSource, FileSourceOptions, RowShape, Source, ValuesSource,
+    Computed, FileInput, FileSource, FileSourceOptions, NexmarkSource, RowShape, Source, ValuesSource,
     WatermarkAssigner,
 };
 
@@ -348,7 +348,8 @@ impl<'a> StreamPlanner<'a> {
     }
 
     fn scan(&mut self, table: &TableDef, projection: Option<Vec<usize>>) -> SqlResult<NodeId> {
-        let Some(records) = table.connector.records().copied() else {
+        let records = table.connector.records().copied();
+        if records.is_none() && !matches!(table.connector, Connector::Nexmark(_)) {
             return Err(SqlError::new(format!(
                 "table '{}' is a sink ('connector' = '{}') and cannot be read",
                 table.name,
@@ -358,7 +359,7 @@ impl<'a> StreamPlanner<'a> {
                     "blackhole"
                 }
             )));
-        };
+        }
         let watermarks = match &table.watermark {
             Some(w) => {
                 let schema = DFSchema::try_from(table.schema.as_ref().clone())?;
@@ -370,10 +371,11 @@ impl<'a> StreamPlanner<'a> {
             None => None,
         };
         let upsert = matches!(&table.connector, Connector::Kafka(k) if k.upsert);
-        let changelog = records.format.is_changelog() || upsert;
+        let change_events = records.is_some_and(|r| r.format.is_changelog());
+        let changelog = change_events || upsert;
         // Duplicate change events are normalised by primary key, on whole rows; so are the
         // latest rows of an upsert topic's keys.
-        let normalise = (records.format.is_changelog() && self.cdc_duplicates) || upsert;
+        let normalise = (change_events && self.cdc_duplicates) || upsert;
         let computed = match table.computed.as_slice() {
             [] => None,
             columns => {
@@ -408,7 +410,22 @@ impl<'a> StreamPlanner<'a> {
                     self.batch_size,
                 )?
             }
+            Connector::Nexmark(settings) => {
+                self.unbounded_input |= settings.events.is_none();
+                Box::new(
+                    NexmarkSource::new(
+                        table.name.clone(),
+                        settings.clone(),
+                        table.physical.clone(),
+                        shape,
+                        watermarks,
+                        self.batch_size,
+                    )
+                    .map_err(|e| SqlError::new(format!("table '{}': {e}", table.name)))?,
+                )
+            }
             connector => {
+                let records = records.expect("a file-like connector");
                 let (input, follow) = match connector {
                     Connector::Filesystem {
                         path,

@@ -16,6 +16,7 @@ use rill_engine::checkpoint::CheckpointConfig;
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
 use crate::flink::{check_joins, name_expressions, rewrite_functions};
+use crate::group_window::rewrite_group_windows;
 use crate::functions::catalog;
 use crate::late::{is_late_option, late_policy};
 use crate::match_recognize::{MatchRecognizePlanner, explain_automata};
@@ -231,6 +232,7 @@ impl Session {
             }
             StatementKind::Sql(sql) => {
                 let mut sql = sql.as_ref().clone();
+                rewrite_group_windows(&mut sql)?;
                 check_joins(&sql)?;
                 catalog::check(&sql)?;
                 rewrite_functions(&mut sql)?;

@@ -4,7 +4,7 @@
 //! `TIMESTAMP_LTZ(p)` is the same with time zone UTC (the session's local time zone).
 //! `FLOAT` is 4 bytes and `DOUBLE` 8, as in Flink; `DECIMAL` defaults to `DECIMAL(10, 0)`.
 
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion::sql::sqlparser::ast::{DataType as SqlType, ExactNumberInfo, TimezoneInfo};
 
 use crate::error::{SqlError, SqlResult};
@@ -62,11 +62,26 @@ pub fn arrow_type(sql: &SqlType) -> SqlResult<DataType> {
             };
             DataType::Timestamp(timestamp_unit(p)?, Some(LOCAL_TIME_ZONE.into()))
         }
+        SqlType::Struct(fields, _) => {
+            let fields = fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    // Flink names unnamed fields f0, f1, ...
+                    let name = f
+                        .field_name
+                        .as_ref()
+                        .map_or_else(|| format!("f{i}"), |n| n.value.clone());
+                    Ok(Field::new(name, arrow_type(&f.field_type)?, true))
+                })
+                .collect::<SqlResult<Vec<_>>>()?;
+            DataType::Struct(fields.into())
+        }
         other => {
             return Err(
                 SqlError::new(format!("unsupported column type {other}")).with_hint(
                     "supported: STRING, VARCHAR, BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, \
-                 DOUBLE, DECIMAL(p, s), DATE, TIMESTAMP(p), TIMESTAMP_LTZ(p)",
+                 DOUBLE, DECIMAL(p, s), DATE, TIMESTAMP(p), TIMESTAMP_LTZ(p), ROW<name type, ...>",
                 ),
             );
         }
@@ -127,6 +142,20 @@ mod tests {
         assert_eq!(
             map("TIMESTAMP_LTZ(3)").unwrap(),
             DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+        );
+        assert_eq!(
+            map("STRUCT<id BIGINT, `dateTime` TIMESTAMP(3)>").unwrap(),
+            DataType::Struct(
+                vec![
+                    Field::new("id", DataType::Int64, true),
+                    Field::new(
+                        "dateTime",
+                        DataType::Timestamp(TimeUnit::Millisecond, None),
+                        true
+                    ),
+                ]
+                .into()
+            )
         );
         assert!(map("DECIMAL(50, 2)").is_err());
         assert!(map("TIMESTAMP(12)").is_err());

@@ -30,6 +30,13 @@ pub fn sql_type_name(data_type: &DataType) -> String {
                 None => format!("TIMESTAMP({p})"),
             }
         }
+        DataType::Struct(fields) => {
+            let fields: Vec<String> = fields
+                .iter()
+                .map(|f| format!("`{}` {}", f.name(), sql_type_name(f.data_type())))
+                .collect();
+            format!("ROW<{}>", fields.join(", "))
+        }
         other => other.to_string(),
     }
 }
@@ -168,6 +175,20 @@ impl<'a> ValueFormatter<'a> {
                     TimeUnit::Nanosecond => a.as_primitive::<TimestampNanosecondType>().value(i),
                 };
                 push_timestamp(out, v, *unit);
+            }
+            DataType::Struct(_) => {
+                // Flink's text of a row: `(1, abc, NULL)`.
+                out.push('(');
+                for (k, field) in a.as_struct().columns().iter().enumerate() {
+                    if k > 0 {
+                        out.push_str(", ");
+                    }
+                    match field.is_null(i) {
+                        true => out.push_str("NULL"),
+                        false => ValueFormatter::new(field).write(out, i),
+                    }
+                }
+                out.push(')');
             }
             _ => {
                 let formatter =

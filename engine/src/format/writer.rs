@@ -3,7 +3,8 @@
 
 use std::io::Write;
 
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Fields, SchemaRef};
 
 use super::value::ValueFormatter;
 use crate::batch::ChangeBatch;
@@ -194,28 +195,10 @@ impl RowWriter {
         widths
     }
 
-    /// Writes row `row` as a JSON object, a member per column.
-    fn push_json_object(&mut self, formatters: &[ValueFormatter], row: usize) {
-        self.line.push('{');
-        for (i, (f, field)) in formatters.iter().zip(self.schema.fields()).enumerate() {
-            if i > 0 {
-                self.line.push(',');
-            }
-            push_json_string(&mut self.line, field.name());
-            self.line.push(':');
-            if f.is_null(row) {
-                self.line.push_str("null");
-                continue;
-            }
-            self.field.clear();
-            f.write(&mut self.field, row);
-            if json_bare(field.data_type(), &self.field) {
-                self.line.push_str(&self.field);
-            } else {
-                push_json_string(&mut self.line, &self.field);
-            }
-        }
-        self.line.push('}');
+    /// Writes row `row` of `batch` as a JSON object, a member per column.
+    fn push_json_object(&mut self, batch: &ChangeBatch, row: usize) {
+        let fields = self.schema.fields();
+        push_json_members(&mut self.line, &mut self.field, fields, batch.data.columns(), row);
     }
 
     /// Writes the rows of `batch`.
@@ -299,18 +282,18 @@ impl RowWriter {
                 self.line.push('\n');
             }
             OutputFormat::Json => {
-                self.push_json_object(formatters, row);
+                self.push_json_object(batch, row);
                 self.line.push('\n');
             }
             OutputFormat::DebeziumJson => {
                 // Flink's encoding: +I and +U are creates, -U and -D deletes.
                 if batch.row_kind(row).is_retraction() {
                     self.line.push_str("{\"before\":");
-                    self.push_json_object(formatters, row);
+                    self.push_json_object(batch, row);
                     self.line.push_str(",\"after\":null,\"op\":\"d\"}\n");
                 } else {
                     self.line.push_str("{\"before\":null,\"after\":");
-                    self.push_json_object(formatters, row);
+                    self.push_json_object(batch, row);
                     self.line.push_str(",\"op\":\"c\"}\n");
                 }
             }
@@ -386,6 +369,39 @@ fn push_csv_field(line: &mut String, field: &str) {
         line.push(c);
     }
     line.push('"');
+}
+
+/// Appends `{"name":value,...}` of row `row` of `columns`, using `scratch` for values' text.
+fn push_json_members(
+    line: &mut String,
+    scratch: &mut String,
+    fields: &Fields,
+    columns: &[ArrayRef],
+    row: usize,
+) {
+    line.push('{');
+    for (i, (field, column)) in fields.iter().zip(columns).enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        push_json_string(line, field.name());
+        line.push(':');
+        if column.is_null(row) {
+            line.push_str("null");
+        } else if let DataType::Struct(fields) = column.data_type() {
+            // A row is a nested object, as Flink's json format writes it.
+            push_json_members(line, scratch, fields, column.as_struct().columns(), row);
+        } else {
+            scratch.clear();
+            ValueFormatter::new(column).write(scratch, row);
+            if json_bare(column.data_type(), scratch) {
+                line.push_str(scratch);
+            } else {
+                push_json_string(line, scratch);
+            }
+        }
+    }
+    line.push('}');
 }
 
 fn json_bare(data_type: &DataType, text: &str) -> bool {

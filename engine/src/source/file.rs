@@ -3,20 +3,18 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
 use super::chunks::{ChunkFormat, Position, Read, Reading, read_parallel};
 use super::decode::RecordFormat;
-use super::{RowShape, Source, SourceContext, WatermarkAssigner};
+use super::{Emitter, RowShape, Source, SourceContext, WatermarkAssigner};
 use crate::batch::Message;
 use crate::checkpoint::State;
 use crate::metrics::JobMetrics;
-use crate::time::{MAX_WATERMARK, NO_WATERMARK, Watermark};
+use crate::time::{MAX_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
 /// What a file source reads.
@@ -39,7 +37,7 @@ pub struct FileSourceOptions {
     pub records: RecordFormat,
     /// The table's columns as stored in the files.
     pub schema: SchemaRef,
-    /// How decoded rows become the rows sent.
+    /// How decoded rows become the rows sent (taken by the source).
     pub shape: RowShape,
     /// Rows per batch.
     pub batch_size: usize,
@@ -50,8 +48,7 @@ pub struct FileSource {
     name: String,
     options: FileSourceOptions,
     files: Vec<PathBuf>,
-    watermarks: Option<WatermarkAssigner>,
-    sent_watermark: Watermark,
+    emitter: Emitter,
     /// How far the source has read: what a checkpoint keeps.
     at: Progress,
 }
@@ -75,7 +72,7 @@ impl FileSource {
     /// A source for the table `name`; fails early when the path is missing or unreadable.
     pub fn new(
         name: impl Into<String>,
-        options: FileSourceOptions,
+        mut options: FileSourceOptions,
         watermarks: Option<WatermarkAssigner>,
     ) -> Result<Self> {
         let files = match &options.input {
@@ -90,34 +87,15 @@ impl FileSource {
                 path.display()
             )));
         }
+        let name = name.into();
+        let emitter = Emitter::new(&name, std::mem::take(&mut options.shape), watermarks);
         Ok(FileSource {
-            name: name.into(),
+            name,
             options,
             files,
-            watermarks,
-            sent_watermark: NO_WATERMARK,
+            emitter,
             at: Progress::default(),
         })
-    }
-
-    /// Turns decoded rows into the message sent downstream: projected, stamped with watermarks.
-    fn emit(&mut self, data: RecordBatch, ctx: &SourceContext) -> Result<bool> {
-        JobMetrics::add(&ctx.metrics.rows_in, data.num_rows() as u64);
-        let mut batch = self.options.shape.rows(data)?;
-        if let Some(assigner) = &mut self.watermarks {
-            assigner.assign(&mut batch)?;
-        }
-        let batch = self.options.shape.project(batch)?;
-        let mut sent = ctx.output.blocking_send(Message::Batch(batch));
-        if let Some(assigner) = &self.watermarks {
-            let watermark = assigner.current();
-            if watermark > self.sent_watermark {
-                self.sent_watermark = watermark;
-                ctx.metrics.record_source_watermark(&self.name, watermark);
-                sent = sent && ctx.output.blocking_send(Message::Watermark(watermark));
-            }
-        }
-        Ok(sent && !ctx.cancelled.load(Ordering::Relaxed))
     }
 
     fn chunk_format(&self) -> ChunkFormat {
@@ -155,7 +133,7 @@ impl FileSource {
             &format,
             &ctx.metrics.clone(),
             |read| match read {
-                Read::Batch(batch) => self.emit(batch, ctx),
+                Read::Batch(batch) => self.emitter.emit(batch, ctx),
                 Read::Position(position) => {
                     self.at.position = position;
                     ctx.barrier(|| self.snapshot())
@@ -180,7 +158,7 @@ impl FileSource {
             &format,
             &ctx.metrics,
             |read| match read {
-                Read::Batch(batch) => self.emit(batch, ctx),
+                Read::Batch(batch) => self.emitter.emit(batch, ctx),
                 Read::Position(_) => Ok(true),
             },
         )
@@ -191,11 +169,8 @@ impl FileSource {
     /// How far the source has read, with its watermarks.
     fn progress(&self) -> Progress {
         Progress {
-            watermark: self
-                .watermarks
-                .as_ref()
-                .map_or(NO_WATERMARK, |w| w.current()),
-            sent_watermark: self.sent_watermark,
+            watermark: self.emitter.watermark(),
+            sent_watermark: self.emitter.sent_watermark,
             ..self.at.clone()
         }
     }
@@ -268,10 +243,7 @@ impl Source for FileSource {
                 file.display()
             )));
         }
-        if let Some(assigner) = &mut self.watermarks {
-            assigner.restore(at.watermark);
-        }
-        self.sent_watermark = at.sent_watermark;
+        self.emitter.restore(at.watermark, at.sent_watermark);
         self.at = at;
         Ok(())
     }

@@ -18,6 +18,7 @@ use rill_engine::operator::{
 };
 use rill_engine::window::WindowKind;
 
+use super::join::column_of;
 use super::{StreamPlanner, output_schema};
 use crate::error::{SqlError, SqlResult};
 use crate::window::{WINDOW_COLUMNS, WindowTvf};
@@ -47,20 +48,28 @@ impl StreamPlanner<'_> {
             return self.session_aggregate(aggregate, session);
         }
         let input_schema = aggregate.input.schema();
-        let window_start = window_column(&aggregate.group_expr, 0);
-        let window_end = window_column(&aggregate.group_expr, 1);
-        let (Some(window_end), true) = (
-            window_end,
-            window_start.is_some() && has_window(&aggregate.input),
-        ) else {
+        // The input's window bounds, from a window function or a window aggregation (a
+        // cascading one), under any name; both must be keys.
+        let is_key = |i: usize| {
+            aggregate
+                .group_expr
+                .iter()
+                .any(|e| column_of(e, input_schema) == Some(i))
+        };
+        let Some((window_start, window_end)) = self
+            .window_bounds(&aggregate.input)
+            .filter(|&(start, end)| is_key(start) && is_key(end))
+        else {
             return self.group_aggregate(aggregate);
         };
-        let window_end = input_schema.index_of_column(window_end)?;
-        let window_start = window_start
-            .map(|c| input_schema.index_of_column(c))
-            .transpose()?;
         // The window's columns are constant in a window: only the other keys are hashed.
-        let (layout, keys) = window_layout(&aggregate.group_expr, aggregate.aggr_expr.len());
+        let bound = |e: &Expr| match column_of(e, input_schema) {
+            Some(i) if i == window_start => Some(0),
+            Some(i) if i == window_end => Some(1),
+            _ => window_named(e).filter(|&w| w == 2),
+        };
+        let (layout, keys) =
+            window_layout(&aggregate.group_expr, bound, aggregate.aggr_expr.len());
         let group_by = self.group_by(&keys, &aggregate.aggr_expr, input_schema)?;
         let input = self.plan_append_only(&aggregate.input, "window aggregation")?;
         let (policy, late) = self.late_rows(input, output_schema(input_schema), true)?;
@@ -68,7 +77,7 @@ impl StreamPlanner<'_> {
         let operator = WindowAggregate::new(
             group_by,
             window_end,
-            window_start,
+            Some(window_start),
             layout,
             output_schema(&aggregate.schema),
             &policy,
@@ -143,7 +152,7 @@ impl StreamPlanner<'_> {
                 .iter()
                 .any(|c| c.relation.is_none() && WINDOW_COLUMNS.contains(&c.name.as_str()))
         };
-        let (output, keys) = window_layout(&group_expr, aggr_expr.len());
+        let (output, keys) = window_layout(&group_expr, window_named, aggr_expr.len());
         if let Some(key) = keys.iter().find(|k| uses_window(k)) {
             return Err(SqlError::new(format!(
                 "a session window's group key can use window columns only as they are: {key}"
@@ -253,19 +262,19 @@ impl StreamPlanner<'_> {
 
 /// What each output column of a window aggregation holds: the window's columns among the
 /// group keys, the other keys (returned), then the aggregates.
-fn window_layout(group_expr: &[Expr], aggregates: usize) -> (Vec<WindowOutput>, Vec<Expr>) {
+fn window_layout(
+    group_expr: &[Expr],
+    window: impl Fn(&Expr) -> Option<usize>,
+    aggregates: usize,
+) -> (Vec<WindowOutput>, Vec<Expr>) {
     let mut layout = Vec::with_capacity(group_expr.len() + aggregates);
     let mut keys = Vec::new();
     for e in group_expr {
-        let window = match e {
-            Expr::Column(c) => WINDOW_COLUMNS.iter().position(|w| *w == c.name),
-            _ => None,
-        };
-        layout.push(match window {
+        layout.push(match window(e) {
             Some(0) => WindowOutput::Start,
             Some(1) => WindowOutput::End,
             Some(_) => WindowOutput::Time,
-            None => {
+            _ => {
                 keys.push(e.clone());
                 WindowOutput::Key(keys.len() - 1)
             }
@@ -354,21 +363,18 @@ pub(super) fn substitute(expr: Expr, map: &HashMap<Column, Expr>) -> SqlResult<E
         .data)
 }
 
-/// Whether `plan` reads from a window table function through projections and filters.
+/// Which window column `e` names: 0 for `window_start`, 1 `window_end`, 2 `window_time`.
+fn window_named(e: &Expr) -> Option<usize> {
+    match e {
+        Expr::Column(c) => WINDOW_COLUMNS.iter().position(|w| *w == c.name),
+        _ => None,
+    }
+}
+
 /// The column among `keys` named like window column `n` (`window_start`, `window_end`, ...).
 pub(super) fn window_column(keys: &[Expr], n: usize) -> Option<&Column> {
     keys.iter().find_map(|e| match e {
         Expr::Column(c) if c.name == WINDOW_COLUMNS[n] => Some(c),
         _ => None,
     })
-}
-
-fn has_window(plan: &LogicalPlan) -> bool {
-    match plan {
-        LogicalPlan::Extension(e) => e.node.as_any().is::<WindowTvf>(),
-        LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {
-            plan.inputs().into_iter().any(has_window)
-        }
-        _ => false,
-    }
 }

@@ -236,7 +236,7 @@ impl StreamPlanner<'_> {
     /// The `window_start` and `window_end` columns of `plan`'s rows, when its rows belong to
     /// windows: rows of a window table function or of a window aggregation, passed on
     /// unchanged through filters, aliases and projections.
-    fn window_bounds(&self, plan: &LogicalPlan) -> Option<(usize, usize)> {
+    pub(super) fn window_bounds(&self, plan: &LogicalPlan) -> Option<(usize, usize)> {
         let named = |schema: &DFSchema| {
             let index = |name: &str| schema.index_of_column_by_name(None, name);
             Some((index(WINDOW_COLUMNS[0])?, index(WINDOW_COLUMNS[1])?))
@@ -289,7 +289,7 @@ impl StreamPlanner<'_> {
 }
 
 /// The input column `expr` is (maybe renamed), in `input`.
-fn column_of(expr: &Expr, input: &DFSchema) -> Option<usize> {
+pub(super) fn column_of(expr: &Expr, input: &DFSchema) -> Option<usize> {
     match expr.clone().unalias() {
         Expr::Column(c) => input.index_of_column(&c).ok(),
         _ => None,

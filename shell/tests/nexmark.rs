@@ -1,0 +1,126 @@
+//! The `nexmark` connector as the benchmark uses it. Its events are the committed
+//! `tests/conformance/data/nexmark.json` (the Flink oracle's input for the `nexmark_q*`
+//! conformance cases), whatever the batch size; every Nexmark case gives Flink's answer over
+//! the connector too, not only over the file; bad options and columns are refused at planning.
+
+#[path = "common/compare.rs"]
+mod compare;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn rill(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("rill runs")
+}
+
+fn conformance() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance")
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "rill failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_connector_makes_the_events_the_conformance_cases_read() {
+    let script = conformance().join("data/nexmark_events.sql");
+    let expected = std::fs::read_to_string(conformance().join("data/nexmark.json")).unwrap();
+    assert_eq!(expected.lines().count(), 5000);
+    let dir = tempfile::tempdir().unwrap();
+    for batch_size in ["1", "7", "8192"] {
+        let out = dir.path().join(format!("events-{batch_size}.json"));
+        ok(&rill(&[
+            "-f",
+            script.to_str().unwrap(),
+            "-D",
+            &format!("OUT={}", out.display()),
+            "--batch-size",
+            batch_size,
+        ]));
+        let actual = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            actual == expected,
+            "batch size {batch_size}: the events differ from data/nexmark.json, first at line {}",
+            actual
+                .lines()
+                .zip(expected.lines())
+                .position(|(a, e)| a != e)
+                .map_or(actual.lines().count().min(expected.lines().count()), |i| i + 1)
+        );
+    }
+}
+
+/// The `WITH` options of the events' table in `data/nexmark_events.sql` (the connector's).
+fn connector_options() -> String {
+    let script = std::fs::read_to_string(conformance().join("data/nexmark_events.sql")).unwrap();
+    let start = script.find("'connector' = 'nexmark'").unwrap();
+    let end = start + script[start..].find("\n);").unwrap();
+    script[start..end].to_string()
+}
+
+#[test]
+fn every_nexmark_case_gives_flinks_answer_over_the_connector() {
+    let file_options = "'connector' = 'filesystem',\n    'path' = '${SQL_DIR}/../data/nexmark.json',\n    'format' = 'json'";
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(conformance())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("nexmark_") && p.join("query.sql").is_file())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 10, "the Nexmark cases, found {}", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let query = std::fs::read_to_string(case.join("query.sql")).unwrap();
+        assert!(query.contains(file_options), "{} reads the events file", case.display());
+        let query = query.replace(file_options, &connector_options());
+        let expected = std::fs::read_to_string(case.join("expected.csv")).unwrap();
+        let actual = ok(&rill(&["-c", &query, "--sort", "--header"]));
+        if let Some(d) = compare::difference(&actual, &expected) {
+            failures.push(format!("{}: {d}", case.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn options_and_columns_the_connector_lacks_are_refused() {
+    let table = |columns: &str, options: &str| {
+        format!(
+            "CREATE TABLE n ({columns}) WITH ('connector' = 'nexmark', 'events.num' = '10'{options}); \
+             SELECT * FROM n;"
+        )
+    };
+    let out = rill(&["-c", &table("event_type INT", ", 'events.number' = '5'")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("unsupported option 'events.number' for connector 'nexmark'"),
+        "{err}"
+    );
+    let out = rill(&["-c", &table("event_type INT, price BIGINT", "")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no column 'price'"), "{err}");
+    let out = rill(&["-c", &table("bid ROW<price BIGINT, color STRING>", "")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no field 'color'"), "{err}");
+    // A subset of the fields, in another order and type, is fine.
+    let out = rill(&[
+        "-c",
+        &table(
+            "bid ROW<price DOUBLE, auction BIGINT>, event_type INT",
+            ", 'rill.base-time' = '2024-01-01 00:00:00'",
+        ),
+    ]);
+    let rows = ok(&out);
+    assert_eq!(rows.lines().count(), 10, "{rows}");
+    assert!(rows.lines().any(|l| l.ends_with(",2")), "{rows}");
+}
