@@ -113,7 +113,9 @@ impl Emitter {
 
     /// The watermark assigner's watermark (none before any row or without an assigner).
     pub(crate) fn watermark(&self) -> Watermark {
-        self.watermarks.as_ref().map_or(NO_WATERMARK, |w| w.current())
+        self.watermarks
+            .as_ref()
+            .map_or(NO_WATERMARK, |w| w.current())
     }
 
     /// Goes on from a checkpoint's watermarks.

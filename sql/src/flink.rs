@@ -459,6 +459,7 @@ pub fn name_expressions(statement: &mut Statement) {
                         _ => return,
                     }
                 }
+                uniquify(&mut select.projection);
             }
             SetExpr::SetOperation { left, .. } => body(left),
             SetExpr::Query(query) => body(&mut query.body),
@@ -469,6 +470,41 @@ pub fn name_expressions(statement: &mut Statement) {
         Statement::Query(query) => body(&mut query.body),
         Statement::CreateView(view) => body(&mut view.query.body),
         _ => {}
+    }
+}
+
+/// Renames the result's columns that repeat an earlier name as Flink (Calcite) does: the
+/// name with the first suffix 0, 1, ... not yet taken (`dateTime`, `dateTime0`).
+fn uniquify(items: &mut [SelectItem]) {
+    let name = |item: &SelectItem| match item {
+        SelectItem::UnnamedExpr(Expr::Identifier(c)) => Some(c.value.clone()),
+        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+            parts.last().map(|c| c.value.clone())
+        }
+        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+        _ => None,
+    };
+    let mut taken = std::collections::HashSet::new();
+    for item in items {
+        let Some(original) = name(item) else {
+            continue;
+        };
+        if taken.insert(original.clone()) {
+            continue;
+        }
+        let unique = (0..)
+            .map(|k| format!("{original}{k}"))
+            .find(|n| !taken.contains(n))
+            .expect("a free name");
+        taken.insert(unique.clone());
+        let expr = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
+            _ => unreachable!("a named item"),
+        };
+        *item = SelectItem::ExprWithAlias {
+            expr,
+            alias: Ident::with_quote('`', unique),
+        };
     }
 }
 
@@ -498,7 +534,10 @@ fn name_fields(statement: &mut Statement) {
                 for item in &mut select.projection {
                     if let SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) = item {
                         let qualified = relations.contains(&parts[0].value);
-                        if let Some(field) = parts.last().filter(|_| parts.len() > 1 + qualified as usize) {
+                        if let Some(field) = parts
+                            .last()
+                            .filter(|_| parts.len() > 1 + qualified as usize)
+                        {
                             *item = SelectItem::ExprWithAlias {
                                 alias: field.clone(),
                                 expr: Expr::CompoundIdentifier(parts.clone()),

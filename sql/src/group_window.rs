@@ -3,7 +3,7 @@
 //! (and the `HOP_` and `SESSION_` ones) in the select list, rewritten before planning into the
 //! window table function they mean: the `FROM` becomes
 //! `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), size))`, the window call in the `GROUP BY` becomes
-//! `window_start, window_end`, and the auxiliary functions the window's columns. A session's
+//! `window_start, window_end, window_time`, and the auxiliary functions the window's columns. A session's
 //! other keys partition it (`SESSION(TABLE t PARTITION BY k, ...)`), so each key has its own
 //! sessions, as in a legacy session window.
 
@@ -17,6 +17,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::error::{Position, SqlError, SqlResult};
 use crate::parser::{PARTITION_BY_ARGUMENT, dialect};
+use crate::window::WINDOW_COLUMNS;
 
 /// Rewrites every legacy group window of `statement` (see the module documentation).
 pub fn rewrite_group_windows(statement: &mut Statement) -> SqlResult<()> {
@@ -24,13 +25,20 @@ pub fn rewrite_group_windows(statement: &mut Statement) -> SqlResult<()> {
     impl VisitorMut for Windows {
         type Break = SqlError;
         fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<SqlError> {
-            match &mut *query.body {
-                SetExpr::Select(select) => match rewrite_select(select) {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(e) => ControlFlow::Break(e),
-                },
-                _ => ControlFlow::Continue(()),
+            match rewrite_set(&mut query.body) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => ControlFlow::Break(e),
             }
+        }
+    }
+    fn rewrite_set(set: &mut SetExpr) -> SqlResult<()> {
+        match set {
+            SetExpr::Select(select) => rewrite_select(select),
+            SetExpr::SetOperation { left, right, .. } => {
+                rewrite_set(left)?;
+                rewrite_set(right)
+            }
+            _ => Ok(()),
         }
     }
     match statement.visit(&mut Windows) {
@@ -48,9 +56,7 @@ fn window_call(expr: &Expr) -> Option<(&'static str, Vec<Expr>)> {
         return None;
     };
     let name = f.name.to_string();
-    let (window, arity) = WINDOWS
-        .iter()
-        .find(|(w, _)| name.eq_ignore_ascii_case(w))?;
+    let (window, arity) = WINDOWS.iter().find(|(w, _)| name.eq_ignore_ascii_case(w))?;
     let args = plain_args(f)?;
     (args.len() == *arity).then_some((window, args))
 }
@@ -95,8 +101,10 @@ fn rewrite_select(select: &mut Select) -> SqlResult<()> {
     };
     if !from.joins.is_empty() {
         return Err(SqlError::at(
-            format!("GROUP BY {window}(...) over a join is not supported: window the join's \
-                     result in a subquery"),
+            format!(
+                "GROUP BY {window}(...) over a join is not supported: window the join's \
+                     result in a subquery"
+            ),
             position,
         ));
     }
@@ -110,7 +118,10 @@ fn rewrite_select(select: &mut Select) -> SqlResult<()> {
         ),
         TableFactor::Derived {
             subquery, alias, ..
-        } => (format!("({subquery})"), alias.as_ref().map(|a| a.name.clone())),
+        } => (
+            format!("({subquery})"),
+            alias.as_ref().map(|a| a.name.clone()),
+        ),
         _ => {
             return Err(SqlError::at(
                 format!("GROUP BY {window}(...) needs a table or subquery in FROM"),
@@ -148,10 +159,14 @@ fn rewrite_select(select: &mut Select) -> SqlResult<()> {
     select.from[0].relation = relation;
     keys.splice(
         at..=at,
-        ["window_start", "window_end"].map(|c| Expr::Identifier(Ident::new(c))),
+        WINDOW_COLUMNS.map(|c| Expr::Identifier(Ident::new(c))),
     );
     // The auxiliary functions, wherever this query uses them.
-    let columns = [("_START", "window_start"), ("_END", "window_end"), ("_ROWTIME", "window_time")];
+    let columns = [
+        ("_START", "window_start"),
+        ("_END", "window_end"),
+        ("_ROWTIME", "window_time"),
+    ];
     let _ = visit_expressions_mut(select, |expr| {
         if let Expr::Function(f) = expr {
             let name = f.name.to_string().to_ascii_uppercase();

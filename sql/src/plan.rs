@@ -19,8 +19,8 @@ use rill_engine::dataflow::NodeId;
 use rill_engine::late::{LatePolicy, LateRows};
 use rill_engine::operator::{Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union};
 use rill_engine::source::{
-    Computed, FileInput, FileSource, FileSourceOptions, NexmarkSource, RowShape, Source, ValuesSource,
-    WatermarkAssigner,
+    Computed, FileInput, FileSource, FileSourceOptions, NexmarkSource, RowShape, Source,
+    ValuesSource, WatermarkAssigner,
 };
 
 use crate::catalog::TableDef;

@@ -17,6 +17,14 @@ for case in "${cases[@]}"; do
   "$py" "$oracle/flink_sql.py" "$case/query.sql" --sort --header -o "$case/expected.csv" 2>"$case/oracle.log" \
     || { echo "oracle failed on $case, see $case/oracle.log" >&2; continue; }
   rm -f "$case/oracle.log"
+  # A query whose updates Flink sends as upserts on the key named in upsert-key keeps only each
+  # key's last version (the oracle's materialization keeps them all).
+  if [ -f "$case/upsert-key" ]; then
+    "$py" "$oracle/flink_sql.py" "$case/query.sql" --changelog --sink collect -o "$case/upserts.csv" \
+      2>"$case/oracle.log" || { echo "oracle failed on $case's upserts, see $case/oracle.log" >&2; continue; }
+    python3 "$here/upsert.py" "$case/expected.csv" "$case/upserts.csv" "$(cat "$case/upsert-key")"
+    rm -f "$case/oracle.log" "$case/upserts.csv"
+  fi
   # A case with a deterministic changelog keeps Flink's exact one too.
   if [ -f "$case/changelog.csv" ]; then
     "$py" "$oracle/flink_sql.py" "$case/query.sql" --changelog --sink collect -o "$case/changelog.csv" \

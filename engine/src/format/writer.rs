@@ -198,7 +198,13 @@ impl RowWriter {
     /// Writes row `row` of `batch` as a JSON object, a member per column.
     fn push_json_object(&mut self, batch: &ChangeBatch, row: usize) {
         let fields = self.schema.fields();
-        push_json_members(&mut self.line, &mut self.field, fields, batch.data.columns(), row);
+        push_json_members(
+            &mut self.line,
+            &mut self.field,
+            fields,
+            batch.data.columns(),
+            row,
+        );
     }
 
     /// Writes the rows of `batch`.

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow::array::{Array, NullBufferBuilder};
 use arrow::array::{
     ArrayRef, Int32Builder, Int64Builder, RecordBatch, RecordBatchOptions, StringBuilder,
     StructArray, TimestampMillisecondBuilder,
 };
-use arrow::array::{Array, NullBufferBuilder};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use nexmark::EventGenerator;
 use nexmark::config::NexmarkConfig;
@@ -447,9 +447,8 @@ impl NexmarkSource {
                         field.name()
                     ))
                 })?;
-                conform(column, field.data_type()).map_err(|e| {
-                    EngineError::Other(format!("column '{}': {e}", field.name()))
-                })
+                conform(column, field.data_type())
+                    .map_err(|e| EngineError::Other(format!("column '{}': {e}", field.name())))
             })
             .collect::<Result<Vec<_>>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));

@@ -36,10 +36,10 @@ pub(super) fn options(options: &BTreeMap<String, String>) -> SqlResult<NexmarkSe
             .iter()
             .map(|k| format!("'{k}'"))
             .collect();
-        return Err(
-            SqlError::new(format!("unsupported option '{key}' for connector 'nexmark'"))
-                .with_hint(format!("supported options: {}", supported.join(", "))),
-        );
+        return Err(SqlError::new(format!(
+            "unsupported option '{key}' for connector 'nexmark'"
+        ))
+        .with_hint(format!("supported options: {}", supported.join(", "))));
     }
     let mut settings = NexmarkSettings::default();
     let positive = |key: &str, default: usize| -> SqlResult<usize> {
@@ -155,9 +155,15 @@ mod tests {
     #[test]
     fn bad_options_are_named() {
         let e = parse(&[("events.number", "5")]).unwrap_err();
-        assert_eq!(e.message, "unsupported option 'events.number' for connector 'nexmark'");
+        assert_eq!(
+            e.message,
+            "unsupported option 'events.number' for connector 'nexmark'"
+        );
         let e = parse(&[("bid.proportion", "0")]).unwrap_err();
-        assert!(e.message.contains("'bid.proportion' must be a positive"), "{e:?}");
+        assert!(
+            e.message.contains("'bid.proportion' must be a positive"),
+            "{e:?}"
+        );
         let e = parse(&[("rill.base-time", "yesterday")]).unwrap_err();
         assert!(e.message.contains("rill.base-time"), "{e:?}");
     }

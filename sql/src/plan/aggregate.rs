@@ -68,8 +68,7 @@ impl StreamPlanner<'_> {
             Some(i) if i == window_end => Some(1),
             _ => window_named(e).filter(|&w| w == 2),
         };
-        let (layout, keys) =
-            window_layout(&aggregate.group_expr, bound, aggregate.aggr_expr.len());
+        let (layout, keys) = window_layout(&aggregate.group_expr, bound, aggregate.aggr_expr.len());
         let group_by = self.group_by(&keys, &aggregate.aggr_expr, input_schema)?;
         let input = self.plan_append_only(&aggregate.input, "window aggregation")?;
         let (policy, late) = self.late_rows(input, output_schema(input_schema), true)?;
