@@ -1,4 +1,5 @@
-"""Prints the benchmark table from bench/vs_flink.sh's JSON lines (best run per cell)."""
+"""Prints the benchmark table from the JSON lines of bench/vs_flink.sh or bench/nexmark.sh (best
+run per cell); a second argument names another rill engine shown in its own column."""
 import json
 import sys
 
@@ -9,9 +10,11 @@ for line in open(sys.argv[1]):
     if key not in best or r["secs"] < best[key]["secs"]:
         best[key] = r
 
+extra = sys.argv[2] if len(sys.argv) > 2 else None
 print("| query | rows | rill rows/s | rill wall s | rill RSS MB | Flink cold rows/s (net) | x cold | "
-      "Flink warm rows/s (net) | x warm | Flink RSS MB | baseline rows/s | % of baseline |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "Flink warm rows/s (net) | x warm | Flink RSS MB | baseline rows/s | % of baseline |"
+      + (f" {extra} rows/s |" if extra else ""))
+print("|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if extra else ""))
 for query, rows in sorted({(q, n) for q, n, _ in best}):
     get = lambda e: best.get((query, rows, e))
     rill, cold, warm = get("rill"), get("flink_cold"), get("flink_warm")
@@ -25,4 +28,5 @@ for query, rows in sorted({(q, n) for q, n, _ in best}):
     print(f"| {query} | {rows:,} | {fmt(rps(rill))} | {rill['secs']:.2f} | {rill['rss_mb']} | "
           f"{fmt(rps(cold))} | {ratio(cold)} | {fmt(rps(warm))} | {ratio(warm)} | "
           f"{flink_rss or '-'} | {fmt(rps(base))} | "
-          f"{f'{100 * rps(rill) / rps(base):.0f} %' if base else '-'} |")
+          f"{f'{100 * rps(rill) / rps(base):.0f} %' if base else '-'} |"
+          + (f" {fmt(rps(get(extra)))} |" if extra else ""))

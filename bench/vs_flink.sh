@@ -21,7 +21,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/.."
 shared="${RILL_SHARED:-$root/../shared}"
 work="${BENCH_DIR:-/tmp/rill-bench}"
-target="${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}"
+target="$CARGO_TARGET_DIR"
 flink_py="${FLINK_PY:-/opt/flink-venv/bin/python}"
 queries="${QUERIES:-q_tumble q_hop q_session q_match_vshape q_match_fraud q_join_enrich q_join_interval q_join_max_avg q_functions}"
 sizes=("$@")
@@ -56,17 +57,9 @@ for rows in "${sizes[@]}"; do
       for repeat in 1 5; do
         /usr/bin/time -f "%e %M" -o "$work/time.txt" "$flink_py" "$shared/flink-oracle/flink_sql.py" "$sql" \
           -D INPUT="$data" -p 1 --sink blackhole --repeat "$repeat" --time 2> "$work/flink.log" > /dev/null
-        read -r _ rss < "$work/time.txt"
-        python3 - "$work/flink.log" "$q" "$rows" "$repeat" "$((rss / 1024))" >> "$results" <<'PY'
-import json, sys
-log, q, rows, repeat, rss = sys.argv[1:]
-runs = [json.loads(l.split(" ", 1)[1]) for l in open(log) if l.startswith("TIMING ")]
-if not runs:
-    sys.exit(0)
-engine = "flink_cold" if repeat == "1" else "flink_warm"
-best = min(r["net_runtime_s"] for r in runs)
-print(json.dumps({"engine": engine, "query": q, "rows": int(rows), "secs": best, "rss_mb": int(rss)}))
-PY
+        # The last line: /usr/bin/time puts a failed command's status first.
+        read -r _ rss < <(tail -n 1 "$work/time.txt")
+        python3 "$here/flink_timing.py" "$work/flink.log" "$q" "$rows" "$repeat" "$((rss / 1024))" >> "$results"
       done
     fi
   done

@@ -14,16 +14,11 @@ CREATE TABLE nexmark_q10 (
   extra  VARCHAR,
   dt STRING,
   hm STRING
-) PARTITIONED BY (dt, hm) WITH (
-  'connector' = 'filesystem',
-  'path' = 'file://${NEXMARK_DIR}/data/output/${SUBMIT_TIME}/bid/',
-  'format' = 'csv',
-  'sink.partition-commit.trigger' = 'partition-time',
-  'sink.partition-commit.delay' = '1 min',
-  'sink.partition-commit.policy.kind' = 'success-file',
-  'partition.time-extractor.timestamp-pattern' = '$dt $hm:00',
-  'sink.rolling-policy.rollover-interval' = '1min',
-  'sink.rolling-policy.check-interval' = '1min'
+) WITH (
+  -- The benchmark writes partitioned csv files here ('filesystem', PARTITIONED BY (dt, hm),
+  -- partition commits); like every other query of the suite, rill's copy writes to a
+  -- blackhole, as the suite is run (rill has no partitioned file sink yet).
+  'connector' = 'blackhole'
 );
 
 INSERT INTO nexmark_q10

@@ -53,7 +53,7 @@ SELECT bidder,
        description,
        initialBid,
        reserve,
-       A.dateTime AS auction_dateTime,
+       A.`dateTime` AS auction_dateTime, -- quoted: Flink's parser refuses a bare A.dateTime
        expires,
        seller,
        category,

@@ -181,3 +181,52 @@ fn rewrite_select(select: &mut Select) -> SqlResult<()> {
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::{StatementKind, parse_script};
+
+    fn rewritten(sql: &str) -> SqlResult<String> {
+        let StatementKind::Sql(statement) = parse_script(sql).unwrap().remove(0).kind else {
+            panic!("a query");
+        };
+        let mut statement = *statement;
+        rewrite_group_windows(&mut statement)?;
+        Ok(statement.to_string())
+    }
+
+    #[test]
+    fn group_windows_become_window_functions() {
+        let sql = rewritten(
+            "SELECT k, TUMBLE_END(ts, INTERVAL '1' MINUTE) AS e, COUNT(*) FROM t \
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), k",
+        )
+        .unwrap();
+        assert_eq!(
+            sql,
+            "SELECT k, window_end AS e, COUNT(*) FROM \
+             TABLE(TUMBLE((SELECT * FROM t), DESCRIPTOR(ts), INTERVAL '1' MINUTE)) AS t \
+             GROUP BY window_start, window_end, window_time, k"
+        );
+        // A session's other keys partition it.
+        let sql = rewritten(
+            "SELECT SESSION_START(b.ts, INTERVAL '5' SECOND) FROM bids b \
+             GROUP BY b.bidder, SESSION(b.ts, INTERVAL '5' SECOND)",
+        )
+        .unwrap();
+        assert!(
+            sql.contains("INTERVAL '5' SECOND, PARTITION_BY(bidder))) AS b"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn group_windows_over_joins_are_refused() {
+        let e = rewritten(
+            "SELECT COUNT(*) FROM a JOIN b ON a.k = b.k GROUP BY TUMBLE(a.ts, INTERVAL '1' MINUTE)",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("over a join is not supported"), "{e:?}");
+    }
+}

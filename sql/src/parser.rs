@@ -952,6 +952,36 @@ mod tests {
     }
 
     #[test]
+    fn row_types_keep_their_fields_out_of_the_column_list() {
+        // The commas inside ROW<...> (and a nested one's `>>`) separate fields, not columns:
+        // the computed column is the table's third.
+        let script = "CREATE TABLE t (\n  a ROW<x INT, y ROW<p INT, q STRING>>,\n  \
+                      b ROW<`dateTime` TIMESTAMP(3)>,\n  ts AS b.`dateTime`,\n  \
+                      WATERMARK FOR ts AS ts\n) WITH ('connector' = 'blackhole')";
+        let parsed = parse_script(script).unwrap();
+        let StatementKind::CreateTable {
+            statement,
+            computed,
+            watermark,
+            ..
+        } = &parsed[0].kind
+        else {
+            panic!("not a create table: {:?}", parsed[0].kind);
+        };
+        assert_eq!(computed.len(), 1);
+        assert_eq!((computed[0].index, computed[0].expr.as_str()), (2, "b.`dateTime`"));
+        assert_eq!(watermark.as_ref().unwrap().expr, "ts");
+        let Statement::CreateTable(create) = statement.as_ref() else {
+            panic!("not a create table");
+        };
+        let types: Vec<String> = create.columns.iter().map(|c| c.data_type.to_string()).collect();
+        assert_eq!(
+            types,
+            ["STRUCT<x INT, y STRUCT<p INT, q STRING>>", "STRUCT<`dateTime` TIMESTAMP(3)>"]
+        );
+    }
+
+    #[test]
     fn cuts_the_watermark_clause() {
         let script = "CREATE TABLE t (\n  ts TIMESTAMP(3),\n  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND\n) WITH ('connector' = 'blackhole')";
         let parsed = parse_script(script).unwrap();

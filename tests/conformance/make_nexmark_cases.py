@@ -32,8 +32,6 @@ for query in sys.argv[1:] or sorted(p.stem for p in bench.glob("*q*.sql")):
         if re.match(rf"CREATE TABLE {sink}\b", s, re.I):
             continue
         s = re.sub(rf"^INSERT INTO {sink}\s*", "", s, flags=re.I)
-        # Flink's parser refuses a qualified dateTime without quotes (q23 as published).
-        s = re.sub(r"\b(\w+)\.dateTime\b", r"\1.`dateTime`", s)
         body.append(s + ";")
     case = here / f"nexmark_{query}"
     case.mkdir(exist_ok=True)

@@ -346,6 +346,25 @@ impl EventColumns {
     }
 }
 
+/// Events `start..start + rows` in the generator's columns, with the last one's time.
+fn generate(
+    config: &NexmarkConfig,
+    start: u64,
+    rows: u64,
+    schema: &SchemaRef,
+) -> Result<(RecordBatch, u64)> {
+    let mut columns = EventColumns::new(rows as usize);
+    let mut last_time = 0;
+    for event in EventGenerator::new(config.clone())
+        .with_offset(start)
+        .take(rows as usize)
+    {
+        last_time = event.timestamp();
+        columns.push(&event);
+    }
+    Ok((columns.finish(schema)?, last_time))
+}
+
 /// `array` as the declared `to` type: a nested row keeps the fields `to` names (in its
 /// order), other values are cast.
 fn conform(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
@@ -475,28 +494,44 @@ impl Source for NexmarkSource {
     }
 
     fn run(mut self: Box<Self>, mut ctx: SourceContext) -> Result<()> {
-        let mut generator =
-            EventGenerator::new(self.settings.config(self.base_time)).with_offset(self.offset);
-        let mut columns = EventColumns::new(self.batch_size);
+        let config = self.settings.config(self.base_time);
+        // Events are independent (each is made from its number), so a round's batches are
+        // made in parallel, one per thread, and sent in order.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
         // With `rate.limited`, event time and the wall clock advance together from here.
         let mut pace: Option<(Instant, u64)> = None;
         let end = self.settings.events.unwrap_or(u64::MAX);
+        let size = self.batch_size as u64;
         while self.offset < end {
-            let rows = (end - self.offset).min(self.batch_size as u64);
-            let mut last_time = 0;
-            for event in generator.by_ref().take(rows as usize) {
-                last_time = event.timestamp();
-                columns.push(&event);
-            }
-            if self.settings.rate_limited {
-                let (start, first) = *pace.get_or_insert((Instant::now(), last_time));
-                let due = start + Duration::from_millis(last_time.saturating_sub(first));
-                std::thread::sleep(due.saturating_duration_since(Instant::now()));
-            }
-            let batch = self.columns(&columns.finish(&self.generated)?)?;
-            self.offset += rows;
-            if !self.emitter.emit(batch, &ctx)? || !ctx.barrier(|| self.snapshot())? {
-                return Ok(());
+            let starts = (0..threads)
+                .map(|i| self.offset + i * size)
+                .take_while(|&start| start < end);
+            let generated = &self.generated;
+            let batches: Vec<Result<(RecordBatch, u64)>> = std::thread::scope(|scope| {
+                let makers: Vec<_> = starts
+                    .map(|start| {
+                        let rows = (end - start).min(size);
+                        let config = &config;
+                        scope.spawn(move || generate(config, start, rows, generated))
+                    })
+                    .collect();
+                makers
+                    .into_iter()
+                    .map(|m| m.join().expect("a generator thread does not panic"))
+                    .collect()
+            });
+            for made in batches {
+                let (batch, last_time) = made?;
+                if self.settings.rate_limited {
+                    let (start, first) = *pace.get_or_insert((Instant::now(), last_time));
+                    let due = start + Duration::from_millis(last_time.saturating_sub(first));
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
+                self.offset += batch.num_rows() as u64;
+                let batch = self.columns(&batch)?;
+                if !self.emitter.emit(batch, &ctx)? || !ctx.barrier(|| self.snapshot())? {
+                    return Ok(());
+                }
             }
         }
         if !ctx.output.blocking_send(Message::Watermark(MAX_WATERMARK)) {

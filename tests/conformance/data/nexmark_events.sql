@@ -2,6 +2,7 @@
 -- as JSON lines for the Flink oracle, which has no nexmark connector. 5000 events at 100 per
 -- second of event time (50 seconds), with short extra fields to keep the file small:
 --   rill -f tests/conformance/data/nexmark_events.sql -D OUT=tests/conformance/data/nexmark.json
+-- (bench/nexmark.sh makes its larger inputs with -D EVENTS_NUM=..., TPS and the sizes.)
 CREATE TABLE datagen (
     event_type int,
     person ROW<
@@ -41,12 +42,12 @@ CREATE TABLE datagen (
     WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND
 ) WITH (
     'connector' = 'nexmark',
-    'first-event.rate' = '100',
-    'next-event.rate' = '100',
-    'events.num' = '5000',
-    'person.avg-size' = '100b',
-    'auction.avg-size' = '200b',
-    'bid.avg-size' = '64b',
+    'first-event.rate' = '${TPS:-100}',
+    'next-event.rate' = '${TPS:-100}',
+    'events.num' = '${EVENTS_NUM:-5000}',
+    'person.avg-size' = '${PERSON_AVG_SIZE:-100b}',
+    'auction.avg-size' = '${AUCTION_AVG_SIZE:-200b}',
+    'bid.avg-size' = '${BID_AVG_SIZE:-64b}',
     'rill.base-time' = '2024-01-01 00:00:00'
 );
 
