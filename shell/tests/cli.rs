@@ -174,7 +174,7 @@ fn unknown_connector_and_option_are_rejected() {
     ]));
     assert!(err.contains("unknown connector 'jdbc'"), "{err}");
     assert!(
-        err.contains("hint: supported connectors: 'filesystem', 'stdin', 'kafka', 'upsert-kafka', 'print', 'blackhole'"),
+        err.contains("hint: supported connectors: 'filesystem', 'stdin', 'kafka', 'upsert-kafka', 'nexmark', 'print', 'blackhole'"),
         "{err}"
     );
     let err = assert_clean_failure(&rill(&[

@@ -969,15 +969,25 @@ mod tests {
             panic!("not a create table: {:?}", parsed[0].kind);
         };
         assert_eq!(computed.len(), 1);
-        assert_eq!((computed[0].index, computed[0].expr.as_str()), (2, "b.`dateTime`"));
+        assert_eq!(
+            (computed[0].index, computed[0].expr.as_str()),
+            (2, "b.`dateTime`")
+        );
         assert_eq!(watermark.as_ref().unwrap().expr, "ts");
         let Statement::CreateTable(create) = statement.as_ref() else {
             panic!("not a create table");
         };
-        let types: Vec<String> = create.columns.iter().map(|c| c.data_type.to_string()).collect();
+        let types: Vec<String> = create
+            .columns
+            .iter()
+            .map(|c| c.data_type.to_string())
+            .collect();
         assert_eq!(
             types,
-            ["STRUCT<x INT, y STRUCT<p INT, q STRING>>", "STRUCT<`dateTime` TIMESTAMP(3)>"]
+            [
+                "STRUCT<x INT, y STRUCT<p INT, q STRING>>",
+                "STRUCT<`dateTime` TIMESTAMP(3)>"
+            ]
         );
     }
 
