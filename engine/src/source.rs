@@ -92,7 +92,7 @@ pub(crate) struct Emitter {
     /// The source's name, for its watermark in the metrics.
     name: String,
     shape: RowShape,
-    pub(crate) watermarks: Option<WatermarkAssigner>,
+    watermarks: Option<WatermarkAssigner>,
     /// The last watermark sent.
     pub(crate) sent_watermark: Watermark,
 }

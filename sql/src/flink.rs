@@ -477,10 +477,7 @@ pub fn name_expressions(statement: &mut Statement) {
 /// name with the first suffix 0, 1, ... not yet taken (`dateTime`, `dateTime0`).
 fn uniquify(items: &mut [SelectItem]) {
     let name = |item: &SelectItem| match item {
-        SelectItem::UnnamedExpr(Expr::Identifier(c)) => Some(c.value.clone()),
-        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
-            parts.last().map(|c| c.value.clone())
-        }
+        SelectItem::UnnamedExpr(e) => column_name(e).map(|c| c.value.clone()),
         SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
         _ => None,
     };
@@ -665,8 +662,17 @@ fn call_args<const N: usize>(expr: &Expr, name: &str) -> Option<[Expr; N]> {
     plain_args(expr, name)?.try_into().ok()
 }
 
+/// The column `expr` names, without its table's name.
+pub(crate) fn column_name(expr: &Expr) -> Option<&Ident> {
+    match expr {
+        Expr::Identifier(c) => Some(c),
+        Expr::CompoundIdentifier(parts) => parts.last(),
+        _ => None,
+    }
+}
+
 /// The plain arguments of a call of function `name`, if `expr` is one.
-fn plain_args(expr: &Expr, name: &str) -> Option<Vec<Expr>> {
+pub(crate) fn plain_args(expr: &Expr, name: &str) -> Option<Vec<Expr>> {
     let Expr::Function(f) = expr else { return None };
     if f.name.0.len() != 1 || !f.name.to_string().eq_ignore_ascii_case(name) {
         return None;

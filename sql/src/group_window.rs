@@ -10,12 +10,13 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Query,
-    Select, SetExpr, Spanned, Statement, TableFactor, VisitMut, VisitorMut, visit_expressions_mut,
+    Expr, GroupByExpr, Ident, Query, Select, SetExpr, Spanned, Statement, TableFactor, VisitMut,
+    VisitorMut, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::error::{Position, SqlError, SqlResult};
+use crate::flink::{column_name, plain_args};
 use crate::parser::{PARTITION_BY_ARGUMENT, dialect};
 use crate::window::WINDOW_COLUMNS;
 
@@ -52,26 +53,10 @@ const WINDOWS: [(&str, usize); 3] = [("TUMBLE", 2), ("HOP", 3), ("SESSION", 2)];
 
 /// The window function `expr` calls, with its arguments.
 fn window_call(expr: &Expr) -> Option<(&'static str, Vec<Expr>)> {
-    let Expr::Function(f) = expr else {
-        return None;
-    };
-    let name = f.name.to_string();
-    let (window, arity) = WINDOWS.iter().find(|(w, _)| name.eq_ignore_ascii_case(w))?;
-    let args = plain_args(f)?;
-    (args.len() == *arity).then_some((window, args))
-}
-
-fn plain_args(f: &Function) -> Option<Vec<Expr>> {
-    let FunctionArguments::List(list) = &f.args else {
-        return None;
-    };
-    list.args
-        .iter()
-        .map(|a| match a {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
-            _ => None,
-        })
-        .collect()
+    WINDOWS.iter().find_map(|&(window, arity)| {
+        let args = plain_args(expr, window)?;
+        (args.len() == arity).then_some((window, args))
+    })
 }
 
 fn rewrite_select(select: &mut Select) -> SqlResult<()> {
@@ -83,15 +68,11 @@ fn rewrite_select(select: &mut Select) -> SqlResult<()> {
     };
     let position = Position::spanning(keys[at].span().start, keys[at].span().end);
     let (window, args) = window_call(&keys[at]).expect("a window call");
-    let time = match &args[0] {
-        Expr::Identifier(c) => c.clone(),
-        Expr::CompoundIdentifier(parts) => parts.last().expect("a column").clone(),
-        _ => {
-            return Err(SqlError::at(
-                format!("{window} needs a time attribute column as its first argument"),
-                position,
-            ));
-        }
+    let Some(time) = column_name(&args[0]) else {
+        return Err(SqlError::at(
+            format!("{window} needs a time attribute column as its first argument"),
+            position,
+        ));
     };
     let [from] = select.from.as_slice() else {
         return Err(SqlError::at(
@@ -139,13 +120,13 @@ fn rewrite_select(select: &mut Select) -> SqlResult<()> {
     if window == "SESSION" && !others.is_empty() {
         let columns = others
             .iter()
-            .map(|k| match k {
-                Expr::Identifier(c) => Ok(c.to_string()),
-                Expr::CompoundIdentifier(parts) => Ok(parts.last().expect("a column").to_string()),
-                _ => Err(SqlError::at(
-                    "the other keys of a SESSION group window must be columns",
-                    Position::spanning(k.span().start, k.span().end),
-                )),
+            .map(|k| {
+                column_name(k).map(|c| c.to_string()).ok_or_else(|| {
+                    SqlError::at(
+                        "the other keys of a SESSION group window must be columns",
+                        Position::spanning(k.span().start, k.span().end),
+                    )
+                })
             })
             .collect::<SqlResult<Vec<_>>>()?;
         arguments.push(format!("{PARTITION_BY_ARGUMENT}({})", columns.join(", ")));

@@ -177,7 +177,7 @@ fn fields(kinds: &[(&str, Kind)]) -> Fields {
 }
 
 /// The columns the generator makes: the benchmark's table without its computed `dateTime`.
-pub fn nexmark_schema() -> Schema {
+fn nexmark_schema() -> Schema {
     Schema::new(vec![
         Field::new("event_type", DataType::Int32, true),
         Field::new("person", DataType::Struct(fields(&PERSON)), true),

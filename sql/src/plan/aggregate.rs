@@ -373,7 +373,7 @@ fn window_named(e: &Expr) -> Option<usize> {
 /// The column among `keys` named like window column `n` (`window_start`, `window_end`, ...).
 pub(super) fn window_column(keys: &[Expr], n: usize) -> Option<&Column> {
     keys.iter().find_map(|e| match e {
-        Expr::Column(c) if c.name == WINDOW_COLUMNS[n] => Some(c),
+        Expr::Column(c) if window_named(e) == Some(n) => Some(c),
         _ => None,
     })
 }
