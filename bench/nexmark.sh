@@ -3,7 +3,8 @@
 # blackhole sinks) through rill and the Flink oracle on the same events: N events of rill's
 # nexmark connector (the benchmark's defaults: 10 M events per second of event time, 1:3:46
 # people, auctions, bids) written once as JSON lines and read by both from the file. rill also
-# runs each query on the generator itself ('rill gen'). rill: release build, best of 2; Flink:
+# runs each query on the generator itself ('rill gen') and on the file with one instance of each
+# keyed operator per core ('rill pN'; 'rill' runs one). rill: release build, best of 2; Flink:
 # parallelism 1, a cold run and the best of a JIT-warm --repeat 3. One table: events/s, wall
 # time, peak RSS and the ratios (bench/table.py).
 #
@@ -29,6 +30,7 @@ results="$work/nexmark.jsonl"
 
 cargo build -q --release -p rill-shell --manifest-path "$root/Cargo.toml"
 rill="$target/release/rill"
+cores="$(nproc)"
 
 record() { echo "{\"engine\":\"$1\",\"query\":\"$2\",\"rows\":$3,\"secs\":$4,\"rss_mb\":$5}" >> "$results"; }
 
@@ -66,8 +68,9 @@ for n in "${sizes[@]}"; do
     script file "$events" "$q" "$work/nexmark_file_$q.sql"
     script gen "$events" "$q" "$work/nexmark_gen_$q.sql"
     for _ in 1 2; do
-      timed rill "$q" "$n" "$rill" -f "$work/nexmark_file_$q.sql"
-      timed rill_gen "$q" "$n" "$rill" -f "$work/nexmark_gen_$q.sql" -D EVENTS_NUM="$n"
+      timed rill "$q" "$n" "$rill" -f "$work/nexmark_file_$q.sql" -p 1
+      timed rill_p"$cores" "$q" "$n" "$rill" -f "$work/nexmark_file_$q.sql" -p "$cores"
+      timed rill_gen "$q" "$n" "$rill" -f "$work/nexmark_gen_$q.sql" -D EVENTS_NUM="$n" -p 1
     done
     if [ -x "$flink_py" ]; then
       for repeat in 1 3; do
@@ -81,4 +84,4 @@ for n in "${sizes[@]}"; do
   done
 done
 [ -x "$flink_py" ] || echo "(Flink oracle not installed at $flink_py: run $shared/flink-oracle/setup.sh to compare)"
-python3 "$here/table.py" "$results" "rill_gen"
+python3 "$here/table.py" "$results" "rill_p$cores" "rill_gen"

@@ -1,5 +1,6 @@
 """Prints the benchmark table from the JSON lines of bench/vs_flink.sh or bench/nexmark.sh (best
-run per cell); a second argument names another rill engine shown in its own column."""
+run per cell); further arguments name other rill engines, each shown in its own column with its
+speed relative to rill's."""
 import json
 import sys
 
@@ -10,11 +11,11 @@ for line in open(sys.argv[1]):
     if key not in best or r["secs"] < best[key]["secs"]:
         best[key] = r
 
-extra = sys.argv[2] if len(sys.argv) > 2 else None
+extras = sys.argv[2:]
 print("| query | rows | rill rows/s | rill wall s | rill RSS MB | Flink cold rows/s (net) | x cold | "
       "Flink warm rows/s (net) | x warm | Flink RSS MB | baseline rows/s | % of baseline |"
-      + (f" {extra} rows/s |" if extra else ""))
-print("|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if extra else ""))
+      + "".join(f" {extra} rows/s (x rill) |" for extra in extras))
+print("|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(extras))
 for query, rows in sorted({(q, n) for q, n, _ in best}):
     get = lambda e: best.get((query, rows, e))
     rill, cold, warm = get("rill"), get("flink_cold"), get("flink_warm")
@@ -29,4 +30,5 @@ for query, rows in sorted({(q, n) for q, n, _ in best}):
           f"{fmt(rps(cold))} | {ratio(cold)} | {fmt(rps(warm))} | {ratio(warm)} | "
           f"{flink_rss or '-'} | {fmt(rps(base))} | "
           f"{f'{100 * rps(rill) / rps(base):.0f} %' if base else '-'} |"
-          + (f" {fmt(rps(get(extra)))} |" if extra else ""))
+          + "".join(f" {fmt(rps(get(e)))} ({rps(get(e)) / rps(rill):.2f}x) |" if get(e) else " - |"
+                    for e in extras))

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# rill against Flink: queries over N ticks through rill (release build, best of 3), the
+# rill against Flink: queries over N ticks through rill (release build, one instance of each
+# keyed operator as Flink runs at parallelism 1, best of 3), the
 # hand-written baseline loop (with q_tumble) and the Flink oracle (parallelism 1, blackhole sink;
 # a cold run and the best of a JIT-warm --repeat 5), all in the same run on the same data.
 # Prints a table of rows/s, wall time and peak RSS, and the ratios.
@@ -49,7 +50,7 @@ for rows in "${sizes[@]}"; do
     sql="$here/queries/$q.sql"
     [ -f "$sql" ] || sql="$shared/flink-oracle/examples/$q.sql"
     for _ in 1 2 3; do
-      /usr/bin/time -f "%e %M" -o "$work/time.txt" "$rill" -f "$sql" -D INPUT="$data" > /dev/null
+      /usr/bin/time -f "%e %M" -o "$work/time.txt" "$rill" -f "$sql" -D INPUT="$data" -p 1 > /dev/null
       read -r secs rss < "$work/time.txt"
       record rill "$q" "$rows" "$secs" "$((rss / 1024))"
     done

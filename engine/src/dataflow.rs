@@ -15,8 +15,9 @@ use crate::checkpoint::{
     CheckpointConfig, CheckpointStatus, CheckpointStore, CheckpointTrigger, Completion,
     Coordinator, NodeCheckpoints,
 };
+use crate::exchange::{ExchangeRunner, KeyPartitioner};
 use crate::metrics::JobMetrics;
-use crate::operator::{Operator, StateBound};
+use crate::operator::{Operator, StateBound, Union};
 use crate::sink::Sink;
 use crate::source::{Source, SourceContext};
 use crate::time::{NO_WATERMARK, Watermark};
@@ -35,6 +36,8 @@ pub type NodeId = usize;
 enum NodeKind {
     Source(Box<dyn Source>),
     Operator(Box<dyn Operator>),
+    /// Routes each row to one of the nodes reading it, by key (see [`Dataflow::add_keyed`]).
+    Exchange(KeyPartitioner),
     Sink(Box<dyn Sink>),
 }
 
@@ -44,11 +47,12 @@ struct Node {
 }
 
 impl NodeKind {
-    fn name(&self) -> &str {
+    fn name(&self) -> String {
         match self {
-            NodeKind::Source(s) => s.name(),
-            NodeKind::Operator(o) => o.name(),
-            NodeKind::Sink(s) => s.name(),
+            NodeKind::Source(s) => s.name().to_string(),
+            NodeKind::Operator(o) => o.name().to_string(),
+            NodeKind::Exchange(p) => format!("Exchange {}", p.describe()),
+            NodeKind::Sink(s) => s.name().to_string(),
         }
     }
 }
@@ -122,7 +126,7 @@ impl Dataflow {
             let probe = match &mut node.kind {
                 NodeKind::Source(s) => s.snapshot().map(drop),
                 NodeKind::Operator(o) => o.snapshot().map(drop),
-                NodeKind::Sink(_) => Ok(()),
+                NodeKind::Exchange(_) | NodeKind::Sink(_) => Ok(()),
             };
             probe
                 .map_err(|e| EngineError::Other(format!("this job cannot be checkpointed: {e}")))?;
@@ -178,6 +182,7 @@ impl Dataflow {
             match &mut node.kind {
                 NodeKind::Source(s) => s.restore(state)?,
                 NodeKind::Operator(o) => o.restore(state)?,
+                NodeKind::Exchange(_) => {}
                 NodeKind::Sink(s) => s.restore(state)?,
             }
         }
@@ -205,6 +210,36 @@ impl Dataflow {
         self.push(NodeKind::Operator(operator), inputs)
     }
 
+    /// Adds a keyed operator as `instances`, each reading the rows of its share of the keys
+    /// of `inputs` (input `i` of each instance reads `inputs[i].0`, split by `inputs[i].1`
+    /// into as many parts as there are instances). Their outputs are merged into one node
+    /// of `schema`'s columns, which is returned. One instance is added as it is.
+    pub fn add_keyed(
+        &mut self,
+        mut instances: Vec<Box<dyn Operator>>,
+        inputs: Vec<(NodeId, KeyPartitioner)>,
+        schema: arrow::datatypes::SchemaRef,
+    ) -> NodeId {
+        let ids = inputs.iter().map(|(id, _)| *id).collect();
+        if instances.len() == 1 {
+            return self.add_operator(instances.pop().expect("one instance"), ids);
+        }
+        assert!(
+            (inputs.iter()).all(|(_, p)| p.parts() == instances.len()),
+            "one part per instance"
+        );
+        // Each exchange's outputs are its instances, in order: part k goes to instance k.
+        let exchanges: Vec<NodeId> = inputs
+            .into_iter()
+            .map(|(input, partitioner)| self.push(NodeKind::Exchange(partitioner), vec![input]))
+            .collect();
+        let outputs = instances
+            .into_iter()
+            .map(|instance| self.add_operator(instance, exchanges.clone()))
+            .collect();
+        self.add_operator(Box::new(Union::merge(schema)), outputs)
+    }
+
     /// Adds a sink reading `input`.
     pub fn add_sink(&mut self, sink: Box<dyn Sink>, input: NodeId) -> NodeId {
         self.push(NodeKind::Sink(sink), vec![input])
@@ -225,7 +260,7 @@ impl Dataflow {
         for (id, node) in self.nodes.iter().enumerate().rev() {
             let kind = match node.kind {
                 NodeKind::Source(_) => "source",
-                NodeKind::Operator(_) => "operator",
+                NodeKind::Operator(_) | NodeKind::Exchange(_) => "operator",
                 NodeKind::Sink(_) => "sink",
             };
             let _ = write!(text, "#{id} {kind} {}", node.kind.name());
@@ -258,7 +293,7 @@ impl Dataflow {
         let restored = self.checkpointing.as_ref().map_or(0, |c| c.restored);
         let coordinator = self.checkpointing.map(|checkpointing| {
             let nodes = (self.nodes.iter().enumerate())
-                .map(|(id, node)| (id, node.kind.name().to_string()))
+                .map(|(id, node)| (id, node.kind.name()))
                 .collect();
             let sinks = (self.nodes.iter().enumerate())
                 .filter(|(_, node)| matches!(node.kind, NodeKind::Sink(_)))
@@ -315,6 +350,20 @@ impl Dataflow {
                     };
                     tasks.spawn(runner.run(inbox));
                 }
+                NodeKind::Exchange(partitioner) => {
+                    assert_eq!(
+                        output.targets.len(),
+                        partitioner.parts(),
+                        "one target a part"
+                    );
+                    let runner = ExchangeRunner {
+                        partitioner,
+                        output,
+                        checkpoints,
+                    };
+                    let inbox = inbox.into_iter().next().expect("an exchange's input");
+                    tasks.spawn(runner.run(inbox));
+                }
                 NodeKind::Sink(sink) => {
                     let (metrics, stop) = (metrics.clone(), stop.clone());
                     let done = sinks_done.clone();
@@ -359,6 +408,12 @@ impl Output {
             any |= tx.send(message.clone()).await.is_ok();
         }
         any
+    }
+
+    /// Sends to the `target`-th node reading this one only (an exchange's part); false when
+    /// its receiver is gone.
+    pub(crate) async fn send_to(&self, target: usize, message: Message) -> bool {
+        self.targets[target].send(message).await.is_ok()
     }
 
     /// Sends from a blocking thread; false when every receiver is gone.

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod dataflow;
 pub mod error;
+pub mod exchange;
 pub mod fault;
 pub mod format;
 pub mod late;

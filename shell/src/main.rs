@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rill_engine::format::OutputFormat;
+use rill_sql::SessionOptions;
 use rill_sql::script::Variables;
 use run::Exit;
 
@@ -64,6 +65,10 @@ pub struct Args {
     /// Rows per batch read by sources.
     #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
+    /// Instances of each keyed operator, unless the SQL sets 'parallelism.default'
+    /// [default: the number of cores].
+    #[arg(short = 'p', long, value_parser = clap::value_parser!(u32).range(1..))]
+    parallelism: Option<u32>,
 }
 
 fn parse_define(s: &str) -> Result<(String, String), String> {
@@ -87,6 +92,15 @@ impl Args {
                 OutputFormat::Csv
             },
         )
+    }
+
+    /// The options of the session the statements run in.
+    fn session_options(&self) -> SessionOptions {
+        SessionOptions {
+            batch_size: self.batch_size as usize,
+            parallelism: (self.parallelism.map(|n| n as usize))
+                .unwrap_or_else(rill_sql::session::default_parallelism),
+        }
     }
 
     fn variables(&self, sql_dir: Option<String>) -> Variables {

@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
+use rill_sql::Session;
 use rill_sql::parser::is_complete;
-use rill_sql::{Session, SessionOptions};
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::hint::HistoryHinter;
@@ -75,9 +75,7 @@ pub fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> bool {
             return false;
         }
     };
-    let mut session = Session::new(SessionOptions {
-        batch_size: args.batch_size as usize,
-    });
+    let mut session = Session::new(args.session_options());
     editor.set_helper(Some(StatementHelper {
         words: Words::of(&session),
         hinter: HistoryHinter::new(),

@@ -11,7 +11,7 @@ use rill_engine::{EngineError, JobMetrics};
 use rill_sql::parser::{RawStatement, split_script};
 use rill_sql::script::Variables;
 use rill_sql::session::RESULT_MODE;
-use rill_sql::{Outcome, Session, SessionOptions, SqlError};
+use rill_sql::{Outcome, Session, SqlError};
 
 use crate::Args;
 use crate::jobs::Jobs;
@@ -53,10 +53,7 @@ pub async fn run_script(
     origin: Option<&str>,
     variables: Variables,
 ) -> Exit {
-    let options = SessionOptions {
-        batch_size: args.batch_size as usize,
-    };
-    let mut session = Session::new(options);
+    let mut session = Session::new(args.session_options());
     let script = match variables.substitute(text) {
         Ok(s) => s,
         Err(e) => {

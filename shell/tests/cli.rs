@@ -1355,7 +1355,8 @@ fn explain_names_each_join_and_the_state_of_each_input() {
 #[test]
 fn explain_says_what_bounds_each_operators_state() {
     let explain = |query: &str| {
-        let o = rill(&["-c", &format!("{}EXPLAIN {query}", ticks_ddl(&ticks(), ""))]);
+        let sql = format!("{}EXPLAIN {query}", ticks_ddl(&ticks(), ""));
+        let o = rill(&["-c", &sql, "--parallelism", "1"]);
         assert!(o.status.success(), "{}", stderr(&o));
         stdout(&o)
     };
@@ -1522,5 +1523,72 @@ fn a_checkpoint_resumes_only_its_own_query() {
     assert_eq!(
         std::fs::read_to_string(dir.path().join("out/part-00000")).unwrap(),
         written
+    );
+}
+
+#[test]
+fn keyed_operators_run_as_parallel_instances_with_the_result_of_one() {
+    let queries = [
+        "SELECT symbol, volume % 50, COUNT(*), SUM(volume), MAX(price) FROM ticks \
+         GROUP BY symbol, volume % 50",
+        "SELECT symbol, window_start, COUNT(*), AVG(price) FROM TABLE(HOP(TABLE ticks, \
+         DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND)) \
+         GROUP BY symbol, window_start, window_end",
+        "SELECT * FROM ticks MATCH_RECOGNIZE (PARTITION BY symbol ORDER BY ts \
+         MEASURES FIRST(A.price) AS p0, LAST(B.price) AS p1 ONE ROW PER MATCH \
+         AFTER MATCH SKIP PAST LAST ROW PATTERN (A B+) DEFINE B AS B.price > PREV(B.price))",
+        "SELECT a.symbol, a.ts, b.ts FROM a JOIN b ON a.symbol = b.symbol \
+         AND a.ts BETWEEN b.ts - INTERVAL '1' SECOND AND b.ts",
+    ];
+    let tables = ticks_ddl(&ticks(), "") + &two_ticks_tables();
+    for query in queries {
+        let run = |parallelism: &str| {
+            let sql = format!("{tables}{query}");
+            let o = rill(&["-c", &sql, "--sort", "--parallelism", parallelism]);
+            assert!(o.status.success(), "{query}: {}", stderr(&o));
+            stdout(&o)
+        };
+        let one = run("1");
+        assert!(
+            one.lines().count() > 10,
+            "{query}: too few rows to tell:\n{one}"
+        );
+        assert_eq!(run("2"), one, "{query} at parallelism 2");
+        assert_eq!(run("3"), one, "{query} at parallelism 3");
+    }
+    // The plan shows each instance, the exchanges that feed them by key, and the merge;
+    // 'parallelism.default' in the SQL wins over the command line.
+    let explain = |settings: &str, parallelism: &str| {
+        let sql = format!(
+            "{tables}{settings}EXPLAIN SELECT a.symbol, COUNT(*) FROM a JOIN b \
+             ON a.symbol = b.symbol GROUP BY a.symbol"
+        );
+        let o = rill(&["-c", &sql, "--parallelism", parallelism]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let plan = explain("", "2");
+    assert_eq!(
+        plan.matches("operator RegularJoin INNER").count(),
+        2,
+        "{plan}"
+    );
+    assert_eq!(plan.matches("operator GroupAggregate").count(), 2, "{plan}");
+    assert_eq!(plan.matches("operator Merge").count(), 2, "{plan}");
+    // Two for the join's sides, one for the aggregation.
+    assert_eq!(
+        plan.matches("Exchange hash(symbol@0) to 2").count(),
+        3,
+        "{plan}"
+    );
+    let plan = explain("SET 'parallelism.default' = '1';\n", "2");
+    assert!(
+        !plan.contains("Exchange") && !plan.contains("Merge"),
+        "{plan}"
+    );
+    let err = assert_clean_failure(&rill(&["-c", "SET 'parallelism.default' = '0'"]));
+    assert!(
+        err.contains("'parallelism.default' must be a positive number, found '0'"),
+        "{err}"
     );
 }

@@ -1,10 +1,12 @@
 //! Conformance: every case directory under `tests/conformance` holds `query.sql`, its data and
 //! `expected.csv` produced by the Flink oracle (`tests/conformance/regenerate.sh`). Each case
-//! runs through the built `rill` binary with `--sort --header`, at the default batch size and
-//! at 1 and 7, and must match the oracle byte for byte (floats within a relative 1e-9, as sums
-//! may differ in the last bits). A case whose changelog Flink emits in a deterministic order
-//! (one source, no operator that batches updates) also holds `changelog.csv`, the oracle's
-//! exact changelog, which rill's unsorted output must equal at every batch size.
+//! runs through the built `rill` binary with `--sort --header`, at the default batch size with
+//! one and two instances of each keyed operator, and at batch sizes 1 and 7 with two; it must
+//! match the oracle byte for byte (floats within a relative 1e-9, as sums may differ in the
+//! last bits). A case whose changelog Flink emits in a deterministic order (one source, no
+//! operator that batches updates) also holds `changelog.csv`, the oracle's exact changelog
+//! (at Flink's parallelism 1), which rill's unsorted output at parallelism 1 must equal at
+//! every batch size.
 
 #[path = "common/compare.rs"]
 mod compare;
@@ -30,10 +32,16 @@ fn cases() -> Vec<PathBuf> {
 
 /// Runs one case, materialised and sorted (or as its changelog, with `changelog`); the
 /// output text or a description of the failure.
-fn run_case(case: &Path, batch_size: Option<usize>, changelog: bool) -> Result<String, String> {
+fn run_case(
+    case: &Path,
+    batch_size: Option<usize>,
+    parallelism: usize,
+    changelog: bool,
+) -> Result<String, String> {
     let out = tempfile::NamedTempFile::new().expect("temp file");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rill"));
     cmd.arg("-f").arg(case.join("query.sql"));
+    cmd.arg("--parallelism").arg(parallelism.to_string());
     if !changelog {
         cmd.args(["--sort", "--header"]);
     }
@@ -64,13 +72,16 @@ fn conformance_cases_match_the_flink_oracle() {
     for case in &cases {
         let expected = std::fs::read_to_string(case.join("expected.csv"))
             .unwrap_or_else(|_| panic!("{} has no expected.csv", case.display()));
-        for batch_size in [None, Some(1), Some(7)] {
-            let name = format!(
-                "{} (batch size {})",
+        let name = |batch_size: Option<usize>, parallelism: usize| {
+            format!(
+                "{} (batch size {}, parallelism {parallelism})",
                 case.file_name().unwrap().to_string_lossy(),
                 batch_size.map_or("default".into(), |n| n.to_string())
-            );
-            match run_case(case, batch_size, false) {
+            )
+        };
+        for (batch_size, parallelism) in [(None, 1), (None, 2), (Some(1), 2), (Some(7), 2)] {
+            let name = name(batch_size, parallelism);
+            match run_case(case, batch_size, parallelism, false) {
                 Ok(actual) => {
                     if let Some(d) = difference(&actual, &expected) {
                         failures.push(format!("{name}: {d}"));
@@ -78,10 +89,13 @@ fn conformance_cases_match_the_flink_oracle() {
                 }
                 Err(e) => failures.push(format!("{name}: {e}")),
             }
-            let Ok(changelog) = std::fs::read_to_string(case.join("changelog.csv")) else {
-                continue;
-            };
-            match run_case(case, batch_size, true) {
+        }
+        let Ok(changelog) = std::fs::read_to_string(case.join("changelog.csv")) else {
+            continue;
+        };
+        for batch_size in [None, Some(1), Some(7)] {
+            let name = name(batch_size, 1);
+            match run_case(case, batch_size, 1, true) {
                 Ok(actual) if actual == changelog => {}
                 Ok(actual) => failures.push(format!(
                     "{name}: changelog differs:\n{actual}\nexpected:\n{changelog}"

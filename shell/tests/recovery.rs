@@ -36,22 +36,38 @@ struct Case {
     format: &'static str,
     select: &'static str,
     /// Whether the output's order is fixed: a join's follows how its two inputs' rows
-    /// interleave, which is up to thread timing (as in Flink), so only its rows are compared.
-    /// Its input then has no late rows: which rows of a join are late is up to that timing
-    /// too.
+    /// interleave, and the results of several instances of an operator come in the order
+    /// they finish them, which is up to thread timing (as in Flink), so only their rows are
+    /// compared. Their input then has no late rows: which rows of a join are late is up to
+    /// that timing too.
     ordered: bool,
+    /// Instances of each keyed operator (`'parallelism.default'`).
+    parallelism: usize,
 }
 
-const CASES: [Case; 8] = [
+/// Per window and symbol: the tumbling-window case, at parallelism 1 and 2.
+const TUMBLE_COLUMNS: &str = "window_start TIMESTAMP(3), window_end TIMESTAMP(3), \
+     symbol STRING, cnt BIGINT, total BIGINT, top DOUBLE";
+const TUMBLE_SELECT: &str = "SELECT window_start, window_end, symbol, COUNT(*), SUM(volume), \
+     MAX(price) FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
+     GROUP BY window_start, window_end, symbol";
+
+const CASES: [Case; 9] = [
+    Case {
+        name: "tumble_parallel",
+        columns: TUMBLE_COLUMNS,
+        format: "csv",
+        select: TUMBLE_SELECT,
+        ordered: false,
+        parallelism: 2,
+    },
     Case {
         name: "tumble",
-        columns: "window_start TIMESTAMP(3), window_end TIMESTAMP(3), symbol STRING, \
-                  cnt BIGINT, total BIGINT, top DOUBLE",
+        columns: TUMBLE_COLUMNS,
         format: "csv",
-        select: "SELECT window_start, window_end, symbol, COUNT(*), SUM(volume), MAX(price) \
-                 FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
-                 GROUP BY window_start, window_end, symbol",
+        select: TUMBLE_SELECT,
         ordered: true,
+        parallelism: 1,
     },
     Case {
         name: "session",
@@ -62,6 +78,7 @@ const CASES: [Case; 8] = [
                  FROM TABLE(SESSION(TABLE ticks PARTITION BY symbol, DESCRIPTOR(ts), \
                  INTERVAL '3' SECOND)) GROUP BY window_start, window_end, symbol",
         ordered: true,
+        parallelism: 1,
     },
     Case {
         name: "over",
@@ -70,6 +87,7 @@ const CASES: [Case; 8] = [
         select: "SELECT ts, symbol, price, SUM(volume) OVER (PARTITION BY symbol ORDER BY ts \
                  ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) FROM ticks",
         ordered: true,
+        parallelism: 1,
     },
     Case {
         name: "match_within",
@@ -84,6 +102,7 @@ const CASES: [Case; 8] = [
                  DEFINE DOWN AS DOWN.price < PREV(DOWN.price), \
                  UP AS UP.price > LAST(DOWN.price) + 1) AS m",
         ordered: true,
+        parallelism: 1,
     },
     Case {
         name: "interval_join",
@@ -94,6 +113,7 @@ const CASES: [Case; 8] = [
                  ON a.symbol = b.symbol AND b.ts BETWEEN a.ts + INTERVAL '1' MILLISECOND \
                  AND a.ts + INTERVAL '200' MILLISECOND WHERE a.volume > 500",
         ordered: false,
+        parallelism: 2,
     },
     Case {
         name: "top_n_changelog",
@@ -103,6 +123,7 @@ const CASES: [Case; 8] = [
                  ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY volume DESC, price DESC) \
                  AS r FROM ticks) WHERE r <= 3",
         ordered: true,
+        parallelism: 1,
     },
     Case {
         name: "group_over_changelog",
@@ -111,6 +132,7 @@ const CASES: [Case; 8] = [
         select: "SELECT low, COUNT(*), SUM(v) FROM (SELECT symbol, MIN(price) AS low, \
                  SUM(volume) AS v FROM ticks GROUP BY symbol) GROUP BY low",
         ordered: true,
+        parallelism: 1,
     },
     Case {
         name: "group_changelog",
@@ -118,6 +140,7 @@ const CASES: [Case; 8] = [
         format: "debezium-json",
         select: "SELECT symbol, COUNT(*), SUM(volume), MAX(price) FROM ticks GROUP BY symbol",
         ordered: true,
+        parallelism: 1,
     },
 ];
 
@@ -160,7 +183,7 @@ fn chrono_text(millis: i64) -> String {
 
 /// The job of `case` writing into directory `out`, checkpointed into `checkpoints` if given.
 fn job(case: &Case, input: &Path, out: &Path, checkpoints: Option<&Path>) -> String {
-    let mut sql = String::new();
+    let mut sql = format!("SET 'parallelism.default' = '{}';\n", case.parallelism);
     if let Some(dir) = checkpoints {
         sql.push_str(&format!(
             "SET 'execution.checkpointing.interval' = '40 ms';\n\

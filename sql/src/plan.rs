@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::compute::SortOptions;
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
@@ -16,6 +16,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
+use rill_engine::exchange::KeyPartitioner;
 use rill_engine::late::{LatePolicy, LateRows};
 use rill_engine::operator::{Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union};
 use rill_engine::source::{
@@ -74,7 +75,13 @@ pub struct StreamPlanner<'a> {
     cdc_duplicates: bool,
     /// `'table.exec.source.idle-timeout'`, in ms (0: none).
     idle_timeout: i64,
+    /// Instances of each keyed operator (`'parallelism.default'`).
+    parallelism: usize,
 }
+
+/// A keyed operator's input: its node and its key, each expression with the type it is
+/// hashed as (equal keys of a join's two inputs must hash alike).
+type KeyedInput = (NodeId, Vec<(Arc<dyn PhysicalExpr>, DataType)>);
 
 impl<'a> StreamPlanner<'a> {
     /// A planner resolving tables in `tables`; sources read `batch_size` rows at a time;
@@ -100,7 +107,14 @@ impl<'a> StreamPlanner<'a> {
             state_ttl_hints: BTreeMap::new(),
             cdc_duplicates: false,
             idle_timeout: 0,
+            parallelism: 1,
         }
+    }
+
+    /// Runs each keyed operator as `n` instances, each with its share of the keys.
+    pub fn with_parallelism(mut self, n: usize) -> Self {
+        self.parallelism = n.max(1);
+        self
     }
 
     /// Fails the job when one operator holds more than `bytes` of state.
@@ -297,17 +311,62 @@ impl<'a> StreamPlanner<'a> {
     /// Its late-row policy is the input's.
     fn add(&mut self, operator: Box<dyn StreamOperator>, input: NodeId) -> NodeId {
         let node = self.dataflow.add_operator(operator, vec![input]);
+        self.inherit(node, input);
+        node
+    }
+
+    /// `node`'s output updates, lacks time attributes and has late rows as `input`'s does.
+    fn inherit(&mut self, node: NodeId, input: NodeId) {
         if self.updating.contains(&input) {
             self.updating.insert(node);
         }
         if self.no_time_attribute.contains(&input) {
             self.no_time_attribute.insert(node);
         }
-
         if let Some(policy) = self.late.get(&input).cloned() {
             self.late.insert(node, policy);
         }
-        node
+    }
+
+    /// Adds a keyed operator made by `make`, whose rows have `schema`: as
+    /// `'parallelism.default'` instances, each with its share of the keys, when every input
+    /// has a key and no late rows go to a side file (which one writer owns); else as one.
+    /// With one input, its output inherits the input's properties, as with [`Self::add`].
+    fn add_keyed(
+        &mut self,
+        inputs: Vec<KeyedInput>,
+        schema: SchemaRef,
+        make: impl Fn(&Self) -> SqlResult<Box<dyn StreamOperator>>,
+    ) -> SqlResult<NodeId> {
+        let side_file = (inputs.iter())
+            .any(|(node, _)| matches!(self.late_policy(*node), LatePolicy::SideOutput(_)));
+        let keyless = inputs.iter().any(|(_, keys)| keys.is_empty());
+        let parts = if side_file || keyless {
+            1
+        } else {
+            self.parallelism
+        };
+        let instances = (0..parts)
+            .map(|_| make(self))
+            .collect::<SqlResult<Vec<_>>>()?;
+        let single = match inputs.as_slice() {
+            [(input, _)] => Some(*input),
+            _ => None,
+        };
+        let inputs = inputs
+            .into_iter()
+            .map(|(node, keys)| (node, KeyPartitioner::new(keys, parts)))
+            .collect();
+        let node = self.dataflow.add_keyed(instances, inputs, schema);
+        if let Some(input) = single {
+            self.inherit(node, input);
+        }
+        Ok(node)
+    }
+
+    /// The late-row policy of rows of `input`.
+    fn late_policy(&self, input: NodeId) -> &LatePolicy {
+        self.late.get(&input).unwrap_or(&self.default_late)
     }
 
     /// What to do with late rows reaching an operator on `input`, which must not be `update`
@@ -318,7 +377,7 @@ impl<'a> StreamPlanner<'a> {
         schema: SchemaRef,
         updates: bool,
     ) -> SqlResult<(LatePolicy, LateRows)> {
-        let policy = self.late.get(&input).unwrap_or(&self.default_late).clone();
+        let policy = self.late_policy(input).clone();
         if !updates && matches!(policy, LatePolicy::Update { .. }) {
             return Err(SqlError::new(
                 "'rill.late-rows' = 'update' applies to window aggregation only; \
@@ -496,6 +555,17 @@ impl<'a> StreamPlanner<'a> {
         schema: &DFSchema,
     ) -> SqlResult<Vec<Arc<dyn PhysicalExpr>>> {
         exprs.iter().map(|e| self.physical(e, schema)).collect()
+    }
+
+    /// `exprs` over rows of `schema`, each with its type, as a keyed operator's key.
+    fn typed_keys(
+        exprs: &[Arc<dyn PhysicalExpr>],
+        schema: &Schema,
+    ) -> SqlResult<Vec<(Arc<dyn PhysicalExpr>, DataType)>> {
+        exprs
+            .iter()
+            .map(|e| Ok((e.clone(), e.data_type(schema)?)))
+            .collect()
     }
 
     /// `ORDER BY` keys as physical sort keys over rows of `schema`.

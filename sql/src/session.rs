@@ -46,6 +46,9 @@ pub const SOURCE_IDLE_TIMEOUT: &str = "table.exec.source.idle-timeout";
 /// Flink's option for how long idle state is kept (`0`: for ever); in rill, event time.
 pub const STATE_TTL: &str = "table.exec.state.ttl";
 
+/// How many instances each keyed operator runs as (Flink's option).
+pub const PARALLELISM: &str = "parallelism.default";
+
 /// Time between checkpoints; setting it turns checkpoints on (Flink's name).
 pub const CHECKPOINT_INTERVAL: &str = "execution.checkpointing.interval";
 
@@ -60,12 +63,22 @@ pub const RECOVERY_PATH: &str = "execution.state-recovery.path";
 pub struct SessionOptions {
     /// Rows per batch read by sources.
     pub batch_size: usize,
+    /// Instances of each keyed operator, unless `'parallelism.default'` says.
+    pub parallelism: usize,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { batch_size: 8192 }
+        SessionOptions {
+            batch_size: 8192,
+            parallelism: default_parallelism(),
+        }
     }
+}
+
+/// One instance of each keyed operator per core.
+pub fn default_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// What executing a statement produced.
@@ -279,9 +292,9 @@ impl Session {
                     "'{CDC_DUPLICATES}' must be 'true' or 'false', found '{value}'"
                 )));
             }
-            "parallelism.default" if value.parse::<u32>().is_err() => {
+            PARALLELISM if !value.parse::<u32>().is_ok_and(|n| n > 0) => {
                 return Err(SqlError::new(format!(
-                    "'parallelism.default' must be a number, found '{value}'"
+                    "'{PARALLELISM}' must be a positive number, found '{value}'"
                 )));
             }
             _ => {}
@@ -536,6 +549,11 @@ impl Session {
         if let Some(timeout) = self.settings.get(SOURCE_IDLE_TIMEOUT) {
             planner = planner.with_idle_timeout(duration_millis(timeout)?);
         }
+        let parallelism = match self.settings.get(PARALLELISM) {
+            Some(n) => n.parse().expect("checked when set"),
+            None => self.options.parallelism,
+        };
+        planner = planner.with_parallelism(parallelism);
         let duplicates = self.settings.get(CDC_DUPLICATES).map(String::as_str);
         planner = planner.with_cdc_duplicates(duplicates == Some("true"));
         let limit = match self.settings.get(STATE_MAX_SIZE) {

@@ -12,12 +12,24 @@ use crate::batch::{ChangeBatch, Message};
 #[derive(Debug)]
 pub struct Union {
     schema: SchemaRef,
+    name: &'static str,
 }
 
 impl Union {
     /// A union whose inputs have the types of `schema`.
     pub fn new(schema: SchemaRef) -> Self {
-        Union { schema }
+        Union {
+            schema,
+            name: "Union",
+        }
+    }
+
+    /// The union of the instances of a keyed operator, whose rows have `schema`.
+    pub fn merge(schema: SchemaRef) -> Self {
+        Union {
+            schema,
+            name: "Merge",
+        }
     }
 }
 
@@ -25,7 +37,7 @@ impl Operator for Union {
     super::stateless!();
 
     fn name(&self) -> &str {
-        "Union"
+        self.name
     }
 
     fn on_batch(&mut self, _: usize, batch: ChangeBatch, out: &mut Vec<Message>) -> Result<()> {

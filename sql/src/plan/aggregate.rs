@@ -71,18 +71,22 @@ impl StreamPlanner<'_> {
         let (layout, keys) = window_layout(&aggregate.group_expr, bound, aggregate.aggr_expr.len());
         let group_by = self.group_by(&keys, &aggregate.aggr_expr, input_schema)?;
         let input = self.plan_append_only(&aggregate.input, "window aggregation")?;
-        let (policy, late) = self.late_rows(input, output_schema(input_schema), true)?;
-        let updating = policy.lateness() > 0;
-        let operator = WindowAggregate::new(
-            group_by,
-            window_end,
-            Some(window_start),
-            layout,
-            output_schema(&aggregate.schema),
-            &policy,
-            late,
-        );
-        let node = self.add(Box::new(operator), input);
+        let rows = output_schema(input_schema);
+        let updating = self.late_policy(input).lateness() > 0;
+        let keyed = vec![(input, Self::typed_keys(&group_by.keys, &rows)?)];
+        let output = output_schema(&aggregate.schema);
+        let node = self.add_keyed(keyed, output.clone(), |planner| {
+            let (policy, late) = planner.late_rows(input, rows.clone(), true)?;
+            Ok(Box::new(WindowAggregate::new(
+                group_by.clone(),
+                window_end,
+                Some(window_start),
+                layout.clone(),
+                output.clone(),
+                &policy,
+                late,
+            )))
+        })?;
         if updating {
             self.updating.insert(node);
         }
@@ -97,6 +101,7 @@ impl StreamPlanner<'_> {
             aggregate.input.schema(),
         )?;
         let input = self.plan(&aggregate.input)?;
+        let input_rows = output_schema(aggregate.input.schema());
         let retracting = self.updating.contains(&input);
         if retracting {
             // Refused at planning rather than failing on the first retraction.
@@ -117,8 +122,13 @@ impl StreamPlanner<'_> {
                 }
             }
         }
-        let operator = GroupAggregate::new(group_by, output_schema(&aggregate.schema), retracting)?
-            .with_ttl(self.state_ttl_of(&aggregate.input));
+        let ttl = self.state_ttl_of(&aggregate.input);
+        let keyed = vec![(input, Self::typed_keys(&group_by.keys, &input_rows)?)];
+        let output = output_schema(&aggregate.schema);
+        let node = self.add_keyed(keyed, output.clone(), |_| {
+            let operator = GroupAggregate::new(group_by.clone(), output.clone(), retracting)?;
+            Ok(Box::new(operator.with_ttl(ttl)))
+        })?;
         if self.unbounded_input {
             self.dataflow.warn(
                 "GROUP BY without a window keeps state for every key it has seen, and this \
@@ -126,7 +136,6 @@ impl StreamPlanner<'_> {
                  (window the aggregation, or set 'rill.state.max-size' to stop the job first)",
             );
         }
-        let node = self.add(Box::new(operator), input);
         self.updating.insert(node);
         Ok(node)
     }
@@ -182,16 +191,22 @@ impl StreamPlanner<'_> {
             input = self.add(Box::new(calc), input);
         }
         let group_by = self.group_by(&keys, &aggr_expr, input_schema)?;
-        let (_, late) = self.late_rows(input, output_schema(input_schema), false)?;
-        let operator = SessionAggregate::new(
-            group_by,
-            tvf.time_index()?,
-            gap,
-            output,
-            output_schema(&aggregate.schema),
-            late,
-        )?;
-        Ok(self.add(Box::new(operator), input))
+        let rows = output_schema(input_schema);
+        let time = tvf.time_index()?;
+        let keyed = vec![(input, Self::typed_keys(&group_by.keys, &rows)?)];
+        let schema = output_schema(&aggregate.schema);
+        self.add_keyed(keyed, schema.clone(), |planner| {
+            let (_, late) = planner.late_rows(input, rows.clone(), false)?;
+            let operator = SessionAggregate::new(
+                group_by.clone(),
+                time,
+                gap,
+                output.clone(),
+                schema.clone(),
+                late,
+            )?;
+            Ok(Box::new(operator))
+        })
     }
 
     /// An aggregate call as a physical aggregate over rows of `input_schema`.

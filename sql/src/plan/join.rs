@@ -14,7 +14,7 @@ use rill_engine::operator::{
     WindowJoin,
 };
 
-use super::{StreamPlanner, output_schema};
+use super::{StreamOperator, StreamPlanner, output_schema};
 use crate::error::{SqlError, SqlResult};
 use crate::temporal::AS_OF_MARKER;
 use crate::window::{WINDOW_COLUMNS, WindowTvf, interval_millis};
@@ -118,10 +118,9 @@ impl StreamPlanner<'_> {
     ) -> SqlResult<NodeId> {
         let join_type = spec.join_type;
         let ttl = [self.state_ttl_of(left), self.state_ttl_of(right)];
-        let operator = JoinOperator::new(spec, ttl)?;
-        let node = self
-            .dataflow
-            .add_operator(Box::new(operator), vec![left_node, right_node]);
+        let node = self.add_join([left_node, right_node], &spec, |_| {
+            Ok(Box::new(JoinOperator::new(spec.clone(), ttl)?))
+        })?;
         let pads_or_retracts = matches!(
             join_type,
             JoinType::Left | JoinType::Right | JoinType::Full | JoinType::Anti
@@ -158,15 +157,18 @@ impl StreamPlanner<'_> {
             return Ok(None);
         }
         self.append_only_join_inputs("a window join", [left_node, right_node])?;
-        let late = [
-            self.late_rows(left_node, spec.inputs[0].clone(), false)?.1,
-            self.late_rows(right_node, spec.inputs[1].clone(), false)?.1,
-        ];
-        let operator = WindowJoin::new(spec.clone(), [l.1, r.1], late)?;
-        Ok(Some(self.dataflow.add_operator(
-            Box::new(operator),
-            vec![left_node, right_node],
-        )))
+        let node = self.add_join([left_node, right_node], spec, |planner| {
+            let late = [
+                planner
+                    .late_rows(left_node, spec.inputs[0].clone(), false)?
+                    .1,
+                planner
+                    .late_rows(right_node, spec.inputs[1].clone(), false)?
+                    .1,
+            ];
+            Ok(Box::new(WindowJoin::new(spec.clone(), [l.1, r.1], late)?))
+        })?;
+        Ok(Some(node))
     }
 
     /// An interval join, when the condition bounds the time attributes of both inputs.
@@ -190,11 +192,31 @@ impl StreamPlanner<'_> {
             filter: residual.map(|f| self.physical(&f, joined)).transpose()?,
             ..spec.clone()
         };
-        let operator = IntervalJoin::new(spec, bounds)?;
-        Ok(Some(self.dataflow.add_operator(
-            Box::new(operator),
-            vec![left_node, right_node],
-        )))
+        let node = self.add_join([left_node, right_node], &spec, |_| {
+            Ok(Box::new(IntervalJoin::new(spec.clone(), bounds)?))
+        })?;
+        Ok(Some(node))
+    }
+
+    /// Adds a join made by `make` over `inputs`, keyed on both sides by `spec`'s equi-keys
+    /// (as their common types).
+    fn add_join(
+        &mut self,
+        inputs: [NodeId; 2],
+        spec: &JoinSpec,
+        make: impl Fn(&Self) -> SqlResult<Box<dyn StreamOperator>>,
+    ) -> SqlResult<NodeId> {
+        let keyed = inputs
+            .into_iter()
+            .zip(&spec.keys)
+            .map(|(node, keys)| {
+                (
+                    node,
+                    keys.iter().cloned().zip(spec.key_types.clone()).collect(),
+                )
+            })
+            .collect();
+        self.add_keyed(keyed, spec.output.clone(), make)
     }
 
     /// Refuses updating inputs for `what`, as Flink does.
@@ -222,10 +244,9 @@ impl StreamPlanner<'_> {
                 spec.join_type.name()
             )));
         }
-        let operator = TemporalJoin::new(spec, times)?;
-        let node = self
-            .dataflow
-            .add_operator(Box::new(operator), vec![left_node, right_node]);
+        let node = self.add_join([left_node, right_node], &spec, |_| {
+            Ok(Box::new(TemporalJoin::new(spec.clone(), times)?))
+        })?;
         // Results have the probe rows' change kinds.
         if self.updating.contains(&left_node) {
             self.updating.insert(node);

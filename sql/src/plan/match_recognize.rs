@@ -11,6 +11,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use rill_cep::Matcher;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::MatchRecognize as MatchOperator;
@@ -185,9 +186,22 @@ impl StreamPlanner<'_> {
             lags,
         };
         let arrow_input = output_schema(input_schema);
-        let (_, late) = self.late_rows(input, arrow_input.clone(), false)?;
-        let operator = MatchOperator::new(spec, arrow_input, late)?;
-        Ok(self.add(Box::new(operator), input))
+        let keys = (spec.partition.iter())
+            .map(|&c| {
+                let field = arrow_input.field(c);
+                let column = PhysicalColumn::new(field.name(), c);
+                (
+                    Arc::new(column) as Arc<dyn PhysicalExpr>,
+                    field.data_type().clone(),
+                )
+            })
+            .collect();
+        let output = spec.schema.clone();
+        self.add_keyed(vec![(input, keys)], output, |planner| {
+            let (_, late) = planner.late_rows(input, arrow_input.clone(), false)?;
+            let operator = MatchOperator::new(spec.clone(), arrow_input.clone(), late)?;
+            Ok(Box::new(operator))
+        })
     }
 }
 

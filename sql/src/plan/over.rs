@@ -54,16 +54,20 @@ impl StreamPlanner<'_> {
         let partition = self.physicals(&params.partition_by, schema)?;
         let order = self.sort_keys(&params.order_by, schema)?;
         let input = self.plan_append_only(&window.input, "window Top-N")?;
-        let (_, late) = self.late_rows(input, output_schema(schema), false)?;
-        let operator = WindowRank::new(
-            window_end,
-            partition,
-            order,
-            limit,
-            output_schema(&window.schema),
-            late,
-        );
-        Ok(self.add(Box::new(operator), input))
+        let rows = output_schema(schema);
+        let keyed = vec![(input, Self::typed_keys(&partition, &rows)?)];
+        let output = output_schema(&window.schema);
+        self.add_keyed(keyed, output.clone(), |planner| {
+            let (_, late) = planner.late_rows(input, rows.clone(), false)?;
+            Ok(Box::new(WindowRank::new(
+                window_end,
+                partition.clone(),
+                order.clone(),
+                limit,
+                output.clone(),
+                late,
+            )))
+        })
     }
 
     /// `ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...)` under `rownum <= N` without
@@ -87,16 +91,21 @@ impl StreamPlanner<'_> {
         }
         let order = self.sort_keys(&params.order_by, schema)?;
         let input = self.plan(&window.input)?;
-        let operator = Rank::new(
-            partition,
-            order,
-            limit,
-            self.updating.contains(&input),
-            output_schema(&window.schema),
-            &output_schema(schema),
-        )?
-        .with_ttl(self.state_ttl);
-        let node = self.add(Box::new(operator), input);
+        let updating = self.updating.contains(&input);
+        let rows = output_schema(schema);
+        let keyed = vec![(input, Self::typed_keys(&partition, &rows)?)];
+        let output = output_schema(&window.schema);
+        let node = self.add_keyed(keyed, output.clone(), |planner| {
+            let operator = Rank::new(
+                partition.clone(),
+                order.clone(),
+                limit,
+                updating,
+                output.clone(),
+                &rows,
+            )?;
+            Ok(Box::new(operator.with_ttl(planner.state_ttl)))
+        })?;
         self.updating.insert(node);
         self.no_time_attribute.insert(node);
         Ok(node)
@@ -129,15 +138,15 @@ impl StreamPlanner<'_> {
                 "keeping the first row by event time needs an append-only input (as in Flink)",
             ));
         }
-        let (_, late) = self.late_rows(input, output_schema(schema), false)?;
-        let operator = KeepFirst::new(
-            partition.to_vec(),
-            time,
-            output_schema(&window.schema),
-            &output_schema(schema),
-            late,
-        )?;
-        Ok(Some(self.add(Box::new(operator), input)))
+        let rows = output_schema(schema);
+        let keyed = vec![(input, Self::typed_keys(partition, &rows)?)];
+        let output = output_schema(&window.schema);
+        let node = self.add_keyed(keyed, output.clone(), |planner| {
+            let (_, late) = planner.late_rows(input, rows.clone(), false)?;
+            let operator = KeepFirst::new(partition.to_vec(), time, output.clone(), &rows, late)?;
+            Ok(Box::new(operator))
+        })?;
+        Ok(Some(node))
     }
 
     /// Aggregates `OVER (PARTITION BY ... ORDER BY time ROWS|RANGE ... PRECEDING)`.
@@ -224,17 +233,22 @@ impl StreamPlanner<'_> {
             .map(|e| create_window_expr(e, schema, self.state.execution_props(), &planning))
             .collect::<datafusion::common::Result<Vec<_>>>()?;
         let input = self.plan_append_only(&window.input, "an OVER aggregate")?;
-        let (_, late) = self.late_rows(input, output_schema(schema), false)?;
-        let operator = OverAggregate::new(
-            partition,
-            time,
-            frame,
-            functions,
-            output_schema(schema),
-            output_schema(&window.schema),
-            late,
-        )?;
-        Ok(self.add(Box::new(operator), input))
+        let rows = output_schema(schema);
+        let keyed = vec![(input, Self::typed_keys(&partition, &rows)?)];
+        let output = output_schema(&window.schema);
+        self.add_keyed(keyed, output.clone(), |planner| {
+            let (_, late) = planner.late_rows(input, rows.clone(), false)?;
+            let operator = OverAggregate::new(
+                partition.clone(),
+                time,
+                frame,
+                functions.clone(),
+                rows.clone(),
+                output.clone(),
+                late,
+            )?;
+            Ok(Box::new(operator))
+        })
     }
 }
 
