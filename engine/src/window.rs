@@ -54,8 +54,10 @@ impl WindowKind {
             }
             WindowKind::Session { gap } => positive("gap", gap),
         }?;
-        // Each row goes to each of its windows (no slicing yet): a bound keeps a typo such as
-        // a year-long CUMULATE in steps of seconds from asking for terabytes.
+        // Where windows are not sliced (a window function read by something other than a
+        // window aggregation, or an allowed lateness), each row goes to each of its windows:
+        // a bound keeps a typo such as a year-long CUMULATE in steps of seconds from asking
+        // for terabytes.
         if self.windows_per_row() > MAX_WINDOWS_PER_ROW {
             return Err(format!(
                 "each row would belong to {} windows; rill allows at most {MAX_WINDOWS_PER_ROW} \
@@ -73,6 +75,28 @@ impl WindowKind {
             WindowKind::Cumulate { step, size, .. } => (size / step) as usize,
             WindowKind::Tumble { .. } | WindowKind::Session { .. } => 1,
         }
+    }
+
+    /// The length of the slices HOP and CUMULATE windows are cut into (the slide, the step):
+    /// every instant of a slice belongs to the same windows, and each window is a run of
+    /// slices. `None` for TUMBLE and SESSION.
+    pub fn slice(&self) -> Option<i64> {
+        match *self {
+            WindowKind::Hop { slide, .. } => Some(slide),
+            WindowKind::Cumulate { step, .. } => Some(step),
+            WindowKind::Tumble { .. } | WindowKind::Session { .. } => None,
+        }
+    }
+
+    /// The start and end of the slice containing the instant `ts` (see [`WindowKind::slice`]).
+    pub fn slice_of(&self, ts: i64) -> Option<(i64, i64)> {
+        let length = self.slice()?;
+        let offset = match *self {
+            WindowKind::Hop { offset, .. } | WindowKind::Cumulate { offset, .. } => offset,
+            _ => 0,
+        };
+        let start = align(ts, length, offset);
+        Some((start, start + length))
     }
 
     /// Calls `f(start, end)` for each window containing the instant `ts`, in order of start
@@ -188,6 +212,35 @@ mod tests {
         assert_eq!(windows(c, 15), vec![(0, 20), (0, 30)]);
         assert_eq!(windows(c, 29), vec![(0, 30)]);
         assert_eq!(windows(c, 30), vec![(30, 40), (30, 50), (30, 60)]);
+    }
+
+    #[test]
+    fn a_slice_belongs_to_the_windows_of_each_of_its_instants() {
+        let kinds = [
+            WindowKind::Hop {
+                slide: 20,
+                size: 60,
+                offset: 5,
+            },
+            WindowKind::Cumulate {
+                step: 10,
+                size: 30,
+                offset: 0,
+            },
+        ];
+        for kind in kinds {
+            for ts in -100..100 {
+                let (start, end) = kind.slice_of(ts).unwrap();
+                assert!(start <= ts && ts < end && end - start == kind.slice().unwrap());
+                assert_eq!(windows(kind, ts), windows(kind, start), "{kind} at {ts}");
+                // Window bounds fall on slice bounds.
+                for (s, e) in windows(kind, ts) {
+                    assert_eq!(kind.slice_of(s).unwrap().0, s);
+                    assert_eq!(kind.slice_of(e - 1).unwrap().1, e);
+                }
+            }
+        }
+        assert_eq!(WindowKind::Tumble { size: 9, offset: 0 }.slice_of(3), None);
     }
 
     #[test]

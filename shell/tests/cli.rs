@@ -1374,6 +1374,32 @@ fn explain_says_what_bounds_each_operators_state() {
         "{windowed}"
     );
     assert!(!windowed.contains("UNBOUNDED"), "{windowed}");
+    // HOP and CUMULATE aggregate rows by slice, unless something else sees the windows.
+    let hop = "SELECT window_start, window_end, COUNT(*) FROM TABLE(HOP(TABLE ticks, \
+               DESCRIPTOR(ts), INTERVAL '10' SECOND, INTERVAL '1' MINUTE))";
+    let sliced = explain(&format!("{hop} GROUP BY window_start, window_end"));
+    assert!(
+        sliced.contains("WindowAssign slices of HOP(slide=10000ms, size=60000ms"),
+        "{sliced}"
+    );
+    for other in [
+        format!(
+            "{hop} WHERE window_start > TIMESTAMP '2024-01-01 00:00:00' GROUP BY window_start, window_end"
+        ),
+        hop.replace("COUNT(*)", "MAX(window_end)") + " GROUP BY window_start, window_end",
+    ] {
+        let windows = explain(&other);
+        assert!(windows.contains("WindowAssign HOP"), "{windows}");
+    }
+    let cumulate = explain(
+        "SELECT window_start, window_end, symbol, SUM(volume) FROM TABLE(CUMULATE(TABLE \
+         ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND, INTERVAL '1' MINUTE)) \
+         GROUP BY window_start, window_end, symbol",
+    );
+    assert!(
+        cumulate.contains("WindowAssign slices of CUMULATE"),
+        "{cumulate}"
+    );
     let pattern = explain(
         "SELECT * FROM ticks MATCH_RECOGNIZE (PARTITION BY symbol ORDER BY ts MEASURES \
          A.price AS p PATTERN (A B) WITHIN INTERVAL '10' SECOND DEFINE A AS A.price > 100)",

@@ -58,6 +58,10 @@ pub struct StreamPlanner<'a> {
     updating: HashSet<NodeId>,
     /// `rownum <= N` of a filter above the `ROW_NUMBER()` window being planned.
     rank_limit: Option<usize>,
+    /// A window aggregation being planned asks the HOP or CUMULATE function under it for
+    /// rows by slice; the function says it gives them by setting `sliced`.
+    slice_request: bool,
+    sliced: Option<rill_engine::window::WindowKind>,
     /// Late-row policies set by tables, by the nodes their rows flow through.
     late: HashMap<NodeId, LatePolicy>,
     /// The session's late-row policy, for rows of tables without one.
@@ -99,6 +103,8 @@ impl<'a> StreamPlanner<'a> {
             dataflow: Dataflow::new(),
             updating: HashSet::new(),
             rank_limit: None,
+            slice_request: false,
+            sliced: None,
             late: HashMap::new(),
             default_late,
             unbounded_input: false,

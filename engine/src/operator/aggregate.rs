@@ -243,6 +243,67 @@ impl Groups {
     }
 }
 
+/// Groups made read-only: their keys and their accumulators' states, which any number of
+/// other groups can merge (a slice of HOP or CUMULATE windows, read by each of its windows).
+pub struct Frozen {
+    keys: Vec<ArrayRef>,
+    /// Per aggregate call, its state columns.
+    states: Vec<Vec<ArrayRef>>,
+    rows: usize,
+}
+
+impl Groups {
+    /// The groups as read-only states.
+    pub fn freeze(mut self) -> Result<Frozen> {
+        let rows = self.len();
+        let keys = self.keys.take()?;
+        let states = (self.accumulators.iter_mut())
+            .map(|a| Ok(a.state(EmitTo::All)?))
+            .collect::<Result<_>>()?;
+        Ok(Frozen { keys, states, rows })
+    }
+
+    /// Merges `frozen` in: its groups' states join the groups of the same keys, new groups
+    /// are made as needed.
+    pub fn merge(&mut self, frozen: &Frozen) -> Result<()> {
+        self.keys.intern(&frozen.keys, frozen.rows, &mut self.ids)?;
+        let total = self.len();
+        for (accumulator, states) in self.accumulators.iter_mut().zip(&frozen.states) {
+            accumulator.merge_batch(states, &self.ids, total)?;
+        }
+        Ok(())
+    }
+}
+
+impl Frozen {
+    /// The memory of the keys and states.
+    pub fn size(&self) -> usize {
+        let arrays = self.keys.iter().chain(self.states.iter().flatten());
+        arrays.map(|a| a.get_array_memory_size()).sum()
+    }
+
+    /// Puts the states under `name`, for a checkpoint.
+    pub fn snapshot(&self, state: &mut State, name: &str) -> Result<()> {
+        state.put_columns(&format!("{name}.keys"), self.keys.clone(), self.rows)?;
+        let widths: Vec<usize> = self.states.iter().map(Vec::len).collect();
+        state.put(&format!("{name}.widths"), &widths)?;
+        let columns = self.states.iter().flatten().cloned().collect();
+        state.put_columns(&format!("{name}.states"), columns, self.rows)
+    }
+
+    /// The states put under `name` by [`Frozen::snapshot`].
+    pub fn restore(state: &State, name: &str) -> Result<Frozen> {
+        let (keys, rows) = state.columns(&format!("{name}.keys"))?;
+        let widths: Vec<usize> = state.get(&format!("{name}.widths"))?;
+        let (columns, _) = state.columns(&format!("{name}.states"))?;
+        let mut columns = columns.into_iter();
+        let states = (widths.into_iter())
+            .map(|width| columns.by_ref().take(width).collect())
+            .collect();
+        Ok(Frozen { keys, states, rows })
+    }
+}
+
 impl Groups {
     /// Every group's keys and then its aggregates, like [`Groups::emit`], but the groups stay
     /// (with the same numbers) to take more rows. Costs a copy of the accumulators' state.

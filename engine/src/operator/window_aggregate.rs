@@ -2,6 +2,11 @@
 //! window table function. Each open window has its own groups; a window fires when the
 //! watermark reaches its last instant and emits one row per group. Its state is dropped then,
 //! or, with an allowed lateness, kept that much longer so late rows update the result.
+//!
+//! HOP and CUMULATE windows overlap: rather than aggregating each row once per window, the
+//! operator can take rows by slice (see [`WindowKind::slice`]) and, as Flink does, merge a
+//! window's slices when it fires: each row is aggregated once, each slice's state read once
+//! per window.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,13 +18,14 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 
-use super::aggregate::{GroupBy, Groups, WindowOutput, cast_to};
+use super::aggregate::{Frozen, GroupBy, Groups, WindowOutput, cast_to};
 use super::timed::{Timed, rows_by_window};
 use super::{Operator, batches_bytes};
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::checkpoint::State;
 use crate::late::{LatePolicy, LateRows};
-use crate::time::{NO_WATERMARK, Watermark};
+use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
+use crate::window::WindowKind;
 use crate::{EngineError, Result};
 
 /// One window's groups and what was last emitted for them.
@@ -52,6 +58,40 @@ pub struct WindowAggregate {
     late: LateRows,
     /// The watermark last passed downstream.
     watermark: Watermark,
+    /// With rows by slice: the windows made of them.
+    slices: Option<Slices>,
+}
+
+/// The windows of a window aggregation whose input rows come by slice: the operator's
+/// `windows` are then slices, merged into the windows they make up when those fire.
+struct Slices {
+    kind: WindowKind,
+    /// The windows that have rows, by end: their start.
+    pending: BTreeMap<i64, i64>,
+    /// Slices a fired window read, by end, until their last window fired.
+    frozen: BTreeMap<i64, Frozen>,
+    /// Rows late for their slice but not for some of its windows, by window end.
+    late: BTreeMap<i64, Groups>,
+}
+
+impl Slices {
+    /// Notes the windows of the slice ending at `end` as having rows.
+    fn note_windows(&mut self, end: i64) {
+        let length = self.kind.slice().expect("a sliced kind");
+        let pending = &mut self.pending;
+        self.kind.for_each_window(end - length, |start, end| {
+            pending.insert(end, start);
+        });
+    }
+
+    /// The end of the last window of the slice ending at `end`.
+    fn last_window_end(&self, end: i64) -> i64 {
+        let length = self.kind.slice().expect("a sliced kind");
+        let mut last = end;
+        self.kind
+            .for_each_window(end - length, |_, end| last = last.max(end));
+        last
+    }
 }
 
 impl WindowAggregate {
@@ -77,7 +117,21 @@ impl WindowAggregate {
             lateness: policy.lateness(),
             late,
             watermark: NO_WATERMARK,
+            slices: None,
         }
+    }
+
+    /// Takes rows by slice of `kind`'s windows (`window_end` holding the slice's end) and
+    /// merges slices into windows when they fire. Only without an allowed lateness.
+    pub fn with_slices(mut self, kind: WindowKind) -> Self {
+        assert!(kind.slice().is_some() && self.lateness == 0);
+        self.slices = Some(Slices {
+            kind,
+            pending: BTreeMap::new(),
+            frozen: BTreeMap::new(),
+            late: BTreeMap::new(),
+        });
+        self
     }
 
     /// How many windows hold state.
@@ -137,6 +191,100 @@ impl WindowAggregate {
             columns,
             &options,
         )?)
+    }
+
+    /// Emits the windows of slices complete at `watermark` (oldest first), each merged from
+    /// its slices, and drops the slices no window left needs.
+    fn fire_slices(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        let slices = self.slices.as_mut().expect("sliced");
+        let length = slices.kind.slice().expect("a sliced kind");
+        let complete: Vec<(i64, i64)> = (slices.pending.range(..))
+            .take_while(|(end, _)| end.saturating_sub(1) <= watermark)
+            .map(|(end, start)| (*end, *start))
+            .collect();
+        for (end, start) in complete {
+            let slices = self.slices.as_mut().expect("sliced");
+            slices.pending.remove(&end);
+            let mut window = self.group_by.new_groups()?;
+            for slice_end in (start + length..=end).step_by(length as usize) {
+                // Complete, as the window is: read-only from now on.
+                if let Some(slice) = self.windows.remove(&slice_end) {
+                    slices.frozen.insert(slice_end, slice.groups.freeze()?);
+                }
+                if let Some(frozen) = slices.frozen.get(&slice_end) {
+                    window.merge(frozen)?;
+                }
+            }
+            if let Some(late) = slices.late.remove(&end) {
+                window.merge(&late.freeze()?)?;
+            }
+            // Slices whose last window this was.
+            while let Some(first) = slices.frozen.first_key_value().map(|(e, _)| *e)
+                && slices.last_window_end(first) <= end
+            {
+                slices.frozen.remove(&first);
+            }
+            let groups = window.len();
+            let start = ScalarValue::TimestampMillisecond(Some(start), None);
+            let rows = self.batch(Some(&start), end, groups, window.emit()?)?;
+            if let Some(rows) = inserts(rows) {
+                out.push(Message::Batch(self.stamped(rows)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows `late` of `batch` (with `input` evaluated on it) are late for their slice: each
+    /// goes to those of its slice's windows it is not late for; the rows late for all of
+    /// them are returned.
+    fn late_for_slice(
+        &mut self,
+        batch: &ChangeBatch,
+        input: &super::aggregate::GroupInput,
+        late: Vec<u32>,
+    ) -> Result<Vec<u32>> {
+        let Some(slices) = &mut self.slices else {
+            return Ok(late);
+        };
+        if late.is_empty() {
+            return Ok(late);
+        }
+        let length = slices.kind.slice().expect("a sliced kind");
+        let mut ends = Vec::with_capacity(batch.num_rows());
+        for_each_millis(batch.data.column(self.window_end), |end| ends.push(end))?;
+        let stamps = batch.watermarks.as_ref().map(|w| w.values());
+        let mut dropped = Vec::new();
+        let mut by_window: BTreeMap<i64, (i64, Vec<u32>)> = BTreeMap::new();
+        for row in late {
+            let before = stamps.map_or(self.watermark, |s| s[row as usize].max(self.watermark));
+            let mut kept = false;
+            if let Some(end) = ends[row as usize] {
+                slices.kind.for_each_window(end - length, |start, end| {
+                    if end - 1 > before {
+                        by_window
+                            .entry(end)
+                            .or_insert((start, Vec::new()))
+                            .1
+                            .push(row);
+                        kept = true;
+                    }
+                });
+            }
+            if !kept {
+                dropped.push(row);
+            }
+        }
+        for (end, (start, rows)) in by_window {
+            let groups = match slices.late.entry(end) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(self.group_by.new_groups()?)
+                }
+            };
+            groups.update(&input.take(&UInt32Array::from(rows))?)?;
+            slices.pending.insert(end, start);
+        }
+        Ok(dropped)
     }
 
     /// `batch` with every row stamped with the watermark before this firing.
@@ -215,6 +363,9 @@ impl Timed for WindowAggregate {
     /// Emits the windows complete at `watermark` (oldest first) and the updates of fired
     /// windows late rows changed; drops the state of windows past their lateness.
     fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        if self.slices.is_some() {
+            return self.fire_slices(watermark, out);
+        }
         let complete = |end: i64| end.saturating_sub(1) <= watermark;
         let expired = |end: i64| end.saturating_sub(1).saturating_add(self.lateness) <= watermark;
         let ends: Vec<i64> = self
@@ -274,10 +425,14 @@ impl Operator for WindowAggregate {
     }
 
     fn state_bytes(&self) -> usize {
-        self.windows
-            .values()
+        let windows: usize = (self.windows.values())
             .map(|w| w.groups.size() + batches_bytes(&w.emitted))
-            .sum()
+            .sum();
+        let slices = self.slices.as_ref().map_or(0, |s| {
+            s.frozen.values().map(Frozen::size).sum::<usize>()
+                + s.late.values().map(Groups::size).sum::<usize>()
+        });
+        windows + slices
     }
 
     fn on_batch(
@@ -292,9 +447,15 @@ impl Operator for WindowAggregate {
             ));
         }
         let split = rows_by_window(&batch, self.window_end, self.watermark, self.lateness)?;
-        self.late.record(&batch.data, split.late)?;
         let input = self.group_by.evaluate(&batch.data)?;
+        let late = self.late_for_slice(&batch, &input, split.late)?;
+        self.late.record(&batch.data, late)?;
         for (end, rows) in split.windows {
+            if let Some(slices) = &mut self.slices
+                && !self.windows.contains_key(&end)
+            {
+                slices.note_windows(end);
+            }
             let first = rows.as_ref().map_or(0, |r| r[0] as usize);
             let window = self.window(end, &batch.data, first)?;
             match rows {
@@ -341,6 +502,18 @@ impl Operator for WindowAggregate {
             ));
         }
         state.put("windows", &windows)?;
+        if let Some(slices) = &mut self.slices {
+            let pending: Vec<(i64, i64)> = slices.pending.iter().map(|(e, s)| (*e, *s)).collect();
+            state.put("pending", &pending)?;
+            for (i, frozen) in slices.frozen.values().enumerate() {
+                frozen.snapshot(&mut state, &format!("f{i}"))?;
+            }
+            state.put("frozen", &slices.frozen.keys().collect::<Vec<_>>())?;
+            for (i, late) in slices.late.values_mut().enumerate() {
+                late.snapshot(&self.group_by, &mut state, &format!("l{i}"))?;
+            }
+            state.put("late", &slices.late.keys().collect::<Vec<_>>())?;
+        }
         Ok(state)
     }
 
@@ -370,6 +543,20 @@ impl Operator for WindowAggregate {
             };
             self.windows.insert(end, window);
         }
+        if let Some(slices) = &mut self.slices {
+            let pending: Vec<(i64, i64)> = state.get("pending")?;
+            slices.pending = pending.into_iter().collect();
+            let frozen: Vec<i64> = state.get("frozen")?;
+            for (i, end) in frozen.into_iter().enumerate() {
+                let slice = Frozen::restore(state, &format!("f{i}"))?;
+                slices.frozen.insert(end, slice);
+            }
+            let late: Vec<i64> = state.get("late")?;
+            for (i, end) in late.into_iter().enumerate() {
+                let groups = Groups::restore(&self.group_by, state, &format!("l{i}"))?;
+                slices.late.insert(end, groups);
+            }
+        }
         Ok(())
     }
 }
@@ -380,10 +567,13 @@ mod tests {
 
     use std::sync::Arc;
 
+    use arrow::datatypes::TimeUnit;
+
     use super::*;
     use crate::metrics::JobMetrics;
+    use crate::operator::WindowAssign;
     use crate::operator::aggregate::tests::{count_and_sum, rows};
-    use crate::operator::testing::{keyed_batch, keyed_schema};
+    use crate::operator::testing::{describe, keyed_batch, keyed_schema};
 
     fn input_schema() -> SchemaRef {
         keyed_schema("window_end")
@@ -416,6 +606,135 @@ mod tests {
             late,
         );
         (op, metrics)
+    }
+
+    /// HOP(slide 10, size 30) over `(key, v, ts)`: the window function, by window or by
+    /// slice, then the aggregation `window_start, window_end, key, COUNT(v), SUM(v)`.
+    fn hop(sliced: bool) -> (WindowAssign, WindowAggregate, Arc<JobMetrics>) {
+        let kind = WindowKind::Hop {
+            slide: 10,
+            size: 30,
+            offset: 0,
+        };
+        let time = || Field::new("t", DataType::Timestamp(TimeUnit::Millisecond, None), true);
+        let mut fields: Vec<Field> = (keyed_schema("ts").fields().iter())
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.extend(["window_start", "window_end", "window_time"].map(|n| time().with_name(n)));
+        let assigned = Arc::new(Schema::new(fields));
+        let assign = WindowAssign::new(kind, 2, vec![0, 1, 2], assigned.clone());
+        let output = Arc::new(Schema::new(vec![
+            time().with_name("window_start"),
+            time().with_name("window_end"),
+            Field::new("key", DataType::Utf8, true),
+            Field::new("cnt", DataType::Int64, true),
+            Field::new("total", DataType::Int64, true),
+        ]));
+        let layout = vec![
+            WindowOutput::Start,
+            WindowOutput::End,
+            WindowOutput::Key(0),
+            WindowOutput::Aggregate(0),
+            WindowOutput::Aggregate(1),
+        ];
+        let metrics = Arc::new(JobMetrics::default());
+        let late = LateRows::new(&LatePolicy::Drop, assigned.clone(), metrics.clone()).unwrap();
+        let group_by = count_and_sum(assigned);
+        let op = WindowAggregate::new(
+            group_by,
+            4,
+            Some(3),
+            layout,
+            output,
+            &LatePolicy::Drop,
+            late,
+        );
+        match sliced {
+            true => (assign.slices(), op.with_slices(kind), metrics),
+            false => (assign, op, metrics),
+        }
+    }
+
+    /// Rows of three keys, out of order within 5 ms, each stamped with the watermark (the
+    /// latest time less 5) before it, the watermark sent every 10 rows; every 17th row is
+    /// 25 ms behind (late for some of its windows), every 29th 45 ms (late for all).
+    fn disordered() -> Vec<Message> {
+        let mut messages = Vec::new();
+        let mut watermark = NO_WATERMARK;
+        let mut latest = 0;
+        for i in 0..300i64 {
+            let mut ts = i * 2 + (i * 7) % 5;
+            if i % 17 == 16 {
+                ts -= 25;
+            }
+            if i % 29 == 28 {
+                ts -= 45;
+            }
+            let key = ["a", "b", "c"][(i % 3) as usize];
+            messages.push(Message::Batch(keyed_batch(
+                "ts",
+                &[(key, i, ts, watermark)],
+            )));
+            latest = latest.max(ts);
+            if i % 10 == 9 {
+                watermark = latest - 5;
+                messages.push(Message::Watermark(watermark));
+            }
+        }
+        messages.push(Message::End);
+        messages
+    }
+
+    /// The aggregation's input: `messages` through the window function.
+    fn assigned(assign: &mut WindowAssign, messages: &[Message]) -> Vec<Message> {
+        let mut out = Vec::new();
+        for message in messages {
+            match message {
+                Message::Batch(b) => assign.on_batch(0, b.clone(), &mut out).unwrap(),
+                other => out.push(other.clone()),
+            }
+        }
+        out
+    }
+
+    fn run(op: &mut WindowAggregate, messages: &[Message]) -> Vec<String> {
+        let mut out = Vec::new();
+        for message in messages {
+            match message {
+                Message::Batch(b) => op.on_batch(0, b.clone(), &mut out).unwrap(),
+                Message::Watermark(w) => op.on_watermark(*w, &mut out).unwrap(),
+                Message::End => op.on_end(&mut out).unwrap(),
+                Message::Barrier(_) => {}
+            }
+        }
+        let mut rows = describe(&out);
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn windows_merged_from_slices_are_the_windows_rows_reach_one_by_one() {
+        let input = disordered();
+        let (mut assign, mut by_window, windowed_late) = hop(false);
+        let expected = run(&mut by_window, &assigned(&mut assign, &input));
+        let (mut assign, mut by_slice, sliced_late) = hop(true);
+        let sliced = assigned(&mut assign, &input);
+        assert_eq!(run(&mut by_slice, &sliced), expected);
+        assert!(expected.len() > 200, "{expected:?}");
+        // Each late row once (only when late for all its windows), not once per window:
+        // some rows were late for some windows only, some for all.
+        let late = |m: &Arc<JobMetrics>| JobMetrics::get(&m.late_rows);
+        assert!(
+            late(&windowed_late) > late(&sliced_late),
+            "{}",
+            late(&windowed_late)
+        );
+        assert!(late(&sliced_late) > 0);
+        assert_eq!((by_slice.open_windows(), by_slice.state_bytes()), (0, 0));
+        // Checkpoints of slices, frozen slices and late rows' windows restore.
+        let make = || -> Box<dyn Operator> { Box::new(hop(true).1) };
+        let inputs: Vec<(usize, Message)> = sliced.into_iter().map(|m| (0, m)).collect();
+        crate::operator::testing::assert_restores(make, &inputs);
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct WindowAssign {
     kept: Vec<usize>,
     /// The input's columns followed by the three window columns.
     schema: SchemaRef,
+    /// Whether each row gets its slice (see [`WindowKind::slice`]) instead of its windows:
+    /// for a window aggregation that merges slices into windows.
+    sliced: bool,
     name: String,
 }
 
@@ -37,6 +40,24 @@ impl WindowAssign {
             time,
             kept,
             schema,
+            sliced: false,
+        }
+    }
+
+    /// Gives each row its slice of the windows (as `window_start`, `window_end` and
+    /// `window_time`) instead of each of its windows.
+    pub fn slices(mut self) -> Self {
+        assert!(self.kind.slice().is_some(), "HOP or CUMULATE");
+        self.name = format!("WindowAssign slices of {}", self.kind);
+        self.sliced = true;
+        self
+    }
+
+    /// How many output rows an input row makes at most.
+    fn per_row(&self) -> usize {
+        match self.sliced {
+            true => 1,
+            false => self.kind.windows_per_row(),
         }
     }
 }
@@ -55,7 +76,7 @@ impl Operator for WindowAssign {
         out: &mut Vec<Message>,
     ) -> Result<()> {
         let rows = batch.num_rows();
-        let capacity = rows * self.kind.windows_per_row();
+        let capacity = rows * self.per_row();
         let mut picked: Vec<u32> = Vec::with_capacity(capacity);
         let mut starts: Vec<i64> = Vec::with_capacity(capacity);
         let mut ends: Vec<i64> = Vec::with_capacity(capacity);
@@ -66,11 +87,15 @@ impl Operator for WindowAssign {
                 null_time = true;
                 return;
             };
-            self.kind.for_each_window(ts, |start, end| {
+            let mut add = |start, end| {
                 picked.push(row as u32);
                 starts.push(start);
                 ends.push(end);
-            });
+            };
+            match self.kind.slice_of(ts).filter(|_| self.sliced) {
+                Some((start, end)) => add(start, end),
+                None => self.kind.for_each_window(ts, add),
+            }
             row += 1;
         })?;
         if null_time {
@@ -80,7 +105,7 @@ impl Operator for WindowAssign {
             )));
         }
         // Rows that fall in one window each keep their columns as they are.
-        let batch = if picked.len() == rows && self.kind.windows_per_row() == 1 {
+        let batch = if picked.len() == rows && self.per_row() == 1 {
             batch
         } else {
             batch.take(&UInt32Array::from(picked))?

@@ -32,6 +32,7 @@ impl StreamPlanner<'_> {
                  GROUP BY window_start, window_end, ...",
             ));
         }
+        let slices = std::mem::take(&mut self.slice_request);
         let input = self.plan_append_only(&tvf.input, "a window function")?;
         let assign = WindowAssign::new(
             tvf.kind,
@@ -39,6 +40,15 @@ impl StreamPlanner<'_> {
             tvf.kept.clone(),
             output_schema(&tvf.schema),
         );
+        // Slices only without an allowed lateness: a late row's update would have to reach
+        // every window of its slice that fired.
+        let assign = match slices && self.late_policy(input).lateness() == 0 {
+            true => {
+                self.sliced = Some(tvf.kind);
+                assign.slices()
+            }
+            false => assign,
+        };
         Ok(self.add(Box::new(assign), input))
     }
 
@@ -68,16 +78,19 @@ impl StreamPlanner<'_> {
             Some(i) if i == window_end => Some(1),
             _ => window_named(e).filter(|&w| w == 2),
         };
+        self.slice_request = sliceable(aggregate, &bound);
         let (layout, keys) = window_layout(&aggregate.group_expr, bound, aggregate.aggr_expr.len());
         let group_by = self.group_by(&keys, &aggregate.aggr_expr, input_schema)?;
         let input = self.plan_append_only(&aggregate.input, "window aggregation")?;
+        self.slice_request = false;
+        let sliced = self.sliced.take();
         let rows = output_schema(input_schema);
         let updating = self.late_policy(input).lateness() > 0;
         let keyed = vec![(input, Self::typed_keys(&group_by.keys, &rows)?)];
         let output = output_schema(&aggregate.schema);
         let node = self.add_keyed(keyed, output.clone(), |planner| {
             let (policy, late) = planner.late_rows(input, rows.clone(), true)?;
-            Ok(Box::new(WindowAggregate::new(
+            let operator = WindowAggregate::new(
                 group_by.clone(),
                 window_end,
                 Some(window_start),
@@ -85,7 +98,11 @@ impl StreamPlanner<'_> {
                 output.clone(),
                 &policy,
                 late,
-            )))
+            );
+            Ok(match sliced {
+                Some(kind) => Box::new(operator.with_slices(kind)),
+                None => Box::new(operator),
+            })
         })?;
         if updating {
             self.updating.insert(node);
@@ -272,6 +289,59 @@ impl StreamPlanner<'_> {
             calls,
         })
     }
+}
+
+/// Whether a window aggregation can take its rows by slice: its input is a HOP or CUMULATE
+/// function through projections, filters and aliases that use the window columns only to
+/// pass them on, and the aggregation uses them only as the window's keys (`bound` says which
+/// keys are the window's). A slice's bounds are not its windows': nothing else may see them.
+fn sliceable(aggregate: &Aggregate, bound: &impl Fn(&Expr) -> Option<usize>) -> bool {
+    let mut path = Vec::new();
+    let mut plan = aggregate.input.as_ref();
+    let tvf = loop {
+        let input = match plan {
+            LogicalPlan::Projection(p) => &p.input,
+            LogicalPlan::Filter(f) => &f.input,
+            LogicalPlan::SubqueryAlias(a) => &a.input,
+            LogicalPlan::Extension(e) => match e.node.as_any().downcast_ref::<WindowTvf>() {
+                Some(tvf) if tvf.kind.slice().is_some() => break tvf,
+                _ => return false,
+            },
+            _ => return false,
+        };
+        path.push(plan);
+        plan = input.as_ref();
+    };
+    // The positions of the window columns in the rows of each node, from the function up.
+    let n = tvf.schema.fields().len();
+    let mut window: Vec<usize> = (n - WINDOW_COLUMNS.len()..n).collect();
+    let uses = |window: &[usize], e: &Expr, schema: &DFSchema| {
+        (e.column_refs().iter())
+            .any(|c| schema.index_of_column(c).is_ok_and(|i| window.contains(&i)))
+    };
+    for node in path.into_iter().rev() {
+        match node {
+            LogicalPlan::Projection(p) => {
+                let mut passed = Vec::new();
+                for (i, e) in p.expr.iter().enumerate() {
+                    match e.clone().unalias() {
+                        _ if !uses(&window, e, p.input.schema()) => {}
+                        Expr::Column(_) => passed.push(i),
+                        _ => return false,
+                    }
+                }
+                window = passed;
+            }
+            LogicalPlan::Filter(f) if uses(&window, &f.predicate, f.input.schema()) => {
+                return false;
+            }
+            _ => {}
+        }
+    }
+    let schema = aggregate.input.schema();
+    let window_key = |e: &Expr| !uses(&window, e, schema) || bound(e).is_some();
+    aggregate.group_expr.iter().all(window_key)
+        && !aggregate.aggr_expr.iter().any(|e| uses(&window, e, schema))
 }
 
 /// What each output column of a window aggregation holds: the window's columns among the
