@@ -437,7 +437,7 @@ pub fn cast_to(column: ArrayRef, data_type: &DataType) -> Result<ArrayRef> {
 #[cfg(test)]
 pub(crate) mod tests {
     use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::{Field, Schema, TimeUnit};
     use datafusion::functions_aggregate::count::count_udaf;
     use datafusion::functions_aggregate::sum::sum_udaf;
     use datafusion::physical_expr::aggregate::AggregateExprBuilder;
@@ -445,6 +445,27 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::batch::{ChangeBatch, Message};
+
+    /// The output of [`count_and_sum`] per window: `window_start, window_end, key, cnt,
+    /// total`, and what each column holds.
+    pub(crate) fn windowed_count_and_sum() -> (SchemaRef, Vec<WindowOutput>) {
+        let time = |name| Field::new(name, DataType::Timestamp(TimeUnit::Millisecond, None), true);
+        let schema = Arc::new(Schema::new(vec![
+            time("window_start"),
+            time("window_end"),
+            Field::new("key", DataType::Utf8, true),
+            Field::new("cnt", DataType::Int64, true),
+            Field::new("total", DataType::Int64, true),
+        ]));
+        let layout = vec![
+            WindowOutput::Start,
+            WindowOutput::End,
+            WindowOutput::Key(0),
+            WindowOutput::Aggregate(0),
+            WindowOutput::Aggregate(1),
+        ];
+        (schema, layout)
+    }
 
     /// `GROUP BY key` with `COUNT(v), SUM(v)` over rows `(key STRING, v BIGINT, ...)`.
     pub(crate) fn count_and_sum(input: SchemaRef) -> GroupBy {

@@ -364,12 +364,11 @@ impl Operator for SessionAggregate {
 #[cfg(test)]
 mod tests {
     use arrow::array::AsArray;
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
     use super::*;
     use crate::late::LatePolicy;
     use crate::metrics::JobMetrics;
-    use crate::operator::aggregate::tests::{count_and_sum, rows};
+    use crate::operator::aggregate::tests::{count_and_sum, rows, windowed_count_and_sum};
     use crate::operator::testing::{keyed_batch, keyed_schema};
 
     fn input_schema() -> SchemaRef {
@@ -382,28 +381,7 @@ mod tests {
 
     fn operator() -> (SessionAggregate, Arc<JobMetrics>) {
         let metrics = Arc::new(JobMetrics::default());
-        let output = Arc::new(Schema::new(vec![
-            Field::new(
-                "window_start",
-                DataType::Timestamp(TimeUnit::Millisecond, None),
-                true,
-            ),
-            Field::new(
-                "window_end",
-                DataType::Timestamp(TimeUnit::Millisecond, None),
-                true,
-            ),
-            Field::new("key", DataType::Utf8, true),
-            Field::new("cnt", DataType::Int64, true),
-            Field::new("total", DataType::Int64, true),
-        ]));
-        let layout = vec![
-            WindowOutput::Start,
-            WindowOutput::End,
-            WindowOutput::Key(0),
-            WindowOutput::Aggregate(0),
-            WindowOutput::Aggregate(1),
-        ];
+        let (output, layout) = windowed_count_and_sum();
         let late = LateRows::new(&LatePolicy::Drop, input_schema(), metrics.clone()).unwrap();
         let op = SessionAggregate::new(count_and_sum(input_schema()), 2, 10, layout, output, late)
             .unwrap();

@@ -85,20 +85,25 @@ pub(crate) fn describe(messages: &[Message]) -> Vec<String> {
     out
 }
 
+/// Calls `op`'s handler of each message of `inputs` (port and message) in turn.
+pub(crate) fn feed(op: &mut dyn Operator, inputs: &[(usize, Message)], out: &mut Vec<Message>) {
+    for (port, message) in inputs {
+        match message.clone() {
+            Message::Batch(batch) => op.on_batch(*port, batch, out).unwrap(),
+            Message::Watermark(w) => op.on_watermark(w, out).unwrap(),
+            Message::End => op.on_end(out).unwrap(),
+            Message::Barrier(_) => {}
+        }
+    }
+}
+
 /// Checks that checkpoints neither change nor lose anything: `inputs` (port and message) fed
 /// to an operator from `make` give the same output as when, after any message, its state is
 /// taken (encoded and decoded as a checkpoint holds it) and the rest is fed both to the same
 /// operator and to a fresh one restored from that state.
 pub(crate) fn assert_restores(make: impl Fn() -> Box<dyn Operator>, inputs: &[(usize, Message)]) {
     let feed = |op: &mut Box<dyn Operator>, inputs: &[(usize, Message)], out: &mut Vec<Message>| {
-        for (port, message) in inputs {
-            match message.clone() {
-                Message::Batch(batch) => op.on_batch(*port, batch, out).unwrap(),
-                Message::Watermark(w) => op.on_watermark(w, out).unwrap(),
-                Message::End => op.on_end(out).unwrap(),
-                Message::Barrier(_) => {}
-            }
-        }
+        feed(op.as_mut(), inputs, out)
     };
     let mut expected = Vec::new();
     feed(&mut make(), inputs, &mut expected);

@@ -572,8 +572,8 @@ mod tests {
     use super::*;
     use crate::metrics::JobMetrics;
     use crate::operator::WindowAssign;
-    use crate::operator::aggregate::tests::{count_and_sum, rows};
-    use crate::operator::testing::{describe, keyed_batch, keyed_schema};
+    use crate::operator::aggregate::tests::{count_and_sum, rows, windowed_count_and_sum};
+    use crate::operator::testing::{describe, feed, keyed_batch, keyed_schema};
 
     fn input_schema() -> SchemaRef {
         keyed_schema("window_end")
@@ -623,20 +623,7 @@ mod tests {
         fields.extend(["window_start", "window_end", "window_time"].map(|n| time().with_name(n)));
         let assigned = Arc::new(Schema::new(fields));
         let assign = WindowAssign::new(kind, 2, vec![0, 1, 2], assigned.clone());
-        let output = Arc::new(Schema::new(vec![
-            time().with_name("window_start"),
-            time().with_name("window_end"),
-            Field::new("key", DataType::Utf8, true),
-            Field::new("cnt", DataType::Int64, true),
-            Field::new("total", DataType::Int64, true),
-        ]));
-        let layout = vec![
-            WindowOutput::Start,
-            WindowOutput::End,
-            WindowOutput::Key(0),
-            WindowOutput::Aggregate(0),
-            WindowOutput::Aggregate(1),
-        ];
+        let (output, layout) = windowed_count_and_sum();
         let metrics = Arc::new(JobMetrics::default());
         let late = LateRows::new(&LatePolicy::Drop, assigned.clone(), metrics.clone()).unwrap();
         let group_by = count_and_sum(assigned);
@@ -658,7 +645,7 @@ mod tests {
     /// Rows of three keys, out of order within 5 ms, each stamped with the watermark (the
     /// latest time less 5) before it, the watermark sent every 10 rows; every 17th row is
     /// 25 ms behind (late for some of its windows), every 29th 45 ms (late for all).
-    fn disordered() -> Vec<Message> {
+    fn disordered() -> Vec<(usize, Message)> {
         let mut messages = Vec::new();
         let mut watermark = NO_WATERMARK;
         let mut latest = 0;
@@ -681,45 +668,30 @@ mod tests {
                 messages.push(Message::Watermark(watermark));
             }
         }
-        messages.push(Message::End);
-        messages
+        messages.into_iter().map(|m| (0, m)).collect()
     }
 
-    /// The aggregation's input: `messages` through the window function.
-    fn assigned(assign: &mut WindowAssign, messages: &[Message]) -> Vec<Message> {
+    /// What `op` emits for `inputs`, then for the end of its input.
+    fn through(op: &mut dyn Operator, inputs: &[(usize, Message)]) -> Vec<(usize, Message)> {
         let mut out = Vec::new();
-        for message in messages {
-            match message {
-                Message::Batch(b) => assign.on_batch(0, b.clone(), &mut out).unwrap(),
-                other => out.push(other.clone()),
-            }
-        }
-        out
-    }
-
-    fn run(op: &mut WindowAggregate, messages: &[Message]) -> Vec<String> {
-        let mut out = Vec::new();
-        for message in messages {
-            match message {
-                Message::Batch(b) => op.on_batch(0, b.clone(), &mut out).unwrap(),
-                Message::Watermark(w) => op.on_watermark(*w, &mut out).unwrap(),
-                Message::End => op.on_end(&mut out).unwrap(),
-                Message::Barrier(_) => {}
-            }
-        }
-        let mut rows = describe(&out);
-        rows.sort();
-        rows
+        feed(op, inputs, &mut out);
+        out.push(Message::End);
+        out.into_iter().map(|m| (0, m)).collect()
     }
 
     #[test]
     fn windows_merged_from_slices_are_the_windows_rows_reach_one_by_one() {
         let input = disordered();
+        let rows = |out: Vec<(usize, Message)>| {
+            let mut rows = describe(&out.into_iter().map(|(_, m)| m).collect::<Vec<_>>());
+            rows.sort();
+            rows
+        };
         let (mut assign, mut by_window, windowed_late) = hop(false);
-        let expected = run(&mut by_window, &assigned(&mut assign, &input));
+        let expected = rows(through(&mut by_window, &through(&mut assign, &input)));
         let (mut assign, mut by_slice, sliced_late) = hop(true);
-        let sliced = assigned(&mut assign, &input);
-        assert_eq!(run(&mut by_slice, &sliced), expected);
+        let sliced = through(&mut assign, &input);
+        assert_eq!(rows(through(&mut by_slice, &sliced)), expected);
         assert!(expected.len() > 200, "{expected:?}");
         // Each late row once (only when late for all its windows), not once per window:
         // some rows were late for some windows only, some for all.
@@ -733,8 +705,7 @@ mod tests {
         assert_eq!((by_slice.open_windows(), by_slice.state_bytes()), (0, 0));
         // Checkpoints of slices, frozen slices and late rows' windows restore.
         let make = || -> Box<dyn Operator> { Box::new(hop(true).1) };
-        let inputs: Vec<(usize, Message)> = sliced.into_iter().map(|m| (0, m)).collect();
-        crate::operator::testing::assert_restores(make, &inputs);
+        crate::operator::testing::assert_restores(make, &sliced);
     }
 
     #[test]
