@@ -292,10 +292,8 @@ impl Session {
                     "'{CDC_DUPLICATES}' must be 'true' or 'false', found '{value}'"
                 )));
             }
-            PARALLELISM if !value.parse::<u32>().is_ok_and(|n| n > 0) => {
-                return Err(SqlError::new(format!(
-                    "'{PARALLELISM}' must be a positive number, found '{value}'"
-                )));
+            PARALLELISM => {
+                parallelism(value)?;
             }
             _ => {}
         }
@@ -550,7 +548,7 @@ impl Session {
             planner = planner.with_idle_timeout(duration_millis(timeout)?);
         }
         let parallelism = match self.settings.get(PARALLELISM) {
-            Some(n) => n.parse().expect("checked when set"),
+            Some(n) => parallelism(n)?,
             None => self.options.parallelism,
         };
         planner = planner.with_parallelism(parallelism);
@@ -634,6 +632,15 @@ fn state_ttl_hints(text: &str) -> SqlResult<BTreeMap<String, i64>> {
         }
     }
     Ok(hints)
+}
+
+/// The number of instances `'parallelism.default'` = `value` asks for.
+fn parallelism(value: &str) -> SqlResult<usize> {
+    value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+        SqlError::new(format!(
+            "'{PARALLELISM}' must be a positive number, found '{value}'"
+        ))
+    })
 }
 
 /// Half the machine's memory: one operator past it would soon have the machine swapping.
