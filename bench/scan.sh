@@ -7,21 +7,11 @@
 #
 # Builds rill and the baseline with their release profiles.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$here/.."
-shared="${RILL_SHARED:-$root/../shared}"
+source "$(dirname "$0")/common.sh"
 rows="${1:-1000000}"
-work="${BENCH_DIR:-/tmp/rill-bench}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}"
-target="$CARGO_TARGET_DIR"
-flink_py="${FLINK_PY:-/opt/flink-venv/bin/python}"
-mkdir -p "$work"
 
-data="$work/ticks_${rows}.csv"
-[ -s "$data" ] || python3 "$shared/flink-oracle/gen_events.py" --rows "$rows" --symbols 20 --out "$data"
+data=$(ticks "$rows")
 
-cargo build -q --release -p rill-shell --manifest-path "$root/Cargo.toml"
-rill="$target/release/rill"
 cargo build -q --release --manifest-path "$shared/baseline/Cargo.toml" --target-dir "$work/baseline-target"
 baseline="$work/baseline-target/release/baseline"
 

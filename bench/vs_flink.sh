@@ -18,30 +18,20 @@
 #
 # Run it alone on the machine: anything else running skews it.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$here/.."
-shared="${RILL_SHARED:-$root/../shared}"
-work="${BENCH_DIR:-/tmp/rill-bench}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}"
-target="$CARGO_TARGET_DIR"
-flink_py="${FLINK_PY:-/opt/flink-venv/bin/python}"
+source "$(dirname "$0")/common.sh"
 queries="${QUERIES:-q_tumble q_hop q_session q_match_vshape q_match_fraud q_join_enrich q_join_interval q_join_max_avg q_functions}"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000000 5000000)
-mkdir -p "$work"
 results="$work/vs_flink.jsonl"
 : > "$results"
 
-cargo build -q --release -p rill-shell --manifest-path "$root/Cargo.toml"
-rill="$target/release/rill"
 cargo build -q --release --manifest-path "$shared/baseline/Cargo.toml" --target-dir "$work/baseline-target"
 baseline="$work/baseline-target/release/baseline"
 
 record() { echo "{\"engine\":\"$1\",\"query\":\"$2\",\"rows\":$3,\"secs\":$4,\"rss_mb\":$5}" >> "$results"; }
 
 for rows in "${sizes[@]}"; do
-  data="$work/ticks_${rows}.csv"
-  [ -s "$data" ] || python3 "$shared/flink-oracle/gen_events.py" --rows "$rows" --symbols 20 --out "$data"
+  data=$(ticks "$rows")
   if [[ " $queries " == *" q_tumble "* ]]; then
     secs=$("$baseline" tumble "$data" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secs"])')
     record baseline q_tumble "$rows" "$secs" 0
