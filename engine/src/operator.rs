@@ -23,6 +23,7 @@ pub mod aggregate;
 mod calc;
 mod expiry;
 mod group_aggregate;
+mod group_state;
 mod join;
 mod keep_first;
 mod limit;

@@ -1,51 +1,43 @@
 //! Non-windowed `GROUP BY` (and `DISTINCT`): an updating aggregation. Each batch updates the
 //! groups its rows belong to; every group whose result changed is emitted as `+I` (first
-//! result), `-U`/`+U` (old and new result) or `-D` (its last row was retracted). Rows are
-//! aggregated a group at a time on slices of the batch; accumulators are DataFusion's row
-//! accumulators, which can be evaluated repeatedly and can retract.
+//! result), `-U`/`+U` (old and new result) or `-D` (its last row was retracted). The groups'
+//! states are vectors by group number ([`super::group_state`]); a changed group's old result is
+//! read before the batch and its new one after, and its key is taken from the batch.
 
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int8Array, UInt32Array, new_empty_array,
-};
-use arrow::compute::filter;
-use arrow::datatypes::DataType;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int8Array, Int64Array};
+use arrow::compute::kernels::cmp::not_distinct;
+use arrow::compute::{and, interleave, take};
+use arrow::datatypes::{Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::Accumulator;
 
-use super::aggregate::{GroupBy, GroupInput, KeyTable};
-use super::retracting::{RetractableArrival, RetractableExtremum};
-use super::{Operator, not_checkpointed};
+use super::aggregate::{GroupBy, GroupInput, KeyTable, cast_to};
+use super::group_state::{CallState, Rows, call_state};
+use super::Operator;
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::checkpoint::State;
 use crate::operator::expiry::Expiry;
 use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
-/// One group: its key, accumulators, live row count, the result last emitted, and when a row
-/// last updated it (the row's watermark stamp).
-struct Group {
-    key: Vec<ScalarValue>,
-    accumulators: Vec<Box<dyn Accumulator>>,
-    rows: i64,
-    emitted: Option<Vec<ScalarValue>>,
-    updated: Watermark,
-}
-
 /// An updating `GROUP BY`.
 pub struct GroupAggregate {
     group_by: GroupBy,
-    /// Whether the input retracts rows: accumulators must then support retraction.
-    retracting: bool,
     /// Keys, then aggregates.
     schema: SchemaRef,
     /// Numbers the keys (one global group without keys).
     keys: KeyTable,
-    groups: Vec<Group>,
+    /// Per aggregate call, its state over all groups.
+    calls: Vec<Box<dyn CallState>>,
+    /// Per group: its live row count, whether its result is out (and is then the current
+    /// one), and when a row last updated it (the row's watermark stamp).
+    rows: Vec<i64>,
+    emitted: Vec<bool>,
+    updated: Vec<Watermark>,
     ids: Vec<usize>,
+    /// Per group, its first row in the batch at hand (`u32::MAX`: none).
+    first_row: Vec<u32>,
     /// How long, in event time, a group is kept after its last update
     /// (`'table.exec.state.ttl'`): then it starts afresh, as Flink's state TTL does.
     ttl: Option<i64>,
@@ -56,13 +48,19 @@ impl GroupAggregate {
     /// Aggregates by `group_by`; output rows have `schema` (keys, then aggregates). With
     /// `retracting`, the input is itself a changelog.
     pub fn new(group_by: GroupBy, schema: SchemaRef, retracting: bool) -> Result<Self> {
+        let calls = (group_by.calls.iter())
+            .map(|call| call_state(call, retracting))
+            .collect::<Result<_>>()?;
         Ok(GroupAggregate {
-            retracting,
             keys: group_by.new_key_table()?,
+            calls,
             group_by,
             schema,
-            groups: Vec::new(),
+            rows: Vec::new(),
+            emitted: Vec::new(),
+            updated: Vec::new(),
             ids: Vec::new(),
+            first_row: Vec::new(),
             ttl: None,
             expiry: Expiry::default(),
         })
@@ -74,111 +72,122 @@ impl GroupAggregate {
         self
     }
 
-    /// Forgets group `id` (silently: its last result stands), freeing its accumulators.
-    fn forget(&mut self, id: usize) -> Result<()> {
-        let fresh = self.accumulators()?;
-        let group = &mut self.groups[id];
-        group.accumulators = fresh;
-        group.rows = 0;
-        group.emitted = None;
-        group.updated = NO_WATERMARK;
+    /// Group `id` starts afresh: no rows, no result out.
+    fn reset(&mut self, id: usize) -> Result<()> {
+        for call in &mut self.calls {
+            call.reset(id)?;
+        }
+        self.rows[id] = 0;
+        self.emitted[id] = false;
+        self.updated[id] = NO_WATERMARK;
         Ok(())
     }
 
-    /// Fresh accumulators for a group; retractable ones over a changelog.
-    fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
-        (0..self.group_by.calls.len())
-            .map(|c| self.accumulator(c))
-            .collect()
-    }
-
-    /// A fresh accumulator for aggregate call `c`.
-    fn accumulator(&self, c: usize) -> Result<Box<dyn Accumulator>> {
-        let call = &self.group_by.calls[c];
-        if !self.retracting {
-            return Ok(call.function.create_accumulator()?);
-        }
-        let data_type = call.function.field().data_type().clone();
-        Ok(match call.function.fun().name() {
-            "min" => Box::new(RetractableExtremum::new(&data_type, false)?),
-            "max" => Box::new(RetractableExtremum::new(&data_type, true)?),
-            "first_value" => Box::new(RetractableArrival::new(&data_type, false)?),
-            "last_value" => Box::new(RetractableArrival::new(&data_type, true)?),
-            _ => call.function.create_sliding_accumulator()?,
-        })
-    }
-
-    fn new_group(&self, input: &GroupInput, row: usize) -> Result<Group> {
-        let key = input
-            .keys
-            .iter()
-            .map(|k| ScalarValue::try_from_array(k.as_ref(), row))
-            .collect::<datafusion::common::Result<Vec<_>>>()?;
-        Ok(Group {
-            accumulators: self.accumulators()?,
-            key,
-            rows: 0,
-            emitted: None,
-            updated: NO_WATERMARK,
-        })
-    }
-
-    /// Feeds rows `[start, start + len)` of `input` (rows sorted by group) to `group`;
-    /// `retract` says which of them are retractions.
-    fn feed(
-        group: &mut Group,
+    /// Aggregates rows `[from, to)` of `input` (whose groups are `self.ids`) and emits the
+    /// changes of their groups.
+    fn apply(
+        &mut self,
         input: &GroupInput,
-        start: usize,
-        len: usize,
         retract: Option<&[bool]>,
+        (from, to): (usize, usize),
+        out: &mut Vec<Message>,
     ) -> Result<()> {
-        let retractions = retract.map_or(0, |r| r.iter().filter(|x| **x).count());
-        group.rows += (len - retractions) as i64 - retractions as i64;
-        for (accumulator, (args, call_filter)) in
-            group.accumulators.iter_mut().zip(&input.arguments)
-        {
-            let mut args: Vec<ArrayRef> = args.iter().map(|a| a.slice(start, len)).collect();
-            let mut kinds = retract.map(<[bool]>::to_vec);
-            if let Some(f) = call_filter {
-                let mask = f.slice(start, len);
-                args = args
-                    .iter()
-                    .map(|a| filter(a.as_ref(), &mask))
-                    .collect::<std::result::Result<_, _>>()?;
-                kinds = kinds.map(|k| {
-                    k.iter()
-                        .enumerate()
-                        .filter(|(i, _)| mask.is_valid(*i) && mask.value(*i))
-                        .map(|(_, r)| *r)
-                        .collect()
-                });
-            }
-            match kinds {
-                None => accumulator.update_batch(&args)?,
-                Some(kinds) => {
-                    let pick = |want: bool| -> Result<Vec<ArrayRef>> {
-                        let mask = BooleanArray::from(
-                            kinds.iter().map(|r| *r == want).collect::<Vec<_>>(),
-                        );
-                        Ok(args
-                            .iter()
-                            .map(|a| filter(a.as_ref(), &mask))
-                            .collect::<std::result::Result<_, _>>()?)
-                    };
-                    accumulator.update_batch(&pick(false)?)?;
-                    if kinds.iter().any(|r| *r) {
-                        if !accumulator.supports_retract_batch() {
-                            return Err(EngineError::Other(
-                                "an aggregate over an updating input cannot retract rows".into(),
-                            ));
-                        }
-                        accumulator.retract_batch(&pick(true)?)?;
-                    }
-                }
+        if from == to {
+            return Ok(());
+        }
+        let ids = &self.ids[from..to];
+        // The groups the rows touch, in number order, each with its first row.
+        let mut touched = Vec::new();
+        for (row, &id) in ids.iter().enumerate() {
+            if self.first_row[id] == u32::MAX {
+                self.first_row[id] = row as u32;
+                touched.push(id);
             }
         }
+        touched.sort_unstable();
+        let first_rows: Vec<u32> = touched.iter().map(|&id| self.first_row[id]).collect();
+        for &id in &touched {
+            self.first_row[id] = u32::MAX;
+        }
+        let retract = retract.map(|r| &r[from..to]);
+        let old = match touched.iter().any(|&id| self.emitted[id]) {
+            true => Some(evaluate(&mut self.calls, &touched)?),
+            false => None,
+        };
+        for (row, &id) in ids.iter().enumerate() {
+            self.rows[id] += if retract.is_some_and(|r| r[row]) { -1 } else { 1 };
+        }
+        let rows = Rows::new(ids, retract, self.rows.len());
+        let len = to - from;
+        for (call, (args, filter)) in self.calls.iter_mut().zip(&input.arguments) {
+            let args: Vec<ArrayRef> = args.iter().map(|a| a.slice(from, len)).collect();
+            let filter = filter.as_ref().map(|f| f.slice(from, len));
+            call.update(&args, filter.as_ref(), &rows)?;
+        }
+        let new = evaluate(&mut self.calls, &touched)?;
+        let same = match &old {
+            Some(old) => Some(same_values(old, &new, touched.len())?),
+            None => None,
+        };
+        // Output rows as (kind, first row of the group, 0 for the old result / 1 for the new).
+        let mut picks: Vec<(RowKind, u32, usize, usize)> = Vec::new();
+        for (at, &id) in touched.iter().enumerate() {
+            let row = first_rows[at];
+            if self.rows[id] <= 0 {
+                if self.emitted[id] {
+                    picks.push((RowKind::Delete, row, 0, at));
+                }
+                let updated = self.updated[id];
+                self.reset(id)?;
+                self.updated[id] = updated;
+            } else if !self.emitted[id] {
+                picks.push((RowKind::Insert, row, 1, at));
+                self.emitted[id] = true;
+            } else if !same.as_ref().is_some_and(|s| s.value(at)) {
+                picks.push((RowKind::UpdateBefore, row, 0, at));
+                picks.push((RowKind::UpdateAfter, row, 1, at));
+            }
+        }
+        if picks.is_empty() {
+            return Ok(());
+        }
+        let key_rows: arrow::array::UInt32Array =
+            picks.iter().map(|(_, row, _, _)| from as u32 + row).collect();
+        let results: Vec<(usize, usize)> = picks.iter().map(|(_, _, v, at)| (*v, *at)).collect();
+        let mut columns = Vec::with_capacity(self.schema.fields().len());
+        for key in &input.keys {
+            columns.push(take(key.as_ref(), &key_rows, None)?);
+        }
+        for (c, new) in new.iter().enumerate() {
+            let old = old.as_ref().map_or(new, |old| &old[c]);
+            columns.push(interleave(&[old.as_ref(), new.as_ref()], &results)?);
+        }
+        let columns = (columns.into_iter().zip(self.schema.fields()))
+            .map(|(column, field)| cast_to(column, field.data_type()))
+            .collect::<Result<_>>()?;
+        let kinds: Int8Array = picks.iter().map(|(kind, ..)| *kind as i8).collect();
+        out.push(Message::Batch(ChangeBatch {
+            data: RecordBatch::try_new(self.schema.clone(), columns)?,
+            ops: Some(kinds),
+            watermarks: None,
+        }));
         Ok(())
     }
+}
+
+/// Every call's current result for each of `groups`.
+fn evaluate(calls: &mut [Box<dyn CallState>], groups: &[usize]) -> Result<Vec<ArrayRef>> {
+    calls.iter_mut().map(|c| c.evaluate(groups)).collect()
+}
+
+/// Per row (of `rows`), whether columns `a` and `b` hold the same values (NULL the same as
+/// NULL).
+fn same_values(a: &[ArrayRef], b: &[ArrayRef], rows: usize) -> Result<BooleanArray> {
+    let mut same = BooleanArray::from(vec![true; rows]);
+    for (a, b) in a.iter().zip(b) {
+        same = and(&same, &not_distinct(a, b)?)?;
+    }
+    Ok(same)
 }
 
 impl Operator for GroupAggregate {
@@ -194,13 +203,10 @@ impl Operator for GroupAggregate {
     }
 
     fn state_bytes(&self) -> usize {
-        // Groups are alike: the first one's size stands for every one's.
-        let per_group = self.groups.first().map_or(0, |g| {
-            size_of::<Group>()
-                + g.key.iter().map(ScalarValue::size).sum::<usize>()
-                + g.accumulators.iter().map(|a| a.size()).sum::<usize>()
-        });
-        self.keys.size() + self.groups.len() * per_group
+        let per_group = size_of::<i64>() + size_of::<bool>() + size_of::<Watermark>();
+        self.keys.size()
+            + self.rows.capacity() * per_group
+            + self.calls.iter().map(|c| c.size()).sum::<usize>()
     }
 
     fn on_batch(
@@ -215,75 +221,50 @@ impl Operator for GroupAggregate {
         }
         let input = self.group_by.evaluate(&batch.data)?;
         self.keys.intern(&input.keys, rows, &mut self.ids)?;
-        for row in 0..rows {
-            if self.ids[row] == self.groups.len() {
-                let group = self.new_group(&input, row)?;
-                self.groups.push(group);
-            }
-        }
-        // Rows by group (stable), so each group gets one contiguous slice.
-        let mut order: Vec<u32> = (0..rows as u32).collect();
-        order.sort_by_key(|&i| self.ids[i as usize]);
-        let order = UInt32Array::from(order);
-        let sorted = input.take(&order)?;
-        let order = order.values();
-        let stamps = batch.watermarks.as_ref();
+        let groups = self.keys.len();
+        self.rows.resize(groups, 0);
+        self.emitted.resize(groups, false);
+        self.updated.resize(groups, NO_WATERMARK);
+        self.first_row.resize(groups, u32::MAX);
         let retract: Option<Vec<bool>> = batch.ops.as_ref().map(|ops| {
-            order
-                .iter()
-                .map(|&i| {
-                    matches!(
-                        RowKind::from_code(ops.value(i as usize)),
-                        RowKind::UpdateBefore | RowKind::Delete
-                    )
-                })
+            (ops.values().iter())
+                .map(|&op| matches!(RowKind::from_code(op), RowKind::UpdateBefore | RowKind::Delete))
                 .collect()
         });
-        let mut changed = Vec::new();
-        let mut start = 0;
-        while start < rows {
-            let id = self.ids[order[start] as usize];
-            let mut end = start + 1;
-            while end < rows && self.ids[order[end] as usize] == id {
-                end += 1;
+        let retract = retract.as_deref();
+        let (Some(ttl), Some(stamps)) = (self.ttl, batch.watermarks.as_ref()) else {
+            return self.apply(&input, retract, (0, rows), out);
+        };
+        // A row that comes the TTL after its group's last update finds the group forgotten:
+        // the rows before it are aggregated and emitted first.
+        let mut from = 0;
+        for row in 0..rows {
+            let id = self.ids[row];
+            let stamp = stamps.value(row);
+            if stamp == NO_WATERMARK {
+                continue;
             }
-            // With a TTL, a row that comes the TTL after the group's last update finds it
-            // forgotten: the rows before it are aggregated and emitted first.
-            let mut from = start;
-            if let Some(ttl) = self.ttl {
-                for at in start..end {
-                    let stamp = stamps.map_or(NO_WATERMARK, |s| s.value(order[at] as usize));
-                    let updated = self.groups[id].updated;
-                    if updated != NO_WATERMARK && stamp != NO_WATERMARK && stamp - updated >= ttl {
-                        let kinds = retract.as_ref().map(|r| &r[from..at]);
-                        Self::feed(&mut self.groups[id], &sorted, from, at - from, kinds)?;
-                        self.emit(&[id], out)?;
-                        self.forget(id)?;
-                        from = at;
-                    }
-                    if stamp != NO_WATERMARK {
-                        self.groups[id].updated = stamp;
-                        self.expiry.list(id, stamp.saturating_add(ttl));
-                    }
-                }
+            let updated = self.updated[id];
+            if updated != NO_WATERMARK && stamp - updated >= ttl {
+                self.apply(&input, retract, (from, row), out)?;
+                self.reset(id)?;
+                from = row;
             }
-            let kinds = retract.as_ref().map(|r| &r[from..end]);
-            Self::feed(&mut self.groups[id], &sorted, from, end - from, kinds)?;
-            changed.push(id);
-            start = end;
+            self.updated[id] = stamp;
+            self.expiry.list(id, stamp.saturating_add(ttl));
         }
-        self.emit(&changed, out)
+        self.apply(&input, retract, (from, rows), out)
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
         if let Some(ttl) = self.ttl {
             for id in self.expiry.due(watermark) {
-                let updated = self.groups[id].updated;
+                let updated = self.updated[id];
                 if updated == NO_WATERMARK {
                     continue;
                 }
                 match updated.saturating_add(ttl) {
-                    due if due <= watermark => self.forget(id)?,
+                    due if due <= watermark => self.reset(id)?,
                     due => self.expiry.list(id, due),
                 }
             }
@@ -293,195 +274,52 @@ impl Operator for GroupAggregate {
     }
 
     fn snapshot(&mut self) -> Result<State> {
-        if self.retracting
-            && let Some(call) = self.group_by.calls.iter().find(|c| {
-                c.function.is_distinct() || !RETRACTABLE_STATE.contains(&c.function.fun().name())
-            })
-        {
-            return Err(not_checkpointed(&format!(
-                "{} over an updating input",
-                call.function.fun().name().to_ascii_uppercase()
-            )));
-        }
         let mut state = State::new();
-        let total = self.groups.len();
-        state.put_columns("keys", self.keys.snapshot()?, total)?;
-        // Per aggregate call: its accumulators' state columns, then its emitted values.
-        let mut columns: Vec<ArrayRef> = Vec::new();
-        let mut widths = Vec::new();
-        for (c, call) in self.group_by.calls.iter().enumerate() {
-            // Taking an accumulator's state consumes it: each is rebuilt from its state.
-            // (The accumulator's own state: a retracting one keeps other than the function's.)
-            let mut states: Vec<Vec<ScalarValue>> = Vec::new();
-            for group in &mut self.groups {
-                let values = group.accumulators[c].state()?;
-                states.resize_with(values.len(), || Vec::with_capacity(total));
-                for (column, value) in states.iter_mut().zip(values) {
-                    column.push(value);
-                }
-            }
-            widths.push(states.len());
-            let states = (states.into_iter())
-                .map(ScalarValue::iter_to_array)
-                .collect::<datafusion::common::Result<Vec<_>>>()?;
-            for id in 0..total {
-                let mut rebuilt = self.accumulator(c)?;
-                let row: Vec<ArrayRef> = states.iter().map(|s| s.slice(id, 1)).collect();
-                rebuilt.merge_batch(&row)?;
-                self.groups[id].accumulators[c] = rebuilt;
-            }
-            columns.extend(states);
-            let none = ScalarValue::try_from(call.function.field().data_type())?;
-            let emitted = self.groups.iter().map(|g| {
-                g.emitted
-                    .as_ref()
-                    .map_or_else(|| none.clone(), |e| e[c].clone())
-            });
-            columns.push(to_array(
-                emitted.collect(),
-                call.function.field().data_type(),
-            )?);
+        let groups = self.keys.len();
+        state.put_columns("keys", self.keys.snapshot()?, groups)?;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(self.rows.clone())),
+            Arc::new(BooleanArray::from(self.emitted.clone())),
+            Arc::new(Int64Array::from(self.updated.clone())),
+        ];
+        state.put_columns("groups", columns, groups)?;
+        for (c, call) in self.calls.iter_mut().enumerate() {
+            call.snapshot(groups, &mut state, &format!("call{c}"))?;
         }
-        let emitted: BooleanArray = self
-            .groups
-            .iter()
-            .map(|g| Some(g.emitted.is_some()))
-            .collect();
-        columns.push(Arc::new(emitted));
-        state.put_columns("groups", columns, total)?;
-        let rows: Vec<(i64, Watermark)> = self.groups.iter().map(|g| (g.rows, g.updated)).collect();
-        state.put("rows", &(widths, rows))?;
         state.put("expiry", &self.expiry)?;
         Ok(state)
     }
 
     fn restore(&mut self, state: &State) -> Result<()> {
-        let (keys, total) = state.columns("keys")?;
-        self.keys.intern(&keys, total, &mut self.ids)?;
-        let (columns, _) = state.columns("groups")?;
-        let (widths, rows): (Vec<usize>, Vec<(i64, Watermark)>) = state.get("rows")?;
-        let expected = widths.iter().map(|w| w + 1).sum::<usize>() + 1;
-        if columns.len() != expected
-            || widths.len() != self.group_by.calls.len()
-            || rows.len() != total
-        {
-            return Err(EngineError::Other(
-                "a checkpointed state does not read: its groups do not hold the plan's aggregates"
-                    .into(),
-            ));
+        let (keys, groups) = state.columns("keys")?;
+        self.keys.intern(&keys, groups, &mut self.ids)?;
+        let (columns, rows) = state.columns("groups")?;
+        let [counts, emitted, updated]: [ArrayRef; 3] =
+            columns.try_into().map_err(|_| unreadable())?;
+        if rows != groups {
+            return Err(unreadable());
         }
-        let emitted = columns[columns.len() - 1].as_boolean().clone();
-        for (id, (count, updated)) in rows.into_iter().enumerate() {
-            let key = keys
-                .iter()
-                .map(|k| ScalarValue::try_from_array(k, id))
-                .collect::<datafusion::common::Result<Vec<_>>>()?;
-            let mut accumulators = self.accumulators()?;
-            let mut values = Vec::new();
-            let mut at = 0;
-            for (accumulator, width) in accumulators.iter_mut().zip(&widths) {
-                let states: Vec<ArrayRef> = columns[at..at + width]
-                    .iter()
-                    .map(|c| c.slice(id, 1))
-                    .collect();
-                accumulator.merge_batch(&states)?;
-                values.push(ScalarValue::try_from_array(&columns[at + width], id)?);
-                at += width + 1;
-            }
-            self.groups.push(Group {
-                key,
-                accumulators,
-                rows: count,
-                emitted: emitted.value(id).then_some(values),
-                updated,
-            });
+        self.rows = counts.as_primitive::<Int64Type>().values().to_vec();
+        self.emitted = emitted.as_boolean().iter().map(|e| e == Some(true)).collect();
+        self.updated = updated.as_primitive::<Int64Type>().values().to_vec();
+        self.first_row = vec![u32::MAX; groups];
+        for (c, call) in self.calls.iter_mut().enumerate() {
+            call.restore(groups, state, &format!("call{c}"))?;
         }
         self.expiry = state.get("expiry")?;
         Ok(())
     }
 }
 
-/// The aggregates whose accumulators over an updating input have a state to checkpoint.
-const RETRACTABLE_STATE: [&str; 7] = [
-    "count",
-    "sum",
-    "avg",
-    "min",
-    "max",
-    "first_value",
-    "last_value",
-];
-
-/// `values` (of `data_type`) as an array.
-fn to_array(values: Vec<ScalarValue>, data_type: &DataType) -> Result<ArrayRef> {
-    match values.is_empty() {
-        true => Ok(new_empty_array(data_type)),
-        false => Ok(ScalarValue::iter_to_array(values)?),
-    }
-}
-
-impl GroupAggregate {
-    /// Emits the changes of the groups `changed`.
-    fn emit(&mut self, changed: &[usize], out: &mut Vec<Message>) -> Result<()> {
-        let mut kinds: Vec<i8> = Vec::new();
-        let mut rows: Vec<(usize, Vec<ScalarValue>)> = Vec::new();
-        for &id in changed {
-            if self.groups[id].rows <= 0 {
-                let fresh = self.accumulators()?;
-                let group = &mut self.groups[id];
-                if let Some(old) = group.emitted.take() {
-                    kinds.push(RowKind::Delete as i8);
-                    rows.push((id, old));
-                }
-                group.accumulators = fresh;
-                group.rows = 0;
-                continue;
-            }
-            let group = &mut self.groups[id];
-            let new = group
-                .accumulators
-                .iter_mut()
-                .map(|a| a.evaluate())
-                .collect::<datafusion::common::Result<Vec<_>>>()?;
-            match group.emitted.replace(new.clone()) {
-                None => kinds.push(RowKind::Insert as i8),
-                Some(old) if old == new => continue,
-                Some(old) => {
-                    kinds.push(RowKind::UpdateBefore as i8);
-                    rows.push((id, old));
-                    kinds.push(RowKind::UpdateAfter as i8);
-                }
-            }
-            rows.push((id, new));
-        }
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let keys = self.group_by.keys.len();
-        let mut columns = Vec::with_capacity(self.schema.fields().len());
-        for (c, field) in self.schema.fields().iter().enumerate() {
-            let values = rows.iter().map(|(id, aggregates)| {
-                if c < keys {
-                    self.groups[*id].key[c].clone()
-                } else {
-                    aggregates[c - keys].clone()
-                }
-            });
-            let column = ScalarValue::iter_to_array(values)?;
-            columns.push(super::aggregate::cast_to(column, field.data_type())?);
-        }
-        out.push(Message::Batch(ChangeBatch {
-            data: RecordBatch::try_new(self.schema.clone(), columns)?,
-            ops: Some(Int8Array::from(kinds)),
-            watermarks: None,
-        }));
-        Ok(())
-    }
+fn unreadable() -> EngineError {
+    EngineError::Other(
+        "a checkpointed state does not read: its groups do not hold the plan's aggregates".into(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
     use crate::operator::aggregate::tests::count_and_sum;

@@ -1,0 +1,756 @@
+//! The per-group state of an updating aggregation's calls, by group number: updated from whole
+//! batches, read for any set of groups without being consumed, reset one group at a time, and
+//! taken whole for a checkpoint. DataFusion's `GroupsAccumulator`s cannot serve here: they are
+//! read by emitting (and dropping) their groups.
+//!
+//! `COUNT`, `COUNT(DISTINCT)` of integers and times, `SUM` of `BIGINT` and `DOUBLE`, and `MIN` /
+//! `MAX` of numbers and times over an append-only input keep plain vectors and are updated row
+//! by row without allocating, retracting as Flink's `...WithRetractAggFunction`s do. Every other
+//! call keeps a DataFusion row accumulator per group ([`RowStates`]), fed a group's rows at a
+//! time.
+
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, UInt32Array,
+    new_empty_array,
+};
+use arrow::compute::{can_cast_types, cast, filter, take};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Accumulator;
+
+use super::aggregate::AggregateCall;
+use super::not_checkpointed;
+use super::retracting::{RetractableArrival, RetractableExtremum};
+use crate::checkpoint::State;
+use crate::{EngineError, Result};
+
+/// Rows of a batch as the calls' states take them.
+pub(crate) struct Rows<'a> {
+    /// Per row, the number of its group.
+    pub ids: &'a [usize],
+    /// Per row, whether it takes a row back (`-U`, `-D`); `None` for an append-only input.
+    pub retract: Option<&'a [bool]>,
+    /// The number of groups (every id is below it).
+    pub groups: usize,
+    /// The rows in group order, made the first time a row accumulator asks.
+    order: OnceCell<UInt32Array>,
+}
+
+impl<'a> Rows<'a> {
+    pub fn new(ids: &'a [usize], retract: Option<&'a [bool]>, groups: usize) -> Self {
+        Rows {
+            ids,
+            retract,
+            groups,
+            order: OnceCell::new(),
+        }
+    }
+
+    /// Whether row `row` takes a row back.
+    fn retracts(&self, row: usize) -> bool {
+        self.retract.is_some_and(|r| r[row])
+    }
+
+    /// The rows' indices sorted by group (stable).
+    fn order(&self) -> &UInt32Array {
+        self.order.get_or_init(|| {
+            let mut order: Vec<u32> = (0..self.ids.len() as u32).collect();
+            order.sort_by_key(|&i| self.ids[i as usize]);
+            UInt32Array::from(order)
+        })
+    }
+}
+
+/// One aggregate call's state over every group.
+pub(crate) trait CallState: Send {
+    /// Adds (or takes back) `rows`; `args` are the call's argument columns and `filter` its
+    /// `FILTER (WHERE ...)`, one value per row.
+    fn update(
+        &mut self,
+        args: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        rows: &Rows,
+    ) -> Result<()>;
+
+    /// The current result of each of `groups`.
+    fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef>;
+
+    /// Group `group` starts afresh.
+    fn reset(&mut self, group: usize) -> Result<()>;
+
+    /// Puts the state of `groups` groups under `name`, for a checkpoint.
+    fn snapshot(&mut self, groups: usize, state: &mut State, name: &str) -> Result<()>;
+
+    /// The state put under `name` by [`CallState::snapshot`].
+    fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()>;
+
+    /// The memory the state takes.
+    fn size(&self) -> usize;
+}
+
+/// The state for `call`; `retracting` when the input takes rows back.
+pub(crate) fn call_state(call: &AggregateCall, retracting: bool) -> Result<Box<dyn CallState>> {
+    let function = &call.function;
+    let result = function.field().data_type().clone();
+    // The type of the argument, as the function's state keeps it.
+    let state_type = function.state_fields()?.first().map(|f| match f.data_type() {
+        DataType::List(item) => item.data_type().clone(),
+        other => other.clone(),
+    });
+    let name = function.fun().name();
+    let one_argument = function.expressions().len() == 1;
+    Ok(match (name, function.is_distinct(), state_type) {
+        ("count", false, _) => Box::new(Count::default()),
+        ("count", true, Some(t)) if one_argument && as_integers(&t) => {
+            Box::new(CountDistinct::default())
+        }
+        ("sum", false, Some(t)) if one_argument && t == result => match result {
+            DataType::Int64 => Box::new(Sum::<i64>::default()),
+            DataType::Float64 => Box::new(Sum::<f64>::default()),
+            _ => Box::new(RowStates::new(call, retracting)),
+        },
+        ("min" | "max", false, Some(t)) if one_argument && !retracting && t == result => {
+            let max = name == "max";
+            if as_integers(&result) {
+                Box::new(Extremum::<i64>::new(result, max))
+            } else if matches!(result, DataType::Float32 | DataType::Float64) {
+                Box::new(Extremum::<f64>::new(result, max))
+            } else {
+                Box::new(RowStates::new(call, retracting))
+            }
+        }
+        _ => Box::new(RowStates::new(call, retracting)),
+    })
+}
+
+/// Whether values of `data_type` are integers (numbers, dates, times) that `BIGINT` holds and
+/// gives back unchanged.
+fn as_integers(data_type: &DataType) -> bool {
+    use DataType::*;
+    matches!(
+        data_type,
+        Int8 | Int16
+            | Int32
+            | Int64
+            | UInt8
+            | UInt16
+            | UInt32
+            | Date32
+            | Date64
+            | Timestamp(_, _)
+            | Time32(_)
+            | Time64(_)
+            | Duration(_)
+    ) && can_cast_types(data_type, &Int64)
+        && can_cast_types(&Int64, data_type)
+}
+
+/// Calls `f(row, value)` for every row that counts: its filter holds and `values` has a value.
+fn each_counted<T: Copy>(
+    values: &[T],
+    nulls: Option<&arrow::buffer::NullBuffer>,
+    filter: Option<&BooleanArray>,
+    mut f: impl FnMut(usize, T),
+) {
+    for (row, value) in values.iter().enumerate() {
+        let null = nulls.is_some_and(|n| n.is_null(row));
+        let filtered = filter.is_some_and(|m| !m.is_valid(row) || !m.value(row));
+        if !null && !filtered {
+            f(row, *value);
+        }
+    }
+}
+
+/// `+1` for a row that adds, `-1` for one that takes back.
+fn sign(rows: &Rows, row: usize) -> i64 {
+    if rows.retracts(row) { -1 } else { 1 }
+}
+
+/// Vector `v` grown to `len` with `fill`.
+fn grow<T: Clone>(v: &mut Vec<T>, len: usize, fill: T) {
+    if v.len() < len {
+        v.resize(len, fill);
+    }
+}
+
+/// `COUNT(x...)` and `COUNT(*)`: rows whose arguments are all non-NULL.
+#[derive(Default)]
+struct Count {
+    counts: Vec<i64>,
+}
+
+impl CallState for Count {
+    fn update(
+        &mut self,
+        args: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        rows: &Rows,
+    ) -> Result<()> {
+        grow(&mut self.counts, rows.groups, 0);
+        let nulls: Vec<_> = args.iter().map(|a| a.logical_nulls()).collect();
+        let nulls = arrow::buffer::NullBuffer::union_many(nulls.iter().map(Option::as_ref));
+        each_counted(rows.ids, nulls.as_ref(), filter, |row, id| {
+            self.counts[id] += sign(rows, row);
+        });
+        Ok(())
+    }
+
+    fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef> {
+        let counts = groups.iter().map(|&g| self.counts.get(g).copied().unwrap_or(0));
+        Ok(Arc::new(Int64Array::from_iter_values(counts)))
+    }
+
+    fn reset(&mut self, group: usize) -> Result<()> {
+        if let Some(count) = self.counts.get_mut(group) {
+            *count = 0;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, groups: usize, state: &mut State, name: &str) -> Result<()> {
+        grow(&mut self.counts, groups, 0);
+        let counts = Int64Array::from(self.counts[..groups].to_vec());
+        state.put_columns(name, vec![Arc::new(counts)], groups)
+    }
+
+    fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()> {
+        let [counts] = read_columns(state, name, groups)?;
+        self.counts = counts.as_primitive::<Int64Type>().values().to_vec();
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        self.counts.capacity() * 8
+    }
+}
+
+/// `COUNT(DISTINCT x)` of integers: how many times each group saw each value, and per group
+/// how many values it saw at least once.
+#[derive(Default)]
+struct CountDistinct {
+    seen: HashMap<(usize, i64), i64>,
+    counts: Vec<i64>,
+}
+
+impl CallState for CountDistinct {
+    fn update(
+        &mut self,
+        args: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        rows: &Rows,
+    ) -> Result<()> {
+        grow(&mut self.counts, rows.groups, 0);
+        let values = cast(&args[0], &DataType::Int64)?;
+        let values = values.as_primitive::<Int64Type>();
+        each_counted(values.values(), values.nulls(), filter, |row, value| {
+            let id = rows.ids[row];
+            let times = self.seen.entry((id, value)).or_insert(0);
+            let before = *times;
+            *times += sign(rows, row);
+            match (before, *times) {
+                (0, 1) => self.counts[id] += 1,
+                (1, 0) => {
+                    self.counts[id] -= 1;
+                    self.seen.remove(&(id, value));
+                }
+                _ => {}
+            }
+        });
+        Ok(())
+    }
+
+    fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef> {
+        let counts = groups.iter().map(|&g| self.counts.get(g).copied().unwrap_or(0));
+        Ok(Arc::new(Int64Array::from_iter_values(counts)))
+    }
+
+    fn reset(&mut self, group: usize) -> Result<()> {
+        if self.counts.get(group).is_some_and(|c| *c != 0) {
+            self.seen.retain(|(id, _), _| *id != group);
+        }
+        if let Some(count) = self.counts.get_mut(group) {
+            *count = 0;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, _groups: usize, state: &mut State, name: &str) -> Result<()> {
+        let mut entries: Vec<(&(usize, i64), &i64)> = self.seen.iter().collect();
+        entries.sort_unstable();
+        let ids = Int64Array::from_iter_values(entries.iter().map(|((id, _), _)| *id as i64));
+        let values = Int64Array::from_iter_values(entries.iter().map(|((_, v), _)| *v));
+        let times = Int64Array::from_iter_values(entries.iter().map(|(_, t)| **t));
+        let columns: Vec<ArrayRef> = vec![Arc::new(ids), Arc::new(values), Arc::new(times)];
+        state.put_columns(name, columns, entries.len())
+    }
+
+    fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()> {
+        let (columns, entries) = state.columns(name)?;
+        let [ids, values, times] = columns_of(columns, name)?;
+        let (ids, values, times) = (
+            ids.as_primitive::<Int64Type>(),
+            values.as_primitive::<Int64Type>(),
+            times.as_primitive::<Int64Type>(),
+        );
+        self.counts = vec![0; groups];
+        self.seen = HashMap::with_capacity(entries);
+        for e in 0..entries {
+            let id = ids.value(e) as usize;
+            if id >= groups {
+                return Err(unreadable(name));
+            }
+            self.seen.insert((id, values.value(e)), times.value(e));
+            self.counts[id] += 1;
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        self.seen.capacity() * 32 + self.counts.capacity() * 8
+    }
+}
+
+/// The numbers a sum adds: `BIGINT` (wrapping on overflow, as Java's `long`) or `DOUBLE`.
+trait Summed: Copy + Default + Send + 'static {
+    fn add(self, other: Self) -> Self;
+    fn sub(self, other: Self) -> Self;
+    fn values(array: &ArrayRef) -> Result<(&[Self], Option<&arrow::buffer::NullBuffer>)>;
+    fn array(values: Vec<Option<Self>>) -> ArrayRef;
+}
+
+impl Summed for i64 {
+    fn add(self, other: Self) -> Self {
+        self.wrapping_add(other)
+    }
+    fn sub(self, other: Self) -> Self {
+        self.wrapping_sub(other)
+    }
+    fn values(array: &ArrayRef) -> Result<(&[Self], Option<&arrow::buffer::NullBuffer>)> {
+        let array = array
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| EngineError::Other("SUM expected BIGINT values".into()))?;
+        Ok((array.values(), array.nulls()))
+    }
+    fn array(values: Vec<Option<Self>>) -> ArrayRef {
+        Arc::new(Int64Array::from(values))
+    }
+}
+
+impl Summed for f64 {
+    fn add(self, other: Self) -> Self {
+        self + other
+    }
+    fn sub(self, other: Self) -> Self {
+        self - other
+    }
+    fn values(array: &ArrayRef) -> Result<(&[Self], Option<&arrow::buffer::NullBuffer>)> {
+        let array = array
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| EngineError::Other("SUM expected DOUBLE values".into()))?;
+        Ok((array.values(), array.nulls()))
+    }
+    fn array(values: Vec<Option<Self>>) -> ArrayRef {
+        Arc::new(Float64Array::from(values))
+    }
+}
+
+/// `SUM(x)`: the sum and the number of values in it, NULL when there are none (after
+/// retractions too), as Flink's `SumWithRetractAggFunction`. Values are added in row order.
+#[derive(Default)]
+struct Sum<T> {
+    sums: Vec<T>,
+    counts: Vec<i64>,
+}
+
+impl<T: Summed> CallState for Sum<T> {
+    fn update(
+        &mut self,
+        args: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        rows: &Rows,
+    ) -> Result<()> {
+        grow(&mut self.sums, rows.groups, T::default());
+        grow(&mut self.counts, rows.groups, 0);
+        let (values, nulls) = T::values(&args[0])?;
+        each_counted(values, nulls, filter, |row, value| {
+            let id = rows.ids[row];
+            if rows.retracts(row) {
+                self.sums[id] = self.sums[id].sub(value);
+                self.counts[id] -= 1;
+            } else {
+                self.sums[id] = self.sums[id].add(value);
+                self.counts[id] += 1;
+            }
+        });
+        Ok(())
+    }
+
+    fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef> {
+        let sums = groups.iter().map(|&g| {
+            let counted = self.counts.get(g).is_some_and(|c| *c > 0);
+            counted.then(|| self.sums[g])
+        });
+        Ok(T::array(sums.collect()))
+    }
+
+    fn reset(&mut self, group: usize) -> Result<()> {
+        if group < self.sums.len() {
+            self.sums[group] = T::default();
+            self.counts[group] = 0;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, groups: usize, state: &mut State, name: &str) -> Result<()> {
+        grow(&mut self.sums, groups, T::default());
+        grow(&mut self.counts, groups, 0);
+        let sums = T::array(self.sums[..groups].iter().map(|s| Some(*s)).collect());
+        let counts = Arc::new(Int64Array::from(self.counts[..groups].to_vec()));
+        state.put_columns(name, vec![sums, counts], groups)
+    }
+
+    fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()> {
+        let [sums, counts] = read_columns(state, name, groups)?;
+        self.sums = T::values(&sums)?.0.to_vec();
+        self.counts = counts.as_primitive::<Int64Type>().values().to_vec();
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        self.sums.capacity() * size_of::<T>() + self.counts.capacity() * 8
+    }
+}
+
+/// The numbers an extremum compares: integers (and times) as `BIGINT`, floats as `DOUBLE`.
+trait Ordered: Summed {
+    const TYPE: DataType;
+    /// Whether `self` comes after `other` (NaN after every number, as DataFusion orders).
+    fn after(self, other: Self) -> bool;
+}
+
+impl Ordered for i64 {
+    const TYPE: DataType = DataType::Int64;
+    fn after(self, other: Self) -> bool {
+        self > other
+    }
+}
+
+impl Ordered for f64 {
+    const TYPE: DataType = DataType::Float64;
+    fn after(self, other: Self) -> bool {
+        self.total_cmp(&other).is_gt()
+    }
+}
+
+/// `MIN(x)` / `MAX(x)` over an append-only input: the extremum so far, per group.
+struct Extremum<T> {
+    /// The result's type (the argument's).
+    data_type: DataType,
+    max: bool,
+    values: Vec<Option<T>>,
+}
+
+impl<T: Ordered> Extremum<T> {
+    fn new(data_type: DataType, max: bool) -> Self {
+        Extremum {
+            data_type,
+            max,
+            values: Vec::new(),
+        }
+    }
+}
+
+impl<T: Ordered> CallState for Extremum<T> {
+    fn update(
+        &mut self,
+        args: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        rows: &Rows,
+    ) -> Result<()> {
+        if rows.retract.is_some() {
+            return Err(EngineError::Other(
+                "MIN / MAX state of an append-only input was given a retraction".into(),
+            ));
+        }
+        grow(&mut self.values, rows.groups, None);
+        let values = cast(&args[0], &T::TYPE)?;
+        let (values, nulls) = T::values(&values)?;
+        let max = self.max;
+        each_counted(values, nulls, filter, |row, value| {
+            let best = &mut self.values[rows.ids[row]];
+            let better = match *best {
+                None => true,
+                Some(b) if max => value.after(b),
+                Some(b) => b.after(value),
+            };
+            if better {
+                *best = Some(value);
+            }
+        });
+        Ok(())
+    }
+
+    fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef> {
+        let values = groups.iter().map(|&g| self.values.get(g).copied().flatten());
+        Ok(cast(&T::array(values.collect()), &self.data_type)?)
+    }
+
+    fn reset(&mut self, group: usize) -> Result<()> {
+        if let Some(value) = self.values.get_mut(group) {
+            *value = None;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, groups: usize, state: &mut State, name: &str) -> Result<()> {
+        grow(&mut self.values, groups, None);
+        let values = T::array(self.values[..groups].to_vec());
+        state.put_columns(name, vec![values], groups)
+    }
+
+    fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()> {
+        let [values] = read_columns(state, name, groups)?;
+        let (numbers, _) = T::values(&values)?;
+        self.values = (0..groups)
+            .map(|g| values.is_valid(g).then(|| numbers[g]))
+            .collect();
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        self.values.capacity() * size_of::<Option<T>>()
+    }
+}
+
+/// Any other call: a DataFusion row accumulator per group (retractable ones over a
+/// changelog), fed a group's rows at a time.
+struct RowStates {
+    call: AggregateCall,
+    retracting: bool,
+    accumulators: Vec<Box<dyn Accumulator>>,
+}
+
+impl RowStates {
+    fn new(call: &AggregateCall, retracting: bool) -> Self {
+        RowStates {
+            call: call.clone(),
+            retracting,
+            accumulators: Vec::new(),
+        }
+    }
+
+    /// A fresh accumulator; a retractable one over a changelog.
+    fn accumulator(&self) -> Result<Box<dyn Accumulator>> {
+        let function = &self.call.function;
+        if !self.retracting {
+            return Ok(function.create_accumulator()?);
+        }
+        let data_type = function.field().data_type().clone();
+        Ok(match function.fun().name() {
+            "min" => Box::new(RetractableExtremum::new(&data_type, false)?),
+            "max" => Box::new(RetractableExtremum::new(&data_type, true)?),
+            "first_value" => Box::new(RetractableArrival::new(&data_type, false)?),
+            "last_value" => Box::new(RetractableArrival::new(&data_type, true)?),
+            _ => function.create_sliding_accumulator()?,
+        })
+    }
+
+    fn grow(&mut self, groups: usize) -> Result<()> {
+        while self.accumulators.len() < groups {
+            let fresh = self.accumulator()?;
+            self.accumulators.push(fresh);
+        }
+        Ok(())
+    }
+
+    /// Feeds `args` (one group's rows) to `accumulator`; `retract` says which rows take back.
+    fn feed(
+        accumulator: &mut dyn Accumulator,
+        args: &[ArrayRef],
+        retract: Option<&[bool]>,
+    ) -> Result<()> {
+        let Some(retract) = retract else {
+            return Ok(accumulator.update_batch(args)?);
+        };
+        let pick = |want: bool| -> Result<Vec<ArrayRef>> {
+            let mask = BooleanArray::from(retract.iter().map(|r| *r == want).collect::<Vec<_>>());
+            Ok(args
+                .iter()
+                .map(|a| filter(a.as_ref(), &mask))
+                .collect::<std::result::Result<_, _>>()?)
+        };
+        accumulator.update_batch(&pick(false)?)?;
+        if retract.iter().any(|r| *r) {
+            if !accumulator.supports_retract_batch() {
+                return Err(EngineError::Other(
+                    "an aggregate over an updating input cannot retract rows".into(),
+                ));
+            }
+            accumulator.retract_batch(&pick(true)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl CallState for RowStates {
+    fn update(
+        &mut self,
+        args: &[ArrayRef],
+        filter_mask: Option<&BooleanArray>,
+        rows: &Rows,
+    ) -> Result<()> {
+        self.grow(rows.groups)?;
+        let order = rows.order();
+        let sorted = args
+            .iter()
+            .map(|a| Ok(take(a.as_ref(), order, None)?))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let mask = match filter_mask {
+            Some(f) => Some(take(f, order, None)?.as_boolean().clone()),
+            None => None,
+        };
+        let order = order.values();
+        let mut start = 0;
+        while start < order.len() {
+            let id = rows.ids[order[start] as usize];
+            let mut end = start + 1;
+            while end < order.len() && rows.ids[order[end] as usize] == id {
+                end += 1;
+            }
+            let len = end - start;
+            let mut group_args: Vec<ArrayRef> = sorted.iter().map(|a| a.slice(start, len)).collect();
+            let mut retract: Option<Vec<bool>> = rows
+                .retract
+                .map(|r| order[start..end].iter().map(|&i| r[i as usize]).collect());
+            if let Some(mask) = &mask {
+                let mask = mask.slice(start, len);
+                group_args = group_args
+                    .iter()
+                    .map(|a| filter(a.as_ref(), &mask))
+                    .collect::<std::result::Result<_, _>>()?;
+                retract = retract.map(|r| {
+                    r.iter()
+                        .enumerate()
+                        .filter(|(i, _)| mask.is_valid(*i) && mask.value(*i))
+                        .map(|(_, r)| *r)
+                        .collect()
+                });
+            }
+            Self::feed(
+                self.accumulators[id].as_mut(),
+                &group_args,
+                retract.as_deref(),
+            )?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef> {
+        let data_type = self.call.function.field().data_type().clone();
+        if groups.is_empty() {
+            return Ok(new_empty_array(&data_type));
+        }
+        self.grow(groups.iter().max().map_or(0, |g| g + 1))?;
+        let values = groups
+            .iter()
+            .map(|&g| self.accumulators[g].evaluate())
+            .collect::<datafusion::common::Result<Vec<_>>>()?;
+        Ok(ScalarValue::iter_to_array(values)?)
+    }
+
+    fn reset(&mut self, group: usize) -> Result<()> {
+        if group < self.accumulators.len() {
+            self.accumulators[group] = self.accumulator()?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, groups: usize, state: &mut State, name: &str) -> Result<()> {
+        let function = &self.call.function;
+        let fun = function.fun().name();
+        if self.retracting && (function.is_distinct() || !RETRACTABLE_STATE.contains(&fun)) {
+            return Err(not_checkpointed(&format!(
+                "{} over an updating input",
+                fun.to_ascii_uppercase()
+            )));
+        }
+        self.grow(groups)?;
+        // Taking an accumulator's state consumes it: each is rebuilt from its state. (The
+        // accumulator's own state: a retracting one keeps other than the function's.)
+        let mut columns: Vec<Vec<ScalarValue>> = Vec::new();
+        for accumulator in &mut self.accumulators[..groups] {
+            let values = accumulator.state()?;
+            columns.resize_with(values.len(), || Vec::with_capacity(groups));
+            for (column, value) in columns.iter_mut().zip(values) {
+                column.push(value);
+            }
+        }
+        let columns = (columns.into_iter())
+            .map(ScalarValue::iter_to_array)
+            .collect::<datafusion::common::Result<Vec<_>>>()?;
+        for g in 0..groups {
+            let mut rebuilt = self.accumulator()?;
+            let row: Vec<ArrayRef> = columns.iter().map(|c| c.slice(g, 1)).collect();
+            rebuilt.merge_batch(&row)?;
+            self.accumulators[g] = rebuilt;
+        }
+        state.put_columns(name, columns, groups)
+    }
+
+    fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()> {
+        let (columns, rows) = state.columns(name)?;
+        if rows != groups {
+            return Err(unreadable(name));
+        }
+        self.accumulators = Vec::with_capacity(groups);
+        for g in 0..groups {
+            let mut accumulator = self.accumulator()?;
+            let row: Vec<ArrayRef> = columns.iter().map(|c| c.slice(g, 1)).collect();
+            accumulator.merge_batch(&row)?;
+            self.accumulators.push(accumulator);
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        // Groups are alike: the first one's size stands for every one's.
+        let each = self.accumulators.first().map_or(0, |a| a.size());
+        self.accumulators.len() * each
+    }
+}
+
+/// The aggregates whose row accumulators over an updating input have a state to checkpoint.
+const RETRACTABLE_STATE: [&str; 7] = [
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "first_value",
+    "last_value",
+];
+
+/// The `N` columns of `groups` rows put under `name`.
+fn read_columns<const N: usize>(state: &State, name: &str, groups: usize) -> Result<[ArrayRef; N]> {
+    let (columns, rows) = state.columns(name)?;
+    if rows != groups {
+        return Err(unreadable(name));
+    }
+    columns_of(columns, name)
+}
+
+/// `columns` as `N` columns.
+fn columns_of<const N: usize>(columns: Vec<ArrayRef>, name: &str) -> Result<[ArrayRef; N]> {
+    columns.try_into().map_err(|_| unreadable(name))
+}
+
+fn unreadable(name: &str) -> EngineError {
+    EngineError::Other(format!(
+        "a checkpointed state does not read: '{name}' does not hold the plan's aggregate"
+    ))
+}
