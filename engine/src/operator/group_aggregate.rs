@@ -319,11 +319,22 @@ fn unreadable() -> EngineError {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::functions_aggregate::count::count_udaf;
+    use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
+    use datafusion::functions_aggregate::sum::sum_udaf;
+    use datafusion::logical_expr::{AggregateUDF, Operator as BinaryOp};
+    use datafusion::physical_expr::PhysicalExpr;
+    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion::physical_expr::expressions::{BinaryExpr, Column, lit};
 
     use super::*;
+    use crate::operator::aggregate::AggregateCall;
     use crate::operator::aggregate::tests::count_and_sum;
-    use crate::operator::testing::{assert_restores, keyed_batch, keyed_schema};
+    use crate::operator::testing::{assert_restores, describe, feed, keyed_batch, keyed_schema};
 
     /// `COUNT(v), SUM(v) GROUP BY key`, over a changelog if `retracting`.
     fn aggregate(retracting: bool) -> Box<dyn Operator> {
@@ -371,5 +382,174 @@ mod tests {
             (0, Message::End),
         ];
         assert_restores(|| aggregate(true), &inputs);
+    }
+
+    /// `COUNT(v), COUNT(DISTINCT v), SUM(v), MIN(v), MAX(v), SUM(v) FILTER (WHERE v > 2)
+    /// GROUP BY key` over rows `(key, v)`.
+    fn every_state(retracting: bool) -> GroupAggregate {
+        let input = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, true),
+            Field::new("v", DataType::Int64, true),
+        ]));
+        let v: Arc<dyn PhysicalExpr> = Arc::new(Column::new("v", 1));
+        let call = |udaf: Arc<AggregateUDF>, name: &str, distinct: bool| {
+            let function = AggregateExprBuilder::new(udaf, vec![v.clone()])
+                .schema(input.clone())
+                .alias(name)
+                .with_distinct(distinct)
+                .build()
+                .unwrap();
+            AggregateCall {
+                function: Arc::new(function),
+                filter: None,
+            }
+        };
+        let mut big = call(sum_udaf(), "big", false);
+        big.filter = Some(Arc::new(BinaryExpr::new(v.clone(), BinaryOp::Gt, lit(2i64))));
+        let group_by = GroupBy {
+            keys: vec![Arc::new(Column::new("key", 0))],
+            key_schema: Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, true)])),
+            calls: vec![
+                call(count_udaf(), "cnt", false),
+                call(count_udaf(), "distinct", true),
+                call(sum_udaf(), "total", false),
+                call(min_udaf(), "lo", false),
+                call(max_udaf(), "hi", false),
+                big,
+            ],
+        };
+        let mut fields = vec![Field::new("key", DataType::Utf8, true)];
+        for name in ["cnt", "distinct", "total", "lo", "hi", "big"] {
+            fields.push(Field::new(name, DataType::Int64, true));
+        }
+        GroupAggregate::new(group_by, Arc::new(Schema::new(fields)), retracting).unwrap()
+    }
+
+    /// Random changes `(kind, key, v)`: inserts, and with `retracting` also retractions of
+    /// live rows, in batches of 1 to 9 rows.
+    fn random_changes(seed: u64, retracting: bool) -> Vec<Vec<(RowKind, String, Option<i64>)>> {
+        let mut state = seed;
+        let mut next = move |n: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        let mut live: Vec<(String, Option<i64>)> = Vec::new();
+        let mut batches = Vec::new();
+        for _ in 0..60 {
+            let mut batch = Vec::new();
+            for _ in 0..=next(9) {
+                if retracting && !live.is_empty() && next(3) == 0 {
+                    let (key, v) = live.swap_remove(next(live.len() as u64) as usize);
+                    let kind = [RowKind::Delete, RowKind::UpdateBefore][next(2) as usize];
+                    batch.push((kind, key, v));
+                } else {
+                    let key = format!("k{}", next(4));
+                    let v = (next(5) != 0).then(|| next(6) as i64);
+                    live.push((key.clone(), v));
+                    batch.push((RowKind::Insert, key, v));
+                }
+            }
+            batches.push(batch);
+        }
+        batches
+    }
+
+    /// What every group's row should read, from the live rows.
+    fn expected(live: &[(String, Option<i64>)]) -> BTreeMap<String, String> {
+        let mut by_key: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        let mut rows: BTreeMap<String, usize> = BTreeMap::new();
+        for (key, v) in live {
+            *rows.entry(key.clone()).or_default() += 1;
+            by_key.entry(key.clone()).or_default().extend(v);
+        }
+        let text = |v: Option<i64>| v.map_or("NULL".to_string(), |v| v.to_string());
+        rows.keys()
+            .map(|key| {
+                let mut values = by_key.remove(key).unwrap_or_default();
+                let big: Vec<i64> = values.iter().copied().filter(|v| *v > 2).collect();
+                let (count, total) = (values.len(), values.iter().sum::<i64>());
+                let (lo, hi) = (values.iter().min().copied(), values.iter().max().copied());
+                values.sort();
+                values.dedup();
+                let row = format!(
+                    "{key},{count},{},{},{},{},{}",
+                    values.len(),
+                    text((count > 0).then_some(total)),
+                    text(lo),
+                    text(hi),
+                    text((!big.is_empty()).then(|| big.iter().sum())),
+                );
+                (key.clone(), row)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_group_reads_what_its_live_rows_give_after_each_batch() {
+        for (seed, retracting) in [(1, false), (2, false), (3, true), (4, true), (5, true)] {
+            let mut operator = every_state(retracting);
+            let mut live: Vec<(String, Option<i64>)> = Vec::new();
+            let mut table: BTreeMap<String, String> = BTreeMap::new();
+            for changes in random_changes(seed, retracting) {
+                let keys = StringArray::from_iter_values(changes.iter().map(|c| c.1.clone()));
+                let values = Int64Array::from_iter(changes.iter().map(|c| c.2));
+                let data = RecordBatch::try_from_iter([
+                    ("key", Arc::new(keys) as ArrayRef),
+                    ("v", Arc::new(values) as ArrayRef),
+                ])
+                .unwrap();
+                let mut batch = ChangeBatch::inserts(data);
+                if retracting {
+                    batch.ops = Some(changes.iter().map(|c| c.0 as i8).collect());
+                }
+                for (kind, key, v) in changes {
+                    match kind {
+                        RowKind::Insert => live.push((key, v)),
+                        _ => {
+                            let at = live.iter().position(|r| *r == (key.clone(), v)).unwrap();
+                            live.remove(at);
+                        }
+                    }
+                }
+                let mut out = Vec::new();
+                feed(&mut operator, &[(0, Message::Batch(batch))], &mut out);
+                // Apply the changelog: each retraction must name the row as it stands.
+                for line in describe(&out) {
+                    let (kind, row) = line.split_once(' ').unwrap();
+                    let key = row.split(',').next().unwrap().to_string();
+                    match kind {
+                        "Insert" => assert!(table.insert(key, row.into()).is_none(), "{line}"),
+                        "UpdateAfter" => assert!(table.insert(key, row.into()).is_none()),
+                        _ => assert_eq!(table.remove(&key).as_deref(), Some(row), "{line}"),
+                    }
+                }
+                assert_eq!(table, expected(&live), "seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_restored_aggregation_of_every_state_goes_on_as_the_first_would() {
+        for retracting in [false, true] {
+            let inputs: Vec<(usize, Message)> = random_changes(7, retracting)
+                .into_iter()
+                .take(12)
+                .map(|changes| {
+                    let keys = StringArray::from_iter_values(changes.iter().map(|c| c.1.clone()));
+                    let values = Int64Array::from_iter(changes.iter().map(|c| c.2));
+                    let data = RecordBatch::try_from_iter([
+                        ("key", Arc::new(keys) as ArrayRef),
+                        ("v", Arc::new(values) as ArrayRef),
+                    ])
+                    .unwrap();
+                    let mut batch = ChangeBatch::inserts(data);
+                    if retracting {
+                        batch.ops = Some(changes.iter().map(|c| c.0 as i8).collect());
+                    }
+                    (0, Message::Batch(batch))
+                })
+                .collect();
+            assert_restores(|| Box::new(every_state(retracting)), &inputs);
+        }
     }
 }
