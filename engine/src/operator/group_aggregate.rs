@@ -12,9 +12,9 @@ use arrow::compute::{and, interleave, take};
 use arrow::datatypes::{Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
+use super::Operator;
 use super::aggregate::{GroupBy, GroupInput, KeyTable, cast_to};
 use super::group_state::{CallState, Rows, call_state};
-use super::Operator;
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::checkpoint::State;
 use crate::operator::expiry::Expiry;
@@ -114,10 +114,10 @@ impl GroupAggregate {
             true => Some(evaluate(&mut self.calls, &touched)?),
             false => None,
         };
-        for (row, &id) in ids.iter().enumerate() {
-            self.rows[id] += if retract.is_some_and(|r| r[row]) { -1 } else { 1 };
-        }
         let rows = Rows::new(ids, retract, self.rows.len());
+        for (row, &id) in ids.iter().enumerate() {
+            self.rows[id] += rows.sign(row);
+        }
         let len = to - from;
         for (call, (args, filter)) in self.calls.iter_mut().zip(&input.arguments) {
             let args: Vec<ArrayRef> = args.iter().map(|a| a.slice(from, len)).collect();
@@ -151,8 +151,10 @@ impl GroupAggregate {
         if picks.is_empty() {
             return Ok(());
         }
-        let key_rows: arrow::array::UInt32Array =
-            picks.iter().map(|(_, row, _, _)| from as u32 + row).collect();
+        let key_rows: arrow::array::UInt32Array = picks
+            .iter()
+            .map(|(_, row, _, _)| from as u32 + row)
+            .collect();
         let results: Vec<(usize, usize)> = picks.iter().map(|(_, _, v, at)| (*v, *at)).collect();
         let mut columns = Vec::with_capacity(self.schema.fields().len());
         for key in &input.keys {
@@ -228,7 +230,12 @@ impl Operator for GroupAggregate {
         self.first_row.resize(groups, u32::MAX);
         let retract: Option<Vec<bool>> = batch.ops.as_ref().map(|ops| {
             (ops.values().iter())
-                .map(|&op| matches!(RowKind::from_code(op), RowKind::UpdateBefore | RowKind::Delete))
+                .map(|&op| {
+                    matches!(
+                        RowKind::from_code(op),
+                        RowKind::UpdateBefore | RowKind::Delete
+                    )
+                })
                 .collect()
         });
         let retract = retract.as_deref();
@@ -300,7 +307,11 @@ impl Operator for GroupAggregate {
             return Err(unreadable());
         }
         self.rows = counts.as_primitive::<Int64Type>().values().to_vec();
-        self.emitted = emitted.as_boolean().iter().map(|e| e == Some(true)).collect();
+        self.emitted = emitted
+            .as_boolean()
+            .iter()
+            .map(|e| e == Some(true))
+            .collect();
         self.updated = updated.as_primitive::<Int64Type>().values().to_vec();
         self.first_row = vec![u32::MAX; groups];
         for (c, call) in self.calls.iter_mut().enumerate() {
@@ -405,7 +416,11 @@ mod tests {
             }
         };
         let mut big = call(sum_udaf(), "big", false);
-        big.filter = Some(Arc::new(BinaryExpr::new(v.clone(), BinaryOp::Gt, lit(2i64))));
+        big.filter = Some(Arc::new(BinaryExpr::new(
+            v.clone(),
+            BinaryOp::Gt,
+            lit(2i64),
+        )));
         let group_by = GroupBy {
             keys: vec![Arc::new(Column::new("key", 0))],
             key_schema: Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, true)])),
@@ -430,7 +445,9 @@ mod tests {
     fn random_changes(seed: u64, retracting: bool) -> Vec<Vec<(RowKind, String, Option<i64>)>> {
         let mut state = seed;
         let mut next = move |n: u64| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 33) % n
         };
         let mut live: Vec<(String, Option<i64>)> = Vec::new();

@@ -14,8 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, UInt32Array,
-    new_empty_array,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, UInt32Array, new_empty_array,
 };
 use arrow::compute::{can_cast_types, cast, filter, take};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
@@ -53,6 +52,11 @@ impl<'a> Rows<'a> {
     /// Whether row `row` takes a row back.
     fn retracts(&self, row: usize) -> bool {
         self.retract.is_some_and(|r| r[row])
+    }
+
+    /// `+1` for a row that adds, `-1` for one that takes back.
+    pub fn sign(&self, row: usize) -> i64 {
+        if self.retracts(row) { -1 } else { 1 }
     }
 
     /// The rows' indices sorted by group (stable).
@@ -97,10 +101,13 @@ pub(crate) fn call_state(call: &AggregateCall, retracting: bool) -> Result<Box<d
     let function = &call.function;
     let result = function.field().data_type().clone();
     // The type of the argument, as the function's state keeps it.
-    let state_type = function.state_fields()?.first().map(|f| match f.data_type() {
-        DataType::List(item) => item.data_type().clone(),
-        other => other.clone(),
-    });
+    let state_type = function
+        .state_fields()?
+        .first()
+        .map(|f| match f.data_type() {
+            DataType::List(item) => item.data_type().clone(),
+            other => other.clone(),
+        });
     let name = function.fun().name();
     let one_argument = function.expressions().len() == 1;
     Ok(match (name, function.is_distinct(), state_type) {
@@ -165,11 +172,6 @@ fn each_counted<T: Copy>(
     }
 }
 
-/// `+1` for a row that adds, `-1` for one that takes back.
-fn sign(rows: &Rows, row: usize) -> i64 {
-    if rows.retracts(row) { -1 } else { 1 }
-}
-
 /// Vector `v` grown to `len` with `fill`.
 fn grow<T: Clone>(v: &mut Vec<T>, len: usize, fill: T) {
     if v.len() < len {
@@ -194,13 +196,15 @@ impl CallState for Count {
         let nulls: Vec<_> = args.iter().map(|a| a.logical_nulls()).collect();
         let nulls = arrow::buffer::NullBuffer::union_many(nulls.iter().map(Option::as_ref));
         each_counted(rows.ids, nulls.as_ref(), filter, |row, id| {
-            self.counts[id] += sign(rows, row);
+            self.counts[id] += rows.sign(row);
         });
         Ok(())
     }
 
     fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef> {
-        let counts = groups.iter().map(|&g| self.counts.get(g).copied().unwrap_or(0));
+        let counts = groups
+            .iter()
+            .map(|&g| self.counts.get(g).copied().unwrap_or(0));
         Ok(Arc::new(Int64Array::from_iter_values(counts)))
     }
 
@@ -250,7 +254,7 @@ impl CallState for CountDistinct {
             let id = rows.ids[row];
             let times = self.seen.entry((id, value)).or_insert(0);
             let before = *times;
-            *times += sign(rows, row);
+            *times += rows.sign(row);
             match (before, *times) {
                 (0, 1) => self.counts[id] += 1,
                 (1, 0) => {
@@ -264,7 +268,9 @@ impl CallState for CountDistinct {
     }
 
     fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef> {
-        let counts = groups.iter().map(|&g| self.counts.get(g).copied().unwrap_or(0));
+        let counts = groups
+            .iter()
+            .map(|&g| self.counts.get(g).copied().unwrap_or(0));
         Ok(Arc::new(Int64Array::from_iter_values(counts)))
     }
 
@@ -495,7 +501,9 @@ impl<T: Ordered> CallState for Extremum<T> {
     }
 
     fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef> {
-        let values = groups.iter().map(|&g| self.values.get(g).copied().flatten());
+        let values = groups
+            .iter()
+            .map(|&g| self.values.get(g).copied().flatten());
         Ok(cast(&T::array(values.collect()), &self.data_type)?)
     }
 
@@ -622,7 +630,8 @@ impl CallState for RowStates {
                 end += 1;
             }
             let len = end - start;
-            let mut group_args: Vec<ArrayRef> = sorted.iter().map(|a| a.slice(start, len)).collect();
+            let mut group_args: Vec<ArrayRef> =
+                sorted.iter().map(|a| a.slice(start, len)).collect();
             let mut retract: Option<Vec<bool>> = rows
                 .retract
                 .map(|r| order[start..end].iter().map(|&i| r[i as usize]).collect());
