@@ -110,6 +110,43 @@ struct Attempt {
     /// When `WITHIN` ended it without a match: the last label's node of its most preferred
     /// thread then (timeouts reported only).
     timed_out: Option<u32>,
+    /// The labels last handed to its conditions.
+    #[serde(skip)]
+    labels: Labels,
+}
+
+/// The labels of the path to one node, kept so that the next step's question extends them by
+/// a row instead of walking the whole path again. A cache: not part of the state, so attempts
+/// compare equal and restore without it.
+#[derive(Debug, Clone, Default)]
+struct Labels {
+    /// The node whose path `labels` holds (`ROOT`: the empty path; `None`: nothing kept).
+    tip: Option<u32>,
+    labels: Vec<u16>,
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Labels {}
+
+impl Labels {
+    /// The labels on the path to `tip`, first row first.
+    fn of(&mut self, nodes: &[Node], tip: u32) -> &[u16] {
+        if self.tip != Some(tip) {
+            match self.tip {
+                Some(kept) if tip != ROOT && nodes[tip as usize].parent == kept => {
+                    self.labels.push(nodes[tip as usize].label)
+                }
+                _ => labels_into(nodes, tip, &mut self.labels),
+            }
+            self.tip = Some(tip);
+        }
+        &self.labels
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,11 +159,10 @@ struct Thread {
 /// Buffers reused from row to row, so that matching does not allocate in a steady state.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    /// Thread lists of settled attempts.
+    /// Thread and label lists of settled attempts.
     lists: Vec<Vec<Thread>>,
+    label_lists: Vec<Vec<u16>>,
     next: Vec<Thread>,
-    /// The labels handed to conditions.
-    labels: Vec<u16>,
     /// Answers of conditions to one row's questions.
     answers: Vec<bool>,
     /// The step in which each program position was last visited.
@@ -263,6 +299,11 @@ impl Partition {
             if let Some(tip) = &mut attempt.timed_out {
                 move_tip(tip);
             }
+            let labels = &mut attempt.labels;
+            labels.tip = labels.tip.filter(|t| *t == ROOT || keep[*t as usize]);
+            if let Some(tip) = &mut labels.tip {
+                move_tip(tip);
+            }
         }
         self.nodes = kept;
         self.compact_at = 2 * self.nodes.len();
@@ -321,7 +362,7 @@ impl Matcher {
         let mut answers = std::mem::take(&mut scratch.answers);
         loop {
             answers.clear();
-            let asked = self.ask(part, scratch, |var, row, start, labels| {
+            let asked = self.ask(part, |var, row, start, labels| {
                 answers.push(conditions.holds(var, row, start, labels))
             });
             if !asked || !self.take(part, &answers, scratch) {
@@ -351,6 +392,10 @@ impl Matcher {
                 threads: scratch.lists.pop().unwrap_or_default(),
                 best: None,
                 timed_out: None,
+                labels: Labels {
+                    tip: None,
+                    labels: scratch.label_lists.pop().unwrap_or_default(),
+                },
             };
             let at = At {
                 first_row: row == 0,
@@ -377,7 +422,6 @@ impl Matcher {
     pub fn ask(
         &self,
         part: &mut Partition,
-        scratch: &mut Scratch,
         mut ask: impl FnMut(u16, u64, u64, &[u16]),
     ) -> bool {
         let first = part.rows - part.times.len() as u64;
@@ -400,8 +444,8 @@ impl Matcher {
                 if self.history_free {
                     ask(var, attempt.next, attempt.start, &[]);
                 } else {
-                    labels_into(&part.nodes, thread.tip, &mut scratch.labels);
-                    ask(var, attempt.next, attempt.start, &scratch.labels);
+                    let labels = attempt.labels.of(&part.nodes, thread.tip);
+                    ask(var, attempt.next, attempt.start, labels);
                 }
             }
         }
@@ -641,6 +685,9 @@ impl Matcher {
             let attempt = part.attempts.pop_front().expect("front");
             let start = attempt.start;
             scratch.lists.push(attempt.threads);
+            let mut labels = attempt.labels.labels;
+            labels.clear();
+            scratch.label_lists.push(labels);
             let Some((tip, len)) = attempt.best else {
                 if let Some(tip) = attempt.timed_out {
                     let mut labels = Vec::new();

@@ -82,14 +82,14 @@ fn run_matcher(
             let mut answers = Vec::new();
             loop {
                 answers.clear();
-                let asked = matcher.ask(&mut part, &mut scratch, |var, row, start, labels| {
+                let asked = matcher.ask(&mut part, |var, row, start, labels| {
                     answers.push(Symbols(rows).holds(var, row, start, labels))
                 });
                 if !asked {
                     break;
                 }
                 let more = matcher.take(&mut part, &answers, &mut scratch);
-                let waiting = matcher.ask(&mut part, &mut scratch, |_, _, _, _| {});
+                let waiting = matcher.ask(&mut part, |_, _, _, _| {});
                 assert!(more || !waiting, "take says whether rows are left to take");
                 if !more {
                     break;

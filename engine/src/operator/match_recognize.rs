@@ -475,7 +475,7 @@ impl MatchRecognize {
                 let first = answers.len();
                 let asking = spec
                     .matcher
-                    .ask(matching, scratch, |var, row, start, labels| {
+                    .ask(matching, |var, row, start, labels| {
                         let answer = match &spec.defines[usize::from(var)] {
                             Define::Always => true,
                             Define::Batch(_) => {
