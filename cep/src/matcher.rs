@@ -419,11 +419,7 @@ impl Matcher {
     /// the rows before with `labels` (see [`Conditions::holds`]). Returns whether any attempt
     /// takes a row; [`Matcher::take`] takes the answers, so that a caller may answer the
     /// questions of many attempts and partitions at once.
-    pub fn ask(
-        &self,
-        part: &mut Partition,
-        mut ask: impl FnMut(u16, u64, u64, &[u16]),
-    ) -> bool {
+    pub fn ask(&self, part: &mut Partition, mut ask: impl FnMut(u16, u64, u64, &[u16])) -> bool {
         let first = part.rows - part.times.len() as u64;
         let mut any = false;
         for &start in &part.open {

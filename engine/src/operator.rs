@@ -37,6 +37,7 @@ mod session_aggregate;
 mod testing;
 mod timed;
 mod union;
+mod waiting;
 mod window_aggregate;
 mod window_assign;
 mod window_rank;

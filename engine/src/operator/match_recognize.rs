@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array};
-use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
+use arrow::compute::take_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
@@ -31,6 +31,7 @@ use self::rows::{MatchRows, PartitionRows, RowRef, RowStore};
 use self::terms::{Collected, Gather};
 use super::aggregate::KeyTable;
 use super::timed::{Timed, split_late};
+use super::waiting::Waiting;
 use super::{Operator, SortKey, batches_bytes};
 use crate::batch::{ChangeBatch, Message};
 use crate::checkpoint::State;
@@ -157,8 +158,6 @@ struct PartitionState {
 /// The `MATCH_RECOGNIZE` operator.
 pub struct MatchRecognize {
     spec: MatchSpec,
-    /// The input's columns.
-    input: SchemaRef,
     keys: KeyTable,
     partitions: Vec<PartitionState>,
     /// Forgotten partitions, emptied, whose memory the next new ones take.
@@ -167,7 +166,7 @@ pub struct MatchRecognize {
     live_at_last_look: usize,
     store: RowStore,
     /// Rows waiting for the watermark, in arrival order.
-    pending: Vec<RecordBatch>,
+    pending: Waiting,
     /// Reports waiting for the rows after them that their measures read.
     waiting: Vec<Emit>,
     watermark: Watermark,
@@ -184,14 +183,13 @@ impl MatchRecognize {
             .collect();
         let keys = KeyTable::new(Arc::new(arrow::datatypes::Schema::new(key_fields)))?;
         Ok(MatchRecognize {
+            pending: Waiting::new(input, spec.time),
             spec,
-            input,
             keys,
             partitions: Vec::new(),
             spare: Vec::new(),
             live_at_last_look: 0,
             store: RowStore::default(),
-            pending: Vec::new(),
             waiting: Vec::new(),
             watermark: NO_WATERMARK,
             late,
@@ -201,29 +199,14 @@ impl MatchRecognize {
 
     /// Rows held: waiting for the watermark, and released but still needed by a partition.
     pub fn held_rows(&self) -> usize {
-        self.pending.iter().map(|b| b.num_rows()).sum::<usize>() + self.store.rows()
+        self.pending.rows() + self.store.rows()
     }
 
     /// Takes the pending rows at or before `watermark`.
     fn release(&mut self, watermark: Watermark) -> Result<Option<Released>> {
-        let Some(first) = self.pending.first() else {
+        let Some(released) = self.pending.take_due(watermark)? else {
             return Ok(None);
         };
-        let all = concat_batches(&first.schema(), &self.pending)?;
-        self.pending.clear();
-        let mut due = Vec::with_capacity(all.num_rows());
-        for_each_millis(all.column(self.spec.time), |t| {
-            due.push(t.is_some_and(|t| t <= watermark))
-        })?;
-        let due = arrow::array::BooleanArray::from(due);
-        let released = filter_record_batch(&all, &due)?;
-        if released.num_rows() < all.num_rows() {
-            let kept = filter_record_batch(&all, &arrow::compute::not(&due)?)?;
-            self.pending.push(kept);
-        }
-        if released.num_rows() == 0 {
-            return Ok(None);
-        }
         let n = released.num_rows();
         let keys: Vec<ArrayRef> = self
             .spec
@@ -473,27 +456,25 @@ impl MatchRecognize {
             for &i in &stepping {
                 let PartitionState { matching, rows, .. } = &mut partitions[runs[i].0];
                 let first = answers.len();
-                let asking = spec
-                    .matcher
-                    .ask(matching, |var, row, start, labels| {
-                        let answer = match &spec.defines[usize::from(var)] {
-                            Define::Always => true,
-                            Define::Batch(_) => {
-                                let r = rows.get(row).expect("rows being taken are kept");
-                                store.get(r.batch).symbols[r.row as usize] >> var & 1 == 1
-                            }
-                            Define::Match { terms, .. } => {
-                                let (collected, slots) = asked[usize::from(var)]
-                                    .as_mut()
-                                    .expect("collected for each variable that looks");
-                                let m = MatchRows::trying(start, labels, var);
-                                collected.push(terms, &m, None, false, rows);
-                                slots.push(answers.len());
-                                false
-                            }
-                        };
-                        answers.push(answer);
-                    });
+                let asking = spec.matcher.ask(matching, |var, row, start, labels| {
+                    let answer = match &spec.defines[usize::from(var)] {
+                        Define::Always => true,
+                        Define::Batch(_) => {
+                            let r = rows.get(row).expect("rows being taken are kept");
+                            store.get(r.batch).symbols[r.row as usize] >> var & 1 == 1
+                        }
+                        Define::Match { terms, .. } => {
+                            let (collected, slots) = asked[usize::from(var)]
+                                .as_mut()
+                                .expect("collected for each variable that looks");
+                            let m = MatchRows::trying(start, labels, var);
+                            collected.push(terms, &m, None, false, rows);
+                            slots.push(answers.len());
+                            false
+                        }
+                    };
+                    answers.push(answer);
+                });
                 if asking {
                     asked_by.push((i, first..answers.len()));
                 }
@@ -711,11 +692,8 @@ impl Operator for MatchRecognize {
                 .collect();
         state.put("partitions", &partitions)?;
         self.store.snapshot(&mut state, "store")?;
-        let schema = self
-            .pending
-            .first()
-            .map_or(self.input.clone(), |b| b.schema());
-        state.put_batches("pending", schema, self.pending.clone());
+        let pending = self.pending.batches().to_vec();
+        state.put_batches("pending", self.pending.schema().clone(), pending);
         let waiting: Vec<(usize, &Outcome)> = self
             .waiting
             .iter()
@@ -737,7 +715,7 @@ impl Operator for MatchRecognize {
             })
             .collect();
         self.store = RowStore::restore(state, "store", |batch| self.arguments(batch))?;
-        self.pending = state.batches("pending")?;
+        self.pending.restore(state.batches("pending")?)?;
         let (waiting, watermark): (Vec<(usize, Outcome)>, Watermark) = state.get("waiting")?;
         self.waiting = (waiting.into_iter())
             .map(|(partition, outcome)| Emit { partition, outcome })
@@ -752,7 +730,7 @@ impl Operator for MatchRecognize {
 
     fn state_bytes(&self) -> usize {
         self.store.size()
-            + batches_bytes(&self.pending)
+            + batches_bytes(self.pending.batches())
             + self
                 .partitions
                 .iter()
@@ -773,9 +751,7 @@ impl Operator for MatchRecognize {
         }
         let (on_time, late) = split_late(&batch, self.spec.time, self.watermark)?;
         self.late.record(&batch.data, late)?;
-        if on_time.num_rows() > 0 {
-            self.pending.push(on_time);
-        }
+        self.pending.push(on_time)?;
         Ok(())
     }
 

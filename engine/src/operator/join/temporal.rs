@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, BooleanArray, Int8Array, Int64Array, RecordBatch};
-use arrow::compute::{cast, concat_batches, filter_record_batch, not};
-use arrow::datatypes::{DataType, Field, Int8Type, Int64Type, Schema, SchemaRef};
+use arrow::compute::{cast, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Int8Type, Int64Type, Schema};
 use datafusion::common::HashMap;
 
 use super::state::{KeyEncoder, Side, joined, key_of};
@@ -24,6 +24,7 @@ use super::{JoinSpec, JoinType, describe_keys};
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::checkpoint::State;
 use crate::operator::Operator;
+use crate::operator::waiting::Waiting;
 use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
@@ -42,8 +43,7 @@ pub struct TemporalJoin {
     versions: HashMap<Box<[u8]>, Versions>,
     /// Probe rows waiting for the watermark, in arrival order, each with its change kind in a
     /// last column.
-    waiting: Vec<RecordBatch>,
-    waiting_schema: SchemaRef,
+    waiting: Waiting,
     watermark: Watermark,
 }
 
@@ -70,14 +70,13 @@ impl TemporalJoin {
             .collect();
         fields.push(Field::new("rill.change-kind", DataType::Int8, false));
         Ok(TemporalJoin {
-            waiting_schema: Arc::new(Schema::new(fields)),
+            waiting: Waiting::new(Arc::new(Schema::new(fields)), times[0]),
             name,
             keys: KeyEncoder::new(&spec.key_types, spec.nulls_equal)?,
             rows: Side::new(&spec.inputs[1])?,
             spec,
             times,
             versions: HashMap::new(),
-            waiting: Vec::new(),
             watermark: NO_WATERMARK,
         })
     }
@@ -116,25 +115,9 @@ impl TemporalJoin {
 
     /// Joins and emits the waiting probe rows the watermark reached.
     fn emit(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
-        if self.waiting.is_empty() {
+        let Some(probe) = self.waiting.take_due(watermark)? else {
             return Ok(());
-        }
-        let waiting = concat_batches(&self.waiting_schema, &self.waiting)?;
-        self.waiting.clear();
-        let times = Self::times(&waiting, self.times[0])?;
-        let ready = BooleanArray::from_iter(
-            times
-                .iter()
-                .map(|t| Some(t.is_some_and(|t| t <= watermark))),
-        );
-        let later = filter_record_batch(&waiting, &not(&ready)?)?;
-        if later.num_rows() > 0 {
-            self.waiting.push(later);
-        }
-        let probe = filter_record_batch(&waiting, &ready)?;
-        if probe.num_rows() == 0 {
-            return Ok(());
-        }
+        };
         let columns = probe.num_columns() - 1;
         let mut kinds = probe.column(columns).as_primitive::<Int8Type>().clone();
         let probe = probe.project(&(0..columns).collect::<Vec<_>>())?;
@@ -219,7 +202,8 @@ impl Operator for TemporalJoin {
             .map(|v| v.iter().map(|(time, row)| (*time, row.is_some())).collect())
             .collect();
         state.put("times", &(times, self.watermark))?;
-        state.put_batches("waiting", self.waiting_schema.clone(), self.waiting.clone());
+        let waiting = self.waiting.batches().to_vec();
+        state.put_batches("waiting", self.waiting.schema().clone(), waiting);
         Ok(state)
     }
 
@@ -242,7 +226,7 @@ impl Operator for TemporalJoin {
             self.versions.insert(key, versions);
         }
         self.watermark = watermark;
-        self.waiting = state.batches("waiting")?;
+        self.waiting.restore(state.batches("waiting")?)?;
         Ok(())
     }
 
@@ -264,9 +248,8 @@ impl Operator for TemporalJoin {
         let kinds = (0..batch.num_rows()).map(|i| batch.row_kind(i) as i8);
         let mut columns = batch.data.columns().to_vec();
         columns.push(Arc::new(Int8Array::from_iter_values(kinds)));
-        self.waiting
-            .push(RecordBatch::try_new(self.waiting_schema.clone(), columns)?);
-        Ok(())
+        let schema = self.waiting.schema().clone();
+        self.waiting.push(RecordBatch::try_new(schema, columns)?)
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
@@ -291,7 +274,7 @@ impl Operator for TemporalJoin {
                         .sum::<usize>()
             })
             .sum();
-        versions + crate::operator::batches_bytes(&self.waiting)
+        versions + crate::operator::batches_bytes(self.waiting.batches())
     }
 }
 
