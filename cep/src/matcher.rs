@@ -170,6 +170,17 @@ pub struct Scratch {
     step: u64,
 }
 
+impl Scratch {
+    /// Keeps the lists of an attempt that has ended for the next.
+    fn recycle(&mut self, attempt: Attempt) {
+        let (mut threads, mut labels) = (attempt.threads, attempt.labels.labels);
+        threads.clear();
+        labels.clear();
+        self.lists.push(threads);
+        self.label_lists.push(labels);
+    }
+}
+
 /// Where a closure runs.
 #[derive(Clone, Copy)]
 struct At {
@@ -679,13 +690,10 @@ impl Matcher {
     ) -> Result<(), SkipError> {
         while part.attempts.front().is_some_and(|a| a.threads.is_empty()) {
             let attempt = part.attempts.pop_front().expect("front");
-            let start = attempt.start;
-            scratch.lists.push(attempt.threads);
-            let mut labels = attempt.labels.labels;
-            labels.clear();
-            scratch.label_lists.push(labels);
-            let Some((tip, len)) = attempt.best else {
-                if let Some(tip) = attempt.timed_out {
+            let (start, best, timed_out) = (attempt.start, attempt.best, attempt.timed_out);
+            scratch.recycle(attempt);
+            let Some((tip, len)) = best else {
+                if let Some(tip) = timed_out {
                     let mut labels = Vec::new();
                     labels_into(&part.nodes, tip, &mut labels);
                     out.push(Outcome::TimedOut { start, labels });
@@ -722,9 +730,7 @@ impl Matcher {
                 number: part.matches,
             });
             while part.attempts.front().is_some_and(|a| a.start < next) {
-                let mut skipped = part.attempts.pop_front().expect("front");
-                skipped.threads.clear();
-                scratch.lists.push(skipped.threads);
+                scratch.recycle(part.attempts.pop_front().expect("front"));
             }
         }
         let Partition { attempts, open, .. } = part;

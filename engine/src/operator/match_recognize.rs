@@ -482,8 +482,13 @@ impl MatchRecognize {
             answer(spec, &mut asked, &gather, &mut answers)?;
             stepping.clear();
             for (i, range) in asked_by.drain(..) {
-                let matching = &mut partitions[runs[i].0].matching;
-                if spec.matcher.take(matching, &answers[range], scratch) {
+                let (p, outcomes) = &mut runs[i];
+                let matching = &mut partitions[*p].matching;
+                let more = spec.matcher.take(matching, &answers[range], scratch);
+                // Settling as soon as an attempt is decided drops the attempts its match skips
+                // before they take more rows.
+                (spec.matcher.settle(matching, scratch, outcomes)).map_err(Self::matcher_error)?;
+                if more {
                     stepping.push(i);
                 }
             }
