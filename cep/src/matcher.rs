@@ -110,19 +110,19 @@ struct Attempt {
     /// When `WITHIN` ended it without a match: the last label's node of its most preferred
     /// thread then (timeouts reported only).
     timed_out: Option<u32>,
-    /// The labels last handed to its conditions.
+    /// The path last handed to its conditions.
     #[serde(skip)]
     labels: Labels,
 }
 
-/// The labels of the path to one node, kept so that the next step's question extends them by
-/// a row instead of walking the whole path again. A cache: not part of the state, so attempts
-/// compare equal and restore without it.
+/// The path to one node, kept so that the next step's question extends it by a row instead of
+/// walking the whole path again. A cache: not part of the state, so attempts compare equal
+/// and restore without it.
 #[derive(Debug, Clone, Default)]
 struct Labels {
-    /// The node whose path `labels` holds (`ROOT`: the empty path; `None`: nothing kept).
+    /// The node whose path `path` holds (`ROOT`: the empty path; `None`: nothing kept).
     tip: Option<u32>,
-    labels: Vec<u16>,
+    path: Path,
 }
 
 impl PartialEq for Labels {
@@ -134,18 +134,77 @@ impl PartialEq for Labels {
 impl Eq for Labels {}
 
 impl Labels {
-    /// The labels on the path to `tip`, first row first.
-    fn of(&mut self, nodes: &[Node], tip: u32) -> &[u16] {
+    /// The path to `tip`.
+    fn of(&mut self, nodes: &[Node], tip: u32) -> &Path {
         if self.tip != Some(tip) {
             match self.tip {
                 Some(kept) if tip != ROOT && nodes[tip as usize].parent == kept => {
-                    self.labels.push(nodes[tip as usize].label)
+                    self.path.push(nodes[tip as usize].label)
                 }
-                _ => labels_into(nodes, tip, &mut self.labels),
+                _ => self.path.load(nodes, tip),
             }
             self.tip = Some(tip);
         }
+        &self.path
+    }
+}
+
+/// The labels of a thread's rows so far, first row first, and where each variable's rows are
+/// among them, for conditions that look into the match.
+#[derive(Debug, Clone, Default)]
+pub struct Path {
+    labels: Vec<u16>,
+    /// Per variable (a label without [`EXCLUDED`]), the indices of its rows, in order.
+    rows_of: Vec<Vec<u32>>,
+}
+
+impl Path {
+    /// No rows.
+    pub const EMPTY: Path = Path {
+        labels: Vec::new(),
+        rows_of: Vec::new(),
+    };
+
+    /// The rows' labels.
+    pub fn labels(&self) -> &[u16] {
         &self.labels
+    }
+
+    /// The indices of the rows labelled `var` (excluded or not), in order.
+    pub fn rows_of(&self, var: u16) -> &[u32] {
+        self.rows_of
+            .get(usize::from(var))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Adds a row labelled `label`.
+    pub fn push(&mut self, label: u16) {
+        Self::index(&mut self.rows_of, label, self.labels.len());
+        self.labels.push(label);
+    }
+
+    /// Notes that row `row` is labelled `label`.
+    fn index(rows_of: &mut Vec<Vec<u32>>, label: u16, row: usize) {
+        let var = usize::from(label & !EXCLUDED);
+        if rows_of.len() <= var {
+            rows_of.resize_with(var + 1, Vec::new);
+        }
+        rows_of[var].push(row as u32);
+    }
+
+    /// Empties the path, keeping its memory.
+    fn clear(&mut self) {
+        self.labels.clear();
+        self.rows_of.iter_mut().for_each(Vec::clear);
+    }
+
+    /// Becomes the path to `tip`.
+    fn load(&mut self, nodes: &[Node], tip: u32) {
+        labels_into(nodes, tip, &mut self.labels);
+        self.rows_of.iter_mut().for_each(Vec::clear);
+        for (row, label) in self.labels.iter().enumerate() {
+            Self::index(&mut self.rows_of, *label, row);
+        }
     }
 }
 
@@ -161,7 +220,7 @@ struct Thread {
 pub struct Scratch {
     /// Thread and label lists of settled attempts.
     lists: Vec<Vec<Thread>>,
-    label_lists: Vec<Vec<u16>>,
+    paths: Vec<Path>,
     next: Vec<Thread>,
     /// Answers of conditions to one row's questions.
     answers: Vec<bool>,
@@ -173,11 +232,11 @@ pub struct Scratch {
 impl Scratch {
     /// Keeps the lists of an attempt that has ended for the next.
     fn recycle(&mut self, attempt: Attempt) {
-        let (mut threads, mut labels) = (attempt.threads, attempt.labels.labels);
+        let (mut threads, mut path) = (attempt.threads, attempt.labels.path);
         threads.clear();
-        labels.clear();
+        path.clear();
         self.lists.push(threads);
-        self.label_lists.push(labels);
+        self.paths.push(path);
     }
 }
 
@@ -373,8 +432,8 @@ impl Matcher {
         let mut answers = std::mem::take(&mut scratch.answers);
         loop {
             answers.clear();
-            let asked = self.ask(part, |var, row, start, labels| {
-                answers.push(conditions.holds(var, row, start, labels))
+            let asked = self.ask(part, |var, row, start, path| {
+                answers.push(conditions.holds(var, row, start, path.labels()))
             });
             if !asked || !self.take(part, &answers, scratch) {
                 break;
@@ -405,7 +464,7 @@ impl Matcher {
                 timed_out: None,
                 labels: Labels {
                     tip: None,
-                    labels: scratch.label_lists.pop().unwrap_or_default(),
+                    path: scratch.paths.pop().unwrap_or_default(),
                 },
             };
             let at = At {
@@ -426,11 +485,11 @@ impl Matcher {
 
     /// Begins a step: every attempt with a row to take (its next row, if `WITHIN` still
     /// fits it) asks, in order, one question of each thread waiting for a row: whether
-    /// variable `var` holds for row `row` in the match that started at `start` and labelled
-    /// the rows before with `labels` (see [`Conditions::holds`]). Returns whether any attempt
-    /// takes a row; [`Matcher::take`] takes the answers, so that a caller may answer the
-    /// questions of many attempts and partitions at once.
-    pub fn ask(&self, part: &mut Partition, mut ask: impl FnMut(u16, u64, u64, &[u16])) -> bool {
+    /// variable `var` holds for row `row` in the match that started at `start` and whose rows
+    /// before are `path` (see [`Conditions::holds`]). Returns whether any attempt takes a row;
+    /// [`Matcher::take`] takes the answers, so that a caller may answer the questions of many
+    /// attempts and partitions at once.
+    pub fn ask(&self, part: &mut Partition, mut ask: impl FnMut(u16, u64, u64, &Path)) -> bool {
         let first = part.rows - part.times.len() as u64;
         let mut any = false;
         for &start in &part.open {
@@ -449,10 +508,10 @@ impl Matcher {
                     continue;
                 };
                 if self.history_free {
-                    ask(var, attempt.next, attempt.start, &[]);
+                    ask(var, attempt.next, attempt.start, &Path::EMPTY);
                 } else {
-                    let labels = attempt.labels.of(&part.nodes, thread.tip);
-                    ask(var, attempt.next, attempt.start, labels);
+                    let path = attempt.labels.of(&part.nodes, thread.tip);
+                    ask(var, attempt.next, attempt.start, path);
                 }
             }
         }

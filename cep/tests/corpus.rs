@@ -83,7 +83,7 @@ fn run_matcher(
             loop {
                 answers.clear();
                 let asked = matcher.ask(&mut part, |var, row, start, labels| {
-                    answers.push(Symbols(rows).holds(var, row, start, labels))
+                    answers.push(Symbols(rows).holds(var, row, start, labels.labels()))
                 });
                 if !asked {
                     break;

@@ -17,8 +17,9 @@ use crate::dataflow::NodeId;
 use crate::{EngineError, Result};
 
 /// The version of the manifest and state layout; a checkpoint of another version is refused.
-/// (2: MATCH_RECOGNIZE's partitions keep held rows, open attempts and the times of rows.)
-const FORMAT_VERSION: u32 = 2;
+/// (2: MATCH_RECOGNIZE's partitions keep held rows, open attempts and the times of rows.
+/// 3: a GROUP BY keeps its groups as columns and each aggregate call's state apart.)
+const FORMAT_VERSION: u32 = 3;
 
 /// The manifest's name inside a checkpoint's directory (as Flink names it).
 const MANIFEST: &str = "_metadata";

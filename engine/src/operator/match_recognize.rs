@@ -456,7 +456,7 @@ impl MatchRecognize {
             for &i in &stepping {
                 let PartitionState { matching, rows, .. } = &mut partitions[runs[i].0];
                 let first = answers.len();
-                let asking = spec.matcher.ask(matching, |var, row, start, labels| {
+                let asking = spec.matcher.ask(matching, |var, row, start, path| {
                     let answer = match &spec.defines[usize::from(var)] {
                         Define::Always => true,
                         Define::Batch(_) => {
@@ -467,7 +467,7 @@ impl MatchRecognize {
                             let (collected, slots) = asked[usize::from(var)]
                                 .as_mut()
                                 .expect("collected for each variable that looks");
-                            let m = MatchRows::trying(start, labels, var);
+                            let m = MatchRows::trying(start, path, var);
                             collected.push(terms, &m, None, false, rows);
                             slots.push(answers.len());
                             false

@@ -54,6 +54,7 @@ impl Emit {
             labels,
             current: None,
             row: seen.saturating_sub(1),
+            path: None,
         };
         (m, number, matches!(self.outcome, Outcome::TimedOut { .. }))
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, AsArray, UInt64Array};
 use arrow::datatypes::UInt64Type;
 use arrow::record_batch::RecordBatch;
-use rill_cep::EXCLUDED;
+use rill_cep::{EXCLUDED, Path};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -244,7 +244,6 @@ impl Navigation {
         if *self == Navigation::CURRENT && running {
             return Some(m.start + m.row as u64);
         }
-        let in_vars = |i: &usize| self.vars >> (m.label(*i) & !EXCLUDED) & 1 == 1;
         // The last row seen: a running navigation sees no row after the current one.
         let from = if running { m.row } else { n.checked_sub(1)? };
         let at = if self.vars == ALL_VARIABLES {
@@ -252,10 +251,8 @@ impl Navigation {
                 true => Some(self.offset as usize).filter(|i| *i <= from),
                 false => from.checked_sub(self.offset as usize),
             }
-        } else if self.first {
-            (0..=from).filter(in_vars).nth(self.offset as usize)
         } else {
-            (0..=from).rev().filter(in_vars).nth(self.offset as usize)
+            m.nth_of(self.vars, self.first, self.offset as usize, from)
         }?;
         (m.start + at as u64).checked_add_signed(self.physical)
     }
@@ -270,16 +267,47 @@ pub struct MatchRows<'a> {
     pub current: Option<u16>,
     /// The current row, as an index into the match.
     pub row: usize,
+    /// The path `labels` come from, which says where each variable's rows are.
+    pub path: Option<&'a Path>,
 }
 
 impl<'a> MatchRows<'a> {
     /// A match being extended by the current row, tried as `var` (in `DEFINE`).
-    pub fn trying(start: u64, labels: &'a [u16], var: u16) -> Self {
+    pub fn trying(start: u64, path: &'a Path, var: u16) -> Self {
         MatchRows {
             start,
-            labels,
+            labels: path.labels(),
             current: Some(var),
-            row: labels.len(),
+            row: path.labels().len(),
+            path: Some(path),
+        }
+    }
+
+    /// The `offset`-th of the rows `0..=from` labelled with one of `vars`, counted from the
+    /// first (`first`) or back from the last.
+    fn nth_of(&self, vars: u64, first: bool, offset: usize, from: usize) -> Option<usize> {
+        let Some(path) = self.path.filter(|_| vars.count_ones() == 1) else {
+            let in_vars = |i: &usize| vars >> (self.label(*i) & !EXCLUDED) & 1 == 1;
+            return match first {
+                true => (0..=from).filter(in_vars).nth(offset),
+                false => (0..=from).rev().filter(in_vars).nth(offset),
+            };
+        };
+        // One variable: its rows on the path, then the current row if it is being tried as it.
+        let var = vars.trailing_zeros() as u16;
+        let rows = path.rows_of(var);
+        let rows = &rows[..rows.partition_point(|r| *r as usize <= from)];
+        let current =
+            from >= self.labels.len() && self.current.is_some_and(|c| c & !EXCLUDED == var);
+        let count = rows.len() + usize::from(current);
+        let i = match first {
+            true => offset,
+            false => count.checked_sub(offset + 1)?,
+        };
+        match i.cmp(&rows.len()) {
+            std::cmp::Ordering::Less => Some(rows[i] as usize),
+            std::cmp::Ordering::Equal if current => Some(self.labels.len()),
+            _ => None,
         }
     }
 
@@ -311,7 +339,11 @@ mod tests {
     #[test]
     fn navigation_finds_rows_of_variables() {
         // Rows 10..15 labelled A B B A(excluded) and B being tried.
-        let m = MatchRows::trying(10, &[0, 1, 1, EXCLUDED], 1);
+        let mut path = Path::default();
+        [0, 1, 1, EXCLUDED].into_iter().for_each(|l| path.push(l));
+        let m = MatchRows::trying(10, &path, 1);
+        // The same rows without the path's index, scanned.
+        let scanned = MatchRows { path: None, ..m };
         let last = |vars, offset| Navigation {
             vars,
             first: false,
@@ -339,6 +371,26 @@ mod tests {
             ..last(1 << 0, 0)
         };
         assert_eq!(next.target(&m, true), Some(15));
+        // The path's index finds the rows a scan finds, for every navigation.
+        for vars in [1 << 0, 1 << 1, 1 << 2, 0b11] {
+            for (first, offset, running) in (0..5).flat_map(|o| {
+                [
+                    (true, o, true),
+                    (true, o, false),
+                    (false, o, true),
+                    (false, o, false),
+                ]
+            }) {
+                let nav = Navigation {
+                    vars,
+                    first,
+                    offset,
+                    physical: 0,
+                };
+                let (indexed, by_scan) = (nav.target(&m, running), nav.target(&scanned, running));
+                assert_eq!(indexed, by_scan, "{nav:?}, running: {running}");
+            }
+        }
         // In MEASURES the whole match is known: at row 11 (running), LAST(B) is row 11, FINAL
         // LAST(B) row 14, FIRST(B, 1) not yet seen (FINAL: row 12), and NEXT reaches row 12.
         let whole = MatchRows {
@@ -346,6 +398,7 @@ mod tests {
             labels: &[0, 1, 1, EXCLUDED, 1],
             current: None,
             row: 1,
+            path: None,
         };
         assert_eq!(last(1 << 1, 0).target(&whole, true), Some(11));
         assert_eq!(last(1 << 1, 0).target(&whole, false), Some(14));
