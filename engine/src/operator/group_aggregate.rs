@@ -471,6 +471,22 @@ mod tests {
         batches
     }
 
+    /// `changes` as a batch of `(key, v)`, with their kinds if `retracting`.
+    fn change_batch(changes: &[(RowKind, String, Option<i64>)], retracting: bool) -> ChangeBatch {
+        let keys = StringArray::from_iter_values(changes.iter().map(|c| c.1.clone()));
+        let values = Int64Array::from_iter(changes.iter().map(|c| c.2));
+        let data = RecordBatch::try_from_iter([
+            ("key", Arc::new(keys) as ArrayRef),
+            ("v", Arc::new(values) as ArrayRef),
+        ])
+        .unwrap();
+        let mut batch = ChangeBatch::inserts(data);
+        if retracting {
+            batch.ops = Some(changes.iter().map(|c| c.0 as i8).collect());
+        }
+        batch
+    }
+
     /// What every group's row should read, from the live rows.
     fn expected(live: &[(String, Option<i64>)]) -> BTreeMap<String, String> {
         let mut by_key: BTreeMap<String, Vec<i64>> = BTreeMap::new();
@@ -508,17 +524,7 @@ mod tests {
             let mut live: Vec<(String, Option<i64>)> = Vec::new();
             let mut table: BTreeMap<String, String> = BTreeMap::new();
             for changes in random_changes(seed, retracting) {
-                let keys = StringArray::from_iter_values(changes.iter().map(|c| c.1.clone()));
-                let values = Int64Array::from_iter(changes.iter().map(|c| c.2));
-                let data = RecordBatch::try_from_iter([
-                    ("key", Arc::new(keys) as ArrayRef),
-                    ("v", Arc::new(values) as ArrayRef),
-                ])
-                .unwrap();
-                let mut batch = ChangeBatch::inserts(data);
-                if retracting {
-                    batch.ops = Some(changes.iter().map(|c| c.0 as i8).collect());
-                }
+                let batch = change_batch(&changes, retracting);
                 for (kind, key, v) in changes {
                     match kind {
                         RowKind::Insert => live.push((key, v)),
@@ -551,20 +557,7 @@ mod tests {
             let inputs: Vec<(usize, Message)> = random_changes(7, retracting)
                 .into_iter()
                 .take(12)
-                .map(|changes| {
-                    let keys = StringArray::from_iter_values(changes.iter().map(|c| c.1.clone()));
-                    let values = Int64Array::from_iter(changes.iter().map(|c| c.2));
-                    let data = RecordBatch::try_from_iter([
-                        ("key", Arc::new(keys) as ArrayRef),
-                        ("v", Arc::new(values) as ArrayRef),
-                    ])
-                    .unwrap();
-                    let mut batch = ChangeBatch::inserts(data);
-                    if retracting {
-                        batch.ops = Some(changes.iter().map(|c| c.0 as i8).collect());
-                    }
-                    (0, Message::Batch(batch))
-                })
+                .map(|changes| (0, Message::Batch(change_batch(&changes, retracting))))
                 .collect();
             assert_restores(|| Box::new(every_state(retracting)), &inputs);
         }

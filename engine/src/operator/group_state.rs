@@ -232,12 +232,11 @@ impl CallState for Count {
     }
 }
 
-/// `COUNT(DISTINCT x)` of integers: how many times each group saw each value, and per group
-/// how many values it saw at least once.
+/// `COUNT(DISTINCT x)` of integers: per group, how many of its live rows hold each value (a
+/// value leaves when none does).
 #[derive(Default)]
 struct CountDistinct {
-    seen: HashMap<(usize, i64), i64>,
-    counts: Vec<i64>,
+    seen: Vec<HashMap<i64, i64>>,
 }
 
 impl CallState for CountDistinct {
@@ -247,21 +246,15 @@ impl CallState for CountDistinct {
         filter: Option<&BooleanArray>,
         rows: &Rows,
     ) -> Result<()> {
-        grow(&mut self.counts, rows.groups, 0);
+        grow(&mut self.seen, rows.groups, HashMap::new());
         let values = cast(&args[0], &DataType::Int64)?;
         let values = values.as_primitive::<Int64Type>();
         each_counted(values.values(), values.nulls(), filter, |row, value| {
-            let id = rows.ids[row];
-            let times = self.seen.entry((id, value)).or_insert(0);
-            let before = *times;
+            let seen = &mut self.seen[rows.ids[row]];
+            let times = seen.entry(value).or_insert(0);
             *times += rows.sign(row);
-            match (before, *times) {
-                (0, 1) => self.counts[id] += 1,
-                (1, 0) => {
-                    self.counts[id] -= 1;
-                    self.seen.remove(&(id, value));
-                }
-                _ => {}
+            if *times == 0 {
+                seen.remove(&value);
             }
         });
         Ok(())
@@ -270,28 +263,35 @@ impl CallState for CountDistinct {
     fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef> {
         let counts = groups
             .iter()
-            .map(|&g| self.counts.get(g).copied().unwrap_or(0));
+            .map(|&g| self.seen.get(g).map_or(0, |s| s.len() as i64));
         Ok(Arc::new(Int64Array::from_iter_values(counts)))
     }
 
     fn reset(&mut self, group: usize) -> Result<()> {
-        if self.counts.get(group).is_some_and(|c| *c != 0) {
-            self.seen.retain(|(id, _), _| *id != group);
-        }
-        if let Some(count) = self.counts.get_mut(group) {
-            *count = 0;
+        if let Some(seen) = self.seen.get_mut(group) {
+            *seen = HashMap::new();
         }
         Ok(())
     }
 
     fn snapshot(&mut self, _groups: usize, state: &mut State, name: &str) -> Result<()> {
-        let mut entries: Vec<(&(usize, i64), &i64)> = self.seen.iter().collect();
-        entries.sort_unstable();
-        let ids = Int64Array::from_iter_values(entries.iter().map(|((id, _), _)| *id as i64));
-        let values = Int64Array::from_iter_values(entries.iter().map(|((_, v), _)| *v));
-        let times = Int64Array::from_iter_values(entries.iter().map(|(_, t)| **t));
-        let columns: Vec<ArrayRef> = vec![Arc::new(ids), Arc::new(values), Arc::new(times)];
-        state.put_columns(name, columns, entries.len())
+        let (mut ids, mut values, mut times) = (Vec::new(), Vec::new(), Vec::new());
+        for (id, seen) in self.seen.iter().enumerate() {
+            let mut entries: Vec<(&i64, &i64)> = seen.iter().collect();
+            entries.sort_unstable();
+            for (value, count) in entries {
+                ids.push(id as i64);
+                values.push(*value);
+                times.push(*count);
+            }
+        }
+        let entries = ids.len();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(ids)),
+            Arc::new(Int64Array::from(values)),
+            Arc::new(Int64Array::from(times)),
+        ];
+        state.put_columns(name, columns, entries)
     }
 
     fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()> {
@@ -302,21 +302,18 @@ impl CallState for CountDistinct {
             values.as_primitive::<Int64Type>(),
             times.as_primitive::<Int64Type>(),
         );
-        self.counts = vec![0; groups];
-        self.seen = HashMap::with_capacity(entries);
+        self.seen = vec![HashMap::new(); groups];
         for e in 0..entries {
-            let id = ids.value(e) as usize;
-            if id >= groups {
-                return Err(unreadable(name));
-            }
-            self.seen.insert((id, values.value(e)), times.value(e));
-            self.counts[id] += 1;
+            let seen =
+                (self.seen.get_mut(ids.value(e) as usize)).ok_or_else(|| unreadable(name))?;
+            seen.insert(values.value(e), times.value(e));
         }
         Ok(())
     }
 
     fn size(&self) -> usize {
-        self.seen.capacity() * 32 + self.counts.capacity() * 8
+        let entries: usize = self.seen.iter().map(|s| s.capacity()).sum();
+        self.seen.capacity() * size_of::<HashMap<i64, i64>>() + entries * 16
     }
 }
 
