@@ -149,20 +149,27 @@ impl Labels {
     }
 }
 
-/// The labels of a thread's rows so far, first row first, and where each variable's rows are
-/// among them, for conditions that look into the match.
+/// The labels of a thread's rows so far, first row first, and, once they are many, where each
+/// variable's rows are among them, for conditions that look into the match.
 #[derive(Debug, Clone, Default)]
 pub struct Path {
     labels: Vec<u16>,
-    /// Per variable (a label without [`EXCLUDED`]), the indices of its rows, in order.
+    /// Per variable (a label without [`EXCLUDED`]), the indices of its rows, in order; kept
+    /// from [`INDEXED_FROM`] rows on.
     rows_of: Vec<Vec<u32>>,
+    indexed: bool,
 }
+
+/// Paths of this many rows or more say where each variable's rows are; shorter ones are
+/// searched as fast, without the memory.
+const INDEXED_FROM: usize = 16;
 
 impl Path {
     /// No rows.
     pub const EMPTY: Path = Path {
         labels: Vec::new(),
         rows_of: Vec::new(),
+        indexed: false,
     };
 
     /// The rows' labels.
@@ -170,17 +177,31 @@ impl Path {
         &self.labels
     }
 
-    /// The indices of the rows labelled `var` (excluded or not), in order.
-    pub fn rows_of(&self, var: u16) -> &[u32] {
-        self.rows_of
-            .get(usize::from(var))
-            .map_or(&[], Vec::as_slice)
+    /// The indices of the rows labelled `var` (excluded or not), in order; `None` for a short
+    /// path, whose labels are to be searched.
+    pub fn rows_of(&self, var: u16) -> Option<&[u32]> {
+        let rows = self.rows_of.get(usize::from(var));
+        self.indexed.then(|| rows.map_or(&[][..], Vec::as_slice))
     }
 
     /// Adds a row labelled `label`.
     pub fn push(&mut self, label: u16) {
-        Self::index(&mut self.rows_of, label, self.labels.len());
+        if self.indexed {
+            Self::index(&mut self.rows_of, label, self.labels.len());
+        }
         self.labels.push(label);
+        if !self.indexed && self.labels.len() == INDEXED_FROM {
+            self.build_index();
+        }
+    }
+
+    /// Notes where every row's variable is.
+    fn build_index(&mut self) {
+        self.rows_of.iter_mut().for_each(Vec::clear);
+        for (row, label) in self.labels.iter().enumerate() {
+            Self::index(&mut self.rows_of, *label, row);
+        }
+        self.indexed = true;
     }
 
     /// Notes that row `row` is labelled `label`.
@@ -196,14 +217,15 @@ impl Path {
     fn clear(&mut self) {
         self.labels.clear();
         self.rows_of.iter_mut().for_each(Vec::clear);
+        self.indexed = false;
     }
 
     /// Becomes the path to `tip`.
     fn load(&mut self, nodes: &[Node], tip: u32) {
         labels_into(nodes, tip, &mut self.labels);
-        self.rows_of.iter_mut().for_each(Vec::clear);
-        for (row, label) in self.labels.iter().enumerate() {
-            Self::index(&mut self.rows_of, *label, row);
+        self.indexed = false;
+        if self.labels.len() >= INDEXED_FROM {
+            self.build_index();
         }
     }
 }
