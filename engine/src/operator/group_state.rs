@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, UInt32Array, new_empty_array,
+    Array, ArrayRef, ArrowNativeTypeOp, ArrowPrimitiveType, AsArray, BooleanArray, Int64Array,
+    PrimitiveArray, UInt32Array, new_empty_array,
 };
 use arrow::compute::{can_cast_types, cast, filter, take};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
@@ -116,16 +117,16 @@ pub(crate) fn call_state(call: &AggregateCall, retracting: bool) -> Result<Box<d
             Box::new(CountDistinct::default())
         }
         ("sum", false, Some(t)) if one_argument && t == result => match result {
-            DataType::Int64 => Box::new(Sum::<i64>::default()),
-            DataType::Float64 => Box::new(Sum::<f64>::default()),
+            DataType::Int64 => Box::new(Sum::<Int64Type>::default()),
+            DataType::Float64 => Box::new(Sum::<Float64Type>::default()),
             _ => Box::new(RowStates::new(call, retracting)),
         },
         ("min" | "max", false, Some(t)) if one_argument && !retracting && t == result => {
             let max = name == "max";
             if as_integers(&result) {
-                Box::new(Extremum::<i64>::new(result, max))
+                Box::new(Extremum::<Int64Type>::new(result, max))
             } else if matches!(result, DataType::Float32 | DataType::Float64) {
-                Box::new(Extremum::<f64>::new(result, max))
+                Box::new(Extremum::<Float64Type>::new(result, max))
             } else {
                 Box::new(RowStates::new(call, retracting))
             }
@@ -317,75 +318,40 @@ impl CallState for CountDistinct {
     }
 }
 
-/// The numbers a sum adds: `BIGINT` (wrapping on overflow, as Java's `long`) or `DOUBLE`.
-trait Summed: Copy + Default + Send + 'static {
-    fn add(self, other: Self) -> Self;
-    fn sub(self, other: Self) -> Self;
-    fn values(array: &ArrayRef) -> Result<(&[Self], Option<&arrow::buffer::NullBuffer>)>;
-    fn array(values: Vec<Option<Self>>) -> ArrayRef;
-}
-
-impl Summed for i64 {
-    fn add(self, other: Self) -> Self {
-        self.wrapping_add(other)
-    }
-    fn sub(self, other: Self) -> Self {
-        self.wrapping_sub(other)
-    }
-    fn values(array: &ArrayRef) -> Result<(&[Self], Option<&arrow::buffer::NullBuffer>)> {
-        let array = array
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| EngineError::Other("SUM expected BIGINT values".into()))?;
-        Ok((array.values(), array.nulls()))
-    }
-    fn array(values: Vec<Option<Self>>) -> ArrayRef {
-        Arc::new(Int64Array::from(values))
-    }
-}
-
-impl Summed for f64 {
-    fn add(self, other: Self) -> Self {
-        self + other
-    }
-    fn sub(self, other: Self) -> Self {
-        self - other
-    }
-    fn values(array: &ArrayRef) -> Result<(&[Self], Option<&arrow::buffer::NullBuffer>)> {
-        let array = array
-            .as_primitive_opt::<Float64Type>()
-            .ok_or_else(|| EngineError::Other("SUM expected DOUBLE values".into()))?;
-        Ok((array.values(), array.nulls()))
-    }
-    fn array(values: Vec<Option<Self>>) -> ArrayRef {
-        Arc::new(Float64Array::from(values))
-    }
-}
-
 /// `SUM(x)`: the sum and the number of values in it, NULL when there are none (after
 /// retractions too), as Flink's `SumWithRetractAggFunction`. Values are added in row order.
-#[derive(Default)]
-struct Sum<T> {
-    sums: Vec<T>,
+struct Sum<T: ArrowPrimitiveType> {
+    sums: Vec<T::Native>,
     counts: Vec<i64>,
 }
 
-impl<T: Summed> CallState for Sum<T> {
+impl<T: ArrowPrimitiveType> Default for Sum<T> {
+    fn default() -> Self {
+        Sum {
+            sums: Vec::new(),
+            counts: Vec::new(),
+        }
+    }
+}
+
+impl<T: ArrowPrimitiveType> CallState for Sum<T> {
     fn update(
         &mut self,
         args: &[ArrayRef],
         filter: Option<&BooleanArray>,
         rows: &Rows,
     ) -> Result<()> {
-        grow(&mut self.sums, rows.groups, T::default());
+        grow(&mut self.sums, rows.groups, T::Native::ZERO);
         grow(&mut self.counts, rows.groups, 0);
-        let (values, nulls) = T::values(&args[0])?;
+        let values = primitives::<T>(&args[0])?;
+        let (values, nulls) = (values.values(), values.nulls());
         each_counted(values, nulls, filter, |row, value| {
             let id = rows.ids[row];
             if rows.retracts(row) {
-                self.sums[id] = self.sums[id].sub(value);
+                self.sums[id] = self.sums[id].sub_wrapping(value);
                 self.counts[id] -= 1;
             } else {
-                self.sums[id] = self.sums[id].add(value);
+                self.sums[id] = self.sums[id].add_wrapping(value);
                 self.counts[id] += 1;
             }
         });
@@ -397,67 +363,48 @@ impl<T: Summed> CallState for Sum<T> {
             let counted = self.counts.get(g).is_some_and(|c| *c > 0);
             counted.then(|| self.sums[g])
         });
-        Ok(T::array(sums.collect()))
+        Ok(Arc::new(PrimitiveArray::<T>::from_iter(sums)))
     }
 
     fn reset(&mut self, group: usize) -> Result<()> {
         if group < self.sums.len() {
-            self.sums[group] = T::default();
+            self.sums[group] = T::Native::ZERO;
             self.counts[group] = 0;
         }
         Ok(())
     }
 
     fn snapshot(&mut self, groups: usize, state: &mut State, name: &str) -> Result<()> {
-        grow(&mut self.sums, groups, T::default());
+        grow(&mut self.sums, groups, T::Native::ZERO);
         grow(&mut self.counts, groups, 0);
-        let sums = T::array(self.sums[..groups].iter().map(|s| Some(*s)).collect());
+        let sums = PrimitiveArray::<T>::from_iter_values(self.sums[..groups].iter().copied());
         let counts = Arc::new(Int64Array::from(self.counts[..groups].to_vec()));
-        state.put_columns(name, vec![sums, counts], groups)
+        state.put_columns(name, vec![Arc::new(sums), counts], groups)
     }
 
     fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()> {
         let [sums, counts] = read_columns(state, name, groups)?;
-        self.sums = T::values(&sums)?.0.to_vec();
+        self.sums = primitives::<T>(&sums)?.values().to_vec();
         self.counts = counts.as_primitive::<Int64Type>().values().to_vec();
         Ok(())
     }
 
     fn size(&self) -> usize {
-        self.sums.capacity() * size_of::<T>() + self.counts.capacity() * 8
-    }
-}
-
-/// The numbers an extremum compares: integers (and times) as `BIGINT`, floats as `DOUBLE`.
-trait Ordered: Summed {
-    const TYPE: DataType;
-    /// Whether `self` comes after `other` (NaN after every number, as DataFusion orders).
-    fn after(self, other: Self) -> bool;
-}
-
-impl Ordered for i64 {
-    const TYPE: DataType = DataType::Int64;
-    fn after(self, other: Self) -> bool {
-        self > other
-    }
-}
-
-impl Ordered for f64 {
-    const TYPE: DataType = DataType::Float64;
-    fn after(self, other: Self) -> bool {
-        self.total_cmp(&other).is_gt()
+        self.sums.capacity() * size_of::<T::Native>() + self.counts.capacity() * 8
     }
 }
 
 /// `MIN(x)` / `MAX(x)` over an append-only input: the extremum so far, per group.
-struct Extremum<T> {
+/// Values are compared as `T` (`BIGINT` for integers and times, `DOUBLE` for floats, NaN after
+/// every number as DataFusion orders them).
+struct Extremum<T: ArrowPrimitiveType> {
     /// The result's type (the argument's).
     data_type: DataType,
     max: bool,
-    values: Vec<Option<T>>,
+    values: Vec<Option<T::Native>>,
 }
 
-impl<T: Ordered> Extremum<T> {
+impl<T: ArrowPrimitiveType> Extremum<T> {
     fn new(data_type: DataType, max: bool) -> Self {
         Extremum {
             data_type,
@@ -467,7 +414,7 @@ impl<T: Ordered> Extremum<T> {
     }
 }
 
-impl<T: Ordered> CallState for Extremum<T> {
+impl<T: ArrowPrimitiveType> CallState for Extremum<T> {
     fn update(
         &mut self,
         args: &[ArrayRef],
@@ -480,15 +427,16 @@ impl<T: Ordered> CallState for Extremum<T> {
             ));
         }
         grow(&mut self.values, rows.groups, None);
-        let values = cast(&args[0], &T::TYPE)?;
-        let (values, nulls) = T::values(&values)?;
+        let values = cast(&args[0], &T::DATA_TYPE)?;
+        let values = primitives::<T>(&values)?;
+        let (values, nulls) = (values.values(), values.nulls());
         let max = self.max;
         each_counted(values, nulls, filter, |row, value| {
             let best = &mut self.values[rows.ids[row]];
             let better = match *best {
                 None => true,
-                Some(b) if max => value.after(b),
-                Some(b) => b.after(value),
+                Some(b) if max => value.is_gt(b),
+                Some(b) => value.is_lt(b),
             };
             if better {
                 *best = Some(value);
@@ -501,7 +449,8 @@ impl<T: Ordered> CallState for Extremum<T> {
         let values = groups
             .iter()
             .map(|&g| self.values.get(g).copied().flatten());
-        Ok(cast(&T::array(values.collect()), &self.data_type)?)
+        let values = PrimitiveArray::<T>::from_iter(values);
+        Ok(cast(&values, &self.data_type)?)
     }
 
     fn reset(&mut self, group: usize) -> Result<()> {
@@ -513,21 +462,18 @@ impl<T: Ordered> CallState for Extremum<T> {
 
     fn snapshot(&mut self, groups: usize, state: &mut State, name: &str) -> Result<()> {
         grow(&mut self.values, groups, None);
-        let values = T::array(self.values[..groups].to_vec());
-        state.put_columns(name, vec![values], groups)
+        let values = PrimitiveArray::<T>::from_iter(self.values[..groups].iter().copied());
+        state.put_columns(name, vec![Arc::new(values)], groups)
     }
 
     fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()> {
         let [values] = read_columns(state, name, groups)?;
-        let (numbers, _) = T::values(&values)?;
-        self.values = (0..groups)
-            .map(|g| values.is_valid(g).then(|| numbers[g]))
-            .collect();
+        self.values = primitives::<T>(&values)?.iter().collect();
         Ok(())
     }
 
     fn size(&self) -> usize {
-        self.values.capacity() * size_of::<Option<T>>()
+        self.values.capacity() * size_of::<Option<T::Native>>()
     }
 }
 
@@ -740,6 +686,17 @@ const RETRACTABLE_STATE: [&str; 7] = [
     "first_value",
     "last_value",
 ];
+
+/// `array` as values of `T`.
+fn primitives<T: ArrowPrimitiveType>(array: &ArrayRef) -> Result<&PrimitiveArray<T>> {
+    array.as_primitive_opt::<T>().ok_or_else(|| {
+        EngineError::Other(format!(
+            "an aggregate expected {} values, found {}",
+            T::DATA_TYPE,
+            array.data_type()
+        ))
+    })
+}
 
 /// The `N` columns of `groups` rows put under `name`.
 fn read_columns<const N: usize>(state: &State, name: &str, groups: usize) -> Result<[ArrayRef; N]> {
