@@ -1,5 +1,6 @@
 -- An updating GROUP BY with about one group per row: keyed state that grows with the input,
--- for what checkpoints and restores cost at a million keys (bench/checkpoint.sh).
+-- for what checkpoints and restores cost at a million keys (bench/restore.sh,
+-- QUERIES=q_group_keys bench/checkpoint.sh).
 CREATE TABLE ticks (
   ts     TIMESTAMP(3),
   symbol STRING,
