@@ -129,7 +129,8 @@ impl GroupAggregate {
             Some(old) => Some(same_values(old, &new, touched.len())?),
             None => None,
         };
-        // Output rows as (kind, first row of the group, 0 for the old result / 1 for the new).
+        // Output rows as (kind, the group's first row, 0 for its old result or 1 for its new,
+        // its place in `touched`).
         let mut picks: Vec<(RowKind, u32, usize, usize)> = Vec::new();
         for (at, &id) in touched.iter().enumerate() {
             let row = first_rows[at];
