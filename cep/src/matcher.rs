@@ -240,7 +240,7 @@ struct Thread {
 /// Buffers reused from row to row, so that matching does not allocate in a steady state.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    /// Thread and label lists of settled attempts.
+    /// Thread lists and paths of settled attempts.
     lists: Vec<Vec<Thread>>,
     paths: Vec<Path>,
     next: Vec<Thread>,
