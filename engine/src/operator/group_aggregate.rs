@@ -14,12 +14,12 @@ use arrow::record_batch::RecordBatch;
 
 use super::Operator;
 use super::aggregate::{GroupBy, GroupInput, KeyTable, cast_to};
-use super::group_state::{CallState, Rows, call_state};
+use super::group_state::{CallState, Rows, call_state, read_columns};
+use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::checkpoint::State;
 use crate::operator::expiry::Expiry;
 use crate::time::{NO_WATERMARK, Watermark};
-use crate::{EngineError, Result};
 
 /// An updating `GROUP BY`.
 pub struct GroupAggregate {
@@ -301,12 +301,7 @@ impl Operator for GroupAggregate {
     fn restore(&mut self, state: &State) -> Result<()> {
         let (keys, groups) = state.columns("keys")?;
         self.keys.intern(&keys, groups, &mut self.ids)?;
-        let (columns, rows) = state.columns("groups")?;
-        let [counts, emitted, updated]: [ArrayRef; 3] =
-            columns.try_into().map_err(|_| unreadable())?;
-        if rows != groups {
-            return Err(unreadable());
-        }
+        let [counts, emitted, updated] = read_columns(state, "groups", groups)?;
         self.rows = counts.as_primitive::<Int64Type>().values().to_vec();
         self.emitted = emitted
             .as_boolean()
@@ -321,12 +316,6 @@ impl Operator for GroupAggregate {
         self.expiry = state.get("expiry")?;
         Ok(())
     }
-}
-
-fn unreadable() -> EngineError {
-    EngineError::Other(
-        "a checkpointed state does not read: its groups do not hold the plan's aggregates".into(),
-    )
 }
 
 #[cfg(test)]

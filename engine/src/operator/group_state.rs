@@ -699,7 +699,11 @@ fn primitives<T: ArrowPrimitiveType>(array: &ArrayRef) -> Result<&PrimitiveArray
 }
 
 /// The `N` columns of `groups` rows put under `name`.
-fn read_columns<const N: usize>(state: &State, name: &str, groups: usize) -> Result<[ArrayRef; N]> {
+pub(crate) fn read_columns<const N: usize>(
+    state: &State,
+    name: &str,
+    groups: usize,
+) -> Result<[ArrayRef; N]> {
     let (columns, rows) = state.columns(name)?;
     if rows != groups {
         return Err(unreadable(name));
@@ -714,6 +718,6 @@ fn columns_of<const N: usize>(columns: Vec<ArrayRef>, name: &str) -> Result<[Arr
 
 fn unreadable(name: &str) -> EngineError {
     EngineError::Other(format!(
-        "a checkpointed state does not read: '{name}' does not hold the plan's aggregate"
+        "a checkpointed state does not read: '{name}' does not hold the plan's aggregates"
     ))
 }
