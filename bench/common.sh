@@ -9,7 +9,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}"
 target="$CARGO_TARGET_DIR"
 flink_py="${FLINK_PY:-/opt/flink-venv/bin/python}"
 mkdir -p "$work"
-cargo build -q --release -p rill-shell --manifest-path "$root/Cargo.toml"
+# With Kafka, for bench/kafka.sh: one release build serves every script.
+cargo build -q --release -p rill-shell --features kafka --manifest-path "$root/Cargo.toml"
 rill="$target/release/rill"
 
 # ticks ROWS: the path of a file of ROWS ticks of 20 symbols, generated the first time.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use arrow::error::ArrowError;
-use datafusion::error::DataFusionError;
+use datafusion_common::error::DataFusionError;
 
 /// An error that stops a job. Every variant carries enough context for a one-line message.
 #[derive(Debug, thiserror::Error)]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, UInt32Array};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
-use datafusion::common::hash_utils::{RandomState, create_hashes};
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_common::hash_utils::{RandomState, create_hashes};
+use datafusion_physical_expr::PhysicalExpr;
 use tokio::sync::mpsc::Receiver;
 
 use crate::Result;
@@ -133,7 +133,7 @@ mod tests {
     use arrow::array::{Array, Int32Array, Int64Array, StringArray};
     use arrow::datatypes::{Field, Schema};
     use arrow::record_batch::RecordBatch;
-    use datafusion::physical_expr::expressions::Column;
+    use datafusion_physical_expr::expressions::Column;
 
     use super::*;
 

@@ -1029,6 +1029,59 @@ fn a_match_is_emitted_as_soon_as_it_is_certain() {
 }
 
 #[test]
+fn a_long_window_gives_early_results_as_the_watermark_passes_each_interval() {
+    use std::io::Write;
+    let sql = "SET 'rill.emit.early-fire.event-time-interval' = '10 s';\n\
+               CREATE TABLE s (k STRING, v INT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) \
+               WITH ('connector' = 'stdin', 'format' = 'csv');\n\
+               SELECT k, window_start, SUM(v) AS total FROM TABLE(\
+               TUMBLE(TABLE s, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) \
+               GROUP BY k, window_start, window_end";
+    // One instance, so that groups come out in the order they were first seen.
+    let mut child = spawn(&["-p", "1", "-c", sql], &std::env::temp_dir());
+    let mut input = child.stdin.take().unwrap();
+    let output = LiveOutput::of(&mut child);
+    let mut send = |rows: &str| {
+        input.write_all(rows.as_bytes()).unwrap();
+        input.flush().unwrap();
+    };
+    let minute = "2024-01-01 00:00:00.000";
+    send("a,1,2024-01-01 00:00:01\na,2,2024-01-01 00:00:05\nb,4,2024-01-01 00:00:08\n");
+    // The watermark passes 00:00:10 after this row: the minute's first result (of the rows
+    // that came before), while the minute is still open.
+    send("a,10,2024-01-01 00:00:12\n");
+    assert_eq!(output.next(), format!("+I,a,{minute},13"));
+    assert_eq!(output.next(), format!("+I,b,{minute},4"));
+    send("b,5,2024-01-01 00:00:25\n");
+    // At 00:00:20: only b changed.
+    assert_eq!(output.next(), format!("-U,b,{minute},4"));
+    assert_eq!(output.next(), format!("+U,b,{minute},9"));
+    send("b,1,2024-01-01 00:00:26\n");
+    drop(input);
+    // At the end the window closes: b changed since its last early result, a did not.
+    assert_eq!(output.next(), format!("-U,b,{minute},9"));
+    assert_eq!(output.next(), format!("+U,b,{minute},10"));
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn flinks_early_firing_on_processing_time_is_refused_with_the_event_time_option() {
+    let sql = format!(
+        "SET 'table.exec.emit.early-fire.enabled' = 'true';\n{}\
+         SELECT symbol, window_start, COUNT(*) FROM TABLE(\
+         TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) \
+         GROUP BY symbol, window_start, window_end",
+        ticks_ddl(&ticks(), "")
+    );
+    let err = assert_clean_failure(&rill(&["-c", &sql]));
+    assert!(err.contains("processing time"), "{err}");
+    assert!(
+        err.contains("rill.emit.early-fire.event-time-interval"),
+        "{err}"
+    );
+}
+
+#[test]
 fn explain_shows_the_match_recognize_automaton_as_text_and_dot() {
     let query = "SELECT * FROM ticks MATCH_RECOGNIZE (PARTITION BY symbol ORDER BY ts \
                  MEASURES A.ts AS a PATTERN (A B+? (C | D)) \

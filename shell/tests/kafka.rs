@@ -2,7 +2,6 @@
 //! tests, see `common/broker.rs`): every startup and bounded mode, the formats and metadata
 //! columns, per-partition watermarks and idle partitions, the sink's keys and delivery
 //! guarantees, upsert-kafka both ways, and a broker that cannot be reached.
-#![cfg(feature = "kafka")]
 
 #[path = "common/broker.rs"]
 mod broker;

@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::context::PlanContext;
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::DFSchema;
-use datafusion::execution::SessionState;
-use datafusion::logical_expr::{EmptyRelation, Expr, ExprSchemable, LogicalPlan, Projection};
-use datafusion::sql::sqlparser::ast::{
+use datafusion_common::DFSchema;
+use datafusion_expr::{EmptyRelation, Expr, ExprSchemable, LogicalPlan, Projection};
+use datafusion_sql::sqlparser::ast::{
     ColumnOption, CreateTable, CreateTableOptions, Expr as SqlExpr, SelectItem, SetExpr, SqlOption,
     Statement, TableConstraint, Value,
 };
@@ -99,7 +99,7 @@ impl TableDef {
         computed: &[ComputedClause],
         metadata: &[MetadataClause],
         ddl: &str,
-        state: &SessionState,
+        context: &PlanContext,
     ) -> SqlResult<TableDef> {
         let name = create.name.to_string();
         if create.query.is_some() {
@@ -139,7 +139,7 @@ impl TableDef {
                     clause.position,
                 ));
             }
-            let (expr, data_type) = plan_computed(clause, &physical, state)?;
+            let (expr, data_type) = plan_computed(clause, &physical, context)?;
             fields.insert(clause.index, Field::new(&clause.name, data_type, true));
             computed_columns.push((clause.index, expr));
         }
@@ -154,7 +154,7 @@ impl TableDef {
         let mut connector = Connector::from_options(&connector_options).map_err(in_table)?;
         let late = late_policy(&late_options).map_err(in_table)?;
         let watermark = watermark
-            .map(|w| plan_watermark(w, &schema, state))
+            .map(|w| plan_watermark(w, &schema, context))
             .transpose()?;
         let primary_key = primary_key(create);
         if let Some(missing) = primary_key.iter().find(|c| schema.index_of(c).is_err()) {
@@ -243,7 +243,7 @@ impl TableDef {
 fn plan_computed(
     clause: &ComputedClause,
     physical: &SchemaRef,
-    state: &SessionState,
+    context: &PlanContext,
 ) -> SqlResult<(Expr, DataType)> {
     // Positions inside the expression's own text would point elsewhere in the script.
     let at = |e: SqlError| SqlError {
@@ -268,7 +268,7 @@ fn plan_computed(
         return Err(at(SqlError::new("expected one expression")));
     };
     let df_schema = DFSchema::try_from(physical.as_ref().clone()).map_err(SqlError::from)?;
-    let expr = state
+    let expr = context
         .create_logical_expr(&expr.to_string(), &df_schema)
         .map_err(|e| at(SqlError::from(e)))?;
     // The analyzer types literals and casts as Flink does.
@@ -278,11 +278,11 @@ fn plan_computed(
     });
     let projection = Projection::try_new(vec![expr.alias(&clause.name)], Arc::new(input))
         .map_err(|e| at(SqlError::from(e)))?;
-    let analyzed = state
+    let analyzed = context
         .analyzer()
         .execute_and_check(
             LogicalPlan::Projection(projection),
-            state.config_options(),
+            context.config_options(),
             |_, _| {},
         )
         .map_err(|e| at(SqlError::from(e)))?;
@@ -299,7 +299,7 @@ fn plan_computed(
 fn plan_watermark(
     clause: &WatermarkClause,
     schema: &SchemaRef,
-    state: &SessionState,
+    context: &PlanContext,
 ) -> SqlResult<WatermarkDef> {
     let at = |e: SqlError| e.or_at(clause.position);
     match schema.field_with_name(&clause.column) {
@@ -319,7 +319,7 @@ fn plan_watermark(
         }
     }
     let df_schema = DFSchema::try_from(schema.as_ref().clone()).map_err(SqlError::from)?;
-    let expr = state
+    let expr = context
         .create_logical_expr(&clause.expr, &df_schema)
         .map_err(|e| at(SqlError::from(e)))?;
     let data_type = expr.get_type(&df_schema).map_err(SqlError::from)?;

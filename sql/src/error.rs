@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use datafusion::error::DataFusionError;
-use datafusion::sql::sqlparser::tokenizer::Location;
+use datafusion_common::error::DataFusionError;
+use datafusion_sql::sqlparser::tokenizer::Location;
 
 /// A position in the script text (1-based line and column, in characters) and the length of
 /// the offending text.

@@ -3,15 +3,15 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
-use datafusion::sql::sqlparser::ast::{
+use datafusion_sql::sqlparser::ast::helpers::attached_token::AttachedToken;
+use datafusion_sql::sqlparser::ast::{
     BinaryOperator, CaseWhen, CastKind, CeilFloorKind, DataType as SqlType, DateTimeField, Expr,
     Function, FunctionArg, FunctionArgExpr, FunctionArgOperator, FunctionArgumentClause,
     FunctionArgumentList, FunctionArguments, Ident, JoinConstraint, JoinOperator, JsonNullClause,
     ObjectName, Query, SelectItem, SetExpr, Spanned, Statement, TableFactor, UnaryOperator, Value,
     Visit, VisitMut, Visitor, VisitorMut, visit_expressions_mut,
 };
-use datafusion::sql::sqlparser::tokenizer::Span;
+use datafusion_sql::sqlparser::tokenizer::Span;
 
 use crate::error::{Position, SqlError, SqlResult};
 use crate::functions::json::JSON_KIND_MARKER;
@@ -604,9 +604,9 @@ pub fn check_joins(statement: &Statement) -> SqlResult<()> {
         }
         fn pre_visit_query(
             &mut self,
-            query: &datafusion::sql::sqlparser::ast::Query,
+            query: &datafusion_sql::sqlparser::ast::Query,
         ) -> ControlFlow<SqlError> {
-            if let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() {
+            if let datafusion_sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() {
                 for from in &select.from {
                     check(&from.joins)?;
                 }
@@ -614,7 +614,7 @@ pub fn check_joins(statement: &Statement) -> SqlResult<()> {
             ControlFlow::Continue(())
         }
     }
-    fn check(joins: &[datafusion::sql::sqlparser::ast::Join]) -> ControlFlow<SqlError> {
+    fn check(joins: &[datafusion_sql::sqlparser::ast::Join]) -> ControlFlow<SqlError> {
         for join in joins {
             let (kind, constraint) = match &join.join_operator {
                 JoinOperator::RightOuter(c) | JoinOperator::Right(c) => ("RIGHT", c),

@@ -9,11 +9,11 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{
+use datafusion_sql::sqlparser::ast::{
     Expr, GroupByExpr, Ident, Query, Select, SetExpr, Spanned, Statement, TableFactor, VisitMut,
     VisitorMut, visit_expressions_mut,
 };
-use datafusion::sql::sqlparser::parser::Parser;
+use datafusion_sql::sqlparser::parser::Parser;
 
 use crate::error::{Position, SqlError, SqlResult};
 use crate::flink::{column_name, plain_args};

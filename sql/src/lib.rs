@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod connector;
+pub mod context;
 pub mod error;
 pub mod flink;
 pub mod functions;

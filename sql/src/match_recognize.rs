@@ -10,24 +10,24 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, TimeUnit};
-use datafusion::common::{
+use datafusion_common::{
     Column, DFSchema, DFSchemaRef, DataFusionError, ExprSchema, Result, ScalarValue, Span,
     TableReference,
 };
-use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
-use datafusion::logical_expr::planner::{
+use datafusion_expr::expr::{AggregateFunction, ScalarFunction};
+use datafusion_expr::planner::{
     PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
 };
-use datafusion::logical_expr::simplify::SimplifyContext;
-use datafusion::logical_expr::{
+use datafusion_expr::simplify::SimplifyContext;
+use datafusion_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, SortExpr, TypeSignature, UserDefinedLogicalNodeCore, Volatility,
 };
-use datafusion::optimizer::simplify_expressions::ExprSimplifier;
-use datafusion::sql::sqlparser::ast::{
+use datafusion_optimizer::simplify_expressions::ExprSimplifier;
+use datafusion_sql::sqlparser::ast::{
     self, AfterMatchSkip, EmptyMatchesMode, Spanned, TableFactor,
 };
-use datafusion::sql::sqlparser::tokenizer::Span as SqlSpan;
+use datafusion_sql::sqlparser::tokenizer::Span as SqlSpan;
 use rill_cep::{AfterMatch, Pattern, Program};
 use rill_engine::operator::match_recognize::{ALL_VARIABLES, Navigation, RowsPerMatch};
 
@@ -142,7 +142,7 @@ impl MatchRecognize {
 /// The automaton of each `MATCH_RECOGNIZE` in `plan`: as text (its pattern, then each state
 /// and where it goes next), or as a Graphviz digraph.
 pub fn explain_automata(plan: &LogicalPlan, dot: bool) -> Vec<String> {
-    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
     let mut automata = Vec::new();
     let _ = plan.apply(|node| {
         if let LogicalPlan::Extension(e) = node
@@ -360,7 +360,7 @@ impl RelationPlanner for MatchRecognizePlanner {
             variables,
             schema,
         };
-        let plan = LogicalPlan::Extension(datafusion::logical_expr::Extension {
+        let plan = LogicalPlan::Extension(datafusion_expr::Extension {
             node: Arc::new(node),
         });
         Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
@@ -761,7 +761,7 @@ impl Walk<'_> {
     }
 
     fn expr(&mut self, expr: &Expr) -> Result<Expr> {
-        use datafusion::common::tree_node::{Transformed, TreeNode};
+        use datafusion_common::tree_node::{Transformed, TreeNode};
         match expr {
             Expr::Column(c) => {
                 let (vars, column) = self.column(c)?;
@@ -916,7 +916,7 @@ impl Walk<'_> {
     }
 
     fn children(&mut self, expr: &Expr) -> Result<Expr> {
-        use datafusion::common::tree_node::{Transformed, TreeNode};
+        use datafusion_common::tree_node::{Transformed, TreeNode};
         let mut failed = None;
         let rewritten = expr.clone().map_children(|child| match self.expr(&child) {
             Ok(e) => Ok(Transformed::yes(e)),

@@ -16,11 +16,11 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{
+use datafusion_sql::sqlparser::ast::{
     BinaryOperator, Expr, Spanned, Statement, VisitMut, VisitorMut,
 };
-use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
+use datafusion_sql::sqlparser::keywords::Keyword;
+use datafusion_sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use crate::error::{Position, SqlError, SqlResult};
 
@@ -188,7 +188,7 @@ fn rebalance(expr: &mut Expr) {
     // Without recursion: the chain may be far deeper than the stack allows.
     let mut pending = vec![std::mem::replace(
         expr,
-        Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+        Expr::value(datafusion_sql::sqlparser::ast::Value::Null),
     )];
     while let Some(next) = pending.pop() {
         match next {
@@ -229,7 +229,7 @@ mod tests {
 
     /// The `WHERE` condition of a parsed `SELECT`.
     fn condition(sql: &str) -> Expr {
-        use datafusion::sql::sqlparser::ast::SetExpr;
+        use datafusion_sql::sqlparser::ast::SetExpr;
         let statement = parse_script(sql).unwrap().remove(0);
         let crate::parser::StatementKind::Sql(statement) = statement.kind else {
             panic!("a query")

@@ -3,11 +3,11 @@
 //! the table arguments `TABLE t [PARTITION BY k]` of window table functions).
 //! Tokens keep their script locations, so errors point at the spot in the script.
 
-use datafusion::sql::sqlparser::ast::Statement;
-use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
-use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+use datafusion_sql::sqlparser::ast::Statement;
+use datafusion_sql::sqlparser::dialect::{Dialect, GenericDialect};
+use datafusion_sql::sqlparser::keywords::Keyword;
+use datafusion_sql::sqlparser::parser::{Parser, ParserError};
+use datafusion_sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -413,7 +413,7 @@ fn rewrite_match_recognize(tokens: &[TokenWithSpan], text: &str) -> SqlResult<Ve
                 relative(close.span.start, base),
             );
             let span =
-                datafusion::sql::sqlparser::tokenizer::Span::new(open.span.end, close.span.start);
+                datafusion_sql::sqlparser::tokenizer::Span::new(open.span.end, close.span.start);
             out.extend([
                 token.clone(),
                 open.clone(),

@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::context::PlanContext;
 use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use datafusion::common::DFSchema;
-use datafusion::execution::SessionState;
-use datafusion::logical_expr::{Expr, FetchType, LogicalPlan, Operator, SkipType, SortExpr};
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::Column as PhysicalColumn;
+use datafusion_common::DFSchema;
+use datafusion_expr::{Expr, FetchType, LogicalPlan, Operator, SkipType, SortExpr};
+use datafusion_physical_expr::PhysicalExpr;
+use datafusion_physical_expr::expressions::Column as PhysicalColumn;
 use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
 use rill_engine::exchange::KeyPartitioner;
@@ -48,9 +48,18 @@ pub struct QueryPlan {
     pub updating: bool,
 }
 
+/// When window aggregations emit early results.
+#[derive(Debug, Clone, Copy)]
+pub enum EarlyFire {
+    /// Each time the watermark passes a multiple of this many ms (rill's option).
+    EventTime(i64),
+    /// Every so often on the clock (Flink's option), which rill refuses.
+    ProcessingTime,
+}
+
 /// Builds a dataflow for one query.
 pub struct StreamPlanner<'a> {
-    state: &'a SessionState,
+    context: &'a PlanContext,
     tables: &'a BTreeMap<String, TableDef>,
     batch_size: usize,
     dataflow: Dataflow,
@@ -72,6 +81,8 @@ pub struct StreamPlanner<'a> {
     no_time_attribute: HashSet<NodeId>,
     /// How long regular joins keep a row, in event time (`'table.exec.state.ttl'`).
     state_ttl: Option<i64>,
+    /// When window aggregations emit early results.
+    early_fire: Option<EarlyFire>,
     /// `/*+ STATE_TTL('t' = '1 d') */`: per table or alias, the TTL of a join input or
     /// aggregation reading it, in ms (0: for ever).
     state_ttl_hints: BTreeMap<String, i64>,
@@ -91,13 +102,13 @@ impl<'a> StreamPlanner<'a> {
     /// A planner resolving tables in `tables`; sources read `batch_size` rows at a time;
     /// late rows of tables without a policy get `default_late`.
     pub fn new(
-        state: &'a SessionState,
+        context: &'a PlanContext,
         tables: &'a BTreeMap<String, TableDef>,
         batch_size: usize,
         default_late: LatePolicy,
     ) -> Self {
         StreamPlanner {
-            state,
+            context,
             tables,
             batch_size,
             dataflow: Dataflow::new(),
@@ -110,6 +121,7 @@ impl<'a> StreamPlanner<'a> {
             unbounded_input: false,
             no_time_attribute: HashSet::new(),
             state_ttl: None,
+            early_fire: None,
             state_ttl_hints: BTreeMap::new(),
             cdc_duplicates: false,
             idle_timeout: 0,
@@ -132,6 +144,12 @@ impl<'a> StreamPlanner<'a> {
     /// Regular joins keep rows `millis` of event time after they arrived (0: for ever).
     pub fn with_state_ttl(mut self, millis: i64) -> Self {
         self.state_ttl = (millis > 0).then_some(millis);
+        self
+    }
+
+    /// Window aggregations emit early results as `early` says.
+    pub fn with_early_fire(mut self, early: EarlyFire) -> Self {
+        self.early_fire = Some(early);
         self
     }
 
@@ -552,7 +570,7 @@ impl<'a> StreamPlanner<'a> {
     }
 
     fn physical(&self, expr: &Expr, schema: &DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {
-        Ok(self.state.create_physical_expr(expr.clone(), schema)?)
+        Ok(self.context.create_physical_expr(expr.clone(), schema)?)
     }
 
     fn physicals(

@@ -5,15 +5,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
-use datafusion::catalog::view::ViewTable;
-use datafusion::datasource::empty::EmptyTable;
-use datafusion::logical_expr::{LogicalPlan, WriteOp};
-use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::sqlparser::ast::{AnalyzeFormat, AnalyzeFormatKind, ObjectType, Statement};
+use datafusion_common::config::ConfigOptions;
+use datafusion_expr::{LogicalPlan, WriteOp};
+use datafusion_sql::sqlparser::ast::{AnalyzeFormat, AnalyzeFormatKind, ObjectType, Statement};
 use rill_engine::Dataflow;
 use rill_engine::checkpoint::CheckpointConfig;
 
 use crate::catalog::TableDef;
+use crate::context::PlanContext;
 use crate::error::{SqlError, SqlResult};
 use crate::flink::{check_joins, name_expressions, rewrite_functions};
 use crate::functions::catalog;
@@ -21,13 +20,11 @@ use crate::group_window::rewrite_group_windows;
 use crate::late::{is_late_option, late_policy};
 use crate::match_recognize::{MatchRecognizePlanner, explain_automata};
 use crate::parser::{ParsedStatement, StatementKind};
-use crate::plan::{QueryPlan, StreamPlanner, output_schema};
+use crate::plan::{EarlyFire, QueryPlan, StreamPlanner, output_schema};
 use crate::temporal::{Versioned, mark_temporal_joins, versioned_view};
 use crate::types::LOCAL_TIME_ZONE;
 use crate::units::{duration_millis, memory_bytes};
 use crate::window::WindowTvfPlanner;
-use datafusion::execution::SessionState;
-use datafusion::execution::session_state::SessionStateBuilder;
 
 /// The Flink SQL client's option for how results are shown: `'table'`, `'tableau'` or
 /// `'changelog'`.
@@ -45,6 +42,13 @@ pub const SOURCE_IDLE_TIMEOUT: &str = "table.exec.source.idle-timeout";
 
 /// Flink's option for how long idle state is kept (`0`: for ever); in rill, event time.
 pub const STATE_TTL: &str = "table.exec.state.ttl";
+
+/// rill's early results of window aggregations: each time the watermark passes a multiple of
+/// this much event time (Flink's `table.exec.emit.early-fire.*` fires on processing time).
+pub const EARLY_FIRE_INTERVAL: &str = "rill.emit.early-fire.event-time-interval";
+
+/// Flink's switch for early results on processing time, which rill refuses.
+pub const FLINK_EARLY_FIRE: &str = "table.exec.emit.early-fire.enabled";
 
 /// How many instances each keyed operator runs as (Flink's option).
 pub const PARALLELISM: &str = "parallelism.default";
@@ -106,7 +110,7 @@ struct ViewDef {
 
 /// Tables, views and settings, and a DataFusion context that resolves names and types.
 pub struct Session {
-    ctx: SessionContext,
+    context: PlanContext,
     tables: BTreeMap<String, TableDef>,
     views: BTreeMap<String, ViewDef>,
     settings: BTreeMap<String, String>,
@@ -118,29 +122,21 @@ pub struct Session {
 impl Session {
     /// A new session.
     pub fn new(options: SessionOptions) -> Self {
-        let mut config = SessionConfig::new();
-        {
-            let o = config.options_mut();
-            // Flink identifiers are case-sensitive; keep them as written.
-            o.sql_parser.enable_ident_normalization = false;
-            o.sql_parser.collect_spans = true;
-            // `1.5` is a DECIMAL(2, 1) in Flink, not a DOUBLE.
-            o.sql_parser.parse_float_as_decimal = true;
-            o.execution.time_zone = Some(LOCAL_TIME_ZONE.into());
-        }
-        let state = SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features()
-            .with_analyzer_rules(crate::functions::analyzer_rules())
-            .build();
-        let ctx = SessionContext::new_with_state(state);
-        crate::functions::register(&ctx);
-        ctx.register_relation_planner(Arc::new(WindowTvfPlanner))
-            .expect("a fresh context takes relation planners");
-        ctx.register_relation_planner(Arc::new(MatchRecognizePlanner))
-            .expect("a fresh context takes relation planners");
+        let mut config = ConfigOptions::new();
+        // Flink identifiers are case-sensitive; keep them as written.
+        config.sql_parser.enable_ident_normalization = false;
+        config.sql_parser.collect_spans = true;
+        // `1.5` is a DECIMAL(2, 1) in Flink, not a DOUBLE.
+        config.sql_parser.parse_float_as_decimal = true;
+        config.execution.time_zone = Some(LOCAL_TIME_ZONE.into());
+        let mut context = PlanContext::new(
+            config,
+            crate::functions::analyzer_rules(),
+            vec![Arc::new(WindowTvfPlanner), Arc::new(MatchRecognizePlanner)],
+        );
+        crate::functions::register(&mut context);
         Session {
-            ctx,
+            context,
             tables: BTreeMap::new(),
             views: BTreeMap::new(),
             settings: BTreeMap::new(),
@@ -168,11 +164,7 @@ impl Session {
 
     /// Names of the scalar and aggregate functions, sorted.
     pub fn function_names(&self) -> Vec<String> {
-        let state = self.ctx.state();
-        let mut names: Vec<String> = state
-            .scalar_functions()
-            .keys()
-            .chain(state.aggregate_functions().keys())
+        let mut names: Vec<String> = (self.context.function_names())
             .filter(|name| *name != crate::parser::FINAL_FUNCTION)
             .cloned()
             .collect();
@@ -234,12 +226,9 @@ impl Session {
                     computed,
                     metadata,
                     &statement.text,
-                    &self.ctx.state(),
+                    &self.context,
                 )?;
-                self.ctx.register_table(
-                    name.as_str(),
-                    Arc::new(EmptyTable::new(table.schema.clone())),
-                )?;
+                self.context.register_table(&name, table.schema.clone());
                 self.tables.insert(name.clone(), table);
                 Ok(Outcome::Done(format!("Table '{name}' created.")))
             }
@@ -346,16 +335,10 @@ impl Session {
                     return Err(SqlError::new(format!("'{name}' is a table, not a view")));
                 }
                 let query = Statement::Query(view.query.clone());
-                let plan = self
-                    .ctx
-                    .state()
-                    .statement_to_plan(df_statement(query))
-                    .await?;
+                let plan = self.context.statement_to_plan(df_statement(query))?;
                 let schema = output_schema(plan.schema());
                 let versioned = versioned_view(&plan, &self.tables);
-                let table = ViewTable::new(plan, Some(statement.text.clone()));
-                self.ctx.deregister_table(name.as_str())?;
-                self.ctx.register_table(name.as_str(), Arc::new(table))?;
+                self.context.register_view(&name, plan);
                 let ddl = statement.text.clone();
                 let view = ViewDef {
                     ddl,
@@ -387,7 +370,7 @@ impl Session {
                             }
                         )));
                     }
-                    self.ctx.deregister_table(name.as_str())?;
+                    self.context.deregister(&name);
                 }
                 Ok(Outcome::Done("Dropped.".into()))
             }
@@ -453,8 +436,7 @@ impl Session {
                     }
                     _ => {
                         let plan = self.logical_plan(inner.as_ref().clone()).await?;
-                        let state = self.ctx.state();
-                        let planner = self.planner(&state)?;
+                        let planner = self.planner()?;
                         (plan.clone(), planner.plan_query(&plan)?.dataflow)
                     }
                 };
@@ -537,11 +519,17 @@ impl Session {
     }
 
     /// A stream planner with this session's tables and settings.
-    fn planner<'s>(&'s self, state: &'s SessionState) -> SqlResult<StreamPlanner<'s>> {
+    fn planner(&self) -> SqlResult<StreamPlanner<'_>> {
         let late = late_policy(&self.settings)?.unwrap_or_default();
-        let mut planner = StreamPlanner::new(state, &self.tables, self.options.batch_size, late);
+        let mut planner =
+            StreamPlanner::new(&self.context, &self.tables, self.options.batch_size, late);
         if let Some(ttl) = self.settings.get(STATE_TTL) {
             planner = planner.with_state_ttl(duration_millis(ttl)?);
+        }
+        if let Some(interval) = self.settings.get(EARLY_FIRE_INTERVAL) {
+            planner = planner.with_early_fire(EarlyFire::EventTime(duration_millis(interval)?));
+        } else if self.setting(FLINK_EARLY_FIRE) == Some("true") {
+            planner = planner.with_early_fire(EarlyFire::ProcessingTime);
         }
         planner = planner.with_state_ttl_hints(self.state_ttl_hints.clone());
         if let Some(timeout) = self.settings.get(SOURCE_IDLE_TIMEOUT) {
@@ -565,15 +553,13 @@ impl Session {
     }
 
     async fn logical_plan(&self, statement: Statement) -> SqlResult<LogicalPlan> {
-        let state = self.ctx.state();
-        let plan = state.statement_to_plan(df_statement(statement)).await?;
-        Ok(state.optimize(&plan)?)
+        let plan = self.context.statement_to_plan(df_statement(statement))?;
+        Ok(self.context.optimize(plan)?)
     }
 
     async fn plan_query(&self, statement: Statement) -> SqlResult<QueryPlan> {
         let plan = self.logical_plan(statement).await?;
-        let state = self.ctx.state();
-        self.planner(&state)?.plan_query(&plan)
+        self.planner()?.plan_query(&plan)
     }
 
     async fn plan_insert(&self, statement: Statement) -> SqlResult<Dataflow> {
@@ -589,8 +575,7 @@ impl Session {
             .tables
             .get(name)
             .ok_or_else(|| SqlError::new(format!("cannot insert into '{name}': not a table")))?;
-        let state = self.ctx.state();
-        let mut query = self.planner(&state)?.plan_query(&dml.input)?;
+        let mut query = self.planner()?.plan_query(&dml.input)?;
         if query.updating && !table.connector.accepts_updates() {
             return Err(SqlError::new(format!(
                 "Table sink '{name}' doesn't support consuming update and delete changes, \
@@ -662,8 +647,8 @@ fn normalized(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn df_statement(statement: Statement) -> datafusion::sql::parser::Statement {
-    datafusion::sql::parser::Statement::Statement(Box::new(statement))
+fn df_statement(statement: Statement) -> datafusion_sql::parser::Statement {
+    datafusion_sql::parser::Statement::Statement(Box::new(statement))
 }
 
 fn one_column(name: &str, values: Vec<String>) -> RecordBatch {

@@ -5,7 +5,7 @@
 //! `FLOAT` is 4 bytes and `DOUBLE` 8, as in Flink; `DECIMAL` defaults to `DECIMAL(10, 0)`.
 
 use arrow::datatypes::{DataType, Field, TimeUnit};
-use datafusion::sql::sqlparser::ast::{DataType as SqlType, ExactNumberInfo, TimezoneInfo};
+use datafusion_sql::sqlparser::ast::{DataType as SqlType, ExactNumberInfo, TimezoneInfo};
 
 use crate::error::{SqlError, SqlResult};
 
@@ -111,7 +111,7 @@ fn timestamp_unit(precision: Option<u64>) -> SqlResult<TimeUnit> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::parser::Parser;
+    use datafusion_sql::sqlparser::parser::Parser;
 
     use super::*;
     use crate::parser::dialect;

@@ -8,14 +8,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, TimeUnit};
-use datafusion::common::{
+use datafusion_common::{
     Column, DFSchema, DFSchemaRef, DataFusionError, Diagnostic, Result, ScalarValue, Span,
 };
-use datafusion::logical_expr::planner::{
+use datafusion_expr::planner::{
     PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
 };
-use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
-use datafusion::sql::sqlparser::ast::{
+use datafusion_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
+use datafusion_sql::sqlparser::ast::{
     self, FunctionArg, FunctionArgExpr, FunctionArguments, Spanned, TableFactor,
 };
 use rill_engine::window::WindowKind;
@@ -233,7 +233,7 @@ impl RelationPlanner for WindowTvfPlanner {
         }
         let node =
             WindowTvf::new(input, kind, time, partition).map_err(|e| with_span(e, call.span))?;
-        let plan = LogicalPlan::Extension(datafusion::logical_expr::Extension {
+        let plan = LogicalPlan::Extension(datafusion_expr::Extension {
             node: Arc::new(node),
         });
         Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(

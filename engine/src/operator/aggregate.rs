@@ -7,11 +7,11 @@ use arrow::array::{ArrayRef, AsArray, BooleanArray, UInt32Array};
 use arrow::compute::take;
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
-use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
-use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
-use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use datafusion_expr::{EmitTo, GroupsAccumulator};
+use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion_physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
+use datafusion_physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion_physical_plan::aggregates::order::GroupOrdering;
 
 use crate::checkpoint::State;
 use crate::{EngineError, Result};
@@ -438,10 +438,10 @@ pub fn cast_to(column: ArrayRef, data_type: &DataType) -> Result<ArrayRef> {
 pub(crate) mod tests {
     use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
     use arrow::datatypes::{Field, Schema, TimeUnit};
-    use datafusion::functions_aggregate::count::count_udaf;
-    use datafusion::functions_aggregate::sum::sum_udaf;
-    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
-    use datafusion::physical_expr::expressions::Column;
+    use datafusion_functions_aggregate::count::count_udaf;
+    use datafusion_functions_aggregate::sum::sum_udaf;
+    use datafusion_physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion_physical_expr::expressions::Column;
 
     use super::*;
     use crate::batch::{ChangeBatch, Message};

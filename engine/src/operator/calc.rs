@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::array::{AsArray, BooleanArray};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_physical_expr::PhysicalExpr;
 
 use super::Operator;
 use crate::batch::{ChangeBatch, Message};
@@ -57,7 +57,7 @@ impl Calc {
         let columns = projection
             .iter()
             .map(|e| e.evaluate(&batch.data)?.into_array(batch.num_rows()))
-            .collect::<datafusion::error::Result<Vec<_>>>()?;
+            .collect::<datafusion_common::error::Result<Vec<_>>>()?;
         let options =
             arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
         let data = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?;

@@ -324,13 +324,13 @@ mod tests {
 
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::functions_aggregate::count::count_udaf;
-    use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
-    use datafusion::functions_aggregate::sum::sum_udaf;
-    use datafusion::logical_expr::{AggregateUDF, Operator as BinaryOp};
-    use datafusion::physical_expr::PhysicalExpr;
-    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
-    use datafusion::physical_expr::expressions::{BinaryExpr, Column, lit};
+    use datafusion_expr::{AggregateUDF, Operator as BinaryOp};
+    use datafusion_functions_aggregate::count::count_udaf;
+    use datafusion_functions_aggregate::min_max::{max_udaf, min_udaf};
+    use datafusion_functions_aggregate::sum::sum_udaf;
+    use datafusion_physical_expr::PhysicalExpr;
+    use datafusion_physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion_physical_expr::expressions::{BinaryExpr, Column, lit};
 
     use super::*;
     use crate::operator::aggregate::AggregateCall;

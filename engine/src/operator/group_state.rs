@@ -19,8 +19,8 @@ use arrow::array::{
 };
 use arrow::compute::{can_cast_types, cast, filter, take};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::Accumulator;
+use datafusion_common::ScalarValue;
+use datafusion_expr::Accumulator;
 
 use super::aggregate::AggregateCall;
 use super::not_checkpointed;
@@ -611,7 +611,7 @@ impl CallState for RowStates {
         let values = groups
             .iter()
             .map(|&g| self.accumulators[g].evaluate())
-            .collect::<datafusion::common::Result<Vec<_>>>()?;
+            .collect::<datafusion_common::Result<Vec<_>>>()?;
         Ok(ScalarValue::iter_to_array(values)?)
     }
 
@@ -644,7 +644,7 @@ impl CallState for RowStates {
         }
         let columns = (columns.into_iter())
             .map(ScalarValue::iter_to_array)
-            .collect::<datafusion::common::Result<Vec<_>>>()?;
+            .collect::<datafusion_common::Result<Vec<_>>>()?;
         for g in 0..groups {
             let mut rebuilt = self.accumulator()?;
             let row: Vec<ArrayRef> = columns.iter().map(|c| c.slice(g, 1)).collect();

@@ -11,8 +11,8 @@ use arrow::array::{Array, AsArray, BooleanArray, Int64Array};
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrow::row::{RowConverter, SortField};
-use datafusion::common::HashMap;
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_common::HashMap;
+use datafusion_physical_expr::PhysicalExpr;
 
 use super::Operator;
 use super::rank::ranked_rows;
@@ -248,7 +248,7 @@ impl Operator for KeepFirst {
 mod tests {
     use arrow::array::AsArray;
     use arrow::datatypes::{Field, Schema};
-    use datafusion::physical_expr::expressions::Column;
+    use datafusion_physical_expr::expressions::Column;
 
     use super::*;
     use crate::late::LatePolicy;

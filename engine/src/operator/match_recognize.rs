@@ -20,7 +20,7 @@ use arrow::compute::take_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_physical_expr::PhysicalExpr;
 use rill_cep::{Matcher, Outcome, Partition, Scratch};
 
 pub use rows::{ALL_VARIABLES, Navigation};
@@ -772,9 +772,9 @@ impl Operator for MatchRecognize {
 #[cfg(test)]
 mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::common::ScalarValue;
-    use datafusion::logical_expr::Operator as Op;
-    use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+    use datafusion_common::ScalarValue;
+    use datafusion_expr::Operator as Op;
+    use datafusion_physical_expr::expressions::{BinaryExpr, Column, Literal};
     use rill_cep::{AfterMatch, Pattern};
 
     use super::*;

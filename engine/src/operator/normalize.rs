@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arrow::array::{Int8Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
-use datafusion::common::HashMap;
+use datafusion_common::HashMap;
 
 use super::Operator;
 use crate::Result;

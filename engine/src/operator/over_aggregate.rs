@@ -17,8 +17,8 @@ use arrow::compute::{
 };
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::window::WindowExpr;
+use datafusion_physical_expr::PhysicalExpr;
+use datafusion_physical_expr::window::WindowExpr;
 
 use super::aggregate::cast_to;
 use super::timed::{Timed, split_late};
@@ -338,13 +338,13 @@ impl Operator for OverAggregate {
 mod tests {
     use arrow::array::AsArray;
     use arrow::datatypes::{DataType, Field, Int64Type, Schema};
-    use datafusion::common::ScalarValue;
-    use datafusion::functions_aggregate::sum::sum_udaf;
-    use datafusion::logical_expr::{WindowFrame, WindowFrameBound, WindowFrameUnits};
-    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
-    use datafusion::physical_expr::expressions::Column;
-    use datafusion::physical_expr::window::PlainAggregateWindowExpr;
-    use datafusion::physical_expr::window::SlidingAggregateWindowExpr;
+    use datafusion_common::ScalarValue;
+    use datafusion_expr::{WindowFrame, WindowFrameBound, WindowFrameUnits};
+    use datafusion_functions_aggregate::sum::sum_udaf;
+    use datafusion_physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion_physical_expr::expressions::Column;
+    use datafusion_physical_expr::window::PlainAggregateWindowExpr;
+    use datafusion_physical_expr::window::SlidingAggregateWindowExpr;
 
     use super::*;
     use crate::operator::testing::{keyed_batch, keyed_schema};
@@ -381,7 +381,7 @@ mod tests {
                 WindowFrameBound::CurrentRow,
             ),
         };
-        let order = [datafusion::physical_expr::PhysicalSortExpr::new_default(
+        let order = [datafusion_physical_expr::PhysicalSortExpr::new_default(
             Arc::new(Column::new("ts", 2)),
         )];
         let function: Arc<dyn WindowExpr> = match frame {

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int8Array, RecordBatch, UInt64Array};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
-use datafusion::common::HashMap;
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_common::HashMap;
+use datafusion_physical_expr::PhysicalExpr;
 
 use super::{Operator, SortKey};
 use crate::Result;
@@ -455,7 +455,7 @@ mod tests {
     use arrow::compute::SortOptions;
     use arrow::datatypes::{DataType, Field, Schema};
     use arrow::util::display::array_value_to_string;
-    use datafusion::physical_expr::expressions::Column;
+    use datafusion_physical_expr::expressions::Column;
 
     use super::*;
 

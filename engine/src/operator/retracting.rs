@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::DataType;
 use arrow::row::{RowConverter, SortField};
-use datafusion::common::{DataFusionError, ScalarValue};
-use datafusion::logical_expr::Accumulator;
+use datafusion_common::{DataFusionError, ScalarValue};
+use datafusion_expr::Accumulator;
 
 use crate::Result;
 
@@ -30,11 +30,7 @@ impl Encoding {
     }
 
     /// Calls `f` with the encoding of each non-null value of the column `values[0]`.
-    fn each(
-        &self,
-        values: &[ArrayRef],
-        mut f: impl FnMut(&[u8]),
-    ) -> datafusion::common::Result<()> {
+    fn each(&self, values: &[ArrayRef], mut f: impl FnMut(&[u8])) -> datafusion_common::Result<()> {
         let column = &values[0];
         let rows = self
             .converter
@@ -46,7 +42,7 @@ impl Encoding {
     }
 
     /// The value encoded as `bytes`, or NULL.
-    fn scalar(&self, bytes: Option<&[u8]>) -> datafusion::common::Result<ScalarValue> {
+    fn scalar(&self, bytes: Option<&[u8]>) -> datafusion_common::Result<ScalarValue> {
         let Some(bytes) = bytes else {
             return ScalarValue::try_from(&self.data_type);
         };
@@ -73,7 +69,7 @@ fn encode_state<'a>(entries: impl Iterator<Item = (u64, &'a [u8])>) -> ScalarVal
 fn decode_states(
     states: &[ArrayRef],
     mut f: impl FnMut(u64, &[u8]),
-) -> datafusion::common::Result<()> {
+) -> datafusion_common::Result<()> {
     let damaged = || DataFusionError::Execution("a checkpointed aggregate state is damaged".into());
     let states = states[0].as_binary_opt::<i32>().ok_or_else(damaged)?;
     for mut state in states.iter().flatten() {
@@ -110,7 +106,7 @@ impl RetractableExtremum {
 }
 
 impl Accumulator for RetractableExtremum {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion_common::Result<()> {
         let counts = &mut self.values;
         self.encoding
             .each(values, |value| match counts.get_mut(value) {
@@ -121,7 +117,7 @@ impl Accumulator for RetractableExtremum {
             })
     }
 
-    fn retract_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> datafusion_common::Result<()> {
         let counts = &mut self.values;
         self.encoding.each(values, |value| {
             if let Some(count) = counts.get_mut(value) {
@@ -137,7 +133,7 @@ impl Accumulator for RetractableExtremum {
         true
     }
 
-    fn evaluate(&mut self) -> datafusion::common::Result<ScalarValue> {
+    fn evaluate(&mut self) -> datafusion_common::Result<ScalarValue> {
         let extremum = match self.max {
             true => self.values.last_key_value(),
             false => self.values.first_key_value(),
@@ -151,7 +147,7 @@ impl Accumulator for RetractableExtremum {
     }
 
     /// The values with their counts.
-    fn state(&mut self) -> datafusion::common::Result<Vec<ScalarValue>> {
+    fn state(&mut self) -> datafusion_common::Result<Vec<ScalarValue>> {
         let entries = self
             .values
             .iter()
@@ -159,7 +155,7 @@ impl Accumulator for RetractableExtremum {
         Ok(vec![encode_state(entries)])
     }
 
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion::common::Result<()> {
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion_common::Result<()> {
         let counts = &mut self.values;
         decode_states(states, |count, value| {
             *counts.entry(value.into()).or_default() += count;
@@ -192,7 +188,7 @@ impl RetractableArrival {
 }
 
 impl Accumulator for RetractableArrival {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion_common::Result<()> {
         let (by_arrival, arrivals, next) =
             (&mut self.by_arrival, &mut self.arrivals, &mut self.next);
         self.encoding.each(values, |value| {
@@ -202,7 +198,7 @@ impl Accumulator for RetractableArrival {
         })
     }
 
-    fn retract_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> datafusion_common::Result<()> {
         let (by_arrival, arrivals) = (&mut self.by_arrival, &mut self.arrivals);
         self.encoding.each(values, |value| {
             if let Some(times) = arrivals.get_mut(value) {
@@ -220,7 +216,7 @@ impl Accumulator for RetractableArrival {
         true
     }
 
-    fn evaluate(&mut self) -> datafusion::common::Result<ScalarValue> {
+    fn evaluate(&mut self) -> datafusion_common::Result<ScalarValue> {
         let value = match self.last {
             true => self.by_arrival.last_key_value(),
             false => self.by_arrival.first_key_value(),
@@ -234,7 +230,7 @@ impl Accumulator for RetractableArrival {
     }
 
     /// The next arrival's number (with no value), then the values by arrival.
-    fn state(&mut self) -> datafusion::common::Result<Vec<ScalarValue>> {
+    fn state(&mut self) -> datafusion_common::Result<Vec<ScalarValue>> {
         let next = std::iter::once((self.next, &[][..]));
         let entries = self
             .by_arrival
@@ -244,7 +240,7 @@ impl Accumulator for RetractableArrival {
     }
 
     /// Takes in a state (into an empty accumulator: arrivals keep their numbers).
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion::common::Result<()> {
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion_common::Result<()> {
         let (by_arrival, arrivals, next) =
             (&mut self.by_arrival, &mut self.arrivals, &mut self.next);
         let mut first = true;

@@ -10,7 +10,7 @@ use arrow::array::{ArrayRef, Int64Array, TimestampMillisecondArray, UInt32Array}
 use arrow::compute::take;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion_expr::{EmitTo, GroupsAccumulator};
 use serde::{Deserialize, Serialize};
 
 use super::Operator;

@@ -6,7 +6,7 @@ use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArr
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::physical_expr::expressions::Column;
+use datafusion_physical_expr::expressions::Column;
 
 use super::{JoinSpec, JoinType, Operator};
 use crate::batch::{ChangeBatch, Message};

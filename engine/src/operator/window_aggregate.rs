@@ -3,6 +3,12 @@
 //! watermark reaches its last instant and emits one row per group. Its state is dropped then,
 //! or, with an allowed lateness, kept that much longer so late rows update the result.
 //!
+//! With early firing, each time the watermark passes a multiple of an interval of event time,
+//! every open window whose result changed since it last emitted emits it: its first result
+//! as inserts, later ones as updates (-U/+U), as Flink's `table.exec.emit.early-fire.*` does
+//! on processing time. A batch is cut where its rows' watermark stamps pass such a multiple, so
+//! early results do not depend on how the input is batched.
+//!
 //! HOP and CUMULATE windows overlap: rather than aggregating each row once per window, the
 //! operator can take rows by slice (see [`WindowKind::slice`]) and, as Flink does, merge a
 //! window's slices when it fires: each row is aggregated once, each slice's state read once
@@ -16,7 +22,7 @@ use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::{RowConverter, SortField};
-use datafusion::common::ScalarValue;
+use datafusion_common::ScalarValue;
 
 use super::aggregate::{Frozen, GroupBy, Groups, WindowOutput, cast_to};
 use super::timed::{Timed, rows_by_window};
@@ -33,9 +39,10 @@ struct Window {
     groups: Groups,
     /// `window_start`, when the output has it (taken from the window's first row).
     start: Option<ScalarValue>,
-    /// The rows emitted when the window fired (kept only with an allowed lateness).
+    /// The rows the window last emitted (an early result, or its result when it fired and
+    /// an allowed lateness keeps it).
     emitted: Option<RecordBatch>,
-    /// Whether late rows changed the groups since.
+    /// Whether rows changed the groups since.
     changed: bool,
 }
 
@@ -60,6 +67,34 @@ pub struct WindowAggregate {
     watermark: Watermark,
     /// With rows by slice: the windows made of them.
     slices: Option<Slices>,
+    /// With early results: when they are due.
+    early: Option<EarlyFire>,
+}
+
+/// When early results are due: each time the watermark passes a multiple of `interval`
+/// (counted from the first watermark).
+struct EarlyFire {
+    /// In ms of event time.
+    interval: i64,
+    /// The last multiple early results were due at (or the first watermark reached).
+    fired: i64,
+    /// The operator's name, which says so (in `EXPLAIN` and the plan checkpoints name).
+    name: String,
+}
+
+impl EarlyFire {
+    /// The multiple of the interval `watermark` reached, if past the last one; the first
+    /// watermark only says where counting starts.
+    fn due(&mut self, watermark: Watermark) -> Option<i64> {
+        if watermark == NO_WATERMARK {
+            return None;
+        }
+        let multiple = watermark.checked_sub(watermark.rem_euclid(self.interval))?;
+        if self.fired == NO_WATERMARK {
+            self.fired = multiple;
+        }
+        (multiple > self.fired).then_some(multiple)
+    }
 }
 
 /// The windows of a window aggregation whose input rows come by slice: the operator's
@@ -118,13 +153,26 @@ impl WindowAggregate {
             late,
             watermark: NO_WATERMARK,
             slices: None,
+            early: None,
         }
+    }
+
+    /// Emits early results each time the watermark passes a multiple of `interval` ms of
+    /// event time. Not with slices.
+    pub fn with_early_fire(mut self, interval: i64) -> Self {
+        assert!(interval > 0 && self.slices.is_none());
+        self.early = Some(EarlyFire {
+            interval,
+            fired: NO_WATERMARK,
+            name: format!("WindowAggregate, early results every {interval} ms of event time"),
+        });
+        self
     }
 
     /// Takes rows by slice of `kind`'s windows (`window_end` holding the slice's end) and
     /// merges slices into windows when they fire. Only without an allowed lateness.
     pub fn with_slices(mut self, kind: WindowKind) -> Self {
-        assert!(kind.slice().is_some() && self.lateness == 0);
+        assert!(kind.slice().is_some() && self.lateness == 0 && self.early.is_none());
         self.slices = Some(Slices {
             kind,
             pending: BTreeMap::new(),
@@ -288,6 +336,69 @@ impl WindowAggregate {
     }
 
     /// `batch` with every row stamped with the watermark before this firing.
+    /// Emits the result of the window ending at `end` if it changed since the window last
+    /// emitted (the first as inserts, later ones as updates), then drops the window if `drop`.
+    fn emit(&mut self, end: i64, drop: bool, out: &mut Vec<Message>) -> Result<()> {
+        let mut window = self.windows.remove(&end).expect("an open window");
+        if window.emitted.is_none() || window.changed {
+            let groups = window.groups.len();
+            let values = match drop {
+                true => window.groups.emit()?,
+                false => window.groups.evaluate_and_keep(&self.group_by)?,
+            };
+            let rows = self.batch(window.start.as_ref(), end, groups, values)?;
+            let change = match window.emitted.take() {
+                None => inserts(rows.clone()),
+                Some(old) => updates(&old, &rows)?,
+            };
+            if let Some(change) = change {
+                out.push(Message::Batch(self.stamped(change)));
+            }
+            window.emitted = Some(rows);
+            window.changed = false;
+        }
+        if !drop {
+            self.windows.insert(end, window);
+        }
+        Ok(())
+    }
+
+    /// Early results at `multiple` (of the early-fire interval): every open window emits.
+    fn fire_early(&mut self, multiple: i64, out: &mut Vec<Message>) -> Result<()> {
+        let ends: Vec<i64> = self.windows.keys().copied().collect();
+        for end in ends {
+            self.emit(end, false, out)?;
+        }
+        self.early.as_mut().expect("early firing").fired = multiple;
+        Ok(())
+    }
+
+    /// Aggregates the rows of `batch` into their windows.
+    fn aggregate(&mut self, batch: &ChangeBatch) -> Result<()> {
+        let split = rows_by_window(batch, self.window_end, self.watermark, self.lateness)?;
+        let input = self.group_by.evaluate(&batch.data)?;
+        let late = self.late_for_slice(batch, &input, split.late)?;
+        self.late.record(&batch.data, late)?;
+        for (end, rows) in split.windows {
+            if let Some(slices) = &mut self.slices
+                && !self.windows.contains_key(&end)
+            {
+                slices.note_windows(end);
+            }
+            let first = rows.as_ref().map_or(0, |r| r[0] as usize);
+            let window = self.window(end, &batch.data, first)?;
+            match rows {
+                None => window.groups.update(&input)?,
+                Some(rows) => window
+                    .groups
+                    .update(&input.take(&UInt32Array::from(rows))?)?,
+            }
+            // A row for a window that already emitted changes its result.
+            window.changed |= window.emitted.is_some();
+        }
+        Ok(())
+    }
+
     fn stamped(&self, mut batch: ChangeBatch) -> ChangeBatch {
         batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
         batch
@@ -367,7 +478,8 @@ impl Timed for WindowAggregate {
             return self.fire_slices(watermark, out);
         }
         let complete = |end: i64| end.saturating_sub(1) <= watermark;
-        let expired = |end: i64| end.saturating_sub(1).saturating_add(self.lateness) <= watermark;
+        let lateness = self.lateness;
+        let expired = |end: i64| end.saturating_sub(1).saturating_add(lateness) <= watermark;
         let ends: Vec<i64> = self
             .windows
             .range(..)
@@ -375,33 +487,7 @@ impl Timed for WindowAggregate {
             .map(|(end, _)| *end)
             .collect();
         for end in ends {
-            let drop = expired(end);
-            let mut window = self.windows.remove(&end).expect("listed above");
-            if window.emitted.is_some() && !window.changed {
-                if !drop {
-                    self.windows.insert(end, window);
-                }
-                continue;
-            }
-            let groups = window.groups.len();
-            let values = if drop {
-                window.groups.emit()?
-            } else {
-                window.groups.evaluate_and_keep(&self.group_by)?
-            };
-            let rows = self.batch(window.start.as_ref(), end, groups, values)?;
-            let change = match window.emitted.take() {
-                None => inserts(rows.clone()),
-                Some(old) => updates(&old, &rows)?,
-            };
-            if let Some(change) = change {
-                out.push(Message::Batch(self.stamped(change)));
-            }
-            if !drop {
-                window.emitted = Some(rows);
-                window.changed = false;
-                self.windows.insert(end, window);
-            }
+            self.emit(end, expired(end), out)?;
         }
         Ok(())
     }
@@ -421,7 +507,7 @@ impl Operator for WindowAggregate {
     }
 
     fn name(&self) -> &str {
-        "WindowAggregate"
+        self.early.as_ref().map_or("WindowAggregate", |e| &e.name)
     }
 
     fn state_bytes(&self) -> usize {
@@ -438,39 +524,33 @@ impl Operator for WindowAggregate {
     fn on_batch(
         &mut self,
         _input: usize,
-        batch: ChangeBatch,
-        _out: &mut Vec<Message>,
+        mut batch: ChangeBatch,
+        out: &mut Vec<Message>,
     ) -> Result<()> {
         if batch.ops.is_some() {
             return Err(EngineError::Other(
                 "window aggregation needs an insert-only input".into(),
             ));
         }
-        let split = rows_by_window(&batch, self.window_end, self.watermark, self.lateness)?;
-        let input = self.group_by.evaluate(&batch.data)?;
-        let late = self.late_for_slice(&batch, &input, split.late)?;
-        self.late.record(&batch.data, late)?;
-        for (end, rows) in split.windows {
-            if let Some(slices) = &mut self.slices
-                && !self.windows.contains_key(&end)
-            {
-                slices.note_windows(end);
+        // Early results are due before the first row whose watermark stamp passes a multiple
+        // of the interval: the rows before it are aggregated first.
+        while let (Some(early), Some(stamps)) = (&mut self.early, &batch.watermarks) {
+            let due = (stamps.values().iter().enumerate())
+                .find_map(|(row, stamp)| early.due(*stamp).map(|multiple| (row, multiple)));
+            let Some((row, multiple)) = due else { break };
+            if row > 0 {
+                self.aggregate(&batch.slice(0, row))?;
             }
-            let first = rows.as_ref().map_or(0, |r| r[0] as usize);
-            let window = self.window(end, &batch.data, first)?;
-            match rows {
-                None => window.groups.update(&input)?,
-                Some(rows) => window
-                    .groups
-                    .update(&input.take(&UInt32Array::from(rows))?)?,
-            }
-            // A row for a window that already fired is a late update.
-            window.changed |= window.emitted.is_some();
+            self.fire_early(multiple, out)?;
+            batch = batch.slice(row, batch.num_rows() - row);
         }
-        Ok(())
+        self.aggregate(&batch)
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        if let Some(multiple) = self.early.as_mut().and_then(|e| e.due(watermark)) {
+            self.fire_early(multiple, out)?;
+        }
         self.advance(watermark, out)
     }
 
@@ -502,6 +582,9 @@ impl Operator for WindowAggregate {
             ));
         }
         state.put("windows", &windows)?;
+        if let Some(early) = &self.early {
+            state.put("early", &early.fired)?;
+        }
         if let Some(slices) = &mut self.slices {
             let pending: Vec<(i64, i64)> = slices.pending.iter().map(|(e, s)| (*e, *s)).collect();
             state.put("pending", &pending)?;
@@ -542,6 +625,9 @@ impl Operator for WindowAggregate {
                 changed,
             };
             self.windows.insert(end, window);
+        }
+        if let Some(early) = &mut self.early {
+            early.fired = state.get("early")?;
         }
         if let Some(slices) = &mut self.slices {
             let pending: Vec<(i64, i64)> = state.get("pending")?;
@@ -739,6 +825,82 @@ mod tests {
         .map(|m| (0, m))
         .collect::<Vec<_>>();
         crate::operator::testing::assert_restores(make, &inputs);
+    }
+
+    /// Rows of a window ending at 100 with early results every 10 ms, each its own batch or
+    /// cut into `batches` of consecutive rows, and the watermarks between them.
+    fn early_input(batches: &[usize]) -> Vec<(usize, Message)> {
+        let none = NO_WATERMARK;
+        let rows = [
+            ("a", 1, 100, none),
+            ("b", 5, 100, none),
+            // Stamped 3: the first watermark.
+            ("a", 2, 100, 3),
+            // Past 10.
+            ("a", 4, 100, 12),
+            ("b", 1, 100, 15),
+        ];
+        let mut input = Vec::new();
+        let mut from = 0;
+        for len in batches {
+            input.push(Message::Batch(batch(&rows[from..from + len])));
+            from += len;
+        }
+        input.push(Message::Watermark(19));
+        input.push(Message::Batch(batch(&[("c", 7, 100, 19)])));
+        // Past 20.
+        input.push(Message::Watermark(25));
+        input.into_iter().map(|m| (0, m)).collect()
+    }
+
+    #[test]
+    fn early_results_come_each_time_the_watermark_passes_a_multiple_whatever_the_batches() {
+        let early = || operator().0.with_early_fire(10);
+        let expected = [
+            // At 10 (counted from the first watermark, 3): the window's first result, of the
+            // rows before.
+            "Insert a,2,3",
+            "Insert b,1,5",
+            "watermark 19",
+            // At 20: a and b changed, c is new.
+            "UpdateBefore a,2,3",
+            "UpdateAfter a,3,7",
+            "UpdateBefore b,1,5",
+            "UpdateAfter b,2,6",
+            "Insert c,1,7",
+            "watermark 25",
+            // The window closes unchanged since its last early result: nothing more.
+            "end",
+        ];
+        for batches in [&[1, 1, 1, 1, 1][..], &[5], &[2, 3], &[3, 2]] {
+            let out = through(&mut early(), &early_input(batches));
+            let out: Vec<Message> = out.into_iter().map(|(_, m)| m).collect();
+            assert_eq!(describe(&out), expected, "batches {batches:?}");
+        }
+        let make = || -> Box<dyn Operator> { Box::new(early()) };
+        crate::operator::testing::assert_restores(make, &early_input(&[2, 3]));
+    }
+
+    #[test]
+    fn a_window_that_changed_after_its_last_early_result_closes_with_an_update() {
+        let mut op = operator().0.with_early_fire(10);
+        let mut out = Vec::new();
+        // The first watermark (0) starts the count; the second row comes after the watermark
+        // passed 90: an early result before it.
+        op.on_batch(0, batch(&[("a", 1, 100, 0), ("a", 2, 100, 91)]), &mut out)
+            .unwrap();
+        op.on_watermark(99, &mut out).unwrap();
+        assert_eq!(
+            describe(&out),
+            [
+                "Insert a,1,1",
+                // Complete at 99, before the next multiple.
+                "UpdateBefore a,1,1",
+                "UpdateAfter a,2,3",
+                "watermark 99"
+            ]
+        );
+        assert_eq!(op.open_windows(), 0);
     }
 
     #[test]

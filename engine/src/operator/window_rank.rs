@@ -12,7 +12,7 @@ use arrow::compute::{
 };
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_physical_expr::PhysicalExpr;
 
 use super::aggregate::cast_to;
 use super::timed::{Timed, rows_by_window};
@@ -285,7 +285,7 @@ impl Operator for WindowRank {
 mod tests {
     use arrow::array::AsArray;
     use arrow::datatypes::{DataType, Field, Int64Type, Schema};
-    use datafusion::physical_expr::expressions::Column;
+    use datafusion_physical_expr::expressions::Column;
 
     use super::*;
     use crate::operator::testing::{keyed_batch, keyed_schema};

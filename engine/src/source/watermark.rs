@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arrow::array::Int64Array;
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_physical_expr::PhysicalExpr;
 
 use crate::Result;
 use crate::batch::ChangeBatch;
@@ -76,7 +76,7 @@ impl WatermarkAssigner {
 #[cfg(test)]
 mod tests {
     use arrow::array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
-    use datafusion::physical_expr::expressions::Column;
+    use datafusion_physical_expr::expressions::Column;
 
     use super::*;
 

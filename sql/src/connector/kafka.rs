@@ -492,8 +492,9 @@ pub(crate) fn create_source(
 
 #[cfg(not(feature = "kafka"))]
 fn no_client() -> SqlError {
-    SqlError::new("this rill was built without its Kafka client")
-        .with_hint("build it with `cargo build --release --features kafka` (on by default)")
+    SqlError::new("this rill was built without its Kafka client").with_hint(
+        "build it with the `kafka` feature: `cargo build --release -p rill-shell --features kafka`",
+    )
 }
 
 /// A sink writing rows of `table` (all its columns) to its topic.

@@ -4,15 +4,15 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt64Type};
-use datafusion::common::types::{NativeType, logical_float64, logical_int64};
-use datafusion::common::{Result, ScalarValue, not_impl_err};
-use datafusion::functions_aggregate::average::avg_udaf;
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
-use datafusion::logical_expr::{
+use datafusion_common::types::{NativeType, logical_float64, logical_int64};
+use datafusion_common::{Result, ScalarValue, not_impl_err};
+use datafusion_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion_expr::utils::format_state_name;
+use datafusion_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Coercion, EmitTo, GroupsAccumulator, Signature,
     TypeSignature, TypeSignatureClass, Volatility,
 };
+use datafusion_functions_aggregate::average::avg_udaf;
 
 /// `AVG` as in Flink: over integers it is an integer, the sum divided by the count and
 /// truncated toward zero (`AVG(volume)` of 1 and 2 is 1); other types as DataFusion's.

@@ -8,11 +8,11 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{
+use datafusion_sql::sqlparser::ast::{
     CeilFloorKind, DateTimeField, Expr, Spanned, Statement, Visit, Visitor,
 };
 
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
+use datafusion_sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use crate::error::{Position, SqlError, SqlResult};
 

@@ -10,8 +10,8 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Date32Type, Int64Type, TimeUnit};
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, TimeZone, Timelike};
-use datafusion::common::{Result, exec_datafusion_err, exec_err};
-use datafusion::logical_expr::ScalarUDF;
+use datafusion_common::{Result, exec_datafusion_err, exec_err};
+use datafusion_expr::ScalarUDF;
 
 use super::java_time::{Pattern, parse_default};
 use super::udf::{Arg, Compiled, Udf, string, strings};

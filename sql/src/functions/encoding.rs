@@ -6,8 +6,8 @@ use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use arrow::datatypes::Int64Type;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use datafusion::common::{Result, exec_err};
-use datafusion::logical_expr::ScalarUDF;
+use datafusion_common::{Result, exec_err};
+use datafusion_expr::ScalarUDF;
 use sha2::Digest;
 
 use super::udf::{Arg, Udf, string, strings};

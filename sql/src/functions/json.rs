@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringBuilder};
 use arrow::datatypes::{DataType, Float64Type};
-use datafusion::common::{Result, exec_err};
-use datafusion::logical_expr::ScalarUDF;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
+use datafusion_common::{Result, exec_err};
+use datafusion_expr::ScalarUDF;
+use datafusion_sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::cast::java_double;
@@ -615,7 +615,7 @@ pub fn rewrite_json_syntax(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+    use datafusion_sql::sqlparser::tokenizer::Tokenizer;
 
     use super::*;
 

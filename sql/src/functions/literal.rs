@@ -2,11 +2,11 @@
 //! so `n + 1` over an `INT` column is an `INT` that wraps on overflow, as in Flink, and
 //! `NULLIF(n, 0)` stays an `INT`. DataFusion reads every integer literal as a `BIGINT`.
 
-use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::{Expr, LogicalPlan};
-use datafusion::optimizer::AnalyzerRule;
+use datafusion_common::config::ConfigOptions;
+use datafusion_common::tree_node::Transformed;
+use datafusion_common::{Result, ScalarValue};
+use datafusion_expr::{Expr, LogicalPlan};
+use datafusion_optimizer::AnalyzerRule;
 
 /// Gives integer literals Flink's types; runs before DataFusion's type coercion.
 #[derive(Debug)]

@@ -9,15 +9,15 @@ use arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Stri
 use arrow::datatypes::{
     DataType, Decimal128Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, i256,
 };
-use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::Transformed;
-use datafusion::common::{DFSchema, Result, ScalarValue, exec_err, not_impl_err};
-use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::{
+use datafusion_common::config::ConfigOptions;
+use datafusion_common::tree_node::Transformed;
+use datafusion_common::{DFSchema, Result, ScalarValue, exec_err, not_impl_err};
+use datafusion_expr::expr::ScalarFunction;
+use datafusion_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
     ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::optimizer::AnalyzerRule;
+use datafusion_optimizer::AnalyzerRule;
 
 use rill_engine::format::shortest_digits;
 

@@ -16,13 +16,14 @@ mod variance;
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, Result};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::utils::merge_schema;
-use datafusion::logical_expr::{AggregateUDF, Expr, LogicalPlan};
-use datafusion::optimizer::{Analyzer, AnalyzerRule};
-use datafusion::prelude::SessionContext;
+use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_common::{DFSchema, Result};
+use datafusion_expr::expr_rewriter::NamePreserver;
+use datafusion_expr::utils::merge_schema;
+use datafusion_expr::{AggregateUDF, Expr, LogicalPlan};
+use datafusion_optimizer::{Analyzer, AnalyzerRule};
+
+use crate::context::PlanContext;
 
 /// DataFusion's functions rill does not offer: they read the wall clock or a random source
 /// (results would differ from run to run), or describe DataFusion's own file scans.
@@ -35,13 +36,15 @@ const WITHDRAWN: [&str; 5] = [
 ];
 
 /// Registers the Flink variants.
-pub fn register(ctx: &SessionContext) {
+pub fn register(context: &mut PlanContext) {
     for name in WITHDRAWN {
-        ctx.deregister_udf(name);
+        context.deregister_udf(name);
     }
-    ctx.register_udaf(AggregateUDF::new_from_impl(avg::FlinkAvg::default()));
+    context.register_udaf(Arc::new(AggregateUDF::new_from_impl(
+        avg::FlinkAvg::default(),
+    )));
     for udaf in variance::functions() {
-        ctx.register_udaf(udaf);
+        context.register_udaf(Arc::new(udaf));
     }
     for udf in string::functions()
         .into_iter()
@@ -50,13 +53,13 @@ pub fn register(ctx: &SessionContext) {
         .chain(encoding::functions())
         .chain(json::functions())
     {
-        ctx.register_udf(udf);
+        context.register_udf(Arc::new(udf));
     }
     for udf in crate::match_recognize::placeholders() {
-        ctx.register_udf(udf);
+        context.register_udf(Arc::new(udf));
     }
     for udf in crate::temporal::functions() {
-        ctx.register_udf(udf);
+        context.register_udf(Arc::new(udf));
     }
 }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, StringBuilder};
 use arrow::datatypes::Int64Type;
-use datafusion::common::{Result, exec_err};
-use datafusion::logical_expr::ScalarUDF;
+use datafusion_common::{Result, exec_err};
+use datafusion_expr::ScalarUDF;
 use regex::Regex;
 
 use super::udf::{Arg, Compiled, Udf, boolean, int, string, strings};

@@ -8,9 +8,9 @@ use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::types::{logical_date, logical_string};
-use datafusion::common::{Result, ScalarValue, exec_err};
-use datafusion::logical_expr::{
+use datafusion_common::types::{logical_date, logical_string};
+use datafusion_common::{Result, ScalarValue, exec_err};
+use datafusion_expr::{
     Coercion, ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, TypeSignature, TypeSignatureClass, Volatility,
 };

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema};
-use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, DFSchema};
-use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan};
-use datafusion::physical_expr::aggregate::{LoweredAggregate, LoweredAggregateBuilder};
+use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_common::{Column, DFSchema};
+use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion_expr::utils::conjunction;
+use datafusion_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan};
+use datafusion_physical_expr::aggregate::{LoweredAggregate, LoweredAggregateBuilder};
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::aggregate::{AggregateCall, GroupBy};
 use rill_engine::operator::{
@@ -19,8 +19,9 @@ use rill_engine::operator::{
 use rill_engine::window::WindowKind;
 
 use super::join::column_of;
-use super::{StreamPlanner, output_schema};
+use super::{EarlyFire, StreamPlanner, output_schema};
 use crate::error::{SqlError, SqlResult};
+use crate::session::{EARLY_FIRE_INTERVAL, FLINK_EARLY_FIRE};
 use crate::window::{WINDOW_COLUMNS, WindowTvf};
 
 impl StreamPlanner<'_> {
@@ -78,14 +79,16 @@ impl StreamPlanner<'_> {
             Some(i) if i == window_end => Some(1),
             _ => window_named(e).filter(|&w| w == 2),
         };
-        self.slice_request = sliceable(aggregate, &bound);
+        // Early results read each window's own groups: no slices.
+        let early_fire = self.early_fire_interval()?;
+        self.slice_request = sliceable(aggregate, &bound) && early_fire.is_none();
         let (layout, keys) = window_layout(&aggregate.group_expr, bound, aggregate.aggr_expr.len());
         let group_by = self.group_by(&keys, &aggregate.aggr_expr, input_schema)?;
         let input = self.plan_append_only(&aggregate.input, "window aggregation")?;
         self.slice_request = false;
         let sliced = self.sliced.take();
         let rows = output_schema(input_schema);
-        let updating = self.late_policy(input).lateness() > 0;
+        let updating = self.late_policy(input).lateness() > 0 || early_fire.is_some();
         let keyed = vec![(input, Self::typed_keys(&group_by.keys, &rows)?)];
         let output = output_schema(&aggregate.schema);
         let node = self.add_keyed(keyed, output.clone(), |planner| {
@@ -99,9 +102,10 @@ impl StreamPlanner<'_> {
                 &policy,
                 late,
             );
-            Ok(match sliced {
-                Some(kind) => Box::new(operator.with_slices(kind)),
-                None => Box::new(operator),
+            Ok(match (sliced, early_fire) {
+                (Some(kind), _) => Box::new(operator.with_slices(kind)),
+                (None, Some(interval)) => Box::new(operator.with_early_fire(interval)),
+                (None, None) => Box::new(operator),
             })
         })?;
         if updating {
@@ -157,6 +161,26 @@ impl StreamPlanner<'_> {
         Ok(node)
     }
 
+    /// The event-time interval of early results, if any.
+    fn early_fire_interval(&self) -> SqlResult<Option<i64>> {
+        match self.early_fire {
+            None => Ok(None),
+            Some(EarlyFire::EventTime(interval)) if interval > 0 => Ok(Some(interval)),
+            Some(EarlyFire::EventTime(_)) => Err(SqlError::new(format!(
+                "'{EARLY_FIRE_INTERVAL}' must be a positive duration"
+            ))),
+            Some(EarlyFire::ProcessingTime) => Err(SqlError::new(format!(
+                "'{FLINK_EARLY_FIRE}' fires early results on processing time, which rill does \
+                 not do: its operators never read the clock, so a query gives the same \
+                 results on every run"
+            ))
+            .with_hint(format!(
+                "SET '{EARLY_FIRE_INTERVAL}' = '1 min' for early results each time the \
+                 watermark passes a whole minute"
+            ))),
+        }
+    }
+
     /// Aggregation over `SESSION`: one operator over the function's input rows.
     fn session_aggregate(
         &mut self,
@@ -172,6 +196,12 @@ impl StreamPlanner<'_> {
         let WindowKind::Session { gap } = tvf.kind else {
             unreachable!("SessionInput holds a SESSION")
         };
+        if self.early_fire_interval()?.is_some() {
+            return Err(SqlError::new(format!(
+                "early results ('{EARLY_FIRE_INTERVAL}') are for TUMBLE, HOP and CUMULATE \
+                 windows, not SESSION (as in Flink)"
+            )));
+        }
         let uses_window = |e: &Expr| {
             e.column_refs()
                 .iter()
@@ -237,7 +267,7 @@ impl StreamPlanner<'_> {
             expr,
             input_schema,
             input_schema.as_arrow(),
-            self.state.execution_props(),
+            self.context.execution_props(),
             &planning,
         )
         .build()?)

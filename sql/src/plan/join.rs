@@ -2,10 +2,10 @@
 //! `EXISTS` subqueries) become regular streaming joins.
 
 use arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::{DFSchema, NullEquality};
-use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
-use datafusion::logical_expr::utils::{conjunction, disjunction, split_conjunction};
-use datafusion::logical_expr::{
+use datafusion_common::{DFSchema, NullEquality};
+use datafusion_expr::type_coercion::binary::comparison_coercion;
+use datafusion_expr::utils::{conjunction, disjunction, split_conjunction};
+use datafusion_expr::{
     Between, BinaryExpr, Expr, ExprSchemable, Join, JoinType as DfJoinType, LogicalPlan, Operator,
 };
 use rill_engine::dataflow::NodeId;

@@ -5,16 +5,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
-use datafusion::common::{Column, ScalarValue};
-use datafusion::logical_expr::expr::WindowFunctionParams;
-use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::utils::split_conjunction;
-use datafusion::logical_expr::{
+use datafusion_common::{Column, DFSchema, ScalarValue};
+use datafusion_expr::expr::{NullTreatment, WindowFunctionParams};
+use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion_expr::utils::split_conjunction;
+use datafusion_expr::{
     Expr, LogicalPlan, Operator, Window, WindowFrameBound, WindowFrameUnits,
     WindowFunctionDefinition,
 };
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_planner::create_window_expr;
+use datafusion_physical_expr::PhysicalExpr;
+use datafusion_physical_expr::window::WindowExpr;
+use datafusion_physical_expr::{
+    create_physical_expr, create_physical_exprs, create_physical_sort_exprs,
+};
+use datafusion_physical_plan::windows::create_window_expr;
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::{Frame, KeepFirst, OverAggregate, Rank, WindowRank};
 
@@ -226,12 +230,9 @@ impl StreamPlanner<'_> {
             )));
         };
         let partition = self.physicals(&params.partition_by, schema)?;
-        let planning = PhysicalPlanningContext::default();
-        let functions = window
-            .window_expr
-            .iter()
-            .map(|e| create_window_expr(e, schema, self.state.execution_props(), &planning))
-            .collect::<datafusion::common::Result<Vec<_>>>()?;
+        let functions = (window.window_expr.iter())
+            .map(|e| self.window_function(e, schema))
+            .collect::<SqlResult<Vec<_>>>()?;
         let input = self.plan_append_only(&window.input, "an OVER aggregate")?;
         let rows = output_schema(schema);
         let keyed = vec![(input, Self::typed_keys(&partition, &rows)?)];
@@ -301,6 +302,47 @@ pub(crate) fn rank_limit(predicate: &Expr, input: &LogicalPlan) -> SqlResult<Opt
 }
 
 /// `expr` without its aliases.
+impl StreamPlanner<'_> {
+    /// The window function call `expr` (named by its alias, if any) over `schema`.
+    fn window_function(&self, expr: &Expr, schema: &DFSchema) -> SqlResult<Arc<dyn WindowExpr>> {
+        let name = match expr {
+            Expr::Alias(alias) => alias.name.clone(),
+            _ => expr.schema_name().to_string(),
+        };
+        let Expr::WindowFunction(call) = unaliased(expr) else {
+            return Err(SqlError::new(format!(
+                "unexpected window expression {expr}"
+            )));
+        };
+        let WindowFunctionParams {
+            args,
+            partition_by,
+            order_by,
+            window_frame,
+            null_treatment,
+            distinct,
+            filter,
+        } = &call.params;
+        let props = self.context.execution_props();
+        let planning = PhysicalPlanningContext::default();
+        let filter = (filter.as_ref())
+            .map(|f| create_physical_expr(f, schema, props, &planning))
+            .transpose()?;
+        Ok(create_window_expr(
+            &call.fun,
+            name,
+            &create_physical_exprs(args, schema, props, &planning)?,
+            &create_physical_exprs(partition_by, schema, props, &planning)?,
+            &create_physical_sort_exprs(order_by, schema, props, &planning)?,
+            Arc::new(window_frame.clone()),
+            Arc::clone(schema.inner()),
+            *null_treatment == Some(NullTreatment::IgnoreNulls),
+            *distinct,
+            filter,
+        )?)
+    }
+}
+
 fn unaliased(mut expr: &Expr) -> &Expr {
     while let Expr::Alias(a) = expr {
         expr = &a.expr;

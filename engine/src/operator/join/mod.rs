@@ -20,7 +20,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, Int8Array, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::row::Rows;
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_physical_expr::PhysicalExpr;
 
 use super::Operator;
 use crate::Result;
@@ -418,8 +418,8 @@ mod tests {
     use arrow::array::{Int8Array, Int64Array, StringArray};
     use arrow::datatypes::{Field, Schema};
     use arrow::util::display::array_value_to_string;
-    use datafusion::logical_expr::Operator as BinaryOp;
-    use datafusion::physical_expr::expressions::{BinaryExpr, Column};
+    use datafusion_expr::Operator as BinaryOp;
+    use datafusion_physical_expr::expressions::{BinaryExpr, Column};
 
     use super::*;
 

@@ -9,8 +9,8 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Ar
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::row::{RowConverter, Rows, SortField};
-use datafusion::common::HashMap;
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_common::HashMap;
+use datafusion_physical_expr::PhysicalExpr;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, BooleanArray, Int8Array, Int64Array, RecordBatch};
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Int8Type, Int64Type, Schema};
-use datafusion::common::HashMap;
+use datafusion_common::HashMap;
 
 use super::state::{KeyEncoder, Side, joined, key_of};
 use super::{JoinSpec, JoinType, describe_keys};

@@ -13,8 +13,8 @@ use arrow::array::{
 };
 use arrow::compute::{interleave, nullif};
 use arrow::datatypes::SchemaRef;
-use datafusion::logical_expr::EmitTo;
-use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion_expr::EmitTo;
+use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
 use rill_cep::EXCLUDED;
 
 use super::rows::{MatchRows, Navigation, PartitionRows, RowRef, RowStore, Stored};
