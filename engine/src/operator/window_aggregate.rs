@@ -78,7 +78,7 @@ struct EarlyFire {
     interval: i64,
     /// The last multiple early results were due at (or the first watermark reached).
     fired: i64,
-    /// The operator's name, which says so (in `EXPLAIN` and the plan checkpoints name).
+    /// The operator's name, saying so (`EXPLAIN` and the plan checkpoints belong to show it).
     name: String,
 }
 
@@ -335,7 +335,6 @@ impl WindowAggregate {
         Ok(dropped)
     }
 
-    /// `batch` with every row stamped with the watermark before this firing.
     /// Emits the result of the window ending at `end` if it changed since the window last
     /// emitted (the first as inserts, later ones as updates), then drops the window if `drop`.
     fn emit(&mut self, end: i64, drop: bool, out: &mut Vec<Message>) -> Result<()> {
@@ -399,6 +398,7 @@ impl WindowAggregate {
         Ok(())
     }
 
+    /// `batch` with every row stamped with the watermark before this firing.
     fn stamped(&self, mut batch: ChangeBatch) -> ChangeBatch {
         batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
         batch
