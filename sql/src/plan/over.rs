@@ -251,6 +251,45 @@ impl StreamPlanner<'_> {
             Ok(Box::new(operator))
         })
     }
+
+    /// The window function call `expr` (named by its alias, if any) over `schema`.
+    fn window_function(&self, expr: &Expr, schema: &DFSchema) -> SqlResult<Arc<dyn WindowExpr>> {
+        let name = match expr {
+            Expr::Alias(alias) => alias.name.clone(),
+            _ => expr.schema_name().to_string(),
+        };
+        let Expr::WindowFunction(call) = unaliased(expr) else {
+            return Err(SqlError::new(format!(
+                "unexpected window expression {expr}"
+            )));
+        };
+        let WindowFunctionParams {
+            args,
+            partition_by,
+            order_by,
+            window_frame,
+            null_treatment,
+            distinct,
+            filter,
+        } = &call.params;
+        let props = self.context.execution_props();
+        let planning = PhysicalPlanningContext::default();
+        let filter = (filter.as_ref())
+            .map(|f| create_physical_expr(f, schema, props, &planning))
+            .transpose()?;
+        Ok(create_window_expr(
+            &call.fun,
+            name,
+            &create_physical_exprs(args, schema, props, &planning)?,
+            &create_physical_exprs(partition_by, schema, props, &planning)?,
+            &create_physical_sort_exprs(order_by, schema, props, &planning)?,
+            Arc::new(window_frame.clone()),
+            Arc::clone(schema.inner()),
+            *null_treatment == Some(NullTreatment::IgnoreNulls),
+            *distinct,
+            filter,
+        )?)
+    }
 }
 
 /// The N of a filter `rownum <= N` (or `< N + 1`, `= 1`) on the `ROW_NUMBER()` column of a
@@ -302,47 +341,6 @@ pub(crate) fn rank_limit(predicate: &Expr, input: &LogicalPlan) -> SqlResult<Opt
 }
 
 /// `expr` without its aliases.
-impl StreamPlanner<'_> {
-    /// The window function call `expr` (named by its alias, if any) over `schema`.
-    fn window_function(&self, expr: &Expr, schema: &DFSchema) -> SqlResult<Arc<dyn WindowExpr>> {
-        let name = match expr {
-            Expr::Alias(alias) => alias.name.clone(),
-            _ => expr.schema_name().to_string(),
-        };
-        let Expr::WindowFunction(call) = unaliased(expr) else {
-            return Err(SqlError::new(format!(
-                "unexpected window expression {expr}"
-            )));
-        };
-        let WindowFunctionParams {
-            args,
-            partition_by,
-            order_by,
-            window_frame,
-            null_treatment,
-            distinct,
-            filter,
-        } = &call.params;
-        let props = self.context.execution_props();
-        let planning = PhysicalPlanningContext::default();
-        let filter = (filter.as_ref())
-            .map(|f| create_physical_expr(f, schema, props, &planning))
-            .transpose()?;
-        Ok(create_window_expr(
-            &call.fun,
-            name,
-            &create_physical_exprs(args, schema, props, &planning)?,
-            &create_physical_exprs(partition_by, schema, props, &planning)?,
-            &create_physical_sort_exprs(order_by, schema, props, &planning)?,
-            Arc::new(window_frame.clone()),
-            Arc::clone(schema.inner()),
-            *null_treatment == Some(NullTreatment::IgnoreNulls),
-            *distinct,
-            filter,
-        )?)
-    }
-}
-
 fn unaliased(mut expr: &Expr) -> &Expr {
     while let Expr::Alias(a) = expr {
         expr = &a.expr;
