@@ -215,6 +215,17 @@ fn insert_named<T: Clone>(map: &mut HashMap<String, T>, name: &str, aliases: &[S
     map.insert(name.into(), value);
 }
 
+/// What to say of `name`, which is no table or view: the error, and a hint naming the
+/// `known` ones.
+pub(crate) fn unknown_relation(name: &str, mut known: Vec<&str>) -> (String, String) {
+    known.sort();
+    let hint = match known.is_empty() {
+        true => "no tables yet: CREATE TABLE first".to_string(),
+        false => format!("known: {}", known.join(", ")),
+    };
+    (format!("table or view '{name}' does not exist"), hint)
+}
+
 /// A table (its columns) or a view (its plan, which the analyzer puts in its place).
 struct Relation {
     schema: SchemaRef,
@@ -245,13 +256,9 @@ impl ContextProvider for PlanContext {
             _ => None,
         };
         relation.cloned().ok_or_else(|| {
-            let mut known: Vec<&str> = self.relations.keys().map(String::as_str).collect();
-            known.sort();
-            let hint = match known.is_empty() {
-                true => "no tables yet: CREATE TABLE first".to_string(),
-                false => format!("known: {}", known.join(", ")),
-            };
-            DataFusionError::Plan(format!("table or view '{name}' does not exist ({hint})"))
+            let known = self.relations.keys().map(String::as_str).collect();
+            let (message, hint) = unknown_relation(&name.to_string(), known);
+            DataFusionError::Plan(format!("{message} ({hint})"))
         })
     }
 

@@ -12,7 +12,7 @@ use rill_engine::Dataflow;
 use rill_engine::checkpoint::CheckpointConfig;
 
 use crate::catalog::TableDef;
-use crate::context::PlanContext;
+use crate::context::{PlanContext, unknown_relation};
 use crate::error::{SqlError, SqlResult};
 use crate::flink::{check_joins, name_expressions, rewrite_functions};
 use crate::functions::catalog;
@@ -511,11 +511,9 @@ impl Session {
     }
 
     fn unknown_relation(&self, name: &str) -> SqlError {
-        let e = SqlError::new(format!("table or view '{name}' does not exist"));
-        match self.relation_names().into_iter().next() {
-            Some(_) => e.with_hint(format!("known: {}", self.relation_names().join(", "))),
-            None => e.with_hint("no tables yet: CREATE TABLE first"),
-        }
+        let names = self.relation_names();
+        let (message, hint) = unknown_relation(name, names.iter().map(String::as_str).collect());
+        SqlError::new(message).with_hint(hint)
     }
 
     /// A stream planner with this session's tables and settings.
