@@ -12,6 +12,8 @@
 mod client;
 mod config;
 #[cfg(feature = "client")]
+pub mod repartition;
+#[cfg(feature = "client")]
 mod sink;
 #[cfg(feature = "client")]
 mod source;

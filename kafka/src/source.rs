@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::{BROKER_TIMEOUT, client_config, error, partitions};
 use crate::config::{KafkaTable, Metadata, Offsets};
+use crate::repartition::{OriginProgress, Router};
 
 /// Settings of a Kafka source.
 #[derive(Debug)]
@@ -68,6 +69,15 @@ pub struct KafkaSource {
     /// where reading ended after it (for the final snapshot).
     restored: Option<Progress>,
     sent_watermark: Watermark,
+    /// Stage 1 of a shared job: the partitions this process reads, each with where it got
+    /// to before, and where their rows go instead of the dataflow.
+    shared: Option<Shared>,
+}
+
+/// The part of a shared job's table one process reads, and the router of its rows.
+struct Shared {
+    partitions: BTreeMap<String, Option<OriginProgress>>,
+    router: Router,
 }
 
 /// What a checkpoint keeps of a Kafka source.
@@ -205,7 +215,20 @@ impl KafkaSource {
             options,
             restored: None,
             sent_watermark: NO_WATERMARK,
+            shared: None,
         })
+    }
+
+    /// Stage 1 of a job shared by several processes: reads only `partitions` (named
+    /// `topic-partition`), each from where it got to before if it did (else as the table
+    /// says), and routes their rows with `router` instead of sending them on.
+    pub fn shared(
+        mut self,
+        partitions: BTreeMap<String, Option<OriginProgress>>,
+        router: Router,
+    ) -> Self {
+        self.shared = Some(Shared { partitions, router });
+        self
     }
 
     fn consumer(&self, metrics: Arc<JobMetrics>) -> Result<BaseConsumer<LagReporter>> {
@@ -248,6 +271,13 @@ impl KafkaSource {
             .collect();
         let mut parts = Vec::with_capacity(found.len());
         for (topic, id) in found {
+            let shared = match &self.shared {
+                Some(shared) => match shared.partitions.get(&format!("{topic}-{id}")) {
+                    Some(progress) => Some(progress),
+                    None => continue,
+                },
+                None => None,
+            };
             let fail = |e| error(table, &format!("offsets of {topic}-{id}"), e);
             // The partition's first and end offsets, asked once.
             let range = consumer
@@ -255,8 +285,15 @@ impl KafkaSource {
                 .map_err(fail)?;
             let offset = |at: &Offsets| self.offset(consumer, at, &topic, id, range);
             let mut watermarks = self.options.watermarks.clone();
-            let (next, done) = match restored.get(&(topic.clone(), id)) {
-                Some(p) => {
+            let (next, done) = match (shared, restored.get(&(topic.clone(), id))) {
+                (Some(Some(p)), _) => {
+                    if let Some(w) = &mut watermarks {
+                        w.restore(p.watermark);
+                    }
+                    (p.next, p.done)
+                }
+                (Some(None), _) => (offset(&table.startup)?, false),
+                (None, Some(p)) => {
                     if let Some(w) = &mut watermarks {
                         w.restore(p.watermark);
                     }
@@ -264,11 +301,11 @@ impl KafkaSource {
                 }
                 // A partition new since the checkpoint is read from its start, as Flink
                 // reads newly discovered partitions.
-                None if self.restored.is_some() => (range.0, false),
-                None => (offset(&table.startup)?, false),
+                (None, None) if self.restored.is_some() => (range.0, false),
+                (None, None) => (offset(&table.startup)?, false),
             };
             let start_time = match (&table.startup, &self.restored) {
-                (Offsets::Timestamp(ms), None) => Some(*ms),
+                (Offsets::Timestamp(ms), None) if !matches!(shared, Some(Some(_))) => Some(*ms),
                 _ => None,
             };
             let (stop, stop_time) = match &table.bounded {
@@ -350,13 +387,14 @@ impl KafkaSource {
         })
     }
 
-    /// Decodes a run of messages of one partition into rows of the stored columns.
+    /// Decodes a run of messages of one partition into rows of the stored columns, with
+    /// the offset of each row's message (unknown for change events, which may give two).
     fn decode(
         &mut self,
         partition: &Partition,
         run: &[Received],
         metrics: &JobMetrics,
-    ) -> Result<Option<RecordBatch>> {
+    ) -> Result<Option<(RecordBatch, Option<Int64Array>)>> {
         let upsert = self.options.table.upsert;
         let ignore = self.options.table.value.ignore_parse_errors;
         let malformed = |i: usize, what: &str, reason: String| -> Result<()> {
@@ -404,7 +442,7 @@ impl KafkaSource {
             .decode(&bytes, |i, reason| malformed(with[i], "value", reason))?;
         if self.options.table.value.format.is_changelog() {
             // Change events have neither key nor metadata columns (refused at planning).
-            return Ok(Some(decoded.data));
+            return Ok(Some((decoded.data, None)));
         }
         fill_rows(&mut value_row, &with, decoded.messages.as_ref());
         let values = decoded.data;
@@ -461,23 +499,40 @@ impl KafkaSource {
                 }));
             columns.push(Arc::new(kinds));
         }
-        Ok(Some(RecordBatch::try_new_with_options(
+        let offsets = Int64Array::from_iter_values(rows.iter().map(|&i| run[i as usize].offset));
+        let data = RecordBatch::try_new_with_options(
             self.decoded_schema.clone(),
             columns,
             &RecordBatchOptions::new().with_row_count(Some(rows.len())),
-        )?))
+        )?;
+        Ok(Some((data, Some(offsets))))
     }
 
-    /// Sends the rows of a run of partition `p`, stamped with the source's watermark.
+    /// Sends the rows of a run of partition `p`, stamped with the source's watermark (or,
+    /// stage 1 of a shared job, routes them stamped with the partition's).
     fn emit(
         &mut self,
         parts: &mut [Partition],
         p: usize,
-        data: RecordBatch,
+        (data, offsets): (RecordBatch, Option<Int64Array>),
         ctx: &SourceContext,
     ) -> Result<bool> {
         JobMetrics::add(&ctx.metrics.rows_in, data.num_rows() as u64);
         let mut batch = self.options.shape.rows(data)?;
+        if let Some(shared) = &mut self.shared {
+            if let Some(assigner) = &mut parts[p].watermarks {
+                assigner.assign(&mut batch)?;
+            }
+            let batch = self.options.shape.project(batch)?;
+            let offsets = offsets.ok_or_else(|| {
+                EngineError::Other("change events cannot be repartitioned yet".into())
+            })?;
+            let origin = format!("{}-{}", parts[p].topic, parts[p].id);
+            shared
+                .router
+                .route(&origin, &batch, offsets, parts[p].watermark())?;
+            return Ok(!ctx.cancelled.load(Ordering::Relaxed));
+        }
         if parts[p].watermarks.is_some() {
             let others = combined(parts, Some(p));
             let assigner = parts[p].watermarks.as_mut().expect("an assigner");
@@ -496,7 +551,8 @@ impl KafkaSource {
 
     /// Sends the source's watermark if it advanced.
     fn advance_watermark(&mut self, parts: &[Partition], ctx: &SourceContext) -> bool {
-        if self.options.watermarks.is_none() {
+        // A shared job's stage 1 sends each partition's watermark with its rows.
+        if self.options.watermarks.is_none() || self.shared.is_some() {
             return true;
         }
         let watermark = combined(parts, None);
@@ -574,6 +630,8 @@ impl KafkaSource {
             .collect();
         let idle_timeout = self.options.table.idle_timeout;
         let batch_size = self.options.batch_size.max(1);
+        // Stage 1 of a shared job: the partitions whose end the tasks were told of.
+        let mut announced = vec![false; parts.len()];
         while parts.iter().any(|p| !p.done) {
             if ctx.cancelled.load(Ordering::Relaxed) {
                 return Ok(false);
@@ -677,6 +735,7 @@ impl KafkaSource {
             if !self.advance_watermark(&parts, ctx) {
                 return Ok(false);
             }
+            self.route_progress(&parts, &mut announced, false)?;
             drop(messages);
             let before = ctx.last_barrier;
             if !ctx.barrier(|| self.state(&parts))? {
@@ -686,8 +745,39 @@ impl KafkaSource {
                 self.report_offsets(consumer, &parts);
             }
         }
+        self.route_progress(&parts, &mut announced, true)?;
         self.restored = Some(self.progress(&parts));
         Ok(true)
+    }
+
+    /// Stage 1 of a shared job: tells the tasks of partitions that ended, and saves where
+    /// each partition is once a second (or now, when `now`).
+    fn route_progress(
+        &mut self,
+        parts: &[Partition],
+        announced: &mut [bool],
+        now: bool,
+    ) -> Result<()> {
+        let Some(shared) = &mut self.shared else {
+            return Ok(());
+        };
+        for (p, announced) in parts.iter().zip(announced.iter_mut()) {
+            if p.done && !*announced {
+                shared.router.end(&format!("{}-{}", p.topic, p.id))?;
+                *announced = true;
+            }
+        }
+        if now || shared.router.progress_due() {
+            shared.router.save_progress(parts.iter().map(|p| {
+                let progress = OriginProgress {
+                    next: p.next,
+                    watermark: p.watermark(),
+                    done: p.done,
+                };
+                (format!("{}-{}", p.topic, p.id), progress)
+            }))?;
+        }
+        Ok(())
     }
 }
 

@@ -36,6 +36,9 @@ mod aggregate;
 mod join;
 mod match_recognize;
 mod over;
+pub mod shared;
+
+use shared::SharedPlan;
 
 /// A planned query: its dataflow up to the node that emits the result rows.
 pub struct QueryPlan {
@@ -46,6 +49,8 @@ pub struct QueryPlan {
     pub schema: SchemaRef,
     /// Whether the result is a changelog with updates (`-U`, `+U`, `-D`) rather than inserts.
     pub updating: bool,
+    /// A shared job's routing and source, as planned.
+    pub shared: Option<SharedPlan>,
 }
 
 /// When window aggregations emit early results.
@@ -92,6 +97,8 @@ pub struct StreamPlanner<'a> {
     idle_timeout: i64,
     /// Instances of each keyed operator (`'parallelism.default'`).
     parallelism: usize,
+    /// A job shared by several processes: its routing, found while planning.
+    shared: Option<SharedPlan>,
 }
 
 /// A keyed operator's input: its node and its key, each expression with the type it is
@@ -126,7 +133,14 @@ impl<'a> StreamPlanner<'a> {
             cdc_duplicates: false,
             idle_timeout: 0,
             parallelism: 1,
+            shared: None,
         }
+    }
+
+    /// Plans a job several processes share (as one task of it, or to find its routing).
+    pub fn with_shared(mut self, shared: SharedPlan) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// Runs each keyed operator as `n` instances, each with its share of the keys.
@@ -194,6 +208,7 @@ impl<'a> StreamPlanner<'a> {
             dataflow: self.dataflow,
             output,
             schema: output_schema(plan.schema()),
+            shared: self.shared,
         })
     }
 
@@ -212,14 +227,30 @@ impl<'a> StreamPlanner<'a> {
                 let predicate = predicate.map(|e| self.physical(e, schema)).transpose()?;
                 let exprs = self.physicals(&p.expr, schema)?;
                 let calc = Calc::new(predicate, Some(exprs), output_schema(&p.schema));
-                Ok(self.add(Box::new(calc), node))
+                let calc_node = self.add(Box::new(calc), node);
+                if let Some(shared) = &mut self.shared {
+                    let columns: Vec<Option<usize>> = (p.expr.iter())
+                        .map(|e| match e.clone().unalias() {
+                            Expr::Column(c) => schema.index_of_column(&c).ok(),
+                            _ => None,
+                        })
+                        .collect();
+                    shared.derive(calc_node, node, &columns);
+                }
+                Ok(calc_node)
             }
             LogicalPlan::Filter(f) => {
                 self.rank_limit = rank_limit(&f.predicate, &f.input)?;
                 let node = self.plan(&f.input)?;
                 let predicate = self.physical(&f.predicate, f.input.schema())?;
                 let calc = Calc::new(Some(predicate), None, output_schema(f.input.schema()));
-                Ok(self.add(Box::new(calc), node))
+                let calc_node = self.add(Box::new(calc), node);
+                if let Some(shared) = &mut self.shared {
+                    let columns: Vec<Option<usize>> =
+                        (0..f.input.schema().fields().len()).map(Some).collect();
+                    shared.derive(calc_node, node, &columns);
+                }
+                Ok(calc_node)
             }
             LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
             LogicalPlan::TableScan(scan) => {
@@ -281,6 +312,11 @@ impl<'a> StreamPlanner<'a> {
                 }
             }
             LogicalPlan::Limit(limit) => {
+                if self.shared.is_some() {
+                    return Err(SqlError::new(
+                        "LIMIT in a job shared by several processes is not supported yet",
+                    ));
+                }
                 let node = self.plan(&limit.input)?;
                 if self.updating.contains(&node) {
                     return Err(SqlError::new(
@@ -373,6 +409,12 @@ impl<'a> StreamPlanner<'a> {
         let instances = (0..parts)
             .map(|_| make(self))
             .collect::<SqlResult<Vec<_>>>()?;
+        if let Some(shared) = &mut self.shared {
+            let keys: Vec<_> = (inputs.iter())
+                .map(|(node, keys)| (*node, keys.iter().map(|(k, _)| k.clone()).collect()))
+                .collect();
+            shared.keyed(instances[0].name(), &keys)?;
+        }
         let single = match inputs.as_slice() {
             [(input, _)] => Some(*input),
             _ => None,
@@ -473,6 +515,25 @@ impl<'a> StreamPlanner<'a> {
                 })
             }
         };
+        if self.shared.is_some() {
+            if !matches!(table.connector, Connector::Kafka(_)) {
+                return Err(SqlError::new(format!(
+                    "a job shared by several processes reads a Kafka table; '{}' is not one",
+                    table.name
+                )));
+            }
+            if changelog {
+                return Err(SqlError::new(format!(
+                    "table '{}' reads change events: a job shared by several processes \
+                     cannot repartition them yet",
+                    table.name
+                )));
+            }
+        }
+        let scanned = match &projection {
+            Some(columns) => Arc::new(table.schema.project(columns)?),
+            None => table.schema.clone(),
+        };
         let shape = RowShape {
             changelog,
             computed,
@@ -485,13 +546,20 @@ impl<'a> StreamPlanner<'a> {
                 if kafka.idle_timeout.is_none() && self.idle_timeout > 0 {
                     kafka.idle_timeout = Some(Duration::from_millis(self.idle_timeout as u64));
                 }
-                crate::connector::create_kafka_source(
-                    &kafka,
-                    table,
-                    shape,
-                    watermarks,
-                    self.batch_size,
-                )?
+                match self.shared.as_mut() {
+                    Some(shared) if shared.task.is_some() => {
+                        let task = shared.task.as_ref().expect("a task");
+                        task(scanned.clone(), kafka.idle_timeout)?
+                    }
+                    shared => crate::connector::create_kafka_source(
+                        &kafka,
+                        table,
+                        shape,
+                        watermarks,
+                        self.batch_size,
+                        shared.and_then(SharedPlan::take_route),
+                    )?,
+                }
             }
             Connector::Nexmark(settings) => {
                 self.unbounded_input |= settings.events.is_none();
@@ -536,6 +604,14 @@ impl<'a> StreamPlanner<'a> {
             }
         };
         let mut node = self.dataflow.add_source(source);
+        if let Some(shared) = &mut self.shared {
+            shared.scanned(
+                node,
+                &table.name,
+                projection.clone(),
+                scanned.fields().len(),
+            )?;
+        }
         if changelog {
             self.updating.insert(node);
         }
@@ -567,6 +643,17 @@ impl<'a> StreamPlanner<'a> {
             }
         }
         Ok(node)
+    }
+
+    /// Only the source of table `name` with `projection` of its columns (stage 1 of a
+    /// shared job, which routes the rows it reads).
+    pub fn plan_scan(mut self, name: &str, projection: Option<Vec<usize>>) -> SqlResult<Dataflow> {
+        let table = self
+            .tables
+            .get(name)
+            .ok_or_else(|| SqlError::new(format!("table '{name}' is not a stream table")))?;
+        self.scan(table, projection)?;
+        Ok(self.dataflow)
     }
 
     fn physical(&self, expr: &Expr, schema: &DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {

@@ -449,6 +449,7 @@ pub(crate) fn create_source(
     shape: rill_engine::source::RowShape,
     watermarks: Option<rill_engine::source::WatermarkAssigner>,
     batch_size: usize,
+    route: Option<crate::plan::shared::Route>,
 ) -> SqlResult<Box<dyn rill_engine::source::Source>> {
     let group_offsets = |o: &Offsets| matches!(o, Offsets::Group { .. });
     if (group_offsets(&kafka.startup) || kafka.bounded.as_ref().is_some_and(group_offsets))
@@ -463,7 +464,7 @@ pub(crate) fn create_source(
     }
     #[cfg(not(feature = "kafka"))]
     {
-        let _ = (kafka, table, shape, watermarks, batch_size);
+        let _ = (kafka, table, shape, watermarks, batch_size, route);
         Err(no_client())
     }
     #[cfg(feature = "kafka")]
@@ -484,8 +485,11 @@ pub(crate) fn create_source(
             watermarks,
             batch_size,
         };
-        let source = rill_kafka::KafkaSource::new(table.name.clone(), options)
+        let mut source = rill_kafka::KafkaSource::new(table.name.clone(), options)
             .map_err(|e| SqlError::new(format!("table '{}': {e}", table.name)))?;
+        if let Some((partitions, router)) = route {
+            source = source.shared(partitions, router);
+        }
         Ok(Box::new(source))
     }
 }

@@ -50,7 +50,13 @@ impl StreamPlanner<'_> {
             }
             false => assign,
         };
-        Ok(self.add(Box::new(assign), input))
+        let node = self.add(Box::new(assign), input);
+        if let Some(shared) = &mut self.shared {
+            let mut columns: Vec<Option<usize>> = tvf.kept.iter().map(|&k| Some(k)).collect();
+            columns.resize(tvf.schema.fields().len(), None);
+            shared.derive(node, input, &columns);
+        }
+        Ok(node)
     }
 
     /// `GROUP BY window_start, window_end, ...` over a window table function.
