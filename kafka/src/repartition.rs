@@ -74,7 +74,7 @@ pub struct Repartition {
 
 impl Repartition {
     /// Creates the topic if it does not exist.
-    pub fn create_topic(&self) -> Result<()> {
+    pub async fn create_topic(&self) -> Result<()> {
         use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
         use rdkafka::client::DefaultClientContext;
         let admin: AdminClient<DefaultClientContext> = client_config(&self.table, &[])
@@ -86,12 +86,9 @@ impl Repartition {
             TopicReplication::Fixed(1),
         );
         let options = AdminOptions::new().operation_timeout(Some(BROKER_TIMEOUT));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| EngineError::Other(format!("cannot start a runtime: {e}")))?;
-        let results = runtime
-            .block_on(admin.create_topics([&topic], &options))
+        let results = admin
+            .create_topics([&topic], &options)
+            .await
             .map_err(|e| error(&self.table, "creating the repartition topic", e))?;
         for result in results {
             match result {
@@ -565,6 +562,92 @@ impl Source for RepartitionSource {
         self.state = progress;
         Ok(())
     }
+}
+
+/// Every partition of `table`'s topics, `topic-partition`: the origins of a shared job.
+pub fn table_partitions(table: &KafkaTable) -> Result<Vec<String>> {
+    let consumer: BaseConsumer = client_config(table, &[("group.id", "rill")])
+        .create()
+        .map_err(|e| error(table, "cannot create a consumer", e))?;
+    let found = crate::client::partitions(table, |topic| {
+        consumer.fetch_metadata(topic, BROKER_TIMEOUT)
+    })?;
+    Ok(found.into_iter().map(|(t, p)| format!("{t}-{p}")).collect())
+}
+
+/// What the consumer group says to a process of a shared job.
+pub enum GroupEvent {
+    /// These partitions (of the table's topics and of the repartition topic) are the
+    /// process's now.
+    Assigned(Vec<(String, i32)>),
+    /// The process's partitions are taken back: the group waits until the sender is
+    /// answered (the process stopped reading them and saved its tasks' state).
+    Revoked(std::sync::mpsc::Sender<()>),
+}
+
+/// Tells the process of rebalances, from librdkafka's poll thread.
+struct Rebalances {
+    events: tokio::sync::mpsc::UnboundedSender<GroupEvent>,
+}
+
+impl rdkafka::ClientContext for Rebalances {}
+
+impl rdkafka::consumer::ConsumerContext for Rebalances {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance) {
+        if let rdkafka::consumer::Rebalance::Revoke(_) = rebalance {
+            let (done, wait) = std::sync::mpsc::channel();
+            if self.events.send(GroupEvent::Revoked(done)).is_ok() {
+                let _ = wait.recv();
+            }
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance) {
+        match rebalance {
+            rdkafka::consumer::Rebalance::Assign(list) => {
+                // The member only learns its partitions; tasks read them with their own
+                // consumers, from their own offsets.
+                let _ = consumer.pause(list);
+                let partitions = (list.elements().iter())
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                let _ = self.events.send(GroupEvent::Assigned(partitions));
+            }
+            rdkafka::consumer::Rebalance::Revoke(_) => {}
+            rdkafka::consumer::Rebalance::Error(e) => {
+                tracing::warn!("Kafka: rebalance: {e}");
+            }
+        }
+    }
+}
+
+/// Joins `table`'s consumer group for `topics`, on a thread of its own that tells `events`
+/// of each rebalance, until `stop` is set (then it leaves the group).
+pub fn join_group(
+    table: &KafkaTable,
+    topics: Vec<String>,
+    events: tokio::sync::mpsc::UnboundedSender<GroupEvent>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    let consumer: BaseConsumer<Rebalances> = client_config(
+        table,
+        &[("enable.auto.commit", "false"), ("enable.partition.eof", "false")],
+    )
+    .create_with_context(Rebalances { events })
+    .map_err(|e| error(table, "cannot join the consumer group", e))?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&names)
+        .map_err(|e| error(table, "cannot join the consumer group", e))?;
+    tracing::info!(group = table.group_id().unwrap_or_default(), "joined the consumer group");
+    Ok(std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            // Partitions are paused: polling serves the group's heartbeats and rebalances.
+            let _ = consumer.poll(Duration::from_millis(100));
+        }
+        consumer.unsubscribe();
+        tracing::info!("left the consumer group");
+    }))
 }
 
 #[cfg(test)]

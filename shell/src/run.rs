@@ -160,6 +160,9 @@ async fn execute(
 ) -> Result<(), Failure> {
     let statement = raw.parse()?;
     let outcome = session.execute(&statement).await?;
+    if let Outcome::Shared(job) = outcome {
+        return run_shared(session, &job).await;
+    }
     // `SET 'sql-client.execution.result-mode'` chooses the format, as in Flink's client.
     let mode = match session.setting(RESULT_MODE) {
         Some("changelog") => Some((OutputFormat::Changelog, false)),
@@ -209,6 +212,7 @@ async fn run_outcome(
             }
             run_job(args, plan.dataflow, interactive).await
         }
+        Outcome::Shared(_) => unreachable!("run by execute"),
         Outcome::Insert(mut dataflow) => {
             warn(&dataflow);
             if !resume(&mut dataflow)? {
@@ -225,6 +229,15 @@ async fn run_outcome(
                 Context::Batch => run_job(args, dataflow, false).await,
             }
         }
+    }
+}
+
+/// Runs this process's share of a job shared by a consumer group, until the job is done, it
+/// fails, or a signal stops it.
+async fn run_shared(session: &Session, job: &rill_sql::session::SharedJob) -> Result<(), Failure> {
+    tokio::select! {
+        result = rill_sql::shared::run(session, job) => result.map_err(Failure::Run),
+        signal = stop::wait() => Err(Failure::Stopped(signal)),
     }
 }
 

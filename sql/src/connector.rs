@@ -159,6 +159,35 @@ impl Connector {
     }
 
     /// A sink writing rows of the table `def` (all its columns) into this connector.
+    /// This sink as task `part` of a shared job writes it: part files in a directory of
+    /// their own (`path/part/`); refused where tasks would write over each other.
+    pub fn for_task(&self, table: &str, part: &str) -> SqlResult<Connector> {
+        match self {
+            Connector::Filesystem { path, .. }
+                if path.is_dir() || path.to_string_lossy().ends_with('/') =>
+            {
+                let mut connector = self.clone();
+                if let Connector::Filesystem { path, .. } = &mut connector {
+                    *path = path.join(format!("{part}/"));
+                }
+                Ok(connector)
+            }
+            Connector::Filesystem { .. } => Err(SqlError::new(format!(
+                "table '{table}': a job shared by several processes writes a directory (each \
+                 task its own part files), not one file: end 'path' with '/'"
+            ))),
+            Connector::Kafka(kafka)
+                if matches!(kafka.delivery, rill_kafka::Delivery::ExactlyOnce { .. }) =>
+            {
+                Err(SqlError::new(format!(
+                    "table '{table}': an exactly-once Kafka sink in a job shared by several \
+                     processes is not supported yet"
+                )))
+            }
+            _ => Ok(self.clone()),
+        }
+    }
+
     pub fn create_sink(&self, def: &TableDef) -> SqlResult<Box<dyn Sink>> {
         let (table, schema) = (def.name.as_str(), def.schema.clone());
         Ok(match self {

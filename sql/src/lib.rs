@@ -19,6 +19,7 @@ pub mod parser;
 pub mod plan;
 pub mod script;
 pub mod session;
+pub mod shared;
 pub mod temporal;
 pub mod types;
 pub mod units;

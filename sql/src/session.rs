@@ -20,6 +20,7 @@ use crate::group_window::rewrite_group_windows;
 use crate::late::{is_late_option, late_policy};
 use crate::match_recognize::{MatchRecognizePlanner, explain_automata};
 use crate::parser::{ParsedStatement, StatementKind};
+use crate::plan::shared::SharedPlan;
 use crate::plan::{EarlyFire, QueryPlan, StreamPlanner, output_schema};
 use crate::temporal::{Versioned, mark_temporal_joins, versioned_view};
 use crate::types::LOCAL_TIME_ZONE;
@@ -62,6 +63,10 @@ pub const CHECKPOINT_DIR: &str = "execution.checkpointing.dir";
 /// A checkpoint to resume from instead of the directory's latest (Flink's name).
 pub const RECOVERY_PATH: &str = "execution.state-recovery.path";
 
+/// `'true'`: an `INSERT` job reading a Kafka table is shared by every process running it
+/// with the table's consumer group (scale-out).
+pub const SCALE_OUT: &str = "rill.scale-out";
+
 /// Session settings that are not SQL.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
@@ -97,6 +102,15 @@ pub enum Outcome {
     Query(QueryPlan),
     /// `INSERT INTO`: a complete job.
     Insert(Dataflow),
+    /// `INSERT INTO` shared by the processes of a consumer group (`'rill.scale-out'`).
+    Shared(SharedJob),
+}
+
+/// An `INSERT` job shared by several processes: planned again for each part this process
+/// runs.
+pub struct SharedJob {
+    pub(crate) sql: Statement,
+    pub(crate) statement: ParsedStatement,
 }
 
 /// A view: its statement and result columns.
@@ -316,12 +330,21 @@ impl Session {
         match sql {
             Statement::Query(_) => {
                 let mut plan = self.plan_query(sql.clone()).await?;
-                self.checkpoint(&mut plan.dataflow, statement)?;
+                self.checkpoint(&mut plan.dataflow, statement, None)?;
                 Ok(Outcome::Query(plan))
+            }
+            Statement::Insert(_) if self.setting(SCALE_OUT) == Some("true") => {
+                let job = SharedJob {
+                    sql: sql.clone(),
+                    statement: statement.clone(),
+                };
+                // Refused now, not once running, if it cannot be shared.
+                self.plan_shared(&job, SharedPlan::default(), None).await?;
+                Ok(Outcome::Shared(job))
             }
             Statement::Insert(_) => {
                 let mut dataflow = self.plan_insert(sql.clone()).await?;
-                self.checkpoint(&mut dataflow, statement)?;
+                self.checkpoint(&mut dataflow, statement, None)?;
                 Ok(Outcome::Insert(dataflow))
             }
             Statement::CreateView(view) => {
@@ -468,7 +491,13 @@ impl Session {
 
     /// Turns on checkpoints for `dataflow` (the plan of `statement`) when the session's
     /// settings ask for them; refuses a job that cannot take part.
-    fn checkpoint(&self, dataflow: &mut Dataflow, statement: &ParsedStatement) -> SqlResult<()> {
+    /// `part` (a task of a shared job) checkpoints in a directory of its own under it.
+    fn checkpoint(
+        &self,
+        dataflow: &mut Dataflow,
+        statement: &ParsedStatement,
+        part: Option<&str>,
+    ) -> SqlResult<()> {
         let setting = |key| self.settings.get(key).map(String::as_str);
         let (interval, dir) = match (setting(CHECKPOINT_INTERVAL), setting(CHECKPOINT_DIR)) {
             (None, None) => {
@@ -493,8 +522,12 @@ impl Session {
                 )));
             }
         };
+        let dir = match part {
+            Some(part) => std::path::Path::new(dir).join(part),
+            None => dir.into(),
+        };
         let config = CheckpointConfig {
-            dir: dir.into(),
+            dir,
             interval: std::time::Duration::from_millis(interval as u64),
             recovery: setting(RECOVERY_PATH).map(Into::into),
         };
@@ -560,7 +593,68 @@ impl Session {
         self.planner()?.plan_query(&plan)
     }
 
+    /// Plans `job` as `shared` says (a task, stage 1, or only to find its routing); task
+    /// `task`'s checkpoints and output files go to a directory `task-N` of their own.
+    /// Returns what planning found of the routing too.
+    pub(crate) async fn plan_shared(
+        &self,
+        job: &SharedJob,
+        shared: SharedPlan,
+        task: Option<usize>,
+    ) -> SqlResult<(Dataflow, SharedPlan)> {
+        let mut query = self.plan_insert_query(job.sql.clone(), Some(shared)).await?;
+        let part = task.map(|t| format!("task-{t}"));
+        let (query, table) = &mut query;
+        let mut sink_table = table.clone();
+        if let Some(part) = &part {
+            sink_table.connector = sink_table.connector.for_task(&sink_table.name, part)?;
+        }
+        let sink = sink_table.connector.create_sink(&sink_table)?;
+        let mut dataflow = std::mem::take(&mut query.dataflow);
+        dataflow.add_sink(sink, query.output);
+        if part.is_some() {
+            self.checkpoint(&mut dataflow, &job.statement, part.as_deref())?;
+        }
+        Ok((dataflow, query.shared.take().unwrap_or_default()))
+    }
+
+    /// Stage 1 of a shared job: only the source of its table `name`, with `projection` of its
+    /// columns, reading the partitions of `shared`'s route.
+    pub(crate) fn plan_shared_scan(
+        &self,
+        name: &str,
+        projection: Option<Vec<usize>>,
+        shared: SharedPlan,
+    ) -> SqlResult<Dataflow> {
+        self.planner()?
+            .with_parallelism(1)
+            .with_shared(shared)
+            .plan_scan(name, projection)
+    }
+
+    /// The setting `key`, if set.
+    pub(crate) fn settings_value(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).map(String::as_str)
+    }
+
+    /// The table `name`, if there is one.
+    pub(crate) fn table(&self, name: &str) -> Option<&TableDef> {
+        self.tables.get(name)
+    }
+
     async fn plan_insert(&self, statement: Statement) -> SqlResult<Dataflow> {
+        let (mut query, table) = self.plan_insert_query(statement, None).await?;
+        let sink = table.connector.create_sink(&table)?;
+        query.dataflow.add_sink(sink, query.output);
+        Ok(query.dataflow)
+    }
+
+    /// The query of an `INSERT` and the table it writes, checked to take its changes.
+    async fn plan_insert_query(
+        &self,
+        statement: Statement,
+        shared: Option<SharedPlan>,
+    ) -> SqlResult<(QueryPlan, TableDef)> {
         let plan = self.logical_plan(statement).await?;
         let LogicalPlan::Dml(dml) = &plan else {
             return Err(SqlError::new("INSERT did not plan to an insert"));
@@ -573,7 +667,11 @@ impl Session {
             .tables
             .get(name)
             .ok_or_else(|| SqlError::new(format!("cannot insert into '{name}': not a table")))?;
-        let mut query = self.planner()?.plan_query(&dml.input)?;
+        let planner = match shared {
+            Some(shared) => self.planner()?.with_parallelism(1).with_shared(shared),
+            None => self.planner()?,
+        };
+        let query = planner.plan_query(&dml.input)?;
         if query.updating && !table.connector.accepts_updates() {
             return Err(SqlError::new(format!(
                 "Table sink '{name}' doesn't support consuming update and delete changes, \
@@ -585,9 +683,7 @@ impl Session {
                  filesystem table with 'format' = 'debezium-json'",
             ));
         }
-        let sink = table.connector.create_sink(table)?;
-        query.dataflow.add_sink(sink, query.output);
-        Ok(query.dataflow)
+        Ok((query, table.clone()))
     }
 }
 

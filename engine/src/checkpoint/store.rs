@@ -222,6 +222,23 @@ impl CheckpointStore {
         })
     }
 
+    /// Whether the newest complete checkpoint in `dir` is of a finished run (any plan's: for
+    /// a process watching the tasks of a shared job that others run).
+    pub fn finished_in(dir: &Path) -> bool {
+        let store = CheckpointStore {
+            dir: dir.to_path_buf(),
+            fingerprint: String::new(),
+        };
+        let Ok(all) = store.checkpoints() else {
+            return false;
+        };
+        let newest = all.iter().rev().find(|(_, p)| p.join(MANIFEST).exists());
+        newest
+            .and_then(|(_, path)| fs::read(path.join(MANIFEST)).ok())
+            .and_then(|text| serde_json::from_slice::<Manifest>(&text).ok())
+            .is_some_and(|manifest| manifest.finished)
+    }
+
     /// Every `chk-<id>` directory, oldest first.
     fn checkpoints(&self) -> Result<Vec<(u64, PathBuf)>> {
         let mut found = Vec::new();

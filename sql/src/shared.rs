@@ -1,0 +1,341 @@
+//! Running a job shared by the processes of a consumer group (`'rill.scale-out'` = `'true'`).
+//!
+//! Every process runs the same statement. The group splits the Kafka table's partitions and
+//! the partitions of the job's repartition topic between them: a process reads the table's
+//! partitions it is given and routes their rows (stage 1), and runs one task per
+//! repartition partition it is given (stage 2), each a dataflow with its own checkpoints
+//! under `'execution.checkpointing.dir'`/`task-N`. When the group rebalances, every task
+//! stops at a savepoint before its partition moves, and its next owner resumes from it; when
+//! a process dies, its tasks resume from their last checkpoint elsewhere. The job is done
+//! when every task finished.
+
+use crate::session::{Session, SharedJob};
+
+/// Runs this process's share of `job` until every task of the job finished (bounded
+/// input), or the job fails.
+#[cfg(not(feature = "kafka"))]
+pub async fn run(_session: &Session, _job: &SharedJob) -> Result<(), String> {
+    Err("this rill was built without its Kafka client: build it with --features kafka".into())
+}
+
+/// Runs this process's share of `job` until every task of the job finished (bounded
+/// input), or the job fails.
+#[cfg(feature = "kafka")]
+pub async fn run(session: &Session, job: &SharedJob) -> Result<(), String> {
+    shared::run(session, job).await.map_err(|e| e.to_string())
+}
+
+#[cfg(feature = "kafka")]
+mod shared {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use datafusion_physical_expr::PhysicalExpr;
+    use datafusion_physical_expr::expressions::Column as PhysicalColumn;
+    use rill_engine::checkpoint::CheckpointStore;
+    use rill_engine::exchange::KeyPartitioner;
+    use rill_engine::{Dataflow, EngineError};
+    use rill_kafka::repartition::{
+        GroupEvent, Repartition, RepartitionSource, Router, join_group, read_progress,
+        table_partitions,
+    };
+    use tokio::sync::{mpsc, oneshot};
+    use tokio::task::JoinHandle;
+
+    use crate::connector::Connector;
+    use crate::error::SqlError;
+    use crate::plan::shared::{SharedPlan, TaskSource};
+    use crate::session::{CHECKPOINT_DIR, Session, SharedJob};
+
+    /// A part of the job this process runs, and how to stop it.
+    struct Running {
+        stop: oneshot::Sender<()>,
+        done: JoinHandle<Result<(), EngineError>>,
+    }
+
+    /// Runs `dataflow` until it ends, or stops it at a savepoint when asked (a task) or at
+    /// once (stage 1, `savepoint` false).
+    fn start(mut dataflow: Dataflow, savepoint: bool) -> Result<Option<Running>, EngineError> {
+        if let Some(resumed) = dataflow.resume()?
+            && resumed.finished
+        {
+            return Ok(None);
+        }
+        let (stop, stopped) = oneshot::channel();
+        let mut job = dataflow.start();
+        let done = tokio::spawn(async move {
+            tokio::select! {
+                result = job.wait() => result,
+                _ = stopped => match savepoint {
+                    true => job.stop_with_savepoint().await.map(drop),
+                    false => {
+                        job.cancel();
+                        Ok(())
+                    }
+                },
+            }
+        });
+        Ok(Some(Running { stop, done }))
+    }
+
+    /// Stops `running` and waits for it.
+    async fn stop(running: Running) -> Result<(), EngineError> {
+        let _ = running.stop.send(());
+        join(running.done).await
+    }
+
+    async fn join(done: JoinHandle<Result<(), EngineError>>) -> Result<(), EngineError> {
+        done.await
+            .map_err(|e| EngineError::Other(format!("internal error: {e}")))?
+    }
+
+    fn error(e: SqlError) -> EngineError {
+        EngineError::Other(e.to_string())
+    }
+
+    pub(super) async fn run(session: &Session, job: &SharedJob) -> Result<(), EngineError> {
+        let (_, found) = session
+            .plan_shared(job, SharedPlan::default(), None)
+            .await
+            .map_err(error)?;
+        let (table_name, projection) = found
+            .scan
+            .clone()
+            .ok_or_else(|| EngineError::Other("a shared job reads a Kafka table".into()))?;
+        let table = session.table(&table_name).expect("a planned table");
+        let Connector::Kafka(kafka) = &table.connector else {
+            unreachable!("planning refuses other tables");
+        };
+        let group = kafka.group_id().ok_or_else(|| {
+            EngineError::Other(format!(
+                "table '{table_name}': a shared job needs 'properties.group.id', the group \
+                 its processes join"
+            ))
+        })?;
+        let dir = PathBuf::from(session.settings_value(CHECKPOINT_DIR).ok_or_else(|| {
+            EngineError::Other(
+                "a shared job moves its tasks' state through checkpoints: set \
+                 'execution.checkpointing.interval' and 'execution.checkpointing.dir' (a \
+                 directory every process reaches)"
+                    .into(),
+            )
+        })?);
+        let origins = table_partitions(kafka)?;
+        let repartition = Repartition {
+            table: kafka.clone(),
+            topic: format!("rill-{group}-{}-repartition", job_id(&dir)?),
+            partitions: origins.len(),
+            origins,
+        };
+        repartition.create_topic().await?;
+        let scanned = match &projection {
+            Some(columns) => Arc::new(table.schema.project(columns)?),
+            None => table.schema.clone(),
+        };
+        let routing = found.routing.clone().unwrap_or_default();
+        let keys = routing
+            .iter()
+            .map(|&c| {
+                let field = scanned.field(c);
+                let key = Arc::new(PhysicalColumn::new(field.name(), c)) as Arc<dyn PhysicalExpr>;
+                (key, field.data_type().clone())
+            })
+            .collect();
+        let names: Vec<&str> = routing.iter().map(|&c| scanned.field(c).name().as_str()).collect();
+        tracing::info!(
+            topic = %repartition.topic,
+            tasks = repartition.partitions,
+            key = %names.join(", "),
+            "sharing the job"
+        );
+        let partitioner = match routing.is_empty() {
+            true => None,
+            false => Some(KeyPartitioner::new(keys, repartition.partitions)),
+        };
+        let mut topics: Vec<String> = (repartition.origins.iter())
+            .filter_map(|o| o.rsplit_once('-').map(|(t, _)| t.to_string()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        topics.push(repartition.topic.clone());
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let leave = Arc::new(AtomicBool::new(false));
+        let member = join_group(kafka, topics, events_tx, leave.clone())?;
+        let parts = Parts {
+            session,
+            job,
+            repartition: &repartition,
+            table: &table_name,
+            projection,
+            partitioner,
+            dir: &dir,
+        };
+        let result = parts.supervise(&mut events).await;
+        leave.store(true, Ordering::Relaxed);
+        // Answer a revocation the group may be waiting on, so the member can leave.
+        events.close();
+        while let Ok(event) = events.try_recv() {
+            if let GroupEvent::Revoked(done) = event {
+                let _ = done.send(());
+            }
+        }
+        let _ = tokio::task::spawn_blocking(move || member.join()).await;
+        result
+    }
+
+    /// The job's identity in its checkpoint directory: made by the first process, read by
+    /// the others, so that a fresh directory means a fresh repartition topic.
+    fn job_id(dir: &Path) -> Result<String, EngineError> {
+        let io = |e: std::io::Error| EngineError::Other(format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let path = dir.join("shared-job");
+        let id = format!(
+            "{:x}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        );
+        let temporary = dir.join(format!(".shared-job.{id}"));
+        std::fs::write(&temporary, &id).map_err(io)?;
+        // A hard link fails if another process made the file first: then its id is the job's.
+        let made = std::fs::hard_link(&temporary, &path);
+        let _ = std::fs::remove_file(&temporary);
+        match made {
+            Ok(()) => Ok(id),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::fs::read_to_string(&path).map_err(io)
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// What this process needs to start its parts of the job.
+    struct Parts<'a> {
+        session: &'a Session,
+        job: &'a SharedJob,
+        repartition: &'a Repartition,
+        table: &'a str,
+        projection: Option<Vec<usize>>,
+        partitioner: Option<KeyPartitioner>,
+        dir: &'a Path,
+    }
+
+    impl Parts<'_> {
+        /// Follows the group's rebalances until every task of the job finished.
+        async fn supervise(
+            &self,
+            events: &mut mpsc::UnboundedReceiver<GroupEvent>,
+        ) -> Result<(), EngineError> {
+            let mut stage1: Option<Running> = None;
+            let mut tasks: BTreeMap<usize, Running> = BTreeMap::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    event = events.recv() => match event {
+                        Some(GroupEvent::Assigned(partitions)) => {
+                            let (own, table): (Vec<_>, Vec<_>) = partitions
+                                .into_iter()
+                                .partition(|(topic, _)| *topic == self.repartition.topic);
+                            if !table.is_empty() {
+                                stage1 = self.start_stage1(&table).await?;
+                            }
+                            for (_, task) in own {
+                                let task = task as usize;
+                                if let Some(running) = self.start_task(task).await? {
+                                    tasks.insert(task, running);
+                                }
+                            }
+                            tracing::info!(tasks = ?tasks.keys().collect::<Vec<_>>(), "assigned");
+                        }
+                        Some(GroupEvent::Revoked(done)) => {
+                            if let Some(running) = stage1.take() {
+                                stop(running).await?;
+                            }
+                            for (task, running) in std::mem::take(&mut tasks) {
+                                stop(running).await?;
+                                tracing::info!(task, "task stopped at a savepoint");
+                            }
+                            let _ = done.send(());
+                        }
+                        None => return Err(EngineError::Other("left the consumer group".into())),
+                    },
+                    _ = tick.tick() => {
+                        let ended: Vec<usize> = (tasks.iter())
+                            .filter(|(_, r)| r.done.is_finished())
+                            .map(|(t, _)| *t)
+                            .collect();
+                        for task in ended {
+                            let running = tasks.remove(&task).expect("a task");
+                            join(running.done).await?;
+                            tracing::info!(task, "task finished");
+                        }
+                        if let Some(running) = stage1.take_if(|r| r.done.is_finished()) {
+                            join(running.done).await?;
+                        }
+                        let all = (0..self.repartition.partitions)
+                            .all(|t| CheckpointStore::finished_in(&self.dir.join(format!("task-{t}"))));
+                        if all {
+                            if let Some(running) = stage1.take() {
+                                stop(running).await?;
+                            }
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Stage 1 over `partitions` of the table, each from its saved progress.
+        async fn start_stage1(
+            &self,
+            partitions: &[(String, i32)],
+        ) -> Result<Option<Running>, EngineError> {
+            let progress_dir = self.dir.join("stage1");
+            let mut own = BTreeMap::new();
+            for (topic, partition) in partitions {
+                let origin = format!("{topic}-{partition}");
+                let progress = read_progress(&progress_dir, &origin)?;
+                own.insert(origin, progress);
+            }
+            let partitioner = self.partitioner.clone().unwrap_or_else(|| {
+                // No key: every row goes to task 0.
+                KeyPartitioner::new(vec![], self.repartition.partitions)
+            });
+            let router = Router::new(self.repartition.clone(), partitioner, progress_dir)?;
+            let dataflow = self
+                .session
+                .plan_shared_scan(self.table, self.projection.clone(), SharedPlan::route((own, router)))
+                .map_err(error)?;
+            start(dataflow, false)
+        }
+
+        /// Task `task`: its partition of the repartition topic through the job's
+        /// operators, from its latest checkpoint.
+        async fn start_task(&self, task: usize) -> Result<Option<Running>, EngineError> {
+            let repartition = self.repartition.clone();
+            let source: TaskSource = Arc::new(move |schema, idle| {
+                Ok(Box::new(RepartitionSource::new(
+                    format!("task {task}"),
+                    repartition.clone(),
+                    task,
+                    schema,
+                    idle,
+                )))
+            });
+            let (dataflow, _) = self
+                .session
+                .plan_shared(self.job, SharedPlan::task(source), Some(task))
+                .await
+                .map_err(error)?;
+            let running = start(dataflow, true)?;
+            if running.is_some() {
+                tracing::info!(task, "task started");
+            }
+            Ok(running)
+        }
+    }
+}
