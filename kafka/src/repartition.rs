@@ -602,7 +602,11 @@ impl rdkafka::consumer::ConsumerContext for Rebalances {
         }
     }
 
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance) {
+    fn post_rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance,
+    ) {
         match rebalance {
             rdkafka::consumer::Rebalance::Assign(list) => {
                 // The member only learns its partitions; tasks read them with their own
@@ -631,7 +635,10 @@ pub fn join_group(
 ) -> Result<std::thread::JoinHandle<()>> {
     let consumer: BaseConsumer<Rebalances> = client_config(
         table,
-        &[("enable.auto.commit", "false"), ("enable.partition.eof", "false")],
+        &[
+            ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "false"),
+        ],
     )
     .create_with_context(Rebalances { events })
     .map_err(|e| error(table, "cannot join the consumer group", e))?;
@@ -639,7 +646,10 @@ pub fn join_group(
     consumer
         .subscribe(&names)
         .map_err(|e| error(table, "cannot join the consumer group", e))?;
-    tracing::info!(group = table.group_id().unwrap_or_default(), "joined the consumer group");
+    tracing::info!(
+        group = table.group_id().unwrap_or_default(),
+        "joined the consumer group"
+    );
     Ok(std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             // Partitions are paused: polling serves the group's heartbeats and rebalances.

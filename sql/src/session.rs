@@ -602,7 +602,9 @@ impl Session {
         shared: SharedPlan,
         task: Option<usize>,
     ) -> SqlResult<(Dataflow, SharedPlan)> {
-        let mut query = self.plan_insert_query(job.sql.clone(), Some(shared)).await?;
+        let mut query = self
+            .plan_insert_query(job.sql.clone(), Some(shared))
+            .await?;
         let part = task.map(|t| format!("task-{t}"));
         let (query, table) = &mut query;
         let mut sink_table = table.clone();

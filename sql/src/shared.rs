@@ -144,7 +144,10 @@ mod shared {
                 (key, field.data_type().clone())
             })
             .collect();
-        let names: Vec<&str> = routing.iter().map(|&c| scanned.field(c).name().as_str()).collect();
+        let names: Vec<&str> = routing
+            .iter()
+            .map(|&c| scanned.field(c).name().as_str())
+            .collect();
         tracing::info!(
             topic = %repartition.topic,
             tasks = repartition.partitions,
@@ -308,7 +311,11 @@ mod shared {
             let router = Router::new(self.repartition.clone(), partitioner, progress_dir)?;
             let dataflow = self
                 .session
-                .plan_shared_scan(self.table, self.projection.clone(), SharedPlan::route((own, router)))
+                .plan_shared_scan(
+                    self.table,
+                    self.projection.clone(),
+                    SharedPlan::route((own, router)),
+                )
                 .map_err(error)?;
             start(dataflow, false)
         }
