@@ -760,3 +760,133 @@ fn show_jobs_shows_each_partitions_lag() {
         stderr(&out)
     );
 }
+
+/// The rows of every file under `out` (a shared job's tasks each write a directory),
+/// sorted; no hidden (uncommitted) file may be left.
+fn shared_output(out: &std::path::Path) -> Vec<String> {
+    let mut rows = Vec::new();
+    for entry in walk(out) {
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "a hidden file is left: {entry:?}");
+        rows.extend(
+            std::fs::read_to_string(&entry)
+                .unwrap()
+                .lines()
+                .map(String::from),
+        );
+    }
+    rows.sort();
+    rows
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn three_processes_share_a_job_and_one_killed_mid_run_changes_nothing() {
+    use std::os::unix::process::ExitStatusExt;
+    let topic = topic("shared", 6);
+    // 20 symbols over 6 partitions, 10 s of event time per partition and per symbol.
+    let messages: Vec<(i32, i64, String)> = (0..6000i64)
+        .map(|i| {
+            let value = format!(
+                r#"{{"symbol": "S{:02}", "price": {}, "ts": "2026-01-01 00:{:02}:{:02}.{:03}"}}"#,
+                (i * 7) % 20,
+                (i * 13) % 1000,
+                i / 600,
+                (i / 10) % 60,
+                (i % 10) * 100
+            );
+            ((i % 6) as i32, i, value)
+        })
+        .collect();
+    let records: Vec<Record> = messages
+        .iter()
+        .map(|(partition, timestamp, value)| Record {
+            partition: *partition,
+            key: None,
+            value: Some(value.as_str()),
+            timestamp: *timestamp,
+        })
+        .collect();
+    produce(&topic, &records);
+    let work = tempfile::tempdir().unwrap();
+    let job = |name: &str, shared: bool| {
+        let dir = work.path().join(format!("{name}-checkpoints"));
+        let out = work.path().join(format!("{name}-out"));
+        let sql = format!(
+            "SET 'execution.checkpointing.interval' = '100 ms'; \
+             SET 'execution.checkpointing.dir' = '{}'; \
+             SET 'rill.scale-out' = '{shared}'; \
+             {} \
+             CREATE TABLE out (symbol STRING, window_start TIMESTAMP(3), n BIGINT, total BIGINT) \
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv'); \
+             INSERT INTO out SELECT symbol, window_start, COUNT(*), SUM(price) \
+             FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
+             GROUP BY symbol, window_start, window_end;",
+            dir.display(),
+            table(
+                "ticks",
+                "symbol STRING, price BIGINT, ts TIMESTAMP(3), \
+                 WATERMARK FOR ts AS ts - INTERVAL '1' SECOND",
+                &topic,
+                &format!(
+                    ", 'format' = 'json', 'scan.startup.mode' = 'earliest-offset', \
+                     'properties.group.id' = '{topic}-{name}', \
+                     'properties.session.timeout.ms' = '6000', \
+                     'properties.heartbeat.interval.ms' = '500'"
+                ),
+            ),
+            out.display()
+        );
+        (sql, out)
+    };
+    let (alone, alone_out) = job("alone", false);
+    let out = rill(&alone);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = shared_output(&alone_out);
+    assert_eq!(expected.len(), 20 * 60, "every symbol in every window");
+
+    let (shared, shared_out) = job("shared", true);
+    let spawn = |fault: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rill"));
+        command.args(["-c", &shared]).env_remove("RUST_BACKTRACE");
+        if let Some(fault) = fault {
+            command.env("RILL_FAULT", fault);
+        }
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("rill runs")
+    };
+    // The first process dies at its first checkpoint, in the middle of its tasks.
+    let doomed = spawn(Some("after-barrier:2"));
+    let survivors = [spawn(None), spawn(None)];
+    let doomed = doomed.wait_with_output().unwrap();
+    assert_eq!(
+        doomed.status.signal(),
+        Some(libc::SIGKILL),
+        "the first process is killed: {}",
+        String::from_utf8_lossy(&doomed.stderr)
+    );
+    for survivor in survivors {
+        let out = survivor.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(shared_output(&shared_out), expected);
+}
