@@ -50,7 +50,7 @@ pub struct QueryPlan {
     /// Whether the result is a changelog with updates (`-U`, `+U`, `-D`) rather than inserts.
     pub updating: bool,
     /// A shared job's routing and source, as planned.
-    pub shared: Option<SharedPlan>,
+    pub shared: Option<Box<SharedPlan>>,
 }
 
 /// When window aggregations emit early results.
@@ -208,7 +208,7 @@ impl<'a> StreamPlanner<'a> {
             dataflow: self.dataflow,
             output,
             schema: output_schema(plan.schema()),
-            shared: self.shared,
+            shared: self.shared.map(Box::new),
         })
     }
 

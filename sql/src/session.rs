@@ -103,7 +103,7 @@ pub enum Outcome {
     /// `INSERT INTO`: a complete job.
     Insert(Dataflow),
     /// `INSERT INTO` shared by the processes of a consumer group (`'rill.scale-out'`).
-    Shared(SharedJob),
+    Shared(Box<SharedJob>),
 }
 
 /// An `INSERT` job shared by several processes: planned again for each part this process
@@ -340,7 +340,7 @@ impl Session {
                 };
                 // Refused now, not once running, if it cannot be shared.
                 self.plan_shared(&job, SharedPlan::default(), None).await?;
-                Ok(Outcome::Shared(job))
+                Ok(Outcome::Shared(Box::new(job)))
             }
             Statement::Insert(_) => {
                 let mut dataflow = self.plan_insert(sql.clone()).await?;
@@ -617,9 +617,13 @@ impl Session {
         if part.is_some() {
             self.checkpoint(&mut dataflow, &job.statement, part.as_deref())?;
         }
-        Ok((dataflow, query.shared.take().unwrap_or_default()))
+        Ok((
+            dataflow,
+            query.shared.take().map(|s| *s).unwrap_or_default(),
+        ))
     }
 
+    #[cfg(feature = "kafka")]
     /// Stage 1 of a shared job: only the source of its table `name`, with `projection` of its
     /// columns, reading the partitions of `shared`'s route.
     pub(crate) fn plan_shared_scan(
@@ -634,11 +638,13 @@ impl Session {
             .plan_scan(name, projection)
     }
 
+    #[cfg(feature = "kafka")]
     /// The setting `key`, if set.
     pub(crate) fn settings_value(&self, key: &str) -> Option<&str> {
         self.settings.get(key).map(String::as_str)
     }
 
+    #[cfg(feature = "kafka")]
     /// The table `name`, if there is one.
     pub(crate) fn table(&self, name: &str) -> Option<&TableDef> {
         self.tables.get(name)

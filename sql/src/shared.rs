@@ -22,11 +22,13 @@ pub async fn run(_session: &Session, _job: &SharedJob) -> Result<(), String> {
 /// input), or the job fails.
 #[cfg(feature = "kafka")]
 pub async fn run(session: &Session, job: &SharedJob) -> Result<(), String> {
-    shared::run(session, job).await.map_err(|e| e.to_string())
+    supervisor::run(session, job)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(feature = "kafka")]
-mod shared {
+mod supervisor {
     use std::collections::{BTreeMap, BTreeSet};
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
