@@ -763,7 +763,7 @@ fn show_jobs_shows_each_partitions_lag() {
 
 /// The rows of every file under `out` (a shared job's tasks each write a directory),
 /// sorted; no hidden (uncommitted) file may be left.
-fn shared_output(out: &std::path::Path) -> Vec<String> {
+fn files_output(out: &std::path::Path) -> Vec<String> {
     let mut rows = Vec::new();
     for entry in walk(out) {
         let name = entry.file_name().unwrap().to_string_lossy().into_owned();
@@ -792,8 +792,29 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-#[test]
-fn three_processes_share_a_job_and_one_killed_mid_run_changes_nothing() {
+/// Waits for `child` at most two minutes (a shared job whose tasks nobody takes over
+/// would wait for ever); its output.
+fn wait_within(mut child: std::process::Child, what: &str) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not end within two minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Runs a tumbling-window job over a 6-partition topic alone, then shared by three
+/// processes of which the first is killed at its first checkpoint. Each run (`"alone"`,
+/// `"shared"`) writes to the table `out` that `sink(run, dir)` declares (`dir`: a fresh
+/// directory), and `read(run, dir)` reads its output back. Returns the shared run's rows
+/// and the lone run's.
+fn shared_with_a_kill(
+    sink: impl Fn(&str, &str) -> String,
+    read: impl Fn(&str, &str) -> Vec<String>,
+) -> (Vec<String>, Vec<String>) {
     use std::os::unix::process::ExitStatusExt;
     let topic = topic("shared", 6);
     // 20 symbols over 6 partitions, 10 s of event time per partition and per symbol.
@@ -823,14 +844,12 @@ fn three_processes_share_a_job_and_one_killed_mid_run_changes_nothing() {
     let work = tempfile::tempdir().unwrap();
     let job = |name: &str, shared: bool| {
         let dir = work.path().join(format!("{name}-checkpoints"));
-        let out = work.path().join(format!("{name}-out"));
+        let out = format!("{}-{name}", work.path().join("out").display());
         let sql = format!(
             "SET 'execution.checkpointing.interval' = '100 ms'; \
              SET 'execution.checkpointing.dir' = '{}'; \
              SET 'rill.scale-out' = '{shared}'; \
-             {} \
-             CREATE TABLE out (symbol STRING, window_start TIMESTAMP(3), n BIGINT, total BIGINT) \
-             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv'); \
+             {} {} \
              INSERT INTO out SELECT symbol, window_start, COUNT(*), SUM(price) \
              FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
              GROUP BY symbol, window_start, window_end;",
@@ -847,14 +866,14 @@ fn three_processes_share_a_job_and_one_killed_mid_run_changes_nothing() {
                      'properties.heartbeat.interval.ms' = '500'"
                 ),
             ),
-            out.display()
+            sink(name, &out)
         );
         (sql, out)
     };
     let (alone, alone_out) = job("alone", false);
     let out = rill(&alone);
     assert!(out.status.success(), "{}", stderr(&out));
-    let expected = shared_output(&alone_out);
+    let expected = read("alone", &alone_out);
     assert_eq!(expected.len(), 20 * 60, "every symbol in every window");
 
     let (shared, shared_out) = job("shared", true);
@@ -870,10 +889,11 @@ fn three_processes_share_a_job_and_one_killed_mid_run_changes_nothing() {
             .spawn()
             .expect("rill runs")
     };
-    // The first process dies at its first checkpoint, in the middle of its tasks.
+    // The first process dies in its first checkpoint, in the middle of its tasks, before
+    // any of its tasks completed one (so no Kafka transaction of its is open).
     let doomed = spawn(Some("after-barrier:2"));
     let survivors = [spawn(None), spawn(None)];
-    let doomed = doomed.wait_with_output().unwrap();
+    let doomed = wait_within(doomed, "the first process");
     assert_eq!(
         doomed.status.signal(),
         Some(libc::SIGKILL),
@@ -881,12 +901,109 @@ fn three_processes_share_a_job_and_one_killed_mid_run_changes_nothing() {
         String::from_utf8_lossy(&doomed.stderr)
     );
     for survivor in survivors {
-        let out = survivor.wait_with_output().unwrap();
+        let out = wait_within(survivor, "a surviving process");
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert_eq!(shared_output(&shared_out), expected);
+    (read("shared", &shared_out), expected)
+}
+
+#[test]
+fn three_processes_share_a_job_and_one_killed_mid_run_changes_no_file() {
+    let (shared, alone) = shared_with_a_kill(
+        |_, dir| {
+            format!(
+                "CREATE TABLE out (symbol STRING, window_start TIMESTAMP(3), n BIGINT, \
+                 total BIGINT) WITH ('connector' = 'filesystem', 'path' = '{dir}/', \
+                 'format' = 'csv');"
+            )
+        },
+        |_, dir| files_output(std::path::Path::new(dir)),
+    );
+    assert_eq!(shared, alone);
+}
+
+#[test]
+fn three_processes_share_a_job_into_an_exactly_once_topic() {
+    let topics: std::collections::BTreeMap<&str, String> = [
+        ("alone", topic("shared-out", 1)),
+        ("shared", topic("shared-out", 3)),
+    ]
+    .into();
+    let (shared, alone) = shared_with_a_kill(
+        |run, _| {
+            format!(
+                "CREATE TABLE out (symbol STRING, window_start TIMESTAMP(3), n BIGINT, \
+                 total BIGINT) WITH ('connector' = 'kafka', 'topic' = '{0}', \
+                 'properties.bootstrap.servers' = '{1}', 'format' = 'csv', \
+                 'sink.delivery-guarantee' = 'exactly-once', \
+                 'sink.transactional-id-prefix' = '{0}');",
+                topics[run],
+                bootstrap()
+            )
+        },
+        |run, _| {
+            let mut rows: Vec<String> = consume(&topics[run], 20 * 60)
+                .into_iter()
+                .filter_map(|(_, _, value)| value)
+                .collect();
+            rows.sort();
+            rows
+        },
+    );
+    assert_eq!(shared, alone);
+}
+
+/// A shared job's statements around `query`, over a Kafka table `k`.
+fn shared_job(query: &str) -> String {
+    format!(
+        "SET 'execution.checkpointing.interval' = '1 s'; \
+         SET 'execution.checkpointing.dir' = '/nonexistent/never-written'; \
+         SET 'rill.scale-out' = 'true'; {} \
+         CREATE TABLE out (symbol STRING, n BIGINT) WITH ('connector' = 'print'); {query}",
+        table(
+            "k",
+            "symbol STRING, price BIGINT, ts TIMESTAMP(3), \
+             WATERMARK FOR ts AS ts - INTERVAL '1' SECOND",
+            "never-read",
+            ", 'format' = 'json', 'properties.group.id' = 'g'"
+        )
+    )
+}
+
+#[test]
+fn explain_shows_how_a_shared_job_is_repartitioned() {
+    let out = rill(&shared_job(
+        "EXPLAIN INSERT INTO out SELECT symbol, COUNT(*) FROM TABLE(TUMBLE(TABLE k, \
+         DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY symbol, window_start, window_end;",
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("repartitions the rows through the job's repartition topic by hash(symbol)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_shared_job_keyed_twice_differently_is_refused_at_planning() {
+    let out = rill(&shared_job(
+        "INSERT INTO out SELECT CAST(price AS STRING), COUNT(*) FROM \
+         (SELECT symbol, MAX(price) AS price FROM k GROUP BY symbol) GROUP BY price;",
+    ));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is not a column of the Kafka table"),
+        "{}",
+        stderr(&out)
+    );
+    let out = rill(&shared_job(
+        "INSERT INTO out SELECT symbol, COUNT(*) FROM k GROUP BY symbol, price \
+         UNION ALL SELECT symbol, COUNT(*) FROM k GROUP BY symbol;",
+    ));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("reads 'k' twice"), "{}", stderr(&out));
 }

@@ -160,7 +160,8 @@ impl Connector {
 
     /// A sink writing rows of the table `def` (all its columns) into this connector.
     /// This sink as task `part` of a shared job writes it: part files in a directory of
-    /// their own (`path/part/`); refused where tasks would write over each other.
+    /// their own (`path/part/`), Kafka transactions with ids of their own; refused where
+    /// tasks would write over each other.
     pub fn for_task(&self, table: &str, part: &str) -> SqlResult<Connector> {
         match self {
             Connector::Filesystem { path, .. }
@@ -176,13 +177,17 @@ impl Connector {
                 "table '{table}': a job shared by several processes writes a directory (each \
                  task its own part files), not one file: end 'path' with '/'"
             ))),
-            Connector::Kafka(kafka)
-                if matches!(kafka.delivery, rill_kafka::Delivery::ExactlyOnce { .. }) =>
-            {
-                Err(SqlError::new(format!(
-                    "table '{table}': an exactly-once Kafka sink in a job shared by several \
-                     processes is not supported yet"
-                )))
+            // Each task's transactions, and the marker of what they committed, are its own;
+            // the task's next owner fences the last one.
+            Connector::Kafka(kafka) => {
+                let mut kafka = kafka.clone();
+                if let rill_kafka::Delivery::ExactlyOnce {
+                    transactional_id_prefix,
+                } = &mut kafka.delivery
+                {
+                    *transactional_id_prefix = format!("{transactional_id_prefix}-{part}");
+                }
+                Ok(Connector::Kafka(kafka))
             }
             _ => Ok(self.clone()),
         }

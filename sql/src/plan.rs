@@ -605,12 +605,7 @@ impl<'a> StreamPlanner<'a> {
         };
         let mut node = self.dataflow.add_source(source);
         if let Some(shared) = &mut self.shared {
-            shared.scanned(
-                node,
-                &table.name,
-                projection.clone(),
-                scanned.fields().len(),
-            )?;
+            shared.scanned(node, &table.name, projection.clone(), &scanned)?;
         }
         if changelog {
             self.updating.insert(node);

@@ -451,7 +451,19 @@ impl Session {
                     }
                     return Ok(Outcome::Text(automata.join("\n")));
                 }
+                let mut sharing = String::new();
                 let (logical, dataflow) = match inner.as_ref() {
+                    Statement::Insert(_) if self.setting(SCALE_OUT) == Some("true") => {
+                        let plan = self.logical_plan(inner.as_ref().clone()).await?;
+                        let job = SharedJob {
+                            sql: inner.as_ref().clone(),
+                            statement: statement.clone(),
+                        };
+                        let (dataflow, shared) =
+                            self.plan_shared(&job, SharedPlan::default(), None).await?;
+                        sharing = shared.describe();
+                        (plan, dataflow)
+                    }
                     Statement::Insert(_) => {
                         let plan = self.logical_plan(inner.as_ref().clone()).await?;
                         let dataflow = self.plan_insert(inner.as_ref().clone()).await?;
@@ -464,7 +476,7 @@ impl Session {
                     }
                 };
                 let mut text = format!(
-                    "== Logical plan ==\n{}\n\n== Dataflow ==\n{}",
+                    "== Logical plan ==\n{}\n\n== Dataflow ==\n{sharing}{}",
                     logical.display_indent(),
                     dataflow.describe()
                 );

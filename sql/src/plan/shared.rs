@@ -31,6 +31,8 @@ pub struct SharedPlan {
     pub(super) task: Option<TaskSource>,
     /// The Kafka table read, and the columns its scan keeps.
     pub scan: Option<(String, Option<Vec<usize>>)>,
+    /// The names of the scan's columns.
+    scan_columns: Vec<String>,
     /// The columns of the scan's rows the rows are routed by (empty: all in one task), once
     /// a keyed operator fixed them.
     pub routing: Option<Vec<usize>>,
@@ -60,6 +62,28 @@ impl SharedPlan {
         }
     }
 
+    /// How the job is shared, for `EXPLAIN`: where its rows are repartitioned, by what.
+    pub fn describe(&self) -> String {
+        let Some((table, _)) = &self.scan else {
+            return String::new();
+        };
+        let routing = match self.routing.as_deref() {
+            Some([]) | None => "all rows to one task (no key)".to_string(),
+            Some(columns) => {
+                let names: Vec<&str> = (columns.iter())
+                    .map(|&c| self.scan_columns[c].as_str())
+                    .collect();
+                format!("hash({})", names.join(", "))
+            }
+        };
+        format!(
+            "shared by the processes of the consumer group: each reads its partitions of \
+             '{table}' and repartitions the rows through the job's repartition topic by \
+             {routing}; each partition of that topic is a task running this dataflow, its \
+             source reading the task's partition in place of '{table}'\n"
+        )
+    }
+
     /// Plans stage 1: the source reading `route`'s partitions.
     #[cfg(feature = "kafka")]
     pub fn route(route: Route) -> Self {
@@ -84,16 +108,22 @@ impl SharedPlan {
         node: NodeId,
         table: &str,
         projection: Option<Vec<usize>>,
-        columns: usize,
+        schema: &SchemaRef,
     ) -> SqlResult<()> {
         if let Some((first, _)) = &self.scan {
+            let reads = match first == table {
+                true => format!("'{table}' twice"),
+                false => format!("'{first}' and '{table}'"),
+            };
             return Err(SqlError::new(format!(
-                "a job shared by several processes reads one Kafka table; this one reads \
-                 '{first}' and '{table}' (not supported yet)"
+                "a job shared by several processes reads one Kafka table once; this one \
+                 reads {reads} (not supported yet)"
             )));
         }
         self.scan = Some((table.to_string(), projection));
-        self.lineage.insert(node, (0..columns).map(Some).collect());
+        self.scan_columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+        self.lineage
+            .insert(node, (0..self.scan_columns.len()).map(Some).collect());
         Ok(())
     }
 
