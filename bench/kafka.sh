@@ -3,6 +3,7 @@
 # ../shared/notes/kafka.md) read through q_tumble, next to the same query over the same ticks
 # in a csv file. Flink cannot be timed here: its Kafka connector is a Maven jar, and Maven is
 # out of reach.
+# Then the same query as a job shared by one process, and by two, each pinned to one core.
 # Usage: bench/kafka.sh [rows]   (default 5000000; results in $BENCH_DIR/kafka.jsonl)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -54,9 +55,39 @@ from_file=$(best_of_3 "$rill" -c "CREATE TABLE ticks ($columns, $watermark) WITH
   'path' = '$data', 'format' = 'csv'); $query")
 sort "$work/kafka.out" > "$work/file.sorted"
 same=$(cmp -s "$work/kafka.sorted" "$work/file.sorted" && echo true || echo false)
-python3 - "$rows" "$load_secs" "$from_kafka" "$from_file" "$same" <<'PY' | tee -a "$work/kafka.jsonl"
+
+# Scale-out: q_tumble as an INSERT job shared by the processes of a consumer group, in one
+# process pinned to core 0, then in two pinned to a core each (the broker runs on the same
+# two cores). Each run has a group, checkpoint directory and repartition topic of its own.
+shared_run() { # processes -> wall seconds until every process ended
+  local n=$1 run="shared-$1-$RANDOM"
+  local dir="$work/$run"
+  local sql="SET 'rill.scale-out' = 'true'; SET 'execution.checkpointing.interval' = '10 s';
+    SET 'execution.checkpointing.dir' = '$dir';
+    CREATE TABLE ticks ($columns, $watermark) WITH ($kafka, 'format' = 'json',
+      'properties.group.id' = '$run', 'scan.startup.mode' = 'earliest-offset',
+      'scan.bounded.mode' = 'specific-offsets', 'scan.bounded.specific-offsets' = '$bound');
+    CREATE TABLE out (window_start TIMESTAMP(3), window_end TIMESTAMP(3), symbol STRING,
+      cnt BIGINT, sum_volume BIGINT, max_price DOUBLE)
+      WITH ('connector' = 'filesystem', 'path' = '$dir.out/', 'format' = 'csv');
+    INSERT INTO out $query"
+  local start; start=$(date +%s.%N)
+  local pids=()
+  for core in $(seq 0 $((n - 1))); do
+    taskset -c "$core" "$rill" -c "$sql" > /dev/null 2>> "$work/kafka.log" & pids+=($!)
+  done
+  wait "${pids[@]}"
+  python3 -c "import time; print(round(time.time() - $start, 2))"
+  cat "$dir".out/*/part-* | sort > "$work/shared-$n.sorted"
+}
+shared_1=$(shared_run 1)
+shared_2=$(shared_run 2)
+shared_same=$(cmp -s "$work/shared-1.sorted" "$work/shared-2.sorted" && \
+  [ "$(wc -l < "$work/shared-1.sorted")" = "$(wc -l < "$work/kafka.sorted")" ] && echo true || echo false)
+
+python3 - "$rows" "$load_secs" "$from_kafka" "$from_file" "$same" "$shared_1" "$shared_2" "$shared_same" <<'PY' | tee -a "$work/kafka.jsonl"
 import json, sys
-rows, load, kafka, file, same = sys.argv[1:]
+rows, load, kafka, file, same, shared_1, shared_2, shared_same = sys.argv[1:]
 rows = int(rows)
 print(json.dumps({
     "rows": rows, "partitions": 4,
@@ -64,5 +95,9 @@ print(json.dumps({
     "q_tumble_kafka_secs": float(kafka), "q_tumble_kafka_rows_per_s": round(rows / float(kafka)),
     "q_tumble_file_secs": float(file), "q_tumble_file_rows_per_s": round(rows / float(file)),
     "same_result": same == "true",
+    "shared_1_process_1_core_secs": float(shared_1),
+    "shared_2_processes_1_core_each_secs": float(shared_2),
+    "shared_speedup": round(float(shared_1) / float(shared_2), 2),
+    "shared_same_result": shared_same == "true",
 }))
 PY

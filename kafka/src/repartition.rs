@@ -474,7 +474,14 @@ impl RepartitionSource {
                 return Ok(false);
             }
             if let Some(message) = consumer.poll(wait) {
-                let message = message.map_err(|e| error(&self.repartition.table, "reading", e))?;
+                let message = match message {
+                    Ok(message) => message,
+                    // librdkafka retries by itself: a transient error is only reported.
+                    Err(e) => {
+                        tracing::warn!(task = self.partition, "Kafka: {e}");
+                        continue;
+                    }
+                };
                 self.state.next = message.offset() + 1;
                 let origin = String::from_utf8_lossy(message.key().unwrap_or_default());
                 let (kind, after, rows) = decode(message.payload().unwrap_or_default())?;
@@ -633,11 +640,15 @@ pub fn join_group(
     events: tokio::sync::mpsc::UnboundedSender<GroupEvent>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>> {
+    // A process that died is noticed within 10 s (the table's properties may say otherwise);
+    // Kafka's 45 s default also slows the first join on brokers that wait on it (Tansu).
     let consumer: BaseConsumer<Rebalances> = client_config(
         table,
         &[
             ("enable.auto.commit", "false"),
             ("enable.partition.eof", "false"),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "3000"),
         ],
     )
     .create_with_context(Rebalances { events })

@@ -233,11 +233,18 @@ async fn run_outcome(
 }
 
 /// Runs this process's share of a job shared by a consumer group, until the job is done, it
-/// fails, or a signal stops it.
+/// fails, or a signal stops it (its tasks then stop at savepoints, for the others to resume).
 async fn run_shared(session: &Session, job: &rill_sql::session::SharedJob) -> Result<(), Failure> {
-    tokio::select! {
-        result = rill_sql::shared::run(session, job) => result.map_err(Failure::Run),
-        signal = stop::wait() => Err(Failure::Stopped(signal)),
+    let report = |text: String| eprintln!("rill: {text}");
+    let stopping = Box::pin(async {
+        stop::wait().await;
+    });
+    rill_sql::shared::run(session, job, &report, stopping)
+        .await
+        .map_err(Failure::Run)?;
+    match stop::received() {
+        Some(signal) => Err(Failure::Stopped(signal)),
+        None => Ok(()),
     }
 }
 

@@ -1007,3 +1007,58 @@ fn a_shared_job_keyed_twice_differently_is_refused_at_planning() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("reads 'k' twice"), "{}", stderr(&out));
 }
+
+#[test]
+fn sigterm_stops_a_shared_jobs_tasks_at_savepoints() {
+    use std::io::{BufRead, BufReader};
+    let topic = topic("shared-stop", 2);
+    produce(
+        &topic,
+        &values(&[
+            (0, 1, r#"{"symbol": "A", "n": 1}"#),
+            (1, 2, r#"{"symbol": "B", "n": 2}"#),
+        ]),
+    );
+    let work = tempfile::tempdir().unwrap();
+    // Unbounded: it runs until stopped.
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '1 s'; \
+         SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = 'true'; \
+         CREATE TABLE k (symbol STRING, n BIGINT) WITH ('connector' = 'kafka', \
+         'topic' = '{topic}', 'properties.bootstrap.servers' = '{}', 'format' = 'json', \
+         'properties.group.id' = '{topic}', 'scan.startup.mode' = 'earliest-offset'); \
+         CREATE TABLE out (symbol STRING, n BIGINT) WITH ('connector' = 'filesystem', \
+         'path' = '{}/', 'format' = 'debezium-json'); \
+         INSERT INTO out SELECT symbol, SUM(n) FROM k GROUP BY symbol;",
+        work.path().join("checkpoints").display(),
+        bootstrap(),
+        work.path().join("out").display()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["-c", &sql])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("runs tasks") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "rill ended: {said}"
+        );
+        said.push_str(&line);
+    }
+    assert!(said.contains("runs tasks 0, 1 of 2"), "{said}");
+    // SAFETY: kill(2) on a child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = wait_within(child, "the stopped process").status;
+    assert_eq!(status.code(), Some(143), "{said}{rest}");
+    assert!(
+        rest.contains("stopping: tasks 0, 1 stopped at savepoints"),
+        "{said}{rest}"
+    );
+}

@@ -9,20 +9,38 @@
 //! a process dies, its tasks resume from their last checkpoint elsewhere. The job is done
 //! when every task finished.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use crate::session::{Session, SharedJob};
 
+/// Resolves when the process is asked to stop (SIGTERM).
+pub type StopRequest<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
 /// Runs this process's share of `job` until every task of the job finished (bounded
-/// input), or the job fails.
+/// input), the job fails, or `stop` resolves (then its tasks stop at savepoints, for the
+/// processes left to resume); `report` is told what the process takes on and gives up.
 #[cfg(not(feature = "kafka"))]
-pub async fn run(_session: &Session, _job: &SharedJob) -> Result<(), String> {
+pub async fn run(
+    _session: &Session,
+    _job: &SharedJob,
+    _report: &(dyn Fn(String) + Sync),
+    _stop: StopRequest<'_>,
+) -> Result<(), String> {
     Err("this rill was built without its Kafka client: build it with --features kafka".into())
 }
 
 /// Runs this process's share of `job` until every task of the job finished (bounded
-/// input), or the job fails.
+/// input), the job fails, or `stop` resolves (then its tasks stop at savepoints, for the
+/// processes left to resume); `report` is told what the process takes on and gives up.
 #[cfg(feature = "kafka")]
-pub async fn run(session: &Session, job: &SharedJob) -> Result<(), String> {
-    supervisor::run(session, job)
+pub async fn run(
+    session: &Session,
+    job: &SharedJob,
+    report: &(dyn Fn(String) + Sync),
+    stop: StopRequest<'_>,
+) -> Result<(), String> {
+    supervisor::run(session, job, report, stop)
         .await
         .map_err(|e| e.to_string())
 }
@@ -59,11 +77,14 @@ mod supervisor {
     }
 
     /// Runs `dataflow` until it ends, or stops it at a savepoint when asked (a task) or at
-    /// once (stage 1, `savepoint` false).
-    fn start(mut dataflow: Dataflow, savepoint: bool) -> Result<Option<Running>, EngineError> {
-        if let Some(resumed) = dataflow.resume()?
-            && resumed.finished
-        {
+    /// once (stage 1, `savepoint` false); `None` when its checkpoint says it finished. With
+    /// the checkpoint it resumed from, if any.
+    fn start(
+        mut dataflow: Dataflow,
+        savepoint: bool,
+    ) -> Result<Option<(Running, Option<u64>)>, EngineError> {
+        let resumed = dataflow.resume()?;
+        if resumed.as_ref().is_some_and(|r| r.finished) {
             return Ok(None);
         }
         let (stop, stopped) = oneshot::channel();
@@ -80,7 +101,7 @@ mod supervisor {
                 },
             }
         });
-        Ok(Some(Running { stop, done }))
+        Ok(Some((Running { stop, done }, resumed.map(|r| r.id))))
     }
 
     /// Stops `running` and waits for it.
@@ -94,11 +115,40 @@ mod supervisor {
             .map_err(|e| EngineError::Other(format!("internal error: {e}")))?
     }
 
+    /// Stops stage 1, and every task at a savepoint; the tasks stopped.
+    async fn stop_all(
+        stage1: &mut Option<Running>,
+        tasks: &mut BTreeMap<usize, Running>,
+    ) -> Result<Vec<String>, EngineError> {
+        if let Some(running) = stage1.take() {
+            stop(running).await?;
+        }
+        let mut stopped = Vec::new();
+        for (task, running) in std::mem::take(tasks) {
+            stop(running).await?;
+            stopped.push(task.to_string());
+        }
+        Ok(stopped)
+    }
+
+    /// `items` as a list for people: `none` when empty.
+    fn list(items: &[String]) -> String {
+        match items {
+            [] => "none".into(),
+            items => items.join(", "),
+        }
+    }
+
     fn error(e: SqlError) -> EngineError {
         EngineError::Other(e.to_string())
     }
 
-    pub(super) async fn run(session: &Session, job: &SharedJob) -> Result<(), EngineError> {
+    pub(super) async fn run(
+        session: &Session,
+        job: &SharedJob,
+        report: &(dyn Fn(String) + Sync),
+        stop: super::StopRequest<'_>,
+    ) -> Result<(), EngineError> {
         let (_, found) = session
             .plan_shared(job, SharedPlan::default(), None)
             .await
@@ -177,8 +227,9 @@ mod supervisor {
             projection,
             partitioner,
             dir: &dir,
+            report,
         };
-        let result = parts.supervise(&mut events).await;
+        let result = parts.supervise(&mut events, stop).await;
         leave.store(true, Ordering::Relaxed);
         // Answer a revocation the group may be waiting on, so the member can leave.
         events.close();
@@ -227,6 +278,7 @@ mod supervisor {
         projection: Option<Vec<usize>>,
         partitioner: Option<KeyPartitioner>,
         dir: &'a Path,
+        report: &'a (dyn Fn(String) + Sync),
     }
 
     impl Parts<'_> {
@@ -234,6 +286,7 @@ mod supervisor {
         async fn supervise(
             &self,
             events: &mut mpsc::UnboundedReceiver<GroupEvent>,
+            mut stopping: super::StopRequest<'_>,
         ) -> Result<(), EngineError> {
             let mut stage1: Option<Running> = None;
             let mut tasks: BTreeMap<usize, Running> = BTreeMap::new();
@@ -248,26 +301,54 @@ mod supervisor {
                             if !table.is_empty() {
                                 stage1 = self.start_stage1(&table).await?;
                             }
-                            for (_, task) in own {
-                                let task = task as usize;
-                                if let Some(running) = self.start_task(task).await? {
+                            let mut resumed = Vec::new();
+                            for (_, task) in &own {
+                                let task = *task as usize;
+                                if let Some((running, from)) = self.start_task(task).await? {
                                     tasks.insert(task, running);
+                                    if let Some(id) = from {
+                                        resumed.push(format!("task {task} from checkpoint {id}"));
+                                    }
                                 }
                             }
-                            tracing::info!(tasks = ?tasks.keys().collect::<Vec<_>>(), "assigned");
+                            let reads: Vec<String> =
+                                table.iter().map(|(t, p)| format!("{t}-{p}")).collect();
+                            let runs: Vec<String> = tasks.keys().map(|t| t.to_string()).collect();
+                            let mut text = format!(
+                                "this process reads {} and runs tasks {} of {}",
+                                list(&reads),
+                                list(&runs),
+                                self.repartition.partitions
+                            );
+                            if !resumed.is_empty() {
+                                text.push_str(&format!(" (resuming {})", resumed.join(", ")));
+                            }
+                            tracing::info!("{text}");
+                            (self.report)(text);
                         }
                         Some(GroupEvent::Revoked(done)) => {
-                            if let Some(running) = stage1.take() {
-                                stop(running).await?;
-                            }
-                            for (task, running) in std::mem::take(&mut tasks) {
-                                stop(running).await?;
-                                tracing::info!(task, "task stopped at a savepoint");
-                            }
+                            let stopped = stop_all(&mut stage1, &mut tasks).await?;
+                            let text = format!(
+                                "the group rebalances: tasks {} stopped at savepoints",
+                                list(&stopped)
+                            );
+                            tracing::info!("{text}");
+                            (self.report)(text);
                             let _ = done.send(());
                         }
                         None => return Err(EngineError::Other("left the consumer group".into())),
                     },
+                    _ = &mut stopping => {
+                        let stopped = stop_all(&mut stage1, &mut tasks).await?;
+                        let text = format!(
+                            "stopping: tasks {} stopped at savepoints, for the group's other \
+                             processes to resume",
+                            list(&stopped)
+                        );
+                        tracing::info!("{text}");
+                        (self.report)(text);
+                        return Ok(());
+                    }
                     _ = tick.tick() => {
                         let ended: Vec<usize> = (tasks.iter())
                             .filter(|(_, r)| r.done.is_finished())
@@ -287,6 +368,7 @@ mod supervisor {
                             if let Some(running) = stage1.take() {
                                 stop(running).await?;
                             }
+                            (self.report)("every task of the job finished".into());
                             return Ok(());
                         }
                     }
@@ -319,12 +401,15 @@ mod supervisor {
                     SharedPlan::route((own, router)),
                 )
                 .map_err(error)?;
-            start(dataflow, false)
+            Ok(start(dataflow, false)?.map(|(running, _)| running))
         }
 
         /// Task `task`: its partition of the repartition topic through the job's
         /// operators, from its latest checkpoint.
-        async fn start_task(&self, task: usize) -> Result<Option<Running>, EngineError> {
+        async fn start_task(
+            &self,
+            task: usize,
+        ) -> Result<Option<(Running, Option<u64>)>, EngineError> {
             let repartition = self.repartition.clone();
             let source: TaskSource = Arc::new(move |schema, idle| {
                 Ok(Box::new(RepartitionSource::new(
@@ -340,11 +425,7 @@ mod supervisor {
                 .plan_shared(self.job, SharedPlan::task(source), Some(task))
                 .await
                 .map_err(error)?;
-            let running = start(dataflow, true)?;
-            if running.is_some() {
-                tracing::info!(task, "task started");
-            }
-            Ok(running)
+            start(dataflow, true)
         }
     }
 }
