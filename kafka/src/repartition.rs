@@ -647,6 +647,9 @@ pub fn join_group(
             ("enable.partition.eof", "false"),
             ("session.timeout.ms", "10000"),
             ("heartbeat.interval.ms", "3000"),
+            // A task reads one partition of each repartition topic: every process must be
+            // given partition N of all of them, as the range assignor does.
+            ("partition.assignment.strategy", "range"),
         ],
     )
     .create_with_context(Rebalances { events })

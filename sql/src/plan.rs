@@ -410,10 +410,7 @@ impl<'a> StreamPlanner<'a> {
             .map(|_| make(self))
             .collect::<SqlResult<Vec<_>>>()?;
         if let Some(shared) = &mut self.shared {
-            let keys: Vec<_> = (inputs.iter())
-                .map(|(node, keys)| (*node, keys.iter().map(|(k, _)| k.clone()).collect()))
-                .collect();
-            shared.keyed(instances[0].name(), &keys)?;
+            shared.keyed(instances[0].name(), &inputs)?;
         }
         let single = match inputs.as_slice() {
             [(input, _)] => Some(*input),
@@ -549,7 +546,7 @@ impl<'a> StreamPlanner<'a> {
                 match self.shared.as_mut() {
                     Some(shared) if shared.task.is_some() => {
                         let task = shared.task.as_ref().expect("a task");
-                        task(scanned.clone(), kafka.idle_timeout)?
+                        task(shared.next_scan(), scanned.clone(), kafka.idle_timeout)?
                     }
                     shared => crate::connector::create_kafka_source(
                         &kafka,
@@ -605,7 +602,7 @@ impl<'a> StreamPlanner<'a> {
         };
         let mut node = self.dataflow.add_source(source);
         if let Some(shared) = &mut self.shared {
-            shared.scanned(node, &table.name, projection.clone(), &scanned)?;
+            shared.scanned(node, &table.name, projection.clone(), &scanned);
         }
         if changelog {
             self.updating.insert(node);

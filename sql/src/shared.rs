@@ -117,10 +117,10 @@ mod supervisor {
 
     /// Stops stage 1, and every task at a savepoint; the tasks stopped.
     async fn stop_all(
-        stage1: &mut Option<Running>,
+        stage1: &mut Vec<Running>,
         tasks: &mut BTreeMap<usize, Running>,
     ) -> Result<Vec<String>, EngineError> {
-        if let Some(running) = stage1.take() {
+        for running in stage1.drain(..) {
             stop(running).await?;
         }
         let mut stopped = Vec::new();
@@ -153,18 +153,22 @@ mod supervisor {
             .plan_shared(job, SharedPlan::default(), None)
             .await
             .map_err(error)?;
-        let (table_name, projection) = found
-            .scan
-            .clone()
-            .ok_or_else(|| EngineError::Other("a shared job reads a Kafka table".into()))?;
-        let table = session.table(&table_name).expect("a planned table");
-        let Connector::Kafka(kafka) = &table.connector else {
-            unreachable!("planning refuses other tables");
+        if found.scans.is_empty() {
+            return Err(EngineError::Other(
+                "a shared job reads a Kafka table".into(),
+            ));
+        }
+        let kafka_of = |name: &str| match &session.table(name).expect("a planned table").connector {
+            Connector::Kafka(kafka) => kafka.clone(),
+            _ => unreachable!("planning refuses other tables"),
         };
-        let group = kafka.group_id().ok_or_else(|| {
+        // The first table's brokers and group serve the job.
+        let first = kafka_of(&found.scans[0].table);
+        let group = first.group_id().ok_or_else(|| {
             EngineError::Other(format!(
-                "table '{table_name}': a shared job needs 'properties.group.id', the group \
-                 its processes join"
+                "table '{}': a shared job needs 'properties.group.id', the group its \
+                 processes join",
+                found.scans[0].table
             ))
         })?;
         let dir = PathBuf::from(session.settings_value(CHECKPOINT_DIR).ok_or_else(|| {
@@ -175,57 +179,81 @@ mod supervisor {
                     .into(),
             )
         })?);
-        let origins = table_partitions(kafka)?;
-        let repartition = Repartition {
-            table: kafka.clone(),
-            topic: format!("rill-{group}-{}-repartition", job_id(&dir)?),
-            partitions: origins.len(),
-            origins,
-        };
-        repartition.create_topic().await?;
-        let scanned = match &projection {
-            Some(columns) => Arc::new(table.schema.project(columns)?),
-            None => table.schema.clone(),
-        };
-        let routing = found.routing.clone().unwrap_or_default();
-        let keys = routing
-            .iter()
-            .map(|&c| {
-                let field = scanned.field(c);
-                let key = Arc::new(PhysicalColumn::new(field.name(), c)) as Arc<dyn PhysicalExpr>;
-                (key, field.data_type().clone())
-            })
-            .collect();
-        let names: Vec<&str> = routing
-            .iter()
-            .map(|&c| scanned.field(c).name().as_str())
-            .collect();
-        tracing::info!(
-            topic = %repartition.topic,
-            tasks = repartition.partitions,
-            key = %names.join(", "),
-            "sharing the job"
-        );
-        let partitioner = match routing.is_empty() {
-            true => None,
-            false => Some(KeyPartitioner::new(keys, repartition.partitions)),
-        };
-        let mut topics: Vec<String> = (repartition.origins.iter())
-            .filter_map(|o| o.rsplit_once('-').map(|(t, _)| t.to_string()))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        topics.push(repartition.topic.clone());
+        let id = job_id(&dir)?;
+        let mut origins = Vec::with_capacity(found.scans.len());
+        for scan in &found.scans {
+            let kafka = kafka_of(&scan.table);
+            if kafka.bootstrap_servers() != first.bootstrap_servers() {
+                return Err(EngineError::Other(format!(
+                    "a shared job reads tables of one Kafka cluster; '{}' and '{}' name \
+                     other brokers",
+                    found.scans[0].table, scan.table
+                )));
+            }
+            origins.push((kafka.clone(), table_partitions(&kafka)?));
+        }
+        // As many tasks as the largest table has partitions: a task reads one partition
+        // of every repartition topic.
+        let tasks = origins.iter().map(|(_, o)| o.len()).max().unwrap_or(1);
+        let mut streams = Vec::with_capacity(found.scans.len());
+        for (n, (scan, (kafka, origins))) in found.scans.iter().zip(origins).enumerate() {
+            let repartition = Repartition {
+                table: kafka.clone(),
+                topic: format!("rill-{group}-{id}-repartition-{n}"),
+                partitions: tasks,
+                origins,
+            };
+            repartition.create_topic().await?;
+            let table = session.table(&scan.table).expect("a planned table");
+            let scanned = match &scan.projection {
+                Some(columns) => Arc::new(table.schema.project(columns)?),
+                None => table.schema.clone(),
+            };
+            let routing = scan.routing.clone().unwrap_or_default();
+            let keys = (routing.iter())
+                .map(|(c, data_type)| {
+                    let column = PhysicalColumn::new(scanned.field(*c).name(), *c);
+                    (Arc::new(column) as Arc<dyn PhysicalExpr>, data_type.clone())
+                })
+                .collect();
+            // Without a key, every row goes to one task.
+            let partitioner = KeyPartitioner::new(keys, tasks);
+            tracing::info!(
+                table = %scan.table,
+                topic = %repartition.topic,
+                tasks,
+                key = %partitioner.describe(),
+                "sharing the job"
+            );
+            streams.push(Stream {
+                index: n,
+                table: scan.table.clone(),
+                projection: scan.projection.clone(),
+                repartition,
+                partitioner,
+            });
+        }
+        let mut topics: BTreeSet<String> = BTreeSet::new();
+        for stream in &streams {
+            topics.insert(stream.repartition.topic.clone());
+            topics.extend(
+                (stream.repartition.origins.iter())
+                    .filter_map(|o| o.rsplit_once('-').map(|(t, _)| t.to_string())),
+            );
+        }
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let leave = Arc::new(AtomicBool::new(false));
-        let member = join_group(kafka, topics, events_tx, leave.clone())?;
+        let member = join_group(
+            &first,
+            topics.into_iter().collect(),
+            events_tx,
+            leave.clone(),
+        )?;
         let parts = Parts {
             session,
             job,
-            repartition: &repartition,
-            table: &table_name,
-            projection,
-            partitioner,
+            streams: &streams,
+            tasks,
             dir: &dir,
             report,
         };
@@ -269,14 +297,23 @@ mod supervisor {
         }
     }
 
+    /// A table the job reads, and how its rows are repartitioned.
+    struct Stream {
+        /// The scan's place in planning order.
+        index: usize,
+        table: String,
+        projection: Option<Vec<usize>>,
+        repartition: Repartition,
+        partitioner: KeyPartitioner,
+    }
+
     /// What this process needs to start its parts of the job.
     struct Parts<'a> {
         session: &'a Session,
         job: &'a SharedJob,
-        repartition: &'a Repartition,
-        table: &'a str,
-        projection: Option<Vec<usize>>,
-        partitioner: Option<KeyPartitioner>,
+        streams: &'a [Stream],
+        /// How many tasks the job has.
+        tasks: usize,
         dir: &'a Path,
         report: &'a (dyn Fn(String) + Sync),
     }
@@ -288,22 +325,26 @@ mod supervisor {
             events: &mut mpsc::UnboundedReceiver<GroupEvent>,
             mut stopping: super::StopRequest<'_>,
         ) -> Result<(), EngineError> {
-            let mut stage1: Option<Running> = None;
+            let mut stage1: Vec<Running> = Vec::new();
             let mut tasks: BTreeMap<usize, Running> = BTreeMap::new();
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             loop {
                 tokio::select! {
                     event = events.recv() => match event {
                         Some(GroupEvent::Assigned(partitions)) => {
-                            let (own, table): (Vec<_>, Vec<_>) = partitions
-                                .into_iter()
-                                .partition(|(topic, _)| *topic == self.repartition.topic);
-                            if !table.is_empty() {
-                                stage1 = self.start_stage1(&table).await?;
+                            let held: BTreeSet<String> =
+                                partitions.iter().map(|(t, p)| format!("{t}-{p}")).collect();
+                            for stream in self.streams {
+                                let own: Vec<&String> = (stream.repartition.origins.iter())
+                                    .filter(|o| held.contains(*o))
+                                    .collect();
+                                if let Some(running) = self.start_stage1(stream, &own).await? {
+                                    stage1.push(running);
+                                }
                             }
+                            let own = self.own_tasks(&partitions)?;
                             let mut resumed = Vec::new();
-                            for (_, task) in &own {
-                                let task = *task as usize;
+                            for &task in &own {
                                 if let Some((running, from)) = self.start_task(task).await? {
                                     tasks.insert(task, running);
                                     if let Some(id) = from {
@@ -311,14 +352,19 @@ mod supervisor {
                                     }
                                 }
                             }
-                            let reads: Vec<String> =
-                                table.iter().map(|(t, p)| format!("{t}-{p}")).collect();
+                            let topics: BTreeSet<&str> = (self.streams.iter())
+                                .map(|s| s.repartition.topic.as_str())
+                                .collect();
+                            let reads: Vec<String> = (partitions.iter())
+                                .filter(|(t, _)| !topics.contains(t.as_str()))
+                                .map(|(t, p)| format!("{t}-{p}"))
+                                .collect();
                             let runs: Vec<String> = tasks.keys().map(|t| t.to_string()).collect();
                             let mut text = format!(
                                 "this process reads {} and runs tasks {} of {}",
                                 list(&reads),
                                 list(&runs),
-                                self.repartition.partitions
+                                self.tasks
                             );
                             if !resumed.is_empty() {
                                 text.push_str(&format!(" (resuming {})", resumed.join(", ")));
@@ -359,13 +405,10 @@ mod supervisor {
                             join(running.done).await?;
                             tracing::info!(task, "task finished");
                         }
-                        if let Some(running) = stage1.take_if(|r| r.done.is_finished()) {
-                            join(running.done).await?;
-                        }
-                        let all = (0..self.repartition.partitions)
+                        let all = (0..self.tasks)
                             .all(|t| CheckpointStore::finished_in(&self.dir.join(format!("task-{t}"))));
                         if all {
-                            if let Some(running) = stage1.take() {
+                            for running in stage1.drain(..) {
                                 stop(running).await?;
                             }
                             (self.report)("every task of the job finished".into());
@@ -376,28 +419,52 @@ mod supervisor {
             }
         }
 
-        /// Stage 1 over `partitions` of the table, each from its saved progress.
+        /// The tasks this process holds: those whose partition of every repartition topic
+        /// the group gave it (a range assignment gives all or none).
+        fn own_tasks(&self, partitions: &[(String, i32)]) -> Result<Vec<usize>, EngineError> {
+            let held = |stream: &Stream| -> BTreeSet<usize> {
+                (partitions.iter())
+                    .filter(|(t, _)| *t == stream.repartition.topic)
+                    .map(|(_, p)| *p as usize)
+                    .collect()
+            };
+            let own = held(&self.streams[0]);
+            if self.streams.iter().any(|s| held(s) != own) {
+                return Err(EngineError::Other(
+                    "the consumer group gave this process a task's partition of one \
+                     repartition topic but not of another: its processes must use the \
+                     'range' assignor ('properties.partition.assignment.strategy')"
+                        .into(),
+                ));
+            }
+            Ok(own.into_iter().collect())
+        }
+
+        /// Stage 1 over `origins` of `stream`'s table, each from its saved progress; `None`
+        /// when there are none.
         async fn start_stage1(
             &self,
-            partitions: &[(String, i32)],
+            stream: &Stream,
+            origins: &[&String],
         ) -> Result<Option<Running>, EngineError> {
-            let progress_dir = self.dir.join("stage1");
-            let mut own = BTreeMap::new();
-            for (topic, partition) in partitions {
-                let origin = format!("{topic}-{partition}");
-                let progress = read_progress(&progress_dir, &origin)?;
-                own.insert(origin, progress);
+            if origins.is_empty() {
+                return Ok(None);
             }
-            let partitioner = self.partitioner.clone().unwrap_or_else(|| {
-                // No key: every row goes to task 0.
-                KeyPartitioner::new(vec![], self.repartition.partitions)
-            });
-            let router = Router::new(self.repartition.clone(), partitioner, progress_dir)?;
+            let progress_dir = self.dir.join(format!("stage1-{}", stream.index));
+            let mut own = BTreeMap::new();
+            for origin in origins {
+                own.insert(origin.to_string(), read_progress(&progress_dir, origin)?);
+            }
+            let router = Router::new(
+                stream.repartition.clone(),
+                stream.partitioner.clone(),
+                progress_dir,
+            )?;
             let dataflow = self
                 .session
                 .plan_shared_scan(
-                    self.table,
-                    self.projection.clone(),
+                    &stream.table,
+                    stream.projection.clone(),
                     SharedPlan::route((own, router)),
                 )
                 .map_err(error)?;
@@ -410,10 +477,15 @@ mod supervisor {
             &self,
             task: usize,
         ) -> Result<Option<(Running, Option<u64>)>, EngineError> {
-            let repartition = self.repartition.clone();
-            let source: TaskSource = Arc::new(move |schema, idle| {
+            let repartitions: Vec<(String, Repartition)> = (self.streams.iter())
+                .map(|s| (s.table.clone(), s.repartition.clone()))
+                .collect();
+            let source: TaskSource = Arc::new(move |scan, schema, idle| {
+                let (table, repartition) = repartitions.get(scan).ok_or_else(|| {
+                    SqlError::new("internal error: a task plans another scan than the job")
+                })?;
                 Ok(Box::new(RepartitionSource::new(
-                    format!("task {task}"),
+                    format!("task {task} of {table}"),
                     repartition.clone(),
                     task,
                     schema,

@@ -216,7 +216,19 @@ impl StreamPlanner<'_> {
                 )
             })
             .collect();
-        self.add_keyed(keyed, spec.output.clone(), make)
+        let node = self.add_keyed(keyed, spec.output.clone(), make)?;
+        if let Some(shared) = &mut self.shared {
+            // A side an outer join pads with NULLs is not that table's rows any more.
+            let kept = match spec.join_type {
+                JoinType::Left => [true, false],
+                JoinType::Right => [false, true],
+                JoinType::Full => [false, false],
+                _ => [true, true],
+            };
+            let widths = spec.inputs.clone().map(|schema| schema.fields().len());
+            shared.concatenate(node, &inputs, kept, widths, spec.output.fields().len());
+        }
+        Ok(node)
     }
 
     /// Refuses updating inputs for `what`, as Flink does.
