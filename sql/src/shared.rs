@@ -1,10 +1,10 @@
 //! Running a job shared by the processes of a consumer group (`'rill.scale-out'` = `'true'`).
 //!
-//! Every process runs the same statement. The group splits the Kafka table's partitions and
-//! the partitions of the job's repartition topic between them: a process reads the table's
-//! partitions it is given and routes their rows (stage 1), and runs one task per
-//! repartition partition it is given (stage 2), each a dataflow with its own checkpoints
-//! under `'execution.checkpointing.dir'`/`task-N`. When the group rebalances, every task
+//! Every process runs the same statement. The group splits the Kafka tables' partitions and
+//! the partitions of the job's repartition topics (one per table scanned) between them: a
+//! process reads the tables' partitions it is given and routes their rows (stage 1), and
+//! runs one task per repartition partition number it is given (stage 2), each a dataflow
+//! with its own checkpoints under `'execution.checkpointing.dir'`/`task-N`. When the group rebalances, every task
 //! stops at a savepoint before its partition moves, and its next owner resumes from it; when
 //! a process dies, its tasks resume from their last checkpoint elsewhere. The job is done
 //! when every task finished.
