@@ -401,9 +401,16 @@ impl RepartitionSource {
     fn rows(&mut self, origin: &str, rows: RecordBatch) -> Result<Option<ChangeBatch>> {
         let others = self.state.combined(Some(origin));
         let state = self.state.origins.get_mut(origin).expect("a known origin");
+        let malformed = || EngineError::Other("malformed rows in the repartition topic".into());
         let columns = rows.num_columns();
-        let offsets = rows.column(columns - 2).as_primitive::<Int64Type>().clone();
-        let stamps = rows.column(columns - 1).as_primitive::<Int64Type>().clone();
+        if columns < 2 {
+            return Err(malformed());
+        }
+        let int64 = |c: usize| rows.column(c).as_primitive_opt::<Int64Type>().cloned();
+        let (offsets, stamps) = match (int64(columns - 2), int64(columns - 1)) {
+            (Some(offsets), Some(stamps)) => (offsets, stamps),
+            _ => return Err(malformed()),
+        };
         let data =
             RecordBatch::try_new(self.schema.clone(), rows.columns()[..columns - 2].to_vec())
                 .map_err(|e| EngineError::Other(format!("the repartition topic's rows: {e}")))?;
@@ -516,13 +523,7 @@ impl RepartitionSource {
             if !self.advance_watermark(ctx) {
                 return Ok(false);
             }
-            let state = &self.state;
-            let snapshot = || {
-                let mut s = State::new();
-                s.put("progress", state)?;
-                Ok(s)
-            };
-            if !ctx.barrier(snapshot)? {
+            if !ctx.barrier(|| self.snapshot_state())? {
                 return Ok(false);
             }
         }
