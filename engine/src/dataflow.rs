@@ -62,6 +62,8 @@ impl NodeKind {
 pub struct Dataflow {
     nodes: Vec<Node>,
     metrics: Arc<JobMetrics>,
+    /// Which of the dataflows counting into `metrics` this is (0 unless shared).
+    metrics_part: usize,
     /// The most state, in bytes, any one operator may hold.
     state_limit: Option<usize>,
     /// What the user should know before the job runs (e.g. state that can only grow).
@@ -97,6 +99,17 @@ impl Dataflow {
     /// The counters the job will update; operators that count take a handle when built.
     pub fn metrics(&self) -> Arc<JobMetrics> {
         self.metrics.clone()
+    }
+
+    /// Counts into `metrics`, as its dataflow `part` (the dataflows of a process's share of
+    /// a shared job count into one). Before any node is added.
+    pub fn share_metrics(&mut self, metrics: Arc<JobMetrics>, part: usize) {
+        assert!(
+            self.nodes.is_empty(),
+            "metrics are shared before nodes take them"
+        );
+        self.metrics = metrics;
+        self.metrics_part = part;
     }
 
     /// Fails the job when an operator's state grows past `bytes`, naming the operator.
@@ -283,6 +296,7 @@ impl Dataflow {
     pub fn start(self) -> Job {
         let store = self.checkpoint_store();
         let metrics = self.metrics;
+        let part = self.metrics_part;
         let state_limit = self.state_limit;
         let stop = Stop {
             cancelled: Arc::new(AtomicBool::new(false)),
@@ -341,6 +355,7 @@ impl Dataflow {
                 }
                 NodeKind::Operator(operator) => {
                     let runner = OperatorRunner {
+                        part,
                         node: id,
                         operator,
                         output,
@@ -429,6 +444,8 @@ impl Output {
 /// Drives an operator: batches in arrival order, the minimum watermark over its inputs,
 /// checkpoint barriers aligned over its inputs, and end-of-stream once every input ended.
 struct OperatorRunner {
+    /// The dataflow's part in its metrics.
+    part: usize,
     node: NodeId,
     operator: Box<dyn Operator>,
     output: Output,
@@ -542,7 +559,8 @@ impl OperatorRunner {
     /// Measures the operator's state for the job's metrics, against the job's limit.
     fn measure_state(&self) -> Result<()> {
         let bytes = self.operator.state_bytes();
-        self.metrics.record_state(self.node, bytes as u64);
+        self.metrics
+            .record_state(self.part, self.node, bytes as u64);
         if let Some(limit) = self.state_limit
             && bytes > limit
         {

@@ -24,8 +24,9 @@ pub struct JobMetrics {
     malformed_examples: Mutex<Vec<String>>,
     /// Each source's latest watermark from its rows (not the end-of-input one).
     source_watermarks: Mutex<Vec<(String, i64)>>,
-    /// Each stateful operator's last measured state, in bytes, by node.
-    operator_state: Mutex<BTreeMap<usize, u64>>,
+    /// Each stateful operator's last measured state, in bytes, by dataflow (the parts of a
+    /// shared job count into one) and node.
+    operator_state: Mutex<BTreeMap<(usize, usize), u64>>,
     /// What each log source (Kafka) has yet to read, by partition: its consumer lag.
     source_lag: Mutex<BTreeMap<String, Vec<(String, u64)>>>,
 }
@@ -77,10 +78,11 @@ impl JobMetrics {
         }
     }
 
-    /// Records the state operator `node` holds (measured now and then, not per batch).
-    pub fn record_state(&self, node: usize, bytes: u64) {
+    /// Records the state operator `node` of dataflow `part` holds (measured now and then,
+    /// not per batch).
+    pub fn record_state(&self, part: usize, node: usize, bytes: u64) {
         let mut state = self.operator_state.lock().expect("metrics lock");
-        state.insert(node, bytes);
+        state.insert((part, node), bytes);
     }
 
     /// Records how many messages source `name` has yet to read in each of the partitions it

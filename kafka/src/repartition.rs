@@ -35,7 +35,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use rill_engine::batch::{ChangeBatch, Message};
 use rill_engine::checkpoint::State;
 use rill_engine::exchange::KeyPartitioner;
-use rill_engine::metrics::JobMetrics;
 use rill_engine::source::{Source, SourceContext};
 use rill_engine::time::{MAX_WATERMARK, NO_WATERMARK, Watermark};
 use rill_engine::{EngineError, Result};
@@ -497,8 +496,8 @@ impl RepartitionSource {
                         self.repartition.topic
                     )));
                 }
+                // Rows in are counted where stage 1 read them from the table.
                 if let Some(rows) = rows {
-                    JobMetrics::add(&ctx.metrics.rows_in, rows.num_rows() as u64);
                     if let Some(batch) = self.rows(&origin, rows)?
                         && !ctx.output.blocking_send(Message::Batch(batch))
                     {

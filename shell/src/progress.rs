@@ -44,6 +44,11 @@ impl Progress {
         Progress { bar, task }
     }
 
+    /// Prints a line above the bar.
+    pub fn println(&self, line: &str) {
+        self.bar.println(line);
+    }
+
     /// Stops and clears the bar.
     pub fn finish(self) {
         self.task.abort();

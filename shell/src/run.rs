@@ -234,18 +234,34 @@ async fn run_outcome(
 
 /// Runs this process's share of a job shared by a consumer group, until the job is done, it
 /// fails, or a signal stops it (its tasks then stop at savepoints, for the others to resume).
+/// Its progress, lag and end-of-run summary are those of this process's share.
 async fn run_shared(session: &Session, job: &rill_sql::session::SharedJob) -> Result<(), Failure> {
-    let report = |text: String| eprintln!("rill: {text}");
+    let started = Instant::now();
+    let metrics = std::sync::Arc::new(JobMetrics::default());
+    let progress = std::io::stderr()
+        .is_terminal()
+        .then(|| Progress::start(metrics.clone()));
+    let said = |text: String| eprintln!("rill: {text}");
+    let report_line = |text: String| match &progress {
+        Some(progress) => progress.println(&format!("rill: {text}")),
+        None => said(text),
+    };
     let stopping = Box::pin(async {
         stop::wait().await;
     });
-    rill_sql::shared::run(session, job, &report, stopping)
-        .await
-        .map_err(Failure::Run)?;
-    match stop::received() {
-        Some(signal) => Err(Failure::Stopped(signal)),
-        None => Ok(()),
+    let result = rill_sql::shared::run(session, job, &report_line, stopping, metrics.clone()).await;
+    if let Some(progress) = progress {
+        progress.finish();
     }
+    report(&metrics);
+    result.map_err(Failure::Run)?;
+    if let Some(signal) = stop::received() {
+        return Err(Failure::Stopped(signal));
+    }
+    if std::io::stderr().is_terminal() {
+        summary(&metrics, started.elapsed());
+    }
+    Ok(())
 }
 
 /// Restores a checkpointed job from its latest checkpoint, saying so on stderr; false when

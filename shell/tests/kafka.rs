@@ -1154,3 +1154,52 @@ fn two_processes_share_a_join_of_two_topics() {
     }
     assert_eq!(files_output(&shared_out), expected);
 }
+
+#[test]
+fn a_shared_job_on_a_terminal_sums_up_this_processs_share() {
+    let topic = topic("shared-summary", 2);
+    let messages: Vec<String> = (0..100)
+        .map(|i| format!(r#"{{"symbol": "S{}", "n": {i}}}"#, i % 7))
+        .collect();
+    let records: Vec<Record> = (messages.iter().enumerate())
+        .map(|(i, value)| Record {
+            partition: (i % 2) as i32,
+            key: None,
+            value: Some(value.as_str()),
+            timestamp: i as i64,
+        })
+        .collect();
+    produce(&topic, &records);
+    let work = tempfile::tempdir().unwrap();
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '1 s'; \
+         SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = 'true'; {} \
+         CREATE TABLE out (symbol STRING, n BIGINT) WITH ('connector' = 'filesystem', \
+         'path' = '{}/', 'format' = 'debezium-json'); \
+         INSERT INTO out SELECT symbol, SUM(n) FROM k GROUP BY symbol;",
+        work.path().join("checkpoints").display(),
+        table(
+            "k",
+            "symbol STRING, n BIGINT",
+            &topic,
+            &format!(
+                ", 'format' = 'json', 'scan.startup.mode' = 'earliest-offset', 'properties.group.id' = '{topic}'"
+            )
+        ),
+        work.path().join("out").display()
+    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rill"));
+    command.args(["-c", &sql]).env("TERM", "xterm");
+    let mut p = match rexpect::session::spawn_command(command, Some(60_000)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("skipped: cannot open a pseudo-terminal here: {e}");
+            return;
+        }
+    };
+    p.exp_string("runs tasks 0, 1 of 2").unwrap();
+    p.exp_string("every task of the job finished").unwrap();
+    // The process read every message of both partitions, and its tasks wrote the changes.
+    p.exp_string("100 rows in").unwrap();
+    p.exp_eof().unwrap();
+}

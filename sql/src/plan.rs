@@ -139,6 +139,9 @@ impl<'a> StreamPlanner<'a> {
 
     /// Plans a job several processes share (as one task of it, or to find its routing).
     pub fn with_shared(mut self, shared: SharedPlan) -> Self {
+        if let Some((metrics, part)) = &shared.metrics {
+            self.dataflow.share_metrics(metrics.clone(), *part);
+        }
         self.shared = Some(shared);
         self
     }

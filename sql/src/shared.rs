@@ -11,6 +11,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+
+use rill_engine::JobMetrics;
 
 use crate::session::{Session, SharedJob};
 
@@ -19,28 +22,32 @@ pub type StopRequest<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// Runs this process's share of `job` until every task of the job finished (bounded
 /// input), the job fails, or `stop` resolves (then its tasks stop at savepoints, for the
-/// processes left to resume); `report` is told what the process takes on and gives up.
+/// processes left to resume); `report` is told what the process takes on and gives up, and
+/// every part of it counts into `metrics`.
 #[cfg(not(feature = "kafka"))]
 pub async fn run(
     _session: &Session,
     _job: &SharedJob,
     _report: &(dyn Fn(String) + Sync),
     _stop: StopRequest<'_>,
+    _metrics: Arc<JobMetrics>,
 ) -> Result<(), String> {
     Err("this rill was built without its Kafka client: build it with --features kafka".into())
 }
 
 /// Runs this process's share of `job` until every task of the job finished (bounded
 /// input), the job fails, or `stop` resolves (then its tasks stop at savepoints, for the
-/// processes left to resume); `report` is told what the process takes on and gives up.
+/// processes left to resume); `report` is told what the process takes on and gives up, and
+/// every part of it counts into `metrics`.
 #[cfg(feature = "kafka")]
 pub async fn run(
     session: &Session,
     job: &SharedJob,
     report: &(dyn Fn(String) + Sync),
     stop: StopRequest<'_>,
+    metrics: Arc<JobMetrics>,
 ) -> Result<(), String> {
-    supervisor::run(session, job, report, stop)
+    supervisor::run(session, job, report, stop, metrics)
         .await
         .map_err(|e| e.to_string())
 }
@@ -55,6 +62,7 @@ mod supervisor {
 
     use datafusion_physical_expr::PhysicalExpr;
     use datafusion_physical_expr::expressions::Column as PhysicalColumn;
+    use rill_engine::JobMetrics;
     use rill_engine::checkpoint::CheckpointStore;
     use rill_engine::exchange::KeyPartitioner;
     use rill_engine::{Dataflow, EngineError};
@@ -148,6 +156,7 @@ mod supervisor {
         job: &SharedJob,
         report: &(dyn Fn(String) + Sync),
         stop: super::StopRequest<'_>,
+        metrics: Arc<JobMetrics>,
     ) -> Result<(), EngineError> {
         let (_, found) = session
             .plan_shared(job, SharedPlan::default(), None)
@@ -256,6 +265,7 @@ mod supervisor {
             tasks,
             dir: &dir,
             report,
+            metrics,
         };
         let result = parts.supervise(&mut events, stop).await;
         leave.store(true, Ordering::Relaxed);
@@ -316,6 +326,8 @@ mod supervisor {
         tasks: usize,
         dir: &'a Path,
         report: &'a (dyn Fn(String) + Sync),
+        /// What every part counts into: stage 1 of scan N as part N, task N after them.
+        metrics: Arc<JobMetrics>,
     }
 
     impl Parts<'_> {
@@ -465,7 +477,8 @@ mod supervisor {
                 .plan_shared_scan(
                     &stream.table,
                     stream.projection.clone(),
-                    SharedPlan::route((own, router)),
+                    SharedPlan::route((own, router))
+                        .counting_into(self.metrics.clone(), stream.index),
                 )
                 .map_err(error)?;
             Ok(start(dataflow, false)?.map(|(running, _)| running))
@@ -494,7 +507,12 @@ mod supervisor {
             });
             let (dataflow, _) = self
                 .session
-                .plan_shared(self.job, SharedPlan::task(source), Some(task))
+                .plan_shared(
+                    self.job,
+                    SharedPlan::task(source)
+                        .counting_into(self.metrics.clone(), self.streams.len() + task),
+                    Some(task),
+                )
                 .await
                 .map_err(error)?;
             start(dataflow, true)

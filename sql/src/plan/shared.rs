@@ -16,6 +16,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::ScalarFunctionExpr;
 use datafusion_physical_expr::expressions::{CastExpr, Column as PhysicalColumn};
+use rill_engine::JobMetrics;
 use rill_engine::dataflow::NodeId;
 use rill_engine::source::Source;
 
@@ -49,6 +50,8 @@ pub struct SharedPlan {
     pub scans: Vec<Scan>,
     /// Each node's columns that are columns of a scan: (scan, column).
     lineage: HashMap<NodeId, Vec<Option<(usize, usize)>>>,
+    /// The counters of the process's share of the job, and this dataflow's part in them.
+    pub(super) metrics: Option<(Arc<JobMetrics>, usize)>,
     /// Stage 1: the partitions this process reads and the router of their rows.
     #[cfg(feature = "kafka")]
     route: Option<Route>,
@@ -71,6 +74,12 @@ impl SharedPlan {
             task: Some(source),
             ..SharedPlan::default()
         }
+    }
+
+    /// Counts into `metrics` (the process's, for its share of the job) as dataflow `part`.
+    pub fn counting_into(mut self, metrics: Arc<JobMetrics>, part: usize) -> Self {
+        self.metrics = Some((metrics, part));
+        self
     }
 
     /// How the job is shared, for `EXPLAIN`: where its rows are repartitioned, by what.
