@@ -497,12 +497,11 @@ impl RepartitionSource {
                     )));
                 }
                 // Rows in are counted where stage 1 read them from the table.
-                if let Some(rows) = rows {
-                    if let Some(batch) = self.rows(&origin, rows)?
-                        && !ctx.output.blocking_send(Message::Batch(batch))
-                    {
-                        return Ok(false);
-                    }
+                if let Some(rows) = rows
+                    && let Some(batch) = self.rows(&origin, rows)?
+                    && !ctx.output.blocking_send(Message::Batch(batch))
+                {
+                    return Ok(false);
                 }
                 let state = self.state.origins.get_mut(origin.as_ref()).expect("known");
                 state.watermark = state.watermark.max(after);
