@@ -24,22 +24,6 @@ pub type StopRequest<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// input), the job fails, or `stop` resolves (then its tasks stop at savepoints, for the
 /// processes left to resume); `report` is told what the process takes on and gives up, and
 /// every part of it counts into `metrics`.
-#[cfg(not(feature = "kafka"))]
-pub async fn run(
-    _session: &Session,
-    _job: &SharedJob,
-    _report: &(dyn Fn(String) + Sync),
-    _stop: StopRequest<'_>,
-    _metrics: Arc<JobMetrics>,
-) -> Result<(), String> {
-    Err("this rill was built without its Kafka client: build it with --features kafka".into())
-}
-
-/// Runs this process's share of `job` until every task of the job finished (bounded
-/// input), the job fails, or `stop` resolves (then its tasks stop at savepoints, for the
-/// processes left to resume); `report` is told what the process takes on and gives up, and
-/// every part of it counts into `metrics`.
-#[cfg(feature = "kafka")]
 pub async fn run(
     session: &Session,
     job: &SharedJob,
@@ -47,9 +31,15 @@ pub async fn run(
     stop: StopRequest<'_>,
     metrics: Arc<JobMetrics>,
 ) -> Result<(), String> {
-    supervisor::run(session, job, report, stop, metrics)
+    #[cfg(feature = "kafka")]
+    return supervisor::run(session, job, report, stop, metrics)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    #[cfg(not(feature = "kafka"))]
+    {
+        let _ = (session, job, report, stop, metrics);
+        Err("this rill was built without its Kafka client: build it with --features kafka".into())
+    }
 }
 
 #[cfg(feature = "kafka")]
