@@ -156,7 +156,14 @@ impl Dataflow {
     fn checkpoint_store(&self) -> Option<Result<CheckpointStore>> {
         let checkpointing = self.checkpointing.as_ref()?;
         let plan = format!("{}\n{}", checkpointing.identity, self.describe());
-        Some(CheckpointStore::open(&checkpointing.config.dir, &plan))
+        let store = CheckpointStore::open(&checkpointing.config.dir, &plan);
+        Some(match &checkpointing.config.owner {
+            Some(owner) => store.and_then(|mut store| {
+                store.claim(owner)?;
+                Ok(store)
+            }),
+            None => store,
+        })
     }
 
     /// Before the job starts: gives every node its state from the latest complete checkpoint

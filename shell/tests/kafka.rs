@@ -1203,3 +1203,54 @@ fn a_shared_job_on_a_terminal_sums_up_this_processs_share() {
     p.exp_string("100 rows in").unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn a_process_whose_task_was_taken_over_stops_without_checkpointing_it() {
+    use std::io::{BufRead, BufReader};
+    let topic = topic("shared-zombie", 1);
+    produce(&topic, &values(&[(0, 1, r#"{"symbol": "A", "n": 1}"#)]));
+    let work = tempfile::tempdir().unwrap();
+    let checkpoints = work.path().join("checkpoints");
+    // Unbounded: it runs until it stops.
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '200 ms'; \
+         SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = 'true'; \
+         CREATE TABLE k (symbol STRING, n BIGINT) WITH ('connector' = 'kafka', \
+         'topic' = '{topic}', 'properties.bootstrap.servers' = '{}', 'format' = 'json', \
+         'properties.group.id' = '{topic}', 'scan.startup.mode' = 'earliest-offset'); \
+         CREATE TABLE out (symbol STRING, n BIGINT) WITH ('connector' = 'filesystem', \
+         'path' = '{}/', 'format' = 'debezium-json'); \
+         INSERT INTO out SELECT symbol, SUM(n) FROM k GROUP BY symbol;",
+        checkpoints.display(),
+        bootstrap(),
+        work.path().join("out").display()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["-c", &sql])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("runs tasks") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "rill ended: {said}"
+        );
+        said.push_str(&line);
+    }
+    // Another process claims the task, as one given it by the group would.
+    let owner = checkpoints.join("task-0/owner");
+    assert!(owner.exists(), "the task claimed its directory");
+    std::fs::write(&owner, "task-0 in another process").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = wait_within(child, "the process that lost its task").status;
+    assert!(!status.success(), "{said}{rest}");
+    assert!(
+        rest.contains("was taken over by another run (task-0 in another process)"),
+        "{said}{rest}"
+    );
+}

@@ -538,7 +538,19 @@ impl Session {
             Some(part) => std::path::Path::new(dir).join(part),
             None => dir.into(),
         };
+        // A task of a shared job claims its directory each time a process starts it.
+        let owner = part.map(|part| {
+            let started = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos();
+            format!(
+                "{part} in process {} started at {started:x}",
+                std::process::id()
+            )
+        });
         let config = CheckpointConfig {
+            owner,
             dir,
             interval: std::time::Duration::from_millis(interval as u64),
             recovery: setting(RECOVERY_PATH).map(Into::into),

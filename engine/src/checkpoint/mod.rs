@@ -37,6 +37,10 @@ pub struct CheckpointConfig {
     /// The checkpoint to resume from, instead of the directory's latest (Flink's
     /// `'execution.state-recovery.path'`).
     pub recovery: Option<PathBuf>,
+    /// This run's claim on the directory, when several processes may write it (a task of a
+    /// shared job): the run writes it into the directory when it resumes, and completes no
+    /// checkpoint once another run's claim replaced it.
+    pub owner: Option<String>,
 }
 
 /// A completed checkpoint as the sinks learn of it.

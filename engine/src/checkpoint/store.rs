@@ -71,7 +71,13 @@ pub struct Restored {
 pub struct CheckpointStore {
     dir: PathBuf,
     fingerprint: String,
+    /// The claim of the run writing the checkpoints, when several may (see
+    /// [`CheckpointStore::claim`]).
+    owner: Option<String>,
 }
+
+/// The file holding the claim of the run that owns a checkpoint directory.
+const OWNER: &str = "owner";
 
 impl CheckpointStore {
     /// The checkpoints in `dir` of the plan `plan` describes (its hash is their fingerprint);
@@ -81,7 +87,38 @@ impl CheckpointStore {
         Ok(CheckpointStore {
             dir: dir.to_path_buf(),
             fingerprint: hex(&Sha256::digest(plan.as_bytes())),
+            owner: None,
         })
+    }
+
+    /// Claims the directory for the run `owner` names: its claim replaces any other's, and
+    /// from then on a run whose claim was replaced (a process that lost its task to another
+    /// without noticing yet) completes no checkpoint.
+    pub fn claim(&mut self, owner: &str) -> Result<()> {
+        let path = self.dir.join(OWNER);
+        let temporary = self.dir.join(format!(".{OWNER}.{owner}"));
+        write_durably(&temporary, owner.as_bytes())?;
+        fs::rename(&temporary, &path).map_err(|e| io(&path, e))?;
+        sync_dir(&self.dir)?;
+        self.owner = Some(owner.to_string());
+        Ok(())
+    }
+
+    /// Fails when another run claimed the directory after this one.
+    fn check_claim(&self) -> Result<()> {
+        let Some(owner) = &self.owner else {
+            return Ok(());
+        };
+        let path = self.dir.join(OWNER);
+        let current = fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+        if current != *owner {
+            return Err(EngineError::Other(format!(
+                "{} was taken over by another run ({current}); this one ({owner}) stops \
+                 without completing its checkpoint",
+                self.dir.display()
+            )));
+        }
+        Ok(())
     }
 
     /// The directory checkpoints go to.
@@ -130,6 +167,7 @@ impl CheckpointStore {
             serde_json::to_vec_pretty(&manifest).map_err(|e| EngineError::Other(e.to_string()))?;
         let temp = path.join(format!("{MANIFEST}.tmp"));
         write_durably(&temp, &text)?;
+        self.check_claim()?;
         crate::fault::point("before-manifest-rename");
         fs::rename(&temp, path.join(MANIFEST)).map_err(|e| io(&temp, e))?;
         sync_dir(&path)?;
@@ -228,6 +266,7 @@ impl CheckpointStore {
         let store = CheckpointStore {
             dir: dir.to_path_buf(),
             fingerprint: String::new(),
+            owner: None,
         };
         let Ok(all) = store.checkpoints() else {
             return false;
@@ -324,6 +363,30 @@ mod tests {
         let mut s = State::new();
         s.put("n", &n).unwrap();
         s
+    }
+
+    #[test]
+    fn a_run_whose_claim_was_replaced_completes_no_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = CheckpointStore::open(dir.path(), "plan").unwrap();
+        first.claim("first").unwrap();
+        first
+            .write(1, false, &[(0, "src".into(), state(1))])
+            .unwrap();
+        let mut second = CheckpointStore::open(dir.path(), "plan").unwrap();
+        second.claim("second").unwrap();
+        let refused = first.write(2, false, &[(0, "src".into(), state(2))]);
+        assert!(
+            refused
+                .unwrap_err()
+                .to_string()
+                .contains("taken over by another run (second)"),
+            "the first run stops"
+        );
+        second
+            .write(2, false, &[(0, "src".into(), state(2))])
+            .unwrap();
+        assert_eq!(second.latest().unwrap().unwrap().id, 2);
     }
 
     #[test]
