@@ -626,30 +626,25 @@ impl Session {
         shared: SharedPlan,
         task: Option<usize>,
     ) -> SqlResult<(Dataflow, SharedPlan)> {
-        let mut query = self
+        let (query, mut table) = self
             .plan_insert_query(job.sql.clone(), Some(shared))
             .await?;
         let part = task.map(|t| format!("task-{t}"));
-        let (query, table) = &mut query;
-        let mut sink_table = table.clone();
         if let Some(part) = &part {
-            sink_table.connector = sink_table.connector.for_task(&sink_table.name, part)?;
+            table.connector = table.connector.for_task(&table.name, part)?;
         }
-        let sink = sink_table.connector.create_sink(&sink_table)?;
-        let mut dataflow = std::mem::take(&mut query.dataflow);
+        let sink = table.connector.create_sink(&table)?;
+        let mut dataflow = query.dataflow;
         dataflow.add_sink(sink, query.output);
         if part.is_some() {
             self.checkpoint(&mut dataflow, &job.statement, part.as_deref())?;
         }
-        Ok((
-            dataflow,
-            query.shared.take().map(|s| *s).unwrap_or_default(),
-        ))
+        Ok((dataflow, query.shared.map(|s| *s).unwrap_or_default()))
     }
 
-    #[cfg(feature = "kafka")]
     /// Stage 1 of a shared job: only the source of its table `name`, with `projection` of its
     /// columns, reading the partitions of `shared`'s route.
+    #[cfg(feature = "kafka")]
     pub(crate) fn plan_shared_scan(
         &self,
         name: &str,
@@ -662,14 +657,8 @@ impl Session {
             .plan_scan(name, projection)
     }
 
-    #[cfg(feature = "kafka")]
-    /// The setting `key`, if set.
-    pub(crate) fn settings_value(&self, key: &str) -> Option<&str> {
-        self.settings.get(key).map(String::as_str)
-    }
-
-    #[cfg(feature = "kafka")]
     /// The table `name`, if there is one.
+    #[cfg(feature = "kafka")]
     pub(crate) fn table(&self, name: &str) -> Option<&TableDef> {
         self.tables.get(name)
     }

@@ -170,7 +170,7 @@ mod supervisor {
                 found.scans[0].table
             ))
         })?;
-        let dir = PathBuf::from(session.settings_value(CHECKPOINT_DIR).ok_or_else(|| {
+        let dir = PathBuf::from(session.setting(CHECKPOINT_DIR).ok_or_else(|| {
             EngineError::Other(
                 "a shared job moves its tasks' state through checkpoints: set \
                  'execution.checkpointing.interval' and 'execution.checkpointing.dir' (a \
