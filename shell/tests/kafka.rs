@@ -1004,9 +1004,53 @@ fn a_shared_job_keyed_twice_differently_is_refused_at_planning() {
     );
 }
 
+/// An unbounded shared job (a GROUP BY over `topic`, checkpoints in `checkpoints`)
+/// started in one process, once it says which tasks it runs: the process, the rest of its
+/// stderr, and what it said so far.
+fn start_shared_job(
+    topic: &str,
+    checkpoints: &std::path::Path,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+    String,
+) {
+    use std::io::BufRead;
+    let out = checkpoints.with_file_name("out");
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '200 ms'; \
+         SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = 'true'; \
+         CREATE TABLE k (symbol STRING, n BIGINT) WITH ('connector' = 'kafka', \
+         'topic' = '{topic}', 'properties.bootstrap.servers' = '{}', 'format' = 'json', \
+         'properties.group.id' = '{topic}', 'scan.startup.mode' = 'earliest-offset'); \
+         CREATE TABLE out (symbol STRING, n BIGINT) WITH ('connector' = 'filesystem', \
+         'path' = '{}/', 'format' = 'debezium-json'); \
+         INSERT INTO out SELECT symbol, SUM(n) FROM k GROUP BY symbol;",
+        checkpoints.display(),
+        bootstrap(),
+        out.display()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["-c", &sql])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("runs tasks") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "rill ended: {said}"
+        );
+        said.push_str(&line);
+    }
+    (child, stderr, said)
+}
+
 #[test]
 fn sigterm_stops_a_shared_jobs_tasks_at_savepoints() {
-    use std::io::{BufRead, BufReader};
     let topic = topic("shared-stop", 2);
     produce(
         &topic,
@@ -1017,35 +1061,7 @@ fn sigterm_stops_a_shared_jobs_tasks_at_savepoints() {
     );
     let work = tempfile::tempdir().unwrap();
     // Unbounded: it runs until stopped.
-    let sql = format!(
-        "SET 'execution.checkpointing.interval' = '1 s'; \
-         SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = 'true'; \
-         CREATE TABLE k (symbol STRING, n BIGINT) WITH ('connector' = 'kafka', \
-         'topic' = '{topic}', 'properties.bootstrap.servers' = '{}', 'format' = 'json', \
-         'properties.group.id' = '{topic}', 'scan.startup.mode' = 'earliest-offset'); \
-         CREATE TABLE out (symbol STRING, n BIGINT) WITH ('connector' = 'filesystem', \
-         'path' = '{}/', 'format' = 'debezium-json'); \
-         INSERT INTO out SELECT symbol, SUM(n) FROM k GROUP BY symbol;",
-        work.path().join("checkpoints").display(),
-        bootstrap(),
-        work.path().join("out").display()
-    );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["-c", &sql])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut said = String::new();
-    while !said.contains("runs tasks") {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "rill ended: {said}"
-        );
-        said.push_str(&line);
-    }
+    let (child, mut stderr, said) = start_shared_job(&topic, &work.path().join("checkpoints"));
     assert!(said.contains("runs tasks 0, 1 of 2"), "{said}");
     // SAFETY: kill(2) on a child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -1206,41 +1222,11 @@ fn a_shared_job_on_a_terminal_sums_up_this_processs_share() {
 
 #[test]
 fn a_process_whose_task_was_taken_over_stops_without_checkpointing_it() {
-    use std::io::{BufRead, BufReader};
     let topic = topic("shared-zombie", 1);
     produce(&topic, &values(&[(0, 1, r#"{"symbol": "A", "n": 1}"#)]));
     let work = tempfile::tempdir().unwrap();
     let checkpoints = work.path().join("checkpoints");
-    // Unbounded: it runs until it stops.
-    let sql = format!(
-        "SET 'execution.checkpointing.interval' = '200 ms'; \
-         SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = 'true'; \
-         CREATE TABLE k (symbol STRING, n BIGINT) WITH ('connector' = 'kafka', \
-         'topic' = '{topic}', 'properties.bootstrap.servers' = '{}', 'format' = 'json', \
-         'properties.group.id' = '{topic}', 'scan.startup.mode' = 'earliest-offset'); \
-         CREATE TABLE out (symbol STRING, n BIGINT) WITH ('connector' = 'filesystem', \
-         'path' = '{}/', 'format' = 'debezium-json'); \
-         INSERT INTO out SELECT symbol, SUM(n) FROM k GROUP BY symbol;",
-        checkpoints.display(),
-        bootstrap(),
-        work.path().join("out").display()
-    );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["-c", &sql])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut said = String::new();
-    while !said.contains("runs tasks") {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "rill ended: {said}"
-        );
-        said.push_str(&line);
-    }
+    let (child, mut stderr, said) = start_shared_job(&topic, &checkpoints);
     // Another process claims the task, as one given it by the group would.
     let owner = checkpoints.join("task-0/owner");
     assert!(owner.exists(), "the task claimed its directory");
