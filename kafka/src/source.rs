@@ -130,12 +130,17 @@ impl Partition {
 struct LagReporter {
     name: String,
     metrics: Arc<JobMetrics>,
+    /// Set once every partition is read to its bound: later statistics are stale.
+    done: std::sync::atomic::AtomicBool,
 }
 
 impl ClientContext for LagReporter {
     // `consumer_lag_stored` counts from the position read (librdkafka stores each consumed
     // message's offset); `consumer_lag` counts from committed offsets, which rill leaves be.
     fn stats(&self, statistics: Statistics) {
+        if self.done.load(Ordering::Relaxed) {
+            return;
+        }
         let mut lag: Vec<(String, u64)> = statistics
             .topics
             .iter()
@@ -251,6 +256,7 @@ impl KafkaSource {
         let reporter = LagReporter {
             name: self.name.clone(),
             metrics,
+            done: std::sync::atomic::AtomicBool::new(false),
         };
         client_config(table, &rill)
             .create_with_context(reporter)
@@ -746,6 +752,14 @@ impl KafkaSource {
             }
         }
         self.route_progress(&parts, &mut announced, true)?;
+        // Every partition is read to its bound: nothing is left to read (librdkafka's last
+        // statistics, up to a second old, would still count what came since).
+        consumer.context().done.store(true, Ordering::Relaxed);
+        let read = parts
+            .iter()
+            .map(|p| (format!("{}-{}", p.topic, p.id), 0))
+            .collect();
+        ctx.metrics.record_lag(&self.name, read);
         self.restored = Some(self.progress(&parts));
         Ok(true)
     }

@@ -1217,6 +1217,8 @@ fn a_shared_job_on_a_terminal_sums_up_this_processs_share() {
     p.exp_string("every task of the job finished").unwrap();
     // The process read every message of both partitions, and its tasks wrote the changes.
     p.exp_string("100 rows in").unwrap();
+    // Read to its bound, nothing is left to read, whatever librdkafka said last.
+    p.exp_string("k lag 0 over 2 partitions").unwrap();
     p.exp_eof().unwrap();
 }
 
