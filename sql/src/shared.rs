@@ -410,6 +410,12 @@ mod supervisor {
                         let all = (0..self.tasks)
                             .all(|t| CheckpointStore::finished_in(&self.dir.join(format!("task-{t}"))));
                         if all {
+                            // A finished checkpoint is written before its sinks commit: this
+                            // process's tasks end once theirs did (their files renamed, their
+                            // Kafka transactions committed).
+                            for (_, running) in std::mem::take(&mut tasks) {
+                                join(running.done).await?;
+                            }
                             for running in stage1.drain(..) {
                                 stop(running).await?;
                             }
