@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::{BROKER_TIMEOUT, client_config, error};
 use crate::config::KafkaTable;
+use crate::source::combined_stamps;
 
 /// The column of a repartitioned row's offset in its origin.
 const OFFSET_COLUMN: &str = "__rill_offset";
@@ -417,11 +418,7 @@ impl RepartitionSource {
         state.last = state
             .last
             .max(arrow::compute::max(&offsets).unwrap_or(last));
-        let mut sent = self.state.sent_watermark;
-        let stamps = Int64Array::from_iter_values(stamps.values().iter().map(|&w| {
-            sent = sent.max(w.min(others));
-            sent
-        }));
+        let stamps = combined_stamps(&stamps, others, self.state.sent_watermark);
         let batch = ChangeBatch {
             data,
             ops: None,

@@ -118,6 +118,11 @@ struct Partition {
 }
 
 impl Partition {
+    /// `topic-partition`, as lag, progress and a shared job's origins name it.
+    fn name(&self) -> String {
+        format!("{}-{}", self.topic, self.id)
+    }
+
     fn watermark(&self) -> Watermark {
         self.watermarks
             .as_ref()
@@ -291,27 +296,25 @@ impl KafkaSource {
                 .map_err(fail)?;
             let offset = |at: &Offsets| self.offset(consumer, at, &topic, id, range);
             let mut watermarks = self.options.watermarks.clone();
-            let (next, done) = match (shared, restored.get(&(topic.clone(), id))) {
-                (Some(Some(p)), _) => {
+            // Where the partition got to: a shared job's saved progress, or a checkpoint's.
+            let resumed = match shared {
+                Some(progress) => progress.as_ref().map(|p| (p.next, p.watermark, p.done)),
+                None => (restored.get(&(topic.clone(), id))).map(|p| (p.next, p.watermark, p.done)),
+            };
+            let (next, done, from_startup) = match resumed {
+                Some((next, watermark, done)) => {
                     if let Some(w) = &mut watermarks {
-                        w.restore(p.watermark);
+                        w.restore(watermark);
                     }
-                    (p.next, p.done)
-                }
-                (Some(None), _) => (offset(&table.startup)?, false),
-                (None, Some(p)) => {
-                    if let Some(w) = &mut watermarks {
-                        w.restore(p.watermark);
-                    }
-                    (p.next, p.done)
+                    (next, done, false)
                 }
                 // A partition new since the checkpoint is read from its start, as Flink
                 // reads newly discovered partitions.
-                (None, None) if self.restored.is_some() => (range.0, false),
-                (None, None) => (offset(&table.startup)?, false),
+                None if shared.is_none() && self.restored.is_some() => (range.0, false, false),
+                None => (offset(&table.startup)?, false, true),
             };
-            let start_time = match (&table.startup, &self.restored) {
-                (Offsets::Timestamp(ms), None) if !matches!(shared, Some(Some(_))) => Some(*ms),
+            let start_time = match &table.startup {
+                Offsets::Timestamp(ms) if from_startup => Some(*ms),
                 _ => None,
             };
             let (stop, stop_time) = match &table.bounded {
@@ -533,7 +536,7 @@ impl KafkaSource {
             let offsets = offsets.ok_or_else(|| {
                 EngineError::Other("change events cannot be repartitioned yet".into())
             })?;
-            let origin = format!("{}-{}", parts[p].topic, parts[p].id);
+            let origin = parts[p].name();
             shared
                 .router
                 .route(&origin, &batch, offsets, parts[p].watermark())?;
@@ -544,12 +547,7 @@ impl KafkaSource {
             let assigner = parts[p].watermarks.as_mut().expect("an assigner");
             assigner.assign(&mut batch)?;
             let own = batch.watermarks.take().expect("stamps");
-            let mut sent = self.sent_watermark;
-            let stamps = Int64Array::from_iter_values(own.values().iter().map(|&w| {
-                sent = sent.max(w.min(others));
-                sent
-            }));
-            batch.watermarks = Some(stamps);
+            batch.watermarks = Some(combined_stamps(&own, others, self.sent_watermark));
         }
         let batch = self.options.shape.project(batch)?;
         Ok(ctx.output.blocking_send(Message::Batch(batch)))
@@ -755,10 +753,7 @@ impl KafkaSource {
         // Every partition is read to its bound: nothing is left to read (librdkafka's last
         // statistics, up to a second old, would still count what came since).
         consumer.context().done.store(true, Ordering::Relaxed);
-        let read = parts
-            .iter()
-            .map(|p| (format!("{}-{}", p.topic, p.id), 0))
-            .collect();
+        let read = parts.iter().map(|p| (p.name(), 0)).collect();
         ctx.metrics.record_lag(&self.name, read);
         self.restored = Some(self.progress(&parts));
         Ok(true)
@@ -777,7 +772,7 @@ impl KafkaSource {
         };
         for (p, announced) in parts.iter().zip(announced.iter_mut()) {
             if p.done && !*announced {
-                shared.router.end(&format!("{}-{}", p.topic, p.id))?;
+                shared.router.end(&p.name())?;
                 *announced = true;
             }
         }
@@ -788,7 +783,7 @@ impl KafkaSource {
                     watermark: p.watermark(),
                     done: p.done,
                 };
-                (format!("{}-{}", p.topic, p.id), progress)
+                (p.name(), progress)
             }))?;
         }
         Ok(())
@@ -805,6 +800,17 @@ fn combined(parts: &[Partition], except: Option<usize>) -> Watermark {
         .map(|(_, p)| p.watermark())
         .min()
         .unwrap_or(MAX_WATERMARK)
+}
+
+/// The stamps of rows of one partition that were stamped `own` by its assigner, as a
+/// reader of every partition sees them: each the minimum of its own and `others` (the
+/// other partitions' watermark), never going back below `sent` or a row before it.
+pub(crate) fn combined_stamps(own: &Int64Array, others: Watermark, sent: Watermark) -> Int64Array {
+    let mut sent = sent;
+    Int64Array::from_iter_values(own.values().iter().map(|&w| {
+        sent = sent.max(w.min(others));
+        sent
+    }))
 }
 
 /// Sets `rows[with[j]]` to the decoded row of the `j`-th decoded message.

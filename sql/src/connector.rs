@@ -164,9 +164,7 @@ impl Connector {
     /// tasks would write over each other.
     pub fn for_task(&self, table: &str, part: &str) -> SqlResult<Connector> {
         match self {
-            Connector::Filesystem { path, .. }
-                if path.is_dir() || path.to_string_lossy().ends_with('/') =>
-            {
+            Connector::Filesystem { path, .. } if writes_part_files(path) => {
                 let mut connector = self.clone();
                 if let Connector::Filesystem { path, .. } = &mut connector {
                     *path = path.join(format!("{part}/"));
@@ -233,9 +231,7 @@ impl Connector {
                         .with_hint("write 'debezium-json', or read 'canal-json'"));
                     }
                 };
-                // Like Flink, a directory (or a path ending in `/`) receives part files; a
-                // file path is written whole.
-                let target = if path.is_dir() || path.to_string_lossy().ends_with('/') {
+                let target = if writes_part_files(path) {
                     Destination::Directory(path.clone())
                 } else {
                     Destination::File(path.clone())
@@ -351,6 +347,12 @@ fn flag(options: &BTreeMap<String, String>, key: &str) -> SqlResult<bool> {
             "option '{key}' must be 'true' or 'false', found '{v}'"
         ))),
     }
+}
+
+/// Like Flink, a filesystem sink whose path is a directory (or ends in `/`) writes part
+/// files; a file path is written whole.
+fn writes_part_files(path: &std::path::Path) -> bool {
+    path.is_dir() || path.to_string_lossy().ends_with('/')
 }
 
 #[cfg(test)]

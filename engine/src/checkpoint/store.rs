@@ -96,6 +96,11 @@ impl CheckpointStore {
     /// without noticing yet) completes no checkpoint.
     pub fn claim(&mut self, owner: &str) -> Result<()> {
         let path = self.dir.join(OWNER);
+        // Claimed already (the store is opened to resume, then to run).
+        if fs::read_to_string(&path).is_ok_and(|current| current == owner) {
+            self.owner = Some(owner.to_string());
+            return Ok(());
+        }
         let temporary = self.dir.join(format!(".{OWNER}.{owner}"));
         write_durably(&temporary, owner.as_bytes())?;
         fs::rename(&temporary, &path).map_err(|e| io(&path, e))?;
