@@ -168,4 +168,7 @@ pub enum Message {
     Barrier(u64),
     /// The input is exhausted; nothing follows.
     End,
+    /// Rows an operator sends to its side output `n` (its late rows): the runtime passes them
+    /// to that side sink alone, so no operator receives this.
+    Side(usize, ChangeBatch),
 }

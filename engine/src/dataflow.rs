@@ -44,6 +44,8 @@ enum NodeKind {
 struct Node {
     kind: NodeKind,
     inputs: Vec<NodeId>,
+    /// A sink of its input's side output (late rows), not of its main output.
+    side: bool,
 }
 
 impl NodeKind {
@@ -265,12 +267,30 @@ impl Dataflow {
         self.push(NodeKind::Sink(sink), vec![input])
     }
 
+    /// Adds a sink reading the next side output of operator `operator` (the first call for
+    /// an operator gives its side output 0, the next 1, ...): the rows it sends as
+    /// [`Message::Side`], with its barriers and end, so the sink takes part in checkpoints
+    /// as every sink does.
+    pub fn add_side_sink(&mut self, sink: Box<dyn Sink>, operator: NodeId) -> NodeId {
+        assert!(
+            matches!(self.nodes[operator].kind, NodeKind::Operator(_)),
+            "operators have side outputs"
+        );
+        let node = self.push(NodeKind::Sink(sink), vec![operator]);
+        self.nodes[node].side = true;
+        node
+    }
+
     fn push(&mut self, kind: NodeKind, inputs: Vec<NodeId>) -> NodeId {
         assert!(
             inputs.iter().all(|i| *i < self.nodes.len()),
             "inputs come first"
         );
-        self.nodes.push(Node { kind, inputs });
+        self.nodes.push(Node {
+            kind,
+            inputs,
+            side: false,
+        });
         self.nodes.len() - 1
     }
 
@@ -338,7 +358,11 @@ impl Dataflow {
             let mut ports = Vec::with_capacity(node.inputs.len());
             for input in &node.inputs {
                 let (tx, rx) = channel(CHANNEL_CAPACITY);
-                outputs[*input].targets.push(tx);
+                let output = &mut outputs[*input];
+                match node.side {
+                    true => output.sides.push(tx),
+                    false => output.targets.push(tx),
+                }
                 ports.push(rx);
             }
             inboxes.push(ports);
@@ -393,6 +417,7 @@ impl Dataflow {
                         sink,
                         checkpoints,
                         committed: 0,
+                        counts_rows: !node.side,
                     };
                     let inbox = inbox.into_iter().next().expect("a sink's input");
                     tasks.spawn_blocking(move || runner.run(inbox, &metrics, &stop, &done));
@@ -416,17 +441,28 @@ impl Dataflow {
     }
 }
 
-/// Where a node sends what it emits: an input of every downstream node.
+/// Where a node sends what it emits: an input of every downstream node, and the sinks of
+/// an operator's side outputs.
 #[derive(Default)]
 pub struct Output {
     targets: Vec<Sender<Message>>,
+    sides: Vec<Sender<Message>>,
 }
 
 impl Output {
-    /// Sends from async code; false when every receiver is gone (the job is stopping).
+    /// Sends from async code; false when every receiver is gone (the job is stopping). Side
+    /// rows go to their side sink, other rows and watermarks downstream, and barriers and
+    /// the end to both.
     pub async fn send(&self, message: Message) -> bool {
+        let to_sides = match message {
+            Message::Side(n, rows) => {
+                return self.sides[n].send(Message::Batch(rows)).await.is_ok();
+            }
+            Message::Barrier(_) | Message::End => self.sides.as_slice(),
+            Message::Batch(_) | Message::Watermark(_) => &[],
+        };
         let mut any = false;
-        for tx in &self.targets {
+        for tx in self.targets.iter().chain(to_sides) {
             any |= tx.send(message.clone()).await.is_ok();
         }
         any
@@ -438,7 +474,8 @@ impl Output {
         self.targets[target].send(message).await.is_ok()
     }
 
-    /// Sends from a blocking thread; false when every receiver is gone.
+    /// Sends from a blocking thread (a source's: it has no side outputs); false when every
+    /// receiver is gone.
     pub fn blocking_send(&self, message: Message) -> bool {
         let mut any = false;
         for tx in &self.targets {
@@ -609,6 +646,7 @@ impl OperatorRunner {
                     out.push(Message::End);
                 }
             }
+            Message::Side(..) => unreachable!("side rows go to a side sink as rows"),
         }
         Ok(())
     }
@@ -651,6 +689,9 @@ struct SinkRunner {
     sink: Box<dyn Sink>,
     checkpoints: Option<NodeCheckpoints>,
     committed: u64,
+    /// Whether its rows are the job's output rows (a side sink's late rows are counted as
+    /// late where they are found).
+    counts_rows: bool,
 }
 
 /// What a sink waits for (one at a time: a message is not worth boxing).
@@ -714,9 +755,14 @@ impl SinkRunner {
                 }
                 SinkEvent::Message(Message::Batch(batch)) => {
                     self.sink.on_batch(&batch)?;
-                    JobMetrics::add(&metrics.rows_out, batch.num_rows() as u64);
+                    if self.counts_rows {
+                        JobMetrics::add(&metrics.rows_out, batch.num_rows() as u64);
+                    }
                 }
                 SinkEvent::Message(Message::Watermark(w)) => self.sink.on_watermark(w)?,
+                SinkEvent::Message(Message::Side(..)) => {
+                    unreachable!("side rows go to a side sink as rows")
+                }
                 SinkEvent::Message(Message::Barrier(id)) => {
                     if let Some(checkpoints) = &self.checkpoints {
                         checkpoints.report(id, self.sink.snapshot(id)?);

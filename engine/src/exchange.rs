@@ -119,6 +119,7 @@ impl ExchangeRunner {
                     self.output.send(Message::End).await
                 }
                 watermark @ Message::Watermark(_) => self.output.send(watermark).await,
+                Message::Side(..) => unreachable!("side rows go to a side sink as rows"),
             };
             if end || !delivered {
                 break;

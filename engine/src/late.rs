@@ -9,10 +9,8 @@ use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
 
 use crate::Result;
-use crate::batch::ChangeBatch;
-use crate::format::OutputFormat;
+use crate::batch::{ChangeBatch, Message};
 use crate::metrics::JobMetrics;
-use crate::sink::{Destination, Sink, WriterSink};
 
 /// What happens to late rows (`'rill.late-rows'`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -20,7 +18,8 @@ pub enum LatePolicy {
     /// Count and drop them, as Flink does.
     #[default]
     Drop,
-    /// Count them and write them as CSV (with a header) to a file, committed when the job ends.
+    /// Count them and write them as CSV (with a header) to a file or, at a directory path,
+    /// part files: a side sink of the operator, so exactly once under checkpoints.
     SideOutput(PathBuf),
     /// Keep each window's state `lateness` ms after it fired; a late row within it updates the
     /// result (`-U` old, `+U` new). Later rows are dropped.
@@ -37,42 +36,44 @@ impl LatePolicy {
     }
 }
 
-/// Counts late rows and sends them where the policy says.
+/// Counts late rows and, when they go to a side file, sends them to the operator's side
+/// output (see [`crate::dataflow::Dataflow::add_side_sink`]).
 pub struct LateRows {
-    side: Option<WriterSink>,
+    side: Option<usize>,
     metrics: Arc<JobMetrics>,
 }
 
 impl LateRows {
-    /// Late rows of `schema` under `policy`, counted in `metrics`.
-    pub fn new(
-        policy: &LatePolicy,
-        schema: arrow::datatypes::SchemaRef,
-        metrics: Arc<JobMetrics>,
-    ) -> Result<Self> {
-        let side = match policy {
-            LatePolicy::SideOutput(path) => Some(WriterSink::new(
-                "late rows",
-                schema,
-                OutputFormat::Csv,
-                true,
-                false,
-                Destination::File(path.clone()),
-            )?),
-            _ => None,
-        };
-        Ok(LateRows { side, metrics })
+    /// Late rows counted in `metrics` and dropped.
+    pub fn new(metrics: Arc<JobMetrics>) -> Self {
+        LateRows {
+            side: None,
+            metrics,
+        }
+    }
+
+    /// Late rows counted in `metrics` and sent to the operator's side output `n`.
+    pub fn to_side(n: usize, metrics: Arc<JobMetrics>) -> Self {
+        LateRows {
+            side: Some(n),
+            metrics,
+        }
     }
 
     /// Handles the rows `rows` of `batch`, which are late.
-    pub fn record(&mut self, batch: &RecordBatch, rows: Vec<u32>) -> Result<()> {
+    pub fn record(
+        &mut self,
+        batch: &RecordBatch,
+        rows: Vec<u32>,
+        out: &mut Vec<Message>,
+    ) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
         JobMetrics::add(&self.metrics.late_rows, rows.len() as u64);
-        if let Some(side) = &mut self.side {
+        if let Some(n) = self.side {
             let late = take_record_batch(batch, &UInt32Array::from(rows))?;
-            side.on_batch(&ChangeBatch::inserts(late))?;
+            out.push(Message::Side(n, ChangeBatch::inserts(late)));
         }
         Ok(())
     }
@@ -80,29 +81,5 @@ impl LateRows {
     /// How many late rows were counted, for this and every other operator of the job.
     pub fn dropped(&self) -> u64 {
         JobMetrics::get(&self.metrics.late_rows)
-    }
-
-    /// Commits the side file, if any.
-    pub fn finish(&mut self) -> Result<()> {
-        match &mut self.side {
-            Some(side) => {
-                side.finish()?;
-                side.commit(u64::MAX)
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// Fails when the late rows cannot be checkpointed (a side file is written once, at
-    /// the end).
-    pub fn checkpointable(&self) -> Result<()> {
-        match self.side {
-            Some(_) => Err(crate::EngineError::Other(
-                "late rows written to a side file ('rill.late-rows') do not take part in \
-                 checkpoints yet"
-                    .into(),
-            )),
-            None => Ok(()),
-        }
     }
 }

@@ -351,7 +351,7 @@ fn flag(options: &BTreeMap<String, String>, key: &str) -> SqlResult<bool> {
 
 /// Like Flink, a filesystem sink whose path is a directory (or ends in `/`) writes part
 /// files; a file path is written whole.
-fn writes_part_files(path: &std::path::Path) -> bool {
+pub(crate) fn writes_part_files(path: &std::path::Path) -> bool {
     path.is_dir() || path.to_string_lossy().ends_with('/')
 }
 

@@ -5,8 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use arrow::datatypes::SchemaRef;
+use rill_engine::format::OutputFormat;
 use rill_engine::late::LatePolicy;
+use rill_engine::sink::{Destination, Sink, WriterSink};
 
+use crate::connector::writes_part_files;
 use crate::error::{SqlError, SqlResult};
 use crate::units::duration_millis;
 
@@ -72,6 +76,25 @@ pub fn late_policy(options: &BTreeMap<String, String>) -> SqlResult<Option<LateP
         return Err(unexpected(ALLOWED_LATENESS));
     }
     Ok(Some(policy))
+}
+
+/// The sink of late rows of `schema` sent to the side file `path`: CSV with a header, in
+/// part files when `path` is a directory (or ends in `/`), as a filesystem sink writes them.
+pub(crate) fn side_file_sink(path: PathBuf, schema: SchemaRef) -> SqlResult<Box<dyn Sink>> {
+    let destination = match writes_part_files(&path) {
+        true => Destination::Directory(path),
+        false => Destination::File(path),
+    };
+    let sink = WriterSink::new(
+        "late rows",
+        schema,
+        OutputFormat::Csv,
+        true,
+        false,
+        destination,
+    )
+    .map_err(|e| SqlError::new(e.to_string()))?;
+    Ok(Box::new(sink))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! whole batches.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use rill_engine::source::{
 use crate::catalog::TableDef;
 use crate::connector::Connector;
 use crate::error::{SqlError, SqlResult};
+use crate::late::side_file_sink;
 use crate::match_recognize::MatchRecognize;
 use crate::session::CDC_DUPLICATES;
 use crate::window::{WindowTvf, interval_millis};
@@ -99,6 +101,9 @@ pub struct StreamPlanner<'a> {
     parallelism: usize,
     /// A job shared by several processes: its routing, found while planning.
     shared: Option<SharedPlan>,
+    /// The side files the operator being built sends its late rows to, by side output,
+    /// with the rows' schema.
+    side_files: Vec<(PathBuf, SchemaRef)>,
 }
 
 /// A keyed operator's input: its node and its key, each expression with the type it is
@@ -134,6 +139,7 @@ impl<'a> StreamPlanner<'a> {
             idle_timeout: 0,
             parallelism: 1,
             shared: None,
+            side_files: Vec::new(),
         }
     }
 
@@ -399,7 +405,7 @@ impl<'a> StreamPlanner<'a> {
         &mut self,
         inputs: Vec<KeyedInput>,
         schema: SchemaRef,
-        make: impl Fn(&Self) -> SqlResult<Box<dyn StreamOperator>>,
+        mut make: impl FnMut(&mut Self) -> SqlResult<Box<dyn StreamOperator>>,
     ) -> SqlResult<NodeId> {
         let side_file = (inputs.iter())
             .any(|(node, _)| matches!(self.late_policy(*node), LatePolicy::SideOutput(_)));
@@ -409,9 +415,11 @@ impl<'a> StreamPlanner<'a> {
         } else {
             self.parallelism
         };
-        let instances = (0..parts)
-            .map(|_| make(self))
-            .collect::<SqlResult<Vec<_>>>()?;
+        let mut instances = Vec::with_capacity(parts);
+        for _ in 0..parts {
+            instances.push(make(self)?);
+        }
+        let side_files = std::mem::take(&mut self.side_files);
         if let Some(shared) = &mut self.shared {
             shared.keyed(instances[0].name(), &inputs)?;
         }
@@ -424,6 +432,9 @@ impl<'a> StreamPlanner<'a> {
             .map(|(node, keys)| (node, KeyPartitioner::new(keys, parts)))
             .collect();
         let node = self.dataflow.add_keyed(instances, inputs, schema);
+        for (path, rows) in side_files {
+            self.dataflow.add_side_sink(side_file_sink(path, rows)?, node);
+        }
         if let Some(input) = single {
             self.inherit(node, input);
         }
@@ -435,22 +446,47 @@ impl<'a> StreamPlanner<'a> {
         self.late.get(&input).unwrap_or(&self.default_late)
     }
 
-    /// What to do with late rows reaching an operator on `input`, which must not be `update`
-    /// unless `updates` (only window aggregation updates results).
+    /// What to do with late rows of `schema` reaching the operator being built (by
+    /// [`Self::add_keyed`]) on `input`; the policy must not be `update` unless `updates`
+    /// (only window aggregation updates results). Rows for a side file go to a side output
+    /// of the operator, whose sink `add_keyed` adds.
     fn late_rows(
-        &self,
+        &mut self,
         input: NodeId,
         schema: SchemaRef,
         updates: bool,
     ) -> SqlResult<(LatePolicy, LateRows)> {
         let policy = self.late_policy(input).clone();
-        if !updates && matches!(policy, LatePolicy::Update { .. }) {
-            return Err(SqlError::new(
-                "'rill.late-rows' = 'update' applies to window aggregation only; \
-                 this query's late rows would reach another operator",
-            ));
-        }
-        let late = LateRows::new(&policy, schema, self.dataflow.metrics())?;
+        let metrics = self.dataflow.metrics();
+        let late = match &policy {
+            LatePolicy::Update { .. } if !updates => {
+                return Err(SqlError::new(
+                    "'rill.late-rows' = 'update' applies to window aggregation only; \
+                     this query's late rows would reach another operator",
+                ));
+            }
+            LatePolicy::SideOutput(path) => {
+                if self.shared.is_some() {
+                    return Err(SqlError::new(format!(
+                        "late rows to a side file ('{}') in a job several processes share: \
+                         each would write the same file",
+                        crate::late::LATE_ROWS_PATH
+                    ))
+                    .with_hint("set 'rill.late-rows' to 'drop' or 'update' for a shared job"));
+                }
+                if self.side_files.iter().any(|(p, _)| p == path) {
+                    return Err(SqlError::new(format!(
+                        "both inputs of one operator send their late rows to the side file \
+                         '{}'; one file takes the late rows of one input",
+                        path.display()
+                    ))
+                    .with_hint("give the two tables different 'rill.late-rows.path's"));
+                }
+                self.side_files.push((path.clone(), schema));
+                LateRows::to_side(self.side_files.len() - 1, metrics)
+            }
+            LatePolicy::Drop | LatePolicy::Update { .. } => LateRows::new(metrics),
+        };
         Ok((policy, late))
     }
 

@@ -517,6 +517,7 @@ pub(crate) mod tests {
                 Message::Watermark(w) => out.push(format!("wm {w}")),
                 Message::Barrier(id) => out.push(format!("barrier {id}")),
                 Message::End => out.push("end".into()),
+                Message::Side(n, batch) => out.push(format!("side {n}: {} rows", batch.num_rows())),
             }
         }
         out

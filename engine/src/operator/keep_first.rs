@@ -124,7 +124,7 @@ impl Operator for KeepFirst {
         &mut self,
         _input: usize,
         batch: ChangeBatch,
-        _out: &mut Vec<Message>,
+        out: &mut Vec<Message>,
     ) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
@@ -142,7 +142,7 @@ impl Operator for KeepFirst {
         let late: Vec<u32> = (0..keep.len() as u32)
             .filter(|&i| !keep[i as usize])
             .collect();
-        self.late.record(&batch.data, late)?;
+        self.late.record(&batch.data, late, out)?;
         let on_time = filter_record_batch(&batch.data, &BooleanArray::from(keep))?;
         let n = on_time.num_rows();
         let keys = match &self.keys {
@@ -184,12 +184,10 @@ impl Operator for KeepFirst {
     }
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
-        self.emit(Watermark::MAX, out)?;
-        self.late.finish()
+        self.emit(Watermark::MAX, out)
     }
 
     fn snapshot(&mut self) -> Result<State> {
-        self.late.checkpointable()?;
         let mut state = State::new();
         let mut times: Vec<Option<i64>> = Vec::with_capacity(self.firsts.len());
         let firsts = self.firsts.iter().map(|(key, first)| match first {
@@ -251,7 +249,6 @@ mod tests {
     use datafusion_physical_expr::expressions::Column;
 
     use super::*;
-    use crate::late::LatePolicy;
     use crate::metrics::JobMetrics;
     use crate::operator::testing::{keyed_batch, keyed_schema};
 
@@ -270,7 +267,7 @@ mod tests {
         let input = keyed_schema("ts");
         let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new("rn", DataType::UInt64, true));
-        let late = LateRows::new(&LatePolicy::Drop, input.clone(), metrics.clone()).unwrap();
+        let late = LateRows::new(metrics.clone());
         let key = Arc::new(Column::new("key", 0));
         let schema = Arc::new(Schema::new(fields));
         KeepFirst::new(vec![key], 2, schema, &input, late).unwrap()

@@ -663,10 +663,6 @@ impl Timed for MatchRecognize {
     fn watermark_mut(&mut self) -> &mut Watermark {
         &mut self.watermark
     }
-
-    fn late_rows(&mut self) -> &mut LateRows {
-        &mut self.late
-    }
 }
 
 impl Operator for MatchRecognize {
@@ -687,7 +683,6 @@ impl Operator for MatchRecognize {
     }
 
     fn snapshot(&mut self) -> Result<State> {
-        self.late.checkpointable()?;
         let mut state = State::new();
         let keys = self.keys.len();
         state.put_columns("keys", self.keys.snapshot()?, keys)?;
@@ -747,7 +742,7 @@ impl Operator for MatchRecognize {
         &mut self,
         _input: usize,
         batch: ChangeBatch,
-        _out: &mut Vec<Message>,
+        out: &mut Vec<Message>,
     ) -> Result<()> {
         if batch.ops.is_some() {
             return Err(EngineError::Other(
@@ -755,7 +750,7 @@ impl Operator for MatchRecognize {
             ));
         }
         let (on_time, late) = split_late(&batch, self.spec.time, self.watermark)?;
-        self.late.record(&batch.data, late)?;
+        self.late.record(&batch.data, late, out)?;
         self.pending.push(on_time)?;
         Ok(())
     }
@@ -778,7 +773,6 @@ mod tests {
     use rill_cep::{AfterMatch, Pattern};
 
     use super::*;
-    use crate::late::LatePolicy;
     use crate::operator::testing::{keyed_batch, keyed_schema};
 
     /// `PARTITION BY key ... PATTERN (A B* C)` where B always holds and C never: every
@@ -812,7 +806,7 @@ mod tests {
             lags: vec![],
         };
         let metrics = Arc::new(crate::metrics::JobMetrics::default());
-        let late = LateRows::new(&LatePolicy::Drop, input.clone(), metrics).unwrap();
+        let late = LateRows::new(metrics);
         MatchRecognize::new(spec, input, late).unwrap()
     }
 

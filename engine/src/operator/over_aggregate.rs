@@ -253,10 +253,6 @@ impl Timed for OverAggregate {
     fn watermark_mut(&mut self) -> &mut Watermark {
         &mut self.watermark
     }
-
-    fn late_rows(&mut self) -> &mut LateRows {
-        &mut self.late
-    }
 }
 
 impl Operator for OverAggregate {
@@ -282,7 +278,7 @@ impl Operator for OverAggregate {
         &mut self,
         _input: usize,
         batch: ChangeBatch,
-        _out: &mut Vec<Message>,
+        out: &mut Vec<Message>,
     ) -> Result<()> {
         if batch.ops.is_some() {
             return Err(EngineError::Other(
@@ -290,7 +286,7 @@ impl Operator for OverAggregate {
             ));
         }
         let (on_time, late) = split_late(&batch, self.time, self.watermark)?;
-        self.late.record(&batch.data, late)?;
+        self.late.record(&batch.data, late, out)?;
         if on_time.num_rows() > 0 {
             self.pending.push(on_time);
         }
@@ -306,7 +302,6 @@ impl Operator for OverAggregate {
     }
 
     fn snapshot(&mut self) -> Result<State> {
-        self.late.checkpointable()?;
         let mut state = State::new();
         state.put_batches("pending", self.input_schema.clone(), self.pending.clone());
         let (keys, rows): (Vec<&[u8]>, Vec<RecordBatch>) = (self.history.iter())
@@ -409,12 +404,7 @@ mod tests {
             vec![function],
             input,
             Arc::new(Schema::new(fields)),
-            LateRows::new(
-                &crate::late::LatePolicy::Drop,
-                input_schema(),
-                Arc::new(crate::metrics::JobMetrics::default()),
-            )
-            .unwrap(),
+            LateRows::new(Arc::new(crate::metrics::JobMetrics::default())),
         )
         .unwrap()
     }

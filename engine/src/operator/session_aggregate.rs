@@ -240,10 +240,6 @@ impl Timed for SessionAggregate {
     fn watermark_mut(&mut self) -> &mut Watermark {
         &mut self.watermark
     }
-
-    fn late_rows(&mut self) -> &mut LateRows {
-        &mut self.late
-    }
 }
 
 impl Operator for SessionAggregate {
@@ -266,7 +262,7 @@ impl Operator for SessionAggregate {
         &mut self,
         _input: usize,
         batch: ChangeBatch,
-        _out: &mut Vec<Message>,
+        out: &mut Vec<Message>,
     ) -> Result<()> {
         if batch.ops.is_some() {
             return Err(EngineError::Other(
@@ -308,7 +304,7 @@ impl Operator for SessionAggregate {
             let dropped: Vec<u32> = (0..rows as u32)
                 .filter(|r| next.next_if_eq(&r).is_none())
                 .collect();
-            self.late.record(&batch.data, dropped)?;
+            self.late.record(&batch.data, dropped, out)?;
         }
         let input = if late > 0 {
             input.take(&UInt32Array::from(kept))?
@@ -331,7 +327,6 @@ impl Operator for SessionAggregate {
     }
 
     fn snapshot(&mut self) -> Result<State> {
-        self.late.checkpointable()?;
         let mut state = State::new();
         let keys = self.keys.len();
         state.put_columns("keys", self.keys.snapshot()?, keys)?;
@@ -366,7 +361,6 @@ mod tests {
     use arrow::array::AsArray;
 
     use super::*;
-    use crate::late::LatePolicy;
     use crate::metrics::JobMetrics;
     use crate::operator::aggregate::tests::{count_and_sum, rows, windowed_count_and_sum};
     use crate::operator::testing::{keyed_batch, keyed_schema};
@@ -382,7 +376,7 @@ mod tests {
     fn operator() -> (SessionAggregate, Arc<JobMetrics>) {
         let metrics = Arc::new(JobMetrics::default());
         let (output, layout) = windowed_count_and_sum();
-        let late = LateRows::new(&LatePolicy::Drop, input_schema(), metrics.clone()).unwrap();
+        let late = LateRows::new(metrics.clone());
         let op = SessionAggregate::new(count_and_sum(input_schema()), 2, 10, layout, output, late)
             .unwrap();
         (op, metrics)

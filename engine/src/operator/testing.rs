@@ -59,27 +59,37 @@ pub(crate) fn keyed_join_spec(join_type: JoinType, time: &str) -> JoinSpec {
     }
 }
 
-/// The messages as text: each row with its change kind, watermarks, barriers and the end.
+/// The messages as text: each row with its change kind (side rows prefixed with their side
+/// output), watermarks, barriers and the end.
 pub(crate) fn describe(messages: &[Message]) -> Vec<String> {
     let options = FormatOptions::default().with_null("NULL");
     let mut out = Vec::new();
     for message in messages {
-        match message {
-            Message::Batch(batch) => {
-                let formatters: Vec<_> = (batch.data.columns().iter())
-                    .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("formats"))
-                    .collect();
-                for row in 0..batch.num_rows() {
-                    let values: Vec<String> = formatters
-                        .iter()
-                        .map(|f| f.value(row).to_string())
-                        .collect();
-                    out.push(format!("{:?} {}", batch.row_kind(row), values.join(",")));
-                }
+        let (prefix, batch) = match message {
+            Message::Batch(batch) => (String::new(), batch),
+            Message::Side(n, batch) => (format!("side {n} "), batch),
+            Message::Watermark(w) => {
+                out.push(format!("watermark {w}"));
+                continue;
             }
-            Message::Watermark(w) => out.push(format!("watermark {w}")),
-            Message::Barrier(id) => out.push(format!("barrier {id}")),
-            Message::End => out.push("end".into()),
+            Message::Barrier(id) => {
+                out.push(format!("barrier {id}"));
+                continue;
+            }
+            Message::End => {
+                out.push("end".into());
+                continue;
+            }
+        };
+        let formatters: Vec<_> = (batch.data.columns().iter())
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("formats"))
+            .collect();
+        for row in 0..batch.num_rows() {
+            let values: Vec<String> = formatters
+                .iter()
+                .map(|f| f.value(row).to_string())
+                .collect();
+            out.push(format!("{prefix}{:?} {}", batch.row_kind(row), values.join(",")));
         }
     }
     out
@@ -93,6 +103,7 @@ pub(crate) fn feed(op: &mut dyn Operator, inputs: &[(usize, Message)], out: &mut
             Message::Watermark(w) => op.on_watermark(w, out).unwrap(),
             Message::End => op.on_end(out).unwrap(),
             Message::Barrier(_) => {}
+            Message::Side(..) => unreachable!("operators emit side rows, never receive them"),
         }
     }
 }

@@ -7,7 +7,6 @@ use arrow::compute::filter_record_batch;
 
 use crate::Result;
 use crate::batch::{ChangeBatch, Message};
-use crate::late::LateRows;
 use crate::time::{Watermark, for_each_millis};
 
 /// An operator that emits what a watermark made final.
@@ -18,9 +17,6 @@ pub(crate) trait Timed {
     /// The watermark last passed downstream.
     fn watermark_mut(&mut self) -> &mut Watermark;
 
-    /// Where its late rows go.
-    fn late_rows(&mut self) -> &mut LateRows;
-
     /// Fires at `watermark`, then passes it on: what fired is stamped with the watermark
     /// before it, as in Flink.
     fn advance(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
@@ -30,10 +26,9 @@ pub(crate) trait Timed {
         Ok(())
     }
 
-    /// At the end of the input: fires everything and commits the late rows.
+    /// At the end of the input: fires everything.
     fn finish(&mut self, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(Watermark::MAX, out)?;
-        self.late_rows().finish()
+        self.fire(Watermark::MAX, out)
     }
 }
 

@@ -373,11 +373,11 @@ impl WindowAggregate {
     }
 
     /// Aggregates the rows of `batch` into their windows.
-    fn aggregate(&mut self, batch: &ChangeBatch) -> Result<()> {
+    fn aggregate(&mut self, batch: &ChangeBatch, out: &mut Vec<Message>) -> Result<()> {
         let split = rows_by_window(batch, self.window_end, self.watermark, self.lateness)?;
         let input = self.group_by.evaluate(&batch.data)?;
         let late = self.late_for_slice(batch, &input, split.late)?;
-        self.late.record(&batch.data, late)?;
+        self.late.record(&batch.data, late, out)?;
         for (end, rows) in split.windows {
             if let Some(slices) = &mut self.slices
                 && !self.windows.contains_key(&end)
@@ -495,10 +495,6 @@ impl Timed for WindowAggregate {
     fn watermark_mut(&mut self) -> &mut Watermark {
         &mut self.watermark
     }
-
-    fn late_rows(&mut self) -> &mut LateRows {
-        &mut self.late
-    }
 }
 
 impl Operator for WindowAggregate {
@@ -539,12 +535,12 @@ impl Operator for WindowAggregate {
                 .find_map(|(row, stamp)| early.due(*stamp).map(|multiple| (row, multiple)));
             let Some((row, multiple)) = due else { break };
             if row > 0 {
-                self.aggregate(&batch.slice(0, row))?;
+                self.aggregate(&batch.slice(0, row), out)?;
             }
             self.fire_early(multiple, out)?;
             batch = batch.slice(row, batch.num_rows() - row);
         }
-        self.aggregate(&batch)
+        self.aggregate(&batch, out)
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
@@ -559,7 +555,6 @@ impl Operator for WindowAggregate {
     }
 
     fn snapshot(&mut self) -> Result<State> {
-        self.late.checkpointable()?;
         let mut state = State::new();
         state.put("watermark", &self.watermark)?;
         let mut windows = Vec::with_capacity(self.windows.len());
@@ -676,7 +671,7 @@ mod tests {
             Field::new("cnt", DataType::Int64, true),
             Field::new("total", DataType::Int64, true),
         ]));
-        let late = LateRows::new(&LatePolicy::Drop, input_schema(), metrics.clone()).unwrap();
+        let late = LateRows::new(metrics.clone());
         let layout = vec![
             WindowOutput::Key(0),
             WindowOutput::Aggregate(0),
@@ -711,7 +706,7 @@ mod tests {
         let assign = WindowAssign::new(kind, 2, vec![0, 1, 2], assigned.clone());
         let (output, layout) = windowed_count_and_sum();
         let metrics = Arc::new(JobMetrics::default());
-        let late = LateRows::new(&LatePolicy::Drop, assigned.clone(), metrics.clone()).unwrap();
+        let late = LateRows::new(metrics.clone());
         let group_by = count_and_sum(assigned);
         let op = WindowAggregate::new(
             group_by,
@@ -800,7 +795,7 @@ mod tests {
         let make = || -> Box<dyn Operator> {
             let metrics = Arc::new(JobMetrics::default());
             let policy = LatePolicy::Update { lateness: 60_000 };
-            let late = LateRows::new(&policy, input_schema(), metrics).unwrap();
+            let late = LateRows::new(metrics);
             let (op, _) = operator();
             Box::new(WindowAggregate::new(
                 op.group_by,

@@ -191,10 +191,6 @@ impl Timed for WindowRank {
     fn watermark_mut(&mut self) -> &mut Watermark {
         &mut self.watermark
     }
-
-    fn late_rows(&mut self) -> &mut LateRows {
-        &mut self.late
-    }
 }
 
 impl Operator for WindowRank {
@@ -214,7 +210,7 @@ impl Operator for WindowRank {
         &mut self,
         _input: usize,
         batch: ChangeBatch,
-        _out: &mut Vec<Message>,
+        out: &mut Vec<Message>,
     ) -> Result<()> {
         if batch.ops.is_some() {
             return Err(EngineError::Other(
@@ -222,7 +218,7 @@ impl Operator for WindowRank {
             ));
         }
         let split = rows_by_window(&batch, self.window_end, self.watermark, 0)?;
-        self.late.record(&batch.data, split.late)?;
+        self.late.record(&batch.data, split.late, out)?;
         for (end, rows) in split.windows {
             let part = match rows {
                 None => batch.data.clone(),
@@ -239,7 +235,6 @@ impl Operator for WindowRank {
     }
 
     fn snapshot(&mut self) -> Result<State> {
-        self.late.checkpointable()?;
         let mut state = State::new();
         let mut windows = Vec::with_capacity(self.windows.len());
         for (i, (end, buffer)) in self.windows.iter().enumerate() {
@@ -304,7 +299,7 @@ mod tests {
             },
         }];
         let metrics = Arc::new(crate::metrics::JobMetrics::default());
-        let late = LateRows::new(&crate::late::LatePolicy::Drop, input, metrics).unwrap();
+        let late = LateRows::new(metrics);
         let key = Arc::new(Column::new("key", 0));
         WindowRank::new(2, vec![key], order, limit, output, late)
     }

@@ -204,7 +204,7 @@ impl StreamPlanner<'_> {
         &mut self,
         inputs: [NodeId; 2],
         spec: &JoinSpec,
-        make: impl Fn(&Self) -> SqlResult<Box<dyn StreamOperator>>,
+        make: impl FnMut(&mut Self) -> SqlResult<Box<dyn StreamOperator>>,
     ) -> SqlResult<NodeId> {
         let keyed = inputs
             .into_iter()

@@ -151,9 +151,6 @@ impl Operator for WindowJoin {
     }
 
     fn snapshot(&mut self) -> Result<State> {
-        for late in &self.late {
-            late.checkpointable()?;
-        }
         let mut state = State::new();
         for (i, sides) in self.windows.values().enumerate() {
             for (side, batches) in sides.iter().enumerate() {
@@ -188,7 +185,7 @@ impl Operator for WindowJoin {
         &mut self,
         input: usize,
         batch: ChangeBatch,
-        _out: &mut Vec<Message>,
+        out: &mut Vec<Message>,
     ) -> Result<()> {
         if batch.ops.is_some() {
             return Err(EngineError::Other(
@@ -196,7 +193,7 @@ impl Operator for WindowJoin {
             ));
         }
         let split = rows_by_window(&batch, self.ends[input], self.watermark, 0)?;
-        self.late[input].record(&batch.data, split.late)?;
+        self.late[input].record(&batch.data, split.late, out)?;
         for (end, rows) in split.windows {
             let part = match rows {
                 None => batch.data.clone(),
@@ -215,8 +212,7 @@ impl Operator for WindowJoin {
     }
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
-        self.fire(Watermark::MAX, out)?;
-        self.late.iter_mut().try_for_each(LateRows::finish)
+        self.fire(Watermark::MAX, out)
     }
 
     fn state_bytes(&self) -> usize {
@@ -232,16 +228,14 @@ mod tests {
     use arrow::datatypes::Int64Type;
 
     use super::*;
-    use crate::late::LatePolicy;
     use crate::metrics::JobMetrics;
     use crate::operator::testing::{keyed_batch, keyed_join_spec};
 
     /// A LEFT window join on `key` of rows `(key, v, window_end)`.
     fn window_join(metrics: &Arc<JobMetrics>) -> WindowJoin {
         let spec = keyed_join_spec(JoinType::Left, "window_end");
-        let inputs = spec.inputs.clone();
-        let late = |i: usize| LateRows::new(&LatePolicy::Drop, inputs[i].clone(), metrics.clone());
-        WindowJoin::new(spec, [2, 2], [late(0).unwrap(), late(1).unwrap()]).unwrap()
+        let late = || LateRows::new(metrics.clone());
+        WindowJoin::new(spec, [2, 2], [late(), late()]).unwrap()
     }
 
     fn pairs(out: &[Message]) -> Vec<(i64, Option<i64>)> {
