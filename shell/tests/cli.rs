@@ -676,6 +676,48 @@ fn late_rows_of_match_recognize_can_go_to_a_side_file() {
 }
 
 #[test]
+fn late_rows_to_a_side_file_take_part_in_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = conformance("window_tumble_late");
+    let query = std::fs::read_to_string(case.join("query.sql")).unwrap();
+    let query = &query[query.find("SELECT").unwrap()..];
+    let job = |side: &Path, checkpoints: Option<&Path>| {
+        let mut sql = format!(
+            "SET 'rill.late-rows' = 'side-output';\nSET 'rill.late-rows.path' = '{}';\n",
+            side.display()
+        );
+        if let Some(checkpoints) = checkpoints {
+            sql.push_str(&format!(
+                "SET 'execution.checkpointing.interval' = '10 ms';\n\
+                 SET 'execution.checkpointing.dir' = '{}';\n",
+                checkpoints.display()
+            ));
+        }
+        format!("{sql}{}{query}", late_ticks(""))
+    };
+    let plain = dir.path().join("plain.csv");
+    let o = rill(&["-c", &job(&plain, None)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // EXPLAIN shows the side file's sink beside the result's.
+    let explain = job(&plain, None).replace(query, &format!("EXPLAIN {query}"));
+    let o = rill(&["-c", &explain]);
+    assert!(stdout(&o).contains("sink late rows"), "{}", stdout(&o));
+
+    let side = dir.path().join("late.csv");
+    let checkpoints = dir.path().join("checkpoints");
+    let o = rill(&["-c", &job(&side, Some(&checkpoints))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = std::fs::read_to_string(&plain).unwrap();
+    assert!(expected.lines().count() > 20, "the data has late rows");
+    assert_eq!(std::fs::read_to_string(&side).unwrap(), expected);
+    // Run again, the job finished: its side file is committed already and stays as it is.
+    let o = rill(&["-c", &job(&side, Some(&checkpoints))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("finished"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&side).unwrap(), expected);
+}
+
+#[test]
 fn late_rows_within_the_allowed_lateness_update_the_window() {
     let windows = "SELECT window_start, symbol, COUNT(*) AS cnt, SUM(volume) AS v \
                    FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) \

@@ -1005,6 +1005,21 @@ fn a_shared_job_keyed_twice_differently_is_refused_at_planning() {
     );
 }
 
+#[test]
+fn a_shared_job_writing_late_rows_to_a_side_file_is_refused_at_planning() {
+    let out = rill(&shared_job(
+        "SET 'rill.late-rows' = 'side-output'; SET 'rill.late-rows.path' = '/tmp/late.csv'; \
+         INSERT INTO out SELECT symbol, COUNT(*) FROM TABLE(TUMBLE(TABLE k, \
+         DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY symbol, window_start, window_end;",
+    ));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("each would write the same file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// An unbounded shared job (a GROUP BY over `topic`, checkpoints in `checkpoints`)
 /// started in one process, once it says which tasks it runs: the process, the rest of its
 /// stderr, and what it said so far.

@@ -43,6 +43,8 @@ struct Case {
     ordered: bool,
     /// Instances of each keyed operator (`'parallelism.default'`).
     parallelism: usize,
+    /// Whether late rows go to side part files (a sink of its own, checked as the output is).
+    late_side_files: bool,
 }
 
 /// Per window and symbol: the tumbling-window case, at parallelism 1 and 2.
@@ -60,6 +62,7 @@ const CASES: [Case; 9] = [
         select: TUMBLE_SELECT,
         ordered: false,
         parallelism: 2,
+        late_side_files: false,
     },
     Case {
         name: "tumble",
@@ -68,6 +71,7 @@ const CASES: [Case; 9] = [
         select: TUMBLE_SELECT,
         ordered: true,
         parallelism: 1,
+        late_side_files: false,
     },
     Case {
         name: "session",
@@ -79,6 +83,7 @@ const CASES: [Case; 9] = [
                  INTERVAL '3' SECOND)) GROUP BY window_start, window_end, symbol",
         ordered: true,
         parallelism: 1,
+        late_side_files: true,
     },
     Case {
         name: "over",
@@ -88,6 +93,7 @@ const CASES: [Case; 9] = [
                  ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) FROM ticks",
         ordered: true,
         parallelism: 1,
+        late_side_files: false,
     },
     Case {
         name: "match_within",
@@ -103,6 +109,7 @@ const CASES: [Case; 9] = [
                  UP AS UP.price > LAST(DOWN.price) + 1) AS m",
         ordered: true,
         parallelism: 1,
+        late_side_files: false,
     },
     Case {
         name: "interval_join",
@@ -114,6 +121,7 @@ const CASES: [Case; 9] = [
                  AND a.ts + INTERVAL '200' MILLISECOND WHERE a.volume > 500",
         ordered: false,
         parallelism: 2,
+        late_side_files: false,
     },
     Case {
         name: "top_n_changelog",
@@ -124,6 +132,7 @@ const CASES: [Case; 9] = [
                  AS r FROM ticks) WHERE r <= 3",
         ordered: true,
         parallelism: 1,
+        late_side_files: false,
     },
     Case {
         name: "group_over_changelog",
@@ -133,6 +142,7 @@ const CASES: [Case; 9] = [
                  SUM(volume) AS v FROM ticks GROUP BY symbol) GROUP BY low",
         ordered: true,
         parallelism: 1,
+        late_side_files: false,
     },
     Case {
         name: "group_changelog",
@@ -141,6 +151,7 @@ const CASES: [Case; 9] = [
         select: "SELECT symbol, COUNT(*), SUM(volume), MAX(price) FROM ticks GROUP BY symbol",
         ordered: true,
         parallelism: 1,
+        late_side_files: false,
     },
 ];
 
@@ -181,9 +192,26 @@ fn chrono_text(millis: i64) -> String {
     format!("2024-01-{:02} {h:02}:{m:02}:{s:02}.{ms:03}", day + 1)
 }
 
-/// The job of `case` writing into directory `out`, checkpointed into `checkpoints` if given.
+/// The directories `case` writes part files into, when its result goes to `out`.
+fn output_dirs(case: &Case, out: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![out.to_path_buf()];
+    if case.late_side_files {
+        dirs.push(out.with_extension("late"));
+    }
+    dirs
+}
+
+/// The job of `case` writing into directory `out` (and its late rows, if it keeps them,
+/// beside it), checkpointed into `checkpoints` if given.
 fn job(case: &Case, input: &Path, out: &Path, checkpoints: Option<&Path>) -> String {
     let mut sql = format!("SET 'parallelism.default' = '{}';\n", case.parallelism);
+    if let [_, late] = output_dirs(case, out).as_slice() {
+        sql.push_str(&format!(
+            "SET 'rill.late-rows' = 'side-output';\n\
+             SET 'rill.late-rows.path' = '{}/';\n",
+            late.display()
+        ));
+    }
     if let Some(dir) = checkpoints {
         sql.push_str(&format!(
             "SET 'execution.checkpointing.interval' = '40 ms';\n\
@@ -292,23 +320,27 @@ fn kill_and_restart(case: &Case, input: &Path, kills: usize, seed: u64) -> usize
     );
     // Kills land anywhere in a run as long as an uninterrupted one.
     let run_time = started.elapsed().as_millis() as u64;
-    let golden: Vec<u8> = visible(&golden_dir).into_values().flatten().collect();
+    let golden: Vec<Vec<u8>> = output_dirs(case, &golden_dir)
+        .iter()
+        .map(|dir| visible(dir).into_values().flatten().collect())
+        .collect();
     assert!(
-        !golden.is_empty(),
-        "{}: the uninterrupted run wrote nothing",
+        golden.iter().all(|output| !output.is_empty()),
+        "{}: the uninterrupted run left an output empty",
         case.name
     );
     let mut rng = fastrand::Rng::with_seed(seed);
     let (mut killed, mut cycles, mut faults) = (0, 0, FAULTS.iter());
     while killed < kills {
         cycles += 1;
+        let out = work.path().join(format!("out{cycles}"));
+        let sql = job(case, input, &out, Some(&work.path().join(format!("chk{cycles}"))));
         let cycle = Cycle {
             case,
             golden: &golden,
-            out: work.path().join(format!("out{cycles}")),
+            outputs: output_dirs(case, &out),
             checkpoints: work.path().join(format!("chk{cycles}")),
         };
-        let sql = job(case, input, &cycle.out, Some(&cycle.checkpoints));
         let mut seen = BTreeMap::new();
         let mut latest = 0;
         for run in 1.. {
@@ -348,9 +380,9 @@ fn kill_and_restart(case: &Case, input: &Path, kills: usize, seed: u64) -> usize
         }
     }
     eprintln!(
-        "{}: {killed} kills over {cycles} runs to the end, {} bytes of output, {:.1} s",
+        "{}: {killed} kills over {cycles} runs to the end, {:?} bytes of output, {:.1} s",
         case.name,
-        golden.len(),
+        golden.iter().map(Vec::len).collect::<Vec<_>>(),
         started.elapsed().as_secs_f64()
     );
     cycles
@@ -359,31 +391,36 @@ fn kill_and_restart(case: &Case, input: &Path, kills: usize, seed: u64) -> usize
 /// One checkpointed job, restarted until it finishes.
 struct Cycle<'a> {
     case: &'a Case,
-    golden: &'a [u8],
-    out: PathBuf,
+    /// The uninterrupted run's output, by output directory.
+    golden: &'a [Vec<u8>],
+    outputs: Vec<PathBuf>,
     checkpoints: PathBuf,
 }
 
 impl Cycle<'_> {
     /// After a run: what is visible is whole, never changed, and a prefix of the
     /// uninterrupted output; the checkpoints read and the latest never goes back. Returns it.
-    fn check(&self, seen: &mut BTreeMap<String, Vec<u8>>, latest: u64, run: usize) -> u64 {
+    fn check(&self, seen: &mut BTreeMap<PathBuf, Vec<u8>>, latest: u64, run: usize) -> u64 {
         let name = self.case.name;
-        let files = visible(&self.out);
-        for (file, bytes) in &files {
-            if let Some(before) = seen.get(file) {
-                assert!(before == bytes, "{name}: {file} changed after run {run}");
+        for (dir, golden) in self.outputs.iter().zip(self.golden) {
+            let files = visible(dir);
+            for (file, bytes) in &files {
+                let path = dir.join(file);
+                if let Some(before) = seen.get(&path) {
+                    assert!(before == bytes, "{name}: {file} changed after run {run}");
+                }
+                seen.insert(path, bytes.clone());
             }
+            let committed: Vec<u8> = files.into_values().flatten().collect();
+            assert!(
+                self.covered(&committed, golden),
+                "{name}: after run {run} the committed output in {} ({} bytes) is not a \
+                 prefix of the uninterrupted run's ({} bytes)",
+                dir.display(),
+                committed.len(),
+                golden.len()
+            );
         }
-        seen.extend(files.clone());
-        let committed: Vec<u8> = files.into_values().flatten().collect();
-        assert!(
-            self.covered(&committed),
-            "{name}: after run {run} the committed output ({} bytes) is not a prefix of the \
-             uninterrupted run's ({} bytes)",
-            committed.len(),
-            self.golden.len()
-        );
         // Two kept; one more while a checkpoint is written, or between its manifest's
         // rename and the removal of the oldest.
         let (complete, all) = checkpoints(&self.checkpoints);
@@ -396,14 +433,15 @@ impl Cycle<'_> {
         newest
     }
 
-    /// Whether `committed` is a prefix of the uninterrupted output (for a query without a
-    /// fixed order: whether its lines are among that output's, as many times at most).
-    fn covered(&self, committed: &[u8]) -> bool {
+    /// Whether `committed` is a prefix of the uninterrupted output `golden` (for a query
+    /// without a fixed order: whether its lines are among that output's, as many times at
+    /// most).
+    fn covered(&self, committed: &[u8], golden: &[u8]) -> bool {
         if self.case.ordered {
-            return self.golden.starts_with(committed);
+            return golden.starts_with(committed);
         }
         let mut lines: BTreeMap<&[u8], i64> = BTreeMap::new();
-        for line in self.golden.split(|b| *b == b'\n') {
+        for line in golden.split(|b| *b == b'\n') {
             *lines.entry(line).or_default() += 1;
         }
         committed.split(|b| *b == b'\n').all(|line| {
@@ -416,14 +454,18 @@ impl Cycle<'_> {
     /// At the end: the uninterrupted output exactly, nothing hidden left, two checkpoints.
     fn check_finished(&self) {
         let name = self.case.name;
-        let output: Vec<u8> = visible(&self.out).into_values().flatten().collect();
-        assert!(
-            output.len() == self.golden.len() && self.covered(&output),
-            "{name}: the output ({} bytes) differs from the uninterrupted run's ({} bytes)",
-            output.len(),
-            self.golden.len()
-        );
-        assert_eq!(hidden(&self.out), Vec::<String>::new(), "{name}");
+        for (dir, golden) in self.outputs.iter().zip(self.golden) {
+            let output: Vec<u8> = visible(dir).into_values().flatten().collect();
+            assert!(
+                output.len() == golden.len() && self.covered(&output, golden),
+                "{name}: the output in {} ({} bytes) differs from the uninterrupted run's \
+                 ({} bytes)",
+                dir.display(),
+                output.len(),
+                golden.len()
+            );
+            assert_eq!(hidden(dir), Vec::<String>::new(), "{name}");
+        }
         let (complete, all) = checkpoints(&self.checkpoints);
         assert!(
             complete.len() <= 2 && all <= 2,
