@@ -1611,18 +1611,23 @@ fn a_job_stopped_with_a_savepoint_resumes_from_it() {
 #[test]
 fn a_checkpoint_resumes_only_its_own_query() {
     let dir = tempfile::tempdir().unwrap();
-    let job = |filter: &str| {
+    // `unused`: the type of a column of a table the job does not read.
+    let job_with = |filter: &str, unused: &str| {
         format!(
             "SET 'execution.checkpointing.interval' = '1 s';\n\
              SET 'execution.checkpointing.dir' = '{}';\n{}\
              CREATE TABLE f (symbol STRING, volume BIGINT) WITH ('connector' = 'filesystem', \
              'path' = '{}/', 'format' = 'csv');\n\
+             CREATE TABLE other (symbol {unused}) WITH ('connector' = 'filesystem', \
+             'path' = '{}', 'format' = 'csv');\n\
              INSERT INTO f SELECT symbol, volume FROM ticks WHERE volume > {filter};\n",
             dir.path().join("chk").display(),
             ticks_ddl(&ticks(), ""),
-            dir.path().join("out").display()
+            dir.path().join("out").display(),
+            ticks().display()
         )
     };
+    let job = |filter: &str| job_with(filter, "STRING");
     let o = rill(&["-c", &job("990")]);
     assert!(o.status.success(), "{}", stderr(&o));
     let written = std::fs::read_to_string(dir.path().join("out/part-00000")).unwrap();
@@ -1630,6 +1635,13 @@ fn a_checkpoint_resumes_only_its_own_query() {
     // The same job again: its last checkpoint is of a finished run.
     let o = rill(&["-c", &job("990")]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is of a finished run: its output is complete"),
+        "{}",
+        stderr(&o)
+    );
+    // A table the job does not read does not identify its state.
+    let o = rill(&["-c", &job_with("990", "INT")]);
     assert!(
         stderr(&o).contains("is of a finished run: its output is complete"),
         "{}",

@@ -334,7 +334,12 @@ fn kill_and_restart(case: &Case, input: &Path, kills: usize, seed: u64) -> usize
     while killed < kills {
         cycles += 1;
         let out = work.path().join(format!("out{cycles}"));
-        let sql = job(case, input, &out, Some(&work.path().join(format!("chk{cycles}"))));
+        let sql = job(
+            case,
+            input,
+            &out,
+            Some(&work.path().join(format!("chk{cycles}"))),
+        );
         let cycle = Cycle {
             case,
             golden: &golden,

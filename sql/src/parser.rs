@@ -21,6 +21,17 @@ pub fn dialect() -> &'static dyn Dialect {
     &DIALECT
 }
 
+/// The words of `text` (identifiers and keywords, unquoted and in lower case), or `None`
+/// when it does not tokenize.
+pub fn words(text: &str) -> Option<std::collections::HashSet<String>> {
+    let tokens = Tokenizer::new(dialect(), text).tokenize().ok()?;
+    let words = tokens.into_iter().filter_map(|token| match token {
+        Token::Word(word) => Some(word.value.to_lowercase()),
+        _ => None,
+    });
+    Some(words.collect())
+}
+
 /// One statement of a script, tokenized but not yet parsed.
 #[derive(Debug, Clone)]
 pub struct RawStatement {

@@ -433,7 +433,8 @@ impl<'a> StreamPlanner<'a> {
             .collect();
         let node = self.dataflow.add_keyed(instances, inputs, schema);
         for (path, rows) in side_files {
-            self.dataflow.add_side_sink(side_file_sink(path, rows)?, node);
+            self.dataflow
+                .add_side_sink(side_file_sink(path, rows)?, node);
         }
         if let Some(input) = single {
             self.inherit(node, input);

@@ -555,16 +555,41 @@ impl Session {
             interval: std::time::Duration::from_millis(interval as u64),
             recovery: setting(RECOVERY_PATH).map(Into::into),
         };
-        // The job's statement and every table and view it may read identify its state.
+        // The job's statement and the tables and views it may read identify its state.
         let mut identity = normalized(&statement.text);
-        for ddl in (self.tables.values().map(|t| &t.ddl)).chain(self.views.values().map(|v| &v.ddl))
-        {
+        for ddl in self.relations_named(&statement.text) {
             identity.push('\n');
             identity.push_str(&normalized(ddl));
         }
         dataflow
             .set_checkpointing(config, identity)
             .map_err(|e| SqlError::new(e.to_string()))
+    }
+
+    /// The DDL of every table and view `text` names, directly or through the views it names
+    /// (each relation whose name's last part is a word of the text: a superset of those it
+    /// reads, so a change to one it reads is never missed), in name order; every relation's
+    /// when `text` does not tokenize.
+    fn relations_named(&self, text: &str) -> Vec<&str> {
+        let relations = (self.tables.iter().map(|(name, t)| (name, &t.ddl, false)))
+            .chain(self.views.iter().map(|(name, v)| (name, &v.ddl, true)));
+        let last_part = |name: &str| {
+            let last = name.rsplit('.').next().unwrap_or(name);
+            last.trim_matches(['"', '`']).to_lowercase()
+        };
+        let mut named: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut texts = vec![text];
+        while let Some(text) = texts.pop() {
+            let Some(words) = crate::parser::words(text) else {
+                return relations.map(|(_, ddl, _)| ddl.as_str()).collect();
+            };
+            for (name, ddl, view) in relations.clone() {
+                if words.contains(&last_part(name)) && named.insert(name, ddl).is_none() && view {
+                    texts.push(ddl);
+                }
+            }
+        }
+        named.into_values().collect()
     }
 
     fn unknown_relation(&self, name: &str) -> SqlError {
@@ -778,4 +803,37 @@ fn key_values(names: (&str, &str), pairs: impl Iterator<Item = (String, String)>
         (names.1, Arc::new(StringArray::from(values)) as _),
     ])
     .expect("key-value batch")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::parse_script;
+
+    #[test]
+    fn a_job_is_identified_by_the_relations_it_names_through_views() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let mut session = Session::new(SessionOptions::default());
+        let script =
+            "CREATE TABLE Ticks (symbol STRING) WITH ('connector' = 'stdin', 'format' = 'csv');
+            CREATE TABLE other (symbol STRING) WITH ('connector' = 'stdin', 'format' = 'csv');
+            CREATE TABLE out (symbol STRING) WITH ('connector' = 'blackhole');
+            CREATE VIEW v AS SELECT symbol FROM Ticks;
+            CREATE VIEW w AS SELECT symbol FROM v;";
+        for statement in parse_script(script).unwrap() {
+            runtime.block_on(session.execute(&statement)).unwrap();
+        }
+        let ddl = |name: &str| -> String {
+            let table = session.tables.iter().find(|(n, _)| n.as_str() == name);
+            let view = session.views.iter().find(|(n, _)| n.as_str() == name);
+            table
+                .map(|(_, t)| t.ddl.clone())
+                .or(view.map(|(_, v)| v.ddl.clone()))
+                .unwrap()
+        };
+        let named = session.relations_named("INSERT INTO out SELECT * FROM w");
+        assert_eq!(named, [ddl("Ticks"), ddl("out"), ddl("v"), ddl("w")]);
+        // A text that does not tokenize names every relation.
+        assert_eq!(session.relations_named("SELECT 'unclosed").len(), 5);
+    }
 }

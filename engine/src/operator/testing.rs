@@ -89,7 +89,11 @@ pub(crate) fn describe(messages: &[Message]) -> Vec<String> {
                 .iter()
                 .map(|f| f.value(row).to_string())
                 .collect();
-            out.push(format!("{prefix}{:?} {}", batch.row_kind(row), values.join(",")));
+            out.push(format!(
+                "{prefix}{:?} {}",
+                batch.row_kind(row),
+                values.join(",")
+            ));
         }
     }
     out

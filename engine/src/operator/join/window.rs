@@ -181,12 +181,7 @@ impl Operator for WindowJoin {
         &self.name
     }
 
-    fn on_batch(
-        &mut self,
-        input: usize,
-        batch: ChangeBatch,
-        out: &mut Vec<Message>,
-    ) -> Result<()> {
+    fn on_batch(&mut self, input: usize, batch: ChangeBatch, out: &mut Vec<Message>) -> Result<()> {
         if batch.ops.is_some() {
             return Err(EngineError::Other(
                 "a window join needs insert-only inputs".into(),
