@@ -136,9 +136,10 @@ const CASES: [Case; 9] = [
     },
     Case {
         name: "group_over_changelog",
-        columns: "lowest DOUBLE, symbols BIGINT, volume BIGINT",
+        columns: "lowest DOUBLE, symbols BIGINT, volume BIGINT, named BIGINT, spread DOUBLE",
         format: "debezium-json",
-        select: "SELECT low, COUNT(*), SUM(v) FROM (SELECT symbol, MIN(price) AS low, \
+        select: "SELECT low, COUNT(*), SUM(v), COUNT(DISTINCT symbol), \
+                 VAR_POP(CAST(v AS DOUBLE)) FROM (SELECT symbol, MIN(price) AS low, \
                  SUM(volume) AS v FROM ticks GROUP BY symbol) GROUP BY low",
         ordered: true,
         parallelism: 1,

@@ -330,7 +330,7 @@ mod tests {
     use datafusion_functions_aggregate::sum::sum_udaf;
     use datafusion_physical_expr::PhysicalExpr;
     use datafusion_physical_expr::aggregate::AggregateExprBuilder;
-    use datafusion_physical_expr::expressions::{BinaryExpr, Column, lit};
+    use datafusion_physical_expr::expressions::{BinaryExpr, CastExpr, Column, lit};
 
     use super::*;
     use crate::operator::aggregate::AggregateCall;
@@ -385,26 +385,29 @@ mod tests {
         assert_restores(|| aggregate(true), &inputs);
     }
 
-    /// `COUNT(v), COUNT(DISTINCT v), SUM(v), MIN(v), MAX(v), SUM(v) FILTER (WHERE v > 2)
-    /// GROUP BY key` over rows `(key, v)`.
+    /// `COUNT(v), COUNT(DISTINCT v), COUNT(DISTINCT CAST(v AS STRING)), SUM(v), MIN(v), MAX(v),
+    /// SUM(v) FILTER (WHERE v > 2) GROUP BY key` over rows `(key, v)`.
     fn every_state(retracting: bool) -> GroupAggregate {
         let input = Arc::new(Schema::new(vec![
             Field::new("key", DataType::Utf8, true),
             Field::new("v", DataType::Int64, true),
         ]));
         let v: Arc<dyn PhysicalExpr> = Arc::new(Column::new("v", 1));
-        let call = |udaf: Arc<AggregateUDF>, name: &str, distinct: bool| {
-            let function = AggregateExprBuilder::new(udaf, vec![v.clone()])
-                .schema(input.clone())
-                .alias(name)
-                .with_distinct(distinct)
-                .build()
-                .unwrap();
-            AggregateCall {
-                function: Arc::new(function),
-                filter: None,
-            }
-        };
+        let text: Arc<dyn PhysicalExpr> = Arc::new(CastExpr::new(v.clone(), DataType::Utf8, None));
+        let call_of =
+            |udaf: Arc<AggregateUDF>, arg: &Arc<dyn PhysicalExpr>, name: &str, distinct| {
+                let function = AggregateExprBuilder::new(udaf, vec![arg.clone()])
+                    .schema(input.clone())
+                    .alias(name)
+                    .with_distinct(distinct)
+                    .build()
+                    .unwrap();
+                AggregateCall {
+                    function: Arc::new(function),
+                    filter: None,
+                }
+            };
+        let call = |udaf, name: &str, distinct| call_of(udaf, &v, name, distinct);
         let mut big = call(sum_udaf(), "big", false);
         big.filter = Some(Arc::new(BinaryExpr::new(
             v.clone(),
@@ -417,6 +420,7 @@ mod tests {
             calls: vec![
                 call(count_udaf(), "cnt", false),
                 call(count_udaf(), "distinct", true),
+                call_of(count_udaf(), &text, "distinct_text", true),
                 call(sum_udaf(), "total", false),
                 call(min_udaf(), "lo", false),
                 call(max_udaf(), "hi", false),
@@ -424,7 +428,15 @@ mod tests {
             ],
         };
         let mut fields = vec![Field::new("key", DataType::Utf8, true)];
-        for name in ["cnt", "distinct", "total", "lo", "hi", "big"] {
+        for name in [
+            "cnt",
+            "distinct",
+            "distinct_text",
+            "total",
+            "lo",
+            "hi",
+            "big",
+        ] {
             fields.push(Field::new(name, DataType::Int64, true));
         }
         GroupAggregate::new(group_by, Arc::new(Schema::new(fields)), retracting).unwrap()
@@ -495,7 +507,8 @@ mod tests {
                 values.sort();
                 values.dedup();
                 let row = format!(
-                    "{key},{count},{},{},{},{},{}",
+                    "{key},{count},{},{},{},{},{},{}",
+                    values.len(),
                     values.len(),
                     text((count > 0).then_some(total)),
                     text(lo),

@@ -3,22 +3,25 @@
 //! taken whole for a checkpoint. DataFusion's `GroupsAccumulator`s cannot serve here: they are
 //! read by emitting (and dropping) their groups.
 //!
-//! `COUNT`, `COUNT(DISTINCT)` of integers and times, `SUM` of `BIGINT` and `DOUBLE`, and `MIN` /
+//! `COUNT`, `COUNT(DISTINCT)` (of integers and times as themselves, of other values by
+//! their row encoding), `SUM` of `BIGINT` and `DOUBLE`, and `MIN` /
 //! `MAX` of numbers and times over an append-only input keep plain vectors and are updated row
 //! by row without allocating, retracting as Flink's `...WithRetractAggFunction`s do. Every other
 //! call keeps a DataFusion row accumulator per group ([`RowStates`]), fed a group's rows at a
 //! time.
 
+use std::borrow::Borrow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, ArrowNativeTypeOp, ArrowPrimitiveType, AsArray, BooleanArray, Int64Array,
-    PrimitiveArray, UInt32Array, new_empty_array,
+    Array, ArrayRef, ArrowNativeTypeOp, ArrowPrimitiveType, AsArray, BinaryArray, BooleanArray,
+    Int64Array, PrimitiveArray, UInt32Array, new_empty_array,
 };
 use arrow::compute::{can_cast_types, cast, filter, take};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::row::{RowConverter, SortField};
 use datafusion_common::ScalarValue;
 use datafusion_expr::Accumulator;
 
@@ -114,7 +117,11 @@ pub(crate) fn call_state(call: &AggregateCall, retracting: bool) -> Result<Box<d
     Ok(match (name, function.is_distinct(), state_type) {
         ("count", false, _) => Box::new(Count::default()),
         ("count", true, Some(t)) if one_argument && as_integers(&t) => {
-            Box::new(CountDistinct::default())
+            Box::new(CountDistinct::<i64>::new(()))
+        }
+        ("count", true, Some(t)) if one_argument => {
+            let converter = RowConverter::new(vec![SortField::new(t)])?;
+            Box::new(CountDistinct::<Box<[u8]>>::new(converter))
         }
         ("sum", false, Some(t)) if one_argument && t == result => match result {
             DataType::Int64 => Box::new(Sum::<Int64Type>::default()),
@@ -233,14 +240,114 @@ impl CallState for Count {
     }
 }
 
-/// `COUNT(DISTINCT x)` of integers: per group, how many of its live rows hold each value (a
-/// value leaves when none does).
-#[derive(Default)]
-struct CountDistinct {
-    seen: Vec<HashMap<i64, i64>>,
+/// `COUNT(DISTINCT x)`: per group, how many of its live rows hold each value (a value leaves
+/// when none does). Values are keys of type `K` ([`DistinctKey`]).
+struct CountDistinct<K: DistinctKey> {
+    seen: Vec<HashMap<K, i64>>,
+    values: K::Values,
 }
 
-impl CallState for CountDistinct {
+/// How `COUNT(DISTINCT x)` tells values apart: integers as themselves (`i64`), any other
+/// values by their Arrow row encoding (`Box<[u8]>`).
+trait DistinctKey: std::hash::Hash + Eq + Ord + Clone + Send + Borrow<Self::Ref> + Sized {
+    /// What turns argument columns into keys.
+    type Values: Send;
+    /// A key as a row gives it, looked up without allocating.
+    type Ref: std::hash::Hash + Eq + ?Sized;
+
+    /// Calls `f(row, key)` for every row that counts: its filter holds and `args` has a value.
+    fn each(
+        values: &mut Self::Values,
+        args: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        f: impl FnMut(usize, &Self::Ref),
+    ) -> Result<()>;
+
+    /// The key kept for a value first seen in a group.
+    fn owned(key: &Self::Ref) -> Self;
+
+    /// The keys as a column, for a checkpoint.
+    fn column(keys: Vec<&Self>) -> ArrayRef;
+
+    /// The key at `row` of a column of [`DistinctKey::column`].
+    fn at(column: &ArrayRef, row: usize) -> Self;
+}
+
+impl DistinctKey for i64 {
+    type Values = ();
+    type Ref = i64;
+
+    fn each(
+        _: &mut (),
+        args: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        mut f: impl FnMut(usize, &i64),
+    ) -> Result<()> {
+        let values = cast(&args[0], &DataType::Int64)?;
+        let values = values.as_primitive::<Int64Type>();
+        each_counted(values.values(), values.nulls(), filter, |row, value| {
+            f(row, &value)
+        });
+        Ok(())
+    }
+
+    fn owned(key: &i64) -> i64 {
+        *key
+    }
+
+    fn column(keys: Vec<&i64>) -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(keys.into_iter().copied()))
+    }
+
+    fn at(column: &ArrayRef, row: usize) -> i64 {
+        column.as_primitive::<Int64Type>().value(row)
+    }
+}
+
+impl DistinctKey for Box<[u8]> {
+    type Values = RowConverter;
+    type Ref = [u8];
+
+    fn each(
+        converter: &mut RowConverter,
+        args: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        mut f: impl FnMut(usize, &[u8]),
+    ) -> Result<()> {
+        let encoded = converter.convert_columns(args)?;
+        for row in 0..encoded.num_rows() {
+            let null = args.iter().any(|a| a.is_null(row));
+            let filtered = filter.is_some_and(|m| !m.is_valid(row) || !m.value(row));
+            if !null && !filtered {
+                f(row, encoded.row(row).as_ref());
+            }
+        }
+        Ok(())
+    }
+
+    fn owned(key: &[u8]) -> Box<[u8]> {
+        key.into()
+    }
+
+    fn column(keys: Vec<&Box<[u8]>>) -> ArrayRef {
+        Arc::new(BinaryArray::from_iter_values(keys))
+    }
+
+    fn at(column: &ArrayRef, row: usize) -> Box<[u8]> {
+        column.as_binary::<i32>().value(row).into()
+    }
+}
+
+impl<K: DistinctKey> CountDistinct<K> {
+    fn new(values: K::Values) -> Self {
+        CountDistinct {
+            seen: Vec::new(),
+            values,
+        }
+    }
+}
+
+impl<K: DistinctKey> CallState for CountDistinct<K> {
     fn update(
         &mut self,
         args: &[ArrayRef],
@@ -248,17 +355,20 @@ impl CallState for CountDistinct {
         rows: &Rows,
     ) -> Result<()> {
         grow(&mut self.seen, rows.groups, HashMap::new());
-        let values = cast(&args[0], &DataType::Int64)?;
-        let values = values.as_primitive::<Int64Type>();
-        each_counted(values.values(), values.nulls(), filter, |row, value| {
-            let seen = &mut self.seen[rows.ids[row]];
-            let times = seen.entry(value).or_insert(0);
-            *times += rows.sign(row);
-            if *times == 0 {
-                seen.remove(&value);
+        let seen = &mut self.seen;
+        K::each(&mut self.values, args, filter, |row, value| {
+            let seen = &mut seen[rows.ids[row]];
+            let sign = rows.sign(row);
+            match seen.get_mut(value) {
+                Some(times) if *times + sign == 0 => {
+                    seen.remove(value);
+                }
+                Some(times) => *times += sign,
+                None => {
+                    seen.insert(K::owned(value), sign);
+                }
             }
-        });
-        Ok(())
+        })
     }
 
     fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef> {
@@ -278,18 +388,18 @@ impl CallState for CountDistinct {
     fn snapshot(&mut self, _groups: usize, state: &mut State, name: &str) -> Result<()> {
         let (mut ids, mut values, mut times) = (Vec::new(), Vec::new(), Vec::new());
         for (id, seen) in self.seen.iter().enumerate() {
-            let mut entries: Vec<(&i64, &i64)> = seen.iter().collect();
+            let mut entries: Vec<(&K, &i64)> = seen.iter().collect();
             entries.sort_unstable();
             for (value, count) in entries {
                 ids.push(id as i64);
-                values.push(*value);
+                values.push(value);
                 times.push(*count);
             }
         }
         let entries = ids.len();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from(ids)),
-            Arc::new(Int64Array::from(values)),
+            K::column(values),
             Arc::new(Int64Array::from(times)),
         ];
         state.put_columns(name, columns, entries)
@@ -298,23 +408,23 @@ impl CallState for CountDistinct {
     fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()> {
         let (columns, entries) = state.columns(name)?;
         let [ids, values, times] = columns_of(columns, name)?;
-        let (ids, values, times) = (
+        let (ids, times) = (
             ids.as_primitive::<Int64Type>(),
-            values.as_primitive::<Int64Type>(),
             times.as_primitive::<Int64Type>(),
         );
         self.seen = vec![HashMap::new(); groups];
         for e in 0..entries {
             let seen =
                 (self.seen.get_mut(ids.value(e) as usize)).ok_or_else(|| unreadable(name))?;
-            seen.insert(values.value(e), times.value(e));
+            seen.insert(K::at(&values, e), times.value(e));
         }
         Ok(())
     }
 
     fn size(&self) -> usize {
         let entries: usize = self.seen.iter().map(|s| s.capacity()).sum();
-        self.seen.capacity() * size_of::<HashMap<i64, i64>>() + entries * 16
+        self.seen.capacity() * size_of::<HashMap<K, i64>>()
+            + entries * (size_of::<K>() + size_of::<i64>())
     }
 }
 
@@ -676,8 +786,9 @@ impl CallState for RowStates {
     }
 }
 
-/// The aggregates whose row accumulators over an updating input have a state to checkpoint.
-const RETRACTABLE_STATE: [&str; 7] = [
+/// The aggregates whose row accumulators over an updating input have a state to checkpoint
+/// (the variances: rill's, whose state is the count and the sums).
+const RETRACTABLE_STATE: [&str; 12] = [
     "count",
     "sum",
     "avg",
@@ -685,6 +796,11 @@ const RETRACTABLE_STATE: [&str; 7] = [
     "max",
     "first_value",
     "last_value",
+    "stddev_pop",
+    "stddev_samp",
+    "var_pop",
+    "var_samp",
+    "variance",
 ];
 
 /// `array` as values of `T`.
