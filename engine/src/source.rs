@@ -6,6 +6,7 @@ mod file;
 mod messages;
 mod nexmark;
 mod shape;
+mod skew;
 mod values;
 mod watermark;
 
@@ -13,7 +14,8 @@ pub use decode::{CHANGE_KIND_COLUMN, FileFormat, RecordFormat};
 pub use file::{FileInput, FileSource, FileSourceOptions};
 pub use messages::{Decoded, MessageDecoder};
 pub use nexmark::{NexmarkSettings, NexmarkSource, RateShape};
-pub use shape::{Computed, RowShape};
+pub use shape::{Computed, ComputedColumn, RowShape};
+pub use skew::{SkewColumns, SkewCorrection};
 pub use values::ValuesSource;
 pub use watermark::WatermarkAssigner;
 
@@ -124,6 +126,16 @@ impl Emitter {
             assigner.restore(watermark);
         }
         self.sent_watermark = sent_watermark;
+    }
+
+    /// The state of the rows' shape (see [`RowShape::snapshot`]), for a checkpoint.
+    pub(crate) fn snapshot_shape(&self, state: &mut State) -> Result<()> {
+        self.shape.snapshot(state)
+    }
+
+    /// Takes back the state of [`Emitter::snapshot_shape`].
+    pub(crate) fn restore_shape(&mut self, state: &State) -> Result<()> {
+        self.shape.restore(state)
     }
 
     /// Sends decoded rows on; false when the job stopped.

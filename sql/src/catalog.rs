@@ -20,8 +20,19 @@ use crate::flink::rewrite_functions;
 use crate::functions::catalog;
 use crate::late::{is_late_option, late_policy};
 use crate::parser::{ComputedClause, MetadataClause, StatementKind, WatermarkClause, parse_script};
+use crate::skew::skew_corrected;
 use crate::types::arrow_type;
 use rill_engine::late::LatePolicy;
+use rill_engine::source::SkewColumns;
+
+/// How a computed column is computed from a table's stored columns.
+#[derive(Debug, Clone)]
+pub enum ComputedDef {
+    /// An expression over a row's stored columns.
+    Expr(Expr),
+    /// `SKEW_CORRECTED(...)`: an event time corrected for its device's clock skew.
+    SkewCorrected(SkewColumns),
+}
 
 /// A table: a named, typed stream read from or written to a connector.
 #[derive(Debug, Clone)]
@@ -32,7 +43,7 @@ pub struct TableDef {
     /// The columns the connector reads.
     pub physical: SchemaRef,
     /// Computed columns (`name AS expr`), by their place in `schema`, over `physical`.
-    pub computed: Vec<(usize, Expr)>,
+    pub computed: Vec<(usize, ComputedDef)>,
     pub connector: Connector,
     pub watermark: Option<WatermarkDef>,
     /// The columns of `PRIMARY KEY (...) NOT ENFORCED`, if declared.
@@ -244,7 +255,7 @@ fn plan_computed(
     clause: &ComputedClause,
     physical: &SchemaRef,
     context: &PlanContext,
-) -> SqlResult<(Expr, DataType)> {
+) -> SqlResult<(ComputedDef, DataType)> {
     // Positions inside the expression's own text would point elsewhere in the script.
     let at = |e: SqlError| SqlError {
         position: clause.position,
@@ -256,15 +267,13 @@ fn plan_computed(
         return Err(at(SqlError::new("expected an expression")));
     };
     let mut statement = *statement;
+    if let Some(skew) = select_expr(&statement).and_then(|e| skew_corrected(e, physical)) {
+        let (columns, data_type) = skew.map_err(at)?;
+        return Ok((ComputedDef::SkewCorrected(columns), data_type));
+    }
     catalog::check(&statement).map_err(at)?;
     rewrite_functions(&mut statement).map_err(at)?;
-    let Statement::Query(query) = &statement else {
-        return Err(at(SqlError::new("expected an expression")));
-    };
-    let SetExpr::Select(select) = query.body.as_ref() else {
-        return Err(at(SqlError::new("expected an expression")));
-    };
-    let [SelectItem::UnnamedExpr(expr)] = select.projection.as_slice() else {
+    let Some(expr) = select_expr(&statement) else {
         return Err(at(SqlError::new("expected one expression")));
     };
     let df_schema = DFSchema::try_from(physical.as_ref().clone()).map_err(SqlError::from)?;
@@ -293,7 +302,21 @@ fn plan_computed(
     };
     let data_type = projection.schema.field(0).data_type().clone();
     let expr = projection.expr[0].clone().unalias();
-    Ok((expr, data_type))
+    Ok((ComputedDef::Expr(expr), data_type))
+}
+
+/// The one expression of `SELECT expr`.
+fn select_expr(statement: &Statement) -> Option<&SqlExpr> {
+    let Statement::Query(query) = statement else {
+        return None;
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    match select.projection.as_slice() {
+        [SelectItem::UnnamedExpr(expr)] => Some(expr),
+        _ => None,
+    }
 }
 
 fn plan_watermark(

@@ -20,6 +20,7 @@ pub mod plan;
 pub mod script;
 pub mod session;
 pub mod shared;
+pub mod skew;
 pub mod temporal;
 pub mod types;
 pub mod units;

@@ -21,16 +21,17 @@ use rill_engine::exchange::KeyPartitioner;
 use rill_engine::late::{LatePolicy, LateRows};
 use rill_engine::operator::{Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union};
 use rill_engine::source::{
-    Computed, FileInput, FileSource, FileSourceOptions, NexmarkSource, RowShape, Source,
-    ValuesSource, WatermarkAssigner,
+    Computed, ComputedColumn, FileInput, FileSource, FileSourceOptions, NexmarkSource, RowShape,
+    SkewCorrection, Source, ValuesSource, WatermarkAssigner,
 };
 
-use crate::catalog::TableDef;
+use crate::catalog::{ComputedDef, TableDef};
 use crate::connector::Connector;
 use crate::error::{SqlError, SqlResult};
 use crate::late::side_file_sink;
 use crate::match_recognize::MatchRecognize;
 use crate::session::CDC_DUPLICATES;
+use crate::skew::SKEW_CORRECTED;
 use crate::window::{WindowTvf, interval_millis};
 pub(crate) use over::rank_limit;
 
@@ -542,9 +543,29 @@ impl<'a> StreamPlanner<'a> {
             [] => None,
             columns => {
                 let stored = DFSchema::try_from(table.physical.as_ref().clone())?;
+                let column = |computed: &ComputedDef| -> SqlResult<ComputedColumn> {
+                    Ok(match computed {
+                        ComputedDef::Expr(expr) => {
+                            ComputedColumn::Expr(self.physical(expr, &stored)?)
+                        }
+                        ComputedDef::SkewCorrected(columns) => {
+                            if matches!(table.connector, Connector::Kafka(_)) {
+                                return Err(SqlError::new(format!(
+                                    "table '{}': {SKEW_CORRECTED} over a Kafka table is not \
+                                     supported yet (its partitions' rows interleave as they \
+                                     arrive)",
+                                    table.name
+                                )));
+                            }
+                            let device = table.physical.field(columns.device).data_type();
+                            let skew = SkewCorrection::new(columns.clone(), device.clone())?;
+                            ComputedColumn::SkewCorrected(skew)
+                        }
+                    })
+                };
                 let columns = columns
                     .iter()
-                    .map(|(at, expr)| Ok((*at, self.physical(expr, &stored)?)))
+                    .map(|(at, computed)| Ok((*at, column(computed)?)))
                     .collect::<SqlResult<_>>()?;
                 Some(Computed {
                     schema: table.schema.clone(),

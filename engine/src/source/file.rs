@@ -229,6 +229,7 @@ impl Source for FileSource {
         }
         let mut state = State::new();
         state.put("progress", &self.progress())?;
+        self.emitter.snapshot_shape(&mut state)?;
         Ok(state)
     }
 
@@ -244,6 +245,7 @@ impl Source for FileSource {
             )));
         }
         self.emitter.restore(at.watermark, at.sent_watermark);
+        self.emitter.restore_shape(state)?;
         self.at = at;
         Ok(())
     }

@@ -8,8 +8,10 @@ use arrow::array::{AsArray, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{Int8Type, SchemaRef};
 use datafusion_physical_expr::PhysicalExpr;
 
+use super::skew::SkewCorrection;
 use crate::Result;
 use crate::batch::ChangeBatch;
+use crate::checkpoint::State;
 
 /// How a source's decoded rows become the rows it sends.
 #[derive(Debug, Default)]
@@ -25,7 +27,7 @@ pub struct RowShape {
 impl RowShape {
     /// Decoded rows (the stored columns, then the change kind for change events) as a change
     /// batch of all the table's columns.
-    pub fn rows(&self, data: RecordBatch) -> Result<ChangeBatch> {
+    pub fn rows(&mut self, data: RecordBatch) -> Result<ChangeBatch> {
         let batch = match self.changelog {
             true => {
                 let kinds = data.num_columns() - 1;
@@ -37,12 +39,29 @@ impl RowShape {
             }
             false => ChangeBatch::inserts(data),
         };
-        match &self.computed {
+        match &mut self.computed {
             Some(computed) => {
                 let data = computed.add(&batch.data)?;
                 Ok(batch.with_data(data))
             }
             None => Ok(batch),
+        }
+    }
+
+    /// What the computed columns keep from row to row (a skew correction's estimates), for
+    /// a checkpoint.
+    pub fn snapshot(&self, state: &mut State) -> Result<()> {
+        match &self.computed {
+            Some(computed) => computed.snapshot(state),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes back the state of [`RowShape::snapshot`].
+    pub fn restore(&mut self, state: &State) -> Result<()> {
+        match &mut self.computed {
+            Some(computed) => computed.restore(state),
+            None => Ok(()),
         }
     }
 
@@ -63,20 +82,35 @@ impl RowShape {
 pub struct Computed {
     /// All the table's columns.
     pub schema: SchemaRef,
-    /// Each computed column's place in `schema` and its expression over the stored columns.
-    pub columns: Vec<(usize, Arc<dyn PhysicalExpr>)>,
+    /// Each computed column's place in `schema` and how it is computed from the stored
+    /// columns.
+    pub columns: Vec<(usize, ComputedColumn)>,
+}
+
+/// How a computed column is computed.
+#[derive(Debug)]
+pub enum ComputedColumn {
+    /// An expression over each row's stored columns.
+    Expr(Arc<dyn PhysicalExpr>),
+    /// An event time corrected for its device's clock skew, from the rows before it too.
+    SkewCorrected(SkewCorrection),
 }
 
 impl Computed {
     /// The rows of `stored` (the stored columns) with the computed columns in their places.
-    fn add(&self, stored: &RecordBatch) -> Result<RecordBatch> {
+    fn add(&mut self, stored: &RecordBatch) -> Result<RecordBatch> {
         let mut stored_columns = stored.columns().iter();
-        let mut computed = self.columns.iter().peekable();
+        let mut computed = self.columns.iter_mut().peekable();
         let mut columns = Vec::with_capacity(self.schema.fields().len());
         for i in 0..self.schema.fields().len() {
             match computed.next_if(|(at, _)| *at == i) {
-                Some((_, expr)) => {
-                    let value = expr.evaluate(stored)?.into_array(stored.num_rows())?;
+                Some((_, column)) => {
+                    let value = match column {
+                        ComputedColumn::Expr(expr) => {
+                            expr.evaluate(stored)?.into_array(stored.num_rows())?
+                        }
+                        ComputedColumn::SkewCorrected(skew) => skew.correct(stored)?,
+                    };
                     columns.push(arrow::compute::cast(
                         &value,
                         self.schema.field(i).data_type(),
@@ -91,5 +125,25 @@ impl Computed {
             columns,
             &options,
         )?)
+    }
+
+    /// The computed columns' state (the skew corrections'), for a checkpoint.
+    pub fn snapshot(&self, state: &mut State) -> Result<()> {
+        for (at, column) in &self.columns {
+            if let ComputedColumn::SkewCorrected(skew) = column {
+                skew.snapshot(state, &format!("skew-{at}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes back the state of [`Computed::snapshot`].
+    pub fn restore(&mut self, state: &State) -> Result<()> {
+        for (at, column) in &mut self.columns {
+            if let ComputedColumn::SkewCorrected(skew) = column {
+                skew.restore(state, &format!("skew-{at}"))?;
+            }
+        }
+        Ok(())
     }
 }
