@@ -468,6 +468,16 @@ impl Output {
         any
     }
 
+    /// Sends `messages` in order, leaving it empty; false when the job is stopping.
+    async fn send_all(&self, messages: &mut Vec<Message>) -> bool {
+        for message in messages.drain(..) {
+            if !self.send(message).await {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Sends to the `target`-th node reading this one only (an exchange's part); false when
     /// its receiver is gone.
     pub(crate) async fn send_to(&self, target: usize, message: Message) -> bool {
@@ -568,8 +578,28 @@ impl OperatorRunner {
         };
         let mut out = Vec::new();
         let mut received = 0u64;
+        let mut ticks = self.operator.tick_interval().map(|every| {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks
+        });
         loop {
-            let Some((port, message)) = state.next(&mut inboxes).await else {
+            // `None`: a tick.
+            let next = match &mut ticks {
+                None => Some(state.next(&mut inboxes).await),
+                Some(ticks) => tokio::select! {
+                    next = state.next(&mut inboxes) => Some(next),
+                    _ = ticks.tick() => None,
+                },
+            };
+            let Some(next) = next else {
+                self.operator.on_tick(&mut out)?;
+                if !self.output.send_all(&mut out).await {
+                    return Ok(());
+                }
+                continue;
+            };
+            let Some((port, message)) = next else {
                 return Ok(());
             };
             received += 1;
@@ -589,10 +619,8 @@ impl OperatorRunner {
             if all_ended || finished {
                 self.end()?;
             }
-            for message in out.drain(..) {
-                if !self.output.send(message).await {
-                    return Ok(());
-                }
+            if !self.output.send_all(&mut out).await {
+                return Ok(());
             }
             if all_ended || finished {
                 return Ok(());

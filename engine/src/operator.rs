@@ -91,6 +91,18 @@ pub trait Operator: Send {
         false
     }
 
+    /// How often the runtime calls [`Operator::on_tick`], by the clock, if ever: for what
+    /// Flink emits on processing time (early window results). An operator never reads the
+    /// clock itself, so everything else it emits is the same on every run.
+    fn tick_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// A tick of [`Operator::tick_interval`]: emit what is due on processing time.
+    fn on_tick(&mut self, _out: &mut Vec<Message>) -> Result<()> {
+        Ok(())
+    }
+
     /// The operator's state for a checkpoint, taken when the checkpoint's barrier arrived on
     /// every input. Cheap where it can be: Arrow arrays are shared, not copied. An operator
     /// that holds nothing between messages returns an empty state.

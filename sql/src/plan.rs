@@ -61,8 +61,9 @@ pub struct QueryPlan {
 pub enum EarlyFire {
     /// Each time the watermark passes a multiple of this many ms (rill's option).
     EventTime(i64),
-    /// Every so often on the clock (Flink's option), which rill refuses.
-    ProcessingTime,
+    /// Every this many ms by the clock (Flink's option): early results then depend on
+    /// timing, as in Flink.
+    ProcessingTime(i64),
 }
 
 /// Builds a dataflow for one query.

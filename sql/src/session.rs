@@ -48,8 +48,12 @@ pub const STATE_TTL: &str = "table.exec.state.ttl";
 /// this much event time (Flink's `table.exec.emit.early-fire.*` fires on processing time).
 pub const EARLY_FIRE_INTERVAL: &str = "rill.emit.early-fire.event-time-interval";
 
-/// Flink's switch for early results on processing time, which rill refuses.
+/// Flink's switch for early results on processing time (every so often by the clock, so
+/// they depend on timing; the final results do not).
 pub const FLINK_EARLY_FIRE: &str = "table.exec.emit.early-fire.enabled";
+
+/// How often Flink's early results come, by the clock.
+pub const FLINK_EARLY_FIRE_DELAY: &str = "table.exec.emit.early-fire.delay";
 
 /// How many instances each keyed operator runs as (Flink's option).
 pub const PARALLELISM: &str = "parallelism.default";
@@ -609,7 +613,14 @@ impl Session {
         if let Some(interval) = self.settings.get(EARLY_FIRE_INTERVAL) {
             planner = planner.with_early_fire(EarlyFire::EventTime(duration_millis(interval)?));
         } else if self.setting(FLINK_EARLY_FIRE) == Some("true") {
-            planner = planner.with_early_fire(EarlyFire::ProcessingTime);
+            let delay = self.setting(FLINK_EARLY_FIRE_DELAY).ok_or_else(|| {
+                SqlError::new(format!(
+                    "'{FLINK_EARLY_FIRE}' needs '{FLINK_EARLY_FIRE_DELAY}': how often early \
+                     results come"
+                ))
+                .with_hint(format!("SET '{FLINK_EARLY_FIRE_DELAY}' = '10 s'"))
+            })?;
+            planner = planner.with_early_fire(EarlyFire::ProcessingTime(duration_millis(delay)?));
         }
         planner = planner.with_state_ttl_hints(self.state_ttl_hints.clone());
         if let Some(timeout) = self.settings.get(SOURCE_IDLE_TIMEOUT) {

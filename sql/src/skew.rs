@@ -66,7 +66,8 @@ pub fn skew_corrected(
     Some((|| {
         let [event, sent, received, device] = [args[0], args[1], args[2], args[3]].map(column);
         let (event, sent, received, device) = (event?, sent?, received?, device?);
-        let zones = [event, sent, received].map(|at| {
+        // A time column's zone, if it is one.
+        let zone_of = |at: usize| {
             let field = stored.field(at);
             match field.data_type() {
                 DataType::Timestamp(_, zone) => Ok(zone.clone()),
@@ -75,10 +76,10 @@ pub fn skew_corrected(
                     field.name()
                 ))),
             }
-        });
-        let [zone, sent_zone, received_zone] = zones;
-        let zone = zone?;
-        (sent_zone?, received_zone?);
+        };
+        let zone = zone_of(event)?;
+        zone_of(sent)?;
+        zone_of(received)?;
         let events = match args.get(4) {
             None => DEFAULT_EVENTS,
             Some(SqlExpr::Value(v)) => match &v.value {

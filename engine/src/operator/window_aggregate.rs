@@ -7,7 +7,9 @@
 //! every open window whose result changed since it last emitted emits it: its first result
 //! as inserts, later ones as updates (-U/+U), as Flink's `table.exec.emit.early-fire.*` does
 //! on processing time. A batch is cut where its rows' watermark stamps pass such a multiple, so
-//! early results do not depend on how the input is batched.
+//! early results do not depend on how the input is batched. Flink's own trigger, every so
+//! often on the clock, comes as the runtime's ticks (the operator never reads the clock): its
+//! early results then depend on timing, as in Flink, while the final ones do not.
 //!
 //! HOP and CUMULATE windows overlap: rather than aggregating each row once per window, the
 //! operator can take rows by slice (see [`WindowKind::slice`]) and, as Flink does, merge a
@@ -16,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::{ArrayRef, Int8Array, Int64Array, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
@@ -71,11 +74,12 @@ pub struct WindowAggregate {
     early: Option<EarlyFire>,
 }
 
-/// When early results are due: each time the watermark passes a multiple of `interval`
-/// (counted from the first watermark).
+/// When early results are due: each time the watermark passes a multiple of an interval of
+/// event time (counted from the first watermark), or at each of the runtime's ticks.
 struct EarlyFire {
-    /// In ms of event time.
-    interval: i64,
+    /// In ms of event time (`None`: on the runtime's ticks, every `tick`).
+    interval: Option<i64>,
+    tick: Option<Duration>,
     /// The last multiple early results were due at (or the first watermark reached).
     fired: i64,
     /// The operator's name, saying so (`EXPLAIN` and the plan checkpoints belong to show it).
@@ -83,13 +87,14 @@ struct EarlyFire {
 }
 
 impl EarlyFire {
-    /// The multiple of the interval `watermark` reached, if past the last one; the first
-    /// watermark only says where counting starts.
+    /// The multiple of the event-time interval `watermark` reached, if past the last one; the
+    /// first watermark only says where counting starts.
     fn due(&mut self, watermark: Watermark) -> Option<i64> {
+        let interval = self.interval?;
         if watermark == NO_WATERMARK {
             return None;
         }
-        let multiple = watermark.checked_sub(watermark.rem_euclid(self.interval))?;
+        let multiple = watermark.checked_sub(watermark.rem_euclid(interval))?;
         if self.fired == NO_WATERMARK {
             self.fired = multiple;
         }
@@ -162,9 +167,26 @@ impl WindowAggregate {
     pub fn with_early_fire(mut self, interval: i64) -> Self {
         assert!(interval > 0 && self.slices.is_none());
         self.early = Some(EarlyFire {
-            interval,
+            interval: Some(interval),
+            tick: None,
             fired: NO_WATERMARK,
             name: format!("WindowAggregate, early results every {interval} ms of event time"),
+        });
+        self
+    }
+
+    /// Emits early results at each of the runtime's ticks, every `delay` by the clock
+    /// (Flink's `table.exec.emit.early-fire.delay`). Not with slices.
+    pub fn with_early_fire_on_ticks(mut self, delay: Duration) -> Self {
+        assert!(!delay.is_zero() && self.slices.is_none());
+        self.early = Some(EarlyFire {
+            interval: None,
+            tick: Some(delay),
+            fired: NO_WATERMARK,
+            name: format!(
+                "WindowAggregate, early results every {} ms of processing time",
+                delay.as_millis()
+            ),
         });
         self
     }
@@ -362,13 +384,19 @@ impl WindowAggregate {
         Ok(())
     }
 
-    /// Early results at `multiple` (of the early-fire interval): every open window emits.
+    /// Early results at `multiple` (of the early-fire interval).
     fn fire_early(&mut self, multiple: i64, out: &mut Vec<Message>) -> Result<()> {
+        self.emit_open(out)?;
+        self.early.as_mut().expect("early firing").fired = multiple;
+        Ok(())
+    }
+
+    /// Early results: every open window whose result changed since it last emitted emits.
+    fn emit_open(&mut self, out: &mut Vec<Message>) -> Result<()> {
         let ends: Vec<i64> = self.windows.keys().copied().collect();
         for end in ends {
             self.emit(end, false, out)?;
         }
-        self.early.as_mut().expect("early firing").fired = multiple;
         Ok(())
     }
 
@@ -552,6 +580,14 @@ impl Operator for WindowAggregate {
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
         self.finish(out)
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        self.early.as_ref().and_then(|e| e.tick)
+    }
+
+    fn on_tick(&mut self, out: &mut Vec<Message>) -> Result<()> {
+        self.emit_open(out)
     }
 
     fn snapshot(&mut self) -> Result<State> {

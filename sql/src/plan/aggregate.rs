@@ -21,7 +21,7 @@ use rill_engine::window::WindowKind;
 use super::join::column_of;
 use super::{EarlyFire, StreamPlanner, output_schema};
 use crate::error::{SqlError, SqlResult};
-use crate::session::{EARLY_FIRE_INTERVAL, FLINK_EARLY_FIRE};
+use crate::session::{EARLY_FIRE_INTERVAL, FLINK_EARLY_FIRE_DELAY};
 use crate::window::{WINDOW_COLUMNS, WindowTvf};
 
 impl StreamPlanner<'_> {
@@ -86,7 +86,7 @@ impl StreamPlanner<'_> {
             _ => window_named(e).filter(|&w| w == 2),
         };
         // Early results read each window's own groups: no slices.
-        let early_fire = self.early_fire_interval()?;
+        let early_fire = self.early_fire()?;
         self.slice_request = sliceable(aggregate, &bound) && early_fire.is_none();
         let (layout, keys) = window_layout(&aggregate.group_expr, bound, aggregate.aggr_expr.len());
         let group_by = self.group_by(&keys, &aggregate.aggr_expr, input_schema)?;
@@ -110,7 +110,13 @@ impl StreamPlanner<'_> {
             );
             Ok(match (sliced, early_fire) {
                 (Some(kind), _) => Box::new(operator.with_slices(kind)),
-                (None, Some(interval)) => Box::new(operator.with_early_fire(interval)),
+                (None, Some(EarlyFire::EventTime(interval))) => {
+                    Box::new(operator.with_early_fire(interval))
+                }
+                (None, Some(EarlyFire::ProcessingTime(delay))) => {
+                    let delay = std::time::Duration::from_millis(delay as u64);
+                    Box::new(operator.with_early_fire_on_ticks(delay))
+                }
                 (None, None) => Box::new(operator),
             })
         })?;
@@ -167,24 +173,19 @@ impl StreamPlanner<'_> {
         Ok(node)
     }
 
-    /// The event-time interval of early results, if any.
-    fn early_fire_interval(&self) -> SqlResult<Option<i64>> {
-        match self.early_fire {
-            None => Ok(None),
-            Some(EarlyFire::EventTime(interval)) if interval > 0 => Ok(Some(interval)),
-            Some(EarlyFire::EventTime(_)) => Err(SqlError::new(format!(
-                "'{EARLY_FIRE_INTERVAL}' must be a positive duration"
-            ))),
-            Some(EarlyFire::ProcessingTime) => Err(SqlError::new(format!(
-                "'{FLINK_EARLY_FIRE}' fires early results on processing time, which rill does \
-                 not do: its operators never read the clock, so a query gives the same \
-                 results on every run"
-            ))
-            .with_hint(format!(
-                "SET '{EARLY_FIRE_INTERVAL}' = '1 min' for early results each time the \
-                 watermark passes a whole minute"
-            ))),
+    /// When window aggregations emit early results, if they do.
+    fn early_fire(&self) -> SqlResult<Option<EarlyFire>> {
+        let (every, option) = match self.early_fire {
+            None => return Ok(None),
+            Some(EarlyFire::EventTime(n)) => (n, EARLY_FIRE_INTERVAL),
+            Some(EarlyFire::ProcessingTime(n)) => (n, FLINK_EARLY_FIRE_DELAY),
+        };
+        if every <= 0 {
+            return Err(SqlError::new(format!(
+                "'{option}' must be a positive duration"
+            )));
         }
+        Ok(self.early_fire)
     }
 
     /// Aggregation over `SESSION`: one operator over the function's input rows.
@@ -202,11 +203,11 @@ impl StreamPlanner<'_> {
         let WindowKind::Session { gap } = tvf.kind else {
             unreachable!("SessionInput holds a SESSION")
         };
-        if self.early_fire_interval()?.is_some() {
-            return Err(SqlError::new(format!(
-                "early results ('{EARLY_FIRE_INTERVAL}') are for TUMBLE, HOP and CUMULATE \
-                 windows, not SESSION (as in Flink)"
-            )));
+        if self.early_fire()?.is_some() {
+            return Err(SqlError::new(
+                "early results are for TUMBLE, HOP and CUMULATE windows, not SESSION (as in \
+                 Flink)",
+            ));
         }
         let uses_window = |e: &Expr| {
             e.column_refs()
