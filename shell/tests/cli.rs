@@ -718,6 +718,20 @@ fn late_rows_to_a_side_file_take_part_in_checkpoints() {
 }
 
 #[test]
+fn a_window_join_whose_inputs_send_late_rows_to_one_side_file_is_refused() {
+    let window = "TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND))";
+    let sql = format!(
+        "SET 'rill.late-rows' = 'side-output';\nSET 'rill.late-rows.path' = '/tmp/late.csv';\n\
+         {}SELECT a.symbol, a.price, b.price FROM {window} a JOIN {window} b \
+         ON a.window_start = b.window_start AND a.window_end = b.window_end \
+         AND a.symbol = b.symbol",
+        late_ticks("")
+    );
+    let err = assert_clean_failure(&rill(&["-c", &sql]));
+    assert!(err.contains("both inputs of one operator"), "{err}");
+}
+
+#[test]
 fn late_rows_within_the_allowed_lateness_update_the_window() {
     let windows = "SELECT window_start, symbol, COUNT(*) AS cnt, SUM(volume) AS v \
                    FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) \

@@ -1258,3 +1258,22 @@ fn a_process_whose_task_was_taken_over_stops_without_checkpointing_it() {
         "{said}{rest}"
     );
 }
+
+#[test]
+fn skew_correction_over_a_kafka_table_is_refused_at_planning() {
+    let ddl = table(
+        "k",
+        "device STRING, device_time TIMESTAMP(3), sent_at TIMESTAMP(3), \
+         received_at TIMESTAMP(3), \
+         event_time AS SKEW_CORRECTED(device_time, sent_at, received_at, device)",
+        "never-read",
+        ", 'format' = 'json'",
+    );
+    let out = rill(&format!("{ddl} SELECT * FROM k;"));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("SKEW_CORRECTED over a Kafka table is not supported yet"),
+        "{}",
+        stderr(&out)
+    );
+}
