@@ -24,6 +24,11 @@ pub fn dialect() -> &'static dyn Dialect {
 /// The words of `text` (identifiers and keywords, unquoted and in lower case), or `None`
 /// when it does not tokenize.
 pub fn words(text: &str) -> Option<std::collections::HashSet<String>> {
+    Some(words_in_order(text)?.into_iter().collect())
+}
+
+/// The words of `text` as [`words`] gives them, in order.
+pub fn words_in_order(text: &str) -> Option<Vec<String>> {
     let tokens = Tokenizer::new(dialect(), text).tokenize().ok()?;
     let words = tokens.into_iter().filter_map(|token| match token {
         Token::Word(word) => Some(word.value.to_lowercase()),

@@ -571,24 +571,26 @@ impl Session {
     }
 
     /// The DDL of every table and view `text` names, directly or through the views it names
-    /// (each relation whose name's last part is a word of the text: a superset of those it
+    /// (each relation whose name's last word is a word of the text: a superset of those it
     /// reads, so a change to one it reads is never missed), in name order; every relation's
-    /// when `text` does not tokenize.
+    /// when a text does not tokenize.
     fn relations_named(&self, text: &str) -> Vec<&str> {
         let relations = (self.tables.iter().map(|(name, t)| (name, &t.ddl, false)))
             .chain(self.views.iter().map(|(name, v)| (name, &v.ddl, true)));
-        let last_part = |name: &str| {
-            let last = name.rsplit('.').next().unwrap_or(name);
-            last.trim_matches(['"', '`']).to_lowercase()
-        };
+        let all = || relations.clone().map(|(_, ddl, _)| ddl.as_str()).collect();
         let mut named: BTreeMap<&str, &str> = BTreeMap::new();
         let mut texts = vec![text];
         while let Some(text) = texts.pop() {
             let Some(words) = crate::parser::words(text) else {
-                return relations.map(|(_, ddl, _)| ddl.as_str()).collect();
+                return all();
             };
             for (name, ddl, view) in relations.clone() {
-                if words.contains(&last_part(name)) && named.insert(name, ddl).is_none() && view {
+                let Some(last) =
+                    crate::parser::words_in_order(name).and_then(|w| w.last().cloned())
+                else {
+                    return all();
+                };
+                if words.contains(&last) && named.insert(name, ddl).is_none() && view {
                     texts.push(ddl);
                 }
             }
@@ -830,7 +832,8 @@ mod tests {
             CREATE TABLE other (symbol STRING) WITH ('connector' = 'stdin', 'format' = 'csv');
             CREATE TABLE out (symbol STRING) WITH ('connector' = 'blackhole');
             CREATE VIEW v AS SELECT symbol FROM Ticks;
-            CREATE VIEW w AS SELECT symbol FROM v;";
+            CREATE VIEW w AS SELECT symbol FROM v;
+            CREATE TABLE \"dotted.name\" (symbol STRING) WITH ('connector' = 'stdin', 'format' = 'csv');";
         for statement in parse_script(script).unwrap() {
             runtime.block_on(session.execute(&statement)).unwrap();
         }
@@ -844,7 +847,9 @@ mod tests {
         };
         let named = session.relations_named("INSERT INTO out SELECT * FROM w");
         assert_eq!(named, [ddl("Ticks"), ddl("out"), ddl("v"), ddl("w")]);
+        let named = session.relations_named("INSERT INTO out SELECT * FROM \"dotted.name\"");
+        assert_eq!(named, [ddl("\"dotted.name\""), ddl("out")]);
         // A text that does not tokenize names every relation.
-        assert_eq!(session.relations_named("SELECT 'unclosed").len(), 5);
+        assert_eq!(session.relations_named("SELECT 'unclosed").len(), 6);
     }
 }
