@@ -130,12 +130,12 @@ impl Emitter {
 
     /// The state of the rows' shape (see [`RowShape::snapshot`]), for a checkpoint.
     pub(crate) fn snapshot_shape(&self, state: &mut State) -> Result<()> {
-        self.shape.snapshot(state)
+        self.shape.snapshot(state, "")
     }
 
     /// Takes back the state of [`Emitter::snapshot_shape`].
     pub(crate) fn restore_shape(&mut self, state: &State) -> Result<()> {
-        self.shape.restore(state)
+        self.shape.restore(state, "")
     }
 
     /// Sends decoded rows on; false when the job stopped.

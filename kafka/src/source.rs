@@ -47,7 +47,7 @@ pub struct KafkaSourceOptions {
     pub schema: SchemaRef,
     /// The metadata columns, by their place in `schema`.
     pub metadata: Vec<(usize, Metadata)>,
-    /// How decoded rows become the rows sent.
+    /// How decoded rows become the rows sent (each partition's own, from this one).
     pub shape: RowShape,
     /// The table's watermark, assigned per partition.
     pub watermarks: Option<WatermarkAssigner>,
@@ -68,6 +68,8 @@ pub struct KafkaSource {
     /// Where each partition is: from a checkpoint before the run (`None`: a fresh start),
     /// where reading ended after it (for the final snapshot).
     restored: Option<Progress>,
+    /// The checkpoint restored, for what each partition's rows' shape keeps.
+    restored_state: Option<State>,
     sent_watermark: Watermark,
     /// Stage 1 of a shared job: the partitions this process reads, each with where it got
     /// to before, and where their rows go instead of the dataflow.
@@ -105,6 +107,9 @@ struct Partition {
     next: i64,
     /// The offset reading ends at (bounded tables).
     stop: Option<i64>,
+    /// How its rows become the rows sent: computed columns that keep state (a skew
+    /// correction) keep it per partition, whose rows come in order.
+    shape: RowShape,
     watermarks: Option<WatermarkAssigner>,
     /// Messages before the first at or after this time are skipped (`timestamp` startup).
     start_time: Option<i64>,
@@ -120,7 +125,7 @@ struct Partition {
 impl Partition {
     /// `topic-partition`, as lag, progress and a shared job's origins name it.
     fn name(&self) -> String {
-        format!("{}-{}", self.topic, self.id)
+        partition_name(&self.topic, self.id)
     }
 
     fn watermark(&self) -> Watermark {
@@ -224,6 +229,7 @@ impl KafkaSource {
             value,
             options,
             restored: None,
+            restored_state: None,
             sent_watermark: NO_WATERMARK,
             shared: None,
         })
@@ -301,10 +307,14 @@ impl KafkaSource {
                 Some(progress) => progress.as_ref().map(|p| (p.next, p.watermark, p.done)),
                 None => (restored.get(&(topic.clone(), id))).map(|p| (p.next, p.watermark, p.done)),
             };
+            let mut shape = self.options.shape.for_part()?;
             let (next, done, from_startup) = match resumed {
                 Some((next, watermark, done)) => {
                     if let Some(w) = &mut watermarks {
                         w.restore(watermark);
+                    }
+                    if let (None, Some(state)) = (shared, &self.restored_state) {
+                        shape.restore(state, &shape_prefix(&topic, id))?;
                     }
                     (next, done, false)
                 }
@@ -330,6 +340,7 @@ impl KafkaSource {
                 id,
                 next,
                 stop,
+                shape,
                 watermarks,
                 start_time,
                 stop_time,
@@ -527,12 +538,12 @@ impl KafkaSource {
         ctx: &SourceContext,
     ) -> Result<bool> {
         JobMetrics::add(&ctx.metrics.rows_in, data.num_rows() as u64);
-        let mut batch = self.options.shape.rows(data)?;
+        let mut batch = parts[p].shape.rows(data)?;
         if let Some(shared) = &mut self.shared {
             if let Some(assigner) = &mut parts[p].watermarks {
                 assigner.assign(&mut batch)?;
             }
-            let batch = self.options.shape.project(batch)?;
+            let batch = parts[p].shape.project(batch)?;
             let offsets = offsets.ok_or_else(|| {
                 EngineError::Other("change events cannot be repartitioned yet".into())
             })?;
@@ -549,7 +560,7 @@ impl KafkaSource {
             let own = batch.watermarks.take().expect("stamps");
             batch.watermarks = Some(combined_stamps(&own, others, self.sent_watermark));
         }
-        let batch = self.options.shape.project(batch)?;
+        let batch = parts[p].shape.project(batch)?;
         Ok(ctx.output.blocking_send(Message::Batch(batch)))
     }
 
@@ -587,6 +598,10 @@ impl KafkaSource {
     fn state(&self, parts: &[Partition]) -> Result<State> {
         let mut state = State::new();
         state.put("progress", &self.progress(parts))?;
+        for p in parts {
+            p.shape
+                .snapshot(&mut state, &shape_prefix(&p.topic, p.id))?;
+        }
         Ok(state)
     }
 
@@ -888,6 +903,17 @@ impl Source for KafkaSource {
         let progress: Progress = state.get("progress")?;
         self.sent_watermark = progress.sent_watermark;
         self.restored = Some(progress);
+        self.restored_state = Some(state.clone());
         Ok(())
     }
+}
+
+/// `topic-partition`.
+fn partition_name(topic: &str, id: i32) -> String {
+    format!("{topic}-{id}")
+}
+
+/// Where a partition's rows' shape keeps its state in the source's checkpoint state.
+fn shape_prefix(topic: &str, id: i32) -> String {
+    format!("{}/", partition_name(topic, id))
 }

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "common/skew.rs"]
+mod skew;
+
 fn rill(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rill"))
         .args(args)
@@ -1771,59 +1774,15 @@ fn keyed_operators_run_as_parallel_instances_with_the_result_of_one() {
     );
 }
 
-/// A stream from devices whose clocks are off by minutes: per event, the device, its time and
-/// send time by the device's clock and the receive time by the server's (rows in receive
-/// order), and the true event times of the same rows. Networks delay 3 events in 10 (and
-/// each device's first) by under 400 ms, the others by up to 4 s. True times fall on half
-/// seconds, so a correction by a recent fast event's delay keeps every event in its true
-/// second and minute, while one by the event's own delay (the last difference) would not.
+/// Writes the skewed readings and their true times as CSV files in `dir`.
 fn skewed_stream(dir: &Path) -> (PathBuf, PathBuf) {
-    let offsets: [i64; 6] = [-300_000, -95_000, -20_000, 0, 45_000, 240_000];
-    let mut rng = fastrand::Rng::with_seed(11);
-    let start: i64 = 1_704_067_200_000;
-    let mut events = Vec::new();
-    let mut seen = [false; 6];
-    for second in 0..1200 {
-        for _ in 0..rng.usize(0..8) {
-            let device = rng.usize(0..offsets.len());
-            // From 01:00, so that clocks behind by minutes stay in the same day.
-            let truth = start + 3_600_000 + second * 1000 + 500;
-            let sent = truth + rng.i64(0..50);
-            let fast = !std::mem::replace(&mut seen[device], true) || rng.u32(0..10) < 3;
-            let delay = if fast {
-                rng.i64(0..400)
-            } else {
-                rng.i64(400..4000)
-            };
-            events.push((sent + delay, device, truth, sent));
-        }
-    }
-    events.sort();
-    let time = |millis: i64| {
-        let (s, ms) = ((millis - start) / 1000, (millis - start).rem_euclid(1000));
-        let day = 1 + s.div_euclid(86_400);
-        let s = s.rem_euclid(86_400);
-        format!(
-            "2024-01-{day:02} {:02}:{:02}:{:02}.{ms:03}",
-            s / 3600,
-            s / 60 % 60,
-            s % 60
-        )
+    let readings = skew::skewed_readings(1200);
+    let lines = |f: fn(&skew::Reading) -> &String| -> String {
+        readings.iter().map(|r| format!("{}\n", f(r))).collect()
     };
-    let (mut skewed, mut truth) = (String::new(), String::new());
-    for (received, device, true_time, sent) in events {
-        let offset = offsets[device];
-        skewed.push_str(&format!(
-            "dev{device},{},{},{}\n",
-            time(true_time + offset),
-            time(sent + offset),
-            time(received)
-        ));
-        truth.push_str(&format!("dev{device},{}\n", time(true_time)));
-    }
     let paths = (dir.join("readings.csv"), dir.join("truth.csv"));
-    std::fs::write(&paths.0, skewed).unwrap();
-    std::fs::write(&paths.1, truth).unwrap();
+    std::fs::write(&paths.0, lines(|r| &r.row)).unwrap();
+    std::fs::write(&paths.1, lines(|r| &r.truth)).unwrap();
     paths
 }
 
@@ -1831,39 +1790,30 @@ fn skewed_stream(dir: &Path) -> (PathBuf, PathBuf) {
 fn windows_over_skew_corrected_times_match_the_true_times() {
     let dir = tempfile::tempdir().unwrap();
     let (readings, truth) = skewed_stream(dir.path());
-    let per_minute = |table: &str, time: &str| {
-        format!(
-            "SELECT window_start, window_end, COUNT(*) FROM TABLE(TUMBLE(TABLE {table}, \
-             DESCRIPTOR({time}), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end;"
-        )
-    };
-    let readings_ddl = |rowtime: &str| {
-        format!(
-            "CREATE TABLE readings (device STRING, device_time TIMESTAMP(3), \
-             sent_at TIMESTAMP(3), received_at TIMESTAMP(3), \
-             event_time AS SKEW_CORRECTED(device_time, sent_at, received_at, device, 50), \
-             WATERMARK FOR {rowtime} AS {rowtime} - INTERVAL '5' SECOND) \
-             WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n",
-            readings.display()
-        )
-    };
     let run = |sql: String| {
         let o = rill(&["-c", &sql, "--sort"]);
         assert!(o.status.success(), "{}", stderr(&o));
         stdout(&o)
     };
+    let file = |path: &Path| {
+        format!(
+            "'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'",
+            path.display()
+        )
+    };
     let expected = run(format!(
         "CREATE TABLE truth (device STRING, t TIMESTAMP(3), \
-         WATERMARK FOR t AS t - INTERVAL '5' SECOND) \
-         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n{}",
-        truth.display(),
-        per_minute("truth", "t")
+         WATERMARK FOR t AS t - INTERVAL '5' SECOND) WITH ({});\n{};",
+        file(&truth),
+        skew::per_minute("truth", "t")
     ));
     assert_eq!(expected.lines().count(), 20, "{expected}");
-    let corrected = run(readings_ddl("event_time") + &per_minute("readings", "event_time"));
+    let corrected = run(skew::readings_ddl("event_time", &file(&readings))
+        + &skew::per_minute("readings", "event_time"));
     assert_eq!(corrected, expected);
     // The devices' own times put events in other minutes, and many behind the watermark.
-    let raw = run(readings_ddl("device_time") + &per_minute("readings", "device_time"));
+    let raw = run(skew::readings_ddl("device_time", &file(&readings))
+        + &skew::per_minute("readings", "device_time"));
     assert_ne!(raw, expected);
 }
 

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use broker::{Record, bootstrap, consume, produce, topic};
 
+#[path = "common/skew.rs"]
+mod skew;
+
 fn rill(sql: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rill"))
         .args(["-c", sql, "--header"])
@@ -1259,21 +1262,96 @@ fn a_process_whose_task_was_taken_over_stops_without_checkpointing_it() {
     );
 }
 
+/// Reads back the rows of a job's part files in `dir`, sorted.
+fn sorted_parts(dir: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    files.sort();
+    let mut rows: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.lines().map(String::from).collect::<Vec<_>>()
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
 #[test]
-fn skew_correction_over_a_kafka_table_is_refused_at_planning() {
-    let ddl = table(
-        "k",
-        "device STRING, device_time TIMESTAMP(3), sent_at TIMESTAMP(3), \
-         received_at TIMESTAMP(3), \
-         event_time AS SKEW_CORRECTED(device_time, sent_at, received_at, device)",
-        "never-read",
-        ", 'format' = 'json'",
-    );
-    let out = rill(&format!("{ddl} SELECT * FROM k;"));
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("SKEW_CORRECTED over a Kafka table is not supported yet"),
-        "{}",
-        stderr(&out)
-    );
+fn skew_corrected_times_of_a_kafka_table_are_per_partition_and_survive_kills() {
+    let t = topic("skew", 2);
+    let readings = skew::skewed_readings(300);
+    let records: Vec<(i32, i64, &str)> = (readings.iter().enumerate())
+        .map(|(i, r)| ((r.device % 2) as i32, i as i64, leak(r.row.clone())))
+        .collect();
+    produce(&t, &values(&records));
+    let dir = tempfile::tempdir().unwrap();
+    let job = |out: &std::path::Path, checkpoints: Option<&std::path::Path>| {
+        let checkpoints = checkpoints.map_or(String::new(), |c| {
+            format!(
+                "SET 'execution.checkpointing.interval' = '10 ms'; \
+                 SET 'execution.checkpointing.dir' = '{}'; ",
+                c.display()
+            )
+        });
+        let options = format!(
+            "'connector' = 'kafka', 'topic' = '{t}', 'properties.bootstrap.servers' = '{}', \
+             'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset', \
+             'format' = 'csv'",
+            bootstrap()
+        );
+        format!(
+            "{checkpoints}{} CREATE TABLE out (device STRING, t TIMESTAMP(3)) WITH (\
+             'connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv'); \
+             INSERT INTO out SELECT device, event_time FROM readings;",
+            skew::readings_ddl("event_time", &options),
+            out.display()
+        )
+    };
+    let run = |sql: &str, fault: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rill"));
+        cmd.args(["-c", sql, "--batch-size", "8"]);
+        if let Some(fault) = fault {
+            cmd.env("RILL_FAULT", fault);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+        out
+    };
+    let golden_dir = dir.path().join("golden");
+    let out = run(&job(&golden_dir, None), None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let golden = sorted_parts(&golden_dir);
+    assert_eq!(golden.len(), readings.len());
+    // Every corrected time is in its event's true second (`.500` plus a recent fast delay).
+    let second = |row: &str| row[..row.len() - 4].to_string();
+    let mut truths: Vec<String> = readings.iter().map(|r| second(&r.truth)).collect();
+    truths.sort();
+    let mut corrected: Vec<String> = golden.iter().map(|r| second(r)).collect();
+    corrected.sort();
+    assert_eq!(corrected, truths);
+    // Killed after checkpoints and restarted: each partition's estimates come back with it.
+    let out_dir = dir.path().join("out");
+    let sql = job(&out_dir, Some(&dir.path().join("checkpoints")));
+    let mut kills = 0;
+    for fault in ["after-barrier:3", "after-barrier:3", "after-barrier:3"]
+        .map(Some)
+        .into_iter()
+        .chain(std::iter::repeat(None))
+        .take(10)
+    {
+        let out = run(&sql, fault);
+        if out.status.success() {
+            break;
+        }
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(9), "{}", stderr(&out));
+        kills += 1;
+    }
+    assert!(kills >= 1, "no kill landed");
+    assert_eq!(sorted_parts(&out_dir), golden);
 }

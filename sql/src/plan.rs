@@ -550,11 +550,11 @@ impl<'a> StreamPlanner<'a> {
                             ComputedColumn::Expr(self.physical(expr, &stored)?)
                         }
                         ComputedDef::SkewCorrected(columns) => {
-                            if matches!(table.connector, Connector::Kafka(_)) {
+                            if self.shared.is_some() {
                                 return Err(SqlError::new(format!(
-                                    "table '{}': {SKEW_CORRECTED} over a Kafka table is not \
-                                     supported yet (its partitions' rows interleave as they \
-                                     arrive)",
+                                    "table '{}': {SKEW_CORRECTED} in a job shared by several \
+                                     processes is not supported yet (its estimates would \
+                                     not move with a partition to another process)",
                                     table.name
                                 )));
                             }

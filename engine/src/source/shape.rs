@@ -48,19 +48,29 @@ impl RowShape {
         }
     }
 
+    /// The same shape for another part of a source's rows (a Kafka partition), with state of
+    /// its own.
+    pub fn for_part(&self) -> Result<RowShape> {
+        Ok(RowShape {
+            changelog: self.changelog,
+            computed: self.computed.as_ref().map(Computed::fresh).transpose()?,
+            projection: self.projection.clone(),
+        })
+    }
+
     /// What the computed columns keep from row to row (a skew correction's estimates), for
-    /// a checkpoint.
-    pub fn snapshot(&self, state: &mut State) -> Result<()> {
+    /// a checkpoint, under names starting with `prefix`.
+    pub fn snapshot(&self, state: &mut State, prefix: &str) -> Result<()> {
         match &self.computed {
-            Some(computed) => computed.snapshot(state),
+            Some(computed) => computed.snapshot(state, prefix),
             None => Ok(()),
         }
     }
 
     /// Takes back the state of [`RowShape::snapshot`].
-    pub fn restore(&mut self, state: &State) -> Result<()> {
+    pub fn restore(&mut self, state: &State, prefix: &str) -> Result<()> {
         match &mut self.computed {
-            Some(computed) => computed.restore(state),
+            Some(computed) => computed.restore(state, prefix),
             None => Ok(()),
         }
     }
@@ -127,21 +137,42 @@ impl Computed {
         )?)
     }
 
+    /// The same columns, with no state yet.
+    fn fresh(&self) -> Result<Computed> {
+        let columns = (self.columns.iter())
+            .map(|(at, column)| {
+                Ok((
+                    *at,
+                    match column {
+                        ComputedColumn::Expr(expr) => ComputedColumn::Expr(expr.clone()),
+                        ComputedColumn::SkewCorrected(skew) => {
+                            ComputedColumn::SkewCorrected(skew.fresh()?)
+                        }
+                    },
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Computed {
+            schema: self.schema.clone(),
+            columns,
+        })
+    }
+
     /// The computed columns' state (the skew corrections'), for a checkpoint.
-    pub fn snapshot(&self, state: &mut State) -> Result<()> {
+    fn snapshot(&self, state: &mut State, prefix: &str) -> Result<()> {
         for (at, column) in &self.columns {
             if let ComputedColumn::SkewCorrected(skew) = column {
-                skew.snapshot(state, &format!("skew-{at}"))?;
+                skew.snapshot(state, &format!("{prefix}skew-{at}"))?;
             }
         }
         Ok(())
     }
 
     /// Takes back the state of [`Computed::snapshot`].
-    pub fn restore(&mut self, state: &State) -> Result<()> {
+    fn restore(&mut self, state: &State, prefix: &str) -> Result<()> {
         for (at, column) in &mut self.columns {
             if let ComputedColumn::SkewCorrected(skew) = column {
-                skew.restore(state, &format!("skew-{at}"))?;
+                skew.restore(state, &format!("{prefix}skew-{at}"))?;
             }
         }
         Ok(())

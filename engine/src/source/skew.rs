@@ -77,6 +77,8 @@ impl Device {
 pub struct SkewCorrection {
     columns: SkewColumns,
     devices: HashMap<Box<[u8]>, Device>,
+    /// The device column's type, and its row encoder.
+    device: DataType,
     converter: RowConverter,
 }
 
@@ -100,8 +102,14 @@ impl SkewCorrection {
         Ok(SkewCorrection {
             columns,
             devices: HashMap::new(),
-            converter: RowConverter::new(vec![SortField::new(device)])?,
+            converter: RowConverter::new(vec![SortField::new(device.clone())])?,
+            device,
         })
+    }
+
+    /// The same correction with no device seen yet.
+    pub fn fresh(&self) -> Result<Self> {
+        Self::new(self.columns.clone(), self.device.clone())
     }
 
     /// The corrected event time of each row of `stored` (NULL where a time is NULL: such a
