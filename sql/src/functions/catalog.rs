@@ -218,7 +218,7 @@ pub const FUNCTIONS: &[Function] = &[
     // Type conversion.
     has("CAST", Conversion),
     has("TRY_CAST", Conversion),
-    missing("TYPEOF", Conversion),
+    has("TYPEOF", Conversion),
     // Collections and value construction.
     missing("ARRAY", Collection),
     missing("ARRAY_APPEND", Collection),

@@ -11,6 +11,7 @@ pub mod json;
 mod literal;
 mod math;
 mod string;
+mod type_of;
 mod udf;
 mod variance;
 
@@ -55,6 +56,7 @@ pub fn register(context: &mut PlanContext) {
     {
         context.register_udf(Arc::new(udf));
     }
+    context.register_udf(Arc::new(type_of::function()));
     for udf in crate::match_recognize::placeholders() {
         context.register_udf(Arc::new(udf));
     }
