@@ -10,7 +10,7 @@ use datafusion_common::{Result, exec_err};
 use datafusion_expr::ScalarUDF;
 use regex::Regex;
 
-use super::udf::{Arg, Compiled, Udf, boolean, int, string, strings};
+use super::udf::{Arg, Compiled, Udf, bigint, boolean, int, string, strings};
 
 /// The string functions rill has in Flink's form.
 pub fn functions() -> Vec<ScalarUDF> {
@@ -67,6 +67,8 @@ pub fn functions() -> Vec<ScalarUDF> {
         Udf::new("regexp_substr", vec![vec![S, S]], string, regexp_substr),
         Udf::new("startswith", vec![vec![S, S]], boolean, starts_with),
         Udf::new("endswith", vec![vec![S, S]], boolean, ends_with),
+        Udf::new("inet_aton", vec![vec![S]], bigint, inet_aton),
+        Udf::new("inet_ntoa", vec![vec![I]], string, inet_ntoa),
     ]
 }
 
@@ -618,6 +620,45 @@ fn chr(args: &[ArrayRef]) -> Result<ArrayRef> {
             out.write_char(char::from((n % 256) as u8))
                 .expect("writes to memory");
         }
+        Ok(true)
+    })
+}
+
+/// `INET_ATON(s)`: an IPv4 address as a number, MySQL's way as Flink does it: decimal parts
+/// of at most 255 (leading zeros allowed), `a.b` read as `a.0.0.b` and `a.b.c` as `a.b.0.c`;
+/// NULL for anything else.
+fn inet_aton(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let parse = |text: &str| -> Option<i64> {
+        let parts: Vec<i64> = (text.split('.'))
+            .map(|part| {
+                let digits = !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+                // At most 255 however many leading zeros.
+                let value = part.trim_start_matches('0');
+                (digits && value.len() <= 3)
+                    .then(|| value.parse::<i64>().unwrap_or(0))
+                    .filter(|v| *v <= 255)
+            })
+            .collect::<Option<_>>()?;
+        match parts[..] {
+            [a, d] => Some(a << 24 | d),
+            [a, b, d] => Some(a << 24 | b << 16 | d),
+            [a, b, c, d] => Some(a << 24 | b << 16 | c << 8 | d),
+            _ => None,
+        }
+    };
+    let texts = strings(&args[0])?;
+    let numbers: arrow::array::Int64Array = texts.iter().map(|t| parse(t?)).collect();
+    Ok(Arc::new(numbers))
+}
+
+/// `INET_NTOA(n)`: the IPv4 address of a number from 0 to 2^32 - 1 (NULL otherwise).
+fn inet_ntoa(args: &[ArrayRef]) -> Result<ArrayRef> {
+    build_strings(args[0].len(), |i, out| {
+        let Some(n) = integer(&args[0], i).filter(|n| (0..=u32::MAX as i64).contains(n)) else {
+            return Ok(false);
+        };
+        let [a, b, c, d] = (n as u32).to_be_bytes();
+        write!(out, "{a}.{b}.{c}.{d}").expect("writes to memory");
         Ok(true)
     })
 }

@@ -247,6 +247,11 @@ pub fn int(_: &[DataType]) -> DataType {
     DataType::Int32
 }
 
+/// The result type of a function returning BIGINT.
+pub fn bigint(_: &[DataType]) -> DataType {
+    DataType::Int64
+}
+
 /// The result type of a function returning BOOLEAN.
 pub fn boolean(_: &[DataType]) -> DataType {
     DataType::Boolean
