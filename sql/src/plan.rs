@@ -106,6 +106,8 @@ pub struct StreamPlanner<'a> {
     /// The side files the operator being built sends its late rows to, by side output,
     /// with the rows' schema.
     side_files: Vec<(PathBuf, SchemaRef)>,
+    /// Every side file of the query so far: one writer each.
+    side_paths: HashSet<PathBuf>,
 }
 
 /// A keyed operator's input: its node and its key, each expression with the type it is
@@ -142,6 +144,7 @@ impl<'a> StreamPlanner<'a> {
             parallelism: 1,
             shared: None,
             side_files: Vec::new(),
+            side_paths: HashSet::new(),
         }
     }
 
@@ -477,13 +480,17 @@ impl<'a> StreamPlanner<'a> {
                     ))
                     .with_hint("set 'rill.late-rows' to 'drop' or 'update' for a shared job"));
                 }
-                if self.side_files.iter().any(|(p, _)| p == path) {
+                if !self.side_paths.insert(path.clone()) {
                     return Err(SqlError::new(format!(
-                        "both inputs of one operator send their late rows to the side file \
-                         '{}'; one file takes the late rows of one input",
+                        "late rows of two operators (or of both inputs of one) would go to \
+                         the side file '{}', which takes the late rows of one; a window over \
+                         a window's results keeps its table's late-row policy",
                         path.display()
                     ))
-                    .with_hint("give the two tables different 'rill.late-rows.path's"));
+                    .with_hint(
+                        "give the tables different 'rill.late-rows.path's, or set \
+                         'rill.late-rows' = 'drop' for this query",
+                    ));
                 }
                 self.side_files.push((path.clone(), schema));
                 LateRows::to_side(self.side_files.len() - 1, metrics)
