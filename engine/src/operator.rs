@@ -43,7 +43,7 @@ mod window_assign;
 mod window_rank;
 
 pub use aggregate::WindowOutput;
-pub use calc::Calc;
+pub use calc::{Calc, WATERMARK_COLUMN};
 pub use group_aggregate::GroupAggregate;
 pub use join::{IntervalBounds, IntervalJoin, Join, JoinSpec, JoinType, TemporalJoin, WindowJoin};
 pub use keep_first::KeepFirst;

@@ -746,6 +746,23 @@ fn late_rows_of_two_operators_are_refused_one_side_file() {
 }
 
 #[test]
+fn current_watermark_is_refused_off_a_time_attribute_and_outside_select_and_where() {
+    for (query, error) in [
+        (
+            "SELECT CURRENT_WATERMARK(price) FROM ticks",
+            "CURRENT_WATERMARK takes a time attribute",
+        ),
+        (
+            "SELECT symbol, MAX(CURRENT_WATERMARK(ts)) FROM ticks GROUP BY symbol",
+            "CURRENT_WATERMARK is supported in SELECT and WHERE",
+        ),
+    ] {
+        let err = assert_clean_failure(&rill(&["-c", &format!("{}{query}", late_ticks(""))]));
+        assert!(err.contains(error), "{query}: {err}");
+    }
+}
+
+#[test]
 fn late_rows_within_the_allowed_lateness_update_the_window() {
     let windows = "SELECT window_start, symbol, COUNT(*) AS cnt, SUM(volume) AS v \
                    FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) \

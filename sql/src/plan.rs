@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use crate::context::PlanContext;
 use arrow::compute::SortOptions;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use datafusion_common::DFSchema;
+use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_common::{Column, DFSchema, plan_err};
 use datafusion_expr::{Expr, FetchType, LogicalPlan, Operator, SkipType, SortExpr};
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::expressions::Column as PhysicalColumn;
@@ -19,7 +20,9 @@ use rill_engine::Dataflow;
 use rill_engine::dataflow::NodeId;
 use rill_engine::exchange::KeyPartitioner;
 use rill_engine::late::{LatePolicy, LateRows};
-use rill_engine::operator::{Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union};
+use rill_engine::operator::{
+    Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union, WATERMARK_COLUMN,
+};
 use rill_engine::source::{
     Computed, ComputedColumn, FileInput, FileSource, FileSourceOptions, NexmarkSource, RowShape,
     SkewCorrection, Source, ValuesSource, WatermarkAssigner,
@@ -28,6 +31,7 @@ use rill_engine::source::{
 use crate::catalog::{ComputedDef, TableDef};
 use crate::connector::Connector;
 use crate::error::{SqlError, SqlResult};
+use crate::functions::watermark::CURRENT_WATERMARK;
 use crate::late::side_file_sink;
 use crate::match_recognize::MatchRecognize;
 use crate::session::CDC_DUPLICATES;
@@ -109,6 +113,9 @@ pub struct StreamPlanner<'a> {
     /// Every side file of the query so far: one writer each.
     side_paths: HashSet<PathBuf>,
 }
+
+/// A calc's expressions, and the type of the column of rows' watermarks they read, if any.
+type CalcExprs = (Vec<Arc<dyn PhysicalExpr>>, Option<DataType>);
 
 /// A keyed operator's input: its node and its key, each expression with the type it is
 /// hashed as (equal keys of a join's two inputs must hash alike).
@@ -227,6 +234,10 @@ impl<'a> StreamPlanner<'a> {
     }
 
     fn plan(&mut self, plan: &LogicalPlan) -> SqlResult<NodeId> {
+        let calc = matches!(plan, LogicalPlan::Projection(_) | LogicalPlan::Filter(_));
+        if !calc && plan.expressions().iter().any(calls_current_watermark) {
+            return Err(current_watermark_misplaced());
+        }
         match plan {
             LogicalPlan::Projection(p) => {
                 let (predicate, input) = match p.input.as_ref() {
@@ -238,9 +249,7 @@ impl<'a> StreamPlanner<'a> {
                 }
                 let node = self.plan(input)?;
                 let schema = input.schema();
-                let predicate = predicate.map(|e| self.physical(e, schema)).transpose()?;
-                let exprs = self.physicals(&p.expr, schema)?;
-                let calc = Calc::new(predicate, Some(exprs), output_schema(&p.schema));
+                let calc = self.calc(predicate, Some(&p.expr), input, output_schema(&p.schema))?;
                 let calc_node = self.add(Box::new(calc), node);
                 if let Some(shared) = &mut self.shared {
                     let columns: Vec<Option<usize>> = (p.expr.iter())
@@ -256,8 +265,8 @@ impl<'a> StreamPlanner<'a> {
             LogicalPlan::Filter(f) => {
                 self.rank_limit = rank_limit(&f.predicate, &f.input)?;
                 let node = self.plan(&f.input)?;
-                let predicate = self.physical(&f.predicate, f.input.schema())?;
-                let calc = Calc::new(Some(predicate), None, output_schema(f.input.schema()));
+                let schema = output_schema(f.input.schema());
+                let calc = self.calc(Some(&f.predicate), None, &f.input, schema)?;
                 let calc_node = self.add(Box::new(calc), node);
                 if let Some(shared) = &mut self.shared {
                     let columns: Vec<Option<usize>> =
@@ -718,7 +727,85 @@ impl<'a> StreamPlanner<'a> {
     }
 
     fn physical(&self, expr: &Expr, schema: &DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {
+        if calls_current_watermark(expr) {
+            return Err(current_watermark_misplaced());
+        }
         Ok(self.context.create_physical_expr(expr.clone(), schema)?)
+    }
+
+    /// The calc of `WHERE predicate` then `SELECT projection` (all columns when `None`) over
+    /// the rows of `input`, giving rows of `schema`. `CURRENT_WATERMARK(t)` of a time
+    /// attribute `t` reads a column of the rows' watermarks the calc adds.
+    fn calc(
+        &self,
+        predicate: Option<&Expr>,
+        projection: Option<&[Expr]>,
+        input: &LogicalPlan,
+        schema: SchemaRef,
+    ) -> SqlResult<Calc> {
+        let exprs: Vec<&Expr> = predicate
+            .into_iter()
+            .chain(projection.into_iter().flatten())
+            .collect();
+        let (mut exprs, watermarks) = self.calc_exprs(&exprs, input)?;
+        let predicate = predicate.map(|_| exprs.remove(0));
+        let calc = Calc::new(predicate, projection.map(|_| exprs), schema);
+        Ok(match watermarks {
+            Some(data_type) => calc.with_watermark_column(data_type),
+            None => calc,
+        })
+    }
+
+    /// `exprs` over the rows of `input` as [`Self::calc`] computes them, and the type of the
+    /// column of the rows' watermarks, if they read it.
+    fn calc_exprs(&self, exprs: &[&Expr], input: &LogicalPlan) -> SqlResult<CalcExprs> {
+        let schema = input.schema();
+        if !exprs.iter().any(|e| calls_current_watermark(e)) {
+            let exprs = exprs.iter().map(|e| self.physical(e, schema));
+            return Ok((exprs.collect::<SqlResult<_>>()?, None));
+        }
+        let time_attributes = self.time_attributes(input);
+        let mut watermark_type = None;
+        let mut rewritten = Vec::with_capacity(exprs.len());
+        for expr in exprs {
+            let expr = (*expr).clone().transform_up(|e| {
+                let Expr::ScalarFunction(f) = &e else {
+                    return Ok(Transformed::no(e));
+                };
+                if f.func.name() != CURRENT_WATERMARK {
+                    return Ok(Transformed::no(e));
+                }
+                let time = match &f.args[..] {
+                    [Expr::Column(c)] => schema.index_of_column(c).ok(),
+                    _ => None,
+                };
+                let Some(time) = time.filter(|t| time_attributes.contains(t)) else {
+                    return plan_err!(
+                        "CURRENT_WATERMARK takes a time attribute of the rows (a column with a \
+                         WATERMARK), as in Flink: {e}"
+                    );
+                };
+                let data_type = match schema.field(time).data_type() {
+                    DataType::Timestamp(_, zone) => {
+                        DataType::Timestamp(TimeUnit::Millisecond, zone.clone())
+                    }
+                    other => return plan_err!("a time attribute of type {other}"),
+                };
+                watermark_type = Some(data_type);
+                Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+                    WATERMARK_COLUMN,
+                ))))
+            })?;
+            rewritten.push(expr.data);
+        }
+        let data_type = watermark_type.expect("a call was rewritten");
+        let column = DFSchema::from_unqualified_fields(
+            vec![Field::new(WATERMARK_COLUMN, data_type.clone(), true)].into(),
+            Default::default(),
+        )?;
+        let extended = schema.join(&column)?;
+        let exprs = rewritten.iter().map(|e| self.physical(e, &extended));
+        Ok((exprs.collect::<SqlResult<_>>()?, Some(data_type)))
     }
 
     fn physicals(
@@ -794,4 +881,18 @@ fn describe_node(plan: &LogicalPlan) -> String {
         LogicalPlan::Distinct(_) => "DISTINCT".into(),
         other => other.display().to_string(),
     }
+}
+
+/// The error of a `CURRENT_WATERMARK` where rill does not compute it.
+fn current_watermark_misplaced() -> SqlError {
+    SqlError::new(
+        "CURRENT_WATERMARK is supported in SELECT and WHERE (of rows with a time attribute), \
+         not in an aggregate, a join condition or a pattern",
+    )
+}
+
+/// Whether `expr` calls `CURRENT_WATERMARK`.
+fn calls_current_watermark(expr: &Expr) -> bool {
+    expr.exists(|e| Ok(matches!(e, Expr::ScalarFunction(f) if f.func.name() == CURRENT_WATERMARK)))
+        .unwrap_or(false)
 }

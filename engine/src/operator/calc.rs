@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use arrow::array::{AsArray, BooleanArray};
-use arrow::datatypes::SchemaRef;
+use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion_physical_expr::PhysicalExpr;
 
 use super::Operator;
 use crate::batch::{ChangeBatch, Message};
+use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
 /// `WHERE` then `SELECT` expressions of a stateless query step (Flink calls this a Calc).
@@ -17,6 +18,11 @@ pub struct Calc {
     predicate: Option<Arc<dyn PhysicalExpr>>,
     projection: Option<Vec<Arc<dyn PhysicalExpr>>>,
     schema: SchemaRef,
+    /// `CURRENT_WATERMARK(...)`: the expressions read each row's watermark (the one current
+    /// before it, NULL before the first) as a last column of this type after the input's.
+    watermark_column: Option<DataType>,
+    /// The watermark last passed on, for rows without their own.
+    watermark: Watermark,
 }
 
 impl Calc {
@@ -31,10 +37,57 @@ impl Calc {
             predicate,
             projection,
             schema,
+            watermark_column: None,
+            watermark: NO_WATERMARK,
         }
     }
 
+    /// The expressions read each row's watermark as a last column of `data_type` (a
+    /// timestamp) after the input's columns.
+    pub fn with_watermark_column(mut self, data_type: DataType) -> Self {
+        self.watermark_column = Some(data_type);
+        self
+    }
+
+    /// `batch` with each row's watermark as a last column, if the expressions read it.
+    fn with_watermarks(&self, batch: ChangeBatch) -> Result<ChangeBatch> {
+        let Some(data_type) = &self.watermark_column else {
+            return Ok(batch);
+        };
+        let rows = batch.num_rows();
+        let watermarks: Int64Array = match &batch.watermarks {
+            Some(stamps) => stamps
+                .iter()
+                .map(|w| w.filter(|w| *w != NO_WATERMARK))
+                .collect(),
+            None => std::iter::repeat_n(
+                (self.watermark != NO_WATERMARK).then_some(self.watermark),
+                rows,
+            )
+            .collect(),
+        };
+        let column: ArrayRef = arrow::compute::cast(
+            &watermarks,
+            &DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+        )?;
+        let column = arrow::compute::cast(&column, data_type)?;
+        let schema = batch.data.schema();
+        let mut fields = schema.fields().to_vec();
+        fields.push(Arc::new(Field::new(
+            WATERMARK_COLUMN,
+            data_type.clone(),
+            true,
+        )));
+        let mut columns = batch.data.columns().to_vec();
+        columns.push(column);
+        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
+        let data =
+            RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)?;
+        Ok(batch.with_data(data))
+    }
+
     fn apply(&self, batch: ChangeBatch) -> Result<ChangeBatch> {
+        let batch = self.with_watermarks(batch)?;
         let batch = match &self.predicate {
             Some(predicate) => {
                 let mask = predicate
@@ -52,6 +105,12 @@ impl Calc {
             None => batch,
         };
         let Some(projection) = &self.projection else {
+            if self.watermark_column.is_some() {
+                // The rows as they came, without their watermarks.
+                let kept: Vec<usize> = (0..batch.data.num_columns() - 1).collect();
+                let data = batch.data.project(&kept)?;
+                return Ok(batch.with_data(data));
+            }
             return Ok(batch);
         };
         let columns = projection
@@ -66,7 +125,24 @@ impl Calc {
 }
 
 impl Operator for Calc {
-    super::stateless!();
+    fn state_bound(&self) -> super::StateBound {
+        super::StateBound::None
+    }
+
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        let mut state = crate::checkpoint::State::new();
+        if self.watermark_column.is_some() {
+            state.put("watermark", &self.watermark)?;
+        }
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: &crate::checkpoint::State) -> Result<()> {
+        if self.watermark_column.is_some() {
+            self.watermark = state.get("watermark")?;
+        }
+        Ok(())
+    }
 
     fn name(&self) -> &str {
         "Calc"
@@ -84,4 +160,13 @@ impl Operator for Calc {
         }
         Ok(())
     }
+
+    fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        self.watermark = watermark;
+        out.push(Message::Watermark(watermark));
+        Ok(())
+    }
 }
+
+/// The name of the column of rows' watermarks the expressions of a calc read.
+pub const WATERMARK_COLUMN: &str = "__rill_current_watermark";

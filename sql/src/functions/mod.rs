@@ -14,6 +14,7 @@ mod string;
 mod type_of;
 mod udf;
 mod variance;
+pub mod watermark;
 
 use std::sync::Arc;
 
@@ -57,6 +58,7 @@ pub fn register(context: &mut PlanContext) {
         context.register_udf(Arc::new(udf));
     }
     context.register_udf(Arc::new(type_of::function()));
+    context.register_udf(Arc::new(watermark::function()));
     for udf in crate::match_recognize::placeholders() {
         context.register_udf(Arc::new(udf));
     }
