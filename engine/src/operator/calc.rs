@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion_physical_expr::PhysicalExpr;
@@ -55,7 +55,7 @@ impl Calc {
             return Ok(batch);
         };
         let rows = batch.num_rows();
-        let watermarks: Int64Array = match &batch.watermarks {
+        let watermarks: TimestampMillisecondArray = match &batch.watermarks {
             Some(stamps) => stamps
                 .iter()
                 .map(|w| w.filter(|w| *w != NO_WATERMARK))
@@ -66,11 +66,12 @@ impl Calc {
             )
             .collect(),
         };
-        let column: ArrayRef = arrow::compute::cast(
-            &watermarks,
-            &DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
-        )?;
-        let column = arrow::compute::cast(&column, data_type)?;
+        // Watermarks are in the time attribute's own milliseconds: its zone only labels them.
+        let zone = match data_type {
+            DataType::Timestamp(_, zone) => zone.clone(),
+            _ => None,
+        };
+        let column: ArrayRef = Arc::new(watermarks.with_timezone_opt(zone));
         let schema = batch.data.schema();
         let mut fields = schema.fields().to_vec();
         fields.push(Arc::new(Field::new(
