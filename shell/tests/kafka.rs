@@ -1262,25 +1262,6 @@ fn a_process_whose_task_was_taken_over_stops_without_checkpointing_it() {
     );
 }
 
-/// Reads back the rows of a job's part files in `dir`, sorted.
-fn sorted_parts(dir: &std::path::Path) -> Vec<String> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .collect();
-    files.sort();
-    let mut rows: Vec<String> = files
-        .iter()
-        .flat_map(|f| {
-            let text = std::fs::read_to_string(f).unwrap();
-            text.lines().map(String::from).collect::<Vec<_>>()
-        })
-        .collect();
-    rows.sort();
-    rows
-}
-
 #[test]
 fn skew_corrected_times_of_a_kafka_table_are_per_partition_and_survive_kills() {
     let t = topic("skew", 2);
@@ -1325,7 +1306,7 @@ fn skew_corrected_times_of_a_kafka_table_are_per_partition_and_survive_kills() {
     let golden_dir = dir.path().join("golden");
     let out = run(&job(&golden_dir, None), None);
     assert!(out.status.success(), "{}", stderr(&out));
-    let golden = sorted_parts(&golden_dir);
+    let golden = files_output(&golden_dir);
     assert_eq!(golden.len(), readings.len());
     // Every corrected time is in its event's true second (`.500` plus a recent fast delay).
     let second = |row: &str| row[..row.len() - 4].to_string();
@@ -1353,5 +1334,5 @@ fn skew_corrected_times_of_a_kafka_table_are_per_partition_and_survive_kills() {
         kills += 1;
     }
     assert!(kills >= 1, "no kill landed");
-    assert_eq!(sorted_parts(&out_dir), golden);
+    assert_eq!(files_output(&out_dir), golden);
 }

@@ -231,13 +231,8 @@ impl Connector {
                         .with_hint("write 'debezium-json', or read 'canal-json'"));
                     }
                 };
-                let target = if writes_part_files(path) {
-                    Destination::Directory(path.clone())
-                } else {
-                    Destination::File(path.clone())
-                };
                 Box::new(
-                    WriterSink::new(table, schema, format, false, false, target)
+                    WriterSink::new(table, schema, format, false, false, destination(path))
                         .map_err(|e| SqlError::new(e.to_string()))?,
                 )
             }
@@ -351,8 +346,16 @@ fn flag(options: &BTreeMap<String, String>, key: &str) -> SqlResult<bool> {
 
 /// Like Flink, a filesystem sink whose path is a directory (or ends in `/`) writes part
 /// files; a file path is written whole.
-pub(crate) fn writes_part_files(path: &std::path::Path) -> bool {
+fn writes_part_files(path: &std::path::Path) -> bool {
     path.is_dir() || path.to_string_lossy().ends_with('/')
+}
+
+/// Where a sink writing to `path` writes: part files in a directory, else one file.
+pub(crate) fn destination(path: &std::path::Path) -> Destination {
+    match writes_part_files(path) {
+        true => Destination::Directory(path.to_path_buf()),
+        false => Destination::File(path.to_path_buf()),
+    }
 }
 
 #[cfg(test)]

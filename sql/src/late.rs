@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use arrow::datatypes::SchemaRef;
 use rill_engine::format::OutputFormat;
 use rill_engine::late::LatePolicy;
-use rill_engine::sink::{Destination, Sink, WriterSink};
+use rill_engine::sink::{Sink, WriterSink};
 
-use crate::connector::writes_part_files;
+use crate::connector::destination;
 use crate::error::{SqlError, SqlResult};
 use crate::units::duration_millis;
 
@@ -81,17 +81,13 @@ pub fn late_policy(options: &BTreeMap<String, String>) -> SqlResult<Option<LateP
 /// The sink of late rows of `schema` sent to the side file `path`: CSV with a header, in
 /// part files when `path` is a directory (or ends in `/`), as a filesystem sink writes them.
 pub(crate) fn side_file_sink(path: PathBuf, schema: SchemaRef) -> SqlResult<Box<dyn Sink>> {
-    let destination = match writes_part_files(&path) {
-        true => Destination::Directory(path),
-        false => Destination::File(path),
-    };
     let sink = WriterSink::new(
         "late rows",
         schema,
         OutputFormat::Csv,
         true,
         false,
-        destination,
+        destination(&path),
     )
     .map_err(|e| SqlError::new(e.to_string()))?;
     Ok(Box::new(sink))
