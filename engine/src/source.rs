@@ -120,21 +120,23 @@ impl Emitter {
             .map_or(NO_WATERMARK, |w| w.current())
     }
 
-    /// Goes on from a checkpoint's watermarks.
-    pub(crate) fn restore(&mut self, watermark: Watermark, sent_watermark: Watermark) {
+    /// Puts what the rows' shape keeps from row to row (see [`RowShape::snapshot`]) into a
+    /// checkpoint's `state`; the source puts its watermarks with its position.
+    pub(crate) fn snapshot(&self, state: &mut State) -> Result<()> {
+        self.shape.snapshot(state, "")
+    }
+
+    /// Goes on from a checkpoint: its watermarks, and the shape's part of its `state`.
+    pub(crate) fn restore(
+        &mut self,
+        watermark: Watermark,
+        sent_watermark: Watermark,
+        state: &State,
+    ) -> Result<()> {
         if let Some(assigner) = &mut self.watermarks {
             assigner.restore(watermark);
         }
         self.sent_watermark = sent_watermark;
-    }
-
-    /// The state of the rows' shape (see [`RowShape::snapshot`]), for a checkpoint.
-    pub(crate) fn snapshot_shape(&self, state: &mut State) -> Result<()> {
-        self.shape.snapshot(state, "")
-    }
-
-    /// Takes back the state of [`Emitter::snapshot_shape`].
-    pub(crate) fn restore_shape(&mut self, state: &State) -> Result<()> {
         self.shape.restore(state, "")
     }
 

@@ -229,7 +229,7 @@ impl Source for FileSource {
         }
         let mut state = State::new();
         state.put("progress", &self.progress())?;
-        self.emitter.snapshot_shape(&mut state)?;
+        self.emitter.snapshot(&mut state)?;
         Ok(state)
     }
 
@@ -244,8 +244,8 @@ impl Source for FileSource {
                 file.display()
             )));
         }
-        self.emitter.restore(at.watermark, at.sent_watermark);
-        self.emitter.restore_shape(state)?;
+        self.emitter
+            .restore(at.watermark, at.sent_watermark, state)?;
         self.at = at;
         Ok(())
     }

@@ -543,6 +543,7 @@ impl Source for NexmarkSource {
     fn snapshot(&self) -> Result<State> {
         let mut state = State::new();
         state.put("progress", &self.progress())?;
+        self.emitter.snapshot(&mut state)?;
         Ok(state)
     }
 
@@ -550,7 +551,8 @@ impl Source for NexmarkSource {
         let at: Progress = state.get("progress")?;
         self.offset = at.offset;
         self.base_time = at.base_time;
-        self.emitter.restore(at.watermark, at.sent_watermark);
+        self.emitter
+            .restore(at.watermark, at.sent_watermark, state)?;
         Ok(())
     }
 }
