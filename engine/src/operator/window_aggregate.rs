@@ -77,20 +77,29 @@ pub struct WindowAggregate {
 /// When early results are due: each time the watermark passes a multiple of an interval of
 /// event time (counted from the first watermark), or at each of the runtime's ticks.
 struct EarlyFire {
-    /// In ms of event time (`None`: on the runtime's ticks, every `tick`).
-    interval: Option<i64>,
-    tick: Option<Duration>,
+    trigger: Trigger,
     /// The last multiple early results were due at (or the first watermark reached).
     fired: i64,
     /// The operator's name, saying so (`EXPLAIN` and the plan checkpoints belong to show it).
     name: String,
 }
 
+/// What makes early results due.
+#[derive(Clone, Copy)]
+enum Trigger {
+    /// The watermark passing a multiple of this many ms of event time.
+    EventTime(i64),
+    /// The runtime's ticks, this often by the clock.
+    Ticks(Duration),
+}
+
 impl EarlyFire {
     /// The multiple of the event-time interval `watermark` reached, if past the last one; the
     /// first watermark only says where counting starts.
     fn due(&mut self, watermark: Watermark) -> Option<i64> {
-        let interval = self.interval?;
+        let Trigger::EventTime(interval) = self.trigger else {
+            return None;
+        };
         if watermark == NO_WATERMARK {
             return None;
         }
@@ -167,8 +176,7 @@ impl WindowAggregate {
     pub fn with_early_fire(mut self, interval: i64) -> Self {
         assert!(interval > 0 && self.slices.is_none());
         self.early = Some(EarlyFire {
-            interval: Some(interval),
-            tick: None,
+            trigger: Trigger::EventTime(interval),
             fired: NO_WATERMARK,
             name: format!("WindowAggregate, early results every {interval} ms of event time"),
         });
@@ -180,8 +188,7 @@ impl WindowAggregate {
     pub fn with_early_fire_on_ticks(mut self, delay: Duration) -> Self {
         assert!(!delay.is_zero() && self.slices.is_none());
         self.early = Some(EarlyFire {
-            interval: None,
-            tick: Some(delay),
+            trigger: Trigger::Ticks(delay),
             fired: NO_WATERMARK,
             name: format!(
                 "WindowAggregate, early results every {} ms of processing time",
@@ -583,7 +590,10 @@ impl Operator for WindowAggregate {
     }
 
     fn tick_interval(&self) -> Option<Duration> {
-        self.early.as_ref().and_then(|e| e.tick)
+        match self.early.as_ref()?.trigger {
+            Trigger::Ticks(every) => Some(every),
+            Trigger::EventTime(_) => None,
+        }
     }
 
     fn on_tick(&mut self, out: &mut Vec<Message>) -> Result<()> {
