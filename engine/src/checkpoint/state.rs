@@ -165,6 +165,14 @@ impl State {
         }
     }
 
+    /// The `N` columns under `name` (put with [`State::put_columns`]) and their length.
+    pub fn columns_of<const N: usize>(&self, name: &str) -> Result<([ArrayRef; N], usize)> {
+        let (columns, rows) = self.columns(name)?;
+        let columns = (columns.try_into())
+            .map_err(|_| corrupt(format!("part '{name}' does not have {N} columns")))?;
+        Ok((columns, rows))
+    }
+
     /// The serde value under `name`.
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
         match self.part(name)? {

@@ -406,8 +406,7 @@ impl<K: DistinctKey> CallState for CountDistinct<K> {
     }
 
     fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()> {
-        let (columns, entries) = state.columns(name)?;
-        let [ids, values, times] = columns_of(columns, name)?;
+        let ([ids, values, times], entries) = state.columns_of(name)?;
         let (ids, times) = (
             ids.as_primitive::<Int64Type>(),
             times.as_primitive::<Int64Type>(),
@@ -820,16 +819,11 @@ pub(crate) fn read_columns<const N: usize>(
     name: &str,
     groups: usize,
 ) -> Result<[ArrayRef; N]> {
-    let (columns, rows) = state.columns(name)?;
+    let (columns, rows) = state.columns_of(name)?;
     if rows != groups {
         return Err(unreadable(name));
     }
-    columns_of(columns, name)
-}
-
-/// `columns` as `N` columns.
-fn columns_of<const N: usize>(columns: Vec<ArrayRef>, name: &str) -> Result<[ArrayRef; N]> {
-    columns.try_into().map_err(|_| unreadable(name))
+    Ok(columns)
 }
 
 fn unreadable(name: &str) -> EngineError {

@@ -186,10 +186,7 @@ impl SkewCorrection {
     /// Takes back the state of [`SkewCorrection::snapshot`].
     pub fn restore(&mut self, state: &State, name: &str) -> Result<()> {
         let unreadable = || EngineError::Other(format!("checkpoint state '{name}' is damaged"));
-        let (columns, _) = state.columns(&format!("{name}.devices"))?;
-        let [keys, events] = columns.as_slice() else {
-            return Err(unreadable());
-        };
+        let ([keys, events], _) = state.columns_of(&format!("{name}.devices"))?;
         let (keys, events) = (
             keys.as_binary_opt::<i32>().ok_or_else(unreadable)?,
             events.as_primitive_opt().ok_or_else(unreadable)?,
@@ -204,10 +201,8 @@ impl SkewCorrection {
                 (keys.value(i).into(), device)
             })
             .collect();
-        let (columns, _) = state.columns(&format!("{name}.candidates"))?;
-        let [owners, numbers, differences] = columns.as_slice() else {
-            return Err(unreadable());
-        };
+        let ([owners, numbers, differences], _) =
+            state.columns_of(&format!("{name}.candidates"))?;
         let owners: &UInt64Array = owners.as_primitive_opt().ok_or_else(unreadable)?;
         let numbers: &UInt64Array = numbers.as_primitive_opt().ok_or_else(unreadable)?;
         let differences: &Int64Array = differences.as_primitive_opt().ok_or_else(unreadable)?;
