@@ -578,19 +578,25 @@ impl Session {
         let relations = (self.tables.iter().map(|(name, t)| (name, &t.ddl, false)))
             .chain(self.views.iter().map(|(name, v)| (name, &v.ddl, true)));
         let all = || relations.clone().map(|(_, ddl, _)| ddl.as_str()).collect();
+        // Each relation by the last word of its name.
+        let Some(relations) = relations
+            .clone()
+            .map(|(name, ddl, view)| {
+                let last = crate::parser::words_in_order(name)?.pop()?;
+                Some((last, (name.as_str(), ddl.as_str(), view)))
+            })
+            .collect::<Option<Vec<_>>>()
+        else {
+            return all();
+        };
         let mut named: BTreeMap<&str, &str> = BTreeMap::new();
         let mut texts = vec![text];
         while let Some(text) = texts.pop() {
             let Some(words) = crate::parser::words(text) else {
                 return all();
             };
-            for (name, ddl, view) in relations.clone() {
-                let Some(last) =
-                    crate::parser::words_in_order(name).and_then(|w| w.last().cloned())
-                else {
-                    return all();
-                };
-                if words.contains(&last) && named.insert(name, ddl).is_none() && view {
+            for (last, (name, ddl, view)) in &relations {
+                if words.contains(last) && named.insert(name, ddl).is_none() && *view {
                     texts.push(ddl);
                 }
             }
