@@ -12,7 +12,9 @@ mod output;
 mod rows;
 mod terms;
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array};
@@ -153,6 +155,8 @@ struct PartitionState {
     /// The times of the last rows kept, which the matcher has not taken yet: they wait for
     /// the rows after them that conditions read (`NEXT` in `DEFINE`).
     held: VecDeque<i64>,
+    /// The time of its entry in [`MatchRecognize::timers`], if it has one.
+    timer: Option<i64>,
 }
 
 /// The `MATCH_RECOGNIZE` operator.
@@ -170,6 +174,9 @@ pub struct MatchRecognize {
     /// Reports waiting for the rows after them that their measures read.
     waiting: Vec<Emit>,
     watermark: Watermark,
+    /// The partitions `WITHIN` will end an open attempt of, each once, by a watermark at or
+    /// before the one at which it ends their oldest: a fire visits only those due.
+    timers: BinaryHeap<Reverse<(i64, usize)>>,
     late: LateRows,
     scratch: Scratch,
 }
@@ -192,6 +199,7 @@ impl MatchRecognize {
             store: RowStore::default(),
             waiting: Vec::new(),
             watermark: NO_WATERMARK,
+            timers: BinaryHeap::new(),
             late,
             scratch: Scratch::default(),
         })
@@ -380,42 +388,39 @@ impl MatchRecognize {
     /// (all, at the `end` of the input) through them, in steps: in each, every open attempt
     /// of every partition takes its next row (attempts are independent until they are
     /// settled), and the step's questions that look into the match are answered in one batch
-    /// per variable.
-    fn feed(&mut self, released: Option<Released>, end: bool, emits: &mut Vec<Emit>) -> Result<()> {
-        // The partitions with rows to take, in order: those of the released rows, then at the
-        // end any still holding rows.
-        let mut order = Vec::new();
-        if let Some(Released {
-            rows: sorted,
-            partitions: ids,
-            times,
-        }) = released
-        {
-            let arguments = self.arguments(&sorted)?;
-            let batch = self.store.push(sorted, arguments);
-            self.store.get_mut(batch).symbols = self.symbols(batch, &ids)?;
+    /// per variable. Returns the partitions whose matchers took rows.
+    fn feed(
+        &mut self,
+        released: Option<Released>,
+        end: bool,
+        emits: &mut Vec<Emit>,
+    ) -> Result<Vec<usize>> {
+        // The partitions with rows to take, in order, each with its released rows: those of
+        // the released rows, then at the end any still holding rows.
+        let mut order: Vec<(usize, Range<usize>)> = Vec::new();
+        let (mut batch, mut times) = (0, Vec::new());
+        if let Some(released) = released {
+            let arguments = self.arguments(&released.rows)?;
+            batch = self.store.push(released.rows, arguments);
+            self.store.get_mut(batch).symbols = self.symbols(batch, &released.partitions)?;
             while self.partitions.len() < self.keys.len() {
                 let state = self.spare.pop().unwrap_or_default();
                 self.partitions.push(state);
             }
-            for (row, (p, time)) in ids.iter().zip(times).enumerate() {
-                let partition = &mut self.partitions[*p];
-                partition.rows.push(RowRef {
-                    batch,
-                    row: row as u32,
-                });
-                partition.held.push_back(time);
-                if order.last() != Some(p) {
-                    order.push(*p);
+            for (row, p) in released.partitions.into_iter().enumerate() {
+                match order.last_mut() {
+                    Some((last, rows)) if *last == p => rows.end += 1,
+                    _ => order.push((p, row..row + 1)),
                 }
             }
+            times = released.times;
         }
         if end {
             let mut listed = vec![false; self.partitions.len()];
-            order.iter().for_each(|p| listed[*p] = true);
+            order.iter().for_each(|(p, _)| listed[*p] = true);
             let holding = (self.partitions.iter().enumerate())
                 .filter(|(p, state)| !state.held.is_empty() && !listed[*p])
-                .map(|(p, _)| p);
+                .map(|(p, _)| (p, 0..0));
             order.extend(holding.collect::<Vec<_>>());
         }
         let behind = if end { 0 } else { self.spec.define_lookahead };
@@ -424,87 +429,64 @@ impl MatchRecognize {
             partitions,
             store,
             scratch,
+            timers,
             ..
         } = self;
-        // The partitions whose matchers take rows now: they get them, then their attempts take
-        // them in steps, one row per open attempt and step.
+        // Each partition keeps its rows, and its matcher gets those it can take (the last
+        // `behind` wait for the rows after them); its attempts then take them in steps.
+        // Questions that look into the match are answered in one batch per variable and step,
+        // over every partition at once; without them, each partition goes through its steps
+        // alone, its state staying in cache (partitions are many, and each is rarely fed).
+        let together = spec.defines.iter().any(Define::looks_into_match);
+        let mut steps = Steps::new(spec, store);
         let mut runs: Vec<(usize, Vec<Outcome>)> = Vec::with_capacity(order.len());
-        for p in order {
-            let PartitionState { matching, held, .. } = &mut partitions[p];
-            let n = (held.len() as u64).saturating_sub(behind) as usize;
-            if n > 0 {
-                spec.matcher.extend(matching, held.drain(..n), scratch);
-                runs.push((p, Vec::new()));
-            }
-        }
-        // Per variable that looks into the match: the terms of its questions, and the
-        // answers they go to.
-        let mut asked: Vec<Option<(Collected, Vec<usize>)>> = (spec.defines.iter())
-            .map(|d| match d {
-                Define::Match { terms, .. } => Some((Collected::new(terms), Vec::new())),
-                _ => None,
-            })
-            .collect();
-        let gather = Gather::new(store);
-        let mut answers = Vec::new();
-        // The runs whose attempts may still take rows, and those that ask in a step.
-        let mut stepping: Vec<usize> = (0..runs.len()).collect();
-        let mut asked_by = Vec::with_capacity(runs.len());
-        while !stepping.is_empty() {
-            answers.clear();
-            asked_by.clear();
-            for &i in &stepping {
-                let PartitionState { matching, rows, .. } = &mut partitions[runs[i].0];
-                let first = answers.len();
-                let asking = spec.matcher.ask(matching, |var, row, start, path| {
-                    let answer = match &spec.defines[usize::from(var)] {
-                        Define::Always => true,
-                        Define::Batch(_) => {
-                            let r = rows.get(row).expect("rows being taken are kept");
-                            store.get(r.batch).symbols[r.row as usize] >> var & 1 == 1
-                        }
-                        Define::Match { terms, .. } => {
-                            let (collected, slots) = asked[usize::from(var)]
-                                .as_mut()
-                                .expect("collected for each variable that looks");
-                            let m = MatchRows::trying(start, path, var);
-                            collected.push(terms, &m, None, false, rows);
-                            slots.push(answers.len());
-                            false
-                        }
-                    };
-                    answers.push(answer);
-                });
-                if asking {
-                    asked_by.push((i, first..answers.len()));
+        for (p, released) in order {
+            let state = &mut partitions[p];
+            let new = &times[released.clone()];
+            state.rows.extend(released.map(|row| RowRef {
+                batch,
+                row: row as u32,
+            }));
+            if state.held.is_empty() && behind == 0 {
+                (spec.matcher).extend(&mut state.matching, new.iter().copied(), scratch);
+            } else {
+                state.held.extend(new);
+                let n = (state.held.len() as u64).saturating_sub(behind) as usize;
+                if n == 0 {
+                    continue;
                 }
+                (spec.matcher).extend(&mut state.matching, state.held.drain(..n), scratch);
             }
-            answer(spec, &mut asked, &gather, &mut answers)?;
-            stepping.clear();
-            for (i, range) in asked_by.drain(..) {
-                let (p, outcomes) = &mut runs[i];
-                let matching = &mut partitions[*p].matching;
-                let more = spec.matcher.take(matching, &answers[range], scratch);
-                // Settling as soon as an attempt is decided drops the attempts its match skips
-                // before they take more rows.
-                (spec.matcher.settle(matching, scratch, outcomes)).map_err(Self::matcher_error)?;
-                if more {
-                    stepping.push(i);
-                }
+            runs.push((p, Vec::new()));
+            if !together {
+                let last = runs.len() - 1;
+                steps.run(&mut runs[last..], partitions, scratch)?;
+                schedule(&spec.matcher, timers, p, &mut partitions[p]);
             }
         }
-        for (p, outcomes) in &mut runs {
-            let matching = &mut partitions[*p].matching;
-            (spec.matcher.settle(matching, scratch, outcomes)).map_err(Self::matcher_error)?;
+        if together {
+            steps.run(&mut runs, partitions, scratch)?;
+            for (p, _) in &runs {
+                schedule(&spec.matcher, timers, *p, &mut partitions[*p]);
+            }
         }
+        let mut fed = Vec::with_capacity(runs.len());
         for (partition, outcomes) in runs {
             emits.extend((outcomes.into_iter()).map(|outcome| Emit { partition, outcome }));
+            fed.push(partition);
         }
-        Ok(())
+        Ok(fed)
     }
 
-    /// Emits the rows for `emits`, then forgets rows no partition needs.
-    fn emit(&mut self, emits: Vec<Emit>, end: bool, out: &mut Vec<Message>) -> Result<()> {
+    /// Emits the rows for `emits`, then forgets rows no partition needs, looking at the
+    /// partitions `touched` (whose matchers changed) and those of the rows emitted.
+    fn emit(
+        &mut self,
+        emits: Vec<Emit>,
+        end: bool,
+        mut touched: Vec<usize>,
+        out: &mut Vec<Message>,
+    ) -> Result<()> {
         // Reports whose measures look past their last row wait until those rows are here.
         let mut ready = std::mem::take(&mut self.waiting);
         ready.extend(emits);
@@ -521,16 +503,20 @@ impl MatchRecognize {
             batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
             out.push(Message::Batch(batch));
         }
-        for (i, p) in self.partitions.iter_mut().enumerate() {
-            let waiting = self
-                .waiting
-                .iter()
-                .filter(|e| e.partition == i)
-                .map(Emit::first_row);
-            let needed = waiting
-                .chain([Matcher::oldest_needed(&p.matching)])
-                .min()
-                .expect("one at least")
+        touched.extend(ready.iter().map(|e| e.partition));
+        touched.sort_unstable();
+        touched.dedup();
+        // The first row each partition's waiting reports need.
+        let mut waiting: Vec<(usize, u64)> =
+            (self.waiting.iter()).map(|e| (e.partition, e.first_row())).collect();
+        waiting.sort_unstable();
+        for i in touched {
+            let p = &mut self.partitions[i];
+            let first_waiting = waiting.partition_point(|w| w.0 < i);
+            let needed = (waiting.get(first_waiting))
+                .filter(|w| w.0 == i)
+                .map_or(u64::MAX, |w| w.1)
+                .min(Matcher::oldest_needed(&p.matching))
                 .saturating_sub(self.spec.lookback);
             p.rows.forget_before(needed, &mut self.store);
         }
@@ -569,23 +555,152 @@ impl MatchRecognize {
             next += usize::from(*l);
         }
         let partitions = std::mem::take(&mut self.partitions);
-        for (mut state, live) in partitions.into_iter().zip(live) {
+        for (mut state, &live) in partitions.into_iter().zip(&live) {
             if live {
                 self.partitions.push(state);
             } else {
                 state.matching.clear();
                 state.rows.clear();
+                state.timer = None;
                 self.spare.push(state);
             }
         }
         for e in &mut self.waiting {
             e.partition = number[e.partition];
         }
+        let timers = std::mem::take(&mut self.timers).into_vec();
+        self.timers = (timers.into_iter())
+            .filter(|Reverse((_, p))| live[*p])
+            .map(|Reverse((t, p))| Reverse((t, number[p])))
+            .collect();
         Ok(())
     }
 
     fn matcher_error(e: rill_cep::SkipError) -> EngineError {
         EngineError::Other(format!("MATCH_RECOGNIZE: {e}"))
+    }
+}
+
+/// Puts partition `p` in `timers` (see [`MatchRecognize::timers`]) if `WITHIN` will end one of
+/// its attempts and it is not there yet.
+fn schedule(
+    matcher: &Matcher,
+    timers: &mut BinaryHeap<Reverse<(i64, usize)>>,
+    p: usize,
+    state: &mut PartitionState,
+) {
+    if state.timer.is_none()
+        && let Some(deadline) = matcher.deadline(&state.matching)
+    {
+        state.timer = Some(deadline);
+        timers.push(Reverse((deadline, p)));
+    }
+}
+
+/// The matchers of some partitions taking their rows in steps: in each, every open attempt of
+/// every partition takes its next row, and the step's questions that look into the match are
+/// answered in one batch per variable.
+struct Steps<'a> {
+    spec: &'a MatchSpec,
+    store: &'a RowStore,
+    gather: Gather<'a>,
+    /// Per variable that looks into the match: the terms of its questions, and the answers
+    /// they go to.
+    asked: Vec<Option<(Collected, Vec<usize>)>>,
+    answers: Vec<bool>,
+    /// The runs whose attempts may still take rows, and those that ask in a step, with
+    /// their questions' answers.
+    stepping: Vec<usize>,
+    asked_by: Vec<(usize, Range<usize>)>,
+}
+
+impl<'a> Steps<'a> {
+    fn new(spec: &'a MatchSpec, store: &'a RowStore) -> Self {
+        let asked = (spec.defines.iter())
+            .map(|d| match d {
+                Define::Match { terms, .. } => Some((Collected::new(terms), Vec::new())),
+                _ => None,
+            })
+            .collect();
+        Steps {
+            spec,
+            store,
+            gather: Gather::new(store),
+            asked,
+            answers: Vec::new(),
+            stepping: Vec::new(),
+            asked_by: Vec::new(),
+        }
+    }
+
+    /// Steps the `runs` (a partition each, with the outcomes it reports) until no attempt of
+    /// theirs has a row left to take, then settles them.
+    fn run(
+        &mut self,
+        runs: &mut [(usize, Vec<Outcome>)],
+        partitions: &mut [PartitionState],
+        scratch: &mut Scratch,
+    ) -> Result<()> {
+        let Steps {
+            spec,
+            store,
+            gather,
+            asked,
+            answers,
+            stepping,
+            asked_by,
+        } = self;
+        stepping.extend(0..runs.len());
+        while !stepping.is_empty() {
+            answers.clear();
+            asked_by.clear();
+            for &i in stepping.iter() {
+                let PartitionState { matching, rows, .. } = &mut partitions[runs[i].0];
+                let first = answers.len();
+                let asking = spec.matcher.ask(matching, |var, row, start, path| {
+                    let answer = match &spec.defines[usize::from(var)] {
+                        Define::Always => true,
+                        Define::Batch(_) => {
+                            let r = rows.get(row).expect("rows being taken are kept");
+                            store.get(r.batch).symbols[r.row as usize] >> var & 1 == 1
+                        }
+                        Define::Match { terms, .. } => {
+                            let (collected, slots) = asked[usize::from(var)]
+                                .as_mut()
+                                .expect("collected for each variable that looks");
+                            let m = MatchRows::trying(start, path, var);
+                            collected.push(terms, &m, None, false, rows);
+                            slots.push(answers.len());
+                            false
+                        }
+                    };
+                    answers.push(answer);
+                });
+                if asking {
+                    asked_by.push((i, first..answers.len()));
+                }
+            }
+            answer(spec, asked, gather, answers)?;
+            stepping.clear();
+            for (i, range) in asked_by.drain(..) {
+                let (p, outcomes) = &mut runs[i];
+                let matching = &mut partitions[*p].matching;
+                let more = spec.matcher.take(matching, &answers[range], scratch);
+                // Settling as soon as an attempt is decided drops the attempts its match skips
+                // before they take more rows.
+                (spec.matcher.settle(matching, scratch, outcomes))
+                    .map_err(MatchRecognize::matcher_error)?;
+                if more {
+                    stepping.push(i);
+                }
+            }
+        }
+        for (p, outcomes) in runs {
+            let matching = &mut partitions[*p].matching;
+            (spec.matcher.settle(matching, scratch, outcomes))
+                .map_err(MatchRecognize::matcher_error)?;
+        }
+        Ok(())
     }
 }
 
@@ -627,37 +742,54 @@ impl Timed for MatchRecognize {
         let mut emits = Vec::new();
         let end = watermark == Watermark::MAX;
         let released = self.release(watermark)?;
-        self.feed(released, end, &mut emits)?;
+        let mut touched = self.feed(released, end, &mut emits)?;
         let mut outcomes = Vec::new();
-        for (p, state) in self.partitions.iter_mut().enumerate() {
-            if Matcher::is_idle(&state.matching) {
-                continue;
+        if end {
+            self.timers.clear();
+            for (p, state) in self.partitions.iter_mut().enumerate() {
+                state.timer = None;
+                if !Matcher::is_idle(&state.matching) {
+                    (self.spec.matcher.finish(&mut state.matching, &mut self.scratch, &mut outcomes))
+                        .map_err(Self::matcher_error)?;
+                    touched.push(p);
+                }
+                emits.extend(outcomes.drain(..).map(|outcome| Emit {
+                    partition: p,
+                    outcome,
+                }));
             }
+            return self.emit(emits, end, touched, out);
+        }
+        let mut due = Vec::new();
+        while let Some(&Reverse((time, p))) = self.timers.peek()
+            && time <= watermark
+        {
+            self.timers.pop();
+            self.partitions[p].timer = None;
+            due.push(p);
+        }
+        for p in due {
+            let state = &mut self.partitions[p];
             // Held rows are older than the watermark and still to come for the matcher.
             let before_held = state.held.front().map_or(watermark, |t| t - 1);
             let time = watermark.min(before_held);
-            let due = (self.spec.matcher.deadline(&state.matching)).is_some_and(|d| time >= d);
-            let result = if end {
-                self.spec
-                    .matcher
-                    .finish(&mut state.matching, &mut self.scratch, &mut outcomes)
-            } else if !due {
-                continue;
-            } else {
-                self.spec.matcher.advance(
+            if (self.spec.matcher.deadline(&state.matching)).is_some_and(|d| time >= d) {
+                (self.spec.matcher).advance(
                     &mut state.matching,
                     time,
                     &mut self.scratch,
                     &mut outcomes,
                 )
-            };
-            result.map_err(Self::matcher_error)?;
-            emits.extend(outcomes.drain(..).map(|outcome| Emit {
-                partition: p,
-                outcome,
-            }));
+                .map_err(Self::matcher_error)?;
+                emits.extend(outcomes.drain(..).map(|outcome| Emit {
+                    partition: p,
+                    outcome,
+                }));
+                touched.push(p);
+            }
+            schedule(&self.spec.matcher, &mut self.timers, p, state);
         }
-        self.emit(emits, watermark == Watermark::MAX, out)
+        self.emit(emits, end, touched, out)
     }
 
     fn watermark_mut(&mut self) -> &mut Watermark {
@@ -712,8 +844,13 @@ impl Operator for MatchRecognize {
                 matching,
                 rows,
                 held,
+                timer: None,
             })
             .collect();
+        self.timers.clear();
+        for (p, state) in self.partitions.iter_mut().enumerate() {
+            schedule(&self.spec.matcher, &mut self.timers, p, state);
+        }
         self.store = RowStore::restore(state, "store", |batch| self.arguments(batch))?;
         self.pending.restore(state.batches("pending")?)?;
         let (waiting, watermark): (Vec<(usize, Outcome)>, Watermark) = state.get("waiting")?;

@@ -173,8 +173,9 @@ impl PartitionRows {
         self.rows.len() * size_of::<RowRef>()
     }
 
-    pub fn push(&mut self, row: RowRef) {
-        self.rows.push_back(row);
+    /// Keeps `rows`, the partition's next.
+    pub fn extend(&mut self, rows: impl IntoIterator<Item = RowRef>) {
+        self.rows.extend(rows);
     }
 
     /// The row at `position`, if kept.
