@@ -669,6 +669,7 @@ impl OperatorRunner {
             }
             Message::End => {
                 state.ended[port] = true;
+                self.operator.on_input_end(port, out)?;
                 if state.all_ended() {
                     self.operator.on_end(out)?;
                     out.push(Message::End);

@@ -45,7 +45,9 @@ mod window_rank;
 pub use aggregate::WindowOutput;
 pub use calc::{Calc, WATERMARK_COLUMN};
 pub use group_aggregate::GroupAggregate;
-pub use join::{IntervalBounds, IntervalJoin, Join, JoinSpec, JoinType, TemporalJoin, WindowJoin};
+pub use join::{
+    IntervalBounds, IntervalJoin, Join, JoinSpec, JoinType, LookupJoin, TemporalJoin, WindowJoin,
+};
 pub use keep_first::KeepFirst;
 pub use limit::Limit;
 pub use match_recognize::MatchRecognize;
@@ -77,6 +79,11 @@ pub trait Operator: Send {
     /// The combined watermark of all inputs advanced to `watermark`.
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
         out.push(Message::Watermark(watermark));
+        Ok(())
+    }
+
+    /// Input `input` ended (before [`Operator::on_end`] when it was the last one).
+    fn on_input_end(&mut self, _input: usize, _out: &mut Vec<Message>) -> Result<()> {
         Ok(())
     }
 

@@ -1281,9 +1281,112 @@ fn computed_columns_compute_and_a_missing_function_in_one_is_refused_at_it() {
     assert!(out.status.success(), "{}", stderr(&out));
     // The computed column stands where it is declared and wraps as Flink's INT does.
     assert_eq!(stdout(&out), "21,42,x\n2147483647,-2,y\n");
-    let err = assert_clean_failure(&rill(&["-c", &table("p AS PROCTIME()")]));
+    let err = assert_clean_failure(&rill(&["-c", &table("u AS UUID()")]));
     assert!(
-        err.contains("PROCTIME is a Flink function rill does not have yet") && err.contains("^"),
+        err.contains("UUID is a Flink function rill does not have yet") && err.contains("^"),
+        "{err}"
+    );
+}
+
+/// Milliseconds since the epoch by the clock.
+fn clock_millis() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.unwrap().as_millis() as i64
+}
+
+#[test]
+fn proctime_is_the_clock_when_rows_are_computed() {
+    let sql = "CREATE TABLE c (a INT, p AS PROCTIME()) WITH ('connector' = 'stdin', \
+               'format' = 'csv');\nSELECT a, p, \
+               UNIX_TIMESTAMP(DATE_FORMAT(p, 'yyyy-MM-dd HH:mm:ss')) FROM c;";
+    let before = clock_millis();
+    let mut child = spawn(&["-c", sql], &std::env::temp_dir());
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"7\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let after = clock_millis();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let fields: Vec<&str> = text.trim().split(',').collect();
+    let [a, p, seconds] = fields.as_slice() else {
+        panic!("one row of three columns: {text}");
+    };
+    assert_eq!(*a, "7");
+    // A TIMESTAMP_LTZ(3) (milliseconds shown) read from the clock while the job ran.
+    let seconds: i64 = seconds.parse().unwrap();
+    assert!(
+        before / 1000 <= seconds && seconds <= after / 1000,
+        "{text}"
+    );
+    assert!(p.len() == "2024-01-01 00:00:00.000".len(), "{text}");
+}
+
+/// The orders of the conformance data, customers read with `customers` (connector options),
+/// then `query`.
+fn orders_and_customers(customers: &str, query: &str) -> String {
+    format!(
+        "CREATE TABLE orders (ts TIMESTAMP(3), order_id BIGINT, customer_id BIGINT, amount INT,\n  \
+         proc AS PROCTIME(), WATERMARK FOR ts AS ts - INTERVAL '3' SECOND)\n  \
+         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n\
+         CREATE TABLE customers (ts TIMESTAMP(3), id BIGINT, name STRING, region STRING)\n  \
+         WITH ({customers});\n{query}",
+        conformance_data("orders.json").display(),
+    )
+}
+
+fn conformance_data(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/conformance/data")
+        .join(file)
+}
+
+#[test]
+fn windows_on_processing_time_are_refused() {
+    let file = format!(
+        "'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'",
+        conformance_data("customers.csv").display()
+    );
+    // Nexmark q12's shape: a view adds the attribute, a window reads it.
+    let query = "CREATE VIEW p AS SELECT order_id, PROCTIME() AS p_time FROM orders;\n\
+                 SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE p, DESCRIPTOR(p_time), \
+                 INTERVAL '10' SECOND)) GROUP BY window_start, window_end;";
+    let err = assert_clean_failure(&rill(&["-c", &orders_and_customers(&file, query)]));
+    assert!(err.contains("windows on processing time"), "{err}");
+}
+
+#[test]
+fn a_lookup_join_is_explained_and_refused_where_it_cannot_read_its_table_first() {
+    let file = format!(
+        "'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'",
+        conformance_data("customers.csv").display()
+    );
+    let lookup = "SELECT o.order_id, c.name FROM orders o \
+                  JOIN customers FOR SYSTEM_TIME AS OF o.proc AS c ON o.customer_id = c.id";
+    let o = rill(&[
+        "-c",
+        &orders_and_customers(&file, &format!("EXPLAIN {lookup};")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("LookupJoin INNER (1 key column"),
+        "{}",
+        stdout(&o)
+    );
+    // Without an equality there is no key to look up by.
+    let theta = lookup.replace("o.customer_id = c.id", "o.customer_id < c.id");
+    let err = assert_clean_failure(&rill(&["-c", &orders_and_customers(&file, &theta)]));
+    assert!(err.contains("requires an equality condition"), "{err}");
+    // A table that never ends cannot be read first.
+    let stdin = "'connector' = 'stdin', 'format' = 'csv'";
+    let err = assert_clean_failure(&rill(&["-c", &orders_and_customers(stdin, lookup)]));
+    assert!(err.contains("this table never ends"), "{err}");
+    // On event time the table must be versioned, as in Flink, with the spot shown.
+    let event_time = lookup.replace("o.proc", "o.ts");
+    let err = assert_clean_failure(&rill(&["-c", &orders_and_customers(&file, &event_time)]));
+    assert!(
+        err.contains("Temporal Table Join requires primary key") && err.contains('^'),
         "{err}"
     );
 }

@@ -1,10 +1,15 @@
-//! `FOR SYSTEM_TIME AS OF`: the table of a temporal join. sqlparser's generic dialect does not
-//! read the clause and DataFusion would not plan it. So before parsing, `rates FOR SYSTEM_TIME
-//! AS OF o.ts [AS r]` becomes a reference to the table named `"rates FOR SYSTEM_TIME AS OF
-//! o.ts"`, aliased `r` (or `rates`); then, in the parsed statement, the table gets its name
-//! back and the join's condition a first conjunct `rill_as_of(o.ts, r.<rates' time column>)`:
-//! a marker the stream planner finds in the join's filter (and removes) to plan a temporal
-//! join, which also keeps both time columns from being projected away. An analyzer rule,
+//! `FOR SYSTEM_TIME AS OF`: the table of a temporal or lookup join. sqlparser's generic
+//! dialect does not read the clause and DataFusion would not plan it. So before parsing,
+//! `rates FOR SYSTEM_TIME AS OF o.ts [AS r]` becomes a reference to the table named `"rates
+//! FOR SYSTEM_TIME AS OF o.ts"`, aliased `r` (or `rates`); then, in the parsed statement, the
+//! table gets its name back and the join's condition a first conjunct `rill_as_of(o.ts,
+//! r.<rates' time column>, refusal)`: a marker the stream planner finds in the join's filter
+//! (and removes) to plan a temporal join, which also keeps both columns from being projected
+//! away. Whether the join is an event-time temporal join or a processing-time lookup join
+//! depends on the type of `o.ts`, which only the planner knows: so a table that cannot be
+//! versioned (no primary key or no time attribute) is marked with one of its columns and the
+//! error Flink gives for it (the refusal, a text literal; empty for a versioned table), which
+//! the planner reports unless `o.ts` is a `PROCTIME()` attribute. An analyzer rule,
 //! [`TemporalConditions`], then keeps the join's other conditions from being pushed into the
 //! versioned input.
 
@@ -36,8 +41,25 @@ use crate::parser::is_keyword;
 use crate::plan::rank_limit;
 
 /// The marker function in a temporal join's condition: `rill_as_of(probe time, version time
-/// [, the join's residual condition])`.
+/// (or any column of the table), refusal [, the join's residual condition])`.
 pub const AS_OF_MARKER: &str = "rill_as_of";
+
+/// Why a table cannot be a temporal join's versioned table, and the position of its name, as
+/// the marker's refusal carries them (`line:column:length:message`).
+fn encode_refusal(message: &str, at: Option<Position>) -> String {
+    let (line, column, len) = at.map_or((0, 0, 0), |p| (p.line, p.column, p.len));
+    format!("{line}:{column}:{len}:{message}")
+}
+
+/// The error a marker's refusal carries (`None` for an empty refusal: a versioned table).
+pub fn decode_refusal(refusal: &str) -> Option<SqlError> {
+    let mut parts = refusal.splitn(4, ':');
+    let mut number = || parts.next()?.parse::<u64>().ok();
+    let (line, column, len) = (number()?, number()?, number()?);
+    let message = parts.next()?;
+    let position = (line > 0).then_some(Position { line, column, len });
+    Some(SqlError::at(message, position))
+}
 
 const AS_OF: &str = " FOR SYSTEM_TIME AS OF ";
 
@@ -94,7 +116,7 @@ pub fn rewrite_system_time(tokens: &[TokenWithSpan]) -> SqlResult<Vec<TokenWithS
         let mut j = i + 4;
         let mut time = Vec::new();
         while let Some(w) = word(tokens.get(j)) {
-            time.push(w.value.clone());
+            time.push(w.to_string());
             if !matches!(tokens.get(j + 1).map(|t| &t.token), Some(Token::Period)) {
                 break;
             }
@@ -126,11 +148,12 @@ pub fn rewrite_system_time(tokens: &[TokenWithSpan]) -> SqlResult<Vec<TokenWithS
 }
 
 /// What a temporal join needs of the table or view it probes: its primary key and its time
-/// attribute, if it has them.
+/// attribute, if it has them, and the name of its first column (a lookup join's marker).
 #[derive(Debug, Clone, Default)]
 pub struct Versioned {
     pub primary_key: Vec<String>,
     pub rowtime: Option<String>,
+    pub first_column: String,
 }
 
 impl From<&TableDef> for Versioned {
@@ -138,8 +161,13 @@ impl From<&TableDef> for Versioned {
         Versioned {
             primary_key: table.primary_key.clone(),
             rowtime: table.watermark.as_ref().map(|w| w.column.clone()),
+            first_column: first_column(table.schema.fields()),
         }
     }
+}
+
+fn first_column(fields: &arrow::datatypes::Fields) -> String {
+    fields.first().map(|f| f.name().clone()).unwrap_or_default()
 }
 
 /// The key and time attribute of a view that keeps the last row per key by event time
@@ -205,9 +233,13 @@ pub fn versioned_view(plan: &LogicalPlan, tables: &BTreeMap<String, TableDef>) -
         .then_some(Versioned {
             primary_key,
             rowtime: Some(rowtime),
+            first_column: String::new(),
         })
     };
-    found().unwrap_or_default()
+    Versioned {
+        first_column: first_column(plan.schema().fields()),
+        ..found().unwrap_or_default()
+    }
 }
 
 /// Gives each versioned table of `statement` its name back and marks its join's condition
@@ -274,35 +306,38 @@ fn mark_joins(
         let at = Position::spanning(span.start, span.end);
         let def =
             tables(&table).ok_or_else(|| SqlError::at(format!("table '{table}' not found"), at))?;
-        if def.primary_key.is_empty() {
-            return Err(SqlError::at(
-                format!(
-                    "Temporal Table Join requires primary key in versioned table, but no \
-                     primary key can be found: declare PRIMARY KEY (...) NOT ENFORCED on '{table}'"
-                ),
-                at,
-            ));
-        }
-        let Some(rowtime) = &def.rowtime else {
-            return Err(SqlError::at(
-                format!(
-                    "Event-Time Temporal Table Join requires both primary key and row time \
-                     attribute in versioned table, but no row time attribute can be found: \
-                     declare a WATERMARK on '{table}'"
-                ),
-                at,
-            ));
+        // Refused unless the probe time is a processing-time attribute (a lookup join).
+        let refusal = if def.primary_key.is_empty() {
+            Some(format!(
+                "Temporal Table Join requires primary key in versioned table, but no primary \
+                 key can be found: declare PRIMARY KEY (...) NOT ENFORCED on '{table}'"
+            ))
+        } else if def.rowtime.is_none() {
+            Some(format!(
+                "Event-Time Temporal Table Join requires both primary key and row time \
+                 attribute in versioned table, but no row time attribute can be found: \
+                 declare a WATERMARK on '{table}'"
+            ))
+        } else {
+            None
         };
+        let refusal = refusal.map_or(String::new(), |r| encode_refusal(&r, at));
+        let version = def.rowtime.clone().unwrap_or(def.first_column.clone());
         let relation = alias
             .as_ref()
-            .map_or(table.clone(), |a| a.name.value.clone());
+            .map_or(Ident::new(&table), |a| a.name.clone());
         *name = ObjectName::from(vec![Ident::new(table.clone())]);
-        let column = |parts: Vec<String>| {
-            Expr::CompoundIdentifier(parts.into_iter().map(Ident::new).collect())
+        // The probe time's parts as written (maybe quoted), the version column by its name.
+        let part = |part: &str| match part.chars().next() {
+            Some(q @ ('"' | '`')) if part.len() > 1 => {
+                Ident::with_quote(q, &part[1..part.len() - 1])
+            }
+            _ => Ident::new(part),
         };
         let args = [
-            column(time.split('.').map(String::from).collect()),
-            column(vec![relation, rowtime.clone()]),
+            Expr::CompoundIdentifier(time.split('.').map(part).collect()),
+            Expr::CompoundIdentifier(vec![relation, Ident::with_quote('"', version)]),
+            Expr::value(ast::Value::SingleQuotedString(refusal)),
         ];
         let marker = crate::flink::call(AS_OF_MARKER, args, Span::empty());
         let constraint = match &mut join.join_operator {

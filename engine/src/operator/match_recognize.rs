@@ -507,8 +507,9 @@ impl MatchRecognize {
         touched.sort_unstable();
         touched.dedup();
         // The first row each partition's waiting reports need.
-        let mut waiting: Vec<(usize, u64)> =
-            (self.waiting.iter()).map(|e| (e.partition, e.first_row())).collect();
+        let mut waiting: Vec<(usize, u64)> = (self.waiting.iter())
+            .map(|e| (e.partition, e.first_row()))
+            .collect();
         waiting.sort_unstable();
         for i in touched {
             let p = &mut self.partitions[i];
@@ -749,8 +750,12 @@ impl Timed for MatchRecognize {
             for (p, state) in self.partitions.iter_mut().enumerate() {
                 state.timer = None;
                 if !Matcher::is_idle(&state.matching) {
-                    (self.spec.matcher.finish(&mut state.matching, &mut self.scratch, &mut outcomes))
-                        .map_err(Self::matcher_error)?;
+                    (self.spec.matcher.finish(
+                        &mut state.matching,
+                        &mut self.scratch,
+                        &mut outcomes,
+                    ))
+                    .map_err(Self::matcher_error)?;
                     touched.push(p);
                 }
                 emits.extend(outcomes.drain(..).map(|outcome| Emit {
@@ -774,13 +779,9 @@ impl Timed for MatchRecognize {
             let before_held = state.held.front().map_or(watermark, |t| t - 1);
             let time = watermark.min(before_held);
             if (self.spec.matcher.deadline(&state.matching)).is_some_and(|d| time >= d) {
-                (self.spec.matcher).advance(
-                    &mut state.matching,
-                    time,
-                    &mut self.scratch,
-                    &mut outcomes,
-                )
-                .map_err(Self::matcher_error)?;
+                (self.spec.matcher)
+                    .advance(&mut state.matching, time, &mut self.scratch, &mut outcomes)
+                    .map_err(Self::matcher_error)?;
                 emits.extend(outcomes.drain(..).map(|outcome| Emit {
                     partition: p,
                     outcome,

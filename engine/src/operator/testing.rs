@@ -99,13 +99,19 @@ pub(crate) fn describe(messages: &[Message]) -> Vec<String> {
     out
 }
 
-/// Calls `op`'s handler of each message of `inputs` (port and message) in turn.
+/// Calls `op`'s handler of each message of `inputs` (port and message) in turn. The end of
+/// input 0 ends them all (tests end the others first, if at all).
 pub(crate) fn feed(op: &mut dyn Operator, inputs: &[(usize, Message)], out: &mut Vec<Message>) {
     for (port, message) in inputs {
         match message.clone() {
             Message::Batch(batch) => op.on_batch(*port, batch, out).unwrap(),
             Message::Watermark(w) => op.on_watermark(w, out).unwrap(),
-            Message::End => op.on_end(out).unwrap(),
+            Message::End => {
+                op.on_input_end(*port, out).unwrap();
+                if *port == 0 {
+                    op.on_end(out).unwrap();
+                }
+            }
             Message::Barrier(_) => {}
             Message::Side(..) => unreachable!("operators emit side rows, never receive them"),
         }

@@ -14,7 +14,7 @@ use arrow::datatypes::{
 };
 use datafusion_common::config::ConfigOptions;
 use datafusion_common::tree_node::Transformed;
-use datafusion_common::{DFSchema, Result, ScalarValue, exec_err};
+use datafusion_common::{DFSchema, Result, ScalarValue, exec_err, plan_err};
 use datafusion_expr::expr::ScalarFunction;
 use datafusion_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
@@ -69,6 +69,15 @@ fn rewrite(e: Expr, schema: &DFSchema, function: &Arc<ScalarUDF>) -> Result<Tran
         _ => return Ok(Transformed::no(e)),
     };
     let from = inner.get_type(schema)?;
+    if let DataType::Timestamp(_, zone) = &from
+        && (to.is_numeric() || matches!(to, DataType::Decimal128(..)))
+    {
+        let ltz = if zone.is_some() { "_LTZ" } else { "" };
+        return plan_err!(
+            "The cast from TIMESTAMP{ltz} type to NUMERIC type is not allowed. It's recommended \
+             to use UNIX_TIMESTAMP(CAST(timestamp_col AS STRING)) instead."
+        );
+    }
     if !differs(&from, to) {
         return Ok(Transformed::no(e));
     }

@@ -192,7 +192,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("MONTH", Temporal),
     missing("NOW", Temporal),
     missing("OVERLAPS", Temporal),
-    missing("PROCTIME", Temporal),
+    has("PROCTIME", Temporal),
     has("QUARTER", Temporal),
     has("SECOND", Temporal),
     missing("SOURCE_WATERMARK", Temporal),

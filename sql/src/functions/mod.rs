@@ -10,6 +10,7 @@ mod java_time;
 pub mod json;
 mod literal;
 mod math;
+pub mod proctime;
 mod string;
 mod type_of;
 mod udf;
@@ -59,6 +60,7 @@ pub fn register(context: &mut PlanContext) {
     }
     context.register_udf(Arc::new(type_of::function()));
     context.register_udf(Arc::new(watermark::function()));
+    context.register_udf(Arc::new(proctime::function()));
     for udf in crate::match_recognize::placeholders() {
         context.register_udf(Arc::new(udf));
     }

@@ -33,6 +33,15 @@ impl StreamPlanner<'_> {
                  GROUP BY window_start, window_end, ...",
             ));
         }
+        if self
+            .proctime_attributes(&tvf.input)
+            .contains(&tvf.time_index()?)
+        {
+            return Err(SqlError::new(
+                "windows on processing time (a PROCTIME() attribute) are not supported yet: \
+                 window on an event-time attribute (a column with a WATERMARK)",
+            ));
+        }
         let slices = std::mem::take(&mut self.slice_request);
         let input = self.plan_append_only(&tvf.input, "a window function")?;
         let assign = WindowAssign::new(

@@ -2,7 +2,7 @@
 //! `EXISTS` subqueries) become regular streaming joins.
 
 use arrow::datatypes::{DataType, TimeUnit};
-use datafusion_common::{DFSchema, NullEquality};
+use datafusion_common::{DFSchema, NullEquality, ScalarValue};
 use datafusion_expr::type_coercion::binary::comparison_coercion;
 use datafusion_expr::utils::{conjunction, disjunction, split_conjunction};
 use datafusion_expr::{
@@ -10,13 +10,15 @@ use datafusion_expr::{
 };
 use rill_engine::dataflow::NodeId;
 use rill_engine::operator::{
-    IntervalBounds, IntervalJoin, Join as JoinOperator, JoinSpec, JoinType, TemporalJoin,
-    WindowJoin,
+    IntervalBounds, IntervalJoin, Join as JoinOperator, JoinSpec, JoinType, LookupJoin,
+    TemporalJoin, WindowJoin,
 };
 
 use super::{StreamOperator, StreamPlanner, output_schema};
+use crate::catalog::ComputedDef;
 use crate::error::{SqlError, SqlResult};
-use crate::temporal::AS_OF_MARKER;
+use crate::functions::proctime::PROCTIME;
+use crate::temporal::{AS_OF_MARKER, decode_refusal};
 use crate::window::{WINDOW_COLUMNS, WindowTvf, interval_millis};
 
 /// A join's inputs: their plans and their nodes, left then right.
@@ -66,7 +68,10 @@ impl StreamPlanner<'_> {
             filter = conditions.chain(filter).reduce(Expr::and);
         }
         let left_node = self.plan(left)?;
+        let unbounded_before = std::mem::replace(&mut self.unbounded_input, false);
         let right_node = self.plan(right)?;
+        let right_unbounded = self.unbounded_input;
+        self.unbounded_input |= unbounded_before;
         let joined = left.schema().join(right.schema())?;
         let key_types = on
             .iter()
@@ -92,12 +97,21 @@ impl StreamPlanner<'_> {
             inputs: [output_schema(left.schema()), output_schema(right.schema())],
             output: output_schema(&join.schema),
         };
-        if let Some((times, residual)) = filter.as_ref().and_then(|f| as_of(f, &joined, left)) {
+        let left_len = left.schema().fields().len();
+        if let Some(as_of) = filter.as_ref().and_then(|f| as_of(f, &joined, left_len)) {
             let spec = JoinSpec {
-                filter: residual.map(|f| self.physical(&f, &joined)).transpose()?,
+                filter: (as_of.residual)
+                    .map(|f| self.physical(&f, &joined))
+                    .transpose()?,
                 ..spec
             };
-            return self.temporal_join(spec, [left_node, right_node], times);
+            if self.proctime_attributes(left).contains(&as_of.times[0]) {
+                return self.lookup_join(spec, [left_node, right_node], right_unbounded);
+            }
+            if let Some(refusal) = as_of.refusal {
+                return Err(refusal);
+            }
+            return self.temporal_join(spec, [left_node, right_node], as_of.times);
         }
         let inputs = ([left, right], [left_node, right_node]);
         if let Some(node) = self.window_join(&spec, &on, inputs)? {
@@ -243,7 +257,7 @@ impl StreamPlanner<'_> {
     }
 
     /// `probe JOIN versioned FOR SYSTEM_TIME AS OF probe.time`: an event-time temporal join
-    /// (the versioned table's primary key and time attribute were checked while parsing).
+    /// (a table without a primary key or time attribute was refused by its marker).
     fn temporal_join(
         &mut self,
         spec: JoinSpec,
@@ -263,6 +277,52 @@ impl StreamPlanner<'_> {
         if self.updating.contains(&left_node) {
             self.updating.insert(node);
         }
+        Ok(node)
+    }
+
+    /// `probe JOIN table FOR SYSTEM_TIME AS OF probe.proctime`: a lookup join, against a table
+    /// that ends (read once, then probed; Flink only looks up connectors that can be queried
+    /// by key, so it refuses this for files).
+    fn lookup_join(
+        &mut self,
+        spec: JoinSpec,
+        [left_node, right_node]: [NodeId; 2],
+        right_unbounded: bool,
+    ) -> SqlResult<NodeId> {
+        if !matches!(spec.join_type, JoinType::Inner | JoinType::Left) {
+            return Err(SqlError::new(format!(
+                "a lookup join (FOR SYSTEM_TIME AS OF a PROCTIME() attribute) is INNER or \
+                 LEFT, not {}",
+                spec.join_type.name()
+            )));
+        }
+        if spec.key_types.is_empty() {
+            return Err(SqlError::new(
+                "Temporal table join requires an equality condition on fields of table: a \
+                 lookup join finds the table's rows by key",
+            ));
+        }
+        if right_unbounded {
+            return Err(SqlError::new(
+                "a lookup join (FOR SYSTEM_TIME AS OF a PROCTIME() attribute) reads its table \
+                 to the end before joining, but this table never ends (standard input, a \
+                 followed file or an unbounded topic)",
+            )
+            .with_hint(
+                "join on event time instead: give the table a PRIMARY KEY and a WATERMARK, \
+                 and the probe side's rowtime after AS OF",
+            ));
+        }
+        if self.shared.is_some() {
+            return Err(SqlError::new(
+                "a lookup join in a job shared by several processes is not supported yet",
+            ));
+        }
+        let node = self.add_join([left_node, right_node], &spec, |_| {
+            Ok(Box::new(LookupJoin::new(spec.clone())?))
+        })?;
+        // Results have the probe rows' change kinds and time attributes.
+        self.inherit(node, left_node);
         Ok(node)
     }
 
@@ -294,6 +354,37 @@ impl StreamPlanner<'_> {
         }
     }
 
+    /// The columns of `plan`'s rows that are processing-time attributes: `PROCTIME()`, in a
+    /// table's computed column or a projection, passed on unchanged through filters, aliases
+    /// and projections.
+    pub(super) fn proctime_attributes(&self, plan: &LogicalPlan) -> Vec<usize> {
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                let Some(table) = self.tables.get(scan.table_name.table()) else {
+                    return Vec::new();
+                };
+                let proctime = |(i, def): &(usize, ComputedDef)| match def {
+                    ComputedDef::Expr(e) if is_proctime(e) => Some(table.schema.field(*i).name()),
+                    _ => None,
+                };
+                (table.computed.iter().filter_map(proctime))
+                    .filter_map(|name| scan.projected_schema.index_of_column_by_name(None, name))
+                    .collect()
+            }
+            LogicalPlan::Filter(f) => self.proctime_attributes(&f.input),
+            LogicalPlan::SubqueryAlias(a) => self.proctime_attributes(&a.input),
+            LogicalPlan::Projection(p) => {
+                let input = self.proctime_attributes(&p.input);
+                let passes = |e: &Expr| {
+                    is_proctime(&e.clone().unalias())
+                        || column_of(e, p.input.schema()).is_some_and(|i| input.contains(&i))
+                };
+                (0..p.expr.len()).filter(|&i| passes(&p.expr[i])).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The columns of `plan`'s rows that are time attributes: a table's watermarked column,
     /// passed on unchanged through filters, aliases and projections.
     pub(super) fn time_attributes(&self, plan: &LogicalPlan) -> Vec<usize> {
@@ -319,6 +410,11 @@ impl StreamPlanner<'_> {
             _ => Vec::new(),
         }
     }
+}
+
+/// Whether `expr` is a call of `PROCTIME()`.
+pub(super) fn is_proctime(expr: &Expr) -> bool {
+    matches!(expr, Expr::ScalarFunction(f) if f.func.name() == PROCTIME)
 }
 
 /// The input column `expr` is (maybe renamed), in `input`.
@@ -439,20 +535,25 @@ fn interval_bounds(
     Some((bounds, conjunction(rest)))
 }
 
-/// The marker of a temporal join in `filter` (see [`crate::temporal`]): the probe time column
-/// of the left input and the version time column of the right input, and the rest of the
-/// condition.
-fn as_of(
-    filter: &Expr,
-    joined: &DFSchema,
-    left: &LogicalPlan,
-) -> Option<([usize; 2], Option<Expr>)> {
+/// A join on `FOR SYSTEM_TIME AS OF`, as its marker says (see [`crate::temporal`]).
+struct AsOf {
+    /// The probe time column of the left input and the version time column (or, for a table
+    /// that cannot be versioned, some column) of the right input.
+    times: [usize; 2],
+    /// Why the right input cannot be versioned, if it cannot.
+    refusal: Option<SqlError>,
+    /// The rest of the join's condition.
+    residual: Option<Expr>,
+}
+
+/// The marker of a temporal join in `filter`, over the joined rows whose first `left_len`
+/// columns are the left input's.
+fn as_of(filter: &Expr, joined: &DFSchema, left_len: usize) -> Option<AsOf> {
     let conjuncts = split_conjunction(filter);
     let (at, args) = conjuncts.iter().enumerate().find_map(|(i, c)| match c {
         Expr::ScalarFunction(f) if f.func.name() == AS_OF_MARKER => Some((i, &f.args)),
         _ => None,
     })?;
-    let left_len = left.schema().fields().len();
     let index = |e: &Expr| match e {
         Expr::Column(c) => joined.index_of_column(c).ok(),
         _ => None,
@@ -461,12 +562,20 @@ fn as_of(
     if probe >= left_len || version < left_len {
         return None;
     }
-    // The join's residual condition: the marker's third argument, and any other conjunct.
+    let refusal = match &args[2] {
+        Expr::Literal(ScalarValue::Utf8(Some(text)), _) => decode_refusal(text),
+        _ => None,
+    };
+    // The join's residual condition: the marker's fourth argument, and any other conjunct.
     let rest = conjuncts
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != at)
         .map(|(_, c)| (*c).clone())
-        .chain(args.get(2).cloned());
-    Some(([probe, version - left_len], conjunction(rest)))
+        .chain(args.get(3).cloned());
+    Some(AsOf {
+        times: [probe, version - left_len],
+        refusal,
+        residual: conjunction(rest),
+    })
 }

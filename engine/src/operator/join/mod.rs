@@ -31,11 +31,13 @@ use crate::time::{NO_WATERMARK, Watermark};
 use state::{Emitted, KeyEncoder, Match, Probe, Side, key_of};
 
 mod interval;
+mod lookup;
 mod state;
 mod temporal;
 mod window;
 
 pub use interval::{IntervalBounds, IntervalJoin};
+pub use lookup::LookupJoin;
 pub use temporal::TemporalJoin;
 pub use window::WindowJoin;
 

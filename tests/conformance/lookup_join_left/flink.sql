@@ -1,0 +1,26 @@
+-- The oracle's query for query.sql: the same join as a regular LEFT join.
+CREATE TABLE orders (
+  ts          TIMESTAMP(3),
+  order_id    BIGINT,
+  customer_id BIGINT,
+  amount      INT,
+  WATERMARK FOR ts AS ts - INTERVAL '3' SECOND
+) WITH (
+  'connector' = 'filesystem',
+  'path'      = '${SQL_DIR}/../data/orders.json',
+  'format'    = 'json'
+);
+CREATE TABLE customers (
+  ts     TIMESTAMP(3),
+  id     BIGINT,
+  name   STRING,
+  region STRING
+) WITH (
+  'connector' = 'filesystem',
+  'path'      = '${SQL_DIR}/../data/customers.csv',
+  'format'    = 'csv'
+);
+SELECT o.order_id, o.customer_id, c.name
+FROM (SELECT *, PROCTIME() AS p_time FROM orders) o
+LEFT JOIN customers AS c
+  ON MOD(o.customer_id, 45) = c.id;
