@@ -250,8 +250,11 @@ mod tests {
         LookupJoin::new(keyed_join_spec(join_type, "ts")).unwrap()
     }
 
-    /// `(kind, probe v, table v)` of the rows emitted, and the watermarks, in order.
-    fn emitted(out: &[Message]) -> (Vec<(RowKind, i64, Option<i64>)>, Vec<Watermark>) {
+    /// A row emitted: its kind, the probe row's `v` and the table row's.
+    type Row = (RowKind, i64, Option<i64>);
+
+    /// The rows emitted and the watermarks, in order.
+    fn emitted(out: &[Message]) -> (Vec<Row>, Vec<Watermark>) {
         let (mut rows, mut watermarks) = (Vec::new(), Vec::new());
         for message in out {
             match message {
