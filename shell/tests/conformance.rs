@@ -7,8 +7,8 @@
 //! operator that batches updates) also holds `changelog.csv`, the oracle's exact changelog
 //! (at Flink's parallelism 1), which rill's unsorted output at parallelism 1 must equal at
 //! every batch size. A case of what Flink refuses but rill runs (a lookup join against a
-//! file) holds in `flink.sql` the Flink query that must give the same answer, which the
-//! oracle runs instead.
+//! file) holds in `flink.sed` the sed script that makes of `query.sql` the Flink query that
+//! must give the same answer, which the oracle runs instead.
 
 #[path = "common/compare.rs"]
 mod compare;

@@ -1,4 +1,4 @@
--- Lookup join (rill goes beyond Flink here: Flink looks up only connectors queried by key, and refuses files): each order meets the rows of its customer in the customers file, read to its end first (a customer with two rows gives two results), with a residual condition on the table's row. The oracle's answer is that of the same query as a regular join (flink.sql), which a lookup join against a table that does not change must equal.
+-- Lookup join (rill goes beyond Flink here: Flink looks up only connectors queried by key, and refuses files): each order meets the rows of its customer in the customers file, read to its end first (a customer with two rows gives two results), with a residual condition on the table's row. The oracle's answer is that of the same query as a regular join (flink.sed makes it of this file), which a lookup join against a table that does not change must equal.
 CREATE TABLE orders (
   ts          TIMESTAMP(3),
   order_id    BIGINT,

@@ -1,4 +1,4 @@
--- LEFT lookup join as Nexmark q13 writes it: the processing-time attribute made by PROCTIME() in a subquery, the key an expression; orders of customers not in the file are padded. The oracle's answer is that of the same query as a regular LEFT join (flink.sql).
+-- LEFT lookup join as Nexmark q13 writes it: the processing-time attribute made by PROCTIME() in a subquery, the key an expression; orders of customers not in the file are padded. The oracle's answer is that of the same query as a regular LEFT join (flink.sed makes it of this file).
 CREATE TABLE orders (
   ts          TIMESTAMP(3),
   order_id    BIGINT,
