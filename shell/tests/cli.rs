@@ -800,6 +800,29 @@ fn late_rows_within_the_allowed_lateness_update_the_window() {
 }
 
 #[test]
+fn lag_is_refused_where_flink_refuses_it() {
+    let over = "OVER (PARTITION BY symbol ORDER BY ts)";
+    for (select, refusal) in [
+        (format!("LEAD(price) {over}"), "LEAD is a Flink function rill does not have"),
+        (
+            format!(
+                "LAG(price) {over}, SUM(volume) OVER (PARTITION BY symbol ORDER BY ts \
+                 ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)"
+            ),
+            "All aggregates must be computed on the same window",
+        ),
+        (
+            format!("LAG(price, CAST(volume AS INT)) {over}"),
+            "offset of LAG must be a constant",
+        ),
+    ] {
+        let sql = format!("{}SELECT {select} FROM ticks;", ticks_ddl(&ticks(), ""));
+        let err = assert_clean_failure(&rill(&["-c", &sql]));
+        assert!(err.contains(refusal), "{select}: {err}");
+    }
+}
+
+#[test]
 fn a_reader_that_stops_reading_ends_the_query_quietly() {
     use std::io::BufRead;
     // More output (80 kB) than a pipe holds, so writing goes on after the reader is gone.

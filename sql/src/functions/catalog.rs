@@ -280,7 +280,7 @@ pub const FUNCTIONS: &[Function] = &[
     missing("CUME_DIST", Aggregate),
     missing("DENSE_RANK", Aggregate),
     has("FIRST_VALUE", Aggregate),
-    missing("LAG", Aggregate),
+    has("LAG", Aggregate),
     has("LAST_VALUE", Aggregate),
     missing("LEAD", Aggregate),
     has("LISTAGG", Aggregate),

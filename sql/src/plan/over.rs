@@ -155,13 +155,27 @@ impl StreamPlanner<'_> {
 
     /// Aggregates `OVER (PARTITION BY ... ORDER BY time ROWS|RANGE ... PRECEDING)`.
     fn over_aggregate(&mut self, window: &Window) -> SqlResult<NodeId> {
+        // The aggregates' window (all share it), and the furthest row back a LAG reads.
         let mut shared: Option<&WindowFunctionParams> = None;
+        let mut lag_rows: Option<usize> = None;
+        let mut ordered: Option<&WindowFunctionParams> = None;
         for expr in &window.window_expr {
             let Expr::WindowFunction(f) = unaliased(expr) else {
                 return Err(SqlError::new(format!(
                     "unexpected window expression {expr}"
                 )));
             };
+            let same_order = |p: &WindowFunctionParams| {
+                p.partition_by == f.params.partition_by && p.order_by == f.params.order_by
+            };
+            if ordered.is_some_and(|p| !same_order(p)) {
+                return Err(different_windows());
+            }
+            ordered = Some(&f.params);
+            if f.fun.name() == "lag" {
+                lag_rows = Some(lag_rows.unwrap_or(0).max(lag_offset(f)?));
+                continue;
+            }
             if f.fun.name() == "row_number"
                 || !matches!(f.fun, WindowFunctionDefinition::AggregateUDF(_))
             {
@@ -171,23 +185,14 @@ impl StreamPlanner<'_> {
                     f.fun.name().to_ascii_uppercase()
                 )));
             }
-            let same = |p: &WindowFunctionParams| {
-                p.partition_by == f.params.partition_by
-                    && p.order_by == f.params.order_by
-                    && p.window_frame == f.params.window_frame
-            };
             match shared {
                 None => shared = Some(&f.params),
-                Some(p) if same(p) => {}
-                Some(_) => {
-                    return Err(SqlError::new(
-                        "all OVER windows of a query must have the same PARTITION BY, \
-                         ORDER BY and frame (as in Flink)",
-                    ));
-                }
+                Some(p) if p.window_frame == f.params.window_frame => {}
+                Some(_) => return Err(different_windows()),
             }
         }
-        let params = shared.ok_or_else(|| SqlError::new("a window without functions"))?;
+        let params = (shared.or(ordered))
+            .ok_or_else(|| SqlError::new("a window without functions"))?;
         let schema = window.input.schema();
         let time = match params.order_by.as_slice() {
             [sort] if sort.asc => match &sort.expr {
@@ -206,8 +211,13 @@ impl StreamPlanner<'_> {
                  ORDER BY ts",
             ));
         };
-        let frame = &params.window_frame;
-        let bounded = match (&frame.units, &frame.start_bound, &frame.end_bound) {
+        let window_frame = &params.window_frame;
+        let bounds = (
+            &window_frame.units,
+            &window_frame.start_bound,
+            &window_frame.end_bound,
+        );
+        let bounded = match bounds {
             (
                 WindowFrameUnits::Rows,
                 WindowFrameBound::Preceding(n),
@@ -223,9 +233,21 @@ impl StreamPlanner<'_> {
             ) => interval_millis(&Expr::Literal(v.clone(), None)).map(Frame::Range),
             _ => None,
         };
-        let Some(frame) = bounded else {
+        // LAG reads rows back whatever the frame: the rows kept are those it reads.
+        let frame = match (shared.is_some(), lag_rows) {
+            (true, Some(_)) => {
+                return Err(SqlError::new(
+                    "Over Agg: Unsupported use of OVER windows. All aggregates must be \
+                     computed on the same window (as in Flink): LAG beside aggregates over a \
+                     frame; compute them in two queries",
+                ));
+            }
+            (false, Some(lag)) => Some(Frame::Rows(lag)),
+            (_, None) => bounded,
+        };
+        let Some(frame) = frame else {
             return Err(SqlError::new(format!(
-                "the OVER frame {frame} is not supported on streams yet: use ROWS BETWEEN n \
+                "the OVER frame {window_frame} is not supported on streams yet: use ROWS BETWEEN n \
                  PRECEDING AND CURRENT ROW or RANGE BETWEEN INTERVAL '...' PRECEDING AND CURRENT ROW"
             )));
         };
@@ -289,6 +311,31 @@ impl StreamPlanner<'_> {
             *distinct,
             filter,
         )?)
+    }
+}
+
+/// The error of `OVER` windows that differ.
+fn different_windows() -> SqlError {
+    SqlError::new(
+        "all OVER windows of a query must have the same PARTITION BY, ORDER BY and frame \
+         (as in Flink)",
+    )
+}
+
+/// How many rows back `LAG(x [, offset [, default]])` reads: its offset, a constant.
+fn lag_offset(f: &datafusion_expr::expr::WindowFunction) -> SqlResult<usize> {
+    let Some(offset) = f.params.args.get(1) else {
+        return Ok(1);
+    };
+    let offset = match offset {
+        Expr::Literal(v, _) => v.cast_to(&DataType::Int64).ok(),
+        _ => None,
+    };
+    match offset {
+        Some(ScalarValue::Int64(Some(n))) if n >= 0 => Ok(n as usize),
+        _ => Err(SqlError::new(
+            "the offset of LAG must be a constant number of rows, 0 or more",
+        )),
     }
 }
 
