@@ -803,7 +803,10 @@ fn late_rows_within_the_allowed_lateness_update_the_window() {
 fn lag_is_refused_where_flink_refuses_it() {
     let over = "OVER (PARTITION BY symbol ORDER BY ts)";
     for (select, refusal) in [
-        (format!("LEAD(price) {over}"), "LEAD is a Flink function rill does not have"),
+        (
+            format!("LEAD(price) {over}"),
+            "LEAD is a Flink function rill does not have",
+        ),
         (
             format!(
                 "LAG(price) {over}, SUM(volume) OVER (PARTITION BY symbol ORDER BY ts \

@@ -153,7 +153,8 @@ impl StreamPlanner<'_> {
         Ok(Some(node))
     }
 
-    /// Aggregates `OVER (PARTITION BY ... ORDER BY time ROWS|RANGE ... PRECEDING)`.
+    /// Aggregates `OVER (PARTITION BY ... ORDER BY time ROWS|RANGE ... PRECEDING)`, or `LAG`
+    /// `OVER (PARTITION BY ... ORDER BY time)`.
     fn over_aggregate(&mut self, window: &Window) -> SqlResult<NodeId> {
         // The aggregates' window (all share it), and the furthest row back a LAG reads.
         let mut shared: Option<&WindowFunctionParams> = None;
@@ -191,8 +192,8 @@ impl StreamPlanner<'_> {
                 Some(_) => return Err(different_windows()),
             }
         }
-        let params = (shared.or(ordered))
-            .ok_or_else(|| SqlError::new("a window without functions"))?;
+        let params =
+            (shared.or(ordered)).ok_or_else(|| SqlError::new("a window without functions"))?;
         let schema = window.input.schema();
         let time = match params.order_by.as_slice() {
             [sort] if sort.asc => match &sort.expr {
