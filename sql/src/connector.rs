@@ -40,6 +40,32 @@ pub enum Connector {
 const CONNECTORS: &str =
     "'filesystem', 'stdin', 'kafka', 'upsert-kafka', 'nexmark', 'print', 'blackhole'";
 
+/// Flink's legacy filesystem properties, which Flink still reads and Nexmark q13 declares its
+/// side input with: `'connector.type' = 'filesystem'`, `'connector.path'` and `'format.type'`,
+/// as the options of today that mean the same; other options as they are.
+fn current_options(options: &BTreeMap<String, String>) -> SqlResult<BTreeMap<String, String>> {
+    if !options.contains_key("connector.type") {
+        return Ok(options.clone());
+    }
+    let mut current = BTreeMap::new();
+    for (key, value) in options {
+        let key = match key.as_str() {
+            "connector.type" if value == "filesystem" => "connector",
+            "connector.path" => "path",
+            "format.type" => "format",
+            "connector.type" => {
+                return Err(SqlError::new(format!(
+                    "the legacy 'connector.type' = '{value}' is not supported"
+                ))
+                .with_hint("declare the table with 'connector' = ... and its options"));
+            }
+            other => other,
+        };
+        current.insert(key.to_string(), value.clone());
+    }
+    Ok(current)
+}
+
 impl Connector {
     /// Whether its sink takes updates (`-U`, `+U`, `-D`) as well as inserts.
     pub fn accepts_updates(&self) -> bool {
@@ -62,6 +88,7 @@ impl Connector {
 
     /// The connector described by a table's `WITH` options.
     pub fn from_options(options: &BTreeMap<String, String>) -> SqlResult<Connector> {
+        let options = &current_options(options)?;
         let Some(name) = options.get("connector") else {
             return Err(SqlError::new("missing option 'connector'")
                 .with_hint(format!("add WITH ('connector' = ...), one of {CONNECTORS}")));
@@ -389,6 +416,27 @@ mod tests {
                 },
                 monitor_interval: None,
             }
+        );
+    }
+
+    #[test]
+    fn legacy_filesystem_properties_read_as_todays_options() {
+        let legacy = Connector::from_options(&options(&[
+            ("connector.type", "filesystem"),
+            ("connector.path", "file:///data/t.csv"),
+            ("format.type", "csv"),
+        ]));
+        let current = Connector::from_options(&options(&[
+            ("connector", "filesystem"),
+            ("path", "/data/t.csv"),
+            ("format", "csv"),
+        ]));
+        assert_eq!(legacy.unwrap(), current.unwrap());
+        let e = Connector::from_options(&options(&[("connector.type", "kafka")])).unwrap_err();
+        assert!(
+            e.message.contains("legacy 'connector.type'"),
+            "{}",
+            e.message
         );
     }
 

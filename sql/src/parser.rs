@@ -186,7 +186,7 @@ impl RawStatement {
             let (tokens, computed, metadata) = if creates_table(&tokens) {
                 let (tokens, computed) = cut_computed(&tokens, &self.text)?;
                 let (tokens, metadata) = cut_metadata(&tokens)?;
-                (tokens, computed, metadata)
+                (quote_constraint_words(tokens), computed, metadata)
             } else {
                 (tokens, vec![], vec![])
             };
@@ -676,6 +676,29 @@ fn cut_watermark(
     ))
 }
 
+/// Quotes the column names of a `CREATE TABLE` column list that sqlparser would read as a
+/// MySQL index (`KEY`, `INDEX`): Flink has no such constraint, and Nexmark q13's side input
+/// has a `key` column.
+fn quote_constraint_words(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let nesting = nesting(&tokens);
+    let mut depth = 0;
+    for i in 1..tokens.len() {
+        depth += nesting[i];
+        let column_start = depth == 1
+            && matches!(tokens[i - 1].token, Token::LParen | Token::Comma)
+            && matches!(tokens.get(i + 1).map(|t| &t.token), Some(Token::Word(_)));
+        if let Token::Word(w) = &mut tokens[i].token
+            && column_start
+            && w.quote_style.is_none()
+            && matches!(w.keyword, Keyword::KEY | Keyword::INDEX)
+        {
+            w.quote_style = Some('"');
+            w.keyword = Keyword::NoKeyword;
+        }
+    }
+    tokens
+}
+
 /// Cuts computed columns (`name AS expr`) out of a `CREATE TABLE` column list, noting where
 /// each stands among the columns.
 fn cut_computed(
@@ -1005,6 +1028,25 @@ mod tests {
                 "STRUCT<`dateTime` TIMESTAMP(3)>"
             ]
         );
+    }
+
+    #[test]
+    fn key_and_index_are_column_names() {
+        let script = "CREATE TABLE t (key BIGINT, `value` STRING, index INT, KEY VARCHAR(3)) \
+                      WITH ('connector' = 'blackhole')";
+        let parsed = parse_script(script).unwrap();
+        let StatementKind::CreateTable { statement, .. } = &parsed[0].kind else {
+            panic!("not a create table: {:?}", parsed[0].kind);
+        };
+        let Statement::CreateTable(create) = statement.as_ref() else {
+            panic!("not a create table");
+        };
+        let names: Vec<&str> = create
+            .columns
+            .iter()
+            .map(|c| c.name.value.as_str())
+            .collect();
+        assert_eq!(names, ["key", "value", "index", "KEY"]);
     }
 
     #[test]
