@@ -1,6 +1,7 @@
 //! Processing-time lookup joins (`JOIN table FOR SYSTEM_TIME AS OF probe.proctime`) against a
 //! bounded table: rill's answer to Flink's lookup join, which Flink runs only against
-//! connectors that can be queried by key (JDBC, HBase) and refuses for files. The table
+//! connectors that can be queried by key (JDBC, HBase, its legacy CSV source) and refuses for
+//! today's filesystem connector. The table
 //! (right input) is read to its end once and indexed by join key; each probe row (left) is
 //! joined with the rows of its key then. Probe rows that arrive while the table is still
 //! being read wait, and so does the watermark, so that no row is joined against half a table.
