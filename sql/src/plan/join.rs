@@ -282,7 +282,7 @@ impl StreamPlanner<'_> {
 
     /// `probe JOIN table FOR SYSTEM_TIME AS OF probe.proctime`: a lookup join, against a table
     /// that ends (read once, then probed; Flink only looks up connectors that can be queried
-    /// by key, so it refuses this for files).
+    /// by key, so it refuses this for today's filesystem connector).
     fn lookup_join(
         &mut self,
         spec: JoinSpec,
