@@ -1,0 +1,1 @@
+s/ FOR SYSTEM_TIME AS OF o\.proc//
