@@ -1369,17 +1369,48 @@ fn conformance_data(file: &str) -> PathBuf {
 }
 
 #[test]
-fn windows_on_processing_time_are_refused() {
+fn windows_and_orders_on_processing_time_are_refused() {
     let file = format!(
         "'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'",
         conformance_data("customers.csv").display()
     );
     // Nexmark q12's shape: a view adds the attribute, a window reads it.
-    let query = "CREATE VIEW p AS SELECT order_id, PROCTIME() AS p_time FROM orders;\n\
-                 SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE p, DESCRIPTOR(p_time), \
-                 INTERVAL '10' SECOND)) GROUP BY window_start, window_end;";
-    let err = assert_clean_failure(&rill(&["-c", &orders_and_customers(&file, query)]));
-    assert!(err.contains("windows on processing time"), "{err}");
+    let view = "CREATE VIEW p AS SELECT order_id, customer_id, amount, PROCTIME() AS p_time \
+                FROM orders;\n";
+    for (query, what) in [
+        (
+            "SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE p, DESCRIPTOR(p_time), \
+             INTERVAL '10' SECOND)) GROUP BY window_start, window_end",
+            "a window",
+        ),
+        (
+            "SELECT COUNT(*) FROM p GROUP BY TUMBLE(p_time, INTERVAL '10' SECOND)",
+            "a window",
+        ),
+        (
+            "SELECT customer_id, window_start, COUNT(*) FROM TABLE(SESSION(TABLE p PARTITION BY \
+             customer_id, DESCRIPTOR(p_time), INTERVAL '10' SECOND)) \
+             GROUP BY customer_id, window_start, window_end",
+            "a window",
+        ),
+        (
+            "SELECT SUM(amount) OVER (ORDER BY p_time ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) \
+             FROM p",
+            "OVER",
+        ),
+        (
+            "SELECT * FROM p MATCH_RECOGNIZE (ORDER BY p_time MEASURES A.amount AS a \
+             PATTERN (A) DEFINE A AS A.amount > 0)",
+            "MATCH_RECOGNIZE",
+        ),
+    ] {
+        let sql = orders_and_customers(&file, &format!("{view}{query};"));
+        let err = assert_clean_failure(&rill(&["-c", &sql]));
+        assert!(
+            err.contains(&format!("{what} on processing time")),
+            "{query}: {err}"
+        );
+    }
 }
 
 #[test]

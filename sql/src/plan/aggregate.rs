@@ -33,15 +33,7 @@ impl StreamPlanner<'_> {
                  GROUP BY window_start, window_end, ...",
             ));
         }
-        if self
-            .proctime_attributes(&tvf.input)
-            .contains(&tvf.time_index()?)
-        {
-            return Err(SqlError::new(
-                "windows on processing time (a PROCTIME() attribute) are not supported yet: \
-                 window on an event-time attribute (a column with a WATERMARK)",
-            ));
-        }
+        self.event_time_only(&tvf.input, tvf.time_index()?, "a window")?;
         let slices = std::mem::take(&mut self.slice_request);
         let input = self.plan_append_only(&tvf.input, "a window function")?;
         let assign = WindowAssign::new(
@@ -212,6 +204,7 @@ impl StreamPlanner<'_> {
         let WindowKind::Session { gap } = tvf.kind else {
             unreachable!("SessionInput holds a SESSION")
         };
+        self.event_time_only(&tvf.input, tvf.time_index()?, "a window")?;
         if self.early_fire()?.is_some() {
             return Err(SqlError::new(
                 "early results are for TUMBLE, HOP and CUMULATE windows, not SESSION (as in \

@@ -385,6 +385,24 @@ impl StreamPlanner<'_> {
         }
     }
 
+    /// Refuses to order `what` by column `time` of `plan`'s rows when it is a `PROCTIME()`
+    /// attribute: rill orders by event time only, and would otherwise order by the clock's
+    /// readings against the event-time watermark.
+    pub(super) fn event_time_only(
+        &self,
+        plan: &LogicalPlan,
+        time: usize,
+        what: &str,
+    ) -> SqlResult<()> {
+        if self.proctime_attributes(plan).contains(&time) {
+            return Err(SqlError::new(format!(
+                "{what} on processing time (a PROCTIME() attribute) is not supported yet: \
+                 use an event-time attribute (a column with a WATERMARK)"
+            )));
+        }
+        Ok(())
+    }
+
     /// The columns of `plan`'s rows that are time attributes: a table's watermarked column,
     /// passed on unchanged through filters, aliases and projections.
     pub(super) fn time_attributes(&self, plan: &LogicalPlan) -> Vec<usize> {

@@ -27,12 +27,14 @@ use crate::match_recognize::{
 
 impl StreamPlanner<'_> {
     pub(super) fn match_recognize(&mut self, node: &MatchRecognize) -> SqlResult<NodeId> {
-        let input = self.plan_append_only(&node.input, "MATCH_RECOGNIZE")?;
         let input_schema = node.input.schema();
+        let time = input_schema.index_of_column(&node.time)?;
+        self.event_time_only(&node.input, time, "MATCH_RECOGNIZE")?;
+        let input = self.plan_append_only(&node.input, "MATCH_RECOGNIZE")?;
         let vars = Variables {
             names: &node.names,
             subsets: &node.subsets,
-            time: input_schema.index_of_column(&node.time)?,
+            time,
         };
         // How far conditions and measures look before and after a match, and how far
         // conditions look after the current row.

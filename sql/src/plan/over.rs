@@ -212,6 +212,7 @@ impl StreamPlanner<'_> {
                  ORDER BY ts",
             ));
         };
+        self.event_time_only(&window.input, time, "OVER")?;
         let window_frame = &params.window_frame;
         let bounds = (
             &window_frame.units,
