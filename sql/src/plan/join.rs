@@ -15,7 +15,7 @@ use rill_engine::operator::{
 };
 
 use super::{StreamOperator, StreamPlanner, output_schema};
-use crate::catalog::ComputedDef;
+use crate::catalog::{ComputedDef, TableDef};
 use crate::error::{SqlError, SqlResult};
 use crate::functions::proctime::PROCTIME;
 use crate::temporal::{AS_OF_MARKER, decode_refusal};
@@ -358,31 +358,13 @@ impl StreamPlanner<'_> {
     /// table's computed column or a projection, passed on unchanged through filters, aliases
     /// and projections.
     pub(super) fn proctime_attributes(&self, plan: &LogicalPlan) -> Vec<usize> {
-        match plan {
-            LogicalPlan::TableScan(scan) => {
-                let Some(table) = self.tables.get(scan.table_name.table()) else {
-                    return Vec::new();
-                };
-                let proctime = |(i, def): &(usize, ComputedDef)| match def {
-                    ComputedDef::Expr(e) if is_proctime(e) => Some(table.schema.field(*i).name()),
-                    _ => None,
-                };
-                (table.computed.iter().filter_map(proctime))
-                    .filter_map(|name| scan.projected_schema.index_of_column_by_name(None, name))
-                    .collect()
-            }
-            LogicalPlan::Filter(f) => self.proctime_attributes(&f.input),
-            LogicalPlan::SubqueryAlias(a) => self.proctime_attributes(&a.input),
-            LogicalPlan::Projection(p) => {
-                let input = self.proctime_attributes(&p.input);
-                let passes = |e: &Expr| {
-                    is_proctime(&e.clone().unalias())
-                        || column_of(e, p.input.schema()).is_some_and(|i| input.contains(&i))
-                };
-                (0..p.expr.len()).filter(|&i| passes(&p.expr[i])).collect()
-            }
-            _ => Vec::new(),
-        }
+        let columns = |table: &TableDef| {
+            (table.computed.iter())
+                .filter(|(_, def)| matches!(def, ComputedDef::Expr(e) if is_proctime(e)))
+                .map(|(i, _)| table.schema.field(*i).name().clone())
+                .collect()
+        };
+        self.attributes(plan, &columns, is_proctime)
     }
 
     /// Refuses to order `what` by column `time` of `plan`'s rows when it is a `PROCTIME()`
@@ -406,23 +388,36 @@ impl StreamPlanner<'_> {
     /// The columns of `plan`'s rows that are time attributes: a table's watermarked column,
     /// passed on unchanged through filters, aliases and projections.
     pub(super) fn time_attributes(&self, plan: &LogicalPlan) -> Vec<usize> {
+        let columns = |table: &TableDef| table.watermark.iter().map(|w| w.column.clone()).collect();
+        self.attributes(plan, &columns, |_| false)
+    }
+
+    /// The columns of `plan`'s rows that are a kind of attribute: the `columns` of a table
+    /// that have it, and the expressions of a projection that `make` it, passed on unchanged
+    /// through filters, aliases and projections.
+    fn attributes(
+        &self,
+        plan: &LogicalPlan,
+        columns: &dyn Fn(&TableDef) -> Vec<String>,
+        make: fn(&Expr) -> bool,
+    ) -> Vec<usize> {
         match plan {
-            LogicalPlan::TableScan(scan) => self
-                .tables
-                .get(scan.table_name.table())
-                .and_then(|t| t.watermark.as_ref())
-                .and_then(|w| {
-                    scan.projected_schema
-                        .index_of_column_by_name(None, &w.column)
-                })
-                .into_iter()
-                .collect(),
-            LogicalPlan::Filter(f) => self.time_attributes(&f.input),
-            LogicalPlan::SubqueryAlias(a) => self.time_attributes(&a.input),
+            LogicalPlan::TableScan(scan) => {
+                let Some(table) = self.tables.get(scan.table_name.table()) else {
+                    return Vec::new();
+                };
+                (columns(table).iter())
+                    .filter_map(|name| scan.projected_schema.index_of_column_by_name(None, name))
+                    .collect()
+            }
+            LogicalPlan::Filter(f) => self.attributes(&f.input, columns, make),
+            LogicalPlan::SubqueryAlias(a) => self.attributes(&a.input, columns, make),
             LogicalPlan::Projection(p) => {
-                let input = self.time_attributes(&p.input);
-                let passes =
-                    |e: &Expr| column_of(e, p.input.schema()).is_some_and(|i| input.contains(&i));
+                let input = self.attributes(&p.input, columns, make);
+                let passes = |e: &Expr| {
+                    make(&e.clone().unalias())
+                        || column_of(e, p.input.schema()).is_some_and(|i| input.contains(&i))
+                };
                 (0..p.expr.len()).filter(|&i| passes(&p.expr[i])).collect()
             }
             _ => Vec::new(),

@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int8Array, Int64Array, RecordBatch};
 use arrow::array::{RecordBatchOptions, UInt32Array};
-use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Int8Type, Int64Type, Schema, SchemaRef};
 
 use super::state::{Emitted, KeyEncoder, Probe, Side, key_of};
@@ -35,10 +34,11 @@ pub struct LookupJoin {
     table: Side<()>,
     /// Whether the table has been read to its end.
     loaded: bool,
-    /// Probe rows that came before that, in arrival order, each with its change kind and its
-    /// watermark stamp in two last columns.
-    waiting: Vec<RecordBatch>,
-    waiting_schema: SchemaRef,
+    /// Probe rows that came before that, in arrival order.
+    waiting: Vec<ChangeBatch>,
+    /// The probe rows' schema, with their change kind and watermark stamp after them, as a
+    /// checkpoint keeps waiting rows.
+    stored_schema: SchemaRef,
     /// The watermark held back while the table loads.
     held: Option<Watermark>,
 }
@@ -72,7 +72,7 @@ impl LookupJoin {
             spec,
             loaded: false,
             waiting: Vec::new(),
-            waiting_schema: Arc::new(Schema::new(fields)),
+            stored_schema: Arc::new(Schema::new(fields)),
             held: None,
         })
     }
@@ -144,42 +144,10 @@ impl LookupJoin {
         Ok(())
     }
 
-    /// Holds probe rows until the table is loaded.
-    fn wait(&mut self, batch: ChangeBatch) -> Result<()> {
-        let n = batch.num_rows();
-        let mut columns = batch.data.columns().to_vec();
-        let kinds = (0..n).map(|i| batch.row_kind(i) as i8);
-        columns.push(Arc::new(Int8Array::from_iter_values(kinds)));
-        let stamps: ArrayRef = match batch.watermarks {
-            Some(stamps) => Arc::new(stamps),
-            None => Arc::new(Int64Array::new_null(n)),
-        };
-        columns.push(stamps);
-        let options = RecordBatchOptions::new().with_row_count(Some(n));
-        let schema = self.waiting_schema.clone();
-        self.waiting.push(RecordBatch::try_new_with_options(
-            schema, columns, &options,
-        )?);
-        Ok(())
-    }
-
     /// The table is loaded: joins the waiting probe rows and lets the watermark through.
     fn release(&mut self, out: &mut Vec<Message>) -> Result<()> {
         self.loaded = true;
-        let waiting = concat_batches(&self.waiting_schema, &std::mem::take(&mut self.waiting))?;
-        if waiting.num_rows() > 0 {
-            let columns = waiting.num_columns() - 2;
-            let kinds = waiting.column(columns).as_primitive::<Int8Type>();
-            let stamps = waiting.column(columns + 1).as_primitive::<Int64Type>();
-            let batch = ChangeBatch {
-                data: waiting.project(&(0..columns).collect::<Vec<_>>())?,
-                ops: kinds
-                    .values()
-                    .iter()
-                    .any(|k| *k != RowKind::Insert as i8)
-                    .then(|| kinds.clone()),
-                watermarks: (stamps.null_count() == 0).then(|| stamps.clone()),
-            };
+        for batch in std::mem::take(&mut self.waiting) {
             self.probe(&batch, out)?;
         }
         if let Some(watermark) = self.held.take() {
@@ -187,6 +155,39 @@ impl LookupJoin {
         }
         Ok(())
     }
+
+    /// A waiting batch as a checkpoint keeps it: its change kinds and watermark stamps in two
+    /// last columns.
+    fn stored(&self, batch: &ChangeBatch) -> Result<RecordBatch> {
+        let n = batch.num_rows();
+        let mut columns = batch.data.columns().to_vec();
+        let kinds = (0..n).map(|i| batch.row_kind(i) as i8);
+        columns.push(Arc::new(Int8Array::from_iter_values(kinds)));
+        let stamps: ArrayRef = match &batch.watermarks {
+            Some(stamps) => Arc::new(stamps.clone()),
+            None => Arc::new(Int64Array::new_null(n)),
+        };
+        columns.push(stamps);
+        let options = RecordBatchOptions::new().with_row_count(Some(n));
+        let schema = self.stored_schema.clone();
+        Ok(RecordBatch::try_new_with_options(
+            schema, columns, &options,
+        )?)
+    }
+}
+
+/// The waiting batch [`LookupJoin::stored`] made of `stored`.
+fn unstored(stored: &RecordBatch) -> Result<ChangeBatch> {
+    let columns = stored.num_columns() - 2;
+    let kinds = stored.column(columns).as_primitive::<Int8Type>();
+    let stamps = stored.column(columns + 1).as_primitive::<Int64Type>();
+    Ok(ChangeBatch {
+        data: stored.project(&(0..columns).collect::<Vec<_>>())?,
+        ops: (kinds.values().iter())
+            .any(|k| *k != RowKind::Insert as i8)
+            .then(|| kinds.clone()),
+        watermarks: (stamps.null_count() == 0).then(|| stamps.clone()),
+    })
 }
 
 impl Operator for LookupJoin {
@@ -198,7 +199,10 @@ impl Operator for LookupJoin {
         match (input, self.loaded) {
             (1, _) => self.load(&batch),
             (_, true) => self.probe(&batch, out),
-            (_, false) => self.wait(batch),
+            (_, false) => {
+                self.waiting.push(batch);
+                Ok(())
+            }
         }
     }
 
@@ -221,14 +225,19 @@ impl Operator for LookupJoin {
         let mut state = State::new();
         self.table.snapshot(&mut state, "table")?;
         state.put("loaded", &(self.loaded, self.held))?;
-        state.put_batches("waiting", self.waiting_schema.clone(), self.waiting.clone());
+        let waiting = (self.waiting.iter())
+            .map(|b| self.stored(b))
+            .collect::<Result<_>>()?;
+        state.put_batches("waiting", self.stored_schema.clone(), waiting);
         Ok(state)
     }
 
     fn restore(&mut self, state: &State) -> Result<()> {
         self.table.restore(state, "table")?;
         (self.loaded, self.held) = state.get("loaded")?;
-        self.waiting = state.batches("waiting")?;
+        self.waiting = (state.batches("waiting")?.iter())
+            .map(unstored)
+            .collect::<Result<_>>()?;
         Ok(())
     }
 
@@ -237,7 +246,7 @@ impl Operator for LookupJoin {
     }
 
     fn state_bytes(&self) -> usize {
-        self.table.bytes() + batches_bytes(&self.waiting)
+        self.table.bytes() + batches_bytes(self.waiting.iter().map(|b| &b.data))
     }
 }
 
