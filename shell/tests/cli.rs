@@ -77,8 +77,15 @@ fn assert_clean_failure(o: &Output) -> String {
     err
 }
 
+/// A file of the conformance cases' data.
+fn conformance_data(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/conformance/data")
+        .join(file)
+}
+
 fn ticks() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/data/ticks_small.csv")
+    conformance_data("ticks_small.csv")
 }
 
 fn ticks_ddl(path: &Path, extra_options: &str) -> String {
@@ -1360,12 +1367,6 @@ fn orders_and_customers(customers: &str, query: &str) -> String {
          WITH ({customers});\n{query}",
         conformance_data("orders.json").display(),
     )
-}
-
-fn conformance_data(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/conformance/data")
-        .join(file)
 }
 
 #[test]
