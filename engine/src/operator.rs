@@ -52,7 +52,7 @@ pub use keep_first::KeepFirst;
 pub use limit::Limit;
 pub use match_recognize::MatchRecognize;
 pub use normalize::Normalize;
-pub use over_aggregate::{Frame, OverAggregate};
+pub use over_aggregate::{Frame, OverAggregate, OverFunctions};
 pub use rank::Rank;
 pub use session_aggregate::SessionAggregate;
 pub use union::Union;

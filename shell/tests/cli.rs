@@ -807,6 +807,30 @@ fn late_rows_within_the_allowed_lateness_update_the_window() {
 }
 
 #[test]
+fn over_frames_rill_cannot_compute_are_refused_by_name() {
+    for (frame, select, refusal) in [
+        (
+            "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING",
+            "SUM(volume)",
+            "the OVER frame ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING is not \
+             supported on streams",
+        ),
+        (
+            "ROWS BETWEEN 2 PRECEDING AND CURRENT ROW",
+            "FIRST_VALUE(price)",
+            "FIRST_VALUE OVER a bounded frame is not supported yet",
+        ),
+    ] {
+        let sql = format!(
+            "{}SELECT {select} OVER (PARTITION BY symbol ORDER BY ts {frame}) FROM ticks;",
+            ticks_ddl(&ticks(), "")
+        );
+        let err = assert_clean_failure(&rill(&["-c", &sql]));
+        assert!(err.contains(refusal), "{frame}: {err}");
+    }
+}
+
+#[test]
 fn lag_is_refused_where_flink_refuses_it() {
     let over = "OVER (PARTITION BY symbol ORDER BY ts)";
     for (select, refusal) in [
@@ -824,6 +848,12 @@ fn lag_is_refused_where_flink_refuses_it() {
         (
             format!("LAG(price, CAST(volume AS INT)) {over}"),
             "offset of LAG must be a constant",
+        ),
+        (
+            "LAG(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 2 PRECEDING AND \
+             CURRENT ROW)"
+                .to_string(),
+            "ROW/RANGE not allowed with LAG",
         ),
     ] {
         let sql = format!("{}SELECT {select} FROM ticks;", ticks_ddl(&ticks(), ""));

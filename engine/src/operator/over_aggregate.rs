@@ -1,35 +1,35 @@
 //! `OVER` aggregates ordered by event time: `agg(...) OVER (PARTITION BY k ORDER BY ts
-//! ROWS BETWEEN n PRECEDING AND CURRENT ROW)` or `RANGE BETWEEN INTERVAL ... PRECEDING AND
-//! CURRENT ROW`. Rows wait until the watermark reaches their time (then no earlier row can
-//! come); final rows are sorted by partition, time and arrival, and each partition's run is
-//! evaluated in one go by DataFusion's window expressions over the run preceded by the rows
-//! of earlier runs still inside the frame. Rows at or behind the watermark are late, as in
-//! Flink, and dropped.
+//! ROWS BETWEEN n PRECEDING AND CURRENT ROW)`, `RANGE BETWEEN INTERVAL ... PRECEDING AND
+//! CURRENT ROW`, or either from `UNBOUNDED PRECEDING` (running aggregates). Rows wait until the
+//! watermark reaches their time (then no earlier row can come); final rows are sorted by
+//! partition, time and arrival and handed to the functions in that order. Rows at or behind
+//! the watermark are late, as in Flink, and dropped.
 
-use std::collections::HashMap;
+mod framed;
+mod running;
+
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, AsArray, BinaryArray, BooleanArray, Int64Array, RecordBatch, UInt32Array,
-};
+use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::{
     SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
 };
-use arrow::datatypes::SchemaRef;
-use arrow::row::{RowConverter, SortField};
+use arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::window::WindowExpr;
 
-use super::aggregate::cast_to;
+use self::framed::Framed;
+use self::running::Running;
+use super::aggregate::AggregateCall;
 use super::timed::{Timed, split_late};
-use super::{Operator, batches_bytes};
+use super::{Operator, StateBound, batches_bytes};
 use crate::batch::{ChangeBatch, Message};
 use crate::checkpoint::State;
 use crate::late::LateRows;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 use crate::{EngineError, Result};
 
-/// The frame of the `OVER` window, up to the current row.
+/// A bounded frame of the `OVER` window, up to the current row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frame {
     /// `ROWS BETWEEN n PRECEDING AND CURRENT ROW`.
@@ -38,93 +38,127 @@ pub enum Frame {
     Range(i64),
 }
 
-/// Aggregates over a sliding frame of each row's partition, in event-time order.
+/// Functions of an `OVER` window and the frame they read.
+#[derive(Clone)]
+pub enum OverFunctions {
+    /// DataFusion's window expressions over a bounded `Frame` (also `LAG`, which reads a number
+    /// of rows back).
+    Framed(Frame, Vec<Arc<dyn WindowExpr>>),
+    /// Aggregate calls over every row of the partition so far (`UNBOUNDED PRECEDING`). With
+    /// `peers` (`RANGE`), rows of the same time share one result, which counts all of them;
+    /// otherwise (`ROWS`) each row counts the rows before it in time and arrival order.
+    Running {
+        peers: bool,
+        calls: Vec<AggregateCall>,
+    },
+}
+
+/// How the function columns of final rows are computed, and what each partition keeps for
+/// later rows.
+trait Evaluator: Send {
+    /// The function columns of `rows`: final rows sorted by partition, time and arrival, with
+    /// `partition` their partition key columns.
+    fn evaluate(&mut self, rows: &RecordBatch, partition: &[ArrayRef]) -> Result<Vec<ArrayRef>>;
+
+    /// Drops what rows after `watermark` can no longer reach.
+    fn forget(&mut self, watermark: Watermark);
+
+    /// How many partitions keep state.
+    fn partitions(&self) -> usize;
+
+    fn state_bound(&self) -> StateBound;
+
+    fn state_bytes(&self) -> usize;
+
+    /// Puts the state under names starting with `name`, for a checkpoint.
+    fn snapshot(&mut self, state: &mut State, name: &str) -> Result<()>;
+
+    /// The state put under `name` by [`Evaluator::snapshot`].
+    fn restore(&mut self, state: &State, name: &str) -> Result<()>;
+}
+
+/// Aggregates over a frame of each row's partition, in event-time order.
 pub struct OverAggregate {
     partition: Vec<Arc<dyn PhysicalExpr>>,
     /// The input column holding event time.
     time: usize,
-    frame: Frame,
-    functions: Vec<Arc<dyn WindowExpr>>,
+    /// The functions, each group with the places of its columns among the function columns.
+    evaluators: Vec<(Box<dyn Evaluator>, Vec<usize>)>,
     /// The input columns, then one per function.
     schema: SchemaRef,
     input_schema: SchemaRef,
     /// Rows not final yet, in arrival order.
     pending: Vec<RecordBatch>,
-    /// Per partition (by its key in Arrow's row format), the latest final rows that later
-    /// rows' frames can still reach.
-    history: HashMap<Vec<u8>, RecordBatch>,
-    keys: RowConverter,
-    /// The horizon of the last scan for partitions to forget.
-    forgotten_until: Watermark,
     watermark: Watermark,
     late: LateRows,
 }
 
 impl OverAggregate {
-    /// `functions` (sharing `partition`, the order by the time column `time` and `frame`)
-    /// over rows of `input_schema`; output rows have `schema`.
+    /// `functions` (sharing `partition` and the order by the time column `time`) over rows
+    /// of `input_schema`; output rows have `schema`: the input columns, then the functions'
+    /// columns, each group of functions giving the columns at the places it comes with.
     pub fn new(
         partition: Vec<Arc<dyn PhysicalExpr>>,
         time: usize,
-        frame: Frame,
-        functions: Vec<Arc<dyn WindowExpr>>,
+        functions: Vec<(OverFunctions, Vec<usize>)>,
         input_schema: SchemaRef,
         schema: SchemaRef,
         late: LateRows,
     ) -> Result<Self> {
-        let fields = partition
-            .iter()
-            .map(|p| Ok(SortField::new(p.data_type(&input_schema)?)))
-            .collect::<Result<Vec<_>>>()?;
+        let fields = &schema.fields()[input_schema.fields().len()..];
+        let evaluators = (functions.into_iter())
+            .map(|(functions, places)| {
+                let results = places.iter().map(|&p| fields[p].clone()).collect();
+                let evaluator =
+                    Self::evaluator(&partition, time, functions, &input_schema, results)?;
+                Ok((evaluator, places))
+            })
+            .collect::<Result<_>>()?;
         Ok(OverAggregate {
-            keys: RowConverter::new(fields)?,
             partition,
             time,
-            frame,
-            functions,
+            evaluators,
             schema,
             input_schema,
             pending: Vec::new(),
-            history: HashMap::new(),
-            forgotten_until: NO_WATERMARK,
             watermark: NO_WATERMARK,
             late,
         })
     }
 
-    /// How many partitions keep rows for later frames.
+    /// What computes `functions`, whose results have the fields `results`.
+    fn evaluator(
+        partition: &[Arc<dyn PhysicalExpr>],
+        time: usize,
+        functions: OverFunctions,
+        input_schema: &SchemaRef,
+        results: Vec<FieldRef>,
+    ) -> Result<Box<dyn Evaluator>> {
+        Ok(match functions {
+            OverFunctions::Framed(frame, functions) => Box::new(Framed::new(
+                partition,
+                time,
+                frame,
+                functions,
+                input_schema.clone(),
+                results,
+            )?),
+            OverFunctions::Running { peers, calls } => {
+                let keys = (partition.iter())
+                    .map(|p| p.return_field(input_schema))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let keys = Arc::new(Schema::new(keys));
+                Box::new(Running::new(calls, keys, time, peers, results)?)
+            }
+        })
+    }
+
+    /// How many partitions keep state for later rows.
     pub fn partitions_held(&self) -> usize {
-        self.history.len()
-    }
-
-    fn times(&self, batch: &RecordBatch) -> Result<Vec<i64>> {
-        let mut times = Vec::with_capacity(batch.num_rows());
-        for_each_millis(batch.column(self.time), |t| {
-            times.push(t.unwrap_or(i64::MIN))
-        })?;
-        Ok(times)
-    }
-
-    /// Drops the partitions whose rows no later row's RANGE frame reaches: those before
-    /// `watermark - range`, as rows not emitted yet are after the watermark. Scans the partitions at
-    /// most once per `range` of watermark progress.
-    fn forget(&mut self, watermark: Watermark) {
-        let Frame::Range(range) = self.frame else {
-            return;
-        };
-        let horizon = watermark.saturating_sub(range);
-        if horizon < self.forgotten_until.saturating_add(range) {
-            return;
-        }
-        self.forgotten_until = horizon;
-        let time = self.time;
-        self.history.retain(|_, rows| {
-            let mut last = i64::MIN;
-            let _ = for_each_millis(rows.column(time), |t| {
-                last = last.max(t.unwrap_or(i64::MIN))
-            });
-            last >= horizon
-        });
+        (self.evaluators.iter())
+            .map(|(e, _)| e.partitions())
+            .max()
+            .unwrap_or(0)
     }
 
     fn emit_final(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
@@ -132,16 +166,18 @@ impl OverAggregate {
             return Ok(());
         }
         let pending = concat_batches(&self.input_schema, &self.pending)?;
-        let times = self.times(&pending)?;
-        let ready = BooleanArray::from(times.iter().map(|t| *t <= watermark).collect::<Vec<_>>());
+        let mut ready = Vec::with_capacity(pending.num_rows());
+        for_each_millis(pending.column(self.time), |t| {
+            ready.push(t.unwrap_or(i64::MIN) <= watermark)
+        })?;
+        let ready = BooleanArray::from(ready);
         let rest = filter_record_batch(&pending, &arrow::compute::not(&ready)?)?;
         self.pending = if rest.num_rows() > 0 {
             vec![rest]
         } else {
             vec![]
         };
-        let ready_rows = ready.true_count();
-        if ready_rows == 0 {
+        if ready.true_count() == 0 {
             return Ok(());
         }
         // Final rows by partition, time and arrival.
@@ -150,94 +186,40 @@ impl OverAggregate {
         let final_rows = filter_record_batch(&pending, &ready)?;
         let arrival = arrow::compute::filter(&arrival, &ready)?;
         let n = final_rows.num_rows();
-        let eval = |e: &Arc<dyn PhysicalExpr>| -> Result<ArrayRef> {
-            Ok(e.evaluate(&final_rows)?.into_array(n)?)
-        };
-        let partition = self
-            .partition
-            .iter()
-            .map(eval)
+        let partition = (self.partition.iter())
+            .map(|e| Ok(e.evaluate(&final_rows)?.into_array(n)?))
             .collect::<Result<Vec<_>>>()?;
-        let mut keys: Vec<SortColumn> = partition
-            .iter()
+        let mut keys: Vec<SortColumn> = (partition.iter())
             .map(|values| SortColumn {
                 values: values.clone(),
                 options: None,
             })
             .collect();
-        keys.push(SortColumn {
-            values: final_rows.column(self.time).clone(),
-            options: None,
-        });
-        keys.push(SortColumn {
-            values: arrival,
-            options: None,
-        });
+        for values in [final_rows.column(self.time).clone(), arrival] {
+            keys.push(SortColumn {
+                values,
+                options: None,
+            });
+        }
         let order = lexsort_to_indices(&keys, None)?;
         let sorted = take_record_batch(&final_rows, &order)?;
-        let partition = partition
-            .iter()
+        let partition = (partition.iter())
             .map(|p| Ok(arrow::compute::take(p.as_ref(), &order, None)?))
             .collect::<Result<Vec<_>>>()?;
-        let rows = self.keys.convert_columns(&partition)?;
-        // Without PARTITION BY, all rows form one partition with an empty key.
-        let key = |i: usize| {
-            if partition.is_empty() {
-                &[][..]
-            } else {
-                rows.row(i).data()
+        let mut results = vec![None; self.schema.fields().len() - sorted.num_columns()];
+        for (evaluator, places) in &mut self.evaluators {
+            let columns = evaluator.evaluate(&sorted, &partition)?;
+            for (&place, column) in places.iter().zip(columns) {
+                results[place] = Some(column);
             }
-        };
-        let mut outputs = Vec::new();
-        let mut start = 0;
-        while start < n {
-            let mut end = start + 1;
-            while end < n && key(end) == key(start) {
-                end += 1;
-            }
-            let key = key(start).to_vec();
-            let run = sorted.slice(start, end - start);
-            outputs.push(self.evaluate(key, run)?);
-            start = end;
         }
-        let batch = concat_batches(&self.schema, &outputs)?;
+        let mut columns = sorted.columns().to_vec();
+        columns.extend(results.into_iter().flatten());
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         let mut batch = ChangeBatch::inserts(batch);
         batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
         out.push(Message::Batch(batch));
         Ok(())
-    }
-
-    /// The output rows of one partition's `run` of final rows, and the partition's new history.
-    fn evaluate(&mut self, key: Vec<u8>, run: RecordBatch) -> Result<RecordBatch> {
-        let earlier = self.history.remove(&key);
-        let held = earlier.as_ref().map_or(0, |h| h.num_rows());
-        let combined = match earlier {
-            Some(h) => concat_batches(&self.input_schema, [&h, &run])?,
-            None => run.clone(),
-        };
-        let mut columns = run.columns().to_vec();
-        for (function, field) in self
-            .functions
-            .iter()
-            .zip(self.schema.fields().iter().skip(run.num_columns()))
-        {
-            let values = function.evaluate(&combined)?.slice(held, run.num_rows());
-            columns.push(cast_to(values, field.data_type())?);
-        }
-        let total = combined.num_rows();
-        let keep_from = match self.frame {
-            Frame::Rows(n) => total.saturating_sub(n),
-            Frame::Range(range) => {
-                let times = self.times(&combined)?;
-                let last = times.last().copied().unwrap_or(i64::MIN);
-                times.partition_point(|t| *t < last.saturating_sub(range))
-            }
-        };
-        if keep_from < total {
-            self.history
-                .insert(key, combined.slice(keep_from, total - keep_from));
-        }
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }
 
@@ -246,7 +228,9 @@ impl Timed for OverAggregate {
     /// can reach.
     fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
         self.emit_final(watermark, out)?;
-        self.forget(watermark);
+        for (evaluator, _) in &mut self.evaluators {
+            evaluator.forget(watermark);
+        }
         Ok(())
     }
 
@@ -256,13 +240,13 @@ impl Timed for OverAggregate {
 }
 
 impl Operator for OverAggregate {
-    fn state_bound(&self) -> super::StateBound {
-        match self.frame {
-            Frame::Range(_) => super::StateBound::Watermark("rows and partitions"),
-            Frame::Rows(_) => {
-                super::StateBound::Unbounded("distinct partition keys (the frame's last rows)")
-            }
-        }
+    fn state_bound(&self) -> StateBound {
+        // Unbounded state wins over state the watermark frees.
+        let bounds = self.evaluators.iter().map(|(e, _)| e.state_bound());
+        (bounds.clone())
+            .find(|b| matches!(b, StateBound::Unbounded(_)))
+            .or_else(|| bounds.clone().next())
+            .unwrap_or(StateBound::None)
     }
 
     fn name(&self) -> &str {
@@ -270,8 +254,10 @@ impl Operator for OverAggregate {
     }
 
     fn state_bytes(&self) -> usize {
-        batches_bytes(self.pending.iter().chain(self.history.values()))
-            + self.history.keys().map(Vec::len).sum::<usize>()
+        batches_bytes(&self.pending)
+            + (self.evaluators.iter())
+                .map(|(e, _)| e.state_bytes())
+                .sum::<usize>()
     }
 
     fn on_batch(
@@ -304,27 +290,19 @@ impl Operator for OverAggregate {
     fn snapshot(&mut self) -> Result<State> {
         let mut state = State::new();
         state.put_batches("pending", self.input_schema.clone(), self.pending.clone());
-        let (keys, rows): (Vec<&[u8]>, Vec<RecordBatch>) = (self.history.iter())
-            .map(|(key, rows)| (key.as_slice(), rows.clone()))
-            .unzip();
-        let keys: ArrayRef = Arc::new(BinaryArray::from_vec(keys));
-        state.put_columns("history.keys", vec![keys], rows.len())?;
-        state.put_batches("history.rows", self.input_schema.clone(), rows);
-        state.put("progress", &(self.forgotten_until, self.watermark))?;
+        for (i, (evaluator, _)) in self.evaluators.iter_mut().enumerate() {
+            evaluator.snapshot(&mut state, &format!("functions{i}"))?;
+        }
+        state.put("watermark", &self.watermark)?;
         Ok(state)
     }
 
     fn restore(&mut self, state: &State) -> Result<()> {
         self.pending = state.batches("pending")?;
-        let (keys, _) = state.columns("history.keys")?;
-        let keys = keys[0].as_binary::<i32>();
-        let rows = state.batches("history.rows")?;
-        self.history = keys
-            .iter()
-            .map(|k| k.unwrap_or_default().to_vec())
-            .zip(rows)
-            .collect();
-        (self.forgotten_until, self.watermark) = state.get("progress")?;
+        for (i, (evaluator, _)) in self.evaluators.iter_mut().enumerate() {
+            evaluator.restore(state, &format!("functions{i}"))?;
+        }
+        self.watermark = state.get("watermark")?;
         Ok(())
     }
 }
@@ -332,17 +310,18 @@ impl Operator for OverAggregate {
 #[cfg(test)]
 mod tests {
     use arrow::array::AsArray;
-    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use arrow::datatypes::{DataType, Field, Int64Type};
     use datafusion_common::ScalarValue;
-    use datafusion_expr::{WindowFrame, WindowFrameBound, WindowFrameUnits};
+    use datafusion_expr::{AggregateUDF, WindowFrame, WindowFrameBound, WindowFrameUnits};
+    use datafusion_functions_aggregate::min_max::max_udaf;
     use datafusion_functions_aggregate::sum::sum_udaf;
-    use datafusion_physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion_physical_expr::aggregate::{AggregateExprBuilder, AggregateFunctionExpr};
     use datafusion_physical_expr::expressions::Column;
     use datafusion_physical_expr::window::PlainAggregateWindowExpr;
     use datafusion_physical_expr::window::SlidingAggregateWindowExpr;
 
     use super::*;
-    use crate::operator::testing::{keyed_batch, keyed_schema};
+    use crate::operator::testing::{assert_restores, keyed_batch, keyed_schema};
 
     fn input_schema() -> SchemaRef {
         keyed_schema("ts")
@@ -354,16 +333,39 @@ mod tests {
         keyed_batch("ts", &rows)
     }
 
-    /// `SUM(v) OVER (PARTITION BY key ORDER BY ts <frame>)`.
-    fn operator(frame: Frame) -> OverAggregate {
-        let input = input_schema();
-        let sum = Arc::new(
-            AggregateExprBuilder::new(sum_udaf(), vec![Arc::new(Column::new("v", 1))])
-                .schema(input.clone())
-                .alias("s")
+    /// `function(v)` over the input rows, named `name`.
+    fn call(function: Arc<AggregateUDF>, name: &str) -> Arc<AggregateFunctionExpr> {
+        Arc::new(
+            AggregateExprBuilder::new(function, vec![Arc::new(Column::new("v", 1))])
+                .schema(input_schema())
+                .alias(name)
                 .build()
                 .unwrap(),
-        );
+        )
+    }
+
+    /// `functions` (with results named after the calls) `OVER (PARTITION BY key ORDER BY ts
+    /// ...)`.
+    fn operator(functions: Vec<(OverFunctions, Vec<usize>)>, names: &[&str]) -> OverAggregate {
+        let input = input_schema();
+        let mut fields = input.fields().to_vec();
+        for name in names {
+            fields.push(Arc::new(Field::new(*name, DataType::Int64, true)));
+        }
+        OverAggregate::new(
+            vec![Arc::new(Column::new("key", 0))],
+            2,
+            functions,
+            input,
+            Arc::new(Schema::new(fields)),
+            LateRows::new(Arc::new(crate::metrics::JobMetrics::default())),
+        )
+        .unwrap()
+    }
+
+    /// `SUM(v) OVER (PARTITION BY key ORDER BY ts <frame>)`.
+    fn framed(frame: Frame) -> OverAggregate {
+        let sum = call(sum_udaf(), "s");
         let window = match frame {
             Frame::Rows(n) => WindowFrame::new_bounds(
                 WindowFrameUnits::Rows,
@@ -395,29 +397,35 @@ mod tests {
                 None,
             )),
         };
-        let mut fields = input.fields().to_vec();
-        fields.push(Arc::new(Field::new("s", DataType::Int64, true)));
-        OverAggregate::new(
-            vec![Arc::new(Column::new("key", 0))],
-            2,
-            frame,
-            vec![function],
-            input,
-            Arc::new(Schema::new(fields)),
-            LateRows::new(Arc::new(crate::metrics::JobMetrics::default())),
-        )
-        .unwrap()
+        operator(vec![(OverFunctions::Framed(frame, vec![function]), vec![0])], &["s"])
     }
 
-    fn sums(messages: &[Message]) -> Vec<String> {
+    /// `SUM(v), MAX(v) OVER (PARTITION BY key ORDER BY ts ROWS|RANGE BETWEEN UNBOUNDED
+    /// PRECEDING AND CURRENT ROW)`.
+    fn running(peers: bool) -> OverAggregate {
+        let calls = [call(sum_udaf(), "s"), call(max_udaf(), "m")]
+            .into_iter()
+            .map(|function| AggregateCall {
+                function,
+                filter: None,
+            })
+            .collect();
+        let functions = OverFunctions::Running { peers, calls };
+        operator(vec![(functions, vec![0, 1])], &["s", "m"])
+    }
+
+    /// Each output row as `key:result,...` (the results of every function).
+    fn results(messages: &[Message]) -> Vec<String> {
         let mut out = Vec::new();
         for m in messages {
             if let Message::Batch(b) = m {
                 let keys = b.data.column(0).as_string::<i32>();
-                let sums = b.data.column(3).as_primitive::<Int64Type>();
-                out.extend(
-                    (0..b.num_rows()).map(|i| format!("{}:{}", keys.value(i), sums.value(i))),
-                );
+                for i in 0..b.num_rows() {
+                    let values: Vec<String> = (b.data.columns()[3..].iter())
+                        .map(|c| c.as_primitive::<Int64Type>().value(i).to_string())
+                        .collect();
+                    out.push(format!("{}:{}", keys.value(i), values.join(",")));
+                }
             }
         }
         out
@@ -425,7 +433,7 @@ mod tests {
 
     #[test]
     fn rows_frames_reach_back_across_firings_in_time_order() {
-        let mut op = operator(Frame::Rows(1));
+        let mut op = framed(Frame::Rows(1));
         let mut out = Vec::new();
         // Out of order within the batch; b interleaves.
         op.on_batch(
@@ -438,13 +446,13 @@ mod tests {
         )
         .unwrap();
         op.on_watermark(20, &mut out).unwrap();
-        assert_eq!(sums(&out), ["a:1", "a:3", "b:100"]);
+        assert_eq!(results(&out), ["a:1", "a:3", "b:100"]);
         out.clear();
         // A row at the watermark is late; 30 and 40 see the rows before them.
         op.on_batch(0, batch(&[("a", 9, 20), ("a", 4, 40)], 20), &mut out)
             .unwrap();
         op.on_end(&mut out).unwrap();
-        assert_eq!(sums(&out), ["a:5", "a:7"]);
+        assert_eq!(results(&out), ["a:5", "a:7"]);
         assert_eq!(op.late.dropped(), 1);
         // ROWS 1 PRECEDING keeps one row per partition.
         assert_eq!(op.partitions_held(), 2);
@@ -452,7 +460,7 @@ mod tests {
 
     #[test]
     fn range_frames_forget_partitions_the_watermark_left_behind() {
-        let mut op = operator(Frame::Range(10));
+        let mut op = framed(Frame::Range(10));
         let mut out = Vec::new();
         op.on_batch(
             0,
@@ -465,8 +473,48 @@ mod tests {
         .unwrap();
         op.on_watermark(10, &mut out).unwrap();
         // Peers at the same time are in each other's frame.
-        assert_eq!(sums(&out), ["a:1", "a:7", "a:7", "b:7"]);
+        assert_eq!(results(&out), ["a:1", "a:7", "a:7", "b:7"]);
         op.on_watermark(100, &mut out).unwrap();
         assert_eq!(op.partitions_held(), 0);
+    }
+
+    /// Rows out of order, two of `a` at time 20, then a late row and two more of `a`.
+    fn running_inputs() -> Vec<(usize, Message)> {
+        let first = [("a", 2, 20), ("a", 1, 10), ("b", 100, 15), ("a", 5, 20)];
+        [
+            (0, Message::Batch(batch(&first, NO_WATERMARK))),
+            (0, Message::Watermark(20)),
+            (0, Message::Batch(batch(&[("a", 9, 20), ("a", 4, 40)], 20))),
+            (0, Message::Batch(batch(&[("a", 3, 30)], 20))),
+            (0, Message::End),
+        ]
+        .into()
+    }
+
+    #[test]
+    fn running_rows_count_every_row_before_in_time_and_arrival_order() {
+        let mut op = running(false);
+        let mut out = Vec::new();
+        crate::operator::testing::feed(&mut op, &running_inputs(), &mut out);
+        let expected = ["a:1,1", "a:3,2", "a:8,5", "b:100,100", "a:11,5", "a:15,5"];
+        assert_eq!(results(&out), expected);
+        assert_eq!(op.late.dropped(), 1);
+        assert_eq!(op.partitions_held(), 2);
+    }
+
+    #[test]
+    fn running_range_gives_peers_one_result_counting_all_of_them() {
+        let mut op = running(true);
+        let mut out = Vec::new();
+        crate::operator::testing::feed(&mut op, &running_inputs(), &mut out);
+        let expected = ["a:1,1", "a:8,5", "a:8,5", "b:100,100", "a:11,5", "a:15,5"];
+        assert_eq!(results(&out), expected);
+    }
+
+    #[test]
+    fn restored_running_aggregates_go_on_as_the_first_would() {
+        for peers in [false, true] {
+            assert_restores(|| Box::new(running(peers)), &running_inputs());
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow::datatypes::{Field, Schema};
 use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{Column, DFSchema};
+use datafusion_expr::expr::NullTreatment;
 use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_expr::utils::conjunction;
 use datafusion_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan};
@@ -265,15 +266,29 @@ impl StreamPlanner<'_> {
         })
     }
 
-    /// An aggregate call as a physical aggregate over rows of `input_schema`.
+    /// An aggregate call as a physical aggregate over rows of `input_schema`. `FIRST_VALUE`
+    /// and `LAST_VALUE` skip NULLs, as Flink's do (DataFusion's keep them unless told
+    /// `IGNORE NULLS`).
     pub(super) fn lower_aggregate(
         &self,
         expr: &Expr,
         input_schema: &DFSchema,
     ) -> SqlResult<LoweredAggregate> {
+        let expr = expr
+            .clone()
+            .transform_up(|e| match e {
+                Expr::AggregateFunction(mut f)
+                    if matches!(f.func.name(), "first_value" | "last_value") =>
+                {
+                    f.params.null_treatment = Some(NullTreatment::IgnoreNulls);
+                    Ok(Transformed::yes(Expr::AggregateFunction(f)))
+                }
+                other => Ok(Transformed::no(other)),
+            })?
+            .data;
         let planning = PhysicalPlanningContext::default();
         Ok(LoweredAggregateBuilder::new(
-            expr,
+            &expr,
             input_schema,
             input_schema.as_arrow(),
             self.context.execution_props(),
@@ -283,7 +298,7 @@ impl StreamPlanner<'_> {
     }
 
     /// Keys and aggregate calls of an `Aggregate`, as physical expressions over its input.
-    fn group_by(
+    pub(super) fn group_by(
         &self,
         group_expr: &[Expr],
         aggr_expr: &[Expr],

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 use datafusion_common::{Column, DFSchema, ScalarValue};
-use datafusion_expr::expr::{NullTreatment, WindowFunctionParams};
+use datafusion_expr::expr::{AggregateFunction, NullTreatment, WindowFunctionParams};
 use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_expr::utils::split_conjunction;
 use datafusion_expr::{
-    Expr, LogicalPlan, Operator, Window, WindowFrameBound, WindowFrameUnits,
+    Expr, LogicalPlan, Operator, Window, WindowFrame, WindowFrameBound, WindowFrameUnits,
     WindowFunctionDefinition,
 };
 use datafusion_physical_expr::PhysicalExpr;
@@ -19,8 +19,10 @@ use datafusion_physical_expr::{
     create_physical_expr, create_physical_exprs, create_physical_sort_exprs,
 };
 use datafusion_physical_plan::windows::create_window_expr;
+use datafusion_sql::planner::ContextProvider;
 use rill_engine::dataflow::NodeId;
-use rill_engine::operator::{Frame, KeepFirst, OverAggregate, Rank, WindowRank};
+use rill_engine::operator::aggregate::AggregateCall;
+use rill_engine::operator::{Frame, KeepFirst, OverAggregate, OverFunctions, Rank, WindowRank};
 
 use super::aggregate::{substitute, window_column};
 use super::{StreamPlanner, output_schema};
@@ -153,14 +155,18 @@ impl StreamPlanner<'_> {
         Ok(Some(node))
     }
 
-    /// Aggregates `OVER (PARTITION BY ... ORDER BY time ROWS|RANGE ... PRECEDING)`, or `LAG`
-    /// `OVER (PARTITION BY ... ORDER BY time)`.
+    /// Aggregates `OVER (PARTITION BY ... ORDER BY time ROWS|RANGE ...)` up to the current
+    /// row, from `n` / `INTERVAL ...` or `UNBOUNDED PRECEDING`, and `LAG` `OVER (PARTITION BY
+    /// ... ORDER BY time)` (alone or beside aggregates from `UNBOUNDED PRECEDING`).
     fn over_aggregate(&mut self, window: &Window) -> SqlResult<NodeId> {
-        // The aggregates' window (all share it), and the furthest row back a LAG reads.
+        // The aggregates (with their places) and their window, which all share; the LAGs and
+        // the furthest row back they read.
+        let mut aggregates: Vec<(usize, &Expr)> = Vec::new();
         let mut shared: Option<&WindowFunctionParams> = None;
-        let mut lag_rows: Option<usize> = None;
+        let mut lags: Vec<(usize, &Expr)> = Vec::new();
+        let mut lag_rows = 0;
         let mut ordered: Option<&WindowFunctionParams> = None;
-        for expr in &window.window_expr {
+        for (place, expr) in window.window_expr.iter().enumerate() {
             let Expr::WindowFunction(f) = unaliased(expr) else {
                 return Err(SqlError::new(format!(
                     "unexpected window expression {expr}"
@@ -174,12 +180,19 @@ impl StreamPlanner<'_> {
             }
             ordered = Some(&f.params);
             if f.fun.name() == "lag" {
-                lag_rows = Some(lag_rows.unwrap_or(0).max(lag_offset(f)?));
+                if !default_frame(&f.params.window_frame) {
+                    return Err(SqlError::new(format!(
+                        "ROW/RANGE not allowed with LAG (as in Flink): {}",
+                        f.params.window_frame
+                    )));
+                }
+                lag_rows = lag_rows.max(lag_offset(f)?);
+                lags.push((place, expr));
                 continue;
             }
-            if f.fun.name() == "row_number"
-                || !matches!(f.fun, WindowFunctionDefinition::AggregateUDF(_))
-            {
+            let aggregate = matches!(f.fun, WindowFunctionDefinition::AggregateUDF(_))
+                || VALUE_FUNCTIONS.contains(&f.fun.name());
+            if f.fun.name() == "row_number" || !aggregate {
                 return Err(SqlError::new(format!(
                     "{} OVER (...) is supported only for window Top-N \
                      (PARTITION BY window_start, window_end, ...) yet",
@@ -191,6 +204,7 @@ impl StreamPlanner<'_> {
                 Some(p) if p.window_frame == f.params.window_frame => {}
                 Some(_) => return Err(different_windows()),
             }
+            aggregates.push((place, expr));
         }
         let params =
             (shared.or(ordered)).ok_or_else(|| SqlError::new("a window without functions"))?;
@@ -213,13 +227,58 @@ impl StreamPlanner<'_> {
             ));
         };
         self.event_time_only(&window.input, time, "OVER")?;
-        let window_frame = &params.window_frame;
-        let bounds = (
-            &window_frame.units,
-            &window_frame.start_bound,
-            &window_frame.end_bound,
-        );
+        let mut functions = Vec::new();
+        if !lags.is_empty() {
+            let (places, exprs): (Vec<usize>, Vec<&Expr>) = lags.into_iter().unzip();
+            let lags = self.window_functions(&exprs, schema)?;
+            functions.push((OverFunctions::Framed(Frame::Rows(lag_rows), lags), places));
+        }
+        if let Some(shared) = shared {
+            let (places, exprs): (Vec<usize>, Vec<&Expr>) = aggregates.into_iter().unzip();
+            let aggregates = self.over_functions(&exprs, &shared.window_frame, schema)?;
+            if !functions.is_empty() && !matches!(aggregates, OverFunctions::Running { .. }) {
+                return Err(SqlError::new(
+                    "Over Agg: Unsupported use of OVER windows. All aggregates must be \
+                     computed on the same window (as in Flink): LAG beside aggregates over a \
+                     bounded frame; compute them in two queries",
+                ));
+            }
+            functions.push((aggregates, places));
+        }
+        let partition = self.physicals(&params.partition_by, schema)?;
+        let input = self.plan_append_only(&window.input, "an OVER aggregate")?;
+        let rows = output_schema(schema);
+        let keyed = vec![(input, Self::typed_keys(&partition, &rows)?)];
+        let output = output_schema(&window.schema);
+        self.add_keyed(keyed, output.clone(), |planner| {
+            let (_, late) = planner.late_rows(input, rows.clone(), false)?;
+            let operator = OverAggregate::new(
+                partition.clone(),
+                time,
+                functions.clone(),
+                rows.clone(),
+                output.clone(),
+                late,
+            )?;
+            Ok(Box::new(operator))
+        })
+    }
+
+    /// The aggregates `exprs` over `frame`: running aggregates from `UNBOUNDED PRECEDING`
+    /// (with peers in `RANGE`), or DataFusion's window expressions over a bounded frame.
+    fn over_functions(
+        &self,
+        exprs: &[&Expr],
+        frame: &WindowFrame,
+        schema: &DFSchema,
+    ) -> SqlResult<OverFunctions> {
+        let bounds = (&frame.units, &frame.start_bound, &frame.end_bound);
         let bounded = match bounds {
+            (_, WindowFrameBound::Preceding(v), WindowFrameBound::CurrentRow) if v.is_null() => {
+                let peers = frame.units != WindowFrameUnits::Rows;
+                let calls = self.running_calls(exprs, schema)?;
+                return Ok(OverFunctions::Running { peers, calls });
+            }
             (
                 WindowFrameUnits::Rows,
                 WindowFrameBound::Preceding(n),
@@ -235,45 +294,68 @@ impl StreamPlanner<'_> {
             ) => interval_millis(&Expr::Literal(v.clone(), None)).map(Frame::Range),
             _ => None,
         };
-        // LAG reads rows back whatever the frame: the rows kept are those it reads.
-        let frame = match (shared.is_some(), lag_rows) {
-            (true, Some(_)) => {
-                return Err(SqlError::new(
-                    "Over Agg: Unsupported use of OVER windows. All aggregates must be \
-                     computed on the same window (as in Flink): LAG beside aggregates over a \
-                     frame; compute them in two queries",
-                ));
-            }
-            (false, Some(lag)) => Some(Frame::Rows(lag)),
-            (_, None) => bounded,
-        };
-        let Some(frame) = frame else {
+        let Some(bounded) = bounded else {
             return Err(SqlError::new(format!(
-                "the OVER frame {window_frame} is not supported on streams yet: use ROWS BETWEEN n \
-                 PRECEDING AND CURRENT ROW or RANGE BETWEEN INTERVAL '...' PRECEDING AND CURRENT ROW"
+                "the OVER frame {frame} is not supported on streams: use ROWS or RANGE BETWEEN \
+                 UNBOUNDED PRECEDING AND CURRENT ROW, ROWS BETWEEN n PRECEDING AND CURRENT ROW \
+                 or RANGE BETWEEN INTERVAL '...' PRECEDING AND CURRENT ROW"
             )));
         };
-        let partition = self.physicals(&params.partition_by, schema)?;
-        let functions = (window.window_expr.iter())
+        let value_function = exprs.iter().find_map(|e| match unaliased(e) {
+            Expr::WindowFunction(f) if VALUE_FUNCTIONS.contains(&f.fun.name()) => {
+                Some(f.fun.name())
+            }
+            _ => None,
+        });
+        if let Some(name) = value_function {
+            return Err(SqlError::new(format!(
+                "{} OVER a bounded frame is not supported yet: only from UNBOUNDED PRECEDING",
+                name.to_ascii_uppercase()
+            )));
+        }
+        let functions = self.window_functions(exprs, schema)?;
+        Ok(OverFunctions::Framed(bounded, functions))
+    }
+
+    /// The aggregate calls of running `OVER` aggregates, as a `GROUP BY` would compute them.
+    fn running_calls(&self, exprs: &[&Expr], schema: &DFSchema) -> SqlResult<Vec<AggregateCall>> {
+        let aggregates = (exprs.iter())
+            .map(|e| {
+                let Expr::WindowFunction(f) = unaliased(e) else {
+                    unreachable!("checked by over_aggregate")
+                };
+                let udaf = match &f.fun {
+                    WindowFunctionDefinition::AggregateUDF(udaf) => Some(udaf.clone()),
+                    // FIRST_VALUE and LAST_VALUE are also window functions.
+                    other => self.context.get_aggregate_meta(other.name()),
+                };
+                let Some(udaf) = udaf else {
+                    unreachable!("checked by over_aggregate")
+                };
+                let p = &f.params;
+                Expr::AggregateFunction(AggregateFunction::new_udf(
+                    udaf,
+                    p.args.clone(),
+                    p.distinct,
+                    p.filter.clone(),
+                    vec![],
+                    p.null_treatment,
+                ))
+            })
+            .collect::<Vec<_>>();
+        Ok(self.group_by(&[], &aggregates, schema)?.calls)
+    }
+
+    /// The window function calls `exprs` over `schema`.
+    fn window_functions(
+        &self,
+        exprs: &[&Expr],
+        schema: &DFSchema,
+    ) -> SqlResult<Vec<Arc<dyn WindowExpr>>> {
+        exprs
+            .iter()
             .map(|e| self.window_function(e, schema))
-            .collect::<SqlResult<Vec<_>>>()?;
-        let input = self.plan_append_only(&window.input, "an OVER aggregate")?;
-        let rows = output_schema(schema);
-        let keyed = vec![(input, Self::typed_keys(&partition, &rows)?)];
-        let output = output_schema(&window.schema);
-        self.add_keyed(keyed, output.clone(), |planner| {
-            let (_, late) = planner.late_rows(input, rows.clone(), false)?;
-            let operator = OverAggregate::new(
-                partition.clone(),
-                time,
-                frame,
-                functions.clone(),
-                rows.clone(),
-                output.clone(),
-                late,
-            )?;
-            Ok(Box::new(operator))
-        })
+            .collect()
     }
 
     /// The window function call `expr` (named by its alias, if any) over `schema`.
@@ -315,6 +397,17 @@ impl StreamPlanner<'_> {
         )?)
     }
 }
+
+/// Whether `frame` is the default of an ordered window: `RANGE BETWEEN UNBOUNDED PRECEDING AND
+/// CURRENT ROW`.
+fn default_frame(frame: &WindowFrame) -> bool {
+    frame.units == WindowFrameUnits::Range
+        && matches!(&frame.start_bound, WindowFrameBound::Preceding(v) if v.is_null())
+        && frame.end_bound == WindowFrameBound::CurrentRow
+}
+
+/// The window functions that are also aggregates (over frames from `UNBOUNDED PRECEDING`).
+const VALUE_FUNCTIONS: [&str; 2] = ["first_value", "last_value"];
 
 /// The error of `OVER` windows that differ.
 fn different_windows() -> SqlError {

@@ -1,0 +1,197 @@
+//! Bounded frames (`n PRECEDING`, `INTERVAL ... PRECEDING`) and `LAG`: each partition's run of
+//! final rows is evaluated in one go by DataFusion's window expressions, over the run preceded
+//! by the rows of earlier runs still inside the frame.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch};
+use arrow::compute::{concat, concat_batches};
+use arrow::datatypes::{FieldRef, SchemaRef};
+use arrow::row::{RowConverter, SortField};
+use datafusion_physical_expr::PhysicalExpr;
+use datafusion_physical_expr::window::WindowExpr;
+
+use super::{Evaluator, Frame};
+use crate::Result;
+use crate::checkpoint::State;
+use crate::operator::aggregate::cast_to;
+use crate::operator::{StateBound, batches_bytes};
+use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
+
+pub(super) struct Framed {
+    frame: Frame,
+    functions: Vec<Arc<dyn WindowExpr>>,
+    /// The fields of the functions' results.
+    results: Vec<FieldRef>,
+    /// The input column holding event time.
+    time: usize,
+    input_schema: SchemaRef,
+    /// Per partition (by its key in Arrow's row format), the latest final rows that later
+    /// rows' frames can still reach.
+    history: HashMap<Vec<u8>, RecordBatch>,
+    keys: RowConverter,
+    /// The horizon of the last scan for partitions to forget.
+    forgotten_until: Watermark,
+}
+
+impl Framed {
+    pub fn new(
+        partition: &[Arc<dyn PhysicalExpr>],
+        time: usize,
+        frame: Frame,
+        functions: Vec<Arc<dyn WindowExpr>>,
+        input_schema: SchemaRef,
+        results: Vec<FieldRef>,
+    ) -> Result<Self> {
+        let fields = partition
+            .iter()
+            .map(|p| Ok(SortField::new(p.data_type(&input_schema)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Framed {
+            keys: RowConverter::new(fields)?,
+            frame,
+            functions,
+            results,
+            time,
+            input_schema,
+            history: HashMap::new(),
+            forgotten_until: NO_WATERMARK,
+        })
+    }
+
+    fn times(&self, batch: &RecordBatch) -> Result<Vec<i64>> {
+        let mut times = Vec::with_capacity(batch.num_rows());
+        for_each_millis(batch.column(self.time), |t| {
+            times.push(t.unwrap_or(i64::MIN))
+        })?;
+        Ok(times)
+    }
+
+    /// The function columns of one partition's `run` of final rows; keeps the partition's
+    /// new history.
+    fn run(&mut self, key: Vec<u8>, run: RecordBatch) -> Result<Vec<ArrayRef>> {
+        let earlier = self.history.remove(&key);
+        let held = earlier.as_ref().map_or(0, |h| h.num_rows());
+        let combined = match earlier {
+            Some(h) => concat_batches(&self.input_schema, [&h, &run])?,
+            None => run.clone(),
+        };
+        let columns = (self.functions.iter().zip(&self.results))
+            .map(|(function, field)| {
+                let values = function.evaluate(&combined)?.slice(held, run.num_rows());
+                cast_to(values, field.data_type())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let total = combined.num_rows();
+        let keep_from = match self.frame {
+            Frame::Rows(n) => total.saturating_sub(n),
+            Frame::Range(range) => {
+                let times = self.times(&combined)?;
+                let last = times.last().copied().unwrap_or(i64::MIN);
+                times.partition_point(|t| *t < last.saturating_sub(range))
+            }
+        };
+        if keep_from < total {
+            self.history
+                .insert(key, combined.slice(keep_from, total - keep_from));
+        }
+        Ok(columns)
+    }
+}
+
+impl Evaluator for Framed {
+    fn evaluate(&mut self, rows: &RecordBatch, partition: &[ArrayRef]) -> Result<Vec<ArrayRef>> {
+        let keys = self.keys.convert_columns(partition)?;
+        // Without PARTITION BY, all rows form one partition with an empty key.
+        let key = |i: usize| {
+            if partition.is_empty() {
+                &[][..]
+            } else {
+                keys.row(i).data()
+            }
+        };
+        let n = rows.num_rows();
+        let mut pieces: Vec<Vec<ArrayRef>> = vec![Vec::new(); self.functions.len()];
+        let mut start = 0;
+        while start < n {
+            let mut end = start + 1;
+            while end < n && key(end) == key(start) {
+                end += 1;
+            }
+            let columns = self.run(key(start).to_vec(), rows.slice(start, end - start))?;
+            for (pieces, column) in pieces.iter_mut().zip(columns) {
+                pieces.push(column);
+            }
+            start = end;
+        }
+        (pieces.iter())
+            .map(|pieces| {
+                let pieces: Vec<&dyn Array> = pieces.iter().map(AsRef::as_ref).collect();
+                Ok(concat(&pieces)?)
+            })
+            .collect()
+    }
+
+    /// Drops the partitions whose rows no later row's RANGE frame reaches: those before
+    /// `watermark - range`, as rows not emitted yet are after the watermark. Scans the
+    /// partitions at most once per `range` of watermark progress.
+    fn forget(&mut self, watermark: Watermark) {
+        let Frame::Range(range) = self.frame else {
+            return;
+        };
+        let horizon = watermark.saturating_sub(range);
+        if horizon < self.forgotten_until.saturating_add(range) {
+            return;
+        }
+        self.forgotten_until = horizon;
+        let time = self.time;
+        self.history.retain(|_, rows| {
+            let mut last = i64::MIN;
+            let _ = for_each_millis(rows.column(time), |t| {
+                last = last.max(t.unwrap_or(i64::MIN))
+            });
+            last >= horizon
+        });
+    }
+
+    fn partitions(&self) -> usize {
+        self.history.len()
+    }
+
+    fn state_bound(&self) -> StateBound {
+        match self.frame {
+            Frame::Range(_) => StateBound::Watermark("rows and partitions"),
+            Frame::Rows(_) => {
+                StateBound::Unbounded("distinct partition keys (the frame's last rows)")
+            }
+        }
+    }
+
+    fn state_bytes(&self) -> usize {
+        batches_bytes(self.history.values()) + self.history.keys().map(Vec::len).sum::<usize>()
+    }
+
+    fn snapshot(&mut self, state: &mut State, name: &str) -> Result<()> {
+        let (keys, rows): (Vec<&[u8]>, Vec<RecordBatch>) = (self.history.iter())
+            .map(|(key, rows)| (key.as_slice(), rows.clone()))
+            .unzip();
+        let keys: ArrayRef = Arc::new(BinaryArray::from_vec(keys));
+        state.put_columns(&format!("{name}.keys"), vec![keys], rows.len())?;
+        state.put_batches(&format!("{name}.rows"), self.input_schema.clone(), rows);
+        state.put(&format!("{name}.forgotten_until"), &self.forgotten_until)
+    }
+
+    fn restore(&mut self, state: &State, name: &str) -> Result<()> {
+        let (keys, _) = state.columns(&format!("{name}.keys"))?;
+        let keys = keys[0].as_binary::<i32>();
+        let rows = state.batches(&format!("{name}.rows"))?;
+        self.history = keys
+            .iter()
+            .map(|k| k.unwrap_or_default().to_vec())
+            .zip(rows)
+            .collect();
+        self.forgotten_until = state.get(&format!("{name}.forgotten_until"))?;
+        Ok(())
+    }
+}
