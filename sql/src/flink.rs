@@ -11,16 +11,99 @@ use datafusion_sql::sqlparser::ast::{
     ObjectName, Query, SelectItem, SetExpr, Spanned, Statement, TableFactor, UnaryOperator, Value,
     Visit, VisitMut, Visitor, VisitorMut, visit_expressions_mut,
 };
-use datafusion_sql::sqlparser::tokenizer::Span;
+use datafusion_sql::sqlparser::keywords::Keyword;
+use datafusion_sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan};
 
 use crate::error::{Position, SqlError, SqlResult};
 use crate::functions::json::JSON_KIND_MARKER;
+use crate::parser::is_keyword;
+
+/// The marker `x BETWEEN SYMMETRIC a AND b` becomes before parsing (sqlparser cannot read
+/// `SYMMETRIC`): `x BETWEEN rill_symmetric(a) AND b`, expanded by [`rewrite_functions`].
+const SYMMETRIC_MARKER: &str = "rill_symmetric";
+
+/// Marks `BETWEEN SYMMETRIC`'s lower bound (see [`SYMMETRIC_MARKER`]) and drops `ASYMMETRIC`,
+/// which is what `BETWEEN` means anyway. The lower bound ends at the first `AND` outside
+/// brackets and `CASE ... END`, as sqlparser reads it.
+pub fn mark_symmetric_between(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        out.push(tokens[i].clone());
+        let between = is_keyword(tokens.get(i), Keyword::BETWEEN);
+        i += 1;
+        if between && is_keyword(tokens.get(i), Keyword::ASYMMETRIC) {
+            i += 1;
+        } else if between && is_keyword(tokens.get(i), Keyword::SYMMETRIC) {
+            let Some(and) = lower_bound_end(tokens, i + 1) else {
+                continue;
+            };
+            let at = |token: Token| TokenWithSpan::new(token, tokens[i].span);
+            out.push(at(Token::make_word(SYMMETRIC_MARKER, None)));
+            out.push(at(Token::LParen));
+            out.extend_from_slice(&tokens[i + 1..and]);
+            out.push(at(Token::RParen));
+            i = and;
+        }
+    }
+    out
+}
+
+/// The index of the `AND` that ends the lower bound of a `BETWEEN` starting at `start`.
+fn lower_bound_end(tokens: &[TokenWithSpan], start: usize) -> Option<usize> {
+    let mut depth = 0i32;
+    for (i, token) in tokens.iter().enumerate().skip(start) {
+        match &token.token {
+            Token::LParen | Token::LBracket => depth += 1,
+            Token::RParen | Token::RBracket => depth -= 1,
+            Token::Word(w) if w.keyword == Keyword::CASE => depth += 1,
+            Token::Word(w) if w.keyword == Keyword::END => depth -= 1,
+            Token::Word(w) if w.keyword == Keyword::AND && depth == 0 => return Some(i),
+            _ => {}
+        }
+        if depth < 0 {
+            return None;
+        }
+    }
+    None
+}
 
 /// Rewrites Flink-only function calls into DataFusion expressions (`MOD(a, b)` -> `a % b`),
 /// and the keyword forms of `SUBSTRING` and `OVERLAY` into calls of rill's functions of those
 /// names (DataFusion's planner would call its own, of other semantics).
 pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
     let flow = visit_expressions_mut(statement, |expr| {
+        // x [NOT] BETWEEN SYMMETRIC a AND b, marked before parsing: `(x BETWEEN a AND b) OR
+        // (x BETWEEN b AND a)`, as Calcite expands it for Flink.
+        if let Expr::Between {
+            expr: x,
+            negated,
+            low,
+            high,
+        } = expr
+            && let Some([a]) = call_args::<1>(low, SYMMETRIC_MARKER)
+        {
+            let between = |low: &Expr, high: &Expr| {
+                Expr::Nested(Box::new(Expr::Between {
+                    expr: x.clone(),
+                    negated: false,
+                    low: Box::new(low.clone()),
+                    high: Box::new(high.clone()),
+                }))
+            };
+            let either = Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(between(&a, high)),
+                op: BinaryOperator::Or,
+                right: Box::new(between(high, &a)),
+            }));
+            *expr = match negated {
+                true => Expr::UnaryOp {
+                    op: UnaryOperator::Not,
+                    expr: Box::new(either),
+                },
+                false => either,
+            };
+        }
         if let Some([a, b]) = call_args::<2>(expr, "MOD") {
             *expr = Expr::Nested(Box::new(Expr::BinaryOp {
                 left: Box::new(Expr::Nested(Box::new(a))),

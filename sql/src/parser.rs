@@ -192,6 +192,8 @@ impl RawStatement {
             };
             let tokens = rewrite_match_recognize(&tokens, &self.text)?;
             let tokens = rewrite_system_time(&tokens)?;
+            let tokens = crate::functions::json::rewrite_json_syntax(&tokens);
+            let tokens = crate::flink::mark_symmetric_between(&tokens);
             let statement = parse_tokens(rewrite_table_arguments(&tokens)?)?;
             if matches!(statement, Statement::CreateTable(_)) {
                 return Ok(StatementKind::CreateTable {
@@ -207,6 +209,7 @@ impl RawStatement {
         let tokens = rewrite_system_time(&tokens)?;
         let tokens = rewrite_table_arguments(&tokens)?;
         let tokens = crate::functions::json::rewrite_json_syntax(&tokens);
+        let tokens = crate::flink::mark_symmetric_between(&tokens);
         // A Flink construct rill does not have is the likelier cause of a parse error.
         let statement = parse_tokens(tokens.clone())
             .map_err(|e| crate::functions::catalog::missing_in_tokens(&tokens).unwrap_or(e))?;

@@ -205,7 +205,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("WEEK", Temporal),
     has("YEAR", Temporal),
     // Conditional.
-    missing("BETWEEN SYMMETRIC", Conditional),
+    has("BETWEEN SYMMETRIC", Conditional),
     has("COALESCE", Conditional),
     has("GREATEST", Conditional),
     has("IF", Conditional),
@@ -405,11 +405,6 @@ pub fn missing_in_tokens(tokens: &[TokenWithSpan]) -> Option<SqlError> {
             {
                 "IS JSON".to_string()
             }
-            ("BETWEEN", _)
-                if matches!(word(i + 1).as_deref(), Some("SYMMETRIC" | "ASYMMETRIC")) =>
-            {
-                "BETWEEN SYMMETRIC".to_string()
-            }
             (_, Some(Token::LParen | Token::LBracket)) => w,
             _ => return None,
         };
@@ -509,11 +504,6 @@ mod tests {
         );
         assert_eq!(e.position.unwrap().column, 36);
         for (sql, name, column) in [
-            (
-                "SELECT n BETWEEN SYMMETRIC 1 AND 0 FROM t",
-                "BETWEEN SYMMETRIC",
-                10,
-            ),
             ("SELECT MAP['a', 1] FROM t", "MAP", 8),
         ] {
             let e = parse_script(sql).unwrap_err();
