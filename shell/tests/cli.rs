@@ -807,6 +807,26 @@ fn late_rows_within_the_allowed_lateness_update_the_window() {
 }
 
 #[test]
+fn grouping_sets_rill_cannot_answer_as_flink_are_refused() {
+    for (select, refusal) in [
+        (
+            "SELECT symbol, COUNT(*) FROM ticks GROUP BY GROUPING SETS ((symbol), (), ())",
+            "a grouping set that repeats another is not supported",
+        ),
+        (
+            "SELECT window_start, symbol, COUNT(*) FROM TABLE(TUMBLE(TABLE ticks, \
+             DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end, \
+             ROLLUP(symbol)",
+            "GROUPING SETS, CUBE and ROLLUP over window columns are not supported yet",
+        ),
+    ] {
+        let sql = format!("{}{select};", ticks_ddl(&ticks(), ""));
+        let err = assert_clean_failure(&rill(&["-c", &sql]));
+        assert!(err.contains(refusal), "{select}: {err}");
+    }
+}
+
+#[test]
 fn over_frames_rill_cannot_compute_are_refused_by_name() {
     for (frame, select, refusal) in [
         (

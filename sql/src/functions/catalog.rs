@@ -270,7 +270,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("SHA512", Hash),
     // Grouping.
     missing("GROUP_ID", Grouping),
-    missing("GROUPING", Grouping),
+    has("GROUPING", Grouping),
     missing("GROUPING_ID", Grouping),
     // Aggregate and window.
     missing("ARRAY_AGG", Aggregate),

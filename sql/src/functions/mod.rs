@@ -23,7 +23,8 @@ use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{DFSchema, Result};
 use datafusion_expr::expr_rewriter::NamePreserver;
 use datafusion_expr::utils::merge_schema;
-use datafusion_expr::{AggregateUDF, Expr, LogicalPlan};
+use datafusion_expr::{AggregateUDF, Expr, GroupingSet, LogicalPlan};
+use datafusion_optimizer::analyzer::resolve_grouping_function::ResolveGroupingFunction;
 use datafusion_optimizer::{Analyzer, AnalyzerRule};
 
 use crate::context::PlanContext;
@@ -71,14 +72,52 @@ pub fn register(context: &mut PlanContext) {
 
 /// DataFusion's analyzer rules with rill's: integer literals get Flink's types before type
 /// coercion, casts become Flink's after it, temporal join conditions are kept in place after it.
+/// `GROUPING(x)` is resolved first, while its arguments are still the grouping expressions as
+/// written.
 pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
-    let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> =
-        vec![Arc::new(literal::IntegerLiterals)];
+    let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![
+        Arc::new(ResolveGroupingFunction::new()),
+        Arc::new(literal::IntegerLiterals),
+    ];
     rules.extend(Analyzer::new().rules);
     rules.push(Arc::new(cast::FlinkCasts));
     rules.push(Arc::new(math::DecimalDivision));
     rules.push(Arc::new(crate::temporal::TemporalConditions));
     rules
+}
+
+/// `set` with `f` applied to each of its expressions.
+fn map_grouping_set(
+    set: GroupingSet,
+    f: impl Fn(Expr) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<Expr>> {
+    let map = |exprs: Vec<Expr>| -> Result<Transformed<Vec<Expr>>> {
+        let mut transformed = false;
+        let exprs = (exprs.into_iter())
+            .map(|e| {
+                let t = f(e)?;
+                transformed |= t.transformed;
+                Ok(t.data)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Transformed::new_transformed(exprs, transformed))
+    };
+    Ok(match set {
+        GroupingSet::Rollup(exprs) => map(exprs)?.update_data(GroupingSet::Rollup),
+        GroupingSet::Cube(exprs) => map(exprs)?.update_data(GroupingSet::Cube),
+        GroupingSet::GroupingSets(sets) => {
+            let mut transformed = false;
+            let sets = (sets.into_iter())
+                .map(|set| {
+                    let t = map(set)?;
+                    transformed |= t.transformed;
+                    Ok(t.data)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Transformed::new_transformed(GroupingSet::GroupingSets(sets), transformed)
+        }
+    }
+    .update_data(Expr::GroupingSet))
 }
 
 /// `plan` with every expression of every node (and subquery) but those `skip` names rewritten
@@ -99,10 +138,16 @@ fn rewrite_expressions(
             inputs => merge_schema(inputs),
         };
         let names = NamePreserver::new(&node);
-        let node = node.map_expressions(|e| {
+        let rewrite = |e: Expr| {
             let name = names.save(&e);
             e.transform_up(|e| f(e, &schema))
                 .map(|t| t.update_data(|e| name.restore(e)))
+        };
+        // A grouping set's expressions keep their names each (an alias of the whole set
+        // would hide the set).
+        let node = node.map_expressions(|e| match e {
+            Expr::GroupingSet(set) => map_grouping_set(set, rewrite),
+            e => rewrite(e),
         })?;
         if node.transformed {
             node.data.recompute_schema().map(Transformed::yes)
