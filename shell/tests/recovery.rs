@@ -54,7 +54,7 @@ const TUMBLE_SELECT: &str = "SELECT window_start, window_end, symbol, COUNT(*), 
      MAX(price) FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
      GROUP BY window_start, window_end, symbol";
 
-const CASES: [Case; 9] = [
+const CASES: [Case; 10] = [
     Case {
         name: "tumble_parallel",
         columns: TUMBLE_COLUMNS,
@@ -91,6 +91,16 @@ const CASES: [Case; 9] = [
         format: "csv",
         select: "SELECT ts, symbol, price, SUM(volume) OVER (PARTITION BY symbol ORDER BY ts \
                  ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) FROM ticks",
+        ordered: true,
+        parallelism: 1,
+        late_side_files: false,
+    },
+    Case {
+        name: "over_running",
+        columns: "ts TIMESTAMP(3), symbol STRING, total BIGINT, hi DOUBLE, before1 DOUBLE",
+        format: "csv",
+        select: "SELECT ts, symbol, SUM(volume) OVER w, MAX(price) OVER w, LAG(price) OVER w \
+                 FROM ticks WINDOW w AS (PARTITION BY symbol ORDER BY ts)",
         ordered: true,
         parallelism: 1,
         late_side_files: false,
