@@ -12,14 +12,16 @@
 # q_match_fraud: three small trades then a large one within a minute, per symbol) and joins
 # (q_join_enrich: every tick joined with its symbol's row, Nexmark q20 shape; q_join_interval:
 # an interval join of the ticks with themselves, 1 M rows each side at 1 M ticks;
-# q_join_max_avg: a join feeding MAX per key then AVG, Nexmark q4 shape) and functions
-# (q_functions: 20 string, temporal and math expressions on every tick). A query is
-# bench/queries/NAME.sql, else the oracle's examples/NAME.sql.
+# q_join_max_avg: a join feeding MAX per key then AVG, Nexmark q4 shape; q_join_updating: a
+# join against an updating aggregate, each update retracting a row from a large bucket),
+# running OVER aggregates (q_over_running) and functions (q_functions: 20 string, temporal and
+# math expressions on every tick). A query is bench/queries/NAME.sql, else the oracle's
+# examples/NAME.sql.
 #
 # Run it alone on the machine: anything else running skews it.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-queries="${QUERIES:-q_tumble q_hop q_session q_match_vshape q_match_fraud q_join_enrich q_join_interval q_join_max_avg q_functions}"
+queries="${QUERIES:-q_tumble q_hop q_session q_match_vshape q_match_fraud q_join_enrich q_join_interval q_join_max_avg q_join_updating q_over_running q_functions}"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000000 5000000)
 results="$work/vs_flink.jsonl"

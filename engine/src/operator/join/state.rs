@@ -2,14 +2,16 @@
 //! Arrow's row format, and the search for the other side's rows a batch matches, with the
 //! residual condition evaluated on all candidate pairs of the batch at once.
 
+use std::hash::BuildHasher;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_common::HashMap;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use datafusion_physical_expr::PhysicalExpr;
 
 use serde::Serialize;
@@ -35,9 +37,34 @@ pub(super) struct Bucket<M> {
     pub entries: Vec<Entry<M>>,
     /// Bytes of `data` no entry refers to any more.
     garbage: usize,
+    /// The entries by their row's hash, so that a retraction finds its row without comparing
+    /// it with every row of the bucket: made once a retraction meets [`INDEXED`] rows, kept
+    /// while rows are only appended and retracted (as a regular join's are), dropped when rows
+    /// are put in between or removed otherwise.
+    by_row: Option<HashTable<u32>>,
+}
+
+/// How many rows a bucket holds before a retraction indexes them.
+const INDEXED: usize = 32;
+
+/// The hash a bucket's index keeps of a row (seeded once per process: indexes are not
+/// checkpointed).
+fn row_hash(row: &[u8]) -> u64 {
+    static HASHER: LazyLock<DefaultHashBuilder> = LazyLock::new(DefaultHashBuilder::default);
+    HASHER.hash_one(row)
 }
 
 impl<M> Bucket<M> {
+    fn new(key: Box<[u8]>) -> Self {
+        Bucket {
+            key,
+            data: Vec::new(),
+            entries: Vec::new(),
+            garbage: 0,
+            by_row: None,
+        }
+    }
+
     pub fn row(&self, entry: usize) -> &[u8] {
         let e = &self.entries[entry];
         &self.data[e.start..e.start + e.len]
@@ -50,16 +77,58 @@ impl<M> Bucket<M> {
             len: row.len(),
             meta,
         };
+        match &mut self.by_row {
+            Some(index) if at == self.entries.len() => {
+                index.insert_unique(row_hash(row), at as u32, |&e| {
+                    let e = &self.entries[e as usize];
+                    row_hash(&self.data[e.start..e.start + e.len])
+                });
+            }
+            _ => self.by_row = None,
+        }
         self.entries.insert(at, entry);
         self.data.extend_from_slice(row);
+    }
+
+    /// The entry holding a row equal to `row`, if any.
+    fn find(&mut self, row: &[u8]) -> Option<usize> {
+        if self.entries.len() < INDEXED {
+            return (0..self.entries.len()).find(|&i| self.row(i) == row);
+        }
+        if self.by_row.is_none() {
+            let mut index = HashTable::with_capacity(self.entries.len());
+            for i in 0..self.entries.len() {
+                index.insert_unique(row_hash(self.row(i)), i as u32, |_| {
+                    unreachable!("the table was made big enough")
+                });
+            }
+            self.by_row = Some(index);
+        }
+        let index = self.by_row.as_ref()?;
+        (index.find(row_hash(row), |&e| self.row(e as usize) == row)).map(|&e| e as usize)
     }
 
     /// Removes a row equal to `row`; false when there is none. The last row takes its place:
     /// a regular join's matches have no order.
     fn retract(&mut self, row: &[u8]) -> bool {
-        let Some(i) = (0..self.entries.len()).find(|&i| self.row(i) == row) else {
+        let Some(i) = self.find(row) else {
             return false;
         };
+        let last = self.entries.len() - 1;
+        if let Some(index) = &mut self.by_row {
+            let forget = |index: &mut HashTable<u32>, hash: u64, entry: usize| {
+                if let Ok(found) = index.find_entry(hash, |&e| e as usize == entry) {
+                    found.remove();
+                }
+            };
+            forget(index, row_hash(row), i);
+            if i != last {
+                let e = &self.entries[last];
+                let moved = row_hash(&self.data[e.start..e.start + e.len]);
+                forget(index, moved, last);
+                index.insert_unique(moved, i as u32, |_| unreachable!("a row was removed"));
+            }
+        }
         self.garbage += self.entries.swap_remove(i).len;
         self.compact_if_sparse();
         true
@@ -67,6 +136,7 @@ impl<M> Bucket<M> {
 
     /// Keeps the rows whose note `keep` accepts; `removed` sees the others first.
     fn retain(&mut self, keep: impl Fn(&M) -> bool, mut removed: impl FnMut(&[u8], &M)) {
+        self.by_row = None;
         let data = &self.data;
         let mut garbage = 0;
         self.entries.retain(|e| {
@@ -97,7 +167,11 @@ impl<M> Bucket<M> {
     }
 
     fn bytes(&self) -> usize {
-        self.key.len() + self.data.capacity() + self.entries.capacity() * size_of::<Entry<M>>()
+        let index = self.by_row.as_ref().map_or(0, |i| i.capacity() * 5);
+        self.key.len()
+            + self.data.capacity()
+            + self.entries.capacity() * size_of::<Entry<M>>()
+            + index
     }
 }
 
@@ -198,12 +272,7 @@ impl<M> Side<M> {
         let slot = match self.index.get(key) {
             Some(&slot) => slot,
             None => {
-                let bucket = Bucket {
-                    key: key.into(),
-                    data: Vec::new(),
-                    entries: Vec::new(),
-                    garbage: 0,
-                };
+                let bucket = Bucket::new(key.into());
                 let slot = match self.free.pop() {
                     Some(slot) => {
                         self.buckets[slot] = bucket;
@@ -248,10 +317,7 @@ impl<M> Side<M> {
         let bucket = &mut self.buckets[slot];
         if bucket.entries.is_empty() && self.index.get(&bucket.key) == Some(&slot) {
             self.index.remove(&bucket.key);
-            bucket.key = Box::default();
-            bucket.data = Vec::new();
-            bucket.entries = Vec::new();
-            bucket.garbage = 0;
+            *bucket = Bucket::new(Box::default());
             self.free.push(slot);
         }
     }
@@ -313,12 +379,8 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
         self.buckets.clear();
         self.index.clear();
         for (slot, (key, metas)) in keys.into_iter().zip(notes).enumerate() {
-            let mut bucket = Bucket {
-                key,
-                data: Vec::new(),
-                entries: Vec::with_capacity(metas.len()),
-                garbage: 0,
-            };
+            let mut bucket = Bucket::new(key);
+            bucket.entries.reserve(metas.len());
             for meta in metas {
                 let row = rows.next().ok_or_else(short)?;
                 let at = bucket.entries.len();
@@ -513,4 +575,56 @@ pub(super) fn null_columns(schema: &SchemaRef, n: usize) -> Vec<ArrayRef> {
         .iter()
         .map(|f| arrow::array::new_null_array(f.data_type(), n))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bucket's rows, sorted.
+    fn contents(bucket: &Bucket<u32>) -> Vec<Vec<u8>> {
+        let mut rows: Vec<Vec<u8>> = (0..bucket.entries.len())
+            .map(|e| bucket.row(e).to_vec())
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn large_buckets_add_and_retract_rows_as_a_multiset_would() {
+        let mut bucket = Bucket::new(Box::from(&b"k"[..]));
+        let mut model: Vec<Vec<u8>> = Vec::new();
+        // A fixed pseudo-random sequence over 50 distinct rows, so that rows repeat and some
+        // retractions find nothing.
+        let mut seed = 7u64;
+        for step in 0..4000u32 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let row = format!("row{}", (seed >> 33) % 50).into_bytes();
+            if seed >> 63 == 0 || step % 7 == 0 {
+                let at = bucket.entries.len();
+                bucket.insert(at, &row, step);
+                model.push(row);
+            } else {
+                let expected = model.iter().position(|r| *r == row);
+                assert_eq!(bucket.retract(&row), expected.is_some(), "step {step}");
+                if let Some(i) = expected {
+                    model.swap_remove(i);
+                }
+            }
+            if step % 97 == 0 {
+                let mut sorted = model.clone();
+                sorted.sort();
+                assert_eq!(contents(&bucket), sorted, "step {step}");
+            }
+        }
+        assert!(bucket.by_row.is_some(), "the bucket grew past {INDEXED} rows");
+        // A row put in between drops the index; retractions still find their rows.
+        bucket.insert(0, b"first", 0);
+        assert!(bucket.by_row.is_none());
+        model.push(b"first".to_vec());
+        for row in model.clone() {
+            assert!(bucket.retract(&row));
+        }
+        assert!(bucket.entries.is_empty());
+    }
 }
