@@ -129,6 +129,35 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
             }
             f.name = ObjectName::from(vec![Ident::with_span(f.name.span(), "string_agg")]);
         }
+        // GROUPING_ID(a, b, ...): a BIGINT with a bit per argument, set where GROUPING(arg) is
+        // 1, the last argument's the lowest.
+        if let Some(args) = plain_args(expr, "GROUPING_ID").filter(|a| !a.is_empty()) {
+            let span = expr.span();
+            let bits = args.len();
+            let id = (args.into_iter().enumerate())
+                .map(|(i, arg)| {
+                    let grouping = call("grouping", [arg], span);
+                    let weight = (1u64 << (bits - 1 - i)).to_string();
+                    Expr::BinaryOp {
+                        left: Box::new(grouping),
+                        op: BinaryOperator::Multiply,
+                        right: Box::new(Expr::value(Value::Number(weight, false))),
+                    }
+                })
+                .reduce(|sum, term| Expr::BinaryOp {
+                    left: Box::new(sum),
+                    op: BinaryOperator::Plus,
+                    right: Box::new(term),
+                })
+                .expect("an argument at least");
+            *expr = Expr::Cast {
+                kind: CastKind::Cast,
+                array: false,
+                expr: Box::new(Expr::Nested(Box::new(id))),
+                data_type: SqlType::BigInt(None),
+                format: None,
+            };
+        }
         // ELT(n, e1, e2, ...): the nth expression.
         if let Some(mut args) = plain_args(expr, "ELT").filter(|a| a.len() >= 2) {
             let n = args.remove(0);

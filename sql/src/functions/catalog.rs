@@ -271,7 +271,7 @@ pub const FUNCTIONS: &[Function] = &[
     // Grouping.
     missing("GROUP_ID", Grouping),
     has("GROUPING", Grouping),
-    missing("GROUPING_ID", Grouping),
+    has("GROUPING_ID", Grouping),
     // Aggregate and window.
     missing("ARRAY_AGG", Aggregate),
     has("AVG", Aggregate),

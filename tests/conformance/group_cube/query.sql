@@ -11,6 +11,6 @@ CREATE TABLE ticks (
   'format'    = 'csv'
 );
 SELECT symbol, volume > 500 AS big, COUNT(*) AS n, SUM(volume) AS total, MAX(price) AS hi,
-  GROUPING(symbol) AS all_symbols
+  GROUPING(symbol) AS all_symbols, GROUPING_ID(symbol, volume > 500) AS gid
 FROM ticks
 GROUP BY CUBE(symbol, volume > 500);
