@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::UInt32Array;
-use arrow::compute::take_record_batch;
+use arrow::array::{AsArray, UInt32Array};
+use arrow::compute::{cast, take_record_batch};
+use arrow::datatypes::{DataType, UInt64Type};
 use arrow::record_batch::RecordBatch;
 
 use crate::Result;
@@ -41,6 +42,16 @@ impl LatePolicy {
 pub struct LateRows {
     side: Option<usize>,
     metrics: Arc<JobMetrics>,
+    copies: Option<Copies>,
+}
+
+/// Rows that come once per grouping set: the input's rows are the copies whose `id` column
+/// holds `first`, and their first `columns` columns.
+#[derive(Debug, Clone, Copy)]
+struct Copies {
+    id: usize,
+    first: u64,
+    columns: usize,
 }
 
 impl LateRows {
@@ -49,6 +60,7 @@ impl LateRows {
         LateRows {
             side: None,
             metrics,
+            copies: None,
         }
     }
 
@@ -57,7 +69,15 @@ impl LateRows {
         LateRows {
             side: Some(n),
             metrics,
+            copies: None,
         }
+    }
+
+    /// For rows expanded once per grouping set (see [`Copies`]): each input row is counted
+    /// (and sent) once, as it came.
+    pub fn of_copies(self, id: usize, first: u64, columns: usize) -> Self {
+        let copies = Some(Copies { id, first, columns });
+        LateRows { copies, ..self }
     }
 
     /// Handles the rows `rows` of `batch`, which are late.
@@ -67,12 +87,25 @@ impl LateRows {
         rows: Vec<u32>,
         out: &mut Vec<Message>,
     ) -> Result<()> {
+        let rows = match self.copies {
+            Some(copies) => {
+                let ids = cast(batch.column(copies.id), &DataType::UInt64)?;
+                let ids = ids.as_primitive::<UInt64Type>();
+                (rows.into_iter())
+                    .filter(|&row| ids.value(row as usize) == copies.first)
+                    .collect()
+            }
+            None => rows,
+        };
         if rows.is_empty() {
             return Ok(());
         }
         JobMetrics::add(&self.metrics.late_rows, rows.len() as u64);
         if let Some(n) = self.side {
-            let late = take_record_batch(batch, &UInt32Array::from(rows))?;
+            let mut late = take_record_batch(batch, &UInt32Array::from(rows))?;
+            if let Some(copies) = self.copies {
+                late = late.project(&(0..copies.columns).collect::<Vec<_>>())?;
+            }
             out.push(Message::Side(n, ChangeBatch::inserts(late)));
         }
         Ok(())

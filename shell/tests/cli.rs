@@ -600,6 +600,31 @@ fn late_ticks(extra_options: &str) -> String {
 }
 
 #[test]
+fn a_window_aggregation_by_grouping_sets_sends_each_late_row_once_as_it_came() {
+    let dir = tempfile::tempdir().unwrap();
+    // The same window, by ROLLUP(symbol) (two grouping sets) and by symbol alone.
+    let run = |group_by: &str, side: &str| {
+        let side = dir.path().join(side);
+        let sql = format!(
+            "{}SET 'rill.late-rows' = 'side-output';\nSET 'rill.late-rows.path' = '{}';\n\
+             SELECT window_start, symbol, COUNT(*) FROM TABLE(TUMBLE(TABLE ticks, \
+             DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end, {group_by};",
+            late_ticks(""),
+            side.display()
+        );
+        let o = rill(&["-c", &sql]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (stderr(&o), std::fs::read_to_string(side).unwrap())
+    };
+    let (rollup_log, rollup_late) = run("ROLLUP(symbol)", "rollup.csv");
+    let (plain_log, plain_late) = run("symbol", "plain.csv");
+    assert!(plain_late.lines().count() > 10, "{plain_late}");
+    assert_eq!(rollup_late, plain_late);
+    let dropped = |log: &str| log.lines().find(|l| l.contains("late rows")).map(str::to_owned);
+    assert_eq!(dropped(&rollup_log), dropped(&plain_log));
+}
+
+#[test]
 fn late_rows_can_go_to_a_side_file() {
     let dir = tempfile::tempdir().unwrap();
     let side = dir.path().join("late.csv");
@@ -815,9 +840,9 @@ fn grouping_sets_rill_cannot_answer_as_flink_are_refused() {
         ),
         (
             "SELECT window_start, symbol, COUNT(*) FROM TABLE(TUMBLE(TABLE ticks, \
-             DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end, \
-             ROLLUP(symbol)",
-            "GROUPING SETS, CUBE and ROLLUP over window columns are not supported yet",
+             DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY ROLLUP(window_start, window_end, \
+             symbol)",
+            "needs window_start and window_end in every grouping set",
         ),
     ] {
         let sql = format!("{}{select};", ticks_ddl(&ticks(), ""));

@@ -19,6 +19,7 @@ use rill_engine::operator::aggregate::{AggregateCall, GroupBy};
 use rill_engine::operator::{
     Calc, GroupAggregate, SessionAggregate, Union, WindowAggregate, WindowAssign, WindowOutput,
 };
+use rill_engine::late::LateRows;
 use rill_engine::window::WindowKind;
 
 use super::join::column_of;
@@ -63,25 +64,32 @@ impl StreamPlanner<'_> {
         Ok(node)
     }
 
-    /// `GROUP BY window_start, window_end, ...` over a window table function.
+    /// `GROUP BY window_start, window_end, ...` over a window table function (also with
+    /// `GROUPING SETS`, `ROLLUP` or `CUBE` of the other keys).
     pub(super) fn aggregate(&mut self, aggregate: &Aggregate) -> SqlResult<NodeId> {
+        let expansion = expand_grouping_sets(aggregate)?;
         if let Some(session) = SessionInput::find(aggregate)? {
+            if expansion.is_some() {
+                return Err(SqlError::new(
+                    "GROUPING SETS, CUBE and ROLLUP over SESSION windows are not supported yet",
+                ));
+            }
             return self.session_aggregate(aggregate, session);
         }
-        let input_schema = aggregate.input.schema();
+        let (input_schema, group_expr) = match &expansion {
+            Some(expansion) => (&expansion.schema, &expansion.keys),
+            None => (aggregate.input.schema(), &aggregate.group_expr),
+        };
         // The input's window bounds, from a window function or a window aggregation (a
-        // cascading one), under any name; both must be keys.
+        // cascading one), under any name; both must be keys (of every grouping set).
         let is_key = |i: usize| {
-            aggregate
-                .group_expr
-                .iter()
-                .any(|e| column_of(e, input_schema) == Some(i))
+            (group_expr.iter()).any(|e| column_of(e, input_schema) == Some(i))
         };
         let Some((window_start, window_end)) = self
             .window_bounds(&aggregate.input)
             .filter(|&(start, end)| is_key(start) && is_key(end))
         else {
-            return self.group_aggregate(aggregate);
+            return self.group_aggregate(aggregate, expansion);
         };
         // The window's columns are constant in a window: only the other keys are hashed.
         let bound = |e: &Expr| match column_of(e, input_schema) {
@@ -91,18 +99,31 @@ impl StreamPlanner<'_> {
         };
         // Early results read each window's own groups: no slices.
         let early_fire = self.early_fire()?;
-        self.slice_request = sliceable(aggregate, &bound) && early_fire.is_none();
-        let (layout, keys) = window_layout(&aggregate.group_expr, bound, aggregate.aggr_expr.len());
+        self.slice_request =
+            expansion.is_none() && sliceable(aggregate, &bound) && early_fire.is_none();
+        let (layout, keys) = window_layout(group_expr, bound, aggregate.aggr_expr.len());
         let group_by = self.group_by(&keys, &aggregate.aggr_expr, input_schema)?;
-        let input = self.plan_append_only(&aggregate.input, "window aggregation")?;
+        let mut input = self.plan_append_only(&aggregate.input, "window aggregation")?;
+        if let Some(expansion) = &expansion {
+            input = self.expand(input, aggregate.input.schema(), expansion)?;
+        }
         self.slice_request = false;
         let sliced = self.sliced.take();
         let rows = output_schema(input_schema);
         let updating = self.late_policy(input).lateness() > 0 || early_fire.is_some();
         let keyed = vec![(input, Self::typed_keys(&group_by.keys, &rows)?)];
         let output = output_schema(&aggregate.schema);
+        // Late rows as they came, not as expanded.
+        let arrived = output_schema(aggregate.input.schema());
         let node = self.add_keyed(keyed, output.clone(), |planner| {
-            let (policy, late) = planner.late_rows(input, rows.clone(), true)?;
+            let (policy, late) = match &expansion {
+                Some(expansion) => {
+                    let (policy, late) = planner.late_rows(input, arrived.clone(), true)?;
+                    let late = expansion.late_rows_once(late, arrived.fields().len());
+                    (policy, late)
+                }
+                None => planner.late_rows(input, rows.clone(), true)?,
+            };
             let operator = WindowAggregate::new(
                 group_by.clone(),
                 window_end,
@@ -132,13 +153,17 @@ impl StreamPlanner<'_> {
 
     /// `GROUP BY` without windows: an updating aggregation. `GROUPING SETS`, `ROLLUP` and
     /// `CUBE` aggregate the input expanded to a row per grouping set.
-    fn group_aggregate(&mut self, aggregate: &Aggregate) -> SqlResult<NodeId> {
-        let (group_by, input, input_rows) = match expand_grouping_sets(aggregate)? {
+    fn group_aggregate(
+        &mut self,
+        aggregate: &Aggregate,
+        expansion: Option<Expansion>,
+    ) -> SqlResult<NodeId> {
+        let (group_by, input, input_rows) = match expansion {
             Some(expansion) => {
                 if self.window_bounds(&aggregate.input).is_some() {
                     return Err(SqlError::new(
-                        "GROUPING SETS, CUBE and ROLLUP over window columns are not supported \
-                         yet",
+                        "a window aggregation by GROUPING SETS, CUBE or ROLLUP needs \
+                         window_start and window_end in every grouping set",
                     ));
                 }
                 let group_by =
@@ -384,7 +409,8 @@ impl StreamPlanner<'_> {
 
 /// The input of an aggregation by `GROUPING SETS`, `ROLLUP` or `CUBE`, with each row repeated
 /// once per grouping set: the input's columns followed by the grouping expressions, NULL where
-/// the set leaves them out, and the set's `__grouping_id` as DataFusion numbers it (a bit per
+/// the set leaves them out (but for columns in every set, such as a window's bounds, which are
+/// keys as they are), and the set's `__grouping_id` as DataFusion numbers it (a bit per
 /// expression, set where it is left out, the rightmost the lowest).
 struct Expansion {
     /// Per grouping set, the expressions of its rows over the input.
@@ -393,6 +419,15 @@ struct Expansion {
     schema: DFSchemaRef,
     /// The grouping expressions' columns and `__grouping_id`, which the rows are grouped by.
     keys: Vec<Expr>,
+    /// The `__grouping_id` of the first set's copies.
+    first_id: u64,
+}
+
+impl Expansion {
+    /// `late` counting (and sending) each input row once, as it came.
+    fn late_rows_once(&self, late: LateRows, input_columns: usize) -> LateRows {
+        late.of_copies(self.schema.fields().len() - 1, self.first_id, input_columns)
+    }
 }
 
 /// The expansion of `aggregate`'s input, if it groups by grouping sets.
@@ -417,6 +452,8 @@ fn expand_grouping_sets(aggregate: &Aggregate) -> SqlResult<Option<Expansion>> {
             .collect(),
         GroupingSet::GroupingSets(sets) => sets.iter().map(|s| s.iter().collect()).collect(),
     };
+    // A column in every set (a window's bounds) is a key as it is.
+    let always = |e: &Expr| matches!(e, Expr::Column(_)) && sets.iter().all(|s| s.contains(&e));
     let schema = aggregate.input.schema();
     let id_type = aggregate.schema.field(n).data_type();
     let mut masks: Vec<u64> = Vec::with_capacity(sets.len());
@@ -436,6 +473,9 @@ fn expand_grouping_sets(aggregate: &Aggregate) -> SqlResult<Option<Expansion>> {
         masks.push(mask);
         let mut exprs: Vec<Expr> = schema.columns().into_iter().map(Expr::Column).collect();
         for (j, key) in distinct.iter().enumerate() {
+            if always(key) {
+                continue;
+            }
             let value = match grouped.contains(key) {
                 true => (*key).clone(),
                 false => Expr::Literal(ScalarValue::try_from(&key.get_type(schema)?)?, None),
@@ -458,14 +498,18 @@ fn expand_grouping_sets(aggregate: &Aggregate) -> SqlResult<Option<Expansion>> {
             (qualifier.cloned(), field)
         })
         .collect();
-    let keys = (0..n)
-        .map(|j| Expr::Column(Column::from_name(grouping_key(j))))
+    let keys = (distinct.iter().enumerate())
+        .map(|(j, key)| match always(key) {
+            true => (*key).clone(),
+            false => Expr::Column(Column::from_name(grouping_key(j))),
+        })
         .chain([Expr::Column(Column::from_name(Aggregate::INTERNAL_GROUPING_ID))])
         .collect();
     Ok(Some(Expansion {
         projections,
         schema: Arc::new(DFSchema::new_with_metadata(fields, HashMap::new())?),
         keys,
+        first_id: masks[0],
     }))
 }
 
