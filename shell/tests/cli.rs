@@ -620,7 +620,11 @@ fn a_window_aggregation_by_grouping_sets_sends_each_late_row_once_as_it_came() {
     let (plain_log, plain_late) = run("symbol", "plain.csv");
     assert!(plain_late.lines().count() > 10, "{plain_late}");
     assert_eq!(rollup_late, plain_late);
-    let dropped = |log: &str| log.lines().find(|l| l.contains("late rows")).map(str::to_owned);
+    let dropped = |log: &str| {
+        log.lines()
+            .find(|l| l.contains("late rows"))
+            .map(str::to_owned)
+    };
     assert_eq!(dropped(&rollup_log), dropped(&plain_log));
 }
 

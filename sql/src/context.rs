@@ -94,6 +94,11 @@ impl PlanContext {
     }
 
     /// Adds (or replaces) a scalar function, under its name and aliases.
+    /// Adds an expression planner, consulted before the others.
+    pub fn register_expr_planner(&mut self, planner: Arc<dyn ExprPlanner>) {
+        self.expr_planners.insert(0, planner);
+    }
+
     pub fn register_udf(&mut self, udf: Arc<ScalarUDF>) {
         insert_named(&mut self.scalar, udf.name(), udf.aliases(), udf.clone());
     }

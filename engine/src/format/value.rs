@@ -37,6 +37,7 @@ pub fn sql_type_name(data_type: &DataType) -> String {
                 .collect();
             format!("ROW<{}>", fields.join(", "))
         }
+        DataType::List(item) => format!("ARRAY<{}>", sql_type_name(item.data_type())),
         other => other.to_string(),
     }
 }
@@ -189,6 +190,24 @@ impl<'a> ValueFormatter<'a> {
                     }
                 }
                 out.push(')');
+            }
+            DataType::List(_) => {
+                // Flink's text of an array: `[1, NULL, 3]`.
+                let list = a.as_list::<i32>();
+                let (start, end) = (list.value_offsets()[i], list.value_offsets()[i + 1]);
+                let values = list.values();
+                let items = ValueFormatter::new(values);
+                out.push('[');
+                for v in start as usize..end as usize {
+                    if v > start as usize {
+                        out.push_str(", ");
+                    }
+                    match values.is_null(v) {
+                        true => out.push_str("NULL"),
+                        false => items.write(out, v),
+                    }
+                }
+                out.push(']');
             }
             _ => {
                 let formatter =

@@ -397,7 +397,10 @@ mod tests {
                 None,
             )),
         };
-        operator(vec![(OverFunctions::Framed(frame, vec![function]), vec![0])], &["s"])
+        operator(
+            vec![(OverFunctions::Framed(frame, vec![function]), vec![0])],
+            &["s"],
+        )
     }
 
     /// `SUM(v), MAX(v) OVER (PARTITION BY key ORDER BY ts ROWS|RANGE BETWEEN UNBOUNDED

@@ -42,6 +42,7 @@ fn differs(from: &DataType, to: &DataType) -> bool {
         Int64 => (to.is_integer() && to != from) || narrow_decimal(19),
         UInt64 => (to.is_integer() && to != from) || narrow_decimal(20),
         Decimal128(p, s) => narrow_decimal(i16::from(*p) - i16::from(*s)),
+        List(_) | Struct(_) => text,
         _ => false,
     }
 }

@@ -4,6 +4,7 @@
 mod avg;
 mod cast;
 pub mod catalog;
+mod collection;
 mod datetime;
 mod encoding;
 mod java_time;
@@ -59,6 +60,10 @@ pub fn register(context: &mut PlanContext) {
     {
         context.register_udf(Arc::new(udf));
     }
+    for udf in collection::functions() {
+        context.register_udf(Arc::new(udf));
+    }
+    context.register_expr_planner(Arc::new(collection::ArrayPlanner));
     context.register_udf(Arc::new(type_of::function()));
     context.register_udf(Arc::new(watermark::function()));
     context.register_udf(Arc::new(proctime::function()));

@@ -15,11 +15,11 @@ use datafusion_expr::{
 };
 use datafusion_physical_expr::aggregate::{LoweredAggregate, LoweredAggregateBuilder};
 use rill_engine::dataflow::NodeId;
+use rill_engine::late::LateRows;
 use rill_engine::operator::aggregate::{AggregateCall, GroupBy};
 use rill_engine::operator::{
     Calc, GroupAggregate, SessionAggregate, Union, WindowAggregate, WindowAssign, WindowOutput,
 };
-use rill_engine::late::LateRows;
 use rill_engine::window::WindowKind;
 
 use super::join::column_of;
@@ -82,9 +82,7 @@ impl StreamPlanner<'_> {
         };
         // The input's window bounds, from a window function or a window aggregation (a
         // cascading one), under any name; both must be keys (of every grouping set).
-        let is_key = |i: usize| {
-            (group_expr.iter()).any(|e| column_of(e, input_schema) == Some(i))
-        };
+        let is_key = |i: usize| (group_expr.iter()).any(|e| column_of(e, input_schema) == Some(i));
         let Some((window_start, window_end)) = self
             .window_bounds(&aggregate.input)
             .filter(|&(start, end)| is_key(start) && is_key(end))
@@ -503,7 +501,9 @@ fn expand_grouping_sets(aggregate: &Aggregate) -> SqlResult<Option<Expansion>> {
             true => (*key).clone(),
             false => Expr::Column(Column::from_name(grouping_key(j))),
         })
-        .chain([Expr::Column(Column::from_name(Aggregate::INTERNAL_GROUPING_ID))])
+        .chain([Expr::Column(Column::from_name(
+            Aggregate::INTERNAL_GROUPING_ID,
+        ))])
         .collect();
     Ok(Some(Expansion {
         projections,

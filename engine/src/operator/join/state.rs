@@ -11,8 +11,8 @@ use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_common::HashMap;
-use hashbrown::{DefaultHashBuilder, HashTable};
 use datafusion_physical_expr::PhysicalExpr;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -598,7 +598,9 @@ mod tests {
         // retractions find nothing.
         let mut seed = 7u64;
         for step in 0..4000u32 {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let row = format!("row{}", (seed >> 33) % 50).into_bytes();
             if seed >> 63 == 0 || step % 7 == 0 {
                 let at = bucket.entries.len();
@@ -617,7 +619,10 @@ mod tests {
                 assert_eq!(contents(&bucket), sorted, "step {step}");
             }
         }
-        assert!(bucket.by_row.is_some(), "the bucket grew past {INDEXED} rows");
+        assert!(
+            bucket.by_row.is_some(),
+            "the bucket grew past {INDEXED} rows"
+        );
         // A row put in between drops the index; retractions still find their rows.
         bucket.insert(0, b"first", 0);
         assert!(bucket.by_row.is_none());

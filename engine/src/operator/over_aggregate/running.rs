@@ -107,7 +107,8 @@ impl Evaluator for Running {
             let step_rows = Rows::new(step_ids, None, groups);
             let calls = self.states.iter_mut().zip(&input.arguments);
             for ((state, (args, filter)), pieces) in calls.zip(&mut pieces) {
-                let args: Vec<ArrayRef> = args.iter().map(|a| a.slice(start, end - start)).collect();
+                let args: Vec<ArrayRef> =
+                    args.iter().map(|a| a.slice(start, end - start)).collect();
                 let filter = filter.as_ref().map(|f| f.slice(start, end - start));
                 state.update(&args, filter.as_ref(), &step_rows)?;
                 pieces.push(state.evaluate(step_ids)?);
