@@ -6,7 +6,9 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, StringBuilder, new_null_array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, ListArray, PrimitiveArray, StringBuilder, new_null_array,
+};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{
     ArrowPrimitiveType, DataType, Date32Type, Float32Type, Float64Type, Int8Type, Int16Type,
@@ -199,6 +201,9 @@ pub fn to_text(array: &ArrayRef) -> Result<ArrayRef> {
     if array.null_count() == array.len() {
         return Ok(new_null_array(&DataType::Utf8, array.len()));
     }
+    if let DataType::List(_) = array.data_type() {
+        return array_text(array.as_list::<i32>());
+    }
     let mut out = StringBuilder::with_capacity(array.len(), array.len() * 16);
     let mut text = String::new();
     let formatter = ValueFormatter::new(array);
@@ -222,6 +227,36 @@ pub fn to_text(array: &ArrayRef) -> Result<ArrayRef> {
             }),
             _ => formatter.write(&mut text, i),
         }
+        out.append_value(&text);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// Flink's text of each array of `list`: `[a, NULL, c]`, each element as it casts to text.
+fn array_text(list: &ListArray) -> Result<ArrayRef> {
+    let items = to_text(list.values())?;
+    let items = items.as_string::<i32>();
+    let offsets = list.value_offsets();
+    let mut out = StringBuilder::with_capacity(list.len(), list.len() * 16);
+    let mut text = String::new();
+    for row in 0..list.len() {
+        if list.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        text.clear();
+        text.push('[');
+        for v in offsets[row] as usize..offsets[row + 1] as usize {
+            if v > offsets[row] as usize {
+                text.push_str(", ");
+            }
+            text.push_str(if items.is_null(v) {
+                "NULL"
+            } else {
+                items.value(v)
+            });
+        }
+        text.push(']');
         out.append_value(&text);
     }
     Ok(Arc::new(out.finish()))

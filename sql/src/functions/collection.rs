@@ -1,14 +1,22 @@
 //! Arrays: the `ARRAY[...]` constructor, `array[i]` (from 1; an error outside the array),
-//! `CARDINALITY`, `ELEMENT`, `ARRAY_CONTAINS` and `ARRAY_POSITION`, as Flink has them. The
-//! kernels work on the list's values column at once, not row by row.
+//! `CARDINALITY`, `ELEMENT` and the `ARRAY_*` functions, as Flink has them. The kernels read
+//! and take from the list's values column at once; only choosing which values a row keeps
+//! goes row by row.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, UInt32Array};
+use std::cmp::Ordering;
+use std::collections::HashSet;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, StringBuilder, UInt32Array,
+    make_comparator, new_null_array,
+};
 use arrow::buffer::OffsetBuffer;
 use arrow::compute::kernels::cmp::not_distinct;
-use arrow::compute::{interleave, take};
+use arrow::compute::{SortColumn, SortOptions, interleave, lexsort_to_indices, take};
 use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::row::{RowConverter, SortField};
 use datafusion_common::{DFSchema, Result, exec_err, plan_err};
 use datafusion_expr::expr::ScalarFunction;
 use datafusion_expr::planner::{ExprPlanner, PlannerResult, RawFieldAccessExpr};
@@ -20,13 +28,25 @@ use datafusion_expr::{
 
 /// The functions, to register.
 pub fn functions() -> Vec<ScalarUDF> {
+    use Collection::*;
     [
-        Collection::Array,
-        Collection::ElementAt,
-        Collection::Cardinality,
-        Collection::Element,
-        Collection::Contains,
-        Collection::Position,
+        Array,
+        ElementAt,
+        Cardinality,
+        Element,
+        Contains,
+        Position,
+        Distinct,
+        Reverse,
+        Remove,
+        Append,
+        Prepend,
+        Concat,
+        Slice,
+        Sort,
+        Max,
+        Min,
+        Join,
     ]
     .into_iter()
     .map(|kind| {
@@ -89,12 +109,63 @@ enum Collection {
     Contains,
     /// `ARRAY_POSITION(array, x)`: where `x` first is, from 1 (0: nowhere).
     Position,
+    /// `ARRAY_DISTINCT(array)`: each value once, where it first is.
+    Distinct,
+    Reverse,
+    /// `ARRAY_REMOVE(array, x)`: without the elements that are `x`.
+    Remove,
+    /// `ARRAY_APPEND(array, x)`.
+    Append,
+    /// `ARRAY_PREPEND(array, x)`.
+    Prepend,
+    /// `ARRAY_CONCAT(array, ...)`: NULL if any is.
+    Concat,
+    /// `ARRAY_SLICE(array, from [, to])`: from 1 (0 too), negative from the end, inclusive.
+    Slice,
+    /// `ARRAY_SORT(array [, ascending [, nulls_first]])`.
+    Sort,
+    /// `ARRAY_MAX(array)`, of the non-NULL elements.
+    Max,
+    Min,
+    /// `ARRAY_JOIN(array, delimiter [, null_replacement])`.
+    Join,
+}
+
+impl Collection {
+    /// How many arguments the function takes, at least and at most.
+    fn arity(self) -> (usize, usize) {
+        use Collection::*;
+        match self {
+            Array | Concat => (1, usize::MAX),
+            Cardinality | Element | Distinct | Reverse | Max | Min => (1, 1),
+            ElementAt | Contains | Position | Remove | Append | Prepend => (2, 2),
+            Slice | Join => (2, 3),
+            Sort => (1, 3),
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ArrayFunction {
     kind: Collection,
     signature: Signature,
+}
+
+/// The type values of `types` meet in, as Flink finds it: a floating-point number with any
+/// other number is a `DOUBLE` (DataFusion would make a wide `DECIMAL` of it).
+fn common_type(types: &[DataType]) -> Option<DataType> {
+    let floating = types.iter().any(DataType::is_floating);
+    if floating && types.iter().all(|t| t.is_numeric() || t.is_null()) {
+        return Some(DataType::Float64);
+    }
+    type_union_resolution(types)
+}
+
+fn is_text(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+    )
 }
 
 /// The element field of an array of `item`s.
@@ -111,6 +182,17 @@ impl ScalarUDFImpl for ArrayFunction {
             Collection::Element => "element",
             Collection::Contains => "array_contains",
             Collection::Position => "array_position",
+            Collection::Distinct => "array_distinct",
+            Collection::Reverse => "array_reverse",
+            Collection::Remove => "array_remove",
+            Collection::Append => "array_append",
+            Collection::Prepend => "array_prepend",
+            Collection::Concat => "array_concat",
+            Collection::Slice => "array_slice",
+            Collection::Sort => "array_sort",
+            Collection::Max => "array_max",
+            Collection::Min => "array_min",
+            Collection::Join => "array_join",
         }
     }
 
@@ -119,55 +201,81 @@ impl ScalarUDFImpl for ArrayFunction {
     }
 
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        use Collection::*;
         let name = self.name().to_ascii_uppercase();
-        if self.kind == Collection::Array {
-            if args.is_empty() {
-                return plan_err!("ARRAY[] needs at least one element");
-            }
-            return match type_union_resolution(args) {
-                Some(common) => Ok(vec![common; args.len()]),
-                None => plan_err!("the elements of ARRAY[...] have no common type: {args:?}"),
-            };
+        let (least, most) = self.kind.arity();
+        if !(least..=most).contains(&args.len()) {
+            return plan_err!(
+                "{name} takes {least} to {most} arguments, not {}",
+                args.len()
+            );
         }
-        let arity = match self.kind {
-            Collection::Cardinality | Collection::Element => 1,
-            _ => 2,
-        };
-        let (DataType::List(item), true) = (&args[0], args.len() == arity) else {
-            return plan_err!("{name} takes an array{}", [" and a value", ""][2 - arity]);
-        };
-        let mut types = vec![args[0].clone()];
-        match (self.kind, args.get(1)) {
-            (Collection::ElementAt, Some(index)) if index.is_integer() || index.is_null() => {
-                types.push(DataType::Int64)
-            }
-            (Collection::ElementAt, _) => return plan_err!("an array index must be an integer"),
-            (_, Some(value)) => {
-                match type_union_resolution(&[item.data_type().clone(), value.clone()]) {
-                    Some(common) if common == *item.data_type() => types.push(common),
-                    _ => {
-                        return plan_err!(
-                            "{name} looks for a {value} in an array of {}",
-                            item.data_type()
-                        );
-                    }
+        let items = |args: &[DataType]| -> Result<DataType> {
+            let mut items = Vec::with_capacity(args.len());
+            for arg in args {
+                match arg {
+                    DataType::List(item) => items.push(item.data_type().clone()),
+                    DataType::Null => {}
+                    other => return plan_err!("{name} takes arrays, not {other}"),
                 }
             }
-            (_, None) => {}
+            match common_type(&items) {
+                Some(common) => Ok(common),
+                None => plan_err!("the arrays of {name} have no common element type"),
+            }
+        };
+        match self.kind {
+            Array => match common_type(args) {
+                Some(common) => return Ok(vec![common; args.len()]),
+                None => {
+                    return plan_err!("the elements of ARRAY[...] have no common type: {args:?}");
+                }
+            },
+            Concat => return Ok(vec![DataType::List(item_field(items(args)?)); args.len()]),
+            _ => {}
         }
+        let mut item = items(&args[..1])?;
+        let mut types = vec![DataType::Null];
+        for arg in &args[1..] {
+            let wanted = match self.kind {
+                ElementAt | Slice if arg.is_integer() || arg.is_null() => DataType::Int64,
+                ElementAt | Slice => return plan_err!("{name} takes integer positions"),
+                Sort => DataType::Boolean,
+                Join if is_text(&item) => {
+                    item = DataType::Utf8;
+                    DataType::Utf8
+                }
+                Join => return plan_err!("{name} joins an array of strings"),
+                // The value and the elements meet in their common type.
+                _ => match common_type(&[item.clone(), arg.clone()]) {
+                    Some(common) => {
+                        item = common.clone();
+                        common
+                    }
+                    None => return plan_err!("{name}: a {arg} where the array holds {item}"),
+                },
+            };
+            types.push(wanted);
+        }
+        types[0] = DataType::List(item_field(item));
         Ok(types)
     }
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        use Collection::*;
         let item = match &args[0] {
             DataType::List(item) => item.data_type().clone(),
             other => other.clone(),
         };
         Ok(match self.kind {
-            Collection::Array => DataType::List(item_field(args[0].clone())),
-            Collection::ElementAt | Collection::Element => item,
-            Collection::Cardinality | Collection::Position => DataType::Int32,
-            Collection::Contains => DataType::Boolean,
+            Array => DataType::List(item_field(args[0].clone())),
+            ElementAt | Element | Max | Min => item,
+            Cardinality | Position => DataType::Int32,
+            Contains => DataType::Boolean,
+            Join => DataType::Utf8,
+            Distinct | Reverse | Remove | Append | Prepend | Concat | Slice | Sort => {
+                args[0].clone()
+            }
         })
     }
 
@@ -176,14 +284,38 @@ impl ScalarUDFImpl for ArrayFunction {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let result = match self.kind {
             Collection::Array => construct(&arrays, rows)?,
+            Collection::Concat => {
+                let lists: Vec<&ListArray> = arrays.iter().map(|a| a.as_list::<i32>()).collect();
+                concat_rows(&lists)?
+            }
+            Collection::Prepend => {
+                let element = construct(&arrays[1..], rows)?;
+                concat_rows(&[element.as_list::<i32>(), arrays[0].as_list::<i32>()])?
+            }
             kind => {
                 let list = arrays[0].as_list::<i32>();
+                let arg = |i: usize| &arrays[i];
                 match kind {
-                    Collection::ElementAt => element_at(list, &arrays[1])?,
+                    Collection::ElementAt => element_at(list, arg(1))?,
                     Collection::Cardinality => cardinality(list),
                     Collection::Element => element(list)?,
-                    Collection::Contains => contains(list, &arrays[1])?,
-                    _ => position(list, &arrays[1])?,
+                    Collection::Contains => contains(list, arg(1))?,
+                    Collection::Position => position(list, arg(1))?,
+                    Collection::Distinct => distinct(list)?,
+                    Collection::Reverse => rebuild(list, |_, range, picks| {
+                        picks.extend(range.rev());
+                        Ok(())
+                    })?,
+                    Collection::Remove => remove(list, arg(1))?,
+                    Collection::Append => {
+                        let element = construct(&arrays[1..], rows)?;
+                        concat_rows(&[list, element.as_list::<i32>()])?
+                    }
+                    Collection::Slice => slice(list, arg(1), arrays.get(2))?,
+                    Collection::Sort => sort(list, arrays.get(1), arrays.get(2))?,
+                    Collection::Max => extreme(list, true)?,
+                    Collection::Min => extreme(list, false)?,
+                    _ => join(list, arg(1), arrays.get(2))?,
                 }
             }
         };
@@ -287,6 +419,248 @@ fn position(list: &ListArray, needle: &ArrayRef) -> Result<ArrayRef> {
     Ok(Arc::new(result.collect::<Int32Array>()))
 }
 
+/// An array per row of `list` made of the values `pick` chooses from the row's value range
+/// (NULL rows stay NULL).
+fn rebuild(
+    list: &ListArray,
+    mut pick: impl FnMut(usize, std::ops::Range<u32>, &mut Vec<u32>) -> Result<()>,
+) -> Result<ArrayRef> {
+    let offsets = list.value_offsets();
+    let mut picks = Vec::new();
+    let mut lengths = Vec::with_capacity(list.len());
+    for row in 0..list.len() {
+        let before = picks.len();
+        if list.is_valid(row) {
+            pick(
+                row,
+                offsets[row] as u32..offsets[row + 1] as u32,
+                &mut picks,
+            )?;
+        }
+        lengths.push(picks.len() - before);
+    }
+    let values = take(list.values(), &UInt32Array::from(picks), None)?;
+    let DataType::List(field) = list.data_type() else {
+        unreachable!("a list array")
+    };
+    let offsets = OffsetBuffer::from_lengths(lengths);
+    Ok(Arc::new(ListArray::try_new(
+        field.clone(),
+        offsets,
+        values,
+        list.nulls().cloned(),
+    )?))
+}
+
+/// Per row, the arrays of `lists` one after the other; NULL if any is NULL.
+fn concat_rows(lists: &[&ListArray]) -> Result<ArrayRef> {
+    let rows = lists[0].len();
+    let sources: Vec<&dyn Array> = lists.iter().map(|l| l.values().as_ref()).collect();
+    let mut order = Vec::new();
+    let mut lengths = Vec::with_capacity(rows);
+    let mut valid = Vec::with_capacity(rows);
+    for row in 0..rows {
+        let before = order.len();
+        let all = lists.iter().all(|l| l.is_valid(row));
+        if all {
+            for (k, list) in lists.iter().enumerate() {
+                let offsets = list.value_offsets();
+                order.extend((offsets[row] as usize..offsets[row + 1] as usize).map(|v| (k, v)));
+            }
+        }
+        lengths.push(order.len() - before);
+        valid.push(all);
+    }
+    let values = interleave(&sources, &order)?;
+    let field = item_field(values.data_type().clone());
+    let offsets = OffsetBuffer::from_lengths(lengths);
+    Ok(Arc::new(ListArray::try_new(
+        field,
+        offsets,
+        values,
+        Some(valid.into()),
+    )?))
+}
+
+/// Each value once per row, where it first is (NULL being a value).
+fn distinct(list: &ListArray) -> Result<ArrayRef> {
+    let converter = RowConverter::new(vec![SortField::new(list.value_type())])?;
+    let encoded = converter.convert_columns(&[list.values().clone()])?;
+    let mut seen: HashSet<&[u8]> = HashSet::new();
+    rebuild(list, |_, range, picks| {
+        seen.clear();
+        picks.extend(range.filter(|&v| seen.insert(encoded.row(v as usize).data())));
+        Ok(())
+    })
+}
+
+/// Each row without the values that are its `needle` (NULL being a value).
+fn remove(list: &ListArray, needle: &ArrayRef) -> Result<ArrayRef> {
+    let found = matches(list, needle)?;
+    let base = list.value_offsets()[0] as u32;
+    rebuild(list, |_, range, picks| {
+        picks.extend(range.filter(|&v| !found.value((v - base) as usize)));
+        Ok(())
+    })
+}
+
+/// `ARRAY_SLICE`'s bounds over an array of `len` elements, as a range of positions from 0.
+fn slice_range(len: i64, from: i64, to: i64) -> std::ops::Range<i64> {
+    let position = |offset: i64| match offset {
+        0 => 1,
+        o if o < 0 => len + o + 1,
+        o => o,
+    };
+    let (from, to) = (position(from).max(1), position(to).min(len));
+    from - 1..to.max(from - 1)
+}
+
+fn slice(list: &ListArray, from: &ArrayRef, to: Option<&ArrayRef>) -> Result<ArrayRef> {
+    let from = from.as_primitive::<arrow::datatypes::Int64Type>();
+    let to = to.map(|t| t.as_primitive::<arrow::datatypes::Int64Type>());
+    let mut null = vec![false; list.len()];
+    let sliced = rebuild(list, |row, range, picks| {
+        let len = range.len() as i64;
+        let bound = |a: &arrow::array::Int64Array| a.is_valid(row).then(|| a.value(row));
+        let (Some(start), Some(end)) = (bound(from), to.map_or(Some(len), bound)) else {
+            null[row] = true;
+            return Ok(());
+        };
+        let part = slice_range(len, start, end);
+        picks.extend((part.start..part.end).map(|i| range.start + i as u32));
+        Ok(())
+    })?;
+    if !null.contains(&true) {
+        return Ok(sliced);
+    }
+    let (field, offsets, values, nulls) = sliced.as_list::<i32>().clone().into_parts();
+    let valid =
+        (0..list.len()).map(|row| !null[row] && nulls.as_ref().is_none_or(|n| n.is_valid(row)));
+    let nulls = Some(valid.collect::<Vec<_>>().into());
+    Ok(Arc::new(ListArray::try_new(field, offsets, values, nulls)?))
+}
+
+/// The value of a constant boolean argument (`default` if absent).
+fn constant_flag(flag: Option<&ArrayRef>, default: bool, what: &str) -> Result<Option<bool>> {
+    let Some(flag) = flag else {
+        return Ok(Some(default));
+    };
+    let flag = flag.as_boolean();
+    let first = flag.is_valid(0).then(|| flag.value(0));
+    if (0..flag.len()).any(|i| flag.is_valid(i).then(|| flag.value(i)) != first) {
+        return exec_err!("ARRAY_SORT's {what} must be a constant");
+    }
+    Ok(first)
+}
+
+/// Each row's values sorted (ascending with NULLs first unless told otherwise); NULL if an
+/// order argument is NULL.
+fn sort(
+    list: &ListArray,
+    ascending: Option<&ArrayRef>,
+    nulls: Option<&ArrayRef>,
+) -> Result<ArrayRef> {
+    let Some(ascending) = constant_flag(ascending, true, "order")? else {
+        return Ok(new_null_array(list.data_type(), list.len()));
+    };
+    let Some(nulls_first) = constant_flag(nulls, ascending, "NULL order")? else {
+        return Ok(new_null_array(list.data_type(), list.len()));
+    };
+    // One sort of all values by row, then value: each row's values stay together.
+    let offsets = list.value_offsets();
+    let rows: UInt32Array = (0..list.len())
+        .flat_map(|row| std::iter::repeat_n(row as u32, list.value_length(row) as usize))
+        .collect();
+    let values = (list.values()).slice(
+        offsets[0] as usize,
+        (offsets[list.len()] - offsets[0]) as usize,
+    );
+    let options = SortOptions {
+        descending: !ascending,
+        nulls_first,
+    };
+    let order = lexsort_to_indices(
+        &[
+            SortColumn {
+                values: Arc::new(rows),
+                options: None,
+            },
+            SortColumn {
+                values,
+                options: Some(options),
+            },
+        ],
+        None,
+    )?;
+    let base = offsets[0] as u32;
+    let mut sorted = order.values().iter().map(|&i| i + base);
+    rebuild(list, |_, range, picks| {
+        picks.extend(sorted.by_ref().take(range.len()));
+        Ok(())
+    })
+}
+
+/// Each row's largest (`max`) or smallest non-NULL value; NULL for none.
+fn extreme(list: &ListArray, max: bool) -> Result<ArrayRef> {
+    let values = list.values();
+    let compare = make_comparator(values.as_ref(), values.as_ref(), SortOptions::default())?;
+    let offsets = list.value_offsets();
+    let picks: UInt32Array = (0..list.len())
+        .map(|row| {
+            let range = offsets[row] as usize..offsets[row + 1] as usize;
+            (range.filter(|&v| values.is_valid(v)))
+                .reduce(|best, v| {
+                    let order = compare(v, best);
+                    match (max, order) {
+                        (true, Ordering::Greater) | (false, Ordering::Less) => v,
+                        _ => best,
+                    }
+                })
+                .filter(|_| list.is_valid(row))
+                .map(|v| v as u32)
+        })
+        .collect();
+    Ok(take(values, &picks, None)?)
+}
+
+/// Each row's strings joined by its delimiter, NULL elements skipped or replaced.
+fn join(
+    list: &ListArray,
+    delimiter: &ArrayRef,
+    replacement: Option<&ArrayRef>,
+) -> Result<ArrayRef> {
+    let values = list.values().as_string::<i32>();
+    let delimiter = delimiter.as_string::<i32>();
+    let replacement = replacement.map(|r| r.as_string::<i32>());
+    let offsets = list.value_offsets();
+    let mut out = StringBuilder::new();
+    let mut text = String::new();
+    for row in 0..list.len() {
+        if list.is_null(row) || delimiter.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        text.clear();
+        let mut first = true;
+        for v in offsets[row] as usize..offsets[row + 1] as usize {
+            let value = match values.is_valid(v) {
+                true => values.value(v),
+                false => match replacement.filter(|r| r.is_valid(row)) {
+                    Some(r) => r.value(row),
+                    None => continue,
+                },
+            };
+            if !first {
+                text.push_str(delimiter.value(row));
+            }
+            first = false;
+            text.push_str(value);
+        }
+        out.append_value(&text);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
 #[cfg(test)]
 mod tests {
     use arrow::array::Int32Array;
@@ -345,5 +719,54 @@ mod tests {
             [Some(7), Some(8)]
         );
         assert!(element(&list).is_err(), "more than one element");
+    }
+
+    /// Each row's text, as Flink writes an array.
+    fn texts(array: ArrayRef) -> Vec<String> {
+        let formatter = rill_engine::format::ValueFormatter::new(&array);
+        (0..array.len())
+            .map(|i| match array.is_null(i) {
+                true => "NULL".to_string(),
+                false => {
+                    let mut text = String::new();
+                    formatter.write(&mut text, i);
+                    text
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn arrays_are_rebuilt_from_the_values_of_their_own_rows() {
+        // A slice: its first row's values do not start the values column.
+        let list = &lists().slice(1, 3);
+        let needle: ArrayRef = Arc::new(Int32Array::from(vec![3, 3, 3]));
+        assert_eq!(texts(distinct(list).unwrap()), ["NULL", "[]", "[NULL, 3]"]);
+        assert_eq!(
+            texts(remove(list, &needle).unwrap()),
+            ["NULL", "[]", "[NULL]"]
+        );
+        assert_eq!(
+            texts(sort(list, None, None).unwrap()),
+            ["NULL", "[]", "[NULL, 3]"]
+        );
+        let descending: ArrayRef = Arc::new(BooleanArray::from(vec![false; 3]));
+        let sorted = sort(list, Some(&descending), None).unwrap();
+        assert_eq!(texts(sorted), ["NULL", "[]", "[3, NULL]"]);
+        assert_eq!(texts(extreme(list, true).unwrap()), ["NULL", "NULL", "3"]);
+        let both = concat_rows(&[list, list]).unwrap();
+        assert_eq!(texts(both), ["NULL", "[]", "[NULL, 3, NULL, 3]"]);
+        let from: ArrayRef = Arc::new(arrow::array::Int64Array::from(vec![1, 1, -1]));
+        assert_eq!(
+            texts(slice(list, &from, None).unwrap()),
+            ["NULL", "[]", "[3]"]
+        );
+    }
+
+    #[test]
+    fn slices_count_from_one_or_from_the_end() {
+        let ranges = [(2, 3), (0, 2), (-3, -2), (3, 1), (2, 10), (5, 6), (-9, 1)]
+            .map(|(from, to)| slice_range(4, from, to));
+        assert_eq!(ranges, [1..3, 0..2, 1..3, 2..2, 1..4, 4..4, 0..1]);
     }
 }
