@@ -9,8 +9,8 @@ use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, StringBuilder, UInt32Array,
-    make_comparator, new_null_array,
+    Array, ArrayBuilder, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, StringBuilder,
+    UInt32Array, make_comparator, new_null_array,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::compute::kernels::cmp::not_distinct;
@@ -47,6 +47,10 @@ pub fn functions() -> Vec<ScalarUDF> {
         Max,
         Min,
         Join,
+        Union,
+        Intersect,
+        Except,
+        Split,
     ]
     .into_iter()
     .map(|kind| {
@@ -129,6 +133,15 @@ enum Collection {
     Min,
     /// `ARRAY_JOIN(array, delimiter [, null_replacement])`.
     Join,
+    /// `ARRAY_UNION(a, b)`: the elements of both, each once.
+    Union,
+    /// `ARRAY_INTERSECT(a, b)`: the elements of `a` that `b` has, each once.
+    Intersect,
+    /// `ARRAY_EXCEPT(a, b)`: the elements of `a` that `b` has not, each once.
+    Except,
+    /// `SPLIT(string, delimiter)`: the parts between delimiters (every character for an
+    /// empty delimiter; none of an empty string).
+    Split,
 }
 
 impl Collection {
@@ -139,7 +152,9 @@ impl Collection {
             Array | Concat => (1, usize::MAX),
             Cardinality | Element | Distinct | Reverse | Max | Min => (1, 1),
             ElementAt | Contains | Position | Remove | Append | Prepend => (2, 2),
+            Union | Intersect | Except => (2, 2),
             Slice | Join => (2, 3),
+            Split => (2, 2),
             Sort => (1, 3),
         }
     }
@@ -193,6 +208,10 @@ impl ScalarUDFImpl for ArrayFunction {
             Collection::Max => "array_max",
             Collection::Min => "array_min",
             Collection::Join => "array_join",
+            Collection::Union => "array_union",
+            Collection::Intersect => "array_intersect",
+            Collection::Except => "array_except",
+            Collection::Split => "split",
         }
     }
 
@@ -225,13 +244,17 @@ impl ScalarUDFImpl for ArrayFunction {
             }
         };
         match self.kind {
+            Split if args.iter().all(is_text) => return Ok(vec![DataType::Utf8; 2]),
+            Split => return plan_err!("{name} splits a string by a string"),
             Array => match common_type(args) {
                 Some(common) => return Ok(vec![common; args.len()]),
                 None => {
                     return plan_err!("the elements of ARRAY[...] have no common type: {args:?}");
                 }
             },
-            Concat => return Ok(vec![DataType::List(item_field(items(args)?)); args.len()]),
+            Concat | Union | Intersect | Except => {
+                return Ok(vec![DataType::List(item_field(items(args)?)); args.len()]);
+            }
             _ => {}
         }
         let mut item = items(&args[..1])?;
@@ -269,13 +292,13 @@ impl ScalarUDFImpl for ArrayFunction {
         };
         Ok(match self.kind {
             Array => DataType::List(item_field(args[0].clone())),
+            Split => DataType::List(item_field(DataType::Utf8)),
             ElementAt | Element | Max | Min => item,
             Cardinality | Position => DataType::Int32,
             Contains => DataType::Boolean,
             Join => DataType::Utf8,
-            Distinct | Reverse | Remove | Append | Prepend | Concat | Slice | Sort => {
-                args[0].clone()
-            }
+            Distinct | Reverse | Remove | Append | Prepend | Concat | Slice | Sort | Union
+            | Intersect | Except => args[0].clone(),
         })
     }
 
@@ -284,9 +307,18 @@ impl ScalarUDFImpl for ArrayFunction {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let result = match self.kind {
             Collection::Array => construct(&arrays, rows)?,
+            Collection::Split => split(&arrays[0], &arrays[1])?,
             Collection::Concat => {
                 let lists: Vec<&ListArray> = arrays.iter().map(|a| a.as_list::<i32>()).collect();
                 concat_rows(&lists)?
+            }
+            Collection::Union => {
+                let both = concat_rows(&[arrays[0].as_list::<i32>(), arrays[1].as_list::<i32>()])?;
+                distinct(both.as_list::<i32>())?
+            }
+            Collection::Intersect | Collection::Except => {
+                let keep = self.kind == Collection::Intersect;
+                filter_by(arrays[0].as_list::<i32>(), arrays[1].as_list::<i32>(), keep)?
             }
             Collection::Prepend => {
                 let element = construct(&arrays[1..], rows)?;
@@ -494,6 +526,37 @@ fn distinct(list: &ListArray) -> Result<ArrayRef> {
     })
 }
 
+/// Per row, the distinct values of `list` that `other` has (`keep`) or has not; NULL where
+/// either is NULL.
+fn filter_by(list: &ListArray, other: &ListArray, keep: bool) -> Result<ArrayRef> {
+    let converter = RowConverter::new(vec![SortField::new(list.value_type())])?;
+    let encoded = converter.convert_columns(&[list.values().clone()])?;
+    let others = converter.convert_columns(&[other.values().clone()])?;
+    let (mut seen, mut present): (HashSet<&[u8]>, HashSet<&[u8]>) = Default::default();
+    let filtered = rebuild(list, |row, range, picks| {
+        if other.is_null(row) {
+            return Ok(());
+        }
+        let offsets = other.value_offsets();
+        present.clear();
+        present.extend(
+            (offsets[row] as usize..offsets[row + 1] as usize).map(|v| others.row(v).data()),
+        );
+        seen.clear();
+        picks.extend(range.filter(|&v| {
+            let value = encoded.row(v as usize).data();
+            present.contains(value) == keep && seen.insert(value)
+        }));
+        Ok(())
+    })?;
+    if other.null_count() == 0 {
+        return Ok(filtered);
+    }
+    let (field, offsets, values, nulls) = filtered.as_list::<i32>().clone().into_parts();
+    let nulls = arrow::buffer::NullBuffer::union(nulls.as_ref(), other.nulls());
+    Ok(Arc::new(ListArray::try_new(field, offsets, values, nulls)?))
+}
+
 /// Each row without the values that are its `needle` (NULL being a value).
 fn remove(list: &ListArray, needle: &ArrayRef) -> Result<ArrayRef> {
     let found = matches(list, needle)?;
@@ -621,6 +684,40 @@ fn extreme(list: &ListArray, max: bool) -> Result<ArrayRef> {
         })
         .collect();
     Ok(take(values, &picks, None)?)
+}
+
+fn split(strings: &ArrayRef, delimiters: &ArrayRef) -> Result<ArrayRef> {
+    let (strings, delimiters) = (strings.as_string::<i32>(), delimiters.as_string::<i32>());
+    let mut parts = StringBuilder::new();
+    let mut lengths = Vec::with_capacity(strings.len());
+    let mut valid = Vec::with_capacity(strings.len());
+    for row in 0..strings.len() {
+        let before = parts.len();
+        let both = strings.is_valid(row) && delimiters.is_valid(row);
+        if both {
+            let (text, delimiter) = (strings.value(row), delimiters.value(row));
+            if delimiter.is_empty() {
+                for (at, c) in text.char_indices() {
+                    parts.append_value(&text[at..at + c.len_utf8()]);
+                }
+            } else if !text.is_empty() {
+                for part in text.split(delimiter) {
+                    parts.append_value(part);
+                }
+            }
+        }
+        lengths.push(parts.len() - before);
+        valid.push(both);
+    }
+    let field = item_field(DataType::Utf8);
+    let offsets = OffsetBuffer::from_lengths(lengths);
+    let values = Arc::new(parts.finish());
+    Ok(Arc::new(ListArray::try_new(
+        field,
+        offsets,
+        values,
+        Some(valid.into()),
+    )?))
 }
 
 /// Each row's strings joined by its delimiter, NULL elements skipped or replaced.
