@@ -158,6 +158,14 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
                 format: None,
             };
         }
+        // ROW(a, b, ...): a row with Flink's field names, EXPR$0, EXPR$1, ...
+        if let Some(args) = plain_args(expr, "ROW").filter(|a| !a.is_empty()) {
+            let named = (args.into_iter().enumerate()).flat_map(|(i, arg)| {
+                let name = Expr::value(Value::SingleQuotedString(format!("EXPR${i}")));
+                [name, arg]
+            });
+            *expr = call("named_struct", named.collect::<Vec<_>>(), expr.span());
+        }
         // ELT(n, e1, e2, ...): the nth expression.
         if let Some(mut args) = plain_args(expr, "ELT").filter(|a| a.len() >= 2) {
             let n = args.remove(0);

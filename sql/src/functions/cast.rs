@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, ListArray, PrimitiveArray, StringBuilder, new_null_array,
+    Array, ArrayRef, AsArray, ListArray, PrimitiveArray, StringBuilder, StructArray, new_null_array,
 };
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{
@@ -201,8 +201,10 @@ pub fn to_text(array: &ArrayRef) -> Result<ArrayRef> {
     if array.null_count() == array.len() {
         return Ok(new_null_array(&DataType::Utf8, array.len()));
     }
-    if let DataType::List(_) = array.data_type() {
-        return array_text(array.as_list::<i32>());
+    match array.data_type() {
+        DataType::List(_) => return array_text(array.as_list::<i32>()),
+        DataType::Struct(_) => return row_text(array.as_struct()),
+        _ => {}
     }
     let mut out = StringBuilder::with_capacity(array.len(), array.len() * 16);
     let mut text = String::new();
@@ -257,6 +259,37 @@ fn array_text(list: &ListArray) -> Result<ArrayRef> {
             });
         }
         text.push(']');
+        out.append_value(&text);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// Flink's text of each row of `rows`: `(a, NULL, c)`, each field as it casts to text.
+fn row_text(rows: &StructArray) -> Result<ArrayRef> {
+    let fields = (rows.columns().iter())
+        .map(to_text)
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
+    let mut text = String::new();
+    for row in 0..rows.len() {
+        if rows.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        text.clear();
+        text.push('(');
+        for (k, field) in fields.iter().enumerate() {
+            if k > 0 {
+                text.push_str(", ");
+            }
+            let field = field.as_string::<i32>();
+            text.push_str(if field.is_null(row) {
+                "NULL"
+            } else {
+                field.value(row)
+            });
+        }
+        text.push(')');
         out.append_value(&text);
     }
     Ok(Arc::new(out.finish()))

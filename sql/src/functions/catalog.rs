@@ -245,7 +245,7 @@ pub const FUNCTIONS: &[Function] = &[
     missing("MAP_KEYS", Collection),
     missing("MAP_UNION", Collection),
     missing("MAP_VALUES", Collection),
-    missing("ROW", Collection),
+    has("ROW", Collection),
     // JSON.
     has("IS JSON", Json),
     has("JSON_ARRAY", Json),
