@@ -22,6 +22,37 @@ use crate::parser::is_keyword;
 /// `SYMMETRIC`): `x BETWEEN rill_symmetric(a) AND b`, expanded by [`rewrite_functions`].
 const SYMMETRIC_MARKER: &str = "rill_symmetric";
 
+/// The function `MAP[k1, v1, ...]` becomes before parsing (sqlparser cannot read it).
+pub const MAP_CONSTRUCTOR: &str = "rill_map";
+
+/// Rewrites `MAP[k1, v1, ...]` into a call `rill_map(k1, v1, ...)`.
+pub fn rewrite_map_constructors(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    let mut out = Vec::with_capacity(tokens.len());
+    // Per open bracket, whether it opened a MAP constructor.
+    let mut brackets: Vec<bool> = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let is_map = |t: &TokenWithSpan| matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("MAP") && w.quote_style.is_none());
+        match &token.token {
+            Token::LBracket if i > 0 && is_map(&tokens[i - 1]) => {
+                let start = out.len() - 1;
+                out[start] =
+                    TokenWithSpan::new(Token::make_word(MAP_CONSTRUCTOR, None), tokens[i - 1].span);
+                out.push(TokenWithSpan::new(Token::LParen, token.span));
+                brackets.push(true);
+            }
+            Token::LBracket => {
+                out.push(token.clone());
+                brackets.push(false);
+            }
+            Token::RBracket if brackets.pop() == Some(true) => {
+                out.push(TokenWithSpan::new(Token::RParen, token.span));
+            }
+            _ => out.push(token.clone()),
+        }
+    }
+    out
+}
+
 /// Marks `BETWEEN SYMMETRIC`'s lower bound (see [`SYMMETRIC_MARKER`]) and drops `ASYMMETRIC`,
 /// which is what `BETWEEN` means anyway. The lower bound ends at the first `AND` outside
 /// brackets and `CASE ... END`, as sqlparser reads it.

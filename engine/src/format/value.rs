@@ -38,6 +38,14 @@ pub fn sql_type_name(data_type: &DataType) -> String {
             format!("ROW<{}>", fields.join(", "))
         }
         DataType::List(item) => format!("ARRAY<{}>", sql_type_name(item.data_type())),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(fields) if fields.len() == 2 => format!(
+                "MAP<{}, {}>",
+                sql_type_name(fields[0].data_type()),
+                sql_type_name(fields[1].data_type())
+            ),
+            other => other.to_string(),
+        },
         other => other.to_string(),
     }
 }
@@ -190,6 +198,27 @@ impl<'a> ValueFormatter<'a> {
                     }
                 }
                 out.push(')');
+            }
+            DataType::Map(..) => {
+                // A map as Flink prints one: `{a=1, b=NULL}` (in the order it was made).
+                let map = a.as_map();
+                let (start, end) = (map.value_offsets()[i], map.value_offsets()[i + 1]);
+                let (keys, values) = (map.keys(), map.values());
+                let (key_text, value_text) =
+                    (ValueFormatter::new(keys), ValueFormatter::new(values));
+                out.push('{');
+                for e in start as usize..end as usize {
+                    if e > start as usize {
+                        out.push_str(", ");
+                    }
+                    key_text.write(out, e);
+                    out.push('=');
+                    match values.is_null(e) {
+                        true => out.push_str("NULL"),
+                        false => value_text.write(out, e),
+                    }
+                }
+                out.push('}');
             }
             DataType::List(_) => {
                 // Flink's text of an array: `[1, NULL, 3]`.

@@ -81,13 +81,23 @@ impl ExprPlanner for ArrayPlanner {
         expr: RawFieldAccessExpr,
         schema: &DFSchema,
     ) -> Result<PlannerResult<RawFieldAccessExpr>> {
-        let is_list = matches!(expr.expr.get_type(schema)?, DataType::List(_));
-        match expr.field_access {
-            GetFieldAccess::ListIndex { key } if is_list => Ok(PlannerResult::Planned(call(
-                Collection::ElementAt,
-                vec![expr.expr, *key],
-            ))),
-            _ => Ok(PlannerResult::Original(expr)),
+        let data_type = expr.expr.get_type(schema)?;
+        match (expr.field_access, data_type) {
+            (GetFieldAccess::ListIndex { key }, DataType::List(_)) => Ok(PlannerResult::Planned(
+                call(Collection::ElementAt, vec![expr.expr, *key]),
+            )),
+            (GetFieldAccess::ListIndex { key }, DataType::Map(..)) => Ok(PlannerResult::Planned(
+                super::map::value_of(expr.expr, *key),
+            )),
+            // `map['key']` comes as a field's name.
+            (GetFieldAccess::NamedStructField { name }, DataType::Map(..)) => {
+                let key = Expr::Literal(name, None);
+                Ok(PlannerResult::Planned(super::map::value_of(expr.expr, key)))
+            }
+            (field_access, _) => Ok(PlannerResult::Original(RawFieldAccessExpr {
+                field_access,
+                expr: expr.expr,
+            })),
         }
     }
 }
@@ -168,7 +178,7 @@ struct ArrayFunction {
 
 /// The type values of `types` meet in, as Flink finds it: a floating-point number with any
 /// other number is a `DOUBLE` (DataFusion would make a wide `DECIMAL` of it).
-fn common_type(types: &[DataType]) -> Option<DataType> {
+pub(super) fn common_type(types: &[DataType]) -> Option<DataType> {
     let floating = types.iter().any(DataType::is_floating);
     if floating && types.iter().all(|t| t.is_numeric() || t.is_null()) {
         return Some(DataType::Float64);
@@ -244,6 +254,7 @@ impl ScalarUDFImpl for ArrayFunction {
             }
         };
         match self.kind {
+            Cardinality if matches!(args, [DataType::Map(..)]) => return Ok(args.to_vec()),
             Split if args.iter().all(is_text) => return Ok(vec![DataType::Utf8; 2]),
             Split => return plan_err!("{name} splits a string by a string"),
             Array => match common_type(args) {
@@ -323,6 +334,14 @@ impl ScalarUDFImpl for ArrayFunction {
             Collection::Prepend => {
                 let element = construct(&arrays[1..], rows)?;
                 concat_rows(&[element.as_list::<i32>(), arrays[0].as_list::<i32>()])?
+            }
+            Collection::Cardinality if matches!(arrays[0].data_type(), DataType::Map(..)) => {
+                let map = arrays[0].as_map();
+                let sizes = (0..map.len()).map(|row| {
+                    let offsets = map.value_offsets();
+                    map.is_valid(row).then(|| offsets[row + 1] - offsets[row])
+                });
+                Arc::new(sizes.collect::<Int32Array>())
             }
             kind => {
                 let list = arrays[0].as_list::<i32>();

@@ -10,6 +10,7 @@ mod encoding;
 mod java_time;
 pub mod json;
 mod literal;
+mod map;
 mod math;
 pub mod proctime;
 mod string;
@@ -60,7 +61,7 @@ pub fn register(context: &mut PlanContext) {
     {
         context.register_udf(Arc::new(udf));
     }
-    for udf in collection::functions() {
+    for udf in collection::functions().into_iter().chain(map::functions()) {
         context.register_udf(Arc::new(udf));
     }
     context.register_expr_planner(Arc::new(collection::ArrayPlanner));

@@ -1,0 +1,319 @@
+//! Maps: the `MAP[k1, v1, ...]` constructor (a later key wins over an earlier equal one),
+//! `map[key]` (NULL for a key the map has not), `MAP_KEYS`, `MAP_VALUES` and `STR_TO_MAP`, as
+//! Flink has them. `CARDINALITY` of a map is in [`super::collection`].
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, ListArray, MapArray, StringBuilder, StructArray,
+    UInt32Array,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::compute::kernels::cmp::not_distinct;
+use arrow::compute::{interleave, take};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion_common::{Result, exec_err, plan_err};
+use datafusion_expr::expr::ScalarFunction;
+use datafusion_expr::{
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::collection::common_type;
+use crate::flink::MAP_CONSTRUCTOR;
+
+/// The functions, to register.
+pub fn functions() -> Vec<ScalarUDF> {
+    [
+        Kind::Map,
+        Kind::Value,
+        Kind::Keys,
+        Kind::Values,
+        Kind::FromString,
+    ]
+    .into_iter()
+    .map(|kind| ScalarUDF::new_from_impl(MapFunction::new(kind)))
+    .collect()
+}
+
+/// `map[key]`.
+pub fn value_of(map: Expr, key: Expr) -> Expr {
+    let function = Arc::new(ScalarUDF::new_from_impl(MapFunction::new(Kind::Value)));
+    Expr::ScalarFunction(ScalarFunction::new_udf(function, vec![map, key]))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    /// `MAP[k1, v1, ...]`.
+    Map,
+    /// `map[key]`.
+    Value,
+    Keys,
+    Values,
+    /// `STR_TO_MAP(text [, pair_delimiter [, key_value_delimiter]])`, by `,` and `=`.
+    FromString,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct MapFunction {
+    kind: Kind,
+    signature: Signature,
+}
+
+impl MapFunction {
+    fn new(kind: Kind) -> Self {
+        MapFunction {
+            kind,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+/// The type of maps from `key` to `value`.
+fn map_type(key: DataType, value: DataType) -> DataType {
+    let entries = Fields::from(vec![
+        Field::new("key", key, false),
+        Field::new("value", value, true),
+    ]);
+    DataType::Map(
+        Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+        false,
+    )
+}
+
+/// The key and value fields of a map type.
+fn entry_fields(data_type: &DataType) -> Option<(FieldRef, FieldRef)> {
+    let DataType::Map(entries, _) = data_type else {
+        return None;
+    };
+    let DataType::Struct(fields) = entries.data_type() else {
+        return None;
+    };
+    Some((fields[0].clone(), fields[1].clone()))
+}
+
+impl ScalarUDFImpl for MapFunction {
+    fn name(&self) -> &str {
+        match self.kind {
+            Kind::Map => MAP_CONSTRUCTOR,
+            Kind::Value => "rill_map_value",
+            Kind::Keys => "map_keys",
+            Kind::Values => "map_values",
+            Kind::FromString => "str_to_map",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        match self.kind {
+            Kind::Map => {
+                if args.is_empty() || args.len() % 2 != 0 {
+                    return plan_err!("MAP[...] takes keys and values in pairs");
+                }
+                let keys: Vec<DataType> = args.iter().step_by(2).cloned().collect();
+                let values: Vec<DataType> = args.iter().skip(1).step_by(2).cloned().collect();
+                let (Some(key), Some(value)) = (common_type(&keys), common_type(&values)) else {
+                    return plan_err!("the keys or the values of MAP[...] have no common type");
+                };
+                Ok((0..args.len())
+                    .map(|i| [key.clone(), value.clone()][i % 2].clone())
+                    .collect())
+            }
+            Kind::Value => match entry_fields(&args[0]) {
+                Some((key, _)) if args.len() == 2 => {
+                    match common_type(&[key.data_type().clone(), args[1].clone()]) {
+                        Some(common) if common == *key.data_type() => {
+                            Ok(vec![args[0].clone(), common])
+                        }
+                        _ => plan_err!("a {} key for a map of {} keys", args[1], key.data_type()),
+                    }
+                }
+                _ => plan_err!("a map is read by one key"),
+            },
+            Kind::Keys | Kind::Values if args.len() == 1 && entry_fields(&args[0]).is_some() => {
+                Ok(args.to_vec())
+            }
+            Kind::Keys | Kind::Values => plan_err!("{} takes a map", self.name()),
+            Kind::FromString if (1..=3).contains(&args.len()) => {
+                Ok(vec![DataType::Utf8; args.len()])
+            }
+            Kind::FromString => plan_err!("STR_TO_MAP takes a string and up to two delimiters"),
+        }
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        let entries = entry_fields(&args[0]);
+        let list = |field: FieldRef| {
+            DataType::List(Arc::new(Field::new_list_field(
+                field.data_type().clone(),
+                true,
+            )))
+        };
+        Ok(match (self.kind, entries) {
+            (Kind::Map, _) => map_type(args[0].clone(), args[1].clone()),
+            (Kind::FromString, _) => map_type(DataType::Utf8, DataType::Utf8),
+            (Kind::Value, Some((_, value))) => value.data_type().clone(),
+            (Kind::Keys, Some((key, _))) => list(key),
+            (Kind::Values, Some((_, value))) => list(value),
+            _ => return plan_err!("{} takes a map", self.name()),
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let result = match self.kind {
+            Kind::Map => construct(&arrays, rows)?,
+            Kind::Value => value(arrays[0].as_map(), &arrays[1])?,
+            Kind::Keys | Kind::Values => {
+                let map = arrays[0].as_map();
+                let (column, field) = match self.kind {
+                    Kind::Keys => (map.keys(), entry_fields(map.data_type()).unwrap().0),
+                    _ => (map.values(), entry_fields(map.data_type()).unwrap().1),
+                };
+                let field = Arc::new(Field::new_list_field(field.data_type().clone(), true));
+                let list = ListArray::try_new(
+                    field,
+                    map.offsets().clone(),
+                    column.clone(),
+                    map.nulls().cloned(),
+                )?;
+                Arc::new(list)
+            }
+            Kind::FromString => from_string(&arrays)?,
+        };
+        Ok(ColumnarValue::Array(result))
+    }
+}
+
+/// A map from `entries` (keys then values, per row) of `rows` rows, with `sources` the
+/// columns the keys and values come from, by `(column, row)`.
+fn build(
+    key_sources: &[&dyn Array],
+    value_sources: &[&dyn Array],
+    entries: Vec<(usize, usize)>,
+    lengths: Vec<usize>,
+    valid: Option<Vec<bool>>,
+) -> Result<ArrayRef> {
+    let keys = interleave(key_sources, &entries)?;
+    if keys.null_count() > 0 {
+        return exec_err!("a map key is NULL");
+    }
+    let values = interleave(value_sources, &entries)?;
+    let DataType::Map(field, _) = map_type(keys.data_type().clone(), values.data_type().clone())
+    else {
+        unreachable!("a map type")
+    };
+    let DataType::Struct(fields) = field.data_type() else {
+        unreachable!("map entries are a struct")
+    };
+    let entries = StructArray::try_new(fields.clone(), vec![keys, values], None)?;
+    let offsets = OffsetBuffer::from_lengths(lengths);
+    let nulls = valid.map(Into::into);
+    Ok(Arc::new(MapArray::try_new(
+        field, offsets, entries, nulls, false,
+    )?))
+}
+
+/// Per row, the pairs of `args` whose key no later pair repeats.
+fn construct(args: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+    let pairs = args.len() / 2;
+    let keys: Vec<&dyn Array> = args.iter().step_by(2).map(AsRef::as_ref).collect();
+    let values: Vec<&dyn Array> = args.iter().skip(1).step_by(2).map(AsRef::as_ref).collect();
+    // Whether pair i's key is pair j's (i < j), for every row.
+    let mut repeated: Vec<Option<BooleanArray>> = vec![None; pairs * pairs];
+    for i in 0..pairs {
+        for j in i + 1..pairs {
+            repeated[i * pairs + j] = Some(not_distinct(&args[2 * i], &args[2 * j])?);
+        }
+    }
+    let mut entries = Vec::with_capacity(rows * pairs);
+    let mut lengths = Vec::with_capacity(rows);
+    for row in 0..rows {
+        let before = entries.len();
+        for i in 0..pairs {
+            let later = (i + 1..pairs).any(|j| {
+                repeated[i * pairs + j]
+                    .as_ref()
+                    .is_some_and(|r| r.value(row))
+            });
+            if !later {
+                entries.push((i, row));
+            }
+        }
+        lengths.push(entries.len() - before);
+    }
+    build(&keys, &values, entries, lengths, None)
+}
+
+/// Each row's value under its `key`; NULL for a key the map has not.
+fn value(map: &MapArray, key: &ArrayRef) -> Result<ArrayRef> {
+    let offsets = map.value_offsets();
+    let rows: UInt32Array = (0..map.len())
+        .flat_map(|row| std::iter::repeat_n(row as u32, (offsets[row + 1] - offsets[row]) as usize))
+        .collect();
+    let base = offsets[0] as usize;
+    let keys = map.keys().slice(base, offsets[map.len()] as usize - base);
+    let found = not_distinct(&keys, &take(key, &rows, None)?)?;
+    let picks: UInt32Array = (0..map.len())
+        .map(|row| {
+            let range = offsets[row] as usize - base..offsets[row + 1] as usize - base;
+            (map.is_valid(row) && key.is_valid(row))
+                .then(|| range.clone().find(|&e| found.value(e)))
+                .flatten()
+                .map(|e| (e + base) as u32)
+        })
+        .collect();
+    Ok(take(map.values(), &picks, None)?)
+}
+
+/// `STR_TO_MAP`: pairs split by the pair delimiter, then each at the first key-value
+/// delimiter (a pair without one maps its text to NULL); a later key wins.
+fn from_string(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let text = args[0].as_string::<i32>();
+    let delimiter = |i: usize, default: &'static str| {
+        let column = args.get(i).map(|a| a.as_string::<i32>());
+        move |row: usize| match column {
+            Some(c) if c.is_null(row) => None,
+            Some(c) => Some(c.value(row)),
+            None => Some(default),
+        }
+    };
+    let (pairs, key_value) = (delimiter(1, ","), delimiter(2, "="));
+    let (mut keys, mut values) = (StringBuilder::new(), StringBuilder::new());
+    let mut lengths = Vec::with_capacity(text.len());
+    let mut valid = Vec::with_capacity(text.len());
+    let mut count = 0;
+    let mut row_pairs: Vec<(&str, Option<&str>)> = Vec::new();
+    for row in 0..text.len() {
+        let (Some(pairs), Some(key_value), true) = (pairs(row), key_value(row), text.is_valid(row))
+        else {
+            lengths.push(0);
+            valid.push(false);
+            continue;
+        };
+        row_pairs.clear();
+        for pair in text.value(row).split(pairs) {
+            let (key, value) = match pair.split_once(key_value) {
+                Some((k, v)) => (k, Some(v)),
+                None => (pair, None),
+            };
+            match row_pairs.iter_mut().find(|(k, _)| *k == key) {
+                Some(entry) => entry.1 = value,
+                None => row_pairs.push((key, value)),
+            }
+        }
+        for (key, value) in &row_pairs {
+            keys.append_value(key);
+            values.append_option(*value);
+        }
+        lengths.push(row_pairs.len());
+        valid.push(true);
+        count += row_pairs.len();
+    }
+    let (keys, values) = (keys.finish(), values.finish());
+    let entries = (0..count).map(|i| (0, i)).collect();
+    build(&[&keys], &[&values], entries, lengths, Some(valid))
+}
