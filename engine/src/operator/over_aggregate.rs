@@ -242,11 +242,11 @@ impl Timed for OverAggregate {
 impl Operator for OverAggregate {
     fn state_bound(&self) -> StateBound {
         // Unbounded state wins over state the watermark frees.
-        let bounds = self.evaluators.iter().map(|(e, _)| e.state_bound());
-        (bounds.clone())
-            .find(|b| matches!(b, StateBound::Unbounded(_)))
-            .or_else(|| bounds.clone().next())
-            .unwrap_or(StateBound::None)
+        let mut bounds: Vec<StateBound> = (self.evaluators.iter())
+            .map(|(e, _)| e.state_bound())
+            .collect();
+        bounds.sort_by_key(|b| !matches!(b, StateBound::Unbounded(_)));
+        bounds.into_iter().next().unwrap_or(StateBound::None)
     }
 
     fn name(&self) -> &str {

@@ -317,3 +317,38 @@ fn from_string(args: &[ArrayRef]) -> Result<ArrayRef> {
     let entries = (0..count).map(|i| (0, i)).collect();
     build(&[&keys], &[&values], entries, lengths, Some(valid))
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Int32Array, StringArray};
+
+    use super::*;
+
+    #[test]
+    fn a_sliced_map_is_read_from_its_own_entries() {
+        let keys: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "c"]));
+        let values: ArrayRef = Arc::new(Int32Array::from(vec![Some(1), None, Some(3)]));
+        let other: ArrayRef = Arc::new(StringArray::from(vec!["a", "a", "z"]));
+        // Per row: {key=value, other=9}, where the row's other key may repeat its key.
+        let nines: ArrayRef = Arc::new(Int32Array::from(vec![9, 9, 9]));
+        let map = construct(&[keys, values, other, nines], 3).unwrap();
+        let map = map.as_map().slice(1, 2);
+        let wanted: ArrayRef = Arc::new(StringArray::from(vec!["b", "c"]));
+        let found = value(&map, &wanted).unwrap();
+        let found: Vec<Option<i32>> = found
+            .as_primitive::<arrow::datatypes::Int32Type>()
+            .iter()
+            .collect();
+        assert_eq!(found, [None, Some(3)]);
+        let wanted: ArrayRef = Arc::new(StringArray::from(vec!["a", "z"]));
+        let found = value(&map, &wanted).unwrap();
+        let found: Vec<Option<i32>> = found
+            .as_primitive::<arrow::datatypes::Int32Type>()
+            .iter()
+            .collect();
+        // Row "b" has key "a" once (its other key); row "c" has "z".
+        assert_eq!(found, [Some(9), Some(9)]);
+        // The first row's repeated key left it one entry, so the slice starts at entry 1.
+        assert_eq!(map.value_offsets(), [1, 3, 5]);
+    }
+}
