@@ -109,7 +109,7 @@ impl ScalarUDFImpl for MapFunction {
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         match self.kind {
             Kind::Map => {
-                if args.is_empty() || args.len() % 2 != 0 {
+                if args.is_empty() || !args.len().is_multiple_of(2) {
                     return plan_err!("MAP[...] takes keys and values in pairs");
                 }
                 let keys: Vec<DataType> = args.iter().step_by(2).cloned().collect();
