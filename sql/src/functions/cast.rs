@@ -241,29 +241,10 @@ fn array_text(list: &ListArray) -> Result<ArrayRef> {
     let items = to_text(list.values())?;
     let items = items.as_string::<i32>();
     let offsets = list.value_offsets();
-    let mut out = StringBuilder::with_capacity(list.len(), list.len() * 16);
-    let mut text = String::new();
-    for row in 0..list.len() {
-        if list.is_null(row) {
-            out.append_null();
-            continue;
-        }
-        text.clear();
-        text.push('[');
-        for v in offsets[row] as usize..offsets[row + 1] as usize {
-            if v > offsets[row] as usize {
-                text.push_str(", ");
-            }
-            text.push_str(if items.is_null(v) {
-                "NULL"
-            } else {
-                items.value(v)
-            });
-        }
-        text.push(']');
-        out.append_value(&text);
-    }
-    Ok(Arc::new(out.finish()))
+    Ok(enclosed(list, ('[', ']'), |row| {
+        let range = offsets[row] as usize..offsets[row + 1] as usize;
+        range.map(|v| items.is_valid(v).then(|| items.value(v)))
+    }))
 }
 
 /// Flink's text of each row of `rows`: `(a, NULL, c)`, each field as it casts to text.
@@ -271,30 +252,38 @@ fn row_text(rows: &StructArray) -> Result<ArrayRef> {
     let fields = (rows.columns().iter())
         .map(to_text)
         .collect::<Result<Vec<_>>>()?;
-    let mut out = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
+    let fields: Vec<_> = fields.iter().map(|f| f.as_string::<i32>()).collect();
+    Ok(enclosed(rows, ('(', ')'), |row| {
+        (fields.iter()).map(move |f| f.is_valid(row).then(|| f.value(row)))
+    }))
+}
+
+/// Per value of `values` (NULL where it is), its `parts` between the `brackets`, separated by
+/// `, `, a NULL part as `NULL`.
+fn enclosed<'a, I: Iterator<Item = Option<&'a str>>>(
+    values: &dyn Array,
+    (open, close): (char, char),
+    parts: impl Fn(usize) -> I,
+) -> ArrayRef {
+    let mut out = StringBuilder::with_capacity(values.len(), values.len() * 16);
     let mut text = String::new();
-    for row in 0..rows.len() {
-        if rows.is_null(row) {
+    for row in 0..values.len() {
+        if values.is_null(row) {
             out.append_null();
             continue;
         }
         text.clear();
-        text.push('(');
-        for (k, field) in fields.iter().enumerate() {
+        text.push(open);
+        for (k, part) in parts(row).enumerate() {
             if k > 0 {
                 text.push_str(", ");
             }
-            let field = field.as_string::<i32>();
-            text.push_str(if field.is_null(row) {
-                "NULL"
-            } else {
-                field.value(row)
-            });
+            text.push_str(part.unwrap_or("NULL"));
         }
-        text.push(')');
+        text.push(close);
         out.append_value(&text);
     }
-    Ok(Arc::new(out.finish()))
+    Arc::new(out.finish())
 }
 
 /// Java's `Double.toString`: plain digits from 10^-3 to 10^7, `d.dddE±n` otherwise, always
