@@ -30,8 +30,11 @@ pub fn rewrite_map_constructors(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> 
     let mut out = Vec::with_capacity(tokens.len());
     // Per open bracket, whether it opened a MAP constructor.
     let mut brackets: Vec<bool> = Vec::new();
+    let is_map = |t: &TokenWithSpan| {
+        matches!(&t.token, Token::Word(w) if w.quote_style.is_none()
+            && w.value.eq_ignore_ascii_case("MAP"))
+    };
     for (i, token) in tokens.iter().enumerate() {
-        let is_map = |t: &TokenWithSpan| matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("MAP") && w.quote_style.is_none());
         match &token.token {
             Token::LBracket if i > 0 && is_map(&tokens[i - 1]) => {
                 let start = out.len() - 1;

@@ -81,7 +81,9 @@ impl ExprPlanner for ArrayPlanner {
         expr: RawFieldAccessExpr,
         schema: &DFSchema,
     ) -> Result<PlannerResult<RawFieldAccessExpr>> {
-        let data_type = expr.expr.get_type(schema)?;
+        let Ok(data_type) = expr.expr.get_type(schema) else {
+            return Ok(PlannerResult::Original(expr));
+        };
         match (expr.field_access, data_type) {
             (GetFieldAccess::ListIndex { key }, DataType::List(_)) => Ok(PlannerResult::Planned(
                 call(Collection::ElementAt, vec![expr.expr, *key]),

@@ -366,7 +366,7 @@ impl StreamPlanner<'_> {
     ) -> SqlResult<GroupBy> {
         if group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
             return Err(SqlError::new(
-                "GROUPING SETS, CUBE and ROLLUP are supported in GROUP BY without windows only",
+                "GROUPING SETS, CUBE and ROLLUP are not supported in this aggregation yet",
             ));
         }
         let keys = group_expr
