@@ -240,7 +240,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("CARDINALITY", Collection),
     has("ELEMENT", Collection),
     has("MAP", Collection),
-    missing("MAP_ENTRIES", Collection),
+    has("MAP_ENTRIES", Collection),
     missing("MAP_FROM_ARRAYS", Collection),
     has("MAP_KEYS", Collection),
     missing("MAP_UNION", Collection),
@@ -491,8 +491,8 @@ mod tests {
         let p = e.position.unwrap();
         assert_eq!((p.line, p.column), (2, 3));
         assert!(checked("SELECT UPPER(s), FLOOR(d), my_udf(s) FROM t").is_ok());
-        let e = checked("SELECT MAP_ENTRIES(m) FROM t").unwrap_err();
-        assert_eq!(missing_named_in(&e.message), Some("MAP_ENTRIES"));
+        let e = checked("SELECT MAP_UNION(m, m) FROM t").unwrap_err();
+        assert_eq!(missing_named_in(&e.message), Some("MAP_UNION"));
     }
 
     #[test]

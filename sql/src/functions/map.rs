@@ -1,6 +1,6 @@
 //! Maps: the `MAP[k1, v1, ...]` constructor (a later key wins over an earlier equal one),
-//! `map[key]` (NULL for a key the map has not), `MAP_KEYS`, `MAP_VALUES` and `STR_TO_MAP`, as
-//! Flink has them. `CARDINALITY` of a map is in [`super::collection`].
+//! `map[key]` (NULL for a key the map has not), `MAP_KEYS`, `MAP_VALUES`, `MAP_ENTRIES` and
+//! `STR_TO_MAP`, as Flink has them. `CARDINALITY` of a map is in [`super::collection`].
 
 use std::sync::Arc;
 
@@ -23,16 +23,11 @@ use crate::flink::MAP_CONSTRUCTOR;
 
 /// The functions, to register.
 pub fn functions() -> Vec<ScalarUDF> {
-    [
-        Kind::Map,
-        Kind::Value,
-        Kind::Keys,
-        Kind::Values,
-        Kind::FromString,
-    ]
-    .into_iter()
-    .map(|kind| ScalarUDF::new_from_impl(MapFunction::new(kind)))
-    .collect()
+    use Kind::*;
+    [Map, Value, Keys, Values, FromString, Entries]
+        .into_iter()
+        .map(|kind| ScalarUDF::new_from_impl(MapFunction::new(kind)))
+        .collect()
 }
 
 /// `map[key]`.
@@ -51,6 +46,8 @@ enum Kind {
     Values,
     /// `STR_TO_MAP(text [, pair_delimiter [, key_value_delimiter]])`, by `,` and `=`.
     FromString,
+    /// `MAP_ENTRIES(map)`: an array of `ROW<key, value>`.
+    Entries,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -99,6 +96,7 @@ impl ScalarUDFImpl for MapFunction {
             Kind::Keys => "map_keys",
             Kind::Values => "map_values",
             Kind::FromString => "str_to_map",
+            Kind::Entries => "map_entries",
         }
     }
 
@@ -132,10 +130,14 @@ impl ScalarUDFImpl for MapFunction {
                 }
                 _ => plan_err!("a map is read by one key"),
             },
-            Kind::Keys | Kind::Values if args.len() == 1 && entry_fields(&args[0]).is_some() => {
+            Kind::Keys | Kind::Values | Kind::Entries
+                if args.len() == 1 && entry_fields(&args[0]).is_some() =>
+            {
                 Ok(args.to_vec())
             }
-            Kind::Keys | Kind::Values => plan_err!("{} takes a map", self.name()),
+            Kind::Keys | Kind::Values | Kind::Entries => {
+                plan_err!("{} takes a map", self.name())
+            }
             Kind::FromString if (1..=3).contains(&args.len()) => {
                 Ok(vec![DataType::Utf8; args.len()])
             }
@@ -157,6 +159,10 @@ impl ScalarUDFImpl for MapFunction {
             (Kind::Value, Some((_, value))) => value.data_type().clone(),
             (Kind::Keys, Some((key, _))) => list(key),
             (Kind::Values, Some((_, value))) => list(value),
+            (Kind::Entries, Some((key, value))) => DataType::List(Arc::new(Field::new_list_field(
+                DataType::Struct(Fields::from(vec![key, value])),
+                true,
+            ))),
             _ => return plan_err!("{} takes a map", self.name()),
         })
     }
@@ -183,6 +189,18 @@ impl ScalarUDFImpl for MapFunction {
                 Arc::new(list)
             }
             Kind::FromString => from_string(&arrays)?,
+            Kind::Entries => {
+                let map = arrays[0].as_map();
+                let entries = Arc::new(map.entries().clone());
+                let field = Arc::new(Field::new_list_field(entries.data_type().clone(), true));
+                let offsets = map.offsets().clone();
+                Arc::new(ListArray::try_new(
+                    field,
+                    offsets,
+                    entries,
+                    map.nulls().cloned(),
+                )?)
+            }
         };
         Ok(ColumnarValue::Array(result))
     }
