@@ -3,10 +3,9 @@
 //! and take from the list's values column at once; only choosing which values a row keeps
 //! goes row by row.
 
-use std::sync::Arc;
-
 use std::cmp::Ordering;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayBuilder, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, StringBuilder,
@@ -53,12 +52,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         Split,
     ]
     .into_iter()
-    .map(|kind| {
-        ScalarUDF::new_from_impl(ArrayFunction {
-            kind,
-            signature: Signature::user_defined(Volatility::Immutable),
-        })
-    })
+    .map(|kind| ScalarUDF::new_from_impl(ArrayFunction::new(kind)))
     .collect()
 }
 
@@ -105,10 +99,7 @@ impl ExprPlanner for ArrayPlanner {
 }
 
 fn call(kind: Collection, args: Vec<Expr>) -> Expr {
-    let function = ScalarUDF::new_from_impl(ArrayFunction {
-        kind,
-        signature: Signature::user_defined(Volatility::Immutable),
-    });
+    let function = ScalarUDF::new_from_impl(ArrayFunction::new(kind));
     Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(function), args))
 }
 
@@ -163,10 +154,9 @@ impl Collection {
         match self {
             Array | Concat => (1, usize::MAX),
             Cardinality | Element | Distinct | Reverse | Max | Min => (1, 1),
-            ElementAt | Contains | Position | Remove | Append | Prepend => (2, 2),
-            Union | Intersect | Except => (2, 2),
+            ElementAt | Contains | Position | Remove | Append | Prepend | Union | Intersect
+            | Except | Split => (2, 2),
             Slice | Join => (2, 3),
-            Split => (2, 2),
             Sort => (1, 3),
         }
     }
@@ -176,6 +166,15 @@ impl Collection {
 struct ArrayFunction {
     kind: Collection,
     signature: Signature,
+}
+
+impl ArrayFunction {
+    fn new(kind: Collection) -> Self {
+        ArrayFunction {
+            kind,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
 }
 
 /// The type values of `types` meet in, as Flink finds it: a floating-point number with any
@@ -357,7 +356,7 @@ impl ScalarUDFImpl for ArrayFunction {
                     Collection::Distinct => distinct(list)?,
                     Collection::Reverse => rebuild(list, |_, range, picks| {
                         picks.extend(range.rev());
-                        Ok(())
+                        Ok(true)
                     })?,
                     Collection::Remove => remove(list, arg(1))?,
                     Collection::Append => {
@@ -427,69 +426,68 @@ fn element(list: &ListArray) -> Result<ArrayRef> {
     Ok(take(list.values(), &picks, None)?)
 }
 
-/// Per value of the list's values, whether it is its row's `needle` (NULL being NULL), and
-/// per row whether the needle is NULL.
-fn matches(list: &ListArray, needle: &ArrayRef) -> Result<BooleanArray> {
-    // The needle of each value's row, beside the value.
-    let rows: UInt32Array = (0..list.len())
-        .flat_map(|row| std::iter::repeat_n(row as u32, list.value_length(row) as usize))
+/// The values rows of `offsets` hold (a slice of `values`), and beside each, its row.
+fn beside_rows(offsets: &[i32], values: &ArrayRef) -> (UInt32Array, ArrayRef) {
+    let rows = (offsets.windows(2).enumerate())
+        .flat_map(|(row, ends)| std::iter::repeat_n(row as u32, (ends[1] - ends[0]) as usize))
         .collect();
-    let offsets = list.value_offsets();
-    let values = list.values().slice(
-        offsets[0] as usize,
-        (offsets[list.len()] - offsets[0]) as usize,
-    );
-    let needles = take(needle, &rows, None)?;
-    Ok(not_distinct(&values, &needles)?)
+    let (first, last) = (offsets[0], offsets[offsets.len() - 1]);
+    let held = values.slice(first as usize, (last - first) as usize);
+    (rows, held)
 }
 
-/// Per row, the first index (from 0) of a matching value, if any.
-fn first_matches(list: &ListArray, needle: &ArrayRef) -> Result<Vec<Option<i32>>> {
-    let found = matches(list, needle)?;
-    let base = list.value_offsets()[0];
-    Ok((0..list.len())
-        .map(|row| {
-            let (start, end) = (list.value_offsets()[row], list.value_offsets()[row + 1]);
-            ((start - base)..(end - base))
-                .position(|v| found.value(v as usize))
-                .map(|p| p as i32)
-        })
+/// Per value rows of `offsets` hold (from `offsets[0]` on), whether it is its row's `needle`
+/// (NULL being a value).
+fn matches(offsets: &[i32], values: &ArrayRef, needle: &ArrayRef) -> Result<BooleanArray> {
+    let (rows, held) = beside_rows(offsets, values);
+    Ok(not_distinct(&held, &take(needle, &rows, None)?)?)
+}
+
+/// Per row of `offsets` (over `values`), the index in `values` of its first value that is
+/// the row's `needle` (NULL being a value), if any.
+pub(super) fn first_matches(
+    offsets: &[i32],
+    values: &ArrayRef,
+    needle: &ArrayRef,
+) -> Result<Vec<Option<usize>>> {
+    let found = matches(offsets, values, needle)?;
+    let base = offsets[0] as usize;
+    Ok((offsets.windows(2))
+        .map(|ends| (ends[0] as usize..ends[1] as usize).find(|&v| found.value(v - base)))
         .collect())
 }
 
 fn contains(list: &ListArray, needle: &ArrayRef) -> Result<ArrayRef> {
-    let first = first_matches(list, needle)?;
+    let first = first_matches(list.value_offsets(), list.values(), needle)?;
     let result = (first.iter().enumerate())
         .map(|(row, found)| list.is_valid(row).then_some(found.is_some()));
     Ok(Arc::new(result.collect::<BooleanArray>()))
 }
 
 fn position(list: &ListArray, needle: &ArrayRef) -> Result<ArrayRef> {
-    let first = first_matches(list, needle)?;
+    let offsets = list.value_offsets();
+    let first = first_matches(offsets, list.values(), needle)?;
     let result = (first.iter().enumerate()).map(|(row, found)| {
-        (list.is_valid(row) && needle.is_valid(row)).then(|| found.map_or(0, |p| p + 1))
+        (list.is_valid(row) && needle.is_valid(row))
+            .then(|| found.map_or(0, |v| (v - offsets[row] as usize) as i32 + 1))
     });
     Ok(Arc::new(result.collect::<Int32Array>()))
 }
 
-/// An array per row of `list` made of the values `pick` chooses from the row's value range
-/// (NULL rows stay NULL).
+/// An array per row of `list` made of the values `pick` chooses from the row's value range;
+/// NULL for NULL rows and where `pick` says false.
 fn rebuild(
     list: &ListArray,
-    mut pick: impl FnMut(usize, std::ops::Range<u32>, &mut Vec<u32>) -> Result<()>,
+    mut pick: impl FnMut(usize, std::ops::Range<u32>, &mut Vec<u32>) -> Result<bool>,
 ) -> Result<ArrayRef> {
     let offsets = list.value_offsets();
     let mut picks = Vec::new();
     let mut lengths = Vec::with_capacity(list.len());
+    let mut valid = Vec::with_capacity(list.len());
     for row in 0..list.len() {
         let before = picks.len();
-        if list.is_valid(row) {
-            pick(
-                row,
-                offsets[row] as u32..offsets[row + 1] as u32,
-                &mut picks,
-            )?;
-        }
+        let range = offsets[row] as u32..offsets[row + 1] as u32;
+        valid.push(list.is_valid(row) && pick(row, range, &mut picks)?);
         lengths.push(picks.len() - before);
     }
     let values = take(list.values(), &UInt32Array::from(picks), None)?;
@@ -501,7 +499,7 @@ fn rebuild(
         field.clone(),
         offsets,
         values,
-        list.nulls().cloned(),
+        Some(valid.into()),
     )?))
 }
 
@@ -543,7 +541,7 @@ fn distinct(list: &ListArray) -> Result<ArrayRef> {
     rebuild(list, |_, range, picks| {
         seen.clear();
         picks.extend(range.filter(|&v| seen.insert(encoded.row(v as usize).data())));
-        Ok(())
+        Ok(true)
     })
 }
 
@@ -554,9 +552,9 @@ fn filter_by(list: &ListArray, other: &ListArray, keep: bool) -> Result<ArrayRef
     let encoded = converter.convert_columns(&[list.values().clone()])?;
     let others = converter.convert_columns(&[other.values().clone()])?;
     let (mut seen, mut present): (HashSet<&[u8]>, HashSet<&[u8]>) = Default::default();
-    let filtered = rebuild(list, |row, range, picks| {
+    rebuild(list, |row, range, picks| {
         if other.is_null(row) {
-            return Ok(());
+            return Ok(false);
         }
         let offsets = other.value_offsets();
         present.clear();
@@ -568,23 +566,17 @@ fn filter_by(list: &ListArray, other: &ListArray, keep: bool) -> Result<ArrayRef
             let value = encoded.row(v as usize).data();
             present.contains(value) == keep && seen.insert(value)
         }));
-        Ok(())
-    })?;
-    if other.null_count() == 0 {
-        return Ok(filtered);
-    }
-    let (field, offsets, values, nulls) = filtered.as_list::<i32>().clone().into_parts();
-    let nulls = arrow::buffer::NullBuffer::union(nulls.as_ref(), other.nulls());
-    Ok(Arc::new(ListArray::try_new(field, offsets, values, nulls)?))
+        Ok(true)
+    })
 }
 
 /// Each row without the values that are its `needle` (NULL being a value).
 fn remove(list: &ListArray, needle: &ArrayRef) -> Result<ArrayRef> {
-    let found = matches(list, needle)?;
+    let found = matches(list.value_offsets(), list.values(), needle)?;
     let base = list.value_offsets()[0] as u32;
     rebuild(list, |_, range, picks| {
         picks.extend(range.filter(|&v| !found.value((v - base) as usize)));
-        Ok(())
+        Ok(true)
     })
 }
 
@@ -602,26 +594,16 @@ fn slice_range(len: i64, from: i64, to: i64) -> std::ops::Range<i64> {
 fn slice(list: &ListArray, from: &ArrayRef, to: Option<&ArrayRef>) -> Result<ArrayRef> {
     let from = from.as_primitive::<arrow::datatypes::Int64Type>();
     let to = to.map(|t| t.as_primitive::<arrow::datatypes::Int64Type>());
-    let mut null = vec![false; list.len()];
-    let sliced = rebuild(list, |row, range, picks| {
+    rebuild(list, |row, range, picks| {
         let len = range.len() as i64;
         let bound = |a: &arrow::array::Int64Array| a.is_valid(row).then(|| a.value(row));
         let (Some(start), Some(end)) = (bound(from), to.map_or(Some(len), bound)) else {
-            null[row] = true;
-            return Ok(());
+            return Ok(false);
         };
         let part = slice_range(len, start, end);
         picks.extend((part.start..part.end).map(|i| range.start + i as u32));
-        Ok(())
-    })?;
-    if !null.contains(&true) {
-        return Ok(sliced);
-    }
-    let (field, offsets, values, nulls) = sliced.as_list::<i32>().clone().into_parts();
-    let valid =
-        (0..list.len()).map(|row| !null[row] && nulls.as_ref().is_none_or(|n| n.is_valid(row)));
-    let nulls = Some(valid.collect::<Vec<_>>().into());
-    Ok(Arc::new(ListArray::try_new(field, offsets, values, nulls)?))
+        Ok(true)
+    })
 }
 
 /// The value of a constant boolean argument (`default` if absent).
@@ -652,13 +634,7 @@ fn sort(
     };
     // One sort of all values by row, then value: each row's values stay together.
     let offsets = list.value_offsets();
-    let rows: UInt32Array = (0..list.len())
-        .flat_map(|row| std::iter::repeat_n(row as u32, list.value_length(row) as usize))
-        .collect();
-    let values = (list.values()).slice(
-        offsets[0] as usize,
-        (offsets[list.len()] - offsets[0]) as usize,
-    );
+    let (rows, values) = beside_rows(offsets, list.values());
     let options = SortOptions {
         descending: !ascending,
         nulls_first,
@@ -680,7 +656,7 @@ fn sort(
     let mut sorted = order.values().iter().map(|&i| i + base);
     rebuild(list, |_, range, picks| {
         picks.extend(sorted.by_ref().take(range.len()));
-        Ok(())
+        Ok(true)
     })
 }
 

@@ -18,7 +18,7 @@ use datafusion_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::collection::common_type;
+use super::collection::{common_type, first_matches};
 use crate::flink::MAP_CONSTRUCTOR;
 
 /// The functions, to register.
@@ -268,21 +268,10 @@ fn construct(args: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
 
 /// Each row's value under its `key`; NULL for a key the map has not.
 fn value(map: &MapArray, key: &ArrayRef) -> Result<ArrayRef> {
-    let offsets = map.value_offsets();
-    let rows: UInt32Array = (0..map.len())
-        .flat_map(|row| std::iter::repeat_n(row as u32, (offsets[row + 1] - offsets[row]) as usize))
-        .collect();
-    let base = offsets[0] as usize;
-    let keys = map.keys().slice(base, offsets[map.len()] as usize - base);
-    let found = not_distinct(&keys, &take(key, &rows, None)?)?;
-    let picks: UInt32Array = (0..map.len())
-        .map(|row| {
-            let range = offsets[row] as usize - base..offsets[row + 1] as usize - base;
-            (map.is_valid(row) && key.is_valid(row))
-                .then(|| range.clone().find(|&e| found.value(e)))
-                .flatten()
-                .map(|e| (e + base) as u32)
-        })
+    let first = first_matches(map.value_offsets(), map.keys(), key)?;
+    let picks: UInt32Array = (first.into_iter().enumerate())
+        .map(|(row, found)| found.filter(|_| map.is_valid(row) && key.is_valid(row)))
+        .map(|found| found.map(|e| e as u32))
         .collect();
     Ok(take(map.values(), &picks, None)?)
 }
