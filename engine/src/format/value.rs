@@ -187,56 +187,31 @@ impl<'a> ValueFormatter<'a> {
             }
             DataType::Struct(_) => {
                 // Flink's text of a row: `(1, abc, NULL)`.
-                out.push('(');
-                for (k, field) in a.as_struct().columns().iter().enumerate() {
-                    if k > 0 {
-                        out.push_str(", ");
-                    }
-                    match field.is_null(i) {
-                        true => out.push_str("NULL"),
-                        false => ValueFormatter::new(field).write(out, i),
-                    }
-                }
-                out.push(')');
+                let fields = a.as_struct().columns();
+                write_enclosed(out, ('(', ')'), fields.len(), |out, k| {
+                    write_or_null(out, &fields[k], i)
+                });
             }
             DataType::Map(..) => {
                 // A map as Flink prints one: `{a=1, b=NULL}` (in the order it was made).
                 let map = a.as_map();
-                let (start, end) = (map.value_offsets()[i], map.value_offsets()[i + 1]);
-                let (keys, values) = (map.keys(), map.values());
-                let (key_text, value_text) =
-                    (ValueFormatter::new(keys), ValueFormatter::new(values));
-                out.push('{');
-                for e in start as usize..end as usize {
-                    if e > start as usize {
-                        out.push_str(", ");
-                    }
-                    key_text.write(out, e);
+                let start = map.value_offsets()[i] as usize;
+                let entries = map.value_offsets()[i + 1] as usize - start;
+                let keys = ValueFormatter::new(map.keys());
+                write_enclosed(out, ('{', '}'), entries, |out, k| {
+                    keys.write(out, start + k);
                     out.push('=');
-                    match values.is_null(e) {
-                        true => out.push_str("NULL"),
-                        false => value_text.write(out, e),
-                    }
-                }
-                out.push('}');
+                    write_or_null(out, map.values(), start + k);
+                });
             }
             DataType::List(_) => {
                 // Flink's text of an array: `[1, NULL, 3]`.
                 let list = a.as_list::<i32>();
-                let (start, end) = (list.value_offsets()[i], list.value_offsets()[i + 1]);
-                let values = list.values();
-                let items = ValueFormatter::new(values);
-                out.push('[');
-                for v in start as usize..end as usize {
-                    if v > start as usize {
-                        out.push_str(", ");
-                    }
-                    match values.is_null(v) {
-                        true => out.push_str("NULL"),
-                        false => items.write(out, v),
-                    }
-                }
-                out.push(']');
+                let start = list.value_offsets()[i] as usize;
+                let items = list.value_length(i) as usize;
+                write_enclosed(out, ('[', ']'), items, |out, k| {
+                    write_or_null(out, list.values(), start + k)
+                });
             }
             _ => {
                 let formatter =
@@ -246,6 +221,31 @@ impl<'a> ValueFormatter<'a> {
                 }
             }
         }
+    }
+}
+
+/// `open`, the `n` items `item` writes (given their number), separated by `, `, then `close`.
+fn write_enclosed(
+    out: &mut String,
+    (open, close): (char, char),
+    n: usize,
+    mut item: impl FnMut(&mut String, usize),
+) {
+    out.push(open);
+    for k in 0..n {
+        if k > 0 {
+            out.push_str(", ");
+        }
+        item(out, k);
+    }
+    out.push(close);
+}
+
+/// The text of row `i` of `array`, `NULL` for a NULL (inside rows, arrays and maps).
+fn write_or_null(out: &mut String, array: &ArrayRef, i: usize) {
+    match array.is_null(i) {
+        true => out.push_str("NULL"),
+        false => ValueFormatter::new(array).write(out, i),
     }
 }
 

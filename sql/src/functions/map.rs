@@ -357,5 +357,15 @@ mod tests {
         assert_eq!(found, [Some(9), Some(9)]);
         // The first row's repeated key left it one entry, so the slice starts at entry 1.
         assert_eq!(map.value_offsets(), [1, 3, 5]);
+        let map: ArrayRef = Arc::new(map);
+        let text = rill_engine::format::ValueFormatter::new(&map);
+        let texts: Vec<String> = (0..2)
+            .map(|i| {
+                let mut out = String::new();
+                text.write(&mut out, i);
+                out
+            })
+            .collect();
+        assert_eq!(texts, ["{b=NULL, a=9}", "{c=3, z=9}"]);
     }
 }
