@@ -1,9 +1,11 @@
 //! Rendering rows as text: Flink's canonical value text and the output formats built on it.
 
+mod java;
 mod sort;
 mod value;
 mod writer;
 
+pub use java::{java_double, java_float};
 pub use sort::{materialize, sort_rows};
 pub use value::{ValueFormatter, format_double, millis_text, shortest_digits, sql_type_name};
 pub use writer::{OutputFormat, RowWriter};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use arrow::datatypes::{DataType, Field, Schema};
-use rill_engine::format::OutputFormat;
+use rill_engine::format::{OutputFormat, sql_type_name};
 use rill_engine::sink::{BlackholeSink, Destination, Sink, WriterSink};
 use rill_engine::source::{FileFormat, NexmarkSettings, RecordFormat};
 use rill_kafka::KafkaTable;
@@ -177,10 +177,8 @@ impl Connector {
                 metadata[0].name
             ))),
             _ => match self.records() {
-                Some(records) if records.format == FileFormat::Raw => {
-                    check_raw_columns(&data_columns)
-                }
-                _ => Ok(()),
+                Some(records) => check_format_columns(records.format, &data_columns),
+                None => Ok(()),
             },
         }
     }
@@ -272,13 +270,34 @@ mod nexmark;
 
 pub(crate) use kafka::create_source as create_kafka_source;
 
-/// The `raw` format reads and writes one text column.
-fn check_raw_columns(columns: &[&Field]) -> SqlResult<()> {
-    match columns {
-        [one] if matches!(one.data_type(), DataType::Utf8) => Ok(()),
-        _ => Err(SqlError::new(
+/// Checks that `format` can read and write `columns`: `raw` one text column, `csv` no map
+/// (Flink's csv format has none).
+fn check_format_columns(format: FileFormat, columns: &[&Field]) -> SqlResult<()> {
+    match (format, columns) {
+        (FileFormat::Raw, [one]) if matches!(one.data_type(), DataType::Utf8) => Ok(()),
+        (FileFormat::Raw, _) => Err(SqlError::new(
             "the 'raw' format reads and writes a single STRING column",
         )),
+        (FileFormat::Csv, _) => match columns.iter().find(|f| holds_map(f.data_type())) {
+            Some(f) => Err(SqlError::new(format!(
+                "the 'csv' format has no maps: column '{}' is {}",
+                f.name(),
+                sql_type_name(f.data_type())
+            ))
+            .with_hint("use 'format' = 'json'")),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Whether a value of `data_type` is or holds a map.
+fn holds_map(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Map(..) => true,
+        DataType::List(item) => holds_map(item.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| holds_map(f.data_type())),
+        _ => false,
     }
 }
 

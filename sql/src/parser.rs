@@ -176,7 +176,7 @@ impl RawStatement {
     }
 
     fn parse_kind(&self) -> SqlResult<StatementKind> {
-        let tokens = &rewrite_row_types(&self.tokens);
+        let tokens = &rewrite_types(&self.tokens);
         if is_keyword(tokens.first(), Keyword::SET) || is_keyword(tokens.first(), Keyword::RESET) {
             return parse_set(tokens);
         }
@@ -843,13 +843,50 @@ fn cut_item(tokens: &[TokenWithSpan], start: usize) -> (Vec<TokenWithSpan>, &[To
     (kept, &tokens[start..end])
 }
 
-/// Flink's row type `ROW<name type, ...>` as sqlparser's `STRUCT<name type, ...>`.
-fn rewrite_row_types(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
-    let mut out = tokens.to_vec();
-    for i in 0..out.len().saturating_sub(1) {
-        if is_keyword(out.get(i), Keyword::ROW) && out[i + 1].token == Token::Lt {
-            out[i].token = Token::make_keyword("STRUCT");
+/// Flink's row and map types in the forms sqlparser reads: `ROW<name type, ...>` as
+/// `STRUCT<name type, ...>`, and `MAP<K, V>` as `MAP(K, V)` (its generic dialect reads maps
+/// only with parentheses). A `>>` that closes a map and another type is split in two.
+fn rewrite_types(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    let mut out = Vec::with_capacity(tokens.len());
+    // For each open `<` of a type, whether it opens a map.
+    let mut open: Vec<bool> = Vec::new();
+    let closer = |map: bool| if map { Token::RParen } else { Token::Gt };
+    for (i, token) in tokens.iter().enumerate() {
+        // A type's `<` follows its name and comes before a type name (`map < 5` is no type).
+        let opens = token.token == Token::Lt
+            && i > 0
+            && matches!(tokens.get(i + 1).map(|t| &t.token), Some(Token::Word(_)))
+            && {
+                let prev = &tokens[i - 1];
+                is_keyword(Some(prev), Keyword::ROW)
+                    || is_keyword(Some(prev), Keyword::STRUCT)
+                    || is_keyword(Some(prev), Keyword::ARRAY)
+                    || is_keyword(Some(prev), Keyword::MAP)
+            };
+        let mut token = token.clone();
+        if opens {
+            let prev = out.last_mut().expect("a type name precedes its `<`");
+            let map = is_keyword(Some(prev), Keyword::MAP);
+            if is_keyword(Some(prev), Keyword::ROW) {
+                prev.token = Token::make_keyword("STRUCT");
+            }
+            open.push(map);
+            if map {
+                token.token = Token::LParen;
+            }
+        } else if token.token == Token::Gt && !open.is_empty() {
+            token.token = closer(open.pop().unwrap_or_default());
+        } else if token.token == Token::ShiftRight && open.len() >= 2 {
+            let (inner, outer) = (
+                open.pop().unwrap_or_default(),
+                open.pop().unwrap_or_default(),
+            );
+            if inner || outer {
+                out.push(TokenWithSpan::new(closer(inner), token.span));
+                token.token = closer(outer);
+            }
         }
+        out.push(token);
     }
     out
 }

@@ -4,10 +4,15 @@
 //! `TIMESTAMP_LTZ(p)` is the same with time zone UTC (the session's local time zone).
 //! `FLOAT` is 4 bytes and `DOUBLE` 8, as in Flink; `DECIMAL` defaults to `DECIMAL(10, 0)`.
 
+use std::sync::Arc;
+
 use arrow::datatypes::{DataType, Field, TimeUnit};
-use datafusion_sql::sqlparser::ast::{DataType as SqlType, ExactNumberInfo, TimezoneInfo};
+use datafusion_sql::sqlparser::ast::{
+    ArrayElemTypeDef, DataType as SqlType, ExactNumberInfo, TimezoneInfo,
+};
 
 use crate::error::{SqlError, SqlResult};
+use crate::functions::map::map_type;
 
 /// The time zone of `TIMESTAMP_LTZ` values.
 pub const LOCAL_TIME_ZONE: &str = "UTC";
@@ -77,11 +82,16 @@ pub fn arrow_type(sql: &SqlType) -> SqlResult<DataType> {
                 .collect::<SqlResult<Vec<_>>>()?;
             DataType::Struct(fields.into())
         }
+        SqlType::Array(ArrayElemTypeDef::AngleBracket(item)) => {
+            DataType::List(Arc::new(Field::new_list_field(arrow_type(item)?, true)))
+        }
+        SqlType::Map(key, value) => map_type(arrow_type(key)?, arrow_type(value)?),
         other => {
             return Err(
                 SqlError::new(format!("unsupported column type {other}")).with_hint(
                     "supported: STRING, VARCHAR, BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, \
-                 DOUBLE, DECIMAL(p, s), DATE, TIMESTAMP(p), TIMESTAMP_LTZ(p), ROW<name type, ...>",
+                 DOUBLE, DECIMAL(p, s), DATE, TIMESTAMP(p), TIMESTAMP_LTZ(p), ROW<name type, ...>, \
+                 ARRAY<type>, MAP<key type, value type>",
                 ),
             );
         }
@@ -156,6 +166,14 @@ mod tests {
                 ]
                 .into()
             )
+        );
+        assert_eq!(
+            map("ARRAY<BIGINT>").unwrap(),
+            DataType::new_list(DataType::Int64, true)
+        );
+        assert_eq!(
+            map("MAP(STRING, ARRAY<INT>)").unwrap().to_string(),
+            "Map(\"entries\": non-null Struct(\"key\": non-null Utf8, \"value\": List(Int32)), unsorted)"
         );
         assert!(map("DECIMAL(50, 2)").is_err());
         assert!(map("TIMESTAMP(12)").is_err());

@@ -11,7 +11,11 @@ CREATE TABLE t (
   dt  DATE,
   bo  BOOLEAN,
   j   STRING,
-  u   STRING
+  u   STRING,
+  a   ARRAY<INT>,
+  sa  ARRAY<STRING>,
+  mp  MAP<STRING, INT>,
+  r   ROW<x INT, y STRING>
 ) WITH (
   'connector' = 'filesystem',
   'path'      = '${SQL_DIR}/input.json',

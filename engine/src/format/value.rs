@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use super::java::{java_double, java_float, java_stripped_decimal, json_timestamp};
+
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
@@ -177,13 +179,7 @@ impl<'a> ValueFormatter<'a> {
                 let _ = write!(out, "{y:04}-{m:02}-{d:02}");
             }
             DataType::Timestamp(unit, _) => {
-                let v = match unit {
-                    TimeUnit::Second => a.as_primitive::<TimestampSecondType>().value(i),
-                    TimeUnit::Millisecond => a.as_primitive::<TimestampMillisecondType>().value(i),
-                    TimeUnit::Microsecond => a.as_primitive::<TimestampMicrosecondType>().value(i),
-                    TimeUnit::Nanosecond => a.as_primitive::<TimestampNanosecondType>().value(i),
-                };
-                push_timestamp(out, v, *unit);
+                push_timestamp(out, timestamp_value(a, *unit, i), *unit)
             }
             DataType::Struct(_) => {
                 // Flink's text of a row: `(1, abc, NULL)`.
@@ -195,22 +191,20 @@ impl<'a> ValueFormatter<'a> {
             DataType::Map(..) => {
                 // A map as Flink prints one: `{a=1, b=NULL}` (in the order it was made).
                 let map = a.as_map();
-                let start = map.value_offsets()[i] as usize;
-                let entries = map.value_offsets()[i + 1] as usize - start;
+                let entries = entries(map.value_offsets(), i);
                 let keys = ValueFormatter::new(map.keys());
-                write_enclosed(out, ('{', '}'), entries, |out, k| {
-                    keys.write(out, start + k);
+                write_enclosed(out, ('{', '}'), entries.len(), |out, k| {
+                    keys.write(out, entries.start + k);
                     out.push('=');
-                    write_or_null(out, map.values(), start + k);
+                    write_or_null(out, map.values(), entries.start + k);
                 });
             }
             DataType::List(_) => {
                 // Flink's text of an array: `[1, NULL, 3]`.
                 let list = a.as_list::<i32>();
-                let start = list.value_offsets()[i] as usize;
-                let items = list.value_length(i) as usize;
-                write_enclosed(out, ('[', ']'), items, |out, k| {
-                    write_or_null(out, list.values(), start + k)
+                let items = entries(list.value_offsets(), i);
+                write_enclosed(out, ('[', ']'), items.len(), |out, k| {
+                    write_or_null(out, list.values(), items.start + k)
                 });
             }
             _ => {
@@ -222,6 +216,71 @@ impl<'a> ValueFormatter<'a> {
             }
         }
     }
+}
+
+impl ValueFormatter<'_> {
+    /// Appends the text of row `i` as Flink's `csv` format writes a field: an array's
+    /// elements and a row's fields joined by `;` (its array element delimiter), a NULL inside
+    /// them as nothing (its default null literal); other values as [`write`](Self::write).
+    pub fn write_csv(&self, out: &mut String, i: usize) {
+        let a = self.array;
+        match a.data_type() {
+            _ if a.is_null(i) => {}
+            DataType::List(_) => {
+                let list = a.as_list::<i32>();
+                let items = ValueFormatter::new(list.values());
+                for (k, item) in entries(list.value_offsets(), i).enumerate() {
+                    if k > 0 {
+                        out.push(';');
+                    }
+                    items.write_csv(out, item);
+                }
+            }
+            DataType::Struct(_) => {
+                for (k, field) in a.as_struct().columns().iter().enumerate() {
+                    if k > 0 {
+                        out.push(';');
+                    }
+                    ValueFormatter::new(field).write_csv(out, i);
+                }
+            }
+            _ => self.write(out, i),
+        }
+    }
+
+    /// Appends the text of scalar row `i` as Flink's `json` format writes it: numbers as Java
+    /// writes them (`1.0E20`, `1E+1` for a DECIMAL 10.00), timestamps without trailing
+    /// fraction zeros; other values as [`write`](Self::write).
+    pub fn write_json(&self, out: &mut String, i: usize) {
+        let a = self.array;
+        match a.data_type() {
+            _ if a.is_null(i) => {}
+            DataType::Float64 => java_double(out, a.as_primitive::<Float64Type>().value(i)),
+            DataType::Float32 => java_float(out, a.as_primitive::<Float32Type>().value(i)),
+            DataType::Decimal128(_, scale) => {
+                java_stripped_decimal(out, a.as_primitive::<Decimal128Type>().value(i), *scale)
+            }
+            DataType::Timestamp(unit, zone) => {
+                json_timestamp(out, timestamp_value(a, *unit, i), *unit, zone.is_some())
+            }
+            _ => self.write(out, i),
+        }
+    }
+}
+
+/// Row `i` of a timestamp column in `unit`.
+fn timestamp_value(a: &ArrayRef, unit: TimeUnit, i: usize) -> i64 {
+    match unit {
+        TimeUnit::Second => a.as_primitive::<TimestampSecondType>().value(i),
+        TimeUnit::Millisecond => a.as_primitive::<TimestampMillisecondType>().value(i),
+        TimeUnit::Microsecond => a.as_primitive::<TimestampMicrosecondType>().value(i),
+        TimeUnit::Nanosecond => a.as_primitive::<TimestampNanosecondType>().value(i),
+    }
+}
+
+/// The positions of row `i`'s entries in the values of a list or map with `offsets`.
+pub(crate) fn entries(offsets: &[i32], i: usize) -> std::ops::Range<usize> {
+    offsets[i] as usize..offsets[i + 1] as usize
 }
 
 /// `open`, the `n` items `item` writes (given their number), separated by `, `, then `close`.
@@ -253,7 +312,7 @@ fn push_int(out: &mut String, v: impl itoa::Integer) {
     out.push_str(itoa::Buffer::new().format(v));
 }
 
-fn push_decimal(out: &mut String, v: i128, scale: i8) {
+pub(super) fn push_decimal(out: &mut String, v: i128, scale: i8) {
     if scale <= 0 {
         let _ = write!(out, "{v}{}", "0".repeat((-scale) as usize));
         return;
@@ -280,7 +339,7 @@ pub fn millis_text(ms: i64) -> String {
 }
 
 /// Appends `YYYY-MM-DD HH:MM:SS[.fff]` for `v` units since the epoch.
-fn push_timestamp(out: &mut String, v: i64, unit: TimeUnit) {
+pub(super) fn push_timestamp(out: &mut String, v: i64, unit: TimeUnit) {
     let per_sec: i64 = match unit {
         TimeUnit::Second => 1,
         TimeUnit::Millisecond => 1_000,

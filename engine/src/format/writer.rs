@@ -6,7 +6,7 @@ use std::io::Write;
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Fields, SchemaRef};
 
-use super::value::ValueFormatter;
+use super::value::{ValueFormatter, entries};
 use crate::batch::ChangeBatch;
 
 /// How rows are printed.
@@ -257,7 +257,7 @@ impl RowWriter {
                     }
                     if !f.is_null(row) {
                         self.field.clear();
-                        f.write(&mut self.field, row);
+                        f.write_csv(&mut self.field, row);
                         push_csv_field(&mut self.line, &self.field);
                     }
                 }
@@ -392,28 +392,65 @@ fn push_json_members(
         }
         push_json_string(line, field.name());
         line.push(':');
-        if column.is_null(row) {
-            line.push_str("null");
-        } else if let DataType::Struct(fields) = column.data_type() {
-            // A row is a nested object, as Flink's json format writes it.
-            push_json_members(line, scratch, fields, column.as_struct().columns(), row);
-        } else {
+        push_json_value(line, scratch, column, row);
+    }
+    line.push('}');
+}
+
+/// Appends row `row` of `column` as JSON, as Flink's json format writes it: a row as a
+/// nested object, an array as an array, a map as an object of its keys' text.
+fn push_json_value(line: &mut String, scratch: &mut String, column: &ArrayRef, row: usize) {
+    if column.is_null(row) {
+        line.push_str("null");
+        return;
+    }
+    match column.data_type() {
+        DataType::Struct(fields) => {
+            push_json_members(line, scratch, fields, column.as_struct().columns(), row)
+        }
+        DataType::List(_) => {
+            let list = column.as_list::<i32>();
+            line.push('[');
+            for (k, item) in entries(list.value_offsets(), row).enumerate() {
+                if k > 0 {
+                    line.push(',');
+                }
+                push_json_value(line, scratch, list.values(), item);
+            }
+            line.push(']');
+        }
+        DataType::Map(..) => {
+            let map = column.as_map();
+            let keys = ValueFormatter::new(map.keys());
+            line.push('{');
+            for k in entries(map.value_offsets(), row) {
+                if k > map.value_offsets()[row] as usize {
+                    line.push(',');
+                }
+                scratch.clear();
+                keys.write(scratch, k);
+                push_json_string(line, scratch);
+                line.push(':');
+                push_json_value(line, scratch, map.values(), k);
+            }
+            line.push('}');
+        }
+        data_type => {
             scratch.clear();
-            ValueFormatter::new(column).write(scratch, row);
-            if json_bare(column.data_type(), scratch) {
+            ValueFormatter::new(column).write_json(scratch, row);
+            if json_bare(data_type, scratch) {
                 line.push_str(scratch);
             } else {
                 push_json_string(line, scratch);
             }
         }
     }
-    line.push('}');
 }
 
 fn json_bare(data_type: &DataType, text: &str) -> bool {
     match data_type {
         DataType::Boolean => true,
-        DataType::Float32 | DataType::Float64 => !matches!(text, "NaN" | "inf" | "-inf"),
+        DataType::Float32 | DataType::Float64 => !matches!(text, "NaN" | "Infinity" | "-Infinity"),
         t => t.is_integer() || matches!(t, DataType::Decimal128(..)),
     }
 }

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, RecordBatch, StringArray,
+    Array, ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, BooleanBufferBuilder, ListArray,
+    RecordBatch, StringArray, StringBuilder, StructArray,
 };
+use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
@@ -101,8 +103,8 @@ impl RecordFormat {
 // One per file being read; its size does not matter.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Decoder {
-    /// CSV; timestamp columns are read as text and parsed by [`parse_timestamps`] into the
-    /// table's schema, `SchemaRef`.
+    /// CSV; timestamp, array and row columns are read as text and parsed by
+    /// [`parse_text_columns`] into the table's schema, `SchemaRef`.
     Csv(arrow::csv::reader::Decoder, SchemaRef),
     Json(arrow::json::reader::Decoder),
     /// Change events: the JSON envelope, unnested into rows of the table's schema and
@@ -123,9 +125,9 @@ impl Decoder {
                     schema
                         .fields()
                         .iter()
-                        .map(|f| match f.data_type() {
-                            DataType::Timestamp(..) => Field::new(f.name(), DataType::Utf8, true),
-                            _ => f.as_ref().clone(),
+                        .map(|f| match read_as_text(f.data_type()) {
+                            true => Field::new(f.name(), DataType::Utf8, true),
+                            false => f.as_ref().clone(),
                         })
                         .collect::<Vec<_>>(),
                 );
@@ -165,7 +167,7 @@ impl Decoder {
         without_panics(|| match self {
             Decoder::Csv(d, schema) => d
                 .flush()?
-                .map(|b| empty_csv_fields(parse_timestamps(b, schema)?))
+                .map(|b| empty_csv_fields(parse_text_columns(b, schema)?))
                 .transpose(),
             Decoder::Json(d) => d.flush(),
             Decoder::Changelog(events) => events.flush(),
@@ -245,33 +247,112 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_default()
 }
 
-/// The text columns of `batch` that are timestamps in `schema`, parsed: the common
-/// `YYYY-MM-DD HH:MM:SS[.fraction]` by hand (arrow's general parser costs a sixth of a scan),
-/// anything else by arrow's cast, which fails on what is no timestamp.
-fn parse_timestamps(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+/// Whether CSV fields of `data_type` are read as text first, and parsed by [`from_text`].
+fn read_as_text(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Timestamp(..) | DataType::List(_) | DataType::Struct(_)
+    )
+}
+
+/// The columns of `batch` read as text, parsed into their types in `schema`.
+fn parse_text_columns(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
     let mut columns = batch.columns().to_vec();
     for (column, field) in columns.iter_mut().zip(schema.fields()) {
-        let DataType::Timestamp(unit, _) = field.data_type() else {
-            continue;
-        };
-        let text = column.as_string::<i32>();
-        *column = match timestamp::parse_column(text, *unit) {
-            // Reinterprets the integers as timestamps, without a copy.
-            Some(values) => arrow::compute::cast(&values, field.data_type())?,
-            None => {
-                let options = CastOptions {
-                    safe: false,
-                    format_options: FormatOptions::default(),
-                };
-                cast_with_options(column, field.data_type(), &options)?
-            }
-        };
+        if read_as_text(field.data_type()) {
+            *column = from_text(column.as_string::<i32>(), field.data_type())?;
+        }
     }
     RecordBatch::try_new(schema.clone(), columns)
 }
 
+/// CSV fields as text, parsed into `data_type`, as Flink's `csv` format reads them:
+/// * a timestamp: the common `YYYY-MM-DD HH:MM:SS[.fraction]` by hand (arrow's general parser
+///   costs a sixth of a scan), anything else by arrow's cast;
+/// * an array: its elements joined by `;`, an empty field being an empty array;
+/// * a row: its fields joined by `;` (those past the row's are ignored, too few is an
+///   error), an empty field being NULL;
+/// * anything else by arrow's cast, which fails on what is no value of the type.
+fn from_text(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, ArrowError> {
+    let strict = CastOptions {
+        safe: false,
+        format_options: FormatOptions::default(),
+    };
+    // Arrow keeps "" under a NULL of a string array; Flink reads an empty field as "".
+    let field = |row: usize| {
+        if text.is_null(row) {
+            ""
+        } else {
+            text.value(row)
+        }
+    };
+    match data_type {
+        DataType::Timestamp(unit, _) => match timestamp::parse_column(text, *unit) {
+            // Reinterprets the integers as timestamps, without a copy.
+            Some(values) => arrow::compute::cast(&values, data_type),
+            None => cast_with_options(text, data_type, &strict),
+        },
+        DataType::List(item) => {
+            let mut items = StringBuilder::new();
+            let mut offsets = Vec::with_capacity(text.len() + 1);
+            offsets.push(0);
+            for row in 0..text.len() {
+                let value = field(row);
+                if !value.is_empty() {
+                    value.split(';').for_each(|v| items.append_value(v));
+                }
+                offsets.push(i32::try_from(items.len()).map_err(|_| {
+                    ArrowError::CsvError("too many array elements in one batch".into())
+                })?);
+            }
+            let items = from_text(&items.finish(), item.data_type())?;
+            let offsets = OffsetBuffer::new(offsets.into());
+            Ok(Arc::new(ListArray::try_new(
+                item.clone(),
+                offsets,
+                items,
+                None,
+            )?))
+        }
+        DataType::Struct(fields) => {
+            let mut parts: Vec<StringBuilder> =
+                fields.iter().map(|_| StringBuilder::new()).collect();
+            let mut present = BooleanBufferBuilder::new(text.len());
+            for row in 0..text.len() {
+                let value = field(row);
+                present.append(!value.is_empty());
+                let mut values = value.split(';');
+                for (k, part) in parts.iter_mut().enumerate() {
+                    match values.next() {
+                        _ if value.is_empty() => part.append_null(),
+                        Some(v) => part.append_value(v),
+                        None => {
+                            return Err(ArrowError::CsvError(format!(
+                                "a row of {} fields has {k} in '{value}'",
+                                fields.len()
+                            )));
+                        }
+                    }
+                }
+            }
+            let columns = parts
+                .iter_mut()
+                .zip(fields)
+                .map(|(part, f)| from_text(&part.finish(), f.data_type()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let nulls = NullBuffer::new(present.finish());
+            Ok(Arc::new(StructArray::try_new(
+                fields.clone(),
+                columns,
+                Some(nulls),
+            )?))
+        }
+        _ => cast_with_options(text, data_type, &strict),
+    }
+}
+
 /// Flink reads an empty CSV field as an empty string, never as NULL, and fails on an empty
-/// number. Arrow reads empty fields as NULL; its string arrays keep `""` under the NULL bit,
+/// number (but reads an empty row as NULL). Arrow reads empty fields as NULL; its string arrays keep `""` under the NULL bit,
 /// so dropping the null buffer gives Flink's strings for free.
 fn empty_csv_fields(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
     if batch.columns().iter().all(|c| c.null_count() == 0) {
@@ -279,7 +360,8 @@ fn empty_csv_fields(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
     }
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (column, field) in batch.columns().iter().zip(batch.schema().fields()) {
-        if column.null_count() == 0 {
+        // An empty row field is NULL (see `from_text`).
+        if column.null_count() == 0 || matches!(field.data_type(), DataType::Struct(_)) {
             columns.push(column.clone());
         } else if let Some(strings) = column.as_string_opt::<i32>() {
             let (offsets, values, _) = strings.clone().into_parts();
@@ -328,28 +410,20 @@ fn explain_csv_error(schema: &SchemaRef, line: &[u8]) -> Option<String> {
         Ok(None) => return None,
         Err(e) => return Some(clean(&e)),
     };
-    let options = CastOptions {
-        safe: false,
-        format_options: FormatOptions::default(),
-    };
     schema
         .fields()
         .iter()
         .zip(text.columns())
         .find_map(|(field, column)| {
-            cast_with_options(column, field.data_type(), &options)
-                .err()
-                .map(|_| {
-                    let value = column
-                        .as_any()
-                        .downcast_ref::<arrow::array::StringArray>()
-                        .map_or("", |a| a.value(0));
-                    format!(
-                        "cannot read '{value}' as {} for column {}",
-                        sql_type_name(field.data_type()),
-                        field.name()
-                    )
-                })
+            let column = column.as_string::<i32>();
+            from_text(column, field.data_type()).err().map(|_| {
+                format!(
+                    "cannot read '{}' as {} for column {}",
+                    column.value(0),
+                    sql_type_name(field.data_type()),
+                    field.name()
+                )
+            })
         })
 }
 

@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 
 use arrow::datatypes::{Field, Schema};
 use rill_engine::sink::Sink;
-use rill_engine::source::FileFormat;
 use rill_kafka::{Delivery, KafkaTable, KeyFormat, Metadata, Offsets, Partitioner, Topics};
 
-use super::{FORMAT_OPTIONS, check_raw_columns, flag, formatted_records};
+use super::{FORMAT_OPTIONS, check_format_columns, flag, formatted_records};
 use crate::catalog::{MetadataColumn, TableDef};
 use crate::error::{SqlError, SqlResult};
 use crate::units::duration_millis;
@@ -405,14 +404,12 @@ pub(super) fn check_columns(
                 "the key column '{missing}' is not a physical column of the table"
             )));
         }
-        if key.format.format == FileFormat::Raw {
-            let columns: Vec<&Field> = data_columns
-                .iter()
-                .copied()
-                .filter(|f| key.fields.contains(f.name()))
-                .collect();
-            check_raw_columns(&columns)?;
-        }
+        let columns: Vec<&Field> = data_columns
+            .iter()
+            .copied()
+            .filter(|f| key.fields.contains(f.name()))
+            .collect();
+        check_format_columns(key.format.format, &columns)?;
     }
     let value_columns: Vec<&Field> = data_columns
         .iter()
@@ -425,9 +422,7 @@ pub(super) fn check_columns(
                     .is_none_or(|k| !k.fields.contains(f.name()))
         })
         .collect();
-    if table.value.format == FileFormat::Raw {
-        check_raw_columns(&value_columns)?;
-    }
+    check_format_columns(table.value.format, &value_columns)?;
     if table.value.format.is_changelog() && (table.key.is_some() || !metadata.is_empty()) {
         return Err(SqlError::new(
             "a Kafka table of change events with a key or metadata columns is not supported yet",

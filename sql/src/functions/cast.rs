@@ -3,7 +3,6 @@
 //! wrapping and floating-point numbers by saturating, as Java's casts do; a number too large
 //! for a `DECIMAL` becomes NULL.
 
-use std::fmt::Write;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -23,7 +22,7 @@ use datafusion_expr::{
     Signature, Volatility,
 };
 use datafusion_optimizer::AnalyzerRule;
-use rill_engine::format::{ValueFormatter, shortest_digits};
+use rill_engine::format::{ValueFormatter, java_double, java_float};
 
 /// Whether casting `from` to `to` needs Flink's cast rather than arrow's.
 fn differs(from: &DataType, to: &DataType) -> bool {
@@ -284,80 +283,4 @@ fn enclosed<'a, I: Iterator<Item = Option<&'a str>>>(
         out.append_value(&text);
     }
     Arc::new(out.finish())
-}
-
-/// Java's `Double.toString`: plain digits from 10^-3 to 10^7, `d.dddE±n` otherwise, always
-/// with a fraction digit, shortest round-trip digits.
-pub fn java_double(out: &mut String, v: f64) {
-    java_number(out, v, format_args!("{v:e}"));
-}
-
-/// Java's `Float.toString`.
-fn java_float(out: &mut String, v: f32) {
-    java_number(out, v as f64, format_args!("{v:e}"));
-}
-
-fn java_number(out: &mut String, v: f64, shortest: std::fmt::Arguments) {
-    if v.is_nan() {
-        out.push_str("NaN");
-        return;
-    }
-    if v.is_infinite() {
-        out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
-        return;
-    }
-    if v == 0.0 {
-        out.push_str(if v.is_sign_negative() { "-0.0" } else { "0.0" });
-        return;
-    }
-    let (negative, digits, exp) = shortest_digits(shortest);
-    if negative {
-        out.push('-');
-    }
-    if (-3..7).contains(&exp) {
-        if exp < 0 {
-            out.push_str("0.");
-            for _ in 0..(-exp - 1) {
-                out.push('0');
-            }
-            out.push_str(&digits);
-        } else {
-            let int_len = exp as usize + 1;
-            let padded = format!("{digits:0<int_len$}");
-            out.push_str(&padded[..int_len]);
-            out.push('.');
-            let fraction = &padded[int_len..];
-            out.push_str(if fraction.is_empty() { "0" } else { fraction });
-        }
-    } else {
-        out.push_str(&digits[..1]);
-        out.push('.');
-        out.push_str(if digits.len() > 1 { &digits[1..] } else { "0" });
-        let _ = write!(out, "E{exp}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn text(v: f64) -> String {
-        let mut out = String::new();
-        java_double(&mut out, v);
-        out
-    }
-
-    #[test]
-    fn doubles_print_as_java_prints_them() {
-        assert_eq!(text(1e300), "1.0E300");
-        assert_eq!(text(-1e-300), "-1.0E-300");
-        assert_eq!(text(3.25159), "3.25159");
-        assert_eq!(text(100.0), "100.0");
-        assert_eq!(text(1234567.0), "1234567.0");
-        assert_eq!(text(12345678.0), "1.2345678E7");
-        assert_eq!(text(0.001), "0.001");
-        assert_eq!(text(0.0001), "1.0E-4");
-        assert_eq!(text(-2.5), "-2.5");
-        assert_eq!(text(f64::NEG_INFINITY), "-Infinity");
-    }
 }

@@ -1,4 +1,4 @@
-//! Arrays: the `ARRAY[...]` constructor, `array[i]` (from 1; an error outside the array),
+//! Arrays: the `ARRAY[...]` constructor, `array[i]` (from 1; NULL outside the array),
 //! `CARDINALITY`, `ELEMENT` and the `ARRAY_*` functions, as Flink has them. The kernels read
 //! and take from the list's values column at once; only choosing which values a row keeps
 //! goes row by row.
@@ -388,9 +388,9 @@ fn construct(elements: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
     Ok(Arc::new(ListArray::try_new(field, offsets, values, None)?))
 }
 
-/// Each row's element `index` (from 1); NULL for a NULL array or index. An index outside the
-/// array is an error: Flink answers it with a made-up value (`-1`, `' '`; checked with the
-/// oracle), which rill will not imitate, and SQL's NULL would be a different answer.
+/// Each row's element `index` (from 1); NULL for a NULL array or index, and outside the array,
+/// as Flink answers for arrays it reads (checked with the oracle; for a constant array its
+/// planner makes up a value, `-1` or `' '`, which rill does not imitate).
 fn element_at(list: &ListArray, index: &ArrayRef) -> Result<ArrayRef> {
     let index = index.as_primitive::<arrow::datatypes::Int64Type>();
     let mut picks = Vec::with_capacity(list.len());
@@ -400,10 +400,11 @@ fn element_at(list: &ListArray, index: &ArrayRef) -> Result<ArrayRef> {
             continue;
         }
         let (i, len) = (index.value(row), list.value_length(row) as i64);
-        if !(1..=len).contains(&i) {
-            return exec_err!("array index {i} is outside the array of {len} elements");
-        }
-        picks.push(Some((list.value_offsets()[row] as i64 + i - 1) as u32));
+        picks.push(
+            (1..=len)
+                .contains(&i)
+                .then(|| (list.value_offsets()[row] as i64 + i - 1) as u32),
+        );
     }
     Ok(take(list.values(), &UInt32Array::from(picks), None)?)
 }
@@ -803,9 +804,10 @@ mod tests {
             ints(element_at(&sliced, &index.slice(0, 1)).unwrap()),
             [Some(3)]
         );
-        for outside in [0, 3] {
+        for outside in [0, 3, -1] {
             let index: ArrayRef = Arc::new(arrow::array::Int64Array::from(vec![outside]));
-            assert!(element_at(&list.slice(0, 1), &index).is_err(), "{outside}");
+            let got = ints(element_at(&list.slice(0, 1), &index).unwrap());
+            assert_eq!(got, [None], "{outside}");
         }
         let one = construct(&[Arc::new(Int32Array::from(vec![7, 8])) as ArrayRef], 2).unwrap();
         assert_eq!(

@@ -13,8 +13,8 @@ use datafusion_expr::ScalarUDF;
 use datafusion_sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::cast::java_double;
 use super::udf::{Arg, Compiled, Udf, boolean, string, strings};
+use rill_engine::format::java_double;
 
 /// The JSON functions.
 pub fn functions() -> Vec<ScalarUDF> {

@@ -66,7 +66,7 @@ impl MapFunction {
 }
 
 /// The type of maps from `key` to `value`.
-fn map_type(key: DataType, value: DataType) -> DataType {
+pub(crate) fn map_type(key: DataType, value: DataType) -> DataType {
     let entries = Fields::from(vec![
         Field::new("key", key, false),
         Field::new("value", value, true),

@@ -10,7 +10,7 @@ mod encoding;
 mod java_time;
 pub mod json;
 mod literal;
-mod map;
+pub(crate) mod map;
 mod math;
 pub mod proctime;
 mod string;
