@@ -25,21 +25,29 @@ const SYMMETRIC_MARKER: &str = "rill_symmetric";
 /// The function `MAP[k1, v1, ...]` becomes before parsing (sqlparser cannot read it).
 pub const MAP_CONSTRUCTOR: &str = "rill_map";
 
-/// Rewrites `MAP[k1, v1, ...]` into a call `rill_map(k1, v1, ...)`.
-pub fn rewrite_map_constructors(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+/// Rewrites the constructors `MAP[k1, v1, ...]` into calls `rill_map(k1, v1, ...)`, and
+/// `ARRAY[a, ...]` into `array(a, ...)`: DataFusion plans an array literal's elements without
+/// the columns of an enclosing query, which `CROSS JOIN UNNEST(ARRAY[t.a, t.b])` reads.
+pub fn rewrite_constructors(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
     let mut out = Vec::with_capacity(tokens.len());
-    // Per open bracket, whether it opened a MAP constructor.
+    // Per open bracket, whether it opened a constructor.
     let mut brackets: Vec<bool> = Vec::new();
-    let is_map = |t: &TokenWithSpan| {
-        matches!(&t.token, Token::Word(w) if w.quote_style.is_none()
-            && w.value.eq_ignore_ascii_case("MAP"))
+    let function = |t: &TokenWithSpan| match &t.token {
+        Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("MAP") => {
+            Some(MAP_CONSTRUCTOR)
+        }
+        Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("ARRAY") => {
+            Some("array")
+        }
+        _ => None,
     };
     for (i, token) in tokens.iter().enumerate() {
+        let constructor = (i > 0).then(|| function(&tokens[i - 1])).flatten();
         match &token.token {
-            Token::LBracket if i > 0 && is_map(&tokens[i - 1]) => {
+            Token::LBracket if constructor.is_some() => {
                 let start = out.len() - 1;
-                out[start] =
-                    TokenWithSpan::new(Token::make_word(MAP_CONSTRUCTOR, None), tokens[i - 1].span);
+                let name = constructor.expect("checked");
+                out[start] = TokenWithSpan::new(Token::make_word(name, None), tokens[i - 1].span);
                 out.push(TokenWithSpan::new(Token::LParen, token.span));
                 brackets.push(true);
             }

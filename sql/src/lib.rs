@@ -24,6 +24,7 @@ pub mod skew;
 pub mod temporal;
 pub mod types;
 pub mod units;
+pub mod unnest;
 pub mod window;
 
 pub use error::{SqlError, SqlResult};

@@ -194,7 +194,7 @@ impl RawStatement {
             let tokens = rewrite_system_time(&tokens)?;
             let tokens = crate::functions::json::rewrite_json_syntax(&tokens);
             let tokens = crate::flink::mark_symmetric_between(&tokens);
-            let tokens = crate::flink::rewrite_map_constructors(&tokens);
+            let tokens = crate::flink::rewrite_constructors(&tokens);
             let statement = parse_tokens(rewrite_table_arguments(&tokens)?)?;
             if matches!(statement, Statement::CreateTable(_)) {
                 return Ok(StatementKind::CreateTable {
@@ -211,7 +211,7 @@ impl RawStatement {
         let tokens = rewrite_table_arguments(&tokens)?;
         let tokens = crate::functions::json::rewrite_json_syntax(&tokens);
         let tokens = crate::flink::mark_symmetric_between(&tokens);
-        let tokens = crate::flink::rewrite_map_constructors(&tokens);
+        let tokens = crate::flink::rewrite_constructors(&tokens);
         // A Flink construct rill does not have is the likelier cause of a parse error.
         let statement = parse_tokens(tokens.clone())
             .map_err(|e| crate::functions::catalog::missing_in_tokens(&tokens).unwrap_or(e))?;

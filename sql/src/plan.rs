@@ -13,7 +13,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{Column, DFSchema, plan_err};
-use datafusion_expr::{Expr, FetchType, LogicalPlan, Operator, SkipType, SortExpr};
+use datafusion_expr::{
+    Expr, FetchType, LogicalPlan, Operator, SkipType, SortExpr, UserDefinedLogicalNodeCore,
+};
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::expressions::Column as PhysicalColumn;
 use rill_engine::Dataflow;
@@ -21,7 +23,7 @@ use rill_engine::dataflow::NodeId;
 use rill_engine::exchange::KeyPartitioner;
 use rill_engine::late::{LatePolicy, LateRows};
 use rill_engine::operator::{
-    Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union, WATERMARK_COLUMN,
+    Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union, Unnest, WATERMARK_COLUMN,
 };
 use rill_engine::source::{
     Computed, ComputedColumn, FileInput, FileSource, FileSourceOptions, NexmarkSource, RowShape,
@@ -36,6 +38,7 @@ use crate::late::side_file_sink;
 use crate::match_recognize::MatchRecognize;
 use crate::session::CDC_DUPLICATES;
 use crate::skew::SKEW_CORRECTED;
+use crate::unnest::UnnestJoin;
 use crate::window::{WindowTvf, interval_millis};
 pub(crate) use over::rank_limit;
 
@@ -330,6 +333,12 @@ impl<'a> StreamPlanner<'a> {
                     self.window_tvf(tvf)
                 } else if let Some(node) = any.downcast_ref::<MatchRecognize>() {
                     self.match_recognize(node)
+                } else if let Some(node) = any.downcast_ref::<UnnestJoin>() {
+                    let input = self.plan(&node.input)?;
+                    let collection = self.physical(&node.collection, node.input.schema())?;
+                    let schema = output_schema(UserDefinedLogicalNodeCore::schema(node));
+                    let unnest = Unnest::new(collection, node.outer, node.ordinality, schema);
+                    Ok(self.add(Box::new(unnest), input))
                 } else {
                     Err(SqlError::new(format!("{} is not supported", e.node.name())))
                 }
@@ -383,6 +392,10 @@ impl<'a> StreamPlanner<'a> {
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
             LogicalPlan::Join(join) => self.join(join),
             LogicalPlan::Window(window) => self.window(window),
+            LogicalPlan::Unnest(_) => Err(SqlError::new(
+                "UNNEST is a table in Flink SQL, not a function of SELECT",
+            )
+            .with_hint("join it: `FROM t CROSS JOIN UNNEST(t.arr) AS u (x)`")),
             other => Err(SqlError::new(format!(
                 "{} is not supported on streams yet",
                 describe_node(other)

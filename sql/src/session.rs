@@ -25,6 +25,7 @@ use crate::plan::{EarlyFire, QueryPlan, StreamPlanner, output_schema};
 use crate::temporal::{Versioned, mark_temporal_joins, versioned_view};
 use crate::types::LOCAL_TIME_ZONE;
 use crate::units::{duration_millis, memory_bytes};
+use crate::unnest::UnnestPlanner;
 use crate::window::WindowTvfPlanner;
 
 /// The Flink SQL client's option for how results are shown: `'table'`, `'tableau'` or
@@ -150,7 +151,11 @@ impl Session {
         let mut context = PlanContext::new(
             config,
             crate::functions::analyzer_rules(),
-            vec![Arc::new(WindowTvfPlanner), Arc::new(MatchRecognizePlanner)],
+            vec![
+                Arc::new(WindowTvfPlanner),
+                Arc::new(MatchRecognizePlanner),
+                Arc::new(UnnestPlanner),
+            ],
         );
         crate::functions::register(&mut context);
         Session {

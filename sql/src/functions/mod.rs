@@ -78,10 +78,13 @@ pub fn register(context: &mut PlanContext) {
 
 /// DataFusion's analyzer rules with rill's: integer literals get Flink's types before type
 /// coercion, casts become Flink's after it, temporal join conditions are kept in place after it.
+/// Joins against `UNNEST` become [`UnnestJoin`](crate::unnest::UnnestJoin)s first, so that the
+/// other rules type what they give.
 /// `GROUPING(x)` is resolved first, while its arguments are still the grouping expressions as
 /// written.
 pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![
+        Arc::new(crate::unnest::LateralUnnest),
         Arc::new(ResolveGroupingFunction::new()),
         Arc::new(literal::IntegerLiterals),
     ];
