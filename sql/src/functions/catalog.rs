@@ -148,7 +148,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("REGEXP", Strings),
     has("REGEXP_COUNT", Strings),
     has("REGEXP_EXTRACT", Strings),
-    missing("REGEXP_EXTRACT_ALL", Strings),
+    has("REGEXP_EXTRACT_ALL", Strings),
     has("REGEXP_INSTR", Strings),
     has("REGEXP_REPLACE", Strings),
     has("REGEXP_SUBSTR", Strings),

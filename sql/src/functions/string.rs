@@ -4,8 +4,10 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, StringBuilder};
-use arrow::datatypes::Int64Type;
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListBuilder, StringBuilder,
+};
+use arrow::datatypes::{DataType, Int64Type};
 use datafusion_common::{Result, exec_err};
 use datafusion_expr::ScalarUDF;
 use regex::Regex;
@@ -43,6 +45,12 @@ pub fn functions() -> Vec<ScalarUDF> {
             vec![vec![S, S], vec![S, S, I]],
             string,
             regexp_extract,
+        ),
+        Udf::new(
+            "regexp_extract_all",
+            vec![vec![S, S], vec![S, S, I]],
+            |_| DataType::new_list(DataType::Utf8, true),
+            regexp_extract_all,
         ),
         Udf::new("regexp", vec![vec![S, S]], boolean, regexp),
         Udf::new("split_index", vec![vec![S, S, I]], string, split_index),
@@ -329,6 +337,35 @@ fn regexp_extract(args: &[ArrayRef]) -> Result<ArrayRef> {
         out.write_str(&text[start..end]).expect("writes to memory");
         Ok(true)
     })
+}
+
+/// `REGEXP_EXTRACT_ALL(s, pattern [, group])`: the group (default 1) of every match, NULL
+/// where a match leaves the group out; NULL if the group does not exist or the pattern is
+/// invalid.
+fn regexp_extract_all(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let (s, p) = (strings(&args[0])?, strings(&args[1])?);
+    let mut patterns = Patterns::new();
+    let mut out = ListBuilder::new(StringBuilder::new());
+    for i in 0..s.len() {
+        let group = match args.get(2) {
+            Some(g) => integer(g, i).filter(|g| *g >= 0).map(|g| g as usize),
+            None => Some(1),
+        };
+        let regex = (s.is_valid(i) && p.is_valid(i))
+            .then(|| patterns.get(p.value(i)))
+            .flatten();
+        match (regex, group) {
+            (Some(regex), Some(group)) if group < regex.captures_len() => {
+                for captures in regex.captures_iter(s.value(i)) {
+                    out.values()
+                        .append_option(captures.get(group).map(|m| m.as_str()));
+                }
+                out.append(true);
+            }
+            _ => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 /// `f` of each string and its pattern, compiled once per distinct pattern; NULL where either
