@@ -5,11 +5,11 @@ use std::ops::ControlFlow;
 
 use datafusion_sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion_sql::sqlparser::ast::{
-    BinaryOperator, CaseWhen, CastKind, CeilFloorKind, DataType as SqlType, DateTimeField, Expr,
-    Function, FunctionArg, FunctionArgExpr, FunctionArgOperator, FunctionArgumentClause,
-    FunctionArgumentList, FunctionArguments, Ident, JoinConstraint, JoinOperator, JsonNullClause,
-    ObjectName, Query, SelectItem, SetExpr, Spanned, Statement, TableFactor, UnaryOperator, Value,
-    Visit, VisitMut, Visitor, VisitorMut, visit_expressions_mut,
+    BinaryOperator, CaseWhen, CastKind, CeilFloorKind, DataType as SqlType, DateTimeField,
+    DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgOperator,
+    FunctionArgumentClause, FunctionArgumentList, FunctionArguments, Ident, JoinConstraint,
+    JoinOperator, JsonNullClause, ObjectName, Query, SelectItem, SetExpr, Spanned, Statement,
+    TableFactor, UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut, visit_expressions_mut,
 };
 use datafusion_sql::sqlparser::keywords::Keyword;
 use datafusion_sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan};
@@ -269,6 +269,18 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
                 if let Some(call) = json_constructor(f, span) {
                     *expr = call;
                 }
+            }
+            // DataFusion plans a DISTINCT aggregate as a GROUP BY of the values, losing the
+            // order of their first arrival, which Flink's ARRAY_AGG keeps.
+            Expr::Function(f)
+                if f.name.to_string().eq_ignore_ascii_case("ARRAY_AGG")
+                    && matches!(&f.args, FunctionArguments::List(list)
+                        if list.duplicate_treatment == Some(DuplicateTreatment::Distinct)) =>
+            {
+                return ControlFlow::Break(SqlError::at(
+                    "ARRAY_AGG(DISTINCT ...) is not supported yet",
+                    Position::spanning(span.start, span.end),
+                ));
             }
             Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("JSON_VALUE") => {
                 // `RETURNING type`: the value read as that type, NULL where it cannot be.

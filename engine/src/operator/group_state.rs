@@ -27,7 +27,7 @@ use datafusion_expr::Accumulator;
 
 use super::aggregate::AggregateCall;
 use super::not_checkpointed;
-use super::retracting::{RetractableArrival, RetractableExtremum};
+use super::retracting::{Arrival, RetractableArrival, RetractableExtremum};
 use crate::checkpoint::State;
 use crate::{EngineError, Result};
 
@@ -613,8 +613,18 @@ impl RowStates {
         Ok(match function.fun().name() {
             "min" => Box::new(RetractableExtremum::new(&data_type, false)?),
             "max" => Box::new(RetractableExtremum::new(&data_type, true)?),
-            "first_value" => Box::new(RetractableArrival::new(&data_type, false)?),
-            "last_value" => Box::new(RetractableArrival::new(&data_type, true)?),
+            "first_value" => Box::new(RetractableArrival::new(&data_type, Arrival::First)?),
+            "last_value" => Box::new(RetractableArrival::new(&data_type, Arrival::Last)?),
+            "array_agg" => {
+                let DataType::List(item) = &data_type else {
+                    return Err(EngineError::Other(format!("ARRAY_AGG of {data_type}")));
+                };
+                let nulls = !function.ignore_nulls();
+                Box::new(RetractableArrival::new(
+                    item.data_type(),
+                    Arrival::All { nulls },
+                )?)
+            }
             _ => function.create_sliding_accumulator()?,
         })
     }

@@ -1,7 +1,7 @@
 //! Aggregates over a changelog that need every value kept to answer after a retraction:
 //! `MIN` / `MAX` (values counted in order, as Flink's `MinWithRetractAggFunction` keeps them)
-//! and `FIRST_VALUE` / `LAST_VALUE` (values by arrival, as Flink's
-//! `FirstValueWithRetractAggFunction`). DataFusion's sliding accumulators retract only the
+//! and `FIRST_VALUE` / `LAST_VALUE` / `ARRAY_AGG` (values by arrival, as Flink's
+//! `FirstValueWithRetractAggFunction` and `ArrayAggFunction`). DataFusion's sliding accumulators retract only the
 //! oldest value, as a sliding window does, so they cannot serve here.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::DataType;
 use arrow::row::{RowConverter, SortField};
+use datafusion_common::utils::SingleRowListArrayBuilder;
 use datafusion_common::{DataFusionError, ScalarValue};
 use datafusion_expr::Accumulator;
 
@@ -30,15 +31,42 @@ impl Encoding {
     }
 
     /// Calls `f` with the encoding of each non-null value of the column `values[0]`.
-    fn each(&self, values: &[ArrayRef], mut f: impl FnMut(&[u8])) -> datafusion_common::Result<()> {
+    fn each(&self, values: &[ArrayRef], f: impl FnMut(&[u8])) -> datafusion_common::Result<()> {
+        self.each_of(values, false, f)
+    }
+
+    /// Calls `f` with the encoding of each value of the column `values[0]`, NULLs too when
+    /// `nulls`.
+    fn each_of(
+        &self,
+        values: &[ArrayRef],
+        nulls: bool,
+        mut f: impl FnMut(&[u8]),
+    ) -> datafusion_common::Result<()> {
         let column = &values[0];
         let rows = self
             .converter
             .convert_columns(std::slice::from_ref(column))?;
-        for i in (0..column.len()).filter(|&i| column.is_valid(i)) {
+        for i in (0..column.len()).filter(|&i| nulls || column.is_valid(i)) {
             f(rows.row(i).as_ref());
         }
         Ok(())
+    }
+
+    /// The values encoded as `values`, in order, as an array (NULL when there are none).
+    fn list<'a>(
+        &self,
+        values: impl ExactSizeIterator<Item = &'a [u8]>,
+    ) -> datafusion_common::Result<ScalarValue> {
+        if values.len() == 0 {
+            return Ok(ScalarValue::new_null_list(self.data_type.clone(), true, 1));
+        }
+        let parser = self.converter.parser();
+        let column = self
+            .converter
+            .convert_rows(values.map(|v| parser.parse(v)))?;
+        let list = SingleRowListArrayBuilder::new(column[0].clone()).with_nullable(true);
+        Ok(list.build_list_scalar())
     }
 
     /// The value encoded as `bytes`, or NULL.
@@ -163,35 +191,52 @@ impl Accumulator for RetractableExtremum {
     }
 }
 
-/// A retractable `FIRST_VALUE` (or `LAST_VALUE`): the non-null values by arrival; a
-/// retraction takes back the earliest arrival of its value.
+/// A retractable `FIRST_VALUE`, `LAST_VALUE` or `ARRAY_AGG`: the values by arrival (the
+/// non-null ones, but for `ARRAY_AGG` without `IGNORE NULLS`); a retraction takes back the
+/// earliest arrival of its value.
 #[derive(Debug)]
 pub struct RetractableArrival {
     encoding: Encoding,
     by_arrival: BTreeMap<u64, Box<[u8]>>,
     arrivals: HashMap<Box<[u8]>, VecDeque<u64>>,
     next: u64,
-    last: bool,
+    answer: Arrival,
+}
+
+/// What a [`RetractableArrival`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    First,
+    Last,
+    /// All values, as an array; NULLs too with `nulls`.
+    All {
+        nulls: bool,
+    },
 }
 
 impl RetractableArrival {
-    /// An empty `LAST_VALUE` (`last`) or `FIRST_VALUE` of values of `data_type`.
-    pub fn new(data_type: &DataType, last: bool) -> Result<Self> {
+    /// An empty accumulator of values of `data_type` that gives `answer`.
+    pub fn new(data_type: &DataType, answer: Arrival) -> Result<Self> {
         Ok(RetractableArrival {
             encoding: Encoding::new(data_type)?,
             by_arrival: BTreeMap::new(),
             arrivals: HashMap::new(),
             next: 0,
-            last,
+            answer,
         })
+    }
+
+    fn nulls(&self) -> bool {
+        self.answer == Arrival::All { nulls: true }
     }
 }
 
 impl Accumulator for RetractableArrival {
     fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion_common::Result<()> {
+        let nulls = self.nulls();
         let (by_arrival, arrivals, next) =
             (&mut self.by_arrival, &mut self.arrivals, &mut self.next);
-        self.encoding.each(values, |value| {
+        self.encoding.each_of(values, nulls, |value| {
             arrivals.entry(value.into()).or_default().push_back(*next);
             by_arrival.insert(*next, value.into());
             *next += 1;
@@ -199,8 +244,9 @@ impl Accumulator for RetractableArrival {
     }
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> datafusion_common::Result<()> {
+        let nulls = self.nulls();
         let (by_arrival, arrivals) = (&mut self.by_arrival, &mut self.arrivals);
-        self.encoding.each(values, |value| {
+        self.encoding.each_of(values, nulls, |value| {
             if let Some(times) = arrivals.get_mut(value) {
                 if let Some(arrival) = times.pop_front() {
                     by_arrival.remove(&arrival);
@@ -217,9 +263,14 @@ impl Accumulator for RetractableArrival {
     }
 
     fn evaluate(&mut self) -> datafusion_common::Result<ScalarValue> {
-        let value = match self.last {
-            true => self.by_arrival.last_key_value(),
-            false => self.by_arrival.first_key_value(),
+        let value = match self.answer {
+            Arrival::Last => self.by_arrival.last_key_value(),
+            Arrival::First => self.by_arrival.first_key_value(),
+            Arrival::All { .. } => {
+                return self
+                    .encoding
+                    .list(self.by_arrival.values().map(|v| v.as_ref()));
+            }
         };
         self.encoding.scalar(value.map(|(_, v)| v.as_ref()))
     }
@@ -280,7 +331,8 @@ mod tests {
     #[test]
     fn a_restored_accumulator_goes_on_as_the_first_would() {
         let new_max = || Box::new(RetractableExtremum::new(&DataType::Int64, true).unwrap());
-        let new_first = || Box::new(RetractableArrival::new(&DataType::Int64, false).unwrap());
+        let new_first =
+            || Box::new(RetractableArrival::new(&DataType::Int64, Arrival::First).unwrap());
         let makers: [&dyn Fn() -> Box<dyn Accumulator>; 2] = [&|| new_max(), &|| new_first()];
         for make in makers {
             let mut acc = make();
@@ -330,8 +382,8 @@ mod tests {
 
     #[test]
     fn first_and_last_values_follow_arrival_after_retractions() {
-        let mut first = RetractableArrival::new(&DataType::Int64, false).unwrap();
-        let mut last = RetractableArrival::new(&DataType::Int64, true).unwrap();
+        let mut first = RetractableArrival::new(&DataType::Int64, Arrival::First).unwrap();
+        let mut last = RetractableArrival::new(&DataType::Int64, Arrival::Last).unwrap();
         for acc in [&mut first, &mut last] {
             acc.update_batch(&values(&[Some(5), None, Some(7), Some(5), Some(3)]))
                 .unwrap();
@@ -345,5 +397,29 @@ mod tests {
         }
         assert_eq!(first.evaluate().unwrap(), ScalarValue::Int64(Some(7)));
         assert_eq!(last.evaluate().unwrap(), ScalarValue::Int64(Some(5)));
+    }
+
+    #[test]
+    fn array_agg_keeps_arrivals_and_a_restored_one_goes_on() {
+        let text = |acc: &mut dyn Accumulator| acc.evaluate().unwrap().to_string();
+        let make = |nulls| RetractableArrival::new(&DataType::Int64, Arrival::All { nulls });
+        let mut all = make(true).unwrap();
+        let mut values_only = make(false).unwrap();
+        for acc in [&mut all, &mut values_only] {
+            acc.update_batch(&values(&[Some(5), None, Some(7), Some(5), None]))
+                .unwrap();
+            // The first 5 and the first NULL go.
+            acc.retract_batch(&values(&[Some(5), None])).unwrap();
+        }
+        assert_eq!(text(&mut all), "[7, 5, ]", "ScalarValue shows NULL as nothing");
+        assert_eq!(text(&mut values_only), "[7, 5]");
+        let mut copy = restored(&mut all, Box::new(make(true).unwrap()));
+        for acc in [&mut all as &mut dyn Accumulator, copy.as_mut()] {
+            acc.update_batch(&values(&[Some(1)])).unwrap();
+            acc.retract_batch(&values(&[Some(7), Some(5), None])).unwrap();
+            assert_eq!(text(acc), "[1]");
+            acc.retract_batch(&values(&[Some(1)])).unwrap();
+            assert!(acc.evaluate().unwrap().is_null(), "no values left");
+        }
     }
 }

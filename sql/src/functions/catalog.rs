@@ -273,7 +273,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("GROUPING", Grouping),
     has("GROUPING_ID", Grouping),
     // Aggregate and window.
-    missing("ARRAY_AGG", Aggregate),
+    has("ARRAY_AGG", Aggregate),
     has("AVG", Aggregate),
     missing("COLLECT", Aggregate),
     has("COUNT", Aggregate),
