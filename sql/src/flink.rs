@@ -270,6 +270,33 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
                     *expr = call;
                 }
             }
+            // The JSON aggregates (as `rewrite_json_syntax` made calls of them): the NULL
+            // clause, Flink's default where none is given, with whether the value is JSON
+            // text made by a nested constructor, as `json_object` takes it.
+            Expr::Function(f)
+                if ["rill_json_objectagg", "rill_json_arrayagg"]
+                    .contains(&f.name.to_string().as_str()) =>
+            {
+                let object = f.name.to_string() == "rill_json_objectagg";
+                if let FunctionArguments::List(list) = &mut f.args {
+                    let values = if object { 2 } else { 1 };
+                    if list.args.len() == values {
+                        let default = if object { "NULL" } else { "ABSENT" };
+                        let mode = Expr::value(Value::SingleQuotedString(default.into()));
+                        list.args
+                            .push(FunctionArg::Unnamed(FunctionArgExpr::Expr(mode)));
+                    }
+                    let nested = matches!(list.args.get(values - 1),
+                        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Function(g))))
+                            if ["json_object", "json_array"].contains(&g.name.to_string().as_str()));
+                    if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) =
+                        list.args.get_mut(values)
+                        && let Value::SingleQuotedString(mode) = &mut v.value
+                    {
+                        mode.push_str(if nested { ":1" } else { ":0" });
+                    }
+                }
+            }
             // DataFusion plans a DISTINCT aggregate as a GROUP BY of the values, losing the
             // order of their first arrival, which Flink's ARRAY_AGG keeps.
             Expr::Function(f)

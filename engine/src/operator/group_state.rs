@@ -638,6 +638,9 @@ impl RowStates {
     }
 
     /// Feeds `args` (one group's rows) to `accumulator`; `retract` says which rows take back.
+    /// Runs of rows of one kind go in their order, as one row at a time would: an
+    /// accumulator may care (`JSON_OBJECTAGG` fails on a key it holds, so a key's `-U` must
+    /// come before its `+U`).
     fn feed(
         accumulator: &mut dyn Accumulator,
         args: &[ArrayRef],
@@ -646,21 +649,21 @@ impl RowStates {
         let Some(retract) = retract else {
             return Ok(accumulator.update_batch(args)?);
         };
-        let pick = |want: bool| -> Result<Vec<ArrayRef>> {
-            let mask = BooleanArray::from(retract.iter().map(|r| *r == want).collect::<Vec<_>>());
-            Ok(args
-                .iter()
-                .map(|a| filter(a.as_ref(), &mask))
-                .collect::<std::result::Result<_, _>>()?)
-        };
-        accumulator.update_batch(&pick(false)?)?;
-        if retract.iter().any(|r| *r) {
-            if !accumulator.supports_retract_batch() {
-                return Err(EngineError::Other(
-                    "an aggregate over an updating input cannot retract rows".into(),
-                ));
+        if retract.iter().any(|r| *r) && !accumulator.supports_retract_batch() {
+            return Err(EngineError::Other(
+                "an aggregate over an updating input cannot retract rows".into(),
+            ));
+        }
+        let mut start = 0;
+        while start < retract.len() {
+            let kind = retract[start];
+            let len = retract[start..].iter().take_while(|r| **r == kind).count();
+            let run: Vec<ArrayRef> = args.iter().map(|a| a.slice(start, len)).collect();
+            match kind {
+                true => accumulator.retract_batch(&run)?,
+                false => accumulator.update_batch(&run)?,
             }
-            accumulator.retract_batch(&pick(true)?)?;
+            start += len;
         }
         Ok(())
     }

@@ -411,12 +411,17 @@ mod tests {
             // The first 5 and the first NULL go.
             acc.retract_batch(&values(&[Some(5), None])).unwrap();
         }
-        assert_eq!(text(&mut all), "[7, 5, ]", "ScalarValue shows NULL as nothing");
+        assert_eq!(
+            text(&mut all),
+            "[7, 5, ]",
+            "ScalarValue shows NULL as nothing"
+        );
         assert_eq!(text(&mut values_only), "[7, 5]");
         let mut copy = restored(&mut all, Box::new(make(true).unwrap()));
         for acc in [&mut all as &mut dyn Accumulator, copy.as_mut()] {
             acc.update_batch(&values(&[Some(1)])).unwrap();
-            acc.retract_batch(&values(&[Some(7), Some(5), None])).unwrap();
+            acc.retract_batch(&values(&[Some(7), Some(5), None]))
+                .unwrap();
             assert_eq!(text(acc), "[1]");
             acc.retract_batch(&values(&[Some(1)])).unwrap();
             assert!(acc.evaluate().unwrap().is_null(), "no values left");

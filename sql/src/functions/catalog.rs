@@ -249,10 +249,10 @@ pub const FUNCTIONS: &[Function] = &[
     // JSON.
     has("IS JSON", Json),
     has("JSON_ARRAY", Json),
-    missing("JSON_ARRAYAGG", Json),
+    has("JSON_ARRAYAGG", Json),
     has("JSON_EXISTS", Json),
     has("JSON_OBJECT", Json),
-    missing("JSON_OBJECTAGG", Json),
+    has("JSON_OBJECTAGG", Json),
     has("JSON_QUERY", Json),
     has("JSON_QUOTE", Json),
     has("JSON_STRING", Json),

@@ -143,7 +143,7 @@ impl Json {
 }
 
 /// `s` as a JSON string literal; with `ascii`, characters beyond ASCII as `\uXXXX`.
-fn quote(s: &str, out: &mut String, ascii: bool) {
+pub(super) fn quote(s: &str, out: &mut String, ascii: bool) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -376,7 +376,7 @@ fn json_query(args: &[ArrayRef]) -> Result<ArrayRef> {
 /// Writes row `i` of `a` (not NULL) as a JSON value: numbers and booleans as they are,
 /// other values as strings of their text, or as they are where `raw` (JSON text made by a
 /// nested JSON constructor).
-fn write_json(a: &ArrayRef, i: usize, raw: bool, text: &mut String) -> Result<()> {
+pub(super) fn write_json(a: &ArrayRef, i: usize, raw: bool, text: &mut String) -> Result<()> {
     let formatter = rill_engine::format::ValueFormatter::new(a);
     match a.data_type() {
         DataType::Float64 => {
@@ -405,7 +405,7 @@ fn write_json(a: &ArrayRef, i: usize, raw: bool, text: &mut String) -> Result<()
 
 /// The first argument of `json_object` and `json_array` (a constant): whether NULL values
 /// are left out (`ABSENT ON NULL`), and which values are JSON text to insert as it is.
-fn constructor_mode(args: &[ArrayRef]) -> Result<(bool, Vec<bool>)> {
+pub(super) fn constructor_mode(args: &[ArrayRef]) -> Result<(bool, Vec<bool>)> {
     let Some(mode) = strings(&args[0])?
         .iter()
         .flatten()
@@ -419,7 +419,8 @@ fn constructor_mode(args: &[ArrayRef]) -> Result<(bool, Vec<bool>)> {
 }
 
 /// `json_object(mode, key1, value1, ...)` and `json_array(mode, value...)`: what
-/// `JSON_OBJECT(KEY k VALUE v ...)` and `JSON_ARRAY(v ...)` become.
+/// `JSON_OBJECT(KEY k VALUE v ...)` (its keys sorted, as Flink writes them) and
+/// `JSON_ARRAY(v ...)` become.
 fn json_constructor(args: &[ArrayRef], object: bool) -> Result<ArrayRef> {
     let (absent, raw) = constructor_mode(args)?;
     let (keys, values): (Vec<_>, Vec<&ArrayRef>) = if object {
@@ -436,11 +437,19 @@ fn json_constructor(args: &[ArrayRef], object: bool) -> Result<ArrayRef> {
     let rows = args[0].len();
     let mut out = StringBuilder::with_capacity(rows, rows * 16);
     let mut text = String::new();
+    // The values of a row in the order of their keys: Flink writes an object's keys sorted.
+    let mut order: Vec<usize> = Vec::with_capacity(values.len());
     for i in 0..rows {
         text.clear();
         text.push(open);
         let mut first = true;
-        for (n, value) in values.iter().enumerate() {
+        order.clear();
+        order.extend(0..values.len());
+        if object {
+            order.sort_by_key(|&n| keys[n].is_valid(i).then(|| keys[n].value(i)));
+        }
+        for &n in &order {
+            let value = values[n];
             if value.is_null(i) && absent {
                 continue;
             }
@@ -591,6 +600,50 @@ pub fn rewrite_json_syntax(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
             out.push(at(Token::SingleQuotedString(name.to_string())));
             i = end + 1;
             continue;
+        }
+        // `JSON_OBJECTAGG([KEY] k VALUE v [NULL|ABSENT ON NULL])` and
+        // `JSON_ARRAYAGG(v [NULL|ABSENT ON NULL])`: calls of the aggregates, the clause as a
+        // last argument (see `rewrite_functions`, which adds it where it is left out).
+        let aggregate = |name: &str| name == "JSON_OBJECTAGG" || name == "JSON_ARRAYAGG";
+        if word(i).as_deref().is_some_and(aggregate)
+            && matches!(tokens.get(i + 1).map(|t| &t.token), Some(Token::LParen))
+        {
+            let name = format!("rill_{}", word(i).unwrap_or_default().to_lowercase());
+            out.push(at(Token::make_word(&name, None)));
+            i += 1;
+            continue;
+        }
+        let in_aggregate = calls
+            .last()
+            .and_then(|c| c.as_deref())
+            .is_some_and(aggregate);
+        if in_aggregate {
+            let first = matches!(
+                out.last().map(|t: &TokenWithSpan| &t.token),
+                Some(Token::LParen)
+            );
+            match (
+                word(i).as_deref(),
+                word(i + 1).as_deref(),
+                word(i + 2).as_deref(),
+            ) {
+                (Some("KEY"), _, _) if first => {
+                    i += 1;
+                    continue;
+                }
+                (Some("VALUE"), _, _) => {
+                    out.push(at(Token::Comma));
+                    i += 1;
+                    continue;
+                }
+                (Some(clause @ ("NULL" | "ABSENT")), Some("ON"), Some("NULL")) => {
+                    out.push(at(Token::Comma));
+                    out.push(at(Token::SingleQuotedString(clause.to_string())));
+                    i += 3;
+                    continue;
+                }
+                _ => {}
+            }
         }
         // `JSON_OBJECT(KEY 'k' VALUE v)`: the optional KEY keyword goes.
         if word(i).as_deref() == Some("KEY")

@@ -9,6 +9,7 @@ mod datetime;
 mod encoding;
 mod java_time;
 pub mod json;
+mod json_agg;
 mod literal;
 pub(crate) mod map;
 mod math;
@@ -49,7 +50,10 @@ pub fn register(context: &mut PlanContext) {
     context.register_udaf(Arc::new(AggregateUDF::new_from_impl(
         avg::FlinkAvg::default(),
     )));
-    for udaf in variance::functions() {
+    for udaf in variance::functions()
+        .into_iter()
+        .chain(json_agg::functions())
+    {
         context.register_udaf(Arc::new(udaf));
     }
     for udf in string::functions()
