@@ -7,6 +7,8 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int8Array, Int64Array};
+use arrow::array::make_comparator;
+use arrow::compute::SortOptions;
 use arrow::compute::kernels::cmp::not_distinct;
 use arrow::compute::{and, interleave, take};
 use arrow::datatypes::{Int64Type, SchemaRef};
@@ -188,7 +190,17 @@ fn evaluate(calls: &mut [Box<dyn CallState>], groups: &[usize]) -> Result<Vec<Ar
 fn same_values(a: &[ArrayRef], b: &[ArrayRef], rows: usize) -> Result<BooleanArray> {
     let mut same = BooleanArray::from(vec![true; rows]);
     for (a, b) in a.iter().zip(b) {
-        same = and(&same, &not_distinct(a, b)?)?;
+        let equal = match a.data_type().is_nested() {
+            // Arrays and rows (ARRAY_AGG): the comparison kernels take no nested values.
+            true => {
+                let compare = make_comparator(a.as_ref(), b.as_ref(), SortOptions::default())?;
+                (0..rows)
+                    .map(|i| Some(compare(i, i) == std::cmp::Ordering::Equal))
+                    .collect()
+            }
+            false => not_distinct(a, b)?,
+        };
+        same = and(&same, &equal)?;
     }
     Ok(same)
 }
