@@ -54,7 +54,7 @@ const TUMBLE_SELECT: &str = "SELECT window_start, window_end, symbol, COUNT(*), 
      MAX(price) FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
      GROUP BY window_start, window_end, symbol";
 
-const CASES: [Case; 10] = [
+const CASES: [Case; 11] = [
     Case {
         name: "tumble_parallel",
         columns: TUMBLE_COLUMNS,
@@ -101,6 +101,17 @@ const CASES: [Case; 10] = [
         format: "csv",
         select: "SELECT ts, symbol, SUM(volume) OVER w, MAX(price) OVER w, LAG(price) OVER w \
                  FROM ticks WINDOW w AS (PARTITION BY symbol ORDER BY ts)",
+        ordered: true,
+        parallelism: 1,
+        late_side_files: false,
+    },
+    Case {
+        name: "collected",
+        columns: "window_start TIMESTAMP(3), symbol STRING, volumes STRING, prices STRING",
+        format: "csv",
+        select: "SELECT window_start, symbol, CAST(ARRAY_AGG(volume) AS STRING), \
+                 JSON_ARRAYAGG(price) FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), \
+                 INTERVAL '10' SECOND)) GROUP BY window_start, window_end, symbol",
         ordered: true,
         parallelism: 1,
         late_side_files: false,

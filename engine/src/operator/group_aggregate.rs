@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int8Array, Int64Array};
 use arrow::array::make_comparator;
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int8Array, Int64Array};
 use arrow::compute::SortOptions;
 use arrow::compute::kernels::cmp::not_distinct;
 use arrow::compute::{and, interleave, take};
