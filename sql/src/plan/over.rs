@@ -301,18 +301,6 @@ impl StreamPlanner<'_> {
                  or RANGE BETWEEN INTERVAL '...' PRECEDING AND CURRENT ROW"
             )));
         };
-        let value_function = exprs.iter().find_map(|e| match unaliased(e) {
-            Expr::WindowFunction(f) if VALUE_FUNCTIONS.contains(&f.fun.name()) => {
-                Some(f.fun.name())
-            }
-            _ => None,
-        });
-        if let Some(name) = value_function {
-            return Err(SqlError::new(format!(
-                "{} OVER a bounded frame is not supported yet: only from UNBOUNDED PRECEDING",
-                name.to_ascii_uppercase()
-            )));
-        }
         let functions = self.window_functions(exprs, schema)?;
         Ok(OverFunctions::Framed(bounded, functions))
     }
@@ -391,7 +379,9 @@ impl StreamPlanner<'_> {
             &create_physical_sort_exprs(order_by, schema, props, &planning)?,
             Arc::new(window_frame.clone()),
             Arc::clone(schema.inner()),
-            *null_treatment == Some(NullTreatment::IgnoreNulls),
+            // FIRST_VALUE and LAST_VALUE skip NULLs, as Flink's do.
+            *null_treatment == Some(NullTreatment::IgnoreNulls)
+                || VALUE_FUNCTIONS.contains(&call.fun.name()),
             *distinct,
             filter,
         )?)
