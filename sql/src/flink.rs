@@ -171,6 +171,20 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
             }
             f.name = ObjectName::from(vec![Ident::with_span(f.name.span(), "string_agg")]);
         }
+        // GROUP_ID() tells repeated grouping sets apart; rill refuses those, so it is 0.
+        if is_call_without_arguments(expr, "GROUP_ID") {
+            *expr = Expr::Cast {
+                kind: CastKind::Cast,
+                array: false,
+                expr: Box::new(Expr::value(Value::Number("0".into(), false))),
+                data_type: SqlType::BigInt(None),
+                format: None,
+            };
+        }
+        // CURRENT_DATABASE(): the one database, Flink's default.
+        if is_call_without_arguments(expr, "CURRENT_DATABASE") {
+            *expr = Expr::value(Value::SingleQuotedString("default_database".into()));
+        }
         // GROUPING_ID(a, b, ...): a BIGINT with a bit per argument, set where GROUPING(arg) is
         // 1, the last argument's the lowest.
         if let Some(args) = plain_args(expr, "GROUPING_ID").filter(|a| !a.is_empty()) {
@@ -870,6 +884,13 @@ pub(crate) fn column_name(expr: &Expr) -> Option<&Ident> {
         Expr::CompoundIdentifier(parts) => parts.last(),
         _ => None,
     }
+}
+
+/// Whether `expr` is the call `name()`.
+fn is_call_without_arguments(expr: &Expr, name: &str) -> bool {
+    matches!(expr, Expr::Function(f) if f.name.0.len() == 1
+        && f.name.to_string().eq_ignore_ascii_case(name)
+        && matches!(&f.args, FunctionArguments::List(list) if list.args.is_empty()))
 }
 
 /// The plain arguments of a call of function `name`, if `expr` is one.

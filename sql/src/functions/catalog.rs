@@ -269,7 +269,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("SHA384", Hash),
     has("SHA512", Hash),
     // Grouping.
-    missing("GROUP_ID", Grouping),
+    has("GROUP_ID", Grouping),
     has("GROUPING", Grouping),
     has("GROUPING_ID", Grouping),
     // Aggregate and window.
@@ -313,7 +313,7 @@ pub const FUNCTIONS: &[Function] = &[
     missing("BITMAP_XOR", Bitmap),
     missing("BITMAP_XOR_AGG", Bitmap),
     // Other.
-    missing("CURRENT_DATABASE", Other),
+    has("CURRENT_DATABASE", Other),
 ];
 
 /// The functions page (docs/functions.md): per group, the Flink functions rill has and those

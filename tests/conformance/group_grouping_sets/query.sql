@@ -11,6 +11,6 @@ CREATE TABLE ticks (
   'format'    = 'csv'
 );
 SELECT symbol, volume / 250 AS bucket, COUNT(*) AS n, SUM(volume) AS total,
-  GROUPING(volume / 250) AS all_buckets
+  GROUPING(volume / 250) AS all_buckets, GROUP_ID() AS set_id
 FROM ticks
 GROUP BY GROUPING SETS ((symbol, volume / 250), (symbol), ());
