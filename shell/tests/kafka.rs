@@ -995,6 +995,29 @@ fn explain_shows_how_a_shared_job_is_repartitioned() {
 }
 
 #[test]
+fn a_shared_job_repartitions_unnested_rows_by_a_column_of_the_table() {
+    let job = format!(
+        "SET 'execution.checkpointing.interval' = '1 s'; \
+         SET 'execution.checkpointing.dir' = '/nonexistent/never-written'; \
+         SET 'rill.scale-out' = 'true'; {} \
+         CREATE TABLE out (symbol STRING, n BIGINT) WITH ('connector' = 'print'); \
+         EXPLAIN INSERT INTO out SELECT symbol, COUNT(tag) FROM k \
+         CROSS JOIN UNNEST(tags) AS u (tag) GROUP BY symbol;",
+        table(
+            "k",
+            "symbol STRING, tags ARRAY<STRING>",
+            "never-read",
+            ", 'format' = 'json', 'properties.group.id' = 'g'"
+        )
+    );
+    let out = rill(&job);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("by hash(symbol)"), "{text}");
+    assert!(text.contains("operator Unnest"), "{text}");
+}
+
+#[test]
 fn a_shared_job_keyed_twice_differently_is_refused_at_planning() {
     let out = rill(&shared_job(
         "INSERT INTO out SELECT CAST(price AS STRING), COUNT(*) FROM \

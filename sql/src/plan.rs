@@ -337,8 +337,18 @@ impl<'a> StreamPlanner<'a> {
                     let input = self.plan(&node.input)?;
                     let collection = self.physical(&node.collection, node.input.schema())?;
                     let schema = output_schema(UserDefinedLogicalNodeCore::schema(node));
+                    let elements = schema.fields().len() - node.input.schema().fields().len();
                     let unnest = Unnest::new(collection, node.outer, node.ordinality, schema);
-                    Ok(self.add(Box::new(unnest), input))
+                    let unnest_node = self.add(Box::new(unnest), input);
+                    if let Some(shared) = &mut self.shared {
+                        // The input's columns pass through; the element's are new.
+                        let columns: Vec<Option<usize>> = (0..node.input.schema().fields().len())
+                            .map(Some)
+                            .chain(std::iter::repeat_n(None, elements))
+                            .collect();
+                        shared.derive(unnest_node, input, &columns);
+                    }
+                    Ok(unnest_node)
                 } else {
                     Err(SqlError::new(format!("{} is not supported", e.node.name())))
                 }
