@@ -865,9 +865,10 @@ fn over_frames_rill_cannot_compute_are_refused_by_name() {
              supported on streams",
         ),
         (
-            "ROWS BETWEEN 2 PRECEDING AND CURRENT ROW",
+            "ROWS BETWEEN 2 PRECEDING AND 1 FOLLOWING",
             "FIRST_VALUE(price)",
-            "FIRST_VALUE OVER a bounded frame is not supported yet",
+            "the OVER frame ROWS BETWEEN 2 PRECEDING AND 1 FOLLOWING is not supported on \
+             streams",
         ),
     ] {
         let sql = format!(
