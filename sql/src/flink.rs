@@ -171,6 +171,29 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
             }
             f.name = ObjectName::from(vec![Ident::with_span(f.name.span(), "string_agg")]);
         }
+        // (p0, t0) OVERLAPS (p1, t1), as Calcite converts it for Flink: a `t` that is an
+        // interval ends at `p + t`; each pair sorted into start and end (`s <= e`, by CASE,
+        // which gives Calcite's answers on NULLs); then `e0 >= s1 AND e1 >= s0`.
+        if let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Overlaps,
+            right,
+        } = expr
+            && let (Expr::Tuple(l), Expr::Tuple(r)) = (left.as_ref(), right.as_ref())
+            && let ([p0, t0], [p1, t1]) = (l.as_slice(), r.as_slice())
+        {
+            let ([s0, e0], [s1, e1]) = (ordered_period(p0, t0), ordered_period(p1, t1));
+            let at_least = |a: Expr, b: Expr| Expr::BinaryOp {
+                left: Box::new(a),
+                op: BinaryOperator::GtEq,
+                right: Box::new(b),
+            };
+            *expr = Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(at_least(e0, s1)),
+                op: BinaryOperator::And,
+                right: Box::new(at_least(e1, s0)),
+            }));
+        }
         // GROUP_ID() tells repeated grouping sets apart; rill refuses those, so it is 0.
         if is_call_without_arguments(expr, "GROUP_ID") {
             *expr = Expr::Cast {
@@ -859,6 +882,28 @@ pub fn check_joins(statement: &Statement) -> SqlResult<()> {
 }
 
 /// `CASE WHEN c1 THEN r1 ... ELSE otherwise END`.
+/// The start and end of the period `(point, temporal)` of `OVERLAPS`: `temporal` is its other
+/// end, or, an interval literal, its length.
+fn ordered_period(point: &Expr, temporal: &Expr) -> [Expr; 2] {
+    let end = match temporal {
+        Expr::Interval(_) => Expr::Nested(Box::new(Expr::BinaryOp {
+            left: Box::new(point.clone()),
+            op: BinaryOperator::Plus,
+            right: Box::new(temporal.clone()),
+        })),
+        other => other.clone(),
+    };
+    let in_order = Expr::BinaryOp {
+        left: Box::new(point.clone()),
+        op: BinaryOperator::LtEq,
+        right: Box::new(end.clone()),
+    };
+    [
+        case(vec![(in_order.clone(), point.clone())], Some(end.clone())),
+        case(vec![(in_order, end)], Some(point.clone())),
+    ]
+}
+
 fn case(branches: Vec<(Expr, Expr)>, otherwise: Option<Expr>) -> Expr {
     Expr::Case {
         case_token: AttachedToken::empty(),

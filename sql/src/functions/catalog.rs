@@ -191,7 +191,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("MINUTE", Temporal),
     has("MONTH", Temporal),
     missing("NOW", Temporal),
-    missing("OVERLAPS", Temporal),
+    has("OVERLAPS", Temporal),
     has("PROCTIME", Temporal),
     has("QUARTER", Temporal),
     has("SECOND", Temporal),
