@@ -159,6 +159,16 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
         if let Some([value, replacement]) = call_args::<2>(expr, "IFNULL") {
             *expr = call("coalesce", [value, replacement], expr.span());
         }
+        // ARRAY_AGG(DISTINCT x) keeps the values in the order they came: a FILTER keeps
+        // DataFusion from planning it as a GROUP BY of the values, which loses that order.
+        if let Expr::Function(f) = expr
+            && f.name.to_string().eq_ignore_ascii_case("ARRAY_AGG")
+            && f.filter.is_none()
+            && matches!(&f.args, FunctionArguments::List(list)
+                if list.duplicate_treatment == Some(DuplicateTreatment::Distinct))
+        {
+            f.filter = Some(Box::new(Expr::value(Value::Boolean(true))));
+        }
         // LISTAGG(x [, separator]): DataFusion's STRING_AGG, with Flink's default ','.
         if let Expr::Function(f) = expr
             && f.name.to_string().eq_ignore_ascii_case("LISTAGG")
@@ -333,18 +343,6 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
                         mode.push_str(if nested { ":1" } else { ":0" });
                     }
                 }
-            }
-            // DataFusion plans a DISTINCT aggregate as a GROUP BY of the values, losing the
-            // order of their first arrival, which Flink's ARRAY_AGG keeps.
-            Expr::Function(f)
-                if f.name.to_string().eq_ignore_ascii_case("ARRAY_AGG")
-                    && matches!(&f.args, FunctionArguments::List(list)
-                        if list.duplicate_treatment == Some(DuplicateTreatment::Distinct)) =>
-            {
-                return ControlFlow::Break(SqlError::at(
-                    "ARRAY_AGG(DISTINCT ...) is not supported yet",
-                    Position::spanning(span.start, span.end),
-                ));
             }
             Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("JSON_VALUE") => {
                 // `RETURNING type`: the value read as that type, NULL where it cannot be.

@@ -24,6 +24,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use arrow::row::{RowConverter, SortField};
 use datafusion_common::ScalarValue;
 use datafusion_expr::Accumulator;
+use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
 
 use super::aggregate::AggregateCall;
 use super::not_checkpointed;
@@ -140,6 +141,20 @@ pub(crate) fn call_state(call: &AggregateCall, retracting: bool) -> Result<Box<d
         }
         _ => Box::new(RowStates::new(call, retracting)),
     })
+}
+
+/// rill's `ARRAY_AGG`, which keeps values by arrival over a changelog and, with `DISTINCT`, in
+/// the order they came (DataFusion's keeps a hash set's order).
+pub(crate) fn array_agg(function: &AggregateFunctionExpr) -> Result<Box<dyn Accumulator>> {
+    let data_type = function.field().data_type().clone();
+    let DataType::List(item) = &data_type else {
+        return Err(EngineError::Other(format!("ARRAY_AGG of {data_type}")));
+    };
+    let answer = Arrival::All {
+        nulls: !function.ignore_nulls(),
+        distinct: function.is_distinct(),
+    };
+    Ok(Box::new(RetractableArrival::new(item.data_type(), answer)?))
 }
 
 /// Whether values of `data_type` are integers (numbers, dates, times) that `BIGINT` holds and
@@ -606,25 +621,19 @@ impl RowStates {
     /// A fresh accumulator; a retractable one over a changelog.
     fn accumulator(&self) -> Result<Box<dyn Accumulator>> {
         let function = &self.call.function;
+        let name = function.fun().name();
+        if name == "array_agg" && (self.retracting || function.is_distinct()) {
+            return array_agg(function);
+        }
         if !self.retracting {
             return Ok(function.create_accumulator()?);
         }
         let data_type = function.field().data_type().clone();
-        Ok(match function.fun().name() {
+        Ok(match name {
             "min" => Box::new(RetractableExtremum::new(&data_type, false)?),
             "max" => Box::new(RetractableExtremum::new(&data_type, true)?),
             "first_value" => Box::new(RetractableArrival::new(&data_type, Arrival::First)?),
             "last_value" => Box::new(RetractableArrival::new(&data_type, Arrival::Last)?),
-            "array_agg" => {
-                let DataType::List(item) = &data_type else {
-                    return Err(EngineError::Other(format!("ARRAY_AGG of {data_type}")));
-                };
-                let nulls = !function.ignore_nulls();
-                Box::new(RetractableArrival::new(
-                    item.data_type(),
-                    Arrival::All { nulls },
-                )?)
-            }
             _ => function.create_sliding_accumulator()?,
         })
     }
@@ -747,7 +756,8 @@ impl CallState for RowStates {
     fn snapshot(&mut self, groups: usize, state: &mut State, name: &str) -> Result<()> {
         let function = &self.call.function;
         let fun = function.fun().name();
-        if self.retracting && (function.is_distinct() || !RETRACTABLE_STATE.contains(&fun)) {
+        let distinct = function.is_distinct() && fun != "array_agg";
+        if self.retracting && (distinct || !RETRACTABLE_STATE.contains(&fun)) {
             return Err(not_checkpointed(&format!(
                 "{} over an updating input",
                 fun.to_ascii_uppercase()
@@ -799,8 +809,8 @@ impl CallState for RowStates {
 }
 
 /// The aggregates whose row accumulators over an updating input have a state to checkpoint
-/// (the variances: rill's, whose state is the count and the sums).
-const RETRACTABLE_STATE: [&str; 12] = [
+/// (the variances: rill's, whose state is the count and the sums; the JSON aggregates: rill's).
+const RETRACTABLE_STATE: [&str; 15] = [
     "count",
     "sum",
     "avg",
@@ -813,6 +823,9 @@ const RETRACTABLE_STATE: [&str; 12] = [
     "var_pop",
     "var_samp",
     "variance",
+    "array_agg",
+    "rill_json_arrayagg",
+    "rill_json_objectagg",
 ];
 
 /// `array` as values of `T`.

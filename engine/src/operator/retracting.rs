@@ -208,9 +208,12 @@ pub struct RetractableArrival {
 pub enum Arrival {
     First,
     Last,
-    /// All values, as an array; NULLs too with `nulls`.
+    /// All values, as an array; NULLs too with `nulls`; with `distinct`, each value once, in
+    /// the order it came to be held (as Flink's DISTINCT aggregates: a value stays in place
+    /// while any of its rows does).
     All {
         nulls: bool,
+        distinct: bool,
     },
 }
 
@@ -227,28 +230,50 @@ impl RetractableArrival {
     }
 
     fn nulls(&self) -> bool {
-        self.answer == Arrival::All { nulls: true }
+        matches!(self.answer, Arrival::All { nulls: true, .. })
+    }
+
+    fn distinct(&self) -> bool {
+        matches!(self.answer, Arrival::All { distinct: true, .. })
+    }
+
+    /// Takes in `value`, arrived as number `number` (the highest yet).
+    fn record(&mut self, number: u64, value: &[u8]) {
+        let distinct = self.distinct();
+        let times = self.arrivals.entry(value.into()).or_default();
+        // DISTINCT: only a value's first arrival answers.
+        if times.is_empty() || !distinct {
+            self.by_arrival.insert(number, value.into());
+        }
+        times.push_back(number);
     }
 }
 
 impl Accumulator for RetractableArrival {
     fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion_common::Result<()> {
-        let nulls = self.nulls();
-        let (by_arrival, arrivals, next) =
-            (&mut self.by_arrival, &mut self.arrivals, &mut self.next);
-        self.encoding.each_of(values, nulls, |value| {
-            arrivals.entry(value.into()).or_default().push_back(*next);
-            by_arrival.insert(*next, value.into());
-            *next += 1;
-        })
+        let mut arrived = Vec::new();
+        self.encoding.each_of(values, self.nulls(), |value| {
+            arrived.push(Box::<[u8]>::from(value))
+        })?;
+        for value in arrived {
+            self.record(self.next, &value);
+            self.next += 1;
+        }
+        Ok(())
     }
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> datafusion_common::Result<()> {
-        let nulls = self.nulls();
+        let (distinct, nulls) = (self.distinct(), self.nulls());
         let (by_arrival, arrivals) = (&mut self.by_arrival, &mut self.arrivals);
         self.encoding.each_of(values, nulls, |value| {
             if let Some(times) = arrivals.get_mut(value) {
-                if let Some(arrival) = times.pop_front() {
+                // A row takes back its value's earliest arrival; under DISTINCT the value
+                // keeps its place until its last row goes.
+                let arrival = match distinct {
+                    true => times.pop_back().filter(|_| times.is_empty()),
+                    false => times.pop_front(),
+                };
+                if let Some(arrival) = arrival {
                     by_arrival.remove(&arrival);
                 }
                 if times.is_empty() {
@@ -276,33 +301,36 @@ impl Accumulator for RetractableArrival {
     }
 
     fn size(&self) -> usize {
-        let values: usize = self.by_arrival.values().map(|v| 2 * v.len() + 64).sum();
+        let values: usize = (self.arrivals.iter())
+            .map(|(v, times)| 2 * v.len() + 8 * times.len() + 64)
+            .sum();
         size_of::<Self>() + values
     }
 
-    /// The next arrival's number (with no value), then the values by arrival.
+    /// The next arrival's number (with no value), then every arrival of every value.
     fn state(&mut self) -> datafusion_common::Result<Vec<ScalarValue>> {
         let next = std::iter::once((self.next, &[][..]));
-        let entries = self
-            .by_arrival
-            .iter()
-            .map(|(at, value)| (*at, value.as_ref()));
+        let entries = (self.arrivals.iter())
+            .flat_map(|(value, times)| times.iter().map(move |at| (*at, value.as_ref())));
         Ok(vec![encode_state(next.chain(entries))])
     }
 
     /// Takes in a state (into an empty accumulator: arrivals keep their numbers).
     fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion_common::Result<()> {
-        let (by_arrival, arrivals, next) =
-            (&mut self.by_arrival, &mut self.arrivals, &mut self.next);
+        let mut entries: Vec<(u64, Box<[u8]>)> = Vec::new();
         let mut first = true;
         decode_states(states, |number, value| {
             if std::mem::take(&mut first) {
-                *next = (*next).max(number);
-                return;
+                self.next = self.next.max(number);
+            } else {
+                entries.push((number, value.into()));
             }
-            arrivals.entry(value.into()).or_default().push_back(number);
-            by_arrival.insert(number, value.into());
-        })
+        })?;
+        entries.sort_unstable_by_key(|(number, _)| *number);
+        for (number, value) in entries {
+            self.record(number, &value);
+        }
+        Ok(())
     }
 }
 
@@ -402,7 +430,13 @@ mod tests {
     #[test]
     fn array_agg_keeps_arrivals_and_a_restored_one_goes_on() {
         let text = |acc: &mut dyn Accumulator| acc.evaluate().unwrap().to_string();
-        let make = |nulls| RetractableArrival::new(&DataType::Int64, Arrival::All { nulls });
+        let make = |nulls| {
+            let answer = Arrival::All {
+                nulls,
+                distinct: false,
+            };
+            RetractableArrival::new(&DataType::Int64, answer)
+        };
         let mut all = make(true).unwrap();
         let mut values_only = make(false).unwrap();
         for acc in [&mut all, &mut values_only] {
@@ -425,6 +459,32 @@ mod tests {
             assert_eq!(text(acc), "[1]");
             acc.retract_batch(&values(&[Some(1)])).unwrap();
             assert!(acc.evaluate().unwrap().is_null(), "no values left");
+        }
+    }
+
+    #[test]
+    fn distinct_values_keep_the_place_where_they_came_until_their_last_row_goes() {
+        let make = || {
+            let answer = Arrival::All {
+                nulls: true,
+                distinct: true,
+            };
+            RetractableArrival::new(&DataType::Int64, answer).unwrap()
+        };
+        let text = |acc: &mut dyn Accumulator| acc.evaluate().unwrap().to_string();
+        let mut acc = make();
+        acc.update_batch(&values(&[Some(5), Some(7), Some(5), None, Some(3)]))
+            .unwrap();
+        assert_eq!(text(&mut acc), "[5, 7, , 3]");
+        // One of two 5s goes: 5 stays first. The only 7 goes, and comes back last.
+        acc.retract_batch(&values(&[Some(5), Some(7)])).unwrap();
+        acc.update_batch(&values(&[Some(7)])).unwrap();
+        assert_eq!(text(&mut acc), "[5, , 3, 7]");
+        let mut copy = restored(&mut acc, Box::new(make()));
+        for acc in [&mut acc as &mut dyn Accumulator, copy.as_mut()] {
+            acc.retract_batch(&values(&[Some(5)])).unwrap();
+            acc.update_batch(&values(&[Some(5)])).unwrap();
+            assert_eq!(text(acc), "[, 3, 7, 5]", "the last 5 went and came back");
         }
     }
 }

@@ -301,6 +301,15 @@ impl StreamPlanner<'_> {
                  or RANGE BETWEEN INTERVAL '...' PRECEDING AND CURRENT ROW"
             )));
         };
+        let distinct_array = exprs.iter().any(|e| {
+            matches!(unaliased(e), Expr::WindowFunction(f)
+                if f.fun.name() == "array_agg" && f.params.distinct)
+        });
+        if distinct_array {
+            return Err(SqlError::new(
+                "ARRAY_AGG(DISTINCT ...) over a bounded frame is not supported yet",
+            ));
+        }
         let functions = self.window_functions(exprs, schema)?;
         Ok(OverFunctions::Framed(bounded, functions))
     }

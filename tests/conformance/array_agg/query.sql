@@ -1,4 +1,4 @@
--- ARRAY_AGG: NULLs kept unless IGNORE NULLS, values in arrival order, NULL for a group of no rows; in tumbling windows, a running OVER, a bounded OVER, and a GROUP BY over a changelog (a retraction takes back the earliest arrival of its value, as Flink's does).
+-- ARRAY_AGG: NULLs kept unless IGNORE NULLS, values in arrival order (DISTINCT outside windows: each value once, where it first came, also over a changelog and alone, which DataFusion would plan as a GROUP BY of the values), NULL for a group of no rows; in tumbling windows, a running OVER, a bounded OVER, and a GROUP BY over a changelog (a retraction takes back the earliest arrival of its value, as Flink's does).
 CREATE TABLE readings (
   ts TIMESTAMP(3),
   k  STRING,
@@ -34,4 +34,12 @@ WINDOW w2 AS (PARTITION BY k ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT RO
 UNION ALL
 SELECT 'changelog', CAST(price > 10 AS STRING), '', CAST(ARRAY_AGG(name) AS STRING), CAST(ARRAY_AGG(id) AS STRING)
 FROM products
-GROUP BY price > 10;
+GROUP BY price > 10
+
+UNION ALL
+SELECT 'distinct changelog', CAST(price > 1 AS STRING), '', CAST(ARRAY_AGG(DISTINCT price > 2) AS STRING), CAST(ARRAY_AGG(DISTINCT CAST(FLOOR(price) AS INT)) AS STRING)
+FROM products
+GROUP BY price > 1
+UNION ALL
+SELECT 'distinct alone', '', '', CAST(ARRAY_AGG(DISTINCT k) AS STRING), ''
+FROM readings;
