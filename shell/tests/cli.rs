@@ -881,6 +881,30 @@ fn over_frames_rill_cannot_compute_are_refused_by_name() {
 }
 
 #[test]
+fn distinct_aggregates_whose_order_flink_keeps_otherwise_are_refused() {
+    for (query, refusal) in [
+        (
+            "SELECT LISTAGG(DISTINCT symbol) FROM ticks",
+            "LISTAGG(DISTINCT ...) is not supported yet",
+        ),
+        (
+            "SELECT symbol, ARRAY_AGG(DISTINCT volume) FROM TABLE(TUMBLE(TABLE ticks, \
+             DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY symbol, window_start, window_end",
+            "ARRAY_AGG(DISTINCT ...) in a window aggregation is not supported yet",
+        ),
+        (
+            "SELECT ARRAY_AGG(DISTINCT volume) OVER (PARTITION BY symbol ORDER BY ts \
+             ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM ticks",
+            "ARRAY_AGG(DISTINCT ...) over a bounded frame is not supported yet",
+        ),
+    ] {
+        let sql = format!("{}{query};", ticks_ddl(&ticks(), ""));
+        let err = assert_clean_failure(&rill(&["-c", &sql]));
+        assert!(err.contains(refusal), "{query}: {err}");
+    }
+}
+
+#[test]
 fn lag_is_refused_where_flink_refuses_it() {
     let over = "OVER (PARTITION BY symbol ORDER BY ts)";
     for (select, refusal) in [

@@ -160,7 +160,8 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
             *expr = call("coalesce", [value, replacement], expr.span());
         }
         // ARRAY_AGG(DISTINCT x) keeps the values in the order they came: a FILTER keeps
-        // DataFusion from planning it as a GROUP BY of the values, which loses that order.
+        // DataFusion from planning a lone one as a GROUP BY of the values, which loses that
+        // order.
         if let Expr::Function(f) = expr
             && f.name.to_string().eq_ignore_ascii_case("ARRAY_AGG")
             && f.filter.is_none()
@@ -174,6 +175,15 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
             && f.name.to_string().eq_ignore_ascii_case("LISTAGG")
             && let FunctionArguments::List(list) = &mut f.args
         {
+            // DataFusion's STRING_AGG(DISTINCT) joins the values in a hash set's order;
+            // Flink's in the order they came (oracle: `a,b`, not `b,a`).
+            if list.duplicate_treatment == Some(DuplicateTreatment::Distinct) {
+                let span = f.name.span();
+                return ControlFlow::Break(SqlError::at(
+                    "LISTAGG(DISTINCT ...) is not supported yet",
+                    Position::spanning(span.start, span.end),
+                ));
+            }
             if list.args.len() == 1 {
                 let comma = Expr::value(Value::SingleQuotedString(",".into()));
                 list.args
