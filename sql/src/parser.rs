@@ -852,19 +852,8 @@ fn rewrite_types(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
     let mut open: Vec<bool> = Vec::new();
     let closer = |map: bool| if map { Token::RParen } else { Token::Gt };
     for (i, token) in tokens.iter().enumerate() {
-        // A type's `<` follows its name and comes before a type name (`map < 5` is no type).
-        let opens = token.token == Token::Lt
-            && i > 0
-            && matches!(tokens.get(i + 1).map(|t| &t.token), Some(Token::Word(_)))
-            && {
-                let prev = &tokens[i - 1];
-                is_keyword(Some(prev), Keyword::ROW)
-                    || is_keyword(Some(prev), Keyword::STRUCT)
-                    || is_keyword(Some(prev), Keyword::ARRAY)
-                    || is_keyword(Some(prev), Keyword::MAP)
-            };
         let mut token = token.clone();
-        if opens {
+        if opens_type(tokens, i) {
             let prev = out.last_mut().expect("a type name precedes its `<`");
             let map = is_keyword(Some(prev), Keyword::MAP);
             if is_keyword(Some(prev), Keyword::ROW) {
@@ -891,21 +880,26 @@ fn rewrite_types(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
     out
 }
 
-/// How each token changes the nesting depth: parentheses, and the angle brackets of the
-/// row and collection types (`STRUCT<a INT, b STRING>`, `ARRAY<INT>`, `MAP<K, V>`), whose
+/// Whether token `i` is the `<` of a row or collection type: it follows the type's name and
+/// comes before a type name (`map < 5` is no type).
+fn opens_type(tokens: &[TokenWithSpan], i: usize) -> bool {
+    tokens[i].token == Token::Lt
+        && i > 0
+        && matches!(&tokens[i - 1].token, Token::Word(w)
+            if matches!(w.keyword, Keyword::ROW | Keyword::STRUCT | Keyword::ARRAY | Keyword::MAP))
+        && matches!(tokens.get(i + 1).map(|t| &t.token), Some(Token::Word(_)))
+}
+
+/// How each token changes the nesting depth (after [`rewrite_types`]): parentheses, and the
+/// angle brackets of the row and array types (`STRUCT<a INT, b STRING>`, `ARRAY<INT>`), whose
 /// commas do not separate columns.
 fn nesting(tokens: &[TokenWithSpan]) -> Vec<i32> {
     let mut angles = 0;
-    let opens_type = |i: usize| {
-        i > 0
-            && matches!(&tokens[i - 1].token, Token::Word(w)
-                if matches!(w.keyword, Keyword::STRUCT | Keyword::ARRAY | Keyword::MAP))
-    };
     (0..tokens.len())
         .map(|i| match tokens[i].token {
             Token::LParen => 1,
             Token::RParen => -1,
-            Token::Lt if opens_type(i) => {
+            Token::Lt if opens_type(tokens, i) => {
                 angles += 1;
                 1
             }

@@ -244,15 +244,14 @@ impl AnalyzerRule for LateralUnnest {
             },
             // `FROM UNNEST(ARRAY[...])`: the elements of one row of no columns.
             LogicalPlan::Extension(e) if e.node.as_any().is::<UnnestCollection>() => {
-                let unnest = unnested(&LogicalPlan::Extension(e)).cloned();
-                let unnest = unnest.expect("an UnnestCollection");
+                let unnest: &UnnestCollection = e.node.as_any().downcast_ref().expect("checked");
                 let one_row = LogicalPlan::EmptyRelation(EmptyRelation {
                     produce_one_row: true,
                     schema: Arc::new(DFSchema::empty()),
                 });
                 let node = UnnestJoin::try_new(
                     one_row,
-                    unnest.collection,
+                    unnest.collection.clone(),
                     false,
                     unnest.ordinality,
                     names(&unnest.schema, 0),

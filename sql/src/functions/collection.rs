@@ -56,20 +56,13 @@ pub fn functions() -> Vec<ScalarUDF> {
     .collect()
 }
 
-/// Plans `ARRAY[...]` and `array[i]` as calls of the functions above (DataFusion's own
-/// planner for them comes with its nested-types crate, which rill does not build).
+/// Plans `array[i]` and `map[key]` as calls of the functions above (DataFusion's own planner
+/// comes with its nested-types crate, which rill does not build). `ARRAY[...]` needs none: the
+/// parser makes it a call of `array` (`flink::rewrite_constructors`).
 #[derive(Debug, Default)]
 pub struct ArrayPlanner;
 
 impl ExprPlanner for ArrayPlanner {
-    fn plan_array_literal(
-        &self,
-        exprs: Vec<Expr>,
-        _schema: &DFSchema,
-    ) -> Result<PlannerResult<Vec<Expr>>> {
-        Ok(PlannerResult::Planned(call(Collection::Array, exprs)))
-    }
-
     fn plan_field_access(
         &self,
         expr: RawFieldAccessExpr,
