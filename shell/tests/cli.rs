@@ -1645,6 +1645,30 @@ fn writing_canal_json_is_refused() {
 }
 
 #[test]
+fn binary_strings_are_refused_where_rill_cannot_read_them_yet() {
+    for (columns, format, refusal) in [
+        (
+            "a ARRAY<BYTES>",
+            "json",
+            "binary strings inside rows, arrays or maps are not read from json yet: column 'a' is ARRAY<BYTES>",
+        ),
+        (
+            "b BYTES",
+            "debezium-json",
+            "binary strings are not read from the changelog formats yet: column 'b' is BYTES",
+        ),
+    ] {
+        let sql = format!(
+            "CREATE TABLE t ({columns}) WITH ('connector' = 'filesystem', 'path' = '{}', \
+             'format' = '{format}');\nSELECT * FROM t;",
+            ticks().display()
+        );
+        let err = assert_clean_failure(&rill(&["-c", &sql]));
+        assert!(err.contains(refusal), "{columns} in {format}: {err}");
+    }
+}
+
+#[test]
 fn temporal_joins_need_a_primary_key_and_a_time_attribute_as_in_flink() {
     let versioned = |extra: &str, watermark: &str| {
         ticks_ddl(&ticks(), "")

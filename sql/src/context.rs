@@ -16,7 +16,7 @@ use datafusion_common::config::ConfigOptions;
 use datafusion_common::{DFSchema, DataFusionError, Result, TableReference, plan_err};
 use datafusion_expr::execution_props::ExecutionProps;
 use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion_expr::planner::{ContextProvider, ExprPlanner, RelationPlanner};
+use datafusion_expr::planner::{ContextProvider, ExprPlanner, RelationPlanner, TypePlanner};
 use datafusion_expr::registry::FunctionRegistry;
 use datafusion_expr::simplify::SimplifyContext;
 use datafusion_expr::{
@@ -93,7 +93,6 @@ impl PlanContext {
         context
     }
 
-    /// Adds (or replaces) a scalar function, under its name and aliases.
     /// Adds an expression planner, consulted before the others.
     pub fn register_expr_planner(&mut self, planner: Arc<dyn ExprPlanner>) {
         self.expr_planners.insert(0, planner);
@@ -273,6 +272,10 @@ impl ContextProvider for PlanContext {
 
     fn get_relation_planners(&self) -> &[Arc<dyn RelationPlanner>] {
         &self.relation_planners
+    }
+
+    fn get_type_planner(&self) -> Option<Arc<dyn TypePlanner>> {
+        Some(Arc::new(crate::types::FlinkTypes))
     }
 
     fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {

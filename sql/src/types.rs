@@ -4,11 +4,14 @@
 //! `TIMESTAMP_LTZ(p)` is the same with time zone UTC (the session's local time zone).
 //! `FLOAT` is 4 bytes and `DOUBLE` 8, as in Flink; `DECIMAL` defaults to `DECIMAL(10, 0)`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, TimeUnit};
+use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
+use datafusion_expr::planner::TypePlanner;
 use datafusion_sql::sqlparser::ast::{
-    ArrayElemTypeDef, DataType as SqlType, ExactNumberInfo, TimezoneInfo,
+    ArrayElemTypeDef, BinaryLength, CharacterLength, DataType as SqlType, ExactNumberInfo,
+    TimezoneInfo,
 };
 
 use crate::error::{SqlError, SqlResult};
@@ -86,16 +89,73 @@ pub fn arrow_type(sql: &SqlType) -> SqlResult<DataType> {
             DataType::List(Arc::new(Field::new_list_field(arrow_type(item)?, true)))
         }
         SqlType::Map(key, value) => map_type(arrow_type(key)?, arrow_type(value)?),
+        SqlType::Bytes(_) | SqlType::Bytea | SqlType::Binary(_) | SqlType::Varbinary(_) => {
+            DataType::Binary
+        }
         other => {
             return Err(
                 SqlError::new(format!("unsupported column type {other}")).with_hint(
                     "supported: STRING, VARCHAR, BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, \
-                 DOUBLE, DECIMAL(p, s), DATE, TIMESTAMP(p), TIMESTAMP_LTZ(p), ROW<name type, ...>, \
-                 ARRAY<type>, MAP<key type, value type>",
+                 DOUBLE, DECIMAL(p, s), DATE, TIMESTAMP(p), TIMESTAMP_LTZ(p), BYTES, BINARY(n), \
+                 VARBINARY(n), ROW<name type, ...>, ARRAY<type>, MAP<key type, value type>",
                 ),
             );
         }
     })
+}
+
+/// The field metadata key under which a cast's target type (as [`FlinkTypes`] plans it) holds
+/// the length its values are cut to, `n` of `CHAR(n)`, `VARCHAR(n)`, `BINARY(n)` and
+/// `VARBINARY(n)`.
+pub const LENGTH: &str = "rill.length";
+/// The field metadata key marking a fixed-length type (`CHAR(n)`, `BINARY(n)`): values shorter
+/// than its [`LENGTH`] are padded, with spaces or zero bytes.
+pub const PADDED: &str = "rill.padded";
+
+/// The types of `CAST` where Flink's differ from DataFusion's: `TIMESTAMP_LTZ(p)`, `BYTES`, and
+/// the lengths of `CHAR(n)` (`CHAR` alone is `CHAR(1)`), `VARCHAR(n)`, `BINARY(n)` and
+/// `VARBINARY(n)`, which a cast cuts or pads to (as field metadata, see [`LENGTH`]).
+#[derive(Debug)]
+pub struct FlinkTypes;
+
+impl TypePlanner for FlinkTypes {
+    fn plan_type_field(&self, sql: &SqlType) -> datafusion_common::Result<Option<FieldRef>> {
+        let char_length = |length: &Option<CharacterLength>| match length {
+            Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
+            Some(CharacterLength::Max) => None,
+            None => Some(1),
+        };
+        let (data_type, length, padded) = match sql {
+            SqlType::Char(n) | SqlType::Character(n) => (DataType::Utf8, char_length(n), true),
+            SqlType::Varchar(Some(n))
+            | SqlType::CharVarying(Some(n))
+            | SqlType::CharacterVarying(Some(n)) => {
+                (DataType::Utf8, char_length(&Some(*n)), false)
+            }
+            SqlType::Binary(n) => (DataType::Binary, Some(n.unwrap_or(1)), true),
+            SqlType::Varbinary(Some(BinaryLength::IntegerLength { length })) => {
+                (DataType::Binary, Some(*length), false)
+            }
+            SqlType::Varbinary(_) | SqlType::Bytes(_) | SqlType::Bytea => {
+                (DataType::Binary, None, false)
+            }
+            SqlType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ") => {
+                let data_type = arrow_type(sql)
+                    .map_err(|e| datafusion_common::DataFusionError::Plan(e.message))?;
+                (data_type, None, false)
+            }
+            _ => return Ok(None),
+        };
+        let mut field = Field::new("", data_type, true);
+        if let Some(length) = length {
+            let mut metadata = HashMap::from([(LENGTH.to_string(), length.to_string())]);
+            if padded {
+                metadata.insert(PADDED.into(), "true".into());
+            }
+            field = field.with_metadata(metadata);
+        }
+        Ok(Some(Arc::new(field)))
+    }
 }
 
 /// The unit that stores `precision` fraction digits (Flink's default precision is 6). Other
@@ -175,6 +235,9 @@ mod tests {
             map("MAP(STRING, ARRAY<INT>)").unwrap().to_string(),
             "Map(\"entries\": non-null Struct(\"key\": non-null Utf8, \"value\": List(Int32)), unsorted)"
         );
+        for binary in ["BYTES", "BINARY(4)", "VARBINARY(8)", "VARBINARY"] {
+            assert_eq!(map(binary).unwrap(), DataType::Binary, "{binary}");
+        }
         assert!(map("DECIMAL(50, 2)").is_err());
         assert!(map("TIMESTAMP(12)").is_err());
     }

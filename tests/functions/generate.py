@@ -61,12 +61,19 @@ def evaluate(t_env, expr):
         rows = []
         with table.execute().collect() as it:
             for r in it:
-                rows.append((r[0], norm_py(col, r[1])))
+                rows.append((r[0], norm(col, r[1])))
         rows.sort()
         return {"expr": expr, "type": flink_type(col.type_str), "rows": [v for _, v in rows]}
     except Exception as e:  # a validation or runtime error: rill must refuse too
         message = str(e).strip().splitlines()
         return {"expr": expr, "error": message[0] if message else type(e).__name__}
+
+
+def norm(col, v):
+    """A value's text: binary strings as Flink's SQL client prints them (x'0aff')."""
+    if isinstance(v, (bytes, bytearray)):
+        return "x'%s'" % v.hex()
+    return norm_py(col, v)
 
 
 if __name__ == "__main__":

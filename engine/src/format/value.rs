@@ -23,6 +23,7 @@ pub fn sql_type_name(data_type: &DataType) -> String {
         DataType::Float32 => "FLOAT".into(),
         DataType::Float64 => "DOUBLE".into(),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "STRING".into(),
+        DataType::Binary => "BYTES".into(),
         DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
         DataType::Date32 => "DATE".into(),
         DataType::Timestamp(unit, tz) => {
@@ -171,6 +172,14 @@ impl<'a> ValueFormatter<'a> {
             DataType::Utf8 => out.push_str(a.as_string::<i32>().value(i)),
             DataType::LargeUtf8 => out.push_str(a.as_string::<i64>().value(i)),
             DataType::Utf8View => out.push_str(a.as_string_view().value(i)),
+            DataType::Binary => {
+                // As Flink's SQL client prints a binary string: `x'0aff'`.
+                out.push_str("x'");
+                for b in a.as_binary::<i32>().value(i) {
+                    let _ = write!(out, "{b:02x}");
+                }
+                out.push('\'');
+            }
             DataType::Decimal128(_, scale) => {
                 push_decimal(out, a.as_primitive::<Decimal128Type>().value(i), *scale)
             }
@@ -221,7 +230,8 @@ impl<'a> ValueFormatter<'a> {
 impl ValueFormatter<'_> {
     /// Appends the text of row `i` as Flink's `csv` format writes a field: an array's
     /// elements and a row's fields joined by `;` (its array element delimiter), a NULL inside
-    /// them as nothing (its default null literal); other values as [`write`](Self::write).
+    /// them as nothing (its default null literal), a binary string in Base64; other values as
+    /// [`write`](Self::write).
     pub fn write_csv(&self, out: &mut String, i: usize) {
         let a = self.array;
         match a.data_type() {
@@ -244,13 +254,14 @@ impl ValueFormatter<'_> {
                     ValueFormatter::new(field).write_csv(out, i);
                 }
             }
+            DataType::Binary => push_base64(out, a.as_binary::<i32>().value(i)),
             _ => self.write(out, i),
         }
     }
 
     /// Appends the text of scalar row `i` as Flink's `json` format writes it: numbers as Java
     /// writes them (`1.0E20`, `1E+1` for a DECIMAL 10.00), timestamps without trailing
-    /// fraction zeros; other values as [`write`](Self::write).
+    /// fraction zeros, binary strings in Base64; other values as [`write`](Self::write).
     pub fn write_json(&self, out: &mut String, i: usize) {
         let a = self.array;
         match a.data_type() {
@@ -263,6 +274,7 @@ impl ValueFormatter<'_> {
             DataType::Timestamp(unit, zone) => {
                 json_timestamp(out, timestamp_value(a, *unit, i), *unit, zone.is_some())
             }
+            DataType::Binary => push_base64(out, a.as_binary::<i32>().value(i)),
             _ => self.write(out, i),
         }
     }
@@ -306,6 +318,11 @@ fn write_or_null(out: &mut String, array: &ArrayRef, i: usize) {
         true => out.push_str("NULL"),
         false => ValueFormatter::new(array).write(out, i),
     }
+}
+
+fn push_base64(out: &mut String, bytes: &[u8]) {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, out);
 }
 
 fn push_int(out: &mut String, v: impl itoa::Integer) {

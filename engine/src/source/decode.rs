@@ -106,7 +106,9 @@ pub(crate) enum Decoder {
     /// CSV; timestamp, array and row columns are read as text and parsed by
     /// [`parse_text_columns`] into the table's schema, `SchemaRef`.
     Csv(arrow::csv::reader::Decoder, SchemaRef),
-    Json(arrow::json::reader::Decoder),
+    /// JSON; binary columns are read as Base64 text and decoded into the table's schema,
+    /// `SchemaRef`, by [`decode_binaries`].
+    Json(arrow::json::reader::Decoder, SchemaRef),
     /// Change events: the JSON envelope, unnested into rows of the table's schema and
     /// their change kinds.
     Changelog(changelog::Events),
@@ -136,11 +138,21 @@ impl Decoder {
                     .build_decoder();
                 Decoder::Csv(decoder, schema)
             }
-            FileFormat::Json => Decoder::Json(
-                arrow::json::ReaderBuilder::new(schema)
+            FileFormat::Json => {
+                // Flink's json format writes binary strings in Base64, arrow's reads hex.
+                let text = Schema::new(
+                    (schema.fields().iter())
+                        .map(|f| match f.data_type() {
+                            DataType::Binary => Field::new(f.name(), DataType::Utf8, true),
+                            _ => f.as_ref().clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                );
+                let decoder = arrow::json::ReaderBuilder::new(Arc::new(text))
                     .with_batch_size(batch_size)
-                    .build_decoder()?,
-            ),
+                    .build_decoder()?;
+                Decoder::Json(decoder, schema)
+            }
             FileFormat::Debezium { .. } | FileFormat::Canal | FileFormat::Maxwell => {
                 Decoder::Changelog(changelog::Events::new(format, &schema, batch_size)?)
             }
@@ -156,7 +168,7 @@ impl Decoder {
     pub(crate) fn decode(&mut self, buf: &[u8]) -> Result<usize, ArrowError> {
         without_panics(|| match self {
             Decoder::Csv(d, _) => d.decode(buf),
-            Decoder::Json(d) => d.decode(buf),
+            Decoder::Json(d, _) => d.decode(buf),
             Decoder::Changelog(events) => events.decode(buf),
             Decoder::Raw(lines) => Ok(lines.decode(buf)),
         })
@@ -169,7 +181,7 @@ impl Decoder {
                 .flush()?
                 .map(|b| empty_csv_fields(parse_text_columns(b, schema)?))
                 .transpose(),
-            Decoder::Json(d) => d.flush(),
+            Decoder::Json(d, schema) => d.flush()?.map(|b| decode_binaries(b, schema)).transpose(),
             Decoder::Changelog(events) => events.flush(),
             Decoder::Raw(lines) => lines.flush(),
         })
@@ -251,8 +263,48 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 fn read_as_text(data_type: &DataType) -> bool {
     matches!(
         data_type,
-        DataType::Timestamp(..) | DataType::List(_) | DataType::Struct(_)
+        DataType::Timestamp(..) | DataType::List(_) | DataType::Struct(_) | DataType::Binary
     )
+}
+
+/// The binary columns of `batch`, read as Base64 text, decoded into `schema`'s.
+fn decode_binaries(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch);
+    }
+    let mut columns = batch.columns().to_vec();
+    for (column, field) in columns.iter_mut().zip(schema.fields()) {
+        if field.data_type() == &DataType::Binary {
+            let text = column.as_string::<i32>();
+            *column = from_base64(text.len(), |row| {
+                text.is_valid(row).then(|| text.value(row))
+            })?;
+        }
+    }
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
+/// The binary strings `text` gives for rows `0..rows` in Base64 (NULL for `None`), as Flink's
+/// csv and json formats write them.
+fn from_base64<'a>(
+    rows: usize,
+    text: impl Fn(usize) -> Option<&'a str>,
+) -> Result<ArrayRef, ArrowError> {
+    use base64::Engine;
+    let mut out = BinaryBuilder::with_capacity(rows, rows * 16);
+    let mut bytes = Vec::new();
+    for row in 0..rows {
+        let Some(value) = text(row) else {
+            out.append_null();
+            continue;
+        };
+        bytes.clear();
+        base64::engine::general_purpose::STANDARD
+            .decode_vec(value, &mut bytes)
+            .map_err(|e| ArrowError::ParseError(format!("'{value}' is not Base64: {e}")))?;
+        out.append_value(&bytes);
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 /// The columns of `batch` read as text, parsed into their types in `schema`.
@@ -272,6 +324,7 @@ fn parse_text_columns(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBa
 /// * an array: its elements joined by `;`, an empty field being an empty array;
 /// * a row: its fields joined by `;` (those past the row's are ignored, too few is an
 ///   error), an empty field being NULL;
+/// * a binary string: Base64, an empty field being empty;
 /// * anything else by arrow's cast, which fails on what is no value of the type.
 fn from_text(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, ArrowError> {
     let strict = CastOptions {
@@ -292,6 +345,7 @@ fn from_text(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, Arrow
             Some(values) => arrow::compute::cast(&values, data_type),
             None => cast_with_options(text, data_type, &strict),
         },
+        DataType::Binary => from_base64(text.len(), |row| Some(field(row))),
         DataType::List(item) => {
             let mut items = StringBuilder::new();
             let mut offsets = Vec::with_capacity(text.len() + 1);

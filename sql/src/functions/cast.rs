@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, ListArray, PrimitiveArray, StringBuilder, StructArray, new_null_array,
+    Array, ArrayRef, AsArray, BinaryBuilder, ListArray, PrimitiveArray, StringBuilder, StructArray,
+    new_null_array,
 };
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{
@@ -15,14 +16,18 @@ use arrow::datatypes::{
 };
 use datafusion_common::config::ConfigOptions;
 use datafusion_common::tree_node::Transformed;
-use datafusion_common::{DFSchema, Result, ScalarValue, exec_err, plan_err};
-use datafusion_expr::expr::ScalarFunction;
+use datafusion_common::{DFSchema, DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion_expr::expr::{Cast, ScalarFunction, TryCast};
 use datafusion_expr::{
-    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, Volatility,
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility, lit,
 };
 use datafusion_optimizer::AnalyzerRule;
-use rill_engine::format::{ValueFormatter, java_double, java_float};
+use rill_engine::format::{ValueFormatter, java_double, java_float, sql_type_name};
+
+use super::catalog::{self, Group};
+use super::udf::{Arg, Udf, strings};
+use crate::types::{LENGTH, PADDED};
 
 /// Whether casting `from` to `to` needs Flink's cast rather than arrow's.
 fn differs(from: &DataType, to: &DataType) -> bool {
@@ -43,20 +48,24 @@ fn differs(from: &DataType, to: &DataType) -> bool {
         Int64 => (to.is_integer() && to != from) || narrow_decimal(19),
         UInt64 => (to.is_integer() && to != from) || narrow_decimal(20),
         Decimal128(p, s) => narrow_decimal(i16::from(*p) - i16::from(*s)),
-        List(_) | Struct(_) | Map(..) => text,
+        List(_) | Struct(_) | Map(..) | Binary => text,
         _ => false,
     }
 }
 
 /// Replaces the casts (explicit, and those type coercion added) whose Flink semantics differ
-/// from arrow's with calls of [`FlinkCast`]; runs after type coercion.
+/// from arrow's with calls of [`FlinkCast`], and wraps casts to a type with a length
+/// (`VARCHAR(3)`) in [`fit`]; runs after type coercion.
 #[derive(Debug)]
 pub struct FlinkCasts;
 
 impl AnalyzerRule for FlinkCasts {
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
-        let function = Arc::new(ScalarUDF::new_from_impl(FlinkCast::default()));
-        super::rewrite_expressions(plan, |_| false, |e, schema| rewrite(e, schema, &function))
+        let functions = Functions {
+            cast: Arc::new(ScalarUDF::new_from_impl(FlinkCast::default())),
+            fit: Arc::new(fit()),
+        };
+        super::rewrite_expressions(plan, |_| false, |e, schema| rewrite(e, schema, &functions))
     }
 
     fn name(&self) -> &str {
@@ -64,12 +73,13 @@ impl AnalyzerRule for FlinkCasts {
     }
 }
 
-fn rewrite(e: Expr, schema: &DFSchema, function: &Arc<ScalarUDF>) -> Result<Transformed<Expr>> {
-    let (inner, to) = match &e {
-        Expr::Cast(c) => (&c.expr, c.field.data_type()),
-        Expr::TryCast(c) => (&c.expr, c.field.data_type()),
+fn rewrite(e: Expr, schema: &DFSchema, functions: &Functions) -> Result<Transformed<Expr>> {
+    let (inner, field) = match &e {
+        Expr::Cast(c) => (&c.expr, &c.field),
+        Expr::TryCast(c) => (&c.expr, &c.field),
         _ => return Ok(Transformed::no(e)),
     };
+    let to = field.data_type();
     let from = inner.get_type(schema)?;
     if let DataType::Timestamp(_, zone) = &from
         && (to.is_numeric() || matches!(to, DataType::Decimal128(..)))
@@ -80,15 +90,98 @@ fn rewrite(e: Expr, schema: &DFSchema, function: &Arc<ScalarUDF>) -> Result<Tran
              to use UNIX_TIMESTAMP(CAST(timestamp_col AS STRING)) instead."
         );
     }
-    if !differs(&from, to) {
+    let text_or_bytes = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Binary
+                | DataType::Null
+        )
+    };
+    if (from == DataType::Binary || to == &DataType::Binary)
+        && !(text_or_bytes(&from) && text_or_bytes(to))
+    {
+        return plan_err!(
+            "The cast from {} to {} is not allowed: a binary string casts to and from text",
+            sql_type_name(&from),
+            sql_type_name(to)
+        );
+    }
+    let length = field.metadata().get(LENGTH);
+    if !differs(&from, to) && length.is_none() {
         return Ok(Transformed::no(e));
     }
-    let target = Expr::Literal(ScalarValue::try_from(to)?, None);
-    let call = Expr::ScalarFunction(ScalarFunction::new_udf(
-        function.clone(),
-        vec![inner.as_ref().clone(), target],
-    ));
-    Ok(Transformed::yes(call))
+    let converted = if differs(&from, to) {
+        let target = Expr::Literal(ScalarValue::try_from(to)?, None);
+        Expr::ScalarFunction(ScalarFunction::new_udf(
+            functions.cast.clone(),
+            vec![inner.as_ref().clone(), target],
+        ))
+    } else {
+        // The same cast, without the length that `fit` takes care of.
+        match &e {
+            Expr::TryCast(_) => Expr::TryCast(TryCast::new(inner.clone(), to.clone())),
+            _ => Expr::Cast(Cast::new(inner.clone(), to.clone())),
+        }
+    };
+    let Some(length) = length else {
+        return Ok(Transformed::yes(converted));
+    };
+    let length: i64 = length
+        .parse()
+        .map_err(|_| DataFusionError::Internal(format!("a length of {length}")))?;
+    let padded = field.metadata().contains_key(PADDED);
+    let args = vec![converted, lit(length), lit(padded)];
+    let call = ScalarFunction::new_udf(functions.fit.clone(), args);
+    Ok(Transformed::yes(Expr::ScalarFunction(call)))
+}
+
+/// The functions casts are rewritten to.
+struct Functions {
+    cast: Arc<ScalarUDF>,
+    fit: Arc<ScalarUDF>,
+}
+
+/// Refuses binary strings where Flink takes only text, which DataFusion would read as UTF-8:
+/// the arguments of Flink's string functions (but those that read bytes: `DECODE`,
+/// `TO_BASE64`) and of `||`. Runs before type coercion, which would hide them.
+#[derive(Debug)]
+pub struct TextArguments;
+
+impl AnalyzerRule for TextArguments {
+    fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
+        super::rewrite_expressions(
+            plan,
+            |_| false,
+            |e, schema| {
+                let (name, args) = match &e {
+                    Expr::ScalarFunction(f) => (f.name().to_uppercase(), f.args.iter().collect()),
+                    Expr::BinaryExpr(b) if b.op == Operator::StringConcat => {
+                        ("||".to_string(), vec![b.left.as_ref(), b.right.as_ref()])
+                    }
+                    _ => return Ok(Transformed::no(e)),
+                };
+                let reads_bytes = ["DECODE", "TO_BASE64"].contains(&name.as_str());
+                let text_only = name == "||"
+                    || catalog::lookup(&name)
+                        .is_some_and(|f| f.group == Group::Strings && !reads_bytes);
+                let binary = |a: &&Expr| matches!(a.get_type(schema), Ok(DataType::Binary));
+                if text_only && args.iter().any(binary) {
+                    return plan_err!(
+                        "{name} takes text, not BYTES: make text of the bytes with \
+                     CAST(... AS STRING) or DECODE(..., charset)"
+                    );
+                }
+                Ok(Transformed::no(e))
+            },
+        )
+    }
+
+    fn name(&self) -> &str {
+        "flink_text_arguments"
+    }
 }
 
 /// `rill_cast(value, NULL of the target type)`.
@@ -228,6 +321,11 @@ pub fn to_text(array: &ArrayRef) -> Result<ArrayRef> {
             } else {
                 "FALSE"
             }),
+            // A binary string's text is its bytes read as UTF-8, as Java's `new String` reads
+            // them (a malformed sequence as U+FFFD).
+            DataType::Binary => {
+                text.push_str(&String::from_utf8_lossy(array.as_binary::<i32>().value(i)))
+            }
             _ => formatter.write(&mut text, i),
         }
         out.append_value(&text);
@@ -283,4 +381,55 @@ fn enclosed<'a, I: Iterator<Item = Option<&'a str>>>(
         out.append_value(&text);
     }
     Arc::new(out.finish())
+}
+
+/// `rill_fit(value, length, padded)`: a string cut to `length` characters, or a binary string
+/// to `length` bytes, and when `padded` filled up to it with spaces or zero bytes: Flink's
+/// cast to `VARCHAR(n)`, `CHAR(n)`, `VARBINARY(n)` and `BINARY(n)`.
+fn fit() -> ScalarUDF {
+    use Arg::{Any, Integer};
+    let returns = |args: &[DataType]| args[0].clone();
+    Udf::new("rill_fit", vec![vec![Any, Integer, Any]], returns, |args| {
+        let length = args[1].as_primitive::<Int64Type>().value(0) as usize;
+        let padded = args[2].as_boolean().value(0);
+        let values = &args[0];
+        Ok(match values.data_type() {
+            DataType::Binary => {
+                let mut out = BinaryBuilder::with_capacity(values.len(), values.len() * length);
+                let mut bytes = Vec::with_capacity(length);
+                for v in values.as_binary::<i32>() {
+                    let Some(v) = v else {
+                        out.append_null();
+                        continue;
+                    };
+                    bytes.clear();
+                    bytes.extend_from_slice(&v[..v.len().min(length)]);
+                    if padded {
+                        bytes.resize(length, 0);
+                    }
+                    out.append_value(&bytes);
+                }
+                Arc::new(out.finish())
+            }
+            _ => {
+                let mut out = StringBuilder::with_capacity(values.len(), values.len() * length);
+                let mut text = String::with_capacity(length);
+                for v in strings(values)?.iter() {
+                    let Some(v) = v else {
+                        out.append_null();
+                        continue;
+                    };
+                    let end = v.char_indices().nth(length).map_or(v.len(), |(at, _)| at);
+                    text.clear();
+                    text.push_str(&v[..end]);
+                    if padded {
+                        let short = length.saturating_sub(v[..end].chars().count());
+                        text.extend(std::iter::repeat_n(' ', short));
+                    }
+                    out.append_value(&text);
+                }
+                Arc::new(out.finish())
+            }
+        })
+    })
 }

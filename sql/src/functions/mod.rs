@@ -80,8 +80,8 @@ pub fn register(context: &mut PlanContext) {
     }
 }
 
-/// DataFusion's analyzer rules with rill's: integer literals get Flink's types before type
-/// coercion, casts become Flink's after it, temporal join conditions are kept in place after it.
+/// DataFusion's analyzer rules with rill's: integer literals get Flink's types and binary
+/// strings are kept from text functions before type coercion, casts become Flink's after it, temporal join conditions are kept in place after it.
 /// Joins against `UNNEST` become [`UnnestJoin`](crate::unnest::UnnestJoin)s first, so that the
 /// other rules type what they give.
 /// `GROUPING(x)` is resolved first, while its arguments are still the grouping expressions as
@@ -91,6 +91,7 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         Arc::new(crate::unnest::LateralUnnest),
         Arc::new(ResolveGroupingFunction::new()),
         Arc::new(literal::IntegerLiterals),
+        Arc::new(cast::TextArguments),
     ];
     rules.extend(Analyzer::new().rules);
     rules.push(Arc::new(cast::FlinkCasts));

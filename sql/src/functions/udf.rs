@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 
-use arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, StringArray};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, FieldRef};
@@ -210,6 +210,8 @@ pub enum Arg {
     Timestamp,
     /// A date.
     Date,
+    /// Any binary string, passed as it is (read it with [`byte_strings`]).
+    Bytes,
 }
 
 impl Arg {
@@ -221,6 +223,7 @@ impl Arg {
             Arg::Any => Coercion::new_exact(TypeSignatureClass::Any),
             Arg::Timestamp => Coercion::new_exact(TypeSignatureClass::Timestamp),
             Arg::Date => Coercion::new_exact(TypeSignatureClass::Native(logical_date())),
+            Arg::Bytes => Coercion::new_exact(TypeSignatureClass::Binary),
         }
     }
 }
@@ -235,6 +238,25 @@ pub fn strings(array: &ArrayRef) -> Result<Cow<'_, StringArray>> {
         }
         other => exec_err!("expected a string, found {other}"),
     }
+}
+
+/// A string or binary string argument's bytes (a string's UTF-8) as a `BinaryArray`.
+pub fn byte_strings(array: &ArrayRef) -> Result<BinaryArray> {
+    Ok(match array.data_type() {
+        DataType::Binary => array.as_binary::<i32>().clone(),
+        DataType::Utf8 => BinaryArray::from(array.as_string::<i32>().clone()),
+        DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
+            BinaryArray::from(strings(array)?.into_owned())
+        }
+        _ => arrow::compute::cast(array, &DataType::Binary)?
+            .as_binary::<i32>()
+            .clone(),
+    })
+}
+
+/// The result type of a function returning BYTES.
+pub fn bytes(_: &[DataType]) -> DataType {
+    DataType::Binary
 }
 
 /// The result type of a function returning STRING.
