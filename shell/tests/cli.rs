@@ -1669,6 +1669,24 @@ fn binary_strings_are_refused_where_rill_cannot_read_them_yet() {
 }
 
 #[test]
+fn a_timestamp_before_1970_is_refused_a_time_of_day_as_flink_cannot_give_one() {
+    let sql = "SELECT CAST(ts AS TIME) FROM (VALUES (TIMESTAMP '1970-01-01 10:00:00'), \
+               (TIMESTAMP '1969-12-31 23:00:00')) AS v (ts);";
+    let err = assert_clean_failure(&rill(&["-c", sql]));
+    assert!(
+        err.contains("Flink cannot cast a timestamp before 1970 to TIME"),
+        "{err}"
+    );
+    let out = rill(&["-c", &sql.replace("1969-12-31", "1970-01-02")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "10:00:00\n23:00:00\n");
+}
+
+#[test]
 fn temporal_joins_need_a_primary_key_and_a_time_attribute_as_in_flink() {
     let versioned = |extra: &str, watermark: &str| {
         ticks_ddl(&ticks(), "")

@@ -27,9 +27,12 @@ pub const MAP_CONSTRUCTOR: &str = "rill_map";
 
 /// Rewrites the constructors `MAP[k1, v1, ...]` into calls `rill_map(k1, v1, ...)`, and
 /// `ARRAY[a, ...]` into `array(a, ...)`: DataFusion plans an array literal's elements without
-/// the columns of an enclosing query, which `CROSS JOIN UNNEST(ARRAY[t.a, t.b])` reads.
+/// the columns of an enclosing query, which `CROSS JOIN UNNEST(ARRAY[t.a, t.b])` reads. A
+/// literal `TIME '12:00:00.5'` becomes `CAST('12:00:00.5' AS TIME(1))`: its precision is the
+/// digits it has, as in Flink (a `TIME` is a `TIME(0)`).
 pub fn rewrite_constructors(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
     let mut out = Vec::with_capacity(tokens.len());
+    let is_time = |t: &TokenWithSpan| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("TIME"));
     // Per open bracket, whether it opened a constructor.
     let mut brackets: Vec<bool> = Vec::new();
     let function = |t: &TokenWithSpan| match &t.token {
@@ -57,6 +60,23 @@ pub fn rewrite_constructors(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
             }
             Token::RBracket if brackets.pop() == Some(true) => {
                 out.push(TokenWithSpan::new(Token::RParen, token.span));
+            }
+            Token::SingleQuotedString(text) if i > 0 && is_time(&tokens[i - 1]) => {
+                let digits = text.split_once('.').map_or(0, |(_, f)| f.trim().len());
+                let span = tokens[i - 1].span;
+                let at = |token: Token| TokenWithSpan::new(token, span);
+                out.pop();
+                out.extend([
+                    at(Token::make_keyword("CAST")),
+                    at(Token::LParen),
+                    token.clone(),
+                    at(Token::make_keyword("AS")),
+                    at(Token::make_keyword("TIME")),
+                    at(Token::LParen),
+                    at(Token::Number(digits.to_string(), false)),
+                    at(Token::RParen),
+                    at(Token::RParen),
+                ]);
             }
             _ => out.push(token.clone()),
         }

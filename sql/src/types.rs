@@ -2,6 +2,8 @@
 //!
 //! `TIMESTAMP(p)` is a zone-less Arrow timestamp in the unit that holds `p` fraction digits;
 //! `TIMESTAMP_LTZ(p)` is the same with time zone UTC (the session's local time zone).
+//! `TIME` (`TIME(0)`) is an Arrow time of seconds, `TIME(p)` for p of 1 to 3 one of
+//! milliseconds (a cast to it keeps `p` fraction digits).
 //! `FLOAT` is 4 bytes and `DOUBLE` 8, as in Flink; `DECIMAL` defaults to `DECIMAL(10, 0)`.
 
 use std::collections::HashMap;
@@ -51,6 +53,15 @@ pub fn arrow_type(sql: &SqlType) -> SqlResult<DataType> {
             DataType::Decimal128(p as u8, s as i8)
         }
         SqlType::Date => DataType::Date32,
+        SqlType::Time(p, _) => match p.unwrap_or(0) {
+            0 => DataType::Time32(TimeUnit::Second),
+            1..=3 => DataType::Time32(TimeUnit::Millisecond),
+            p => {
+                return Err(SqlError::new(format!(
+                    "TIME({p}) is not supported: Flink keeps at most 3 fraction digits"
+                )));
+            }
+        },
         SqlType::Timestamp(p, tz) => {
             let zone = match tz {
                 TimezoneInfo::None | TimezoneInfo::WithoutTimeZone => None,
@@ -96,7 +107,7 @@ pub fn arrow_type(sql: &SqlType) -> SqlResult<DataType> {
             return Err(
                 SqlError::new(format!("unsupported column type {other}")).with_hint(
                     "supported: STRING, VARCHAR, BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, \
-                 DOUBLE, DECIMAL(p, s), DATE, TIMESTAMP(p), TIMESTAMP_LTZ(p), BYTES, BINARY(n), \
+                 DOUBLE, DECIMAL(p, s), DATE, TIME(p), TIMESTAMP(p), TIMESTAMP_LTZ(p), BYTES, BINARY(n), \
                  VARBINARY(n), ROW<name type, ...>, ARRAY<type>, MAP<key type, value type>",
                 ),
             );
@@ -105,16 +116,17 @@ pub fn arrow_type(sql: &SqlType) -> SqlResult<DataType> {
 }
 
 /// The field metadata key under which a cast's target type (as [`FlinkTypes`] plans it) holds
-/// the length its values are cut to, `n` of `CHAR(n)`, `VARCHAR(n)`, `BINARY(n)` and
-/// `VARBINARY(n)`.
+/// the length its values are cut to: `n` of `CHAR(n)`, `VARCHAR(n)`, `BINARY(n)` and
+/// `VARBINARY(n)`, and the fraction digits `p` of `TIME(p)`.
 pub const LENGTH: &str = "rill.length";
 /// The field metadata key marking a fixed-length type (`CHAR(n)`, `BINARY(n)`): values shorter
 /// than its [`LENGTH`] are padded, with spaces or zero bytes.
 pub const PADDED: &str = "rill.padded";
 
 /// The types of `CAST` where Flink's differ from DataFusion's: `TIMESTAMP_LTZ(p)`, `BYTES`, and
-/// the lengths of `CHAR(n)` (`CHAR` alone is `CHAR(1)`), `VARCHAR(n)`, `BINARY(n)` and
-/// `VARBINARY(n)`, which a cast cuts or pads to (as field metadata, see [`LENGTH`]).
+/// the lengths of `CHAR(n)` (`CHAR` alone is `CHAR(1)`), `VARCHAR(n)`, `BINARY(n)`,
+/// `VARBINARY(n)` and `TIME(p)` (`TIME` alone is `TIME(0)`), which a cast cuts or pads to (as
+/// field metadata, see [`LENGTH`]).
 #[derive(Debug)]
 pub struct FlinkTypes;
 
@@ -129,9 +141,7 @@ impl TypePlanner for FlinkTypes {
             SqlType::Char(n) | SqlType::Character(n) => (DataType::Utf8, char_length(n), true),
             SqlType::Varchar(Some(n))
             | SqlType::CharVarying(Some(n))
-            | SqlType::CharacterVarying(Some(n)) => {
-                (DataType::Utf8, char_length(&Some(*n)), false)
-            }
+            | SqlType::CharacterVarying(Some(n)) => (DataType::Utf8, char_length(&Some(*n)), false),
             SqlType::Binary(n) => (DataType::Binary, Some(n.unwrap_or(1)), true),
             SqlType::Varbinary(Some(BinaryLength::IntegerLength { length })) => {
                 (DataType::Binary, Some(*length), false)
@@ -139,6 +149,11 @@ impl TypePlanner for FlinkTypes {
             SqlType::Varbinary(_) | SqlType::Bytes(_) | SqlType::Bytea => {
                 (DataType::Binary, None, false)
             }
+            SqlType::Time(p, _) => (
+                arrow_type(sql).map_err(|e| datafusion_common::DataFusionError::Plan(e.message))?,
+                p.filter(|p| (1..3).contains(p)),
+                false,
+            ),
             SqlType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ") => {
                 let data_type = arrow_type(sql)
                     .map_err(|e| datafusion_common::DataFusionError::Plan(e.message))?;

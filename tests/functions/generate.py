@@ -9,6 +9,7 @@ expected/GROUP.jsonl gets one line per expression: its result type and one value
 row (null for NULL, values in the Flink oracle's canonical text), or the error Flink raised.
 Never edit the expected files by hand: rerun this script.
 """
+import datetime
 import json
 import os
 import sys
@@ -20,8 +21,11 @@ from flink_sql import Col, norm_py, split_statements, substitute  # noqa: E402
 
 
 def flink_type(t):
-    """Flink's type name without nullability, character types as STRING (rill has one)."""
+    """Flink's type name without nullability, character types as STRING (rill has one),
+    binary ones as BYTES, and TIME(1) and TIME(2) as TIME(3)."""
     t = t.replace(" NOT NULL", "")
+    if t in ("TIME(1)", "TIME(2)"):
+        return "TIME(3)"  # rill keeps a TIME of 1 to 3 fraction digits in milliseconds
     for prefix, name in (("VARCHAR(", "STRING"), ("CHAR(", "STRING"),
                          ("VARBINARY(", "BYTES"), ("BINARY(", "BYTES")):
         if t.startswith(prefix) and t.endswith(")"):
@@ -70,9 +74,13 @@ def evaluate(t_env, expr):
 
 
 def norm(col, v):
-    """A value's text: binary strings as Flink's SQL client prints them (x'0aff')."""
+    """A value's text: binary strings as Flink's SQL client prints them (x'0aff'), times as
+    Flink writes them (no trailing fraction zeros: 12:00:00.5)."""
     if isinstance(v, (bytes, bytearray)):
         return "x'%s'" % v.hex()
+    if isinstance(v, datetime.time):
+        fraction = ("%06d" % v.microsecond).rstrip("0")
+        return v.strftime("%H:%M:%S") + ("." + fraction if fraction else "")
     return norm_py(col, v)
 
 

@@ -8,8 +8,9 @@ use super::java::{java_double, java_float, java_stripped_decimal, json_timestamp
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
-    Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    Int64Type, Time32MillisecondType, Time32SecondType, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
 };
 
 /// The SQL name of an Arrow type, as a Flink user would write it.
@@ -26,6 +27,7 @@ pub fn sql_type_name(data_type: &DataType) -> String {
         DataType::Binary => "BYTES".into(),
         DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
         DataType::Date32 => "DATE".into(),
+        DataType::Time32(unit) => format!("TIME({})", fraction_digits(*unit)),
         DataType::Timestamp(unit, tz) => {
             let p = fraction_digits(*unit);
             match tz {
@@ -190,6 +192,14 @@ impl<'a> ValueFormatter<'a> {
             DataType::Timestamp(unit, _) => {
                 push_timestamp(out, timestamp_value(a, *unit, i), *unit)
             }
+            DataType::Time32(TimeUnit::Second) => push_time_of_day(
+                out,
+                a.as_primitive::<Time32SecondType>().value(i) as i64 * 1000,
+            ),
+            DataType::Time32(_) => push_time_of_day(
+                out,
+                a.as_primitive::<Time32MillisecondType>().value(i) as i64,
+            ),
             DataType::Struct(_) => {
                 // Flink's text of a row: `(1, abc, NULL)`.
                 let fields = a.as_struct().columns();
@@ -317,6 +327,21 @@ fn write_or_null(out: &mut String, array: &ArrayRef, i: usize) {
     match array.is_null(i) {
         true => out.push_str("NULL"),
         false => ValueFormatter::new(array).write(out, i),
+    }
+}
+
+/// `HH:MM:SS` of `millis` since midnight, and the fraction without its trailing zeros, as
+/// Flink's formats and SQL client write a `TIME` (`12:00:00.5`).
+pub fn push_time_of_day(out: &mut String, millis: i64) {
+    let (seconds, fraction) = (millis / 1000, millis % 1000);
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    let _ = write!(out, "{h:02}:{m:02}:{s:02}");
+    if fraction > 0 {
+        let (mut digits, mut width) = (fraction, 3);
+        while digits % 10 == 0 {
+            (digits, width) = (digits / 10, width - 1);
+        }
+        let _ = write!(out, ".{digits:0width$}");
     }
 }
 

@@ -12,12 +12,13 @@ use arrow::array::{
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{
     ArrowPrimitiveType, DataType, Date32Type, Float32Type, Float64Type, Int8Type, Int16Type,
-    Int32Type, Int64Type, TimeUnit,
+    Int32Type, Int64Type, Time32MillisecondType, TimeUnit,
 };
 use datafusion_common::config::ConfigOptions;
 use datafusion_common::tree_node::Transformed;
 use datafusion_common::{DFSchema, DataFusionError, Result, ScalarValue, exec_err, plan_err};
 use datafusion_expr::expr::{Cast, ScalarFunction, TryCast};
+use datafusion_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF,
     ScalarUDFImpl, Signature, Volatility, lit,
@@ -41,7 +42,7 @@ fn differs(from: &DataType, to: &DataType) -> bool {
     match from {
         Float32 | Float64 => text || to.is_integer() || matches!(to, Decimal128(..)),
         Boolean => text,
-        Timestamp(_, zone) => text || (zone.is_none() && *to == Date32),
+        Timestamp(_, zone) => text || (zone.is_none() && *to == Date32) || matches!(to, Time32(_)),
         Int8 | UInt8 => (to.is_integer() && to != from) || narrow_decimal(3),
         Int16 | UInt16 => (to.is_integer() && to != from) || narrow_decimal(5),
         Int32 | UInt32 => (to.is_integer() && to != from) || narrow_decimal(10),
@@ -49,6 +50,7 @@ fn differs(from: &DataType, to: &DataType) -> bool {
         UInt64 => (to.is_integer() && to != from) || narrow_decimal(20),
         Decimal128(p, s) => narrow_decimal(i16::from(*p) - i16::from(*s)),
         List(_) | Struct(_) | Map(..) | Binary => text,
+        Time32(_) => text || matches!(to, Timestamp(..)),
         _ => false,
     }
 }
@@ -184,6 +186,35 @@ impl AnalyzerRule for TextArguments {
     }
 }
 
+/// Brings the `TIME(0)` side of an operator whose other side is a `TIME(3)` to milliseconds,
+/// which DataFusion's type coercion does not do.
+#[derive(Debug)]
+pub struct TimeOperands;
+
+impl ExprPlanner for TimeOperands {
+    fn plan_binary_op(
+        &self,
+        mut expr: RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawBinaryExpr>> {
+        let (seconds, millis) = (
+            DataType::Time32(TimeUnit::Second),
+            DataType::Time32(TimeUnit::Millisecond),
+        );
+        let (left, right) = (expr.left.get_type(schema), expr.right.get_type(schema));
+        let (Ok(left), Ok(right)) = (left, right) else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        let widen = |side: Expr| Expr::Cast(Cast::new(Box::new(side), millis.clone()));
+        if left == seconds && right == millis {
+            expr.left = widen(expr.left);
+        } else if left == millis && right == seconds {
+            expr.right = widen(expr.right);
+        }
+        Ok(PlannerResult::Original(expr))
+    }
+}
+
 /// `rill_cast(value, NULL of the target type)`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct FlinkCast {
@@ -233,6 +264,21 @@ fn cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
         let text = to_text(array)?;
         return Ok(arrow::compute::cast(&text, to)?);
     }
+    if let (DataType::Time32(_), DataType::Timestamp(..)) = (from, to) {
+        return Ok(arrow::compute::cast(&time_as_timestamp(array)?, to)?);
+    }
+    if let (DataType::Timestamp(..), DataType::Time32(_)) = (from, to) {
+        // Flink reads the time of day of a timestamp before 1970 as a negative number of
+        // milliseconds, which it cannot write and computes nonsense with.
+        let before_1970 = arrow::compute::cast(array, &DataType::Int64)?
+            .as_primitive::<Int64Type>()
+            .iter()
+            .any(|v| v.is_some_and(|v| v < 0));
+        if before_1970 {
+            return exec_err!("Flink cannot cast a timestamp before 1970 to TIME");
+        }
+        return Ok(arrow::compute::cast(array, to)?);
+    }
     if let (DataType::Timestamp(..), DataType::Date32) = (from, to) {
         // Flink's day of a TIMESTAMP is its epoch milliseconds divided by a day's, truncated:
         // a time before 1970 falls on the next day (the oracle shows this).
@@ -281,6 +327,20 @@ fn cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     }
 }
 
+/// Each time of day of `times` (a `Time32` array) as that time on 1970-01-01, a timestamp of
+/// the same unit.
+pub(super) fn time_as_timestamp(times: &ArrayRef) -> Result<ArrayRef> {
+    let DataType::Time32(unit) = times.data_type() else {
+        return exec_err!("expected a TIME, found {}", times.data_type());
+    };
+    let count = arrow::compute::cast(times, &DataType::Int32)?;
+    let count = arrow::compute::cast(&count, &DataType::Int64)?;
+    Ok(arrow::compute::cast(
+        &count,
+        &DataType::Timestamp(*unit, None),
+    )?)
+}
+
 fn convert<F: ArrowPrimitiveType, T: ArrowPrimitiveType>(
     array: &PrimitiveArray<F>,
     f: impl Fn(F::Native) -> T::Native,
@@ -321,6 +381,13 @@ pub fn to_text(array: &ArrayRef) -> Result<ArrayRef> {
             } else {
                 "FALSE"
             }),
+            // A TIME(p) of p > 0 keeps at least one fraction digit.
+            DataType::Time32(TimeUnit::Millisecond) => {
+                formatter.write(&mut text, i);
+                if !text.contains('.') {
+                    text.push_str(".0");
+                }
+            }
             // A binary string's text is its bytes read as UTF-8, as Java's `new String` reads
             // them (a malformed sequence as U+FFFD).
             DataType::Binary => {
@@ -385,7 +452,8 @@ fn enclosed<'a, I: Iterator<Item = Option<&'a str>>>(
 
 /// `rill_fit(value, length, padded)`: a string cut to `length` characters, or a binary string
 /// to `length` bytes, and when `padded` filled up to it with spaces or zero bytes: Flink's
-/// cast to `VARCHAR(n)`, `CHAR(n)`, `VARBINARY(n)` and `BINARY(n)`.
+/// cast to `VARCHAR(n)`, `CHAR(n)`, `VARBINARY(n)` and `BINARY(n)`; a time cut to `length`
+/// fraction digits: its cast to `TIME(p)`.
 fn fit() -> ScalarUDF {
     use Arg::{Any, Integer};
     let returns = |args: &[DataType]| args[0].clone();
@@ -394,6 +462,11 @@ fn fit() -> ScalarUDF {
         let padded = args[2].as_boolean().value(0);
         let values = &args[0];
         Ok(match values.data_type() {
+            DataType::Time32(TimeUnit::Millisecond) => {
+                let step = 10i32.pow(3 - length.min(3) as u32);
+                let millis = values.as_primitive::<Time32MillisecondType>();
+                Arc::new(millis.unary::<_, Time32MillisecondType>(|ms| ms - ms % step))
+            }
             DataType::Binary => {
                 let mut out = BinaryBuilder::with_capacity(values.len(), values.len() * length);
                 let mut bytes = Vec::with_capacity(length);

@@ -19,13 +19,16 @@ use crate::types::LOCAL_TIME_ZONE;
 
 /// The temporal functions rill has in Flink's form.
 pub fn functions() -> Vec<ScalarUDF> {
-    use Arg::{Date as D, Integer as I, String as S, Timestamp as T};
+    use Arg::{Date as D, Integer as I, String as S, Time as Tm, Timestamp as T};
     let temporal = || vec![vec![T], vec![D]];
     let unit_temporal = || vec![vec![S, T], vec![S, D]];
     let mut functions = vec![
-        Udf::new("extract", unit_temporal(), bigint, |a| {
-            date_part(unit(&a[0])?, &a[1])
-        }),
+        Udf::new(
+            "extract",
+            vec![vec![S, T], vec![S, D], vec![S, Tm]],
+            bigint,
+            |a| date_part(unit(&a[0])?, &a[1]),
+        ),
         Udf::new("floor_to", unit_temporal(), same_as_last, |a| {
             round_to(unit(&a[0])?, &a[1], false)
         }),
@@ -94,7 +97,11 @@ pub fn functions() -> Vec<ScalarUDF> {
         ("minute", Unit::Minute),
         ("second", Unit::Second),
     ] {
-        functions.push(Udf::new(name, temporal(), bigint, move |a| {
+        let mut forms = temporal();
+        if matches!(unit, Unit::Hour | Unit::Minute | Unit::Second) {
+            forms.push(vec![Tm]);
+        }
+        functions.push(Udf::new(name, forms, bigint, move |a| {
             date_part(unit, &a[0])
         }));
     }
@@ -262,6 +269,12 @@ impl Temporal {
 
 /// `EXTRACT(unit FROM t)` and `YEAR(t)` ... `SECOND(t)`.
 fn date_part(unit: Unit, array: &ArrayRef) -> Result<ArrayRef> {
+    if let DataType::Time32(_) = array.data_type() {
+        if !matches!(unit, Unit::Hour | Unit::Minute | Unit::Second) {
+            return exec_err!("a TIME has hours, minutes and seconds, not {unit:?}");
+        }
+        return date_part(unit, &super::cast::time_as_timestamp(array)?);
+    }
     let t = Temporal::of(array)?;
     let zoneless = matches!(t.unit, Some((_, None)));
     let parts: Int64Array = t

@@ -69,6 +69,7 @@ pub fn register(context: &mut PlanContext) {
         context.register_udf(Arc::new(udf));
     }
     context.register_expr_planner(Arc::new(collection::ArrayPlanner));
+    context.register_expr_planner(Arc::new(cast::TimeOperands));
     context.register_udf(Arc::new(type_of::function()));
     context.register_udf(Arc::new(watermark::function()));
     context.register_udf(Arc::new(proctime::function()));

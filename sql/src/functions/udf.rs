@@ -212,6 +212,8 @@ pub enum Arg {
     Date,
     /// Any binary string, passed as it is (read it with [`byte_strings`]).
     Bytes,
+    /// A time of day.
+    Time,
 }
 
 impl Arg {
@@ -224,6 +226,7 @@ impl Arg {
             Arg::Timestamp => Coercion::new_exact(TypeSignatureClass::Timestamp),
             Arg::Date => Coercion::new_exact(TypeSignatureClass::Native(logical_date())),
             Arg::Bytes => Coercion::new_exact(TypeSignatureClass::Binary),
+            Arg::Time => Coercion::new_exact(TypeSignatureClass::Time),
         }
     }
 }
