@@ -1,7 +1,10 @@
 //! `CAST` as Flink does it where arrow's cast differs: Flink's text of doubles (`1.0E300`),
 //! booleans (`TRUE`) and timestamps (`2024-01-01 00:00:23.070`); integers narrowed by
 //! wrapping and floating-point numbers by saturating, as Java's casts do; a number too large
-//! for a `DECIMAL` becomes NULL.
+//! for a `DECIMAL` becomes NULL; a value cut (and padded) to the length of `VARCHAR(n)`,
+//! `CHAR(n)`, `VARBINARY(n)`, `BINARY(n)` and `TIME(p)`; binary strings read as UTF-8 text and
+//! cast to and from text only. Binary strings are also kept from text functions, and times of
+//! two precisions brought to one where they meet.
 
 use std::sync::Arc;
 

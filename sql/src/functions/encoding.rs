@@ -18,25 +18,27 @@ pub fn functions() -> Vec<ScalarUDF> {
     use Arg::{Bytes as B, Integer as I, String as S};
     let text = || vec![vec![S], vec![B]];
     vec![
-        Udf::new("md5", text(), string, |a| hash(&a[0], hex_of::<md5::Md5>)),
+        Udf::new("md5", text(), string, |a| {
+            text_of_bytes(&a[0], hex_of::<md5::Md5>)
+        }),
         Udf::new("sha1", text(), string, |a| {
-            hash(&a[0], hex_of::<sha1::Sha1>)
+            text_of_bytes(&a[0], hex_of::<sha1::Sha1>)
         }),
         Udf::new("sha224", text(), string, |a| {
-            hash(&a[0], hex_of::<sha2::Sha224>)
+            text_of_bytes(&a[0], hex_of::<sha2::Sha224>)
         }),
         Udf::new("sha256", text(), string, |a| {
-            hash(&a[0], hex_of::<sha2::Sha256>)
+            text_of_bytes(&a[0], hex_of::<sha2::Sha256>)
         }),
         Udf::new("sha384", text(), string, |a| {
-            hash(&a[0], hex_of::<sha2::Sha384>)
+            text_of_bytes(&a[0], hex_of::<sha2::Sha384>)
         }),
         Udf::new("sha512", text(), string, |a| {
-            hash(&a[0], hex_of::<sha2::Sha512>)
+            text_of_bytes(&a[0], hex_of::<sha2::Sha512>)
         }),
         Udf::new("sha2", vec![vec![S, I], vec![B, I]], string, sha2),
         Udf::new("to_base64", text(), string, |a| {
-            hash(&a[0], |bytes, out| STANDARD.encode_string(bytes, out))
+            text_of_bytes(&a[0], |bytes, out| STANDARD.encode_string(bytes, out))
         }),
         Udf::new("encode", vec![vec![S, S]], bytes, encode),
         Udf::new("decode", vec![vec![B, S]], string, decode),
@@ -90,8 +92,8 @@ fn hex_of<D: Digest>(bytes: &[u8], out: &mut String) {
     }
 }
 
-/// `digest` of each binary string (or string's UTF-8), as text.
-fn hash(array: &ArrayRef, digest: fn(&[u8], &mut String)) -> Result<ArrayRef> {
+/// The text `digest` makes of each binary string (or string's UTF-8): a hash, Base64.
+fn text_of_bytes(array: &ArrayRef, digest: fn(&[u8], &mut String)) -> Result<ArrayRef> {
     let values = byte_strings(array)?;
     let mut out = StringBuilder::with_capacity(values.len(), values.len() * 32);
     let mut text = String::new();
