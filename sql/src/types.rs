@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, FieldRef, IntervalUnit, TimeUnit};
 use datafusion_expr::planner::TypePlanner;
 use datafusion_sql::sqlparser::ast::{
     ArrayElemTypeDef, BinaryLength, CharacterLength, DataType as SqlType, ExactNumberInfo,
@@ -123,7 +123,8 @@ pub const LENGTH: &str = "rill.length";
 /// than its [`LENGTH`] are padded, with spaces or zero bytes.
 pub const PADDED: &str = "rill.padded";
 
-/// The types of `CAST` where Flink's differ from DataFusion's: `TIMESTAMP_LTZ(p)`, `BYTES`, and
+/// The types of `CAST` where Flink's differ from DataFusion's: `TIMESTAMP_LTZ(p)`, `BYTES`,
+/// `INTERVAL DAY` and the other intervals (one type in rill), and
 /// the lengths of `CHAR(n)` (`CHAR` alone is `CHAR(1)`), `VARCHAR(n)`, `BINARY(n)`,
 /// `VARBINARY(n)` and `TIME(p)` (`TIME` alone is `TIME(0)`), which a cast cuts or pads to (as
 /// field metadata, see [`LENGTH`]).
@@ -154,6 +155,9 @@ impl TypePlanner for FlinkTypes {
                 p.filter(|p| (1..3).contains(p)),
                 false,
             ),
+            SqlType::Interval { .. } => {
+                (DataType::Interval(IntervalUnit::MonthDayNano), None, false)
+            }
             SqlType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ") => {
                 let data_type = arrow_type(sql)
                     .map_err(|e| datafusion_common::DataFusionError::Plan(e.message))?;

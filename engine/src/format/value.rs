@@ -8,9 +8,9 @@ use super::java::{java_double, java_float, java_stripped_decimal, json_timestamp
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
-    Int64Type, Time32MillisecondType, Time32SecondType, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
-    UInt32Type, UInt64Type,
+    Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit, Time32MillisecondType,
+    Time32SecondType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 
 /// The SQL name of an Arrow type, as a Flink user would write it.
@@ -28,6 +28,7 @@ pub fn sql_type_name(data_type: &DataType) -> String {
         DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
         DataType::Date32 => "DATE".into(),
         DataType::Time32(unit) => format!("TIME({})", fraction_digits(*unit)),
+        DataType::Interval(_) => "INTERVAL".into(),
         DataType::Timestamp(unit, tz) => {
             let p = fraction_digits(*unit);
             match tz {
@@ -200,6 +201,9 @@ impl<'a> ValueFormatter<'a> {
                 out,
                 a.as_primitive::<Time32MillisecondType>().value(i) as i64,
             ),
+            DataType::Interval(IntervalUnit::MonthDayNano) => {
+                push_interval(out, a.as_primitive::<IntervalMonthDayNanoType>().value(i))
+            }
             DataType::Struct(_) => {
                 // Flink's text of a row: `(1, abc, NULL)`.
                 let fields = a.as_struct().columns();
@@ -328,6 +332,33 @@ fn write_or_null(out: &mut String, array: &ArrayRef, i: usize) {
         true => out.push_str("NULL"),
         false => ValueFormatter::new(array).write(out, i),
     }
+}
+
+/// An interval as Flink writes its two kinds: years and months as `+1-02`, days and time as
+/// `-0 01:30:00.000` (which a zero interval is taken for).
+fn push_interval(out: &mut String, interval: IntervalMonthDayNano) {
+    let IntervalMonthDayNano {
+        months,
+        days,
+        nanoseconds,
+    } = interval;
+    if months != 0 && days == 0 && nanoseconds == 0 {
+        let sign = if months < 0 { '-' } else { '+' };
+        let months = months.unsigned_abs();
+        let _ = write!(out, "{sign}{}-{:02}", months / 12, months % 12);
+        return;
+    }
+    let millis = i64::from(days) * 86_400_000 + nanoseconds / 1_000_000;
+    let sign = if millis < 0 { '-' } else { '+' };
+    let millis = millis.unsigned_abs();
+    let (days, rest) = (millis / 86_400_000, millis % 86_400_000);
+    let (h, m, s, ms) = (
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000,
+    );
+    let _ = write!(out, "{sign}{days} {h:02}:{m:02}:{s:02}.{ms:03}");
 }
 
 /// `HH:MM:SS` of `millis` since midnight, and the fraction without its trailing zeros, as

@@ -52,7 +52,7 @@ fn differs(from: &DataType, to: &DataType) -> bool {
         Int64 => (to.is_integer() && to != from) || narrow_decimal(19),
         UInt64 => (to.is_integer() && to != from) || narrow_decimal(20),
         Decimal128(p, s) => narrow_decimal(i16::from(*p) - i16::from(*s)),
-        List(_) | Struct(_) | Map(..) | Binary => text,
+        List(_) | Struct(_) | Map(..) | Binary | Interval(_) => text,
         Time32(_) => text || matches!(to, Timestamp(..)),
         _ => false,
     }
