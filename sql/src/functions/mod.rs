@@ -13,6 +13,7 @@ mod json_agg;
 mod literal;
 pub(crate) mod map;
 mod math;
+mod printf;
 pub mod proctime;
 mod string;
 mod type_of;
@@ -71,6 +72,7 @@ pub fn register(context: &mut PlanContext) {
     context.register_expr_planner(Arc::new(collection::ArrayPlanner));
     context.register_expr_planner(Arc::new(cast::TimeOperands));
     context.register_udf(Arc::new(type_of::function()));
+    context.register_udf(Arc::new(printf::function()));
     context.register_udf(Arc::new(watermark::function()));
     context.register_udf(Arc::new(proctime::function()));
     for udf in crate::match_recognize::placeholders() {
