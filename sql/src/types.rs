@@ -124,7 +124,7 @@ pub const LENGTH: &str = "rill.length";
 pub const PADDED: &str = "rill.padded";
 
 /// The types of `CAST` where Flink's differ from DataFusion's: `TIMESTAMP_LTZ(p)`, `BYTES`,
-/// `INTERVAL DAY` and the other intervals (one type in rill), and
+/// `INTERVAL DAY` and the other intervals (one type in rill), `BITMAP`, and
 /// the lengths of `CHAR(n)` (`CHAR` alone is `CHAR(1)`), `VARCHAR(n)`, `BINARY(n)`,
 /// `VARBINARY(n)` and `TIME(p)` (`TIME` alone is `TIME(0)`), which a cast cuts or pads to (as
 /// field metadata, see [`LENGTH`]).
@@ -157,6 +157,9 @@ impl TypePlanner for FlinkTypes {
             ),
             SqlType::Interval { .. } => {
                 (DataType::Interval(IntervalUnit::MonthDayNano), None, false)
+            }
+            SqlType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("BITMAP") => {
+                (rill_engine::format::BITMAP, None, false)
             }
             SqlType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ") => {
                 let data_type = arrow_type(sql)

@@ -25,6 +25,7 @@ pub fn sql_type_name(data_type: &DataType) -> String {
         DataType::Float64 => "DOUBLE".into(),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "STRING".into(),
         DataType::Binary => "BYTES".into(),
+        DataType::LargeBinary => "BITMAP".into(),
         DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
         DataType::Date32 => "DATE".into(),
         DataType::Time32(unit) => format!("TIME({})", fraction_digits(*unit)),
@@ -183,6 +184,7 @@ impl<'a> ValueFormatter<'a> {
                 }
                 out.push('\'');
             }
+            DataType::LargeBinary => write_bitmap(out, a.as_binary::<i64>().value(i)),
             DataType::Decimal128(_, scale) => {
                 push_decimal(out, a.as_primitive::<Decimal128Type>().value(i), *scale)
             }
@@ -332,6 +334,32 @@ fn write_or_null(out: &mut String, array: &ArrayRef, i: usize) {
         true => out.push_str("NULL"),
         false => ValueFormatter::new(array).write(out, i),
     }
+}
+
+/// The Arrow type of Flink's `BITMAP` values: Roaring bitmaps in the portable format.
+pub const BITMAP: DataType = DataType::LargeBinary;
+
+/// Appends the text of a `BITMAP` (`bytes` in the portable format) as Java's
+/// `RoaringBitmap.toString` writes it: `{1,2,4294967295}`, cut with `...` past 512 Ki
+/// characters.
+pub fn write_bitmap(out: &mut String, bytes: &[u8]) {
+    let Ok(bitmap) = roaring::RoaringBitmap::deserialize_from(bytes) else {
+        out.push_str("<not a bitmap>");
+        return;
+    };
+    let start = out.len();
+    out.push('{');
+    for (k, v) in bitmap.iter().enumerate() {
+        if k > 0 {
+            out.push(',');
+            if out.len() - start > 0x80000 {
+                out.push_str("...");
+                break;
+            }
+        }
+        push_int(out, v);
+    }
+    out.push('}');
 }
 
 /// An interval as Flink writes its two kinds: years and months as `+1-02`, days and time as

@@ -52,7 +52,7 @@ fn differs(from: &DataType, to: &DataType) -> bool {
         Int64 => (to.is_integer() && to != from) || narrow_decimal(19),
         UInt64 => (to.is_integer() && to != from) || narrow_decimal(20),
         Decimal128(p, s) => narrow_decimal(i16::from(*p) - i16::from(*s)),
-        List(_) | Struct(_) | Map(..) | Binary | Interval(_) => text,
+        List(_) | Struct(_) | Map(..) | Binary | LargeBinary | Interval(_) => text,
         Time32(_) => text || matches!(to, Timestamp(..)),
         _ => false,
     }
@@ -149,7 +149,8 @@ struct Functions {
     fit: Arc<ScalarUDF>,
 }
 
-/// Refuses binary strings where Flink takes only text, which DataFusion would read as UTF-8:
+/// Refuses binary strings (and bitmaps) where Flink takes only text, which DataFusion would
+/// read as UTF-8:
 /// the arguments of Flink's string functions (but those that read bytes: `DECODE`,
 /// `TO_BASE64`) and of `||`. Runs before type coercion, which would hide them.
 #[derive(Debug)]
@@ -172,11 +173,15 @@ impl AnalyzerRule for TextArguments {
                 let text_only = name == "||"
                     || catalog::lookup(&name)
                         .is_some_and(|f| f.group == Group::Strings && !reads_bytes);
-                let binary = |a: &&Expr| matches!(a.get_type(schema), Ok(DataType::Binary));
-                if text_only && args.iter().any(binary) {
+                let binary = |a: &&Expr| {
+                    let t = a.get_type(schema);
+                    matches!(t, Ok(DataType::Binary | DataType::LargeBinary)).then(|| t.ok())
+                };
+                if let Some(Some(t)) = args.iter().find_map(binary).filter(|_| text_only) {
                     return plan_err!(
-                        "{name} takes text, not BYTES: make text of the bytes with \
-                     CAST(... AS STRING) or DECODE(..., charset)"
+                        "{name} takes text, not {}: make text of it with CAST(... AS STRING) \
+                         (or DECODE(..., charset) for bytes)",
+                        sql_type_name(&t)
                     );
                 }
                 Ok(Transformed::no(e))

@@ -2,6 +2,7 @@
 //! DataFusion's, registered over DataFusion's under the same names.
 
 mod avg;
+mod bitmap;
 mod cast;
 pub mod catalog;
 mod collection;
@@ -54,6 +55,7 @@ pub fn register(context: &mut PlanContext) {
     for udaf in variance::functions()
         .into_iter()
         .chain(json_agg::functions())
+        .chain(bitmap::aggregates())
     {
         context.register_udaf(Arc::new(udaf));
     }
@@ -62,6 +64,7 @@ pub fn register(context: &mut PlanContext) {
         .chain(datetime::functions())
         .chain(math::functions())
         .chain(encoding::functions())
+        .chain(bitmap::functions())
         .chain(json::functions())
     {
         context.register_udf(Arc::new(udf));
