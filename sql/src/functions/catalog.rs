@@ -288,7 +288,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("MIN", Aggregate),
     missing("NTILE", Aggregate),
     missing("PERCENT_RANK", Aggregate),
-    missing("PERCENTILE", Aggregate),
+    has("PERCENTILE", Aggregate),
     missing("RANK", Aggregate),
     has("ROW_NUMBER", Aggregate),
     has("STDDEV_POP", Aggregate),

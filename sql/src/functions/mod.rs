@@ -14,6 +14,7 @@ mod json_agg;
 mod literal;
 pub(crate) mod map;
 mod math;
+mod percentile;
 mod printf;
 pub mod proctime;
 mod string;
@@ -56,6 +57,7 @@ pub fn register(context: &mut PlanContext) {
         .into_iter()
         .chain(json_agg::functions())
         .chain(bitmap::aggregates())
+        .chain([percentile::function()])
     {
         context.register_udaf(Arc::new(udaf));
     }
