@@ -27,12 +27,14 @@ pub const MAP_CONSTRUCTOR: &str = "rill_map";
 
 /// Rewrites the constructors `MAP[k1, v1, ...]` into calls `rill_map(k1, v1, ...)`, and
 /// `ARRAY[a, ...]` into `array(a, ...)`: DataFusion plans an array literal's elements without
-/// the columns of an enclosing query, which `CROSS JOIN UNNEST(ARRAY[t.a, t.b])` reads. A
-/// literal `TIME '12:00:00.5'` becomes `CAST('12:00:00.5' AS TIME(1))`: its precision is the
-/// digits it has, as in Flink (a `TIME` is a `TIME(0)`).
+/// the columns of an enclosing query, which `CROSS JOIN UNNEST(ARRAY[t.a, t.b])` reads. Two
+/// literals DataFusion reads otherwise, or not at all, are rewritten too:
+/// * `TIME '12:00:00.5'` becomes `CAST('12:00:00.5' AS TIME(1))`: its precision is the digits
+///   it has, as in Flink (a `TIME` is a `TIME(0)`);
+/// * an interval of a range of units, `INTERVAL '1 02:30' DAY TO MINUTE`, becomes the interval
+///   of its parts, `INTERVAL '1 day 2 hour 30 minute'`.
 pub fn rewrite_constructors(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
     let mut out = Vec::with_capacity(tokens.len());
-    let is_time = |t: &TokenWithSpan| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("TIME"));
     // Per open bracket, whether it opened a constructor.
     let mut brackets: Vec<bool> = Vec::new();
     let function = |t: &TokenWithSpan| match &t.token {
@@ -44,8 +46,11 @@ pub fn rewrite_constructors(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
         }
         _ => None,
     };
-    for (i, token) in tokens.iter().enumerate() {
-        let constructor = (i > 0).then(|| function(&tokens[i - 1])).flatten();
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = &tokens[i];
+        let previous = i.checked_sub(1).and_then(|p| tokens.get(p));
+        let constructor = previous.and_then(function);
         match &token.token {
             Token::LBracket if constructor.is_some() => {
                 let start = out.len() - 1;
@@ -61,7 +66,7 @@ pub fn rewrite_constructors(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
             Token::RBracket if brackets.pop() == Some(true) => {
                 out.push(TokenWithSpan::new(Token::RParen, token.span));
             }
-            Token::SingleQuotedString(text) if i > 0 && is_time(&tokens[i - 1]) => {
+            Token::SingleQuotedString(text) if is_keyword(previous, Keyword::TIME) => {
                 let digits = text.split_once('.').map_or(0, |(_, f)| f.trim().len());
                 let span = tokens[i - 1].span;
                 let at = |token: Token| TokenWithSpan::new(token, span);
@@ -78,10 +83,56 @@ pub fn rewrite_constructors(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
                     at(Token::RParen),
                 ]);
             }
+            Token::SingleQuotedString(text) if is_keyword(previous, Keyword::INTERVAL) => {
+                match interval_range(text, &tokens[i + 1..]) {
+                    Some(parts) => {
+                        out.push(TokenWithSpan::new(
+                            Token::SingleQuotedString(parts),
+                            token.span,
+                        ));
+                        i += 3; // the units and TO
+                    }
+                    None => out.push(token.clone()),
+                }
+            }
             _ => out.push(token.clone()),
         }
+        i += 1;
     }
     out
+}
+
+/// The parts of the interval `text` of a range of units (`YEAR TO MONTH`, `DAY TO SECOND`,
+/// ...), which `after` starts with, as DataFusion reads them: `-1 day -2 hour`. `None` if
+/// `after` names no range, or `text` does not fit it.
+fn interval_range(text: &str, after: &[TokenWithSpan]) -> Option<String> {
+    const UNITS: [&str; 6] = ["YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"];
+    let unit = |t: Option<&TokenWithSpan>| match t.map(|t| &t.token) {
+        Some(Token::Word(w)) if w.quote_style.is_none() => {
+            UNITS.iter().position(|u| w.value.eq_ignore_ascii_case(u))
+        }
+        _ => None,
+    };
+    let (from, to) = (unit(after.first())?, unit(after.get(2))?);
+    let ranged = is_keyword(after.get(1), Keyword::TO) && from < to;
+    // A year-month range and a day-time one do not mix.
+    if !ranged || (from < 2) != (to < 2) {
+        return None;
+    }
+    let text = text.trim();
+    let (sign, text) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.strip_prefix('+').unwrap_or(text)),
+    };
+    let values: Vec<&str> = text.split([' ', ':', '-']).collect();
+    let numeric = |v: &&str| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if values.len() != to - from + 1 || !values.iter().all(numeric) {
+        return None;
+    }
+    let parts: Vec<String> = (values.iter().zip(&UNITS[from..=to]))
+        .map(|(v, u)| format!("{sign}{v} {}", u.to_ascii_lowercase()))
+        .collect();
+    Some(parts.join(" "))
 }
 
 /// Marks `BETWEEN SYMMETRIC`'s lower bound (see [`SYMMETRIC_MARKER`]) and drops `ASYMMETRIC`,
