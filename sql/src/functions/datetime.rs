@@ -5,13 +5,18 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, Int32Array, Int64Array, StringBuilder,
-    TimestampMillisecondArray,
+    Array, ArrayRef, AsArray, Date32Array, Int32Array, Int64Array, IntervalMonthDayNanoArray,
+    StringBuilder, TimestampMillisecondArray,
 };
-use arrow::datatypes::{DataType, Date32Type, Int64Type, TimeUnit};
+use arrow::datatypes::{
+    DataType, Date32Type, Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit,
+    TimeUnit,
+};
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, TimeZone, Timelike};
-use datafusion_common::{Result, exec_datafusion_err, exec_err};
-use datafusion_expr::ScalarUDF;
+use datafusion_common::{DFSchema, Result, exec_datafusion_err, exec_err};
+use datafusion_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
+use datafusion_expr::{Expr, ExprSchemable, ScalarUDF};
+use datafusion_sql::sqlparser::ast::BinaryOperator;
 
 use super::java_time::{Pattern, parse_default};
 use super::udf::{Arg, Compiled, Udf, string, strings};
@@ -623,4 +628,68 @@ fn convert_tz(args: &[ArrayRef]) -> Result<ArrayRef> {
         })
         .collect::<Result<_>>()?;
     format_times(&times, None, "yyyy-MM-dd HH:mm:ss")
+}
+
+/// Plans `interval * n` and `n * interval` for an integer `n`, which DataFusion refuses, as
+/// `rill_interval_times(interval, n)`: each part of the interval times `n`, as in Flink.
+#[derive(Debug)]
+pub struct IntervalProducts(Arc<ScalarUDF>);
+
+impl IntervalProducts {
+    pub fn new() -> Self {
+        let times = Udf::new(
+            "rill_interval_times",
+            vec![vec![Arg::Any, Arg::Integer]],
+            |_| DataType::Interval(IntervalUnit::MonthDayNano),
+            interval_times,
+        );
+        IntervalProducts(Arc::new(times))
+    }
+}
+
+impl ExprPlanner for IntervalProducts {
+    fn plan_binary_op(
+        &self,
+        expr: RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawBinaryExpr>> {
+        let interval = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Interval(_)));
+        let integer = |e: &Expr| e.get_type(schema).is_ok_and(|t| t.is_integer());
+        if expr.op != BinaryOperator::Multiply {
+            return Ok(PlannerResult::Original(expr));
+        }
+        let args = match (&expr.left, &expr.right) {
+            (l, r) if interval(l) && integer(r) => vec![expr.left, expr.right],
+            (l, r) if integer(l) && interval(r) => vec![expr.right, expr.left],
+            _ => return Ok(PlannerResult::Original(expr)),
+        };
+        Ok(PlannerResult::Planned(self.0.call(args)))
+    }
+}
+
+/// Each interval of `args[0]` times the integer of `args[1]`; an overflow fails the query.
+fn interval_times(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let unit = DataType::Interval(IntervalUnit::MonthDayNano);
+    let intervals = arrow::compute::cast(&args[0], &unit)?;
+    let intervals = intervals.as_primitive::<IntervalMonthDayNanoType>();
+    let factors = args[1].as_primitive::<Int64Type>();
+    // The days and time multiply as one span (Flink's milliseconds), put back as whole days
+    // and the time past them, which keeps the nanoseconds from overflowing.
+    const DAY: i128 = 86_400_000_000_000;
+    let product = |i: IntervalMonthDayNano, n: i64| {
+        let months = i.months.checked_mul(i32::try_from(n).ok()?)?;
+        let span = (i128::from(i.days) * DAY + i128::from(i.nanoseconds)).checked_mul(n.into())?;
+        let days = i32::try_from(span / DAY).ok()?;
+        Some(IntervalMonthDayNano::new(months, days, (span % DAY) as i64))
+    };
+    let products = (intervals.iter().zip(factors.iter()))
+        .map(|pair| match pair {
+            (Some(i), Some(n)) => match product(i, n) {
+                Some(p) => Ok(Some(p)),
+                None => exec_err!("an interval times {n} overflows"),
+            },
+            _ => Ok(None),
+        })
+        .collect::<Result<IntervalMonthDayNanoArray>>()?;
+    Ok(Arc::new(products))
 }

@@ -76,6 +76,7 @@ pub fn register(context: &mut PlanContext) {
     }
     context.register_expr_planner(Arc::new(collection::ArrayPlanner));
     context.register_expr_planner(Arc::new(cast::TimeOperands));
+    context.register_expr_planner(Arc::new(datetime::IntervalProducts::new()));
     context.register_udf(Arc::new(type_of::function()));
     context.register_udf(Arc::new(printf::function()));
     context.register_udf(Arc::new(watermark::function()));
