@@ -3,13 +3,15 @@
 //! as Flink's `BITMAP_TO_BYTES` writes it (so that function returns the bytes as they are).
 //! Integers go in as their 32 bits, so `-1` is 4294967295, which sorts last.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, Int32Builder, Int64Array, LargeBinaryArray,
-    LargeBinaryBuilder, ListBuilder, StringBuilder,
+    LargeBinaryBuilder, ListBuilder, StringBuilder, UInt32Array,
 };
-use arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Int64Type};
+use arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Int64Type, UInt32Type};
+use datafusion_common::utils::SingleRowListArrayBuilder;
 use datafusion_common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion_expr::Volatility;
 use datafusion_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -243,17 +245,21 @@ fn to_string(args: &[ArrayRef]) -> Result<ArrayRef> {
 }
 
 /// The aggregates `BITMAP_BUILD_AGG(int)`, `BITMAP_AND_AGG(b)`, `BITMAP_OR_AGG(b)` and
-/// `BITMAP_XOR_AGG(b)`; NULLs are left out, and only NULLs give NULL. They take back no row,
-/// so they are refused over updating inputs.
+/// `BITMAP_XOR_AGG(b)`, and their `_CARDINALITY_AGG` forms (the result's cardinality, a
+/// `BIGINT`). NULLs are left out; with none but NULLs (or nothing left, over a changelog) the
+/// result is NULL, and so is a `BITMAP_BUILD_AGG` of nothing, as in Flink.
 pub fn aggregates() -> Vec<AggregateUDF> {
-    [Fold::Build, Fold::And, Fold::Or, Fold::Xor]
-        .map(|fold| {
+    let folds = [Fold::Build, Fold::And, Fold::Or, Fold::Xor];
+    (folds.into_iter())
+        .flat_map(|fold| [false, true].map(|cardinality| (fold, cardinality)))
+        .map(|(fold, cardinality)| {
             AggregateUDF::new_from_impl(BitmapAgg {
                 fold,
+                cardinality,
                 signature: Signature::any(1, Volatility::Immutable),
             })
         })
-        .into()
+        .collect()
 }
 
 /// How an aggregate folds its rows into its bitmap.
@@ -268,16 +274,22 @@ enum Fold {
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct BitmapAgg {
     fold: Fold,
+    /// Whether the result is the bitmap's cardinality.
+    cardinality: bool,
     signature: Signature,
 }
 
 impl AggregateUDFImpl for BitmapAgg {
     fn name(&self) -> &str {
-        match self.fold {
-            Fold::Build => "bitmap_build_agg",
-            Fold::And => "bitmap_and_agg",
-            Fold::Or => "bitmap_or_agg",
-            Fold::Xor => "bitmap_xor_agg",
+        match (self.fold, self.cardinality) {
+            (Fold::Build, false) => "bitmap_build_agg",
+            (Fold::And, false) => "bitmap_and_agg",
+            (Fold::Or, false) => "bitmap_or_agg",
+            (Fold::Xor, false) => "bitmap_xor_agg",
+            (Fold::Build, true) => "bitmap_build_cardinality_agg",
+            (Fold::And, true) => "bitmap_and_cardinality_agg",
+            (Fold::Or, true) => "bitmap_or_cardinality_agg",
+            (Fold::Xor, true) => "bitmap_xor_cardinality_agg",
         }
     }
 
@@ -290,9 +302,10 @@ impl AggregateUDFImpl for BitmapAgg {
             Fold::Build => matches!(args[0], DataType::Int32 | DataType::Null),
             _ => matches!(args[0], DataType::LargeBinary | DataType::Null),
         };
-        match takes {
-            true => Ok(BITMAP),
-            false => plan_err!(
+        match (takes, self.cardinality) {
+            (true, false) => Ok(BITMAP),
+            (true, true) => Ok(DataType::Int64),
+            (false, _) => plan_err!(
                 "{} does not take {}",
                 self.name().to_ascii_uppercase(),
                 rill_engine::format::sql_type_name(&args[0])
@@ -303,20 +316,80 @@ impl AggregateUDFImpl for BitmapAgg {
     fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(Folded {
             fold: self.fold,
+            cardinality: self.cardinality,
             bitmap: None,
         }))
     }
 
+    /// Over a changelog (or a bounded `OVER` frame): counts, which take rows back.
+    fn create_sliding_accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(Counted {
+            fold: self.fold,
+            cardinality: self.cardinality,
+            rows: 0,
+            counts: HashMap::new(),
+            xor: RoaringBitmap::new(),
+        }))
+    }
+
+    /// The folded bitmap (or the XOR of the rows, counted), and the counts of [`Counted`].
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let name = format_state_name(args.name, "bitmap");
-        Ok(vec![Arc::new(Field::new(name, BITMAP, true))])
+        let field = |name, data_type| {
+            Arc::new(Field::new(
+                format_state_name(args.name, name),
+                data_type,
+                true,
+            ))
+        };
+        Ok(vec![
+            field("bitmap", BITMAP),
+            field("values", DataType::new_list(DataType::UInt32, true)),
+            field("counts", DataType::new_list(DataType::Int64, true)),
+            field("rows", DataType::Int64),
+        ])
     }
 }
 
-/// An aggregate's bitmap so far; `None` before its first value.
+/// The result of a bitmap aggregate: the bitmap or its cardinality, NULL for `None`.
+fn result(bitmap: Option<&mut RoaringBitmap>, cardinality: bool) -> ScalarValue {
+    match (bitmap, cardinality) {
+        (None, false) => ScalarValue::LargeBinary(None),
+        (None, true) => ScalarValue::Int64(None),
+        (Some(bitmap), true) => ScalarValue::Int64(Some(bitmap.len() as i64)),
+        (Some(bitmap), false) => {
+            bitmap.optimize();
+            let mut bytes = Vec::with_capacity(bitmap.serialized_size());
+            bitmap
+                .serialize_into(&mut bytes)
+                .expect("writing to memory");
+            ScalarValue::LargeBinary(Some(bytes))
+        }
+    }
+}
+
+/// The state of an accumulator: its bitmap, and the counts of [`Counted`] (empty for
+/// [`Folded`]).
+fn state(
+    bitmap: Option<&mut RoaringBitmap>,
+    counts: &HashMap<u32, i64>,
+    rows: i64,
+) -> Vec<ScalarValue> {
+    let values: UInt32Array = counts.keys().map(|&v| Some(v)).collect();
+    let times: Int64Array = counts.values().map(|&c| Some(c)).collect();
+    let list = |items: ArrayRef| SingleRowListArrayBuilder::new(items).build_list_scalar();
+    vec![
+        result(bitmap, false),
+        list(Arc::new(values)),
+        list(Arc::new(times)),
+        ScalarValue::Int64(Some(rows)),
+    ]
+}
+
+/// An aggregate's bitmap so far; `None` before its first value. It takes no row back.
 #[derive(Debug)]
 struct Folded {
     fold: Fold,
+    cardinality: bool,
     bitmap: Option<RoaringBitmap>,
 }
 
@@ -361,23 +434,124 @@ impl Accumulator for Folded {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![self.evaluate()?])
+        Ok(state(self.bitmap.as_mut(), &HashMap::new(), 0))
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let Some(bitmap) = &mut self.bitmap else {
-            return Ok(ScalarValue::LargeBinary(None));
-        };
-        bitmap.optimize();
-        let mut bytes = Vec::with_capacity(bitmap.serialized_size());
-        bitmap
-            .serialize_into(&mut bytes)
-            .expect("writing to memory");
-        Ok(ScalarValue::LargeBinary(Some(bytes)))
+        Ok(result(self.bitmap.as_mut(), self.cardinality))
     }
 
     fn size(&self) -> usize {
         size_of::<Self>() + self.bitmap.as_ref().map_or(0, |b| b.serialized_size())
+    }
+}
+
+/// An aggregate over rows that may be taken back, as Flink's retracting bitmap aggregates
+/// keep it: how many rows hold each value, and how many rows (bitmaps) there are; a
+/// `BITMAP_XOR_AGG` keeps the XOR itself, which undoes itself.
+#[derive(Debug)]
+struct Counted {
+    fold: Fold,
+    cardinality: bool,
+    rows: i64,
+    counts: HashMap<u32, i64>,
+    xor: RoaringBitmap,
+}
+
+impl Counted {
+    /// Counts each row of `values` `sign` times.
+    fn add(&mut self, values: &ArrayRef, sign: i64) -> Result<()> {
+        if self.fold == Fold::Build {
+            for v in values.as_primitive::<Int32Type>().iter().flatten() {
+                self.count(v as u32, sign);
+            }
+            return Ok(());
+        }
+        for bytes in large_binaries(values)?.iter().flatten() {
+            let bitmap = read(bytes)?;
+            self.rows += sign;
+            match self.fold {
+                Fold::Xor => self.xor ^= bitmap,
+                _ => bitmap.iter().for_each(|v| self.count(v, sign)),
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, value: u32, times: i64) {
+        let count = self.counts.entry(value).or_default();
+        *count += times;
+        if *count == 0 {
+            self.counts.remove(&value);
+        }
+    }
+
+    /// The bitmap now: `None` (NULL) without rows, or for `BITMAP_BUILD_AGG` without values.
+    fn bitmap(&self) -> Option<RoaringBitmap> {
+        let held = |least: i64| -> RoaringBitmap {
+            (self.counts.iter())
+                .filter(|&(_, &c)| c >= least)
+                .map(|(&v, _)| v)
+                .collect()
+        };
+        match self.fold {
+            Fold::Build => Some(held(1)).filter(|b| !b.is_empty()),
+            _ if self.rows <= 0 => None,
+            Fold::Or => Some(held(1)),
+            Fold::And => Some(held(self.rows)),
+            Fold::Xor => Some(self.xor.clone()),
+        }
+    }
+}
+
+impl Accumulator for Counted {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.add(&values[0], 1)
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.add(&values[0], -1)
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let (values, counts) = (states[1].as_list::<i32>(), states[2].as_list::<i32>());
+        let (xors, rows) = (
+            large_binaries(&states[0])?,
+            states[3].as_primitive::<Int64Type>(),
+        );
+        for row in (0..rows.len()).filter(|&r| rows.is_valid(r)) {
+            if self.fold == Fold::Xor && xors.is_valid(row) {
+                self.xor ^= read(xors.value(row))?;
+            }
+            self.rows += rows.value(row);
+            let values = values.value(row);
+            let counts = counts.value(row);
+            let values = values.as_primitive::<UInt32Type>().values();
+            for (&v, &c) in values
+                .iter()
+                .zip(counts.as_primitive::<Int64Type>().values())
+            {
+                self.count(v, c);
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let mut xor = (self.fold == Fold::Xor).then(|| self.xor.clone());
+        Ok(state(xor.as_mut(), &self.counts, self.rows))
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(result(self.bitmap().as_mut(), self.cardinality))
+    }
+
+    fn size(&self) -> usize {
+        size_of::<Self>() + self.counts.len() * 24 + self.xor.serialized_size()
     }
 }
 
@@ -397,6 +571,7 @@ mod tests {
         };
         let mut and = Folded {
             fold: Fold::And,
+            cardinality: false,
             bitmap: None,
         };
         and.update_batch(&[bitmaps(&[&[1, 2, 3], &[2, 3, 4]])])
@@ -404,6 +579,7 @@ mod tests {
         let state = and.state().unwrap();
         let mut merged = Folded {
             fold: Fold::And,
+            cardinality: false,
             bitmap: None,
         };
         merged.merge_batch(&[state[0].to_array().unwrap()]).unwrap();
@@ -412,5 +588,36 @@ mod tests {
             panic!("a bitmap");
         };
         assert_eq!(read(&bytes).unwrap().iter().collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn a_retracting_build_keeps_a_value_while_a_row_holds_it_and_restores_from_its_state() {
+        let ints = |v: &[i32]| -> ArrayRef { Arc::new(arrow::array::Int32Array::from(v.to_vec())) };
+        let counted = || Counted {
+            fold: Fold::Build,
+            cardinality: false,
+            rows: 0,
+            counts: HashMap::new(),
+            xor: RoaringBitmap::new(),
+        };
+        let values = |acc: &mut Counted| match acc.evaluate().unwrap() {
+            ScalarValue::LargeBinary(Some(b)) => read(&b).unwrap().iter().collect::<Vec<_>>(),
+            ScalarValue::LargeBinary(None) => vec![],
+            other => panic!("{other:?}"),
+        };
+        let mut acc = counted();
+        acc.update_batch(&[ints(&[1, 1, 2])]).unwrap();
+        acc.retract_batch(&[ints(&[1])]).unwrap();
+        assert_eq!(values(&mut acc), vec![1, 2]);
+        acc.retract_batch(&[ints(&[1])]).unwrap();
+        assert_eq!(values(&mut acc), vec![2]);
+        let state: Vec<ArrayRef> = (acc.state().unwrap().iter())
+            .map(|s| s.to_array().unwrap())
+            .collect();
+        let mut restored = counted();
+        restored.merge_batch(&state).unwrap();
+        assert_eq!(values(&mut restored), vec![2]);
+        restored.retract_batch(&[ints(&[2])]).unwrap();
+        assert_eq!(restored.evaluate().unwrap(), ScalarValue::LargeBinary(None));
     }
 }

@@ -312,6 +312,10 @@ pub const FUNCTIONS: &[Function] = &[
     has("BITMAP_TO_STRING", Bitmap),
     has("BITMAP_XOR", Bitmap),
     has("BITMAP_XOR_AGG", Bitmap),
+    has("BITMAP_BUILD_CARDINALITY_AGG", Bitmap),
+    has("BITMAP_AND_CARDINALITY_AGG", Bitmap),
+    has("BITMAP_OR_CARDINALITY_AGG", Bitmap),
+    has("BITMAP_XOR_CARDINALITY_AGG", Bitmap),
     // Other.
     has("CURRENT_DATABASE", Other),
 ];
