@@ -173,11 +173,14 @@ impl AnalyzerRule for TextArguments {
                 let text_only = name == "||"
                     || catalog::lookup(&name)
                         .is_some_and(|f| f.group == Group::Strings && !reads_bytes);
-                let binary = |a: &&Expr| {
-                    let t = a.get_type(schema);
-                    matches!(t, Ok(DataType::Binary | DataType::LargeBinary)).then(|| t.ok())
+                if !text_only {
+                    return Ok(Transformed::no(e));
+                }
+                let binary = |a: &&Expr| match a.get_type(schema) {
+                    Ok(t @ (DataType::Binary | DataType::LargeBinary)) => Some(t),
+                    _ => None,
                 };
-                if let Some(Some(t)) = args.iter().find_map(binary).filter(|_| text_only) {
+                if let Some(t) = args.iter().find_map(binary) {
                     return plan_err!(
                         "{name} takes text, not {}: make text of it with CAST(... AS STRING) \
                          (or DECODE(..., charset) for bytes)",
