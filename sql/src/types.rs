@@ -138,6 +138,9 @@ impl TypePlanner for FlinkTypes {
             Some(CharacterLength::Max) => None,
             None => Some(1),
         };
+        // The types whose Arrow type is the column type's.
+        let column_type =
+            || arrow_type(sql).map_err(|e| datafusion_common::DataFusionError::Plan(e.message));
         let (data_type, length, padded) = match sql {
             SqlType::Char(n) | SqlType::Character(n) => (DataType::Utf8, char_length(n), true),
             SqlType::Varchar(Some(n))
@@ -150,11 +153,7 @@ impl TypePlanner for FlinkTypes {
             SqlType::Varbinary(_) | SqlType::Bytes(_) | SqlType::Bytea => {
                 (DataType::Binary, None, false)
             }
-            SqlType::Time(p, _) => (
-                arrow_type(sql).map_err(|e| datafusion_common::DataFusionError::Plan(e.message))?,
-                p.filter(|p| (1..3).contains(p)),
-                false,
-            ),
+            SqlType::Time(p, _) => (column_type()?, p.filter(|p| (1..3).contains(p)), false),
             SqlType::Interval { .. } => {
                 (DataType::Interval(IntervalUnit::MonthDayNano), None, false)
             }
@@ -162,9 +161,7 @@ impl TypePlanner for FlinkTypes {
                 (rill_engine::format::BITMAP, None, false)
             }
             SqlType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ") => {
-                let data_type = arrow_type(sql)
-                    .map_err(|e| datafusion_common::DataFusionError::Plan(e.message))?;
-                (data_type, None, false)
+                (column_type()?, None, false)
             }
             _ => return Ok(None),
         };

@@ -391,7 +391,7 @@ fn push_interval(out: &mut String, interval: IntervalMonthDayNano) {
 
 /// `HH:MM:SS` of `millis` since midnight, and the fraction without its trailing zeros, as
 /// Flink's formats and SQL client write a `TIME` (`12:00:00.5`).
-pub fn push_time_of_day(out: &mut String, millis: i64) {
+fn push_time_of_day(out: &mut String, millis: i64) {
     let (seconds, fraction) = (millis / 1000, millis % 1000);
     let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
     let _ = write!(out, "{h:02}:{m:02}:{s:02}");

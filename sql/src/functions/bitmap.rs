@@ -115,13 +115,17 @@ pub fn read(bytes: &[u8]) -> Result<RoaringBitmap> {
     }
 }
 
-/// Appends `bitmap` as a `BITMAP` value (run-optimized, as Flink writes it).
-fn append(out: &mut LargeBinaryBuilder, bitmap: &mut RoaringBitmap, scratch: &mut Vec<u8>) {
+/// Writes `bitmap` into `out` as a `BITMAP` value: run-optimized, as Flink writes it.
+fn serialize(bitmap: &mut RoaringBitmap, out: &mut Vec<u8>) {
     bitmap.optimize();
-    scratch.clear();
-    bitmap
-        .serialize_into(&mut *scratch)
-        .expect("writing to memory");
+    out.clear();
+    out.reserve(bitmap.serialized_size());
+    bitmap.serialize_into(out).expect("writing to memory");
+}
+
+/// Appends `bitmap` as a `BITMAP` value, using `scratch` for its bytes.
+fn append(out: &mut LargeBinaryBuilder, bitmap: &mut RoaringBitmap, scratch: &mut Vec<u8>) {
+    serialize(bitmap, scratch);
     out.append_value(&scratch);
 }
 
@@ -357,11 +361,8 @@ fn result(bitmap: Option<&mut RoaringBitmap>, cardinality: bool) -> ScalarValue 
         (None, true) => ScalarValue::Int64(None),
         (Some(bitmap), true) => ScalarValue::Int64(Some(bitmap.len() as i64)),
         (Some(bitmap), false) => {
-            bitmap.optimize();
-            let mut bytes = Vec::with_capacity(bitmap.serialized_size());
-            bitmap
-                .serialize_into(&mut bytes)
-                .expect("writing to memory");
+            let mut bytes = Vec::new();
+            serialize(bitmap, &mut bytes);
             ScalarValue::LargeBinary(Some(bytes))
         }
     }

@@ -115,10 +115,11 @@ fn rewrite(e: Expr, schema: &DFSchema, functions: &Functions) -> Result<Transfor
         );
     }
     let length = field.metadata().get(LENGTH);
-    if !differs(&from, to) && length.is_none() {
+    let differs = differs(&from, to);
+    if !differs && length.is_none() {
         return Ok(Transformed::no(e));
     }
-    let converted = if differs(&from, to) {
+    let converted = if differs {
         let target = Expr::Literal(ScalarValue::try_from(to)?, None);
         Expr::ScalarFunction(ScalarFunction::new_udf(
             functions.cast.clone(),
