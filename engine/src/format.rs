@@ -8,7 +8,7 @@ mod writer;
 pub use java::{java_double, java_float};
 pub use sort::{materialize, sort_rows};
 pub use value::{
-    BITMAP, ValueFormatter, format_double, millis_text, shortest_digits, sql_type_name,
-    write_bitmap,
+    BITMAP, MULTISET_ENTRIES, ValueFormatter, format_double, is_multiset, millis_text,
+    shortest_digits, sql_type_name, write_bitmap,
 };
 pub use writer::{OutputFormat, RowWriter};

@@ -2182,3 +2182,71 @@ fn skew_correction_is_a_computed_column_of_stored_times() {
         assert!(err.contains(error), "{computed}: {err}");
     }
 }
+
+#[test]
+fn collect_gives_a_multiset_and_what_rill_cannot_do_with_one_is_refused() {
+    let values = "(VALUES ('b', 1), ('a', 2), ('b', 3), ('b', CAST(NULL AS INT))) AS v (k, n)";
+    let out = rill(&[
+        "-c",
+        &format!("SELECT COLLECT(k) AS ks, COLLECT(n) AS ns FROM {values};"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().last(),
+        Some(r#"+U,"{a=1, b=3}","{1=1, 2=1, 3=1}""#),
+        "{stdout}"
+    );
+    // A MULTISET column of a json sink is an object of counts, as Flink's json format writes
+    // it (checked with the Flink oracle: {"c":{"a":1,"b":3}}).
+    let dir = tempfile::tempdir().unwrap();
+    let (input, path) = (dir.path().join("in.json"), dir.path().join("out.json"));
+    let rows: String = ["b", "a", "b", "b"]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{{\"k\": \"{k}\", \"ts\": \"2024-01-01 00:00:0{i}\"}}\n"))
+        .collect();
+    std::fs::write(&input, rows).unwrap();
+    let sql = format!(
+        "CREATE TABLE i (k STRING, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH \
+         ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n\
+         CREATE TABLE o (c MULTISET<STRING>) WITH ('connector' = 'filesystem', 'path' = '{}', \
+         'format' = 'json');\nINSERT INTO o SELECT COLLECT(k) FROM TABLE(TUMBLE(TABLE i, \
+         DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end;",
+        input.display(),
+        path.display()
+    );
+    let out = rill(&["-c", &sql]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        written.lines().last(),
+        Some(r#"{"c":{"a":1,"b":3}}"#),
+        "{written}"
+    );
+    for (query, refusal) in [
+        (
+            "SELECT CARDINALITY(COLLECT(n)) FROM {v}",
+            "CARDINALITY of a MULTISET is not supported yet",
+        ),
+        (
+            "SELECT MAP_KEYS(COLLECT(n)) FROM {v}",
+            "map_keys takes a map",
+        ),
+        (
+            "SELECT CAST(COLLECT(n) AS STRING) FROM {v}",
+            "CAST of a MULTISET to STRING is not supported yet",
+        ),
+        (
+            "SELECT x FROM (SELECT COLLECT(n) AS c FROM {v}) CROSS JOIN UNNEST(c) AS u (x)",
+            "UNNEST of a MULTISET is not supported yet",
+        ),
+    ] {
+        let err = assert_clean_failure(&rill(&["-c", &query.replace("{v}", values)]));
+        assert!(err.contains(refusal), "{query}: {err}");
+    }
+}

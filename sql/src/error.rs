@@ -150,6 +150,14 @@ impl From<DataFusionError> for SqlError {
             DataFusionError::Diagnostic(_, inner) => inner.find_root().to_string(),
             other => other.to_string(),
         };
+        // A function's own refusal of its argument types, inside DataFusion's wrapping.
+        let text = match text.split_once(" coercion failed with: ") {
+            Some((_, refusal)) => refusal
+                .split(". No function matches")
+                .next()
+                .unwrap_or(refusal),
+            None => text.as_str(),
+        };
         let text = text
             .trim_start_matches("Error during planning: ")
             .trim_start_matches("Schema error: ")

@@ -843,39 +843,67 @@ fn cut_item(tokens: &[TokenWithSpan], start: usize) -> (Vec<TokenWithSpan>, &[To
     (kept, &tokens[start..end])
 }
 
-/// Flink's row and map types in the forms sqlparser reads: `ROW<name type, ...>` as
-/// `STRUCT<name type, ...>`, and `MAP<K, V>` as `MAP(K, V)` (its generic dialect reads maps
-/// only with parentheses). A `>>` that closes a map and another type is split in two.
+/// Flink's row, map and multiset types in the forms sqlparser reads: `ROW<name type, ...>` as
+/// `STRUCT<name type, ...>`, `MAP<K, V>` as `MAP(K, V)` (its generic dialect reads maps only
+/// with parentheses), and `MULTISET<T>` as `MAP(T, MULTISET)` (which [`crate::types`] reads
+/// back as a multiset). A `>>` that closes a map and another type is split in two.
 fn rewrite_types(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Open {
+        Angle,
+        Map,
+        Multiset,
+    }
     let mut out = Vec::with_capacity(tokens.len());
-    // For each open `<` of a type, whether it opens a map.
-    let mut open: Vec<bool> = Vec::new();
-    let closer = |map: bool| if map { Token::RParen } else { Token::Gt };
+    // The kind of each open `<` of a type.
+    let mut open: Vec<Open> = Vec::new();
+    let close = |out: &mut Vec<TokenWithSpan>, kind: Open, span| {
+        if kind == Open::Multiset {
+            out.push(TokenWithSpan::new(Token::Comma, span));
+            out.push(TokenWithSpan::new(Token::make_keyword("MULTISET"), span));
+        }
+        let token = if kind == Open::Angle {
+            Token::Gt
+        } else {
+            Token::RParen
+        };
+        out.push(TokenWithSpan::new(token, span));
+    };
     for (i, token) in tokens.iter().enumerate() {
-        let mut token = token.clone();
         if opens_type(tokens, i) {
             let prev = out.last_mut().expect("a type name precedes its `<`");
-            let map = is_keyword(Some(prev), Keyword::MAP);
-            if is_keyword(Some(prev), Keyword::ROW) {
-                prev.token = Token::make_keyword("STRUCT");
-            }
-            open.push(map);
-            if map {
-                token.token = Token::LParen;
-            }
+            let kind = if is_keyword(Some(prev), Keyword::MAP) {
+                Open::Map
+            } else if is_keyword(Some(prev), Keyword::MULTISET) {
+                prev.token = Token::make_keyword("MAP");
+                Open::Multiset
+            } else {
+                if is_keyword(Some(prev), Keyword::ROW) {
+                    prev.token = Token::make_keyword("STRUCT");
+                }
+                Open::Angle
+            };
+            open.push(kind);
+            let token = if kind == Open::Angle {
+                Token::Lt
+            } else {
+                Token::LParen
+            };
+            out.push(TokenWithSpan::new(token, tokens[i].span));
         } else if token.token == Token::Gt && !open.is_empty() {
-            token.token = closer(open.pop().unwrap_or_default());
+            close(&mut out, open.pop().expect("open"), token.span);
         } else if token.token == Token::ShiftRight && open.len() >= 2 {
-            let (inner, outer) = (
-                open.pop().unwrap_or_default(),
-                open.pop().unwrap_or_default(),
-            );
-            if inner || outer {
-                out.push(TokenWithSpan::new(closer(inner), token.span));
-                token.token = closer(outer);
+            let inner = open.pop().expect("open");
+            let outer = open.pop().expect("open");
+            if inner == Open::Angle && outer == Open::Angle {
+                out.push(token.clone());
+            } else {
+                close(&mut out, inner, token.span);
+                close(&mut out, outer, token.span);
             }
+        } else {
+            out.push(token.clone());
         }
-        out.push(token);
     }
     out
 }
@@ -886,7 +914,8 @@ fn opens_type(tokens: &[TokenWithSpan], i: usize) -> bool {
     tokens[i].token == Token::Lt
         && i > 0
         && matches!(&tokens[i - 1].token, Token::Word(w)
-            if matches!(w.keyword, Keyword::ROW | Keyword::STRUCT | Keyword::ARRAY | Keyword::MAP))
+            if matches!(w.keyword, Keyword::ROW | Keyword::STRUCT | Keyword::ARRAY | Keyword::MAP
+                | Keyword::MULTISET))
         && matches!(tokens.get(i + 1).map(|t| &t.token), Some(Token::Word(_)))
 }
 
@@ -1062,6 +1091,34 @@ mod tests {
             [
                 "STRUCT<x INT, y STRUCT<p INT, q STRING>>",
                 "STRUCT<`dateTime` TIMESTAMP(3)>"
+            ]
+        );
+    }
+
+    #[test]
+    fn map_and_multiset_types_take_the_forms_sqlparser_reads() {
+        let script = "CREATE TABLE t (a MAP<STRING, ARRAY<INT>>, b MULTISET<ROW<x INT>>, \
+                      c ARRAY<MULTISET<DECIMAL(10, 2)>>, d ARRAY<ARRAY<INT>>) \
+                      WITH ('connector' = 'blackhole')";
+        let parsed = parse_script(script).unwrap();
+        let StatementKind::CreateTable { statement, .. } = &parsed[0].kind else {
+            panic!("not a create table: {:?}", parsed[0].kind);
+        };
+        let Statement::CreateTable(create) = statement.as_ref() else {
+            panic!("not a create table");
+        };
+        let types: Vec<String> = create
+            .columns
+            .iter()
+            .map(|c| c.data_type.to_string())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "Map(STRING, ARRAY<INT>)",
+                "Map(STRUCT<x INT>, MULTISET)",
+                "ARRAY<Map(DECIMAL(10,2), MULTISET)>",
+                "ARRAY<ARRAY<INT>>"
             ]
         );
     }

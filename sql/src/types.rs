@@ -17,7 +17,7 @@ use datafusion_sql::sqlparser::ast::{
 };
 
 use crate::error::{SqlError, SqlResult};
-use crate::functions::map::map_type;
+use crate::functions::map::{map_type, multiset_type};
 
 /// The time zone of `TIMESTAMP_LTZ` values.
 pub const LOCAL_TIME_ZONE: &str = "UTC";
@@ -99,6 +99,10 @@ pub fn arrow_type(sql: &SqlType) -> SqlResult<DataType> {
         SqlType::Array(ArrayElemTypeDef::AngleBracket(item)) => {
             DataType::List(Arc::new(Field::new_list_field(arrow_type(item)?, true)))
         }
+        // `MULTISET<T>`, as the parser rewrites it.
+        SqlType::Map(element, count) if is_multiset_count(count) => {
+            multiset_type(arrow_type(element)?)
+        }
         SqlType::Map(key, value) => map_type(arrow_type(key)?, arrow_type(value)?),
         SqlType::Bytes(_) | SqlType::Bytea | SqlType::Binary(_) | SqlType::Varbinary(_) => {
             DataType::Binary
@@ -108,11 +112,19 @@ pub fn arrow_type(sql: &SqlType) -> SqlResult<DataType> {
                 SqlError::new(format!("unsupported column type {other}")).with_hint(
                     "supported: STRING, VARCHAR, BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, \
                  DOUBLE, DECIMAL(p, s), DATE, TIME(p), TIMESTAMP(p), TIMESTAMP_LTZ(p), BYTES, BINARY(n), \
-                 VARBINARY(n), ROW<name type, ...>, ARRAY<type>, MAP<key type, value type>",
+                 VARBINARY(n), ROW<name type, ...>, ARRAY<type>, MAP<key type, value type>, \
+                 MULTISET<type>",
                 ),
             );
         }
     })
+}
+
+/// Whether `value` is the value type the parser gives a `MULTISET<T>` written as a map
+/// (`MAP(T, MULTISET)`).
+fn is_multiset_count(value: &SqlType) -> bool {
+    matches!(value, SqlType::Custom(name, args)
+        if args.is_empty() && name.to_string().eq_ignore_ascii_case("MULTISET"))
 }
 
 /// The field metadata key under which a cast's target type (as [`FlinkTypes`] plans it) holds
@@ -124,7 +136,8 @@ pub const LENGTH: &str = "rill.length";
 pub const PADDED: &str = "rill.padded";
 
 /// The types of `CAST` where Flink's differ from DataFusion's: `TIMESTAMP_LTZ(p)`, `BYTES`,
-/// `INTERVAL DAY` and the other intervals (one type in rill), `BITMAP`, and
+/// `INTERVAL DAY` and the other intervals (one type in rill), `BITMAP`, `MAP<K, V>` and
+/// `MULTISET<T>`, and
 /// the lengths of `CHAR(n)` (`CHAR` alone is `CHAR(1)`), `VARCHAR(n)`, `BINARY(n)`,
 /// `VARBINARY(n)` and `TIME(p)` (`TIME` alone is `TIME(0)`), which a cast cuts or pads to (as
 /// field metadata, see [`LENGTH`]).
@@ -163,6 +176,7 @@ impl TypePlanner for FlinkTypes {
             SqlType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ") => {
                 (column_type()?, None, false)
             }
+            SqlType::Map(..) => (column_type()?, None, false),
             _ => return Ok(None),
         };
         let mut field = Field::new("", data_type, true);

@@ -22,6 +22,7 @@ use datafusion_expr::planner::{
 use datafusion_expr::{Expr, ExprSchemable, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion_optimizer::analyzer::AnalyzerRule;
 use datafusion_sql::sqlparser::ast::TableFactor;
+use rill_engine::format::is_multiset;
 
 /// Plans `UNNEST(collection) [WITH ORDINALITY]`.
 #[derive(Debug)]
@@ -72,6 +73,9 @@ impl RelationPlanner for UnnestPlanner {
 fn element_fields(collection_type: &DataType, ordinality: bool, lone: &str) -> Result<Fields> {
     let element = match collection_type {
         DataType::List(item) => item.data_type(),
+        multiset if is_multiset(multiset) => {
+            return plan_err!("UNNEST of a MULTISET is not supported yet");
+        }
         DataType::Map(entries, _) => entries.data_type(),
         other => return plan_err!("UNNEST takes an array or a map, not {other}"),
     };

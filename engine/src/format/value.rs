@@ -46,6 +46,9 @@ pub fn sql_type_name(data_type: &DataType) -> String {
         }
         DataType::List(item) => format!("ARRAY<{}>", sql_type_name(item.data_type())),
         DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(fields) if is_multiset(data_type) => {
+                format!("MULTISET<{}>", sql_type_name(fields[0].data_type()))
+            }
             DataType::Struct(fields) if fields.len() == 2 => format!(
                 "MAP<{}, {}>",
                 sql_type_name(fields[0].data_type()),
@@ -334,6 +337,15 @@ fn write_or_null(out: &mut String, array: &ArrayRef, i: usize) {
         true => out.push_str("NULL"),
         false => ValueFormatter::new(array).write(out, i),
     }
+}
+
+/// The name of the entries field of the Arrow map that holds a `MULTISET<T>`: as in Flink, a
+/// map from each element to its count (an `INT`).
+pub const MULTISET_ENTRIES: &str = "multiset";
+
+/// Whether `data_type` is a `MULTISET` (see [`MULTISET_ENTRIES`]).
+pub fn is_multiset(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Map(entries, _) if entries.name() == MULTISET_ENTRIES)
 }
 
 /// The Arrow type of Flink's `BITMAP` values: Roaring bitmaps in the portable format.

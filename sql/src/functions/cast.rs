@@ -27,7 +27,7 @@ use datafusion_expr::{
     ScalarUDFImpl, Signature, Volatility, lit,
 };
 use datafusion_optimizer::AnalyzerRule;
-use rill_engine::format::{ValueFormatter, java_double, java_float, sql_type_name};
+use rill_engine::format::{ValueFormatter, is_multiset, java_double, java_float, sql_type_name};
 
 use super::catalog::{self, Group};
 use super::udf::{Arg, Udf, strings};
@@ -368,8 +368,16 @@ pub fn to_text(array: &ArrayRef) -> Result<ArrayRef> {
     match array.data_type() {
         DataType::List(_) => return array_text(array.as_list::<i32>()),
         DataType::Struct(_) => return row_text(array.as_struct()),
-        // Flink writes a map in its hash map's order, which rill does not reproduce.
-        DataType::Map(..) => return exec_err!("CAST of a MAP to STRING is not supported yet"),
+        // Flink writes a map or a multiset in its hash map's order, which rill does not
+        // reproduce.
+        data_type @ DataType::Map(..) => {
+            let name = if is_multiset(data_type) {
+                "MULTISET"
+            } else {
+                "MAP"
+            };
+            return exec_err!("CAST of a {name} to STRING is not supported yet");
+        }
         _ => {}
     }
     let mut out = StringBuilder::with_capacity(array.len(), array.len() * 16);

@@ -24,6 +24,7 @@ use datafusion_expr::{
     ColumnarValue, Expr, ExprSchemable, GetFieldAccess, ScalarFunctionArgs, ScalarUDF,
     ScalarUDFImpl, Signature, Volatility,
 };
+use rill_engine::format::is_multiset;
 
 /// The functions, to register.
 pub fn functions() -> Vec<ScalarUDF> {
@@ -248,6 +249,10 @@ impl ScalarUDFImpl for ArrayFunction {
             }
         };
         match self.kind {
+            // Flink's code generator fails on it ("Expect an array or a map").
+            Cardinality if args.iter().any(is_multiset) => {
+                return plan_err!("CARDINALITY of a MULTISET is not supported yet");
+            }
             Cardinality if matches!(args, [DataType::Map(..)]) => return Ok(args.to_vec()),
             Split if args.iter().all(is_text) => return Ok(vec![DataType::Utf8; 2]),
             Split => return plan_err!("{name} splits a string by a string"),

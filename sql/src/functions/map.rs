@@ -1,16 +1,17 @@
 //! Maps: the `MAP[k1, v1, ...]` constructor (a later key wins over an earlier equal one),
-//! `map[key]` (NULL for a key the map has not), `MAP_KEYS`, `MAP_VALUES`, `MAP_ENTRIES` and
-//! `STR_TO_MAP`, as Flink has them. `CARDINALITY` of a map is in [`super::collection`].
+//! `map[key]` (NULL for a key the map has not), `MAP_KEYS`, `MAP_VALUES`, `MAP_ENTRIES`,
+//! `MAP_FROM_ARRAYS`, `MAP_UNION` and `STR_TO_MAP`, as Flink has them. `CARDINALITY` of a map
+//! is in [`super::collection`].
 
 use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, ListArray, MapArray, StringBuilder, StructArray,
-    UInt32Array,
+    UInt32Array, make_comparator,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::compute::kernels::cmp::not_distinct;
-use arrow::compute::{interleave, take};
+use arrow::compute::{SortOptions, interleave, take};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion_common::{Result, exec_err, plan_err};
 use datafusion_expr::expr::ScalarFunction;
@@ -18,16 +19,20 @@ use datafusion_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use rill_engine::format::{MULTISET_ENTRIES, is_multiset};
+
 use super::collection::{common_type, first_matches};
 use crate::flink::MAP_CONSTRUCTOR;
 
 /// The functions, to register.
 pub fn functions() -> Vec<ScalarUDF> {
     use Kind::*;
-    [Map, Value, Keys, Values, FromString, Entries]
-        .into_iter()
-        .map(|kind| ScalarUDF::new_from_impl(MapFunction::new(kind)))
-        .collect()
+    [
+        Map, Value, Keys, Values, FromString, Entries, FromArrays, Union,
+    ]
+    .into_iter()
+    .map(|kind| ScalarUDF::new_from_impl(MapFunction::new(kind)))
+    .collect()
 }
 
 /// `map[key]`.
@@ -48,6 +53,12 @@ enum Kind {
     FromString,
     /// `MAP_ENTRIES(map)`: an array of `ROW<key, value>`.
     Entries,
+    /// `MAP_FROM_ARRAYS(keys, values)`: the i-th key to the i-th value, repeated keys kept
+    /// (Flink's map of the two arrays keeps them too).
+    FromArrays,
+    /// `MAP_UNION(map, ...)`: per map from the second on, its entries and then those of the
+    /// maps before whose key it has not (Flink's order).
+    Union,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -77,11 +88,24 @@ pub(crate) fn map_type(key: DataType, value: DataType) -> DataType {
     )
 }
 
-/// The key and value fields of a map type.
+/// The type of `MULTISET<element>`: a map from each element to its count, under entries
+/// named [`MULTISET_ENTRIES`].
+pub(crate) fn multiset_type(element: DataType) -> DataType {
+    let DataType::Map(entries, sorted) = map_type(element, DataType::Int32) else {
+        unreachable!("a map type")
+    };
+    let entries = entries.as_ref().clone().with_name(MULTISET_ENTRIES);
+    DataType::Map(Arc::new(entries), sorted)
+}
+
+/// The key and value fields of a map type (not of a multiset's).
 fn entry_fields(data_type: &DataType) -> Option<(FieldRef, FieldRef)> {
     let DataType::Map(entries, _) = data_type else {
         return None;
     };
+    if is_multiset(data_type) {
+        return None;
+    }
     let DataType::Struct(fields) = entries.data_type() else {
         return None;
     };
@@ -97,6 +121,8 @@ impl ScalarUDFImpl for MapFunction {
             Kind::Values => "map_values",
             Kind::FromString => "str_to_map",
             Kind::Entries => "map_entries",
+            Kind::FromArrays => "map_from_arrays",
+            Kind::Union => "map_union",
         }
     }
 
@@ -142,6 +168,28 @@ impl ScalarUDFImpl for MapFunction {
                 Ok(vec![DataType::Utf8; args.len()])
             }
             Kind::FromString => plan_err!("STR_TO_MAP takes a string and up to two delimiters"),
+            Kind::FromArrays => match args {
+                [DataType::List(_), DataType::List(_)] => Ok(args.to_vec()),
+                _ => plan_err!("MAP_FROM_ARRAYS takes an array of keys and an array of values"),
+            },
+            Kind::Union => {
+                let entries: Option<Vec<(FieldRef, FieldRef)>> =
+                    args.iter().map(entry_fields).collect();
+                let Some(entries) = entries.filter(|e| !e.is_empty()) else {
+                    return plan_err!("MAP_UNION takes maps");
+                };
+                let types = |pick: fn(&(FieldRef, FieldRef)) -> &FieldRef| {
+                    let types: Vec<DataType> = entries
+                        .iter()
+                        .map(|e| pick(e).data_type().clone())
+                        .collect();
+                    common_type(&types)
+                };
+                match (types(|e| &e.0), types(|e| &e.1)) {
+                    (Some(key), Some(value)) => Ok(vec![map_type(key, value); args.len()]),
+                    _ => plan_err!("the maps of MAP_UNION have no common type"),
+                }
+            }
         }
     }
 
@@ -156,6 +204,13 @@ impl ScalarUDFImpl for MapFunction {
         Ok(match (self.kind, entries) {
             (Kind::Map, _) => map_type(args[0].clone(), args[1].clone()),
             (Kind::FromString, _) => map_type(DataType::Utf8, DataType::Utf8),
+            (Kind::FromArrays, _) => match args {
+                [DataType::List(keys), DataType::List(values)] => {
+                    map_type(keys.data_type().clone(), values.data_type().clone())
+                }
+                _ => return plan_err!("MAP_FROM_ARRAYS takes two arrays"),
+            },
+            (Kind::Union, Some(_)) => args[0].clone(),
             (Kind::Value, Some((_, value))) => value.data_type().clone(),
             (Kind::Keys, Some((key, _))) => list(key),
             (Kind::Values, Some((_, value))) => list(value),
@@ -189,6 +244,8 @@ impl ScalarUDFImpl for MapFunction {
                 Arc::new(list)
             }
             Kind::FromString => from_string(&arrays)?,
+            Kind::FromArrays => from_arrays(arrays[0].as_list(), arrays[1].as_list())?,
+            Kind::Union => union(&arrays)?,
             Kind::Entries => {
                 let map = arrays[0].as_map();
                 let entries = Arc::new(map.entries().clone());
@@ -206,20 +263,16 @@ impl ScalarUDFImpl for MapFunction {
     }
 }
 
-/// A map from `entries` (keys then values, per row) of `rows` rows, with `sources` the
-/// columns the keys and values come from, by `(column, row)`.
+/// A map of `lengths` entries per row from `keys` and `values`, NULL where `valid` says so.
 fn build(
-    key_sources: &[&dyn Array],
-    value_sources: &[&dyn Array],
-    entries: Vec<(usize, usize)>,
+    keys: ArrayRef,
+    values: ArrayRef,
     lengths: Vec<usize>,
     valid: Option<Vec<bool>>,
 ) -> Result<ArrayRef> {
-    let keys = interleave(key_sources, &entries)?;
     if keys.null_count() > 0 {
         return exec_err!("a map key is NULL");
     }
-    let values = interleave(value_sources, &entries)?;
     let DataType::Map(field, _) = map_type(keys.data_type().clone(), values.data_type().clone())
     else {
         unreachable!("a map type")
@@ -263,7 +316,100 @@ fn construct(args: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
         }
         lengths.push(entries.len() - before);
     }
-    build(&keys, &values, entries, lengths, None)
+    build(
+        interleave(&keys, &entries)?,
+        interleave(&values, &entries)?,
+        lengths,
+        None,
+    )
+}
+
+/// `MAP_FROM_ARRAYS`: per row, the i-th key to the i-th value; NULL if either array is.
+fn from_arrays(keys: &ListArray, values: &ListArray) -> Result<ArrayRef> {
+    let mut lengths = Vec::with_capacity(keys.len());
+    let mut valid = Vec::with_capacity(keys.len());
+    let (mut key_picks, mut value_picks) = (Vec::new(), Vec::new());
+    for row in 0..keys.len() {
+        if keys.is_null(row) || values.is_null(row) {
+            lengths.push(0);
+            valid.push(false);
+            continue;
+        }
+        let (k, v) = (keys.value_offsets(), values.value_offsets());
+        let (from_k, to_k, from_v, to_v) = (k[row], k[row + 1], v[row], v[row + 1]);
+        if to_k - from_k != to_v - from_v {
+            return exec_err!(
+                "MAP_FROM_ARRAYS takes as many values as keys, found {} keys and {} values",
+                to_k - from_k,
+                to_v - from_v
+            );
+        }
+        key_picks.extend(from_k as u32..to_k as u32);
+        value_picks.extend(from_v as u32..to_v as u32);
+        lengths.push((to_k - from_k) as usize);
+        valid.push(true);
+    }
+    let keys = take(keys.values(), &UInt32Array::from(key_picks), None)?;
+    let values = take(values.values(), &UInt32Array::from(value_picks), None)?;
+    build(keys, values, lengths, Some(valid))
+}
+
+/// `MAP_UNION`: per row, the entries of the last map, then those of the union of the maps
+/// before it whose key it has not (a map without entries changes nothing); NULL if any map
+/// is NULL.
+fn union(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let maps: Vec<&MapArray> = args.iter().map(|a| a.as_map()).collect();
+    // A comparator of the keys of map i with those of each map j before it, at i(i-1)/2 + j.
+    let mut comparators = Vec::new();
+    for (i, later) in maps.iter().enumerate() {
+        for earlier in &maps[..i] {
+            let options = SortOptions::default();
+            comparators.push(make_comparator(later.keys(), earlier.keys(), options)?);
+        }
+    }
+    let same = |i: usize, a: usize, j: usize, b: usize| {
+        comparators[i * (i - 1) / 2 + j](a, b) == std::cmp::Ordering::Equal
+    };
+    let rows = args.first().map_or(0, |a| a.len());
+    let (mut picks, mut lengths, mut valid) = (Vec::new(), Vec::with_capacity(rows), Vec::new());
+    let mut row_picks: Vec<(usize, usize)> = Vec::new();
+    let mut next: Vec<(usize, usize)> = Vec::new();
+    for row in 0..rows {
+        if maps.iter().any(|m| m.is_null(row)) {
+            lengths.push(0);
+            valid.push(false);
+            continue;
+        }
+        let entries = |m: usize| {
+            let offsets = maps[m].value_offsets();
+            offsets[row] as usize..offsets[row + 1] as usize
+        };
+        row_picks.clear();
+        row_picks.extend(entries(0).map(|e| (0, e)));
+        for m in 1..maps.len() {
+            if entries(m).is_empty() {
+                continue;
+            }
+            next.clear();
+            next.extend(entries(m).map(|e| (m, e)));
+            let kept = row_picks
+                .iter()
+                .filter(|&&(j, b)| !entries(m).any(|a| same(m, a, j, b)));
+            next.extend(kept);
+            std::mem::swap(&mut row_picks, &mut next);
+        }
+        picks.extend_from_slice(&row_picks);
+        lengths.push(row_picks.len());
+        valid.push(true);
+    }
+    let keys: Vec<&dyn Array> = maps.iter().map(|m| m.keys().as_ref()).collect();
+    let values: Vec<&dyn Array> = maps.iter().map(|m| m.values().as_ref()).collect();
+    build(
+        interleave(&keys, &picks)?,
+        interleave(&values, &picks)?,
+        lengths,
+        Some(valid),
+    )
 }
 
 /// Each row's value under its `key`; NULL for a key the map has not.
@@ -277,7 +423,8 @@ fn value(map: &MapArray, key: &ArrayRef) -> Result<ArrayRef> {
 }
 
 /// `STR_TO_MAP`: pairs split by the pair delimiter, then each at the first key-value
-/// delimiter (a pair without one maps its text to NULL); a later key wins.
+/// delimiter (a pair without one maps its text to NULL); a later key wins; no pairs in an
+/// empty text.
 fn from_string(args: &[ArrayRef]) -> Result<ArrayRef> {
     let text = args[0].as_string::<i32>();
     let delimiter = |i: usize, default: &'static str| {
@@ -292,7 +439,6 @@ fn from_string(args: &[ArrayRef]) -> Result<ArrayRef> {
     let (mut keys, mut values) = (StringBuilder::new(), StringBuilder::new());
     let mut lengths = Vec::with_capacity(text.len());
     let mut valid = Vec::with_capacity(text.len());
-    let mut count = 0;
     let mut row_pairs: Vec<(&str, Option<&str>)> = Vec::new();
     for row in 0..text.len() {
         let (Some(pairs), Some(key_value), true) = (pairs(row), key_value(row), text.is_valid(row))
@@ -302,7 +448,9 @@ fn from_string(args: &[ArrayRef]) -> Result<ArrayRef> {
             continue;
         };
         row_pairs.clear();
-        for pair in text.value(row).split(pairs) {
+        // Flink maps an empty text to an empty map.
+        let text = Some(text.value(row)).filter(|t| !t.is_empty());
+        for pair in text.into_iter().flat_map(|t| t.split(pairs)) {
             let (key, value) = match pair.split_once(key_value) {
                 Some((k, v)) => (k, Some(v)),
                 None => (pair, None),
@@ -318,11 +466,13 @@ fn from_string(args: &[ArrayRef]) -> Result<ArrayRef> {
         }
         lengths.push(row_pairs.len());
         valid.push(true);
-        count += row_pairs.len();
     }
-    let (keys, values) = (keys.finish(), values.finish());
-    let entries = (0..count).map(|i| (0, i)).collect();
-    build(&[&keys], &[&values], entries, lengths, Some(valid))
+    build(
+        Arc::new(keys.finish()),
+        Arc::new(values.finish()),
+        lengths,
+        Some(valid),
+    )
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod avg;
 mod bitmap;
 mod cast;
 pub mod catalog;
+mod collect;
 mod collection;
 mod datetime;
 mod encoding;
@@ -57,7 +58,7 @@ pub fn register(context: &mut PlanContext) {
         .into_iter()
         .chain(json_agg::functions())
         .chain(bitmap::aggregates())
-        .chain([percentile::function()])
+        .chain([percentile::function(), collect::function()])
     {
         context.register_udaf(Arc::new(udaf));
     }
