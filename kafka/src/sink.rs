@@ -393,7 +393,12 @@ impl KafkaSink {
             .map_err(|e| fail("committing a transaction", e))?;
         rill_engine::fault::point("kafka-after-commit");
         self.check_delivery()?;
-        tracing::debug!(sink = %self.name, seq = last, "Kafka transaction committed");
+        tracing::debug!(
+            sink = %self.name,
+            id = %transactional_id,
+            seq = last,
+            "Kafka transaction committed"
+        );
         Ok(())
     }
 
@@ -582,6 +587,7 @@ impl Sink for KafkaSink {
             tracing::info!(
                 sink = %self.name,
                 segments = self.pending.len(),
+                committed,
                 "Kafka: committing the messages of the restored checkpoint"
             );
         }
