@@ -797,16 +797,29 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 /// Waits for `child` at most two minutes (a shared job whose tasks nobody takes over
 /// would wait for ever); its output.
-fn wait_within(mut child: std::process::Child, what: &str) -> Output {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
+/// A child process whose output is read from now on, so that it never blocks on a full pipe.
+struct Watched {
+    pid: libc::pid_t,
+    output: std::sync::mpsc::Receiver<std::io::Result<Output>>,
+}
+
+fn watch(child: std::process::Child) -> Watched {
+    let pid = child.id() as libc::pid_t;
+    let (tx, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    Watched { pid, output }
+}
+
+/// The output of `child` once it ended; killed (and the test failed) after two minutes.
+fn wait_within(child: Watched, what: &str) -> Output {
+    match child.output.recv_timeout(Duration::from_secs(120)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe { libc::kill(child.pid, libc::SIGKILL) };
             panic!("{what} did not end within two minutes");
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    child.wait_with_output().unwrap()
 }
 
 /// Runs a tumbling-window job over a 6-partition topic alone, then shared by three
@@ -893,8 +906,8 @@ fn shared_with_a_kill(
     };
     // The first process dies in its first checkpoint, in the middle of its tasks, before
     // any of its tasks completed one (so no Kafka transaction of its is open).
-    let doomed = spawn(Some("after-barrier:2"));
-    let survivors = [spawn(None), spawn(None)];
+    let doomed = watch(spawn(Some("after-barrier:2")));
+    let survivors = [spawn(None), spawn(None)].map(watch);
     let doomed = wait_within(doomed, "the first process");
     assert_eq!(
         doomed.status.signal(),
@@ -1109,7 +1122,7 @@ fn sigterm_stops_a_shared_jobs_tasks_at_savepoints() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let status = wait_within(child, "the stopped process").status;
+    let status = wait_within(watch(child), "the stopped process").status;
     assert_eq!(status.code(), Some(143), "{said}{rest}");
     assert!(
         rest.contains("stopping: tasks 0, 1 stopped at savepoints"),
@@ -1201,7 +1214,7 @@ fn two_processes_share_a_join_of_two_topics() {
             .spawn()
             .unwrap()
     };
-    let processes = [spawn(), spawn()];
+    let processes = [spawn(), spawn()].map(watch);
     for process in processes {
         let out = wait_within(process, "a process");
         assert!(
@@ -1277,7 +1290,7 @@ fn a_process_whose_task_was_taken_over_stops_without_checkpointing_it() {
     std::fs::write(&owner, "task-0 in another process").unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let status = wait_within(child, "the process that lost its task").status;
+    let status = wait_within(watch(child), "the process that lost its task").status;
     assert!(!status.success(), "{said}{rest}");
     assert!(
         rest.contains("was taken over by another run (task-0 in another process)"),
