@@ -2250,3 +2250,24 @@ fn collect_gives_a_multiset_and_what_rill_cannot_do_with_one_is_refused() {
         assert!(err.contains(refusal), "{query}: {err}");
     }
 }
+
+#[test]
+fn an_insert_reads_a_values_list_nested_in_its_query() {
+    // DataFusion would type the nested list by the table's one column and fail.
+    let out = rill(&[
+        "-c",
+        "CREATE TABLE o (k STRING, total INT) WITH ('connector' = 'print');\n\
+         INSERT INTO o SELECT k, n * 2 FROM (VALUES ('a', 1, TRUE), ('b', 2, FALSE)) AS v (k, n, f);",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "+I[a, 2]\n+I[b, 4]\n");
+    let err = assert_clean_failure(&rill(&[
+        "-c",
+        "CREATE TABLE o (k STRING, total INT) WITH ('connector' = 'print');\n\
+         INSERT INTO o SELECT k FROM (VALUES ('a', 1)) AS v (k, n);",
+    ]));
+    assert!(
+        err.contains("INSERT INTO o: the query gives 1 columns, the table has 2"),
+        "{err}"
+    );
+}

@@ -12,6 +12,7 @@ pub mod error;
 pub mod flink;
 pub mod functions;
 pub mod group_window;
+mod insert;
 pub mod late;
 pub mod match_recognize;
 pub mod nesting;

@@ -657,7 +657,10 @@ impl Session {
     }
 
     async fn logical_plan(&self, statement: Statement) -> SqlResult<LogicalPlan> {
-        let plan = self.context.statement_to_plan(df_statement(statement))?;
+        let plan = match crate::insert::nested_values(&statement) {
+            Some((table, query)) => crate::insert::plan(&self.context, &table, query)?,
+            None => self.context.statement_to_plan(df_statement(statement))?,
+        };
         Ok(self.context.optimize(plan)?)
     }
 
