@@ -2271,3 +2271,22 @@ fn an_insert_reads_a_values_list_nested_in_its_query() {
         "{err}"
     );
 }
+
+#[test]
+fn json_text_outside_a_json_constructor_is_refused_where_it_is() {
+    let err = assert_clean_failure(&rill(&["-c", "SELECT 1,\n  JSON('{\"a\": 1}') AS j;"]));
+    assert!(
+        err.contains("The JSON() function is currently only supported inside JSON_ARRAY()")
+            && err.contains("line 2, column 3"),
+        "{err}"
+    );
+    let out = rill(&[
+        "-c",
+        "SELECT JSON_OBJECT('a' VALUE JSON('{\"b\": 1e2}')) AS j;",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "\"{\"\"a\"\":{\"\"b\"\":1E+2}}\"\n" // csv-quoted
+    );
+}

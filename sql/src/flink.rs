@@ -9,13 +9,15 @@ use datafusion_sql::sqlparser::ast::{
     DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgOperator,
     FunctionArgumentClause, FunctionArgumentList, FunctionArguments, Ident, JoinConstraint,
     JoinOperator, JsonNullClause, ObjectName, Query, SelectItem, SetExpr, Spanned, Statement,
-    TableFactor, UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut, visit_expressions_mut,
+    TableFactor, UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut, visit_expressions,
+    visit_expressions_mut,
 };
 use datafusion_sql::sqlparser::keywords::Keyword;
 use datafusion_sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan};
 
 use crate::error::{Position, SqlError, SqlResult};
 use crate::functions::json::JSON_KIND_MARKER;
+use crate::functions::json_text::RAW_JSON;
 use crate::parser::is_keyword;
 
 /// The marker `x BETWEEN SYMMETRIC a AND b` becomes before parsing (sqlparser cannot read
@@ -600,6 +602,21 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
         }
         ControlFlow::Continue(())
     });
+    if let ControlFlow::Break(e) = flow {
+        return Err(e);
+    }
+    // A `JSON(text)` left is outside a JSON constructor.
+    let flow = visit_expressions(statement, |expr| match expr {
+        Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("JSON") => {
+            let span = f.name.span();
+            ControlFlow::Break(SqlError::at(
+                "The JSON() function is currently only supported inside JSON_ARRAY() or as \
+                 the VALUE param of JSON_OBJECT()",
+                Position::spanning(span.start, span.end),
+            ))
+        }
+        _ => ControlFlow::Continue(()),
+    });
     match flow {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
@@ -710,7 +727,16 @@ fn json_constructor(f: &Function, span: Span) -> Option<Expr> {
             _ => return None,
         }
     }
-    let nested = |e: &Expr| matches!(e, Expr::Function(g) if ["json_object", "json_array"].contains(&g.name.to_string().as_str()));
+    // `JSON(text)`: raw JSON text, as a nested constructor's is.
+    for (_, value) in &mut values {
+        if let Expr::Function(g) = value
+            && g.name.to_string().eq_ignore_ascii_case("JSON")
+        {
+            let span = g.name.span();
+            g.name = ObjectName::from(vec![Ident::with_span(span, RAW_JSON)]);
+        }
+    }
+    let nested = |e: &Expr| matches!(e, Expr::Function(g) if ["json_object", "json_array", RAW_JSON].contains(&g.name.to_string().as_str()));
     let flags: String = values
         .iter()
         .map(|(_, v)| if nested(v) { '1' } else { '0' })

@@ -248,7 +248,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("ROW", Collection),
     // JSON.
     has("IS JSON", Json),
-    missing("JSON", Json),
+    has("JSON", Json),
     has("JSON_ARRAY", Json),
     has("JSON_ARRAYAGG", Json),
     has("JSON_EXISTS", Json),

@@ -12,6 +12,7 @@ mod encoding;
 mod java_time;
 pub mod json;
 mod json_agg;
+pub(crate) mod json_text;
 mod literal;
 pub(crate) mod map;
 mod math;
@@ -69,6 +70,7 @@ pub fn register(context: &mut PlanContext) {
         .chain(encoding::functions())
         .chain(bitmap::functions())
         .chain(json::functions())
+        .chain([json_text::function()])
     {
         context.register_udf(Arc::new(udf));
     }
