@@ -3,7 +3,9 @@
 //! deduplication).
 //!
 //! Each partition keeps its rows sorted by the ORDER BY key, ties in arrival order (a new row
-//! goes after the rows it ties with, as in Flink). Over an append-only input only the first N
+//! goes after the rows it ties with, as in Flink), or, for Flink's deduplication that keeps the
+//! last row by event time, newest first (a new row goes before them: of rows of one time the
+//! last one is kept). Over an append-only input only the first N
 //! rows can ever matter, so no more are kept; over a changelog every live row is kept, since a
 //! retracted row's place is taken by the next one. After each input row the partition's first
 //! N rows are compared with what was emitted, rank by rank: a rank that now holds another row
@@ -51,6 +53,8 @@ pub struct Rank {
     /// How long, in event time, a partition is kept after its last row
     /// (`'table.exec.state.ttl'`): then it starts afresh, as Flink's state TTL does.
     ttl: Option<i64>,
+    /// Whether a new row goes before the rows it ties with.
+    newest_first: bool,
     /// Per partition, the watermark stamp of its last row.
     updated: HashMap<Box<[u8]>, Watermark>,
     /// Partitions to look at when the watermark passes a time.
@@ -129,9 +133,17 @@ impl Rank {
                 }
             ),
             ttl: None,
+            newest_first: false,
             updated: HashMap::new(),
             expiry: BTreeMap::new(),
         })
+    }
+
+    /// A new row goes before the rows it ties with, as in Flink's deduplication that keeps
+    /// each key's last row by event time (`ROW_NUMBER() OVER (... ORDER BY rowtime DESC) = 1`).
+    pub fn newest_first_on_ties(mut self) -> Self {
+        self.newest_first = true;
+        self
     }
 
     /// Partitions without a row for `ttl` ms of event time start afresh.
@@ -220,8 +232,12 @@ impl Rank {
         // The row that left the partition's first N, if one did.
         let mut dropped = None;
         if matches!(batch.row_kind(i), RowKind::Insert | RowKind::UpdateAfter) {
-            // After every row it ties with or follows.
-            let at = ranked.partition_point(|r| r.order.as_ref() <= order.as_ref());
+            // After every row it follows, and after (or before) those it ties with.
+            let newest_first = self.newest_first;
+            let at = ranked.partition_point(|r| match newest_first {
+                true => r.order.as_ref() < order.as_ref(),
+                false => r.order.as_ref() <= order.as_ref(),
+            });
             if at >= limit && !self.retracting {
                 return;
             }

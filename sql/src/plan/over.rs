@@ -98,11 +98,21 @@ impl StreamPlanner<'_> {
         let order = self.sort_keys(&params.order_by, schema)?;
         let input = self.plan(&window.input)?;
         let updating = self.updating.contains(&input);
+        // Flink plans `rownum = 1` by a time attribute, descending, over an append-only input
+        // as a deduplication that keeps the last row: of rows of one time, the later one.
+        let keep_last = match params.order_by.as_slice() {
+            [sort] if !sort.asc && limit == 1 && !updating => match &sort.expr {
+                Expr::Column(c) => schema.index_of_column(c).ok(),
+                _ => None,
+            },
+            _ => None,
+        }
+        .is_some_and(|t| self.time_attributes(&window.input).contains(&t));
         let rows = output_schema(schema);
         let keyed = vec![(input, Self::typed_keys(&partition, &rows)?)];
         let output = output_schema(&window.schema);
         let node = self.add_keyed(keyed, output.clone(), |planner| {
-            let operator = Rank::new(
+            let mut operator = Rank::new(
                 partition.clone(),
                 order.clone(),
                 limit,
@@ -110,6 +120,9 @@ impl StreamPlanner<'_> {
                 output.clone(),
                 &rows,
             )?;
+            if keep_last {
+                operator = operator.newest_first_on_ties();
+            }
             Ok(Box::new(operator.with_ttl(planner.state_ttl)))
         })?;
         self.updating.insert(node);
