@@ -36,6 +36,7 @@ mod session_aggregate;
 #[cfg(test)]
 mod testing;
 mod timed;
+mod to_changelog;
 mod union;
 mod unnest;
 mod waiting;
@@ -56,6 +57,7 @@ pub use normalize::Normalize;
 pub use over_aggregate::{Frame, OverAggregate, OverFunctions};
 pub use rank::Rank;
 pub use session_aggregate::SessionAggregate;
+pub use to_changelog::{ToChangelog, default_codes, kind_name};
 pub use union::Union;
 pub use unnest::Unnest;
 pub use window_aggregate::WindowAggregate;

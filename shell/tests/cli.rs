@@ -2290,3 +2290,41 @@ fn json_text_outside_a_json_constructor_is_refused_where_it_is() {
         "\"{\"\"a\"\":{\"\"b\"\":1E+2}}\"\n" // csv-quoted
     );
 }
+
+#[test]
+fn to_changelog_refuses_what_it_cannot_list_as_flink_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.csv");
+    std::fs::write(&path, "a,1\nb,2\na,3\n").unwrap();
+    let table = format!(
+        "CREATE TABLE t (k STRING, v INT) WITH ('connector' = 'filesystem', 'path' = '{}', \
+         'format' = 'csv');\nCREATE VIEW totals AS SELECT k, SUM(v) AS s FROM t GROUP BY k;\n",
+        path.display()
+    );
+    for (query, refusal) in [
+        (
+            "SELECT * FROM TO_CHANGELOG(input => TABLE totals);",
+            "TO_CHANGELOG over the updates of a GROUP BY or a regular join is not supported yet",
+        ),
+        (
+            "SELECT * FROM TO_CHANGELOG(input => TABLE t PARTITION BY k);",
+            "Only tables with set semantics may be partitioned",
+        ),
+        (
+            "SELECT * FROM TO_CHANGELOG(input => TABLE t, op_mapping => MAP['UPSERT', 'u']);",
+            "op_mapping names 'UPSERT', which is no change kind",
+        ),
+    ] {
+        let err = assert_clean_failure(&rill(&["-c", &format!("{table}{query}")]));
+        assert!(err.contains(refusal), "{query}: {err}");
+    }
+    let out = rill(&[
+        "-c",
+        &format!("{table}SELECT * FROM TABLE(TO_CHANGELOG(TABLE t, DESCRIPTOR(kind)));"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "INSERT,a,1\nINSERT,b,2\nINSERT,a,3\n"
+    );
+}

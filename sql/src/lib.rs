@@ -6,6 +6,7 @@
 //! [`plan`] maps that plan onto engine operators.
 
 pub mod catalog;
+pub mod changelog;
 pub mod connector;
 pub mod context;
 pub mod error;

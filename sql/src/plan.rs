@@ -23,7 +23,8 @@ use rill_engine::dataflow::NodeId;
 use rill_engine::exchange::KeyPartitioner;
 use rill_engine::late::{LatePolicy, LateRows};
 use rill_engine::operator::{
-    Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union, Unnest, WATERMARK_COLUMN,
+    Calc, Limit, Normalize, Operator as StreamOperator, SortKey, ToChangelog, Union, Unnest,
+    WATERMARK_COLUMN,
 };
 use rill_engine::source::{
     Computed, ComputedColumn, FileInput, FileSource, FileSourceOptions, NexmarkSource, RowShape,
@@ -31,6 +32,7 @@ use rill_engine::source::{
 };
 
 use crate::catalog::{ComputedDef, TableDef};
+use crate::changelog::ToChangelogNode;
 use crate::connector::Connector;
 use crate::error::{SqlError, SqlResult};
 use crate::functions::watermark::CURRENT_WATERMARK;
@@ -95,6 +97,10 @@ pub struct StreamPlanner<'a> {
     unbounded_input: bool,
     /// Nodes whose rows have no time attribute (a regular join's output, as in Flink).
     no_time_attribute: HashSet<NodeId>,
+    /// Updating nodes whose sequence of changes (not what they add up to) depends on batch
+    /// sizes or timing: a `GROUP BY` folds a batch's changes of a group into one, as Flink's
+    /// mini-batch does, and a regular join interleaves its inputs' changes.
+    folded_changes: HashSet<NodeId>,
     /// How long regular joins keep a row, in event time (`'table.exec.state.ttl'`).
     state_ttl: Option<i64>,
     /// When window aggregations emit early results.
@@ -146,6 +152,7 @@ impl<'a> StreamPlanner<'a> {
             default_late,
             unbounded_input: false,
             no_time_attribute: HashSet::new(),
+            folded_changes: HashSet::new(),
             state_ttl: None,
             early_fire: None,
             state_ttl_hints: BTreeMap::new(),
@@ -331,6 +338,32 @@ impl<'a> StreamPlanner<'a> {
                 let any = e.node.as_any();
                 if let Some(tvf) = any.downcast_ref::<WindowTvf>() {
                     self.window_tvf(tvf)
+                } else if let Some(node) = any.downcast_ref::<ToChangelogNode>() {
+                    let input = self.plan(&node.input)?;
+                    if self.folded_changes.contains(&input) {
+                        return Err(SqlError::new(
+                            "TO_CHANGELOG over the updates of a GROUP BY or a regular join is \
+                             not supported yet: the changes rill makes of them depend on batch \
+                             sizes (a GROUP BY folds a batch's updates of a group into one, as \
+                             Flink's mini-batch does)",
+                        ));
+                    }
+                    let schema = output_schema(UserDefinedLogicalNodeCore::schema(node));
+                    let operator = ToChangelog::new(node.codes.clone(), schema);
+                    let changes = self.dataflow.add_operator(Box::new(operator), vec![input]);
+                    // Append-only, and without time attributes (as a process table function's
+                    // output in Flink).
+                    self.no_time_attribute.insert(changes);
+                    if let Some(policy) = self.late.get(&input).cloned() {
+                        self.late.insert(changes, policy);
+                    }
+                    if let Some(shared) = &mut self.shared {
+                        let columns: Vec<Option<usize>> = std::iter::once(None)
+                            .chain((0..node.input.schema().fields().len()).map(Some))
+                            .collect();
+                        shared.derive(changes, input, &columns);
+                    }
+                    Ok(changes)
                 } else if let Some(node) = any.downcast_ref::<MatchRecognize>() {
                     self.match_recognize(node)
                 } else if let Some(node) = any.downcast_ref::<UnnestJoin>() {
@@ -396,6 +429,9 @@ impl<'a> StreamPlanner<'a> {
                     if self.no_time_attribute.contains(&input) {
                         self.no_time_attribute.insert(node);
                     }
+                    if self.folded_changes.contains(&input) {
+                        self.folded_changes.insert(node);
+                    }
                 }
                 Ok(node)
             }
@@ -428,6 +464,9 @@ impl<'a> StreamPlanner<'a> {
         }
         if self.no_time_attribute.contains(&input) {
             self.no_time_attribute.insert(node);
+        }
+        if self.folded_changes.contains(&input) {
+            self.folded_changes.insert(node);
         }
         if let Some(policy) = self.late.get(&input).cloned() {
             self.late.insert(node, policy);

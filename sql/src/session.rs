@@ -12,6 +12,7 @@ use rill_engine::Dataflow;
 use rill_engine::checkpoint::CheckpointConfig;
 
 use crate::catalog::TableDef;
+use crate::changelog::ChangelogPlanner;
 use crate::context::{PlanContext, unknown_relation};
 use crate::error::{SqlError, SqlResult};
 use crate::flink::{check_joins, name_expressions, rewrite_functions};
@@ -153,6 +154,7 @@ impl Session {
             crate::functions::analyzer_rules(),
             vec![
                 Arc::new(WindowTvfPlanner),
+                Arc::new(ChangelogPlanner),
                 Arc::new(MatchRecognizePlanner),
                 Arc::new(UnnestPlanner),
             ],

@@ -172,7 +172,12 @@ impl RelationPlanner for WindowTvfPlanner {
             "SESSION" => &["DATA", "TIMECOL", "GAP"],
             _ => return Ok(RelationPlanning::Original(Box::new(relation))),
         };
-        let call = Call::new(&name, function, parameters)?;
+        let span = Span::try_from_sqlparser_span(function.span());
+        let FunctionArguments::List(list) = &function.args else {
+            let message = format!("{name} needs arguments");
+            return Err(with_span(DataFusionError::Plan(message), span));
+        };
+        let call = Call::new(&name, &list.args, parameters, span)?;
         let input = match call.required("DATA")? {
             ast::Expr::Subquery(query) => context.plan(TableFactor::Derived {
                 lateral: false,
@@ -243,32 +248,32 @@ impl RelationPlanner for WindowTvfPlanner {
     }
 }
 
-/// The arguments of a window function call, by parameter name.
-struct Call<'a> {
+/// The arguments of a table function call (a window function, `TO_CHANGELOG`), by parameter
+/// name.
+pub(crate) struct Call<'a> {
     name: &'a str,
     arguments: Vec<(&'static str, &'a ast::Expr)>,
-    partition: Option<Vec<ast::Expr>>,
+    pub(crate) partition: Option<Vec<ast::Expr>>,
     span: Option<Span>,
 }
 
 impl<'a> Call<'a> {
-    fn new(
+    /// The call of `name` with `args`, each taken by its name or its place in `parameters`;
+    /// `span` is where errors about the call point.
+    pub(crate) fn new(
         name: &'a str,
-        function: &'a ast::Function,
+        args: &'a [FunctionArg],
         parameters: &[&'static str],
+        span: Option<Span>,
     ) -> Result<Self> {
-        let span = Span::try_from_sqlparser_span(function.span());
         let mut call = Call {
             name,
             arguments: vec![],
             partition: None,
             span,
         };
-        let FunctionArguments::List(list) = &function.args else {
-            return Err(call.error_at_call(&format!("{name} needs arguments")));
-        };
         let mut position = 0;
-        for argument in &list.args {
+        for argument in args {
             let (named, expr) = match argument {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => (None, e),
                 FunctionArg::Named {
@@ -318,22 +323,34 @@ impl<'a> Call<'a> {
         Ok(call)
     }
 
-    fn argument(&self, parameter: &str) -> Option<&'a ast::Expr> {
+    pub(crate) fn argument(&self, parameter: &str) -> Option<&'a ast::Expr> {
         self.arguments
             .iter()
             .find(|(p, _)| *p == parameter)
             .map(|(_, e)| *e)
     }
 
-    fn required(&self, parameter: &str) -> Result<&'a ast::Expr> {
+    pub(crate) fn required(&self, parameter: &str) -> Result<&'a ast::Expr> {
         self.argument(parameter).ok_or_else(|| {
             self.error_at_call(&format!("{} needs the {parameter} argument", self.name))
         })
     }
 
-    /// The column of `DESCRIPTOR(col)`.
+    /// The column of `DESCRIPTOR(col)`, the `TIMECOL` argument.
     fn descriptor(&self, schema: &DFSchema) -> Result<Column> {
-        let expr = self.required("TIMECOL")?;
+        let (expr, column) = self.descriptor_name("TIMECOL")?;
+        match schema.qualified_field_with_unqualified_name(&column) {
+            Ok((qualifier, field)) => Ok(Column::new(qualifier.cloned(), field.name())),
+            Err(_) => Err(self.error(
+                expr,
+                &format!("column '{column}' not found in the window function's table"),
+            )),
+        }
+    }
+
+    /// The argument `parameter`, which must be `DESCRIPTOR(name)`, and the name.
+    pub(crate) fn descriptor_name(&self, parameter: &str) -> Result<(&'a ast::Expr, String)> {
+        let expr = self.required(parameter)?;
         let column = match expr {
             ast::Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => {
                 match &f.args {
@@ -348,26 +365,20 @@ impl<'a> Call<'a> {
             }
             _ => None,
         };
-        let Some(column) = column else {
-            return Err(self.error(expr, "expected DESCRIPTOR(time_column)"));
-        };
-        match schema.qualified_field_with_unqualified_name(&column) {
-            Ok((qualifier, field)) => Ok(Column::new(qualifier.cloned(), field.name())),
-            Err(_) => Err(self.error(
-                expr,
-                &format!("column '{column}' not found in the window function's table"),
-            )),
+        match column {
+            Some(column) => Ok((expr, column)),
+            None => Err(self.error(expr, "expected DESCRIPTOR(column)")),
         }
     }
 
-    fn error(&self, at: &ast::Expr, message: &str) -> DataFusionError {
+    pub(crate) fn error(&self, at: &ast::Expr, message: &str) -> DataFusionError {
         with_span(
             DataFusionError::Plan(message.to_string()),
             Span::try_from_sqlparser_span(at.span()).or(self.span),
         )
     }
 
-    fn error_at_call(&self, message: &str) -> DataFusionError {
+    pub(crate) fn error_at_call(&self, message: &str) -> DataFusionError {
         with_span(DataFusionError::Plan(message.to_string()), self.span)
     }
 }

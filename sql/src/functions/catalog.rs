@@ -325,7 +325,7 @@ pub const FUNCTIONS: &[Function] = &[
     missing("ML_PREDICT", Other),
     missing("OBJECT_OF", Other),
     missing("OBJECT_UPDATE", Other),
-    missing("TO_CHANGELOG", Other),
+    has("TO_CHANGELOG", Other),
 ];
 
 /// The functions page (docs/functions.md): per group, the Flink functions rill has and those

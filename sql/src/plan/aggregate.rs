@@ -155,6 +155,7 @@ impl StreamPlanner<'_> {
         })?;
         if updating {
             self.updating.insert(node);
+            self.folded_changes.insert(node);
         }
         Ok(node)
     }
@@ -223,6 +224,7 @@ impl StreamPlanner<'_> {
             );
         }
         self.updating.insert(node);
+        self.folded_changes.insert(node);
         Ok(node)
     }
 

@@ -144,6 +144,7 @@ impl StreamPlanner<'_> {
             || self.updating.contains(&right_node)
         {
             self.updating.insert(node);
+            self.folded_changes.insert(node);
         }
         self.no_time_attribute.insert(node);
         Ok(node)
