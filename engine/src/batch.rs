@@ -8,7 +8,7 @@ use crate::Result;
 use crate::time::Watermark;
 
 /// The kind of change a row carries, as in Flink's changelog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(i8)]
 pub enum RowKind {
     /// `+I`: a new row.

@@ -22,6 +22,7 @@ pub(crate) use stateless;
 pub mod aggregate;
 mod calc;
 mod expiry;
+mod from_changelog;
 mod group_aggregate;
 mod group_state;
 mod join;
@@ -46,6 +47,7 @@ mod window_rank;
 
 pub use aggregate::WindowOutput;
 pub use calc::{Calc, WATERMARK_COLUMN};
+pub use from_changelog::FromChangelog;
 pub use group_aggregate::GroupAggregate;
 pub use join::{
     IntervalBounds, IntervalJoin, Join, JoinSpec, JoinType, LookupJoin, TemporalJoin, WindowJoin,

@@ -2328,3 +2328,37 @@ fn to_changelog_refuses_what_it_cannot_list_as_flink_would() {
         "INSERT,a,1\nINSERT,b,2\nINSERT,a,3\n"
     );
 }
+
+#[test]
+fn from_changelog_refuses_what_flink_refuses_and_fails_on_an_unknown_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("changes.csv");
+    std::fs::write(&path, "1,a,INSERT\n1,a,UPDATE_BEFORE\n1,b,UPSERT\n").unwrap();
+    let table = format!(
+        "CREATE TABLE c (id INT, name STRING, op STRING) WITH ('connector' = 'filesystem', \
+         'path' = '{}', 'format' = 'csv');\n",
+        path.display()
+    );
+    for (query, refusal) in [
+        (
+            "SELECT * FROM FROM_CHANGELOG(input => TABLE c, op_mapping => MAP['i', 'INSERT']);",
+            "The 'op_mapping' must include UPDATE_BEFORE for retract mode",
+        ),
+        (
+            "SELECT * FROM FROM_CHANGELOG(input => TABLE c, op => DESCRIPTOR(id));",
+            "The op column 'id' must be of STRING type, but was 'INT'",
+        ),
+        (
+            "CREATE VIEW n AS SELECT op, COUNT(*) AS n FROM c GROUP BY op;\n\
+             SELECT * FROM FROM_CHANGELOG(input => TABLE n);",
+            "FROM_CHANGELOG takes an append-only table",
+        ),
+        (
+            "SELECT * FROM FROM_CHANGELOG(input => TABLE c);",
+            "Received invalid op code 'UPSERT'",
+        ),
+    ] {
+        let err = assert_clean_failure(&rill(&["-c", &format!("{table}{query}")]));
+        assert!(err.contains(refusal), "{query}: {err}");
+    }
+}

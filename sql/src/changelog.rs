@@ -1,9 +1,14 @@
-//! `TO_CHANGELOG(input => TABLE t [, op => DESCRIPTOR(name)] [, op_mapping => MAP[...]])`,
-//! Flink's built-in process table function: the changes of `t` as an append-only table, each
-//! row with its kind in a `STRING` column before `t`'s (see
-//! [`rill_engine::operator::ToChangelog`]). An `op_mapping` maps kind names (several to a
-//! code when joined by commas, `'INSERT, UPDATE_AFTER'`) to codes; kinds it does not name are
-//! dropped.
+//! Flink's built-in process table functions for changelogs, as Flink 2.3 has them:
+//! * `TO_CHANGELOG(input => TABLE t [, op => DESCRIPTOR(name)] [, op_mapping => MAP[...]])`:
+//!   the changes of `t` as an append-only table, each row with its kind in a `STRING` column
+//!   before `t`'s (see [`rill_engine::operator::ToChangelog`]). An `op_mapping` maps kind
+//!   names (several to a code when joined by commas, `'INSERT, UPDATE_AFTER'`) to codes; kinds
+//!   it does not name are dropped.
+//! * `FROM_CHANGELOG(input => TABLE t [, op => DESCRIPTOR(name)] [, op_mapping => MAP[...]])`:
+//!   the reverse, an append-only `t` whose `STRING` column `op` names each row's change kind,
+//!   as the updating table of those changes, without that column (see
+//!   [`rill_engine::operator::FromChangelog`]). Its `op_mapping` maps codes (several joined by
+//!   commas) to kind names, and must name `UPDATE_BEFORE` (Flink 2.3 has no upsert mode).
 
 use std::fmt;
 use std::sync::Arc;
@@ -66,7 +71,68 @@ impl UserDefinedLogicalNodeCore for ToChangelogNode {
     }
 }
 
-/// Plans `TO_CHANGELOG(...)` in `FROM`, with or without `TABLE(...)` around it.
+/// `FROM_CHANGELOG` as planned.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FromChangelogNode {
+    pub input: LogicalPlan,
+    /// The input column of the codes.
+    pub op: usize,
+    /// Each code and the kind it stands for.
+    pub codes: Vec<(String, RowKind)>,
+    /// The input's columns but the op column.
+    pub schema: DFSchemaRef,
+}
+
+impl PartialOrd for FromChangelogNode {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        (&self.input, self.op).partial_cmp(&(&other.input, other.op))
+    }
+}
+
+impl UserDefinedLogicalNodeCore for FromChangelogNode {
+    fn name(&self) -> &str {
+        "FromChangelog"
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+
+    fn expressions(&self) -> Vec<Expr> {
+        vec![]
+    }
+
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "FromChangelog: {}",
+            self.input.schema().field(self.op).name()
+        )
+    }
+
+    fn with_exprs_and_inputs(&self, _: Vec<Expr>, inputs: Vec<LogicalPlan>) -> Result<Self> {
+        let input = inputs.into_iter().next().expect("one input");
+        Ok(FromChangelogNode {
+            input,
+            ..self.clone()
+        })
+    }
+}
+
+/// The change kinds, in `RowKind` order.
+const KINDS: [RowKind; 4] = [
+    RowKind::Insert,
+    RowKind::UpdateBefore,
+    RowKind::UpdateAfter,
+    RowKind::Delete,
+];
+
+/// Plans `TO_CHANGELOG(...)` and `FROM_CHANGELOG(...)` in `FROM`, with or without
+/// `TABLE(...)` around them.
 #[derive(Debug)]
 pub struct ChangelogPlanner;
 
@@ -94,17 +160,19 @@ impl RelationPlanner for ChangelogPlanner {
             },
             _ => return Ok(RelationPlanning::Original(Box::new(relation))),
         };
-        if !name.to_string().eq_ignore_ascii_case("TO_CHANGELOG") {
-            return Ok(RelationPlanning::Original(Box::new(relation)));
-        }
+        let function = match name.to_string().to_ascii_uppercase().as_str() {
+            "TO_CHANGELOG" => "TO_CHANGELOG",
+            "FROM_CHANGELOG" => "FROM_CHANGELOG",
+            _ => return Ok(RelationPlanning::Original(Box::new(relation))),
+        };
         let span = Span::try_from_sqlparser_span(span);
-        let call = Call::new("TO_CHANGELOG", args, &["INPUT", "OP", "OP_MAPPING"], span)?;
+        let call = Call::new(function, args, &["INPUT", "OP", "OP_MAPPING"], span)?;
         if call.partition.is_some() {
             // As Flink 2.3 says it.
-            return Err(call.error_at_call(
-                "Only tables with set semantics may be partitioned: TO_CHANGELOG takes its \
-                 input without PARTITION BY",
-            ));
+            return Err(call.error_at_call(&format!(
+                "Only tables with set semantics may be partitioned: {function} takes its \
+                 input without PARTITION BY"
+            )));
         }
         let input = match call.required("INPUT")? {
             ast::Expr::Subquery(query) => context.plan(TableFactor::Derived {
@@ -119,27 +187,18 @@ impl RelationPlanner for ChangelogPlanner {
             Some(_) => call.descriptor_name("OP")?.1,
             None => "op".to_string(),
         };
-        let codes = match call.argument("OP_MAPPING") {
-            None => default_codes(),
+        let mapping = match call.argument("OP_MAPPING") {
+            None => None,
             Some(expr) => {
                 let planned = context.sql_to_expr(expr.clone(), &DFSchema::empty())?;
-                mapping(&planned).map_err(|message| call.error(expr, &message))?
+                Some(pairs(&planned).map_err(|message| call.error(expr, &message))?)
             }
         };
-        let mut fields = vec![(None, Arc::new(Field::new(op, DataType::Utf8, false)))];
-        fields.extend(
-            (input.schema().iter()).map(|(qualifier, field)| (qualifier.cloned(), field.clone())),
-        );
-        let schema = DFSchema::new_with_metadata(fields, Default::default())
-            .map_err(|e| call.error_at_call(&e.to_string()))?;
-        let node = ToChangelogNode {
-            input,
-            codes,
-            schema: Arc::new(schema),
-        };
-        let plan = LogicalPlan::Extension(datafusion_expr::Extension {
-            node: Arc::new(node),
-        });
+        let plan = match function {
+            "TO_CHANGELOG" => to_changelog(input, op, mapping),
+            _ => from_changelog(input, op, mapping),
+        }
+        .map_err(|message| call.error_at_call(&message))?;
         Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
             plan,
             alias.clone(),
@@ -147,9 +206,114 @@ impl RelationPlanner for ChangelogPlanner {
     }
 }
 
-/// The codes of an `op_mapping`: a map of constant strings from kind names (joined by
-/// commas) to codes.
-fn mapping(map: &Expr) -> std::result::Result<[Option<String>; 4], String> {
+/// `TO_CHANGELOG` of `input`, its codes in column `op`, by `mapping` (kind names to codes).
+fn to_changelog(
+    input: LogicalPlan,
+    op: String,
+    mapping: Option<Vec<(String, String)>>,
+) -> std::result::Result<LogicalPlan, String> {
+    let codes = match mapping {
+        None => default_codes(),
+        Some(pairs) => {
+            let mut codes: [Option<String>; 4] = Default::default();
+            for (names, code) in pairs {
+                for kind in kinds_named(&names)? {
+                    codes[kind as usize] = Some(code.clone());
+                }
+            }
+            codes
+        }
+    };
+    let mut fields = vec![(None, Arc::new(Field::new(op, DataType::Utf8, false)))];
+    fields.extend(
+        (input.schema().iter()).map(|(qualifier, field)| (qualifier.cloned(), field.clone())),
+    );
+    let schema =
+        DFSchema::new_with_metadata(fields, Default::default()).map_err(|e| e.to_string())?;
+    let node = ToChangelogNode {
+        input,
+        codes,
+        schema: Arc::new(schema),
+    };
+    Ok(LogicalPlan::Extension(datafusion_expr::Extension {
+        node: Arc::new(node),
+    }))
+}
+
+/// `FROM_CHANGELOG` of `input`, the codes in its column `op`, by `mapping` (codes to kind
+/// names).
+fn from_changelog(
+    input: LogicalPlan,
+    op: String,
+    mapping: Option<Vec<(String, String)>>,
+) -> std::result::Result<LogicalPlan, String> {
+    let Some(at) = (input.schema().fields().iter()).position(|f| f.name() == &op) else {
+        return Err(format!("FROM_CHANGELOG: the input has no op column '{op}'"));
+    };
+    let data_type = input.schema().field(at).data_type();
+    if !matches!(data_type, DataType::Utf8) {
+        return Err(format!(
+            "The op column '{op}' must be of STRING type, but was '{}'",
+            rill_engine::format::sql_type_name(data_type)
+        ));
+    }
+    let codes: Vec<(String, RowKind)> = match mapping {
+        None => KINDS.map(|k| (kind_name(k).to_string(), k)).to_vec(),
+        Some(pairs) => {
+            let mut codes = Vec::new();
+            for (names, kind) in pairs {
+                let [kind] = kinds_named(&kind)?[..] else {
+                    return Err(format!("op_mapping maps to one change kind, not '{kind}'"));
+                };
+                codes.extend(names.split(',').map(|c| (c.trim().to_string(), kind)));
+            }
+            codes
+        }
+    };
+    if !codes.iter().any(|(_, k)| *k == RowKind::UpdateBefore) {
+        return Err(
+            "The 'op_mapping' must include UPDATE_BEFORE for retract mode. Upsert mode \
+                    (without UPDATE_BEFORE) is not supported in this version."
+                .into(),
+        );
+    }
+    let fields: Vec<_> = (input.schema().iter())
+        .enumerate()
+        .filter(|(i, _)| *i != at)
+        .map(|(_, (qualifier, field))| (qualifier.cloned(), field.clone()))
+        .collect();
+    let schema =
+        DFSchema::new_with_metadata(fields, Default::default()).map_err(|e| e.to_string())?;
+    let node = FromChangelogNode {
+        input,
+        op: at,
+        codes,
+        schema: Arc::new(schema),
+    };
+    Ok(LogicalPlan::Extension(datafusion_expr::Extension {
+        node: Arc::new(node),
+    }))
+}
+
+/// The kinds `names` names, joined by commas.
+fn kinds_named(names: &str) -> std::result::Result<Vec<RowKind>, String> {
+    (names.split(',').map(str::trim))
+        .map(|name| {
+            KINDS
+                .into_iter()
+                .find(|k| kind_name(*k) == name)
+                .ok_or_else(|| {
+                    format!(
+                        "op_mapping names '{name}', which is no change kind: INSERT, \
+                     UPDATE_BEFORE, UPDATE_AFTER or DELETE"
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The pairs of an `op_mapping`: a map of constant strings.
+fn pairs(map: &Expr) -> std::result::Result<Vec<(String, String)>, String> {
     let Expr::ScalarFunction(call) = map else {
         return Err("op_mapping must be a MAP of strings".into());
     };
@@ -157,27 +321,10 @@ fn mapping(map: &Expr) -> std::result::Result<[Option<String>; 4], String> {
         Expr::Literal(ScalarValue::Utf8(Some(s)), _) => Ok(s.clone()),
         _ => Err("op_mapping must be a MAP of constant strings".to_string()),
     };
-    let kinds = [
-        RowKind::Insert,
-        RowKind::UpdateBefore,
-        RowKind::UpdateAfter,
-        RowKind::Delete,
-    ];
-    let mut codes: [Option<String>; 4] = Default::default();
-    for pair in call.args.chunks(2) {
-        let [names, code] = pair else {
-            return Err("op_mapping must be a MAP of strings".into());
-        };
-        let code = text(code)?;
-        for name in text(names)?.split(',').map(str::trim) {
-            let Some(kind) = kinds.iter().find(|k| kind_name(**k) == name) else {
-                return Err(format!(
-                    "op_mapping names '{name}', which is no change kind: INSERT, \
-                     UPDATE_BEFORE, UPDATE_AFTER or DELETE"
-                ));
-            };
-            codes[*kind as usize] = Some(code.clone());
-        }
-    }
-    Ok(codes)
+    (call.args.chunks(2))
+        .map(|pair| match pair {
+            [key, value] => Ok((text(key)?, text(value)?)),
+            _ => Err("op_mapping must be a MAP of strings".to_string()),
+        })
+        .collect()
 }

@@ -23,8 +23,8 @@ use rill_engine::dataflow::NodeId;
 use rill_engine::exchange::KeyPartitioner;
 use rill_engine::late::{LatePolicy, LateRows};
 use rill_engine::operator::{
-    Calc, Limit, Normalize, Operator as StreamOperator, SortKey, ToChangelog, Union, Unnest,
-    WATERMARK_COLUMN,
+    Calc, FromChangelog, Limit, Normalize, Operator as StreamOperator, SortKey, ToChangelog, Union,
+    Unnest, WATERMARK_COLUMN,
 };
 use rill_engine::source::{
     Computed, ComputedColumn, FileInput, FileSource, FileSourceOptions, NexmarkSource, RowShape,
@@ -32,7 +32,7 @@ use rill_engine::source::{
 };
 
 use crate::catalog::{ComputedDef, TableDef};
-use crate::changelog::ToChangelogNode;
+use crate::changelog::{FromChangelogNode, ToChangelogNode};
 use crate::connector::Connector;
 use crate::error::{SqlError, SqlResult};
 use crate::functions::watermark::CURRENT_WATERMARK;
@@ -338,6 +338,30 @@ impl<'a> StreamPlanner<'a> {
                 let any = e.node.as_any();
                 if let Some(tvf) = any.downcast_ref::<WindowTvf>() {
                     self.window_tvf(tvf)
+                } else if let Some(node) = any.downcast_ref::<FromChangelogNode>() {
+                    let input = self.plan(&node.input)?;
+                    if self.updating.contains(&input) {
+                        return Err(SqlError::new(
+                            "FROM_CHANGELOG takes an append-only table, whose rows name their \
+                             changes",
+                        ));
+                    }
+                    let schema = output_schema(UserDefinedLogicalNodeCore::schema(node));
+                    let operator = FromChangelog::new(node.op, node.codes.clone(), schema);
+                    let changes = self.dataflow.add_operator(Box::new(operator), vec![input]);
+                    self.updating.insert(changes);
+                    self.no_time_attribute.insert(changes);
+                    if let Some(policy) = self.late.get(&input).cloned() {
+                        self.late.insert(changes, policy);
+                    }
+                    if let Some(shared) = &mut self.shared {
+                        let columns: Vec<Option<usize>> = (0..node.input.schema().fields().len())
+                            .filter(|&c| c != node.op)
+                            .map(Some)
+                            .collect();
+                        shared.derive(changes, input, &columns);
+                    }
+                    Ok(changes)
                 } else if let Some(node) = any.downcast_ref::<ToChangelogNode>() {
                     let input = self.plan(&node.input)?;
                     if self.folded_changes.contains(&input) {

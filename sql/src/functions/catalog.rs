@@ -321,7 +321,7 @@ pub const FUNCTIONS: &[Function] = &[
     has("CURRENT_DATABASE", Other),
     // Registered by Flink 2.3 (SHOW FUNCTIONS): structured types, changelog and model table
     // functions.
-    missing("FROM_CHANGELOG", Other),
+    has("FROM_CHANGELOG", Other),
     missing("ML_PREDICT", Other),
     missing("OBJECT_OF", Other),
     missing("OBJECT_UPDATE", Other),
