@@ -964,11 +964,22 @@ fn three_processes_share_a_job_into_an_exactly_once_topic() {
             )
         },
         |run, _| {
-            let mut rows: Vec<String> = consume(&topics[run], 20 * 60)
-                .into_iter()
-                .filter_map(|(_, _, value)| value)
-                .collect();
-            rows.sort();
+            let values = |messages: Vec<broker::Consumed>| {
+                let mut rows: Vec<String> = messages.into_iter().filter_map(|m| m.2).collect();
+                rows.sort();
+                rows
+            };
+            let rows = values(consume(&topics[run], 20 * 60));
+            if rows.len() < 20 * 60 {
+                // Whether the missing rows reached the topic, in transactions not committed.
+                let all = values(broker::consume_uncommitted(&topics[run], 20 * 60));
+                let there = all.iter().filter(|r| !rows.contains(r)).count();
+                eprintln!(
+                    "{run}: {} rows committed, {} read uncommitted ({there} more)",
+                    rows.len(),
+                    all.len()
+                );
+            }
             rows
         },
     );

@@ -25,25 +25,40 @@ use rill_engine::operator::{default_codes, kind_name};
 
 use crate::window::Call;
 
-/// `TO_CHANGELOG` as planned.
+/// What a changelog function does.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ToChangelogNode {
+pub enum Changes {
+    /// `TO_CHANGELOG`: the code of each kind (by `RowKind as usize`); `None` drops its rows.
+    ToRows([Option<String>; 4]),
+    /// `FROM_CHANGELOG`: the input column of the codes, and the kind of each code.
+    FromRows {
+        op: usize,
+        codes: Vec<(String, RowKind)>,
+    },
+}
+
+/// `TO_CHANGELOG` or `FROM_CHANGELOG` as planned.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChangelogNode {
     pub input: LogicalPlan,
-    /// The code of each kind (by `RowKind as usize`); `None` drops its rows.
-    pub codes: [Option<String>; 4],
-    /// The op column, then the input's.
+    pub function: Changes,
+    /// `TO_CHANGELOG`: the op column, then the input's; `FROM_CHANGELOG`: the input's but
+    /// the op column.
     pub schema: DFSchemaRef,
 }
 
-impl PartialOrd for ToChangelogNode {
+impl PartialOrd for ChangelogNode {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        (&self.input, &self.codes).partial_cmp(&(&other.input, &other.codes))
+        self.input.partial_cmp(&other.input)
     }
 }
 
-impl UserDefinedLogicalNodeCore for ToChangelogNode {
+impl UserDefinedLogicalNodeCore for ChangelogNode {
     fn name(&self) -> &str {
-        "ToChangelog"
+        match self.function {
+            Changes::ToRows(_) => "ToChangelog",
+            Changes::FromRows { .. } => "FromChangelog",
+        }
     }
 
     fn inputs(&self) -> Vec<&LogicalPlan> {
@@ -59,64 +74,16 @@ impl UserDefinedLogicalNodeCore for ToChangelogNode {
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "ToChangelog: {}", self.schema.field(0).name())
+        let op = match self.function {
+            Changes::ToRows(_) => self.schema.field(0),
+            Changes::FromRows { op, .. } => self.input.schema().field(op),
+        };
+        write!(f, "{}: {}", self.name(), op.name())
     }
 
     fn with_exprs_and_inputs(&self, _: Vec<Expr>, inputs: Vec<LogicalPlan>) -> Result<Self> {
         let input = inputs.into_iter().next().expect("one input");
-        Ok(ToChangelogNode {
-            input,
-            ..self.clone()
-        })
-    }
-}
-
-/// `FROM_CHANGELOG` as planned.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FromChangelogNode {
-    pub input: LogicalPlan,
-    /// The input column of the codes.
-    pub op: usize,
-    /// Each code and the kind it stands for.
-    pub codes: Vec<(String, RowKind)>,
-    /// The input's columns but the op column.
-    pub schema: DFSchemaRef,
-}
-
-impl PartialOrd for FromChangelogNode {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        (&self.input, self.op).partial_cmp(&(&other.input, other.op))
-    }
-}
-
-impl UserDefinedLogicalNodeCore for FromChangelogNode {
-    fn name(&self) -> &str {
-        "FromChangelog"
-    }
-
-    fn inputs(&self) -> Vec<&LogicalPlan> {
-        vec![&self.input]
-    }
-
-    fn schema(&self) -> &DFSchemaRef {
-        &self.schema
-    }
-
-    fn expressions(&self) -> Vec<Expr> {
-        vec![]
-    }
-
-    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "FromChangelog: {}",
-            self.input.schema().field(self.op).name()
-        )
-    }
-
-    fn with_exprs_and_inputs(&self, _: Vec<Expr>, inputs: Vec<LogicalPlan>) -> Result<Self> {
-        let input = inputs.into_iter().next().expect("one input");
-        Ok(FromChangelogNode {
+        Ok(ChangelogNode {
             input,
             ..self.clone()
         })
@@ -230,9 +197,9 @@ fn to_changelog(
     );
     let schema =
         DFSchema::new_with_metadata(fields, Default::default()).map_err(|e| e.to_string())?;
-    let node = ToChangelogNode {
+    let node = ChangelogNode {
         input,
-        codes,
+        function: Changes::ToRows(codes),
         schema: Arc::new(schema),
     };
     Ok(LogicalPlan::Extension(datafusion_expr::Extension {
@@ -284,10 +251,9 @@ fn from_changelog(
         .collect();
     let schema =
         DFSchema::new_with_metadata(fields, Default::default()).map_err(|e| e.to_string())?;
-    let node = FromChangelogNode {
+    let node = ChangelogNode {
         input,
-        op: at,
-        codes,
+        function: Changes::FromRows { op: at, codes },
         schema: Arc::new(schema),
     };
     Ok(LogicalPlan::Extension(datafusion_expr::Extension {

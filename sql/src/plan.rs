@@ -23,8 +23,7 @@ use rill_engine::dataflow::NodeId;
 use rill_engine::exchange::KeyPartitioner;
 use rill_engine::late::{LatePolicy, LateRows};
 use rill_engine::operator::{
-    Calc, FromChangelog, Limit, Normalize, Operator as StreamOperator, SortKey, ToChangelog, Union,
-    Unnest, WATERMARK_COLUMN,
+    Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union, Unnest, WATERMARK_COLUMN,
 };
 use rill_engine::source::{
     Computed, ComputedColumn, FileInput, FileSource, FileSourceOptions, NexmarkSource, RowShape,
@@ -32,7 +31,7 @@ use rill_engine::source::{
 };
 
 use crate::catalog::{ComputedDef, TableDef};
-use crate::changelog::{FromChangelogNode, ToChangelogNode};
+use crate::changelog::ChangelogNode;
 use crate::connector::Connector;
 use crate::error::{SqlError, SqlResult};
 use crate::functions::watermark::CURRENT_WATERMARK;
@@ -45,6 +44,7 @@ use crate::window::{WindowTvf, interval_millis};
 pub(crate) use over::rank_limit;
 
 mod aggregate;
+mod changelog;
 mod join;
 mod match_recognize;
 mod over;
@@ -338,56 +338,8 @@ impl<'a> StreamPlanner<'a> {
                 let any = e.node.as_any();
                 if let Some(tvf) = any.downcast_ref::<WindowTvf>() {
                     self.window_tvf(tvf)
-                } else if let Some(node) = any.downcast_ref::<FromChangelogNode>() {
-                    let input = self.plan(&node.input)?;
-                    if self.updating.contains(&input) {
-                        return Err(SqlError::new(
-                            "FROM_CHANGELOG takes an append-only table, whose rows name their \
-                             changes",
-                        ));
-                    }
-                    let schema = output_schema(UserDefinedLogicalNodeCore::schema(node));
-                    let operator = FromChangelog::new(node.op, node.codes.clone(), schema);
-                    let changes = self.dataflow.add_operator(Box::new(operator), vec![input]);
-                    self.updating.insert(changes);
-                    self.no_time_attribute.insert(changes);
-                    if let Some(policy) = self.late.get(&input).cloned() {
-                        self.late.insert(changes, policy);
-                    }
-                    if let Some(shared) = &mut self.shared {
-                        let columns: Vec<Option<usize>> = (0..node.input.schema().fields().len())
-                            .filter(|&c| c != node.op)
-                            .map(Some)
-                            .collect();
-                        shared.derive(changes, input, &columns);
-                    }
-                    Ok(changes)
-                } else if let Some(node) = any.downcast_ref::<ToChangelogNode>() {
-                    let input = self.plan(&node.input)?;
-                    if self.folded_changes.contains(&input) {
-                        return Err(SqlError::new(
-                            "TO_CHANGELOG over the updates of a GROUP BY or a regular join is \
-                             not supported yet: the changes rill makes of them depend on batch \
-                             sizes (a GROUP BY folds a batch's updates of a group into one, as \
-                             Flink's mini-batch does)",
-                        ));
-                    }
-                    let schema = output_schema(UserDefinedLogicalNodeCore::schema(node));
-                    let operator = ToChangelog::new(node.codes.clone(), schema);
-                    let changes = self.dataflow.add_operator(Box::new(operator), vec![input]);
-                    // Append-only, and without time attributes (as a process table function's
-                    // output in Flink).
-                    self.no_time_attribute.insert(changes);
-                    if let Some(policy) = self.late.get(&input).cloned() {
-                        self.late.insert(changes, policy);
-                    }
-                    if let Some(shared) = &mut self.shared {
-                        let columns: Vec<Option<usize>> = std::iter::once(None)
-                            .chain((0..node.input.schema().fields().len()).map(Some))
-                            .collect();
-                        shared.derive(changes, input, &columns);
-                    }
-                    Ok(changes)
+                } else if let Some(node) = any.downcast_ref::<ChangelogNode>() {
+                    self.changelog(node)
                 } else if let Some(node) = any.downcast_ref::<MatchRecognize>() {
                     self.match_recognize(node)
                 } else if let Some(node) = any.downcast_ref::<UnnestJoin>() {

@@ -185,12 +185,28 @@ pub type Consumed = (i32, Option<String>, Option<String>);
 /// The messages of `topic`, read from the start until `done` says so (or 20 s passed) and
 /// then until none came for two seconds, in partition and offset order.
 pub fn consume_until(topic: &str, done: impl Fn(&[Consumed]) -> bool) -> Vec<Consumed> {
+    read_messages(topic, "read_committed", done)
+}
+
+/// What [`consume`] gives, with the messages of transactions not (or not yet) committed too:
+/// to tell, when messages are missing, whether they reached the topic.
+#[allow(dead_code)]
+pub fn consume_uncommitted(topic: &str, count: usize) -> Vec<Consumed> {
+    read_messages(topic, "read_uncommitted", |got| got.len() >= count)
+}
+
+fn read_messages(
+    topic: &str,
+    isolation: &str,
+    done: impl Fn(&[Consumed]) -> bool,
+) -> Vec<Consumed> {
     use rdkafka::Message;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     // Assigned, not subscribed: a group join takes seconds.
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .set("group.id", "check")
+        .set("isolation.level", isolation)
         .set("enable.auto.commit", "false")
         // Not the default second's pause whenever the local queue was full.
         .set("fetch.queue.backoff.ms", "10")

@@ -116,30 +116,36 @@ impl Json {
                 let _ = write!(out, "{n}");
             }
             Json::String(s) => quote(s, out, false),
-            Json::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    item.write(out);
-                }
-                out.push(']');
-            }
-            Json::Object(entries) => {
-                out.push('{');
-                for (i, (key, value)) in entries.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    quote(key, out, false);
-                    out.push(':');
-                    value.write(out);
-                }
-                out.push('}');
-            }
+            Json::Array(items) => write_joined(out, ('[', ']'), items, |out, item| item.write(out)),
+            Json::Object(entries) => write_joined(out, ('{', '}'), entries, |out, (key, value)| {
+                write_key(out, key);
+                value.write(out)
+            }),
         }
     }
+}
+
+/// Writes `items` between `brackets`, separated by commas, each by `write`.
+pub(super) fn write_joined<T>(
+    out: &mut String,
+    (open, close): (char, char),
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut String, T),
+) {
+    out.push(open);
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write(out, item);
+    }
+    out.push(close);
+}
+
+/// Writes an object's `key` and the colon after it.
+pub(super) fn write_key(out: &mut String, key: &str) {
+    quote(key, out, false);
+    out.push(':');
 }
 
 /// `s` as a JSON string literal; with `ascii`, characters beyond ASCII as `\uXXXX`.

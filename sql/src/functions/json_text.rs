@@ -12,7 +12,7 @@ use arrow::array::{Array, ArrayRef, StringBuilder};
 use datafusion_common::{Result, exec_err};
 use datafusion_expr::ScalarUDF;
 
-use super::json::quote;
+use super::json::{quote, write_joined, write_key};
 use super::udf::{Arg, Udf, string, strings};
 
 /// The name `JSON(text)` has as a value of a JSON constructor; elsewhere it is refused.
@@ -73,26 +73,13 @@ impl Value {
             Value::Literal(text) => out.push_str(text),
             Value::String(s) => quote(s, out, false),
             Value::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    item.write(out);
-                }
-                out.push(']');
+                write_joined(out, ('[', ']'), items, |out, item| item.write(out))
             }
             Value::Object(entries) => {
-                out.push('{');
-                for (i, (key, value)) in entries.values().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    quote(key, out, false);
-                    out.push(':');
-                    value.write(out);
-                }
-                out.push('}');
+                write_joined(out, ('{', '}'), entries.values(), |out, (key, value)| {
+                    write_key(out, key);
+                    value.write(out)
+                })
             }
         }
     }
