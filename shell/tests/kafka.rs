@@ -1363,10 +1363,12 @@ fn skew_corrected_times_of_a_kafka_table_are_per_partition_and_survive_kills() {
     corrected.sort();
     assert_eq!(corrected, truths);
     // Killed after checkpoints and restarted: each partition's estimates come back with it.
+    // The first run dies once it has read everything (a fast run may end before its third
+    // barrier, so a kill at one could miss), the next ones in their first checkpoint.
     let out_dir = dir.path().join("out");
     let sql = job(&out_dir, Some(&dir.path().join("checkpoints")));
     let mut kills = 0;
-    for fault in ["after-barrier:3", "after-barrier:3", "after-barrier:3"]
+    for fault in ["end-of-input:1", "after-barrier:3", "after-barrier:3"]
         .map(Some)
         .into_iter()
         .chain(std::iter::repeat(None))
