@@ -728,6 +728,7 @@ struct SinkRunner {
 enum SinkEvent {
     Message(Message),
     Completed(Completion),
+    Tick,
     Stop,
 }
 
@@ -742,6 +743,12 @@ impl SinkRunner {
         let runtime = tokio::runtime::Handle::current();
         let mut completions = self.checkpoints.as_ref().map(NodeCheckpoints::completions);
         let mut input_open = true;
+        let mut ticks = self.sink.tick_interval().map(|every| {
+            let _entered = runtime.enter();
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks
+        });
         loop {
             let event = runtime.block_on(async {
                 let stopping = stop.stopping.notified();
@@ -756,17 +763,27 @@ impl SinkRunner {
                     }
                     std::future::pending().await
                 };
+                let tick = async {
+                    match &mut ticks {
+                        Some(ticks) => {
+                            ticks.tick().await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     message = inbox.recv(), if input_open => match message {
                         Some(message) => SinkEvent::Message(message),
                         None => SinkEvent::Stop,
                     },
                     event = completed => event,
+                    _ = tick => SinkEvent::Tick,
                     _ = stopping => SinkEvent::Stop,
                 }
             });
             match event {
                 SinkEvent::Stop => return Ok(()),
+                SinkEvent::Tick => self.sink.on_tick()?,
                 SinkEvent::Completed(completion) => {
                     let id = if completion.finished {
                         u64::MAX

@@ -32,6 +32,18 @@ pub trait Sink: Send {
     /// [`Sink::commit`]).
     fn finish(&mut self) -> Result<()>;
 
+    /// How often [`Sink::on_tick`] is called while the input is quiet, if ever: for a sink
+    /// that shows what it holds (a live table on a terminal), never for one whose output is
+    /// a result.
+    fn tick_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Time passed (see [`Sink::tick_interval`]).
+    fn on_tick(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     // The defaults suit a sink whose output is seen as it is written (a terminal): it has
     // nothing to make durable or commit, and after a restore it sees again what followed
     // the checkpoint (at least once).

@@ -118,6 +118,18 @@ impl Sink for LiveTable {
     fn finish(&mut self) -> rill_engine::Result<()> {
         self.draw()
     }
+
+    // Changes that came within `REDRAW` of the last drawing are drawn on the next tick.
+    fn tick_interval(&self) -> Option<Duration> {
+        Some(REDRAW)
+    }
+
+    fn on_tick(&mut self) -> rill_engine::Result<()> {
+        match self.changes.is_empty() {
+            true => Ok(()),
+            false => self.draw(),
+        }
+    }
 }
 
 #[cfg(test)]
