@@ -141,15 +141,7 @@ impl RelationPlanner for ChangelogPlanner {
                  input without PARTITION BY"
             )));
         }
-        let input = match call.required("INPUT")? {
-            ast::Expr::Subquery(query) => context.plan(TableFactor::Derived {
-                lateral: false,
-                subquery: query.clone(),
-                alias: None,
-                sample: None,
-            })?,
-            other => return Err(call.error(other, "expected a table argument: TABLE name")),
-        };
+        let input = call.table("INPUT", context)?;
         let op = match call.argument("OP") {
             Some(_) => call.descriptor_name("OP")?.1,
             None => "op".to_string(),

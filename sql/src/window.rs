@@ -178,15 +178,7 @@ impl RelationPlanner for WindowTvfPlanner {
             return Err(with_span(DataFusionError::Plan(message), span));
         };
         let call = Call::new(&name, &list.args, parameters, span)?;
-        let input = match call.required("DATA")? {
-            ast::Expr::Subquery(query) => context.plan(TableFactor::Derived {
-                lateral: false,
-                subquery: query.clone(),
-                alias: None,
-                sample: None,
-            })?,
-            other => return Err(call.error(other, "expected a table argument: TABLE name")),
-        };
+        let input = call.table("DATA", context)?;
         let time = call.descriptor(input.schema())?;
         let empty = DFSchema::empty();
         let mut interval = |parameter: &str| -> Result<Option<i64>> {
@@ -334,6 +326,24 @@ impl<'a> Call<'a> {
         self.argument(parameter).ok_or_else(|| {
             self.error_at_call(&format!("{} needs the {parameter} argument", self.name))
         })
+    }
+
+    /// The table argument `parameter` (`TABLE name`, which the parser made a subquery),
+    /// planned.
+    pub(crate) fn table(
+        &self,
+        parameter: &str,
+        context: &mut dyn RelationPlannerContext,
+    ) -> Result<LogicalPlan> {
+        match self.required(parameter)? {
+            ast::Expr::Subquery(query) => context.plan(TableFactor::Derived {
+                lateral: false,
+                subquery: query.clone(),
+                alias: None,
+                sample: None,
+            }),
+            other => Err(self.error(other, "expected a table argument: TABLE name")),
+        }
     }
 
     /// The column of `DESCRIPTOR(col)`, the `TIMECOL` argument.
