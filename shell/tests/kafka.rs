@@ -964,22 +964,18 @@ fn three_processes_share_a_job_into_an_exactly_once_topic() {
             )
         },
         |run, _| {
-            let values = |messages: Vec<broker::Consumed>| {
-                let mut rows: Vec<String> = messages.into_iter().filter_map(|m| m.2).collect();
-                rows.sort();
-                rows
+            // Tansu loses sight, for read_committed readers, of committed transactions of a
+            // producer that took over its transactional id again (a task resumed from a
+            // savepoint): seen as 900 rows read committed of 1200 read uncommitted, the
+            // missing ones exactly one resumed task's, every transaction of which librdkafka
+            // had committed. Tansu hides no aborted transaction either, so what reached the
+            // topic is what to check there; a real Kafka is read committed.
+            let messages = match broker::is_real_kafka() {
+                true => consume(&topics[run], 20 * 60),
+                false => broker::consume_uncommitted(&topics[run], 20 * 60),
             };
-            let rows = values(consume(&topics[run], 20 * 60));
-            if rows.len() < 20 * 60 {
-                // Whether the missing rows reached the topic, in transactions not committed.
-                let all = values(broker::consume_uncommitted(&topics[run], 20 * 60));
-                let there = all.iter().filter(|r| !rows.contains(r)).count();
-                eprintln!(
-                    "{run}: {} rows committed, {} read uncommitted ({there} more)",
-                    rows.len(),
-                    all.len()
-                );
-            }
+            let mut rows: Vec<String> = messages.into_iter().filter_map(|m| m.2).collect();
+            rows.sort();
             rows
         },
     );
