@@ -22,6 +22,25 @@ pub enum RowKind {
 }
 
 impl RowKind {
+    /// Every kind, in code order.
+    pub const ALL: [RowKind; 4] = [
+        RowKind::Insert,
+        RowKind::UpdateBefore,
+        RowKind::UpdateAfter,
+        RowKind::Delete,
+    ];
+
+    /// Flink's name of the kind (`INSERT`, `UPDATE_BEFORE`, `UPDATE_AFTER`, `DELETE`), as the
+    /// changelog functions write and read it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RowKind::Insert => "INSERT",
+            RowKind::UpdateBefore => "UPDATE_BEFORE",
+            RowKind::UpdateAfter => "UPDATE_AFTER",
+            RowKind::Delete => "DELETE",
+        }
+    }
+
     /// Flink's short name: `+I`, `-U`, `+U`, `-D`.
     pub fn short_name(self) -> &'static str {
         match self {

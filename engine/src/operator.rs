@@ -59,7 +59,7 @@ pub use normalize::Normalize;
 pub use over_aggregate::{Frame, OverAggregate, OverFunctions};
 pub use rank::Rank;
 pub use session_aggregate::SessionAggregate;
-pub use to_changelog::{ToChangelog, default_codes, kind_name};
+pub use to_changelog::{ToChangelog, default_codes};
 pub use union::Union;
 pub use unnest::Unnest;
 pub use window_aggregate::WindowAggregate;

@@ -21,7 +21,7 @@ use datafusion_expr::planner::{
 use datafusion_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion_sql::sqlparser::ast::{self, FunctionArguments, Spanned, TableFactor};
 use rill_engine::RowKind;
-use rill_engine::operator::{default_codes, kind_name};
+use rill_engine::operator::default_codes;
 
 use crate::window::Call;
 
@@ -89,14 +89,6 @@ impl UserDefinedLogicalNodeCore for ChangelogNode {
         })
     }
 }
-
-/// The change kinds, in `RowKind` order.
-const KINDS: [RowKind; 4] = [
-    RowKind::Insert,
-    RowKind::UpdateBefore,
-    RowKind::UpdateAfter,
-    RowKind::Delete,
-];
 
 /// Plans `TO_CHANGELOG(...)` and `FROM_CHANGELOG(...)` in `FROM`, with or without
 /// `TABLE(...)` around them.
@@ -217,7 +209,7 @@ fn from_changelog(
         ));
     }
     let codes: Vec<(String, RowKind)> = match mapping {
-        None => KINDS.map(|k| (kind_name(k).to_string(), k)).to_vec(),
+        None => RowKind::ALL.map(|k| (k.name().to_string(), k)).to_vec(),
         Some(pairs) => {
             let mut codes = Vec::new();
             for (names, kind) in pairs {
@@ -257,9 +249,8 @@ fn from_changelog(
 fn kinds_named(names: &str) -> std::result::Result<Vec<RowKind>, String> {
     (names.split(',').map(str::trim))
         .map(|name| {
-            KINDS
-                .into_iter()
-                .find(|k| kind_name(*k) == name)
+            (RowKind::ALL.into_iter())
+                .find(|k| k.name() == name)
                 .ok_or_else(|| {
                     format!(
                         "op_mapping names '{name}', which is no change kind: INSERT, \

@@ -75,23 +75,7 @@ impl Operator for ToChangelog {
 
 /// The codes Flink writes without an `op_mapping`: each kind's name.
 pub fn default_codes() -> [Option<String>; 4] {
-    [
-        RowKind::Insert,
-        RowKind::UpdateBefore,
-        RowKind::UpdateAfter,
-        RowKind::Delete,
-    ]
-    .map(|kind| Some(kind_name(kind).to_string()))
-}
-
-/// The name of `kind` in an `op_mapping` and in the default codes.
-pub fn kind_name(kind: RowKind) -> &'static str {
-    match kind {
-        RowKind::Insert => "INSERT",
-        RowKind::UpdateBefore => "UPDATE_BEFORE",
-        RowKind::UpdateAfter => "UPDATE_AFTER",
-        RowKind::Delete => "DELETE",
-    }
+    RowKind::ALL.map(|kind| Some(kind.name().to_string()))
 }
 
 #[cfg(test)]
