@@ -578,11 +578,7 @@ impl OperatorRunner {
         };
         let mut out = Vec::new();
         let mut received = 0u64;
-        let mut ticks = self.operator.tick_interval().map(|every| {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks
-        });
+        let mut ticks = self.operator.tick_interval().map(ticker);
         loop {
             // `None`: a tick.
             let next = match &mut ticks {
@@ -723,6 +719,13 @@ struct SinkRunner {
     counts_rows: bool,
 }
 
+/// Ticks every `every`, the first one `every` from now; late ones are delayed, not bunched.
+fn ticker(every: std::time::Duration) -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
+}
+
 /// What a sink waits for (one at a time: a message is not worth boxing).
 #[allow(clippy::large_enum_variant)]
 enum SinkEvent {
@@ -745,9 +748,7 @@ impl SinkRunner {
         let mut input_open = true;
         let mut ticks = self.sink.tick_interval().map(|every| {
             let _entered = runtime.enter();
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks
+            ticker(every)
         });
         loop {
             let event = runtime.block_on(async {

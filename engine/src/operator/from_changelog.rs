@@ -19,6 +19,8 @@ pub struct FromChangelog {
     /// Each code and the kind it stands for.
     codes: Vec<(String, RowKind)>,
     /// The input's columns but the op column.
+    kept: Vec<usize>,
+    /// Their fields.
     schema: SchemaRef,
 }
 
@@ -26,7 +28,13 @@ impl FromChangelog {
     /// Reads each row's kind from column `op` by `codes`; the rows keep the other columns,
     /// as `schema` has them.
     pub fn new(op: usize, codes: Vec<(String, RowKind)>, schema: SchemaRef) -> Self {
-        FromChangelog { op, codes, schema }
+        let kept = (0..=schema.fields().len()).filter(|&c| c != op).collect();
+        FromChangelog {
+            op,
+            codes,
+            kept,
+            schema,
+        }
     }
 
     fn kind_of(&self, code: Option<&str>) -> Result<RowKind> {
@@ -58,13 +66,7 @@ impl Operator for FromChangelog {
         let kinds = (0..codes.len())
             .map(|i| Ok(self.kind_of(codes.is_valid(i).then(|| codes.value(i)))? as i8))
             .collect::<Result<Vec<i8>>>()?;
-        let kept: Vec<usize> = (0..batch.data.num_columns())
-            .filter(|&c| c != self.op)
-            .collect();
-        let data = batch
-            .data
-            .project(&kept)?
-            .with_schema(self.schema.clone())?;
+        let data = (batch.data.project(&self.kept)?).with_schema(self.schema.clone())?;
         out.push(Message::Batch(ChangeBatch {
             data,
             ops: Some(Int8Array::from(kinds)),

@@ -7,8 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int32Array, MapArray, StructArray};
-use arrow::buffer::OffsetBuffer;
+use arrow::array::{Array, ArrayRef, AsArray, Int32Array};
 use arrow::datatypes::{DataType, Field, FieldRef, Int32Type};
 use arrow::row::{RowConverter, SortField};
 use datafusion_common::utils::SingleRowListArrayBuilder;
@@ -17,7 +16,7 @@ use datafusion_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion_expr::utils::format_state_name;
 use datafusion_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility};
 
-use super::map::multiset_type;
+use super::map::{map_of, multiset_type};
 
 /// The aggregate, to register.
 pub fn function() -> AggregateUDF {
@@ -128,15 +127,9 @@ impl Accumulator for Counts {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let (elements, counts) = self.columns()?;
-        let DataType::Map(field, _) = multiset_type(self.element.clone()) else {
-            unreachable!("a multiset is a map")
-        };
-        let DataType::Struct(fields) = field.data_type() else {
-            unreachable!("map entries are a struct")
-        };
-        let entries = StructArray::try_new(fields.clone(), vec![elements, Arc::new(counts)], None)?;
-        let offsets = OffsetBuffer::from_lengths([entries.len()]);
-        let map = MapArray::try_new(field, offsets, entries, None, false)?;
+        let data_type = multiset_type(self.element.clone());
+        let lengths = [elements.len()];
+        let map = map_of(&data_type, elements, Arc::new(counts), lengths, None)?;
         Ok(ScalarValue::Map(Arc::new(map)))
     }
 

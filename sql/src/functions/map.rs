@@ -100,12 +100,14 @@ pub(crate) fn multiset_type(element: DataType) -> DataType {
 
 /// The key and value fields of a map type (not of a multiset's).
 fn entry_fields(data_type: &DataType) -> Option<(FieldRef, FieldRef)> {
+    map_entries(data_type).filter(|_| !is_multiset(data_type))
+}
+
+/// The key and value fields of a map or multiset type.
+fn map_entries(data_type: &DataType) -> Option<(FieldRef, FieldRef)> {
     let DataType::Map(entries, _) = data_type else {
         return None;
     };
-    if is_multiset(data_type) {
-        return None;
-    }
     let DataType::Struct(fields) = entries.data_type() else {
         return None;
     };
@@ -273,19 +275,32 @@ fn build(
     if keys.null_count() > 0 {
         return exec_err!("a map key is NULL");
     }
-    let DataType::Map(field, _) = map_type(keys.data_type().clone(), values.data_type().clone())
-    else {
-        unreachable!("a map type")
+    let data_type = map_type(keys.data_type().clone(), values.data_type().clone());
+    Ok(Arc::new(map_of(&data_type, keys, values, lengths, valid)?))
+}
+
+/// A map array of `data_type` (a map's or a multiset's) with `lengths` entries per row from
+/// `keys` and `values`, NULL where `valid` says so.
+pub(crate) fn map_of(
+    data_type: &DataType,
+    keys: ArrayRef,
+    values: ArrayRef,
+    lengths: impl IntoIterator<Item = usize>,
+    valid: Option<Vec<bool>>,
+) -> Result<MapArray> {
+    let (DataType::Map(field, _), Some((key, value))) = (data_type, map_entries(data_type)) else {
+        return exec_err!("{data_type} is no map type");
     };
-    let DataType::Struct(fields) = field.data_type() else {
-        unreachable!("map entries are a struct")
-    };
-    let entries = StructArray::try_new(fields.clone(), vec![keys, values], None)?;
+    let fields = Fields::from(vec![key, value]);
+    let entries = StructArray::try_new(fields, vec![keys, values], None)?;
     let offsets = OffsetBuffer::from_lengths(lengths);
-    let nulls = valid.map(Into::into);
-    Ok(Arc::new(MapArray::try_new(
-        field, offsets, entries, nulls, false,
-    )?))
+    Ok(MapArray::try_new(
+        field.clone(),
+        offsets,
+        entries,
+        valid.map(Into::into),
+        false,
+    )?)
 }
 
 /// Per row, the pairs of `args` whose key no later pair repeats.
