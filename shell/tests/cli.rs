@@ -2362,3 +2362,34 @@ fn from_changelog_refuses_what_flink_refuses_and_fails_on_an_unknown_code() {
         assert!(err.contains(refusal), "{query}: {err}");
     }
 }
+
+#[test]
+fn a_seeded_rand_draws_flinks_sequence_whatever_the_batch_size() {
+    // Flink's values for the first six rows, from the function suite's oracle output.
+    let expected = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/functions/expected/random.jsonl"),
+    )
+    .expect("the suite's expected values");
+    let flink = |expr: &str| -> Vec<String> {
+        let line = (expected.lines())
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+            .find(|v| v["expr"] == expr)
+            .expect("the expression");
+        (line["rows"].as_array().expect("rows").iter())
+            .map(|v| v.as_str().expect("a value").to_string())
+            .collect()
+    };
+    let (doubles, ints) = (flink("RAND(1)"), flink("RAND_INTEGER(3, 100)"));
+    let want: String = (doubles.iter().zip(&ints))
+        .map(|(d, i)| format!("{d},{i}\n"))
+        .collect();
+    let sql = format!(
+        "{}SELECT RAND(1), RAND_INTEGER(3, 100) FROM ticks LIMIT 6",
+        ticks_ddl(&ticks(), "")
+    );
+    for batch in ["1", "4", "8192"] {
+        let o = rill(&["-c", &sql, "--batch-size", batch, "--parallelism", "2"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), want, "batch size {batch}");
+    }
+}

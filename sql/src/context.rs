@@ -190,7 +190,8 @@ impl PlanContext {
             .sql_to_expr_with_alias(expr, schema, &mut PlannerContext::new())
     }
 
-    /// `expr` over `schema` as a physical expression, its types coerced first.
+    /// `expr` over `schema` as a physical expression, its types coerced first and its random
+    /// calls each given a generator.
     pub fn create_physical_expr(
         &self,
         expr: Expr,
@@ -202,6 +203,7 @@ impl PlanContext {
             .with_query_execution_start_time(self.props.query_execution_start_time)
             .build();
         let expr = ExprSimplifier::new(simplify).coerce(expr, schema)?;
+        let expr = crate::functions::random::with_own_generators(expr)?;
         let planning = PhysicalPlanningContext::default();
         create_physical_expr(&expr, schema, &self.props, &planning)
     }

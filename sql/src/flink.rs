@@ -792,7 +792,8 @@ pub fn name_expressions(statement: &mut Statement) {
                         )
                         | SelectItem::ExprWithAlias { .. } => {}
                         SelectItem::UnnamedExpr(expr) => {
-                            let name = Ident::with_quote('`', format!("EXPR${i}"));
+                            let name = clock_keyword(expr).unwrap_or_else(|| format!("EXPR${i}"));
+                            let name = Ident::with_quote('`', name);
                             *item = SelectItem::ExprWithAlias {
                                 expr: expr.clone(),
                                 alias: name,
@@ -813,6 +814,22 @@ pub fn name_expressions(statement: &mut Statement) {
         Statement::Query(query) => body(&mut query.body),
         Statement::CreateView(view) => body(&mut view.query.body),
         _ => {}
+    }
+}
+
+/// The name of a clock keyword written without parentheses (`CURRENT_TIMESTAMP`,
+/// `LOCALTIME`, ...), which names its column in Flink.
+fn clock_keyword(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Function(f) if matches!(f.args, FunctionArguments::None) => {
+            let name = f.name.to_string().to_ascii_uppercase();
+            matches!(
+                name.as_str(),
+                "CURRENT_TIMESTAMP" | "CURRENT_DATE" | "CURRENT_TIME" | "LOCALTIME" | "LOCALTIMESTAMP"
+            )
+            .then_some(name)
+        }
+        _ => None,
     }
 }
 
@@ -1090,6 +1107,12 @@ mod tests {
         assert_eq!(
             named("SELECT a + 1 FROM t UNION ALL SELECT b FROM u"),
             "SELECT a + 1 AS `EXPR$0` FROM t UNION ALL SELECT b FROM u"
+        );
+        // A clock keyword names its column, as in Flink.
+        assert_eq!(
+            named("SELECT NOW(), current_date, LOCALTIMESTAMP FROM t"),
+            "SELECT NOW() AS `EXPR$0`, current_date AS `CURRENT_DATE`, \
+             LOCALTIMESTAMP AS `LOCALTIMESTAMP` FROM t"
         );
     }
 

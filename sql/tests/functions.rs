@@ -8,12 +8,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use arrow::array::AsArray;
+use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
 use rill_engine::ChangeBatch;
 use rill_engine::format::{ValueFormatter, sql_type_name};
 use rill_engine::sink::Sink;
 use rill_sql::functions::catalog;
 use rill_sql::script::Variables;
+use rill_sql::plan::QueryPlan;
 use rill_sql::{Outcome, Session, SessionOptions, SqlError, parse_script};
 use serde_json::Value;
 
@@ -56,15 +59,13 @@ async fn evaluate(session: &mut Session, expr: &str) -> Answer {
         Ok(_) => return Answer::Failed("not a query".into()),
         Err(e) => return Answer::Refused(e),
     };
-    let mut dataflow = plan.dataflow;
-    let batches = Arc::new(Mutex::new(Vec::new()));
-    dataflow.add_sink(Box::new(Collect(batches.clone())), plan.output);
-    if let Err(e) = dataflow.start().wait().await {
-        return Answer::Failed(e.to_string());
-    }
     let data_type = sql_type_name(plan.schema.field(1).data_type());
+    let batches = match run(plan).await {
+        Ok(batches) => batches,
+        Err(e) => return Answer::Failed(e),
+    };
     let mut rows = Vec::new();
-    for batch in batches.lock().unwrap().iter() {
+    for batch in &batches {
         let ids = ValueFormatter::new(batch.column(0));
         let values = ValueFormatter::new(batch.column(1));
         for i in 0..batch.num_rows() {
@@ -80,6 +81,15 @@ async fn evaluate(session: &mut Session, expr: &str) -> Answer {
     }
     rows.sort_by_key(|(id, _)| *id);
     Answer::Values(data_type, rows.into_iter().map(|(_, v)| v).collect())
+}
+
+/// The batches a planned query emits, or why it failed.
+async fn run(plan: QueryPlan) -> Result<Vec<RecordBatch>, String> {
+    let mut dataflow = plan.dataflow;
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    dataflow.add_sink(Box::new(Collect(batches.clone())), plan.output);
+    dataflow.start().wait().await.map_err(|e| e.to_string())?;
+    Ok(std::mem::take(&mut *batches.lock().unwrap()))
 }
 
 /// Why rill's answer is not Flink's, if it is not.
@@ -135,8 +145,8 @@ fn close(a: &str, b: &str) -> bool {
     }
 }
 
-#[test]
-fn functions_give_flinks_answers_or_are_refused() {
+/// A session with the suite's table `t`.
+fn suite_session(runtime: &tokio::runtime::Runtime) -> Session {
     let dir = suite_dir();
     let ddl = std::fs::read_to_string(dir.join("table.sql")).expect("table.sql");
     let variables = Variables {
@@ -144,13 +154,20 @@ fn functions_give_flinks_answers_or_are_refused() {
         ..Default::default()
     };
     let ddl = variables.substitute(&ddl).expect("variables");
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mut session = Session::new(SessionOptions::default());
     for statement in parse_script(&ddl).expect("table.sql parses") {
         runtime
             .block_on(session.execute(&statement))
             .expect("table.sql runs");
     }
+    session
+}
+
+#[test]
+fn functions_give_flinks_answers_or_are_refused() {
+    let dir = suite_dir();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut session = suite_session(&runtime);
     let mut groups: Vec<PathBuf> = std::fs::read_dir(dir.join("expected"))
         .expect("expected results")
         .map(|e| e.expect("entry").path())
@@ -186,6 +203,14 @@ fn functions_give_flinks_answers_or_are_refused() {
     assert!(checked > 200, "expected the whole suite, found {checked}");
 }
 
+const CLOCK_KEYWORDS: [&str; 5] = [
+    "CURRENT_DATE",
+    "CURRENT_TIME",
+    "CURRENT_TIMESTAMP",
+    "LOCALTIME",
+    "LOCALTIMESTAMP",
+];
+
 /// The names of `catalog`'s functions that `text` (SQL) calls or uses.
 fn used_in(text: &str) -> Vec<&'static str> {
     let upper = text.to_uppercase();
@@ -196,6 +221,8 @@ fn used_in(text: &str) -> Vec<&'static str> {
                 // A keyword form: `FLOOR(x TO unit)`, `x IS JSON`, ...
                 Some((first, "TO")) => format!(r"\b{first}\s*\([^)]*\bTO\b"),
                 Some((first, rest)) => format!(r"\b{first}\s+(NOT\s+)?{rest}\b"),
+                // SQL's clock keywords, called without parentheses.
+                None if CLOCK_KEYWORDS.contains(&f.name) => format!(r"\b{}\b", f.name),
                 None => format!(r"\b{}\s*[(\[]", f.name),
             };
             regex::Regex::new(&pattern).unwrap().is_match(&upper)
@@ -268,20 +295,49 @@ fn functions_page_is_current() {
 }
 
 #[test]
-fn functions_whose_results_differ_from_run_to_run_are_not_offered() {
+fn datafusions_random_and_today_are_not_offered() {
+    // Flink's RAND and CURRENT_DATE stand in their place.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mut session = Session::new(SessionOptions::default());
-    for call in [
-        "random()",
-        "today()",
-        "NOW()",
-        "CURRENT_TIMESTAMP",
-        "UUID()",
-    ] {
+    for call in ["random()", "today()"] {
         let statement = parse_script(&format!("SELECT {call}"))
             .expect("parses")
             .remove(0);
         let result = runtime.block_on(session.execute(&statement));
         assert!(result.is_err(), "{call} is planned");
     }
+}
+
+#[test]
+fn the_clock_is_read_when_rows_are_computed_not_when_planned() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut session = suite_session(&runtime);
+    let statement = parse_script(
+        "SELECT CAST(NOW() AS TIMESTAMP(3)), CURRENT_TIMESTAMP, LOCALTIMESTAMP, \
+         CURRENT_ROW_TIMESTAMP(), PROCTIME() FROM t",
+    )
+    .expect("parses")
+    .remove(0);
+    let Ok(Outcome::Query(plan)) = runtime.block_on(session.execute(&statement)) else {
+        panic!("not planned")
+    };
+    let planned = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_millis() as i64;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let batches = runtime.block_on(run(plan)).expect("runs");
+    let mut values = 0;
+    for batch in &batches {
+        for column in batch.columns() {
+            let column = arrow::compute::cast(column, &DataType::Timestamp(TimeUnit::Millisecond, None))
+                .expect("a timestamp");
+            let column = column.as_primitive::<TimestampMillisecondType>();
+            for value in column.iter() {
+                assert!(value.expect("not NULL") > planned, "read when planned");
+                values += 1;
+            }
+        }
+    }
+    assert_eq!(values, 6 * 5);
 }

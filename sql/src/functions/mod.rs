@@ -5,6 +5,7 @@ mod avg;
 mod bitmap;
 mod cast;
 pub mod catalog;
+pub mod clock;
 mod collect;
 mod collection;
 mod datetime;
@@ -18,7 +19,7 @@ pub(crate) mod map;
 mod math;
 mod percentile;
 mod printf;
-pub mod proctime;
+pub mod random;
 mod string;
 mod type_of;
 mod udf;
@@ -70,6 +71,7 @@ pub fn register(context: &mut PlanContext) {
         .chain(encoding::functions())
         .chain(bitmap::functions())
         .chain(json::functions())
+        .chain(random::functions())
         .chain([json_text::function()])
     {
         context.register_udf(Arc::new(udf));
@@ -83,7 +85,9 @@ pub fn register(context: &mut PlanContext) {
     context.register_udf(Arc::new(type_of::function()));
     context.register_udf(Arc::new(printf::function()));
     context.register_udf(Arc::new(watermark::function()));
-    context.register_udf(Arc::new(proctime::function()));
+    for udf in clock::functions() {
+        context.register_udf(Arc::new(udf));
+    }
     for udf in crate::match_recognize::placeholders() {
         context.register_udf(Arc::new(udf));
     }

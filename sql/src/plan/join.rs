@@ -17,7 +17,7 @@ use rill_engine::operator::{
 use super::{StreamOperator, StreamPlanner, output_schema};
 use crate::catalog::{ComputedDef, TableDef};
 use crate::error::{SqlError, SqlResult};
-use crate::functions::proctime::PROCTIME;
+use crate::functions::clock::PROCTIME;
 use crate::temporal::{AS_OF_MARKER, decode_refusal};
 use crate::window::{WINDOW_COLUMNS, WindowTvf, interval_millis};
 
