@@ -905,9 +905,28 @@ fn distinct_aggregates_whose_order_flink_keeps_otherwise_are_refused() {
 }
 
 #[test]
-fn lag_is_refused_where_flink_refuses_it() {
+fn lag_and_numbering_are_refused_where_flink_refuses_them() {
     let over = "OVER (PARTITION BY symbol ORDER BY ts)";
     for (select, refusal) in [
+        (
+            "RANK() OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 1 PRECEDING AND \
+             CURRENT ROW)"
+                .to_string(),
+            "ROW/RANGE not allowed with RANK, DENSE_RANK or ROW_NUMBER",
+        ),
+        (
+            // ROW_NUMBER counts over ROWS, COUNT over RANGE: two windows.
+            format!("ROW_NUMBER() {over}, COUNT(*) {over}"),
+            "must have the same PARTITION BY, ORDER BY and frame",
+        ),
+        (
+            format!("* FROM (SELECT symbol, DENSE_RANK() {over} AS r FROM ticks) WHERE r <= 2"),
+            "DENSE_RANK() on streaming table is not supported currently",
+        ),
+        (
+            format!("NTILE(2) {over}"),
+            "NTILE is a Flink function rill does not have",
+        ),
         (
             format!("LEAD(price) {over}"),
             "LEAD is a Flink function rill does not have",
@@ -930,7 +949,13 @@ fn lag_is_refused_where_flink_refuses_it() {
             "ROW/RANGE not allowed with LAG",
         ),
     ] {
-        let sql = format!("{}SELECT {select} FROM ticks;", ticks_ddl(&ticks(), ""));
+        // Each SELECT reads ticks, in a subquery or after its list.
+        let from = if select.contains("FROM") {
+            ""
+        } else {
+            " FROM ticks"
+        };
+        let sql = format!("{}SELECT {select}{from};", ticks_ddl(&ticks(), ""));
         let err = assert_clean_failure(&rill(&["-c", &sql]));
         assert!(err.contains(refusal), "{select}: {err}");
     }

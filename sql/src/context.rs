@@ -102,6 +102,11 @@ impl PlanContext {
         insert_named(&mut self.scalar, udf.name(), udf.aliases(), udf.clone());
     }
 
+    /// Adds (or replaces) a window function, under its name and aliases.
+    pub fn register_udwf(&mut self, udwf: Arc<WindowUDF>) {
+        insert_named(&mut self.window, udwf.name(), udwf.aliases(), udwf.clone());
+    }
+
     /// Adds (or replaces) an aggregate function, under its name and aliases.
     pub fn register_udaf(&mut self, udaf: Arc<AggregateUDF>) {
         insert_named(

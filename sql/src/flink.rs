@@ -825,7 +825,11 @@ fn clock_keyword(expr: &Expr) -> Option<String> {
             let name = f.name.to_string().to_ascii_uppercase();
             matches!(
                 name.as_str(),
-                "CURRENT_TIMESTAMP" | "CURRENT_DATE" | "CURRENT_TIME" | "LOCALTIME" | "LOCALTIMESTAMP"
+                "CURRENT_TIMESTAMP"
+                    | "CURRENT_DATE"
+                    | "CURRENT_TIME"
+                    | "LOCALTIME"
+                    | "LOCALTIMESTAMP"
             )
             .then_some(name)
         }

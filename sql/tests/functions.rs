@@ -15,8 +15,8 @@ use rill_engine::ChangeBatch;
 use rill_engine::format::{ValueFormatter, sql_type_name};
 use rill_engine::sink::Sink;
 use rill_sql::functions::catalog;
-use rill_sql::script::Variables;
 use rill_sql::plan::QueryPlan;
+use rill_sql::script::Variables;
 use rill_sql::{Outcome, Session, SessionOptions, SqlError, parse_script};
 use serde_json::Value;
 
@@ -330,8 +330,9 @@ fn the_clock_is_read_when_rows_are_computed_not_when_planned() {
     let mut values = 0;
     for batch in &batches {
         for column in batch.columns() {
-            let column = arrow::compute::cast(column, &DataType::Timestamp(TimeUnit::Millisecond, None))
-                .expect("a timestamp");
+            let column =
+                arrow::compute::cast(column, &DataType::Timestamp(TimeUnit::Millisecond, None))
+                    .expect("a timestamp");
             let column = column.as_primitive::<TimestampMillisecondType>();
             for value in column.iter() {
                 assert!(value.expect("not NULL") > planned, "read when planned");

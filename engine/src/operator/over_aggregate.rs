@@ -41,9 +41,11 @@ pub enum Frame {
 /// Functions of an `OVER` window and the frame they read.
 #[derive(Clone)]
 pub enum OverFunctions {
-    /// DataFusion's window expressions over a bounded `Frame` (also `LAG`, which reads a number
-    /// of rows back).
+    /// DataFusion's window expressions over a bounded `Frame`.
     Framed(Frame, Vec<Arc<dyn WindowExpr>>),
+    /// `LAG`s reading at most this many rows back. Rows of the same time (peers) all take the
+    /// value of the last of them, as in Flink, whose `LAG` reads a `RANGE` window.
+    Lags(usize, Vec<Arc<dyn WindowExpr>>),
     /// Aggregate calls over every row of the partition so far (`UNBOUNDED PRECEDING`). With
     /// `peers` (`RANGE`), rows of the same time share one result, which counts all of them;
     /// otherwise (`ROWS`) each row counts the rows before it in time and arrival order.
@@ -139,6 +141,16 @@ impl OverAggregate {
                 partition,
                 time,
                 frame,
+                false,
+                functions,
+                input_schema.clone(),
+                results,
+            )?),
+            OverFunctions::Lags(rows, functions) => Box::new(Framed::new(
+                partition,
+                time,
+                Frame::Rows(rows),
+                true,
                 functions,
                 input_schema.clone(),
                 results,

@@ -15,7 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion_common::{Result, ScalarValue};
 use datafusion_expr::{
-    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 
 use crate::types::LOCAL_TIME_ZONE;
@@ -92,7 +93,9 @@ impl Reading {
             Reading::LocalTime => {
                 ScalarValue::Time32Second(Some((millis.rem_euclid(MILLIS_PER_DAY) / 1000) as i32))
             }
-            Reading::LocalDate => ScalarValue::Date32(Some(millis.div_euclid(MILLIS_PER_DAY) as i32)),
+            Reading::LocalDate => {
+                ScalarValue::Date32(Some(millis.div_euclid(MILLIS_PER_DAY) as i32))
+            }
         }
     }
 }
@@ -111,7 +114,11 @@ impl ScalarUDFImpl for Clock {
     }
 
     fn return_field_from_args(&self, _: ReturnFieldArgs) -> Result<FieldRef> {
-        Ok(Arc::new(Field::new(self.name, self.reading.data_type(), false)))
+        Ok(Arc::new(Field::new(
+            self.name,
+            self.reading.data_type(),
+            false,
+        )))
     }
 
     fn invoke_with_args(&self, _: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -130,7 +137,10 @@ mod tests {
     fn local_readings_split_an_instant_into_date_and_time_of_day() {
         // 2024-03-05 07:08:09.123 UTC, and an instant before the epoch.
         let millis = 1_709_622_489_123;
-        assert_eq!(Reading::LocalDate.at(millis), ScalarValue::Date32(Some(19_787)));
+        assert_eq!(
+            Reading::LocalDate.at(millis),
+            ScalarValue::Date32(Some(19_787))
+        );
         assert_eq!(
             Reading::LocalTime.at(millis),
             ScalarValue::Time32Second(Some(7 * 3600 + 8 * 60 + 9))

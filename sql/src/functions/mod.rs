@@ -20,6 +20,7 @@ mod math;
 mod percentile;
 mod printf;
 pub mod random;
+mod ranking;
 mod string;
 mod type_of;
 mod udf;
@@ -78,6 +79,9 @@ pub fn register(context: &mut PlanContext) {
     }
     for udf in collection::functions().into_iter().chain(map::functions()) {
         context.register_udf(Arc::new(udf));
+    }
+    for udwf in ranking::functions() {
+        context.register_udwf(Arc::new(udwf));
     }
     context.register_expr_planner(Arc::new(collection::ArrayPlanner));
     context.register_expr_planner(Arc::new(cast::TimeOperands));

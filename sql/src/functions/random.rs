@@ -18,8 +18,8 @@ use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{Result, ScalarValue, exec_err};
 use datafusion_expr::expr::ScalarFunction;
 use datafusion_expr::{
-    Coercion, ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    TypeSignature, TypeSignatureClass, Volatility,
+    Coercion, ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, TypeSignature, TypeSignatureClass, Volatility,
 };
 
 /// The functions, to register.
@@ -78,7 +78,10 @@ impl Rand {
         static IDS: AtomicU64 = AtomicU64::new(0);
         let int = || Coercion::new_exact(TypeSignatureClass::Integer);
         let forms = match draw {
-            Draw::Double => vec![TypeSignature::Nullary, TypeSignature::Coercible(vec![int()])],
+            Draw::Double => vec![
+                TypeSignature::Nullary,
+                TypeSignature::Coercible(vec![int()]),
+            ],
             Draw::Integer => vec![
                 TypeSignature::Coercible(vec![int()]),
                 TypeSignature::Coercible(vec![int(), int()]),
@@ -93,7 +96,10 @@ impl Rand {
     }
 
     /// The seed, the bound if any, of a call's arguments.
-    fn seed_and_bound(&self, args: Vec<ColumnarValue>) -> (Option<ColumnarValue>, Option<ColumnarValue>) {
+    fn seed_and_bound(
+        &self,
+        args: Vec<ColumnarValue>,
+    ) -> (Option<ColumnarValue>, Option<ColumnarValue>) {
         let mut args = args.into_iter();
         match self.draw {
             Draw::Double => (args.next(), None),
@@ -146,13 +152,20 @@ impl ScalarUDFImpl for Rand {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let (seed, bound) = self.seed_and_bound(args.args);
-        let bounds = bound.map(|b| b.into_array(rows)).transpose()?.map(|b| ints(&b)).transpose()?;
+        let bounds = bound
+            .map(|b| b.into_array(rows))
+            .transpose()?
+            .map(|b| ints(&b))
+            .transpose()?;
         let bound_at = |row: usize| -> Result<Option<i32>> {
             match &bounds {
                 None => Ok(Some(0)),
                 Some(b) if b.is_null(row) => Ok(None),
                 Some(b) if b.value(row) <= 0 => {
-                    exec_err!("RAND_INTEGER: bound must be positive, found {}", b.value(row))
+                    exec_err!(
+                        "RAND_INTEGER: bound must be positive, found {}",
+                        b.value(row)
+                    )
                 }
                 Some(b) => Ok(Some(b.value(row))),
             }
@@ -168,9 +181,10 @@ impl ScalarUDFImpl for Rand {
                 let seeds = ints(&seeds)?;
                 (0..rows)
                     .map(|row| match (seeds.is_null(row), bound_at(row)?) {
-                        (false, Some(bound)) => {
-                            Ok(Some(draw(&mut JavaRandom::new(seeds.value(row) as i64), bound)))
-                        }
+                        (false, Some(bound)) => Ok(Some(draw(
+                            &mut JavaRandom::new(seeds.value(row) as i64),
+                            bound,
+                        ))),
                         _ => Ok(None),
                     })
                     .collect::<Result<_>>()?
@@ -269,7 +283,12 @@ mod tests {
         let doubles: Vec<f64> = (0..4).map(|_| random.next_double()).collect();
         assert_eq!(
             doubles,
-            [0.7308781907032909, 0.41008081149220166, 0.20771484130971707, 0.3327170559595112]
+            [
+                0.7308781907032909,
+                0.41008081149220166,
+                0.20771484130971707,
+                0.3327170559595112
+            ]
         );
         // `RAND_INTEGER(1, 10)` over four rows, in Flink.
         let mut random = JavaRandom::new(1);

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use arrow::datatypes::DataType;
 use datafusion_common::{Column, DFSchema, ScalarValue};
 use datafusion_expr::expr::{AggregateFunction, NullTreatment, WindowFunctionParams};
+use datafusion_expr::lit;
 use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_expr::utils::split_conjunction;
 use datafusion_expr::{
     Expr, LogicalPlan, Operator, Window, WindowFrame, WindowFrameBound, WindowFrameUnits,
     WindowFunctionDefinition,
 };
+use datafusion_functions_aggregate::count::count;
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::window::WindowExpr;
 use datafusion_physical_expr::{
@@ -34,6 +36,18 @@ impl StreamPlanner<'_> {
     /// filter `rownum <= N`: window Top-N (and deduplication with N = 1).
     pub(super) fn window(&mut self, window: &Window) -> SqlResult<NodeId> {
         let limit = self.rank_limit.take();
+        if limit.is_some() {
+            let number = window.window_expr.first().map(unaliased);
+            if let Some(Expr::WindowFunction(f)) = number
+                && matches!(f.fun.name(), "rank" | "dense_rank")
+            {
+                return Err(SqlError::new(format!(
+                    "{}() on streaming table is not supported currently (as in Flink): a \
+                     Top-N numbers its rows with ROW_NUMBER()",
+                    f.fun.name().to_ascii_uppercase()
+                )));
+            }
+        }
         let function = match window.window_expr.as_slice() {
             [e] if matches!(unaliased(e), Expr::WindowFunction(f) if f.fun.name() == "row_number") =>
             {
@@ -48,6 +62,10 @@ impl StreamPlanner<'_> {
         let window_end = window_column(&params.partition_by, 1);
         let has_start = window_column(&params.partition_by, 0).is_some();
         let Some(limit) = limit else {
+            // Over event time, a running count, as in Flink.
+            if event_time_order(params, window.input.schema())?.is_some() {
+                return self.over_aggregate(window);
+            }
             return Err(SqlError::new(
                 "ROW_NUMBER() needs a filter on its result (Top-N): WHERE rownum <= N",
             ));
@@ -175,7 +193,7 @@ impl StreamPlanner<'_> {
         // The aggregates (with their places) and their window, which all share; the LAGs and
         // the furthest row back they read.
         let mut aggregates: Vec<(usize, &Expr)> = Vec::new();
-        let mut shared: Option<&WindowFunctionParams> = None;
+        let mut shared: Option<WindowFrame> = None;
         let mut lags: Vec<(usize, &Expr)> = Vec::new();
         let mut lag_rows = 0;
         let mut ordered: Option<&WindowFunctionParams> = None;
@@ -203,37 +221,32 @@ impl StreamPlanner<'_> {
                 lags.push((place, expr));
                 continue;
             }
-            let aggregate = matches!(f.fun, WindowFunctionDefinition::AggregateUDF(_))
+            let counting = COUNTING_FUNCTIONS.contains(&f.fun.name());
+            let aggregate = counting
+                || matches!(f.fun, WindowFunctionDefinition::AggregateUDF(_))
                 || VALUE_FUNCTIONS.contains(&f.fun.name());
-            if f.fun.name() == "row_number" || !aggregate {
+            if !aggregate {
                 return Err(SqlError::new(format!(
                     "{} OVER (...) is supported only for window Top-N \
                      (PARTITION BY window_start, window_end, ...) yet",
                     f.fun.name().to_ascii_uppercase()
                 )));
             }
-            match shared {
-                None => shared = Some(&f.params),
-                Some(p) if p.window_frame == f.params.window_frame => {}
+            let frame = if counting {
+                counting_frame(f)?
+            } else {
+                f.params.window_frame.clone()
+            };
+            match &shared {
+                None => shared = Some(frame),
+                Some(s) if *s == frame => {}
                 Some(_) => return Err(different_windows()),
             }
             aggregates.push((place, expr));
         }
-        let params =
-            (shared.or(ordered)).ok_or_else(|| SqlError::new("a window without functions"))?;
+        let params = ordered.ok_or_else(|| SqlError::new("a window without functions"))?;
         let schema = window.input.schema();
-        let time = match params.order_by.as_slice() {
-            [sort] if sort.asc => match &sort.expr {
-                Expr::Column(c) => {
-                    let index = schema.index_of_column(c)?;
-                    matches!(schema.field(index).data_type(), DataType::Timestamp(..))
-                        .then_some(index)
-                }
-                _ => None,
-            },
-            _ => None,
-        };
-        let Some(time) = time else {
+        let Some(time) = event_time_order(params, schema)? else {
             return Err(SqlError::new(
                 "OVER aggregates must be ordered by an event-time column, ascending: \
                  ORDER BY ts",
@@ -244,11 +257,11 @@ impl StreamPlanner<'_> {
         if !lags.is_empty() {
             let (places, exprs): (Vec<usize>, Vec<&Expr>) = lags.into_iter().unzip();
             let lags = self.window_functions(&exprs, schema)?;
-            functions.push((OverFunctions::Framed(Frame::Rows(lag_rows), lags), places));
+            functions.push((OverFunctions::Lags(lag_rows, lags), places));
         }
         if let Some(shared) = shared {
             let (places, exprs): (Vec<usize>, Vec<&Expr>) = aggregates.into_iter().unzip();
-            let aggregates = self.over_functions(&exprs, &shared.window_frame, schema)?;
+            let aggregates = self.over_functions(&exprs, &shared, schema)?;
             if !functions.is_empty() && !matches!(aggregates, OverFunctions::Running { .. }) {
                 return Err(SqlError::new(
                     "Over Agg: Unsupported use of OVER windows. All aggregates must be \
@@ -334,6 +347,13 @@ impl StreamPlanner<'_> {
                 let Expr::WindowFunction(f) = unaliased(e) else {
                     unreachable!("checked by over_aggregate")
                 };
+                let p = &f.params;
+                // Over event time, Flink's ROW_NUMBER, RANK and DENSE_RANK count the rows (RANK
+                // and DENSE_RANK with their peers): ranks by time tie only among peers, which
+                // get the count after the last of them, as in Flink.
+                if COUNTING_FUNCTIONS.contains(&f.fun.name()) {
+                    return count(lit(1));
+                }
                 let udaf = match &f.fun {
                     WindowFunctionDefinition::AggregateUDF(udaf) => Some(udaf.clone()),
                     // FIRST_VALUE and LAST_VALUE are also window functions.
@@ -342,7 +362,6 @@ impl StreamPlanner<'_> {
                 let Some(udaf) = udaf else {
                     unreachable!("checked by over_aggregate")
                 };
-                let p = &f.params;
                 Expr::AggregateFunction(AggregateFunction::new_udf(
                     udaf,
                     p.args.clone(),
@@ -416,6 +435,42 @@ fn default_frame(frame: &WindowFrame) -> bool {
     frame.units == WindowFrameUnits::Range
         && matches!(&frame.start_bound, WindowFrameBound::Preceding(v) if v.is_null())
         && frame.end_bound == WindowFrameBound::CurrentRow
+}
+
+/// The numbering functions, which over event time count rows.
+const COUNTING_FUNCTIONS: [&str; 3] = ["row_number", "rank", "dense_rank"];
+
+/// The frame a numbering function counts over: the rows up to the current one for
+/// `ROW_NUMBER`, with its peers for `RANK` and `DENSE_RANK`. They take no frame of their own.
+fn counting_frame(f: &datafusion_expr::expr::WindowFunction) -> SqlResult<WindowFrame> {
+    if !default_frame(&f.params.window_frame) {
+        return Err(SqlError::new(
+            "ROW/RANGE not allowed with RANK, DENSE_RANK or ROW_NUMBER functions (as in Flink)",
+        ));
+    }
+    Ok(if f.fun.name() == "row_number" {
+        WindowFrame::new_bounds(
+            WindowFrameUnits::Rows,
+            WindowFrameBound::Preceding(ScalarValue::Null),
+            WindowFrameBound::CurrentRow,
+        )
+    } else {
+        f.params.window_frame.clone()
+    })
+}
+
+/// The column of `schema` a window is ordered by, if it is one event-time column, ascending.
+fn event_time_order(params: &WindowFunctionParams, schema: &DFSchema) -> SqlResult<Option<usize>> {
+    Ok(match params.order_by.as_slice() {
+        [sort] if sort.asc => match &sort.expr {
+            Expr::Column(c) => {
+                let index = schema.index_of_column(c)?;
+                matches!(schema.field(index).data_type(), DataType::Timestamp(..)).then_some(index)
+            }
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// The window functions that are also aggregates (over frames from `UNBOUNDED PRECEDING`).

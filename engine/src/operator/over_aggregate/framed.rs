@@ -1,12 +1,13 @@
 //! Bounded frames (`n PRECEDING`, `INTERVAL ... PRECEDING`) and `LAG`: each partition's run of
 //! final rows is evaluated in one go by DataFusion's window expressions, over the run preceded
-//! by the rows of earlier runs still inside the frame.
+//! by the rows of earlier runs still inside the frame. Peers (rows of one time) are all final
+//! at once, so they are in the same run.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch};
-use arrow::compute::{concat, concat_batches};
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch, UInt32Array};
+use arrow::compute::{concat, concat_batches, take};
 use arrow::datatypes::{FieldRef, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 use datafusion_physical_expr::PhysicalExpr;
@@ -21,6 +22,8 @@ use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 
 pub(super) struct Framed {
     frame: Frame,
+    /// Whether peers all take the last peer's values (`LAG`'s `RANGE` window in Flink).
+    peers_take_last: bool,
     functions: Vec<Arc<dyn WindowExpr>>,
     /// The fields of the functions' results.
     results: Vec<FieldRef>,
@@ -40,6 +43,7 @@ impl Framed {
         partition: &[Arc<dyn PhysicalExpr>],
         time: usize,
         frame: Frame,
+        peers_take_last: bool,
         functions: Vec<Arc<dyn WindowExpr>>,
         input_schema: SchemaRef,
         results: Vec<FieldRef>,
@@ -51,6 +55,7 @@ impl Framed {
         Ok(Framed {
             keys: RowConverter::new(fields)?,
             frame,
+            peers_take_last,
             functions,
             results,
             time,
@@ -68,6 +73,22 @@ impl Framed {
         Ok(times)
     }
 
+    /// For each row of `run` (in time order), the place of the last row of its time.
+    fn last_peers(&self, run: &RecordBatch) -> Result<UInt32Array> {
+        let times = self.times(run)?;
+        let n = times.len();
+        let mut last = vec![0u32; n];
+        // Backwards: `end` is one past the last row of the current time.
+        let mut end = n;
+        for i in (0..n).rev() {
+            if i + 1 < n && times[i] != times[i + 1] {
+                end = i + 1;
+            }
+            last[i] = (end - 1) as u32;
+        }
+        Ok(UInt32Array::from(last))
+    }
+
     /// The function columns of one partition's `run` of final rows; keeps the partition's
     /// new history.
     fn run(&mut self, key: Vec<u8>, run: RecordBatch) -> Result<Vec<ArrayRef>> {
@@ -77,9 +98,16 @@ impl Framed {
             Some(h) => concat_batches(&self.input_schema, [&h, &run])?,
             None => run.clone(),
         };
+        let last_peers = match self.peers_take_last {
+            true => Some(self.last_peers(&run)?),
+            false => None,
+        };
         let columns = (self.functions.iter().zip(&self.results))
             .map(|(function, field)| {
-                let values = function.evaluate(&combined)?.slice(held, run.num_rows());
+                let mut values = function.evaluate(&combined)?.slice(held, run.num_rows());
+                if let Some(last) = &last_peers {
+                    values = take(&values, last, None)?;
+                }
                 cast_to(values, field.data_type())
             })
             .collect::<Result<Vec<_>>>()?;
