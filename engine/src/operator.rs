@@ -36,6 +36,7 @@ mod retracting;
 mod session_aggregate;
 #[cfg(test)]
 mod testing;
+mod time_sort;
 mod timed;
 mod to_changelog;
 mod union;
@@ -59,6 +60,7 @@ pub use normalize::Normalize;
 pub use over_aggregate::{Frame, OverAggregate, OverFunctions};
 pub use rank::Rank;
 pub use session_aggregate::SessionAggregate;
+pub use time_sort::TimeSort;
 pub use to_changelog::{ToChangelog, default_codes};
 pub use union::Union;
 pub use unnest::Unnest;

@@ -6,7 +6,9 @@
 //! last bits). A case whose changelog Flink emits in a deterministic order (one source, no
 //! operator that batches updates) also holds `changelog.csv`, the oracle's exact changelog
 //! (at Flink's parallelism 1), which rill's unsorted output at parallelism 1 must equal at
-//! every batch size. A case of what Flink refuses but rill runs (a lookup join against a
+//! every batch size. A case whose result order is part of its answer (`ORDER BY` a time
+//! attribute) holds `ordered.csv`, the oracle's rows in the order Flink emits them, which
+//! rill's unsorted output must equal. A case of what Flink refuses but rill runs (a lookup join against a
 //! file) holds in `flink.sed` the sed script that makes of `query.sql` the Flink query that
 //! must give the same answer, which the oracle runs instead.
 
@@ -32,21 +34,34 @@ fn cases() -> Vec<PathBuf> {
     cases
 }
 
-/// Runs one case, materialised and sorted (or as its changelog, with `changelog`); the
-/// output text or a description of the failure.
+/// How a case's output is compared.
+#[derive(Clone, Copy, PartialEq)]
+enum Output {
+    /// Materialised and sorted, with a header.
+    Sorted,
+    /// The changelog as emitted.
+    Changelog,
+    /// The rows as emitted, with a header.
+    Ordered,
+}
+
+/// Runs one case, its output as `output` asks; the output text or a description of the
+/// failure.
 fn run_case(
     case: &Path,
     batch_size: Option<usize>,
     parallelism: usize,
-    changelog: bool,
+    output: Output,
 ) -> Result<String, String> {
     let out = tempfile::NamedTempFile::new().expect("temp file");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rill"));
     cmd.arg("-f").arg(case.join("query.sql"));
     cmd.arg("--parallelism").arg(parallelism.to_string());
-    if !changelog {
-        cmd.args(["--sort", "--header"]);
-    }
+    match output {
+        Output::Sorted => cmd.args(["--sort", "--header"]),
+        Output::Ordered => cmd.arg("--header"),
+        Output::Changelog => &mut cmd,
+    };
     cmd.arg("-o").arg(out.path());
     if let Some(n) = batch_size {
         cmd.arg("--batch-size").arg(n.to_string());
@@ -83,7 +98,7 @@ fn conformance_cases_match_the_flink_oracle() {
         };
         for (batch_size, parallelism) in [(None, 1), (None, 2), (Some(1), 2), (Some(7), 2)] {
             let name = name(batch_size, parallelism);
-            match run_case(case, batch_size, parallelism, false) {
+            match run_case(case, batch_size, parallelism, Output::Sorted) {
                 Ok(actual) => {
                     if let Some(d) = difference(&actual, &expected) {
                         failures.push(format!("{name}: {d}"));
@@ -92,12 +107,24 @@ fn conformance_cases_match_the_flink_oracle() {
                 Err(e) => failures.push(format!("{name}: {e}")),
             }
         }
+        if let Ok(ordered) = std::fs::read_to_string(case.join("ordered.csv")) {
+            for (batch_size, parallelism) in [(None, 1), (Some(1), 2), (Some(7), 2)] {
+                let name = name(batch_size, parallelism);
+                match run_case(case, batch_size, parallelism, Output::Ordered) {
+                    Ok(actual) if actual == ordered => {}
+                    Ok(actual) => failures.push(format!(
+                        "{name}: order differs:\n{actual}\nexpected:\n{ordered}"
+                    )),
+                    Err(e) => failures.push(format!("{name}: {e}")),
+                }
+            }
+        }
         let Ok(changelog) = std::fs::read_to_string(case.join("changelog.csv")) else {
             continue;
         };
         for batch_size in [None, Some(1), Some(7)] {
             let name = name(batch_size, 1);
-            match run_case(case, batch_size, 1, true) {
+            match run_case(case, batch_size, 1, Output::Changelog) {
                 Ok(actual) if actual == changelog => {}
                 Ok(actual) => failures.push(format!(
                     "{name}: changelog differs:\n{actual}\nexpected:\n{changelog}"

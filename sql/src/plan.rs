@@ -49,6 +49,7 @@ mod join;
 mod match_recognize;
 mod over;
 pub mod shared;
+mod sort;
 
 use shared::SharedPlan;
 
@@ -368,12 +369,6 @@ impl<'a> StreamPlanner<'a> {
                         "LIMIT in a job shared by several processes is not supported yet",
                     ));
                 }
-                let node = self.plan(&limit.input)?;
-                if self.updating.contains(&node) {
-                    return Err(SqlError::new(
-                        "LIMIT over an updating result is not supported yet",
-                    ));
-                }
                 let skip = match limit.get_skip_type()? {
                     SkipType::Literal(n) => n,
                     SkipType::UnsupportedExpr => {
@@ -386,6 +381,20 @@ impl<'a> StreamPlanner<'a> {
                         return Err(SqlError::new("LIMIT must be a constant number"));
                     }
                 };
+                if let LogicalPlan::Sort(sort) = limit.input.as_ref() {
+                    if skip > 0 {
+                        return Err(SqlError::new(
+                            "OFFSET after ORDER BY on a stream is not supported yet",
+                        ));
+                    }
+                    return self.sort(sort, fetch);
+                }
+                let node = self.plan(&limit.input)?;
+                if self.updating.contains(&node) {
+                    return Err(SqlError::new(
+                        "LIMIT over an updating result is not supported yet",
+                    ));
+                }
                 Ok(self.add(Box::new(Limit::new(skip, fetch)), node))
             }
             LogicalPlan::Union(union) => {
@@ -414,6 +423,7 @@ impl<'a> StreamPlanner<'a> {
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
             LogicalPlan::Join(join) => self.join(join),
             LogicalPlan::Window(window) => self.window(window),
+            LogicalPlan::Sort(sort) => self.sort(sort, None),
             LogicalPlan::Unnest(_) => Err(SqlError::new(
                 "UNNEST is a table in Flink SQL, not a function of SELECT",
             )
