@@ -2418,3 +2418,34 @@ fn a_seeded_rand_draws_flinks_sequence_whatever_the_batch_size() {
         assert_eq!(stdout(&o), want, "batch size {batch}");
     }
 }
+
+#[test]
+fn a_scalar_subquery_that_may_give_several_rows_is_refused() {
+    for subquery in [
+        "SELECT price FROM ticks WHERE volume = 1000",
+        "SELECT MAX(price) FROM ticks GROUP BY symbol",
+    ] {
+        let sql = format!(
+            "{}SELECT symbol FROM ticks WHERE price > ({subquery});",
+            ticks_ddl(&ticks(), "")
+        );
+        let err = assert_clean_failure(&rill(&["-c", &sql]));
+        assert!(
+            err.contains("a scalar subquery must give at most one row"),
+            "{subquery}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_join_of_inputs_without_columns_counts_their_rows() {
+    // No column of either side is read: the optimizer leaves both without columns.
+    let rows = std::fs::read_to_string(ticks()).unwrap().lines().count();
+    let sql = format!(
+        "{}SELECT COUNT(*) FROM ticks a CROSS JOIN (SELECT MAX(price) AS m FROM ticks) b;",
+        ticks_ddl(&ticks(), "")
+    );
+    let o = rill(&["-c", &sql, "--sort"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("{rows}\n"));
+}

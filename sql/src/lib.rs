@@ -23,6 +23,7 @@ pub mod script;
 pub mod session;
 pub mod shared;
 pub mod skew;
+mod subquery;
 pub mod temporal;
 pub mod types;
 pub mod units;

@@ -149,6 +149,11 @@ impl Session {
         // `1.5` is a DECIMAL(2, 1) in Flink, not a DOUBLE.
         config.sql_parser.parse_float_as_decimal = true;
         config.execution.time_zone = Some(LOCAL_TIME_ZONE.into());
+        // A scalar subquery becomes a join with its (one-row) result, as in Flink, which
+        // streams; DataFusion would otherwise run an uncorrelated one once, up front.
+        config
+            .optimizer
+            .enable_physical_uncorrelated_scalar_subquery = false;
         let mut context = PlanContext::new(
             config,
             crate::functions::analyzer_rules(),
@@ -663,6 +668,7 @@ impl Session {
             Some((table, query)) => crate::insert::plan(&self.context, &table, query)?,
             None => self.context.statement_to_plan(df_statement(statement))?,
         };
+        crate::subquery::check(&plan)?;
         Ok(self.context.optimize(plan)?)
     }
 

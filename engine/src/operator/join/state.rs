@@ -217,8 +217,11 @@ pub(super) struct Match {
 
 /// The rows of one input by join key, and their encoding.
 pub(super) struct Side<M> {
-    /// Encodes this input's rows (all columns) to the bytes kept in state, and back.
+    /// Encodes this input's rows (all columns) to the bytes kept in state, and back. An input
+    /// without columns is encoded as one NULL column (Arrow's row format counts rows by their
+    /// columns).
     rows: RowConverter,
+    no_columns: bool,
     /// A row of nulls in this input's encoding, for padding.
     null_row: Rows,
     /// Join key bytes to the slot of the key's bucket.
@@ -230,15 +233,18 @@ pub(super) struct Side<M> {
 
 impl<M> Side<M> {
     pub fn new(schema: &SchemaRef) -> Result<Side<M>> {
-        let fields = schema
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect();
+        let no_columns = schema.fields().is_empty();
+        let fields = match no_columns {
+            true => vec![SortField::new(DataType::Null)],
+            false => (schema.fields().iter())
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect(),
+        };
         let rows = RowConverter::new(fields)?;
-        let null_row = rows.convert_columns(&null_columns(schema, 1))?;
+        let null_row = rows.convert_columns(&placeheld(null_columns(schema, 1), 1))?;
         Ok(Side {
             rows,
+            no_columns,
             null_row,
             index: HashMap::new(),
             buckets: Vec::new(),
@@ -248,7 +254,8 @@ impl<M> Side<M> {
 
     /// The rows of `batch` (of this input) in the state's encoding.
     pub fn encode(&self, batch: &RecordBatch) -> Result<Rows> {
-        Ok(self.rows.convert_columns(batch.columns())?)
+        let columns = placeheld(batch.columns().to_vec(), batch.num_rows());
+        Ok(self.rows.convert_columns(&columns)?)
     }
 
     pub fn bucket_of(&self, key: &[u8]) -> Option<usize> {
@@ -332,7 +339,8 @@ impl<M> Side<M> {
         let rows: Vec<_> = rows
             .map(|row| row.map_or(null, |bytes| parser.parse(bytes)))
             .collect();
-        Ok(self.rows.convert_rows(rows)?)
+        let columns = self.rows.convert_rows(rows)?;
+        Ok(if self.no_columns { vec![] } else { columns })
     }
 
     /// Columns of the rows `matches` of this side's state (nulls for `None`).
@@ -569,6 +577,14 @@ pub(super) fn joined(
 }
 
 /// Columns of `n` rows of nulls of `schema`, for padding.
+/// `columns` of `n` rows, or a NULL column standing in for none.
+fn placeheld(columns: Vec<ArrayRef>, n: usize) -> Vec<ArrayRef> {
+    match columns.is_empty() {
+        true => vec![arrow::array::new_null_array(&DataType::Null, n)],
+        false => columns,
+    }
+}
+
 pub(super) fn null_columns(schema: &SchemaRef, n: usize) -> Vec<ArrayRef> {
     schema
         .fields()
