@@ -382,12 +382,7 @@ impl<'a> StreamPlanner<'a> {
                     }
                 };
                 if let LogicalPlan::Sort(sort) = limit.input.as_ref() {
-                    if skip > 0 {
-                        return Err(SqlError::new(
-                            "OFFSET after ORDER BY on a stream is not supported yet",
-                        ));
-                    }
-                    return self.sort(sort, fetch);
+                    return self.sort(sort, skip, fetch);
                 }
                 let node = self.plan(&limit.input)?;
                 if self.updating.contains(&node) {
@@ -423,7 +418,7 @@ impl<'a> StreamPlanner<'a> {
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
             LogicalPlan::Join(join) => self.join(join),
             LogicalPlan::Window(window) => self.window(window),
-            LogicalPlan::Sort(sort) => self.sort(sort, None),
+            LogicalPlan::Sort(sort) => self.sort(sort, 0, None),
             LogicalPlan::Unnest(_) => Err(SqlError::new(
                 "UNNEST is a table in Flink SQL, not a function of SELECT",
             )

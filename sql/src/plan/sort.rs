@@ -1,6 +1,6 @@
 //! Planning `ORDER BY` on streams, as Flink does. With `LIMIT n` it is an updating Top-N of
 //! the whole stream: a `ROW_NUMBER()` Top-N without `PARTITION BY`, its number dropped (Flink's
-//! sort-limit). Without, it is a temporal sort, whose first key is a time attribute, ascending.
+//! sort-limit), `OFFSET m` dropping the first `m`. Without, it is a temporal sort, whose first key is a time attribute, ascending.
 
 use datafusion_expr::expr::WindowFunction;
 use datafusion_expr::{
@@ -17,19 +17,30 @@ use crate::error::{SqlError, SqlResult};
 const ROW_NUMBER: &str = "rill_sort_row_number";
 
 impl StreamPlanner<'_> {
-    /// `sort`, keeping its first `fetch` rows if given.
-    pub(super) fn sort(&mut self, sort: &Sort, fetch: Option<usize>) -> SqlResult<NodeId> {
+    /// `sort`, keeping `fetch` rows after the first `skip` if given.
+    pub(super) fn sort(
+        &mut self,
+        sort: &Sort,
+        skip: usize,
+        fetch: Option<usize>,
+    ) -> SqlResult<NodeId> {
+        // The sort's own fetch counts the skipped rows.
         let fetch = match (fetch, sort.fetch) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+            (Some(a), Some(b)) => Some(a.min(b.saturating_sub(skip))),
+            (a, b) => a.or(b.map(|b| b.saturating_sub(skip))),
         };
         match fetch {
-            Some(limit) => self.sort_limit(sort, limit),
+            Some(limit) => self.sort_limit(sort, skip, limit),
+            None if skip > 0 => Err(SqlError::new(
+                "OFFSET without LIMIT after ORDER BY on a stream is not supported",
+            )),
             None => self.time_sort(sort),
         }
     }
 
-    fn sort_limit(&mut self, sort: &Sort, limit: usize) -> SqlResult<NodeId> {
+    /// Rows `skip + 1` to `skip + limit` in `sort`'s order: a Top-N of `skip + limit` rows
+    /// that keeps those numbered after `skip`.
+    fn sort_limit(&mut self, sort: &Sort, skip: usize, limit: usize) -> SqlResult<NodeId> {
         let row_number = self
             .context
             .get_window_meta("row_number")
@@ -44,7 +55,11 @@ impl StreamPlanner<'_> {
         let columns = sort.input.schema().columns().into_iter().map(Expr::Column);
         let top_n = LogicalPlanBuilder::from(sort.input.as_ref().clone())
             .window(vec![number])?
-            .filter(col(ROW_NUMBER).lt_eq(lit(limit as i64)))?
+            .filter(
+                col(ROW_NUMBER)
+                    .gt(lit(skip as i64))
+                    .and(col(ROW_NUMBER).lt_eq(lit((skip + limit) as i64))),
+            )?
             .project(columns)?
             .build()?;
         self.plan(&top_n)
