@@ -589,7 +589,10 @@ impl OperatorRunner {
                 },
             };
             let Some(next) = next else {
-                self.operator.on_tick(&mut out)?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                self.operator.on_tick(now, &mut out)?;
                 if !self.output.send_all(&mut out).await {
                     return Ok(());
                 }

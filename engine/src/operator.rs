@@ -107,14 +107,16 @@ pub trait Operator: Send {
     }
 
     /// How often the runtime calls [`Operator::on_tick`], by the clock, if ever: for what
-    /// Flink emits on processing time (early window results). An operator never reads the
-    /// clock itself, so everything else it emits is the same on every run.
+    /// Flink emits on processing time (early window results, processing-time windows). An
+    /// operator never reads the clock itself, so everything else it emits is the same on
+    /// every run.
     fn tick_interval(&self) -> Option<std::time::Duration> {
         None
     }
 
-    /// A tick of [`Operator::tick_interval`]: emit what is due on processing time.
-    fn on_tick(&mut self, _out: &mut Vec<Message>) -> Result<()> {
+    /// A tick of [`Operator::tick_interval`] at `now` (ms since the epoch, by the runtime's
+    /// clock): emit what is due on processing time.
+    fn on_tick(&mut self, _now: i64, _out: &mut Vec<Message>) -> Result<()> {
         Ok(())
     }
 

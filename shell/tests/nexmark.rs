@@ -142,16 +142,74 @@ fn options_and_columns_the_connector_lacks_are_refused() {
     assert!(rows.lines().any(|l| l.ends_with(",2")), "{rows}");
 }
 
+/// The benchmark's event table and views, then `query`.
+fn bench_script(query: &str) -> String {
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/nexmark");
+    let mut parts: Vec<String> = ["ddl.sql", "views.sql"]
+        .iter()
+        .map(|f| std::fs::read_to_string(bench.join(f)).unwrap())
+        .collect();
+    parts.push(query.to_string());
+    parts.join("\n")
+}
+
+#[test]
+fn q12_counts_every_bid_once_in_windows_of_processing_time() {
+    // The windows depend on the clock; what they add up to does not.
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/nexmark");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("q12.csv");
+    let q12 = std::fs::read_to_string(bench.join("q12.sql"))
+        .unwrap()
+        .replace(
+            "'connector' = 'blackhole'",
+            &format!(
+                "'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'",
+                out.display()
+            ),
+        );
+    for (batch_size, parallelism) in [("8192", "1"), ("7", "2")] {
+        let args = [
+            "-D",
+            "EVENTS_NUM=5000",
+            "--batch-size",
+            batch_size,
+            "-p",
+            parallelism,
+        ];
+        ok(&rill(&[&["-c", &bench_script(&q12)], &args[..]].concat()));
+        let per_bidder = |csv: &str| {
+            let mut counts = std::collections::BTreeMap::<String, u64>::new();
+            for line in csv.lines() {
+                let fields: Vec<&str> = line.split(',').collect();
+                *counts.entry(fields[0].to_string()).or_default() +=
+                    fields[1].parse::<u64>().unwrap();
+            }
+            counts
+        };
+        let windows = per_bidder(&std::fs::read_to_string(&out).unwrap());
+        let all = ok(&rill(
+            &[
+                &[
+                    "-c",
+                    &bench_script("SELECT bidder, COUNT(*) FROM bid GROUP BY bidder;"),
+                    "--sort",
+                ],
+                &args[..],
+            ]
+            .concat(),
+        ));
+        assert_eq!(windows, per_bidder(&all), "batch size {batch_size}");
+        assert!(windows.values().sum::<u64>() > 1000);
+    }
+}
+
 #[test]
 fn q6_is_refused_as_flink_refuses_it() {
     // Flink: "Column 'rownum' not found in any table" (the rank is filtered where it is made).
     let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/nexmark");
-    let script: String = ["ddl.sql", "views.sql", "q6.sql"]
-        .iter()
-        .map(|f| std::fs::read_to_string(bench.join(f)).unwrap())
-        .collect::<Vec<_>>()
-        .join("\n");
-    let out = rill(&["-c", &script, "-D", "EVENTS_NUM=10"]);
+    let q6 = std::fs::read_to_string(bench.join("q6.sql")).unwrap();
+    let out = rill(&["-c", &bench_script(&q6), "-D", "EVENTS_NUM=10"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("rownum"), "{err}");

@@ -102,6 +102,9 @@ pub struct StreamPlanner<'a> {
     /// sizes or timing: a `GROUP BY` folds a batch's changes of a group into one, as Flink's
     /// mini-batch does, and a regular join interleaves its inputs' changes.
     folded_changes: HashSet<NodeId>,
+    /// Nodes whose rows carry windows of processing time (a window function over a
+    /// `PROCTIME()` attribute).
+    processing_time_windows: HashSet<NodeId>,
     /// How long regular joins keep a row, in event time (`'table.exec.state.ttl'`).
     state_ttl: Option<i64>,
     /// When window aggregations emit early results.
@@ -154,6 +157,7 @@ impl<'a> StreamPlanner<'a> {
             unbounded_input: false,
             no_time_attribute: HashSet::new(),
             folded_changes: HashSet::new(),
+            processing_time_windows: HashSet::new(),
             state_ttl: None,
             early_fire: None,
             state_ttl_hints: BTreeMap::new(),
@@ -438,7 +442,8 @@ impl<'a> StreamPlanner<'a> {
         node
     }
 
-    /// `node`'s output updates, lacks time attributes and has late rows as `input`'s does.
+    /// `node`'s output updates, lacks time attributes, has windows of processing time and has
+    /// late rows as `input`'s does.
     fn inherit(&mut self, node: NodeId, input: NodeId) {
         if self.updating.contains(&input) {
             self.updating.insert(node);
@@ -448,6 +453,9 @@ impl<'a> StreamPlanner<'a> {
         }
         if self.folded_changes.contains(&input) {
             self.folded_changes.insert(node);
+        }
+        if self.processing_time_windows.contains(&input) {
+            self.processing_time_windows.insert(node);
         }
         if let Some(policy) = self.late.get(&input).cloned() {
             self.late.insert(node, policy);
@@ -554,6 +562,19 @@ impl<'a> StreamPlanner<'a> {
 
     /// Plans `plan`, which must be append-only and carry its time attributes to feed `what`.
     fn plan_append_only(&mut self, plan: &LogicalPlan, what: &str) -> SqlResult<NodeId> {
+        let node = self.plan_windowed(plan, what)?;
+        if self.processing_time_windows.contains(&node) {
+            return Err(SqlError::new(format!(
+                "{what} over windows of processing time (a PROCTIME() attribute) is not \
+                 supported yet: only window aggregation is"
+            )));
+        }
+        Ok(node)
+    }
+
+    /// [`Self::plan_append_only`] for a window aggregation, which may also aggregate windows
+    /// of processing time.
+    fn plan_windowed(&mut self, plan: &LogicalPlan, what: &str) -> SqlResult<NodeId> {
         let node = self.plan(plan)?;
         if self.no_time_attribute.contains(&node) {
             return Err(SqlError::new(format!(

@@ -72,7 +72,14 @@ pub struct WindowAggregate {
     slices: Option<Slices>,
     /// With early results: when they are due.
     early: Option<EarlyFire>,
+    /// Windows on processing time: `watermark` is then the processing time windows fired up
+    /// to, not an event-time watermark.
+    processing_time: bool,
 }
+
+/// How long after a processing-time window's end the runtime's clock fires it when no later
+/// row has (rows read before its end may still be on their way).
+const PROCESSING_TIME_GRACE: i64 = 1000;
 
 /// When early results are due: each time the watermark passes a multiple of an interval of
 /// event time (counted from the first watermark), or at each of the runtime's ticks.
@@ -168,7 +175,29 @@ impl WindowAggregate {
             watermark: NO_WATERMARK,
             slices: None,
             early: None,
+            processing_time: false,
         }
+    }
+
+    /// Windows of processing time (Flink's `TUMBLE(TABLE t, DESCRIPTOR(proctime), ...)`),
+    /// their bounds from the clock's readings in the rows. A window fires when a row read
+    /// after its end arrives, or when the runtime's clock is past its end by
+    /// [`PROCESSING_TIME_GRACE`]; a row of a window fired already is late. Its output has no
+    /// event time. Not with slices or early results.
+    pub fn on_processing_time(mut self) -> Self {
+        assert!(self.slices.is_none() && self.early.is_none());
+        self.processing_time = true;
+        self
+    }
+
+    /// Fires the windows ended by processing time `now`, if later than the last firing.
+    fn fire_processing_time(&mut self, now: i64, out: &mut Vec<Message>) -> Result<()> {
+        let Some(done) = now.checked_sub(1).filter(|done| *done > self.watermark) else {
+            return Ok(());
+        };
+        self.fire(done, out)?;
+        self.watermark = done;
+        Ok(())
     }
 
     /// Emits early results each time the watermark passes a multiple of `interval` ms of
@@ -433,9 +462,11 @@ impl WindowAggregate {
         Ok(())
     }
 
-    /// `batch` with every row stamped with the watermark before this firing.
+    /// `batch` with every row stamped with the watermark before this firing (on processing
+    /// time, none).
     fn stamped(&self, mut batch: ChangeBatch) -> ChangeBatch {
-        batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
+        batch.watermarks = (!self.processing_time)
+            .then(|| Int64Array::from(vec![self.watermark; batch.num_rows()]));
         batch
     }
 }
@@ -538,7 +569,11 @@ impl Operator for WindowAggregate {
     }
 
     fn name(&self) -> &str {
-        self.early.as_ref().map_or("WindowAggregate", |e| &e.name)
+        match &self.early {
+            Some(early) => &early.name,
+            None if self.processing_time => "WindowAggregate on processing time",
+            None => "WindowAggregate",
+        }
     }
 
     fn state_bytes(&self) -> usize {
@@ -563,6 +598,22 @@ impl Operator for WindowAggregate {
                 "window aggregation needs an insert-only input".into(),
             ));
         }
+        if self.processing_time {
+            // Event-time stamps say nothing of processing time.
+            batch.watermarks = None;
+            self.aggregate(&batch, out)?;
+            // Rows come in the order the clock was read for them: a row's window start
+            // passed, every window that ended by it is complete.
+            let start = self
+                .window_start
+                .expect("processing-time windows keep their start");
+            let mut latest = None;
+            for_each_millis(batch.data.column(start), |t| latest = latest.max(t))?;
+            return match latest {
+                Some(latest) => self.fire_processing_time(latest, out),
+                None => Ok(()),
+            };
+        }
         // Early results are due before the first row whose watermark stamp passes a multiple
         // of the interval: the rows before it are aggregated first.
         while let (Some(early), Some(stamps)) = (&mut self.early, &batch.watermarks) {
@@ -579,6 +630,10 @@ impl Operator for WindowAggregate {
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
+        if self.processing_time {
+            out.push(Message::Watermark(watermark));
+            return Ok(());
+        }
         if let Some(multiple) = self.early.as_mut().and_then(|e| e.due(watermark)) {
             self.fire_early(multiple, out)?;
         }
@@ -590,14 +645,20 @@ impl Operator for WindowAggregate {
     }
 
     fn tick_interval(&self) -> Option<Duration> {
+        if self.processing_time {
+            return Some(Duration::from_millis(200));
+        }
         match self.early.as_ref()?.trigger {
             Trigger::Ticks(every) => Some(every),
             Trigger::EventTime(_) => None,
         }
     }
 
-    fn on_tick(&mut self, out: &mut Vec<Message>) -> Result<()> {
-        self.emit_open(out)
+    fn on_tick(&mut self, now: i64, out: &mut Vec<Message>) -> Result<()> {
+        match self.processing_time {
+            true => self.fire_processing_time(now - PROCESSING_TIME_GRACE, out),
+            false => self.emit_open(out),
+        }
     }
 
     fn snapshot(&mut self) -> Result<State> {

@@ -37,8 +37,8 @@ impl StreamPlanner<'_> {
                  GROUP BY window_start, window_end, ...",
             ));
         }
-        self.event_time_only(&tvf.input, tvf.time_index()?, "a window")?;
-        let slices = std::mem::take(&mut self.slice_request);
+        let processing_time = (self.proctime_attributes(&tvf.input)).contains(&tvf.time_index()?);
+        let slices = std::mem::take(&mut self.slice_request) && !processing_time;
         let input = self.plan_append_only(&tvf.input, "a window function")?;
         let assign = WindowAssign::new(
             tvf.kind,
@@ -56,6 +56,9 @@ impl StreamPlanner<'_> {
             false => assign,
         };
         let node = self.add(Box::new(assign), input);
+        if processing_time {
+            self.processing_time_windows.insert(node);
+        }
         if let Some(shared) = &mut self.shared {
             let mut columns: Vec<Option<usize>> = tvf.kept.iter().map(|&k| Some(k)).collect();
             columns.resize(tvf.schema.fields().len(), None);
@@ -111,12 +114,18 @@ impl StreamPlanner<'_> {
             expansion.is_none() && sliceable(aggregate, &bound) && early_fire.is_none();
         let (layout, keys) = window_layout(group_expr, bound, aggregate.aggr_expr.len());
         let group_by = self.group_by(&keys, &aggregate.aggr_expr, input_schema)?;
-        let mut input = self.plan_append_only(&aggregate.input, "window aggregation")?;
+        let mut input = self.plan_windowed(&aggregate.input, "window aggregation")?;
         if let Some(expansion) = &expansion {
             input = self.expand(input, aggregate.input.schema(), expansion)?;
         }
         self.slice_request = false;
         let sliced = self.sliced.take();
+        let processing_time = self.processing_time_windows.contains(&input);
+        if processing_time && early_fire.is_some() {
+            return Err(SqlError::new(
+                "early results of windows on processing time are not supported",
+            ));
+        }
         let rows = output_schema(input_schema);
         let updating = self.late_policy(input).lateness() > 0 || early_fire.is_some();
         let keyed = vec![(input, Self::typed_keys(&group_by.keys, &rows)?)];
@@ -142,6 +151,7 @@ impl StreamPlanner<'_> {
                 late,
             );
             Ok(match (sliced, early_fire) {
+                _ if processing_time => Box::new(operator.on_processing_time()),
                 (Some(kind), _) => Box::new(operator.with_slices(kind)),
                 (None, Some(EarlyFire::EventTime(interval))) => {
                     Box::new(operator.with_early_fire(interval))
@@ -156,6 +166,11 @@ impl StreamPlanner<'_> {
         if updating {
             self.updating.insert(node);
             self.folded_changes.insert(node);
+        }
+        if processing_time {
+            // Its rows have no event time, and their windows are done.
+            self.processing_time_windows.remove(&node);
+            self.no_time_attribute.insert(node);
         }
         Ok(node)
     }

@@ -254,6 +254,15 @@ impl StreamPlanner<'_> {
                  an updating result"
             )));
         }
+        if nodes
+            .iter()
+            .any(|n| self.processing_time_windows.contains(n))
+        {
+            return Err(SqlError::new(format!(
+                "{what} over windows of processing time (a PROCTIME() attribute) is not \
+                 supported yet: only window aggregation is"
+            )));
+        }
         Ok(())
     }
 
