@@ -905,6 +905,26 @@ fn distinct_aggregates_whose_order_flink_keeps_otherwise_are_refused() {
 }
 
 #[test]
+fn random_values_in_over_arguments_are_refused() {
+    // Flink draws them in arrival order before the window; rill would in the window's order.
+    for call in [
+        "SUM(RAND_INTEGER(1, 10))",
+        "LAG(UUID())",
+        "COUNT(*) FILTER (WHERE RAND() < 0.5)",
+    ] {
+        let sql = format!(
+            "{}SELECT {call} OVER (PARTITION BY symbol ORDER BY ts) FROM ticks;",
+            ticks_ddl(&ticks(), "")
+        );
+        let err = assert_clean_failure(&rill(&["-c", &sql]));
+        assert!(
+            err.contains("differ from call to call (RAND, UUID, ...) in the arguments of"),
+            "{call}: {err}"
+        );
+    }
+}
+
+#[test]
 fn lag_and_numbering_are_refused_where_flink_refuses_them() {
     let over = "OVER (PARTITION BY symbol ORDER BY ts)";
     for (select, refusal) in [

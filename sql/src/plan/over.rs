@@ -210,6 +210,15 @@ impl StreamPlanner<'_> {
                 return Err(different_windows());
             }
             ordered = Some(&f.params);
+            // Flink draws them in arrival order, before the window; rill would in the
+            // window's order.
+            if (f.params.args.iter().chain(f.params.filter.as_deref())).any(Expr::is_volatile) {
+                return Err(SqlError::new(format!(
+                    "a function whose values differ from call to call (RAND, UUID, ...) in the \
+                     arguments of {} OVER (...) is not supported yet",
+                    f.fun.name().to_ascii_uppercase()
+                )));
+            }
             if f.fun.name() == "lag" {
                 if !default_frame(&f.params.window_frame) {
                     return Err(SqlError::new(format!(
