@@ -180,12 +180,12 @@ impl ScalarUDFImpl for Rand {
             Some(ColumnarValue::Array(seeds)) => {
                 let seeds = ints(&seeds)?;
                 (0..rows)
-                    .map(|row| match (seeds.is_null(row), bound_at(row)?) {
-                        (false, Some(bound)) => Ok(Some(draw(
-                            &mut JavaRandom::new(seeds.value(row) as i64),
-                            bound,
-                        ))),
-                        _ => Ok(None),
+                    .map(|row| {
+                        if seeds.is_null(row) {
+                            return Ok(None);
+                        }
+                        let seed = seeds.value(row) as i64;
+                        Ok(bound_at(row)?.map(|bound| draw(&mut JavaRandom::new(seed), bound)))
                     })
                     .collect::<Result<_>>()?
             }
