@@ -602,8 +602,8 @@ impl Operator for WindowAggregate {
             // Event-time stamps say nothing of processing time.
             batch.watermarks = None;
             self.aggregate(&batch, out)?;
-            // Rows come in the order the clock was read for them: a row's window start
-            // passed, every window that ended by it is complete.
+            // Rows come in the order the clock was read for them: by the time a row's
+            // latest window started, every window that ended is complete.
             let start = self
                 .window_start
                 .expect("processing-time windows keep their start");
@@ -1042,6 +1042,59 @@ mod tests {
         op.on_end(&mut out).unwrap();
         assert_eq!(rows(&out, 0), ["a:1:3", "b:1:6"]);
         assert_eq!(op.open_windows(), 0);
+    }
+
+    #[test]
+    fn windows_of_processing_time_fire_by_later_rows_and_by_the_clock() {
+        let (mut assign, op, metrics) = hop(false);
+        let mut op = op.on_processing_time();
+        let mut out = Vec::new();
+        // The clock's readings (ts) of two batches, stamped with event-time watermarks far
+        // ahead, which must not fire anything.
+        let mut assigned = Vec::new();
+        for rows in [[("a", 1, 5, 1_000)], [("b", 2, 12, 1_000)]] {
+            assign
+                .on_batch(0, keyed_batch("ts", &rows), &mut assigned)
+                .unwrap();
+        }
+        let windows = |out: &[Message]| {
+            describe(out)
+                .iter()
+                .map(|r| r.split(',').take(3).collect::<Vec<_>>().join(","))
+                .collect::<Vec<_>>()
+        };
+        for message in assigned {
+            let Message::Batch(batch) = message else {
+                continue;
+            };
+            op.on_batch(0, batch, &mut out).unwrap();
+        }
+        op.on_watermark(1_000, &mut out).unwrap();
+        // Read at 12, b's row closed [-20, 10): it holds a's row alone.
+        assert_eq!(
+            windows(&out),
+            [
+                "Insert 1969-12-31T23:59:59.980,1970-01-01T00:00:00.010,a",
+                "watermark 1000"
+            ]
+        );
+        assert!(out.iter().all(|m| match m {
+            Message::Batch(b) => b.watermarks.is_none(),
+            _ => true,
+        }));
+        out.clear();
+        // The clock, a second past 20, closes [-10, 20).
+        op.on_tick(1_019, &mut out).unwrap();
+        assert!(out.is_empty());
+        op.on_tick(1_020, &mut out).unwrap();
+        assert_eq!(
+            windows(&out),
+            [
+                "Insert 1969-12-31T23:59:59.990,1970-01-01T00:00:00.020,a",
+                "Insert 1969-12-31T23:59:59.990,1970-01-01T00:00:00.020,b"
+            ]
+        );
+        assert_eq!(JobMetrics::get(&metrics.late_rows), 0);
     }
 
     #[test]
