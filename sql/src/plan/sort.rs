@@ -1,6 +1,7 @@
 //! Planning `ORDER BY` on streams, as Flink does. With `LIMIT n` it is an updating Top-N of
 //! the whole stream: a `ROW_NUMBER()` Top-N without `PARTITION BY`, its number dropped (Flink's
-//! sort-limit), `OFFSET m` dropping the first `m`. Without, it is a temporal sort, whose first key is a time attribute, ascending.
+//! sort-limit), `OFFSET m` dropping the first `m`. Without, it is a temporal sort, whose first
+//! key is a time attribute, ascending.
 
 use datafusion_expr::expr::WindowFunction;
 use datafusion_expr::{
