@@ -823,15 +823,9 @@ fn clock_keyword(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Function(f) if matches!(f.args, FunctionArguments::None) => {
             let name = f.name.to_string().to_ascii_uppercase();
-            matches!(
-                name.as_str(),
-                "CURRENT_TIMESTAMP"
-                    | "CURRENT_DATE"
-                    | "CURRENT_TIME"
-                    | "LOCALTIME"
-                    | "LOCALTIMESTAMP"
-            )
-            .then_some(name)
+            crate::functions::clock::KEYWORDS
+                .contains(&name.as_str())
+                .then_some(name)
         }
         _ => None,
     }

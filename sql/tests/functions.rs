@@ -14,7 +14,7 @@ use arrow::record_batch::RecordBatch;
 use rill_engine::ChangeBatch;
 use rill_engine::format::{ValueFormatter, sql_type_name};
 use rill_engine::sink::Sink;
-use rill_sql::functions::catalog;
+use rill_sql::functions::{catalog, clock};
 use rill_sql::plan::QueryPlan;
 use rill_sql::script::Variables;
 use rill_sql::{Outcome, Session, SessionOptions, SqlError, parse_script};
@@ -203,14 +203,6 @@ fn functions_give_flinks_answers_or_are_refused() {
     assert!(checked > 200, "expected the whole suite, found {checked}");
 }
 
-const CLOCK_KEYWORDS: [&str; 5] = [
-    "CURRENT_DATE",
-    "CURRENT_TIME",
-    "CURRENT_TIMESTAMP",
-    "LOCALTIME",
-    "LOCALTIMESTAMP",
-];
-
 /// The names of `catalog`'s functions that `text` (SQL) calls or uses.
 fn used_in(text: &str) -> Vec<&'static str> {
     let upper = text.to_uppercase();
@@ -222,7 +214,7 @@ fn used_in(text: &str) -> Vec<&'static str> {
                 Some((first, "TO")) => format!(r"\b{first}\s*\([^)]*\bTO\b"),
                 Some((first, rest)) => format!(r"\b{first}\s+(NOT\s+)?{rest}\b"),
                 // SQL's clock keywords, called without parentheses.
-                None if CLOCK_KEYWORDS.contains(&f.name) => format!(r"\b{}\b", f.name),
+                None if clock::KEYWORDS.contains(&f.name) => format!(r"\b{}\b", f.name),
                 None => format!(r"\b{}\s*[(\[]", f.name),
             };
             regex::Regex::new(&pattern).unwrap().is_match(&upper)

@@ -24,6 +24,16 @@ use crate::types::LOCAL_TIME_ZONE;
 /// The processing-time function's name.
 pub const PROCTIME: &str = "proctime";
 
+/// SQL's clock keywords, written without parentheses; each names its result column, as in
+/// Flink.
+pub const KEYWORDS: [&str; 5] = [
+    "CURRENT_DATE",
+    "CURRENT_TIME",
+    "CURRENT_TIMESTAMP",
+    "LOCALTIME",
+    "LOCALTIMESTAMP",
+];
+
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
 /// What a clock function gives.
