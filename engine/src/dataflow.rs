@@ -39,6 +39,11 @@ enum NodeKind {
     /// Routes each row to one of the nodes reading it, by key (see [`Dataflow::add_keyed`]).
     Exchange(KeyPartitioner),
     Sink(Box<dyn Sink>),
+    /// A calc the source `source` runs ([`Dataflow::fuse`]); `name` is the calc's.
+    Fused {
+        name: String,
+        source: NodeId,
+    },
 }
 
 struct Node {
@@ -55,6 +60,7 @@ impl NodeKind {
             NodeKind::Operator(o) => o.name().to_string(),
             NodeKind::Exchange(p) => format!("Exchange {}", p.describe()),
             NodeKind::Sink(s) => s.name().to_string(),
+            NodeKind::Fused { name, .. } => name.clone(),
         }
     }
 }
@@ -141,7 +147,7 @@ impl Dataflow {
             let probe = match &mut node.kind {
                 NodeKind::Source(s) => s.snapshot().map(drop),
                 NodeKind::Operator(o) => o.snapshot().map(drop),
-                NodeKind::Exchange(_) | NodeKind::Sink(_) => Ok(()),
+                NodeKind::Exchange(_) | NodeKind::Sink(_) | NodeKind::Fused { .. } => Ok(()),
             };
             probe
                 .map_err(|e| EngineError::Other(format!("this job cannot be checkpointed: {e}")))?;
@@ -173,6 +179,7 @@ impl Dataflow {
     /// checkpoint only has the sinks' commits to redo: they are redone, and the job must not
     /// run again.
     pub fn resume(&mut self) -> Result<Option<Resumed>> {
+        self.fuse();
         let Some(store) = self.checkpoint_store().transpose()? else {
             return Ok(None);
         };
@@ -191,7 +198,8 @@ impl Dataflow {
         // oldest.
         store.remove_old()?;
         for (id, node) in self.nodes.iter_mut().enumerate() {
-            if checkpoint.finished && !matches!(node.kind, NodeKind::Sink(_)) {
+            let stateless = matches!(node.kind, NodeKind::Fused { .. });
+            if stateless || checkpoint.finished && !matches!(node.kind, NodeKind::Sink(_)) {
                 continue;
             }
             let state = checkpoint.states.get(&id).ok_or_else(|| {
@@ -204,7 +212,7 @@ impl Dataflow {
             match &mut node.kind {
                 NodeKind::Source(s) => s.restore(state)?,
                 NodeKind::Operator(o) => o.restore(state)?,
-                NodeKind::Exchange(_) => {}
+                NodeKind::Exchange(_) | NodeKind::Fused { .. } => {}
                 NodeKind::Sink(s) => s.restore(state)?,
             }
         }
@@ -300,7 +308,9 @@ impl Dataflow {
         for (id, node) in self.nodes.iter().enumerate().rev() {
             let kind = match node.kind {
                 NodeKind::Source(_) => "source",
-                NodeKind::Operator(_) | NodeKind::Exchange(_) => "operator",
+                NodeKind::Operator(_) | NodeKind::Exchange(_) | NodeKind::Fused { .. } => {
+                    "operator"
+                }
                 NodeKind::Sink(_) => "sink",
             };
             let _ = write!(text, "#{id} {kind} {}", node.kind.name());
@@ -319,8 +329,51 @@ impl Dataflow {
         text
     }
 
+    /// Moves each calc that is the only reader of a source (or of a calc moved into one) into
+    /// that source, when the source can run it ([`Source::fuse`]): Flink's operator chaining.
+    /// The calc's node stays in the graph, for plans and checkpoint fingerprints, but runs no
+    /// task; its readers read the source. Calcs have no state to checkpoint.
+    fn fuse(&mut self) {
+        for id in 0..self.nodes.len() {
+            let (&[input], false) = (self.nodes[id].inputs.as_slice(), self.nodes[id].side) else {
+                continue;
+            };
+            let readers = (self.nodes.iter())
+                .flat_map(|node| &node.inputs)
+                .filter(|i| **i == input)
+                .count();
+            let NodeKind::Operator(operator) = &self.nodes[id].kind else {
+                continue;
+            };
+            let (Some(calc), 1) = (operator.fusable(), readers) else {
+                continue;
+            };
+            let name = operator.name().to_string();
+            let source = match &self.nodes[input].kind {
+                NodeKind::Fused { source, .. } => *source,
+                _ => input,
+            };
+            let NodeKind::Source(reader) = &mut self.nodes[source].kind else {
+                continue;
+            };
+            if reader.fuse(calc).is_ok() {
+                self.nodes[id].kind = NodeKind::Fused { name, source };
+            }
+        }
+    }
+
+    /// The node whose task sends what node `id` emits: a fused calc's source.
+    fn sender(&self, id: NodeId) -> NodeId {
+        match self.nodes[id].kind {
+            NodeKind::Fused { source, .. } => source,
+            _ => id,
+        }
+    }
+
     /// Starts every node as a task on the current tokio runtime.
-    pub fn start(self) -> Job {
+    pub fn start(mut self) -> Job {
+        self.fuse();
+        let senders: Vec<NodeId> = (0..self.nodes.len()).map(|id| self.sender(id)).collect();
         let store = self.checkpoint_store();
         let metrics = self.metrics;
         let part = self.metrics_part;
@@ -334,6 +387,7 @@ impl Dataflow {
         let restored = self.checkpointing.as_ref().map_or(0, |c| c.restored);
         let coordinator = self.checkpointing.map(|checkpointing| {
             let nodes = (self.nodes.iter().enumerate())
+                .filter(|(_, node)| !matches!(node.kind, NodeKind::Fused { .. }))
                 .map(|(id, node)| (id, node.kind.name()))
                 .collect();
             let sinks = (self.nodes.iter().enumerate())
@@ -357,8 +411,11 @@ impl Dataflow {
         for node in &self.nodes {
             let mut ports = Vec::with_capacity(node.inputs.len());
             for input in &node.inputs {
+                if matches!(node.kind, NodeKind::Fused { .. }) {
+                    break;
+                }
                 let (tx, rx) = channel(CHANNEL_CAPACITY);
-                let output = &mut outputs[*input];
+                let output = &mut outputs[senders[*input]];
                 match node.side {
                     true => output.sides.push(tx),
                     false => output.targets.push(tx),
@@ -423,6 +480,7 @@ impl Dataflow {
                     tasks.spawn_blocking(move || runner.run(inbox, &metrics, &stop, &done));
                     sinks += 1;
                 }
+                NodeKind::Fused { .. } => {}
             }
         }
         let trigger = coordinator.as_ref().map(Coordinator::trigger);
@@ -932,5 +990,92 @@ impl Job {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+    use crate::checkpoint::State;
+    use crate::operator::Calc;
+
+    /// A source that runs any calc fused into it.
+    struct Fusing;
+
+    impl Source for Fusing {
+        fn name(&self) -> &str {
+            "Fusing"
+        }
+
+        fn run(self: Box<Self>, _ctx: SourceContext) -> Result<()> {
+            Ok(())
+        }
+
+        fn snapshot(&self) -> Result<State> {
+            Ok(State::new())
+        }
+
+        fn restore(&mut self, _state: &State) -> Result<()> {
+            Ok(())
+        }
+
+        fn fuse(&mut self, _calc: Calc) -> std::result::Result<(), Calc> {
+            Ok(())
+        }
+    }
+
+    fn schema() -> arrow::datatypes::SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]))
+    }
+
+    fn calc() -> Calc {
+        Calc::new(None, None, schema())
+    }
+
+    /// Where each node's output comes from once fused.
+    fn senders(flow: &Dataflow) -> Vec<NodeId> {
+        (0..flow.nodes.len()).map(|id| flow.sender(id)).collect()
+    }
+
+    #[test]
+    fn calcs_that_alone_read_a_source_run_in_it() {
+        let mut flow = Dataflow::new();
+        let source = flow.add_source(Box::new(Fusing));
+        let first = flow.add_operator(Box::new(calc()), vec![source]);
+        let second = flow.add_operator(Box::new(calc()), vec![first]);
+        // Two readers of one source: each keeps its task.
+        let shared = flow.add_source(Box::new(Fusing));
+        let left = flow.add_operator(Box::new(calc()), vec![shared]);
+        let right = flow.add_operator(Box::new(calc()), vec![shared]);
+        // The rows' watermarks are known only once sent.
+        let watermarked = flow.add_source(Box::new(Fusing));
+        let watermark_type = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let reads_watermarks = calc().with_watermark_column(watermark_type);
+        let reading = flow.add_operator(Box::new(reads_watermarks), vec![watermarked]);
+        // A source that runs no calc.
+        let values = flow.add_source(Box::new(crate::source::ValuesSource::new(vec![])));
+        let unfused = flow.add_operator(Box::new(calc()), vec![values]);
+        let union = Box::new(Union::merge(schema()));
+        let merged = flow.add_operator(union, vec![second, left, right, reading, unfused]);
+        let plan = flow.describe();
+        flow.fuse();
+        assert_eq!(
+            flow.describe(),
+            plan,
+            "plans and fingerprints do not change"
+        );
+        let mut expected: Vec<NodeId> = (0..flow.nodes.len()).collect();
+        expected[first] = source;
+        expected[second] = source;
+        assert_eq!(senders(&flow), expected);
+        assert_eq!(
+            flow.nodes[merged].inputs,
+            vec![second, left, right, reading, unfused]
+        );
+        // Fusing again changes nothing.
+        flow.fuse();
+        assert_eq!(senders(&flow), expected);
     }
 }

@@ -100,6 +100,12 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// The operator as a calc a source can run ([`Source::fuse`](crate::source::Source::fuse)),
+    /// when it is a stateless one.
+    fn fusable(&self) -> Option<Calc> {
+        None
+    }
+
     /// Whether the operator will emit nothing more (a satisfied `LIMIT`): the runtime then
     /// ends its output and stops reading its inputs.
     fn finished(&self) -> bool {

@@ -7,6 +7,7 @@ mod messages;
 mod nexmark;
 mod shape;
 mod skew;
+mod stage;
 mod values;
 mod watermark;
 
@@ -16,20 +17,20 @@ pub use messages::{Decoded, MessageDecoder};
 pub use nexmark::{NexmarkSettings, NexmarkSource, RateShape};
 pub use shape::{Computed, ComputedColumn, RowShape};
 pub use skew::{SkewColumns, SkewCorrection};
+pub(crate) use stage::{Emitter, Rows};
 pub use values::ValuesSource;
 pub use watermark::WatermarkAssigner;
+pub(crate) use watermark::is_volatile;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use arrow::array::RecordBatch;
+use std::sync::atomic::AtomicBool;
 
 use crate::Result;
 use crate::batch::Message;
 use crate::checkpoint::{NodeCheckpoints, State};
 use crate::dataflow::Output;
 use crate::metrics::JobMetrics;
-use crate::time::{NO_WATERMARK, Watermark};
+use crate::operator::Calc;
 
 /// What a source needs from the runtime.
 pub struct SourceContext {
@@ -56,6 +57,7 @@ impl SourceContext {
             return Ok(true);
         };
         checkpoints.report(id, state()?);
+        crate::fault::point("after-barrier");
         self.last_barrier = id;
         Ok(self.output.blocking_send(Message::Barrier(id)))
     }
@@ -85,76 +87,12 @@ pub trait Source: Send {
 
     /// Resumes from a checkpoint's state, before the job starts.
     fn restore(&mut self, state: &State) -> Result<()>;
-}
 
-/// The last steps of a source's rows: shaped, stamped with the watermark, sent, and followed
-/// by the watermark when it advanced.
-#[derive(Debug)]
-pub(crate) struct Emitter {
-    /// The source's name, for its watermark in the metrics.
-    name: String,
-    shape: RowShape,
-    watermarks: Option<WatermarkAssigner>,
-    /// The last watermark sent.
-    pub(crate) sent_watermark: Watermark,
-}
-
-impl Emitter {
-    pub(crate) fn new(
-        name: impl Into<String>,
-        shape: RowShape,
-        watermarks: Option<WatermarkAssigner>,
-    ) -> Self {
-        Emitter {
-            name: name.into(),
-            shape,
-            watermarks,
-            sent_watermark: NO_WATERMARK,
-        }
-    }
-
-    /// The watermark assigner's watermark (none before any row or without an assigner).
-    pub(crate) fn watermark(&self) -> Watermark {
-        self.watermarks
-            .as_ref()
-            .map_or(NO_WATERMARK, |w| w.current())
-    }
-
-    /// Puts what the rows' shape keeps from row to row (see [`RowShape::snapshot`]) into a
-    /// checkpoint's `state`; the source puts its watermarks with its position.
-    pub(crate) fn snapshot(&self, state: &mut State) -> Result<()> {
-        self.shape.snapshot(state, "")
-    }
-
-    /// Goes on from a checkpoint: its watermarks, and the shape's part of its `state`.
-    pub(crate) fn restore(
-        &mut self,
-        watermark: Watermark,
-        sent_watermark: Watermark,
-        state: &State,
-    ) -> Result<()> {
-        if let Some(assigner) = &mut self.watermarks {
-            assigner.restore(watermark);
-        }
-        self.sent_watermark = sent_watermark;
-        self.shape.restore(state, "")
-    }
-
-    /// Sends decoded rows on; false when the job stopped.
-    pub(crate) fn emit(&mut self, data: RecordBatch, ctx: &SourceContext) -> Result<bool> {
-        JobMetrics::add(&ctx.metrics.rows_in, data.num_rows() as u64);
-        let mut batch = self.shape.rows(data)?;
-        if let Some(assigner) = &mut self.watermarks {
-            assigner.assign(&mut batch)?;
-        }
-        let batch = self.shape.project(batch)?;
-        let mut sent = ctx.output.blocking_send(Message::Batch(batch));
-        let watermark = self.watermark();
-        if watermark > self.sent_watermark {
-            self.sent_watermark = watermark;
-            ctx.metrics.record_source_watermark(&self.name, watermark);
-            sent = sent && ctx.output.blocking_send(Message::Watermark(watermark));
-        }
-        Ok(sent && !ctx.cancelled.load(Ordering::Relaxed))
+    /// Runs `calc` on the rows it reads, after the calcs fused before it (Flink's operator
+    /// chaining), where it can: the calc then needs no task of its own, and runs on the
+    /// source's decoding threads when nothing in it depends on the rows' order. Gives `calc`
+    /// back where it cannot. Before the job starts.
+    fn fuse(&mut self, calc: Calc) -> std::result::Result<(), Calc> {
+        Err(calc)
     }
 }

@@ -27,6 +27,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use rill_engine::batch::{Message, RowKind};
 use rill_engine::checkpoint::State;
 use rill_engine::metrics::JobMetrics;
+use rill_engine::operator::Calc;
 use rill_engine::source::{
     CHANGE_KIND_COLUMN, MessageDecoder, RecordFormat, RowShape, Source, SourceContext,
     WatermarkAssigner,
@@ -74,6 +75,8 @@ pub struct KafkaSource {
     /// Stage 1 of a shared job: the partitions this process reads, each with where it got
     /// to before, and where their rows go instead of the dataflow.
     shared: Option<Shared>,
+    /// The calcs fused into the source, run on its rows before they are sent.
+    calcs: Vec<Calc>,
 }
 
 /// The part of a shared job's table one process reads, and the router of its rows.
@@ -232,6 +235,7 @@ impl KafkaSource {
             restored_state: None,
             sent_watermark: NO_WATERMARK,
             shared: None,
+            calcs: Vec::new(),
         })
     }
 
@@ -560,8 +564,11 @@ impl KafkaSource {
             let own = batch.watermarks.take().expect("stamps");
             batch.watermarks = Some(combined_stamps(&own, others, self.sent_watermark));
         }
-        let batch = parts[p].shape.project(batch)?;
-        Ok(ctx.output.blocking_send(Message::Batch(batch)))
+        let mut batch = parts[p].shape.project(batch)?;
+        for calc in &self.calcs {
+            batch = calc.apply(batch)?;
+        }
+        Ok(batch.num_rows() == 0 || ctx.output.blocking_send(Message::Batch(batch)))
     }
 
     /// Sends the source's watermark if it advanced.
@@ -897,6 +904,17 @@ impl Source for KafkaSource {
         let mut state = State::new();
         state.put("progress", &self.restored.clone().unwrap_or_default())?;
         Ok(state)
+    }
+
+    fn fuse(&mut self, calc: Calc) -> std::result::Result<(), Calc> {
+        // Stage 1 of a shared job routes its rows before any calc.
+        match self.shared {
+            Some(_) => Err(calc),
+            None => {
+                self.calcs.push(calc);
+                Ok(())
+            }
+        }
     }
 
     fn restore(&mut self, state: &State) -> Result<()> {

@@ -117,9 +117,6 @@ impl Args {
 /// are ever backed by memory.
 const PLANNING_STACK: usize = 1 << 30;
 
-/// Stack of the runtime's threads, which evaluate expressions (recursively) on batches.
-const RUNTIME_STACK: usize = 256 << 20;
-
 fn main() -> ExitCode {
     let args = Args::parse();
     // Lifecycle logs (start, checkpoints, restores, errors) on stderr, as `RUST_LOG` asks
@@ -148,7 +145,7 @@ fn main() -> ExitCode {
 fn run(args: Args) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .thread_stack_size(RUNTIME_STACK)
+        .thread_stack_size(rill_engine::EXPRESSION_STACK)
         .enable_all()
         .build()
     {

@@ -2437,6 +2437,36 @@ fn a_seeded_rand_draws_flinks_sequence_whatever_the_batch_size() {
 }
 
 #[test]
+fn a_seeded_rand_draws_in_file_order_over_a_file_decoded_in_parallel() {
+    // Chunks of a megabyte go to decoding threads, which also run the calcs fused into the
+    // source when their rows' order does not matter: a seeded RAND's does.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.csv");
+    let rows: String = (0..400_000).map(|n| format!("{n},row-{n:012}\n")).collect();
+    assert!(rows.len() > 8 << 20, "several chunks");
+    std::fs::write(&path, rows).unwrap();
+    let sql = format!(
+        "CREATE TABLE n (id BIGINT, s STRING) WITH ('connector' = 'filesystem', \
+         'path' = '{}', 'format' = 'csv'); SELECT id, RAND_INTEGER(3, 100) FROM n;",
+        path.display()
+    );
+    let mut runs = Vec::new();
+    for batch in ["8192", "1000"] {
+        let o = rill(&["-c", &sql, "--batch-size", batch]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        runs.push(stdout(&o));
+    }
+    let ids: Vec<u64> = (runs[0].lines())
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ids, (0..400_000).collect::<Vec<u64>>());
+    assert!(
+        runs[0] == runs[1],
+        "the draws follow the rows whatever the batch size"
+    );
+}
+
+#[test]
 fn a_scalar_subquery_that_may_give_several_rows_is_refused() {
     for subquery in [
         "SELECT price FROM ticks WHERE volume = 1000",

@@ -640,7 +640,7 @@ impl<'a> StreamPlanner<'a> {
                             }
                             let device = table.physical.field(columns.device).data_type();
                             let skew = SkewCorrection::new(columns.clone(), device.clone())?;
-                            ComputedColumn::SkewCorrected(skew)
+                            ComputedColumn::skew_corrected(skew)
                         }
                     })
                 };

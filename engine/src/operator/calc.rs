@@ -9,11 +9,12 @@ use datafusion_physical_expr::PhysicalExpr;
 
 use super::Operator;
 use crate::batch::{ChangeBatch, Message};
+use crate::source::is_volatile;
 use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
 /// `WHERE` then `SELECT` expressions of a stateless query step (Flink calls this a Calc).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Calc {
     predicate: Option<Arc<dyn PhysicalExpr>>,
     projection: Option<Vec<Arc<dyn PhysicalExpr>>>,
@@ -87,7 +88,18 @@ impl Calc {
         Ok(batch.with_data(data))
     }
 
-    fn apply(&self, batch: ChangeBatch) -> Result<ChangeBatch> {
+    /// Whether a row may give other values when computed twice: an expression reads the
+    /// clock or draws random numbers.
+    pub(crate) fn volatile(&self) -> bool {
+        let mut exprs = self
+            .predicate
+            .iter()
+            .chain(self.projection.iter().flatten());
+        exprs.any(is_volatile)
+    }
+
+    /// `batch`'s rows that pass the filter, computed.
+    pub fn apply(&self, batch: ChangeBatch) -> Result<ChangeBatch> {
         let batch = self.with_watermarks(batch)?;
         let batch = match &self.predicate {
             Some(predicate) => {
@@ -147,6 +159,11 @@ impl Operator for Calc {
 
     fn name(&self) -> &str {
         "Calc"
+    }
+
+    fn fusable(&self) -> Option<Calc> {
+        // The rows' watermarks are only known once the source sends them.
+        self.watermark_column.is_none().then(|| self.clone())
     }
 
     fn on_batch(

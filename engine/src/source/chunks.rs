@@ -77,7 +77,7 @@ struct Splitter<R> {
 }
 
 /// A place in an input between records: a byte offset and the number of the line there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Position {
     pub offset: u64,
     pub line: u64,
@@ -88,10 +88,16 @@ impl Position {
     pub const START: Position = Position { offset: 0, line: 1 };
 }
 
+impl Default for Position {
+    fn default() -> Self {
+        Position::START
+    }
+}
+
 /// What reading hands on, in input order.
-pub(crate) enum Read {
-    /// Decoded rows.
-    Batch(RecordBatch),
+pub(crate) enum Read<T = RecordBatch> {
+    /// Decoded rows, prepared.
+    Batch(T),
     /// Every record before this position was handed on: a source may checkpoint here.
     Position(Position),
 }
@@ -99,6 +105,8 @@ pub(crate) enum Read {
 /// How an input is read.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Reading {
+    /// Where in the whole input the bytes read start.
+    pub start: Position,
     /// Hand on whole records as soon as they are read (for inputs that grow while read),
     /// rather than in chunks of a megabyte.
     pub eager: bool,
@@ -108,7 +116,8 @@ pub(crate) struct Reading {
 
 impl<R: std::io::Read> Splitter<R> {
     /// Splits `input`, which starts at `start` of the whole input.
-    fn new(input: R, records: RecordFormat, reading: Reading, start: Position) -> Self {
+    fn new(input: R, records: RecordFormat, reading: Reading) -> Self {
+        let start = reading.start;
         Splitter {
             input,
             format: records.format,
@@ -327,34 +336,35 @@ fn decode_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
-/// Reads `input` (the file at `path` from `start` on), decoding on worker threads, and hands
-/// the batches to `emit` in file order, with the position after each chunk. Stops early,
-/// returning false, when `emit` does.
-pub(crate) fn read_parallel(
+/// Reads `input` (the file at `path` from `start` on), decoding and then `prepare`-ing each
+/// batch on worker threads, and hands the batches to `emit` in file order, with the position
+/// after each chunk. Stops early, returning false, when `emit` does.
+pub(crate) fn read_parallel<T: Send>(
     input: impl std::io::Read,
-    start: Position,
     reading: Reading,
     path: &Path,
     format: &ChunkFormat,
     metrics: &Arc<JobMetrics>,
-    mut emit: impl FnMut(Read) -> Result<bool>,
+    prepare: &(impl Fn(RecordBatch) -> Result<T> + Sync),
+    mut emit: impl FnMut(Read<T>) -> Result<bool>,
 ) -> Result<bool> {
     let workers = decode_workers();
     std::thread::scope(|scope| {
         let (jobs, job_queue) = sync_channel::<Chunk>(workers);
         let job_queue = Arc::new(Mutex::new(job_queue));
-        let (done_tx, done) = channel::<Decoded>();
+        let (done_tx, done) = channel::<Decoded<T>>();
         for _ in 0..workers {
             let done_tx = done_tx.clone();
             let job_queue = job_queue.clone();
-            scope.spawn(move || {
+            crate::spawn_scoped(scope, move || {
                 loop {
                     // One lock per chunk of a megabyte.
                     let next = job_queue.lock().expect("job queue").recv();
                     let Ok(chunk) = next else { break };
                     // A panic must still answer for its chunk, or the reader waits forever.
                     let batches = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        decode_chunk(&chunk, path, format, metrics)
+                        let batches = decode_chunk(&chunk, path, format, metrics)?;
+                        batches.into_iter().map(prepare).collect()
                     }))
                     .unwrap_or_else(|panic| {
                         Err(EngineError::Other(format!(
@@ -370,10 +380,10 @@ pub(crate) fn read_parallel(
                         break;
                     }
                 }
-            });
+            })?;
         }
         drop(done_tx);
-        let mut splitter = Splitter::new(input, format.records, reading, start);
+        let mut splitter = Splitter::new(input, format.records, reading);
         let result = pump(
             &mut splitter,
             path,
@@ -390,17 +400,17 @@ pub(crate) fn read_parallel(
 }
 
 /// A decoded chunk: its sequence number, its size in bytes, where it ends and its batches.
-type Decoded = (u64, u64, Position, Result<Vec<RecordBatch>>);
+type Decoded<T> = (u64, u64, Position, Result<Vec<T>>);
 
 /// Feeds chunks to the workers and emits their batches in order, counting the bytes done.
-fn pump(
+fn pump<T>(
     splitter: &mut Splitter<impl std::io::Read>,
     path: &Path,
     workers: usize,
     jobs: &SyncSender<Chunk>,
-    done: &Receiver<Decoded>,
+    done: &Receiver<Decoded<T>>,
     metrics: &JobMetrics,
-    emit: &mut impl FnMut(Read) -> Result<bool>,
+    emit: &mut impl FnMut(Read<T>) -> Result<bool>,
 ) -> Result<bool> {
     let io_error = |source| EngineError::Io {
         path: path.to_path_buf(),
@@ -413,7 +423,7 @@ fn pump(
         2 * workers as u64
     };
     let (mut sent, mut emitted) = (0u64, 0u64);
-    let mut ready: BTreeMap<u64, (u64, Position, Result<Vec<RecordBatch>>)> = BTreeMap::new();
+    let mut ready: BTreeMap<u64, (u64, Position, Result<Vec<T>>)> = BTreeMap::new();
     let mut more = true;
     loop {
         // Keep every worker busy and one chunk queued each, no more.
@@ -554,12 +564,7 @@ mod tests {
 
     /// Each chunk: its text, first line and, for a too long record, its length.
     fn split(text: &str, records: RecordFormat) -> Vec<(String, u64, Option<u64>)> {
-        let mut splitter = Splitter::new(
-            text.as_bytes(),
-            records,
-            Reading::default(),
-            Position::START,
-        );
+        let mut splitter = Splitter::new(text.as_bytes(), records, Reading::default());
         let mut out = Vec::new();
         while let Some(c) = splitter.next().unwrap() {
             out.push((
@@ -623,11 +628,11 @@ mod tests {
         let read = |format: &ChunkFormat, seen: &mut Vec<i64>| {
             read_parallel(
                 text.as_bytes(),
-                Position::START,
                 Reading::default(),
                 Path::new("t.csv"),
                 format,
                 &metrics,
+                &Ok,
                 |read| {
                     seen.extend(numbers(read));
                     Ok(true)
@@ -722,11 +727,11 @@ mod tests {
         let metrics = Arc::new(JobMetrics::default());
         let err = read_parallel(
             &data[..],
-            Position::START,
             Reading::default(),
             Path::new("t.csv"),
             &csv(false),
             &metrics,
+            &Ok,
             |_| Ok(true),
         )
         .unwrap_err();
@@ -735,11 +740,11 @@ mod tests {
         let mut positions = Vec::new();
         read_parallel(
             &data[..],
-            Position::START,
             Reading::default(),
             Path::new("t.csv"),
             &csv(true),
             &metrics,
+            &Ok,
             |read| {
                 if let Read::Position(p) = &read {
                     positions.push((*p, seen.len()));
@@ -760,11 +765,14 @@ mod tests {
         let mut rest = Vec::new();
         let err = read_parallel(
             &data[position.offset as usize..],
-            position,
-            Reading::default(),
+            Reading {
+                start: position,
+                ..Reading::default()
+            },
             Path::new("t.csv"),
             &csv(false),
             &metrics,
+            &Ok,
             |read| {
                 rest.extend(numbers(read));
                 Ok(true)

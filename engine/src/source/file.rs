@@ -14,6 +14,7 @@ use super::{Emitter, RowShape, Source, SourceContext, WatermarkAssigner};
 use crate::batch::Message;
 use crate::checkpoint::State;
 use crate::metrics::JobMetrics;
+use crate::operator::Calc;
 use crate::time::{MAX_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
@@ -121,17 +122,19 @@ impl FileSource {
         self.at.file = Some(path.to_path_buf());
         self.at.position = start;
         let reading = Reading {
+            start,
             eager: self.options.follow.is_some(),
             follow: self.options.follow.map(|i| (i, ctx.cancelled.clone())),
         };
         let format = self.chunk_format();
+        let stage = self.emitter.stage();
         read_parallel(
             file,
-            start,
             reading,
             path,
             &format,
             &ctx.metrics.clone(),
+            &|batch| stage.early(batch),
             |read| match read {
                 Read::Batch(batch) => self.emitter.emit(batch, ctx),
                 Read::Position(position) => {
@@ -145,18 +148,20 @@ impl FileSource {
     /// Reads standard input to its end; returns false when the job stopped.
     fn read_stdin(&mut self, ctx: &SourceContext) -> Result<bool> {
         let reading = Reading {
+            start: Position::START,
             eager: true,
             follow: None,
         };
         let format = self.chunk_format();
         let stdin = std::io::stdin().lock();
+        let stage = self.emitter.stage();
         read_parallel(
             stdin,
-            Position::START,
             reading,
             Path::new("<stdin>"),
             &format,
             &ctx.metrics,
+            &|batch| stage.early(batch),
             |read| match read {
                 Read::Batch(batch) => self.emitter.emit(batch, ctx),
                 Read::Position(_) => Ok(true),
@@ -247,6 +252,11 @@ impl Source for FileSource {
         self.emitter
             .restore(at.watermark, at.sent_watermark, state)?;
         self.at = at;
+        Ok(())
+    }
+
+    fn fuse(&mut self, calc: Calc) -> std::result::Result<(), Calc> {
+        self.emitter.fuse(calc);
         Ok(())
     }
 }

@@ -16,9 +16,11 @@ use nexmark::config::NexmarkConfig;
 use nexmark::event::Event;
 use serde::{Deserialize, Serialize};
 
-use super::{Emitter, RowShape, Source, SourceContext, WatermarkAssigner};
+use super::decode::panic_message;
+use super::{Emitter, RowShape, Rows, Source, SourceContext, WatermarkAssigner};
 use crate::batch::Message;
 use crate::checkpoint::State;
+use crate::operator::Calc;
 use crate::time::{MAX_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
@@ -506,29 +508,40 @@ impl Source for NexmarkSource {
             let starts = (0..threads)
                 .map(|i| self.offset + i * size)
                 .take_while(|&start| start < end);
-            let generated = &self.generated;
-            let batches: Vec<Result<(RecordBatch, u64)>> = std::thread::scope(|scope| {
+            let (this, stage) = (&*self, self.emitter.stage());
+            let batches: Vec<Result<(Rows, u64, u64)>> = std::thread::scope(|scope| {
                 let makers: Vec<_> = starts
                     .map(|start| {
                         let rows = (end - start).min(size);
-                        let config = &config;
-                        scope.spawn(move || generate(config, start, rows, generated))
+                        let (config, stage) = (&config, &stage);
+                        crate::spawn_scoped(scope, move || {
+                            let (batch, last_time) =
+                                generate(config, start, rows, &this.generated)?;
+                            let rows = batch.num_rows() as u64;
+                            let batch = stage.early(this.columns(&batch)?)?;
+                            Ok((batch, rows, last_time))
+                        })
                     })
                     .collect();
-                makers
-                    .into_iter()
-                    .map(|m| m.join().expect("a generator thread does not panic"))
+                (makers.into_iter())
+                    .map(|maker| {
+                        maker?.join().unwrap_or_else(|panic| {
+                            Err(EngineError::Other(format!(
+                                "internal error while generating events: {}",
+                                panic_message(panic.as_ref())
+                            )))
+                        })
+                    })
                     .collect()
             });
             for made in batches {
-                let (batch, last_time) = made?;
+                let (batch, rows, last_time) = made?;
                 if self.settings.rate_limited {
                     let (start, first) = *pace.get_or_insert((Instant::now(), last_time));
                     let due = start + Duration::from_millis(last_time.saturating_sub(first));
                     std::thread::sleep(due.saturating_duration_since(Instant::now()));
                 }
-                self.offset += batch.num_rows() as u64;
-                let batch = self.columns(&batch)?;
+                self.offset += rows;
                 if !self.emitter.emit(batch, &ctx)? || !ctx.barrier(|| self.snapshot())? {
                     return Ok(());
                 }
@@ -553,6 +566,11 @@ impl Source for NexmarkSource {
         self.base_time = at.base_time;
         self.emitter
             .restore(at.watermark, at.sent_watermark, state)?;
+        Ok(())
+    }
+
+    fn fuse(&mut self, calc: Calc) -> std::result::Result<(), Calc> {
+        self.emitter.fuse(calc);
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! off, computed columns added, and, after watermarks are assigned, only the columns the
 //! query uses kept.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arrow::array::{AsArray, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{Int8Type, SchemaRef};
@@ -27,7 +27,7 @@ pub struct RowShape {
 impl RowShape {
     /// Decoded rows (the stored columns, then the change kind for change events) as a change
     /// batch of all the table's columns.
-    pub fn rows(&mut self, data: RecordBatch) -> Result<ChangeBatch> {
+    pub fn rows(&self, data: RecordBatch) -> Result<ChangeBatch> {
         let batch = match self.changelog {
             true => {
                 let kinds = data.num_columns() - 1;
@@ -39,7 +39,7 @@ impl RowShape {
             }
             false => ChangeBatch::inserts(data),
         };
-        match &mut self.computed {
+        match &self.computed {
             Some(computed) => {
                 let data = computed.add(&batch.data)?;
                 Ok(batch.with_data(data))
@@ -102,15 +102,23 @@ pub struct Computed {
 pub enum ComputedColumn {
     /// An expression over each row's stored columns.
     Expr(Arc<dyn PhysicalExpr>),
-    /// An event time corrected for its device's clock skew, from the rows before it too.
-    SkewCorrected(SkewCorrection),
+    /// An event time corrected for its device's clock skew, from the rows before it too
+    /// (locked while it corrects a batch: rows go through it one batch at a time, in order).
+    SkewCorrected(Mutex<SkewCorrection>),
+}
+
+impl ComputedColumn {
+    /// The event time `skew` corrects.
+    pub fn skew_corrected(skew: SkewCorrection) -> Self {
+        ComputedColumn::SkewCorrected(Mutex::new(skew))
+    }
 }
 
 impl Computed {
     /// The rows of `stored` (the stored columns) with the computed columns in their places.
-    fn add(&mut self, stored: &RecordBatch) -> Result<RecordBatch> {
+    fn add(&self, stored: &RecordBatch) -> Result<RecordBatch> {
         let mut stored_columns = stored.columns().iter();
-        let mut computed = self.columns.iter_mut().peekable();
+        let mut computed = self.columns.iter().peekable();
         let mut columns = Vec::with_capacity(self.schema.fields().len());
         for i in 0..self.schema.fields().len() {
             match computed.next_if(|(at, _)| *at == i) {
@@ -119,7 +127,7 @@ impl Computed {
                         ComputedColumn::Expr(expr) => {
                             expr.evaluate(stored)?.into_array(stored.num_rows())?
                         }
-                        ComputedColumn::SkewCorrected(skew) => skew.correct(stored)?,
+                        ComputedColumn::SkewCorrected(skew) => lock(skew).correct(stored)?,
                     };
                     columns.push(arrow::compute::cast(
                         &value,
@@ -146,7 +154,7 @@ impl Computed {
                     match column {
                         ComputedColumn::Expr(expr) => ComputedColumn::Expr(expr.clone()),
                         ComputedColumn::SkewCorrected(skew) => {
-                            ComputedColumn::SkewCorrected(skew.fresh()?)
+                            ComputedColumn::skew_corrected(lock(skew).fresh()?)
                         }
                     },
                 ))
@@ -162,7 +170,7 @@ impl Computed {
     fn snapshot(&self, state: &mut State, prefix: &str) -> Result<()> {
         for (at, column) in &self.columns {
             if let ComputedColumn::SkewCorrected(skew) = column {
-                skew.snapshot(state, &format!("{prefix}skew-{at}"))?;
+                lock(skew).snapshot(state, &format!("{prefix}skew-{at}"))?;
             }
         }
         Ok(())
@@ -172,9 +180,15 @@ impl Computed {
     fn restore(&mut self, state: &State, prefix: &str) -> Result<()> {
         for (at, column) in &mut self.columns {
             if let ComputedColumn::SkewCorrected(skew) = column {
+                let skew = skew.get_mut().unwrap_or_else(PoisonError::into_inner);
                 skew.restore(state, &format!("{prefix}skew-{at}"))?;
             }
         }
         Ok(())
     }
+}
+
+/// `skew`, locked (a panic while it was locked failed the job already).
+fn lock(skew: &Mutex<SkewCorrection>) -> MutexGuard<'_, SkewCorrection> {
+    skew.lock().unwrap_or_else(PoisonError::into_inner)
 }

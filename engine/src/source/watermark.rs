@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::Int64Array;
+use arrow::array::{Int64Array, RecordBatch};
+use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion_physical_expr::PhysicalExpr;
 
 use crate::Result;
@@ -13,24 +14,54 @@ use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 /// rows read so far (Flink with `pipeline.auto-watermark-interval = 0`).
 #[derive(Debug, Clone)]
 pub struct WatermarkAssigner {
-    strategy: Strategy,
+    candidates: Candidates,
     current: Watermark,
 }
 
 /// How a row's watermark candidate is computed.
 #[derive(Debug, Clone)]
-enum Strategy {
+pub(crate) enum Candidates {
     /// Any TIMESTAMP expression over the row.
     Expr(Arc<dyn PhysicalExpr>),
     /// `column - INTERVAL ...`, the common bounded delay, in integer arithmetic.
     Delay { column: usize, millis: i64 },
 }
 
+impl Candidates {
+    /// Each row of `data` stamped with the highest candidate of the rows before it in `data`
+    /// ([`NO_WATERMARK`] for the first), and the highest of all: what the batch adds to the
+    /// watermark, whatever came before it.
+    pub(crate) fn stamps(&self, data: &RecordBatch) -> Result<(Int64Array, Watermark)> {
+        let (candidates, delay) = match self {
+            Candidates::Expr(expr) => (expr.evaluate(data)?.into_array(data.num_rows())?, 0),
+            Candidates::Delay { column, millis } => (data.column(*column).clone(), *millis),
+        };
+        let mut stamps = Vec::with_capacity(data.num_rows());
+        let mut high = NO_WATERMARK;
+        for_each_millis(&candidates, |candidate| {
+            stamps.push(high);
+            if let Some(c) = candidate {
+                high = high.max(c - delay);
+            }
+        })?;
+        Ok((Int64Array::from(stamps), high))
+    }
+
+    /// Whether the candidate may differ between two computations of one row (it reads the
+    /// clock).
+    pub(crate) fn volatile(&self) -> bool {
+        match self {
+            Candidates::Expr(expr) => is_volatile(expr),
+            Candidates::Delay { .. } => false,
+        }
+    }
+}
+
 impl WatermarkAssigner {
     /// An assigner evaluating `expr` (a TIMESTAMP expression over the source's rows).
     pub fn new(expr: Arc<dyn PhysicalExpr>) -> Self {
         WatermarkAssigner {
-            strategy: Strategy::Expr(expr),
+            candidates: Candidates::Expr(expr),
             current: NO_WATERMARK,
         }
     }
@@ -38,9 +69,14 @@ impl WatermarkAssigner {
     /// An assigner for `column - delay` (a TIMESTAMP column, the delay in milliseconds).
     pub fn delayed(column: usize, millis: i64) -> Self {
         WatermarkAssigner {
-            strategy: Strategy::Delay { column, millis },
+            candidates: Candidates::Delay { column, millis },
             current: NO_WATERMARK,
         }
+    }
+
+    /// How the assigner computes each row's candidate.
+    pub(crate) fn candidates(&self) -> &Candidates {
+        &self.candidates
     }
 
     /// The watermark after the rows seen so far.
@@ -55,22 +91,41 @@ impl WatermarkAssigner {
 
     /// Stamps each row of `batch` with the watermark current before it and advances.
     pub fn assign(&mut self, batch: &mut ChangeBatch) -> Result<()> {
-        let (candidates, delay) = match &self.strategy {
-            Strategy::Expr(expr) => (expr.evaluate(&batch.data)?.into_array(batch.num_rows())?, 0),
-            Strategy::Delay { column, millis } => (batch.data.column(*column).clone(), *millis),
-        };
-        let mut stamps = Vec::with_capacity(batch.num_rows());
-        let mut current = self.current;
-        for_each_millis(&candidates, |candidate| {
-            stamps.push(current);
-            if let Some(c) = candidate {
-                current = current.max(c - delay);
-            }
-        })?;
-        self.current = current;
-        batch.watermarks = Some(Int64Array::from(stamps));
+        let (stamps, high) = self.candidates.stamps(&batch.data)?;
+        batch.watermarks = Some(stamps);
+        self.carry(batch, high);
         Ok(())
     }
+
+    /// Goes on over `batch`, whose stamps are [`Candidates::stamps`] of the rows it was made
+    /// from (a calc may have dropped some since), and whose highest candidate was `high`:
+    /// each stamp becomes the watermark current before its row.
+    pub(crate) fn carry(&mut self, batch: &mut ChangeBatch, high: Watermark) {
+        let current = self.current;
+        if let Some(stamps) = batch.watermarks.take() {
+            batch.watermarks = Some(if current == NO_WATERMARK {
+                stamps
+            } else {
+                arrow::compute::kernels::arity::unary(&stamps, |s: i64| s.max(current))
+            });
+        }
+        self.current = current.max(high);
+    }
+}
+
+/// Whether `expr` may give two values for one row: it calls a volatile function (the clock,
+/// random numbers).
+pub(crate) fn is_volatile(expr: &Arc<dyn PhysicalExpr>) -> bool {
+    let mut volatile = false;
+    expr.apply(|e| {
+        volatile = e.is_volatile_node();
+        Ok(match volatile {
+            true => TreeNodeRecursion::Stop,
+            false => TreeNodeRecursion::Continue,
+        })
+    })
+    .expect("the visit does not fail");
+    volatile
 }
 
 #[cfg(test)]
