@@ -1842,6 +1842,50 @@ fn a_command_may_start_with_a_comment() {
 }
 
 #[test]
+fn match_recognize_reads_only_the_input_columns_it_needs() {
+    let scanned = |rows: &str, measure: &str| {
+        let query = format!(
+            "EXPLAIN SELECT * FROM ticks MATCH_RECOGNIZE (PARTITION BY symbol ORDER BY ts \
+             MEASURES {measure} AS m {rows} PATTERN (A B) DEFINE B AS B.price > A.price);"
+        );
+        let o = rill(&["-c", &format!("{}{query}", ticks_ddl(&ticks(), ""))]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let plan = stdout(&o);
+        let scan = plan
+            .lines()
+            .find(|l| l.contains("TableScan"))
+            .unwrap_or_default();
+        scan.trim().to_string()
+    };
+    // One row per match: the keys, the time and what conditions and measures read, under
+    // any variable.
+    let one = "ONE ROW PER MATCH";
+    assert_eq!(
+        scan_columns(&scanned(one, "LAST(B.price)")),
+        "ts, symbol, price"
+    );
+    assert_eq!(
+        scan_columns(&scanned(one, "FIRST(A.volume)")),
+        "ts, symbol, price, volume"
+    );
+    // Every row of a match is output with all its columns.
+    let all = scanned("ALL ROWS PER MATCH", "LAST(B.price)");
+    assert!(
+        !all.contains("projection") || all.contains("volume"),
+        "{all}"
+    );
+}
+
+/// The columns of a plan's `TableScan: t projection=[...]` line.
+fn scan_columns(scan: &str) -> String {
+    let columns = scan
+        .split("projection=[")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{scan}"));
+    columns.trim_end_matches(']').to_string()
+}
+
+#[test]
 fn explain_names_each_join_and_the_state_of_each_input() {
     let explain = |query: &str| {
         let o = rill(&["-c", &(two_ticks_tables() + "EXPLAIN " + query)]);

@@ -5,6 +5,7 @@
 //! *terms*: the navigated columns, aggregates, `CLASSIFIER()` and `MATCH_NUMBER()` it reads.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -118,10 +119,34 @@ impl UserDefinedLogicalNodeCore for MatchRecognize {
         Ok(())
     }
 
+    /// With `ONE ROW PER MATCH`, the input columns the node reads: its keys, its time and
+    /// order, and the columns its conditions and measures name (under any variable). The
+    /// others (Nexmark's bid `extra`, say) are never held. `ALL ROWS PER MATCH` outputs them.
+    fn necessary_children_exprs(&self, _output_columns: &[usize]) -> Option<Vec<Vec<usize>>> {
+        if matches!(self.rows, RowsPerMatch::All { .. }) {
+            return None;
+        }
+        let mut names: HashSet<&str> = HashSet::new();
+        names.extend(self.partition.iter().map(|c| c.name.as_str()));
+        names.insert(&self.time.name);
+        let exprs = (self.order.iter().map(|o| &o.expr))
+            .chain(self.defines.iter().flatten())
+            .chain(self.measures.iter().map(|(_, e)| e));
+        for expr in exprs {
+            names.extend(expr.column_refs().into_iter().map(|c| c.name.as_str()));
+        }
+        let fields = self.input.schema().fields();
+        let used = (0..fields.len()).filter(|&i| names.contains(fields[i].name().as_str()));
+        Some(vec![used.collect()])
+    }
+
     fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, inputs: Vec<LogicalPlan>) -> Result<Self> {
         let input = inputs.into_iter().next().expect("one input");
+        // The input may have lost columns the node does not read.
+        let variables = variables_schema(input.schema(), &self.names, &self.subsets)?;
         Ok(MatchRecognize {
             input,
+            variables: Arc::new(variables),
             ..self.clone()
         })
     }
