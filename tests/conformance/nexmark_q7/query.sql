@@ -1,5 +1,5 @@
 -- Nexmark q7 (bench/nexmark/q7.sql) over the conformance events
--- (data/nexmark.json). Written by nexmark_cases.py; expected.csv is Flink's answer.
+-- (data/nexmark.json). Written by make_nexmark_cases.py; expected.csv is Flink's answer.
 CREATE TABLE datagen (
     event_type int,
     person ROW<
