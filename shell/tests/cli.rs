@@ -711,7 +711,9 @@ fn late_rows_of_match_recognize_can_go_to_a_side_file() {
         1 + late,
         "header and every late row"
     );
-    assert!(written.starts_with("ts,symbol,price,volume\n"), "{written}");
+    // The columns MATCH_RECOGNIZE reads (ONE ROW PER MATCH: volume is not one of them), as a
+    // window aggregation's late rows have the columns it reads.
+    assert!(written.starts_with("ts,symbol,price\n"), "{written}");
 }
 
 #[test]

@@ -79,6 +79,31 @@ pub struct CheckpointStore {
 /// The file holding the claim of the run that owns a checkpoint directory.
 const OWNER: &str = "owner";
 
+/// An exclusive lock on a directory's claim (`flock` of its lock file), held while a claim is
+/// replaced, and while a run checks its claim and completes a checkpoint: a takeover lands
+/// before the check or after the checkpoint is complete, never between. Released when dropped,
+/// and by the kernel when the process dies.
+struct ClaimLock {
+    _file: File,
+}
+
+impl ClaimLock {
+    fn take(dir: &Path) -> Result<Self> {
+        let path = dir.join(".owner.lock");
+        let file = (fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true))
+        .open(&path)
+        .map_err(|e| io(&path, e))?;
+        // SAFETY: flock(2) on a descriptor this function owns; no memory is shared.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } != 0 {
+            return Err(io(&path, std::io::Error::last_os_error()));
+        }
+        Ok(ClaimLock { _file: file })
+    }
+}
+
 impl CheckpointStore {
     /// The checkpoints in `dir` of the plan `plan` describes (its hash is their fingerprint);
     /// creates `dir` if needed.
@@ -103,6 +128,7 @@ impl CheckpointStore {
         }
         let temporary = self.dir.join(format!(".{OWNER}.{owner}"));
         write_durably(&temporary, owner.as_bytes())?;
+        let _lock = ClaimLock::take(&self.dir)?;
         fs::rename(&temporary, &path).map_err(|e| io(&path, e))?;
         sync_dir(&self.dir)?;
         self.owner = Some(owner.to_string());
@@ -172,11 +198,14 @@ impl CheckpointStore {
             serde_json::to_vec_pretty(&manifest).map_err(|e| EngineError::Other(e.to_string()))?;
         let temp = path.join(format!("{MANIFEST}.tmp"));
         write_durably(&temp, &text)?;
+        let claim_lock = self.owner.as_ref().map(|_| ClaimLock::take(&self.dir));
+        let claim_lock = claim_lock.transpose()?;
         self.check_claim()?;
         crate::fault::point("before-manifest-rename");
         fs::rename(&temp, path.join(MANIFEST)).map_err(|e| io(&temp, e))?;
         sync_dir(&path)?;
         sync_dir(&self.dir)?;
+        drop(claim_lock);
         crate::fault::point("after-manifest-rename");
         self.remove_old()?;
         Ok(Written {
@@ -392,6 +421,28 @@ mod tests {
             .write(2, false, &[(0, "src".into(), state(2))])
             .unwrap();
         assert_eq!(second.latest().unwrap().unwrap().id, 2);
+    }
+
+    #[test]
+    fn a_takeover_lands_before_a_claim_is_checked_or_after_its_checkpoint_completes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = CheckpointStore::open(dir.path(), "plan").unwrap();
+        first.claim("first").unwrap();
+        // A takeover in progress: it holds the lock while it replaces the claim.
+        let takeover = ClaimLock::take(dir.path()).unwrap();
+        let writing =
+            std::thread::spawn(move || first.write(1, false, &[(0, "src".into(), state(1))]));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!writing.is_finished(), "the check waits for the takeover");
+        fs::write(dir.path().join(OWNER), "second").unwrap();
+        drop(takeover);
+        let refused = writing.join().unwrap().unwrap_err().to_string();
+        assert!(
+            refused.contains("taken over by another run (second)"),
+            "{refused}"
+        );
+        let store = CheckpointStore::open(dir.path(), "plan").unwrap();
+        assert!(store.latest().unwrap().is_none(), "no checkpoint completed");
     }
 
     #[test]
