@@ -1844,6 +1844,44 @@ fn a_command_may_start_with_a_comment() {
 }
 
 #[test]
+fn a_table_read_twice_is_read_by_one_source() {
+    // Each side reads other columns of the one table: the source reads them all, once.
+    let query = "SELECT a.symbol, a.price, b.volume FROM ticks a JOIN ticks b \
+                 ON a.symbol = b.symbol AND a.ts = b.ts";
+    let run = |statement: &str| {
+        let sql = format!("{}{statement};", ticks_ddl(&ticks(), ""));
+        let o = rill(&["-c", &sql, "--sort", "-p", "2"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let plan = run(&format!("EXPLAIN {query}"));
+    let sources: Vec<&str> = plan.lines().filter(|l| l.contains(" source ")).collect();
+    assert_eq!(sources.len(), 1, "{plan}");
+    assert!(plan.contains("projection=[ts, symbol, price]"), "{plan}");
+    assert!(plan.contains("projection=[ts, symbol, volume]"), "{plan}");
+    // Every row meets itself (and any other row of its symbol and time).
+    let parse = |symbol: &str, price: &str, volume: &str| {
+        let price: f64 = price.parse().unwrap();
+        (
+            symbol.to_string(),
+            price.to_bits(),
+            volume.parse::<i64>().unwrap(),
+        )
+    };
+    let rows = run(query);
+    let joined: std::collections::HashSet<_> = (rows.lines())
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .map(|f| parse(f[0], f[1], f[2]))
+        .collect();
+    let ticks = std::fs::read_to_string(ticks()).unwrap();
+    assert!(rows.lines().count() >= ticks.lines().count(), "{rows}");
+    for tick in ticks.lines() {
+        let f: Vec<&str> = tick.split(',').collect();
+        assert!(joined.contains(&parse(f[1], f[2], f[3])), "{tick} missing");
+    }
+}
+
+#[test]
 fn match_recognize_reads_only_the_input_columns_it_needs() {
     let scanned = |rows: &str, measure: &str| {
         let query = format!(

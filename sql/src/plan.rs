@@ -2,7 +2,7 @@
 //! and incremental operators. Expressions become DataFusion `PhysicalExpr`s evaluated on
 //! whole batches.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use crate::context::PlanContext;
 use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion_common::{Column, DFSchema, plan_err};
 use datafusion_expr::{
     Expr, FetchType, LogicalPlan, Operator, SkipType, SortExpr, UserDefinedLogicalNodeCore,
@@ -125,6 +125,11 @@ pub struct StreamPlanner<'a> {
     side_files: Vec<(PathBuf, SchemaRef)>,
     /// Every side file of the query so far: one writer each.
     side_paths: HashSet<PathBuf>,
+    /// The tables the query reads more than once, each with the columns all its scans read
+    /// (all: `None`) and, once planned, its one source: every scan reads that source, as
+    /// Flink reuses a source (`table.optimizer.reuse-source-enabled`), so its input is read
+    /// and decoded once.
+    reused: HashMap<String, (Option<Vec<usize>>, Option<NodeId>)>,
 }
 
 /// A calc's expressions, and the type of the column of rows' watermarks they read, if any.
@@ -167,6 +172,7 @@ impl<'a> StreamPlanner<'a> {
             shared: None,
             side_files: Vec::new(),
             side_paths: HashSet::new(),
+            reused: HashMap::new(),
         }
     }
 
@@ -238,6 +244,10 @@ impl<'a> StreamPlanner<'a> {
 
     /// Plans `plan` (optimised) into a dataflow.
     pub fn plan_query(mut self, plan: &LogicalPlan) -> SqlResult<QueryPlan> {
+        // A shared job routes each scan's rows on its own.
+        if self.shared.is_none() {
+            self.reused = reused_tables(plan);
+        }
         let output = self.plan(plan)?;
         Ok(QueryPlan {
             updating: self.updating.contains(&output),
@@ -299,11 +309,37 @@ impl<'a> StreamPlanner<'a> {
                 if !scan.filters.is_empty() {
                     return Err(SqlError::new("internal error: filters pushed into a scan"));
                 }
-                let node = self.scan(table, scan.projection.clone())?;
-                if let Some(policy) = &table.late {
-                    self.late.insert(node, policy.clone());
+                let Some((columns, planned)) = self.reused.get(name).cloned() else {
+                    return self.scan_once(table, scan.projection.clone());
+                };
+                let source = match planned {
+                    Some(source) => source,
+                    None => {
+                        let source = self.scan_once(table, columns.clone())?;
+                        self.reused
+                            .insert(name.to_string(), (columns.clone(), Some(source)));
+                        source
+                    }
+                };
+                // This scan's columns, of those the source reads.
+                let all = |n: usize| (0..n).collect::<Vec<_>>();
+                let read = columns.unwrap_or_else(|| all(table.schema.fields().len()));
+                let wanted =
+                    (scan.projection.clone()).unwrap_or_else(|| all(table.schema.fields().len()));
+                if wanted == read {
+                    return Ok(source);
                 }
-                Ok(node)
+                let exprs = (wanted.iter())
+                    .map(|c| {
+                        let at = read
+                            .binary_search(c)
+                            .expect("the source reads every scan's");
+                        let field = table.schema.field(*c);
+                        Arc::new(PhysicalColumn::new(field.name(), at)) as Arc<dyn PhysicalExpr>
+                    })
+                    .collect();
+                let schema = Arc::new(table.schema.project(&wanted)?);
+                Ok(self.add(Box::new(Calc::new(None, Some(exprs), schema)), source))
             }
             LogicalPlan::EmptyRelation(e) => {
                 let schema = output_schema(&e.schema);
@@ -587,6 +623,15 @@ impl<'a> StreamPlanner<'a> {
                 "{what} needs an append-only input, but its input is an updating result \
                  (e.g. of a GROUP BY without windows)"
             )));
+        }
+        Ok(node)
+    }
+
+    /// A source reading `projection` of `table`'s columns, with the table's late-row policy.
+    fn scan_once(&mut self, table: &TableDef, projection: Option<Vec<usize>>) -> SqlResult<NodeId> {
+        let node = self.scan(table, projection)?;
+        if let Some(policy) = &table.late {
+            self.late.insert(node, policy.clone());
         }
         Ok(node)
     }
@@ -959,4 +1004,30 @@ fn current_watermark_misplaced() -> SqlError {
 fn calls_current_watermark(expr: &Expr) -> bool {
     expr.exists(|e| Ok(matches!(e, Expr::ScalarFunction(f) if f.func.name() == CURRENT_WATERMARK)))
         .unwrap_or(false)
+}
+
+/// The tables `plan` scans more than once, each with the union of the columns its scans read
+/// (sorted; `None` when one reads all).
+fn reused_tables(plan: &LogicalPlan) -> HashMap<String, (Option<Vec<usize>>, Option<NodeId>)> {
+    let mut scans: HashMap<String, (usize, Option<BTreeSet<usize>>)> = HashMap::new();
+    plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let (count, columns) = (scans.entry(scan.table_name.table().to_string()))
+                .or_insert_with(|| (0, Some(BTreeSet::new())));
+            *count += 1;
+            match (&scan.projection, columns.as_mut()) {
+                (Some(projection), Some(columns)) => columns.extend(projection),
+                _ => *columns = None,
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .expect("the visit does not fail");
+    (scans.into_iter())
+        .filter(|(_, (count, _))| *count > 1)
+        .map(|(table, (_, columns))| {
+            let columns = columns.map(|c| c.into_iter().collect());
+            (table, (columns, None))
+        })
+        .collect()
 }

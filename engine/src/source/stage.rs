@@ -5,7 +5,7 @@
 //!
 //! Everything but the watermark is a function of one batch, so when nothing in it reads the
 //! clock, draws random numbers or keeps state from batch to batch, decoding threads run it on
-//! their own batches, in parallel ([`Stage::parallel`]). Each batch then carries the highest
+//! their own batches, in parallel ([`Stage::in_any_order`]). Each batch then carries the highest
 //! watermark candidate of the rows before each row, within the batch; the source, sending the
 //! batches in order, raises those stamps to the watermark before the batch.
 
@@ -31,6 +31,8 @@ pub(crate) struct Stage {
     candidates: Option<Candidates>,
     /// The calcs fused into the source, in order.
     calcs: Vec<Calc>,
+    /// Whether batches go through it on the decoding threads ([`Stage::in_any_order`]).
+    parallel: bool,
 }
 
 /// A batch through a [`Stage`].
@@ -57,9 +59,9 @@ impl Stage {
     /// it keeps state from batch to batch (a skew correction), reads the clock (`PROCTIME()`,
     /// whose readings must follow the rows' order) or draws random numbers (a seeded `RAND`
     /// draws in row order).
-    pub(crate) fn parallel(&self) -> bool {
-        let computed = self.shape.computed.iter().flat_map(|c| &c.columns);
-        let columns_free = computed.into_iter().all(|(_, column)| match column {
+    fn in_any_order(&self) -> bool {
+        let mut computed = self.shape.computed.iter().flat_map(|c| &c.columns);
+        let columns_free = computed.all(|(_, column)| match column {
             ComputedColumn::Expr(expr) => !is_volatile(expr),
             ComputedColumn::SkewCorrected(_) => false,
         });
@@ -70,7 +72,7 @@ impl Stage {
 
     /// `data` decoded, through the stage if it may run here (on a decoding thread).
     pub(crate) fn early(&self, data: RecordBatch) -> Result<Rows> {
-        match self.parallel() {
+        match self.parallel {
             true => Ok(Rows::Staged(Box::new(self.run(data)?))),
             false => Ok(Rows::Decoded(data)),
         }
@@ -115,11 +117,13 @@ impl Emitter {
         shape: RowShape,
         watermarks: Option<WatermarkAssigner>,
     ) -> Self {
-        let stage = Stage {
+        let mut stage = Stage {
             shape,
             candidates: watermarks.as_ref().map(|w| w.candidates().clone()),
             calcs: Vec::new(),
+            parallel: false,
         };
+        stage.parallel = stage.in_any_order();
         Emitter {
             name: name.into(),
             stage: Arc::new(stage),
@@ -135,10 +139,9 @@ impl Emitter {
 
     /// Runs `calc` on the rows after the calcs fused before it. Before the source runs.
     pub(crate) fn fuse(&mut self, calc: Calc) {
-        Arc::get_mut(&mut self.stage)
-            .expect("calcs are fused before the source runs")
-            .calcs
-            .push(calc);
+        let stage = Arc::get_mut(&mut self.stage).expect("calcs are fused before the source runs");
+        stage.calcs.push(calc);
+        stage.parallel = stage.in_any_order();
     }
 
     /// The watermark assigner's watermark (none before any row or without an assigner).
@@ -248,7 +251,7 @@ mod tests {
         let mut emitter = Emitter::new("t", RowShape::default(), Some(assigner.clone()));
         emitter.fuse(calc.clone());
         let stage = emitter.stage();
-        assert!(stage.parallel());
+        assert!(stage.parallel);
         // Decoding threads finish the batches in any order.
         let mut staged: Vec<Staged> = batches
             .iter()
