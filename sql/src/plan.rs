@@ -329,17 +329,8 @@ impl<'a> StreamPlanner<'a> {
                 if wanted == read {
                     return Ok(source);
                 }
-                let exprs = (wanted.iter())
-                    .map(|c| {
-                        let at = read
-                            .binary_search(c)
-                            .expect("the source reads every scan's");
-                        let field = table.schema.field(*c);
-                        Arc::new(PhysicalColumn::new(field.name(), at)) as Arc<dyn PhysicalExpr>
-                    })
-                    .collect();
-                let schema = Arc::new(table.schema.project(&wanted)?);
-                Ok(self.add(Box::new(Calc::new(None, Some(exprs), schema)), source))
+                let calc = columns_of(&table.schema, &wanted, &read)?;
+                Ok(self.add(Box::new(calc), source))
             }
             LogicalPlan::EmptyRelation(e) => {
                 let schema = output_schema(&e.schema);
@@ -810,15 +801,8 @@ impl<'a> StreamPlanner<'a> {
                 .collect::<std::result::Result<_, _>>()?;
             node = self.add(Box::new(Normalize::new(table.schema.clone(), key)?), node);
             if let Some(columns) = projection {
-                let exprs = columns
-                    .iter()
-                    .map(|&i| {
-                        let field = table.schema.field(i);
-                        Arc::new(PhysicalColumn::new(field.name(), i)) as Arc<dyn PhysicalExpr>
-                    })
-                    .collect();
-                let schema = Arc::new(table.schema.project(&columns)?);
-                node = self.add(Box::new(Calc::new(None, Some(exprs), schema)), node);
+                let all: Vec<usize> = (0..table.schema.fields().len()).collect();
+                node = self.add(Box::new(columns_of(&table.schema, &columns, &all)?), node);
             }
         }
         Ok(node)
@@ -1004,6 +988,22 @@ fn current_watermark_misplaced() -> SqlError {
 fn calls_current_watermark(expr: &Expr) -> bool {
     expr.exists(|e| Ok(matches!(e, Expr::ScalarFunction(f) if f.func.name() == CURRENT_WATERMARK)))
         .unwrap_or(false)
+}
+
+/// The calc keeping `wanted` of `table`'s columns, in that order, from rows of its columns
+/// `read` (sorted, and holding every wanted one).
+fn columns_of(table: &SchemaRef, wanted: &[usize], read: &[usize]) -> SqlResult<Calc> {
+    let exprs = (wanted.iter())
+        .map(|c| {
+            let at = read
+                .binary_search(c)
+                .expect("the rows have every wanted column");
+            let field = table.field(*c);
+            Arc::new(PhysicalColumn::new(field.name(), at)) as Arc<dyn PhysicalExpr>
+        })
+        .collect();
+    let schema = Arc::new(table.project(wanted)?);
+    Ok(Calc::new(None, Some(exprs), schema))
 }
 
 /// The tables `plan` scans more than once, each with the union of the columns its scans read
