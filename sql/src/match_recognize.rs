@@ -97,8 +97,8 @@ impl UserDefinedLogicalNodeCore for MatchRecognize {
         &self.schema
     }
 
-    /// Only the input columns the node names directly: its conditions and measures refer to
-    /// pattern variables, which the optimizer cannot resolve. Every input column is kept.
+    /// None: its conditions and measures refer to pattern variables, which the optimizer
+    /// cannot resolve. Which input columns it reads, `necessary_children_exprs` says.
     fn expressions(&self) -> Vec<Expr> {
         vec![]
     }

@@ -590,13 +590,23 @@ impl<'a> StreamPlanner<'a> {
     /// Plans `plan`, which must be append-only and carry its time attributes to feed `what`.
     fn plan_append_only(&mut self, plan: &LogicalPlan, what: &str) -> SqlResult<NodeId> {
         let node = self.plan_windowed(plan, what)?;
-        if self.processing_time_windows.contains(&node) {
+        self.no_processing_time_windows(what, &[node])?;
+        Ok(node)
+    }
+
+    /// Refuses windows of processing time in `nodes` for `what`: only window aggregation
+    /// takes them.
+    fn no_processing_time_windows(&self, what: &str, nodes: &[NodeId]) -> SqlResult<()> {
+        if nodes
+            .iter()
+            .any(|n| self.processing_time_windows.contains(n))
+        {
             return Err(SqlError::new(format!(
                 "{what} over windows of processing time (a PROCTIME() attribute) is not \
                  supported yet: only window aggregation is"
             )));
         }
-        Ok(node)
+        Ok(())
     }
 
     /// [`Self::plan_append_only`] for a window aggregation, which may also aggregate windows

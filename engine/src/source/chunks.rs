@@ -336,7 +336,7 @@ fn decode_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
-/// Reads `input` (the file at `path` from `start` on), decoding and then `prepare`-ing each
+/// Reads `input` (the file at `path` from `reading.start` on), decoding and then `prepare`-ing each
 /// batch on worker threads, and hands the batches to `emit` in file order, with the position
 /// after each chunk. Stops early, returning false, when `emit` does.
 pub(crate) fn read_parallel<T: Send>(

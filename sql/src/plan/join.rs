@@ -254,16 +254,7 @@ impl StreamPlanner<'_> {
                  an updating result"
             )));
         }
-        if nodes
-            .iter()
-            .any(|n| self.processing_time_windows.contains(n))
-        {
-            return Err(SqlError::new(format!(
-                "{what} over windows of processing time (a PROCTIME() attribute) is not \
-                 supported yet: only window aggregation is"
-            )));
-        }
-        Ok(())
+        self.no_processing_time_windows(what, &nodes)
     }
 
     /// `probe JOIN versioned FOR SYSTEM_TIME AS OF probe.time`: an event-time temporal join
