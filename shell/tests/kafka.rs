@@ -684,6 +684,8 @@ fn a_second_process_with_the_same_transactional_id_fences_the_first() {
     let spawn = |sql: String| {
         Command::new(env!("CARGO_BIN_EXE_rill"))
             .args(["-c", &sql])
+            // Lifecycle and transaction logs, shown if the test fails.
+            .env("RUST_LOG", "info,rill_kafka=debug")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
