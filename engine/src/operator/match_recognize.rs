@@ -147,6 +147,10 @@ struct Released {
 /// many as were live at the last look).
 const DROP_IDLE_AT: usize = 1024;
 
+/// At the end of the input, partitions end in chunks of about this many rows (a chunk
+/// holds whole partitions).
+const END_CHUNK_ROWS: usize = 65_536;
+
 /// One partition: its matching state and the rows it still needs.
 #[derive(Default)]
 struct PartitionState {
@@ -179,6 +183,8 @@ pub struct MatchRecognize {
     timers: BinaryHeap<Reverse<(i64, usize)>>,
     late: LateRows,
     scratch: Scratch,
+    /// At the end of the input, partitions end in chunks of about this many rows.
+    end_chunk_rows: usize,
 }
 
 impl MatchRecognize {
@@ -202,6 +208,7 @@ impl MatchRecognize {
             timers: BinaryHeap::new(),
             late,
             scratch: Scratch::default(),
+            end_chunk_rows: END_CHUNK_ROWS,
         })
     }
 
@@ -385,28 +392,25 @@ impl MatchRecognize {
     }
 
     /// Keeps released rows in their partitions, then runs the rows the matchers can take
-    /// (all, at the `end` of the input) through them, in steps: in each, every open attempt
-    /// of every partition takes its next row (attempts are independent until they are
-    /// settled), and the step's questions that look into the match are answered in one batch
-    /// per variable. Returns the partitions whose matchers took rows.
+    /// (all, for the partitions whose input `ends`) through them, in steps: in each, every
+    /// open attempt of every partition takes its next row (attempts are independent until
+    /// they are settled), and the step's questions that look into the match are answered in
+    /// one batch per variable. Returns the partitions whose matchers took rows.
     fn feed(
         &mut self,
         released: Option<Released>,
-        end: bool,
+        ends: Option<Range<usize>>,
         emits: &mut Vec<Emit>,
     ) -> Result<Vec<usize>> {
         // The partitions with rows to take, in order, each with its released rows: those of
-        // the released rows, then at the end any still holding rows.
+        // the released rows, then those whose input ends that still hold rows.
         let mut order: Vec<(usize, Range<usize>)> = Vec::new();
         let (mut batch, mut times) = (0, Vec::new());
         if let Some(released) = released {
             let arguments = self.arguments(&released.rows)?;
             batch = self.store.push(released.rows, arguments);
             self.store.get_mut(batch).symbols = self.symbols(batch, &released.partitions)?;
-            while self.partitions.len() < self.keys.len() {
-                let state = self.spare.pop().unwrap_or_default();
-                self.partitions.push(state);
-            }
+            self.add_partitions();
             for (row, p) in released.partitions.into_iter().enumerate() {
                 match order.last_mut() {
                     Some((last, rows)) if *last == p => rows.end += 1,
@@ -415,12 +419,14 @@ impl MatchRecognize {
             }
             times = released.times;
         }
-        if end {
-            let mut listed = vec![false; self.partitions.len()];
-            order.iter().for_each(|(p, _)| listed[*p] = true);
-            let holding = (self.partitions.iter().enumerate())
-                .filter(|(p, state)| !state.held.is_empty() && !listed[*p])
-                .map(|(p, _)| (p, 0..0));
+        let end = ends.is_some();
+        if let Some(ends) = ends {
+            let first = ends.start;
+            let mut listed = vec![false; ends.len()];
+            order.iter().for_each(|(p, _)| listed[*p - first] = true);
+            let holding = ends
+                .filter(|p| !self.partitions[*p].held.is_empty() && !listed[*p - first])
+                .map(|p| (p, 0..0));
             order.extend(holding.collect::<Vec<_>>());
         }
         let behind = if end { 0 } else { self.spec.define_lookahead };
@@ -521,7 +527,86 @@ impl MatchRecognize {
                 .saturating_sub(self.spec.lookback);
             p.rows.forget_before(needed, &mut self.store);
         }
-        self.drop_idle()
+        Ok(())
+    }
+
+    /// A state for each partition key met.
+    fn add_partitions(&mut self) {
+        while self.partitions.len() < self.keys.len() {
+            let state = self.spare.pop().unwrap_or_default();
+            self.partitions.push(state);
+        }
+    }
+
+    /// At the end of the input: every partition takes its last rows and finishes. A chunk of
+    /// partitions at a time, each chunk's matchers and rows freed once its matches are out,
+    /// so that memory holds one chunk's matching state rather than every partition's (a
+    /// bounded input whose event time spans less than the watermark's delay releases all its
+    /// rows here).
+    fn end(&mut self, out: &mut Vec<Message>) -> Result<()> {
+        self.timers.clear();
+        let released = self.release(Watermark::MAX)?;
+        self.add_partitions();
+        let (rows, row_partitions, times) = match released {
+            Some(r) => (Some(r.rows), r.partitions, r.times),
+            None => (None, Vec::new(), Vec::new()),
+        };
+        // Reports waiting for rows after them go out with their partition's chunk, once
+        // those rows are in.
+        let mut waiting = std::mem::take(&mut self.waiting);
+        let (mut first_row, mut first_partition) = (0, 0);
+        while first_partition < self.partitions.len() {
+            // The chunk ends at a partition's first row, or with the last partition.
+            let mut end_row = (first_row + self.end_chunk_rows).min(row_partitions.len());
+            while end_row < row_partitions.len()
+                && row_partitions[end_row] == row_partitions[end_row - 1]
+            {
+                end_row += 1;
+            }
+            let end_partition = match row_partitions.get(end_row) {
+                Some(p) => *p,
+                None => self.partitions.len(),
+            };
+            let chunk = (rows.as_ref())
+                .filter(|_| end_row > first_row)
+                .map(|rows| Released {
+                    rows: rows.slice(first_row, end_row - first_row),
+                    partitions: row_partitions[first_row..end_row].to_vec(),
+                    times: times[first_row..end_row].to_vec(),
+                });
+            let ends = first_partition..end_partition;
+            let mut emits = Vec::new();
+            let mut touched = self.feed(chunk, Some(ends.clone()), &mut emits)?;
+            let mut outcomes = Vec::new();
+            for p in ends.clone() {
+                let state = &mut self.partitions[p];
+                state.timer = None;
+                if !Matcher::is_idle(&state.matching) {
+                    (self.spec.matcher.finish(
+                        &mut state.matching,
+                        &mut self.scratch,
+                        &mut outcomes,
+                    ))
+                    .map_err(Self::matcher_error)?;
+                    touched.push(p);
+                }
+                emits.extend(outcomes.drain(..).map(|outcome| Emit {
+                    partition: p,
+                    outcome,
+                }));
+            }
+            (self.waiting, waiting) = waiting
+                .into_iter()
+                .partition(|e| ends.contains(&e.partition));
+            self.emit(emits, true, touched, out)?;
+            for p in ends {
+                let state = &mut self.partitions[p];
+                state.rows.forget_before(u64::MAX, &mut self.store);
+                *state = PartitionState::default();
+            }
+            (first_row, first_partition) = (end_row, end_partition);
+        }
+        Ok(())
     }
 
     /// Forgets the partitions that hold nothing, once they are many, so that state does not
@@ -740,31 +825,13 @@ fn answer(
 
 impl Timed for MatchRecognize {
     fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
-        let mut emits = Vec::new();
-        let end = watermark == Watermark::MAX;
-        let released = self.release(watermark)?;
-        let mut touched = self.feed(released, end, &mut emits)?;
-        let mut outcomes = Vec::new();
-        if end {
-            self.timers.clear();
-            for (p, state) in self.partitions.iter_mut().enumerate() {
-                state.timer = None;
-                if !Matcher::is_idle(&state.matching) {
-                    (self.spec.matcher.finish(
-                        &mut state.matching,
-                        &mut self.scratch,
-                        &mut outcomes,
-                    ))
-                    .map_err(Self::matcher_error)?;
-                    touched.push(p);
-                }
-                emits.extend(outcomes.drain(..).map(|outcome| Emit {
-                    partition: p,
-                    outcome,
-                }));
-            }
-            return self.emit(emits, end, touched, out);
+        if watermark == Watermark::MAX {
+            return self.end(out);
         }
+        let mut emits = Vec::new();
+        let released = self.release(watermark)?;
+        let mut touched = self.feed(released, None, &mut emits)?;
+        let mut outcomes = Vec::new();
         let mut due = Vec::new();
         while let Some(&Reverse((time, p))) = self.timers.peek()
             && time <= watermark
@@ -790,7 +857,8 @@ impl Timed for MatchRecognize {
             }
             schedule(&self.spec.matcher, &mut self.timers, p, state);
         }
-        self.emit(emits, end, touched, out)
+        self.emit(emits, false, touched, out)?;
+        self.drop_idle()
     }
 
     fn watermark_mut(&mut self) -> &mut Watermark {
@@ -913,34 +981,66 @@ mod tests {
     use super::*;
     use crate::operator::testing::{keyed_batch, keyed_schema};
 
+    /// `v <op> n`.
+    fn v_is(op: Op, n: i64) -> Define {
+        Define::Batch(Arc::new(BinaryExpr::new(
+            Arc::new(Column::new("v", 1)),
+            op,
+            Arc::new(Literal::new(ScalarValue::Int64(Some(n)))),
+        )))
+    }
+
     /// `PARTITION BY key ... PATTERN (A B* C)` where B always holds and C never: every
     /// attempt stays open, unless `WITHIN` ends it. Outputs the key per match.
     fn never_ending(within: Option<i64>) -> MatchRecognize {
+        a_b_star_c([Define::Always, Define::Always, v_is(Op::Lt, 0)], within, 0)
+    }
+
+    /// `PARTITION BY key ... PATTERN (A B* C)` with `defines`, outputting the key per match;
+    /// with a `lookahead`, the matcher runs that many rows behind the input, and the measure
+    /// `NEXT(v)` (the `v` after the match) follows the key.
+    fn a_b_star_c(defines: [Define; 3], within: Option<i64>, lookahead: u64) -> MatchRecognize {
         let input = keyed_schema("ts");
         let (pattern, names) = Pattern::parse("A B* C").unwrap();
-        let never: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
-            Arc::new(Column::new("v", 1)),
-            Op::Lt,
-            Arc::new(Literal::new(ScalarValue::Int64(Some(0)))),
-        ));
+        let mut terms = Terms {
+            terms: vec![],
+            schema: Arc::new(Schema::empty()),
+        };
+        let mut measures: Vec<Arc<dyn PhysicalExpr>> = vec![];
+        let mut output = vec![OutputColumn::Input(0)];
+        let mut fields = vec![Field::new("key", DataType::Utf8, true)];
+        if lookahead > 0 {
+            let next = Navigation {
+                physical: 1,
+                ..Navigation::CURRENT
+            };
+            terms = Terms {
+                terms: vec![Term::Column {
+                    column: 1,
+                    at: next,
+                    running: false,
+                }],
+                schema: Arc::new(Schema::new(vec![Field::new("t0", DataType::Int64, true)])),
+            };
+            measures.push(Arc::new(Column::new("t0", 0)));
+            output.push(OutputColumn::Measure(0));
+            fields.push(Field::new("next_v", DataType::Int64, true));
+        }
         let spec = MatchSpec {
             matcher: Matcher::new(&pattern, AfterMatch::PastLastRow, within, true, false),
             names,
             partition: vec![0],
             time: 2,
             order: vec![],
-            defines: vec![Define::Always, Define::Always, Define::Batch(never)],
-            terms: Terms {
-                terms: vec![],
-                schema: Arc::new(Schema::empty()),
-            },
-            measures: vec![],
+            defines: defines.into(),
+            terms,
+            measures,
             rows: RowsPerMatch::One,
-            output: vec![OutputColumn::Input(0)],
-            schema: Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, true)])),
+            output,
+            schema: Arc::new(Schema::new(fields)),
             lookback: 0,
-            lookahead: 0,
-            define_lookahead: 0,
+            lookahead,
+            define_lookahead: lookahead,
             lags: vec![],
         };
         let metrics = Arc::new(crate::metrics::JobMetrics::default());
@@ -1008,5 +1108,77 @@ mod tests {
         // attempt that never ends, and each copies its labels as it forks: kept small.)
         let held = most_rows_held(&mut never_ending(None), 5);
         assert!(held >= 950, "{held} of 1000 rows held without WITHIN");
+    }
+
+    #[test]
+    fn the_end_of_the_input_ends_partitions_chunk_by_chunk_with_the_same_matches() {
+        // A = 0, B = 1, C = 2. The rows 0 1 1 2 of every key come before a watermark that
+        // releases them, then the rows 0 1 2 0 of even keys only. An even key has two matches
+        // and an open attempt at the end; an odd key one match, found only if the matcher,
+        // running a row behind, takes its held last row at the end. A match reports the value
+        // after it, so a report that waits for that row must go out once that row is in.
+        let keys: Vec<String> = (0..40).map(|k| format!("k{k:02}")).collect();
+        let values = [0, 1, 1, 2, 0, 1, 2, 0];
+        let rows = |at: std::ops::Range<usize>, step: usize| -> Vec<(&str, i64, i64, i64)> {
+            let mut rows = Vec::new();
+            for i in at {
+                for (k, key) in keys.iter().enumerate().step_by(step) {
+                    rows.push((key.as_str(), values[i], (i * 100 + k) as i64, NO_WATERMARK));
+                }
+            }
+            rows
+        };
+        let run = |chunk_rows: usize, lookahead: u64, define_lookahead: u64| {
+            let defines = [v_is(Op::Eq, 0), v_is(Op::Eq, 1), v_is(Op::Eq, 2)];
+            let mut op = a_b_star_c(defines, None, lookahead);
+            op.spec.define_lookahead = define_lookahead;
+            op.end_chunk_rows = chunk_rows;
+            let mut out = Vec::new();
+            let first = keyed_batch("ts", &rows(0..4, 1));
+            op.on_batch(0, first, &mut out).unwrap();
+            op.on_watermark(350, &mut out).unwrap();
+            let second = keyed_batch("ts", &rows(4..8, 2));
+            op.on_batch(0, second, &mut out).unwrap();
+            let before = out.len();
+            op.on_end(&mut out).unwrap();
+            assert_eq!(op.held_rows(), 0, "every row is let go at the end");
+            let batches_at_end = (out[before..].iter())
+                .filter(|m| matches!(m, Message::Batch(_)))
+                .count();
+            let mut matched = Vec::new();
+            for m in &out {
+                let Message::Batch(b) = m else { continue };
+                let keys = b.data.column(0).as_string::<i32>();
+                for row in 0..b.num_rows() {
+                    let next = (b.data.columns().get(1))
+                        .map(|n| n.as_primitive::<arrow::datatypes::Int64Type>())
+                        .map(|n| format!(" next {:?}", n.is_valid(row).then(|| n.value(row))));
+                    matched.push(format!("{}{}", keys.value(row), next.unwrap_or_default()));
+                }
+            }
+            matched.sort();
+            (matched, batches_at_end)
+        };
+        for (lookahead, define_lookahead) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+            let mut expected = Vec::new();
+            for (k, key) in keys.iter().enumerate() {
+                let (even, odd) = match lookahead {
+                    0 => ("", ""),
+                    _ => (" next Some(0)", " next None"),
+                };
+                match k % 2 {
+                    0 => expected.extend([format!("{key}{even}"), format!("{key}{even}")]),
+                    _ => expected.push(format!("{key}{odd}")),
+                }
+            }
+            let case = format!("lookahead {lookahead}, in DEFINE {define_lookahead}");
+            let (whole, _) = run(END_CHUNK_ROWS, lookahead, define_lookahead);
+            assert_eq!(whole, expected, "{case}");
+            for chunk_rows in [1, 3, 50] {
+                let (chunked, batches) = run(chunk_rows, lookahead, define_lookahead);
+                assert_eq!(chunked, expected, "{case}, in chunks of {chunk_rows}");
+                assert!(batches > 1, "{batches} batch at the end, {case}");
+            }
+        }
     }
 }
