@@ -1031,7 +1031,7 @@ mod tests {
     }
 
     fn calc() -> Calc {
-        Calc::new(None, None, schema())
+        Calc::new(None, None, schema()).unwrap()
     }
 
     /// Where each node's output comes from once fused.

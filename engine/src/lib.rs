@@ -14,6 +14,7 @@ pub mod fault;
 pub mod format;
 pub mod late;
 pub mod metrics;
+pub mod narrow;
 pub mod operator;
 pub mod sink;
 pub mod source;

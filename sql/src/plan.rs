@@ -673,7 +673,7 @@ impl<'a> StreamPlanner<'a> {
                 let column = |computed: &ComputedDef| -> SqlResult<ComputedColumn> {
                     Ok(match computed {
                         ComputedDef::Expr(expr) => {
-                            ComputedColumn::Expr(self.physical(expr, &stored)?)
+                            ComputedColumn::expr(self.physical(expr, &stored)?)?
                         }
                         ComputedDef::SkewCorrected(columns) => {
                             if self.shared.is_some() {
@@ -852,7 +852,7 @@ impl<'a> StreamPlanner<'a> {
             .collect();
         let (mut exprs, watermarks) = self.calc_exprs(&exprs, input)?;
         let predicate = predicate.map(|_| exprs.remove(0));
-        let calc = Calc::new(predicate, projection.map(|_| exprs), schema);
+        let calc = Calc::new(predicate, projection.map(|_| exprs), schema)?;
         Ok(match watermarks {
             Some(data_type) => calc.with_watermark_column(data_type),
             None => calc,
@@ -1013,7 +1013,7 @@ fn columns_of(table: &SchemaRef, wanted: &[usize], read: &[usize]) -> SqlResult<
         })
         .collect();
     let schema = Arc::new(table.project(wanted)?);
-    Ok(Calc::new(None, Some(exprs), schema))
+    Ok(Calc::new(None, Some(exprs), schema)?)
 }
 
 /// The tables `plan` scans more than once, each with the union of the columns its scans read

@@ -9,6 +9,7 @@ use datafusion_physical_expr::PhysicalExpr;
 
 use super::Operator;
 use crate::batch::{ChangeBatch, Message};
+use crate::narrow::Narrowed;
 use crate::source::is_volatile;
 use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
@@ -16,8 +17,11 @@ use crate::{EngineError, Result};
 /// `WHERE` then `SELECT` expressions of a stateless query step (Flink calls this a Calc).
 #[derive(Debug, Clone)]
 pub struct Calc {
-    predicate: Option<Arc<dyn PhysicalExpr>>,
-    projection: Option<Vec<Arc<dyn PhysicalExpr>>>,
+    /// The predicate, if any, then the projection's expressions, over the values they read.
+    exprs: Narrowed,
+    predicate: bool,
+    /// Whether the step computes its columns (else it keeps the input's).
+    projects: bool,
     schema: SchemaRef,
     /// `CURRENT_WATERMARK(...)`: the expressions read each row's watermark (the one current
     /// before it, NULL before the first) as a last column of this type after the input's.
@@ -33,14 +37,16 @@ impl Calc {
         predicate: Option<Arc<dyn PhysicalExpr>>,
         projection: Option<Vec<Arc<dyn PhysicalExpr>>>,
         schema: SchemaRef,
-    ) -> Self {
-        Calc {
-            predicate,
-            projection,
+    ) -> Result<Self> {
+        let exprs = predicate.iter().chain(projection.iter().flatten()).cloned();
+        Ok(Calc {
+            exprs: Narrowed::new(exprs)?,
+            predicate: predicate.is_some(),
+            projects: projection.is_some(),
             schema,
             watermark_column: None,
             watermark: NO_WATERMARK,
-        }
+        })
     }
 
     /// The expressions read each row's watermark as a last column of `data_type` (a
@@ -91,21 +97,25 @@ impl Calc {
     /// Whether a row may give other values when computed twice: an expression reads the
     /// clock or draws random numbers.
     pub(crate) fn volatile(&self) -> bool {
-        let mut exprs = self
-            .predicate
-            .iter()
-            .chain(self.projection.iter().flatten());
-        exprs.any(is_volatile)
+        self.exprs.exprs.iter().any(is_volatile)
     }
 
     /// `batch`'s rows that pass the filter, computed.
     pub fn apply(&self, batch: ChangeBatch) -> Result<ChangeBatch> {
         let batch = self.with_watermarks(batch)?;
-        let batch = match &self.predicate {
-            Some(predicate) => {
-                let mask = predicate
-                    .evaluate(&batch.data)?
-                    .into_array(batch.num_rows())?;
+        // The values the expressions read; a projection filters only those.
+        let read = self.exprs.batch(&batch.data)?;
+        let (predicate, projection) = self.exprs.exprs.split_at(usize::from(self.predicate));
+        let mask = match predicate.first() {
+            Some(predicate) => Some(predicate.evaluate(&read)?.into_array(read.num_rows())?),
+            None => None,
+        };
+        let batch = match self.projects {
+            true => batch.with_data(read),
+            false => batch,
+        };
+        let batch = match mask {
+            Some(mask) => {
                 let mask: &BooleanArray = mask.as_boolean_opt().ok_or_else(|| {
                     EngineError::Other("filter predicate is not a boolean".into())
                 })?;
@@ -117,7 +127,7 @@ impl Calc {
             }
             None => batch,
         };
-        let Some(projection) = &self.projection else {
+        if !self.projects {
             if self.watermark_column.is_some() {
                 // The rows as they came, without their watermarks.
                 let kept: Vec<usize> = (0..batch.data.num_columns() - 1).collect();
@@ -125,7 +135,7 @@ impl Calc {
                 return Ok(batch.with_data(data));
             }
             return Ok(batch);
-        };
+        }
         let columns = projection
             .iter()
             .map(|e| e.evaluate(&batch.data)?.into_array(batch.num_rows()))

@@ -12,6 +12,7 @@ use super::skew::SkewCorrection;
 use crate::Result;
 use crate::batch::ChangeBatch;
 use crate::checkpoint::State;
+use crate::narrow::Narrowed;
 
 /// How a source's decoded rows become the rows it sends.
 #[derive(Debug, Default)]
@@ -100,14 +101,19 @@ pub struct Computed {
 /// How a computed column is computed.
 #[derive(Debug)]
 pub enum ComputedColumn {
-    /// An expression over each row's stored columns.
-    Expr(Arc<dyn PhysicalExpr>),
+    /// An expression over each row's stored columns (the values it reads).
+    Expr(Narrowed),
     /// An event time corrected for its device's clock skew, from the rows before it too
     /// (locked while it corrects a batch: rows go through it one batch at a time, in order).
     SkewCorrected(Mutex<SkewCorrection>),
 }
 
 impl ComputedColumn {
+    /// The column `expr` computes from each row's stored columns.
+    pub fn expr(expr: Arc<dyn PhysicalExpr>) -> Result<Self> {
+        Ok(ComputedColumn::Expr(Narrowed::new([expr])?))
+    }
+
     /// The event time `skew` corrects.
     pub fn skew_corrected(skew: SkewCorrection) -> Self {
         ComputedColumn::SkewCorrected(Mutex::new(skew))
@@ -125,7 +131,8 @@ impl Computed {
                 Some((_, column)) => {
                     let value = match column {
                         ComputedColumn::Expr(expr) => {
-                            expr.evaluate(stored)?.into_array(stored.num_rows())?
+                            let read = expr.batch(stored)?;
+                            expr.exprs[0].evaluate(&read)?.into_array(read.num_rows())?
                         }
                         ComputedColumn::SkewCorrected(skew) => lock(skew).correct(stored)?,
                     };

@@ -62,7 +62,7 @@ impl Stage {
     fn in_any_order(&self) -> bool {
         let mut computed = self.shape.computed.iter().flat_map(|c| &c.columns);
         let columns_free = computed.all(|(_, column)| match column {
-            ComputedColumn::Expr(expr) => !is_volatile(expr),
+            ComputedColumn::Expr(expr) => !expr.exprs.iter().any(is_volatile),
             ComputedColumn::SkewCorrected(_) => false,
         });
         columns_free
@@ -236,7 +236,7 @@ mod tests {
             BinaryOp::Eq,
             lit(1i64),
         );
-        Calc::new(Some(Arc::new(odd)), None, schema)
+        Calc::new(Some(Arc::new(odd)), None, schema).unwrap()
     }
 
     #[test]

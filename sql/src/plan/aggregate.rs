@@ -254,7 +254,7 @@ impl StreamPlanner<'_> {
         let mut parts = Vec::with_capacity(expansion.projections.len());
         for projection in &expansion.projections {
             let projection = self.physicals(projection, input_schema)?;
-            let calc = Calc::new(None, Some(projection), rows.clone());
+            let calc = Calc::new(None, Some(projection), rows.clone())?;
             parts.push(self.add(Box::new(calc), input));
         }
         let node = (self.dataflow).add_operator(Box::new(Union::new(rows)), parts);
@@ -331,7 +331,7 @@ impl StreamPlanner<'_> {
         let mut input = self.plan_append_only(&tvf.input, "a window function")?;
         if let Some(predicate) = conjunction(filters) {
             let predicate = self.physical(&predicate, input_schema)?;
-            let calc = Calc::new(Some(predicate), None, output_schema(input_schema));
+            let calc = Calc::new(Some(predicate), None, output_schema(input_schema))?;
             input = self.add(Box::new(calc), input);
         }
         let group_by = self.group_by(&keys, &aggr_expr, input_schema)?;
