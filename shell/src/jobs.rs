@@ -10,6 +10,7 @@ use regex::Regex;
 use rill_engine::checkpoint::CheckpointStatus;
 use rill_engine::format::millis_text;
 use rill_engine::{Dataflow, JobMetrics};
+use rill_sql::session::{Session, SharedJob};
 use tokio::sync::Notify;
 
 /// `SHOW JOBS` or `STOP JOB 'id' [WITH SAVEPOINT]` (Flink's syntax), which the shell runs
@@ -61,6 +62,8 @@ struct Entry {
     stop: Arc<Notify>,
     /// Whether a stop takes a savepoint first.
     savepoint: Arc<AtomicBool>,
+    /// What this process runs of a job the processes of a consumer group share.
+    share: Arc<Mutex<Option<String>>>,
 }
 
 /// The shell's background jobs.
@@ -69,62 +72,115 @@ pub struct Jobs {
     entries: Vec<Entry>,
 }
 
+/// What a job's task reports through.
+struct Handles {
+    state: Arc<AtomicU8>,
+    detail: Arc<Mutex<Option<String>>>,
+    stop: Arc<Notify>,
+    savepoint: Arc<AtomicBool>,
+    share: Arc<Mutex<Option<String>>>,
+}
+
+/// How a job ended.
+enum Ended {
+    Finished,
+    /// Stopped, at what if anything (a savepoint).
+    Stopped(Option<String>),
+    Failed(String),
+}
+
+impl Handles {
+    fn ended(&self, ended: Ended) {
+        let (state, detail) = match ended {
+            Ended::Finished => (FINISHED, None),
+            Ended::Stopped(at) => (STOPPED, at),
+            Ended::Failed(e) => (FAILED, Some(e)),
+        };
+        *self.detail.lock().expect("job detail") = detail;
+        self.state.store(state, Ordering::Relaxed);
+    }
+}
+
 impl Jobs {
-    /// Starts `dataflow` (the job of `statement`) in the background on the current runtime;
-    /// returns its id.
-    pub fn submit(&mut self, statement: &str, dataflow: Dataflow) -> u64 {
+    /// A new entry for the job of `statement`; its id and handles.
+    fn add(
+        &mut self,
+        statement: &str,
+        metrics: Arc<JobMetrics>,
+        checkpoints: CheckpointStatus,
+    ) -> (u64, Handles) {
         let id = self.entries.len() as u64 + 1;
-        let mut job = dataflow.start();
-        let (state, detail, stop, savepoint) = (
-            Arc::new(AtomicU8::new(RUNNING)),
-            Arc::new(Mutex::new(None)),
-            Arc::new(Notify::new()),
-            Arc::new(AtomicBool::new(false)),
-        );
-        self.entries.push(Entry {
+        let entry = Entry {
             id,
             statement: statement.split_whitespace().collect::<Vec<_>>().join(" "),
             started: Instant::now(),
-            metrics: job.metrics(),
-            checkpoints: job.checkpoints(),
-            state: state.clone(),
-            detail: detail.clone(),
-            stop: stop.clone(),
-            savepoint: savepoint.clone(),
-        });
+            metrics,
+            checkpoints,
+            state: Arc::new(AtomicU8::new(RUNNING)),
+            detail: Arc::new(Mutex::new(None)),
+            stop: Arc::new(Notify::new()),
+            savepoint: Arc::new(AtomicBool::new(false)),
+            share: Arc::new(Mutex::new(None)),
+        };
+        let handles = Handles {
+            state: entry.state.clone(),
+            detail: entry.detail.clone(),
+            stop: entry.stop.clone(),
+            savepoint: entry.savepoint.clone(),
+            share: entry.share.clone(),
+        };
+        self.entries.push(entry);
+        (id, handles)
+    }
+
+    /// Starts `dataflow` (the job of `statement`) in the background on the current runtime;
+    /// returns its id.
+    pub fn submit(&mut self, statement: &str, dataflow: Dataflow) -> u64 {
+        let mut job = dataflow.start();
+        let (id, handles) = self.add(statement, job.metrics(), job.checkpoints());
         tokio::spawn(async move {
-            let result = tokio::select! {
-                result = job.wait() => result,
-                _ = stop.notified() => {
-                    let stopped = match savepoint.load(Ordering::Relaxed) {
-                        true => job.stop_with_savepoint().await.map(Some),
-                        false => {
-                            job.cancel();
-                            let _ = job.wait().await;
-                            Ok(None)
-                        }
-                    };
-                    match stopped {
-                        Ok(savepoint) => {
-                            let at = savepoint.map(|id| format!("at savepoint {id}"));
-                            *detail.lock().expect("job detail") = at;
-                            state.store(STOPPED, Ordering::Relaxed);
-                        }
-                        Err(e) => {
-                            *detail.lock().expect("job detail") = Some(e.to_string());
-                            state.store(FAILED, Ordering::Relaxed);
-                        }
+            let ended = tokio::select! {
+                result = job.wait() => result.map(|()| Ended::Finished),
+                _ = handles.stop.notified() => match handles.savepoint.load(Ordering::Relaxed) {
+                    true => (job.stop_with_savepoint().await)
+                        .map(|id| Ended::Stopped(Some(format!("at savepoint {id}")))),
+                    false => {
+                        job.cancel();
+                        let _ = job.wait().await;
+                        Ok(Ended::Stopped(None))
                     }
-                    return;
-                }
+                },
             };
-            match result {
-                Ok(()) => state.store(FINISHED, Ordering::Relaxed),
-                Err(e) => {
-                    *detail.lock().expect("job detail") = Some(e.to_string());
-                    state.store(FAILED, Ordering::Relaxed);
+            handles.ended(ended.unwrap_or_else(|e| Ended::Failed(e.to_string())));
+        });
+        id
+    }
+
+    /// Runs this process's share of `job`, a job the processes of a consumer group share
+    /// (planned in `session`), in the background; returns its id. A stop stops its tasks at
+    /// savepoints, for the group's other processes to resume.
+    pub fn submit_shared(&mut self, statement: &str, session: Session, job: SharedJob) -> u64 {
+        let metrics = Arc::new(JobMetrics::default());
+        let (id, handles) = self.add(statement, metrics.clone(), CheckpointStatus::default());
+        tokio::spawn(async move {
+            let report = |text: String| *handles.share.lock().expect("job share") = Some(text);
+            let stop = handles.stop.clone();
+            let stopped = Arc::new(AtomicBool::new(false));
+            let stopping = {
+                let stopped = stopped.clone();
+                Box::pin(async move {
+                    stop.notified().await;
+                    stopped.store(true, Ordering::Relaxed);
+                })
+            };
+            let result = rill_sql::shared::run(&session, &job, &report, stopping, metrics).await;
+            handles.ended(match result {
+                Ok(()) if stopped.load(Ordering::Relaxed) => {
+                    Ended::Stopped(Some("at savepoints".into()))
                 }
-            }
+                Ok(()) => Ended::Finished,
+                Err(e) => Ended::Failed(e),
+            });
         });
         id
     }
@@ -159,7 +215,10 @@ impl Jobs {
     /// The jobs as `SHOW JOBS` prints them.
     pub fn table(&self) -> RecordBatch {
         let state = |e: &Entry| match e.state.load(Ordering::Relaxed) {
-            RUNNING => "RUNNING".to_string(),
+            RUNNING => match e.share.lock().expect("job share").clone() {
+                Some(share) => format!("RUNNING: {share}"),
+                None => "RUNNING".to_string(),
+            },
             FINISHED => "FINISHED".to_string(),
             STOPPED => match e.detail.lock().expect("job detail").clone() {
                 Some(savepoint) => format!("STOPPED {savepoint}"),

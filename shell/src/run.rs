@@ -161,7 +161,17 @@ async fn execute(
     let statement = raw.parse()?;
     let outcome = session.execute(&statement).await?;
     if let Outcome::Shared(job) = outcome {
-        return run_shared(session, &job).await;
+        return match context {
+            Context::Shell(jobs) => {
+                let id = jobs.submit_shared(&raw.text, session.clone(), *job);
+                println!(
+                    "[INFO] Job {id} submitted, shared with the processes of its consumer group: \
+                     SHOW JOBS follows this process's share, STOP JOB '{id}' stops it."
+                );
+                Ok(())
+            }
+            Context::Batch => run_shared(session, &job).await,
+        };
     }
     // `SET 'sql-client.execution.result-mode'` chooses the format, as in Flink's client.
     let mode = match session.setting(RESULT_MODE) {

@@ -1287,6 +1287,93 @@ fn a_shared_job_on_a_terminal_sums_up_this_processs_share() {
 }
 
 #[test]
+fn the_shell_runs_a_shared_job_in_the_background() {
+    let topic = topic("shared-shell", 2);
+    let messages: Vec<String> = (0..100)
+        .map(|i| format!(r#"{{"symbol": "S{}", "n": {i}}}"#, i % 7))
+        .collect();
+    let records: Vec<Record> = (messages.iter().enumerate())
+        .map(|(i, value)| Record {
+            partition: (i % 2) as i32,
+            key: None,
+            value: Some(value.as_str()),
+            timestamp: i as i64,
+        })
+        .collect();
+    produce(&topic, &records);
+    let work = tempfile::tempdir().unwrap();
+    let mut shell = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .env("HOME", work.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // What the shell printed so far.
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let printed = printed.clone();
+        let mut out = shell.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = out.read(&mut chunk) {
+                let text = String::from_utf8_lossy(&chunk[..n]).into_owned();
+                printed.lock().unwrap().push_str(&text);
+            }
+        })
+    };
+    let mut input = shell.stdin.take().unwrap();
+    use std::io::Write;
+    writeln!(
+        input,
+        "SET 'execution.checkpointing.interval' = '1 s'; \
+         SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = 'true'; {} \
+         CREATE TABLE out (symbol STRING, n BIGINT) WITH ('connector' = 'filesystem', \
+         'path' = '{}/', 'format' = 'debezium-json'); \
+         INSERT INTO out SELECT symbol, SUM(n) FROM k GROUP BY symbol;",
+        work.path().join("checkpoints").display(),
+        table(
+            "k",
+            "symbol STRING, n BIGINT",
+            &topic,
+            &format!(
+                ", 'format' = 'json', 'scan.startup.mode' = 'earliest-offset', 'properties.group.id' = '{topic}'"
+            )
+        ),
+        work.path().join("out").display()
+    )
+    .unwrap();
+    // The prompt is back at once: the job is listed while it joins the group and runs.
+    writeln!(input, "SHOW JOBS;").unwrap();
+    let start = Instant::now();
+    let said = |text: &str| printed.lock().unwrap().contains(text);
+    while !said("RUNNING") && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(said("Job 1 submitted"), "{}", printed.lock().unwrap());
+    assert!(said("RUNNING"), "{}", printed.lock().unwrap());
+    // Then it shows what this process runs of it, and then that it finished.
+    while !said("FINISHED") && start.elapsed() < Duration::from_secs(60) {
+        writeln!(input, "SHOW JOBS;").unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(input);
+    let status = shell.wait().unwrap();
+    reader.join().unwrap();
+    let printed = printed.lock().unwrap().clone();
+    assert!(status.success(), "{printed}");
+    assert!(printed.contains("RUNNING: this process reads"), "{printed}");
+    assert!(printed.contains("FINISHED"), "{printed}");
+    // Its tasks wrote the sums: S0's is 0 + 7 + ... + 98.
+    let rows = files_output(&work.path().join("out"));
+    assert!(
+        rows.iter().any(|r| r.contains(r#""symbol":"S0","n":735"#)),
+        "{rows:?}"
+    );
+}
+
+#[test]
 fn a_process_whose_task_was_taken_over_stops_without_checkpointing_it() {
     let topic = topic("shared-zombie", 1);
     produce(&topic, &values(&[(0, 1, r#"{"symbol": "A", "n": 1}"#)]));

@@ -31,6 +31,7 @@ use datafusion_sql::planner::{PlannerContext, SqlToRel};
 use datafusion_sql::sqlparser::dialect::dialect_from_str;
 
 /// Settings, functions and relations for planning, and the passes plans go through.
+#[derive(Clone)]
 pub struct PlanContext {
     options: Arc<ConfigOptions>,
     scalar: HashMap<String, Arc<ScalarUDF>>,

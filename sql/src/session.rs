@@ -120,6 +120,7 @@ pub struct SharedJob {
 }
 
 /// A view: its statement and result columns.
+#[derive(Clone)]
 struct ViewDef {
     ddl: String,
     schema: arrow::datatypes::SchemaRef,
@@ -128,7 +129,10 @@ struct ViewDef {
     versioned: Versioned,
 }
 
-/// Tables, views and settings, and a DataFusion context that resolves names and types.
+/// Tables, views and settings, and a DataFusion context that resolves names and types. A
+/// clone plans as the session did when cloned (a job running in the background replans its
+/// tasks with it).
+#[derive(Clone)]
 pub struct Session {
     context: PlanContext,
     tables: BTreeMap<String, TableDef>,
