@@ -15,7 +15,7 @@ pub use decode::{CHANGE_KIND_COLUMN, FileFormat, RecordFormat};
 pub use file::{FileInput, FileSource, FileSourceOptions};
 pub use messages::{Decoded, MessageDecoder};
 pub use nexmark::{NexmarkSettings, NexmarkSource, RateShape};
-pub use shape::{Computed, ComputedColumn, RowShape};
+pub use shape::{ColumnRead, Computed, ComputedColumn, RowShape, columns_read};
 pub use skew::{SkewColumns, SkewCorrection};
 pub(crate) use stage::{Emitter, Rows};
 pub use values::ValuesSource;

@@ -26,10 +26,11 @@ use rill_engine::operator::{
     Calc, Limit, Normalize, Operator as StreamOperator, SortKey, Union, Unnest, WATERMARK_COLUMN,
 };
 use rill_engine::source::{
-    Computed, ComputedColumn, FileInput, FileSource, FileSourceOptions, NexmarkSource, RowShape,
-    SkewCorrection, Source, ValuesSource, WatermarkAssigner,
+    Computed, ComputedColumn, FileFormat, FileInput, FileSource, FileSourceOptions, NexmarkSource,
+    RowShape, SkewCorrection, Source, ValuesSource, WatermarkAssigner, columns_read,
 };
 
+use self::struct_fields::StructFieldsRead;
 use crate::catalog::{ComputedDef, TableDef};
 use crate::changelog::ChangelogNode;
 use crate::connector::Connector;
@@ -50,6 +51,7 @@ mod match_recognize;
 mod over;
 pub mod shared;
 mod sort;
+mod struct_fields;
 
 use shared::SharedPlan;
 
@@ -130,6 +132,8 @@ pub struct StreamPlanner<'a> {
     /// Flink reuses a source (`table.optimizer.reuse-source-enabled`), so its input is read
     /// and decoded once.
     reused: HashMap<String, (Option<Vec<usize>>, Option<NodeId>)>,
+    /// The fields of struct columns the statement reads: JSON files decode only those.
+    struct_fields: StructFieldsRead,
 }
 
 /// A calc's expressions, and the type of the column of rows' watermarks they read, if any.
@@ -173,6 +177,7 @@ impl<'a> StreamPlanner<'a> {
             side_files: Vec::new(),
             side_paths: HashSet::new(),
             reused: HashMap::new(),
+            struct_fields: StructFieldsRead::default(),
         }
     }
 
@@ -248,6 +253,7 @@ impl<'a> StreamPlanner<'a> {
         if self.shared.is_none() {
             self.reused = reused_tables(plan);
         }
+        self.struct_fields = StructFieldsRead::of(plan, self.tables);
         let output = self.plan(plan)?;
         Ok(QueryPlan {
             updating: self.updating.contains(&output),
@@ -719,10 +725,11 @@ impl<'a> StreamPlanner<'a> {
             Some(columns) => Arc::new(table.schema.project(columns)?),
             None => table.schema.clone(),
         };
-        let shape = RowShape {
+        let mut shape = RowShape {
             changelog,
             computed,
             projection: if normalise { None } else { projection.clone() },
+            stored: None,
         };
         let source: Box<dyn Source> = match &table.connector {
             Connector::Kafka(kafka) => {
@@ -774,11 +781,20 @@ impl<'a> StreamPlanner<'a> {
                     _ => (FileInput::Stdin, None),
                 };
                 self.unbounded_input |= input == FileInput::Stdin || follow.is_some();
+                // JSON objects are decoded with only the columns the statement reads, as
+                // Flink does, and only the fields of struct columns it reads.
+                let mut schema = table.physical.clone();
+                if records.format == FileFormat::Json {
+                    let read = columns_read(&schema, |c| self.struct_fields.column(c));
+                    if read != schema {
+                        shape.stored = Some(std::mem::replace(&mut schema, read));
+                    }
+                }
                 let options = FileSourceOptions {
                     input,
                     follow,
                     records,
-                    schema: table.physical.clone(),
+                    schema,
                     shape,
                     batch_size: self.batch_size,
                 };

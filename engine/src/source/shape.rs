@@ -4,8 +4,10 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use arrow::array::{AsArray, RecordBatch, RecordBatchOptions};
-use arrow::datatypes::{Int8Type, SchemaRef};
+use arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StructArray, new_null_array,
+};
+use arrow::datatypes::{DataType, Field, Fields, Int8Type, Schema, SchemaRef};
 use datafusion_physical_expr::PhysicalExpr;
 
 use super::skew::SkewCorrection;
@@ -23,12 +25,19 @@ pub struct RowShape {
     pub computed: Option<Computed>,
     /// Which columns the query uses (all when `None`), of the table with its computed columns.
     pub projection: Option<Vec<usize>>,
+    /// The stored columns, when rows are decoded with only the columns, and fields of struct
+    /// columns, the query reads: the others are added back as NULLs, which nothing reads.
+    pub stored: Option<SchemaRef>,
 }
 
 impl RowShape {
     /// Decoded rows (the stored columns, then the change kind for change events) as a change
     /// batch of all the table's columns.
     pub fn rows(&self, data: RecordBatch) -> Result<ChangeBatch> {
+        let data = match &self.stored {
+            Some(stored) => widen(data, stored)?,
+            None => data,
+        };
         let batch = match self.changelog {
             true => {
                 let kinds = data.num_columns() - 1;
@@ -56,6 +65,7 @@ impl RowShape {
             changelog: self.changelog,
             computed: self.computed.as_ref().map(Computed::fresh).transpose()?,
             projection: self.projection.clone(),
+            stored: self.stored.clone(),
         })
     }
 
@@ -86,6 +96,77 @@ impl RowShape {
             None => Ok(batch),
         }
     }
+}
+
+/// What a statement reads of a stored column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnRead {
+    Nothing,
+    Whole,
+    /// These fields of a struct column.
+    Fields(Vec<String>),
+}
+
+/// The columns of `schema` a decoder needs when nothing else is read of the rows, as `read`
+/// tells: without the columns nothing reads, and with only the fields of struct columns
+/// that are read (a column read whole, or whose fields `read` does not name, whole). All
+/// columns if nothing is read at all, so that rows are still counted.
+pub fn columns_read(schema: &SchemaRef, read: impl Fn(&str) -> ColumnRead) -> SchemaRef {
+    let reads: Vec<ColumnRead> = schema.fields().iter().map(|f| read(f.name())).collect();
+    let none = reads.iter().all(|r| *r == ColumnRead::Nothing);
+    let fields: Vec<Field> = (schema.fields().iter().zip(reads))
+        .filter(|(_, read)| none || *read != ColumnRead::Nothing)
+        .map(|(field, read)| match (field.data_type(), read) {
+            (DataType::Struct(children), ColumnRead::Fields(names)) => {
+                let kept: Fields = (children.iter())
+                    .filter(|c| names.iter().any(|n| n == c.name()))
+                    .cloned()
+                    .collect();
+                match kept.is_empty() {
+                    true => field.as_ref().clone(),
+                    false => field
+                        .as_ref()
+                        .clone()
+                        .with_data_type(DataType::Struct(kept)),
+                }
+            }
+            _ => field.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Rows of `stored`'s columns from `data`, which may lack columns and fields of struct
+/// columns ([`columns_read`]): those are added back as NULLs.
+fn widen(data: RecordBatch, stored: &SchemaRef) -> Result<RecordBatch> {
+    let rows = data.num_rows();
+    let columns = (stored.fields().iter())
+        .map(|field| {
+            let Some(column) = data.column_by_name(field.name()) else {
+                return Ok(new_null_array(field.data_type(), rows));
+            };
+            match field.data_type() {
+                DataType::Struct(all) if column.data_type() != field.data_type() => {
+                    let read = column.as_struct();
+                    let children = (all.iter())
+                        .map(|child| match read.column_by_name(child.name()) {
+                            Some(values) => values.clone(),
+                            None => new_null_array(child.data_type(), rows),
+                        })
+                        .collect();
+                    let nulls = read.nulls().cloned();
+                    Ok(Arc::new(StructArray::try_new(all.clone(), children, nulls)?) as ArrayRef)
+                }
+                _ => Ok(column.clone()),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        stored.clone(),
+        columns,
+        &options,
+    )?)
 }
 
 /// A table's computed columns (`name AS expr` in its DDL).
