@@ -503,8 +503,8 @@ impl MatchRecognize {
             ready = now;
             self.waiting = later;
         }
-        let partitions: Vec<&PartitionRows> = self.partitions.iter().map(|p| &p.rows).collect();
-        if let Some(rows) = emit_rows(&self.spec, &ready, &partitions, &self.store)? {
+        let partitions = &self.partitions;
+        if let Some(rows) = emit_rows(&self.spec, &ready, |p| &partitions[p].rows, &self.store)? {
             let mut batch = ChangeBatch::inserts(rows);
             batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
             out.push(Message::Batch(batch));

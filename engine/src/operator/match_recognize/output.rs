@@ -68,11 +68,12 @@ struct OutRow {
     row: u64,
 }
 
-/// The output rows for `emits`, or `None` when there are none.
-pub fn emit_rows(
+/// The output rows for `emits` (whose partitions' rows `partition` gives), or `None` when
+/// there are none.
+pub fn emit_rows<'a>(
     spec: &MatchSpec,
     emits: &[Emit],
-    partitions: &[&PartitionRows],
+    partition: impl Fn(usize) -> &'a PartitionRows,
     store: &RowStore,
 ) -> Result<Option<RecordBatch>> {
     let rows = out_rows(spec, emits);
@@ -88,7 +89,7 @@ pub fn emit_rows(
             &m,
             number,
             timed_out,
-            partitions[emit.partition],
+            partition(emit.partition),
         );
     }
     let gather = Gather::new(store);
@@ -106,7 +107,7 @@ pub fn emit_rows(
         let column = match output {
             OutputColumn::Input(c) => gather.column(
                 rows.iter()
-                    .map(|r| partitions[emits[r.emit].partition].get(r.row)),
+                    .map(|r| partition(emits[r.emit].partition).get(r.row)),
                 |s| s.batch.column(*c),
             )?,
             OutputColumn::Measure(m) => {
