@@ -1235,9 +1235,11 @@ fn two_processes_share_a_join_of_two_topics() {
     assert_eq!(files_output(&shared_out), expected);
 }
 
-#[test]
-fn a_shared_job_on_a_terminal_sums_up_this_processs_share() {
-    let topic = topic("shared-summary", 2);
+/// A shared job over a new 2-partition topic (named after `name`) of 100 json messages
+/// `{"symbol": "S<i % 7>", "n": i}`: it writes each symbol's sum, as change events, under
+/// `<work>/out`, checkpointed under `<work>/checkpoints`.
+fn symbol_sums_job(name: &str, work: &std::path::Path) -> String {
+    let topic = topic(name, 2);
     let messages: Vec<String> = (0..100)
         .map(|i| format!(r#"{{"symbol": "S{}", "n": {i}}}"#, i % 7))
         .collect();
@@ -1250,14 +1252,13 @@ fn a_shared_job_on_a_terminal_sums_up_this_processs_share() {
         })
         .collect();
     produce(&topic, &records);
-    let work = tempfile::tempdir().unwrap();
-    let sql = format!(
+    format!(
         "SET 'execution.checkpointing.interval' = '1 s'; \
          SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = 'true'; {} \
          CREATE TABLE out (symbol STRING, n BIGINT) WITH ('connector' = 'filesystem', \
          'path' = '{}/', 'format' = 'debezium-json'); \
          INSERT INTO out SELECT symbol, SUM(n) FROM k GROUP BY symbol;",
-        work.path().join("checkpoints").display(),
+        work.join("checkpoints").display(),
         table(
             "k",
             "symbol STRING, n BIGINT",
@@ -1266,8 +1267,14 @@ fn a_shared_job_on_a_terminal_sums_up_this_processs_share() {
                 ", 'format' = 'json', 'scan.startup.mode' = 'earliest-offset', 'properties.group.id' = '{topic}'"
             )
         ),
-        work.path().join("out").display()
-    );
+        work.join("out").display()
+    )
+}
+
+#[test]
+fn a_shared_job_on_a_terminal_sums_up_this_processs_share() {
+    let work = tempfile::tempdir().unwrap();
+    let sql = symbol_sums_job("shared-summary", work.path());
     let mut command = Command::new(env!("CARGO_BIN_EXE_rill"));
     command.args(["-c", &sql]).env("TERM", "xterm");
     let mut p = match rexpect::session::spawn_command(command, Some(60_000)) {
@@ -1288,20 +1295,8 @@ fn a_shared_job_on_a_terminal_sums_up_this_processs_share() {
 
 #[test]
 fn the_shell_runs_a_shared_job_in_the_background() {
-    let topic = topic("shared-shell", 2);
-    let messages: Vec<String> = (0..100)
-        .map(|i| format!(r#"{{"symbol": "S{}", "n": {i}}}"#, i % 7))
-        .collect();
-    let records: Vec<Record> = (messages.iter().enumerate())
-        .map(|(i, value)| Record {
-            partition: (i % 2) as i32,
-            key: None,
-            value: Some(value.as_str()),
-            timestamp: i as i64,
-        })
-        .collect();
-    produce(&topic, &records);
     let work = tempfile::tempdir().unwrap();
+    let sql = symbol_sums_job("shared-shell", work.path());
     let mut shell = Command::new(env!("CARGO_BIN_EXE_rill"))
         .env("HOME", work.path())
         .stdin(std::process::Stdio::piped())
@@ -1325,25 +1320,7 @@ fn the_shell_runs_a_shared_job_in_the_background() {
     };
     let mut input = shell.stdin.take().unwrap();
     use std::io::Write;
-    writeln!(
-        input,
-        "SET 'execution.checkpointing.interval' = '1 s'; \
-         SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = 'true'; {} \
-         CREATE TABLE out (symbol STRING, n BIGINT) WITH ('connector' = 'filesystem', \
-         'path' = '{}/', 'format' = 'debezium-json'); \
-         INSERT INTO out SELECT symbol, SUM(n) FROM k GROUP BY symbol;",
-        work.path().join("checkpoints").display(),
-        table(
-            "k",
-            "symbol STRING, n BIGINT",
-            &topic,
-            &format!(
-                ", 'format' = 'json', 'scan.startup.mode' = 'earliest-offset', 'properties.group.id' = '{topic}'"
-            )
-        ),
-        work.path().join("out").display()
-    )
-    .unwrap();
+    writeln!(input, "{sql}").unwrap();
     // The prompt is back at once: the job is listed while it joins the group and runs.
     writeln!(input, "SHOW JOBS;").unwrap();
     let start = Instant::now();
