@@ -132,7 +132,8 @@ pub struct StreamPlanner<'a> {
     /// Flink reuses a source (`table.optimizer.reuse-source-enabled`), so its input is read
     /// and decoded once.
     reused: HashMap<String, (Option<Vec<usize>>, Option<NodeId>)>,
-    /// The fields of struct columns the statement reads: JSON files decode only those.
+    /// The columns, and fields of struct columns, the statement reads: JSON files decode
+    /// only those.
     struct_fields: StructFieldsRead,
 }
 
