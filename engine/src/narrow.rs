@@ -16,6 +16,7 @@ use datafusion_physical_expr::expressions::{Column, Literal};
 use datafusion_physical_expr::{PhysicalExpr, ScalarFunctionExpr};
 
 use crate::Result;
+use crate::source::is_volatile;
 
 /// Expressions rewritten to read a batch of their leaves.
 #[derive(Debug, Clone)]
@@ -51,6 +52,11 @@ impl Narrowed {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Narrowed { leaves, exprs })
+    }
+
+    /// Whether an expression may give two values for one row (the clock, random numbers).
+    pub fn volatile(&self) -> bool {
+        self.exprs.iter().any(is_volatile)
     }
 
     /// The leaves' values over `batch`'s rows (no values are copied).

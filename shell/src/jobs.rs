@@ -56,14 +56,7 @@ struct Entry {
     started: Instant,
     metrics: Arc<JobMetrics>,
     checkpoints: CheckpointStatus,
-    state: Arc<AtomicU8>,
-    /// Why it failed, or the savepoint it stopped at.
-    detail: Arc<Mutex<Option<String>>>,
-    stop: Arc<Notify>,
-    /// Whether a stop takes a savepoint first.
-    savepoint: Arc<AtomicBool>,
-    /// What this process runs of a job the processes of a consumer group share.
-    share: Arc<Mutex<Option<String>>>,
+    status: Arc<Status>,
 }
 
 /// The shell's background jobs.
@@ -72,13 +65,16 @@ pub struct Jobs {
     entries: Vec<Entry>,
 }
 
-/// What a job's task reports through.
-struct Handles {
-    state: Arc<AtomicU8>,
-    detail: Arc<Mutex<Option<String>>>,
-    stop: Arc<Notify>,
-    savepoint: Arc<AtomicBool>,
-    share: Arc<Mutex<Option<String>>>,
+/// A job's status, shared by the shell and the job's task.
+struct Status {
+    state: AtomicU8,
+    /// Why it failed, or what it stopped at.
+    detail: Mutex<Option<String>>,
+    stop: Notify,
+    /// Whether a stop takes a savepoint first.
+    savepoint: AtomicBool,
+    /// What this process runs of a job the processes of a consumer group share.
+    share: Mutex<Option<String>>,
 }
 
 /// How a job ended.
@@ -89,7 +85,7 @@ enum Ended {
     Failed(String),
 }
 
-impl Handles {
+impl Status {
     fn ended(&self, ended: Ended) {
         let (state, detail) = match ended {
             Ended::Finished => (FINISHED, None),
@@ -102,46 +98,41 @@ impl Handles {
 }
 
 impl Jobs {
-    /// A new entry for the job of `statement`; its id and handles.
+    /// A new entry for the job of `statement`; its id and status.
     fn add(
         &mut self,
         statement: &str,
         metrics: Arc<JobMetrics>,
         checkpoints: CheckpointStatus,
-    ) -> (u64, Handles) {
+    ) -> (u64, Arc<Status>) {
         let id = self.entries.len() as u64 + 1;
-        let entry = Entry {
+        let status = Arc::new(Status {
+            state: AtomicU8::new(RUNNING),
+            detail: Mutex::new(None),
+            stop: Notify::new(),
+            savepoint: AtomicBool::new(false),
+            share: Mutex::new(None),
+        });
+        self.entries.push(Entry {
             id,
             statement: statement.split_whitespace().collect::<Vec<_>>().join(" "),
             started: Instant::now(),
             metrics,
             checkpoints,
-            state: Arc::new(AtomicU8::new(RUNNING)),
-            detail: Arc::new(Mutex::new(None)),
-            stop: Arc::new(Notify::new()),
-            savepoint: Arc::new(AtomicBool::new(false)),
-            share: Arc::new(Mutex::new(None)),
-        };
-        let handles = Handles {
-            state: entry.state.clone(),
-            detail: entry.detail.clone(),
-            stop: entry.stop.clone(),
-            savepoint: entry.savepoint.clone(),
-            share: entry.share.clone(),
-        };
-        self.entries.push(entry);
-        (id, handles)
+            status: status.clone(),
+        });
+        (id, status)
     }
 
     /// Starts `dataflow` (the job of `statement`) in the background on the current runtime;
     /// returns its id.
     pub fn submit(&mut self, statement: &str, dataflow: Dataflow) -> u64 {
         let mut job = dataflow.start();
-        let (id, handles) = self.add(statement, job.metrics(), job.checkpoints());
+        let (id, status) = self.add(statement, job.metrics(), job.checkpoints());
         tokio::spawn(async move {
             let ended = tokio::select! {
                 result = job.wait() => result.map(|()| Ended::Finished),
-                _ = handles.stop.notified() => match handles.savepoint.load(Ordering::Relaxed) {
+                _ = status.stop.notified() => match status.savepoint.load(Ordering::Relaxed) {
                     true => (job.stop_with_savepoint().await)
                         .map(|id| Ended::Stopped(Some(format!("at savepoint {id}")))),
                     false => {
@@ -151,7 +142,7 @@ impl Jobs {
                     }
                 },
             };
-            handles.ended(ended.unwrap_or_else(|e| Ended::Failed(e.to_string())));
+            status.ended(ended.unwrap_or_else(|e| Ended::Failed(e.to_string())));
         });
         id
     }
@@ -161,20 +152,16 @@ impl Jobs {
     /// savepoints, for the group's other processes to resume.
     pub fn submit_shared(&mut self, statement: &str, session: Session, job: SharedJob) -> u64 {
         let metrics = Arc::new(JobMetrics::default());
-        let (id, handles) = self.add(statement, metrics.clone(), CheckpointStatus::default());
+        let (id, status) = self.add(statement, metrics.clone(), CheckpointStatus::default());
         tokio::spawn(async move {
-            let report = |text: String| *handles.share.lock().expect("job share") = Some(text);
-            let stop = handles.stop.clone();
-            let stopped = Arc::new(AtomicBool::new(false));
-            let stopping = {
-                let stopped = stopped.clone();
-                Box::pin(async move {
-                    stop.notified().await;
-                    stopped.store(true, Ordering::Relaxed);
-                })
-            };
+            let report = |text: String| *status.share.lock().expect("job share") = Some(text);
+            let stopped = AtomicBool::new(false);
+            let stopping = Box::pin(async {
+                status.stop.notified().await;
+                stopped.store(true, Ordering::Relaxed);
+            });
             let result = rill_sql::shared::run(&session, &job, &report, stopping, metrics).await;
-            handles.ended(match result {
+            status.ended(match result {
                 Ok(()) if stopped.load(Ordering::Relaxed) => {
                     Ended::Stopped(Some("at savepoints".into()))
                 }
@@ -188,9 +175,9 @@ impl Jobs {
     /// Stops job `id`, after a savepoint if asked; false if there is no such running job.
     pub fn stop(&self, id: u64, savepoint: bool) -> bool {
         match self.entries.iter().find(|e| e.id == id) {
-            Some(e) if e.state.load(Ordering::Relaxed) == RUNNING => {
-                e.savepoint.store(savepoint, Ordering::Relaxed);
-                e.stop.notify_one();
+            Some(e) if e.status.state.load(Ordering::Relaxed) == RUNNING => {
+                e.status.savepoint.store(savepoint, Ordering::Relaxed);
+                e.status.stop.notify_one();
                 true
             }
             _ => false,
@@ -214,19 +201,20 @@ impl Jobs {
 
     /// The jobs as `SHOW JOBS` prints them.
     pub fn table(&self) -> RecordBatch {
-        let state = |e: &Entry| match e.state.load(Ordering::Relaxed) {
-            RUNNING => match e.share.lock().expect("job share").clone() {
+        let state = |e: &Entry| match e.status.state.load(Ordering::Relaxed) {
+            RUNNING => match e.status.share.lock().expect("job share").clone() {
                 Some(share) => format!("RUNNING: {share}"),
                 None => "RUNNING".to_string(),
             },
             FINISHED => "FINISHED".to_string(),
-            STOPPED => match e.detail.lock().expect("job detail").clone() {
+            STOPPED => match e.status.detail.lock().expect("job detail").clone() {
                 Some(savepoint) => format!("STOPPED {savepoint}"),
                 None => "STOPPED".to_string(),
             },
             _ => format!(
                 "FAILED: {}",
-                e.detail
+                e.status
+                    .detail
                     .lock()
                     .expect("job detail")
                     .clone()

@@ -10,7 +10,6 @@ use datafusion_physical_expr::PhysicalExpr;
 use super::Operator;
 use crate::batch::{ChangeBatch, Message};
 use crate::narrow::Narrowed;
-use crate::source::is_volatile;
 use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
@@ -97,7 +96,7 @@ impl Calc {
     /// Whether a row may give other values when computed twice: an expression reads the
     /// clock or draws random numbers.
     pub(crate) fn volatile(&self) -> bool {
-        self.exprs.exprs.iter().any(is_volatile)
+        self.exprs.volatile()
     }
 
     /// `batch`'s rows that pass the filter, computed.

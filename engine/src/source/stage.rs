@@ -16,7 +16,7 @@ use arrow::array::RecordBatch;
 
 use super::SourceContext;
 use super::shape::{ComputedColumn, RowShape};
-use super::watermark::{Candidates, WatermarkAssigner, is_volatile};
+use super::watermark::{Candidates, WatermarkAssigner};
 use crate::Result;
 use crate::batch::{ChangeBatch, Message};
 use crate::checkpoint::State;
@@ -62,7 +62,7 @@ impl Stage {
     fn in_any_order(&self) -> bool {
         let mut computed = self.shape.computed.iter().flat_map(|c| &c.columns);
         let columns_free = computed.all(|(_, column)| match column {
-            ComputedColumn::Expr(expr) => !expr.exprs.iter().any(is_volatile),
+            ComputedColumn::Expr(expr) => !expr.volatile(),
             ComputedColumn::SkewCorrected(_) => false,
         });
         columns_free
