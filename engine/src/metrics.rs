@@ -14,7 +14,8 @@ pub struct JobMetrics {
     pub rows_in: AtomicU64,
     /// Rows written by the sinks.
     pub rows_out: AtomicU64,
-    /// Malformed rows skipped (with `'csv.ignore-parse-errors' = 'true'` or its json twin).
+    /// Malformed rows read with `'<format>.ignore-parse-errors' = 'true'`: skipped, or with
+    /// NULL for the values that could not be read.
     pub malformed_rows: AtomicU64,
     /// Bytes of input files read so far, and their total size.
     pub bytes_read: AtomicU64,
@@ -59,8 +60,8 @@ impl JobMetrics {
         counter.load(Ordering::Relaxed)
     }
 
-    /// Counts a skipped malformed row and keeps its location (`file:line: reason`) for the
-    /// report, up to a few examples.
+    /// Counts a malformed row read with ignore-parse-errors and keeps its location and what
+    /// became of it (`file:line: reason; skipped`) for the report, up to a few examples.
     pub fn record_malformed(&self, location: String) {
         self.malformed_rows.fetch_add(1, Ordering::Relaxed);
         let mut examples = self.malformed_examples.lock().expect("metrics lock");
@@ -136,7 +137,7 @@ impl JobMetrics {
         self.source_watermarks.lock().expect("metrics lock").clone()
     }
 
-    /// The first few skipped malformed rows, as `file:line: reason`.
+    /// The first few malformed rows, as `file:line: reason; what became of the row`.
     pub fn malformed_examples(&self) -> Vec<String> {
         self.malformed_examples
             .lock()

@@ -368,8 +368,7 @@ async fn run_job(
     result
 }
 
-/// One line for people watching: rows in and out, late rows dropped, malformed rows
-/// skipped, each source's latest watermark, log sources' lag, elapsed time.
+/// One line for people watching: rows in and out, late rows dropped, malformed rows, each source's latest watermark, log sources' lag, elapsed time.
 fn summary(metrics: &JobMetrics, elapsed: Duration) {
     let watermarks: Vec<String> = metrics
         .source_watermarks()
@@ -385,7 +384,7 @@ fn summary(metrics: &JobMetrics, elapsed: Duration) {
         .lag_text()
         .map_or(String::new(), |l| format!("{l}, "));
     eprintln!(
-        "{} rows in, {} rows out, {} late rows dropped, {} malformed rows skipped, \
+        "{} rows in, {} rows out, {} late rows dropped, {} malformed rows, \
          watermark {watermarks}, {lag}state {}, {:.2} s",
         JobMetrics::get(&metrics.rows_in),
         JobMetrics::get(&metrics.rows_out),
@@ -396,7 +395,7 @@ fn summary(metrics: &JobMetrics, elapsed: Duration) {
     );
 }
 
-/// Rows that were dropped or skipped, on stderr.
+/// Rows that were dropped, or malformed and read with ignore-parse-errors, on stderr.
 fn report(metrics: &JobMetrics) {
     let late = JobMetrics::get(&metrics.late_rows);
     if late > 0 {
@@ -405,18 +404,18 @@ fn report(metrics: &JobMetrics) {
             if late == 1 { "" } else { "s" }
         );
     }
-    let skipped = JobMetrics::get(&metrics.malformed_rows);
-    if skipped == 0 {
+    let malformed = JobMetrics::get(&metrics.malformed_rows);
+    if malformed == 0 {
         return;
     }
     eprintln!(
-        "warning: skipped {skipped} malformed row{}",
-        if skipped == 1 { "" } else { "s" }
+        "warning: ignored parse errors in {malformed} malformed row{}",
+        if malformed == 1 { "" } else { "s" }
     );
     for example in metrics.malformed_examples() {
         eprintln!("  {example}");
     }
-    if skipped as usize > metrics.malformed_examples().len() {
+    if malformed as usize > metrics.malformed_examples().len() {
         eprintln!("  ...");
     }
 }

@@ -268,24 +268,41 @@ fn malformed_row_fails_the_job_with_file_and_line() {
 }
 
 #[test]
-fn ignored_parse_errors_are_skipped_and_counted() {
+fn ignored_parse_errors_read_nulls_and_are_counted() {
+    // As in Flink (the csv_ignore_parse_errors conformance case has its answers), a value
+    // that is no value of its column's type is read as NULL, and the row is kept.
     let dir = tempfile::tempdir().unwrap();
     let data = malformed_data(dir.path());
-    let ddl = ticks_ddl(&data, ", 'csv.ignore-parse-errors' = 'true'");
+    let ddl = format!(
+        "CREATE TABLE ticks (ts TIMESTAMP(3), symbol STRING, price DOUBLE, volume BIGINT) \
+         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', \
+         'csv.ignore-parse-errors' = 'true');\n",
+        data.display()
+    );
     for batch in ["1", "2", "8192"] {
         let o = rill(&[
             "-c",
-            &format!("{ddl}SELECT volume FROM ticks"),
+            &format!("{ddl}SELECT volume, ts IS NULL FROM ticks"),
             "--batch-size",
             batch,
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
-        assert_eq!(stdout(&o), "932\n580\n148\n", "batch {batch}");
+        let want = "932,false\n,false\n580,false\n1,true\n148,false\n";
+        assert_eq!(stdout(&o), want, "batch {batch}");
         let err = stderr(&o);
-        assert!(err.contains("skipped 2 malformed rows"), "{err}");
-        assert!(err.contains(&format!("{}:2:", data.display())), "{err}");
-        assert!(err.contains(&format!("{}:4:", data.display())), "{err}");
+        assert!(err.contains("ignored parse errors in 2 malformed rows"), "{err}");
+        let lines = [
+            "2: cannot read 'lots' as BIGINT for volume; read as NULL",
+            "4: cannot read 'not a time' as TIMESTAMP(3) for ts; read as NULL",
+        ];
+        for line in lines {
+            assert!(err.contains(&format!("{}:{line}", data.display())), "{err}");
+        }
     }
+    // A NULL event time stops the job, as in Flink.
+    let ddl = ticks_ddl(&data, ", 'csv.ignore-parse-errors' = 'true'");
+    let err = assert_clean_failure(&rill(&["-c", &format!("{ddl}SELECT volume FROM ticks")]));
+    assert!(err.contains("a row's event time ts is NULL"), "{err}");
 }
 
 #[test]
@@ -468,10 +485,14 @@ fn malformed_json_lines_are_reported_with_their_line() {
             batch,
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
-        assert_eq!(stdout(&o), "1,a\n3,c\n", "batch {batch}");
+        // As in Flink: a value that is no INT is NULL, a line that is no object is skipped.
+        assert_eq!(stdout(&o), "1,a\n,b\n3,c\n", "batch {batch}");
         let err = stderr(&o);
-        assert!(err.contains("skipped 2 malformed rows"), "{err}");
+        assert!(err.contains("ignored parse errors in 2 malformed rows"), "{err}");
+        let nulled = "2: cannot read \"two\" as INT for id; read as NULL";
+        assert!(err.contains(&format!("{}:{nulled}", data.display())), "{err}");
         assert!(err.contains(&format!("{}:5:", data.display())), "{err}");
+        assert!(err.trim_end().ends_with("; skipped"), "{err}");
     }
 }
 

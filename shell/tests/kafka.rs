@@ -351,20 +351,25 @@ fn keys_raw_values_and_malformed_messages() {
         rows(&format!("{ddl} SELECT id, line FROM t;")),
         vec!["1,first line", "2,second", "id,line"]
     );
-    // A value that is no JSON fails the job, naming where it is; with ignore-parse-errors it
-    // is skipped and counted.
+    // A malformed value fails the job, naming where it is. With ignore-parse-errors, as in
+    // Flink, a value that is no JSON object is skipped, and a field that is no value of its
+    // type is NULL (the json_ignore_parse_errors conformance case has Flink's answers); both
+    // are counted and named.
     let t = topic("bad", 1);
-    produce(
-        &t,
-        &values(&[(0, 0, r#"{"n":1}"#), (0, 0, "{oops"), (0, 0, r#"{"n":3}"#)]),
-    );
+    let messages = [
+        r#"{"n":1,"s":"a"}"#,
+        "{oops",
+        r#"{"n":"x","s":"b"}"#,
+        r#"{"n":3,"s":"c"}"#,
+    ];
+    produce(&t, &values(&messages.map(|m| (0, 0, m))));
     let strict = table(
         "t",
-        "n INT",
+        "n INT, s STRING",
         &t,
         ", 'format' = 'json', 'scan.startup.mode' = 'earliest-offset'",
     );
-    let out = rill(&format!("{strict} SELECT n FROM t;"));
+    let out = rill(&format!("{strict} SELECT n, s FROM t;"));
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains(&format!("{t}-0 offset 1: value")),
@@ -373,19 +378,20 @@ fn keys_raw_values_and_malformed_messages() {
     );
     let lenient = table(
         "t",
-        "n INT",
+        "n INT, s STRING",
         &t,
         ", 'format' = 'json', 'json.ignore-parse-errors' = 'true', \
          'scan.startup.mode' = 'earliest-offset'",
     );
-    let out = rill(&format!("{lenient} SELECT n FROM t;"));
+    let out = rill(&format!("{lenient} SELECT n, s FROM t;"));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "n\n1\n3\n");
-    assert!(
-        stderr(&out).contains("skipped 1 malformed row"),
-        "{}",
-        stderr(&out)
-    );
+    assert_eq!(stdout(&out), "n,s\n1,a\n,b\n3,c\n");
+    let err = stderr(&out);
+    assert!(err.contains("ignored parse errors in 2 malformed rows"), "{err}");
+    assert!(err.contains(&format!("{t}-0 offset 1: value: ")), "{err}");
+    assert!(err.contains("; skipped"), "{err}");
+    let nulled = format!("{t}-0 offset 2: value: cannot read \"x\" as INT for n; read as NULL");
+    assert!(err.contains(&nulled), "{err}");
 }
 
 #[test]

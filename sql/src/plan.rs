@@ -662,7 +662,13 @@ impl<'a> StreamPlanner<'a> {
                 let schema = DFSchema::try_from(table.schema.as_ref().clone())?;
                 Some(match bounded_delay(&w.expr, &schema) {
                     Some((column, millis)) => WatermarkAssigner::delayed(column, millis),
-                    None => WatermarkAssigner::new(self.physical(&w.expr, &schema)?),
+                    None => {
+                        let rowtime = schema.index_of_column_by_name(None, &w.column);
+                        let rowtime = rowtime.ok_or_else(|| {
+                            SqlError::new(format!("no event time column {}", w.column))
+                        })?;
+                        WatermarkAssigner::new(rowtime, self.physical(&w.expr, &schema)?)
+                    }
                 })
             }
             None => None,

@@ -520,16 +520,23 @@ fn recover(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        let line_number = first_line + i as u64;
         match decode_line(format.records.format, &format.schema, line) {
             Ok(batch) => good.extend(batch),
-            Err(reason) => malformed(path, first_line + i as u64, reason, format, metrics)?,
+            Err(reason) => match format.records.read_nulling(&format.schema, line) {
+                Some((row, nulled)) => {
+                    metrics.record_malformed(format!("{}:{line_number}: {nulled}", path.display()));
+                    good.push(row);
+                }
+                None => malformed(path, line_number, reason, format, metrics)?,
+            },
         }
     }
     let schema = format.records.format.decoded_schema(&format.schema);
     Ok(Some(arrow::compute::concat_batches(&schema, &good)?))
 }
 
-/// A malformed record at `line`: fails the job, or is counted and skipped.
+/// A malformed record at `line` that gives no row: fails the job, or is counted and skipped.
 fn malformed(
     path: &Path,
     line: u64,
@@ -544,6 +551,7 @@ fn malformed(
             reason,
         });
     }
+    let reason = format.records.skipped(reason);
     metrics.record_malformed(format!("{}:{line}: {reason}", path.display()));
     Ok(())
 }
@@ -698,7 +706,8 @@ mod tests {
         let mut text = String::new();
         for n in 1..=200_000 {
             if n == 150_001 {
-                text.push_str("oops,\"x\"\n");
+                // A field too many: skipped with ignore-parse-errors.
+                text.push_str("oops,\"x\",y\n");
             } else {
                 text.push_str(&format!("{n},\"row {n}\"\n"));
             }

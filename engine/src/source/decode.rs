@@ -16,6 +16,7 @@ use arrow::util::display::FormatOptions;
 use crate::format::sql_type_name;
 
 mod changelog;
+mod lenient;
 mod timestamp;
 
 /// The data format of a file source (Flink's `'format'` option).
@@ -69,7 +70,9 @@ pub const CHANGE_KIND_COLUMN: &str = "rill.change-kind";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordFormat {
     pub format: FileFormat,
-    /// Skip (and count) malformed records instead of failing the job.
+    /// Read malformed records as Flink does with `ignore-parse-errors` (values that cannot be
+    /// read are NULL; records that cannot be split into values are skipped), and count them,
+    /// instead of failing the job.
     pub ignore_parse_errors: bool,
     /// The longest record accepted, in bytes, without its line end: a longer one is
     /// malformed, and is skipped over without ever being held in memory whole.
@@ -87,6 +90,28 @@ impl RecordFormat {
              (the table's 'source.max-record-size')",
             self.max_record_bytes
         )
+    }
+
+    /// A record that failed to decode, read as Flink reads it with ignore-parse-errors: its
+    /// row, its unreadable values NULL, and which values those are. `None` if the errors are
+    /// not ignored, or the record gives no row.
+    pub(crate) fn read_nulling(
+        &self,
+        schema: &SchemaRef,
+        record: &[u8],
+    ) -> Option<(RecordBatch, String)> {
+        let (row, nulled) = self
+            .ignore_parse_errors
+            .then(|| lenient::decode_nulling(self.format, schema, record))??;
+        Some((row, format!("{nulled}; read as NULL")))
+    }
+
+    /// The reason a record is malformed, saying it is skipped when errors are ignored.
+    pub(crate) fn skipped(&self, reason: String) -> String {
+        match self.ignore_parse_errors {
+            true => format!("{reason}; skipped"),
+            false => reason,
+        }
     }
 
     /// `format` with the default options.

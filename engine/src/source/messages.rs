@@ -41,7 +41,8 @@ impl MessageDecoder {
     }
 
     /// Decodes `values`, one record each. A malformed one is passed with its index and the
-    /// reason to `malformed`, which fails the job or counts it; its row is left out.
+    /// reason to `malformed`, which fails the job or counts it; with ignore-parse-errors, its
+    /// row is read with NULL for the values that cannot be read, or left out.
     pub fn decode(
         &mut self,
         values: &[&[u8]],
@@ -62,7 +63,8 @@ impl MessageDecoder {
         let mut of = Vec::with_capacity(values.len());
         for (i, value) in values.iter().enumerate() {
             if value.len() as u64 > max {
-                malformed(i, self.records.too_long(value.len() as u64))?;
+                let reason = self.records.too_long(value.len() as u64);
+                malformed(i, self.records.skipped(reason))?;
                 continue;
             }
             match self.decode_one(value) {
@@ -70,11 +72,18 @@ impl MessageDecoder {
                     of.extend(std::iter::repeat_n(i as u32, batch.num_rows()));
                     rows.push(batch);
                 }
-                Ok(batch) => malformed(
-                    i,
-                    format!("a message holds {} records, not one", batch.num_rows()),
-                )?,
-                Err(reason) => malformed(i, reason)?,
+                Ok(batch) => {
+                    let reason = format!("a message holds {} records, not one", batch.num_rows());
+                    malformed(i, self.records.skipped(reason))?
+                }
+                Err(reason) => match self.records.read_nulling(&self.schema, value) {
+                    Some((row, nulled)) => {
+                        malformed(i, nulled)?;
+                        of.extend(std::iter::repeat_n(i as u32, row.num_rows()));
+                        rows.push(row);
+                    }
+                    None => malformed(i, self.records.skipped(reason))?,
+                },
             }
         }
         Ok(Decoded {
@@ -153,7 +162,7 @@ impl MessageDecoder {
                 of.push(i as u32);
                 continue;
             };
-            malformed(i, reason)?;
+            malformed(i, self.records.skipped(reason))?;
         }
         let column: ArrayRef = Arc::new(StringArray::try_from_binary(text.finish())?);
         Ok(Decoded {

@@ -6,7 +6,7 @@ use arrow::array::{Int64Array, RecordBatch};
 use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion_physical_expr::PhysicalExpr;
 
-use crate::Result;
+use crate::{EngineError, Result};
 use crate::batch::ChangeBatch;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 
@@ -21,8 +21,11 @@ pub struct WatermarkAssigner {
 /// How a row's watermark candidate is computed.
 #[derive(Debug, Clone)]
 pub(crate) enum Candidates {
-    /// Any TIMESTAMP expression over the row.
-    Expr(Arc<dyn PhysicalExpr>),
+    /// Any TIMESTAMP expression over the row, whose event time is column `rowtime`.
+    Expr {
+        expr: Arc<dyn PhysicalExpr>,
+        rowtime: usize,
+    },
     /// `column - INTERVAL ...`, the common bounded delay, in integer arithmetic.
     Delay { column: usize, millis: i64 },
 }
@@ -30,10 +33,22 @@ pub(crate) enum Candidates {
 impl Candidates {
     /// Each row of `data` stamped with the highest candidate of the rows before it in `data`
     /// ([`NO_WATERMARK`] for the first), and the highest of all: what the batch adds to the
-    /// watermark, whatever came before it.
+    /// watermark, whatever came before it. A row without event time is an error, as in Flink.
     pub(crate) fn stamps(&self, data: &RecordBatch) -> Result<(Int64Array, Watermark)> {
+        let rowtime = match self {
+            Candidates::Expr { rowtime, .. } => *rowtime,
+            Candidates::Delay { column, .. } => *column,
+        };
+        if data.column(rowtime).null_count() > 0 {
+            return Err(EngineError::Other(format!(
+                "a row's event time {} is NULL (Flink stops the job too: \"RowTime field should \
+                 not be null\"); to keep such rows, put the watermark on a computed column, \
+                 e.g. `t AS COALESCE({0}, TIMESTAMP '1970-01-01 00:00:00')`",
+                data.schema().field(rowtime).name()
+            )));
+        }
         let (candidates, delay) = match self {
-            Candidates::Expr(expr) => (expr.evaluate(data)?.into_array(data.num_rows())?, 0),
+            Candidates::Expr { expr, .. } => (expr.evaluate(data)?.into_array(data.num_rows())?, 0),
             Candidates::Delay { column, millis } => (data.column(*column).clone(), *millis),
         };
         let mut stamps = Vec::with_capacity(data.num_rows());
@@ -51,17 +66,18 @@ impl Candidates {
     /// clock).
     pub(crate) fn volatile(&self) -> bool {
         match self {
-            Candidates::Expr(expr) => is_volatile(expr),
+            Candidates::Expr { expr, .. } => is_volatile(expr),
             Candidates::Delay { .. } => false,
         }
     }
 }
 
 impl WatermarkAssigner {
-    /// An assigner evaluating `expr` (a TIMESTAMP expression over the source's rows).
-    pub fn new(expr: Arc<dyn PhysicalExpr>) -> Self {
+    /// An assigner evaluating `expr` (a TIMESTAMP expression over the source's rows, whose
+    /// event time is column `rowtime`).
+    pub fn new(rowtime: usize, expr: Arc<dyn PhysicalExpr>) -> Self {
         WatermarkAssigner {
-            candidates: Candidates::Expr(expr),
+            candidates: Candidates::Expr { expr, rowtime },
             current: NO_WATERMARK,
         }
     }
@@ -148,8 +164,8 @@ mod tests {
 
     #[test]
     fn each_row_sees_the_watermark_of_the_rows_before_it() {
-        let rows = [Some(5), Some(3), None, Some(9), Some(7)];
-        let mut whole = WatermarkAssigner::new(Arc::new(Column::new("ts", 0)));
+        let rows = [Some(5), Some(3), Some(1), Some(9), Some(7)];
+        let mut whole = WatermarkAssigner::new(0, Arc::new(Column::new("ts", 0)));
         let expected = vec![NO_WATERMARK, 5, 5, 5, 9];
         assert_eq!(stamps(&mut whole, &rows), expected);
         assert_eq!(whole.current(), 9);
@@ -157,12 +173,25 @@ mod tests {
         assert_eq!(stamps(&mut delayed, &rows), vec![NO_WATERMARK, 3, 3, 3, 7]);
         // The same rows in other batch sizes get the same stamps.
         for size in [1, 2, 3] {
-            let mut split = WatermarkAssigner::new(Arc::new(Column::new("ts", 0)));
+            let mut split = WatermarkAssigner::new(0, Arc::new(Column::new("ts", 0)));
             let got: Vec<i64> = rows
                 .chunks(size)
                 .flat_map(|c| stamps(&mut split, c))
                 .collect();
             assert_eq!(got, expected, "batch size {size}");
+        }
+    }
+
+    #[test]
+    fn a_row_without_event_time_is_an_error() {
+        let rows = [Some(5), None];
+        for mut assigner in [
+            WatermarkAssigner::new(0, Arc::new(Column::new("ts", 0))),
+            WatermarkAssigner::delayed(0, 2),
+        ] {
+            let err = assigner.assign(&mut batch(&rows)).unwrap_err().to_string();
+            assert!(err.contains("a row's event time ts is NULL"), "{err}");
+            assert_eq!(assigner.current(), NO_WATERMARK);
         }
     }
 }

@@ -1,7 +1,6 @@
--- Rows with malformed values are skipped ('json.ignore-parse-errors'), but a malformed value
--- the query does not read is no error: row 2's `bad` and `s.y` are not numbers, and row 2 is
--- in the result (Flink decodes `s` whole and sets the malformed field to NULL; rill decodes
--- only the fields read).
+-- A malformed value the query does not read is no error: row 2's `bad` and `s.y` are not
+-- numbers, and row 2 is in the result as it is (with 'json.ignore-parse-errors', Flink decodes
+-- `s` whole and sets the malformed field to NULL; rill decodes only the fields read).
 CREATE TABLE t (
   k   INT,
   bad INT,

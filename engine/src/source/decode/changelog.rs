@@ -74,7 +74,7 @@ impl Events {
 
 /// The envelope a change event is decoded as (unknown fields, e.g. Debezium's `source`, are
 /// ignored).
-fn envelope(format: FileFormat, table: &SchemaRef) -> SchemaRef {
+pub(super) fn envelope(format: FileFormat, table: &SchemaRef) -> SchemaRef {
     let row = DataType::Struct(table.fields().clone());
     let list = DataType::List(Arc::new(Field::new("item", row.clone(), true)));
     let fields = match format {
