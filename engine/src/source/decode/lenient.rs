@@ -35,7 +35,8 @@ pub(crate) fn decode_nulling(
                 false => schema.clone(),
             };
             let object = json_object(std::str::from_utf8(record).ok()?)?;
-            let repaired = object_text(&object, envelope.fields(), "", &mut nulled);
+            let members = row_members(envelope.fields());
+            let repaired = object_text(&object, &members, "", &mut nulled);
             decode_line(format, schema, repaired.as_bytes()).ok()??
         }
     };
@@ -87,14 +88,18 @@ fn json_object(text: &str) -> Option<Object<'_>> {
     serde_json::from_str(text).ok()
 }
 
-/// The text of `object`, the values of `fields` in it made readable.
-fn object_text(object: &Object, fields: &Fields, path: &str, nulled: &mut Vec<String>) -> String {
-    // In the fields' order, for the report.
-    let mut readable: BTreeMap<&str, String> = (fields.iter())
-        .filter_map(|field| {
-            let (name, value) = (field.name(), object.get(field.name())?);
-            let text = json_value(value, field.data_type(), &field_path(path, name), nulled);
-            Some((name.as_str(), text))
+/// The text of `object`, its members named in `members` (in the order of the report) made
+/// readable as their types.
+fn object_text(
+    object: &Object,
+    members: &[(&str, &DataType)],
+    path: &str,
+    nulled: &mut Vec<String>,
+) -> String {
+    let mut readable: BTreeMap<&str, String> = (members.iter())
+        .filter_map(|&(name, data_type)| {
+            let value = object.get(name)?;
+            Some((name, json_value(value, data_type, &field_path(path, name), nulled)))
         })
         .collect();
     let members: Vec<String> = (object.iter())
@@ -105,6 +110,12 @@ fn object_text(object: &Object, fields: &Fields, path: &str, nulled: &mut Vec<St
         })
         .collect();
     format!("{{{}}}", members.join(","))
+}
+
+/// The members of a row of `fields`, for [`object_text`].
+fn row_members(fields: &Fields) -> Vec<(&str, &DataType)> {
+    let members = fields.iter().map(|f| (f.name().as_str(), f.data_type()));
+    members.collect()
 }
 
 /// The text of `value`, NULL where it is not of `data_type`.
@@ -119,7 +130,18 @@ fn json_value(
         return text.to_string();
     }
     let repaired = match data_type {
-        DataType::Struct(fields) => json_object(text).map(|o| object_text(&o, fields, path, nulled)),
+        DataType::Struct(fields) => {
+            json_object(text).map(|o| object_text(&o, &row_members(fields), path, nulled))
+        }
+        // A map's values; its keys are strings.
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(key_value) if key_value.len() == 2 => json_object(text).map(|o| {
+                let value_type = key_value[1].data_type();
+                let members: Vec<_> = o.keys().map(|k| (k.as_str(), value_type)).collect();
+                object_text(&o, &members, path, nulled)
+            }),
+            _ => None,
+        },
         DataType::List(item) => serde_json::from_str::<Vec<&RawValue>>(text)
             .ok()
             .map(|items| {
