@@ -2,6 +2,8 @@
 //! and incremental operators. Expressions become DataFusion `PhysicalExpr`s evaluated on
 //! whole batches.
 
+use datafusion_expr::simplify::SimplifyContext;
+use datafusion_optimizer::simplify_expressions::ExprSimplifier;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -667,7 +669,7 @@ impl<'a> StreamPlanner<'a> {
                         let rowtime = rowtime.ok_or_else(|| {
                             SqlError::new(format!("no event time column {}", w.column))
                         })?;
-                        WatermarkAssigner::new(rowtime, self.physical(&w.expr, &schema)?)
+                        WatermarkAssigner::new(rowtime, self.simplified(&w.expr, schema.clone())?)
                     }
                 })
             }
@@ -686,7 +688,7 @@ impl<'a> StreamPlanner<'a> {
                 let column = |computed: &ComputedDef| -> SqlResult<ComputedColumn> {
                     Ok(match computed {
                         ComputedDef::Expr(expr) => {
-                            ComputedColumn::expr(self.physical(expr, &stored)?)?
+                            ComputedColumn::expr(self.simplified(expr, stored.clone())?)?
                         }
                         ComputedDef::SkewCorrected(columns) => {
                             if self.shared.is_some() {
@@ -857,6 +859,18 @@ impl<'a> StreamPlanner<'a> {
             return Err(current_watermark_misplaced());
         }
         Ok(self.context.create_physical_expr(expr.clone(), schema)?)
+    }
+
+    /// `expr` over `schema` as a physical expression, coerced and simplified first as the
+    /// optimizer does for the rest of a plan (`COALESCE`, for one, runs only simplified).
+    fn simplified(&self, expr: &Expr, schema: DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {
+        let schema = Arc::new(schema);
+        let context = SimplifyContext::builder()
+            .with_schema(schema.clone())
+            .build();
+        let simplifier = ExprSimplifier::new(context);
+        let expr = simplifier.simplify(simplifier.coerce(expr.clone(), &schema)?)?;
+        self.physical(&expr, &schema)
     }
 
     /// The calc of `WHERE predicate` then `SELECT projection` (all columns when `None`) over

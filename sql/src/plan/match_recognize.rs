@@ -8,8 +8,6 @@ use arrow::datatypes::Field;
 use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{Column, DFSchema, ScalarValue};
 use datafusion_expr::Expr;
-use datafusion_expr::simplify::SimplifyContext;
-use datafusion_optimizer::simplify_expressions::ExprSimplifier;
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::expressions::Column as PhysicalColumn;
 use rill_cep::Matcher;
@@ -241,18 +239,6 @@ fn substitute(expr: &Expr, mut with: impl FnMut(usize) -> Expr) -> Expr {
 }
 
 impl StreamPlanner<'_> {
-    /// `expr` over `schema` as a physical expression, coerced and simplified first as the
-    /// optimizer does for the rest of a plan (`COALESCE`, for one, runs only simplified).
-    fn simplified(&self, expr: &Expr, schema: DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {
-        let schema = Arc::new(schema);
-        let context = SimplifyContext::builder()
-            .with_schema(schema.clone())
-            .build();
-        let simplifier = ExprSimplifier::new(context);
-        let expr = simplifier.simplify(simplifier.coerce(expr.clone(), &schema)?)?;
-        self.physical(&expr, &schema)
-    }
-
     /// The terms of `analysis` for the engine; their aggregates' arguments are numbered on
     /// from `arguments`.
     fn terms(
