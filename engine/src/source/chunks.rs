@@ -14,7 +14,9 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::decode::{Decoder, FileFormat, RecordFormat, decode_line, panic_message};
+use super::decode::{
+    Decoder, FileFormat, NullingReader, RecordFormat, RecordReader, panic_message,
+};
 use crate::metrics::JobMetrics;
 use crate::{EngineError, Result};
 
@@ -507,7 +509,8 @@ fn decode_chunk(
 }
 
 /// Decodes `bytes` (whole lines starting at line `first_line`) one line at a time, keeping
-/// the good rows and reporting or failing on the bad ones.
+/// the good rows; a bad one fails the job or, with ignore-parse-errors, is read with NULLs or
+/// skipped, and counted.
 fn recover(
     bytes: &[u8],
     first_line: u64,
@@ -515,21 +518,32 @@ fn recover(
     format: &ChunkFormat,
     metrics: &JobMetrics,
 ) -> Result<Option<RecordBatch>> {
+    let (records, schema) = (format.records.format, &format.schema);
+    let mut reader = RecordReader::new(records, schema.clone());
+    let mut nulling = (format.records.ignore_parse_errors)
+        .then(|| NullingReader::new(records, schema.clone()));
     let mut good = Vec::new();
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let line_number = first_line + i as u64;
-        match decode_line(format.records.format, &format.schema, line) {
-            Ok(batch) => good.extend(batch),
-            Err(reason) => match format.records.read_nulling(&format.schema, line) {
-                Some((row, nulled)) => {
-                    metrics.record_malformed(format!("{}:{line_number}: {nulled}", path.display()));
-                    good.push(row);
-                }
-                None => malformed(path, line_number, reason, format, metrics)?,
-            },
+        let error = match reader.read(line) {
+            Ok(batch) => {
+                good.push(batch);
+                continue;
+            }
+            Err(error) => error,
+        };
+        match nulling.as_mut().and_then(|n| n.read(line)) {
+            Some((row, nulled)) => {
+                metrics.record_malformed(format!("{}:{line_number}: {nulled}", path.display()));
+                good.push(row);
+            }
+            None => {
+                let reason = reader.explain(line, &error);
+                malformed(path, line_number, reason, format, metrics)?
+            }
         }
     }
     let schema = format.records.format.decoded_schema(&format.schema);

@@ -19,6 +19,8 @@ mod changelog;
 mod lenient;
 mod timestamp;
 
+pub(crate) use lenient::NullingReader;
+
 /// The data format of a file source (Flink's `'format'` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
@@ -90,20 +92,6 @@ impl RecordFormat {
              (the table's 'source.max-record-size')",
             self.max_record_bytes
         )
-    }
-
-    /// A record that failed to decode, read as Flink reads it with ignore-parse-errors: its
-    /// row, its unreadable values NULL, and which values those are. `None` if the errors are
-    /// not ignored, or the record gives no row.
-    pub(crate) fn read_nulling(
-        &self,
-        schema: &SchemaRef,
-        record: &[u8],
-    ) -> Option<(RecordBatch, String)> {
-        let (row, nulled) = self
-            .ignore_parse_errors
-            .then(|| lenient::decode_nulling(self.format, schema, record))??;
-        Some((row, format!("{nulled}; read as NULL")))
     }
 
     /// The reason a record is malformed, saying it is skipped when errors are ignored.
@@ -456,21 +444,98 @@ fn empty_csv_fields(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(batch.schema(), columns)
 }
 
-/// Decodes one line on its own: the rows of a failed batch are retried line by line so that
-/// good rows are kept and each bad one is reported with its line and reason.
-pub(crate) fn decode_line(
+/// Decodes records one at a time (the lines of a batch that failed to decode, messages), to
+/// keep the good rows and report each bad record. Its decoder is kept while records decode
+/// (building one costs more than decoding a line) and replaced after an error.
+pub(crate) struct RecordReader {
     format: FileFormat,
-    schema: &SchemaRef,
-    line: &[u8],
-) -> Result<Option<RecordBatch>, String> {
-    let mut decoder = Decoder::new(format, schema.clone(), 1).map_err(|e| e.to_string())?;
-    let mut line = line.to_vec();
-    line.push(b'\n');
-    let result = decoder.decode(&line).and_then(|_| decoder.flush());
-    result.map_err(|e| match format {
-        FileFormat::Csv => explain_csv_error(schema, &line).unwrap_or_else(|| clean(&e)),
-        _ => clean(&e),
-    })
+    schema: SchemaRef,
+    decoder: Option<Decoder>,
+    /// The record being read, with a line end.
+    text: Vec<u8>,
+    /// Records are whole CSV records (not cut inside a quoted field).
+    whole: bool,
+}
+
+impl RecordReader {
+    /// Rows a record may give before they are handed on in a second batch.
+    const BATCH_ROWS: usize = 16;
+
+    pub(crate) fn new(format: FileFormat, schema: SchemaRef) -> Self {
+        RecordReader {
+            format,
+            schema,
+            decoder: None,
+            text: Vec::new(),
+            whole: false,
+        }
+    }
+
+    /// A reader of CSV records known to be whole.
+    pub(crate) fn of_whole_records(mut self) -> Self {
+        self.whole = true;
+        self
+    }
+
+    /// The rows of `record` (usually one; none for a change event that changes nothing).
+    pub(crate) fn read(&mut self, record: &[u8]) -> Result<RecordBatch, ArrowError> {
+        let decoder = match &mut self.decoder {
+            Some(decoder) => decoder,
+            None => (self.decoder).insert(Decoder::new(
+                self.format,
+                self.schema.clone(),
+                Self::BATCH_ROWS,
+            )?),
+        };
+        self.text.clear();
+        self.text.extend_from_slice(record);
+        self.text.push(b'\n');
+        let mut batches = Vec::new();
+        let mut at = 0;
+        // Whether the decoder is fit for the next record after an error: a CSV decoder that
+        // failed to parse the fields of a whole record has let go of them.
+        let whole = self.whole || !record.contains(&b'"');
+        let reusable = self.format == FileFormat::Csv && whole;
+        let read = loop {
+            let consumed = match decoder.decode(&self.text[at..]) {
+                Ok(consumed) => consumed,
+                Err(e) => break Err((e, false)),
+            };
+            at += consumed;
+            // The decoder stops at the end, or when its batch is full.
+            match decoder.flush() {
+                Ok(Some(batch)) => batches.push(batch),
+                Ok(None) if consumed == 0 && at < self.text.len() => {
+                    let e = ArrowError::ParseError("the record cannot be decoded".into());
+                    break Err((e, false));
+                }
+                Ok(None) => {}
+                Err(e) => break Err((e, reusable)),
+            }
+            if at == self.text.len() {
+                break Ok(());
+            }
+        };
+        if let Err((e, reusable)) = read {
+            if !reusable {
+                self.decoder = None;
+            }
+            return Err(e);
+        }
+        let schema = self.format.decoded_schema(&self.schema);
+        Ok(arrow::compute::concat_batches(&schema, &batches)?)
+    }
+
+    /// Why `record` failed to decode with `error`: for CSV, the column and value it fails on.
+    pub(crate) fn explain(&self, record: &[u8], error: &ArrowError) -> String {
+        let mut line = record.to_vec();
+        line.push(b'\n');
+        match self.format {
+            FileFormat::Csv => explain_csv_error(&self.schema, &line),
+            _ => None,
+        }
+        .unwrap_or_else(|| clean(error))
+    }
 }
 
 /// Names the column and value a CSV line fails on, by reading the line as text and casting

@@ -5,7 +5,7 @@ use arrow::array::{ArrayRef, BinaryBuilder, RecordBatch, StringArray, UInt32Arra
 use arrow::datatypes::SchemaRef;
 use std::sync::Arc;
 
-use super::decode::{Decoder, FileFormat, RecordFormat, decode_line};
+use super::decode::{Decoder, FileFormat, NullingReader, RecordFormat, RecordReader};
 use crate::Result;
 
 /// Decodes runs of messages into record batches.
@@ -14,6 +14,10 @@ pub struct MessageDecoder {
     schema: SchemaRef,
     /// The messages of a run, each followed by a line end.
     text: Vec<u8>,
+    /// Messages one at a time, when a run fails to decode.
+    each: RecordReader,
+    /// Malformed messages, with ignore-parse-errors.
+    nulling: Option<NullingReader>,
 }
 
 /// The rows of a run of messages.
@@ -29,6 +33,9 @@ impl MessageDecoder {
     /// A decoder of messages holding records of `records`' format with the columns `schema`.
     pub fn new(records: RecordFormat, schema: SchemaRef) -> Self {
         MessageDecoder {
+            each: RecordReader::new(records.format, schema.clone()),
+            nulling: (records.ignore_parse_errors)
+                .then(|| NullingReader::new(records.format, schema.clone())),
             records,
             schema,
             text: Vec::new(),
@@ -67,7 +74,7 @@ impl MessageDecoder {
                 malformed(i, self.records.skipped(reason))?;
                 continue;
             }
-            match self.decode_one(value) {
+            match self.each.read(value) {
                 Ok(batch) if changelog || batch.num_rows() == 1 => {
                     of.extend(std::iter::repeat_n(i as u32, batch.num_rows()));
                     rows.push(batch);
@@ -76,13 +83,16 @@ impl MessageDecoder {
                     let reason = format!("a message holds {} records, not one", batch.num_rows());
                     malformed(i, self.records.skipped(reason))?
                 }
-                Err(reason) => match self.records.read_nulling(&self.schema, value) {
+                Err(error) => match self.nulling.as_mut().and_then(|n| n.read(value)) {
                     Some((row, nulled)) => {
                         malformed(i, nulled)?;
                         of.extend(std::iter::repeat_n(i as u32, row.num_rows()));
                         rows.push(row);
                     }
-                    None => malformed(i, self.records.skipped(reason))?,
+                    None => {
+                        let reason = self.each.explain(value, &error);
+                        malformed(i, self.records.skipped(reason))?
+                    }
                 },
             }
         }
@@ -117,30 +127,6 @@ impl MessageDecoder {
             data,
             messages: None,
         })
-    }
-
-    /// The rows of one message, or why it is malformed.
-    fn decode_one(&self, value: &[u8]) -> std::result::Result<RecordBatch, String> {
-        let mut decoder = Decoder::new(self.records.format, self.schema.clone(), 16)
-            .map_err(|e| e.to_string())?;
-        let mut text = value.to_vec();
-        text.push(b'\n');
-        let mut at = 0;
-        let decoded = (|| {
-            while at < text.len() {
-                at += decoder.decode(&text[at..])?;
-            }
-            decoder.flush()
-        })();
-        match decoded {
-            Ok(Some(batch)) => Ok(batch),
-            Ok(None) => Ok(RecordBatch::new_empty(self.decoded_schema())),
-            // The line decoder explains CSV errors by column.
-            Err(_) => match decode_line(self.records.format, &self.schema, value) {
-                Err(reason) => Err(reason),
-                Ok(_) => Err("the record cannot be decoded".into()),
-            },
-        }
     }
 
     /// The `raw` format: each message's bytes are the text of the one column.
@@ -229,6 +215,19 @@ mod tests {
             if format == FileFormat::Csv {
                 assert_eq!(reasons[0].1, "cannot read 'x' as BIGINT for column id");
             }
+            // More records in a message than a decoder's batch holds (a hang, once).
+            let many = String::from_utf8(good[0].to_vec()).unwrap() + "\n";
+            let many = many.repeat(40);
+            let mut reasons = Vec::new();
+            let d = decoder
+                .decode(&[good[2], many.as_bytes()], |i, reason| {
+                    reasons.push((i, reason));
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(ids(&d), vec![3]);
+            let holds = (1, "a message holds 40 records, not one".to_string());
+            assert_eq!(reasons, vec![holds]);
         }
     }
 

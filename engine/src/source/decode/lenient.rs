@@ -7,7 +7,7 @@
 //! Only records that failed to decode come here, so each value is simply decoded on its own
 //! by the format's decoder, which keeps what is readable exactly as the fast path reads it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, ListArray, RecordBatch, StructArray, new_null_array};
@@ -15,55 +15,76 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use serde_json::value::RawValue;
 
-use super::{Decoder, FileFormat, changelog, decode_line};
+use super::{FileFormat, RecordReader, changelog};
 use crate::format::sql_type_name;
 
-/// `record`, which failed to decode, decoded with its unreadable values as NULL, and what
-/// was read as NULL; `None` if it gives no row.
-pub(crate) fn decode_nulling(
+/// Reads the malformed records of one table's format as Flink does with ignore-parse-errors.
+pub(crate) struct NullingReader {
     format: FileFormat,
-    schema: &SchemaRef,
-    record: &[u8],
-) -> Option<(RecordBatch, String)> {
-    let mut nulled = Vec::new();
-    let row = match format {
-        FileFormat::Csv => csv_row(schema, record, &mut nulled)?,
-        FileFormat::Raw => return None,
-        _ => {
-            let envelope = match format.is_changelog() {
-                true => changelog::envelope(format, schema),
-                false => schema.clone(),
-            };
-            let object = json_object(std::str::from_utf8(record).ok()?)?;
-            let members = row_members(envelope.fields());
-            let repaired = object_text(&object, &members, "", &mut nulled);
-            decode_line(format, schema, repaired.as_bytes()).ok()??
-        }
-    };
-    // A record no value of which is wrong failed for another reason: it is not read.
-    (!nulled.is_empty()).then(|| (row, nulled.join("; ")))
+    schema: SchemaRef,
+    /// The table's records, for JSON records made readable.
+    records: RecordReader,
+    /// Records of one value of each type met so far.
+    values: HashMap<DataType, RecordReader>,
+    csv: csv_core::Reader,
 }
 
-/// `text` decoded as the one value of a record of `format` whose one column is `data_type`.
-fn read_alone(format: FileFormat, data_type: &DataType, text: &[u8]) -> Option<ArrayRef> {
-    let schema = Schema::new(vec![Field::new("v", data_type.clone(), true)]);
-    let mut decoder = Decoder::new(format, Arc::new(schema), 1).ok()?;
-    let record = match format {
-        FileFormat::Csv => {
-            let mut quoted = b"\"".to_vec();
-            for &b in text {
-                if b == b'"' {
-                    quoted.push(b'"');
-                }
-                quoted.push(b);
-            }
-            quoted.extend_from_slice(b"\"\n");
-            quoted
+impl NullingReader {
+    pub(crate) fn new(format: FileFormat, schema: SchemaRef) -> Self {
+        NullingReader {
+            format,
+            records: RecordReader::new(format, schema.clone()),
+            schema,
+            values: HashMap::new(),
+            csv: csv_core::Reader::new(),
         }
-        _ => [b"{\"v\":", text, b"}\n"].concat(),
-    };
-    let batch = decoder.decode(&record).and_then(|_| decoder.flush()).ok()??;
-    (batch.num_rows() == 1).then(|| batch.column(0).clone())
+    }
+
+    /// `record`, which failed to decode, decoded with its unreadable values as NULL, and
+    /// which values those are; `None` if it gives no row.
+    pub(crate) fn read(&mut self, record: &[u8]) -> Option<(RecordBatch, String)> {
+        let mut nulled = Vec::new();
+        let row = match self.format {
+            FileFormat::Csv => self.csv_row(record, &mut nulled)?,
+            FileFormat::Raw => return None,
+            format => {
+                let envelope = match format.is_changelog() {
+                    true => changelog::envelope(format, &self.schema),
+                    false => self.schema.clone(),
+                };
+                let object = json_object(std::str::from_utf8(record).ok()?)?;
+                let members = row_members(envelope.fields());
+                let repaired = self.object_text(&object, &members, "", &mut nulled);
+                self.records.read(repaired.as_bytes()).ok()?
+            }
+        };
+        // A record none of whose values is wrong failed for another reason: it is not read.
+        (!nulled.is_empty()).then(|| (row, format!("{}; read as NULL", nulled.join("; "))))
+    }
+
+    /// `text` decoded as the one value of a record whose one column is `data_type`.
+    fn read_alone(&mut self, data_type: &DataType, text: &[u8]) -> Option<ArrayRef> {
+        let reader = (self.values.entry(data_type.clone())).or_insert_with(|| {
+            let schema = Schema::new(vec![Field::new("v", data_type.clone(), true)]);
+            RecordReader::new(self.format, Arc::new(schema)).of_whole_records()
+        });
+        let record = match self.format {
+            FileFormat::Csv => {
+                let mut quoted = b"\"".to_vec();
+                for &b in text {
+                    if b == b'"' {
+                        quoted.push(b'"');
+                    }
+                    quoted.push(b);
+                }
+                quoted.push(b'"');
+                quoted
+            }
+            _ => [b"{\"v\":", text, b"}"].concat(),
+        };
+        let batch = reader.read(&record).ok()?;
+        (batch.num_rows() == 1).then(|| batch.column(0).clone())
+    }
 }
 
 fn cannot_read(text: &str, data_type: &DataType, path: &str) -> String {
@@ -88,150 +109,162 @@ fn json_object(text: &str) -> Option<Object<'_>> {
     serde_json::from_str(text).ok()
 }
 
-/// The text of `object`, its members named in `members` (in the order of the report) made
-/// readable as their types.
-fn object_text(
-    object: &Object,
-    members: &[(&str, &DataType)],
-    path: &str,
-    nulled: &mut Vec<String>,
-) -> String {
-    let mut readable: BTreeMap<&str, String> = (members.iter())
-        .filter_map(|&(name, data_type)| {
-            let value = object.get(name)?;
-            Some((name, json_value(value, data_type, &field_path(path, name), nulled)))
-        })
-        .collect();
-    let members: Vec<String> = (object.iter())
-        .map(|(key, value)| {
-            let text = readable.remove(key.as_str());
-            let key = serde_json::Value::from(key.clone());
-            format!("{key}:{}", text.as_deref().unwrap_or(value.get()))
-        })
-        .collect();
-    format!("{{{}}}", members.join(","))
-}
-
 /// The members of a row of `fields`, for [`object_text`].
 fn row_members(fields: &Fields) -> Vec<(&str, &DataType)> {
     let members = fields.iter().map(|f| (f.name().as_str(), f.data_type()));
     members.collect()
 }
 
-/// The text of `value`, NULL where it is not of `data_type`.
-fn json_value(
-    value: &RawValue,
-    data_type: &DataType,
-    path: &str,
-    nulled: &mut Vec<String>,
-) -> String {
-    let text = value.get();
-    if read_alone(FileFormat::Json, data_type, text.as_bytes()).is_some() {
-        return text.to_string();
-    }
-    let repaired = match data_type {
-        DataType::Struct(fields) => {
-            json_object(text).map(|o| object_text(&o, &row_members(fields), path, nulled))
-        }
-        // A map's values; its keys are strings.
-        DataType::Map(entries, _) => match entries.data_type() {
-            DataType::Struct(key_value) if key_value.len() == 2 => json_object(text).map(|o| {
-                let value_type = key_value[1].data_type();
-                let members: Vec<_> = o.keys().map(|k| (k.as_str(), value_type)).collect();
-                object_text(&o, &members, path, nulled)
-            }),
-            _ => None,
-        },
-        DataType::List(item) => serde_json::from_str::<Vec<&RawValue>>(text)
-            .ok()
-            .map(|items| {
-                let items: Vec<String> = (items.iter().enumerate())
-                    .map(|(i, v)| json_value(v, item.data_type(), &item_path(path, i), nulled))
-                    .collect();
-                format!("[{}]", items.join(","))
-            }),
-        _ => None,
-    };
-    repaired.unwrap_or_else(|| {
-        nulled.push(cannot_read(text, data_type, path));
-        "null".into()
-    })
-}
-
-/// The row of a CSV record, its fields read one by one.
-fn csv_row(schema: &SchemaRef, record: &[u8], nulled: &mut Vec<String>) -> Option<RecordBatch> {
-    let fields = csv_fields(record)?;
-    if fields.len() > schema.fields().len() {
-        return None;
-    }
-    let columns = (schema.fields().iter().enumerate())
-        .map(|(i, f)| csv_value(fields.get(i).map(String::as_str), f, f.name(), nulled))
-        .collect();
-    RecordBatch::try_new(schema.clone(), columns).ok()
-}
-
-/// The fields of one CSV record, unquoted.
-fn csv_fields(record: &[u8]) -> Option<Vec<String>> {
-    use csv_core::ReadRecordResult;
-    let mut reader = csv_core::Reader::new();
-    let (mut out, mut ends) = (vec![0; record.len()], vec![0; record.len() + 1]);
-    let (mut input, mut written, mut fields) = (record, 0, 0);
-    loop {
-        // Once the input is used up, an empty input ends the record.
-        let (result, read, w, f) =
-            reader.read_record(input, &mut out[written..], &mut ends[fields..]);
-        (input, written, fields) = (&input[read..], written + w, fields + f);
-        match result {
-            ReadRecordResult::InputEmpty => {}
-            ReadRecordResult::Record if input.iter().all(u8::is_ascii_whitespace) => break,
-            _ => return None,
-        }
-    }
-    let text = std::str::from_utf8(&out[..written]).ok()?;
-    let mut start = 0;
-    let fields = ends[..fields].iter().map(|&end| {
-        let field = text[start..end].to_string();
-        start = end;
-        field
-    });
-    Some(fields.collect())
-}
-
-/// A CSV field read as `field`'s type, NULL where it is not of that type (missing: `None`).
-fn csv_value(text: Option<&str>, field: &Field, path: &str, nulled: &mut Vec<String>) -> ArrayRef {
-    let data_type = field.data_type();
-    let Some(text) = text else {
-        nulled.push(format!("no value for {path}"));
-        return new_null_array(data_type, 1);
-    };
-    if let Some(array) = read_alone(FileFormat::Csv, data_type, text.as_bytes()) {
-        return array;
-    }
-    // Rows and arrays: their fields and items, joined by `;`.
-    let mut parts = text.split(';');
-    let repaired: Option<ArrayRef> = match data_type {
-        DataType::List(item) => {
-            let items: Vec<ArrayRef> = (parts.enumerate())
-                .map(|(i, t)| csv_value(Some(t), item, &item_path(path, i), nulled))
-                .collect();
-            let items: Vec<&dyn Array> = items.iter().map(|a| a.as_ref()).collect();
-            arrow::compute::concat(&items).ok().and_then(|values| {
-                let offsets = OffsetBuffer::from_lengths([values.len()]);
-                let list = ListArray::try_new(item.clone(), offsets, values, None).ok()?;
-                Some(Arc::new(list) as ArrayRef)
+impl NullingReader {
+    /// The text of `object`, its members named in `members` (in the order of the report) made
+    /// readable as their types.
+    fn object_text(
+        &mut self,
+        object: &Object,
+        members: &[(&str, &DataType)],
+        path: &str,
+        nulled: &mut Vec<String>,
+    ) -> String {
+        let mut readable: BTreeMap<&str, String> = (members.iter())
+            .filter_map(|&(name, data_type)| {
+                let value = object.get(name)?;
+                Some((name, self.json_value(value, data_type, &field_path(path, name), nulled)))
             })
+            .collect();
+        let members: Vec<String> = (object.iter())
+            .map(|(key, value)| {
+                let text = readable.remove(key.as_str());
+                let key = serde_json::Value::from(key.clone());
+                format!("{key}:{}", text.as_deref().unwrap_or(value.get()))
+            })
+            .collect();
+        format!("{{{}}}", members.join(","))
+    }
+
+    /// The text of `value`, NULL where it is not of `data_type`.
+    fn json_value(
+        &mut self,
+        value: &RawValue,
+        data_type: &DataType,
+        path: &str,
+        nulled: &mut Vec<String>,
+    ) -> String {
+        let text = value.get();
+        if self.read_alone(data_type, text.as_bytes()).is_some() {
+            return text.to_string();
         }
-        DataType::Struct(fields) => {
-            let columns = (fields.iter())
-                .map(|f| csv_value(parts.next(), f, &field_path(path, f.name()), nulled))
-                .collect();
-            let row = StructArray::try_new(fields.clone(), columns, None).ok();
-            row.map(|r| Arc::new(r) as ArrayRef)
+        let repaired = match data_type {
+            DataType::Struct(fields) => {
+                json_object(text).map(|o| self.object_text(&o, &row_members(fields), path, nulled))
+            }
+            // A map's values; its keys are strings.
+            DataType::Map(entries, _) => match entries.data_type() {
+                DataType::Struct(key_value) if key_value.len() == 2 => json_object(text).map(|o| {
+                    let value_type = key_value[1].data_type();
+                    let members: Vec<_> = o.keys().map(|k| (k.as_str(), value_type)).collect();
+                    self.object_text(&o, &members, path, nulled)
+                }),
+                _ => None,
+            },
+            DataType::List(item) => serde_json::from_str::<Vec<&RawValue>>(text)
+                .ok()
+                .map(|items| {
+                    let items: Vec<String> = (items.iter().enumerate())
+                        .map(|(i, v)| self.json_value(v, item.data_type(), &item_path(path, i), nulled))
+                        .collect();
+                    format!("[{}]", items.join(","))
+                }),
+            _ => None,
+        };
+        repaired.unwrap_or_else(|| {
+            nulled.push(cannot_read(text, data_type, path));
+            "null".into()
+        })
+    }
+
+    /// The row of a CSV record, its fields read one by one.
+    fn csv_row(&mut self, record: &[u8], nulled: &mut Vec<String>) -> Option<RecordBatch> {
+        let schema = self.schema.clone();
+        let fields = self.csv_fields(record)?;
+        if fields.len() > schema.fields().len() {
+            return None;
         }
-        _ => None,
-    };
-    repaired.unwrap_or_else(|| {
-        nulled.push(cannot_read(&format!("'{text}'"), data_type, path));
-        new_null_array(data_type, 1)
-    })
+        let columns = (schema.fields().iter().enumerate())
+            .map(|(i, f)| self.csv_value(fields.get(i).map(String::as_str), f, f.name(), nulled))
+            .collect();
+        RecordBatch::try_new(schema.clone(), columns).ok()
+    }
+
+    /// The fields of one CSV record, unquoted.
+    fn csv_fields(&mut self, record: &[u8]) -> Option<Vec<String>> {
+        use csv_core::ReadRecordResult;
+        let reader = &mut self.csv;
+        reader.reset();
+        let (mut out, mut ends) = (vec![0; record.len()], vec![0; record.len() + 1]);
+        let (mut input, mut written, mut fields) = (record, 0, 0);
+        loop {
+            // Once the input is used up, an empty input ends the record.
+            let (result, read, w, f) =
+                reader.read_record(input, &mut out[written..], &mut ends[fields..]);
+            (input, written, fields) = (&input[read..], written + w, fields + f);
+            match result {
+                ReadRecordResult::InputEmpty => {}
+                ReadRecordResult::Record if input.iter().all(u8::is_ascii_whitespace) => break,
+                _ => return None,
+            }
+        }
+        let text = std::str::from_utf8(&out[..written]).ok()?;
+        let mut start = 0;
+        let fields = ends[..fields].iter().map(|&end| {
+            let field = text[start..end].to_string();
+            start = end;
+            field
+        });
+        Some(fields.collect())
+    }
+
+    /// A CSV field read as `field`'s type, NULL where it is not of that type (missing: `None`).
+    fn csv_value(
+        &mut self,
+        text: Option<&str>,
+        field: &Field,
+        path: &str,
+        nulled: &mut Vec<String>,
+    ) -> ArrayRef {
+        let data_type = field.data_type();
+        let Some(text) = text else {
+            nulled.push(format!("no value for {path}"));
+            return new_null_array(data_type, 1);
+        };
+        if let Some(array) = self.read_alone(data_type, text.as_bytes()) {
+            return array;
+        }
+        // Rows and arrays: their fields and items, joined by `;`.
+        let mut parts = text.split(';');
+        let repaired: Option<ArrayRef> = match data_type {
+            DataType::List(item) => {
+                let items: Vec<ArrayRef> = (parts.enumerate())
+                    .map(|(i, t)| self.csv_value(Some(t), item, &item_path(path, i), nulled))
+                    .collect();
+                let items: Vec<&dyn Array> = items.iter().map(|a| a.as_ref()).collect();
+                arrow::compute::concat(&items).ok().and_then(|values| {
+                    let offsets = OffsetBuffer::from_lengths([values.len()]);
+                    let list = ListArray::try_new(item.clone(), offsets, values, None).ok()?;
+                    Some(Arc::new(list) as ArrayRef)
+                })
+            }
+            DataType::Struct(fields) => {
+                let columns = (fields.iter())
+                    .map(|f| self.csv_value(parts.next(), f, &field_path(path, f.name()), nulled))
+                    .collect();
+                let row = StructArray::try_new(fields.clone(), columns, None).ok();
+                row.map(|r| Arc::new(r) as ArrayRef)
+            }
+            _ => None,
+        };
+        repaired.unwrap_or_else(|| {
+            nulled.push(cannot_read(&format!("'{text}'"), data_type, path));
+            new_null_array(data_type, 1)
+        })
+    }
 }
