@@ -64,9 +64,14 @@ impl NullingReader {
 
     /// `text` decoded as the one value of a record whose one column is `data_type`.
     fn read_alone(&mut self, data_type: &DataType, text: &[u8]) -> Option<ArrayRef> {
+        // The values of change events are plain JSON.
+        let format = match self.format {
+            FileFormat::Csv => FileFormat::Csv,
+            _ => FileFormat::Json,
+        };
         let reader = (self.values.entry(data_type.clone())).or_insert_with(|| {
             let schema = Schema::new(vec![Field::new("v", data_type.clone(), true)]);
-            RecordReader::new(self.format, Arc::new(schema)).of_whole_records()
+            RecordReader::new(format, Arc::new(schema)).of_whole_records()
         });
         let record = match self.format {
             FileFormat::Csv => {
