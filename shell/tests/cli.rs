@@ -290,7 +290,10 @@ fn ignored_parse_errors_read_nulls_and_are_counted() {
         let want = "932,false\n,false\n580,false\n1,true\n148,false\n";
         assert_eq!(stdout(&o), want, "batch {batch}");
         let err = stderr(&o);
-        assert!(err.contains("ignored parse errors in 2 malformed rows"), "{err}");
+        assert!(
+            err.contains("ignored parse errors in 2 malformed rows"),
+            "{err}"
+        );
         let lines = [
             "2: cannot read 'lots' as BIGINT for volume; read as NULL",
             "4: cannot read 'not a time' as TIMESTAMP(3) for ts; read as NULL",
@@ -488,9 +491,15 @@ fn malformed_json_lines_are_reported_with_their_line() {
         // As in Flink: a value that is no INT is NULL, a line that is no object is skipped.
         assert_eq!(stdout(&o), "1,a\n,b\n3,c\n", "batch {batch}");
         let err = stderr(&o);
-        assert!(err.contains("ignored parse errors in 2 malformed rows"), "{err}");
+        assert!(
+            err.contains("ignored parse errors in 2 malformed rows"),
+            "{err}"
+        );
         let nulled = "2: cannot read \"two\" as INT for id; read as NULL";
-        assert!(err.contains(&format!("{}:{nulled}", data.display())), "{err}");
+        assert!(
+            err.contains(&format!("{}:{nulled}", data.display())),
+            "{err}"
+        );
         assert!(err.contains(&format!("{}:5:", data.display())), "{err}");
         assert!(err.trim_end().ends_with("; skipped"), "{err}");
     }

@@ -387,7 +387,10 @@ fn keys_raw_values_and_malformed_messages() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "n,s\n1,a\n,b\n3,c\n");
     let err = stderr(&out);
-    assert!(err.contains("ignored parse errors in 2 malformed rows"), "{err}");
+    assert!(
+        err.contains("ignored parse errors in 2 malformed rows"),
+        "{err}"
+    );
     assert!(err.contains(&format!("{t}-0 offset 1: value: ")), "{err}");
     assert!(err.contains("; skipped"), "{err}");
     let nulled = format!("{t}-0 offset 2: value: cannot read \"x\" as INT for n; read as NULL");

@@ -384,8 +384,14 @@ fn a_record_too_long_to_hold_is_reported_without_reading_it_whole() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "1\n3\n");
     let err = stderr(&o);
-    assert!(err.contains("ignored parse errors in 1 malformed row"), "{err}");
-    assert!(err.contains("16777216 bytes (the table's 'source.max-record-size'); skipped"), "{err}");
+    assert!(
+        err.contains("ignored parse errors in 1 malformed row"),
+        "{err}"
+    );
+    assert!(
+        err.contains("16777216 bytes (the table's 'source.max-record-size'); skipped"),
+        "{err}"
+    );
     assert!(peak_kib < 150 << 10, "peak RSS {peak_kib} KiB");
 
     // The limit is the table's to choose.

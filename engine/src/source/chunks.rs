@@ -520,8 +520,8 @@ fn recover(
 ) -> Result<Option<RecordBatch>> {
     let (records, schema) = (format.records.format, &format.schema);
     let mut reader = RecordReader::new(records, schema.clone());
-    let mut nulling = (format.records.ignore_parse_errors)
-        .then(|| NullingReader::new(records, schema.clone()));
+    let mut nulling =
+        (format.records.ignore_parse_errors).then(|| NullingReader::new(records, schema.clone()));
     let mut good = Vec::new();
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {

@@ -523,7 +523,7 @@ impl RecordReader {
             return Err(e);
         }
         let schema = self.format.decoded_schema(&self.schema);
-        Ok(arrow::compute::concat_batches(&schema, &batches)?)
+        arrow::compute::concat_batches(&schema, &batches)
     }
 
     /// Why `record` failed to decode with `error`: for CSV, the column and value it fails on.

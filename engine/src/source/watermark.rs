@@ -6,9 +6,9 @@ use arrow::array::{Int64Array, RecordBatch};
 use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion_physical_expr::PhysicalExpr;
 
-use crate::{EngineError, Result};
 use crate::batch::ChangeBatch;
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
+use crate::{EngineError, Result};
 
 /// Computes a source's watermark row by row: the maximum of the watermark expression over the
 /// rows read so far (Flink with `pipeline.auto-watermark-interval = 0`).

@@ -93,7 +93,10 @@ impl NullingReader {
 }
 
 fn cannot_read(text: &str, data_type: &DataType, path: &str) -> String {
-    format!("cannot read {text} as {} for {path}", sql_type_name(data_type))
+    format!(
+        "cannot read {text} as {} for {path}",
+        sql_type_name(data_type)
+    )
 }
 
 fn field_path(path: &str, name: &str) -> String {
@@ -133,7 +136,10 @@ impl NullingReader {
         let mut readable: BTreeMap<&str, String> = (members.iter())
             .filter_map(|&(name, data_type)| {
                 let value = object.get(name)?;
-                Some((name, self.json_value(value, data_type, &field_path(path, name), nulled)))
+                Some((
+                    name,
+                    self.json_value(value, data_type, &field_path(path, name), nulled),
+                ))
             })
             .collect();
         let members: Vec<String> = (object.iter())
@@ -171,14 +177,18 @@ impl NullingReader {
                 }),
                 _ => None,
             },
-            DataType::List(item) => serde_json::from_str::<Vec<&RawValue>>(text)
-                .ok()
-                .map(|items| {
-                    let items: Vec<String> = (items.iter().enumerate())
-                        .map(|(i, v)| self.json_value(v, item.data_type(), &item_path(path, i), nulled))
-                        .collect();
-                    format!("[{}]", items.join(","))
-                }),
+            DataType::List(item) => {
+                serde_json::from_str::<Vec<&RawValue>>(text)
+                    .ok()
+                    .map(|items| {
+                        let items: Vec<String> = (items.iter().enumerate())
+                            .map(|(i, v)| {
+                                self.json_value(v, item.data_type(), &item_path(path, i), nulled)
+                            })
+                            .collect();
+                        format!("[{}]", items.join(","))
+                    })
+            }
             _ => None,
         };
         repaired.unwrap_or_else(|| {
