@@ -119,8 +119,8 @@ pub(crate) enum Decoder {
     /// CSV; timestamp, array and row columns are read as text and parsed by
     /// [`parse_text_columns`] into the table's schema, `SchemaRef`.
     Csv(arrow::csv::reader::Decoder, SchemaRef),
-    /// JSON; binary columns are read as Base64 text and decoded into the table's schema,
-    /// `SchemaRef`, by [`decode_binaries`].
+    /// JSON; binary strings and timestamps are read as text and parsed into the table's
+    /// schema, `SchemaRef`, by [`parse_json_text`].
     Json(arrow::json::reader::Decoder, SchemaRef),
     /// Change events: the JSON envelope, unnested into rows of the table's schema and
     /// their change kinds.
@@ -152,13 +152,9 @@ impl Decoder {
                 Decoder::Csv(decoder, schema)
             }
             FileFormat::Json => {
-                // Flink's json format writes binary strings in Base64, arrow's reads hex.
                 let text = Schema::new(
                     (schema.fields().iter())
-                        .map(|f| match f.data_type() {
-                            DataType::Binary => Field::new(f.name(), DataType::Utf8, true),
-                            _ => f.as_ref().clone(),
-                        })
+                        .map(|f| f.as_ref().clone().with_data_type(json_read_type(f.data_type())))
                         .collect::<Vec<_>>(),
                 );
                 let decoder = arrow::json::ReaderBuilder::new(Arc::new(text))
@@ -194,7 +190,7 @@ impl Decoder {
                 .flush()?
                 .map(|b| empty_csv_fields(parse_text_columns(b, schema)?))
                 .transpose(),
-            Decoder::Json(d, schema) => d.flush()?.map(|b| decode_binaries(b, schema)).transpose(),
+            Decoder::Json(d, schema) => d.flush()?.map(|b| parse_json_text(b, schema)).transpose(),
             Decoder::Changelog(events) => events.flush(),
             Decoder::Raw(lines) => lines.flush(),
         })
@@ -280,21 +276,86 @@ fn read_as_text(data_type: &DataType) -> bool {
     )
 }
 
-/// The binary columns of `batch`, read as Base64 text, decoded into `schema`'s.
-fn decode_binaries(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+/// The type arrow's JSON decoder reads values of `data_type` as, inside rows and arrays too:
+/// binary strings as text, for Flink's json format writes them in Base64 (arrow's reads hex);
+/// timestamps as text, for rill's parser of Flink's form is far faster than arrow's, and Flink
+/// reads no number as a timestamp.
+fn json_read_type(data_type: &DataType) -> DataType {
+    let field = |f: &Field| f.clone().with_data_type(json_read_type(f.data_type()));
+    match data_type {
+        DataType::Binary | DataType::Timestamp(_, None) => DataType::Utf8,
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| field(f)).collect()),
+        DataType::List(item) => DataType::List(Arc::new(field(item))),
+        other => other.clone(),
+    }
+}
+
+/// The columns of `batch`, read as [`json_read_type`]s, parsed into `schema`'s types.
+fn parse_json_text(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
     if batch.schema().fields() == schema.fields() {
         return Ok(batch);
     }
-    let mut columns = batch.columns().to_vec();
-    for (column, field) in columns.iter_mut().zip(schema.fields()) {
-        if field.data_type() == &DataType::Binary {
-            let text = column.as_string::<i32>();
-            *column = from_base64(text.len(), |row| {
-                text.is_valid(row).then(|| text.value(row))
-            })?;
-        }
-    }
+    let columns = (batch.columns().iter().zip(schema.fields()))
+        .map(|(column, field)| from_json_text(column, field.data_type()))
+        .collect::<Result<_, _>>()?;
     RecordBatch::try_new(schema.clone(), columns)
+}
+
+/// A column read as [`json_read_type`] of `data_type`, parsed into `data_type`.
+fn from_json_text(column: &ArrayRef, data_type: &DataType) -> Result<ArrayRef, ArrowError> {
+    if column.data_type() == data_type {
+        return Ok(column.clone());
+    }
+    match data_type {
+        DataType::Binary => {
+            let text = column.as_string::<i32>();
+            from_base64(text.len(), |row| text.is_valid(row).then(|| text.value(row)))
+        }
+        DataType::Timestamp(..) => parse_timestamps(column.as_string::<i32>(), data_type, false),
+        DataType::Struct(fields) => {
+            let row = column.as_struct();
+            let columns = (row.columns().iter().zip(fields))
+                .map(|(c, f)| from_json_text(c, f.data_type()))
+                .collect::<Result<_, _>>()?;
+            let nulls = row.nulls().cloned();
+            Ok(Arc::new(StructArray::try_new(fields.clone(), columns, nulls)?))
+        }
+        DataType::List(item) => {
+            let list = column.as_list::<i32>();
+            let values = from_json_text(list.values(), item.data_type())?;
+            let (offsets, nulls) = (list.offsets().clone(), list.nulls().cloned());
+            Ok(Arc::new(ListArray::try_new(item.clone(), offsets, values, nulls)?))
+        }
+        _ => Ok(column.clone()),
+    }
+}
+
+/// Timestamps as text (CSV fields `trimmed` first) parsed into `data_type`: a `TIMESTAMP` as
+/// Flink reads it ([`timestamp::parse_column`]), a `TIMESTAMP_LTZ` by arrow's cast.
+fn parse_timestamps(
+    text: &StringArray,
+    data_type: &DataType,
+    trimmed: bool,
+) -> Result<ArrayRef, ArrowError> {
+    let DataType::Timestamp(unit, None) = data_type else {
+        return cast_with_options(text, data_type, &strict());
+    };
+    match timestamp::parse_column(text, *unit, trimmed) {
+        // Reinterprets the integers as timestamps, without a copy.
+        Ok(values) => arrow::compute::cast(&values, data_type),
+        Err(value) => Err(ArrowError::ParseError(format!(
+            "'{value}' is no {} ('yyyy-MM-dd HH:mm:ss[.S...]')",
+            sql_type_name(data_type)
+        ))),
+    }
+}
+
+/// Arrow's cast, failing on a value it cannot convert (not making it NULL).
+fn strict() -> CastOptions<'static> {
+    CastOptions {
+        safe: false,
+        format_options: FormatOptions::default(),
+    }
 }
 
 /// The binary strings `text` gives for rows `0..rows` in Base64 (NULL for `None`), as Flink's
@@ -332,18 +393,13 @@ fn parse_text_columns(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBa
 }
 
 /// CSV fields as text, parsed into `data_type`, as Flink's `csv` format reads them:
-/// * a timestamp: the common `YYYY-MM-DD HH:MM:SS[.fraction]` by hand (arrow's general parser
-///   costs a sixth of a scan), anything else by arrow's cast;
+/// * a timestamp: by [`parse_timestamps`];
 /// * an array: its elements joined by `;`, an empty field being an empty array;
 /// * a row: its fields joined by `;` (those past the row's are ignored, too few is an
 ///   error), an empty field being NULL;
 /// * a binary string: Base64, an empty field being empty;
 /// * anything else by arrow's cast, which fails on what is no value of the type.
 fn from_text(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, ArrowError> {
-    let strict = CastOptions {
-        safe: false,
-        format_options: FormatOptions::default(),
-    };
     // Arrow keeps "" under a NULL of a string array; Flink reads an empty field as "".
     let field = |row: usize| {
         if text.is_null(row) {
@@ -353,11 +409,7 @@ fn from_text(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, Arrow
         }
     };
     match data_type {
-        DataType::Timestamp(unit, _) => match timestamp::parse_column(text, *unit) {
-            // Reinterprets the integers as timestamps, without a copy.
-            Some(values) => arrow::compute::cast(&values, data_type),
-            None => cast_with_options(text, data_type, &strict),
-        },
+        DataType::Timestamp(..) => parse_timestamps(text, data_type, true),
         DataType::Binary => from_base64(text.len(), |row| Some(field(row))),
         DataType::List(item) => {
             let mut items = StringBuilder::new();
@@ -414,7 +466,7 @@ fn from_text(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, Arrow
                 Some(nulls),
             )?))
         }
-        _ => cast_with_options(text, data_type, &strict),
+        _ => cast_with_options(text, data_type, &strict()),
     }
 }
 

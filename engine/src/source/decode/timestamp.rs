@@ -1,29 +1,39 @@
-//! A fast parser for the one timestamp text Flink writes and reads by default:
-//! `YYYY-MM-DD HH:MM:SS[.fraction]` (also with `T`), in UTC.
+//! Flink's parser of the timestamps its csv and json formats read: `YYYY-MM-DD HH:MM:SS` with
+//! up to nine fraction digits (Java's `yyyy-MM-dd HH:mm:ss[.S...]` under its `SMART`
+//! resolver, which moves a day past the end of its month back to the month's last day, reads
+//! `24:00:00` as the next day's midnight, and refuses anything else: a `T`, an offset).
 
 use arrow::array::{Array, Int64Array, StringArray};
 use arrow::datatypes::TimeUnit;
 
-/// Parses every value of `text` into `unit`s since the epoch; `None` when a value has another
-/// form (the caller then uses a general parser). NULLs stay NULL.
-pub(super) fn parse_column(text: &StringArray, unit: TimeUnit) -> Option<Int64Array> {
+/// Parses every value of `text` into `unit`s since the epoch (CSV fields `trimmed` first, as
+/// Flink's csv format does); the first value that is no such time is the error. NULLs stay
+/// NULL.
+pub(super) fn parse_column(
+    text: &StringArray,
+    unit: TimeUnit,
+    trimmed: bool,
+) -> Result<Int64Array, String> {
     let mut values = Vec::with_capacity(text.len());
     for i in 0..text.len() {
         values.push(if text.is_null(i) {
             0
         } else {
-            parse(text.value(i).as_bytes(), unit)?
+            let value = text.value(i);
+            let bytes = value.as_bytes();
+            let bytes = if trimmed { bytes.trim_ascii() } else { bytes };
+            parse(bytes, unit).ok_or_else(|| value.to_string())?
         });
     }
-    Some(Int64Array::new(values.into(), text.nulls().cloned()))
+    Ok(Int64Array::new(values.into(), text.nulls().cloned()))
 }
 
-/// One value, or `None` if it is not of the fast form or not a valid time.
+/// One value, or `None` if it is not of the form or not a valid time.
 fn parse(s: &[u8], unit: TimeUnit) -> Option<i64> {
     if s.len() < 19
         || s[4] != b'-'
         || s[7] != b'-'
-        || !matches!(s[10], b' ' | b'T')
+        || s[10] != b' '
         || s[13] != b':'
         || s[16] != b':'
     {
@@ -34,17 +44,8 @@ fn parse(s: &[u8], unit: TimeUnit) -> Option<i64> {
             b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
         })
     };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (year, month, mut day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
     // Fraction digits, scaled to nanoseconds.
     let mut nanos = 0i64;
     if s.len() > 19 {
@@ -54,6 +55,16 @@ fn parse(s: &[u8], unit: TimeUnit) -> Option<i64> {
         }
         nanos = num(20..s.len())? * 10i64.pow(9 - digits.len() as u32);
     }
+    let midnight_after = hour == 24 && minute == 0 && second == 0 && nanos == 0;
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || (hour > 23 && !midnight_after)
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    day = day.min(days_in_month(year, month));
     let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
     Some(match unit {
         TimeUnit::Second => seconds,
@@ -97,7 +108,7 @@ mod tests {
             "1970-01-01 00:00:00",
             "1969-12-31 23:59:59.999",
             "2000-02-29 12:34:56.5",
-            "2024-12-31T23:59:59.123456",
+            "2024-12-31 23:59:59.123456",
             "1900-03-01 00:00:00.000001",
         ];
         for unit in [
@@ -106,7 +117,7 @@ mod tests {
             TimeUnit::Nanosecond,
         ] {
             let text = StringArray::from(texts.to_vec());
-            let ours = parse_column(&text, unit).unwrap();
+            let ours = parse_column(&text, unit, false).unwrap();
             let arrow = cast(&text, &DataType::Timestamp(unit, None)).unwrap();
             let arrow = cast(&arrow, &DataType::Int64).unwrap();
             assert_eq!(
@@ -116,10 +127,14 @@ mod tests {
             );
         }
         for other in [
-            "2023-02-29 00:00:00",
+            "2024-02-32 00:00:00",
             "2024-01-01",
-            "2024-01-01 24:00:00",
+            "2024-01-01 00:05",
+            "2024-01-01T00:00:00",
             "2024-01-01 00:00:00Z",
+            "2024-01-01 00:00:00+01:00",
+            "2024-01-01 24:00:01",
+            "2024-1-01 00:00:00",
             "x",
         ] {
             assert_eq!(
@@ -128,5 +143,22 @@ mod tests {
                 "{other}"
             );
         }
+    }
+
+    /// As Java's `SMART` resolver reads them (the flink_timestamps conformance case holds
+    /// Flink's answers).
+    #[test]
+    fn days_past_the_month_end_and_midnight_at_24_resolve_as_in_flink() {
+        let at = |text: &str| parse(text.as_bytes(), TimeUnit::Second);
+        assert_eq!(at("2024-02-30 00:00:00"), at("2024-02-29 00:00:00"));
+        assert_eq!(at("2023-02-29 10:00:00"), at("2023-02-28 10:00:00"));
+        assert_eq!(at("2024-04-31 00:00:00"), at("2024-04-30 00:00:00"));
+        assert_eq!(at("2024-01-01 24:00:00"), at("2024-01-02 00:00:00"));
+        let text = StringArray::from(vec![" 2024-01-01 00:00:00 "]);
+        assert!(parse_column(&text, TimeUnit::Second, false).is_err());
+        assert_eq!(
+            parse_column(&text, TimeUnit::Second, true).unwrap().value(0),
+            at("2024-01-01 00:00:00").unwrap()
+        );
     }
 }
