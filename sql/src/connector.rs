@@ -271,8 +271,8 @@ mod nexmark;
 pub(crate) use kafka::create_source as create_kafka_source;
 
 /// Checks that `format` can read and write `columns`: `raw` one text column, `csv` no map
-/// (Flink's csv format has none); binary strings are Base64 text, which rill reads in csv
-/// anywhere, in json as columns only, and not in the changelog formats yet.
+/// (Flink's csv format has none); binary strings are Base64 text, which rill reads anywhere
+/// but in json maps.
 fn check_format_columns(format: FileFormat, columns: &[&Field]) -> SqlResult<()> {
     let binary = |t: &DataType| t == &DataType::Binary;
     let refuse = |f: &Field, what: &str| {
@@ -292,23 +292,17 @@ fn check_format_columns(format: FileFormat, columns: &[&Field]) -> SqlResult<()>
                 .map_err(|e| e.with_hint("use 'format' = 'json'")),
             None => Ok(()),
         },
-        (FileFormat::Json, _) => {
-            let nested = |t: &DataType| !binary(t) && holds(t, &binary);
-            match columns.iter().find(|f| nested(f.data_type())) {
-                Some(f) => refuse(
-                    f,
-                    "binary strings inside rows, arrays or maps are not read from json yet",
-                ),
+        // JSON and change events.
+        _ => {
+            let map_of_binaries = |t: &DataType| is_map(t) && holds(t, &binary);
+            match columns
+                .iter()
+                .find(|f| holds(f.data_type(), &map_of_binaries))
+            {
+                Some(f) => refuse(f, "binary strings inside maps are not read from json yet"),
                 None => Ok(()),
             }
         }
-        _ => match columns.iter().find(|f| holds(f.data_type(), &binary)) {
-            Some(f) => refuse(
-                f,
-                "binary strings are not read from the changelog formats yet",
-            ),
-            None => Ok(()),
-        },
     }
 }
 

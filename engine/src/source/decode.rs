@@ -152,12 +152,7 @@ impl Decoder {
                 Decoder::Csv(decoder, schema)
             }
             FileFormat::Json => {
-                let text = Schema::new(
-                    (schema.fields().iter())
-                        .map(|f| f.as_ref().clone().with_data_type(json_read_type(f.data_type())))
-                        .collect::<Vec<_>>(),
-                );
-                let decoder = arrow::json::ReaderBuilder::new(Arc::new(text))
+                let decoder = arrow::json::ReaderBuilder::new(json_read_schema(&schema))
                     .with_batch_size(batch_size)
                     .build_decoder()?;
                 Decoder::Json(decoder, schema)
@@ -290,6 +285,16 @@ fn json_read_type(data_type: &DataType) -> DataType {
     }
 }
 
+/// The columns of `schema` as arrow's JSON decoder reads them ([`json_read_type`]).
+fn json_read_schema(schema: &SchemaRef) -> SchemaRef {
+    let fields = (schema.fields().iter()).map(|f| {
+        f.as_ref()
+            .clone()
+            .with_data_type(json_read_type(f.data_type()))
+    });
+    Arc::new(Schema::new(fields.collect::<Vec<_>>()))
+}
+
 /// The columns of `batch`, read as [`json_read_type`]s, parsed into `schema`'s types.
 fn parse_json_text(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
     if batch.schema().fields() == schema.fields() {
@@ -309,7 +314,9 @@ fn from_json_text(column: &ArrayRef, data_type: &DataType) -> Result<ArrayRef, A
     match data_type {
         DataType::Binary => {
             let text = column.as_string::<i32>();
-            from_base64(text.len(), |row| text.is_valid(row).then(|| text.value(row)))
+            from_base64(text.len(), |row| {
+                text.is_valid(row).then(|| text.value(row))
+            })
         }
         DataType::Timestamp(..) => parse_timestamps(column.as_string::<i32>(), data_type, false),
         DataType::Struct(fields) => {
@@ -318,13 +325,22 @@ fn from_json_text(column: &ArrayRef, data_type: &DataType) -> Result<ArrayRef, A
                 .map(|(c, f)| from_json_text(c, f.data_type()))
                 .collect::<Result<_, _>>()?;
             let nulls = row.nulls().cloned();
-            Ok(Arc::new(StructArray::try_new(fields.clone(), columns, nulls)?))
+            Ok(Arc::new(StructArray::try_new(
+                fields.clone(),
+                columns,
+                nulls,
+            )?))
         }
         DataType::List(item) => {
             let list = column.as_list::<i32>();
             let values = from_json_text(list.values(), item.data_type())?;
             let (offsets, nulls) = (list.offsets().clone(), list.nulls().cloned());
-            Ok(Arc::new(ListArray::try_new(item.clone(), offsets, values, nulls)?))
+            Ok(Arc::new(ListArray::try_new(
+                item.clone(),
+                offsets,
+                values,
+                nulls,
+            )?))
         }
         _ => Ok(column.clone()),
     }

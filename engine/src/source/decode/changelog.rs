@@ -15,12 +15,14 @@ use arrow::compute::kernels::zip::zip;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::error::ArrowError;
 
-use super::FileFormat;
+use super::{FileFormat, json_read_schema, parse_json_text};
 use crate::batch::RowKind;
 
 /// A push decoder of change events.
 pub(crate) struct Events {
     decoder: arrow::json::reader::Decoder,
+    /// The envelope's types (the decoder reads timestamps and binary strings as text).
+    envelope: SchemaRef,
     format: FileFormat,
     /// The table's columns, then the change kind.
     schema: SchemaRef,
@@ -34,10 +36,12 @@ impl Events {
         table: &SchemaRef,
         batch_size: usize,
     ) -> Result<Self, ArrowError> {
+        let envelope = envelope(format, table);
         Ok(Events {
-            decoder: arrow::json::ReaderBuilder::new(envelope(format, table))
+            decoder: arrow::json::ReaderBuilder::new(json_read_schema(&envelope))
                 .with_batch_size(batch_size)
                 .build_decoder()?,
+            envelope,
             format,
             schema: format.decoded_schema(table),
             text: Vec::new(),
@@ -57,6 +61,7 @@ impl Events {
         let Some(envelope) = self.decoder.flush()? else {
             return Ok(None);
         };
+        let envelope = parse_json_text(envelope, &self.envelope)?;
         let schema = &self.schema;
         match self.format {
             FileFormat::Debezium { schema_include } => {

@@ -157,7 +157,9 @@ mod tests {
         let text = StringArray::from(vec![" 2024-01-01 00:00:00 "]);
         assert!(parse_column(&text, TimeUnit::Second, false).is_err());
         assert_eq!(
-            parse_column(&text, TimeUnit::Second, true).unwrap().value(0),
+            parse_column(&text, TimeUnit::Second, true)
+                .unwrap()
+                .value(0),
             at("2024-01-01 00:00:00").unwrap()
         );
     }
