@@ -278,7 +278,7 @@ fn read_as_text(data_type: &DataType) -> bool {
 fn json_read_type(data_type: &DataType) -> DataType {
     let field = |f: &Field| f.clone().with_data_type(json_read_type(f.data_type()));
     match data_type {
-        DataType::Binary | DataType::Timestamp(_, None) => DataType::Utf8,
+        DataType::Binary | DataType::Timestamp(..) => DataType::Utf8,
         DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| field(f)).collect()),
         DataType::List(item) => DataType::List(Arc::new(field(item))),
         other => other.clone(),
@@ -346,22 +346,23 @@ fn from_json_text(column: &ArrayRef, data_type: &DataType) -> Result<ArrayRef, A
     }
 }
 
-/// Timestamps as text (CSV fields `trimmed` first) parsed into `data_type`: a `TIMESTAMP` as
-/// Flink reads it ([`timestamp::parse_column`]), a `TIMESTAMP_LTZ` by arrow's cast.
+/// Timestamps as text (CSV fields `trimmed` first) parsed into `data_type` as Flink reads them
+/// ([`timestamp::parse_column`]).
 fn parse_timestamps(
     text: &StringArray,
     data_type: &DataType,
     trimmed: bool,
 ) -> Result<ArrayRef, ArrowError> {
-    let DataType::Timestamp(unit, None) = data_type else {
-        return cast_with_options(text, data_type, &strict());
+    let DataType::Timestamp(unit, zone) = data_type else {
+        unreachable!("a timestamp type");
     };
-    match timestamp::parse_column(text, *unit, trimmed) {
+    match timestamp::parse_column(text, *unit, trimmed, zone.is_some()) {
         // Reinterprets the integers as timestamps, without a copy.
         Ok(values) => arrow::compute::cast(&values, data_type),
         Err(value) => Err(ArrowError::ParseError(format!(
-            "'{value}' is no {} ('yyyy-MM-dd HH:mm:ss[.S...]')",
-            sql_type_name(data_type)
+            "'{value}' is no {} ('yyyy-MM-dd HH:mm:ss[.S...]{}')",
+            sql_type_name(data_type),
+            if zone.is_some() { "Z" } else { "" }
         ))),
     }
 }

@@ -1,18 +1,20 @@
 //! Flink's parser of the timestamps its csv and json formats read: `YYYY-MM-DD HH:MM:SS` with
 //! up to nine fraction digits (Java's `yyyy-MM-dd HH:mm:ss[.S...]` under its `SMART`
 //! resolver, which moves a day past the end of its month back to the month's last day, reads
-//! `24:00:00` as the next day's midnight, and refuses anything else: a `T`, an offset).
+//! `24:00:00` as the next day's midnight, and refuses anything else: a `T`, an offset). A
+//! `TIMESTAMP_LTZ` is the same followed by `Z`, in UTC.
 
 use arrow::array::{Array, Int64Array, StringArray};
 use arrow::datatypes::TimeUnit;
 
 /// Parses every value of `text` into `unit`s since the epoch (CSV fields `trimmed` first, as
-/// Flink's csv format does); the first value that is no such time is the error. NULLs stay
-/// NULL.
+/// Flink's csv format does; `zoned` values, a `TIMESTAMP_LTZ`'s, end in `Z`); the first value
+/// that is no such time is the error. NULLs stay NULL.
 pub(super) fn parse_column(
     text: &StringArray,
     unit: TimeUnit,
     trimmed: bool,
+    zoned: bool,
 ) -> Result<Int64Array, String> {
     let mut values = Vec::with_capacity(text.len());
     for i in 0..text.len() {
@@ -22,7 +24,13 @@ pub(super) fn parse_column(
             let value = text.value(i);
             let bytes = value.as_bytes();
             let bytes = if trimmed { bytes.trim_ascii() } else { bytes };
-            parse(bytes, unit).ok_or_else(|| value.to_string())?
+            let bytes = match zoned {
+                true => bytes.strip_suffix(b"Z"),
+                false => Some(bytes),
+            };
+            bytes
+                .and_then(|b| parse(b, unit))
+                .ok_or_else(|| value.to_string())?
         });
     }
     Ok(Int64Array::new(values.into(), text.nulls().cloned()))
@@ -117,7 +125,7 @@ mod tests {
             TimeUnit::Nanosecond,
         ] {
             let text = StringArray::from(texts.to_vec());
-            let ours = parse_column(&text, unit, false).unwrap();
+            let ours = parse_column(&text, unit, false, false).unwrap();
             let arrow = cast(&text, &DataType::Timestamp(unit, None)).unwrap();
             let arrow = cast(&arrow, &DataType::Int64).unwrap();
             assert_eq!(
@@ -155,12 +163,17 @@ mod tests {
         assert_eq!(at("2024-04-31 00:00:00"), at("2024-04-30 00:00:00"));
         assert_eq!(at("2024-01-01 24:00:00"), at("2024-01-02 00:00:00"));
         let text = StringArray::from(vec![" 2024-01-01 00:00:00 "]);
-        assert!(parse_column(&text, TimeUnit::Second, false).is_err());
-        assert_eq!(
-            parse_column(&text, TimeUnit::Second, true)
-                .unwrap()
-                .value(0),
-            at("2024-01-01 00:00:00").unwrap()
-        );
+        let second = |text: &StringArray, trimmed: bool, zoned: bool| {
+            let parsed = parse_column(text, TimeUnit::Second, trimmed, zoned);
+            parsed.ok().map(|p| p.value(0))
+        };
+        let midnight = at("2024-01-01 00:00:00");
+        assert_eq!(second(&text, false, false), None);
+        assert_eq!(second(&text, true, false), midnight);
+        // A TIMESTAMP_LTZ ends in Z, and only it does.
+        let zoned = StringArray::from(vec!["2024-01-01 00:00:00Z"]);
+        assert_eq!(second(&zoned, false, false), None);
+        assert_eq!(second(&zoned, false, true), midnight);
+        assert_eq!(second(&text, true, true), None);
     }
 }
