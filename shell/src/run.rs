@@ -368,7 +368,8 @@ async fn run_job(
     result
 }
 
-/// One line for people watching: rows in and out, late rows dropped, malformed rows, each source's latest watermark, log sources' lag, elapsed time.
+/// One line for people watching: rows in and out, late rows dropped, malformed rows, each
+/// source's latest watermark, log sources' lag, elapsed time.
 fn summary(metrics: &JobMetrics, elapsed: Duration) {
     let watermarks: Vec<String> = metrics
         .source_watermarks()

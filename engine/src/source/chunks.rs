@@ -14,9 +14,7 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::decode::{
-    Decoder, FileFormat, NullingReader, RecordFormat, RecordReader, panic_message,
-};
+use super::decode::{Decoder, FileFormat, Record, RecordByRecord, RecordFormat, panic_message};
 use crate::metrics::JobMetrics;
 use crate::{EngineError, Result};
 
@@ -518,32 +516,20 @@ fn recover(
     format: &ChunkFormat,
     metrics: &JobMetrics,
 ) -> Result<Option<RecordBatch>> {
-    let (records, schema) = (format.records.format, &format.schema);
-    let mut reader = RecordReader::new(records, schema.clone());
-    let mut nulling =
-        (format.records.ignore_parse_errors).then(|| NullingReader::new(records, schema.clone()));
+    let mut reader = RecordByRecord::new(format.records, format.schema.clone());
     let mut good = Vec::new();
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let line_number = first_line + i as u64;
-        let error = match reader.read(line) {
-            Ok(batch) => {
-                good.push(batch);
-                continue;
-            }
-            Err(error) => error,
-        };
-        match nulling.as_mut().and_then(|n| n.read(line)) {
-            Some((row, nulled)) => {
+        match reader.read(line) {
+            Record::Rows(batch) => good.push(batch),
+            Record::Nulled(row, nulled) => {
                 metrics.record_malformed(format!("{}:{line_number}: {nulled}", path.display()));
                 good.push(row);
             }
-            None => {
-                let reason = reader.explain(line, &error);
-                malformed(path, line_number, reason, format, metrics)?
-            }
+            Record::Malformed(reason) => malformed(path, line_number, reason, format, metrics)?,
         }
     }
     let schema = format.records.format.decoded_schema(&format.schema);

@@ -19,7 +19,7 @@ mod changelog;
 mod lenient;
 mod timestamp;
 
-pub(crate) use lenient::NullingReader;
+use lenient::NullingReader;
 
 /// The data format of a file source (Flink's `'format'` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -513,9 +513,47 @@ fn empty_csv_fields(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(batch.schema(), columns)
 }
 
-/// Decodes records one at a time (the lines of a batch that failed to decode, messages), to
-/// keep the good rows and report each bad record. Its decoder is kept while records decode
-/// (building one costs more than decoding a line) and replaced after an error.
+/// What a record read on its own gave.
+pub(crate) enum Record {
+    /// Its rows.
+    Rows(RecordBatch),
+    /// With ignore-parse-errors, a malformed record's row, NULL where it could not be read,
+    /// and which values those are.
+    Nulled(RecordBatch, String),
+    /// Why the record is malformed; it gives no row.
+    Malformed(String),
+}
+
+/// Reads records one at a time (the lines of a batch that failed to decode, messages): the
+/// good ones, and with ignore-parse-errors the malformed ones as Flink reads them.
+pub(crate) struct RecordByRecord {
+    reader: RecordReader,
+    nulling: Option<NullingReader>,
+}
+
+impl RecordByRecord {
+    pub(crate) fn new(records: RecordFormat, schema: SchemaRef) -> Self {
+        RecordByRecord {
+            reader: RecordReader::new(records.format, schema.clone()),
+            nulling: (records.ignore_parse_errors)
+                .then(|| NullingReader::new(records.format, schema)),
+        }
+    }
+
+    pub(crate) fn read(&mut self, record: &[u8]) -> Record {
+        let error = match self.reader.read(record) {
+            Ok(rows) => return Record::Rows(rows),
+            Err(error) => error,
+        };
+        match self.nulling.as_mut().and_then(|n| n.read(record)) {
+            Some((row, nulled)) => Record::Nulled(row, nulled),
+            None => Record::Malformed(self.reader.explain(record, &error)),
+        }
+    }
+}
+
+/// Decodes records one at a time. Its decoder is kept while records decode (building one
+/// costs more than decoding a line) and replaced after an error.
 pub(crate) struct RecordReader {
     format: FileFormat,
     schema: SchemaRef,
@@ -596,7 +634,7 @@ impl RecordReader {
     }
 
     /// Why `record` failed to decode with `error`: for CSV, the column and value it fails on.
-    pub(crate) fn explain(&self, record: &[u8], error: &ArrowError) -> String {
+    fn explain(&self, record: &[u8], error: &ArrowError) -> String {
         let mut line = record.to_vec();
         line.push(b'\n');
         match self.format {

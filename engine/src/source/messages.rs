@@ -5,7 +5,7 @@ use arrow::array::{ArrayRef, BinaryBuilder, RecordBatch, StringArray, UInt32Arra
 use arrow::datatypes::SchemaRef;
 use std::sync::Arc;
 
-use super::decode::{Decoder, FileFormat, NullingReader, RecordFormat, RecordReader};
+use super::decode::{Decoder, FileFormat, Record, RecordByRecord, RecordFormat};
 use crate::Result;
 
 /// Decodes runs of messages into record batches.
@@ -15,9 +15,7 @@ pub struct MessageDecoder {
     /// The messages of a run, each followed by a line end.
     text: Vec<u8>,
     /// Messages one at a time, when a run fails to decode.
-    each: RecordReader,
-    /// Malformed messages, with ignore-parse-errors.
-    nulling: Option<NullingReader>,
+    each: RecordByRecord,
 }
 
 /// The rows of a run of messages.
@@ -33,9 +31,7 @@ impl MessageDecoder {
     /// A decoder of messages holding records of `records`' format with the columns `schema`.
     pub fn new(records: RecordFormat, schema: SchemaRef) -> Self {
         MessageDecoder {
-            each: RecordReader::new(records.format, schema.clone()),
-            nulling: (records.ignore_parse_errors)
-                .then(|| NullingReader::new(records.format, schema.clone())),
+            each: RecordByRecord::new(records, schema.clone()),
             records,
             schema,
             text: Vec::new(),
@@ -75,25 +71,20 @@ impl MessageDecoder {
                 continue;
             }
             match self.each.read(value) {
-                Ok(batch) if changelog || batch.num_rows() == 1 => {
+                Record::Rows(batch) if changelog || batch.num_rows() == 1 => {
                     of.extend(std::iter::repeat_n(i as u32, batch.num_rows()));
                     rows.push(batch);
                 }
-                Ok(batch) => {
+                Record::Rows(batch) => {
                     let reason = format!("a message holds {} records, not one", batch.num_rows());
                     malformed(i, self.records.skipped(reason))?
                 }
-                Err(error) => match self.nulling.as_mut().and_then(|n| n.read(value)) {
-                    Some((row, nulled)) => {
-                        malformed(i, nulled)?;
-                        of.extend(std::iter::repeat_n(i as u32, row.num_rows()));
-                        rows.push(row);
-                    }
-                    None => {
-                        let reason = self.each.explain(value, &error);
-                        malformed(i, self.records.skipped(reason))?
-                    }
-                },
+                Record::Nulled(row, nulled) => {
+                    malformed(i, nulled)?;
+                    of.extend(std::iter::repeat_n(i as u32, row.num_rows()));
+                    rows.push(row);
+                }
+                Record::Malformed(reason) => malformed(i, self.records.skipped(reason))?,
             }
         }
         Ok(Decoded {

@@ -90,40 +90,7 @@ impl NullingReader {
         let batch = reader.read(&record).ok()?;
         (batch.num_rows() == 1).then(|| batch.column(0).clone())
     }
-}
 
-fn cannot_read(text: &str, data_type: &DataType, path: &str) -> String {
-    format!(
-        "cannot read {text} as {} for {path}",
-        sql_type_name(data_type)
-    )
-}
-
-fn field_path(path: &str, name: &str) -> String {
-    match path {
-        "" => name.to_string(),
-        _ => format!("{path}.{name}"),
-    }
-}
-
-fn item_path(path: &str, index: usize) -> String {
-    format!("{path}[{}]", index + 1)
-}
-
-/// A JSON object's members, each as its text.
-type Object<'a> = BTreeMap<String, &'a RawValue>;
-
-fn json_object(text: &str) -> Option<Object<'_>> {
-    serde_json::from_str(text).ok()
-}
-
-/// The members of a row of `fields`, for [`object_text`].
-fn row_members(fields: &Fields) -> Vec<(&str, &DataType)> {
-    let members = fields.iter().map(|f| (f.name().as_str(), f.data_type()));
-    members.collect()
-}
-
-impl NullingReader {
     /// The text of `object`, its members named in `members` (in the order of the report) made
     /// readable as their types.
     fn object_text(
@@ -205,9 +172,12 @@ impl NullingReader {
             return None;
         }
         let columns = (schema.fields().iter().enumerate())
-            .map(|(i, f)| self.csv_value(fields.get(i).map(String::as_str), f, f.name(), nulled))
+            .map(|(i, f)| {
+                let text = fields.get(i).map(String::as_str);
+                self.csv_value(text, f.data_type(), f.name(), nulled)
+            })
             .collect();
-        RecordBatch::try_new(schema.clone(), columns).ok()
+        RecordBatch::try_new(schema, columns).ok()
     }
 
     /// The fields of one CSV record, unquoted.
@@ -238,15 +208,14 @@ impl NullingReader {
         Some(fields.collect())
     }
 
-    /// A CSV field read as `field`'s type, NULL where it is not of that type (missing: `None`).
+    /// A CSV field read as `data_type`, NULL where it is not of it (missing: `None`).
     fn csv_value(
         &mut self,
         text: Option<&str>,
-        field: &Field,
+        data_type: &DataType,
         path: &str,
         nulled: &mut Vec<String>,
     ) -> ArrayRef {
-        let data_type = field.data_type();
         let Some(text) = text else {
             nulled.push(format!("no value for {path}"));
             return new_null_array(data_type, 1);
@@ -259,7 +228,9 @@ impl NullingReader {
         let repaired: Option<ArrayRef> = match data_type {
             DataType::List(item) => {
                 let items: Vec<ArrayRef> = (parts.enumerate())
-                    .map(|(i, t)| self.csv_value(Some(t), item, &item_path(path, i), nulled))
+                    .map(|(i, t)| {
+                        self.csv_value(Some(t), item.data_type(), &item_path(path, i), nulled)
+                    })
                     .collect();
                 let items: Vec<&dyn Array> = items.iter().map(|a| a.as_ref()).collect();
                 arrow::compute::concat(&items).ok().and_then(|values| {
@@ -270,7 +241,10 @@ impl NullingReader {
             }
             DataType::Struct(fields) => {
                 let columns = (fields.iter())
-                    .map(|f| self.csv_value(parts.next(), f, &field_path(path, f.name()), nulled))
+                    .map(|f| {
+                        let path = field_path(path, f.name());
+                        self.csv_value(parts.next(), f.data_type(), &path, nulled)
+                    })
                     .collect();
                 let row = StructArray::try_new(fields.clone(), columns, None).ok();
                 row.map(|r| Arc::new(r) as ArrayRef)
@@ -282,4 +256,35 @@ impl NullingReader {
             new_null_array(data_type, 1)
         })
     }
+}
+
+fn cannot_read(text: &str, data_type: &DataType, path: &str) -> String {
+    format!(
+        "cannot read {text} as {} for {path}",
+        sql_type_name(data_type)
+    )
+}
+
+fn field_path(path: &str, name: &str) -> String {
+    match path {
+        "" => name.to_string(),
+        _ => format!("{path}.{name}"),
+    }
+}
+
+fn item_path(path: &str, index: usize) -> String {
+    format!("{path}[{}]", index + 1)
+}
+
+/// A JSON object's members, each as its text.
+type Object<'a> = BTreeMap<String, &'a RawValue>;
+
+fn json_object(text: &str) -> Option<Object<'_>> {
+    serde_json::from_str(text).ok()
+}
+
+/// The members of a row of `fields`, for [`object_text`].
+fn row_members(fields: &Fields) -> Vec<(&str, &DataType)> {
+    let members = fields.iter().map(|f| (f.name().as_str(), f.data_type()));
+    members.collect()
 }
