@@ -24,7 +24,7 @@ use crate::time::{NO_WATERMARK, Watermark};
 use crate::{EngineError, Result};
 
 /// Messages buffered per edge before the sender waits.
-const CHANNEL_CAPACITY: usize = 8;
+const CHANNEL_CAPACITY: usize = 4;
 
 /// An operator's state is measured (for the job's metrics and against its limit) after each of
 /// its first messages, then every this many (measuring may take time linear in the state).

@@ -20,7 +20,7 @@ use crate::{EngineError, Result};
 /// (2: MATCH_RECOGNIZE's partitions keep held rows, open attempts and the times of rows.
 /// 3: a GROUP BY keeps its groups as columns and each aggregate call's state apart.
 /// 4: MATCH_RECOGNIZE's rows hold only the input columns it reads.)
-const FORMAT_VERSION: u32 = 4;
+const FORMAT_VERSION: u32 = 5;
 
 /// The manifest's name inside a checkpoint's directory (as Flink names it).
 const MANIFEST: &str = "_metadata";

@@ -251,8 +251,7 @@ impl Operator for IntervalJoin {
             if keep {
                 let key = key_of(keys.as_ref(), i);
                 let held = Timed { time, matched };
-                let slot =
-                    self.sides[input].add_sorted(key, rows.row(i).data(), held, |m| m.time <= time);
+                let slot = self.sides[input].add_sorted(key, rows.row(i), held, |m| m.time <= time);
                 self.expiry[input].list(slot, time);
             } else if !matched && input_outer {
                 emitted.push(RowKind::Insert, Some(i as u32), None);

@@ -88,9 +88,9 @@ impl LookupJoin {
             let (key, row) = (key_of(keys.as_ref(), i), rows.row(i));
             match batch.row_kind(i).is_retraction() {
                 false => {
-                    self.table.add(key, row.data(), ());
+                    self.table.add(key, row, ());
                 }
-                true => self.table.retract(key, row.data()),
+                true => self.table.retract(key, row),
             }
         }
         Ok(())

@@ -21,6 +21,7 @@ use arrow::array::{ArrayRef, BooleanArray, Int8Array, RecordBatch, RecordBatchOp
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::row::Rows;
 use datafusion_physical_expr::PhysicalExpr;
+use encoding::EncodedRows;
 
 use super::Operator;
 use crate::Result;
@@ -30,6 +31,7 @@ use crate::operator::expiry::Expiry;
 use crate::time::{NO_WATERMARK, Watermark};
 use state::{Emitted, KeyEncoder, Match, Probe, Side, key_of};
 
+mod encoding;
 mod interval;
 mod lookup;
 mod state;
@@ -188,7 +190,12 @@ impl Join {
         &mut self,
         side: usize,
         batch: &ChangeBatch,
-        (keys, rows, matchable, arrivals): (Option<&Rows>, &Rows, &BooleanArray, &[Watermark]),
+        (keys, rows, matchable, arrivals): (
+            Option<&Rows>,
+            &EncodedRows,
+            &BooleanArray,
+            &[Watermark],
+        ),
         (matches, offsets): (&[Match], &[usize]),
     ) -> Emitted {
         let join_type = self.spec.join_type;
@@ -283,14 +290,14 @@ impl Join {
                         matches: found.len() as u32,
                         arrived,
                     };
-                    let slot = own.add(key, row.data(), held);
+                    let slot = own.add(key, row, held);
                     if let Some(ttl) = self.ttl[side]
                         && arrived != NO_WATERMARK
                     {
                         self.expiry[side].list(slot, arrived.saturating_add(ttl));
                     }
                 } else {
-                    own.retract(key, row.data());
+                    own.retract(key, row);
                 }
             }
         }

@@ -1,5 +1,5 @@
-//! What the joins keep and how they find partners: each input's rows by join key, encoded in
-//! Arrow's row format, and the search for the other side's rows a batch matches, with the
+//! What the joins keep and how they find partners: each input's rows by join key, encoded as
+//! [`super::encoding`] says, and the search for the other side's rows a batch matches, with the
 //! residual condition evaluated on all candidate pairs of the batch at once.
 
 use std::hash::BuildHasher;
@@ -17,6 +17,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::encoding::{EncodedRows, RowEncoding};
 use crate::batch::RowKind;
 use crate::checkpoint::State;
 use crate::{EngineError, Result};
@@ -25,8 +26,16 @@ use crate::{EngineError, Result};
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Entry<M> {
     start: usize,
-    len: usize,
+    /// A `u32`, which packs with most notes: state is mostly entries and rows.
+    len: u32,
     pub meta: M,
+}
+
+impl<M> Entry<M> {
+    /// Where its row's bytes are in its bucket's data.
+    fn range(&self) -> Range<usize> {
+        self.start..self.start + self.len as usize
+    }
 }
 
 /// The rows of one side under one join key: in arrival order (or the order their join keeps
@@ -42,6 +51,14 @@ pub(super) struct Bucket<M> {
     /// while rows are only appended and retracted (as a regular join's are), dropped when rows
     /// are put in between or removed otherwise.
     by_row: Option<HashTable<u32>>,
+}
+
+/// Makes room for `additional` more items, growing by a quarter rather than doubling: the rows
+/// held are most of a join's memory, and a doubled buffer is a third empty on average.
+fn reserve<T>(v: &mut Vec<T>, additional: usize) {
+    if v.capacity() - v.len() < additional {
+        v.reserve_exact(additional.max(v.len() / 4));
+    }
 }
 
 /// How many rows a bucket holds before a retraction indexes them.
@@ -67,26 +84,28 @@ impl<M> Bucket<M> {
 
     pub fn row(&self, entry: usize) -> &[u8] {
         let e = &self.entries[entry];
-        &self.data[e.start..e.start + e.len]
+        &self.data[e.range()]
     }
 
     /// Adds a row at entry `at`.
     fn insert(&mut self, at: usize, row: &[u8], meta: M) {
         let entry = Entry {
             start: self.data.len(),
-            len: row.len(),
+            len: u32::try_from(row.len()).expect("a row's encoding is shorter than 4 GiB"),
             meta,
         };
         match &mut self.by_row {
             Some(index) if at == self.entries.len() => {
                 index.insert_unique(row_hash(row), at as u32, |&e| {
                     let e = &self.entries[e as usize];
-                    row_hash(&self.data[e.start..e.start + e.len])
+                    row_hash(&self.data[e.range()])
                 });
             }
             _ => self.by_row = None,
         }
+        reserve(&mut self.entries, 1);
         self.entries.insert(at, entry);
+        reserve(&mut self.data, row.len());
         self.data.extend_from_slice(row);
     }
 
@@ -124,12 +143,12 @@ impl<M> Bucket<M> {
             forget(index, row_hash(row), i);
             if i != last {
                 let e = &self.entries[last];
-                let moved = row_hash(&self.data[e.start..e.start + e.len]);
+                let moved = row_hash(&self.data[e.range()]);
                 forget(index, moved, last);
                 index.insert_unique(moved, i as u32, |_| unreachable!("a row was removed"));
             }
         }
-        self.garbage += self.entries.swap_remove(i).len;
+        self.garbage += self.entries.swap_remove(i).len as usize;
         self.compact_if_sparse();
         true
     }
@@ -142,8 +161,8 @@ impl<M> Bucket<M> {
         self.entries.retain(|e| {
             let kept = keep(&e.meta);
             if !kept {
-                removed(&data[e.start..e.start + e.len], &e.meta);
-                garbage += e.len;
+                removed(&data[e.range()], &e.meta);
+                garbage += e.len as usize;
             }
             kept
         });
@@ -159,7 +178,7 @@ impl<M> Bucket<M> {
         let mut data = Vec::with_capacity(self.data.len() - self.garbage);
         for e in &mut self.entries {
             let start = data.len();
-            data.extend_from_slice(&self.data[e.start..e.start + e.len]);
+            data.extend_from_slice(&self.data[e.range()]);
             e.start = start;
         }
         self.data = data;
@@ -217,13 +236,10 @@ pub(super) struct Match {
 
 /// The rows of one input by join key, and their encoding.
 pub(super) struct Side<M> {
-    /// Encodes this input's rows (all columns) to the bytes kept in state, and back. An input
-    /// without columns is encoded as one NULL column (Arrow's row format counts rows by their
-    /// columns).
-    rows: RowConverter,
-    no_columns: bool,
-    /// A row of nulls in this input's encoding, for padding.
-    null_row: Rows,
+    /// Encodes this input's rows (all columns) to the bytes kept in state, and back.
+    encoding: RowEncoding,
+    /// A row of nulls, for padding.
+    null_row: Vec<u8>,
     /// Join key bytes to the slot of the key's bucket.
     index: HashMap<Box<[u8]>, usize>,
     pub buckets: Vec<Bucket<M>>,
@@ -233,19 +249,10 @@ pub(super) struct Side<M> {
 
 impl<M> Side<M> {
     pub fn new(schema: &SchemaRef) -> Result<Side<M>> {
-        let no_columns = schema.fields().is_empty();
-        let fields = match no_columns {
-            true => vec![SortField::new(DataType::Null)],
-            false => (schema.fields().iter())
-                .map(|f| SortField::new(f.data_type().clone()))
-                .collect(),
-        };
-        let rows = RowConverter::new(fields)?;
-        let null_row = rows.convert_columns(&placeheld(null_columns(schema, 1), 1))?;
+        let encoding = RowEncoding::new(schema)?;
         Ok(Side {
-            rows,
-            no_columns,
-            null_row,
+            null_row: encoding.null_row(),
+            encoding,
             index: HashMap::new(),
             buckets: Vec::new(),
             free: Vec::new(),
@@ -253,9 +260,8 @@ impl<M> Side<M> {
     }
 
     /// The rows of `batch` (of this input) in the state's encoding.
-    pub fn encode(&self, batch: &RecordBatch) -> Result<Rows> {
-        let columns = placeheld(batch.columns().to_vec(), batch.num_rows());
-        Ok(self.rows.convert_columns(&columns)?)
+    pub fn encode(&self, batch: &RecordBatch) -> Result<EncodedRows> {
+        self.encoding.encode(batch.columns(), batch.num_rows())
     }
 
     pub fn bucket_of(&self, key: &[u8]) -> Option<usize> {
@@ -334,13 +340,8 @@ impl<M> Side<M> {
         &'a self,
         rows: impl Iterator<Item = Option<&'a [u8]>>,
     ) -> Result<Vec<ArrayRef>> {
-        let parser = self.rows.parser();
-        let null = self.null_row.row(0);
-        let rows: Vec<_> = rows
-            .map(|row| row.map_or(null, |bytes| parser.parse(bytes)))
-            .collect();
-        let columns = self.rows.convert_rows(rows)?;
-        Ok(if self.no_columns { vec![] } else { columns })
+        let rows: Vec<&[u8]> = rows.map(|row| row.unwrap_or(&self.null_row)).collect();
+        self.encoding.decode(&rows)
     }
 
     /// Columns of the rows `matches` of this side's state (nulls for `None`).
@@ -578,13 +579,6 @@ pub(super) fn joined(
 
 /// Columns of `n` rows of nulls of `schema`, for padding.
 /// `columns` of `n` rows, or a NULL column standing in for none.
-fn placeheld(columns: Vec<ArrayRef>, n: usize) -> Vec<ArrayRef> {
-    match columns.is_empty() {
-        true => vec![arrow::array::new_null_array(&DataType::Null, n)],
-        false => columns,
-    }
-}
-
 pub(super) fn null_columns(schema: &SchemaRef, n: usize) -> Vec<ArrayRef> {
     schema
         .fields()

@@ -101,7 +101,7 @@ impl TemporalJoin {
             let version = match batch.row_kind(i) {
                 RowKind::UpdateBefore => continue,
                 RowKind::Delete => None,
-                RowKind::Insert | RowKind::UpdateAfter => Some(rows.row(i).data().into()),
+                RowKind::Insert | RowKind::UpdateAfter => Some(rows.row(i).into()),
             };
             let versions = self
                 .versions

@@ -85,7 +85,7 @@ impl WindowJoin {
         let rows = rights.encode(right)?;
         let mut kept = 0;
         for i in (0..right.num_rows()).filter(|&i| right_matchable.value(i)) {
-            rights.add(key_of(keys.as_ref(), i), rows.row(i).data(), false);
+            rights.add(key_of(keys.as_ref(), i), rows.row(i), false);
             kept += 1;
         }
         let (keys, matchable) = self.keys.encode(&self.spec.keys[0], left)?;
