@@ -132,9 +132,9 @@ impl RowEncoding {
         // The fallback's encodings live while the rows are written.
         let converted: Vec<Option<Rows>> = (self.columns.iter().zip(columns))
             .map(|(codec, column)| match codec {
-                Column::Row { converter, .. } => {
-                    Ok(Some(converter.convert_columns(&[column.clone()])?))
-                }
+                Column::Row { converter, .. } => Ok(Some(
+                    converter.convert_columns(std::slice::from_ref(column))?,
+                )),
                 _ => Ok(None),
             })
             .collect::<Result<_>>()?;
