@@ -153,8 +153,9 @@ const DROP_IDLE_AT: usize = 1024;
 const STEP_ROWS: usize = 4096;
 
 /// At the end of the input, partitions end in chunks of about this many rows (a chunk
-/// holds whole partitions).
-const END_CHUNK_ROWS: usize = 65_536;
+/// holds whole partitions): few enough that a chunk's states are still in cache when its
+/// partitions finish (cep_q0: 1.3 s with chunks of 65,536 rows, 1.15 s with 16,384).
+const END_CHUNK_ROWS: usize = 16_384;
 
 /// One partition: its matching state and the rows it still needs.
 #[derive(Default)]
