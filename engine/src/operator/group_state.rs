@@ -12,7 +12,7 @@
 
 use std::borrow::Borrow;
 use std::cell::OnceCell;
-use std::collections::HashMap;
+
 use std::sync::Arc;
 
 use arrow::array::{
@@ -22,7 +22,7 @@ use arrow::array::{
 use arrow::compute::{can_cast_types, cast, filter, take};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use arrow::row::{RowConverter, SortField};
-use datafusion_common::ScalarValue;
+use datafusion_common::{HashMap, ScalarValue};
 use datafusion_expr::Accumulator;
 use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
 

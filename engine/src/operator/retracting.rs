@@ -4,13 +4,13 @@
 //! `FirstValueWithRetractAggFunction` and `ArrayAggFunction`). DataFusion's sliding accumulators retract only the
 //! oldest value, as a sliding window does, so they cannot serve here.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::DataType;
 use arrow::row::{RowConverter, SortField};
 use datafusion_common::utils::SingleRowListArrayBuilder;
-use datafusion_common::{DataFusionError, ScalarValue};
+use datafusion_common::{DataFusionError, HashMap, ScalarValue};
 use datafusion_expr::Accumulator;
 
 use crate::Result;
