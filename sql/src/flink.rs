@@ -813,6 +813,11 @@ pub fn name_expressions(statement: &mut Statement) {
     match statement {
         Statement::Query(query) => body(&mut query.body),
         Statement::CreateView(view) => body(&mut view.query.body),
+        Statement::Insert(insert) => {
+            if let Some(source) = &mut insert.source {
+                body(&mut source.body)
+            }
+        }
         _ => {}
     }
 }
@@ -1105,6 +1110,11 @@ mod tests {
         assert_eq!(
             named("SELECT a + 1 FROM t UNION ALL SELECT b FROM u"),
             "SELECT a + 1 AS `EXPR$0` FROM t UNION ALL SELECT b FROM u"
+        );
+        // An INSERT's query too: DataFusion refuses a projection with two equal names.
+        assert_eq!(
+            named("INSERT INTO o SELECT f(x), f(x) FROM t"),
+            "INSERT INTO o SELECT f(x) AS `EXPR$0`, f(x) AS `EXPR$1` FROM t"
         );
         // A clock keyword names its column, as in Flink.
         assert_eq!(
