@@ -14,8 +14,8 @@ use arrow::array::{
 };
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Date32Type, Float32Type, Float64Type, Int8Type, Int16Type,
-    Int32Type, Int64Type, Time32MillisecondType, TimeUnit,
+    ArrowPrimitiveType, DataType, Date32Type, Fields, Float32Type, Float64Type, Int8Type,
+    Int16Type, Int32Type, Int64Type, Time32MillisecondType, TimeUnit,
 };
 use datafusion_common::config::ConfigOptions;
 use datafusion_common::tree_node::Transformed;
@@ -24,8 +24,9 @@ use datafusion_expr::expr::{Cast, ScalarFunction, TryCast};
 use datafusion_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, Volatility, lit,
+    ScalarUDFImpl, Signature, Volatility, lit, when,
 };
+use datafusion_functions::core::expr_fn::{get_field, named_struct};
 use datafusion_optimizer::AnalyzerRule;
 use rill_engine::format::{ValueFormatter, is_multiset, java_double, java_float, sql_type_name};
 
@@ -86,6 +87,14 @@ fn rewrite(e: Expr, schema: &DFSchema, functions: &Functions) -> Result<Transfor
     };
     let to = field.data_type();
     let from = inner.get_type(schema)?;
+    if let (DataType::Struct(from_fields), DataType::Struct(to_fields)) = (&from, to)
+        && from_fields.len() == to_fields.len()
+        && (from_fields.iter().zip(to_fields)).any(|(f, t)| f.name() != t.name())
+    {
+        let try_cast = matches!(e, Expr::TryCast(_));
+        return by_position(inner, from_fields, to, try_cast, schema, functions)
+            .map(Transformed::yes);
+    }
     if let DataType::Timestamp(_, zone) = &from
         && (to.is_numeric() || matches!(to, DataType::Decimal128(..)))
     {
@@ -142,6 +151,37 @@ fn rewrite(e: Expr, schema: &DFSchema, functions: &Functions) -> Result<Transfor
     let args = vec![converted, lit(length), lit(padded)];
     let call = ScalarFunction::new_udf(functions.fit.clone(), args);
     Ok(Transformed::yes(Expr::ScalarFunction(call)))
+}
+
+/// A row cast to a row type of other field names, field by field in order, as Flink casts rows
+/// (DataFusion matches fields by name); a NULL row stays NULL.
+fn by_position(
+    row: &Expr,
+    from: &Fields,
+    to: &DataType,
+    try_cast: bool,
+    schema: &DFSchema,
+    functions: &Functions,
+) -> Result<Expr> {
+    let DataType::Struct(to_fields) = to else {
+        unreachable!("a cast to a row type")
+    };
+    let mut args = Vec::with_capacity(2 * from.len());
+    for (f, t) in from.iter().zip(to_fields) {
+        let value = Box::new(get_field(row.clone(), f.name().as_str()));
+        let cast = match try_cast {
+            true => Expr::TryCast(TryCast::new(value, t.data_type().clone())),
+            false => Expr::Cast(Cast::new(value, t.data_type().clone())),
+        };
+        args.extend([
+            lit(t.name().as_str()),
+            rewrite(cast, schema, functions)?.data,
+        ]);
+    }
+    // Now of the same field names: DataFusion's cast settles their nullability.
+    let built = Expr::Cast(Cast::new(Box::new(named_struct(args)), to.clone()));
+    let null = Expr::Literal(ScalarValue::try_from(to)?, None);
+    Ok(when(row.clone().is_null(), null).otherwise(built)?)
 }
 
 /// The functions casts are rewritten to.
