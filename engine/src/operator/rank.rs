@@ -34,6 +34,18 @@ struct Ranked {
     row: Box<[u8]>,
 }
 
+impl Ranked {
+    /// The memory it takes.
+    fn bytes(&self) -> usize {
+        self.order.len() + self.row.len() + size_of::<Ranked>()
+    }
+}
+
+/// The memory a partition takes: its key and its rows.
+fn partition_bytes(key: &[u8], rows: &[Ranked]) -> usize {
+    key.len() + rows.iter().map(Ranked::bytes).sum::<usize>()
+}
+
 /// Non-windowed Top-N (see the module documentation).
 pub struct Rank {
     partition: Vec<Arc<dyn PhysicalExpr>>,
@@ -47,6 +59,8 @@ pub struct Rank {
     order_rows: RowConverter,
     input_rows: RowConverter,
     partitions: HashMap<Box<[u8]>, Vec<Ranked>>,
+    /// The memory `partitions` takes, kept as they change (summing it is linear in them).
+    bytes: usize,
     arrivals: u64,
     /// What `EXPLAIN` shows.
     name: String,
@@ -124,6 +138,7 @@ impl Rank {
             retracting,
             schema,
             partitions: HashMap::new(),
+            bytes: 0,
             arrivals: 0,
             name: format!(
                 "Rank top {limit} (state: {})",
@@ -161,7 +176,9 @@ impl Rank {
         }
         match self.updated.get_mut(key) {
             Some(updated) if stamp - *updated >= ttl => {
-                self.partitions.remove(key);
+                if let Some(rows) = self.partitions.remove(key) {
+                    self.bytes -= partition_bytes(key, &rows);
+                }
                 *updated = stamp;
             }
             Some(updated) => *updated = stamp,
@@ -188,7 +205,9 @@ impl Rank {
                 };
                 match updated.saturating_add(ttl) {
                     due if due <= watermark => {
-                        self.partitions.remove(&key);
+                        if let Some(rows) = self.partitions.remove(&key) {
+                            self.bytes -= partition_bytes(&key, &rows);
+                        }
                         self.updated.remove(&key);
                     }
                     due => self.expiry.entry(due).or_default().push(key),
@@ -222,6 +241,7 @@ impl Rank {
         self.touch(key, stamp);
         if !self.partitions.contains_key(key) {
             self.partitions.insert(key.into(), Vec::new());
+            self.bytes += key.len();
         }
         let ranked = self.partitions.get_mut(key).expect("inserted above");
         let order = orders.row(i);
@@ -242,14 +262,13 @@ impl Rank {
                 return;
             }
             self.arrivals += 1;
-            ranked.insert(
-                at,
-                Ranked {
-                    order: order.as_ref().into(),
-                    arrival: self.arrivals,
-                    row: row.as_ref().into(),
-                },
-            );
+            let new = Ranked {
+                order: order.as_ref().into(),
+                arrival: self.arrivals,
+                row: row.as_ref().into(),
+            };
+            self.bytes += new.bytes();
+            ranked.insert(at, new);
             if !self.retracting && ranked.len() > limit {
                 dropped = ranked.pop();
             }
@@ -264,6 +283,7 @@ impl Rank {
                 None => return,
             }
         }
+        self.bytes -= dropped.as_ref().map_or(0, Ranked::bytes);
         // Compare the first N rank by rank. A row that moved changes both its old and its
         // new rank, as Flink's rank numbers do.
         let after = &ranked[..ranked.len().min(limit)];
@@ -300,6 +320,7 @@ impl Rank {
         }
         if ranked.is_empty() {
             self.partitions.remove(key);
+            self.bytes -= key.len();
         }
     }
 }
@@ -378,6 +399,7 @@ impl Operator for Rank {
                     row,
                 });
             }
+            self.bytes += partition_bytes(&key, &ranked);
             self.partitions.insert(key, ranked);
         }
         self.arrivals = next;
@@ -452,16 +474,14 @@ impl Operator for Rank {
     }
 
     fn state_bytes(&self) -> usize {
-        self.partitions
-            .iter()
-            .map(|(k, rows)| {
-                k.len()
-                    + rows
-                        .iter()
-                        .map(|r| r.order.len() + r.row.len() + size_of::<Ranked>())
-                        .sum::<usize>()
-            })
-            .sum()
+        debug_assert_eq!(
+            self.bytes,
+            (self.partitions.iter())
+                .map(|(key, rows)| partition_bytes(key, rows))
+                .sum::<usize>(),
+            "the state's size is kept right"
+        );
+        self.bytes
     }
 }
 
