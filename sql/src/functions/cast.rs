@@ -181,7 +181,7 @@ fn by_position(
     // Now of the same field names: DataFusion's cast settles their nullability.
     let built = Expr::Cast(Cast::new(Box::new(named_struct(args)), to.clone()));
     let null = Expr::Literal(ScalarValue::try_from(to)?, None);
-    Ok(when(row.clone().is_null(), null).otherwise(built)?)
+    when(row.clone().is_null(), null).otherwise(built)
 }
 
 /// The functions casts are rewritten to.
