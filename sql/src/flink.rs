@@ -5,12 +5,12 @@ use std::ops::ControlFlow;
 
 use datafusion_sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion_sql::sqlparser::ast::{
-    BinaryOperator, CaseWhen, CastKind, CeilFloorKind, DataType as SqlType, DateTimeField,
-    DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgOperator,
-    FunctionArgumentClause, FunctionArgumentList, FunctionArguments, Ident, JoinConstraint,
-    JoinOperator, JsonNullClause, ObjectName, Query, SelectItem, SetExpr, Spanned, Statement,
-    TableFactor, UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut, visit_expressions,
-    visit_expressions_mut,
+    AccessExpr, BinaryOperator, CaseWhen, CastKind, CeilFloorKind, DataType as SqlType,
+    DateTimeField, DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgOperator, FunctionArgumentClause, FunctionArgumentList, FunctionArguments, Ident,
+    JoinConstraint, JoinOperator, JsonNullClause, ObjectName, Query, SelectItem, SetExpr, Spanned,
+    Statement, TableFactor, UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut,
+    visit_expressions, visit_expressions_mut,
 };
 use datafusion_sql::sqlparser::keywords::Keyword;
 use datafusion_sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan};
@@ -218,6 +218,28 @@ pub fn rewrite_functions(statement: &mut Statement) -> SqlResult<()> {
                 },
                 false => either,
             };
+        }
+        // A field of an expression's row, `CAST(...).x` or `(r).x`, which Flink reads and
+        // DataFusion does not (it reads dotted names of columns): `get_field(..., 'x')`.
+        if let Expr::CompoundFieldAccess { root, access_chain } = expr
+            && !matches!(
+                root.as_ref(),
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_)
+            )
+            && let Some(fields) = (access_chain.iter())
+                .map(|a| match a {
+                    AccessExpr::Dot(Expr::Identifier(field)) => Some(field.value.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<String>>>()
+        {
+            let span = root.span();
+            let mut read = root.as_ref().clone();
+            for field in fields {
+                let name = Expr::value(Value::SingleQuotedString(field));
+                read = call("get_field", [read, name], span);
+            }
+            *expr = read;
         }
         if let Some([a, b]) = call_args::<2>(expr, "MOD") {
             *expr = Expr::Nested(Box::new(Expr::BinaryOp {
