@@ -92,7 +92,7 @@ fn rewrite(e: Expr, schema: &DFSchema, functions: &Functions) -> Result<Transfor
         && (from_fields.iter().zip(to_fields)).any(|(f, t)| f.name() != t.name())
     {
         let try_cast = matches!(e, Expr::TryCast(_));
-        return by_position(inner, from_fields, to, try_cast, schema, functions)
+        return by_position(inner, from_fields, to_fields, try_cast, schema, functions)
             .map(Transformed::yes);
     }
     if let DataType::Timestamp(_, zone) = &from
@@ -158,14 +158,11 @@ fn rewrite(e: Expr, schema: &DFSchema, functions: &Functions) -> Result<Transfor
 fn by_position(
     row: &Expr,
     from: &Fields,
-    to: &DataType,
+    to_fields: &Fields,
     try_cast: bool,
     schema: &DFSchema,
     functions: &Functions,
 ) -> Result<Expr> {
-    let DataType::Struct(to_fields) = to else {
-        unreachable!("a cast to a row type")
-    };
     let mut args = Vec::with_capacity(2 * from.len());
     for (f, t) in from.iter().zip(to_fields) {
         let value = Box::new(get_field(row.clone(), f.name().as_str()));
@@ -179,8 +176,9 @@ fn by_position(
         ]);
     }
     // Now of the same field names: DataFusion's cast settles their nullability.
-    let built = Expr::Cast(Cast::new(Box::new(named_struct(args)), to.clone()));
-    let null = Expr::Literal(ScalarValue::try_from(to)?, None);
+    let to = DataType::Struct(to_fields.clone());
+    let null = Expr::Literal(ScalarValue::try_from(&to)?, None);
+    let built = Expr::Cast(Cast::new(Box::new(named_struct(args)), to));
     when(row.clone().is_null(), null).otherwise(built)
 }
 

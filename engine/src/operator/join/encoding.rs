@@ -13,7 +13,6 @@ use arrow::array::{
     Array, ArrayData, ArrayRef, AsArray, BooleanBufferBuilder, GenericByteArray, make_array,
 };
 use arrow::buffer::{MutableBuffer, NullBuffer};
-use arrow::datatypes::ArrowNativeType;
 use arrow::datatypes::{
     BinaryType, ByteArrayType, DataType, LargeBinaryType, LargeUtf8Type, SchemaRef, Utf8Type,
 };
@@ -77,19 +76,10 @@ pub(super) struct RowEncoding {
     bitmap: usize,
 }
 
-/// A byte array's value `i` (its bytes) when it is valid.
-fn byte_value<T: ByteArrayType>(array: &GenericByteArray<T>, i: usize) -> Option<&[u8]> {
-    array.is_valid(i).then(|| {
-        let offsets = array.value_offsets();
-        let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
-        &array.values()[start..end]
-    })
-}
-
 /// The bytes of each valid value of a string or binary column.
 fn bytes_of(array: &ArrayRef) -> Vec<Option<&[u8]>> {
     fn each<T: ByteArrayType>(array: &GenericByteArray<T>) -> Vec<Option<&[u8]>> {
-        (0..array.len()).map(|i| byte_value(array, i)).collect()
+        array.iter().map(|v| v.map(AsRef::as_ref)).collect()
     }
     match array.data_type() {
         DataType::Utf8 => each(array.as_bytes::<Utf8Type>()),
@@ -154,8 +144,6 @@ impl RowEncoding {
                 }
             })
             .collect();
-        let mut offsets = Vec::with_capacity(n + 1);
-        offsets.push(0);
         let mut lengths = vec![self.bitmap; n];
         for (column, values) in columns.iter().zip(&values) {
             for (i, length) in lengths.iter_mut().enumerate() {
@@ -167,8 +155,10 @@ impl RowEncoding {
                 };
             }
         }
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0);
         for length in &lengths {
-            offsets.push(offsets.last().copied().unwrap_or(0) + length);
+            offsets.push(offsets[offsets.len() - 1] + length);
         }
         let mut out = vec![0u8; offsets[n]];
         let mut cursors: Vec<usize> = offsets[..n].iter().map(|o| o + self.bitmap).collect();
