@@ -440,7 +440,7 @@ impl KafkaSink {
 fn output_format(format: rill_engine::source::FileFormat) -> Result<OutputFormat> {
     use rill_engine::source::FileFormat;
     Ok(match format {
-        FileFormat::Csv => OutputFormat::Csv,
+        FileFormat::Csv => OutputFormat::FlinkCsv,
         FileFormat::Json => OutputFormat::Json,
         FileFormat::Raw => OutputFormat::Raw,
         FileFormat::Debezium { .. } => OutputFormat::DebeziumJson,

@@ -244,7 +244,7 @@ impl Connector {
             ),
             Connector::Filesystem { path, records, .. } => {
                 let format = match records.format {
-                    FileFormat::Csv => OutputFormat::Csv,
+                    FileFormat::Csv => OutputFormat::FlinkCsv,
                     FileFormat::Json => OutputFormat::Json,
                     FileFormat::Debezium { .. } => OutputFormat::DebeziumJson,
                     FileFormat::Raw => OutputFormat::Raw,

@@ -7,7 +7,7 @@ use super::value::{push_decimal, push_timestamp, shortest_digits};
 use arrow::datatypes::TimeUnit;
 
 /// Java's `Double.toString`: plain digits from 10^-3 to 10^7, `d.dddE±n` otherwise, always
-/// with a fraction digit, shortest round-trip digits.
+/// with a fraction digit, shortest round-trip digits (but two when one would do).
 pub fn java_double(out: &mut String, v: f64) {
     java_number(out, v, format_args!("{v:e}"));
 }
@@ -30,7 +30,12 @@ fn java_number(out: &mut String, v: f64, shortest: std::fmt::Arguments) {
         out.push_str(if v.is_sign_negative() { "-0.0" } else { "0.0" });
         return;
     }
-    let (negative, digits, exp) = shortest_digits(shortest);
+    let (negative, mut digits, mut exp) = shortest_digits(shortest);
+    if digits.len() == 1 {
+        // Java picks, when one digit would do, the closest of two digits: 4.9E-324, not 5E-324.
+        (_, digits, exp) = shortest_digits(format_args!("{v:.1e}"));
+        digits.truncate(digits.trim_end_matches('0').len());
+    }
     if negative {
         out.push('-');
     }
@@ -164,5 +169,9 @@ mod tests {
         assert_eq!(text(0.0001), "1.0E-4");
         assert_eq!(text(-2.5), "-2.5");
         assert_eq!(text(f64::NEG_INFINITY), "-Infinity");
+        // One digit is enough for these, Java writes the closest two (oracle: 4.9E-324).
+        assert_eq!(text(f64::from_bits(1)), "4.9E-324");
+        assert_eq!(text(1e23), "1.0E23");
+        assert_eq!(text(0.5), "0.5");
     }
 }

@@ -247,11 +247,32 @@ impl<'a> ValueFormatter<'a> {
 }
 
 impl ValueFormatter<'_> {
-    /// Appends the text of row `i` as Flink's `csv` format writes a field: an array's
-    /// elements and a row's fields joined by `;` (its array element delimiter), a NULL inside
-    /// them as nothing (its default null literal), a binary string in Base64; other values as
-    /// [`write`](Self::write).
+    /// Appends the text of row `i` as the Flink oracle prints a field of Flink's `csv` format:
+    /// an array's elements and a row's fields joined by `;` (its array element delimiter), a
+    /// NULL inside them as nothing (its default null literal), a binary string in Base64;
+    /// other values as [`write`](Self::write).
     pub fn write_csv(&self, out: &mut String, i: usize) {
+        self.write_csv_joined(out, i, |f, out, i| match f.array.data_type() {
+            DataType::Binary => push_base64(out, f.array.as_binary::<i32>().value(i)),
+            _ => f.write(out, i),
+        });
+    }
+
+    /// Appends the text of row `i` as Flink's `csv` format writes it into a file or a
+    /// message: as [`write_csv`](Self::write_csv), with numbers and timestamps as
+    /// [`write_json`](Self::write_json) writes them (`1.0E7`, `1E+1`, `2024-01-02 03:04:05.1`).
+    pub fn write_flink_csv(&self, out: &mut String, i: usize) {
+        self.write_csv_joined(out, i, |f, out, i| f.write_json(out, i));
+    }
+
+    /// Appends row `i`, an array's elements and a row's fields joined by `;` and each written
+    /// by `scalar`, a NULL as nothing.
+    fn write_csv_joined(
+        &self,
+        out: &mut String,
+        i: usize,
+        scalar: fn(&ValueFormatter, &mut String, usize),
+    ) {
         let a = self.array;
         match a.data_type() {
             _ if a.is_null(i) => {}
@@ -262,7 +283,7 @@ impl ValueFormatter<'_> {
                     if k > 0 {
                         out.push(';');
                     }
-                    items.write_csv(out, item);
+                    items.write_csv_joined(out, item, scalar);
                 }
             }
             DataType::Struct(_) => {
@@ -270,11 +291,10 @@ impl ValueFormatter<'_> {
                     if k > 0 {
                         out.push(';');
                     }
-                    ValueFormatter::new(field).write_csv(out, i);
+                    ValueFormatter::new(field).write_csv_joined(out, i, scalar);
                 }
             }
-            DataType::Binary => push_base64(out, a.as_binary::<i32>().value(i)),
-            _ => self.write(out, i),
+            _ => scalar(self, out, i),
         }
     }
 

@@ -14,6 +14,9 @@ use crate::batch::ChangeBatch;
 pub enum OutputFormat {
     /// RFC-4180 CSV, as the Flink oracle writes it.
     Csv,
+    /// Flink's `csv` format, as its filesystem and Kafka connectors write it: Java's text of
+    /// numbers, and fields quoted as Jackson's CSV writer quotes them.
+    FlinkCsv,
     /// One JSON object per row.
     Json,
     /// A bordered table, printed row by row as rows arrive (Flink's tableau mode).
@@ -266,6 +269,25 @@ impl RowWriter {
                 }
                 self.line.push('\n');
             }
+            OutputFormat::FlinkCsv => {
+                for (i, f) in formatters.iter().enumerate() {
+                    if i > 0 {
+                        self.line.push(',');
+                    }
+                    if f.is_null(row) {
+                        continue;
+                    }
+                    let data_type = batch.data.column(i).data_type();
+                    if data_type.is_numeric() || data_type == &DataType::Boolean {
+                        f.write_flink_csv(&mut self.line, row);
+                    } else {
+                        self.field.clear();
+                        f.write_flink_csv(&mut self.field, row);
+                        push_jackson_csv_field(&mut self.line, &self.field);
+                    }
+                }
+                self.line.push('\n');
+            }
             OutputFormat::Print => {
                 self.line.push_str(batch.row_kind(row).short_name());
                 self.line.push('[');
@@ -363,10 +385,28 @@ fn push_csv_record<'a>(line: &mut String, fields: impl Iterator<Item = Option<&'
 
 /// Appends a field, quoted when it holds a separator, a quote or a line break.
 fn push_csv_field(line: &mut String, field: &str) {
-    if !field.contains([',', '"', '\n', '\r']) {
+    if field.contains([',', '"', '\n', '\r']) {
+        push_quoted(line, field);
+    } else {
         line.push_str(field);
-        return;
     }
+}
+
+/// Appends a text field as Flink's csv format (Jackson's CSV writer) writes it: quoted when
+/// longer than 24 UTF-16 units (Jackson checks no further) or when it holds a character
+/// below `-` (a space, `,`, `"`, `#`, a line break, ...) or a backslash; empty unquoted.
+fn push_jackson_csv_field(line: &mut String, field: &str) {
+    const CHECKED_LENGTH: usize = 24;
+    let long = field.len() > CHECKED_LENGTH && field.encode_utf16().count() > CHECKED_LENGTH;
+    if long || field.bytes().any(|b| b < b'-' || b == b'\\') {
+        push_quoted(line, field);
+    } else {
+        line.push_str(field);
+    }
+}
+
+/// Appends `"field"`, its quotes doubled.
+fn push_quoted(line: &mut String, field: &str) {
     line.push('"');
     for c in field.chars() {
         if c == '"' {
