@@ -5,7 +5,9 @@ mod sort;
 mod value;
 mod writer;
 
-pub use java::{java_double, java_float};
+pub use java::{
+    NotANumber, java_double, java_float, parse_java_boolean, parse_java_decimal, parse_java_float,
+};
 pub use sort::{materialize, sort_rows};
 pub use value::{
     BITMAP, MULTISET_ENTRIES, ValueFormatter, format_double, is_multiset, millis_text,

@@ -1,5 +1,5 @@
-//! Java's text of numbers and times, as Flink writes them in casts to text and in its json
-//! format.
+//! Java's text of numbers and times, as Flink writes them in casts to text and in its csv and
+//! json formats, and reads them in casts from text and in those formats.
 
 use std::fmt::Write;
 
@@ -30,12 +30,7 @@ fn java_number(out: &mut String, v: f64, shortest: std::fmt::Arguments) {
         out.push_str(if v.is_sign_negative() { "-0.0" } else { "0.0" });
         return;
     }
-    let (negative, mut digits, mut exp) = shortest_digits(shortest);
-    if digits.len() == 1 {
-        // Java picks, when one digit would do, the closest of two digits: 4.9E-324, not 5E-324.
-        (_, digits, exp) = shortest_digits(format_args!("{v:.1e}"));
-        digits.truncate(digits.trim_end_matches('0').len());
-    }
+    let (negative, digits, exp) = java_digits(v, shortest);
     if negative {
         out.push('-');
     }
@@ -60,6 +55,18 @@ fn java_number(out: &mut String, v: f64, shortest: std::fmt::Arguments) {
         out.push_str(if digits.len() > 1 { &digits[1..] } else { "0" });
         let _ = write!(out, "E{exp}");
     }
+}
+
+/// The sign, digits and decimal exponent Java writes `v` with: the fewest that read back as
+/// `v` (`shortest`, `v` in `{:e}` form), but the closest two where one would do (4.9E-324,
+/// not 5E-324).
+pub(super) fn java_digits(v: f64, shortest: std::fmt::Arguments) -> (bool, String, i32) {
+    let (negative, mut digits, mut exp) = shortest_digits(shortest);
+    if digits.len() == 1 {
+        (_, digits, exp) = shortest_digits(format_args!("{v:.1e}"));
+        digits.truncate(digits.trim_end_matches('0').len());
+    }
+    (negative, digits, exp)
 }
 
 /// Java's `BigDecimal.stripTrailingZeros().toString()` of `v` at `scale` (Flink's json format
@@ -102,6 +109,104 @@ pub fn json_timestamp(out: &mut String, v: i64, unit: TimeUnit, local_zone: bool
     if local_zone {
         out.push('Z');
     }
+}
+
+/// Text that is no number of the type it is read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotANumber;
+
+/// The `DECIMAL(precision, scale)` Flink makes of `text` (Java's `new BigDecimal(text)`, no
+/// spaces: `-1.5`, `.5`, `1E+5`), rounded half up to `scale`: its unscaled value, or `None`
+/// when it needs more than `precision` digits (Flink's formats read NULL, its casts fail).
+pub fn parse_java_decimal(
+    text: &str,
+    precision: u8,
+    scale: i8,
+) -> Result<Option<i128>, NotANumber> {
+    let bytes = text.as_bytes();
+    let (negative, rest) = match bytes.first() {
+        Some(b'-') => (true, &bytes[1..]),
+        Some(b'+') => (false, &bytes[1..]),
+        _ => (false, bytes),
+    };
+    let (mantissa, exponent) = match rest.iter().position(|b| matches!(b, b'e' | b'E')) {
+        Some(e) => (&rest[..e], Some(&rest[e + 1..])),
+        None => (rest, None),
+    };
+    let (int, fraction) = match mantissa.iter().position(|b| *b == b'.') {
+        Some(p) => (&mantissa[..p], &mantissa[p + 1..]),
+        None => (mantissa, &mantissa[..0]),
+    };
+    let all_digits = |b: &[u8]| b.iter().all(u8::is_ascii_digit);
+    if int.len() + fraction.len() == 0 || !all_digits(int) || !all_digits(fraction) {
+        return Err(NotANumber);
+    }
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let digits = e.strip_prefix(b"-").or(e.strip_prefix(b"+")).unwrap_or(e);
+            if digits.is_empty() || !all_digits(digits) {
+                return Err(NotANumber);
+            }
+            // Past any digit count, an exponent only tells "zero" or "too large".
+            let magnitude = (digits.iter()).fold(0i64, |m, d| {
+                (m * 10 + i64::from(d - b'0')).min(i64::from(u32::MAX))
+            });
+            if e[0] == b'-' { -magnitude } else { magnitude }
+        }
+    };
+    // The value is `digits` x 10^(exponent - fraction digits); leading zeros say nothing.
+    let digits: Vec<u8> = (int.iter().chain(fraction))
+        .skip_while(|d| **d == b'0')
+        .map(|d| d - b'0')
+        .collect();
+    if digits.is_empty() {
+        return Ok(Some(0));
+    }
+    // How many of `digits` come before the point of the result, at `scale`.
+    let kept = digits.len() as i64 + exponent - fraction.len() as i64 + i64::from(scale);
+    if kept > i64::from(precision) {
+        return Ok(None);
+    }
+    let mut unscaled: i128 = 0;
+    for k in 0..kept.max(0) as usize {
+        unscaled = unscaled * 10 + i128::from(digits.get(k).copied().unwrap_or(0));
+    }
+    if kept >= 0 && digits.get(kept as usize).is_some_and(|d| *d >= 5) {
+        unscaled += 1;
+    }
+    if unscaled >= 10i128.pow(u32::from(precision)) {
+        return Ok(None);
+    }
+    Ok(Some(if negative { -unscaled } else { unscaled }))
+}
+
+/// The number Java's `Double.parseDouble` (or `Float.parseFloat`, for an `f32`) reads from
+/// `text`: spaces around it, `NaN`, `Infinity`, and decimal digits with an optional exponent
+/// and `f`/`d` suffix; `None` for anything else (hexadecimal floats too, which rill does not
+/// read).
+pub fn parse_java_float<T: std::str::FromStr>(text: &str) -> Option<T> {
+    let text = text.trim_matches(|c: char| c <= ' ');
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    match unsigned {
+        "NaN" => return "NaN".parse().ok(),
+        "Infinity" => return text.replace("Infinity", "inf").parse().ok(),
+        _ => {}
+    }
+    let number = text.strip_suffix(['f', 'F', 'd', 'D']).unwrap_or(text);
+    // Rust's parser also reads `inf` and `nan`, which Java does not.
+    let decimal = |b: u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
+    if !number.bytes().all(decimal) {
+        return None;
+    }
+    number.parse().ok()
+}
+
+/// Java's `Boolean.parseBoolean` of `text` trimmed, as Flink's csv format reads a BOOLEAN:
+/// `true` in any case is true, anything else false.
+pub fn parse_java_boolean(text: &str) -> bool {
+    text.trim_matches(|c: char| c <= ' ')
+        .eq_ignore_ascii_case("true")
 }
 
 #[cfg(test)]
@@ -155,6 +260,71 @@ mod tests {
             "1970-01-01 00:00:00.1234"
         );
         assert_eq!(text(7, TimeUnit::Second, false), "1970-01-01 00:00:07");
+    }
+
+    // The oracle read these into DECIMAL(10, 3): 1.2345 as 1.235, -1.2345 as -1.235, 1.0005
+    // as 1.001, 1E+5 as 100000.000, 12345678901.5 as NULL; and refused ' 1.5 '.
+    #[test]
+    fn decimals_read_as_flink_reads_them() {
+        let read = |text| parse_java_decimal(text, 10, 3);
+        assert_eq!(read("1.2345"), Ok(Some(1235)));
+        assert_eq!(read("-1.2345"), Ok(Some(-1235)));
+        assert_eq!(read("1.0005"), Ok(Some(1001)));
+        assert_eq!(read("1.0004999"), Ok(Some(1000)));
+        assert_eq!(read("1E+5"), Ok(Some(100_000_000)));
+        assert_eq!(read("-1.2E+2"), Ok(Some(-120_000)));
+        assert_eq!(read("1E-10"), Ok(Some(0)));
+        assert_eq!(read("5E-4"), Ok(Some(1)));
+        assert_eq!(read("4E-4"), Ok(Some(0)));
+        assert_eq!(read(".5"), Ok(Some(500)));
+        assert_eq!(read("5."), Ok(Some(5000)));
+        assert_eq!(read("+007"), Ok(Some(7000)));
+        assert_eq!(read("-0"), Ok(Some(0)));
+        assert_eq!(read("9999999.999"), Ok(Some(9_999_999_999)));
+        assert_eq!(read("9999999.9995"), Ok(None));
+        assert_eq!(read("12345678901.5"), Ok(None));
+        assert_eq!(read("1e999999999999"), Ok(None));
+        assert_eq!(read("1e-999999999999"), Ok(Some(0)));
+        for malformed in [
+            "", ".", "-", "1e", "1e+", " 1.5", "1.5 ", "1,5", "1.2.3", "0x10", "e5",
+        ] {
+            assert_eq!(read(malformed), Err(NotANumber), "{malformed:?}");
+        }
+        assert_eq!(
+            parse_java_decimal("99999999999999999999999999999999999999", 38, 0),
+            Ok(Some(99999999999999999999999999999999999999))
+        );
+    }
+
+    // The oracle's csv reader and CAST read these so, and refused `-Inf` and `inf`.
+    #[test]
+    fn doubles_read_as_java_reads_them() {
+        let read = parse_java_float::<f64>;
+        assert_eq!(read(" 1.5 "), Some(1.5));
+        assert_eq!(read("1.5f"), Some(1.5));
+        assert_eq!(read("1.5d"), Some(1.5));
+        assert_eq!(read("+1e2"), Some(100.0));
+        assert_eq!(read("-Infinity"), Some(f64::NEG_INFINITY));
+        assert!(read("NaN").is_some_and(f64::is_nan));
+        for refused in [
+            "-Inf", "inf", "nan", "infinity", "", "1.5x", "0x10", "1.5ff",
+        ] {
+            assert_eq!(read(refused), None, "{refused:?}");
+        }
+        // A float is the nearest to the text, not to the double nearest to it.
+        assert_eq!(
+            parse_java_float::<f32>("1.00000005960464477539062500001"),
+            Some(1.0000001)
+        );
+    }
+
+    #[test]
+    fn booleans_read_as_java_reads_them() {
+        assert!(parse_java_boolean("TRUE"));
+        assert!(parse_java_boolean(" true "));
+        assert!(!parse_java_boolean("yes"));
+        assert!(!parse_java_boolean("1"));
+        assert!(!parse_java_boolean(""));
     }
 
     #[test]

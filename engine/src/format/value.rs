@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::java::{java_double, java_float, java_stripped_decimal, json_timestamp};
+use super::java::{java_digits, java_double, java_float, java_stripped_decimal, json_timestamp};
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
@@ -72,10 +72,12 @@ fn fraction_digits(unit: TimeUnit) -> usize {
 /// Writes `value` as Python's `repr` of a double does: shortest round-trip digits, exponent
 /// form below 1e-4 and from 1e16 on (`101.25`, `90.0`, `1e+20`, `NaN`, `inf`).
 pub fn format_double(out: &mut String, value: f64) {
-    format_float(out, value, format_args!("{value:e}"));
+    format_float(out, value, || shortest_digits(format_args!("{value:e}")));
 }
 
-fn format_float(out: &mut String, value: f64, shortest: std::fmt::Arguments) {
+/// Writes `value` as [`format_double`] does, with the sign, digits and exponent `digits`
+/// gives for a finite `value`.
+fn format_float(out: &mut String, value: f64, digits: impl FnOnce() -> (bool, String, i32)) {
     if value.is_nan() {
         out.push_str("NaN");
         return;
@@ -84,7 +86,7 @@ fn format_float(out: &mut String, value: f64, shortest: std::fmt::Arguments) {
         out.push_str(if value > 0.0 { "inf" } else { "-inf" });
         return;
     }
-    let (negative, digits, exp) = shortest_digits(shortest);
+    let (negative, digits, exp) = digits();
     if negative {
         out.push('-');
     }
@@ -173,8 +175,12 @@ impl<'a> ValueFormatter<'a> {
             DataType::UInt64 => push_int(out, a.as_primitive::<UInt64Type>().value(i)),
             DataType::Float64 => format_double(out, a.as_primitive::<Float64Type>().value(i)),
             DataType::Float32 => {
+                // The oracle prints the double Java's text of the float reads as: the float's
+                // digits as Java writes them.
                 let v = a.as_primitive::<Float32Type>().value(i);
-                format_float(out, v as f64, format_args!("{v:e}"))
+                format_float(out, v as f64, || {
+                    java_digits(v as f64, format_args!("{v:e}"))
+                })
             }
             DataType::Utf8 => out.push_str(a.as_string::<i32>().value(i)),
             DataType::LargeUtf8 => out.push_str(a.as_string::<i64>().value(i)),

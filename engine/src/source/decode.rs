@@ -4,16 +4,19 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, BooleanBufferBuilder, ListArray,
-    RecordBatch, StringArray, StringBuilder, StructArray,
+    Array, ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, BooleanArray, BooleanBufferBuilder,
+    Decimal128Array, ListArray, PrimitiveArray, RecordBatch, StringArray, StringBuilder,
+    StructArray,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::{CastOptions, cast_with_options};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Field, Float32Type, Float64Type, Schema, SchemaRef,
+};
 use arrow::error::ArrowError;
 use arrow::util::display::FormatOptions;
 
-use crate::format::sql_type_name;
+use crate::format::{parse_java_boolean, parse_java_decimal, parse_java_float, sql_type_name};
 
 mod changelog;
 mod lenient;
@@ -151,12 +154,7 @@ impl Decoder {
                     .build_decoder();
                 Decoder::Csv(decoder, schema)
             }
-            FileFormat::Json => {
-                let decoder = arrow::json::ReaderBuilder::new(json_read_schema(&schema))
-                    .with_batch_size(batch_size)
-                    .build_decoder()?;
-                Decoder::Json(decoder, schema)
-            }
+            FileFormat::Json => Decoder::Json(json_decoder(&schema, batch_size)?, schema),
             FileFormat::Debezium { .. } | FileFormat::Canal | FileFormat::Maxwell => {
                 Decoder::Changelog(changelog::Events::new(format, &schema, batch_size)?)
             }
@@ -267,32 +265,47 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 fn read_as_text(data_type: &DataType) -> bool {
     matches!(
         data_type,
-        DataType::Timestamp(..) | DataType::List(_) | DataType::Struct(_) | DataType::Binary
+        DataType::Timestamp(..)
+            | DataType::List(_)
+            | DataType::Struct(_)
+            | DataType::Binary
+            | DataType::Boolean
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Decimal128(..)
     )
 }
 
 /// The type arrow's JSON decoder reads values of `data_type` as, inside rows and arrays too:
 /// binary strings as text, for Flink's json format writes them in Base64 (arrow's reads hex);
 /// timestamps as text, for rill's parser of Flink's form is far faster than arrow's, and Flink
-/// reads no number as a timestamp.
+/// reads no number as a timestamp; decimals as text, for Flink rounds them half up (arrow
+/// truncates) and reads NULL for one too large (arrow fails).
 fn json_read_type(data_type: &DataType) -> DataType {
     let field = |f: &Field| f.clone().with_data_type(json_read_type(f.data_type()));
     match data_type {
-        DataType::Binary | DataType::Timestamp(..) => DataType::Utf8,
+        DataType::Binary | DataType::Timestamp(..) | DataType::Decimal128(..) => DataType::Utf8,
         DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| field(f)).collect()),
         DataType::List(item) => DataType::List(Arc::new(field(item))),
         other => other.clone(),
     }
 }
 
-/// The columns of `schema` as arrow's JSON decoder reads them ([`json_read_type`]).
-fn json_read_schema(schema: &SchemaRef) -> SchemaRef {
+/// Arrow's JSON decoder of rows of `schema`, its columns read as [`json_read_type`]s. A
+/// number or boolean read as text gives its JSON text, as Flink reads one into a STRING.
+fn json_decoder(
+    schema: &SchemaRef,
+    batch_size: usize,
+) -> Result<arrow::json::reader::Decoder, ArrowError> {
     let fields = (schema.fields().iter()).map(|f| {
         f.as_ref()
             .clone()
             .with_data_type(json_read_type(f.data_type()))
     });
-    Arc::new(Schema::new(fields.collect::<Vec<_>>()))
+    arrow::json::ReaderBuilder::new(Arc::new(Schema::new(fields.collect::<Vec<_>>())))
+        .with_batch_size(batch_size)
+        .with_coerce_primitive(true)
+        .build_decoder()
 }
 
 /// The columns of `batch`, read as [`json_read_type`]s, parsed into `schema`'s types.
@@ -319,6 +332,7 @@ fn from_json_text(column: &ArrayRef, data_type: &DataType) -> Result<ArrayRef, A
             })
         }
         DataType::Timestamp(..) => parse_timestamps(column.as_string::<i32>(), data_type, false),
+        DataType::Decimal128(..) => parse_decimals(column.as_string::<i32>(), data_type),
         DataType::Struct(fields) => {
             let row = column.as_struct();
             let columns = (row.columns().iter().zip(fields))
@@ -364,6 +378,51 @@ fn parse_timestamps(
             sql_type_name(data_type),
             if zone.is_some() { "Z" } else { "" }
         ))),
+    }
+}
+
+/// Decimals as text (NULL stays NULL) parsed into `data_type` as Flink's formats read them
+/// ([`parse_java_decimal`]): rounded half up, NULL when too large, an error when no number.
+fn parse_decimals(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, ArrowError> {
+    let DataType::Decimal128(precision, scale) = data_type else {
+        unreachable!("a decimal type");
+    };
+    let values = (text.iter())
+        .map(|value| match value {
+            None => Ok(None),
+            Some(v) => parse_java_decimal(v, *precision, *scale).map_err(|_| {
+                ArrowError::ParseError(format!("'{v}' is no {}", sql_type_name(data_type)))
+            }),
+        })
+        .collect::<Result<Decimal128Array, _>>()?;
+    Ok(Arc::new(
+        values.with_precision_and_scale(*precision, *scale)?,
+    ))
+}
+
+/// Floating-point numbers as text (NULL stays NULL) parsed into `data_type` (FLOAT or
+/// DOUBLE) as Java reads them ([`parse_java_float`]).
+fn parse_floats(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, ArrowError> {
+    fn parse<T: ArrowPrimitiveType>(
+        text: &StringArray,
+        data_type: &DataType,
+    ) -> Result<ArrayRef, ArrowError>
+    where
+        T::Native: std::str::FromStr,
+    {
+        let values = (text.iter())
+            .map(|value| match value {
+                None => Ok(None),
+                Some(v) => parse_java_float(v).map(Some).ok_or_else(|| {
+                    ArrowError::ParseError(format!("'{v}' is no {}", sql_type_name(data_type)))
+                }),
+            })
+            .collect::<Result<PrimitiveArray<T>, _>>()?;
+        Ok(Arc::new(values))
+    }
+    match data_type {
+        DataType::Float32 => parse::<Float32Type>(text, data_type),
+        _ => parse::<Float64Type>(text, data_type),
     }
 }
 
@@ -428,6 +487,13 @@ fn from_text(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, Arrow
     match data_type {
         DataType::Timestamp(..) => parse_timestamps(text, data_type, true),
         DataType::Binary => from_base64(text.len(), |row| Some(field(row))),
+        // As Java's `Boolean.parseBoolean`, which reads an empty field as false (a NULL is
+        // the field of a NULL row; `empty_csv_fields` makes an empty column's false).
+        DataType::Boolean => Ok(Arc::new(
+            (text.iter().map(|v| v.map(parse_java_boolean))).collect::<BooleanArray>(),
+        )),
+        DataType::Float32 | DataType::Float64 => parse_floats(text, data_type),
+        DataType::Decimal128(..) => parse_decimals(text, data_type),
         DataType::List(item) => {
             let mut items = StringBuilder::new();
             let mut offsets = Vec::with_capacity(text.len() + 1);
@@ -487,9 +553,10 @@ fn from_text(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, Arrow
     }
 }
 
-/// Flink reads an empty CSV field as an empty string, never as NULL, and fails on an empty
-/// number (but reads an empty row as NULL). Arrow reads empty fields as NULL; its string arrays keep `""` under the NULL bit,
-/// so dropping the null buffer gives Flink's strings for free.
+/// Flink reads an empty CSV field as an empty string, never as NULL, as false for a BOOLEAN,
+/// and fails on an empty number (but reads an empty row as NULL). Arrow reads empty fields as
+/// NULL; its string arrays keep `""` under the NULL bit, so dropping the null buffer gives
+/// Flink's strings for free.
 fn empty_csv_fields(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
     if batch.columns().iter().all(|c| c.null_count() == 0) {
         return Ok(batch);
@@ -502,6 +569,9 @@ fn empty_csv_fields(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
         } else if let Some(strings) = column.as_string_opt::<i32>() {
             let (offsets, values, _) = strings.clone().into_parts();
             columns.push(Arc::new(StringArray::new(offsets, values, None)) as ArrayRef);
+        } else if let Some(booleans) = column.as_boolean_opt() {
+            let values = booleans.values() & booleans.nulls().expect("nulls").inner();
+            columns.push(Arc::new(BooleanArray::new(values, None)) as ArrayRef);
         } else {
             return Err(ArrowError::CsvError(format!(
                 "empty value for column {} of type {}",

@@ -9,13 +9,13 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, ListArray, PrimitiveArray, StringBuilder, StructArray,
-    new_null_array,
+    Array, ArrayRef, AsArray, BinaryBuilder, ListArray, PrimitiveArray, StringArray, StringBuilder,
+    StructArray, new_null_array,
 };
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Date32Type, Fields, Float32Type, Float64Type, Int8Type,
-    Int16Type, Int32Type, Int64Type, Time32MillisecondType, TimeUnit,
+    ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Fields, Float32Type, Float64Type,
+    Int8Type, Int16Type, Int32Type, Int64Type, Time32MillisecondType, TimeUnit,
 };
 use datafusion_common::config::ConfigOptions;
 use datafusion_common::tree_node::Transformed;
@@ -28,7 +28,10 @@ use datafusion_expr::{
 };
 use datafusion_functions::core::expr_fn::{get_field, named_struct};
 use datafusion_optimizer::AnalyzerRule;
-use rill_engine::format::{ValueFormatter, is_multiset, java_double, java_float, sql_type_name};
+use rill_engine::format::{
+    ValueFormatter, is_multiset, java_double, java_float, parse_java_decimal, parse_java_float,
+    sql_type_name,
+};
 
 use super::catalog::{self, Group};
 use super::udf::{Arg, Udf, strings};
@@ -44,6 +47,8 @@ fn differs(from: &DataType, to: &DataType) -> bool {
         _ => false,
     };
     match from {
+        // Java's number text: `1.5f`, `1E+5`, no `inf`; a decimal rounded half up.
+        Utf8 | LargeUtf8 | Utf8View => matches!(to, Float32 | Float64 | Decimal128(..)),
         Float32 | Float64 => text || to.is_integer() || matches!(to, Decimal128(..)),
         Boolean => text,
         Timestamp(_, zone) => text || (zone.is_none() && *to == Date32) || matches!(to, Time32(_)),
@@ -68,7 +73,8 @@ pub struct FlinkCasts;
 impl AnalyzerRule for FlinkCasts {
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
         let functions = Functions {
-            cast: Arc::new(ScalarUDF::new_from_impl(FlinkCast::default())),
+            cast: Arc::new(ScalarUDF::new_from_impl(FlinkCast::new(false))),
+            try_cast: Arc::new(ScalarUDF::new_from_impl(FlinkCast::new(true))),
             fit: Arc::new(fit()),
         };
         super::rewrite_expressions(plan, |_| false, |e, schema| rewrite(e, schema, &functions))
@@ -130,8 +136,12 @@ fn rewrite(e: Expr, schema: &DFSchema, functions: &Functions) -> Result<Transfor
     }
     let converted = if differs {
         let target = Expr::Literal(ScalarValue::try_from(to)?, None);
+        let function = match e {
+            Expr::TryCast(_) => &functions.try_cast,
+            _ => &functions.cast,
+        };
         Expr::ScalarFunction(ScalarFunction::new_udf(
-            functions.cast.clone(),
+            function.clone(),
             vec![inner.as_ref().clone(), target],
         ))
     } else {
@@ -185,6 +195,7 @@ fn by_position(
 /// The functions casts are rewritten to.
 struct Functions {
     cast: Arc<ScalarUDF>,
+    try_cast: Arc<ScalarUDF>,
     fit: Arc<ScalarUDF>,
 }
 
@@ -265,23 +276,29 @@ impl ExprPlanner for TimeOperands {
     }
 }
 
-/// `rill_cast(value, NULL of the target type)`.
+/// `rill_cast(value, NULL of the target type)`, or `rill_try_cast`, which gives NULL for
+/// text that is no number.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct FlinkCast {
     signature: Signature,
+    try_cast: bool,
 }
 
-impl Default for FlinkCast {
-    fn default() -> Self {
+impl FlinkCast {
+    fn new(try_cast: bool) -> Self {
         FlinkCast {
             signature: Signature::any(2, Volatility::Immutable),
+            try_cast,
         }
     }
 }
 
 impl ScalarUDFImpl for FlinkCast {
     fn name(&self) -> &str {
-        "rill_cast"
+        match self.try_cast {
+            true => "rill_try_cast",
+            false => "rill_cast",
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -294,10 +311,16 @@ impl ScalarUDFImpl for FlinkCast {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let to = args.return_field.data_type().clone();
+        let cast = |a: &ArrayRef| match a.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                from_text(a, &to, self.try_cast)
+            }
+            _ => cast(a, &to),
+        };
         match &args.args[0] {
-            ColumnarValue::Array(a) => cast(a, &to).map(ColumnarValue::Array),
+            ColumnarValue::Array(a) => cast(a).map(ColumnarValue::Array),
             ColumnarValue::Scalar(s) => {
-                let result = cast(&s.to_array()?, &to)?;
+                let result = cast(&s.to_array()?)?;
                 ScalarValue::try_from_array(&result, 0).map(ColumnarValue::Scalar)
             }
         }
@@ -375,6 +398,126 @@ fn cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
         }
         _ => exec_err!("no Flink cast from {from} to {to}"),
     }
+}
+
+/// Flink's cast of the text `array` to a FLOAT, DOUBLE or DECIMAL, which reads Java's number
+/// text, trimmed: an error for what is no number (or too large a decimal), NULL with
+/// `try_cast`.
+fn from_text(array: &ArrayRef, to: &DataType, try_cast: bool) -> Result<ArrayRef> {
+    let text = arrow::compute::cast(array, &DataType::Utf8)?;
+    let text = text.as_string::<i32>();
+    // Java's `trim`.
+    fn trim(v: &str) -> &str {
+        v.trim_matches(|c: char| c <= ' ')
+    }
+    Ok(match to {
+        DataType::Decimal128(p, s) => {
+            let decimals =
+                parse_each::<Decimal128Type>(text, to, try_cast, |v| text_to_decimal(v, *p, *s))?;
+            Arc::new(decimals.with_precision_and_scale(*p, *s)?)
+        }
+        DataType::Float32 => Arc::new(parse_each::<Float32Type>(text, to, try_cast, |v| {
+            parse_java_float(trim(v))
+        })?),
+        _ => Arc::new(parse_each::<Float64Type>(text, to, try_cast, |v| {
+            parse_java_float(trim(v))
+        })?),
+    })
+}
+
+/// Flink's cast of `text` to `DECIMAL(precision, scale)`, `None` where it gives NULL (or,
+/// outside TRY_CAST, fails). Of up to 18 digits and characters, Flink reads the digits and
+/// point, an exponent, and spaces after, skipping the one character that ends the digits
+/// (`1.5f` is 1.5), rounding half up and counting leading zeros as digits; otherwise it
+/// reads Java's BigDecimal between spaces.
+fn text_to_decimal(text: &str, precision: u8, scale: i8) -> Option<i128> {
+    let space = |b: &u8| matches!(b, b' ' | b'\n' | b'\t');
+    if precision > 18 || text.len() > 18 {
+        let text = text.trim_matches(|c: char| c.is_ascii() && space(&(c as u8)));
+        return parse_java_decimal(text, precision, scale).ok().flatten();
+    }
+    let bytes = text.as_bytes();
+    let mut i = bytes.iter().position(|b| !space(b))?;
+    let negative = bytes[i] == b'-';
+    if negative || bytes[i] == b'+' {
+        i += 1;
+        if i == bytes.len() {
+            return None;
+        }
+    }
+    let (mut significand, mut digits, mut point) = (0i128, 0i32, None);
+    let mut last = 0;
+    while i < bytes.len() {
+        last = bytes[i];
+        i += 1;
+        match last {
+            b'0'..=b'9' => {
+                significand = significand * 10 + i128::from(last - b'0');
+                digits += 1;
+            }
+            b'.' if point.is_some() => return None,
+            b'.' => point = Some(digits),
+            _ => break,
+        }
+    }
+    let mut exponent = 0i32;
+    if matches!(last, b'e' | b'E') && i < bytes.len() {
+        let negative = bytes[i] == b'-';
+        if negative || bytes[i] == b'+' {
+            i += 1;
+            if i == bytes.len() {
+                return None;
+            }
+        }
+        while i < bytes.len() {
+            let b = bytes[i];
+            i += 1;
+            if !b.is_ascii_digit() {
+                break;
+            }
+            if exponent < 40 {
+                exponent = exponent * 10 + i32::from(b - b'0');
+            }
+        }
+        if negative {
+            exponent = -exponent;
+        }
+    }
+    if !bytes[i..].iter().all(space) {
+        return None;
+    }
+    let change = exponent - (digits - point.unwrap_or(digits)) + i32::from(scale);
+    if digits + change > i32::from(precision) {
+        return None;
+    }
+    // Of at most 18 digits, nothing is left 19 places down.
+    let magnitude = match change {
+        0.. => significand * 10i128.pow(change as u32),
+        -18..0 => (significand + 5 * 10i128.pow((-change - 1) as u32)) / 10i128.pow(-change as u32),
+        _ => 0,
+    };
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// Each value of `text` read by `parse` (NULL stays NULL); one it cannot read is an error,
+/// or NULL with `try_cast`.
+fn parse_each<T: ArrowPrimitiveType>(
+    text: &StringArray,
+    to: &DataType,
+    try_cast: bool,
+    parse: impl Fn(&str) -> Option<T::Native>,
+) -> Result<PrimitiveArray<T>> {
+    (text.iter())
+        .map(|value| match value.map(|v| (v, parse(v))) {
+            None => Ok(None),
+            Some((_, Some(n))) => Ok(Some(n)),
+            Some(_) if try_cast => Ok(None),
+            Some((v, None)) => exec_err!(
+                "cannot cast '{v}' to {}: no number, or out of its range",
+                sql_type_name(to)
+            ),
+        })
+        .collect()
 }
 
 /// Each time of day of `times` (a `Time32` array) as that time on 1970-01-01, a timestamp of

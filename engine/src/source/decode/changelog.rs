@@ -15,7 +15,7 @@ use arrow::compute::kernels::zip::zip;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::error::ArrowError;
 
-use super::{FileFormat, json_read_schema, parse_json_text};
+use super::{FileFormat, json_decoder, parse_json_text};
 use crate::batch::RowKind;
 
 /// A push decoder of change events.
@@ -38,9 +38,7 @@ impl Events {
     ) -> Result<Self, ArrowError> {
         let envelope = envelope(format, table);
         Ok(Events {
-            decoder: arrow::json::ReaderBuilder::new(json_read_schema(&envelope))
-                .with_batch_size(batch_size)
-                .build_decoder()?,
+            decoder: json_decoder(&envelope, batch_size)?,
             envelope,
             format,
             schema: format.decoded_schema(table),
