@@ -19,8 +19,11 @@ use arrow::util::display::FormatOptions;
 use crate::format::{parse_java_boolean, parse_java_decimal, parse_java_float, sql_type_name};
 
 mod changelog;
+mod date_time;
 mod lenient;
 mod timestamp;
+
+use date_time::Dialect;
 
 use lenient::NullingReader;
 
@@ -273,6 +276,8 @@ fn read_as_text(data_type: &DataType) -> bool {
             | DataType::Float32
             | DataType::Float64
             | DataType::Decimal128(..)
+            | DataType::Date32
+            | DataType::Time32(_)
     )
 }
 
@@ -280,11 +285,17 @@ fn read_as_text(data_type: &DataType) -> bool {
 /// binary strings as text, for Flink's json format writes them in Base64 (arrow's reads hex);
 /// timestamps as text, for rill's parser of Flink's form is far faster than arrow's, and Flink
 /// reads no number as a timestamp; decimals as text, for Flink rounds them half up (arrow
-/// truncates) and reads NULL for one too large (arrow fails).
+/// truncates) and reads NULL for one too large (arrow fails); dates, times and booleans as
+/// text, read by Flink's rules (arrow reads a number as a date, and no text as a boolean).
 fn json_read_type(data_type: &DataType) -> DataType {
     let field = |f: &Field| f.clone().with_data_type(json_read_type(f.data_type()));
     match data_type {
-        DataType::Binary | DataType::Timestamp(..) | DataType::Decimal128(..) => DataType::Utf8,
+        DataType::Binary
+        | DataType::Timestamp(..)
+        | DataType::Decimal128(..)
+        | DataType::Date32
+        | DataType::Time32(_)
+        | DataType::Boolean => DataType::Utf8,
         DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| field(f)).collect()),
         DataType::List(item) => DataType::List(Arc::new(field(item))),
         other => other.clone(),
@@ -333,6 +344,15 @@ fn from_json_text(column: &ArrayRef, data_type: &DataType) -> Result<ArrayRef, A
         }
         DataType::Timestamp(..) => parse_timestamps(column.as_string::<i32>(), data_type, false),
         DataType::Decimal128(..) => parse_decimals(column.as_string::<i32>(), data_type),
+        DataType::Date32 | DataType::Time32(_) => {
+            parse_dates_or_times(column.as_string::<i32>(), data_type, Dialect::Json)
+        }
+        // As Flink's json format: a JSON boolean, or Java's parseBoolean of the text.
+        DataType::Boolean => Ok(Arc::new(
+            (column.as_string::<i32>().iter())
+                .map(|v| v.map(parse_java_boolean))
+                .collect::<BooleanArray>(),
+        )),
         DataType::Struct(fields) => {
             let row = column.as_struct();
             let columns = (row.columns().iter().zip(fields))
@@ -377,6 +397,27 @@ fn parse_timestamps(
             "'{value}' is no {} ('yyyy-MM-dd HH:mm:ss[.S...]{}')",
             sql_type_name(data_type),
             if zone.is_some() { "Z" } else { "" }
+        ))),
+    }
+}
+
+/// Dates or times as text (NULL stays NULL) parsed into `data_type` as Flink's format
+/// `dialect` reads them ([`date_time`]).
+fn parse_dates_or_times(
+    text: &StringArray,
+    data_type: &DataType,
+    dialect: Dialect,
+) -> Result<ArrayRef, ArrowError> {
+    let parsed = match data_type {
+        DataType::Date32 => date_time::parse_dates(text, dialect).map(|a| Arc::new(a) as ArrayRef),
+        _ => date_time::parse_times(text, dialect).map(|a| Arc::new(a) as ArrayRef),
+    };
+    match parsed {
+        // TIME(0) is in seconds: the fraction is dropped.
+        Ok(values) => arrow::compute::cast(&values, data_type),
+        Err(value) => Err(ArrowError::ParseError(format!(
+            "'{value}' is no {}",
+            sql_type_name(data_type)
         ))),
     }
 }
@@ -494,6 +535,9 @@ fn from_text(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, Arrow
         )),
         DataType::Float32 | DataType::Float64 => parse_floats(text, data_type),
         DataType::Decimal128(..) => parse_decimals(text, data_type),
+        DataType::Date32 | DataType::Time32(_) => {
+            parse_dates_or_times(text, data_type, Dialect::Csv)
+        }
         DataType::List(item) => {
             let mut items = StringBuilder::new();
             let mut offsets = Vec::with_capacity(text.len() + 1);
