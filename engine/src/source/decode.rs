@@ -20,6 +20,7 @@ use crate::format::{parse_java_boolean, parse_java_decimal, parse_java_float, sq
 
 mod changelog;
 mod date_time;
+mod json_text;
 mod lenient;
 mod timestamp;
 
@@ -642,15 +643,19 @@ pub(crate) enum Record {
 /// good ones, and with ignore-parse-errors the malformed ones as Flink reads them.
 pub(crate) struct RecordByRecord {
     reader: RecordReader,
+    /// Reads what the decoder does not as Flink does: with ignore-parse-errors, or for JSON,
+    /// whose objects and arrays in STRING columns only it reads.
     nulling: Option<NullingReader>,
+    ignore_parse_errors: bool,
 }
 
 impl RecordByRecord {
     pub(crate) fn new(records: RecordFormat, schema: SchemaRef) -> Self {
+        let nulling = records.ignore_parse_errors || records.format.is_json();
         RecordByRecord {
             reader: RecordReader::new(records.format, schema.clone()),
-            nulling: (records.ignore_parse_errors)
-                .then(|| NullingReader::new(records.format, schema)),
+            nulling: nulling.then(|| NullingReader::new(records.format, schema)),
+            ignore_parse_errors: records.ignore_parse_errors,
         }
     }
 
@@ -660,8 +665,11 @@ impl RecordByRecord {
             Err(error) => error,
         };
         match self.nulling.as_mut().and_then(|n| n.read(record)) {
-            Some((row, nulled)) => Record::Nulled(row, nulled),
-            None => Record::Malformed(self.reader.explain(record, &error)),
+            Some((row, nulled)) if nulled.is_empty() => Record::Rows(row),
+            Some((row, nulled)) if self.ignore_parse_errors => {
+                Record::Nulled(row, format!("{}; read as NULL", nulled.join("; ")))
+            }
+            _ => Record::Malformed(self.reader.explain(record, &error)),
         }
     }
 }

@@ -15,7 +15,7 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use serde_json::value::RawValue;
 
-use super::{FileFormat, RecordReader, changelog};
+use super::{FileFormat, RecordReader, changelog, json_text};
 use crate::format::sql_type_name;
 
 /// Reads the malformed records of one table's format as Flink does with ignore-parse-errors.
@@ -27,6 +27,8 @@ pub(crate) struct NullingReader {
     /// Records of one value of each type met so far.
     values: HashMap<DataType, RecordReader>,
     csv: csv_core::Reader,
+    /// Whether the record read last had an object or array read into a STRING.
+    stringified: bool,
 }
 
 impl NullingReader {
@@ -37,13 +39,16 @@ impl NullingReader {
             schema,
             values: HashMap::new(),
             csv: csv_core::Reader::new(),
+            stringified: false,
         }
     }
 
-    /// `record`, which failed to decode, decoded with its unreadable values as NULL, and
-    /// which values those are; `None` if it gives no row.
-    pub(crate) fn read(&mut self, record: &[u8]) -> Option<(RecordBatch, String)> {
+    /// `record`, which failed to decode, decoded with its unreadable values as NULL and its
+    /// objects and arrays in STRING columns as their text, and which values were NULLed
+    /// (none: the record is good as Flink reads it); `None` if it gives no row.
+    pub(crate) fn read(&mut self, record: &[u8]) -> Option<(RecordBatch, Vec<String>)> {
         let mut nulled = Vec::new();
+        self.stringified = false;
         let row = match self.format {
             FileFormat::Csv => self.csv_row(record, &mut nulled)?,
             FileFormat::Raw => return None,
@@ -59,7 +64,7 @@ impl NullingReader {
             }
         };
         // A record none of whose values is wrong failed for another reason: it is not read.
-        (!nulled.is_empty()).then(|| (row, format!("{}; read as NULL", nulled.join("; "))))
+        (!nulled.is_empty() || self.stringified).then_some((row, nulled))
     }
 
     /// `text` decoded as the one value of a record whose one column is `data_type`.
@@ -132,6 +137,13 @@ impl NullingReader {
             return text.to_string();
         }
         let repaired = match data_type {
+            // An object or array read into a STRING is its text, as Flink reads it.
+            DataType::Utf8 if text.starts_with(['{', '[']) => {
+                json_text::flink_text(text).map(|t| {
+                    self.stringified = true;
+                    serde_json::Value::from(t).to_string()
+                })
+            }
             DataType::Struct(fields) => {
                 json_object(text).map(|o| self.object_text(&o, &row_members(fields), path, nulled))
             }
