@@ -13,4 +13,4 @@ pub use value::{
     BITMAP, MULTISET_ENTRIES, ValueFormatter, format_double, is_multiset, millis_text,
     shortest_digits, sql_type_name, write_bitmap,
 };
-pub use writer::{OutputFormat, RowWriter};
+pub use writer::{OutputFormat, RowWriter, push_json_string};

@@ -1,6 +1,7 @@
 //! Output formats: rows of change batches written as CSV, JSON lines, a tableau or a
 //! changelog, in the same text as the Flink oracle.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use arrow::array::{Array, ArrayRef, AsArray};
@@ -495,7 +496,10 @@ fn json_bare(data_type: &DataType, text: &str) -> bool {
     }
 }
 
-fn push_json_string(line: &mut String, s: &str) {
+/// Appends `s` as a JSON string literal as Jackson (so Flink's json format and JSON functions)
+/// writes one: `"` and `\` escaped, control characters as `\b`, `\t`, `\n`, `\f`, `\r` or
+/// `\u00XX`, all else as it is.
+pub fn push_json_string(line: &mut String, s: &str) {
     line.push('"');
     for c in s.chars() {
         match c {
@@ -504,8 +508,10 @@ fn push_json_string(line: &mut String, s: &str) {
             '\n' => line.push_str("\\n"),
             '\r' => line.push_str("\\r"),
             '\t' => line.push_str("\\t"),
+            '\u{8}' => line.push_str("\\b"),
+            '\u{c}' => line.push_str("\\f"),
             c if (c as u32) < 0x20 => {
-                line.push_str(&format!("\\u{:04x}", c as u32));
+                let _ = write!(line, "\\u{:04X}", c as u32);
             }
             c => line.push(c),
         }

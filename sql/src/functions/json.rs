@@ -14,7 +14,7 @@ use datafusion_sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::udf::{Arg, Compiled, Udf, boolean, string, strings};
-use rill_engine::format::java_double;
+use rill_engine::format::{java_double, push_json_string};
 
 /// The JSON functions.
 pub fn functions() -> Vec<ScalarUDF> {
@@ -115,7 +115,7 @@ impl Json {
             Json::Number(n) => {
                 let _ = write!(out, "{n}");
             }
-            Json::String(s) => quote(s, out, false),
+            Json::String(s) => push_json_string(out, s),
             Json::Array(items) => write_joined(out, ('[', ']'), items, |out, item| item.write(out)),
             Json::Object(entries) => write_joined(out, ('{', '}'), entries, |out, (key, value)| {
                 write_key(out, key);
@@ -144,21 +144,25 @@ pub(super) fn write_joined<T>(
 
 /// Writes an object's `key` and the colon after it.
 pub(super) fn write_key(out: &mut String, key: &str) {
-    quote(key, out, false);
+    push_json_string(out, key);
     out.push(':');
 }
 
-/// `s` as a JSON string literal; with `ascii`, characters beyond ASCII as `\uXXXX`.
-pub(super) fn quote(s: &str, out: &mut String, ascii: bool) {
+/// `s` as `JSON_QUOTE` writes it: `"`, `\`, `/` and `\b`, `\f`, `\n`, `\r`, `\t` escaped,
+/// characters beyond ASCII as `\uxxxx`, other control characters as they are.
+fn quote_for_json_quote(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
+            '/' => out.push_str("\\/"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || (ascii && !c.is_ascii()) => {
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if !c.is_ascii() => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
                     let _ = write!(out, "\\u{unit:04x}");
@@ -402,7 +406,7 @@ pub(super) fn write_json(a: &ArrayRef, i: usize, raw: bool, text: &mut String) -
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let mut value = String::new();
             formatter.write(&mut value, i);
-            quote(&value, text, false);
+            push_json_string(text, &value);
         }
         other => return exec_err!("JSON of {other} is not supported yet"),
     }
@@ -466,7 +470,7 @@ fn json_constructor(args: &[ArrayRef], object: bool) -> Result<ArrayRef> {
                 if key.is_null(i) {
                     return exec_err!("JSON_OBJECT: a key is NULL");
                 }
-                quote(key.value(i), &mut text, false);
+                push_json_string(&mut text, key.value(i));
                 text.push(':');
             }
             if value.is_null(i) {
@@ -506,7 +510,7 @@ fn json_quote(args: &[ArrayRef]) -> Result<ArrayRef> {
         .map(|v| {
             v.map(|v| {
                 let mut text = String::new();
-                quote(v, &mut text, true);
+                quote_for_json_quote(v, &mut text);
                 text
             })
         })
@@ -733,10 +737,17 @@ mod tests {
         );
     }
 
+    // The oracle's JSON_QUOTE of these, and its JSON_STRING of the first.
     #[test]
-    fn quoting_escapes_as_json() {
+    fn quoting_escapes_as_flink() {
         let mut out = String::new();
-        quote("Ü\"\n", &mut out, true);
+        quote_for_json_quote("Ü\"\n", &mut out);
         assert_eq!(out, r#""\u00dc\"\n""#);
+        out.clear();
+        quote_for_json_quote("\u{8}\u{c}\u{1f}é/", &mut out);
+        assert_eq!(out, "\"\\b\\f\u{1f}\\u00e9\\/\"");
+        out.clear();
+        push_json_string(&mut out, "\u{8}\u{c}\u{1f}é");
+        assert_eq!(out, r#""\b\f\u001Fé""#);
     }
 }

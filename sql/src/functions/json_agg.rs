@@ -17,7 +17,8 @@ use datafusion_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion_expr::utils::format_state_name;
 use datafusion_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility};
 
-use super::json::{constructor_mode, quote, write_json};
+use super::json::{constructor_mode, write_json};
+use rill_engine::format::push_json_string;
 
 /// The two aggregates.
 pub fn functions() -> Vec<AggregateUDF> {
@@ -240,7 +241,7 @@ impl Accumulator for ObjectAgg {
             if n > 0 {
                 text.push(',');
             }
-            quote(key, &mut text, false);
+            push_json_string(&mut text, key);
             text.push(':');
             text.push_str(value);
         }

@@ -12,8 +12,9 @@ use arrow::array::{Array, ArrayRef, StringBuilder};
 use datafusion_common::{Result, exec_err};
 use datafusion_expr::ScalarUDF;
 
-use super::json::{quote, write_joined, write_key};
+use super::json::{write_joined, write_key};
 use super::udf::{Arg, Udf, string, strings};
+use rill_engine::format::push_json_string;
 
 /// The name `JSON(text)` has as a value of a JSON constructor; elsewhere it is refused.
 pub const RAW_JSON: &str = "rill_json";
@@ -49,7 +50,7 @@ fn json(args: &[ArrayRef]) -> Result<ArrayRef> {
             }
             None => {
                 let mut shown = String::new();
-                quote(text, &mut shown, false);
+                push_json_string(&mut shown, text);
                 return exec_err!("Invalid JSON string in JSON(value) function: {shown}");
             }
         }
@@ -71,7 +72,7 @@ impl Value {
     fn write(&self, out: &mut String) {
         match self {
             Value::Literal(text) => out.push_str(text),
-            Value::String(s) => quote(s, out, false),
+            Value::String(s) => push_json_string(out, s),
             Value::Array(items) => {
                 write_joined(out, ('[', ']'), items, |out, item| item.write(out))
             }

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::format::java_double;
+use crate::format::{java_double, push_json_string};
 
 /// Flink's text of the JSON `value`; `None` if it is no JSON.
 pub(super) fn flink_text(value: &str) -> Option<String> {
@@ -57,7 +57,7 @@ impl<'de> Visitor<'de> for Jackson<'_> {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<(), E> {
-        push_string(self.0, v);
+        push_json_string(self.0, v);
         Ok(())
     }
 
@@ -92,32 +92,13 @@ impl<'de> Visitor<'de> for Jackson<'_> {
                 self.0.push(',');
             }
             first = false;
-            push_string(self.0, &key);
+            push_json_string(self.0, &key);
             self.0.push(':');
             members.next_value_seed(Jackson(self.0))?;
         }
         self.0.push('}');
         Ok(())
     }
-}
-
-/// `"s"`, with quotes, backslashes and control characters escaped as Jackson escapes them.
-fn push_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
