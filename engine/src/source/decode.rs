@@ -25,7 +25,6 @@ mod lenient;
 mod timestamp;
 
 use date_time::Dialect;
-
 use lenient::NullingReader;
 
 /// The data format of a file source (Flink's `'format'` option).
