@@ -133,17 +133,19 @@ impl NullingReader {
         nulled: &mut Vec<String>,
     ) -> String {
         let text = value.get();
+        // An object or array read into a STRING is its text, as Flink reads it (and arrow
+        // reads none: no need to try).
+        if *data_type == DataType::Utf8
+            && text.starts_with(['{', '['])
+            && let Some(flink_text) = json_text::flink_text(text)
+        {
+            self.stringified = true;
+            return serde_json::Value::from(flink_text).to_string();
+        }
         if self.read_alone(data_type, text.as_bytes()).is_some() {
             return text.to_string();
         }
         let repaired = match data_type {
-            // An object or array read into a STRING is its text, as Flink reads it.
-            DataType::Utf8 if text.starts_with(['{', '[']) => {
-                json_text::flink_text(text).map(|t| {
-                    self.stringified = true;
-                    serde_json::Value::from(t).to_string()
-                })
-            }
             DataType::Struct(fields) => {
                 json_object(text).map(|o| self.object_text(&o, &row_members(fields), path, nulled))
             }
