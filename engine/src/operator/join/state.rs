@@ -38,10 +38,40 @@ impl<M> Entry<M> {
     }
 }
 
+/// A join key's bytes, kept inline when short (one or two numbers), so that finding a key
+/// compares fixed-size arrays rather than calling memcmp on a heap copy, and adding one
+/// allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Short(u8, [u8; SHORT_KEY]),
+    Long(Box<[u8]>),
+}
+
+/// The longest key kept inline: a key takes 24 bytes either way.
+const SHORT_KEY: usize = 22;
+
+impl Key {
+    fn new(bytes: &[u8]) -> Key {
+        if bytes.len() > SHORT_KEY {
+            return Key::Long(bytes.into());
+        }
+        let mut inline = [0u8; SHORT_KEY];
+        inline[..bytes.len()].copy_from_slice(bytes);
+        Key::Short(bytes.len() as u8, inline)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Key::Short(len, inline) => &inline[..*len as usize],
+            Key::Long(bytes) => bytes,
+        }
+    }
+}
+
 /// The rows of one side under one join key: in arrival order (or the order their join keeps
 /// them in), but for retracted rows, whose place the last row takes.
 pub(super) struct Bucket<M> {
-    key: Box<[u8]>,
+    key: Key,
     data: Vec<u8>,
     pub entries: Vec<Entry<M>>,
     /// Bytes of `data` no entry refers to any more.
@@ -72,7 +102,7 @@ fn row_hash(row: &[u8]) -> u64 {
 }
 
 impl<M> Bucket<M> {
-    fn new(key: Box<[u8]>) -> Self {
+    fn new(key: Key) -> Self {
         Bucket {
             key,
             data: Vec::new(),
@@ -187,7 +217,7 @@ impl<M> Bucket<M> {
 
     fn bytes(&self) -> usize {
         let index = self.by_row.as_ref().map_or(0, |i| i.capacity() * 5);
-        self.key.len()
+        self.key.bytes().len()
             + self.data.capacity()
             + self.entries.capacity() * size_of::<Entry<M>>()
             + index
@@ -241,7 +271,7 @@ pub(super) struct Side<M> {
     /// A row of nulls, for padding.
     null_row: Vec<u8>,
     /// Join key bytes to the slot of the key's bucket.
-    index: HashMap<Box<[u8]>, usize>,
+    index: HashMap<Key, usize>,
     pub buckets: Vec<Bucket<M>>,
     /// Slots of buckets whose key went away.
     free: Vec<usize>,
@@ -265,7 +295,7 @@ impl<M> Side<M> {
     }
 
     pub fn bucket_of(&self, key: &[u8]) -> Option<usize> {
-        self.index.get(key).copied()
+        self.index.get(&Key::new(key)).copied()
     }
 
     /// Adds a row under `key`, after the key's other rows; the slot of its bucket.
@@ -282,10 +312,11 @@ impl<M> Side<M> {
         meta: M,
         before: impl Fn(&M) -> bool,
     ) -> usize {
-        let slot = match self.index.get(key) {
+        let key = Key::new(key);
+        let slot = match self.index.get(&key) {
             Some(&slot) => slot,
             None => {
-                let bucket = Bucket::new(key.into());
+                let bucket = Bucket::new(key.clone());
                 let slot = match self.free.pop() {
                     Some(slot) => {
                         self.buckets[slot] = bucket;
@@ -296,7 +327,7 @@ impl<M> Side<M> {
                         self.buckets.len() - 1
                     }
                 };
-                self.index.insert(key.into(), slot);
+                self.index.insert(key, slot);
                 slot
             }
         };
@@ -330,7 +361,7 @@ impl<M> Side<M> {
         let bucket = &mut self.buckets[slot];
         if bucket.entries.is_empty() && self.index.get(&bucket.key) == Some(&slot) {
             self.index.remove(&bucket.key);
-            *bucket = Bucket::new(Box::default());
+            *bucket = Bucket::new(Key::new(&[]));
             self.free.push(slot);
         }
     }
@@ -367,7 +398,7 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
     /// Puts the rows under `name`, bucket by bucket in slot order (expiry lists name slots,
     /// and rows keep their order, which output follows).
     pub fn snapshot(&self, state: &mut State, name: &str) -> Result<()> {
-        let keys = self.buckets.iter().map(|b| &b.key[..]);
+        let keys = self.buckets.iter().map(|b| b.key.bytes());
         state.put_byte_strings(&format!("{name}.keys"), keys)?;
         let rows = (self.buckets.iter()).flat_map(|b| (0..b.entries.len()).map(|e| b.row(e)));
         state.put_byte_strings(&format!("{name}.rows"), rows)?;
@@ -388,7 +419,7 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
         self.buckets.clear();
         self.index.clear();
         for (slot, (key, metas)) in keys.into_iter().zip(notes).enumerate() {
-            let mut bucket = Bucket::new(key);
+            let mut bucket = Bucket::new(Key::new(&key));
             bucket.entries.reserve(metas.len());
             for meta in metas {
                 let row = rows.next().ok_or_else(short)?;
@@ -602,7 +633,7 @@ mod tests {
 
     #[test]
     fn large_buckets_add_and_retract_rows_as_a_multiset_would() {
-        let mut bucket = Bucket::new(Box::from(&b"k"[..]));
+        let mut bucket = Bucket::new(Key::new(b"k"));
         let mut model: Vec<Vec<u8>> = Vec::new();
         // A fixed pseudo-random sequence over 50 distinct rows, so that rows repeat and some
         // retractions find nothing.
