@@ -156,23 +156,25 @@ pub fn parse_java_decimal(
         }
     };
     // The value is `digits` x 10^(exponent - fraction digits); leading zeros say nothing.
-    let digits: Vec<u8> = (int.iter().chain(fraction))
-        .skip_while(|d| **d == b'0')
-        .map(|d| d - b'0')
-        .collect();
-    if digits.is_empty() {
+    // (Walked again rather than collected: no allocation per value.)
+    let digits = || (int.iter().chain(fraction)).skip_while(|d| **d == b'0');
+    let count = digits().count();
+    if count == 0 {
         return Ok(Some(0));
     }
-    // How many of `digits` come before the point of the result, at `scale`.
-    let kept = digits.len() as i64 + exponent - fraction.len() as i64 + i64::from(scale);
+    // How many of `digits` (zeros after the last) come before the point of the result.
+    let kept = count as i64 + exponent - fraction.len() as i64 + i64::from(scale);
     if kept > i64::from(precision) {
         return Ok(None);
     }
-    let mut unscaled: i128 = 0;
-    for k in 0..kept.max(0) as usize {
-        unscaled = unscaled * 10 + i128::from(digits.get(k).copied().unwrap_or(0));
+    // The first digit lies past the one rounding looks at: nothing is left.
+    if kept < 0 {
+        return Ok(Some(0));
     }
-    if kept >= 0 && digits.get(kept as usize).is_some_and(|d| *d >= 5) {
+    let kept = kept as usize;
+    let mut unscaled = (digits().take(kept)).fold(0i128, |n, d| n * 10 + i128::from(d - b'0'));
+    unscaled *= 10i128.pow(kept.saturating_sub(count) as u32);
+    if digits().nth(kept).is_some_and(|d| *d >= b'5') {
         unscaled += 1;
     }
     if unscaled >= 10i128.pow(u32::from(precision)) {
@@ -190,7 +192,8 @@ pub fn parse_java_float<T: std::str::FromStr>(text: &str) -> Option<T> {
     let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
     match unsigned {
         "NaN" => return "NaN".parse().ok(),
-        "Infinity" => return text.replace("Infinity", "inf").parse().ok(),
+        "Infinity" if text.starts_with('-') => return "-inf".parse().ok(),
+        "Infinity" => return "inf".parse().ok(),
         _ => {}
     }
     let number = text.strip_suffix(['f', 'F', 'd', 'D']).unwrap_or(text);
@@ -276,6 +279,7 @@ mod tests {
         assert_eq!(read("1E-10"), Ok(Some(0)));
         assert_eq!(read("5E-4"), Ok(Some(1)));
         assert_eq!(read("4E-4"), Ok(Some(0)));
+        assert_eq!(read("0.00005"), Ok(Some(0)));
         assert_eq!(read(".5"), Ok(Some(500)));
         assert_eq!(read("5."), Ok(Some(5000)));
         assert_eq!(read("+007"), Ok(Some(7000)));
