@@ -5,18 +5,20 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, BooleanArray, BooleanBufferBuilder,
-    Decimal128Array, ListArray, PrimitiveArray, RecordBatch, StringArray, StringBuilder,
-    StructArray,
+    ListArray, PrimitiveArray, RecordBatch, StringArray, StringBuilder, StructArray,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Field, Float32Type, Float64Type, Schema, SchemaRef,
+    ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Field, Float32Type, Float64Type,
+    Schema, SchemaRef, Time32MillisecondType,
 };
 use arrow::error::ArrowError;
 use arrow::util::display::FormatOptions;
 
-use crate::format::{parse_java_boolean, parse_java_decimal, parse_java_float, sql_type_name};
+use crate::format::{
+    NotANumber, parse_java_boolean, parse_java_decimal, parse_java_float, sql_type_name,
+};
 
 mod changelog;
 mod date_time;
@@ -343,16 +345,10 @@ fn from_json_text(column: &ArrayRef, data_type: &DataType) -> Result<ArrayRef, A
             })
         }
         DataType::Timestamp(..) => parse_timestamps(column.as_string::<i32>(), data_type, false),
-        DataType::Decimal128(..) => parse_decimals(column.as_string::<i32>(), data_type),
-        DataType::Date32 | DataType::Time32(_) => {
-            parse_dates_or_times(column.as_string::<i32>(), data_type, Dialect::Json)
+        // A JSON boolean is its text here, and reads back as itself.
+        DataType::Decimal128(..) | DataType::Date32 | DataType::Time32(_) | DataType::Boolean => {
+            parse_scalars(column.as_string::<i32>(), data_type, Dialect::Json)
         }
-        // As Flink's json format: a JSON boolean, or Java's parseBoolean of the text.
-        DataType::Boolean => Ok(Arc::new(
-            (column.as_string::<i32>().iter())
-                .map(|v| v.map(parse_java_boolean))
-                .collect::<BooleanArray>(),
-        )),
         DataType::Struct(fields) => {
             let row = column.as_struct();
             let columns = (row.columns().iter().zip(fields))
@@ -401,70 +397,63 @@ fn parse_timestamps(
     }
 }
 
-/// Dates or times as text (NULL stays NULL) parsed into `data_type` as Flink's format
-/// `dialect` reads them ([`date_time`]).
-fn parse_dates_or_times(
+/// Scalars as text (NULL stays NULL) parsed into `data_type` as Flink's format `dialect`
+/// reads them: BOOLEAN as Java's parseBoolean (anything but `true` in any case is false),
+/// FLOAT and DOUBLE as Java ([`parse_java_float`]), DECIMAL as Java's BigDecimal rounded half
+/// up, NULL when too large ([`parse_java_decimal`]), DATE and TIME by [`date_time`].
+fn parse_scalars(
     text: &StringArray,
     data_type: &DataType,
     dialect: Dialect,
 ) -> Result<ArrayRef, ArrowError> {
-    let parsed = match data_type {
-        DataType::Date32 => date_time::parse_dates(text, dialect).map(|a| Arc::new(a) as ArrayRef),
-        _ => date_time::parse_times(text, dialect).map(|a| Arc::new(a) as ArrayRef),
-    };
-    match parsed {
-        // TIME(0) is in seconds: the fraction is dropped.
-        Ok(values) => arrow::compute::cast(&values, data_type),
-        Err(value) => Err(ArrowError::ParseError(format!(
-            "'{value}' is no {}",
-            sql_type_name(data_type)
-        ))),
+    /// A value read, or none.
+    fn number<T>(value: Option<T>) -> Result<Option<T>, NotANumber> {
+        value.map(Some).ok_or(NotANumber)
     }
+    Ok(match data_type {
+        DataType::Boolean => {
+            Arc::new((text.iter().map(|v| v.map(parse_java_boolean))).collect::<BooleanArray>())
+        }
+        DataType::Float32 => Arc::new(parse_each::<Float32Type>(text, data_type, |v| {
+            number(parse_java_float(v))
+        })?),
+        DataType::Float64 => Arc::new(parse_each::<Float64Type>(text, data_type, |v| {
+            number(parse_java_float(v))
+        })?),
+        DataType::Decimal128(precision, scale) => {
+            let values = parse_each::<Decimal128Type>(text, data_type, |v| {
+                parse_java_decimal(v, *precision, *scale)
+            })?;
+            Arc::new(values.with_precision_and_scale(*precision, *scale)?)
+        }
+        DataType::Date32 => Arc::new(parse_each::<Date32Type>(text, data_type, |v| {
+            number(date_time::date(v.as_bytes(), dialect))
+        })?),
+        // In milliseconds, then in `data_type`'s unit (TIME(0) drops the fraction).
+        _ => {
+            let millis = parse_each::<Time32MillisecondType>(text, data_type, |v| {
+                number(date_time::time_of_day(v.as_bytes(), dialect))
+            })?;
+            arrow::compute::cast(&millis, data_type)?
+        }
+    })
 }
 
-/// Decimals as text (NULL stays NULL) parsed into `data_type` as Flink's formats read them
-/// ([`parse_java_decimal`]): rounded half up, NULL when too large, an error when no number.
-fn parse_decimals(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, ArrowError> {
-    let DataType::Decimal128(precision, scale) = data_type else {
-        unreachable!("a decimal type");
-    };
-    let values = (text.iter())
+/// Each value of `text` read by `parse` (NULL stays NULL, as does a value `parse` reads as
+/// NULL); the first that is no value of `data_type` is the error.
+fn parse_each<T: ArrowPrimitiveType>(
+    text: &StringArray,
+    data_type: &DataType,
+    parse: impl Fn(&str) -> Result<Option<T::Native>, NotANumber>,
+) -> Result<PrimitiveArray<T>, ArrowError> {
+    (text.iter())
         .map(|value| match value {
             None => Ok(None),
-            Some(v) => parse_java_decimal(v, *precision, *scale).map_err(|_| {
+            Some(v) => parse(v).map_err(|_| {
                 ArrowError::ParseError(format!("'{v}' is no {}", sql_type_name(data_type)))
             }),
         })
-        .collect::<Result<Decimal128Array, _>>()?;
-    Ok(Arc::new(
-        values.with_precision_and_scale(*precision, *scale)?,
-    ))
-}
-
-/// Floating-point numbers as text (NULL stays NULL) parsed into `data_type` (FLOAT or
-/// DOUBLE) as Java reads them ([`parse_java_float`]).
-fn parse_floats(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, ArrowError> {
-    fn parse<T: ArrowPrimitiveType>(
-        text: &StringArray,
-        data_type: &DataType,
-    ) -> Result<ArrayRef, ArrowError>
-    where
-        T::Native: std::str::FromStr,
-    {
-        let values = (text.iter())
-            .map(|value| match value {
-                None => Ok(None),
-                Some(v) => parse_java_float(v).map(Some).ok_or_else(|| {
-                    ArrowError::ParseError(format!("'{v}' is no {}", sql_type_name(data_type)))
-                }),
-            })
-            .collect::<Result<PrimitiveArray<T>, _>>()?;
-        Ok(Arc::new(values))
-    }
-    match data_type {
-        DataType::Float32 => parse::<Float32Type>(text, data_type),
-        _ => parse::<Float64Type>(text, data_type),
-    }
+        .collect()
 }
 
 /// Arrow's cast, failing on a value it cannot convert (not making it NULL).
@@ -528,16 +517,14 @@ fn from_text(text: &StringArray, data_type: &DataType) -> Result<ArrayRef, Arrow
     match data_type {
         DataType::Timestamp(..) => parse_timestamps(text, data_type, true),
         DataType::Binary => from_base64(text.len(), |row| Some(field(row))),
-        // As Java's `Boolean.parseBoolean`, which reads an empty field as false (a NULL is
-        // the field of a NULL row; `empty_csv_fields` makes an empty column's false).
-        DataType::Boolean => Ok(Arc::new(
-            (text.iter().map(|v| v.map(parse_java_boolean))).collect::<BooleanArray>(),
-        )),
-        DataType::Float32 | DataType::Float64 => parse_floats(text, data_type),
-        DataType::Decimal128(..) => parse_decimals(text, data_type),
-        DataType::Date32 | DataType::Time32(_) => {
-            parse_dates_or_times(text, data_type, Dialect::Csv)
-        }
+        // An empty field is false, as Java reads it; a NULL here is the field of a NULL row
+        // (`empty_csv_fields` makes an empty column's false).
+        DataType::Boolean
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(..)
+        | DataType::Date32
+        | DataType::Time32(_) => parse_scalars(text, data_type, Dialect::Csv),
         DataType::List(item) => {
             let mut items = StringBuilder::new();
             let mut offsets = Vec::with_capacity(text.len() + 1);

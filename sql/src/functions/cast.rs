@@ -406,22 +406,25 @@ fn cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
 fn from_text(array: &ArrayRef, to: &DataType, try_cast: bool) -> Result<ArrayRef> {
     let text = arrow::compute::cast(array, &DataType::Utf8)?;
     let text = text.as_string::<i32>();
-    // Java's `trim`.
-    fn trim(v: &str) -> &str {
-        v.trim_matches(|c: char| c <= ' ')
-    }
     Ok(match to {
         DataType::Decimal128(p, s) => {
             let decimals =
                 parse_each::<Decimal128Type>(text, to, try_cast, |v| text_to_decimal(v, *p, *s))?;
             Arc::new(decimals.with_precision_and_scale(*p, *s)?)
         }
-        DataType::Float32 => Arc::new(parse_each::<Float32Type>(text, to, try_cast, |v| {
-            parse_java_float(trim(v))
-        })?),
-        _ => Arc::new(parse_each::<Float64Type>(text, to, try_cast, |v| {
-            parse_java_float(trim(v))
-        })?),
+        // Java's parser trims the text itself.
+        DataType::Float32 => Arc::new(parse_each::<Float32Type>(
+            text,
+            to,
+            try_cast,
+            parse_java_float,
+        )?),
+        _ => Arc::new(parse_each::<Float64Type>(
+            text,
+            to,
+            try_cast,
+            parse_java_float,
+        )?),
     })
 }
 

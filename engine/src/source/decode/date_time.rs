@@ -7,8 +7,6 @@
 //!
 //! Neither trims, nor reads a number as a date; fraction digits past milliseconds are dropped.
 
-use arrow::array::{Array, Date32Array, StringArray, Time32MillisecondArray};
-
 use super::timestamp::{days_from_civil, days_in_month};
 
 /// The format whose rules a value is read by.
@@ -18,39 +16,12 @@ pub(super) enum Dialect {
     Json,
 }
 
-/// Every value of `text` as a DATE read by `dialect`; the first that is none is the error.
-/// NULLs stay NULL.
-pub(super) fn parse_dates(text: &StringArray, dialect: Dialect) -> Result<Date32Array, String> {
-    parse_all(text, |s| match dialect {
+/// Days since the epoch of the DATE `s`, as `dialect` reads one; `None` if it is none.
+pub(super) fn date(s: &[u8], dialect: Dialect) -> Option<i32> {
+    match dialect {
         Dialect::Csv => sql_date(s),
         Dialect::Json => iso_date(s),
-    })
-}
-
-/// Every value of `text` as a TIME (milliseconds of the day) read by `dialect`; the first that
-/// is none is the error. NULLs stay NULL.
-pub(super) fn parse_times(
-    text: &StringArray,
-    dialect: Dialect,
-) -> Result<Time32MillisecondArray, String> {
-    parse_all(text, |s| time_of_day(s, dialect))
-}
-
-fn parse_all<T: arrow::datatypes::ArrowPrimitiveType<Native = i32>>(
-    text: &StringArray,
-    parse: impl Fn(&[u8]) -> Option<i32>,
-) -> Result<arrow::array::PrimitiveArray<T>, String> {
-    let mut values = Vec::with_capacity(text.len());
-    for i in 0..text.len() {
-        values.push(match text.is_null(i) {
-            true => 0,
-            false => parse(text.value(i).as_bytes()).ok_or_else(|| text.value(i).to_string())?,
-        });
     }
-    Ok(arrow::array::PrimitiveArray::new(
-        values.into(),
-        text.nulls().cloned(),
-    ))
 }
 
 /// Digits (and an optional leading `+`, as Java's `Integer.parseInt` takes) as a number.
@@ -82,8 +53,7 @@ fn sql_date(s: &[u8]) -> Option<i32> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
-    let days = epoch_day(year, month, 1)? + (day - 1) as i32;
-    Some(days)
+    Some(epoch_day(year, month, 1)? + (day - 1) as i32)
 }
 
 /// ISO `yyyy-MM-dd` (Java's `uuuu`: four digits, or up to ten after a sign, a plus only
@@ -116,7 +86,7 @@ fn two_digits(s: &[u8]) -> Option<i64> {
 
 /// Milliseconds of the day of `HH:mm[:ss[.S...]]` (csv: seconds optional) or `HH:mm:ss[.S...]`
 /// (json, where `24:00:00` is midnight), up to nine fraction digits.
-fn time_of_day(s: &[u8], dialect: Dialect) -> Option<i32> {
+pub(super) fn time_of_day(s: &[u8], dialect: Dialect) -> Option<i32> {
     if s.len() < 5 || s[2] != b':' {
         return None;
     }
@@ -151,14 +121,13 @@ fn time_of_day(s: &[u8], dialect: Dialect) -> Option<i32> {
 mod tests {
     use super::*;
 
-    fn date(text: &str, dialect: Dialect) -> Option<String> {
-        let days = match dialect {
-            Dialect::Csv => sql_date(text.as_bytes()),
-            Dialect::Json => iso_date(text.as_bytes()),
-        }?;
+    /// The date `text` is, as the oracle prints one.
+    fn date_text(text: &str, dialect: Dialect) -> Option<String> {
+        let days = date(text.as_bytes(), dialect)?;
         let mut out = String::new();
         crate::format::ValueFormatter::new(
-            &(std::sync::Arc::new(Date32Array::from(vec![days])) as arrow::array::ArrayRef),
+            &(std::sync::Arc::new(arrow::array::Date32Array::from(vec![days]))
+                as arrow::array::ArrayRef),
         )
         .write(&mut out, 0);
         Some(out)
@@ -171,7 +140,7 @@ mod tests {
     // What the oracle read from csv and json files (NULL with ignore-parse-errors for None).
     #[test]
     fn csv_dates_read_as_java_sql_date() {
-        let csv = |t| date(t, Dialect::Csv);
+        let csv = |t| date_text(t, Dialect::Csv);
         assert_eq!(csv("2024-1-2").as_deref(), Some("2024-01-02"));
         assert_eq!(csv("2024-02-30").as_deref(), Some("2024-03-01"));
         assert_eq!(csv("1969-12-31").as_deref(), Some("1969-12-31"));
@@ -188,7 +157,7 @@ mod tests {
 
     #[test]
     fn json_dates_read_as_iso_dates() {
-        let json = |t| date(t, Dialect::Json);
+        let json = |t| date_text(t, Dialect::Json);
         assert_eq!(json("2024-01-02").as_deref(), Some("2024-01-02"));
         assert_eq!(json("0000-01-01").as_deref(), Some("0000-01-01"));
         for none in [
