@@ -491,7 +491,10 @@ fn format_times(
     let formats = formats.map(strings).transpose()?;
     let mut patterns = Patterns::new();
     let mut out = StringBuilder::with_capacity(times.len(), times.len() * 20);
+    // The text of the last time written, and the pattern and key it was written for: times
+    // come in runs that are written alike (all of a minute for `HH:mm`).
     let mut text = String::new();
+    let mut written = None;
     for (i, t) in times.iter().enumerate() {
         let pattern = match &formats {
             Some(f) if f.is_null(i) => None,
@@ -500,8 +503,13 @@ fn format_times(
         };
         match (t, pattern) {
             (Some(t), Some(pattern)) => {
-                text.clear();
-                patterns.get(pattern)?.format(t, &mut text);
+                let compiled = patterns.get(pattern)?;
+                let key = Some((pattern, compiled.text_key(t)));
+                if written != key {
+                    text.clear();
+                    compiled.format(t, &mut text);
+                    written = key;
+                }
                 out.append_value(&text);
             }
             _ => out.append_null(),

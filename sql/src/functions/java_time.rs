@@ -41,6 +41,32 @@ enum Token {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pattern {
     tokens: Vec<Token>,
+    /// The finest part of a time the pattern writes.
+    finest: Detail,
+}
+
+/// A part of a time, coarsest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Detail {
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Fraction,
+}
+
+impl Detail {
+    /// The part of a time pattern letter `letter` writes (time zones: the day, as they are
+    /// constant).
+    fn of(letter: char) -> Detail {
+        match letter {
+            'a' | 'H' | 'k' | 'K' | 'h' => Detail::Hour,
+            'm' => Detail::Minute,
+            's' => Detail::Second,
+            'S' => Detail::Fraction,
+            _ => Detail::Day,
+        }
+    }
 }
 
 /// The letters rill reads; Java has a few more (week-based fields), which are refused.
@@ -92,7 +118,28 @@ impl Pattern {
         if !text.is_empty() {
             tokens.push(Token::Text(text));
         }
-        Ok(Pattern { tokens })
+        let finest = (tokens.iter())
+            .filter_map(|t| match t {
+                Token::Field(letter, _) => Some(Detail::of(*letter)),
+                Token::Text(_) => None,
+            })
+            .max()
+            .unwrap_or(Detail::Day);
+        Ok(Pattern { tokens, finest })
+    }
+
+    /// The part of `t` the pattern writes: times with the same key are written alike, so a
+    /// run of times within one minute is written once for `HH:mm`.
+    pub fn text_key(&self, t: &NaiveDateTime) -> (NaiveDate, u32, u32) {
+        let seconds = t.num_seconds_from_midnight();
+        let (within_day, fraction) = match self.finest {
+            Detail::Day => (0, 0),
+            Detail::Hour => (seconds / 3600, 0),
+            Detail::Minute => (seconds / 60, 0),
+            Detail::Second => (seconds, 0),
+            Detail::Fraction => (seconds, t.nanosecond()),
+        };
+        (t.date(), within_day, fraction)
     }
 
     /// Writes `t` (in UTC) as the pattern says.
@@ -279,6 +326,49 @@ mod tests {
             "at 13 o'clock"
         );
         assert!(Pattern::new("YYYY-ww").is_err());
+    }
+
+    #[test]
+    fn times_with_the_same_text_key_are_written_alike() {
+        // Times a millisecond either side of each boundary, a few days apart.
+        let mut times = Vec::new();
+        for day in ["2024-02-28", "2024-02-29", "2024-03-01", "1969-12-31"] {
+            for clock in [
+                "00:00:00", "11:59:59", "12:00:00", "12:59:59", "13:00:00", "23:59:59",
+            ] {
+                let t = at(&format!("{day} {clock}"));
+                for millis in [-1, 0, 1, 500, 999, 1000] {
+                    times.push(t + chrono::TimeDelta::milliseconds(millis));
+                }
+            }
+        }
+        for pattern in [
+            "yyyy-MM-dd",
+            "HH:mm",
+            "h a",
+            "EEE, d MMM yyyy HH:mm:ss",
+            "ss.SSS",
+            "'text'",
+            "D k K Z",
+        ] {
+            let p = Pattern::new(pattern).unwrap();
+            let mut texts = std::collections::HashMap::new();
+            for t in &times {
+                let mut text = String::new();
+                p.format(t, &mut text);
+                let known = texts.entry(p.text_key(t)).or_insert(text.clone());
+                assert_eq!(*known, text, "{pattern} at {t}");
+            }
+        }
+        // A run of times within a minute is written once for `HH:mm`.
+        let p = Pattern::new("HH:mm").unwrap();
+        let minute = at("2024-03-01 12:34:00");
+        let key = p.text_key(&minute);
+        assert_eq!(
+            p.text_key(&(minute + chrono::TimeDelta::milliseconds(59_999))),
+            key
+        );
+        assert_ne!(p.text_key(&(minute + chrono::TimeDelta::seconds(60))), key);
     }
 
     #[test]
