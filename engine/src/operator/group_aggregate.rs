@@ -16,7 +16,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::Operator;
 use super::aggregate::{GroupBy, GroupInput, KeyTable, cast_to};
-use super::group_state::{CallState, Rows, call_state, read_columns};
+use super::group_state::{CallStates, Rows, read_columns};
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::checkpoint::State;
@@ -30,8 +30,8 @@ pub struct GroupAggregate {
     schema: SchemaRef,
     /// Numbers the keys (one global group without keys).
     keys: KeyTable,
-    /// Per aggregate call, its state over all groups.
-    calls: Vec<Box<dyn CallState>>,
+    /// The aggregate calls' states over all groups.
+    calls: CallStates,
     /// Per group: its live row count, whether its result is out (and is then the current
     /// one), and when a row last updated it (the row's watermark stamp).
     rows: Vec<i64>,
@@ -50,9 +50,7 @@ impl GroupAggregate {
     /// Aggregates by `group_by`; output rows have `schema` (keys, then aggregates). With
     /// `retracting`, the input is itself a changelog.
     pub fn new(group_by: GroupBy, schema: SchemaRef, retracting: bool) -> Result<Self> {
-        let calls = (group_by.calls.iter())
-            .map(|call| call_state(call, retracting))
-            .collect::<Result<_>>()?;
+        let calls = CallStates::new(&group_by.calls, retracting)?;
         Ok(GroupAggregate {
             keys: group_by.new_key_table()?,
             calls,
@@ -76,9 +74,7 @@ impl GroupAggregate {
 
     /// Group `id` starts afresh: no rows, no result out.
     fn reset(&mut self, id: usize) -> Result<()> {
-        for call in &mut self.calls {
-            call.reset(id)?;
-        }
+        self.calls.reset(id)?;
         self.rows[id] = 0;
         self.emitted[id] = false;
         self.updated[id] = NO_WATERMARK;
@@ -113,20 +109,15 @@ impl GroupAggregate {
         }
         let retract = retract.map(|r| &r[from..to]);
         let old = match touched.iter().any(|&id| self.emitted[id]) {
-            true => Some(evaluate(&mut self.calls, &touched)?),
+            true => Some(self.calls.evaluate(&touched)?),
             false => None,
         };
         let rows = Rows::new(ids, retract, self.rows.len());
         for (row, &id) in ids.iter().enumerate() {
             self.rows[id] += rows.sign(row);
         }
-        let len = to - from;
-        for (call, (args, filter)) in self.calls.iter_mut().zip(&input.arguments) {
-            let args: Vec<ArrayRef> = args.iter().map(|a| a.slice(from, len)).collect();
-            let filter = filter.as_ref().map(|f| f.slice(from, len));
-            call.update(&args, filter.as_ref(), &rows)?;
-        }
-        let new = evaluate(&mut self.calls, &touched)?;
+        self.calls.update(&input.arguments, from, &rows)?;
+        let new = self.calls.evaluate(&touched)?;
         let same = match &old {
             Some(old) => Some(same_values(old, &new, touched.len())?),
             None => None,
@@ -180,11 +171,6 @@ impl GroupAggregate {
     }
 }
 
-/// Every call's current result for each of `groups`.
-fn evaluate(calls: &mut [Box<dyn CallState>], groups: &[usize]) -> Result<Vec<ArrayRef>> {
-    calls.iter_mut().map(|c| c.evaluate(groups)).collect()
-}
-
 /// Per row (of `rows`), whether columns `a` and `b` hold the same values (NULL the same as
 /// NULL).
 fn same_values(a: &[ArrayRef], b: &[ArrayRef], rows: usize) -> Result<BooleanArray> {
@@ -219,9 +205,7 @@ impl Operator for GroupAggregate {
 
     fn state_bytes(&self) -> usize {
         let per_group = size_of::<i64>() + size_of::<bool>() + size_of::<Watermark>();
-        self.keys.size()
-            + self.rows.capacity() * per_group
-            + self.calls.iter().map(|c| c.size()).sum::<usize>()
+        self.keys.size() + self.rows.capacity() * per_group + self.calls.size()
     }
 
     fn on_batch(
@@ -303,9 +287,7 @@ impl Operator for GroupAggregate {
             Arc::new(Int64Array::from(self.updated.clone())),
         ];
         state.put_columns("groups", columns, groups)?;
-        for (c, call) in self.calls.iter_mut().enumerate() {
-            call.snapshot(groups, &mut state, &format!("call{c}"))?;
-        }
+        self.calls.snapshot(groups, &mut state, "")?;
         state.put("expiry", &self.expiry)?;
         Ok(state)
     }
@@ -322,9 +304,7 @@ impl Operator for GroupAggregate {
             .collect();
         self.updated = updated.as_primitive::<Int64Type>().values().to_vec();
         self.first_row = vec![u32::MAX; groups];
-        for (c, call) in self.calls.iter_mut().enumerate() {
-            call.restore(groups, state, &format!("call{c}"))?;
-        }
+        self.calls.restore(groups, state, "")?;
         self.expiry = state.get("expiry")?;
         Ok(())
     }
@@ -398,7 +378,10 @@ mod tests {
     }
 
     /// `COUNT(v), COUNT(DISTINCT v), COUNT(DISTINCT CAST(v AS STRING)), SUM(v), MIN(v), MAX(v),
-    /// SUM(v) FILTER (WHERE v > 2) GROUP BY key` over rows `(key, v)`.
+    /// SUM(v) FILTER (WHERE v > 2), COUNT(DISTINCT v) FILTER (WHERE v > 2),
+    /// MIN(CAST(v * 7 AS STRING)), MAX(CAST(v * 7 AS STRING)),
+    /// COUNT(DISTINCT v) FILTER (WHERE v < 2) GROUP BY key` over rows `(key, v)`. The three
+    /// `COUNT(DISTINCT v)` share a state.
     fn every_state(retracting: bool) -> GroupAggregate {
         let input = Arc::new(Schema::new(vec![
             Field::new("key", DataType::Utf8, true),
@@ -420,12 +403,23 @@ mod tests {
                 }
             };
         let call = |udaf, name: &str, distinct| call_of(udaf, &v, name, distinct);
+        let over_two: Arc<dyn PhysicalExpr> =
+            Arc::new(BinaryExpr::new(v.clone(), BinaryOp::Gt, lit(2i64)));
         let mut big = call(sum_udaf(), "big", false);
-        big.filter = Some(Arc::new(BinaryExpr::new(
+        big.filter = Some(over_two.clone());
+        let mut distinct_big = call(count_udaf(), "distinct_big", true);
+        distinct_big.filter = Some(over_two);
+        let mut distinct_small = call(count_udaf(), "distinct_small", true);
+        distinct_small.filter = Some(Arc::new(BinaryExpr::new(
             v.clone(),
-            BinaryOp::Gt,
+            BinaryOp::Lt,
             lit(2i64),
         )));
+        let times_seven: Arc<dyn PhysicalExpr> = Arc::new(CastExpr::new(
+            Arc::new(BinaryExpr::new(v.clone(), BinaryOp::Multiply, lit(7i64))),
+            DataType::Utf8,
+            None,
+        ));
         let group_by = GroupBy {
             keys: vec![Arc::new(Column::new("key", 0))],
             key_schema: Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, true)])),
@@ -437,6 +431,10 @@ mod tests {
                 call(min_udaf(), "lo", false),
                 call(max_udaf(), "hi", false),
                 big,
+                distinct_big,
+                call_of(min_udaf(), &times_seven, "lo_text", false),
+                call_of(max_udaf(), &times_seven, "hi_text", false),
+                distinct_small,
             ],
         };
         let mut fields = vec![Field::new("key", DataType::Utf8, true)];
@@ -448,9 +446,14 @@ mod tests {
             "lo",
             "hi",
             "big",
+            "distinct_big",
         ] {
             fields.push(Field::new(name, DataType::Int64, true));
         }
+        for name in ["lo_text", "hi_text"] {
+            fields.push(Field::new(name, DataType::Utf8, true));
+        }
+        fields.push(Field::new("distinct_small", DataType::Int64, true));
         GroupAggregate::new(group_by, Arc::new(Schema::new(fields)), retracting).unwrap()
     }
 
@@ -516,16 +519,23 @@ mod tests {
                 let big: Vec<i64> = values.iter().copied().filter(|v| *v > 2).collect();
                 let (count, total) = (values.len(), values.iter().sum::<i64>());
                 let (lo, hi) = (values.iter().min().copied(), values.iter().max().copied());
+                // Strings compare byte by byte: "14" before "7".
+                let texts: Vec<String> = values.iter().map(|v| (v * 7).to_string()).collect();
+                let (lo_text, hi_text) = (texts.iter().min(), texts.iter().max());
                 values.sort();
                 values.dedup();
+                let distinct_big = values.iter().filter(|v| **v > 2).count();
+                let distinct_small = values.iter().filter(|v| **v < 2).count();
                 let row = format!(
-                    "{key},{count},{},{},{},{},{},{}",
+                    "{key},{count},{},{},{},{},{},{},{distinct_big},{},{},{distinct_small}",
                     values.len(),
                     values.len(),
                     text((count > 0).then_some(total)),
                     text(lo),
                     text(hi),
                     text((!big.is_empty()).then(|| big.iter().sum())),
+                    lo_text.map_or("NULL", |t| t),
+                    hi_text.map_or("NULL", |t| t),
                 );
                 (key.clone(), row)
             })

@@ -3,27 +3,24 @@
 //! taken whole for a checkpoint. DataFusion's `GroupsAccumulator`s cannot serve here: they are
 //! read by emitting (and dropping) their groups.
 //!
-//! `COUNT`, `COUNT(DISTINCT)` (of integers and times as themselves, of other values by
-//! their row encoding), `SUM` of `BIGINT` and `DOUBLE`, and `MIN` /
-//! `MAX` of numbers and times over an append-only input keep plain vectors and are updated row
-//! by row without allocating, retracting as Flink's `...WithRetractAggFunction`s do. Every other
-//! call keeps a DataFusion row accumulator per group ([`RowStates`]), fed a group's rows at a
-//! time.
+//! `COUNT`, `COUNT(DISTINCT)` ([`count_distinct`]), `SUM` of `BIGINT` and `DOUBLE`, and `MIN` /
+//! `MAX` of numbers, times and strings over an append-only input keep plain vectors and are
+//! updated row by row without allocating, retracting as Flink's `...WithRetractAggFunction`s
+//! do. Every other call keeps a DataFusion row accumulator per group ([`RowStates`]), fed a
+//! group's rows at a time.
 
-use std::borrow::Borrow;
 use std::cell::OnceCell;
-
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, ArrowNativeTypeOp, ArrowPrimitiveType, AsArray, BinaryArray, BooleanArray,
-    Int64Array, PrimitiveArray, UInt32Array, new_empty_array,
+    Array, ArrayRef, ArrowNativeTypeOp, ArrowPrimitiveType, AsArray, BooleanArray, Int64Array,
+    PrimitiveArray, StringArray, UInt32Array, new_empty_array,
 };
 use arrow::compute::{can_cast_types, cast, filter, take};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use arrow::row::{RowConverter, SortField};
-use datafusion_common::{HashMap, ScalarValue};
+use datafusion_common::ScalarValue;
 use datafusion_expr::Accumulator;
+use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
 
 use super::aggregate::AggregateCall;
@@ -31,6 +28,8 @@ use super::not_checkpointed;
 use super::retracting::{Arrival, RetractableArrival, RetractableExtremum};
 use crate::checkpoint::State;
 use crate::{EngineError, Result};
+
+mod count_distinct;
 
 /// Rows of a batch as the calls' states take them.
 pub(crate) struct Rows<'a> {
@@ -74,19 +73,19 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// One aggregate call's state over every group.
+/// The state of one or more aggregate calls over every group.
 pub(crate) trait CallState: Send {
-    /// Adds (or takes back) `rows`; `args` are the call's argument columns and `filter` its
-    /// `FILTER (WHERE ...)`, one value per row.
+    /// Adds (or takes back) `rows`; `args` are the calls' argument columns (the same for every
+    /// call served) and `filters` each call's `FILTER (WHERE ...)`, one value per row.
     fn update(
         &mut self,
         args: &[ArrayRef],
-        filter: Option<&BooleanArray>,
+        filters: &[Option<BooleanArray>],
         rows: &Rows,
     ) -> Result<()>;
 
-    /// The current result of each of `groups`.
-    fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef>;
+    /// Pushes each call's current result for each of `groups`.
+    fn evaluate(&mut self, groups: &[usize], out: &mut Vec<ArrayRef>) -> Result<()>;
 
     /// Group `group` starts afresh.
     fn reset(&mut self, group: usize) -> Result<()>;
@@ -101,46 +100,211 @@ pub(crate) trait CallState: Send {
     fn size(&self) -> usize;
 }
 
-/// The state for `call`; `retracting` when the input takes rows back.
-pub(crate) fn call_state(call: &AggregateCall, retracting: bool) -> Result<Box<dyn CallState>> {
+/// The state of one aggregate call over every group.
+trait OneCall: Send {
+    /// Adds (or takes back) `rows`; `args` are the call's argument columns and `filter` its
+    /// `FILTER (WHERE ...)`, one value per row.
+    fn update(
+        &mut self,
+        args: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        rows: &Rows,
+    ) -> Result<()>;
+
+    /// The current result of each of `groups`.
+    fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef>;
+
+    fn reset(&mut self, group: usize) -> Result<()>;
+    fn snapshot(&mut self, groups: usize, state: &mut State, name: &str) -> Result<()>;
+    fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()>;
+    fn size(&self) -> usize;
+}
+
+impl<T: OneCall> CallState for T {
+    fn update(
+        &mut self,
+        args: &[ArrayRef],
+        filters: &[Option<BooleanArray>],
+        rows: &Rows,
+    ) -> Result<()> {
+        OneCall::update(self, args, filters[0].as_ref(), rows)
+    }
+
+    fn evaluate(&mut self, groups: &[usize], out: &mut Vec<ArrayRef>) -> Result<()> {
+        out.push(OneCall::evaluate(self, groups)?);
+        Ok(())
+    }
+
+    fn reset(&mut self, group: usize) -> Result<()> {
+        OneCall::reset(self, group)
+    }
+
+    fn snapshot(&mut self, groups: usize, state: &mut State, name: &str) -> Result<()> {
+        OneCall::snapshot(self, groups, state, name)
+    }
+
+    fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()> {
+        OneCall::restore(self, groups, state, name)
+    }
+
+    fn size(&self) -> usize {
+        OneCall::size(self)
+    }
+}
+
+/// The states of an aggregation's calls. `COUNT(DISTINCT x)` calls of one `x` share a state
+/// ([`count_distinct`]); every other call has its own.
+pub(crate) struct CallStates {
+    /// Each state, with the calls it serves (by number, ascending).
+    states: Vec<(Box<dyn CallState>, Vec<usize>)>,
+    calls: usize,
+}
+
+impl CallStates {
+    /// The states of `calls`; `retracting` when the input takes rows back.
+    pub fn new(calls: &[AggregateCall], retracting: bool) -> Result<Self> {
+        let mut shared: Vec<(Arc<dyn PhysicalExpr>, DataType, Vec<usize>)> = Vec::new();
+        let mut states = Vec::new();
+        for (c, call) in calls.iter().enumerate() {
+            let Some((argument, state_type)) = distinct_count(call)? else {
+                states.push((call_state(call, retracting)?, vec![c]));
+                continue;
+            };
+            let joins = shared.iter_mut().find(|(a, t, served)| {
+                let same = a.as_ref() == argument.as_ref() && *t == state_type;
+                same && served.len() < count_distinct::MOST_CALLS
+            });
+            match joins {
+                Some((_, _, served)) => served.push(c),
+                None => shared.push((argument, state_type, vec![c])),
+            }
+        }
+        for (_, state_type, served) in shared {
+            states.push((
+                count_distinct::count_distinct(state_type, served.len())?,
+                served,
+            ));
+        }
+        states.sort_by_key(|(_, served)| served[0]);
+        Ok(CallStates {
+            states,
+            calls: calls.len(),
+        })
+    }
+
+    /// Adds (or takes back) rows `[from, from + rows.ids.len())` of `arguments`, each call's
+    /// argument columns and filter.
+    pub fn update(
+        &mut self,
+        arguments: &[(Vec<ArrayRef>, Option<BooleanArray>)],
+        from: usize,
+        rows: &Rows,
+    ) -> Result<()> {
+        let len = rows.ids.len();
+        for (state, served) in &mut self.states {
+            let args: Vec<ArrayRef> = (arguments[served[0]].0.iter())
+                .map(|a| a.slice(from, len))
+                .collect();
+            let filters: Vec<Option<BooleanArray>> = (served.iter())
+                .map(|&c| arguments[c].1.as_ref().map(|f| f.slice(from, len)))
+                .collect();
+            state.update(&args, &filters, rows)?;
+        }
+        Ok(())
+    }
+
+    /// Each call's current result for each of `groups`, in call order.
+    pub fn evaluate(&mut self, groups: &[usize]) -> Result<Vec<ArrayRef>> {
+        let mut results: Vec<Option<ArrayRef>> = vec![None; self.calls];
+        let mut out = Vec::new();
+        for (state, served) in &mut self.states {
+            state.evaluate(groups, &mut out)?;
+            for (&c, result) in served.iter().zip(out.drain(..)) {
+                results[c] = Some(result);
+            }
+        }
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    /// Group `group` starts afresh.
+    pub fn reset(&mut self, group: usize) -> Result<()> {
+        (self.states.iter_mut()).try_for_each(|(state, _)| state.reset(group))
+    }
+
+    /// Puts the state of `groups` groups into `state`, each state under `prefix` and its
+    /// first call's number (`call3`).
+    pub fn snapshot(&mut self, groups: usize, state: &mut State, prefix: &str) -> Result<()> {
+        for (call, served) in &mut self.states {
+            call.snapshot(groups, state, &format!("{prefix}call{}", served[0]))?;
+        }
+        Ok(())
+    }
+
+    /// The state [`CallStates::snapshot`] put into `state`.
+    pub fn restore(&mut self, groups: usize, state: &State, prefix: &str) -> Result<()> {
+        for (call, served) in &mut self.states {
+            call.restore(groups, state, &format!("{prefix}call{}", served[0]))?;
+        }
+        Ok(())
+    }
+
+    /// The memory the states take.
+    pub fn size(&self) -> usize {
+        self.states.iter().map(|(state, _)| state.size()).sum()
+    }
+}
+
+/// For a `COUNT(DISTINCT x)` call, `x` and the type its values are kept as.
+fn distinct_count(call: &AggregateCall) -> Result<Option<(Arc<dyn PhysicalExpr>, DataType)>> {
     let function = &call.function;
-    let result = function.field().data_type().clone();
-    // The type of the argument, as the function's state keeps it.
-    let state_type = function
+    let expressions = function.expressions();
+    if function.fun().name() != "count" || !function.is_distinct() || expressions.len() != 1 {
+        return Ok(None);
+    }
+    Ok(state_type(function)?.map(|t| (expressions[0].clone(), t)))
+}
+
+/// The type of a function's argument, as its state keeps it.
+fn state_type(function: &AggregateFunctionExpr) -> Result<Option<DataType>> {
+    Ok(function
         .state_fields()?
         .first()
         .map(|f| match f.data_type() {
             DataType::List(item) => item.data_type().clone(),
             other => other.clone(),
-        });
+        }))
+}
+
+/// The state of `call` (not a `COUNT(DISTINCT x)`); `retracting` when the input takes rows
+/// back.
+fn call_state(call: &AggregateCall, retracting: bool) -> Result<Box<dyn CallState>> {
+    let function = &call.function;
+    let result = function.field().data_type().clone();
     let name = function.fun().name();
     let one_argument = function.expressions().len() == 1;
-    Ok(match (name, function.is_distinct(), state_type) {
-        ("count", false, _) => Box::new(Count::default()),
-        ("count", true, Some(t)) if one_argument && as_integers(&t) => {
-            Box::new(CountDistinct::<i64>::new(()))
-        }
-        ("count", true, Some(t)) if one_argument => {
-            let converter = RowConverter::new(vec![SortField::new(t)])?;
-            Box::new(CountDistinct::<Box<[u8]>>::new(converter))
-        }
-        ("sum", false, Some(t)) if one_argument && t == result => match result {
-            DataType::Int64 => Box::new(Sum::<Int64Type>::default()),
-            DataType::Float64 => Box::new(Sum::<Float64Type>::default()),
+    Ok(
+        match (name, function.is_distinct(), state_type(function)?) {
+            ("count", false, _) => Box::new(Count::default()),
+            ("sum", false, Some(t)) if one_argument && t == result => match result {
+                DataType::Int64 => Box::new(Sum::<Int64Type>::default()),
+                DataType::Float64 => Box::new(Sum::<Float64Type>::default()),
+                _ => Box::new(RowStates::new(call, retracting)),
+            },
+            ("min" | "max", false, Some(t)) if one_argument && !retracting && t == result => {
+                let max = name == "max";
+                if as_integers(&result) {
+                    Box::new(Extremum::<Int64Type>::new(result, max))
+                } else if matches!(result, DataType::Float32 | DataType::Float64) {
+                    Box::new(Extremum::<Float64Type>::new(result, max))
+                } else if result == DataType::Utf8 {
+                    Box::new(TextExtremum::new(max))
+                } else {
+                    Box::new(RowStates::new(call, retracting))
+                }
+            }
             _ => Box::new(RowStates::new(call, retracting)),
         },
-        ("min" | "max", false, Some(t)) if one_argument && !retracting && t == result => {
-            let max = name == "max";
-            if as_integers(&result) {
-                Box::new(Extremum::<Int64Type>::new(result, max))
-            } else if matches!(result, DataType::Float32 | DataType::Float64) {
-                Box::new(Extremum::<Float64Type>::new(result, max))
-            } else {
-                Box::new(RowStates::new(call, retracting))
-            }
-        }
-        _ => Box::new(RowStates::new(call, retracting)),
-    })
+    )
 }
 
 /// rill's `ARRAY_AGG`, which keeps values by arrival over a changelog and, with `DISTINCT`, in
@@ -208,7 +372,7 @@ struct Count {
     counts: Vec<i64>,
 }
 
-impl CallState for Count {
+impl OneCall for Count {
     fn update(
         &mut self,
         args: &[ArrayRef],
@@ -255,193 +419,6 @@ impl CallState for Count {
     }
 }
 
-/// `COUNT(DISTINCT x)`: per group, how many of its live rows hold each value (a value leaves
-/// when none does). Values are keys of type `K` ([`DistinctKey`]).
-struct CountDistinct<K: DistinctKey> {
-    seen: Vec<HashMap<K, i64>>,
-    values: K::Values,
-}
-
-/// How `COUNT(DISTINCT x)` tells values apart: integers as themselves (`i64`), any other
-/// values by their Arrow row encoding (`Box<[u8]>`).
-trait DistinctKey: std::hash::Hash + Eq + Ord + Clone + Send + Borrow<Self::Ref> + Sized {
-    /// What turns argument columns into keys.
-    type Values: Send;
-    /// A key as a row gives it, looked up without allocating.
-    type Ref: std::hash::Hash + Eq + ?Sized;
-
-    /// Calls `f(row, key)` for every row that counts: its filter holds and `args` has a value.
-    fn each(
-        values: &mut Self::Values,
-        args: &[ArrayRef],
-        filter: Option<&BooleanArray>,
-        f: impl FnMut(usize, &Self::Ref),
-    ) -> Result<()>;
-
-    /// The key kept for a value first seen in a group.
-    fn owned(key: &Self::Ref) -> Self;
-
-    /// The keys as a column, for a checkpoint.
-    fn column(keys: Vec<&Self>) -> ArrayRef;
-
-    /// The key at `row` of a column of [`DistinctKey::column`].
-    fn at(column: &ArrayRef, row: usize) -> Self;
-}
-
-impl DistinctKey for i64 {
-    type Values = ();
-    type Ref = i64;
-
-    fn each(
-        _: &mut (),
-        args: &[ArrayRef],
-        filter: Option<&BooleanArray>,
-        mut f: impl FnMut(usize, &i64),
-    ) -> Result<()> {
-        let values = cast(&args[0], &DataType::Int64)?;
-        let values = values.as_primitive::<Int64Type>();
-        each_counted(values.values(), values.nulls(), filter, |row, value| {
-            f(row, &value)
-        });
-        Ok(())
-    }
-
-    fn owned(key: &i64) -> i64 {
-        *key
-    }
-
-    fn column(keys: Vec<&i64>) -> ArrayRef {
-        Arc::new(Int64Array::from_iter_values(keys.into_iter().copied()))
-    }
-
-    fn at(column: &ArrayRef, row: usize) -> i64 {
-        column.as_primitive::<Int64Type>().value(row)
-    }
-}
-
-impl DistinctKey for Box<[u8]> {
-    type Values = RowConverter;
-    type Ref = [u8];
-
-    fn each(
-        converter: &mut RowConverter,
-        args: &[ArrayRef],
-        filter: Option<&BooleanArray>,
-        mut f: impl FnMut(usize, &[u8]),
-    ) -> Result<()> {
-        let encoded = converter.convert_columns(args)?;
-        for row in 0..encoded.num_rows() {
-            let null = args.iter().any(|a| a.is_null(row));
-            let filtered = filter.is_some_and(|m| !m.is_valid(row) || !m.value(row));
-            if !null && !filtered {
-                f(row, encoded.row(row).as_ref());
-            }
-        }
-        Ok(())
-    }
-
-    fn owned(key: &[u8]) -> Box<[u8]> {
-        key.into()
-    }
-
-    fn column(keys: Vec<&Box<[u8]>>) -> ArrayRef {
-        Arc::new(BinaryArray::from_iter_values(keys))
-    }
-
-    fn at(column: &ArrayRef, row: usize) -> Box<[u8]> {
-        column.as_binary::<i32>().value(row).into()
-    }
-}
-
-impl<K: DistinctKey> CountDistinct<K> {
-    fn new(values: K::Values) -> Self {
-        CountDistinct {
-            seen: Vec::new(),
-            values,
-        }
-    }
-}
-
-impl<K: DistinctKey> CallState for CountDistinct<K> {
-    fn update(
-        &mut self,
-        args: &[ArrayRef],
-        filter: Option<&BooleanArray>,
-        rows: &Rows,
-    ) -> Result<()> {
-        grow(&mut self.seen, rows.groups, HashMap::new());
-        let seen = &mut self.seen;
-        K::each(&mut self.values, args, filter, |row, value| {
-            let seen = &mut seen[rows.ids[row]];
-            let sign = rows.sign(row);
-            match seen.get_mut(value) {
-                Some(times) if *times + sign == 0 => {
-                    seen.remove(value);
-                }
-                Some(times) => *times += sign,
-                None => {
-                    seen.insert(K::owned(value), sign);
-                }
-            }
-        })
-    }
-
-    fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef> {
-        let counts = groups
-            .iter()
-            .map(|&g| self.seen.get(g).map_or(0, |s| s.len() as i64));
-        Ok(Arc::new(Int64Array::from_iter_values(counts)))
-    }
-
-    fn reset(&mut self, group: usize) -> Result<()> {
-        if let Some(seen) = self.seen.get_mut(group) {
-            *seen = HashMap::new();
-        }
-        Ok(())
-    }
-
-    fn snapshot(&mut self, _groups: usize, state: &mut State, name: &str) -> Result<()> {
-        let (mut ids, mut values, mut times) = (Vec::new(), Vec::new(), Vec::new());
-        for (id, seen) in self.seen.iter().enumerate() {
-            let mut entries: Vec<(&K, &i64)> = seen.iter().collect();
-            entries.sort_unstable();
-            for (value, count) in entries {
-                ids.push(id as i64);
-                values.push(value);
-                times.push(*count);
-            }
-        }
-        let entries = ids.len();
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from(ids)),
-            K::column(values),
-            Arc::new(Int64Array::from(times)),
-        ];
-        state.put_columns(name, columns, entries)
-    }
-
-    fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()> {
-        let ([ids, values, times], entries) = state.columns_of(name)?;
-        let (ids, times) = (
-            ids.as_primitive::<Int64Type>(),
-            times.as_primitive::<Int64Type>(),
-        );
-        self.seen = vec![HashMap::new(); groups];
-        for e in 0..entries {
-            let seen =
-                (self.seen.get_mut(ids.value(e) as usize)).ok_or_else(|| unreadable(name))?;
-            seen.insert(K::at(&values, e), times.value(e));
-        }
-        Ok(())
-    }
-
-    fn size(&self) -> usize {
-        let entries: usize = self.seen.iter().map(|s| s.capacity()).sum();
-        self.seen.capacity() * size_of::<HashMap<K, i64>>()
-            + entries * (size_of::<K>() + size_of::<i64>())
-    }
-}
-
 /// `SUM(x)`: the sum and the number of values in it, NULL when there are none (after
 /// retractions too), as Flink's `SumWithRetractAggFunction`. Values are added in row order.
 struct Sum<T: ArrowPrimitiveType> {
@@ -458,7 +435,7 @@ impl<T: ArrowPrimitiveType> Default for Sum<T> {
     }
 }
 
-impl<T: ArrowPrimitiveType> CallState for Sum<T> {
+impl<T: ArrowPrimitiveType> OneCall for Sum<T> {
     fn update(
         &mut self,
         args: &[ArrayRef],
@@ -538,7 +515,7 @@ impl<T: ArrowPrimitiveType> Extremum<T> {
     }
 }
 
-impl<T: ArrowPrimitiveType> CallState for Extremum<T> {
+impl<T: ArrowPrimitiveType> OneCall for Extremum<T> {
     fn update(
         &mut self,
         args: &[ArrayRef],
@@ -598,6 +575,87 @@ impl<T: ArrowPrimitiveType> CallState for Extremum<T> {
 
     fn size(&self) -> usize {
         self.values.capacity() * size_of::<Option<T::Native>>()
+    }
+}
+
+/// `MIN(s)` / `MAX(s)` of strings over an append-only input: the extremum so far, per group,
+/// compared byte by byte (as Flink compares strings). A group's string is overwritten in
+/// place, so a new extremum allocates only when it is longer than any before.
+struct TextExtremum {
+    max: bool,
+    values: Vec<Option<String>>,
+}
+
+impl TextExtremum {
+    fn new(max: bool) -> Self {
+        TextExtremum {
+            max,
+            values: Vec::new(),
+        }
+    }
+}
+
+impl OneCall for TextExtremum {
+    fn update(
+        &mut self,
+        args: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        rows: &Rows,
+    ) -> Result<()> {
+        if rows.retract.is_some() {
+            return Err(EngineError::Other(
+                "MIN / MAX state of an append-only input was given a retraction".into(),
+            ));
+        }
+        grow(&mut self.values, rows.groups, None);
+        let values = args[0].as_string::<i32>();
+        for (row, value) in values.iter().enumerate() {
+            let filtered = filter.is_some_and(|m| !m.is_valid(row) || !m.value(row));
+            let Some(value) = value.filter(|_| !filtered) else {
+                continue;
+            };
+            match &mut self.values[rows.ids[row]] {
+                Some(best) if (value > best.as_str()) != self.max || value == best => {}
+                Some(best) => {
+                    best.clear();
+                    best.push_str(value);
+                }
+                best => *best = Some(value.to_string()),
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef> {
+        let values = (groups.iter()).map(|&g| self.values.get(g).and_then(Option::as_deref));
+        Ok(Arc::new(StringArray::from_iter(values)))
+    }
+
+    fn reset(&mut self, group: usize) -> Result<()> {
+        if let Some(value) = self.values.get_mut(group) {
+            *value = None;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, groups: usize, state: &mut State, name: &str) -> Result<()> {
+        grow(&mut self.values, groups, None);
+        let values = StringArray::from_iter(self.values[..groups].iter().map(Option::as_deref));
+        state.put_columns(name, vec![Arc::new(values)], groups)
+    }
+
+    fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()> {
+        let [values] = read_columns(state, name, groups)?;
+        let values = values
+            .as_string_opt::<i32>()
+            .ok_or_else(|| unreadable(name))?;
+        self.values = values.iter().map(|v| v.map(str::to_string)).collect();
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        let text: usize = (self.values.iter().flatten()).map(String::capacity).sum();
+        self.values.capacity() * size_of::<Option<String>>() + text
     }
 }
 
@@ -678,7 +736,7 @@ impl RowStates {
     }
 }
 
-impl CallState for RowStates {
+impl OneCall for RowStates {
     fn update(
         &mut self,
         args: &[ArrayRef],

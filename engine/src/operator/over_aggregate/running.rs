@@ -12,14 +12,14 @@ use crate::Result;
 use crate::checkpoint::State;
 use crate::operator::StateBound;
 use crate::operator::aggregate::{AggregateCall, GroupBy, KeyTable, cast_to};
-use crate::operator::group_state::{CallState, Rows, call_state};
+use crate::operator::group_state::{CallStates, Rows};
 use crate::time::{Watermark, for_each_millis};
 
 pub(super) struct Running {
     /// The calls, as a `GROUP BY` without keys: it evaluates their arguments.
     calls: GroupBy,
-    /// Per call, its state in every partition.
-    states: Vec<Box<dyn CallState>>,
+    /// The calls' states in every partition.
+    states: CallStates,
     /// Numbers the partitions.
     partitions: KeyTable,
     ids: Vec<usize>,
@@ -40,9 +40,7 @@ impl Running {
         peers: bool,
         results: Vec<FieldRef>,
     ) -> Result<Self> {
-        let states = (calls.iter())
-            .map(|call| call_state(call, false))
-            .collect::<Result<_>>()?;
+        let states = CallStates::new(&calls, false)?;
         let calls = GroupBy {
             keys: Vec::new(),
             key_schema: Arc::new(Schema::empty()),
@@ -95,7 +93,7 @@ impl Evaluator for Running {
         let ids: Vec<usize> = order.iter().map(|&i| self.ids[i as usize]).collect();
         let order = UInt32Array::from(order);
         let input = self.calls.evaluate(rows)?.take(&order)?;
-        let mut pieces: Vec<Vec<ArrayRef>> = vec![Vec::new(); self.states.len()];
+        let mut pieces: Vec<Vec<ArrayRef>> = vec![Vec::new(); self.results.len()];
         let mut start = 0;
         while start < n {
             let step = steps[order.value(start) as usize];
@@ -105,13 +103,10 @@ impl Evaluator for Running {
             }
             let step_ids = &ids[start..end];
             let step_rows = Rows::new(step_ids, None, groups);
-            let calls = self.states.iter_mut().zip(&input.arguments);
-            for ((state, (args, filter)), pieces) in calls.zip(&mut pieces) {
-                let args: Vec<ArrayRef> =
-                    args.iter().map(|a| a.slice(start, end - start)).collect();
-                let filter = filter.as_ref().map(|f| f.slice(start, end - start));
-                state.update(&args, filter.as_ref(), &step_rows)?;
-                pieces.push(state.evaluate(step_ids)?);
+            self.states.update(&input.arguments, start, &step_rows)?;
+            let results = self.states.evaluate(step_ids)?;
+            for (pieces, result) in pieces.iter_mut().zip(results) {
+                pieces.push(result);
             }
             start = end;
         }
@@ -140,25 +135,19 @@ impl Evaluator for Running {
     }
 
     fn state_bytes(&self) -> usize {
-        self.partitions.size() + self.states.iter().map(|s| s.size()).sum::<usize>()
+        self.partitions.size() + self.states.size()
     }
 
     fn snapshot(&mut self, state: &mut State, name: &str) -> Result<()> {
         let partitions = self.partitions.len();
         let keys = self.partitions.snapshot()?;
         state.put_columns(&format!("{name}.partitions"), keys, partitions)?;
-        for (c, call) in self.states.iter_mut().enumerate() {
-            call.snapshot(partitions, state, &format!("{name}.call{c}"))?;
-        }
-        Ok(())
+        self.states.snapshot(partitions, state, &format!("{name}."))
     }
 
     fn restore(&mut self, state: &State, name: &str) -> Result<()> {
         let (keys, partitions) = state.columns(&format!("{name}.partitions"))?;
         self.partitions.intern(&keys, partitions, &mut self.ids)?;
-        for (c, call) in self.states.iter_mut().enumerate() {
-            call.restore(partitions, state, &format!("{name}.call{c}"))?;
-        }
-        Ok(())
+        self.states.restore(partitions, state, &format!("{name}."))
     }
 }
