@@ -27,6 +27,7 @@ mod group_aggregate;
 mod group_state;
 mod join;
 mod keep_first;
+mod key;
 mod limit;
 pub mod match_recognize;
 mod normalize;

@@ -16,34 +16,53 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int8Array, RecordBatch, UInt64Array};
+use arrow::compute::interleave;
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_common::HashMap;
 use datafusion_physical_expr::PhysicalExpr;
 
+use super::key::Key;
 use super::{Operator, SortKey};
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::checkpoint::State;
 use crate::time::{NO_WATERMARK, Watermark};
 
-/// A row of a partition: its sort key, arrival number and encoded columns.
+/// A row of a partition: its arrival number, and its sort key followed by its encoded columns
+/// (one allocation).
 struct Ranked {
-    order: Box<[u8]>,
     arrival: u64,
-    row: Box<[u8]>,
+    order_len: u32,
+    bytes: Box<[u8]>,
 }
 
 impl Ranked {
+    fn new(arrival: u64, order: &[u8], row: &[u8]) -> Ranked {
+        Ranked {
+            arrival,
+            order_len: order.len() as u32,
+            bytes: [order, row].concat().into(),
+        }
+    }
+
+    fn order(&self) -> &[u8] {
+        &self.bytes[..self.order_len as usize]
+    }
+
+    fn row(&self) -> &[u8] {
+        &self.bytes[self.order_len as usize..]
+    }
+
     /// The memory it takes.
     fn bytes(&self) -> usize {
-        self.order.len() + self.row.len() + size_of::<Ranked>()
+        self.bytes.len() + size_of::<Ranked>()
     }
 }
 
 /// The memory a partition takes: its key and its rows.
-fn partition_bytes(key: &[u8], rows: &[Ranked]) -> usize {
-    key.len() + rows.iter().map(Ranked::bytes).sum::<usize>()
+fn partition_bytes(key: &Key, rows: &[Ranked]) -> usize {
+    key.bytes().len() + rows.iter().map(Ranked::bytes).sum::<usize>()
 }
 
 /// Non-windowed Top-N (see the module documentation).
@@ -58,7 +77,7 @@ pub struct Rank {
     partition_rows: Option<RowConverter>,
     order_rows: RowConverter,
     input_rows: RowConverter,
-    partitions: HashMap<Box<[u8]>, Vec<Ranked>>,
+    partitions: HashMap<Key, Vec<Ranked>>,
     /// The memory `partitions` takes, kept as they change (summing it is linear in them).
     bytes: usize,
     arrivals: u64,
@@ -70,27 +89,67 @@ pub struct Rank {
     /// Whether a new row goes before the rows it ties with.
     newest_first: bool,
     /// Per partition, the watermark stamp of its last row.
-    updated: HashMap<Box<[u8]>, Watermark>,
+    updated: HashMap<Key, Watermark>,
     /// Partitions to look at when the watermark passes a time.
-    expiry: BTreeMap<Watermark, Vec<Box<[u8]>>>,
+    expiry: BTreeMap<Watermark, Vec<Key>>,
 }
 
-/// Rows to emit, built as columns at the end of a batch.
+/// Rows to emit, built as columns at the end of a batch: a row that came in this batch is
+/// taken from the batch's columns, an older one decoded from its bytes in state.
 #[derive(Default)]
 struct Emitted {
     kinds: Vec<i8>,
-    rows: Vec<u8>,
-    /// End of each row in `rows`.
-    ends: Vec<usize>,
     ranks: Vec<u64>,
+    /// Per row, where it is: `(0, row of the batch)` or `(1, row of `older`)`.
+    picks: Vec<(usize, usize)>,
+    /// The bytes of the older rows, one after another, and where each ends.
+    older: Vec<u8>,
+    older_ends: Vec<usize>,
+    /// The first arrival number given in this batch, and the batch row of each since.
+    first_arrival: u64,
+    arrived: Vec<usize>,
+    /// Room for a partition's first N arrival numbers before a change.
+    before: Vec<u64>,
 }
 
 impl Emitted {
-    fn push(&mut self, kind: RowKind, row: &[u8], rank: usize) {
+    fn push(&mut self, kind: RowKind, row: &Ranked, rank: usize) {
         self.kinds.push(kind as i8);
-        self.rows.extend_from_slice(row);
-        self.ends.push(self.rows.len());
         self.ranks.push(rank as u64);
+        match row.arrival.checked_sub(self.first_arrival) {
+            Some(since) => self.picks.push((0, self.arrived[since as usize])),
+            None => {
+                self.picks.push((1, self.older_ends.len()));
+                self.older.extend_from_slice(row.row());
+                self.older_ends.push(self.older.len());
+            }
+        }
+    }
+
+    /// The rows as a batch of `schema`: `batch`'s columns (`converter` encodes them), then the
+    /// row number.
+    fn rows(
+        self,
+        batch: &RecordBatch,
+        converter: &RowConverter,
+        schema: &SchemaRef,
+    ) -> Result<RecordBatch> {
+        let parser = converter.parser();
+        let mut start = 0;
+        let older = self.older_ends.iter().map(|&end| {
+            let row = parser.parse(&self.older[start..end]);
+            start = end;
+            row
+        });
+        let older = converter.convert_rows(older)?;
+        let mut columns = (batch.columns().iter().zip(&older))
+            .map(|(new, old)| Ok(interleave(&[new.as_ref(), old.as_ref()], &self.picks)?))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        columns.push(Arc::new(UInt64Array::from(self.ranks)));
+        let columns = (columns.into_iter().zip(schema.fields()))
+            .map(|(c, f)| super::aggregate::cast_to(c, f.data_type()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new(schema.clone(), columns)?)
     }
 }
 
@@ -169,7 +228,7 @@ impl Rank {
 
     /// With a TTL: forgets the partition `key` (silently: its ranks stand) when row `stamp`
     /// comes the TTL after its last row, and notes the row.
-    fn touch(&mut self, key: &[u8], stamp: Watermark) {
+    fn touch(&mut self, key: &Key, stamp: Watermark) {
         let Some(ttl) = self.ttl else { return };
         if stamp == NO_WATERMARK {
             return;
@@ -183,11 +242,11 @@ impl Rank {
             }
             Some(updated) => *updated = stamp,
             None => {
-                self.updated.insert(key.into(), stamp);
+                self.updated.insert(key.clone(), stamp);
                 self.expiry
                     .entry(stamp.saturating_add(ttl))
                     .or_default()
-                    .push(key.into());
+                    .push(key.clone());
             }
         }
     }
@@ -233,51 +292,49 @@ impl Rank {
         (partitions, orders, rows): (Option<&Rows>, &Rows, &Rows),
         out: &mut Emitted,
     ) {
-        let key = partitions.map_or(&[][..], |p| p.row(i).data());
+        let key = Key::new(partitions.map_or(&[][..], |p| p.row(i).data()));
         let stamp = batch
             .watermarks
             .as_ref()
             .map_or(NO_WATERMARK, |s| s.value(i));
-        self.touch(key, stamp);
-        if !self.partitions.contains_key(key) {
-            self.partitions.insert(key.into(), Vec::new());
-            self.bytes += key.len();
-        }
-        let ranked = self.partitions.get_mut(key).expect("inserted above");
+        self.touch(&key, stamp);
+        let ranked = self.partitions.entry_ref(&key).or_insert_with(|| {
+            self.bytes += key.bytes().len();
+            Vec::new()
+        });
         let order = orders.row(i);
         let row = rows.row(i);
         let limit = self.limit;
         // The first N before the change, by arrival number.
-        let before: Vec<u64> = ranked.iter().take(limit).map(|r| r.arrival).collect();
+        out.before.clear();
+        out.before
+            .extend(ranked.iter().take(limit).map(|r| r.arrival));
         // The row that left the partition's first N, if one did.
         let mut dropped = None;
         if matches!(batch.row_kind(i), RowKind::Insert | RowKind::UpdateAfter) {
             // After every row it follows, and after (or before) those it ties with.
             let newest_first = self.newest_first;
             let at = ranked.partition_point(|r| match newest_first {
-                true => r.order.as_ref() < order.as_ref(),
-                false => r.order.as_ref() <= order.as_ref(),
+                true => r.order() < order.as_ref(),
+                false => r.order() <= order.as_ref(),
             });
             if at >= limit && !self.retracting {
                 return;
             }
             self.arrivals += 1;
-            let new = Ranked {
-                order: order.as_ref().into(),
-                arrival: self.arrivals,
-                row: row.as_ref().into(),
-            };
+            out.arrived.push(i);
+            let new = Ranked::new(self.arrivals, order.as_ref(), row.as_ref());
             self.bytes += new.bytes();
             ranked.insert(at, new);
             if !self.retracting && ranked.len() > limit {
                 dropped = ranked.pop();
             }
         } else {
-            let start = ranked.partition_point(|r| r.order.as_ref() < order.as_ref());
+            let start = ranked.partition_point(|r| r.order() < order.as_ref());
             let found = ranked[start..]
                 .iter()
-                .take_while(|r| r.order.as_ref() == order.as_ref())
-                .position(|r| r.row.as_ref() == row.as_ref());
+                .take_while(|r| r.order() == order.as_ref())
+                .position(|r| r.row() == row.as_ref());
             match found {
                 Some(at) => dropped = Some(ranked.remove(start + at)),
                 None => return,
@@ -292,9 +349,9 @@ impl Rank {
                 .iter()
                 .chain(dropped.iter())
                 .find(|r| r.arrival == arrival)
-                .map(|r| r.row.as_ref())
                 .expect("a row of the first N is in state or just left it")
         };
+        let before = std::mem::take(&mut out.before);
         for rank in 0..before.len().max(after.len()) {
             let old = before.get(rank).copied();
             let new = after.get(rank);
@@ -315,12 +372,13 @@ impl Rank {
                     Some(_) => RowKind::UpdateAfter,
                     None => RowKind::Insert,
                 };
-                out.push(kind, &new.row, rank + 1);
+                out.push(kind, new, rank + 1);
             }
         }
+        out.before = before;
         if ranked.is_empty() {
-            self.partitions.remove(key);
-            self.bytes -= key.len();
+            self.partitions.remove(&key);
+            self.bytes -= key.bytes().len();
         }
     }
 }
@@ -365,16 +423,15 @@ impl Operator for Rank {
     fn snapshot(&mut self) -> Result<State> {
         let mut state = State::new();
         // The partitions' keys, then their rows (sort key and row) in rank order.
-        state.put_byte_strings("partitions", self.partitions.keys().map(|k| &k[..]))?;
-        let rows =
-            (self.partitions.values()).flat_map(|r| r.iter().map(|r| (&r.order[..], &r.row[..])));
+        state.put_byte_strings("partitions", self.partitions.keys().map(Key::bytes))?;
+        let rows = (self.partitions.values()).flat_map(|r| r.iter().map(|r| (r.order(), r.row())));
         state.put_byte_pairs("rows", rows)?;
         let arrivals: Vec<Vec<u64>> = (self.partitions.values())
             .map(|ranked| ranked.iter().map(|r| r.arrival).collect())
             .collect();
-        state.put_byte_strings("updated", self.updated.keys().map(|k| &k[..]))?;
+        state.put_byte_strings("updated", self.updated.keys().map(Key::bytes))?;
         let updated: Vec<Watermark> = self.updated.values().copied().collect();
-        state.put_byte_strings("expiry", self.expiry.values().flatten().map(|k| &k[..]))?;
+        state.put_byte_strings("expiry", self.expiry.values().flatten().map(Key::bytes))?;
         let due: Vec<(Watermark, usize)> = (self.expiry.iter())
             .map(|(w, keys)| (*w, keys.len()))
             .collect();
@@ -390,14 +447,11 @@ impl Operator for Rank {
             return Err(short());
         }
         for (key, these) in keys.into_iter().zip(arrivals) {
+            let key = Key::new(&key);
             let mut ranked = Vec::with_capacity(these.len());
             for arrival in these {
                 let (order, row) = rows.next().ok_or_else(short)?;
-                ranked.push(Ranked {
-                    order,
-                    arrival,
-                    row,
-                });
+                ranked.push(Ranked::new(arrival, &order, &row));
             }
             self.bytes += partition_bytes(&key, &ranked);
             self.partitions.insert(key, ranked);
@@ -407,11 +461,13 @@ impl Operator for Rank {
         if keys.len() != updated.len() {
             return Err(short());
         }
-        self.updated = keys.into_iter().zip(updated).collect();
+        self.updated = keys.iter().map(|k| Key::new(k)).zip(updated).collect();
         let mut keys = state.byte_strings("expiry")?.into_iter();
         for (watermark, count) in due {
-            self.expiry
-                .insert(watermark, keys.by_ref().take(count).collect());
+            self.expiry.insert(
+                watermark,
+                keys.by_ref().take(count).map(|k| Key::new(&k)).collect(),
+            );
         }
         Ok(())
     }
@@ -446,7 +502,10 @@ impl Operator for Rank {
         let orders = Self::evaluate(self.order.iter().map(|k| k.expr.clone()), &batch.data)?;
         let orders = self.order_rows.convert_columns(&orders)?;
         let rows = self.input_rows.convert_columns(batch.data.columns())?;
-        let mut emitted = Emitted::default();
+        let mut emitted = Emitted {
+            first_arrival: self.arrivals + 1,
+            ..Emitted::default()
+        };
         for i in 0..n {
             self.apply(
                 &batch,
@@ -458,16 +517,11 @@ impl Operator for Rank {
         if emitted.kinds.is_empty() {
             return Ok(());
         }
-        let mut start = 0;
-        let rows = emitted.ends.iter().map(|&end| {
-            let row = &emitted.rows[start..end];
-            start = end;
-            row
-        });
-        let data = ranked_rows(&self.input_rows, rows, emitted.ranks, &self.schema)?;
+        let kinds = Int8Array::from(std::mem::take(&mut emitted.kinds));
+        let data = emitted.rows(&batch.data, &self.input_rows, &self.schema)?;
         out.push(Message::Batch(ChangeBatch {
             data,
-            ops: Some(Int8Array::from(emitted.kinds)),
+            ops: Some(kinds),
             watermarks: None,
         }));
         Ok(())
@@ -578,7 +632,7 @@ mod tests {
         // A tie goes after the rows it ties with.
         assert!(feed(&mut rank, &[(RowKind::Insert, 5)]).is_empty());
         assert_eq!(
-            rank.partitions[&[][..]].len(),
+            rank.partitions[&Key::new(&[])].len(),
             2,
             "append-only: only the top 2 kept"
         );

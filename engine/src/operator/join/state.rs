@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use super::encoding::{EncodedRows, RowEncoding};
 use crate::batch::RowKind;
 use crate::checkpoint::State;
+use crate::operator::key::Key;
 use crate::{EngineError, Result};
 
 /// A row held in state: where its bytes are in its bucket, and what the join notes about it.
@@ -35,36 +36,6 @@ impl<M> Entry<M> {
     /// Where its row's bytes are in its bucket's data.
     fn range(&self) -> Range<usize> {
         self.start..self.start + self.len as usize
-    }
-}
-
-/// A join key's bytes, kept inline when short (one or two numbers), so that finding a key
-/// compares fixed-size arrays rather than calling memcmp on a heap copy, and adding one
-/// allocates nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Short(u8, [u8; SHORT_KEY]),
-    Long(Box<[u8]>),
-}
-
-/// The longest key kept inline: a key takes 24 bytes either way.
-const SHORT_KEY: usize = 22;
-
-impl Key {
-    fn new(bytes: &[u8]) -> Key {
-        if bytes.len() > SHORT_KEY {
-            return Key::Long(bytes.into());
-        }
-        let mut inline = [0u8; SHORT_KEY];
-        inline[..bytes.len()].copy_from_slice(bytes);
-        Key::Short(bytes.len() as u8, inline)
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Key::Short(len, inline) => &inline[..*len as usize],
-            Key::Long(bytes) => bytes,
-        }
     }
 }
 
