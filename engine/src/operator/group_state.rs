@@ -114,6 +114,7 @@ trait OneCall: Send {
     /// The current result of each of `groups`.
     fn evaluate(&mut self, groups: &[usize]) -> Result<ArrayRef>;
 
+    // As [`CallState`]'s.
     fn reset(&mut self, group: usize) -> Result<()>;
     fn snapshot(&mut self, groups: usize, state: &mut State, name: &str) -> Result<()>;
     fn restore(&mut self, groups: usize, state: &State, name: &str) -> Result<()>;
@@ -223,7 +224,8 @@ impl CallStates {
                 results[c] = Some(result);
             }
         }
-        Ok(results.into_iter().flatten().collect())
+        (results.into_iter().collect::<Option<_>>())
+            .ok_or_else(|| EngineError::Other("an aggregate state gave too few results".into()))
     }
 
     /// Group `group` starts afresh.

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int8Array, RecordBatch, UInt64Array};
-use arrow::compute::interleave;
+use arrow::compute::{cast, interleave};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_common::HashMap;
@@ -100,7 +100,7 @@ pub struct Rank {
 struct Emitted {
     kinds: Vec<i8>,
     ranks: Vec<u64>,
-    /// Per row, where it is: `(0, row of the batch)` or `(1, row of `older`)`.
+    /// Per row, where it is: `(0, its row in the batch)` or `(1, its place among the older)`.
     picks: Vec<(usize, usize)>,
     /// The bytes of the older rows, one after another, and where each ends.
     older: Vec<u8>,
@@ -142,8 +142,12 @@ impl Emitted {
             row
         });
         let older = converter.convert_rows(older)?;
+        // Decoding gives a column's type back, but for dictionaries (their values).
         let mut columns = (batch.columns().iter().zip(&older))
-            .map(|(new, old)| Ok(interleave(&[new.as_ref(), old.as_ref()], &self.picks)?))
+            .map(|(new, old)| {
+                let old = cast(old, new.data_type())?;
+                Ok(interleave(&[new.as_ref(), old.as_ref()], &self.picks)?)
+            })
             .collect::<Result<Vec<ArrayRef>>>()?;
         columns.push(Arc::new(UInt64Array::from(self.ranks)));
         let columns = (columns.into_iter().zip(schema.fields()))

@@ -12,6 +12,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Int64Type};
 use datafusion_common::{Result, exec_err};
 use datafusion_expr::ScalarUDF;
+use memchr::memmem::Finder;
 use regex::Regex;
 
 use super::udf::{Arg, Compiled, Udf, bigint, boolean, int, string, strings};
@@ -495,6 +496,7 @@ fn regexp(args: &[ArrayRef]) -> Result<ArrayRef> {
 /// (at whitespace for an empty one); NULL for an empty `s`.
 fn split_index(args: &[ArrayRef]) -> Result<ArrayRef> {
     let (s, d) = (strings(&args[0])?, strings(&args[1])?);
+    let mut finders = Compiled::new();
     build_strings(s.len(), |i, out| {
         let Some(n) = integer(&args[2], i) else {
             return Ok(false);
@@ -509,7 +511,8 @@ fn split_index(args: &[ArrayRef]) -> Result<ArrayRef> {
             // No delimiter splits at each whitespace character.
             text.split(char::is_whitespace).nth(n as usize)
         } else {
-            text.split(delimiter).nth(n as usize)
+            let finder = finders.get(delimiter, |d| Finder::new(d).into_owned());
+            nth_piece(text, finder, n as usize)
         };
         match piece {
             Some(p) => {
@@ -519,6 +522,20 @@ fn split_index(args: &[ArrayRef]) -> Result<ArrayRef> {
             None => Ok(false),
         }
     })
+}
+
+/// The `n`th piece (from 0) of `text` cut at each match of `delimiter`, as `str::split` cuts
+/// it, but found with memchr's searcher: `str::split`'s is most of `SPLIT_INDEX`'s time.
+fn nth_piece<'a>(text: &'a str, delimiter: &Finder, n: usize) -> Option<&'a str> {
+    let (mut start, mut piece) = (0, 0);
+    for at in delimiter.find_iter(text.as_bytes()) {
+        if piece == n {
+            return Some(&text[start..at]);
+        }
+        piece += 1;
+        start = at + delimiter.needle().len();
+    }
+    (piece == n).then(|| &text[start..])
 }
 
 /// The character position (from 1) of `needle` in `haystack` from character `from` (from 0),
@@ -753,6 +770,24 @@ mod tests {
         assert_eq!(position("Ünïn", "n", 0), 2);
         assert_eq!(position("Ünïn", "n", 2), 4);
         assert_eq!(position("Ünïn", "x", 0), 0);
+    }
+
+    #[test]
+    fn pieces_are_cut_as_split_cuts_them() {
+        let texts = ["a/b//c/", "/x", "", "aaaa", "éaébé", "no delimiter", "ab"];
+        for text in texts {
+            for delimiter in ["/", "aa", "é", "ab", "//"] {
+                let finder = Finder::new(delimiter);
+                for n in 0..7 {
+                    let expected = text.split(delimiter).nth(n);
+                    assert_eq!(
+                        nth_piece(text, &finder, n),
+                        expected,
+                        "{text:?} {delimiter:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
