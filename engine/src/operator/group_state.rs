@@ -361,6 +361,17 @@ fn each_counted<T: Copy>(
     }
 }
 
+/// An error if `rows` may take rows back: the state of MIN / MAX over an append-only input
+/// cannot.
+fn append_only(rows: &Rows) -> Result<()> {
+    match rows.retract {
+        Some(_) => Err(EngineError::Other(
+            "MIN / MAX state of an append-only input was given a retraction".into(),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Vector `v` grown to `len` with `fill`.
 fn grow<T: Clone>(v: &mut Vec<T>, len: usize, fill: T) {
     if v.len() < len {
@@ -524,11 +535,7 @@ impl<T: ArrowPrimitiveType> OneCall for Extremum<T> {
         filter: Option<&BooleanArray>,
         rows: &Rows,
     ) -> Result<()> {
-        if rows.retract.is_some() {
-            return Err(EngineError::Other(
-                "MIN / MAX state of an append-only input was given a retraction".into(),
-            ));
-        }
+        append_only(rows)?;
         grow(&mut self.values, rows.groups, None);
         let values = cast(&args[0], &T::DATA_TYPE)?;
         let values = primitives::<T>(&values)?;
@@ -604,11 +611,7 @@ impl OneCall for TextExtremum {
         filter: Option<&BooleanArray>,
         rows: &Rows,
     ) -> Result<()> {
-        if rows.retract.is_some() {
-            return Err(EngineError::Other(
-                "MIN / MAX state of an append-only input was given a retraction".into(),
-            ));
-        }
+        append_only(rows)?;
         grow(&mut self.values, rows.groups, None);
         let values = args[0].as_string::<i32>();
         for (row, value) in values.iter().enumerate() {
