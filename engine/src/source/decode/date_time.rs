@@ -7,7 +7,7 @@
 //!
 //! Neither trims, nor reads a number as a date; fraction digits past milliseconds are dropped.
 
-use super::timestamp::{days_from_civil, days_in_month};
+use super::timestamp::{days_from_civil, days_in_month, digits};
 
 /// The format whose rules a value is read by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,13 +26,11 @@ pub(super) fn date(s: &[u8], dialect: Dialect) -> Option<i32> {
 
 /// Digits (and an optional leading `+`, as Java's `Integer.parseInt` takes) as a number.
 fn number(s: &[u8]) -> Option<i64> {
-    let digits = s.strip_prefix(b"+").unwrap_or(s);
-    if digits.is_empty() || digits.len() > 10 {
+    let unsigned = s.strip_prefix(b"+").unwrap_or(s);
+    if unsigned.is_empty() || unsigned.len() > 10 {
         return None;
     }
-    digits.iter().try_fold(0i64, |n, b| {
-        b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
-    })
+    digits(unsigned)
 }
 
 /// Days since the epoch, as an `i32`.
@@ -61,17 +59,17 @@ fn sql_date(s: &[u8]) -> Option<i32> {
 fn iso_date(s: &[u8]) -> Option<i32> {
     let sign = s.first().filter(|b| matches!(b, b'+' | b'-')).copied();
     let rest = &s[usize::from(sign.is_some())..];
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let width = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     let widths = match sign {
         None => 4..=4,
         Some(b'+') => 5..=10,
         Some(_) => 4..=10,
     };
-    let tail = &rest[digits..];
-    if !widths.contains(&digits) || tail.len() != 6 || tail[0] != b'-' || tail[3] != b'-' {
+    let tail = &rest[width..];
+    if !widths.contains(&width) || tail.len() != 6 || tail[0] != b'-' || tail[3] != b'-' {
         return None;
     }
-    let year = number(&rest[..digits])? * if sign == Some(b'-') { -1 } else { 1 };
+    let year = number(&rest[..width])? * if sign == Some(b'-') { -1 } else { 1 };
     let (month, day) = (two_digits(&tail[1..3])?, two_digits(&tail[4..6])?);
     if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) {
         return None;
@@ -80,8 +78,7 @@ fn iso_date(s: &[u8]) -> Option<i32> {
 }
 
 fn two_digits(s: &[u8]) -> Option<i64> {
-    (s.len() == 2 && s.iter().all(u8::is_ascii_digit))
-        .then(|| i64::from(s[0] - b'0') * 10 + i64::from(s[1] - b'0'))
+    (s.len() == 2).then(|| digits(s)).flatten()
 }
 
 /// Milliseconds of the day of `HH:mm[:ss[.S...]]` (csv: seconds optional) or `HH:mm:ss[.S...]`

@@ -47,11 +47,7 @@ fn parse(s: &[u8], unit: TimeUnit) -> Option<i64> {
     {
         return None;
     }
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        s[range].iter().try_fold(0i64, |n, b| {
-            b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
-        })
-    };
+    let num = |range: std::ops::Range<usize>| digits(&s[range]);
     let (year, month, mut day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
     // Fraction digits, scaled to nanoseconds.
@@ -79,6 +75,13 @@ fn parse(s: &[u8], unit: TimeUnit) -> Option<i64> {
         TimeUnit::Millisecond => seconds * 1_000 + nanos / 1_000_000,
         TimeUnit::Microsecond => seconds * 1_000_000 + nanos / 1_000,
         TimeUnit::Nanosecond => seconds.checked_mul(1_000_000_000)?.checked_add(nanos)?,
+    })
+}
+
+/// ASCII digits as a number (0 for none); `None` if another byte is among them.
+pub(super) fn digits(s: &[u8]) -> Option<i64> {
+    s.iter().try_fold(0i64, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
     })
 }
 
