@@ -52,7 +52,8 @@ pub use calc::{Calc, WATERMARK_COLUMN};
 pub use from_changelog::FromChangelog;
 pub use group_aggregate::GroupAggregate;
 pub use join::{
-    IntervalBounds, IntervalJoin, Join, JoinSpec, JoinType, LookupJoin, TemporalJoin, WindowJoin,
+    IntervalBounds, IntervalJoin, Join, JoinSpec, JoinType, LookupJoin, MultiJoin, MultiJoinSpec,
+    TemporalJoin, WindowJoin,
 };
 pub use keep_first::KeepFirst;
 pub use limit::Limit;

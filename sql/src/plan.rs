@@ -50,6 +50,7 @@ mod aggregate;
 mod changelog;
 mod join;
 mod match_recognize;
+mod multi_join;
 mod over;
 pub mod shared;
 mod sort;

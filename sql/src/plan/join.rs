@@ -27,8 +27,11 @@ type Inputs<'p> = ([&'p LogicalPlan; 2], [NodeId; 2]);
 impl StreamPlanner<'_> {
     /// A join, of the kind Flink would pick: temporal (`FOR SYSTEM_TIME AS OF`), window (on
     /// `window_start` and `window_end`), interval (bounds between time attributes), else
-    /// regular.
+    /// regular; inner joins of three or more inputs on one key, multi-way.
     pub(super) fn join(&mut self, join: &Join) -> SqlResult<NodeId> {
+        if let Some(node) = self.multi_join(join)? {
+            return Ok(node);
+        }
         let (join_type, swap) = match join.join_type {
             DfJoinType::Inner => (JoinType::Inner, false),
             DfJoinType::Left => (JoinType::Left, false),
@@ -241,7 +244,7 @@ impl StreamPlanner<'_> {
                 _ => [true, true],
             };
             let widths = spec.inputs.clone().map(|schema| schema.fields().len());
-            shared.concatenate(node, &inputs, kept, widths, spec.output.fields().len());
+            shared.concatenate(node, &inputs, &kept, &widths, spec.output.fields().len());
         }
         Ok(node)
     }

@@ -169,13 +169,13 @@ impl SharedPlan {
     pub(super) fn concatenate(
         &mut self,
         node: NodeId,
-        inputs: &[NodeId; 2],
-        kept: [bool; 2],
-        widths: [usize; 2],
+        inputs: &[NodeId],
+        kept: &[bool],
+        widths: &[usize],
         width: usize,
     ) {
         let mut lineage = Vec::with_capacity(width);
-        for ((input, kept), columns) in inputs.iter().zip(kept).zip(widths) {
+        for ((input, &kept), &columns) in inputs.iter().zip(kept).zip(widths) {
             match self.lineage.get(input) {
                 Some(from) if kept && from.len() == columns => lineage.extend(from.iter().copied()),
                 _ => lineage.extend(std::iter::repeat_n(None, columns)),

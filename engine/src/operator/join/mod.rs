@@ -1,7 +1,7 @@
 //! Joins. This module holds regular joins of two changelogs, as Flink's streaming join runs
 //! them: INNER, LEFT, RIGHT and FULL outer joins, and the semi and anti joins of `IN` /
-//! `EXISTS` subqueries; its submodules the interval, window and temporal joins, and the state
-//! they share.
+//! `EXISTS` subqueries; its submodules the interval, window, temporal and multi-way joins, and
+//! the state they share.
 //!
 //! Both inputs of a regular join are kept in state, by join key, for as long as the job runs
 //! (or for their time to live, `'table.exec.state.ttl'`). A row arriving on
@@ -34,12 +34,14 @@ use state::{Emitted, KeyEncoder, Match, Probe, Side, key_of};
 mod encoding;
 mod interval;
 mod lookup;
+mod multi;
 mod state;
 mod temporal;
 mod window;
 
 pub use interval::{IntervalBounds, IntervalJoin};
 pub use lookup::LookupJoin;
+pub use multi::{MultiJoin, MultiJoinSpec};
 pub use temporal::TemporalJoin;
 pub use window::WindowJoin;
 
