@@ -195,11 +195,41 @@ impl RowEncoding {
 
     /// The columns of `rows`, encoded by [`RowEncoding::encode`].
     pub fn decode(&self, rows: &[&[u8]]) -> Result<Vec<ArrayRef>> {
+        self.decode_some(rows, |_| true)
+    }
+
+    /// The columns of `rows` that `wanted` picks (by index); the others all NULL.
+    pub fn decode_some(
+        &self,
+        rows: &[&[u8]],
+        wanted: impl Fn(usize) -> bool,
+    ) -> Result<Vec<ArrayRef>> {
         let n = rows.len();
         let mut cursors = vec![self.bitmap; n];
         let mut out = Vec::with_capacity(self.columns.len());
+        let last = (0..self.columns.len()).rfind(|&c| wanted(c));
         for (c, (codec, data_type)) in self.columns.iter().zip(&self.types).enumerate() {
             let valid = |row: &[u8]| row[c / 8] >> (c % 8) & 1 == 1;
+            if !wanted(c) {
+                // Past the last wanted column, the cursors need not move.
+                if last.is_some_and(|last| c < last) {
+                    for (row, cursor) in rows.iter().zip(&mut cursors) {
+                        if valid(row) {
+                            *cursor += match codec {
+                                Column::Fixed(width) => *width,
+                                Column::Boolean => 1,
+                                Column::Bytes | Column::Row { .. } => {
+                                    let length = &row[*cursor..*cursor + 4];
+                                    4 + u32::from_le_bytes(length.try_into().expect("4 bytes"))
+                                        as usize
+                                }
+                            };
+                        }
+                    }
+                }
+                out.push(arrow::array::new_null_array(data_type, n));
+                continue;
+            }
             let nulls = NullBuffer::from_iter(rows.iter().map(|r| valid(r)));
             let nulls = (nulls.null_count() > 0).then_some(nulls);
             // The bytes of each valid value, advancing the cursors.
@@ -236,17 +266,20 @@ impl RowEncoding {
                 }
                 Column::Bytes => {
                     let large = matches!(data_type, DataType::LargeUtf8 | DataType::LargeBinary);
+                    // The values first, so that their buffer is made once, to size.
+                    let bytes: Vec<&[u8]> = (rows.iter().enumerate())
+                        .map(|(i, row)| if valid(row) { prefixed(i) } else { &[] })
+                        .collect();
                     let mut offsets = MutableBuffer::with_capacity((n + 1) * 8);
-                    let mut values = MutableBuffer::new(0);
+                    let mut values =
+                        MutableBuffer::with_capacity(bytes.iter().map(|b| b.len()).sum());
                     let mut push_offset = |at: usize| match large {
                         true => offsets.push(at as i64),
                         false => offsets.push(i32::try_from(at).expect("under 2 GiB of values")),
                     };
                     push_offset(0);
-                    for (i, row) in rows.iter().enumerate() {
-                        if valid(row) {
-                            values.extend_from_slice(prefixed(i));
-                        }
+                    for value in bytes {
+                        values.extend_from_slice(value);
                         push_offset(values.len());
                     }
                     let data = ArrayData::builder(data_type.clone())
@@ -392,6 +425,27 @@ mod tests {
                 );
             }
             assert!(column.is_null(2), "column {c} of the NULL row");
+        }
+    }
+
+    #[test]
+    fn some_columns_decode_as_all_do_and_the_rest_as_nulls() {
+        let batch = batch();
+        let encoding = RowEncoding::new(&batch.schema()).unwrap();
+        let rows = encoding.encode(batch.columns(), batch.num_rows()).unwrap();
+        let slices: Vec<&[u8]> = (0..batch.num_rows()).map(|i| rows.row(i)).collect();
+        let all = encoding.decode(&slices).unwrap();
+        let width = batch.num_columns();
+        // Each pair of columns, so that wanted columns follow skipped ones of every kind.
+        for (a, b) in (0..width).flat_map(|a| (a..width).map(move |b| (a, b))) {
+            let some = encoding.decode_some(&slices, |c| c == a || c == b).unwrap();
+            for (c, column) in some.iter().enumerate() {
+                assert_eq!(column.data_type(), all[c].data_type(), "column {c}");
+                match c == a || c == b {
+                    true => assert_eq!(column.to_data(), all[c].to_data(), "column {c}"),
+                    false => assert_eq!(column.null_count(), column.len(), "column {c}"),
+                }
+            }
         }
     }
 

@@ -6,16 +6,22 @@ use std::hash::BuildHasher;
 use std::ops::Range;
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
+use std::collections::HashSet;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array, new_null_array,
+};
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_common::HashMap;
 use datafusion_physical_expr::PhysicalExpr;
+use datafusion_physical_expr::utils::collect_columns;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use smallvec::SmallVec;
 
 use super::encoding::{EncodedRows, RowEncoding};
 use crate::batch::RowKind;
@@ -44,7 +50,9 @@ impl<M> Entry<M> {
 pub(super) struct Bucket<M> {
     key: Key,
     data: Vec<u8>,
-    pub entries: Vec<Entry<M>>,
+    /// Inline while there is one: most keys of some joins have a single row (Nexmark q7's
+    /// bid prices), which then cost one allocation fewer.
+    pub entries: SmallVec<[Entry<M>; 1]>,
     /// Bytes of `data` no entry refers to any more.
     garbage: usize,
     /// The entries by their row's hash, so that a retraction finds its row without comparing
@@ -56,7 +64,7 @@ pub(super) struct Bucket<M> {
 
 /// Makes room for `additional` more items, growing by a quarter rather than doubling: the rows
 /// held are most of a join's memory, and a doubled buffer is a third empty on average.
-fn reserve<T>(v: &mut Vec<T>, additional: usize) {
+fn reserve(v: &mut Vec<u8>, additional: usize) {
     if v.capacity() - v.len() < additional {
         v.reserve_exact(additional.max(v.len() / 4));
     }
@@ -77,7 +85,7 @@ impl<M> Bucket<M> {
         Bucket {
             key,
             data: Vec::new(),
-            entries: Vec::new(),
+            entries: SmallVec::new(),
             garbage: 0,
             by_row: None,
         }
@@ -104,7 +112,10 @@ impl<M> Bucket<M> {
             }
             _ => self.by_row = None,
         }
-        reserve(&mut self.entries, 1);
+        if self.entries.len() == self.entries.capacity() {
+            let len = self.entries.len();
+            self.entries.reserve_exact((len / 4).max(1));
+        }
         self.entries.insert(at, entry);
         reserve(&mut self.data, row.len());
         self.data.extend_from_slice(row);
@@ -190,7 +201,7 @@ impl<M> Bucket<M> {
         let index = self.by_row.as_ref().map_or(0, |i| i.capacity() * 5);
         self.key.bytes().len()
             + self.data.capacity()
-            + self.entries.capacity() * size_of::<Entry<M>>()
+            + usize::from(self.entries.spilled()) * self.entries.capacity() * size_of::<Entry<M>>()
             + index
     }
 }
@@ -354,6 +365,19 @@ impl<M> Side<M> {
         self.columns(matches.map(|m| m.map(|m| self.buckets[m.bucket].row(m.entry))))
     }
 
+    /// Columns of the rows `matches` of this side's state, only those `wanted` picks (the
+    /// others all NULL).
+    pub fn some_match_columns(
+        &self,
+        matches: &[Match],
+        wanted: impl Fn(usize) -> bool,
+    ) -> Result<Vec<ArrayRef>> {
+        let rows: Vec<&[u8]> = (matches.iter())
+            .map(|m| self.buckets[m.bucket].row(m.entry))
+            .collect();
+        self.encoding.decode_some(&rows, wanted)
+    }
+
     /// How many rows are kept.
     #[cfg(test)]
     pub fn rows(&self) -> usize {
@@ -514,8 +538,19 @@ impl Probe<'_> {
         if matches.is_empty() {
             return Ok((matches, offsets));
         }
-        let input = take_rows(self.batch, &probe)?;
-        let other = other.match_columns(matches.iter().map(|m| Some(*m)))?;
+        // Only the columns the condition reads are made; the others are NULL.
+        let read: HashSet<usize> = collect_columns(filter).iter().map(|c| c.index()).collect();
+        let left_width = self.inputs[0].fields().len();
+        let start = |side: usize| if side == 0 { 0 } else { left_width };
+        let (own, others) = (start(self.side), start(1 - self.side));
+        let indices = UInt32Array::from(probe);
+        let input = (self.batch.columns().iter().enumerate())
+            .map(|(c, column)| match read.contains(&(own + c)) {
+                true => Ok(take(column.as_ref(), &indices, None)?),
+                false => Ok(new_null_array(column.data_type(), indices.len())),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let other = other.some_match_columns(&matches, |c| read.contains(&(others + c)))?;
         let pairs = joined(self.side, input, other, self.inputs)?;
         let mask = filter.evaluate(&pairs)?.into_array(pairs.num_rows())?;
         let mask = mask
