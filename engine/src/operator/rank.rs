@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int8Array, RecordBatch, UInt64Array};
-use arrow::compute::{cast, interleave};
+use arrow::array::{ArrayRef, Int8Array, RecordBatch, UInt32Array, UInt64Array};
+use arrow::compute::{cast, interleave, take};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_common::HashMap;
@@ -52,6 +52,12 @@ impl Ranked {
 
     fn row(&self) -> &[u8] {
         &self.bytes[self.order_len as usize..]
+    }
+
+    /// Puts in the encoded columns of a row made without them.
+    fn fill(&mut self, row: &[u8]) {
+        debug_assert!(self.row().is_empty(), "a row is filled once");
+        self.bytes = [&self.bytes[..], row].concat().into();
     }
 
     /// The memory it takes.
@@ -288,12 +294,13 @@ impl Rank {
             .collect()
     }
 
-    /// Applies row `i` of `batch` to its partition and notes the ranks that changed.
+    /// Applies row `i` of `batch` to its partition and notes the ranks that changed. Without
+    /// `rows`, a row kept is kept without its columns, which [`Rank::fill`] puts in.
     fn apply(
         &mut self,
         batch: &ChangeBatch,
         i: usize,
-        (partitions, orders, rows): (Option<&Rows>, &Rows, &Rows),
+        (partitions, orders, rows): (Option<&Rows>, &Rows, Option<&Rows>),
         out: &mut Emitted,
     ) {
         let key = Key::new(partitions.map_or(&[][..], |p| p.row(i).data()));
@@ -307,7 +314,7 @@ impl Rank {
             Vec::new()
         });
         let order = orders.row(i);
-        let row = rows.row(i);
+        let row = rows.map_or(&[][..], |rows| rows.row(i).data());
         let limit = self.limit;
         // The first N before the change, by arrival number.
         out.before.clear();
@@ -327,7 +334,7 @@ impl Rank {
             }
             self.arrivals += 1;
             out.arrived.push(i);
-            let new = Ranked::new(self.arrivals, order.as_ref(), row.as_ref());
+            let new = Ranked::new(self.arrivals, order.as_ref(), row);
             self.bytes += new.bytes();
             ranked.insert(at, new);
             if !self.retracting && ranked.len() > limit {
@@ -338,7 +345,7 @@ impl Rank {
             let found = ranked[start..]
                 .iter()
                 .take_while(|r| r.order() == order.as_ref())
-                .position(|r| r.row() == row.as_ref());
+                .position(|r| r.row() == row);
             match found {
                 Some(at) => dropped = Some(ranked.remove(start + at)),
                 None => return,
@@ -384,6 +391,49 @@ impl Rank {
             self.partitions.remove(&key);
             self.bytes -= key.bytes().len();
         }
+    }
+}
+
+impl Rank {
+    /// Encodes the columns of the rows of `batch` that arrived in it (as `emitted` noted)
+    /// and are still kept.
+    fn fill(
+        &mut self,
+        batch: &RecordBatch,
+        partitions: Option<&Rows>,
+        emitted: &Emitted,
+    ) -> Result<()> {
+        // Each row kept: its partition, arrival number and batch row.
+        let mut kept = Vec::new();
+        for (since, &i) in emitted.arrived.iter().enumerate() {
+            let key = Key::new(partitions.map_or(&[][..], |p| p.row(i).data()));
+            let arrival = emitted.first_arrival + since as u64;
+            if let Some(ranked) = self.partitions.get(&key)
+                && ranked.iter().any(|r| r.arrival == arrival)
+            {
+                kept.push((key, arrival, i as u32));
+            }
+        }
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let indices = UInt32Array::from_iter_values(kept.iter().map(|k| k.2));
+        let columns = (batch.columns().iter())
+            .map(|c| Ok(take(c.as_ref(), &indices, None)?))
+            .collect::<Result<Vec<_>>>()?;
+        let rows = self.input_rows.convert_columns(&columns)?;
+        for (j, (key, arrival, _)) in kept.iter().enumerate() {
+            let ranked = self
+                .partitions
+                .get_mut(key)
+                .expect("a kept row's partition");
+            let row = ranked.iter_mut().find(|r| r.arrival == *arrival);
+            let row = row.expect("a kept row");
+            let encoded = rows.row(j);
+            self.bytes += encoded.data().len();
+            row.fill(encoded.data());
+        }
+        Ok(())
     }
 }
 
@@ -505,7 +555,17 @@ impl Operator for Rank {
         };
         let orders = Self::evaluate(self.order.iter().map(|k| k.expr.clone()), &batch.data)?;
         let orders = self.order_rows.convert_columns(&orders)?;
-        let rows = self.input_rows.convert_columns(batch.data.columns())?;
+        // Over an append-only input, most rows of a batch never enter a first N, or leave it
+        // before the batch ends: only those kept at its end are encoded. A retraction finds
+        // its row by its encoding.
+        let retracts = batch.ops.as_ref().is_some_and(|ops| {
+            (ops.values().iter())
+                .any(|&k| k == RowKind::UpdateBefore as i8 || k == RowKind::Delete as i8)
+        });
+        let rows = match self.retracting || retracts {
+            true => Some(self.input_rows.convert_columns(batch.data.columns())?),
+            false => None,
+        };
         let mut emitted = Emitted {
             first_arrival: self.arrivals + 1,
             ..Emitted::default()
@@ -514,9 +574,12 @@ impl Operator for Rank {
             self.apply(
                 &batch,
                 i,
-                (partitions.as_ref(), &orders, &rows),
+                (partitions.as_ref(), &orders, rows.as_ref()),
                 &mut emitted,
             );
+        }
+        if rows.is_none() {
+            self.fill(&batch.data, partitions.as_ref(), &emitted)?;
         }
         if emitted.kinds.is_empty() {
             return Ok(());
