@@ -183,11 +183,37 @@ pub fn parse_java_decimal(
     Ok(Some(if negative { -unscaled } else { unscaled }))
 }
 
+/// A floating-point type Java's parsers read: `f64` (`Double.parseDouble`) or `f32`
+/// (`Float.parseFloat`).
+pub trait JavaFloat: std::str::FromStr + std::ops::Neg<Output = Self> + Copy {
+    /// `m` × 2^`e`, rounded once (but where the result is subnormal).
+    fn scaled(m: u64, e: i64) -> Self;
+}
+
+macro_rules! java_float_type {
+    ($t:ty, $step:expr) => {
+        impl JavaFloat for $t {
+            fn scaled(m: u64, mut e: i64) -> Self {
+                // Powers of two are exact: the only rounding is of `m`'s 64 bits to the type.
+                let mut v = m as $t;
+                while e != 0 && v != 0.0 && v.is_finite() {
+                    let step = e.clamp(-$step, $step);
+                    v *= (2.0 as $t).powi(step as i32);
+                    e -= step;
+                }
+                v
+            }
+        }
+    };
+}
+java_float_type!(f64, 1000);
+java_float_type!(f32, 100);
+
 /// The number Java's `Double.parseDouble` (or `Float.parseFloat`, for an `f32`) reads from
-/// `text`: spaces around it, `NaN`, `Infinity`, and decimal digits with an optional exponent
-/// and `f`/`d` suffix; `None` for anything else (hexadecimal floats too, which rill does not
-/// read).
-pub fn parse_java_float<T: std::str::FromStr>(text: &str) -> Option<T> {
+/// `text`: spaces around it, `NaN`, `Infinity`, decimal digits with an optional exponent, and
+/// hexadecimal ones with a binary exponent (`0x1.8p1`), with an optional `f`/`d` suffix;
+/// `None` for anything else.
+pub fn parse_java_float<T: JavaFloat>(text: &str) -> Option<T> {
     let text = text.trim_matches(|c: char| c <= ' ');
     let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
     match unsigned {
@@ -197,12 +223,63 @@ pub fn parse_java_float<T: std::str::FromStr>(text: &str) -> Option<T> {
         _ => {}
     }
     let number = text.strip_suffix(['f', 'F', 'd', 'D']).unwrap_or(text);
+    let unsigned = number.strip_prefix(['+', '-']).unwrap_or(number);
+    if let Some(hex) = unsigned
+        .strip_prefix("0x")
+        .or_else(|| unsigned.strip_prefix("0X"))
+    {
+        let value = hex_float::<T>(hex)?;
+        return Some(if number.starts_with('-') {
+            -value
+        } else {
+            value
+        });
+    }
     // Rust's parser also reads `inf` and `nan`, which Java does not.
     let decimal = |b: u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
     if !number.bytes().all(decimal) {
         return None;
     }
     number.parse().ok()
+}
+
+/// The value of Java's hexadecimal float `hex` (after its `0x`): hexadecimal digits with an
+/// optional point, then `p` and a decimal exponent of two.
+fn hex_float<T: JavaFloat>(hex: &str) -> Option<T> {
+    let (digits, exponent) = hex.split_once(['p', 'P'])?;
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let exponent_digits = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    if (whole.is_empty() && fraction.is_empty())
+        || exponent_digits.is_empty()
+        || !exponent_digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    // Beyond any exponent a value can have: saturated, it still overflows or underflows.
+    let mut e: i64 = exponent_digits
+        .bytes()
+        .fold(0, |e, b| (e * 10 + i64::from(b - b'0')).min(1 << 20));
+    if exponent.starts_with('-') {
+        e = -e;
+    }
+    // The first 15 significant digits (60 bits), then one bit for whether any digit after
+    // them is not zero: enough for a single rounding to 53 bits.
+    let (mut m, mut taken, mut sticky) = (0u64, 0, false);
+    for (i, c) in whole.chars().chain(fraction.chars()).enumerate() {
+        let d = u64::from(c.to_digit(16)?);
+        let in_fraction = i >= whole.len();
+        if m == 0 && d == 0 {
+            e -= if in_fraction { 4 } else { 0 };
+        } else if taken < 15 {
+            m = m << 4 | d;
+            taken += 1;
+            e -= if in_fraction { 4 } else { 0 };
+        } else {
+            sticky |= d != 0;
+            e += if in_fraction { 0 } else { 4 };
+        }
+    }
+    Some(T::scaled(m << 1 | u64::from(sticky), e - 1))
 }
 
 /// Java's `Boolean.parseBoolean` of `text` trimmed, as Flink's csv format reads a BOOLEAN:
@@ -311,10 +388,32 @@ mod tests {
         assert_eq!(read("-Infinity"), Some(f64::NEG_INFINITY));
         assert!(read("NaN").is_some_and(f64::is_nan));
         for refused in [
-            "-Inf", "inf", "nan", "infinity", "", "1.5x", "0x10", "1.5ff",
+            "-Inf", "inf", "nan", "infinity", "", "1.5x", "0x10", "1.5ff", "0x", "0xp1", "0x1.8",
+            "0xgp1", "0x1p", "0x1p+", "0x1.8e1",
         ] {
             assert_eq!(read(refused), None, "{refused:?}");
         }
+        // Hexadecimal, with a binary exponent, rounded half to even.
+        assert_eq!(read("0x1p3"), Some(8.0));
+        assert_eq!(read("-0x1.8p1d"), Some(-3.0));
+        assert_eq!(read(" +0X.8P0 "), Some(0.5));
+        assert_eq!(read("0x00010P-4"), Some(1.0));
+        assert_eq!(read("0x1.fffffffffffff7p0"), Some(2.0 - f64::EPSILON));
+        assert_eq!(read("0x1.fffffffffffff8p0"), Some(2.0));
+        assert_eq!(read("0x1.00000000000008p0"), Some(1.0));
+        assert_eq!(
+            read("0x1.000000000000080000001p0"),
+            Some(1.0 + f64::EPSILON)
+        );
+        assert_eq!(read("0x1p-1074"), Some(f64::from_bits(1)));
+        assert_eq!(read("0x1p1024"), Some(f64::INFINITY));
+        assert_eq!(read("0x1p99999999999"), Some(f64::INFINITY));
+        assert_eq!(read("0x1p-99999999999"), Some(0.0));
+        assert_eq!(parse_java_float::<f32>("0x1.000001p0"), Some(1.0));
+        assert_eq!(
+            parse_java_float::<f32>("0x1.000003p0"),
+            Some(1.0 + 2.0 * f32::EPSILON)
+        );
         // A float is the nearest to the text, not to the double nearest to it.
         assert_eq!(
             parse_java_float::<f32>("1.00000005960464477539062500001"),

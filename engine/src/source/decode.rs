@@ -287,8 +287,9 @@ fn read_as_text(data_type: &DataType) -> bool {
 /// binary strings as text, for Flink's json format writes them in Base64 (arrow's reads hex);
 /// timestamps as text, for rill's parser of Flink's form is far faster than arrow's, and Flink
 /// reads no number as a timestamp; decimals as text, for Flink rounds them half up (arrow
-/// truncates) and reads NULL for one too large (arrow fails); dates, times and booleans as
-/// text, read by Flink's rules (arrow reads a number as a date, and no text as a boolean).
+/// truncates) and reads NULL for one too large (arrow fails); dates, times, booleans and
+/// floating-point numbers as text, read by Flink's rules (arrow reads a number as a date, no
+/// text as a boolean, and `inf` but not Java's `1.5f` as a number).
 fn json_read_type(data_type: &DataType) -> DataType {
     let field = |f: &Field| f.clone().with_data_type(json_read_type(f.data_type()));
     match data_type {
@@ -297,7 +298,9 @@ fn json_read_type(data_type: &DataType) -> DataType {
         | DataType::Decimal128(..)
         | DataType::Date32
         | DataType::Time32(_)
-        | DataType::Boolean => DataType::Utf8,
+        | DataType::Boolean
+        | DataType::Float32
+        | DataType::Float64 => DataType::Utf8,
         DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| field(f)).collect()),
         DataType::List(item) => DataType::List(Arc::new(field(item))),
         other => other.clone(),
@@ -345,10 +348,13 @@ fn from_json_text(column: &ArrayRef, data_type: &DataType) -> Result<ArrayRef, A
             })
         }
         DataType::Timestamp(..) => parse_timestamps(column.as_string::<i32>(), data_type, false),
-        // A JSON boolean is its text here, and reads back as itself.
-        DataType::Decimal128(..) | DataType::Date32 | DataType::Time32(_) | DataType::Boolean => {
-            parse_scalars(column.as_string::<i32>(), data_type, Dialect::Json)
-        }
+        // A JSON boolean or number is its text here, and reads back as itself.
+        DataType::Decimal128(..)
+        | DataType::Date32
+        | DataType::Time32(_)
+        | DataType::Boolean
+        | DataType::Float32
+        | DataType::Float64 => parse_scalars(column.as_string::<i32>(), data_type, Dialect::Json),
         DataType::Struct(fields) => {
             let row = column.as_struct();
             let columns = (row.columns().iter().zip(fields))
@@ -399,8 +405,9 @@ fn parse_timestamps(
 
 /// Scalars as text (NULL stays NULL) parsed into `data_type` as Flink's format `dialect`
 /// reads them: BOOLEAN as Java's parseBoolean (anything but `true` in any case is false),
-/// FLOAT and DOUBLE as Java ([`parse_java_float`]), DECIMAL as Java's BigDecimal rounded half
-/// up, NULL when too large ([`parse_java_decimal`]), DATE and TIME by [`date_time`].
+/// FLOAT and DOUBLE as Java ([`parse_java_float`]: `1.5f` too, but not `inf`), DECIMAL as
+/// Java's BigDecimal rounded half up, NULL when too large ([`parse_java_decimal`]), DATE and
+/// TIME by [`date_time`].
 fn parse_scalars(
     text: &StringArray,
     data_type: &DataType,
@@ -414,8 +421,13 @@ fn parse_scalars(
         DataType::Boolean => {
             Arc::new((text.iter().map(|v| v.map(parse_java_boolean))).collect::<BooleanArray>())
         }
+        // Flink's json format reads a FLOAT as a double made a float (which rounds twice),
+        // its csv format as Java's `Float.parseFloat`.
         DataType::Float32 => Arc::new(parse_each::<Float32Type>(text, data_type, |v| {
-            number(parse_java_float(v))
+            number(match dialect {
+                Dialect::Json => parse_java_float::<f64>(v).map(|d| d as f32),
+                Dialect::Csv => parse_java_float(v),
+            })
         })?),
         DataType::Float64 => Arc::new(parse_each::<Float64Type>(text, data_type, |v| {
             number(parse_java_float(v))
