@@ -93,6 +93,16 @@ impl ChangeBatch {
         }
     }
 
+    /// Rows of the kinds `kinds` (codes of [`RowKind`]), without event-time information.
+    pub fn of_kinds(data: RecordBatch, kinds: Vec<i8>) -> Self {
+        let all_inserts = kinds.iter().all(|k| *k == RowKind::Insert as i8);
+        ChangeBatch {
+            data,
+            ops: (!all_inserts).then(|| Int8Array::from(kinds)),
+            watermarks: None,
+        }
+    }
+
     /// Number of rows.
     pub fn num_rows(&self) -> usize {
         self.data.num_rows()

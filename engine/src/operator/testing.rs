@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::array::{Int8Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion_physical_expr::expressions::Column;
 
 use super::{JoinSpec, JoinType, Operator};
-use crate::batch::{ChangeBatch, Message};
+use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::checkpoint::State;
 
 /// The schema `(key, v, <time>)`.
@@ -37,6 +37,31 @@ pub(crate) fn keyed_batch(time: &str, rows: &[(&str, i64, i64, i64)]) -> ChangeB
     let mut batch = ChangeBatch::inserts(data);
     batch.watermarks = Some(Int64Array::from_iter_values(rows.iter().map(|r| r.3)));
     batch
+}
+
+/// The schema `(<prefix>k STRING, <prefix>v BIGINT)`.
+pub(crate) fn kv_schema(prefix: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(format!("{prefix}k"), DataType::Utf8, true),
+        Field::new(format!("{prefix}v"), DataType::Int64, true),
+    ]))
+}
+
+/// Rows (kind, k, v) of [`kv_schema`] `schema` as a batch.
+pub(crate) fn kv_batch(schema: SchemaRef, rows: &[(RowKind, Option<&str>, i64)]) -> ChangeBatch {
+    let data = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
+        ],
+    )
+    .expect("rows match the schema");
+    ChangeBatch {
+        data,
+        ops: Some(Int8Array::from_iter_values(rows.iter().map(|r| r.0 as i8))),
+        watermarks: None,
+    }
 }
 
 /// A join of two inputs of [`keyed_schema`] on `key`, without other conditions; output rows

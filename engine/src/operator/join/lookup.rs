@@ -135,11 +135,9 @@ impl LookupJoin {
             }
             None => None,
         };
-        let all_inserts = emitted.kinds.iter().all(|k| *k == RowKind::Insert as i8);
         out.push(Message::Batch(ChangeBatch {
-            data,
-            ops: (!all_inserts).then(|| Int8Array::from(emitted.kinds)),
             watermarks: stamps,
+            ..ChangeBatch::of_kinds(data, emitted.kinds)
         }));
         Ok(())
     }

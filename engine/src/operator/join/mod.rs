@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Int8Array, RecordBatch, RecordBatchOptions};
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::row::Rows;
 use datafusion_physical_expr::PhysicalExpr;
@@ -318,12 +318,7 @@ impl Join {
         };
         let options = RecordBatchOptions::new().with_row_count(Some(n));
         let data = RecordBatch::try_new_with_options(self.spec.output.clone(), columns, &options)?;
-        let all_inserts = emitted.kinds.iter().all(|k| *k == RowKind::Insert as i8);
-        Ok(ChangeBatch {
-            data,
-            ops: (!all_inserts).then(|| Int8Array::from(emitted.kinds)),
-            watermarks: None,
-        })
+        Ok(ChangeBatch::of_kinds(data, emitted.kinds))
     }
 }
 
@@ -426,21 +421,12 @@ impl Operator for Join {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{Int8Array, Int64Array, StringArray};
-    use arrow::datatypes::{Field, Schema};
     use arrow::util::display::array_value_to_string;
     use datafusion_expr::Operator as BinaryOp;
     use datafusion_physical_expr::expressions::{BinaryExpr, Column};
 
     use super::*;
-
-    /// Rows `(k STRING, v BIGINT)` of either side.
-    fn schema(side: &str) -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new(format!("{side}k"), DataType::Utf8, true),
-            Field::new(format!("{side}v"), DataType::Int64, true),
-        ]))
-    }
+    use crate::operator::testing::{kv_batch, kv_schema as schema};
 
     fn join(join_type: JoinType, filter: Option<Arc<dyn PhysicalExpr>>) -> Join {
         join_with_ttl(join_type, filter, [None, None])
@@ -498,20 +484,9 @@ mod tests {
             "-U" => RowKind::UpdateBefore,
             "+U" => RowKind::UpdateAfter,
             _ => RowKind::Delete,
-        } as i8;
-        let data = RecordBatch::try_new(
-            join.spec.inputs[side].clone(),
-            vec![
-                Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1))),
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
-            ],
-        )
-        .unwrap();
-        ChangeBatch {
-            data,
-            ops: Some(Int8Array::from_iter_values(rows.iter().map(|r| kind(r.0)))),
-            watermarks: None,
-        }
+        };
+        let rows: Vec<_> = rows.iter().map(|&(k, key, v)| (kind(k), key, v)).collect();
+        kv_batch(join.spec.inputs[side].clone(), &rows)
     }
 
     /// Feeds `rows` (`"+I"`, key, value) to input `side`; what the join emits, as

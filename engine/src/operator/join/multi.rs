@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int8Array, RecordBatch, RecordBatchOptions};
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion_physical_expr::PhysicalExpr;
 
@@ -133,12 +133,7 @@ impl MultiJoin {
             .collect();
         let options = RecordBatchOptions::new().with_row_count(Some(n));
         let data = RecordBatch::try_new_with_options(self.spec.output.clone(), columns, &options)?;
-        let all_inserts = made.kinds.iter().all(|k| *k == RowKind::Insert as i8);
-        Ok(ChangeBatch {
-            data,
-            ops: (!all_inserts).then(|| Int8Array::from(made.kinds)),
-            watermarks: None,
-        })
+        Ok(ChangeBatch::of_kinds(data, made.kinds))
     }
 }
 
@@ -222,21 +217,12 @@ impl Operator for MultiJoin {
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{Int64Array, StringArray};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::Schema;
     use datafusion_physical_expr::expressions::Column;
 
     use super::*;
-    use crate::operator::testing::{assert_restores, describe};
+    use crate::operator::testing::{assert_restores, describe, kv_batch, kv_schema as schema};
     use crate::operator::{Join, JoinSpec, JoinType};
-
-    /// Rows `(<name>k STRING, <name>v BIGINT)`.
-    fn schema(name: &str) -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new(format!("{name}k"), DataType::Utf8, true),
-            Field::new(format!("{name}v"), DataType::Int64, true),
-        ]))
-    }
 
     fn concatenated(inputs: &[SchemaRef]) -> SchemaRef {
         let fields: Vec<_> = (inputs.iter())
@@ -285,19 +271,7 @@ mod tests {
 
     /// Rows (kind, key, value) as a batch of any input.
     fn batch(input: usize, rows: &[(RowKind, Option<&str>, i64)]) -> ChangeBatch {
-        let data = RecordBatch::try_new(
-            schema(["a", "b", "c"][input]),
-            vec![
-                Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1))),
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
-            ],
-        )
-        .unwrap();
-        ChangeBatch {
-            data,
-            ops: Some(Int8Array::from_iter_values(rows.iter().map(|r| r.0 as i8))),
-            watermarks: None,
-        }
+        kv_batch(schema(["a", "b", "c"][input]), rows)
     }
 
     /// Random changelogs of the three inputs, batch by batch: inserts of keys `x`, `y`, `z`
