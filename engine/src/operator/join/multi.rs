@@ -55,6 +55,8 @@ struct Combinations {
     input: Vec<u32>,
     /// Per input, its row in each combination (empty for the input the batch came from).
     others: Vec<Vec<Match>>,
+    /// Per input, the entry of the combination being made and how many there are.
+    odometer: Vec<(usize, usize)>,
 }
 
 impl MultiJoin {
@@ -85,19 +87,18 @@ impl MultiJoin {
         (kind, row): (RowKind, u32),
         buckets: &[Option<usize>],
     ) {
-        let sizes: Vec<usize> = (buckets.iter().zip(&self.sides))
-            .map(|(b, side)| b.map_or(1, |b| side.buckets[b].entries.len()))
-            .collect();
-        let mut at = vec![0usize; buckets.len()];
+        out.odometer.clear();
+        out.odometer.extend(
+            (buckets.iter().zip(&self.sides))
+                .map(|(b, side)| (0, b.map_or(1, |b| side.buckets[b].entries.len()))),
+        );
         loop {
             out.kinds.push(kind as i8);
             out.input.push(row);
             for (j, bucket) in buckets.iter().enumerate() {
                 if let Some(bucket) = *bucket {
-                    out.others[j].push(Match {
-                        bucket,
-                        entry: at[j],
-                    });
+                    let entry = out.odometer[j].0;
+                    out.others[j].push(Match { bucket, entry });
                 }
             }
             // The next combination, as an odometer counts.
@@ -107,11 +108,12 @@ impl MultiJoin {
                     return;
                 }
                 j -= 1;
-                at[j] += 1;
-                if at[j] < sizes[j] {
+                let (at, size) = &mut out.odometer[j];
+                *at += 1;
+                if *at < *size {
                     break;
                 }
-                at[j] = 0;
+                *at = 0;
             }
         }
     }
