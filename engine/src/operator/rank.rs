@@ -392,9 +392,7 @@ impl Rank {
             self.bytes -= key.bytes().len();
         }
     }
-}
 
-impl Rank {
     /// Encodes the columns of the rows of `batch` that arrived in it (as `emitted` noted)
     /// and are still kept.
     fn fill(
@@ -558,9 +556,10 @@ impl Operator for Rank {
         // Over an append-only input, most rows of a batch never enter a first N, or leave it
         // before the batch ends: only those kept at its end are encoded. A retraction finds
         // its row by its encoding.
-        let retracts = batch.ops.as_ref().is_some_and(|ops| {
-            (ops.values().iter())
-                .any(|&k| k == RowKind::UpdateBefore as i8 || k == RowKind::Delete as i8)
+        let retracts = (batch.ops.as_ref()).is_some_and(|ops| {
+            ops.values()
+                .iter()
+                .any(|&k| RowKind::from_code(k).is_retraction())
         });
         let rows = match self.retracting || retracts {
             true => Some(self.input_rows.convert_columns(batch.data.columns())?),

@@ -425,8 +425,10 @@ mod tests {
     use datafusion_expr::Operator as BinaryOp;
     use datafusion_physical_expr::expressions::{BinaryExpr, Column};
 
+    use arrow::datatypes::Schema;
+
     use super::*;
-    use crate::operator::testing::{kv_batch, kv_schema as schema};
+    use crate::operator::testing::{kv_batch, kv_schema};
 
     fn join(join_type: JoinType, filter: Option<Arc<dyn PhysicalExpr>>) -> Join {
         join_with_ttl(join_type, filter, [None, None])
@@ -437,7 +439,7 @@ mod tests {
         filter: Option<Arc<dyn PhysicalExpr>>,
         ttl: [Option<i64>; 2],
     ) -> Join {
-        let inputs = [schema("l"), schema("r")];
+        let inputs = [kv_schema("l"), kv_schema("r")];
         let output = match join_type {
             JoinType::Semi | JoinType::Anti => inputs[0].clone(),
             _ => Arc::new(arrow::datatypes::Schema::new(
@@ -633,6 +635,39 @@ mod tests {
         assert_eq!(
             feed(&mut j, 1, &[("+I", Some("a"), 10)]),
             ["-D[a, 5, null, null]", "+I[a, 5, a, 10]"]
+        );
+    }
+
+    #[test]
+    fn a_condition_over_some_columns_leaves_others_of_any_nullability() {
+        // Keys declared NOT NULL, which the condition (lv < rv) does not read.
+        let not_null = |side: &str| {
+            let schema = kv_schema(side);
+            let fields = (schema.fields().iter().enumerate())
+                .map(|(i, f)| Arc::new(f.as_ref().clone().with_nullable(i != 0)));
+            Arc::new(Schema::new(fields.collect::<Vec<_>>()))
+        };
+        let inputs = [not_null("l"), not_null("r")];
+        let fields: Vec<_> = inputs.iter().flat_map(|s| s.fields().to_vec()).collect();
+        let key = |name: &str| Arc::new(Column::new(name, 0)) as Arc<dyn PhysicalExpr>;
+        let spec = JoinSpec {
+            join_type: JoinType::Inner,
+            keys: [vec![key("lk")], vec![key("rk")]],
+            key_types: vec![DataType::Utf8],
+            nulls_equal: false,
+            filter: Some(Arc::new(BinaryExpr::new(
+                Arc::new(Column::new("lv", 1)),
+                BinaryOp::Lt,
+                Arc::new(Column::new("rv", 3)),
+            ))),
+            inputs,
+            output: Arc::new(Schema::new(fields)),
+        };
+        let mut j = Join::new(spec, [None, None]).unwrap();
+        assert!(feed(&mut j, 0, &[("+I", Some("a"), 5), ("+I", Some("a"), 50)]).is_empty());
+        assert_eq!(
+            feed(&mut j, 1, &[("+I", Some("a"), 10)]),
+            ["+I[a, 5, a, 10]"]
         );
     }
 

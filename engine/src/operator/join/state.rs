@@ -601,9 +601,13 @@ pub(super) fn joined(
     other: Vec<ArrayRef>,
     inputs: &[SchemaRef; 2],
 ) -> Result<RecordBatch> {
-    let fields: Vec<_> = inputs
-        .iter()
-        .flat_map(|s| s.fields().iter().cloned())
+    // Every column may hold NULLs: those a condition does not read stand in as NULL columns.
+    let fields: Vec<_> = (inputs.iter())
+        .flat_map(|s| {
+            s.fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+        })
         .collect();
     let n = input.first().or(other.first()).map_or(0, |c| c.len());
     let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n));
