@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, BooleanArray, BooleanBufferBuilder,
-    ListArray, PrimitiveArray, RecordBatch, StringArray, StringBuilder, StructArray,
+    ListArray, MapArray, PrimitiveArray, RecordBatch, StringArray, StringBuilder, StructArray,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::{CastOptions, cast_with_options};
@@ -303,6 +303,7 @@ fn json_read_type(data_type: &DataType) -> DataType {
         | DataType::Float64 => DataType::Utf8,
         DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| field(f)).collect()),
         DataType::List(item) => DataType::List(Arc::new(field(item))),
+        DataType::Map(entries, sorted) => DataType::Map(Arc::new(field(entries)), *sorted),
         other => other.clone(),
     }
 }
@@ -376,6 +377,18 @@ fn from_json_text(column: &ArrayRef, data_type: &DataType) -> Result<ArrayRef, A
                 offsets,
                 values,
                 nulls,
+            )?))
+        }
+        DataType::Map(entries, sorted) => {
+            let map = column.as_map();
+            let read: ArrayRef = Arc::new(map.entries().clone());
+            let parsed = from_json_text(&read, entries.data_type())?;
+            Ok(Arc::new(MapArray::try_new(
+                entries.clone(),
+                map.offsets().clone(),
+                parsed.as_struct().clone(),
+                map.nulls().cloned(),
+                *sorted,
             )?))
         }
         _ => Ok(column.clone()),
