@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, UInt32Array};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
 use datafusion_common::hash_utils::{RandomState, create_hashes};
 use datafusion_physical_expr::PhysicalExpr;
 use tokio::sync::mpsc::Receiver;
@@ -28,13 +29,27 @@ pub struct KeyPartitioner {
     keys: Vec<(Arc<dyn PhysicalExpr>, DataType)>,
     /// How many instances the rows are split between.
     parts: usize,
+    /// Whether a row whose key fails goes to the first instance rather than failing.
+    tolerant: bool,
 }
 
 impl KeyPartitioner {
     /// Splits rows between `parts` instances by `keys`, each cast to its type for hashing.
     pub fn new(keys: Vec<(Arc<dyn PhysicalExpr>, DataType)>, parts: usize) -> Self {
         assert!(parts > 0, "at least one part");
-        KeyPartitioner { keys, parts }
+        KeyPartitioner {
+            keys,
+            parts,
+            tolerant: false,
+        }
+    }
+
+    /// Sends a row whose key fails (an error computing it) to the first instance instead of
+    /// failing: for keys computed ahead of the filters that may drop such rows (a shared
+    /// job's stage 1). Where the row is kept, its operator meets the error as it would.
+    pub fn tolerating_errors(mut self) -> Self {
+        self.tolerant = true;
+        self
     }
 
     /// How many instances the rows are split between.
@@ -51,19 +66,20 @@ impl KeyPartitioner {
     /// The rows of `batch` for each instance (`None` where it gets none), in their order.
     pub fn split(&self, batch: &ChangeBatch) -> Result<Vec<Option<ChangeBatch>>> {
         let rows = batch.num_rows();
-        let arrays = self
-            .keys
-            .iter()
-            .map(|(key, data_type)| {
-                let array = key.evaluate(&batch.data)?.into_array(rows)?;
-                Ok(match array.data_type() == data_type {
-                    true => array,
-                    false => cast(&array, data_type)?,
-                })
-            })
-            .collect::<Result<Vec<ArrayRef>>>()?;
         let mut hashes = vec![0u64; rows];
-        create_hashes(&arrays, &ROUTING, &mut hashes)?;
+        match self.hash(&batch.data, &mut hashes) {
+            Ok(()) => {}
+            // Row by row, to find the rows whose key fails: they get hash 0, the first part.
+            Err(_) if self.tolerant => {
+                for (row, hash) in hashes.iter_mut().enumerate() {
+                    let one = std::slice::from_mut(hash);
+                    if self.hash(&batch.data.slice(row, 1), one).is_err() {
+                        *hash = 0;
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
         let mut indices: Vec<Vec<u32>> = vec![Vec::new(); self.parts];
         for (row, hash) in hashes.iter().enumerate() {
             indices[self.part_of(*hash)].push(row as u32);
@@ -76,6 +92,24 @@ impl KeyPartitioner {
                 _ => Ok(Some(batch.take(&UInt32Array::from(rows_of_part))?)),
             })
             .collect()
+    }
+
+    /// Fills `hashes` with the hash of each row's key in `data`.
+    fn hash(&self, data: &RecordBatch, hashes: &mut [u64]) -> Result<()> {
+        let rows = data.num_rows();
+        let arrays = self
+            .keys
+            .iter()
+            .map(|(key, data_type)| {
+                let array = key.evaluate(data)?.into_array(rows)?;
+                Ok(match array.data_type() == data_type {
+                    true => array,
+                    false => cast(&array, data_type)?,
+                })
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        create_hashes(&arrays, &ROUTING, hashes)?;
+        Ok(())
     }
 
     /// The instance of a key hash: its top 32 bits scaled to the parts (no division).
@@ -225,5 +259,35 @@ mod tests {
             only.data.column(1).to_data(),
             batch.data.column(1).to_data()
         );
+    }
+
+    #[test]
+    fn a_tolerant_partitioner_sends_rows_whose_key_fails_to_the_first_part() {
+        use datafusion_expr::Operator;
+        use datafusion_physical_expr::expressions::{BinaryExpr, lit};
+        // 1000 / k fails where k is 0.
+        let quotient = BinaryExpr::new(
+            lit(1000i32),
+            Operator::Divide,
+            Arc::new(Column::new("k", 0)),
+        );
+        let by_quotient = KeyPartitioner::new(vec![(Arc::new(quotient), DataType::Int32)], 4);
+        let values: Vec<i32> = (0..200).map(|i| [0, i % 50 + 1][i as usize % 2]).collect();
+        assert!(by_quotient.split(&keyed(values.clone())).is_err());
+        let parts = by_quotient
+            .clone()
+            .tolerating_errors()
+            .split(&keyed(values.clone()))
+            .unwrap();
+        // The rows whose key is computed go where a batch of them alone goes.
+        let good: Vec<i32> = values.iter().copied().filter(|&v| v != 0).collect();
+        let alone = by_quotient.split(&keyed(good)).unwrap();
+        for (part, (rows, alone)) in parts.iter().zip(&alone).enumerate() {
+            let keys = rows.as_ref().map(keys_of).unwrap_or_default();
+            let nonzero: Vec<i32> = keys.iter().copied().filter(|&k| k != 0).collect();
+            assert_eq!(nonzero, alone.as_ref().map(keys_of).unwrap_or_default());
+            let zeros = keys.len() - nonzero.len();
+            assert_eq!(zeros, if part == 0 { 100 } else { 0 }, "part {part}");
+        }
     }
 }

@@ -1056,7 +1056,7 @@ fn a_shared_job_keyed_twice_differently_is_refused_at_planning() {
     ));
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("is not a column of a Kafka table"),
+        stderr(&out).contains("would need a second repartition"),
         "{}",
         stderr(&out)
     );
@@ -1224,9 +1224,15 @@ fn two_processes_share_a_join_of_two_topics() {
     let expected = files_output(&alone_out);
     assert!(expected.len() > 100, "the join matches: {}", expected.len());
     let (shared, shared_out) = job("shared", true);
+    run_in_two_processes(&shared);
+    assert_eq!(files_output(&shared_out), expected);
+}
+
+/// Runs the shared job `sql` in two processes at once, which must both succeed.
+fn run_in_two_processes(sql: &str) {
     let spawn = || {
         Command::new(env!("CARGO_BIN_EXE_rill"))
-            .args(["-c", &shared])
+            .args(["-c", sql])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -1241,7 +1247,126 @@ fn two_processes_share_a_join_of_two_topics() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn two_processes_share_a_job_keyed_twice_by_computed_values() {
+    // Each symbol in two spellings, which LOWER makes one key, suffixed with 1000 / (n % 3),
+    // which fails where n % 3 is 0: rows stage 1 routes before the WHERE drops them. The
+    // window Top-N, keyed by part of the aggregation's key, runs in the same tasks.
+    let topic = topic("shared-computed", 4);
+    let messages: Vec<String> = (0..1200)
+        .map(|i| {
+            let symbol = format!("s{}", i % 23);
+            let symbol = match i % 3 {
+                0 => symbol.to_uppercase(),
+                _ => symbol,
+            };
+            let ts = format!("2026-01-01 00:00:{:02}", i / 25);
+            format!(r#"{{"symbol": "{symbol}", "n": {}, "ts": "{ts}"}}"#, i % 5)
+        })
+        .collect();
+    let records: Vec<Record> = (messages.iter().enumerate())
+        .map(|(i, value)| Record {
+            partition: (i % 4) as i32,
+            key: None,
+            value: Some(value.as_str()),
+            timestamp: i as i64,
+        })
+        .collect();
+    produce(&topic, &records);
+    let work = tempfile::tempdir().unwrap();
+    let job = |name: &str, shared: bool| {
+        let out = work.path().join(format!("out-{name}"));
+        let sql = format!(
+            "SET 'execution.checkpointing.interval' = '200 ms'; \
+             SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = '{shared}'; {} \
+             CREATE TABLE out (s STRING, n BIGINT, w TIMESTAMP(3), c BIGINT) WITH \
+             ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv'); \
+             CREATE VIEW v AS SELECT LOWER(symbol) || '/' || CAST(1000 / (n % 3) AS STRING) \
+             AS s, n, ts FROM k WHERE n % 3 <> 0; \
+             CREATE VIEW counts AS SELECT s, n, window_start, window_end, COUNT(*) AS c \
+             FROM TABLE(TUMBLE(TABLE v, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
+             GROUP BY s, n, window_start, window_end; \
+             INSERT INTO out SELECT s, n, window_start, c FROM (SELECT *, ROW_NUMBER() \
+             OVER (PARTITION BY window_start, window_end, s ORDER BY c DESC, n) AS rn \
+             FROM counts) WHERE rn <= 1;",
+            work.path().join(format!("checkpoints-{name}")).display(),
+            table(
+                "k",
+                "symbol STRING, n BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts",
+                &topic,
+                &format!(
+                    ", 'format' = 'json', 'scan.startup.mode' = 'earliest-offset', \
+                     'properties.group.id' = '{topic}-{name}'"
+                )
+            ),
+            out.display()
+        );
+        (sql, out)
+    };
+    let (alone, alone_out) = job("alone", false);
+    let out = rill(&alone);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = files_output(&alone_out);
+    // The (symbol, quotient, window) combinations of the messages the WHERE keeps.
+    assert_eq!(expected.len(), 230, "{expected:?}");
+    let (shared, shared_out) = job("shared", true);
+    let explained = rill(&shared.replace("INSERT", "EXPLAIN INSERT"));
+    let routing = (stdout(&explained).lines())
+        .find_map(|l| Some(l.split_once("by hash(")?.1.to_string()))
+        .unwrap_or_else(|| panic!("{}{}", stdout(&explained), stderr(&explained)));
+    assert!(
+        routing.contains("lower(symbol) || /") && routing.contains("1000 / n % 3"),
+        "{routing}"
+    );
+    run_in_two_processes(&shared);
     assert_eq!(files_output(&shared_out), expected);
+}
+
+#[test]
+fn a_shared_job_whose_input_fails_stops_every_process_with_the_error() {
+    // Stage 1 reads the malformed message; the tasks would wait for its rows for ever.
+    let t = topic("shared-malformed", 2);
+    let messages = [
+        (0, 0, r#"{"symbol": "a", "n": 1}"#),
+        (1, 1, r#"{"symbol": "b", "n": 2}"#),
+        (1, 2, "{oops"),
+    ];
+    produce(&t, &values(&messages));
+    let work = tempfile::tempdir().unwrap();
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '200 ms'; \
+         SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = 'true'; {} \
+         CREATE TABLE out (symbol STRING, n BIGINT) WITH ('connector' = 'filesystem', \
+         'path' = '{}/', 'format' = 'debezium-json'); \
+         INSERT INTO out SELECT symbol, SUM(n) FROM k GROUP BY symbol;",
+        work.path().join("checkpoints").display(),
+        table(
+            "k",
+            "symbol STRING, n BIGINT",
+            &t,
+            &format!(
+                ", 'format' = 'json', 'scan.startup.mode' = 'earliest-offset', \
+                 'properties.group.id' = '{t}'"
+            )
+        ),
+        work.path().join("out").display()
+    );
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_rill"))
+            .args(["-c", &sql])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    for process in [spawn(), spawn()].map(watch) {
+        let out = wait_within(process, "a process of the failing job");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("{t}-1 offset 1: value")), "{err}");
+    }
 }
 
 /// A shared job over a new 2-partition topic (named after `name`) of 100 json messages

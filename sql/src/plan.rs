@@ -286,15 +286,7 @@ impl<'a> StreamPlanner<'a> {
                 let schema = input.schema();
                 let calc = self.calc(predicate, Some(&p.expr), input, output_schema(&p.schema))?;
                 let calc_node = self.add(Box::new(calc), node);
-                if let Some(shared) = &mut self.shared {
-                    let columns: Vec<Option<usize>> = (p.expr.iter())
-                        .map(|e| match e.clone().unalias() {
-                            Expr::Column(c) => schema.index_of_column(&c).ok(),
-                            _ => None,
-                        })
-                        .collect();
-                    shared.derive(calc_node, node, &columns);
-                }
+                self.computes_columns(calc_node, node, &p.expr, schema, p.expr.len());
                 Ok(calc_node)
             }
             LogicalPlan::Filter(f) => {
@@ -496,6 +488,40 @@ impl<'a> StreamPlanner<'a> {
         }
         if let Some(policy) = self.late.get(&input).cloned() {
             self.late.insert(node, policy);
+        }
+    }
+
+    /// For a shared job: `node`'s first columns are `exprs` over the rows of `input`
+    /// (`schema`), the rest up to `width` new.
+    fn computes_columns(
+        &mut self,
+        node: NodeId,
+        input: NodeId,
+        exprs: &[Expr],
+        schema: &DFSchema,
+        width: usize,
+    ) {
+        if self.shared.is_none() {
+            return;
+        }
+        // An expression only the calc computes (CURRENT_WATERMARK) is a new column.
+        let mut exprs: Vec<Option<Arc<dyn PhysicalExpr>>> = exprs
+            .iter()
+            .map(|e| self.physical(e, schema).ok())
+            .collect();
+        exprs.resize(width, None);
+        if let Some(shared) = &mut self.shared {
+            shared.compute(node, input, &exprs);
+        }
+    }
+
+    /// For a shared job: `node`'s first `kept` columns are `input`'s, the rest up to `width`
+    /// new.
+    fn passes_columns(&mut self, node: NodeId, input: NodeId, kept: usize, width: usize) {
+        if let Some(shared) = &mut self.shared {
+            let columns: Vec<Option<usize>> =
+                (0..width).map(|c| Some(c).filter(|&c| c < kept)).collect();
+            shared.derive(node, input, &columns);
         }
     }
 

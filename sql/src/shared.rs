@@ -50,8 +50,6 @@ mod supervisor {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
-    use datafusion_physical_expr::PhysicalExpr;
-    use datafusion_physical_expr::expressions::Column as PhysicalColumn;
     use rill_engine::JobMetrics;
     use rill_engine::checkpoint::CheckpointStore;
     use rill_engine::exchange::KeyPartitioner;
@@ -129,6 +127,26 @@ mod supervisor {
         Ok(stopped)
     }
 
+    /// Joins the parts that ended: the first error, if any.
+    async fn reap(
+        stage1: &mut Vec<Running>,
+        tasks: &mut BTreeMap<usize, Running>,
+    ) -> Result<(), EngineError> {
+        while let Some(ended) = stage1.iter().position(|r| r.done.is_finished()) {
+            join(stage1.swap_remove(ended).done).await?;
+        }
+        let ended: Vec<usize> = (tasks.iter())
+            .filter(|(_, r)| r.done.is_finished())
+            .map(|(t, _)| *t)
+            .collect();
+        for task in ended {
+            let running = tasks.remove(&task).expect("a task");
+            join(running.done).await?;
+            tracing::info!(task, "task finished");
+        }
+        Ok(())
+    }
+
     /// `items` as a list for people: `none` when empty.
     fn list(items: &[String]) -> String {
         match items {
@@ -203,20 +221,11 @@ mod supervisor {
                 origins,
             };
             repartition.create_topic().await?;
-            let table = session.table(&scan.table).expect("a planned table");
-            let scanned = match &scan.projection {
-                Some(columns) => Arc::new(table.schema.project(columns)?),
-                None => table.schema.clone(),
-            };
-            let routing = scan.routing.clone().unwrap_or_default();
-            let keys = (routing.iter())
-                .map(|(c, data_type)| {
-                    let column = PhysicalColumn::new(scanned.field(*c).name(), *c);
-                    (Arc::new(column) as Arc<dyn PhysicalExpr>, data_type.clone())
-                })
-                .collect();
-            // Without a key, every row goes to one task.
-            let partitioner = KeyPartitioner::new(keys, tasks);
+            // Without a key, every row goes to one task. The key is computed before the
+            // statement's filters: a row it fails for goes to a task that meets it as a
+            // single process would.
+            let keys = scan.routing.clone().unwrap_or_default();
+            let partitioner = KeyPartitioner::new(keys, tasks).tolerating_errors();
             tracing::info!(
                 table = %scan.table,
                 topic = %repartition.topic,
@@ -398,14 +407,11 @@ mod supervisor {
                         return Ok(());
                     }
                     _ = tick.tick() => {
-                        let ended: Vec<usize> = (tasks.iter())
-                            .filter(|(_, r)| r.done.is_finished())
-                            .map(|(t, _)| *t)
-                            .collect();
-                        for task in ended {
-                            let running = tasks.remove(&task).expect("a task");
-                            join(running.done).await?;
-                            tracing::info!(task, "task finished");
+                        // A part that failed fails the job: stage 1's rows would never come.
+                        if let Err(e) = reap(&mut stage1, &mut tasks).await {
+                            tracing::error!(error = %e, "the job failed");
+                            let _ = stop_all(&mut stage1, &mut tasks).await;
+                            return Err(e);
                         }
                         let all = (0..self.tasks)
                             .all(|t| CheckpointStore::finished_in(&self.dir.join(format!("task-{t}"))));

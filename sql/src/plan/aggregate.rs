@@ -163,6 +163,10 @@ impl StreamPlanner<'_> {
                 (None, None) => Box::new(operator),
             })
         })?;
+        if expansion.is_none() {
+            let width = output.fields().len();
+            self.computes_columns(node, input, group_expr, input_schema, width);
+        }
         if updating {
             self.updating.insert(node);
             self.folded_changes.insert(node);
@@ -182,6 +186,7 @@ impl StreamPlanner<'_> {
         aggregate: &Aggregate,
         expansion: Option<Expansion>,
     ) -> SqlResult<NodeId> {
+        let expanded = expansion.is_some();
         let (group_by, input, input_rows) = match expansion {
             Some(expansion) => {
                 if self.window_bounds(&aggregate.input).is_some() {
@@ -231,6 +236,10 @@ impl StreamPlanner<'_> {
             let operator = GroupAggregate::new(group_by.clone(), output.clone(), retracting)?;
             Ok(Box::new(operator.with_ttl(ttl)))
         })?;
+        if !expanded {
+            let (keys, schema) = (&aggregate.group_expr, aggregate.input.schema());
+            self.computes_columns(node, input, keys, schema, output.fields().len());
+        }
         if self.unbounded_input {
             self.dataflow.warn(
                 "GROUP BY without a window keeps state for every key it has seen, and this \

@@ -81,7 +81,7 @@ impl StreamPlanner<'_> {
         let rows = output_schema(schema);
         let keyed = vec![(input, Self::typed_keys(&partition, &rows)?)];
         let output = output_schema(&window.schema);
-        self.add_keyed(keyed, output.clone(), |planner| {
+        let node = self.add_keyed(keyed, output.clone(), |planner| {
             let (_, late) = planner.late_rows(input, rows.clone(), false)?;
             Ok(Box::new(WindowRank::new(
                 window_end,
@@ -91,7 +91,9 @@ impl StreamPlanner<'_> {
                 output.clone(),
                 late,
             )))
-        })
+        })?;
+        self.passes_columns(node, input, rows.fields().len(), output.fields().len());
+        Ok(node)
     }
 
     /// `ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...)` under `rownum <= N` without
@@ -143,6 +145,7 @@ impl StreamPlanner<'_> {
             }
             Ok(Box::new(operator.with_ttl(planner.state_ttl)))
         })?;
+        self.passes_columns(node, input, rows.fields().len(), output.fields().len());
         self.updating.insert(node);
         self.no_time_attribute.insert(node);
         Ok(node)
@@ -183,6 +186,7 @@ impl StreamPlanner<'_> {
             let operator = KeepFirst::new(partition.to_vec(), time, output.clone(), &rows, late)?;
             Ok(Box::new(operator))
         })?;
+        self.passes_columns(node, input, rows.fields().len(), output.fields().len());
         Ok(Some(node))
     }
 
@@ -285,7 +289,7 @@ impl StreamPlanner<'_> {
         let rows = output_schema(schema);
         let keyed = vec![(input, Self::typed_keys(&partition, &rows)?)];
         let output = output_schema(&window.schema);
-        self.add_keyed(keyed, output.clone(), |planner| {
+        let node = self.add_keyed(keyed, output.clone(), |planner| {
             let (_, late) = planner.late_rows(input, rows.clone(), false)?;
             let operator = OverAggregate::new(
                 partition.clone(),
@@ -296,7 +300,9 @@ impl StreamPlanner<'_> {
                 late,
             )?;
             Ok(Box::new(operator))
-        })
+        })?;
+        self.passes_columns(node, input, rows.fields().len(), output.fields().len());
+        Ok(node)
     }
 
     /// The aggregates `exprs` over `frame`: running aggregates from `UNBOUNDED PRECEDING`

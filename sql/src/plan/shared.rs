@@ -2,20 +2,26 @@
 //! routed by, so that every keyed operator finds all rows of a key in one task.
 //!
 //! The planner follows each node's columns back to the scans' (its *lineage*: through
-//! projections of columns, filters, window functions and joins). The first keyed operator
-//! fixes each scan's routing columns: its key's columns of that scan, in key order, hashed as
-//! the key's types (so a join's two sides route equal keys alike). Every later keyed
-//! operator's key must hold them too. A computed key, a later operator keyed otherwise (it
+//! projections, filters, window functions and joins), as expressions over one scan's columns.
+//! The first keyed operator fixes each scan's routing: its key traced to that scan, in key
+//! order, hashed as the key's types (so a join's two sides route equal keys alike). Every
+//! later keyed operator's key must hold it too. A key not computed from one scan's columns
+//! alone (or by a function that is not deterministic), a later operator keyed otherwise (it
 //! would need a second repartition) and `LIMIT` are refused, naming them.
+//!
+//! Stage 1 computes a key before the statement's filters run: a row its key fails for goes
+//! to the first task, where the statement meets it as a single process would (see
+//! [`KeyPartitioner::tolerating_errors`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::datatypes::{DataType, SchemaRef};
-use datafusion_physical_expr::PhysicalExpr;
-use datafusion_physical_expr::ScalarFunctionExpr;
-use datafusion_physical_expr::expressions::{CastExpr, Column as PhysicalColumn};
+use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_expr::Volatility;
+use datafusion_physical_expr::expressions::Column as PhysicalColumn;
+use datafusion_physical_expr::{PhysicalExpr, ScalarFunctionExpr};
 use rill_engine::JobMetrics;
 use rill_engine::dataflow::NodeId;
 use rill_engine::source::Source;
@@ -28,17 +34,23 @@ use crate::error::{SqlError, SqlResult};
 pub type TaskSource =
     Arc<dyn Fn(usize, SchemaRef, Option<Duration>) -> SqlResult<Box<dyn Source>> + Send + Sync>;
 
+/// An expression over one scan's columns: the scan, and the expression.
+type Traced = (usize, Arc<dyn PhysicalExpr>);
+
+/// A key expression over a scan's columns, with the type it is hashed as.
+pub type RoutingKey = (Arc<dyn PhysicalExpr>, DataType);
+
 /// A Kafka table read by a shared job.
 #[derive(Debug, Clone)]
 pub struct Scan {
     pub table: String,
     /// The table's columns the scan keeps.
     pub projection: Option<Vec<usize>>,
-    /// The names of the scan's columns.
-    columns: Vec<String>,
-    /// The scan's columns its rows are routed by, each hashed as its type, once a keyed
-    /// operator fixed them (empty: all rows to one task).
-    pub routing: Option<Vec<(usize, DataType)>>,
+    /// The key its rows are routed by, over the scan's columns, once a keyed operator fixed
+    /// it (empty: all rows to one task).
+    pub routing: Option<Vec<RoutingKey>>,
+    /// Whether a join fixed the routing (it cannot shrink then).
+    joined: bool,
 }
 
 /// What planning a shared job records, and, for a task, where its rows come from.
@@ -48,8 +60,8 @@ pub struct SharedPlan {
     pub(super) task: Option<TaskSource>,
     /// The scans, in planning order.
     pub scans: Vec<Scan>,
-    /// Each node's columns that are columns of a scan: (scan, column).
-    lineage: HashMap<NodeId, Vec<Option<(usize, usize)>>>,
+    /// Each node's columns that are computed from one scan's columns alone.
+    lineage: HashMap<NodeId, Vec<Option<Traced>>>,
     /// The counters of the process's share of the job, and this dataflow's part in them.
     pub(super) metrics: Option<(Arc<JobMetrics>, usize)>,
     /// Stage 1: the partitions this process reads and the router of their rows.
@@ -88,11 +100,9 @@ impl SharedPlan {
         for (n, scan) in self.scans.iter().enumerate() {
             let routing = match scan.routing.as_deref() {
                 Some([]) | None => "all rows to one task (no key)".to_string(),
-                Some(columns) => {
-                    let names: Vec<&str> = (columns.iter())
-                        .map(|(c, _)| scan.columns[*c].as_str())
-                        .collect();
-                    format!("hash({})", names.join(", "))
+                Some(keys) => {
+                    let keys: Vec<String> = keys.iter().map(|(k, _)| sql(k.as_ref())).collect();
+                    format!("hash({})", keys.join(", "))
                 }
             };
             text.push_str(&format!(
@@ -142,14 +152,18 @@ impl SharedPlan {
         schema: &SchemaRef,
     ) {
         let scan = self.scans.len();
-        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        self.lineage
-            .insert(node, (0..columns.len()).map(|c| Some((scan, c))).collect());
+        let lineage = (schema.fields().iter().enumerate())
+            .map(|(c, field)| {
+                let column: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new(field.name(), c));
+                Some((scan, column))
+            })
+            .collect();
+        self.lineage.insert(node, lineage);
         self.scans.push(Scan {
             table: table.to_string(),
             projection,
-            columns,
             routing: None,
+            joined: false,
         });
     }
 
@@ -158,7 +172,22 @@ impl SharedPlan {
         if let Some(from) = self.lineage.get(&input) {
             let lineage = columns
                 .iter()
-                .map(|c| c.and_then(|c| from.get(c).copied().flatten()))
+                .map(|c| c.and_then(|c| from.get(c).cloned().flatten()))
+                .collect();
+            self.lineage.insert(node, lineage);
+        }
+    }
+
+    /// `node`'s columns are `exprs` over `input`'s columns (`None`: a new column).
+    pub(super) fn compute(
+        &mut self,
+        node: NodeId,
+        input: NodeId,
+        exprs: &[Option<Arc<dyn PhysicalExpr>>],
+    ) {
+        if let Some(from) = self.lineage.get(&input) {
+            let lineage = (exprs.iter())
+                .map(|e| trace(e.as_ref()?, from).ok())
                 .collect();
             self.lineage.insert(node, lineage);
         }
@@ -177,7 +206,7 @@ impl SharedPlan {
         let mut lineage = Vec::with_capacity(width);
         for ((input, &kept), &columns) in inputs.iter().zip(kept).zip(widths) {
             match self.lineage.get(input) {
-                Some(from) if kept && from.len() == columns => lineage.extend(from.iter().copied()),
+                Some(from) if kept && from.len() == columns => lineage.extend(from.iter().cloned()),
                 _ => lineage.extend(std::iter::repeat_n(None, columns)),
             }
         }
@@ -187,85 +216,155 @@ impl SharedPlan {
 
     /// A keyed operator (`what`) reads `inputs`, each with its key: the first fixes the
     /// routing of the scans its inputs come from, later ones must hold it.
+    ///
+    /// Routing by part of a key keeps each key in one task: a join's sides are routed by
+    /// all of its keys, alike; any other operator by the parts of its key traced to a scan,
+    /// and a later one shrinks a routing no join fixed to the part it shares with its key.
     pub(super) fn keyed(&mut self, what: &str, inputs: &[super::KeyedInput]) -> SqlResult<()> {
-        let mut routes: BTreeMap<usize, Vec<(usize, DataType)>> = BTreeMap::new();
+        let join = inputs.len() > 1;
         for (input, keys) in inputs {
-            let lineage = self.lineage.get(input);
-            let mut scan = None;
-            let mut columns = Vec::with_capacity(keys.len());
+            let lineage = self
+                .lineage
+                .get(input)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            // The key's parts traced to each scan, and why a part is not (the last such).
+            let mut parts: BTreeMap<usize, Vec<RoutingKey>> = BTreeMap::new();
+            let mut untraced = None;
             for (key, data_type) in keys {
-                let traced = column_under_casts(key.as_ref())
-                    .and_then(|c| lineage?.get(c.index()).copied().flatten());
-                let Some((of, column)) = traced else {
+                match trace(key, lineage) {
+                    Ok((scan, traced)) => parts
+                        .entry(scan)
+                        .or_default()
+                        .push((traced, data_type.clone())),
+                    Err(why) => {
+                        untraced = Some(format!("{what}'s key {} {why}", sql(key.as_ref())))
+                    }
+                }
+            }
+            let refused = |why: String| {
+                SqlError::new(format!(
+                    "{why}: a job shared by several processes routes rows by a key computed \
+                     from the columns of one Kafka table"
+                ))
+            };
+            let second_repartition = || {
+                SqlError::new(format!(
+                    "{what} is keyed by other columns than the operator before it: a job \
+                     shared by several processes would need a second repartition (not \
+                     supported yet)"
+                ))
+            };
+            if keys.is_empty() {
+                // No key: every scan feeding the input sends all its rows to one task.
+                let Some((scan, _)) = lineage.iter().flatten().next() else {
                     return Err(SqlError::new(format!(
-                        "{what}'s key {key} is not a column of a Kafka table: a job shared by \
-                         several processes routes rows by the tables' columns (a computed key \
-                         is not supported yet)"
+                        "{what} reads rows a job shared by several processes cannot trace to \
+                         a Kafka table"
                     )));
                 };
-                if scan.is_some_and(|s| s != of) {
-                    return Err(SqlError::new(format!(
-                        "{what}'s key has columns of two tables: a job shared by several \
-                         processes cannot route its rows by it"
-                    )));
+                let routing = self.scans[*scan].routing.get_or_insert_default();
+                if !routing.is_empty() {
+                    return Err(second_repartition());
                 }
-                scan = Some(of);
-                columns.push((column, data_type.clone()));
+                continue;
             }
-            let scan = match scan {
-                Some(scan) => scan,
-                // No key: every scan feeding the input sends all its rows to one task.
-                None => match lineage.and_then(|l| l.iter().flatten().next()) {
-                    Some((scan, _)) => *scan,
-                    None => {
-                        return Err(SqlError::new(format!(
-                            "{what} reads rows a job shared by several processes cannot \
-                             trace to a Kafka table"
-                        )));
-                    }
-                },
-            };
-            if routes.get(&scan).is_some_and(|r| *r != columns) {
-                return Err(SqlError::new(format!(
-                    "{what} reads one table by two keys: a job shared by several processes \
-                     cannot route its rows both ways"
-                )));
-            }
-            routes.insert(scan, columns);
-        }
-        // A join's sides meet only if both are routed by its keys, as its keys' types.
-        let join = inputs.len() > 1;
-        for (scan, columns) in routes {
-            let fixed = &mut self.scans[scan].routing;
-            match fixed {
-                None => *fixed = Some(columns),
-                Some(routing) if join && *routing == columns => {}
-                Some(routing) if !join && routing.iter().all(|c| columns.contains(c)) => {}
+            let (scan, keys) = match (parts.len(), untraced) {
+                (1, None) => parts.pop_first().expect("one scan"),
+                (1, Some(_)) if !join => parts.pop_first().expect("one scan"),
+                (0, Some(why)) => return Err(refused(why)),
+                (_, Some(why)) if join => return Err(refused(why)),
+                _ if join => {
+                    return Err(refused(format!("{what}'s key has columns of two tables")));
+                }
+                // Over a join's rows: in one task if the key holds a side's routing.
                 _ => {
-                    return Err(SqlError::new(format!(
-                        "{what} is keyed by other columns than the operator before it: a job \
-                         shared by several processes would need a second repartition (not \
-                         supported yet)"
-                    )));
+                    let holds = (parts.iter()).any(|(scan, keys)| {
+                        let routing = self.scans[*scan].routing.as_deref();
+                        routing.is_some_and(|r| r.iter().all(|k| keys.contains(k)))
+                    });
+                    match holds {
+                        true => continue,
+                        false => return Err(second_repartition()),
+                    }
                 }
+            };
+            let scan = &mut self.scans[scan];
+            let Some(routing) = &mut scan.routing else {
+                scan.routing = Some(keys);
+                scan.joined = join;
+                continue;
+            };
+            let shared: Vec<RoutingKey> = (routing.iter())
+                .filter(|k| keys.contains(k))
+                .cloned()
+                .collect();
+            match (join, scan.joined) {
+                (true, _) if *routing == keys => scan.joined = true,
+                (true, false) if keys.iter().all(|k| shared.contains(k)) => {
+                    *routing = keys;
+                    scan.joined = true;
+                }
+                (false, _) if shared.len() == routing.len() => {}
+                (false, false) if !shared.is_empty() => *routing = shared,
+                _ => return Err(second_repartition()),
             }
         }
         Ok(())
     }
 }
 
-/// The column `key` is, or casts (a join's key cast to its common type): rows are routed by
-/// its value cast to the key's type, which is the key.
-fn column_under_casts(key: &dyn PhysicalExpr) -> Option<&PhysicalColumn> {
-    if let Some(column) = key.downcast_ref::<PhysicalColumn>() {
-        return Some(column);
+/// `expr` over a node's columns as an expression over one scan's columns, given the node's
+/// `lineage`, if every column it reads is traced to one scan and every function it calls is
+/// deterministic (stage 1 computes it again, before the rows reach the node); else why not,
+/// to follow "`expr` ...".
+fn trace(expr: &Arc<dyn PhysicalExpr>, lineage: &[Option<Traced>]) -> Result<Traced, String> {
+    let mut scan = None;
+    let mut why = None;
+    let traced = Arc::clone(expr)
+        .transform_up(|e| {
+            if let Some(column) = e.downcast_ref::<PhysicalColumn>() {
+                match lineage.get(column.index()).cloned().flatten() {
+                    Some((of, traced)) if scan.is_none_or(|s| s == of) => {
+                        scan = Some(of);
+                        return Ok(Transformed::yes(traced));
+                    }
+                    Some(_) => why = Some("reads columns of two tables".to_string()),
+                    None => {
+                        why = Some(format!(
+                            "reads {}, which is not computed by deterministic functions of one \
+                             table's columns (a key an aggregate, a join or a window computes \
+                             would need a second repartition, not supported yet)",
+                            column.name()
+                        ))
+                    }
+                }
+            } else if let Some(function) = e.downcast_ref::<ScalarFunctionExpr>()
+                && function.fun().signature().volatility != Volatility::Immutable
+            {
+                why = Some(format!(
+                    "calls {}, which is not deterministic",
+                    function.name()
+                ));
+            }
+            Ok(Transformed::no(e))
+        })
+        .map_err(|e| e.to_string())?
+        .data;
+    match (why, scan) {
+        (Some(why), _) => Err(why),
+        (None, Some(scan)) => Ok((scan, traced)),
+        (None, None) => Err("reads no column of a table".to_string()),
     }
-    if let Some(cast) = key.downcast_ref::<CastExpr>() {
-        return column_under_casts(cast.expr().as_ref());
+}
+
+/// `expr` as SQL, its columns by name.
+fn sql(expr: &dyn PhysicalExpr) -> String {
+    struct Sql<'a>(&'a dyn PhysicalExpr);
+    impl std::fmt::Display for Sql<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.fmt_sql(f)
+        }
     }
-    let function = key.downcast_ref::<ScalarFunctionExpr>()?;
-    match (function.name(), function.args()) {
-        ("rill_cast", [value, _]) => column_under_casts(value.as_ref()),
-        _ => None,
-    }
+    Sql(expr).to_string()
 }
