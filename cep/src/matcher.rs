@@ -475,6 +475,9 @@ impl Matcher {
         times: impl IntoIterator<Item = i64>,
         scratch: &mut Scratch,
     ) {
+        let times = times.into_iter();
+        part.attempts.reserve(times.size_hint().0);
+        part.times.reserve(times.size_hint().0);
         for time in times {
             let row = part.rows;
             let mut attempt = Attempt {

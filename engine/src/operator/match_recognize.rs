@@ -169,6 +169,16 @@ struct PartitionState {
     timer: Option<i64>,
 }
 
+impl PartitionState {
+    /// Empties the partition as if new, keeping its memory; its rows are released first.
+    fn clear(&mut self) {
+        self.matching.clear();
+        self.rows.clear();
+        self.held.clear();
+        self.timer = None;
+    }
+}
+
 /// The `MATCH_RECOGNIZE` operator.
 pub struct MatchRecognize {
     spec: MatchSpec,
@@ -542,6 +552,8 @@ impl MatchRecognize {
 
     /// A state for each partition key met.
     fn add_partitions(&mut self) {
+        self.partitions
+            .reserve(self.keys.len().saturating_sub(self.partitions.len()));
         while self.partitions.len() < self.keys.len() {
             let state = self.spare.pop().unwrap_or_default();
             self.partitions.push(state);
@@ -655,9 +667,7 @@ impl MatchRecognize {
             if live {
                 self.partitions.push(state);
             } else {
-                state.matching.clear();
-                state.rows.clear();
-                state.timer = None;
+                state.clear();
                 self.spare.push(state);
             }
         }
