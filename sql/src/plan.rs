@@ -397,10 +397,10 @@ impl<'a> StreamPlanner<'a> {
                 }
             }
             LogicalPlan::Limit(limit) => {
-                if self.shared.is_some() {
-                    return Err(SqlError::new(
-                        "LIMIT in a job shared by several processes is not supported yet",
-                    ));
+                let why = "LIMIT counts the rows of every task";
+                if let Some(warning) = self.shared.as_mut().and_then(|s| s.gather_in_one_task(why))
+                {
+                    self.dataflow.warn(warning);
                 }
                 let skip = match limit.get_skip_type()? {
                     SkipType::Literal(n) => n,
@@ -548,8 +548,10 @@ impl<'a> StreamPlanner<'a> {
             instances.push(make(self)?);
         }
         let side_files = std::mem::take(&mut self.side_files);
-        if let Some(shared) = &mut self.shared {
-            shared.keyed(instances[0].name(), &inputs)?;
+        if let Some(warning) =
+            (self.shared.as_mut()).and_then(|s| s.keyed(instances[0].name(), &inputs))
+        {
+            self.dataflow.warn(warning);
         }
         let single = match inputs.as_slice() {
             [(input, _)] => Some(*input),

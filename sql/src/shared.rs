@@ -166,10 +166,14 @@ mod supervisor {
         stop: super::StopRequest<'_>,
         metrics: Arc<JobMetrics>,
     ) -> Result<(), EngineError> {
-        let (_, found) = session
+        let (planned, found) = session
             .plan_shared(job, SharedPlan::default(), None)
             .await
             .map_err(error)?;
+        for warning in planned.warnings() {
+            tracing::warn!("{warning}");
+            report(format!("warning: {warning}"));
+        }
         if found.scans.is_empty() {
             return Err(EngineError::Other(
                 "a shared job reads a Kafka table".into(),

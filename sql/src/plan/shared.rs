@@ -5,13 +5,13 @@
 //! projections, filters, window functions and joins), as expressions over one scan's columns.
 //! The first keyed operator fixes each scan's routing: its key traced to that scan, in key
 //! order, hashed as the key's types (so a join's two sides route equal keys alike). Every
-//! later keyed operator's key must hold it too. A key not computed from one scan's columns
-//! alone (or by a function that is not deterministic), a later operator keyed otherwise (it
-//! would need a second repartition) and `LIMIT` are refused, naming them.
+//! later keyed operator's key must hold it, or share part of it. Otherwise (a key not
+//! computed by deterministic functions of one scan's columns, or keyed otherwise: it would
+//! need a second repartition), and for `LIMIT`, every row goes to one task, with a warning.
 //!
 //! Stage 1 computes a key before the statement's filters run: a row its key fails for goes
 //! to the first task, where the statement meets it as a single process would (see
-//! [`KeyPartitioner::tolerating_errors`]).
+//! [`rill_engine::exchange::KeyPartitioner::tolerating_errors`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use rill_engine::JobMetrics;
 use rill_engine::dataflow::NodeId;
 use rill_engine::source::Source;
 
-use crate::error::{SqlError, SqlResult};
+use crate::error::SqlResult;
 
 /// Makes a task's source for scan `n` (in planning order): the rows of its partition of
 /// that scan's repartition topic, with the table's columns after the scan (`schema`) and the
@@ -64,6 +64,8 @@ pub struct SharedPlan {
     lineage: HashMap<NodeId, Vec<Option<Traced>>>,
     /// The counters of the process's share of the job, and this dataflow's part in them.
     pub(super) metrics: Option<(Arc<JobMetrics>, usize)>,
+    /// Whether every row goes to one task (see [`SharedPlan::gather_in_one_task`]).
+    one_task: bool,
     /// Stage 1: the partitions this process reads and the router of their rows.
     #[cfg(feature = "kafka")]
     route: Option<Route>,
@@ -99,6 +101,11 @@ impl SharedPlan {
         let mut text = String::new();
         for (n, scan) in self.scans.iter().enumerate() {
             let routing = match scan.routing.as_deref() {
+                Some([]) | None if self.one_task => {
+                    "nothing: all rows to one task (a second repartition is not supported \
+                     yet)"
+                        .to_string()
+                }
                 Some([]) | None => "all rows to one task (no key)".to_string(),
                 Some(keys) => {
                     let keys: Vec<String> = keys.iter().map(|(k, _)| sql(k.as_ref())).collect();
@@ -215,13 +222,41 @@ impl SharedPlan {
     }
 
     /// A keyed operator (`what`) reads `inputs`, each with its key: the first fixes the
-    /// routing of the scans its inputs come from, later ones must hold it.
+    /// routing of the scans its inputs come from, later ones must hold it. One that cannot
+    /// sends every row of the job to one task: the warning to show, the first time.
+    pub(super) fn keyed(&mut self, what: &str, inputs: &[super::KeyedInput]) -> Option<String> {
+        if self.one_task {
+            return None;
+        }
+        let why = self.route_by(what, inputs).err()?;
+        self.gather_in_one_task(&why)
+    }
+
+    /// Sends every row of the job to one task, because of `why` (an operator needs rows
+    /// another key gathered, which would take a second repartition): the warning to show,
+    /// the first time. Every keyed operator then finds all of its keys in that task.
+    pub(super) fn gather_in_one_task(&mut self, why: &str) -> Option<String> {
+        if std::mem::replace(&mut self.one_task, true) {
+            return None;
+        }
+        for scan in &mut self.scans {
+            scan.routing = Some(Vec::new());
+        }
+        Some(format!(
+            "{why}: a job shared by several processes would need a second repartition, which \
+             is not supported yet, so all of its rows go to one task: one process runs its \
+             operators, and the others only share reading the tables"
+        ))
+    }
+
+    /// Fixes or checks the routing for a keyed operator (see [`Self::keyed`]); else why not.
     ///
     /// Routing by part of a key keeps each key in one task: a join's sides are routed by
     /// all of its keys, alike; any other operator by the parts of its key traced to a scan,
     /// and a later one shrinks a routing no join fixed to the part it shares with its key.
-    pub(super) fn keyed(&mut self, what: &str, inputs: &[super::KeyedInput]) -> SqlResult<()> {
+    fn route_by(&mut self, what: &str, inputs: &[super::KeyedInput]) -> Result<(), String> {
         let join = inputs.len() > 1;
+        let other_key = || format!("{what} is keyed by other columns than the operator before it");
         for (input, keys) in inputs {
             let lineage = self
                 .lineage
@@ -242,41 +277,25 @@ impl SharedPlan {
                     }
                 }
             }
-            let refused = |why: String| {
-                SqlError::new(format!(
-                    "{why}: a job shared by several processes routes rows by a key computed \
-                     from the columns of one Kafka table"
-                ))
-            };
-            let second_repartition = || {
-                SqlError::new(format!(
-                    "{what} is keyed by other columns than the operator before it: a job \
-                     shared by several processes would need a second repartition (not \
-                     supported yet)"
-                ))
-            };
             if keys.is_empty() {
                 // No key: every scan feeding the input sends all its rows to one task.
                 let Some((scan, _)) = lineage.iter().flatten().next() else {
-                    return Err(SqlError::new(format!(
-                        "{what} reads rows a job shared by several processes cannot trace to \
-                         a Kafka table"
-                    )));
+                    return Err(format!("{what} reads rows not traced to a Kafka table"));
                 };
                 let routing = self.scans[*scan].routing.get_or_insert_default();
                 if !routing.is_empty() {
-                    return Err(second_repartition());
+                    return Err(format!(
+                        "{what} has no key, and the operator before it has one"
+                    ));
                 }
                 continue;
             }
             let (scan, keys) = match (parts.len(), untraced) {
                 (1, None) => parts.pop_first().expect("one scan"),
                 (1, Some(_)) if !join => parts.pop_first().expect("one scan"),
-                (0, Some(why)) => return Err(refused(why)),
-                (_, Some(why)) if join => return Err(refused(why)),
-                _ if join => {
-                    return Err(refused(format!("{what}'s key has columns of two tables")));
-                }
+                (0, Some(why)) => return Err(why),
+                (_, Some(why)) if join => return Err(why),
+                _ if join => return Err(format!("{what}'s key has columns of two tables")),
                 // Over a join's rows: in one task if the key holds a side's routing.
                 _ => {
                     let holds = (parts.iter()).any(|(scan, keys)| {
@@ -285,7 +304,7 @@ impl SharedPlan {
                     });
                     match holds {
                         true => continue,
-                        false => return Err(second_repartition()),
+                        false => return Err(other_key()),
                     }
                 }
             };
@@ -307,7 +326,7 @@ impl SharedPlan {
                 }
                 (false, _) if shared.len() == routing.len() => {}
                 (false, false) if !shared.is_empty() => *routing = shared,
-                _ => return Err(second_repartition()),
+                _ => return Err(other_key()),
             }
         }
         Ok(())
@@ -333,8 +352,7 @@ fn trace(expr: &Arc<dyn PhysicalExpr>, lineage: &[Option<Traced>]) -> Result<Tra
                     None => {
                         why = Some(format!(
                             "reads {}, which is not computed by deterministic functions of one \
-                             table's columns (a key an aggregate, a join or a window computes \
-                             would need a second repartition, not supported yet)",
+                             table's columns",
                             column.name()
                         ))
                     }
