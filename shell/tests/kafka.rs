@@ -1356,6 +1356,25 @@ fn a_job_needing_a_second_repartition_runs_its_operators_in_one_task() {
 }
 
 #[test]
+fn a_shared_limit_counts_the_rows_of_the_whole_job() {
+    let topic = spelled_symbols_topic("shared-limit");
+    let [alone, shared, explained] = alone_and_shared(
+        &topic,
+        "symbol STRING, c BIGINT",
+        "INSERT INTO out SELECT symbol, COUNT(*) FROM TABLE(TUMBLE(TABLE k, DESCRIPTOR(ts), \
+         INTERVAL '10' SECOND)) GROUP BY symbol, window_start, window_end LIMIT 5;",
+    );
+    // Which windows come first depends on how the tasks interleave; how many does not. Each
+    // task of a job routed by symbol would take 5.
+    assert_eq!(alone.lines().count(), 5, "{alone}");
+    assert_eq!(shared.lines().count(), 5, "{shared}");
+    assert!(
+        explained.contains("LIMIT counts the rows of every task"),
+        "{explained}"
+    );
+}
+
+#[test]
 fn a_shared_job_whose_input_fails_stops_every_process_with_the_error() {
     // Stage 1 reads the malformed message; the tasks would wait for its rows for ever.
     let t = topic("shared-malformed", 2);
