@@ -423,6 +423,16 @@ impl Matcher {
         }
     }
 
+    /// How many rows a partition holding no partial match must be given before it can
+    /// report anything: the fewest a match takes, or none when unmatched rows or timeouts
+    /// are reported.
+    pub fn rows_before_a_report(&self) -> u64 {
+        match self.unmatched || self.timeouts {
+            true => 0,
+            false => self.program.min_rows(),
+        }
+    }
+
     /// The matcher reporting, as [`Outcome::TimedOut`], each partial match `WITHIN` ends
     /// (also at the end of the input, where time runs out for every partial match).
     pub fn with_timeouts(self) -> Self {

@@ -62,6 +62,34 @@ impl Program {
         compiler.program
     }
 
+    /// The fewest rows a match takes: the fewest `Var`s on a way from the start to `Done`
+    /// (a lower bound where `Progress` rules a way out).
+    pub fn min_rows(&self) -> u64 {
+        // Breadth-first with a deque: a `Var` costs a row, every other step none, so the
+        // positions come out in the order of the rows taken to reach them.
+        let mut best = vec![u64::MAX; self.ops.len()];
+        let mut queue = std::collections::VecDeque::from([(0u32, 0u64)]);
+        while let Some((pc, rows)) = queue.pop_front() {
+            if rows >= best[pc as usize] {
+                continue;
+            }
+            best[pc as usize] = rows;
+            match self.ops[pc as usize] {
+                Op::Done => return rows,
+                Op::Var { .. } => queue.push_back((pc + 1, rows + 1)),
+                Op::Split(first, second) => {
+                    queue.push_front((second, rows));
+                    queue.push_front((first, rows));
+                }
+                Op::Jump(to) => queue.push_front((to, rows)),
+                Op::AtStart | Op::AtEnd | Op::Mark(_) | Op::Progress(_) => {
+                    queue.push_front((pc + 1, rows))
+                }
+            }
+        }
+        unreachable!("a compiled pattern ends in Done")
+    }
+
     /// The `Var` and `Done` positions reachable from `pc` without consuming a row, in
     /// preference order (each once).
     pub fn closure(&self, pc: u32) -> Vec<Step> {
@@ -369,5 +397,19 @@ mod tests {
                 .dot(&names)
                 .contains("s1 -> accept [label=\"1 $\"];")
         );
+    }
+
+    #[test]
+    fn the_fewest_rows_a_match_takes() {
+        let min_rows = |text: &str| Program::compile(&Pattern::parse(text).unwrap().0).min_rows();
+        assert_eq!(min_rows("A B+ C"), 3);
+        assert_eq!(min_rows("A+ B"), 2);
+        assert_eq!(min_rows("A B*? | C"), 1);
+        assert_eq!(min_rows("C | A B*?"), 1);
+        assert_eq!(min_rows("A*"), 0);
+        assert_eq!(min_rows("^ A {- B -} $"), 2);
+        assert_eq!(min_rows("(A B | C){2,3} D?"), 2);
+        assert_eq!(min_rows("A{3} B"), 4);
+        assert_eq!(min_rows("PERMUTE(A, B, C)"), 3);
     }
 }

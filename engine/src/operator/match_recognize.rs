@@ -461,12 +461,29 @@ impl MatchRecognize {
         // cache); without them, each partition goes through its steps alone, its state staying
         // in cache (partitions are many, and each is rarely fed).
         let together = spec.defines.iter().any(Define::looks_into_match);
+        // At the end of the input, a partition holding nothing that gets fewer rows than a
+        // report takes reports nothing: its rows are let go unread (most partitions of a
+        // bounded input are few rows).
+        let too_few = if end {
+            spec.matcher.rows_before_a_report()
+        } else {
+            0
+        };
+        let mut unread = Vec::new();
         let mut steps = Steps::new(spec, store);
         let mut runs: Vec<(usize, Vec<Outcome>)> = Vec::with_capacity(order.len());
         // Runs stepped together: from this one on, with this many rows.
         let (mut first_run, mut run_rows) = (0, 0);
         for (p, released) in order {
             let state = &mut partitions[p];
+            if (released.len() as u64) < too_few
+                && state.rows.is_empty()
+                && state.held.is_empty()
+                && Matcher::is_idle(&state.matching)
+            {
+                unread.push(released);
+                continue;
+            }
             let new = &times[released.clone()];
             state.rows.extend(released.map(|row| RowRef {
                 batch,
@@ -495,6 +512,10 @@ impl MatchRecognize {
         steps.run(&mut runs[first_run..], partitions, scratch)?;
         for (p, _) in &runs[first_run..] {
             schedule(&spec.matcher, timers, *p, &mut partitions[*p]);
+        }
+        for row in unread.into_iter().flatten() {
+            let row = row as u32;
+            store.release(RowRef { batch, row });
         }
         let mut fed = Vec::with_capacity(runs.len());
         for (partition, outcomes) in runs {
@@ -1128,6 +1149,36 @@ mod tests {
         // attempt that never ends, and each copies its labels as it forks: kept small.)
         let held = most_rows_held(&mut never_ending(None), 5);
         assert!(held >= 950, "{held} of 1000 rows held without WITHIN");
+    }
+
+    #[test]
+    fn at_the_end_partitions_too_short_to_match_let_their_rows_go_unread() {
+        // A B* C takes two rows at least: key kN gets N % 4 of the rows 0 1 2, which match
+        // when all three are there. Keys of one row are let go unread.
+        let keys: Vec<String> = (0..40).map(|k| format!("k{k:02}")).collect();
+        let mut rows = Vec::new();
+        for (k, key) in keys.iter().enumerate() {
+            for (i, v) in [0, 1, 2].iter().take(k % 4).enumerate() {
+                rows.push((key.as_str(), *v, (i * 100 + k) as i64, NO_WATERMARK));
+            }
+        }
+        let defines = [v_is(Op::Eq, 0), v_is(Op::Eq, 1), v_is(Op::Eq, 2)];
+        let mut op = a_b_star_c(defines, None, 0);
+        assert_eq!(op.spec.matcher.rows_before_a_report(), 2);
+        op.end_chunk_rows = 7;
+        let mut out = Vec::new();
+        op.on_batch(0, keyed_batch("ts", &rows), &mut out).unwrap();
+        op.on_end(&mut out).unwrap();
+        assert_eq!(op.held_rows(), 0, "every row is let go at the end");
+        let mut matched = Vec::new();
+        for m in &out {
+            let Message::Batch(b) = m else { continue };
+            let column = b.data.column(0).as_string::<i32>();
+            matched.extend((0..b.num_rows()).map(|row| column.value(row).to_string()));
+        }
+        matched.sort();
+        let expected: Vec<&String> = keys.iter().skip(3).step_by(4).collect();
+        assert_eq!(matched.iter().collect::<Vec<_>>(), expected);
     }
 
     #[test]
