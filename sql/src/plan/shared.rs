@@ -20,7 +20,9 @@ use std::time::Duration;
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_expr::Volatility;
-use datafusion_physical_expr::expressions::Column as PhysicalColumn;
+use datafusion_physical_expr::expressions::{
+    BinaryExpr, CastExpr, Column as PhysicalColumn, Literal,
+};
 use datafusion_physical_expr::{PhysicalExpr, ScalarFunctionExpr};
 use rill_engine::JobMetrics;
 use rill_engine::dataflow::NodeId;
@@ -376,8 +378,40 @@ fn trace(expr: &Arc<dyn PhysicalExpr>, lineage: &[Option<Traced>]) -> Result<Tra
     }
 }
 
-/// `expr` as SQL, its columns by name.
+/// `expr` as SQL, its columns by name, each operation of two operands in parentheses.
 fn sql(expr: &dyn PhysicalExpr) -> String {
+    if let Some(column) = expr.downcast_ref::<PhysicalColumn>() {
+        return column.name().to_string();
+    }
+    if let Some(literal) = expr.downcast_ref::<Literal>() {
+        return match literal.value().try_as_str() {
+            Some(Some(text)) => format!("'{}'", text.replace('\'', "''")),
+            _ => literal.value().to_string(),
+        };
+    }
+    if let Some(binary) = expr.downcast_ref::<BinaryExpr>() {
+        let (left, right) = (sql(binary.left().as_ref()), sql(binary.right().as_ref()));
+        return format!("({left} {} {right})", binary.op());
+    }
+    if let Some(cast) = expr.downcast_ref::<CastExpr>() {
+        return format!(
+            "CAST({} AS {})",
+            sql(cast.expr().as_ref()),
+            cast.cast_type()
+        );
+    }
+    if let Some(function) = expr.downcast_ref::<ScalarFunctionExpr>() {
+        return match (function.name(), function.args()) {
+            ("rill_cast" | "rill_try_cast", [value, _]) => {
+                let data_type = function.return_type();
+                format!("CAST({} AS {data_type})", sql(value.as_ref()))
+            }
+            (name, args) => {
+                let args: Vec<String> = args.iter().map(|a| sql(a.as_ref())).collect();
+                format!("{name}({})", args.join(", "))
+            }
+        };
+    }
     struct Sql<'a>(&'a dyn PhysicalExpr);
     impl std::fmt::Display for Sql<'_> {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
