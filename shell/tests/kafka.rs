@@ -1263,9 +1263,10 @@ fn spelled_symbols_topic(name: &str) -> String {
 }
 
 /// Runs `statements` over the table `k` of `topic` (made by [`spelled_symbols_topic`]) into
-/// the csv table `out` (`out_columns`), alone and then shared by two processes: the rows
-/// each wrote, and what `EXPLAIN` says of the shared job.
-fn alone_and_shared(topic: &str, out_columns: &str, statements: &str) -> [String; 3] {
+/// the table `out` (`out_columns`, in `format`), alone and then shared by two processes: the
+/// rows each wrote, and what `EXPLAIN` says of the shared job.
+fn alone_and_shared(topic: &str, out: (&str, &str), statements: &str) -> [String; 3] {
+    let (out_columns, format) = out;
     let work = tempfile::tempdir().unwrap();
     let job = |name: &str, shared: bool| {
         let out = work.path().join(format!("out-{name}"));
@@ -1273,7 +1274,7 @@ fn alone_and_shared(topic: &str, out_columns: &str, statements: &str) -> [String
             "SET 'execution.checkpointing.interval' = '200 ms'; \
              SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = '{shared}'; {} \
              CREATE TABLE out ({out_columns}) WITH ('connector' = 'filesystem', \
-             'path' = '{}/', 'format' = 'csv'); {statements}",
+             'path' = '{}/', 'format' = '{format}'); {statements}",
             work.path().join(format!("checkpoints-{name}")).display(),
             table(
                 "k",
@@ -1310,7 +1311,7 @@ fn two_processes_share_a_job_keyed_twice_by_computed_values() {
     let topic = spelled_symbols_topic("shared-computed");
     let [alone, shared, explained] = alone_and_shared(
         &topic,
-        "s STRING, n BIGINT, w TIMESTAMP(3), c BIGINT",
+        ("s STRING, n BIGINT, w TIMESTAMP(3), c BIGINT", "csv"),
         "CREATE VIEW v AS SELECT LOWER(symbol) || '/' || CAST(1000 / (n % 3) AS STRING) \
          AS s, n, ts FROM k WHERE n % 3 <> 0; \
          CREATE VIEW counts AS SELECT s, n, window_start, window_end, COUNT(*) AS c \
@@ -1338,7 +1339,7 @@ fn a_job_needing_a_second_repartition_runs_its_operators_in_one_task() {
     let topic = spelled_symbols_topic("shared-one-task");
     let [alone, shared, explained] = alone_and_shared(
         &topic,
-        "symbol STRING, w TIMESTAMP(3), c BIGINT",
+        ("symbol STRING, w TIMESTAMP(3), c BIGINT", "csv"),
         "INSERT INTO out SELECT symbol, window_start, c FROM (SELECT *, ROW_NUMBER() OVER \
          (PARTITION BY window_start, window_end ORDER BY c DESC, symbol) AS rn FROM \
          (SELECT symbol, window_start, window_end, COUNT(*) AS c FROM TABLE(TUMBLE(TABLE k, \
@@ -1356,11 +1357,39 @@ fn a_job_needing_a_second_repartition_runs_its_operators_in_one_task() {
 }
 
 #[test]
+fn a_union_of_two_topics_is_routed_alike_by_the_key_over_it() {
+    // The symbols of two topics, each spelled in two ways: UNION keeps one of each
+    // (routed by LOWER(symbol) in both), where routing by anything else would keep some twice.
+    let topic = spelled_symbols_topic("shared-union");
+    let other = spelled_symbols_topic("shared-union-other");
+    let [alone, shared, explained] = alone_and_shared(
+        &topic,
+        ("s STRING", "debezium-json"),
+        &format!(
+            "{} INSERT INTO out SELECT LOWER(symbol) FROM k UNION SELECT LOWER(symbol) FROM k2;",
+            table(
+                "k2",
+                "symbol STRING, n BIGINT, ts TIMESTAMP(3)",
+                &other,
+                ", 'format' = 'json', 'scan.startup.mode' = 'earliest-offset'"
+            )
+        ),
+    );
+    assert_eq!(alone.lines().count(), 23, "{alone}");
+    assert_eq!(shared, alone);
+    assert_eq!(
+        explained.matches("by hash(lower(symbol))").count(),
+        2,
+        "{explained}"
+    );
+}
+
+#[test]
 fn a_shared_limit_counts_the_rows_of_the_whole_job() {
     let topic = spelled_symbols_topic("shared-limit");
     let [alone, shared, explained] = alone_and_shared(
         &topic,
-        "symbol STRING, c BIGINT",
+        ("symbol STRING, c BIGINT", "csv"),
         "INSERT INTO out SELECT symbol, COUNT(*) FROM TABLE(TUMBLE(TABLE k, DESCRIPTOR(ts), \
          INTERVAL '10' SECOND)) GROUP BY symbol, window_start, window_end LIMIT 5;",
     );

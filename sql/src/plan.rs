@@ -435,6 +435,9 @@ impl<'a> StreamPlanner<'a> {
                 let node = self
                     .dataflow
                     .add_operator(Box::new(operator), inputs.clone());
+                if let Some(shared) = &mut self.shared {
+                    shared.union(node, &inputs);
+                }
                 for input in inputs {
                     if self.updating.contains(&input) {
                         self.updating.insert(node);

@@ -64,6 +64,8 @@ pub struct SharedPlan {
     pub scans: Vec<Scan>,
     /// Each node's columns that are computed from one scan's columns alone.
     lineage: HashMap<NodeId, Vec<Option<Traced>>>,
+    /// The inputs of each `UNION ALL`, whose columns are theirs by position.
+    unions: HashMap<NodeId, Vec<NodeId>>,
     /// The counters of the process's share of the job, and this dataflow's part in them.
     pub(super) metrics: Option<(Arc<JobMetrics>, usize)>,
     /// Whether every row goes to one task (see [`SharedPlan::gather_in_one_task`]).
@@ -223,6 +225,24 @@ impl SharedPlan {
         self.lineage.insert(node, lineage);
     }
 
+    /// `node` is the `UNION ALL` of `inputs`.
+    pub(super) fn union(&mut self, node: NodeId, inputs: &[NodeId]) {
+        self.unions.insert(node, inputs.to_vec());
+    }
+
+    /// `input` with `key`, or, for a `UNION ALL`, each of its inputs with `key`: an operator
+    /// keyed over a union finds each key in one task if every input is routed by it alike.
+    fn through_unions(&self, (input, key): &super::KeyedInput, out: &mut Vec<super::KeyedInput>) {
+        match self.unions.get(input) {
+            Some(inputs) => {
+                for input in inputs {
+                    self.through_unions(&(*input, key.clone()), out);
+                }
+            }
+            None => out.push((*input, key.clone())),
+        }
+    }
+
     /// A keyed operator (`what`) reads `inputs`, each with its key: the first fixes the
     /// routing of the scans its inputs come from, later ones must hold it. One that cannot
     /// sends every row of the job to one task: the warning to show, the first time.
@@ -253,13 +273,19 @@ impl SharedPlan {
 
     /// Fixes or checks the routing for a keyed operator (see [`Self::keyed`]); else why not.
     ///
-    /// Routing by part of a key keeps each key in one task: a join's sides are routed by
-    /// all of its keys, alike; any other operator by the parts of its key traced to a scan,
-    /// and a later one shrinks a routing no join fixed to the part it shares with its key.
+    /// Routing by part of a key keeps each key in one task: a join's sides (and a union's
+    /// inputs) are routed by all of its keys, alike; any other operator by the parts of its
+    /// key traced to a scan, and a later one shrinks a routing no join fixed to the part it
+    /// shares with its key.
     fn route_by(&mut self, what: &str, inputs: &[super::KeyedInput]) -> Result<(), String> {
+        let mut expanded = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            self.through_unions(input, &mut expanded);
+        }
+        let inputs = expanded;
         let join = inputs.len() > 1;
         let other_key = || format!("{what} is keyed by other columns than the operator before it");
-        for (input, keys) in inputs {
+        for (input, keys) in &inputs {
             let lineage = self
                 .lineage
                 .get(input)
