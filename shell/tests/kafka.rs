@@ -1358,24 +1358,30 @@ fn a_job_needing_a_second_repartition_runs_its_operators_in_one_task() {
 
 #[test]
 fn a_union_of_two_topics_is_routed_alike_by_the_key_over_it() {
-    // The symbols of two topics, each spelled in two ways: UNION keeps one of each
-    // (routed by LOWER(symbol) in both), where routing by anything else would keep some twice.
+    // Each symbol's count per window over two topics, each spelled two ways: both topics are
+    // routed by LOWER(symbol) through the union and the window function over it, where
+    // routing by anything else would count some symbols in two tasks.
     let topic = spelled_symbols_topic("shared-union");
     let other = spelled_symbols_topic("shared-union-other");
     let [alone, shared, explained] = alone_and_shared(
         &topic,
-        ("s STRING", "debezium-json"),
+        ("s STRING, w TIMESTAMP(3), c BIGINT", "csv"),
         &format!(
-            "{} INSERT INTO out SELECT LOWER(symbol) FROM k UNION SELECT LOWER(symbol) FROM k2;",
+            "{} CREATE VIEW both_topics AS SELECT symbol, ts FROM k UNION ALL \
+             SELECT symbol, ts FROM k2; \
+             INSERT INTO out SELECT LOWER(symbol), window_start, COUNT(*) FROM \
+             TABLE(TUMBLE(TABLE both_topics, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
+             GROUP BY LOWER(symbol), window_start, window_end;",
             table(
                 "k2",
-                "symbol STRING, n BIGINT, ts TIMESTAMP(3)",
+                "symbol STRING, n BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts",
                 &other,
                 ", 'format' = 'json', 'scan.startup.mode' = 'earliest-offset'"
             )
         ),
     );
-    assert_eq!(alone.lines().count(), 23, "{alone}");
+    // 23 symbols in each of 5 windows.
+    assert_eq!(alone.lines().count(), 115, "{alone}");
     assert_eq!(shared, alone);
     assert_eq!(
         explained.matches("by hash(lower(symbol))").count(),

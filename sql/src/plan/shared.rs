@@ -39,6 +39,13 @@ pub type TaskSource =
 /// An expression over one scan's columns: the scan, and the expression.
 type Traced = (usize, Arc<dyn PhysicalExpr>);
 
+/// A node's columns, each computed from one scan's columns alone (else `None`), for each way
+/// its rows come: one way, or one for each input of a `UNION ALL` under it.
+type Lineage = Vec<Vec<Option<Traced>>>;
+
+/// The most ways a node's rows are followed through unions (and joins of them).
+const MOST_WAYS: usize = 16;
+
 /// A key expression over a scan's columns, with the type it is hashed as.
 pub type RoutingKey = (Arc<dyn PhysicalExpr>, DataType);
 
@@ -63,9 +70,7 @@ pub struct SharedPlan {
     /// The scans, in planning order.
     pub scans: Vec<Scan>,
     /// Each node's columns that are computed from one scan's columns alone.
-    lineage: HashMap<NodeId, Vec<Option<Traced>>>,
-    /// The inputs of each `UNION ALL`, whose columns are theirs by position.
-    unions: HashMap<NodeId, Vec<NodeId>>,
+    lineage: HashMap<NodeId, Lineage>,
     /// The counters of the process's share of the job, and this dataflow's part in them.
     pub(super) metrics: Option<(Arc<JobMetrics>, usize)>,
     /// Whether every row goes to one task (see [`SharedPlan::gather_in_one_task`]).
@@ -163,13 +168,13 @@ impl SharedPlan {
         schema: &SchemaRef,
     ) {
         let scan = self.scans.len();
-        let lineage = (schema.fields().iter().enumerate())
+        let columns = (schema.fields().iter().enumerate())
             .map(|(c, field)| {
                 let column: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new(field.name(), c));
                 Some((scan, column))
             })
             .collect();
-        self.lineage.insert(node, lineage);
+        self.lineage.insert(node, vec![columns]);
         self.scans.push(Scan {
             table: table.to_string(),
             projection,
@@ -181,9 +186,12 @@ impl SharedPlan {
     /// `node`'s columns are `columns` of `input`'s (`None`: a new column).
     pub(super) fn derive(&mut self, node: NodeId, input: NodeId, columns: &[Option<usize>]) {
         if let Some(from) = self.lineage.get(&input) {
-            let lineage = columns
-                .iter()
-                .map(|c| c.and_then(|c| from.get(c).cloned().flatten()))
+            let lineage = (from.iter())
+                .map(|way| {
+                    (columns.iter())
+                        .map(|c| c.and_then(|c| way.get(c).cloned().flatten()))
+                        .collect()
+                })
                 .collect();
             self.lineage.insert(node, lineage);
         }
@@ -197,8 +205,12 @@ impl SharedPlan {
         exprs: &[Option<Arc<dyn PhysicalExpr>>],
     ) {
         if let Some(from) = self.lineage.get(&input) {
-            let lineage = (exprs.iter())
-                .map(|e| trace(e.as_ref()?, from).ok())
+            let lineage = (from.iter())
+                .map(|way| {
+                    (exprs.iter())
+                        .map(|e| trace(e.as_ref()?, way).ok())
+                        .collect()
+                })
                 .collect();
             self.lineage.insert(node, lineage);
         }
@@ -214,32 +226,39 @@ impl SharedPlan {
         widths: &[usize],
         width: usize,
     ) {
-        let mut lineage = Vec::with_capacity(width);
+        // Every way of each input's rows with every way of the others'.
+        let mut lineage: Lineage = vec![Vec::with_capacity(width)];
         for ((input, &kept), &columns) in inputs.iter().zip(kept).zip(widths) {
-            match self.lineage.get(input) {
-                Some(from) if kept && from.len() == columns => lineage.extend(from.iter().cloned()),
-                _ => lineage.extend(std::iter::repeat_n(None, columns)),
-            }
+            let new = vec![vec![None; columns]];
+            let ways = match self.lineage.get(input) {
+                Some(from) if kept && from.iter().all(|way| way.len() == columns) => from,
+                _ => &new,
+            };
+            lineage = (lineage.iter())
+                .flat_map(|before| ways.iter().map(move |way| [&before[..], way].concat()))
+                .collect();
         }
-        lineage.truncate(width);
+        if lineage.len() > MOST_WAYS {
+            return;
+        }
+        for way in &mut lineage {
+            way.truncate(width);
+        }
         self.lineage.insert(node, lineage);
     }
 
-    /// `node` is the `UNION ALL` of `inputs`.
+    /// `node` is the `UNION ALL` of `inputs`, whose columns are its own by position: its
+    /// rows come each input's ways.
     pub(super) fn union(&mut self, node: NodeId, inputs: &[NodeId]) {
-        self.unions.insert(node, inputs.to_vec());
-    }
-
-    /// `input` with `key`, or, for a `UNION ALL`, each of its inputs with `key`: an operator
-    /// keyed over a union finds each key in one task if every input is routed by it alike.
-    fn through_unions(&self, (input, key): &super::KeyedInput, out: &mut Vec<super::KeyedInput>) {
-        match self.unions.get(input) {
-            Some(inputs) => {
-                for input in inputs {
-                    self.through_unions(&(*input, key.clone()), out);
-                }
+        let mut lineage = Lineage::new();
+        for input in inputs {
+            match self.lineage.get(input) {
+                Some(ways) => lineage.extend(ways.iter().cloned()),
+                None => return,
             }
-            None => out.push((*input, key.clone())),
+        }
+        if lineage.len() <= MOST_WAYS {
+            self.lineage.insert(node, lineage);
         }
     }
 
@@ -278,24 +297,22 @@ impl SharedPlan {
     /// key traced to a scan, and a later one shrinks a routing no join fixed to the part it
     /// shares with its key.
     fn route_by(&mut self, what: &str, inputs: &[super::KeyedInput]) -> Result<(), String> {
-        let mut expanded = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            self.through_unions(input, &mut expanded);
-        }
-        let inputs = expanded;
-        let join = inputs.len() > 1;
+        // Each way the rows of each input come, with the input's key.
+        let no_lineage = vec![Vec::new()];
+        let ways: Vec<(Vec<Option<Traced>>, &Vec<RoutingKey>)> = (inputs.iter())
+            .flat_map(|(input, keys)| {
+                let ways = self.lineage.get(input).unwrap_or(&no_lineage);
+                ways.iter().map(move |way| (way.clone(), keys))
+            })
+            .collect();
+        let join = ways.len() > 1;
         let other_key = || format!("{what} is keyed by other columns than the operator before it");
-        for (input, keys) in &inputs {
-            let lineage = self
-                .lineage
-                .get(input)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+        for (lineage, keys) in ways {
             // The key's parts traced to each scan, and why a part is not (the last such).
             let mut parts: BTreeMap<usize, Vec<RoutingKey>> = BTreeMap::new();
             let mut untraced = None;
             for (key, data_type) in keys {
-                match trace(key, lineage) {
+                match trace(key, &lineage) {
                     Ok((scan, traced)) => parts
                         .entry(scan)
                         .or_default()
