@@ -306,12 +306,36 @@ impl SharedPlan {
             })
             .collect();
         let join = ways.len() > 1;
+        // Several ways are routed alike by the parts of the key every way traces (a join's
+        // keys, a union's), the others dropped from all.
+        let width = ways.first().map_or(0, |(_, keys)| keys.len());
+        let alike: Vec<bool> = (0..width)
+            .map(|i| {
+                !join
+                    || (ways.iter()).all(|(lineage, keys)| {
+                        keys.get(i)
+                            .is_some_and(|(key, _)| trace(key, lineage).is_ok())
+                    })
+            })
+            .collect();
+        if width > 0 && !alike.contains(&true) {
+            let untraced = (ways.iter())
+                .flat_map(|(lineage, keys)| keys.iter().map(move |(key, _)| (key, lineage)))
+                .find_map(|(key, lineage)| {
+                    let why = trace(key, lineage).err()?;
+                    Some(format!("{what}'s key {} {why}", sql(key.as_ref())))
+                });
+            return Err(
+                untraced.unwrap_or_else(|| format!("{what}'s key has columns of two tables"))
+            );
+        }
         let other_key = || format!("{what} is keyed by other columns than the operator before it");
         for (lineage, keys) in ways {
             // The key's parts traced to each scan, and why a part is not (the last such).
             let mut parts: BTreeMap<usize, Vec<RoutingKey>> = BTreeMap::new();
             let mut untraced = None;
-            for (key, data_type) in keys {
+            let routed = (keys.iter().zip(&alike)).filter(|(_, alike)| **alike);
+            for ((key, data_type), _) in routed {
                 match trace(key, &lineage) {
                     Ok((scan, traced)) => parts
                         .entry(scan)
