@@ -1250,16 +1250,21 @@ fn spelled_symbols_topic(name: &str) -> String {
             format!(r#"{{"symbol": "{symbol}", "n": {}, "ts": "{ts}"}}"#, i % 5)
         })
         .collect();
+    produce_round_robin(&topic, &messages, 4);
+    topic
+}
+
+/// Produces `messages` to `topic`, the i-th to partition i % `partitions` at time i ms.
+fn produce_round_robin(topic: &str, messages: &[String], partitions: usize) {
     let records: Vec<Record> = (messages.iter().enumerate())
         .map(|(i, value)| Record {
-            partition: (i % 4) as i32,
+            partition: (i % partitions) as i32,
             key: None,
             value: Some(value.as_str()),
             timestamp: i as i64,
         })
         .collect();
-    produce(&topic, &records);
-    topic
+    produce(topic, &records);
 }
 
 /// Runs `statements` over the table `k` of `topic` (made by [`spelled_symbols_topic`]) into
@@ -1467,15 +1472,7 @@ fn symbol_sums_job(name: &str, work: &std::path::Path) -> String {
     let messages: Vec<String> = (0..100)
         .map(|i| format!(r#"{{"symbol": "S{}", "n": {i}}}"#, i % 7))
         .collect();
-    let records: Vec<Record> = (messages.iter().enumerate())
-        .map(|(i, value)| Record {
-            partition: (i % 2) as i32,
-            key: None,
-            value: Some(value.as_str()),
-            timestamp: i as i64,
-        })
-        .collect();
-    produce(&topic, &records);
+    produce_round_robin(&topic, &messages, 2);
     format!(
         "SET 'execution.checkpointing.interval' = '1 s'; \
          SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = 'true'; {} \
