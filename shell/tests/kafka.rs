@@ -1156,22 +1156,8 @@ fn two_processes_share_a_join_of_two_topics() {
             )
         })
         .collect();
-    let records = |values: &[String], partitions: i32| -> Vec<(i32, String)> {
-        (values.iter().enumerate())
-            .map(|(i, v)| ((i as i32) % partitions, v.clone()))
-            .collect()
-    };
-    for (topic, rows) in [(&left, records(&lefts, 6)), (&right, records(&rights, 3))] {
-        let records: Vec<Record> = (rows.iter().enumerate())
-            .map(|(i, (partition, value))| Record {
-                partition: *partition,
-                key: None,
-                value: Some(value.as_str()),
-                timestamp: i as i64,
-            })
-            .collect();
-        produce(topic, &records);
-    }
+    produce_round_robin(&left, &lefts, 6);
+    produce_round_robin(&right, &rights, 3);
     let work = tempfile::tempdir().unwrap();
     let job = |name: &str, shared: bool| {
         let out = work.path().join(format!("out-{name}"));

@@ -49,6 +49,10 @@ const MOST_WAYS: usize = 16;
 /// A key expression over a scan's columns, with the type it is hashed as.
 pub type RoutingKey = (Arc<dyn PhysicalExpr>, DataType);
 
+/// A part of a keyed operator's key traced to a scan: the scan and the part as a routing
+/// key; else why not.
+type TracedPart = Result<(usize, RoutingKey), String>;
+
 /// A Kafka table read by a shared job.
 #[derive(Debug, Clone)]
 pub struct Scan {
@@ -297,61 +301,60 @@ impl SharedPlan {
     /// key traced to a scan, and a later one shrinks a routing no join fixed to the part it
     /// shares with its key.
     fn route_by(&mut self, what: &str, inputs: &[super::KeyedInput]) -> Result<(), String> {
-        // Each way the rows of each input come, with the input's key.
+        // Each way the rows of each input come: a scan it reads, and its key's parts, each
+        // traced to a scan (else why not).
         let no_lineage = vec![Vec::new()];
-        let ways: Vec<(Vec<Option<Traced>>, &Vec<RoutingKey>)> = (inputs.iter())
+        let ways: Vec<(Option<usize>, Vec<TracedPart>)> = (inputs.iter())
             .flat_map(|(input, keys)| {
                 let ways = self.lineage.get(input).unwrap_or(&no_lineage);
-                ways.iter().map(move |way| (way.clone(), keys))
+                ways.iter().map(move |lineage| {
+                    let parts = (keys.iter())
+                        .map(|(key, data_type)| match trace(key, lineage) {
+                            Ok((scan, traced)) => Ok((scan, (traced, data_type.clone()))),
+                            Err(why) => Err(format!("{what}'s key {} {why}", sql(key.as_ref()))),
+                        })
+                        .collect();
+                    (
+                        lineage.iter().flatten().next().map(|(scan, _)| *scan),
+                        parts,
+                    )
+                })
             })
             .collect();
         let join = ways.len() > 1;
         // Several ways are routed alike by the parts of the key every way traces (a join's
         // keys, a union's), the others dropped from all.
-        let width = ways.first().map_or(0, |(_, keys)| keys.len());
+        let width = ways.first().map_or(0, |(_, parts)| parts.len());
         let alike: Vec<bool> = (0..width)
             .map(|i| {
-                !join
-                    || (ways.iter()).all(|(lineage, keys)| {
-                        keys.get(i)
-                            .is_some_and(|(key, _)| trace(key, lineage).is_ok())
-                    })
+                !join || (ways.iter()).all(|(_, parts)| parts.get(i).is_some_and(Result::is_ok))
             })
             .collect();
         if width > 0 && !alike.contains(&true) {
-            let untraced = (ways.iter())
-                .flat_map(|(lineage, keys)| keys.iter().map(move |(key, _)| (key, lineage)))
-                .find_map(|(key, lineage)| {
-                    let why = trace(key, lineage).err()?;
-                    Some(format!("{what}'s key {} {why}", sql(key.as_ref())))
-                });
+            let untraced =
+                (ways.iter()).find_map(|(_, parts)| parts.iter().find_map(|p| p.clone().err()));
             return Err(
                 untraced.unwrap_or_else(|| format!("{what}'s key has columns of two tables"))
             );
         }
         let other_key = || format!("{what} is keyed by other columns than the operator before it");
-        for (lineage, keys) in ways {
+        for (read, traced) in ways {
             // The key's parts traced to each scan, and why a part is not (the last such).
             let mut parts: BTreeMap<usize, Vec<RoutingKey>> = BTreeMap::new();
             let mut untraced = None;
-            let routed = (keys.iter().zip(&alike)).filter(|(_, alike)| **alike);
-            for ((key, data_type), _) in routed {
-                match trace(key, &lineage) {
-                    Ok((scan, traced)) => parts
-                        .entry(scan)
-                        .or_default()
-                        .push((traced, data_type.clone())),
-                    Err(why) => {
-                        untraced = Some(format!("{what}'s key {} {why}", sql(key.as_ref())))
-                    }
+            let routed = (traced.iter().zip(&alike)).filter(|(_, alike)| **alike);
+            for (part, _) in routed {
+                match part {
+                    Ok((scan, key)) => parts.entry(*scan).or_default().push(key.clone()),
+                    Err(why) => untraced = Some(why.clone()),
                 }
             }
-            if keys.is_empty() {
+            if traced.is_empty() {
                 // No key: every scan feeding the input sends all its rows to one task.
-                let Some((scan, _)) = lineage.iter().flatten().next() else {
+                let Some(scan) = read else {
                     return Err(format!("{what} reads rows not traced to a Kafka table"));
                 };
-                let routing = self.scans[*scan].routing.get_or_insert_default();
+                let routing = self.scans[scan].routing.get_or_insert_default();
                 if !routing.is_empty() {
                     return Err(format!(
                         "{what} has no key, and the operator before it has one"
