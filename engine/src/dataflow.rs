@@ -289,6 +289,37 @@ impl Dataflow {
         node
     }
 
+    /// Keeps only `node`, the nodes it reads (directly or not) and the side sinks of those,
+    /// numbered again in the same order: one stage of a job planned whole.
+    pub fn keep_upstream_of(&mut self, node: NodeId) {
+        let mut keep = vec![false; self.nodes.len()];
+        keep[node] = true;
+        for id in (0..=node).rev() {
+            if keep[id] {
+                for &input in &self.nodes[id].inputs {
+                    keep[input] = true;
+                }
+            }
+        }
+        for id in 0..self.nodes.len() {
+            let n = &self.nodes[id];
+            keep[id] |= n.side && keep[n.inputs[0]];
+        }
+        let mut number = vec![0; self.nodes.len()];
+        let mut next = 0;
+        for (id, kept) in keep.iter().enumerate() {
+            number[id] = next;
+            next += usize::from(*kept);
+        }
+        let nodes = std::mem::take(&mut self.nodes);
+        for (mut n, kept) in nodes.into_iter().zip(keep) {
+            if kept {
+                n.inputs.iter_mut().for_each(|i| *i = number[*i]);
+                self.nodes.push(n);
+            }
+        }
+    }
+
     fn push(&mut self, kind: NodeKind, inputs: Vec<NodeId>) -> NodeId {
         assert!(
             inputs.iter().all(|i| *i < self.nodes.len()),
@@ -1154,5 +1185,39 @@ mod tests {
         // Fusing again changes nothing.
         flow.fuse();
         assert_eq!(senders(&flow), expected);
+    }
+
+    #[test]
+    fn a_stage_keeps_the_nodes_it_reads_and_their_side_sinks() {
+        let mut flow = Dataflow::new();
+        let below = flow.add_source(Box::new(Fusing));
+        let stage = flow.add_source(Box::new(Fusing));
+        let calc_below = flow.add_operator(Box::new(calc()), vec![below]);
+        let keyed = flow.add_operator(Box::new(calc()), vec![stage]);
+        flow.add_side_sink(Box::new(crate::sink::BlackholeSink), keyed);
+        let above = flow.add_operator(Box::new(calc()), vec![keyed, calc_below]);
+        let sink = flow.add_sink(Box::new(crate::sink::BlackholeSink), above);
+        let _other = flow.add_sink(Box::new(crate::sink::BlackholeSink), calc_below);
+        flow.keep_upstream_of(sink);
+        let edges: Vec<(String, Vec<NodeId>, bool)> = (flow.nodes.iter())
+            .map(|n| (n.kind.name(), n.inputs.clone(), n.side))
+            .collect();
+        assert_eq!(
+            edges,
+            vec![
+                ("Fusing".to_string(), vec![], false),
+                ("Fusing".to_string(), vec![], false),
+                ("Calc".to_string(), vec![0], false),
+                ("Calc".to_string(), vec![1], false),
+                ("blackhole".to_string(), vec![3], true),
+                ("Calc".to_string(), vec![3, 2], false),
+                ("blackhole".to_string(), vec![5], false),
+            ]
+        );
+        // A stage under the operator that reads `keyed`: the other source goes.
+        flow.keep_upstream_of(3);
+        let names: Vec<String> = flow.nodes.iter().map(|n| n.kind.name()).collect();
+        assert_eq!(names, ["Fusing", "Calc", "blackhole"]);
+        assert_eq!(flow.nodes[1].inputs, vec![0]);
     }
 }
