@@ -501,11 +501,12 @@ impl Dataflow {
                 NodeKind::Sink(sink) => {
                     let (metrics, stop) = (metrics.clone(), stop.clone());
                     let done = sinks_done.clone();
+                    let counts_rows = !node.side && sink.is_output();
                     let runner = SinkRunner {
                         sink,
                         checkpoints,
                         committed: 0,
-                        counts_rows: !node.side,
+                        counts_rows,
                     };
                     let inbox = inbox.into_iter().next().expect("a sink's input");
                     tasks.spawn_blocking(move || runner.run(inbox, &metrics, &stop, &done));

@@ -28,6 +28,12 @@ pub trait Sink: Send {
         Ok(())
     }
 
+    /// Whether its rows are the job's output, counted as rows out (not those a stage of a
+    /// shared job sends to the next).
+    fn is_output(&self) -> bool {
+        true
+    }
+
     /// The input ended: write what is buffered (committed by a following
     /// [`Sink::commit`]).
     fn finish(&mut self) -> Result<()>;

@@ -17,6 +17,8 @@ pub mod repartition;
 mod sink;
 #[cfg(feature = "client")]
 mod source;
+#[cfg(feature = "client")]
+pub mod stage;
 
 pub use config::{Delivery, KafkaTable, KeyFormat, Metadata, Offsets, Partitioner, Topics};
 #[cfg(feature = "client")]

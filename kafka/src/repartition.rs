@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use arrow::array::{AsArray, BooleanArray, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Int8Type, Int64Type, Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -48,13 +48,15 @@ use crate::source::combined_stamps;
 const OFFSET_COLUMN: &str = "__rill_offset";
 /// The column of the origin's watermark before a repartitioned row.
 const STAMP_COLUMN: &str = "__rill_watermark";
+/// The column of a repartitioned change's kind, after the others when the rows are changes.
+const OP_COLUMN: &str = "__rill_op";
 
 /// What a message of the repartition topic holds.
-const ROWS: u8 = 0;
+pub(crate) const ROWS: u8 = 0;
 /// Only the origin's watermark (it advanced, but none of its rows came to this partition).
-const WATERMARK: u8 = 1;
+pub(crate) const WATERMARK: u8 = 1;
 /// The origin ended (a bounded table).
-const END: u8 = 2;
+pub(crate) const END: u8 = 2;
 
 /// How long stage 1 waits for the brokers to take its messages.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -185,19 +187,13 @@ impl Router {
         offsets: Int64Array,
         after: Watermark,
     ) -> Result<()> {
-        let rows = batch.num_rows();
-        let stamps: ArrayRef = match &batch.watermarks {
-            Some(stamps) => Arc::new(stamps.clone()),
-            None => Arc::new(Int64Array::from(vec![NO_WATERMARK; rows])),
+        let stamps = match &batch.watermarks {
+            Some(stamps) => stamps.clone(),
+            None => Int64Array::from(vec![NO_WATERMARK; batch.num_rows()]),
         };
-        let mut fields = batch.data.schema().fields().to_vec();
-        fields.push(Arc::new(Field::new(OFFSET_COLUMN, DataType::Int64, false)));
-        fields.push(Arc::new(Field::new(STAMP_COLUMN, DataType::Int64, false)));
-        let mut columns = batch.data.columns().to_vec();
-        columns.push(Arc::new(offsets));
-        columns.push(stamps);
-        let data = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        let parts = self.partitioner.split(&batch.with_data(data))?;
+        let parts = self
+            .partitioner
+            .split(&with_origin_columns(batch, offsets, stamps)?)?;
         let count = self.repartition.partitions;
         let sent = self
             .sent
@@ -252,7 +248,7 @@ impl Router {
 }
 
 /// Sends one message, waiting while librdkafka's queue is full.
-fn send(
+pub(crate) fn send(
     producer: &ThreadedProducer<DefaultProducerContext>,
     repartition: &Repartition,
     part: usize,
@@ -282,7 +278,7 @@ fn send(
 }
 
 /// A message's value: its kind, the origin's watermark after it, and its rows if any.
-fn encode(kind: u8, after: Watermark, rows: Option<&RecordBatch>) -> Result<Vec<u8>> {
+pub(crate) fn encode(kind: u8, after: Watermark, rows: Option<&RecordBatch>) -> Result<Vec<u8>> {
     let mut value = Vec::with_capacity(9);
     value.push(kind);
     value.extend_from_slice(&after.to_be_bytes());
@@ -292,6 +288,27 @@ fn encode(kind: u8, after: Watermark, rows: Option<&RecordBatch>) -> Result<Vec<
         writer.finish()?;
     }
     Ok(value)
+}
+
+/// `batch` with the columns a task reads besides its rows: each row's offset in its origin,
+/// the origin's watermark before it and, for changes, its kind.
+pub(crate) fn with_origin_columns(
+    batch: &ChangeBatch,
+    offsets: Int64Array,
+    stamps: Int64Array,
+) -> Result<ChangeBatch> {
+    let mut fields = batch.data.schema().fields().to_vec();
+    fields.push(Arc::new(Field::new(OFFSET_COLUMN, DataType::Int64, false)));
+    fields.push(Arc::new(Field::new(STAMP_COLUMN, DataType::Int64, false)));
+    let mut columns = batch.data.columns().to_vec();
+    columns.push(Arc::new(offsets));
+    columns.push(Arc::new(stamps));
+    if let Some(ops) = &batch.ops {
+        fields.push(Arc::new(Field::new(OP_COLUMN, DataType::Int8, false)));
+        columns.push(Arc::new(ops.clone()));
+    }
+    let data = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    Ok(batch.with_data(data))
 }
 
 /// A message's kind, watermark and rows.
@@ -318,8 +335,9 @@ pub struct RepartitionSource {
     name: String,
     repartition: Repartition,
     partition: usize,
-    /// The rows the table's source sends, which the task's operators read.
-    schema: SchemaRef,
+    /// The rows the table's source sends, which the task's operators read (`None`: the rows
+    /// a stage before sends, as it sends them).
+    schema: Option<SchemaRef>,
     /// After how long without messages an origin stops holding the watermark back.
     idle_timeout: Option<Duration>,
     state: TaskProgress,
@@ -371,12 +389,13 @@ impl TaskProgress {
 }
 
 impl RepartitionSource {
-    /// Reads partition `partition` of `repartition`'s topic, whose rows have `schema`.
+    /// Reads partition `partition` of `repartition`'s topic, whose rows have `schema` (`None`:
+    /// as sent).
     pub fn new(
         name: impl Into<String>,
         repartition: Repartition,
         partition: usize,
-        schema: SchemaRef,
+        schema: Option<SchemaRef>,
         idle_timeout: Option<Duration>,
     ) -> Self {
         let origins = (repartition.origins.iter())
@@ -402,7 +421,15 @@ impl RepartitionSource {
         let others = self.state.combined(Some(origin));
         let state = self.state.origins.get_mut(origin).expect("a known origin");
         let malformed = || EngineError::Other("malformed rows in the repartition topic".into());
-        let columns = rows.num_columns();
+        let mut columns = rows.num_columns();
+        let ops = match rows.schema().fields().last() {
+            Some(field) if field.name() == OP_COLUMN => {
+                columns -= 1;
+                let ops = rows.column(columns).as_primitive_opt::<Int8Type>();
+                Some(ops.ok_or_else(malformed)?.clone())
+            }
+            _ => None,
+        };
         if columns < 2 {
             return Err(malformed());
         }
@@ -411,9 +438,13 @@ impl RepartitionSource {
             (Some(offsets), Some(stamps)) => (offsets, stamps),
             _ => return Err(malformed()),
         };
-        let data =
-            RecordBatch::try_new(self.schema.clone(), rows.columns()[..columns - 2].to_vec())
-                .map_err(|e| EngineError::Other(format!("the repartition topic's rows: {e}")))?;
+        // The rows a stage before sent have the columns it sent.
+        let schema = match &self.schema {
+            Some(schema) => schema.clone(),
+            None => Arc::new(Schema::new(rows.schema().fields()[..columns - 2].to_vec())),
+        };
+        let data = RecordBatch::try_new(schema, rows.columns()[..columns - 2].to_vec())
+            .map_err(|e| EngineError::Other(format!("the repartition topic's rows: {e}")))?;
         let last = state.last;
         state.last = state
             .last
@@ -421,7 +452,7 @@ impl RepartitionSource {
         let stamps = combined_stamps(&stamps, others, self.state.sent_watermark);
         let batch = ChangeBatch {
             data,
-            ops: None,
+            ops,
             watermarks: Some(stamps),
         };
         if offsets.values().iter().all(|&o| o > last) {

@@ -833,11 +833,20 @@ fn wait_within(child: Watched, what: &str) -> Output {
     }
 }
 
-/// Runs a tumbling-window job over a 6-partition topic alone, then shared by three
-/// processes of which the first is killed at its first checkpoint. Each run (`"alone"`,
-/// `"shared"`) writes to the table `out` that `sink(run, dir)` declares (`dir`: a fresh
-/// directory), and `read(run, dir)` reads its output back: both runs give the same rows.
+/// A count and sum of prices per symbol in 10-second windows of `ticks`.
+const WINDOW_SUMS: &str = "SELECT symbol, window_start, window_end, COUNT(*) AS n, \
+    SUM(price) AS total FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
+    GROUP BY symbol, window_start, window_end";
+
+/// Runs `query` (of `rows` rows: symbol, window_start, n, total) over a 6-partition topic
+/// `ticks` alone, then shared by three processes of which the first is killed at `fault`
+/// (a `RILL_FAULT`). Each run (`"alone"`, `"shared"`) writes to the table `out` that
+/// `sink(run, dir)` declares (`dir`: a fresh directory), and `read(run, dir)` reads its
+/// output back: both runs give the same rows.
 fn shared_with_a_kill(
+    query: &str,
+    rows: usize,
+    fault: &str,
     sink: impl Fn(&str, &str) -> String,
     read: impl Fn(&str, &str) -> Vec<String>,
 ) {
@@ -875,10 +884,7 @@ fn shared_with_a_kill(
             "SET 'execution.checkpointing.interval' = '100 ms'; \
              SET 'execution.checkpointing.dir' = '{}'; \
              SET 'rill.scale-out' = '{shared}'; \
-             {} {} \
-             INSERT INTO out SELECT symbol, window_start, COUNT(*), SUM(price) \
-             FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
-             GROUP BY symbol, window_start, window_end;",
+             {} {} INSERT INTO out {query};",
             dir.display(),
             table(
                 "ticks",
@@ -900,7 +906,7 @@ fn shared_with_a_kill(
     let out = rill(&alone);
     assert!(out.status.success(), "{}", stderr(&out));
     let expected = read("alone", &alone_out);
-    assert_eq!(expected.len(), 20 * 60, "every symbol in every window");
+    assert_eq!(expected.len(), rows);
 
     let (shared, shared_out) = job("shared", true);
     let spawn = |fault: Option<&str>| {
@@ -915,9 +921,7 @@ fn shared_with_a_kill(
             .spawn()
             .expect("rill runs")
     };
-    // The first process dies in its first checkpoint, in the middle of its tasks, before
-    // any of its tasks completed one (so no Kafka transaction of its is open).
-    let doomed = watch(spawn(Some("after-barrier:2")));
+    let doomed = watch(spawn(Some(fault)));
     let survivors = [spawn(None), spawn(None)].map(watch);
     let doomed = wait_within(doomed, "the first process");
     assert_eq!(
@@ -943,14 +947,46 @@ fn shared_with_a_kill(
 
 #[test]
 fn three_processes_share_a_job_and_one_killed_mid_run_changes_no_file() {
+    // Every symbol in every window.
+    let query = format!("SELECT symbol, window_start, n, total FROM ({WINDOW_SUMS})");
     shared_with_a_kill(
-        |_, dir| {
-            format!(
-                "CREATE TABLE out (symbol STRING, window_start TIMESTAMP(3), n BIGINT, \
-                 total BIGINT) WITH ('connector' = 'filesystem', 'path' = '{dir}/', \
-                 'format' = 'csv');"
-            )
-        },
+        &query,
+        20 * 60,
+        FIRST_CHECKPOINT,
+        csv_files_out,
+        |_, dir| files_output(std::path::Path::new(dir)),
+    );
+}
+
+/// The first process dies in its first checkpoint, in the middle of its tasks, before any of
+/// its tasks completed one (so no Kafka transaction of its is open).
+const FIRST_CHECKPOINT: &str = "after-barrier:2";
+
+/// An exactly-once file table `out` in `dir` for [`shared_with_a_kill`].
+fn csv_files_out(_: &str, dir: &str) -> String {
+    format!(
+        "CREATE TABLE out (symbol STRING, window_start TIMESTAMP(3), n BIGINT, total BIGINT) \
+         WITH ('connector' = 'filesystem', 'path' = '{dir}/', 'format' = 'csv');"
+    )
+}
+
+#[test]
+fn a_job_repartitioned_twice_survives_a_kill_in_three_processes() {
+    // The three symbols of each window with the highest sums: ranked per window, which the
+    // first repartition (by symbol) does not serve, so the sums are repartitioned again by
+    // window. The first process dies having sent on half of a completed checkpoint's rows:
+    // its tasks send them again when they resume elsewhere, and the ranking must take
+    // each once.
+    let query = format!(
+        "SELECT symbol, window_start, n, total FROM (SELECT *, ROW_NUMBER() OVER (PARTITION \
+         BY window_start, window_end ORDER BY total DESC, symbol) AS rn FROM ({WINDOW_SUMS})) \
+         WHERE rn <= 3"
+    );
+    shared_with_a_kill(
+        &query,
+        3 * 60,
+        "stage-sent-half:2",
+        csv_files_out,
         |_, dir| files_output(std::path::Path::new(dir)),
     );
 }
@@ -962,7 +998,11 @@ fn three_processes_share_a_job_into_an_exactly_once_topic() {
         ("shared", topic("shared-out", 3)),
     ]
     .into();
+    let query = format!("SELECT symbol, window_start, n, total FROM ({WINDOW_SUMS})");
     shared_with_a_kill(
+        &query,
+        20 * 60,
+        FIRST_CHECKPOINT,
         |run, _| {
             format!(
                 "CREATE TABLE out (symbol STRING, window_start TIMESTAMP(3), n BIGINT, \
@@ -1325,9 +1365,9 @@ fn two_processes_share_a_job_keyed_twice_by_computed_values() {
 }
 
 #[test]
-fn a_job_needing_a_second_repartition_runs_its_operators_in_one_task() {
+fn a_job_keyed_otherwise_after_the_first_repartition_is_repartitioned_again() {
     // The top symbol of each window: counted by symbol, then ranked by window alone.
-    let topic = spelled_symbols_topic("shared-one-task");
+    let topic = spelled_symbols_topic("shared-cut");
     let [alone, shared, explained] = alone_and_shared(
         &topic,
         ("symbol STRING, w TIMESTAMP(3), c BIGINT", "csv"),
@@ -1339,6 +1379,38 @@ fn a_job_needing_a_second_repartition_runs_its_operators_in_one_task() {
     );
     // One row per window.
     assert_eq!(alone.lines().count(), 5, "{alone}");
+    assert_eq!(shared, alone);
+    assert!(
+        explained.contains("by hash(symbol)")
+            && explained.contains(
+                "running this dataflow up to WindowRank, its sources reading the task's \
+                 partitions in place of the tables; WindowRank's key window_end reads \
+                 window_end"
+            )
+            && explained.contains(
+                "repartitioned again through the job's repartition topic 1 by \
+                 hash(window_start, window_end)"
+            )
+            && !explained.contains("one task"),
+        "{explained}"
+    );
+}
+
+#[test]
+fn a_job_repartitioned_again_for_two_inputs_runs_its_operators_in_one_task() {
+    // Symbols counted per window (routed by symbol), then paired within each window: the
+    // join's two inputs would each need a second repartition, which a cut does not do.
+    let topic = spelled_symbols_topic("shared-one-task");
+    let [alone, shared, explained] = alone_and_shared(
+        &topic,
+        ("a STRING, b STRING, w TIMESTAMP(3)", "csv"),
+        "CREATE VIEW counts AS SELECT symbol, window_start, window_end, COUNT(*) AS c FROM \
+         TABLE(TUMBLE(TABLE k, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY symbol, \
+         window_start, window_end; \
+         INSERT INTO out SELECT x.symbol, y.symbol, x.window_start FROM counts x JOIN counts y \
+         ON x.window_start = y.window_start AND x.window_end = y.window_end WHERE x.c > y.c;",
+    );
+    assert!(alone.lines().count() > 20, "{alone}");
     assert_eq!(shared, alone);
     assert!(
         explained.contains("by nothing: all rows to one task")

@@ -534,10 +534,11 @@ impl<'a> StreamPlanner<'a> {
     /// With one input, its output inherits the input's properties, as with [`Self::add`].
     fn add_keyed(
         &mut self,
-        inputs: Vec<KeyedInput>,
+        mut inputs: Vec<KeyedInput>,
         schema: SchemaRef,
         mut make: impl FnMut(&mut Self) -> SqlResult<Box<dyn StreamOperator>>,
     ) -> SqlResult<NodeId> {
+        self.cut_before_keyed(&mut inputs)?;
         let side_file = (inputs.iter())
             .any(|(node, _)| matches!(self.late_policy(*node), LatePolicy::SideOutput(_)));
         let keyless = inputs.iter().any(|(_, keys)| keys.is_empty());
@@ -573,6 +574,31 @@ impl<'a> StreamPlanner<'a> {
             self.inherit(node, input);
         }
         Ok(node)
+    }
+
+    /// For a task of a job repartitioned twice ([`shared::Cut`]), at the cut: the first
+    /// stage sends the keyed operator's input on, the second reads it in its place.
+    fn cut_before_keyed(&mut self, inputs: &mut [KeyedInput]) -> SqlResult<()> {
+        let Some(shared) = &mut self.shared else {
+            return Ok(());
+        };
+        match (shared.at_keyed(), inputs) {
+            (shared::AtKeyed::Plan, _) => {}
+            (shared::AtKeyed::SendOn(sink), [(input, keys)]) => {
+                let node = self.dataflow.add_sink(sink(keys.clone())?, *input);
+                (self.shared.as_mut()).expect("shared").cut_sink = Some(node);
+            }
+            (shared::AtKeyed::ReadFrom(source), [(input, _)]) => {
+                let node = self.dataflow.add_source(source()?);
+                self.inherit(node, *input);
+                (self.shared.as_mut())
+                    .expect("shared")
+                    .reads_cut(node, *input);
+                *input = node;
+            }
+            _ => return Err(SqlError::new("internal error: a cut before a join")),
+        }
+        Ok(())
     }
 
     /// The late-row policy of rows of `input`.
@@ -846,8 +872,10 @@ impl<'a> StreamPlanner<'a> {
             }
         };
         let mut node = self.dataflow.add_source(source);
-        if let Some(shared) = &mut self.shared {
-            shared.scanned(node, &table.name, projection.clone(), &scanned);
+        if let Some(shared) = &mut self.shared
+            && let Some(warning) = shared.scanned(node, &table.name, projection.clone(), &scanned)
+        {
+            self.dataflow.warn(warning);
         }
         if changelog {
             self.updating.insert(node);

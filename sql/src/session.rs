@@ -682,8 +682,9 @@ impl Session {
     }
 
     /// Plans `job` as `shared` says (a task, stage 1, or only to find its routing); task
-    /// `task`'s checkpoints and output files go to a directory `task-N` of their own.
-    /// Returns what planning found of the routing too.
+    /// `task`'s checkpoints and output files go to a directory `task-N` of their own
+    /// (`task-N-before-cut` for the first stage of a job repartitioned twice, which ends at the
+    /// cut and writes no output). Returns what planning found of the routing too.
     pub(crate) async fn plan_shared(
         &self,
         job: &SharedJob,
@@ -693,17 +694,30 @@ impl Session {
         let (query, mut table) = self
             .plan_insert_query(job.sql.clone(), Some(shared))
             .await?;
-        let part = task.map(|t| format!("task-{t}"));
-        if let Some(part) = &part {
-            table.connector = table.connector.for_task(&table.name, part)?;
-        }
-        let sink = table.connector.create_sink(&table)?;
+        let shared = query.shared.map(|s| *s).unwrap_or_default();
         let mut dataflow = query.dataflow;
-        dataflow.add_sink(sink, query.output);
+        let part = match shared.cut_sink {
+            Some(cut) => {
+                dataflow.keep_upstream_of(cut);
+                task.map(|t| format!("task-{t}-before-cut"))
+            }
+            None => {
+                let part = task.map(|t| format!("task-{t}"));
+                if let Some(part) = &part {
+                    table.connector = table.connector.for_task(&table.name, part)?;
+                }
+                let sink = table.connector.create_sink(&table)?;
+                let sink = dataflow.add_sink(sink, query.output);
+                if matches!(shared.stage, crate::plan::shared::Stage::AfterCut(..)) {
+                    dataflow.keep_upstream_of(sink);
+                }
+                part
+            }
+        };
         if part.is_some() {
             self.checkpoint(&mut dataflow, &job.statement, part.as_deref())?;
         }
-        Ok((dataflow, query.shared.map(|s| *s).unwrap_or_default()))
+        Ok((dataflow, shared))
     }
 
     /// Stage 1 of a shared job: only the source of its table `name`, with `projection` of its

@@ -58,12 +58,13 @@ mod supervisor {
         GroupEvent, Repartition, RepartitionSource, Router, join_group, read_progress,
         table_partitions,
     };
+    use rill_kafka::stage::StageSink;
     use tokio::sync::{mpsc, oneshot};
     use tokio::task::JoinHandle;
 
     use crate::connector::Connector;
     use crate::error::SqlError;
-    use crate::plan::shared::{SharedPlan, TaskSource};
+    use crate::plan::shared::{Cut, CutSink, CutSource, Scan, SharedPlan, TaskSource};
     use crate::session::{CHECKPOINT_DIR, Session, SharedJob};
 
     /// A part of the job this process runs, and how to stop it.
@@ -111,38 +112,43 @@ mod supervisor {
             .map_err(|e| EngineError::Other(format!("internal error: {e}")))?
     }
 
+    /// A part of a task: the task, and whether it is the part before a second repartition.
+    type TaskPart = (usize, bool);
+
     /// Stops stage 1, and every task at a savepoint; the tasks stopped.
     async fn stop_all(
         stage1: &mut Vec<Running>,
-        tasks: &mut BTreeMap<usize, Running>,
+        tasks: &mut BTreeMap<TaskPart, Running>,
     ) -> Result<Vec<String>, EngineError> {
         for running in stage1.drain(..) {
             stop(running).await?;
         }
         let mut stopped = Vec::new();
-        for (task, running) in std::mem::take(tasks) {
+        for ((task, _), running) in std::mem::take(tasks) {
             stop(running).await?;
             stopped.push(task.to_string());
         }
+        stopped.dedup();
         Ok(stopped)
     }
 
     /// Joins the parts that ended: the first error, if any.
     async fn reap(
         stage1: &mut Vec<Running>,
-        tasks: &mut BTreeMap<usize, Running>,
+        tasks: &mut BTreeMap<TaskPart, Running>,
     ) -> Result<(), EngineError> {
         while let Some(ended) = stage1.iter().position(|r| r.done.is_finished()) {
             join(stage1.swap_remove(ended).done).await?;
         }
-        let ended: Vec<usize> = (tasks.iter())
+        let ended: Vec<TaskPart> = (tasks.iter())
             .filter(|(_, r)| r.done.is_finished())
             .map(|(t, _)| *t)
             .collect();
-        for task in ended {
-            let running = tasks.remove(&task).expect("a task");
+        for part in ended {
+            let running = tasks.remove(&part).expect("a task");
             join(running.done).await?;
-            tracing::info!(task, "task finished");
+            let (task, before_cut) = part;
+            tracing::info!(task, before_cut, "task finished");
         }
         Ok(())
     }
@@ -174,7 +180,8 @@ mod supervisor {
             tracing::warn!("{warning}");
             report(format!("warning: {warning}"));
         }
-        if found.scans.is_empty() {
+        let tables: Vec<&Scan> = found.tables().collect();
+        if tables.is_empty() {
             return Err(EngineError::Other(
                 "a shared job reads a Kafka table".into(),
             ));
@@ -184,12 +191,12 @@ mod supervisor {
             _ => unreachable!("planning refuses other tables"),
         };
         // The first table's brokers and group serve the job.
-        let first = kafka_of(&found.scans[0].table);
+        let first = kafka_of(&tables[0].table);
         let group = first.group_id().ok_or_else(|| {
             EngineError::Other(format!(
                 "table '{}': a shared job needs 'properties.group.id', the group its \
                  processes join",
-                found.scans[0].table
+                tables[0].table
             ))
         })?;
         let dir = PathBuf::from(session.setting(CHECKPOINT_DIR).ok_or_else(|| {
@@ -201,14 +208,14 @@ mod supervisor {
             )
         })?);
         let id = job_id(&dir)?;
-        let mut origins = Vec::with_capacity(found.scans.len());
-        for scan in &found.scans {
+        let mut origins = Vec::with_capacity(tables.len());
+        for scan in &tables {
             let kafka = kafka_of(&scan.table);
             if kafka.bootstrap_servers() != first.bootstrap_servers() {
                 return Err(EngineError::Other(format!(
                     "a shared job reads tables of one Kafka cluster; '{}' and '{}' name \
                      other brokers",
-                    found.scans[0].table, scan.table
+                    tables[0].table, scan.table
                 )));
             }
             origins.push((kafka.clone(), table_partitions(&kafka)?));
@@ -216,8 +223,8 @@ mod supervisor {
         // As many tasks as the largest table has partitions: a task reads one partition
         // of every repartition topic.
         let tasks = origins.iter().map(|(_, o)| o.len()).max().unwrap_or(1);
-        let mut streams = Vec::with_capacity(found.scans.len());
-        for (n, (scan, (kafka, origins))) in found.scans.iter().zip(origins).enumerate() {
+        let mut streams = Vec::with_capacity(tables.len());
+        for (n, (scan, (kafka, origins))) in tables.iter().zip(origins).enumerate() {
             let repartition = Repartition {
                 table: kafka.clone(),
                 topic: format!("rill-{group}-{id}-repartition-{n}"),
@@ -245,6 +252,25 @@ mod supervisor {
                 partitioner,
             });
         }
+        // A second repartition: each task of the first stage is an origin of the second.
+        let cut = match &found.cut {
+            Some(cut) => {
+                let repartition = Repartition {
+                    table: first.clone(),
+                    topic: format!("rill-{group}-{id}-repartition-{}", streams.len()),
+                    partitions: tasks,
+                    origins: (0..tasks).map(|t| format!("task-{t}")).collect(),
+                };
+                repartition.create_topic().await?;
+                tracing::info!(
+                    topic = %repartition.topic,
+                    at = %cut.what,
+                    "repartitioning the job again"
+                );
+                Some((cut.clone(), repartition))
+            }
+            None => None,
+        };
         let mut topics: BTreeSet<String> = BTreeSet::new();
         for stream in &streams {
             topics.insert(stream.repartition.topic.clone());
@@ -265,6 +291,7 @@ mod supervisor {
             session,
             job,
             streams: &streams,
+            cut: cut.as_ref(),
             tasks,
             dir: &dir,
             report,
@@ -325,6 +352,8 @@ mod supervisor {
         session: &'a Session,
         job: &'a SharedJob,
         streams: &'a [Stream],
+        /// A second repartition, and its topic.
+        cut: Option<&'a (Cut, Repartition)>,
         /// How many tasks the job has.
         tasks: usize,
         dir: &'a Path,
@@ -341,7 +370,7 @@ mod supervisor {
             mut stopping: super::StopRequest<'_>,
         ) -> Result<(), EngineError> {
             let mut stage1: Vec<Running> = Vec::new();
-            let mut tasks: BTreeMap<usize, Running> = BTreeMap::new();
+            let mut tasks: BTreeMap<TaskPart, Running> = BTreeMap::new();
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             loop {
                 tokio::select! {
@@ -359,11 +388,23 @@ mod supervisor {
                             }
                             let own = self.own_tasks(&partitions)?;
                             let mut resumed = Vec::new();
+                            let parts = match self.cut {
+                                Some(_) => &[false, true][..],
+                                None => &[false][..],
+                            };
                             for &task in &own {
-                                if let Some((running, from)) = self.start_task(task).await? {
-                                    tasks.insert(task, running);
+                                for &before_cut in parts {
+                                    let Some((running, from)) =
+                                        self.start_task(task, before_cut).await?
+                                    else {
+                                        continue;
+                                    };
+                                    tasks.insert((task, before_cut), running);
                                     if let Some(id) = from {
-                                        resumed.push(format!("task {task} from checkpoint {id}"));
+                                        let part = if before_cut { " (before the cut)" } else { "" };
+                                        resumed.push(format!(
+                                            "task {task}{part} from checkpoint {id}"
+                                        ));
                                     }
                                 }
                             }
@@ -374,7 +415,9 @@ mod supervisor {
                                 .filter(|(t, _)| !topics.contains(t.as_str()))
                                 .map(|(t, p)| format!("{t}-{p}"))
                                 .collect();
-                            let runs: Vec<String> = tasks.keys().map(|t| t.to_string()).collect();
+                            let mut runs: Vec<String> =
+                                tasks.keys().map(|(t, _)| t.to_string()).collect();
+                            runs.dedup();
                             let mut text = format!(
                                 "this process reads {} and runs tasks {} of {}",
                                 list(&reads),
@@ -490,11 +533,13 @@ mod supervisor {
             Ok(start(dataflow, false)?.map(|(running, _)| running))
         }
 
-        /// Task `task`: its partition of the repartition topic through the job's
-        /// operators, from its latest checkpoint.
+        /// Task `task`: its partition of the repartition topics through the job's
+        /// operators, from its latest checkpoint. With a second repartition, the part of the
+        /// task before it (`before_cut`: up to the cut, sending its rows on) or after it.
         async fn start_task(
             &self,
             task: usize,
+            before_cut: bool,
         ) -> Result<Option<(Running, Option<u64>)>, EngineError> {
             let repartitions: Vec<(String, Repartition)> = (self.streams.iter())
                 .map(|s| (s.table.clone(), s.repartition.clone()))
@@ -507,16 +552,46 @@ mod supervisor {
                     format!("task {task} of {table}"),
                     repartition.clone(),
                     task,
-                    schema,
+                    Some(schema),
                     idle,
                 )))
             });
+            let mut shared = SharedPlan::task(source);
+            let mut part = self.streams.len() + task;
+            if let Some((cut, repartition)) = self.cut {
+                let repartition = repartition.clone();
+                if before_cut {
+                    let sink: CutSink = Arc::new(move |keys| {
+                        let partitioner =
+                            KeyPartitioner::new(keys, repartition.partitions).tolerating_errors();
+                        let sink = StageSink::new(
+                            repartition.clone(),
+                            format!("task-{task}"),
+                            partitioner,
+                        )
+                        .map_err(|e| SqlError::new(e.to_string()))?;
+                        Ok(Box::new(sink))
+                    });
+                    shared = shared.before_cut(cut.ordinal, sink);
+                } else {
+                    let source: CutSource = Arc::new(move || {
+                        Ok(Box::new(RepartitionSource::new(
+                            format!("task {task} after the cut"),
+                            repartition.clone(),
+                            task,
+                            None,
+                            None,
+                        )))
+                    });
+                    shared = shared.after_cut(cut.ordinal, source);
+                    part += self.tasks;
+                }
+            }
             let (dataflow, _) = self
                 .session
                 .plan_shared(
                     self.job,
-                    SharedPlan::task(source)
-                        .counting_into(self.metrics.clone(), self.streams.len() + task),
+                    shared.counting_into(self.metrics.clone(), part),
                     Some(task),
                 )
                 .await

@@ -5,9 +5,11 @@
 //! projections, filters, window functions and joins), as expressions over one scan's columns.
 //! The first keyed operator fixes each scan's routing: its key traced to that scan, in key
 //! order, hashed as the key's types (so a join's two sides route equal keys alike). Every
-//! later keyed operator's key must hold it, or share part of it. Otherwise (a key not
-//! computed by deterministic functions of one scan's columns, or keyed otherwise: it would
-//! need a second repartition), and for `LIMIT`, every row goes to one task, with a warning.
+//! later keyed operator's key must hold it, or share part of it. The first one whose key
+//! does not is a *cut*: a second repartition sends its input's rows, by its key, to the
+//! tasks of a second stage, which run it and the operators over it (see [`Cut`]). Where
+//! that cannot serve (a second cut, a table read above the cut), and for `LIMIT`, every row
+//! goes to one task, with a warning.
 //!
 //! Stage 1 computes a key before the statement's filters run: a row its key fails for goes
 //! to the first task, where the statement meets it as a single process would (see
@@ -53,6 +55,51 @@ pub type RoutingKey = (Arc<dyn PhysicalExpr>, DataType);
 /// key; else why not.
 type TracedPart = Result<(usize, RoutingKey), String>;
 
+/// Makes the sink that sends a task's rows at the cut to the next stage, split by the cut
+/// operator's key.
+pub type CutSink =
+    Arc<dyn Fn(Vec<RoutingKey>) -> SqlResult<Box<dyn rill_engine::sink::Sink>> + Send + Sync>;
+
+/// Makes the source of a second-stage task: its partition of the cut's repartition topic.
+/// Every first-stage task sends its watermark at each checkpoint, so none is idle.
+pub type CutSource = Arc<dyn Fn() -> SqlResult<Box<dyn Source>> + Send + Sync>;
+
+/// A second repartition: the input of the keyed operator planned `ordinal`-th (from 0), whose
+/// key the routing cannot serve, is sent again by that key to the tasks of a second stage.
+/// Those run the operator and every node over it; the first stage's tasks run the nodes
+/// under it. The cut's rows are a scan of their own for the operators over it.
+#[derive(Debug, Clone)]
+pub struct Cut {
+    pub ordinal: usize,
+    /// The operator, for plans.
+    pub what: String,
+    /// Its key over its input's columns.
+    pub keys: Vec<RoutingKey>,
+    /// Why the first routing does not serve it.
+    pub why: String,
+}
+
+/// Which part of a job with a cut a planning builds.
+#[derive(Default)]
+pub(crate) enum Stage {
+    /// The whole job (finding its routing, or a job without a cut).
+    #[default]
+    Whole,
+    /// A first-stage task: its rows at the cut go to the sink this makes.
+    BeforeCut(usize, CutSink),
+    /// A second-stage task: the rows at the cut come from the source this makes.
+    AfterCut(usize, CutSource),
+}
+
+/// What the planner does at a keyed operator, for the stage it builds.
+pub(super) enum AtKeyed {
+    Plan,
+    /// Send the input's rows on, by the operator's key: the stage ends here.
+    SendOn(CutSink),
+    /// Read the input's rows from the first stage.
+    ReadFrom(CutSource),
+}
+
 /// A Kafka table read by a shared job.
 #[derive(Debug, Clone)]
 pub struct Scan {
@@ -64,6 +111,8 @@ pub struct Scan {
     pub routing: Option<Vec<RoutingKey>>,
     /// Whether a join fixed the routing (it cannot shrink then).
     joined: bool,
+    /// The rows at the cut, not a table (always the last scan).
+    cut: bool,
 }
 
 /// What planning a shared job records, and, for a task, where its rows come from.
@@ -79,6 +128,14 @@ pub struct SharedPlan {
     pub(super) metrics: Option<(Arc<JobMetrics>, usize)>,
     /// Whether every row goes to one task (see [`SharedPlan::gather_in_one_task`]).
     one_task: bool,
+    /// The second repartition, if the job needs one.
+    pub cut: Option<Cut>,
+    /// The keyed operators planned so far.
+    keyed_seen: usize,
+    /// The part of the job being planned.
+    pub(crate) stage: Stage,
+    /// A first-stage task: the sink sending its rows at the cut, once planned.
+    pub(crate) cut_sink: Option<NodeId>,
     /// Stage 1: the partitions this process reads and the router of their rows.
     #[cfg(feature = "kafka")]
     route: Option<Route>,
@@ -103,6 +160,23 @@ impl SharedPlan {
         }
     }
 
+    /// Plans a task of the first stage of a job cut at its `ordinal`-th keyed operator.
+    pub fn before_cut(mut self, ordinal: usize, sink: CutSink) -> Self {
+        self.stage = Stage::BeforeCut(ordinal, sink);
+        self
+    }
+
+    /// Plans a task of the second stage of a job cut at its `ordinal`-th keyed operator.
+    pub fn after_cut(mut self, ordinal: usize, source: CutSource) -> Self {
+        self.stage = Stage::AfterCut(ordinal, source);
+        self
+    }
+
+    /// The tables' scans, without the rows at the cut.
+    pub fn tables(&self) -> impl Iterator<Item = &Scan> {
+        self.scans.iter().filter(|s| !s.cut)
+    }
+
     /// Counts into `metrics` (the process's, for its share of the job) as dataflow `part`.
     pub fn counting_into(mut self, metrics: Arc<JobMetrics>, part: usize) -> Self {
         self.metrics = Some((metrics, part));
@@ -112,7 +186,7 @@ impl SharedPlan {
     /// How the job is shared, for `EXPLAIN`: where its rows are repartitioned, by what.
     pub fn describe(&self) -> String {
         let mut text = String::new();
-        for (n, scan) in self.scans.iter().enumerate() {
+        for (n, scan) in self.tables().enumerate() {
             let routing = match scan.routing.as_deref() {
                 Some([]) | None if self.one_task => {
                     "nothing: all rows to one task (a second repartition is not supported \
@@ -132,11 +206,25 @@ impl SharedPlan {
                 scan.table
             ));
         }
-        if !text.is_empty() {
-            text.push_str(
+        match &self.cut {
+            Some(cut) => {
+                let keys: Vec<String> = cut.keys.iter().map(|(k, _)| sql(k.as_ref())).collect();
+                text.push_str(&format!(
+                    "each partition of the repartition topics is a task running this dataflow \
+                     up to {}, its sources reading the task's partitions in place of the \
+                     tables; {}, so its input is repartitioned again through the job's \
+                     repartition topic {} by hash({}), each partition a task running the rest\n",
+                    cut.what,
+                    cut.why,
+                    self.tables().count(),
+                    keys.join(", ")
+                ));
+            }
+            None if !text.is_empty() => text.push_str(
                 "each partition of the repartition topics is a task running this dataflow, its \
                  sources reading the task's partitions in place of the tables\n",
-            );
+            ),
+            None => {}
         }
         text
     }
@@ -163,28 +251,82 @@ impl SharedPlan {
         self.scans.len()
     }
 
-    /// `node` scans the Kafka table `table`, keeping `projection` of its columns (`schema`).
+    /// `node` scans the Kafka table `table`, keeping `projection` of its columns (`schema`):
+    /// the warning to show if a table read over a cut sends the job's rows to one task.
     pub(super) fn scanned(
         &mut self,
         node: NodeId,
         table: &str,
         projection: Option<Vec<usize>>,
         schema: &SchemaRef,
-    ) {
-        let scan = self.scans.len();
-        let columns = (schema.fields().iter().enumerate())
-            .map(|(c, field)| {
-                let column: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new(field.name(), c));
-                Some((scan, column))
-            })
-            .collect();
-        self.lineage.insert(node, vec![columns]);
+    ) -> Option<String> {
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        self.scan_columns(node, &names);
         self.scans.push(Scan {
             table: table.to_string(),
             projection,
             routing: None,
             joined: false,
+            cut: false,
         });
+        let cut = self.cut.as_ref()?;
+        let why = format!(
+            "'{table}' is read over the second repartition, at {}",
+            cut.what
+        );
+        self.gather_in_one_task(&why)
+    }
+
+    /// `node`'s columns, `names`, are those of the next scan.
+    fn scan_columns(&mut self, node: NodeId, names: &[&str]) {
+        let scan = self.scans.len();
+        let columns = (names.iter().enumerate())
+            .map(|(c, name)| {
+                let column: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new(name, c));
+                Some((scan, column))
+            })
+            .collect();
+        self.lineage.insert(node, vec![columns]);
+    }
+
+    /// What a stage does at the next keyed operator (see [`Stage`]).
+    pub(super) fn at_keyed(&mut self) -> AtKeyed {
+        let ordinal = self.keyed_seen;
+        self.keyed_seen += 1;
+        match &self.stage {
+            Stage::BeforeCut(at, sink) if *at == ordinal => AtKeyed::SendOn(sink.clone()),
+            Stage::AfterCut(at, source) if *at == ordinal => AtKeyed::ReadFrom(source.clone()),
+            _ => AtKeyed::Plan,
+        }
+    }
+
+    /// `node` reads the rows at the cut, in place of `input`'s (a second-stage task).
+    pub(super) fn reads_cut(&mut self, node: NodeId, input: NodeId) {
+        self.cut_rows(node, input);
+    }
+
+    /// `node`'s rows (`input`'s) are the rows at the cut: a scan of their own, without
+    /// routing. False if `input`'s columns are not known.
+    fn cut_rows(&mut self, node: NodeId, input: NodeId) -> bool {
+        let Some(width) = self
+            .lineage
+            .get(&input)
+            .and_then(|ways| ways.first())
+            .map(Vec::len)
+        else {
+            return false;
+        };
+        let names: Vec<String> = (0..width).map(|c| format!("column {c}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.scan_columns(node, &names);
+        self.scans.push(Scan {
+            table: String::new(),
+            projection: None,
+            routing: None,
+            joined: false,
+            cut: true,
+        });
+        true
     }
 
     /// `node`'s columns are `columns` of `input`'s (`None`: a new column).
@@ -274,6 +416,26 @@ impl SharedPlan {
             return None;
         }
         let why = self.route_by(what, inputs).err()?;
+        // The first operator the routing cannot serve reads its input again, repartitioned
+        // by its key, if it has one input and a key. (A second-stage task reads that input
+        // from the first stage: it cuts nowhere else.)
+        let ordinal = self.keyed_seen.saturating_sub(1);
+        if let (None, [(input, keys)]) = (&self.cut, inputs)
+            && !keys.is_empty()
+            && !matches!(self.stage, Stage::AfterCut(..))
+            && self.cut_rows(*input, *input)
+        {
+            self.cut = Some(Cut {
+                ordinal,
+                what: what.to_string(),
+                keys: keys.clone(),
+                why: why.clone(),
+            });
+            match self.route_by(what, inputs) {
+                Ok(()) => return None,
+                Err(why) => return self.gather_in_one_task(&why),
+            }
+        }
         self.gather_in_one_task(&why)
     }
 
@@ -284,6 +446,8 @@ impl SharedPlan {
         if std::mem::replace(&mut self.one_task, true) {
             return None;
         }
+        self.cut = None;
+        self.scans.retain(|s| !s.cut);
         for scan in &mut self.scans {
             scan.routing = Some(Vec::new());
         }
