@@ -7,6 +7,8 @@
 //!   watermarks per partition, sending their minimum (Flink's rule), idle partitions aside.
 //! * [`KafkaSink`] writes each row as a message; exactly once by committing, in one Kafka
 //!   transaction per completed checkpoint, the messages the checkpoint covers.
+//! * [`repartition`] and [`stage`] carry the rows of a job several processes share between
+//!   its stages.
 
 #[cfg(feature = "client")]
 mod client;

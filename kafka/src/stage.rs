@@ -28,6 +28,9 @@ use crate::repartition::{END, ROWS, Repartition, WATERMARK, encode, send, with_o
 /// How long a task waits for the brokers to take a checkpoint's messages.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A message to send: the partition, and the value.
+type Outgoing = (usize, Vec<u8>);
+
 /// Sends a task's rows to the next stage's tasks, by key, once each checkpoint completed.
 pub struct StageSink {
     name: String,
@@ -37,10 +40,10 @@ pub struct StageSink {
     producer: ThreadedProducer<DefaultProducerContext>,
     partitioner: KeyPartitioner,
     progress: Progress,
-    /// The messages since the last checkpoint: partition and value.
-    open: Vec<(usize, Vec<u8>)>,
+    /// The messages since the last checkpoint.
+    open: Vec<Outgoing>,
     /// The messages of checkpoints made but not known to be complete, oldest first.
-    made: Vec<(u64, Vec<(usize, Vec<u8>)>)>,
+    made: Vec<(u64, Vec<Outgoing>)>,
 }
 
 /// Where the task's output is, as checkpointed.
@@ -88,7 +91,7 @@ impl StageSink {
 
     /// Sends `messages` and waits until the brokers took them. (The first half is waited
     /// for alone, where the recovery tests crash a task that sent part of a checkpoint's.)
-    fn send_all(&self, messages: &[&(usize, Vec<u8>)]) -> Result<()> {
+    fn send_all(&self, messages: &[&Outgoing]) -> Result<()> {
         let half = messages.len() / 2;
         for (n, (part, value)) in messages.iter().enumerate() {
             if n == half && n > 0 {
@@ -192,7 +195,7 @@ impl Sink for StageSink {
             .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
             .ok_or_else(|| EngineError::Other("a damaged repartition checkpoint".into()))?;
         let values = state.byte_strings("messages")?;
-        let messages: Vec<(usize, Vec<u8>)> = (parts.values().iter())
+        let messages: Vec<Outgoing> = (parts.values().iter())
             .zip(values)
             .map(|(p, v)| (*p as usize, v.into_vec()))
             .collect();

@@ -1403,7 +1403,8 @@ fn debezium_rows(changes: &str) -> Vec<String> {
         let change: serde_json::Value = serde_json::from_str(line).unwrap();
         let before = &change["before"];
         if !before.is_null() {
-            let at = rows.iter().position(|r| *r == before.to_string());
+            let before = before.to_string();
+            let at = rows.iter().position(|r| *r == before);
             rows.swap_remove(at.unwrap_or_else(|| panic!("{line} retracts a missing row")));
         }
         if !change["after"].is_null() {
@@ -1458,7 +1459,7 @@ fn a_job_repartitioned_again_for_two_inputs_runs_its_operators_in_one_task() {
     assert_eq!(shared, alone);
     assert!(
         explained.contains("by nothing: all rows to one task")
-            && explained.contains("would need a second repartition"),
+            && explained.contains("and a repartition again is for one input, so all the rows"),
         "{explained}"
     );
 }
@@ -1499,7 +1500,7 @@ fn a_union_of_two_topics_is_routed_alike_by_the_key_over_it() {
         2,
         "{explained}"
     );
-    assert!(!explained.contains("a second repartition"), "{explained}");
+    assert!(!explained.contains("again"), "{explained}");
 }
 
 #[test]

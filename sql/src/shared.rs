@@ -4,10 +4,13 @@
 //! the partitions of the job's repartition topics (one per table scanned) between them: a
 //! process reads the tables' partitions it is given and routes their rows (stage 1), and
 //! runs one task per repartition partition number it is given (stage 2), each a dataflow
-//! with its own checkpoints under `'execution.checkpointing.dir'`/`task-N`. When the group rebalances, every task
-//! stops at a savepoint before its partition moves, and its next owner resumes from it; when
-//! a process dies, its tasks resume from their last checkpoint elsewhere. The job is done
-//! when every task finished.
+//! with its own checkpoints under `'execution.checkpointing.dir'`/`task-N`. A job cut for a
+//! second repartition runs each task in two halves: up to the cut (`task-N-before-cut`),
+//! sending the rows on to the partitions of the cut's topic, and from the cut on, reading
+//! the task's partition of it (see [`crate::plan::shared::Cut`]). When the group rebalances,
+//! every task stops at a savepoint before its partition moves, and its next owner resumes
+//! from it; when a process dies, its tasks resume from their last checkpoint elsewhere. The
+//! job is done when every task finished.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -189,8 +189,7 @@ impl SharedPlan {
         for (n, scan) in self.tables().enumerate() {
             let routing = match scan.routing.as_deref() {
                 Some([]) | None if self.one_task => {
-                    "nothing: all rows to one task (a second repartition is not supported \
-                     yet)"
+                    "nothing: all rows to one task (no repartition serves every keyed operator)"
                         .to_string()
                 }
                 Some([]) | None => "all rows to one task (no key)".to_string(),
@@ -271,7 +270,7 @@ impl SharedPlan {
         });
         let cut = self.cut.as_ref()?;
         let why = format!(
-            "'{table}' is read over the second repartition, at {}",
+            "'{table}' is read after {} repartitioned the job again",
             cut.what
         );
         self.gather_in_one_task(&why)
@@ -420,6 +419,11 @@ impl SharedPlan {
         // by its key, if it has one input and a key. (A second-stage task reads that input
         // from the first stage: it cuts nowhere else.)
         let ordinal = self.keyed_seen.saturating_sub(1);
+        let why = match (&self.cut, inputs) {
+            (Some(cut), _) => format!("{why}, and {} repartitioned the job again", cut.what),
+            (None, [_, _, ..]) => format!("{why}, and a repartition again is for one input"),
+            (None, _) => why,
+        };
         if let (None, [(input, keys)]) = (&self.cut, inputs)
             && !keys.is_empty()
             && !matches!(self.stage, Stage::AfterCut(..))
@@ -440,8 +444,8 @@ impl SharedPlan {
     }
 
     /// Sends every row of the job to one task, because of `why` (an operator needs rows
-    /// another key gathered, which would take a second repartition): the warning to show,
-    /// the first time. Every keyed operator then finds all of its keys in that task.
+    /// another key gathered, and no repartition serves it): the warning to show, the first
+    /// time. Every keyed operator then finds all of its keys in that task.
     pub(super) fn gather_in_one_task(&mut self, why: &str) -> Option<String> {
         if std::mem::replace(&mut self.one_task, true) {
             return None;
@@ -452,9 +456,8 @@ impl SharedPlan {
             scan.routing = Some(Vec::new());
         }
         Some(format!(
-            "{why}: a job shared by several processes would need a second repartition, which \
-             is not supported yet, so all of its rows go to one task: one process runs its \
-             operators, and the others only share reading the tables"
+            "{why}, so all the rows of this job shared by several processes go to one task: \
+             one process runs its operators, and the others only share reading the tables"
         ))
     }
 
