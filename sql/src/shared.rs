@@ -475,6 +475,7 @@ mod supervisor {
                             for running in stage1.drain(..) {
                                 stop(running).await?;
                             }
+                            tracing::info!("every task of the job finished");
                             (self.report)("every task of the job finished".into());
                             return Ok(());
                         }
