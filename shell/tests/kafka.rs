@@ -1383,12 +1383,9 @@ fn a_job_keyed_otherwise_after_the_first_repartition_is_repartitioned_again() {
     assert!(
         explained.contains("by hash(symbol)")
             && explained.contains(
-                "running this dataflow up to WindowRank, its sources reading the task's \
-                 partitions in place of the tables; WindowRank's key window_end reads \
-                 window_end"
-            )
-            && explained.contains(
-                "repartitioned again through the job's repartition topic 1 by \
+                "WindowRank's key window_end reads window_end, which is not computed by \
+                 deterministic functions of one table's columns, so the task sends an input \
+                 of WindowRank on through the job's repartition topic 1 by \
                  hash(window_start, window_end)"
             )
             && !explained.contains("one task"),
@@ -1436,16 +1433,16 @@ fn an_updating_result_is_repartitioned_again_with_its_changes() {
     );
     assert_eq!(shared, alone);
     assert!(
-        explained.contains("repartitioned again through the job's repartition topic 1 by hash(c)"),
+        explained.contains("repartition topic 1 by hash(c)"),
         "{explained}"
     );
 }
 
 #[test]
-fn a_job_repartitioned_again_for_two_inputs_runs_its_operators_in_one_task() {
-    // Symbols counted per window (routed by symbol), then paired within each window: the
-    // join's two inputs would each need a second repartition, which a cut does not do.
-    let topic = spelled_symbols_topic("shared-one-task");
+fn a_join_of_two_results_keyed_otherwise_repartitions_both_again() {
+    // Symbols counted per window (routed by symbol), then paired within each window: both
+    // of the join's inputs are repartitioned again, by window, alike.
+    let topic = spelled_symbols_topic("shared-two-cuts");
     let [alone, shared, explained] = alone_and_shared(
         &topic,
         ("a STRING, b STRING, w TIMESTAMP(3)", "csv"),
@@ -1457,9 +1454,42 @@ fn a_job_repartitioned_again_for_two_inputs_runs_its_operators_in_one_task() {
     );
     assert!(alone.lines().count() > 20, "{alone}");
     assert_eq!(shared, alone);
+    // The view is read twice: topics 0 and 1 are the table's, 2 and 3 the join's inputs'.
+    for topic in [2, 3] {
+        assert!(
+            explained.contains(&format!(
+                "repartition topic {topic} by hash(window_start, window_end)"
+            )),
+            "{explained}"
+        );
+    }
+    assert!(!explained.contains("one task"), "{explained}");
+}
+
+#[test]
+fn a_job_keyed_three_ways_is_repartitioned_twice_more() {
+    // Counted by symbol, the top three ranked per window, then how many windows have each
+    // rank: three keys, each repartitioned again after the first.
+    let topic = spelled_symbols_topic("shared-three-keys");
+    let [alone, shared, explained] = alone_and_shared(
+        &topic,
+        ("rn BIGINT, windows BIGINT", "debezium-json"),
+        "INSERT INTO out SELECT rn, COUNT(*) FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY \
+         window_start, window_end ORDER BY c DESC, symbol) AS rn FROM (SELECT symbol, \
+         window_start, window_end, COUNT(*) AS c FROM TABLE(TUMBLE(TABLE k, DESCRIPTOR(ts), \
+         INTERVAL '10' SECOND)) GROUP BY symbol, window_start, window_end)) WHERE rn <= 3 \
+         GROUP BY rn;",
+    );
+    let (alone, shared) = (debezium_rows(&alone), debezium_rows(&shared));
+    // 48 seconds of ticks: 5 windows, each with ranks 1 to 3.
+    let expected: Vec<String> = (1..=3)
+        .map(|rn| format!(r#"{{"rn":{rn},"windows":5}}"#))
+        .collect();
+    assert_eq!(alone, expected);
+    assert_eq!(shared, alone);
     assert!(
-        explained.contains("by nothing: all rows to one task")
-            && explained.contains("and a repartition again is for one input, so all the rows"),
+        explained.contains("repartition topic 1 by hash(window_start, window_end)")
+            && explained.contains("repartition topic 2 by hash(rn)"),
         "{explained}"
     );
 }

@@ -576,27 +576,29 @@ impl<'a> StreamPlanner<'a> {
         Ok(node)
     }
 
-    /// For a task of a job repartitioned twice ([`shared::Cut`]), at the cut: the first
-    /// stage sends the keyed operator's input on, the second reads it in its place.
+    /// For a part of a task of a job whose keyed operators are cut ([`shared::Cut`]), at a
+    /// cut operator: each input's rows are sent on by the part up to it, and read from its
+    /// cut stream by the others.
     fn cut_before_keyed(&mut self, inputs: &mut [KeyedInput]) -> SqlResult<()> {
         let Some(shared) = &mut self.shared else {
             return Ok(());
         };
-        match (shared.at_keyed(), inputs) {
-            (shared::AtKeyed::Plan, _) => {}
-            (shared::AtKeyed::SendOn(sink), [(input, keys)]) => {
-                let node = self.dataflow.add_sink(sink(keys.clone())?, *input);
-                (self.shared.as_mut()).expect("shared").cut_sink = Some(node);
-            }
-            (shared::AtKeyed::ReadFrom(source), [(input, _)]) => {
-                let node = self.dataflow.add_source(source()?);
-                self.inherit(node, *input);
-                (self.shared.as_mut())
-                    .expect("shared")
-                    .reads_cut(node, *input);
-                *input = node;
-            }
-            _ => return Err(SqlError::new("internal error: a cut before a join")),
+        for ((input, keys), cut) in inputs.iter_mut().zip(shared.at_keyed()) {
+            let (sink, node) = match cut {
+                shared::CutInput::SendOn(sinks, n) => {
+                    let sink = self.dataflow.add_sink(sinks(n, keys.clone())?, *input);
+                    (Some(sink), *input)
+                }
+                shared::CutInput::ReadFrom(sources, n) => {
+                    let node = self.dataflow.add_source(sources(n)?);
+                    self.inherit(node, *input);
+                    (None, node)
+                }
+            };
+            (self.shared.as_mut())
+                .expect("shared")
+                .cut_input(sink, node, *input);
+            *input = node;
         }
         Ok(())
     }
@@ -872,10 +874,8 @@ impl<'a> StreamPlanner<'a> {
             }
         };
         let mut node = self.dataflow.add_source(source);
-        if let Some(shared) = &mut self.shared
-            && let Some(warning) = shared.scanned(node, &table.name, projection.clone(), &scanned)
-        {
-            self.dataflow.warn(warning);
+        if let Some(shared) = &mut self.shared {
+            shared.scanned(node, &table.name, projection.clone(), &scanned);
         }
         if changelog {
             self.updating.insert(node);

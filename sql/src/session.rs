@@ -21,7 +21,7 @@ use crate::group_window::rewrite_group_windows;
 use crate::late::{is_late_option, late_policy};
 use crate::match_recognize::{MatchRecognizePlanner, explain_automata};
 use crate::parser::{ParsedStatement, StatementKind};
-use crate::plan::shared::SharedPlan;
+use crate::plan::shared::{SharedPlan, Stage};
 use crate::plan::{EarlyFire, QueryPlan, StreamPlanner, output_schema};
 use crate::temporal::{Versioned, mark_temporal_joins, versioned_view};
 use crate::types::LOCAL_TIME_ZONE;
@@ -683,8 +683,8 @@ impl Session {
 
     /// Plans `job` as `shared` says (a task, stage 1, or only to find its routing); task
     /// `task`'s checkpoints and output files go to a directory `task-N` of their own
-    /// (`task-N-before-cut` for the first stage of a job repartitioned twice, which ends at the
-    /// cut and writes no output). Returns what planning found of the routing too.
+    /// (`task-N-cut-C` for the part of a task up to cut stream C, which writes no output).
+    /// Returns what planning found of the routing too.
     pub(crate) async fn plan_shared(
         &self,
         job: &SharedJob,
@@ -696,19 +696,19 @@ impl Session {
             .await?;
         let shared = query.shared.map(|s| *s).unwrap_or_default();
         let mut dataflow = query.dataflow;
-        let part = match shared.cut_sink {
-            Some(cut) => {
+        let part = match (shared.cut_sink, &shared.stage) {
+            (Some(cut), Stage::Part { sends: Some(n), .. }) => {
                 dataflow.keep_upstream_of(cut);
-                task.map(|t| format!("task-{t}-before-cut"))
+                task.map(|t| format!("task-{t}-cut-{n}"))
             }
-            None => {
+            _ => {
                 let part = task.map(|t| format!("task-{t}"));
                 if let Some(part) = &part {
                     table.connector = table.connector.for_task(&table.name, part)?;
                 }
                 let sink = table.connector.create_sink(&table)?;
                 let sink = dataflow.add_sink(sink, query.output);
-                if matches!(shared.stage, crate::plan::shared::Stage::AfterCut(..)) {
+                if matches!(shared.stage, Stage::Part { .. }) {
                     dataflow.keep_upstream_of(sink);
                 }
                 part

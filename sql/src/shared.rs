@@ -4,10 +4,11 @@
 //! the partitions of the job's repartition topics (one per table scanned) between them: a
 //! process reads the tables' partitions it is given and routes their rows (stage 1), and
 //! runs one task per repartition partition number it is given (stage 2), each a dataflow
-//! with its own checkpoints under `'execution.checkpointing.dir'`/`task-N`. A job cut for a
-//! second repartition runs each task in two halves: up to the cut (`task-N-before-cut`),
-//! sending the rows on to the partitions of the cut's topic, and from the cut on, reading
-//! the task's partition of it (see [`crate::plan::shared::Cut`]). When the group rebalances,
+//! with its own checkpoints under `'execution.checkpointing.dir'`/`task-N`. A job whose
+//! keyed operators are cut (repartitioned again, see [`crate::plan::shared::Cut`]) runs each
+//! task in parts: one up to each cut stream (`task-N-cut-C`), sending its rows on to the
+//! partitions of that stream's topic, and one up to the output, each reading the task's
+//! partitions of the streams under it. When the group rebalances,
 //! every task stops at a savepoint before its partition moves, and its next owner resumes
 //! from it; when a process dies, its tasks resume from their last checkpoint elsewhere. The
 //! job is done when every task finished.
@@ -115,8 +116,9 @@ mod supervisor {
             .map_err(|e| EngineError::Other(format!("internal error: {e}")))?
     }
 
-    /// A part of a task: the task, and whether it is the part before a second repartition.
-    type TaskPart = (usize, bool);
+    /// A part of a task: the task, and the cut stream the part sends on (`None`: the part
+    /// writing the output).
+    type TaskPart = (usize, Option<usize>);
 
     /// Stops stage 1, and every task at a savepoint; the tasks stopped.
     async fn stop_all(
@@ -150,8 +152,8 @@ mod supervisor {
         for part in ended {
             let running = tasks.remove(&part).expect("a task");
             join(running.done).await?;
-            let (task, before_cut) = part;
-            tracing::info!(task, before_cut, "task finished");
+            let (task, cut) = part;
+            tracing::info!(task, cut, "task finished");
         }
         Ok(())
     }
@@ -255,25 +257,23 @@ mod supervisor {
                 partitioner,
             });
         }
-        // A second repartition: each task of the first stage is an origin of the second.
-        let cut = match &found.cut {
-            Some(cut) => {
-                let repartition = Repartition {
-                    table: first.clone(),
-                    topic: format!("rill-{group}-{id}-repartition-{}", streams.len()),
-                    partitions: tasks,
-                    origins: (0..tasks).map(|t| format!("task-{t}")).collect(),
-                };
-                repartition.create_topic().await?;
-                tracing::info!(
-                    topic = %repartition.topic,
-                    at = %cut.what,
-                    "repartitioning the job again"
-                );
-                Some((cut.clone(), repartition))
-            }
-            None => None,
-        };
+        // Each cut stream's topic: each task is an origin of each.
+        let mut cuts = Vec::with_capacity(found.cuts.len());
+        for (n, cut) in found.cuts.iter().enumerate() {
+            let repartition = Repartition {
+                table: first.clone(),
+                topic: format!("rill-{group}-{id}-repartition-{}", streams.len() + n),
+                partitions: tasks,
+                origins: (0..tasks).map(|t| format!("task-{t}")).collect(),
+            };
+            repartition.create_topic().await?;
+            tracing::info!(
+                topic = %repartition.topic,
+                at = %cut.what,
+                "repartitioning the job again"
+            );
+            cuts.push(repartition);
+        }
         let mut topics: BTreeSet<String> = BTreeSet::new();
         for stream in &streams {
             topics.insert(stream.repartition.topic.clone());
@@ -294,7 +294,7 @@ mod supervisor {
             session,
             job,
             streams: &streams,
-            cut: cut.as_ref(),
+            cuts: (&found.cuts, &cuts),
             tasks,
             dir: &dir,
             report,
@@ -355,8 +355,8 @@ mod supervisor {
         session: &'a Session,
         job: &'a SharedJob,
         streams: &'a [Stream],
-        /// A second repartition, and its topic.
-        cut: Option<&'a (Cut, Repartition)>,
+        /// The cut streams, and their topics.
+        cuts: (&'a [Cut], &'a [Repartition]),
         /// How many tasks the job has.
         tasks: usize,
         dir: &'a Path,
@@ -391,20 +391,20 @@ mod supervisor {
                             }
                             let own = self.own_tasks(&partitions)?;
                             let mut resumed = Vec::new();
-                            let parts = match self.cut {
-                                Some(_) => &[false, true][..],
-                                None => &[false][..],
-                            };
+                            let parts: Vec<Option<usize>> =
+                                (0..self.cuts.0.len()).map(Some).chain([None]).collect();
                             for &task in &own {
-                                for &before_cut in parts {
-                                    let Some((running, from)) =
-                                        self.start_task(task, before_cut).await?
+                                for &cut in &parts {
+                                    let Some((running, from)) = self.start_task(task, cut).await?
                                     else {
                                         continue;
                                     };
-                                    tasks.insert((task, before_cut), running);
+                                    tasks.insert((task, cut), running);
                                     if let Some(id) = from {
-                                        let part = if before_cut { " (before the cut)" } else { "" };
+                                        let part = match cut {
+                                            Some(n) => format!(" (up to cut {n})"),
+                                            None => String::new(),
+                                        };
                                         resumed.push(format!(
                                             "task {task}{part} from checkpoint {id}"
                                         ));
@@ -538,12 +538,12 @@ mod supervisor {
         }
 
         /// Task `task`: its partition of the repartition topics through the job's
-        /// operators, from its latest checkpoint. With a second repartition, the part of the
-        /// task before it (`before_cut`: up to the cut, sending its rows on) or after it.
+        /// operators, from its latest checkpoint. With cut streams, the part of the task up
+        /// to cut stream `cut` (sending its rows on), or up to the output (`None`).
         async fn start_task(
             &self,
             task: usize,
-            before_cut: bool,
+            cut: Option<usize>,
         ) -> Result<Option<(Running, Option<u64>)>, EngineError> {
             let repartitions: Vec<(String, Repartition)> = (self.streams.iter())
                 .map(|s| (s.table.clone(), s.repartition.clone()))
@@ -561,36 +561,30 @@ mod supervisor {
                 )))
             });
             let mut shared = SharedPlan::task(source);
-            let mut part = self.streams.len() + task;
-            if let Some((cut, repartition)) = self.cut {
-                let repartition = repartition.clone();
-                if before_cut {
-                    let sink: CutSink = Arc::new(move |keys| {
-                        let partitioner =
-                            KeyPartitioner::new(keys, repartition.partitions).tolerating_errors();
-                        let sink = StageSink::new(
-                            repartition.clone(),
-                            format!("task-{task}"),
-                            partitioner,
-                        )
+            let (found, topics) = self.cuts;
+            if !found.is_empty() {
+                let (to, from) = (topics.to_vec(), topics.to_vec());
+                let sinks: CutSink = Arc::new(move |n, keys| {
+                    let repartition = to[n].clone();
+                    let partitioner =
+                        KeyPartitioner::new(keys, repartition.partitions).tolerating_errors();
+                    let sink = StageSink::new(repartition, format!("task-{task}"), partitioner)
                         .map_err(|e| SqlError::new(e.to_string()))?;
-                        Ok(Box::new(sink))
-                    });
-                    shared = shared.before_cut(cut.ordinal, sink);
-                } else {
-                    let source: CutSource = Arc::new(move || {
-                        Ok(Box::new(RepartitionSource::new(
-                            format!("task {task} after the cut"),
-                            repartition.clone(),
-                            task,
-                            None,
-                            None,
-                        )))
-                    });
-                    shared = shared.after_cut(cut.ordinal, source);
-                    part += self.tasks;
-                }
+                    Ok(Box::new(sink))
+                });
+                let sources: CutSource = Arc::new(move |n| {
+                    Ok(Box::new(RepartitionSource::new(
+                        format!("task {task} of cut {n}"),
+                        from[n].clone(),
+                        task,
+                        None,
+                        None,
+                    )))
+                });
+                shared = shared.part(found.to_vec(), cut, sinks, sources);
             }
+            // Stage 1's dataflows count as the first parts, then each task's parts.
+            let part = self.streams.len() + task + self.tasks * cut.map_or(0, |n| n + 1);
             let (dataflow, _) = self
                 .session
                 .plan_shared(

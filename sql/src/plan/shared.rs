@@ -5,11 +5,10 @@
 //! projections, filters, window functions and joins), as expressions over one scan's columns.
 //! The first keyed operator fixes each scan's routing: its key traced to that scan, in key
 //! order, hashed as the key's types (so a join's two sides route equal keys alike). Every
-//! later keyed operator's key must hold it, or share part of it. The first one whose key
-//! does not is a *cut*: a second repartition sends its input's rows, by its key, to the
-//! tasks of a second stage, which run it and the operators over it (see [`Cut`]). Where
-//! that cannot serve (a second cut, a table read above the cut), and for `LIMIT`, every row
-//! goes to one task, with a warning.
+//! later keyed operator's key must hold it, or share part of it. One whose key does not is
+//! *cut*: each of its inputs is repartitioned again, by its key (see [`Cut`]). For `LIMIT`,
+//! and for an input whose columns are not followed, every row goes to one task, with a
+//! warning.
 //!
 //! Stage 1 computes a key before the statement's filters run: a row its key fails for goes
 //! to the first task, where the statement meets it as a single process would (see
@@ -55,49 +54,53 @@ pub type RoutingKey = (Arc<dyn PhysicalExpr>, DataType);
 /// key; else why not.
 type TracedPart = Result<(usize, RoutingKey), String>;
 
-/// Makes the sink that sends a task's rows at the cut to the next stage, split by the cut
-/// operator's key.
-pub type CutSink =
-    Arc<dyn Fn(Vec<RoutingKey>) -> SqlResult<Box<dyn rill_engine::sink::Sink>> + Send + Sync>;
+/// Makes the sink that sends a task's rows into cut stream `n`, split by the key given.
+pub type CutSink = Arc<
+    dyn Fn(usize, Vec<RoutingKey>) -> SqlResult<Box<dyn rill_engine::sink::Sink>> + Send + Sync,
+>;
 
-/// Makes the source of a second-stage task: its partition of the cut's repartition topic.
-/// Every first-stage task sends its watermark at each checkpoint, so none is idle.
-pub type CutSource = Arc<dyn Fn() -> SqlResult<Box<dyn Source>> + Send + Sync>;
+/// Makes the source of a task's rows of cut stream `n`: its partition of that stream's
+/// repartition topic. Every task sends its watermark at each checkpoint, so none is idle.
+pub type CutSource = Arc<dyn Fn(usize) -> SqlResult<Box<dyn Source>> + Send + Sync>;
 
-/// A second repartition: the input of the keyed operator planned `ordinal`-th (from 0), whose
-/// key the routing cannot serve, is sent again by that key to the tasks of a second stage.
-/// Those run the operator and every node over it; the first stage's tasks run the nodes
-/// under it. The cut's rows are a scan of their own for the operators over it.
+/// A cut stream: an input of a keyed operator whose key the routing cannot serve, sent again
+/// by that key to the job's tasks. A task runs in parts: one up to each cut stream (it sends
+/// the stream's rows on) and one up to the output; each reads the tables' rows and the cut
+/// streams under it. The rows of a cut stream are a scan of their own for the operators
+/// over it.
 #[derive(Debug, Clone)]
 pub struct Cut {
+    /// The keyed operator, planned `ordinal`-th (from 0).
     pub ordinal: usize,
     /// The operator, for plans.
     pub what: String,
-    /// Its key over its input's columns.
+    /// Its key over the input's columns.
     pub keys: Vec<RoutingKey>,
-    /// Why the first routing does not serve it.
+    /// Why the routing before does not serve it.
     pub why: String,
 }
 
-/// Which part of a job with a cut a planning builds.
+/// Which part of a task a planning builds.
 #[derive(Default)]
 pub(crate) enum Stage {
-    /// The whole job (finding its routing, or a job without a cut).
+    /// The whole job (finding its routing, or a task of a job without a cut).
     #[default]
     Whole,
-    /// A first-stage task: its rows at the cut go to the sink this makes.
-    BeforeCut(usize, CutSink),
-    /// A second-stage task: the rows at the cut come from the source this makes.
-    AfterCut(usize, CutSource),
+    /// The part of a task up to cut stream `sends` (up to the output: `None`), reading the
+    /// cut streams under it.
+    Part {
+        sends: Option<usize>,
+        sinks: CutSink,
+        sources: CutSource,
+    },
 }
 
-/// What the planner does at a keyed operator, for the stage it builds.
-pub(super) enum AtKeyed {
-    Plan,
-    /// Send the input's rows on, by the operator's key: the stage ends here.
-    SendOn(CutSink),
-    /// Read the input's rows from the first stage.
-    ReadFrom(CutSource),
+/// What the planner does with an input of a cut operator.
+pub(super) enum CutInput {
+    /// Sends the input's rows on: the part ends here.
+    SendOn(CutSink, usize),
+    /// Reads the input's rows from the part that sends them.
+    ReadFrom(CutSource, usize),
 }
 
 /// A Kafka table read by a shared job.
@@ -111,7 +114,7 @@ pub struct Scan {
     pub routing: Option<Vec<RoutingKey>>,
     /// Whether a join fixed the routing (it cannot shrink then).
     joined: bool,
-    /// The rows at the cut, not a table (always the last scan).
+    /// The rows of a cut stream, not a table.
     cut: bool,
 }
 
@@ -128,13 +131,13 @@ pub struct SharedPlan {
     pub(super) metrics: Option<(Arc<JobMetrics>, usize)>,
     /// Whether every row goes to one task (see [`SharedPlan::gather_in_one_task`]).
     one_task: bool,
-    /// The second repartition, if the job needs one.
-    pub cut: Option<Cut>,
+    /// The cut streams, in planning order.
+    pub cuts: Vec<Cut>,
     /// The keyed operators planned so far.
     keyed_seen: usize,
-    /// The part of the job being planned.
+    /// The part of a task being planned.
     pub(crate) stage: Stage,
-    /// A first-stage task: the sink sending its rows at the cut, once planned.
+    /// The part of a task up to a cut stream: the sink sending its rows, once planned.
     pub(crate) cut_sink: Option<NodeId>,
     /// Stage 1: the partitions this process reads and the router of their rows.
     #[cfg(feature = "kafka")]
@@ -160,19 +163,25 @@ impl SharedPlan {
         }
     }
 
-    /// Plans a task of the first stage of a job cut at its `ordinal`-th keyed operator.
-    pub fn before_cut(mut self, ordinal: usize, sink: CutSink) -> Self {
-        self.stage = Stage::BeforeCut(ordinal, sink);
+    /// Plans the part of a task up to cut stream `sends` (`None`: the output) of a job cut
+    /// as `cuts` says, sending cut streams through `sinks`, reading them from `sources`.
+    pub fn part(
+        mut self,
+        cuts: Vec<Cut>,
+        sends: Option<usize>,
+        sinks: CutSink,
+        sources: CutSource,
+    ) -> Self {
+        self.cuts = cuts;
+        self.stage = Stage::Part {
+            sends,
+            sinks,
+            sources,
+        };
         self
     }
 
-    /// Plans a task of the second stage of a job cut at its `ordinal`-th keyed operator.
-    pub fn after_cut(mut self, ordinal: usize, source: CutSource) -> Self {
-        self.stage = Stage::AfterCut(ordinal, source);
-        self
-    }
-
-    /// The tables' scans, without the rows at the cut.
+    /// The tables' scans, without the cut streams.
     pub fn tables(&self) -> impl Iterator<Item = &Scan> {
         self.scans.iter().filter(|s| !s.cut)
     }
@@ -205,25 +214,23 @@ impl SharedPlan {
                 scan.table
             ));
         }
-        match &self.cut {
-            Some(cut) => {
-                let keys: Vec<String> = cut.keys.iter().map(|(k, _)| sql(k.as_ref())).collect();
-                text.push_str(&format!(
-                    "each partition of the repartition topics is a task running this dataflow \
-                     up to {}, its sources reading the task's partitions in place of the \
-                     tables; {}, so its input is repartitioned again through the job's \
-                     repartition topic {} by hash({}), each partition a task running the rest\n",
-                    cut.what,
-                    cut.why,
-                    self.tables().count(),
-                    keys.join(", ")
-                ));
-            }
-            None if !text.is_empty() => text.push_str(
+        if !text.is_empty() {
+            text.push_str(
                 "each partition of the repartition topics is a task running this dataflow, its \
                  sources reading the task's partitions in place of the tables\n",
-            ),
-            None => {}
+            );
+        }
+        let tables = self.tables().count();
+        for (n, cut) in self.cuts.iter().enumerate() {
+            let keys: Vec<String> = cut.keys.iter().map(|(k, _)| sql(k.as_ref())).collect();
+            text.push_str(&format!(
+                "{}, so the task sends an input of {} on through the job's repartition topic {} \
+                 by hash({}), each partition the task reading it in its place\n",
+                cut.why,
+                cut.what,
+                tables + n,
+                keys.join(", ")
+            ));
         }
         text
     }
@@ -245,20 +252,19 @@ impl SharedPlan {
         None
     }
 
-    /// The index the next scan gets.
+    /// The index the next table scanned gets.
     pub(super) fn next_scan(&self) -> usize {
-        self.scans.len()
+        self.tables().count()
     }
 
-    /// `node` scans the Kafka table `table`, keeping `projection` of its columns (`schema`):
-    /// the warning to show if a table read over a cut sends the job's rows to one task.
+    /// `node` scans the Kafka table `table`, keeping `projection` of its columns (`schema`).
     pub(super) fn scanned(
         &mut self,
         node: NodeId,
         table: &str,
         projection: Option<Vec<usize>>,
         schema: &SchemaRef,
-    ) -> Option<String> {
+    ) {
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         self.scan_columns(node, &names);
         self.scans.push(Scan {
@@ -268,12 +274,6 @@ impl SharedPlan {
             joined: false,
             cut: false,
         });
-        let cut = self.cut.as_ref()?;
-        let why = format!(
-            "'{table}' is read after {} repartitioned the job again",
-            cut.what
-        );
-        self.gather_in_one_task(&why)
     }
 
     /// `node`'s columns, `names`, are those of the next scan.
@@ -288,33 +288,40 @@ impl SharedPlan {
         self.lineage.insert(node, vec![columns]);
     }
 
-    /// What a stage does at the next keyed operator (see [`Stage`]).
-    pub(super) fn at_keyed(&mut self) -> AtKeyed {
+    /// For a part of a task, at the next keyed operator: what to do with each of its inputs
+    /// if it is cut (else nothing).
+    pub(super) fn at_keyed(&mut self) -> Vec<CutInput> {
         let ordinal = self.keyed_seen;
         self.keyed_seen += 1;
-        match &self.stage {
-            Stage::BeforeCut(at, sink) if *at == ordinal => AtKeyed::SendOn(sink.clone()),
-            Stage::AfterCut(at, source) if *at == ordinal => AtKeyed::ReadFrom(source.clone()),
-            _ => AtKeyed::Plan,
-        }
+        let Stage::Part {
+            sends,
+            sinks,
+            sources,
+        } = &self.stage
+        else {
+            return Vec::new();
+        };
+        (self.cuts.iter().enumerate())
+            .filter(|(_, cut)| cut.ordinal == ordinal)
+            .map(|(n, _)| match *sends == Some(n) {
+                true => CutInput::SendOn(sinks.clone(), n),
+                false => CutInput::ReadFrom(sources.clone(), n),
+            })
+            .collect()
     }
 
-    /// `node` reads the rows at the cut, in place of `input`'s (a second-stage task).
-    pub(super) fn reads_cut(&mut self, node: NodeId, input: NodeId) {
+    /// The rows of `input`, a cut operator's input, are sent on by `sink`, or read by
+    /// `node` in its place: the operator reads a scan of them (from `node`).
+    pub(super) fn cut_input(&mut self, sink: Option<NodeId>, node: NodeId, input: NodeId) {
+        self.cut_sink = self.cut_sink.or(sink);
         self.cut_rows(node, input);
     }
 
-    /// `node`'s rows (`input`'s) are the rows at the cut: a scan of their own, without
-    /// routing. False if `input`'s columns are not known.
-    fn cut_rows(&mut self, node: NodeId, input: NodeId) -> bool {
-        let Some(width) = self
-            .lineage
-            .get(&input)
+    /// `node`'s rows (`input`'s) are a cut stream's: a scan of their own, without routing.
+    fn cut_rows(&mut self, node: NodeId, input: NodeId) {
+        let width = (self.lineage.get(&input))
             .and_then(|ways| ways.first())
-            .map(Vec::len)
-        else {
-            return false;
-        };
+            .map_or(0, Vec::len);
         let names: Vec<String> = (0..width).map(|c| format!("column {c}")).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         self.scan_columns(node, &names);
@@ -325,7 +332,6 @@ impl SharedPlan {
             joined: false,
             cut: true,
         });
-        true
     }
 
     /// `node`'s columns are `columns` of `input`'s (`None`: a new column).
@@ -415,30 +421,26 @@ impl SharedPlan {
             return None;
         }
         let why = self.route_by(what, inputs).err()?;
-        // The first operator the routing cannot serve reads its input again, repartitioned
-        // by its key, if it has one input and a key. (A second-stage task reads that input
-        // from the first stage: it cuts nowhere else.)
+        // Each input of an operator the routing cannot serve is repartitioned again, by its
+        // key. (A part of a task cuts where finding the routing did, before this.)
         let ordinal = self.keyed_seen.saturating_sub(1);
-        let why = match (&self.cut, inputs) {
-            (Some(cut), _) => format!("{why}, and {} repartitioned the job again", cut.what),
-            (None, [_, _, ..]) => format!("{why}, and a repartition again is for one input"),
-            (None, _) => why,
-        };
-        if let (None, [(input, keys)]) = (&self.cut, inputs)
-            && !keys.is_empty()
-            && !matches!(self.stage, Stage::AfterCut(..))
-            && self.cut_rows(*input, *input)
-        {
-            self.cut = Some(Cut {
-                ordinal,
-                what: what.to_string(),
-                keys: keys.clone(),
-                why: why.clone(),
-            });
-            match self.route_by(what, inputs) {
-                Ok(()) => return None,
-                Err(why) => return self.gather_in_one_task(&why),
+        let followed = inputs
+            .iter()
+            .all(|(input, _)| self.lineage.contains_key(input));
+        if matches!(self.stage, Stage::Whole) && followed {
+            for (input, keys) in inputs {
+                self.cut_rows(*input, *input);
+                self.cuts.push(Cut {
+                    ordinal,
+                    what: what.to_string(),
+                    keys: keys.clone(),
+                    why: why.clone(),
+                });
             }
+            return match self.route_by(what, inputs) {
+                Ok(()) => None,
+                Err(why) => self.gather_in_one_task(&why),
+            };
         }
         self.gather_in_one_task(&why)
     }
@@ -450,7 +452,7 @@ impl SharedPlan {
         if std::mem::replace(&mut self.one_task, true) {
             return None;
         }
-        self.cut = None;
+        self.cuts.clear();
         self.scans.retain(|s| !s.cut);
         for scan in &mut self.scans {
             scan.routing = Some(Vec::new());
