@@ -1175,6 +1175,83 @@ fn sigterm_stops_a_shared_jobs_tasks_at_savepoints() {
 }
 
 #[test]
+fn an_unbounded_job_repartitioned_again_writes_each_closed_window() {
+    // The top symbol of each 10-second window, counted by symbol and ranked by window, on a
+    // topic that does not end: the counts reach the ranking through the cut stream as its
+    // part's checkpoints complete, and each window's top comes out once the watermark
+    // (47 s) closed it, while the job runs.
+    use std::io::Read;
+    let topic = spelled_symbols_topic("shared-live-cut");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '200 ms'; \
+         SET 'execution.checkpointing.dir' = '{}'; SET 'rill.scale-out' = 'true'; \
+         CREATE TABLE k (symbol STRING, n BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) \
+         WITH ('connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = \
+         '{}', 'format' = 'json', 'properties.group.id' = '{topic}', \
+         'scan.startup.mode' = 'earliest-offset'); \
+         CREATE TABLE out (symbol STRING, w TIMESTAMP(3), c BIGINT) WITH ('connector' = \
+         'filesystem', 'path' = '{}/', 'format' = 'csv'); \
+         INSERT INTO out SELECT symbol, window_start, c FROM (SELECT *, ROW_NUMBER() OVER \
+         (PARTITION BY window_start, window_end ORDER BY c DESC, symbol) AS rn FROM \
+         (SELECT symbol, window_start, window_end, COUNT(*) AS c FROM TABLE(TUMBLE(TABLE k, \
+         DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY symbol, window_start, window_end)) \
+         WHERE rn <= 1;",
+        work.path().join("checkpoints").display(),
+        bootstrap(),
+        out.display()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["-c", &sql])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // The files committed so far (others are in progress, and may be renamed meanwhile).
+    let committed = || -> Vec<String> {
+        let files = match out.exists() {
+            true => walk(&out),
+            false => Vec::new(),
+        };
+        let mut rows: Vec<String> = (files.iter())
+            .filter(|f| !f.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .flat_map(|text| text.lines().map(String::from).collect::<Vec<_>>())
+            .collect();
+        rows.sort();
+        rows
+    };
+    while committed().len() < 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let written = committed();
+    // SAFETY: kill(2) on a child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let mut said = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    let status = wait_within(watch(child), "the stopped process").status;
+    assert_eq!(status.code(), Some(143), "{said}");
+    // The windows from 0 s to 40 s (the last, to 50 s, stays open), each with its symbol
+    // (in two spellings: 46) counted most, the first in order among equals (counted in
+    // Python).
+    let mut expected: Vec<String> = [("s11", "00"), ("s1", "10"), ("s0", "20"), ("s16", "30")]
+        .iter()
+        .map(|(symbol, s)| format!("{symbol},\"2026-01-01 00:00:{s}\",8"))
+        .collect();
+    expected.sort();
+    assert_eq!(written, expected, "{said}");
+    // Stopped at savepoints, with nothing more.
+    assert_eq!(files_output(&out), expected, "{said}");
+}
+
+#[test]
 fn two_processes_share_a_join_of_two_topics() {
     let left = topic("shared-left", 6);
     let right = topic("shared-right", 3);
