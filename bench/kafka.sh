@@ -94,8 +94,9 @@ print(round(time.time() - float(sys.argv[1]), 2), round(ended - assigned, 2))
 PY
   cat "$dir".out/*/part-* | sort > "$work/$name-$n.sorted"
 }
-read -r shared_1_wall shared_1 < <(shared_run 1 "$query")
-read -r shared_2_wall shared_2 < <(shared_run 2 "$query")
+# (Not `read < <(...)`: that would go on before the run's output is sorted.)
+read -r shared_1_wall shared_1 <<< "$(shared_run 1 "$query")"
+read -r shared_2_wall shared_2 <<< "$(shared_run 2 "$query")"
 shared_same=$(cmp -s "$work/shared-1.sorted" "$work/shared-2.sorted" && \
   [ "$(wc -l < "$work/shared-1.sorted")" = "$(wc -l < "$work/kafka.sorted")" ] && echo true || echo false)
 # The symbol with the most ticks in each minute: counted by symbol, then ranked by window,
@@ -103,8 +104,8 @@ shared_same=$(cmp -s "$work/shared-1.sorted" "$work/shared-2.sorted" && \
 top="SELECT window_start, window_end, symbol, cnt, sum_volume, max_price FROM (SELECT *,
   ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY cnt DESC, symbol) AS rn
   FROM (${query%;})) WHERE rn <= 1;"
-read -r top_1_wall top_1 < <(shared_run 1 "$top" top)
-read -r top_2_wall top_2 < <(shared_run 2 "$top" top)
+read -r top_1_wall top_1 <<< "$(shared_run 1 "$top" top)"
+read -r top_2_wall top_2 <<< "$(shared_run 2 "$top" top)"
 top_same=$(cmp -s "$work/top-1.sorted" "$work/top-2.sorted" && [ -s "$work/top-1.sorted" ] \
   && echo true || echo false)
 
