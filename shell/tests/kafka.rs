@@ -1436,7 +1436,8 @@ fn two_processes_share_a_job_keyed_twice_by_computed_values() {
         .find_map(|l| Some(l.split_once("by hash(")?.1.to_string()))
         .unwrap_or_else(|| panic!("{explained}"));
     assert!(
-        routing.contains("(lower(symbol) || '/')") && routing.contains("(1000 / (n % 3))"),
+        routing.contains("(lower(symbol) || '/')")
+            && routing.contains("CAST((1000 / (n % 3)) AS STRING)"),
         "{routing}"
     );
 }

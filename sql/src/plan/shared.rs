@@ -27,6 +27,7 @@ use datafusion_physical_expr::expressions::{
 use datafusion_physical_expr::{PhysicalExpr, ScalarFunctionExpr};
 use rill_engine::JobMetrics;
 use rill_engine::dataflow::NodeId;
+use rill_engine::format::sql_type_name;
 use rill_engine::source::Source;
 
 use crate::error::SqlResult;
@@ -636,13 +637,13 @@ fn sql(expr: &dyn PhysicalExpr) -> String {
         return format!(
             "CAST({} AS {})",
             sql(cast.expr().as_ref()),
-            cast.cast_type()
+            sql_type_name(cast.cast_type())
         );
     }
     if let Some(function) = expr.downcast_ref::<ScalarFunctionExpr>() {
         return match (function.name(), function.args()) {
             ("rill_cast" | "rill_try_cast", [value, _]) => {
-                let data_type = function.return_type();
+                let data_type = sql_type_name(function.return_type());
                 format!("CAST({} AS {data_type})", sql(value.as_ref()))
             }
             (name, args) => {
