@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use arrow::array::{AsArray, BooleanArray, Int64Array, RecordBatch};
+use arrow::array::{AsArray, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, Field, Int8Type, Int64Type, Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
@@ -443,8 +443,14 @@ impl RepartitionSource {
             Some(schema) => schema.clone(),
             None => Arc::new(Schema::new(rows.schema().fields()[..columns - 2].to_vec())),
         };
-        let data = RecordBatch::try_new(schema, rows.columns()[..columns - 2].to_vec())
-            .map_err(|e| EngineError::Other(format!("the repartition topic's rows: {e}")))?;
+        // Rows may have no columns (a count's input).
+        let count = RecordBatchOptions::new().with_row_count(Some(rows.num_rows()));
+        let data = RecordBatch::try_new_with_options(
+            schema,
+            rows.columns()[..columns - 2].to_vec(),
+            &count,
+        )
+        .map_err(|e| EngineError::Other(format!("the repartition topic's rows: {e}")))?;
         let last = state.last;
         state.last = state
             .last

@@ -1517,6 +1517,40 @@ fn an_updating_result_is_repartitioned_again_with_its_changes() {
 }
 
 #[test]
+fn a_keyless_aggregation_over_keyed_results_takes_them_in_one_task() {
+    // How many symbols there are, over counts per symbol: the global count has no key, so
+    // its input (a changelog) goes to one task, and must add up to the 23 symbols.
+    let topic = spelled_symbols_topic("shared-keyless");
+    let [alone, shared, explained] = alone_and_shared(
+        &topic,
+        ("symbols BIGINT", "debezium-json"),
+        "INSERT INTO out SELECT COUNT(*) FROM (SELECT LOWER(symbol) AS s, COUNT(*) AS c \
+         FROM k GROUP BY LOWER(symbol));",
+    );
+    let (alone, shared) = (debezium_rows(&alone), debezium_rows(&shared));
+    assert_eq!(alone, [r#"{"symbols":23}"#]);
+    assert_eq!(shared, alone);
+    assert!(
+        explained.contains("repartition topic 1 by hash()"),
+        "{explained}"
+    );
+}
+
+#[test]
+fn a_shared_count_of_a_table_reads_rows_without_columns() {
+    // COUNT(*) reads no column of the table: its rows cross the repartition with none.
+    let topic = spelled_symbols_topic("shared-count");
+    let [alone, shared, _] = alone_and_shared(
+        &topic,
+        ("n BIGINT", "debezium-json"),
+        "INSERT INTO out SELECT COUNT(*) FROM k;",
+    );
+    let (alone, shared) = (debezium_rows(&alone), debezium_rows(&shared));
+    assert_eq!(alone, [r#"{"n":1200}"#]);
+    assert_eq!(shared, alone);
+}
+
+#[test]
 fn a_join_of_two_results_keyed_otherwise_repartitions_both_again() {
     // Symbols counted per window (routed by symbol), then paired within each window: both
     // of the join's inputs are repartitioned again, by window, alike.

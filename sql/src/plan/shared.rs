@@ -277,9 +277,14 @@ impl SharedPlan {
         });
     }
 
-    /// `node`'s columns, `names`, are those of the next scan.
+    /// `node`'s columns, `names`, are those of the next scan. Rows without columns (`SELECT
+    /// COUNT(*)`) get one no operator reads, which says what scan they come from.
     fn scan_columns(&mut self, node: NodeId, names: &[&str]) {
         let scan = self.scans.len();
+        let names = match names {
+            [] => &["no column"][..],
+            names => names,
+        };
         let columns = (names.iter().enumerate())
             .map(|(c, name)| {
                 let column: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new(name, c));
