@@ -105,6 +105,25 @@ impl Repartition {
         }
         Ok(())
     }
+
+    /// A producer of the topic's messages.
+    pub(crate) fn producer(&self) -> Result<ThreadedProducer<DefaultProducerContext>> {
+        // In order per partition even when retrying, so a task sees an origin's rows in
+        // their order.
+        // Uncompressed, as Kafka Streams' repartition topics: lz4 cost 6 % of a shared job's
+        // CPU on a local broker (the table's properties may ask for it).
+        let rill = [("enable.idempotence", "true"), ("linger.ms", "5")];
+        client_config(&self.table, &rill)
+            .create()
+            .map_err(|e| error(&self.table, "cannot create a producer", e))
+    }
+
+    /// Waits until the brokers took every message `producer` sent.
+    pub(crate) fn flush(&self, producer: &ThreadedProducer<DefaultProducerContext>) -> Result<()> {
+        producer
+            .flush(FLUSH_TIMEOUT)
+            .map_err(|e| error(&self.table, "flushing the repartition topic", e))
+    }
 }
 
 /// Where stage 1 is in one partition of the table, saved now and then (after the rows
@@ -160,14 +179,7 @@ impl Router {
         assert_eq!(partitioner.parts(), repartition.partitions, "a part a task");
         std::fs::create_dir_all(&progress_dir)
             .map_err(|e| EngineError::Other(format!("{}: {e}", progress_dir.display())))?;
-        // In order per partition even when retrying, so a task sees an origin's rows in
-        // their order.
-        // Uncompressed, as Kafka Streams' repartition topics: lz4 cost 6 % of a shared job's
-        // CPU on a local broker (the table's properties may ask for it).
-        let rill = [("enable.idempotence", "true"), ("linger.ms", "5")];
-        let producer = client_config(&repartition.table, &rill)
-            .create()
-            .map_err(|e| error(&repartition.table, "cannot create a producer", e))?;
+        let producer = repartition.producer()?;
         Ok(Router {
             repartition,
             producer,
@@ -230,9 +242,7 @@ impl Router {
         &mut self,
         progress: impl IntoIterator<Item = (String, OriginProgress)>,
     ) -> Result<()> {
-        self.producer
-            .flush(FLUSH_TIMEOUT)
-            .map_err(|e| error(&self.repartition.table, "flushing the repartition topic", e))?;
+        self.repartition.flush(&self.producer)?;
         for (origin, progress) in progress {
             let path = progress_path(&self.progress_dir, &origin);
             let temporary = path.with_extension("json.tmp");

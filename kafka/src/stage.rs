@@ -1,19 +1,19 @@
-//! A second repartition of a job shared by several processes: a task's rows, at a keyed
-//! operator whose key the first repartition does not serve, sent to the tasks of the next
-//! stage by that operator's key.
+//! Repartitioning again: a task's rows at the input of a keyed operator whose key the
+//! routing before it does not serve (a cut stream), sent by that operator's key to the
+//! tasks' parts that read the stream.
 //!
 //! The messages are those of the first repartition ([`crate::repartition`]): the sending task
 //! is the origin, and a row's offset is its number in the task's output. They are sent only
 //! once the checkpoint covering them completed, and kept in that checkpoint until then: a
-//! task that resumes sends again what its checkpoint holds (the next stage drops the rows it
-//! had by their numbers) and then only rows made after it. So each row arrives once whatever
-//! the operators before it emit when they run again, as Flink's two-phase-commit sinks do.
+//! task that resumes sends again what its checkpoint holds (the reading part drops the rows
+//! it had by their numbers) and then only rows made after it. So each row arrives once
+//! whatever the operators before it emit when they run again, as with Flink's two-phase-commit
+//! sinks.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow::array::{Int64Array, UInt64Array};
-use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{DefaultProducerContext, ThreadedProducer};
 use rill_engine::batch::ChangeBatch;
 use rill_engine::checkpoint::State;
 use rill_engine::exchange::KeyPartitioner;
@@ -22,11 +22,7 @@ use rill_engine::time::{MAX_WATERMARK, NO_WATERMARK, Watermark};
 use rill_engine::{EngineError, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::client::{client_config, error};
 use crate::repartition::{END, ROWS, Repartition, WATERMARK, encode, send, with_origin_columns};
-
-/// How long a task waits for the brokers to take a checkpoint's messages.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A message to send: the partition, and the value.
 type Outgoing = (usize, Vec<u8>);
@@ -67,10 +63,7 @@ impl StageSink {
         partitioner: KeyPartitioner,
     ) -> Result<Self> {
         assert_eq!(partitioner.parts(), repartition.partitions, "a part a task");
-        let rill = [("enable.idempotence", "true"), ("linger.ms", "5")];
-        let producer = client_config(&repartition.table, &rill)
-            .create()
-            .map_err(|e| error(&repartition.table, "cannot create a producer", e))?;
+        let producer = repartition.producer()?;
         let origin = origin.into();
         Ok(StageSink {
             name: format!("repartition {} of {origin}", repartition.topic),
@@ -95,7 +88,7 @@ impl StageSink {
         let half = messages.len() / 2;
         for (n, (part, value)) in messages.iter().enumerate() {
             if n == half && n > 0 {
-                self.flush()?;
+                self.repartition.flush(&self.producer)?;
                 rill_engine::fault::point("stage-sent-half");
             }
             send(
@@ -106,13 +99,7 @@ impl StageSink {
                 value,
             )?;
         }
-        self.flush()
-    }
-
-    fn flush(&self) -> Result<()> {
-        self.producer
-            .flush(FLUSH_TIMEOUT)
-            .map_err(|e| error(&self.repartition.table, "flushing the repartition topic", e))
+        self.repartition.flush(&self.producer)
     }
 }
 
