@@ -1576,6 +1576,11 @@ fn a_join_of_two_results_keyed_otherwise_repartitions_both_again() {
         );
     }
     assert!(!explained.contains("one task"), "{explained}");
+    // The operator is named without the details of its plan name.
+    assert!(
+        explained.contains("an input of WindowJoin INNER on through"),
+        "{explained}"
+    );
 }
 
 #[test]

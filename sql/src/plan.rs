@@ -552,9 +552,10 @@ impl<'a> StreamPlanner<'a> {
             instances.push(make(self)?);
         }
         let side_files = std::mem::take(&mut self.side_files);
-        if let Some(warning) =
-            (self.shared.as_mut()).and_then(|s| s.keyed(instances[0].name(), &inputs))
-        {
+        // Named without the details some operators' names carry, in parentheses.
+        let name = instances[0].name();
+        let name = name.split_once(" (").map_or(name, |(name, _)| name);
+        if let Some(warning) = (self.shared.as_mut()).and_then(|s| s.keyed(name, &inputs)) {
             self.dataflow.warn(warning);
         }
         let single = match inputs.as_slice() {
