@@ -11,7 +11,8 @@
 //! A message holds rows of one partition of the table (its *origin*, the message key):
 //! its value is a kind byte, the origin's watermark after the rows (8 bytes, big endian)
 //! and, for rows, an Arrow IPC stream of them with two columns more: each row's offset in
-//! its origin and the origin's watermark before it. Stage 2 takes the minimum watermark
+//! its origin and the origin's watermark before it (and a third, each row's change kind,
+//! for changes). A job's later repartitions ([`crate::stage`]) send the same messages. Stage 2 takes the minimum watermark
 //! over origins, stamping each row as one process reading every partition would (Flink's
 //! rule for a keyed exchange). Stage 1 restarts from progress it saved now and then, so
 //! after a failure it sends some rows again: stage 2 drops rows at or below the last
