@@ -294,7 +294,8 @@ mod supervisor {
             session,
             job,
             streams: &streams,
-            cuts: (&found.cuts, &cuts),
+            cuts: &found.cuts,
+            cut_topics: &cuts,
             tasks,
             dir: &dir,
             report,
@@ -355,8 +356,10 @@ mod supervisor {
         session: &'a Session,
         job: &'a SharedJob,
         streams: &'a [Stream],
-        /// The cut streams, and their topics.
-        cuts: (&'a [Cut], &'a [Repartition]),
+        /// The cut streams.
+        cuts: &'a [Cut],
+        /// Their topics.
+        cut_topics: &'a [Repartition],
         /// How many tasks the job has.
         tasks: usize,
         dir: &'a Path,
@@ -392,7 +395,7 @@ mod supervisor {
                             let own = self.own_tasks(&partitions)?;
                             let mut resumed = Vec::new();
                             let parts: Vec<Option<usize>> =
-                                (0..self.cuts.0.len()).map(Some).chain([None]).collect();
+                                (0..self.cuts.len()).map(Some).chain([None]).collect();
                             for &task in &own {
                                 for &cut in &parts {
                                     let Some((running, from)) = self.start_task(task, cut).await?
@@ -561,9 +564,8 @@ mod supervisor {
                 )))
             });
             let mut shared = SharedPlan::task(source);
-            let (found, topics) = self.cuts;
-            if !found.is_empty() {
-                let (to, from) = (topics.to_vec(), topics.to_vec());
+            if !self.cuts.is_empty() {
+                let (to, from) = (self.cut_topics.to_vec(), self.cut_topics.to_vec());
                 let sinks: CutSink = Arc::new(move |n, keys| {
                     let repartition = to[n].clone();
                     let partitioner =
@@ -581,7 +583,7 @@ mod supervisor {
                         None,
                     )))
                 });
-                shared = shared.part(found.to_vec(), cut, sinks, sources);
+                shared = shared.part(self.cuts.to_vec(), cut, sinks, sources);
             }
             // Stage 1's dataflows count as the first parts, then each task's parts.
             let part = self.streams.len() + task + self.tasks * cut.map_or(0, |n| n + 1);

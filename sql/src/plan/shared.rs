@@ -203,10 +203,7 @@ impl SharedPlan {
                         .to_string()
                 }
                 Some([]) | None => "all rows to one task (no key)".to_string(),
-                Some(keys) => {
-                    let keys: Vec<String> = keys.iter().map(|(k, _)| sql(k.as_ref())).collect();
-                    format!("hash({})", keys.join(", "))
-                }
+                Some(keys) => hash_sql(keys),
             };
             text.push_str(&format!(
                 "shared by the processes of the consumer group: each reads its partitions of \
@@ -223,14 +220,13 @@ impl SharedPlan {
         }
         let tables = self.tables().count();
         for (n, cut) in self.cuts.iter().enumerate() {
-            let keys: Vec<String> = cut.keys.iter().map(|(k, _)| sql(k.as_ref())).collect();
             text.push_str(&format!(
                 "{}, so the task sends an input of {} on through the job's repartition topic {} \
-                 by hash({}), each partition the task reading it in its place\n",
+                 by {}, each partition the task reading it in its place\n",
                 cut.why,
                 cut.what,
                 tables + n,
-                keys.join(", ")
+                hash_sql(&cut.keys)
             ));
         }
         text
@@ -267,19 +263,21 @@ impl SharedPlan {
         schema: &SchemaRef,
     ) {
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        self.scan_columns(node, &names);
-        self.scans.push(Scan {
-            table: table.to_string(),
-            projection,
-            routing: None,
-            joined: false,
-            cut: false,
-        });
+        self.add_scan(node, &names, table, projection, false);
     }
 
-    /// `node`'s columns, `names`, are those of the next scan. Rows without columns (`SELECT
-    /// COUNT(*)`) get one no operator reads, which says what scan they come from.
-    fn scan_columns(&mut self, node: NodeId, names: &[&str]) {
+    /// `node`'s rows, with columns `names`, are those of a new scan, without routing: of the
+    /// table `table` keeping `projection` of its columns, or of a `cut` stream. Rows without
+    /// columns (`SELECT COUNT(*)`) get one no operator reads, which says what scan they come
+    /// from.
+    fn add_scan(
+        &mut self,
+        node: NodeId,
+        names: &[&str],
+        table: &str,
+        projection: Option<Vec<usize>>,
+        cut: bool,
+    ) {
         let scan = self.scans.len();
         let names = match names {
             [] => &["no column"][..],
@@ -292,6 +290,13 @@ impl SharedPlan {
             })
             .collect();
         self.lineage.insert(node, vec![columns]);
+        self.scans.push(Scan {
+            table: table.to_string(),
+            projection,
+            routing: None,
+            joined: false,
+            cut,
+        });
     }
 
     /// For a part of a task, at the next keyed operator: what to do with each of its inputs
@@ -330,14 +335,7 @@ impl SharedPlan {
             .map_or(0, Vec::len);
         let names: Vec<String> = (0..width).map(|c| format!("column {c}")).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        self.scan_columns(node, &names);
-        self.scans.push(Scan {
-            table: String::new(),
-            projection: None,
-            routing: None,
-            joined: false,
-            cut: true,
-        });
+        self.add_scan(node, &names, "", None, true);
     }
 
     /// `node`'s columns are `columns` of `input`'s (`None`: a new column).
@@ -421,7 +419,8 @@ impl SharedPlan {
 
     /// A keyed operator (`what`) reads `inputs`, each with its key: the first fixes the
     /// routing of the scans its inputs come from, later ones must hold it. One that cannot
-    /// sends every row of the job to one task: the warning to show, the first time.
+    /// is cut; where that cannot serve either, every row of the job goes to one task: the
+    /// warning to show, the first time.
     pub(super) fn keyed(&mut self, what: &str, inputs: &[super::KeyedInput]) -> Option<String> {
         if self.one_task {
             return None;
@@ -621,6 +620,12 @@ fn trace(expr: &Arc<dyn PhysicalExpr>, lineage: &[Option<Traced>]) -> Result<Tra
         (None, Some(scan)) => Ok((scan, traced)),
         (None, None) => Err("reads no column of a table".to_string()),
     }
+}
+
+/// A routing by `keys`, for plans: `hash(a, lower(b))`.
+fn hash_sql(keys: &[RoutingKey]) -> String {
+    let keys: Vec<String> = keys.iter().map(|(k, _)| sql(k.as_ref())).collect();
+    format!("hash({})", keys.join(", "))
 }
 
 /// `expr` as SQL, its columns by name, each operation of two operands in parentheses.
