@@ -174,6 +174,12 @@ impl KeyTable {
         self.values.as_ref().map_or(0, |v| v.size())
     }
 
+    /// Forgets every key.
+    pub fn clear(&mut self) -> Result<()> {
+        *self = KeyTable::new(self.schema.clone())?;
+        Ok(())
+    }
+
     /// Every key's columns, in number order; the table starts over empty. (A new DataFusion
     /// table: some kinds cannot take keys again after emitting all of them.)
     pub fn take(&mut self) -> Result<Vec<ArrayRef>> {

@@ -179,13 +179,69 @@ impl PartitionState {
     }
 }
 
+/// The partitions' states, by partition number. At the end of the input, only those of the
+/// chunk of partitions being ended are held, so that ending many partitions reuses a chunk's
+/// memory (still in cache) instead of making a state for every partition at once.
+#[derive(Default)]
+struct Partitions {
+    /// The number of the first state held: the partitions before it have ended.
+    first: usize,
+    states: VecDeque<PartitionState>,
+    /// Emptied states, whose memory the next new ones take.
+    spare: Vec<PartitionState>,
+}
+
+impl Partitions {
+    /// One past the last partition with a state.
+    fn len(&self) -> usize {
+        self.first + self.states.len()
+    }
+
+    fn get(&self, p: usize) -> Option<&PartitionState> {
+        self.states.get(p.checked_sub(self.first)?)
+    }
+
+    /// Makes states for the partitions up to `end`.
+    fn add_up_to(&mut self, end: usize) {
+        self.states.reserve(end.saturating_sub(self.len()));
+        while self.len() < end {
+            let state = self.spare.pop().unwrap_or_default();
+            self.states.push_back(state);
+        }
+    }
+
+    /// Ends the partitions before `end`, whose rows were released: their states are emptied
+    /// for new ones.
+    fn end_before(&mut self, end: usize) {
+        while self.first < end {
+            if let Some(mut state) = self.states.pop_front() {
+                state.clear();
+                self.spare.push(state);
+            }
+            self.first += 1;
+        }
+    }
+}
+
+impl std::ops::Index<usize> for Partitions {
+    type Output = PartitionState;
+
+    fn index(&self, p: usize) -> &PartitionState {
+        &self.states[p - self.first]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Partitions {
+    fn index_mut(&mut self, p: usize) -> &mut PartitionState {
+        &mut self.states[p - self.first]
+    }
+}
+
 /// The `MATCH_RECOGNIZE` operator.
 pub struct MatchRecognize {
     spec: MatchSpec,
     keys: KeyTable,
-    partitions: Vec<PartitionState>,
-    /// Forgotten partitions, emptied, whose memory the next new ones take.
-    spare: Vec<PartitionState>,
+    partitions: Partitions,
     /// How many partitions were live when idle ones were last looked for.
     live_at_last_look: usize,
     store: RowStore,
@@ -215,8 +271,7 @@ impl MatchRecognize {
             pending: Waiting::new(input, spec.time),
             spec,
             keys,
-            partitions: Vec::new(),
-            spare: Vec::new(),
+            partitions: Partitions::default(),
             live_at_last_look: 0,
             store: RowStore::default(),
             waiting: Vec::new(),
@@ -426,7 +481,9 @@ impl MatchRecognize {
             let arguments = self.arguments(&released.rows)?;
             batch = self.store.push(released.rows, arguments);
             self.store.get_mut(batch).symbols = self.symbols(batch, &released.partitions)?;
-            self.add_partitions();
+            // Released rows are sorted by partition.
+            let last = released.partitions.last().expect("released rows");
+            self.partitions.add_up_to(last + 1);
             for (row, p) in released.partitions.into_iter().enumerate() {
                 match order.last_mut() {
                     Some((last, rows)) if *last == p => rows.end += 1,
@@ -571,16 +628,6 @@ impl MatchRecognize {
         Ok(())
     }
 
-    /// A state for each partition key met.
-    fn add_partitions(&mut self) {
-        self.partitions
-            .reserve(self.keys.len().saturating_sub(self.partitions.len()));
-        while self.partitions.len() < self.keys.len() {
-            let state = self.spare.pop().unwrap_or_default();
-            self.partitions.push(state);
-        }
-    }
-
     /// At the end of the input: every partition takes its last rows and finishes. A chunk of
     /// partitions at a time, each chunk's matchers and rows freed once its matches are out,
     /// so that memory holds one chunk's matching state rather than every partition's (a
@@ -589,7 +636,7 @@ impl MatchRecognize {
     fn end(&mut self, out: &mut Vec<Message>) -> Result<()> {
         self.timers.clear();
         let released = self.release(Watermark::MAX)?;
-        self.add_partitions();
+        let partitions = self.keys.len();
         let (rows, row_partitions, times) = match released {
             Some(r) => (Some(r.rows), r.partitions, r.times),
             None => (None, Vec::new(), Vec::new()),
@@ -598,7 +645,7 @@ impl MatchRecognize {
         // those rows are in.
         let mut waiting = std::mem::take(&mut self.waiting);
         let (mut first_row, mut first_partition) = (0, 0);
-        while first_partition < self.partitions.len() {
+        while first_partition < partitions {
             // The chunk ends at a partition's first row, or with the last partition.
             let mut end_row = (first_row + self.end_chunk_rows).min(row_partitions.len());
             while end_row < row_partitions.len()
@@ -608,8 +655,9 @@ impl MatchRecognize {
             }
             let end_partition = match row_partitions.get(end_row) {
                 Some(p) => *p,
-                None => self.partitions.len(),
+                None => partitions,
             };
+            self.partitions.add_up_to(end_partition);
             let chunk = (rows.as_ref())
                 .filter(|_| end_row > first_row)
                 .map(|rows| Released {
@@ -645,11 +693,13 @@ impl MatchRecognize {
             for p in ends {
                 let state = &mut self.partitions[p];
                 state.rows.forget_before(u64::MAX, &mut self.store);
-                *state = PartitionState::default();
             }
+            self.partitions.end_before(end_partition);
             (first_row, first_partition) = (end_row, end_partition);
         }
-        Ok(())
+        // Every partition has ended: none is held, nor its key.
+        self.partitions = Partitions::default();
+        self.keys.clear()
     }
 
     /// Forgets the partitions that hold nothing, once they are many, so that state does not
@@ -663,7 +713,7 @@ impl MatchRecognize {
         if !self.spec.forgets_idle_partitions() || self.partitions.len() < look_at {
             return Ok(());
         }
-        let live: Vec<bool> = (self.partitions.iter())
+        let live: Vec<bool> = (self.partitions.states.iter())
             .map(|p| !(Matcher::is_idle(&p.matching) && p.held.is_empty() && p.rows.is_empty()))
             .collect();
         let idle = live.iter().filter(|l| !**l).count();
@@ -683,13 +733,13 @@ impl MatchRecognize {
             number.push(next);
             next += usize::from(*l);
         }
-        let partitions = std::mem::take(&mut self.partitions);
-        for (mut state, &live) in partitions.into_iter().zip(&live) {
+        let Partitions { states, spare, .. } = &mut self.partitions;
+        for (mut state, &live) in std::mem::take(states).into_iter().zip(&live) {
             if live {
-                self.partitions.push(state);
+                states.push_back(state);
             } else {
                 state.clear();
-                self.spare.push(state);
+                spare.push(state);
             }
         }
         for e in &mut self.waiting {
@@ -765,7 +815,7 @@ impl<'a> Steps<'a> {
     fn run(
         &mut self,
         runs: &mut [(usize, Vec<Outcome>)],
-        partitions: &mut [PartitionState],
+        partitions: &mut Partitions,
         scratch: &mut Scratch,
     ) -> Result<()> {
         let Steps {
@@ -929,7 +979,7 @@ impl Operator for MatchRecognize {
         let keys = self.keys.len();
         state.put_columns("keys", self.keys.snapshot()?, keys)?;
         let partitions: Vec<(&Partition, &PartitionRows, &VecDeque<i64>)> =
-            (self.partitions.iter())
+            (self.partitions.states.iter())
                 .map(|p| (&p.matching, &p.rows, &p.held))
                 .collect();
         state.put("partitions", &partitions)?;
@@ -949,7 +999,7 @@ impl Operator for MatchRecognize {
         let (keys, rows) = state.columns("keys")?;
         self.keys.intern(&keys, rows, &mut Vec::new())?;
         let partitions: Vec<(Partition, PartitionRows, VecDeque<i64>)> = state.get("partitions")?;
-        self.partitions = (partitions.into_iter())
+        let states = (partitions.into_iter())
             .map(|(matching, rows, held)| PartitionState {
                 matching,
                 rows,
@@ -957,8 +1007,12 @@ impl Operator for MatchRecognize {
                 timer: None,
             })
             .collect();
+        self.partitions = Partitions {
+            states,
+            ..Partitions::default()
+        };
         self.timers.clear();
-        for (p, state) in self.partitions.iter_mut().enumerate() {
+        for (p, state) in self.partitions.states.iter_mut().enumerate() {
             schedule(&self.spec.matcher, &mut self.timers, p, state);
         }
         self.store = RowStore::restore(state, "store", |batch| self.arguments(batch))?;
@@ -980,6 +1034,7 @@ impl Operator for MatchRecognize {
             + batches_bytes(self.pending.batches())
             + self
                 .partitions
+                .states
                 .iter()
                 .map(|p| p.matching.size() + p.rows.size())
                 .sum::<usize>()
@@ -1126,7 +1181,7 @@ mod tests {
                 .collect();
             op.on_batch(0, keyed_batch("ts", &rows), &mut out).unwrap();
             op.on_watermark((chunk + 1) * 2000 - 50, &mut out).unwrap();
-            most = most.max(op.partitions.len());
+            most = most.max(op.partitions.states.len());
         }
         assert!(
             most < 2 * DROP_IDLE_AT + 400,
