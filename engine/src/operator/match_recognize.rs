@@ -17,8 +17,8 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array};
-use arrow::compute::take_record_batch;
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
+use arrow::compute::{concat_batches, interleave_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
@@ -290,27 +290,30 @@ impl MatchRecognize {
 
     /// Takes the pending rows at or before `watermark`.
     fn release(&mut self, watermark: Watermark) -> Result<Option<Released>> {
-        let Some(released) = self.pending.take_due(watermark)? else {
+        let mut due = self.pending.take_due_batches(watermark)?;
+        if due.is_empty() {
             return Ok(None);
-        };
-        let n = released.num_rows();
-        let keys: Vec<ArrayRef> = self
-            .spec
-            .partition
-            .iter()
-            .map(|c| released.column(*c).clone())
-            .collect();
-        let mut ids = Vec::with_capacity(n);
-        self.keys.intern(&keys, n, &mut ids)?;
-        // Sort by partition, time, the further ORDER BY keys and arrival (which makes every
-        // key distinct).
+        }
+        if !self.spec.order.is_empty() && due.len() > 1 {
+            due = vec![concat_batches(self.pending.schema(), &due)?];
+        }
+        // Each row's partition, time, and place: its batch and row. Sorted by partition,
+        // time, the further ORDER BY keys and arrival (which makes every key distinct).
+        let n = due.iter().map(RecordBatch::num_rows).sum();
         let mut keys = Vec::with_capacity(n);
-        let mut row = 0;
-        for_each_millis(released.column(self.spec.time), |t| {
-            let t = t.expect("rows without event time are late");
-            keys.push((ids[row] as u32, t, row as u32));
-            row += 1;
-        })?;
+        let mut ids = Vec::new();
+        for (b, batch) in due.iter().enumerate() {
+            let columns: Vec<ArrayRef> = (self.spec.partition.iter())
+                .map(|c| batch.column(*c).clone())
+                .collect();
+            self.keys.intern(&columns, batch.num_rows(), &mut ids)?;
+            let mut row = 0;
+            for_each_millis(batch.column(self.spec.time), |t| {
+                let t = t.expect("rows without event time are late");
+                keys.push((ids[row] as u32, t, b as u32, row as u32));
+                row += 1;
+            })?;
+        }
         if self.spec.order.is_empty() {
             // Rows mostly come in time order: place them by partition (a counting sort, which
             // keeps arrival order), then sort only the partitions whose times are not in order.
@@ -322,7 +325,7 @@ impl MatchRecognize {
                 starts[p] += starts[p - 1];
             }
             let mut next = starts.clone();
-            let mut placed = vec![(0, 0, 0); n];
+            let mut placed = vec![(0, 0, 0, 0); n];
             for k in keys {
                 placed[next[k.0 as usize]] = k;
                 next[k.0 as usize] += 1;
@@ -335,11 +338,13 @@ impl MatchRecognize {
             }
             keys = placed;
         } else {
+            // One batch (concatenated above).
+            let released = &due[0];
             let columns = self
                 .spec
                 .order
                 .iter()
-                .map(|k| Ok(k.expr.evaluate(&released)?.into_array(n)?))
+                .map(|k| Ok(k.expr.evaluate(released)?.into_array(n)?))
                 .collect::<Result<Vec<ArrayRef>>>()?;
             let fields = columns
                 .iter()
@@ -350,12 +355,14 @@ impl MatchRecognize {
             keys.sort_unstable_by(|a, b| {
                 (a.0, a.1)
                     .cmp(&(b.0, b.1))
-                    .then_with(|| rows.row(a.2 as usize).cmp(&rows.row(b.2 as usize)))
-                    .then(a.2.cmp(&b.2))
+                    .then_with(|| rows.row(a.3 as usize).cmp(&rows.row(b.3 as usize)))
+                    .then(a.3.cmp(&b.3))
             });
         }
-        let order = UInt32Array::from_iter_values(keys.iter().map(|k| k.2));
-        let sorted = take_record_batch(&released, &order)?;
+        let order: Vec<(usize, usize)> = (keys.iter())
+            .map(|k| (k.2 as usize, k.3 as usize))
+            .collect();
+        let sorted = interleave_record_batch(&due.iter().collect::<Vec<_>>(), &order)?;
         let ids = keys.iter().map(|k| k.0 as usize).collect();
         let times = keys.iter().map(|k| k.1).collect();
         Ok(Some(Released {

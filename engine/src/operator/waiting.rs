@@ -45,27 +45,43 @@ impl Waiting {
     /// The rows at or before `watermark`, in arrival order (`None`: no row); the others wait
     /// on.
     pub fn take_due(&mut self, watermark: Watermark) -> Result<Option<RecordBatch>> {
+        let due = self.take_due_batches(watermark)?;
+        Ok(match due.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            _ => Some(concat_batches(&self.schema, &due)?),
+        })
+    }
+
+    /// The rows at or before `watermark`, in arrival order, as the batches they came in
+    /// (without the rows not due; none empty); the others wait on.
+    pub fn take_due_batches(&mut self, watermark: Watermark) -> Result<Vec<RecordBatch>> {
         if self.batches.is_empty() || watermark < self.earliest {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        let all = concat_batches(&self.schema, &self.batches)?;
-        self.batches.clear();
         self.earliest = Watermark::MAX;
-        let mut due = Vec::with_capacity(all.num_rows());
-        for_each_millis(all.column(self.time), |t| {
-            let due_now = t.is_some_and(|t| t <= watermark);
-            if !due_now {
-                self.earliest = self.earliest.min(t.unwrap_or(Watermark::MAX));
+        let mut due_batches = Vec::new();
+        for batch in std::mem::take(&mut self.batches) {
+            let mut due = Vec::with_capacity(batch.num_rows());
+            for_each_millis(batch.column(self.time), |t| {
+                let due_now = t.is_some_and(|t| t <= watermark);
+                if !due_now {
+                    self.earliest = self.earliest.min(t.unwrap_or(Watermark::MAX));
+                }
+                due.push(due_now);
+            })?;
+            let count = due.iter().filter(|d| **d).count();
+            if count == batch.num_rows() {
+                due_batches.push(batch);
+            } else if count == 0 {
+                self.batches.push(batch);
+            } else {
+                let due = BooleanArray::from(due);
+                self.batches.push(filter_record_batch(&batch, &not(&due)?)?);
+                due_batches.push(filter_record_batch(&batch, &due)?);
             }
-            due.push(due_now);
-        })?;
-        let due = BooleanArray::from(due);
-        let later = filter_record_batch(&all, &not(&due)?)?;
-        if later.num_rows() > 0 {
-            self.batches.push(later);
         }
-        let due = filter_record_batch(&all, &due)?;
-        Ok((due.num_rows() > 0).then_some(due))
+        Ok(due_batches)
     }
 
     /// The batches held, for a checkpoint.
