@@ -4,6 +4,7 @@
 //! read; only the decoding runs on several cores.
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -215,9 +216,18 @@ impl<R: std::io::Read> Splitter<R> {
                 return Ok(Some(self.chunk(bytes)));
             }
             let start = self.carry.len();
-            self.carry.resize(start + CHUNK_BYTES, 0);
-            let n = self.input.read(&mut self.carry[start..])?;
-            self.carry.truncate(start + n);
+            let n = if self.reading.eager {
+                // One read: it returns what is there without waiting for more.
+                self.carry.resize(start + CHUNK_BYTES, 0);
+                let n = self.input.read(&mut self.carry[start..])?;
+                self.carry.truncate(start + n);
+                n
+            } else {
+                // A chunk's worth, read into the buffer without zeroing it first.
+                self.carry.reserve(CHUNK_BYTES);
+                let mut input = (&mut self.input).take(CHUNK_BYTES as u64);
+                input.read_to_end(&mut self.carry)?
+            };
             self.read += n as u64;
             if n > 0 {
                 continue;
