@@ -1188,7 +1188,7 @@ mod tests {
                 .collect();
             op.on_batch(0, keyed_batch("ts", &rows), &mut out).unwrap();
             op.on_watermark((chunk + 1) * 2000 - 50, &mut out).unwrap();
-            most = most.max(op.partitions.states.len());
+            most = most.max(op.keys.len());
         }
         assert!(
             most < 2 * DROP_IDLE_AT + 400,
@@ -1199,6 +1199,50 @@ mod tests {
         op.on_batch(0, again, &mut out).unwrap();
         op.on_end(&mut out).unwrap();
         assert!(out.iter().all(|m| !matches!(m, Message::Batch(_))));
+    }
+
+    #[test]
+    fn forgetting_partitions_loses_no_match_of_rows_waiting_for_the_watermark() {
+        // Keys of one row each come and time out (WITHIN), so partitions are forgotten and
+        // the rest numbered again, while the two rows of each key p.. wait for a watermark far
+        // ahead: A (v = 1), then C (v < 0). Each p.. must match once, with its own rows, though
+        // its partition is made and its attempt opened among forgotten ones; the state is
+        // checkpointed and restored on the way.
+        let (v1, v2) = (v_is(Op::Gt, 0), v_is(Op::Lt, 0));
+        let mut op = a_b_star_c([v1.clone(), Define::Always, v2.clone()], Some(100), 0);
+        let waiting: Vec<String> = (0..100).map(|k| format!("p{k:02}")).collect();
+        let mut out = Vec::new();
+        let mut early = Vec::new();
+        for (k, key) in waiting.iter().enumerate() {
+            early.push((key.as_str(), 1, 40_000 + k as i64, NO_WATERMARK));
+            early.push((key.as_str(), -1, 40_050 + k as i64, NO_WATERMARK));
+        }
+        op.on_batch(0, keyed_batch("ts", &early), &mut out).unwrap();
+        let mut most = 0;
+        for chunk in 0..30i64 {
+            if chunk == 15 {
+                let state = op.snapshot().unwrap();
+                op = a_b_star_c([v1.clone(), Define::Always, v2.clone()], Some(100), 0);
+                op.restore(&state).unwrap();
+            }
+            let keys: Vec<String> = (0..200).map(|i| format!("k{}", chunk * 200 + i)).collect();
+            let rows: Vec<(&str, i64, i64, i64)> = (keys.iter().enumerate())
+                .map(|(i, k)| (k.as_str(), 1, (chunk * 200 + i as i64) * 10, NO_WATERMARK))
+                .collect();
+            op.on_batch(0, keyed_batch("ts", &rows), &mut out).unwrap();
+            op.on_watermark((chunk + 1) * 2000 - 50, &mut out).unwrap();
+            most = most.max(op.keys.len());
+        }
+        assert!(most < 2 * DROP_IDLE_AT + 400, "{most} of 6100 keys kept");
+        op.on_end(&mut out).unwrap();
+        let mut matched = Vec::new();
+        for m in &out {
+            let Message::Batch(b) = m else { continue };
+            let keys = b.data.column(0).as_string::<i32>();
+            matched.extend((0..b.num_rows()).map(|row| keys.value(row).to_string()));
+        }
+        matched.sort();
+        assert_eq!(matched, waiting);
     }
 
     #[test]
