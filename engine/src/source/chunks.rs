@@ -493,7 +493,7 @@ fn decode_chunk(
     let mut decoder = new_decoder()?;
     let bytes = &chunk.bytes;
     let mut batches = Vec::new();
-    let (mut pos, mut batch_start, mut line) = (0, 0, chunk.first_line);
+    let (mut pos, mut batch_start) = (0, 0);
     while pos < bytes.len() {
         // Each call stops when a batch is full or the chunk is used up: flush after it.
         let decoded = decoder
@@ -503,14 +503,16 @@ fn decode_chunk(
         let batch = match decoded {
             Ok(batch) => batch,
             Err(_) => {
-                // Redo from the batch's start to the end of the chunk, line by line.
+                // Redo from the batch's start to the end of the chunk, line by line (lines
+                // are counted only here: most chunks have no error).
                 pos = bytes.len();
                 decoder = new_decoder()?;
+                let before = memchr::memchr_iter(b'\n', &bytes[..batch_start]).count() as u64;
+                let line = chunk.first_line + before;
                 recover(&bytes[batch_start..], line, path, format, metrics)?
             }
         };
         batches.extend(batch.filter(|b| b.num_rows() > 0));
-        line += memchr::memchr_iter(b'\n', &bytes[batch_start..pos]).count() as u64;
         batch_start = pos;
     }
     Ok(batches)
