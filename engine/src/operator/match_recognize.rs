@@ -1174,6 +1174,29 @@ mod tests {
         most
     }
 
+    /// Feeds chunk `chunk` of 200 keys of one row each (`v` = 1), 10 ms apart, then a
+    /// watermark 50 ms before the next chunk.
+    fn one_row_keys(op: &mut MatchRecognize, chunk: i64, out: &mut Vec<Message>) {
+        let keys: Vec<String> = (0..200).map(|i| format!("k{}", chunk * 200 + i)).collect();
+        let rows: Vec<(&str, i64, i64, i64)> = (keys.iter().enumerate())
+            .map(|(i, k)| (k.as_str(), 1, (chunk * 200 + i as i64) * 10, NO_WATERMARK))
+            .collect();
+        op.on_batch(0, keyed_batch("ts", &rows), out).unwrap();
+        op.on_watermark((chunk + 1) * 2000 - 50, out).unwrap();
+    }
+
+    /// The key (first column) of each row `out` holds, sorted.
+    fn matched_keys(out: &[Message]) -> Vec<String> {
+        let mut matched = Vec::new();
+        for m in out {
+            let Message::Batch(b) = m else { continue };
+            let keys = b.data.column(0).as_string::<i32>();
+            matched.extend((0..b.num_rows()).map(|row| keys.value(row).to_string()));
+        }
+        matched.sort();
+        matched
+    }
+
     #[test]
     fn partitions_that_hold_nothing_are_forgotten() {
         // A key per row (an order id): each attempt ends with WITHIN, and the partitions
@@ -1182,12 +1205,7 @@ mod tests {
         let mut out = Vec::new();
         let mut most = 0;
         for chunk in 0..50i64 {
-            let keys: Vec<String> = (0..200).map(|i| format!("k{}", chunk * 200 + i)).collect();
-            let rows: Vec<(&str, i64, i64, i64)> = (keys.iter().enumerate())
-                .map(|(i, k)| (k.as_str(), 1, (chunk * 200 + i as i64) * 10, NO_WATERMARK))
-                .collect();
-            op.on_batch(0, keyed_batch("ts", &rows), &mut out).unwrap();
-            op.on_watermark((chunk + 1) * 2000 - 50, &mut out).unwrap();
+            one_row_keys(&mut op, chunk, &mut out);
             most = most.max(op.keys.len());
         }
         assert!(
@@ -1225,24 +1243,12 @@ mod tests {
                 op = a_b_star_c([v1.clone(), Define::Always, v2.clone()], Some(100), 0);
                 op.restore(&state).unwrap();
             }
-            let keys: Vec<String> = (0..200).map(|i| format!("k{}", chunk * 200 + i)).collect();
-            let rows: Vec<(&str, i64, i64, i64)> = (keys.iter().enumerate())
-                .map(|(i, k)| (k.as_str(), 1, (chunk * 200 + i as i64) * 10, NO_WATERMARK))
-                .collect();
-            op.on_batch(0, keyed_batch("ts", &rows), &mut out).unwrap();
-            op.on_watermark((chunk + 1) * 2000 - 50, &mut out).unwrap();
+            one_row_keys(&mut op, chunk, &mut out);
             most = most.max(op.keys.len());
         }
         assert!(most < 2 * DROP_IDLE_AT + 400, "{most} of 6100 keys kept");
         op.on_end(&mut out).unwrap();
-        let mut matched = Vec::new();
-        for m in &out {
-            let Message::Batch(b) = m else { continue };
-            let keys = b.data.column(0).as_string::<i32>();
-            matched.extend((0..b.num_rows()).map(|row| keys.value(row).to_string()));
-        }
-        matched.sort();
-        assert_eq!(matched, waiting);
+        assert_eq!(matched_keys(&out), waiting);
     }
 
     #[test]
@@ -1276,15 +1282,8 @@ mod tests {
         op.on_batch(0, keyed_batch("ts", &rows), &mut out).unwrap();
         op.on_end(&mut out).unwrap();
         assert_eq!(op.held_rows(), 0, "every row is let go at the end");
-        let mut matched = Vec::new();
-        for m in &out {
-            let Message::Batch(b) = m else { continue };
-            let column = b.data.column(0).as_string::<i32>();
-            matched.extend((0..b.num_rows()).map(|row| column.value(row).to_string()));
-        }
-        matched.sort();
         let expected: Vec<&String> = keys.iter().skip(3).step_by(4).collect();
-        assert_eq!(matched.iter().collect::<Vec<_>>(), expected);
+        assert_eq!(matched_keys(&out).iter().collect::<Vec<_>>(), expected);
     }
 
     #[test]
