@@ -21,6 +21,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_common::HashMap;
 use datafusion_physical_expr::PhysicalExpr;
+use smallvec::SmallVec;
 
 use super::key::Key;
 use super::{Operator, SortKey};
@@ -66,6 +67,11 @@ impl Ranked {
     }
 }
 
+/// A partition's rows in rank order, inline while there is one (a Top-1, such as Nexmark q18's
+/// last bid per bidder and auction, then costs no allocation and no memory access beyond
+/// the table's).
+type Partition = SmallVec<[Ranked; 1]>;
+
 /// The memory a partition takes: its key and its rows.
 fn partition_bytes(key: &Key, rows: &[Ranked]) -> usize {
     key.bytes().len() + rows.iter().map(Ranked::bytes).sum::<usize>()
@@ -83,7 +89,7 @@ pub struct Rank {
     partition_rows: Option<RowConverter>,
     order_rows: RowConverter,
     input_rows: RowConverter,
-    partitions: HashMap<Key, Vec<Ranked>>,
+    partitions: HashMap<Key, Partition>,
     /// The memory `partitions` takes, kept as they change (summing it is linear in them).
     bytes: usize,
     arrivals: u64,
@@ -311,7 +317,7 @@ impl Rank {
         self.touch(&key, stamp);
         let ranked = self.partitions.entry_ref(&key).or_insert_with(|| {
             self.bytes += key.bytes().len();
-            Vec::new()
+            Partition::new()
         });
         let order = orders.row(i);
         let row = rows.map_or(&[][..], |rows| rows.row(i).data());
@@ -500,7 +506,7 @@ impl Operator for Rank {
         }
         for (key, these) in keys.into_iter().zip(arrivals) {
             let key = Key::new(&key);
-            let mut ranked = Vec::with_capacity(these.len());
+            let mut ranked = Partition::with_capacity(these.len());
             for arrival in these {
                 let (order, row) = rows.next().ok_or_else(short)?;
                 ranked.push(Ranked::new(arrival, &order, &row));
