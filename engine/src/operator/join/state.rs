@@ -17,6 +17,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_common::HashMap;
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::utils::collect_columns;
+use hashbrown::hash_map::Entry as KeyEntry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use serde::Serialize;
@@ -257,6 +258,9 @@ pub(super) struct Side<M> {
     pub buckets: Vec<Bucket<M>>,
     /// Slots of buckets whose key went away.
     free: Vec<usize>,
+    /// The buckets' bytes ([`Bucket::bytes`]), kept as they change: summing them over every
+    /// key at each measure of the state would cost as much as the join's work (Nexmark q7).
+    held: usize,
 }
 
 impl<M> Side<M> {
@@ -268,6 +272,7 @@ impl<M> Side<M> {
             index: HashMap::new(),
             buckets: Vec::new(),
             free: Vec::new(),
+            held: 0,
         })
     }
 
@@ -294,35 +299,42 @@ impl<M> Side<M> {
         meta: M,
         before: impl Fn(&M) -> bool,
     ) -> usize {
-        let key = Key::new(key);
-        let slot = match self.index.get(&key) {
-            Some(&slot) => slot,
-            None => {
-                let bucket = Bucket::new(key.clone());
-                let slot = match self.free.pop() {
+        // One probe of the index whether the key is new or not.
+        let Side {
+            index,
+            buckets,
+            free,
+            ..
+        } = self;
+        let (slot, size) = match index.entry(Key::new(key)) {
+            KeyEntry::Occupied(found) => (*found.get(), buckets[*found.get()].bytes()),
+            KeyEntry::Vacant(new) => {
+                let bucket = Bucket::new(new.key().clone());
+                let slot = match free.pop() {
                     Some(slot) => {
-                        self.buckets[slot] = bucket;
+                        buckets[slot] = bucket;
                         slot
                     }
                     None => {
-                        self.buckets.push(bucket);
-                        self.buckets.len() - 1
+                        buckets.push(bucket);
+                        buckets.len() - 1
                     }
                 };
-                self.index.insert(key, slot);
-                slot
+                new.insert(slot);
+                (slot, 0)
             }
         };
         let bucket = &mut self.buckets[slot];
         let at = bucket.entries.partition_point(|e| before(&e.meta));
         bucket.insert(at, row, meta);
+        self.held += bucket.bytes() - size;
         slot
     }
 
     /// Removes a row under `key` equal to `row`.
     pub fn retract(&mut self, key: &[u8], row: &[u8]) {
         if let Some(slot) = self.bucket_of(key)
-            && self.buckets[slot].retract(row)
+            && self.resize(slot, |bucket| bucket.retract(row))
         {
             self.free_if_empty(slot);
         }
@@ -335,13 +347,23 @@ impl<M> Side<M> {
         keep: impl Fn(&M) -> bool,
         removed: impl FnMut(&[u8], &M),
     ) {
-        self.buckets[slot].retain(keep, removed);
+        self.resize(slot, |bucket| bucket.retain(keep, removed));
         self.free_if_empty(slot);
+    }
+
+    /// Changes bucket `slot` with `change`, keeping the count of bytes held right.
+    fn resize<R>(&mut self, slot: usize, change: impl FnOnce(&mut Bucket<M>) -> R) -> R {
+        let bucket = &mut self.buckets[slot];
+        let before = bucket.bytes();
+        let result = change(bucket);
+        self.held = self.held - before + bucket.bytes();
+        result
     }
 
     fn free_if_empty(&mut self, slot: usize) {
         let bucket = &mut self.buckets[slot];
         if bucket.entries.is_empty() && self.index.get(&bucket.key) == Some(&slot) {
+            self.held -= bucket.bytes();
             self.index.remove(&bucket.key);
             *bucket = Bucket::new(Key::new(&[]));
             self.free.push(slot);
@@ -385,7 +407,12 @@ impl<M> Side<M> {
     }
 
     pub fn bytes(&self) -> usize {
-        self.index.len() * 32 + self.buckets.iter().map(Bucket::bytes).sum::<usize>()
+        debug_assert_eq!(
+            self.held,
+            self.buckets.iter().map(Bucket::bytes).sum::<usize>(),
+            "the count of bytes held is kept right"
+        );
+        self.index.len() * 32 + self.held
     }
 }
 
@@ -427,6 +454,7 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
             self.buckets.push(bucket);
         }
         self.free = free;
+        self.held = self.buckets.iter().map(Bucket::bytes).sum();
         Ok(())
     }
 }
