@@ -93,6 +93,10 @@ pub struct Rank {
     /// The memory `partitions` takes, kept as they change (summing it is linear in them).
     bytes: usize,
     arrivals: u64,
+    /// Most rows of the last batch entered a first N, so this batch's rows are all encoded
+    /// up front rather than those kept at its end (which costs two more lookups of each
+    /// one's partition): in a deduplication keeping each key's last row, every row is kept.
+    encode_all: bool,
     /// What `EXPLAIN` shows.
     name: String,
     /// How long, in event time, a partition is kept after its last row
@@ -215,6 +219,7 @@ impl Rank {
             partitions: HashMap::new(),
             bytes: 0,
             arrivals: 0,
+            encode_all: false,
             name: format!(
                 "Rank top {limit} (state: {})",
                 match retracting {
@@ -559,15 +564,15 @@ impl Operator for Rank {
         };
         let orders = Self::evaluate(self.order.iter().map(|k| k.expr.clone()), &batch.data)?;
         let orders = self.order_rows.convert_columns(&orders)?;
-        // Over an append-only input, most rows of a batch never enter a first N, or leave it
-        // before the batch ends: only those kept at its end are encoded. A retraction finds
-        // its row by its encoding.
+        // Over an append-only input, most rows of a batch may never enter a first N, or
+        // leave it before the batch ends: then only those kept at its end are encoded. A
+        // retraction finds its row by its encoding.
         let retracts = (batch.ops.as_ref()).is_some_and(|ops| {
             ops.values()
                 .iter()
                 .any(|&k| RowKind::from_code(k).is_retraction())
         });
-        let rows = match self.retracting || retracts {
+        let rows = match self.retracting || retracts || self.encode_all {
             true => Some(self.input_rows.convert_columns(batch.data.columns())?),
             false => None,
         };
@@ -586,6 +591,7 @@ impl Operator for Rank {
         if rows.is_none() {
             self.fill(&batch.data, partitions.as_ref(), &emitted)?;
         }
+        self.encode_all = emitted.arrived.len() * 2 > n;
         if emitted.kinds.is_empty() {
             return Ok(());
         }
@@ -707,6 +713,30 @@ mod tests {
             rank.partitions[&Key::new(&[])].len(),
             2,
             "append-only: only the top 2 kept"
+        );
+    }
+
+    #[test]
+    fn rows_encoded_up_front_read_back_as_rows_filled_in_later() {
+        let mut rank = top2(false);
+        let i = RowKind::Insert;
+        // Both rows enter the top 2: the next batch is encoded up front.
+        assert_eq!(feed(&mut rank, &[(i, 5), (i, 3)]), ["+I[5, 1]", "+I[3, 2]"]);
+        assert!(rank.encode_all);
+        assert_eq!(
+            feed(&mut rank, &[(i, 9), (i, 7)]),
+            [
+                "-U[5, 1]", "+U[9, 1]", "-U[3, 2]", "+U[5, 2]", "-U[5, 2]", "+U[7, 2]"
+            ]
+        );
+        // 7 was kept from a batch encoded up front (5 and 3 above, from one whose rows kept
+        // were encoded at its end).
+        assert_eq!(feed(&mut rank, &[(i, 8)]), ["-U[7, 2]", "+U[8, 2]"]);
+        assert_eq!(feed(&mut rank, &[(i, 1), (i, 2), (i, 10)]).len(), 4);
+        assert!(!rank.encode_all, "one row of three entered the top 2");
+        assert_eq!(
+            feed(&mut rank, &[(i, 11), (i, 0)]),
+            ["-U[10, 1]", "+U[11, 1]", "-U[9, 2]", "+U[10, 2]"]
         );
     }
 
