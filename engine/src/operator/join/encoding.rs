@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayData, ArrayRef, AsArray, BooleanBufferBuilder, GenericByteArray, make_array,
+    Array, ArrayData, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, GenericByteArray,
+    make_array,
 };
 use arrow::buffer::{MutableBuffer, NullBuffer};
 use arrow::datatypes::{
@@ -76,30 +77,109 @@ pub(super) struct RowEncoding {
     bitmap: usize,
 }
 
-/// The bytes of each valid value of a string or binary column.
-fn bytes_of(array: &ArrayRef) -> Vec<Option<&[u8]>> {
-    fn each<T: ByteArrayType>(array: &GenericByteArray<T>) -> Vec<Option<&[u8]>> {
-        array.iter().map(|v| v.map(AsRef::as_ref)).collect()
-    }
-    match array.data_type() {
-        DataType::Utf8 => each(array.as_bytes::<Utf8Type>()),
-        DataType::LargeUtf8 => each(array.as_bytes::<LargeUtf8Type>()),
-        DataType::Binary => each(array.as_bytes::<BinaryType>()),
-        DataType::LargeBinary => each(array.as_bytes::<LargeBinaryType>()),
-        t => unreachable!("{t} is not a byte array"),
-    }
-}
-
-/// A column's value bytes as written to rows: `None` for a NULL.
+/// A column's values as written to rows.
 enum Values<'a> {
     /// Fixed-width values, the buffer from the array's first value on.
     Fixed {
         buffer: &'a [u8],
         width: usize,
     },
-    Boolean,
-    /// Each value's bytes, behind a length.
-    Prefixed(Vec<Option<&'a [u8]>>),
+    Boolean(&'a BooleanArray),
+    /// Strings or binaries: value `i` is `values[offsets[i]..offsets[i + 1]]`, behind its length.
+    Bytes32 {
+        offsets: &'a [i32],
+        values: &'a [u8],
+    },
+    Bytes64 {
+        offsets: &'a [i64],
+        values: &'a [u8],
+    },
+    /// The fallback's encodings, behind their lengths.
+    Row(&'a Rows),
+}
+
+/// Appends value `i` of a buffer of `W`-byte values.
+fn fixed<const W: usize>(buffer: &[u8], i: usize, out: &mut Vec<u8>) {
+    let value: &[u8; W] = buffer[i * W..(i + 1) * W].try_into().expect("W bytes");
+    out.extend_from_slice(value);
+}
+
+impl<'a> Values<'a> {
+    fn of(
+        codec: &Column,
+        column: &'a ArrayRef,
+        data: &'a ArrayData,
+        rows: Option<&'a Rows>,
+    ) -> Self {
+        fn bytes<T: ByteArrayType>(array: &GenericByteArray<T>) -> (&[T::Offset], &[u8]) {
+            (array.value_offsets(), array.values().as_slice())
+        }
+        match codec {
+            Column::Fixed(width) => Values::Fixed {
+                buffer: &data.buffers()[0].as_slice()[data.offset() * width..],
+                width: *width,
+            },
+            Column::Boolean => Values::Boolean(column.as_boolean()),
+            Column::Bytes => match column.data_type() {
+                DataType::Utf8 => {
+                    let (offsets, values) = bytes(column.as_bytes::<Utf8Type>());
+                    Values::Bytes32 { offsets, values }
+                }
+                DataType::Binary => {
+                    let (offsets, values) = bytes(column.as_bytes::<BinaryType>());
+                    Values::Bytes32 { offsets, values }
+                }
+                DataType::LargeUtf8 => {
+                    let (offsets, values) = bytes(column.as_bytes::<LargeUtf8Type>());
+                    Values::Bytes64 { offsets, values }
+                }
+                DataType::LargeBinary => {
+                    let (offsets, values) = bytes(column.as_bytes::<LargeBinaryType>());
+                    Values::Bytes64 { offsets, values }
+                }
+                t => unreachable!("{t} is not a byte array"),
+            },
+            Column::Row { .. } => Values::Row(rows.expect("converted")),
+        }
+    }
+
+    /// Appends the bytes of value `i`.
+    fn write(&self, i: usize, out: &mut Vec<u8>) {
+        let mut prefixed = |value: &[u8]| {
+            let length = u32::try_from(value.len()).expect("a value under 4 GiB");
+            out.extend_from_slice(&length.to_le_bytes());
+            out.extend_from_slice(value);
+        };
+        match self {
+            // Widths known when compiled copy without calling memcpy.
+            Values::Fixed { buffer, width: 8 } => fixed::<8>(buffer, i, out),
+            Values::Fixed { buffer, width: 4 } => fixed::<4>(buffer, i, out),
+            Values::Fixed { buffer, width: 16 } => fixed::<16>(buffer, i, out),
+            Values::Fixed { buffer, width } => {
+                out.extend_from_slice(&buffer[i * width..(i + 1) * width])
+            }
+            Values::Boolean(array) => out.push(u8::from(array.value(i))),
+            Values::Bytes32 { offsets, values } => {
+                prefixed(&values[offsets[i] as usize..offsets[i + 1] as usize])
+            }
+            Values::Bytes64 { offsets, values } => {
+                prefixed(&values[offsets[i] as usize..offsets[i + 1] as usize])
+            }
+            Values::Row(rows) => prefixed(rows.row(i).data()),
+        }
+    }
+
+    /// About how many bytes the `valid` values of `n` take (exactly, but for byte values a
+    /// NULL may have, which are not written).
+    fn size(&self, n: usize, valid: usize) -> usize {
+        match self {
+            Values::Fixed { width, .. } => valid * width,
+            Values::Boolean(_) => valid,
+            Values::Bytes32 { offsets, .. } => 4 * valid + (offsets[n] - offsets[0]) as usize,
+            Values::Bytes64 { offsets, .. } => 4 * valid + (offsets[n] - offsets[0]) as usize,
+            Values::Row(rows) => 4 * valid + rows.size(),
+        }
+    }
 }
 
 impl RowEncoding {
@@ -129,61 +209,33 @@ impl RowEncoding {
             })
             .collect::<Result<_>>()?;
         let data: Vec<ArrayData> = columns.iter().map(|c| c.to_data()).collect();
-        let values: Vec<Values> = (self.columns.iter().zip(columns).zip(&data).zip(&converted))
-            .map(|(((codec, column), data), converted)| match codec {
-                Column::Fixed(width) => Values::Fixed {
-                    buffer: &data.buffers()[0].as_slice()[data.offset() * width..],
-                    width: *width,
-                },
-                Column::Boolean => Values::Boolean,
-                Column::Bytes => Values::Prefixed(bytes_of(column)),
-                Column::Row { .. } => {
-                    let rows = converted.as_ref().expect("converted");
-                    let valid = |i| column.is_valid(i).then(|| rows.row(i).data());
-                    Values::Prefixed((0..n).map(valid).collect())
-                }
-            })
-            .collect();
-        let mut lengths = vec![self.bitmap; n];
-        for (column, values) in columns.iter().zip(&values) {
-            for (i, length) in lengths.iter_mut().enumerate() {
-                *length += match values {
-                    _ if column.is_null(i) => 0,
-                    Values::Fixed { width, .. } => *width,
-                    Values::Boolean => 1,
-                    Values::Prefixed(bytes) => 4 + bytes[i].map_or(0, <[u8]>::len),
-                };
-            }
-        }
+        let values: Vec<(Option<&NullBuffer>, Values)> =
+            (self.columns.iter().zip(columns).zip(&data).zip(&converted))
+                .map(|(((codec, column), data), rows)| {
+                    (
+                        column.nulls(),
+                        Values::of(codec, column, data, rows.as_ref()),
+                    )
+                })
+                .collect();
+        let size = (values.iter())
+            .map(|(nulls, values)| values.size(n, n - nulls.map_or(0, |n| n.null_count())))
+            .sum::<usize>();
+        // Row by row, each written once, in order: the null bitmap, then the valid values.
+        let mut out = Vec::with_capacity(n * self.bitmap + size);
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0);
-        for length in &lengths {
-            offsets.push(offsets[offsets.len() - 1] + length);
-        }
-        let mut out = vec![0u8; offsets[n]];
-        let mut cursors: Vec<usize> = offsets[..n].iter().map(|o| o + self.bitmap).collect();
-        for (c, (column, values)) in columns.iter().zip(&values).enumerate() {
-            let booleans = matches!(values, Values::Boolean).then(|| column.as_boolean());
-            for (i, cursor) in cursors.iter_mut().enumerate() {
-                if column.is_null(i) {
+        for i in 0..n {
+            let start = out.len();
+            out.resize(start + self.bitmap, 0);
+            for (c, (nulls, values)) in values.iter().enumerate() {
+                if nulls.is_some_and(|nulls| nulls.is_null(i)) {
                     continue;
                 }
-                out[offsets[i] + c / 8] |= 1 << (c % 8);
-                let mut write = |bytes: &[u8]| {
-                    out[*cursor..*cursor + bytes.len()].copy_from_slice(bytes);
-                    *cursor += bytes.len();
-                };
-                match values {
-                    Values::Fixed { buffer, width } => write(&buffer[i * width..(i + 1) * width]),
-                    Values::Boolean => write(&[u8::from(booleans.expect("booleans").value(i))]),
-                    Values::Prefixed(bytes) => {
-                        let value = bytes[i].expect("a valid value");
-                        let length = u32::try_from(value.len()).expect("a value under 4 GiB");
-                        write(&length.to_le_bytes());
-                        write(value);
-                    }
-                }
+                out[start + c / 8] |= 1 << (c % 8);
+                values.write(i, &mut out);
             }
+            offsets.push(out.len());
         }
         Ok(EncodedRows { data: out, offsets })
     }
