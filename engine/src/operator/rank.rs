@@ -347,10 +347,11 @@ impl Rank {
             out.arrived.push(i);
             let new = Ranked::new(self.arrivals, order.as_ref(), row);
             self.bytes += new.bytes();
-            ranked.insert(at, new);
-            if !self.retracting && ranked.len() > limit {
+            // The row it pushes out of the first N leaves first, so that a Top-1 stays inline.
+            if !self.retracting && ranked.len() == limit {
                 dropped = ranked.pop();
             }
+            ranked.insert(at, new);
         } else {
             let start = ranked.partition_point(|r| r.order() < order.as_ref());
             let found = ranked[start..]
@@ -629,6 +630,11 @@ mod tests {
 
     /// Top 2 by `v` descending over rows `(v BIGINT)`, with the row number.
     fn top2(retracting: bool) -> Rank {
+        top(2, retracting)
+    }
+
+    /// Top `limit` by `v` descending over rows `(v BIGINT)`, with the row number.
+    fn top(limit: usize, retracting: bool) -> Rank {
         let input = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
         let output = Arc::new(Schema::new(vec![
             Field::new("v", DataType::Int64, true),
@@ -641,7 +647,7 @@ mod tests {
                 nulls_first: false,
             },
         }];
-        Rank::new(vec![], order, 2, retracting, output, &input).unwrap()
+        Rank::new(vec![], order, limit, retracting, output, &input).unwrap()
     }
 
     /// Rows `(v)` with their change kinds.
@@ -713,6 +719,21 @@ mod tests {
             rank.partitions[&Key::new(&[])].len(),
             2,
             "append-only: only the top 2 kept"
+        );
+    }
+
+    #[test]
+    fn a_top_1_replaces_its_row_in_place() {
+        let mut rank = top(1, false);
+        let i = RowKind::Insert;
+        assert_eq!(feed(&mut rank, &[(i, 5)]), ["+I[5, 1]"]);
+        assert_eq!(feed(&mut rank, &[(i, 9), (i, 7)]), ["-U[5, 1]", "+U[9, 1]"]);
+        assert_eq!(feed(&mut rank, &[(i, 12)]), ["-U[9, 1]", "+U[12, 1]"]);
+        let rows = &rank.partitions[&Key::new(&[])];
+        assert_eq!(rows.len(), 1);
+        assert!(
+            !rows.spilled(),
+            "the row is kept in the table, not on the heap"
         );
     }
 
