@@ -860,6 +860,8 @@ fn key_values(names: (&str, &str), pairs: impl Iterator<Item = (String, String)>
 
 #[cfg(test)]
 mod tests {
+    use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
+
     use super::*;
     use crate::parser::parse_script;
 
@@ -891,5 +893,35 @@ mod tests {
         assert_eq!(named, [ddl("\"dotted.name\""), ddl("out")]);
         // A text that does not tokenize names every relation.
         assert_eq!(session.relations_named("SELECT 'unclosed").len(), 6);
+    }
+
+    #[test]
+    fn a_window_table_function_reads_only_the_columns_used_above_it() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let mut session = Session::new(SessionOptions::default());
+        let script = "CREATE TABLE bids (auction BIGINT, price BIGINT, url STRING, ts TIMESTAMP(3),
+                WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+                WITH ('connector' = 'stdin', 'format' = 'json');
+            SELECT window_end, MAX(price) FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts),
+                INTERVAL '10' SECOND)) GROUP BY window_start, window_end";
+        let mut statements = parse_script(script).unwrap();
+        let query = statements.pop().unwrap();
+        runtime.block_on(session.execute(&statements[0])).unwrap();
+        let StatementKind::Sql(query) = query.kind else {
+            panic!("a query")
+        };
+        let plan = runtime.block_on(session.logical_plan(*query)).unwrap();
+        let mut read = None;
+        plan.apply(|node| {
+            if let LogicalPlan::Extension(e) = node
+                && e.node.name() == "WindowTableFunction"
+            {
+                let fields = e.node.inputs()[0].schema().fields();
+                read = Some(fields.iter().map(|f| f.name().clone()).collect::<Vec<_>>());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        assert_eq!(read.expect("a window TVF"), ["price", "ts"]);
     }
 }

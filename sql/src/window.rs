@@ -4,6 +4,7 @@
 //! and a `PARTITION_BY(k)` argument.
 
 use std::cmp::Ordering;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -134,6 +135,21 @@ impl UserDefinedLogicalNodeCore for WindowTvf {
             write!(f, " partition by {}", keys.join(", "))?;
         }
         Ok(())
+    }
+
+    /// The input columns the output columns `output` come from, and those the windows are
+    /// computed from: the optimizer then reads no other (Nexmark q7's windowed maximum price
+    /// needs neither the bids' URLs nor their other strings).
+    fn necessary_children_exprs(&self, output: &[usize]) -> Option<Vec<Vec<usize>>> {
+        let mut read = BTreeSet::new();
+        read.extend(output.iter().filter_map(|&i| self.kept.get(i).copied()));
+        read.insert(self.time_index().ok()?);
+        for expr in &self.partition {
+            for column in expr.column_refs() {
+                read.insert(self.input.schema().index_of_column(column).ok()?);
+            }
+        }
+        Some(vec![read.into_iter().collect()])
     }
 
     fn with_exprs_and_inputs(&self, exprs: Vec<Expr>, inputs: Vec<LogicalPlan>) -> Result<Self> {
