@@ -10,13 +10,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayData, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, GenericByteArray,
-    make_array,
+    Array, ArrayData, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, make_array,
 };
 use arrow::buffer::{MutableBuffer, NullBuffer};
-use arrow::datatypes::{
-    BinaryType, ByteArrayType, DataType, LargeBinaryType, LargeUtf8Type, SchemaRef, Utf8Type,
-};
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 
 use crate::Result;
@@ -111,34 +108,26 @@ impl<'a> Values<'a> {
         data: &'a ArrayData,
         rows: Option<&'a Rows>,
     ) -> Self {
-        fn bytes<T: ByteArrayType>(array: &GenericByteArray<T>) -> (&[T::Offset], &[u8]) {
-            (array.value_offsets(), array.values().as_slice())
-        }
         match codec {
             Column::Fixed(width) => Values::Fixed {
                 buffer: &data.buffers()[0].as_slice()[data.offset() * width..],
                 width: *width,
             },
             Column::Boolean => Values::Boolean(column.as_boolean()),
-            Column::Bytes => match column.data_type() {
-                DataType::Utf8 => {
-                    let (offsets, values) = bytes(column.as_bytes::<Utf8Type>());
-                    Values::Bytes32 { offsets, values }
+            // Strings and binaries alike: offsets, then values.
+            Column::Bytes => {
+                let values = data.buffers()[1].as_slice();
+                match column.data_type() {
+                    DataType::LargeUtf8 | DataType::LargeBinary => Values::Bytes64 {
+                        offsets: &data.buffer::<i64>(0)[data.offset()..],
+                        values,
+                    },
+                    _ => Values::Bytes32 {
+                        offsets: &data.buffer::<i32>(0)[data.offset()..],
+                        values,
+                    },
                 }
-                DataType::Binary => {
-                    let (offsets, values) = bytes(column.as_bytes::<BinaryType>());
-                    Values::Bytes32 { offsets, values }
-                }
-                DataType::LargeUtf8 => {
-                    let (offsets, values) = bytes(column.as_bytes::<LargeUtf8Type>());
-                    Values::Bytes64 { offsets, values }
-                }
-                DataType::LargeBinary => {
-                    let (offsets, values) = bytes(column.as_bytes::<LargeBinaryType>());
-                    Values::Bytes64 { offsets, values }
-                }
-                t => unreachable!("{t} is not a byte array"),
-            },
+            }
             Column::Row { .. } => Values::Row(rows.expect("converted")),
         }
     }
