@@ -490,7 +490,8 @@ impl Matcher {
         part.times.reserve(times.size_hint().0);
         for time in times {
             let row = part.rows;
-            let mut attempt = Attempt {
+            // Made in its place: an attempt is too large to move cheaply once per row.
+            part.attempts.push_back(Attempt {
                 start: row,
                 start_time: time,
                 next: row,
@@ -501,18 +502,18 @@ impl Matcher {
                     tip: None,
                     path: scratch.paths.pop().unwrap_or_default(),
                 },
-            };
+            });
+            let attempt = part.attempts.back_mut().expect("just added");
             let at = At {
                 first_row: row == 0,
                 ended: false,
                 taken: 0,
             };
             self.begin(scratch);
-            self.add(&mut attempt, &part.nodes, 0, ROOT, at, scratch);
+            self.add(attempt, &part.nodes, 0, ROOT, at, scratch);
             if !attempt.threads.is_empty() {
                 part.open.push(row);
             }
-            part.attempts.push_back(attempt);
             part.times.push_back(time);
             part.rows += 1;
         }
