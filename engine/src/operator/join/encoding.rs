@@ -208,7 +208,7 @@ impl RowEncoding {
                 })
                 .collect();
         let size = (values.iter())
-            .map(|(nulls, values)| values.size(n, n - nulls.map_or(0, |n| n.null_count())))
+            .map(|(nulls, values)| values.size(n, n - nulls.map_or(0, NullBuffer::null_count)))
             .sum::<usize>();
         // Row by row, each written once, in order: the null bitmap, then the valid values.
         let mut out = Vec::with_capacity(n * self.bitmap + size);
