@@ -22,11 +22,13 @@ use crate::format::{
 
 mod changelog;
 mod date_time;
+mod json_direct;
 mod json_text;
 mod lenient;
 mod timestamp;
 
 use date_time::Dialect;
+use json_direct::{Direct, Stop};
 use lenient::NullingReader;
 
 /// The data format of a file source (Flink's `'format'` option).
@@ -129,7 +131,7 @@ pub(crate) enum Decoder {
     Csv(arrow::csv::reader::Decoder, SchemaRef),
     /// JSON; binary strings and timestamps are read as text and parsed into the table's
     /// schema, `SchemaRef`, by [`parse_json_text`].
-    Json(arrow::json::reader::Decoder, SchemaRef),
+    Json(JsonLines, SchemaRef),
     /// Change events: the JSON envelope, unnested into rows of the table's schema and
     /// their change kinds.
     Changelog(changelog::Events),
@@ -159,7 +161,7 @@ impl Decoder {
                     .build_decoder();
                 Decoder::Csv(decoder, schema)
             }
-            FileFormat::Json => Decoder::Json(json_decoder(&schema, batch_size)?, schema),
+            FileFormat::Json => Decoder::Json(JsonLines::new(&schema, batch_size)?, schema),
             FileFormat::Debezium { .. } | FileFormat::Canal | FileFormat::Maxwell => {
                 Decoder::Changelog(changelog::Events::new(format, &schema, batch_size)?)
             }
@@ -308,18 +310,80 @@ fn json_read_type(data_type: &DataType) -> DataType {
     }
 }
 
-/// Arrow's JSON decoder of rows of `schema`, its columns read as [`json_read_type`]s. A
-/// number or boolean read as text gives its JSON text, as Flink reads one into a STRING.
-fn json_decoder(
-    schema: &SchemaRef,
-    batch_size: usize,
-) -> Result<arrow::json::reader::Decoder, ArrowError> {
+/// A decoder of JSON objects into rows of `schema`, read as [`json_read_type`]s: rill's
+/// direct decoder ([`json_direct`]) while it reads them, arrow's from the first record it
+/// does not read on. A number or boolean read as text gives its JSON text, as Flink reads one
+/// into a STRING.
+pub(crate) struct JsonLines {
+    direct: Option<Direct>,
+    /// The direct decoder stopped at a record it does not read: arrow's reads on once the
+    /// direct decoder's rows are flushed.
+    stopped: bool,
+    arrow: arrow::json::reader::Decoder,
+}
+
+impl JsonLines {
+    pub(crate) fn new(schema: &SchemaRef, batch_size: usize) -> Result<JsonLines, ArrowError> {
+        let read = json_read_schema(schema);
+        Ok(JsonLines {
+            direct: Direct::new(&read, batch_size),
+            stopped: false,
+            arrow: arrow_json_decoder(read, batch_size)?,
+        })
+    }
+
+    /// Consumes bytes until a batch is full or `buf` is used up; returns the bytes consumed.
+    pub(crate) fn decode(&mut self, buf: &[u8]) -> Result<usize, ArrowError> {
+        let Some(direct) = self.direct.as_mut().filter(|_| !self.stopped) else {
+            return self.arrow.decode(buf);
+        };
+        let (consumed, stop) = direct.decode(buf);
+        if stop == Stop::Done {
+            return Ok(consumed);
+        }
+        if direct.rows() > 0 {
+            self.stopped = true;
+            return Ok(consumed);
+        }
+        self.direct = None;
+        Ok(consumed + self.arrow.decode(&buf[consumed..])?)
+    }
+
+    /// The rows decoded since the last flush, in the types [`json_read_type`] gives.
+    pub(crate) fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        let batch = self.direct.as_mut().and_then(Direct::flush);
+        if self.stopped {
+            (self.direct, self.stopped) = (None, false);
+        }
+        match batch {
+            Some(batch) => Ok(Some(batch)),
+            None => self.arrow.flush(),
+        }
+    }
+
+    /// Whether records are still read by the direct decoder.
+    #[cfg(test)]
+    fn direct(&self) -> bool {
+        self.direct.is_some()
+    }
+}
+
+/// `schema` with each column's type the [`json_read_type`] of its own.
+fn json_read_schema(schema: &SchemaRef) -> SchemaRef {
     let fields = (schema.fields().iter()).map(|f| {
         f.as_ref()
             .clone()
             .with_data_type(json_read_type(f.data_type()))
     });
-    arrow::json::ReaderBuilder::new(Arc::new(Schema::new(fields.collect::<Vec<_>>())))
+    Arc::new(Schema::new(fields.collect::<Vec<_>>()))
+}
+
+/// Arrow's JSON decoder of rows of `read` (a [`json_read_schema`]).
+fn arrow_json_decoder(
+    read: SchemaRef,
+    batch_size: usize,
+) -> Result<arrow::json::reader::Decoder, ArrowError> {
+    arrow::json::ReaderBuilder::new(read)
         .with_batch_size(batch_size)
         .with_coerce_primitive(true)
         .build_decoder()

@@ -15,12 +15,12 @@ use arrow::compute::kernels::zip::zip;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::error::ArrowError;
 
-use super::{FileFormat, json_decoder, parse_json_text};
+use super::{FileFormat, JsonLines, parse_json_text};
 use crate::batch::RowKind;
 
 /// A push decoder of change events.
 pub(crate) struct Events {
-    decoder: arrow::json::reader::Decoder,
+    decoder: JsonLines,
     /// The envelope's types (the decoder reads timestamps and binary strings as text).
     envelope: SchemaRef,
     format: FileFormat,
@@ -38,7 +38,7 @@ impl Events {
     ) -> Result<Self, ArrowError> {
         let envelope = envelope(format, table);
         Ok(Events {
-            decoder: json_decoder(&envelope, batch_size)?,
+            decoder: JsonLines::new(&envelope, batch_size)?,
             envelope,
             format,
             schema: format.decoded_schema(table),

@@ -1,0 +1,907 @@
+//! A JSON decoder that reads records straight into arrow buffers, in one pass over the bytes,
+//! for what most JSON input is: objects of strings, numbers, booleans, nulls and nested
+//! objects. Arrow's decoder first writes every value of a record to a tape, then decodes the
+//! tape column by column; on Nexmark's events that is most of a query's time.
+//!
+//! It reads what arrow's decoder reads (with the options [`super::json_decoder`] gives it),
+//! into the same batch, and nothing more: its columns are integers, text (a number or boolean
+//! read into text is its JSON text) and rows of these. At a record it does not read exactly as
+//! arrow does (an escape `\u`, a duplicate key, a number out of range, malformed JSON, ...)
+//! it stops, and [`super::JsonLines`] hands the rest to arrow's decoder, which reads it, or
+//! fails on it, as ever.
+
+use std::sync::Arc;
+
+use arrow::array::NullBufferBuilder;
+use arrow::array::{ArrayRef, PrimitiveArray, RecordBatch, StringArray, StructArray};
+use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Fields, Int8Type, Int16Type, Int32Type, Int64Type, SchemaRef,
+};
+
+/// Objects nested deeper than this are left to arrow's decoder (it keeps no stack of its own).
+const MAX_DEPTH: usize = 64;
+
+/// Rows of a schema of integers, text and rows, decoded from JSON objects.
+pub(crate) struct Direct {
+    schema: SchemaRef,
+    root: Row,
+    rows: usize,
+    batch_size: usize,
+}
+
+/// How [`Direct::decode`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// At the end of the input, or with a full batch.
+    Done,
+    /// Before a record it does not read as arrow does.
+    Unread,
+}
+
+/// The columns of an object's fields, named.
+struct Row {
+    names: Vec<Box<[u8]>>,
+    nullable: Vec<bool>,
+    columns: Vec<Column>,
+    /// The field the next key most likely names: the one after the last found.
+    next: usize,
+    /// Every field's bit.
+    all: u64,
+}
+
+enum Column {
+    Int {
+        values: Vec<i64>,
+        nulls: NullBufferBuilder,
+        data_type: DataType,
+    },
+    Text {
+        offsets: Vec<i32>,
+        bytes: Vec<u8>,
+        nulls: NullBufferBuilder,
+    },
+    Row {
+        row: Row,
+        fields: Fields,
+        nulls: NullBufferBuilder,
+    },
+}
+
+impl Direct {
+    /// A decoder of rows of `schema` (the types arrow's decoder reads), if it reads them all.
+    pub(crate) fn new(schema: &SchemaRef, batch_size: usize) -> Option<Direct> {
+        Some(Direct {
+            schema: schema.clone(),
+            root: Row::new(schema.fields())?,
+            rows: 0,
+            batch_size,
+        })
+    }
+
+    /// The rows decoded and not yet flushed.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Reads records from `buf` until it is used up, the batch is full, or a record is not
+    /// read; returns the bytes consumed (whole records) and why it stopped.
+    pub(crate) fn decode(&mut self, buf: &[u8]) -> (usize, Stop) {
+        let mut at = Cursor { buf, at: 0 };
+        loop {
+            at.whitespace();
+            if at.at == buf.len() || self.rows == self.batch_size {
+                return (at.at, Stop::Done);
+            }
+            let start = at.at;
+            let read = at.byte() == Some(b'{')
+                && at.object(&mut self.root, 0).is_some()
+                // Only strings may hold bytes past ASCII: arrow checks them for UTF-8.
+                && std::str::from_utf8(&buf[start..at.at]).is_ok();
+            if !read {
+                self.root.truncate(self.rows);
+                return (start, Stop::Unread);
+            }
+            self.rows += 1;
+        }
+    }
+
+    /// The rows decoded since the last flush, as arrow's decoder gives them.
+    pub(crate) fn flush(&mut self) -> Option<RecordBatch> {
+        if self.rows == 0 {
+            return None;
+        }
+        let columns = self.root.finish();
+        self.rows = 0;
+        let batch = RecordBatch::try_new(self.schema.clone(), columns);
+        Some(batch.expect("columns of the schema's types, each with every row"))
+    }
+}
+
+impl Row {
+    fn new(fields: &Fields) -> Option<Row> {
+        // A row of no fields has no bit to see it by (and arrow keeps its length apart).
+        if fields.is_empty() || fields.len() > 64 {
+            return None;
+        }
+        let columns = fields.iter().map(|f| Column::new(f.data_type()));
+        Some(Row {
+            names: fields.iter().map(|f| f.name().as_bytes().into()).collect(),
+            nullable: fields.iter().map(|f| f.is_nullable()).collect(),
+            columns: columns.collect::<Option<_>>()?,
+            next: 0,
+            all: u64::MAX >> (64 - fields.len()),
+        })
+    }
+
+    /// The field named `name`.
+    fn find(&mut self, name: &[u8]) -> Option<usize> {
+        let i = match self.names.get(self.next) {
+            Some(guess) if **guess == *name => self.next,
+            _ => self.names.iter().position(|n| **n == *name)?,
+        };
+        self.next = i + 1;
+        Some(i)
+    }
+
+    fn push_null(&mut self) {
+        self.columns.iter_mut().for_each(Column::push_null);
+    }
+
+    fn truncate(&mut self, rows: usize) {
+        self.columns.iter_mut().for_each(|c| c.truncate(rows));
+    }
+
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        self.columns.iter_mut().map(Column::finish).collect()
+    }
+}
+
+impl Column {
+    fn new(data_type: &DataType) -> Option<Column> {
+        let nulls = NullBufferBuilder::new(0);
+        Some(match data_type {
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => Column::Int {
+                values: Vec::new(),
+                nulls,
+                data_type: data_type.clone(),
+            },
+            DataType::Utf8 => Column::Text {
+                offsets: vec![0],
+                bytes: Vec::new(),
+                nulls,
+            },
+            DataType::Struct(fields) => Column::Row {
+                row: Row::new(fields)?,
+                fields: fields.clone(),
+                nulls,
+            },
+            _ => return None,
+        })
+    }
+
+    /// A NULL, and NULL in every field below (as arrow reads a NULL row).
+    fn push_null(&mut self) {
+        match self {
+            Column::Int { values, nulls, .. } => {
+                values.push(0);
+                nulls.append_null();
+            }
+            Column::Text { offsets, nulls, .. } => {
+                offsets.push(*offsets.last().expect("a first offset"));
+                nulls.append_null();
+            }
+            Column::Row { row, nulls, .. } => {
+                row.push_null();
+                nulls.append_null();
+            }
+        }
+    }
+
+    /// Drops the values after the first `rows`.
+    fn truncate(&mut self, rows: usize) {
+        match self {
+            Column::Int { values, nulls, .. } => {
+                values.truncate(rows);
+                nulls.truncate(rows);
+            }
+            Column::Text {
+                offsets,
+                bytes,
+                nulls,
+            } => {
+                offsets.truncate(rows + 1);
+                bytes.truncate(offsets[rows] as usize);
+                nulls.truncate(rows);
+            }
+            Column::Row { row, nulls, .. } => {
+                row.truncate(rows);
+                nulls.truncate(rows);
+            }
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Column::Int {
+                values,
+                nulls,
+                data_type,
+            } => {
+                let (values, nulls) = (std::mem::take(values), nulls.finish());
+                match data_type {
+                    DataType::Int8 => narrow::<Int8Type>(values, nulls),
+                    DataType::Int16 => narrow::<Int16Type>(values, nulls),
+                    DataType::Int32 => narrow::<Int32Type>(values, nulls),
+                    _ => Arc::new(PrimitiveArray::<Int64Type>::new(values.into(), nulls)),
+                }
+            }
+            Column::Text {
+                offsets,
+                bytes,
+                nulls,
+            } => {
+                let offsets = OffsetBuffer::new(std::mem::replace(offsets, vec![0]).into());
+                let bytes = std::mem::take(bytes).into();
+                Arc::new(StringArray::new(offsets, bytes, nulls.finish()))
+            }
+            Column::Row { row, fields, nulls } => Arc::new(StructArray::new(
+                fields.clone(),
+                row.finish(),
+                nulls.finish(),
+            )),
+        }
+    }
+}
+
+/// Integers read in range of `T`, as `T`.
+fn narrow<T: ArrowPrimitiveType>(values: Vec<i64>, nulls: Option<NullBuffer>) -> ArrayRef
+where
+    T::Native: TryFrom<i64> + Default,
+{
+    let values = values
+        .into_iter()
+        .map(|v| T::Native::try_from(v).unwrap_or_default());
+    Arc::new(PrimitiveArray::<T>::new(
+        ScalarBuffer::from_iter(values),
+        nulls,
+    ))
+}
+
+/// A read position in a buffer. Its methods return `None` for what is not read.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.at).copied()
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn expect(&mut self, b: u8) -> Option<()> {
+        (self.byte()? == b).then_some(())
+    }
+
+    fn whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.at += 1;
+        }
+    }
+
+    /// The rest of an object (its `{` read) into `row`: each field's value, NULL for each
+    /// field missing.
+    fn object(&mut self, row: &mut Row, depth: usize) -> Option<()> {
+        let mut seen = 0u64;
+        row.next = 0;
+        self.members(|at| {
+            let name = at.name()?;
+            at.whitespace();
+            at.expect(b':')?;
+            at.whitespace();
+            match row.find(name) {
+                // Arrow keeps a key's last value; such input is left to it.
+                Some(i) if seen & (1 << i) != 0 => None,
+                Some(i) => {
+                    seen |= 1 << i;
+                    at.value(&mut row.columns[i], row.nullable[i], depth)
+                }
+                None => at.skip(depth),
+            }
+        })?;
+        if seen != row.all {
+            for i in (0..row.columns.len()).filter(|i| seen & (1 << i) == 0) {
+                // Arrow fails on a missing value of a field that may not be NULL.
+                row.nullable[i].then_some(())?;
+                row.columns[i].push_null();
+            }
+        }
+        Some(())
+    }
+
+    /// The members of an object, its `{` read, each read by `member` from its key's quote on.
+    fn members(&mut self, mut member: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.whitespace();
+        if self.peek()? == b'}' {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            self.expect(b'"')?;
+            member(self)?;
+            self.whitespace();
+            match self.byte()? {
+                b',' => self.whitespace(),
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A value into `column`.
+    fn value(&mut self, column: &mut Column, nullable: bool, depth: usize) -> Option<()> {
+        match (self.peek()?, column) {
+            (b'n', column) => {
+                self.literal(b"null")?;
+                // A field that may not be NULL: arrow fails on it.
+                nullable.then_some(())?;
+                column.push_null();
+            }
+            (
+                b'"',
+                Column::Text {
+                    offsets,
+                    bytes,
+                    nulls,
+                },
+            ) => {
+                self.at += 1;
+                self.string(Some(&mut *bytes))?;
+                offsets.push(i32::try_from(bytes.len()).ok()?);
+                nulls.append_non_null();
+            }
+            (
+                b'-' | b'0'..=b'9',
+                Column::Int {
+                    values,
+                    nulls,
+                    data_type,
+                },
+            ) => {
+                values.push(self.integer(data_type)?);
+                nulls.append_non_null();
+            }
+            // A number or boolean read as text is its JSON text.
+            (
+                b'-' | b'0'..=b'9' | b't' | b'f',
+                Column::Text {
+                    offsets,
+                    bytes,
+                    nulls,
+                },
+            ) => {
+                let start = self.at;
+                match self.peek()? {
+                    b't' => self.literal(b"true")?,
+                    b'f' => self.literal(b"false")?,
+                    _ => self.number()?,
+                }
+                bytes.extend_from_slice(&self.buf[start..self.at]);
+                offsets.push(i32::try_from(bytes.len()).ok()?);
+                nulls.append_non_null();
+            }
+            (b'{', Column::Row { row, nulls, .. }) if depth < MAX_DEPTH => {
+                self.at += 1;
+                self.object(row, depth + 1)?;
+                nulls.append_non_null();
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// Skips a value of a field the schema does not have, as long as it is valid JSON.
+    fn skip(&mut self, depth: usize) -> Option<()> {
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => {
+                self.at += 1;
+                self.string(None)
+            }
+            b'-' | b'0'..=b'9' => self.number(),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'{' => {
+                self.at += 1;
+                self.members(|at| {
+                    at.string(None)?;
+                    at.whitespace();
+                    at.expect(b':')?;
+                    at.whitespace();
+                    at.skip(depth + 1)
+                })
+            }
+            b'[' => {
+                self.at += 1;
+                self.whitespace();
+                if self.peek()? == b']' {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    self.skip(depth + 1)?;
+                    self.whitespace();
+                    match self.byte()? {
+                        b',' => self.whitespace(),
+                        b']' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// A key, its opening quote read: its bytes, when it has no escape.
+    fn name(&mut self) -> Option<&'a [u8]> {
+        let rest = &self.buf[self.at..];
+        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        (rest[end] == b'"').then_some(())?;
+        self.at += end + 1;
+        Some(&rest[..end])
+    }
+
+    /// The rest of a string, its opening quote read, unescaped into `out` if given.
+    fn string(&mut self, mut out: Option<&mut Vec<u8>>) -> Option<()> {
+        loop {
+            let rest = &self.buf[self.at..];
+            let end = memchr::memchr2(b'"', b'\\', rest)?;
+            if let Some(out) = out.as_deref_mut() {
+                out.extend_from_slice(&rest[..end]);
+            }
+            self.at += end + 1;
+            if rest[end] == b'"' {
+                return Some(());
+            }
+            let unescaped = match self.byte()? {
+                b @ (b'"' | b'\\' | b'/') => b,
+                b'b' => 8,
+                b'f' => 12,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                // `\u` escapes (and surrogate pairs) are left to arrow.
+                _ => return None,
+            };
+            if let Some(out) = out.as_deref_mut() {
+                out.push(unescaped);
+            }
+        }
+    }
+
+    /// A number by JSON's grammar. (Arrow's decoder reads on while bytes could continue a
+    /// number: what follows one here, in an object or array, is no such byte.)
+    fn number(&mut self) -> Option<()> {
+        self.integer_part()?;
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.digits()?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            self.digits()?;
+        }
+        Some(())
+    }
+
+    /// An integer (no fraction, no exponent) in range of `data_type`.
+    fn integer(&mut self, data_type: &DataType) -> Option<i64> {
+        let start = self.at;
+        self.integer_part()?;
+        let text = &self.buf[start..self.at];
+        let (negative, digits) = match text.split_first()? {
+            (b'-', digits) => (true, digits),
+            _ => (false, text),
+        };
+        // Accumulated negative, so that the most negative value fits.
+        let mut value: i64 = 0;
+        for d in digits {
+            value = value.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
+        }
+        let value = if negative {
+            value
+        } else {
+            value.checked_neg()?
+        };
+        let fits = match data_type {
+            DataType::Int8 => i8::try_from(value).is_ok(),
+            DataType::Int16 => i16::try_from(value).is_ok(),
+            DataType::Int32 => i32::try_from(value).is_ok(),
+            _ => true,
+        };
+        fits.then_some(value)
+    }
+
+    /// `-?(0|[1-9][0-9]*)`.
+    fn integer_part(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.byte()? {
+            b'0' => Some(()),
+            b'1'..=b'9' => {
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.at += 1;
+                }
+                Some(())
+            }
+            _ => None,
+        }
+    }
+
+    /// One digit or more.
+    fn digits(&mut self) -> Option<()> {
+        let start = self.at;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.at += 1;
+        }
+        (self.at > start).then_some(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.buf[self.at..].starts_with(word).then_some(())?;
+        self.at += word.len();
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{Field, Schema};
+
+    use super::super::{JsonLines, arrow_json_decoder, json_read_schema};
+    use super::*;
+    use arrow::error::ArrowError;
+
+    /// A schema of every type the direct decoder reads, some fields not nullable.
+    fn schema() -> SchemaRef {
+        let inner = Fields::from(vec![Field::new("w", DataType::Int16, true)]);
+        let row = Fields::from(vec![
+            Field::new("x", DataType::Int8, true),
+            Field::new("y", DataType::Utf8, false),
+            Field::new("z", DataType::Struct(inner), true),
+        ]);
+        Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Utf8, true),
+            Field::new("c", DataType::Int32, false),
+            Field::new("s", DataType::Struct(row), true),
+            Field::new(
+                "t",
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+                true,
+            ),
+        ]))
+    }
+
+    /// The rows of `text` read as a file's chunk is (a call of `decode`, then `flush`, until
+    /// it is used up), or none if that fails.
+    fn read(
+        text: &[u8],
+        batch_size: usize,
+        mut decode_and_flush: impl FnMut(&[u8]) -> Result<(usize, Option<RecordBatch>), ArrowError>,
+    ) -> Option<Vec<RecordBatch>> {
+        let mut batches = Vec::new();
+        let mut at = 0;
+        while at < text.len() {
+            let (consumed, batch) = decode_and_flush(&text[at..]).ok()?;
+            at += consumed;
+            batches.extend(batch);
+            assert!(batches.iter().all(|b| b.num_rows() <= batch_size));
+        }
+        Some(batches)
+    }
+
+    /// What the direct decoder (with arrow's after it) and arrow's alone read from `text`;
+    /// and whether the direct decoder read all of it.
+    fn both(
+        schema: &SchemaRef,
+        text: &[u8],
+        batch_size: usize,
+    ) -> (Option<RecordBatch>, Option<RecordBatch>, bool) {
+        let concat = |batches: Option<Vec<RecordBatch>>, schema: &SchemaRef| {
+            batches.map(|b| arrow::compute::concat_batches(schema, &b).unwrap())
+        };
+        let mut lines = JsonLines::new(schema, batch_size).unwrap();
+        let read_schema = json_read_schema(schema);
+        let mut arrow = arrow_json_decoder(read_schema.clone(), batch_size).unwrap();
+        let direct = read(text, batch_size, |b| Ok((lines.decode(b)?, lines.flush()?)));
+        let all_direct = lines.direct();
+        let alone = read(text, batch_size, |b| Ok((arrow.decode(b)?, arrow.flush()?)));
+        (
+            concat(direct, &read_schema),
+            concat(alone, &read_schema),
+            all_direct,
+        )
+    }
+
+    /// Random records, the same on every run (xorshift).
+    struct Gen {
+        state: u64,
+        kind: Kind,
+    }
+
+    /// What records a [`Gen`] makes.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        /// Records the direct decoder reads.
+        Plain,
+        /// Records arrow's decoder reads, now and then its own way (a duplicate key, a `\u`
+        /// escape, a missing comma): the direct decoder leaves those to it.
+        Quirky,
+        /// Anything, malformed or not.
+        Messy,
+    }
+
+    /// Integers of every integer type (first), then of wider types, then no integers.
+    const NUMBERS: &[&str] = &[
+        "0",
+        "-0",
+        "7",
+        "-128",
+        "127",
+        "128",
+        "-129",
+        "32767",
+        "-32769",
+        "2147483647",
+        "2147483648",
+        "-2147483648",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "1.5",
+        "-0.25",
+        "1e3",
+        "1E+3",
+        "2e-2",
+        "01",
+        "00",
+        "1.",
+        ".5",
+        "-",
+        "1.5.2",
+        "1e",
+        "+1",
+        "3-4",
+    ];
+    /// Strings the direct decoder reads (first), then others.
+    const STRINGS: &[&str] = &[
+        r#""""#,
+        r#""abc""#,
+        r#""tab\tq\"uote\\ \/ \b\f\n\r""#,
+        "\"é ü 中\"",
+        r#""2024-01-01 00:00:00.001""#,
+        r#""not a time""#,
+        "\"raw\ttab\"",
+        r#""12""#,
+        r#""\u00e9""#,
+        r#""\ud83d\ude00""#,
+        r#""\ud83d""#,
+        r#""\x""#,
+        r#""open"#,
+    ];
+    /// Other values: valid JSON (first), then not.
+    const OTHERS: &[&str] = &[
+        "null",
+        "true",
+        "false",
+        "[]",
+        r#"[1, "a", {"k": [null, 2.5e1]}]"#,
+        "{}",
+        r#"{"k": {"j": 1}}"#,
+        "nul",
+        "tru",
+        "[1,]",
+        "{,}",
+        "[1 2]",
+    ];
+    const SPACES: &[&str] = &["", "", "", " ", "\n", "\t", "\r\n", "  "];
+
+    impl Gen {
+        fn below(&mut self, n: usize) -> usize {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            (self.state % n as u64) as usize
+        }
+
+        /// One of `from`: of its first `plain` or `quirky` for those kinds.
+        fn pick<'a>(&mut self, from: &[&'a str], plain: usize, quirky: usize) -> &'a str {
+            let n = match self.kind {
+                Kind::Plain => plain,
+                Kind::Quirky => quirky,
+                Kind::Messy => from.len(),
+            };
+            from[self.below(n)]
+        }
+
+        /// A value for `key`: mostly one of its type; unless messy, one read into its type.
+        fn value(&mut self, key: &str, depth: usize) -> String {
+            let fitting = self.below(10) < 7 || self.kind != Kind::Messy;
+            match key {
+                "s" if fitting && depth < 3 => self.object(&["x", "y", "z"], &["y"], depth + 1),
+                "z" if fitting && depth < 3 => self.object(&["w"], &[], depth + 1),
+                "s" | "z" if fitting => "null".into(),
+                "a" | "c" | "x" | "w" if fitting => self.pick(NUMBERS, 5, 5).into(),
+                // A number or boolean is read as its text.
+                "b" | "y" | "t" if fitting => match self.below(4) {
+                    0 => self.pick(&NUMBERS[..21], 21, 21),
+                    1 => self.pick(&["true", "false", "null"], 2, 2),
+                    _ => self.pick(STRINGS, 8, 10),
+                }
+                .into(),
+                _ => match self.below(3) {
+                    0 => self.pick(NUMBERS, 21, 21),
+                    1 => self.pick(STRINGS, 8, 10),
+                    _ => self.pick(OTHERS, 7, 7),
+                }
+                .into(),
+            }
+        }
+
+        /// An object of mostly the fields `keys` (in any order, some missing) and some
+        /// others; unless messy, with every field of `needed`.
+        fn object(&mut self, keys: &[&str], needed: &[&str], depth: usize) -> String {
+            let mut keys: Vec<&str> = (keys.iter())
+                .filter(|k| self.below(8) > 0 || (self.kind != Kind::Messy && needed.contains(k)))
+                .copied()
+                .collect();
+            for _ in 0..self.below(3) {
+                let other = self.pick(&["u", "v", "é", "a", "a\\u0062"], 3, 5);
+                keys.insert(self.below(keys.len() + 1), other);
+            }
+            if self.below(4) == 0 && keys.len() > 1 {
+                let (i, j) = (self.below(keys.len()), self.below(keys.len()));
+                keys.swap(i, j);
+            }
+            let mut out = String::from("{");
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    let commas = [",", ",", ",", ",", ",", ",", ",", ",", ",", ",", ",,", ""];
+                    out += self.pick(&commas, 10, 12);
+                }
+                out += self.pick(SPACES, 8, 8);
+                out += &format!("\"{key}\"{}:", self.pick(SPACES, 8, 8));
+                out += self.pick(SPACES, 8, 8);
+                out += &self.value(key, depth);
+                out += self.pick(SPACES, 8, 8);
+            }
+            out + "}"
+        }
+
+        /// A few records of a kind: objects of the schema's fields, when messy now and then
+        /// something else; of any kind, now and then with a byte that is no UTF-8 in a string.
+        fn records(&mut self) -> Vec<u8> {
+            self.kind = [Kind::Plain, Kind::Quirky, Kind::Messy][self.below(3)];
+            let mut text = String::new();
+            for _ in 0..1 + self.below(5) {
+                match self.below(25) {
+                    0 if self.kind == Kind::Messy => {
+                        text += self.pick(&["null", "[1]", "5", "\"s\"", "{", "}"], 0, 0)
+                    }
+                    _ => text += &self.object(&["a", "b", "c", "s", "t"], &["c"], 0),
+                }
+                text += self.pick(&["\n", "\n", "\n", "\n", " ", "\n\n", "\r\n", ""], 8, 8);
+            }
+            match text.find("abc") {
+                Some(at) if self.below(4) == 0 => [
+                    &text.as_bytes()[..at],
+                    b"a\xffc",
+                    &text.as_bytes()[at + 3..],
+                ]
+                .concat(),
+                _ => text.into_bytes(),
+            }
+        }
+    }
+
+    #[test]
+    fn reads_what_arrows_decoder_reads() {
+        let schema = schema();
+        let mut records = Gen {
+            state: 0x5eed_cafe_f00d,
+            kind: Kind::Messy,
+        };
+        let (mut read, mut direct, mut failed) = (0, 0, 0);
+        for case in 0..4000 {
+            let text = records.records();
+            let batch_size = [1, 2, 3, 1024][case % 4];
+            let (ours, arrows, all_direct) = both(&schema, &text, batch_size);
+            let text = String::from_utf8_lossy(&text);
+            assert_eq!(
+                ours, arrows,
+                "case {case}, batches of {batch_size}: {text:?}"
+            );
+            match ours {
+                Some(_) if all_direct => direct += 1,
+                Some(_) => read += 1,
+                None => failed += 1,
+            }
+        }
+        // The cases cross every path: read directly, handed on to arrow, failed.
+        assert!(
+            direct > 1000 && read > 300 && failed > 300,
+            "{direct} {read} {failed}"
+        );
+    }
+
+    /// Events as the Nexmark generator writes them, through the benchmark's table.
+    #[test]
+    fn reads_nexmark_events_itself() {
+        let row = |fields: &[(&str, DataType)]| {
+            let fields = fields.iter().map(|(n, t)| Field::new(*n, t.clone(), true));
+            DataType::Struct(fields.collect())
+        };
+        let (int, text) = (DataType::Int64, DataType::Utf8);
+        let time = DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None);
+        let person = row(&[
+            ("id", int.clone()),
+            ("name", text.clone()),
+            ("emailAddress", text.clone()),
+            ("creditCard", text.clone()),
+            ("city", text.clone()),
+            ("state", text.clone()),
+            ("dateTime", time.clone()),
+            ("extra", text.clone()),
+        ]);
+        let auction = row(&[
+            ("id", int.clone()),
+            ("itemName", text.clone()),
+            ("description", text.clone()),
+            ("initialBid", int.clone()),
+            ("reserve", int.clone()),
+            ("dateTime", time.clone()),
+            ("expires", time.clone()),
+            ("seller", int.clone()),
+            ("category", int.clone()),
+            ("extra", text.clone()),
+        ]);
+        let bid = row(&[
+            ("auction", int.clone()),
+            ("bidder", int.clone()),
+            ("price", int.clone()),
+            ("channel", text.clone()),
+            ("url", text.clone()),
+            ("dateTime", time.clone()),
+            ("extra", text.clone()),
+        ]);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("event_type", DataType::Int32, true),
+            Field::new("person", person, true),
+            Field::new("auction", auction, true),
+            Field::new("bid", bid, true),
+        ]));
+        let events = r#"{"event_type":0,"person":{"id":1000,"name":"Vicky Noris","emailAddress":"yplkvgz@qbxfg.com","creditCard":"7878 5821 1864 2539","city":"Cheyenne","state":"AZ","dateTime":"2024-01-01 00:00:00","extra":"lwaiyhjhrk"},"auction":null,"bid":null}
+{"event_type":1,"person":null,"auction":{"id":1001,"itemName":"tfwipvdbmd","description":"ayfnatbsal","initialBid":1171819,"reserve":93374315,"dateTime":"2024-01-01 00:00:00","expires":"2024-01-01 00:00:00.001","seller":1000,"category":13,"extra":"ngtjoormrs"},"bid":null}
+{"event_type":2,"person":null,"auction":null,"bid":{"auction":1000,"bidder":1001,"price":73134520,"channel":"channel-7568","url":"https://www.nexmark.com/rswp/bsu/_gzj/item.htm?query=1&channel_id=163053568","dateTime":"2024-01-01 00:00:00","extra":"tjegpemlel"}}
+"#;
+        let (ours, arrows, all_direct) = both(&schema, events.as_bytes(), 2);
+        assert_eq!(ours.as_ref().map(RecordBatch::num_rows), Some(3));
+        assert_eq!(ours, arrows);
+        assert!(all_direct, "arrow's decoder read some of the events");
+    }
+}
