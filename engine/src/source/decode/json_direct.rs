@@ -12,9 +12,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::NullBufferBuilder;
 use arrow::array::{ArrayRef, PrimitiveArray, RecordBatch, StringArray, StructArray};
-use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{
     ArrowPrimitiveType, DataType, Fields, Int8Type, Int16Type, Int32Type, Int64Type, SchemaRef,
 };
@@ -53,18 +52,18 @@ struct Row {
 enum Column {
     Int {
         values: Vec<i64>,
-        nulls: NullBufferBuilder,
+        nulls: Validity,
         data_type: DataType,
     },
     Text {
         offsets: Vec<i32>,
         bytes: Vec<u8>,
-        nulls: NullBufferBuilder,
+        nulls: Validity,
     },
     Row {
         row: Row,
         fields: Fields,
-        nulls: NullBufferBuilder,
+        nulls: Validity,
     },
 }
 
@@ -137,8 +136,8 @@ impl Row {
     /// The field named `name`.
     fn find(&mut self, name: &[u8]) -> Option<usize> {
         let i = match self.names.get(self.next) {
-            Some(guess) if **guess == *name => self.next,
-            _ => self.names.iter().position(|n| **n == *name)?,
+            Some(guess) if same(guess, name) => self.next,
+            _ => self.names.iter().position(|n| same(n, name))?,
         };
         self.next = i + 1;
         Some(i)
@@ -157,9 +156,14 @@ impl Row {
     }
 }
 
+/// Whether two short byte strings are equal (without a call to `memcmp`).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 impl Column {
     fn new(data_type: &DataType) -> Option<Column> {
-        let nulls = NullBufferBuilder::new(0);
+        let nulls = Validity::default();
         Some(match data_type {
             DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => Column::Int {
                 values: Vec::new(),
@@ -185,15 +189,15 @@ impl Column {
         match self {
             Column::Int { values, nulls, .. } => {
                 values.push(0);
-                nulls.append_null();
+                nulls.push(false);
             }
             Column::Text { offsets, nulls, .. } => {
                 offsets.push(*offsets.last().expect("a first offset"));
-                nulls.append_null();
+                nulls.push(false);
             }
             Column::Row { row, nulls, .. } => {
                 row.push_null();
-                nulls.append_null();
+                nulls.push(false);
             }
         }
     }
@@ -228,7 +232,9 @@ impl Column {
                 nulls,
                 data_type,
             } => {
-                let (values, nulls) = (std::mem::take(values), nulls.finish());
+                let rows = values.len();
+                let values = std::mem::replace(values, Vec::with_capacity(rows));
+                let nulls = nulls.finish();
                 match data_type {
                     DataType::Int8 => narrow::<Int8Type>(values, nulls),
                     DataType::Int16 => narrow::<Int16Type>(values, nulls),
@@ -241,8 +247,10 @@ impl Column {
                 bytes,
                 nulls,
             } => {
-                let offsets = OffsetBuffer::new(std::mem::replace(offsets, vec![0]).into());
-                let bytes = std::mem::take(bytes).into();
+                let mut next = Vec::with_capacity(offsets.len());
+                next.push(0);
+                let offsets = OffsetBuffer::new(std::mem::replace(offsets, next).into());
+                let bytes = std::mem::replace(bytes, Vec::with_capacity(bytes.len())).into();
                 Arc::new(StringArray::new(offsets, bytes, nulls.finish()))
             }
             Column::Row { row, fields, nulls } => Arc::new(StructArray::new(
@@ -266,6 +274,43 @@ where
         ScalarBuffer::from_iter(values),
         nulls,
     ))
+}
+
+/// Which values of a column are valid, a bit each, as arrow's null buffers hold them.
+#[derive(Default)]
+struct Validity {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Validity {
+    fn push(&mut self, valid: bool) {
+        let bit = self.len % 64;
+        if bit == 0 {
+            self.words.push(0);
+        }
+        *self.words.last_mut().expect("a word") |= u64::from(valid) << bit;
+        self.len += 1;
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len < self.len {
+            self.words.truncate(len.div_ceil(64));
+            if let Some(last) = self.words.last_mut().filter(|_| len % 64 != 0) {
+                *last &= (1 << (len % 64)) - 1;
+            }
+            self.len = len;
+        }
+    }
+
+    /// The bits pushed (none if all are valid), starting again.
+    fn finish(&mut self) -> Option<NullBuffer> {
+        let capacity = self.words.len();
+        let mut words = std::mem::replace(&mut self.words, Vec::with_capacity(capacity));
+        words.iter_mut().for_each(|w| *w = w.to_le());
+        let bits = BooleanBuffer::new(Buffer::from_vec(words), 0, std::mem::take(&mut self.len));
+        Some(NullBuffer::new(bits)).filter(|n| n.null_count() > 0)
+    }
 }
 
 /// A read position in a buffer. Its methods return `None` for what is not read.
@@ -364,7 +409,7 @@ impl<'a> Cursor<'a> {
                 self.at += 1;
                 self.string(Some(&mut *bytes))?;
                 offsets.push(i32::try_from(bytes.len()).ok()?);
-                nulls.append_non_null();
+                nulls.push(true);
             }
             (
                 b'-' | b'0'..=b'9',
@@ -375,7 +420,7 @@ impl<'a> Cursor<'a> {
                 },
             ) => {
                 values.push(self.integer(data_type)?);
-                nulls.append_non_null();
+                nulls.push(true);
             }
             // A number or boolean read as text is its JSON text.
             (
@@ -394,12 +439,12 @@ impl<'a> Cursor<'a> {
                 }
                 bytes.extend_from_slice(&self.buf[start..self.at]);
                 offsets.push(i32::try_from(bytes.len()).ok()?);
-                nulls.append_non_null();
+                nulls.push(true);
             }
             (b'{', Column::Row { row, nulls, .. }) if depth < MAX_DEPTH => {
                 self.at += 1;
                 self.object(row, depth + 1)?;
-                nulls.append_non_null();
+                nulls.push(true);
             }
             _ => return None,
         }
@@ -454,7 +499,7 @@ impl<'a> Cursor<'a> {
     /// A key, its opening quote read: its bytes, when it has no escape.
     fn name(&mut self) -> Option<&'a [u8]> {
         let rest = &self.buf[self.at..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        let end = quote_or_escape(rest)?;
         (rest[end] == b'"').then_some(())?;
         self.at += end + 1;
         Some(&rest[..end])
@@ -464,7 +509,7 @@ impl<'a> Cursor<'a> {
     fn string(&mut self, mut out: Option<&mut Vec<u8>>) -> Option<()> {
         loop {
             let rest = &self.buf[self.at..];
-            let end = memchr::memchr2(b'"', b'\\', rest)?;
+            let end = quote_or_escape(rest)?;
             if let Some(out) = out.as_deref_mut() {
                 out.extend_from_slice(&rest[..end]);
             }
@@ -560,10 +605,21 @@ impl<'a> Cursor<'a> {
         (self.at > start).then_some(())
     }
 
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
-        self.buf[self.at..].starts_with(word).then_some(())?;
-        self.at += word.len();
+    fn literal<const N: usize>(&mut self, word: &[u8; N]) -> Option<()> {
+        let next: &[u8; N] = self.buf.get(self.at..self.at + N)?.try_into().ok()?;
+        (next == word).then_some(())?;
+        self.at += N;
         Some(())
+    }
+}
+
+/// Where the first `"` or `\` of `bytes` is.
+fn quote_or_escape(bytes: &[u8]) -> Option<usize> {
+    // Most keys and many values end before a vector search would pay for itself.
+    const SHORT: usize = 16;
+    match (bytes.iter().take(SHORT)).position(|b| matches!(b, b'"' | b'\\')) {
+        Some(end) => Some(end),
+        None => memchr::memchr2(b'"', b'\\', bytes.get(SHORT..)?).map(|end| end + SHORT),
     }
 }
 
@@ -903,5 +959,33 @@ mod tests {
         assert_eq!(ours.as_ref().map(RecordBatch::num_rows), Some(3));
         assert_eq!(ours, arrows);
         assert!(all_direct, "arrow's decoder read some of the events");
+    }
+
+    #[test]
+    fn validity_keeps_the_bits_left_after_truncating() {
+        let mut random = Gen {
+            state: 7,
+            kind: Kind::Plain,
+        };
+        let (mut bits, mut model) = (Validity::default(), Vec::new());
+        for _ in 0..3 {
+            for _ in 0..500 {
+                if random.below(20) == 0 {
+                    let len = random.below(model.len() + 1);
+                    bits.truncate(len);
+                    model.truncate(len);
+                } else {
+                    let valid = random.below(3) > 0;
+                    bits.push(valid);
+                    model.push(valid);
+                }
+            }
+            let expected = NullBuffer::from(model.clone());
+            assert_eq!(bits.finish(), Some(expected).filter(|n| n.null_count() > 0));
+            model.clear();
+        }
+        assert_eq!(bits.finish(), None);
+        bits.push(true);
+        assert_eq!(bits.finish(), None, "all valid");
     }
 }
