@@ -296,7 +296,7 @@ impl Validity {
     fn truncate(&mut self, len: usize) {
         if len < self.len {
             self.words.truncate(len.div_ceil(64));
-            if let Some(last) = self.words.last_mut().filter(|_| len % 64 != 0) {
+            if let Some(last) = self.words.last_mut().filter(|_| !len.is_multiple_of(64)) {
                 *last &= (1 << (len % 64)) - 1;
             }
             self.len = len;
