@@ -38,6 +38,37 @@ pub(crate) enum Stop {
     Unread,
 }
 
+/// How far a buffer is UTF-8, checked a window at a time as records are read (a check per
+/// record costs a call per record).
+#[derive(Default)]
+struct Utf8 {
+    /// Bytes before this are UTF-8.
+    checked: usize,
+    /// The first byte that is not.
+    bad: Option<usize>,
+}
+
+impl Utf8 {
+    /// Bytes checked ahead of the records read.
+    const WINDOW: usize = 64 << 10;
+
+    /// Whether `buf[..end]` is UTF-8.
+    fn valid(&mut self, buf: &[u8], end: usize) -> bool {
+        while self.bad.is_none() && self.checked < end {
+            let to = (self.checked + Self::WINDOW).max(end).min(buf.len());
+            match std::str::from_utf8(&buf[self.checked..to]) {
+                Ok(_) => self.checked = to,
+                // A character cut by the window's end: the next window starts with it.
+                Err(e) if e.error_len().is_none() && to < buf.len() => {
+                    self.checked += e.valid_up_to()
+                }
+                Err(e) => self.bad = Some(self.checked + e.valid_up_to()),
+            }
+        }
+        self.bad.is_none_or(|bad| bad >= end)
+    }
+}
+
 /// The columns of an object's fields, named.
 struct Row {
     names: Vec<Box<[u8]>>,
@@ -87,6 +118,7 @@ impl Direct {
     /// read; returns the bytes consumed (whole records) and why it stopped.
     pub(crate) fn decode(&mut self, buf: &[u8]) -> (usize, Stop) {
         let mut at = Cursor { buf, at: 0 };
+        let mut utf8 = Utf8::default();
         loop {
             at.whitespace();
             if at.at == buf.len() || self.rows == self.batch_size {
@@ -96,7 +128,7 @@ impl Direct {
             let read = at.byte() == Some(b'{')
                 && at.object(&mut self.root, 0).is_some()
                 // Only strings may hold bytes past ASCII: arrow checks them for UTF-8.
-                && std::str::from_utf8(&buf[start..at.at]).is_ok();
+                && utf8.valid(buf, at.at);
             if !read {
                 self.root.truncate(self.rows);
                 return (start, Stop::Unread);
@@ -987,5 +1019,22 @@ mod tests {
         assert_eq!(bits.finish(), None);
         bits.push(true);
         assert_eq!(bits.finish(), None, "all valid");
+    }
+
+    #[test]
+    fn utf8_is_checked_across_windows() {
+        // A two-byte character cut by the first window's end, then a byte that is no UTF-8.
+        let mut buf = vec![b'a'; Utf8::WINDOW - 1];
+        buf.extend("é".as_bytes());
+        buf.extend([b'b'; 100]);
+        let bad = buf.len();
+        buf.push(0xff);
+        buf.extend([b'c'; 10]);
+        let mut utf8 = Utf8::default();
+        assert!(utf8.valid(&buf, 10));
+        assert!(utf8.valid(&buf, Utf8::WINDOW + 5));
+        assert!(utf8.valid(&buf, bad));
+        assert!(!utf8.valid(&buf, bad + 1));
+        assert!(!utf8.valid(&buf, buf.len()));
     }
 }
