@@ -940,43 +940,26 @@ mod tests {
     /// Events as the Nexmark generator writes them, through the benchmark's table.
     #[test]
     fn reads_nexmark_events_itself() {
-        let row = |fields: &[(&str, DataType)]| {
-            let fields = fields.iter().map(|(n, t)| Field::new(*n, t.clone(), true));
+        // Fields as `name type`: `i` a BIGINT, `s` a STRING, `t` a TIMESTAMP(3).
+        let row = |fields: &str| {
+            let fields = fields.split(", ").map(|field| {
+                let (name, short) = field.split_once(' ').unwrap();
+                let data_type = match short {
+                    "i" => DataType::Int64,
+                    "s" => DataType::Utf8,
+                    _ => DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+                };
+                Field::new(name, data_type, true)
+            });
             DataType::Struct(fields.collect())
         };
-        let (int, text) = (DataType::Int64, DataType::Utf8);
-        let time = DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None);
-        let person = row(&[
-            ("id", int.clone()),
-            ("name", text.clone()),
-            ("emailAddress", text.clone()),
-            ("creditCard", text.clone()),
-            ("city", text.clone()),
-            ("state", text.clone()),
-            ("dateTime", time.clone()),
-            ("extra", text.clone()),
-        ]);
-        let auction = row(&[
-            ("id", int.clone()),
-            ("itemName", text.clone()),
-            ("description", text.clone()),
-            ("initialBid", int.clone()),
-            ("reserve", int.clone()),
-            ("dateTime", time.clone()),
-            ("expires", time.clone()),
-            ("seller", int.clone()),
-            ("category", int.clone()),
-            ("extra", text.clone()),
-        ]);
-        let bid = row(&[
-            ("auction", int.clone()),
-            ("bidder", int.clone()),
-            ("price", int.clone()),
-            ("channel", text.clone()),
-            ("url", text.clone()),
-            ("dateTime", time.clone()),
-            ("extra", text.clone()),
-        ]);
+        let person =
+            row("id i, name s, emailAddress s, creditCard s, city s, state s, dateTime t, extra s");
+        let auction = row(
+            "id i, itemName s, description s, initialBid i, reserve i, dateTime t, expires t, \
+             seller i, category i, extra s",
+        );
+        let bid = row("auction i, bidder i, price i, channel s, url s, dateTime t, extra s");
         let schema = Arc::new(Schema::new(vec![
             Field::new("event_type", DataType::Int32, true),
             Field::new("person", person, true),
