@@ -334,7 +334,12 @@ impl JsonLines {
 
     /// Consumes bytes until a batch is full or `buf` is used up; returns the bytes consumed.
     pub(crate) fn decode(&mut self, buf: &[u8]) -> Result<usize, ArrowError> {
-        let Some(direct) = self.direct.as_mut().filter(|_| !self.stopped) else {
+        if self.stopped {
+            // The direct decoder's rows are flushed first: until then, as with a full batch,
+            // no byte is taken.
+            return Ok(0);
+        }
+        let Some(direct) = self.direct.as_mut() else {
             return self.arrow.decode(buf);
         };
         let (consumed, stop) = direct.decode(buf);

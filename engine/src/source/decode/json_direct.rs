@@ -1020,4 +1020,25 @@ mod tests {
         assert!(!utf8.valid(&buf, bad + 1));
         assert!(!utf8.valid(&buf, buf.len()));
     }
+
+    /// Bytes decoded in several calls before one flush (as Kafka messages are) give all their
+    /// records in it: the decoder takes no more once the direct decoder has stopped with rows.
+    #[test]
+    fn a_flush_gives_every_record_consumed() {
+        let text = b"{\"c\": 1}\n{\"c\": 2, \"b\": \"\\u00e9\"}\n{\"c\": 3}\n";
+        let mut lines = JsonLines::new(&schema(), 16).unwrap();
+        let mut at = 0;
+        while at < text.len() {
+            match lines.decode(&text[at..]).unwrap() {
+                0 => break,
+                n => at += n,
+            }
+        }
+        let records = text[..at].iter().filter(|b| **b == b'\n').count();
+        let rows = lines.flush().unwrap().map_or(0, |b| b.num_rows());
+        assert_eq!((records, rows), (1, 1));
+        // Then arrow's decoder reads on.
+        assert_eq!(lines.decode(&text[at..]).unwrap(), text.len() - at);
+        assert_eq!(lines.flush().unwrap().map(|b| b.num_rows()), Some(2));
+    }
 }
