@@ -3,7 +3,7 @@
 //! objects. Arrow's decoder first writes every value of a record to a tape, then decodes the
 //! tape column by column; on Nexmark's events that is most of a query's time.
 //!
-//! It reads what arrow's decoder reads (with the options [`super::json_decoder`] gives it),
+//! It reads what arrow's decoder reads (with the options [`super::arrow_json_decoder`] gives),
 //! into the same batch, and nothing more: its columns are integers, text (a number or boolean
 //! read into text is its JSON text) and rows of these. At a record it does not read exactly as
 //! arrow does (an escape `\u`, a duplicate key, a number out of range, malformed JSON, ...)
@@ -18,7 +18,7 @@ use arrow::datatypes::{
     ArrowPrimitiveType, DataType, Fields, Int8Type, Int16Type, Int32Type, Int64Type, SchemaRef,
 };
 
-/// Objects nested deeper than this are left to arrow's decoder (it keeps no stack of its own).
+/// Values nested deeper than this are left to arrow's decoder (this one recurses into them).
 const MAX_DEPTH: usize = 64;
 
 /// Rows of a schema of integers, text and rows, decoded from JSON objects.
