@@ -6,7 +6,7 @@
 //! It reads what arrow's decoder reads (with the options [`super::arrow_json_decoder`] gives),
 //! into the same batch, and nothing more: its columns are integers, text (a number or boolean
 //! read into text is its JSON text) and rows of these. At a record it does not read exactly as
-//! arrow does (an escape `\u`, a duplicate key, a number out of range, malformed JSON, ...)
+//! arrow does (a surrogate pair, a duplicate key, a number out of range, malformed JSON, ...)
 //! it stops, and [`super::JsonLines`] hands the rest to arrow's decoder, which reads it, or
 //! fails on it, as ever.
 
@@ -556,13 +556,29 @@ impl<'a> Cursor<'a> {
                 b'n' => b'\n',
                 b'r' => b'\r',
                 b't' => b'\t',
-                // `\u` escapes (and surrogate pairs) are left to arrow.
+                b'u' => {
+                    let c = self.code_point()?;
+                    if let Some(out) = out.as_deref_mut() {
+                        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                    }
+                    continue;
+                }
                 _ => return None,
             };
             if let Some(out) = out.as_deref_mut() {
                 out.push(unescaped);
             }
         }
+    }
+
+    /// The character of a `\u` escape, its `\u` read: one of the Basic Multilingual Plane
+    /// (surrogate pairs are left to arrow, which reads some malformed ones its own way).
+    fn code_point(&mut self) -> Option<char> {
+        let hex = self.buf.get(self.at..self.at + 4)?;
+        let code =
+            (hex.iter()).try_fold(0, |code, h| Some(code << 4 | char::from(*h).to_digit(16)?))?;
+        self.at += 4;
+        char::from_u32(code)
     }
 
     /// A number by JSON's grammar. (Arrow's decoder reads on while bytes could continue a
@@ -736,8 +752,8 @@ mod tests {
     enum Kind {
         /// Records the direct decoder reads.
         Plain,
-        /// Records arrow's decoder reads, now and then its own way (a duplicate key, a `\u`
-        /// escape, a missing comma): the direct decoder leaves those to it.
+        /// Records arrow's decoder reads, now and then its own way (a duplicate key, a
+        /// surrogate pair, a missing comma): the direct decoder leaves those to it.
         Quirky,
         /// Anything, malformed or not.
         Messy,
@@ -786,10 +802,12 @@ mod tests {
         r#""not a time""#,
         "\"raw\ttab\"",
         r#""12""#,
-        r#""\u00e9""#,
+        r#""\u00e9 \u4E2D \u0000 \u00FF""#,
         r#""\ud83d\ude00""#,
         r#""\ud83d""#,
         r#""\x""#,
+        r#""\u00g1""#,
+        r#""\u12""#,
         r#""open"#,
     ];
     /// Other values: valid JSON (first), then not.
@@ -839,12 +857,12 @@ mod tests {
                 "b" | "y" | "t" if fitting => match self.below(4) {
                     0 => self.pick(&NUMBERS[..21], 21, 21),
                     1 => self.pick(&["true", "false", "null"], 2, 2),
-                    _ => self.pick(STRINGS, 8, 10),
+                    _ => self.pick(STRINGS, 9, 10),
                 }
                 .into(),
                 _ => match self.below(3) {
                     0 => self.pick(NUMBERS, 21, 21),
-                    1 => self.pick(STRINGS, 8, 10),
+                    1 => self.pick(STRINGS, 9, 10),
                     _ => self.pick(OTHERS, 7, 7),
                 }
                 .into(),
@@ -1025,7 +1043,7 @@ mod tests {
     /// records in it: the decoder takes no more once the direct decoder has stopped with rows.
     #[test]
     fn a_flush_gives_every_record_consumed() {
-        let text = b"{\"c\": 1}\n{\"c\": 2, \"b\": \"\\u00e9\"}\n{\"c\": 3}\n";
+        let text = b"{\"c\": 1}\n{\"c\": 2, \"c\": 2}\n{\"c\": 3}\n";
         let mut lines = JsonLines::new(&schema(), 16).unwrap();
         let mut at = 0;
         while at < text.len() {
