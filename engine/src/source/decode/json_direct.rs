@@ -294,14 +294,13 @@ impl Column {
     }
 }
 
-/// Integers read in range of `T`, as `T`.
+/// Integers read in range of `T` (checked as each is read), as `T`.
 fn narrow<T: ArrowPrimitiveType>(values: Vec<i64>, nulls: Option<NullBuffer>) -> ArrayRef
 where
-    T::Native: TryFrom<i64> + Default,
+    T::Native: TryFrom<i64>,
 {
-    let values = values
-        .into_iter()
-        .map(|v| T::Native::try_from(v).unwrap_or_default());
+    let values = (values.into_iter())
+        .map(|v| T::Native::try_from(v).unwrap_or_else(|_| unreachable!("{v} was read in range")));
     Arc::new(PrimitiveArray::<T>::new(
         ScalarBuffer::from_iter(values),
         nulls,
@@ -309,6 +308,8 @@ where
 }
 
 /// Which values of a column are valid, a bit each, as arrow's null buffers hold them.
+/// (Arrow's `NullBufferBuilder` checks on every bit whether to make its bitmap, and a NULL
+/// row pushes a bit for each of its fields: that was 7 % of decoding Nexmark's events.)
 #[derive(Default)]
 struct Validity {
     words: Vec<u64>,
