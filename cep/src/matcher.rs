@@ -69,6 +69,9 @@ const ROOT: u32 = u32::MAX;
 /// The label tree is compacted when it reaches at least this many nodes.
 const COMPACT_AT: usize = 4096;
 
+/// A cleared partition keeps memory for this many rows (attempts, times, labels).
+const KEPT_ROWS: usize = 64;
+
 /// A node of the label tree: a row's label and the node of the row before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Node {
@@ -323,12 +326,18 @@ impl Partition {
                 .sum::<usize>()
     }
 
-    /// Empties the partition as if new, keeping its memory for the next.
+    /// Empties the partition as if new, keeping the memory a small partition needs for the
+    /// next (a large one's would stay with every partition that reused it: partitions that
+    /// end one after another would each keep the largest one's memory).
     pub fn clear(&mut self) {
         self.attempts.clear();
+        self.attempts.shrink_to(KEPT_ROWS);
         self.nodes.clear();
+        self.nodes.shrink_to(KEPT_ROWS);
         self.times.clear();
+        self.times.shrink_to(KEPT_ROWS);
         self.open.clear();
+        self.open.shrink_to(KEPT_ROWS);
         self.compact_at = 0;
         self.rows = 0;
         self.matches = 0;

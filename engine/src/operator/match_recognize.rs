@@ -29,7 +29,7 @@ pub use rows::{ALL_VARIABLES, Navigation};
 pub use terms::{Term, Terms};
 
 use self::output::{Emit, emit_rows};
-use self::rows::{MatchRows, PartitionRows, RowRef, RowStore};
+use self::rows::{KEPT_ROWS, MatchRows, PartitionRows, RowRef, RowStore};
 use self::terms::{Collected, Gather};
 use super::aggregate::KeyTable;
 use super::timed::{Timed, split_late};
@@ -134,7 +134,44 @@ impl MatchSpec {
     }
 }
 
-/// Rows the watermark released, sorted by partition, time and arrival.
+/// A released row: its partition, event time, and place among the released batches.
+#[derive(Clone, Copy, Default)]
+struct Placed {
+    partition: u32,
+    time: i64,
+    batch: u32,
+    row: u32,
+}
+
+/// Rows the watermark released, in order (by partition, time, the further ORDER BY keys and
+/// arrival), still in the batches they came in: they are copied into order a run at a time,
+/// so that a large release (all the rows, at the end of the input) is never copied whole.
+struct Sorted {
+    batches: Vec<RecordBatch>,
+    keys: Vec<Placed>,
+}
+
+impl Sorted {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The rows of `range`, in one batch.
+    fn run(&self, range: Range<usize>) -> Result<Released> {
+        let keys = &self.keys[range];
+        let order: Vec<(usize, usize)> = (keys.iter())
+            .map(|k| (k.batch as usize, k.row as usize))
+            .collect();
+        let rows = interleave_record_batch(&self.batches.iter().collect::<Vec<_>>(), &order)?;
+        Ok(Released {
+            rows,
+            partitions: keys.iter().map(|k| k.partition as usize).collect(),
+            times: keys.iter().map(|k| k.time).collect(),
+        })
+    }
+}
+
+/// A run of released rows, in order, in one batch.
 struct Released {
     rows: RecordBatch,
     /// Each row's partition number.
@@ -170,11 +207,13 @@ struct PartitionState {
 }
 
 impl PartitionState {
-    /// Empties the partition as if new, keeping its memory; its rows are released first.
+    /// Empties the partition as if new, keeping the memory a small one needs; its rows are
+    /// released first.
     fn clear(&mut self) {
         self.matching.clear();
         self.rows.clear();
         self.held.clear();
+        self.held.shrink_to(KEPT_ROWS);
         self.timer = None;
     }
 }
@@ -288,8 +327,8 @@ impl MatchRecognize {
         self.pending.rows() + self.store.rows()
     }
 
-    /// Takes the pending rows at or before `watermark`.
-    fn release(&mut self, watermark: Watermark) -> Result<Option<Released>> {
+    /// Takes the pending rows at or before `watermark`, in order.
+    fn release(&mut self, watermark: Watermark) -> Result<Option<Sorted>> {
         let mut due = self.pending.take_due_batches(watermark)?;
         if due.is_empty() {
             return Ok(None);
@@ -297,49 +336,65 @@ impl MatchRecognize {
         if !self.spec.order.is_empty() && due.len() > 1 {
             due = vec![concat_batches(self.pending.schema(), &due)?];
         }
-        // Each row's partition, time, and place: its batch and row. Sorted by partition,
-        // time, the further ORDER BY keys and arrival (which makes every key distinct).
+        // Each row's partition number, in arrival order.
         let n = due.iter().map(RecordBatch::num_rows).sum();
-        let mut keys = Vec::with_capacity(n);
+        let mut partitions: Vec<u32> = Vec::with_capacity(n);
         let mut ids = Vec::new();
-        for (b, batch) in due.iter().enumerate() {
+        for batch in &due {
             let columns: Vec<ArrayRef> = (self.spec.partition.iter())
                 .map(|c| batch.column(*c).clone())
                 .collect();
             self.keys.intern(&columns, batch.num_rows(), &mut ids)?;
-            let mut row = 0;
-            for_each_millis(batch.column(self.spec.time), |t| {
-                let t = t.expect("rows without event time are late");
-                keys.push((ids[row] as u32, t, b as u32, row as u32));
-                row += 1;
-            })?;
+            partitions.extend(ids.iter().map(|&p| p as u32));
         }
+        // Sorted by partition, time, the further ORDER BY keys and arrival (which makes
+        // every key distinct).
+        let mut keys = vec![Placed::default(); n];
         if self.spec.order.is_empty() {
             // Rows mostly come in time order: place them by partition (a counting sort, which
             // keeps arrival order), then sort only the partitions whose times are not in order.
             let mut starts = vec![0usize; self.keys.len() + 1];
-            for k in &keys {
-                starts[k.0 as usize + 1] += 1;
+            for &p in &partitions {
+                starts[p as usize + 1] += 1;
             }
             for p in 1..starts.len() {
                 starts[p] += starts[p - 1];
             }
             let mut next = starts.clone();
-            let mut placed = vec![(0, 0, 0, 0); n];
-            for k in keys {
-                placed[next[k.0 as usize]] = k;
-                next[k.0 as usize] += 1;
+            let mut partitions = partitions.iter();
+            for (b, batch) in due.iter().enumerate() {
+                let mut row = 0;
+                for_each_millis(batch.column(self.spec.time), |t| {
+                    let partition = *partitions.next().expect("a partition per row");
+                    keys[next[partition as usize]] = Placed {
+                        partition,
+                        time: t.expect("rows without event time are late"),
+                        batch: b as u32,
+                        row,
+                    };
+                    next[partition as usize] += 1;
+                    row += 1;
+                })?;
             }
             for run in starts.windows(2) {
-                let run = &mut placed[run[0]..run[1]];
-                if !run.is_sorted_by_key(|k| k.1) {
-                    run.sort_unstable();
+                let run = &mut keys[run[0]..run[1]];
+                if !run.is_sorted_by_key(|k| k.time) {
+                    run.sort_unstable_by_key(|k| (k.time, k.batch, k.row));
                 }
             }
-            keys = placed;
         } else {
             // One batch (concatenated above).
             let released = &due[0];
+            let mut row = 0;
+            for_each_millis(released.column(self.spec.time), |t| {
+                keys[row as usize] = Placed {
+                    partition: partitions[row as usize],
+                    time: t.expect("rows without event time are late"),
+                    batch: 0,
+                    row,
+                };
+                row += 1;
+            })?;
             let columns = self
                 .spec
                 .order
@@ -353,23 +408,13 @@ impl MatchRecognize {
                 .collect();
             let rows = RowConverter::new(fields)?.convert_columns(&columns)?;
             keys.sort_unstable_by(|a, b| {
-                (a.0, a.1)
-                    .cmp(&(b.0, b.1))
-                    .then_with(|| rows.row(a.3 as usize).cmp(&rows.row(b.3 as usize)))
-                    .then(a.3.cmp(&b.3))
+                (a.partition, a.time)
+                    .cmp(&(b.partition, b.time))
+                    .then_with(|| rows.row(a.row as usize).cmp(&rows.row(b.row as usize)))
+                    .then(a.row.cmp(&b.row))
             });
         }
-        let order: Vec<(usize, usize)> = (keys.iter())
-            .map(|k| (k.2 as usize, k.3 as usize))
-            .collect();
-        let sorted = interleave_record_batch(&due.iter().collect::<Vec<_>>(), &order)?;
-        let ids = keys.iter().map(|k| k.0 as usize).collect();
-        let times = keys.iter().map(|k| k.1).collect();
-        Ok(Some(Released {
-            rows: sorted,
-            partitions: ids,
-            times,
-        }))
+        Ok(Some(Sorted { batches: due, keys }))
     }
 
     /// Per row of stored batch `id` (of partitions `ids`): the variables whose batch
@@ -642,36 +687,27 @@ impl MatchRecognize {
     /// rows here).
     fn end(&mut self, out: &mut Vec<Message>) -> Result<()> {
         self.timers.clear();
-        let released = self.release(Watermark::MAX)?;
+        let sorted = self.release(Watermark::MAX)?;
+        let keys = sorted.as_ref().map_or(&[][..], |s| &s.keys[..]);
         let partitions = self.keys.len();
-        let (rows, row_partitions, times) = match released {
-            Some(r) => (Some(r.rows), r.partitions, r.times),
-            None => (None, Vec::new(), Vec::new()),
-        };
         // Reports waiting for rows after them go out with their partition's chunk, once
         // those rows are in.
         let mut waiting = std::mem::take(&mut self.waiting);
         let (mut first_row, mut first_partition) = (0, 0);
         while first_partition < partitions {
             // The chunk ends at a partition's first row, or with the last partition.
-            let mut end_row = (first_row + self.end_chunk_rows).min(row_partitions.len());
-            while end_row < row_partitions.len()
-                && row_partitions[end_row] == row_partitions[end_row - 1]
-            {
+            let mut end_row = (first_row + self.end_chunk_rows).min(keys.len());
+            while end_row < keys.len() && keys[end_row].partition == keys[end_row - 1].partition {
                 end_row += 1;
             }
-            let end_partition = match row_partitions.get(end_row) {
-                Some(p) => *p,
-                None => partitions,
-            };
+            let end_partition = keys
+                .get(end_row)
+                .map_or(partitions, |k| k.partition as usize);
             self.partitions.add_up_to(end_partition);
-            let chunk = (rows.as_ref())
-                .filter(|_| end_row > first_row)
-                .map(|rows| Released {
-                    rows: rows.slice(first_row, end_row - first_row),
-                    partitions: row_partitions[first_row..end_row].to_vec(),
-                    times: times[first_row..end_row].to_vec(),
-                });
+            let chunk = match &sorted {
+                Some(sorted) if end_row > first_row => Some(sorted.run(first_row..end_row)?),
+                _ => None,
+            };
             let ends = first_partition..end_partition;
             let mut emits = Vec::new();
             let mut touched = self.feed(chunk, Some(ends.clone()), &mut emits)?;
@@ -927,7 +963,10 @@ impl Timed for MatchRecognize {
             return self.end(out);
         }
         let mut emits = Vec::new();
-        let released = self.release(watermark)?;
+        let released = match self.release(watermark)? {
+            Some(sorted) => Some(sorted.run(0..sorted.len())?),
+            None => None,
+        };
         let mut touched = self.feed(released, None, &mut emits)?;
         let mut outcomes = Vec::new();
         let mut due = Vec::new();

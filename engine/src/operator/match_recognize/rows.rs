@@ -159,6 +159,9 @@ impl RowStore {
     }
 }
 
+/// A cleared partition keeps memory for this many rows (their references, their times).
+pub const KEPT_ROWS: usize = 64;
+
 /// One partition's rows still needed, by position in the partition.
 #[derive(Default, Serialize, Deserialize)]
 pub struct PartitionRows {
@@ -184,9 +187,11 @@ impl PartitionRows {
         self.rows.get(i as usize).copied()
     }
 
-    /// Forgets every row (none is kept) and the count of rows, keeping the memory.
+    /// Forgets every row (none is kept) and the count of rows, keeping the memory a small
+    /// partition needs.
     pub fn clear(&mut self) {
         debug_assert!(self.rows.is_empty(), "rows are released first");
+        self.rows.shrink_to(KEPT_ROWS);
         self.base = 0;
     }
 
