@@ -316,13 +316,13 @@ fn same_labels(nodes: &[Node], mut a: u32, mut b: u32) -> bool {
 }
 
 impl Partition {
-    /// About how much memory the partition's open attempts and labels take.
+    /// About how much memory the partition takes: its attempts, labels and times.
     pub fn size(&self) -> usize {
         self.nodes.capacity() * size_of::<Node>()
-            + self
-                .attempts
-                .iter()
-                .map(|a| size_of::<Attempt>() + a.threads.capacity() * size_of::<Thread>())
+            + self.attempts.capacity() * size_of::<Attempt>()
+            + (self.times.capacity() + self.open.capacity()) * size_of::<u64>()
+            + (self.attempts.iter())
+                .map(|a| a.threads.capacity() * size_of::<Thread>())
                 .sum::<usize>()
     }
 

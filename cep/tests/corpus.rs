@@ -478,6 +478,38 @@ fn partition_state_round_trips() {
 }
 
 #[test]
+fn a_cleared_partition_keeps_a_small_partitions_memory() {
+    // Cleared states are reused for the next partitions (at the end of an input, hundreds of
+    // thousands end one after another): one that held a long partition must not keep its
+    // memory, or every state would come to hold the largest partition's.
+    let (pattern, _) = Pattern::parse("A B").unwrap();
+    let matcher = Matcher::new(&pattern, AfterMatch::PastLastRow, None, false, false);
+    let (mut part, mut small, mut scratch) = (
+        Partition::default(),
+        Partition::default(),
+        Scratch::default(),
+    );
+    for (part, rows) in [(&mut part, 20_000), (&mut small, 64)] {
+        // Every row starts an attempt, whose A holds and whose B does not.
+        matcher.extend(part, 0..rows, &mut scratch);
+        loop {
+            let mut answers = Vec::new();
+            if !matcher.ask(part, |var, _, _, _| answers.push(var == 0)) {
+                break;
+            }
+            matcher.take(part, &answers, &mut scratch);
+        }
+    }
+    let (long, small) = (part.size(), small.size());
+    assert!(
+        long > 100 * small,
+        "{long} bytes for 20,000 rows, {small} for 64"
+    );
+    part.clear();
+    assert!(part.size() <= small, "{} bytes once cleared", part.size());
+}
+
+#[test]
 fn within_drops_partial_matches_that_are_too_old() {
     let (pattern, _) = Pattern::parse("A B C").unwrap();
     let rows = vec![vec![0], vec![1], vec![2], vec![0], vec![1], vec![2]];
