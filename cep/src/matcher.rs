@@ -70,7 +70,7 @@ const ROOT: u32 = u32::MAX;
 const COMPACT_AT: usize = 4096;
 
 /// A cleared partition keeps memory for this many rows (attempts, times, labels).
-const KEPT_ROWS: usize = 64;
+const KEPT_ROWS: usize = 16;
 
 /// A node of the label tree: a row's label and the node of the row before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -489,7 +489,7 @@ fn a_cleared_partition_keeps_a_small_partitions_memory() {
         Partition::default(),
         Scratch::default(),
     );
-    for (part, rows) in [(&mut part, 20_000), (&mut small, 64)] {
+    for (part, rows) in [(&mut part, 20_000), (&mut small, 16)] {
         // Every row starts an attempt, whose A holds and whose B does not.
         matcher.extend(part, 0..rows, &mut scratch);
         loop {

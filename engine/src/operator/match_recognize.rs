@@ -204,6 +204,8 @@ struct PartitionState {
     held: VecDeque<i64>,
     /// The time of its entry in [`MatchRecognize::timers`], if it has one.
     timer: Option<i64>,
+    /// Its size as last counted into [`Partitions::bytes`].
+    bytes: usize,
 }
 
 impl PartitionState {
@@ -215,6 +217,7 @@ impl PartitionState {
         self.held.clear();
         self.held.shrink_to(KEPT_ROWS);
         self.timer = None;
+        self.bytes = 0;
     }
 }
 
@@ -225,9 +228,16 @@ impl PartitionState {
 struct Partitions {
     /// The number of the first state held: the partitions before it have ended.
     first: usize,
-    states: VecDeque<PartitionState>,
-    /// Emptied states, whose memory the next new ones take.
-    spare: Vec<PartitionState>,
+    /// Boxed: hundreds of thousands of states come and go, and are renumbered, and a pointer
+    /// moves faster than a state.
+    states: VecDeque<Box<PartitionState>>,
+    /// Emptied states, whose memory the next new ones take (there are never more states
+    /// than partitions were live at once).
+    #[expect(clippy::vec_box, reason = "boxed to move into `states` as a pointer")]
+    spare: Vec<Box<PartitionState>>,
+    /// The states' sizes, as last counted: each partition's is counted again when its
+    /// matcher or rows change, so that measuring the state does not visit every partition.
+    bytes: usize,
 }
 
 impl Partitions {
@@ -237,7 +247,22 @@ impl Partitions {
     }
 
     fn get(&self, p: usize) -> Option<&PartitionState> {
-        self.states.get(p.checked_sub(self.first)?)
+        self.states.get(p.checked_sub(self.first)?).map(|s| &**s)
+    }
+
+    /// Counts partition `p`'s size again, after its matcher or its rows changed.
+    fn recount(&mut self, p: usize) {
+        let state = &mut self.states[p - self.first];
+        let size = state.matching.size() + state.rows.size();
+        self.bytes = self.bytes - state.bytes + size;
+        state.bytes = size;
+    }
+
+    /// Empties the state of a partition that has ended (its rows released) for a new one.
+    fn retire(&mut self, mut state: Box<PartitionState>) {
+        self.bytes -= state.bytes;
+        state.clear();
+        self.spare.push(state);
     }
 
     /// Makes states for the partitions up to `end`.
@@ -253,11 +278,23 @@ impl Partitions {
     /// for new ones.
     fn end_before(&mut self, end: usize) {
         while self.first < end {
-            if let Some(mut state) = self.states.pop_front() {
-                state.clear();
-                self.spare.push(state);
+            if let Some(state) = self.states.pop_front() {
+                self.retire(state);
             }
             self.first += 1;
+        }
+    }
+
+    /// Keeps the states of the partitions `live` marks (all are held, from partition 0),
+    /// numbered again in order; the others are emptied for new ones.
+    fn keep(&mut self, live: &[bool]) {
+        debug_assert_eq!((self.first, self.states.len()), (0, live.len()));
+        for (state, &live) in std::mem::take(&mut self.states).into_iter().zip(live) {
+            if live {
+                self.states.push_back(state);
+            } else {
+                self.retire(state);
+            }
         }
     }
 }
@@ -350,9 +387,11 @@ impl MatchRecognize {
         // Sorted by partition, time, the further ORDER BY keys and arrival (which makes
         // every key distinct).
         let mut keys = vec![Placed::default(); n];
-        if self.spec.order.is_empty() {
+        let time = self.spec.time;
+        if self.spec.order.is_empty() && n >= self.keys.len() / 8 {
             // Rows mostly come in time order: place them by partition (a counting sort, which
             // keeps arrival order), then sort only the partitions whose times are not in order.
+            // (It visits every partition: only for releases of many rows for their number.)
             let mut starts = vec![0usize; self.keys.len() + 1];
             for &p in &partitions {
                 starts[p as usize + 1] += 1;
@@ -361,21 +400,11 @@ impl MatchRecognize {
                 starts[p] += starts[p - 1];
             }
             let mut next = starts.clone();
-            let mut partitions = partitions.iter();
-            for (b, batch) in due.iter().enumerate() {
-                let mut row = 0;
-                for_each_millis(batch.column(self.spec.time), |t| {
-                    let partition = *partitions.next().expect("a partition per row");
-                    keys[next[partition as usize]] = Placed {
-                        partition,
-                        time: t.expect("rows without event time are late"),
-                        batch: b as u32,
-                        row,
-                    };
-                    next[partition as usize] += 1;
-                    row += 1;
-                })?;
-            }
+            each_row(&due, time, &partitions, |_, key| {
+                let at = &mut next[key.partition as usize];
+                keys[*at] = key;
+                *at += 1;
+            })?;
             for run in starts.windows(2) {
                 let run = &mut keys[run[0]..run[1]];
                 if !run.is_sorted_by_key(|k| k.time) {
@@ -383,36 +412,31 @@ impl MatchRecognize {
                 }
             }
         } else {
-            // One batch (concatenated above).
-            let released = &due[0];
-            let mut row = 0;
-            for_each_millis(released.column(self.spec.time), |t| {
-                keys[row as usize] = Placed {
-                    partition: partitions[row as usize],
-                    time: t.expect("rows without event time are late"),
-                    batch: 0,
-                    row,
-                };
-                row += 1;
-            })?;
-            let columns = self
-                .spec
-                .order
-                .iter()
-                .map(|k| Ok(k.expr.evaluate(released)?.into_array(n)?))
-                .collect::<Result<Vec<ArrayRef>>>()?;
-            let fields = columns
-                .iter()
-                .zip(&self.spec.order)
-                .map(|(c, k)| SortField::new_with_options(c.data_type().clone(), k.options))
-                .collect();
-            let rows = RowConverter::new(fields)?.convert_columns(&columns)?;
-            keys.sort_unstable_by(|a, b| {
-                (a.partition, a.time)
-                    .cmp(&(b.partition, b.time))
-                    .then_with(|| rows.row(a.row as usize).cmp(&rows.row(b.row as usize)))
-                    .then(a.row.cmp(&b.row))
-            });
+            each_row(&due, time, &partitions, |i, key| keys[i] = key)?;
+            if self.spec.order.is_empty() {
+                keys.sort_unstable_by_key(|k| (k.partition, k.time, k.batch, k.row));
+            } else {
+                // One batch (concatenated above).
+                let released = &due[0];
+                let columns = self
+                    .spec
+                    .order
+                    .iter()
+                    .map(|k| Ok(k.expr.evaluate(released)?.into_array(n)?))
+                    .collect::<Result<Vec<ArrayRef>>>()?;
+                let fields = columns
+                    .iter()
+                    .zip(&self.spec.order)
+                    .map(|(c, k)| SortField::new_with_options(c.data_type().clone(), k.options))
+                    .collect();
+                let rows = RowConverter::new(fields)?.convert_columns(&columns)?;
+                keys.sort_unstable_by(|a, b| {
+                    (a.partition, a.time)
+                        .cmp(&(b.partition, b.time))
+                        .then_with(|| rows.row(a.row as usize).cmp(&rows.row(b.row as usize)))
+                        .then(a.row.cmp(&b.row))
+                });
+            }
         }
         Ok(Some(Sorted { batches: due, keys }))
     }
@@ -604,6 +628,8 @@ impl MatchRecognize {
                 state.held.extend(new);
                 let n = (state.held.len() as u64).saturating_sub(behind) as usize;
                 if n == 0 {
+                    // Not fed, so not counted again with those fed (in `emit`).
+                    partitions.recount(p);
                     continue;
                 }
                 (spec.matcher).extend(&mut state.matching, state.held.drain(..n), scratch);
@@ -676,6 +702,7 @@ impl MatchRecognize {
                 .min(Matcher::oldest_needed(&p.matching))
                 .saturating_sub(self.spec.lookback);
             p.rows.forget_before(needed, &mut self.store);
+            self.partitions.recount(i);
         }
         Ok(())
     }
@@ -776,15 +803,7 @@ impl MatchRecognize {
             number.push(next);
             next += usize::from(*l);
         }
-        let Partitions { states, spare, .. } = &mut self.partitions;
-        for (mut state, &live) in std::mem::take(states).into_iter().zip(&live) {
-            if live {
-                states.push_back(state);
-            } else {
-                state.clear();
-                spare.push(state);
-            }
-        }
+        self.partitions.keep(&live);
         for e in &mut self.waiting {
             e.partition = number[e.partition];
         }
@@ -799,6 +818,31 @@ impl MatchRecognize {
     fn matcher_error(e: rill_cep::SkipError) -> EngineError {
         EngineError::Other(format!("MATCH_RECOGNIZE: {e}"))
     }
+}
+
+/// Calls `f` with each row of `batches` (of partition numbers `partitions`, event times in
+/// column `time`): its place in arrival order, and its key.
+fn each_row(
+    batches: &[RecordBatch],
+    time: usize,
+    partitions: &[u32],
+    mut f: impl FnMut(usize, Placed),
+) -> Result<()> {
+    let mut i = 0;
+    for (b, batch) in batches.iter().enumerate() {
+        let mut row = 0;
+        for_each_millis(batch.column(time), |t| {
+            let key = Placed {
+                partition: partitions[i],
+                time: t.expect("rows without event time are late"),
+                batch: b as u32,
+                row,
+            };
+            f(i, key);
+            (i, row) = (i + 1, row + 1);
+        })?;
+    }
+    Ok(())
 }
 
 /// Puts partition `p` in `timers` (see [`MatchRecognize::timers`]) if `WITHIN` will end one of
@@ -1046,11 +1090,13 @@ impl Operator for MatchRecognize {
         self.keys.intern(&keys, rows, &mut Vec::new())?;
         let partitions: Vec<(Partition, PartitionRows, VecDeque<i64>)> = state.get("partitions")?;
         let states = (partitions.into_iter())
-            .map(|(matching, rows, held)| PartitionState {
-                matching,
-                rows,
-                held,
-                timer: None,
+            .map(|(matching, rows, held)| {
+                Box::new(PartitionState {
+                    matching,
+                    rows,
+                    held,
+                    ..PartitionState::default()
+                })
             })
             .collect();
         self.partitions = Partitions {
@@ -1058,8 +1104,14 @@ impl Operator for MatchRecognize {
             ..Partitions::default()
         };
         self.timers.clear();
-        for (p, state) in self.partitions.states.iter_mut().enumerate() {
-            schedule(&self.spec.matcher, &mut self.timers, p, state);
+        for p in 0..self.partitions.len() {
+            schedule(
+                &self.spec.matcher,
+                &mut self.timers,
+                p,
+                &mut self.partitions[p],
+            );
+            self.partitions.recount(p);
         }
         self.store = RowStore::restore(state, "store", |batch| self.arguments(batch))?;
         self.pending.restore(state.batches("pending")?)?;
@@ -1076,14 +1128,7 @@ impl Operator for MatchRecognize {
     }
 
     fn state_bytes(&self) -> usize {
-        self.store.size()
-            + batches_bytes(self.pending.batches())
-            + self
-                .partitions
-                .states
-                .iter()
-                .map(|p| p.matching.size() + p.rows.size())
-                .sum::<usize>()
+        self.store.size() + batches_bytes(self.pending.batches()) + self.partitions.bytes
     }
 
     fn on_batch(
@@ -1300,6 +1345,107 @@ mod tests {
         // attempt that never ends, and each copies its labels as it forks: kept small.)
         let held = most_rows_held(&mut never_ending(None), 5);
         assert!(held >= 950, "{held} of 1000 rows held without WITHIN");
+    }
+
+    #[test]
+    fn released_rows_are_in_order_however_few_they_are_for_their_partitions() {
+        // Many rows for their partitions are placed by a counting sort; few rows for many
+        // partitions (which a counting sort would all visit) by a comparison sort. Either
+        // way: every row once, by partition (numbered as first seen), time and arrival.
+        let mut op = never_ending(None);
+        let mut out = Vec::new();
+        let mut numbers: Vec<String> = Vec::new();
+        let mut base = 0;
+        // 2000 rows of 400 keys, then 24 rows of keys 380 to 404.
+        for (rows, keys) in [(2000i64, 400i64), (25, 25)] {
+            let mut check = Vec::new();
+            for half in 0..2 {
+                let batch: Vec<(String, i64)> = (0..rows / 2)
+                    .map(|i| {
+                        // Times out of order within a key.
+                        let key = format!("k{}", (i * 7 + half) % keys + (rows < 100) as i64 * 380);
+                        (key, base + (i * 37 + half * 11) % rows)
+                    })
+                    .collect();
+                let rows: Vec<(&str, i64, i64, i64)> = (batch.iter())
+                    .map(|(k, t)| (k.as_str(), 1, *t, NO_WATERMARK))
+                    .collect();
+                op.on_batch(0, keyed_batch("ts", &rows), &mut out).unwrap();
+                for (row, (key, time)) in batch.into_iter().enumerate() {
+                    if !numbers.contains(&key) {
+                        numbers.push(key.clone());
+                    }
+                    let number = numbers.iter().position(|k| *k == key).unwrap();
+                    check.push((number as u32, time, half as u32, row as u32));
+                }
+            }
+            base += 10_000;
+            let sorted = op.release(base).unwrap().expect("rows released");
+            check.sort_unstable();
+            let released: Vec<_> = (sorted.keys.iter())
+                .map(|k| (k.partition, k.time, k.batch, k.row))
+                .collect();
+            assert_eq!(released, check, "{rows} rows of {keys} keys");
+        }
+        assert!(numbers.len() > 400, "new keys among the few rows");
+        assert_eq!(op.keys.len(), numbers.len(), "partitions");
+    }
+
+    #[test]
+    fn the_state_measured_is_the_state_held() {
+        // Partitions' sizes are counted again as they change, not summed at each measure: the
+        // running count must be a count from scratch, through fires, forgetting idle
+        // partitions, rows held for a lookahead, and the end of the input.
+        fn afresh(op: &MatchRecognize) -> usize {
+            let states = op.partitions.states.iter();
+            op.store.size()
+                + batches_bytes(op.pending.batches())
+                + states
+                    .map(|p| p.matching.size() + p.rows.size())
+                    .sum::<usize>()
+        }
+        let mut out = Vec::new();
+        let mut forgetting = never_ending(Some(100));
+        for chunk in 0..20 {
+            one_row_keys(&mut forgetting, chunk, &mut out);
+            assert_eq!(
+                forgetting.state_bytes(),
+                afresh(&forgetting),
+                "chunk {chunk}"
+            );
+        }
+        let ops: [fn() -> MatchRecognize; 2] = [
+            || never_ending(None),
+            || a_b_star_c([Define::Always, Define::Always, v_is(Op::Lt, 0)], None, 3),
+        ];
+        for new in ops {
+            let mut op = new();
+            let mut most = 0;
+            for chunk in 0..5 {
+                let rows: Vec<(&str, i64, i64, i64)> = (0..200)
+                    .map(|i| {
+                        let t = (chunk * 200 + i as i64) * 10;
+                        // "d" gets a row per chunk: fewer than the lookahead.
+                        let key = if i == 199 {
+                            "d"
+                        } else {
+                            ["a", "b", "c"][i % 3]
+                        };
+                        (key, 1, t, NO_WATERMARK)
+                    })
+                    .collect();
+                op.on_batch(0, keyed_batch("ts", &rows), &mut out).unwrap();
+                op.on_watermark((chunk + 1) * 2000 - 50, &mut out).unwrap();
+                assert_eq!(op.state_bytes(), afresh(&op), "chunk {chunk}");
+                most = most.max(op.partitions.bytes);
+            }
+            assert!(most > 10_000, "{most} bytes of partition state at most");
+            let mut restored = new();
+            restored.restore(&op.snapshot().unwrap()).unwrap();
+            assert_eq!(restored.state_bytes(), afresh(&restored), "restored");
+            op.on_end(&mut out).unwrap();
+            assert_eq!(op.state_bytes(), afresh(&op), "at the end");
+        }
     }
 
     #[test]

@@ -160,7 +160,7 @@ impl RowStore {
 }
 
 /// A cleared partition keeps memory for this many rows (their references, their times).
-pub const KEPT_ROWS: usize = 64;
+pub const KEPT_ROWS: usize = 16;
 
 /// One partition's rows still needed, by position in the partition.
 #[derive(Default, Serialize, Deserialize)]
