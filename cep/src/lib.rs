@@ -13,6 +13,6 @@ pub mod pattern;
 pub mod program;
 
 pub use backtrack::{AfterMatch, Found, Match, SkipError, find_matches, find_matches_within};
-pub use matcher::{Conditions, EXCLUDED, Matcher, Outcome, Partition, Path, Scratch};
+pub use matcher::{Conditions, EXCLUDED, KEPT_ROWS, Matcher, Outcome, Partition, Path, Scratch};
 pub use pattern::{ParseError, Pattern};
 pub use program::Program;

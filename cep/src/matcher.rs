@@ -69,8 +69,9 @@ const ROOT: u32 = u32::MAX;
 /// The label tree is compacted when it reaches at least this many nodes.
 const COMPACT_AT: usize = 4096;
 
-/// A cleared partition keeps memory for this many rows (attempts, times, labels).
-const KEPT_ROWS: usize = 16;
+/// A cleared partition keeps memory for this many rows (attempts, times, labels); the
+/// states of a partition's rows kept beside its matching state do the same.
+pub const KEPT_ROWS: usize = 16;
 
 /// A node of the label tree: a row's label and the node of the row before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

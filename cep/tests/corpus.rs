@@ -503,7 +503,7 @@ fn a_cleared_partition_keeps_a_small_partitions_memory() {
     let (long, small) = (part.size(), small.size());
     assert!(
         long > 100 * small,
-        "{long} bytes for 20,000 rows, {small} for 64"
+        "{long} bytes for 20,000 rows, {small} for 16"
     );
     part.clear();
     assert!(part.size() <= small, "{} bytes once cleared", part.size());

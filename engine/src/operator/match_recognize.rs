@@ -23,13 +23,13 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use datafusion_physical_expr::PhysicalExpr;
-use rill_cep::{Matcher, Outcome, Partition, Scratch};
+use rill_cep::{KEPT_ROWS, Matcher, Outcome, Partition, Scratch};
 
 pub use rows::{ALL_VARIABLES, Navigation};
 pub use terms::{Term, Terms};
 
 use self::output::{Emit, emit_rows};
-use self::rows::{KEPT_ROWS, MatchRows, PartitionRows, RowRef, RowStore};
+use self::rows::{MatchRows, PartitionRows, RowRef, RowStore};
 use self::terms::{Collected, Gather};
 use super::aggregate::KeyTable;
 use super::timed::{Timed, split_late};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, AsArray, UInt64Array};
 use arrow::datatypes::UInt64Type;
 use arrow::record_batch::RecordBatch;
-use rill_cep::{EXCLUDED, Path};
+use rill_cep::{EXCLUDED, KEPT_ROWS, Path};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -158,9 +158,6 @@ impl RowStore {
         Ok(RowStore { batches, first })
     }
 }
-
-/// A cleared partition keeps memory for this many rows (their references, their times).
-pub const KEPT_ROWS: usize = 16;
 
 /// One partition's rows still needed, by position in the partition.
 #[derive(Default, Serialize, Deserialize)]
