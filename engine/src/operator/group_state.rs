@@ -182,7 +182,7 @@ impl CallStates {
         }
         for (_, state_type, served) in shared {
             states.push((
-                count_distinct::count_distinct(state_type, served.len())?,
+                count_distinct::count_distinct(state_type, served.len(), retracting)?,
                 served,
             ));
         }
@@ -361,12 +361,12 @@ fn each_counted<T: Copy>(
     }
 }
 
-/// An error if `rows` may take rows back: the state of MIN / MAX over an append-only input
-/// cannot.
+/// An error if `rows` may take rows back: the state of MIN / MAX or `COUNT(DISTINCT)` over an
+/// append-only input cannot.
 fn append_only(rows: &Rows) -> Result<()> {
     match rows.retract {
         Some(_) => Err(EngineError::Other(
-            "MIN / MAX state of an append-only input was given a retraction".into(),
+            "the state of an append-only input was given a retraction".into(),
         )),
         None => Ok(()),
     }

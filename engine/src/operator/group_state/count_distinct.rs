@@ -1,68 +1,168 @@
 //! `COUNT(DISTINCT x)`, for one call or for several calls of the same `x` that differ in their
 //! `FILTER` (Nexmark q16 counts distinct bidders overall and in three price ranges). Calls of
 //! one `x` share a state, as Flink shares one map per distinct argument: a row looks its value
-//! up once, however many of the calls count it.
+//! up once, however many of the calls count it. As in Flink, the state keeps per value how
+//! many rows each call counts over a changelog, and only which calls count it (a bit each)
+//! over an append-only input, whose entries are then 16 bytes instead of 40.
 
 use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Int64Array};
+use arrow::buffer::NullBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::row::{RowConverter, SortField};
-use datafusion_common::HashMap;
+use hashbrown::DefaultHashBuilder;
 
-use super::{CallState, Rows, as_integers, each_counted, grow, unreadable};
+use super::{CallState, Rows, append_only, as_integers, grow, unreadable};
 use crate::Result;
 use crate::checkpoint::State;
+
+mod value_table;
+
+use value_table::{Vacant, ValueTable};
 
 /// The most calls one state serves; more calls of one argument take more states.
 pub(super) const MOST_CALLS: usize = 4;
 
 /// The state of `calls` (1 to [`MOST_CALLS`]) `COUNT(DISTINCT x)` calls of one `x`, whose
-/// values the function keeps as `state_type`.
-pub(super) fn count_distinct(state_type: DataType, calls: usize) -> Result<Box<dyn CallState>> {
+/// values the function keeps as `state_type`; `retracting` when the input takes rows back.
+pub(super) fn count_distinct(
+    state_type: DataType,
+    calls: usize,
+    retracting: bool,
+) -> Result<Box<dyn CallState>> {
     if as_integers(&state_type) {
-        return Ok(lanes::<i64>((), calls));
+        return Ok(tallies::<i64>((), calls, retracting));
     }
     let converter = RowConverter::new(vec![SortField::new(state_type)])?;
-    Ok(lanes::<Box<[u8]>>(converter, calls))
+    Ok(tallies::<Box<[u8]>>(converter, calls, retracting))
 }
 
-/// A state of `calls` calls, with as few lanes as hold them.
-fn lanes<K: DistinctKey + 'static>(values: K::Values, calls: usize) -> Box<dyn CallState> {
-    match calls {
-        1 => Box::new(CountDistinct::<K, 1>::new(values, calls)),
-        2 => Box::new(CountDistinct::<K, 2>::new(values, calls)),
-        _ => Box::new(CountDistinct::<K, MOST_CALLS>::new(values, calls)),
+/// A state of `calls` calls that counts rows per value if `retracting`, else marks values.
+fn tallies<K: DistinctKey + 'static>(
+    values: K::Values,
+    calls: usize,
+    retracting: bool,
+) -> Box<dyn CallState> {
+    match (calls, retracting) {
+        (1, true) => Box::new(CountDistinct::<K, [i64; 1], 1>::new(values, calls)),
+        (2, true) => Box::new(CountDistinct::<K, [i64; 2], 2>::new(values, calls)),
+        (_, true) => Box::new(CountDistinct::<K, [i64; MOST_CALLS], MOST_CALLS>::new(
+            values, calls,
+        )),
+        (_, false) => Box::new(CountDistinct::<K, Marks, MOST_CALLS>::new(values, calls)),
     }
 }
 
-/// Per group, how many of its live rows each call (a lane of `N`) counts for each value (a
-/// value leaves when no call counts it), and how many values each call counts. Values are
-/// keys of type `K` ([`DistinctKey`]).
-struct CountDistinct<K: DistinctKey, const N: usize> {
-    seen: Vec<HashMap<K, [i64; N]>>,
+/// Per group, a tally `T` of each value ([`Tally`]: which of the calls, lanes of `N`, count
+/// it; a value leaves when none does), and how many values each call counts. Values are keys
+/// of type `K` ([`DistinctKey`]).
+struct CountDistinct<K: DistinctKey, T: Tally<N>, const N: usize> {
+    seen: Vec<ValueTable<K, T>>,
+    /// The memory of the tables' slots.
+    slots: usize,
     distinct: Vec<[i64; N]>,
     /// The calls served (the first lanes).
     calls: usize,
     values: K::Values,
+    hasher: DefaultHashBuilder,
+    /// The hashes of a batch's keys.
+    hashes: Vec<u64>,
+}
+
+/// What a state keeps of a value in a group: which calls (lanes of `N`) count it; vacant
+/// when none does.
+trait Tally<const N: usize>: Vacant + Ord + Send + 'static {
+    /// Whether the tally can take rows back.
+    const RETRACTS: bool;
+
+    /// Counts a row (`sign` 1) or takes one back (-1) for the calls of `lanes`, adding each
+    /// call's change in distinct values to `distinct`.
+    fn count(&mut self, lanes: [bool; N], sign: i64, distinct: &mut [i64; N]);
+
+    /// How many rows call `lane` counts (0 or 1 if the tally only marks values).
+    fn times(&self, lane: usize) -> i64;
+
+    /// The tally that counts `times` rows for each call.
+    fn of(times: [i64; N]) -> Self;
+}
+
+impl<const N: usize> Vacant for [i64; N] {
+    const VACANT: Self = [0; N];
+}
+
+/// Over a changelog: how many live rows each call counts.
+impl<const N: usize> Tally<N> for [i64; N] {
+    const RETRACTS: bool = true;
+
+    fn count(&mut self, lanes: [bool; N], sign: i64, distinct: &mut [i64; N]) {
+        for lane in 0..N {
+            if lanes[lane] {
+                let was = self[lane] != 0;
+                self[lane] += sign;
+                distinct[lane] += i64::from(self[lane] != 0) - i64::from(was);
+            }
+        }
+    }
+
+    fn times(&self, lane: usize) -> i64 {
+        self[lane]
+    }
+
+    fn of(times: [i64; N]) -> Self {
+        times
+    }
+}
+
+/// Over an append-only input, which calls have counted a value: a bit per call.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Marks(u8);
+
+impl Vacant for Marks {
+    const VACANT: Self = Marks(0);
+}
+
+impl<const N: usize> Tally<N> for Marks {
+    const RETRACTS: bool = false;
+
+    fn count(&mut self, lanes: [bool; N], _sign: i64, distinct: &mut [i64; N]) {
+        for lane in 0..N {
+            let bit = 1 << lane;
+            if lanes[lane] && self.0 & bit == 0 {
+                self.0 |= bit;
+                distinct[lane] += 1;
+            }
+        }
+    }
+
+    fn times(&self, lane: usize) -> i64 {
+        i64::from(self.0 >> lane & 1)
+    }
+
+    fn of(times: [i64; N]) -> Self {
+        let bits = (times.iter().enumerate()).map(|(lane, &t)| u8::from(t != 0) << lane);
+        Marks(bits.fold(0, |a, b| a | b))
+    }
 }
 
 /// How `COUNT(DISTINCT x)` tells values apart: integers as themselves (`i64`), any other
 /// values by their Arrow row encoding (`Box<[u8]>`).
-trait DistinctKey: std::hash::Hash + Eq + Ord + Clone + Send + Borrow<Self::Ref> + Sized {
+trait DistinctKey: Hash + Eq + Ord + Default + Send + Borrow<Self::Ref> + Sized {
     /// What turns argument columns into keys.
     type Values: Send;
     /// A key as a row gives it, looked up without allocating.
-    type Ref: std::hash::Hash + Eq + ?Sized;
+    type Ref: Hash + Eq + ?Sized;
+    /// The keys of a batch's rows.
+    type Keys;
 
-    /// Calls `f(row, key)` for every row where `args` has a value.
-    fn each(
-        values: &mut Self::Values,
-        args: &[ArrayRef],
-        f: impl FnMut(usize, &Self::Ref),
-    ) -> Result<()>;
+    /// The keys of the rows of `args`.
+    fn keys(values: &mut Self::Values, args: &[ArrayRef]) -> Result<Self::Keys>;
+
+    /// The key of `row`; `None` where the argument is null.
+    fn key(keys: &Self::Keys, row: usize) -> Option<&Self::Ref>;
 
     /// The key kept for a value first seen in a group.
     fn owned(key: &Self::Ref) -> Self;
@@ -77,14 +177,14 @@ trait DistinctKey: std::hash::Hash + Eq + Ord + Clone + Send + Borrow<Self::Ref>
 impl DistinctKey for i64 {
     type Values = ();
     type Ref = i64;
+    type Keys = Int64Array;
 
-    fn each(_: &mut (), args: &[ArrayRef], mut f: impl FnMut(usize, &i64)) -> Result<()> {
-        let values = cast(&args[0], &DataType::Int64)?;
-        let values = values.as_primitive::<Int64Type>();
-        each_counted(values.values(), values.nulls(), None, |row, value| {
-            f(row, &value)
-        });
-        Ok(())
+    fn keys(_: &mut (), args: &[ArrayRef]) -> Result<Int64Array> {
+        Ok(cast(&args[0], &DataType::Int64)?.as_primitive().clone())
+    }
+
+    fn key(keys: &Int64Array, row: usize) -> Option<&i64> {
+        keys.is_valid(row).then(|| &keys.values()[row])
     }
 
     fn owned(key: &i64) -> i64 {
@@ -103,19 +203,20 @@ impl DistinctKey for i64 {
 impl DistinctKey for Box<[u8]> {
     type Values = RowConverter;
     type Ref = [u8];
+    type Keys = (arrow::row::Rows, Option<NullBuffer>);
 
-    fn each(
-        converter: &mut RowConverter,
-        args: &[ArrayRef],
-        mut f: impl FnMut(usize, &[u8]),
-    ) -> Result<()> {
-        let encoded = converter.convert_columns(args)?;
-        for row in 0..encoded.num_rows() {
-            if !args.iter().any(|a| a.is_null(row)) {
-                f(row, encoded.row(row).as_ref());
-            }
-        }
-        Ok(())
+    fn keys(converter: &mut RowConverter, args: &[ArrayRef]) -> Result<Self::Keys> {
+        let nulls = (args.iter()).fold(None, |n, a| {
+            NullBuffer::union(n.as_ref(), a.logical_nulls().as_ref())
+        });
+        Ok((converter.convert_columns(args)?, nulls))
+    }
+
+    fn key((encoded, nulls): &Self::Keys, row: usize) -> Option<&[u8]> {
+        nulls
+            .as_ref()
+            .is_none_or(|n| n.is_valid(row))
+            .then(|| encoded.row(row).data())
     }
 
     fn owned(key: &[u8]) -> Box<[u8]> {
@@ -131,29 +232,51 @@ impl DistinctKey for Box<[u8]> {
     }
 }
 
-impl<K: DistinctKey, const N: usize> CountDistinct<K, N> {
+/// How many rows ahead a batch's update asks for the memory of a row's value.
+const AHEAD: usize = 16;
+
+impl<K: DistinctKey, T: Tally<N>, const N: usize> CountDistinct<K, T, N> {
     fn new(values: K::Values, calls: usize) -> Self {
         assert!(calls <= N, "{calls} calls in {N} lanes");
         CountDistinct {
             seen: Vec::new(),
+            slots: 0,
             distinct: Vec::new(),
             calls,
             values,
+            hasher: DefaultHashBuilder::default(),
+            hashes: Vec::new(),
         }
     }
 }
 
-impl<K: DistinctKey, const N: usize> CallState for CountDistinct<K, N> {
+impl<K: DistinctKey, T: Tally<N>, const N: usize> CallState for CountDistinct<K, T, N> {
     fn update(
         &mut self,
         args: &[ArrayRef],
         filters: &[Option<BooleanArray>],
         rows: &Rows,
     ) -> Result<()> {
-        grow(&mut self.seen, rows.groups, HashMap::new());
+        if !T::RETRACTS {
+            append_only(rows)?;
+        }
+        if self.seen.len() < rows.groups {
+            self.seen.resize_with(rows.groups, ValueTable::default);
+        }
         grow(&mut self.distinct, rows.groups, [0; N]);
-        let (seen, distinct) = (&mut self.seen, &mut self.distinct);
-        K::each(&mut self.values, args, |row, value| {
+        let keys = K::keys(&mut self.values, args)?;
+        let count = rows.ids.len();
+        self.hashes.clear();
+        self.hashes.extend(
+            (0..count).map(|row| K::key(&keys, row).map_or(0, |key| self.hasher.hash_one(key))),
+        );
+        for row in 0..count {
+            if let Some(&hash) = self.hashes.get(row + AHEAD) {
+                self.seen[rows.ids[row + AHEAD]].prefetch(hash);
+            }
+            let Some(key) = K::key(&keys, row) else {
+                continue;
+            };
             // The lanes of the calls whose filter takes the row.
             let mut lanes = [false; N];
             for (lane, filter) in lanes.iter_mut().zip(filters) {
@@ -162,33 +285,20 @@ impl<K: DistinctKey, const N: usize> CallState for CountDistinct<K, N> {
                     .is_none_or(|f| f.is_valid(row) && f.value(row));
             }
             if !lanes.contains(&true) {
-                return;
+                continue;
             }
-            let (sign, id) = (rows.sign(row), rows.ids[row]);
-            let (seen, distinct) = (&mut seen[id], &mut distinct[id]);
-            let mut count = |times: &mut [i64; N]| {
-                for lane in 0..N {
-                    if lanes[lane] {
-                        let was = times[lane] != 0;
-                        times[lane] += sign;
-                        distinct[lane] += i64::from(times[lane] != 0) - i64::from(was);
-                    }
-                }
-            };
-            match seen.get_mut(value) {
-                Some(times) => {
-                    count(times);
-                    if *times == [0; N] {
-                        seen.remove(value);
-                    }
-                }
-                None => {
-                    let mut times = [0; N];
-                    count(&mut times);
-                    seen.insert(K::owned(value), times);
-                }
+            let id = rows.ids[row];
+            let table = &mut self.seen[id];
+            let before = table.size();
+            let slot = table.slot(self.hashes[row], key, K::owned, &self.hasher);
+            self.slots += table.size() - before;
+            let tally = table.tally(slot);
+            tally.count(lanes, rows.sign(row), &mut self.distinct[id]);
+            if *tally == T::VACANT {
+                table.remove(slot, &self.hasher);
             }
-        })
+        }
+        Ok(())
     }
 
     fn evaluate(&mut self, groups: &[usize], out: &mut Vec<ArrayRef>) -> Result<()> {
@@ -203,7 +313,8 @@ impl<K: DistinctKey, const N: usize> CallState for CountDistinct<K, N> {
 
     fn reset(&mut self, group: usize) -> Result<()> {
         if let Some(seen) = self.seen.get_mut(group) {
-            *seen = HashMap::new();
+            self.slots -= seen.size();
+            *seen = ValueTable::default();
             self.distinct[group] = [0; N];
         }
         Ok(())
@@ -214,13 +325,13 @@ impl<K: DistinctKey, const N: usize> CallState for CountDistinct<K, N> {
         let (mut ids, mut values) = (Vec::new(), Vec::new());
         let mut times = vec![Vec::new(); self.calls];
         for (id, seen) in self.seen.iter().enumerate() {
-            let mut entries: Vec<(&K, &[i64; N])> = seen.iter().collect();
+            let mut entries: Vec<(&K, &T)> = seen.iter().collect();
             entries.sort_unstable();
-            for (value, counts) in entries {
+            for (value, tally) in entries {
                 ids.push(id as i64);
                 values.push(value);
                 for (lane, times) in times.iter_mut().enumerate() {
-                    times.push(counts[lane]);
+                    times.push(tally.times(lane));
                 }
             }
         }
@@ -244,7 +355,7 @@ impl<K: DistinctKey, const N: usize> CallState for CountDistinct<K, N> {
         }
         let ids = ids.as_primitive::<Int64Type>();
         let times: Vec<&Int64Array> = times.iter().map(|t| t.as_primitive()).collect();
-        self.seen = vec![HashMap::new(); groups];
+        self.seen = (0..groups).map(|_| ValueTable::default()).collect();
         self.distinct = vec![[0; N]; groups];
         for e in 0..entries {
             let id = ids.value(e) as usize;
@@ -257,15 +368,133 @@ impl<K: DistinctKey, const N: usize> CallState for CountDistinct<K, N> {
                 counts[lane] = times.value(e);
                 distinct[lane] += i64::from(counts[lane] != 0);
             }
-            seen.insert(K::at(values, e), counts);
+            let tally = T::of(counts);
+            if tally == T::VACANT {
+                return Err(unreadable(name));
+            }
+            seen.insert(K::at(values, e), tally, &self.hasher);
         }
+        self.slots = self.seen.iter().map(ValueTable::size).sum();
         Ok(())
     }
 
     fn size(&self) -> usize {
-        let entries: usize = self.seen.iter().map(|s| s.capacity()).sum();
-        self.seen.capacity() * size_of::<HashMap<K, [i64; N]>>()
+        self.seen.capacity() * size_of::<ValueTable<K, T>>()
+            + self.slots
             + self.distinct.capacity() * size_of::<[i64; N]>()
-            + entries * (size_of::<K>() + size_of::<[i64; N]>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Two calls of one argument: all values, and values of rows whose filter holds.
+    fn two_calls(retracting: bool) -> Box<dyn CallState> {
+        tallies::<i64>((), 2, retracting)
+    }
+
+    /// What each group's calls count, from the live rows `(group, value, filtered)`.
+    fn expected(live: &[(usize, i64, bool)], groups: usize) -> Vec<[i64; 2]> {
+        let mut values = vec![[BTreeSet::new(), BTreeSet::new()]; groups];
+        for &(group, value, filtered) in live {
+            values[group][0].insert(value);
+            if filtered {
+                values[group][1].insert(value);
+            }
+        }
+        (values.iter())
+            .map(|[all, some]| [all.len() as i64, some.len() as i64])
+            .collect()
+    }
+
+    /// The counts `state` gives for `groups` groups.
+    fn counts(state: &mut dyn CallState, groups: usize) -> Vec<[i64; 2]> {
+        let mut out = Vec::new();
+        state
+            .evaluate(&(0..groups).collect::<Vec<_>>(), &mut out)
+            .unwrap();
+        let [all, some] = [&out[0], &out[1]].map(|a| a.as_primitive::<Int64Type>().clone());
+        (0..groups).map(|g| [all.value(g), some.value(g)]).collect()
+    }
+
+    /// Many values in few groups, so that tables grow, and over a changelog are emptied again:
+    /// the counts follow the live rows through resets and a checkpoint, and the state's size
+    /// is its tables' as they stand.
+    #[test]
+    fn distinct_counts_follow_the_live_rows() {
+        const GROUPS: usize = 3;
+        for retracting in [false, true] {
+            let mut state = two_calls(retracting);
+            let mut live: Vec<(usize, i64, bool)> = Vec::new();
+            let mut seed = 11u64;
+            let mut next = |n: u64| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (seed >> 33) % n
+            };
+            for step in 0..200 {
+                let mut batch = Vec::new();
+                for _ in 0..=next(40) {
+                    if retracting && !live.is_empty() && next(3) == 0 {
+                        let row = live.swap_remove(next(live.len() as u64) as usize);
+                        batch.push((row, true));
+                    } else {
+                        let row = (next(GROUPS as u64) as usize, next(500) as i64, next(3) == 0);
+                        live.push(row);
+                        batch.push((row, false));
+                    }
+                }
+                let ids: Vec<usize> = batch.iter().map(|((g, _, _), _)| *g).collect();
+                let retract: Vec<bool> = batch.iter().map(|(_, r)| *r).collect();
+                let values = Int64Array::from_iter_values(batch.iter().map(|((_, v, _), _)| *v));
+                let filter = BooleanArray::from_iter(batch.iter().map(|((_, _, f), _)| Some(*f)));
+                let rows = Rows::new(&ids, retracting.then_some(&retract[..]), GROUPS);
+                let args: Vec<ArrayRef> = vec![Arc::new(values)];
+                state.update(&args, &[None, Some(filter)], &rows).unwrap();
+                if step % 50 == 49 {
+                    state.reset(1).unwrap();
+                    live.retain(|(g, _, _)| *g != 1);
+                }
+                if step == 120 {
+                    let mut checkpoint = State::new();
+                    state.snapshot(GROUPS, &mut checkpoint, "d").unwrap();
+                    state = two_calls(retracting);
+                    state.restore(GROUPS, &checkpoint, "d").unwrap();
+                }
+                assert_eq!(counts(state.as_mut(), GROUPS), expected(&live, GROUPS));
+            }
+            let held = counts(state.as_mut(), GROUPS).iter().flatten().sum::<i64>();
+            assert!(held > 300, "{held} values held: the tables did not grow");
+        }
+    }
+
+    /// The memory counted for the tables' slots is theirs as they grow and are reset.
+    #[test]
+    fn a_state_counts_its_tables_memory() {
+        let mut state = CountDistinct::<i64, Marks, MOST_CALLS>::new((), 1);
+        let tables = |state: &CountDistinct<i64, Marks, MOST_CALLS>| -> usize {
+            state.seen.iter().map(ValueTable::size).sum()
+        };
+        let ids = [0, 1, 1, 1];
+        for base in 0..100 {
+            let values = Int64Array::from_iter_values((0..4).map(|v| base * 4 + v));
+            let args: Vec<ArrayRef> = vec![Arc::new(values)];
+            state
+                .update(&args, &[None], &Rows::new(&ids, None, 2))
+                .unwrap();
+            assert_eq!(state.slots, tables(&state));
+        }
+        let before = state.size();
+        state.reset(1).unwrap();
+        assert_eq!(state.slots, tables(&state));
+        assert!(
+            state.size() < before - 300 * 16,
+            "{} of {before}",
+            state.size()
+        );
     }
 }
