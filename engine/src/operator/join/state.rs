@@ -14,10 +14,9 @@ use arrow::array::{
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::row::{RowConverter, Rows, SortField};
-use datafusion_common::HashMap;
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::utils::collect_columns;
-use hashbrown::hash_map::Entry as KeyEntry;
+use hashbrown::hash_table::Entry as KeyEntry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use serde::Serialize;
@@ -104,7 +103,9 @@ pub(super) struct Bucket<M> {
     /// it with every row of the bucket: made once a retraction meets [`INDEXED`] rows, kept
     /// while rows are only appended and retracted (as a regular join's are), dropped when rows
     /// are put in between or removed otherwise.
-    by_row: Option<HashTable<u32>>,
+    /// Boxed, as most buckets never have one: a bucket is then 24 bytes smaller (72 bytes
+    /// with an 8-byte note).
+    by_row: Option<Box<HashTable<u32>>>,
 }
 
 /// How many rows a bucket holds before a retraction indexes them.
@@ -166,7 +167,7 @@ impl<M> Bucket<M> {
                     unreachable!("the table was made big enough")
                 });
             }
-            self.by_row = Some(index);
+            self.by_row = Some(Box::new(index));
         }
         let index = self.by_row.as_ref()?;
         (index.find(row_hash(row), |&e| self.row(arena, e as usize) == row)).map(|&e| e as usize)
@@ -223,6 +224,11 @@ impl<M> Bucket<M> {
     }
 }
 
+/// A bucket's slot as the index keeps it.
+fn slot_number(slot: usize) -> u32 {
+    u32::try_from(slot).expect("fewer than 4 G keys in a join's state")
+}
+
 /// The rows being emitted for one input batch, built as columns at the end.
 #[derive(Default)]
 pub(super) struct Emitted {
@@ -269,8 +275,11 @@ pub(super) struct Side<M> {
     encoding: RowEncoding,
     /// A row of nulls, for padding.
     null_row: Vec<u8>,
-    /// Join key bytes to the slot of the key's bucket.
-    index: HashMap<Key, usize>,
+    /// The slots of the buckets of keys, by the hash of a key's bytes (a key is kept only in
+    /// its bucket: the index is four bytes a key, and finding a key reads its bucket, which
+    /// adding a row then reads anyway).
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     pub buckets: Vec<Bucket<M>>,
     /// Slots of buckets whose key went away.
     free: Vec<usize>,
@@ -287,7 +296,8 @@ impl<M> Side<M> {
         Ok(Side {
             null_row: encoding.null_row(),
             encoding,
-            index: HashMap::new(),
+            index: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
             buckets: Vec::new(),
             free: Vec::new(),
             arena: Arena::default(),
@@ -301,7 +311,11 @@ impl<M> Side<M> {
     }
 
     pub fn bucket_of(&self, key: &[u8]) -> Option<usize> {
-        self.index.get(&Key::new(key)).copied()
+        let hash = self.hasher.hash_one(key);
+        (self
+            .index
+            .find(hash, |&slot| self.buckets[slot as usize].key.bytes() == key))
+        .map(|&slot| slot as usize)
     }
 
     /// Adds a row under `key`, after the key's other rows; the slot of its bucket.
@@ -321,14 +335,21 @@ impl<M> Side<M> {
         // One probe of the index whether the key is new or not.
         let Side {
             index,
+            hasher,
             buckets,
             free,
             ..
         } = self;
-        let (slot, size) = match index.entry(Key::new(key)) {
-            KeyEntry::Occupied(found) => (*found.get(), buckets[*found.get()].bytes()),
+        let hash = hasher.hash_one(key);
+        let same = |&slot: &u32| buckets[slot as usize].key.bytes() == key;
+        let rehash = |&slot: &u32| hasher.hash_one(buckets[slot as usize].key.bytes());
+        let (slot, size) = match index.entry(hash, same, rehash) {
+            KeyEntry::Occupied(found) => {
+                let slot = *found.get() as usize;
+                (slot, buckets[slot].bytes())
+            }
             KeyEntry::Vacant(new) => {
-                let bucket = Bucket::new(new.key().clone());
+                let bucket = Bucket::new(Key::new(key));
                 let slot = match free.pop() {
                     Some(slot) => {
                         buckets[slot] = bucket;
@@ -339,7 +360,7 @@ impl<M> Side<M> {
                         buckets.len() - 1
                     }
                 };
-                new.insert(slot);
+                new.insert(slot_number(slot));
                 (slot, 0)
             }
         };
@@ -401,11 +422,23 @@ impl<M> Side<M> {
 
     fn free_if_empty(&mut self, slot: usize) {
         let bucket = &mut self.buckets[slot];
-        if bucket.entries.is_empty() && self.index.get(&bucket.key) == Some(&slot) {
+        if !bucket.entries.is_empty() {
+            return;
+        }
+        let hash = self.hasher.hash_one(bucket.key.bytes());
+        if let Ok(found) = self.index.find_entry(hash, |&s| s as usize == slot) {
+            found.remove();
             self.held -= bucket.bytes();
-            self.index.remove(&bucket.key);
             *bucket = Bucket::new(Key::new(&[]));
             self.free.push(slot);
+            // The index gives back memory once most of its keys have gone.
+            if self.index.len() * 8 < self.index.capacity() {
+                let buckets = &self.buckets;
+                let hasher = &self.hasher;
+                (self.index).shrink_to(self.index.len() * 2, |&s| {
+                    hasher.hash_one(buckets[s as usize].key.bytes())
+                });
+            }
         }
     }
 
@@ -451,7 +484,7 @@ impl<M> Side<M> {
             self.buckets.iter().map(Bucket::bytes).sum::<usize>(),
             "the count of bytes held is kept right"
         );
-        self.index.len() * 32 + self.held + self.arena.capacity
+        self.index.capacity() * (size_of::<u32>() + 1) + self.held + self.arena.capacity
     }
 }
 
@@ -480,7 +513,7 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
         self.buckets.clear();
         self.index.clear();
         self.arena = Arena::default();
-        for (slot, (key, metas)) in keys.into_iter().zip(notes).enumerate() {
+        for (key, metas) in keys.into_iter().zip(notes) {
             let mut bucket = Bucket::new(Key::new(&key));
             bucket.entries.reserve(metas.len());
             for meta in metas {
@@ -488,10 +521,19 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
                 let at = bucket.entries.len();
                 bucket.insert(&mut self.arena, at, &row, meta);
             }
-            if !free.contains(&slot) {
-                self.index.insert(bucket.key.clone(), slot);
-            }
             self.buckets.push(bucket);
+        }
+        let mut freed = vec![false; self.buckets.len()];
+        for &slot in &free {
+            *freed.get_mut(slot).ok_or_else(short)? = true;
+        }
+        for (slot, bucket) in self.buckets.iter().enumerate() {
+            if !freed[slot] {
+                let hash = self.hasher.hash_one(bucket.key.bytes());
+                self.index.insert_unique(hash, slot_number(slot), |&s| {
+                    self.hasher.hash_one(self.buckets[s as usize].key.bytes())
+                });
+            }
         }
         self.free = free;
         self.held = self.buckets.iter().map(Bucket::bytes).sum();
@@ -766,7 +808,7 @@ mod tests {
     fn rows_keep_their_bytes_when_the_arena_drops_removed_ones() {
         let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Binary, true)]));
         let mut side: Side<u32> = Side::new(&schema).unwrap();
-        let mut model: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
+        let mut model: datafusion_common::HashMap<u64, Vec<Vec<u8>>> = Default::default();
         let mut seed = 11u64;
         // Rows of 1 to 4 KiB under 300 keys; most are retracted, so the arena is copied
         // several times.
@@ -801,5 +843,40 @@ mod tests {
         }
         // Checks, in a debug build, that the count of bytes held was kept right.
         assert!(side.bytes() >= kept);
+    }
+
+    /// Keys come and most go: each is found while it has rows and not after; the index gives
+    /// back its memory, and a restored side finds the same keys.
+    #[test]
+    fn keys_are_found_while_they_have_rows() {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Binary, true)]));
+        let mut side: Side<u32> = Side::new(&schema).unwrap();
+        let key = |k: u32| k.to_le_bytes();
+        let row = |k: u32| format!("row of {k}").into_bytes();
+        for k in 0..2000 {
+            side.add(&key(k), &row(k), k);
+        }
+        let grown = side.index.capacity();
+        for k in 100..2000 {
+            side.retract(&key(k), &row(k));
+        }
+        assert!(side.index.capacity() * 4 < grown, "{grown} slots kept");
+        for k in 5000..5500 {
+            side.add(&key(k), &row(k), k);
+        }
+        assert_eq!(side.buckets.len(), 2000, "freed slots were taken again");
+        let mut restored: Side<u32> = Side::new(&schema).unwrap();
+        let mut state = State::new();
+        side.snapshot(&mut state, "side").unwrap();
+        restored.restore(&state, "side").unwrap();
+        for side in [&side, &restored] {
+            for k in (0..6000).step_by(7) {
+                let found = side
+                    .bucket_of(&key(k))
+                    .map(|slot| side.row(slot, 0).to_vec());
+                let live = k < 100 || (5000..5500).contains(&k);
+                assert_eq!(found, live.then(|| row(k)), "key {k}");
+            }
+        }
     }
 }
