@@ -94,16 +94,18 @@ impl<const N: usize> Vacant for [i64; N] {
     const VACANT: Self = [0; N];
 }
 
-/// Over a changelog: how many live rows each call counts.
+/// Over a changelog: how many live rows each call counts. A value counts as distinct while
+/// more rows added it than took it back, as in Flink: a retraction that came first (of a row
+/// whose group was forgotten) leaves a negative count, which no distinct value shows.
 impl<const N: usize> Tally<N> for [i64; N] {
     const RETRACTS: bool = true;
 
     fn count(&mut self, lanes: [bool; N], sign: i64, distinct: &mut [i64; N]) {
         for lane in 0..N {
             if lanes[lane] {
-                let was = self[lane] != 0;
+                let was = self[lane] > 0;
                 self[lane] += sign;
-                distinct[lane] += i64::from(self[lane] != 0) - i64::from(was);
+                distinct[lane] += i64::from(self[lane] > 0) - i64::from(was);
             }
         }
     }
@@ -366,7 +368,7 @@ impl<K: DistinctKey, T: Tally<N>, const N: usize> CallState for CountDistinct<K,
             let mut counts = [0; N];
             for (lane, times) in times.iter().enumerate() {
                 counts[lane] = times.value(e);
-                distinct[lane] += i64::from(counts[lane] != 0);
+                distinct[lane] += i64::from(counts[lane] > 0);
             }
             let tally = T::of(counts);
             if tally == T::VACANT {
@@ -496,5 +498,25 @@ mod tests {
             "{} of {before}",
             state.size()
         );
+    }
+
+    /// A retraction before its row leaves the value uncounted, however many calls see it,
+    /// and the row that follows it only evens the count, as in Flink.
+    #[test]
+    fn a_retraction_before_its_row_counts_no_value() {
+        let mut state = two_calls(true);
+        let update = |state: &mut Box<dyn CallState>, retract: bool| {
+            let args: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![7]))];
+            let filter = Some(BooleanArray::from(vec![true]));
+            let retract = [retract];
+            let rows = Rows::new(&[0], Some(&retract), 1);
+            state.update(&args, &[None, filter], &rows).unwrap();
+        };
+        update(&mut state, true);
+        assert_eq!(counts(state.as_mut(), 1), [[0, 0]]);
+        update(&mut state, false);
+        assert_eq!(counts(state.as_mut(), 1), [[0, 0]]);
+        update(&mut state, false);
+        assert_eq!(counts(state.as_mut(), 1), [[1, 1]]);
     }
 }
