@@ -327,7 +327,9 @@ mod tests {
     use super::*;
     use crate::operator::aggregate::AggregateCall;
     use crate::operator::aggregate::tests::count_and_sum;
-    use crate::operator::testing::{assert_restores, describe, feed, keyed_batch, keyed_schema};
+    use crate::operator::testing::{
+        assert_restores, describe, feed, keyed_batch, keyed_schema, random,
+    };
 
     /// `COUNT(v), SUM(v) GROUP BY key`, over a changelog if `retracting`.
     fn aggregate(retracting: bool) -> Box<dyn Operator> {
@@ -460,13 +462,7 @@ mod tests {
     /// Random changes `(kind, key, v)`: inserts, and with `retracting` also retractions of
     /// live rows, in batches of 1 to 9 rows.
     fn random_changes(seed: u64, retracting: bool) -> Vec<Vec<(RowKind, String, Option<i64>)>> {
-        let mut state = seed;
-        let mut next = move |n: u64| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) % n
-        };
+        let mut next = random(seed);
         let mut live: Vec<(String, Option<i64>)> = Vec::new();
         let mut batches = Vec::new();
         for _ in 0..60 {

@@ -12,6 +12,18 @@ use super::{JoinSpec, JoinType, Operator};
 use crate::batch::{ChangeBatch, Message, RowKind};
 use crate::checkpoint::State;
 
+/// A fixed pseudo-random sequence from `seed`: each call gives a number below its argument
+/// (below 2^31).
+pub(crate) fn random(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut state = seed;
+    move |below| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % below
+    }
+}
+
 /// The schema `(key, v, <time>)`.
 pub(crate) fn keyed_schema(time: &str) -> SchemaRef {
     Arc::new(Schema::new(vec![

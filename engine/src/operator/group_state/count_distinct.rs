@@ -392,6 +392,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::operator::testing::random;
 
     /// Two calls of one argument: all values, and values of rows whose filter holds.
     fn two_calls(retracting: bool) -> Box<dyn CallState> {
@@ -431,13 +432,7 @@ mod tests {
         for retracting in [false, true] {
             let mut state = two_calls(retracting);
             let mut live: Vec<(usize, i64, bool)> = Vec::new();
-            let mut seed = 11u64;
-            let mut next = |n: u64| {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (seed >> 33) % n
-            };
+            let mut next = random(11);
             for step in 0..200 {
                 let mut batch = Vec::new();
                 for _ in 0..=next(40) {

@@ -223,7 +223,9 @@ mod tests {
     use datafusion_physical_expr::expressions::Column;
 
     use super::*;
-    use crate::operator::testing::{assert_restores, describe, kv_batch, kv_schema as schema};
+    use crate::operator::testing::{
+        assert_restores, describe, kv_batch, kv_schema as schema, random,
+    };
     use crate::operator::{Join, JoinSpec, JoinType};
 
     fn concatenated(inputs: &[SchemaRef]) -> SchemaRef {
@@ -280,11 +282,7 @@ mod tests {
     /// and NULL, and retractions (as deletes or as updates) of rows inserted before, some of
     /// them twice over, so that a retraction also meets rows it does not find.
     fn random_batches(count: usize) -> Vec<(usize, ChangeBatch)> {
-        let mut seed = 11u64;
-        let mut next = |n: u64| {
-            seed = (seed.wrapping_mul(6364136223846793005)).wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = random(11);
         let keys = [Some("x"), Some("y"), Some("z"), None];
         let mut held: [Vec<(Option<&str>, i64)>; 3] = Default::default();
         let mut batches = Vec::new();

@@ -743,6 +743,7 @@ mod tests {
     use arrow::datatypes::{Field, Schema};
 
     use super::*;
+    use crate::operator::testing::random;
 
     /// The rows of a bucket, sorted.
     fn contents(rows: impl Iterator<Item = Vec<u8>>) -> Vec<Vec<u8>> {
@@ -751,23 +752,15 @@ mod tests {
         rows
     }
 
-    /// A fixed pseudo-random sequence.
-    fn next(seed: &mut u64) -> u64 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        *seed >> 33
-    }
-
     #[test]
     fn large_buckets_add_and_retract_rows_as_a_multiset_would() {
         let mut arena = Arena::default();
         let mut bucket = Bucket::new(Key::new(b"k"));
         let mut model: Vec<Vec<u8>> = Vec::new();
         // Over 50 distinct rows, so that rows repeat and some retractions find nothing.
-        let mut seed = 7u64;
+        let mut next = random(7);
         for step in 0..4000u32 {
-            let pick = next(&mut seed);
+            let pick = next(1 << 31);
             let row = format!("row{}", pick % 50).into_bytes();
             if pick >> 30 == 0 || step % 7 == 0 {
                 let at = bucket.entries.len();
@@ -809,19 +802,19 @@ mod tests {
         let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Binary, true)]));
         let mut side: Side<u32> = Side::new(&schema).unwrap();
         let mut model: datafusion_common::HashMap<u64, Vec<Vec<u8>>> = Default::default();
-        let mut seed = 11u64;
+        let mut next = random(11);
         // Rows of 1 to 4 KiB under 300 keys; most are retracted, so the arena is copied
         // several times.
         for step in 0..12_000u32 {
-            let key = next(&mut seed) % 300;
+            let key = next(300);
             let rows = model.entry(key).or_default();
             if step % 3 == 0 || rows.is_empty() {
-                let len = 1024 + (next(&mut seed) % 3072) as usize;
+                let len = 1024 + next(3072) as usize;
                 let row: Vec<u8> = (0..len).map(|i| (step as usize + i) as u8).collect();
                 side.add(&key.to_le_bytes(), &row, step);
                 rows.push(row);
             } else {
-                let row = rows.swap_remove(next(&mut seed) as usize % rows.len());
+                let row = rows.swap_remove(next(rows.len() as u64) as usize);
                 side.retract(&key.to_le_bytes(), &row);
             }
         }

@@ -157,6 +157,7 @@ mod tests {
     use hashbrown::DefaultHashBuilder;
 
     use super::*;
+    use crate::operator::testing::random;
 
     impl Vacant for u8 {
         const VACANT: Self = 0;
@@ -193,13 +194,7 @@ mod tests {
     /// a removal moved wrongly would be missing or there twice.
     fn holds_what_a_map_holds(hasher: &impl BuildHasher) {
         let (mut table, mut map) = (ValueTable::<i64, u8>::default(), BTreeMap::new());
-        let mut seed = 7u64;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = random(7);
         for _ in 0..20_000 {
             let key = next(300) as i64 - 150;
             let tally = next(4) as u8;
