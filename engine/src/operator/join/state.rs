@@ -224,6 +224,11 @@ impl<M> Bucket<M> {
     }
 }
 
+/// The hash the index keeps of bucket `slot`: that of its key's bytes, as a lookup hashes them.
+fn slot_hash<M>(hasher: &DefaultHashBuilder, buckets: &[Bucket<M>], slot: u32) -> u64 {
+    hasher.hash_one(buckets[slot as usize].key.bytes())
+}
+
 /// A bucket's slot as the index keeps it.
 fn slot_number(slot: usize) -> u32 {
     u32::try_from(slot).expect("fewer than 4 G keys in a join's state")
@@ -342,7 +347,7 @@ impl<M> Side<M> {
         } = self;
         let hash = hasher.hash_one(key);
         let same = |&slot: &u32| buckets[slot as usize].key.bytes() == key;
-        let rehash = |&slot: &u32| hasher.hash_one(buckets[slot as usize].key.bytes());
+        let rehash = |&slot: &u32| slot_hash(hasher, buckets, slot);
         let (slot, size) = match index.entry(hash, same, rehash) {
             KeyEntry::Occupied(found) => {
                 let slot = *found.get() as usize;
@@ -421,23 +426,20 @@ impl<M> Side<M> {
     }
 
     fn free_if_empty(&mut self, slot: usize) {
-        let bucket = &mut self.buckets[slot];
-        if !bucket.entries.is_empty() {
+        if !self.buckets[slot].entries.is_empty() {
             return;
         }
-        let hash = self.hasher.hash_one(bucket.key.bytes());
+        let hash = slot_hash(&self.hasher, &self.buckets, slot_number(slot));
         if let Ok(found) = self.index.find_entry(hash, |&s| s as usize == slot) {
+            let bucket = &mut self.buckets[slot];
             found.remove();
             self.held -= bucket.bytes();
             *bucket = Bucket::new(Key::new(&[]));
             self.free.push(slot);
             // The index gives back memory once most of its keys have gone.
             if self.index.len() * 8 < self.index.capacity() {
-                let buckets = &self.buckets;
-                let hasher = &self.hasher;
-                (self.index).shrink_to(self.index.len() * 2, |&s| {
-                    hasher.hash_one(buckets[s as usize].key.bytes())
-                });
+                let (hasher, buckets) = (&self.hasher, &self.buckets);
+                (self.index).shrink_to(self.index.len() * 2, |&s| slot_hash(hasher, buckets, s));
             }
         }
     }
@@ -527,13 +529,10 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
         for &slot in &free {
             *freed.get_mut(slot).ok_or_else(short)? = true;
         }
-        for (slot, bucket) in self.buckets.iter().enumerate() {
-            if !freed[slot] {
-                let hash = self.hasher.hash_one(bucket.key.bytes());
-                self.index.insert_unique(hash, slot_number(slot), |&s| {
-                    self.hasher.hash_one(self.buckets[s as usize].key.bytes())
-                });
-            }
+        for slot in (0..self.buckets.len()).filter(|&slot| !freed[slot]) {
+            let slot = slot_number(slot);
+            let hash = slot_hash(&self.hasher, &self.buckets, slot);
+            (self.index).insert_unique(hash, slot, |&s| slot_hash(&self.hasher, &self.buckets, s));
         }
         self.free = free;
         self.held = self.buckets.iter().map(Bucket::bytes).sum();
