@@ -72,6 +72,10 @@ impl Utf8 {
 /// The columns of an object's fields, named.
 struct Row {
     names: Vec<Box<[u8]>>,
+    /// Each field's key as it is most often written, its name and closing quote, to be
+    /// recognized in one comparison of 16 bytes; `None` for a name that does not fit or
+    /// has a quote or backslash.
+    keys: Vec<Option<Key>>,
     nullable: Vec<bool>,
     columns: Vec<Column>,
     /// The field the next key most likely names: the one after the last found.
@@ -158,11 +162,30 @@ impl Row {
         let columns = fields.iter().map(|f| Column::new(f.data_type()));
         Some(Row {
             names: fields.iter().map(|f| f.name().as_bytes().into()).collect(),
+            keys: fields
+                .iter()
+                .map(|f| Key::new(f.name().as_bytes()))
+                .collect(),
             nullable: fields.iter().map(|f| f.is_nullable()).collect(),
             columns: columns.collect::<Option<_>>()?,
             next: 0,
             all: u64::MAX >> (64 - fields.len()),
         })
+    }
+
+    /// The field whose key comes next in `at` (its opening quote read), which the cursor
+    /// then passes: `Some(None)` for a key no field has.
+    fn key(&mut self, at: &mut Cursor) -> Option<Option<usize>> {
+        let expected = self.keys.get(self.next).copied().flatten();
+        if let Some(key) = expected
+            && let Some(next) = at.buf[at.at..].first_chunk::<16>()
+            && key.starts(next)
+        {
+            at.at += key.width;
+            self.next += 1;
+            return Some(Some(self.next - 1));
+        }
+        Some(self.find(at.name()?))
     }
 
     /// The field named `name`.
@@ -185,6 +208,37 @@ impl Row {
 
     fn finish(&mut self) -> Vec<ArrayRef> {
         self.columns.iter_mut().map(Column::finish).collect()
+    }
+}
+
+/// A key, its name and closing quote, as the first bytes of a little-endian word.
+#[derive(Clone, Copy)]
+struct Key {
+    bytes: u128,
+    /// The bits of the key's bytes.
+    mask: u128,
+    width: usize,
+}
+
+impl Key {
+    fn new(name: &[u8]) -> Option<Key> {
+        let width = name.len() + 1;
+        if width > 16 || name.iter().any(|b| matches!(b, b'"' | b'\\')) {
+            return None;
+        }
+        let mut bytes = [0; 16];
+        bytes[..name.len()].copy_from_slice(name);
+        bytes[name.len()] = b'"';
+        Some(Key {
+            bytes: u128::from_le_bytes(bytes),
+            mask: u128::MAX >> (8 * (16 - width)),
+            width,
+        })
+    }
+
+    /// Whether `next` starts with the key.
+    fn starts(&self, next: &[u8; 16]) -> bool {
+        u128::from_le_bytes(*next) & self.mask == self.bytes
     }
 }
 
@@ -379,11 +433,11 @@ impl<'a> Cursor<'a> {
         let mut seen = 0u64;
         row.next = 0;
         self.members(|at| {
-            let name = at.name()?;
+            let key = row.key(at)?;
             at.whitespace();
             at.expect(b':')?;
             at.whitespace();
-            match row.find(name) {
+            match key {
                 // Arrow keeps a key's last value; such input is left to it.
                 Some(i) if seen & (1 << i) != 0 => None,
                 Some(i) => {
@@ -664,12 +718,28 @@ impl<'a> Cursor<'a> {
 
 /// Where the first `"` or `\` of `bytes` is.
 fn quote_or_escape(bytes: &[u8]) -> Option<usize> {
-    // Most keys and many values end before a vector search would pay for itself.
+    // Most keys and many values end before a vector search would pay for itself: the first
+    // 16 bytes are looked at as one word.
     const SHORT: usize = 16;
-    match (bytes.iter().take(SHORT)).position(|b| matches!(b, b'"' | b'\\')) {
-        Some(end) => Some(end),
-        None => memchr::memchr2(b'"', b'\\', bytes.get(SHORT..)?).map(|end| end + SHORT),
+    let Some(first) = bytes.first_chunk::<SHORT>() else {
+        return bytes.iter().position(|b| matches!(b, b'"' | b'\\'));
+    };
+    let word = u128::from_le_bytes(*first);
+    match zero_bytes(word ^ repeated(b'"')) | zero_bytes(word ^ repeated(b'\\')) {
+        0 => memchr::memchr2(b'"', b'\\', &bytes[SHORT..]).map(|end| end + SHORT),
+        found => Some(found.trailing_zeros() as usize / 8),
     }
+}
+
+/// A word of 16 bytes `b`.
+const fn repeated(b: u8) -> u128 {
+    u128::from_le_bytes([b; 16])
+}
+
+/// The high bit of each zero byte of `word` set, and perhaps of bytes above the first zero
+/// byte (a borrow runs up from it), never below: the lowest bit set marks the first one.
+fn zero_bytes(word: u128) -> u128 {
+    word.wrapping_sub(repeated(0x01)) & !word & repeated(0x80)
 }
 
 #[cfg(test)]
@@ -680,17 +750,22 @@ mod tests {
     use super::*;
     use arrow::error::ArrowError;
 
+    /// A name of 15 bytes: its key, with the closing quote, fills a word.
+    const B: &str = "b_fifteen_bytes";
+    /// A name too long for a word.
+    const Y: &str = "y_of_seventeen_by";
+
     /// A schema of every type the direct decoder reads, some fields not nullable.
     fn schema() -> SchemaRef {
         let inner = Fields::from(vec![Field::new("w", DataType::Int16, true)]);
         let row = Fields::from(vec![
             Field::new("x", DataType::Int8, true),
-            Field::new("y", DataType::Utf8, false),
+            Field::new(Y, DataType::Utf8, false),
             Field::new("z", DataType::Struct(inner), true),
         ]);
         Arc::new(Schema::new(vec![
             Field::new("a", DataType::Int64, true),
-            Field::new("b", DataType::Utf8, true),
+            Field::new(B, DataType::Utf8, true),
             Field::new("c", DataType::Int32, false),
             Field::new("s", DataType::Struct(row), true),
             Field::new(
@@ -850,12 +925,12 @@ mod tests {
         fn value(&mut self, key: &str, depth: usize) -> String {
             let fitting = self.below(10) < 7 || self.kind != Kind::Messy;
             match key {
-                "s" if fitting && depth < 3 => self.object(&["x", "y", "z"], &["y"], depth + 1),
+                "s" if fitting && depth < 3 => self.object(&["x", Y, "z"], &[Y], depth + 1),
                 "z" if fitting && depth < 3 => self.object(&["w"], &[], depth + 1),
                 "s" | "z" if fitting => "null".into(),
                 "a" | "c" | "x" | "w" if fitting => self.pick(NUMBERS, 5, 5).into(),
                 // A number or boolean is read as its text.
-                "b" | "y" | "t" if fitting => match self.below(4) {
+                B | Y | "t" if fitting => match self.below(4) {
                     0 => self.pick(&NUMBERS[..21], 21, 21),
                     1 => self.pick(&["true", "false", "null"], 2, 2),
                     _ => self.pick(STRINGS, 9, 10),
@@ -878,7 +953,17 @@ mod tests {
                 .copied()
                 .collect();
             for _ in 0..self.below(3) {
-                let other = self.pick(&["u", "v", "é", "a", "a\\u0062"], 3, 5);
+                // Unknown keys, some a field's name but for its last byte or one more.
+                let others = [
+                    "u",
+                    "v",
+                    "é",
+                    "b_fifteen_byte",
+                    "b_fifteen_bytess",
+                    "a",
+                    "a\\u0062",
+                ];
+                let other = self.pick(&others, 5, 7);
                 keys.insert(self.below(keys.len() + 1), other);
             }
             if self.below(4) == 0 && keys.len() > 1 {
@@ -910,7 +995,7 @@ mod tests {
                     0 if self.kind == Kind::Messy => {
                         text += self.pick(&["null", "[1]", "5", "\"s\"", "{", "}"], 0, 0)
                     }
-                    _ => text += &self.object(&["a", "b", "c", "s", "t"], &["c"], 0),
+                    _ => text += &self.object(&["a", B, "c", "s", "t"], &["c"], 0),
                 }
                 text += self.pick(&["\n", "\n", "\n", "\n", " ", "\n\n", "\r\n", ""], 8, 8);
             }
@@ -993,6 +1078,24 @@ mod tests {
         assert_eq!(ours.as_ref().map(RecordBatch::num_rows), Some(3));
         assert_eq!(ours, arrows);
         assert!(all_direct, "arrow's decoder read some of the events");
+    }
+
+    /// Keys read by their whole names, closing quote included: unknown keys that start as
+    /// the next field's name does are not taken for it.
+    #[test]
+    fn keys_are_read_by_their_whole_names() {
+        let text = format!(
+            "{{\"a\": 1, \"{B}s\": 2, \"b_fifteen_byte\": 3, \"{B}\": \"b\", \"c\": 1, \
+             \"s\": {{\"x\": 1, \"{Y}y\": 4, \"{Y}\": \"y\"}}, \"t\": null}}\n"
+        );
+        let (ours, arrows, all_direct) = both(&schema(), text.as_bytes(), 4);
+        assert_eq!(ours, arrows);
+        let ours = ours.expect("read");
+        assert_eq!(
+            arrow::array::AsArray::as_string::<i32>(ours.column(1)).value(0),
+            "b"
+        );
+        assert!(all_direct, "arrow's decoder read the record");
     }
 
     #[test]
