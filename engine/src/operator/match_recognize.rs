@@ -17,9 +17,9 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array};
 use arrow::compute::{concat_batches, interleave_record_batch};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use datafusion_physical_expr::PhysicalExpr;
@@ -321,7 +321,9 @@ pub struct MatchRecognize {
     /// How many partitions were live when idle ones were last looked for.
     live_at_last_look: usize,
     store: RowStore,
-    /// Rows waiting for the watermark, in arrival order.
+    /// Rows waiting for the watermark, in arrival order, each with its partition's number
+    /// in a last column: keys are numbered as rows come, not all at once when the watermark
+    /// releases them.
     pending: Waiting,
     /// Reports waiting for the rows after them that their measures read.
     waiting: Vec<Emit>,
@@ -343,8 +345,16 @@ impl MatchRecognize {
             .map(|c| input.field(*c).clone())
             .collect();
         let keys = KeyTable::new(Arc::new(arrow::datatypes::Schema::new(key_fields)))?;
+        let mut numbered = input.fields().to_vec();
+        numbered.push(Arc::new(Field::new("__partition", DataType::UInt32, false)));
         Ok(MatchRecognize {
-            pending: Waiting::new(input, spec.time),
+            pending: Waiting::new(
+                Arc::new(Schema::new_with_metadata(
+                    numbered,
+                    input.metadata().clone(),
+                )),
+                spec.time,
+            ),
             spec,
             keys,
             partitions: Partitions::default(),
@@ -364,6 +374,41 @@ impl MatchRecognize {
         self.pending.rows() + self.store.rows()
     }
 
+    /// `batch` (of the input's columns) with its rows' partition numbers in a last column,
+    /// numbering new keys.
+    fn numbered(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
+        let keys: Vec<ArrayRef> = (self.spec.partition.iter())
+            .map(|c| batch.column(*c).clone())
+            .collect();
+        let mut ids = Vec::new();
+        self.keys.intern(&keys, batch.num_rows(), &mut ids)?;
+        let ids = UInt32Array::from_iter_values(ids.into_iter().map(|p| p as u32));
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(ids));
+        Ok(RecordBatch::try_new(
+            self.pending.schema().clone(),
+            columns,
+        )?)
+    }
+
+    /// The input's schema: the pending rows' without their partition numbers.
+    fn input_schema(&self) -> Result<SchemaRef> {
+        let schema = self.pending.schema();
+        let input: Vec<usize> = (0..schema.fields().len() - 1).collect();
+        Ok(Arc::new(schema.project(&input)?))
+    }
+
+    /// The input's columns of a pending batch, without its partition numbers.
+    fn unnumbered(batch: &RecordBatch) -> Result<RecordBatch> {
+        Ok(batch.project(&(0..batch.num_columns() - 1).collect::<Vec<_>>())?)
+    }
+
+    /// The partition numbers of a pending batch's rows.
+    fn partition_numbers(batch: &RecordBatch) -> &[u32] {
+        let ids = batch.column(batch.num_columns() - 1);
+        ids.as_primitive::<UInt32Type>().values()
+    }
+
     /// Takes the pending rows at or before `watermark`, in order.
     fn release(&mut self, watermark: Watermark) -> Result<Option<Sorted>> {
         let mut due = self.pending.take_due_batches(watermark)?;
@@ -376,14 +421,13 @@ impl MatchRecognize {
         // Each row's partition number, in arrival order.
         let n = due.iter().map(RecordBatch::num_rows).sum();
         let mut partitions: Vec<u32> = Vec::with_capacity(n);
-        let mut ids = Vec::new();
         for batch in &due {
-            let columns: Vec<ArrayRef> = (self.spec.partition.iter())
-                .map(|c| batch.column(*c).clone())
-                .collect();
-            self.keys.intern(&columns, batch.num_rows(), &mut ids)?;
-            partitions.extend(ids.iter().map(|&p| p as u32));
+            partitions.extend_from_slice(Self::partition_numbers(batch));
         }
+        let due = due
+            .iter()
+            .map(Self::unnumbered)
+            .collect::<Result<Vec<_>>>()?;
         // Sorted by partition, time, the further ORDER BY keys and arrival (which makes
         // every key distinct).
         let mut keys = vec![Placed::default(); n];
@@ -783,9 +827,14 @@ impl MatchRecognize {
         if !self.spec.forgets_idle_partitions() || self.partitions.len() < look_at {
             return Ok(());
         }
-        let live: Vec<bool> = (self.partitions.states.iter())
+        let mut live: Vec<bool> = (self.partitions.states.iter())
             .map(|p| !(Matcher::is_idle(&p.matching) && p.held.is_empty() && p.rows.is_empty()))
             .collect();
+        // Partitions with pending rows are live (those without a state yet have only those).
+        live.resize(self.keys.len(), false);
+        for batch in self.pending.batches() {
+            (Self::partition_numbers(batch).iter()).for_each(|p| live[*p as usize] = true);
+        }
         let idle = live.iter().filter(|l| !**l).count();
         self.live_at_last_look = live.len() - idle;
         if idle == 0 {
@@ -803,10 +852,21 @@ impl MatchRecognize {
             number.push(next);
             next += usize::from(*l);
         }
-        self.partitions.keep(&live);
+        self.partitions.keep(&live[..self.partitions.len()]);
         for e in &mut self.waiting {
             e.partition = number[e.partition];
         }
+        let pending = (self.pending.batches().iter())
+            .map(|batch| {
+                let numbers = Self::partition_numbers(batch).iter();
+                let renumbered = numbers.map(|p| number[*p as usize] as u32);
+                let mut columns = batch.columns().to_vec();
+                *columns.last_mut().expect("partition numbers") =
+                    Arc::new(UInt32Array::from_iter_values(renumbered));
+                Ok(RecordBatch::try_new(batch.schema(), columns)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.pending.restore(pending)?;
         let timers = std::mem::take(&mut self.timers).into_vec();
         self.timers = (timers.into_iter())
             .filter(|Reverse((_, p))| live[*p])
@@ -1074,8 +1134,10 @@ impl Operator for MatchRecognize {
                 .collect();
         state.put("partitions", &partitions)?;
         self.store.snapshot(&mut state, "store")?;
-        let pending = self.pending.batches().to_vec();
-        state.put_batches("pending", self.pending.schema().clone(), pending);
+        let pending = (self.pending.batches().iter())
+            .map(Self::unnumbered)
+            .collect::<Result<Vec<_>>>()?;
+        state.put_batches("pending", self.input_schema()?, pending);
         let waiting: Vec<(usize, &Outcome)> = self
             .waiting
             .iter()
@@ -1114,7 +1176,10 @@ impl Operator for MatchRecognize {
             self.partitions.recount(p);
         }
         self.store = RowStore::restore(state, "store", |batch| self.arguments(batch))?;
-        self.pending.restore(state.batches("pending")?)?;
+        let pending = (state.batches("pending")?.into_iter())
+            .map(|batch| self.numbered(batch))
+            .collect::<Result<Vec<_>>>()?;
+        self.pending.restore(pending)?;
         let (waiting, watermark): (Vec<(usize, Outcome)>, Watermark) = state.get("waiting")?;
         self.waiting = (waiting.into_iter())
             .map(|(partition, outcome)| Emit { partition, outcome })
@@ -1144,6 +1209,7 @@ impl Operator for MatchRecognize {
         }
         let (on_time, late) = split_late(&batch, self.spec.time, self.watermark)?;
         self.late.record(&batch.data, late, out)?;
+        let on_time = self.numbered(on_time)?;
         self.pending.push(on_time)?;
         Ok(())
     }
