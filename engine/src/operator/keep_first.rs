@@ -28,6 +28,22 @@ enum First {
     Emitted,
 }
 
+/// The memory of a key's entry: its key, its waiting row, and about what the map keeps
+/// beside them.
+fn entry_bytes(key: &[u8], first: &First) -> usize {
+    key.len()
+        + 48
+        + match first {
+            First::Waiting { row, .. } => row.len(),
+            First::Emitted => 0,
+        }
+}
+
+/// The memory of a key listed as due: its copy and pointer.
+fn due_bytes(key: &[u8]) -> usize {
+    key.len() + 16
+}
+
 /// Keep-first deduplication on event time (see the module documentation).
 pub struct KeepFirst {
     partition: Vec<Arc<dyn PhysicalExpr>>,
@@ -40,6 +56,9 @@ pub struct KeepFirst {
     firsts: HashMap<Box<[u8]>, First>,
     /// Keys waiting to emit, by the time of their row.
     due: BTreeMap<i64, Vec<Box<[u8]>>>,
+    /// The size of `firsts` and `due`, kept as they change (measuring it is then no walk
+    /// over every key).
+    bytes: usize,
     watermark: Watermark,
     late: LateRows,
 }
@@ -73,9 +92,17 @@ impl KeepFirst {
             schema,
             firsts: HashMap::new(),
             due: BTreeMap::new(),
+            bytes: 0,
             watermark: NO_WATERMARK,
             late,
         })
+    }
+
+    /// The size of `firsts` and `due`, counted entry by entry.
+    fn held_bytes(&self) -> usize {
+        let firsts = self.firsts.iter().map(|(k, f)| entry_bytes(k, f));
+        let due = self.due.values().flatten().map(|k| due_bytes(k));
+        firsts.sum::<usize>() + due.sum::<usize>()
     }
 
     /// Emits the waiting rows whose time the watermark reached.
@@ -87,11 +114,13 @@ impl KeepFirst {
             }
             let time = *entry.key();
             for key in entry.remove() {
+                self.bytes -= due_bytes(&key);
                 // A key listed at a time it no longer waits for found an earlier row since.
                 if let Some(first) = self.firsts.get_mut(&key)
                     && matches!(first, First::Waiting { time: t, .. } if *t == time)
                     && let First::Waiting { row, .. } = std::mem::replace(first, First::Emitted)
                 {
+                    self.bytes -= row.len();
                     rows.push(row);
                 }
             }
@@ -168,8 +197,14 @@ impl Operator for KeepFirst {
                 Some(First::Emitted) => false,
             };
             if earlier {
-                let row = rows.row(i).data().into();
-                self.firsts.insert(key.into(), First::Waiting { row, time });
+                let first = First::Waiting {
+                    row: rows.row(i).data().into(),
+                    time,
+                };
+                self.bytes += entry_bytes(key, &first) + due_bytes(key);
+                if let Some(replaced) = self.firsts.insert(key.into(), first) {
+                    self.bytes -= entry_bytes(key, &replaced);
+                }
                 self.due.entry(time).or_default().push(key.into());
             }
         }
@@ -224,21 +259,12 @@ impl Operator for KeepFirst {
             self.due.insert(time, keys.by_ref().take(count).collect());
         }
         self.watermark = watermark;
+        self.bytes = self.held_bytes();
         Ok(())
     }
 
     fn state_bytes(&self) -> usize {
-        self.firsts
-            .iter()
-            .map(|(k, f)| {
-                k.len()
-                    + 48
-                    + match f {
-                        First::Waiting { row, .. } => row.len(),
-                        First::Emitted => 0,
-                    }
-            })
-            .sum()
+        self.bytes
     }
 }
 
@@ -250,7 +276,7 @@ mod tests {
 
     use super::*;
     use crate::metrics::JobMetrics;
-    use crate::operator::testing::{keyed_batch, keyed_schema};
+    use crate::operator::testing::{keyed_batch, keyed_schema, random};
 
     fn emitted(out: &[Message]) -> Vec<i64> {
         out.iter()
@@ -271,6 +297,48 @@ mod tests {
         let key = Arc::new(Column::new("key", 0));
         let schema = Arc::new(Schema::new(fields));
         KeepFirst::new(vec![key], 2, schema, &input, late).unwrap()
+    }
+
+    /// The state measured is the sum of its entries, as rows come, earlier rows replace
+    /// waiting ones, the watermark emits them, and after a restore.
+    #[test]
+    fn the_state_measured_is_the_state_held() {
+        let metrics = Arc::new(JobMetrics::default());
+        let mut op = keep_first(&metrics);
+        let keys: Vec<String> = (0..1000)
+            .map(|i| format!("{}{i}", "k".repeat(i % 7)))
+            .collect();
+        let mut next = random(5);
+        let (mut watermark, mut out) = (0, Vec::new());
+        for step in 0..300 {
+            let rows: Vec<(&str, i64, i64, i64)> = (0..1 + next(6))
+                .map(|_| {
+                    // Keys come for a few steps each, some rows earlier than others.
+                    let key = &keys[step * 3 + next(20) as usize];
+                    (
+                        key.as_str(),
+                        0,
+                        watermark + next(400) as i64 - 20,
+                        watermark,
+                    )
+                })
+                .collect();
+            op.on_batch(0, keyed_batch("ts", &rows), &mut out).unwrap();
+            if next(3) == 0 {
+                watermark += next(100) as i64;
+                op.on_watermark(watermark, &mut out).unwrap();
+            }
+            assert_eq!(op.state_bytes(), op.held_bytes(), "step {step}");
+            if step == 150 {
+                let state = op.snapshot().unwrap();
+                op = keep_first(&metrics);
+                op.restore(&state).unwrap();
+                assert_eq!(op.state_bytes(), op.held_bytes(), "restored");
+            }
+        }
+        assert!(!emitted(&out).is_empty() && !op.due.is_empty());
+        op.on_end(&mut out).unwrap();
+        assert_eq!(op.state_bytes(), op.held_bytes(), "at the end");
     }
 
     #[test]

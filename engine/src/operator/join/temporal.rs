@@ -31,6 +31,11 @@ use crate::{EngineError, Result};
 /// A key's versions by time: the row, or `None` for a retraction.
 type Versions = BTreeMap<i64, Option<Box<[u8]>>>;
 
+/// The memory of a version: its row, and about what the map keeps beside it.
+fn version_bytes(row: &Option<Box<[u8]>>) -> usize {
+    24 + row.as_ref().map_or(0, |r| r.len())
+}
+
 /// An event-time temporal join (see the module documentation).
 pub struct TemporalJoin {
     name: String,
@@ -41,6 +46,9 @@ pub struct TemporalJoin {
     /// Encodes versions (rows of the right input) and decodes them for output.
     rows: Side<()>,
     versions: HashMap<Box<[u8]>, Versions>,
+    /// The size of `versions` (keys and versions), kept as it changes (measuring it is then
+    /// no walk over every key).
+    versions_bytes: usize,
     /// Probe rows waiting for the watermark, in arrival order, each with its change kind in a
     /// last column.
     waiting: Waiting,
@@ -77,8 +85,16 @@ impl TemporalJoin {
             spec,
             times,
             versions: HashMap::new(),
+            versions_bytes: 0,
             watermark: NO_WATERMARK,
         })
+    }
+
+    /// The size of `versions`, counted key by key.
+    fn held_bytes(&self) -> usize {
+        (self.versions.iter())
+            .map(|(k, v)| k.len() + v.values().map(version_bytes).sum::<usize>())
+            .sum()
     }
 
     fn times(batch: &RecordBatch, column: usize) -> Result<Int64Array> {
@@ -103,12 +119,17 @@ impl TemporalJoin {
                 RowKind::Delete => None,
                 RowKind::Insert | RowKind::UpdateAfter => Some(rows.row(i).into()),
             };
-            let versions = self
-                .versions
-                .entry(key_of(keys.as_ref(), i).into())
-                .or_default();
-            versions.insert(times.value(i), version);
-            prune(versions, self.watermark);
+            let key = key_of(keys.as_ref(), i);
+            let versions = self.versions.entry(key.into()).or_default();
+            // A key holds a version from its first on.
+            if versions.is_empty() {
+                self.versions_bytes += key.len();
+            }
+            self.versions_bytes += version_bytes(&version);
+            if let Some(replaced) = versions.insert(times.value(i), version) {
+                self.versions_bytes -= version_bytes(&replaced);
+            }
+            self.versions_bytes -= prune(versions, self.watermark);
         }
         Ok(())
     }
@@ -159,7 +180,7 @@ impl TemporalJoin {
         }
         for i in 0..probe.num_rows() {
             if let Some(versions) = self.versions.get_mut(key_of(keys.as_ref(), i)) {
-                prune(versions, watermark);
+                self.versions_bytes -= prune(versions, watermark);
             }
         }
         if batch.num_rows() > 0 {
@@ -177,10 +198,15 @@ impl TemporalJoin {
 }
 
 /// Drops the versions before the newest one at or before `watermark`: no probe row still to
-/// come can choose them.
-fn prune(versions: &mut Versions, watermark: Watermark) {
-    if let Some((&keep, _)) = versions.range(..=watermark).next_back() {
-        *versions = versions.split_off(&keep);
+/// come can choose them. Returns the memory freed.
+fn prune(versions: &mut Versions, watermark: Watermark) -> usize {
+    match versions.range(..=watermark).next_back() {
+        Some((&keep, _)) => {
+            let kept = versions.split_off(&keep);
+            let dropped = std::mem::replace(versions, kept);
+            dropped.values().map(version_bytes).sum()
+        }
+        None => 0,
     }
 }
 
@@ -225,6 +251,7 @@ impl Operator for TemporalJoin {
             }
             self.versions.insert(key, versions);
         }
+        self.versions_bytes = self.held_bytes();
         self.watermark = watermark;
         self.waiting.restore(state.batches("waiting")?)?;
         Ok(())
@@ -264,17 +291,7 @@ impl Operator for TemporalJoin {
     }
 
     fn state_bytes(&self) -> usize {
-        let versions: usize = self
-            .versions
-            .iter()
-            .map(|(k, v)| {
-                k.len()
-                    + v.values()
-                        .map(|r| 24 + r.as_ref().map_or(0, |r| r.len()))
-                        .sum::<usize>()
-            })
-            .sum();
-        versions + crate::operator::batches_bytes(self.waiting.batches())
+        self.versions_bytes + crate::operator::batches_bytes(self.waiting.batches())
     }
 }
 
@@ -306,6 +323,43 @@ mod tests {
                 .extend((0..b.num_rows()).map(|i| (l.value(i), r.is_valid(i).then(|| r.value(i)))));
         }
         pairs
+    }
+
+    /// The versions' size measured is the size held, as versions come (some at the time of
+    /// another), are deleted, are pruned by the watermark, and after a restore.
+    #[test]
+    fn the_state_measured_is_the_state_held() {
+        let keys: Vec<String> = (0..30)
+            .map(|i| format!("{}{i}", "k".repeat(i % 5)))
+            .collect();
+        let mut next = crate::operator::testing::random(3);
+        let (mut join, mut watermark, mut out) = (temporal_join(), 0, Vec::new());
+        for step in 0..400 {
+            let rows: Vec<(&str, i64, i64, i64)> = (0..1 + next(4))
+                .map(|_| {
+                    let key = keys[next(30) as usize].as_str();
+                    (key, 0, watermark + next(50) as i64, watermark)
+                })
+                .collect();
+            let mut batch = keyed_batch("ts", &rows);
+            let side = next(2) as usize;
+            if side == 1 && next(4) == 0 {
+                batch.ops = Some(Int8Array::from(vec![RowKind::Delete as i8; rows.len()]));
+            }
+            join.on_batch(side, batch, &mut out).unwrap();
+            if next(4) == 0 {
+                watermark += next(30) as i64;
+                join.on_watermark(watermark, &mut out).unwrap();
+            }
+            assert_eq!(join.versions_bytes, join.held_bytes(), "step {step}");
+            if step == 200 {
+                let state = join.snapshot().unwrap();
+                join = temporal_join();
+                join.restore(&state).unwrap();
+                assert_eq!(join.versions_bytes, join.held_bytes(), "restored");
+            }
+        }
+        assert!(!pairs(&out).is_empty() && join.held_bytes() > 0);
     }
 
     #[test]

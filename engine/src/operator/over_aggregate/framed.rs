@@ -20,6 +20,11 @@ use crate::operator::aggregate::cast_to;
 use crate::operator::{StateBound, batches_bytes};
 use crate::time::{NO_WATERMARK, Watermark, for_each_millis};
 
+/// The memory of a partition's history: its key and rows.
+fn entry_bytes(key: &[u8], rows: &RecordBatch) -> usize {
+    key.len() + batches_bytes([rows])
+}
+
 pub(super) struct Framed {
     frame: Frame,
     /// Whether peers all take the last peer's values (`LAG`'s `RANGE` window in Flink).
@@ -33,6 +38,9 @@ pub(super) struct Framed {
     /// Per partition (by its key in Arrow's row format), the latest final rows that later
     /// rows' frames can still reach.
     history: HashMap<Vec<u8>, RecordBatch>,
+    /// The size of `history`, kept as it changes (measuring it is then no walk over every
+    /// partition).
+    history_bytes: usize,
     keys: RowConverter,
     /// The horizon of the last scan for partitions to forget.
     forgotten_until: Watermark,
@@ -61,8 +69,16 @@ impl Framed {
             time,
             input_schema,
             history: HashMap::new(),
+            history_bytes: 0,
             forgotten_until: NO_WATERMARK,
         })
+    }
+
+    /// The size of `history`, counted partition by partition.
+    fn held_bytes(&self) -> usize {
+        (self.history.iter())
+            .map(|(key, rows)| entry_bytes(key, rows))
+            .sum()
     }
 
     fn times(&self, batch: &RecordBatch) -> Result<Vec<i64>> {
@@ -93,6 +109,9 @@ impl Framed {
     /// new history.
     fn run(&mut self, key: Vec<u8>, run: RecordBatch) -> Result<Vec<ArrayRef>> {
         let earlier = self.history.remove(&key);
+        if let Some(earlier) = &earlier {
+            self.history_bytes -= entry_bytes(&key, earlier);
+        }
         let held = earlier.as_ref().map_or(0, |h| h.num_rows());
         let combined = match earlier {
             Some(h) => concat_batches(&self.input_schema, [&h, &run])?,
@@ -121,8 +140,9 @@ impl Framed {
             }
         };
         if keep_from < total {
-            self.history
-                .insert(key, combined.slice(keep_from, total - keep_from));
+            let kept = combined.slice(keep_from, total - keep_from);
+            self.history_bytes += entry_bytes(&key, &kept);
+            self.history.insert(key, kept);
         }
         Ok(columns)
     }
@@ -174,11 +194,15 @@ impl Evaluator for Framed {
         }
         self.forgotten_until = horizon;
         let time = self.time;
-        self.history.retain(|_, rows| {
+        let bytes = &mut self.history_bytes;
+        self.history.retain(|key, rows| {
             let mut last = i64::MIN;
             let _ = for_each_millis(rows.column(time), |t| {
                 last = last.max(t.unwrap_or(i64::MIN))
             });
+            if last < horizon {
+                *bytes -= entry_bytes(key, rows);
+            }
             last >= horizon
         });
     }
@@ -197,7 +221,7 @@ impl Evaluator for Framed {
     }
 
     fn state_bytes(&self) -> usize {
-        batches_bytes(self.history.values()) + self.history.keys().map(Vec::len).sum::<usize>()
+        self.history_bytes
     }
 
     fn snapshot(&mut self, state: &mut State, name: &str) -> Result<()> {
@@ -219,7 +243,104 @@ impl Evaluator for Framed {
             .map(|k| k.unwrap_or_default().to_vec())
             .zip(rows)
             .collect();
+        self.history_bytes = self.held_bytes();
         self.forgotten_until = state.get(&format!("{name}.forgotten_until"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion_common::ScalarValue;
+    use datafusion_expr::{WindowFrame, WindowFrameBound, WindowFrameUnits};
+    use datafusion_functions_aggregate::sum::sum_udaf;
+    use datafusion_physical_expr::PhysicalSortExpr;
+    use datafusion_physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion_physical_expr::expressions::Column;
+    use datafusion_physical_expr::window::PlainAggregateWindowExpr;
+
+    use arrow::datatypes::DataType;
+
+    use super::*;
+    use crate::operator::testing::{keyed_batch, keyed_schema, random};
+
+    /// `SUM(v) OVER (PARTITION BY key ORDER BY ts RANGE BETWEEN INTERVAL '0.1' SECOND
+    /// PRECEDING AND CURRENT ROW)` over rows `(key, v, ts)`.
+    fn framed() -> Framed {
+        let input = keyed_schema("ts");
+        let sum = AggregateExprBuilder::new(sum_udaf(), vec![Arc::new(Column::new("v", 1))])
+            .schema(input.clone())
+            .alias("s")
+            .build()
+            .unwrap();
+        let window = WindowFrame::new_bounds(
+            WindowFrameUnits::Range,
+            WindowFrameBound::Preceding(ScalarValue::Int64(Some(100))),
+            WindowFrameBound::CurrentRow,
+        );
+        let order = [PhysicalSortExpr::new_default(Arc::new(Column::new(
+            "ts", 2,
+        )))];
+        let function: Arc<dyn WindowExpr> = Arc::new(PlainAggregateWindowExpr::new(
+            Arc::new(sum),
+            &[],
+            &order,
+            Arc::new(window),
+            None,
+        ));
+        let result = Arc::new(arrow::datatypes::Field::new("s", DataType::Int64, true));
+        let partition: Vec<Arc<dyn PhysicalExpr>> = vec![Arc::new(Column::new("key", 0))];
+        Framed::new(
+            &partition,
+            2,
+            Frame::Range(100),
+            false,
+            vec![function],
+            input,
+            vec![result],
+        )
+        .unwrap()
+    }
+
+    /// The history's size measured is the size held, as partitions' rows come, leave the
+    /// frame, partitions are forgotten, and after a restore.
+    #[test]
+    fn the_state_measured_is_the_state_held() {
+        let mut keys: Vec<String> = (0..20)
+            .map(|i| format!("{}{i}", "k".repeat(i % 4)))
+            .collect();
+        keys.sort();
+        let mut next = random(9);
+        let (mut framed, mut time) = (framed(), 0);
+        for step in 0..200 {
+            // Final rows sorted by partition and time: a few partitions, a few rows each.
+            let mut rows = Vec::new();
+            for key in &keys {
+                if next(4) > 0 {
+                    continue;
+                }
+                let mut t = time;
+                for _ in 0..1 + next(3) {
+                    t += next(30) as i64;
+                    rows.push((key.as_str(), 1, t, 0));
+                }
+            }
+            if !rows.is_empty() {
+                let batch = keyed_batch("ts", &rows).data;
+                framed.evaluate(&batch, &[batch.column(0).clone()]).unwrap();
+            }
+            time += next(60) as i64;
+            framed.forget(time);
+            assert_eq!(framed.history_bytes, framed.held_bytes(), "step {step}");
+            if step == 100 {
+                let mut state = State::new();
+                framed.snapshot(&mut state, "f").unwrap();
+                let mut restored = self::framed();
+                restored.restore(&state, "f").unwrap();
+                assert_eq!(restored.history_bytes, framed.held_bytes(), "restored");
+                framed = restored;
+            }
+        }
+        assert!(framed.held_bytes() > 0);
     }
 }
