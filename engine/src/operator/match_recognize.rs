@@ -672,7 +672,7 @@ impl MatchRecognize {
                 state.held.extend(new);
                 let n = (state.held.len() as u64).saturating_sub(behind) as usize;
                 if n == 0 {
-                    // Not fed, so not counted again with those fed (in `emit`).
+                    // Not fed, so not counted again with those fed (in `forget_unneeded`).
                     partitions.recount(p);
                     continue;
                 }
@@ -704,15 +704,14 @@ impl MatchRecognize {
         Ok(fed)
     }
 
-    /// Emits the rows for `emits`, then forgets rows no partition needs, looking at the
-    /// partitions `touched` (whose matchers changed) and those of the rows emitted.
-    fn emit(
+    /// Emits the rows for `emits` and for the reports waiting for rows after them that are
+    /// now here (all at the `end` of the input); returns the partitions of the reports emitted.
+    fn report(
         &mut self,
         emits: Vec<Emit>,
         end: bool,
-        mut touched: Vec<usize>,
         out: &mut Vec<Message>,
-    ) -> Result<()> {
+    ) -> Result<Vec<usize>> {
         // Reports whose measures look past their last row wait until those rows are here.
         let mut ready = std::mem::take(&mut self.waiting);
         ready.extend(emits);
@@ -729,7 +728,11 @@ impl MatchRecognize {
             batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
             out.push(Message::Batch(batch));
         }
-        touched.extend(ready.iter().map(|e| e.partition));
+        Ok(ready.iter().map(|e| e.partition).collect())
+    }
+
+    /// Forgets the rows no partition needs any more, looking at the partitions `touched`.
+    fn forget_unneeded(&mut self, mut touched: Vec<usize>) {
         touched.sort_unstable();
         touched.dedup();
         // The first row each partition's waiting reports need.
@@ -748,7 +751,6 @@ impl MatchRecognize {
             p.rows.forget_before(needed, &mut self.store);
             self.partitions.recount(i);
         }
-        Ok(())
     }
 
     /// At the end of the input: every partition takes its last rows and finishes. A chunk of
@@ -781,7 +783,7 @@ impl MatchRecognize {
             };
             let ends = first_partition..end_partition;
             let mut emits = Vec::new();
-            let mut touched = self.feed(chunk, Some(ends.clone()), &mut emits)?;
+            self.feed(chunk, Some(ends.clone()), &mut emits)?;
             let mut outcomes = Vec::new();
             for p in ends.clone() {
                 let state = &mut self.partitions[p];
@@ -793,7 +795,6 @@ impl MatchRecognize {
                         &mut outcomes,
                     ))
                     .map_err(Self::matcher_error)?;
-                    touched.push(p);
                 }
                 emits.extend(outcomes.drain(..).map(|outcome| Emit {
                     partition: p,
@@ -803,7 +804,8 @@ impl MatchRecognize {
             (self.waiting, waiting) = waiting
                 .into_iter()
                 .partition(|e| ends.contains(&e.partition));
-            self.emit(emits, true, touched, out)?;
+            // Every row of the chunk's partitions is forgotten once their reports are out.
+            self.report(emits, true, out)?;
             for p in ends {
                 let state = &mut self.partitions[p];
                 state.rows.forget_before(u64::MAX, &mut self.store);
@@ -1098,7 +1100,8 @@ impl Timed for MatchRecognize {
             }
             schedule(&self.spec.matcher, &mut self.timers, p, state);
         }
-        self.emit(emits, false, touched, out)?;
+        touched.extend(self.report(emits, false, out)?);
+        self.forget_unneeded(touched);
         self.drop_idle()
     }
 
