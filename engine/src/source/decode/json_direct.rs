@@ -82,6 +82,8 @@ struct Row {
     next: usize,
     /// Every field's bit.
     all: u64,
+    /// NULL rows its columns are still to be given (a run of them is given at once).
+    owed: usize,
 }
 
 enum Column {
@@ -170,6 +172,7 @@ impl Row {
             columns: columns.collect::<Option<_>>()?,
             next: 0,
             all: u64::MAX >> (64 - fields.len()),
+            owed: 0,
         })
     }
 
@@ -198,15 +201,21 @@ impl Row {
         Some(i)
     }
 
-    fn push_null(&mut self) {
-        self.columns.iter_mut().for_each(Column::push_null);
+    /// Gives every column the NULL rows owed.
+    fn settle(&mut self) {
+        let owed = std::mem::take(&mut self.owed);
+        if owed > 0 {
+            self.columns.iter_mut().for_each(|c| c.push_nulls(owed));
+        }
     }
 
     fn truncate(&mut self, rows: usize) {
+        self.settle();
         self.columns.iter_mut().for_each(|c| c.truncate(rows));
     }
 
     fn finish(&mut self) -> Vec<ArrayRef> {
+        self.settle();
         self.columns.iter_mut().map(Column::finish).collect()
     }
 }
@@ -270,20 +279,23 @@ impl Column {
         })
     }
 
-    /// A NULL, and NULL in every field below (as arrow reads a NULL row).
-    fn push_null(&mut self) {
+    /// `n` NULLs, and NULLs in every field below (as arrow reads a NULL row): a row's
+    /// fields are owed theirs until it has a value, so that runs of NULL rows (the other
+    /// kinds of a table of events of several kinds) cost a count.
+    fn push_nulls(&mut self, n: usize) {
         match self {
             Column::Int { values, nulls, .. } => {
-                values.push(0);
-                nulls.push(false);
+                values.resize(values.len() + n, 0);
+                nulls.push_nulls(n);
             }
             Column::Text { offsets, nulls, .. } => {
-                offsets.push(*offsets.last().expect("a first offset"));
-                nulls.push(false);
+                let last = *offsets.last().expect("a first offset");
+                offsets.resize(offsets.len() + n, last);
+                nulls.push_nulls(n);
             }
             Column::Row { row, nulls, .. } => {
-                row.push_null();
-                nulls.push(false);
+                row.owed += n;
+                nulls.push_nulls(n);
             }
         }
     }
@@ -380,6 +392,12 @@ impl Validity {
         self.len += 1;
     }
 
+    /// `n` invalid bits (the bits past the last one pushed are clear).
+    fn push_nulls(&mut self, n: usize) {
+        self.len += n;
+        self.words.resize(self.len.div_ceil(64), 0);
+    }
+
     fn truncate(&mut self, len: usize) {
         if len < self.len {
             self.words.truncate(len.div_ceil(64));
@@ -430,6 +448,7 @@ impl<'a> Cursor<'a> {
     /// The rest of an object (its `{` read) into `row`: each field's value, NULL for each
     /// field missing.
     fn object(&mut self, row: &mut Row, depth: usize) -> Option<()> {
+        row.settle();
         let mut seen = 0u64;
         row.next = 0;
         self.members(|at| {
@@ -451,7 +470,7 @@ impl<'a> Cursor<'a> {
             for i in (0..row.columns.len()).filter(|i| seen & (1 << i) == 0) {
                 // Arrow fails on a missing value of a field that may not be NULL.
                 row.nullable[i].then_some(())?;
-                row.columns[i].push_null();
+                row.columns[i].push_nulls(1);
             }
         }
         Some(())
@@ -483,7 +502,7 @@ impl<'a> Cursor<'a> {
                 self.literal(b"null")?;
                 // A field that may not be NULL: arrow fails on it.
                 nullable.then_some(())?;
-                column.push_null();
+                column.push_nulls(1);
             }
             (
                 b'"',
@@ -1111,6 +1130,10 @@ mod tests {
                     let len = random.below(model.len() + 1);
                     bits.truncate(len);
                     model.truncate(len);
+                } else if random.below(10) == 0 {
+                    let n = random.below(130);
+                    bits.push_nulls(n);
+                    model.resize(model.len() + n, false);
                 } else {
                     let valid = random.below(3) > 0;
                     bits.push(valid);
