@@ -1988,6 +1988,43 @@ fn explain_names_each_join_and_the_state_of_each_input() {
 }
 
 #[test]
+fn a_sink_that_drops_update_before_rows_is_sent_none() {
+    let explain = |connector: &str, query: &str| {
+        let sql = format!(
+            "{}CREATE TABLE out (symbol STRING, price DOUBLE) WITH ('connector' = '{connector}');\n\
+             EXPLAIN INSERT INTO out {query};",
+            ticks_ddl(&ticks(), "")
+        );
+        let o = rill(&["-c", &sql, "--parallelism", "1"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let last = "SELECT symbol, price FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol \
+                ORDER BY ts DESC) AS rn FROM ticks) WHERE rn = 1";
+    // A blackhole drops them, as in Flink: the deduplication keeps sort keys alone.
+    let dropped = explain("blackhole", last);
+    assert!(
+        dropped.contains("Rank top 1 (state: the sort key per partition; no -U rows)"),
+        "{dropped}"
+    );
+    // A print table shows them.
+    let printed = explain("print", last);
+    assert!(
+        printed.contains("Rank top 1 (state: the first rows per partition)"),
+        "{printed}"
+    );
+    // A GROUP BY retracts a row's old value with its -U: the Top-1 under it still makes them.
+    let grouped = explain(
+        "blackhole",
+        &format!("SELECT symbol, SUM(price) FROM ({last}) GROUP BY symbol"),
+    );
+    assert!(
+        grouped.contains("Rank top 1 (state: the first rows per partition)"),
+        "{grouped}"
+    );
+}
+
+#[test]
 fn explain_says_what_bounds_each_operators_state() {
     let explain = |query: &str| {
         let sql = format!("{}EXPLAIN {query}", ticks_ddl(&ticks(), ""));

@@ -529,6 +529,65 @@ fn upsert_kafka_round_trip() {
     assert_eq!(live, vec!["a,4", "c,4"], "changelog:\n{text}");
 }
 
+/// An upsert table drops -U rows: the deduplication writing to it makes none and keeps only
+/// each key's latest time, and the topic still gets each key's latest row.
+#[test]
+fn a_deduplication_into_upsert_kafka_writes_each_keys_latest_row() {
+    let input = topic("dedup-in", 1);
+    let rows = [
+        "a,1,1970-01-01 00:00:01",
+        "b,5,1970-01-01 00:00:05",
+        "a,3,1970-01-01 00:00:03",
+        "a,2,1970-01-01 00:00:02",
+        "b,6,1970-01-01 00:00:06",
+        "c,7,1970-01-01 00:00:07",
+    ];
+    produce(&input, &values(&rows.map(|r| (0, 0, r))));
+    let output = topic("dedup-out", 1);
+    let sql = format!(
+        "{} CREATE TABLE o (s STRING, n INT, PRIMARY KEY (s) NOT ENFORCED) WITH \
+         ('connector' = 'upsert-kafka', 'topic' = '{output}', \
+         'properties.bootstrap.servers' = '{}', 'key.format' = 'csv', \
+         'value.format' = 'json'); \
+         INSERT INTO o SELECT s, n FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY s \
+         ORDER BY ts DESC) AS rn FROM i) WHERE rn = 1;",
+        table(
+            "i",
+            "s STRING, n INT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '10' SECOND",
+            &input,
+            ", 'format' = 'csv', 'scan.startup.mode' = 'earliest-offset'"
+        ),
+        bootstrap()
+    );
+    // One row at a time, so that every change of a key's row comes out.
+    let out = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["-c", &sql, "--batch-size", "1", "-p", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let explained = rill(&sql.replace("INSERT", "EXPLAIN INSERT"));
+    assert!(
+        stdout(&explained).contains("no -U rows"),
+        "{}",
+        stdout(&explained)
+    );
+    // a's row at 00:00:02 came after a later one: it changes nothing.
+    let messages: Vec<String> = consume(&output, 5)
+        .into_iter()
+        .map(|m| m.2.unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            r#"{"s":"a","n":1}"#,
+            r#"{"s":"b","n":5}"#,
+            r#"{"s":"a","n":3}"#,
+            r#"{"s":"b","n":6}"#,
+            r#"{"s":"c","n":7}"#
+        ]
+    );
+}
+
 fn partition_of(messages: &[(i32, Option<String>, Option<String>)], key: &str) -> i32 {
     messages
         .iter()

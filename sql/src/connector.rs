@@ -77,6 +77,16 @@ impl Connector {
         }
     }
 
+    /// Whether its sink drops `-U` rows, so that the changes reaching it need not have them:
+    /// a blackhole's, as in Flink, and an upsert topic's, whose `+U` replaces the key's row.
+    pub fn drops_update_before(&self) -> bool {
+        match self {
+            Connector::Blackhole => true,
+            Connector::Kafka(table) => table.upsert,
+            _ => false,
+        }
+    }
+
     /// The records a file-like or log connector reads.
     pub fn records(&self) -> Option<&RecordFormat> {
         match self {

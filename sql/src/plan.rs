@@ -138,6 +138,10 @@ pub struct StreamPlanner<'a> {
     /// The columns, and fields of struct columns, the statement reads: JSON files decode
     /// only those.
     struct_fields: StructFieldsRead,
+    /// Whether the sink drops `-U` rows, while planning the nodes whose changes reach it
+    /// through projections and filters alone: those make none (Flink's
+    /// `ONLY_UPDATE_AFTER`).
+    update_before_dropped: bool,
 }
 
 /// A calc's expressions, and the type of the column of rows' watermarks they read, if any.
@@ -182,6 +186,7 @@ impl<'a> StreamPlanner<'a> {
             side_paths: HashSet::new(),
             reused: HashMap::new(),
             struct_fields: StructFieldsRead::default(),
+            update_before_dropped: false,
         }
     }
 
@@ -251,6 +256,12 @@ impl<'a> StreamPlanner<'a> {
         self
     }
 
+    /// The query's sink drops `-U` rows (when `dropped`).
+    pub fn with_sink_dropping_update_before(mut self, dropped: bool) -> Self {
+        self.update_before_dropped = dropped;
+        self
+    }
+
     /// Plans `plan` (optimised) into a dataflow.
     pub fn plan_query(mut self, plan: &LogicalPlan) -> SqlResult<QueryPlan> {
         // A shared job routes each scan's rows on its own.
@@ -272,6 +283,18 @@ impl<'a> StreamPlanner<'a> {
         let calc = matches!(plan, LogicalPlan::Projection(_) | LogicalPlan::Filter(_));
         if !calc && plan.expressions().iter().any(calls_current_watermark) {
             return Err(current_watermark_misplaced());
+        }
+        // Only projections and filters pass on that the sink drops `-U` rows; a window takes
+        // it for its Top-N.
+        let update_before_dropped = std::mem::take(&mut self.update_before_dropped);
+        if matches!(
+            plan,
+            LogicalPlan::Projection(_)
+                | LogicalPlan::Filter(_)
+                | LogicalPlan::SubqueryAlias(_)
+                | LogicalPlan::Window(_)
+        ) {
+            self.update_before_dropped = update_before_dropped;
         }
         match plan {
             LogicalPlan::Projection(p) => {

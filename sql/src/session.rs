@@ -770,6 +770,8 @@ impl Session {
             Some(shared) => self.planner()?.with_parallelism(1).with_shared(shared),
             None => self.planner()?,
         };
+        let planner =
+            planner.with_sink_dropping_update_before(table.connector.drops_update_before());
         let query = planner.plan_query(&dml.input)?;
         if query.updating && !table.connector.accepts_updates() {
             return Err(SqlError::new(format!(

@@ -1,6 +1,7 @@
 //! A state key's bytes (a row encoding of a join key or a partition key), kept inline when
 //! short (one or two numbers), so that finding a key compares fixed-size arrays rather than
-//! calling memcmp on a heap copy, and adding one allocates nothing.
+//! calling memcmp on a heap copy, and adding one allocates nothing. Other short byte strings
+//! of state (a Top-1's sort key) are kept the same way.
 
 /// A key's bytes, inline up to [`SHORT_KEY`] bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -26,6 +27,14 @@ impl Key {
         match self {
             Key::Short(len, inline) => &inline[..*len as usize],
             Key::Long(bytes) => bytes,
+        }
+    }
+
+    /// The memory it takes besides its own 24 bytes.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Key::Short(..) => 0,
+            Key::Long(bytes) => bytes.len(),
         }
     }
 }

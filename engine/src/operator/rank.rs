@@ -10,7 +10,9 @@
 //! retracted row's place is taken by the next one. After each input row the partition's first
 //! N rows are compared with what was emitted, rank by rank: a rank that now holds another row
 //! is updated (`-U` of the old row, `+U` of the new), a new rank is inserted (`+I`), a rank
-//! that is gone is deleted (`-D`).
+//! that is gone is deleted (`-D`). When the sink drops `-U` rows (a blackhole or an upsert
+//! table), none are made, as Flink plans for such sinks; a Top-1 over an append-only input
+//! then never reads an older row again, so it keeps each partition's sort key alone.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,11 +33,11 @@ use crate::checkpoint::State;
 use crate::time::{NO_WATERMARK, Watermark};
 
 /// A row of a partition: its arrival number, and its sort key followed by its encoded columns
-/// (one allocation).
+/// (one allocation, or none for a short sort key kept alone).
 struct Ranked {
     arrival: u64,
     order_len: u32,
-    bytes: Box<[u8]>,
+    bytes: Key,
 }
 
 impl Ranked {
@@ -43,27 +45,30 @@ impl Ranked {
         Ranked {
             arrival,
             order_len: order.len() as u32,
-            bytes: [order, row].concat().into(),
+            bytes: match row.is_empty() {
+                true => Key::new(order),
+                false => Key::new(&[order, row].concat()),
+            },
         }
     }
 
     fn order(&self) -> &[u8] {
-        &self.bytes[..self.order_len as usize]
+        &self.bytes.bytes()[..self.order_len as usize]
     }
 
     fn row(&self) -> &[u8] {
-        &self.bytes[self.order_len as usize..]
+        &self.bytes.bytes()[self.order_len as usize..]
     }
 
     /// Puts in the encoded columns of a row made without them.
     fn fill(&mut self, row: &[u8]) {
         debug_assert!(self.row().is_empty(), "a row is filled once");
-        self.bytes = [&self.bytes[..], row].concat().into();
+        self.bytes = Key::new(&[self.bytes.bytes(), row].concat());
     }
 
     /// The memory it takes.
     fn bytes(&self) -> usize {
-        self.bytes.len() + size_of::<Ranked>()
+        self.bytes.heap_bytes() + size_of::<Ranked>()
     }
 }
 
@@ -104,6 +109,8 @@ pub struct Rank {
     ttl: Option<i64>,
     /// Whether a new row goes before the rows it ties with.
     newest_first: bool,
+    /// Whether `-U` rows are made (the sink keeps them).
+    update_before: bool,
     /// Per partition, the watermark stamp of its last row.
     updated: HashMap<Key, Watermark>,
     /// Partitions to look at when the watermark passes a time.
@@ -229,6 +236,7 @@ impl Rank {
             ),
             ttl: None,
             newest_first: false,
+            update_before: true,
             updated: HashMap::new(),
             expiry: BTreeMap::new(),
         })
@@ -239,6 +247,22 @@ impl Rank {
     pub fn newest_first_on_ties(mut self) -> Self {
         self.newest_first = true;
         self
+    }
+
+    /// Makes no `-U` rows, for a sink that drops them (Flink's `ONLY_UPDATE_AFTER`).
+    pub fn without_update_before(mut self) -> Self {
+        self.update_before = false;
+        if !self.keeps_rows() {
+            self.name = "Rank top 1 (state: the sort key per partition; no -U rows)".to_string();
+        }
+        self
+    }
+
+    /// Whether rows are kept with their columns: to make `-U` rows, to find retracted rows,
+    /// or to emit a row again at a new rank. Not so for a Top-1 over an append-only input
+    /// without `-U` rows: its row out is always the row that just came.
+    fn keeps_rows(&self) -> bool {
+        self.update_before || self.retracting || self.limit > 1
     }
 
     /// Partitions without a row for `ttl` ms of event time start afresh.
@@ -384,11 +408,11 @@ impl Rank {
                 continue;
             }
             if let Some(old) = old {
-                let kind = match new {
-                    Some(_) => RowKind::UpdateBefore,
-                    None => RowKind::Delete,
-                };
-                out.push(kind, row_of(old), rank + 1);
+                match new {
+                    Some(_) if !self.update_before => {}
+                    Some(_) => out.push(RowKind::UpdateBefore, row_of(old), rank + 1),
+                    None => out.push(RowKind::Delete, row_of(old), rank + 1),
+                }
             }
             if let Some(new) = new {
                 let kind = match old {
@@ -573,7 +597,8 @@ impl Operator for Rank {
                 .iter()
                 .any(|&k| RowKind::from_code(k).is_retraction())
         });
-        let rows = match self.retracting || retracts || self.encode_all {
+        let keeps_rows = self.keeps_rows();
+        let rows = match keeps_rows && (self.retracting || retracts || self.encode_all) {
             true => Some(self.input_rows.convert_columns(batch.data.columns())?),
             false => None,
         };
@@ -589,7 +614,7 @@ impl Operator for Rank {
                 &mut emitted,
             );
         }
-        if rows.is_none() {
+        if rows.is_none() && keeps_rows {
             self.fill(&batch.data, partitions.as_ref(), &emitted)?;
         }
         self.encode_all = emitted.arrived.len() * 2 > n;
@@ -734,6 +759,48 @@ mod tests {
         assert!(
             !rows.spilled(),
             "the row is kept in the table, not on the heap"
+        );
+    }
+
+    #[test]
+    fn a_top_1_without_update_before_keeps_its_sort_keys_alone() {
+        let mut rank = top(1, false).without_update_before();
+        let i = RowKind::Insert;
+        assert_eq!(feed(&mut rank, &[(i, 5)]), ["+I[5, 1]"]);
+        // Both from one batch, then one encoded up front if rows were kept.
+        assert_eq!(feed(&mut rank, &[(i, 9), (i, 7)]), ["+U[9, 1]"]);
+        assert!(feed(&mut rank, &[(i, 8)]).is_empty());
+        assert_eq!(
+            feed(&mut rank, &[(i, 12), (i, 14)]),
+            ["+U[12, 1]", "+U[14, 1]"]
+        );
+        let rows = &rank.partitions[&Key::new(&[])];
+        assert!(rows[0].row().is_empty(), "no columns kept");
+        assert_eq!(rank.state_bytes(), size_of::<Ranked>(), "no heap bytes");
+        // Over a changelog, or in a Top-N, rows are kept to be emitted again.
+        assert!(top(1, true).without_update_before().keeps_rows());
+        assert!(top(2, false).without_update_before().keeps_rows());
+    }
+
+    #[test]
+    fn a_top_n_without_update_before_makes_every_other_change() {
+        let mut rank = top2(true).without_update_before();
+        let (i, d) = (RowKind::Insert, RowKind::Delete);
+        assert_eq!(feed(&mut rank, &[(i, 5), (i, 3)]), ["+I[5, 1]", "+I[3, 2]"]);
+        assert_eq!(feed(&mut rank, &[(i, 9)]), ["+U[9, 1]", "+U[5, 2]"]);
+        assert_eq!(feed(&mut rank, &[(d, 5), (d, 3)]), ["+U[3, 2]", "-D[3, 2]"]);
+        let inputs: Vec<(usize, Message)> = [vec![(i, 5), (i, 3)], vec![(i, 9)], vec![(d, 9)]]
+            .iter()
+            .map(|rows| (0, Message::Batch(batch(rows))))
+            .chain([(0, Message::End)])
+            .collect();
+        crate::operator::testing::assert_restores(
+            || Box::new(top(1, false).without_update_before()),
+            &inputs[..2],
+        );
+        crate::operator::testing::assert_restores(
+            || Box::new(top2(true).without_update_before()),
+            &inputs,
         );
     }
 
