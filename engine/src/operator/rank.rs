@@ -157,21 +157,34 @@ impl Emitted {
         converter: &RowConverter,
         schema: &SchemaRef,
     ) -> Result<RecordBatch> {
-        let parser = converter.parser();
-        let mut start = 0;
-        let older = self.older_ends.iter().map(|&end| {
-            let row = parser.parse(&self.older[start..end]);
-            start = end;
-            row
-        });
-        let older = converter.convert_rows(older)?;
-        // Decoding gives a column's type back, but for dictionaries (their values).
-        let mut columns = (batch.columns().iter().zip(&older))
-            .map(|(new, old)| {
-                let old = cast(old, new.data_type())?;
-                Ok(interleave(&[new.as_ref(), old.as_ref()], &self.picks)?)
-            })
-            .collect::<Result<Vec<ArrayRef>>>()?;
+        // Every row of the batch in order, and no other (a deduplication keeping the last row
+        // of keys that come in time order): the batch's own columns.
+        let whole = self.picks.len() == batch.num_rows()
+            && self
+                .picks
+                .iter()
+                .enumerate()
+                .all(|(i, &pick)| pick == (0, i));
+        let mut columns = match whole {
+            true => batch.columns().to_vec(),
+            false => {
+                let parser = converter.parser();
+                let mut start = 0;
+                let older = self.older_ends.iter().map(|&end| {
+                    let row = parser.parse(&self.older[start..end]);
+                    start = end;
+                    row
+                });
+                let older = converter.convert_rows(older)?;
+                // Decoding gives a column's type back, but for dictionaries (their values).
+                (batch.columns().iter().zip(&older))
+                    .map(|(new, old)| {
+                        let old = cast(old, new.data_type())?;
+                        Ok(interleave(&[new.as_ref(), old.as_ref()], &self.picks)?)
+                    })
+                    .collect::<Result<Vec<ArrayRef>>>()?
+            }
+        };
         columns.push(Arc::new(UInt64Array::from(self.ranks)));
         let columns = (columns.into_iter().zip(schema.fields()))
             .map(|(c, f)| super::aggregate::cast_to(c, f.data_type()))
