@@ -2013,7 +2013,13 @@ fn a_sink_that_drops_update_before_rows_is_sent_none() {
         printed.contains("Rank top 1 (state: the first rows per partition)"),
         "{printed}"
     );
-    // A GROUP BY retracts a row's old value with its -U: the Top-1 under it still makes them.
+    // A filter on more than the row number retracts with -U rows what it let through (as
+    // Flink's FLINK-9528), and so does a GROUP BY: the Top-1 under them still makes them.
+    let filtered = explain("blackhole", &format!("{last} AND price > 100"));
+    assert!(
+        filtered.contains("Rank top 1 (state: the first rows per partition)"),
+        "{filtered}"
+    );
     let grouped = explain(
         "blackhole",
         &format!("SELECT symbol, SUM(price) FROM ({last}) GROUP BY symbol"),

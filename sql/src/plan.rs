@@ -44,6 +44,7 @@ use crate::session::CDC_DUPLICATES;
 use crate::skew::SKEW_CORRECTED;
 use crate::unnest::UnnestJoin;
 use crate::window::{WindowTvf, interval_millis};
+use over::only_rank_limit;
 pub(crate) use over::rank_limit;
 
 mod aggregate;
@@ -139,7 +140,7 @@ pub struct StreamPlanner<'a> {
     /// only those.
     struct_fields: StructFieldsRead,
     /// Whether the sink drops `-U` rows, while planning the nodes whose changes reach it
-    /// through projections and filters alone: those make none (Flink's
+    /// through projections and a Top-N's limit alone: those make none (Flink's
     /// `ONLY_UPDATE_AFTER`).
     update_before_dropped: bool,
 }
@@ -284,17 +285,18 @@ impl<'a> StreamPlanner<'a> {
         if !calc && plan.expressions().iter().any(calls_current_watermark) {
             return Err(current_watermark_misplaced());
         }
-        // Only projections and filters pass on that the sink drops `-U` rows; a window takes
-        // it for its Top-N.
-        let update_before_dropped = std::mem::take(&mut self.update_before_dropped);
-        if matches!(
-            plan,
-            LogicalPlan::Projection(_)
-                | LogicalPlan::Filter(_)
-                | LogicalPlan::SubqueryAlias(_)
-                | LogicalPlan::Window(_)
-        ) {
-            self.update_before_dropped = update_before_dropped;
+        // Only projections and a Top-N's limit pass on that the sink drops `-U` rows; a window
+        // takes it for its Top-N.
+        if std::mem::take(&mut self.update_before_dropped) {
+            self.update_before_dropped = match plan {
+                LogicalPlan::Projection(p) => match p.input.as_ref() {
+                    LogicalPlan::Filter(f) => only_rank_limit(&f.predicate, &f.input)?,
+                    _ => true,
+                },
+                LogicalPlan::Filter(f) => only_rank_limit(&f.predicate, &f.input)?,
+                LogicalPlan::SubqueryAlias(_) | LogicalPlan::Window(_) => true,
+                _ => false,
+            };
         }
         match plan {
             LogicalPlan::Projection(p) => {

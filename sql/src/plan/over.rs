@@ -524,6 +524,23 @@ fn lag_offset(f: &datafusion_expr::expr::WindowFunction) -> SqlResult<usize> {
 /// The N of a filter `rownum <= N` (or `< N + 1`, `= 1`) on the `ROW_NUMBER()` column of a
 /// window right under `input` (through projections).
 pub(crate) fn rank_limit(predicate: &Expr, input: &LogicalPlan) -> SqlResult<Option<usize>> {
+    Ok(rank_conditions(predicate, input)?
+        .into_iter()
+        .flatten()
+        .min())
+}
+
+/// Whether `predicate`, over `input`, only limits the row number of a Top-N: Flink makes it
+/// part of the Top-N, whose output then needs no `-U` rows. Any other condition stays a filter,
+/// which needs them to retract the rows it let through (FLINK-9528).
+pub(crate) fn only_rank_limit(predicate: &Expr, input: &LogicalPlan) -> SqlResult<bool> {
+    let conditions = rank_conditions(predicate, input)?;
+    Ok(!conditions.is_empty() && conditions.iter().all(Option::is_some))
+}
+
+/// The conjuncts of `predicate` over `input`, each with the limit it puts on the row number of
+/// a Top-N under `input`'s projections, if it is one (none when there is no Top-N).
+fn rank_conditions(predicate: &Expr, input: &LogicalPlan) -> SqlResult<Vec<Option<usize>>> {
     let mut predicate = predicate.clone();
     let mut plan = input;
     while let LogicalPlan::Projection(p) = plan {
@@ -537,7 +554,7 @@ pub(crate) fn rank_limit(predicate: &Expr, input: &LogicalPlan) -> SqlResult<Opt
         plan = p.input.as_ref();
     }
     let LogicalPlan::Window(window) = plan else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let number = window.schema.columns()[window.input.schema().fields().len()].clone();
     let limit = |e: &Expr| -> Option<usize> {
@@ -565,8 +582,8 @@ pub(crate) fn rank_limit(predicate: &Expr, input: &LogicalPlan) -> SqlResult<Opt
     };
     Ok(split_conjunction(&predicate)
         .into_iter()
-        .filter_map(limit)
-        .min())
+        .map(limit)
+        .collect())
 }
 
 /// `expr` without its aliases.
