@@ -459,16 +459,6 @@ impl Sink for KafkaSink {
 
     fn on_batch(&mut self, batch: &ChangeBatch) -> Result<()> {
         let upsert = self.table.upsert;
-        // An upsert topic holds the latest row per key: -U is implied by the +U after it.
-        let batch = match (upsert, &batch.ops) {
-            (true, Some(_)) => {
-                let keep: arrow::array::BooleanArray = (0..batch.num_rows())
-                    .map(|i| Some(batch.row_kind(i) != RowKind::UpdateBefore))
-                    .collect();
-                batch.filter(&keep)?
-            }
-            _ => batch.clone(),
-        };
         let keys = match &mut self.key {
             Some((columns, writer)) => {
                 let mut keys = BinaryBuilder::new();
@@ -482,8 +472,11 @@ impl Sink for KafkaSink {
         let mut values = BinaryBuilder::new();
         let (columns, writer) = &mut self.value;
         let value_batch = batch.with_data(batch.data.project(columns)?);
+        // An upsert topic writes a retraction as a tombstone, -U as -D, as Flink's sink does:
+        // the planner sends it -U rows only where the next row of the key may not come (a
+        // filter on other columns than the key over an update), and makes none otherwise.
         writer.encode_rows(&value_batch, |row, v| {
-            if upsert && batch.row_kind(row) == RowKind::Delete {
+            if upsert && matches!(batch.row_kind(row), RowKind::Delete | RowKind::UpdateBefore) {
                 values.append_null();
             } else {
                 values.append_value(v);

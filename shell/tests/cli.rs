@@ -1988,7 +1988,7 @@ fn explain_names_each_join_and_the_state_of_each_input() {
 }
 
 #[test]
-fn a_sink_that_drops_update_before_rows_is_sent_none() {
+fn a_sink_that_needs_no_update_before_rows_is_sent_none() {
     let explain = |connector: &str, query: &str| {
         let sql = format!(
             "{}CREATE TABLE out (symbol STRING, price DOUBLE) WITH ('connector' = '{connector}');\n\
@@ -2001,7 +2001,7 @@ fn a_sink_that_drops_update_before_rows_is_sent_none() {
     };
     let last = "SELECT symbol, price FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol \
                 ORDER BY ts DESC) AS rn FROM ticks) WHERE rn = 1";
-    // A blackhole drops them, as in Flink: the deduplication keeps sort keys alone.
+    // A blackhole needs none, as in Flink: the deduplication keeps sort keys alone.
     let dropped = explain("blackhole", last);
     assert!(
         dropped.contains("Rank top 1 (state: the sort key per partition; no -U rows)"),
@@ -2028,6 +2028,38 @@ fn a_sink_that_drops_update_before_rows_is_sent_none() {
         grouped.contains("Rank top 1 (state: the first rows per partition)"),
         "{grouped}"
     );
+    // That GROUP BY makes none itself, unless a filter on its results takes them.
+    assert!(grouped.contains("GroupAggregate (no -U rows)"), "{grouped}");
+    let sums = "SELECT symbol, SUM(price) AS price FROM ticks GROUP BY symbol";
+    let printed = explain("print", sums);
+    assert!(printed.contains("GroupAggregate <-"), "{printed}");
+    let filtered = explain(
+        "blackhole",
+        &format!("SELECT * FROM ({sums}) WHERE price > 100"),
+    );
+    assert!(filtered.contains("GroupAggregate <-"), "{filtered}");
+    // Change events normalised by key make none either.
+    let normalised = |connector: &str| {
+        let sql = format!(
+            "SET 'table.exec.source.cdc-events-duplicate' = 'true';\n\
+             CREATE TABLE products (id BIGINT, name STRING, price DOUBLE, updated TIMESTAMP(3), \
+             PRIMARY KEY (id) NOT ENFORCED) WITH ('connector' = 'filesystem', 'path' = '{}', \
+             'format' = 'debezium-json');\n\
+             CREATE TABLE out (id BIGINT, price DOUBLE) WITH ('connector' = '{connector}');\n\
+             EXPLAIN INSERT INTO out SELECT id, price FROM products;",
+            conformance_data("products_debezium_duplicates.json").display()
+        );
+        let o = rill(&["-c", &sql, "--parallelism", "1"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let dropped = normalised("blackhole");
+    assert!(
+        dropped.contains("ChangelogNormalize (no -U rows)"),
+        "{dropped}"
+    );
+    let printed = normalised("print");
+    assert!(printed.contains("ChangelogNormalize <-"), "{printed}");
 }
 
 #[test]

@@ -77,9 +77,10 @@ impl Connector {
         }
     }
 
-    /// Whether its sink drops `-U` rows, so that the changes reaching it need not have them:
-    /// a blackhole's, as in Flink, and an upsert topic's, whose `+U` replaces the key's row.
-    pub fn drops_update_before(&self) -> bool {
+    /// Whether its sink asks for no `-U` rows (Flink's `ONLY_UPDATE_AFTER`), so that the
+    /// changes reaching it need not have them: a blackhole's, and an upsert topic's, whose `+U`
+    /// replaces the key's row (a `-U` that still comes is a tombstone there).
+    pub fn needs_no_update_before(&self) -> bool {
         match self {
             Connector::Blackhole => true,
             Connector::Kafka(table) => table.upsert,

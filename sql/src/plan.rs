@@ -139,10 +139,10 @@ pub struct StreamPlanner<'a> {
     /// The columns, and fields of struct columns, the statement reads: JSON files decode
     /// only those.
     struct_fields: StructFieldsRead,
-    /// Whether the sink drops `-U` rows, while planning the nodes whose changes reach it
+    /// Whether the sink needs no `-U` rows, while planning the nodes whose changes reach it
     /// through projections and a Top-N's limit alone: those make none (Flink's
     /// `ONLY_UPDATE_AFTER`).
-    update_before_dropped: bool,
+    update_before_unneeded: bool,
 }
 
 /// A calc's expressions, and the type of the column of rows' watermarks they read, if any.
@@ -187,7 +187,7 @@ impl<'a> StreamPlanner<'a> {
             side_paths: HashSet::new(),
             reused: HashMap::new(),
             struct_fields: StructFieldsRead::default(),
-            update_before_dropped: false,
+            update_before_unneeded: false,
         }
     }
 
@@ -257,9 +257,9 @@ impl<'a> StreamPlanner<'a> {
         self
     }
 
-    /// The query's sink drops `-U` rows (when `dropped`).
-    pub fn with_sink_dropping_update_before(mut self, dropped: bool) -> Self {
-        self.update_before_dropped = dropped;
+    /// The query's sink needs no `-U` rows (when `unneeded`).
+    pub fn with_sink_needing_no_update_before(mut self, unneeded: bool) -> Self {
+        self.update_before_unneeded = unneeded;
         self
     }
 
@@ -285,16 +285,19 @@ impl<'a> StreamPlanner<'a> {
         if !calc && plan.expressions().iter().any(calls_current_watermark) {
             return Err(current_watermark_misplaced());
         }
-        // Only projections and a Top-N's limit pass on that the sink drops `-U` rows; a window
-        // takes it for its Top-N.
-        if std::mem::take(&mut self.update_before_dropped) {
-            self.update_before_dropped = match plan {
+        // Only projections and a Top-N's limit pass on that the sink needs no `-U` rows; a window
+        // takes it for its Top-N, an aggregation and a scan (its normalisation) for themselves.
+        if std::mem::take(&mut self.update_before_unneeded) {
+            self.update_before_unneeded = match plan {
                 LogicalPlan::Projection(p) => match p.input.as_ref() {
                     LogicalPlan::Filter(f) => only_rank_limit(&f.predicate, &f.input)?,
                     _ => true,
                 },
                 LogicalPlan::Filter(f) => only_rank_limit(&f.predicate, &f.input)?,
-                LogicalPlan::SubqueryAlias(_) | LogicalPlan::Window(_) => true,
+                LogicalPlan::SubqueryAlias(_)
+                | LogicalPlan::Window(_)
+                | LogicalPlan::Aggregate(_)
+                | LogicalPlan::TableScan(_) => true,
                 _ => false,
             };
         }
@@ -329,6 +332,7 @@ impl<'a> StreamPlanner<'a> {
             }
             LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
             LogicalPlan::TableScan(scan) => {
+                let update_before = !std::mem::take(&mut self.update_before_unneeded);
                 let name = scan.table_name.table();
                 let table = self.tables.get(name).ok_or_else(|| {
                     SqlError::new(format!("table '{name}' is not a stream table"))
@@ -337,12 +341,13 @@ impl<'a> StreamPlanner<'a> {
                     return Err(SqlError::new("internal error: filters pushed into a scan"));
                 }
                 let Some((columns, planned)) = self.reused.get(name).cloned() else {
-                    return self.scan_once(table, scan.projection.clone());
+                    return self.scan_once(table, scan.projection.clone(), update_before);
                 };
                 let source = match planned {
                     Some(source) => source,
                     None => {
-                        let source = self.scan_once(table, columns.clone())?;
+                        // Shared: another reader may need its -U rows.
+                        let source = self.scan_once(table, columns.clone(), true)?;
                         self.reused
                             .insert(name.to_string(), (columns.clone(), Some(source)));
                         source
@@ -723,16 +728,27 @@ impl<'a> StreamPlanner<'a> {
         Ok(node)
     }
 
-    /// A source reading `projection` of `table`'s columns, with the table's late-row policy.
-    fn scan_once(&mut self, table: &TableDef, projection: Option<Vec<usize>>) -> SqlResult<NodeId> {
-        let node = self.scan(table, projection)?;
+    /// A source reading `projection` of `table`'s columns, with the table's late-row policy
+    /// (and, unless `update_before`, a normalisation making no `-U` rows).
+    fn scan_once(
+        &mut self,
+        table: &TableDef,
+        projection: Option<Vec<usize>>,
+        update_before: bool,
+    ) -> SqlResult<NodeId> {
+        let node = self.scan(table, projection, update_before)?;
         if let Some(policy) = &table.late {
             self.late.insert(node, policy.clone());
         }
         Ok(node)
     }
 
-    fn scan(&mut self, table: &TableDef, projection: Option<Vec<usize>>) -> SqlResult<NodeId> {
+    fn scan(
+        &mut self,
+        table: &TableDef,
+        projection: Option<Vec<usize>>,
+        update_before: bool,
+    ) -> SqlResult<NodeId> {
         let records = table.connector.records().copied();
         if records.is_none() && !matches!(table.connector, Connector::Nexmark(_)) {
             return Err(SqlError::new(format!(
@@ -920,7 +936,11 @@ impl<'a> StreamPlanner<'a> {
                 .iter()
                 .map(|c| table.schema.index_of(c))
                 .collect::<std::result::Result<_, _>>()?;
-            node = self.add(Box::new(Normalize::new(table.schema.clone(), key)?), node);
+            let mut normalize = Normalize::new(table.schema.clone(), key)?;
+            if !update_before {
+                normalize = normalize.without_update_before();
+            }
+            node = self.add(Box::new(normalize), node);
             if let Some(columns) = projection {
                 let all: Vec<usize> = (0..table.schema.fields().len()).collect();
                 node = self.add(Box::new(columns_of(&table.schema, &columns, &all)?), node);
@@ -936,7 +956,7 @@ impl<'a> StreamPlanner<'a> {
             .tables
             .get(name)
             .ok_or_else(|| SqlError::new(format!("table '{name}' is not a stream table")))?;
-        self.scan(table, projection)?;
+        self.scan(table, projection, true)?;
         Ok(self.dataflow)
     }
 

@@ -771,7 +771,7 @@ impl Session {
             None => self.planner()?,
         };
         let planner =
-            planner.with_sink_dropping_update_before(table.connector.drops_update_before());
+            planner.with_sink_needing_no_update_before(table.connector.needs_no_update_before());
         let query = planner.plan_query(&dml.input)?;
         if query.updating && !table.connector.accepts_updates() {
             return Err(SqlError::new(format!(

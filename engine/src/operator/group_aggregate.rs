@@ -44,6 +44,8 @@ pub struct GroupAggregate {
     /// (`'table.exec.state.ttl'`): then it starts afresh, as Flink's state TTL does.
     ttl: Option<i64>,
     expiry: Expiry,
+    /// Whether an update makes a `-U` row before its `+U` (not for a sink that needs none).
+    update_before: bool,
 }
 
 impl GroupAggregate {
@@ -63,7 +65,15 @@ impl GroupAggregate {
             first_row: Vec::new(),
             ttl: None,
             expiry: Expiry::default(),
+            update_before: true,
         })
+    }
+
+    /// Makes no `-U` rows, for a sink that needs none (Flink's `ONLY_UPDATE_AFTER`): an
+    /// update is its `+U` row alone.
+    pub fn without_update_before(mut self) -> Self {
+        self.update_before = false;
+        self
     }
 
     /// Groups not updated for `ttl` ms of event time start afresh.
@@ -138,7 +148,9 @@ impl GroupAggregate {
                 picks.push((RowKind::Insert, row, 1, at));
                 self.emitted[id] = true;
             } else if !same.as_ref().is_some_and(|s| s.value(at)) {
-                picks.push((RowKind::UpdateBefore, row, 0, at));
+                if self.update_before {
+                    picks.push((RowKind::UpdateBefore, row, 0, at));
+                }
                 picks.push((RowKind::UpdateAfter, row, 1, at));
             }
         }
@@ -200,7 +212,10 @@ impl Operator for GroupAggregate {
     }
 
     fn name(&self) -> &str {
-        "GroupAggregate"
+        match self.update_before {
+            true => "GroupAggregate",
+            false => "GroupAggregate (no -U rows)",
+        }
     }
 
     fn state_bytes(&self) -> usize {
@@ -538,10 +553,18 @@ mod tests {
             .collect()
     }
 
+    /// Without `-U` rows (for a sink that needs none), the changelog is read as an upsert
+    /// table is: a `+U` replaces its key's row, and no `-U` comes.
     #[test]
     fn every_group_reads_what_its_live_rows_give_after_each_batch() {
-        for (seed, retracting) in [(1, false), (2, false), (3, true), (4, true), (5, true)] {
+        let cases = [(1, false), (2, false), (3, true), (4, true), (5, true)];
+        for ((seed, retracting), update_before) in
+            cases.into_iter().flat_map(|c| [(c, true), (c, false)])
+        {
             let mut operator = every_state(retracting);
+            if !update_before {
+                operator = operator.without_update_before();
+            }
             let mut live: Vec<(String, Option<i64>)> = Vec::new();
             let mut table: BTreeMap<String, String> = BTreeMap::new();
             for changes in random_changes(seed, retracting) {
@@ -561,13 +584,24 @@ mod tests {
                 for line in describe(&out) {
                     let (kind, row) = line.split_once(' ').unwrap();
                     let key = row.split(',').next().unwrap().to_string();
-                    match kind {
-                        "Insert" => assert!(table.insert(key, row.into()).is_none(), "{line}"),
-                        "UpdateAfter" => assert!(table.insert(key, row.into()).is_none()),
-                        _ => assert_eq!(table.remove(&key).as_deref(), Some(row), "{line}"),
-                    }
+                    let replaced = match kind {
+                        "Insert" | "UpdateAfter" => table.insert(key, row.into()),
+                        _ => {
+                            assert!(update_before || kind == "Delete", "{line}");
+                            assert_eq!(table.remove(&key).as_deref(), Some(row), "{line}");
+                            None
+                        }
+                    };
+                    // With -U rows, a +U comes after its key's row was taken back; without,
+                    // it replaces it.
+                    let replaces = kind == "UpdateAfter" && !update_before;
+                    assert_eq!(replaced.is_some(), replaces, "{line}");
                 }
-                assert_eq!(table, expected(&live), "seed {seed}");
+                assert_eq!(
+                    table,
+                    expected(&live),
+                    "seed {seed}, -U rows {update_before}"
+                );
             }
         }
     }

@@ -10,7 +10,7 @@
 //! retracted row's place is taken by the next one. After each input row the partition's first
 //! N rows are compared with what was emitted, rank by rank: a rank that now holds another row
 //! is updated (`-U` of the old row, `+U` of the new), a new rank is inserted (`+I`), a rank
-//! that is gone is deleted (`-D`). When the sink drops `-U` rows (a blackhole or an upsert
+//! that is gone is deleted (`-D`). When the sink needs no `-U` rows (a blackhole or an upsert
 //! table), none are made, as Flink plans for such sinks; a Top-1 over an append-only input
 //! then never reads an older row again, so it keeps each partition's sort key alone.
 
@@ -262,7 +262,7 @@ impl Rank {
         self
     }
 
-    /// Makes no `-U` rows, for a sink that drops them (Flink's `ONLY_UPDATE_AFTER`).
+    /// Makes no `-U` rows, for a sink that needs none (Flink's `ONLY_UPDATE_AFTER`).
     pub fn without_update_before(mut self) -> Self {
         self.update_before = false;
         if !self.keeps_rows() {

@@ -70,6 +70,8 @@ impl StreamPlanner<'_> {
     /// `GROUP BY window_start, window_end, ...` over a window table function (also with
     /// `GROUPING SETS`, `ROLLUP` or `CUBE` of the other keys).
     pub(super) fn aggregate(&mut self, aggregate: &Aggregate) -> SqlResult<NodeId> {
+        // Only an updating GROUP BY makes -U rows; the window aggregations make none.
+        let update_before_unneeded = std::mem::take(&mut self.update_before_unneeded);
         let expansion = expand_grouping_sets(aggregate)?;
         if let Some(session) = SessionInput::find(aggregate)? {
             if expansion.is_some() {
@@ -90,7 +92,7 @@ impl StreamPlanner<'_> {
             .window_bounds(&aggregate.input)
             .filter(|&(start, end)| is_key(start) && is_key(end))
         else {
-            return self.group_aggregate(aggregate, expansion);
+            return self.group_aggregate(aggregate, expansion, !update_before_unneeded);
         };
         // Flink orders a window's ARRAY_AGG(DISTINCT) values as its state holds them, not
         // as they came (oracle: MOD(x, 2) of 1, 2 gives [0, 1]).
@@ -180,11 +182,13 @@ impl StreamPlanner<'_> {
     }
 
     /// `GROUP BY` without windows: an updating aggregation. `GROUPING SETS`, `ROLLUP` and
-    /// `CUBE` aggregate the input expanded to a row per grouping set.
+    /// `CUBE` aggregate the input expanded to a row per grouping set. Unless `update_before`, it
+    /// makes no `-U` rows (for a sink that needs none).
     fn group_aggregate(
         &mut self,
         aggregate: &Aggregate,
         expansion: Option<Expansion>,
+        update_before: bool,
     ) -> SqlResult<NodeId> {
         let expanded = expansion.is_some();
         let (group_by, input, input_rows) = match expansion {
@@ -233,7 +237,10 @@ impl StreamPlanner<'_> {
         let keyed = vec![(input, Self::typed_keys(&group_by.keys, &input_rows)?)];
         let output = output_schema(&aggregate.schema);
         let node = self.add_keyed(keyed, output.clone(), |_| {
-            let operator = GroupAggregate::new(group_by.clone(), output.clone(), retracting)?;
+            let mut operator = GroupAggregate::new(group_by.clone(), output.clone(), retracting)?;
+            if !update_before {
+                operator = operator.without_update_before();
+            }
             Ok(Box::new(operator.with_ttl(ttl)))
         })?;
         if !expanded {

@@ -36,7 +36,7 @@ impl StreamPlanner<'_> {
     /// filter `rownum <= N`: window Top-N (and deduplication with N = 1).
     pub(super) fn window(&mut self, window: &Window) -> SqlResult<NodeId> {
         let limit = self.rank_limit.take();
-        let update_before_dropped = std::mem::take(&mut self.update_before_dropped);
+        let update_before_unneeded = std::mem::take(&mut self.update_before_unneeded);
         if limit.is_some() {
             let number = window.window_expr.first().map(unaliased);
             if let Some(Expr::WindowFunction(f)) = number
@@ -72,7 +72,7 @@ impl StreamPlanner<'_> {
             ));
         };
         let (Some(window_end), true) = (window_end, has_start) else {
-            return self.rank(window, params, limit, update_before_dropped);
+            return self.rank(window, params, limit, update_before_unneeded);
         };
         let schema = window.input.schema();
         let window_end = schema.index_of_column(window_end)?;
@@ -104,7 +104,7 @@ impl StreamPlanner<'_> {
         window: &Window,
         params: &WindowFunctionParams,
         limit: usize,
-        update_before_dropped: bool,
+        update_before_unneeded: bool,
     ) -> SqlResult<NodeId> {
         if params.order_by.is_empty() {
             return Err(SqlError::new(
@@ -145,7 +145,7 @@ impl StreamPlanner<'_> {
             if keep_last {
                 operator = operator.newest_first_on_ties();
             }
-            if update_before_dropped {
+            if update_before_unneeded {
                 operator = operator.without_update_before();
             }
             Ok(Box::new(operator.with_ttl(planner.state_ttl)))
