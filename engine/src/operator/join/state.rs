@@ -75,6 +75,17 @@ impl Arena {
         (block as u32, offset)
     }
 
+    /// Writes `row`; its entry, with `meta`.
+    fn entry<M>(&mut self, row: &[u8], meta: M) -> Entry<M> {
+        let (block, offset) = self.push(row);
+        Entry {
+            block,
+            offset,
+            len: u32::try_from(row.len()).expect("a row's encoding is shorter than 4 GiB"),
+            meta,
+        }
+    }
+
     fn row<M>(&self, entry: &Entry<M>) -> &[u8] {
         let start = entry.offset as usize;
         &self.blocks[entry.block as usize][start..start + entry.len as usize]
@@ -133,16 +144,15 @@ impl<M> Bucket<M> {
 
     /// Adds a row at entry `at`, writing it to `arena`.
     fn insert(&mut self, arena: &mut Arena, at: usize, row: &[u8], meta: M) {
-        let (block, offset) = arena.push(row);
-        let entry = Entry {
-            block,
-            offset,
-            len: u32::try_from(row.len()).expect("a row's encoding is shorter than 4 GiB"),
-            meta,
-        };
+        let entry = arena.entry(row, meta);
+        self.insert_entry(arena, at, entry);
+    }
+
+    /// Adds the row of `entry` (in `arena`) at entry `at`.
+    fn insert_entry(&mut self, arena: &Arena, at: usize, entry: Entry<M>) {
         match &mut self.by_row {
             Some(index) if at == self.entries.len() => {
-                index.insert_unique(row_hash(row), at as u32, |&e| {
+                index.insert_unique(row_hash(arena.row(&entry)), at as u32, |&e| {
                     row_hash(arena.row(&self.entries[e as usize]))
                 });
             }
@@ -267,11 +277,56 @@ impl Emitted {
     }
 }
 
-/// A row in a side's state: its bucket and entry.
+/// A row in a side's state: its bucket and entry, or [`UNINDEXED`] and its place among the
+/// rows not yet in their buckets.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Match {
     pub bucket: usize,
     pub entry: usize,
+}
+
+/// The bucket of a [`Match`] of a row not yet in its bucket.
+const UNINDEXED: usize = usize::MAX;
+
+/// Rows added to a side but not yet put in their buckets, in arrival order, each with its key.
+/// A side that keeps many rows and is probed by few (Nexmark q7 keeps 9 M bids, which one row
+/// per window probes) then pays one append per row, not a lookup of its key with three cache
+/// misses: a probe of few rows reads these in one pass instead.
+struct Unindexed<M> {
+    /// Row `i`'s key is `keys[ends[i - 1]..ends[i]]`.
+    keys: Vec<u8>,
+    ends: Vec<u32>,
+    entries: Vec<Entry<M>>,
+    /// How many probes read them: after [`UNINDEXED_READS`], they are put in their buckets,
+    /// so that reading them costs at most a few times what indexing them would.
+    reads: u32,
+}
+
+/// How many probes read a side's rows not yet in their buckets before they are put there.
+const UNINDEXED_READS: u32 = 4;
+
+impl<M> Default for Unindexed<M> {
+    fn default() -> Self {
+        Unindexed {
+            keys: Vec::new(),
+            ends: Vec::new(),
+            entries: Vec::new(),
+            reads: 0,
+        }
+    }
+}
+
+impl<M> Unindexed<M> {
+    fn key(&self, i: usize) -> &[u8] {
+        let start = i.checked_sub(1).map_or(0, |j| self.ends[j] as usize);
+        &self.keys[start..self.ends[i] as usize]
+    }
+
+    fn bytes(&self) -> usize {
+        self.keys.capacity()
+            + self.ends.capacity() * size_of::<u32>()
+            + self.entries.capacity() * size_of::<Entry<M>>()
+    }
 }
 
 /// The rows of one input by join key, and their encoding.
@@ -293,6 +348,10 @@ pub(super) struct Side<M> {
     /// The buckets' bytes ([`Bucket::bytes`]), kept as they change: summing them over every
     /// key at each measure of the state would cost as much as the join's work (Nexmark q7).
     held: usize,
+    /// Whether rows [pushed](Side::push) wait in `unindexed` until a probe or a change needs
+    /// them in their buckets.
+    defers: bool,
+    unindexed: Unindexed<M>,
 }
 
 impl<M> Side<M> {
@@ -307,7 +366,66 @@ impl<M> Side<M> {
             free: Vec::new(),
             arena: Arena::default(),
             held: 0,
+            defers: false,
+            unindexed: Unindexed::default(),
         })
+    }
+
+    /// Rows [pushed](Side::push) are put in their buckets only when a probe or a change needs
+    /// them there: a probe of few rows reads them in one pass instead (see [`Unindexed`]).
+    pub fn deferring_index(mut self) -> Self {
+        self.defers = true;
+        self
+    }
+
+    /// Adds a row under `key`, after the key's other rows: in its bucket, or, if the side
+    /// defers its index, after the rows not yet in theirs.
+    pub fn push(&mut self, key: &[u8], row: &[u8], meta: M) {
+        if !self.defers || self.unindexed.keys.len() + key.len() > u32::MAX as usize {
+            self.add(key, row, meta);
+            return;
+        }
+        let unindexed = &mut self.unindexed;
+        unindexed.keys.extend_from_slice(key);
+        unindexed.ends.push(unindexed.keys.len() as u32);
+        unindexed.entries.push(self.arena.entry(row, meta));
+    }
+
+    /// Puts the rows not yet in their buckets there, in the order they came.
+    pub fn index_all(&mut self) {
+        if self.unindexed.entries.is_empty() {
+            return;
+        }
+        let mut unindexed = std::mem::take(&mut self.unindexed);
+        let entries = std::mem::take(&mut unindexed.entries);
+        for (i, entry) in entries.into_iter().enumerate() {
+            let (slot, size) = self.bucket_for(unindexed.key(i));
+            let bucket = &mut self.buckets[slot];
+            bucket.insert_entry(&self.arena, bucket.entries.len(), entry);
+            self.held += bucket.bytes() - size;
+        }
+    }
+
+    /// Readies the side for a probe of `rows` rows: the rows not yet in their buckets are put
+    /// there when the probe is large for them (a pass over them would cost more than indexing
+    /// them), or when probes have read them [`UNINDEXED_READS`] times.
+    pub fn ready_for(&mut self, rows: usize) {
+        let waiting = self.unindexed.entries.len();
+        if waiting > 0 {
+            if rows.saturating_mul(16) >= waiting || self.unindexed.reads >= UNINDEXED_READS {
+                self.index_all();
+            } else {
+                self.unindexed.reads += 1;
+            }
+        }
+    }
+
+    /// The note of a row held (mutable: a join counts a row's matches there).
+    pub fn meta_mut(&mut self, m: Match) -> &mut M {
+        match m.bucket {
+            UNINDEXED => &mut self.unindexed.entries[m.entry].meta,
+            slot => &mut self.buckets[slot].entries[m.entry].meta,
+        }
     }
 
     /// The rows of `batch` (of this input) in the state's encoding.
@@ -337,6 +455,17 @@ impl<M> Side<M> {
         meta: M,
         before: impl Fn(&M) -> bool,
     ) -> usize {
+        self.index_all();
+        let (slot, size) = self.bucket_for(key);
+        let bucket = &mut self.buckets[slot];
+        let at = bucket.entries.partition_point(|e| before(&e.meta));
+        bucket.insert(&mut self.arena, at, row, meta);
+        self.held += bucket.bytes() - size;
+        slot
+    }
+
+    /// The slot of the bucket of `key`, made if new, and its size ([`Bucket::bytes`]).
+    fn bucket_for(&mut self, key: &[u8]) -> (usize, usize) {
         // One probe of the index whether the key is new or not.
         let Side {
             index,
@@ -369,20 +498,20 @@ impl<M> Side<M> {
                 (slot, 0)
             }
         };
-        let bucket = &mut self.buckets[slot];
-        let at = bucket.entries.partition_point(|e| before(&e.meta));
-        bucket.insert(&mut self.arena, at, row, meta);
-        self.held += bucket.bytes() - size;
-        slot
+        (slot, size)
     }
 
-    /// The row of entry `entry` of bucket `slot`.
+    /// The row of entry `entry` of bucket `slot` (or of the rows not yet in their buckets).
     pub fn row(&self, slot: usize, entry: usize) -> &[u8] {
-        self.buckets[slot].row(&self.arena, entry)
+        match slot {
+            UNINDEXED => self.arena.row(&self.unindexed.entries[entry]),
+            slot => self.buckets[slot].row(&self.arena, entry),
+        }
     }
 
     /// Removes a row under `key` equal to `row`.
     pub fn retract(&mut self, key: &[u8], row: &[u8]) {
+        self.index_all();
         if let Some(slot) = self.bucket_of(key)
             && self.resize(slot, |bucket, arena| bucket.retract(arena, row))
         {
@@ -397,6 +526,7 @@ impl<M> Side<M> {
         keep: impl Fn(&M) -> bool,
         removed: impl FnMut(&[u8], &M),
     ) {
+        self.index_all();
         self.resize(slot, |bucket, arena| bucket.retain(arena, keep, removed));
         self.free_if_empty(slot);
     }
@@ -417,7 +547,8 @@ impl<M> Side<M> {
             self.arena = Arena::default();
         } else if self.arena.sparse() {
             let mut arena = Arena::default();
-            for entry in self.buckets.iter_mut().flat_map(|b| &mut b.entries) {
+            let unindexed = self.unindexed.entries.iter_mut();
+            for entry in (self.buckets.iter_mut().flat_map(|b| &mut b.entries)).chain(unindexed) {
                 (entry.block, entry.offset) = arena.push(self.arena.row(entry));
             }
             self.arena = arena;
@@ -474,10 +605,16 @@ impl<M> Side<M> {
         self.encoding.decode_some(&rows, wanted)
     }
 
+    /// How many rows wait to be put in their buckets, and how many probes read them.
+    #[cfg(test)]
+    pub fn waiting(&self) -> (usize, u32) {
+        (self.unindexed.entries.len(), self.unindexed.reads)
+    }
+
     /// How many rows are kept.
     #[cfg(test)]
     pub fn rows(&self) -> usize {
-        self.buckets.iter().map(|b| b.entries.len()).sum()
+        self.buckets.iter().map(|b| b.entries.len()).sum::<usize>() + self.unindexed.entries.len()
     }
 
     pub fn bytes(&self) -> usize {
@@ -486,14 +623,18 @@ impl<M> Side<M> {
             self.buckets.iter().map(Bucket::bytes).sum::<usize>(),
             "the count of bytes held is kept right"
         );
-        self.index.capacity() * (size_of::<u32>() + 1) + self.held + self.arena.capacity
+        self.index.capacity() * (size_of::<u32>() + 1)
+            + self.held
+            + self.arena.capacity
+            + self.unindexed.bytes()
     }
 }
 
 impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
     /// Puts the rows under `name`, bucket by bucket in slot order (expiry lists name slots,
     /// and rows keep their order, which output follows).
-    pub fn snapshot(&self, state: &mut State, name: &str) -> Result<()> {
+    pub fn snapshot(&mut self, state: &mut State, name: &str) -> Result<()> {
+        self.index_all();
         let keys = self.buckets.iter().map(|b| b.key.bytes());
         state.put_byte_strings(&format!("{name}.keys"), keys)?;
         let rows = (self.buckets.iter()).flat_map(|b| b.entries.iter().map(|e| self.arena.row(e)));
@@ -515,6 +656,7 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
         self.buckets.clear();
         self.index.clear();
         self.arena = Arena::default();
+        self.unindexed = Unindexed::default();
         for (key, metas) in keys.into_iter().zip(notes) {
             let mut bucket = Bucket::new(Key::new(&key));
             bucket.entries.reserve(metas.len());
@@ -614,8 +756,9 @@ pub(super) struct Probe<'a> {
 
 impl Probe<'_> {
     /// For each row of the batch, the rows of `other` (the other input's state) it matches:
-    /// the candidates under its key in the entries `within` picks, those `accept` lets
-    /// through, then those the residual condition holds for. Row `i`'s matches are
+    /// the candidates under its key in the entries `within` picks (and all its rows not yet in
+    /// their bucket: only a regular join, which picks all, defers its index), those `accept`
+    /// lets through, then those the residual condition holds for. Row `i`'s matches are
     /// `matches[offsets[i]..offsets[i + 1]]`.
     pub fn matches<M>(
         &self,
@@ -627,6 +770,9 @@ impl Probe<'_> {
         let mut offsets = Vec::with_capacity(self.batch.num_rows() + 1);
         let mut probe = Vec::new();
         offsets.push(0);
+        // The rows not yet in their buckets come after those in them, as they would there.
+        let unindexed = self.unindexed_matches(other, &accept);
+        let mut unindexed = unindexed.iter().peekable();
         for i in 0..self.batch.num_rows() {
             if self.matchable.value(i)
                 && let Some(bucket) = other.bucket_of(key_of(self.keys, i))
@@ -638,6 +784,14 @@ impl Probe<'_> {
                         probe.push(i as u32);
                     }
                 }
+            }
+            while let Some(&(_, entry)) = unindexed.next_if(|(row, _)| *row as usize == i) {
+                let entry = entry as usize;
+                matches.push(Match {
+                    bucket: UNINDEXED,
+                    entry,
+                });
+                probe.push(i as u32);
             }
             offsets.push(matches.len());
         }
@@ -678,6 +832,58 @@ impl Probe<'_> {
             *offset = kept.len();
         }
         Ok((kept, offsets))
+    }
+
+    /// The rows of `other` not yet in their buckets that the batch's rows match under their
+    /// keys and `accept` lets through: `(row, place among them)`, by row, then place. One pass
+    /// over them, looking each key up among the batch's.
+    fn unindexed_matches<M>(
+        &self,
+        other: &Side<M>,
+        accept: impl Fn(usize, &M) -> bool,
+    ) -> Vec<(u32, u32)> {
+        let waiting = &other.unindexed;
+        if waiting.entries.is_empty() {
+            return Vec::new();
+        }
+        // The batch's keys: each with its first row, and each row with the next of its key.
+        let hash = |key: &[u8]| other.hasher.hash_one(key);
+        let mut keys: HashTable<u32> = HashTable::new();
+        let mut next = vec![u32::MAX; self.batch.num_rows()];
+        for i in (0..self.batch.num_rows()).rev() {
+            if !self.matchable.value(i) {
+                continue;
+            }
+            let key = key_of(self.keys, i);
+            let same = |&j: &u32| key_of(self.keys, j as usize) == key;
+            let rehash = |&j: &u32| hash(key_of(self.keys, j as usize));
+            match keys.entry(hash(key), same, rehash) {
+                KeyEntry::Occupied(mut first) => {
+                    next[i] = std::mem::replace(first.get_mut(), i as u32)
+                }
+                KeyEntry::Vacant(new) => {
+                    new.insert(i as u32);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for (place, entry) in waiting.entries.iter().enumerate() {
+            let key = waiting.key(place);
+            let Some(&first) = keys.find(hash(key), |&j| key_of(self.keys, j as usize) == key)
+            else {
+                continue;
+            };
+            let mut row = first;
+            while row != u32::MAX {
+                if accept(row as usize, &entry.meta) {
+                    found.push((row, place as u32));
+                }
+                row = next[row as usize];
+            }
+        }
+        // Stable: each row's matches stay in the order the rows came.
+        found.sort_by_key(|&(row, _)| row);
+        found
     }
 }
 
