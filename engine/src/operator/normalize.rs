@@ -203,11 +203,7 @@ mod tests {
             ],
         )
         .unwrap();
-        ChangeBatch {
-            data,
-            ops: Some(Int8Array::from_iter_values(rows.iter().map(|r| r.0 as i8))),
-            watermarks: None,
-        }
+        ChangeBatch::of_kinds(data, rows.iter().map(|r| r.0 as i8).collect())
     }
 
     /// The state measured is the sum of its entries, through inserts, updates (to rows of
