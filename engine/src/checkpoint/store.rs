@@ -19,8 +19,10 @@ use crate::{EngineError, Result};
 /// The version of the manifest and state layout; a checkpoint of another version is refused.
 /// (2: MATCH_RECOGNIZE's partitions keep held rows, open attempts and the times of rows.
 /// 3: a GROUP BY keeps its groups as columns and each aggregate call's state apart.
-/// 4: MATCH_RECOGNIZE's rows hold only the input columns it reads.)
-const FORMAT_VERSION: u32 = 5;
+/// 4: MATCH_RECOGNIZE's rows hold only the input columns it reads.
+/// 5: joins keep rows in a compact encoding.
+/// 6: a regular join's sides keep the rows not yet in their buckets apart.)
+const FORMAT_VERSION: u32 = 6;
 
 /// The manifest's name inside a checkpoint's directory (as Flink names it).
 const MANIFEST: &str = "_metadata";

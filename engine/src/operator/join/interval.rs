@@ -184,7 +184,7 @@ impl Operator for IntervalJoin {
 
     fn snapshot(&mut self) -> Result<State> {
         let mut state = State::new();
-        for (i, side) in self.sides.iter_mut().enumerate() {
+        for (i, side) in self.sides.iter().enumerate() {
             side.snapshot(&mut state, &format!("side{i}"))?;
         }
         state.put("expiry", &(&self.expiry, self.watermark, self.sent))?;

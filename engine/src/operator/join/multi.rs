@@ -199,7 +199,7 @@ impl Operator for MultiJoin {
 
     fn snapshot(&mut self) -> Result<State> {
         let mut state = State::new();
-        for (i, side) in self.sides.iter_mut().enumerate() {
+        for (i, side) in self.sides.iter().enumerate() {
             side.snapshot(&mut state, &format!("side{i}"))?;
         }
         Ok(state)

@@ -385,6 +385,11 @@ impl<M> Side<M> {
             self.add(key, row, meta);
             return;
         }
+        self.wait(key, row, meta);
+    }
+
+    /// Adds a row under `key` after the rows not yet in their buckets.
+    fn wait(&mut self, key: &[u8], row: &[u8], meta: M) {
         let unindexed = &mut self.unindexed;
         unindexed.keys.extend_from_slice(key);
         unindexed.ends.push(unindexed.keys.len() as u32);
@@ -632,9 +637,9 @@ impl<M> Side<M> {
 
 impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
     /// Puts the rows under `name`, bucket by bucket in slot order (expiry lists name slots,
-    /// and rows keep their order, which output follows).
-    pub fn snapshot(&mut self, state: &mut State, name: &str) -> Result<()> {
-        self.index_all();
+    /// and rows keep their order, which output follows), then the rows not yet in their
+    /// buckets, in the order they came (filing them here would make a checkpoint wait for it).
+    pub fn snapshot(&self, state: &mut State, name: &str) -> Result<()> {
         let keys = self.buckets.iter().map(|b| b.key.bytes());
         state.put_byte_strings(&format!("{name}.keys"), keys)?;
         let rows = (self.buckets.iter()).flat_map(|b| b.entries.iter().map(|e| self.arena.row(e)));
@@ -642,7 +647,14 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
         let notes: Vec<Vec<M>> = (self.buckets.iter())
             .map(|b| b.entries.iter().map(|e| e.meta).collect())
             .collect();
-        state.put(&format!("{name}.notes"), &(notes, &self.free))
+        state.put(&format!("{name}.notes"), &(notes, &self.free))?;
+        let waiting = &self.unindexed;
+        let keys = (0..waiting.entries.len()).map(|i| waiting.key(i));
+        state.put_byte_strings(&format!("{name}.waiting.keys"), keys)?;
+        let rows = waiting.entries.iter().map(|e| self.arena.row(e));
+        state.put_byte_strings(&format!("{name}.waiting.rows"), rows)?;
+        let notes: Vec<M> = waiting.entries.iter().map(|e| e.meta).collect();
+        state.put(&format!("{name}.waiting.notes"), &notes)
     }
 
     /// Takes back the rows put under `name` by [`Side::snapshot`].
@@ -678,6 +690,15 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
         }
         self.free = free;
         self.held = self.buckets.iter().map(Bucket::bytes).sum();
+        let notes: Vec<M> = state.get(&format!("{name}.waiting.notes"))?;
+        let keys = state.byte_strings(&format!("{name}.waiting.keys"))?;
+        let rows = state.byte_strings(&format!("{name}.waiting.rows"))?;
+        if keys.len() != notes.len() || rows.len() != notes.len() {
+            return Err(short());
+        }
+        for ((key, row), meta) in keys.iter().zip(&rows).zip(notes) {
+            self.wait(key, row, meta);
+        }
         Ok(())
     }
 }
