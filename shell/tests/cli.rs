@@ -84,6 +84,13 @@ fn conformance_data(file: &str) -> PathBuf {
         .join(file)
 }
 
+/// What `sql` (statements ending in an `EXPLAIN`) prints, run with one instance per operator.
+fn explained(sql: &str) -> String {
+    let o = rill(&["-c", sql, "--parallelism", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
 fn ticks() -> PathBuf {
     conformance_data("ticks_small.csv")
 }
@@ -1995,9 +2002,7 @@ fn a_sink_that_needs_no_update_before_rows_is_sent_none() {
              EXPLAIN INSERT INTO out {query};",
             ticks_ddl(&ticks(), "")
         );
-        let o = rill(&["-c", &sql, "--parallelism", "1"]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o)
+        explained(&sql)
     };
     let last = "SELECT symbol, price FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol \
                 ORDER BY ts DESC) AS rn FROM ticks) WHERE rn = 1";
@@ -2049,9 +2054,7 @@ fn a_sink_that_needs_no_update_before_rows_is_sent_none() {
              EXPLAIN INSERT INTO out SELECT id, price FROM products;",
             conformance_data("products_debezium_duplicates.json").display()
         );
-        let o = rill(&["-c", &sql, "--parallelism", "1"]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o)
+        explained(&sql)
     };
     let dropped = normalised("blackhole");
     assert!(
@@ -2066,9 +2069,7 @@ fn a_sink_that_needs_no_update_before_rows_is_sent_none() {
 fn explain_says_what_bounds_each_operators_state() {
     let explain = |query: &str| {
         let sql = format!("{}EXPLAIN {query}", ticks_ddl(&ticks(), ""));
-        let o = rill(&["-c", &sql, "--parallelism", "1"]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o)
+        explained(&sql)
     };
     let grouped = explain("SELECT symbol, COUNT(*) FROM ticks GROUP BY symbol");
     assert!(

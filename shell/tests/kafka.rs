@@ -60,6 +60,18 @@ fn table(name: &str, columns: &str, topic: &str, options: &str) -> String {
     )
 }
 
+/// An upsert-kafka table over `topic` with `columns` (keyed by their first, `s`), csv keys and
+/// json values, and extra `options`.
+fn upsert_table(name: &str, columns: &str, topic: &str, options: &str) -> String {
+    format!(
+        "CREATE TABLE {name} ({columns}, PRIMARY KEY (s) NOT ENFORCED) WITH \
+         ('connector' = 'upsert-kafka', 'topic' = '{topic}', \
+         'properties.bootstrap.servers' = '{}', 'key.format' = 'csv', \
+         'value.format' = 'json'{options});",
+        bootstrap()
+    )
+}
+
 #[test]
 fn a_topic_is_read_with_metadata_columns() {
     let t = topic("meta", 2);
@@ -458,15 +470,7 @@ fn upsert_kafka_round_trip() {
         &values(&[(0, 0, "a,1"), (0, 0, "b,2"), (0, 0, "a,3"), (0, 0, "c,4")]),
     );
     let output = topic("up-out", 2);
-    let upsert = |name: &str| {
-        format!(
-            "CREATE TABLE {name} (s STRING, total BIGINT, PRIMARY KEY (s) NOT ENFORCED) WITH \
-             ('connector' = 'upsert-kafka', 'topic' = '{output}', \
-             'properties.bootstrap.servers' = '{}', 'key.format' = 'csv', \
-             'value.format' = 'json', 'properties.batch.num.messages' = '1');",
-            bootstrap()
-        )
-    };
+    let upsert = |options: &str| upsert_table("o", "s STRING, total BIGINT", &output, options);
     let sql = format!(
         "{} {} INSERT INTO o SELECT s, SUM(n) FROM i GROUP BY s;",
         table(
@@ -475,7 +479,7 @@ fn upsert_kafka_round_trip() {
             &input,
             ", 'format' = 'csv', 'scan.startup.mode' = 'earliest-offset'"
         ),
-        upsert("o")
+        upsert(", 'properties.batch.num.messages' = '1'")
     );
     // One row at a time, so that every change of a key's row comes out (Flink's changelog).
     let out = Command::new(env!("CARGO_BIN_EXE_rill"))
@@ -505,10 +509,8 @@ fn upsert_kafka_round_trip() {
         }],
     );
     // The topic is read as a changelog: the latest row per key, deletes applied.
-    let bounded = upsert("o").replace(
-        "'value.format' = 'json'",
-        "'value.format' = 'json', 'scan.bounded.mode' = 'latest-offset'",
-    );
+    let bounded =
+        upsert(", 'properties.batch.num.messages' = '1', 'scan.bounded.mode' = 'latest-offset'");
     let out = Command::new(env!("CARGO_BIN_EXE_rill"))
         .args(["-c", &format!("{bounded} SELECT s, total FROM o;")])
         .args(["--format", "changelog", "--header"])
@@ -541,11 +543,7 @@ fn a_row_an_update_takes_out_of_a_filter_is_deleted_from_an_upsert_topic() {
     );
     let output = topic("up-filter-out", 1);
     let sql = format!(
-        "{} CREATE TABLE o (s STRING, total BIGINT, PRIMARY KEY (s) NOT ENFORCED) WITH \
-         ('connector' = 'upsert-kafka', 'topic' = '{output}', \
-         'properties.bootstrap.servers' = '{}', 'key.format' = 'csv', \
-         'value.format' = 'json'); \
-         INSERT INTO o SELECT s, total FROM (SELECT s, SUM(n) AS total FROM i GROUP BY s) \
+        "{} {} INSERT INTO o SELECT s, total FROM (SELECT s, SUM(n) AS total FROM i GROUP BY s) \
          WHERE total < 3;",
         table(
             "i",
@@ -553,7 +551,7 @@ fn a_row_an_update_takes_out_of_a_filter_is_deleted_from_an_upsert_topic() {
             &input,
             ", 'format' = 'csv', 'scan.startup.mode' = 'earliest-offset'"
         ),
-        bootstrap()
+        upsert_table("o", "s STRING, total BIGINT", &output, "")
     );
     let out = Command::new(env!("CARGO_BIN_EXE_rill"))
         .args(["-c", &sql, "--batch-size", "1"])
@@ -591,11 +589,7 @@ fn a_deduplication_into_upsert_kafka_writes_each_keys_latest_row() {
     produce(&input, &values(&rows.map(|r| (0, 0, r))));
     let output = topic("dedup-out", 1);
     let sql = format!(
-        "{} CREATE TABLE o (s STRING, n INT, PRIMARY KEY (s) NOT ENFORCED) WITH \
-         ('connector' = 'upsert-kafka', 'topic' = '{output}', \
-         'properties.bootstrap.servers' = '{}', 'key.format' = 'csv', \
-         'value.format' = 'json'); \
-         INSERT INTO o SELECT s, n FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY s \
+        "{} {} INSERT INTO o SELECT s, n FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY s \
          ORDER BY ts DESC) AS rn FROM i) WHERE rn = 1;",
         table(
             "i",
@@ -603,7 +597,7 @@ fn a_deduplication_into_upsert_kafka_writes_each_keys_latest_row() {
             &input,
             ", 'format' = 'csv', 'scan.startup.mode' = 'earliest-offset'"
         ),
-        bootstrap()
+        upsert_table("o", "s STRING, n INT", &output, "")
     );
     // One row at a time, so that every change of a key's row comes out.
     let out = Command::new(env!("CARGO_BIN_EXE_rill"))

@@ -140,8 +140,8 @@ pub struct StreamPlanner<'a> {
     /// only those.
     struct_fields: StructFieldsRead,
     /// Whether the sink needs no `-U` rows, while planning the nodes whose changes reach it
-    /// through projections and a Top-N's limit alone: those make none (Flink's
-    /// `ONLY_UPDATE_AFTER`).
+    /// through projections and a Top-N's limit alone: the Top-N, updating aggregation or
+    /// change-event normalisation among them makes none (Flink's `ONLY_UPDATE_AFTER`).
     update_before_unneeded: bool,
 }
 
