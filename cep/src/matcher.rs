@@ -1,12 +1,14 @@
 //! The streaming matcher: a Pike VM over the compiled [`Program`], fed one row at a time.
 //!
 //! Each row of a partition starts an *attempt* (a search for the preferred match starting
-//! there); an attempt keeps its live *threads* in preference order. A thread that reaches the
-//! end of the pattern makes its match the attempt's best and cuts every less preferred thread;
-//! the attempt is decided when no thread is left. Decided attempts are settled in order of
-//! their first row, so a match is reported as soon as it is certain: no more preferred way
-//! can still complete, and every earlier row is settled. `AFTER MATCH SKIP` then drops the
-//! attempts it skips over.
+//! there), unless no match can start there: the row comes with its answers as a match's first
+//! row, so that an attempt takes its first row as it is made, and one that would die there is
+//! not made. An attempt keeps its live *threads* in preference order. A thread that reaches
+//! the end of the pattern makes its match the attempt's best and cuts every less preferred
+//! thread; the attempt is decided when no thread is left. Decided attempts are settled in
+//! order of their first row, so a match is reported as soon as it is certain: no more
+//! preferred way can still complete, and every earlier row is settled. `AFTER MATCH SKIP`
+//! then drops the attempts it skips over.
 //!
 //! A thread's labels (the variable of each row it took) are a path in a tree the partition
 //! keeps, so a thread forks by copying two numbers, never its labels; the tree is compacted
@@ -61,6 +63,17 @@ pub struct Matcher {
     unmatched: bool,
     /// Report the partial matches `WITHIN` ends.
     timeouts: bool,
+    /// How an attempt begins at a partition's other rows, then at its first (`^`).
+    starts: [Start; 2],
+}
+
+/// Where an attempt's threads wait before its first row.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    /// The variables they wait for, one bit each.
+    vars: u64,
+    /// The empty match is among them: the attempt has a match before any row.
+    empty: bool,
 }
 
 /// The parent of an attempt's first label.
@@ -83,7 +96,10 @@ struct Node {
 /// The matching state of one partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Partition {
+    /// Attempts not yet settled, by first row; numbered from 0 in the order they were made
+    /// (the front one is number `made - attempts.len()`).
     attempts: VecDeque<Attempt>,
+    made: u64,
     /// The labels of every thread and best match.
     nodes: Vec<Node>,
     /// Compact `nodes` when it is this long (at least [`COMPACT_AT`]).
@@ -92,7 +108,7 @@ pub struct Partition {
     rows: u64,
     /// The times of the last rows given, from the first an open attempt has still to take.
     times: VecDeque<i64>,
-    /// The first rows of the attempts with live threads, in order (the others only wait to be
+    /// The numbers of the attempts with live threads, in order (the others only wait to be
     /// settled): a step visits these alone.
     open: Vec<u64>,
     /// Matches reported.
@@ -122,6 +138,22 @@ struct Attempt {
 // Every row makes an attempt in its place: at most 128 bytes, it is written there inline, not
 // by a call to `memcpy` (cep_q1: 5 % of matching was that call at 136 bytes).
 const _: () = assert!(size_of::<Attempt>() <= 128);
+
+impl Attempt {
+    /// An attempt starting at row `start`, at `time`, that has taken no row yet, with memory
+    /// for its threads and labels.
+    fn new(start: u64, time: i64, threads: Vec<Thread>, path: Path) -> Self {
+        Attempt {
+            start,
+            start_time: time,
+            next: start,
+            threads,
+            best: None,
+            timed_out: None,
+            labels: Labels { tip: None, path },
+        }
+    }
+}
 
 /// The path to one node, kept so that the next step's question extends it by a row instead of
 /// walking the whole path again. A cache: not part of the state, so attempts compare equal
@@ -281,15 +313,15 @@ struct At {
     taken: u32,
 }
 
-/// The place of the attempt that started at row `start` (every row starts one, and they leave
-/// from the front only, so they are numbered by their first rows).
-fn place(attempts: &VecDeque<Attempt>, start: u64) -> usize {
-    (start - attempts.front().expect("an attempt").start) as usize
+/// The place of attempt number `n` among `attempts`, of which `made` were made (they leave
+/// from the front only).
+fn place(attempts: &VecDeque<Attempt>, made: u64, n: u64) -> usize {
+    (n + attempts.len() as u64 - made) as usize
 }
 
-/// The attempt that started at row `start`.
-fn attempt_at(attempts: &mut VecDeque<Attempt>, start: u64) -> &mut Attempt {
-    let i = place(attempts, start);
+/// Attempt number `n`.
+fn attempt_at(attempts: &mut VecDeque<Attempt>, made: u64, n: u64) -> &mut Attempt {
+    let i = place(attempts, made, n);
     &mut attempts[i]
 }
 
@@ -321,6 +353,24 @@ fn same_labels(nodes: &[Node], mut a: u32, mut b: u32) -> bool {
 }
 
 impl Partition {
+    /// The rows given.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Forgets the times of the rows every open attempt has taken; returns whether an open
+    /// attempt has rows left to take.
+    fn forget_taken_times(&mut self) -> bool {
+        let taken = (self.open.iter())
+            .map(|n| self.attempts[place(&self.attempts, self.made, *n)].next)
+            .min()
+            .unwrap_or(self.rows);
+        while self.rows - (self.times.len() as u64) < taken {
+            self.times.pop_front();
+        }
+        taken < self.rows
+    }
+
     /// About how much memory the partition takes: its attempts, labels and times.
     pub fn size(&self) -> usize {
         self.nodes.capacity() * size_of::<Node>()
@@ -344,6 +394,7 @@ impl Partition {
         self.open.clear();
         self.open.shrink_to(KEPT_ROWS);
         self.compact_at = 0;
+        self.made = 0;
         self.rows = 0;
         self.matches = 0;
         self.covered = 0;
@@ -427,14 +478,55 @@ impl Matcher {
         history_free: bool,
         unmatched: bool,
     ) -> Self {
-        Matcher {
+        let mut matcher = Matcher {
             program: Program::compile(pattern),
             after,
             within,
             history_free,
             unmatched,
             timeouts: false,
+            starts: [Start {
+                vars: 0,
+                empty: false,
+            }; 2],
+        };
+        matcher.starts = [false, true].map(|first_row| matcher.start(first_row));
+        matcher
+    }
+
+    /// Where an attempt's threads wait before its first row, found as an attempt finds it.
+    fn start(&self, first_row: bool) -> Start {
+        let mut attempt = Attempt::new(0, 0, Vec::new(), Path::EMPTY);
+        let mut scratch = Scratch::default();
+        let at = At {
+            first_row,
+            ended: false,
+            taken: 0,
+        };
+        self.begin(&mut scratch);
+        self.add(&mut attempt, &[], 0, ROOT, at, &mut scratch);
+        let vars = attempt
+            .threads
+            .iter()
+            .map(|t| match self.program.ops[t.pc as usize] {
+                Op::Var { var, .. } => 1 << var,
+                _ => 0,
+            });
+        Start {
+            vars: vars.fold(0, |all, var| all | var),
+            empty: attempt.best.is_some(),
         }
+    }
+
+    /// The variables whose conditions an attempt asks of its first row, at a partition's
+    /// first row or at another: those to answer for each row given to [`Matcher::extend`].
+    pub fn first_vars(&self, first_row: bool) -> impl Iterator<Item = u16> {
+        let mut vars = self.starts[usize::from(first_row)].vars;
+        std::iter::from_fn(move || {
+            let var = (vars != 0).then(|| vars.trailing_zeros() as u16)?;
+            vars &= vars - 1;
+            Some(var)
+        })
     }
 
     /// How many rows a partition holding no partial match must be given before it can
@@ -464,6 +556,14 @@ impl Matcher {
         attempt.threads.clear();
     }
 
+    /// The variables of [`Matcher::first_vars`] that hold for row `row` as a match's first
+    /// row, one bit each, asked of `conditions`: as [`Matcher::extend`] takes them.
+    pub fn first_answers(&self, row: u64, conditions: &mut impl Conditions) -> u64 {
+        (self.first_vars(row == 0))
+            .filter(|var| conditions.holds(*var, row, row, &[]))
+            .fold(0, |first, var| first | 1 << var)
+    }
+
     /// Feeds the partition's next row, at event time `time`, asking `conditions` as
     /// [`Matcher::ask`] asks; reports what became certain.
     pub fn push(
@@ -474,7 +574,8 @@ impl Matcher {
         scratch: &mut Scratch,
         out: &mut Vec<Outcome>,
     ) -> Result<(), SkipError> {
-        self.extend(part, [time], scratch);
+        let first = self.first_answers(part.rows, conditions);
+        self.extend(part, [(time, first)], scratch);
         let mut answers = std::mem::take(&mut scratch.answers);
         loop {
             answers.clear();
@@ -489,34 +590,36 @@ impl Matcher {
         self.settle(part, scratch, out)
     }
 
-    /// Gives the partition its next rows, at event times `times`: an attempt starts at each.
-    /// The attempts then take the rows in steps ([`Matcher::ask`], [`Matcher::take`]), each
-    /// attempt one row per step, independently of the others; then [`Matcher::settle`]
-    /// reports what became certain.
+    /// Gives the partition its next rows, each with its event time and the variables that
+    /// hold for it as a match's first row (one bit each, for those of
+    /// [`Matcher::first_vars`]: whether `var` holds in a match that starts at the row, see
+    /// [`Conditions::holds`]). An attempt starts at each row, and takes it, unless it would
+    /// take nothing (and so report nothing). The attempts then take the next rows in steps
+    /// ([`Matcher::ask`], [`Matcher::take`]), each attempt one row per step, independently of
+    /// the others; then [`Matcher::settle`] reports what became certain.
     pub fn extend(
         &self,
         part: &mut Partition,
-        times: impl IntoIterator<Item = i64>,
+        rows: impl IntoIterator<Item = (i64, u64)>,
         scratch: &mut Scratch,
     ) {
-        let times = times.into_iter();
-        part.attempts.reserve(times.size_hint().0);
-        part.times.reserve(times.size_hint().0);
-        for time in times {
+        let rows = rows.into_iter();
+        part.times.reserve(rows.size_hint().0);
+        for (time, first) in rows {
             let row = part.rows;
+            part.times.push_back(time);
+            part.rows += 1;
+            let start = self.starts[usize::from(row == 0)];
+            if first & start.vars == 0 && !start.empty && !self.unmatched {
+                continue;
+            }
             // Made in its place: an attempt is too large to move cheaply once per row.
-            part.attempts.push_back(Attempt {
-                start: row,
-                start_time: time,
-                next: row,
-                threads: scratch.lists.pop().unwrap_or_default(),
-                best: None,
-                timed_out: None,
-                labels: Labels {
-                    tip: None,
-                    path: scratch.paths.pop().unwrap_or_default(),
-                },
-            });
+            part.attempts.push_back(Attempt::new(
+                row,
+                time,
+                scratch.lists.pop().unwrap_or_default(),
+                scratch.paths.pop().unwrap_or_default(),
+            ));
             let attempt = part.attempts.back_mut().expect("just added");
             let at = At {
                 first_row: row == 0,
@@ -525,12 +628,16 @@ impl Matcher {
             };
             self.begin(scratch);
             self.add(attempt, &part.nodes, 0, ROOT, at, scratch);
+            // Its first row's time is its own: `WITHIN` cannot have ended it.
+            self.take_row(attempt, &mut part.nodes, scratch, |var| {
+                first >> var & 1 == 1
+            });
             if !attempt.threads.is_empty() {
-                part.open.push(row);
+                part.open.push(part.made);
             }
-            part.times.push_back(time);
-            part.rows += 1;
+            part.made += 1;
         }
+        part.forget_taken_times();
     }
 
     /// Begins a step: every attempt with a row to take (its next row, if `WITHIN` still
@@ -542,8 +649,8 @@ impl Matcher {
     pub fn ask(&self, part: &mut Partition, mut ask: impl FnMut(u16, u64, u64, &Path)) -> bool {
         let first = part.rows - part.times.len() as u64;
         let mut any = false;
-        for &start in &part.open {
-            let attempt = attempt_at(&mut part.attempts, start);
+        for &n in &part.open {
+            let attempt = attempt_at(&mut part.attempts, part.made, n);
             if attempt.threads.is_empty() || attempt.next == part.rows {
                 continue;
             }
@@ -572,69 +679,74 @@ impl Matcher {
     /// answers to the questions in the order they were asked. Returns whether an attempt has
     /// rows left to take.
     pub fn take(&self, part: &mut Partition, answers: &[bool], scratch: &mut Scratch) -> bool {
+        let mut answers = answers.iter();
+        for &n in &part.open {
+            let attempt = attempt_at(&mut part.attempts, part.made, n);
+            if attempt.threads.is_empty() || attempt.next == part.rows {
+                continue;
+            }
+            self.take_row(attempt, &mut part.nodes, scratch, |_| {
+                *answers.next().expect("an answer to each question")
+            });
+        }
+        debug_assert!(answers.next().is_none(), "as many answers as questions");
         let Partition {
             attempts,
-            nodes,
-            rows,
-            times,
+            made,
             open,
             ..
         } = part;
-        let mut answers = answers.iter();
-        for &start in open.iter() {
-            let attempt = attempt_at(attempts, start);
-            if attempt.threads.is_empty() || attempt.next == *rows {
+        open.retain(|n| !attempt_at(attempts, *made, *n).threads.is_empty());
+        part.forget_taken_times()
+    }
+
+    /// The attempt takes its next row: each thread waiting for a variable, in preference
+    /// order, goes on if `holds(var)`, until one completes the match. `holds` is asked for
+    /// each thread waiting for a variable, including those the match cuts.
+    fn take_row(
+        &self,
+        attempt: &mut Attempt,
+        nodes: &mut Vec<Node>,
+        scratch: &mut Scratch,
+        mut holds: impl FnMut(u16) -> bool,
+    ) {
+        self.begin(scratch);
+        let at = At {
+            first_row: false,
+            ended: false,
+            taken: (attempt.next + 1 - attempt.start) as u32,
+        };
+        attempt.next += 1;
+        let mut threads =
+            std::mem::replace(&mut attempt.threads, std::mem::take(&mut scratch.next));
+        let mut drained = threads.drain(..);
+        for Thread { pc, tip } in drained.by_ref() {
+            let Op::Var { var, excluded } = self.program.ops[pc as usize] else {
+                continue;
+            };
+            if !holds(var) {
                 continue;
             }
-            self.begin(scratch);
-            let at = At {
-                first_row: false,
-                ended: false,
-                taken: (attempt.next + 1 - attempt.start) as u32,
-            };
-            attempt.next += 1;
-            let mut threads =
-                std::mem::replace(&mut attempt.threads, std::mem::take(&mut scratch.next));
-            let mut drained = threads.drain(..);
-            for Thread { pc, tip } in drained.by_ref() {
-                let Op::Var { var, excluded } = self.program.ops[pc as usize] else {
-                    continue;
-                };
-                if !answers.next().expect("an answer to each question") {
-                    continue;
-                }
-                nodes.push(Node {
-                    label: if excluded { var | EXCLUDED } else { var },
-                    parent: tip,
-                });
-                if !self.history_free {
-                    self.begin(scratch);
-                }
-                let tip = (nodes.len() - 1) as u32;
-                if self.add(attempt, nodes, pc + 1, tip, at, scratch) {
-                    break;
-                }
+            nodes.push(Node {
+                label: if excluded { var | EXCLUDED } else { var },
+                parent: tip,
+            });
+            if !self.history_free {
+                self.begin(scratch);
             }
-            // The threads the match cut were asked too: skip their answers.
-            for thread in drained {
-                if matches!(self.program.ops[thread.pc as usize], Op::Var { .. }) {
-                    answers.next();
-                }
+            let tip = (nodes.len() - 1) as u32;
+            if self.add(attempt, nodes, pc + 1, tip, at, scratch) {
+                break;
             }
-            threads.clear();
-            scratch.next = threads;
         }
-        debug_assert!(answers.next().is_none(), "as many answers as questions");
-        open.retain(|start| !attempt_at(attempts, *start).threads.is_empty());
-        // Forget the times of rows every open attempt has taken.
-        let taken = (open.iter())
-            .map(|start| attempt_at(attempts, *start).next)
-            .min()
-            .unwrap_or(*rows);
-        while *rows - (times.len() as u64) < taken {
-            times.pop_front();
+        // The threads the match cut were asked too.
+        for thread in drained {
+            if let Op::Var { var, .. } = self.program.ops[thread.pc as usize] {
+                holds(var);
+            }
         }
-        taken < *rows
+        threads.clear();
+        scratch.next = threads;
     }
 
     /// Kills partial matches that can no longer fit in `WITHIN` once the watermark is at
@@ -650,8 +762,8 @@ impl Matcher {
             return Ok(());
         };
         let mut any = false;
-        for &start in &part.open {
-            let attempt = attempt_at(&mut part.attempts, start);
+        for &n in &part.open {
+            let attempt = attempt_at(&mut part.attempts, part.made, n);
             if !attempt.threads.is_empty() && watermark + 1 - attempt.start_time >= within {
                 self.time_out(attempt);
                 any = true;
@@ -717,7 +829,7 @@ impl Matcher {
     /// [`Matcher::advance`]), if any.
     pub fn deadline(&self, part: &Partition) -> Option<i64> {
         let within = self.within?;
-        let oldest = &part.attempts[place(&part.attempts, *part.open.first()?)];
+        let oldest = &part.attempts[place(&part.attempts, part.made, *part.open.first()?)];
         Some(oldest.start_time + within - 1)
     }
 
@@ -842,9 +954,14 @@ impl Matcher {
                 scratch.recycle(part.attempts.pop_front().expect("front"));
             }
         }
-        let Partition { attempts, open, .. } = part;
-        let first = attempts.front().map_or(u64::MAX, |a| a.start);
-        open.retain(|start| *start >= first && !attempt_at(attempts, *start).threads.is_empty());
+        let Partition {
+            attempts,
+            made,
+            open,
+            ..
+        } = part;
+        let first = *made - attempts.len() as u64;
+        open.retain(|n| *n >= first && !attempt_at(attempts, *made, *n).threads.is_empty());
         part.compact();
         Ok(())
     }

@@ -78,7 +78,11 @@ fn run_matcher(
                 &mut out,
             )?;
         } else {
-            matcher.extend(&mut part, times[given..end].iter().copied(), &mut scratch);
+            let chunk = (given..end).map(|row| {
+                let first = matcher.first_answers(row as u64, &mut Symbols(rows));
+                (times[row], first)
+            });
+            matcher.extend(&mut part, chunk.collect::<Vec<_>>(), &mut scratch);
             let mut answers = Vec::new();
             loop {
                 answers.clear();
@@ -491,7 +495,7 @@ fn a_cleared_partition_keeps_a_small_partitions_memory() {
     );
     for (part, rows) in [(&mut part, 20_000), (&mut small, 16)] {
         // Every row starts an attempt, whose A holds and whose B does not.
-        matcher.extend(part, 0..rows, &mut scratch);
+        matcher.extend(part, (0..rows).map(|time| (time, 1)), &mut scratch);
         loop {
             let mut answers = Vec::new();
             if !matcher.ask(part, |var, _, _, _| answers.push(var == 0)) {

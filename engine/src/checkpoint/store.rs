@@ -21,8 +21,9 @@ use crate::{EngineError, Result};
 /// 3: a GROUP BY keeps its groups as columns and each aggregate call's state apart.
 /// 4: MATCH_RECOGNIZE's rows hold only the input columns it reads.
 /// 5: joins keep rows in a compact encoding.
-/// 6: a regular join's sides keep the rows not yet in their buckets apart.)
-const FORMAT_VERSION: u32 = 6;
+/// 6: a regular join's sides keep the rows not yet in their buckets apart.
+/// 7: MATCH_RECOGNIZE numbers its attempts, as rows where no match can start make none.)
+const FORMAT_VERSION: u32 = 7;
 
 /// The manifest's name inside a checkpoint's directory (as Flink names it).
 const MANIFEST: &str = "_metadata";

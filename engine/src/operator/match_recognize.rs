@@ -24,7 +24,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use datafusion_physical_expr::PhysicalExpr;
-use rill_cep::{KEPT_ROWS, Matcher, Outcome, Partition, Scratch};
+use rill_cep::{KEPT_ROWS, Matcher, Outcome, Partition, Path, Scratch};
 
 pub use rows::{ALL_VARIABLES, Navigation};
 pub use terms::{Term, Terms};
@@ -610,8 +610,10 @@ impl MatchRecognize {
         let mut unread = Vec::new();
         let mut steps = Steps::new(spec, store);
         let mut runs: Vec<(usize, Vec<Outcome>)> = Vec::with_capacity(order.len());
-        // Runs stepped together: from this one on, with this many rows.
+        // Runs stepped together: from this one on, with this many rows; the times of the rows
+        // their matchers are given, and which are each's.
         let (mut first_run, mut run_rows) = (0, 0);
+        let (mut given, mut given_to) = (Vec::new(), Vec::new());
         for (p, released) in order {
             let state = &mut partitions[p];
             if (released.len() as u64) < too_few
@@ -627,8 +629,9 @@ impl MatchRecognize {
                 batch,
                 row: row as u32,
             }));
+            let from = given.len();
             if state.held.is_empty() && behind == 0 {
-                (spec.matcher).extend(&mut state.matching, new.iter().copied(), scratch);
+                given.extend_from_slice(new);
             } else {
                 state.held.extend(new);
                 let n = (state.held.len() as u64).saturating_sub(behind) as usize;
@@ -637,20 +640,25 @@ impl MatchRecognize {
                     partitions.recount(p);
                     continue;
                 }
-                (spec.matcher).extend(&mut state.matching, state.held.drain(..n), scratch);
+                given.extend(state.held.drain(..n));
             }
+            given_to.push(from..given.len());
             runs.push((p, Vec::new()));
             run_rows += new.len();
             if !together || run_rows >= STEP_ROWS {
-                steps.run(&mut runs[first_run..], partitions, scratch)?;
-                for (p, _) in &runs[first_run..] {
+                let group = &mut runs[first_run..];
+                steps.run(group, &given, &given_to, partitions, scratch)?;
+                for (p, _) in group {
                     schedule(&spec.matcher, timers, *p, &mut partitions[*p]);
                 }
                 (first_run, run_rows) = (runs.len(), 0);
+                given.clear();
+                given_to.clear();
             }
         }
-        steps.run(&mut runs[first_run..], partitions, scratch)?;
-        for (p, _) in &runs[first_run..] {
+        let group = &mut runs[first_run..];
+        steps.run(group, &given, &given_to, partitions, scratch)?;
+        for (p, _) in group {
             schedule(&spec.matcher, timers, *p, &mut partitions[*p]);
         }
         for row in unread.into_iter().flatten() {
@@ -930,14 +938,66 @@ impl<'a> Steps<'a> {
         }
     }
 
-    /// Steps the `runs` (a partition each, with the outcomes it reports) until no attempt of
-    /// theirs has a row left to take, then settles them.
+    /// For each row `given_to` the `runs`' matchers (after the rows they hold), the
+    /// variables that hold for it as a match's first row (see [`Matcher::extend`]): the
+    /// questions of all the rows answered in one batch per variable.
+    fn first_answers(
+        &mut self,
+        runs: &[(usize, Vec<Outcome>)],
+        given_to: &[Range<usize>],
+        partitions: &Partitions,
+    ) -> Result<Vec<u64>> {
+        let Steps {
+            spec,
+            store,
+            gather,
+            asked,
+            answers,
+            ..
+        } = self;
+        answers.clear();
+        // Each question's row, by its place among those given.
+        let mut rows_asked = Vec::new();
+        for ((p, _), to) in runs.iter().zip(given_to) {
+            let PartitionState { matching, rows, .. } = &partitions[*p];
+            for (i, row) in to.clone().zip(matching.rows()..) {
+                for var in spec.matcher.first_vars(row == 0) {
+                    let question = Question {
+                        var,
+                        row,
+                        start: row,
+                        path: &Path::EMPTY,
+                    };
+                    question.ask(spec, store, rows, asked, answers);
+                    rows_asked.push((i, var));
+                }
+            }
+        }
+        answer(spec, asked, gather, answers)?;
+        let mut firsts = vec![0u64; given_to.last().map_or(0, |to| to.end)];
+        for ((i, var), holds) in rows_asked.into_iter().zip(answers.iter()) {
+            firsts[i] |= u64::from(*holds) << var;
+        }
+        Ok(firsts)
+    }
+
+    /// Gives the matchers of the `runs` (a partition each, with the outcomes it reports)
+    /// their next rows, at the times `given[given_to[i]]` for run `i`; steps them until no
+    /// attempt of theirs has a row left to take, then settles them.
     fn run(
         &mut self,
         runs: &mut [(usize, Vec<Outcome>)],
+        given: &[i64],
+        given_to: &[Range<usize>],
         partitions: &mut Partitions,
         scratch: &mut Scratch,
     ) -> Result<()> {
+        let firsts = self.first_answers(runs, given_to, partitions)?;
+        for ((p, _), to) in runs.iter().zip(given_to) {
+            let times = given[to.clone()].iter().copied();
+            let rows = times.zip(firsts[to.clone()].iter().copied());
+            (self.spec.matcher).extend(&mut partitions[*p].matching, rows, scratch);
+        }
         let Steps {
             spec,
             store,
@@ -955,23 +1015,13 @@ impl<'a> Steps<'a> {
                 let PartitionState { matching, rows, .. } = &mut partitions[runs[i].0];
                 let first = answers.len();
                 let asking = spec.matcher.ask(matching, |var, row, start, path| {
-                    let answer = match &spec.defines[usize::from(var)] {
-                        Define::Always => true,
-                        Define::Batch(_) => {
-                            let r = rows.get(row).expect("rows being taken are kept");
-                            store.get(r.batch).symbols[r.row as usize] >> var & 1 == 1
-                        }
-                        Define::Match { terms, .. } => {
-                            let (collected, slots) = asked[usize::from(var)]
-                                .as_mut()
-                                .expect("collected for each variable that looks");
-                            let m = MatchRows::trying(start, path, var);
-                            collected.push(terms, &m, None, false, rows);
-                            slots.push(answers.len());
-                            false
-                        }
+                    let question = Question {
+                        var,
+                        row,
+                        start,
+                        path,
                     };
-                    answers.push(answer);
+                    question.ask(spec, store, rows, asked, answers);
                 });
                 if asking {
                     asked_by.push((i, first..answers.len()));
@@ -998,6 +1048,48 @@ impl<'a> Steps<'a> {
                 .map_err(MatchRecognize::matcher_error)?;
         }
         Ok(())
+    }
+}
+
+/// Whether a variable holds for a row of a partition, in a match.
+struct Question<'p> {
+    var: u16,
+    row: u64,
+    /// The match's first row, and the labels of its rows before `row`.
+    start: u64,
+    path: &'p Path,
+}
+
+impl Question<'_> {
+    /// Asks the question of the partition's `rows`: answered at once into `answers` unless
+    /// the variable's condition looks into the match; then its terms are `asked`, to be
+    /// answered in a batch (see [`answer`]) into the slot pushed onto `answers`.
+    fn ask(
+        &self,
+        spec: &MatchSpec,
+        store: &RowStore,
+        rows: &PartitionRows,
+        asked: &mut [Option<(Collected, Vec<usize>)>],
+        answers: &mut Vec<bool>,
+    ) {
+        let var = self.var;
+        let answer = match &spec.defines[usize::from(var)] {
+            Define::Always => true,
+            Define::Batch(_) => {
+                let r = rows.get(self.row).expect("rows being taken are kept");
+                store.get(r.batch).symbols[r.row as usize] >> var & 1 == 1
+            }
+            Define::Match { terms, .. } => {
+                let (collected, slots) = asked[usize::from(var)]
+                    .as_mut()
+                    .expect("collected for each variable that looks");
+                let m = MatchRows::trying(self.start, self.path, var);
+                collected.push(terms, &m, None, false, rows);
+                slots.push(answers.len());
+                false
+            }
+        };
+        answers.push(answer);
     }
 }
 
