@@ -372,23 +372,23 @@ impl MatchRecognize {
 
     /// Takes the pending rows at or before `watermark`, in order.
     fn release(&mut self, watermark: Watermark) -> Result<Option<Sorted>> {
-        let mut due = self.pending.take_due_batches(watermark)?;
-        if due.is_empty() {
+        let mut numbered = self.pending.take_due_batches(watermark)?;
+        if numbered.is_empty() {
             return Ok(None);
         }
-        if !self.spec.order.is_empty() && due.len() > 1 {
-            due = vec![concat_batches(self.pending.schema(), &due)?];
+        if !self.spec.order.is_empty() && numbered.len() > 1 {
+            numbered = vec![concat_batches(self.pending.schema(), &numbered)?];
         }
-        // Each row's partition number, in arrival order.
-        let n = due.iter().map(RecordBatch::num_rows).sum();
-        let mut partitions: Vec<u32> = Vec::with_capacity(n);
-        for batch in &due {
-            partitions.extend_from_slice(Self::partition_numbers(batch));
-        }
-        let due = due
-            .iter()
+        let due = (numbered.iter())
             .map(Self::unnumbered)
             .collect::<Result<Vec<_>>>()?;
+        let n = due.iter().map(RecordBatch::num_rows).sum();
+        if u32::try_from(n).is_err() {
+            return Err(EngineError::Other(format!(
+                "MATCH_RECOGNIZE: {n} rows released at once; at most {} can be",
+                u32::MAX
+            )));
+        }
         // Sorted by partition, time, the further ORDER BY keys and arrival (which makes
         // every key distinct).
         let mut keys = vec![Placed::default(); n];
@@ -397,29 +397,33 @@ impl MatchRecognize {
             // Rows mostly come in time order: place them by partition (a counting sort, which
             // keeps arrival order), then sort only the partitions whose times are not in order.
             // (It visits every partition: only for releases of many rows for their number.)
-            let mut starts = vec![0usize; self.keys.len() + 1];
-            for &p in &partitions {
-                starts[p as usize + 1] += 1;
+            // Each partition's first place, then (once its rows are placed) its last.
+            let mut at = vec![0u32; self.keys.len()];
+            for batch in &numbered {
+                (Self::partition_numbers(batch).iter()).for_each(|p| at[*p as usize] += 1);
             }
-            for p in 1..starts.len() {
-                starts[p] += starts[p - 1];
+            let mut first = 0;
+            for at in &mut at {
+                (*at, first) = (first, first + *at);
             }
-            let mut next = starts.clone();
-            each_row(&due, time, &partitions, |_, key| {
-                let at = &mut next[key.partition as usize];
-                keys[*at] = key;
-                *at += 1;
+            each_row(&numbered, time, |key| {
+                let place = &mut at[key.partition as usize];
+                keys[*place as usize] = key;
+                *place += 1;
             })?;
-            for run in starts.windows(2) {
-                let run = &mut keys[run[0]..run[1]];
+            let mut first = 0;
+            for end in at {
+                let run = &mut keys[first..end as usize];
                 if !run.is_sorted_by_key(|k| k.time) {
-                    run.sort_unstable_by_key(|k| (k.time, k.batch, k.row));
+                    run.sort_unstable_by_key(|k| (k.time, k.row));
                 }
+                first = end as usize;
             }
         } else {
-            each_row(&due, time, &partitions, |i, key| keys[i] = key)?;
+            let mut i = 0;
+            each_row(&numbered, time, |key| (keys[i], i) = (key, i + 1))?;
             if self.spec.order.is_empty() {
-                keys.sort_unstable_by_key(|k| (k.partition, k.time, k.batch, k.row));
+                keys.sort_unstable_by_key(|k| (k.partition, k.time, k.row));
             } else {
                 // One batch (concatenated above).
                 let released = &due[0];
@@ -861,26 +865,19 @@ impl MatchRecognize {
     }
 }
 
-/// Calls `f` with each row of `batches` (of partition numbers `partitions`, event times in
-/// column `time`): its place in arrival order, and its key.
-fn each_row(
-    batches: &[RecordBatch],
-    time: usize,
-    partitions: &[u32],
-    mut f: impl FnMut(usize, Placed),
-) -> Result<()> {
-    let mut i = 0;
-    for (b, batch) in batches.iter().enumerate() {
-        let mut row = 0;
+/// Calls `f` with the key of each row of `batches` (pending batches, with their partition
+/// numbers; event times in column `time`), in arrival order.
+fn each_row(batches: &[RecordBatch], time: usize, mut f: impl FnMut(Placed)) -> Result<()> {
+    let mut row = 0;
+    for batch in batches {
+        let mut partitions = MatchRecognize::partition_numbers(batch).iter();
         for_each_millis(batch.column(time), |t| {
-            let key = Placed {
-                partition: partitions[i],
-                time: t.expect("rows without event time are late"),
-                batch: b as u32,
+            f(Placed {
+                partition: *partitions.next().expect("a partition number per row"),
                 row,
-            };
-            f(i, key);
-            (i, row) = (i + 1, row + 1);
+                time: t.expect("rows without event time are late"),
+            });
+            row += 1;
         })?;
     }
     Ok(())
@@ -1492,6 +1489,8 @@ mod tests {
         for (rows, keys) in [(2000i64, 400i64), (25, 25)] {
             let mut check = Vec::new();
             for half in 0..2 {
+                // Numbered in arrival order, across both batches.
+                let first = half * (rows / 2);
                 let batch: Vec<(String, i64)> = (0..rows / 2)
                     .map(|i| {
                         // Times out of order within a key.
@@ -1508,14 +1507,14 @@ mod tests {
                         numbers.push(key.clone());
                     }
                     let number = numbers.iter().position(|k| *k == key).unwrap();
-                    check.push((number as u32, time, half as u32, row as u32));
+                    check.push((number as u32, time, (first + row as i64) as u32));
                 }
             }
             base += 10_000;
             let sorted = op.release(base).unwrap().expect("rows released");
             check.sort_unstable();
             let released: Vec<_> = (sorted.keys.iter())
-                .map(|k| (k.partition, k.time, k.batch, k.row))
+                .map(|k| (k.partition, k.time, k.row))
                 .collect();
             assert_eq!(released, check, "{rows} rows of {keys} keys");
         }

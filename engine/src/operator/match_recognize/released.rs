@@ -10,13 +10,13 @@ use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::Result;
 
-/// A released row: its partition, event time, and place among the released batches.
+/// A released row: its partition, its place among the released rows in arrival order, and
+/// its event time (16 bytes: at the end of the input there is one for every row held).
 #[derive(Clone, Copy, Default)]
 pub(super) struct Placed {
     pub partition: u32,
-    pub time: i64,
-    pub batch: u32,
     pub row: u32,
+    pub time: i64,
 }
 
 /// Rows the watermark released, in order (by partition, time, the further ORDER BY keys and
@@ -26,6 +26,8 @@ pub(super) struct Sorted {
     schema: SchemaRef,
     /// The batches' columns, ready to be copied from.
     columns: Vec<Column>,
+    /// Which batch holds each row.
+    batches: Batches,
     pub keys: Vec<Placed>,
 }
 
@@ -38,6 +40,7 @@ impl Sorted {
         Sorted {
             schema: batches[0].schema(),
             columns,
+            batches: Batches::new(batches.iter().map(RecordBatch::num_rows)),
             keys,
         }
     }
@@ -49,9 +52,7 @@ impl Sorted {
     /// The rows of `range`, in one batch.
     pub fn run(&self, range: Range<usize>) -> Result<Released> {
         let keys = &self.keys[range];
-        let order: Vec<(usize, usize)> = (keys.iter())
-            .map(|k| (k.batch as usize, k.row as usize))
-            .collect();
+        let order: Vec<(usize, usize)> = keys.iter().map(|k| self.batches.find(k.row)).collect();
         let columns = (self.columns.iter())
             .map(|c| c.copy(&order))
             .collect::<Result<Vec<_>>>()?;
@@ -61,6 +62,54 @@ impl Sorted {
             partitions: keys.iter().map(|k| k.partition as usize).collect(),
             times: keys.iter().map(|k| k.time).collect(),
         })
+    }
+}
+
+/// Where the rows of some batches are, by their place among all their rows.
+struct Batches {
+    /// Each batch's first row, then the number of rows.
+    starts: Vec<u32>,
+    /// Per block of `1 << shift` rows (no more than the shortest batch), the batch of its
+    /// first row: a row's batch is that of its block or the next.
+    blocks: Vec<u32>,
+    shift: u32,
+}
+
+impl Batches {
+    fn new(lens: impl Iterator<Item = usize>) -> Batches {
+        let mut starts = vec![0u32];
+        let mut shortest = u32::MAX;
+        for len in lens {
+            let len = len as u32;
+            starts.push(starts.last().expect("a start") + len);
+            if len > 0 {
+                shortest = shortest.min(len);
+            }
+        }
+        let shift = shortest.ilog2();
+        let n = *starts.last().expect("a start");
+        let mut blocks = Vec::with_capacity((n >> shift) as usize + 1);
+        let mut batch = 0;
+        for block in 0..=n >> shift {
+            while starts[batch + 1] <= block << shift && batch + 2 < starts.len() {
+                batch += 1;
+            }
+            blocks.push(batch as u32);
+        }
+        Batches {
+            starts,
+            blocks,
+            shift,
+        }
+    }
+
+    /// The `(batch, row in it)` of row `row`.
+    fn find(&self, row: u32) -> (usize, usize) {
+        let mut batch = self.blocks[(row >> self.shift) as usize] as usize;
+        while self.starts[batch + 1] <= row {
+            batch += 1;
+        }
+        (batch, (row - self.starts[batch]) as usize)
     }
 }
 
@@ -237,31 +286,51 @@ mod tests {
         batch.slice(2, n)
     }
 
+    /// A row's batch is found by its place among all the rows, whatever the batches'
+    /// lengths (empty ones included).
+    #[test]
+    fn rows_are_found_in_their_batches() {
+        for lens in [
+            &[3, 0, 1, 5, 0, 0, 8][..],
+            &[5, 0, 0, 5],
+            &[0, 16, 16, 4, 0],
+            &[1],
+            &[9, 9, 17],
+        ] {
+            let batches = Batches::new(lens.iter().copied());
+            let expected =
+                (lens.iter().enumerate()).flat_map(|(b, len)| (0..*len).map(move |r| (b, r)));
+            for (row, expected) in expected.enumerate() {
+                assert_eq!(batches.find(row as u32), expected, "row {row} of {lens:?}");
+            }
+        }
+    }
+
     /// Runs copied into order hold what arrow's `interleave` gives for the same rows: values,
     /// NULLs and types, from batches whose arrays start at offsets, with and without NULLs.
     #[test]
     fn a_run_holds_the_rows_it_places_as_interleave_gives_them() {
         let batches = [batch(7, 1, true), batch(5, 2, false), batch(9, 3, true)];
         let mut next = random(9);
-        let keys: Vec<Placed> = (0..40)
-            .map(|i| {
-                let batch = next(3) as u32;
-                let row = next(batches[batch as usize].num_rows() as u64) as u32;
-                Placed {
-                    partition: i / 4,
-                    time: i as i64,
-                    batch,
-                    row,
-                }
+        let firsts = [0, 7, 12];
+        let order: Vec<(usize, usize)> = (0..40)
+            .map(|_| {
+                let batch = next(3) as usize;
+                (batch, next(batches[batch].num_rows() as u64) as usize)
+            })
+            .collect();
+        let keys: Vec<Placed> = (order.iter().enumerate())
+            .map(|(i, (batch, row))| Placed {
+                partition: i as u32 / 4,
+                row: (firsts[*batch] + row) as u32,
+                time: i as i64,
             })
             .collect();
         let sorted = Sorted::new(&batches, keys.clone());
         for range in [0..40, 3..17, 39..40] {
             let run = sorted.run(range.clone()).unwrap();
-            let order: Vec<(usize, usize)> = (keys[range.clone()].iter())
-                .map(|k| (k.batch as usize, k.row as usize))
-                .collect();
-            let expected = interleave_record_batch(&batches.iter().collect::<Vec<_>>(), &order);
+            let order = &order[range.clone()];
+            let expected = interleave_record_batch(&batches.iter().collect::<Vec<_>>(), order);
             assert_eq!(run.rows, expected.unwrap(), "{range:?}");
             let partitions: Vec<usize> = keys[range.clone()]
                 .iter()
