@@ -183,6 +183,16 @@ impl Decoder {
         })
     }
 
+    /// Whether its JSON decoder has fallen back to arrow's, on a record its own does not read
+    /// (and so reads on more slowly).
+    pub(crate) fn fell_back(&self) -> bool {
+        match self {
+            Decoder::Json(d, _) => d.fell_back(),
+            Decoder::Changelog(events) => events.fell_back(),
+            Decoder::Csv(..) | Decoder::Raw(_) => false,
+        }
+    }
+
     /// The rows decoded since the last flush.
     pub(crate) fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
         without_panics(|| match self {
@@ -316,6 +326,8 @@ fn json_read_type(data_type: &DataType) -> DataType {
 /// into a STRING.
 pub(crate) struct JsonLines {
     direct: Option<Direct>,
+    /// The direct decoder reads the schema: it was there at the start.
+    reads_directly: bool,
     /// The direct decoder stopped at a record it does not read: arrow's reads on once the
     /// direct decoder's rows are flushed.
     stopped: bool,
@@ -325,8 +337,10 @@ pub(crate) struct JsonLines {
 impl JsonLines {
     pub(crate) fn new(schema: &SchemaRef, batch_size: usize) -> Result<JsonLines, ArrowError> {
         let read = json_read_schema(schema);
+        let direct = Direct::new(&read, batch_size);
         Ok(JsonLines {
-            direct: Direct::new(&read, batch_size),
+            reads_directly: direct.is_some(),
+            direct,
             stopped: false,
             arrow: arrow_json_decoder(read, batch_size)?,
         })
@@ -370,6 +384,11 @@ impl JsonLines {
     #[cfg(test)]
     fn direct(&self) -> bool {
         self.direct.is_some()
+    }
+
+    /// Whether arrow's decoder reads on where the direct decoder stopped.
+    pub(crate) fn fell_back(&self) -> bool {
+        self.reads_directly && self.direct.is_none()
     }
 }
 

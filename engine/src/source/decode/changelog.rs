@@ -31,6 +31,11 @@ pub(crate) struct Events {
 }
 
 impl Events {
+    /// Whether its JSON decoder has fallen back to arrow's.
+    pub(crate) fn fell_back(&self) -> bool {
+        self.decoder.fell_back()
+    }
+
     pub fn new(
         format: FileFormat,
         table: &SchemaRef,
