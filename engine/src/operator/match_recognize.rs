@@ -944,15 +944,8 @@ impl<'a> Steps<'a> {
         given_to: &[Range<usize>],
         partitions: &Partitions,
     ) -> Result<Vec<u64>> {
-        let Steps {
-            spec,
-            store,
-            gather,
-            asked,
-            answers,
-            ..
-        } = self;
-        answers.clear();
+        let (spec, store) = (self.spec, self.store);
+        self.answers.clear();
         // Each question's row, by its place among those given.
         let mut rows_asked = Vec::new();
         for ((p, _), to) in runs.iter().zip(given_to) {
@@ -965,14 +958,14 @@ impl<'a> Steps<'a> {
                         start: row,
                         path: &Path::EMPTY,
                     };
-                    question.ask(spec, store, rows, asked, answers);
+                    question.ask(spec, store, rows, &mut self.asked, &mut self.answers);
                     rows_asked.push((i, var));
                 }
             }
         }
-        answer(spec, asked, gather, answers)?;
+        answer(spec, &mut self.asked, &self.gather, &mut self.answers)?;
         let mut firsts = vec![0u64; given_to.last().map_or(0, |to| to.end)];
-        for ((i, var), holds) in rows_asked.into_iter().zip(answers.iter()) {
+        for ((i, var), holds) in rows_asked.into_iter().zip(&self.answers) {
             firsts[i] |= u64::from(*holds) << var;
         }
         Ok(firsts)
