@@ -615,7 +615,7 @@ impl MatchRecognize {
         let mut steps = Steps::new(spec, store);
         let mut runs: Vec<(usize, Vec<Outcome>)> = Vec::with_capacity(order.len());
         // Runs stepped together: from this one on, with this many rows; the times of the rows
-        // their matchers are given, and which are each's.
+        // given to their matchers, and each run's range of them.
         let (mut first_run, mut run_rows) = (0, 0);
         let (mut given, mut given_to) = (Vec::new(), Vec::new());
         for (p, released) in order {
@@ -935,9 +935,9 @@ impl<'a> Steps<'a> {
         }
     }
 
-    /// For each row `given_to` the `runs`' matchers (after the rows they hold), the
-    /// variables that hold for it as a match's first row (see [`Matcher::extend`]): the
-    /// questions of all the rows answered in one batch per variable.
+    /// For each row given to the `runs`' matchers (`given_to[i]` for run `i`, after the rows
+    /// its matcher holds), the variables that hold for it as a match's first row (see
+    /// [`Matcher::extend`]); the questions of all the rows answered in one batch per variable.
     fn first_answers(
         &mut self,
         runs: &[(usize, Vec<Outcome>)],
