@@ -9,9 +9,10 @@ use arrow::compute::interleave;
 use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::Result;
+use crate::time::for_each_millis;
 
 /// A released row: its partition, its place among the released rows in arrival order, and
-/// its event time (16 bytes: at the end of the input there is one for every row held).
+/// its event time.
 #[derive(Clone, Copy, Default)]
 pub(super) struct Placed {
     pub partition: u32,
@@ -19,48 +20,84 @@ pub(super) struct Placed {
     pub time: i64,
 }
 
+/// A partition with released rows, and one past its last in [`Sorted`]'s order.
+#[derive(Clone, Copy)]
+pub(super) struct PartitionEnd {
+    pub partition: u32,
+    pub end: u32,
+}
+
 /// Rows the watermark released, in order (by partition, time, the further ORDER BY keys and
 /// arrival), still in the batches they came in: they are copied into order a run at a time,
 /// so that a large release (all the rows, at the end of the input) is never copied whole.
+/// Each row is named by its place in arrival order, 4 bytes: at the end of the input there is
+/// one for every row held.
 pub(super) struct Sorted {
     schema: SchemaRef,
     /// The batches' columns, ready to be copied from.
     columns: Vec<Column>,
+    /// The column of the rows' event times.
+    time: usize,
     /// Which batch holds each row.
     batches: Batches,
-    pub keys: Vec<Placed>,
+    /// Each row's place in arrival order, in order.
+    rows: Vec<u32>,
+    /// The partitions of `rows`, in order.
+    pub ends: Vec<PartitionEnd>,
 }
 
 impl Sorted {
-    /// The rows `keys` place in `batches` (at least one, all of one schema).
-    pub fn new(batches: &[RecordBatch], keys: Vec<Placed>) -> Sorted {
+    /// The rows `rows` (and `ends`) place in `batches` (at least one, all of one schema, with
+    /// event times in column `time`).
+    pub fn new(
+        batches: &[RecordBatch],
+        time: usize,
+        rows: Vec<u32>,
+        ends: Vec<PartitionEnd>,
+    ) -> Sorted {
         let columns = (0..batches[0].num_columns())
             .map(|c| Column::new(batches.iter().map(|b| b.column(c))))
             .collect();
         Sorted {
             schema: batches[0].schema(),
             columns,
+            time,
             batches: Batches::new(batches.iter().map(RecordBatch::num_rows)),
-            keys,
+            rows,
+            ends,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.rows.len()
     }
 
     /// The rows of `range`, in one batch.
     pub fn run(&self, range: Range<usize>) -> Result<Released> {
-        let keys = &self.keys[range];
-        let order: Vec<(usize, usize)> = keys.iter().map(|k| self.batches.find(k.row)).collect();
+        let order: Vec<(usize, usize)> = (self.rows[range.clone()].iter())
+            .map(|row| self.batches.find(*row))
+            .collect();
         let columns = (self.columns.iter())
             .map(|c| c.copy(&order))
             .collect::<Result<Vec<_>>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(order.len()));
+        let rows = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?;
+        let mut partitions = Vec::with_capacity(range.len());
+        let mut end = self.ends.partition_point(|e| e.end as usize <= range.start);
+        for row in range {
+            while self.ends[end].end as usize <= row {
+                end += 1;
+            }
+            partitions.push(self.ends[end].partition as usize);
+        }
+        let mut times = Vec::with_capacity(partitions.len());
+        for_each_millis(rows.column(self.time), |t| {
+            times.push(t.expect("rows without event time are late"))
+        })?;
         Ok(Released {
-            rows: RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?,
-            partitions: keys.iter().map(|k| k.partition as usize).collect(),
-            times: keys.iter().map(|k| k.time).collect(),
+            rows,
+            partitions,
+            times,
         })
     }
 }
@@ -227,11 +264,13 @@ impl Released {
 mod tests {
     use std::sync::Arc;
 
+    use arrow::array::AsArray;
     use arrow::array::{
         BooleanArray, Decimal128Array, Int16Array, Int64Array, StringArray,
         TimestampMillisecondArray,
     };
     use arrow::compute::interleave_record_batch;
+    use arrow::datatypes::TimestampMillisecondType;
 
     use super::*;
     use crate::operator::testing::random;
@@ -319,24 +358,29 @@ mod tests {
                 (batch, next(batches[batch].num_rows() as u64) as usize)
             })
             .collect();
-        let keys: Vec<Placed> = (order.iter().enumerate())
-            .map(|(i, (batch, row))| Placed {
-                partition: i as u32 / 4,
-                row: (firsts[*batch] + row) as u32,
-                time: i as i64,
+        let rows: Vec<u32> = (order.iter())
+            .map(|(batch, row)| (firsts[*batch] + row) as u32)
+            .collect();
+        // Four rows a partition, numbered with gaps (partitions without rows).
+        let ends: Vec<PartitionEnd> = (0..10)
+            .map(|i| PartitionEnd {
+                partition: i * 3,
+                end: (i + 1) * 4,
             })
             .collect();
-        let sorted = Sorted::new(&batches, keys.clone());
+        let sorted = Sorted::new(&batches, 2, rows, ends);
         for range in [0..40, 3..17, 39..40] {
             let run = sorted.run(range.clone()).unwrap();
             let order = &order[range.clone()];
             let expected = interleave_record_batch(&batches.iter().collect::<Vec<_>>(), order);
-            assert_eq!(run.rows, expected.unwrap(), "{range:?}");
-            let partitions: Vec<usize> = keys[range.clone()]
-                .iter()
-                .map(|k| k.partition as usize)
-                .collect();
+            let expected = expected.unwrap();
+            assert_eq!(run.rows, expected, "{range:?}");
+            let partitions: Vec<usize> = range.clone().map(|i| i / 4 * 3).collect();
             assert_eq!(run.partitions, partitions);
+            let times = expected
+                .column(2)
+                .as_primitive::<TimestampMillisecondType>();
+            assert_eq!(run.times, times.values().to_vec());
             if range.len() >= 5 {
                 assert_eq!(run.slice(2..5).rows, run.rows.slice(2, 3));
                 assert_eq!(run.slice(2..5).times, run.times[2..5]);
