@@ -724,13 +724,19 @@ impl OperatorRunner {
                 self.measure_state()?;
             }
             self.handle(port, message, &mut state, &mut out)?;
+            while self.operator.busy() {
+                if !self.output.send_all(&mut out).await {
+                    return Ok(());
+                }
+                self.operator.resume(&mut out)?;
+            }
             if state.aligned() {
                 let (id, _) = state.aligning.take().expect("aligning");
                 self.checkpoint(id, &mut out)?;
             }
             let all_ended = state.all_ended();
             let finished = !all_ended && self.operator.finished();
-            if finished {
+            if all_ended || finished {
                 out.push(Message::End);
             }
             if all_ended || finished {
@@ -788,8 +794,8 @@ impl OperatorRunner {
                 state.ended[port] = true;
                 self.operator.on_input_end(port, out)?;
                 if state.all_ended() {
+                    // End-of-stream follows once the operator's work is done.
                     self.operator.on_end(out)?;
-                    out.push(Message::End);
                 }
             }
             Message::Side(..) => unreachable!("side rows go to a side sink as rows"),
@@ -1055,7 +1061,8 @@ impl Job {
 
 #[cfg(test)]
 mod tests {
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use arrow::array::{AsArray, Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
 
     use super::*;
     use crate::checkpoint::State;
@@ -1128,6 +1135,107 @@ mod tests {
         fn state_bound(&self) -> crate::operator::StateBound {
             crate::operator::StateBound::None
         }
+    }
+
+    /// An operator whose end of input emits a row in each of three parts, then a watermark.
+    struct InParts {
+        parts_left: i64,
+    }
+
+    impl InParts {
+        fn part(&mut self, out: &mut Vec<Message>) {
+            let rows = Int64Array::from(vec![self.parts_left]);
+            let rows = RecordBatch::try_new(schema(), vec![Arc::new(rows)]).unwrap();
+            out.push(Message::Batch(crate::ChangeBatch::inserts(rows)));
+            self.parts_left -= 1;
+            if self.parts_left == 0 {
+                out.push(Message::Watermark(7));
+            }
+        }
+    }
+
+    impl Operator for InParts {
+        fn name(&self) -> &str {
+            "InParts"
+        }
+
+        fn on_batch(
+            &mut self,
+            _: usize,
+            _: crate::ChangeBatch,
+            _: &mut Vec<Message>,
+        ) -> Result<()> {
+            Ok(())
+        }
+
+        fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
+            self.part(out);
+            Ok(())
+        }
+
+        fn busy(&self) -> bool {
+            self.parts_left > 0
+        }
+
+        fn resume(&mut self, out: &mut Vec<Message>) -> Result<()> {
+            self.part(out);
+            Ok(())
+        }
+
+        fn snapshot(&mut self) -> Result<State> {
+            Ok(State::new())
+        }
+
+        fn restore(&mut self, _state: &State) -> Result<()> {
+            Ok(())
+        }
+
+        fn state_bound(&self) -> crate::operator::StateBound {
+            crate::operator::StateBound::None
+        }
+    }
+
+    /// A sink that notes what it is given.
+    struct Noting(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl crate::sink::Sink for Noting {
+        fn name(&self) -> &str {
+            "Noting"
+        }
+
+        fn on_batch(&mut self, batch: &crate::ChangeBatch) -> Result<()> {
+            let rows = batch.data.column(0).as_primitive::<Int64Type>();
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("row {}", rows.value(0)));
+            Ok(())
+        }
+
+        fn on_watermark(&mut self, watermark: crate::time::Watermark) -> Result<()> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("watermark {watermark}"));
+            Ok(())
+        }
+
+        fn finish(&mut self) -> Result<()> {
+            self.0.lock().unwrap().push("end".into());
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_left_by_the_end_goes_out_before_the_end() {
+        let noted = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut flow = Dataflow::new();
+        let source = flow.add_source(Box::new(crate::source::ValuesSource::new(vec![])));
+        let parts = flow.add_operator(Box::new(InParts { parts_left: 3 }), vec![source]);
+        flow.add_sink(Box::new(Noting(noted.clone())), parts);
+        flow.start().wait().await.unwrap();
+        let noted = noted.lock().unwrap().clone();
+        assert_eq!(noted, ["row 3", "row 2", "row 1", "watermark 7", "end"]);
     }
 
     #[test]

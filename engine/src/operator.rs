@@ -102,6 +102,19 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// Whether the last call left work for [`Operator::resume`]: one that emits many rows
+    /// (the end of a large input) may emit them a part at a time, so that they are not all
+    /// held at once. What follows the work (the watermark passed on) waits for it to be done.
+    fn busy(&self) -> bool {
+        false
+    }
+
+    /// Does the next part of the work left ([`Operator::busy`]). The runtime sends `out` on
+    /// between parts, and hands the operator nothing else until it is done.
+    fn resume(&mut self, _out: &mut Vec<Message>) -> Result<()> {
+        Ok(())
+    }
+
     /// The operator as a calc a source can run ([`Source::fuse`](crate::source::Source::fuse)),
     /// when it is a stateless one.
     fn fusable(&self) -> Option<Calc> {

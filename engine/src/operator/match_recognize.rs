@@ -274,6 +274,25 @@ impl std::ops::IndexMut<usize> for Partitions {
     }
 }
 
+/// The end of the input, under way: partitions end a chunk at a time.
+struct Ending {
+    /// Every row that was held, in order.
+    sorted: Option<Sorted>,
+    /// How many partitions there are.
+    partitions: usize,
+    /// The next chunk's first row and partition.
+    first_row: usize,
+    first_partition: usize,
+    /// Where in `sorted.ends` the last chunk ended.
+    last: usize,
+    /// Rows copied into order, and where they are among those released.
+    copied: Option<(Range<usize>, Released)>,
+    /// Reports waiting for rows after them, of the partitions still to end.
+    waiting: Vec<Emit>,
+    /// The watermark to pass on once every partition has ended.
+    then: Option<Watermark>,
+}
+
 /// The `MATCH_RECOGNIZE` operator.
 pub struct MatchRecognize {
     spec: MatchSpec,
@@ -296,6 +315,8 @@ pub struct MatchRecognize {
     scratch: Scratch,
     /// At the end of the input, partitions end in chunks of about this many rows.
     end_chunk_rows: usize,
+    /// The end of the input, while under way.
+    ending: Option<Ending>,
 }
 
 impl MatchRecognize {
@@ -327,6 +348,7 @@ impl MatchRecognize {
             late,
             scratch: Scratch::default(),
             end_chunk_rows: END_CHUNK_ROWS,
+            ending: None,
         })
     }
 
@@ -718,85 +740,121 @@ impl MatchRecognize {
     /// partitions at a time, each chunk's matchers and rows freed once its matches are out,
     /// so that memory holds one chunk's matching state rather than every partition's (a
     /// bounded input whose event time spans less than the watermark's delay releases all its
-    /// rows here).
-    fn end(&mut self, out: &mut Vec<Message>) -> Result<()> {
+    /// rows here). This ends the first chunk; [`Operator::resume`] ends the others, one each,
+    /// so that their matches go on as they come rather than all at once. `then`: the
+    /// watermark to pass on once every partition has ended.
+    fn end(&mut self, then: Option<Watermark>, out: &mut Vec<Message>) -> Result<()> {
         self.timers.clear();
         // Every row held is numbered: the key table goes before the rows are released, so
         // that the two are not held at once (cep_q1 at 10 M events: 2.9 M keys, 140 MB).
         let partitions = self.keys.len();
         self.keys.clear()?;
-        let sorted = self.release(Watermark::MAX, partitions)?;
+        self.ending = Some(Ending {
+            sorted: self.release(Watermark::MAX, partitions)?,
+            partitions,
+            first_row: 0,
+            first_partition: 0,
+            last: 0,
+            copied: None,
+            waiting: std::mem::take(&mut self.waiting),
+            then,
+        });
+        self.end_chunk(out)
+    }
+
+    /// Ends the next chunk of partitions (see [`MatchRecognize::end`]), and the end of the
+    /// input once there are none left.
+    fn end_chunk(&mut self, out: &mut Vec<Message>) -> Result<()> {
+        let Some(mut ending) = self.ending.take() else {
+            return Ok(());
+        };
+        if ending.first_partition < ending.partitions {
+            self.end_partitions(&mut ending, out)?;
+        }
+        if ending.first_partition < ending.partitions {
+            self.ending = Some(ending);
+        } else {
+            // Every partition has ended: none is held.
+            self.partitions = Partitions::default();
+            if let Some(watermark) = ending.then {
+                self.watermark = watermark;
+                out.push(Message::Watermark(watermark));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the next chunk of partitions of `ending`.
+    fn end_partitions(&mut self, ending: &mut Ending, out: &mut Vec<Message>) -> Result<()> {
+        let Ending {
+            sorted,
+            partitions,
+            first_row,
+            first_partition,
+            last,
+            copied,
+            waiting,
+            ..
+        } = ending;
+        let partitions = *partitions;
         let (rows, ends) = sorted
             .as_ref()
             .map_or((0, &[][..]), |s| (s.len(), &s.ends[..]));
-        // The partition of the chunk's last row, among those with rows.
-        let mut last = 0;
+        // The chunk ends with a partition's last row, or with the last partition.
+        let (end_row, end_partition) = if *first_row + self.end_chunk_rows >= rows {
+            (rows, partitions)
+        } else {
+            while (ends[*last].end as usize) < *first_row + self.end_chunk_rows {
+                *last += 1;
+            }
+            let next = (ends.get(*last + 1)).map_or(partitions, |e| e.partition as usize);
+            (ends[*last].end as usize, next)
+        };
+        self.partitions.add_up_to(end_partition);
+        let chunk = match sorted {
+            Some(sorted) if end_row > *first_row => {
+                if copied.as_ref().is_none_or(|(rows, _)| rows.end < end_row) {
+                    let end =
+                        (*first_row + CHUNKS_COPIED * self.end_chunk_rows).clamp(end_row, rows);
+                    *copied = Some((*first_row..end, sorted.run(*first_row..end)?));
+                }
+                let (rows, released) = copied.as_ref().expect("copied above");
+                Some(released.slice(*first_row - rows.start..end_row - rows.start))
+            }
+            _ => None,
+        };
+        let ends = *first_partition..end_partition;
+        let mut emits = Vec::new();
+        self.feed(chunk, Some(ends.clone()), &mut emits)?;
+        let mut outcomes = Vec::new();
+        for p in ends.clone() {
+            let state = &mut self.partitions[p];
+            state.timer = None;
+            if !Matcher::is_idle(&state.matching) {
+                (self
+                    .spec
+                    .matcher
+                    .finish(&mut state.matching, &mut self.scratch, &mut outcomes))
+                .map_err(Self::matcher_error)?;
+            }
+            emits.extend(outcomes.drain(..).map(|outcome| Emit {
+                partition: p,
+                outcome,
+            }));
+        }
         // Reports waiting for rows after them go out with their partition's chunk, once
         // those rows are in.
-        let mut waiting = std::mem::take(&mut self.waiting);
-        // The rows copied into order, and where they are among those released.
-        let mut copied: Option<(Range<usize>, Released)> = None;
-        let (mut first_row, mut first_partition) = (0, 0);
-        while first_partition < partitions {
-            // The chunk ends with a partition's last row, or with the last partition.
-            let (end_row, end_partition) = if first_row + self.end_chunk_rows >= rows {
-                (rows, partitions)
-            } else {
-                while (ends[last].end as usize) < first_row + self.end_chunk_rows {
-                    last += 1;
-                }
-                let next = ends
-                    .get(last + 1)
-                    .map_or(partitions, |e| e.partition as usize);
-                (ends[last].end as usize, next)
-            };
-            self.partitions.add_up_to(end_partition);
-            let chunk = match &sorted {
-                Some(sorted) if end_row > first_row => {
-                    if copied.as_ref().is_none_or(|(rows, _)| rows.end < end_row) {
-                        let end =
-                            (first_row + CHUNKS_COPIED * self.end_chunk_rows).clamp(end_row, rows);
-                        copied = Some((first_row..end, sorted.run(first_row..end)?));
-                    }
-                    let (rows, released) = copied.as_ref().expect("copied above");
-                    Some(released.slice(first_row - rows.start..end_row - rows.start))
-                }
-                _ => None,
-            };
-            let ends = first_partition..end_partition;
-            let mut emits = Vec::new();
-            self.feed(chunk, Some(ends.clone()), &mut emits)?;
-            let mut outcomes = Vec::new();
-            for p in ends.clone() {
-                let state = &mut self.partitions[p];
-                state.timer = None;
-                if !Matcher::is_idle(&state.matching) {
-                    (self.spec.matcher.finish(
-                        &mut state.matching,
-                        &mut self.scratch,
-                        &mut outcomes,
-                    ))
-                    .map_err(Self::matcher_error)?;
-                }
-                emits.extend(outcomes.drain(..).map(|outcome| Emit {
-                    partition: p,
-                    outcome,
-                }));
-            }
-            (self.waiting, waiting) = waiting
-                .into_iter()
-                .partition(|e| ends.contains(&e.partition));
-            // Every row of the chunk's partitions is forgotten once their reports are out.
-            self.report(emits, true, out)?;
-            for p in ends {
-                let state = &mut self.partitions[p];
-                state.rows.forget_before(u64::MAX, &mut self.store);
-            }
-            self.partitions.end_before(end_partition);
-            (first_row, first_partition) = (end_row, end_partition);
+        (self.waiting, *waiting) = std::mem::take(waiting)
+            .into_iter()
+            .partition(|e| ends.contains(&e.partition));
+        // Every row of the chunk's partitions is forgotten once their reports are out.
+        self.report(emits, true, out)?;
+        for p in ends {
+            let state = &mut self.partitions[p];
+            state.rows.forget_before(u64::MAX, &mut self.store);
         }
-        // Every partition has ended: none is held.
-        self.partitions = Partitions::default();
+        self.partitions.end_before(end_partition);
+        (*first_row, *first_partition) = (end_row, end_partition);
         Ok(())
     }
 
@@ -1180,7 +1238,7 @@ fn answer(
 impl Timed for MatchRecognize {
     fn fire(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
         if watermark == Watermark::MAX {
-            return self.end(out);
+            return self.end(None, out);
         }
         let mut emits = Vec::new();
         let released = match self.release(watermark, self.keys.len())? {
@@ -1332,11 +1390,23 @@ impl Operator for MatchRecognize {
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
-        self.advance(watermark, out)
+        match watermark {
+            // Passed on once the end is done.
+            Watermark::MAX => self.end(Some(watermark), out),
+            _ => self.advance(watermark, out),
+        }
     }
 
     fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
         self.finish(out)
+    }
+
+    fn busy(&self) -> bool {
+        self.ending.is_some()
+    }
+
+    fn resume(&mut self, out: &mut Vec<Message>) -> Result<()> {
+        self.end_chunk(out)
     }
 }
 
@@ -1452,6 +1522,14 @@ mod tests {
         op.on_watermark((chunk + 1) * 2000 - 50, out).unwrap();
     }
 
+    /// Ends `op`'s input, all its parts.
+    fn end(op: &mut MatchRecognize, out: &mut Vec<Message>) {
+        op.on_end(out).unwrap();
+        while op.busy() {
+            op.resume(out).unwrap();
+        }
+    }
+
     /// The key (first column) of each row `out` holds, sorted.
     fn matched_keys(out: &[Message]) -> Vec<String> {
         let mut matched = Vec::new();
@@ -1482,7 +1560,7 @@ mod tests {
         // A key seen again starts afresh and still matches nothing.
         let again = keyed_batch("ts", &[("k0", 1, 100_000, NO_WATERMARK)]);
         op.on_batch(0, again, &mut out).unwrap();
-        op.on_end(&mut out).unwrap();
+        end(&mut op, &mut out);
         assert!(out.iter().all(|m| !matches!(m, Message::Batch(_))));
     }
 
@@ -1514,7 +1592,7 @@ mod tests {
             most = most.max(op.keys.len());
         }
         assert!(most < 2 * DROP_IDLE_AT + 400, "{most} of 6100 keys kept");
-        op.on_end(&mut out).unwrap();
+        end(&mut op, &mut out);
         assert_eq!(matched_keys(&out), waiting);
     }
 
@@ -1638,7 +1716,7 @@ mod tests {
             let mut restored = new();
             restored.restore(&op.snapshot().unwrap()).unwrap();
             assert_eq!(restored.state_bytes(), afresh(&restored), "restored");
-            op.on_end(&mut out).unwrap();
+            end(&mut op, &mut out);
             assert_eq!(op.state_bytes(), afresh(&op), "at the end");
         }
     }
@@ -1660,7 +1738,7 @@ mod tests {
         op.end_chunk_rows = 7;
         let mut out = Vec::new();
         op.on_batch(0, keyed_batch("ts", &rows), &mut out).unwrap();
-        op.on_end(&mut out).unwrap();
+        end(&mut op, &mut out);
         assert_eq!(op.held_rows(), 0, "every row is let go at the end");
         let expected: Vec<&String> = keys.iter().skip(3).step_by(4).collect();
         assert_eq!(matched_keys(&out).iter().collect::<Vec<_>>(), expected);
@@ -1695,12 +1773,22 @@ mod tests {
             op.on_watermark(350, &mut out).unwrap();
             let second = keyed_batch("ts", &rows(4..8, 2));
             op.on_batch(0, second, &mut out).unwrap();
-            let before = out.len();
+            // The end of a bounded input, as its source marks it: a chunk of partitions at a
+            // time, each a part of its own, the watermark passed on after them all.
+            op.on_watermark(Watermark::MAX, &mut out).unwrap();
+            let mut parts = 1;
+            while op.busy() {
+                assert!(!matches!(out.last(), Some(Message::Watermark(_))));
+                op.resume(&mut out).unwrap();
+                parts += 1;
+            }
+            assert!(matches!(
+                out.last(),
+                Some(Message::Watermark(Watermark::MAX))
+            ));
             op.on_end(&mut out).unwrap();
+            assert!(!op.busy(), "ended already");
             assert_eq!(op.held_rows(), 0, "every row is let go at the end");
-            let batches_at_end = (out[before..].iter())
-                .filter(|m| matches!(m, Message::Batch(_)))
-                .count();
             let mut matched = Vec::new();
             for m in &out {
                 let Message::Batch(b) = m else { continue };
@@ -1713,7 +1801,7 @@ mod tests {
                 }
             }
             matched.sort();
-            (matched, batches_at_end)
+            (matched, parts)
         };
         for (lookahead, define_lookahead) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
             let mut expected = Vec::new();
@@ -1728,12 +1816,13 @@ mod tests {
                 }
             }
             let case = format!("lookahead {lookahead}, in DEFINE {define_lookahead}");
-            let (whole, _) = run(END_CHUNK_ROWS, lookahead, define_lookahead);
+            let (whole, parts) = run(END_CHUNK_ROWS, lookahead, define_lookahead);
             assert_eq!(whole, expected, "{case}");
+            assert_eq!(parts, 1, "{case}");
             for chunk_rows in [1, 3, 50] {
-                let (chunked, batches) = run(chunk_rows, lookahead, define_lookahead);
+                let (chunked, parts) = run(chunk_rows, lookahead, define_lookahead);
                 assert_eq!(chunked, expected, "{case}, in chunks of {chunk_rows}");
-                assert!(batches > 1, "{batches} batch at the end, {case}");
+                assert!(parts > 1, "{parts} part at the end, {case}");
             }
         }
     }

@@ -136,8 +136,9 @@ pub(crate) fn describe(messages: &[Message]) -> Vec<String> {
     out
 }
 
-/// Calls `op`'s handler of each message of `inputs` (port and message) in turn. The end of
-/// input 0 ends them all (tests end the others first, if at all).
+/// Calls `op`'s handler of each message of `inputs` (port and message) in turn, and the work
+/// it leaves, as the runtime does. The end of input 0 ends them all (tests end the others
+/// first, if at all).
 pub(crate) fn feed(op: &mut dyn Operator, inputs: &[(usize, Message)], out: &mut Vec<Message>) {
     for (port, message) in inputs {
         match message.clone() {
@@ -151,6 +152,9 @@ pub(crate) fn feed(op: &mut dyn Operator, inputs: &[(usize, Message)], out: &mut
             }
             Message::Barrier(_) => {}
             Message::Side(..) => unreachable!("operators emit side rows, never receive them"),
+        }
+        while op.busy() {
+            op.resume(out).unwrap();
         }
     }
 }
