@@ -675,22 +675,36 @@ impl<'a> Cursor<'a> {
 
     /// An integer (no fraction, no exponent) in range of `data_type`.
     fn integer(&mut self, data_type: &DataType) -> Option<i64> {
-        let start = self.at;
-        self.integer_part()?;
-        let text = &self.buf[start..self.at];
-        let (negative, digits) = match text.split_first()? {
-            (b'-', digits) => (true, digits),
-            _ => (false, text),
-        };
-        // Accumulated negative, so that the most negative value fits.
-        let mut value: i64 = 0;
-        for d in digits {
-            value = value.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
+        let negative = self.peek() == Some(b'-');
+        self.at += usize::from(negative);
+        let first = self.at;
+        // Read as the digits are scanned: up to 18 digits cannot overflow.
+        let mut magnitude = 0u64;
+        match self.byte()? {
+            b'0' => {}
+            d @ b'1'..=b'9' => {
+                magnitude = u64::from(d - b'0');
+                while let Some(d @ b'0'..=b'9') = self.peek() {
+                    magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                    self.at += 1;
+                }
+            }
+            _ => return None,
         }
-        let value = if negative {
-            value
+        let value = if self.at - first <= 18 {
+            let magnitude = magnitude as i64;
+            if negative { -magnitude } else { magnitude }
         } else {
-            value.checked_neg()?
+            // Accumulated negative, so that the most negative value fits.
+            let mut value: i64 = 0;
+            for d in &self.buf[first..self.at] {
+                value = value.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
+            }
+            if negative {
+                value
+            } else {
+                value.checked_neg()?
+            }
         };
         let fits = match data_type {
             DataType::Int8 => i8::try_from(value).is_ok(),
@@ -868,6 +882,10 @@ mod tests {
         "2147483647",
         "2147483648",
         "-2147483648",
+        "999999999999999999",
+        "-999999999999999999",
+        "1000000000000000000",
+        "-1000000000000000000",
         "9223372036854775807",
         "9223372036854775808",
         "-9223372036854775808",
