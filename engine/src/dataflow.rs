@@ -734,18 +734,13 @@ impl OperatorRunner {
                 let (id, _) = state.aligning.take().expect("aligning");
                 self.checkpoint(id, &mut out)?;
             }
-            let all_ended = state.all_ended();
-            let finished = !all_ended && self.operator.finished();
-            if all_ended || finished {
+            // Its inputs ended, or it will emit nothing more.
+            let ended = state.all_ended() || self.operator.finished();
+            if ended {
                 out.push(Message::End);
-            }
-            if all_ended || finished {
                 self.end()?;
             }
-            if !self.output.send_all(&mut out).await {
-                return Ok(());
-            }
-            if all_ended || finished {
+            if !self.output.send_all(&mut out).await || ended {
                 return Ok(());
             }
         }
