@@ -1096,6 +1096,32 @@ mod tests {
         Calc::new(None, None, schema()).unwrap()
     }
 
+    /// The methods of an operator that ignores its rows and holds nothing.
+    macro_rules! stateless {
+        () => {
+            fn on_batch(
+                &mut self,
+                _: usize,
+                _: crate::ChangeBatch,
+                _: &mut Vec<Message>,
+            ) -> Result<()> {
+                Ok(())
+            }
+
+            fn snapshot(&mut self) -> Result<State> {
+                Ok(State::new())
+            }
+
+            fn restore(&mut self, _state: &State) -> Result<()> {
+                Ok(())
+            }
+
+            fn state_bound(&self) -> crate::operator::StateBound {
+                crate::operator::StateBound::None
+            }
+        };
+    }
+
     /// An operator that says when it is dropped.
     struct Dropped(std::sync::mpsc::Sender<()>);
 
@@ -1110,26 +1136,7 @@ mod tests {
             "Dropped"
         }
 
-        fn on_batch(
-            &mut self,
-            _: usize,
-            _: crate::ChangeBatch,
-            _: &mut Vec<Message>,
-        ) -> Result<()> {
-            Ok(())
-        }
-
-        fn snapshot(&mut self) -> Result<State> {
-            Ok(State::new())
-        }
-
-        fn restore(&mut self, _state: &State) -> Result<()> {
-            Ok(())
-        }
-
-        fn state_bound(&self) -> crate::operator::StateBound {
-            crate::operator::StateBound::None
-        }
+        stateless!();
     }
 
     /// An operator whose end of input emits a row in each of three parts, then a watermark.
@@ -1154,15 +1161,6 @@ mod tests {
             "InParts"
         }
 
-        fn on_batch(
-            &mut self,
-            _: usize,
-            _: crate::ChangeBatch,
-            _: &mut Vec<Message>,
-        ) -> Result<()> {
-            Ok(())
-        }
-
         fn on_end(&mut self, out: &mut Vec<Message>) -> Result<()> {
             self.part(out);
             Ok(())
@@ -1177,17 +1175,7 @@ mod tests {
             Ok(())
         }
 
-        fn snapshot(&mut self) -> Result<State> {
-            Ok(State::new())
-        }
-
-        fn restore(&mut self, _state: &State) -> Result<()> {
-            Ok(())
-        }
-
-        fn state_bound(&self) -> crate::operator::StateBound {
-            crate::operator::StateBound::None
-        }
+        stateless!();
     }
 
     /// A sink that notes what it is given.
