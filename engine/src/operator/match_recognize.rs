@@ -955,6 +955,8 @@ fn place_by_partition(
         latest[p] = key.time;
     })?;
     drop(latest);
+    // Where partition `p`'s rows start.
+    let start = |p: usize| p.checked_sub(1).map_or(0, |before| at[before]);
     if unsorted.contains(&true) {
         // Those partitions' rows again, sorted, over their places.
         let mut keys = Vec::new();
@@ -968,14 +970,14 @@ fn place_by_partition(
         for (i, key) in keys.iter().enumerate() {
             let p = key.partition as usize;
             if i == 0 || keys[i - 1].partition != key.partition {
-                place = if p == 0 { 0 } else { at[p - 1] as usize };
+                place = start(p) as usize;
             }
             rows[place] = key.row;
             place += 1;
         }
     }
     let ends = (at.iter().enumerate())
-        .filter(|&(p, end)| *end > if p == 0 { 0 } else { at[p - 1] })
+        .filter(|&(p, end)| *end > start(p))
         .map(|(p, end)| PartitionEnd {
             partition: p as u32,
             end: *end,
