@@ -108,14 +108,22 @@ pub struct JoinSpec {
     pub output: SchemaRef,
 }
 
-/// What a regular join notes about a row it holds.
+/// What a regular join notes about a row it holds. Packed to 4-byte alignment: 12 bytes
+/// rather than 16, so that with the place of its row an entry takes 24 rather than 32
+/// (Nexmark q7 holds 9.2 M at 10 M events).
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[repr(C, packed(4))]
 struct Held {
     /// For a side that keeps unmatched rows: how many rows of the other side it matches.
     matches: u32,
     /// The watermark when the row arrived, from which its time to live counts.
     arrived: Watermark,
 }
+
+const _: () = assert!(
+    size_of::<state::Entry<Held>>() == 24,
+    "an entry of 24 bytes"
+);
 
 /// A regular join (see the module documentation).
 pub struct Join {
