@@ -224,3 +224,65 @@ fn q6_is_refused_as_flink_refuses_it() {
     assert!(!out.status.success());
     assert!(err.contains("rownum"), "{err}");
 }
+
+/// Runs the Nexmark case `q` with no memory for a regular join's rows (every full block of
+/// them goes to the join's temporary file), logging at `info`, and `tmpdir` as `TMPDIR`.
+fn run_spilling(q: &str, batch_size: &str, tmpdir: &Path) -> Output {
+    let case = conformance().join(format!("nexmark_{q}"));
+    let query = std::fs::read_to_string(case.join("query.sql"))
+        .unwrap()
+        .replace("${SQL_DIR}", &case.display().to_string());
+    let script = format!("SET 'rill.state.join-memory' = '0';\n{query}");
+    Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args([
+            "-c",
+            &script,
+            "--sort",
+            "--header",
+            "--batch-size",
+            batch_size,
+        ])
+        .env("RUST_LOG", "info")
+        .env("TMPDIR", tmpdir)
+        .output()
+        .expect("rill runs")
+}
+
+#[test]
+fn joins_that_write_their_rows_to_a_file_give_flinks_answer() {
+    // The Nexmark cases whose regular joins hold bids.
+    let tmpdir = tempfile::tempdir().unwrap();
+    for q in ["q4", "q7", "q9", "q20", "q23"] {
+        let case = conformance().join(format!("nexmark_{q}"));
+        let expected = std::fs::read_to_string(case.join("expected.csv")).unwrap();
+        for batch_size in ["7", "8192"] {
+            let out = run_spilling(q, batch_size, tmpdir.path());
+            let log = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                log.contains("older rows go to a temporary file"),
+                "{q}, batch size {batch_size}: no rows were written to a file:\n{log}"
+            );
+            if let Some(d) = compare::difference(&ok(&out), &expected) {
+                panic!("{q}, batch size {batch_size}: {d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_join_that_cannot_write_its_rows_to_a_file_stops_the_job_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("gone");
+    let out = run_spilling("q20", "8192", &missing);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "{}: writing a join's rows to a temporary file",
+            missing.display()
+        )),
+        "{log}"
+    );
+    assert!(out.stdout.is_empty(), "no rows of a failed job: {log}");
+}

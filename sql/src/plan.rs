@@ -113,6 +113,9 @@ pub struct StreamPlanner<'a> {
     processing_time_windows: HashSet<NodeId>,
     /// How long regular joins keep a row, in event time (`'table.exec.state.ttl'`).
     state_ttl: Option<i64>,
+    /// Bytes of each input's rows a regular join keeps in memory before it writes older ones
+    /// to a temporary file (`'rill.state.join-memory'`).
+    join_memory: usize,
     /// When window aggregations emit early results.
     early_fire: Option<EarlyFire>,
     /// `/*+ STATE_TTL('t' = '1 d') */`: per table or alias, the TTL of a join input or
@@ -144,6 +147,11 @@ pub struct StreamPlanner<'a> {
     /// change-event normalisation among them makes none (Flink's `ONLY_UPDATE_AFTER`).
     update_before_unneeded: bool,
 }
+
+/// How much of each input's rows a regular join keeps in memory unless
+/// `'rill.state.join-memory'` says: the rows past it are written to a temporary file, which
+/// the kernel's page cache keeps in memory while it has room.
+pub const DEFAULT_JOIN_MEMORY: usize = 64 << 20;
 
 /// A calc's expressions, and the type of the column of rows' watermarks they read, if any.
 type CalcExprs = (Vec<Arc<dyn PhysicalExpr>>, Option<DataType>);
@@ -177,6 +185,7 @@ impl<'a> StreamPlanner<'a> {
             folded_changes: HashSet::new(),
             processing_time_windows: HashSet::new(),
             state_ttl: None,
+            join_memory: DEFAULT_JOIN_MEMORY,
             early_fire: None,
             state_ttl_hints: BTreeMap::new(),
             cdc_duplicates: false,
@@ -209,6 +218,13 @@ impl<'a> StreamPlanner<'a> {
     /// Fails the job when one operator holds more than `bytes` of state.
     pub fn with_state_limit(mut self, bytes: usize) -> Self {
         self.dataflow.set_state_limit(bytes);
+        self
+    }
+
+    /// Regular joins keep `bytes` of each input's rows in memory, and older ones in a
+    /// temporary file.
+    pub fn with_join_memory(mut self, bytes: usize) -> Self {
+        self.join_memory = bytes;
         self
     }
 

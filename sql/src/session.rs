@@ -36,6 +36,10 @@ pub const RESULT_MODE: &str = "sql-client.execution.result-mode";
 /// The most state one operator of a job may hold (a memory size, e.g. `'4 gb'`).
 pub const STATE_MAX_SIZE: &str = "rill.state.max-size";
 
+/// How much of each input's rows a regular join keeps in memory before it writes older ones
+/// to a temporary file (a memory size).
+pub const JOIN_MEMORY: &str = "rill.state.join-memory";
+
 /// Flink's option saying change events may be delivered more than once.
 pub const CDC_DUPLICATES: &str = "table.exec.source.cdc-events-duplicate";
 
@@ -299,7 +303,7 @@ impl Session {
                     ),
                 );
             }
-            STATE_MAX_SIZE => {
+            STATE_MAX_SIZE | JOIN_MEMORY => {
                 memory_bytes(value)?;
             }
             STATE_TTL | SOURCE_IDLE_TIMEOUT => {
@@ -657,6 +661,9 @@ impl Session {
         planner = planner.with_parallelism(parallelism);
         let duplicates = self.settings.get(CDC_DUPLICATES).map(String::as_str);
         planner = planner.with_cdc_duplicates(duplicates == Some("true"));
+        if let Some(size) = self.settings.get(JOIN_MEMORY) {
+            planner = planner.with_join_memory(memory_bytes(size)? as usize);
+        }
         let limit = match self.settings.get(STATE_MAX_SIZE) {
             Some(size) => Some(memory_bytes(size)? as usize),
             None => default_state_limit(),

@@ -135,8 +135,10 @@ impl StreamPlanner<'_> {
     ) -> SqlResult<NodeId> {
         let join_type = spec.join_type;
         let ttl = [self.state_ttl_of(left), self.state_ttl_of(right)];
+        let memory = self.join_memory;
         let node = self.add_join([left_node, right_node], &spec, |_| {
-            Ok(Box::new(JoinOperator::new(spec.clone(), ttl)?))
+            let join = JoinOperator::new(spec.clone(), ttl)?;
+            Ok(Box::new(join.spilling_beyond(memory)))
         })?;
         let pads_or_retracts = matches!(
             join_type,

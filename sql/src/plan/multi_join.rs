@@ -175,8 +175,11 @@ impl StreamPlanner<'_> {
                 (*node, typed)
             })
             .collect();
+        let memory = self.join_memory;
         let node = self.add_keyed(keyed, spec.output.clone(), |_| {
-            Ok(Box::new(MultiJoin::new(spec.clone())?))
+            Ok(Box::new(
+                MultiJoin::new(spec.clone())?.spilling_beyond(memory),
+            ))
         })?;
         if let Some(shared) = &mut self.shared {
             let widths: Vec<usize> = spec.inputs.iter().map(|s| s.fields().len()).collect();

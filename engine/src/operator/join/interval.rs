@@ -13,7 +13,8 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 
-use super::state::{Emitted, Entry, KeyEncoder, Probe, Side, in_order, key_of, null_columns};
+use super::arena::Entry;
+use super::state::{Emitted, KeyEncoder, Probe, Side, in_order, key_of, null_columns};
 use super::{JoinSpec, describe_keys};
 use crate::Result;
 use crate::batch::{ChangeBatch, Message, RowKind};

@@ -31,6 +31,7 @@ use crate::operator::expiry::Expiry;
 use crate::time::{NO_WATERMARK, Watermark};
 use state::{Emitted, KeyEncoder, Match, Probe, Side, key_of};
 
+mod arena;
 mod encoding;
 mod interval;
 mod lookup;
@@ -121,7 +122,7 @@ struct Held {
 }
 
 const _: () = assert!(
-    size_of::<state::Entry<Held>>() == 24,
+    size_of::<arena::Entry<Held>>() == 24,
     "an entry of 24 bytes"
 );
 
@@ -175,6 +176,15 @@ impl Join {
             expiry: [Expiry::default(), Expiry::default()],
             watermark: NO_WATERMARK,
         })
+    }
+
+    /// Keeps about `budget` bytes of each input's rows in memory, and older ones in a
+    /// temporary file.
+    pub fn spilling_beyond(mut self, budget: usize) -> Self {
+        self.sides = self
+            .sides
+            .map(|side| side.spilling_beyond(budget, std::env::temp_dir()));
+        self
     }
 
     /// When each row of `batch` arrived: the watermark of its input before it (its stamp), or
@@ -422,12 +432,15 @@ impl Operator for Join {
         if !emitted.kinds.is_empty() {
             out.push(Message::Batch(self.build(input, &batch.data, emitted)?));
         }
-        Ok(())
+        self.sides[input].spill_failure()
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {
         self.watermark = watermark;
         self.expire(watermark);
+        for side in &mut self.sides {
+            side.spill_failure()?;
+        }
         out.push(Message::Watermark(watermark));
         Ok(())
     }
@@ -717,7 +730,7 @@ mod tests {
     /// through probes small and large for the rows waiting, retractions, NULL keys, a
     /// residual condition and a restore while rows wait.
     #[test]
-    fn deferring_the_index_changes_nothing_the_join_emits() {
+    fn deferring_the_index_or_spilling_rows_changes_nothing_the_join_emits() {
         use crate::operator::testing::random;
         let never = Some(i64::MAX / 2);
         let keys = [Some("a"), Some("b"), Some("c"), Some("d"), None];
@@ -739,6 +752,8 @@ mod tests {
                 )) as Arc<dyn PhysicalExpr>
             });
             let mut deferring = join(join_type, filter.clone());
+            // Keeps no full block of rows in memory.
+            let mut spilling = join(join_type, filter.clone()).spilling_beyond(0);
             let mut indexing = join_with_ttl(join_type, filter, [never, never]);
             let mut next = random(seed as u64);
             let mut held: [Vec<(Option<&str>, i64)>; 2] = Default::default();
@@ -780,6 +795,11 @@ mod tests {
                     feed(&mut indexing, side, &rows),
                     "{join_type:?}, step {step}"
                 );
+                assert_eq!(
+                    emitted,
+                    feed(&mut spilling, side, &rows),
+                    "{join_type:?}, step {step}, spilling"
+                );
                 // Rows this batch added wait; the other side's were read or indexed.
                 waited = waited.max(deferring.sides[side].waiting().0);
                 read = read.max(deferring.sides[1 - side].waiting().1);
@@ -802,6 +822,11 @@ mod tests {
                 "{join_type:?}: probes read rows not in their buckets"
             );
             assert!(restored, "{join_type:?}: restored with rows waiting");
+            let spilled = spilling.sides.each_ref().map(|s| s.spilled());
+            assert!(
+                spilled.iter().all(|&bytes| bytes > 0),
+                "{join_type:?}: both sides spilled rows: {spilled:?} bytes"
+            );
         }
     }
 

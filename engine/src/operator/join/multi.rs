@@ -78,6 +78,17 @@ impl MultiJoin {
         })
     }
 
+    /// Keeps about `budget` bytes of each input's rows in memory, and older ones in a
+    /// temporary file.
+    pub fn spilling_beyond(mut self, budget: usize) -> Self {
+        let sides = std::mem::take(&mut self.sides);
+        self.sides = sides
+            .into_iter()
+            .map(|side| side.spilling_beyond(budget, std::env::temp_dir()))
+            .collect();
+        self
+    }
+
     /// Pushes the combinations of input row `row` (of kind `kind`) with the rows of the other
     /// inputs in `buckets` (one per input; `None` for the row's own), the last input's row
     /// varying fastest.
@@ -189,7 +200,7 @@ impl Operator for MultiJoin {
         if !made.kinds.is_empty() {
             out.push(Message::Batch(self.build(input, &batch.data, made)?));
         }
-        Ok(())
+        self.sides[input].spill_failure()
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Vec<Message>) -> Result<()> {

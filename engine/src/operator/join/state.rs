@@ -4,6 +4,7 @@
 
 use std::hash::BuildHasher;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
 use std::collections::HashSet;
@@ -23,85 +24,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use smallvec::SmallVec;
 
+use super::arena::{Arena, Entry};
 use super::encoding::{EncodedRows, RowEncoding};
 use crate::batch::RowKind;
 use crate::checkpoint::State;
 use crate::operator::key::Key;
 use crate::{EngineError, Result};
-
-/// A row held in state: where its bytes are in its side's [`Arena`], and what the join notes
-/// about it.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Entry<M> {
-    block: u32,
-    offset: u32,
-    /// `u32`s, which pack with most notes: state is mostly entries and rows.
-    len: u32,
-    pub meta: M,
-}
-
-/// The encoded rows of one side, appended to blocks that grow to [`BLOCK`] bytes (a longer
-/// row has a block of its own): a row costs no allocation of its own, nor a buffer per key
-/// grown as its rows come (most of a join's work when its keys have one or a few rows, as
-/// Nexmark q7's bid prices and q20's auctions do).
-#[derive(Default)]
-struct Arena {
-    blocks: Vec<Vec<u8>>,
-    /// The blocks' capacities.
-    capacity: usize,
-    /// Bytes of rows written, and of those no entry refers to any more.
-    written: usize,
-    garbage: usize,
-}
-
-/// The largest block an arena makes for rows shorter than it.
-const BLOCK: usize = 1 << 20;
-
-impl Arena {
-    /// Writes `row`; its block and offset in it.
-    fn push(&mut self, row: &[u8]) -> (u32, u32) {
-        let room = self.blocks.last().map_or(0, |b| b.capacity() - b.len());
-        if room < row.len() || self.blocks.is_empty() {
-            let last = self.blocks.last().map_or(0, Vec::capacity);
-            let size = (2 * last).clamp(4096, BLOCK).max(row.len());
-            self.blocks.push(Vec::with_capacity(size));
-            self.capacity += size;
-        }
-        let block = self.blocks.len() - 1;
-        let data = &mut self.blocks[block];
-        let offset = u32::try_from(data.len()).expect("a block is shorter than 4 GiB");
-        data.extend_from_slice(row);
-        self.written += row.len();
-        (block as u32, offset)
-    }
-
-    /// Writes `row`; its entry, with `meta`.
-    fn entry<M>(&mut self, row: &[u8], meta: M) -> Entry<M> {
-        let (block, offset) = self.push(row);
-        Entry {
-            block,
-            offset,
-            len: u32::try_from(row.len()).expect("a row's encoding is shorter than 4 GiB"),
-            meta,
-        }
-    }
-
-    fn row<M>(&self, entry: &Entry<M>) -> &[u8] {
-        let start = entry.offset as usize;
-        &self.blocks[entry.block as usize][start..start + entry.len as usize]
-    }
-
-    /// Notes that an entry's row is no longer referred to.
-    fn forget<M>(&mut self, entry: &Entry<M>) {
-        self.garbage += entry.len as usize;
-    }
-
-    /// Whether most bytes written are of rows no entry refers to, so that copying the others
-    /// to a new arena is due.
-    fn sparse(&self) -> bool {
-        self.garbage > BLOCK && self.garbage * 2 > self.written
-    }
-}
 
 /// The rows of one side under one join key: in arrival order (or the order their join keeps
 /// them in), but for retracted rows, whose place the last row takes.
@@ -371,6 +299,19 @@ impl<M> Side<M> {
         })
     }
 
+    /// Keeps about `budget` bytes of rows in memory at most, and writes older ones to a
+    /// temporary file in `dir` ([`super::arena`]).
+    pub fn spilling_beyond(mut self, budget: usize, dir: PathBuf) -> Self {
+        self.arena = Arena::spilling(budget, dir);
+        self
+    }
+
+    /// Fails with the error writing rows to the temporary file met, if it met one (the rows
+    /// stayed in memory).
+    pub fn spill_failure(&mut self) -> Result<()> {
+        self.arena.failure().map_or(Ok(()), Err)
+    }
+
     /// Rows [pushed](Side::push) are put in their buckets only when a probe or a change needs
     /// them there: a probe of few rows reads them in one pass instead (see [`Unindexed`]).
     pub fn deferring_index(mut self) -> Self {
@@ -549,12 +490,12 @@ impl<M> Side<M> {
         let result = change(bucket, &mut self.arena);
         self.held = self.held - before + bucket.bytes();
         if self.arena.garbage == self.arena.written {
-            self.arena = Arena::default();
+            self.arena = self.arena.emptied();
         } else if self.arena.sparse() {
-            let mut arena = Arena::default();
+            let mut arena = self.arena.emptied();
             let unindexed = self.unindexed.entries.iter_mut();
             for entry in (self.buckets.iter_mut().flat_map(|b| &mut b.entries)).chain(unindexed) {
-                (entry.block, entry.offset) = arena.push(self.arena.row(entry));
+                arena.copy(&self.arena, entry);
             }
             self.arena = arena;
         }
@@ -616,6 +557,12 @@ impl<M> Side<M> {
         (self.unindexed.entries.len(), self.unindexed.reads)
     }
 
+    /// Bytes of rows written to the side's temporary file.
+    #[cfg(test)]
+    pub fn spilled(&self) -> u64 {
+        self.arena.spilled()
+    }
+
     /// How many rows are kept.
     #[cfg(test)]
     pub fn rows(&self) -> usize {
@@ -667,7 +614,7 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
         }
         self.buckets.clear();
         self.index.clear();
-        self.arena = Arena::default();
+        self.arena = self.arena.emptied();
         self.unindexed = Unindexed::default();
         for (key, metas) in keys.into_iter().zip(notes) {
             let mut bucket = Bucket::new(Key::new(&key));
@@ -968,6 +915,7 @@ pub(super) fn null_columns(schema: &SchemaRef, n: usize) -> Vec<ArrayRef> {
 mod tests {
     use arrow::datatypes::{Field, Schema};
 
+    use super::super::arena::BLOCK;
     use super::*;
     use crate::operator::testing::random;
 
@@ -1023,14 +971,31 @@ mod tests {
         assert!(bucket.entries.is_empty());
     }
 
-    #[test]
-    fn rows_keep_their_bytes_when_the_arena_drops_removed_ones() {
-        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Binary, true)]));
-        let mut side: Side<u32> = Side::new(&schema).unwrap();
+    fn binary_schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("v", DataType::Binary, true)]))
+    }
+
+    /// The rows `side` holds under each key of `model` are those of the model.
+    fn assert_holds(side: &Side<u32>, model: &datafusion_common::HashMap<u64, Vec<Vec<u8>>>) {
+        for (key, rows) in model {
+            let slot = side.bucket_of(&key.to_le_bytes());
+            let held = slot.map_or(vec![], |slot| {
+                let bucket = &side.buckets[slot];
+                (0..bucket.entries.len())
+                    .map(|e| side.row(slot, e).to_vec())
+                    .collect()
+            });
+            assert_eq!(contents(held.into_iter()), contents(rows.iter().cloned()));
+        }
+    }
+
+    /// Rows of 1 to 4 KiB under 300 keys, most retracted, so that the arena is copied several
+    /// times: the side holds the rows it should, kept in memory within `budget` (with one
+    /// block it writes to) when it spills, and restores them from a checkpoint.
+    fn keeps_rows_as_they_come_and_go(new: impl Fn() -> Side<u32>, budget: Option<usize>) {
+        let mut side = new();
         let mut model: datafusion_common::HashMap<u64, Vec<Vec<u8>>> = Default::default();
         let mut next = random(11);
-        // Rows of 1 to 4 KiB under 300 keys; most are retracted, so the arena is copied
-        // several times.
         for step in 0..12_000u32 {
             let key = next(300);
             let rows = model.entry(key).or_default();
@@ -1043,32 +1008,79 @@ mod tests {
                 let row = rows.swap_remove(next(rows.len() as u64) as usize);
                 side.retract(&key.to_le_bytes(), &row);
             }
+            if let Some(budget) = budget {
+                let memory = side.arena.capacity;
+                assert!(
+                    memory <= budget + BLOCK,
+                    "step {step}: {memory} bytes in memory"
+                );
+            }
+            if step % 1000 == 999 {
+                assert_holds(&side, &model);
+            }
         }
+        side.spill_failure().unwrap();
         let kept: usize = model.values().flatten().map(Vec::len).sum();
         assert!(
             side.arena.written < kept + 2 * BLOCK + 1,
             "the arena was compacted: {} bytes written for {kept} kept",
             side.arena.written
         );
-        for (key, rows) in &model {
-            let slot = side.bucket_of(&key.to_le_bytes());
-            let held = slot.map_or(vec![], |slot| {
-                let bucket = &side.buckets[slot];
-                (0..bucket.entries.len())
-                    .map(|e| side.row(slot, e).to_vec())
-                    .collect()
-            });
-            assert_eq!(contents(held.into_iter()), contents(rows.iter().cloned()));
-        }
+        assert_eq!(budget.is_some(), side.arena.spilled() > 0);
+        assert_holds(&side, &model);
         // Checks, in a debug build, that the count of bytes held was kept right.
-        assert!(side.bytes() >= kept);
+        assert!(side.bytes() >= kept.min(budget.unwrap_or(kept)));
+        let mut state = State::new();
+        side.snapshot(&mut state, "side").unwrap();
+        let mut restored = new();
+        restored.restore(&state, "side").unwrap();
+        assert_holds(&restored, &model);
+        assert_eq!(budget.is_some(), restored.arena.spilled() > 0);
+    }
+
+    #[test]
+    fn rows_keep_their_bytes_when_the_arena_drops_removed_ones() {
+        keeps_rows_as_they_come_and_go(|| Side::new(&binary_schema()).unwrap(), None);
+    }
+
+    #[test]
+    fn rows_keep_their_bytes_when_older_ones_are_written_to_a_file() {
+        let budget = 64 << 10;
+        let dir = tempfile::tempdir().unwrap();
+        let side = || {
+            let side = Side::new(&binary_schema()).unwrap();
+            side.spilling_beyond(budget, dir.path().to_path_buf())
+        };
+        keeps_rows_as_they_come_and_go(side, Some(budget));
+    }
+
+    #[test]
+    fn a_side_that_cannot_write_its_file_keeps_its_rows_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let side = Side::new(&binary_schema()).unwrap();
+        let mut side = side.spilling_beyond(0, missing.clone());
+        let row = |k: u32| vec![k as u8; 3000];
+        for k in 0..100u32 {
+            side.add(&k.to_le_bytes(), &row(k), k);
+        }
+        let error = side.spill_failure().unwrap_err().to_string();
+        assert!(
+            error.contains(&missing.display().to_string()) && error.contains("temporary file"),
+            "{error}"
+        );
+        assert_eq!(side.arena.spilled(), 0);
+        for k in 0..100u32 {
+            let slot = side.bucket_of(&k.to_le_bytes()).unwrap();
+            assert_eq!(side.row(slot, 0), row(k));
+        }
     }
 
     /// Keys come and most go: each is found while it has rows and not after; the index gives
     /// back its memory, and a restored side finds the same keys.
     #[test]
     fn keys_are_found_while_they_have_rows() {
-        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Binary, true)]));
+        let schema = binary_schema();
         let mut side: Side<u32> = Side::new(&schema).unwrap();
         let key = |k: u32| k.to_le_bytes();
         let row = |k: u32| format!("row of {k}").into_bytes();

@@ -1,0 +1,273 @@
+//! Where a join side's encoded rows live: appended to blocks in memory, and, for a side that
+//! may spill, the older blocks written to a temporary file once the blocks in memory pass the
+//! side's budget. The file is mapped back, so a spilled row reads as a slice like any other;
+//! the kernel's page cache keeps it in memory while there is room, and drops it to disk when
+//! there is not (a regular join holds its inputs for ever: Nexmark q7 holds 9.2 M bids, 1 GB,
+//! at 10 M events).
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use memmap2::{Mmap, MmapOptions};
+
+use crate::EngineError;
+
+/// A row held in state: where its bytes are in its side's [`Arena`], and what the join notes
+/// about it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Entry<M> {
+    block: u32,
+    offset: u32,
+    /// `u32`s, which pack with most notes: state is mostly entries and rows.
+    len: u32,
+    pub meta: M,
+}
+
+/// The largest block an arena makes for rows shorter than it.
+pub(super) const BLOCK: usize = 1 << 20;
+
+/// A block of rows: in memory, or written to the arena's file.
+enum Block {
+    Held(Vec<u8>),
+    /// Bytes `start..start + len` of the file's mapped part `part`.
+    Spilled {
+        part: u32,
+        start: usize,
+        len: usize,
+    },
+}
+
+/// The encoded rows of one side, appended to blocks that grow to [`BLOCK`] bytes (a longer
+/// row has a block of its own): a row costs no allocation of its own, nor a buffer per key
+/// grown as its rows come (most of a join's work when its keys have one or a few rows, as
+/// Nexmark q7's bid prices and q20's auctions do).
+#[derive(Default)]
+pub(super) struct Arena {
+    blocks: Vec<Block>,
+    /// The capacities of the blocks in memory.
+    pub capacity: usize,
+    /// Bytes of rows written, and of those no entry refers to any more.
+    pub written: usize,
+    pub garbage: usize,
+    /// With a budget: the blocks written to a file once those in memory pass it.
+    spill: Option<Spill>,
+}
+
+/// The file an arena's older blocks go to, and how much of the arena memory may hold.
+struct Spill {
+    /// Bytes of blocks in memory past which the full ones are written to the file.
+    budget: usize,
+    /// Where the file is made.
+    dir: PathBuf,
+    /// Created at the first spill: unnamed, so that it goes when the arena does, or the
+    /// process (`None` before).
+    file: Option<File>,
+    /// The file's parts, one per spill, mapped read-only.
+    parts: Vec<Mmap>,
+    /// The file's length.
+    size: u64,
+    /// Blocks of [`BLOCK`] bytes whose rows are in the file, for rows to come.
+    spare: Vec<Vec<u8>>,
+    /// The first error writing to the file: rows then stay in memory, and the join reports
+    /// it after its batch ([`Arena::failure`]).
+    failed: Option<io::Error>,
+}
+
+impl Arena {
+    /// An arena that writes its full blocks to a temporary file in `dir` once those in
+    /// memory take more than `budget` bytes.
+    pub fn spilling(budget: usize, dir: PathBuf) -> Arena {
+        Arena {
+            spill: Some(Spill {
+                budget,
+                dir,
+                file: None,
+                parts: Vec::new(),
+                size: 0,
+                spare: Vec::new(),
+                failed: None,
+            }),
+            ..Arena::default()
+        }
+    }
+
+    /// An empty arena that spills as this one does.
+    pub fn emptied(&self) -> Arena {
+        match &self.spill {
+            Some(spill) => Arena::spilling(spill.budget, spill.dir.clone()),
+            None => Arena::default(),
+        }
+    }
+
+    /// Writes `row`; its block and offset in it.
+    fn push(&mut self, row: &[u8]) -> (u32, u32) {
+        let room = match self.blocks.last() {
+            Some(Block::Held(data)) => data.capacity() - data.len(),
+            _ => 0,
+        };
+        if room < row.len() || self.blocks.is_empty() {
+            // Blocks double from 4 KiB, as a side may hold few rows.
+            let last = match self.blocks.last() {
+                None => 0,
+                Some(Block::Held(data)) => data.capacity(),
+                Some(Block::Spilled { .. }) => BLOCK,
+            };
+            let size = (2 * last).clamp(4096, BLOCK).max(row.len());
+            let data = self.new_block(size);
+            self.blocks.push(Block::Held(data));
+        }
+        let block = self.blocks.len() - 1;
+        let Some(Block::Held(data)) = self.blocks.last_mut() else {
+            unreachable!("the last block is in memory")
+        };
+        let offset = u32::try_from(data.len()).expect("a block is shorter than 4 GiB");
+        data.extend_from_slice(row);
+        self.written += row.len();
+        (block as u32, offset)
+    }
+
+    /// Writes `row`; its entry, with `meta`.
+    pub fn entry<M>(&mut self, row: &[u8], meta: M) -> Entry<M> {
+        let (block, offset) = self.push(row);
+        Entry {
+            block,
+            offset,
+            len: u32::try_from(row.len()).expect("a row's encoding is shorter than 4 GiB"),
+            meta,
+        }
+    }
+
+    /// Writes the row of `entry` (of `from`) to this arena, and points `entry` at it.
+    pub fn copy<M>(&mut self, from: &Arena, entry: &mut Entry<M>) {
+        (entry.block, entry.offset) = self.push(from.row(entry));
+    }
+
+    pub fn row<M>(&self, entry: &Entry<M>) -> &[u8] {
+        let start = entry.offset as usize;
+        let block: &[u8] = match &self.blocks[entry.block as usize] {
+            Block::Held(data) => data,
+            Block::Spilled { part, start, len } => {
+                let spill = self.spill.as_ref().expect("only a spilling arena spills");
+                &spill.parts[*part as usize][*start..start + len]
+            }
+        };
+        &block[start..start + entry.len as usize]
+    }
+
+    /// Notes that an entry's row is no longer referred to.
+    pub fn forget<M>(&mut self, entry: &Entry<M>) {
+        self.garbage += entry.len as usize;
+    }
+
+    /// Whether most bytes written are of rows no entry refers to, so that copying the others
+    /// to a new arena is due.
+    pub fn sparse(&self) -> bool {
+        self.garbage > BLOCK && self.garbage * 2 > self.written
+    }
+
+    /// The error that stopped the arena from writing to its file, if one did (taken: it is
+    /// reported once).
+    pub fn failure(&mut self) -> Option<EngineError> {
+        let spill = self.spill.as_mut()?;
+        let source = spill.failed.take()?;
+        Some(EngineError::Io {
+            path: spill.dir.clone(),
+            source: io::Error::new(
+                source.kind(),
+                format!("writing a join's rows to a temporary file: {source}"),
+            ),
+        })
+    }
+
+    /// Bytes of rows written to the file.
+    #[cfg(test)]
+    pub fn spilled(&self) -> u64 {
+        self.spill.as_ref().map_or(0, |s| s.size)
+    }
+
+    /// An empty block of `size` bytes for the rows to come: a new one, or one whose rows went
+    /// to the file (its memory is in use already: no page faults again). The blocks in memory,
+    /// all full, go to the file first if with a new one they would take more than the budget.
+    fn new_block(&mut self, size: usize) -> Vec<u8> {
+        if let Some(spill) = &mut self.spill {
+            let over = self.capacity + size > spill.budget;
+            if over && spill.spare.is_empty() && spill.failed.is_none() {
+                match spill.write(&mut self.blocks) {
+                    Ok(written) => {
+                        for mut data in written {
+                            match data.capacity() == BLOCK {
+                                true => {
+                                    data.clear();
+                                    spill.spare.push(data);
+                                }
+                                false => self.capacity -= data.capacity(),
+                            }
+                        }
+                    }
+                    Err(e) => spill.failed = Some(e),
+                }
+            }
+            if size == BLOCK
+                && let Some(data) = spill.spare.pop()
+            {
+                return data;
+            }
+        }
+        self.capacity += size;
+        Vec::with_capacity(size)
+    }
+}
+
+impl Spill {
+    /// Writes the blocks in memory among `blocks` to the end of the file, maps what it wrote,
+    /// and points the blocks there; the blocks' memory, free to use again.
+    fn write(&mut self, blocks: &mut [Block]) -> io::Result<Vec<Vec<u8>>> {
+        let held = |b: &Block| match b {
+            Block::Held(data) => Some(data.len()),
+            Block::Spilled { .. } => None,
+        };
+        let bytes: usize = blocks.iter().filter_map(held).sum();
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        if self.file.is_none() {
+            tracing::info!(
+                "a join's rows passed the {:.1} MiB it keeps of them in memory: older rows go \
+                 to a temporary file in {}",
+                self.budget as f64 / (1 << 20) as f64,
+                self.dir.display()
+            );
+            self.file = Some(tempfile::tempfile_in(&self.dir)?);
+        }
+        let file = self.file.as_ref().expect("made above");
+        let mut at = self.size;
+        for block in blocks.iter() {
+            if let Block::Held(data) = block {
+                file.write_all_at(data, at)?;
+                at += data.len() as u64;
+            }
+        }
+        // SAFETY: the file is this arena's own, unnamed, and only appended to: the bytes
+        // mapped here are never written again, nor cut off, while the map lives.
+        let map = unsafe { MmapOptions::new().offset(self.size).len(bytes).map(file)? };
+        let part = u32::try_from(self.parts.len()).expect("fewer than 4 G spills");
+        let (mut start, mut written) = (0, Vec::new());
+        for block in blocks.iter_mut() {
+            if let Block::Held(data) = block {
+                let len = data.len();
+                written.push(std::mem::take(data));
+                *block = Block::Spilled { part, start, len };
+                start += len;
+            }
+        }
+        self.parts.push(map);
+        self.size = at;
+        tracing::debug!(
+            "a join wrote {bytes} bytes of rows to its temporary file ({} MB in all)",
+            self.size >> 20
+        );
+        Ok(written)
+    }
+}
