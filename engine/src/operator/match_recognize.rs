@@ -36,7 +36,7 @@ use self::terms::{Collected, Gather};
 use super::aggregate::KeyTable;
 use super::timed::{Timed, split_late};
 use super::waiting::Waiting;
-use super::{Operator, SortKey, batches_bytes};
+use super::{Operator, SortKey};
 use crate::batch::{ChangeBatch, Message};
 use crate::checkpoint::State;
 use crate::late::LateRows;
@@ -1370,7 +1370,7 @@ impl Operator for MatchRecognize {
     }
 
     fn state_bytes(&self) -> usize {
-        self.store.size() + batches_bytes(self.pending.batches()) + self.partitions.bytes
+        self.store.size() + self.pending.bytes() + self.partitions.bytes
     }
 
     fn on_batch(
@@ -1673,8 +1673,14 @@ mod tests {
         // partitions, rows held for a lookahead, and the end of the input.
         fn afresh(op: &MatchRecognize) -> usize {
             let states = op.partitions.states.iter();
-            op.store.size()
-                + batches_bytes(op.pending.batches())
+            let store = (op.store.batches()).map(|(_, s)| {
+                let arguments = s.arguments.iter().map(|a| a.get_array_memory_size());
+                s.batch.get_array_memory_size()
+                    + s.batch.num_rows() * size_of::<u64>()
+                    + arguments.sum::<usize>()
+            });
+            store.sum::<usize>()
+                + crate::operator::batches_bytes(op.pending.batches())
                 + states
                     .map(|p| p.matching.size() + p.rows.size())
                     .sum::<usize>()

@@ -12,7 +12,7 @@ use arrow::datatypes::SchemaRef;
 use super::timed::{Timed, split_late};
 use super::waiting::Waiting;
 use super::window_rank::SortKey;
-use super::{Operator, StateBound, batches_bytes};
+use super::{Operator, StateBound};
 use crate::batch::{ChangeBatch, Message};
 use crate::checkpoint::State;
 use crate::late::LateRows;
@@ -86,7 +86,7 @@ impl Operator for TimeSort {
     }
 
     fn state_bytes(&self) -> usize {
-        batches_bytes(self.pending.batches())
+        self.pending.bytes()
     }
 
     fn on_batch(

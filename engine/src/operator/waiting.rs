@@ -5,6 +5,7 @@ use arrow::compute::{concat_batches, filter_record_batch, not};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
+use super::batches_bytes;
 use crate::Result;
 use crate::time::{Watermark, for_each_millis};
 
@@ -18,6 +19,9 @@ pub(crate) struct Waiting {
     /// The earliest event time among the rows (`Watermark::MAX`: none), so that a watermark
     /// that releases nothing costs nothing.
     earliest: Watermark,
+    /// The batches' memory, kept as they come and go (summing it at each measure of the state
+    /// would cost as much again as holding them).
+    bytes: usize,
 }
 
 impl Waiting {
@@ -28,6 +32,7 @@ impl Waiting {
             time,
             batches: Vec::new(),
             earliest: Watermark::MAX,
+            bytes: 0,
         }
     }
 
@@ -37,6 +42,7 @@ impl Waiting {
             for_each_millis(batch.column(self.time), |t| {
                 self.earliest = self.earliest.min(t.unwrap_or(Watermark::MAX));
             })?;
+            self.bytes += batch.get_array_memory_size();
             self.batches.push(batch);
         }
         Ok(())
@@ -81,6 +87,7 @@ impl Waiting {
                 due_batches.push(filter_record_batch(&batch, &due)?);
             }
         }
+        self.bytes = batches_bytes(&self.batches);
         Ok(due_batches)
     }
 
@@ -98,7 +105,13 @@ impl Waiting {
     pub fn restore(&mut self, batches: Vec<RecordBatch>) -> Result<()> {
         self.batches.clear();
         self.earliest = Watermark::MAX;
+        self.bytes = 0;
         batches.into_iter().try_for_each(|b| self.push(b))
+    }
+
+    /// The memory the batches held take.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// How many rows are held.
@@ -145,21 +158,28 @@ mod tests {
     #[test]
     fn rows_leave_in_arrival_order_once_the_watermark_reaches_them() {
         let first = batch(&[(Some(30), 1), (Some(10), 2), (None, 3)]);
+        // The memory counted as batches come and go is that of the batches held.
+        let measured = |w: &Waiting| assert_eq!(w.bytes(), batches_bytes(w.batches()));
         let mut waiting = Waiting::new(first.schema(), 0);
         waiting.push(first).unwrap();
         waiting
             .push(batch(&[(Some(20), 4), (Some(10), 5)]))
             .unwrap();
+        measured(&waiting);
         assert_eq!(values(waiting.take_due(9).unwrap()), Vec::<i64>::new());
         assert_eq!(values(waiting.take_due(20).unwrap()), [2, 4, 5]);
         assert_eq!(waiting.rows(), 2);
+        measured(&waiting);
         assert_eq!(values(waiting.take_due(29).unwrap()), Vec::<i64>::new());
         assert_eq!(values(waiting.take_due(Watermark::MAX).unwrap()), [1]);
         // A row without a time waits for ever.
         assert_eq!(waiting.rows(), 1);
+        measured(&waiting);
         let mut restored = Waiting::new(waiting.schema().clone(), 0);
         restored.restore(waiting.batches().to_vec()).unwrap();
         restored.push(batch(&[(Some(5), 6)])).unwrap();
+        measured(&restored);
         assert_eq!(values(restored.take_due(5).unwrap()), [6]);
+        measured(&restored);
     }
 }

@@ -291,7 +291,7 @@ impl Operator for TemporalJoin {
     }
 
     fn state_bytes(&self) -> usize {
-        self.versions_bytes + crate::operator::batches_bytes(self.waiting.batches())
+        self.versions_bytes + self.waiting.bytes()
     }
 }
 

@@ -24,6 +24,26 @@ pub struct Stored {
     pub arguments: Vec<ArrayRef>,
     /// Rows still referred to.
     live: usize,
+    /// The memory it takes, with the symbols' (one `u64` a row).
+    bytes: usize,
+}
+
+impl Stored {
+    fn new(batch: RecordBatch, symbols: Vec<u64>, arguments: Vec<ArrayRef>, live: usize) -> Self {
+        let bytes = batch.get_array_memory_size()
+            + batch.num_rows() * size_of::<u64>()
+            + arguments
+                .iter()
+                .map(|a| a.get_array_memory_size())
+                .sum::<usize>();
+        Stored {
+            batch,
+            symbols,
+            arguments,
+            live,
+            bytes,
+        }
+    }
 }
 
 /// A row: a stored batch's number and the row in it.
@@ -39,34 +59,22 @@ pub struct RowStore {
     batches: VecDeque<Option<Stored>>,
     /// The number of the first batch in `batches`.
     first: u64,
+    /// The memory of the kept batches ([`Stored::bytes`]), kept as they come and go.
+    bytes: usize,
 }
 
 impl RowStore {
     /// The memory of the kept batches and what was evaluated on them.
     pub fn size(&self) -> usize {
-        self.batches
-            .iter()
-            .flatten()
-            .map(|s| {
-                s.batch.get_array_memory_size()
-                    + s.symbols.len() * size_of::<u64>()
-                    + s.arguments
-                        .iter()
-                        .map(|a| a.get_array_memory_size())
-                        .sum::<usize>()
-            })
-            .sum()
+        self.bytes
     }
 
     /// Keeps `batch`, every row of which some partition will refer to; returns its number.
     pub fn push(&mut self, batch: RecordBatch, arguments: Vec<ArrayRef>) -> u64 {
         let live = batch.num_rows();
-        self.batches.push_back(Some(Stored {
-            batch,
-            symbols: Vec::new(),
-            arguments,
-            live,
-        }));
+        let stored = Stored::new(batch, Vec::new(), arguments, live);
+        self.bytes += stored.bytes;
+        self.batches.push_back(Some(stored));
         self.first + self.batches.len() as u64 - 1
     }
 
@@ -88,6 +96,7 @@ impl RowStore {
         let stored = slot.as_mut().expect("released twice");
         stored.live -= 1;
         if stored.live == 0 {
+            self.bytes -= stored.bytes;
             *slot = None;
             while matches!(self.batches.front(), Some(None)) {
                 self.batches.pop_front();
@@ -148,14 +157,14 @@ impl RowStore {
             let (symbols, _) = state.columns(&format!("{part}.symbols"))?;
             let symbols = symbols[0].as_primitive::<UInt64Type>().values().to_vec();
             let arguments = derive(&batch)?;
-            batches.push_back(Some(Stored {
-                batch,
-                symbols,
-                arguments,
-                live,
-            }));
+            batches.push_back(Some(Stored::new(batch, symbols, arguments, live)));
         }
-        Ok(RowStore { batches, first })
+        let bytes = batches.iter().flatten().map(|s| s.bytes).sum();
+        Ok(RowStore {
+            batches,
+            first,
+            bytes,
+        })
     }
 }
 
