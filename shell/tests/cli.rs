@@ -1844,6 +1844,33 @@ fn a_state_time_to_live_bounds_what_a_regular_join_remembers() {
 }
 
 #[test]
+fn explain_says_how_much_of_a_joins_rows_stay_in_memory() {
+    let join = "EXPLAIN SELECT a.ts, b.ts FROM a JOIN b ON a.symbol = b.symbol;";
+    let explain = |settings: &str| {
+        let o = rill(&["-c", &(two_ticks_tables() + settings + join)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let default = explain("");
+    assert!(
+        default.contains("right rows for ever; an input's rows past 64 MiB in a temporary file)"),
+        "{default}"
+    );
+    let set = explain("SET 'rill.state.join-memory' = '1 kb';\n");
+    assert!(
+        set.contains("an input's rows past 1024 bytes in a temporary file"),
+        "{set}"
+    );
+    let o = rill(&["-c", "SET 'rill.state.join-memory' = 'plenty'"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("cannot read 'plenty' as a memory size"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn a_state_time_to_live_restarts_idle_groups() {
     let count = "SELECT symbol, COUNT(*) AS n FROM a GROUP BY symbol;";
     let forever = with_ttl(count, "0 ms", "8192");

@@ -46,7 +46,7 @@ enum Block {
 #[derive(Default)]
 pub(super) struct Arena {
     blocks: Vec<Block>,
-    /// The capacities of the blocks in memory.
+    /// The memory of its blocks: those in memory, and the spare ones of a spilling arena.
     pub capacity: usize,
     /// Bytes of rows written, and of those no entry refers to any more.
     pub written: usize,
@@ -145,14 +145,14 @@ impl Arena {
     }
 
     pub fn row<M>(&self, entry: &Entry<M>) -> &[u8] {
-        let start = entry.offset as usize;
         let block: &[u8] = match &self.blocks[entry.block as usize] {
             Block::Held(data) => data,
-            Block::Spilled { part, start, len } => {
+            &Block::Spilled { part, start, len } => {
                 let spill = self.spill.as_ref().expect("only a spilling arena spills");
-                &spill.parts[*part as usize][*start..start + len]
+                &spill.parts[part as usize][start..start + len]
             }
         };
+        let start = entry.offset as usize;
         &block[start..start + entry.len as usize]
     }
 

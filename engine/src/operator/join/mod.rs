@@ -184,6 +184,7 @@ impl Join {
         self.sides = self
             .sides
             .map(|side| side.spilling_beyond(budget, std::env::temp_dir()));
+        describe_spill(&mut self.name, budget);
         self
     }
 
@@ -350,6 +351,20 @@ impl Join {
         let data = RecordBatch::try_new_with_options(self.spec.output.clone(), columns, &options)?;
         Ok(ChangeBatch::of_kinds(data, emitted.kinds))
     }
+}
+
+/// Adds to a join's name, which ends in its state's description in parentheses, where the
+/// rows past `budget` go.
+fn describe_spill(name: &mut String, budget: usize) {
+    let size = match budget % (1 << 20) {
+        0 => format!("{} MiB", budget >> 20),
+        _ => format!("{budget} bytes"),
+    };
+    let at = name.rfind(')').unwrap_or(name.len());
+    name.insert_str(
+        at,
+        &format!("; an input's rows past {size} in a temporary file"),
+    );
 }
 
 /// How `EXPLAIN` describes the join key.

@@ -86,6 +86,7 @@ impl MultiJoin {
             .into_iter()
             .map(|side| side.spilling_beyond(budget, std::env::temp_dir()))
             .collect();
+        super::describe_spill(&mut self.name, budget);
         self
     }
 
