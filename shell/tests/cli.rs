@@ -1846,11 +1846,7 @@ fn a_state_time_to_live_bounds_what_a_regular_join_remembers() {
 #[test]
 fn explain_says_how_much_of_a_joins_rows_stay_in_memory() {
     let join = "EXPLAIN SELECT a.ts, b.ts FROM a JOIN b ON a.symbol = b.symbol;";
-    let explain = |settings: &str| {
-        let o = rill(&["-c", &(two_ticks_tables() + settings + join)]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o)
-    };
+    let explain = |settings: &str| explained(&(two_ticks_tables() + settings + join));
     let default = explain("");
     assert!(
         default.contains("right rows for ever; an input's rows past 64 MiB in a temporary file)"),
