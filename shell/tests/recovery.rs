@@ -45,6 +45,8 @@ struct Case {
     parallelism: usize,
     /// Whether late rows go to side part files (a sink of its own, checked as the output is).
     late_side_files: bool,
+    /// `SET` statements of its own.
+    settings: &'static str,
 }
 
 /// Per window and symbol: the tumbling-window case, at parallelism 1 and 2.
@@ -54,7 +56,7 @@ const TUMBLE_SELECT: &str = "SELECT window_start, window_end, symbol, COUNT(*), 
      MAX(price) FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
      GROUP BY window_start, window_end, symbol";
 
-const CASES: [Case; 11] = [
+const CASES: [Case; 12] = [
     Case {
         name: "tumble_parallel",
         columns: TUMBLE_COLUMNS,
@@ -63,6 +65,7 @@ const CASES: [Case; 11] = [
         ordered: false,
         parallelism: 2,
         late_side_files: false,
+        settings: "",
     },
     Case {
         name: "tumble",
@@ -72,6 +75,7 @@ const CASES: [Case; 11] = [
         ordered: true,
         parallelism: 1,
         late_side_files: false,
+        settings: "",
     },
     Case {
         name: "session",
@@ -84,6 +88,7 @@ const CASES: [Case; 11] = [
         ordered: true,
         parallelism: 1,
         late_side_files: true,
+        settings: "",
     },
     Case {
         name: "over",
@@ -94,6 +99,7 @@ const CASES: [Case; 11] = [
         ordered: true,
         parallelism: 1,
         late_side_files: false,
+        settings: "",
     },
     Case {
         name: "over_running",
@@ -104,6 +110,7 @@ const CASES: [Case; 11] = [
         ordered: true,
         parallelism: 1,
         late_side_files: false,
+        settings: "",
     },
     Case {
         name: "collected",
@@ -115,6 +122,7 @@ const CASES: [Case; 11] = [
         ordered: true,
         parallelism: 1,
         late_side_files: false,
+        settings: "",
     },
     Case {
         name: "match_within",
@@ -131,6 +139,7 @@ const CASES: [Case; 11] = [
         ordered: true,
         parallelism: 1,
         late_side_files: false,
+        settings: "",
     },
     Case {
         name: "interval_join",
@@ -143,6 +152,21 @@ const CASES: [Case; 11] = [
         ordered: false,
         parallelism: 2,
         late_side_files: false,
+        settings: "",
+    },
+    Case {
+        // Both inputs held for ever, every full block of their rows written to the join's
+        // temporary file: each restore writes them there again.
+        name: "regular_join_spilled",
+        columns: "ts TIMESTAMP(3), symbol STRING, volume BIGINT, other TIMESTAMP(3)",
+        format: "csv",
+        select: "SELECT a.ts, a.symbol, a.volume, b.ts FROM ticks a JOIN ticks b \
+                 ON a.symbol = b.symbol AND a.volume = b.volume AND a.price = b.price \
+                 WHERE a.volume > 900",
+        ordered: false,
+        parallelism: 2,
+        late_side_files: false,
+        settings: "SET 'rill.state.join-memory' = '0';\n",
     },
     Case {
         name: "top_n_changelog",
@@ -154,6 +178,7 @@ const CASES: [Case; 11] = [
         ordered: true,
         parallelism: 1,
         late_side_files: false,
+        settings: "",
     },
     Case {
         name: "group_over_changelog",
@@ -165,6 +190,7 @@ const CASES: [Case; 11] = [
         ordered: true,
         parallelism: 1,
         late_side_files: false,
+        settings: "",
     },
     Case {
         name: "group_changelog",
@@ -174,6 +200,7 @@ const CASES: [Case; 11] = [
         ordered: true,
         parallelism: 1,
         late_side_files: false,
+        settings: "",
     },
 ];
 
@@ -227,6 +254,7 @@ fn output_dirs(case: &Case, out: &Path) -> Vec<PathBuf> {
 /// beside it), checkpointed into `checkpoints` if given.
 fn job(case: &Case, input: &Path, out: &Path, checkpoints: Option<&Path>) -> String {
     let mut sql = format!("SET 'parallelism.default' = '{}';\n", case.parallelism);
+    sql.push_str(case.settings);
     if let [_, late] = output_dirs(case, out).as_slice() {
         sql.push_str(&format!(
             "SET 'rill.late-rows' = 'side-output';\n\
