@@ -151,7 +151,7 @@ pub struct StreamPlanner<'a> {
 /// How much of each input's rows a regular join keeps in memory unless
 /// `'rill.state.join-memory'` says: the rows past it are written to a temporary file, which
 /// the kernel's page cache keeps in memory while it has room.
-pub const DEFAULT_JOIN_MEMORY: usize = 64 << 20;
+const DEFAULT_JOIN_MEMORY: usize = 64 << 20;
 
 /// A calc's expressions, and the type of the column of rows' watermarks they read, if any.
 type CalcExprs = (Vec<Arc<dyn PhysicalExpr>>, Option<DataType>);
