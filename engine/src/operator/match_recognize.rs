@@ -30,7 +30,7 @@ pub use rows::{ALL_VARIABLES, Navigation};
 pub use terms::{Term, Terms};
 
 use self::output::{Emit, emit_rows};
-use self::released::{PartitionEnd, Placed, Released, Sorted};
+use self::released::{PartitionEnd, Placed, Released, ReleasedRows, Sorted};
 use self::rows::{MatchRows, PartitionRows, RowRef, RowStore};
 use self::terms::{Collected, Gather};
 use super::aggregate::KeyTable;
@@ -147,8 +147,9 @@ const STEP_ROWS: usize = 4096;
 
 /// At the end of the input, partitions end in chunks of about this many rows (a chunk
 /// holds whole partitions): few enough that a chunk's states are still in cache when its
-/// partitions finish (cep_q0: 1.3 s with chunks of 65,536 rows, 1.15 s with 16,384).
-const END_CHUNK_ROWS: usize = 16_384;
+/// partitions finish (at 10 M events, the end of cep_q0 took 3.7 s with chunks of 16,384
+/// rows and 3.3 s with 4,096; cep_q1's 2.5 s and 2.1 s; chunks of 2,048 were no faster).
+const END_CHUNK_ROWS: usize = 4096;
 
 /// At the end of the input, released rows are copied into order this many chunks at a time:
 /// each copy visits every batch released (cep_q1 at 10 M events: 1,100 of them), whatever
@@ -313,6 +314,10 @@ pub struct MatchRecognize {
     timers: BinaryHeap<Reverse<(i64, usize)>>,
     late: LateRows,
     scratch: Scratch,
+    /// The buffers of the questions of [`Steps`], and of the measures of the rows reported:
+    /// kept from one feeding to the next (at the end of the input, one per chunk).
+    asking: Asking,
+    measuring: Collected,
     /// At the end of the input, partitions end in chunks of about this many rows.
     end_chunk_rows: usize,
     /// The end of the input, while under way.
@@ -329,6 +334,7 @@ impl MatchRecognize {
         let keys = KeyTable::new(Arc::new(arrow::datatypes::Schema::new(key_fields)))?;
         let mut numbered = input.fields().to_vec();
         numbered.push(Arc::new(Field::new("__partition", DataType::UInt32, false)));
+        let (asking, measuring) = (Asking::new(&spec), Collected::new(&spec.terms));
         Ok(MatchRecognize {
             pending: Waiting::new(
                 Arc::new(Schema::new_with_metadata(
@@ -347,6 +353,8 @@ impl MatchRecognize {
             timers: BinaryHeap::new(),
             late,
             scratch: Scratch::default(),
+            asking,
+            measuring,
             end_chunk_rows: END_CHUNK_ROWS,
             ending: None,
         })
@@ -564,22 +572,23 @@ impl MatchRecognize {
     /// one batch per variable. Returns the partitions whose matchers took rows.
     fn feed(
         &mut self,
-        released: Option<Released>,
+        released: Option<ReleasedRows>,
         ends: Option<Range<usize>>,
         emits: &mut Vec<Emit>,
     ) -> Result<Vec<usize>> {
         // The partitions with rows to take, in order, each with its released rows: those of
         // the released rows, then those whose input ends that still hold rows.
-        let mut order: Vec<(usize, Range<usize>)> = Vec::new();
-        let (mut batch, mut times) = (0, Vec::new());
+        let mut order: Vec<(usize, Range<usize>)> =
+            Vec::with_capacity(ends.as_ref().map_or(0, Range::len));
+        let (mut batch, mut times) = (0, &[][..]);
         if let Some(released) = released {
             let arguments = self.arguments(&released.rows)?;
             batch = self.store.push(released.rows, arguments);
-            self.store.get_mut(batch).symbols = self.symbols(batch, &released.partitions)?;
+            self.store.get_mut(batch).symbols = self.symbols(batch, released.partitions)?;
             // Released rows are sorted by partition.
             let last = released.partitions.last().expect("released rows");
             self.partitions.add_up_to(last + 1);
-            for (row, p) in released.partitions.into_iter().enumerate() {
+            for (row, &p) in released.partitions.iter().enumerate() {
                 match order.last_mut() {
                     Some((last, rows)) if *last == p => rows.end += 1,
                     _ => order.push((p, row..row + 1)),
@@ -604,6 +613,7 @@ impl MatchRecognize {
             store,
             scratch,
             timers,
+            asking,
             ..
         } = self;
         // Each partition keeps its rows, and its matcher gets those it can take (the last
@@ -622,8 +632,9 @@ impl MatchRecognize {
             0
         };
         let mut unread = Vec::new();
-        let mut steps = Steps::new(spec, store);
-        let mut runs: Vec<(usize, Vec<Outcome>)> = Vec::with_capacity(order.len());
+        let mut steps = Steps::new(spec, store, asking, scratch);
+        // The partitions fed.
+        let mut runs: Vec<usize> = Vec::with_capacity(order.len());
         // Runs stepped together: from this one on, with this many rows; the times of the rows
         // given to their matchers, and each run's range of them.
         let (mut first_run, mut run_rows) = (0, 0);
@@ -657,12 +668,12 @@ impl MatchRecognize {
                 given.extend(state.held.drain(..n));
             }
             given_to.push(from..given.len());
-            runs.push((p, Vec::new()));
+            runs.push(p);
             run_rows += new.len();
             if !together || run_rows >= STEP_ROWS {
-                let group = &mut runs[first_run..];
-                steps.run(group, &given, &given_to, partitions, scratch)?;
-                for (p, _) in group {
+                let group = &runs[first_run..];
+                steps.run(group, first_run, &given, &given_to, partitions)?;
+                for p in group {
                     schedule(&spec.matcher, timers, *p, &mut partitions[*p]);
                 }
                 (first_run, run_rows) = (runs.len(), 0);
@@ -670,21 +681,23 @@ impl MatchRecognize {
                 given_to.clear();
             }
         }
-        let group = &mut runs[first_run..];
-        steps.run(group, &given, &given_to, partitions, scratch)?;
-        for (p, _) in group {
+        let group = &runs[first_run..];
+        steps.run(group, first_run, &given, &given_to, partitions)?;
+        for p in group {
             schedule(&spec.matcher, timers, *p, &mut partitions[*p]);
         }
+        // Reported partition by partition, in the order fed (a stable sort).
+        let mut reports = steps.reports;
+        reports.sort_by_key(|(run, _)| *run);
         for row in unread.into_iter().flatten() {
             let row = row as u32;
             store.release(RowRef { batch, row });
         }
-        let mut fed = Vec::with_capacity(runs.len());
-        for (partition, outcomes) in runs {
-            emits.extend((outcomes.into_iter()).map(|outcome| Emit { partition, outcome }));
-            fed.push(partition);
-        }
-        Ok(fed)
+        emits.extend((reports.into_iter()).map(|(run, outcome)| Emit {
+            partition: runs[run],
+            outcome,
+        }));
+        Ok(runs)
     }
 
     /// Emits the rows for `emits` and for the reports waiting for rows after them that are
@@ -706,7 +719,9 @@ impl MatchRecognize {
             self.waiting = later;
         }
         let partitions = &self.partitions;
-        if let Some(rows) = emit_rows(&self.spec, &ready, |p| &partitions[p].rows, &self.store)? {
+        let rows_of = |p| &partitions[p].rows;
+        let measuring = &mut self.measuring;
+        if let Some(rows) = emit_rows(&self.spec, &ready, rows_of, &self.store, measuring)? {
             let mut batch = ChangeBatch::inserts(rows);
             batch.watermarks = Some(Int64Array::from(vec![self.watermark; batch.num_rows()]));
             out.push(Message::Batch(batch));
@@ -1027,6 +1042,14 @@ struct Steps<'a> {
     spec: &'a MatchSpec,
     store: &'a RowStore,
     gather: Gather<'a>,
+    asking: &'a mut Asking,
+    scratch: &'a mut Scratch,
+    /// What the matchers reported, each with its run's number.
+    reports: Vec<(usize, Outcome)>,
+}
+
+/// The questions of [`Steps`] and their answers, in buffers kept from one use to the next.
+struct Asking {
     /// Per variable that looks into the match: the terms of its questions, and the answers
     /// they go to.
     asked: Vec<Option<(Collected, Vec<usize>)>>,
@@ -1035,24 +1058,42 @@ struct Steps<'a> {
     /// their questions' answers.
     stepping: Vec<usize>,
     asked_by: Vec<(usize, Range<usize>)>,
+    /// What a matcher reported as it settled, before it goes to the run's reports.
+    settled: Vec<Outcome>,
 }
 
-impl<'a> Steps<'a> {
-    fn new(spec: &'a MatchSpec, store: &'a RowStore) -> Self {
+impl Asking {
+    fn new(spec: &MatchSpec) -> Self {
         let asked = (spec.defines.iter())
             .map(|d| match d {
                 Define::Match { terms, .. } => Some((Collected::new(terms), Vec::new())),
                 _ => None,
             })
             .collect();
-        Steps {
-            spec,
-            store,
-            gather: Gather::new(store),
+        Asking {
             asked,
             answers: Vec::new(),
             stepping: Vec::new(),
             asked_by: Vec::new(),
+            settled: Vec::new(),
+        }
+    }
+}
+
+impl<'a> Steps<'a> {
+    fn new(
+        spec: &'a MatchSpec,
+        store: &'a RowStore,
+        asking: &'a mut Asking,
+        scratch: &'a mut Scratch,
+    ) -> Self {
+        Steps {
+            spec,
+            store,
+            gather: Gather::new(store),
+            asking,
+            scratch,
+            reports: Vec::new(),
         }
     }
 
@@ -1061,15 +1102,17 @@ impl<'a> Steps<'a> {
     /// [`Matcher::extend`]); the questions of all the rows answered in one batch per variable.
     fn first_answers(
         &mut self,
-        runs: &[(usize, Vec<Outcome>)],
+        runs: &[usize],
         given_to: &[Range<usize>],
         partitions: &Partitions,
     ) -> Result<Vec<u64>> {
         let (spec, store) = (self.spec, self.store);
-        self.answers.clear();
+        let Asking { asked, answers, .. } = &mut *self.asking;
+        answers.clear();
+        let given = given_to.last().map_or(0, |to| to.end);
         // Each question's row, by its place among those given.
-        let mut rows_asked = Vec::new();
-        for ((p, _), to) in runs.iter().zip(given_to) {
+        let mut rows_asked = Vec::with_capacity(given);
+        for (p, to) in runs.iter().zip(given_to) {
             let PartitionState { matching, rows, .. } = &partitions[*p];
             for (i, row) in to.clone().zip(matching.rows()..) {
                 for var in spec.matcher.first_vars(row == 0) {
@@ -1079,51 +1122,66 @@ impl<'a> Steps<'a> {
                         start: row,
                         path: &Path::EMPTY,
                     };
-                    question.ask(spec, store, rows, &mut self.asked, &mut self.answers);
+                    question.ask(spec, store, rows, asked, answers);
                     rows_asked.push((i, var));
                 }
             }
         }
-        answer(spec, &mut self.asked, &self.gather, &mut self.answers)?;
-        let mut firsts = vec![0u64; given_to.last().map_or(0, |to| to.end)];
-        for ((i, var), holds) in rows_asked.into_iter().zip(&self.answers) {
+        answer(spec, asked, &self.gather, answers)?;
+        let mut firsts = vec![0u64; given];
+        for ((i, var), holds) in rows_asked.into_iter().zip(answers.iter()) {
             firsts[i] |= u64::from(*holds) << var;
         }
         Ok(firsts)
     }
 
-    /// Gives the matchers of the `runs` (a partition each, with the outcomes it reports)
-    /// their next rows, at the times `given[given_to[i]]` for run `i`; steps them until no
-    /// attempt of theirs has a row left to take, then settles them.
+    /// Gives the matchers of the `runs` (a partition each, numbered from `first_run`) their
+    /// next rows, at the times `given[given_to[i]]` for run `i`; steps them until no attempt
+    /// of theirs has a row left to take, then settles them. What they report goes to
+    /// `reports`, with their runs' numbers.
     fn run(
         &mut self,
-        runs: &mut [(usize, Vec<Outcome>)],
+        runs: &[usize],
+        first_run: usize,
         given: &[i64],
         given_to: &[Range<usize>],
         partitions: &mut Partitions,
-        scratch: &mut Scratch,
     ) -> Result<()> {
         let firsts = self.first_answers(runs, given_to, partitions)?;
-        for ((p, _), to) in runs.iter().zip(given_to) {
+        for (p, to) in runs.iter().zip(given_to) {
             let times = given[to.clone()].iter().copied();
             let rows = times.zip(firsts[to.clone()].iter().copied());
-            (self.spec.matcher).extend(&mut partitions[*p].matching, rows, scratch);
+            (self.spec.matcher).extend(&mut partitions[*p].matching, rows, self.scratch);
         }
         let Steps {
             spec,
             store,
             gather,
+            asking,
+            scratch,
+            reports,
+        } = self;
+        let Asking {
             asked,
             answers,
             stepping,
             asked_by,
-        } = self;
+            settled,
+        } = &mut **asking;
+        // Settles run `i`'s matcher.
+        let mut settle =
+            |i: usize, matching: &mut Partition, scratch: &mut Scratch| -> Result<()> {
+                (spec.matcher.settle(matching, scratch, settled))
+                    .map_err(MatchRecognize::matcher_error)?;
+                reports.extend(settled.drain(..).map(|outcome| (first_run + i, outcome)));
+                Ok(())
+            };
         stepping.extend(0..runs.len());
         while !stepping.is_empty() {
             answers.clear();
             asked_by.clear();
             for &i in stepping.iter() {
-                let PartitionState { matching, rows, .. } = &mut partitions[runs[i].0];
+                let PartitionState { matching, rows, .. } = &mut partitions[runs[i]];
                 let first = answers.len();
                 let asking = spec.matcher.ask(matching, |var, row, start, path| {
                     let question = Question {
@@ -1141,22 +1199,18 @@ impl<'a> Steps<'a> {
             answer(spec, asked, gather, answers)?;
             stepping.clear();
             for (i, range) in asked_by.drain(..) {
-                let (p, outcomes) = &mut runs[i];
-                let matching = &mut partitions[*p].matching;
+                let matching = &mut partitions[runs[i]].matching;
                 let more = spec.matcher.take(matching, &answers[range], scratch);
                 // Settling as soon as an attempt is decided drops the attempts its match skips
                 // before they take more rows.
-                (spec.matcher.settle(matching, scratch, outcomes))
-                    .map_err(MatchRecognize::matcher_error)?;
+                settle(i, matching, scratch)?;
                 if more {
                     stepping.push(i);
                 }
             }
         }
-        for (p, outcomes) in runs {
-            let matching = &mut partitions[*p].matching;
-            (spec.matcher.settle(matching, scratch, outcomes))
-                .map_err(MatchRecognize::matcher_error)?;
+        for (i, p) in runs.iter().enumerate() {
+            settle(i, &mut partitions[*p].matching, scratch)?;
         }
         Ok(())
     }
@@ -1247,7 +1301,7 @@ impl Timed for MatchRecognize {
             Some(sorted) => Some(sorted.run(0..sorted.len())?),
             None => None,
         };
-        let mut touched = self.feed(released, None, &mut emits)?;
+        let mut touched = self.feed(released.as_ref().map(Released::all), None, &mut emits)?;
         let mut outcomes = Vec::new();
         let mut due = Vec::new();
         while let Some(&Reverse((time, p))) = self.timers.peek()

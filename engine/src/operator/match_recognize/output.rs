@@ -69,18 +69,18 @@ struct OutRow {
 }
 
 /// The output rows for `emits` (whose partitions' rows `partition` gives), or `None` when
-/// there are none.
+/// there are none. The measures' terms are collected in `collected` (of `spec.terms`, empty).
 pub fn emit_rows<'a>(
     spec: &MatchSpec,
     emits: &[Emit],
     partition: impl Fn(usize) -> &'a PartitionRows,
     store: &RowStore,
+    collected: &mut Collected,
 ) -> Result<Option<RecordBatch>> {
     let rows = out_rows(spec, emits);
     if rows.is_empty() {
         return Ok(None);
     }
-    let mut collected = Collected::new(&spec.terms);
     for r in &rows {
         let emit = &emits[r.emit];
         let (m, number, timed_out) = emit.matched(r.seen);

@@ -250,14 +250,26 @@ pub(super) struct Released {
 }
 
 impl Released {
-    /// The rows of `range` (the batch's columns shared, not copied).
-    pub fn slice(&self, range: Range<usize>) -> Released {
-        Released {
+    /// The rows of `range` (nothing copied).
+    pub fn slice(&self, range: Range<usize>) -> ReleasedRows<'_> {
+        ReleasedRows {
             rows: self.rows.slice(range.start, range.len()),
-            partitions: self.partitions[range.clone()].to_vec(),
-            times: self.times[range].to_vec(),
+            partitions: &self.partitions[range.clone()],
+            times: &self.times[range],
         }
     }
+
+    /// All its rows.
+    pub fn all(&self) -> ReleasedRows<'_> {
+        self.slice(0..self.partitions.len())
+    }
+}
+
+/// Some rows of a [`Released`], in one batch.
+pub(super) struct ReleasedRows<'a> {
+    pub rows: RecordBatch,
+    pub partitions: &'a [usize],
+    pub times: &'a [i64],
 }
 
 #[cfg(test)]
@@ -383,7 +395,8 @@ mod tests {
             assert_eq!(run.times, times.values().to_vec());
             if range.len() >= 5 {
                 assert_eq!(run.slice(2..5).rows, run.rows.slice(2, 3));
-                assert_eq!(run.slice(2..5).times, run.times[2..5]);
+                assert_eq!(run.slice(2..5).times, &run.times[2..5]);
+                assert_eq!(run.slice(2..5).partitions, &run.partitions[2..5]);
             }
         }
     }
