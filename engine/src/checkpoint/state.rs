@@ -2,7 +2,7 @@
 //! each Arrow data (rows, keys, accumulator states) or a small serde value (positions,
 //! counters), encoded in one versioned byte string.
 
-use std::io::Cursor;
+use std::io::{Cursor, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -10,6 +10,7 @@ use arrow::array::{
     RecordBatchOptions,
 };
 use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use serde::Serialize;
@@ -184,26 +185,48 @@ impl State {
 
     /// The state as bytes: the magic, then each part as its name, kind and payload.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        let mut out = MAGIC.to_vec();
-        out.extend_from_slice(&(self.parts.len() as u32).to_le_bytes());
+        let mut out = Cursor::new(Vec::new());
+        self.encode_to(&mut out)?;
+        Ok(out.into_inner())
+    }
+
+    /// Writes the bytes of [`State::encode`] to `out` as they are made: each payload goes
+    /// straight out, and its length is written before it once it is known, so that the
+    /// encoded state is never held in memory beside the state (a join's rows can be most of
+    /// the machine's memory).
+    pub fn encode_to(&self, out: &mut (impl Write + Seek)) -> Result<()> {
+        out.write_all(MAGIC).map_err(ArrowError::from)?;
+        out.write_all(&(self.parts.len() as u32).to_le_bytes())
+            .map_err(ArrowError::from)?;
         for (name, part) in &self.parts {
-            out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            let (kind, payload) = match part {
+            let mut head = (name.len() as u32).to_le_bytes().to_vec();
+            head.extend_from_slice(name.as_bytes());
+            head.push(match part {
+                Part::Batches(..) => 0,
+                Part::Value(_) => 1,
+            });
+            out.write_all(&head).map_err(ArrowError::from)?;
+            let length_at = out.stream_position().map_err(ArrowError::from)?;
+            out.write_all(&0u64.to_le_bytes())
+                .map_err(ArrowError::from)?;
+            match part {
                 Part::Batches(schema, batches) => {
-                    let mut writer = StreamWriter::try_new(Vec::new(), schema)?;
+                    let mut writer = StreamWriter::try_new(&mut *out, schema)?;
                     for batch in batches {
                         writer.write(batch)?;
                     }
-                    (0u8, writer.into_inner()?)
+                    writer.finish()?;
                 }
-                Part::Value(bytes) => (1u8, bytes.clone()),
-            };
-            out.push(kind);
-            out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-            out.extend_from_slice(&payload);
+                Part::Value(bytes) => out.write_all(bytes).map_err(ArrowError::from)?,
+            }
+            let end = out.stream_position().map_err(ArrowError::from)?;
+            let length = end - length_at - 8;
+            out.seek(SeekFrom::Start(length_at))
+                .and_then(|_| out.write_all(&length.to_le_bytes()))
+                .and_then(|_| out.seek(SeekFrom::Start(end)))
+                .map_err(ArrowError::from)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Reads bytes written by [`State::encode`].
@@ -313,5 +336,40 @@ mod tests {
         let mut wrong = bytes.clone();
         wrong[3] = b'X';
         assert!(State::decode(&wrong).is_err());
+    }
+
+    /// Checkpoints written before the state was encoded as it is written still read: the
+    /// bytes are laid out as they were, each part's length before its payload.
+    #[test]
+    fn each_part_is_its_name_kind_length_and_payload() {
+        let values: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let mut state = State::new();
+        state.put_columns("rows", vec![values.clone()], 3).unwrap();
+        state.put("n", &7u64).unwrap();
+        let (batch_schema, batch) = match &state.parts[0].1 {
+            Part::Batches(schema, batches) => (schema.clone(), batches[0].clone()),
+            Part::Value(_) => unreachable!("columns are batches"),
+        };
+        let mut ipc = StreamWriter::try_new(Vec::new(), &batch_schema).unwrap();
+        ipc.write(&batch).unwrap();
+        let ipc = ipc.into_inner().unwrap();
+        let mut expected = b"RILLST01".to_vec();
+        expected.extend(2u32.to_le_bytes());
+        for (name, kind, payload) in [("rows", 0u8, &ipc[..]), ("n", 1, b"7")] {
+            expected.extend((name.len() as u32).to_le_bytes());
+            expected.extend(name.as_bytes());
+            expected.push(kind);
+            expected.extend((payload.len() as u64).to_le_bytes());
+            expected.extend(payload);
+        }
+        assert_eq!(state.encode().unwrap(), expected);
+        let file = tempfile::tempfile().unwrap();
+        let mut out = std::io::BufWriter::with_capacity(16, file);
+        state.encode_to(&mut out).unwrap();
+        let mut file = out.into_inner().unwrap();
+        file.rewind().unwrap();
+        let mut written = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut written).unwrap();
+        assert_eq!(written, expected);
     }
 }

@@ -6,9 +6,11 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use arrow::error::ArrowError;
+use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -178,17 +180,16 @@ impl CheckpointStore {
         let mut nodes = Vec::with_capacity(states.len());
         let mut total = 0;
         for (node, name, state) in states {
-            let bytes = state.encode()?;
             let file = format!("node-{node}.state");
             crate::fault::point("between-state-files");
-            write_durably(&path.join(&file), &bytes)?;
-            total += bytes.len() as u64;
+            let (bytes, sha256) = write_state(&path.join(&file), state)?;
+            total += bytes;
             nodes.push(NodeEntry {
                 node: *node,
                 name: name.clone(),
                 file,
-                bytes: bytes.len() as u64,
-                sha256: hex(&Sha256::digest(&bytes)),
+                bytes,
+                sha256,
             });
         }
         let manifest = Manifest {
@@ -278,7 +279,7 @@ impl CheckpointStore {
         }
         let mut states = HashMap::new();
         for entry in &manifest.nodes {
-            let bytes = fs::read(path.join(&entry.file))
+            let bytes = map(&path.join(&entry.file))
                 .map_err(|e| unreadable(format!("{}: {e}", entry.file)))?;
             if bytes.len() as u64 != entry.bytes || hex(&Sha256::digest(&bytes)) != entry.sha256 {
                 return Err(unreadable(format!(
@@ -366,6 +367,35 @@ enum Damage {
     Refused(EngineError),
     /// Missing or damaged files: an older checkpoint may do.
     Unreadable(String),
+}
+
+/// Writes `state` to `path` as it is encoded (never whole in memory) and makes it durable;
+/// returns its length and SHA-256, read back from the file.
+fn write_state(path: &Path, state: &State) -> Result<(u64, String)> {
+    let mut options = File::options();
+    options.read(true).write(true).create(true).truncate(true);
+    let file = options.open(path).map_err(|e| io(path, e))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    state.encode_to(&mut out).map_err(|e| match e {
+        EngineError::Arrow(ArrowError::IoError(_, source)) => io(path, source),
+        e => e,
+    })?;
+    let mut file = out.into_inner().map_err(|e| io(path, e.into_error()))?;
+    file.sync_all().map_err(|e| io(path, e))?;
+    file.rewind().map_err(|e| io(path, e))?;
+    let mut hash = Sha256::new();
+    let bytes = std::io::copy(&mut file, &mut hash).map_err(|e| io(path, e))?;
+    Ok((bytes, hex(&hash.finalize())))
+}
+
+/// The bytes of the file at `path`, mapped rather than read: a state file can be as large as
+/// the state it restores.
+fn map(path: &Path) -> std::io::Result<Mmap> {
+    // SAFETY: the files of a checkpoint are not written again once its manifest is in place
+    // (a newer checkpoint goes to a directory of its own), so the mapping does not change
+    // under the slice; removing an old checkpoint unlinks the file, which leaves a mapping
+    // intact.
+    unsafe { Mmap::map(&File::open(path)?) }
 }
 
 /// Writes `bytes` to `path` and makes them durable.
