@@ -186,7 +186,7 @@ impl Dataflow {
         // Timed for the log only.
         let started = std::time::Instant::now();
         let checkpointing = self.checkpointing.as_mut().expect("checkpointing");
-        let checkpoint = match &checkpointing.config.recovery {
+        let mut checkpoint = match &checkpointing.config.recovery {
             Some(path) => store.at(path)?,
             None => match store.latest()? {
                 Some(checkpoint) => checkpoint,
@@ -202,7 +202,9 @@ impl Dataflow {
             if stateless || checkpoint.finished && !matches!(node.kind, NodeKind::Sink(_)) {
                 continue;
             }
-            let state = checkpoint.states.get(&id).ok_or_else(|| {
+            // Each node's state goes once the node has it back: restoring holds one copy of a
+            // node's state at a time, not two of every node's.
+            let state = checkpoint.states.remove(&id).ok_or_else(|| {
                 EngineError::Other(format!(
                     "checkpoint {} has no state for node #{id} ({})",
                     checkpoint.path.display(),
@@ -210,10 +212,10 @@ impl Dataflow {
                 ))
             })?;
             match &mut node.kind {
-                NodeKind::Source(s) => s.restore(state)?,
-                NodeKind::Operator(o) => o.restore(state)?,
+                NodeKind::Source(s) => s.restore(&state)?,
+                NodeKind::Operator(o) => o.restore(&state)?,
                 NodeKind::Exchange(_) | NodeKind::Fused { .. } => {}
-                NodeKind::Sink(s) => s.restore(state)?,
+                NodeKind::Sink(s) => s.restore(&state)?,
             }
         }
         tracing::info!(

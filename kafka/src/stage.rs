@@ -183,8 +183,8 @@ impl Sink for StageSink {
             .ok_or_else(|| EngineError::Other("a damaged repartition checkpoint".into()))?;
         let values = state.byte_strings("messages")?;
         let messages: Vec<Outgoing> = (parts.values().iter())
-            .zip(values)
-            .map(|(p, v)| (*p as usize, v.into_vec()))
+            .zip(values.iter())
+            .map(|(p, v)| (*p as usize, v.to_vec()))
             .collect();
         // What the checkpoint covers may not all have been sent: the next stage drops what was.
         self.send_all(&messages.iter().collect::<Vec<_>>())

@@ -24,6 +24,27 @@ const MAGIC: &[u8; 8] = b"RILLST01";
 /// Two byte strings: a key and a row in Arrow's row format, say.
 pub type BytePair = (Box<[u8]>, Box<[u8]>);
 
+/// Byte strings read back from a state, in the array they were decoded into: a join's rows
+/// are read one by one without a copy of each (they can be most of the state).
+pub struct ByteStrings(BinaryArray);
+
+impl ByteStrings {
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The strings, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
+        (0..self.0.len()).map(|i| self.0.value(i))
+    }
+}
+
 /// One named part of a state.
 #[derive(Debug, Clone)]
 enum Part {
@@ -82,18 +103,15 @@ impl State {
         self.put_columns(name, vec![Arc::new(strings)], rows)
     }
 
-    /// The byte strings under `name` (put with [`State::put_byte_strings`]).
-    pub fn byte_strings(&self, name: &str) -> Result<Vec<Box<[u8]>>> {
+    /// The byte strings under `name` (put with [`State::put_byte_strings`]), read in place.
+    pub fn byte_strings(&self, name: &str) -> Result<ByteStrings> {
         let (columns, _) = self.columns(name)?;
         let [strings] = columns.as_slice() else {
             return Err(corrupt(format!("part '{name}' is not byte strings")));
         };
         let strings = (strings.as_binary_opt::<i32>())
             .ok_or_else(|| corrupt(format!("part '{name}' is not byte strings")))?;
-        Ok(strings
-            .iter()
-            .map(|b| b.unwrap_or_default().into())
-            .collect())
+        Ok(ByteStrings(strings.clone()))
     }
 
     /// Adds pairs of byte strings (keys and rows in Arrow's row format) under `name`.

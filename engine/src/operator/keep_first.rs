@@ -254,9 +254,11 @@ impl Operator for KeepFirst {
             self.firsts.insert(key, first);
         }
         let (due, watermark): (Vec<(i64, usize)>, Watermark) = state.get("due.times")?;
-        let mut keys = state.byte_strings("due")?.into_iter();
+        let keys = state.byte_strings("due")?;
+        let mut keys = keys.iter();
         for (time, count) in due {
-            self.due.insert(time, keys.by_ref().take(count).collect());
+            self.due
+                .insert(time, keys.by_ref().take(count).map(Box::from).collect());
         }
         self.watermark = watermark;
         self.bytes = self.held_bytes();

@@ -548,8 +548,8 @@ impl Operator for Rank {
         if keys.len() != arrivals.len() {
             return Err(short());
         }
-        for (key, these) in keys.into_iter().zip(arrivals) {
-            let key = Key::new(&key);
+        for (key, these) in keys.iter().zip(arrivals) {
+            let key = Key::new(key);
             let mut ranked = Partition::with_capacity(these.len());
             for arrival in these {
                 let (order, row) = rows.next().ok_or_else(short)?;
@@ -563,13 +563,12 @@ impl Operator for Rank {
         if keys.len() != updated.len() {
             return Err(short());
         }
-        self.updated = keys.iter().map(|k| Key::new(k)).zip(updated).collect();
-        let mut keys = state.byte_strings("expiry")?.into_iter();
+        self.updated = keys.iter().map(Key::new).zip(updated).collect();
+        let keys = state.byte_strings("expiry")?;
+        let mut keys = keys.iter();
         for (watermark, count) in due {
-            self.expiry.insert(
-                watermark,
-                keys.by_ref().take(count).map(|k| Key::new(&k)).collect(),
-            );
+            self.expiry
+                .insert(watermark, keys.by_ref().take(count).map(Key::new).collect());
         }
         Ok(())
     }

@@ -608,7 +608,8 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
     pub fn restore(&mut self, state: &State, name: &str) -> Result<()> {
         let (notes, free): (Vec<Vec<M>>, Vec<usize>) = state.get(&format!("{name}.notes"))?;
         let keys = state.byte_strings(&format!("{name}.keys"))?;
-        let mut rows = state.byte_strings(&format!("{name}.rows"))?.into_iter();
+        let rows = state.byte_strings(&format!("{name}.rows"))?;
+        let mut rows = rows.iter();
         if keys.len() != notes.len() {
             return Err(short());
         }
@@ -616,13 +617,13 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
         self.index.clear();
         self.arena = self.arena.emptied();
         self.unindexed = Unindexed::default();
-        for (key, metas) in keys.into_iter().zip(notes) {
-            let mut bucket = Bucket::new(Key::new(&key));
+        for (key, metas) in keys.iter().zip(notes) {
+            let mut bucket = Bucket::new(Key::new(key));
             bucket.entries.reserve(metas.len());
             for meta in metas {
                 let row = rows.next().ok_or_else(short)?;
                 let at = bucket.entries.len();
-                bucket.insert(&mut self.arena, at, &row, meta);
+                bucket.insert(&mut self.arena, at, row, meta);
             }
             self.buckets.push(bucket);
         }
@@ -643,7 +644,7 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
         if keys.len() != notes.len() || rows.len() != notes.len() {
             return Err(short());
         }
-        for ((key, row), meta) in keys.iter().zip(&rows).zip(notes) {
+        for ((key, row), meta) in keys.iter().zip(rows.iter()).zip(notes) {
             self.wait(key, row, meta);
         }
         Ok(())

@@ -236,20 +236,21 @@ impl Operator for TemporalJoin {
     fn restore(&mut self, state: &State) -> Result<()> {
         let (times, watermark): (Vec<Vec<(i64, bool)>>, Watermark) = state.get("times")?;
         let keys = state.byte_strings("keys")?;
-        let mut rows = state.byte_strings("versions")?.into_iter();
+        let rows = state.byte_strings("versions")?;
+        let mut rows = rows.iter();
         let short = || {
             EngineError::Other("a checkpointed state does not read: versions end too soon".into())
         };
         if keys.len() != times.len() {
             return Err(short());
         }
-        for (key, these) in keys.into_iter().zip(times) {
+        for (key, these) in keys.iter().zip(times) {
             let mut versions = Versions::new();
             for (time, present) in these {
                 let row = rows.next().ok_or_else(short)?;
-                versions.insert(time, present.then_some(row));
+                versions.insert(time, present.then(|| row.into()));
             }
-            self.versions.insert(key, versions);
+            self.versions.insert(key.into(), versions);
         }
         self.versions_bytes = self.held_bytes();
         self.watermark = watermark;
