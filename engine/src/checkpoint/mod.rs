@@ -12,7 +12,7 @@
 mod state;
 pub mod store;
 
-pub use state::{ByteStrings, State};
+pub use state::{BytePairs, ByteStrings, State};
 pub use store::{CheckpointStore, Restored, Written};
 
 use std::collections::{BTreeMap, HashMap};

@@ -21,9 +21,6 @@ use crate::{EngineError, Result};
 /// The first bytes of an encoded state; the number is the format's version.
 const MAGIC: &[u8; 8] = b"RILLST01";
 
-/// Two byte strings: a key and a row in Arrow's row format, say.
-pub type BytePair = (Box<[u8]>, Box<[u8]>);
-
 /// Byte strings read back from a state, in the array they were decoded into: a join's rows
 /// are read one by one without a copy of each (they can be most of the state).
 pub struct ByteStrings(BinaryArray);
@@ -42,6 +39,17 @@ impl ByteStrings {
     /// The strings, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
         (0..self.0.len()).map(|i| self.0.value(i))
+    }
+}
+
+/// Pairs of byte strings (keys and rows in Arrow's row format, say) read back from a state,
+/// in the arrays they were decoded into.
+pub struct BytePairs(BinaryArray, BinaryArray);
+
+impl BytePairs {
+    /// The pairs, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> {
+        (0..self.0.len()).map(|i| (self.0.value(i), self.1.value(i)))
     }
 }
 
@@ -130,8 +138,8 @@ impl State {
         self.put_columns(name, columns, rows)
     }
 
-    /// The pairs under `name` (put with [`State::put_byte_pairs`]).
-    pub fn byte_pairs(&self, name: &str) -> Result<Vec<BytePair>> {
+    /// The pairs under `name` (put with [`State::put_byte_pairs`]), read in place.
+    pub fn byte_pairs(&self, name: &str) -> Result<BytePairs> {
         let (columns, _) = self.columns(name)?;
         let [firsts, seconds] = columns.as_slice() else {
             return Err(corrupt(format!("part '{name}' is not pairs")));
@@ -142,11 +150,8 @@ impl State {
         ) else {
             return Err(corrupt(format!("part '{name}' is not pairs of bytes")));
         };
-        Ok(firsts
-            .iter()
-            .zip(seconds)
-            .map(|(a, b)| (a.unwrap_or_default().into(), b.unwrap_or_default().into()))
-            .collect())
+        // Columns of one batch: as long as each other.
+        Ok(BytePairs(firsts.clone(), seconds.clone()))
     }
 
     /// Adds a serde value under `name`.

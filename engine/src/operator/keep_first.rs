@@ -246,12 +246,15 @@ impl Operator for KeepFirst {
 
     fn restore(&mut self, state: &State) -> Result<()> {
         let times: Vec<Option<i64>> = state.get("times")?;
-        for ((key, row), time) in state.byte_pairs("firsts")?.into_iter().zip(times) {
+        for ((key, row), time) in state.byte_pairs("firsts")?.iter().zip(times) {
             let first = match time {
-                Some(time) => First::Waiting { row, time },
+                Some(time) => First::Waiting {
+                    row: row.into(),
+                    time,
+                },
                 None => First::Emitted,
             };
-            self.firsts.insert(key, first);
+            self.firsts.insert(key.into(), first);
         }
         let (due, watermark): (Vec<(i64, usize)>, Watermark) = state.get("due.times")?;
         let keys = state.byte_strings("due")?;

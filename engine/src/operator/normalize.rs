@@ -151,7 +151,10 @@ impl Operator for Normalize {
     }
 
     fn restore(&mut self, state: &State) -> Result<()> {
-        self.last = state.byte_pairs("last")?.into_iter().collect();
+        let last = state.byte_pairs("last")?;
+        self.last = (last.iter())
+            .map(|(key, row)| (key.into(), row.into()))
+            .collect();
         self.bytes = self.held_bytes();
         Ok(())
     }

@@ -544,7 +544,8 @@ impl Operator for Rank {
     fn restore(&mut self, state: &State) -> Result<()> {
         let (arrivals, next, updated, due): CountsState = state.get("counts")?;
         let keys = state.byte_strings("partitions")?;
-        let mut rows = state.byte_pairs("rows")?.into_iter();
+        let rows = state.byte_pairs("rows")?;
+        let mut rows = rows.iter();
         if keys.len() != arrivals.len() {
             return Err(short());
         }
@@ -553,7 +554,7 @@ impl Operator for Rank {
             let mut ranked = Partition::with_capacity(these.len());
             for arrival in these {
                 let (order, row) = rows.next().ok_or_else(short)?;
-                ranked.push(Ranked::new(arrival, &order, &row));
+                ranked.push(Ranked::new(arrival, order, row));
             }
             self.bytes += partition_bytes(&key, &ranked);
             self.partitions.insert(key, ranked);
