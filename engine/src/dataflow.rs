@@ -202,8 +202,8 @@ impl Dataflow {
             if stateless || checkpoint.finished && !matches!(node.kind, NodeKind::Sink(_)) {
                 continue;
             }
-            // Each node's state goes once the node has it back: restoring holds one copy of a
-            // node's state at a time, not two of every node's.
+            // Each node's checkpointed state goes once the node has it back, rather than once
+            // every node has: the two copies of a large state are not held for longer.
             let state = checkpoint.states.remove(&id).ok_or_else(|| {
                 EngineError::Other(format!(
                     "checkpoint {} has no state for node #{id} ({})",
