@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{BufWriter, Seek, Write};
+use std::io::{BufReader, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use arrow::error::ArrowError;
@@ -384,6 +384,7 @@ fn write_state(path: &Path, state: &State) -> Result<(u64, String)> {
     file.sync_all().map_err(|e| io(path, e))?;
     file.rewind().map_err(|e| io(path, e))?;
     let mut hash = Sha256::new();
+    let mut file = BufReader::with_capacity(1 << 20, file);
     let bytes = std::io::copy(&mut file, &mut hash).map_err(|e| io(path, e))?;
     Ok((bytes, hex(&hash.finalize())))
 }
