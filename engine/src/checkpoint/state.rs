@@ -206,17 +206,19 @@ impl State {
         }
     }
 
-    /// The state as bytes: the magic, then each part as its name, kind and payload.
+    /// The state as bytes: the magic, then each part as its name, kind and payload (in
+    /// memory, for tests; a checkpoint writes them with [`State::encode_to`]).
+    #[cfg(test)]
     pub fn encode(&self) -> Result<Vec<u8>> {
         let mut out = Cursor::new(Vec::new());
         self.encode_to(&mut out)?;
         Ok(out.into_inner())
     }
 
-    /// Writes the bytes of [`State::encode`] to `out` as they are made: each payload goes
-    /// straight out, and its length is written before it once it is known, so that the
-    /// encoded state is never held in memory beside the state (a join's rows can be most of
-    /// the machine's memory).
+    /// Writes the state's bytes (the magic, then each part as its name, kind and payload) to
+    /// `out` as they are made: each payload goes straight out, and its length is written
+    /// before it once it is known, so that the encoded state is never held in memory beside
+    /// the state (a join's rows can be most of the machine's memory).
     pub fn encode_to(&self, out: &mut (impl Write + Seek)) -> Result<()> {
         out.write_all(MAGIC).map_err(ArrowError::from)?;
         out.write_all(&(self.parts.len() as u32).to_le_bytes())
@@ -252,7 +254,7 @@ impl State {
         Ok(())
     }
 
-    /// Reads bytes written by [`State::encode`].
+    /// Reads bytes written by [`State::encode_to`].
     pub fn decode(bytes: &[u8]) -> Result<State> {
         let mut input = Input { bytes, at: 0 };
         if input.take(MAGIC.len())? != MAGIC {
