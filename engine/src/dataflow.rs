@@ -13,11 +13,11 @@ use tokio::task::JoinSet;
 use crate::batch::Message;
 use crate::checkpoint::{
     CheckpointConfig, CheckpointStatus, CheckpointStore, CheckpointTrigger, Completion,
-    Coordinator, NodeCheckpoints,
+    Coordinator, NodeCheckpoints, State,
 };
 use crate::exchange::{ExchangeRunner, KeyPartitioner};
 use crate::metrics::JobMetrics;
-use crate::operator::{Operator, StateBound, Union};
+use crate::operator::{Ended, Operator, StateBound, Union};
 use crate::sink::Sink;
 use crate::source::{Source, SourceContext};
 use crate::time::{NO_WATERMARK, Watermark};
@@ -213,6 +213,9 @@ impl Dataflow {
             })?;
             match &mut node.kind {
                 NodeKind::Source(s) => s.restore(&state)?,
+                NodeKind::Operator(o) if state.is_ended() => {
+                    *o = Box::new(Ended::new(o.as_ref()));
+                }
                 NodeKind::Operator(o) => o.restore(&state)?,
                 NodeKind::Exchange(_) | NodeKind::Fused { .. } => {}
                 NodeKind::Sink(s) => s.restore(&state)?,
@@ -740,7 +743,7 @@ impl OperatorRunner {
             let ended = state.all_ended() || self.operator.finished();
             if ended {
                 out.push(Message::End);
-                self.end()?;
+                self.end();
             }
             if !self.output.send_all(&mut out).await || ended {
                 return Ok(());
@@ -821,13 +824,13 @@ impl OperatorRunner {
         Ok(())
     }
 
-    /// The operator ended (its inputs did, or it needs no more): its state now stands for
-    /// it in every later checkpoint.
-    fn end(&mut self) -> Result<()> {
+    /// The operator ended (its inputs did, or it needs no more): [`State::ended`] stands for
+    /// it in every later checkpoint. Nothing reads what it holds again, so that is not taken
+    /// (a large join's rows would be copied for nothing).
+    fn end(&self) {
         if let Some(checkpoints) = &self.checkpoints {
-            checkpoints.ended(self.operator.snapshot()?);
+            checkpoints.ended(State::ended());
         }
-        Ok(())
     }
 }
 

@@ -21,6 +21,7 @@ pub(crate) use stateless;
 
 pub mod aggregate;
 mod calc;
+mod ended;
 mod expiry;
 mod from_changelog;
 mod group_aggregate;
@@ -49,6 +50,7 @@ mod window_rank;
 
 pub use aggregate::WindowOutput;
 pub use calc::{Calc, WATERMARK_COLUMN};
+pub use ended::Ended;
 pub use from_changelog::FromChangelog;
 pub use group_aggregate::GroupAggregate;
 pub use join::{

@@ -56,7 +56,7 @@ const TUMBLE_SELECT: &str = "SELECT window_start, window_end, symbol, COUNT(*), 
      MAX(price) FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
      GROUP BY window_start, window_end, symbol";
 
-const CASES: [Case; 12] = [
+const CASES: [Case; 13] = [
     Case {
         name: "tumble_parallel",
         columns: TUMBLE_COLUMNS,
@@ -189,6 +189,19 @@ const CASES: [Case; 12] = [
                  SUM(volume) AS v FROM ticks GROUP BY symbol) GROUP BY low",
         ordered: true,
         parallelism: 1,
+        late_side_files: false,
+        settings: "",
+    },
+    Case {
+        // The aggregates over VALUES end at once while the rest reads on: every later
+        // checkpoint holds them as ended, and a job restored from one ends them again.
+        name: "union_with_an_ended_branch",
+        columns: "symbol STRING, n BIGINT",
+        format: "debezium-json",
+        select: "SELECT s, COUNT(*) FROM (VALUES ('a'), ('b'), ('a')) AS t(s) GROUP BY s \
+                 UNION ALL SELECT symbol, volume FROM ticks",
+        ordered: false,
+        parallelism: 2,
         late_side_files: false,
         settings: "",
     },

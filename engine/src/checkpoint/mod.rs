@@ -6,8 +6,9 @@
 //! and passes the barrier on; each sink makes what it wrote durable (without making it
 //! visible) and reports what it must commit. With every node's report in, the coordinator
 //! writes the checkpoint (see [`store`]) and then tells the sinks, which make their output
-//! visible. A node that ended reports its last state once; it stands for it in every later
-//! checkpoint. When every sink ended, a last, finished checkpoint lets them commit the rest.
+//! visible. A node that ended reports its last state once (an operator, only that it ended:
+//! [`State::ended`]); it stands for it in every later checkpoint. When every sink ended, a
+//! last, finished checkpoint lets them commit the rest.
 
 mod state;
 pub mod store;

@@ -21,6 +21,9 @@ use crate::{EngineError, Result};
 /// The first bytes of an encoded state; the number is the format's version.
 const MAGIC: &[u8; 8] = b"RILLST01";
 
+/// The one part of the state of an operator that ended (a name no operator gives a part).
+const ENDED: &str = "operator ended";
+
 /// Byte strings read back from a state, in the array they were decoded into: a join's rows
 /// are read one by one without a copy of each (they can be most of the state).
 pub struct ByteStrings(BinaryArray);
@@ -78,6 +81,20 @@ impl State {
     /// Whether the state has no parts.
     pub fn is_empty(&self) -> bool {
         self.parts.is_empty()
+    }
+
+    /// The state of an operator that ended (its inputs had, or it wanted no more): it stands
+    /// for the operator in every later checkpoint, in place of what the operator held, which
+    /// nothing reads again. An operator restored from it ends again at once.
+    pub fn ended() -> Self {
+        State {
+            parts: vec![(ENDED.to_string(), Part::Value(b"true".to_vec()))],
+        }
+    }
+
+    /// Whether it is the state of an operator that ended ([`State::ended`]).
+    pub fn is_ended(&self) -> bool {
+        matches!(self.parts.as_slice(), [(name, Part::Value(_))] if name == ENDED)
     }
 
     /// Adds batches of `schema` under `name`.
@@ -348,6 +365,16 @@ mod tests {
         let position: (u64, String) = read.get("position").unwrap();
         assert_eq!(position, (7, "file.csv".to_string()));
         assert!(read.get::<u64>("missing").is_err());
+    }
+
+    #[test]
+    fn an_ended_operator_reads_back_as_ended_and_nothing_else_does() {
+        let read = State::decode(&State::ended().encode().unwrap()).unwrap();
+        assert!(read.is_ended());
+        assert!(!State::new().is_ended());
+        let mut own = State::new();
+        own.put("n", &1u64).unwrap();
+        assert!(!own.is_ended());
     }
 
     #[test]
