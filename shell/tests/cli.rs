@@ -2248,6 +2248,33 @@ fn a_job_stopped_with_a_savepoint_resumes_from_it() {
 }
 
 #[test]
+fn checkpoints_that_take_longer_than_their_interval_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    // A checkpoint goes from the source to the sink and is written with fsync: longer than
+    // a millisecond.
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '1 ms';\n\
+         SET 'execution.checkpointing.dir' = '{}';\n\
+         CREATE TABLE n (event_type INT) WITH ('connector' = 'nexmark', \
+         'events.num' = '100000', 'rill.base-time' = '0');\n\
+         CREATE TABLE b (event_type INT) WITH ('connector' = 'blackhole');\n\
+         INSERT INTO b SELECT event_type FROM n;",
+        dir.path().join("chk").display()
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["-c", &sql, "--batch-size", "100"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("rill runs");
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("checkpoints take longer than their interval"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_checkpoint_resumes_only_its_own_query() {
     let dir = tempfile::tempdir().unwrap();
     // `unused`: the type of a column of a table the job does not read.

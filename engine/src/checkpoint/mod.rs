@@ -249,6 +249,9 @@ impl Coordinator {
         let mut ended: HashMap<NodeId, State> = HashMap::new();
         let mut next_request = Instant::now() + interval;
         let mut savepoint = None;
+        // Whether the last checkpoint took longer than the interval: the next is asked for
+        // as soon as one completes, so checkpoints then follow each other back to back.
+        let overrunning = std::cell::Cell::new(false);
         let complete = |id: u64,
                         states: HashMap<NodeId, State>,
                         finished: bool,
@@ -270,6 +273,24 @@ impl Coordinator {
                 path = %written.path.display(),
                 "checkpoint complete"
             );
+            let over = duration > interval;
+            match (over, overrunning.replace(over)) {
+                _ if finished => {}
+                (true, false) => tracing::warn!(
+                    checkpoint = id,
+                    millis = duration.as_millis() as u64,
+                    interval_millis = interval.as_millis() as u64,
+                    "checkpoints take longer than their interval: each starts as soon as the \
+                     last completes"
+                ),
+                (false, true) => {
+                    tracing::info!(
+                        checkpoint = id,
+                        "checkpoints complete within their interval again"
+                    )
+                }
+                _ => {}
+            }
             last.set(LastCheckpoint {
                 id,
                 bytes: written.bytes,
