@@ -6,8 +6,8 @@ use std::io::{Cursor, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayBuilder, ArrayRef, AsArray, BinaryArray, BinaryBuilder, RecordBatch,
-    RecordBatchOptions,
+    Array, ArrayBuilder, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BinaryViewArray,
+    RecordBatch, RecordBatchOptions,
 };
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
@@ -26,22 +26,33 @@ const ENDED: &str = "operator ended";
 
 /// Byte strings read back from a state, in the array they were decoded into: a join's rows
 /// are read one by one without a copy of each (they can be most of the state).
-pub struct ByteStrings(BinaryArray);
+pub enum ByteStrings {
+    /// Put with [`State::put_byte_strings`].
+    Offsets(BinaryArray),
+    /// Put with [`State::put_byte_views`].
+    Views(BinaryViewArray),
+}
 
 impl ByteStrings {
     /// How many there are.
     pub fn len(&self) -> usize {
-        self.0.len()
+        match self {
+            ByteStrings::Offsets(strings) => strings.len(),
+            ByteStrings::Views(strings) => strings.len(),
+        }
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// The strings, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
-        (0..self.0.len()).map(|i| self.0.value(i))
+        (0..self.len()).map(|i| match self {
+            ByteStrings::Offsets(strings) => strings.value(i),
+            ByteStrings::Views(strings) => strings.value(i),
+        })
     }
 }
 
@@ -128,15 +139,27 @@ impl State {
         self.put_columns(name, vec![Arc::new(strings)], rows)
     }
 
-    /// The byte strings under `name` (put with [`State::put_byte_strings`]), read in place.
+    /// Adds byte strings under `name` as views into buffers the state shares (a join's
+    /// rows, in its blocks).
+    pub fn put_byte_views(&mut self, name: &str, strings: BinaryViewArray) -> Result<()> {
+        let rows = strings.len();
+        self.put_columns(name, vec![Arc::new(strings)], rows)
+    }
+
+    /// The byte strings under `name` (put with [`State::put_byte_strings`] or
+    /// [`State::put_byte_views`]), read in place.
     pub fn byte_strings(&self, name: &str) -> Result<ByteStrings> {
         let (columns, _) = self.columns(name)?;
+        let not_strings = || corrupt(format!("part '{name}' is not byte strings"));
         let [strings] = columns.as_slice() else {
-            return Err(corrupt(format!("part '{name}' is not byte strings")));
+            return Err(not_strings());
         };
-        let strings = (strings.as_binary_opt::<i32>())
-            .ok_or_else(|| corrupt(format!("part '{name}' is not byte strings")))?;
-        Ok(ByteStrings(strings.clone()))
+        if let Some(strings) = strings.as_binary_opt::<i32>() {
+            Ok(ByteStrings::Offsets(strings.clone()))
+        } else {
+            let strings = strings.as_binary_view_opt().ok_or_else(not_strings)?;
+            Ok(ByteStrings::Views(strings.clone()))
+        }
     }
 
     /// Adds pairs of byte strings (keys and rows in Arrow's row format) under `name`.
@@ -177,6 +200,11 @@ impl State {
             .map_err(|e| EngineError::Other(format!("state '{name}': {e}")))?;
         self.parts.push((name.to_string(), Part::Value(bytes)));
         Ok(())
+    }
+
+    /// Whether it has a part named `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.parts.iter().any(|(n, _)| n == name)
     }
 
     fn part(&self, name: &str) -> Result<&Part> {
@@ -365,6 +393,27 @@ mod tests {
         let position: (u64, String) = read.get("position").unwrap();
         assert_eq!(position, (7, "file.csv".to_string()));
         assert!(read.get::<u64>("missing").is_err());
+    }
+
+    /// A join's rows were put as offsets before they were put as views: both read back.
+    #[test]
+    fn byte_strings_read_back_put_as_offsets_or_as_views() {
+        let strings: [&[u8]; 3] = [b"short", b"", b"longer than twelve bytes"];
+        let mut state = State::new();
+        state
+            .put_byte_strings("offsets", strings.into_iter())
+            .unwrap();
+        let views = BinaryViewArray::from_iter_values(strings);
+        state.put_byte_views("views", views).unwrap();
+        let read = State::decode(&state.encode().unwrap()).unwrap();
+        for name in ["offsets", "views"] {
+            let read = read.byte_strings(name).unwrap();
+            assert_eq!(read.iter().collect::<Vec<_>>(), strings, "{name}");
+        }
+        assert!(matches!(
+            read.byte_strings("views"),
+            Ok(ByteStrings::Views(_))
+        ));
     }
 
     #[test]

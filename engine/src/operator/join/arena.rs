@@ -9,10 +9,15 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::ptr::NonNull;
+use std::sync::Arc;
 
-use memmap2::{Mmap, MmapOptions};
+use arrow::array::BinaryViewArray;
+use arrow::array::builder::make_view;
+use arrow::buffer::{Buffer, ScalarBuffer};
+use memmap2::MmapOptions;
 
-use crate::EngineError;
+use crate::{EngineError, Result};
 
 /// A row held in state: where its bytes are in its side's [`Arena`], and what the join notes
 /// about it.
@@ -64,8 +69,9 @@ struct Spill {
     /// Created at the first spill: unnamed, so that it goes when the arena does, or the
     /// process (`None` before).
     file: Option<File>,
-    /// The file's parts, one per spill, mapped read-only.
-    parts: Vec<Mmap>,
+    /// The file's parts, one per spill, mapped read-only (as buffers, which a checkpoint's
+    /// state shares rather than copies).
+    parts: Vec<Buffer>,
     /// The file's length.
     size: u64,
     /// Blocks of [`BLOCK`] bytes whose rows are in the file, for rows to come.
@@ -156,6 +162,29 @@ impl Arena {
         &block[start..start + entry.len as usize]
     }
 
+    /// The rows of `entries`, in order, for a checkpoint: views into one buffer per block.
+    /// The blocks written to the file are shared, not copied (they never change, and the
+    /// mapping lives as long as a buffer does); only those in memory, at most the budget,
+    /// are copied. The rows of a block that no entry refers to any more are among its bytes.
+    pub fn views<'a, M: 'a>(
+        &self,
+        entries: impl Iterator<Item = &'a Entry<M>>,
+    ) -> Result<BinaryViewArray> {
+        let buffers: Vec<Buffer> = (self.blocks.iter())
+            .map(|block| match block {
+                Block::Held(data) => Buffer::from_slice_ref(data),
+                &Block::Spilled { part, start, len } => {
+                    let spill = self.spill.as_ref().expect("only a spilling arena spills");
+                    spill.parts[part as usize].slice_with_length(start, len)
+                }
+            })
+            .collect();
+        let views = entries
+            .map(|entry| make_view(self.row(entry), entry.block, entry.offset))
+            .collect::<ScalarBuffer<u128>>();
+        Ok(BinaryViewArray::try_new(views, buffers, None)?)
+    }
+
     /// Notes that an entry's row is no longer referred to.
     pub fn forget<M>(&mut self, entry: &Entry<M>) {
         self.garbage += entry.len as usize;
@@ -185,6 +214,12 @@ impl Arena {
     #[cfg(test)]
     pub fn spilled(&self) -> u64 {
         self.spill.as_ref().map_or(0, |s| s.size)
+    }
+
+    /// The mapped parts of the file.
+    #[cfg(test)]
+    pub fn spilled_parts(&self) -> &[Buffer] {
+        self.spill.as_ref().map_or(&[], |s| &s.parts)
     }
 
     /// An empty block of `size` bytes for the rows to come: a new one, or one whose rows went
@@ -250,8 +285,12 @@ impl Spill {
             }
         }
         // SAFETY: the file is this arena's own, unnamed, and only appended to: the bytes
-        // mapped here are never written again, nor cut off, while the map lives.
+        // mapped here are never written again, nor cut off, while the map lives (as long as
+        // the buffer over it and its slices).
         let map = unsafe { MmapOptions::new().offset(self.size).len(bytes).map(file)? };
+        let at_map = NonNull::new(map.as_ptr().cast_mut()).expect("a mapping is not at 0");
+        // SAFETY: the buffer owns the mapping, which is `bytes` long from `at_map`.
+        let map = unsafe { Buffer::from_custom_allocation(at_map, bytes, Arc::new(map)) };
         let part = u32::try_from(self.parts.len()).expect("fewer than 4 G spills");
         let (mut start, mut written) = (0, Vec::new());
         for block in blocks.iter_mut() {

@@ -39,6 +39,24 @@ struct Timed {
     matched: bool,
 }
 
+impl super::state::Note for Timed {
+    const WIDTH: usize = 2;
+
+    fn number(&self, i: usize) -> i64 {
+        match i {
+            0 => self.time,
+            _ => i64::from(self.matched),
+        }
+    }
+
+    fn from_numbers(numbers: impl Fn(usize) -> i64) -> Self {
+        Timed {
+            time: numbers(0),
+            matched: numbers(1) != 0,
+        }
+    }
+}
+
 /// An interval join (see the module documentation).
 pub struct IntervalJoin {
     name: String,

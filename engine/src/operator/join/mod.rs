@@ -121,6 +121,24 @@ struct Held {
     arrived: Watermark,
 }
 
+impl state::Note for Held {
+    const WIDTH: usize = 2;
+
+    fn number(&self, i: usize) -> i64 {
+        match i {
+            0 => i64::from(self.matches),
+            _ => self.arrived,
+        }
+    }
+
+    fn from_numbers(numbers: impl Fn(usize) -> i64) -> Self {
+        Held {
+            matches: numbers(0) as u32,
+            arrived: numbers(1),
+        }
+    }
+}
+
 const _: () = assert!(
     size_of::<arena::Entry<Held>>() == 24,
     "an entry of 24 bytes"

@@ -10,24 +10,23 @@ use std::sync::{Arc, LazyLock};
 use std::collections::HashSet;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array, new_null_array,
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array, new_null_array,
 };
 use arrow::compute::{cast, take};
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef, UInt32Type};
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::utils::collect_columns;
 use hashbrown::hash_table::Entry as KeyEntry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use smallvec::SmallVec;
 
 use super::arena::{Arena, Entry};
 use super::encoding::{EncodedRows, RowEncoding};
 use crate::batch::RowKind;
-use crate::checkpoint::State;
+use crate::checkpoint::{ByteStrings, State};
 use crate::operator::key::Key;
 use crate::{EngineError, Result};
 
@@ -582,46 +581,140 @@ impl<M> Side<M> {
     }
 }
 
-impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
+/// What a join notes about each row it holds, as a checkpoint keeps it: numbers, in one
+/// column each (a note per row as JSON made a third of Nexmark q7's checkpoints, and their
+/// encoding most of the memory a checkpoint took besides the rows).
+pub(super) trait Note: Copy {
+    /// How many numbers a note is.
+    const WIDTH: usize;
+
+    /// Its number `i`.
+    fn number(&self, i: usize) -> i64;
+
+    /// The note of `numbers` (each asked for by its place).
+    fn from_numbers(numbers: impl Fn(usize) -> i64) -> Self;
+}
+
+impl Note for () {
+    const WIDTH: usize = 0;
+
+    fn number(&self, _: usize) -> i64 {
+        unreachable!("no numbers")
+    }
+
+    fn from_numbers(_: impl Fn(usize) -> i64) -> Self {}
+}
+
+/// Puts `notes` (`rows` of them) under `name`, as columns of their numbers.
+fn put_notes<M: Note>(
+    state: &mut State,
+    name: &str,
+    notes: impl Iterator<Item = M> + Clone,
+    rows: usize,
+) -> Result<()> {
+    let columns = (0..M::WIDTH)
+        .map(|i| {
+            Arc::new(Int64Array::from_iter_values(
+                notes.clone().map(|n| n.number(i)),
+            )) as _
+        })
+        .collect();
+    state.put_columns(name, columns, rows)
+}
+
+/// The notes under `name`, put with [`put_notes`].
+fn read_notes<M: Note>(state: &State, name: &str) -> Result<Vec<M>> {
+    let (columns, rows) = state.columns(name)?;
+    let numbers = (columns.iter())
+        .map(|c| c.as_primitive_opt::<Int64Type>().ok_or_else(short))
+        .collect::<Result<Vec<_>>>()?;
+    if numbers.len() != M::WIDTH {
+        return Err(short());
+    }
+    Ok((0..rows)
+        .map(|row| M::from_numbers(|i| numbers[i].value(row)))
+        .collect())
+}
+
+impl<M: Note + DeserializeOwned> Side<M> {
     /// Puts the rows under `name`, bucket by bucket in slot order (expiry lists name slots,
     /// and rows keep their order, which output follows), then the rows not yet in their
     /// buckets, in the order they came (filing them here would make a checkpoint wait for it).
+    /// The rows are views into the arena's blocks, all in one array (see [`Arena::views`]).
     pub fn snapshot(&self, state: &mut State, name: &str) -> Result<()> {
         let keys = self.buckets.iter().map(|b| b.key.bytes());
         state.put_byte_strings(&format!("{name}.keys"), keys)?;
-        let rows = (self.buckets.iter()).flat_map(|b| b.entries.iter().map(|e| self.arena.row(e)));
-        state.put_byte_strings(&format!("{name}.rows"), rows)?;
-        let notes: Vec<Vec<M>> = (self.buckets.iter())
-            .map(|b| b.entries.iter().map(|e| e.meta).collect())
-            .collect();
-        state.put(&format!("{name}.notes"), &(notes, &self.free))?;
+        let counts = (self.buckets.iter()).map(|b| b.entries.len() as u32);
+        let counts = UInt32Array::from_iter_values(counts);
+        state.put_columns(
+            &format!("{name}.counts"),
+            vec![Arc::new(counts)],
+            self.buckets.len(),
+        )?;
+        state.put(&format!("{name}.free"), &self.free)?;
         let waiting = &self.unindexed;
         let keys = (0..waiting.entries.len()).map(|i| waiting.key(i));
         state.put_byte_strings(&format!("{name}.waiting.keys"), keys)?;
-        let rows = waiting.entries.iter().map(|e| self.arena.row(e));
-        state.put_byte_strings(&format!("{name}.waiting.rows"), rows)?;
-        let notes: Vec<M> = waiting.entries.iter().map(|e| e.meta).collect();
-        state.put(&format!("{name}.waiting.notes"), &notes)
+        let entries = (self.buckets.iter())
+            .flat_map(|b| b.entries.iter())
+            .chain(&waiting.entries);
+        let rows = self.arena.views(entries.clone())?;
+        let n = rows.len();
+        state.put_byte_views(&format!("{name}.rows"), rows)?;
+        put_notes(state, &format!("{name}.noted"), entries.map(|e| e.meta), n)
     }
 
     /// Takes back the rows put under `name` by [`Side::snapshot`].
     pub fn restore(&mut self, state: &State, name: &str) -> Result<()> {
-        let (notes, free): (Vec<Vec<M>>, Vec<usize>) = state.get(&format!("{name}.notes"))?;
-        let keys = state.byte_strings(&format!("{name}.keys"))?;
         let rows = state.byte_strings(&format!("{name}.rows"))?;
-        let mut rows = rows.iter();
-        if keys.len() != notes.len() {
+        let waiting_keys = state.byte_strings(&format!("{name}.waiting.keys"))?;
+        // Per bucket its number of rows, then every row's note, bucket by bucket then
+        // waiting; the free slots; and the rows waiting if apart from the others.
+        let (counts, notes, free, waiting_rows): (Vec<usize>, Vec<M>, Vec<usize>, _) =
+            match state.has(&format!("{name}.counts")) {
+                true => {
+                    let ([counts], _) = state.columns_of(&format!("{name}.counts"))?;
+                    let counts = counts.as_primitive_opt::<UInt32Type>().ok_or_else(short)?;
+                    (
+                        counts.values().iter().map(|&n| n as usize).collect(),
+                        read_notes(state, &format!("{name}.noted"))?,
+                        state.get(&format!("{name}.free"))?,
+                        None,
+                    )
+                }
+                // Written before the rows were views and the notes columns.
+                false => {
+                    let (notes, free): (Vec<Vec<M>>, Vec<usize>) =
+                        state.get(&format!("{name}.notes"))?;
+                    let waiting: Vec<M> = state.get(&format!("{name}.waiting.notes"))?;
+                    (
+                        notes.iter().map(Vec::len).collect(),
+                        [notes.concat(), waiting].concat(),
+                        free,
+                        Some(state.byte_strings(&format!("{name}.waiting.rows"))?),
+                    )
+                }
+            };
+        let indexed: usize = counts.iter().sum();
+        let held = rows.len() + waiting_rows.as_ref().map_or(0, ByteStrings::len);
+        if notes.len() != indexed + waiting_keys.len() || held != notes.len() {
+            return Err(short());
+        }
+        let keys = state.byte_strings(&format!("{name}.keys"))?;
+        if keys.len() != counts.len() {
             return Err(short());
         }
         self.buckets.clear();
         self.index.clear();
         self.arena = self.arena.emptied();
         self.unindexed = Unindexed::default();
-        for (key, metas) in keys.iter().zip(notes) {
+        let mut rows = (rows.iter())
+            .chain(waiting_rows.iter().flat_map(ByteStrings::iter))
+            .zip(notes);
+        for (key, count) in keys.iter().zip(counts) {
             let mut bucket = Bucket::new(Key::new(key));
-            bucket.entries.reserve(metas.len());
-            for meta in metas {
-                let row = rows.next().ok_or_else(short)?;
+            bucket.entries.reserve(count);
+            for (row, meta) in rows.by_ref().take(count) {
                 let at = bucket.entries.len();
                 bucket.insert(&mut self.arena, at, row, meta);
             }
@@ -638,13 +731,7 @@ impl<M: Serialize + DeserializeOwned + Copy> Side<M> {
         }
         self.free = free;
         self.held = self.buckets.iter().map(Bucket::bytes).sum();
-        let notes: Vec<M> = state.get(&format!("{name}.waiting.notes"))?;
-        let keys = state.byte_strings(&format!("{name}.waiting.keys"))?;
-        let rows = state.byte_strings(&format!("{name}.waiting.rows"))?;
-        if keys.len() != notes.len() || rows.len() != notes.len() {
-            return Err(short());
-        }
-        for ((key, row), meta) in keys.iter().zip(rows.iter()).zip(notes) {
+        for (key, (row, meta)) in waiting_keys.iter().zip(rows) {
             self.wait(key, row, meta);
         }
         Ok(())
@@ -914,11 +1001,25 @@ pub(super) fn null_columns(schema: &SchemaRef, n: usize) -> Vec<ArrayRef> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use arrow::datatypes::{Field, Schema};
 
     use super::super::arena::BLOCK;
     use super::*;
     use crate::operator::testing::random;
+
+    impl Note for u32 {
+        const WIDTH: usize = 1;
+
+        fn number(&self, _: usize) -> i64 {
+            i64::from(*self)
+        }
+
+        fn from_numbers(numbers: impl Fn(usize) -> i64) -> Self {
+            numbers(0) as u32
+        }
+    }
 
     /// The rows of a bucket, sorted.
     fn contents(rows: impl Iterator<Item = Vec<u8>>) -> Vec<Vec<u8>> {
@@ -1033,6 +1134,18 @@ mod tests {
         assert!(side.bytes() >= kept.min(budget.unwrap_or(kept)));
         let mut state = State::new();
         side.snapshot(&mut state, "side").unwrap();
+        // The rows in the file are shared with the state, not copied.
+        let ByteStrings::Views(rows) = state.byte_strings("side.rows").unwrap() else {
+            panic!("a side's rows are views into its blocks")
+        };
+        for part in side.arena.spilled_parts() {
+            let part = part.as_ptr_range();
+            assert!(
+                (rows.data_buffers().iter()).any(|b| part.contains(&b.as_ptr())),
+                "no row of a part of the file is read where it is mapped"
+            );
+        }
+        let state = State::decode(&state.encode().unwrap()).unwrap();
         let mut restored = new();
         restored.restore(&state, "side").unwrap();
         assert_holds(&restored, &model);
@@ -1075,6 +1188,87 @@ mod tests {
             let slot = side.bucket_of(&k.to_le_bytes()).unwrap();
             assert_eq!(side.row(slot, 0), row(k));
         }
+    }
+
+    /// Every row and note of `side`, bucket by bucket, then those waiting for their buckets.
+    fn held(side: &Side<u32>) -> Vec<(Vec<u8>, Vec<u8>, u32)> {
+        let buckets = (side.buckets.iter()).flat_map(|b| {
+            (b.entries.iter()).map(|e| (b.key.bytes().to_vec(), side.arena.row(e).to_vec(), e.meta))
+        });
+        let waiting = &side.unindexed;
+        let waiting = (waiting.entries.iter().enumerate())
+            .map(|(i, e)| (waiting.key(i).to_vec(), side.arena.row(e).to_vec(), e.meta));
+        buckets.chain(waiting).collect()
+    }
+
+    /// Rows in buckets, some waiting for theirs, some spilled, each noted with a number.
+    fn side_with_rows(dir: &Path) -> Side<u32> {
+        let side = Side::new(&binary_schema()).unwrap();
+        let mut side = side.spilling_beyond(16 << 10, dir.to_path_buf());
+        for k in 0..300u32 {
+            side.add(&(k % 40).to_le_bytes(), &vec![k as u8; 100 + k as usize], k);
+        }
+        // Key 39 goes, and its slot is free.
+        for k in (39..300u32).step_by(40) {
+            side.retract(&39u32.to_le_bytes(), &vec![k as u8; 100 + k as usize]);
+        }
+        assert_eq!(side.free.len(), 1);
+        let mut side = side.deferring_index();
+        for k in 300..400u32 {
+            side.push(
+                &(k % 40).to_le_bytes(),
+                &vec![k as u8; 3 + k as usize % 20],
+                k,
+            );
+        }
+        assert!(side.spilled() > 0 && side.waiting().0 > 0);
+        side
+    }
+
+    #[test]
+    fn a_side_restores_its_rows_and_notes_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let side = side_with_rows(dir.path());
+        let mut state = State::new();
+        side.snapshot(&mut state, "side").unwrap();
+        let state = State::decode(&state.encode().unwrap()).unwrap();
+        let mut restored: Side<u32> = Side::new(&binary_schema()).unwrap();
+        restored.restore(&state, "side").unwrap();
+        assert_eq!(held(&restored), held(&side));
+        assert_eq!(restored.free, side.free);
+        assert_eq!(restored.bucket_of(&39u32.to_le_bytes()), None);
+        assert!(restored.bucket_of(&38u32.to_le_bytes()).is_some());
+    }
+
+    /// Before rows were views and notes columns, a side's checkpoint was written as here.
+    #[test]
+    fn a_side_restores_from_a_checkpoint_written_before_notes_were_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let side = side_with_rows(dir.path());
+        let mut state = State::new();
+        let keys = side.buckets.iter().map(|b| b.key.bytes());
+        state.put_byte_strings("side.keys", keys).unwrap();
+        let entries = || side.buckets.iter().flat_map(|b| b.entries.iter());
+        let rows = entries().map(|e| side.arena.row(e));
+        state.put_byte_strings("side.rows", rows).unwrap();
+        let notes: Vec<Vec<u32>> = (side.buckets.iter())
+            .map(|b| b.entries.iter().map(|e| e.meta).collect())
+            .collect();
+        state.put("side.notes", &(notes, &side.free)).unwrap();
+        let waiting = &side.unindexed;
+        let keys = (0..waiting.entries.len()).map(|i| waiting.key(i));
+        state.put_byte_strings("side.waiting.keys", keys).unwrap();
+        let rows = waiting.entries.iter().map(|e| side.arena.row(e));
+        state.put_byte_strings("side.waiting.rows", rows).unwrap();
+        let notes: Vec<u32> = waiting.entries.iter().map(|e| e.meta).collect();
+        state.put("side.waiting.notes", &notes).unwrap();
+        let state = State::decode(&state.encode().unwrap()).unwrap();
+        let mut restored: Side<u32> = Side::new(&binary_schema()).unwrap();
+        restored.restore(&state, "side").unwrap();
+        assert_eq!(held(&restored), held(&side));
+        assert_eq!(restored.free, side.free);
+        assert_eq!(restored.bucket_of(&39u32.to_le_bytes()), None);
+        assert!(restored.bucket_of(&38u32.to_le_bytes()).is_some());
     }
 
     /// Keys come and most go: each is found while it has rows and not after; the index gives
