@@ -13,6 +13,7 @@ pub mod exchange;
 pub mod fault;
 pub mod format;
 pub mod late;
+mod mapped;
 pub mod metrics;
 pub mod narrow;
 pub mod operator;

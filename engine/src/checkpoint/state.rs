@@ -2,24 +2,31 @@
 //! each Arrow data (rows, keys, accumulator states) or a small serde value (positions,
 //! counters), encoded in one versioned byte string.
 
-use std::io::{Cursor, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayBuilder, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BinaryViewArray,
     RecordBatch, RecordBatchOptions,
 };
+use arrow::buffer::Buffer;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
-use arrow::ipc::reader::StreamReader;
+use arrow::ipc::reader::StreamDecoder;
 use arrow::ipc::writer::StreamWriter;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{EngineError, Result};
 
-/// The first bytes of an encoded state; the number is the format's version.
-const MAGIC: &[u8; 8] = b"RILLST01";
+/// The first bytes of an encoded state; the number is the format's version. In version 2
+/// each payload starts at a multiple of [`ALIGN`] bytes; version 1 has no padding.
+const MAGIC: &[u8; 8] = b"RILLST02";
+const MAGIC_1: &[u8; 8] = b"RILLST01";
+
+/// Where a payload starts, in bytes from the state's start: as the Arrow IPC writer aligns
+/// its buffers, so that arrays read from a mapped state are aligned in place, not copied.
+const ALIGN: usize = 64;
 
 /// The one part of the state of an operator that ended (a name no operator gives a part).
 const ENDED: &str = "operator ended";
@@ -255,7 +262,7 @@ impl State {
     /// memory, for tests; a checkpoint writes them with [`State::encode_to`]).
     #[cfg(test)]
     pub fn encode(&self) -> Result<Vec<u8>> {
-        let mut out = Cursor::new(Vec::new());
+        let mut out = std::io::Cursor::new(Vec::new());
         self.encode_to(&mut out)?;
         Ok(out.into_inner())
     }
@@ -279,6 +286,9 @@ impl State {
             let length_at = out.stream_position().map_err(ArrowError::from)?;
             out.write_all(&0u64.to_le_bytes())
                 .map_err(ArrowError::from)?;
+            let padding = padding(length_at as usize + 8);
+            out.write_all(&[0; ALIGN][..padding])
+                .map_err(ArrowError::from)?;
             match part {
                 Part::Batches(schema, batches) => {
                     let mut writer = StreamWriter::try_new(&mut *out, schema)?;
@@ -290,7 +300,7 @@ impl State {
                 Part::Value(bytes) => out.write_all(bytes).map_err(ArrowError::from)?,
             }
             let end = out.stream_position().map_err(ArrowError::from)?;
-            let length = end - length_at - 8;
+            let length = end - length_at - 8 - padding as u64;
             out.seek(SeekFrom::Start(length_at))
                 .and_then(|_| out.write_all(&length.to_le_bytes()))
                 .and_then(|_| out.seek(SeekFrom::Start(end)))
@@ -299,12 +309,23 @@ impl State {
         Ok(())
     }
 
-    /// Reads bytes written by [`State::encode_to`].
-    pub fn decode(bytes: &[u8]) -> Result<State> {
-        let mut input = Input { bytes, at: 0 };
-        if input.take(MAGIC.len())? != MAGIC {
-            return Err(corrupt("it is not a rill state of this version".into()));
-        }
+    /// Reads bytes written by [`State::encode_to`] (or in version 1). Arrays read from them
+    /// point into them (copied where they are not aligned as their type asks).
+    pub fn decode(bytes: impl Into<Buffer>) -> Result<State> {
+        let bytes = bytes.into();
+        let mut input = Input {
+            bytes: &bytes,
+            at: 0,
+        };
+        let aligned = match input.take(MAGIC.len())? {
+            magic if magic == MAGIC => true,
+            magic if magic == MAGIC_1 => false,
+            _ => {
+                return Err(corrupt(
+                    "it is not a rill state of a version this reads".into(),
+                ));
+            }
+        };
         let count = u32::from_le_bytes(input.array()?);
         let mut parts = Vec::with_capacity(count as usize);
         for _ in 0..count {
@@ -313,14 +334,13 @@ impl State {
                 .map_err(|_| corrupt("a part's name is not text".into()))?;
             let kind = input.take(1)?[0];
             let len = u64::from_le_bytes(input.array()?) as usize;
+            if aligned {
+                input.take(padding(input.at))?;
+            }
+            let start = input.at;
             let payload = input.take(len)?;
             let part = match kind {
-                0 => {
-                    let reader = StreamReader::try_new(Cursor::new(payload), None)?;
-                    let schema = reader.schema();
-                    let batches = reader.collect::<Result<Vec<_>, _>>()?;
-                    Part::Batches(schema, batches)
-                }
+                0 => batches(bytes.slice_with_length(start, len))?,
                 1 => Part::Value(payload.to_vec()),
                 _ => return Err(corrupt(format!("part '{name}' has unknown kind {kind}"))),
             };
@@ -339,6 +359,23 @@ impl State {
             })
             .sum()
     }
+}
+
+/// The zero bytes that put a payload that would start at `at` at a multiple of [`ALIGN`].
+fn padding(at: usize) -> usize {
+    at.next_multiple_of(ALIGN) - at
+}
+
+/// The batches of an Arrow IPC stream, as arrays over its bytes.
+fn batches(mut stream: Buffer) -> Result<Part> {
+    let mut decoder = StreamDecoder::new();
+    let mut batches = Vec::new();
+    while let Some(batch) = decoder.decode(&mut stream)? {
+        batches.push(batch);
+    }
+    decoder.finish()?;
+    let schema = (decoder.schema()).ok_or_else(|| corrupt("a stream has no schema".into()))?;
+    Ok(Part::Batches(schema, batches))
 }
 
 fn corrupt(reason: String) -> EngineError {
@@ -386,7 +423,7 @@ mod tests {
         state
             .put("position", &(7u64, "file.csv".to_string()))
             .unwrap();
-        let read = State::decode(&state.encode().unwrap()).unwrap();
+        let read = State::decode(state.encode().unwrap()).unwrap();
         let (columns, rows) = read.columns("groups").unwrap();
         assert_eq!((columns.as_slice(), rows), ([keys, sums].as_slice(), 2));
         assert_eq!(read.columns("none").unwrap().1, 5);
@@ -405,7 +442,7 @@ mod tests {
             .unwrap();
         let views = BinaryViewArray::from_iter_values(strings);
         state.put_byte_views("views", views).unwrap();
-        let read = State::decode(&state.encode().unwrap()).unwrap();
+        let read = State::decode(state.encode().unwrap()).unwrap();
         for name in ["offsets", "views"] {
             let read = read.byte_strings(name).unwrap();
             assert_eq!(read.iter().collect::<Vec<_>>(), strings, "{name}");
@@ -418,7 +455,7 @@ mod tests {
 
     #[test]
     fn an_ended_operator_reads_back_as_ended_and_nothing_else_does() {
-        let read = State::decode(&State::ended().encode().unwrap()).unwrap();
+        let read = State::decode(State::ended().encode().unwrap()).unwrap();
         assert!(read.is_ended());
         assert!(!State::new().is_ended());
         let mut own = State::new();
@@ -436,11 +473,29 @@ mod tests {
         }
         let mut wrong = bytes.clone();
         wrong[3] = b'X';
-        assert!(State::decode(&wrong).is_err());
+        assert!(State::decode(wrong).is_err());
     }
 
-    /// Checkpoints written before the state was encoded as it is written still read: the
-    /// bytes are laid out as they were, each part's length before its payload.
+    /// The bytes of a state of `parts` (name, kind, payload) in format `version`: each
+    /// part's length before its payload, which starts at a multiple of 64 bytes in version 2.
+    fn laid_out(version: u8, parts: &[(&str, u8, &[u8])]) -> Vec<u8> {
+        let mut bytes = format!("RILLST0{version}").into_bytes();
+        bytes.extend((parts.len() as u32).to_le_bytes());
+        for (name, kind, payload) in parts {
+            bytes.extend((name.len() as u32).to_le_bytes());
+            bytes.extend(name.as_bytes());
+            bytes.push(*kind);
+            bytes.extend((payload.len() as u64).to_le_bytes());
+            if version == 2 {
+                bytes.resize(bytes.len().next_multiple_of(64), 0);
+            }
+            bytes.extend(*payload);
+        }
+        bytes
+    }
+
+    /// Checkpoints written before the state was encoded as it is written, or before its
+    /// payloads were aligned, still read.
     #[test]
     fn each_part_is_its_name_kind_length_and_payload() {
         let values: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
@@ -454,15 +509,8 @@ mod tests {
         let mut ipc = StreamWriter::try_new(Vec::new(), &batch_schema).unwrap();
         ipc.write(&batch).unwrap();
         let ipc = ipc.into_inner().unwrap();
-        let mut expected = b"RILLST01".to_vec();
-        expected.extend(2u32.to_le_bytes());
-        for (name, kind, payload) in [("rows", 0u8, &ipc[..]), ("n", 1, b"7")] {
-            expected.extend((name.len() as u32).to_le_bytes());
-            expected.extend(name.as_bytes());
-            expected.push(kind);
-            expected.extend((payload.len() as u64).to_le_bytes());
-            expected.extend(payload);
-        }
+        let parts = [("rows", 0u8, &ipc[..]), ("n", 1, b"7")];
+        let expected = laid_out(2, &parts);
         assert_eq!(state.encode().unwrap(), expected);
         let file = tempfile::tempfile().unwrap();
         let mut out = std::io::BufWriter::with_capacity(16, file);
@@ -472,5 +520,31 @@ mod tests {
         let mut written = Vec::new();
         std::io::Read::read_to_end(&mut file, &mut written).unwrap();
         assert_eq!(written, expected);
+        for version in [1, 2] {
+            let read = State::decode(laid_out(version, &parts)).unwrap();
+            assert_eq!(read.columns("rows").unwrap(), (vec![values.clone()], 3));
+            assert_eq!(read.get::<u64>("n").unwrap(), 7);
+        }
+    }
+
+    /// A state read from a buffer (a mapped file, in a restore) reads its arrays in place.
+    #[test]
+    fn arrays_are_read_where_the_state_is() {
+        let mut state = State::new();
+        let strings = BinaryViewArray::from_iter_values([b"longer than twelve bytes"; 1000]);
+        state.put_byte_views("views", strings).unwrap();
+        let values: ArrayRef = Arc::new(Int64Array::from_iter_values(0..1000));
+        state.put_columns("values", vec![values], 1000).unwrap();
+        let bytes = Buffer::from_vec(state.encode().unwrap());
+        let within = bytes.as_ptr_range();
+        let read = State::decode(bytes.clone()).unwrap();
+        let ([values], _) = read.columns_of("values").unwrap();
+        let values = values.as_primitive::<arrow::datatypes::Int64Type>();
+        assert!(within.contains(&values.values().inner().as_ptr()));
+        let ByteStrings::Views(strings) = read.byte_strings("views").unwrap() else {
+            panic!("views read as views")
+        };
+        assert!(within.contains(&strings.views().inner().as_ptr()));
+        assert!(within.contains(&strings.data_buffers()[0].as_ptr()));
     }
 }

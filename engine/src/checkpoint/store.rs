@@ -280,6 +280,7 @@ impl CheckpointStore {
         let mut states = HashMap::new();
         for entry in &manifest.nodes {
             let bytes = map(&path.join(&entry.file))
+                .map(crate::mapped::buffer)
                 .map_err(|e| unreadable(format!("{}: {e}", entry.file)))?;
             if bytes.len() as u64 != entry.bytes || hex(&Sha256::digest(&bytes)) != entry.sha256 {
                 return Err(unreadable(format!(
@@ -288,7 +289,7 @@ impl CheckpointStore {
                 )));
             }
             let state =
-                State::decode(&bytes).map_err(|e| unreadable(format!("{}: {e}", entry.file)))?;
+                State::decode(bytes).map_err(|e| unreadable(format!("{}: {e}", entry.file)))?;
             states.insert(entry.node, state);
         }
         Ok(Restored {

@@ -175,7 +175,7 @@ pub(crate) fn assert_restores(make: impl Fn() -> Box<dyn Operator>, inputs: &[(u
         let mut before = Vec::new();
         feed(&mut first, &inputs[..cut], &mut before);
         let state = first.snapshot().unwrap();
-        let state = State::decode(&state.encode().unwrap()).unwrap();
+        let state = State::decode(state.encode().unwrap()).unwrap();
         let mut restored = make();
         restored.restore(&state).unwrap();
         for op in [&mut first, &mut restored] {

@@ -9,8 +9,6 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::ptr::NonNull;
-use std::sync::Arc;
 
 use arrow::array::BinaryViewArray;
 use arrow::array::builder::make_view;
@@ -288,9 +286,7 @@ impl Spill {
         // mapped here are never written again, nor cut off, while the map lives (as long as
         // the buffer over it and its slices).
         let map = unsafe { MmapOptions::new().offset(self.size).len(bytes).map(file)? };
-        let at_map = NonNull::new(map.as_ptr().cast_mut()).expect("a mapping is not at 0");
-        // SAFETY: the buffer owns the mapping, which is `bytes` long from `at_map`.
-        let map = unsafe { Buffer::from_custom_allocation(at_map, bytes, Arc::new(map)) };
+        let map = crate::mapped::buffer(map);
         let part = u32::try_from(self.parts.len()).expect("fewer than 4 G spills");
         let (mut start, mut written) = (0, Vec::new());
         for block in blocks.iter_mut() {

@@ -1145,7 +1145,7 @@ mod tests {
                 "no row of a part of the file is read where it is mapped"
             );
         }
-        let state = State::decode(&state.encode().unwrap()).unwrap();
+        let state = State::decode(state.encode().unwrap()).unwrap();
         let mut restored = new();
         restored.restore(&state, "side").unwrap();
         assert_holds(&restored, &model);
@@ -1231,7 +1231,7 @@ mod tests {
         let side = side_with_rows(dir.path());
         let mut state = State::new();
         side.snapshot(&mut state, "side").unwrap();
-        let state = State::decode(&state.encode().unwrap()).unwrap();
+        let state = State::decode(state.encode().unwrap()).unwrap();
         let mut restored: Side<u32> = Side::new(&binary_schema()).unwrap();
         restored.restore(&state, "side").unwrap();
         assert_eq!(held(&restored), held(&side));
@@ -1262,7 +1262,7 @@ mod tests {
         state.put_byte_strings("side.waiting.rows", rows).unwrap();
         let notes: Vec<u32> = waiting.entries.iter().map(|e| e.meta).collect();
         state.put("side.waiting.notes", &notes).unwrap();
-        let state = State::decode(&state.encode().unwrap()).unwrap();
+        let state = State::decode(state.encode().unwrap()).unwrap();
         let mut restored: Side<u32> = Side::new(&binary_schema()).unwrap();
         restored.restore(&state, "side").unwrap();
         assert_eq!(held(&restored), held(&side));
