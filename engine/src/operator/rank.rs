@@ -17,9 +17,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int8Array, RecordBatch, UInt32Array, UInt64Array};
+use arrow::array::{ArrayRef, AsArray, Int8Array, RecordBatch, UInt32Array, UInt64Array};
 use arrow::compute::{cast, interleave, take};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{SchemaRef, UInt32Type, UInt64Type};
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_common::HashMap;
 use datafusion_physical_expr::PhysicalExpr;
@@ -504,9 +504,13 @@ pub(super) fn ranked_rows<'a>(
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
-/// What a Top-N checkpoints besides its rows: each partition's arrivals, the next arrival,
-/// each partition's last update, and the expiry queue's times with how many keys each has.
-type CountsState = (Vec<Vec<u64>>, u64, Vec<Watermark>, Vec<(Watermark, usize)>);
+/// What a Top-N checkpoints besides its rows and their arrivals: the next arrival, each
+/// partition's last update, and the expiry queue's times with how many keys each has.
+type CountsState = (u64, Vec<Watermark>, Vec<(Watermark, usize)>);
+
+/// The same, in a checkpoint written before the arrivals were columns: each partition's
+/// arrivals first.
+type OldCountsState = (Vec<Vec<u64>>, u64, Vec<Watermark>, Vec<(Watermark, usize)>);
 
 fn short() -> crate::EngineError {
     crate::EngineError::Other(
@@ -525,36 +529,63 @@ impl Operator for Rank {
     fn snapshot(&mut self) -> Result<State> {
         let mut state = State::new();
         // The partitions' keys, then their rows (sort key and row) in rank order.
+        // Per partition its number of rows, then every row's arrival number, in columns.
+        let partitions = self.partitions.len();
         state.put_byte_strings("partitions", self.partitions.keys().map(Key::bytes))?;
-        let rows = (self.partitions.values()).flat_map(|r| r.iter().map(|r| (r.order(), r.row())));
-        state.put_byte_pairs("rows", rows)?;
-        let arrivals: Vec<Vec<u64>> = (self.partitions.values())
-            .map(|ranked| ranked.iter().map(|r| r.arrival).collect())
-            .collect();
+        let lengths = (self.partitions.values()).map(|r| r.len() as u32);
+        let lengths = Arc::new(UInt32Array::from_iter_values(lengths));
+        state.put_columns("lengths", vec![lengths], partitions)?;
+        let ranked = || self.partitions.values().flatten();
+        let rows = ranked().count();
+        state.put_byte_pairs("rows", ranked().map(|r| (r.order(), r.row())))?;
+        let arrivals = Arc::new(UInt64Array::from_iter_values(ranked().map(|r| r.arrival)));
+        state.put_columns("arrivals", vec![arrivals], rows)?;
         state.put_byte_strings("updated", self.updated.keys().map(Key::bytes))?;
         let updated: Vec<Watermark> = self.updated.values().copied().collect();
         state.put_byte_strings("expiry", self.expiry.values().flatten().map(Key::bytes))?;
         let due: Vec<(Watermark, usize)> = (self.expiry.iter())
             .map(|(w, keys)| (*w, keys.len()))
             .collect();
-        state.put("counts", &(arrivals, self.arrivals, updated, due))?;
+        state.put("ranks", &(self.arrivals, updated, due))?;
         Ok(state)
     }
 
     fn restore(&mut self, state: &State) -> Result<()> {
-        let (arrivals, next, updated, due): CountsState = state.get("counts")?;
+        let (lengths, arrivals, (next, updated, due)): (Vec<usize>, Vec<u64>, CountsState) =
+            match state.has("arrivals") {
+                true => {
+                    let ([lengths], _) = state.columns_of("lengths")?;
+                    let ([arrivals], _) = state.columns_of("arrivals")?;
+                    let lengths = lengths.as_primitive_opt::<UInt32Type>().ok_or_else(short)?;
+                    let arrivals = arrivals
+                        .as_primitive_opt::<UInt64Type>()
+                        .ok_or_else(short)?;
+                    (
+                        lengths.values().iter().map(|&n| n as usize).collect(),
+                        arrivals.values().to_vec(),
+                        state.get("ranks")?,
+                    )
+                }
+                false => {
+                    let (arrivals, next, updated, due): OldCountsState = state.get("counts")?;
+                    let lengths = arrivals.iter().map(Vec::len).collect();
+                    (lengths, arrivals.concat(), (next, updated, due))
+                }
+            };
         let keys = state.byte_strings("partitions")?;
         let rows = state.byte_pairs("rows")?;
-        let mut rows = rows.iter();
-        if keys.len() != arrivals.len() {
+        if keys.len() != lengths.len() || rows.iter().len() != arrivals.len() {
             return Err(short());
         }
-        for (key, these) in keys.iter().zip(arrivals) {
+        let mut rows = rows.iter().zip(arrivals);
+        for (key, length) in keys.iter().zip(lengths) {
             let key = Key::new(key);
-            let mut ranked = Partition::with_capacity(these.len());
-            for arrival in these {
-                let (order, row) = rows.next().ok_or_else(short)?;
+            let mut ranked = Partition::with_capacity(length);
+            for ((order, row), arrival) in rows.by_ref().take(length) {
                 ranked.push(Ranked::new(arrival, order, row));
+            }
+            if ranked.len() != length {
+                return Err(short());
             }
             self.bytes += partition_bytes(&key, &ranked);
             self.partitions.insert(key, ranked);
@@ -720,6 +751,40 @@ mod tests {
         .chain([(0, Message::End)])
         .collect();
         crate::operator::testing::assert_restores(|| Box::new(top2(true)), &inputs);
+    }
+
+    /// Before arrivals were columns, a Top-N's checkpoint was written as here.
+    #[test]
+    fn a_top_n_restores_from_a_checkpoint_written_before_arrivals_were_columns() {
+        let (i, d) = (RowKind::Insert, RowKind::Delete);
+        let mut rank = top2(true);
+        feed(&mut rank, &[(i, 5), (i, 3), (i, 1), (i, 9)]);
+        let mut old = State::new();
+        old.put_byte_strings("partitions", rank.partitions.keys().map(Key::bytes))
+            .unwrap();
+        let rows = (rank.partitions.values()).flat_map(|r| r.iter().map(|r| (r.order(), r.row())));
+        old.put_byte_pairs("rows", rows).unwrap();
+        let arrivals: Vec<Vec<u64>> = (rank.partitions.values())
+            .map(|ranked| ranked.iter().map(|r| r.arrival).collect())
+            .collect();
+        old.put_byte_strings("updated", std::iter::empty()).unwrap();
+        old.put_byte_strings("expiry", std::iter::empty()).unwrap();
+        let none: (Vec<Watermark>, Vec<(Watermark, usize)>) = (vec![], vec![]);
+        old.put("counts", &(arrivals, rank.arrivals, none.0, none.1))
+            .unwrap();
+        let new = rank.snapshot().unwrap();
+        let next = [(d, 9), (i, 4), (d, 5)];
+        let expected = feed(&mut rank, &next);
+        assert!(
+            expected.len() > 4,
+            "the rows change the ranks: {expected:?}"
+        );
+        for state in [old, new] {
+            let state = State::decode(state.encode().unwrap()).unwrap();
+            let mut restored = top2(true);
+            restored.restore(&state).unwrap();
+            assert_eq!(feed(&mut restored, &next), expected);
+        }
     }
 
     fn feed(rank: &mut Rank, rows: &[(RowKind, i64)]) -> Vec<String> {
