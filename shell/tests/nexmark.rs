@@ -270,6 +270,30 @@ fn joins_that_write_their_rows_to_a_file_give_flinks_answer() {
 }
 
 #[test]
+fn a_join_that_writes_its_rows_to_memory_says_so() {
+    let shm = Path::new("/dev/shm");
+    let on_tmpfs = std::process::Command::new("stat")
+        .args(["-f", "-c", "%T", "/dev/shm"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "tmpfs");
+    if !on_tmpfs {
+        eprintln!("skipped: /dev/shm is not a tmpfs on this machine");
+        return;
+    }
+    let tmpdir = tempfile::tempdir_in(shm).unwrap();
+    let out = run_spilling("q20", "8192", tmpdir.path());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "{} is in memory (tmpfs): a join's rows written there still take memory",
+            tmpdir.path().display()
+        )),
+        "{log}"
+    );
+}
+
+#[test]
 fn a_join_that_cannot_write_its_rows_to_a_file_stops_the_job_saying_why() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("gone");

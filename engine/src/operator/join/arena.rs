@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use arrow::array::BinaryViewArray;
 use arrow::array::builder::make_view;
@@ -272,6 +272,17 @@ impl Spill {
                 self.budget as f64 / (1 << 20) as f64,
                 self.dir.display()
             );
+            // Once a process: every side of every join spills to the same directory.
+            static IN_MEMORY: std::sync::Once = std::sync::Once::new();
+            if in_memory(&self.dir) {
+                IN_MEMORY.call_once(|| {
+                    tracing::warn!(
+                        "{} is in memory (tmpfs): a join's rows written there still take \
+                         memory; set TMPDIR to a directory on disk",
+                        self.dir.display()
+                    )
+                });
+            }
             self.file = Some(tempfile::tempfile_in(&self.dir)?);
         }
         let file = self.file.as_ref().expect("made above");
@@ -305,4 +316,25 @@ impl Spill {
         );
         Ok(written)
     }
+}
+
+/// Whether `dir` is on tmpfs, a file system kept in memory (as `/tmp` is on some systems).
+#[cfg(target_os = "linux")]
+fn in_memory(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut fs = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string and `fs` room for what `statfs` writes,
+    // which it has written when it returns 0.
+    if unsafe { libc::statfs(path.as_ptr(), fs.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    unsafe { fs.assume_init() }.f_type == libc::TMPFS_MAGIC
+}
+
+#[cfg(not(target_os = "linux"))]
+fn in_memory(_: &Path) -> bool {
+    false
 }
