@@ -160,26 +160,49 @@ impl Arena {
         &block[start..start + entry.len as usize]
     }
 
-    /// The rows of `entries`, in order, for a checkpoint: views into one buffer per block.
-    /// The blocks written to the file are shared, not copied (they never change, and the
-    /// mapping lives as long as a buffer does); only those in memory, at most the budget,
-    /// are copied. The rows of a block that no entry refers to any more are among its bytes.
+    /// The rows of `entries`, in order, for a checkpoint. The blocks written to the file are
+    /// shared, not copied (they never change, and the mapping lives as long as a buffer over
+    /// it does): a row there is a view into its block, whose bytes include those of rows no
+    /// entry refers to any more (at most about as many as the others: the arena is copied
+    /// when they are more, see [`Arena::sparse`]). The rows in memory, at most the budget,
+    /// are copied, alone.
     pub fn views<'a, M: 'a>(
         &self,
         entries: impl Iterator<Item = &'a Entry<M>>,
     ) -> Result<BinaryViewArray> {
-        let buffers: Vec<Buffer> = (self.blocks.iter())
-            .map(|block| match block {
-                Block::Held(data) => Buffer::from_slice_ref(data),
-                &Block::Spilled { part, start, len } => {
-                    let spill = self.spill.as_ref().expect("only a spilling arena spills");
-                    spill.parts[part as usize].slice_with_length(start, len)
+        // One buffer per block in the file, by block; then the rows copied, in buffers that
+        // views can point into (offsets are `u32`).
+        let mut buffers = Vec::new();
+        let mut in_file = vec![None; self.blocks.len()];
+        for (block, at) in self.blocks.iter().zip(&mut in_file) {
+            if let &Block::Spilled { part, start, len } = block {
+                let spill = self.spill.as_ref().expect("only a spilling arena spills");
+                *at = Some(buffers.len() as u32);
+                buffers.push(spill.parts[part as usize].slice_with_length(start, len));
+            }
+        }
+        let mut copied: Vec<u8> = Vec::new();
+        let views = entries
+            .map(|entry| {
+                let row = self.row(entry);
+                match in_file[entry.block as usize] {
+                    Some(buffer) => make_view(row, buffer, entry.offset),
+                    // Up to 12 bytes are in the view itself.
+                    None if row.len() <= 12 => make_view(row, 0, 0),
+                    None => {
+                        if copied.len() + row.len() > u32::MAX as usize {
+                            buffers.push(Buffer::from_vec(std::mem::take(&mut copied)));
+                        }
+                        let view = make_view(row, buffers.len() as u32, copied.len() as u32);
+                        copied.extend_from_slice(row);
+                        view
+                    }
                 }
             })
-            .collect();
-        let views = entries
-            .map(|entry| make_view(self.row(entry), entry.block, entry.offset))
             .collect::<ScalarBuffer<u128>>();
+        if !copied.is_empty() {
+            buffers.push(Buffer::from_vec(copied));
+        }
         Ok(BinaryViewArray::try_new(views, buffers, None)?)
     }
 

@@ -1003,6 +1003,7 @@ pub(super) fn null_columns(schema: &SchemaRef, n: usize) -> Vec<ArrayRef> {
 mod tests {
     use std::path::Path;
 
+    use arrow::buffer::Buffer;
     use arrow::datatypes::{Field, Schema};
 
     use super::super::arena::BLOCK;
@@ -1144,6 +1145,18 @@ mod tests {
                 (rows.data_buffers().iter()).any(|b| part.contains(&b.as_ptr())),
                 "no row of a part of the file is read where it is mapped"
             );
+        }
+        // Rows in memory are copied alone, without those retracted.
+        let bytes: usize = rows.data_buffers().iter().map(Buffer::len).sum();
+        match budget {
+            None => {
+                assert!(
+                    side.arena.garbage > 0,
+                    "rows retracted since the arena was copied"
+                );
+                assert_eq!(bytes, kept);
+            }
+            Some(_) => assert!(bytes <= side.arena.written, "{bytes} bytes of rows"),
         }
         let state = State::decode(state.encode().unwrap()).unwrap();
         let mut restored = new();
