@@ -1238,19 +1238,24 @@ mod tests {
         side
     }
 
+    /// A side restored from `state`, written and read back, holds what `side` holds.
+    fn assert_restores_as(state: &State, side: &Side<u32>) {
+        let state = State::decode(state.encode().unwrap()).unwrap();
+        let mut restored: Side<u32> = Side::new(&binary_schema()).unwrap();
+        restored.restore(&state, "side").unwrap();
+        assert_eq!(held(&restored), held(side));
+        assert_eq!(restored.free, side.free);
+        assert_eq!(restored.bucket_of(&39u32.to_le_bytes()), None);
+        assert!(restored.bucket_of(&38u32.to_le_bytes()).is_some());
+    }
+
     #[test]
     fn a_side_restores_its_rows_and_notes_as_they_were() {
         let dir = tempfile::tempdir().unwrap();
         let side = side_with_rows(dir.path());
         let mut state = State::new();
         side.snapshot(&mut state, "side").unwrap();
-        let state = State::decode(state.encode().unwrap()).unwrap();
-        let mut restored: Side<u32> = Side::new(&binary_schema()).unwrap();
-        restored.restore(&state, "side").unwrap();
-        assert_eq!(held(&restored), held(&side));
-        assert_eq!(restored.free, side.free);
-        assert_eq!(restored.bucket_of(&39u32.to_le_bytes()), None);
-        assert!(restored.bucket_of(&38u32.to_le_bytes()).is_some());
+        assert_restores_as(&state, &side);
     }
 
     /// Before rows were views and notes columns, a side's checkpoint was written as here.
@@ -1275,13 +1280,7 @@ mod tests {
         state.put_byte_strings("side.waiting.rows", rows).unwrap();
         let notes: Vec<u32> = waiting.entries.iter().map(|e| e.meta).collect();
         state.put("side.waiting.notes", &notes).unwrap();
-        let state = State::decode(state.encode().unwrap()).unwrap();
-        let mut restored: Side<u32> = Side::new(&binary_schema()).unwrap();
-        restored.restore(&state, "side").unwrap();
-        assert_eq!(held(&restored), held(&side));
-        assert_eq!(restored.free, side.free);
-        assert_eq!(restored.bucket_of(&39u32.to_le_bytes()), None);
-        assert!(restored.bucket_of(&38u32.to_le_bytes()).is_some());
+        assert_restores_as(&state, &side);
     }
 
     /// Keys come and most go: each is found while it has rows and not after; the index gives
