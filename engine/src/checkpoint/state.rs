@@ -24,8 +24,9 @@ use crate::{EngineError, Result};
 const MAGIC: &[u8; 8] = b"RILLST02";
 const MAGIC_1: &[u8; 8] = b"RILLST01";
 
-/// Where a payload starts, in bytes from the state's start: as the Arrow IPC writer aligns
-/// its buffers, so that arrays read from a mapped state are aligned in place, not copied.
+/// Payloads start at a multiple of this many bytes from the state's start, as the Arrow IPC
+/// writer aligns buffers within a stream: arrays read from a mapped state are then aligned
+/// where they lie, and not copied.
 const ALIGN: usize = 64;
 
 /// The one part of the state of an operator that ended (a name no operator gives a part).
