@@ -528,8 +528,8 @@ impl Operator for Rank {
 
     fn snapshot(&mut self) -> Result<State> {
         let mut state = State::new();
-        // The partitions' keys, then their rows (sort key and row) in rank order.
-        // Per partition its number of rows, then every row's arrival number, in columns.
+        // The partitions' keys and their numbers of rows, then every partition's rows (sort
+        // key and row) in rank order, and their arrival numbers.
         let partitions = self.partitions.len();
         state.put_byte_strings("partitions", self.partitions.keys().map(Key::bytes))?;
         let lengths = (self.partitions.values()).map(|r| r.len() as u32);

@@ -582,8 +582,8 @@ impl<M> Side<M> {
 }
 
 /// What a join notes about each row it holds, as a checkpoint keeps it: numbers, in one
-/// column each (a note per row as JSON made a third of Nexmark q7's checkpoints, and their
-/// encoding most of the memory a checkpoint took besides the rows).
+/// column each (16 bytes a row for a regular join, where JSON took 39 and a quarter of
+/// Nexmark q7's checkpoints).
 pub(super) trait Note: Copy {
     /// How many numbers a note is.
     const WIDTH: usize;
