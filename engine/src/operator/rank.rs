@@ -533,10 +533,10 @@ impl Operator for Rank {
         let partitions = self.partitions.len();
         state.put_byte_strings("partitions", self.partitions.keys().map(Key::bytes))?;
         let lengths = (self.partitions.values()).map(|r| r.len() as u32);
-        let lengths = Arc::new(UInt32Array::from_iter_values(lengths));
-        state.put_columns("lengths", vec![lengths], partitions)?;
+        let lengths = UInt32Array::from_iter_values(lengths);
+        let rows = lengths.values().iter().map(|&n| n as usize).sum();
+        state.put_columns("lengths", vec![Arc::new(lengths)], partitions)?;
         let ranked = || self.partitions.values().flatten();
-        let rows = ranked().count();
         state.put_byte_pairs("rows", ranked().map(|r| (r.order(), r.row())))?;
         let arrivals = Arc::new(UInt64Array::from_iter_values(ranked().map(|r| r.arrival)));
         state.put_columns("arrivals", vec![arrivals], rows)?;
