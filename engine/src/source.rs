@@ -3,6 +3,7 @@
 mod chunks;
 mod decode;
 mod file;
+mod in_order;
 mod messages;
 mod nexmark;
 mod shape;

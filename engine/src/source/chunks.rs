@@ -3,19 +3,17 @@
 //! everything else downstream see exactly the rows, in exactly the order, of a sequential
 //! read; only the decoding runs on several cores.
 
-use std::collections::BTreeMap;
 use std::io::Read as _;
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::decode::{Decoder, FileFormat, Record, RecordByRecord, RecordFormat, panic_message};
+use super::decode::{Decoder, FileFormat, Record, RecordByRecord, RecordFormat};
+use super::in_order::in_order;
 use crate::metrics::JobMetrics;
 use crate::{EngineError, Result};
 
@@ -33,7 +31,6 @@ pub(crate) struct ChunkFormat {
 /// Whole records of a file and the line number of the first; or, in their place, one record
 /// longer than the maximum, of which only the length was kept.
 struct Chunk {
-    seq: u64,
     bytes: Vec<u8>,
     first_line: u64,
     /// Where the input continues after this chunk.
@@ -71,7 +68,6 @@ struct Splitter<R> {
     carry: Vec<u8>,
     skipping: Option<Oversize>,
     next_line: u64,
-    seq: u64,
     eof: bool,
     /// Bytes read from the input, plus where it started.
     read: u64,
@@ -127,7 +123,6 @@ impl<R: std::io::Read> Splitter<R> {
             carry: Vec::new(),
             skipping: None,
             next_line: start.line,
-            seq: 0,
             eof: false,
             read: start.offset,
         }
@@ -326,8 +321,7 @@ impl<R: std::io::Read> Splitter<R> {
         // What is read and not cut yet follows the chunk (a line end added at the end of
         // the input was never read, and is not counted).
         let unread = (self.carry.len() as u64).min(self.read);
-        let chunk = Chunk {
-            seq: self.seq,
+        Chunk {
             first_line,
             end: Position {
                 offset: self.read - unread,
@@ -335,9 +329,7 @@ impl<R: std::io::Read> Splitter<R> {
             },
             bytes,
             oversize,
-        };
-        self.seq += 1;
-        chunk
+        }
     }
 }
 
@@ -359,130 +351,52 @@ pub(crate) fn read_parallel<T: Send>(
     mut emit: impl FnMut(Read<T>) -> Result<bool>,
 ) -> Result<bool> {
     let workers = decode_workers();
-    std::thread::scope(|scope| {
-        let (jobs, job_queue) = sync_channel::<Chunk>(workers);
-        let job_queue = Arc::new(Mutex::new(job_queue));
-        let (done_tx, done) = channel::<Decoded<T>>();
-        for _ in 0..workers {
-            let done_tx = done_tx.clone();
-            let job_queue = job_queue.clone();
-            crate::spawn_scoped(scope, move || {
-                // Kept from chunk to chunk, so that its buffers start a chunk as large as the
-                // last chunk's batches were (growing them again was 4 % of decoding Nexmark's
-                // events); made again after a failure, or once its JSON decoder has fallen
-                // back to arrow's.
-                let mut kept: Option<Decoder> = None;
-                loop {
-                    // One lock per chunk of a megabyte.
-                    let next = job_queue.lock().expect("job queue").recv();
-                    let Ok(chunk) = next else { break };
-                    if kept.as_ref().is_some_and(Decoder::fell_back) {
-                        kept = None;
-                    }
-                    // A panic must still answer for its chunk, or the reader waits forever.
-                    let batches = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        let decoder = match &mut kept {
-                            Some(decoder) => decoder,
-                            None => kept.insert(new_decoder(format)?),
-                        };
-                        let batches = decode_chunk(&chunk, decoder, path, format, metrics)?;
-                        batches.into_iter().map(prepare).collect()
-                    }))
-                    .unwrap_or_else(|panic| {
-                        Err(EngineError::Other(format!(
-                            "internal error while decoding {}: {}",
-                            path.display(),
-                            panic_message(panic.as_ref())
-                        )))
-                    });
-                    if batches.is_err() {
-                        kept = None;
-                    }
-                    if done_tx
-                        .send((chunk.seq, chunk.input_bytes(), chunk.end, batches))
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            })?;
+    // An input that grows while read hands each chunk on before it waits for more; otherwise
+    // every worker is busy and has one chunk queued, no more.
+    let in_flight = if reading.eager { 1 } else { 2 * workers };
+    let mut splitter = Splitter::new(input, format.records, reading);
+    let chunks = std::iter::from_fn(|| {
+        let chunk = splitter.next().map_err(|source| EngineError::Io {
+            path: path.to_path_buf(),
+            source,
+        });
+        chunk.transpose()
+    });
+    // Kept from chunk to chunk, so that its buffers start a chunk as large as the last
+    // chunk's batches were (growing them again was 4 % of decoding Nexmark's events); made
+    // again after a failure, or once its JSON decoder has fallen back to arrow's.
+    let decode = |kept: &mut Option<Decoder>, chunk: Chunk| {
+        if kept.as_ref().is_some_and(Decoder::fell_back) {
+            *kept = None;
         }
-        drop(done_tx);
-        let mut splitter = Splitter::new(input, format.records, reading);
-        let result = pump(
-            &mut splitter,
-            path,
-            workers,
-            &jobs,
-            &done,
-            metrics,
-            &mut emit,
-        );
-        // Closing the queue lets the workers finish, and the scope end.
-        drop(jobs);
-        result
-    })
-}
-
-/// A decoded chunk: its sequence number, its size in bytes, where it ends and its batches.
-type Decoded<T> = (u64, u64, Position, Result<Vec<T>>);
-
-/// Feeds chunks to the workers and emits their batches in order, counting the bytes done.
-fn pump<T>(
-    splitter: &mut Splitter<impl std::io::Read>,
-    path: &Path,
-    workers: usize,
-    jobs: &SyncSender<Chunk>,
-    done: &Receiver<Decoded<T>>,
-    metrics: &JobMetrics,
-    emit: &mut impl FnMut(Read<T>) -> Result<bool>,
-) -> Result<bool> {
-    let io_error = |source| EngineError::Io {
-        path: path.to_path_buf(),
-        source,
+        let decoder = match kept {
+            Some(decoder) => decoder,
+            None => kept.insert(new_decoder(format)?),
+        };
+        let batches = decode_chunk(&chunk, decoder, path, format, metrics)?;
+        let batches = batches
+            .into_iter()
+            .map(prepare)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((chunk.input_bytes(), chunk.end, batches))
     };
-    // An input that grows while read hands each chunk on before it waits for more.
-    let in_flight = if splitter.reading.eager {
-        1
-    } else {
-        2 * workers as u64
-    };
-    let (mut sent, mut emitted) = (0u64, 0u64);
-    let mut ready: BTreeMap<u64, (u64, Position, Result<Vec<T>>)> = BTreeMap::new();
-    let mut more = true;
-    loop {
-        // Keep every worker busy and one chunk queued each, no more.
-        while more && sent - emitted < in_flight {
-            match splitter.next().map_err(io_error)? {
-                Some(chunk) => {
-                    jobs.send(chunk).map_err(|_| worker_lost())?;
-                    sent += 1;
-                }
-                None => more = false,
-            }
-        }
-        if emitted == sent {
-            return Ok(true);
-        }
-        let (seq, bytes, end, batches) = done.recv().map_err(|_| worker_lost())?;
-        ready.insert(seq, (bytes, end, batches));
-        while let Some((bytes, end, batches)) = ready.remove(&emitted) {
-            emitted += 1;
-            for batch in batches? {
+    let what = format!("decoding {}", path.display());
+    in_order(
+        workers,
+        in_flight,
+        &what,
+        chunks,
+        &decode,
+        |(bytes, end, batches)| {
+            for batch in batches {
                 if !emit(Read::Batch(batch))? {
                     return Ok(false);
                 }
             }
             JobMetrics::add(&metrics.bytes_read, bytes);
-            if !emit(Read::Position(end))? {
-                return Ok(false);
-            }
-        }
-    }
-}
-
-fn worker_lost() -> EngineError {
-    EngineError::Other("internal error: a decoding thread stopped".into())
+            emit(Read::Position(end))
+        },
+    )
 }
 
 /// Decodes one chunk into batches of up to `batch_size` rows. A batch that fails to decode is

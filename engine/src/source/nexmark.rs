@@ -16,7 +16,7 @@ use nexmark::config::NexmarkConfig;
 use nexmark::event::Event;
 use serde::{Deserialize, Serialize};
 
-use super::decode::panic_message;
+use super::in_order::in_order;
 use super::{Emitter, RowShape, Rows, Source, SourceContext, WatermarkAssigner};
 use crate::batch::Message;
 use crate::checkpoint::State;
@@ -399,6 +399,29 @@ fn conform(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     }
 }
 
+/// The generator's `batch` in the columns `schema` of the table.
+fn table_columns(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
+    let columns = (schema.fields().iter())
+        .map(|field| {
+            let column = batch.column_by_name(field.name()).ok_or_else(|| {
+                EngineError::Other(format!(
+                    "the nexmark connector has no column '{}': it makes event_type, \
+                     person, auction and bid",
+                    field.name()
+                ))
+            })?;
+            conform(column, field.data_type())
+                .map_err(|e| EngineError::Other(format!("column '{}': {e}", field.name())))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &options,
+    )?)
+}
+
 /// Where a nexmark source is, for checkpoints.
 #[derive(Debug, Serialize, Deserialize)]
 struct Progress {
@@ -450,34 +473,11 @@ impl NexmarkSource {
             offset: 0,
         };
         // The table's columns are checked on an empty batch, before the job starts.
-        source.columns(&EventColumns::new(0).finish(&source.generated)?)?;
+        table_columns(
+            &source.schema,
+            &EventColumns::new(0).finish(&source.generated)?,
+        )?;
         Ok(source)
-    }
-
-    /// The generator's `batch` in the table's columns.
-    fn columns(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let columns = self
-            .schema
-            .fields()
-            .iter()
-            .map(|field| {
-                let column = batch.column_by_name(field.name()).ok_or_else(|| {
-                    EngineError::Other(format!(
-                        "the nexmark connector has no column '{}': it makes event_type, \
-                         person, auction and bid",
-                        field.name()
-                    ))
-                })?;
-                conform(column, field.data_type())
-                    .map_err(|e| EngineError::Other(format!("column '{}': {e}", field.name())))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-        Ok(RecordBatch::try_new_with_options(
-            self.schema.clone(),
-            columns,
-            &options,
-        )?)
     }
 
     fn progress(&self) -> Progress {
@@ -497,55 +497,46 @@ impl Source for NexmarkSource {
 
     fn run(mut self: Box<Self>, mut ctx: SourceContext) -> Result<()> {
         let config = self.settings.config(self.base_time);
-        // Events are independent (each is made from its number), so a round's batches are
-        // made in parallel, one per thread, and sent in order.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-        // With `rate.limited`, event time and the wall clock advance together from here.
-        let mut pace: Option<(Instant, u64)> = None;
+        // Events are independent (each is made from its number), so batches are made on
+        // every core, a few ahead of the one sent, and sent in order.
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let end = self.settings.events.unwrap_or(u64::MAX);
         let size = self.batch_size as u64;
-        while self.offset < end {
-            let starts = (0..threads)
-                .map(|i| self.offset + i * size)
-                .take_while(|&start| start < end);
-            let (this, stage) = (&*self, self.emitter.stage());
-            let batches: Vec<Result<(Rows, u64, u64)>> = std::thread::scope(|scope| {
-                let makers: Vec<_> = starts
-                    .map(|start| {
-                        let rows = (end - start).min(size);
-                        let (config, stage) = (&config, &stage);
-                        crate::spawn_scoped(scope, move || {
-                            let (batch, last_time) =
-                                generate(config, start, rows, &this.generated)?;
-                            let rows = batch.num_rows() as u64;
-                            let batch = stage.early(this.columns(&batch)?)?;
-                            Ok((batch, rows, last_time))
-                        })
-                    })
-                    .collect();
-                (makers.into_iter())
-                    .map(|maker| {
-                        maker?.join().unwrap_or_else(|panic| {
-                            Err(EngineError::Other(format!(
-                                "internal error while generating events: {}",
-                                panic_message(panic.as_ref())
-                            )))
-                        })
-                    })
-                    .collect()
-            });
-            for made in batches {
-                let (batch, rows, last_time) = made?;
-                if self.settings.rate_limited {
-                    let (start, first) = *pace.get_or_insert((Instant::now(), last_time));
-                    let due = start + Duration::from_millis(last_time.saturating_sub(first));
-                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
-                }
-                self.offset += rows;
-                if !self.emitter.emit(batch, &ctx)? || !ctx.barrier(|| self.snapshot())? {
-                    return Ok(());
-                }
+        let starts = (self.offset..end).step_by(self.batch_size).map(Ok);
+        let (generated, schema, stage) = (
+            self.generated.clone(),
+            self.schema.clone(),
+            self.emitter.stage(),
+        );
+        let make = |_: &mut (), start: u64| {
+            let (batch, last_time) = generate(&config, start, (end - start).min(size), &generated)?;
+            let rows = batch.num_rows() as u64;
+            Ok((
+                stage.early(table_columns(&schema, &batch)?)?,
+                rows,
+                last_time,
+            ))
+        };
+        // With `rate.limited`, event time and the wall clock advance together from here.
+        let mut pace: Option<(Instant, u64)> = None;
+        let sent = |(batch, rows, last_time): (Rows, u64, u64)| {
+            if self.settings.rate_limited {
+                let (start, first) = *pace.get_or_insert((Instant::now(), last_time));
+                let due = start + Duration::from_millis(last_time.saturating_sub(first));
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
             }
+            self.offset += rows;
+            Ok(self.emitter.emit(batch, &ctx)? && ctx.barrier(|| self.snapshot())?)
+        };
+        if !in_order(
+            workers,
+            2 * workers,
+            "generating events",
+            starts,
+            &make,
+            sent,
+        )? {
+            return Ok(());
         }
         if !ctx.output.blocking_send(Message::Watermark(MAX_WATERMARK)) {
             return Ok(());
