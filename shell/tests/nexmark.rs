@@ -139,6 +139,16 @@ fn options_and_columns_the_connector_lacks_are_refused() {
     let out = rill(&["-c", &table("bid ROW<price BIGINT, color STRING>", "")]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no field 'color'"), "{err}");
+    // Also where the statement does not read them (the generator then makes only what it
+    // reads).
+    let unread = |columns: &str| {
+        let sql = table(columns, "").replace("SELECT *", "SELECT event_type");
+        String::from_utf8_lossy(&rill(&["-c", &sql]).stderr).into_owned()
+    };
+    let err = unread("event_type INT, bid ROW<price BIGINT, color STRING>");
+    assert!(err.contains("no field 'color'"), "{err}");
+    let err = unread("event_type INT, price BIGINT");
+    assert!(err.contains("no column 'price'"), "{err}");
     // A subset of the fields, in another order and type, is fine.
     let out = rill(&[
         "-c",

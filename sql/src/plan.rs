@@ -886,7 +886,7 @@ impl<'a> StreamPlanner<'a> {
                     NexmarkSource::new(
                         table.name.clone(),
                         settings.clone(),
-                        table.physical.clone(),
+                        self.columns_read(table, &mut shape),
                         shape,
                         watermarks,
                         self.batch_size,
@@ -908,15 +908,10 @@ impl<'a> StreamPlanner<'a> {
                     _ => (FileInput::Stdin, None),
                 };
                 self.unbounded_input |= input == FileInput::Stdin || follow.is_some();
-                // JSON objects are decoded with only the columns the statement reads, as
-                // Flink does, and only the fields of struct columns it reads.
-                let mut schema = table.physical.clone();
-                if records.format == FileFormat::Json {
-                    let read = columns_read(&schema, |c| self.struct_fields.column(c));
-                    if read != schema {
-                        shape.stored = Some(std::mem::replace(&mut schema, read));
-                    }
-                }
+                let schema = match records.format {
+                    FileFormat::Json => self.columns_read(table, &mut shape),
+                    _ => table.physical.clone(),
+                };
                 let options = FileSourceOptions {
                     input,
                     follow,
@@ -981,6 +976,17 @@ impl<'a> StreamPlanner<'a> {
             return Err(current_watermark_misplaced());
         }
         Ok(self.context.create_physical_expr(expr.clone(), schema)?)
+    }
+
+    /// The columns of `table` its source makes: only those the statement reads, and only
+    /// the fields of struct columns it reads, as Flink's JSON format decodes them (`shape`
+    /// then puts back the others, as NULLs). For JSON decoding and the nexmark generator.
+    fn columns_read(&self, table: &TableDef, shape: &mut RowShape) -> SchemaRef {
+        let read = columns_read(&table.physical, |c| self.struct_fields.column(c));
+        if read != table.physical {
+            shape.stored = Some(table.physical.clone());
+        }
+        read
     }
 
     /// `expr` over `schema` as a physical expression, coerced and simplified first as the

@@ -188,6 +188,26 @@ fn nexmark_schema() -> Schema {
     ])
 }
 
+/// The columns of [`nexmark_schema`] that `table` has, with the fields of its rows that
+/// `table`'s have: those the generator makes for it.
+fn generated_for(table: &Schema) -> Schema {
+    let all = nexmark_schema();
+    let fields: Vec<Field> = (all.fields().iter())
+        .filter_map(|field| {
+            let wanted = table.field_with_name(field.name()).ok()?;
+            Some(match (field.data_type(), wanted.data_type()) {
+                (DataType::Struct(made), DataType::Struct(read)) => {
+                    let kept = made.iter().filter(|f| read.find(f.name()).is_some());
+                    let kept = DataType::Struct(kept.cloned().collect());
+                    field.as_ref().clone().with_data_type(kept)
+                }
+                _ => field.as_ref().clone(),
+            })
+        })
+        .collect();
+    Schema::new(fields)
+}
+
 /// A value of an event's field.
 enum Value<'a> {
     Int(i64),
@@ -195,9 +215,12 @@ enum Value<'a> {
     Time(i64),
 }
 
-/// A builder of one nested row column (`person`, `auction` or `bid`).
+/// A builder of one nested row column (`person`, `auction` or `bid`), with the fields the table
+/// reads.
 struct RowColumn {
     fields: Fields,
+    /// The place of each field built among the event's values.
+    kept: Vec<usize>,
     valid: NullBufferBuilder,
     columns: Vec<FieldColumn>,
 }
@@ -209,9 +232,13 @@ enum FieldColumn {
 }
 
 impl RowColumn {
-    fn new(kinds: &[(&str, Kind)], capacity: usize) -> Self {
-        let columns = kinds
-            .iter()
+    /// A builder of the fields of `kinds` that `wanted` names.
+    fn new(kinds: &[(&str, Kind)], wanted: &Fields, capacity: usize) -> Self {
+        let kept: Vec<usize> = (0..kinds.len())
+            .filter(|i| wanted.find(kinds[*i].0).is_some())
+            .collect();
+        let kinds: Vec<(&str, Kind)> = kept.iter().map(|i| kinds[*i]).collect();
+        let columns = (kinds.iter())
             .map(|(_, kind)| match kind {
                 Kind::Int => FieldColumn::Int(Int64Builder::with_capacity(capacity)),
                 Kind::Text => FieldColumn::Text(StringBuilder::with_capacity(capacity, 0)),
@@ -221,16 +248,18 @@ impl RowColumn {
             })
             .collect();
         RowColumn {
-            fields: fields(kinds),
+            fields: fields(&kinds),
+            kept,
             valid: NullBufferBuilder::new(capacity),
             columns,
         }
     }
 
+    /// Adds a row of an event's `values`, all of its fields in order.
     fn push(&mut self, values: &[Value]) {
         self.valid.append_non_null();
-        for (column, value) in self.columns.iter_mut().zip(values) {
-            match (column, value) {
+        for (column, value) in self.columns.iter_mut().zip(&self.kept) {
+            match (column, &values[*value]) {
                 (FieldColumn::Int(b), Value::Int(v)) => b.append_value(*v),
                 (FieldColumn::Text(b), Value::Text(v)) => b.append_value(v),
                 (FieldColumn::Time(b), Value::Time(v)) => b.append_value(*v),
@@ -268,29 +297,53 @@ impl RowColumn {
     }
 }
 
-/// Builds batches of events in the generator's columns.
+/// Builds batches of events in the generator's columns that the table reads.
 struct EventColumns {
-    event_type: Int32Builder,
-    person: RowColumn,
-    auction: RowColumn,
-    bid: RowColumn,
+    event_type: Option<Int32Builder>,
+    /// `person`, `auction` and `bid`, each if read.
+    rows: [Option<RowColumn>; 3],
 }
 
 impl EventColumns {
-    fn new(capacity: usize) -> Self {
+    /// Builders of the columns of `generated` ([`nexmark_schema`] or part of it).
+    fn new(generated: &Schema, capacity: usize) -> Self {
+        let event_type = (generated.field_with_name("event_type").ok())
+            .map(|_| Int32Builder::with_capacity(capacity));
+        let row = |name: &str, kinds: &[(&str, Kind)]| {
+            let field = generated.field_with_name(name).ok()?;
+            let DataType::Struct(wanted) = field.data_type() else {
+                unreachable!("the generator's rows are structs")
+            };
+            Some(RowColumn::new(kinds, wanted, capacity))
+        };
         EventColumns {
-            event_type: Int32Builder::with_capacity(capacity),
-            person: RowColumn::new(&PERSON, capacity),
-            auction: RowColumn::new(&AUCTION, capacity),
-            bid: RowColumn::new(&BID, capacity),
+            event_type,
+            rows: [
+                row("person", &PERSON),
+                row("auction", &AUCTION),
+                row("bid", &BID),
+            ],
         }
     }
 
     fn push(&mut self, event: &Event) {
         use Value::{Int, Text, Time};
-        let (kind, rows) = match event {
-            Event::Person(p) => {
-                self.person.push(&[
+        let kind = match event {
+            Event::Person(_) => 0,
+            Event::Auction(_) => 1,
+            Event::Bid(_) => 2,
+        };
+        if let Some(event_type) = &mut self.event_type {
+            event_type.append_value(kind as i32);
+        }
+        for (row, of) in self.rows.iter_mut().enumerate() {
+            let Some(column) = of else { continue };
+            if row != kind {
+                column.push_null();
+                continue;
+            }
+            match event {
+                Event::Person(p) => column.push(&[
                     Int(p.id as i64),
                     Text(&p.name),
                     Text(&p.email_address),
@@ -299,11 +352,8 @@ impl EventColumns {
                     Text(&p.state),
                     Time(p.date_time as i64),
                     Text(&p.extra),
-                ]);
-                (0, [&mut self.auction, &mut self.bid])
-            }
-            Event::Auction(a) => {
-                self.auction.push(&[
+                ]),
+                Event::Auction(a) => column.push(&[
                     Int(a.id as i64),
                     Text(&a.item_name),
                     Text(&a.description),
@@ -314,11 +364,8 @@ impl EventColumns {
                     Int(a.seller as i64),
                     Int(a.category as i64),
                     Text(&a.extra),
-                ]);
-                (1, [&mut self.person, &mut self.bid])
-            }
-            Event::Bid(b) => {
-                self.bid.push(&[
+                ]),
+                Event::Bid(b) => column.push(&[
                     Int(b.auction as i64),
                     Int(b.bidder as i64),
                     Int(b.price as i64),
@@ -326,25 +373,17 @@ impl EventColumns {
                     Text(&b.url),
                     Time(b.date_time as i64),
                     Text(&b.extra),
-                ]);
-                (2, [&mut self.person, &mut self.auction])
+                ]),
             }
-        };
-        self.event_type.append_value(kind);
-        for other in rows {
-            other.push_null();
         }
     }
 
-    /// The events pushed since the last call, in the generator's columns.
-    fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
-        let columns = vec![
-            Arc::new(self.event_type.finish()) as ArrayRef,
-            self.person.finish(),
-            self.auction.finish(),
-            self.bid.finish(),
-        ];
-        Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    /// The events pushed since the last call, in the columns of `generated` it was made for.
+    fn finish(&mut self, generated: &SchemaRef) -> Result<RecordBatch> {
+        let event_type = (self.event_type.as_mut()).map(|b| Arc::new(b.finish()) as ArrayRef);
+        let rows = self.rows.iter_mut().flatten().map(RowColumn::finish);
+        let columns = event_type.into_iter().chain(rows).collect();
+        Ok(RecordBatch::try_new(generated.clone(), columns)?)
     }
 }
 
@@ -355,7 +394,7 @@ fn generate(
     rows: u64,
     schema: &SchemaRef,
 ) -> Result<(RecordBatch, u64)> {
-    let mut columns = EventColumns::new(rows as usize);
+    let mut columns = EventColumns::new(schema, rows as usize);
     let mut last_time = 0;
     for event in EventGenerator::new(config.clone())
         .with_offset(start)
@@ -438,7 +477,8 @@ pub struct NexmarkSource {
     name: String,
     settings: NexmarkSettings,
     base_time: i64,
-    /// The generator's columns, and the table's (a subset of the fields, maybe other types).
+    /// The generator's columns made, and the table's (the same columns and fields, maybe of
+    /// other types).
     generated: SchemaRef,
     schema: SchemaRef,
     batch_size: usize,
@@ -447,8 +487,9 @@ pub struct NexmarkSource {
 }
 
 impl NexmarkSource {
-    /// A source for the table `name` whose stored columns are `schema`; fails when a column
-    /// is not one the generator makes.
+    /// A source for the table `name` whose columns made are `schema` (its stored columns, or
+    /// those of them a statement reads, when `shape` puts back the others); fails when a
+    /// stored column is not one the generator makes.
     pub fn new(
         name: impl Into<String>,
         settings: NexmarkSettings,
@@ -457,27 +498,25 @@ impl NexmarkSource {
         watermarks: Option<WatermarkAssigner>,
         batch_size: usize,
     ) -> Result<Self> {
+        // The table's columns are checked on an empty batch, before the job starts.
+        let all = Arc::new(nexmark_schema());
+        let stored = shape.stored.as_ref().unwrap_or(&schema);
+        table_columns(stored, &EventColumns::new(&all, 0).finish(&all)?)?;
         let name = name.into();
         let base_time = settings.base_time.unwrap_or_else(|| {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
             now.map_or(0, |d| d.as_millis() as i64)
         });
-        let source = NexmarkSource {
+        Ok(NexmarkSource {
             emitter: Emitter::new(&name, shape, watermarks),
             name,
             settings,
             base_time,
-            generated: Arc::new(nexmark_schema()),
+            generated: Arc::new(generated_for(&schema)),
             schema,
             batch_size: batch_size.max(1),
             offset: 0,
-        };
-        // The table's columns are checked on an empty batch, before the job starts.
-        table_columns(
-            &source.schema,
-            &EventColumns::new(0).finish(&source.generated)?,
-        )?;
-        Ok(source)
+        })
     }
 
     fn progress(&self) -> Progress {
@@ -563,5 +602,47 @@ impl Source for NexmarkSource {
     fn fuse(&mut self, calc: Calc) -> std::result::Result<(), Calc> {
         self.emitter.fuse(calc);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::AsArray;
+
+    use super::*;
+
+    #[test]
+    fn only_the_columns_and_fields_a_table_reads_are_made_with_the_same_values() {
+        let config = NexmarkSettings::default().config(1_700_000_000_000);
+        let all: SchemaRef = Arc::new(nexmark_schema());
+        let (full, last) = generate(&config, 1000, 200, &all).unwrap();
+        // Fields in another order, and no event_type, person or auction.
+        let bid = Fields::from(vec![
+            Field::new("price", DataType::Int64, true),
+            Field::new("url", DataType::Utf8, true),
+        ]);
+        let table = Schema::new(vec![Field::new("bid", DataType::Struct(bid), true)]);
+        let generated: SchemaRef = Arc::new(generated_for(&table));
+        let (narrow, narrow_last) = generate(&config, 1000, 200, &generated).unwrap();
+        assert_eq!(narrow_last, last);
+        let made: Vec<&str> = match generated.field(0).data_type() {
+            DataType::Struct(fields) => fields.iter().map(|f| f.name().as_str()).collect(),
+            other => panic!("{other}"),
+        };
+        assert_eq!(generated.fields().len(), 1);
+        assert_eq!(made, ["price", "url"]);
+        let (full_bid, narrow_bid) = (
+            full.column_by_name("bid").unwrap().as_struct(),
+            narrow.column(0).as_struct(),
+        );
+        assert_eq!(narrow_bid.nulls(), full_bid.nulls());
+        assert!(narrow_bid.null_count() > 0 && narrow_bid.null_count() < 200);
+        for name in made {
+            assert_eq!(
+                narrow_bid.column_by_name(name).unwrap(),
+                full_bid.column_by_name(name).unwrap(),
+                "{name}"
+            );
+        }
     }
 }

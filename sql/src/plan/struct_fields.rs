@@ -1,7 +1,7 @@
 //! Which columns, and fields of struct columns, a statement reads, so that a JSON source
-//! decodes only those: Nexmark's events hold three structs of strings, and a query reads a
-//! few of their fields (`bid.auction`, `bid.price`). Decoding a value is most of the cost of
-//! reading it.
+//! decodes only those, and the nexmark generator builds only those: Nexmark's events hold
+//! three structs of strings, and a query reads a few of their fields (`bid.auction`,
+//! `bid.price`). Decoding a value is most of the cost of reading it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
