@@ -60,6 +60,7 @@ pub(crate) fn in_order<J: Send, T: Send, S: Default>(
         let mut jobs = jobs.fuse();
         let (mut sent, mut emitted) = (0u64, 0u64);
         let mut ready = BTreeMap::new();
+        // Returning leaves the scope, which closes the queue: the workers finish.
         loop {
             while sent - emitted < in_flight as u64 {
                 let Some(job) = jobs.next() else { break };
@@ -78,7 +79,6 @@ pub(crate) fn in_order<J: Send, T: Send, S: Default>(
                 }
             }
         }
-        // Leaving the scope closes the queue: the workers finish, and the scope ends.
     })
 }
 
